@@ -1,0 +1,782 @@
+"""9P2000.L messages as data: one frozen, slotted dataclass per T/R message.
+
+This module holds only the *shape* of the protocol; `gofer.p9` turns these objects
+into bytes and back. Import from `gofer.p9`, which re-exports everything here.
+
+Why the shape is declared with `Annotated` field types: every message field says
+both its Python type and its wire encoding (``fid: U32``). The codec compiles that
+declaration once per class into a plan of precompiled `struct.Struct` runs, so
+there is no per-message if/elif chain and no second list of fields to keep in sync
+with the dataclass.
+
+Validation lives in ``__post_init__`` (shared by every message through the
+`Message` base): an out-of-range integer, a string that is not encodable or longer
+than 65535 bytes, or a walk of more than `MAXWELEM` names raises
+`LocalProtocolError`. The decoder builds messages through the same constructors
+and re-raises such a failure as `RemoteProtocolError`, so one set of rules guards
+both directions.
+
+Strings are Python `str`, decoded from the wire with ``errors="surrogateescape"``:
+Linux file names are arbitrary bytes (except NUL and "/"), and surrogateescape
+maps every byte sequence to a str that encodes back to the very same bytes.
+"""
+
+import enum as _enum
+import typing as _typing
+from dataclasses import dataclass
+from dataclasses import fields as _fields
+from typing import Annotated as _Annotated
+from typing import ClassVar as _ClassVar
+
+MAXWELEM = 16
+"""Most names one Twalk may carry (and qids one Rwalk may return)."""
+
+
+class P9Error(Exception):
+    """Base of every error the 9P codec raises."""
+
+
+class LocalProtocolError(P9Error):
+    """We were asked to build or encode something that is not valid 9P2000.L.
+
+    This is a bug on our side (a caller passed a bad value), never the peer's.
+    """
+
+
+class RemoteProtocolError(P9Error):
+    """The peer sent bytes that are not a valid 9P2000.L message.
+
+    ``tag`` is set when the frame was intact enough to read its tag, so a server
+    can still answer that request with Rlerror(EINVAL) instead of dropping the
+    connection; it is None when framing itself is broken (nothing can follow).
+    """
+
+    def __init__(self, message: str, tag: int | None = None) -> None:
+        super().__init__(message)
+        self.tag = tag
+
+
+class Kind(_enum.Enum):
+    """How one field travels on the wire (the `gofer.p9` codec switches on this)."""
+
+    U8 = "B"
+    U16 = "H"
+    U32 = "I"
+    U64 = "Q"
+    STR = "s"  # len[2] + UTF-8 bytes
+    QID = "qid"  # type[1] version[4] path[8]
+    STRS = "strs"  # n[2] + n * str (Twalk names)
+    QIDS = "qids"  # n[2] + n * qid (Rwalk)
+    DATA = "data"  # count[4] + count bytes (Rread, Twrite, Rreaddir)
+
+
+INT_KINDS: dict[Kind, int] = {
+    Kind.U8: 0xFF,
+    Kind.U16: 0xFFFF,
+    Kind.U32: 0xFFFF_FFFF,
+    Kind.U64: 0xFFFF_FFFF_FFFF_FFFF,
+}
+"""Integer kinds and the largest value each can carry."""
+
+U8 = _Annotated[int, Kind.U8]
+U16 = _Annotated[int, Kind.U16]
+U32 = _Annotated[int, Kind.U32]
+U64 = _Annotated[int, Kind.U64]
+Str = _Annotated[str, Kind.STR]
+
+
+def _check_int(name: str, value: object, kind: Kind) -> int:
+    # bool is an int subclass but never a meaningful 9P field value.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise LocalProtocolError(f"{name}: expected int, got {type(value).__name__}")
+    if not 0 <= value <= INT_KINDS[kind]:
+        raise LocalProtocolError(f"{name}={value} does not fit in {kind.name}")
+    return value
+
+
+def _check_str(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise LocalProtocolError(f"{name}: expected str, got {type(value).__name__}")
+    try:
+        size = len(value.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError as exc:
+        raise LocalProtocolError(f"{name}: not encodable as UTF-8: {exc}") from None
+    if size > 0xFFFF:
+        raise LocalProtocolError(f"{name}: {size} bytes is longer than a 9P string")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Qid:
+    """The server's identity for a file: what the 9P world uses as an inode number.
+
+    ``type`` holds P9_QT* bits, ``version`` changes when the file does (0 if the
+    server does not track it), ``path`` is unique per file on the server.
+    """
+
+    type: int
+    version: int
+    path: int
+
+    def __post_init__(self) -> None:
+        _check_int("qid.type", self.type, Kind.U8)
+        _check_int("qid.version", self.version, Kind.U32)
+        _check_int("qid.path", self.path, Kind.U64)
+
+
+@dataclass(frozen=True, slots=True)
+class Dirent:
+    """One entry of an Rreaddir data blob: qid[13] offset[8] type[1] name[s].
+
+    ``offset`` is the cookie to pass in the next Treaddir to continue after this
+    entry; ``type`` is a Linux DT_* value.
+    """
+
+    qid: Qid
+    offset: int
+    type: int
+    name: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.qid, Qid):
+            raise LocalProtocolError("dirent.qid: expected Qid")
+        _check_int("dirent.offset", self.offset, Kind.U64)
+        _check_int("dirent.type", self.type, Kind.U8)
+        _check_str("dirent.name", self.name)
+
+
+QidField = _Annotated[Qid, Kind.QID]
+Names = _Annotated[tuple[str, ...], Kind.STRS]
+Qids = _Annotated[tuple[Qid, ...], Kind.QIDS]
+Data = _Annotated[bytes, Kind.DATA]
+
+
+def _check_field(name: str, value: object, kind: Kind) -> object:
+    """Validate one field; return the (possibly normalized) value to store."""
+    if kind in INT_KINDS:
+        return _check_int(name, value, kind)
+    if kind is Kind.STR:
+        return _check_str(name, value)
+    if kind is Kind.QID:
+        if not isinstance(value, Qid):
+            raise LocalProtocolError(f"{name}: expected Qid")
+        return value
+    if kind is Kind.DATA:
+        # Normalize to bytes so messages stay immutable, hashable and comparable.
+        if isinstance(value, bytes):
+            return value
+        if isinstance(value, bytearray | memoryview):
+            return bytes(value)
+        raise LocalProtocolError(f"{name}: expected bytes, got {type(value).__name__}")
+    # STRS / QIDS: accept any list or tuple, store a tuple.
+    if not isinstance(value, tuple | list):
+        raise LocalProtocolError(f"{name}: expected a tuple")
+    if len(value) > MAXWELEM:
+        raise LocalProtocolError(f"{name}: {len(value)} elements, at most {MAXWELEM}")
+    for item in value:
+        if kind is Kind.STRS:
+            _check_str(name, item)
+        elif not isinstance(item, Qid):
+            raise LocalProtocolError(f"{name}: expected Qid elements")
+    return tuple(value)
+
+
+class MsgType(_enum.IntEnum):
+    """Message type numbers of 9P2000.L (each R is its T plus one)."""
+
+    TLERROR = 6
+    RLERROR = 7
+    TSTATFS = 8
+    RSTATFS = 9
+    TLOPEN = 12
+    RLOPEN = 13
+    TLCREATE = 14
+    RLCREATE = 15
+    TSYMLINK = 16
+    RSYMLINK = 17
+    TMKNOD = 18
+    RMKNOD = 19
+    TRENAME = 20
+    RRENAME = 21
+    TREADLINK = 22
+    RREADLINK = 23
+    TGETATTR = 24
+    RGETATTR = 25
+    TSETATTR = 26
+    RSETATTR = 27
+    TXATTRWALK = 30
+    RXATTRWALK = 31
+    TXATTRCREATE = 32
+    RXATTRCREATE = 33
+    TREADDIR = 40
+    RREADDIR = 41
+    TFSYNC = 50
+    RFSYNC = 51
+    TLOCK = 52
+    RLOCK = 53
+    TGETLOCK = 54
+    RGETLOCK = 55
+    TLINK = 70
+    RLINK = 71
+    TMKDIR = 72
+    RMKDIR = 73
+    TRENAMEAT = 74
+    RRENAMEAT = 75
+    TUNLINKAT = 76
+    RUNLINKAT = 77
+    TVERSION = 100
+    RVERSION = 101
+    TAUTH = 102
+    RAUTH = 103
+    TATTACH = 104
+    RATTACH = 105
+    TFLUSH = 108
+    RFLUSH = 109
+    TWALK = 110
+    RWALK = 111
+    TREAD = 116
+    RREAD = 117
+    TWRITE = 118
+    RWRITE = 119
+    TCLUNK = 120
+    RCLUNK = 121
+    TREMOVE = 122
+    RREMOVE = 123
+
+
+class Message:
+    """Base of every 9P message dataclass.
+
+    ``TYPE`` is the wire type number; ``SCHEMA`` lists (field name, `Kind`) in wire
+    order. Both are filled in by the registering decorator from the dataclass's
+    own annotations.
+    """
+
+    __slots__ = ()
+    TYPE: _ClassVar[int]
+    SCHEMA: _ClassVar[tuple[tuple[str, Kind], ...]]
+
+    def __post_init__(self) -> None:
+        for name, kind in self.SCHEMA:
+            value = getattr(self, name)
+            checked = _check_field(name, value, kind)
+            if checked is not value:
+                object.__setattr__(self, name, checked)
+
+
+REGISTRY: dict[int, type[Message]] = {}
+"""Every message class, keyed by its wire type number."""
+
+_M = _typing.TypeVar("_M", bound=type[Message])
+
+
+def _register(msg_type: MsgType) -> _typing.Callable[[_M], _M]:
+    """Record a message dataclass under its type number and derive its SCHEMA."""
+
+    def wrap(cls: _M) -> _M:
+        hints = _typing.get_type_hints(cls, include_extras=True)
+        schema = []
+        for f in _fields(cls):
+            (kind,) = [m for m in getattr(hints[f.name], "__metadata__", ()) if isinstance(m, Kind)]
+            schema.append((f.name, kind))
+        cls.TYPE = int(msg_type)
+        cls.SCHEMA = tuple(schema)
+        assert msg_type not in REGISTRY, msg_type
+        REGISTRY[msg_type] = cls
+        return cls
+
+    return wrap
+
+
+# Session set-up ---------------------------------------------------------------
+
+
+@_register(MsgType.TVERSION)
+@dataclass(frozen=True, slots=True)
+class Tversion(Message):
+    """Propose the largest frame (``msize``) and the protocol ("9P2000.L")."""
+
+    msize: U32
+    version: Str
+
+
+@_register(MsgType.RVERSION)
+@dataclass(frozen=True, slots=True)
+class Rversion(Message):
+    """The agreed msize (<= the proposed one) and version, or "unknown"."""
+
+    msize: U32
+    version: Str
+
+
+@_register(MsgType.TAUTH)
+@dataclass(frozen=True, slots=True)
+class Tauth(Message):
+    afid: U32
+    uname: Str
+    aname: Str
+    n_uname: U32
+
+
+@_register(MsgType.RAUTH)
+@dataclass(frozen=True, slots=True)
+class Rauth(Message):
+    aqid: QidField
+
+
+@_register(MsgType.TATTACH)
+@dataclass(frozen=True, slots=True)
+class Tattach(Message):
+    """Bind ``fid`` to the root of the tree ``aname`` as user ``n_uname``."""
+
+    fid: U32
+    afid: U32
+    uname: Str
+    aname: Str
+    n_uname: U32
+
+
+@_register(MsgType.RATTACH)
+@dataclass(frozen=True, slots=True)
+class Rattach(Message):
+    qid: QidField
+
+
+@_register(MsgType.RLERROR)
+@dataclass(frozen=True, slots=True)
+class Rlerror(Message):
+    """The only error reply of 9P2000.L: a Linux errno. Build it with errno_reply."""
+
+    ecode: U32
+
+
+@_register(MsgType.TFLUSH)
+@dataclass(frozen=True, slots=True)
+class Tflush(Message):
+    """Abort the request tagged ``oldtag``; answered only after it is done."""
+
+    oldtag: U16
+
+
+@_register(MsgType.RFLUSH)
+@dataclass(frozen=True, slots=True)
+class Rflush(Message):
+    pass
+
+
+# Walking and opening -----------------------------------------------------------
+
+
+@_register(MsgType.TWALK)
+@dataclass(frozen=True, slots=True)
+class Twalk(Message):
+    """Walk ``names`` from ``fid`` and bind the result to ``newfid`` (no names: clone)."""
+
+    fid: U32
+    newfid: U32
+    names: Names
+
+
+@_register(MsgType.RWALK)
+@dataclass(frozen=True, slots=True)
+class Rwalk(Message):
+    """One qid per name walked; fewer than asked means the walk stopped early."""
+
+    qids: Qids
+
+
+@_register(MsgType.TLOPEN)
+@dataclass(frozen=True, slots=True)
+class Tlopen(Message):
+    fid: U32
+    flags: U32
+
+
+@_register(MsgType.RLOPEN)
+@dataclass(frozen=True, slots=True)
+class Rlopen(Message):
+    qid: QidField
+    iounit: U32
+
+
+@_register(MsgType.TLCREATE)
+@dataclass(frozen=True, slots=True)
+class Tlcreate(Message):
+    """Create ``name`` in directory ``fid`` and open it; ``fid`` becomes the new file."""
+
+    fid: U32
+    name: Str
+    flags: U32
+    mode: U32
+    gid: U32
+
+
+@_register(MsgType.RLCREATE)
+@dataclass(frozen=True, slots=True)
+class Rlcreate(Message):
+    qid: QidField
+    iounit: U32
+
+
+@_register(MsgType.TCLUNK)
+@dataclass(frozen=True, slots=True)
+class Tclunk(Message):
+    fid: U32
+
+
+@_register(MsgType.RCLUNK)
+@dataclass(frozen=True, slots=True)
+class Rclunk(Message):
+    pass
+
+
+@_register(MsgType.TREMOVE)
+@dataclass(frozen=True, slots=True)
+class Tremove(Message):
+    fid: U32
+
+
+@_register(MsgType.RREMOVE)
+@dataclass(frozen=True, slots=True)
+class Rremove(Message):
+    pass
+
+
+# Data --------------------------------------------------------------------------
+
+
+@_register(MsgType.TREAD)
+@dataclass(frozen=True, slots=True)
+class Tread(Message):
+    fid: U32
+    offset: U64
+    count: U32
+
+
+@_register(MsgType.RREAD)
+@dataclass(frozen=True, slots=True)
+class Rread(Message):
+    data: Data
+
+
+@_register(MsgType.TWRITE)
+@dataclass(frozen=True, slots=True)
+class Twrite(Message):
+    fid: U32
+    offset: U64
+    data: Data
+
+
+@_register(MsgType.RWRITE)
+@dataclass(frozen=True, slots=True)
+class Rwrite(Message):
+    count: U32
+
+
+@_register(MsgType.TREADDIR)
+@dataclass(frozen=True, slots=True)
+class Treaddir(Message):
+    fid: U32
+    offset: U64
+    count: U32
+
+
+@_register(MsgType.RREADDIR)
+@dataclass(frozen=True, slots=True)
+class Rreaddir(Message):
+    """``data`` is packed Dirents; see gofer.p9.encode_dirents / decode_dirents."""
+
+    data: Data
+
+
+@_register(MsgType.TFSYNC)
+@dataclass(frozen=True, slots=True)
+class Tfsync(Message):
+    fid: U32
+    datasync: U32
+
+
+@_register(MsgType.RFSYNC)
+@dataclass(frozen=True, slots=True)
+class Rfsync(Message):
+    pass
+
+
+# Attributes --------------------------------------------------------------------
+
+
+@_register(MsgType.TGETATTR)
+@dataclass(frozen=True, slots=True)
+class Tgetattr(Message):
+    """``request_mask`` holds P9_GETATTR_* bits; the reply's ``valid`` says what was filled."""
+
+    fid: U32
+    request_mask: U64
+
+
+@_register(MsgType.RGETATTR)
+@dataclass(frozen=True, slots=True)
+class Rgetattr(Message):
+    valid: U64
+    qid: QidField
+    mode: U32
+    uid: U32
+    gid: U32
+    nlink: U64
+    rdev: U64
+    size: U64
+    blksize: U64
+    blocks: U64
+    atime_sec: U64
+    atime_nsec: U64
+    mtime_sec: U64
+    mtime_nsec: U64
+    ctime_sec: U64
+    ctime_nsec: U64
+    btime_sec: U64
+    btime_nsec: U64
+    gen: U64
+    data_version: U64
+
+
+@_register(MsgType.TSETATTR)
+@dataclass(frozen=True, slots=True)
+class Tsetattr(Message):
+    """Only the fields named by ``valid`` (P9_SETATTR_* bits) are applied."""
+
+    fid: U32
+    valid: U32
+    mode: U32
+    uid: U32
+    gid: U32
+    size: U64
+    atime_sec: U64
+    atime_nsec: U64
+    mtime_sec: U64
+    mtime_nsec: U64
+
+
+@_register(MsgType.RSETATTR)
+@dataclass(frozen=True, slots=True)
+class Rsetattr(Message):
+    pass
+
+
+@_register(MsgType.TSTATFS)
+@dataclass(frozen=True, slots=True)
+class Tstatfs(Message):
+    fid: U32
+
+
+@_register(MsgType.RSTATFS)
+@dataclass(frozen=True, slots=True)
+class Rstatfs(Message):
+    type: U32
+    bsize: U32
+    blocks: U64
+    bfree: U64
+    bavail: U64
+    files: U64
+    ffree: U64
+    fsid: U64
+    namelen: U32
+
+
+@_register(MsgType.TXATTRWALK)
+@dataclass(frozen=True, slots=True)
+class Txattrwalk(Message):
+    """Bind ``newfid`` to attribute ``name`` of ``fid`` (empty name: the list)."""
+
+    fid: U32
+    newfid: U32
+    name: Str
+
+
+@_register(MsgType.RXATTRWALK)
+@dataclass(frozen=True, slots=True)
+class Rxattrwalk(Message):
+    size: U64
+
+
+@_register(MsgType.TXATTRCREATE)
+@dataclass(frozen=True, slots=True)
+class Txattrcreate(Message):
+    fid: U32
+    name: Str
+    attr_size: U64
+    flags: U32
+
+
+@_register(MsgType.RXATTRCREATE)
+@dataclass(frozen=True, slots=True)
+class Rxattrcreate(Message):
+    pass
+
+
+# Namespace changes -------------------------------------------------------------
+
+
+@_register(MsgType.TMKDIR)
+@dataclass(frozen=True, slots=True)
+class Tmkdir(Message):
+    dfid: U32
+    name: Str
+    mode: U32
+    gid: U32
+
+
+@_register(MsgType.RMKDIR)
+@dataclass(frozen=True, slots=True)
+class Rmkdir(Message):
+    qid: QidField
+
+
+@_register(MsgType.TSYMLINK)
+@dataclass(frozen=True, slots=True)
+class Tsymlink(Message):
+    fid: U32
+    name: Str
+    symtgt: Str
+    gid: U32
+
+
+@_register(MsgType.RSYMLINK)
+@dataclass(frozen=True, slots=True)
+class Rsymlink(Message):
+    qid: QidField
+
+
+@_register(MsgType.TREADLINK)
+@dataclass(frozen=True, slots=True)
+class Treadlink(Message):
+    fid: U32
+
+
+@_register(MsgType.RREADLINK)
+@dataclass(frozen=True, slots=True)
+class Rreadlink(Message):
+    target: Str
+
+
+@_register(MsgType.TLINK)
+@dataclass(frozen=True, slots=True)
+class Tlink(Message):
+    """Make ``name`` in directory ``dfid`` a hard link to ``fid``."""
+
+    dfid: U32
+    fid: U32
+    name: Str
+
+
+@_register(MsgType.RLINK)
+@dataclass(frozen=True, slots=True)
+class Rlink(Message):
+    pass
+
+
+@_register(MsgType.TMKNOD)
+@dataclass(frozen=True, slots=True)
+class Tmknod(Message):
+    dfid: U32
+    name: Str
+    mode: U32
+    major: U32
+    minor: U32
+    gid: U32
+
+
+@_register(MsgType.RMKNOD)
+@dataclass(frozen=True, slots=True)
+class Rmknod(Message):
+    qid: QidField
+
+
+@_register(MsgType.TRENAME)
+@dataclass(frozen=True, slots=True)
+class Trename(Message):
+    """Move the file ``fid`` to ``name`` inside directory ``dfid``."""
+
+    fid: U32
+    dfid: U32
+    name: Str
+
+
+@_register(MsgType.RRENAME)
+@dataclass(frozen=True, slots=True)
+class Rrename(Message):
+    pass
+
+
+@_register(MsgType.TRENAMEAT)
+@dataclass(frozen=True, slots=True)
+class Trenameat(Message):
+    olddirfid: U32
+    oldname: Str
+    newdirfid: U32
+    newname: Str
+
+
+@_register(MsgType.RRENAMEAT)
+@dataclass(frozen=True, slots=True)
+class Rrenameat(Message):
+    pass
+
+
+@_register(MsgType.TUNLINKAT)
+@dataclass(frozen=True, slots=True)
+class Tunlinkat(Message):
+    """``flags`` is 0 or P9_AT_REMOVEDIR (rmdir semantics)."""
+
+    dirfid: U32
+    name: Str
+    flags: U32
+
+
+@_register(MsgType.RUNLINKAT)
+@dataclass(frozen=True, slots=True)
+class Runlinkat(Message):
+    pass
+
+
+# Advisory locks ----------------------------------------------------------------
+
+
+@_register(MsgType.TLOCK)
+@dataclass(frozen=True, slots=True)
+class Tlock(Message):
+    """A POSIX record lock request; ``length`` 0 means "to end of file"."""
+
+    fid: U32
+    type: U8
+    flags: U32
+    start: U64
+    length: U64
+    proc_id: U32
+    client_id: Str
+
+
+@_register(MsgType.RLOCK)
+@dataclass(frozen=True, slots=True)
+class Rlock(Message):
+    status: U8
+
+
+@_register(MsgType.TGETLOCK)
+@dataclass(frozen=True, slots=True)
+class Tgetlock(Message):
+    fid: U32
+    type: U8
+    start: U64
+    length: U64
+    proc_id: U32
+    client_id: Str
+
+
+@_register(MsgType.RGETLOCK)
+@dataclass(frozen=True, slots=True)
+class Rgetlock(Message):
+    type: U8
+    start: U64
+    length: U64
+    proc_id: U32
+    client_id: Str

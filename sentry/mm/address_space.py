@@ -1,0 +1,481 @@
+"""An application address space: the memory syscalls over the VMA table.
+
+mmap, munmap, mprotect, mremap, madvise and brk with Linux's semantics (argument
+checks and errno choices follow the man pages and mm/ of Linux 6.x), plus fork and
+release. The table, the pending stub ops and user-memory copies are in
+vma_table.py; the memfd allocator is memfile.py.
+
+Facts that shaped this module:
+
+* Private anonymous memory is MAP_SHARED in the stub too: each private VMA owns
+  memfd pages nobody else maps, so "private" is a property of the VMA table, and
+  fork makes it real by copying (sparsely) into fresh memfd ranges.
+* A VMA maps one contiguous memfd range, so growing memory in place (brk,
+  mremap) first tries to reserve the memfd range right after the old one; when
+  that is taken, private memory is re-homed (sparse copy into a fresh range, a
+  single OP_MAP), while a shared backing another VMA still uses cannot move, so
+  the extension becomes a second VMA with its own backing (Linux would show one
+  VMA; a later mremap spanning both gives EFAULT).
+* Moving memory (mremap) never copies: the moved VMA keeps its memfd offsets, so
+  the stub just does OP_UNMAP old + OP_MAP new.
+* The stub region above APP_END is never named in an op: every range is clipped
+  to or checked against [APP_START, APP_END).
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+
+from sentry.kernel.errors import SyscallError
+from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
+from sentry.mm.vma import (
+    MADV_COLD,
+    MADV_DODUMP,
+    MADV_DOFORK,
+    MADV_DONTDUMP,
+    MADV_DONTFORK,
+    MADV_DONTNEED,
+    MADV_DONTNEED_LOCKED,
+    MADV_FREE,
+    MADV_HWPOISON,
+    MADV_KEEPONFORK,
+    MADV_REMOVE,
+    MADV_SOFT_OFFLINE,
+    MADV_WIPEONFORK,
+    MAP_32BIT,
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_KNOWN,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MAP_SHARED_VALIDATE,
+    MAP_TYPE,
+    MREMAP_DONTUNMAP,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
+    PROT_GROWSDOWN,
+    PROT_GROWSUP,
+    PROT_READ,
+    PROT_SEM,
+    PROT_WRITE,
+    VM_DONTFORK,
+    VM_WIPEONFORK,
+    Backing,
+    Vma,
+    VmaInfo,
+)
+from sentry.mm.vma_table import OP_MAP, OP_PROTECT, OP_UNMAP, RWX, StubOp, VmaTable, err
+
+__all__ = ["OP_MAP", "OP_PROTECT", "OP_UNMAP", "AddressSpace", "StubOp"]
+
+# madvise advice values Linux accepts that need nothing from us.
+_MADV_NOOP = frozenset(
+    {0, 1, 2, 3, 12, 13, 14, 15, MADV_DONTDUMP, MADV_DODUMP, MADV_COLD, 21, 22, 23, 25}
+)
+_FORK_ADVICE = {
+    MADV_DONTFORK: (VM_DONTFORK, True),
+    MADV_DOFORK: (VM_DONTFORK, False),
+    MADV_WIPEONFORK: (VM_WIPEONFORK, True),
+    MADV_KEEPONFORK: (VM_WIPEONFORK, False),
+}
+_HEAP = "[heap]"
+
+
+class AddressSpace(VmaTable):
+    """The memory syscalls of one application address space (one stub process)."""
+
+    # -- brk ----------------------------------------------------------------
+
+    def set_brk_start(self, addr: int) -> None:
+        """Set where the heap starts (the loader calls this after the last segment)."""
+        with self.lock:
+            self.brk_start = self.current_brk = page_round_up(addr)
+
+    def brk(self, addr: int) -> int:
+        """brk(2): move the program break; returns the (possibly unchanged) break.
+
+        Linux never fails brk with an errno: a request below the heap start, into
+        another mapping, or past memory returns the old break. The break keeps the
+        exact value asked for; the heap VMA covers it rounded up to a page.
+        """
+        with self.lock:
+            old = self.current_brk
+            if addr < self.brk_start or addr > APP_END:
+                return old
+            old_top, new_top = page_round_up(old), page_round_up(addr)
+            if new_top < old_top:
+                self._unmap(new_top, old_top, emit=True)
+            elif new_top > old_top:
+                if not self._is_free(old_top, new_top):
+                    return old
+                try:
+                    self._map_new(old_top, new_top - old_top, PROT_READ | PROT_WRITE,
+                                  False, _HEAP)
+                except SyscallError:
+                    return old
+            self.current_brk = addr
+            return addr
+
+    # -- mmap / munmap / mprotect ------------------------------------------
+
+    def mmap(self, addr: int, length: int, prot: int, flags: int, *, name: str = "") -> int:
+        """mmap(2) of anonymous memory; returns the address.
+
+        File-backed mappings will come through a Backing with a ``source``; for now
+        a mapping without MAP_ANONYMOUS is ENODEV (what Linux says for a file that
+        cannot be mapped).
+        """
+        typ = flags & MAP_TYPE
+        if typ == MAP_SHARED_VALIDATE:
+            if flags & ~MAP_KNOWN:
+                raise err(errno.EOPNOTSUPP)
+            shared = True
+        elif typ in (MAP_SHARED, MAP_PRIVATE):
+            shared = typ == MAP_SHARED
+        else:
+            raise err(errno.EINVAL)
+        if length <= 0:
+            raise err(errno.EINVAL)
+        if not flags & MAP_ANONYMOUS:
+            raise err(errno.ENODEV)
+        prot &= RWX  # mmap ignores unknown prot bits
+        length = page_round_up(length)
+        if length > APP_END - APP_START:
+            raise err(errno.ENOMEM)
+        with self.lock:
+            if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+                if addr % PAGE_SIZE:
+                    raise err(errno.EINVAL)
+                if addr < APP_START or addr + length > APP_END:
+                    raise err(errno.ENOMEM)
+                if flags & MAP_FIXED_NOREPLACE:
+                    if not self._is_free(addr, addr + length):
+                        raise err(errno.EEXIST)
+                    removed = None
+                else:
+                    removed = self._unmap(addr, addr + length, emit=False)
+            else:
+                addr = self._get_unmapped_area(addr, length, bool(flags & MAP_32BIT))
+                removed = None
+            try:
+                self._map_new(addr, length, prot, shared, name)
+            except SyscallError:
+                if removed is not None:
+                    self.pending.append(StubOp(OP_UNMAP, removed[0], removed[1] - removed[0]))
+                raise
+            return addr
+
+    def munmap(self, addr: int, length: int) -> None:
+        """munmap(2): holes in the range are fine."""
+        if addr % PAGE_SIZE or length <= 0:
+            raise err(errno.EINVAL)
+        end = addr + page_round_up(length)
+        if end > APP_END:
+            raise err(errno.EINVAL)
+        with self.lock:
+            self._unmap(max(addr, APP_START), end, emit=True)
+
+    def mprotect(self, addr: int, length: int, prot: int) -> None:
+        """mprotect(2); all-or-nothing (Linux may change a prefix before ENOMEM)."""
+        if addr % PAGE_SIZE:
+            raise err(errno.EINVAL)
+        if length == 0:
+            return
+        if length < 0:
+            raise err(errno.ENOMEM)
+        growsdown = prot & PROT_GROWSDOWN
+        if prot & PROT_GROWSUP or prot & ~(RWX | PROT_SEM | PROT_GROWSDOWN):
+            raise err(errno.EINVAL)
+        prot &= RWX
+        end = addr + page_round_up(length)
+        with self.lock:
+            if growsdown:
+                # Our stack is a plain VMA: PROT_GROWSDOWN means "down to its start".
+                i = self._find(addr)
+                if i < 0:
+                    raise err(errno.ENOMEM)
+                addr = self._vmas[i].start
+            if end > APP_END or not self._is_mapped(addr, end):
+                raise err(errno.ENOMEM)
+            i, j = self._isolate(addr, end)
+            for v in self._vmas[i:j]:
+                v.prot = prot
+            self._merge_range(i, j)
+            self.pending.append(StubOp(OP_PROTECT, addr, end - addr, prot))
+
+    # -- madvise ------------------------------------------------------------
+
+    def madvise(self, addr: int, length: int, advice: int) -> None:
+        """madvise(2). Advice applies to the mapped parts, then holes give ENOMEM."""
+        fork_flags = _FORK_ADVICE
+        zeroing = advice in (MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE, MADV_REMOVE)
+        if advice in (MADV_HWPOISON, MADV_SOFT_OFFLINE):
+            raise err(errno.EPERM)
+        if not (zeroing or advice in fork_flags or advice in _MADV_NOOP):
+            raise err(errno.EINVAL)
+        if addr % PAGE_SIZE or length < 0:
+            raise err(errno.EINVAL)
+        if length == 0:
+            return
+        end = addr + page_round_up(length)
+        if end > APP_END:
+            raise err(errno.ENOMEM)
+        with self.lock:
+            hole = not self._is_mapped(addr, end)
+            if zeroing:
+                for v, lo, hi in self._overlapping(addr, end):
+                    if advice == MADV_REMOVE:
+                        if not v.shared:
+                            raise err(errno.EINVAL)
+                        if not v.prot & PROT_WRITE:
+                            raise err(errno.EACCES)
+                    elif advice == MADV_FREE and v.shared:
+                        raise err(errno.EINVAL)
+                    elif v.shared:
+                        continue  # DONTNEED on shared memory drops PTEs, keeps data
+                    self.mf.zero(v.offset + lo - v.start, hi - lo)
+            elif advice in fork_flags:
+                bit, on = fork_flags[advice]
+                if advice == MADV_WIPEONFORK and any(
+                    v.shared for v, _, _ in self._overlapping(addr, end)
+                ):
+                    raise err(errno.EINVAL)
+                i, j = self._isolate(addr, end)
+                for w in self._vmas[i:j]:
+                    w.vmflags = (w.vmflags | bit) if on else (w.vmflags & ~bit)
+                self._merge_range(i, j)
+            if hole:
+                raise err(errno.ENOMEM)
+
+    # -- mremap ---------------------------------------------------------------
+
+    def mremap(
+        self, old_addr: int, old_len: int, new_len: int, flags: int, new_addr: int = 0
+    ) -> int:
+        """mremap(2): shrink, grow in place, or move (without copying); returns the address.
+
+        Like Linux, a plain shrink may span several VMAs, while growing or moving
+        needs the old range inside one VMA (else EFAULT). old_len 0 duplicates a
+        shared mapping at a new address.
+        """
+        if flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP):
+            raise err(errno.EINVAL)
+        maymove = bool(flags & MREMAP_MAYMOVE)
+        fixed = bool(flags & MREMAP_FIXED)
+        dontunmap = bool(flags & MREMAP_DONTUNMAP)
+        if (fixed or dontunmap) and not maymove:
+            raise err(errno.EINVAL)
+        if old_addr % PAGE_SIZE or old_len < 0 or new_len < 0:
+            raise err(errno.EINVAL)
+        old_len, new_len = page_round_up(old_len), page_round_up(new_len)
+        if new_len == 0 or (dontunmap and old_len != new_len):
+            raise err(errno.EINVAL)
+        if fixed:
+            if new_addr % PAGE_SIZE or new_addr < APP_START or new_addr + new_len > APP_END:
+                raise err(errno.EINVAL)
+            if new_addr < old_addr + old_len and old_addr < new_addr + new_len:
+                raise err(errno.EINVAL)
+        with self.lock:
+            i = self._find(old_addr)
+            if i < 0:
+                raise err(errno.EFAULT)
+            v = self._vmas[i]
+            if old_len == 0:
+                return self._duplicate(v, old_addr, new_len, maymove, new_addr if fixed else None)
+            if not (fixed or dontunmap) and new_len <= old_len:
+                self._unmap(old_addr + new_len, old_addr + old_len, emit=True)
+                return old_addr
+            if old_len > v.end - old_addr:
+                raise err(errno.EFAULT)
+            if fixed:
+                self._unmap(new_addr, new_addr + new_len, emit=True)
+                if new_len < old_len:
+                    self._unmap(old_addr + new_len, old_addr + old_len, emit=True)
+                    old_len = new_len
+                return self._move(old_addr, old_len, new_addr, new_len, dontunmap)
+            old_end, new_end = old_addr + old_len, old_addr + new_len
+            if (
+                not dontunmap
+                and old_end == v.end
+                and new_end <= APP_END
+                and self._is_free(old_end, new_end)
+            ):
+                self._grow_in_place(old_addr, old_len, new_len)
+                return old_addr
+            if not maymove:
+                raise err(errno.ENOMEM)
+            dest = self._get_unmapped_area(0, new_len, False)
+            return self._move(old_addr, old_len, dest, new_len, dontunmap)
+
+    def _duplicate(
+        self, v: Vma, old_addr: int, new_len: int, maymove: bool, fixed_addr: int | None
+    ) -> int:
+        """mremap with old_len 0: a second mapping of the same shared pages."""
+        if not v.shared or v.backing is None:
+            raise err(errno.EINVAL)
+        if not maymove:
+            raise err(errno.ENOMEM)
+        b = v.backing
+        off = v.offset + old_addr - v.start
+        if off + new_len > b.offset + b.length:
+            raise err(errno.EINVAL)
+        if fixed_addr is not None:
+            self._unmap(fixed_addr, fixed_addr + new_len, emit=True)
+            dest = fixed_addr
+        else:
+            dest = self._get_unmapped_area(0, new_len, False)
+        b.refs += 1
+        self._place([Vma(dest, dest + new_len, v.prot, True, off, v.name, b, v.vmflags)])
+        return dest
+
+    def _grow_backing(self, v: Vma, new_len: int) -> tuple[list[Vma], list[Vma]]:
+        """Extend a detached VMA's memory to new_len bytes.
+
+        Returns the VMAs that now describe [v.start, v.start + new_len) and the
+        old claims to _release once they are in the table. Raises ENOMEM before any
+        visible change. ``v``'s claim on its memory transfers to the result.
+        """
+        mf = self.mf
+        old_len = v.length
+        delta = new_len - old_len
+        if delta <= 0:
+            return [v], []
+        b = v.backing
+        if b is None:
+            if not mf.reserve(v.offset + old_len, delta):
+                off = mf.allocate(new_len)
+                mf.copy(v.offset, off, old_len)
+                old = v.clone()
+                v.offset = off
+                v.end = v.start + new_len
+                return [v], [old]
+            v.end = v.start + new_len
+            return [v], []
+        if v.offset + old_len == b.offset + b.length and mf.reserve(b.offset + b.length, delta):
+            b.length += delta
+            v.end = v.start + new_len
+            return [v], []
+        if b.refs == 1:  # nobody else maps this backing: re-home it
+            off = mf.allocate(new_len)
+            mf.copy(v.offset, off, old_len)
+            old = v.clone()
+            v.offset, v.backing, v.end = off, Backing(off, new_len, b.source), v.start + new_len
+            return [v], [old]
+        off = mf.allocate(delta)
+        extra = Vma(v.end, v.start + new_len, v.prot, True, off, v.name, Backing(off, delta),
+                    v.vmflags)
+        return [v, extra], []
+
+    def _grow_in_place(self, old_addr: int, old_len: int, new_len: int) -> None:
+        """Grow the tail [old_addr, +old_len) of a VMA into the free space after it."""
+        i, j = self._isolate(old_addr, old_addr + old_len)
+        v = self._vmas[i]
+        try:
+            pieces, olds = self._grow_backing(v.clone(), new_len)
+        except SyscallError:
+            self._merge_range(i, j)
+            raise
+        self._delete(i, j)
+        self._insert(i, pieces)
+        for o in olds:
+            self._release(o)
+        for k, p in enumerate(pieces):
+            if k == 0 and p.offset == v.offset:  # the old part is already mapped
+                self.pending.append(StubOp(OP_MAP, p.start + old_len, p.length - old_len,
+                                           p.prot, p.offset + old_len))
+            else:
+                self.pending.append(StubOp(OP_MAP, p.start, p.length, p.prot, p.offset))
+        self._merge_range(i, i + len(pieces))
+
+    def _move(self, old_addr: int, old_len: int, dest: int, new_len: int, dontunmap: bool) -> int:
+        """Move [old_addr, +old_len) (inside one VMA) to the free range at dest, growing it."""
+        i, j = self._isolate(old_addr, old_addr + old_len)
+        v = self._vmas[i]
+        fresh = None
+        try:
+            if dontunmap and not v.shared:
+                fresh = self.mf.allocate(old_len)
+            moved = v.clone()
+            moved.start, moved.end = dest, dest + old_len
+            pieces, olds = self._grow_backing(moved, new_len)
+        except SyscallError:
+            if fresh is not None:
+                self.mf.free(fresh, old_len)
+            self._merge_range(i, j)
+            raise
+        if dontunmap:
+            # The old range stays mapped: shared memory still shows the same pages,
+            # private memory is fresh zero pages (its old pages moved).
+            if v.backing is not None:
+                v.backing.refs += 1
+            else:
+                assert fresh is not None
+                v.offset = fresh
+                self.pending.append(StubOp(OP_MAP, v.start, v.length, v.prot, v.offset))
+            self._merge_range(i, j)
+        else:
+            self._delete(i, j)
+            self.pending.append(StubOp(OP_UNMAP, old_addr, old_len))
+        for o in olds:
+            self._release(o)
+        self._place(pieces)
+        return dest
+
+    def _place(self, pieces: list[Vma]) -> None:
+        """Insert VMAs into a free range and tell the stub to map them."""
+        i = bisect.bisect_left(self._starts, pieces[0].start)
+        self._insert(i, pieces)
+        for p in pieces:
+            self.pending.append(StubOp(OP_MAP, p.start, p.length, p.prot, p.offset))
+        self._merge_range(i, i + len(pieces))
+
+    # -- whole address space ------------------------------------------------
+
+    def vmas(self) -> list[VmaInfo]:
+        """A snapshot of the VMA table, sorted by address."""
+        with self.lock:
+            return [
+                VmaInfo(v.start, v.end, v.prot, MAP_SHARED if v.shared else MAP_PRIVATE,
+                        v.offset, v.name)
+                for v in self._vmas
+            ]
+
+    def fork(self) -> AddressSpace:
+        """A child address space: private memory copied, shared memory shared.
+
+        The child's ``pending`` maps every VMA; its stub starts with nothing mapped
+        in the application range.
+        """
+        mf = self.mf
+        child = AddressSpace(mf)
+        with self.lock:
+            child.brk_start, child.current_brk = self.brk_start, self.current_brk
+            try:
+                for v in self._vmas:
+                    if v.vmflags & VM_DONTFORK:
+                        continue
+                    c = v.clone()
+                    if v.backing is not None:
+                        v.backing.refs += 1
+                    else:
+                        c.offset = mf.allocate(v.length)
+                        if not v.vmflags & VM_WIPEONFORK:
+                            mf.copy(v.offset, c.offset, v.length)
+                    child._vmas.append(c)
+                    child._starts.append(c.start)
+                    child.pending.append(StubOp(OP_MAP, c.start, c.length, c.prot, c.offset))
+            except SyscallError:
+                child.release()
+                raise
+        return child
+
+    def release(self) -> None:
+        """Unmap everything (exit, execve): free backings, one big OP_UNMAP."""
+        with self.lock:
+            vmas, self._vmas, self._starts = self._vmas, [], []
+            for v in vmas:
+                self._release(v)
+            self.pending = [StubOp(OP_UNMAP, APP_START, APP_END - APP_START)]
+

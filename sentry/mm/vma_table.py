@@ -1,0 +1,408 @@
+"""The VMA table and user-memory access that every AddressSpace operation builds on.
+
+This module owns the data structure (a sorted list of VMAs plus a parallel list of
+their starts for bisect), the host ops it emits, and the copy routines; the syscall
+semantics (mmap, munmap, mremap, brk, ...) live in address_space.py.
+
+StubOp semantics, which the platform implements:
+
+* OP_MAP: ``mmap(addr, length, prot, MAP_SHARED|MAP_FIXED, memfd, offset)``. A
+  fixed shared mapping replaces whatever was there, so replacing a mapping needs
+  no OP_UNMAP first.
+* OP_UNMAP: ``munmap(addr, length)``; the range may contain holes.
+* OP_PROTECT: ``mprotect(addr, length, prot)`` over a fully mapped range.
+
+Facts that shaped this module:
+
+* Freed memfd ranges are hole-punched, so a range handed out again reads zeros.
+  Because the memfd is shared by every address space, a freed range may be given
+  to another process before this stub has applied its OP_UNMAP; while other
+  threads of this address space may still be running application code, set
+  ``defer_frees`` and call ``commit_frees()`` after the stub applied the ops.
+* Linux merges adjacent compatible anonymous VMAs; we merge when the memfd
+  ranges are contiguous too, and try to make them contiguous (``_map_new``
+  reserves the memfd range next to its neighbour's) so brk growth keeps one
+  "[heap]" VMA most of the time.
+* x86 cannot express write-only or exec-only pages: anything mapped with any of
+  R/W/X is readable, as gVisor's "effective permissions" model it.
+
+Lock order: ``lock`` (an RLock, so a caller may hold it across several calls,
+e.g. a futex compare-and-swap) before ``MemoryFile.lock``. Methods whose names
+start with an underscore expect the lock to be held.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import threading
+from typing import NamedTuple
+
+from sentry.kernel.errors import SyscallError
+from sentry.mm.layout import (
+    APP_END,
+    APP_START,
+    MAP_32BIT_BASE,
+    MAP_32BIT_END,
+    MMAP_BASE,
+    page_round_down,
+    page_round_up,
+)
+from sentry.mm.memfile import MemoryFile
+from sentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE, Backing, Vma
+
+OP_MAP = 1
+OP_UNMAP = 2
+OP_PROTECT = 3
+
+RWX = PROT_READ | PROT_WRITE | PROT_EXEC
+READABLE = RWX  # see "effective permissions" above
+_ZERO_PUNCH_MIN = 64 << 10  # zero_out punches holes for ranges at least this big
+
+
+class StubOp(NamedTuple):
+    """One host operation the stub must perform on its view of the memfd."""
+
+    kind: int  # OP_MAP, OP_UNMAP or OP_PROTECT
+    addr: int
+    length: int
+    prot: int = 0
+    offset: int = 0  # memfd offset, OP_MAP only
+
+
+def err(code: int) -> SyscallError:
+    return SyscallError(code)
+
+
+class VmaTable:
+    """The VMAs of one address space, the pending stub ops, and user-memory copies."""
+
+    def __init__(self, mf: MemoryFile) -> None:
+        self.mf = mf
+        self.lock = threading.RLock()
+        self.pending: list[StubOp] = []
+        # The program break: the heap is [brk_start, page_round_up(current_brk)).
+        # (The value is not called "brk": that name is the brk(2) method.)
+        self.brk_start = 0
+        self.current_brk = 0
+        self.defer_frees = False
+        self._deferred: list[tuple[int, int]] = []
+        self._vmas: list[Vma] = []
+        self._starts: list[int] = []  # _vmas[i].start, kept in step for bisect
+        self._view = mf.view
+
+    # -- platform interface -------------------------------------------------
+
+    def take_pending(self) -> list[StubOp]:
+        """Return and clear the ops the stub must apply before the app runs again."""
+        with self.lock:
+            ops, self.pending = self.pending, []
+            return ops
+
+    def commit_frees(self) -> None:
+        """Free memfd ranges held back by ``defer_frees`` (after the stub unmapped them)."""
+        with self.lock:
+            deferred, self._deferred = self._deferred, []
+            for off, length in deferred:
+                self.mf.free(off, length)
+
+    # -- user memory access ---------------------------------------------------
+
+    def copy_in(self, addr: int, length: int) -> bytes:
+        """Read application memory; EFAULT if any byte is unmapped or unreadable."""
+        if length <= 0:
+            if length == 0:
+                return b""
+            raise err(errno.EFAULT)
+        view = self._view
+        with self.lock:
+            i = bisect.bisect_right(self._starts, addr) - 1
+            if i >= 0:
+                v = self._vmas[i]
+                if addr + length <= v.end and v.prot & READABLE:
+                    off = v.offset + addr - v.start
+                    return bytes(view[off : off + length])
+            parts = self._translate(addr, length, READABLE)
+            return b"".join([bytes(view[o : o + n]) for o, n in parts])
+
+    def copy_out(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        """Write application memory; EFAULT if any byte is unmapped or read-only."""
+        self._write(addr, data, PROT_WRITE)
+
+    def copy_out_force(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        """Write application memory ignoring protection (loader, ptrace-like pokes)."""
+        self._write(addr, data, 0)
+
+    def zero_out(self, addr: int, length: int) -> None:
+        """Zero application memory (needs PROT_WRITE); big ranges are hole-punched."""
+        if length <= 0:
+            if length == 0:
+                return
+            raise err(errno.EFAULT)
+        view = self._view
+        with self.lock:
+            for off, n in self._translate(addr, length, PROT_WRITE):
+                lo, hi = page_round_up(off), page_round_down(off + n)
+                if n >= _ZERO_PUNCH_MIN and hi > lo:
+                    view[off:lo] = bytes(lo - off)
+                    self.mf.zero(lo, hi - lo)
+                    view[hi : off + n] = bytes(off + n - hi)
+                else:
+                    view[off : off + n] = bytes(n)
+
+    def read_cstring(self, addr: int, limit: int) -> bytes:
+        """Read a NUL-terminated string (without the NUL) of fewer than ``limit`` bytes.
+
+        ENAMETOOLONG if no NUL is found in the first ``limit`` bytes; EFAULT if the
+        scan reaches an unmapped or unreadable byte first.
+        """
+        buf, view = self.mf.buf, self._view
+        out: list[bytes] = []
+        pos, remaining = addr, limit
+        with self.lock:
+            while remaining > 0:
+                i = self._find(pos)
+                if i < 0 or not self._vmas[i].prot & READABLE:
+                    raise err(errno.EFAULT)
+                v = self._vmas[i]
+                n = min(remaining, v.end - pos)
+                off = v.offset + pos - v.start
+                k = buf.find(b"\0", off, off + n)
+                if k >= 0:
+                    out.append(bytes(view[off:k]))
+                    return b"".join(out)
+                out.append(bytes(view[off : off + n]))
+                pos += n
+                remaining -= n
+        raise err(errno.ENAMETOOLONG)
+
+    # -- internals: table maintenance (lock held) -----------------------------
+
+    def _find(self, addr: int) -> int:
+        """Index of the VMA containing addr, or -1."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0 and addr < self._vmas[i].end:
+            return i
+        return -1
+
+    def _is_free(self, start: int, end: int) -> bool:
+        """Whether no VMA intersects [start, end)."""
+        i = bisect.bisect_left(self._starts, end) - 1
+        return i < 0 or self._vmas[i].end <= start
+
+    def _is_mapped(self, start: int, end: int) -> bool:
+        """Whether every page of [start, end) is in some VMA."""
+        i = self._find(start)
+        if i < 0:
+            return False
+        vmas = self._vmas
+        while vmas[i].end < end:
+            i += 1
+            if i == len(vmas) or vmas[i].start != vmas[i - 1].end:
+                return False
+        return True
+
+    def _overlapping(self, start: int, end: int) -> list[tuple[Vma, int, int]]:
+        """(vma, lo, hi) for each VMA intersecting [start, end), clipped to it."""
+        i = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        out = []
+        for v in self._vmas[i:]:
+            if v.start >= end:
+                break
+            if v.end > start:
+                out.append((v, max(v.start, start), min(v.end, end)))
+        return out
+
+    def _translate(self, addr: int, length: int, need: int) -> list[tuple[int, int]]:
+        """memfd (offset, length) pieces for [addr, addr+length); EFAULT on a gap.
+
+        ``need`` is a mask of which some bit must be in each VMA's prot (0: any).
+        """
+        i = self._find(addr)
+        if i < 0:
+            raise err(errno.EFAULT)
+        vmas = self._vmas
+        out = []
+        pos, end = addr, addr + length
+        while True:
+            v = vmas[i]
+            if need and not v.prot & need:
+                raise err(errno.EFAULT)
+            n = min(end, v.end) - pos
+            out.append((v.offset + pos - v.start, n))
+            pos += n
+            if pos >= end:
+                return out
+            i += 1
+            if i == len(vmas) or vmas[i].start != pos:
+                raise err(errno.EFAULT)
+
+    def _write(self, addr: int, data: bytes | bytearray | memoryview, need: int) -> None:
+        src = memoryview(data).cast("B")
+        length = src.nbytes
+        if length == 0:
+            return
+        view = self._view
+        with self.lock:
+            i = bisect.bisect_right(self._starts, addr) - 1
+            if i >= 0:
+                v = self._vmas[i]
+                if addr + length <= v.end and (not need or v.prot & need):
+                    off = v.offset + addr - v.start
+                    view[off : off + length] = src
+                    return
+            pos = 0
+            for off, n in self._translate(addr, length, need):
+                view[off : off + n] = src[pos : pos + n]
+                pos += n
+
+    def _insert(self, i: int, vmas: list[Vma]) -> None:
+        self._vmas[i:i] = vmas
+        self._starts[i:i] = [v.start for v in vmas]
+
+    def _delete(self, i: int, j: int) -> list[Vma]:
+        removed = self._vmas[i:j]
+        del self._vmas[i:j]
+        del self._starts[i:j]
+        return removed
+
+    def _split_at(self, addr: int) -> None:
+        """Make addr a VMA boundary if some VMA strictly contains it."""
+        i = self._find(addr)
+        if i < 0 or self._vmas[i].start == addr:
+            return
+        v = self._vmas[i]
+        right = v.clone()
+        right.start = addr
+        right.offset = v.offset + (addr - v.start)
+        v.end = addr
+        if v.backing is not None:
+            v.backing.refs += 1
+        self._insert(i + 1, [right])
+
+    def _isolate(self, start: int, end: int) -> tuple[int, int]:
+        """Split so VMAs [i, j) cover exactly the mapped parts of [start, end)."""
+        self._split_at(start)
+        self._split_at(end)
+        return bisect.bisect_left(self._starts, start), bisect.bisect_left(self._starts, end)
+
+    def _merge_range(self, i: int, j: int) -> None:
+        """Merge compatible neighbours at the boundaries of and inside [i, j)."""
+        vmas = self._vmas
+        for k in range(min(j, len(vmas) - 1), max(i, 1) - 1, -1):
+            a, b = vmas[k - 1], vmas[k]
+            if a.can_merge(b):
+                a.end = b.end
+                if b.backing is not None:
+                    b.backing.refs -= 1
+                self._delete(k, k + 1)
+
+    def _free_range(self, offset: int, length: int) -> None:
+        if self.defer_frees:
+            self._deferred.append((offset, length))
+        else:
+            self.mf.free(offset, length)
+
+    def _release(self, v: Vma) -> None:
+        """Drop v's claim on its memory: private ranges are freed now, backings at 0 refs."""
+        b = v.backing
+        if b is None:
+            self._free_range(v.offset, v.length)
+        else:
+            b.refs -= 1
+            if b.refs == 0:
+                self._free_range(b.offset, b.length)
+
+    def _unmap(self, start: int, end: int, *, emit: bool) -> tuple[int, int] | None:
+        """Remove [start, end); return the extent of what was removed, if anything."""
+        if start >= end:
+            return None
+        i, j = self._isolate(start, end)
+        if i == j:
+            return None
+        removed = self._delete(i, j)
+        for v in removed:
+            self._release(v)
+        extent = (removed[0].start, removed[-1].end)
+        if emit:
+            self.pending.append(StubOp(OP_UNMAP, extent[0], extent[1] - extent[0]))
+        return extent
+
+    def _map_new(
+        self, start: int, length: int, prot: int, shared: bool, name: str, vmflags: int = 0
+    ) -> None:
+        """Map fresh zero memory at the free range [start, start+length).
+
+        A private range is placed in the memfd right after its left neighbour's (or
+        right before its right neighbour's) when that space is free, so the VMAs
+        merge; otherwise anywhere.
+        """
+        mf = self.mf
+        i = bisect.bisect_left(self._starts, start)
+        v = Vma(start, start + length, prot, shared, 0, name, None, vmflags)
+        if shared:
+            v.offset = mf.allocate(length)
+            v.backing = Backing(v.offset, length)
+        else:
+            placed = False
+            if i > 0:
+                left = self._vmas[i - 1]
+                v.offset = left.offset + left.length
+                placed = left.can_merge(v) and mf.reserve(v.offset, length)
+            if not placed and i < len(self._vmas):
+                right = self._vmas[i]
+                v.offset = right.offset - length
+                placed = v.offset >= 0 and v.can_merge(right) and mf.reserve(v.offset, length)
+            if not placed:
+                v.offset = mf.allocate(length)
+        self._insert(i, [v])
+        self.pending.append(StubOp(OP_MAP, start, length, prot, v.offset))
+        self._merge_range(i, i + 1)
+
+    def _get_unmapped_area(self, hint: int, length: int, low32: bool) -> int:
+        """Pick a free range for a non-fixed mapping, as Linux's x86-64 allocator does."""
+        floor, ceil = (MAP_32BIT_BASE, MAP_32BIT_END) if low32 else (APP_START, APP_END)
+        if hint:
+            hint = max(page_round_down(hint), APP_START)
+            if hint >= floor and hint + length <= ceil and self._is_free(hint, hint + length):
+                return hint
+        if low32:
+            addr = self._gap_bottom_up(length, floor, ceil)
+        else:
+            addr = self._gap_top_down(length, APP_START, MMAP_BASE)
+            if addr is None:  # Linux falls back to searching everything
+                addr = self._gap_top_down(length, APP_START, APP_END)
+        if addr is None:
+            raise err(errno.ENOMEM)
+        return addr
+
+    def _gap_top_down(self, length: int, floor: int, ceil: int) -> int | None:
+        """Highest address a with [a, a+length) free inside [floor, ceil)."""
+        vmas = self._vmas
+        hi = ceil
+        for k in range(bisect.bisect_left(self._starts, ceil) - 1, -2, -1):
+            lo = max(vmas[k].end if k >= 0 else floor, floor)
+            if hi - lo >= length:
+                return hi - length
+            if k < 0:
+                break
+            hi = min(hi, vmas[k].start)
+            if hi - floor < length:
+                break
+        return None
+
+    def _gap_bottom_up(self, length: int, floor: int, ceil: int) -> int | None:
+        """Lowest address a with [a, a+length) free inside [floor, ceil)."""
+        vmas = self._vmas
+        k = bisect.bisect_right(self._starts, floor) - 1
+        lo = max(vmas[k].end, floor) if k >= 0 else floor
+        for idx in range(k + 1, len(vmas) + 1):
+            hi = min(vmas[idx].start, ceil) if idx < len(vmas) else ceil
+            if hi - lo >= length:
+                return lo
+            if idx == len(vmas):
+                break
+            lo = max(lo, vmas[idx].end)
+            if ceil - lo < length:
+                break
+        return None

@@ -1,0 +1,124 @@
+"""cffi build script for the systrap stub (``cffi_modules`` in pyproject.toml).
+
+Run directly (``python3 sentry/systrap/_build_stub.py``) to compile in place.
+The compile flags keep the stub section self-contained: no stack protector (the
+application owns %fs), no builtins or loop-to-memcpy rewrites (libc is not
+mapped in a stub), no jump tables (they would live in .rodata, outside the
+copied section), no CET notes or unwind tables needed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+CDEF = """
+#define STUB_ABI_VERSION ...
+#define STUB_REGION_START ...
+#define STUB_REGION_END ...
+#define STUB_CODE_ADDR ...
+#define STUB_CODE_SIZE ...
+#define STUB_CTRL_ADDR ...
+#define STUB_CTRL_SIZE ...
+#define STUB_SLOTS_ADDR ...
+#define STUB_SLOT_STRIDE ...
+#define STUB_SLOT_HDR ...
+#define STUB_MAX_THREADS ...
+#define STUB_SLOTS_SIZE ...
+#define STUB_MEMFD_FD ...
+#define STUB_NREGS ...
+#define STUB_MAX_OPS ...
+#define STUB_MAX_FILTER ...
+#define SLOT_RUNNING ...
+#define SLOT_EVENT ...
+#define SLOT_REPLY ...
+#define SLOT_OPS ...
+#define SLOT_OPS_DONE ...
+#define EVENT_SYSCALL ...
+#define EVENT_FAULT ...
+#define OP_MAP ...
+#define OP_UNMAP ...
+#define OP_PROTECT ...
+
+struct stub_op { uint64_t kind; uint64_t addr; uint64_t length; uint64_t prot; uint64_t offset; };
+struct stub_slot {
+    uint32_t state;
+    uint32_t stub_sleeping;
+    uint32_t sentry_sleeping;
+    uint32_t event;
+    uint64_t regs[18];
+    uint64_t fault_signo;
+    uint64_t fault_code;
+    uint64_t fault_addr;
+    uint64_t set_fs;
+    uint64_t fs_base;
+    uint64_t nops;
+    int64_t op_result;
+    uint64_t spin_budget;
+    struct stub_op ops[64];
+};
+struct stub_sock_filter { uint16_t code; uint8_t jt; uint8_t jf; uint32_t k; };
+struct stub_ctrl {
+    uint32_t state;
+    uint32_t zygote_sleeping;
+    uint32_t sentry_sleeping;
+    uint32_t pad;
+    uint64_t req_slots_off;
+    int64_t result;
+    uint64_t sentry_pid;
+    uint64_t filter_len;
+    struct stub_sock_filter filter[256];
+};
+
+int stub_abi_version(void);
+uint64_t stub_code_start(void);
+uint64_t stub_code_size(void);
+uint64_t stub_syscall_ip_offset(void);
+long stub_start_zygote(int memfd, uint64_t code_off, uint64_t ctrl_off);
+int sentry_wait(struct stub_slot *slot, uint32_t want, uint64_t spin_cycles, int64_t timeout_ns);
+void sentry_post(struct stub_slot *slot, uint32_t state);
+int sentry_post_wait(struct stub_slot *slot, uint32_t state, uint32_t want,
+                     uint64_t spin_cycles, int64_t timeout_ns);
+long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, int64_t timeout_ns);
+"""
+
+COMPILE_ARGS = [
+    "-O2",
+    "-fno-stack-protector",
+    "-fno-builtin",
+    "-fno-tree-loop-distribute-patterns",
+    "-fno-jump-tables",
+    "-fno-tree-vectorize",
+    "-fcf-protection=none",
+    "-fno-asynchronous-unwind-tables",
+    "-Wall",
+]
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+_src = "sentry/systrap/stub.c" if os.path.exists("sentry/systrap/stub.c") else os.path.join(
+    HERE, "stub.c"
+)
+ffibuilder.set_source(
+    "sentry.systrap._stub",
+    '#include "stub.h"\n'
+    "int stub_abi_version(void);\n"
+    "uint64_t stub_code_start(void);\n"
+    "uint64_t stub_code_size(void);\n"
+    "uint64_t stub_syscall_ip_offset(void);\n"
+    "long stub_start_zygote(int memfd, uint64_t code_off, uint64_t ctrl_off);\n"
+    "int sentry_wait(struct stub_slot *, uint32_t, uint64_t, int64_t);\n"
+    "void sentry_post(struct stub_slot *, uint32_t);\n"
+    "int sentry_post_wait(struct stub_slot *, uint32_t, uint32_t, uint64_t, int64_t);\n"
+    "long zygote_request(struct stub_ctrl *, uint64_t, int64_t);\n",
+    sources=[_src],
+    include_dirs=[HERE],
+    extra_compile_args=COMPILE_ARGS,
+)
+
+if __name__ == "__main__":
+    os.chdir(os.path.dirname(os.path.dirname(HERE)))
+    ffibuilder.compile(tmpdir=".", verbose=False)

@@ -1,0 +1,472 @@
+/*
+ * pyvisor systrap stub and its Sentry-side helpers.
+ *
+ * Facts about the kernel APIs this file leans on (and why it is shaped so):
+ *
+ * - A seccomp filter returning SECCOMP_RET_TRAP makes the kernel skip the
+ *   syscall and deliver SIGSYS to the thread.  In the signal frame RAX holds the
+ *   syscall number again (the kernel rolls the syscall back), RIP points after
+ *   the `syscall` instruction, so writing the result into RAX and returning from
+ *   the handler is a complete emulated syscall.
+ * - seccomp_data.instruction_pointer is the address *after* the syscall
+ *   instruction.  The filter lets through only syscalls issued by the single
+ *   `syscall` instruction in stub_syscall6, and from there only an allowlist
+ *   with argument checks (see sentry/systrap/bpf.py).
+ * - Code placed in the "pyvisor_stub" section is copied byte for byte to
+ *   STUB_CODE_ADDR in every stub process, whose address space holds nothing but
+ *   the stub region.  So that code must be position independent and self-
+ *   contained: static functions only (direct, PC-relative calls), no libc, no
+ *   global data (fixed addresses from stub.h instead), no TLS and no stack
+ *   protector (the application owns %fs).  tests/test_stub_code.py disassembles
+ *   the section and fails on any reference that leaves it.
+ * - Filters and signal dispositions are inherited across clone; PDEATHSIG is
+ *   not (it is reset in a child), so every stub sets it itself and then checks
+ *   that its parent is still the Sentry.
+ * - The futex words live in a MAP_SHARED memfd mapping in both processes, so
+ *   shared (not FUTEX_PRIVATE) operations are required.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/futex.h>
+
+#include "stub.h"
+
+#define STUB __attribute__((section("pyvisor_stub"), used, noinline))
+#define STUB_INLINE __attribute__((section("pyvisor_stub"), always_inline)) static inline
+
+/* The one syscall instruction the filter trusts, the signal restorer that goes
+ * through it, and a second syscall instruction that the filter traps: a new
+ * stub uses it to hand itself to the Sentry for its first registers. */
+__asm__(
+    ".pushsection pyvisor_stub,\"ax\",@progbits\n"
+    ".p2align 4\n"
+    ".globl stub_syscall6\n"
+    ".hidden stub_syscall6\n"
+    ".type stub_syscall6,@function\n"
+    "stub_syscall6:\n"
+    "  mov %rdi, %rax\n"
+    "  mov %rsi, %rdi\n"
+    "  mov %rdx, %rsi\n"
+    "  mov %rcx, %rdx\n"
+    "  mov %r8, %r10\n"
+    "  mov %r9, %r8\n"
+    "  mov 8(%rsp), %r9\n"
+    ".globl stub_syscall_insn\n"
+    ".hidden stub_syscall_insn\n"
+    "stub_syscall_insn:\n"
+    "  syscall\n"
+    "  ret\n"
+    ".globl stub_restorer\n"
+    ".hidden stub_restorer\n"
+    "stub_restorer:\n"
+    "  mov $15, %eax\n"
+    "  jmp stub_syscall_insn\n"
+    ".globl stub_trap\n"
+    ".hidden stub_trap\n"
+    "stub_trap:\n"
+    "  mov $39, %eax\n"
+    "  syscall\n"
+    "  ud2\n"
+    ".popsection\n");
+
+extern long stub_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+    __attribute__((visibility("hidden")));
+extern char stub_syscall_insn[] __attribute__((visibility("hidden")));
+extern char stub_restorer[] __attribute__((visibility("hidden")));
+extern void stub_trap(void) __attribute__((visibility("hidden")));
+extern char __start_pyvisor_stub[] __attribute__((visibility("hidden")));
+extern char __stop_pyvisor_stub[] __attribute__((visibility("hidden")));
+
+#define S6(nr, a, b, c, d, e, f) \
+    stub_syscall6((nr), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define S0(nr) S6(nr, 0, 0, 0, 0, 0, 0)
+#define S1(nr, a) S6(nr, a, 0, 0, 0, 0, 0)
+#define S2(nr, a, b) S6(nr, a, b, 0, 0, 0, 0)
+#define S3(nr, a, b, c) S6(nr, a, b, c, 0, 0, 0)
+#define S4(nr, a, b, c, d) S6(nr, a, b, c, d, 0, 0)
+
+#define PR_SET_PDEATHSIG_ 1
+#define PR_SET_NO_NEW_PRIVS_ 38
+#define K_SA_SIGINFO 0x4
+#define K_SA_ONSTACK 0x08000000
+#define K_SA_RESTORER 0x04000000
+#define K_MAP_SHARED 0x01
+#define K_MAP_PRIVATE 0x02
+#define K_MAP_FIXED 0x10
+#define K_MAP_ANONYMOUS 0x20
+#define K_PROT_RW 0x3
+#define K_PROT_RX 0x5
+#define K_ARCH_SET_FS 0x1002
+#define K_CLONE_PARENT 0x00008000
+#define K_SIGCHLD 17
+
+#define SIGBIT(s) (1ULL << ((s) - 1))
+#define FAULT_SIGNALS \
+    (SIGBIT(SIGSYS) | SIGBIT(SIGSEGV) | SIGBIT(SIGBUS) | SIGBIT(SIGFPE) | SIGBIT(SIGILL) | \
+     SIGBIT(SIGTRAP))
+
+#define SPIN_MIN 2000ULL
+#define SPIN_MAX 200000ULL
+#define SPIN_START 60000ULL
+
+STUB_INLINE uint32_t load32(uint32_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+STUB_INLINE void store32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+STUB_INLINE uint64_t rdtsc(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+STUB_INLINE void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+
+/* Publish a new state and wake the other side if it went to sleep on it. */
+STUB_INLINE void stub_post(uint32_t *word, uint32_t *peer_sleeping, uint32_t v) {
+    store32(word, v);
+    if (load32(peer_sleeping))
+        S6(SYS_futex, word, FUTEX_WAKE, 1, 0, 0, 0);
+}
+
+STUB_INLINE int sentry_answered(uint32_t s) { return s == SLOT_OPS || s == SLOT_REPLY; }
+
+/* Wait for the Sentry's answer: spin for an adaptive number of TSC cycles, then
+ * sleep on the futex.  Returns SLOT_OPS or SLOT_REPLY. */
+STUB static uint32_t stub_wait_sentry(struct stub_slot *slot) {
+    uint64_t budget = slot->spin_budget;
+    if (budget < SPIN_MIN || budget > SPIN_MAX)
+        budget = SPIN_START;
+    uint64_t start = rdtsc();
+    uint32_t s;
+    for (;;) {
+        s = load32(&slot->state);
+        if (sentry_answered(s)) {
+            budget += budget / 4;
+            slot->spin_budget = budget > SPIN_MAX ? SPIN_MAX : budget;
+            return s;
+        }
+        if (rdtsc() - start > budget)
+            break;
+        cpu_relax();
+    }
+    budget /= 2;
+    slot->spin_budget = budget < SPIN_MIN ? SPIN_MIN : budget;
+    for (;;) {
+        store32(&slot->stub_sleeping, 1);
+        s = load32(&slot->state);
+        if (!sentry_answered(s))
+            S6(SYS_futex, &slot->state, FUTEX_WAIT, s, 0, 0, 0);
+        store32(&slot->stub_sleeping, 0);
+        s = load32(&slot->state);
+        if (sentry_answered(s))
+            return s;
+    }
+}
+
+/* Apply the address-space operations the Sentry queued (application memory is
+ * always a MAP_SHARED view of the memory memfd). */
+STUB static void stub_do_ops(struct stub_slot *slot) {
+    uint64_t n = slot->nops;
+    long res = 0;
+    if (n > STUB_MAX_OPS) {
+        slot->op_result = -EINVAL;
+        return;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t kind = slot->ops[i].kind, addr = slot->ops[i].addr;
+        uint64_t len = slot->ops[i].length, prot = slot->ops[i].prot;
+        uint64_t off = slot->ops[i].offset;
+        long r;
+        if (kind == OP_MAP) {
+            r = S6(SYS_mmap, addr, len, prot, K_MAP_SHARED | K_MAP_FIXED, STUB_MEMFD_FD, off);
+            if (r != (long)addr && r >= 0)
+                r = -EFAULT;
+        } else if (kind == OP_UNMAP) {
+            r = S2(SYS_munmap, addr, len);
+        } else if (kind == OP_PROTECT) {
+            r = S3(SYS_mprotect, addr, len, prot);
+        } else {
+            r = -EINVAL;
+        }
+        if (r < 0) {
+            res = r;
+            break;
+        }
+    }
+    slot->op_result = res;
+}
+
+/* SIGSYS (a trapped syscall) and synchronous faults: hand the registers to the
+ * Sentry, serve its requests, load the registers it wrote, return. */
+STUB static void stub_handler(int signo, void *info, void *uctx) {
+    uintptr_t here = (uintptr_t)&signo;
+    struct stub_slot *slot = (struct stub_slot *)(here & ~(STUB_SLOT_STRIDE - 1));
+    volatile uint64_t *gregs = (volatile uint64_t *)((char *)uctx + 40);
+    for (int i = 0; i < STUB_NREGS; i++)
+        slot->regs[i] = gregs[i];
+    if (signo == SIGSYS) {
+        slot->event = EVENT_SYSCALL;
+    } else {
+        slot->event = EVENT_FAULT;
+        slot->fault_signo = (uint64_t)signo;
+        slot->fault_code = (uint64_t)(int64_t) * (volatile int *)((char *)info + 8);
+        slot->fault_addr = *(volatile uint64_t *)((char *)info + 16);
+    }
+    stub_post(&slot->state, &slot->sentry_sleeping, SLOT_EVENT);
+    for (;;) {
+        uint32_t s = stub_wait_sentry(slot);
+        if (s == SLOT_REPLY)
+            break;
+        stub_do_ops(slot);
+        stub_post(&slot->state, &slot->sentry_sleeping, SLOT_OPS_DONE);
+    }
+    for (int i = 0; i < STUB_NREGS; i++)
+        gregs[i] = slot->regs[i];
+    if (slot->set_fs) {
+        slot->set_fs = 0;
+        S2(SYS_arch_prctl, K_ARCH_SET_FS, slot->fs_base);
+    }
+    store32(&slot->state, SLOT_RUNNING);
+}
+
+struct k_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+struct k_sigaltstack {
+    void *sp;
+    int flags;
+    int pad;
+    uint64_t size;
+};
+
+struct k_sock_fprog {
+    uint16_t len;
+    uint16_t pad[3];
+    void *filter;
+};
+
+/* A new stub process: its own slots, a signal stack, the filter, then a trap
+ * that hands it to the Sentry for its first registers.  Never returns. */
+STUB static void stub_child_main(uint64_t slots_off, uint64_t sentry_pid) {
+    struct stub_ctrl *ctrl = (struct stub_ctrl *)STUB_CTRL_ADDR;
+    S2(SYS_prctl, PR_SET_PDEATHSIG_, SIGKILL);
+    if ((uint64_t)S0(SYS_getppid) != sentry_pid)
+        S1(SYS_exit_group, 111);
+    long r = S6(SYS_mmap, STUB_SLOTS_ADDR, STUB_SLOTS_SIZE, K_PROT_RW, K_MAP_SHARED | K_MAP_FIXED,
+                STUB_MEMFD_FD, slots_off);
+    if (r != (long)STUB_SLOTS_ADDR)
+        S1(SYS_exit_group, 112);
+    struct k_sigaltstack ss;
+    ss.sp = (void *)(STUB_SLOTS_ADDR + STUB_SLOT_HDR);
+    ss.flags = 0;
+    ss.pad = 0;
+    ss.size = STUB_SLOT_STRIDE - STUB_SLOT_HDR;
+    if (S2(SYS_sigaltstack, &ss, 0) != 0)
+        S1(SYS_exit_group, 113);
+    if (S6(SYS_prctl, PR_SET_NO_NEW_PRIVS_, 1, 0, 0, 0, 0) != 0)
+        S1(SYS_exit_group, 114);
+    struct k_sock_fprog prog;
+    prog.len = (uint16_t)ctrl->filter_len;
+    prog.pad[0] = prog.pad[1] = prog.pad[2] = 0;
+    prog.filter = ctrl->filter;
+    if (S3(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 0, &prog) != 0)
+        S1(SYS_exit_group, 115);
+    stub_trap();
+    S1(SYS_exit_group, 116);
+}
+
+/* The zygote: owns nothing but the stub region; clones new stub processes on
+ * the Sentry's request (as the Sentry's children, CLONE_PARENT), so stubs never
+ * inherit the Sentry's own seccomp filter or its memory. */
+STUB static void stub_zygote_main(void) {
+    struct stub_ctrl *ctrl = (struct stub_ctrl *)STUB_CTRL_ADDR;
+    S3(SYS_close_range, 0, STUB_MEMFD_FD - 1, 0);
+    S3(SYS_close_range, STUB_MEMFD_FD + 1, ~0U, 0);
+    S2(SYS_munmap, 0, STUB_REGION_START);
+    S2(SYS_munmap, STUB_REGION_END, STUB_USER_TOP - STUB_REGION_END);
+
+    struct k_sigaction sa;
+    sa.flags = 0;
+    sa.restorer = 0;
+    sa.mask = 0;
+    sa.handler = 0; /* SIG_DFL: the Sentry's Python handlers are gone */
+    for (int sig = 1; sig <= 64; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            S4(SYS_rt_sigaction, sig, &sa, 0, 8);
+    }
+    sa.handler = (void *)stub_handler;
+    sa.flags = K_SA_SIGINFO | K_SA_ONSTACK | K_SA_RESTORER;
+    sa.restorer = (void *)stub_restorer;
+    sa.mask = ~0ULL;
+    S4(SYS_rt_sigaction, SIGSYS, &sa, 0, 8);
+    S4(SYS_rt_sigaction, SIGSEGV, &sa, 0, 8);
+    S4(SYS_rt_sigaction, SIGBUS, &sa, 0, 8);
+    S4(SYS_rt_sigaction, SIGFPE, &sa, 0, 8);
+    S4(SYS_rt_sigaction, SIGILL, &sa, 0, 8);
+    S4(SYS_rt_sigaction, SIGTRAP, &sa, 0, 8);
+    uint64_t blocked = ~FAULT_SIGNALS;
+    S4(SYS_rt_sigprocmask, SIG_SETMASK, &blocked, 0, 8);
+
+    for (;;) {
+        uint32_t s;
+        for (;;) {
+            store32(&ctrl->zygote_sleeping, 1);
+            s = load32(&ctrl->state);
+            if (s == ZYG_REQUEST)
+                break;
+            S6(SYS_futex, &ctrl->state, FUTEX_WAIT, s, 0, 0, 0);
+        }
+        store32(&ctrl->zygote_sleeping, 0);
+        uint64_t off = ctrl->req_slots_off;
+        uint64_t sentry_pid = ctrl->sentry_pid;
+        long pid = S2(SYS_clone, K_CLONE_PARENT | K_SIGCHLD, 0);
+        if (pid == 0)
+            stub_child_main(off, sentry_pid);
+        ctrl->result = pid;
+        stub_post(&ctrl->state, &ctrl->sentry_sleeping, ZYG_DONE);
+    }
+}
+
+/* ---------------- Sentry side (ordinary code, runs in the Sentry) ------------- */
+
+int stub_abi_version(void) { return STUB_ABI_VERSION; }
+uint64_t stub_code_start(void) { return (uint64_t)(uintptr_t)__start_pyvisor_stub; }
+uint64_t stub_code_size(void) { return (uint64_t)(__stop_pyvisor_stub - __start_pyvisor_stub); }
+uint64_t stub_syscall_ip_offset(void) {
+    return (uint64_t)(stub_syscall_insn - __start_pyvisor_stub) + 2;
+}
+
+static long raw(long nr, long a, long b, long c, long d, long e, long f) {
+    long r = syscall(nr, a, b, c, d, e, f);
+    return r == -1 ? -errno : r;
+}
+
+/* glibc registers an rseq area in every thread's TLS and a fork inherits the
+ * registration.  The zygote unmaps that TLS, and the kernel's next rseq update
+ * (on any preemption or clone) would fault and kill it with SIGSEGV: so
+ * unregister first.  glibc registered either 32 bytes or __rseq_size. */
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+#define RSEQ_SIG_ 0x53053053
+#define RSEQ_FLAG_UNREGISTER_ 1
+
+static void unregister_rseq(void) {
+    if (&__rseq_offset == NULL || &__rseq_size == NULL || __rseq_size == 0)
+        return;
+    char *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+    if (S4(SYS_rseq, area, 32, RSEQ_FLAG_UNREGISTER_, RSEQ_SIG_) == 0)
+        return;
+    S4(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER_, RSEQ_SIG_);
+}
+
+/* Fork the zygote from the calling (main) thread.  In the child only raw
+ * syscalls run until it jumps to the copied stub code. */
+long stub_start_zygote(int memfd, uint64_t code_off, uint64_t ctrl_off) {
+    long sentry = getpid();
+    long pid = raw(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0);
+    if (pid != 0)
+        return pid;
+    S2(SYS_prctl, PR_SET_PDEATHSIG_, SIGKILL);
+    if (S0(SYS_getppid) != sentry)
+        S1(SYS_exit_group, 101);
+    unregister_rseq();
+    if (memfd != STUB_MEMFD_FD && S2(SYS_dup2, memfd, STUB_MEMFD_FD) != STUB_MEMFD_FD)
+        S1(SYS_exit_group, 102);
+    if (S6(SYS_mmap, STUB_CODE_ADDR, STUB_CODE_SIZE, K_PROT_RX, K_MAP_SHARED | K_MAP_FIXED,
+           STUB_MEMFD_FD, code_off) != (long)STUB_CODE_ADDR)
+        S1(SYS_exit_group, 103);
+    if (S6(SYS_mmap, STUB_CTRL_ADDR, STUB_CTRL_SIZE, K_PROT_RW, K_MAP_SHARED | K_MAP_FIXED,
+           STUB_MEMFD_FD, ctrl_off) != (long)STUB_CTRL_ADDR)
+        S1(SYS_exit_group, 104);
+    if (S6(SYS_mmap, STUB_ZSTACK_ADDR, STUB_ZSTACK_SIZE, K_PROT_RW,
+           K_MAP_PRIVATE | K_MAP_ANONYMOUS | K_MAP_FIXED, -1, 0) != (long)STUB_ZSTACK_ADDR)
+        S1(SYS_exit_group, 105);
+    uint64_t entry = STUB_CODE_ADDR + (uint64_t)((char *)stub_zygote_main - __start_pyvisor_stub);
+    uint64_t sp = STUB_ZSTACK_ADDR + STUB_ZSTACK_SIZE;
+    __asm__ volatile("mov %0, %%rsp\n\txor %%ebp, %%ebp\n\tcall *%1\n\tud2\n"
+                     :
+                     : "r"(sp), "r"(entry)
+                     : "memory");
+    __builtin_unreachable();
+}
+
+static int futex_wait_ns(uint32_t *word, uint32_t val, int64_t ns) {
+    struct timespec ts = {ns / 1000000000, ns % 1000000000};
+    return (int)raw(SYS_futex, (long)word, FUTEX_WAIT, val, (long)&ts, 0, 0);
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wait until *word == want: spin for spin_cycles of TSC, then futex sleeps with
+ * the peer's wake-up flag set.  0 on success, -ETIMEDOUT after timeout_ns so
+ * the caller can check whether the peer is still alive. */
+static int wait_word(uint32_t *word, uint32_t *sleeping, uint32_t want, uint64_t spin_cycles,
+                     int64_t timeout_ns) {
+    uint64_t start = rdtsc();
+    while (rdtsc() - start < spin_cycles) {
+        if (load32(word) == want)
+            return 0;
+        cpu_relax();
+    }
+    int64_t deadline = now_ns() + timeout_ns;
+    for (;;) {
+        store32(sleeping, 1);
+        uint32_t s = load32(word);
+        if (s == want) {
+            store32(sleeping, 0);
+            return 0;
+        }
+        int64_t left = deadline - now_ns();
+        if (left <= 0) {
+            store32(sleeping, 0);
+            return -ETIMEDOUT;
+        }
+        futex_wait_ns(word, s, left);
+        store32(sleeping, 0);
+        if (load32(word) == want)
+            return 0;
+    }
+}
+
+static void sentry_publish(uint32_t *word, uint32_t *peer_sleeping, uint32_t v) {
+    store32(word, v);
+    if (load32(peer_sleeping))
+        raw(SYS_futex, (long)word, FUTEX_WAKE, 1, 0, 0, 0);
+}
+
+int sentry_wait(struct stub_slot *slot, uint32_t want, uint64_t spin_cycles, int64_t timeout_ns) {
+    return wait_word(&slot->state, &slot->sentry_sleeping, want, spin_cycles, timeout_ns);
+}
+
+void sentry_post(struct stub_slot *slot, uint32_t state) {
+    sentry_publish(&slot->state, &slot->stub_sleeping, state);
+}
+
+int sentry_post_wait(struct stub_slot *slot, uint32_t state, uint32_t want, uint64_t spin_cycles,
+                     int64_t timeout_ns) {
+    sentry_publish(&slot->state, &slot->stub_sleeping, state);
+    return wait_word(&slot->state, &slot->sentry_sleeping, want, spin_cycles, timeout_ns);
+}
+
+long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, int64_t timeout_ns) {
+    ctrl->req_slots_off = slots_off;
+    ctrl->result = -EAGAIN;
+    sentry_publish(&ctrl->state, &ctrl->zygote_sleeping, ZYG_REQUEST);
+    int r = wait_word(&ctrl->state, &ctrl->sentry_sleeping, ZYG_DONE, 100000, timeout_ns);
+    if (r != 0)
+        return r;
+    long pid = ctrl->result;
+    store32(&ctrl->state, ZYG_IDLE);
+    return pid;
+}

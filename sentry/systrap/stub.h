@@ -1,0 +1,108 @@
+/*
+ * pyvisor systrap stub: shared layout between the C stub and the Python Sentry.
+ *
+ * The stub region is a fixed range of every stub process's address space, above
+ * the application's range (sentry/mm/layout.py: APP_END == STUB_REGION_START).
+ * Everything the stub needs lives there: its code (copied out of this module), a
+ * control block (zygote requests, the seccomp program), the zygote's private
+ * stack, and the per-thread sysmsg slots, each slot followed by the thread's
+ * signal stack.  Code, control block and slots are pieces of the application
+ * memory memfd, so the Sentry sees them through its own mapping of that file.
+ */
+#ifndef PYVISOR_STUB_H
+#define PYVISOR_STUB_H
+
+#include <stdint.h>
+
+#define STUB_ABI_VERSION 3
+
+#define STUB_REGION_START 0x7e0000000000ULL
+#define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
+#define STUB_CODE_SIZE    0x10000ULL
+#define STUB_CTRL_ADDR    (STUB_REGION_START + 0x10000)
+#define STUB_CTRL_SIZE    0x10000ULL
+#define STUB_ZSTACK_ADDR  (STUB_REGION_START + 0x20000)
+#define STUB_ZSTACK_SIZE  0x10000ULL
+#define STUB_SLOTS_ADDR   (STUB_REGION_START + 0x100000)
+#define STUB_SLOT_STRIDE  0x10000ULL /* slot header + signal stack; power of two */
+#define STUB_MAX_THREADS  64
+#define STUB_SLOTS_SIZE   (STUB_SLOT_STRIDE * STUB_MAX_THREADS)
+#define STUB_REGION_END   (STUB_REGION_START + 0x1000000)
+#define STUB_SLOT_HDR     0x1000ULL /* the slot struct fits in this; the rest is stack */
+#define STUB_USER_TOP     0x7ffffffff000ULL
+
+/* The memory memfd's descriptor number inside every stub process (the only fd). */
+#define STUB_MEMFD_FD 3
+
+/* Slot states: the futex word.  Who writes which transition:
+ *   stub:   RUNNING -> EVENT (trap or fault saved), OPS -> OPS_DONE
+ *   sentry: EVENT -> REPLY (registers written), EVENT -> OPS (map ops queued)
+ *   stub:   REPLY -> RUNNING (registers loaded, returning to the app)        */
+#define SLOT_RUNNING  0
+#define SLOT_EVENT    1
+#define SLOT_REPLY    2
+#define SLOT_OPS      3
+#define SLOT_OPS_DONE 4
+
+#define EVENT_SYSCALL 1
+#define EVENT_FAULT   2
+
+#define STUB_NREGS 18 /* ucontext gregs R8..EFL */
+#define STUB_MAX_OPS 64
+
+#define OP_MAP     1
+#define OP_UNMAP   2
+#define OP_PROTECT 3
+
+struct stub_op {
+    uint64_t kind;
+    uint64_t addr;
+    uint64_t length;
+    uint64_t prot;
+    uint64_t offset;
+};
+
+struct stub_slot {
+    uint32_t state;
+    uint32_t stub_sleeping;
+    uint32_t sentry_sleeping;
+    uint32_t event;
+    uint64_t regs[STUB_NREGS];
+    uint64_t fault_signo;
+    uint64_t fault_code;
+    uint64_t fault_addr;
+    uint64_t set_fs;
+    uint64_t fs_base;
+    uint64_t nops;
+    int64_t op_result;
+    uint64_t spin_budget;
+    struct stub_op ops[STUB_MAX_OPS];
+};
+
+#define STUB_MAX_FILTER 256
+
+struct stub_sock_filter {
+    uint16_t code;
+    uint8_t jt;
+    uint8_t jf;
+    uint32_t k;
+};
+
+/* Zygote control: the Sentry asks the zygote for a new stub process. */
+#define ZYG_IDLE    0
+#define ZYG_REQUEST 1
+#define ZYG_DONE    2
+
+struct stub_ctrl {
+    uint32_t state;
+    uint32_t zygote_sleeping;
+    uint32_t sentry_sleeping;
+    uint32_t pad;
+    uint64_t req_slots_off; /* memfd offset of the new process's slot region */
+    int64_t result;         /* the new stub's pid, or -errno */
+    uint64_t sentry_pid;
+    uint64_t filter_len;
+    struct stub_sock_filter filter[STUB_MAX_FILTER];
+};
+
+#endif

@@ -1,0 +1,269 @@
+"""The systrap platform: stub processes, their sysmsg slots and the handoff.
+
+A typed wrapper over the cffi module: it checks what it passes to C and turns C
+return codes into exceptions here, in one place.
+
+Start-up order matters (facts, not taste):
+1. ``reserve_stub_region()`` must run before the Sentry maps anything large
+   (the memory file's mapping is hundreds of GiB of address space): the stub
+   region's fixed addresses must be free in the Sentry, because the zygote is
+   forked from it and maps the stub code there over whatever the Sentry had.
+2. ``Platform`` forks the zygote from the Sentry's main thread: a stub's
+   PDEATHSIG fires when the *thread* that created its parent lineage exits, so a
+   short-lived Python thread must not create it.
+3. The zygote is created before the Sentry installs its own seccomp filter, so
+   stubs never inherit it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import signal
+import struct
+import threading
+from dataclasses import dataclass
+
+from sentry.mm.address_space import StubOp
+from sentry.mm.memfile import MemoryFile
+from sentry.systrap import bpf
+
+try:
+    from sentry.systrap._stub import ffi, lib
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "the systrap stub is not compiled: run `pip install -e .` "
+        "(or `python3 sentry/systrap/_build_stub.py`)"
+    ) from exc
+
+EXPECTED_ABI = 3
+if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
+    raise ImportError(
+        f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
+        "rebuild with `pip install -e .`"
+    )
+
+# ucontext gregs indices, the order the slot stores registers in.
+R8, R9, R10, R11, R12, R13, R14, R15 = range(8)
+RDI, RSI, RBP, RBX, RDX, RAX, RCX, RSP, RIP, EFL = range(8, 18)
+NREGS = lib.STUB_NREGS
+
+REGS = struct.Struct(f"<{NREGS}Q")
+OP = struct.Struct("<5Q")
+SLOT_REGS_OFF = ffi.offsetof("struct stub_slot", "regs")
+SLOT_OPS_OFF = ffi.offsetof("struct stub_slot", "ops")
+
+SPIN_CYCLES = 60_000  # ~20 us of TSC on these machines before sleeping on the futex
+WAIT_SLICE_NS = 100_000_000  # wake up this often to check the stub is still alive
+SPAWN_TIMEOUT_NS = 5_000_000_000
+
+_MAP_FIXED_NOREPLACE = 0x100000
+
+
+class StubError(Exception):
+    """The platform could not do what the Sentry asked (a host-side failure)."""
+
+
+class StubDied(Exception):
+    """The stub process went away underneath the Sentry."""
+
+    def __init__(self, pid: int, status: int) -> None:
+        super().__init__(f"stub {pid} died (wait status {status:#x})")
+        self.pid = pid
+        self.status = status
+
+
+def reserve_stub_region() -> None:
+    """Keep the Sentry's own allocations out of the stub region's addresses."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    start, size = lib.STUB_REGION_START, lib.STUB_REGION_END - lib.STUB_REGION_START
+    flags = 0x22 | _MAP_FIXED_NOREPLACE | 0x4000  # PRIVATE|ANONYMOUS|NORESERVE
+    got = libc.mmap(start, size, 0, flags, -1, 0)
+    if got == start:
+        return
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        # Already reserved by an earlier Platform in this process: fine if it is ours.
+        return
+    raise StubError(f"cannot reserve the stub region at {start:#x}: {os.strerror(err)}")
+
+
+def _stub_code() -> bytes:
+    start, size = lib.stub_code_start(), lib.stub_code_size()
+    if size > lib.STUB_CODE_SIZE:
+        raise StubError("stub code larger than its region")
+    return ctypes.string_at(start, size)
+
+
+class Platform:
+    """One per sandbox: the stub code and control block in the memory file, and
+    the zygote that clones stub processes."""
+
+    def __init__(self, mf: MemoryFile) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            raise StubError("the platform must be created on the Sentry's main thread")
+        self.mf = mf
+        self.code_off = mf.allocate(lib.STUB_CODE_SIZE)
+        self.ctrl_off = mf.allocate(lib.STUB_CTRL_SIZE)
+        code = _stub_code()
+        mf.view[self.code_off : self.code_off + len(code)] = code
+        self.syscall_ip = lib.STUB_CODE_ADDR + lib.stub_syscall_ip_offset()
+        prog = bpf.stub_filter(
+            self.syscall_ip, lib.STUB_REGION_START, lib.STUB_REGION_END, lib.STUB_MEMFD_FD
+        )
+        if len(prog) // 8 > lib.STUB_MAX_FILTER:
+            raise StubError("seccomp program too long")
+        self.ctrl = ffi.cast("struct stub_ctrl *", mf.address + self.ctrl_off)
+        ffi.memmove(self.ctrl.filter, prog, len(prog))
+        self.ctrl.filter_len = len(prog) // 8
+        self.ctrl.sentry_pid = os.getpid()
+        self._lock = threading.Lock()
+        pid = lib.stub_start_zygote(mf.fd, self.code_off, self.ctrl_off)
+        if pid < 0:
+            raise StubError(f"cannot fork the zygote: {os.strerror(-pid)}")
+        self.zygote_pid = pid
+
+    def new_process(self) -> StubProcess:
+        """A fresh stub process (empty application address space, one thread slot).
+
+        The stub traps into its first slot at once; the caller waits for that
+        event and answers it with the task's initial registers.
+        """
+        slots_off = self.mf.allocate(lib.STUB_SLOTS_SIZE)
+        with self._lock:
+            pid = lib.zygote_request(self.ctrl, slots_off, SPAWN_TIMEOUT_NS)
+        if pid < 0:
+            self.mf.free(slots_off, lib.STUB_SLOTS_SIZE)
+            raise StubError(f"the zygote could not clone a stub: {os.strerror(-pid)}")
+        return StubProcess(self, pid, slots_off)
+
+    def close(self) -> None:
+        """Kill the zygote (its stubs die with the Sentry or are killed by their tasks)."""
+        if self.zygote_pid > 0:
+            _kill_and_reap(self.zygote_pid)
+            self.zygote_pid = -1
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+@dataclass
+class StubProcess:
+    """A stub process: one application address space on the host."""
+
+    platform: Platform
+    pid: int
+    slots_off: int
+    exit_status: int | None = None
+
+    def thread(self, index: int = 0) -> StubThread:
+        if not 0 <= index < lib.STUB_MAX_THREADS:
+            raise StubError("no such stub thread slot")
+        return StubThread(self, index)
+
+    def poll_dead(self) -> bool:
+        """True (and the wait status recorded) once the host process has exited."""
+        if self.exit_status is not None:
+            return True
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.exit_status = 0
+            return True
+        if pid == 0:
+            return False
+        self.exit_status = status
+        return True
+
+    def kill(self) -> None:
+        """Kill and reap the stub; its slot memory goes back to the memory file."""
+        if self.exit_status is None:
+            _kill_and_reap(self.pid)
+            self.exit_status = signal.SIGKILL
+        if self.slots_off >= 0:
+            self.platform.mf.free(self.slots_off, lib.STUB_SLOTS_SIZE)
+            self.slots_off = -1
+
+
+class StubThread:
+    """One stub thread's sysmsg slot, seen from the Sentry."""
+
+    __slots__ = ("proc", "slot", "base", "regs_off", "view", "fs_base")
+
+    def __init__(self, proc: StubProcess, index: int) -> None:
+        mf = proc.platform.mf
+        self.proc = proc
+        self.base = proc.slots_off + index * lib.STUB_SLOT_STRIDE
+        self.slot = ffi.cast("struct stub_slot *", mf.address + self.base)
+        self.regs_off = self.base + SLOT_REGS_OFF
+        self.view = mf.view
+        self.fs_base = 0
+
+    def _wait(self, rc: int, want: int) -> None:
+        while rc != 0:
+            if self.proc.poll_dead():
+                raise StubDied(self.proc.pid, self.proc.exit_status or 0)
+            rc = lib.sentry_wait(self.slot, want, 0, WAIT_SLICE_NS)
+
+    def wait_event(self) -> int:
+        """Block (GIL released) until the stub reports a trap or fault."""
+        self._wait(lib.sentry_wait(self.slot, lib.SLOT_EVENT, SPIN_CYCLES, WAIT_SLICE_NS),
+                   lib.SLOT_EVENT)
+        return self.slot.event
+
+    def reply_and_wait(self) -> int:
+        """Resume the application with the registers in the slot; wait for the next event."""
+        rc = lib.sentry_post_wait(self.slot, lib.SLOT_REPLY, lib.SLOT_EVENT, SPIN_CYCLES,
+                                  WAIT_SLICE_NS)
+        self._wait(rc, lib.SLOT_EVENT)
+        return self.slot.event
+
+    def get_regs(self) -> tuple[int, ...]:
+        return REGS.unpack_from(self.view, self.regs_off)
+
+    def set_regs(self, regs: tuple[int, ...] | list[int]) -> None:
+        REGS.pack_into(self.view, self.regs_off, *regs)
+
+    def set_reg(self, index: int, value: int) -> None:
+        struct.pack_into("<Q", self.view, self.regs_off + 8 * index, value & 0xFFFFFFFFFFFFFFFF)
+
+    def set_fs(self, base: int) -> None:
+        """Have the stub set the thread's FS base before it returns to the app."""
+        self.fs_base = base
+        self.slot.fs_base = base
+        self.slot.set_fs = 1
+
+    def fault(self) -> tuple[int, int, int]:
+        s = self.slot
+        return int(s.fault_signo), int(s.fault_code), int(s.fault_addr)
+
+    def apply_ops(self, ops: list[StubOp]) -> None:
+        """Have the stub apply address-space changes, in order, while it waits in
+        its handler; the stub must be stopped in an event."""
+        maxops = lib.STUB_MAX_OPS
+        base = self.base + SLOT_OPS_OFF
+        for start in range(0, len(ops), maxops):
+            batch = ops[start : start + maxops]
+            for i, op in enumerate(batch):
+                OP.pack_into(self.view, base + i * OP.size, op.kind, op.addr, op.length,
+                             op.prot, op.offset)
+            self.slot.nops = len(batch)
+            self.slot.op_result = 0
+            rc = lib.sentry_post_wait(self.slot, lib.SLOT_OPS, lib.SLOT_OPS_DONE, SPIN_CYCLES,
+                                      WAIT_SLICE_NS)
+            self._wait(rc, lib.SLOT_OPS_DONE)
+            res = int(self.slot.op_result)
+            if res < 0:
+                raise StubError(f"stub could not apply address-space ops: {os.strerror(-res)}")

@@ -1,0 +1,105 @@
+"""Open file descriptions: what a file descriptor points at.
+
+A description is shared by every fd dup'd from it (offset, status flags), as on
+Linux.  Filesystems subclass :class:`FileDescription`; the defaults give the
+errno Linux gives for an operation a kind of file does not have.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as _stat
+from dataclasses import dataclass
+
+from sentry.kernel.errors import SyscallError
+
+O_ACCMODE = 0o3
+O_RDONLY = 0
+O_WRONLY = 1
+O_RDWR = 2
+O_APPEND = 0o2000
+O_NONBLOCK = 0o4000
+O_CLOEXEC = 0o2000000
+# The status flags F_SETFL may change (Linux: O_APPEND|O_ASYNC|O_DIRECT|O_NOATIME|O_NONBLOCK).
+SETFL_MASK = O_APPEND | O_NONBLOCK | 0o20000 | 0o40000 | 0o1000000
+
+POLLIN = 0x1
+POLLPRI = 0x2
+POLLOUT = 0x4
+POLLERR = 0x8
+POLLHUP = 0x10
+POLLNVAL = 0x20
+
+
+@dataclass(slots=True)
+class Stat:
+    """The fields of struct stat that the Sentry fills in."""
+
+    dev: int = 0
+    ino: int = 0
+    mode: int = 0
+    nlink: int = 1
+    uid: int = 0
+    gid: int = 0
+    rdev: int = 0
+    size: int = 0
+    blksize: int = 4096
+    blocks: int = 0
+    atime_ns: int = 0
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+
+
+class FileDescription:
+    """Base open file; subclasses override what their kind of file supports."""
+
+    def __init__(self, flags: int) -> None:
+        self.flags = flags & ~O_CLOEXEC
+        self.refs = 0
+
+    # Access mode checks, done once here for every kind of file.
+    def readable(self) -> bool:
+        return (self.flags & O_ACCMODE) in (O_RDONLY, O_RDWR)
+
+    def writable(self) -> bool:
+        return (self.flags & O_ACCMODE) in (O_WRONLY, O_RDWR)
+
+    def read(self, count: int) -> bytes:
+        raise SyscallError(errno.EINVAL)
+
+    def write(self, data: bytes) -> int:
+        raise SyscallError(errno.EINVAL)
+
+    def pread(self, count: int, offset: int) -> bytes:
+        raise SyscallError(errno.ESPIPE)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        raise SyscallError(errno.ESPIPE)
+
+    def seek(self, offset: int, whence: int) -> int:
+        raise SyscallError(errno.ESPIPE)
+
+    def stat(self) -> Stat:
+        raise SyscallError(errno.EINVAL)
+
+    def ioctl(self, cmd: int, arg: int, task: object) -> int:
+        raise SyscallError(errno.ENOTTY)
+
+    def poll(self, events: int, timeout_s: float | None) -> int:
+        """Ready events among ``events``; waits up to ``timeout_s`` (None: forever)."""
+        return events & (POLLIN | POLLOUT)
+
+    def release(self) -> None:
+        """The last fd referring to this description was closed."""
+
+
+def stat_from_host(st: os.stat_result) -> Stat:
+    """A host file's attributes as the application sees them (imported stdio)."""
+    return Stat(
+        dev=st.st_dev, ino=st.st_ino, mode=st.st_mode, nlink=st.st_nlink, uid=st.st_uid,
+        gid=st.st_gid, rdev=st.st_rdev,
+        size=st.st_size if _stat.S_ISREG(st.st_mode) else 0,
+        blksize=st.st_blksize, blocks=st.st_blocks, atime_ns=st.st_atime_ns,
+        mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns,
+    )

@@ -1,0 +1,16 @@
+"""The x86-64 syscall table: every family's entries in one place.
+
+One hop from a number to its handler: ``build_table().entry(nr).handler`` is a
+function in the family module named here.
+"""
+
+from __future__ import annotations
+
+from syscalls import fs, misc, mm, process, signal, time
+from syscalls.table import SyscallTable
+
+FAMILIES = (fs, mm, process, signal, time, misc)
+
+
+def build_table() -> SyscallTable:
+    return SyscallTable(e for fam in FAMILIES for e in fam.ENTRIES)

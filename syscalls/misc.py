@@ -1,0 +1,93 @@
+"""Everything else a small program asks of its kernel: uname, getrandom, futex."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time as _time
+from typing import TYPE_CHECKING
+
+from sentry.kernel.errors import SyscallError
+from syscalls.abi import TIMESPEC, U32, s32
+from syscalls.table import Entry, partial, supported
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
+
+Args = tuple[int, ...]
+
+UTS_FIELD = 65
+GRND_NONBLOCK = 1
+GRND_RANDOM = 2
+GRND_INSECURE = 4
+
+FUTEX_WAIT = 0
+FUTEX_WAKE = 1
+FUTEX_WAIT_BITSET = 9
+FUTEX_WAKE_BITSET = 10
+FUTEX_PRIVATE_FLAG = 128
+FUTEX_CLOCK_REALTIME = 256
+FUTEX_CMD_MASK = ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
+
+
+def uname(t: Task, a: Args) -> int:
+    """uname(2): the sandbox's identity, not the host's."""
+    u = t.kernel.uts
+    fields = (u.sysname, u.nodename, u.release, u.version, u.machine, u.domainname)
+    buf = b"".join(f.encode()[: UTS_FIELD - 1].ljust(UTS_FIELD, b"\0") for f in fields)
+    t.mm.copy_out(a[0], buf)
+    return 0
+
+
+def getrandom(t: Task, a: Args) -> int:
+    """getrandom(2): from the host's CSPRNG, through the Sentry."""
+    buf, count, flags = a[0], a[1], a[2] & 0xFFFFFFFF
+    if flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) or (
+        flags & GRND_RANDOM and flags & GRND_INSECURE
+    ):
+        raise SyscallError(errno.EINVAL)
+    count = min(count, 33554431)  # Linux caps one call at 32 MiB - 1
+    if count:
+        t.mm.copy_out(buf, os.urandom(count))
+    return count
+
+
+def futex(t: Task, a: Args) -> int:
+    """futex(2): WAIT/WAKE and their BITSET forms."""
+    addr, op, val, timeout, _uaddr2, val3 = a
+    cmd = s32(op) & FUTEX_CMD_MASK
+    if addr & 3:
+        raise SyscallError(errno.EINVAL)
+    key = (id(t.mm), addr)
+    manager = t.kernel.futexes
+    if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+        bitset = 0xFFFFFFFF if cmd == FUTEX_WAIT else val3 & 0xFFFFFFFF
+        deadline = None
+        if timeout:
+            sec, nsec = TIMESPEC.unpack(t.mm.copy_in(timeout, TIMESPEC.size))
+            if sec < 0 or not 0 <= nsec < 1_000_000_000:
+                raise SyscallError(errno.EINVAL)
+            ns = sec * 1_000_000_000 + nsec
+            if cmd == FUTEX_WAIT:  # relative
+                deadline = _time.monotonic() + ns / 1e9
+            else:  # absolute on CLOCK_MONOTONIC or CLOCK_REALTIME
+                clk = 0 if s32(op) & FUTEX_CLOCK_REALTIME else 1
+                deadline = _time.monotonic() + (ns - _time.clock_gettime_ns(clk)) / 1e9
+
+        def load() -> int:
+            return U32.unpack(t.mm.copy_in(addr, 4))[0]
+
+        manager.wait(key, load, val & 0xFFFFFFFF, deadline, bitset)
+        return 0
+    if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
+        bitset = 0xFFFFFFFF if cmd == FUTEX_WAKE else val3 & 0xFFFFFFFF
+        t.mm.copy_in(addr, 4)  # EFAULT on a bad address, as Linux
+        return manager.wake(key, val & 0x7FFFFFFF, bitset)
+    raise SyscallError(errno.ENOSYS)
+
+
+ENTRIES: list[Entry] = [
+    supported("uname", uname),
+    supported("getrandom", getrandom),
+    partial("futex", futex, note="WAIT/WAKE (+BITSET); requeue and PI come later"),
+]

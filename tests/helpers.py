@@ -1,0 +1,188 @@
+"""Running programs natively and under ``runsc.py do`` for the tests.
+
+Facts the helpers rely on:
+
+- ``subprocess`` reports a child killed by signal N as returncode -N; a shell
+  (and ``runsc.py do``, which exits as a shell would) reports 128+N.
+- Every child is started in its own session, so a hung run can be killed as a
+  whole process group, stubs and helpers included, when the timeout expires.
+- A zombie's /proc/PID/cmdline is empty, so scanning cmdlines finds only
+  processes that are really still alive.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUNSC = REPO_ROOT / "runsc.py"
+PROGRAMS_DIR = Path(__file__).resolve().parent / "programs"
+TIMEOUT = 60.0
+
+# Environment variables the tests set themselves; never inherited from the caller.
+_TEST_ENV_PREFIX = "PYVISOR_"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One finished run: what a differential test compares."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    pid: int
+
+    @property
+    def out(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def err(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+    def describe(self) -> str:
+        return (
+            f"argv: {list(self.argv)}\nreturncode: {self.returncode}\n"
+            f"--- stdout ---\n{self.out}--- stderr ---\n{self.err}"
+        )
+
+
+@dataclass
+class Programs:
+    """The compiled test programs: ``path(name, variant)`` -> executable."""
+
+    built: dict[tuple[str, str], Path] = field(default_factory=dict)
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+    def path(self, name: str, variant: str = "static") -> Path:
+        if variant in self.unsupported:
+            pytest.skip(f"gcc cannot build {variant} here: {self.unsupported[variant]}")
+        if (name, variant) in self.errors:
+            pytest.fail(f"compiling {name}.c ({variant}) failed:\n{self.errors[name, variant]}")
+        if (name, variant) not in self.built:
+            pytest.fail(f"no program {name!r} in {PROGRAMS_DIR}")
+        return self.built[name, variant]
+
+
+def _base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_TEST_ENV_PREFIX)}
+    env.update(extra or {})
+    return env
+
+
+def _run(
+    cmd: Sequence[str],
+    stdin: bytes | None,
+    env: Mapping[str, str],
+    timeout: float,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Result:
+    proc = subprocess.Popen(
+        list(cmd),
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        cwd=cwd,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        pytest.fail(
+            f"timed out after {timeout:.0f} s: {list(cmd)}\n"
+            f"--- stdout ---\n{out.decode('utf-8', 'replace')}"
+            f"--- stderr ---\n{err.decode('utf-8', 'replace')}"
+        )
+    return Result(tuple(cmd), proc.returncode, out, err, proc.pid)
+
+
+def run_native(
+    argv: Sequence[str | os.PathLike[str]],
+    stdin: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> Result:
+    """Run ``argv`` directly on the host. ``env`` adds variables to a cleaned
+    copy of the test process's environment. stdin: bytes through a pipe, or
+    /dev/null when None."""
+    return _run([os.fspath(a) for a in argv], stdin, _base_env(env), timeout)
+
+
+def sandbox_command(
+    argv: Sequence[str | os.PathLike[str]],
+    extra_flags: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The command line that runs ``argv`` under ``runsc.py do``; ``env``
+    becomes ``-e K=V`` flags."""
+    cmd = [sys.executable, os.fspath(RUNSC), "do", *extra_flags]
+    for key, value in (env or {}).items():
+        cmd += ["-e", f"{key}={value}"]
+    return [*cmd, "--", *(os.fspath(a) for a in argv)]
+
+
+def run_sandbox(
+    argv: Sequence[str | os.PathLike[str]],
+    stdin: bytes | None = None,
+    extra_flags: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> Result:
+    """Run ``argv`` under ``python3 runsc.py do [extra_flags] [-e K=V]... -- argv``.
+    The returned argv is the program's, not the runsc command line."""
+    if not RUNSC.is_file():
+        pytest.fail(f"{RUNSC} does not exist yet")
+    res = _run(sandbox_command(argv, extra_flags, env), stdin, _base_env(), timeout)
+    return res
+
+
+def shell_status(returncode: int) -> int:
+    """A subprocess returncode as a shell reports it: -N (killed by signal N)
+    becomes 128+N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def processes_mentioning(text: str) -> list[tuple[int, str]]:
+    """Live processes (other than this one) whose command line contains ``text``."""
+    found = []
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            raw = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        cmdline = raw.replace(b"\0", b" ").decode("utf-8", "replace")
+        if text in cmdline:
+            found.append((int(entry.name), cmdline.strip()))
+    return found
+
+
+def assert_no_process_left(text: str, grace: float = 2.0) -> None:
+    """Fail if a process mentioning ``text`` is still alive after ``grace`` s."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = processes_mentioning(text)
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"processes left behind mentioning {text!r}: {left}")
+        time.sleep(0.05)

@@ -1,0 +1,671 @@
+"""Unit tests for the memory manager (sentry/mm) on a real memfd; no stub needed.
+
+Besides targeted tests of each syscall's semantics, a hypothesis state machine
+drives an AddressSpace with random mmap/munmap/mprotect/mremap/madvise/writes and
+checks it against a page-map model, replaying the pending StubOps on a simulated
+stub so the ops are proven to produce the same mappings and contents.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from sentry.kernel.errors import SyscallError
+from sentry.mm.address_space import OP_MAP, OP_PROTECT, OP_UNMAP, AddressSpace, StubOp
+from sentry.mm.layout import APP_END, APP_START, MMAP_BASE, PAGE_SIZE
+from sentry.mm.memfile import MemoryFile
+from sentry.mm.vma import (
+    MADV_DONTFORK,
+    MADV_DONTNEED,
+    MADV_FREE,
+    MADV_WILLNEED,
+    MADV_WIPEONFORK,
+    MAP_32BIT,
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MREMAP_DONTUNMAP,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
+    PROT_NONE,
+    PROT_READ,
+    PROT_WRITE,
+)
+
+P = PAGE_SIZE
+RW = PROT_READ | PROT_WRITE
+PRIV = MAP_PRIVATE | MAP_ANONYMOUS
+SHARED = MAP_SHARED | MAP_ANONYMOUS
+BASE = 0x1000_0000  # a quiet area for fixed mappings
+
+
+@pytest.fixture
+def mf():
+    f = MemoryFile(1 << 32)
+    yield f
+    f.close()
+
+
+@pytest.fixture
+def aspace(mf):
+    return AddressSpace(mf)
+
+
+def errno_of(fn, *args, **kw) -> int:
+    with pytest.raises(SyscallError) as ei:
+        fn(*args, **kw)
+    return ei.value.errno
+
+
+def has_data(mf: MemoryFile, off: int, length: int) -> bool:
+    """Whether any page of the memfd range holds allocated data (not a hole)."""
+    try:
+        return os.lseek(mf.fd, off, os.SEEK_DATA) < off + length
+    except OSError as e:
+        assert e.errno == errno.ENXIO
+        return False
+
+
+def vma_at(a: AddressSpace, addr: int):
+    return next(v for v in a.vmas() if v.start <= addr < v.end)
+
+
+# -- MemoryFile ---------------------------------------------------------------
+
+
+def test_memfile_allocate_free_coalesce(mf):
+    a = mf.allocate(1)
+    b = mf.allocate(2 * P)
+    c = mf.allocate(P)
+    assert (a, b, c) == (0, P, 3 * P)
+    mf.free(a, P)
+    mf.free(b, 2 * P)  # coalesces with a
+    assert mf.allocate(3 * P) == 0  # first fit takes the coalesced range
+    mf.free(c, P)  # the top range gives the bump pointer back
+    assert mf.used == 3 * P
+    assert mf.allocate(P) == 3 * P
+    with pytest.raises(ValueError):
+        mf.free(10 * P, P)  # never allocated
+    mf.free(0, P)
+    with pytest.raises(ValueError):
+        mf.free(0, P)  # double free
+
+
+def test_memfile_exhaustion_and_reserve():
+    with MemoryFile(16 * P) as f:
+        assert f.allocate(16 * P) == 0
+        assert errno_of(f.allocate, P) == errno.ENOMEM
+        f.free(4 * P, 4 * P)
+        assert f.reserve(5 * P, 2 * P)  # claims the middle of a free range
+        assert not f.reserve(4 * P, 2 * P)  # half taken
+        assert f.allocate(P) == 4 * P
+        assert f.allocate(P) == 7 * P
+        assert errno_of(f.allocate, P) == errno.ENOMEM
+
+
+def test_memfile_free_punches_hole_and_zeroes(mf):
+    off = mf.allocate(4 * P)
+    mf.view[off : off + 4 * P] = b"\x5a" * (4 * P)
+    assert has_data(mf, off, 4 * P)
+    mf.free(off, 4 * P)
+    assert not has_data(mf, off, 4 * P)
+    assert mf.allocate(4 * P) == off
+    assert bytes(mf.view[off : off + 4 * P]) == bytes(4 * P)
+
+
+def test_memfile_address_is_the_sentry_mapping(mf):
+    import ctypes
+
+    mf.view[123:128] = b"hello"
+    assert ctypes.string_at(mf.address + 123, 5) == b"hello"
+
+
+def test_memfile_copy_stays_sparse(mf):
+    size = 8 << 20
+    src = mf.allocate(size)
+    dst = mf.allocate(size)
+    mf.view[src + 5 * P : src + 5 * P + 3] = b"abc"
+    mf.view[src + size - 1 : src + size] = b"z"
+    mf.view[dst + 7 * P] = 1  # stale data in the destination must go
+    blocks_before = os.fstat(mf.fd).st_blocks
+    mf.copy(src, dst, size)
+    assert bytes(mf.view[dst + 5 * P : dst + 5 * P + 3]) == b"abc"
+    assert mf.view[dst + size - 1] == ord("z")
+    assert mf.view[dst + 7 * P] == 0
+    # Only the two data pages were materialised (st_blocks is in 512-byte units).
+    assert os.fstat(mf.fd).st_blocks - blocks_before <= 2 * P // 512
+    assert not has_data(mf, dst + 6 * P, size - 8 * P)
+
+
+# -- mmap ---------------------------------------------------------------------------
+
+
+def test_mmap_top_down_hint_and_pending(aspace):
+    a1 = aspace.mmap(0, 3 * P, RW, PRIV)
+    a2 = aspace.mmap(0, P, RW, PRIV)
+    assert a1 == MMAP_BASE - 3 * P
+    assert a2 == a1 - P
+    hint = aspace.mmap(BASE + 1, P, PROT_READ, PRIV)  # hint rounded down, free
+    assert hint == BASE
+    again = aspace.mmap(BASE, P, PROT_READ, PRIV)  # taken: falls back to top-down
+    assert again == a2 - P
+    ops = aspace.take_pending()
+    assert [op.kind for op in ops] == [OP_MAP] * 4
+    assert ops[0] == StubOp(OP_MAP, a1, 3 * P, RW, vma_at(aspace, a1).offset)
+    assert aspace.pending == []
+
+
+def test_mmap_argument_errors(aspace):
+    assert errno_of(aspace.mmap, 0, P, RW, MAP_ANONYMOUS) == errno.EINVAL  # no type
+    assert errno_of(aspace.mmap, 0, 0, RW, PRIV) == errno.EINVAL
+    assert errno_of(aspace.mmap, BASE + 1, P, RW, PRIV | MAP_FIXED) == errno.EINVAL
+    assert errno_of(aspace.mmap, APP_END - P, 2 * P, RW, PRIV | MAP_FIXED) == errno.ENOMEM
+    assert errno_of(aspace.mmap, 0, P, RW, PRIV | MAP_FIXED) == errno.ENOMEM
+    assert errno_of(aspace.mmap, 0, 1 << 50, RW, PRIV) == errno.ENOMEM
+    assert errno_of(aspace.mmap, 0, P, RW, MAP_SHARED | 0x03 | MAP_ANONYMOUS | 1 << 30) in (
+        errno.EOPNOTSUPP,
+    )
+
+
+def test_mmap_fixed_replaces_and_frees(aspace, mf):
+    aspace.mmap(BASE, 4 * P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(BASE, b"x" * (4 * P))
+    old = vma_at(aspace, BASE).offset
+    aspace.take_pending()
+    aspace.mmap(BASE + P, P, PROT_READ, PRIV | MAP_FIXED)
+    assert aspace.copy_in(BASE + P, 4) == bytes(4)
+    assert aspace.copy_in(BASE, 1) == b"x" and aspace.copy_in(BASE + 2 * P, 1) == b"x"
+    assert not has_data(mf, old + P, P)  # the replaced page went back to the memfd
+    assert [(v.start, v.end, v.prot) for v in aspace.vmas()] == [
+        (BASE, BASE + P, RW), (BASE + P, BASE + 2 * P, PROT_READ), (BASE + 2 * P, BASE + 4 * P, RW)
+    ]
+    (op,) = aspace.take_pending()  # MAP_FIXED over the old mapping needs no unmap
+    assert op.kind == OP_MAP and op.addr == BASE + P
+    assert errno_of(aspace.mmap, BASE + 3 * P, 2 * P, RW, PRIV | MAP_FIXED_NOREPLACE) == (
+        errno.EEXIST
+    )
+    assert aspace.mmap(BASE + 4 * P, P, RW, PRIV | MAP_FIXED_NOREPLACE) == BASE + 4 * P
+
+
+def test_mmap_32bit_and_exhaustion(aspace):
+    low = aspace.mmap(0, P, RW, PRIV | MAP_32BIT)
+    assert low + P <= 1 << 31
+    # Fill everything below MMAP_BASE except for a small window, then ask for more.
+    aspace.mmap(APP_START, MMAP_BASE - APP_START, PROT_NONE, PRIV | MAP_FIXED)
+    top = aspace.mmap(0, P, RW, PRIV)  # falls back to the area above MMAP_BASE
+    assert MMAP_BASE <= top < APP_END
+    assert errno_of(aspace.mmap, 0, APP_END - MMAP_BASE, RW, PRIV) == errno.ENOMEM
+
+
+def test_mmap_adjacent_private_mappings_merge(aspace):
+    aspace.mmap(BASE, P, RW, PRIV | MAP_FIXED)
+    aspace.mmap(BASE + P, P, RW, PRIV | MAP_FIXED)
+    aspace.mmap(BASE - P, P, RW, PRIV | MAP_FIXED)
+    assert [(v.start, v.end) for v in aspace.vmas()] == [(BASE - P, BASE + 2 * P)]
+
+
+# -- munmap ------------------------------------------------------------------------
+
+
+def test_munmap_splits_and_frees(aspace, mf):
+    aspace.mmap(BASE, 5 * P, RW, PRIV | MAP_FIXED)
+    for i in range(5):
+        aspace.copy_out(BASE + i * P, bytes([i + 1]) * P)
+    off = vma_at(aspace, BASE).offset
+    aspace.take_pending()
+    aspace.munmap(BASE + P, 2 * P)
+    assert aspace.take_pending() == [StubOp(OP_UNMAP, BASE + P, 2 * P)]
+    left, right = aspace.vmas()
+    assert (left.start, left.end, left.offset) == (BASE, BASE + P, off)
+    assert (right.start, right.end, right.offset) == (BASE + 3 * P, BASE + 5 * P, off + 3 * P)
+    assert aspace.copy_in(BASE + 3 * P, 1) == b"\x04"
+    assert aspace.copy_in(BASE + 4 * P, 1) == b"\x05"
+    assert not has_data(mf, off + P, 2 * P)
+    assert has_data(mf, off + 3 * P, P)
+    assert errno_of(aspace.copy_in, BASE + P, 1) == errno.EFAULT
+    aspace.munmap(BASE, 10 * P)  # holes are fine
+    assert aspace.vmas() == [] and mf.used == 0
+    aspace.munmap(BASE, P)  # nothing there: no op
+    assert aspace.take_pending() == [StubOp(OP_UNMAP, BASE, 5 * P)]
+
+
+def test_munmap_errors(aspace):
+    assert errno_of(aspace.munmap, BASE + 1, P) == errno.EINVAL
+    assert errno_of(aspace.munmap, BASE, 0) == errno.EINVAL
+    assert errno_of(aspace.munmap, APP_END - P, 2 * P) == errno.EINVAL
+
+
+def test_shared_backing_freed_with_last_vma(aspace, mf):
+    addr = aspace.mmap(BASE, 4 * P, RW, SHARED | MAP_FIXED)
+    aspace.copy_out(addr, b"s" * (4 * P))
+    off = vma_at(aspace, addr).offset
+    aspace.munmap(addr + P, P)  # like shmem: pages stay until the last mapping goes
+    assert has_data(mf, off + P, P)
+    aspace.munmap(addr, P)
+    assert has_data(mf, off, 4 * P)
+    aspace.munmap(addr + 2 * P, 2 * P)
+    assert not has_data(mf, off, 4 * P) and mf.used == 0
+
+
+# -- mprotect ----------------------------------------------------------------------
+
+
+def test_mprotect_split_merge_and_fault(aspace):
+    aspace.mmap(BASE, 4 * P, RW, PRIV | MAP_FIXED)
+    aspace.take_pending()
+    aspace.mprotect(BASE + P, 2 * P, PROT_READ)
+    assert aspace.take_pending() == [StubOp(OP_PROTECT, BASE + P, 2 * P, PROT_READ)]
+    assert [(v.start, v.prot) for v in aspace.vmas()] == [
+        (BASE, RW), (BASE + P, PROT_READ), (BASE + 3 * P, RW)
+    ]
+    assert errno_of(aspace.copy_out, BASE + P, b"x") == errno.EFAULT
+    assert errno_of(aspace.copy_out, BASE + P - 1, b"xy") == errno.EFAULT
+    aspace.copy_out_force(BASE + P, b"forced")
+    assert aspace.copy_in(BASE + P, 6) == b"forced"
+    aspace.mprotect(BASE + P, 2 * P, PROT_NONE)
+    assert errno_of(aspace.copy_in, BASE + P, 1) == errno.EFAULT
+    aspace.mprotect(BASE, 4 * P, RW)
+    assert [(v.start, v.end) for v in aspace.vmas()] == [(BASE, BASE + 4 * P)]  # merged again
+    assert errno_of(aspace.mprotect, BASE, 5 * P, PROT_READ) == errno.ENOMEM
+    assert vma_at(aspace, BASE).prot == RW  # nothing changed
+    assert errno_of(aspace.mprotect, BASE + 1, P, PROT_READ) == errno.EINVAL
+    assert errno_of(aspace.mprotect, BASE, P, 0x100) == errno.EINVAL
+    aspace.mprotect(BASE + 1000 * P, 0, PROT_READ)  # length 0: success
+
+
+# -- mremap -------------------------------------------------------------------------
+
+
+def test_mremap_shrink_and_grow_in_place(aspace, mf):
+    aspace.mmap(BASE, 4 * P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(BASE, b"keep")
+    aspace.take_pending()
+    assert aspace.mremap(BASE, 4 * P, 2 * P, 0) == BASE
+    assert aspace.take_pending() == [StubOp(OP_UNMAP, BASE + 2 * P, 2 * P)]
+    off = vma_at(aspace, BASE).offset
+    assert aspace.mremap(BASE, 2 * P, 6 * P, 0) == BASE
+    (v,) = aspace.vmas()
+    assert (v.start, v.end) == (BASE, BASE + 6 * P)
+    assert aspace.copy_in(BASE, 4) == b"keep"
+    assert aspace.copy_in(BASE + 5 * P, 4) == bytes(4)
+    ops = aspace.take_pending()
+    if v.offset == off:  # extended in the memfd: only the new part is mapped
+        assert ops == [StubOp(OP_MAP, BASE + 2 * P, 4 * P, RW, off + 2 * P)]
+    else:
+        assert ops == [StubOp(OP_MAP, BASE, 6 * P, RW, v.offset)]
+    assert mf.used == 6 * P
+
+
+def test_mremap_grow_in_place_rehomes_when_memfd_neighbour_taken(aspace, mf):
+    aspace.mmap(BASE, 2 * P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(BASE + P, b"data")
+    aspace.mmap(0, P, RW, PRIV)  # takes the memfd range after ours
+    aspace.take_pending()
+    assert aspace.mremap(BASE, 2 * P, 3 * P, 0) == BASE
+    (op,) = aspace.take_pending()
+    assert (op.kind, op.addr, op.length) == (OP_MAP, BASE, 3 * P)
+    assert aspace.copy_in(BASE + P, 4) == b"data"
+    assert mf.used == 4 * P  # the old range was freed
+
+
+def test_mremap_move_keeps_contents_without_copy(aspace):
+    aspace.mmap(BASE, 2 * P, RW, PRIV | MAP_FIXED)
+    aspace.mmap(BASE + 2 * P, P, PROT_READ, PRIV | MAP_FIXED)  # blocks growth
+    aspace.copy_out(BASE, b"move me")
+    off = vma_at(aspace, BASE).offset
+    assert errno_of(aspace.mremap, BASE, 2 * P, 4 * P, 0) == errno.ENOMEM
+    aspace.take_pending()
+    new = aspace.mremap(BASE, 2 * P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, BASE + 8 * P)
+    assert new == BASE + 8 * P
+    assert aspace.take_pending() == [
+        StubOp(OP_UNMAP, BASE, 2 * P), StubOp(OP_MAP, new, 2 * P, RW, off)
+    ]
+    assert aspace.copy_in(new, 7) == b"move me"
+    moved = aspace.mremap(new, 2 * P, 3 * P, MREMAP_MAYMOVE)
+    assert moved == new  # free space after it: grown in place
+    aspace.mmap(new + 3 * P, P, RW, PRIV | MAP_FIXED)
+    far = aspace.mremap(new, 3 * P, 5 * P, MREMAP_MAYMOVE)
+    assert far != new and aspace.copy_in(far, 7) == b"move me"
+    assert errno_of(aspace.copy_in, new, 1) == errno.EFAULT
+
+
+def test_mremap_errors(aspace):
+    aspace.mmap(BASE, 2 * P, RW, PRIV | MAP_FIXED)
+    aspace.mmap(BASE + 2 * P, P, PROT_READ, PRIV | MAP_FIXED)
+    mm = MREMAP_MAYMOVE
+    assert errno_of(aspace.mremap, BASE + 1, P, P, 0) == errno.EINVAL
+    assert errno_of(aspace.mremap, BASE, P, 0, 0) == errno.EINVAL
+    assert errno_of(aspace.mremap, BASE, P, P, 8) == errno.EINVAL
+    assert errno_of(aspace.mremap, BASE, P, P, MREMAP_FIXED, BASE + 9 * P) == errno.EINVAL
+    assert errno_of(aspace.mremap, BASE, P, 2 * P, mm | MREMAP_DONTUNMAP) == errno.EINVAL
+    assert errno_of(aspace.mremap, BASE, 2 * P, 2 * P, mm | MREMAP_FIXED, BASE + P) == (
+        errno.EINVAL
+    )
+    assert errno_of(aspace.mremap, BASE + 9 * P, P, 2 * P, mm) == errno.EFAULT
+    assert errno_of(aspace.mremap, BASE, 3 * P, 4 * P, mm) == errno.EFAULT  # two VMAs
+    assert errno_of(aspace.mremap, BASE, 0, P, mm) == errno.EINVAL  # private dup
+    assert aspace.mremap(BASE, 3 * P, P, 0) == BASE  # shrink may span VMAs
+    assert [(v.start, v.end) for v in aspace.vmas()] == [(BASE, BASE + P)]
+
+
+def test_mremap_dontunmap_and_shared(aspace):
+    aspace.mmap(BASE, P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(BASE, b"priv")
+    new = aspace.mremap(BASE, P, P, MREMAP_MAYMOVE | MREMAP_DONTUNMAP)
+    assert aspace.copy_in(new, 4) == b"priv"
+    assert aspace.copy_in(BASE, 4) == bytes(4)  # old range: fresh zero pages
+    s = aspace.mmap(BASE + 16 * P, 2 * P, RW, SHARED | MAP_FIXED)
+    dup = aspace.mremap(s, 0, 2 * P, MREMAP_MAYMOVE)  # old_len 0: same pages twice
+    aspace.copy_out(s, b"both")
+    assert aspace.copy_in(dup, 4) == b"both"
+    assert aspace.mremap(s, 2 * P, 3 * P, 0) == s  # grows beside its twin
+    aspace.copy_out(s + 2 * P, b"tail")
+    assert aspace.copy_in(s + 2 * P, 4) == b"tail"
+    assert aspace.copy_in(dup, 4) == b"both"
+
+
+# -- madvise -------------------------------------------------------------------------
+
+
+def test_madvise(aspace, mf):
+    aspace.mmap(BASE, 3 * P, RW, PRIV | MAP_FIXED)
+    s = aspace.mmap(BASE + 8 * P, P, RW, SHARED | MAP_FIXED)
+    aspace.copy_out(BASE, b"a" * (3 * P))
+    aspace.copy_out(s, b"shared")
+    aspace.madvise(BASE + P, P, MADV_DONTNEED)
+    assert aspace.copy_in(BASE + P, P) == bytes(P)
+    assert aspace.copy_in(BASE, 1) == b"a" and aspace.copy_in(BASE + 2 * P, 1) == b"a"
+    assert not has_data(mf, vma_at(aspace, BASE).offset + P, P)
+    aspace.madvise(s, P, MADV_DONTNEED)
+    assert aspace.copy_in(s, 6) == b"shared"  # shared memory keeps its data
+    aspace.madvise(BASE, 3 * P, MADV_FREE)
+    assert aspace.copy_in(BASE, 3 * P) == bytes(3 * P)
+    assert errno_of(aspace.madvise, BASE, 4 * P, MADV_WILLNEED) == errno.ENOMEM
+    assert errno_of(aspace.madvise, BASE + 1, P, MADV_DONTNEED) == errno.EINVAL
+    assert errno_of(aspace.madvise, BASE, P, 77) == errno.EINVAL
+    aspace.madvise(BASE, 0, MADV_DONTNEED)
+
+
+# -- brk -----------------------------------------------------------------------------
+
+
+def test_brk(aspace):
+    start = 0x5555_0000_0123
+    aspace.set_brk_start(start)
+    b0 = aspace.brk(0)
+    assert b0 == start + P - 0x123 and aspace.brk_start == b0
+    assert aspace.brk(b0 - 1) == b0  # below the start: unchanged
+    assert aspace.brk(b0 + 10) == b0 + 10  # unaligned value kept, page mapped
+    aspace.copy_out(b0, b"heap")
+    assert aspace.brk(b0 + 3 * P) == b0 + 3 * P
+    assert [(v.start, v.end, v.name) for v in aspace.vmas()] == [(b0, b0 + 3 * P, "[heap]")]
+    assert aspace.copy_in(b0, 4) == b"heap"
+    assert aspace.brk(b0 + P) == b0 + P
+    assert errno_of(aspace.copy_in, b0 + P, 1) == errno.EFAULT
+    assert aspace.brk(b0 + 2 * P) == b0 + 2 * P
+    assert aspace.copy_in(b0 + P, 4) == bytes(4)  # shrink then grow gives zeros
+    aspace.mmap(b0 + 4 * P, P, RW, PRIV | MAP_FIXED)
+    assert aspace.brk(b0 + 8 * P) == b0 + 2 * P  # would run into a mapping
+    assert aspace.brk(b0) == b0
+    assert aspace.vmas()[0].start == b0 + 4 * P
+
+
+def test_brk_out_of_memory():
+    with MemoryFile(4 * P) as f:
+        a = AddressSpace(f)
+        a.set_brk_start(BASE)
+        assert a.brk(BASE + 4 * P) == BASE + 4 * P
+        assert a.brk(BASE + 5 * P) == BASE + 4 * P
+
+
+# -- user memory -----------------------------------------------------------------------
+
+
+def test_copy_across_vmas_and_cstrings(aspace):
+    aspace.mmap(BASE, P, RW, PRIV | MAP_FIXED)
+    aspace.mmap(BASE + P, P, PROT_READ | PROT_WRITE | 4, PRIV | MAP_FIXED)  # won't merge
+    assert len(aspace.vmas()) == 2
+    data = bytes(range(256)) * 4
+    aspace.copy_out(BASE + P - 500, data)
+    assert aspace.copy_in(BASE + P - 500, len(data)) == data
+    aspace.copy_out(BASE + P - 3, b"abcdef\0")
+    assert aspace.read_cstring(BASE + P - 3, 100) == b"abcdef"
+    assert aspace.read_cstring(BASE + P - 3, 7) == b"abcdef"
+    assert errno_of(aspace.read_cstring, BASE + P - 3, 6) == errno.ENAMETOOLONG
+    aspace.copy_out(BASE + 2 * P - 4, b"xyzw")  # no NUL before the end of the mapping
+    assert errno_of(aspace.read_cstring, BASE + 2 * P - 4, 100) == errno.EFAULT
+    assert errno_of(aspace.copy_in, BASE + 2 * P - 4, 5) == errno.EFAULT
+    assert errno_of(aspace.copy_out, BASE - 1, b"ab") == errno.EFAULT
+    assert aspace.copy_in(BASE, 0) == b""
+    aspace.zero_out(BASE + 10, 2 * P - 20)
+    assert aspace.copy_in(BASE + 10, 2 * P - 20) == bytes(2 * P - 20)
+    assert aspace.copy_in(BASE + 2 * P - 10, 10) == b"\x00" * 6 + b"xyzw"[:4][-4:]
+
+
+# -- fork and release -----------------------------------------------------------------
+
+
+def test_fork_copies_private_and_shares_shared(aspace, mf):
+    p = aspace.mmap(BASE, 2 * P, RW, PRIV | MAP_FIXED)
+    s = aspace.mmap(BASE + 4 * P, P, RW, SHARED | MAP_FIXED)
+    stack = aspace.mmap(0, 8 << 20, RW, PRIV, name="[stack]")
+    aspace.copy_out(stack + (8 << 20) - 8, b"top!top!")
+    aspace.copy_out(p, b"parent")
+    aspace.copy_out(s, b"common")
+    aspace.mmap(BASE + 8 * P, P, RW, PRIV | MAP_FIXED)
+    aspace.madvise(BASE + 8 * P, P, MADV_DONTFORK)
+    aspace.mmap(BASE + 10 * P, P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(BASE + 10 * P, b"wipe")
+    aspace.madvise(BASE + 10 * P, P, MADV_WIPEONFORK)
+    blocks = os.fstat(mf.fd).st_blocks
+    child = aspace.fork()
+    assert os.fstat(mf.fd).st_blocks - blocks <= 4 * P // 512  # the stack stayed sparse
+    assert [op.kind for op in child.pending] == [OP_MAP] * 4
+    assert {(op.addr, op.length) for op in child.pending} == {
+        (v.start, v.end - v.start) for v in child.vmas()
+    }
+    assert errno_of(child.copy_in, BASE + 8 * P, 1) == errno.EFAULT  # DONTFORK
+    assert child.copy_in(BASE + 10 * P, 4) == bytes(4)  # WIPEONFORK
+    assert child.copy_in(stack + (8 << 20) - 8, 8) == b"top!top!"
+    child.copy_out(p, b"child!")
+    assert aspace.copy_in(p, 6) == b"parent"
+    child.copy_out(s, b"CHILD!")
+    assert aspace.copy_in(s, 6) == b"CHILD!"
+    aspace.munmap(s, P)  # the child still holds the shared page
+    assert child.copy_in(s, 6) == b"CHILD!"
+    child.release()
+    assert child.pending == [StubOp(OP_UNMAP, APP_START, APP_END - APP_START)]
+    assert child.vmas() == []
+    aspace.release()
+    assert mf.used == 0
+
+
+# -- randomized model check -------------------------------------------------------------
+
+WINDOW = 40  # pages at BASE that the state machine plays in
+_TAG = struct.Struct("<Q")
+
+
+class MmModel(RuleBasedStateMachine):
+    """Random memory syscalls against a page-map model and a simulated stub.
+
+    The model maps page number -> [prot, shared, tag]; the tag is what the first
+    8 bytes of the page hold. The simulated stub maps page number -> (memfd offset,
+    prot) and is updated only from pending StubOps, so checking it against the
+    model checks the ops too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mf = MemoryFile(1 << 30)
+        self.a = AddressSpace(self.mf)
+        self.model: dict[int, list] = {}
+        self.stub: dict[int, tuple[int, int]] = {}
+        self.next_tag = 1
+
+    def teardown(self) -> None:
+        self.a.release()
+        assert self.mf.used == 0
+        self.mf.close()
+
+    # helpers
+    def _page(self, i: int) -> int:
+        return BASE // P + i
+
+    def _apply_ops(self) -> None:
+        for op in self.a.take_pending():
+            first, n = op.addr // P, op.length // P
+            assert op.addr % P == 0 and op.length % P == 0 and op.length > 0
+            assert APP_START <= op.addr and op.addr + op.length <= APP_END
+            if op.kind == OP_MAP:
+                for k in range(n):
+                    self.stub[first + k] = (op.offset + k * P, op.prot)
+            elif op.kind == OP_UNMAP:
+                for k in range(n):
+                    self.stub.pop(first + k, None)
+            else:
+                assert op.kind == OP_PROTECT
+                for k in range(n):
+                    assert first + k in self.stub, "mprotect of an unmapped page"
+                    self.stub[first + k] = (self.stub[first + k][0], op.prot)
+
+    def _vma_span(self, addr: int) -> tuple[int, int] | None:
+        for v in self.a.vmas():
+            if v.start <= addr < v.end:
+                return v.start, v.end
+        return None
+
+    # rules
+    @rule(start=st.integers(0, WINDOW - 1), n=st.integers(1, 8),
+          prot=st.sampled_from([PROT_NONE, PROT_READ, RW]), shared=st.booleans())
+    def mmap_fixed(self, start, n, prot, shared):
+        addr = BASE + start * P
+        self.a.mmap(addr, n * P, prot, (SHARED if shared else PRIV) | MAP_FIXED)
+        for k in range(n):
+            self.model[self._page(start + k)] = [prot, shared, 0]
+
+    @rule(start=st.integers(0, WINDOW - 1), n=st.integers(1, 8))
+    def munmap(self, start, n):
+        self.a.munmap(BASE + start * P, n * P)
+        for k in range(n):
+            self.model.pop(self._page(start + k), None)
+
+    @rule(start=st.integers(0, WINDOW - 1), n=st.integers(1, 8),
+          prot=st.sampled_from([PROT_NONE, PROT_READ, RW]))
+    def mprotect(self, start, n, prot):
+        pages = [self._page(start + k) for k in range(n)]
+        if all(p in self.model for p in pages):
+            self.a.mprotect(BASE + start * P, n * P, prot)
+            for p in pages:
+                self.model[p][0] = prot
+        else:
+            assert errno_of(self.a.mprotect, BASE + start * P, n * P, prot) == errno.ENOMEM
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def write(self, data):
+        page = data.draw(st.sampled_from(sorted(self.model)))
+        tag = self.next_tag
+        self.next_tag += 1
+        if self.model[page][0] & PROT_WRITE:
+            self.a.copy_out(page * P, _TAG.pack(tag))
+        else:
+            assert errno_of(self.a.copy_out, page * P, b"x") == errno.EFAULT
+            self.a.copy_out_force(page * P, _TAG.pack(tag))
+        self.model[page][2] = tag
+
+    @rule(start=st.integers(0, WINDOW - 1), n=st.integers(1, 8))
+    def dontneed(self, start, n):
+        pages = [self._page(start + k) for k in range(n)]
+        try:
+            self.a.madvise(BASE + start * P, n * P, MADV_DONTNEED)
+        except SyscallError as e:
+            assert e.errno == errno.ENOMEM and not all(p in self.model for p in pages)
+        for p in pages:
+            if p in self.model and not self.model[p][1]:
+                self.model[p][2] = 0
+
+    @rule(start=st.integers(0, WINDOW - 1), old_n=st.integers(1, 6), new_n=st.integers(1, 10),
+          dest=st.one_of(st.none(), st.integers(0, WINDOW - 1)), maymove=st.booleans())
+    def mremap(self, start, old_n, new_n, dest, maymove):
+        old = BASE + start * P
+        span = self._vma_span(old)
+        flags = MREMAP_MAYMOVE if maymove or dest is not None else 0
+        if dest is not None:
+            flags |= MREMAP_FIXED
+        new_addr = BASE + dest * P if dest is not None else 0
+        snapshot = {p: list(v) for p, v in self.model.items()}
+        try:
+            got = self.a.mremap(old, old_n * P, new_n * P, flags, new_addr)
+        except SyscallError as e:
+            if e.errno == errno.EFAULT:
+                shrink = dest is None and new_n <= old_n
+                assert span is None or (not shrink and old + old_n * P > span[1])
+            elif e.errno == errno.EINVAL:
+                assert dest is not None and new_addr < old + old_n * P and old < (
+                    new_addr + new_n * P
+                )
+            else:
+                assert e.errno == errno.ENOMEM and not maymove and dest is None
+            assert self.model == snapshot
+            return
+        assert span is not None
+        oldp, gotp = old // P, got // P
+        if dest is None and new_n <= old_n:
+            assert got == old
+            for k in range(new_n, old_n):
+                self.model.pop(oldp + k, None)
+            return
+        if dest is not None:
+            for k in range(new_n):
+                self.model.pop(gotp + k, None)
+        moved = [snapshot.get(oldp + k) for k in range(min(old_n, new_n))]
+        prot, shared = snapshot[oldp][0], snapshot[oldp][1]
+        for k in range(old_n):
+            self.model.pop(oldp + k, None)
+        for k in range(new_n):
+            if k < len(moved):
+                assert moved[k] is not None
+                self.model[gotp + k] = list(moved[k])
+            else:
+                self.model[gotp + k] = [prot, shared, 0]
+
+    # invariants
+    @invariant()
+    def table_matches_model_and_stub(self):
+        self._apply_ops()
+        raw = self.a._vmas
+        for x, y in zip(raw, raw[1:], strict=False):
+            assert x.start < x.end <= y.start
+            assert not x.can_merge(y), (x, y)
+        pages = {}
+        for v in self.a.vmas():
+            for k in range((v.end - v.start) // P):
+                pages[v.start // P + k] = (v.prot, v.flags == MAP_SHARED, v.offset + k * P)
+        assert {p: (m[0], m[1]) for p, m in self.model.items()} == {
+            p: x[:2] for p, x in pages.items()
+        }
+        assert set(self.stub) == set(pages)
+        for p, (prot, _shared, off) in pages.items():
+            assert self.stub[p] == (off, prot)
+            assert _TAG.unpack(self.mf.view[off : off + 8])[0] == self.model[p][2]
+        # Accounting: private ranges plus each shared backing once.
+        backings = {id(v.backing): v.backing.length for v in raw if v.backing is not None}
+        private = sum(v.end - v.start for v in raw if v.backing is None)
+        assert self.mf.used == private + sum(backings.values())
+
+
+TestMmModel = MmModel.TestCase
+TestMmModel.settings = settings(
+    max_examples=60, stateful_step_count=40, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)

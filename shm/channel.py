@@ -230,7 +230,10 @@ class ClientChannel:
             try:
                 yield view
             finally:
-                view.release()
+                try:
+                    view.release()
+                except BufferError:
+                    pass  # the caller exported it; its copy is stale from here on
         finally:
             self._put_slot(slot, answered)
 

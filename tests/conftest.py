@@ -22,7 +22,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "static": ("-static",),
     "static-pie": ("-static-pie", "-fPIE"),
 }
-CFLAGS = ("-O1", "-g0", "-Wall", "-Wextra", "-Werror")
+CFLAGS = ("-O1", "-g0", "-Wall", "-Wextra")
 BUSYBOX = Path("/bin/busybox")
 
 

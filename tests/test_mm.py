@@ -138,12 +138,13 @@ def test_memfile_copy_stays_sparse(mf):
     mf.view[dst + 7 * P] = 1  # stale data in the destination must go
     blocks_before = os.fstat(mf.fd).st_blocks
     mf.copy(src, dst, size)
+    # Only the two data pages were materialised (st_blocks is in 512-byte units).
+    # Check before reading: a read fault on a shmem hole allocates a page.
+    assert os.fstat(mf.fd).st_blocks - blocks_before <= 2 * P // 512
+    assert not has_data(mf, dst + 6 * P, size - 8 * P)
     assert bytes(mf.view[dst + 5 * P : dst + 5 * P + 3]) == b"abc"
     assert mf.view[dst + size - 1] == ord("z")
     assert mf.view[dst + 7 * P] == 0
-    # Only the two data pages were materialised (st_blocks is in 512-byte units).
-    assert os.fstat(mf.fd).st_blocks - blocks_before <= 2 * P // 512
-    assert not has_data(mf, dst + 6 * P, size - 8 * P)
 
 
 # -- mmap ---------------------------------------------------------------------------
@@ -182,9 +183,10 @@ def test_mmap_fixed_replaces_and_frees(aspace, mf):
     old = vma_at(aspace, BASE).offset
     aspace.take_pending()
     aspace.mmap(BASE + P, P, PROT_READ, PRIV | MAP_FIXED)
+    # The replaced page was punched (checked before any read faults a page in).
+    assert not has_data(mf, old + P, P)
     assert aspace.copy_in(BASE + P, 4) == bytes(4)
     assert aspace.copy_in(BASE, 1) == b"x" and aspace.copy_in(BASE + 2 * P, 1) == b"x"
-    assert not has_data(mf, old + P, P)  # the replaced page went back to the memfd
     assert [(v.start, v.end, v.prot) for v in aspace.vmas()] == [
         (BASE, BASE + P, RW), (BASE + P, BASE + 2 * P, PROT_READ), (BASE + 2 * P, BASE + 4 * P, RW)
     ]
@@ -198,19 +200,28 @@ def test_mmap_fixed_replaces_and_frees(aspace, mf):
 
 def test_mmap_32bit_and_exhaustion(aspace):
     low = aspace.mmap(0, P, RW, PRIV | MAP_32BIT)
-    assert low + P <= 1 << 31
-    # Fill everything below MMAP_BASE except for a small window, then ask for more.
-    aspace.mmap(APP_START, MMAP_BASE - APP_START, PROT_NONE, PRIV | MAP_FIXED)
-    top = aspace.mmap(0, P, RW, PRIV)  # falls back to the area above MMAP_BASE
-    assert MMAP_BASE <= top < APP_END
-    assert errno_of(aspace.mmap, 0, APP_END - MMAP_BASE, RW, PRIV) == errno.ENOMEM
+    assert 1 << 30 <= low and low + P <= 1 << 31
+    assert aspace.mmap(0, P, RW, PRIV | MAP_32BIT) == low + P  # bottom-up, like Linux
+    # More than the memory file holds: ENOMEM, and nothing is left behind.
+    assert errno_of(aspace.mmap, 0, 1 << 33, RW, PRIV) == errno.ENOMEM
+    assert len(aspace.vmas()) == 1
+
+
+def test_mmap_top_down_skips_full_gaps(aspace):
+    top = MMAP_BASE
+    aspace.mmap(top - 2 * P, 2 * P, RW, PRIV | MAP_FIXED)
+    aspace.mmap(top - 5 * P, 2 * P, RW, PRIV | MAP_FIXED)  # leaves a 1-page gap
+    assert aspace.mmap(0, 2 * P, RW, PRIV) == top - 7 * P
+    assert aspace.mmap(0, P, RW, PRIV) == top - 3 * P
 
 
 def test_mmap_adjacent_private_mappings_merge(aspace):
     aspace.mmap(BASE, P, RW, PRIV | MAP_FIXED)
     aspace.mmap(BASE + P, P, RW, PRIV | MAP_FIXED)
-    aspace.mmap(BASE - P, P, RW, PRIV | MAP_FIXED)
-    assert [(v.start, v.end) for v in aspace.vmas()] == [(BASE - P, BASE + 2 * P)]
+    aspace.mmap(BASE + 2 * P, P, RW, PRIV | MAP_FIXED, name="other")  # names differ
+    assert [(v.start, v.end) for v in aspace.vmas()] == [
+        (BASE, BASE + 2 * P), (BASE + 2 * P, BASE + 3 * P)
+    ]
 
 
 # -- munmap ------------------------------------------------------------------------
@@ -382,9 +393,9 @@ def test_madvise(aspace, mf):
     aspace.copy_out(BASE, b"a" * (3 * P))
     aspace.copy_out(s, b"shared")
     aspace.madvise(BASE + P, P, MADV_DONTNEED)
+    assert not has_data(mf, vma_at(aspace, BASE).offset + P, P)
     assert aspace.copy_in(BASE + P, P) == bytes(P)
     assert aspace.copy_in(BASE, 1) == b"a" and aspace.copy_in(BASE + 2 * P, 1) == b"a"
-    assert not has_data(mf, vma_at(aspace, BASE).offset + P, P)
     aspace.madvise(s, P, MADV_DONTNEED)
     assert aspace.copy_in(s, 6) == b"shared"  # shared memory keeps its data
     aspace.madvise(BASE, 3 * P, MADV_FREE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -106,8 +107,19 @@ class Task:
         regs[RSP] = stack_pointer
         regs[EFL] = INITIAL_EFLAGS
         th.set_regs(regs)
-        self._flush_mm()
-        return self._serve(th.reply_and_wait())
+        try:
+            self._flush_mm()
+            return self._serve(th.reply_and_wait())
+        except stubs.StubDied as exc:
+            # Killed on the host (e.g. the stub's seccomp filter killed it for a
+            # forbidden syscall from the stub's own instruction): the task dies
+            # of that signal, as the process would on Linux.
+            status = exc.status
+            if os.WIFSIGNALED(status):
+                log.debug("task %d: stub killed by host signal %d", self.pid,
+                          os.WTERMSIG(status))
+                return signal_status(os.WTERMSIG(status))
+            return signal_status(signal.SIGKILL)
 
     def _flush_mm(self) -> None:
         pending = self.mm.pending

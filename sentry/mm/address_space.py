@@ -383,8 +383,9 @@ class AddressSpace(VmaTable):
             self._release(o)
         for k, p in enumerate(pieces):
             if k == 0 and p.offset == v.offset:  # the old part is already mapped
-                self.pending.append(StubOp(OP_MAP, p.start + old_len, p.length - old_len,
-                                           p.prot, p.offset + old_len))
+                if p.length > old_len:
+                    self.pending.append(StubOp(OP_MAP, p.start + old_len, p.length - old_len,
+                                               p.prot, p.offset + old_len))
             else:
                 self.pending.append(StubOp(OP_MAP, p.start, p.length, p.prot, p.offset))
         self._merge_range(i, i + len(pieces))

@@ -77,7 +77,7 @@ int stub_abi_version(void);
 uint64_t stub_code_start(void);
 uint64_t stub_code_size(void);
 uint64_t stub_syscall_ip_offset(void);
-long stub_start_zygote(int memfd, uint64_t code_off, uint64_t ctrl_off);
+long stub_start_zygote(int memfd);
 int sentry_wait(struct stub_slot *slot, uint32_t want, uint64_t spin_cycles, int64_t timeout_ns);
 void sentry_post(struct stub_slot *slot, uint32_t state);
 int sentry_post_wait(struct stub_slot *slot, uint32_t state, uint32_t want,
@@ -109,7 +109,7 @@ ffibuilder.set_source(
     "uint64_t stub_code_start(void);\n"
     "uint64_t stub_code_size(void);\n"
     "uint64_t stub_syscall_ip_offset(void);\n"
-    "long stub_start_zygote(int memfd, uint64_t code_off, uint64_t ctrl_off);\n"
+    "long stub_start_zygote(int memfd);\n"
     "int sentry_wait(struct stub_slot *, uint32_t, uint64_t, int64_t);\n"
     "void sentry_post(struct stub_slot *, uint32_t);\n"
     "int sentry_post_wait(struct stub_slot *, uint32_t, uint32_t, uint64_t, int64_t);\n"

@@ -256,6 +256,21 @@ struct k_sock_fprog {
  * that hands it to the Sentry for its first registers.  Never returns. */
 STUB static void stub_child_main(uint64_t slots_off, uint64_t sentry_pid) {
     struct stub_ctrl *ctrl = (struct stub_ctrl *)STUB_CTRL_ADDR;
+    struct stub_sock_filter filter[STUB_MAX_FILTER];
+    uint64_t n = ctrl->filter_len;
+    if (n == 0 || n > STUB_MAX_FILTER)
+        S1(SYS_exit_group, 110);
+    for (uint64_t i = 0; i < n; i++) {
+        filter[i].code = ctrl->filter[i].code;
+        filter[i].jt = ctrl->filter[i].jt;
+        filter[i].jf = ctrl->filter[i].jf;
+        filter[i].k = ctrl->filter[i].k;
+    }
+    /* The control block is the zygote's channel to the Sentry: no application
+     * process may keep it (it is not in the memory file, so it cannot be mapped
+     * back either). */
+    if (S2(SYS_munmap, STUB_CTRL_ADDR, STUB_CTRL_SIZE) != 0)
+        S1(SYS_exit_group, 117);
     S2(SYS_prctl, PR_SET_PDEATHSIG_, SIGKILL);
     if ((uint64_t)S0(SYS_getppid) != sentry_pid)
         S1(SYS_exit_group, 111);
@@ -273,9 +288,9 @@ STUB static void stub_child_main(uint64_t slots_off, uint64_t sentry_pid) {
     if (S6(SYS_prctl, PR_SET_NO_NEW_PRIVS_, 1, 0, 0, 0, 0) != 0)
         S1(SYS_exit_group, 114);
     struct k_sock_fprog prog;
-    prog.len = (uint16_t)ctrl->filter_len;
+    prog.len = (uint16_t)n;
     prog.pad[0] = prog.pad[1] = prog.pad[2] = 0;
-    prog.filter = ctrl->filter;
+    prog.filter = filter;
     if (S3(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 0, &prog) != 0)
         S1(SYS_exit_group, 115);
     stub_trap();
@@ -366,9 +381,11 @@ static void unregister_rseq(void) {
     S4(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER_, RSEQ_SIG_);
 }
 
-/* Fork the zygote from the calling (main) thread.  In the child only raw
- * syscalls run until it jumps to the copied stub code. */
-long stub_start_zygote(int memfd, uint64_t code_off, uint64_t ctrl_off) {
+/* Fork the zygote from the calling (main) thread.  The control block must
+ * already be mapped MAP_SHARED|MAP_ANONYMOUS at STUB_CTRL_ADDR in the Sentry:
+ * the zygote inherits it, and it lives in no file an application could map.
+ * In the child only raw syscalls run until it jumps to the copied stub code. */
+long stub_start_zygote(int memfd) {
     long sentry = getpid();
     long pid = raw(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0);
     if (pid != 0)
@@ -379,11 +396,16 @@ long stub_start_zygote(int memfd, uint64_t code_off, uint64_t ctrl_off) {
     unregister_rseq();
     if (memfd != STUB_MEMFD_FD && S2(SYS_dup2, memfd, STUB_MEMFD_FD) != STUB_MEMFD_FD)
         S1(SYS_exit_group, 102);
-    if (S6(SYS_mmap, STUB_CODE_ADDR, STUB_CODE_SIZE, K_PROT_RX, K_MAP_SHARED | K_MAP_FIXED,
-           STUB_MEMFD_FD, code_off) != (long)STUB_CODE_ADDR)
+    /* The stub code is a private copy: every stub process gets it copy-on-write,
+     * so an application that makes its copy writable changes only its own. */
+    if (S6(SYS_mmap, STUB_CODE_ADDR, STUB_CODE_SIZE, K_PROT_RW,
+           K_MAP_PRIVATE | K_MAP_ANONYMOUS | K_MAP_FIXED, -1, 0) != (long)STUB_CODE_ADDR)
         S1(SYS_exit_group, 103);
-    if (S6(SYS_mmap, STUB_CTRL_ADDR, STUB_CTRL_SIZE, K_PROT_RW, K_MAP_SHARED | K_MAP_FIXED,
-           STUB_MEMFD_FD, ctrl_off) != (long)STUB_CTRL_ADDR)
+    volatile char *dst = (volatile char *)STUB_CODE_ADDR;
+    uint64_t size = (uint64_t)(__stop_pyvisor_stub - __start_pyvisor_stub);
+    for (uint64_t i = 0; i < size; i++)
+        dst[i] = __start_pyvisor_stub[i];
+    if (S3(SYS_mprotect, STUB_CODE_ADDR, STUB_CODE_SIZE, K_PROT_RX) != 0)
         S1(SYS_exit_group, 104);
     if (S6(SYS_mmap, STUB_ZSTACK_ADDR, STUB_ZSTACK_SIZE, K_PROT_RW,
            K_MAP_PRIVATE | K_MAP_ANONYMOUS | K_MAP_FIXED, -1, 0) != (long)STUB_ZSTACK_ADDR)

@@ -6,15 +6,19 @@
  * Everything the stub needs lives there: its code (copied out of this module), a
  * control block (zygote requests, the seccomp program), the zygote's private
  * stack, and the per-thread sysmsg slots, each slot followed by the thread's
- * signal stack.  Code, control block and slots are pieces of the application
- * memory memfd, so the Sentry sees them through its own mapping of that file.
+ * signal stack.  Only the slots are in the application memory file (the
+ * Sentry reads them through its own mapping).  The code is a private copy in
+ * each process, and the control block is shared anonymous memory between the
+ * Sentry and the zygote only, unmapped by every stub before it runs
+ * application code: an application can map any piece of the memory file
+ * through the stub's allowed mmap, so nothing that could free it lives there.
  */
 #ifndef PYVISOR_STUB_H
 #define PYVISOR_STUB_H
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 3
+#define STUB_ABI_VERSION 4
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)

@@ -18,7 +18,6 @@ Start-up order matters (facts, not taste):
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 import signal
 import struct
@@ -37,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 3
+EXPECTED_ABI = 4
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -74,55 +73,62 @@ class StubDied(Exception):
         self.status = status
 
 
-def reserve_stub_region() -> None:
-    """Keep the Sentry's own allocations out of the stub region's addresses."""
+def _libc_mmap() -> ctypes._CFuncPtr:  # type: ignore[name-defined]
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                          ctypes.c_int, ctypes.c_long]
+    fn = libc.mmap
+    fn.restype = ctypes.c_void_p
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                   ctypes.c_long]
+    return fn
+
+
+_reserved = False
+
+
+def reserve_stub_region() -> None:
+    """Keep the Sentry's own allocations out of the stub region's addresses, and
+    map the zygote's control block there (shared anonymous memory: inherited by
+    the zygote, reachable through no file)."""
+    global _reserved
+    if _reserved:
+        return
+    mmap_fn = _libc_mmap()
     start, size = lib.STUB_REGION_START, lib.STUB_REGION_END - lib.STUB_REGION_START
     flags = 0x22 | _MAP_FIXED_NOREPLACE | 0x4000  # PRIVATE|ANONYMOUS|NORESERVE
-    got = libc.mmap(start, size, 0, flags, -1, 0)
-    if got == start:
-        return
-    err = ctypes.get_errno()
-    if err == errno.EEXIST:
-        # Already reserved by an earlier Platform in this process: fine if it is ours.
-        return
-    raise StubError(f"cannot reserve the stub region at {start:#x}: {os.strerror(err)}")
-
-
-def _stub_code() -> bytes:
-    start, size = lib.stub_code_start(), lib.stub_code_size()
-    if size > lib.STUB_CODE_SIZE:
-        raise StubError("stub code larger than its region")
-    return ctypes.string_at(start, size)
+    got = mmap_fn(start, size, 0, flags, -1, 0)
+    if got != start:
+        err = ctypes.get_errno()
+        raise StubError(f"cannot reserve the stub region at {start:#x}: {os.strerror(err)}")
+    ctrl = mmap_fn(lib.STUB_CTRL_ADDR, lib.STUB_CTRL_SIZE, 3, 0x21 | 0x10, -1, 0)
+    if ctrl != lib.STUB_CTRL_ADDR:  # SHARED|ANONYMOUS|FIXED, read/write
+        raise StubError(f"cannot map the stub control block: {os.strerror(ctypes.get_errno())}")
+    _reserved = True
 
 
 class Platform:
-    """One per sandbox: the stub code and control block in the memory file, and
-    the zygote that clones stub processes."""
+    """One per sandbox: the zygote that clones stub processes, and the seccomp
+    program it gives them."""
 
     def __init__(self, mf: MemoryFile) -> None:
         if threading.current_thread() is not threading.main_thread():
             raise StubError("the platform must be created on the Sentry's main thread")
+        if lib.stub_code_size() > lib.STUB_CODE_SIZE:
+            raise StubError("stub code larger than its region")
+        reserve_stub_region()
         self.mf = mf
-        self.code_off = mf.allocate(lib.STUB_CODE_SIZE)
-        self.ctrl_off = mf.allocate(lib.STUB_CTRL_SIZE)
-        code = _stub_code()
-        mf.view[self.code_off : self.code_off + len(code)] = code
         self.syscall_ip = lib.STUB_CODE_ADDR + lib.stub_syscall_ip_offset()
         prog = bpf.stub_filter(
             self.syscall_ip, lib.STUB_REGION_START, lib.STUB_REGION_END, lib.STUB_MEMFD_FD
         )
         if len(prog) // 8 > lib.STUB_MAX_FILTER:
             raise StubError("seccomp program too long")
-        self.ctrl = ffi.cast("struct stub_ctrl *", mf.address + self.ctrl_off)
+        self.ctrl = ffi.cast("struct stub_ctrl *", lib.STUB_CTRL_ADDR)
         ffi.memmove(self.ctrl.filter, prog, len(prog))
         self.ctrl.filter_len = len(prog) // 8
         self.ctrl.sentry_pid = os.getpid()
+        self.ctrl.state = 0
         self._lock = threading.Lock()
-        pid = lib.stub_start_zygote(mf.fd, self.code_off, self.ctrl_off)
+        pid = lib.stub_start_zygote(mf.fd)
         if pid < 0:
             raise StubError(f"cannot fork the zygote: {os.strerror(-pid)}")
         self.zygote_pid = pid

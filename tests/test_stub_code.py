@@ -37,7 +37,8 @@ def test_stub_section_is_self_contained() -> None:
         assert "%fs" not in ln, f"TLS access in the stub (the app owns %fs): {ln}"
         if "(%rip)" in ln:
             ref = re.search(r"# ([0-9a-f]+)", ln)
-            assert ref and start <= int(ref.group(1), 16) < end, f"reference leaves the section: {ln}"
+            inside = ref is not None and start <= int(ref.group(1), 16) < end
+            assert inside, f"reference leaves the section: {ln}"
         m = re.search(r"\b(call|jmp|j[a-z]+)\s+([0-9a-f]+) <", ln)
         if m:
             target = int(m.group(2), 16)

@@ -38,10 +38,25 @@ def _setup_logging(debug: bool, debug_log: str | None, strace: bool) -> None:
     log.propagate = False
 
 
+CAP_SYS_ADMIN = 21
+
+
+def _effective_caps() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
 def _check_privileges() -> None:
-    if os.geteuid() != 0:
-        _fail("needs root: the sandbox creates namespaces and seccomp filters "
-              "(run it with sudo, or as root)")
+    """The sandbox needs root with CAP_SYS_ADMIN (namespaces, mounts for the Gofer)."""
+    if os.geteuid() != 0 or not _effective_caps() & (1 << CAP_SYS_ADMIN):
+        _fail("needs root with CAP_SYS_ADMIN: the sandbox creates namespaces and "
+              "seccomp filters (run it as root, e.g. with sudo)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,69 @@
+"""The CLI around the sandbox: the syscall table report, the debug log's
+report of unimplemented syscalls, and strace output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import RUNSC, Programs, run_sandbox
+
+
+def _runsc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(RUNSC), *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_help_syscalls_table() -> None:
+    res = _runsc("help", "syscalls")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].split() == ["NR", "NAME", "SUPPORT", "NOTE"]
+    assert any(ln.split()[:3] == ["0", "read", "supported"] for ln in lines)
+    assert any(ln.split()[:2] == ["59", "execve"] for ln in lines)
+    assert "supported" in lines[-1] and "unsupported" in lines[-1]
+
+
+def test_help_syscalls_json_covers_every_number() -> None:
+    res = _runsc("help", "syscalls", "--format", "json")
+    rows = json.loads(res.stdout)
+    names = {r["name"]: r for r in rows}
+    assert names["write"]["support"] == "supported"
+    assert names["io_setup"]["support"] == "unsupported"
+    assert len(rows) >= 362
+
+
+@pytest.mark.sandbox
+def test_unsupported_syscall_reported_once(programs: Programs, tmp_path: Path) -> None:
+    log = tmp_path / "debug.log"
+    res = run_sandbox([programs.path("unsupported_twice")],
+                      extra_flags=["--debug", "--debug-log", str(log)])
+    assert res.returncode == 0, res.describe()
+    assert res.out == "io_setup -1 ENOSYS\n1000 -1 ENOSYS\n" * 2
+    text = log.read_text()
+    assert text.count("unsupported syscall io_setup (206)") == 1, text
+    assert text.count("(1000)") == 1, text
+
+
+@pytest.mark.sandbox
+def test_strace_lines(programs: Programs, tmp_path: Path) -> None:
+    log = tmp_path / "strace.log"
+    res = run_sandbox([programs.path("hello")], extra_flags=["--strace", "--debug-log", str(log)])
+    assert res.returncode == 0, res.describe()
+    text = log.read_text()
+    assert "write(1, " in text and " = " in text
+    assert "exit_group(0) = ?" in text
+
+
+def test_unprivileged_gets_one_line(tmp_path: Path) -> None:
+    """Root without capabilities (an empty bounding set) is told so in one line."""
+    res = subprocess.run(
+        ["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable,
+         str(RUNSC), "do", "--", "/bin/true"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert res.returncode == 1
+    assert res.stderr.count("\n") == 1 and "root" in res.stderr, res.stderr

@@ -12,14 +12,15 @@ import fcntl
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sentry.kernel import execimage
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.kernel import Kernel, Utsname
-from sentry.kernel.task import Credentials, Task
-from sentry.loader import elf, loader
-from sentry.mm.address_space import AddressSpace
+from sentry.kernel.task import Credentials, SentryBug, Task, initial_regs
+from sentry.kernel.threadgroup import ThreadGroup
 from sentry.mm.memfile import MemoryFile
 from sentry.systrap import stubs
 from sentry.vfs.fdtable import FdTable
@@ -28,7 +29,6 @@ from sentry.vfs.host import HostFile
 log = logging.getLogger("pyvisor")
 
 MEMORY_FILE_SIZE = 1 << 37  # sparse; the Sentry maps all of it, so keep it well below 1 TiB
-MAX_SCRIPT_DEPTH = 4  # Linux's binfmt_script nesting limit
 
 
 class LaunchError(Exception):
@@ -59,46 +59,20 @@ def resolve_program(name: str, path: str | None) -> str:
     raise LaunchError(f"{name}: command not found", 127)
 
 
-def _read_executable(path: str) -> bytes:
-    """The bytes of an executable, with execve's errors turned into a LaunchError."""
+def read_host_executable(path: bytes) -> bytes:
+    """The bytes of a host file, with execve's errors (until files come from the Gofer)."""
+    p = os.fsdecode(path)
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise LaunchError(f"{path}: No such file or directory", 127) from None
+        st = os.stat(p)
     except OSError as exc:
-        raise LaunchError(f"{path}: {os.strerror(exc.errno or errno.EACCES)}", 126) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise LaunchError(f"{path}: Is a directory", 126)
-    if not stat.S_ISREG(st.st_mode) or not os.access(path, os.X_OK):
-        raise LaunchError(f"{path}: Permission denied", 126)
+        raise SyscallError(exc.errno or errno.ENOENT) from None
+    if not stat.S_ISREG(st.st_mode) or not os.access(p, os.X_OK):
+        raise SyscallError(errno.EACCES)
     try:
-        with open(path, "rb") as f:
+        with open(p, "rb") as f:
             return f.read()
     except OSError as exc:
-        raise LaunchError(f"{path}: {os.strerror(exc.errno or errno.EIO)}", 126) from None
-
-
-def _read_interp(path: bytes) -> bytes:
-    with open(os.fsdecode(path), "rb") as f:
-        return f.read()
-
-
-def prepare_image(path: str, argv: list[bytes]) -> tuple[bytes, list[bytes], bytes]:
-    """Follow #! lines (as execve does) to the ELF that will run: (image, argv, execfn)."""
-    execfn = os.fsencode(path)
-    data = _read_executable(path)
-    for _ in range(MAX_SCRIPT_DEPTH + 1):
-        try:
-            script = elf.parse_shebang(data)
-        except elf.ElfError as exc:
-            raise LaunchError(f"{path}: {exc.message}", 126) from None
-        if script is None:
-            return data, argv, execfn
-        interp, arg = script
-        argv = elf.shebang_argv(interp, arg, os.fsencode(path), argv)
-        path = os.fsdecode(interp)
-        data = _read_executable(path)
-    raise LaunchError(f"{path}: Too many levels of symbolic links (#! nesting)", 126)
+        raise SyscallError(exc.errno or errno.EIO) from None
 
 
 def _import_stdio(fds: FdTable) -> None:
@@ -117,53 +91,78 @@ def wait_status_to_exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+def _launch_error(path: str, exc: execimage.ImageError) -> LaunchError:
+    status = 127 if exc.errno == errno.ENOENT else 126
+    if exc.errno == errno.ENOEXEC:
+        return LaunchError(f"{path}: Exec format error ({exc.message})", status)
+    reason = os.strerror(exc.errno)
+    if exc.errno == errno.EACCES and os.path.isdir(path):
+        reason = "Is a directory"
+    detail = "" if exc.message == os.strerror(exc.errno) else f" ({exc.message})"
+    return LaunchError(f"{path}: {reason}{detail}", status)
+
+
 def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     """Run ``argv`` in a new sandbox; returns the exit code a shell would show."""
     from syscalls.linux64 import build_table  # the one place syscalls meet the kernel
 
     path = resolve_program(argv[0], env.get("PATH"))
     bargv = [os.fsencode(a) for a in argv]
-    image, bargv, execfn = prepare_image(path, bargv)
     envp = [os.fsencode(f"{k}={v}") for k, v in {**env, **opts.extra_env}.items()]
-    info = loader.host_auxv()
+    uid, gid = os.getuid(), os.getgid()
+    read_file = read_host_executable
+    try:
+        image, bargv, execfn = execimage.prepare(read_file, os.fsencode(path), bargv)
+    except execimage.ImageError as exc:
+        raise _launch_error(path, exc) from None
 
     table = build_table()
     stubs.reserve_stub_region()
     mf = MemoryFile(MEMORY_FILE_SIZE)
     platform = None
-    proc = None
+    kernel = None
     try:
-        mm = AddressSpace(mf)
-        uid, gid = os.getuid(), os.getgid()
         try:
-            result = loader.load_elf(
-                mm, image, argv=bargv, envp=envp, execfn=execfn, open_interp=_read_interp,
-                creds=(uid, uid, gid, gid), hwcap=info.get(loader.AT_HWCAP, 0),
-                hwcap2=info.get(loader.AT_HWCAP2, 0),
-                minsigstksz=info.get(loader.AT_MINSIGSTKSZ, 2048), random16=os.urandom(16),
-            )
-        except elf.ElfError as exc:
-            msg = "Exec format error" if exc.errno == errno.ENOEXEC else os.strerror(exc.errno)
-            raise LaunchError(f"{path}: {msg} ({exc.message})", 126) from None
-        except SyscallError as exc:
-            raise LaunchError(f"{path}: cannot load: {exc}", 126) from None
+            mm, result = execimage.load(mf, image, bargv, envp, execfn, read_file,
+                                        (uid, uid, gid, gid))
+        except execimage.ImageError as exc:
+            raise _launch_error(path, exc) from None
         kernel = Kernel(
             dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
             strace_sink=opts.strace_sink, uts=Utsname(nodename=opts.hostname),
         )
+        kernel.read_file = read_file  # type: ignore[attr-defined]
+        kernel.mf = mf  # type: ignore[attr-defined]
         fds = FdTable()
         _import_stdio(fds)
         platform = stubs.Platform(mf)
-        proc = platform.new_process()
-        task = Task(
-            kernel=kernel, mm=mm, fds=fds, thread=proc.thread(0),
-            creds=Credentials(uid, uid, uid, gid, gid, gid), exe=execfn, argv=bargv,
-        )
-        status = task.run(result.entry, result.stack_pointer)
-        return wait_status_to_exit_code(status)
+        kernel.platform = platform
+        pid = kernel.alloc_pid()
+        tg = ThreadGroup(tgid=pid, parent=None, pgid=pid, sid=pid, mm=mm, fds=fds,
+                         proc=platform.new_process(), exe=execfn, argv=bargv)
+        task = Task(kernel, tg, tg.proc.thread(0), pid,
+                    Credentials(uid, uid, uid, gid, gid, gid))
+        kernel.register(tg, task)
+        task.start(initial_regs(result.entry, result.stack_pointer))
+        while not kernel.done.wait(0.2):
+            pass
+        if kernel.fatal is not None:
+            raise SentryBug(str(kernel.fatal))
+        return wait_status_to_exit_code(kernel.init_status)
     finally:
-        if proc is not None:
-            proc.kill()
+        if kernel is not None:
+            kernel.shutdown()
+            _join_tasks(kernel)
         if platform is not None:
             platform.close()
         mf.close()
+
+
+def _join_tasks(kernel: Kernel, timeout: float = 5.0) -> None:
+    """Wait (bounded) for task threads to finish their exits after a shutdown."""
+    deadline = time.monotonic() + timeout
+    with kernel.lock:
+        tasks = list(kernel.tasks.values())
+    for t in tasks:
+        if t.py_thread is not None:
+            t.py_thread.join(max(0.0, deadline - time.monotonic()))

@@ -9,7 +9,8 @@ import time
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
-from sentry.vfs.file import O_CLOEXEC, POLLNVAL, SETFL_MASK
+from sentry.kernel.signals import SIGPIPE, SigInfo
+from sentry.vfs.file import O_CLOEXEC, POLLNVAL, SETFL_MASK, FileDescription
 from syscalls.abi import (
     MAX_RW_COUNT,
     POLLFD,
@@ -48,13 +49,23 @@ def read(t: Task, a: Args) -> int:
     return len(data)
 
 
+def _write(t: Task, f: FileDescription, data: bytes) -> int:
+    """One write; a broken pipe also raises SIGPIPE at the writer, as Linux does."""
+    try:
+        return f.write(data)
+    except SyscallError as exc:
+        if exc.errno == errno.EPIPE:
+            t.kernel.send_task(t, SigInfo(SIGPIPE, pid=t.pid, uid=t.creds.uid))
+        raise
+
+
 def write(t: Task, a: Args) -> int:
     """write(2)."""
     f = t.fds.get(s32(a[0]))
     if not f.writable():
         raise SyscallError(errno.EBADF)
     count = min(a[2], MAX_RW_COUNT)
-    return f.write(t.mm.copy_in(a[1], count)) if count else 0
+    return _write(t, f, t.mm.copy_in(a[1], count)) if count else 0
 
 
 def pread64(t: Task, a: Args) -> int:
@@ -112,7 +123,7 @@ def writev(t: Task, a: Args) -> int:
             parts.append(t.mm.copy_in(base, n))
             total += n
     data = b"".join(parts)
-    return f.write(data) if data else 0
+    return _write(t, f, data) if data else 0
 
 
 def lseek(t: Task, a: Args) -> int:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 from typing import TYPE_CHECKING
 
+from sentry.kernel import fork as fork_mod
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.signals import SigInfo
 from sentry.kernel.task import TaskExit, exit_status
-from syscalls.abi import RLIMIT, U64, s32
+from sentry.kernel.threadgroup import ThreadGroup, describe_status
+from syscalls.abi import I32, RLIMIT, U64, U64S, s32
 from syscalls.table import Entry, error, partial, supported
 
 if TYPE_CHECKING:
@@ -51,7 +55,7 @@ DEFAULT_RLIMITS: dict[int, tuple[int, int]] = {
 
 def exit(t: Task, a: Args) -> int:  # noqa: A001 - the syscall's name
     """exit(2): with one thread per process for now, the process ends."""
-    raise TaskExit(exit_status(a[0]))
+    raise TaskExit(exit_status(a[0]), group=False)
 
 
 def exit_group(t: Task, a: Args) -> int:
@@ -92,24 +96,6 @@ def getgid(t: Task, a: Args) -> int:
 def getegid(t: Task, a: Args) -> int:
     """getegid(2)."""
     return t.creds.egid
-
-
-def getpgrp(t: Task, a: Args) -> int:
-    """getpgrp(2): init leads its own process group."""
-    return t.pid
-
-
-def getpgid(t: Task, a: Args) -> int:
-    """getpgid(2)."""
-    pid = s32(a[0])
-    if pid not in (0, t.pid):
-        raise SyscallError(errno.ESRCH)
-    return t.pid
-
-
-def getsid(t: Task, a: Args) -> int:
-    """getsid(2)."""
-    return getpgid(t, a)
 
 
 def set_tid_address(t: Task, a: Args) -> int:
@@ -223,9 +209,6 @@ ENTRIES: list[Entry] = [
     supported("geteuid", geteuid),
     supported("getgid", getgid),
     supported("getegid", getegid),
-    supported("getpgrp", getpgrp),
-    partial("getpgid", getpgid, note="own process only until process groups land"),
-    partial("getsid", getsid, note="own process only until sessions land"),
     supported("set_tid_address", set_tid_address),
     supported("set_robust_list", set_robust_list),
     partial("arch_prctl", arch_prctl, note="ARCH_SET_FS/ARCH_GET_FS; no GS"),
@@ -237,3 +220,224 @@ ENTRIES: list[Entry] = [
     supported("umask", umask),
     error("rseq", errno.ENOSYS, note="glibc falls back without it"),
 ]
+
+
+# --- processes: clone, exec, wait, groups ------------------------------------
+
+WNOHANG = 1
+WUNTRACED = 2
+WEXITED = 4
+WCONTINUED = 8
+WNOWAIT = 0x01000000
+WNOTHREAD = 0x20000000
+WALL = 0x40000000
+WCLONE = 0x80000000
+P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
+ARG_MAX_PTRS = 0x7FFFFFFF
+
+
+def clone(t: Task, a: Args) -> int:
+    """clone(2): x86-64 argument order is flags, stack, parent_tid, child_tid, tls."""
+    return fork_mod.do_clone(t, a[0], a[1], a[2], a[3], a[4])
+
+
+def fork(t: Task, a: Args) -> int:
+    """fork(2)."""
+    return fork_mod.do_clone(t, 17, 0, 0, 0, 0)
+
+
+def vfork(t: Task, a: Args) -> int:
+    """vfork(2): the child shares memory and the parent waits for its exec or exit."""
+    return fork_mod.do_clone(t, fork_mod.CLONE_VM | fork_mod.CLONE_VFORK | 17, 0, 0, 0, 0)
+
+
+def _string_array(t: Task, addr: int) -> list[bytes]:
+    out: list[bytes] = []
+    if not addr:
+        return out
+    while True:
+        (ptr,) = U64S.unpack(t.mm.copy_in(addr + 8 * len(out), 8))
+        if not ptr:
+            return out
+        out.append(t.mm.read_cstring(ptr, 131072))
+        if len(out) > ARG_MAX_PTRS:
+            raise SyscallError(errno.E2BIG)
+
+
+def execve(t: Task, a: Args) -> int:
+    """execve(2)."""
+    path = t.mm.read_cstring(a[0], 4096)
+    if not path:
+        raise SyscallError(errno.ENOENT)
+    argv = _string_array(t, a[1])
+    envp = _string_array(t, a[2])
+    fork_mod.do_execve(t, _absolute(t, path), argv, envp)
+    return 0
+
+
+def _absolute(t: Task, path: bytes) -> bytes:
+    if path.startswith(b"/"):
+        return path
+    cwd = t.tg.cwd.rstrip(b"/")
+    return cwd + b"/" + path
+
+
+def _matches(t: Task, child: ThreadGroup, pid: int, options: int) -> bool:
+    if pid > 0 and child.tgid != pid:
+        return False
+    if pid == 0 and child.pgid != t.tg.pgid:
+        return False
+    if pid < -1 and child.pgid != -pid:
+        return False
+    if options & WALL:
+        return True
+    is_clone = child.exit_signal != 17
+    return is_clone == bool(options & WCLONE)
+
+
+def _wait_child(t: Task, pid: int, options: int) -> ThreadGroup | None:
+    """A zombie child matching (pid, options), reaped unless WNOWAIT; None with WNOHANG."""
+    k = t.kernel
+    with k.lock:
+        while True:
+            kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
+            if not kids:
+                raise SyscallError(errno.ECHILD)
+            for c in kids:
+                if c.zombie and not c.reaped:
+                    if not options & WNOWAIT:
+                        k.reap(c)
+                    return c
+            if options & WNOHANG:
+                return None
+            t.wait_cond(k.child_exit, lambda: any(c.zombie for c in t.tg.children), None)
+
+
+def _rusage(child: ThreadGroup) -> bytes:
+    ut = child.utime_ns + child.child_utime_ns
+    st = child.stime_ns + child.child_stime_ns
+    return struct.pack("<qqqq", ut // 10**9, (ut % 10**9) // 1000, st // 10**9,
+                       (st % 10**9) // 1000) + bytes(112)
+
+
+def wait4(t: Task, a: Args) -> int:
+    """wait4(2)."""
+    pid, status_addr, options, rusage = s32(a[0]), a[1], a[2] & 0xFFFFFFFF, a[3]
+    if options & ~(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE):
+        raise SyscallError(errno.EINVAL)
+    child = _wait_child(t, pid, options)
+    if child is None:
+        return 0
+    if status_addr:
+        t.mm.copy_out(status_addr, I32.pack(child.exit_status))
+    if rusage:
+        t.mm.copy_out(rusage, _rusage(child))
+    return child.tgid
+
+
+def waitid(t: Task, a: Args) -> int:
+    """waitid(2): only exited children (WEXITED); stops arrive with job control."""
+    idtype, ident, infop, options = s32(a[0]), s32(a[1]), a[2], a[3] & 0xFFFFFFFF
+    if not options & (WEXITED | WUNTRACED | WCONTINUED):
+        raise SyscallError(errno.EINVAL)
+    if idtype == P_ALL:
+        pid = -1
+    elif idtype == P_PID:
+        pid = ident
+    elif idtype == P_PGID:
+        pid = -ident if ident else 0
+    else:
+        raise SyscallError(errno.EINVAL)
+    if not options & WEXITED:
+        if options & WNOHANG:
+            if infop:
+                t.mm.copy_out(infop, bytes(128))
+            return 0
+        raise SyscallError(errno.EINVAL)
+    child = _wait_child(t, pid, options | WALL)
+    if infop:
+        if child is None:
+            t.mm.copy_out(infop, bytes(128))
+        else:
+            code, status = describe_status(child.exit_status)
+            info = SigInfo(17, code=code, pid=child.tgid, uid=t.creds.uid, status=status)
+            t.mm.copy_out(infop, info.pack())
+    return 0
+
+
+def setpgid(t: Task, a: Args) -> int:
+    """setpgid(2)."""
+    pid, pgid = s32(a[0]), s32(a[1])
+    if pgid < 0:
+        raise SyscallError(errno.EINVAL)
+    k = t.kernel
+    with k.lock:
+        target = t.tg if pid in (0, t.pid) else k.thread_groups.get(pid)
+        if target is None or (target is not t.tg and target.parent is not t.tg):
+            raise SyscallError(errno.ESRCH)
+        if target.sid != t.tg.sid:
+            raise SyscallError(errno.EPERM)
+        if target.sid == target.tgid:
+            raise SyscallError(errno.EPERM)  # a session leader cannot move
+        pgid = pgid or target.tgid
+        if pgid != target.tgid and not any(
+            g.pgid == pgid and g.sid == t.tg.sid for g in k.thread_groups.values()
+        ):
+            raise SyscallError(errno.EPERM)
+        target.pgid = pgid
+    return 0
+
+
+def setsid(t: Task, a: Args) -> int:
+    """setsid(2)."""
+    k = t.kernel
+    with k.lock:
+        if any(g.pgid == t.pid for g in k.thread_groups.values() if g is not t.tg):
+            raise SyscallError(errno.EPERM)
+        if t.tg.pgid == t.pid:
+            raise SyscallError(errno.EPERM)
+        t.tg.sid = t.tg.pgid = t.pid
+    return t.pid
+
+
+def getpgrp(t: Task, a: Args) -> int:
+    """getpgrp(2)."""
+    return t.tg.pgid
+
+
+def getpgid(t: Task, a: Args) -> int:
+    """getpgid(2)."""
+    pid = s32(a[0])
+    with t.kernel.lock:
+        g = t.tg if pid == 0 else t.kernel.thread_groups.get(pid)
+    if g is None:
+        raise SyscallError(errno.ESRCH)
+    return g.pgid
+
+
+def getsid(t: Task, a: Args) -> int:
+    """getsid(2)."""
+    pid = s32(a[0])
+    with t.kernel.lock:
+        g = t.tg if pid == 0 else t.kernel.thread_groups.get(pid)
+    if g is None:
+        raise SyscallError(errno.ESRCH)
+    return g.sid
+
+
+PROCESS_ENTRIES: list[Entry] = [
+    partial("clone", clone, note="processes (fork/vfork/CLONE_VM); threads come later"),
+    supported("fork", fork),
+    supported("vfork", vfork),
+    error("clone3", errno.ENOSYS, note="glibc falls back to clone"),
+    partial("execve", execve, note="host files until the Gofer serves the root"),
+    supported("wait4", wait4),
+    partial("waitid", waitid, note="exited children only"),
+    supported("setpgid", setpgid),
+    supported("setsid", setsid),
+    supported("getpgrp", getpgrp),
+    supported("getpgid", getpgid),
+    supported("getsid", getsid),
+]
+
+ENTRIES += PROCESS_ENTRIES

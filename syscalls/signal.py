@@ -1,45 +1,60 @@
-"""Signal syscalls.  Until signal delivery lands, dispositions and masks are
-recorded and reported back faithfully; faults kill the task."""
+"""Signal syscalls: dispositions, masks, sending, waiting, and rt_sigreturn.
+
+Delivery itself (frames, default actions) is the kernel's (sentry/kernel/task.py,
+sentry/kernel/signals.py); these handlers only change state and queue signals.
+"""
 
 from __future__ import annotations
 
 import errno
-import signal as _signal
+import time as _time
 from typing import TYPE_CHECKING
 
+from sentry.kernel import signals as sig
 from sentry.kernel.errors import SyscallError
-from syscalls.abi import SIGACTION, STACK_T, U64S, s32
-from syscalls.table import Entry, partial
+from sentry.kernel.signals import SigAction, SigInfo
+from sentry.kernel.task import ERESTARTNOHAND
+from syscalls.abi import STACK_T, TIMESPEC, U64S, s32
+from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
+    from sentry.kernel.threadgroup import ThreadGroup
 
 Args = tuple[int, ...]
 
-NSIG = 64
 SIGSET_SIZE = 8
-UNBLOCKABLE = (1 << (_signal.SIGKILL - 1)) | (1 << (_signal.SIGSTOP - 1))
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
-SS_ONSTACK = 1
-SS_DISABLE = 2
-SS_AUTODISARM = 1 << 31
 MINSIGSTKSZ = 2048
 
 
+def _signo(v: int, allow_zero: bool = False) -> int:
+    s = s32(v)
+    if not (0 if allow_zero else 1) <= s <= sig.NSIG:
+        raise SyscallError(errno.EINVAL)
+    return s
+
+
 def rt_sigaction(t: Task, a: Args) -> int:
-    """rt_sigaction(2): record the disposition (delivery comes with signals)."""
-    sig, act, oact, size = s32(a[0]), a[1], a[2], a[3]
-    if size != SIGSET_SIZE or not 1 <= sig <= NSIG:
+    """rt_sigaction(2)."""
+    signo, act, oact, size = _signo(a[0]), a[1], a[2], a[3]
+    if size != SIGSET_SIZE:
         raise SyscallError(errno.EINVAL)
-    old = t.sigactions.get(sig, bytes(SIGACTION.size))
-    new = t.mm.copy_in(act, SIGACTION.size) if act else None
-    if new is not None and sig in (_signal.SIGKILL, _signal.SIGSTOP):
+    new = SigAction.unpack(t.mm.copy_in(act, sig.SIGACTION.size)) if act else None
+    if new is not None and signo in (sig.SIGKILL, sig.SIGSTOP):
         raise SyscallError(errno.EINVAL)
-    if oact:
-        t.mm.copy_out(oact, old)
-    if new is not None:
-        handler, flags, restorer, mask = SIGACTION.unpack(new)
-        t.sigactions[sig] = SIGACTION.pack(handler, flags, restorer, mask & ~UNBLOCKABLE)
+    with t.kernel.lock:
+        old = t.tg.action(signo)
+        if oact:
+            t.mm.copy_out(oact, old.pack())
+        if new is not None:
+            t.tg.sigactions[signo] = new
+            ignored = new.handler == sig.SIG_IGN or (
+                new.handler == sig.SIG_DFL and sig.default_action(signo) == sig.IGNORE)
+            if ignored:  # setting "ignore" discards what is pending (POSIX)
+                t.tg.pending.discard(signo)
+                for other in t.tg.tasks:
+                    other.pending.discard(signo)
     return 0
 
 
@@ -59,34 +74,195 @@ def rt_sigprocmask(t: Task, a: Args) -> int:
             new = mask
         else:
             raise SyscallError(errno.EINVAL)
-        t.sigmask = new & ~UNBLOCKABLE
+        t.sigmask = new & ~sig.UNBLOCKABLE
     if oset:
         t.mm.copy_out(oset, U64S.pack(old))
     return 0
 
 
+def rt_sigreturn(t: Task, a: Args) -> int:
+    """rt_sigreturn(2): restore what the signal frame saved (RSP points past pretcode)."""
+    uc = t.regs[15] - 8 + sig.UC_OFF
+    raw = t.mm.copy_in(uc, sig.UCONTEXT_SIZE)
+    regs, mask, altstack = sig.parse_frame(raw, list(t.regs))
+    t.sigmask = mask
+    sp, flags, size = altstack
+    if not flags & sig.SS_ONSTACK:
+        t.altstack = (sp, flags, size) if size else t.altstack
+    t.new_regs = regs
+    return regs[13]
+
+
 def sigaltstack(t: Task, a: Args) -> int:
-    """sigaltstack(2): recorded for signal delivery."""
+    """sigaltstack(2)."""
     new, old = a[0], a[1]
+    sp0, flags0, size0 = t.altstack
+    cur_sp = t.regs[15] if t.regs else 0
+    on_stack = bool(size0) and sp0 <= cur_sp < sp0 + size0
     if old:
-        sp, flags, size = t.altstack
-        t.mm.copy_out(old, STACK_T.pack(sp, flags, 0, size))
+        flags = sig.SS_ONSTACK if on_stack else flags0
+        t.mm.copy_out(old, STACK_T.pack(sp0, flags, 0, size0))
     if new:
         sp, flags, _, size = STACK_T.unpack(t.mm.copy_in(new, STACK_T.size))
-        mode = flags & ~SS_AUTODISARM
-        if mode not in (0, SS_DISABLE, SS_ONSTACK):
+        if on_stack:
+            raise SyscallError(errno.EPERM)
+        mode = flags & ~sig.SS_AUTODISARM
+        if mode not in (0, sig.SS_DISABLE, sig.SS_ONSTACK):
             raise SyscallError(errno.EINVAL)
-        if mode == SS_DISABLE:
-            t.altstack = (0, SS_DISABLE, 0)
+        if mode == sig.SS_DISABLE:
+            t.altstack = (0, sig.SS_DISABLE, 0)
         else:
             if size < MINSIGSTKSZ:
                 raise SyscallError(errno.ENOMEM)
-            t.altstack = (sp, flags & SS_AUTODISARM, size)
+            t.altstack = (sp, flags & sig.SS_AUTODISARM, size)
+    return 0
+
+
+def rt_sigpending(t: Task, a: Args) -> int:
+    """rt_sigpending(2)."""
+    if a[1] != SIGSET_SIZE:
+        raise SyscallError(errno.EINVAL)
+    t.mm.copy_out(a[0], U64S.pack((t.pending.mask | t.tg.pending.mask) & t.sigmask))
+    return 0
+
+
+def rt_sigsuspend(t: Task, a: Args) -> int:
+    """rt_sigsuspend(2): wait with a temporary mask; the handler runs with the
+    old mask restored afterwards (saved_sigmask)."""
+    if a[1] != SIGSET_SIZE:
+        raise SyscallError(errno.EINVAL)
+    (mask,) = U64S.unpack(t.mm.copy_in(a[0], 8))
+    t.saved_sigmask = t.sigmask
+    t.sigmask = mask & ~sig.UNBLOCKABLE
+    try:
+        t.sleep_until(None)
+    except SyscallError:
+        raise SyscallError(ERESTARTNOHAND) from None
+    raise SyscallError(ERESTARTNOHAND)
+
+
+def pause(t: Task, a: Args) -> int:
+    """pause(2)."""
+    try:
+        t.sleep_until(None)
+    except SyscallError:
+        pass
+    raise SyscallError(ERESTARTNOHAND)
+
+
+def rt_sigtimedwait(t: Task, a: Args) -> int:
+    """rt_sigtimedwait(2): take a signal from ``set`` without running a handler."""
+    if a[3] != SIGSET_SIZE:
+        raise SyscallError(errno.EINVAL)
+    (want,) = U64S.unpack(t.mm.copy_in(a[0], 8))
+    want &= ~sig.UNBLOCKABLE
+    deadline = None
+    if a[2]:
+        sec, nsec = TIMESPEC.unpack(t.mm.copy_in(a[2], TIMESPEC.size))
+        if sec < 0 or not 0 <= nsec < 1_000_000_000:
+            raise SyscallError(errno.EINVAL)
+        deadline = _time.monotonic() + sec + nsec / 1e9
+    blocked = ~want & ((1 << 64) - 1)
+    while True:
+        with t.kernel.lock:
+            info = t.pending.take(blocked) or t.tg.pending.take(blocked)
+        if info is not None:
+            if a[1]:
+                t.mm.copy_out(a[1], info.pack())
+            return info.signo
+        if deadline is not None and _time.monotonic() >= deadline:
+            raise SyscallError(errno.EAGAIN)
+        t.sleep_until(min(deadline, _time.monotonic() + 0.05) if deadline else
+                      _time.monotonic() + 0.05)
+
+
+def _groups_for(t: Task, pid: int) -> list[ThreadGroup]:
+    k = t.kernel
+    with k.lock:
+        if pid > 0:
+            tg = k.thread_groups.get(pid)
+            return [tg] if tg is not None and not tg.zombie else []
+        if pid == 0:
+            pgid = t.tg.pgid
+            return [g for g in k.thread_groups.values() if g.pgid == pgid and not g.zombie]
+        if pid == -1:
+            return [g for g in k.thread_groups.values()
+                    if g.tgid != 1 and g is not t.tg and not g.zombie] + [t.tg]
+        return [g for g in k.thread_groups.values() if g.pgid == -pid and not g.zombie]
+
+
+def kill(t: Task, a: Args) -> int:
+    """kill(2): pid > 0, 0 (own group), -1 (all but init), < -1 (a group)."""
+    pid, signo = s32(a[0]), _signo(a[1], allow_zero=True)
+    groups = _groups_for(t, pid)
+    if not groups:
+        raise SyscallError(errno.ESRCH)
+    if signo:
+        for g in groups:
+            t.kernel.send_group(g, SigInfo(signo, code=sig.SI_USER, pid=t.pid,
+                                           uid=t.creds.uid))
+    return 0
+
+
+def _thread(t: Task, tgid: int, tid: int) -> Task:
+    with t.kernel.lock:
+        target = t.kernel.tasks.get(tid)
+    if target is None or target.exited or (tgid > 0 and target.tg.tgid != tgid):
+        raise SyscallError(errno.ESRCH)
+    return target
+
+
+def tgkill(t: Task, a: Args) -> int:
+    """tgkill(2)."""
+    tgid, tid, signo = s32(a[0]), s32(a[1]), _signo(a[2], allow_zero=True)
+    if tgid <= 0 or tid <= 0:
+        raise SyscallError(errno.EINVAL)
+    target = _thread(t, tgid, tid)
+    if signo:
+        t.kernel.send_task(target, SigInfo(signo, code=sig.SI_TKILL, pid=t.pid,
+                                           uid=t.creds.uid))
+    return 0
+
+
+def tkill(t: Task, a: Args) -> int:
+    """tkill(2)."""
+    tid, signo = s32(a[0]), _signo(a[1], allow_zero=True)
+    if tid <= 0:
+        raise SyscallError(errno.EINVAL)
+    target = _thread(t, 0, tid)
+    if signo:
+        t.kernel.send_task(target, SigInfo(signo, code=sig.SI_TKILL, pid=t.pid,
+                                           uid=t.creds.uid))
+    return 0
+
+
+def rt_sigqueueinfo(t: Task, a: Args) -> int:
+    """rt_sigqueueinfo(2): a signal with the caller's siginfo (code must be < 0)."""
+    pid, signo = s32(a[0]), _signo(a[1])
+    raw = t.mm.copy_in(a[2], 128)
+    code = int.from_bytes(raw[8:12], "little", signed=True)
+    if code >= 0 and pid != t.pid:
+        raise SyscallError(errno.EPERM)
+    groups = _groups_for(t, pid) if pid > 0 else []
+    if not groups:
+        raise SyscallError(errno.ESRCH)
+    value = int.from_bytes(raw[24:32], "little")
+    t.kernel.send_group(groups[0], SigInfo(signo, code=code, pid=t.pid, uid=t.creds.uid,
+                                           value=value))
     return 0
 
 
 ENTRIES: list[Entry] = [
-    partial("rt_sigaction", rt_sigaction, note="recorded; delivery arrives with signals"),
-    partial("rt_sigprocmask", rt_sigprocmask, note="recorded; delivery arrives with signals"),
-    partial("sigaltstack", sigaltstack, note="recorded; delivery arrives with signals"),
+    supported("rt_sigaction", rt_sigaction),
+    supported("rt_sigprocmask", rt_sigprocmask),
+    partial("rt_sigreturn", rt_sigreturn, note="no FPU state in signal frames yet"),
+    supported("sigaltstack", sigaltstack),
+    supported("rt_sigpending", rt_sigpending),
+    supported("rt_sigsuspend", rt_sigsuspend),
+    supported("pause", pause),
+    supported("rt_sigtimedwait", rt_sigtimedwait),
+    supported("kill", kill),
+    supported("tgkill", tgkill),
+    supported("tkill", tkill),
+    supported("rt_sigqueueinfo", rt_sigqueueinfo),
 ]

@@ -11,6 +11,7 @@ import time as _time
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.task import ERESTARTNOHAND
 from syscalls.abi import TIMEVAL, read_timespec, s32, write_timespec
 from syscalls.table import Entry, supported
 
@@ -80,18 +81,25 @@ def time(t: Task, a: Args) -> int:
     return now
 
 
-def _sleep_until(clk: int, deadline_ns: int, t: Task) -> None:
+def _sleep_until(clk: int, deadline_ns: int, t: Task, rem: int = 0) -> None:
+    """Sleep until the clock reads ``deadline_ns``; a signal ends it early (EINTR
+    if a handler runs, with the remaining time in ``rem``; else a restart)."""
     while True:
         left = deadline_ns - clock_ns(t, clk)
         if left <= 0:
             return
-        _time.sleep(left / 1e9)
+        try:
+            t.sleep_until(_time.monotonic() + min(left / 1e9, 0.5))
+        except SyscallError:
+            if rem:
+                write_timespec(t, rem, max(0, deadline_ns - clock_ns(t, clk)))
+            raise SyscallError(ERESTARTNOHAND) from None
 
 
 def nanosleep(t: Task, a: Args) -> int:
     """nanosleep(2)."""
     ns = read_timespec(t, a[0])
-    _sleep_until(CLOCK_MONOTONIC, clock_ns(t, CLOCK_MONOTONIC) + ns, t)
+    _sleep_until(CLOCK_MONOTONIC, clock_ns(t, CLOCK_MONOTONIC) + ns, t, a[1])
     return 0
 
 
@@ -104,7 +112,7 @@ def clock_nanosleep(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL if clk != CLOCK_PROCESS_CPUTIME_ID else errno.ENOTSUP)
     ns = read_timespec(t, a[2])
     deadline = ns if flags & TIMER_ABSTIME else clock_ns(t, clk) + ns
-    _sleep_until(clk, deadline, t)
+    _sleep_until(clk, deadline, t, 0 if flags & TIMER_ABSTIME else a[3])
     return 0
 
 

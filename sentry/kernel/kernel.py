@@ -2,6 +2,10 @@
 
 The syscall table is handed in at boot (sentry/sandbox.py): the kernel never
 imports ``syscalls/``, as gVisor's boot wires ``syscalls/linux`` into its kernel.
+
+Lock order: ``lock`` (the process tree, pid tables, pending signals) first;
+then a FutexManager's or an FdTable's own leaf lock.  ``lock`` is never held
+while waiting on a stub.
 """
 
 from __future__ import annotations
@@ -11,13 +15,27 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.futex import FutexManager
+from sentry.kernel.signals import (
+    CLD_EXITED,
+    SA_NOCLDWAIT,
+    SIG_IGN,
+    SIGCHLD,
+    SIGKILL,
+    SigInfo,
+    bit,
+)
+from sentry.kernel.threadgroup import ThreadGroup, describe_status
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
 
 log = logging.getLogger("pyvisor")
 
 Handler = Callable[[Any, tuple[int, ...]], int]
+PID_MAX = 4194304
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +59,27 @@ class Kernel:
     strace: bool = False
     strace_sink: Callable[[str], None] | None = None
     uts: Utsname = field(default_factory=Utsname)
+    platform: Any = None
     boot_monotonic_ns: int = field(default_factory=time.monotonic_ns)
     futexes: FutexManager = field(default_factory=FutexManager)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    thread_groups: dict[int, ThreadGroup] = field(default_factory=dict)
+    tasks: dict[int, Task] = field(default_factory=dict)
+    init: ThreadGroup | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    init_status: int = 0
+    fatal: BaseException | None = None
+    _next_pid: int = 1
     _reported: set[int] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    child_exit: threading.Condition = field(init=False)
 
+    def __post_init__(self) -> None:
+        self.child_exit = threading.Condition(self.lock)
+
+    # -- logging ---------------------------------------------------------
     def report_unsupported(self, nr: int) -> None:
         """Name an unimplemented syscall once in the debug log (it got ENOSYS)."""
-        with self._lock:
+        with self.lock:
             if nr in self._reported:
                 return
             self._reported.add(nr)
@@ -59,3 +90,122 @@ class Kernel:
             self.strace_sink(line)
         else:
             log.info("%s", line)
+
+    # -- ids -------------------------------------------------------------
+    def alloc_pid(self) -> int:
+        """The next free id, counting up and wrapping like Linux's pid allocator."""
+        with self.lock:
+            for _ in range(PID_MAX):
+                pid = self._next_pid
+                self._next_pid = pid + 1 if pid + 1 < PID_MAX else 300
+                if pid not in self.tasks and pid not in self.thread_groups:
+                    return pid
+        raise RuntimeError("pid space exhausted")
+
+    # -- signals ---------------------------------------------------------
+    def send_group(self, tg: ThreadGroup, info: SigInfo) -> None:
+        """Queue a process-directed signal and wake a thread that can take it."""
+        with self.lock:
+            if tg.zombie:
+                return
+            sig = info.signo
+            act = tg.action(sig)
+            if sig == SIGKILL:
+                self._kill_group(tg, sig)
+                return
+            if act.handler == SIG_IGN and sig != SIGCHLD:
+                return
+            from sentry.kernel.signals import IGNORE, SIG_DFL, default_action
+
+            if act.handler == SIG_DFL and default_action(sig) == IGNORE:
+                return
+            tg.pending.add(info)
+            for t in tg.live_tasks():
+                if not t.sigmask & bit(sig):
+                    t.wake()
+                    break
+
+    def send_task(self, task: Task, info: SigInfo) -> None:
+        """Queue a thread-directed signal (tkill, faults, SIGPIPE)."""
+        with self.lock:
+            if info.signo == SIGKILL:
+                self._kill_group(task.tg, SIGKILL)
+                return
+            task.pending.add(info)
+            task.wake()
+
+    def _kill_group(self, tg: ThreadGroup, sig: int) -> None:
+        if not tg.exiting:
+            tg.exiting = True
+            tg.exit_status = sig
+        for t in tg.live_tasks():
+            t.kill()
+
+    # -- the process tree --------------------------------------------------
+    def register(self, tg: ThreadGroup, task: Task) -> None:
+        with self.lock:
+            self.thread_groups[tg.tgid] = tg
+            self.tasks[task.tid] = task
+            tg.tasks.append(task)
+            if tg.parent is not None:
+                tg.parent.children.append(tg)
+            if self.init is None:
+                self.init = tg
+
+    def task_exited(self, task: Task) -> None:
+        """Bookkeeping when one thread is gone; the last one makes the group a zombie."""
+        with self.lock:
+            self.tasks.pop(task.tid, None)
+            tg = task.tg
+            if tg.live_tasks():
+                return
+            self._zombify(tg)
+
+    def _zombify(self, tg: ThreadGroup) -> None:
+        tg.zombie = True
+        for waiter in tg.vfork_waiters:
+            waiter.set()
+        tg.vfork_waiters.clear()
+        init = self.init
+        for child in tg.children:
+            child.parent = init if tg is not init else None
+            if init is not None and tg is not init:
+                init.children.append(child)
+        tg.children = []
+        if tg is init:
+            self.init_status = tg.exit_status
+            for other in list(self.thread_groups.values()):
+                if other is not tg:
+                    self._kill_group(other, SIGKILL)
+            self.done.set()
+        parent = tg.parent
+        if parent is None:
+            self.thread_groups.pop(tg.tgid, None)
+            tg.reaped = True
+            self.child_exit.notify_all()
+            return
+        act = parent.action(SIGCHLD)
+        if act.handler == SIG_IGN or act.flags & SA_NOCLDWAIT:
+            self.reap(tg)
+        elif tg.exit_signal:
+            code, status = describe_status(tg.exit_status)
+            self.send_group(parent, SigInfo(tg.exit_signal, code=code or CLD_EXITED,
+                                            pid=tg.tgid, status=status))
+        self.child_exit.notify_all()
+
+    def reap(self, tg: ThreadGroup) -> None:
+        """Remove a zombie for good (wait4 took it, or its parent ignores SIGCHLD)."""
+        with self.lock:
+            tg.reaped = True
+            self.thread_groups.pop(tg.tgid, None)
+            if tg.parent is not None:
+                if tg in tg.parent.children:
+                    tg.parent.children.remove(tg)
+                tg.parent.child_utime_ns += tg.utime_ns + tg.child_utime_ns
+                tg.parent.child_stime_ns += tg.stime_ns + tg.child_stime_ns
+
+    def shutdown(self) -> None:
+        """Kill every task (the sandbox is ending)."""
+        with self.lock:
+            for tg in list(self.thread_groups.values()):
+                self._kill_group(tg, SIGKILL)

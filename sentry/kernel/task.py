@@ -1,8 +1,15 @@
 """Tasks: one application thread, served by one Sentry thread.
 
 The task's Python thread blocks (GIL released) in C on its sysmsg slot, wakes
-with a trapped syscall or a fault, dispatches by list index, writes the result
-and resumes the stub.  Handlers are plain functions ``(task, args) -> int``.
+with a trapped syscall or a fault, dispatches by list index, delivers pending
+signals, writes the registers back and resumes the stub.  Handlers are plain
+functions ``(task, args) -> int``; they raise SyscallError for errors, TaskExit
+to end the process, ExecSwitch to replace the image.
+
+Syscall restart (as Linux): a handler interrupted by a signal raises
+SyscallError(ERESTARTSYS) (or a sibling code); if a handler frame is set up the
+syscall returns EINTR unless SA_RESTART; otherwise it is re-executed by moving
+RIP back over the two-byte `syscall` instruction.
 """
 
 from __future__ import annotations
@@ -10,37 +17,59 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import signal
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from sentry.kernel import signals as sig
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
 from sentry.systrap import stubs
-from sentry.systrap.stubs import EFL, R8, R9, R10, RAX, RDI, RDX, RIP, RSI, RSP, StubThread
+from sentry.systrap.stubs import R8, R9, R10, RAX, RDI, RDX, RIP, RSI, StubThread
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
-    from sentry.mm.address_space import AddressSpace
-    from sentry.vfs.fdtable import FdTable
+    from sentry.kernel.threadgroup import ThreadGroup
 
 log = logging.getLogger("pyvisor")
 
 U64 = (1 << 64) - 1
 NR_SYSCALLS = 512
 INITIAL_EFLAGS = 0x202  # IF, and bit 1 which is always set
+ERESTARTSYS = 512
+ERESTARTNOINTR = 513
+ERESTARTNOHAND = 514
+ERESTART_RESTARTBLOCK = 516
+RESTART_CODES = frozenset({ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK})
+WAIT_SLICE = 0.05  # Sentry-internal waits re-check signals this often
 
-CORE_SIGNALS = frozenset({
-    signal.SIGQUIT, signal.SIGILL, signal.SIGTRAP, signal.SIGABRT, signal.SIGBUS,
-    signal.SIGFPE, signal.SIGSEGV, signal.SIGXCPU, signal.SIGXFSZ, signal.SIGSYS,
-})
+CORE_SIGNALS = frozenset({3, 4, 5, 6, 7, 8, 11, 24, 25, 31})
 
 
 class TaskExit(Exception):
-    """Raised by exit/exit_group handlers: the task is gone with this wait status."""
+    """Raised by exit_group-like handlers: the whole process ends with this wait status."""
 
-    def __init__(self, wait_status: int) -> None:
+    def __init__(self, wait_status: int, group: bool = True) -> None:
         super().__init__(wait_status)
         self.wait_status = wait_status
+        self.group = group
+
+
+class TaskKilled(Exception):
+    """The task was killed (SIGKILL, group exit, sandbox shutdown) while in the Sentry."""
+
+
+class ExecSwitch(Exception):
+    """Raised by execve: continue this task in a new stub process at entry/sp."""
+
+    def __init__(self, proc: stubs.StubProcess, entry: int, stack_pointer: int,
+                 old_mm: Any = None) -> None:
+        super().__init__()
+        self.proc = proc
+        self.entry = entry
+        self.stack_pointer = stack_pointer
+        self.old_mm = old_mm  # released once the old stub is gone
 
 
 class SentryBug(Exception):
@@ -67,107 +96,369 @@ class Credentials:
     sgid: int = 0
 
 
-@dataclass
+def initial_regs(entry: int, stack_pointer: int) -> list[int]:
+    regs = [0] * stubs.NREGS
+    regs[RIP] = entry
+    regs[stubs.RSP] = stack_pointer
+    regs[stubs.EFL] = INITIAL_EFLAGS
+    return regs
+
+
 class Task:
     """An application thread with its kernel-visible state."""
 
-    kernel: Kernel
-    mm: AddressSpace
-    fds: FdTable
-    thread: StubThread
-    pid: int = 1
-    ppid: int = 0
-    creds: Credentials = field(default_factory=Credentials)
-    exe: bytes = b""
-    argv: list[bytes] = field(default_factory=list)
-    fs_base: int = 0
-    clear_child_tid: int = 0
-    robust_list: tuple[int, int] = (0, 0)
-    sigactions: dict[int, bytes] = field(default_factory=dict)
-    sigmask: int = 0
-    altstack: tuple[int, int, int] = (0, 2, 0)  # sp, flags (SS_DISABLE), size
-    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
-    umask: int = 0o022
-    regs: tuple[int, ...] = ()
+    def __init__(self, kernel: Kernel, tg: ThreadGroup, thread: StubThread, tid: int,
+                 creds: Credentials) -> None:
+        self.kernel = kernel
+        self.tg = tg
+        self.thread = thread
+        self.tid = tid
+        self.creds = creds
+        self.sigmask = 0
+        self.pending = PendingSignals()
+        self.altstack: tuple[int, int, int] = (0, sig.SS_DISABLE, 0)
+        self.fs_base = 0
+        self.clear_child_tid = 0
+        self.robust_list: tuple[int, int] = (0, 0)
+        self.regs: tuple[int, ...] = ()
+        self.new_regs: list[int] | None = None
+        self.killed = False
+        self.exited = False
+        self.saved_sigmask: int | None = None  # restored after a sigsuspend handler
+        self._wake = threading.Event()
+        self.py_thread: threading.Thread | None = None
+
+    # -- process-wide state, reached through the thread group -------------
+    @property
+    def mm(self) -> Any:
+        return self.tg.mm
 
     @property
-    def tid(self) -> int:
-        return self.pid
+    def fds(self) -> Any:
+        return self.tg.fds
+
+    @property
+    def pid(self) -> int:
+        return self.tg.tgid
+
+    @property
+    def ppid(self) -> int:
+        parent = self.tg.parent
+        return parent.tgid if parent is not None else 0
+
+    @property
+    def umask(self) -> int:
+        return self.tg.umask
+
+    @umask.setter
+    def umask(self, value: int) -> None:
+        self.tg.umask = value
+
+    @property
+    def rlimits(self) -> dict[int, tuple[int, int]]:
+        return self.tg.rlimits
+
+    @property
+    def sigactions(self) -> dict[int, SigAction]:
+        return self.tg.sigactions
 
     def set_fs_base(self, base: int) -> None:
         self.fs_base = base
         self.thread.set_fs(base)
 
-    def run(self, entry: int, stack_pointer: int) -> int:
-        """Start the task at ``entry`` and serve it until it exits; the wait status."""
-        th = self.thread
-        th.wait_event()  # the new stub's first trap: answer it with the initial registers
-        regs = [0] * stubs.NREGS
-        regs[RIP] = entry
-        regs[RSP] = stack_pointer
-        regs[EFL] = INITIAL_EFLAGS
-        th.set_regs(regs)
+    # -- waking and interruption ------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def kill(self) -> None:
+        """Make the task die: its stub is killed and any Sentry wait ends."""
+        self.killed = True
+        self._wake.set()
+        proc = self.tg.proc
+        if proc is not None:
+            proc.kill()
+
+    def signal_pending(self) -> bool:
+        return bool((self.pending.mask | self.tg.pending.mask) & ~self.sigmask)
+
+    def check_interrupt(self) -> None:
+        """Raise if a Sentry-internal wait must end: killed, or a signal to take."""
+        if self.killed:
+            raise TaskKilled()
+        if self.signal_pending():
+            raise SyscallError(ERESTARTSYS)
+
+    def interrupted(self) -> bool:
+        return self.killed or self.signal_pending()
+
+    def sleep_until(self, deadline: float | None) -> None:
+        """Sleep until ``deadline`` (time.monotonic()), interruptible by signals."""
+        while True:
+            self._wake.clear()
+            self.check_interrupt()
+            if deadline is None:
+                self._wake.wait(WAIT_SLICE * 20)
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.wait(min(left, 1.0))
+
+    def wait_cond(self, cond: threading.Condition, ready: Any, deadline: float | None) -> bool:
+        """Wait on ``cond`` (held by the caller) until ``ready()``; False at deadline."""
+        while not ready():
+            self.check_interrupt()
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            cond.wait(WAIT_SLICE if left is None else min(left, WAIT_SLICE))
+        return True
+
+    # -- running -----------------------------------------------------------
+    def start(self, regs: list[int], fs_base: int = 0) -> None:
+        """Serve this task on its own Python thread."""
+        self.py_thread = threading.Thread(target=self._main, args=(regs, fs_base),
+                                          name=f"task-{self.tid}", daemon=True)
+        self.py_thread.start()
+
+    def _main(self, regs: list[int], fs_base: int) -> None:
+        status = sig.SIGKILL
         try:
-            self._flush_mm()
-            return self._serve(th.reply_and_wait())
+            status = self._run(regs, fs_base)
+        except TaskExit as exc:  # a fatal signal found while delivering
+            status = exc.wait_status
+        except TaskKilled:
+            status = self.tg.exit_status or sig.SIGKILL
         except stubs.StubDied as exc:
-            # Killed on the host (e.g. the stub's seccomp filter killed it for a
-            # forbidden syscall from the stub's own instruction): the task dies
-            # of that signal, as the process would on Linux.
-            status = exc.status
-            if os.WIFSIGNALED(status):
-                log.debug("task %d: stub killed by host signal %d", self.pid,
-                          os.WTERMSIG(status))
-                return signal_status(os.WTERMSIG(status))
-            return signal_status(signal.SIGKILL)
+            status = self._died_on_host(exc)
+        except BaseException as exc:  # noqa: BLE001 - a Sentry bug ends the sandbox
+            log.exception("task %d: Sentry failure", self.tid)
+            self.kernel.fatal = exc  # type: ignore[attr-defined]
+            status = sig.SIGKILL
+        finally:
+            self._exit(status)
+
+    def _died_on_host(self, exc: stubs.StubDied) -> int:
+        if self.killed:
+            return self.tg.exit_status or sig.SIGKILL
+        status = exc.status
+        if os.WIFSIGNALED(status):
+            # e.g. the stub's own filter killed it for a forbidden syscall from
+            # the stub's instruction: the process dies of that signal.
+            log.debug("task %d: stub killed by host signal %d", self.tid, os.WTERMSIG(status))
+            return signal_status(os.WTERMSIG(status))
+        return signal_status(sig.SIGKILL)
+
+    def _exit(self, status: int) -> None:
+        kernel = self.kernel
+        tg = self.tg
+        with kernel.lock:
+            if not tg.exiting:
+                tg.exiting = True
+                tg.exit_status = status
+            self.exited = True
+            others = tg.live_tasks()
+        for t in others:
+            t.kill()
+        if not others:
+            if tg.proc is not None:
+                tg.proc.kill()
+                tg.proc.release()
+            tg.fds.close_all()
+            if not any(g.mm is tg.mm and g is not tg and not g.zombie
+                       for g in kernel.thread_groups.values()):
+                tg.mm.release()
+                tg.mm.commit_frees()
+        kernel.task_exited(self)
+
+    def boot(self, regs: list[int], fs_base: int) -> int:
+        """Answer a new stub thread's first trap with the task's registers."""
+        th = self.thread
+        th.wait_event()
+        th.set_regs(regs)
+        if fs_base:
+            self.set_fs_base(fs_base)
+        ops = getattr(self, "boot_ops", None)
+        if ops:  # a CLONE_VM child maps its parent's address space as it stands
+            th.apply_ops(ops)
+            self.boot_ops = None
+        self._flush_mm()
+        return th.reply_and_wait()
 
     def _flush_mm(self) -> None:
-        pending = self.mm.pending
+        mm = self.mm
+        pending = mm.pending
         if pending:
             self.thread.apply_ops(pending)
             pending.clear()
+            mm.commit_frees()
 
-    def _serve(self, event: int) -> int:
-        th = self.thread
+    def _run(self, regs: list[int], fs_base: int) -> int:
+        event = self.boot(regs, fs_base)
         kernel = self.kernel
         dispatch = kernel.dispatch
         strace = kernel.strace
         while True:
+            th = self.thread
+            if self.killed:
+                raise TaskKilled()
+            regs_t = th.get_regs()
+            self.regs = regs_t
             if event != stubs.lib.EVENT_SYSCALL:
-                signo, code, addr = th.fault()
-                log.debug("task %d: fault signal %d code %d addr %#x", self.pid, signo, code,
-                          addr)
-                return signal_status(signo)
-            regs = th.get_regs()
-            self.regs = regs
-            nr = regs[RAX]
-            args = (regs[RDI], regs[RSI], regs[RDX], regs[R10], regs[R8], regs[R9])
-            handler = dispatch[nr] if nr < NR_SYSCALLS else None
-            call = self._strace_call(nr, args) if strace else ""
-            if handler is None:
-                kernel.report_unsupported(nr)
-                ret = -errno.ENOSYS
+                self._fault(th)
+                full = list(regs_t)
             else:
-                try:
-                    ret = handler(self, args)
-                except SyscallError as exc:
-                    ret = -exc.errno
-                except TaskExit as exc:
-                    if strace:
-                        kernel.emit_strace(f"[pid {self.pid}] {call} = ?")
-                    return exc.wait_status
-                except (stubs.StubDied, stubs.StubError):
-                    raise
-                except Exception as exc:
-                    log.exception("Sentry bug in syscall %s", kernel.syscall_name(nr))
-                    raise SentryBug(f"syscall {kernel.syscall_name(nr)}: {exc!r}") from exc
-            if strace:
-                self._strace_result(call, nr, ret)
-            if self.mm.pending:
-                self._flush_mm()
-            th.set_reg(RAX, ret)
+                nr = regs_t[RAX]
+                args = (regs_t[RDI], regs_t[RSI], regs_t[RDX], regs_t[R10], regs_t[R8],
+                        regs_t[R9])
+                handler = dispatch[nr] if nr < NR_SYSCALLS else None
+                call = self._strace_call(nr, args) if strace else ""
+                self.new_regs = None
+                if handler is None:
+                    kernel.report_unsupported(nr)
+                    ret = -errno.ENOSYS
+                else:
+                    try:
+                        ret = handler(self, args)
+                    except SyscallError as exc:
+                        ret = -exc.errno
+                    except TaskExit as exc:
+                        if strace:
+                            kernel.emit_strace(f"[pid {self.tid}] {call} = ?")
+                        return exc.wait_status
+                    except ExecSwitch as exc:
+                        if strace:
+                            kernel.emit_strace(f"[pid {self.tid}] {call} = 0")
+                        event = self._switch_image(exc)
+                        continue
+                    except (TaskKilled, stubs.StubDied, stubs.StubError):
+                        raise
+                    except Exception as exc:
+                        log.exception("Sentry bug in syscall %s", kernel.syscall_name(nr))
+                        raise SentryBug(f"syscall {kernel.syscall_name(nr)}: {exc!r}") from exc
+                if strace:
+                    self._strace_result(call, nr, ret)
+                if self.new_regs is None and not (self.pending.mask | self.tg.pending.mask):
+                    if self.mm.pending:
+                        self._flush_mm()
+                    th.set_reg(RAX, ret)
+                    event = th.reply_and_wait()
+                    continue
+                full = self.new_regs if self.new_regs is not None else list(regs_t)
+                if self.new_regs is None or ret != full[RAX]:
+                    full[RAX] = ret & U64
+                if -ret in RESTART_CODES:
+                    full = self._deliver_restart(full, nr, -ret)
+                    self._finish(full)
+                    event = th.reply_and_wait()
+                    continue
+            full = self.deliver_signals(full)
+            self._finish(full)
             event = th.reply_and_wait()
 
+    def _finish(self, full: list[int]) -> None:
+        if self.mm.pending:
+            self._flush_mm()
+        self.thread.set_regs(full)
+
+    def _switch_image(self, exc: ExecSwitch) -> int:
+        old = self.tg.proc
+        self.tg.proc = exc.proc
+        self.thread = exc.proc.thread(0)
+        if old is not None:
+            old.kill()
+            old.release()
+        if exc.old_mm is not None:
+            exc.old_mm.release()
+            exc.old_mm.commit_frees()
+        return self.boot(initial_regs(exc.entry, exc.stack_pointer), 0)
+
+    # -- signals ---------------------------------------------------------
+    def _fault(self, th: StubThread) -> None:
+        """A synchronous fault: forced on the task (unblocked, un-ignored)."""
+        signo, code, addr = th.fault()
+        if not 1 <= signo <= sig.NSIG:
+            signo = sig.SIGKILL
+        log.debug("task %d: fault signal %d code %d addr %#x", self.tid, signo, code, addr)
+        with self.kernel.lock:
+            act = self.tg.action(signo)
+            if self.sigmask & sig.bit(signo) or act.handler == sig.SIG_IGN:
+                self.tg.sigactions[signo] = SigAction()
+                self.sigmask &= ~sig.bit(signo)
+            if code >= 1 << 31:
+                code -= 1 << 32
+            self.pending.add(SigInfo(signo, code=code, addr=addr or 0))
+
+    def _take_signal(self) -> SigInfo | None:
+        with self.kernel.lock:
+            return self.pending.take(self.sigmask) or self.tg.pending.take(self.sigmask)
+
+    def deliver_signals(self, regs: list[int], restart: int = 0) -> list[int]:
+        """Act on pending unblocked signals; returns the registers to resume with.
+
+        ``restart``: a restart code from the interrupted syscall, resolved here
+        (EINTR when a handler runs and the code says so).
+        """
+        while True:
+            info = self._take_signal()
+            if info is None:
+                return regs
+            act = self.tg.action(info.signo)
+            if act.handler == sig.SIG_IGN:
+                continue
+            if act.handler == sig.SIG_DFL:
+                action = sig.default_action(info.signo)
+                if action in (sig.IGNORE, sig.CONT, sig.STOP):
+                    continue  # job control stops arrive with process groups' terminals
+                status = signal_status(info.signo) if action == sig.CORE else info.signo
+                with self.kernel.lock:
+                    self.kernel._kill_group(self.tg, info.signo)
+                    self.tg.exit_status = status
+                raise TaskExit(status)
+            if restart:
+                regs = list(regs)
+                if restart == ERESTARTNOINTR or (restart == ERESTARTSYS
+                                                 and act.flags & sig.SA_RESTART):
+                    regs[RIP] -= 2
+                    regs[RAX] = self.regs[RAX]
+                else:
+                    regs[RAX] = (-errno.EINTR) & U64
+            return self._setup_frame(regs, act, info)
+
+    def _deliver_restart(self, regs: list[int], nr: int, code: int) -> list[int]:
+        out = self.deliver_signals(regs, restart=code)
+        if out is regs:  # no handler ran: re-execute the syscall transparently
+            out = list(regs)
+            out[RIP] -= 2
+            out[RAX] = nr
+        if self.saved_sigmask is not None:
+            self.sigmask = self.saved_sigmask
+            self.saved_sigmask = None
+        return out
+
+    def _setup_frame(self, regs: list[int], act: SigAction, info: SigInfo) -> list[int]:
+        old_mask = self.saved_sigmask if self.saved_sigmask is not None else self.sigmask
+        self.saved_sigmask = None
+        sp, frame, new = sig.build_frame(regs, act, info, old_mask, self.altstack,
+                                         info.addr if info.signo in (4, 7, 8, 11) else 0)
+        try:
+            self.mm.copy_out(sp, frame)
+        except SyscallError:
+            # No room for the frame: Linux kills with SIGSEGV.
+            with self.kernel.lock:
+                self.kernel._kill_group(self.tg, sig.SIGSEGV)
+            raise TaskExit(signal_status(sig.SIGSEGV)) from None
+        mask = self.sigmask | act.mask
+        if not act.flags & sig.SA_NODEFER:
+            mask |= sig.bit(info.signo)
+        self.sigmask = mask & ~sig.UNBLOCKABLE
+        if act.flags & sig.SA_RESETHAND:
+            self.tg.sigactions[info.signo] = SigAction()
+        if self.altstack[1] & sig.SS_AUTODISARM:
+            self.altstack = (0, sig.SS_DISABLE, 0)
+        return new
+
+    # -- strace ----------------------------------------------------------
     def _strace_call(self, nr: int, args: tuple[int, ...]) -> str:
         from syscalls import strace  # the formatter lives with the syscalls it knows
 
@@ -180,4 +471,4 @@ class Task:
         from syscalls import strace
 
         res = strace.format_result(nr, ret if ret < 0 else ret & U64)
-        self.kernel.emit_strace(f"[pid {self.pid}] {call}{res}")
+        self.kernel.emit_strace(f"[pid {self.tid}] {call}{res}")

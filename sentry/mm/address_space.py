@@ -111,8 +111,7 @@ class AddressSpace(VmaTable):
                 if not self._is_free(old_top, new_top):
                     return old
                 try:
-                    self._map_new(old_top, new_top - old_top, PROT_READ | PROT_WRITE,
-                                  False, _HEAP)
+                    self._map_new(old_top, new_top - old_top, PROT_READ | PROT_WRITE, False, _HEAP)
                 except SyscallError:
                     return old
             self.current_brk = addr
@@ -364,8 +363,9 @@ class AddressSpace(VmaTable):
             v.offset, v.backing, v.end = off, Backing(off, new_len, b.source), v.start + new_len
             return [v], [old]
         off = mf.allocate(delta)
-        extra = Vma(v.end, v.start + new_len, v.prot, True, off, v.name, Backing(off, delta),
-                    v.vmflags)
+        extra = Vma(
+            v.end, v.start + new_len, v.prot, True, off, v.name, Backing(off, delta), v.vmflags
+        )
         return [v, extra], []
 
     def _grow_in_place(self, old_addr: int, old_len: int, new_len: int) -> None:
@@ -384,8 +384,15 @@ class AddressSpace(VmaTable):
         for k, p in enumerate(pieces):
             if k == 0 and p.offset == v.offset:  # the old part is already mapped
                 if p.length > old_len:
-                    self.pending.append(StubOp(OP_MAP, p.start + old_len, p.length - old_len,
-                                               p.prot, p.offset + old_len))
+                    self.pending.append(
+                        StubOp(
+                            OP_MAP,
+                            p.start + old_len,
+                            p.length - old_len,
+                            p.prot,
+                            p.offset + old_len,
+                        )
+                    )
             else:
                 self.pending.append(StubOp(OP_MAP, p.start, p.length, p.prot, p.offset))
         self._merge_range(i, i + len(pieces))
@@ -438,8 +445,14 @@ class AddressSpace(VmaTable):
         """A snapshot of the VMA table, sorted by address."""
         with self.lock:
             return [
-                VmaInfo(v.start, v.end, v.prot, MAP_SHARED if v.shared else MAP_PRIVATE,
-                        v.offset, v.name)
+                VmaInfo(
+                    v.start,
+                    v.end,
+                    v.prot,
+                    MAP_SHARED if v.shared else MAP_PRIVATE,
+                    v.offset,
+                    v.name,
+                )
                 for v in self._vmas
             ]
 
@@ -479,4 +492,3 @@ class AddressSpace(VmaTable):
             for v in vmas:
                 self._release(v)
             self.pending = [StubOp(OP_UNMAP, APP_START, APP_END - APP_START)]
-

@@ -14,6 +14,10 @@ Facts about the kernel API this module relies on (Linux, shmem/tmpfs):
   makes every existing mapping of it read zeros; a later write allocates a fresh
   zero page. That is how freed memory is both returned to the host and cleared
   before the offsets are handed out again.
+* A read fault on a hole of a shared shmem mapping allocates a page (there is no
+  shared zero page as for private anonymous memory), so even Sentry reads of
+  never-written memory materialise it. Harmless for correctness; tests that
+  check sparseness look before they read.
 * ``lseek(SEEK_DATA / SEEK_HOLE)`` on shmem works at page granularity, so copying
   only data extents keeps a mostly untouched region (an 8 MiB stack) sparse in a
   forked child.

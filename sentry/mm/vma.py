@@ -53,9 +53,21 @@ MAP_UNINITIALIZED = 0x4000000
 # Flags MAP_SHARED_VALIDATE accepts (anything else is EOPNOTSUPP); MAP_SYNC is
 # only for DAX files, which we never have.
 MAP_KNOWN = (
-    MAP_TYPE | MAP_FIXED | MAP_ANONYMOUS | MAP_32BIT | MAP_GROWSDOWN | MAP_DENYWRITE
-    | MAP_EXECUTABLE | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK
-    | MAP_STACK | MAP_HUGETLB | MAP_FIXED_NOREPLACE | MAP_UNINITIALIZED
+    MAP_TYPE
+    | MAP_FIXED
+    | MAP_ANONYMOUS
+    | MAP_32BIT
+    | MAP_GROWSDOWN
+    | MAP_DENYWRITE
+    | MAP_EXECUTABLE
+    | MAP_LOCKED
+    | MAP_NORESERVE
+    | MAP_POPULATE
+    | MAP_NONBLOCK
+    | MAP_STACK
+    | MAP_HUGETLB
+    | MAP_FIXED_NOREPLACE
+    | MAP_UNINITIALIZED
 )
 
 MREMAP_MAYMOVE = 1
@@ -146,8 +158,14 @@ class Vma:
     def clone(self) -> Vma:
         """A copy with the same fields (the caller fixes refcounts)."""
         return Vma(
-            self.start, self.end, self.prot, self.shared, self.offset, self.name,
-            self.backing, self.vmflags,
+            self.start,
+            self.end,
+            self.prot,
+            self.shared,
+            self.offset,
+            self.name,
+            self.backing,
+            self.vmflags,
         )
 
     def can_merge(self, nxt: Vma) -> bool:

@@ -274,7 +274,7 @@ class VmaTable:
         v = self._vmas[i]
         right = v.clone()
         right.start = addr
-        right.offset = v.offset
+        right.offset = v.offset + (addr - v.start)
         v.end = addr
         if v.backing is not None:
             v.backing.refs += 1

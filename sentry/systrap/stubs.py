@@ -22,7 +22,6 @@ import os
 import signal
 import struct
 import threading
-from dataclasses import dataclass
 
 from sentry.mm.address_space import StubOp
 from sentry.mm.memfile import MemoryFile
@@ -165,14 +164,19 @@ def _kill_and_reap(pid: int) -> None:
         pass
 
 
-@dataclass
 class StubProcess:
-    """A stub process: one application address space on the host."""
+    """A stub process: one application address space on the host.
 
-    platform: Platform
-    pid: int
-    slots_off: int
-    exit_status: int | None = None
+    Several task threads may ask about or kill the same process at once, so
+    reaping is under a lock and the wait status is recorded once.
+    """
+
+    def __init__(self, platform: Platform, pid: int, slots_off: int) -> None:
+        self.platform = platform
+        self.pid = pid
+        self.slots_off = slots_off
+        self.exit_status: int | None = None
+        self._lock = threading.Lock()
 
     def thread(self, index: int = 0) -> StubThread:
         if not 0 <= index < lib.STUB_MAX_THREADS:
@@ -181,26 +185,40 @@ class StubProcess:
 
     def poll_dead(self) -> bool:
         """True (and the wait status recorded) once the host process has exited."""
-        if self.exit_status is not None:
+        with self._lock:
+            if self.exit_status is not None:
+                return True
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.exit_status = signal.SIGKILL
+                return True
+            if pid == 0:
+                return False
+            self.exit_status = status
             return True
-        try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            self.exit_status = 0
-            return True
-        if pid == 0:
-            return False
-        self.exit_status = status
-        return True
 
     def kill(self) -> None:
-        """Kill and reap the stub; its slot memory goes back to the memory file."""
-        if self.exit_status is None:
-            _kill_and_reap(self.pid)
-            self.exit_status = signal.SIGKILL
-        if self.slots_off >= 0:
-            self.platform.mf.free(self.slots_off, lib.STUB_SLOTS_SIZE)
-            self.slots_off = -1
+        """Kill and reap the stub (idempotent, any thread)."""
+        with self._lock:
+            if self.exit_status is not None:
+                return
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                status = signal.SIGKILL
+            self.exit_status = status
+
+    def release(self) -> None:
+        """Give the slot memory back to the memory file (after kill, by the owner)."""
+        with self._lock:
+            if self.slots_off >= 0:
+                self.platform.mf.free(self.slots_off, lib.STUB_SLOTS_SIZE)
+                self.slots_off = -1
 
 
 class StubThread:

@@ -83,6 +83,25 @@ class FdTable:
                 except SyscallError:
                     pass
 
+    def fork(self) -> FdTable:
+        """A copy for a new process: same descriptions (shared offsets), same flags."""
+        new = FdTable(self.limit)
+        with self._lock:
+            for fd, (desc, cloexec) in self._fds.items():
+                desc.refs += 1
+                new._fds[fd] = (desc, cloexec)
+        return new
+
+    def close_cloexec(self) -> None:
+        """execve: close every close-on-exec descriptor."""
+        with self._lock:
+            doomed = [fd for fd, (_, cloexec) in self._fds.items() if cloexec]
+        for fd in doomed:
+            try:
+                self.close(fd)
+            except SyscallError:
+                pass
+
     def close_all(self) -> None:
         self.close_range(0, 1 << 31)
 

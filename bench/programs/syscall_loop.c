@@ -1,0 +1,13 @@
+/* N raw getppid syscalls (libc's syscall(), so nothing is cached): the
+ * sandbox's round-trip cost per syscall. Usage: syscall_loop N */
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 0;
+    for (long i = 0; i < n; i++)
+        syscall(SYS_getppid);
+    return 0;
+}

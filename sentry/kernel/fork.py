@@ -1,0 +1,158 @@
+"""clone for new processes (fork, vfork, CLONE_VM without threads) and execve.
+
+A new process is a new stub process from the zygote.  Its memory is a copy of
+the parent's (mm.fork(): private pages copied sparsely, shared pages shared) or,
+with CLONE_VM, the very same address space mapped into the new stub, which is
+how vfork's child writes what its parent later reads.  The child task's first
+trap is answered with the parent's registers and RAX = 0.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from typing import TYPE_CHECKING
+
+from sentry.kernel import execimage
+from sentry.kernel.errors import SyscallError
+from sentry.kernel.task import ExecSwitch, Task
+from sentry.kernel.threadgroup import ThreadGroup
+from sentry.mm.address_space import StubOp
+from sentry.systrap.stubs import RAX, RSP
+
+if TYPE_CHECKING:
+    pass
+
+CLONE_VM = 0x00000100
+CLONE_FS = 0x00000200
+CLONE_FILES = 0x00000400
+CLONE_SIGHAND = 0x00000800
+CLONE_PIDFD = 0x00001000
+CLONE_PTRACE = 0x00002000
+CLONE_VFORK = 0x00004000
+CLONE_PARENT = 0x00008000
+CLONE_THREAD = 0x00010000
+CLONE_NEWNS = 0x00020000
+CLONE_SYSVSEM = 0x00040000
+CLONE_SETTLS = 0x00080000
+CLONE_PARENT_SETTID = 0x00100000
+CLONE_CHILD_CLEARTID = 0x00200000
+CLONE_DETACHED = 0x00400000
+CLONE_UNTRACED = 0x00800000
+CLONE_CHILD_SETTID = 0x01000000
+CSIGNAL = 0xFF
+NAMESPACE_FLAGS = 0x7E020080  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
+OP_MAP = 1
+
+
+def _shared_map_ops(mm: object) -> list[StubOp]:
+    """OP_MAPs that show every VMA of ``mm`` to one more stub process."""
+    return [StubOp(OP_MAP, v.start, v.end - v.start, v.prot, v.offset)
+            for v in mm.vmas()]  # type: ignore[attr-defined]
+
+
+def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int) -> int:
+    """A new process (threads are refused for now: EINVAL lets callers notice)."""
+    if flags & CLONE_THREAD:
+        raise SyscallError(errno.EINVAL if not flags & CLONE_SIGHAND else errno.ENOSYS)
+    if flags & CLONE_SIGHAND and not flags & CLONE_VM:
+        raise SyscallError(errno.EINVAL)
+    if flags & NAMESPACE_FLAGS:
+        raise SyscallError(errno.EPERM)
+    kernel = parent.kernel
+    ptg = parent.tg
+    if flags & CLONE_VM:
+        mm = ptg.mm
+        child_ops = _shared_map_ops(mm)
+    else:
+        mm = ptg.mm.fork()
+        mm.defer_frees = True
+        child_ops = list(mm.pending)
+        mm.pending.clear()
+    fds = ptg.fds if flags & CLONE_FILES else ptg.fds.fork()
+    try:
+        proc = kernel.platform.new_process()
+    except Exception:
+        if not flags & CLONE_VM:
+            mm.release()
+        raise SyscallError(errno.EAGAIN) from None
+    tid = kernel.alloc_pid()
+    real_parent = ptg.parent if flags & CLONE_PARENT and ptg.parent is not None else ptg
+    tg = ThreadGroup(
+        tgid=tid, parent=real_parent, pgid=ptg.pgid, sid=ptg.sid, mm=mm, fds=fds, proc=proc,
+        fs=ptg.fs, cwd=ptg.cwd, exe=ptg.exe, argv=list(ptg.argv), comm=ptg.comm,
+        umask=ptg.umask, rlimits=dict(ptg.rlimits), exit_signal=flags & CSIGNAL,
+    )
+    tg.sigactions = {s: type(a)(a.handler, a.flags, a.restorer, a.mask)
+                     for s, a in ptg.sigactions.items()}
+    child = Task(kernel, tg, proc.thread(0), tid, parent.creds)
+    child.sigmask = parent.sigmask
+    child.altstack = parent.altstack
+    child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
+    regs = list(parent.regs)
+    regs[RAX] = 0
+    if stack:
+        regs[RSP] = stack
+    fs_base = tls if flags & CLONE_SETTLS else parent.fs_base
+    tidb = tid.to_bytes(4, "little")
+    if flags & CLONE_PARENT_SETTID:
+        parent.mm.copy_out(ptid, tidb)
+        if mm is not parent.mm:
+            mm.copy_out(ptid, tidb)
+    if flags & CLONE_CHILD_SETTID:
+        mm.copy_out(ctid, tidb)
+    kernel.register(tg, child)
+    done = threading.Event()
+    if flags & CLONE_VFORK:
+        tg.vfork_waiters.append(done)
+    child.boot_ops = child_ops  # type: ignore[attr-defined]
+    child.start(regs, fs_base)
+    if flags & CLONE_VFORK:
+        while not done.wait(0.05):
+            if parent.killed:
+                break
+    return tid
+
+
+def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
+    """Replace the task's image; raises ExecSwitch for the task loop to switch stubs."""
+    kernel = task.kernel
+    read_file = kernel.read_file  # type: ignore[attr-defined]
+    c = task.creds
+    try:
+        image, argv, execfn = execimage.prepare(read_file, path, argv)
+        mm, result = execimage.load(kernel.mf, image, argv, envp, execfn,  # type: ignore[attr-defined]
+                                    read_file, (c.uid, c.euid, c.gid, c.egid))
+    except execimage.ImageError as exc:
+        raise SyscallError(exc.errno) from None
+    try:
+        proc = kernel.platform.new_process()
+    except Exception:
+        mm.release()
+        raise SyscallError(errno.EAGAIN) from None
+    tg = task.tg
+    old_mm = tg.mm
+    tg.mm = mm
+    tg.exe = execfn
+    tg.argv = argv
+    tg.comm = path.rsplit(b"/", 1)[-1][:15]
+    tg.fds.close_cloexec()
+    with kernel.lock:
+        for s, act in list(tg.sigactions.items()):
+            if act.handler not in (0, 1):  # handlers reset; ignored stays ignored
+                del tg.sigactions[s]
+        for w in tg.vfork_waiters:
+            w.set()
+        tg.vfork_waiters.clear()
+    task.altstack = (0, 2, 0)
+    task.fs_base = 0
+    release_old = old_mm is not mm and not _shared_with_others(task, old_mm)
+    raise ExecSwitch(proc, result.entry, result.stack_pointer,
+                     old_mm if release_old else None)
+
+
+def _shared_with_others(task: Task, mm: object) -> bool:
+    kernel = task.kernel
+    with kernel.lock:
+        return any(g.mm is mm and g is not task.tg and not g.zombie
+                   for g in kernel.thread_groups.values())

@@ -1,0 +1,70 @@
+"""Thread groups (processes): the process tree, zombies and reaping.
+
+Lock order: ``Kernel.lock`` guards the whole process tree, every pending-signal
+set and every thread group's bookkeeping here.  It is taken before any
+FdTable lock and never held while blocking on a stub or a file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sentry.kernel.signals import PendingSignals, SigAction
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
+    from sentry.systrap.stubs import StubProcess
+
+
+@dataclass(eq=False)
+class ThreadGroup:
+    """A process: what its threads share."""
+
+    tgid: int
+    parent: ThreadGroup | None
+    pgid: int
+    sid: int
+    mm: Any
+    fds: Any
+    proc: StubProcess | None = None
+    fs: Any = None  # the VFS context (root, cwd), once files are served
+    cwd: bytes = b"/"
+    tasks: list[Task] = field(default_factory=list)
+    children: list[ThreadGroup] = field(default_factory=list)
+    sigactions: dict[int, SigAction] = field(default_factory=dict)
+    pending: PendingSignals = field(default_factory=PendingSignals)
+    exe: bytes = b""
+    argv: list[bytes] = field(default_factory=list)
+    comm: bytes = b""
+    umask: int = 0o022
+    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    exiting: bool = False
+    exit_status: int = 0  # wait status once exiting
+    zombie: bool = False
+    reaped: bool = False
+    exit_signal: int = 17  # SIGCHLD, or what clone asked for
+    vfork_waiters: list[Any] = field(default_factory=list)
+    # Resource usage of exited, reaped children (for RUSAGE_CHILDREN / times()).
+    child_utime_ns: int = 0
+    child_stime_ns: int = 0
+    utime_ns: int = 0
+    stime_ns: int = 0
+
+    def action(self, sig: int) -> SigAction:
+        return self.sigactions.get(sig) or SigAction()
+
+    def live_tasks(self) -> list[Task]:
+        return [t for t in self.tasks if not t.exited]
+
+
+def wait_status_exited(code: int) -> int:
+    return (code & 0xFF) << 8
+
+
+def describe_status(status: int) -> tuple[int, int]:
+    """(si_code, si_status) of a SIGCHLD for a wait status."""
+    if os.WIFSIGNALED(status):
+        return (3 if status & 0x80 else 2), os.WTERMSIG(status)
+    return 1, os.WEXITSTATUS(status)

@@ -98,7 +98,11 @@ SLOT = lib.STUB_SLOTS_ADDR
         (158, IP, (0x1002, 0x1000, 0, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # ARCH_SET_FS
         (158, IP, (0x1001, 0x1000, 0, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # SET_GS
         (59, IP, (0,) * 6, bpf.SECCOMP_RET_KILL_PROCESS),  # execve
-        (56, IP, (0,) * 6, bpf.SECCOMP_RET_KILL_PROCESS),  # clone
+        (56, IP, (0,) * 6, bpf.SECCOMP_RET_KILL_PROCESS),  # clone of a process
+        (56, IP, (0x11, 0, 0, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # fork-like clone
+        (56, IP, (0x50F00, 0x1000, 0, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # a stub thread
+        (60, IP, (0,) * 6, bpf.SECCOMP_RET_ALLOW),  # exit of one stub thread
+        (231, IP, (0,) * 6, bpf.SECCOMP_RET_KILL_PROCESS),  # exit_group
     ],
 )
 def test_filter_policy(nr: int, ip: int, args: tuple[int, ...], want: int) -> None:

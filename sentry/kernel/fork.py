@@ -51,10 +51,41 @@ def _shared_map_ops(mm: object) -> list[StubOp]:
             for v in mm.vmas()]  # type: ignore[attr-defined]
 
 
+def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
+                  tls: int) -> int:
+    """A new thread: a new host thread in the same stub process, its own slot."""
+    if not flags & CLONE_SIGHAND or not flags & CLONE_VM:
+        raise SyscallError(errno.EINVAL)
+    kernel = parent.kernel
+    tg = parent.tg
+    try:
+        th = tg.proc.new_thread(parent.thread)
+    except Exception:
+        raise SyscallError(errno.EAGAIN) from None
+    tid = kernel.alloc_pid()
+    child = Task(kernel, tg, th, tid, parent.creds)
+    child.sigmask = parent.sigmask
+    child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
+    regs = list(parent.regs)
+    regs[RAX] = 0
+    if stack:
+        regs[RSP] = stack
+    tidb = tid.to_bytes(4, "little")
+    if flags & CLONE_PARENT_SETTID:
+        parent.mm.copy_out(ptid, tidb)
+    if flags & CLONE_CHILD_SETTID:
+        parent.mm.copy_out(ctid, tidb)
+    with kernel.lock:
+        kernel.tasks[tid] = child
+        tg.tasks.append(child)
+    child.start(regs, tls if flags & CLONE_SETTLS else parent.fs_base)
+    return tid
+
+
 def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int) -> int:
-    """A new process (threads are refused for now: EINVAL lets callers notice)."""
+    """clone: a thread, or a new process (copied or, with CLONE_VM, shared memory)."""
     if flags & CLONE_THREAD:
-        raise SyscallError(errno.EINVAL if not flags & CLONE_SIGHAND else errno.ENOSYS)
+        return _clone_thread(parent, flags, stack, ptid, ctid, tls)
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise SyscallError(errno.EINVAL)
     if flags & NAMESPACE_FLAGS:
@@ -131,6 +162,11 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
         mm.release()
         raise SyscallError(errno.EAGAIN) from None
     tg = task.tg
+    with kernel.lock:  # execve ends every other thread of the process (de_thread)
+        others = [t for t in tg.live_tasks() if t is not task]
+        for t in others:
+            t.dethreaded = True
+            t.kill()
     old_mm = tg.mm
     tg.mm = mm
     tg.exe = execfn

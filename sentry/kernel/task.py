@@ -123,6 +123,7 @@ class Task:
         self.regs: tuple[int, ...] = ()
         self.new_regs: list[int] | None = None
         self.killed = False
+        self.dethreaded = False  # ended by another thread's execve
         self.exited = False
         self.saved_sigmask: int | None = None  # restored after a sigsuspend handler
         self._wake = threading.Event()
@@ -222,7 +223,7 @@ class Task:
         self.py_thread.start()
 
     def _main(self, regs: list[int], fs_base: int) -> None:
-        status = sig.SIGKILL
+        status: int | None = sig.SIGKILL
         try:
             status = self._run(regs, fs_base)
         except TaskExit as exc:  # a fatal signal found while delivering
@@ -249,9 +250,16 @@ class Task:
             return signal_status(os.WTERMSIG(status))
         return signal_status(sig.SIGKILL)
 
-    def _exit(self, status: int) -> None:
+    def _exit(self, status: int | None) -> None:
         kernel = self.kernel
         tg = self.tg
+        if status is None or self.dethreaded:
+            # This thread alone ends (exit(2) with siblings left, or de_thread).
+            self._clear_child_tid()
+            with kernel.lock:
+                self.exited = True
+            kernel.task_exited(self)
+            return
         with kernel.lock:
             if not tg.exiting:
                 tg.exiting = True
@@ -270,6 +278,22 @@ class Task:
                 tg.mm.release()
                 tg.mm.commit_frees()
         kernel.task_exited(self)
+
+    def _clear_child_tid(self) -> None:
+        """CLONE_CHILD_CLEARTID: zero the tid word and wake one futex waiter (join)."""
+        addr = self.clear_child_tid
+        if not addr:
+            return
+        self.clear_child_tid = 0
+        try:
+            self.mm.copy_out(addr, bytes(4))
+        except SyscallError:
+            return
+        self.kernel.futexes.wake((id(self.mm), addr), 1)
+
+    def _others_alive(self) -> bool:
+        with self.kernel.lock:
+            return any(t is not self for t in self.tg.live_tasks())
 
     def boot(self, regs: list[int], fs_base: int) -> int:
         """Answer a new stub thread's first trap with the task's registers."""
@@ -293,7 +317,7 @@ class Task:
             pending.clear()
             mm.commit_frees()
 
-    def _run(self, regs: list[int], fs_base: int) -> int:
+    def _run(self, regs: list[int], fs_base: int) -> int | None:
         event = self.boot(regs, fs_base)
         kernel = self.kernel
         dispatch = kernel.dispatch
@@ -325,6 +349,9 @@ class Task:
                     except TaskExit as exc:
                         if strace:
                             kernel.emit_strace(f"[pid {self.tid}] {call} = ?")
+                        if not exc.group and self._others_alive():
+                            self.thread.exit_thread()
+                            return None
                         return exc.wait_status
                     except ExecSwitch as exc:
                         if strace:

@@ -42,6 +42,9 @@ CDEF = """
 #define OP_MAP ...
 #define OP_UNMAP ...
 #define OP_PROTECT ...
+#define OP_CLONE_THREAD ...
+#define OP_EXIT_THREAD ...
+#define STUB_THREAD_CLONE_FLAGS ...
 
 struct stub_op { uint64_t kind; uint64_t addr; uint64_t length; uint64_t prot; uint64_t offset; };
 struct stub_slot {
@@ -77,6 +80,7 @@ int stub_abi_version(void);
 uint64_t stub_code_start(void);
 uint64_t stub_code_size(void);
 uint64_t stub_syscall_ip_offset(void);
+uint64_t stub_thread_start_offset(void);
 long stub_start_zygote(int memfd);
 int sentry_wait(struct stub_slot *slot, uint32_t want, uint64_t spin_cycles, int64_t timeout_ns);
 void sentry_post(struct stub_slot *slot, uint32_t state);
@@ -109,6 +113,7 @@ ffibuilder.set_source(
     "uint64_t stub_code_start(void);\n"
     "uint64_t stub_code_size(void);\n"
     "uint64_t stub_syscall_ip_offset(void);\n"
+    "uint64_t stub_thread_start_offset(void);\n"
     "long stub_start_zygote(int memfd);\n"
     "int sentry_wait(struct stub_slot *, uint32_t, uint64_t, int64_t);\n"
     "void sentry_post(struct stub_slot *, uint32_t);\n"

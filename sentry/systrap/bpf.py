@@ -20,6 +20,11 @@ re-protecting its own addresses below the stub region, futex wait/wake on the
 stub's control words, rt_sigreturn, and setting its own FS base.  None of these
 reach a host file, socket or process; the worst case is an application
 corrupting or crashing its own stub, which the Sentry sees as the task dying.
+For threads the stub also needs clone with exactly the thread flags (a new host
+thread in the same, filtered, process), exit of one thread, and setting its own
+signal mask and signal stack: an application using those directly can only
+hide its own syscalls from itself (a blocked SIGSYS turns its next syscall into
+a kill by the host kernel) or start a thread the Sentry does not serve.
 """
 
 from __future__ import annotations
@@ -61,6 +66,11 @@ NR_MPROTECT = 10
 NR_MUNMAP = 11
 NR_RT_SIGRETURN = 15
 NR_FUTEX = 202
+NR_CLONE = 56
+NR_EXIT = 60
+NR_RT_SIGPROCMASK = 14
+NR_SIGALTSTACK = 131
+THREAD_CLONE_FLAGS = 0x50F00  # VM|FS|FILES|SIGHAND|THREAD|SYSVSEM
 NR_ARCH_PRCTL = 158
 FUTEX_WAIT = 0
 FUTEX_WAKE = 1
@@ -133,7 +143,17 @@ def stub_filter(syscall_ip: int, region_start: int, region_end: int, memfd_fd: i
     a.jeq(NR_MUNMAP, "below", 0)
     a.jeq(NR_MPROTECT, "below", 0)
     a.jeq(NR_ARCH_PRCTL, "arch_prctl", 0)
+    a.jeq(NR_CLONE, "clone", 0)
+    a.jeq(NR_EXIT, "allow", 0)
+    a.jeq(NR_RT_SIGPROCMASK, "allow", 0)
+    a.jeq(NR_SIGALTSTACK, "allow", 0)
     a.ret(SECCOMP_RET_KILL_PROCESS)
+
+    a.label("clone")  # a thread of this very process, nothing else
+    a.ld(arg_hi(0))
+    a.jeq(0, 0, "kill")
+    a.ld(arg_lo(0))
+    a.jeq(THREAD_CLONE_FLAGS, "allow", "kill")
 
     a.label("futex")  # futex(uaddr in the stub region, FUTEX_WAIT|FUTEX_WAKE, ...)
     a.ld(arg_hi(0))

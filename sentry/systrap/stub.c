@@ -188,6 +188,18 @@ STUB static void stub_do_ops(struct stub_slot *slot) {
             r = S2(SYS_munmap, addr, len);
         } else if (kind == OP_PROTECT) {
             r = S3(SYS_mprotect, addr, len, prot);
+        } else if (kind == OP_CLONE_THREAD) {
+            /* A new host thread in this process: its stack is the top of its
+             * slot's signal stack, holding the address of stub_thread_start,
+             * which the child reaches through stub_syscall6's `ret`. */
+            r = S6(SYS_clone, STUB_THREAD_CLONE_FLAGS, addr, 0, 0, 0, 0);
+            if (r > 0)
+                res = r;
+            if (r >= 0)
+                continue;
+        } else if (kind == OP_EXIT_THREAD) {
+            S1(SYS_exit, 0);
+            r = -EINVAL;
         } else {
             r = -EINVAL;
         }
@@ -251,6 +263,25 @@ struct k_sock_fprog {
     uint16_t pad[3];
     void *filter;
 };
+
+/* A new stub thread (OP_CLONE_THREAD): entered by `ret` on its slot's signal
+ * stack; takes that stack as its signal stack, unblocks the fault signals
+ * (a clone inherits the handler's all-blocked mask) and traps for its first
+ * registers.  Never returns. */
+STUB static void stub_thread_start(void) {
+    volatile uint64_t marker = 0;
+    uint64_t slot = (uint64_t)(uintptr_t)&marker & ~(STUB_SLOT_STRIDE - 1);
+    struct k_sigaltstack ss;
+    ss.sp = (void *)(slot + STUB_SLOT_HDR);
+    ss.flags = 0;
+    ss.pad = 0;
+    ss.size = STUB_SLOT_STRIDE - STUB_SLOT_HDR;
+    S2(SYS_sigaltstack, &ss, 0);
+    uint64_t blocked = ~FAULT_SIGNALS;
+    S4(SYS_rt_sigprocmask, SIG_SETMASK, &blocked, 0, 8);
+    stub_trap();
+    S1(SYS_exit, 0);
+}
 
 /* A new stub process: its own slots, a signal stack, the filter, then a trap
  * that hands it to the Sentry for its first registers.  Never returns. */
@@ -354,6 +385,9 @@ STUB static void stub_zygote_main(void) {
 int stub_abi_version(void) { return STUB_ABI_VERSION; }
 uint64_t stub_code_start(void) { return (uint64_t)(uintptr_t)__start_pyvisor_stub; }
 uint64_t stub_code_size(void) { return (uint64_t)(__stop_pyvisor_stub - __start_pyvisor_stub); }
+uint64_t stub_thread_start_offset(void) {
+    return (uint64_t)((char *)stub_thread_start - __start_pyvisor_stub);
+}
 uint64_t stub_syscall_ip_offset(void) {
     return (uint64_t)(stub_syscall_insn - __start_pyvisor_stub) + 2;
 }

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 4
+#define STUB_ABI_VERSION 5
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -57,6 +57,10 @@
 #define OP_MAP     1
 #define OP_UNMAP   2
 #define OP_PROTECT 3
+#define OP_CLONE_THREAD 4
+#define OP_EXIT_THREAD 5
+/* CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM */
+#define STUB_THREAD_CLONE_FLAGS 0x50f00
 
 struct stub_op {
     uint64_t kind;

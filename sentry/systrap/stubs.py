@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 4
+EXPECTED_ABI = 5
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -177,11 +177,38 @@ class StubProcess:
         self.slots_off = slots_off
         self.exit_status: int | None = None
         self._lock = threading.Lock()
+        self._used = {0}
 
     def thread(self, index: int = 0) -> StubThread:
         if not 0 <= index < lib.STUB_MAX_THREADS:
             raise StubError("no such stub thread slot")
         return StubThread(self, index)
+
+    def new_thread(self, creator: StubThread) -> StubThread:
+        """A new host thread in this process, cloned by ``creator`` (which must be
+        stopped in an event); the new thread then traps into its own slot."""
+        with self._lock:
+            free = [i for i in range(1, lib.STUB_MAX_THREADS) if i not in self._used]
+            if not free:
+                raise StubError("no free stub thread slot")
+            index = free[0]
+            self._used.add(index)
+        mf = self.platform.mf
+        base = self.slots_off + index * lib.STUB_SLOT_STRIDE
+        mf.view[base : base + SLOT_OPS_OFF] = bytes(SLOT_OPS_OFF)  # a fresh slot header
+        top = base + lib.STUB_SLOT_STRIDE - 16
+        struct.pack_into("<Q", mf.view, top, lib.STUB_CODE_ADDR + lib.stub_thread_start_offset())
+        child_sp = lib.STUB_SLOTS_ADDR + index * lib.STUB_SLOT_STRIDE + lib.STUB_SLOT_STRIDE - 16
+        try:
+            creator.apply_ops([StubOp(lib.OP_CLONE_THREAD, child_sp, 0, 0, 0)])
+        except StubError:
+            self.free_thread(index)
+            raise
+        return StubThread(self, index)
+
+    def free_thread(self, index: int) -> None:
+        with self._lock:
+            self._used.discard(index)
 
     def poll_dead(self) -> bool:
         """True (and the wait status recorded) once the host process has exited."""
@@ -224,11 +251,12 @@ class StubProcess:
 class StubThread:
     """One stub thread's sysmsg slot, seen from the Sentry."""
 
-    __slots__ = ("proc", "slot", "base", "regs_off", "view", "fs_base")
+    __slots__ = ("proc", "index", "slot", "base", "regs_off", "view", "fs_base")
 
     def __init__(self, proc: StubProcess, index: int) -> None:
         mf = proc.platform.mf
         self.proc = proc
+        self.index = index
         self.base = proc.slots_off + index * lib.STUB_SLOT_STRIDE
         self.slot = ffi.cast("struct stub_slot *", mf.address + self.base)
         self.regs_off = self.base + SLOT_REGS_OFF
@@ -268,6 +296,13 @@ class StubThread:
         self.fs_base = base
         self.slot.fs_base = base
         self.slot.set_fs = 1
+
+    def exit_thread(self) -> None:
+        """Make this host thread exit (it is stopped in an event); its slot is freed."""
+        self.slot.nops = 1
+        OP.pack_into(self.view, self.base + SLOT_OPS_OFF, lib.OP_EXIT_THREAD, 0, 0, 0, 0)
+        lib.sentry_post(self.slot, lib.SLOT_OPS)
+        self.proc.free_thread(self.index)
 
     def fault(self) -> tuple[int, int, int]:
         s = self.slot

@@ -1,0 +1,165 @@
+"""Whole-process wall time: native vs pyvisor vs gVisor's runsc, in one run.
+
+Every case starts one process per round (``benchmark.pedantic``, one iteration
+per round) and times it from ``fork`` to ``wait``, start-up included. Each loop
+program also runs with N = 0, so the session summary (bench/conftest.py) can
+give the cost of one loop iteration as (t(N) - t(0)) / N. Ratios between
+runners are what to read: these machines are noisy 2-vCPU VMs.
+
+Run: python3 -m pytest bench/bench_syscalls.py --benchmark-only
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+BUSYBOX = "/bin/busybox"
+RUNSC_FLAGS = ("--platform=ptrace", "--network=none")
+TIMEOUT = 600  # seconds for one process; a hung sandbox fails the case
+RUNNERS = ("native", "pyvisor", "runsc")  # the summary in conftest.py expects these
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    name: str
+    program: str  # a stem in programs/ (compiled at session start) or an absolute path
+    args: tuple[str, ...] = ()
+    n: int | None = None  # loop count at --bench-scale 1 (about 1 s under pyvisor)
+    per_iter: str = ""  # what one iteration does
+
+
+WORKLOADS = (
+    Workload("startup", BUSYBOX, ("true",)),
+    Workload("compute", "compute"),
+    Workload("getppid", "syscall_loop", n=40_000, per_iter="1 getppid"),
+    Workload("write64", "write_loop", n=40_000, per_iter="1 write, 64 B"),
+    Workload("mmap64k", "mmap_loop", n=8_000, per_iter="mmap+touch+munmap"),
+    Workload("brk64k", "brk_loop", n=6_000, per_iter="2 brk + touch"),
+)
+
+
+def _cases() -> list[pytest.param]:
+    # Runners innermost, so the three runs of one workload sit next to each
+    # other in time and drift in the machine's load hits them alike.
+    cases = []
+    for w in WORKLOADS:
+        for n in (None,) if w.n is None else (0, w.n):
+            for r in RUNNERS:
+                tag = w.name if n is None else f"{w.name}-N{'0' if n == 0 else ''}"
+                cases.append(pytest.param(w, n, r, id=f"{tag}-{r}"))
+    return cases
+
+
+@pytest.fixture(scope="session")
+def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The C programs in bench/programs/, compiled static with -O2."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc not installed: apt-get install -y gcc")
+    out = tmp_path_factory.mktemp("bench-programs")
+    built = {}
+    for src in sorted(PROGRAMS.glob("*.c")):
+        exe = out / src.stem
+        subprocess.run([gcc, "-O2", "-static", "-Wall", "-o", str(exe), str(src)], check=True)
+        built[src.stem] = exe
+    return built
+
+
+def _run(argv: list[str]) -> None:
+    """One process, stdio away from the terminal; a failure fails the case."""
+    proc = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace")[-2000:]
+        raise AssertionError(f"{argv} exited {proc.returncode}:\n{err}")
+
+
+@pytest.fixture(scope="session")
+def prefixes(
+    programs: dict[str, Path],
+    bench_results,  # noqa: ANN001 (conftest.Results)
+) -> dict[str, list[str] | str]:
+    """Each runner's command prefix, or the reason it cannot run here."""
+    runsc: list[str] | str
+    exe = shutil.which("runsc")
+    if exe is None:
+        runsc = "gVisor's runsc is not installed (apt-get install -y runsc)"
+    elif os.geteuid() != 0:
+        runsc = "runsc do needs root"
+    else:
+        runsc = [exe, *RUNSC_FLAGS, "do"]
+        try:
+            _run([*runsc, str(programs["syscall_loop"]), "0"])
+        except (AssertionError, subprocess.TimeoutExpired) as e:
+            runsc = f"runsc does not run a static program here: {e}"
+    if isinstance(runsc, str):
+        print(f"\nrunsc cases skipped: {runsc}", file=sys.stderr)
+        bench_results.skip("runsc", runsc)
+    return {
+        "native": [],
+        "pyvisor": [sys.executable, str(REPO / "runsc.py"), "do", "--"],
+        "runsc": runsc,
+    }
+
+
+@pytest.mark.parametrize(("workload", "n", "runner"), _cases())
+def test_process(
+    benchmark,  # noqa: ANN001 (pytest-benchmark's fixture)
+    request: pytest.FixtureRequest,
+    programs: dict[str, Path],
+    prefixes: dict[str, list[str] | str],
+    bench_results,  # noqa: ANN001 (conftest.Results)
+    workload: Workload,
+    n: int | None,
+    runner: str,
+) -> None:
+    prefix = prefixes[runner]
+    if isinstance(prefix, str):
+        pytest.skip(prefix)
+    if workload.program.startswith("/"):
+        if not os.access(workload.program, os.X_OK):
+            pytest.skip(f"{workload.program} missing (apt-get install -y busybox-static)")
+        program = workload.program
+    else:
+        program = str(programs[workload.program])
+    if n is not None:
+        n = 0 if n == 0 else max(1, round(n * request.config.getoption("--bench-scale")))
+    argv = [*prefix, program, *workload.args, *(() if n is None else (str(n),))]
+
+    rounds = request.config.getoption("--bench-rounds")
+    if runner == "native":
+        rounds *= 4  # cheap, and t(N) - t(0) is a small difference natively
+
+    def once() -> None:
+        _run(argv)
+
+    benchmark.group = workload.name if n is None else f"{workload.name} N={n}"
+    benchmark.extra_info.update(runner=runner, workload=workload.name, n=n)
+    benchmark.pedantic(once, rounds=rounds, iterations=1)
+
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        stats = benchmark.stats.stats
+        bench_results.record(
+            workload=workload.name,
+            runner=runner,
+            n=n,
+            per_iter=workload.per_iter,
+            best=stats.min,
+            median=stats.median,
+            rounds=rounds,
+        )

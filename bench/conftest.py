@@ -1,0 +1,185 @@
+"""pytest wiring for the benchmarks in bench/.
+
+Facts about pytest that shape this file:
+
+- The repository's pytest config has ``testpaths = ["tests"]`` and the default
+  ``python_files`` (``test_*.py``), so a plain ``python3 -m pytest`` from the
+  root never walks into bench/ and never loads this conftest. Benchmarks are
+  never part of the pass/fail run.
+- ``python_files`` is an ini option, which a conftest cannot set. A file named
+  on the command line is collected whatever its name, but ``pytest bench``
+  (a directory) would find nothing in ``bench_*.py``; the
+  ``pytest_collect_file`` hook below collects those files when pytest walks
+  bench/, and leaves files named on the command line to pytest's own hook
+  (else they would be collected twice).
+- ``pytest_addoption`` in a non-root conftest is honoured only when the
+  conftest sits under a path given on the command line, which is how
+  benchmarks are run (``pytest bench`` or ``pytest bench/bench_syscalls.py``).
+
+The summary table printed at the end of the session is built from the records
+that ``bench_syscalls.py`` leaves in the session-scoped ``bench_results``
+fixture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+RUNNERS = ("native", "pyvisor", "runsc")  # the runners of bench_syscalls.py
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    if (
+        file_path.suffix == ".py"
+        and file_path.name.startswith("bench_")
+        and not parent.session.isinitpath(file_path)
+    ):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pyvisor-bench")
+    group.addoption(
+        "--bench-scale",
+        type=float,
+        default=1.0,
+        help="multiply every loop count N by this (default 1.0: about 1 s per pyvisor run)",
+    )
+    group.addoption(
+        "--bench-rounds",
+        type=int,
+        default=5,
+        help="rounds per sandboxed case (native cases run 4x as many; default 5)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One benchmark case: a whole process, run `rounds` times."""
+
+    workload: str
+    runner: str
+    n: int | None  # loop count; None for a workload that is not a loop
+    per_iter: str  # what one loop iteration does, for the summary
+    best: float  # seconds, fastest round
+    median: float  # seconds
+    rounds: int
+
+
+class Results:
+    """What the benchmark cases measured, and why a runner was skipped."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.skipped: dict[str, str] = {}
+
+    def record(self, **fields: object) -> None:
+        """Called by a benchmark case with the fields of a Record."""
+        self.records.append(Record(**fields))  # type: ignore[arg-type]
+
+    def skip(self, runner: str, reason: str) -> None:
+        self.skipped.setdefault(runner, reason)
+
+
+_RESULTS = Results()
+
+
+@pytest.fixture(scope="session")
+def bench_results() -> Results:
+    return _RESULTS
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.1f}"
+
+
+def _us(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    us = seconds * 1e6
+    return f"{us:.3f}" if us < 10 else f"{us:.1f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or a <= 0 or b <= 0:
+        return "-"  # a cost at or below zero is noise: N too small for this machine
+    r = a / b
+    return f"{r:.2f}x" if r < 10 else f"{r:.0f}x"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest])
+
+    return [line(header), "  ".join("-" * w for w in widths), *[line(r) for r in rows]]
+
+
+def summary_lines(results: Results) -> list[str]:
+    """The session-end report: wall times, per-iteration costs, ratios."""
+    best: dict[tuple[str, int | None, str], float] = {}
+    order: list[str] = []
+    loop_n: dict[str, int] = {}
+    per_iter: dict[str, str] = {}
+    rounds: dict[str, int] = {}
+    for rec in results.records:
+        best[(rec.workload, rec.n, rec.runner)] = rec.best
+        rounds[rec.runner] = rec.rounds
+        if rec.workload not in order:
+            order.append(rec.workload)
+        if rec.n:
+            loop_n[rec.workload] = rec.n
+            per_iter[rec.workload] = rec.per_iter
+
+    out = [
+        "Wall time of one whole process, best of "
+        + ", ".join(f"{r}: {rounds[r]}" for r in RUNNERS if r in rounds)
+        + " rounds (ms); ratios from this one run",
+    ]
+    rows = []
+    for w in order:
+        n = loop_n.get(w)
+        t = {r: best.get((w, n, r)) for r in RUNNERS}
+        rows.append(
+            [w, "-" if n is None else str(n)]
+            + [_ms(t[r]) for r in RUNNERS]
+            + [_ratio(t["pyvisor"], t["native"]), _ratio(t["pyvisor"], t["runsc"])]
+        )
+    out += _table(["workload", "N", *RUNNERS, "pyvisor/native", "pyvisor/runsc"], rows)
+
+    rows = []
+    for w in order:
+        n = loop_n.get(w)
+        if n is None:
+            continue
+        cost: dict[str, float | None] = {}
+        for r in RUNNERS:
+            t_n, t_0 = best.get((w, n, r)), best.get((w, 0, r))
+            cost[r] = None if t_n is None or t_0 is None else (t_n - t_0) / n
+        rows.append(
+            [w, per_iter[w]]
+            + [_us(cost[r]) for r in RUNNERS]
+            + [_ratio(cost["pyvisor"], cost["native"]), _ratio(cost["pyvisor"], cost["runsc"])]
+        )
+    if rows:
+        out += ["", "Cost of one loop iteration, (t(N) - t(0)) / N from the best rounds (us)"]
+        out += _table(["loop", "one iteration", *RUNNERS, "pyvisor/native", "pyvisor/runsc"], rows)
+    for runner, reason in sorted(results.skipped.items()):
+        out.append(f"{runner}: skipped: {reason}")
+    return out
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's own tables
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _RESULTS.records and not _RESULTS.skipped:
+        return
+    terminalreporter.section("pyvisor vs native vs runsc")
+    for line in summary_lines(_RESULTS):
+        terminalreporter.write_line(line)

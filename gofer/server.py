@@ -1,0 +1,733 @@
+"""The Gofer: a 9P2000.L file server over one directory tree.
+
+`FileServer` is a pure request handler (frame in, frame out) so it can be unit
+tested without a process or a channel; `serve` is the Gofer process around it:
+open the shm channel, open the root, confine (gofer/confine.py), serve.
+
+Why the handler is shaped this way (DESIGN.md, trust boundary 4):
+
+* Every file is held as an ``O_PATH|O_NOFOLLOW`` descriptor reached by opening
+  ONE name at a time relative to its parent's descriptor. No host path string is
+  ever built, so a symlink, a "/" in a name or a ".." can never take a lookup
+  out of the tree; symlinks are returned as symlinks (Treadlink gives the text)
+  and the Sentry resolves them in its own VFS.
+* ".." is not asked of the kernel either: each fid remembers its path as a list
+  of names from the root and ".." drops the last name and re-walks from the
+  root, clamping at the root. A directory moved out of the tree by a racing host
+  process therefore cannot serve as a ladder out of it.
+* Opening for I/O (Tlopen) reopens the name relative to a freshly walked parent
+  with O_NOFOLLOW and checks that the result is the same inode (st_dev, st_ino)
+  as the fid's O_PATH descriptor; a mismatch is ESTALE. Devices and sockets are
+  never opened: a device node inside a container image must not become a window
+  onto host hardware through a process that runs as root.
+* Attribute changes act on the O_PATH descriptor itself (gofer/hostops.py,
+  AT_EMPTY_PATH), never on a name.
+* The client is untrusted: malformed frames, unknown fids, over-long counts and
+  bad names all become Rlerror; nothing escapes `handle`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import os
+import stat
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gofer import hostops, p9
+
+log = logging.getLogger("pyvisor.gofer")
+
+MAX_FIDS = 16384
+"""Most fids one session may hold; one more is ENFILE (each holds 1-2 host fds)."""
+
+_O_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+# Tlopen flags we pass through; everything else (O_CREAT, O_EXCL, O_NOCTTY,
+# O_APPEND, O_DIRECT, O_NOATIME, O_CLOEXEC, ...) is stripped: the Sentry owns
+# those semantics and pwrite must keep meaning "at this offset".
+_OPEN_KEEP = os.O_ACCMODE | os.O_TRUNC | os.O_DIRECTORY | os.O_DSYNC | os.O_SYNC
+_READ_HDR = 4 + 1 + 2 + 4  # Rread: size type tag count
+_TREAD = struct.Struct("<IBHIQI")
+_RREAD_HDR = struct.Struct("<IBHI")
+V9FS_MAGIC = 0x01021997
+
+
+def qid_of(st: os.stat_result) -> p9.Qid:
+    """The 9P identity of a file: type bits from the mode, path = inode,
+    version folded from the mtime so a client cache notices a change."""
+    if stat.S_ISDIR(st.st_mode):
+        qtype = p9.P9_QTDIR
+    elif stat.S_ISLNK(st.st_mode):
+        qtype = p9.P9_QTSYMLINK
+    else:
+        qtype = p9.P9_QTFILE
+    ns = st.st_mtime_ns
+    return p9.Qid(qtype, (ns ^ (ns >> 32)) & 0xFFFF_FFFF, st.st_ino)
+
+
+def _dtype(entry: os.DirEntry[str]) -> int:
+    try:
+        if entry.is_symlink():
+            return p9.P9_DT_LNK
+        if entry.is_dir(follow_symlinks=False):
+            return p9.P9_DT_DIR
+        if entry.is_file(follow_symlinks=False):
+            return p9.P9_DT_REG
+    except OSError:
+        pass
+    return p9.P9_DT_UNKNOWN
+
+
+class P9Fail(Exception):
+    """Abort the current request with this errno (turned into Rlerror once)."""
+
+    def __init__(self, err: int) -> None:
+        super().__init__(err)
+        self.errno = err
+
+
+@dataclass(slots=True)
+class FidState:
+    """What one fid names: ``path`` (names from the root), an O_PATH ``fd`` the
+    fid owns, its ``qid``, and after Tlopen/Tlcreate the opened ``ofd``."""
+
+    path: list[str]
+    fd: int
+    qid: p9.Qid
+    ofd: int = -1
+    oflags: int = 0
+    dirents: list[tuple[str, int, int]] | None = field(default=None)
+
+    def close(self) -> None:
+        for fd in (self.ofd, self.fd):
+            if fd >= 0:
+                os.close(fd)
+        self.ofd = self.fd = -1
+
+
+def _check_name(name: str) -> None:
+    """A single path component that creates or removes something."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise P9Fail(errno.EINVAL)
+
+
+Handler = Callable[["FileServer", p9.Message], p9.Message]
+
+
+class FileServer:
+    """Serve the tree under ``root_fd`` (a directory fd, O_PATH is enough).
+
+    Single-threaded: one request at a time, so no locking. The server does not
+    own ``root_fd``; `close` releases the fids only.
+    """
+
+    def __init__(
+        self,
+        root_fd: int,
+        *,
+        readonly: bool = False,
+        msize: int = p9.MAX_MSIZE,
+        max_fids: int = MAX_FIDS,
+    ) -> None:
+        self.root_fd = root_fd
+        self.readonly = readonly
+        self.max_msize = msize
+        self.msize = msize
+        self.max_fids = max_fids
+        self.fids: dict[int, FidState] = {}
+        self.uid = -1  # from Tattach.n_uname: owner of created files
+
+    # -- framing ----------------------------------------------------------
+
+    def handle(self, frame: bytes | bytearray | memoryview) -> bytes:
+        """Answer one request frame with one reply frame; never raises."""
+        try:
+            tag, msg = p9.decode(frame, self.max_msize)
+        except p9.RemoteProtocolError as exc:
+            return self._malformed(bytes(frame[:7]), exc)
+        try:
+            reply = self._dispatch(msg)
+            return p9.encode(reply, tag, self.msize)
+        except p9.LocalProtocolError:
+            log.warning("gofer: reply to %s does not fit", type(msg).__name__)
+            return p9.encode(p9.errno_reply(errno.EIO), tag)
+
+    def handle_into(self, request: memoryview, out: memoryview) -> bytes | int:
+        """The shm channel's handler: Tread is answered in place (pread straight
+        into the response buffer, no copy), everything else through `handle`."""
+        if len(request) == _TREAD.size and request[4] == p9.MsgType.TREAD:
+            size, _, tag, fid, offset, count = _TREAD.unpack_from(request)
+            st = self.fids.get(fid)
+            if size == _TREAD.size and st is not None and st.ofd >= 0:
+                count = min(count, self.msize - _READ_HDR, len(out) - _READ_HDR)
+                try:
+                    n = os.preadv(st.ofd, [out[_READ_HDR : _READ_HDR + count]], offset)
+                except OSError as exc:
+                    return p9.encode(p9.errno_reply(exc.errno or errno.EIO), tag)
+                except (ValueError, OverflowError):
+                    return p9.encode(p9.errno_reply(errno.EINVAL), tag)
+                _RREAD_HDR.pack_into(out, 0, _READ_HDR + n, p9.MsgType.RREAD, tag, n)
+                return _READ_HDR + n
+        return self.handle(request)
+
+    def __call__(self, request: memoryview, out: memoryview) -> bytes | int:
+        return self.handle_into(request, out)
+
+    @staticmethod
+    def _malformed(head: bytes, exc: p9.RemoteProtocolError) -> bytes:
+        """Rlerror for a frame we could not decode: EINVAL when its tag was
+        readable (the body was bad), EPROTO when even the framing was."""
+        if exc.tag is not None:
+            return p9.encode(p9.errno_reply(errno.EINVAL), exc.tag)
+        tag = struct.unpack_from("<H", head, 5)[0] if len(head) >= 7 else p9.P9_NOTAG
+        return p9.encode(p9.errno_reply(errno.EPROTO), tag)
+
+    def _dispatch(self, msg: p9.Message) -> p9.Message:
+        handler = _HANDLERS.get(type(msg))
+        if handler is None:
+            if type(msg) in _UNSUPPORTED:
+                return p9.errno_reply(errno.EOPNOTSUPP)
+            return p9.errno_reply(errno.EINVAL)  # an R-message or Tlerror sent to us
+        if self.readonly and type(msg) in _MUTATING:
+            return p9.errno_reply(errno.EROFS)
+        try:
+            return handler(self, msg)
+        except P9Fail as exc:
+            return p9.errno_reply(exc.errno)
+        except OSError as exc:
+            return p9.errno_reply(exc.errno or errno.EIO)
+        except (ValueError, OverflowError, UnicodeError):
+            return p9.errno_reply(errno.EINVAL)
+        except Exception:  # a server bug: report it, keep serving
+            log.exception("gofer: %s failed", type(msg).__name__)
+            return p9.errno_reply(errno.EIO)
+
+    # -- fid helpers --------------------------------------------------------
+
+    def fid(self, fid: int) -> FidState:
+        st = self.fids.get(fid)
+        if st is None:
+            raise P9Fail(errno.EBADF)
+        return st
+
+    def _new_fid_ok(self, fid: int) -> None:
+        if fid in self.fids:
+            raise P9Fail(errno.EBADF)  # 9P: newfid must not be in use
+        if fid == p9.P9_NOFID:
+            raise P9Fail(errno.EINVAL)
+        if len(self.fids) >= self.max_fids:
+            raise P9Fail(errno.ENFILE)
+
+    def _dir(self, fid: int) -> FidState:
+        st = self.fid(fid)
+        if not st.qid.type & p9.P9_QTDIR:
+            raise P9Fail(errno.ENOTDIR)
+        return st
+
+    def resolve(self, path: list[str]) -> int:
+        """A new O_PATH fd for ``path`` (names from the root), one name at a time."""
+        fd = os.open(".", _O_PATH | os.O_DIRECTORY, dir_fd=self.root_fd)
+        try:
+            for name in path:
+                nfd = os.open(name, _O_PATH, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _step(self, fd: int, path: list[str], name: str) -> int:
+        """Walk one name from ``fd`` (whose path is ``path``, updated in place)."""
+        if name == "..":
+            if path:
+                path.pop()
+            return self.resolve(path)  # clamped at the root, never the kernel's ".."
+        if name in ("", ".") or "/" in name or "\0" in name:
+            raise P9Fail(errno.EINVAL if name != "" else errno.ENOENT)
+        nfd = os.open(name, _O_PATH, dir_fd=fd)
+        path.append(name)
+        return nfd
+
+    def _reopen(self, st: FidState, flags: int) -> int:
+        """Open the file ``st`` names for I/O, proving it is the same inode."""
+        if st.qid.type & p9.P9_QTDIR:
+            return os.open(".", flags | os.O_CLOEXEC, dir_fd=st.fd)
+        want = os.fstat(st.fd)
+        if not (stat.S_ISREG(want.st_mode) or stat.S_ISFIFO(want.st_mode)):
+            raise P9Fail(errno.ELOOP if stat.S_ISLNK(want.st_mode) else errno.EPERM)
+        if not st.path:
+            raise P9Fail(errno.ESTALE)
+        parent = self.resolve(st.path[:-1])
+        try:
+            fd = os.open(
+                st.path[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=parent
+            )
+        finally:
+            os.close(parent)
+        got = os.fstat(fd)
+        if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino):
+            os.close(fd)
+            raise P9Fail(errno.ESTALE)
+        return fd
+
+    def _created(self, dfd: int, name: str, gid: int, *, follow: bool = True) -> p9.Qid:
+        """Chown a new file to the attached user/gid; return its qid."""
+        fd = os.open(name, _O_PATH, dir_fd=dfd)
+        try:
+            uid = self.uid if self.uid != os.geteuid() else -1
+            g = gid if gid not in (p9.P9_NONUNAME, os.getegid()) else -1
+            if uid != -1 or g != -1:
+                hostops.fchown_path(fd, uid, g)
+            return qid_of(os.fstat(fd))
+        finally:
+            os.close(fd)
+
+    def _rename_paths(self, old: list[str], new: list[str]) -> None:
+        """Keep fid paths right after a rename (they are what ".." and reopen use)."""
+        n = len(old)
+        for st in self.fids.values():
+            if st.path[:n] == old:
+                st.path = new + st.path[n:]
+
+    def close(self) -> None:
+        """Release every fid's descriptors (the root fd stays the caller's)."""
+        for st in self.fids.values():
+            st.close()
+        self.fids.clear()
+
+    # -- session ------------------------------------------------------------
+
+    def t_version(self, m: p9.Tversion) -> p9.Message:
+        if m.msize < 512:
+            raise P9Fail(errno.EINVAL)
+        self.close()  # a new session: every old fid is gone
+        self.msize = min(m.msize, self.max_msize)
+        version = p9.VERSION_9P2000_L if m.version.startswith("9P2000.L") else "unknown"
+        return p9.Rversion(self.msize, version)
+
+    def t_attach(self, m: p9.Tattach) -> p9.Message:
+        if m.afid != p9.P9_NOFID:
+            raise P9Fail(errno.EINVAL)
+        if m.aname not in ("", "/"):
+            raise P9Fail(errno.ENOENT)
+        self._new_fid_ok(m.fid)
+        fd = self.resolve([])
+        st = FidState([], fd, qid_of(os.fstat(fd)))
+        self.fids[m.fid] = st
+        if m.n_uname != p9.P9_NONUNAME:
+            self.uid = m.n_uname
+        return p9.Rattach(st.qid)
+
+    def t_flush(self, m: p9.Tflush) -> p9.Message:
+        return p9.Rflush()  # requests run to completion before the next is read
+
+    def t_clunk(self, m: p9.Tclunk) -> p9.Message:
+        self.fid(m.fid)
+        self.fids.pop(m.fid).close()
+        return p9.Rclunk()
+
+    def t_walk(self, m: p9.Twalk) -> p9.Message:
+        st = self.fid(m.fid)
+        if m.newfid != m.fid:
+            self._new_fid_ok(m.newfid)
+        elif st.ofd >= 0:
+            raise P9Fail(errno.EBUSY)  # 9P: an open fid may not be walked onto itself
+        path = list(st.path)
+        fd = os.dup(st.fd)
+        qids: list[p9.Qid] = []
+        qid = st.qid
+        try:
+            for i, name in enumerate(m.names):
+                try:
+                    nfd = self._step(fd, path, name)
+                except (OSError, P9Fail):
+                    if i == 0:
+                        raise
+                    os.close(fd)
+                    return p9.Rwalk(tuple(qids))  # partial: newfid is not created
+                os.close(fd)
+                fd = nfd
+                qid = qid_of(os.fstat(fd))
+                qids.append(qid)
+        except BaseException:
+            os.close(fd)
+            raise
+        if m.newfid == m.fid:
+            st.close()
+        self.fids[m.newfid] = FidState(path, fd, qid)
+        return p9.Rwalk(tuple(qids))
+
+    # -- open, create, I/O ------------------------------------------------------
+
+    def t_lopen(self, m: p9.Tlopen) -> p9.Message:
+        st = self.fid(m.fid)
+        if st.ofd >= 0:
+            raise P9Fail(errno.EINVAL)
+        flags = m.flags & _OPEN_KEEP
+        if self.readonly and (flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC):
+            raise P9Fail(errno.EROFS)
+        st.ofd = self._reopen(st, flags)
+        st.oflags = flags
+        st.qid = qid_of(os.fstat(st.ofd))
+        return p9.Rlopen(st.qid, 0)
+
+    def t_lcreate(self, m: p9.Tlcreate) -> p9.Message:
+        st = self._dir(m.fid)
+        if st.ofd >= 0:
+            raise P9Fail(errno.EINVAL)
+        _check_name(m.name)
+        flags = (m.flags & _OPEN_KEEP & ~os.O_DIRECTORY) | os.O_CREAT | os.O_EXCL
+        ofd = os.open(m.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, m.mode & 0o7777, dir_fd=st.fd)
+        try:
+            qid = self._created(st.fd, m.name, m.gid)
+            fd = os.open(m.name, _O_PATH, dir_fd=st.fd)
+        except BaseException:
+            os.close(ofd)
+            raise
+        os.close(st.fd)
+        st.fd, st.ofd, st.oflags, st.qid = fd, ofd, flags, qid
+        st.path = [*st.path, m.name]
+        return p9.Rlcreate(qid, 0)
+
+    def t_read(self, m: p9.Tread) -> p9.Message:
+        st = self.fid(m.fid)
+        if st.ofd < 0:
+            raise P9Fail(errno.EBADF)
+        return p9.Rread(os.pread(st.ofd, min(m.count, self.msize - _READ_HDR), m.offset))
+
+    def t_write(self, m: p9.Twrite) -> p9.Message:
+        st = self.fid(m.fid)
+        if st.ofd < 0:
+            raise P9Fail(errno.EBADF)
+        return p9.Rwrite(os.pwrite(st.ofd, m.data, m.offset))
+
+    def t_readdir(self, m: p9.Treaddir) -> p9.Message:
+        """Entries from a snapshot (sorted by name) taken at offset 0; each
+        entry's offset is its index + 1, a cookie that stays valid for this fid
+        however many calls the listing takes. "." and ".." are not listed: the
+        Sentry's VFS makes those itself."""
+        st = self.fid(m.fid)
+        if st.ofd < 0:
+            raise P9Fail(errno.EBADF)
+        if not st.qid.type & p9.P9_QTDIR:
+            raise P9Fail(errno.ENOTDIR)
+        if m.offset == 0 or st.dirents is None:
+            with os.scandir(st.ofd) as it:
+                st.dirents = sorted((e.name, _dtype(e), e.inode()) for e in it)
+        start = min(m.offset, len(st.dirents))
+        limit = min(m.count, self.msize - _READ_HDR)
+        qtypes = {p9.P9_DT_DIR: p9.P9_QTDIR, p9.P9_DT_LNK: p9.P9_QTSYMLINK}
+        ents = (
+            p9.Dirent(p9.Qid(qtypes.get(t, p9.P9_QTFILE), 0, ino), i + 1, t, name)
+            for i, (name, t, ino) in enumerate(st.dirents[start:], start)
+        )
+        return p9.Rreaddir(p9.encode_dirents(ents, limit))
+
+    def t_fsync(self, m: p9.Tfsync) -> p9.Message:
+        st = self.fid(m.fid)
+        if st.ofd < 0:
+            raise P9Fail(errno.EBADF)
+        (os.fdatasync if m.datasync else os.fsync)(st.ofd)
+        return p9.Rfsync()
+
+    # -- attributes -------------------------------------------------------------
+
+    def t_getattr(self, m: p9.Tgetattr) -> p9.Message:
+        st = self.fid(m.fid)
+        s = os.fstat(st.fd)
+        st.qid = qid_of(s)
+        return p9.Rgetattr(
+            valid=p9.P9_GETATTR_BASIC,
+            qid=st.qid,
+            mode=s.st_mode,
+            uid=s.st_uid,
+            gid=s.st_gid,
+            nlink=s.st_nlink,
+            rdev=s.st_rdev,
+            size=s.st_size,
+            blksize=s.st_blksize,
+            blocks=s.st_blocks,
+            atime_sec=s.st_atime_ns // 10**9,
+            atime_nsec=s.st_atime_ns % 10**9,
+            mtime_sec=s.st_mtime_ns // 10**9,
+            mtime_nsec=s.st_mtime_ns % 10**9,
+            ctime_sec=s.st_ctime_ns // 10**9,
+            ctime_nsec=s.st_ctime_ns % 10**9,
+            btime_sec=0,
+            btime_nsec=0,
+            gen=0,
+            data_version=0,
+        )
+
+    def t_setattr(self, m: p9.Tsetattr) -> p9.Message:
+        """Mode, owner, size, then times (so explicit times win over the
+        mtime a truncate sets), all on the fid's own descriptor."""
+        st = self.fid(m.fid)
+        v = m.valid
+        if v & p9.P9_SETATTR_MODE:
+            hostops.fchmod_path(st.fd, m.mode & 0o7777)
+        if v & (p9.P9_SETATTR_UID | p9.P9_SETATTR_GID):
+            uid = m.uid if v & p9.P9_SETATTR_UID else -1
+            gid = m.gid if v & p9.P9_SETATTR_GID else -1
+            hostops.fchown_path(st.fd, uid, gid)
+        if v & p9.P9_SETATTR_SIZE:
+            if st.ofd >= 0 and st.oflags & os.O_ACCMODE != os.O_RDONLY:
+                os.ftruncate(st.ofd, m.size)
+            else:
+                if st.qid.type & p9.P9_QTDIR:
+                    raise P9Fail(errno.EISDIR)
+                fd = self._reopen(st, os.O_WRONLY)
+                try:
+                    os.ftruncate(fd, m.size)
+                finally:
+                    os.close(fd)
+        if v & (p9.P9_SETATTR_ATIME | p9.P9_SETATTR_MTIME):
+            hostops.futimens_path(
+                st.fd,
+                _timespec(v, p9.P9_SETATTR_ATIME, p9.P9_SETATTR_ATIME_SET, m.atime_sec, m.atime_nsec),
+                _timespec(v, p9.P9_SETATTR_MTIME, p9.P9_SETATTR_MTIME_SET, m.mtime_sec, m.mtime_nsec),
+            )
+        return p9.Rsetattr()
+
+    def t_statfs(self, m: p9.Tstatfs) -> p9.Message:
+        s = os.fstatvfs(self.fid(m.fid).fd)
+        return p9.Rstatfs(
+            V9FS_MAGIC,
+            s.f_bsize & 0xFFFF_FFFF,
+            s.f_blocks,
+            s.f_bfree,
+            s.f_bavail,
+            s.f_files,
+            s.f_ffree,
+            s.f_fsid & 0xFFFF_FFFF_FFFF_FFFF,
+            s.f_namemax,
+        )
+
+    def t_readlink(self, m: p9.Treadlink) -> p9.Message:
+        st = self.fid(m.fid)
+        if not st.qid.type & p9.P9_QTSYMLINK:
+            raise P9Fail(errno.EINVAL)
+        return p9.Rreadlink(os.readlink("", dir_fd=st.fd))
+
+    # -- namespace changes --------------------------------------------------------
+
+    def t_mkdir(self, m: p9.Tmkdir) -> p9.Message:
+        st = self._dir(m.dfid)
+        _check_name(m.name)
+        os.mkdir(m.name, m.mode & 0o7777, dir_fd=st.fd)
+        return p9.Rmkdir(self._created(st.fd, m.name, m.gid))
+
+    def t_symlink(self, m: p9.Tsymlink) -> p9.Message:
+        st = self._dir(m.fid)
+        _check_name(m.name)
+        if not m.symtgt or "\0" in m.symtgt:
+            raise P9Fail(errno.ENOENT if not m.symtgt else errno.EINVAL)
+        os.symlink(m.symtgt, m.name, dir_fd=st.fd)
+        return p9.Rsymlink(self._created(st.fd, m.name, m.gid))
+
+    def t_mknod(self, m: p9.Tmknod) -> p9.Message:
+        """Regular files and FIFOs only: device nodes are the Sentry's business."""
+        st = self._dir(m.dfid)
+        _check_name(m.name)
+        kind = stat.S_IFMT(m.mode) or stat.S_IFREG
+        if kind not in (stat.S_IFREG, stat.S_IFIFO):
+            raise P9Fail(errno.EPERM)
+        os.mknod(m.name, kind | (m.mode & 0o7777), 0, dir_fd=st.fd)
+        return p9.Rmknod(self._created(st.fd, m.name, m.gid))
+
+    def t_link(self, m: p9.Tlink) -> p9.Message:
+        d = self._dir(m.dfid)
+        _check_name(m.name)
+        hostops.link_path(self.fid(m.fid).fd, d.fd, m.name)
+        return p9.Rlink()
+
+    def t_renameat(self, m: p9.Trenameat) -> p9.Message:
+        old, new = self._dir(m.olddirfid), self._dir(m.newdirfid)
+        _check_name(m.oldname)
+        _check_name(m.newname)
+        os.rename(m.oldname, m.newname, src_dir_fd=old.fd, dst_dir_fd=new.fd)
+        self._rename_paths([*old.path, m.oldname], [*new.path, m.newname])
+        return p9.Rrenameat()
+
+    def t_rename(self, m: p9.Trename) -> p9.Message:
+        st, new = self.fid(m.fid), self._dir(m.dfid)
+        _check_name(m.name)
+        if not st.path:
+            raise P9Fail(errno.EBUSY)
+        parent = self._checked_parent(st)
+        try:
+            os.rename(st.path[-1], m.name, src_dir_fd=parent, dst_dir_fd=new.fd)
+        finally:
+            os.close(parent)
+        self._rename_paths(list(st.path), [*new.path, m.name])
+        return p9.Rrename()
+
+    def t_unlinkat(self, m: p9.Tunlinkat) -> p9.Message:
+        st = self._dir(m.dirfid)
+        _check_name(m.name)
+        if m.flags & ~p9.P9_AT_REMOVEDIR:
+            raise P9Fail(errno.EINVAL)
+        (os.rmdir if m.flags else os.unlink)(m.name, dir_fd=st.fd)
+        return p9.Runlinkat()
+
+    def t_remove(self, m: p9.Tremove) -> p9.Message:
+        """Unlink the fid's file; the fid is clunked whether or not that worked."""
+        st = self.fid(m.fid)
+        try:
+            if not st.path:
+                raise P9Fail(errno.EBUSY)
+            parent = self._checked_parent(st)
+            try:
+                isdir = st.qid.type & p9.P9_QTDIR
+                (os.rmdir if isdir else os.unlink)(st.path[-1], dir_fd=parent)
+            finally:
+                os.close(parent)
+        finally:
+            self.fids.pop(m.fid).close()
+        return p9.Rremove()
+
+    def _checked_parent(self, st: FidState) -> int:
+        """The parent dir fd of ``st``, after checking its name still means ``st``."""
+        parent = self.resolve(st.path[:-1])
+        try:
+            got = os.stat(st.path[-1], dir_fd=parent, follow_symlinks=False)
+            want = os.fstat(st.fd)
+            if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino):
+                raise P9Fail(errno.ESTALE)
+        except BaseException:
+            os.close(parent)
+            raise
+        return parent
+
+
+def _timespec(valid: int, bit: int, set_bit: int, sec: int, nsec: int) -> tuple[int, int]:
+    if not valid & bit:
+        return (0, hostops.UTIME_OMIT)
+    if not valid & set_bit:
+        return (0, hostops.UTIME_NOW)
+    if nsec >= 10**9 or sec >= 1 << 62:
+        raise P9Fail(errno.EINVAL)
+    return (sec, nsec)
+
+
+_HANDLERS: dict[type[p9.Message], Callable[[FileServer, p9.Message], p9.Message]] = {
+    p9.Tversion: FileServer.t_version,
+    p9.Tattach: FileServer.t_attach,
+    p9.Tflush: FileServer.t_flush,
+    p9.Tclunk: FileServer.t_clunk,
+    p9.Twalk: FileServer.t_walk,
+    p9.Tlopen: FileServer.t_lopen,
+    p9.Tlcreate: FileServer.t_lcreate,
+    p9.Tread: FileServer.t_read,
+    p9.Twrite: FileServer.t_write,
+    p9.Treaddir: FileServer.t_readdir,
+    p9.Tfsync: FileServer.t_fsync,
+    p9.Tgetattr: FileServer.t_getattr,
+    p9.Tsetattr: FileServer.t_setattr,
+    p9.Tstatfs: FileServer.t_statfs,
+    p9.Treadlink: FileServer.t_readlink,
+    p9.Tmkdir: FileServer.t_mkdir,
+    p9.Tsymlink: FileServer.t_symlink,
+    p9.Tmknod: FileServer.t_mknod,
+    p9.Tlink: FileServer.t_link,
+    p9.Trenameat: FileServer.t_renameat,
+    p9.Trename: FileServer.t_rename,
+    p9.Tunlinkat: FileServer.t_unlinkat,
+    p9.Tremove: FileServer.t_remove,
+}  # type: ignore[dict-item]
+_MUTATING = frozenset(
+    {
+        p9.Tlcreate,
+        p9.Twrite,
+        p9.Tsetattr,
+        p9.Tmkdir,
+        p9.Tsymlink,
+        p9.Tmknod,
+        p9.Tlink,
+        p9.Trenameat,
+        p9.Trename,
+        p9.Tunlinkat,
+        p9.Tremove,
+        p9.Txattrcreate,
+    }
+)
+_UNSUPPORTED = frozenset({p9.Tauth, p9.Txattrwalk, p9.Txattrcreate, p9.Tlock, p9.Tgetlock})
+
+
+# -- the Gofer process --------------------------------------------------------------
+
+
+def _raise_nofile() -> None:
+    """Fids hold host fds: let the soft fd limit reach the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def serve(
+    root: str, channel_name: str, *, readonly: bool, sentry_pid: int, confine: bool = True
+) -> None:
+    """The Gofer process: channel first (glibc finds its names under the host's
+    /dev/shm), then the root, then confinement, then serve until the Sentry
+    closes the channel (return) or dies (PeerDiedError, after unlinking the
+    channel's names on its behalf)."""
+    from shm.channel import ServerChannel
+
+    channel = ServerChannel(channel_name, peer_pid=sentry_pid)
+    try:
+        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        _raise_nofile()
+        if confine:
+            from gofer import confine as _confine
+
+            _confine.confine(root_fd)
+            os.close(root_fd)
+            # After pivot_root the old fd names a directory on a detached mount
+            # outside our root; serve from the new "/" instead.
+            root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        server = FileServer(root_fd, readonly=readonly, msize=channel.msize)
+        try:
+            channel.serve(server.handle_into)
+        finally:
+            server.close()
+    finally:
+        channel.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python3 -m gofer.server --root DIR --channel NAME --sentry-pid PID``."""
+    ap = argparse.ArgumentParser(prog="gofer.server", description=__doc__.splitlines()[0])
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--channel", required=True)
+    ap.add_argument("--sentry-pid", type=int, required=True)
+    ap.add_argument("--readonly", action="store_true")
+    ap.add_argument("--no-confine", dest="confine", action="store_false")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="gofer[%(process)d]: %(message)s")
+    from shm.errors import PeerDiedError
+
+    try:
+        serve(
+            args.root,
+            args.channel,
+            readonly=args.readonly,
+            sentry_pid=args.sentry_pid,
+            confine=args.confine,
+        )
+    except PeerDiedError:
+        return 0  # the Sentry is gone; nothing left to serve
+    except Exception as exc:
+        print(f"gofer: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

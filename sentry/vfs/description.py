@@ -1,0 +1,261 @@
+"""Generic file descriptions over the Inode interface.
+
+Every filesystem's regular files share one description (an offset over
+``Inode.read_at``/``write_at``), and every directory one getdents
+implementation (a snapshot of ``Inode.iterdir`` with "." and ".." first), so a
+filesystem only says how to read its bytes and list its names.
+
+Directory offsets: entry *i* of the snapshot has d_off *i + 1*, so
+``lseek(fd, d_off, SEEK_SET)`` resumes after that entry and telldir/seekdir
+work.  The snapshot is taken on the first getdents and again after a seek to 0
+(rewinddir); POSIX leaves names added or removed after opendir unspecified.
+
+Lock order: a description's ``_lock`` (offset) is taken before the inode's
+data lock; neither is held while calling into the VFS tree.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sentry.kernel.errors import SyscallError
+from sentry.vfs.file import O_ACCMODE, O_APPEND, FileDescription, Stat
+from sentry.vfs.inode import DT_DIR, Inode, StatFs
+
+if TYPE_CHECKING:
+    from sentry.vfs.dentry import Dentry
+
+SEEK_SET = 0
+SEEK_CUR = 1
+SEEK_END = 2
+SEEK_DATA = 3
+SEEK_HOLE = 4
+O_PATH = 0o10000000
+MAX_FILE_SIZE = (1 << 63) - 1
+
+_DIRENT64 = struct.Struct("<QqHB")  # d_ino, d_off, d_reclen, d_type; then name, NUL
+
+
+@dataclass(frozen=True, slots=True)
+class DirEntry:
+    """One linux_dirent64 record before packing."""
+
+    ino: int
+    off: int
+    type: int
+    name: bytes
+
+    def reclen(self) -> int:
+        return (_DIRENT64.size + len(self.name) + 1 + 7) & ~7
+
+    def pack(self) -> bytes:
+        n = self.reclen()
+        head = _DIRENT64.pack(self.ino, self.off, n, self.type)
+        return head + self.name + bytes(n - len(head) - len(self.name))
+
+
+class InodeFile(FileDescription):
+    """A description of an inode, remembering the dentry it was opened by."""
+
+    def __init__(self, inode: Inode, flags: int) -> None:
+        super().__init__(flags)
+        self.inode = inode
+        self.dentry: Dentry | None = None  # set by vfs.open
+
+    def stat(self) -> Stat:
+        return self.inode.stat()
+
+    def statfs(self) -> StatFs:
+        return self.inode.statfs()
+
+
+class RegularFileDescription(InodeFile):
+    """An open regular file: offset, O_APPEND, pread/pwrite, SEEK_DATA/HOLE."""
+
+    def __init__(self, inode: Inode, flags: int) -> None:
+        super().__init__(inode, flags)
+        self.offset = 0
+        self._lock = threading.Lock()
+
+    def read(self, count: int) -> bytes:
+        with self._lock:
+            data = self.inode.read_at(self.offset, count)
+            self.offset += len(data)
+            return data
+
+    def write(self, data: bytes) -> int:
+        with self._lock:
+            if self.flags & O_APPEND:
+                self.offset = self.inode.size
+            if self.offset + len(data) > MAX_FILE_SIZE:
+                raise SyscallError(errno.EFBIG)
+            n = self.inode.write_at(self.offset, data)
+            self.offset += n
+            return n
+
+    def pread(self, count: int, offset: int) -> bytes:
+        if offset < 0:
+            raise SyscallError(errno.EINVAL)
+        return self.inode.read_at(offset, count)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        if offset < 0:
+            raise SyscallError(errno.EINVAL)
+        if self.flags & O_APPEND:  # Linux: pwrite on O_APPEND appends
+            offset = self.inode.size
+        return self.inode.write_at(offset, data)
+
+    def seek(self, offset: int, whence: int) -> int:
+        with self._lock:
+            if whence == SEEK_SET:
+                new = offset
+            elif whence == SEEK_CUR:
+                new = self.offset + offset
+            elif whence == SEEK_END:
+                new = self.inode.size + offset
+            elif whence in (SEEK_DATA, SEEK_HOLE):
+                if offset < 0:
+                    raise SyscallError(errno.ENXIO)
+                new = self.inode.seek_data(offset, whence == SEEK_HOLE)
+            else:
+                raise SyscallError(errno.EINVAL)
+            if new < 0:
+                raise SyscallError(errno.EINVAL)
+            self.offset = new
+            return new
+
+    def truncate(self, length: int) -> None:
+        """ftruncate(2): EINVAL unless open for writing."""
+        if not self.writable() or length < 0:
+            raise SyscallError(errno.EINVAL)
+        self.inode.setattr(size=length)
+
+    def read_pages(self, offset: int, length: int) -> bytes:
+        """Bytes for mmap(MAP_PRIVATE) of this file (short at EOF)."""
+        return self.inode.read_pages(offset, length)
+
+
+class DirectoryDescription(InodeFile):
+    """An open directory: getdents64 over a snapshot of the names."""
+
+    def __init__(self, inode: Inode, flags: int) -> None:
+        super().__init__(inode, flags)
+        self.pos = 0
+        self._entries: list[DirEntry] | None = None
+        self._lock = threading.Lock()
+
+    def read(self, count: int) -> bytes:
+        raise SyscallError(errno.EISDIR)
+
+    def write(self, data: bytes) -> int:
+        raise SyscallError(errno.EISDIR)
+
+    def pread(self, count: int, offset: int) -> bytes:
+        raise SyscallError(errno.EISDIR)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        raise SyscallError(errno.EISDIR)
+
+    def _snapshot(self) -> list[DirEntry]:
+        if self._entries is None:
+            parent_ino = self.inode.ino
+            if self.dentry is not None:
+                parent_ino = _parent_ino(self.dentry)
+            names = [(b".", self.inode.ino, DT_DIR), (b"..", parent_ino, DT_DIR)]
+            names += self.inode.iterdir()
+            self._entries = [DirEntry(ino, i + 1, t, n) for i, (n, ino, t) in enumerate(names)]
+        return self._entries
+
+    def readdir(self, count: int) -> list[DirEntry]:
+        """Up to ``count`` entries from the current position, advancing it."""
+        with self._lock:
+            entries = self._snapshot()
+            out = entries[self.pos:self.pos + max(count, 0)]
+            self.pos += len(out)
+            return out
+
+    def getdents64(self, count: int) -> bytes:
+        """Packed linux_dirent64 records fitting in ``count`` bytes; b"" at the end."""
+        with self._lock:
+            entries = self._snapshot()
+            out = bytearray()
+            while self.pos < len(entries):
+                rec = entries[self.pos].pack()
+                if len(out) + len(rec) > count:
+                    if not out:
+                        raise SyscallError(errno.EINVAL)
+                    break
+                out += rec
+                self.pos += 1
+            return bytes(out)
+
+    def seek(self, offset: int, whence: int) -> int:
+        with self._lock:
+            if whence == SEEK_SET:
+                new = offset
+            elif whence == SEEK_CUR:
+                new = self.pos + offset
+            else:
+                raise SyscallError(errno.EINVAL)
+            if new < 0:
+                raise SyscallError(errno.EINVAL)
+            if new == 0:
+                self._entries = None  # rewinddir sees new names
+            self.pos = new
+            return new
+
+
+def _parent_ino(d: Dentry) -> int:
+    """The inode number of ".." as getdents reports it (crossing a mount root)."""
+    while d.parent is None:
+        mp = d.mount.mountpoint
+        if mp is None:
+            return d.inode.ino
+        d = mp
+    return d.parent.inode.ino
+
+
+class PathDescription(InodeFile):
+    """An O_PATH descriptor: names a file for fstat, fchdir, *at() and nothing else."""
+
+    def __init__(self, inode: Inode, flags: int) -> None:
+        super().__init__(inode, flags & ~O_ACCMODE)
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def read(self, count: int) -> bytes:
+        raise SyscallError(errno.EBADF)
+
+    def write(self, data: bytes) -> int:
+        raise SyscallError(errno.EBADF)
+
+    def pread(self, count: int, offset: int) -> bytes:
+        raise SyscallError(errno.EBADF)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        raise SyscallError(errno.EBADF)
+
+    def seek(self, offset: int, whence: int) -> int:
+        raise SyscallError(errno.EBADF)
+
+    def ioctl(self, cmd: int, arg: int, task: object) -> int:
+        raise SyscallError(errno.EBADF)
+
+    def poll(self, events: int, timeout_s: float | None) -> int:
+        from sentry.vfs.file import POLLNVAL
+
+        return POLLNVAL
+
+
+def dentry_of(desc: FileDescription) -> Dentry | None:
+    """The dentry a description was opened by (None for pipes, sockets, host stdio)."""
+    return getattr(desc, "dentry", None)
+

@@ -1,0 +1,206 @@
+"""Path resolution, as path_resolution(7) describes it.
+
+Facts this module follows (Linux behaviour, checked against the man pages):
+
+* An absolute path starts at the process root (chroot), a relative one at the
+  cwd or at the dirfd's directory.  ".." of the root is the root: neither a
+  chroot nor the sandbox's own root can be escaped with "..".
+* Every component but the last must be a searchable directory (ENOTDIR).  A
+  trailing slash (or a last "." or "..") means "must be a directory" and also
+  makes a final symlink followed.
+* Symlinks are expanded in place: a relative body is relative to the
+  directory holding the link, an absolute body to the process root.  More than
+  40 expansions in one resolution is ELOOP (MAXSYMLINKS).  An empty body is
+  ENOENT.
+* A "magic" link (procfs fd links, /proc/self/exe) names a dentry directly:
+  :meth:`Inode.follow_link` returns it and the string body is not used.
+* A path of PATH_MAX (4096) bytes or more, or a component longer than NAME_MAX
+  (255), is ENAMETOOLONG; an empty path is ENOENT unless AT_EMPTY_PATH.
+
+Permission checks: the sandbox runs as root, so search permission is always
+granted; :attr:`FsContext.permission` is the hook where a later credentials
+model plugs in (called with MAY_EXEC for every directory searched).
+
+Locking: takes ``TREE_LOCK`` through Dentry.child; callers that must act
+atomically on the result hold it around the call (it is re-entrant).
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+
+from sentry.kernel.errors import SyscallError
+from sentry.vfs.dentry import Dentry
+from sentry.vfs.inode import NAME_MAX, PATH_MAX
+from sentry.vfs.mount import MountNamespace, dotdot, follow_mounts
+
+MAXSYMLINKS = 40
+MAY_EXEC = 1
+MAY_WRITE = 2
+MAY_READ = 4
+
+
+class FsContext:
+    """A process's filesystem view: root, cwd, umask, mount namespace.
+
+    Shared by threads (CLONE_FS) and copied by fork (:meth:`fork`): the fields
+    are plain references, so a copy is two attribute reads, no lock.
+    """
+
+    __slots__ = ("root", "cwd", "umask", "ns", "permission", "uid", "gid")
+
+    def __init__(self, root: Dentry, cwd: Dentry | None = None, *, umask: int = 0o022,
+                 ns: MountNamespace | None = None,
+                 permission: Callable[[Dentry, int], None] | None = None) -> None:
+        self.root = root
+        self.cwd = cwd if cwd is not None else root
+        self.umask = umask
+        self.ns = ns
+        # (dentry, MAY_* mask) -> None or raise SyscallError(EACCES); None: root.
+        self.permission = permission
+        self.uid = 0
+        self.gid = 0
+
+    @classmethod
+    def for_namespace(cls, ns: MountNamespace) -> FsContext:
+        root = follow_mounts(ns.root)
+        return cls(root, root, ns=ns)
+
+    def fork(self) -> FsContext:
+        """An independent copy (fork without CLONE_FS)."""
+        c = FsContext(self.root, self.cwd, umask=self.umask, ns=self.ns,
+                      permission=self.permission)
+        c.uid, c.gid = self.uid, self.gid
+        return c
+
+    def check(self, d: Dentry, mask: int) -> None:
+        if self.permission is not None:
+            self.permission(d, mask)
+
+
+class _Walk:
+    """One resolution's state: the symlink budget is shared by nested expansions."""
+
+    __slots__ = ("ctx", "links")
+
+    def __init__(self, ctx: FsContext) -> None:
+        self.ctx = ctx
+        self.links = 0
+
+    def walk(self, start: Dentry, path: bytes, follow_last: bool) -> Dentry:
+        """Resolve every component of ``path`` from ``start``."""
+        ctx = self.ctx
+        cur = ctx.root if path.startswith(b"/") else start
+        cur = follow_mounts(cur)
+        comps = [c for c in path.split(b"/") if c]
+        last_i = len(comps) - 1
+        for i, name in enumerate(comps):
+            if not cur.inode.is_dir():
+                raise SyscallError(errno.ENOTDIR)
+            ctx.check(cur, MAY_EXEC)
+            if name == b".":
+                continue
+            if name == b"..":
+                cur = dotdot(cur, ctx.root)
+                continue
+            if len(name) > NAME_MAX:
+                raise SyscallError(errno.ENAMETOOLONG)
+            child = follow_mounts(cur.child(name))
+            if child.inode.is_symlink() and (i < last_i or follow_last):
+                cur = self.follow(cur, child)
+            else:
+                cur = child
+        return cur
+
+    def follow(self, parent: Dentry, link: Dentry) -> Dentry:
+        """Expand symlink ``link`` found in directory ``parent``."""
+        self.links += 1
+        if self.links > MAXSYMLINKS:
+            raise SyscallError(errno.ELOOP)
+        magic = link.inode.follow_link(self.ctx)
+        if magic is not None:
+            return follow_mounts(magic)
+        body = link.inode.readlink()
+        if not body:
+            raise SyscallError(errno.ENOENT)
+        return self.walk(parent, body, True)
+
+
+def _check_path(path: bytes) -> None:
+    if len(path) >= PATH_MAX:
+        raise SyscallError(errno.ENAMETOOLONG)
+    if b"\0" in path:
+        raise SyscallError(errno.EINVAL)
+
+
+def resolve(ctx: FsContext, path: bytes, *, dirfd_dentry: Dentry | None = None,
+            follow: bool = True, want_dir: bool = False, allow_empty: bool = False) -> Dentry:
+    """The dentry ``path`` names (dirfd_dentry None: relative to the cwd).
+
+    ``follow``: follow a final symlink; ``want_dir``: the result must be a
+    directory (O_DIRECTORY); ``allow_empty``: an empty path names the dirfd
+    itself (AT_EMPTY_PATH).
+    """
+    _check_path(path)
+    start = dirfd_dentry if dirfd_dentry is not None else ctx.cwd
+    if not path:
+        if not allow_empty:
+            raise SyscallError(errno.ENOENT)
+        d = start
+    else:
+        must_dir = path.endswith(b"/") or _ends_with_dot(path)
+        d = _Walk(ctx).walk(start, path, follow or must_dir)
+        want_dir = want_dir or must_dir
+    if want_dir and not d.inode.is_dir():
+        raise SyscallError(errno.ENOTDIR)
+    return d
+
+
+def _ends_with_dot(path: bytes) -> bool:
+    last = path.rstrip(b"/").rsplit(b"/", 1)[-1]
+    return last in (b".", b"..")
+
+
+def resolve_parent(ctx: FsContext, path: bytes,
+                   dirfd_dentry: Dentry | None = None) -> tuple[Dentry, bytes, bool]:
+    """(directory, last name, trailing slash) for calls that create or remove a name.
+
+    The last component is not looked up.  It may be "." or ".." (each caller
+    gives its own errno for those); "/" itself comes back as (root, b".", True).
+    """
+    _check_path(path)
+    if not path:
+        raise SyscallError(errno.ENOENT)
+    stripped = path.rstrip(b"/")
+    trailing = len(stripped) != len(path)
+    if not stripped:  # "/" or "///"
+        return follow_mounts(ctx.root), b".", True
+    head, sep, name = stripped.rpartition(b"/")
+    if len(name) > NAME_MAX:
+        raise SyscallError(errno.ENAMETOOLONG)
+    start = dirfd_dentry if dirfd_dentry is not None else ctx.cwd
+    if sep and not head:
+        parent = follow_mounts(ctx.root)
+    elif sep:
+        parent = _Walk(ctx).walk(start, head, True)
+    else:
+        parent = follow_mounts(start)
+    if not parent.inode.is_dir():
+        raise SyscallError(errno.ENOTDIR)
+    ctx.check(parent, MAY_EXEC)
+    return parent, name, trailing
+
+
+def lookup_last(ctx: FsContext, parent: Dentry, name: bytes) -> Dentry | None:
+    """The entry ``name`` of ``parent`` (mounts crossed, symlinks not followed), or None."""
+    if name == b".":
+        return parent
+    if name == b"..":
+        return dotdot(parent, ctx.root)
+    try:
+        return follow_mounts(parent.child(name))
+    except SyscallError as e:
+        if e.errno == errno.ENOENT:
+            return None
+        raise

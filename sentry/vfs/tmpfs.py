@@ -1,0 +1,297 @@
+"""tmpfs: files that live in the Sentry's memory.
+
+Used for the overlay's writable upper layer, /dev (devtmpfs), /dev/shm and
+/tmp-style mounts.  Regular files keep their bytes in a sparse dict of 4 KiB
+pages, so ftruncate to a large size costs nothing, st_blocks counts the pages
+really written (as Linux tmpfs does) and SEEK_DATA/SEEK_HOLE find real holes.
+
+Timestamps follow Linux: creating, removing or renaming a name updates the
+directory's mtime and ctime; writing or truncating a file updates its mtime and
+ctime; link-count changes update ctime.  atime is set at creation only (the
+Sentry behaves as if mounted noatime, which Linux programs tolerate).
+
+Lock order: ``TmpFs.lock`` (directory contents, link counts; re-entrant) ->
+``TmpFile._lock`` (one file's pages).  Both are below dentry.TREE_LOCK.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+
+from sentry.kernel.errors import SyscallError
+from sentry.vfs.file import Stat
+from sentry.vfs.inode import (
+    RENAME_EXCHANGE,
+    RENAME_NOREPLACE,
+    RENAME_WHITEOUT,
+    S_IFCHR,
+    S_IFDIR,
+    S_IFLNK,
+    S_IFMT,
+    S_IFREG,
+    Filesystem,
+    Inode,
+    StatFs,
+    dtype_of,
+    now_ns,
+)
+
+PAGE = 4096
+TMPFS_MAGIC = 0x01021994
+TMPFS_BLOCKS = 1 << 21  # the size statfs reports: 8 GiB of 4 KiB blocks
+
+
+class TmpFs(Filesystem):
+    """An in-memory filesystem instance."""
+
+    name = "tmpfs"
+    magic = TMPFS_MAGIC
+
+    def __init__(self, *, mode: int = 0o1777, uid: int = 0, gid: int = 0,
+                 first_ino: int = 1, source: str = "tmpfs", readonly: bool = False) -> None:
+        super().__init__(readonly=readonly, source=source)
+        self.lock = threading.RLock()
+        self._next = first_ino
+        self.root: TmpDir = TmpDir(self, S_IFDIR | (mode & 0o7777), uid=uid, gid=gid)
+
+    def next_ino(self) -> int:
+        with self.lock:
+            n = self._next
+            self._next += 1
+            return n
+
+    def statfs(self) -> StatFs:
+        return StatFs(type=self.magic, blocks=TMPFS_BLOCKS, bfree=TMPFS_BLOCKS,
+                      bavail=TMPFS_BLOCKS, files=1 << 20, ffree=1 << 20, fsid=self.dev)
+
+
+class TmpFile(Inode):
+    """A regular file: sparse 4 KiB pages."""
+
+    def __init__(self, fs: Filesystem, mode: int, **kw: int) -> None:
+        super().__init__(fs, mode, **kw)
+        self._pages: dict[int, bytearray] = {}
+        self._lock = threading.Lock()
+
+    def stat(self) -> Stat:
+        st = super().stat()
+        st.blocks = len(self._pages) * (PAGE // 512)
+        return st
+
+    def read_at(self, offset: int, count: int) -> bytes:
+        with self._lock:
+            end = min(self.size, offset + count)
+            if offset >= end:
+                return b""
+            out = bytearray()
+            pos = offset
+            while pos < end:
+                idx, off = divmod(pos, PAGE)
+                n = min(PAGE - off, end - pos)
+                page = self._pages.get(idx)
+                out += page[off:off + n] if page is not None else bytes(n)
+                pos += n
+            return bytes(out)
+
+    def write_at(self, offset: int, data: bytes) -> int:
+        if not data:
+            return 0
+        with self._lock:
+            pos = offset
+            view = memoryview(data)
+            while view:
+                idx, off = divmod(pos, PAGE)
+                n = min(PAGE - off, len(view))
+                page = self._pages.get(idx)
+                if page is None:
+                    page = self._pages[idx] = bytearray(PAGE)
+                page[off:off + n] = view[:n]
+                view = view[n:]
+                pos += n
+            self.size = max(self.size, pos)
+            self.mtime_ns = self.ctime_ns = now_ns()
+            return len(data)
+
+    def truncate(self, size: int) -> None:
+        if size < 0:
+            raise SyscallError(errno.EINVAL)
+        with self._lock:
+            if size < self.size:
+                keep = (size + PAGE - 1) // PAGE
+                for idx in [i for i in self._pages if i >= keep]:
+                    del self._pages[idx]
+                idx, off = divmod(size, PAGE)
+                if off and idx in self._pages:
+                    self._pages[idx][off:] = bytes(PAGE - off)
+            if size != self.size:
+                self.size = size
+                self.mtime_ns = self.ctime_ns = now_ns()
+
+    def seek_data(self, offset: int, hole: bool) -> int:
+        with self._lock:
+            if offset >= self.size:
+                raise SyscallError(errno.ENXIO)
+            idx = offset // PAGE
+            if hole:
+                while idx in self._pages:
+                    idx += 1
+                return min(max(offset, idx * PAGE), self.size)
+            later = [i for i in self._pages if i >= idx]
+            if not later:
+                raise SyscallError(errno.ENXIO)
+            pos = max(offset, min(later) * PAGE)
+            if pos >= self.size:
+                raise SyscallError(errno.ENXIO)
+            return pos
+
+
+class TmpSymlink(Inode):
+    """A symlink: its body is the target string."""
+
+    def __init__(self, fs: Filesystem, target: bytes, **kw: int) -> None:
+        super().__init__(fs, S_IFLNK | 0o777, **kw)
+        self.target = target
+        self.size = len(target)
+
+    def readlink(self) -> bytes:
+        return self.target
+
+
+def is_whiteout(inode: Inode) -> bool:
+    """An overlay whiteout: a character device 0:0 (the overlayfs convention)."""
+    return (inode.mode & S_IFMT) == S_IFCHR and inode.rdev == 0
+
+
+class TmpDir(Inode):
+    """A directory: an insertion-ordered name -> inode dict."""
+
+    fs: TmpFs
+
+    def __init__(self, fs: TmpFs, mode: int, **kw: int) -> None:
+        super().__init__(fs, mode, **kw)
+        self.entries: dict[bytes, Inode] = {}
+        # Set by the overlay on an upper directory that hides the lower one.
+        self.opaque = False
+
+    def _touch(self) -> None:
+        self.mtime_ns = self.ctime_ns = now_ns()
+
+    def _add(self, name: bytes, inode: Inode) -> Inode:
+        if name in self.entries:
+            raise SyscallError(errno.EEXIST)
+        self.entries[name] = inode
+        if inode.is_dir():
+            self.nlink += 1
+        self._touch()
+        return inode
+
+    def lookup(self, name: bytes) -> Inode:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise SyscallError(errno.ENOENT) from None
+
+    def iterdir(self) -> list[tuple[bytes, int, int]]:
+        with self.fs.lock:
+            return [(n, i.ino, dtype_of(i.mode)) for n, i in self.entries.items()]
+
+    def create(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
+        with self.fs.lock:
+            return self._add(name, TmpFile(self.fs, S_IFREG | (mode & 0o7777), uid=uid, gid=gid))
+
+    def mkdir(self, name: bytes, mode: int, uid: int, gid: int) -> Inode:
+        with self.fs.lock:
+            return self._add(name, TmpDir(self.fs, S_IFDIR | (mode & 0o7777), uid=uid, gid=gid))
+
+    def mknod(self, name: bytes, mode: int, rdev: int, uid: int, gid: int) -> Inode:
+        fmt = mode & S_IFMT
+        if fmt in (0, S_IFREG):
+            return self.create(name, mode, uid, gid)
+        if fmt in (S_IFDIR, S_IFLNK):
+            raise SyscallError(errno.EINVAL)
+        with self.fs.lock:
+            return self._add(name, Inode(self.fs, mode, uid=uid, gid=gid, rdev=rdev))
+
+    def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
+        with self.fs.lock:
+            return self._add(name, TmpSymlink(self.fs, target, uid=uid, gid=gid))
+
+    def link(self, name: bytes, inode: Inode) -> None:
+        if inode.fs is not self.fs:
+            raise SyscallError(errno.EXDEV)
+        if inode.is_dir():
+            raise SyscallError(errno.EPERM)
+        with self.fs.lock:
+            self._add(name, inode)
+            inode.nlink += 1
+            inode.ctime_ns = now_ns()
+
+    def unlink(self, name: bytes) -> None:
+        with self.fs.lock:
+            inode = self.lookup(name)
+            if inode.is_dir():
+                raise SyscallError(errno.EISDIR)
+            del self.entries[name]
+            inode.nlink -= 1
+            inode.ctime_ns = now_ns()
+            self._touch()
+
+    def rmdir(self, name: bytes) -> None:
+        with self.fs.lock:
+            inode = self.lookup(name)
+            if not isinstance(inode, TmpDir):
+                raise SyscallError(errno.ENOTDIR)
+            if inode.entries:
+                raise SyscallError(errno.ENOTEMPTY)
+            del self.entries[name]
+            inode.nlink = 0
+            self.nlink -= 1
+            self._touch()
+
+    def rename(self, oldname: bytes, newdir: Inode, newname: bytes, flags: int = 0) -> None:
+        if not isinstance(newdir, TmpDir) or newdir.fs is not self.fs:
+            raise SyscallError(errno.EXDEV)
+        with self.fs.lock:
+            src = self.lookup(oldname)
+            dst = newdir.entries.get(newname)
+            if flags & RENAME_EXCHANGE:
+                if dst is None:
+                    raise SyscallError(errno.ENOENT)
+                self.entries[oldname], newdir.entries[newname] = dst, src
+                if self is not newdir and src.is_dir() != dst.is_dir():
+                    delta = 1 if src.is_dir() else -1
+                    self.nlink -= delta
+                    newdir.nlink += delta
+                src.ctime_ns = dst.ctime_ns = now_ns()
+                self._touch()
+                newdir._touch()
+                return
+            if dst is src:
+                return
+            if dst is not None:
+                if flags & RENAME_NOREPLACE:
+                    raise SyscallError(errno.EEXIST)
+                if dst.is_dir():
+                    if not src.is_dir():
+                        raise SyscallError(errno.EISDIR)
+                    if isinstance(dst, TmpDir) and dst.entries:
+                        raise SyscallError(errno.ENOTEMPTY)
+                    dst.nlink = 0
+                    newdir.nlink -= 1
+                else:
+                    if src.is_dir():
+                        raise SyscallError(errno.ENOTDIR)
+                    dst.nlink -= 1
+                dst.ctime_ns = now_ns()
+                del newdir.entries[newname]
+            del self.entries[oldname]
+            newdir.entries[newname] = src
+            if src.is_dir():
+                self.nlink -= 1
+                newdir.nlink += 1
+            if flags & RENAME_WHITEOUT:
+                self.entries[oldname] = Inode(self.fs, S_IFCHR, rdev=0)
+            src.ctime_ns = now_ns()
+            self._touch()
+            newdir._touch()

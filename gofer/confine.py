@@ -116,7 +116,9 @@ def _check(ret: int, what: str) -> None:
 
 
 def _mount(src: str | None, target: str, fstype: str | None, flags: int) -> None:
-    enc = (lambda s: None if s is None else os.fsencode(s))
+    def enc(s: str | None) -> bytes | None:
+        return None if s is None else os.fsencode(s)
+
     _check(_libc.mount(enc(src), enc(target), enc(fstype), flags, None), f"mount {target}")
 
 
@@ -148,16 +150,25 @@ def enter_root(root_fd: int) -> str:
     return "chroot"
 
 
-def drop_capabilities(keep: tuple[int, ...] = KEEP_CAPS) -> None:
-    """Shrink bounding, ambient, effective, permitted and inheritable sets to ``keep``."""
+def cap_last_cap() -> int:
+    """The highest capability this kernel knows (read it while /proc is visible)."""
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
-    except OSError:
-        last = 63
+            return int(f.read())
+    except (OSError, ValueError):
+        return 63
+
+
+def drop_capabilities(keep: tuple[int, ...] = KEEP_CAPS, last: int = 63) -> None:
+    """Shrink bounding, ambient, effective, permitted and inheritable sets to
+    ``keep``. Capabilities above what the kernel knows (EINVAL) end the loop."""
     for cap in range(last + 1):
-        if cap not in keep:
-            _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"PR_CAPBSET_DROP {cap}")
+        if cap in keep:
+            continue
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0:
+            if ctypes.get_errno() == errno.EINVAL and cap > CAP_FSETID:
+                break
+            _check(-1, f"PR_CAPBSET_DROP {cap}")
     _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "ambient clear")
     mask = sum(1 << c for c in keep)
     header = ctypes.create_string_buffer(struct.pack("=Ii", _LINUX_CAPABILITY_VERSION_3, 0))
@@ -203,8 +214,9 @@ def confine(root_fd: int, *, seccomp_action: str = "kill") -> str:
     thread is started, after every module the serve loop needs is imported."""
     import pyseccomp  # noqa: F401  (import while files outside the root are reachable)
 
+    last = cap_last_cap()
     how = enter_root(root_fd)
-    drop_capabilities()
+    drop_capabilities(last=last)
     no_new_privs()
     install_seccomp(seccomp_action)
     return how

@@ -487,11 +487,13 @@ class FileServer:
                 finally:
                     os.close(fd)
         if v & (p9.P9_SETATTR_ATIME | p9.P9_SETATTR_MTIME):
-            hostops.futimens_path(
-                st.fd,
-                _timespec(v, p9.P9_SETATTR_ATIME, p9.P9_SETATTR_ATIME_SET, m.atime_sec, m.atime_nsec),
-                _timespec(v, p9.P9_SETATTR_MTIME, p9.P9_SETATTR_MTIME_SET, m.mtime_sec, m.mtime_nsec),
+            atime = _timespec(
+                v, p9.P9_SETATTR_ATIME, p9.P9_SETATTR_ATIME_SET, m.atime_sec, m.atime_nsec
             )
+            mtime = _timespec(
+                v, p9.P9_SETATTR_MTIME, p9.P9_SETATTR_MTIME_SET, m.mtime_sec, m.mtime_nsec
+            )
+            hostops.futimens_path(st.fd, atime, mtime)
         return p9.Rsetattr()
 
     def t_statfs(self, m: p9.Tstatfs) -> p9.Message:
@@ -672,7 +674,13 @@ def _raise_nofile() -> None:
 
 
 def serve(
-    root: str, channel_name: str, *, readonly: bool, sentry_pid: int, confine: bool = True
+    root: str,
+    channel_name: str,
+    *,
+    readonly: bool,
+    sentry_pid: int,
+    confine: bool = True,
+    seccomp_action: str = "kill",
 ) -> None:
     """The Gofer process: channel first (glibc finds its names under the host's
     /dev/shm), then the root, then confinement, then serve until the Sentry
@@ -687,7 +695,7 @@ def serve(
         if confine:
             from gofer import confine as _confine
 
-            _confine.confine(root_fd)
+            _confine.confine(root_fd, seccomp_action=seccomp_action)
             os.close(root_fd)
             # After pivot_root the old fd names a directory on a detached mount
             # outside our root; serve from the new "/" instead.
@@ -709,6 +717,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sentry-pid", type=int, required=True)
     ap.add_argument("--readonly", action="store_true")
     ap.add_argument("--no-confine", dest="confine", action="store_false")
+    ap.add_argument(
+        "--seccomp",
+        choices=("kill", "errno", "log"),
+        default="kill",
+        help="what an unlisted syscall does (errno/log: for finding what Python needs)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="gofer[%(process)d]: %(message)s")
     from shm.errors import PeerDiedError
@@ -720,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
             readonly=args.readonly,
             sentry_pid=args.sentry_pid,
             confine=args.confine,
+            seccomp_action=args.seccomp,
         )
     except PeerDiedError:
         return 0  # the Sentry is gone; nothing left to serve

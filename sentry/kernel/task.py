@@ -122,6 +122,7 @@ class Task:
         self.robust_list: tuple[int, int] = (0, 0)
         self.regs: tuple[int, ...] = ()
         self.new_regs: list[int] | None = None
+        self.in_app = False  # running application code (a kick is needed to interrupt it)
         self.killed = False
         self.dethreaded = False  # ended by another thread's execve
         self.exited = False
@@ -169,7 +170,10 @@ class Task:
 
     # -- waking and interruption ------------------------------------------
     def wake(self) -> None:
+        """A signal arrived: end a Sentry-internal wait, or interrupt application code."""
         self._wake.set()
+        if self.in_app:
+            self.thread.kick()
 
     def kill(self) -> None:
         """Make the task die: its stub is killed and any Sentry wait ends."""
@@ -307,7 +311,7 @@ class Task:
             th.apply_ops(ops)
             self.boot_ops = None
         self._flush_mm()
-        return th.reply_and_wait()
+        return self._resume()
 
     def _flush_mm(self) -> None:
         mm = self.mm
@@ -329,7 +333,8 @@ class Task:
             regs_t = th.get_regs()
             self.regs = regs_t
             if event != stubs.lib.EVENT_SYSCALL:
-                self._fault(th)
+                if event == stubs.lib.EVENT_FAULT:
+                    self._fault(th)
                 full = list(regs_t)
             else:
                 nr = regs_t[RAX]
@@ -369,7 +374,7 @@ class Task:
                     if self.mm.pending:
                         self._flush_mm()
                     th.set_reg(RAX, ret)
-                    event = th.reply_and_wait()
+                    event = self._resume()
                     continue
                 full = self.new_regs if self.new_regs is not None else list(regs_t)
                 if self.new_regs is None or ret != full[RAX]:
@@ -377,11 +382,21 @@ class Task:
                 if -ret in RESTART_CODES:
                     full = self._deliver_restart(full, nr, -ret)
                     self._finish(full)
-                    event = th.reply_and_wait()
+                    event = self._resume()
                     continue
             full = self.deliver_signals(full)
             self._finish(full)
-            event = th.reply_and_wait()
+            event = self._resume()
+
+    def _resume(self) -> int:
+        """Let the application run until its next event."""
+        self.in_app = True
+        if self.signal_pending():
+            self.thread.kick()  # a signal that raced with our last delivery check
+        try:
+            return self.thread.reply_and_wait()
+        finally:
+            self.in_app = False
 
     def _finish(self, full: list[int]) -> None:
         if self.mm.pending:

@@ -39,6 +39,7 @@ CDEF = """
 #define SLOT_OPS_DONE ...
 #define EVENT_SYSCALL ...
 #define EVENT_FAULT ...
+#define EVENT_INTERRUPT ...
 #define OP_MAP ...
 #define OP_UNMAP ...
 #define OP_PROTECT ...
@@ -87,6 +88,7 @@ void sentry_post(struct stub_slot *slot, uint32_t state);
 int sentry_post_wait(struct stub_slot *slot, uint32_t state, uint32_t want,
                      uint64_t spin_cycles, int64_t timeout_ns);
 long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, int64_t timeout_ns);
+int sentry_kick(int pid, int tid);
 """
 
 COMPILE_ARGS = [
@@ -118,7 +120,8 @@ ffibuilder.set_source(
     "int sentry_wait(struct stub_slot *, uint32_t, uint64_t, int64_t);\n"
     "void sentry_post(struct stub_slot *, uint32_t);\n"
     "int sentry_post_wait(struct stub_slot *, uint32_t, uint32_t, uint64_t, int64_t);\n"
-    "long zygote_request(struct stub_ctrl *, uint64_t, int64_t);\n",
+    "long zygote_request(struct stub_ctrl *, uint64_t, int64_t);\n"
+    "int sentry_kick(int pid, int tid);\n",
     sources=[_src],
     include_dirs=[HERE],
     extra_compile_args=COMPILE_ARGS,

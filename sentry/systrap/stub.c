@@ -107,9 +107,12 @@ extern char __stop_pyvisor_stub[] __attribute__((visibility("hidden")));
 #define K_SIGCHLD 17
 
 #define SIGBIT(s) (1ULL << ((s) - 1))
+/* The signals a stub thread leaves unblocked: the trap, the faults, and the
+ * Sentry's kick (STUB_KICK_SIGNAL: interrupt the application so the Sentry
+ * can deliver a signal to a thread that is running application code). */
 #define FAULT_SIGNALS \
     (SIGBIT(SIGSYS) | SIGBIT(SIGSEGV) | SIGBIT(SIGBUS) | SIGBIT(SIGFPE) | SIGBIT(SIGILL) | \
-     SIGBIT(SIGTRAP))
+     SIGBIT(SIGTRAP) | SIGBIT(STUB_KICK_SIGNAL))
 
 #define SPIN_MIN 2000ULL
 #define SPIN_MAX 200000ULL
@@ -221,6 +224,8 @@ STUB static void stub_handler(int signo, void *info, void *uctx) {
         slot->regs[i] = gregs[i];
     if (signo == SIGSYS) {
         slot->event = EVENT_SYSCALL;
+    } else if (signo == STUB_KICK_SIGNAL) {
+        slot->event = EVENT_INTERRUPT;
     } else {
         slot->event = EVENT_FAULT;
         slot->fault_signo = (uint64_t)signo;
@@ -357,6 +362,7 @@ STUB static void stub_zygote_main(void) {
     S4(SYS_rt_sigaction, SIGFPE, &sa, 0, 8);
     S4(SYS_rt_sigaction, SIGILL, &sa, 0, 8);
     S4(SYS_rt_sigaction, SIGTRAP, &sa, 0, 8);
+    S4(SYS_rt_sigaction, STUB_KICK_SIGNAL, &sa, 0, 8);
     uint64_t blocked = ~FAULT_SIGNALS;
     S4(SYS_rt_sigprocmask, SIG_SETMASK, &blocked, 0, 8);
 
@@ -513,6 +519,11 @@ int sentry_post_wait(struct stub_slot *slot, uint32_t state, uint32_t want, uint
                      int64_t timeout_ns) {
     sentry_publish(&slot->state, &slot->stub_sleeping, state);
     return wait_word(&slot->state, &slot->sentry_sleeping, want, spin_cycles, timeout_ns);
+}
+
+/* Interrupt one stub thread running application code. */
+int sentry_kick(int pid, int tid) {
+    return (int)raw(SYS_tgkill, pid, tid, STUB_KICK_SIGNAL, 0, 0, 0);
 }
 
 long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, int64_t timeout_ns) {

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 5
+#define STUB_ABI_VERSION 6
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -50,6 +50,8 @@
 
 #define EVENT_SYSCALL 1
 #define EVENT_FAULT   2
+#define EVENT_INTERRUPT 3
+#define STUB_KICK_SIGNAL 23 /* SIGURG: nothing else in a stub uses it */
 
 #define STUB_NREGS 18 /* ucontext gregs R8..EFL */
 #define STUB_MAX_OPS 64

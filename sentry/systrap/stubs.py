@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 5
+EXPECTED_ABI = 6
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -200,11 +200,13 @@ class StubProcess:
         struct.pack_into("<Q", mf.view, top, lib.STUB_CODE_ADDR + lib.stub_thread_start_offset())
         child_sp = lib.STUB_SLOTS_ADDR + index * lib.STUB_SLOT_STRIDE + lib.STUB_SLOT_STRIDE - 16
         try:
-            creator.apply_ops([StubOp(lib.OP_CLONE_THREAD, child_sp, 0, 0, 0)])
+            tid = creator.apply_ops([StubOp(lib.OP_CLONE_THREAD, child_sp, 0, 0, 0)])
         except StubError:
             self.free_thread(index)
             raise
-        return StubThread(self, index)
+        th = StubThread(self, index)
+        th.host_tid = tid
+        return th
 
     def free_thread(self, index: int) -> None:
         with self._lock:
@@ -251,7 +253,7 @@ class StubProcess:
 class StubThread:
     """One stub thread's sysmsg slot, seen from the Sentry."""
 
-    __slots__ = ("proc", "index", "slot", "base", "regs_off", "view", "fs_base")
+    __slots__ = ("proc", "index", "slot", "base", "regs_off", "view", "fs_base", "host_tid")
 
     def __init__(self, proc: StubProcess, index: int) -> None:
         mf = proc.platform.mf
@@ -262,6 +264,13 @@ class StubThread:
         self.regs_off = self.base + SLOT_REGS_OFF
         self.view = mf.view
         self.fs_base = 0
+        self.host_tid = proc.pid if index == 0 else 0
+
+    def kick(self) -> None:
+        """Interrupt the application code this thread is running (an EVENT_INTERRUPT
+        follows; a kick that finds the thread already in the Sentry is harmless)."""
+        if self.host_tid:
+            lib.sentry_kick(self.proc.pid, self.host_tid)
 
     def _wait(self, rc: int, want: int) -> None:
         while rc != 0:
@@ -308,11 +317,12 @@ class StubThread:
         s = self.slot
         return int(s.fault_signo), int(s.fault_code), int(s.fault_addr)
 
-    def apply_ops(self, ops: list[StubOp]) -> None:
+    def apply_ops(self, ops: list[StubOp]) -> int:
         """Have the stub apply address-space changes, in order, while it waits in
         its handler; the stub must be stopped in an event."""
         maxops = lib.STUB_MAX_OPS
         base = self.base + SLOT_OPS_OFF
+        res = 0
         for start in range(0, len(ops), maxops):
             batch = ops[start : start + maxops]
             for i, op in enumerate(batch):
@@ -326,3 +336,4 @@ class StubThread:
             res = int(self.slot.op_result)
             if res < 0:
                 raise StubError(f"stub could not apply address-space ops: {os.strerror(-res)}")
+        return res

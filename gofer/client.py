@@ -1,0 +1,451 @@
+"""The Sentry's side of the Gofer channel: 9P2000.L calls as Python methods.
+
+Every method sends one (or, for large reads and writes and long walks, a few)
+requests over a `shm.channel.ClientChannel` and either returns the decoded reply
+or raises `SyscallError(errno)`, the one error type the Sentry's VFS expects:
+
+* ``Rlerror(e)`` from the Gofer raises SyscallError(e).
+* Any channel failure (the Gofer died, timed out, closed, or wrote something
+  impossible) raises SyscallError(EIO); a dead, closed or hostile Gofer also
+  marks the client dead so later calls fail at once instead of waiting.
+* A reply that does not decode, carries another tag, or is not the expected
+  R-message raises SyscallError(EIO): the Gofer is a separate, confined process
+  and is treated as untrusted too.
+
+Thread-safe: several Sentry threads may call at once (the channel has slots);
+fid and tag allocation are under one lock. Names are bytes, as in the Sentry's
+VFS; on the wire they are UTF-8 strings with surrogateescape (any byte string
+survives the round trip).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from gofer import p9
+from sentry.kernel.errors import SyscallError
+from shm.channel import (
+    ChannelClosed,
+    ChannelError,
+    ChannelTimeout,
+    ClientChannel,
+    PeerDiedError,
+    ProtocolError,
+)
+
+__all__ = ["Attr", "GoferClient", "GoferProcess", "StatFS", "start_gofer"]
+
+_M = TypeVar("_M", bound=p9.Message)
+_RREAD_OVERHEAD = 11  # size type tag count
+_TWRITE_OVERHEAD = 23  # size type tag fid offset count
+_FATAL = (PeerDiedError, ChannelTimeout, ChannelClosed, ProtocolError)
+CONNECT_TIMEOUT = 15.0
+"""Seconds the Gofer has to start, confine itself and answer Tversion."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """A file's attributes as Rgetattr reports them (times in nanoseconds).
+
+    There is no ``dev``: 9P identifies files by qid; the Sentry's gofer
+    filesystem supplies its own device number.
+    """
+
+    qid: p9.Qid
+    mode: int
+    uid: int
+    gid: int
+    nlink: int
+    rdev: int
+    size: int
+    blksize: int
+    blocks: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @property
+    def ino(self) -> int:
+        return self.qid.path
+
+
+@dataclass(frozen=True, slots=True)
+class StatFS:
+    """Rstatfs: what statfs(2) reports for the served filesystem."""
+
+    type: int
+    bsize: int
+    blocks: int
+    bfree: int
+    bavail: int
+    files: int
+    ffree: int
+    fsid: int
+    namelen: int
+
+
+def _name(name: bytes) -> str:
+    if not isinstance(name, bytes | bytearray):
+        raise TypeError(f"file names are bytes, got {type(name).__name__}")
+    return bytes(name).decode("utf-8", "surrogateescape")
+
+
+class GoferClient:
+    """A 9P2000.L session with one Gofer over ``channel`` (which it owns: close()
+    closes it)."""
+
+    def __init__(self, channel: ClientChannel, *, msize: int | None = None) -> None:
+        self.channel = channel
+        self.msize = min(msize or channel.msize, channel.msize)
+        self._lock = threading.Lock()
+        self._next_fid = 1
+        self._free_fids: list[int] = []
+        self._tag = 0
+        self._dead = False
+        self._closed = False
+        self.root = -1
+        """The fid `connect` attached (-1 before)."""
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _rpc(self, msg: p9.Message, want: type[_M], *, timeout: float | None = None) -> _M:
+        if self._dead or self._closed:
+            raise SyscallError(errno.EIO)
+        with self._lock:
+            self._tag = tag = (self._tag + 1) % p9.P9_NOTAG
+        try:
+            frame = p9.encode(msg, tag, self.msize)
+        except p9.LocalProtocolError:
+            raise SyscallError(errno.EINVAL) from None  # e.g. a name longer than 64 KiB
+        try:
+            raw = self.channel.send_request(frame, timeout=timeout)
+        except _FATAL:
+            self._dead = True
+            raise SyscallError(errno.EIO) from None
+        except ChannelError:
+            raise SyscallError(errno.EIO) from None
+        try:
+            rtag, reply = p9.decode(raw, self.msize)
+        except p9.RemoteProtocolError:
+            raise SyscallError(errno.EIO) from None
+        if rtag != tag:
+            raise SyscallError(errno.EIO)
+        if type(reply) is want:
+            return reply  # type: ignore[return-value]
+        if isinstance(reply, p9.Rlerror):
+            raise SyscallError(reply.ecode)
+        raise SyscallError(errno.EIO)
+
+    def alloc_fid(self) -> int:
+        """A fid number not in use (clunked ones are reused first)."""
+        with self._lock:
+            if self._free_fids:
+                return self._free_fids.pop()
+            fid = self._next_fid
+            if fid >= p9.P9_NOFID:
+                raise SyscallError(errno.ENFILE)
+            self._next_fid += 1
+            return fid
+
+    def _release_fid(self, fid: int) -> None:
+        with self._lock:
+            self._free_fids.append(fid)
+
+    @property
+    def dead(self) -> bool:
+        """True once the Gofer is known to be gone (every call then raises EIO)."""
+        return self._dead
+
+    # -- session ------------------------------------------------------------
+
+    def connect(self, uname: str = "root", aname: str = "", *, n_uname: int = 0) -> int:
+        """Tversion (negotiating msize) then Tattach; returns the root fid.
+
+        Waits up to CONNECT_TIMEOUT for the first answer, which doubles as the
+        "Gofer is ready" handshake.
+        """
+        rv = self._rpc(
+            p9.Tversion(self.msize, p9.VERSION_9P2000_L), p9.Rversion, timeout=CONNECT_TIMEOUT
+        )
+        if rv.version != p9.VERSION_9P2000_L or not 512 <= rv.msize <= self.msize:
+            self._dead = True
+            raise SyscallError(errno.EIO)
+        self.msize = rv.msize
+        fid = self.alloc_fid()
+        try:
+            self._rpc(p9.Tattach(fid, p9.P9_NOFID, uname, aname, n_uname), p9.Rattach)
+        except BaseException:
+            self._release_fid(fid)
+            raise
+        self.root = fid
+        return fid
+
+    def close(self) -> None:
+        """End the session: the Gofer sees the channel close and exits. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.channel.close()
+
+    def __enter__(self) -> GoferClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- walking and fids -----------------------------------------------------
+
+    def walk(self, fid: int, names: list[bytes]) -> tuple[int, list[p9.Qid]]:
+        """Walk ``names`` from ``fid`` to a new fid; returns (newfid, qids).
+
+        An empty list clones ``fid``. A walk that fails at the first name raises
+        the Gofer's errno; one that stops later (9P reports only how far it got)
+        raises ENOENT, and no fid is left behind either way. Walks longer than
+        16 names are split into several Twalks.
+        """
+        strs = [_name(n) for n in names]
+        newfid = self.alloc_fid()
+        qids: list[p9.Qid] = []
+        src = fid
+        try:
+            first = True
+            while first or strs:
+                batch, strs = strs[: p9.MAXWELEM], strs[p9.MAXWELEM :]
+                r = self._rpc(p9.Twalk(src, newfid, tuple(batch)), p9.Rwalk)
+                if len(r.qids) != len(batch):
+                    raise SyscallError(errno.ENOENT)
+                qids += r.qids
+                src, first = newfid, False
+        except BaseException:
+            if not first:
+                self._clunk_quiet(newfid)
+            self._release_fid(newfid)
+            raise
+        return newfid, qids
+
+    def _clunk_quiet(self, fid: int) -> None:
+        try:
+            self._rpc(p9.Tclunk(fid), p9.Rclunk)
+        except SyscallError:
+            pass
+
+    def clunk(self, fid: int) -> None:
+        """Forget ``fid`` (the number is reused by later walks)."""
+        try:
+            self._rpc(p9.Tclunk(fid), p9.Rclunk)
+        finally:
+            self._release_fid(fid)  # clunk frees the fid even when it reports an error
+
+    def remove(self, fid: int) -> None:
+        """Unlink the file ``fid`` names; the fid is clunked either way."""
+        try:
+            self._rpc(p9.Tremove(fid), p9.Rremove)
+        finally:
+            self._release_fid(fid)
+
+    # -- attributes -------------------------------------------------------------
+
+    def getattr(self, fid: int) -> Attr:
+        r = self._rpc(p9.Tgetattr(fid, p9.P9_GETATTR_BASIC), p9.Rgetattr)
+        return Attr(
+            r.qid, r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
+            r.atime_sec * 10**9 + r.atime_nsec,
+            r.mtime_sec * 10**9 + r.mtime_nsec,
+            r.ctime_sec * 10**9 + r.ctime_nsec,
+        )  # fmt: skip
+
+    def setattr(
+        self,
+        fid: int,
+        valid: int,
+        mode: int = 0,
+        uid: int = 0,
+        gid: int = 0,
+        size: int = 0,
+        atime_ns: int = 0,
+        mtime_ns: int = 0,
+    ) -> None:
+        """Change the attributes ``valid`` (P9_SETATTR_* bits) names. Times are
+        used only with ATIME_SET/MTIME_SET; without them the Gofer uses "now"."""
+        a_s, a_ns = divmod(atime_ns, 10**9)
+        m_s, m_ns = divmod(mtime_ns, 10**9)
+        if a_s < 0 or m_s < 0:
+            raise SyscallError(errno.EINVAL)
+        self._rpc(p9.Tsetattr(fid, valid, mode, uid, gid, size, a_s, a_ns, m_s, m_ns), p9.Rsetattr)
+
+    def statfs(self, fid: int) -> StatFS:
+        r = self._rpc(p9.Tstatfs(fid), p9.Rstatfs)
+        return StatFS(
+            r.type, r.bsize, r.blocks, r.bfree, r.bavail, r.files, r.ffree, r.fsid, r.namelen
+        )
+
+    def readlink(self, fid: int) -> bytes:
+        return self._rpc(p9.Treadlink(fid), p9.Rreadlink).target.encode("utf-8", "surrogateescape")
+
+    # -- open and I/O -------------------------------------------------------------
+
+    def lopen(self, fid: int, flags: int) -> tuple[p9.Qid, int]:
+        """Open the file ``fid`` names (Linux O_* flags); returns (qid, iounit)."""
+        r = self._rpc(p9.Tlopen(fid, flags), p9.Rlopen)
+        return r.qid, r.iounit
+
+    def lcreate(
+        self, dfid: int, name: bytes, flags: int, mode: int, gid: int
+    ) -> tuple[p9.Qid, int]:
+        """Create and open ``name`` in directory ``dfid``; ``dfid`` then names
+        the new, open file (9P semantics: walk a clone first to keep the dir)."""
+        r = self._rpc(p9.Tlcreate(dfid, _name(name), flags, mode, gid), p9.Rlcreate)
+        return r.qid, r.iounit
+
+    def read(self, fid: int, offset: int, count: int) -> bytes:
+        """Read up to ``count`` bytes in msize-sized pieces; stops at a short read."""
+        chunk = self.msize - _RREAD_OVERHEAD
+        parts: list[bytes] = []
+        while count > 0:
+            want = min(count, chunk)
+            data = self._rpc(p9.Tread(fid, offset, want), p9.Rread).data
+            if len(data) > want:
+                raise SyscallError(errno.EIO)  # more than asked: a confused Gofer
+            parts.append(data)
+            offset += len(data)
+            count -= len(data)
+            if len(data) < want:
+                break
+        return b"".join(parts)
+
+    def write(self, fid: int, offset: int, data: bytes) -> int:
+        """Write ``data`` in msize-sized pieces; returns bytes written (short on a
+        short write from the host)."""
+        chunk = self.msize - _TWRITE_OVERHEAD
+        view = memoryview(data)
+        done = 0
+        while done < len(view):
+            piece = view[done : done + chunk]
+            n = self._rpc(p9.Twrite(fid, offset + done, piece), p9.Rwrite).count
+            if n > len(piece):
+                raise SyscallError(errno.EIO)
+            done += n
+            if n < len(piece):
+                break
+        return done
+
+    def readdir(self, fid: int, offset: int, count: int) -> list[p9.Dirent]:
+        """Entries after cookie ``offset`` (0: from the start), at most ``count``
+        bytes of them; pass the last entry's ``offset`` to continue. Empty at end."""
+        count = min(count, self.msize - _RREAD_OVERHEAD)
+        data = self._rpc(p9.Treaddir(fid, offset, count), p9.Rreaddir).data
+        try:
+            return p9.decode_dirents(data)
+        except p9.RemoteProtocolError:
+            raise SyscallError(errno.EIO) from None
+
+    def fsync(self, fid: int, datasync: bool = False) -> None:
+        self._rpc(p9.Tfsync(fid, int(datasync)), p9.Rfsync)
+
+    # -- namespace changes -------------------------------------------------------
+
+    def mkdir(self, dfid: int, name: bytes, mode: int, gid: int) -> p9.Qid:
+        return self._rpc(p9.Tmkdir(dfid, _name(name), mode, gid), p9.Rmkdir).qid
+
+    def symlink(self, dfid: int, name: bytes, target: bytes, gid: int) -> p9.Qid:
+        return self._rpc(p9.Tsymlink(dfid, _name(name), _name(target), gid), p9.Rsymlink).qid
+
+    def mknod(self, dfid: int, name: bytes, mode: int, major: int, minor: int, gid: int) -> p9.Qid:
+        """Regular files and FIFOs only (the Gofer refuses device nodes: EPERM)."""
+        msg = p9.Tmknod(dfid, _name(name), mode, major, minor, gid)
+        return self._rpc(msg, p9.Rmknod).qid
+
+    def link(self, dfid: int, fid: int, name: bytes) -> None:
+        """Hard-link the file ``fid`` as ``name`` in directory ``dfid``."""
+        self._rpc(p9.Tlink(dfid, fid, _name(name)), p9.Rlink)
+
+    def renameat(self, olddfid: int, oldname: bytes, newdfid: int, newname: bytes) -> None:
+        msg = p9.Trenameat(olddfid, _name(oldname), newdfid, _name(newname))
+        self._rpc(msg, p9.Rrenameat)
+
+    def unlinkat(self, dfid: int, name: bytes, flags: int = 0) -> None:
+        """``flags`` is 0 (unlink) or P9_AT_REMOVEDIR (rmdir)."""
+        self._rpc(p9.Tunlinkat(dfid, _name(name), flags), p9.Runlinkat)
+
+
+# -- starting a Gofer --------------------------------------------------------------
+
+_PROJECT = str(Path(__file__).resolve().parent.parent)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class GoferProcess:
+    """Handle on a running Gofer child."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self.pid = proc.pid
+
+    def kill(self) -> None:
+        """SIGKILL the Gofer (no-op once it has been reaped)."""
+        if self._proc.returncode is None:
+            try:
+                self._proc.kill()
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Reap the Gofer; returns its exit status (-N for signal N)."""
+        return self._proc.wait(timeout)
+
+    def poll(self) -> int | None:
+        return self._proc.poll()
+
+
+def start_gofer(
+    root: str, *, readonly: bool, confine: bool = True, msize: int | None = None
+) -> tuple[GoferClient, GoferProcess]:
+    """Start a Gofer serving ``root`` and connect to it; returns (client, process).
+
+    The Gofer gets PR_SET_PDEATHSIG=SIGKILL, so it dies with the thread that
+    started it (call this from a thread that lives as long as the Sentry, e.g.
+    the main thread). On any failure both the channel and the process are
+    cleaned up before the error is re-raised. The root fid is ``client.root``.
+    """
+    channel = ClientChannel(**({} if msize is None else {"msize": msize}))
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        argv = [sys.executable, "-m", "gofer.server", "--root", root, "--channel", channel.name]
+        argv += ["--sentry-pid", str(os.getpid())]
+        argv += ["--readonly"] if readonly else []
+        argv += [] if confine else ["--no-confine"]
+        argv += os.environ.get("PYVISOR_GOFER_ARGS", "").split()  # debugging aid
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT, env.get("PYTHONPATH")]))
+        proc = subprocess.Popen(
+            argv,
+            close_fds=True,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd="/",
+            preexec_fn=_die_with_parent,  # noqa: PLW1509  (single prctl, no locks taken)
+        )
+        channel.set_peer(proc.pid)
+        client = GoferClient(channel)
+        client.connect()
+        return client, GoferProcess(proc)
+    except BaseException:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        channel.close()
+        raise

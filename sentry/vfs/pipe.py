@@ -1,0 +1,316 @@
+"""Pipes and fifos, as pipe(7) and fifo(7) describe them.
+
+Facts about the Linux API this module keeps:
+
+* Capacity 64 KiB (F_SETPIPE_SZ can change it, rounded to a power-of-two
+  number of pages).  A write of at most PIPE_BUF (4096) bytes is atomic: it
+  waits (or fails with EAGAIN) until there is room for all of it, so it is
+  never interleaved with another writer's data.  A larger write may be split.
+* read on an empty pipe with no writers returns 0 (EOF); with writers it
+  blocks, or fails with EAGAIN under O_NONBLOCK.
+* write with no readers fails with EPIPE (the syscall layer then sends
+  SIGPIPE); bytes already written by a large write are reported instead.
+* Opening a fifo read-only blocks until a writer opens it, write-only until a
+  reader does; O_NONBLOCK read-only opens at once, O_NONBLOCK write-only fails
+  with ENXIO when there is no reader; O_RDWR never blocks.
+* poll: POLLIN when data is buffered, POLLOUT when PIPE_BUF bytes fit,
+  POLLHUP on the read side once every writer has gone (only if a writer was
+  ever seen by this description, as Linux's w_counter check does), POLLERR on
+  the write side when no reader is left.
+
+Blocking waits are a loop of short condition waits so a pending signal can
+interrupt them: the ``interrupted`` hook (per pipe, or the class-wide default
+``Pipe.interrupted``) is polled and a true answer raises EINTR.
+
+Lock order: ``Pipe._cond`` is a leaf lock (below the VFS locks); it is never
+held while calling the interrupted hook's owner back into the VFS.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from sentry.kernel.errors import SyscallError
+from sentry.vfs.file import (
+    O_ACCMODE,
+    O_NONBLOCK,
+    O_RDONLY,
+    O_RDWR,
+    O_WRONLY,
+    POLLERR,
+    POLLHUP,
+    POLLIN,
+    POLLOUT,
+    FileDescription,
+    Stat,
+)
+from sentry.vfs.inode import S_IFIFO, alloc_dev, now_ns
+
+if TYPE_CHECKING:
+    from sentry.vfs.dentry import Dentry
+    from sentry.vfs.inode import Inode
+
+PIPE_BUF = 4096
+DEFAULT_CAPACITY = 65536
+MAX_CAPACITY = 1 << 20  # /proc/sys/fs/pipe-max-size
+PAGE = 4096
+FIONREAD = 0x541B
+FIONBIO = 0x5421
+TICK_S = 0.05
+
+PIPEFS_DEV = alloc_dev()
+_pipe_ino = itertools.count(1)
+
+
+class Pipe:
+    """The buffer shared by a pipe's two ends (or by every opener of a fifo)."""
+
+    interrupted: ClassVar[Callable[[], bool] | None] = None
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY,
+                 interrupted: Callable[[], bool] | None = None) -> None:
+        self._buf = bytearray()
+        self.capacity = capacity
+        self.readers = 0
+        self.writers = 0
+        self.r_counter = 0  # reader opens ever (fifo rendezvous)
+        self.w_counter = 0  # writer opens ever
+        self._cond = threading.Condition(threading.Lock())
+        self._hook = interrupted
+        self.ino = next(_pipe_ino)
+        self.ctime_ns = now_ns()
+
+    # Waiting.
+    def _check_interrupt(self) -> None:
+        hook = self._hook if self._hook is not None else Pipe.interrupted
+        if hook is not None and hook():
+            raise SyscallError(errno.EINTR)
+
+    def _wait(self, deadline: float | None = None) -> bool:
+        """One tick of a blocking wait (cond held); False once ``deadline`` passed."""
+        self._check_interrupt()
+        tick = TICK_S
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            tick = min(tick, left)
+        self._cond.wait(timeout=tick)
+        return True
+
+    # Ends coming and going.
+    def attach(self, reader: bool, writer: bool) -> None:
+        with self._cond:
+            if reader:
+                self.readers += 1
+                self.r_counter += 1
+            if writer:
+                self.writers += 1
+                self.w_counter += 1
+            self._cond.notify_all()
+
+    def detach(self, reader: bool, writer: bool) -> None:
+        with self._cond:
+            if reader:
+                self.readers -= 1
+            if writer:
+                self.writers -= 1
+            self._cond.notify_all()
+
+    # Data.
+    def nread(self) -> int:
+        with self._cond:
+            return len(self._buf)
+
+    def read(self, count: int, nonblock: bool) -> bytes:
+        with self._cond:
+            while not self._buf:
+                if self.writers == 0:
+                    return b""
+                if nonblock:
+                    raise SyscallError(errno.EAGAIN)
+                self._wait()
+            data = bytes(self._buf[:count])
+            del self._buf[:count]
+            self._cond.notify_all()
+            return data
+
+    def write(self, data: bytes, nonblock: bool) -> int:
+        n = len(data)
+        with self._cond:
+            if self.readers == 0:
+                raise SyscallError(errno.EPIPE)
+            if n <= PIPE_BUF:
+                while self.capacity - len(self._buf) < n:
+                    if nonblock:
+                        raise SyscallError(errno.EAGAIN)
+                    self._wait()
+                    if self.readers == 0:
+                        raise SyscallError(errno.EPIPE)
+                self._buf += data
+                self._cond.notify_all()
+                return n
+            written = 0
+            while written < n:
+                if self.readers == 0:
+                    if written:
+                        return written
+                    raise SyscallError(errno.EPIPE)
+                room = self.capacity - len(self._buf)
+                if room <= 0:
+                    if nonblock:
+                        if written:
+                            return written
+                        raise SyscallError(errno.EAGAIN)
+                    try:
+                        self._wait()
+                    except SyscallError:
+                        if written:
+                            return written
+                        raise
+                    continue
+                self._buf += data[written:written + room]
+                written += min(room, n - written)
+                self._cond.notify_all()
+            return written
+
+    def set_capacity(self, size: int) -> int:
+        """F_SETPIPE_SZ: round up to a power-of-two number of pages."""
+        if size <= 0 or size > MAX_CAPACITY:
+            raise SyscallError(errno.EPERM if size > MAX_CAPACITY else errno.EINVAL)
+        pages = 1
+        while pages * PAGE < size:
+            pages *= 2
+        with self._cond:
+            if len(self._buf) > pages * PAGE:
+                raise SyscallError(errno.EBUSY)
+            self.capacity = pages * PAGE
+            self._cond.notify_all()
+            return self.capacity
+
+    def readiness(self, reader: bool, writer: bool, w_seen: int) -> int:
+        """Poll bits for an end (cond held)."""
+        r = 0
+        if reader:
+            if self._buf:
+                r |= POLLIN
+            if self.writers == 0 and self.w_counter != w_seen:
+                r |= POLLHUP
+        if writer:
+            if self.capacity - len(self._buf) >= PIPE_BUF:
+                r |= POLLOUT
+            if self.readers == 0:
+                r |= POLLERR
+        return r
+
+    def poll(self, events: int, reader: bool, writer: bool, w_seen: int,
+             timeout_s: float | None) -> int:
+        always = POLLHUP | POLLERR
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                r = self.readiness(reader, writer, w_seen) & (events | always)
+                if r or not self._wait(deadline):
+                    return r
+
+
+class PipeFile(FileDescription):
+    """One end of a pipe (a fifo opened O_RDWR is both ends)."""
+
+    def __init__(self, pipe: Pipe, flags: int, inode: Inode | None = None) -> None:
+        super().__init__(flags)
+        self.pipe = pipe
+        self.inode = inode
+        self.dentry: Dentry | None = None
+        acc = flags & O_ACCMODE
+        self.is_reader = acc in (O_RDONLY, O_RDWR)
+        self.is_writer = acc in (O_WRONLY, O_RDWR)
+        self._w_seen = pipe.w_counter
+        self._released = False
+        pipe.attach(self.is_reader, self.is_writer)
+
+    def read(self, count: int) -> bytes:
+        if not self.is_reader:
+            raise SyscallError(errno.EBADF)
+        if count == 0:
+            return b""
+        return self.pipe.read(count, bool(self.flags & O_NONBLOCK))
+
+    def write(self, data: bytes) -> int:
+        if not self.is_writer:
+            raise SyscallError(errno.EBADF)
+        if not data:
+            return 0
+        return self.pipe.write(data, bool(self.flags & O_NONBLOCK))
+
+    def stat(self) -> Stat:
+        if self.inode is not None:
+            return self.inode.stat()
+        t = self.pipe.ctime_ns
+        return Stat(dev=PIPEFS_DEV, ino=self.pipe.ino, mode=S_IFIFO | 0o600, nlink=1,
+                    blksize=PAGE, atime_ns=t, mtime_ns=t, ctime_ns=t)
+
+    def ioctl(self, cmd: int, arg: int, task: object) -> int:
+        mm = task.mm  # type: ignore[attr-defined]
+        if cmd == FIONREAD:
+            mm.copy_out(arg, self.pipe.nread().to_bytes(4, "little"))
+            return 0
+        if cmd == FIONBIO:
+            on = int.from_bytes(mm.copy_in(arg, 4), "little")
+            self.flags = (self.flags | O_NONBLOCK) if on else (self.flags & ~O_NONBLOCK)
+            return 0
+        raise SyscallError(errno.ENOTTY)
+
+    def poll(self, events: int, timeout_s: float | None) -> int:
+        return self.pipe.poll(events, self.is_reader, self.is_writer, self._w_seen, timeout_s)
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self.pipe.detach(self.is_reader, self.is_writer)
+
+    def link_name(self) -> bytes:
+        """The /proc/self/fd/N text of an anonymous pipe."""
+        return b"pipe:[%d]" % self.pipe.ino
+
+
+def make_pipe(flags: int = 0, *, interrupted: Callable[[], bool] | None = None,
+              ) -> tuple[PipeFile, PipeFile]:
+    """pipe2(2): (read end, write end).  O_CLOEXEC is the caller's business."""
+    pipe = Pipe(interrupted=interrupted)
+    status = flags & O_NONBLOCK
+    reader = PipeFile(pipe, O_RDONLY | status)
+    writer = PipeFile(pipe, O_WRONLY | status)
+    return reader, writer
+
+
+def open_fifo(pipe: Pipe, flags: int, inode: Inode | None = None) -> PipeFile:
+    """Open a fifo's pipe with fifo(7)'s rendezvous rules."""
+    acc = flags & O_ACCMODE
+    nonblock = bool(flags & O_NONBLOCK)
+    if acc == O_WRONLY and nonblock:
+        with pipe._cond:
+            if pipe.readers == 0:
+                raise SyscallError(errno.ENXIO)
+    f = PipeFile(pipe, flags, inode)
+    if acc == O_RDWR or nonblock:
+        return f
+    try:
+        with pipe._cond:
+            if acc == O_RDONLY:
+                start = pipe.w_counter - (1 if f.is_writer else 0)
+                while pipe.writers == 0 and pipe.w_counter == start:
+                    pipe._wait()
+            else:
+                start = pipe.r_counter
+                while pipe.readers == 0 and pipe.r_counter == start:
+                    pipe._wait()
+    except SyscallError:
+        f.release()
+        raise
+    return f

@@ -442,6 +442,10 @@ def start_gofer(
         channel.set_peer(proc.pid)
         client = GoferClient(channel)
         client.connect()
+        # The Gofer has mapped the segment and opened the semaphores (it answered),
+        # so the names can go now: nothing is left in /dev/shm to leak, whichever
+        # side is later SIGKILLed (the confined Gofer cannot see /dev/shm at all).
+        channel.unlink()
         return client, GoferProcess(proc)
     except BaseException:
         if proc is not None:

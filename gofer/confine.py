@@ -80,7 +80,8 @@ _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 
 ALLOWED_SYSCALLS = (
     # the file server's own work
-    "read", "write", "pread64", "pwrite64", "preadv", "pwritev", "readv", "writev",
+    "read", "write", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2",
+    "readv", "writev",
     "openat", "close", "fstat", "newfstatat", "statx", "getdents64", "lseek",
     "fchmod", "fchmodat", "fchmodat2", "fchown", "fchownat", "utimensat", "ftruncate",
     "mkdirat", "symlinkat", "mknodat", "linkat", "renameat", "renameat2", "unlinkat",

@@ -91,3 +91,87 @@ ENTRIES: list[Entry] = [
     supported("getrandom", getrandom),
     partial("futex", futex, note="WAIT/WAKE (+BITSET); requeue and PI come later"),
 ]
+
+
+PR_SET_PDEATHSIG = 1
+PR_GET_PDEATHSIG = 2
+PR_GET_DUMPABLE = 3
+PR_SET_DUMPABLE = 4
+PR_GET_KEEPCAPS = 7
+PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
+PR_GET_NAME = 16
+PR_CAPBSET_READ = 23
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+
+
+def prctl(t: Task, a: Args) -> int:
+    """prctl(2): names, death signal, dumpable, no_new_privs, subreaper."""
+    option, arg2 = s32(a[0]), a[1]
+    tg = t.tg
+    extra = tg.prctl
+    if option == PR_SET_NAME:
+        tg.comm = _name_at(t, arg2)[:15]
+        return 0
+    if option == PR_GET_NAME:
+        t.mm.copy_out(arg2, tg.comm[:15].ljust(16, b"\0"))
+        return 0
+    if option == PR_SET_PDEATHSIG:
+        if arg2 > 64:
+            raise SyscallError(errno.EINVAL)
+        extra["pdeathsig"] = arg2
+        return 0
+    if option == PR_GET_PDEATHSIG:
+        t.mm.copy_out(arg2, int(extra.get("pdeathsig", 0)).to_bytes(4, "little"))
+        return 0
+    if option == PR_GET_DUMPABLE:
+        return int(extra.get("dumpable", 1))
+    if option == PR_SET_DUMPABLE:
+        if arg2 not in (0, 1):
+            raise SyscallError(errno.EINVAL)
+        extra["dumpable"] = arg2
+        return 0
+    if option == PR_GET_KEEPCAPS:
+        return int(extra.get("keepcaps", 0))
+    if option == PR_SET_KEEPCAPS:
+        extra["keepcaps"] = 1 if arg2 else 0
+        return 0
+    if option == PR_CAPBSET_READ:
+        if arg2 > 40:
+            raise SyscallError(errno.EINVAL)
+        return 1
+    if option == PR_SET_NO_NEW_PRIVS:
+        if arg2 != 1 or any(a[2:5]):
+            raise SyscallError(errno.EINVAL)
+        extra["no_new_privs"] = 1
+        return 0
+    if option == PR_GET_NO_NEW_PRIVS:
+        return int(extra.get("no_new_privs", 0))
+    if option == PR_SET_CHILD_SUBREAPER:
+        extra["subreaper"] = 1 if arg2 else 0
+        return 0
+    if option == PR_GET_CHILD_SUBREAPER:
+        t.mm.copy_out(arg2, int(extra.get("subreaper", 0)).to_bytes(4, "little"))
+        return 0
+    raise SyscallError(errno.EINVAL)
+
+
+def _name_at(t: Task, addr: int) -> bytes:
+    """Up to 16 bytes at ``addr``, cut at the first NUL (the string need not end)."""
+    for n in (16, 8, 1):
+        try:
+            raw = t.mm.copy_in(addr, n)
+            break
+        except SyscallError:
+            continue
+    else:
+        raise SyscallError(errno.EFAULT)
+    return raw.split(b"\0", 1)[0]
+
+
+ENTRIES += [
+    partial("prctl", prctl, note="names, PDEATHSIG recorded, dumpable, no_new_privs"),
+]

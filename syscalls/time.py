@@ -7,13 +7,15 @@ run), read through the kernel's per-process CPU clock ids, not the Sentry's.
 from __future__ import annotations
 
 import errno
+import struct
 import time as _time
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.itimer import RealTimer
 from sentry.kernel.task import ERESTARTNOHAND
 from syscalls.abi import TIMEVAL, read_timespec, s32, write_timespec
-from syscalls.table import Entry, supported
+from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -124,4 +126,105 @@ ENTRIES: list[Entry] = [
     supported("time", time),
     supported("nanosleep", nanosleep),
     supported("clock_nanosleep", clock_nanosleep),
+]
+
+
+# --- interval timers and resource usage -------------------------------------
+
+ITIMER_REAL = 0
+ITIMER_VIRTUAL = 1
+ITIMER_PROF = 2
+ITIMERVAL = struct.Struct("<qqqq")  # interval {sec, usec}, value {sec, usec}
+RUSAGE_SELF = 0
+RUSAGE_CHILDREN = -1
+RUSAGE_THREAD = 1
+CLK_TCK = 100
+
+
+def _real_timer(t: Task) -> RealTimer:
+    timer = t.tg.real_timer
+    if timer is None:
+        timer = t.tg.real_timer = RealTimer(t.kernel, t.tg)
+    return timer
+
+
+def _tv(seconds: float) -> tuple[int, int]:
+    us = round(seconds * 1_000_000)
+    return us // 1_000_000, us % 1_000_000
+
+
+def getitimer(t: Task, a: Args) -> int:
+    """getitimer(2): ITIMER_REAL; the CPU-time timers read as disarmed."""
+    which = s32(a[0])
+    if which not in (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF):
+        raise SyscallError(errno.EINVAL)
+    value, interval = _real_timer(t).get() if which == ITIMER_REAL else (0.0, 0.0)
+    t.mm.copy_out(a[1], ITIMERVAL.pack(*_tv(interval), *_tv(value)))
+    return 0
+
+
+def setitimer(t: Task, a: Args) -> int:
+    """setitimer(2): ITIMER_REAL (SIGALRM); ITIMER_VIRTUAL/PROF are not kept yet."""
+    which = s32(a[0])
+    if which not in (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF):
+        raise SyscallError(errno.EINVAL)
+    if which != ITIMER_REAL:
+        raise SyscallError(errno.ENOSYS)
+    if a[1]:
+        isec, iusec, vsec, vusec = ITIMERVAL.unpack(t.mm.copy_in(a[1], ITIMERVAL.size))
+        if min(isec, vsec) < 0 or not (0 <= iusec < 1_000_000 and 0 <= vusec < 1_000_000):
+            raise SyscallError(errno.EINVAL)
+        old = _real_timer(t).set(vsec + vusec / 1e6, isec + iusec / 1e6)
+    else:
+        old = _real_timer(t).set(0, 0)
+    if a[2]:
+        t.mm.copy_out(a[2], ITIMERVAL.pack(*_tv(old[1]), *_tv(old[0])))
+    return 0
+
+
+def alarm(t: Task, a: Args) -> int:
+    """alarm(2): seconds left on the previous alarm, rounded up as Linux does."""
+    remaining, _ = _real_timer(t).set(float(a[0] & 0xFFFFFFFF), 0)
+    if remaining <= 0:
+        return 0
+    return max(1, int(remaining + 0.5))
+
+
+def _self_cpu_ns(t: Task) -> int:
+    try:
+        return clock_ns(t, CLOCK_PROCESS_CPUTIME_ID)
+    except SyscallError:
+        return 0
+
+
+def getrusage(t: Task, a: Args) -> int:
+    """getrusage(2): CPU time of the stub process (where application code runs) and
+    of reaped children; the other fields are zero."""
+    who = s32(a[0])
+    if who == RUSAGE_CHILDREN:
+        ut, st = t.tg.child_utime_ns, t.tg.child_stime_ns
+    elif who in (RUSAGE_SELF, RUSAGE_THREAD):
+        ut, st = _self_cpu_ns(t), 0
+    else:
+        raise SyscallError(errno.EINVAL)
+    t.mm.copy_out(a[1], struct.pack("<qqqq", ut // 10**9, (ut % 10**9) // 1000, st // 10**9,
+                                    (st % 10**9) // 1000) + bytes(112))
+    return 0
+
+
+def times(t: Task, a: Args) -> int:
+    """times(2): clock ticks of CPU time; returns ticks since the sandbox booted."""
+    if a[0]:
+        tick = 10**9 // CLK_TCK
+        t.mm.copy_out(a[0], struct.pack("<qqqq", _self_cpu_ns(t) // tick, 0,
+                                        t.tg.child_utime_ns // tick, t.tg.child_stime_ns // tick))
+    return (_time.monotonic_ns() - t.kernel.boot_monotonic_ns) // (10**9 // CLK_TCK)
+
+
+ENTRIES += [
+    supported("getitimer", getitimer),
+    partial("setitimer", setitimer, note="ITIMER_REAL only"),
+    supported("alarm", alarm),
+    partial("getrusage", getrusage, note="CPU time only"),
+    supported("times", times),
 ]

@@ -163,6 +163,8 @@ class Kernel:
 
     def _zombify(self, tg: ThreadGroup) -> None:
         tg.zombie = True
+        if tg.real_timer is not None:
+            tg.real_timer.cancel()
         for waiter in tg.vfork_waiters:
             waiter.set()
         tg.vfork_waiters.clear()

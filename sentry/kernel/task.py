@@ -26,6 +26,7 @@ from sentry.kernel import signals as sig
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
 from sentry.systrap import stubs
+from sentry.vfs.file import set_interrupt_check
 from sentry.systrap.stubs import R8, R9, R10, RAX, RDI, RDX, RIP, RSI, StubThread
 
 if TYPE_CHECKING:
@@ -228,6 +229,7 @@ class Task:
 
     def _main(self, regs: list[int], fs_base: int) -> None:
         status: int | None = sig.SIGKILL
+        set_interrupt_check(self.check_interrupt)
         try:
             status = self._run(regs, fs_base)
         except TaskExit as exc:  # a fatal signal found while delivering

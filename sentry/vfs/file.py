@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import os
 import stat as _stat
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sentry.kernel.errors import SyscallError
@@ -30,6 +32,32 @@ POLLOUT = 0x4
 POLLERR = 0x8
 POLLHUP = 0x10
 POLLNVAL = 0x20
+
+
+_local = threading.local()
+WAIT_SLICE = 0.05
+
+
+def set_interrupt_check(check: Callable[[], None] | None) -> None:
+    """Install, for the calling Sentry thread, what a blocking file wait calls
+    between slices: the task's check, which raises when a signal or a kill must
+    end the wait (the VFS sits below the kernel and cannot name tasks)."""
+    _local.check = check
+
+
+def check_interrupt() -> None:
+    check = getattr(_local, "check", None)
+    if check is not None:
+        check()
+
+
+def interrupted() -> bool:
+    """The same question without raising (for waits that prefer a flag)."""
+    try:
+        check_interrupt()
+    except Exception:  # noqa: BLE001 - any raise means "stop waiting"
+        return True
+    return False
 
 
 @dataclass(slots=True)

@@ -22,8 +22,10 @@ from sentry.vfs.file import (
     POLLHUP,
     POLLIN,
     POLLNVAL,
+    WAIT_SLICE,
     FileDescription,
     Stat,
+    check_interrupt,
     stat_from_host,
 )
 
@@ -57,8 +59,12 @@ class HostFile(FileDescription):
     def read(self, count: int) -> bytes:
         if not self.readable():
             raise SyscallError(errno.EBADF)
-        if self.flags & O_NONBLOCK and not self._ready(POLLIN, 0):
-            raise SyscallError(errno.EAGAIN)
+        if self.flags & O_NONBLOCK:
+            if not self._ready(POLLIN, 0):
+                raise SyscallError(errno.EAGAIN)
+        else:
+            while not self._ready(POLLIN | POLLHUP | POLLERR, WAIT_SLICE):
+                check_interrupt()  # a signal ends the wait (EINTR or restart)
         try:
             return os.read(self.host_fd, count)
         except OSError as exc:

@@ -1,0 +1,308 @@
+"""The container root as the Gofer serves it: a read-only filesystem over 9P.
+
+The Sentry never opens a host file; every byte of the root comes from the
+Gofer through :class:`GoferClient` (gofer/client.py).  This filesystem is
+always read-only: under the overlay, writes go to the tmpfs upper layer, so the
+Gofer only ever walks, stats, opens for reading, reads, lists and reads links.
+Because nothing else changes the tree while the sandbox runs, caching is safe:
+
+* each inode holds the fid of one walk; a child is walked once and kept (both
+  here and in the dentry cache), failed lookups are remembered for a short time
+  (dynamic loaders probe many absent paths);
+* attributes from Tgetattr are reused for ATTR_TTL_S seconds;
+* file data goes through a Sentry page cache of 64 KiB chunks (LRU, ~256 MiB
+  total by default), so repeated reads and mmap of the same binary do not ask
+  the Gofer again.  A chunk is keyed by the file's qid path and mtime, so a
+  file that did change is read afresh once its attributes are refreshed.
+
+Reads use one lopen'ed fid per file (cloned with a zero-name walk), shared by
+every description of that file: 9P reads carry their own offset.
+
+Fids of cached inodes live as long as the filesystem (:meth:`GoferFs.close`
+clunks them); the number is bounded by the files the application touched.
+
+Lock order: ``GoferInode._lock`` (child cache, lazy fids) -> ``PageCache._lock``;
+neither is held across another inode's lock.  Client calls are made with an
+inode lock held only to open the shared read fid once.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Protocol
+
+from sentry.kernel.errors import SyscallError
+from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
+from sentry.vfs.inode import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Filesystem, Inode, StatFs
+
+CHUNK = 64 * 1024
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+ATTR_TTL_S = 1.0
+NEG_TTL_S = 1.0
+READDIR_COUNT = 64 * 1024
+V9FS_MAGIC = 0x01021997
+O_DIRECTORY = 0o200000
+O_TRUNC = 0o1000
+
+
+class GoferClient(Protocol):
+    """What this filesystem needs from gofer/client.py (every call may raise SyscallError)."""
+
+    def walk(self, fid: int, names: list[bytes]) -> tuple[int, list[Any]]: ...
+    def getattr(self, fid: int) -> Any: ...
+    def lopen(self, fid: int, flags: int) -> tuple[Any, int]: ...
+    def read(self, fid: int, offset: int, count: int) -> bytes: ...
+    def readdir(self, fid: int, offset: int, count: int) -> list[Any]: ...
+    def readlink(self, fid: int) -> bytes: ...
+    def statfs(self, fid: int) -> Any: ...
+    def clunk(self, fid: int) -> None: ...
+
+
+class PageCache:
+    """An LRU of file chunks shared by every gofer-backed file of a sandbox."""
+
+    def __init__(self, limit_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.limit = limit_bytes
+        self.used = 0
+        self._chunks: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.misses = 0
+
+    def get(self, key: tuple[int, int, int]) -> bytes | None:
+        with self._lock:
+            data = self._chunks.get(key)
+            if data is not None:
+                self._chunks.move_to_end(key)
+            return data
+
+    def put(self, key: tuple[int, int, int], data: bytes) -> None:
+        with self._lock:
+            old = self._chunks.pop(key, None)
+            if old is not None:
+                self.used -= len(old)
+            self._chunks[key] = data
+            self.used += len(data)
+            while self.used > self.limit and self._chunks:
+                _, dropped = self._chunks.popitem(last=False)
+                self.used -= len(dropped)
+
+
+class GoferFs(Filesystem):
+    """A read-only filesystem served by the Gofer from ``root_fid``."""
+
+    name = "9p"
+    magic = V9FS_MAGIC
+
+    def __init__(self, client: GoferClient, root_fid: int, *,
+                 cache: PageCache | None = None, source: str = "none") -> None:
+        super().__init__(readonly=True, source=source)
+        self.client = client
+        self.cache = cache if cache is not None else PageCache()
+        self._inodes: list[GoferInode] = []
+        self.root: GoferInode = GoferInode(self, root_fid)
+
+    def statfs(self) -> StatFs:
+        try:
+            r = self.client.statfs(self.root.fid)
+        except SyscallError:
+            return StatFs(type=self.magic, fsid=self.dev)
+        return StatFs(type=self.magic, bsize=getattr(r, "bsize", 4096),
+                      blocks=getattr(r, "blocks", 0), bfree=getattr(r, "bfree", 0),
+                      bavail=getattr(r, "bavail", 0), files=getattr(r, "files", 0),
+                      ffree=getattr(r, "ffree", 0), fsid=self.dev,
+                      namelen=getattr(r, "namelen", 255), frsize=getattr(r, "bsize", 4096),
+                      flags=1)  # ST_RDONLY
+
+    def options(self) -> str:
+        return "ro"
+
+    def close(self) -> None:
+        """Clunk every fid this filesystem holds (sandbox teardown)."""
+        for inode in self._inodes:
+            inode.clunk()
+        self._inodes.clear()
+
+
+class GoferInode(Inode):
+    """A file of the Gofer's tree, named by one walked fid."""
+
+    fs: GoferFs
+
+    def __init__(self, fs: GoferFs, fid: int) -> None:
+        self.fs = fs
+        self.fid = fid
+        self._lock = threading.Lock()
+        self._children: dict[bytes, GoferInode] = {}
+        self._absent: dict[bytes, float] = {}
+        self._io_fid: int | None = None
+        self._link: bytes | None = None
+        self._attr_at = 0.0
+        self._pipe = None
+        fs._inodes.append(self)
+        self._refresh(force=True)
+        self.ino = self._attr_ino
+
+    # Attributes.
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._attr_at < ATTR_TTL_S:
+            return
+        a = self.fs.client.getattr(self.fid)
+        self.mode = a.mode
+        self.uid = a.uid
+        self.gid = a.gid
+        self.nlink = a.nlink
+        self.rdev = a.rdev
+        self.size = a.size
+        self._blocks = a.blocks
+        self._blksize = a.blksize or 4096
+        self.atime_ns = a.atime_ns
+        self.mtime_ns = a.mtime_ns
+        self.ctime_ns = a.ctime_ns
+        self._attr_ino = a.ino
+        self._attr_at = now
+
+    def stat(self) -> Stat:
+        self._refresh()
+        return Stat(dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=self.nlink,
+                    uid=self.uid, gid=self.gid, rdev=self.rdev, size=self.size,
+                    blksize=self._blksize, blocks=self._blocks, atime_ns=self.atime_ns,
+                    mtime_ns=self.mtime_ns, ctime_ns=self.ctime_ns)
+
+    def setattr(self, **kw: Any) -> None:
+        raise SyscallError(errno.EROFS)
+
+    # Names.
+    def lookup(self, name: bytes) -> Inode:
+        if not self.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        with self._lock:
+            child = self._children.get(name)
+            if child is not None:
+                return child
+            seen = self._absent.get(name)
+            if seen is not None and time.monotonic() - seen < NEG_TTL_S:
+                raise SyscallError(errno.ENOENT)
+        try:
+            fid, _ = self.fs.client.walk(self.fid, [name])
+        except SyscallError as e:
+            if e.errno == errno.ENOENT:
+                with self._lock:
+                    self._absent[name] = time.monotonic()
+            raise
+        try:
+            child = GoferInode(self.fs, fid)
+        except SyscallError:
+            self.fs.client.clunk(fid)
+            raise
+        with self._lock:
+            prior = self._children.get(name)
+            if prior is not None:  # another thread walked it meanwhile
+                child.clunk()
+                return prior
+            self._children[name] = child
+            return child
+
+    def iterdir(self) -> list[tuple[bytes, int, int]]:
+        if not self.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        client = self.fs.client
+        fid, _ = client.walk(self.fid, [])
+        out: list[tuple[bytes, int, int]] = []
+        try:
+            client.lopen(fid, os.O_RDONLY | O_DIRECTORY)
+            cookie = 0
+            while True:
+                ents = client.readdir(fid, cookie, READDIR_COUNT)
+                if not ents:
+                    break
+                for e in ents:
+                    name = e.name.encode("utf-8", "surrogateescape")
+                    if name not in (b".", b".."):
+                        out.append((name, e.qid.path, e.type))
+                    cookie = e.offset
+        finally:
+            client.clunk(fid)
+        return out
+
+    # Symlinks.
+    def readlink(self) -> bytes:
+        if (self.mode & S_IFMT) != S_IFLNK:
+            raise SyscallError(errno.EINVAL)
+        if self._link is None:
+            self._link = self.fs.client.readlink(self.fid)
+        return self._link
+
+    # Data.
+    def _read_fid(self) -> int:
+        with self._lock:
+            if self._io_fid is None:
+                fid, _ = self.fs.client.walk(self.fid, [])
+                try:
+                    self.fs.client.lopen(fid, os.O_RDONLY)
+                except SyscallError:
+                    self.fs.client.clunk(fid)
+                    raise
+                self._io_fid = fid
+            return self._io_fid
+
+    def _chunk(self, idx: int) -> bytes:
+        key = (self.ino, self.mtime_ns, idx)
+        data = self.fs.cache.get(key)
+        if data is not None:
+            return data
+        self.fs.cache.misses += 1
+        fid = self._read_fid()
+        parts = []
+        got = 0
+        while got < CHUNK:
+            part = self.fs.client.read(fid, idx * CHUNK + got, CHUNK - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        data = b"".join(parts)
+        self.fs.cache.put(key, data)
+        return data
+
+    def read_at(self, offset: int, count: int) -> bytes:
+        if (self.mode & S_IFMT) != S_IFREG:
+            raise SyscallError(errno.EINVAL)
+        out = []
+        pos, end = offset, offset + count
+        while pos < end:
+            idx, off = divmod(pos, CHUNK)
+            chunk = self._chunk(idx)
+            piece = chunk[off:off + (end - pos)]
+            if not piece:
+                break
+            out.append(piece)
+            pos += len(piece)
+            if len(chunk) < CHUNK:
+                break
+        return b"".join(out)
+
+    def write_at(self, offset: int, data: bytes) -> int:
+        raise SyscallError(errno.EROFS)
+
+    def truncate(self, size: int) -> None:
+        raise SyscallError(errno.EROFS)
+
+    def open(self, flags: int) -> FileDescription:
+        fmt = self.mode & S_IFMT
+        if fmt in (S_IFREG, S_IFDIR) and ((flags & O_ACCMODE) != O_RDONLY or flags & O_TRUNC):
+            raise SyscallError(errno.EROFS if fmt == S_IFREG else errno.EISDIR)
+        return super().open(flags)
+
+    def clunk(self) -> None:
+        for fid in (self._io_fid, self.fid):
+            if fid is not None:
+                try:
+                    self.fs.client.clunk(fid)
+                except SyscallError:
+                    pass
+        self._io_fid = None

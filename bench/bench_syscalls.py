@@ -40,10 +40,10 @@ class Workload:
 WORKLOADS = (
     Workload("startup", BUSYBOX, ("true",)),
     Workload("compute", "compute"),
-    Workload("getppid", "syscall_loop", n=40_000, per_iter="1 getppid"),
-    Workload("write64", "write_loop", n=40_000, per_iter="1 write, 64 B"),
+    Workload("getppid", "syscall_loop", n=60_000, per_iter="1 getppid"),
+    Workload("write64", "write_loop", n=60_000, per_iter="1 write, 64 B"),
     Workload("mmap64k", "mmap_loop", n=8_000, per_iter="mmap+touch+munmap"),
-    Workload("brk64k", "brk_loop", n=6_000, per_iter="2 brk + touch"),
+    Workload("brk64k", "brk_loop", n=8_000, per_iter="2 brk + touch"),
 )
 
 

@@ -24,7 +24,9 @@ from sentry.kernel.threadgroup import ThreadGroup
 from sentry.mm.memfile import MemoryFile
 from sentry.systrap import stubs
 from sentry.vfs.fdtable import FdTable
+from sentry.vfs.file import check_interrupt
 from sentry.vfs.host import HostFile
+from sentry.vfs.pipe import Pipe
 
 log = logging.getLogger("pyvisor")
 
@@ -84,6 +86,13 @@ def _import_stdio(fds: FdTable) -> None:
         fds.install_at(fd, HostFile(fd, flags & ~os.O_CLOEXEC))
 
 
+def _pipe_wait_check() -> bool:
+    """Pipes poll this between wait slices: the task's check raises (a restartable
+    interruption or a kill), which is what the syscall layer wants to see."""
+    check_interrupt()
+    return False
+
+
 def wait_status_to_exit_code(status: int) -> int:
     """What a shell reports for a wait status: the code, or 128+signal."""
     if os.WIFSIGNALED(status):
@@ -117,6 +126,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         raise _launch_error(path, exc) from None
 
     table = build_table()
+    Pipe.interrupted = _pipe_wait_check
     stubs.reserve_stub_region()
     mf = MemoryFile(MEMORY_FILE_SIZE)
     platform = None

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import errno
 import os
-import time
+import struct
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SigInfo
-from sentry.vfs.file import O_CLOEXEC, POLLNVAL, SETFL_MASK, FileDescription
+from sentry.vfs.file import O_CLOEXEC, O_NONBLOCK, SETFL_MASK, FileDescription
+from sentry.vfs.pipe import make_pipe
 from syscalls.abi import (
     MAX_RW_COUNT,
-    POLLFD,
     pack_stat,
     read_iovecs,
     s32,
@@ -35,6 +35,7 @@ F_GETFL = 3
 F_SETFL = 4
 F_DUPFD_CLOEXEC = 1030
 FD_CLOEXEC = 1
+O_DIRECT = 0o40000
 
 
 def read(t: Task, a: Args) -> int:
@@ -217,54 +218,36 @@ def dup3(t: Task, a: Args) -> int:
     return new
 
 
-def _poll_fds(t: Task, addr: int, nfds: int, timeout_s: float | None) -> int:
-    if nfds > t.fds.limit:
+def pipe2(t: Task, a: Args) -> int:
+    """pipe2(2)."""
+    flags = a[1] & 0xFFFFFFFF
+    if flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT):
         raise SyscallError(errno.EINVAL)
-    raw = bytearray(t.mm.copy_in(addr, POLLFD.size * nfds)) if nfds else bytearray()
-    entries = [POLLFD.unpack_from(raw, i * POLLFD.size) for i in range(nfds)]
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    while True:
-        ready = 0
-        results = []
-        for fd, events, _ in entries:
-            if fd < 0:
-                results.append(0)
-                continue
-            try:
-                f = t.fds.get(fd)
-            except SyscallError:
-                results.append(POLLNVAL)
-                ready += 1
-                continue
-            got = f.poll(events & 0xFFFF, 0)
-            results.append(got)
-            if got:
-                ready += 1
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if ready or (remaining is not None and remaining <= 0):
-            break
-        if len(entries) == 1 and entries[0][0] >= 0:
-            # One fd: let the file block for us instead of polling in a loop.
-            got = t.fds.get(entries[0][0]).poll(entries[0][1] & 0xFFFF, remaining)
-            if got or remaining is not None:
-                results = [got]
-                ready = 1 if got else 0
-                break
-        time.sleep(min(0.01, remaining) if remaining is not None else 0.01)
-    for i, (fd, events, _) in enumerate(entries):
-        POLLFD.pack_into(raw, i * POLLFD.size, fd, events, results[i])
-    if nfds:
-        t.mm.copy_out(addr, bytes(raw))
-    return ready
+    r, w = make_pipe(flags & O_NONBLOCK)
+    cloexec = bool(flags & O_CLOEXEC)
+    rfd = t.fds.install(r, cloexec=cloexec)
+    try:
+        wfd = t.fds.install(w, cloexec=cloexec)
+    except SyscallError:
+        t.fds.close(rfd)
+        raise
+    try:
+        t.mm.copy_out(a[0], struct.pack("<ii", rfd, wfd))
+    except SyscallError:
+        t.fds.close(rfd)
+        t.fds.close(wfd)
+        raise
+    return 0
 
 
-def poll(t: Task, a: Args) -> int:
-    """poll(2) over the task's files."""
-    ms = s32(a[2])
-    return _poll_fds(t, a[0], a[1], None if ms < 0 else ms / 1000)
+def pipe(t: Task, a: Args) -> int:
+    """pipe(2)."""
+    return pipe2(t, (a[0], 0, 0, 0, 0, 0))
 
 
 ENTRIES: list[Entry] = [
+    supported("pipe", pipe),
+    partial("pipe2", pipe2, note="O_DIRECT (packet mode) is accepted as a byte stream"),
     supported("read", read),
     supported("write", write),
     supported("pread64", pread64),
@@ -281,5 +264,4 @@ ENTRIES: list[Entry] = [
     supported("dup", dup),
     supported("dup2", dup2),
     supported("dup3", dup3),
-    partial("poll", poll, note="stdio and Sentry files"),
 ]

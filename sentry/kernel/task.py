@@ -26,8 +26,8 @@ from sentry.kernel import signals as sig
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
 from sentry.systrap import stubs
-from sentry.vfs.file import set_interrupt_check
 from sentry.systrap.stubs import R8, R9, R10, RAX, RDI, RDX, RIP, RSI, StubThread
+from sentry.vfs.file import set_interrupt_check
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel

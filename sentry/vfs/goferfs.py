@@ -68,18 +68,18 @@ class PageCache:
     def __init__(self, limit_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.limit = limit_bytes
         self.used = 0
-        self._chunks: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
+        self._chunks: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
         self._lock = threading.Lock()
         self.misses = 0
 
-    def get(self, key: tuple[int, int, int]) -> bytes | None:
+    def get(self, key: tuple[int, ...]) -> bytes | None:
         with self._lock:
             data = self._chunks.get(key)
             if data is not None:
                 self._chunks.move_to_end(key)
             return data
 
-    def put(self, key: tuple[int, int, int], data: bytes) -> None:
+    def put(self, key: tuple[int, ...], data: bytes) -> None:
         with self._lock:
             old = self._chunks.pop(key, None)
             if old is not None:
@@ -251,7 +251,7 @@ class GoferInode(Inode):
             return self._io_fid
 
     def _chunk(self, idx: int) -> bytes:
-        key = (self.ino, self.mtime_ns, idx)
+        key = (self.fs.dev, self.ino, self.mtime_ns, idx)
         data = self.fs.cache.get(key)
         if data is not None:
             return data

@@ -1,0 +1,461 @@
+"""The VFS operations the syscall layer calls: one function per path syscall.
+
+Handlers stay thin: they copy the path in, turn a dirfd into a dentry
+(``dirfd_dentry``: None means the cwd) and call one of these.  The checks
+every filesystem shares live here, in the order Linux makes them, so each
+filesystem only implements the change itself:
+
+* name checks ("." / ".." / "/" as the last component, trailing slashes),
+* EEXIST / ENOENT / EISDIR / ENOTDIR between the name and the operation,
+* EBUSY for mountpoints, EXDEV across mounts, EROFS on read-only mounts,
+* EINVAL for moving a directory into itself,
+* and the dentry cache bookkeeping after the change.
+
+The namespace-changing operations hold ``TREE_LOCK`` from resolution to the
+dentry update, so two renames cannot interleave.  ``open`` drops it before
+calling ``Inode.open``, which may block (fifos).
+
+Permission checks: the sandbox runs as root; ``access`` applies root's rules
+(X_OK needs some execute bit on a non-directory; W_OK fails with EROFS on a
+read-only mount), and :attr:`FsContext.permission` is the hook for more.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from sentry.kernel.errors import SyscallError
+from sentry.vfs.dentry import TREE_LOCK, Dentry
+from sentry.vfs.description import O_PATH, PathDescription, dentry_of
+from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
+from sentry.vfs.inode import (
+    RENAME_EXCHANGE,
+    RENAME_NOREPLACE,
+    RENAME_WHITEOUT,
+    S_IFBLK,
+    S_IFCHR,
+    S_IFDIR,
+    S_IFIFO,
+    S_IFMT,
+    S_IFREG,
+    S_IFSOCK,
+    Filesystem,
+    StatFs,
+)
+from sentry.vfs.mount import Mount, path_of
+from sentry.vfs.resolve import MAY_EXEC, FsContext, lookup_last, resolve, resolve_parent
+
+O_CREAT = 0o100
+O_EXCL = 0o200
+O_NOCTTY = 0o400
+O_TRUNC = 0o1000
+O_DIRECTORY = 0o200000
+O_NOFOLLOW = 0o400000
+O_CLOEXEC = 0o2000000
+F_OK, X_OK, W_OK, R_OK = 0, 1, 2, 4
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EACCESS = 0x200
+AT_SYMLINK_FOLLOW = 0x400
+AT_EMPTY_PATH = 0x1000
+# Flags open() acts on and F_GETFL does not report.
+_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC
+MAX_CREATE_LINKS = 40
+
+
+def _writable_mount(d: Dentry) -> None:
+    if d.mount.readonly or d.inode.fs.readonly:
+        raise SyscallError(errno.EROFS)
+
+
+def _perm(mode: int, umask: int) -> int:
+    return mode & ~umask & 0o7777
+
+
+# Opening.
+def open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
+         mode: int = 0o666, umask: int | None = None) -> FileDescription:
+    """openat(2): a new description (O_CLOEXEC is the caller's; it is not stored)."""
+    umask = ctx.umask if umask is None else umask
+    if flags & O_PATH:
+        d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
+                    want_dir=bool(flags & O_DIRECTORY))
+        desc: FileDescription = PathDescription(d.inode, flags & (O_PATH | O_DIRECTORY
+                                                                  | O_NOFOLLOW))
+        desc.dentry = d  # type: ignore[attr-defined]
+        return desc
+    with TREE_LOCK:
+        if flags & O_CREAT:
+            if flags & O_DIRECTORY:
+                raise SyscallError(errno.EINVAL)
+            d, created = _open_create(ctx, dirfd_dentry, path, flags, mode, umask, 0)
+        else:
+            d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
+                        want_dir=bool(flags & O_DIRECTORY))
+            created = False
+        inode = d.inode
+        if inode.is_symlink():
+            raise SyscallError(errno.ELOOP)  # O_NOFOLLOW on a symlink
+        if flags & O_DIRECTORY and not inode.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        acc = flags & O_ACCMODE
+        wants_write = acc != O_RDONLY
+        if inode.is_dir() and wants_write:
+            raise SyscallError(errno.EISDIR)
+        if (wants_write or flags & O_TRUNC) and inode.is_reg() and not created:
+            _writable_mount(d)
+        if flags & O_TRUNC and inode.is_reg() and not created and inode.size:
+            inode.setattr(size=0)
+    desc = inode.open(flags & ~_OPEN_ONLY)
+    desc.dentry = d  # type: ignore[attr-defined]
+    return desc
+
+
+def _open_create(ctx: FsContext, dirfd: Dentry | None, path: bytes, flags: int, mode: int,
+                 umask: int, depth: int) -> tuple[Dentry, bool]:
+    """O_CREAT: the existing file (following a final symlink) or a new one."""
+    parent, name, trailing = resolve_parent(ctx, path, dirfd)
+    child = lookup_last(ctx, parent, name)
+    if child is None:
+        if trailing:
+            raise SyscallError(errno.EISDIR)
+        _writable_mount(parent)
+        inode = parent.inode.create(name, S_IFREG | _perm(mode, umask), ctx.uid, ctx.gid)
+        return parent.add_child(name, inode), True
+    if name in (b".", b"..") or trailing and child.inode.is_dir():
+        raise SyscallError(errno.EISDIR)
+    if flags & O_EXCL:
+        raise SyscallError(errno.EEXIST)
+    if child.inode.is_symlink() and not flags & O_NOFOLLOW:
+        if depth >= MAX_CREATE_LINKS:
+            raise SyscallError(errno.ELOOP)
+        magic = child.inode.follow_link(ctx)
+        if magic is not None:
+            return magic, False
+        body = child.inode.readlink()
+        if not body:
+            raise SyscallError(errno.ENOENT)
+        # A dangling symlink creates its target, as Linux does.
+        return _open_create(ctx, parent, body, flags, mode, umask, depth + 1)
+    if trailing and not child.inode.is_dir():
+        raise SyscallError(errno.ENOTDIR)
+    return child, False
+
+
+def reopen_dir(desc: FileDescription) -> Dentry:
+    """fchdir/openat's dirfd: the directory a description names (ENOTDIR otherwise)."""
+    d = dentry_of(desc)
+    if d is None or not d.inode.is_dir():
+        raise SyscallError(errno.ENOTDIR)
+    return d
+
+
+# Attributes.
+def stat(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, follow: bool = True,
+         allow_empty: bool = False) -> Stat:
+    """stat/lstat/fstatat/newfstatat(2)."""
+    return resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=follow,
+                   allow_empty=allow_empty).inode.stat()
+
+
+def statfs(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> StatFs:
+    """statfs(2)."""
+    d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=True)
+    st = d.inode.statfs()
+    if d.mount.readonly:
+        st.flags |= 1  # ST_RDONLY
+    return st
+
+
+def _setattr_target(ctx: FsContext, dirfd: Dentry | None, path: bytes, follow: bool,
+                    allow_empty: bool) -> Dentry:
+    d = resolve(ctx, path, dirfd_dentry=dirfd, follow=follow, allow_empty=allow_empty)
+    _writable_mount(d)
+    return d
+
+
+def chmod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
+          follow: bool = True, allow_empty: bool = False) -> None:
+    """chmod/fchmodat(2): permission bits only."""
+    with TREE_LOCK:
+        d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
+        d.inode.setattr(mode=mode & 0o7777)
+
+
+def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gid: int,
+          follow: bool = True, allow_empty: bool = False) -> None:
+    """chown/lchown/fchownat(2): -1 leaves an id unchanged."""
+    with TREE_LOCK:
+        d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
+        d.inode.setattr(uid=None if uid in (-1, 0xFFFFFFFF) else uid,
+                        gid=None if gid in (-1, 0xFFFFFFFF) else gid)
+
+
+def utimens(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
+            atime_ns: int | None, mtime_ns: int | None, follow: bool = True,
+            allow_empty: bool = False) -> None:
+    """utimensat(2): None is UTIME_OMIT; the caller turns UTIME_NOW into the time."""
+    with TREE_LOCK:
+        d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
+        if atime_ns is None and mtime_ns is None:
+            return
+        d.inode.setattr(atime_ns=atime_ns, mtime_ns=mtime_ns)
+
+
+def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: int) -> None:
+    """truncate(2)."""
+    if length < 0:
+        raise SyscallError(errno.EINVAL)
+    with TREE_LOCK:
+        d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=True)
+        if d.inode.is_dir():
+            raise SyscallError(errno.EISDIR)
+        if not d.inode.is_reg():
+            raise SyscallError(errno.EINVAL)
+        _writable_mount(d)
+        d.inode.setattr(size=length)
+
+
+def access(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
+           flags: int = 0) -> None:
+    """access/faccessat(2) with root's rules."""
+    if mode & ~(R_OK | W_OK | X_OK):
+        raise SyscallError(errno.EINVAL)
+    d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & AT_SYMLINK_NOFOLLOW,
+                allow_empty=bool(flags & AT_EMPTY_PATH))
+    inode = d.inode
+    fmt = inode.mode & S_IFMT
+    if mode & W_OK and fmt in (S_IFREG, S_IFDIR) and (d.mount.readonly or inode.fs.readonly):
+        raise SyscallError(errno.EROFS)
+    if mode & X_OK and fmt != S_IFDIR and not inode.mode & 0o111:
+        raise SyscallError(errno.EACCES)
+    if mode:
+        ctx.check(d, mode)
+
+
+def readlink(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> bytes:
+    """readlink/readlinkat(2) (an empty path reads the O_PATH dirfd's own link)."""
+    d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=False, allow_empty=True)
+    if not d.inode.is_symlink():
+        raise SyscallError(errno.ENOENT if not path else errno.EINVAL)
+    return d.inode.readlink()
+
+
+# Namespace changes.
+def _new_name(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry, bytes, bool]:
+    """Parent and name for a call that makes a new name (EEXIST if taken)."""
+    parent, name, trailing = resolve_parent(ctx, path, dirfd)
+    if name in (b".", b"..") or lookup_last(ctx, parent, name) is not None:
+        raise SyscallError(errno.EEXIST)
+    _writable_mount(parent)
+    return parent, name, trailing
+
+
+def mkdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
+          umask: int | None = None) -> None:
+    """mkdir/mkdirat(2)."""
+    umask = ctx.umask if umask is None else umask
+    with TREE_LOCK:
+        parent, name, _ = _new_name(ctx, dirfd_dentry, path)
+        inode = parent.inode.mkdir(name, S_IFDIR | _perm(mode, umask), ctx.uid, ctx.gid)
+        parent.add_child(name, inode)
+
+
+def mknod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int, rdev: int = 0,
+          umask: int | None = None) -> None:
+    """mknod/mknodat(2): regular files, fifos, devices, sockets."""
+    umask = ctx.umask if umask is None else umask
+    fmt = mode & S_IFMT
+    if fmt == 0:
+        fmt = S_IFREG
+    if fmt == S_IFDIR:
+        raise SyscallError(errno.EPERM)
+    if fmt not in (S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK):
+        raise SyscallError(errno.EINVAL)
+    with TREE_LOCK:
+        parent, name, trailing = _new_name(ctx, dirfd_dentry, path)
+        if trailing:
+            raise SyscallError(errno.ENOENT)
+        perm = _perm(mode, umask)
+        if fmt == S_IFREG:
+            inode = parent.inode.create(name, S_IFREG | perm, ctx.uid, ctx.gid)
+        else:
+            inode = parent.inode.mknod(name, fmt | perm, rdev, ctx.uid, ctx.gid)
+        parent.add_child(name, inode)
+
+
+def symlink(ctx: FsContext, target: bytes, dirfd_dentry: Dentry | None, path: bytes) -> None:
+    """symlink/symlinkat(2)."""
+    if not target:
+        raise SyscallError(errno.ENOENT)
+    if len(target) >= 4096:
+        raise SyscallError(errno.ENAMETOOLONG)
+    with TREE_LOCK:
+        parent, name, trailing = _new_name(ctx, dirfd_dentry, path)
+        if trailing:
+            raise SyscallError(errno.ENOENT)
+        inode = parent.inode.symlink(name, target, ctx.uid, ctx.gid)
+        parent.add_child(name, inode)
+
+
+def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry | None,
+         newpath: bytes, flags: int = 0) -> None:
+    """link/linkat(2)."""
+    if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
+        raise SyscallError(errno.EINVAL)
+    with TREE_LOCK:
+        old = resolve(ctx, oldpath, dirfd_dentry=olddir, follow=bool(flags & AT_SYMLINK_FOLLOW),
+                      allow_empty=bool(flags & AT_EMPTY_PATH))
+        if old.inode.is_dir():
+            raise SyscallError(errno.EPERM)
+        parent, name, trailing = _new_name(ctx, newdir, newpath)
+        if trailing:
+            raise SyscallError(errno.ENOENT)
+        if parent.mount is not old.mount:
+            raise SyscallError(errno.EXDEV)
+        parent.inode.link(name, old.inode)
+        parent.add_child(name, old.inode)
+
+
+def _existing(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry, bytes, bool,
+                                                                          Dentry]:
+    parent, name, trailing = resolve_parent(ctx, path, dirfd)
+    child = lookup_last(ctx, parent, name)
+    if child is None:
+        raise SyscallError(errno.ENOENT)
+    return parent, name, trailing, child
+
+
+def unlink(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
+    """unlink/unlinkat(2) without AT_REMOVEDIR."""
+    with TREE_LOCK:
+        parent, name, trailing, child = _existing(ctx, dirfd_dentry, path)
+        if name in (b".", b"..") or child.inode.is_dir():
+            raise SyscallError(errno.EISDIR)
+        if trailing:
+            raise SyscallError(errno.ENOTDIR)
+        if child.is_mount_root():
+            raise SyscallError(errno.EBUSY)
+        _writable_mount(parent)
+        parent.inode.unlink(name)
+        parent.drop_child(name)
+
+
+def rmdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
+    """rmdir(2) and unlinkat(AT_REMOVEDIR)."""
+    with TREE_LOCK:
+        parent, name, _trailing, child = _existing(ctx, dirfd_dentry, path)
+        if name == b".":
+            raise SyscallError(errno.EINVAL)
+        if name == b"..":
+            raise SyscallError(errno.ENOTEMPTY)
+        if not child.inode.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        if child.is_mount_root() or child is ctx.root:
+            raise SyscallError(errno.EBUSY)
+        _writable_mount(parent)
+        parent.inode.rmdir(name)
+        parent.drop_child(name)
+
+
+def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry | None,
+           newpath: bytes, flags: int = 0) -> None:
+    """rename/renameat/renameat2(2)."""
+    if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT):
+        raise SyscallError(errno.EINVAL)
+    if flags & RENAME_EXCHANGE and flags & (RENAME_NOREPLACE | RENAME_WHITEOUT):
+        raise SyscallError(errno.EINVAL)
+    if flags & RENAME_WHITEOUT:
+        raise SyscallError(errno.EINVAL)  # only overlayfs itself uses it
+    with TREE_LOCK:
+        oparent, oname, otrail = resolve_parent(ctx, oldpath, olddir)
+        nparent, nname, ntrail = resolve_parent(ctx, newpath, newdir)
+        if oname in (b".", b"..") or nname in (b".", b".."):
+            raise SyscallError(errno.EBUSY)
+        if oparent.mount is not nparent.mount:
+            raise SyscallError(errno.EXDEV)
+        src = lookup_last(ctx, oparent, oname)
+        if src is None:
+            raise SyscallError(errno.ENOENT)
+        dst = lookup_last(ctx, nparent, nname)
+        sdir = src.inode.is_dir()
+        if (otrail or ntrail) and not sdir:
+            raise SyscallError(errno.ENOTDIR)
+        if flags & RENAME_EXCHANGE:
+            if dst is None:
+                raise SyscallError(errno.ENOENT)
+            if ntrail and not dst.inode.is_dir():
+                raise SyscallError(errno.ENOTDIR)
+        elif dst is not None and flags & RENAME_NOREPLACE:
+            raise SyscallError(errno.EEXIST)
+        if src.is_mount_root() or (dst is not None and dst.is_mount_root()):
+            raise SyscallError(errno.EBUSY)
+        if src.is_ancestor_of(nparent):
+            raise SyscallError(errno.EINVAL)
+        if dst is not None and dst.is_ancestor_of(oparent):
+            raise SyscallError(errno.EINVAL if flags & RENAME_EXCHANGE else errno.ENOTEMPTY)
+        if dst is not None and dst.inode is src.inode:
+            return  # the same file (or a hard link of it): nothing to do
+        if dst is not None and not flags & RENAME_EXCHANGE:
+            if sdir and not dst.inode.is_dir():
+                raise SyscallError(errno.ENOTDIR)
+            if not sdir and dst.inode.is_dir():
+                raise SyscallError(errno.EISDIR)
+        _writable_mount(oparent)
+        oparent.inode.rename(oname, nparent.inode, nname, flags)
+        if flags & RENAME_EXCHANGE:
+            assert dst is not None
+            src.move_to(nparent, nname)
+            dst.move_to(oparent, oname)
+        else:
+            src.move_to(nparent, nname)
+
+
+# Process filesystem state.
+def chdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
+    """chdir(2) (fchdir: pass ``reopen_dir(desc)`` with an empty path)."""
+    d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=True, want_dir=True,
+                allow_empty=not path and dirfd_dentry is not None)
+    ctx.check(d, MAY_EXEC)
+    ctx.cwd = d
+
+
+def chroot(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
+    """chroot(2): the cwd is left alone, as Linux does."""
+    d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=True, want_dir=True)
+    ctx.root = d
+
+
+def getcwd(ctx: FsContext) -> bytes:
+    """getcwd(2): ENOENT once the cwd was removed."""
+    if ctx.cwd.dead:
+        raise SyscallError(errno.ENOENT)
+    return path_of(ctx.cwd, ctx.root)
+
+
+def fd_path(ctx: FsContext, desc: FileDescription) -> bytes:
+    """What /proc/self/fd/N reads as for a description."""
+    d = dentry_of(desc)
+    if d is not None:
+        return path_of(d, ctx.root)
+    name = getattr(desc, "link_name", None)
+    if name is not None:
+        return name()
+    return b"anon_inode:[unknown]"
+
+
+def mount(ctx: FsContext, fs: Filesystem, target: bytes, source: str = "none",
+          options: str | None = None, readonly: bool = False) -> Mount:
+    """mount(2) of a Sentry filesystem at ``target`` (a directory)."""
+    if ctx.ns is None:
+        raise SyscallError(errno.EINVAL)
+    with TREE_LOCK:
+        d = resolve(ctx, target, follow=True, want_dir=True)
+        return ctx.ns.mount(fs, d, source, options, readonly)
+
+
+def umount(ctx: FsContext, target: bytes) -> None:
+    """umount2(2) without flags."""
+    if ctx.ns is None:
+        raise SyscallError(errno.EINVAL)
+    with TREE_LOCK:
+        ctx.ns.umount(resolve(ctx, target, follow=True))

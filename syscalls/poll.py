@@ -1,0 +1,407 @@
+"""Waiting for file readiness: poll, ppoll, select, pselect6, epoll, and eventfd.
+
+Readiness is asked of each file description (``FileDescription.poll(events,
+0)``); a wait sleeps in short slices between checks, woken early by signals.
+Level-triggered only: EPOLLET is accepted and treated as level-triggered.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+import threading
+import time as _time
+from typing import TYPE_CHECKING
+
+from sentry.kernel.errors import SyscallError
+from sentry.kernel.task import ERESTARTNOHAND
+from sentry.vfs.file import (
+    O_CLOEXEC,
+    O_NONBLOCK,
+    O_RDWR,
+    POLLERR,
+    POLLHUP,
+    POLLIN,
+    POLLNVAL,
+    POLLOUT,
+    FileDescription,
+    Stat,
+    check_interrupt,
+)
+from syscalls.abi import POLLFD, TIMESPEC, TIMEVAL, U64S, s32
+from syscalls.table import Entry, partial, supported
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
+
+Args = tuple[int, ...]
+
+POLL_SLICE = 0.005
+FD_SETSIZE = 1024
+POLLRDNORM = 0x40
+POLLWRNORM = 0x100
+POLLRDHUP = 0x2000
+
+
+def _wait_ready(t: Task, check: object, deadline: float | None) -> object:
+    """Call ``check()`` until it returns something true or the deadline passes;
+    a pending signal ends the wait with ERESTARTNOHAND (EINTR for the caller)."""
+    slice_s = POLL_SLICE
+    while True:
+        got = check()  # type: ignore[operator]
+        if got:
+            return got
+        now = _time.monotonic()
+        if deadline is not None and now >= deadline:
+            return got
+        try:
+            t.sleep_until(now + slice_s if deadline is None else min(deadline, now + slice_s))
+        except SyscallError:
+            raise SyscallError(ERESTARTNOHAND) from None
+        slice_s = min(slice_s * 2, 0.05)
+
+
+def _poll_one(t: Task, fd: int, events: int) -> int:
+    try:
+        f = t.fds.get(fd)
+    except SyscallError:
+        return POLLNVAL
+    got = f.poll(events | POLLERR | POLLHUP, 0)
+    if got & POLLIN:
+        got |= POLLRDNORM & events
+    if got & POLLOUT:
+        got |= POLLWRNORM & events
+    return got & (events | POLLERR | POLLHUP | POLLNVAL)
+
+
+def _do_poll(t: Task, addr: int, nfds: int, deadline: float | None) -> int:
+    if nfds > t.fds.limit:
+        raise SyscallError(errno.EINVAL)
+    raw = bytearray(t.mm.copy_in(addr, POLLFD.size * nfds)) if nfds else bytearray()
+    entries = [POLLFD.unpack_from(raw, i * POLLFD.size) for i in range(nfds)]
+    results: list[int] = [0] * nfds
+
+    def check() -> int:
+        ready = 0
+        for i, (fd, events, _) in enumerate(entries):
+            results[i] = 0 if fd < 0 else _poll_one(t, fd, events & 0xFFFF)
+            if results[i]:
+                ready += 1
+        return ready
+
+    ready = _wait_ready(t, check, deadline)
+    for i, (fd, events, _) in enumerate(entries):
+        POLLFD.pack_into(raw, i * POLLFD.size, fd, events, results[i])
+    if nfds:
+        t.mm.copy_out(addr, bytes(raw))
+    return int(ready)  # type: ignore[call-overload]
+
+
+def poll(t: Task, a: Args) -> int:
+    """poll(2)."""
+    ms = s32(a[2])
+    return _do_poll(t, a[0], a[1], None if ms < 0 else _time.monotonic() + ms / 1000)
+
+
+def _with_sigmask(t: Task, sigmask_addr: int, size: int, fn: object) -> int:
+    """ppoll/pselect: run ``fn`` with a temporary signal mask (restored after the
+    call, or after the handler when a signal interrupts it)."""
+    if not sigmask_addr:
+        return fn()  # type: ignore[operator]
+    if size != 8:
+        raise SyscallError(errno.EINVAL)
+    (mask,) = U64S.unpack(t.mm.copy_in(sigmask_addr, 8))
+    old = t.sigmask
+    t.sigmask = mask & ~((1 << 8) | (1 << 18))
+    try:
+        ret = fn()  # type: ignore[operator]
+    except SyscallError as exc:
+        if exc.errno == ERESTARTNOHAND:
+            t.saved_sigmask = old  # the handler runs with the temporary mask
+        else:
+            t.sigmask = old
+        raise
+    t.sigmask = old
+    return ret
+
+
+def _timespec_deadline(t: Task, addr: int) -> float | None:
+    if not addr:
+        return None
+    sec, nsec = TIMESPEC.unpack(t.mm.copy_in(addr, TIMESPEC.size))
+    if sec < 0 or not 0 <= nsec < 1_000_000_000:
+        raise SyscallError(errno.EINVAL)
+    return _time.monotonic() + sec + nsec / 1e9
+
+
+def ppoll(t: Task, a: Args) -> int:
+    """ppoll(2)."""
+    deadline = _timespec_deadline(t, a[2])
+    return _with_sigmask(t, a[3], a[4], lambda: _do_poll(t, a[0], a[1], deadline))
+
+
+def _read_fdset(t: Task, addr: int, nfds: int) -> int:
+    if not addr:
+        return 0
+    n = (nfds + 63) // 64 * 8
+    return int.from_bytes(t.mm.copy_in(addr, n), "little") & ((1 << nfds) - 1)
+
+
+def _write_fdset(t: Task, addr: int, nfds: int, bits: int) -> None:
+    if addr:
+        n = (nfds + 63) // 64 * 8
+        t.mm.copy_out(addr, bits.to_bytes(n, "little"))
+
+
+def _do_select(t: Task, nfds: int, raddr: int, waddr: int, eaddr: int,
+               deadline: float | None) -> int:
+    if s32(nfds) < 0:
+        raise SyscallError(errno.EINVAL)
+    nfds = min(nfds, FD_SETSIZE * 64)
+    rset, wset, eset = (_read_fdset(t, x, nfds) for x in (raddr, waddr, eaddr))
+    for fd in range(nfds):
+        if (rset | wset | eset) >> fd & 1:
+            t.fds.get(fd)  # EBADF for a closed descriptor, as Linux checks first
+    out = [0, 0, 0]
+
+    def check() -> int:
+        r = w = e = 0
+        for fd in range(nfds):
+            bitv = 1 << fd
+            if not (rset | wset | eset) & bitv:
+                continue
+            got = _poll_one(t, fd, POLLIN | POLLOUT | 0x2)
+            if rset & bitv and got & (POLLIN | POLLHUP | POLLERR):
+                r |= bitv
+            if wset & bitv and got & (POLLOUT | POLLERR):
+                w |= bitv
+            if eset & bitv and got & 0x2:
+                e |= bitv
+        out[:] = [r, w, e]
+        return bin(r).count("1") + bin(w).count("1") + bin(e).count("1")
+
+    ready = _wait_ready(t, check, deadline)
+    for addr, bits in zip((raddr, waddr, eaddr), out, strict=True):
+        _write_fdset(t, addr, nfds, bits)
+    return int(ready)  # type: ignore[call-overload]
+
+
+def select(t: Task, a: Args) -> int:
+    """select(2): the timeout is updated with the time left, as Linux does."""
+    deadline = None
+    if a[4]:
+        sec, usec = TIMEVAL.unpack(t.mm.copy_in(a[4], TIMEVAL.size))
+        if sec < 0 or not 0 <= usec < 1_000_000:
+            raise SyscallError(errno.EINVAL)
+        deadline = _time.monotonic() + sec + usec / 1e6
+    n = _do_select(t, a[0], a[1], a[2], a[3], deadline)
+    if a[4] and deadline is not None:
+        left = max(0.0, deadline - _time.monotonic())
+        t.mm.copy_out(a[4], TIMEVAL.pack(int(left), int((left % 1) * 1e6)))
+    return n
+
+
+def pselect6(t: Task, a: Args) -> int:
+    """pselect6(2): the sixth argument points at {sigset pointer, size}."""
+    deadline = _timespec_deadline(t, a[4])
+    mask_addr = size = 0
+    if a[5]:
+        mask_addr, size = struct.unpack("<QQ", t.mm.copy_in(a[5], 16))
+    return _with_sigmask(t, mask_addr, size,
+                         lambda: _do_select(t, a[0], a[1], a[2], a[3], deadline))
+
+
+# --- epoll ----------------------------------------------------------------
+
+EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
+EPOLLONESHOT = 1 << 30
+EPOLLET = 1 << 31
+EPOLLEXCLUSIVE = 1 << 28
+EPOLL_EVENT = struct.Struct("<IQ")  # packed on x86-64: 12 bytes
+
+
+class EpollFile(FileDescription):
+    """An epoll instance: the interest list, checked level-triggered."""
+
+    def __init__(self, flags: int) -> None:
+        super().__init__(O_RDWR | (flags & O_NONBLOCK))
+        self.interest: dict[int, tuple[FileDescription, int, int]] = {}
+        self.lock = threading.Lock()
+
+    def ready(self, t: Task, maxevents: int) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        with self.lock:
+            items = list(self.interest.items())
+        for fd, (desc, events, data) in items:
+            if len(out) >= maxevents:
+                break
+            if events & ~(EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE) == 0:
+                continue  # a disarmed one-shot
+            got = desc.poll((events & 0xFFFF) | POLLERR | POLLHUP, 0)
+            got &= (events & 0xFFFF) | POLLERR | POLLHUP
+            if got:
+                out.append((got, data))
+                if events & EPOLLONESHOT:
+                    with self.lock:
+                        if fd in self.interest:
+                            self.interest[fd] = (desc, events & (EPOLLONESHOT | EPOLLET), data)
+        return out
+
+    def poll(self, events: int, timeout_s: float | None) -> int:
+        with self.lock:
+            items = list(self.interest.values())
+        for desc, ev, _ in items:
+            if desc.poll((ev & 0xFFFF) | POLLERR | POLLHUP, 0):
+                return events & POLLIN
+        return 0
+
+    def stat(self) -> Stat:
+        return Stat(mode=0o600)
+
+
+def epoll_create1(t: Task, a: Args) -> int:
+    """epoll_create1(2)."""
+    flags = a[0] & 0xFFFFFFFF
+    if flags & ~O_CLOEXEC:
+        raise SyscallError(errno.EINVAL)
+    return t.fds.install(EpollFile(0), cloexec=bool(flags & O_CLOEXEC))
+
+
+def epoll_create(t: Task, a: Args) -> int:
+    """epoll_create(2): size must be positive and is otherwise ignored."""
+    if s32(a[0]) <= 0:
+        raise SyscallError(errno.EINVAL)
+    return t.fds.install(EpollFile(0))
+
+
+def epoll_ctl(t: Task, a: Args) -> int:
+    """epoll_ctl(2)."""
+    epfd, op, fd = s32(a[0]), s32(a[1]), s32(a[2])
+    ep = t.fds.get(epfd)
+    target = t.fds.get(fd)
+    if not isinstance(ep, EpollFile) or ep is target:
+        raise SyscallError(errno.EINVAL)
+    events = data = 0
+    if op != EPOLL_CTL_DEL:
+        events, data = EPOLL_EVENT.unpack(t.mm.copy_in(a[3], EPOLL_EVENT.size))
+    with ep.lock:
+        if op == EPOLL_CTL_ADD:
+            if fd in ep.interest:
+                raise SyscallError(errno.EEXIST)
+            ep.interest[fd] = (target, events | POLLERR | POLLHUP, data)
+        elif op == EPOLL_CTL_MOD:
+            if fd not in ep.interest:
+                raise SyscallError(errno.ENOENT)
+            ep.interest[fd] = (target, events | POLLERR | POLLHUP, data)
+        elif op == EPOLL_CTL_DEL:
+            if ep.interest.pop(fd, None) is None:
+                raise SyscallError(errno.ENOENT)
+        else:
+            raise SyscallError(errno.EINVAL)
+    return 0
+
+
+def _epoll_wait(t: Task, epfd: int, addr: int, maxevents: int, deadline: float | None) -> int:
+    ep = t.fds.get(epfd)
+    if not isinstance(ep, EpollFile) or not 0 < maxevents <= (1 << 31) // EPOLL_EVENT.size:
+        raise SyscallError(errno.EINVAL)
+    got = _wait_ready(t, lambda: ep.ready(t, maxevents), deadline) or []
+    if got:
+        t.mm.copy_out(addr, b"".join(EPOLL_EVENT.pack(ev, data) for ev, data in got))
+    return len(got)
+
+
+def epoll_wait(t: Task, a: Args) -> int:
+    """epoll_wait(2)."""
+    ms = s32(a[3])
+    return _epoll_wait(t, s32(a[0]), a[1], s32(a[2]),
+                       None if ms < 0 else _time.monotonic() + ms / 1000)
+
+
+def epoll_pwait(t: Task, a: Args) -> int:
+    """epoll_pwait(2)."""
+    ms = s32(a[3])
+    deadline = None if ms < 0 else _time.monotonic() + ms / 1000
+    return _with_sigmask(t, a[4], a[5],
+                         lambda: _epoll_wait(t, s32(a[0]), a[1], s32(a[2]), deadline))
+
+
+# --- eventfd ----------------------------------------------------------------
+
+EFD_SEMAPHORE = 1
+MAX_COUNT = (1 << 64) - 2
+
+
+class EventFd(FileDescription):
+    """eventfd(2): a 64-bit counter."""
+
+    def __init__(self, initval: int, flags: int) -> None:
+        super().__init__(O_RDWR | (flags & O_NONBLOCK))
+        self.count = initval
+        self.semaphore = bool(flags & EFD_SEMAPHORE)
+        self.cond = threading.Condition()
+
+    def read(self, count: int) -> bytes:
+        if count < 8:
+            raise SyscallError(errno.EINVAL)
+        with self.cond:
+            while self.count == 0:
+                if self.flags & O_NONBLOCK:
+                    raise SyscallError(errno.EAGAIN)
+                check_interrupt()
+                self.cond.wait(0.05)
+            value = 1 if self.semaphore else self.count
+            self.count -= value
+            self.cond.notify_all()
+        return U64S.pack(value)
+
+    def write(self, data: bytes) -> int:
+        if len(data) < 8:
+            raise SyscallError(errno.EINVAL)
+        (value,) = U64S.unpack(data[:8])
+        if value == (1 << 64) - 1:
+            raise SyscallError(errno.EINVAL)
+        with self.cond:
+            while self.count + value > MAX_COUNT:
+                if self.flags & O_NONBLOCK:
+                    raise SyscallError(errno.EAGAIN)
+                check_interrupt()
+                self.cond.wait(0.05)
+            self.count += value
+            self.cond.notify_all()
+        return 8
+
+    def poll(self, events: int, timeout_s: float | None) -> int:
+        got = (POLLIN if self.count > 0 else 0) | (POLLOUT if self.count < MAX_COUNT else 0)
+        return got & events
+
+    def stat(self) -> Stat:
+        return Stat(mode=0o600)
+
+
+def eventfd2(t: Task, a: Args) -> int:
+    """eventfd2(2)."""
+    flags = a[1] & 0xFFFFFFFF
+    if flags & ~(O_CLOEXEC | O_NONBLOCK | EFD_SEMAPHORE):
+        raise SyscallError(errno.EINVAL)
+    return t.fds.install(EventFd(a[0] & 0xFFFFFFFF, flags), cloexec=bool(flags & O_CLOEXEC))
+
+
+def eventfd(t: Task, a: Args) -> int:
+    """eventfd(2)."""
+    return eventfd2(t, (a[0], 0, 0, 0, 0, 0))
+
+
+ENTRIES: list[Entry] = [
+    supported("poll", poll),
+    supported("ppoll", ppoll),
+    supported("select", select),
+    supported("pselect6", pselect6),
+    supported("epoll_create", epoll_create),
+    supported("epoll_create1", epoll_create1),
+    supported("epoll_ctl", epoll_ctl),
+    partial("epoll_wait", epoll_wait, note="level-triggered; EPOLLET treated as LT"),
+    partial("epoll_pwait", epoll_pwait, note="level-triggered; EPOLLET treated as LT"),
+    supported("eventfd", eventfd),
+    supported("eventfd2", eventfd2),
+]

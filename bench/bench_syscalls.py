@@ -107,8 +107,7 @@ def prefixes(
             _run([*runsc, str(programs["syscall_loop"]), "0"])
         except (AssertionError, subprocess.TimeoutExpired) as e:
             runsc = f"runsc does not run a static program here: {e}"
-    if isinstance(runsc, str):
-        print(f"\nrunsc cases skipped: {runsc}", file=sys.stderr)
+    if isinstance(runsc, str):  # printed in the session summary and by -ra
         bench_results.skip("runsc", runsc)
     return {
         "native": [],

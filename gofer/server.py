@@ -36,16 +36,12 @@ import stat
 import struct
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from gofer import hostops, p9
+from gofer.fids import MAX_FIDS, O_PATH_FLAGS, FidState, FidTable, P9Fail, check_name, qid_of
 
 log = logging.getLogger("pyvisor.gofer")
 
-MAX_FIDS = 16384
-"""Most fids one session may hold; one more is ENFILE (each holds 1-2 host fds)."""
-
-_O_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 # Tlopen flags we pass through; everything else (O_CREAT, O_EXCL, O_NOCTTY,
 # O_APPEND, O_DIRECT, O_NOATIME, O_CLOEXEC, ...) is stripped: the Sentry owns
 # those semantics and pwrite must keep meaning "at this offset".
@@ -54,19 +50,6 @@ _READ_HDR = 4 + 1 + 2 + 4  # Rread: size type tag count
 _TREAD = struct.Struct("<IBHIQI")
 _RREAD_HDR = struct.Struct("<IBHI")
 V9FS_MAGIC = 0x01021997
-
-
-def qid_of(st: os.stat_result) -> p9.Qid:
-    """The 9P identity of a file: type bits from the mode, path = inode,
-    version folded from the mtime so a client cache notices a change."""
-    if stat.S_ISDIR(st.st_mode):
-        qtype = p9.P9_QTDIR
-    elif stat.S_ISLNK(st.st_mode):
-        qtype = p9.P9_QTSYMLINK
-    else:
-        qtype = p9.P9_QTFILE
-    ns = st.st_mtime_ns
-    return p9.Qid(qtype, (ns ^ (ns >> 32)) & 0xFFFF_FFFF, st.st_ino)
 
 
 def _dtype(entry: os.DirEntry[str]) -> int:
@@ -82,43 +65,11 @@ def _dtype(entry: os.DirEntry[str]) -> int:
     return p9.P9_DT_UNKNOWN
 
 
-class P9Fail(Exception):
-    """Abort the current request with this errno (turned into Rlerror once)."""
-
-    def __init__(self, err: int) -> None:
-        super().__init__(err)
-        self.errno = err
+Handler = Callable[..., p9.Message]
+"""A FileServer.t_* method: (server, request) -> reply."""
 
 
-@dataclass(slots=True)
-class FidState:
-    """What one fid names: ``path`` (names from the root), an O_PATH ``fd`` the
-    fid owns, its ``qid``, and after Tlopen/Tlcreate the opened ``ofd``."""
-
-    path: list[str]
-    fd: int
-    qid: p9.Qid
-    ofd: int = -1
-    oflags: int = 0
-    dirents: list[tuple[str, int, int]] | None = field(default=None)
-
-    def close(self) -> None:
-        for fd in (self.ofd, self.fd):
-            if fd >= 0:
-                os.close(fd)
-        self.ofd = self.fd = -1
-
-
-def _check_name(name: str) -> None:
-    """A single path component that creates or removes something."""
-    if name in ("", ".", "..") or "/" in name or "\0" in name:
-        raise P9Fail(errno.EINVAL)
-
-
-Handler = Callable[["FileServer", p9.Message], p9.Message]
-
-
-class FileServer:
+class FileServer(FidTable):
     """Serve the tree under ``root_fd`` (a directory fd, O_PATH is enough).
 
     Single-threaded: one request at a time, so no locking. The server does not
@@ -133,13 +84,10 @@ class FileServer:
         msize: int = p9.MAX_MSIZE,
         max_fids: int = MAX_FIDS,
     ) -> None:
-        self.root_fd = root_fd
+        super().__init__(root_fd, max_fids=max_fids)
         self.readonly = readonly
         self.max_msize = msize
         self.msize = msize
-        self.max_fids = max_fids
-        self.fids: dict[int, FidState] = {}
-        self.uid = -1  # from Tattach.n_uname: owner of created files
 
     # -- framing ----------------------------------------------------------
 
@@ -207,98 +155,6 @@ class FileServer:
             return p9.errno_reply(errno.EIO)
 
     # -- fid helpers --------------------------------------------------------
-
-    def fid(self, fid: int) -> FidState:
-        st = self.fids.get(fid)
-        if st is None:
-            raise P9Fail(errno.EBADF)
-        return st
-
-    def _new_fid_ok(self, fid: int) -> None:
-        if fid in self.fids:
-            raise P9Fail(errno.EBADF)  # 9P: newfid must not be in use
-        if fid == p9.P9_NOFID:
-            raise P9Fail(errno.EINVAL)
-        if len(self.fids) >= self.max_fids:
-            raise P9Fail(errno.ENFILE)
-
-    def _dir(self, fid: int) -> FidState:
-        st = self.fid(fid)
-        if not st.qid.type & p9.P9_QTDIR:
-            raise P9Fail(errno.ENOTDIR)
-        return st
-
-    def resolve(self, path: list[str]) -> int:
-        """A new O_PATH fd for ``path`` (names from the root), one name at a time."""
-        fd = os.open(".", _O_PATH | os.O_DIRECTORY, dir_fd=self.root_fd)
-        try:
-            for name in path:
-                nfd = os.open(name, _O_PATH, dir_fd=fd)
-                os.close(fd)
-                fd = nfd
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
-
-    def _step(self, fd: int, path: list[str], name: str) -> int:
-        """Walk one name from ``fd`` (whose path is ``path``, updated in place)."""
-        if name == "..":
-            if path:
-                path.pop()
-            return self.resolve(path)  # clamped at the root, never the kernel's ".."
-        if name in ("", ".") or "/" in name or "\0" in name:
-            raise P9Fail(errno.EINVAL if name != "" else errno.ENOENT)
-        nfd = os.open(name, _O_PATH, dir_fd=fd)
-        path.append(name)
-        return nfd
-
-    def _reopen(self, st: FidState, flags: int) -> int:
-        """Open the file ``st`` names for I/O, proving it is the same inode."""
-        if st.qid.type & p9.P9_QTDIR:
-            return os.open(".", flags | os.O_CLOEXEC, dir_fd=st.fd)
-        want = os.fstat(st.fd)
-        if not (stat.S_ISREG(want.st_mode) or stat.S_ISFIFO(want.st_mode)):
-            raise P9Fail(errno.ELOOP if stat.S_ISLNK(want.st_mode) else errno.EPERM)
-        if not st.path:
-            raise P9Fail(errno.ESTALE)
-        parent = self.resolve(st.path[:-1])
-        try:
-            fd = os.open(
-                st.path[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=parent
-            )
-        finally:
-            os.close(parent)
-        got = os.fstat(fd)
-        if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino):
-            os.close(fd)
-            raise P9Fail(errno.ESTALE)
-        return fd
-
-    def _created(self, dfd: int, name: str, gid: int, *, follow: bool = True) -> p9.Qid:
-        """Chown a new file to the attached user/gid; return its qid."""
-        fd = os.open(name, _O_PATH, dir_fd=dfd)
-        try:
-            uid = self.uid if self.uid != os.geteuid() else -1
-            g = gid if gid not in (p9.P9_NONUNAME, os.getegid()) else -1
-            if uid != -1 or g != -1:
-                hostops.fchown_path(fd, uid, g)
-            return qid_of(os.fstat(fd))
-        finally:
-            os.close(fd)
-
-    def _rename_paths(self, old: list[str], new: list[str]) -> None:
-        """Keep fid paths right after a rename (they are what ".." and reopen use)."""
-        n = len(old)
-        for st in self.fids.values():
-            if st.path[:n] == old:
-                st.path = new + st.path[n:]
-
-    def close(self) -> None:
-        """Release every fid's descriptors (the root fd stays the caller's)."""
-        for st in self.fids.values():
-            st.close()
-        self.fids.clear()
 
     # -- session ------------------------------------------------------------
 
@@ -380,12 +236,12 @@ class FileServer:
         st = self._dir(m.fid)
         if st.ofd >= 0:
             raise P9Fail(errno.EINVAL)
-        _check_name(m.name)
+        check_name(m.name)
         flags = (m.flags & _OPEN_KEEP & ~os.O_DIRECTORY) | os.O_CREAT | os.O_EXCL
         ofd = os.open(m.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, m.mode & 0o7777, dir_fd=st.fd)
         try:
             qid = self._created(st.fd, m.name, m.gid)
-            fd = os.open(m.name, _O_PATH, dir_fd=st.fd)
+            fd = os.open(m.name, O_PATH_FLAGS, dir_fd=st.fd)
         except BaseException:
             os.close(ofd)
             raise
@@ -441,28 +297,12 @@ class FileServer:
         st = self.fid(m.fid)
         s = os.fstat(st.fd)
         st.qid = qid_of(s)
+        ns = (s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns)
+        (a_s, a_n), (m_s, m_n), (c_s, c_n) = (divmod(t, 10**9) for t in ns)
         return p9.Rgetattr(
-            valid=p9.P9_GETATTR_BASIC,
-            qid=st.qid,
-            mode=s.st_mode,
-            uid=s.st_uid,
-            gid=s.st_gid,
-            nlink=s.st_nlink,
-            rdev=s.st_rdev,
-            size=s.st_size,
-            blksize=s.st_blksize,
-            blocks=s.st_blocks,
-            atime_sec=s.st_atime_ns // 10**9,
-            atime_nsec=s.st_atime_ns % 10**9,
-            mtime_sec=s.st_mtime_ns // 10**9,
-            mtime_nsec=s.st_mtime_ns % 10**9,
-            ctime_sec=s.st_ctime_ns // 10**9,
-            ctime_nsec=s.st_ctime_ns % 10**9,
-            btime_sec=0,
-            btime_nsec=0,
-            gen=0,
-            data_version=0,
-        )
+            p9.P9_GETATTR_BASIC, st.qid, s.st_mode, s.st_uid, s.st_gid, s.st_nlink, s.st_rdev,
+            s.st_size, s.st_blksize, s.st_blocks, a_s, a_n, m_s, m_n, c_s, c_n, 0, 0, 0, 0,
+        )  # fmt: skip
 
     def t_setattr(self, m: p9.Tsetattr) -> p9.Message:
         """Mode, owner, size, then times (so explicit times win over the
@@ -520,13 +360,13 @@ class FileServer:
 
     def t_mkdir(self, m: p9.Tmkdir) -> p9.Message:
         st = self._dir(m.dfid)
-        _check_name(m.name)
+        check_name(m.name)
         os.mkdir(m.name, m.mode & 0o7777, dir_fd=st.fd)
         return p9.Rmkdir(self._created(st.fd, m.name, m.gid))
 
     def t_symlink(self, m: p9.Tsymlink) -> p9.Message:
         st = self._dir(m.fid)
-        _check_name(m.name)
+        check_name(m.name)
         if not m.symtgt or "\0" in m.symtgt:
             raise P9Fail(errno.ENOENT if not m.symtgt else errno.EINVAL)
         os.symlink(m.symtgt, m.name, dir_fd=st.fd)
@@ -535,7 +375,7 @@ class FileServer:
     def t_mknod(self, m: p9.Tmknod) -> p9.Message:
         """Regular files and FIFOs only: device nodes are the Sentry's business."""
         st = self._dir(m.dfid)
-        _check_name(m.name)
+        check_name(m.name)
         kind = stat.S_IFMT(m.mode) or stat.S_IFREG
         if kind not in (stat.S_IFREG, stat.S_IFIFO):
             raise P9Fail(errno.EPERM)
@@ -544,21 +384,21 @@ class FileServer:
 
     def t_link(self, m: p9.Tlink) -> p9.Message:
         d = self._dir(m.dfid)
-        _check_name(m.name)
+        check_name(m.name)
         hostops.link_path(self.fid(m.fid).fd, d.fd, m.name)
         return p9.Rlink()
 
     def t_renameat(self, m: p9.Trenameat) -> p9.Message:
         old, new = self._dir(m.olddirfid), self._dir(m.newdirfid)
-        _check_name(m.oldname)
-        _check_name(m.newname)
+        check_name(m.oldname)
+        check_name(m.newname)
         os.rename(m.oldname, m.newname, src_dir_fd=old.fd, dst_dir_fd=new.fd)
         self._rename_paths([*old.path, m.oldname], [*new.path, m.newname])
         return p9.Rrenameat()
 
     def t_rename(self, m: p9.Trename) -> p9.Message:
         st, new = self.fid(m.fid), self._dir(m.dfid)
-        _check_name(m.name)
+        check_name(m.name)
         if not st.path:
             raise P9Fail(errno.EBUSY)
         parent = self._checked_parent(st)
@@ -571,7 +411,7 @@ class FileServer:
 
     def t_unlinkat(self, m: p9.Tunlinkat) -> p9.Message:
         st = self._dir(m.dirfid)
-        _check_name(m.name)
+        check_name(m.name)
         if m.flags & ~p9.P9_AT_REMOVEDIR:
             raise P9Fail(errno.EINVAL)
         (os.rmdir if m.flags else os.unlink)(m.name, dir_fd=st.fd)
@@ -593,19 +433,6 @@ class FileServer:
             self.fids.pop(m.fid).close()
         return p9.Rremove()
 
-    def _checked_parent(self, st: FidState) -> int:
-        """The parent dir fd of ``st``, after checking its name still means ``st``."""
-        parent = self.resolve(st.path[:-1])
-        try:
-            got = os.stat(st.path[-1], dir_fd=parent, follow_symlinks=False)
-            want = os.fstat(st.fd)
-            if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino):
-                raise P9Fail(errno.ESTALE)
-        except BaseException:
-            os.close(parent)
-            raise
-        return parent
-
 
 def _timespec(valid: int, bit: int, set_bit: int, sec: int, nsec: int) -> tuple[int, int]:
     if not valid & bit:
@@ -617,47 +444,16 @@ def _timespec(valid: int, bit: int, set_bit: int, sec: int, nsec: int) -> tuple[
     return (sec, nsec)
 
 
-_HANDLERS: dict[type[p9.Message], Callable[[FileServer, p9.Message], p9.Message]] = {
-    p9.Tversion: FileServer.t_version,
-    p9.Tattach: FileServer.t_attach,
-    p9.Tflush: FileServer.t_flush,
-    p9.Tclunk: FileServer.t_clunk,
-    p9.Twalk: FileServer.t_walk,
-    p9.Tlopen: FileServer.t_lopen,
-    p9.Tlcreate: FileServer.t_lcreate,
-    p9.Tread: FileServer.t_read,
-    p9.Twrite: FileServer.t_write,
-    p9.Treaddir: FileServer.t_readdir,
-    p9.Tfsync: FileServer.t_fsync,
-    p9.Tgetattr: FileServer.t_getattr,
-    p9.Tsetattr: FileServer.t_setattr,
-    p9.Tstatfs: FileServer.t_statfs,
-    p9.Treadlink: FileServer.t_readlink,
-    p9.Tmkdir: FileServer.t_mkdir,
-    p9.Tsymlink: FileServer.t_symlink,
-    p9.Tmknod: FileServer.t_mknod,
-    p9.Tlink: FileServer.t_link,
-    p9.Trenameat: FileServer.t_renameat,
-    p9.Trename: FileServer.t_rename,
-    p9.Tunlinkat: FileServer.t_unlinkat,
-    p9.Tremove: FileServer.t_remove,
-}  # type: ignore[dict-item]
-_MUTATING = frozenset(
-    {
-        p9.Tlcreate,
-        p9.Twrite,
-        p9.Tsetattr,
-        p9.Tmkdir,
-        p9.Tsymlink,
-        p9.Tmknod,
-        p9.Tlink,
-        p9.Trenameat,
-        p9.Trename,
-        p9.Tunlinkat,
-        p9.Tremove,
-        p9.Txattrcreate,
-    }
-)
+_HANDLERS: dict[type[p9.Message], Handler] = {
+    getattr(p9, "T" + name[2:]): fn
+    for name, fn in vars(FileServer).items()
+    if name.startswith("t_")
+}
+"""Dispatch table: FileServer.t_walk answers p9.Twalk, and so on."""
+_MUTATING = frozenset({
+    p9.Tlcreate, p9.Twrite, p9.Tsetattr, p9.Tmkdir, p9.Tsymlink, p9.Tmknod, p9.Tlink,
+    p9.Trenameat, p9.Trename, p9.Tunlinkat, p9.Tremove, p9.Txattrcreate,
+})  # fmt: skip
 _UNSUPPORTED = frozenset({p9.Tauth, p9.Txattrwalk, p9.Txattrcreate, p9.Tlock, p9.Tgetlock})
 
 

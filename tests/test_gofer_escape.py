@@ -15,10 +15,12 @@ import hashlib
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -102,6 +104,53 @@ def test_write_and_create(gofer: tuple[GoferClient, GoferProcess], root: Path) -
     assert c.write(d, 0, payload) == len(payload)
     assert (root / "a" / "out").read_bytes() == payload
     c.clunk(d)
+
+
+def test_every_operation_passes_the_seccomp_filter(
+    gofer: tuple[GoferClient, GoferProcess], root: Path
+) -> None:
+    """Each mutating 9P operation through the KILL-mode filter: a syscall
+    missing from the allowlist would kill the Gofer and show up here as EIO."""
+    c, proc = gofer
+    d, _ = c.walk(c.root, [b"a"])
+    c.mkdir(d, b"dir", 0o755, 0)
+    c.symlink(d, b"sl", b"dir", 0)
+    c.mknod(d, b"fifo", stat.S_IFIFO | 0o600, 0, 0, 0)
+    f, _ = c.walk(d, [])
+    c.lcreate(f, b"file", os.O_RDWR, 0o644, 0)
+    c.write(f, 0, b"0123456789")
+    c.fsync(f)
+    c.fsync(f, datasync=True)
+    c.link(d, f, b"hard")
+    c.renameat(d, b"hard", d, b"hard2")
+    valid = 0x1FF & ~p9.P9_SETATTR_CTIME
+    c.setattr(f, valid, mode=0o600, uid=7, gid=8, size=4, atime_ns=10**9, mtime_ns=2 * 10**9)
+    a = c.getattr(f)
+    assert (a.mode & 0o7777, a.uid, a.gid, a.size, a.mtime_ns) == (0o600, 7, 8, 4, 2 * 10**9)
+    assert c.statfs(f).namelen == 255
+    for name in (b"hard2", b"sl", b"fifo", b"file"):
+        c.unlinkat(d, name)
+    c.unlinkat(d, b"dir", p9.P9_AT_REMOVEDIR)
+    assert sorted(os.listdir(root / "a")) == ["b", "updir"]
+    assert proc.poll() is None
+
+
+def test_concurrent_clients_threads(gofer: tuple[GoferClient, GoferProcess], root: Path) -> None:
+    c, _ = gofer
+    want = (root / "big").read_bytes()[:200_000]
+
+    def work(_: int) -> bool:
+        for _ in range(20):
+            fid, _q = c.walk(c.root, [b"big"])
+            c.lopen(fid, os.O_RDONLY)
+            ok = c.read(fid, 0, 200_000) == want
+            c.clunk(fid)
+            if not ok:
+                return False
+        return True
+
+    with ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(work, range(6)))
 
 
 def test_list_directory(gofer: tuple[GoferClient, GoferProcess], root: Path) -> None:

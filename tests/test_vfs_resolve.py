@@ -49,8 +49,11 @@ def test_dotdot_clamped_at_chroot(ctx: FsContext) -> None:
     vfs.chroot(ctx, None, b"/a")
     assert resolve(ctx, b"/../../b/file").inode.size == 5
     assert resolve(ctx, b"/b/../..") is ctx.root
-    # an absolute symlink is relative to the process root
+    # a missing component fails even when ".." would step back over it
     assert errno_of(resolve, ctx, b"/nonexistent/../b") == errno.ENOENT
+    # an absolute symlink body is resolved from the process root
+    vfs.symlink(ctx, b"/b", None, b"/b/up")
+    assert resolve(ctx, b"/b/up/file").inode.size == 5
 
 
 def test_symlinks_followed_relative_to_link_dir(ctx: FsContext) -> None:

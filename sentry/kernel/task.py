@@ -316,12 +316,19 @@ class Task:
         return self._resume()
 
     def _flush_mm(self) -> None:
+        """Apply queued address-space changes through this thread's stub.
+
+        Threads share the address space and its queue: the lock is held while
+        the stub applies, so a thread that finds the queue empty knows another
+        thread has already applied its changes, not merely taken them.
+        """
         mm = self.mm
-        pending = mm.pending
-        if pending:
-            self.thread.apply_ops(pending)
-            pending.clear()
-            mm.commit_frees()
+        with mm.lock:
+            pending = mm.pending
+            if pending:
+                self.thread.apply_ops(pending)
+                pending.clear()
+                mm.commit_frees()
 
     def _run(self, regs: list[int], fs_base: int) -> int | None:
         event = self.boot(regs, fs_base)

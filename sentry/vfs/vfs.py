@@ -121,7 +121,7 @@ def _open_create(ctx: FsContext, dirfd: Dentry | None, path: bytes, flags: int, 
         _writable_mount(parent)
         inode = parent.inode.create(name, S_IFREG | _perm(mode, umask), ctx.uid, ctx.gid)
         return parent.add_child(name, inode), True
-    if name in (b".", b"..") or trailing and child.inode.is_dir():
+    if name in (b".", b".."):
         raise SyscallError(errno.EISDIR)
     if flags & O_EXCL:
         raise SyscallError(errno.EEXIST)
@@ -136,7 +136,9 @@ def _open_create(ctx: FsContext, dirfd: Dentry | None, path: bytes, flags: int, 
             raise SyscallError(errno.ENOENT)
         # A dangling symlink creates its target, as Linux does.
         return _open_create(ctx, parent, body, flags, mode, umask, depth + 1)
-    if trailing and not child.inode.is_dir():
+    if child.inode.is_dir():
+        raise SyscallError(errno.EISDIR)
+    if trailing:
         raise SyscallError(errno.ENOTDIR)
     return child, False
 

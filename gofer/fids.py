@@ -1,0 +1,196 @@
+"""What a fid names, and how names are resolved without ever leaving the root.
+
+The Gofer's fid table (`FidTable`, the base of `gofer.server.FileServer`) keeps,
+for each fid, the list of names from the root, an O_PATH descriptor and a qid.
+Everything that turns names into descriptors lives here, because this is the
+code that must never let a lookup out of the served tree:
+
+* one name per ``openat(dirfd, name, O_PATH|O_NOFOLLOW)``: the kernel never
+  sees a "/" or follows a symlink on our behalf;
+* ".." is answered from the remembered names (drop the last one, re-walk from
+  the root), so it clamps at the root and never asks the kernel for a parent
+  that a racing host rename may have moved outside the tree;
+* a reopen for I/O goes through a freshly walked parent and must land on the
+  same inode as the fid's O_PATH descriptor, otherwise ESTALE;
+* renames done through 9P rewrite the remembered names of every fid below the
+  renamed entry, so ".." and reopen stay right.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+
+from gofer import hostops, p9
+
+MAX_FIDS = 16384
+"""Most fids one session may hold; one more is ENFILE (each holds 1-2 host fds)."""
+
+O_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def qid_of(st: os.stat_result) -> p9.Qid:
+    """The 9P identity of a file: type bits from the mode, path = inode,
+    version folded from the mtime so a client cache notices a change."""
+    if stat.S_ISDIR(st.st_mode):
+        qtype = p9.P9_QTDIR
+    elif stat.S_ISLNK(st.st_mode):
+        qtype = p9.P9_QTSYMLINK
+    else:
+        qtype = p9.P9_QTFILE
+    ns = st.st_mtime_ns
+    return p9.Qid(qtype, (ns ^ (ns >> 32)) & 0xFFFF_FFFF, st.st_ino)
+
+
+class P9Fail(Exception):
+    """Abort the current request with this errno (turned into Rlerror once)."""
+
+    def __init__(self, err: int) -> None:
+        super().__init__(err)
+        self.errno = err
+
+
+@dataclass(slots=True)
+class FidState:
+    """What one fid names: ``path`` (names from the root), an O_PATH ``fd`` the
+    fid owns, its ``qid``, and after Tlopen/Tlcreate the opened ``ofd``."""
+
+    path: list[str]
+    fd: int
+    qid: p9.Qid
+    ofd: int = -1
+    oflags: int = 0
+    dirents: list[tuple[str, int, int]] | None = field(default=None)
+
+    def close(self) -> None:
+        for fd in (self.ofd, self.fd):
+            if fd >= 0:
+                os.close(fd)
+        self.ofd = self.fd = -1
+
+
+def check_name(name: str) -> None:
+    """A single path component that creates or removes something."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise P9Fail(errno.EINVAL)
+
+
+class FidTable:
+    """The fids of one 9P session over the tree under ``root_fd``.
+
+    Not thread-safe (the Gofer serves one request at a time). The table does
+    not own ``root_fd``; `close` releases the fids' descriptors only.
+    """
+
+    def __init__(self, root_fd: int, *, max_fids: int = MAX_FIDS) -> None:
+        self.root_fd = root_fd
+        self.max_fids = max_fids
+        self.fids: dict[int, FidState] = {}
+        self.uid = -1  # from Tattach.n_uname: owner of created files
+
+    def fid(self, fid: int) -> FidState:
+        st = self.fids.get(fid)
+        if st is None:
+            raise P9Fail(errno.EBADF)
+        return st
+
+    def _new_fid_ok(self, fid: int) -> None:
+        if fid in self.fids:
+            raise P9Fail(errno.EBADF)  # 9P: newfid must not be in use
+        if fid == p9.P9_NOFID:
+            raise P9Fail(errno.EINVAL)
+        if len(self.fids) >= self.max_fids:
+            raise P9Fail(errno.ENFILE)
+
+    def _dir(self, fid: int) -> FidState:
+        st = self.fid(fid)
+        if not st.qid.type & p9.P9_QTDIR:
+            raise P9Fail(errno.ENOTDIR)
+        return st
+
+    def resolve(self, path: list[str]) -> int:
+        """A new O_PATH fd for ``path`` (names from the root), one name at a time."""
+        fd = os.open(".", O_PATH_FLAGS | os.O_DIRECTORY, dir_fd=self.root_fd)
+        try:
+            for name in path:
+                nfd = os.open(name, O_PATH_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _step(self, fd: int, path: list[str], name: str) -> int:
+        """Walk one name from ``fd`` (whose path is ``path``, updated in place)."""
+        if name == "..":
+            if path:
+                path.pop()
+            return self.resolve(path)  # clamped at the root, never the kernel's ".."
+        if name in ("", ".") or "/" in name or "\0" in name:
+            raise P9Fail(errno.EINVAL if name != "" else errno.ENOENT)
+        nfd = os.open(name, O_PATH_FLAGS, dir_fd=fd)
+        path.append(name)
+        return nfd
+
+    def _reopen(self, st: FidState, flags: int) -> int:
+        """Open the file ``st`` names for I/O, proving it is the same inode."""
+        if st.qid.type & p9.P9_QTDIR:
+            return os.open(".", flags | os.O_CLOEXEC, dir_fd=st.fd)
+        want = os.fstat(st.fd)
+        if not (stat.S_ISREG(want.st_mode) or stat.S_ISFIFO(want.st_mode)):
+            raise P9Fail(errno.ELOOP if stat.S_ISLNK(want.st_mode) else errno.EPERM)
+        if not st.path:
+            raise P9Fail(errno.ESTALE)
+        parent = self.resolve(st.path[:-1])
+        try:
+            fd = os.open(
+                st.path[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=parent
+            )
+        finally:
+            os.close(parent)
+        got = os.fstat(fd)
+        if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino):
+            os.close(fd)
+            raise P9Fail(errno.ESTALE)
+        return fd
+
+    def _created(self, dfd: int, name: str, gid: int) -> p9.Qid:
+        """Chown a new file to the attached user/gid; return its qid."""
+        fd = os.open(name, O_PATH_FLAGS, dir_fd=dfd)
+        try:
+            uid = self.uid if self.uid != os.geteuid() else -1
+            g = gid if gid not in (p9.P9_NONUNAME, os.getegid()) else -1
+            if uid != -1 or g != -1:
+                hostops.fchown_path(fd, uid, g)
+            return qid_of(os.fstat(fd))
+        finally:
+            os.close(fd)
+
+    def _rename_paths(self, old: list[str], new: list[str]) -> None:
+        """Keep fid paths right after a rename (they are what ".." and reopen use)."""
+        n = len(old)
+        for st in self.fids.values():
+            if st.path[:n] == old:
+                st.path = new + st.path[n:]
+
+    def close(self) -> None:
+        """Release every fid's descriptors (the root fd stays the caller's)."""
+        for st in self.fids.values():
+            st.close()
+        self.fids.clear()
+
+    def _checked_parent(self, st: FidState) -> int:
+        """The parent dir fd of ``st``, after checking its name still means ``st``."""
+        parent = self.resolve(st.path[:-1])
+        try:
+            got = os.stat(st.path[-1], dir_fd=parent, follow_symlinks=False)
+            want = os.fstat(st.fd)
+            if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino):
+                raise P9Fail(errno.ESTALE)
+        except BaseException:
+            os.close(parent)
+            raise
+        return parent

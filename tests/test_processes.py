@@ -1,0 +1,83 @@
+"""Processes, threads and signals, differential: shells run pipelines, traps and
+job control the same way natively and in the sandbox; C programs fork, thread
+and take signals with the same results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import RUNSC, Programs, assert_no_process_left, run_native, run_sandbox, shell_status
+
+BB = "/bin/busybox"
+
+SCRIPTS = {
+    "pipeline": "echo hello world | /bin/busybox tr a-z A-Z | /bin/busybox rev",
+    "subshell": "(echo in; exit 3); echo status $?",
+    "command_substitution": "x=$(/bin/busybox echo inner); echo got $x",
+    "background_wait": "/bin/busybox true & /bin/busybox false & wait; echo waited",
+    "trap_usr1": 'trap "echo trapped" USR1; kill -USR1 $$; echo after',
+    "kill_term_self": "echo before; kill -TERM $$; echo not reached",
+    "yes_head_sigpipe": "/bin/busybox yes | /bin/busybox head -n 3",
+    "exit_code": "/bin/busybox false; echo $?; exit 7",
+    "loop_fork_exec": "i=0; while [ $i -lt 20 ]; do /bin/busybox true; i=$((i+1)); done; echo $i",
+    "nested_sh": "/bin/busybox sh -c 'echo nested; exit 5'; echo $?",
+    "exec_replaces": "exec /bin/busybox echo replaced",
+    "signal_status": "/bin/busybox sh -c 'kill -KILL $$'; echo $?",
+}
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_busybox_sh(name: str) -> None:
+    script = SCRIPTS[name]
+    nat = run_native([BB, "sh", "-c", script])
+    box = run_sandbox([BB, "sh", "-c", script])
+    assert "Traceback" not in box.err, box.describe()
+    assert box.out == nat.out, box.describe()
+    assert box.returncode == shell_status(nat.returncode), box.describe()
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("prog", ["signals_fork", "threads_mutex", "async_signal"])
+def test_program(programs: Programs, prog: str) -> None:
+    path = programs.path(prog)
+    nat = run_native([path])
+    box = run_sandbox([path])
+    assert box.out == nat.out, box.describe()
+    assert box.returncode == shell_status(nat.returncode), box.describe()
+
+
+@pytest.mark.sandbox
+def test_threads_counter(programs: Programs) -> None:
+    res = run_sandbox([programs.path("threads_mutex")])
+    assert res.out == "800000\n", res.describe()
+
+
+@pytest.mark.sandbox
+def test_alarm_interrupts_and_restarts_read(programs: Programs) -> None:
+    path = programs.path("alarm_restart")
+    feeder = "sleep 2.5; echo x"
+    nat = subprocess.run(f"({feeder}) | {path}", shell=True, capture_output=True, timeout=30)
+    box = subprocess.run(f"({feeder}) | {sys.executable} {RUNSC} do -- {path}", shell=True,
+                         capture_output=True, timeout=30)
+    assert nat.stdout == b"read -1 errno Interrupted system call n=1\nread 1 n=2\n"
+    assert box.stdout == nat.stdout, box.stderr
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_killing_runsc_leaves_nothing(how: str) -> None:
+    marker = f"pyvisor-kill-test-{how}"
+    proc = subprocess.Popen(
+        [sys.executable, str(RUNSC), "do", "--", BB, "sh", "-c",
+         f"/bin/busybox sleep 30 & /bin/busybox sleep 31; echo {marker}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.5)
+    proc.send_signal(getattr(__import__("signal"), how))
+    proc.wait(timeout=20)
+    assert_no_process_left(marker)
+    assert_no_process_left(str(RUNSC))

@@ -41,7 +41,7 @@ def test_busybox_sh(name: str) -> None:
 
 
 @pytest.mark.sandbox
-@pytest.mark.parametrize("prog", ["signals_fork", "threads_mutex", "async_signal"])
+@pytest.mark.parametrize("prog", ["signals_fork", "threads_mutex", "async_signal", "threads_create_join"])
 def test_program(programs: Programs, prog: str) -> None:
     path = programs.path(prog)
     nat = run_native([path])

@@ -100,7 +100,8 @@ SLOT = lib.STUB_SLOTS_ADDR
         (59, IP, (0,) * 6, bpf.SECCOMP_RET_KILL_PROCESS),  # execve
         (56, IP, (0,) * 6, bpf.SECCOMP_RET_KILL_PROCESS),  # clone of a process
         (56, IP, (0x11, 0, 0, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # fork-like clone
-        (56, IP, (0x50F00, 0x1000, 0, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # a stub thread
+        (56, IP, (0x1250F00, 0x1000, 0, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # a stub thread
+        (56, IP, (0x50F00, 0x1000, 0, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),
         (60, IP, (0,) * 6, bpf.SECCOMP_RET_ALLOW),  # exit of one stub thread
         (231, IP, (0,) * 6, bpf.SECCOMP_RET_KILL_PROCESS),  # exit_group
     ],

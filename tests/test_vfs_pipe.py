@@ -11,7 +11,16 @@ import pytest
 
 from sentry.kernel.errors import SyscallError
 from sentry.vfs import vfs
-from sentry.vfs.file import O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, POLLERR, POLLHUP, POLLIN, POLLOUT
+from sentry.vfs.file import (
+    O_NONBLOCK,
+    O_RDONLY,
+    O_RDWR,
+    O_WRONLY,
+    POLLERR,
+    POLLHUP,
+    POLLIN,
+    POLLOUT,
+)
 from sentry.vfs.mount import MountNamespace
 from sentry.vfs.pipe import DEFAULT_CAPACITY, FIONREAD, PIPE_BUF, Pipe, PipeFile, make_pipe
 from sentry.vfs.resolve import FsContext

@@ -62,6 +62,8 @@ struct stub_slot {
     uint64_t nops;
     int64_t op_result;
     uint64_t spin_budget;
+    uint32_t thread_alive;
+    uint32_t pad2;
     struct stub_op ops[64];
 };
 struct stub_sock_filter { uint16_t code; uint8_t jt; uint8_t jf; uint32_t k; };

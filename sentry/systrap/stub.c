@@ -195,7 +195,7 @@ STUB static void stub_do_ops(struct stub_slot *slot) {
             /* A new host thread in this process: its stack is the top of its
              * slot's signal stack, holding the address of stub_thread_start,
              * which the child reaches through stub_syscall6's `ret`. */
-            r = S6(SYS_clone, STUB_THREAD_CLONE_FLAGS, addr, 0, 0, 0, 0);
+            r = S6(SYS_clone, STUB_THREAD_CLONE_FLAGS, addr, 0, off, 0, 0);
             if (r > 0)
                 res = r;
             if (r >= 0)

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 6
+#define STUB_ABI_VERSION 7
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -61,8 +61,11 @@
 #define OP_PROTECT 3
 #define OP_CLONE_THREAD 4
 #define OP_EXIT_THREAD 5
-/* CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM */
-#define STUB_THREAD_CLONE_FLAGS 0x50f00
+/* CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|
+ * CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID: the kernel marks the slot's
+ * thread_alive word and clears it once the host thread is gone, so a slot (and
+ * the signal stack an exiting thread is still standing on) is reused only then. */
+#define STUB_THREAD_CLONE_FLAGS 0x1250f00
 
 struct stub_op {
     uint64_t kind;
@@ -86,6 +89,8 @@ struct stub_slot {
     uint64_t nops;
     int64_t op_result;
     uint64_t spin_budget;
+    uint32_t thread_alive; /* host tid while the host thread lives (CLONE_CHILD_CLEARTID) */
+    uint32_t pad2;
     struct stub_op ops[STUB_MAX_OPS];
 };
 

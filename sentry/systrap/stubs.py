@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 6
+EXPECTED_ABI = 7
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -187,26 +187,34 @@ class StubProcess:
     def new_thread(self, creator: StubThread) -> StubThread:
         """A new host thread in this process, cloned by ``creator`` (which must be
         stopped in an event); the new thread then traps into its own slot."""
+        mf = self.platform.mf
         with self._lock:
-            free = [i for i in range(1, lib.STUB_MAX_THREADS) if i not in self._used]
+            free = [i for i in range(1, lib.STUB_MAX_THREADS)
+                    if i not in self._used and not self._alive_word(i)]
             if not free:
                 raise StubError("no free stub thread slot")
             index = free[0]
             self._used.add(index)
-        mf = self.platform.mf
         base = self.slots_off + index * lib.STUB_SLOT_STRIDE
         mf.view[base : base + SLOT_OPS_OFF] = bytes(SLOT_OPS_OFF)  # a fresh slot header
         top = base + lib.STUB_SLOT_STRIDE - 16
         struct.pack_into("<Q", mf.view, top, lib.STUB_CODE_ADDR + lib.stub_thread_start_offset())
         child_sp = lib.STUB_SLOTS_ADDR + index * lib.STUB_SLOT_STRIDE + lib.STUB_SLOT_STRIDE - 16
+        alive_addr = (lib.STUB_SLOTS_ADDR + index * lib.STUB_SLOT_STRIDE
+                      + ffi.offsetof("struct stub_slot", "thread_alive"))
         try:
-            tid = creator.apply_ops([StubOp(lib.OP_CLONE_THREAD, child_sp, 0, 0, 0)])
+            tid = creator.apply_ops([StubOp(lib.OP_CLONE_THREAD, child_sp, 0, 0, alive_addr)])
         except StubError:
             self.free_thread(index)
             raise
         th = StubThread(self, index)
         th.host_tid = tid
         return th
+
+    def _alive_word(self, index: int) -> int:
+        off = (self.slots_off + index * lib.STUB_SLOT_STRIDE
+               + ffi.offsetof("struct stub_slot", "thread_alive"))
+        return struct.unpack_from("<I", self.platform.mf.view, off)[0]
 
     def free_thread(self, index: int) -> None:
         with self._lock:

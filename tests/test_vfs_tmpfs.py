@@ -260,7 +260,10 @@ def test_rename(ctx: FsContext) -> None:
     assert vfs.stat(ctx, None, b"/empty/e").mode & 0o170000 == 0o040000
     create(ctx, b"/c", b"C")
     assert errno_of(vfs.rename, ctx, None, b"/b", None, b"/c", RENAME_NOREPLACE) == errno.EEXIST
+    fb = vfs.open(ctx, None, b"/b", O_RDONLY)
+    fc = vfs.open(ctx, None, b"/c", O_RDONLY)
     vfs.rename(ctx, None, b"/b", None, b"/c", RENAME_EXCHANGE)
+    assert (vfs.fd_path(ctx, fb), vfs.fd_path(ctx, fc)) == (b"/c", b"/b")
     assert vfs.open(ctx, None, b"/c", O_RDONLY).read(9) == b"A"
     assert vfs.open(ctx, None, b"/b", O_RDONLY).read(9) == b"C"
     assert errno_of(vfs.rename, ctx, None, b"/b", None, b"/zz", RENAME_EXCHANGE) == errno.ENOENT

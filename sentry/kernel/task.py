@@ -48,6 +48,17 @@ WAIT_SLICE = 0.05  # Sentry-internal waits re-check signals this often
 CORE_SIGNALS = frozenset({3, 4, 5, 6, 7, 8, 11, 24, 25, 31})
 
 
+_current = threading.local()
+
+
+def current_task() -> Task | None:
+    """The task the calling Sentry thread serves (None outside task threads).
+
+    procfs answers /proc/self with it; nothing else should need it.
+    """
+    return getattr(_current, "task", None)
+
+
 class TaskExit(Exception):
     """Raised by exit_group-like handlers: the whole process ends with this wait status."""
 
@@ -230,6 +241,7 @@ class Task:
     def _main(self, regs: list[int], fs_base: int) -> None:
         status: int | None = sig.SIGKILL
         set_interrupt_check(self.check_interrupt)
+        _current.task = self
         try:
             status = self._run(regs, fs_base)
         except TaskExit as exc:  # a fatal signal found while delivering

@@ -406,8 +406,9 @@ def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry
         oparent.inode.rename(oname, nparent.inode, nname, flags)
         if flags & RENAME_EXCHANGE:
             assert dst is not None
-            src.move_to(nparent, nname)
+            src.move_to(nparent, nname)  # marks dst dead: it was replaced...
             dst.move_to(oparent, oname)
+            dst.dead = False  # ...but an exchange keeps it alive under the old name
         else:
             src.move_to(nparent, nname)
 

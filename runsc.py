@@ -86,10 +86,13 @@ def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None,
 @click.option("--cwd", type=str, default=None, help="Working directory inside the sandbox.")
 @click.option("-e", "--env", "envs", multiple=True, help="K=V to add to the environment.")
 @click.option("--hostname", default="pyvisor", show_default=True)
+@click.option("--root", "root_dir", default="/", show_default=True,
+              help="Directory served (read-only, under an in-memory overlay) as the root.")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
-           cwd: str | None, envs: tuple[str, ...], hostname: str, argv: tuple[str, ...]) -> None:
+           cwd: str | None, envs: tuple[str, ...], hostname: str, root_dir: str,
+           argv: tuple[str, ...]) -> None:
     """Run PROGRAM [ARGS...] in a new sandbox, with stdio passed through.
 
     Exits with the program's status (128+N when signal N killed it).
@@ -112,7 +115,14 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
     except ImportError as exc:
         _fail(str(exc))
 
-    opts = sandbox.SandboxOptions(strace=strace, hostname=hostname, cwd=cwd, extra_env=extra)
+    if not os.path.isdir(root_dir):
+        _fail(f"--root {root_dir}: not a directory")
+    if cwd is None:
+        here = os.getcwd()
+        real_root = os.path.realpath(root_dir)
+        cwd = "/" if real_root != "/" else here
+    opts = sandbox.SandboxOptions(root=root_dir, strace=strace, hostname=hostname, cwd=cwd,
+                                  extra_env=extra)
     try:
         code = sandbox.run(list(argv), dict(os.environ), opts)
     except sandbox.LaunchError as exc:
@@ -123,6 +133,9 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
         _fail(f"internal error (Sentry bug), sandbox killed: {exc}", 125)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the user's terminal
+        log.debug("internal error", exc_info=True)
+        _fail(f"internal error: {exc!r} (details with --debug)", 125)
     sys.stdout.flush()
     sys.exit(code)
 

@@ -412,7 +412,8 @@ class GoferProcess:
 
 
 def start_gofer(
-    root: str, *, readonly: bool, confine: bool = True, msize: int | None = None
+    root: str, *, readonly: bool, confine: bool = True, msize: int | None = None,
+    stderr: int | None = None,
 ) -> tuple[GoferClient, GoferProcess]:
     """Start a Gofer serving ``root`` and connect to it; returns (client, process).
 
@@ -435,6 +436,8 @@ def start_gofer(
             argv,
             close_fds=True,
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL if stderr is None else stderr,
             env=env,
             cwd="/",
             preexec_fn=_die_with_parent,  # noqa: PLW1509  (single prctl, no locks taken)

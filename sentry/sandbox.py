@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sentry import confine, rootfs
 from sentry.kernel import execimage
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.kernel import Kernel, Utsname
@@ -23,10 +24,12 @@ from sentry.kernel.task import Credentials, SentryBug, Task, initial_regs
 from sentry.kernel.threadgroup import ThreadGroup
 from sentry.mm.memfile import MemoryFile
 from sentry.systrap import stubs
+from sentry.vfs import vfs
 from sentry.vfs.fdtable import FdTable
 from sentry.vfs.file import check_interrupt
 from sentry.vfs.host import HostFile
 from sentry.vfs.pipe import Pipe
+from sentry.vfs.resolve import FsContext
 
 log = logging.getLogger("pyvisor")
 
@@ -43,6 +46,8 @@ class LaunchError(Exception):
 
 @dataclass
 class SandboxOptions:
+    root: str = "/"
+    confine: bool = True
     strace: bool = False
     hostname: str = "pyvisor"
     strace_sink: Callable[[str], None] | None = None
@@ -50,31 +55,20 @@ class SandboxOptions:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-def resolve_program(name: str, path: str | None) -> str:
-    """Find ``name`` the way a shell does: as given when it has a slash, else on PATH."""
+def resolve_program(ctx: FsContext, name: str, path: str | None) -> str:
+    """Find ``name`` in the sandbox's tree the way a shell does: as given when it
+    has a slash, else the first executable regular file on PATH."""
     if "/" in name:
         return name
     for d in (path or "/usr/local/bin:/usr/bin:/bin").split(":"):
         candidate = os.path.join(d or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        try:
+            st = vfs.stat(ctx, None, os.fsencode(candidate))
+        except SyscallError:
+            continue
+        if stat.S_ISREG(st.mode) and st.mode & 0o111:
             return candidate
     raise LaunchError(f"{name}: command not found", 127)
-
-
-def read_host_executable(path: bytes) -> bytes:
-    """The bytes of a host file, with execve's errors (until files come from the Gofer)."""
-    p = os.fsdecode(path)
-    try:
-        st = os.stat(p)
-    except OSError as exc:
-        raise SyscallError(exc.errno or errno.ENOENT) from None
-    if not stat.S_ISREG(st.st_mode) or not os.access(p, os.X_OK):
-        raise SyscallError(errno.EACCES)
-    try:
-        with open(p, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise SyscallError(exc.errno or errno.EIO) from None
 
 
 def _import_stdio(fds: FdTable) -> None:
@@ -100,13 +94,17 @@ def wait_status_to_exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _launch_error(path: str, exc: execimage.ImageError) -> LaunchError:
+def _launch_error(path: str, exc: execimage.ImageError, ctx: FsContext) -> LaunchError:
     status = 127 if exc.errno == errno.ENOENT else 126
     if exc.errno == errno.ENOEXEC:
         return LaunchError(f"{path}: Exec format error ({exc.message})", status)
     reason = os.strerror(exc.errno)
-    if exc.errno == errno.EACCES and os.path.isdir(path):
-        reason = "Is a directory"
+    if exc.errno == errno.EACCES:
+        try:
+            if stat.S_ISDIR(vfs.stat(ctx, None, os.fsencode(path)).mode):
+                reason = "Is a directory"
+        except SyscallError:
+            pass
     detail = "" if exc.message == os.strerror(exc.errno) else f" ({exc.message})"
     return LaunchError(f"{path}: {reason}{detail}", status)
 
@@ -115,33 +113,40 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     """Run ``argv`` in a new sandbox; returns the exit code a shell would show."""
     from syscalls.linux64 import build_table  # the one place syscalls meet the kernel
 
-    path = resolve_program(argv[0], env.get("PATH"))
-    bargv = [os.fsencode(a) for a in argv]
-    envp = [os.fsencode(f"{k}={v}") for k, v in {**env, **opts.extra_env}.items()]
-    uid, gid = os.getuid(), os.getgid()
-    read_file = read_host_executable
-    try:
-        image, bargv, execfn = execimage.prepare(read_file, os.fsencode(path), bargv)
-    except execimage.ImageError as exc:
-        raise _launch_error(path, exc) from None
-
     table = build_table()
     Pipe.interrupted = _pipe_wait_check
     stubs.reserve_stub_region()
-    mf = MemoryFile(MEMORY_FILE_SIZE)
-    platform = None
-    kernel = None
+    kernel = Kernel(
+        dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
+        strace_sink=opts.strace_sink, uts=Utsname(nodename=opts.hostname),
+    )
     try:
+        root = rootfs.build(opts.root, kernel, cwd=opts.cwd)
+    except SyscallError as exc:
+        raise LaunchError(f"cannot set up the root {opts.root}: {exc}", 125) from None
+    mf = None
+    platform = None
+    started = False
+    try:
+        ctx = root.ctx
+        path = resolve_program(ctx, argv[0], env.get("PATH"))
+        bargv = [os.fsencode(a) for a in argv]
+        envp = [os.fsencode(f"{k}={v}") for k, v in {**env, **opts.extra_env}.items()]
+        uid, gid = os.getuid(), os.getgid()
+
+        def read_file(p: bytes) -> bytes:
+            return rootfs.read_executable(ctx, p)
+
+        try:
+            image, bargv, execfn = execimage.prepare(read_file, os.fsencode(path), bargv)
+        except execimage.ImageError as exc:
+            raise _launch_error(path, exc, ctx) from None
+        mf = MemoryFile(MEMORY_FILE_SIZE)
         try:
             mm, result = execimage.load(mf, image, bargv, envp, execfn, read_file,
                                         (uid, uid, gid, gid))
         except execimage.ImageError as exc:
-            raise _launch_error(path, exc) from None
-        kernel = Kernel(
-            dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
-            strace_sink=opts.strace_sink, uts=Utsname(nodename=opts.hostname),
-        )
-        kernel.read_file = read_file  # type: ignore[attr-defined]
+            raise _launch_error(path, exc, ctx) from None
         kernel.mf = mf  # type: ignore[attr-defined]
         fds = FdTable()
         _import_stdio(fds)
@@ -149,23 +154,34 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         kernel.platform = platform
         pid = kernel.alloc_pid()
         tg = ThreadGroup(tgid=pid, parent=None, pgid=pid, sid=pid, mm=mm, fds=fds,
-                         proc=platform.new_process(), exe=execfn, argv=bargv)
+                         proc=platform.new_process(), fs=ctx, exe=execfn, argv=bargv,
+                         comm=execfn.rsplit(b"/", 1)[-1][:15])
         task = Task(kernel, tg, tg.proc.thread(0), pid,
                     Credentials(uid, uid, uid, gid, gid, gid))
         kernel.register(tg, task)
+        if opts.confine:
+            confine.confine_sentry()
         task.start(initial_regs(result.entry, result.stack_pointer))
+        started = True
         while not kernel.done.wait(0.2):
-            pass
+            if root.client.dead:
+                raise GoferDied()
         if kernel.fatal is not None:
             raise SentryBug(str(kernel.fatal))
         return wait_status_to_exit_code(kernel.init_status)
     finally:
-        if kernel is not None:
+        if started:
             kernel.shutdown()
             _join_tasks(kernel)
         if platform is not None:
             platform.close()
-        mf.close()
+        root.close()
+        if mf is not None:
+            mf.close()
+
+
+class GoferDied(Exception):
+    """The file server went away: the application saw EIO; the sandbox ends."""
 
 
 def _join_tasks(kernel: Kernel, timeout: float = 5.0) -> None:

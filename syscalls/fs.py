@@ -156,17 +156,6 @@ def fstat(t: Task, a: Args) -> int:
     return 0
 
 
-def newfstatat(t: Task, a: Args) -> int:
-    """newfstatat(2): AT_EMPTY_PATH on an fd; paths need the VFS."""
-    path = t.mm.read_cstring(a[1], 4096)
-    if not path:
-        if not a[3] & AT_EMPTY_PATH:
-            raise SyscallError(errno.ENOENT)
-        t.mm.copy_out(a[2], pack_stat(t.fds.get(s32(a[0])).stat()))
-        return 0
-    raise SyscallError(errno.ENOENT)
-
-
 def ioctl(t: Task, a: Args) -> int:
     """ioctl(2): dispatched to the file (terminal ioctls, FIONBIO, FIONREAD)."""
     return t.fds.get(s32(a[0])).ioctl(a[1] & 0xFFFFFFFF, a[2], t)
@@ -258,7 +247,6 @@ ENTRIES: list[Entry] = [
     supported("close", close),
     supported("close_range", close_range),
     supported("fstat", fstat),
-    partial("newfstatat", newfstatat, note="AT_EMPTY_PATH on an fd only until the VFS lands"),
     partial("ioctl", ioctl, note="terminal ioctls, FIONBIO, FIONREAD"),
     partial("fcntl", fcntl, note="descriptor/status flags and F_DUPFD*; no locks yet"),
     supported("dup", dup),

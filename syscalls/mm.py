@@ -11,6 +11,8 @@ import mmap as _mmap
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import vfs
+from sentry.vfs.description import dentry_of
 from syscalls.abi import s32
 from syscalls.table import Entry, partial, supported
 
@@ -22,6 +24,7 @@ Args = tuple[int, ...]
 PROT_MASK = _mmap.PROT_READ | _mmap.PROT_WRITE | _mmap.PROT_EXEC
 PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000
+MAP_SHARED_VALIDATE = 0x03
 
 
 def brk(t: Task, a: Args) -> int:
@@ -37,9 +40,36 @@ def mmap(t: Task, a: Args) -> int:
     if off & 0xFFF:
         raise SyscallError(errno.EINVAL)
     if not flags & _mmap.MAP_ANONYMOUS:
-        t.fds.get(s32(fd))  # EBADF first, as Linux checks the fd
-        raise SyscallError(errno.ENODEV)
+        return _mmap_file(t, addr, length, prot, flags & 0xFFFFFFFF, s32(fd), off)
     return t.mm.mmap(addr, length, prot, flags & 0xFFFFFFFF)
+
+
+def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
+               off: int) -> int:
+    """A file mapping: its bytes copied into fresh memory (MAP_PRIVATE semantics).
+
+    MAP_SHARED of a file is mapped the same way: the application sees the file
+    as it was when mapped, and its stores do not reach the file (partial).
+    """
+    desc = t.fds.get(fd)
+    read_pages = getattr(desc, "read_pages", None)
+    if read_pages is None:
+        raise SyscallError(errno.ENODEV)
+    if not desc.readable():
+        raise SyscallError(errno.EACCES)
+    shared = flags & 0x3 in (_mmap.MAP_SHARED, MAP_SHARED_VALIDATE)
+    if shared and prot & _mmap.PROT_WRITE and not desc.writable():
+        raise SyscallError(errno.EACCES)
+    if length == 0:
+        raise SyscallError(errno.EINVAL)
+    anon = (flags & ~0x3) | _mmap.MAP_PRIVATE | _mmap.MAP_ANONYMOUS
+    d = dentry_of(desc)
+    name = vfs.fd_path(t.tg.fs, desc).decode(errors="replace") if d is not None else ""
+    start = t.mm.mmap(addr, length, prot, anon, name=name)
+    data = read_pages(off, (length + 0xFFF) & ~0xFFF)
+    if data:
+        t.mm.copy_out_force(start, data)
+    return start
 
 
 def munmap(t: Task, a: Args) -> int:
@@ -70,7 +100,8 @@ def madvise(t: Task, a: Args) -> int:
 
 ENTRIES: list[Entry] = [
     supported("brk", brk),
-    partial("mmap", mmap, note="anonymous mappings only until the VFS lands"),
+    partial("mmap", mmap,
+            note="file mappings are private copies (MAP_SHARED stores do not reach the file)"),
     supported("munmap", munmap),
     supported("mprotect", mprotect),
     supported("mremap", mremap),

@@ -271,15 +271,8 @@ def execve(t: Task, a: Args) -> int:
         raise SyscallError(errno.ENOENT)
     argv = _string_array(t, a[1])
     envp = _string_array(t, a[2])
-    fork_mod.do_execve(t, _absolute(t, path), argv, envp)
+    fork_mod.do_execve(t, path, argv, envp)
     return 0
-
-
-def _absolute(t: Task, path: bytes) -> bytes:
-    if path.startswith(b"/"):
-        return path
-    cwd = t.tg.cwd.rstrip(b"/")
-    return cwd + b"/" + path
 
 
 def _matches(t: Task, child: ThreadGroup, pid: int, options: int) -> bool:
@@ -430,7 +423,7 @@ PROCESS_ENTRIES: list[Entry] = [
     supported("fork", fork),
     supported("vfork", vfork),
     error("clone3", errno.ENOSYS, note="glibc falls back to clone"),
-    partial("execve", execve, note="host files until the Gofer serves the root"),
+    supported("execve", execve),
     supported("wait4", wait4),
     partial("waitid", waitid, note="exited children only"),
     supported("setpgid", setpgid),

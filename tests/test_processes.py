@@ -22,7 +22,8 @@ SCRIPTS = {
     "kill_term_self": "echo before; kill -TERM $$; echo not reached",
     "yes_head_sigpipe": "/bin/busybox yes | /bin/busybox head -n 3",
     "exit_code": "/bin/busybox false; echo $?; exit 7",
-    "loop_fork_exec": "i=0; while [ $i -lt 20 ]; do /bin/busybox true; i=$((i+1)); done; echo $i",
+    "loop_fork_exec":
+        "i=0; while [ $i -lt 20 ]; do /bin/busybox true; i=$((i+1)); done; echo $i",
     "nested_sh": "/bin/busybox sh -c 'echo nested; exit 5'; echo $?",
     "exec_replaces": "exec /bin/busybox echo replaced",
     "signal_status": "/bin/busybox sh -c 'kill -KILL $$'; echo $?",
@@ -41,7 +42,8 @@ def test_busybox_sh(name: str) -> None:
 
 
 @pytest.mark.sandbox
-@pytest.mark.parametrize("prog", ["signals_fork", "threads_mutex", "async_signal", "threads_create_join"])
+@pytest.mark.parametrize(
+    "prog", ["signals_fork", "threads_mutex", "async_signal", "threads_create_join"])
 def test_program(programs: Programs, prog: str) -> None:
     path = programs.path(prog)
     nat = run_native([path])

@@ -18,6 +18,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ExecSwitch, Task
 from sentry.kernel.threadgroup import ThreadGroup
 from sentry.mm.address_space import StubOp
+from sentry.rootfs import read_executable
 from sentry.systrap.stubs import RAX, RSP
 
 if TYPE_CHECKING:
@@ -111,7 +112,8 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
     real_parent = ptg.parent if flags & CLONE_PARENT and ptg.parent is not None else ptg
     tg = ThreadGroup(
         tgid=tid, parent=real_parent, pgid=ptg.pgid, sid=ptg.sid, mm=mm, fds=fds, proc=proc,
-        fs=ptg.fs, cwd=ptg.cwd, exe=ptg.exe, argv=list(ptg.argv), comm=ptg.comm,
+        fs=ptg.fs if flags & CLONE_FS or ptg.fs is None else ptg.fs.fork(), cwd=ptg.cwd,
+        exe=ptg.exe, argv=list(ptg.argv), comm=ptg.comm,
         umask=ptg.umask, rlimits=dict(ptg.rlimits), exit_signal=flags & CSIGNAL,
     )
     tg.sigactions = {s: type(a)(a.handler, a.flags, a.restorer, a.mask)
@@ -148,7 +150,11 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
 def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:
     """Replace the task's image; raises ExecSwitch for the task loop to switch stubs."""
     kernel = task.kernel
-    read_file = kernel.read_file  # type: ignore[attr-defined]
+    ctx = task.tg.fs
+
+    def read_file(p: bytes) -> bytes:
+        return read_executable(ctx, p)
+
     c = task.creds
     try:
         image, argv, execfn = execimage.prepare(read_file, path, argv)

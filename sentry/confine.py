@@ -1,0 +1,59 @@
+"""The Sentry's own seccomp filter, installed once start-up is over.
+
+Facts this relies on (seccomp(2), libseccomp):
+
+- By the time the filter goes on, everything the Sentry needs from the host is
+  open: the memory file, the Gofer channel, stdio, the debug log; the zygote is
+  forked (stubs are cloned from it, so they never inherit this filter).
+- A filter applies to the calling thread and, with TSYNC, to every thread of
+  the process; Python threads started later inherit it.
+- Denied calls fail with EPERM rather than killing the process, so a Sentry
+  path that still tries to open a file surfaces as a clear error, not a crash.
+  This is a denylist: defense in depth behind the real wall (no application
+  syscall ever reaches the host), as gVisor's Sentry filters itself.
+- Modules must be imported before this point: an import opens files.
+"""
+
+from __future__ import annotations
+
+import errno
+
+DENIED = (
+    # files, programs and sockets: the Gofer serves files, nothing else is needed
+    "open", "openat", "openat2", "creat", "execve", "execveat",
+    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+    # reaching into other processes
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+    # changing the host's view
+    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "mknod", "mknodat",
+    "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir",
+    "symlink", "symlinkat", "link", "linkat", "chmod", "fchmodat", "chown", "fchownat",
+    "truncate", "init_module", "finit_module", "delete_module", "kexec_load", "reboot",
+    "swapon", "swapoff", "acct", "bpf", "perf_event_open", "userfaultfd", "keyctl",
+    "add_key", "request_key", "io_uring_setup",
+)
+
+
+def _preimport() -> None:
+    """Import what later code paths import lazily (an import opens files)."""
+    import encodings.idna  # noqa: F401
+    import encodings.latin_1  # noqa: F401
+    import encodings.utf_8  # noqa: F401
+
+    import syscalls.strace  # noqa: F401
+
+
+def confine_sentry() -> None:
+    """Install the filter on every thread of the Sentry (TSYNC)."""
+    _preimport()
+    import pyseccomp as seccomp
+
+    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in DENIED:
+        try:
+            f.add_rule(seccomp.ERRNO(errno.EPERM), name)
+        except (ValueError, OSError):
+            continue  # a syscall this architecture does not have
+    f.set_attr(seccomp.Attr.CTL_TSYNC, 1)
+    f.set_attr(seccomp.Attr.CTL_NNP, 1)
+    f.load()

@@ -1,0 +1,551 @@
+"""Path syscalls: open, stat, directories, links, attributes, cwd.
+
+Thin: each handler decodes its arguments and calls the VFS facade
+(sentry/vfs/vfs.py) with the process's FsContext.  *at variants share one
+handler each; the old entry points call them with AT_FDCWD.
+"""
+
+from __future__ import annotations
+
+import errno
+import os as _os
+import struct
+import time as _time
+from typing import TYPE_CHECKING
+
+from sentry.kernel.errors import SyscallError
+from sentry.vfs import vfs
+from sentry.vfs.dentry import Dentry
+from sentry.vfs.description import dentry_of
+from sentry.vfs.file import O_CLOEXEC
+from sentry.vfs.inode import StatFs
+from sentry.vfs.vfs import reopen_dir
+from syscalls.abi import pack_stat, s32
+from syscalls.table import Entry, partial, supported
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
+    from sentry.vfs.resolve import FsContext
+
+Args = tuple[int, ...]
+
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_REMOVEDIR = 0x200
+AT_SYMLINK_FOLLOW = 0x400
+AT_NO_AUTOMOUNT = 0x800
+AT_EMPTY_PATH = 0x1000
+AT_EACCESS = 0x200
+PATH_MAX = 4096
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+O_CREAT = 0o100
+O_WRONLY = 1
+O_TRUNC = 0o1000
+O_LARGEFILE = 0o100000
+PIPEFS_MAGIC = 0x50495045
+
+
+def ctx_of(t: Task) -> FsContext:
+    ctx = t.tg.fs
+    if ctx is None:
+        raise SyscallError(errno.ENOSYS)
+    ctx.umask = t.tg.umask
+    return ctx
+
+
+def path_arg(t: Task, addr: int) -> bytes:
+    """A path argument: EFAULT, ENAMETOOLONG at PATH_MAX as Linux."""
+    return t.mm.read_cstring(addr, PATH_MAX)
+
+
+def dirfd_arg(t: Task, dirfd: int, path: bytes = b"x") -> Dentry | None:
+    """The directory a relative path starts from (None: the cwd)."""
+    fd = s32(dirfd)
+    if fd == AT_FDCWD or path.startswith(b"/"):
+        return None
+    desc = t.fds.get(fd)
+    d = dentry_of(desc)
+    if d is None:
+        raise SyscallError(errno.ENOTDIR if path else errno.EBADF)
+    return d
+
+
+# --- open ---------------------------------------------------------------------
+
+def openat(t: Task, a: Args) -> int:
+    """openat(2)."""
+    path = path_arg(t, a[1])
+    flags = a[2] & 0xFFFFFFFF
+    desc = vfs.open(ctx_of(t), dirfd_arg(t, a[0], path), path, flags & ~O_LARGEFILE,
+                    a[3] & 0o7777, t.tg.umask)
+    try:
+        return t.fds.install(desc, cloexec=bool(flags & O_CLOEXEC))
+    except SyscallError:
+        desc.release()
+        raise
+
+
+def open(t: Task, a: Args) -> int:  # noqa: A001 - the syscall's name
+    """open(2)."""
+    return openat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], a[2], 0, 0))
+
+
+def creat(t: Task, a: Args) -> int:
+    """creat(2)."""
+    return openat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1], 0, 0))
+
+
+# --- stat -----------------------------------------------------------------------
+
+def newfstatat(t: Task, a: Args) -> int:
+    """newfstatat(2)."""
+    path = path_arg(t, a[1])
+    flags = a[3] & 0xFFFFFFFF
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT):
+        raise SyscallError(errno.EINVAL)
+    if not path and flags & AT_EMPTY_PATH:
+        st = t.fds.get(s32(a[0])).stat() if s32(a[0]) != AT_FDCWD else \
+            vfs.stat(ctx_of(t), None, b".")
+    else:
+        st = vfs.stat(ctx_of(t), dirfd_arg(t, a[0], path), path,
+                      follow=not flags & AT_SYMLINK_NOFOLLOW)
+    t.mm.copy_out(a[2], pack_stat(st))
+    return 0
+
+
+def stat(t: Task, a: Args) -> int:
+    """stat(2)."""
+    return newfstatat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], 0, 0, 0))
+
+
+def lstat(t: Task, a: Args) -> int:
+    """lstat(2)."""
+    return newfstatat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], AT_SYMLINK_NOFOLLOW, 0, 0))
+
+
+STATX_BASIC = 0x7FF
+STATX_HEAD = struct.Struct("<IIQIIIHHQQQQ")
+
+
+def _statx_ts(ns: int) -> bytes:
+    return struct.pack("<qIi", ns // 10**9, ns % 10**9, 0)
+
+
+def statx(t: Task, a: Args) -> int:
+    """statx(2): the basic fields (no birth time)."""
+    path = path_arg(t, a[1])
+    flags = a[2] & 0xFFFFFFFF
+    if a[3] & 0x80000000:  # STATX__RESERVED
+        raise SyscallError(errno.EINVAL)
+    if not path and flags & AT_EMPTY_PATH:
+        fd = s32(a[0])
+        st = vfs.stat(ctx_of(t), None, b".") if fd == AT_FDCWD else t.fds.get(fd).stat()
+    else:
+        st = vfs.stat(ctx_of(t), dirfd_arg(t, a[0], path), path,
+                      follow=not flags & AT_SYMLINK_NOFOLLOW)
+    buf = STATX_HEAD.pack(STATX_BASIC, st.blksize, 0, st.nlink, st.uid, st.gid,
+                          st.mode & 0xFFFF, 0, st.ino, st.size, st.blocks, 0)
+    buf += _statx_ts(st.atime_ns) + _statx_ts(0) + _statx_ts(st.ctime_ns) + _statx_ts(
+        st.mtime_ns)
+    buf += struct.pack("<IIII", _os.major(st.rdev), _os.minor(st.rdev), _os.major(st.dev),
+                       _os.minor(st.dev))
+    t.mm.copy_out(a[4], buf.ljust(256, b"\0"))
+    return 0
+
+
+def faccessat2(t: Task, a: Args) -> int:
+    """faccessat2(2)."""
+    path = path_arg(t, a[1])
+    flags = a[3] & 0xFFFFFFFF
+    if flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise SyscallError(errno.EINVAL)
+    vfs.access(ctx_of(t), dirfd_arg(t, a[0], path), path, a[2] & 0xFFFFFFFF, flags)
+    return 0
+
+
+def faccessat(t: Task, a: Args) -> int:
+    """faccessat(2)."""
+    return faccessat2(t, (a[0], a[1], a[2], 0, 0, 0))
+
+
+def access(t: Task, a: Args) -> int:
+    """access(2)."""
+    return faccessat2(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], 0, 0, 0))
+
+
+def readlinkat(t: Task, a: Args) -> int:
+    """readlinkat(2): the target, truncated to the buffer, not NUL-terminated."""
+    path = path_arg(t, a[1])
+    size = s32(a[3])
+    if size <= 0:
+        raise SyscallError(errno.EINVAL)
+    if not path:
+        d = dirfd_arg(t, a[0], b"")
+        target = vfs.readlink(ctx_of(t), d, b"")
+    else:
+        target = vfs.readlink(ctx_of(t), dirfd_arg(t, a[0], path), path)
+    target = target[:size]
+    t.mm.copy_out(a[2], target)
+    return len(target)
+
+
+def readlink(t: Task, a: Args) -> int:
+    """readlink(2)."""
+    return readlinkat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], a[2], 0, 0))
+
+
+def getdents64(t: Task, a: Args) -> int:
+    """getdents64(2)."""
+    desc = t.fds.get(s32(a[0]))
+    fn = getattr(desc, "getdents64", None)
+    if fn is None:
+        raise SyscallError(errno.ENOTDIR)
+    data = fn(a[2] & 0xFFFFFFFF)
+    if data:
+        t.mm.copy_out(a[1], data)
+    return len(data)
+
+
+# --- directories and names ---------------------------------------------------------
+
+def mkdirat(t: Task, a: Args) -> int:
+    """mkdirat(2)."""
+    path = path_arg(t, a[1])
+    vfs.mkdir(ctx_of(t), dirfd_arg(t, a[0], path), path, a[2] & 0o7777, t.tg.umask)
+    return 0
+
+
+def mkdir(t: Task, a: Args) -> int:
+    """mkdir(2)."""
+    return mkdirat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], 0, 0, 0))
+
+
+def mknodat(t: Task, a: Args) -> int:
+    """mknodat(2): regular files and fifos (devices need the device registry)."""
+    path = path_arg(t, a[1])
+    vfs.mknod(ctx_of(t), dirfd_arg(t, a[0], path), path, a[2] & 0xFFFFFFFF, a[3], t.tg.umask)
+    return 0
+
+
+def mknod(t: Task, a: Args) -> int:
+    """mknod(2)."""
+    return mknodat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], a[2], 0, 0))
+
+
+def unlinkat(t: Task, a: Args) -> int:
+    """unlinkat(2)."""
+    path = path_arg(t, a[1])
+    flags = a[2] & 0xFFFFFFFF
+    if flags & ~AT_REMOVEDIR:
+        raise SyscallError(errno.EINVAL)
+    d = dirfd_arg(t, a[0], path)
+    if flags & AT_REMOVEDIR:
+        vfs.rmdir(ctx_of(t), d, path)
+    else:
+        vfs.unlink(ctx_of(t), d, path)
+    return 0
+
+
+def unlink(t: Task, a: Args) -> int:
+    """unlink(2)."""
+    return unlinkat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], 0, 0, 0, 0))
+
+
+def rmdir(t: Task, a: Args) -> int:
+    """rmdir(2)."""
+    return unlinkat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], AT_REMOVEDIR, 0, 0, 0))
+
+
+def renameat2(t: Task, a: Args) -> int:
+    """renameat2(2)."""
+    old, new = path_arg(t, a[1]), path_arg(t, a[3])
+    vfs.rename(ctx_of(t), dirfd_arg(t, a[0], old), old, dirfd_arg(t, a[2], new), new,
+               a[4] & 0xFFFFFFFF)
+    return 0
+
+
+def renameat(t: Task, a: Args) -> int:
+    """renameat(2)."""
+    return renameat2(t, (a[0], a[1], a[2], a[3], 0, 0))
+
+
+def rename(t: Task, a: Args) -> int:
+    """rename(2)."""
+    cwd = AT_FDCWD & 0xFFFFFFFF
+    return renameat2(t, (cwd, a[0], cwd, a[1], 0, 0))
+
+
+def linkat(t: Task, a: Args) -> int:
+    """linkat(2)."""
+    old, new = path_arg(t, a[1]), path_arg(t, a[3])
+    vfs.link(ctx_of(t), dirfd_arg(t, a[0], old), old, dirfd_arg(t, a[2], new), new,
+             a[4] & 0xFFFFFFFF)
+    return 0
+
+
+def link(t: Task, a: Args) -> int:
+    """link(2)."""
+    cwd = AT_FDCWD & 0xFFFFFFFF
+    return linkat(t, (cwd, a[0], cwd, a[1], 0, 0))
+
+
+def symlinkat(t: Task, a: Args) -> int:
+    """symlinkat(2)."""
+    target, path = path_arg(t, a[0]), path_arg(t, a[2])
+    if not target:
+        raise SyscallError(errno.ENOENT)
+    vfs.symlink(ctx_of(t), target, dirfd_arg(t, a[1], path), path)
+    return 0
+
+
+def symlink(t: Task, a: Args) -> int:
+    """symlink(2)."""
+    return symlinkat(t, (a[0], AT_FDCWD & 0xFFFFFFFF, a[1], 0, 0, 0))
+
+
+# --- attributes ---------------------------------------------------------------------
+
+def fchmodat(t: Task, a: Args) -> int:
+    """fchmodat(2)."""
+    path = path_arg(t, a[1])
+    vfs.chmod(ctx_of(t), dirfd_arg(t, a[0], path), path, a[2] & 0o7777)
+    return 0
+
+
+def chmod(t: Task, a: Args) -> int:
+    """chmod(2)."""
+    return fchmodat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], 0, 0, 0))
+
+
+def fchmod(t: Task, a: Args) -> int:
+    """fchmod(2)."""
+    d = dentry_of(t.fds.get(s32(a[0])))
+    if d is None:
+        raise SyscallError(errno.EPERM)
+    vfs.chmod(ctx_of(t), d, b"", a[1] & 0o7777, allow_empty=True)
+    return 0
+
+
+def fchownat(t: Task, a: Args) -> int:
+    """fchownat(2)."""
+    path = path_arg(t, a[1])
+    flags = a[4] & 0xFFFFFFFF
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise SyscallError(errno.EINVAL)
+    d = dirfd_arg(t, a[0], path) if path else dentry_of(t.fds.get(s32(a[0])))
+    vfs.chown(ctx_of(t), d, path, s32(a[2]), s32(a[3]),
+              follow=not flags & AT_SYMLINK_NOFOLLOW, allow_empty=not path)
+    return 0
+
+
+def chown(t: Task, a: Args) -> int:
+    """chown(2)."""
+    return fchownat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], a[2], 0, 0))
+
+
+def lchown(t: Task, a: Args) -> int:
+    """lchown(2)."""
+    return fchownat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW, 0))
+
+
+def fchown(t: Task, a: Args) -> int:
+    """fchown(2)."""
+    d = dentry_of(t.fds.get(s32(a[0])))
+    if d is None:
+        raise SyscallError(errno.EPERM)
+    vfs.chown(ctx_of(t), d, b"", s32(a[1]), s32(a[2]), allow_empty=True)
+    return 0
+
+
+def _time_arg(sec: int, nsec: int) -> int | None:
+    if nsec == UTIME_OMIT:
+        return None
+    if nsec == UTIME_NOW:
+        return _time.time_ns()
+    if not 0 <= nsec < 1_000_000_000:
+        raise SyscallError(errno.EINVAL)
+    return sec * 1_000_000_000 + nsec
+
+
+def utimensat(t: Task, a: Args) -> int:
+    """utimensat(2); a NULL path means the file of dirfd (futimens)."""
+    flags = a[3] & 0xFFFFFFFF
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise SyscallError(errno.EINVAL)
+    if a[2]:
+        asec, ansec, msec, mnsec = struct.unpack("<qqqq", t.mm.copy_in(a[2], 32))
+        atime, mtime = _time_arg(asec, ansec), _time_arg(msec, mnsec)
+    else:
+        atime = mtime = _time.time_ns()
+    if a[1] == 0:
+        d = dentry_of(t.fds.get(s32(a[0])))
+        if d is None:
+            raise SyscallError(errno.EBADF)
+        vfs.utimens(ctx_of(t), d, b"", atime, mtime, allow_empty=True)
+        return 0
+    path = path_arg(t, a[1])
+    vfs.utimens(ctx_of(t), dirfd_arg(t, a[0], path), path, atime, mtime,
+                follow=not flags & AT_SYMLINK_NOFOLLOW, allow_empty=bool(flags & AT_EMPTY_PATH))
+    return 0
+
+
+def truncate(t: Task, a: Args) -> int:
+    """truncate(2)."""
+    if (a[1] >> 63) & 1:
+        raise SyscallError(errno.EINVAL)
+    vfs.truncate(ctx_of(t), None, path_arg(t, a[0]), a[1])
+    return 0
+
+
+def ftruncate(t: Task, a: Args) -> int:
+    """ftruncate(2)."""
+    if (a[1] >> 63) & 1:
+        raise SyscallError(errno.EINVAL)
+    desc = t.fds.get(s32(a[0]))
+    fn = getattr(desc, "truncate", None)
+    if fn is None or not desc.writable():
+        raise SyscallError(errno.EINVAL if fn is None else errno.EBADF)
+    fn(a[1])
+    return 0
+
+
+def fallocate(t: Task, a: Args) -> int:
+    """fallocate(2): mode 0 extends the file; other modes are not supported."""
+    desc = t.fds.get(s32(a[0]))
+    mode, off, length = s32(a[1]), a[2], a[3]
+    if (off >> 63) & 1 or (length >> 63) & 1 or length == 0:
+        raise SyscallError(errno.EINVAL)
+    if mode != 0:
+        raise SyscallError(errno.EOPNOTSUPP)
+    if not desc.writable():
+        raise SyscallError(errno.EBADF)
+    st = desc.stat()
+    if off + length > st.size:
+        fn = getattr(desc, "truncate", None)
+        if fn is None:
+            raise SyscallError(errno.ENODEV)
+        fn(off + length)
+    return 0
+
+
+def fsync(t: Task, a: Args) -> int:
+    """fsync(2)/fdatasync(2): in-memory files are always in sync."""
+    t.fds.get(s32(a[0]))
+    return 0
+
+
+def sync(t: Task, a: Args) -> int:
+    """sync(2)."""
+    return 0
+
+
+# --- cwd and root -----------------------------------------------------------------
+
+def getcwd(t: Task, a: Args) -> int:
+    """getcwd(2): returns the length including the NUL."""
+    cwd = vfs.getcwd(ctx_of(t)) + b"\0"
+    if a[1] < len(cwd):
+        raise SyscallError(errno.ERANGE)
+    t.mm.copy_out(a[0], cwd)
+    return len(cwd)
+
+
+def chdir(t: Task, a: Args) -> int:
+    """chdir(2)."""
+    vfs.chdir(ctx_of(t), None, path_arg(t, a[0]))
+    return 0
+
+
+def fchdir(t: Task, a: Args) -> int:
+    """fchdir(2)."""
+    vfs.chdir(ctx_of(t), reopen_dir(t.fds.get(s32(a[0]))), b"")
+    return 0
+
+
+def chroot(t: Task, a: Args) -> int:
+    """chroot(2)."""
+    vfs.chroot(ctx_of(t), None, path_arg(t, a[0]))
+    return 0
+
+
+STATFS = struct.Struct("<qqQQQQQiiqq32x")  # type bsize blocks bfree bavail files ffree fsid...
+
+
+def _pack_statfs(sf: object) -> bytes:
+    g = getattr  # the StatFs dataclass; missing fields read as 0
+    fsid = g(sf, "fsid", 0)
+    return STATFS.pack(g(sf, "type", 0), g(sf, "bsize", 4096), g(sf, "blocks", 0),
+                       g(sf, "bfree", 0), g(sf, "bavail", 0), g(sf, "files", 0),
+                       g(sf, "ffree", 0), fsid & 0x7FFFFFFF, (fsid >> 32) & 0x7FFFFFFF,
+                       g(sf, "namelen", 255), g(sf, "frsize", 4096)).ljust(120, b"\0")
+
+
+def statfs(t: Task, a: Args) -> int:
+    """statfs(2)."""
+    sf = vfs.statfs(ctx_of(t), None, path_arg(t, a[0]))
+    t.mm.copy_out(a[1], _pack_statfs(sf))
+    return 0
+
+
+def fstatfs(t: Task, a: Args) -> int:
+    """fstatfs(2)."""
+    desc = t.fds.get(s32(a[0]))
+    d = dentry_of(desc)
+    if d is None:  # pipes, sockets, host stdio: an anonymous pseudo filesystem
+        t.mm.copy_out(a[1], _pack_statfs(StatFs(type=PIPEFS_MAGIC)))
+        return 0
+    t.mm.copy_out(a[1], _pack_statfs(d.inode.statfs()))
+    return 0
+
+
+ENTRIES: list[Entry] = [
+    supported("open", open),
+    supported("openat", openat),
+    supported("creat", creat),
+    supported("newfstatat", newfstatat),
+    supported("stat", stat),
+    supported("lstat", lstat),
+    partial("statx", statx, note="basic fields, no birth time"),
+    supported("access", access),
+    supported("faccessat", faccessat),
+    supported("faccessat2", faccessat2),
+    supported("readlink", readlink),
+    supported("readlinkat", readlinkat),
+    supported("getdents64", getdents64),
+    supported("mkdir", mkdir),
+    supported("mkdirat", mkdirat),
+    partial("mknod", mknod, note="regular files and fifos"),
+    partial("mknodat", mknodat, note="regular files and fifos"),
+    supported("unlink", unlink),
+    supported("unlinkat", unlinkat),
+    supported("rmdir", rmdir),
+    supported("rename", rename),
+    supported("renameat", renameat),
+    partial("renameat2", renameat2, note="no RENAME_WHITEOUT"),
+    supported("link", link),
+    supported("linkat", linkat),
+    supported("symlink", symlink),
+    supported("symlinkat", symlinkat),
+    supported("chmod", chmod),
+    supported("fchmod", fchmod),
+    supported("fchmodat", fchmodat),
+    supported("chown", chown),
+    supported("fchown", fchown),
+    supported("fchownat", fchownat),
+    supported("lchown", lchown),
+    supported("utimensat", utimensat),
+    supported("truncate", truncate),
+    supported("ftruncate", ftruncate),
+    partial("fallocate", fallocate, note="mode 0 only"),
+    supported("fsync", fsync),
+    supported("fdatasync", fsync),
+    supported("sync", sync),
+    supported("syncfs", fsync),
+    supported("getcwd", getcwd),
+    supported("chdir", chdir),
+    supported("fchdir", fchdir),
+    supported("chroot", chroot),
+    supported("statfs", statfs),
+    supported("fstatfs", fstatfs),
+]

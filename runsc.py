@@ -122,7 +122,8 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
         real_root = os.path.realpath(root_dir)
         cwd = "/" if real_root != "/" else here
     opts = sandbox.SandboxOptions(root=root_dir, strace=strace, hostname=hostname, cwd=cwd,
-                                  extra_env=extra)
+                                  extra_env=extra,
+                                  warn=lambda msg: click.echo(f"runsc.py: {msg}", err=True))
     try:
         code = sandbox.run(list(argv), dict(os.environ), opts)
     except sandbox.LaunchError as exc:

@@ -53,6 +53,7 @@ class SandboxOptions:
     strace_sink: Callable[[str], None] | None = None
     cwd: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    warn: Callable[[str], None] = field(default=lambda msg: log.warning("%s", msg))
 
 
 def resolve_program(ctx: FsContext, name: str, path: str | None) -> str:
@@ -163,9 +164,12 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             confine.confine_sentry()
         task.start(initial_regs(result.entry, result.stack_pointer))
         started = True
+        gofer_lost = False
         while not kernel.done.wait(0.2):
-            if root.client.dead:
-                raise GoferDied()
+            if not gofer_lost and (root.client.dead or root.gofer.poll() is not None):
+                # The application now gets EIO from file operations; say so once.
+                gofer_lost = True
+                opts.warn("the file server (Gofer) died: file operations fail with EIO")
         if kernel.fatal is not None:
             raise SentryBug(str(kernel.fatal))
         return wait_status_to_exit_code(kernel.init_status)
@@ -178,10 +182,6 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         root.close()
         if mf is not None:
             mf.close()
-
-
-class GoferDied(Exception):
-    """The file server went away: the application saw EIO; the sandbox ends."""
 
 
 def _join_tasks(kernel: Kernel, timeout: float = 5.0) -> None:

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SigInfo
+from sentry.vfs.description import dentry_of
 from sentry.vfs.file import O_CLOEXEC, O_NONBLOCK, SETFL_MASK, FileDescription
+from sentry.vfs.locks import END as LOCK_END
+from sentry.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK, LOCKS
 from sentry.vfs.pipe import make_pipe
 from syscalls.abi import (
     MAX_RW_COUNT,
@@ -35,6 +38,16 @@ F_GETFL = 3
 F_SETFL = 4
 F_DUPFD_CLOEXEC = 1030
 FD_CLOEXEC = 1
+FIONREAD = 0x541B
+FIONBIO = 0x5421
+FIONCLEX = 0x5450
+FIOCLEX = 0x5451
+F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
+F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG = 8, 9, 10, 11
+F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
+F_NOTIFY = 1026
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
+FLOCK = struct.Struct("<hhqqi4x")  # l_type, l_whence, l_start, l_len, l_pid
 O_DIRECT = 0o40000
 
 
@@ -136,8 +149,12 @@ def lseek(t: Task, a: Args) -> int:
 
 
 def close(t: Task, a: Args) -> int:
-    """close(2)."""
-    t.fds.close(s32(a[0]))
+    """close(2): also drops the process's record locks on that file (POSIX)."""
+    fd = s32(a[0])
+    f = t.fds.get(fd)
+    if getattr(f, "lock_owners", None):
+        LOCKS.release_owner(_lock_key(f), t.pid)
+    t.fds.close(fd)
     return 0
 
 
@@ -157,8 +174,22 @@ def fstat(t: Task, a: Args) -> int:
 
 
 def ioctl(t: Task, a: Args) -> int:
-    """ioctl(2): dispatched to the file (terminal ioctls, FIONBIO, FIONREAD)."""
-    return t.fds.get(s32(a[0])).ioctl(a[1] & 0xFFFFFFFF, a[2], t)
+    """ioctl(2): the generic fd requests here, the rest by the file (terminals,
+    pipes' FIONREAD)."""
+    fd, cmd = s32(a[0]), a[1] & 0xFFFFFFFF
+    f = t.fds.get(fd)
+    if cmd == FIOCLEX or cmd == FIONCLEX:
+        t.fds.set_cloexec(fd, cmd == FIOCLEX)
+        return 0
+    if cmd == FIONBIO and not hasattr(f, "host_fd"):
+        on = struct.unpack("<i", t.mm.copy_in(a[2], 4))[0]
+        f.flags = (f.flags | O_NONBLOCK) if on else (f.flags & ~O_NONBLOCK)
+        return 0
+    if cmd == FIONREAD and getattr(f, "read_pages", None) is not None:
+        left = max(0, f.stat().size - f.seek(0, os.SEEK_CUR))
+        t.mm.copy_out(a[2], struct.pack("<i", min(left, 0x7FFFFFFF)))
+        return 0
+    return f.ioctl(cmd, a[2], t)
 
 
 def fcntl(t: Task, a: Args) -> int:
@@ -180,7 +211,77 @@ def fcntl(t: Task, a: Args) -> int:
     if cmd == F_SETFL:
         f.flags = (f.flags & ~SETFL_MASK) | (arg & SETFL_MASK)
         return 0
+    if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
+        return _record_lock(t, f, cmd, arg)
+    if cmd == F_GETPIPE_SZ:
+        return getattr(getattr(f, "pipe", None), "capacity", 0) or _einval()
+    if cmd == F_SETPIPE_SZ:
+        pipe = getattr(f, "pipe", None)
+        if pipe is None:
+            raise SyscallError(errno.EBADF)
+        return pipe.set_capacity(arg & 0xFFFFFFFF)
+    if cmd in (F_GETOWN, F_SETOWN, F_NOTIFY, F_SETSIG, F_GETSIG):
+        return 0
     raise SyscallError(errno.EINVAL)
+
+
+def _einval() -> int:
+    raise SyscallError(errno.EINVAL)
+
+
+def _lock_key(f: FileDescription) -> int:
+    d = dentry_of(f)
+    if d is None:
+        raise SyscallError(errno.EBADF)
+    return id(d.inode)
+
+
+def _record_lock(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
+    """F_GETLK/F_SETLK/F_SETLKW (and the OFD forms, owned by the description)."""
+    kind, whence, start, length, _pid = FLOCK.unpack(t.mm.copy_in(arg, FLOCK.size))
+    if kind not in (F_RDLCK, F_WRLCK, F_UNLCK):
+        raise SyscallError(errno.EINVAL)
+    if whence == os.SEEK_CUR:
+        start += f.seek(0, os.SEEK_CUR)
+    elif whence == os.SEEK_END:
+        start += f.stat().size
+    elif whence != os.SEEK_SET:
+        raise SyscallError(errno.EINVAL)
+    if length < 0:
+        start, length = start + length, -length
+    if start < 0:
+        raise SyscallError(errno.EINVAL)
+    end = start + length if length else LOCK_END
+    key = _lock_key(f)
+    ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
+    owner = -id(f) if ofd else t.pid
+    if cmd in (F_GETLK, F_OFD_GETLK):
+        c = LOCKS.conflict(key, owner, kind, start, end)
+        if c is None:
+            out = FLOCK.pack(F_UNLCK, os.SEEK_SET, start, length, 0)
+        else:
+            out = FLOCK.pack(c.kind, os.SEEK_SET, c.start,
+                             0 if c.end == LOCK_END else c.end - c.start,
+                             -1 if c.owner < 0 else c.owner)
+        t.mm.copy_out(arg, out)
+        return 0
+    if kind == F_RDLCK and not f.readable() or kind == F_WRLCK and not f.writable():
+        raise SyscallError(errno.EBADF)
+    f.lock_owners = getattr(f, "lock_owners", set()) | {owner}  # type: ignore[attr-defined]
+    LOCKS.set(key, owner, kind, start, end, cmd in (F_SETLKW, F_OFD_SETLKW), t.check_interrupt)
+    return 0
+
+
+def flock(t: Task, a: Args) -> int:
+    """flock(2): LOCK_SH / LOCK_EX / LOCK_UN, LOCK_NB."""
+    f = t.fds.get(s32(a[0]))
+    op = s32(a[1])
+    kinds = {1: F_RDLCK, 2: F_WRLCK, 8: F_UNLCK}
+    kind = kinds.get(op & ~4)
+    if kind is None:
+        raise SyscallError(errno.EINVAL)
+    LOCKS.flock(_lock_key(f), id(f), kind, not op & 4, t.check_interrupt)
+    return 0
 
 
 def dup(t: Task, a: Args) -> int:
@@ -205,6 +306,42 @@ def dup3(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     t.fds.install_at(new, t.fds.get(old), cloexec=bool(flags & O_CLOEXEC))
     return new
+
+
+def sendfile(t: Task, a: Args) -> int:
+    """sendfile(2): in-Sentry copy between two descriptions, in 1 MiB pieces."""
+    out_f, in_f = t.fds.get(s32(a[0])), t.fds.get(s32(a[1]))
+    if not in_f.readable() or not out_f.writable():
+        raise SyscallError(errno.EBADF)
+    count = min(a[3], MAX_RW_COUNT)
+    offset = None
+    if a[2]:
+        offset = struct.unpack("<q", t.mm.copy_in(a[2], 8))[0]
+        if offset < 0:
+            raise SyscallError(errno.EINVAL)
+    done = 0
+    while done < count:
+        n = min(count - done, 1 << 20)
+        data = in_f.pread(n, offset + done) if offset is not None else in_f.read(n)
+        if not data:
+            break
+        wrote = _write(t, out_f, data) if done == 0 else _write_more(t, out_f, data)
+        done += wrote
+        if wrote < len(data):
+            if offset is None:
+                in_f.seek(wrote - len(data), os.SEEK_CUR)
+            break
+    if offset is not None:
+        t.mm.copy_out(a[2], struct.pack("<q", offset + done))
+    return done
+
+
+def _write_more(t: Task, f: FileDescription, data: bytes) -> int:
+    """A later piece of a transfer: an error ends it early with what was done."""
+    try:
+        return _write(t, f, data)
+    except SyscallError:
+        return 0
 
 
 def pipe2(t: Task, a: Args) -> int:
@@ -236,6 +373,7 @@ def pipe(t: Task, a: Args) -> int:
 
 ENTRIES: list[Entry] = [
     supported("pipe", pipe),
+    supported("sendfile", sendfile),
     partial("pipe2", pipe2, note="O_DIRECT (packet mode) is accepted as a byte stream"),
     supported("read", read),
     supported("write", write),
@@ -247,8 +385,9 @@ ENTRIES: list[Entry] = [
     supported("close", close),
     supported("close_range", close_range),
     supported("fstat", fstat),
-    partial("ioctl", ioctl, note="terminal ioctls, FIONBIO, FIONREAD"),
-    partial("fcntl", fcntl, note="descriptor/status flags and F_DUPFD*; no locks yet"),
+    partial("ioctl", ioctl, note="terminal ioctls, FIONBIO, FIONREAD, FIOCLEX"),
+    partial("fcntl", fcntl, note="locks are advisory among the sandbox's processes"),
+    supported("flock", flock),
     supported("dup", dup),
     supported("dup2", dup2),
     supported("dup3", dup3),

@@ -28,6 +28,7 @@ from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
 from sentry.systrap import stubs
 from sentry.systrap.stubs import R8, R9, R10, RAX, RDI, RDX, RIP, RSI, StubThread
 from sentry.vfs.file import set_interrupt_check
+from sentry.vfs.locks import LOCKS
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -291,6 +292,7 @@ class Task:
                 tg.proc.kill()
                 tg.proc.release()
             tg.fds.close_all()
+            LOCKS.release_all(tg.tgid)
             if not any(g.mm is tg.mm and g is not tg and not g.zombie
                        for g in kernel.thread_groups.values()):
                 tg.mm.release()

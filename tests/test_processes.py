@@ -30,12 +30,17 @@ SCRIPTS = {
 }
 
 
+SHELLS = {"busybox": [BB, "sh"], "dash": ["/bin/dash"]}
+
+
 @pytest.mark.sandbox
+@pytest.mark.parametrize("shell", sorted(SHELLS))
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_busybox_sh(name: str) -> None:
+def test_shell(shell: str, name: str) -> None:
     script = SCRIPTS[name]
-    nat = run_native([BB, "sh", "-c", script])
-    box = run_sandbox([BB, "sh", "-c", script])
+    argv = [*SHELLS[shell], "-c", script]
+    nat = run_native(argv)
+    box = run_sandbox(argv)
     assert "Traceback" not in box.err, box.describe()
     assert box.out == nat.out, box.describe()
     assert box.returncode == shell_status(nat.returncode), box.describe()

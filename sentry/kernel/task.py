@@ -393,11 +393,18 @@ class Task:
                         raise SentryBug(f"syscall {kernel.syscall_name(nr)}: {exc!r}") from exc
                 if strace:
                     self._strace_result(call, nr, ret)
-                if self.new_regs is None and not (self.pending.mask | self.tg.pending.mask):
-                    if self.mm.pending:
+                tg = self.tg
+                if self.new_regs is None and not (self.pending.mask | tg.pending.mask):
+                    # The fast path: nothing but RAX changes.
+                    if tg.mm.pending:
                         self._flush_mm()
-                    th.set_reg(RAX, ret)
-                    event = self._resume()
+                    self.in_app = True
+                    if self.pending.mask | tg.pending.mask:
+                        th.kick()  # a signal raced with the check above
+                    try:
+                        event = th.syscall_return(ret)
+                    finally:
+                        self.in_app = False
                     continue
                 full = self.new_regs if self.new_regs is not None else list(regs_t)
                 if self.new_regs is None or ret != full[RAX]:

@@ -91,6 +91,8 @@ int sentry_post_wait(struct stub_slot *slot, uint32_t state, uint32_t want,
                      uint64_t spin_cycles, int64_t timeout_ns);
 long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, int64_t timeout_ns);
 int sentry_kick(int pid, int tid);
+int sentry_syscall_return(struct stub_slot *slot, uint64_t rax, uint64_t spin_cycles,
+                          int64_t timeout_ns);
 """
 
 COMPILE_ARGS = [
@@ -123,7 +125,8 @@ ffibuilder.set_source(
     "void sentry_post(struct stub_slot *, uint32_t);\n"
     "int sentry_post_wait(struct stub_slot *, uint32_t, uint32_t, uint64_t, int64_t);\n"
     "long zygote_request(struct stub_ctrl *, uint64_t, int64_t);\n"
-    "int sentry_kick(int pid, int tid);\n",
+    "int sentry_kick(int pid, int tid);\n"
+    "int sentry_syscall_return(struct stub_slot *, uint64_t, uint64_t, int64_t);\n",
     sources=[_src],
     include_dirs=[HERE],
     extra_compile_args=COMPILE_ARGS,

@@ -471,8 +471,9 @@ static int64_t now_ns(void) {
 }
 
 /* Wait until *word == want: spin for spin_cycles of TSC, then futex sleeps with
- * the peer's wake-up flag set.  0 on success, -ETIMEDOUT after timeout_ns so
- * the caller can check whether the peer is still alive. */
+ * the peer's wake-up flag set.  0 when the spin found it, 1 when it took a
+ * sleep (the caller adapts its spin), -ETIMEDOUT after timeout_ns so the
+ * caller can check whether the peer is still alive. */
 static int wait_word(uint32_t *word, uint32_t *sleeping, uint32_t want, uint64_t spin_cycles,
                      int64_t timeout_ns) {
     uint64_t start = rdtsc();
@@ -487,7 +488,7 @@ static int wait_word(uint32_t *word, uint32_t *sleeping, uint32_t want, uint64_t
         uint32_t s = load32(word);
         if (s == want) {
             store32(sleeping, 0);
-            return 0;
+            return 1;
         }
         int64_t left = deadline - now_ns();
         if (left <= 0) {
@@ -497,7 +498,7 @@ static int wait_word(uint32_t *word, uint32_t *sleeping, uint32_t want, uint64_t
         futex_wait_ns(word, s, left);
         store32(sleeping, 0);
         if (load32(word) == want)
-            return 0;
+            return 1;
     }
 }
 
@@ -526,12 +527,21 @@ int sentry_kick(int pid, int tid) {
     return (int)raw(SYS_tgkill, pid, tid, STUB_KICK_SIGNAL, 0, 0, 0);
 }
 
+/* The hot path in one call: the syscall's result into RAX, resume the stub,
+ * wait for its next event. */
+int sentry_syscall_return(struct stub_slot *slot, uint64_t rax, uint64_t spin_cycles,
+                          int64_t timeout_ns) {
+    slot->regs[13] = rax;
+    sentry_publish(&slot->state, &slot->stub_sleeping, SLOT_REPLY);
+    return wait_word(&slot->state, &slot->sentry_sleeping, SLOT_EVENT, spin_cycles, timeout_ns);
+}
+
 long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, int64_t timeout_ns) {
     ctrl->req_slots_off = slots_off;
     ctrl->result = -EAGAIN;
     sentry_publish(&ctrl->state, &ctrl->zygote_sleeping, ZYG_REQUEST);
     int r = wait_word(&ctrl->state, &ctrl->sentry_sleeping, ZYG_DONE, 100000, timeout_ns);
-    if (r != 0)
+    if (r < 0)
         return r;
     long pid = ctrl->result;
     store32(&ctrl->state, ZYG_IDLE);

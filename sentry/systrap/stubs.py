@@ -52,7 +52,8 @@ OP = struct.Struct("<5Q")
 SLOT_REGS_OFF = ffi.offsetof("struct stub_slot", "regs")
 SLOT_OPS_OFF = ffi.offsetof("struct stub_slot", "ops")
 
-SPIN_CYCLES = 60_000  # ~20 us of TSC on these machines before sleeping on the futex
+SPIN_MAX = 60_000  # ~20 us of TSC: spin no longer than a futex round trip costs
+SPIN_MIN = 0
 WAIT_SLICE_NS = 100_000_000  # wake up this often to check the stub is still alive
 SPAWN_TIMEOUT_NS = 5_000_000_000
 
@@ -261,7 +262,8 @@ class StubProcess:
 class StubThread:
     """One stub thread's sysmsg slot, seen from the Sentry."""
 
-    __slots__ = ("proc", "index", "slot", "base", "regs_off", "view", "fs_base", "host_tid")
+    __slots__ = ("proc", "index", "slot", "base", "regs_off", "view", "fs_base", "host_tid",
+                 "spin", "_probe")
 
     def __init__(self, proc: StubProcess, index: int) -> None:
         mf = proc.platform.mf
@@ -273,6 +275,8 @@ class StubThread:
         self.view = mf.view
         self.fs_base = 0
         self.host_tid = proc.pid if index == 0 else 0
+        self.spin = SPIN_MAX // 2
+        self._probe = 0
 
     def kick(self) -> None:
         """Interrupt the application code this thread is running (an EVENT_INTERRUPT
@@ -281,22 +285,47 @@ class StubThread:
             lib.sentry_kick(self.proc.pid, self.host_tid)
 
     def _wait(self, rc: int, want: int) -> None:
-        while rc != 0:
+        while rc < 0:
             if self.proc.poll_dead():
                 raise StubDied(self.proc.pid, self.proc.exit_status or 0)
             rc = lib.sentry_wait(self.slot, want, 0, WAIT_SLICE_NS)
 
+    def _adapt(self, rc: int) -> None:
+        """Spin while spinning pays: the stub usually answers within the budget on
+        a machine with a free core; on a busy one spinning only steals the CPU
+        the stub needs, so the budget decays (and is re-probed now and then)."""
+        if rc == 0:
+            self.spin = min(SPIN_MAX, self.spin + self.spin // 4 + 1000)
+        elif rc == 1:
+            self.spin //= 2
+            if self.spin < 1000:
+                self.spin = 0
+                self._probe += 1
+                if self._probe >= 256:
+                    self._probe = 0
+                    self.spin = SPIN_MAX // 4
+
     def wait_event(self) -> int:
         """Block (GIL released) until the stub reports a trap or fault."""
-        self._wait(lib.sentry_wait(self.slot, lib.SLOT_EVENT, SPIN_CYCLES, WAIT_SLICE_NS),
+        self._wait(lib.sentry_wait(self.slot, lib.SLOT_EVENT, self.spin, WAIT_SLICE_NS),
                    lib.SLOT_EVENT)
         return self.slot.event
 
     def reply_and_wait(self) -> int:
         """Resume the application with the registers in the slot; wait for the next event."""
-        rc = lib.sentry_post_wait(self.slot, lib.SLOT_REPLY, lib.SLOT_EVENT, SPIN_CYCLES,
+        rc = lib.sentry_post_wait(self.slot, lib.SLOT_REPLY, lib.SLOT_EVENT, self.spin,
                                   WAIT_SLICE_NS)
+        self._adapt(rc)
         self._wait(rc, lib.SLOT_EVENT)
+        return self.slot.event
+
+    def syscall_return(self, rax: int) -> int:
+        """The hot path: RAX := ``rax``, resume, wait for the next event."""
+        rc = lib.sentry_syscall_return(self.slot, rax & 0xFFFFFFFFFFFFFFFF, self.spin,
+                                       WAIT_SLICE_NS)
+        self._adapt(rc)
+        if rc < 0:
+            self._wait(rc, lib.SLOT_EVENT)
         return self.slot.event
 
     def get_regs(self) -> tuple[int, ...]:
@@ -338,7 +367,7 @@ class StubThread:
                              op.prot, op.offset)
             self.slot.nops = len(batch)
             self.slot.op_result = 0
-            rc = lib.sentry_post_wait(self.slot, lib.SLOT_OPS, lib.SLOT_OPS_DONE, SPIN_CYCLES,
+            rc = lib.sentry_post_wait(self.slot, lib.SLOT_OPS, lib.SLOT_OPS_DONE, SPIN_MAX,
                                       WAIT_SLICE_NS)
             self._wait(rc, lib.SLOT_OPS_DONE)
             res = int(self.slot.op_result)

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from helpers import RUNSC, REPO_ROOT
+from helpers import REPO_ROOT, RUNSC
 
 CHILD = r"""
 import errno, os, socket, sys

@@ -54,6 +54,9 @@ class SandboxOptions:
     cwd: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     warn: Callable[[str], None] = field(default=lambda msg: log.warning("%s", msg))
+    # Called once everything is loaded, just before the first instruction runs
+    # (OCI create/start: the container's init waits here until `start`).
+    before_start: Callable[[], None] | None = None
 
 
 def resolve_program(ctx: FsContext, name: str, path: str | None) -> str:
@@ -162,6 +165,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         kernel.register(tg, task)
         if opts.confine:
             confine.confine_sentry()
+        if opts.before_start is not None:
+            opts.before_start()
         task.start(initial_regs(result.entry, result.stack_pointer))
         started = True
         gofer_lost = False

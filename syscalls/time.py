@@ -221,7 +221,95 @@ def times(t: Task, a: Args) -> int:
     return (_time.monotonic_ns() - t.kernel.boot_monotonic_ns) // (10**9 // CLK_TCK)
 
 
+SIGEV_SIGNAL = 0
+SIGEV_NONE = 1
+SIGEV_THREAD_ID = 4
+SI_TIMER = -2
+SIGEVENT = struct.Struct("<Qii")  # sigev_value, sigev_signo, sigev_notify
+ITIMERSPEC = struct.Struct("<qqqq")  # interval {sec, nsec}, value {sec, nsec}
+MAX_TIMERS = 4096
+
+
+def _timers(t: Task) -> dict[int, RealTimer]:
+    return t.tg.posix_timers
+
+
+def timer_create(t: Task, a: Args) -> int:
+    """timer_create(2): SIGEV_SIGNAL (default SIGALRM) and SIGEV_NONE timers."""
+    clk = s32(a[0])
+    if clk not in (CLOCK_REALTIME, CLOCK_MONOTONIC, 7):
+        raise SyscallError(errno.EINVAL if clk not in HOST_CLOCKS else errno.ENOTSUP)
+    timers = _timers(t)
+    tid = next(i for i in range(MAX_TIMERS + 1) if i not in timers)
+    if tid >= MAX_TIMERS:
+        raise SyscallError(errno.EAGAIN)
+    value, signo, notify = tid, 14, SIGEV_SIGNAL
+    if a[1]:
+        value, signo, notify = SIGEVENT.unpack(t.mm.copy_in(a[1], SIGEVENT.size))
+        if notify not in (SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID) or (
+                notify != SIGEV_NONE and not 1 <= signo <= 64):
+            raise SyscallError(errno.EINVAL)
+    timers[tid] = RealTimer(t.kernel, t.tg, signo, SI_TIMER, value, notify != SIGEV_NONE)
+    t.mm.copy_out(a[2], tid.to_bytes(4, "little"))
+    return 0
+
+
+def _timer(t: Task, tid: int) -> RealTimer:
+    timer = _timers(t).get(s32(tid))
+    if timer is None:
+        raise SyscallError(errno.EINVAL)
+    return timer
+
+
+def _its(interval: float, value: float) -> bytes:
+    def ts(x: float) -> tuple[int, int]:
+        ns = round(x * 1e9)
+        return ns // 10**9, ns % 10**9
+
+    return ITIMERSPEC.pack(*ts(interval), *ts(value))
+
+
+def timer_settime(t: Task, a: Args) -> int:
+    """timer_settime(2), relative or TIMER_ABSTIME."""
+    timer = _timer(t, a[0])
+    isec, insec, vsec, vnsec = ITIMERSPEC.unpack(t.mm.copy_in(a[2], ITIMERSPEC.size))
+    if min(isec, vsec) < 0 or not (0 <= insec < 10**9 and 0 <= vnsec < 10**9):
+        raise SyscallError(errno.EINVAL)
+    value = vsec + vnsec / 1e9
+    if s32(a[1]) & TIMER_ABSTIME and value:
+        value = max(1e-9, value - _time.clock_gettime(CLOCK_REALTIME))
+    old = timer.set(value, isec + insec / 1e9)
+    if a[3]:
+        t.mm.copy_out(a[3], _its(old[1], old[0]))
+    return 0
+
+
+def timer_gettime(t: Task, a: Args) -> int:
+    """timer_gettime(2)."""
+    value, interval = _timer(t, a[0]).get()
+    t.mm.copy_out(a[1], _its(interval, value))
+    return 0
+
+
+def timer_getoverrun(t: Task, a: Args) -> int:
+    """timer_getoverrun(2): overruns are not counted (always 0)."""
+    _timer(t, a[0])
+    return 0
+
+
+def timer_delete(t: Task, a: Args) -> int:
+    """timer_delete(2)."""
+    _timer(t, a[0]).cancel()
+    del _timers(t)[s32(a[0])]
+    return 0
+
+
 ENTRIES += [
+    partial("timer_create", timer_create, note="SIGEV_SIGNAL/SIGEV_NONE; no SIGEV_THREAD"),
+    supported("timer_settime", timer_settime),
+    supported("timer_gettime", timer_gettime),
+    partial("timer_getoverrun", timer_getoverrun, note="overruns not counted"),
+    supported("timer_delete", timer_delete),
     supported("getitimer", getitimer),
     partial("setitimer", setitimer, note="ITIMER_REAL only"),
     supported("alarm", alarm),

@@ -48,7 +48,8 @@ def test_shell(shell: str, name: str) -> None:
 
 @pytest.mark.sandbox
 @pytest.mark.parametrize(
-    "prog", ["signals_fork", "threads_mutex", "async_signal", "threads_create_join"])
+    "prog", ["signals_fork", "threads_mutex", "async_signal", "threads_create_join",
+             "futex_robust"])
 def test_program(programs: Programs, prog: str) -> None:
     path = programs.path(prog)
     nat = run_native([path])

@@ -18,11 +18,12 @@ FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
 
 
 class _Waiter:
-    __slots__ = ("event", "bitset")
+    __slots__ = ("event", "bitset", "key")
 
-    def __init__(self, bitset: int) -> None:
+    def __init__(self, bitset: int, key: tuple[int, int]) -> None:
         self.event = threading.Event()
         self.bitset = bitset
+        self.key = key  # where it is queued now (requeue moves it)
 
 
 class FutexManager:
@@ -33,27 +34,72 @@ class FutexManager:
         self._queues: dict[tuple[int, int], list[_Waiter]] = {}
 
     def wait(self, key: tuple[int, int], load: Callable[[], int], expected: int,
-             deadline: float | None, bitset: int = FUTEX_BITSET_MATCH_ANY) -> None:
+             deadline: float | None, bitset: int = FUTEX_BITSET_MATCH_ANY,
+             interrupted: Callable[[], None] | None = None) -> None:
         """Sleep while the word equals ``expected``; EAGAIN if it does not,
         ETIMEDOUT at ``deadline`` (a time.monotonic() value)."""
         if bitset == 0:
             raise SyscallError(errno.EINVAL)
-        w = _Waiter(bitset)
+        w = _Waiter(bitset, key)
         with self._lock:
             if load() != expected:
                 raise SyscallError(errno.EAGAIN)
             self._queues.setdefault(key, []).append(w)
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if w.event.wait(timeout):
-            return
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            slice_s = 0.05 if timeout is None else min(timeout, 0.05)
+            if w.event.wait(slice_s):
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if interrupted is not None:
+                try:
+                    interrupted()
+                except BaseException:
+                    self._dequeue(w)
+                    if w.event.is_set():
+                        return  # the wake won the race: it counts
+                    raise
         with self._lock:
-            q = self._queues.get(key)
+            q = self._queues.get(w.key)
             if q is not None and w in q:
                 q.remove(w)
                 if not q:
-                    del self._queues[key]
+                    del self._queues[w.key]
                 raise SyscallError(errno.ETIMEDOUT)
         # Woken while timing out: the wake counts.
+
+    def _dequeue(self, w: _Waiter) -> None:
+        with self._lock:
+            q = self._queues.get(w.key)
+            if q is not None and w in q:
+                q.remove(w)
+                if not q:
+                    del self._queues[w.key]
+
+    def requeue(self, key: tuple[int, int], key2: tuple[int, int], nwake: int, nmove: int,
+                check: Callable[[], bool] | None = None) -> int:
+        """FUTEX_(CMP_)REQUEUE: wake ``nwake`` on key, move up to ``nmove`` more to key2.
+        ``check`` (CMP_REQUEUE) runs under the lock and EAGAINs when false."""
+        woken = moved = 0
+        with self._lock:
+            if check is not None and not check():
+                raise SyscallError(errno.EAGAIN)
+            q = self._queues.pop(key, [])
+            keep = []
+            for w in q:
+                if woken < nwake:
+                    w.event.set()
+                    woken += 1
+                elif moved < nmove and key2 != key:
+                    w.key = key2
+                    self._queues.setdefault(key2, []).append(w)
+                    moved += 1
+                else:
+                    keep.append(w)
+            if keep:
+                self._queues[key] = keep
+        return woken + moved
 
     def wake(self, key: tuple[int, int], count: int,
              bitset: int = FUTEX_BITSET_MATCH_ANY) -> int:

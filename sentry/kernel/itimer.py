@@ -21,11 +21,17 @@ SI_KERNEL = 0x80
 
 
 class RealTimer:
-    """The ITIMER_REAL of one process."""
+    """The ITIMER_REAL of one process, or a POSIX timer (timer_create) that
+    signals it on CLOCK_REALTIME/MONOTONIC."""
 
-    def __init__(self, kernel: Kernel, tg: ThreadGroup) -> None:
+    def __init__(self, kernel: Kernel, tg: ThreadGroup, signo: int = SIGALRM,
+                 code: int = SI_KERNEL, value: int = 0, notify: bool = True) -> None:
         self.kernel = kernel
         self.tg = tg
+        self.signo = signo
+        self.code = code
+        self.value = value
+        self.notify = notify  # SIGEV_NONE timers only count down
         self.deadline: float | None = None  # time.monotonic()
         self.interval = 0.0
         self._timer: threading.Timer | None = None
@@ -68,7 +74,9 @@ class RealTimer:
             else:
                 self.deadline = None
                 self._timer = None
-        self.kernel.send_group(self.tg, SigInfo(SIGALRM, code=SI_KERNEL))
+        if self.notify:
+            self.kernel.send_group(self.tg, SigInfo(self.signo, code=self.code,
+                                                    value=self.value))
 
     def cancel(self) -> None:
         self.set(0, 0)

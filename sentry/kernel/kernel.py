@@ -165,6 +165,8 @@ class Kernel:
         tg.zombie = True
         if tg.real_timer is not None:
             tg.real_timer.cancel()
+        for timer in tg.posix_timers.values():
+            timer.cancel()
         for waiter in tg.vfork_waiters:
             waiter.set()
         tg.vfork_waiters.clear()

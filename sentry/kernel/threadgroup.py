@@ -48,6 +48,7 @@ class ThreadGroup:
     vfork_waiters: list[Any] = field(default_factory=list)
     prctl: dict[str, int] = field(default_factory=dict)  # PR_SET_* values that are only kept
     real_timer: Any = None  # ITIMER_REAL / alarm (sentry/kernel/itimer.py)
+    posix_timers: dict[int, Any] = field(default_factory=dict)  # timer_create
     # Resource usage of exited, reaped children (for RUSAGE_CHILDREN / times()).
     child_utime_ns: int = 0
     child_stime_ns: int = 0

@@ -157,6 +157,291 @@ def help_cmd(ctx: click.Context, topic: str | None, fmt: str) -> None:
     click.echo(build_table().format(fmt))
 
 
+# -- OCI runtime commands (runc's CLI conventions) ----------------------------
+
+
+def _globals(ctx: click.Context) -> dict[str, object]:
+    """The global options as given (the group callback keeps only some in obj)."""
+    return ctx.find_root().params
+
+
+def _oci_fail(ctx: click.Context, message: str, code: int = 1) -> None:
+    """One line on stderr, and in --log (JSON when --log-format json) for shims,
+    which read the runtime's last error from that file, as they do with runc."""
+    g = _globals(ctx)
+    if g.get("log_path"):
+        try:
+            with open(str(g["log_path"]), "a") as f:
+                if g.get("log_format") == "json":
+                    import datetime
+                    import json
+
+                    now = datetime.datetime.now(datetime.UTC).isoformat()
+                    f.write(json.dumps({"level": "error", "msg": message, "time": now}) + "\n")
+                else:
+                    f.write(f"runsc.py: {message}\n")
+        except OSError:
+            pass
+    _fail(message, code)
+
+
+def _host_argv(ctx: click.Context) -> list[str]:
+    """How to start `sandbox-serve` with this invocation's global flags."""
+    g = _globals(ctx)
+    argv = [sys.executable, os.path.abspath(__file__), "--root", str(g["state_root"])]
+    if g.get("debug"):
+        argv.append("--debug")
+    if g.get("debug_log"):
+        argv += ["--debug-log", str(g["debug_log"])]
+    if g.get("strace"):
+        argv.append("--strace")
+    if g.get("log_path"):
+        argv += ["--log", str(g["log_path"]), "--log-format", str(g["log_format"])]
+    return argv
+
+
+def _oci(ctx: click.Context, fn: object, *args: object, **kwargs: object) -> object:
+    """Call a sentry.oci.lifecycle function; its OciError is the one-line error."""
+    from sentry.oci.lifecycle import OciError
+
+    g = _globals(ctx)
+    _setup_logging(bool(g.get("debug")), g.get("debug_log"), False)  # type: ignore[arg-type]
+    try:
+        return fn(str(g["state_root"]), *args, **kwargs)  # type: ignore[operator]
+    except OciError as exc:
+        _oci_fail(ctx, str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    return None
+
+
+_ID = click.argument("container_id", metavar="ID")
+_BUNDLE = click.option("--bundle", "-b", default=".", show_default=True,
+                       help="Path to the bundle directory (holding config.json).")
+_PID_FILE = click.option("--pid-file", default=None, help="Write the sandbox pid here.")
+_CONSOLE = click.option("--console-socket", default=None,
+                        help="Unix socket for the terminal's master (terminal only).")
+
+
+@cli.command("create")
+@_BUNDLE
+@_PID_FILE
+@_CONSOLE
+@click.option("--no-pivot", is_flag=True, hidden=True)
+@click.option("--no-new-keyring", is_flag=True, hidden=True)
+@_ID
+@click.pass_context
+def create_cmd(ctx: click.Context, bundle: str, pid_file: str | None,
+               console_socket: str | None, no_pivot: bool, no_new_keyring: bool,
+               container_id: str) -> None:
+    """Create a container from a bundle; its init waits for `start`.
+
+    The sandbox process inherits this command's stdin, stdout and stderr.
+    """
+    from sentry.oci import lifecycle
+
+    _check_privileges()
+    _oci(ctx, lifecycle.create, container_id, bundle, host_argv=_host_argv(ctx),
+         pid_file=pid_file, console_socket=console_socket)
+
+
+@cli.command("start")
+@_ID
+@click.pass_context
+def start_cmd(ctx: click.Context, container_id: str) -> None:
+    """Start a created container's init."""
+    from sentry.oci import lifecycle
+
+    _oci(ctx, lifecycle.start, container_id)
+
+
+@cli.command("state")
+@_ID
+@click.pass_context
+def state_cmd(ctx: click.Context, container_id: str) -> None:
+    """Print a container's OCI state as JSON."""
+    import json
+
+    from sentry.oci import lifecycle
+
+    click.echo(json.dumps(_oci(ctx, lifecycle.state, container_id), indent=2))
+
+
+@cli.command("kill")
+@click.option("--all", "-a", "all_", is_flag=True, help="Signal every process.")
+@_ID
+@click.argument("sig", metavar="[SIGNAL]", default="SIGTERM")
+@click.pass_context
+def kill_cmd(ctx: click.Context, all_: bool, container_id: str, sig: str) -> None:
+    """Send SIGNAL (name or number, default SIGTERM) to the container's init."""
+    from sentry.oci import lifecycle
+
+    try:
+        signo = lifecycle.parse_signal(sig)
+    except lifecycle.OciError as exc:
+        _oci_fail(ctx, str(exc))
+    _oci(ctx, lifecycle.kill, container_id, signo, all_)
+
+
+@cli.command("delete")
+@click.option("--force", "-f", is_flag=True, help="Kill a running container first.")
+@_ID
+@click.pass_context
+def delete_cmd(ctx: click.Context, force: bool, container_id: str) -> None:
+    """Delete a stopped (or created) container and its state."""
+    from sentry.oci import lifecycle
+
+    _oci(ctx, lifecycle.delete, container_id, force)
+
+
+@cli.command("run")
+@_BUNDLE
+@_PID_FILE
+@_CONSOLE
+@click.option("--detach", "-d", is_flag=True, help="Return once the container started.")
+@click.option("--no-pivot", is_flag=True, hidden=True)
+@click.option("--no-new-keyring", is_flag=True, hidden=True)
+@_ID
+@click.pass_context
+def run_cmd(ctx: click.Context, bundle: str, pid_file: str | None, console_socket: str | None,
+            detach: bool, no_pivot: bool, no_new_keyring: bool, container_id: str) -> None:
+    """Create and start a container; unless --detach, wait and exit with its status."""
+    from sentry.oci import lifecycle
+
+    _check_privileges()
+    code = _oci(ctx, lifecycle.run, container_id, bundle, host_argv=_host_argv(ctx),
+                pid_file=pid_file, console_socket=console_socket, detach=detach)
+    sys.stdout.flush()
+    sys.exit(int(code or 0))  # type: ignore[call-overload]
+
+
+@cli.command("wait")
+@_ID
+@click.pass_context
+def wait_cmd(ctx: click.Context, container_id: str) -> None:
+    """Wait for the container's init to exit; print {"id", "exitStatus"}."""
+    import json
+
+    from sentry.oci import lifecycle
+
+    code = _oci(ctx, lifecycle.wait, container_id)
+    click.echo(json.dumps({"id": container_id, "exitStatus": code}))
+
+
+@cli.command("list")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the ids.")
+@click.pass_context
+def list_cmd(ctx: click.Context, fmt: str, quiet: bool) -> None:
+    """List the containers under --root."""
+    import json
+
+    from sentry.oci import lifecycle
+
+    rows: list[dict[str, object]] = _oci(ctx, lifecycle.list_containers) or []  # type: ignore[assignment]
+    if quiet:
+        for r in rows:
+            click.echo(r["id"])
+    elif fmt == "json":
+        click.echo(json.dumps(rows))
+    else:
+        table = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        table += [(str(r.get("id")), str(r.get("pid", 0)), str(r.get("status")),
+                   str(r.get("bundle", "")), str(r.get("created", "")), str(r.get("owner", "")))
+                  for r in rows]
+        widths = [max(len(row[i]) for row in table) for i in range(5)]
+        for row in table:
+            click.echo("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=False))
+                       + "   " + row[5])
+
+
+@cli.command("ps")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table")
+@_ID
+@click.pass_context
+def ps_cmd(ctx: click.Context, fmt: str, container_id: str) -> None:
+    """List the container's processes (sandbox pids; json: the pids)."""
+    import json
+
+    from sentry.oci import lifecycle
+
+    procs: list[dict[str, object]] = _oci(ctx, lifecycle.ps, container_id) or []  # type: ignore[assignment]
+    if fmt == "json":
+        click.echo(json.dumps([p.get("pid") for p in procs]))
+        return
+    click.echo(f"{'PID':>7} {'PPID':>7} CMD")
+    for p in procs:
+        click.echo(f"{p.get('pid')!s:>7} {p.get('ppid')!s:>7} {p.get('cmd', '')}")
+
+
+@cli.command("spec")
+@_BUNDLE
+@click.option("--rootless", is_flag=True, hidden=True)
+@click.pass_context
+def spec_cmd(ctx: click.Context, bundle: str, rootless: bool) -> None:
+    """Write a template config.json (args ["sh"]) into the bundle directory."""
+    import json
+
+    from sentry.oci.bundle import CONFIG_NAME, default_spec
+
+    path = os.path.join(bundle, CONFIG_NAME)
+    if os.path.exists(path):
+        _oci_fail(ctx, f"{path} exists: remove it first")
+    try:
+        with open(path, "x") as f:
+            json.dump(default_spec(), f, indent=2)
+            f.write("\n")
+    except OSError as exc:
+        _oci_fail(ctx, f"{path}: {exc.strerror}")
+
+
+@cli.command("features")
+def features_cmd() -> None:
+    """Print what this runtime supports, as JSON (runtime-spec features.md)."""
+    import json
+
+    from sentry.oci.lifecycle import features
+
+    click.echo(json.dumps(features(), indent=2))
+
+
+@cli.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def exec_cmd(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Run a process in a running container (not supported yet)."""
+    _oci_fail(ctx, "exec: running a second process in a sandbox is not supported yet")
+
+
+@cli.command("sandbox-serve", hidden=True)
+@click.option("--bundle", required=True)
+@click.option("--ready-fd", type=int, required=True)
+@_ID
+@click.pass_context
+def sandbox_serve_cmd(ctx: click.Context, bundle: str, ready_fd: int,
+                      container_id: str) -> None:
+    """Internal: the sandbox host process that `create` spawns (sentry/oci/host.py)."""
+    from sentry.oci import host
+    from sentry.oci.state import StateRoot
+
+    g = _globals(ctx)
+    _setup_logging(bool(g.get("debug")), g.get("debug_log"), bool(g.get("strace")))  # type: ignore[arg-type]
+    try:
+        c = StateRoot(str(g["state_root"])).container(container_id)
+    except Exception as exc:  # noqa: BLE001 - reported to create over the ready pipe
+        os.write(ready_fd, (json_line({"ok": False, "error": str(exc)})))
+        sys.exit(1)
+    code = host.serve(c, bundle, ready_fd, bool(g.get("strace")))
+    sys.stdout.flush()
+    os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
+
+
+def json_line(msg: dict[str, object]) -> bytes:
+    import json
+
+    return json.dumps(msg).encode() + b"\n"
+
+
 def main() -> None:
     cli(prog_name="runsc.py")
 

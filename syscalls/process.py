@@ -288,22 +288,43 @@ def _matches(t: Task, child: ThreadGroup, pid: int, options: int) -> bool:
     return is_clone == bool(options & WCLONE)
 
 
-def _wait_child(t: Task, pid: int, options: int) -> ThreadGroup | None:
-    """A zombie child matching (pid, options), reaped unless WNOWAIT; None with WNOHANG."""
+def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | None:
+    """A child with something to report, and its wait status: a zombie (reaped
+    unless WNOWAIT), a new stop (WUNTRACED), a continue (WCONTINUED).  None with
+    WNOHANG when nothing is ready."""
     k = t.kernel
+
+    def ready() -> tuple[ThreadGroup, int] | None:
+        kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
+        if not kids:
+            raise SyscallError(errno.ECHILD)
+        for c in kids:
+            if c.zombie and not c.reaped:
+                if not options & WNOWAIT:
+                    k.reap(c)
+                return c, c.exit_status
+            if options & WUNTRACED and c.stopped and not c.stop_reported:
+                if not options & WNOWAIT:
+                    c.stop_reported = True
+                return c, (c.stop_signal << 8) | 0x7F
+            if options & WCONTINUED and c.continued:
+                if not options & WNOWAIT:
+                    c.continued = False
+                return c, 0xFFFF
+        return None
+
     with k.lock:
         while True:
-            kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
-            if not kids:
-                raise SyscallError(errno.ECHILD)
-            for c in kids:
-                if c.zombie and not c.reaped:
-                    if not options & WNOWAIT:
-                        k.reap(c)
-                    return c
-            if options & WNOHANG:
-                return None
-            t.wait_cond(k.child_exit, lambda: any(c.zombie for c in t.tg.children), None)
+            got = ready()
+            if got is not None or options & WNOHANG:
+                return got
+            t.wait_cond(k.child_exit, lambda: ready_hint(t), None)
+
+
+def ready_hint(t: Task) -> bool:
+    """Cheap "maybe something to report" for the wait loop (ready() decides)."""
+    return any(c.zombie or (c.stopped and not c.stop_reported) or c.continued
+               for c in t.tg.children)
 
 
 def _rusage(child: ThreadGroup) -> bytes:
@@ -318,11 +339,12 @@ def wait4(t: Task, a: Args) -> int:
     pid, status_addr, options, rusage = s32(a[0]), a[1], a[2] & 0xFFFFFFFF, a[3]
     if options & ~(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE):
         raise SyscallError(errno.EINVAL)
-    child = _wait_child(t, pid, options)
-    if child is None:
+    got = _wait_child(t, pid, options)
+    if got is None:
         return 0
+    child, status = got
     if status_addr:
-        t.mm.copy_out(status_addr, I32.pack(child.exit_status))
+        t.mm.copy_out(status_addr, I32.pack(status))
     if rusage:
         t.mm.copy_out(rusage, _rusage(child))
     return child.tgid
@@ -341,19 +363,22 @@ def waitid(t: Task, a: Args) -> int:
         pid = -ident if ident else 0
     else:
         raise SyscallError(errno.EINVAL)
-    if not options & WEXITED:
-        if options & WNOHANG:
-            if infop:
-                t.mm.copy_out(infop, bytes(128))
-            return 0
-        raise SyscallError(errno.EINVAL)
-    child = _wait_child(t, pid, options | WALL)
+    wait_opts = (options & (WNOHANG | WNOWAIT | WCONTINUED)) | WALL
+    if options & WUNTRACED:  # WSTOPPED for waitid
+        wait_opts |= WUNTRACED
+    got = _wait_child(t, pid, wait_opts)
     if infop:
-        if child is None:
+        if got is None:
             t.mm.copy_out(infop, bytes(128))
         else:
-            code, status = describe_status(child.exit_status)
-            info = SigInfo(17, code=code, pid=child.tgid, uid=t.creds.uid, status=status)
+            child, status = got
+            if status & 0xFF == 0x7F:
+                code, value = 5, status >> 8  # CLD_STOPPED
+            elif status == 0xFFFF:
+                code, value = 6, 18  # CLD_CONTINUED, SIGCONT
+            else:
+                code, value = describe_status(status)
+            info = SigInfo(17, code=code, pid=child.tgid, uid=t.creds.uid, status=value)
             t.mm.copy_out(infop, info.pack())
     return 0
 
@@ -425,7 +450,7 @@ PROCESS_ENTRIES: list[Entry] = [
     error("clone3", errno.ENOSYS, note="glibc falls back to clone"),
     supported("execve", execve),
     supported("wait4", wait4),
-    partial("waitid", waitid, note="exited children only"),
+    supported("waitid", waitid),
     supported("setpgid", setpgid),
     supported("setsid", setsid),
     supported("getpgrp", getpgrp),

@@ -20,12 +20,18 @@ from typing import TYPE_CHECKING, Any
 from sentry.kernel.futex import FutexManager
 from sentry.kernel.signals import (
     CLD_EXITED,
+    CONT,
+    IGNORE,
+    SA_NOCLDSTOP,
     SA_NOCLDWAIT,
+    SIG_DFL,
     SIG_IGN,
     SIGCHLD,
+    SIGCONT,
     SIGKILL,
     SigInfo,
     bit,
+    default_action,
 )
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
 
@@ -33,6 +39,10 @@ if TYPE_CHECKING:
     from sentry.kernel.task import Task
 
 log = logging.getLogger("pyvisor")
+
+CLD_STOPPED = 5
+CLD_CONTINUED = 6
+STOP_SIGNALS = (19, 20, 21, 22)  # SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
 
 Handler = Callable[[Any, tuple[int, ...]], int]
 PID_MAX = 4194304
@@ -113,17 +123,50 @@ class Kernel:
             if sig == SIGKILL:
                 self._kill_group(tg, sig)
                 return
+            if sig == SIGCONT:
+                self._continue(tg)
+            elif sig in STOP_SIGNALS:
+                tg.pending.discard(SIGCONT)
             if act.handler == SIG_IGN and sig != SIGCHLD:
                 return
-            from sentry.kernel.signals import IGNORE, SIG_DFL, default_action
-
-            if act.handler == SIG_DFL and default_action(sig) == IGNORE:
+            if act.handler == SIG_DFL and default_action(sig) in (IGNORE, CONT):
                 return
             tg.pending.add(info)
             for t in tg.live_tasks():
                 if not t.sigmask & bit(sig):
                     t.wake()
                     break
+
+    def _continue(self, tg: ThreadGroup) -> None:
+        """SIGCONT resumes a stopped process (whatever its disposition), and the
+        parent hears about it (WCONTINUED, SIGCHLD with CLD_CONTINUED)."""
+        for s in STOP_SIGNALS:
+            tg.pending.discard(s)
+        if not tg.stopped:
+            return
+        tg.stopped = False
+        tg.continued = True
+        for t in tg.live_tasks():
+            t.wake()
+        self.child_exit.notify_all()
+        parent = tg.parent
+        if parent is not None and not parent.action(SIGCHLD).flags & SA_NOCLDSTOP:
+            self.send_group(parent, SigInfo(SIGCHLD, code=CLD_CONTINUED, pid=tg.tgid,
+                                            status=SIGCONT))
+
+    def stop_group(self, tg: ThreadGroup, signo: int) -> None:
+        """A stop signal's default action: the process stops until SIGCONT."""
+        with self.lock:
+            if tg.stopped or tg.exiting:
+                return
+            tg.stopped = True
+            tg.stop_signal = signo
+            tg.stop_reported = False
+            self.child_exit.notify_all()
+            parent = tg.parent
+            if parent is not None and not parent.action(SIGCHLD).flags & SA_NOCLDSTOP:
+                self.send_group(parent, SigInfo(SIGCHLD, code=CLD_STOPPED, pid=tg.tgid,
+                                                status=signo))
 
     def send_task(self, task: Task, info: SigInfo) -> None:
         """Queue a thread-directed signal (tkill, faults, SIGPIPE)."""

@@ -516,8 +516,11 @@ class Task:
                 continue
             if act.handler == sig.SIG_DFL:
                 action = sig.default_action(info.signo)
-                if action in (sig.IGNORE, sig.CONT, sig.STOP):
-                    continue  # job control stops arrive with process groups' terminals
+                if action == sig.STOP:
+                    self._stop(info.signo)
+                    continue
+                if action in (sig.IGNORE, sig.CONT):
+                    continue
                 status = signal_status(info.signo) if action == sig.CORE else info.signo
                 with self.kernel.lock:
                     self.kernel._kill_group(self.tg, info.signo)
@@ -532,6 +535,17 @@ class Task:
                 else:
                     regs[RAX] = (-errno.EINTR) & U64
             return self._setup_frame(regs, act, info)
+
+    def _stop(self, signo: int) -> None:
+        """Stay stopped (the stub waits in its handler) until SIGCONT or a kill."""
+        kernel = self.kernel
+        kernel.stop_group(self.tg, signo)
+        while self.tg.stopped:
+            if self.killed:
+                raise TaskKilled()
+            self._wake.clear()
+            if self.tg.stopped:
+                self._wake.wait(0.05)
 
     def _deliver_restart(self, regs: list[int], nr: int, code: int) -> list[int]:
         out = self.deliver_signals(regs, restart=code)

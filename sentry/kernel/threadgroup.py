@@ -41,6 +41,10 @@ class ThreadGroup:
     umask: int = 0o022
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     exiting: bool = False
+    stopped: bool = False  # job control: stopped until SIGCONT
+    stop_signal: int = 0
+    stop_reported: bool = True  # wait(WUNTRACED) already saw this stop
+    continued: bool = False  # wait(WCONTINUED) has not seen the continue yet
     exit_status: int = 0  # wait status once exiting
     zombie: bool = False
     reaped: bool = False

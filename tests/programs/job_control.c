@@ -1,0 +1,14 @@
+/* Job control: SIGSTOP seen with WUNTRACED, SIGCONT with WCONTINUED, then SIGTERM. */
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+  pid_t p = fork();
+  if (p == 0) { for (;;) pause(); }
+  int st;
+  kill(p, SIGSTOP); waitpid(p, &st, WUNTRACED); printf("stopped %d sig %d\n", WIFSTOPPED(st), WSTOPSIG(st));
+  kill(p, SIGCONT); waitpid(p, &st, WCONTINUED); printf("continued %d\n", WIFCONTINUED(st));
+  kill(p, SIGTERM); waitpid(p, &st, 0); printf("term %d %d\n", WIFSIGNALED(st), WTERMSIG(st));
+  return 0;
+}

@@ -4,6 +4,8 @@ and take signals with the same results."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -67,12 +69,36 @@ def test_threads_counter(programs: Programs) -> None:
 @pytest.mark.sandbox
 def test_alarm_interrupts_and_restarts_read(programs: Programs) -> None:
     path = programs.path("alarm_restart")
-    feeder = "sleep 2.5; echo x"
+    feeder = "sleep 4; echo x"  # alarms at ~1 s and ~2 s: margin for a loaded machine
     nat = subprocess.run(f"({feeder}) | {path}", shell=True, capture_output=True, timeout=30)
     box = subprocess.run(f"({feeder}) | {sys.executable} {RUNSC} do -- {path}", shell=True,
                          capture_output=True, timeout=30)
     assert nat.stdout == b"read -1 errno Interrupted system call n=1\nread 1 n=2\n"
     assert box.stdout == nat.stdout, box.stderr
+
+
+def _children(pid: int) -> list[int]:
+    """Host processes whose parent is ``pid`` (the Gofer, the zygote, the stubs)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.mark.sandbox
@@ -84,8 +110,13 @@ def test_killing_runsc_leaves_nothing(how: str) -> None:
          f"/bin/busybox sleep 30 & /bin/busybox sleep 31; echo {marker}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    time.sleep(1.5)
-    proc.send_signal(getattr(__import__("signal"), how))
+    time.sleep(2.0)
+    kids = _children(proc.pid)
+    assert len(kids) >= 3, kids  # the Gofer, the zygote, and stubs for sh and its sleeps
+    proc.send_signal(getattr(signal, how))
     proc.wait(timeout=20)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(k) for k in kids):
+        time.sleep(0.1)
+    assert not [k for k in kids if _alive(k)]
     assert_no_process_left(marker)
-    assert_no_process_left(str(RUNSC))

@@ -429,14 +429,14 @@ def sandbox_serve_cmd(ctx: click.Context, bundle: str, ready_fd: int,
     try:
         c = StateRoot(str(g["state_root"])).container(container_id)
     except Exception as exc:  # noqa: BLE001 - reported to create over the ready pipe
-        os.write(ready_fd, (json_line({"ok": False, "error": str(exc)})))
+        os.write(ready_fd, (_json_line({"ok": False, "error": str(exc)})))
         sys.exit(1)
     code = host.serve(c, bundle, ready_fd, bool(g.get("strace")))
     sys.stdout.flush()
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
 
 
-def json_line(msg: dict[str, object]) -> bytes:
+def _json_line(msg: dict[str, object]) -> bytes:
     import json
 
     return json.dumps(msg).encode() + b"\n"

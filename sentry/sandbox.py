@@ -57,6 +57,8 @@ class SandboxOptions:
     # Called once everything is loaded, just before the first instruction runs
     # (OCI create/start: the container's init waits here until `start`).
     before_start: Callable[[], None] | None = None
+    # Given the kernel once the init task exists (OCI kill/ps act inside it).
+    on_kernel: Callable[[Kernel], None] | None = None
 
 
 def resolve_program(ctx: FsContext, name: str, path: str | None) -> str:
@@ -163,6 +165,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         task = Task(kernel, tg, tg.proc.thread(0), pid,
                     Credentials(uid, uid, uid, gid, gid, gid))
         kernel.register(tg, task)
+        if opts.on_kernel is not None:
+            opts.on_kernel(kernel)
         if opts.confine:
             confine.confine_sentry()
         if opts.before_start is not None:

@@ -25,6 +25,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -57,11 +58,22 @@ def cid() -> str:
     return f"oci-test-{uuid.uuid4().hex[:12]}"
 
 
-def runsc(root: Path, *args: str, stdout: Any = subprocess.PIPE,
-          timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+def runsc(root: Path, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(RUNSC), "--root", str(root), *args],
-                          stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=timeout, start_new_session=True)
+
+
+def runsc_bg(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """For create and run --detach: the sandbox host keeps their stdio, so it goes
+    to files (a pipe would not see EOF until the container exits)."""
+    with (tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err):
+        proc = subprocess.run([sys.executable, str(RUNSC), "--root", str(root), *args],
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                              timeout=TIMEOUT, start_new_session=True)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
 
 
 @pytest.fixture
@@ -132,9 +144,7 @@ def created(state_root: Path, cid: str, make_bundle: Callable[..., Path],
     """A created (not started) `sleep 30` container; forcibly deleted afterwards."""
     b = make_bundle(["sleep", "30"])
     pid_file = tmp_path / "pid"
-    with open(tmp_path / "create.out", "w") as out:
-        res = runsc(state_root, "create", "--bundle", str(b), "--pid-file", str(pid_file),
-                    cid, stdout=out)
+    res = runsc_bg(state_root, "create", "--bundle", str(b), "--pid-file", str(pid_file), cid)
     assert res.returncode == 0, res.stderr
     yield state_root, cid, int(pid_file.read_text())
     runsc(state_root, "delete", "--force", cid)
@@ -261,6 +271,31 @@ def test_host_forwards_signals_to_the_container(created: tuple[Path, str, int]) 
     assert json.loads(res.stdout)["exitStatus"] == 128 + signal.SIGTERM
 
 
+def _kernel_hook_wired() -> bool:
+    import dataclasses
+
+    from sentry.sandbox import SandboxOptions
+
+    return "on_kernel" in {f.name for f in dataclasses.fields(SandboxOptions)}
+
+
+def test_kill_reaches_the_init_signal_handler(state_root: Path, cid: str,
+                                              make_bundle: Callable[..., Path]) -> None:
+    if not _kernel_hook_wired():
+        pytest.skip("SandboxOptions.on_kernel is not wired yet: kill signals the Sentry "
+                    "process, so the init's own handlers cannot run")
+    script = 'trap "echo got TERM; exit 4" TERM; while :; do sleep 0.05; done'
+    b = make_bundle(["sh", "-c", script])
+    res = runsc_bg(state_root, "run", "--detach", "--bundle", str(b), cid)
+    assert res.returncode == 0, res.stderr
+    # A `sleep` child means the shell is past `trap` and inside the loop.
+    assert _wait_for(lambda: "sleep 0.05" in runsc(state_root, "ps", cid).stdout)
+    assert runsc(state_root, "kill", cid, "SIGTERM").returncode == 0
+    assert json.loads(runsc(state_root, "wait", cid).stdout)["exitStatus"] == 4
+    assert runsc(state_root, "delete", cid).returncode == 0
+    assert_no_process_left(cid)
+
+
 def test_ps_lists_the_init(created: tuple[Path, str, int]) -> None:
     root, cid, _ = created
     assert runsc(root, "start", cid).returncode == 0
@@ -273,8 +308,7 @@ def test_ps_lists_the_init(created: tuple[Path, str, int]) -> None:
 def test_duplicate_id_rejected(created: tuple[Path, str, int],
                                make_bundle: Callable[..., Path]) -> None:
     root, cid, pid = created
-    res = runsc(root, "create", "--bundle", str(make_bundle(["true"])), cid,
-                stdout=subprocess.DEVNULL)
+    res = runsc_bg(root, "create", "--bundle", str(make_bundle(["true"])), cid)
     assert res.returncode == 1 and "already exists" in res.stderr
     assert _state(root, cid)["pid"] == pid, "the first container is untouched"
 
@@ -282,8 +316,7 @@ def test_duplicate_id_rejected(created: tuple[Path, str, int],
 def test_run_detach_then_wait(state_root: Path, cid: str,
                               make_bundle: Callable[..., Path], tmp_path: Path) -> None:
     b = make_bundle(["sh", "-c", "sleep 0.2; exit 5"])
-    with open(tmp_path / "out", "w") as out:
-        res = runsc(state_root, "run", "--detach", "--bundle", str(b), cid, stdout=out)
+    res = runsc_bg(state_root, "run", "--detach", "--bundle", str(b), cid)
     assert res.returncode == 0, res.stderr
     res = runsc(state_root, "wait", cid)
     assert json.loads(res.stdout)["exitStatus"] == 5
@@ -319,8 +352,7 @@ def test_failing_prestart_hook_aborts_create(state_root: Path, cid: str,
     def edit(cfg: dict[str, Any]) -> None:
         cfg["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]}
 
-    res = runsc(state_root, "create", "--bundle", str(make_bundle(["true"], edit)), cid,
-                stdout=subprocess.DEVNULL)
+    res = runsc_bg(state_root, "create", "--bundle", str(make_bundle(["true"], edit)), cid)
     assert res.returncode == 1 and "prestart hook #0" in res.stderr and "7" in res.stderr
     assert not (state_root / cid).exists()
     assert_no_process_left(cid)
@@ -363,7 +395,7 @@ def test_invalid_bundle(state_root: Path, cid: str, make_bundle: Callable[..., P
         b = make_bundle(["true"])
         (b / "config.json").write_text("{not json")
     for cmd in ("create", "run"):
-        res = runsc(state_root, cmd, "--bundle", str(b), cid, stdout=subprocess.DEVNULL)
+        res = runsc_bg(state_root, cmd, "--bundle", str(b), cid)
         assert res.returncode == 1
         assert len(res.stderr.splitlines()) == 1, res.stderr
         assert field in res.stderr
@@ -374,8 +406,7 @@ def test_invalid_bundle(state_root: Path, cid: str, make_bundle: Callable[..., P
 
 def test_launch_error_at_create(state_root: Path, cid: str,
                                 make_bundle: Callable[..., Path]) -> None:
-    res = runsc(state_root, "create", "--bundle", str(make_bundle(["no-such-program"])), cid,
-                stdout=subprocess.DEVNULL)
+    res = runsc_bg(state_root, "create", "--bundle", str(make_bundle(["no-such-program"])), cid)
     assert res.returncode == 1
     assert "no-such-program: command not found" in res.stderr
     assert len(res.stderr.splitlines()) == 1
@@ -386,8 +417,7 @@ def test_launch_error_at_create(state_root: Path, cid: str,
 @pytest.mark.parametrize("bad", ["../x", "a/b", "-x", ".hidden", ""])
 def test_invalid_container_id(state_root: Path, make_bundle: Callable[..., Path],
                               bad: str) -> None:
-    res = runsc(state_root, "create", "--bundle", str(make_bundle(["true"])), "--", bad,
-                stdout=subprocess.DEVNULL)
+    res = runsc_bg(state_root, "create", "--bundle", str(make_bundle(["true"])), "--", bad)
     assert res.returncode in (1, 2) and "Traceback" not in res.stderr
     assert not state_root.exists() or os.listdir(state_root) == []
 

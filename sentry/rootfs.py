@@ -77,12 +77,9 @@ def build(root_dir: str, kernel: Any, *, cwd: str | None) -> RootFs:
         _ensure_dir(ctx, b"/dev")
         mount_devfs(ns, resolve(ctx, b"/dev"))
         _ensure_dir(ctx, b"/proc")
-        try:
-            from sentry.procfs import ProcFilesystem  # above the kernel, wired here
-        except ImportError:
-            ProcFilesystem = None  # noqa: N806
-        if ProcFilesystem is not None:
-            ns.mount(ProcFilesystem(kernel), resolve(ctx, b"/proc"), "proc")
+        from sentry.procfs import ProcFilesystem  # above the kernel, wired here
+
+        ns.mount(ProcFilesystem(kernel), resolve(ctx, b"/proc"), "proc")
         _ensure_dir(ctx, b"/tmp")
         ctx = FsContext.for_namespace(ns)
         if cwd is not None:

@@ -358,52 +358,52 @@ exit 3
 
 
 # Writing commands: run in the sandbox first (its writes stay in the overlay),
-# then natively; the script is the same, with W the work dir.
+# then natively; the script is the same, with $W the work dir.
 WRITES = {
-    "cp": "$B cp W/a W/copy && $B cat W/copy && $B cmp W/a W/copy && echo same; "
-          "$B cp -r W/dir W/dir2 && $B find W/dir2 | $B sort && $B cat W/dir2/sub/leaf; "
-          "$B cp W/missing W/x; echo status $?; $B cp W/dir W/x; echo status $?",
-    "cp_mode": "$B chmod 751 W/a && $B cp -p W/a W/kept && $B cp W/a W/plain && "
-               "$B stat -c '%n %a %s' W/kept W/plain",
-    "mv": "$B mv W/a W/moved && $B cat W/moved; [ -e W/a ]; echo a exists $?; "
-          "$B mv W/dir W/dir_moved && $B ls -R W/dir_moved; $B mv W/b W/empty_dir/ && "
-          "$B ls W/empty_dir; $B mv W/nothing W/x; echo status $?; $B ls W",
-    "mv_over": "$B mv W/a W/b && $B cat W/b && $B ls W",
-    "rm": "$B rm W/a && $B ls W; $B rm W/a; echo status $?; $B rm W/dir; echo status $?; "
-          "$B rm -r W/dir && $B ls W; $B rmdir W/empty_dir && $B ls W; $B rm -f W/nothing; "
+    "cp": "$B cp $W/a $W/copy && $B cat $W/copy && $B cmp $W/a $W/copy && echo same; "
+          "$B cp -r $W/dir $W/dir2 && $B find $W/dir2 | $B sort && $B cat $W/dir2/sub/leaf; "
+          "$B cp $W/missing $W/x; echo status $?; $B cp $W/dir $W/x; echo status $?",
+    "cp_mode": "$B chmod 751 $W/a && $B cp -p $W/a $W/kept && $B cp $W/a $W/plain && "
+               "$B stat -c '%n %a %s' $W/kept $W/plain",
+    "mv": "$B mv $W/a $W/moved && $B cat $W/moved; [ -e $W/a ]; echo a exists $?; "
+          "$B mv $W/dir $W/dir_moved && $B ls -R $W/dir_moved; $B mv $W/b $W/empty_dir/ && "
+          "$B ls $W/empty_dir; $B mv $W/nothing $W/x; echo status $?; $B ls $W",
+    "mv_over": "$B mv $W/a $W/b && $B cat $W/b && $B ls $W",
+    "rm": "$B rm $W/a && $B ls $W; $B rm $W/a; echo status $?; $B rm $W/dir; echo status $?; "
+          "$B rm -r $W/dir && $B ls $W; $B rmdir $W/empty_dir && $B ls $W; $B rm -f $W/nothing; "
           "echo status $?",
-    "rmdir_not_empty": "$B mkdir W/d2 && $B touch W/d2/f && $B rmdir W/d2; echo status $?",
-    "mkdir_p": "$B mkdir -p W/x/y/z && $B find W/x | $B sort; $B mkdir W/x; echo status $?; "
-               "$B mkdir -p W/x/y; echo status $?; $B mkdir W/a/sub; echo status $?; "
-               "$B mkdir -m 700 W/m && $B stat -c '%a %F' W/m",
-    "ln_s_readlink": "$B ln -s a W/l && $B readlink W/l && $B cat W/l; "
-                     "$B ln -s /nonexistent/target W/dl && $B readlink W/dl; $B cat W/dl; "
-                     "echo status $?; $B ln -s a W/l; echo status $?; "
-                     "$B ln -sf b W/l && $B cat W/l; $B ls -l W/l | $B sed 's/.* W/ W/'",
-    "ln_hard": "$B ln W/a W/hard && $B stat -c '%n %h %s' W/a W/hard && "
-               "echo more >> W/hard && $B cat W/a; $B rm W/a && $B stat -c '%h' W/hard; "
-               "$B ln W/dir W/dirlink; echo status $?",
-    "touch_stat": "$B touch W/new && $B stat -c '%n %s %a %F %h' W/new; "
-                  "$B touch -d '2001-02-03 04:05:06' W/new && $B stat -c '%Y' W/new; "
-                  "$B touch -r W/new W/a && $B stat -c '%Y' W/a; "
-                  "$B touch -c W/notcreated; [ -e W/notcreated ]; echo created $?",
-    "redirections": "echo one > W/r; echo two >> W/r; echo three >> W/r; $B cat W/r; "
-                    "echo replaced > W/r; $B cat W/r; $B wc -l < W/r; "
-                    "echo x > W/dir; echo status $?",
-    "truncate_chmod": "$B truncate -s 3 W/a && $B cat W/a; echo; $B truncate -s 10 W/b && "
-                      "$B od -c W/b; $B chmod 0 W/b && $B stat -c '%a' W/b; "
-                      "$B chmod u+x,g-r W/a && $B stat -c '%A' W/a",
-    "sha256_after_write": "echo written > W/a && $B sha256sum W/a W/b && $B md5sum W/a",
-    "du_written_files": "$B dd if=/dev/zero of=W/z bs=1000 count=7 2>/dev/null && "
-                        "$B du -b W/z W/a",
-    "cd_pwd": "cd W/dir/sub && pwd && cd .. && pwd && cd ../.. && pwd; cd W/missing; "
-              "echo status $?; cd W/a; echo status $?",
+    "rmdir_not_empty": "$B mkdir $W/d2 && $B touch $W/d2/f && $B rmdir $W/d2; echo status $?",
+    "mkdir_p": "$B mkdir -p $W/x/y/z && $B find $W/x | $B sort; $B mkdir $W/x; echo status $?; "
+               "$B mkdir -p $W/x/y; echo status $?; $B mkdir $W/a/sub; echo status $?; "
+               "$B mkdir -m 700 $W/m && $B stat -c '%a %F' $W/m",
+    "ln_s_readlink": "$B ln -s a $W/l && $B readlink $W/l && $B cat $W/l; "
+                     "$B ln -s /nonexistent/target $W/dl && $B readlink $W/dl; $B cat $W/dl; "
+                     "echo status $?; $B ln -s a $W/l; echo status $?; "
+                     "$B ln -sf b $W/l && $B cat $W/l; $B stat -c '%N' $W/l",
+    "ln_hard": "$B ln $W/a $W/hard && $B stat -c '%n %h %s' $W/a $W/hard && "
+               "echo more >> $W/hard && $B cat $W/a; $B rm $W/a && $B stat -c '%h' $W/hard; "
+               "$B ln $W/dir $W/dirlink; echo status $?",
+    "touch_stat": "$B touch $W/new && $B stat -c '%n %s %a %F %h' $W/new; "
+                  "$B touch -d '2001-02-03 04:05:06' $W/new && $B stat -c '%Y' $W/new; "
+                  "$B touch -r $W/new $W/a && $B stat -c '%Y' $W/a; "
+                  "$B touch -c $W/notcreated; [ -e $W/notcreated ]; echo created $?",
+    "redirections": "echo one > $W/r; echo two >> $W/r; echo three >> $W/r; $B cat $W/r; "
+                    "echo replaced > $W/r; $B cat $W/r; $B wc -l < $W/r; "
+                    "echo x > $W/dir; echo status $?",
+    "truncate_chmod": "$B truncate -s 3 $W/a && $B cat $W/a; echo; $B truncate -s 10 $W/b && "
+                      "$B od -c $W/b; $B chmod 0 $W/b && $B stat -c '%a' $W/b; "
+                      "$B chmod u+x,g-r $W/a && $B stat -c '%A' $W/a",
+    "sha256_after_write": "echo written > $W/a && $B sha256sum $W/a $W/b && $B md5sum $W/a",
+    "du_written_files": "$B dd if=/dev/zero of=$W/z bs=1000 count=7 2>/dev/null && "
+                        "$B du -b $W/z $W/a",
+    "cd_pwd": "cd $W/dir/sub && pwd && cd .. && pwd && cd ../.. && pwd; cd $W/missing; "
+              "echo status $?; cd $W/a; echo status $?",
 }
 
 
 @pytest.mark.parametrize("name", sorted(WRITES))
 def test_busybox_writes(work: Path, name: str) -> None:
-    script = "B=/bin/busybox; " + WRITES[name].replace("W/", f"{work}/")
+    script = f"B=/bin/busybox; W={work}; " + WRITES[name]
     write_then_native(script, work)
 
 

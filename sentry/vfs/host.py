@@ -156,5 +156,21 @@ class HostFile(FileDescription):
         got = self._ready(want, timeout_s)
         return got & (events | POLLERR | POLLHUP | POLLNVAL)
 
+    def link_name(self) -> bytes:
+        """What /proc/self/fd/N shows for an imported host descriptor."""
+        st = os.fstat(self.host_fd)
+        if _stat.S_ISFIFO(st.st_mode):
+            return b"pipe:[%d]" % st.st_ino
+        if _stat.S_ISSOCK(st.st_mode):
+            return b"socket:[%d]" % st.st_ino
+        if self.is_tty:
+            try:
+                return os.fsencode(os.ttyname(self.host_fd))
+            except OSError:
+                return b"/dev/tty"
+        if _stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3):
+            return b"/dev/null"
+        return b"anon_inode:[host]"
+
     def release(self) -> None:
         """The host fd stays open: the Sentry owns it (it is the CLI's stdio)."""

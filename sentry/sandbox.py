@@ -174,11 +174,14 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         task.start(initial_regs(result.entry, result.stack_pointer))
         started = True
         gofer_lost = False
-        while not kernel.done.wait(0.2):
+        while True:
+            done = kernel.done.wait(0.2)
             if not gofer_lost and (root.client.dead or root.gofer.poll() is not None):
-                # The application now gets EIO from file operations; say so once.
+                # The application gets EIO from file operations; say so once.
                 gofer_lost = True
                 opts.warn("the file server (Gofer) died: file operations fail with EIO")
+            if done:
+                break
         if kernel.fatal is not None:
             raise SentryBug(str(kernel.fatal))
         return wait_status_to_exit_code(kernel.init_status)

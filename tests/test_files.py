@@ -9,8 +9,8 @@ overlay, so the host tree must be unchanged afterwards (checked), and then the
 same command runs natively on that unchanged tree.
 
 Shell scripts call applets as ``/bin/busybox APPLET``: busybox sh runs a bare
-applet name by exec'ing /proc/self/exe, which needs the Sentry's procfs
-(checked separately in test_bare_applet_through_proc_self_exe).
+applet name by exec'ing /proc/self/exe, which depends on the Sentry's procfs
+(checked separately in test_bare_applet_through_proc_self_exe), not on files.
 
 Legitimate differences, not compared: a directory's st_size (4096 on the
 host's ext4, 0 in the in-memory overlay) once the sandbox has written to it.
@@ -106,8 +106,13 @@ def host_tmp_dir(tag: str) -> Iterator[Path]:
 def tree() -> Iterator[Path]:
     """A read-only fixture tree: files of several kinds, links, a big file and
     a big directory."""
-    with host_tmp_dir("files-tree") as root:
+    with host_tmp_dir("files-tree") as parent:
+        # One level down, so that "ls -la" shows a ".." nobody else changes
+        # (/tmp's own times and link count move all the time).
+        root = parent / "tree"
+        root.mkdir()
         _build_tree(root)
+        os.utime(parent, (1_000_000_000, 1_000_000_000))
         yield root
 
 
@@ -514,11 +519,11 @@ def test_overlay_rm_keeps_host_files(work: Path) -> None:
     assert snapshot(work) == before, "the sandbox's rm/mv/chmod reached the host"
 
 
-@pytest.mark.xfail(reason="procfs is not mounted at /proc yet: busybox sh runs a bare applet "
-                   "by exec'ing /proc/self/exe, which is the host's /proc (the Gofer's "
-                   "python3) instead of the sandboxed busybox", strict=True)
-def test_bare_applet_through_proc_self_exe(tree: Path) -> None:
-    differential([BB, "sh", "-c", f"cat {tree}/text.txt | wc -l"])
+def test_bare_applet_through_proc_self_exe(tree: Path, work: Path) -> None:
+    """busybox sh runs a bare applet name by exec'ing /proc/self/exe: that must
+    be the sandboxed busybox (procfs), not the host's /proc."""
+    differential([BB, "sh", "-c", f"cat {tree}/text.txt | wc -l; ls {tree}/sub; "
+                  f"cp {tree}/sub/note {work}/n2 && cat {work}/n2"])
 
 
 def test_readlink_proc_self_exe_is_not_the_host() -> None:

@@ -1,0 +1,509 @@
+"""The text of /proc/<pid> files, in the formats Linux prints (proc(5)).
+
+Facts kept here (from proc(5), fs/proc/array.c's formats, and gVisor):
+
+* status: "Key:\\tvalue" lines in Linux's order; Vm* lines in "%8lu kB";
+  signal sets as 16 hex digits (bit n-1 is signal n); capability sets as 16
+  hex digits, root's being 000001ffffffffff (cap_last_cap 40).  A zombie
+  has no address space: its Vm* lines are left out, as Linux does.
+* stat: one line of 52 fields; the command is the raw comm in parentheses
+  (a parser splits at the *last* ")").  Times are clock ticks (USER_HZ 100).
+* maps: "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu", padded with spaces to
+  column 73 before a name; no padding when there is no name.
+* A VMA here knows its memfd offset, not its file offset, device or inode,
+  so those columns are 0 for every mapping (a hook for later: VmaInfo could
+  carry them).
+* Links (cwd, root, fd/N) read as paths from the *reader's* root, as
+  Linux's d_path does; a process with no filesystem context reads ENOENT.
+
+Lock order: ``Kernel.lock`` is taken only for multi-field snapshots and never
+while holding a procfs or VFS lock (opening a proc file holds neither).
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from sentry.kernel.errors import SyscallError
+from sentry.kernel.signals import SIG_DFL, SIG_IGN
+from sentry.kernel.task import current_task
+from sentry.procfs.hostinfo import HostInfo
+from sentry.procfs.nodes import ProcessRef, gone
+from sentry.vfs.description import dentry_of
+from sentry.vfs.mount import Mount, format_mounts, path_of
+from sentry.vfs.resolve import resolve
+
+if TYPE_CHECKING:
+    from sentry.kernel.kernel import Kernel
+    from sentry.kernel.task import Task
+    from sentry.kernel.threadgroup import ThreadGroup
+    from sentry.mm.vma import VmaInfo
+    from sentry.vfs.dentry import Dentry
+    from sentry.vfs.file import FileDescription
+    from sentry.vfs.resolve import FsContext
+
+PAGE = 4096
+USER_HZ = 100
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+MAP_SHARED = 1
+O_CLOEXEC = 0o2000000
+RLIM_INFINITY = (1 << 64) - 1
+ALL_CAPS = (1 << 41) - 1  # CAP_LAST_CAP = 40
+MAPS_NAME_COLUMN = 73  # 25 + sizeof(void *) * 6 - 1, plus the separating space
+
+# Linux's defaults for a fresh process, as getrlimit(2) reports them in this
+# sandbox (a copy of syscalls/process.py's table: procfs may not import the
+# syscall layer; the table belongs in sentry/kernel).
+DEFAULT_RLIMITS: dict[int, tuple[int, int]] = {
+    0: (RLIM_INFINITY, RLIM_INFINITY), 1: (RLIM_INFINITY, RLIM_INFINITY),
+    2: (RLIM_INFINITY, RLIM_INFINITY), 3: (8 << 20, RLIM_INFINITY),
+    4: (0, RLIM_INFINITY), 5: (RLIM_INFINITY, RLIM_INFINITY), 6: (4096, 4096),
+    7: (1024, 4096), 8: (64 << 20, 64 << 20), 9: (RLIM_INFINITY, RLIM_INFINITY),
+    10: (RLIM_INFINITY, RLIM_INFINITY), 11: (4096, 4096), 12: (819200, 819200),
+    13: (0, 0), 14: (0, 0), 15: (RLIM_INFINITY, RLIM_INFINITY),
+}
+RLIMIT_RSS = 5
+RLIMIT_SIGPENDING = 11
+LIMIT_ROWS = (
+    ("Max cpu time", "seconds"), ("Max file size", "bytes"), ("Max data size", "bytes"),
+    ("Max stack size", "bytes"), ("Max core file size", "bytes"),
+    ("Max resident set", "bytes"), ("Max processes", "processes"),
+    ("Max open files", "files"), ("Max locked memory", "bytes"),
+    ("Max address space", "bytes"), ("Max file locks", "locks"),
+    ("Max pending signals", "signals"), ("Max msgqueue size", "bytes"),
+    ("Max nice priority", ""), ("Max realtime priority", ""),
+    ("Max realtime timeout", "us"),
+)
+
+
+def rlimit(tg: ThreadGroup, resource: int) -> tuple[int, int]:
+    return tg.rlimits.get(resource, DEFAULT_RLIMITS[resource])
+
+
+# -- mount ids (mountinfo, fdinfo) -----------------------------------------
+
+_mount_ids: weakref.WeakKeyDictionary[Mount, int] = weakref.WeakKeyDictionary()
+_next_mount_id = itertools.count(21)  # Linux's first ids are around here too
+_mount_id_lock = threading.Lock()
+
+
+def mount_id(m: Mount) -> int:
+    """A stable id for a mount, given the first time anyone asks."""
+    with _mount_id_lock:
+        mid = _mount_ids.get(m)
+        if mid is None:
+            mid = _mount_ids[m] = next(_next_mount_id)
+        return mid
+
+
+# -- helpers -----------------------------------------------------------------
+
+def fs_of(tg: ThreadGroup) -> FsContext:
+    """The process's filesystem context (ENOENT for a process without one)."""
+    ctx = tg.fs
+    if ctx is None:
+        raise gone()
+    return ctx
+
+
+def reader_root(tg: ThreadGroup) -> Dentry:
+    """The root paths are shown from: the reading task's, else the target's."""
+    t = current_task()
+    if t is not None and t.tg.fs is not None:
+        return t.tg.fs.root
+    return fs_of(tg).root
+
+
+def _vmas(tg: ThreadGroup) -> list[VmaInfo]:
+    if tg.zombie or tg.mm is None:
+        return []
+    return list(tg.mm.vmas())
+
+
+def _escape_comm(comm: bytes) -> bytes:
+    return comm.replace(b"\\", b"\\\\").replace(b"\n", b"\\n")
+
+
+def cmdline(tg: ThreadGroup) -> bytes:
+    """argv, each argument NUL-terminated (empty for a zombie)."""
+    if tg.zombie:
+        return b""
+    return b"".join(a + b"\0" for a in tg.argv)
+
+
+def comm(tg: ThreadGroup) -> bytes:
+    return tg.comm + b"\n"
+
+
+def set_comm(tg: ThreadGroup, data: bytes) -> None:
+    """Writing /proc/<pid>/comm renames the process, like PR_SET_NAME."""
+    name = data[:-1] if data.endswith(b"\n") else data
+    tg.comm = name.split(b"\0", 1)[0][:15]
+
+
+def cwd_target(tg: ThreadGroup) -> bytes:
+    return path_of(fs_of(tg).cwd, reader_root(tg))
+
+
+def root_target(tg: ThreadGroup) -> bytes:
+    return path_of(fs_of(tg).root, reader_root(tg))
+
+
+def exe_dentry(tg: ThreadGroup) -> Dentry | None:
+    """The executable's dentry, found again through the process's own view."""
+    if tg.zombie or not tg.exe or tg.fs is None:
+        return None
+    try:
+        return resolve(tg.fs, tg.exe, follow=True)
+    except SyscallError:
+        return None
+
+
+def exe_target(tg: ThreadGroup) -> bytes:
+    """readlink of exe: the resolved path when the file is still there."""
+    if tg.zombie or not tg.exe:
+        raise gone()
+    d = exe_dentry(tg)
+    if d is None:
+        return tg.exe
+    return path_of(d, reader_root(tg))
+
+
+# -- memory accounting ---------------------------------------------------------
+
+class VmStats:
+    """Sizes in bytes computed from the VMA list (resident = accessible)."""
+
+    def __init__(self, tg: ThreadGroup) -> None:
+        vmas = _vmas(tg)
+        exe = tg.exe.decode(errors="replace") if tg.exe else None
+        self.size = self.rss = self.shared = self.data = self.stack = 0
+        self.exe = self.lib = self.anon = self.file = 0
+        self.start_code = self.end_code = self.start_stack = 0
+        for v in vmas:
+            n = v.end - v.start
+            self.size += n
+            if v.prot & (PROT_READ | PROT_WRITE | PROT_EXEC):
+                self.rss += n
+                if v.flags & MAP_SHARED:
+                    self.shared += n
+                elif v.name.startswith("/"):
+                    self.file += n
+                else:
+                    self.anon += n
+            if v.name == "[stack]":
+                self.stack += n
+                self.start_stack = v.end
+            elif v.prot & PROT_EXEC and v.name and not v.name.startswith("["):
+                if exe is not None and v.name == exe:
+                    self.exe += n
+                    if not self.start_code:
+                        self.start_code, self.end_code = v.start, v.end
+                else:
+                    self.lib += n
+            elif v.prot & PROT_WRITE and not v.flags & MAP_SHARED:
+                self.data += n
+
+
+# -- status, stat, statm -------------------------------------------------------
+
+def task_state(tg: ThreadGroup, task: Task | None) -> tuple[str, str]:
+    """(letter, word) of the thread's state as status and stat show it."""
+    if tg.zombie or task is None:
+        return "Z", "zombie"
+    if tg.stopped:
+        return "T", "stopped"
+    if task is current_task() or task.in_app:
+        return "R", "running"
+    return "S", "sleeping"
+
+
+def _sigmasks(tg: ThreadGroup, task: Task | None) -> tuple[int, int, int, int, int]:
+    """(pending, shared pending, blocked, ignored, caught) signal sets."""
+    ign = cgt = 0
+    for sig, act in tg.sigactions.items():
+        if act.handler == SIG_IGN:
+            ign |= 1 << (sig - 1)
+        elif act.handler != SIG_DFL:
+            cgt |= 1 << (sig - 1)
+    pnd = task.pending.mask if task is not None else 0
+    blk = task.sigmask if task is not None else 0
+    return pnd, tg.pending.mask, blk, ign, cgt
+
+
+def _queued(tg: ThreadGroup, task: Task | None) -> int:
+    n = sum(len(q) for q in tg.pending.queue.values())
+    if task is not None:
+        n += sum(len(q) for q in task.pending.queue.values())
+    return n
+
+
+def _kb(n: int) -> str:
+    return f"{n // 1024:8d} kB"
+
+
+def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
+    """/proc/<pid>/status."""
+    with kernel.lock:
+        tg = ref.tg()
+        task = ref.task()
+        nthreads = len(tg.live_tasks())
+        ppid = tg.parent.tgid if tg.parent is not None else 0
+        pnd, shd, blk, ign, cgt = _sigmasks(tg, task)
+        queued = _queued(tg, task)
+    letter, word = task_state(tg, task)
+    c = task.creds if task is not None else None
+    uids = (c.uid, c.euid, c.suid, c.euid) if c is not None else (0, 0, 0, 0)
+    gids = (c.gid, c.egid, c.sgid, c.egid) if c is not None else (0, 0, 0, 0)
+    caps = ALL_CAPS if uids[1] == 0 else 0
+    fds = [] if tg.zombie else tg.fds.fds()
+    fdsize = max(64, -(-(max(fds, default=0) + 1) // 64) * 64)
+    pid = ref.shown_pid()
+    lines = [
+        b"Name:\t" + _escape_comm(tg.comm),
+        f"Umask:\t{tg.umask:04o}".encode(),
+        f"State:\t{letter} ({word})".encode(),
+    ]
+    text = [
+        f"Tgid:\t{tg.tgid}", "Ngid:\t0", f"Pid:\t{pid}", f"PPid:\t{ppid}", "TracerPid:\t0",
+        "Uid:\t" + "\t".join(map(str, uids)), "Gid:\t" + "\t".join(map(str, gids)),
+        f"FDSize:\t{fdsize}", "Groups:\t", f"NStgid:\t{tg.tgid}", f"NSpid:\t{pid}",
+        f"NSpgid:\t{tg.pgid}", f"NSsid:\t{tg.sid}",
+    ]
+    if not tg.zombie:
+        vm = VmStats(tg)
+        text += [
+            f"VmPeak:\t{_kb(vm.size)}", f"VmSize:\t{_kb(vm.size)}", f"VmLck:\t{_kb(0)}",
+            f"VmPin:\t{_kb(0)}", f"VmHWM:\t{_kb(vm.rss)}", f"VmRSS:\t{_kb(vm.rss)}",
+            f"RssAnon:\t{_kb(vm.anon)}", f"RssFile:\t{_kb(vm.file)}",
+            f"RssShmem:\t{_kb(vm.shared)}", f"VmData:\t{_kb(vm.data)}",
+            f"VmStk:\t{_kb(vm.stack)}", f"VmExe:\t{_kb(vm.exe)}", f"VmLib:\t{_kb(vm.lib)}",
+            f"VmPTE:\t{_kb(max(vm.rss // 512, 4096))}", f"VmSwap:\t{_kb(0)}",
+            f"HugetlbPages:\t{_kb(0)}",
+        ]
+    text += [
+        "CoreDumping:\t0", "THP_enabled:\t1", f"Threads:\t{nthreads}",
+        f"SigQ:\t{queued}/{rlimit(tg, RLIMIT_SIGPENDING)[0]}",
+        f"SigPnd:\t{pnd:016x}", f"ShdPnd:\t{shd:016x}", f"SigBlk:\t{blk:016x}",
+        f"SigIgn:\t{ign:016x}", f"SigCgt:\t{cgt:016x}",
+        f"CapInh:\t{0:016x}", f"CapPrm:\t{caps:016x}", f"CapEff:\t{caps:016x}",
+        f"CapBnd:\t{ALL_CAPS:016x}", f"CapAmb:\t{0:016x}",
+        f"NoNewPrivs:\t{int(tg.prctl.get('no_new_privs', 0))}", "Seccomp:\t0",
+        "Seccomp_filters:\t0", "Speculation_Store_Bypass:\tthread vulnerable",
+        f"Cpus_allowed:\t{host.cpus_mask()}", f"Cpus_allowed_list:\t{host.cpus_list()}",
+        "Mems_allowed:\t00000000,00000001", "Mems_allowed_list:\t0",
+        "voluntary_ctxt_switches:\t0", "nonvoluntary_ctxt_switches:\t0",
+    ]
+    lines += [t.encode() for t in text]
+    return b"\n".join(lines) + b"\n"
+
+
+def _ticks(ns: int) -> int:
+    return ns * USER_HZ // 1_000_000_000
+
+
+def stat_line(kernel: Kernel, ref: ProcessRef) -> bytes:
+    """/proc/<pid>/stat: the 52 fields of fs/proc/array.c's do_task_stat."""
+    with kernel.lock:
+        tg = ref.tg()
+        task = ref.task()
+        nthreads = len(tg.live_tasks())
+        ppid = tg.parent.tgid if tg.parent is not None else 0
+        pnd, shd, blk, ign, cgt = _sigmasks(tg, task)
+    letter, _ = task_state(tg, task)
+    vm = VmStats(tg)
+    # The ThreadGroup has no start time yet: a sandbox process is shown as
+    # started at boot unless the kernel provides ``start_monotonic_ns``.
+    start_ns = getattr(tg, "start_monotonic_ns", kernel.boot_monotonic_ns)
+    start = _ticks(max(0, start_ns - kernel.boot_monotonic_ns))
+    brk = getattr(tg.mm, "brk_start", 0) if tg.mm is not None else 0
+    fields: list[int | str] = [
+        ref.shown_pid(), "", letter, ppid, tg.pgid, tg.sid,
+        0, -1, 0x400000,  # tty_nr, tpgid, flags
+        0, 0, 0, 0,  # minflt, cminflt, majflt, cmajflt
+        _ticks(tg.utime_ns), _ticks(tg.stime_ns),
+        _ticks(tg.child_utime_ns), _ticks(tg.child_stime_ns),
+        20, 0, nthreads, 0, start, vm.size, vm.rss // PAGE, rlimit(tg, RLIMIT_RSS)[0],
+        vm.start_code, vm.end_code, vm.start_stack, 0, 0,  # kstkesp, kstkeip
+        (pnd | shd) & 0x7FFFFFFF, blk & 0x7FFFFFFF, ign & 0x7FFFFFFF, cgt & 0x7FFFFFFF,
+        0, 0, 0, tg.exit_signal, 0, 0, 0,  # wchan nswap cnswap exit_signal cpu rtprio policy
+        0, 0, 0,  # delayacct_blkio_ticks, guest_time, cguest_time
+        0, 0, brk, 0, 0, 0, 0,  # start/end_data, start_brk, arg/env start/end
+        tg.exit_status if tg.zombie else 0,
+    ]
+    head = str(fields[0]).encode() + b" (" + tg.comm + b") "
+    return head + " ".join(str(f) for f in fields[2:]).encode() + b"\n"
+
+
+def statm(tg: ThreadGroup) -> bytes:
+    """/proc/<pid>/statm: size resident shared text lib data dt, in pages."""
+    vm = VmStats(tg)
+    vals = (vm.size, vm.rss, vm.shared + vm.file, vm.exe, 0, vm.data + vm.stack, 0)
+    return " ".join(str(v // PAGE) for v in vals).encode() + b"\n"
+
+
+# -- maps ----------------------------------------------------------------------
+
+def maps(tg: ThreadGroup) -> bytes:
+    """/proc/<pid>/maps."""
+    vmas = _vmas(tg)
+    mm = tg.mm
+    brk_lo = getattr(mm, "brk_start", 0)
+    brk_hi = -(-getattr(mm, "current_brk", 0) // PAGE) * PAGE
+    out = []
+    for v in vmas:
+        perms = ("r" if v.prot & PROT_READ else "-") + ("w" if v.prot & PROT_WRITE else "-") \
+            + ("x" if v.prot & PROT_EXEC else "-") + ("s" if v.flags & MAP_SHARED else "p")
+        name = v.name
+        if not name and brk_lo and v.start < brk_hi and v.end > brk_lo:
+            name = "[heap]"
+        line = f"{v.start:08x}-{v.end:08x} {perms} {0:08x} 00:00 0"
+        if name:
+            line = line.ljust(MAPS_NAME_COLUMN - 1) + " " + name.replace("\n", "\\012")
+        out.append(line.encode(errors="surrogateescape") + b"\n")
+    return b"".join(out)
+
+
+# -- limits, mounts ------------------------------------------------------------
+
+def limits(tg: ThreadGroup) -> bytes:
+    """/proc/<pid>/limits, column widths as fs/proc/base.c's proc_pid_limits."""
+    def val(v: int) -> str:
+        return f"{'unlimited':<20} " if v == RLIM_INFINITY else f"{v:<20} "
+
+    out = [f"{'Limit':<25} {'Soft Limit':<20} {'Hard Limit':<20} {'Units':<10}\n"]
+    for i, (name, unit) in enumerate(LIMIT_ROWS):
+        soft, hard = rlimit(tg, i)
+        out.append(f"{name:<25} " + val(soft) + val(hard) + (f"{unit:<10}" if unit else "")
+                   + "\n")
+    return "".join(out).encode()
+
+
+def _escape_path(b: bytes) -> bytes:
+    for ch, rep in ((b"\\", b"\\134"), (b" ", b"\\040"), (b"\t", b"\\011"), (b"\n", b"\\012")):
+        b = b.replace(ch, rep)
+    return b
+
+
+def mounts(tg: ThreadGroup) -> bytes:
+    """/proc/<pid>/mounts: the process's namespace, paths from its root."""
+    ctx = fs_of(tg)
+    if ctx.ns is None:
+        return b""
+    return format_mounts(ctx.ns.mounts(ctx.root))
+
+
+def mountinfo(tg: ThreadGroup) -> bytes:
+    """/proc/<pid>/mountinfo (proc(5)): ids, dev, root, mount point, options."""
+    ctx = fs_of(tg)
+    if ctx.ns is None:
+        return b""
+    out = []
+    for m in ctx.ns.all_mounts():
+        target = path_of(m.root, ctx.root)
+        if target.startswith(b"(unreachable)"):
+            continue
+        mid = mount_id(m)
+        pid = mount_id(m.parent) if m.parent is not None else mid
+        dev = m.fs.dev
+        sup = "ro" if m.fs.readonly else "rw"
+        out.append(f"{mid} {pid} {os.major(dev)}:{os.minor(dev)} / ".encode()
+                   + _escape_path(target) + f" {m.options()} - {m.fs.name} ".encode()
+                   + _escape_path(m.source.encode()) + f" {sup}\n".encode())
+    return b"".join(out)
+
+
+# -- fds -------------------------------------------------------------------------
+
+def fd_desc(tg: ThreadGroup, fd: int) -> FileDescription:
+    """The description behind fd ``fd`` (ENOENT once it is closed)."""
+    if tg.zombie:
+        raise gone()
+    try:
+        return tg.fds.get(fd)
+    except SyscallError:
+        raise gone() from None
+
+
+def fd_target(tg: ThreadGroup, fd: int) -> bytes:
+    """readlink of fd/N: a path, or "pipe:[N]", "socket:[N]", "anon_inode:[...]"."""
+    desc = fd_desc(tg, fd)
+    d = dentry_of(desc)
+    if d is not None:
+        return path_of(d, reader_root(tg))  # from the reader's root, like d_path
+    link_name = getattr(desc, "link_name", None)
+    if link_name is not None:
+        return bytes(link_name())
+    return _anon_name(desc)
+
+
+def _anon_name(desc: FileDescription) -> bytes:
+    """What Linux would show for a description that is no file of ours."""
+    try:
+        st = desc.stat()
+    except SyscallError:
+        st = None
+    if st is not None:
+        fmt = st.mode & 0o170000
+        if fmt == 0o010000:
+            return b"pipe:[%d]" % st.ino
+        if fmt == 0o140000:
+            return b"socket:[%d]" % st.ino
+        if fmt == 0o020000 and 136 <= os.major(st.rdev) <= 143:
+            return b"/dev/pts/%d" % ((os.major(st.rdev) - 136) * 256 + os.minor(st.rdev))
+    kind = type(desc).__name__.lower().removesuffix("file").removesuffix("description")
+    return b"anon_inode:[" + (kind or "unknown").encode() + b"]"
+
+
+def fd_follow(tg: ThreadGroup, fd: int) -> Dentry | None:
+    """The dentry fd/N opens: the file itself, even if it was renamed or removed."""
+    return dentry_of(fd_desc(tg, fd))
+
+
+def fdinfo(tg: ThreadGroup, fd: int) -> bytes:
+    """/proc/<pid>/fdinfo/<fd>: position, flags (octal, with O_CLOEXEC), mount id."""
+    desc = fd_desc(tg, fd)
+    try:
+        cloexec = tg.fds.get_cloexec(fd)
+    except SyscallError:
+        raise gone() from None
+    pos = getattr(desc, "offset", None)
+    if not isinstance(pos, int):
+        pos = getattr(desc, "pos", 0)  # directories count entries
+    d = dentry_of(desc)
+    mnt = mount_id(d.mount) if d is not None else 0
+    flags = desc.flags | (O_CLOEXEC if cloexec else 0)
+    ino = d.inode.ino if d is not None else 0
+    pos = pos if isinstance(pos, int) else 0
+    return f"pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\n" \
+        f"ino:\t{ino}\n".encode()
+
+
+# -- writable knobs ----------------------------------------------------------------
+
+_oom_adj: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def oom_score_adj(tg: ThreadGroup) -> bytes:
+    return f"{_oom_adj.get(tg, 0)}\n".encode()
+
+
+def set_oom_score_adj(tg: ThreadGroup, data: bytes) -> None:
+    """Store a value in [-1000, 1000] (EINVAL otherwise); nothing acts on it."""
+    try:
+        value = int(data.strip() or b"x")
+    except ValueError:
+        raise SyscallError(errno.EINVAL) from None
+    if not -1000 <= value <= 1000:
+        raise SyscallError(errno.EINVAL)
+    _oom_adj[tg] = value
+
+
+def uptime_seconds(kernel: Kernel) -> float:
+    return max(0, time.monotonic_ns() - kernel.boot_monotonic_ns) / 1e9

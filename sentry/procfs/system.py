@@ -1,0 +1,216 @@
+"""System-wide /proc files (cpuinfo, meminfo, stat, uptime, ...) and /proc/sys.
+
+Facts kept here (proc(5); gVisor's fsimpl/proc for what a sandbox reports):
+
+* The identity is the sandbox's, never the host's: version, hostname and
+  osrelease come from ``Kernel.uts``, as uname(2) reports them.
+* CPU times in /proc/stat are derived from the sandbox's own accounting and
+  never go backwards (top and ps compute rates from differences); idle time
+  is what is left of uptime x CPUs.
+* meminfo's MemTotal is the host's; the used part is what the sandbox's
+  address spaces map, so MemFree and MemAvailable move plausibly.
+* /proc/sys holds the handful of tunables programs read at start-up; they are
+  read-only here (mode 0444: open for writing is EACCES).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sentry.procfs.nodes import Gen, ProcFile, ProcLink, TableDir, const
+from sentry.procfs.process import USER_HZ, VmStats, uptime_seconds
+from sentry.vfs.inode import Inode
+
+if TYPE_CHECKING:
+    from sentry.kernel.kernel import Kernel
+    from sentry.kernel.threadgroup import ThreadGroup
+    from sentry.procfs.fs import ProcFilesystem
+    from sentry.procfs.hostinfo import HostInfo
+
+FILESYSTEMS = b"".join(b"nodev\t%s\n" % n for n in (
+    b"proc", b"tmpfs", b"devtmpfs", b"devpts", b"overlay", b"9p", b"sysfs"))
+PID_MAX = 4194304
+
+
+def _live_groups(kernel: Kernel) -> list[ThreadGroup]:
+    with kernel.lock:
+        return [g for g in kernel.thread_groups.values() if not g.reaped]
+
+
+def _running(kernel: Kernel) -> int:
+    """Tasks in application code, plus the reader itself (always at least 1)."""
+    with kernel.lock:
+        return max(1, sum(1 for t in kernel.tasks.values() if t.in_app) + 1)
+
+
+def meminfo(kernel: Kernel, host: HostInfo) -> bytes:
+    """/proc/meminfo: host MemTotal, the rest from the sandbox's mappings."""
+    seen: set[int] = set()
+    anon = file = shared = 0
+    for g in _live_groups(kernel):
+        if g.zombie or g.mm is None or id(g.mm) in seen:
+            continue
+        seen.add(id(g.mm))
+        vm = VmStats(g)
+        anon, file, shared = anon + vm.anon, file + vm.file, shared + vm.shared
+    total = host.mem_total_kb
+    used = min((anon + file + shared) // 1024, total * 9 // 10)
+    cached = min(file // 1024 + total // 32, total - used)
+    free = max(0, total - used - cached)
+    rows = [
+        ("MemTotal", total), ("MemFree", free), ("MemAvailable", free + cached),
+        ("Buffers", 0), ("Cached", cached), ("SwapCached", 0),
+        ("Active", (anon + file) // 1024), ("Inactive", cached // 2),
+        ("Active(anon)", anon // 1024), ("Inactive(anon)", 0),
+        ("Active(file)", file // 1024), ("Inactive(file)", cached // 2),
+        ("Unevictable", 0), ("Mlocked", 0), ("SwapTotal", 0), ("SwapFree", 0),
+        ("Dirty", 0), ("Writeback", 0), ("AnonPages", anon // 1024),
+        ("Mapped", file // 1024), ("Shmem", shared // 1024), ("Slab", 0),
+        ("SReclaimable", 0), ("SUnreclaim", 0), ("KernelStack", 0), ("PageTables", 0),
+        ("CommitLimit", total // 2), ("Committed_AS", used), ("VmallocTotal", 34359738367),
+        ("VmallocUsed", 0), ("VmallocChunk", 0), ("AnonHugePages", 0),
+        ("HugePages_Total", None), ("HugePages_Free", None), ("HugePages_Rsvd", None),
+        ("HugePages_Surp", None), ("Hugepagesize", 2048), ("DirectMap4k", total),
+    ]
+    out = []
+    for name, kb in rows:
+        if kb is None:  # a count, not a size
+            out.append(f"{name + ':':<16}{0:>8}\n")
+        else:
+            out.append(f"{name + ':':<16}{kb:>8} kB\n")
+    return "".join(out).encode()
+
+
+class CpuClock:
+    """/proc/stat and /proc/uptime CPU times: never decreasing, per CPU."""
+
+    def __init__(self, kernel: Kernel, host: HostInfo) -> None:
+        self.kernel = kernel
+        self.host = host
+        self._lock = threading.Lock()
+        self._user = 0
+        self._system = 0
+
+    def sample(self) -> tuple[int, int, int, int]:
+        """(uptime ticks, user ticks, system ticks, idle ticks) over all CPUs."""
+        up = int(uptime_seconds(self.kernel) * USER_HZ)
+        user = system = 0
+        for g in _live_groups(self.kernel):
+            user += g.utime_ns + g.child_utime_ns
+            system += g.stime_ns + g.child_stime_ns
+        n = self.host.ncpus
+        with self._lock:
+            self._user = max(self._user, min(user * USER_HZ // 10**9, up * n))
+            self._system = max(self._system, min(system * USER_HZ // 10**9,
+                                                 up * n - self._user))
+            user, system = self._user, self._system
+        return up, user, system, max(0, up * n - user - system)
+
+    def stat(self, btime: int) -> bytes:
+        """/proc/stat."""
+        up, user, system, idle = self.sample()
+        cpus = self.host.cpus
+        n = len(cpus)
+        lines = [f"cpu  {user} 0 {system} {idle} 0 0 0 0 0 0"]
+        for i, c in enumerate(cpus):
+            u = user // n + (1 if i < user % n else 0)
+            s = system // n + (1 if i < system % n else 0)
+            lines.append(f"cpu{c} {u} 0 {s} {max(0, up - u - s)} 0 0 0 0 0 0")
+        k = self.kernel
+        with k.lock:
+            last = max([*k.tasks, *k.thread_groups], default=0)
+        lines += ["intr 0", "ctxt 0", f"btime {btime}", f"processes {last}",
+                  f"procs_running {_running(k)}", "procs_blocked 0",
+                  "softirq 0 0 0 0 0 0 0 0 0 0 0"]
+        return ("\n".join(lines) + "\n").encode()
+
+    def uptime(self) -> bytes:
+        """/proc/uptime: seconds up, and idle seconds summed over CPUs."""
+        up = uptime_seconds(self.kernel)
+        _, _, _, idle = self.sample()
+        return f"{up:.2f} {idle / USER_HZ:.2f}\n".encode()
+
+
+def loadavg(kernel: Kernel) -> bytes:
+    """/proc/loadavg: no load history is kept, so the averages are 0."""
+    with kernel.lock:
+        n = len(kernel.tasks)
+        last = max([*kernel.tasks, *kernel.thread_groups], default=0)
+    return f"0.00 0.00 0.00 {_running(kernel)}/{max(n, 1)} {last}\n".encode()
+
+
+def version(kernel: Kernel) -> bytes:
+    """/proc/version, consistent with uname(2) (gVisor's format)."""
+    u = kernel.uts
+    return f"{u.sysname} version {u.release} {u.version}\n".encode()
+
+
+def sys_dir(fs: ProcFilesystem) -> TableDir:
+    """/proc/sys: the tunables programs read."""
+    k = fs.kernel
+
+    def f(gen: Gen | str) -> Callable[[], Inode]:
+        g = const(gen + "\n") if isinstance(gen, str) else gen
+        return lambda: ProcFile(fs, g)
+
+    def d(table: dict[bytes, Callable[[], Inode]]) -> Callable[[], Inode]:
+        return lambda: TableDir(fs, table)
+
+    kernel = {
+        b"cap_last_cap": f("40"),
+        b"domainname": f(lambda: (k.uts.domainname + "\n").encode()),
+        b"hostname": f(lambda: (k.uts.nodename + "\n").encode()),
+        b"ngroups_max": f("65536"),
+        b"osrelease": f(lambda: (k.uts.release + "\n").encode()),
+        b"ostype": f(lambda: (k.uts.sysname + "\n").encode()),
+        b"overflowgid": f("65534"),
+        b"overflowuid": f("65534"),
+        b"pid_max": f(str(PID_MAX)),
+        b"random": d({
+            b"boot_id": f(fs.boot_id),
+            b"entropy_avail": f("256"),
+            b"poolsize": f("256"),
+            b"uuid": f(lambda: (str(uuid.uuid4()) + "\n").encode()),
+        }),
+        b"shmall": f("18446744073692774399"),
+        b"shmmax": f("18446744073692774399"),
+        b"shmmni": f("4096"),
+        b"threads-max": f("257318"),
+        b"version": f(lambda: (k.uts.version + "\n").encode()),
+        b"yama": d({b"ptrace_scope": f("0")}),
+    }
+    table = {
+        b"fs": d({b"file-max": f("9223372036854775807"), b"nr_open": f("1048576"),
+                  b"pipe-max-size": f("1048576")}),
+        b"kernel": d(kernel),
+        b"net": d({b"core": d({b"somaxconn": f("4096")})}),
+        b"vm": d({b"max_map_count": f("65530"), b"mmap_min_addr": f("65536"),
+                  b"overcommit_memory": f("0"), b"overcommit_ratio": f("50")}),
+    }
+    return TableDir(fs, table)
+
+
+def system_table(fs: ProcFilesystem) -> dict[bytes, Callable[[], Inode]]:
+    """The non-pid entries of /proc's root but self and thread-self."""
+    k = fs.kernel
+    clock = CpuClock(k, fs.host)
+    btime = int(time.time() - uptime_seconds(k))
+
+    def f(gen: Gen) -> Callable[[], Inode]:
+        return lambda: ProcFile(fs, gen)
+
+    return {
+        b"cpuinfo": f(const(fs.host.cpuinfo)),
+        b"filesystems": f(const(FILESYSTEMS)),
+        b"loadavg": f(lambda: loadavg(k)),
+        b"meminfo": f(lambda: meminfo(k, fs.host)),
+        b"mounts": lambda: ProcLink(fs, const(b"self/mounts")),
+        b"stat": f(lambda: clock.stat(btime)),
+        b"sys": lambda: sys_dir(fs),
+        b"uptime": f(clock.uptime),
+        b"version": f(lambda: version(k)),
+    }

@@ -17,18 +17,38 @@ Facts about pytest that shape this file:
   benchmarks are run (``pytest bench`` or ``pytest bench/bench_syscalls.py``).
 
 The summary table printed at the end of the session is built from the records
-that ``bench_syscalls.py`` leaves in the session-scoped ``bench_results``
-fixture.
+that the suites (``bench_syscalls.py``, ``bench_processes.py``) leave in the
+session-scoped ``bench_results`` fixture.
+
+The runner machinery shared by the whole-process suites lives here too: the
+``programs`` fixture (bench/programs/*.c compiled -O2 -static), the
+``prefixes`` fixture (each runner's command prefix, or why it cannot run) and
+the ``run_process`` fixture. Suites take them as fixtures rather than
+``import conftest``: a module named conftest is pytest's to load.
+``bench_syscalls.py`` predates them and still defines its own ``programs``
+and ``prefixes``, which pytest lets override these inside that module; they
+do the same thing.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-RUNNERS = ("native", "pyvisor", "runsc")  # the runners of bench_syscalls.py
+RUNNERS = ("native", "pyvisor", "runsc")  # the runners of the whole-process suites
+REPO = Path(__file__).resolve().parent.parent
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+RUNSC_FLAGS = ("--platform=ptrace", "--network=none")
+TIMEOUT = 600  # seconds for one process; a hung sandbox fails the case
+# Extra gcc flags for a program in PROGRAMS (by stem); every one gets -O2 -static -Wall.
+CFLAGS = {"futex_pingpong": ("-pthread",)}
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
@@ -68,6 +88,7 @@ class Record:
     best: float  # seconds, fastest round
     median: float  # seconds
     rounds: int
+    goal: float | None = None  # wanted pyvisor/runsc cost ratio per iteration, at most
 
 
 class Results:
@@ -93,6 +114,69 @@ def bench_results() -> Results:
     return _RESULTS
 
 
+@pytest.fixture(scope="session")
+def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The C programs in bench/programs/, compiled static with -O2 (plus CFLAGS)."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc not installed: apt-get install -y gcc")
+    out = tmp_path_factory.mktemp("bench-programs")
+    built = {}
+    for src in sorted(PROGRAMS.glob("*.c")):
+        exe = out / src.stem
+        flags = CFLAGS.get(src.stem, ())
+        subprocess.run(
+            [gcc, "-O2", "-static", "-Wall", *flags, "-o", str(exe), str(src)], check=True
+        )
+        built[src.stem] = exe
+    return built
+
+
+def _run_process(argv: list[str]) -> None:
+    """One process, stdio away from the terminal; a failure fails the case."""
+    proc = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace")[-2000:]
+        raise AssertionError(f"{argv} exited {proc.returncode}:\n{err}")
+
+
+@pytest.fixture(scope="session")
+def run_process() -> Callable[[list[str]], None]:
+    """Run one process, stdio away from the terminal; a non-zero exit fails the case."""
+    return _run_process
+
+
+@pytest.fixture(scope="session")
+def prefixes(programs: dict[str, Path], bench_results: Results) -> dict[str, list[str] | str]:
+    """Each runner's command prefix, or the reason it cannot run here."""
+    runsc: list[str] | str
+    exe = shutil.which("runsc")
+    if exe is None:
+        runsc = "gVisor's runsc is not installed (apt-get install -y runsc)"
+    elif os.geteuid() != 0:
+        runsc = "runsc do needs root"
+    else:
+        runsc = [exe, *RUNSC_FLAGS, "do"]
+        try:
+            _run_process([*runsc, str(programs["syscall_loop"]), "0"])
+        except (AssertionError, subprocess.TimeoutExpired) as e:
+            runsc = f"runsc does not run a static program here: {e}"
+    if isinstance(runsc, str):  # printed in the session summary and by -ra
+        bench_results.skip("runsc", runsc)
+    return {
+        "native": [],
+        "pyvisor": [sys.executable, str(REPO / "runsc.py"), "do", "--"],
+        "runsc": runsc,
+    }
+
+
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.1f}"
 
@@ -101,7 +185,7 @@ def _us(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     us = seconds * 1e6
-    return f"{us:.3f}" if us < 10 else f"{us:.1f}"
+    return f"{us:.3f}" if abs(us) < 10 else f"{us:.1f}"
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -109,6 +193,13 @@ def _ratio(a: float | None, b: float | None) -> str:
         return "-"  # a cost at or below zero is noise: N too small for this machine
     r = a / b
     return f"{r:.2f}x" if r < 10 else f"{r:.0f}x"
+
+
+def _goal(pyvisor: float | None, runsc: float | None, goal: float | None) -> str:
+    """'<= 0.50x: met' / 'missed', or '-' when there is no goal or no figure."""
+    if goal is None or pyvisor is None or runsc is None or pyvisor <= 0 or runsc <= 0:
+        return "-"
+    return f"<= {goal:.2f}x: {'met' if pyvisor / runsc <= goal else 'missed'}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -128,6 +219,7 @@ def summary_lines(results: Results) -> list[str]:
     order: list[str] = []
     loop_n: dict[str, int] = {}
     per_iter: dict[str, str] = {}
+    goal: dict[str, float] = {}
     rounds: dict[str, int] = {}
     for rec in results.records:
         best[(rec.workload, rec.n, rec.runner)] = rec.best
@@ -137,6 +229,8 @@ def summary_lines(results: Results) -> list[str]:
         if rec.n:
             loop_n[rec.workload] = rec.n
             per_iter[rec.workload] = rec.per_iter
+        if rec.goal is not None:
+            goal[rec.workload] = rec.goal
 
     out = [
         "Wall time of one whole process, best of "
@@ -163,14 +257,20 @@ def summary_lines(results: Results) -> list[str]:
         for r in RUNNERS:
             t_n, t_0 = best.get((w, n, r)), best.get((w, 0, r))
             cost[r] = None if t_n is None or t_0 is None else (t_n - t_0) / n
-        rows.append(
+        row = (
             [w, per_iter[w]]
             + [_us(cost[r]) for r in RUNNERS]
             + [_ratio(cost["pyvisor"], cost["native"]), _ratio(cost["pyvisor"], cost["runsc"])]
         )
+        if goal:
+            row.append(_goal(cost["pyvisor"], cost["runsc"], goal.get(w)))
+        rows.append(row)
     if rows:
+        header = ["loop", "one iteration", *RUNNERS, "pyvisor/native", "pyvisor/runsc"]
+        if goal:
+            header.append("goal pyvisor/runsc")
         out += ["", "Cost of one loop iteration, (t(N) - t(0)) / N from the best rounds (us)"]
-        out += _table(["loop", "one iteration", *RUNNERS, "pyvisor/native", "pyvisor/runsc"], rows)
+        out += _table(header, rows)
     for runner, reason in sorted(results.skipped.items()):
         out.append(f"{runner}: skipped: {reason}")
     return out

@@ -12,9 +12,7 @@ Run: python3 -m pytest bench/bench_syscalls.py --benchmark-only
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,69 +57,13 @@ def _cases() -> list[pytest.param]:
     return cases
 
 
-@pytest.fixture(scope="session")
-def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The C programs in bench/programs/, compiled static with -O2."""
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc not installed: apt-get install -y gcc")
-    out = tmp_path_factory.mktemp("bench-programs")
-    built = {}
-    for src in sorted(PROGRAMS.glob("*.c")):
-        exe = out / src.stem
-        subprocess.run([gcc, "-O2", "-static", "-Wall", "-o", str(exe), str(src)], check=True)
-        built[src.stem] = exe
-    return built
-
-
-def _run(argv: list[str]) -> None:
-    """One process, stdio away from the terminal; a failure fails the case."""
-    proc = subprocess.run(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        timeout=TIMEOUT,
-        check=False,
-    )
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace")[-2000:]
-        raise AssertionError(f"{argv} exited {proc.returncode}:\n{err}")
-
-
-@pytest.fixture(scope="session")
-def prefixes(
-    programs: dict[str, Path],
-    bench_results,  # noqa: ANN001 (conftest.Results)
-) -> dict[str, list[str] | str]:
-    """Each runner's command prefix, or the reason it cannot run here."""
-    runsc: list[str] | str
-    exe = shutil.which("runsc")
-    if exe is None:
-        runsc = "gVisor's runsc is not installed (apt-get install -y runsc)"
-    elif os.geteuid() != 0:
-        runsc = "runsc do needs root"
-    else:
-        runsc = [exe, *RUNSC_FLAGS, "do"]
-        try:
-            _run([*runsc, str(programs["syscall_loop"]), "0"])
-        except (AssertionError, subprocess.TimeoutExpired) as e:
-            runsc = f"runsc does not run a static program here: {e}"
-    if isinstance(runsc, str):  # printed in the session summary and by -ra
-        bench_results.skip("runsc", runsc)
-    return {
-        "native": [],
-        "pyvisor": [sys.executable, str(REPO / "runsc.py"), "do", "--"],
-        "runsc": runsc,
-    }
-
-
 @pytest.mark.parametrize(("workload", "n", "runner"), _cases())
 def test_process(
     benchmark,  # noqa: ANN001 (pytest-benchmark's fixture)
     request: pytest.FixtureRequest,
     programs: dict[str, Path],
     prefixes: dict[str, list[str] | str],
+    run_process: Callable[[list[str]], None],
     bench_results,  # noqa: ANN001 (conftest.Results)
     workload: Workload,
     n: int | None,
@@ -145,7 +87,7 @@ def test_process(
         rounds *= 4  # cheap, and t(N) - t(0) is a small difference natively
 
     def once() -> None:
-        _run(argv)
+        run_process(argv)
 
     benchmark.group = workload.name if n is None else f"{workload.name} N={n}"
     benchmark.extra_info.update(runner=runner, workload=workload.name, n=n)

@@ -60,22 +60,20 @@ class FutexManager:
                     if w.event.is_set():
                         return  # the wake won the race: it counts
                     raise
-        with self._lock:
-            q = self._queues.get(w.key)
-            if q is not None and w in q:
-                q.remove(w)
-                if not q:
-                    del self._queues[w.key]
-                raise SyscallError(errno.ETIMEDOUT)
+        if self._dequeue(w):
+            raise SyscallError(errno.ETIMEDOUT)
         # Woken while timing out: the wake counts.
 
-    def _dequeue(self, w: _Waiter) -> None:
+    def _dequeue(self, w: _Waiter) -> bool:
+        """Take ``w`` off its queue; False if a waker already took it."""
         with self._lock:
             q = self._queues.get(w.key)
-            if q is not None and w in q:
-                q.remove(w)
-                if not q:
-                    del self._queues[w.key]
+            if q is None or w not in q:
+                return False
+            q.remove(w)
+            if not q:
+                del self._queues[w.key]
+            return True
 
     def requeue(self, key: tuple[int, int], key2: tuple[int, int], nwake: int, nmove: int,
                 check: Callable[[], bool] | None = None) -> int:

@@ -22,7 +22,6 @@ under TREE_LOCK here: lookups read the pid tables with single dict operations.
 from __future__ import annotations
 
 import errno
-import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -59,7 +58,6 @@ class ProcFilesystem(Filesystem):
         self.kernel = kernel
         self.host = host if host is not None else host_info()
         self.boot_id = str(uuid.uuid4())
-        self.created_ns = time.monotonic_ns()
         self._mounts: weakref.WeakSet[Mount] = weakref.WeakSet()
         self.root: RootDir = RootDir(self)
 
@@ -76,6 +74,7 @@ class ProcFilesystem(Filesystem):
             self._mounts.add(mount)
 
     def note_namespace(self, ns: MountNamespace | None) -> None:
+        """Learn every mount of this procfs in ``ns`` (mount(2) does not tell us)."""
         if ns is None:
             return
         for m in ns.all_mounts():

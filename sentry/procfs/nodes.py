@@ -167,6 +167,13 @@ class SnapshotFile(InodeFile):
             self.offset = new
             return new
 
+    def stat(self) -> Stat:
+        """fstat keeps working after the process is gone (the inode is still open)."""
+        try:
+            return self.inode.stat()
+        except SyscallError:
+            return Inode.stat(self.inode)
+
     def write(self, data: bytes) -> int:
         """A whole value per write, as Linux's proc write handlers take it."""
         if not self.writable() or self.writer is None:
@@ -249,6 +256,10 @@ class ProcDir(ProcInode):
             with self._lock:
                 kid = self._kids.setdefault(name, kid)
         return kid
+
+    def open(self, flags: int) -> FileDescription:
+        self.alive()  # opening /proc/<gone pid> is ENOENT, not an empty directory
+        return super().open(flags)
 
     def lookup(self, name: bytes) -> Inode:
         self.alive()

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.procfs import fds as F
 from sentry.procfs import process as P
 from sentry.procfs.nodes import ProcDir, ProcessRef, ProcFile, ProcLink, TableDir, const, gone
-from sentry.vfs.inode import Inode
+from sentry.vfs.file import FileDescription, Stat
+from sentry.vfs.inode import S_IFLNK, Inode
 
 if TYPE_CHECKING:
     from sentry.kernel.threadgroup import ThreadGroup
@@ -60,8 +62,8 @@ def pid_dir(fs: ProcFilesystem, ref: ProcessRef) -> TableDir:
         b"gid_map": file(const(ID_MAP)),
         b"limits": file(lambda: P.limits(tg())),
         b"maps": file(lambda: P.maps(tg())),
-        b"mountinfo": file(lambda: P.mountinfo(tg())),
-        b"mounts": file(lambda: P.mounts(tg())),
+        b"mountinfo": file(lambda: F.mountinfo(tg())),
+        b"mounts": file(lambda: F.mounts(tg())),
         b"ns": lambda: _ns_dir(fs, ref),
         b"oom_score": file(const(b"0\n")),
         b"oom_score_adj": file(lambda: P.oom_score_adj(tg()), 0o644,
@@ -144,9 +146,9 @@ class FdDir(ProcDir):
         if fd is None:
             raise gone()
         if self.link_dir:
-            return ProcLink(self.pfs, lambda: P.fd_target(ref.tg(), fd),
-                            lambda ctx: P.fd_follow(ref.tg(), fd), ref=FdRef(ref, fd))
-        return ProcFile(self.pfs, lambda: P.fdinfo(ref.tg(), fd), mode=0o400,
+            return FdLink(self.pfs, lambda: F.fd_target(ref.tg(), fd),
+                          lambda ctx: F.fd_follow(ref.tg(), fd), ref=FdRef(ref, fd))
+        return ProcFile(self.pfs, lambda: F.fdinfo(ref.tg(), fd), mode=0o400,
                         ref=FdRef(ref, fd))
 
 
@@ -158,6 +160,31 @@ class FdInfoDir(FdDir):
     def __init__(self, fs: ProcFilesystem, ref: ProcessRef) -> None:
         super().__init__(fs, ref)
         self.mode = (self.mode & ~0o777) | 0o500
+
+
+class FdLink(ProcLink):
+    """fd/N: its mode tells the access mode (Linux: r-x read, -wx write), size 64.
+
+    Hook wanted in the VFS: opening fd/N of a pipe or of host stdio (and so
+    /dev/stdin, /dev/stdout) has no dentry to follow.  vfs.open should, when
+    the last component is a symlink with a ``reopen`` method, call
+    ``reopen(flags)`` and use the description it returns (None: follow as now).
+    """
+
+    def reopen(self, flags: int) -> FileDescription | None:
+        ref = self.ref
+        assert isinstance(ref, FdRef)
+        return F.fd_reopen(ref.tg(), ref.fd, flags)
+
+    def stat(self) -> Stat:
+        st = super().stat()
+        ref = self.ref
+        assert isinstance(ref, FdRef)
+        desc = F.fd_desc(ref.tg(), ref.fd)
+        perm = (0o500 if desc.readable() else 0) | (0o300 if desc.writable() else 0)
+        st.mode = S_IFLNK | perm
+        st.size = 64
+        return st
 
 
 class FdRef(ProcessRef):
@@ -172,5 +199,5 @@ class FdRef(ProcessRef):
 
     def tg(self) -> ThreadGroup:
         g = super().tg()
-        P.fd_desc(g, self.fd)
+        F.fd_desc(g, self.fd)
         return g

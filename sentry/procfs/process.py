@@ -13,7 +13,7 @@ Facts kept here (from proc(5), fs/proc/array.c's formats, and gVisor):
 * A VMA here knows its memfd offset, not its file offset, device or inode,
   so those columns are 0 for every mapping (a hook for later: VmaInfo could
   carry them).
-* Links (cwd, root, fd/N) read as paths from the *reader's* root, as
+* Links (cwd, root) read as paths from the *reader's* root, as
   Linux's d_path does; a process with no filesystem context reads ENOENT.
 
 Lock order: ``Kernel.lock`` is taken only for multi-field snapshots and never
@@ -23,8 +23,6 @@ while holding a procfs or VFS lock (opening a proc file holds neither).
 from __future__ import annotations
 
 import errno
-import itertools
-import os
 import threading
 import time
 import weakref
@@ -35,8 +33,7 @@ from sentry.kernel.signals import SIG_DFL, SIG_IGN
 from sentry.kernel.task import current_task
 from sentry.procfs.hostinfo import HostInfo
 from sentry.procfs.nodes import ProcessRef, gone
-from sentry.vfs.description import dentry_of
-from sentry.vfs.mount import Mount, format_mounts, path_of
+from sentry.vfs.mount import path_of
 from sentry.vfs.resolve import resolve
 
 if TYPE_CHECKING:
@@ -45,7 +42,6 @@ if TYPE_CHECKING:
     from sentry.kernel.threadgroup import ThreadGroup
     from sentry.mm.vma import VmaInfo
     from sentry.vfs.dentry import Dentry
-    from sentry.vfs.file import FileDescription
     from sentry.vfs.resolve import FsContext
 
 PAGE = 4096
@@ -84,22 +80,6 @@ LIMIT_ROWS = (
 
 def rlimit(tg: ThreadGroup, resource: int) -> tuple[int, int]:
     return tg.rlimits.get(resource, DEFAULT_RLIMITS[resource])
-
-
-# -- mount ids (mountinfo, fdinfo) -----------------------------------------
-
-_mount_ids: weakref.WeakKeyDictionary[Mount, int] = weakref.WeakKeyDictionary()
-_next_mount_id = itertools.count(21)  # Linux's first ids are around here too
-_mount_id_lock = threading.Lock()
-
-
-def mount_id(m: Mount) -> int:
-    """A stable id for a mount, given the first time anyone asks."""
-    with _mount_id_lock:
-        mid = _mount_ids.get(m)
-        if mid is None:
-            mid = _mount_ids[m] = next(_next_mount_id)
-        return mid
 
 
 # -- helpers -----------------------------------------------------------------
@@ -155,14 +135,52 @@ def root_target(tg: ThreadGroup) -> bytes:
     return path_of(fs_of(tg).root, reader_root(tg))
 
 
+# The kernel keeps the exe as the path execve was given, not the file, so:
+# a renamed or removed executable would no longer be found, and an exe of
+# "/proc/self/exe" (busybox re-executing itself) would name itself, or the
+# reader's own exe.  So the file found for a process is remembered with the
+# path it was found by, and an exe path through /proc uses the file last found
+# for the process or its ancestors (the exec itself resolved that path through
+# exe_dentry, for the exec'ing process).  Hook wanted: the kernel keeping the
+# exe's dentry at execve, as Linux keeps mm->exe_file.
+_exe_seen: weakref.WeakKeyDictionary[Any, tuple[bytes, Dentry]] = weakref.WeakKeyDictionary()
+_resolving = threading.local()
+
+
+def _last_exe(tg: ThreadGroup) -> Dentry | None:
+    g: ThreadGroup | None = tg
+    while g is not None:
+        seen = _exe_seen.get(g)
+        if seen is not None:
+            return seen[1]
+        g = g.parent
+    return None
+
+
 def exe_dentry(tg: ThreadGroup) -> Dentry | None:
-    """The executable's dentry, found again through the process's own view."""
-    if tg.zombie or not tg.exe or tg.fs is None:
+    """The executable's dentry (even renamed or removed, like Linux's exe_file)."""
+    exe = tg.exe
+    if tg.zombie or not exe or tg.fs is None:
         return None
-    try:
-        return resolve(tg.fs, tg.exe, follow=True)
-    except SyscallError:
-        return None
+    seen = _exe_seen.get(tg)
+    if seen is not None and seen[0] == exe:
+        return seen[1]
+    busy: set[int] = _resolving.__dict__.setdefault("tgs", set())
+    d = None
+    if id(tg) in busy or exe.startswith(b"/proc/"):
+        d = _last_exe(tg)  # the path leads back into procfs
+        if d is None and id(tg) in busy:
+            return None
+    if d is None:
+        busy.add(id(tg))
+        try:
+            d = resolve(tg.fs, exe, follow=True)
+        except SyscallError:
+            return None
+        finally:
+            busy.discard(id(tg))
+    _exe_seen[tg] = (exe, d)
+    return d
 
 
 def exe_target(tg: ThreadGroup) -> bytes:
@@ -383,106 +401,6 @@ def limits(tg: ThreadGroup) -> bytes:
         out.append(f"{name:<25} " + val(soft) + val(hard) + (f"{unit:<10}" if unit else "")
                    + "\n")
     return "".join(out).encode()
-
-
-def _escape_path(b: bytes) -> bytes:
-    for ch, rep in ((b"\\", b"\\134"), (b" ", b"\\040"), (b"\t", b"\\011"), (b"\n", b"\\012")):
-        b = b.replace(ch, rep)
-    return b
-
-
-def mounts(tg: ThreadGroup) -> bytes:
-    """/proc/<pid>/mounts: the process's namespace, paths from its root."""
-    ctx = fs_of(tg)
-    if ctx.ns is None:
-        return b""
-    return format_mounts(ctx.ns.mounts(ctx.root))
-
-
-def mountinfo(tg: ThreadGroup) -> bytes:
-    """/proc/<pid>/mountinfo (proc(5)): ids, dev, root, mount point, options."""
-    ctx = fs_of(tg)
-    if ctx.ns is None:
-        return b""
-    out = []
-    for m in ctx.ns.all_mounts():
-        target = path_of(m.root, ctx.root)
-        if target.startswith(b"(unreachable)"):
-            continue
-        mid = mount_id(m)
-        pid = mount_id(m.parent) if m.parent is not None else mid
-        dev = m.fs.dev
-        sup = "ro" if m.fs.readonly else "rw"
-        out.append(f"{mid} {pid} {os.major(dev)}:{os.minor(dev)} / ".encode()
-                   + _escape_path(target) + f" {m.options()} - {m.fs.name} ".encode()
-                   + _escape_path(m.source.encode()) + f" {sup}\n".encode())
-    return b"".join(out)
-
-
-# -- fds -------------------------------------------------------------------------
-
-def fd_desc(tg: ThreadGroup, fd: int) -> FileDescription:
-    """The description behind fd ``fd`` (ENOENT once it is closed)."""
-    if tg.zombie:
-        raise gone()
-    try:
-        return tg.fds.get(fd)
-    except SyscallError:
-        raise gone() from None
-
-
-def fd_target(tg: ThreadGroup, fd: int) -> bytes:
-    """readlink of fd/N: a path, or "pipe:[N]", "socket:[N]", "anon_inode:[...]"."""
-    desc = fd_desc(tg, fd)
-    d = dentry_of(desc)
-    if d is not None:
-        return path_of(d, reader_root(tg))  # from the reader's root, like d_path
-    link_name = getattr(desc, "link_name", None)
-    if link_name is not None:
-        return bytes(link_name())
-    return _anon_name(desc)
-
-
-def _anon_name(desc: FileDescription) -> bytes:
-    """What Linux would show for a description that is no file of ours."""
-    try:
-        st = desc.stat()
-    except SyscallError:
-        st = None
-    if st is not None:
-        fmt = st.mode & 0o170000
-        if fmt == 0o010000:
-            return b"pipe:[%d]" % st.ino
-        if fmt == 0o140000:
-            return b"socket:[%d]" % st.ino
-        if fmt == 0o020000 and 136 <= os.major(st.rdev) <= 143:
-            return b"/dev/pts/%d" % ((os.major(st.rdev) - 136) * 256 + os.minor(st.rdev))
-    kind = type(desc).__name__.lower().removesuffix("file").removesuffix("description")
-    return b"anon_inode:[" + (kind or "unknown").encode() + b"]"
-
-
-def fd_follow(tg: ThreadGroup, fd: int) -> Dentry | None:
-    """The dentry fd/N opens: the file itself, even if it was renamed or removed."""
-    return dentry_of(fd_desc(tg, fd))
-
-
-def fdinfo(tg: ThreadGroup, fd: int) -> bytes:
-    """/proc/<pid>/fdinfo/<fd>: position, flags (octal, with O_CLOEXEC), mount id."""
-    desc = fd_desc(tg, fd)
-    try:
-        cloexec = tg.fds.get_cloexec(fd)
-    except SyscallError:
-        raise gone() from None
-    pos = getattr(desc, "offset", None)
-    if not isinstance(pos, int):
-        pos = getattr(desc, "pos", 0)  # directories count entries
-    d = dentry_of(desc)
-    mnt = mount_id(d.mount) if d is not None else 0
-    flags = desc.flags | (O_CLOEXEC if cloexec else 0)
-    ino = d.inode.ino if d is not None else 0
-    pos = pos if isinstance(pos, int) else 0
-    return f"pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\n" \
-        f"ino:\t{ino}\n".encode()
 
 
 # -- writable knobs ----------------------------------------------------------------

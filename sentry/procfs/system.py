@@ -44,7 +44,7 @@ def _live_groups(kernel: Kernel) -> list[ThreadGroup]:
 def _running(kernel: Kernel) -> int:
     """Tasks in application code, plus the reader itself (always at least 1)."""
     with kernel.lock:
-        return max(1, sum(1 for t in kernel.tasks.values() if t.in_app) + 1)
+        return 1 + sum(1 for t in kernel.tasks.values() if t.in_app)
 
 
 def meminfo(kernel: Kernel, host: HostInfo) -> bytes:

@@ -29,6 +29,7 @@ SCRIPTS = {
     "nested_sh": "/bin/busybox sh -c 'echo nested; exit 5'; echo $?",
     "exec_replaces": "exec /bin/busybox echo replaced",
     "signal_status": "/bin/busybox sh -c 'kill -KILL $$'; echo $?",
+    "dev_stdio_links": "echo a > /dev/stdout; echo b | cat /dev/stdin; echo c >> /proc/self/fd/1",
 }
 
 

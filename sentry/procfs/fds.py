@@ -26,10 +26,10 @@ from sentry.kernel.errors import SyscallError
 from sentry.procfs.nodes import gone
 from sentry.procfs.process import fs_of, reader_root
 from sentry.vfs.description import dentry_of
-from sentry.vfs.file import FileDescription
+from sentry.vfs.file import O_ACCMODE, O_NONBLOCK, FileDescription
 from sentry.vfs.host import HostFile
 from sentry.vfs.mount import Mount, format_mounts, path_of
-from sentry.vfs.pipe import PipeFile, open_fifo
+from sentry.vfs.pipe import PipeFile
 
 if TYPE_CHECKING:
     from sentry.kernel.threadgroup import ThreadGroup
@@ -144,14 +144,14 @@ def fd_reopen(tg: ThreadGroup, fd: int, flags: int) -> FileDescription | None:
     None means "open the dentry follow_link gives" (the usual case).  A pipe
     opens again with fifo(7) rules; an imported host descriptor (the CLI's
     stdio) is shared as it is, since the Sentry may not open host files; any
-    other anonymous file is ENXIO.  The VFS does not call this yet: see the
-    ``reopen`` hook described in FdLink.
+    other anonymous file is ENXIO.  The VFS calls it through the link's
+    ``reopen`` (sentry/vfs/resolve.py, Reopened).
     """
     desc = fd_desc(tg, fd)
     if dentry_of(desc) is not None:
         return None
     if isinstance(desc, PipeFile):
-        return open_fifo(desc.pipe, flags)
+        return PipeFile(desc.pipe, flags & (O_ACCMODE | O_NONBLOCK))
     if isinstance(desc, HostFile):
         return desc
     raise SyscallError(errno.ENXIO)

@@ -79,16 +79,26 @@ class FsContext:
             self.permission(d, mask)
 
 
+class Reopened(Exception):  # noqa: N818 - a result, not an error
+    """Opening ended at a link that opens to an existing description (a procfs
+    fd link to a pipe or host stdio: /dev/stdout), not at a dentry."""
+
+    def __init__(self, desc: object) -> None:
+        super().__init__()
+        self.desc = desc
+
+
 class _Walk:
     """One resolution's state: the symlink budget is shared by nested expansions."""
 
-    __slots__ = ("ctx", "links")
+    __slots__ = ("ctx", "links", "reopen_flags")
 
-    def __init__(self, ctx: FsContext) -> None:
+    def __init__(self, ctx: FsContext, reopen_flags: int | None = None) -> None:
         self.ctx = ctx
         self.links = 0
+        self.reopen_flags = reopen_flags
 
-    def walk(self, start: Dentry, path: bytes, follow_last: bool) -> Dentry:
+    def walk(self, start: Dentry, path: bytes, follow_last: bool, final: bool = True) -> Dentry:
         """Resolve every component of ``path`` from ``start``."""
         ctx = self.ctx
         cur = ctx.root if path.startswith(b"/") else start
@@ -108,23 +118,29 @@ class _Walk:
                 raise SyscallError(errno.ENAMETOOLONG)
             child = follow_mounts(cur.child(name))
             if child.inode.is_symlink() and (i < last_i or follow_last):
-                cur = self.follow(cur, child)
+                cur = self.follow(cur, child, final and i == last_i)
             else:
                 cur = child
         return cur
 
-    def follow(self, parent: Dentry, link: Dentry) -> Dentry:
-        """Expand symlink ``link`` found in directory ``parent``."""
+    def follow(self, parent: Dentry, link: Dentry, final: bool = False) -> Dentry:
+        """Expand symlink ``link`` found in directory ``parent`` (``final``: it is
+        what the whole resolution names)."""
         self.links += 1
         if self.links > MAXSYMLINKS:
             raise SyscallError(errno.ELOOP)
+        reopen = getattr(link.inode, "reopen", None)
+        if final and reopen is not None and self.reopen_flags is not None:
+            desc = reopen(self.reopen_flags)
+            if desc is not None:
+                raise Reopened(desc)
         magic = link.inode.follow_link(self.ctx)
         if magic is not None:
             return follow_mounts(magic)
         body = link.inode.readlink()
         if not body:
             raise SyscallError(errno.ENOENT)
-        return self.walk(parent, body, True)
+        return self.walk(parent, body, True, final)
 
 
 def _check_path(path: bytes) -> None:
@@ -135,7 +151,8 @@ def _check_path(path: bytes) -> None:
 
 
 def resolve(ctx: FsContext, path: bytes, *, dirfd_dentry: Dentry | None = None,
-            follow: bool = True, want_dir: bool = False, allow_empty: bool = False) -> Dentry:
+            follow: bool = True, want_dir: bool = False, allow_empty: bool = False,
+            reopen_flags: int | None = None) -> Dentry:
     """The dentry ``path`` names (dirfd_dentry None: relative to the cwd).
 
     ``follow``: follow a final symlink; ``want_dir``: the result must be a
@@ -150,7 +167,7 @@ def resolve(ctx: FsContext, path: bytes, *, dirfd_dentry: Dentry | None = None,
         d = start
     else:
         must_dir = path.endswith(b"/") or _ends_with_dot(path)
-        d = _Walk(ctx).walk(start, path, follow or must_dir)
+        d = _Walk(ctx, reopen_flags).walk(start, path, follow or must_dir)
         want_dir = want_dir or must_dir
     if want_dir and not d.inode.is_dir():
         raise SyscallError(errno.ENOTDIR)

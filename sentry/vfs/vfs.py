@@ -43,7 +43,14 @@ from sentry.vfs.inode import (
     StatFs,
 )
 from sentry.vfs.mount import Mount, path_of
-from sentry.vfs.resolve import MAY_EXEC, FsContext, lookup_last, resolve, resolve_parent
+from sentry.vfs.resolve import (
+    MAY_EXEC,
+    FsContext,
+    Reopened,
+    lookup_last,
+    resolve,
+    resolve_parent,
+)
 
 O_CREAT = 0o100
 O_EXCL = 0o200
@@ -75,6 +82,14 @@ def _perm(mode: int, umask: int) -> int:
 def open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
          mode: int = 0o666, umask: int | None = None) -> FileDescription:
     """openat(2): a new description (O_CLOEXEC is the caller's; it is not stored)."""
+    try:
+        return _open(ctx, dirfd_dentry, path, flags, mode, umask)
+    except Reopened as r:  # /dev/stdout and friends: the description behind an fd link
+        return r.desc  # type: ignore[return-value]
+
+
+def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
+          mode: int, umask: int | None) -> FileDescription:
     umask = ctx.umask if umask is None else umask
     if flags & O_PATH:
         d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
@@ -90,7 +105,7 @@ def open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
             d, created = _open_create(ctx, dirfd_dentry, path, flags, mode, umask, 0)
         else:
             d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
-                        want_dir=bool(flags & O_DIRECTORY))
+                        want_dir=bool(flags & O_DIRECTORY), reopen_flags=flags)
             created = False
         inode = d.inode
         if inode.is_symlink():
@@ -128,6 +143,11 @@ def _open_create(ctx: FsContext, dirfd: Dentry | None, path: bytes, flags: int, 
     if child.inode.is_symlink() and not flags & O_NOFOLLOW:
         if depth >= MAX_CREATE_LINKS:
             raise SyscallError(errno.ELOOP)
+        reopen = getattr(child.inode, "reopen", None)
+        if reopen is not None:
+            desc = reopen(flags)
+            if desc is not None:
+                raise Reopened(desc)
         magic = child.inode.follow_link(ctx)
         if magic is not None:
             return magic, False

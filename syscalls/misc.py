@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import time as _time
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.procfs.system import memory_kb
 from syscalls.abi import TIMESPEC, U32, s32
 from syscalls.table import Entry, partial, supported
 
@@ -219,6 +221,23 @@ def _name_at(t: Task, addr: int) -> bytes:
     return raw.split(b"\0", 1)[0]
 
 
+SYSINFO = struct.Struct("<q3Q6QHxxxxxxQQI4x")  # uptime, loads, ram/swap, procs, high, unit
+
+
+def sysinfo(t: Task, a: Args) -> int:
+    """sysinfo(2): uptime since the sandbox booted, the host's memory, our process count."""
+    k = t.kernel
+    up = (_time.monotonic_ns() - k.boot_monotonic_ns) // 10**9
+    total_kb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 1024
+    _, _, free, _, _, shared = memory_kb(k, total_kb)
+    with k.lock:
+        procs = len(k.tasks)
+    t.mm.copy_out(a[0], SYSINFO.pack(up, 0, 0, 0, total_kb * 1024, free * 1024, shared * 1024,
+                                     0, 0, 0, min(procs, 0xFFFF), 0, 0, 1))
+    return 0
+
+
 ENTRIES += [
+    supported("sysinfo", sysinfo),
     partial("prctl", prctl, note="names, PDEATHSIG recorded, dumpable, no_new_privs"),
 ]

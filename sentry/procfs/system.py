@@ -47,8 +47,9 @@ def _running(kernel: Kernel) -> int:
         return 1 + sum(1 for t in kernel.tasks.values() if t.in_app)
 
 
-def meminfo(kernel: Kernel, host: HostInfo) -> bytes:
-    """/proc/meminfo: host MemTotal, the rest from the sandbox's mappings."""
+def memory_kb(kernel: Kernel, total: int) -> tuple[int, int, int, int, int, int]:
+    """(used, cached, free, anon, file, shared) in kB: what the sandbox's mappings
+    use of ``total``.  Shared by /proc/meminfo and sysinfo(2) so they agree."""
     seen: set[int] = set()
     anon = file = shared = 0
     for g in _live_groups(kernel):
@@ -57,10 +58,16 @@ def meminfo(kernel: Kernel, host: HostInfo) -> bytes:
         seen.add(id(g.mm))
         vm = VmStats(g)
         anon, file, shared = anon + vm.anon, file + vm.file, shared + vm.shared
-    total = host.mem_total_kb
     used = min((anon + file + shared) // 1024, total * 9 // 10)
     cached = min(file // 1024 + total // 32, total - used)
     free = max(0, total - used - cached)
+    return used, cached, free, anon, file, shared
+
+
+def meminfo(kernel: Kernel, host: HostInfo) -> bytes:
+    """/proc/meminfo: host MemTotal, the rest from the sandbox's mappings."""
+    total = host.mem_total_kb
+    used, cached, free, anon, file, shared = memory_kb(kernel, total)
     rows = [
         ("MemTotal", total), ("MemFree", free), ("MemAvailable", free + cached),
         ("Buffers", 0), ("Cached", cached), ("SwapCached", 0),

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 Args = tuple[int, ...]
 
-AT_FDCWD = -100
-AT_EMPTY_PATH = 0x1000
 F_DUPFD = 0
 F_GETFD = 1
 F_SETFD = 2

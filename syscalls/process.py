@@ -423,24 +423,24 @@ def getpgrp(t: Task, a: Args) -> int:
     return t.tg.pgid
 
 
-def getpgid(t: Task, a: Args) -> int:
-    """getpgid(2)."""
-    pid = s32(a[0])
+def _process(t: Task, pid_arg: int) -> ThreadGroup:
+    """The process a pid argument names (0: the caller), or ESRCH."""
+    pid = s32(pid_arg)
     with t.kernel.lock:
         g = t.tg if pid == 0 else t.kernel.thread_groups.get(pid)
     if g is None:
         raise SyscallError(errno.ESRCH)
-    return g.pgid
+    return g
+
+
+def getpgid(t: Task, a: Args) -> int:
+    """getpgid(2)."""
+    return _process(t, a[0]).pgid
 
 
 def getsid(t: Task, a: Args) -> int:
     """getsid(2)."""
-    pid = s32(a[0])
-    with t.kernel.lock:
-        g = t.tg if pid == 0 else t.kernel.thread_groups.get(pid)
-    if g is None:
-        raise SyscallError(errno.ESRCH)
-    return g.sid
+    return _process(t, a[0]).sid
 
 
 PROCESS_ENTRIES: list[Entry] = [

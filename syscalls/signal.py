@@ -15,7 +15,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigAction, SigInfo
 from sentry.kernel.task import ERESTARTNOHAND
 from syscalls.abi import STACK_T, TIMESPEC, U64S, s32
-from syscalls.table import Entry, partial, supported
+from syscalls.table import Entry, supported
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -84,7 +84,12 @@ def rt_sigreturn(t: Task, a: Args) -> int:
     """rt_sigreturn(2): restore what the signal frame saved (RSP points past pretcode)."""
     uc = t.regs[15] - 8 + sig.UC_OFF
     raw = t.mm.copy_in(uc, sig.UCONTEXT_SIZE)
-    regs, mask, altstack = sig.parse_frame(raw, list(t.regs))
+    regs, mask, altstack, fp_addr = sig.parse_frame(raw, list(t.regs))
+    if fp_addr:
+        head = t.mm.copy_in(fp_addr, sig.FXSAVE_SIZE)
+        size = sig.fp_area_size(head)
+        data = head if size == sig.FXSAVE_SIZE else t.mm.copy_in(fp_addr, size)
+        t.thread.restore_fp(data)
     t.sigmask = mask
     sp, flags, size = altstack
     if not flags & sig.SS_ONSTACK:
@@ -255,7 +260,7 @@ def rt_sigqueueinfo(t: Task, a: Args) -> int:
 ENTRIES: list[Entry] = [
     supported("rt_sigaction", rt_sigaction),
     supported("rt_sigprocmask", rt_sigprocmask),
-    partial("rt_sigreturn", rt_sigreturn, note="no FPU state in signal frames yet"),
+    supported("rt_sigreturn", rt_sigreturn),
     supported("sigaltstack", sigaltstack),
     supported("rt_sigpending", rt_sigpending),
     supported("rt_sigsuspend", rt_sigsuspend),

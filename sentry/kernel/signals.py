@@ -13,9 +13,10 @@ Facts about Linux signals this module follows (signal(7), x86 signal.c):
   are the general registers in the same order as the stub's slot (R8..R15,
   RDI, RSI, RBP, RBX, RDX, RAX, RCX, RSP, RIP, EFLAGS), so frames are built
   straight from the slot.  At handler entry RSP+8 is 16-byte aligned.
-- The pyvisor frame carries no FPU state yet (fpstate is NULL): a handler that
-  uses SSE registers live across the interrupted point clobbers them.  Signals
-  are delivered at syscall boundaries and faults, where that is rare.
+- The frame carries the interrupted code's FPU state (the stub's host signal
+  frame holds it; the stub copies it out on request and back at rt_sigreturn),
+  64-byte aligned above the rt_sigframe, with FP_XSTATE_MAGIC2 after it as
+  Linux writes it.
 """
 
 from __future__ import annotations
@@ -193,14 +194,28 @@ RSI_INDEX = 9
 RDX_INDEX = 12
 
 
+FP_XSTATE_MAGIC1 = 0x46505853
+FP_XSTATE_MAGIC2 = 0x46505845
+FXSAVE_SIZE = 512
+
+
+def fp_area_size(head: bytes) -> int:
+    """The size of an FPU area from its first 512 bytes (xsave's software bytes)."""
+    magic, _extended, _features, xsize = struct.unpack_from("<IIQI", head, 464)
+    if magic == FP_XSTATE_MAGIC1 and FXSAVE_SIZE <= xsize <= 0x2000:
+        return xsize
+    return FXSAVE_SIZE
+
+
 def build_frame(
     regs: list[int], act: SigAction, info: SigInfo, old_mask: int,
-    altstack: tuple[int, int, int], fault_addr: int = 0,
-) -> tuple[int, bytes, list[int]]:
-    """The frame for delivering ``info`` with ``act``: (address, bytes, new registers).
+    altstack: tuple[int, int, int], fault_addr: int = 0, fpstate: bytes = b"",
+) -> tuple[int, bytes, list[int], int, bytes]:
+    """The frame for delivering ``info`` with ``act``: (address, bytes, new
+    registers, FPU area address, FPU area bytes).
 
     ``regs`` are the interrupted registers (slot order); ``altstack`` is the
-    task's (sp, flags, size).
+    task's (sp, flags, size); ``fpstate`` the interrupted FPU state.
     """
     sp = regs[RSP_INDEX]
     ss_sp, ss_flags, ss_size = altstack
@@ -209,13 +224,21 @@ def build_frame(
         sp = ss_sp + ss_size
     else:
         sp -= REDZONE
+    fp_addr = 0
+    fp_bytes = b""
+    uc_flags = UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
+    if len(fpstate) >= FXSAVE_SIZE:
+        fp_bytes = fpstate + struct.pack("<I", FP_XSTATE_MAGIC2)
+        sp = (sp - len(fp_bytes)) & ~63
+        fp_addr = sp
+        if len(fpstate) > FXSAVE_SIZE:
+            uc_flags |= UC_FP_XSTATE
     sp -= FRAME_SIZE
     sp = (sp & ~15) - 8
     stack_flags = SS_ONSTACK if on_alt else (ss_flags & ~SS_AUTODISARM) if ss_size else SS_DISABLE
-    head = UCONTEXT_HEAD.pack(UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, 0, ss_sp, stack_flags, 0,
-                              ss_size)
+    head = UCONTEXT_HEAD.pack(uc_flags, 0, ss_sp, stack_flags, 0, ss_size)
     mctx = SIGCONTEXT.pack(*regs[:18], USER_CS, 0, 0, USER_SS, 0, 14 if fault_addr else 0,
-                           old_mask & 0xFFFFFFFF, fault_addr, 0)
+                           old_mask & 0xFFFFFFFF, fault_addr, fp_addr)
     frame = (struct.pack("<Q", act.restorer) + head + mctx + struct.pack("<Q", old_mask)
              + info.pack())
     new = list(regs)
@@ -226,18 +249,20 @@ def build_frame(
     new[RDX_INDEX] = sp + UC_OFF
     new[RAX_INDEX] = 0
     new[EFL_INDEX] = regs[EFL_INDEX] & ~(EFLAGS_DF | EFLAGS_TF | EFLAGS_RF)
-    return sp, frame, new
+    return sp, frame, new, fp_addr, fp_bytes
 
 
-def parse_frame(raw: bytes, current: list[int]) -> tuple[list[int], int, tuple[int, int, int]]:
-    """Registers, signal mask and sigaltstack saved in a frame being returned
-    from (``raw`` starts at the ucontext).  Flags are sanitized as Linux does."""
+def parse_frame(raw: bytes, current: list[int]
+                ) -> tuple[list[int], int, tuple[int, int, int], int]:
+    """Registers, signal mask, sigaltstack and FPU area address saved in a frame
+    being returned from (``raw`` starts at the ucontext).  Flags are sanitized
+    as Linux does."""
     uc_flags, _link, ss_sp, ss_flags, _pad, ss_size = UCONTEXT_HEAD.unpack_from(raw, 0)
     vals = SIGCONTEXT.unpack_from(raw, UCONTEXT_HEAD.size)
     regs = list(vals[:18])
     regs[EFL_INDEX] = (current[EFL_INDEX] & ~FIX_EFLAGS) | (regs[EFL_INDEX] & FIX_EFLAGS)
     (mask,) = struct.unpack_from("<Q", raw, UCONTEXT_HEAD.size + SIGCONTEXT.size)
-    return regs, mask & ~UNBLOCKABLE, (ss_sp, ss_flags, ss_size)
+    return regs, mask & ~UNBLOCKABLE, (ss_sp, ss_flags, ss_size), vals[26]
 
 
 UCONTEXT_SIZE = UCONTEXT_HEAD.size + SIGCONTEXT.size + 8

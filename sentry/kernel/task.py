@@ -561,10 +561,13 @@ class Task:
     def _setup_frame(self, regs: list[int], act: SigAction, info: SigInfo) -> list[int]:
         old_mask = self.saved_sigmask if self.saved_sigmask is not None else self.sigmask
         self.saved_sigmask = None
-        sp, frame, new = sig.build_frame(regs, act, info, old_mask, self.altstack,
-                                         info.addr if info.signo in (4, 7, 8, 11) else 0)
+        sp, frame, new, fp_addr, fp_bytes = sig.build_frame(
+            regs, act, info, old_mask, self.altstack,
+            info.addr if info.signo in (4, 7, 8, 11) else 0, self.thread.save_fp())
         try:
             self.mm.copy_out(sp, frame)
+            if fp_addr:
+                self.mm.copy_out(fp_addr, fp_bytes)
         except SyscallError:
             # No room for the frame: Linux kills with SIGSEGV.
             with self.kernel.lock:

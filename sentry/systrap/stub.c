@@ -169,9 +169,26 @@ STUB static uint32_t stub_wait_sentry(struct stub_slot *slot) {
     }
 }
 
+#define FP_XSTATE_MAGIC1 0x46505853U
+#define FXSAVE_SIZE 512
+
+/* The size of the FPU area the kernel put in this signal frame: the xsave
+ * size from its software-reserved bytes, or the legacy fxsave size. */
+STUB_INLINE uint64_t fp_area_size(volatile uint8_t *fp) {
+    uint32_t magic = *(volatile uint32_t *)(fp + 464);
+    uint32_t xsize = *(volatile uint32_t *)(fp + 464 + 16);
+    if (magic == FP_XSTATE_MAGIC1 && xsize >= FXSAVE_SIZE && xsize <= STUB_SLOT_FP_MAX)
+        return xsize;
+    return FXSAVE_SIZE;
+}
+
+STUB_INLINE volatile uint8_t *frame_fpstate(void *uctx) {
+    return *(volatile uint8_t **)((char *)uctx + 40 + 23 * 8);
+}
+
 /* Apply the address-space operations the Sentry queued (application memory is
  * always a MAP_SHARED view of the memory memfd). */
-STUB static void stub_do_ops(struct stub_slot *slot) {
+STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
     uint64_t n = slot->nops;
     long res = 0;
     if (n > STUB_MAX_OPS) {
@@ -200,6 +217,15 @@ STUB static void stub_do_ops(struct stub_slot *slot) {
                 res = r;
             if (r >= 0)
                 continue;
+        } else if (kind == OP_SAVE_FP) {
+            /* The interrupted code's FPU state, for a signal frame. */
+            volatile uint8_t *fp = frame_fpstate(uctx);
+            volatile uint8_t *dst = (volatile uint8_t *)slot + STUB_SLOT_FP_OFF;
+            uint64_t size = fp ? fp_area_size(fp) : 0;
+            for (uint64_t j = 0; j < size; j++)
+                dst[j] = fp[j];
+            slot->fp_size = (uint32_t)size;
+            r = 0;
         } else if (kind == OP_EXIT_THREAD) {
             S1(SYS_exit, 0);
             r = -EINVAL;
@@ -237,11 +263,23 @@ STUB static void stub_handler(int signo, void *info, void *uctx) {
         uint32_t s = stub_wait_sentry(slot);
         if (s == SLOT_REPLY)
             break;
-        stub_do_ops(slot);
+        stub_do_ops(slot, uctx);
         stub_post(&slot->state, &slot->sentry_sleeping, SLOT_OPS_DONE);
     }
     for (int i = 0; i < STUB_NREGS; i++)
         gregs[i] = slot->regs[i];
+    if (slot->fp_restore) {
+        /* rt_sigreturn: the FPU state saved in the application's frame.  A bad
+         * area only makes the kernel's own sigreturn kill this process. */
+        slot->fp_restore = 0;
+        volatile uint8_t *fp = frame_fpstate(uctx);
+        volatile uint8_t *src = (volatile uint8_t *)slot + STUB_SLOT_FP_OFF;
+        uint64_t size = slot->fp_size;
+        if (fp && size <= fp_area_size(fp)) {
+            for (uint64_t j = 0; j < size; j++)
+                fp[j] = src[j];
+        }
+    }
     if (slot->set_fs) {
         slot->set_fs = 0;
         S2(SYS_arch_prctl, K_ARCH_SET_FS, slot->fs_base);

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 7
+#define STUB_ABI_VERSION 8
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -32,7 +32,9 @@
 #define STUB_MAX_THREADS  64
 #define STUB_SLOTS_SIZE   (STUB_SLOT_STRIDE * STUB_MAX_THREADS)
 #define STUB_REGION_END   (STUB_REGION_START + 0x1000000)
-#define STUB_SLOT_HDR     0x1000ULL /* the slot struct fits in this; the rest is stack */
+#define STUB_SLOT_HDR     0x3000ULL /* slot struct + FPU area; the rest is signal stack */
+#define STUB_SLOT_FP_OFF  0x1000ULL /* where OP_SAVE_FP puts the thread's FPU state */
+#define STUB_SLOT_FP_MAX  0x2000ULL
 #define STUB_USER_TOP     0x7ffffffff000ULL
 
 /* The memory memfd's descriptor number inside every stub process (the only fd). */
@@ -61,6 +63,7 @@
 #define OP_PROTECT 3
 #define OP_CLONE_THREAD 4
 #define OP_EXIT_THREAD 5
+#define OP_SAVE_FP 6
 /* CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|
  * CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID: the kernel marks the slot's
  * thread_alive word and clears it once the host thread is gone, so a slot (and
@@ -90,7 +93,9 @@ struct stub_slot {
     int64_t op_result;
     uint64_t spin_budget;
     uint32_t thread_alive; /* host tid while the host thread lives (CLONE_CHILD_CLEARTID) */
-    uint32_t pad2;
+    uint32_t fp_size;      /* bytes OP_SAVE_FP stored at STUB_SLOT_FP_OFF */
+    uint32_t fp_restore;   /* set by the Sentry: load the FPU area before returning */
+    uint32_t pad3;
     struct stub_op ops[STUB_MAX_OPS];
 };
 

@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 7
+EXPECTED_ABI = 8
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -342,6 +342,22 @@ class StubThread:
         self.fs_base = base
         self.slot.fs_base = base
         self.slot.set_fs = 1
+
+    def save_fp(self) -> bytes:
+        """The FPU state of the code this thread interrupted (stopped in an event)."""
+        self.apply_ops([StubOp(lib.OP_SAVE_FP, 0, 0, 0, 0)])
+        size = min(int(self.slot.fp_size), lib.STUB_SLOT_FP_MAX)
+        off = self.base + lib.STUB_SLOT_FP_OFF
+        return bytes(self.view[off : off + size])
+
+    def restore_fp(self, data: bytes) -> None:
+        """Have the stub load ``data`` as the FPU state when it next resumes."""
+        if not 0 < len(data) <= lib.STUB_SLOT_FP_MAX:
+            return
+        off = self.base + lib.STUB_SLOT_FP_OFF
+        self.view[off : off + len(data)] = data
+        self.slot.fp_size = len(data)
+        self.slot.fp_restore = 1
 
     def exit_thread(self) -> None:
         """Make this host thread exit (it is stopped in an event); its slot is freed."""

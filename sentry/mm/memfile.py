@@ -198,8 +198,16 @@ class MemoryFile:
             while data < hole:
                 n = min(hole - data, _COPY_CHUNK)
                 d = dst_off + (data - src_off)
-                view[d : d + n] = view[data : data + n]
-                data += n
+                # In-kernel copy: no page faults in the Sentry's mapping for the
+                # fresh destination pages (each costs microseconds in a VM).
+                try:
+                    done = os.copy_file_range(self.fd, self.fd, n, data, d)
+                except OSError:
+                    done = 0
+                if done <= 0:
+                    view[d : d + n] = view[data : data + n]
+                    done = n
+                data += done
             pos = hole
 
     @property

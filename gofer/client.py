@@ -411,19 +411,46 @@ class GoferProcess:
         return self._proc.poll()
 
 
-def start_gofer(
+class PendingGofer:
+    """A Gofer process that is starting: the Sentry does its own boot work while
+    the Gofer's Python starts, then :meth:`connect` waits for it."""
+
+    def __init__(self, channel: ClientChannel, proc: subprocess.Popen[bytes]) -> None:
+        self.channel = channel
+        self.proc = proc
+
+    def connect(self) -> tuple[GoferClient, GoferProcess]:
+        """Version and attach; on failure both the channel and the process go."""
+        try:
+            client = GoferClient(self.channel)
+            client.connect()
+            # The Gofer has mapped the segment and opened the semaphores (it
+            # answered), so the names can go now: nothing is left in /dev/shm to
+            # leak, whichever side is later SIGKILLed (the confined Gofer cannot
+            # see /dev/shm at all).
+            self.channel.unlink()
+            return client, GoferProcess(self.proc)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.channel.close()
+
+
+def spawn_gofer(
     root: str, *, readonly: bool, confine: bool = True, msize: int | None = None,
     stderr: int | None = None,
-) -> tuple[GoferClient, GoferProcess]:
-    """Start a Gofer serving ``root`` and connect to it; returns (client, process).
+) -> PendingGofer:
+    """Start a Gofer serving ``root``; :meth:`PendingGofer.connect` finishes.
 
     The Gofer gets PR_SET_PDEATHSIG=SIGKILL, so it dies with the thread that
     started it (call this from a thread that lives as long as the Sentry, e.g.
-    the main thread). On any failure both the channel and the process are
-    cleaned up before the error is re-raised. The root fid is ``client.root``.
+    the main thread).
     """
     channel = ClientChannel(**({} if msize is None else {"msize": msize}))
-    proc: subprocess.Popen[bytes] | None = None
     try:
         argv = [sys.executable, "-m", "gofer.server", "--root", root, "--channel", channel.name]
         argv += ["--sentry-pid", str(os.getpid())]
@@ -442,17 +469,21 @@ def start_gofer(
             cwd="/",
             preexec_fn=_die_with_parent,  # noqa: PLW1509  (single prctl, no locks taken)
         )
-        channel.set_peer(proc.pid)
-        client = GoferClient(channel)
-        client.connect()
-        # The Gofer has mapped the segment and opened the semaphores (it answered),
-        # so the names can go now: nothing is left in /dev/shm to leak, whichever
-        # side is later SIGKILLed (the confined Gofer cannot see /dev/shm at all).
-        channel.unlink()
-        return client, GoferProcess(proc)
     except BaseException:
-        if proc is not None:
-            proc.kill()
-            proc.wait()
         channel.close()
         raise
+    channel.set_peer(proc.pid)
+    return PendingGofer(channel, proc)
+
+
+def start_gofer(
+    root: str, *, readonly: bool, confine: bool = True, msize: int | None = None,
+    stderr: int | None = None,
+) -> tuple[GoferClient, GoferProcess]:
+    """Start a Gofer serving ``root`` and connect to it; returns (client, process).
+
+    On any failure both the channel and the process are cleaned up before the
+    error is re-raised. The root fid is ``client.root``.
+    """
+    return spawn_gofer(root, readonly=readonly, confine=confine, msize=msize,
+                       stderr=stderr).connect()

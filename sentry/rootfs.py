@@ -14,7 +14,7 @@ import stat as _stat
 from dataclasses import dataclass
 from typing import Any
 
-from gofer.client import GoferClient, GoferProcess, start_gofer
+from gofer.client import GoferClient, GoferProcess, PendingGofer, spawn_gofer
 from sentry.kernel.errors import SyscallError
 from sentry.vfs import vfs
 from sentry.vfs.devfs import mount_devfs
@@ -67,9 +67,15 @@ def _ensure_dir(ctx: FsContext, path: bytes) -> None:
             raise
 
 
-def build(root_dir: str, kernel: Any, *, cwd: str | None) -> RootFs:
-    """Start the Gofer for ``root_dir`` and assemble the mount tree (main thread)."""
-    client, gofer = start_gofer(root_dir, readonly=True, stderr=_debug_log_fd())
+def spawn(root_dir: str) -> PendingGofer:
+    """Start the Gofer for ``root_dir`` early (main thread): its Python starts
+    while the Sentry boots; :func:`build` connects to it."""
+    return spawn_gofer(root_dir, readonly=True, stderr=_debug_log_fd())
+
+
+def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None) -> RootFs:
+    """Connect to the Gofer and assemble the mount tree (main thread)."""
+    client, gofer = pending.connect()
     try:
         lower = GoferFs(client, client.root, source=root_dir)
         ns = MountNamespace(OverlayFs(lower), source="overlay")

@@ -119,15 +119,20 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     """Run ``argv`` in a new sandbox; returns the exit code a shell would show."""
     from syscalls.linux64 import build_table  # the one place syscalls meet the kernel
 
-    table = build_table()
-    Pipe.interrupted = _pipe_wait_check
-    stubs.reserve_stub_region()
-    kernel = Kernel(
-        dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
-        strace_sink=opts.strace_sink, uts=Utsname(nodename=opts.hostname),
-    )
+    pending = rootfs.spawn(opts.root)  # the Gofer's Python starts while we boot
     try:
-        root = rootfs.build(opts.root, kernel, cwd=opts.cwd)
+        table = build_table()
+        Pipe.interrupted = _pipe_wait_check
+        stubs.reserve_stub_region()
+        kernel = Kernel(
+            dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
+            strace_sink=opts.strace_sink, uts=Utsname(nodename=opts.hostname),
+        )
+    except BaseException:
+        pending.abort()
+        raise
+    try:
+        root = rootfs.build(pending, opts.root, kernel, cwd=opts.cwd)
     except SyscallError as exc:
         raise LaunchError(f"cannot set up the root {opts.root}: {exc}", 125) from None
     mf = None

@@ -45,7 +45,7 @@ F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG = 8, 9, 10, 11
 F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
 F_NOTIFY = 1026
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
-FLOCK = struct.Struct("<hhqqi4x")  # l_type, l_whence, l_start, l_len, l_pid
+FLOCK = struct.Struct("<hh4xqqi4x")  # l_type, l_whence, (pad), l_start, l_len, l_pid
 O_DIRECT = 0o40000
 
 
@@ -278,7 +278,9 @@ def flock(t: Task, a: Args) -> int:
     kind = kinds.get(op & ~4)
     if kind is None:
         raise SyscallError(errno.EINVAL)
-    LOCKS.flock(_lock_key(f), id(f), kind, not op & 4, t.check_interrupt)
+    key = _lock_key(f)
+    LOCKS.flock(key, id(f), kind, not op & 4, t.check_interrupt)
+    f.flock_key = key  # type: ignore[attr-defined]  # dropped with the description
     return 0
 
 

@@ -11,6 +11,7 @@ import threading
 
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.file import FileDescription
+from sentry.vfs.locks import F_UNLCK, LOCKS
 
 DEFAULT_NOFILE = 1024
 
@@ -113,4 +114,7 @@ class FdTable:
     def _drop(desc: FileDescription) -> None:
         desc.refs -= 1
         if desc.refs == 0:
+            key = getattr(desc, "flock_key", None)
+            if key is not None:  # flock(2) locks belong to the open description
+                LOCKS.flock(key, id(desc), F_UNLCK, False, lambda: None)
             desc.release()

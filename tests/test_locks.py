@@ -1,0 +1,21 @@
+"""Advisory file locks among the sandbox's processes, against Linux's."""
+
+from __future__ import annotations
+
+import tempfile
+
+import pytest
+from helpers import Programs, run_native, run_sandbox
+
+
+@pytest.mark.sandbox
+def test_fcntl_and_flock_locks(programs: Programs) -> None:
+    prog = programs.path("files_locks")
+    with tempfile.TemporaryDirectory(prefix="pyvisor-locks-") as nat_dir, \
+            tempfile.TemporaryDirectory(prefix="pyvisor-locks-") as box_dir:
+        nat = run_native([prog, nat_dir])
+        box = run_sandbox([prog, box_dir])
+    assert nat.returncode == 0, nat.describe()
+    assert "child wrlck 2: EAGAIN" in nat.out and "flock ex 2: EAGAIN" in nat.out
+    assert box.out == nat.out, box.describe()
+    assert box.returncode == 0

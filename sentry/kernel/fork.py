@@ -52,6 +52,33 @@ def _shared_map_ops(mm: object) -> list[StubOp]:
             for v in mm.vmas()]  # type: ignore[attr-defined]
 
 
+def _child_task(parent: Task, tg: ThreadGroup, thread: object, tid: int, flags: int,
+                stack: int, ctid: int) -> tuple[Task, list[int]]:
+    """The new task of a clone and the registers it starts with: the parent's,
+    returning 0, on ``stack`` when one was given."""
+    child = Task(parent.kernel, tg, thread, tid, parent.creds)  # type: ignore[arg-type]
+    child.sigmask = parent.sigmask
+    child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
+    regs = list(parent.regs)
+    regs[RAX] = 0
+    if stack:
+        regs[RSP] = stack
+    return child, regs
+
+
+def _write_tids(parent: Task, child_mm: object, tid: int, flags: int, ptid: int,
+                ctid: int) -> None:
+    """CLONE_PARENT_SETTID (in the parent's memory, and the child's copy of it)
+    and CLONE_CHILD_SETTID (in the child's memory)."""
+    tidb = tid.to_bytes(4, "little")
+    if flags & CLONE_PARENT_SETTID:
+        parent.mm.copy_out(ptid, tidb)
+        if child_mm is not parent.mm:
+            child_mm.copy_out(ptid, tidb)  # type: ignore[attr-defined]
+    if flags & CLONE_CHILD_SETTID:
+        child_mm.copy_out(ctid, tidb)  # type: ignore[attr-defined]
+
+
 def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
                   tls: int) -> int:
     """A new thread: a new host thread in the same stub process, its own slot."""
@@ -64,18 +91,8 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
     except Exception:
         raise SyscallError(errno.EAGAIN) from None
     tid = kernel.alloc_pid()
-    child = Task(kernel, tg, th, tid, parent.creds)
-    child.sigmask = parent.sigmask
-    child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
-    regs = list(parent.regs)
-    regs[RAX] = 0
-    if stack:
-        regs[RSP] = stack
-    tidb = tid.to_bytes(4, "little")
-    if flags & CLONE_PARENT_SETTID:
-        parent.mm.copy_out(ptid, tidb)
-    if flags & CLONE_CHILD_SETTID:
-        parent.mm.copy_out(ctid, tidb)
+    child, regs = _child_task(parent, tg, th, tid, flags, stack, ctid)
+    _write_tids(parent, parent.mm, tid, flags, ptid, ctid)
     with kernel.lock:
         kernel.tasks[tid] = child
         tg.tasks.append(child)
@@ -118,22 +135,10 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
     )
     tg.sigactions = {s: type(a)(a.handler, a.flags, a.restorer, a.mask)
                      for s, a in ptg.sigactions.items()}
-    child = Task(kernel, tg, proc.thread(0), tid, parent.creds)
-    child.sigmask = parent.sigmask
+    child, regs = _child_task(parent, tg, proc.thread(0), tid, flags, stack, ctid)
     child.altstack = parent.altstack
-    child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
-    regs = list(parent.regs)
-    regs[RAX] = 0
-    if stack:
-        regs[RSP] = stack
     fs_base = tls if flags & CLONE_SETTLS else parent.fs_base
-    tidb = tid.to_bytes(4, "little")
-    if flags & CLONE_PARENT_SETTID:
-        parent.mm.copy_out(ptid, tidb)
-        if mm is not parent.mm:
-            mm.copy_out(ptid, tidb)
-    if flags & CLONE_CHILD_SETTID:
-        mm.copy_out(ctid, tidb)
+    _write_tids(parent, mm, tid, flags, ptid, ctid)
     kernel.register(tg, child)
     done = threading.Event()
     if flags & CLONE_VFORK:

@@ -61,8 +61,7 @@ def test_process(
     request: pytest.FixtureRequest,
     programs: dict[str, Path],
     prefixes: dict[str, list[str] | str],
-    bench_results,  # noqa: ANN001 (conftest.Results)
-    run_process: Callable[[list[str]], None],
+    measure: Callable[..., None],
     workload: Workload,
     n: int,
     runner: str,
@@ -79,22 +78,5 @@ def test_process(
     if runner == "native":
         rounds *= 4  # cheap, and t(N) - t(0) is a small difference natively
 
-    def once() -> None:
-        run_process(argv)
-
-    benchmark.group = f"{workload.name} N={n}"
-    benchmark.extra_info.update(runner=runner, workload=workload.name, n=n)
-    benchmark.pedantic(once, rounds=rounds, iterations=1)
-
-    if benchmark.stats is not None:  # None under --benchmark-disable
-        stats = benchmark.stats.stats
-        bench_results.record(
-            workload=workload.name,
-            runner=runner,
-            n=n,
-            per_iter=workload.per_iter,
-            best=stats.min,
-            median=stats.median,
-            rounds=rounds,
-            goal=GOAL,
-        )
+    measure(benchmark, argv, workload=workload.name, per_iter=workload.per_iter,
+            runner=runner, n=n, rounds=rounds, group=f"{workload.name} N={n}", goal=GOAL)

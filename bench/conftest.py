@@ -39,6 +39,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,6 +152,35 @@ def _run_process(argv: list[str]) -> None:
 def run_process() -> Callable[[list[str]], None]:
     """Run one process, stdio away from the terminal; a non-zero exit fails the case."""
     return _run_process
+
+
+Measure = Callable[..., None]
+
+
+def _measure(benchmark: Any, results: Results, run_process: Callable[[list[str]], None],
+             argv: list[str], *, workload: str, per_iter: str, runner: str, n: int | None,
+             rounds: int, group: str, goal: float | None = None) -> None:
+    """Time whole runs of ``argv`` (one process per round) and record the result
+    for the session summary: the part every suite shares."""
+    benchmark.group = group
+    benchmark.extra_info.update(runner=runner, workload=workload, n=n)
+    benchmark.pedantic(lambda: run_process(argv), rounds=rounds, iterations=1)
+    if benchmark.stats is None:  # --benchmark-disable
+        return
+    stats = benchmark.stats.stats
+    fields: dict[str, object] = dict(workload=workload, runner=runner, n=n, per_iter=per_iter,
+                                     best=stats.min, median=stats.median, rounds=rounds)
+    if goal is not None:
+        fields["goal"] = goal
+    results.record(**fields)
+
+
+@pytest.fixture(scope="session")
+def measure(bench_results: Results, run_process: Callable[[list[str]], None]) -> Measure:
+    """``measure(benchmark, argv, workload=..., per_iter=..., runner=..., n=...,
+    rounds=..., group=..., goal=None)``."""
+    return lambda benchmark, argv, **kw: _measure(benchmark, bench_results, run_process,
+                                                  argv, **kw)
 
 
 @pytest.fixture(scope="session")

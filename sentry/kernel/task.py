@@ -434,13 +434,7 @@ class Task:
                     # The fast path: nothing but RAX changes.
                     if tg.mm.pending:
                         self._flush_mm()
-                    self.in_app = True
-                    if self.pending.mask | tg.pending.mask:
-                        th.kick()  # a signal raced with the check above
-                    try:
-                        event = th.syscall_return(ret)
-                    finally:
-                        self.in_app = False
+                    event = self._resume(ret)
                     continue
                 full = self.new_regs if self.new_regs is not None else list(regs_t)
                 if self.new_regs is None or ret != full[RAX]:
@@ -454,13 +448,16 @@ class Task:
             self._finish(full)
             event = self._resume()
 
-    def _resume(self) -> int:
-        """Let the application run until its next event."""
+    def _resume(self, rax: int | None = None) -> int:
+        """Let the application run until its next event: with ``rax``, the fast
+        syscall return (only RAX changes); without, the registers in the slot."""
         self.in_app = True
         if self.signal_pending():
             self.thread.kick()  # a signal that raced with our last delivery check
         try:
-            return self.thread.reply_and_wait()
+            if rax is None:
+                return self.thread.reply_and_wait()
+            return self.thread.syscall_return(rax)
         finally:
             self.in_app = False
 

@@ -114,7 +114,9 @@ extern char __stop_pyvisor_stub[] __attribute__((visibility("hidden")));
     (SIGBIT(SIGSYS) | SIGBIT(SIGSEGV) | SIGBIT(SIGBUS) | SIGBIT(SIGFPE) | SIGBIT(SIGILL) | \
      SIGBIT(SIGTRAP) | SIGBIT(STUB_KICK_SIGNAL))
 
-#define SPIN_MIN 2000ULL
+/* ~10 us of TSC: the Sentry's Python needs a few us per syscall, and a stub
+ * that spins less than that always ends up paying a futex wake-up. */
+#define SPIN_MIN 25000ULL
 #define SPIN_MAX 200000ULL
 #define SPIN_START 60000ULL
 

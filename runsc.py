@@ -71,10 +71,22 @@ def _check_privileges() -> None:
               show_default=True)
 @click.option("--log", "log_path", type=str, default=None, help="Runtime log file.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
+# runc's global flags that containerd's go-runc, Docker and podman pass: accepted
+# and ignored (the sandbox makes no host cgroups, has no checkpointing, and
+# always runs as root), so a systemd-cgroup host does not break every command.
+@click.option("--systemd-cgroup", is_flag=True, hidden=True)
+@click.option("--criu", type=str, default=None, hidden=True)
+@click.option("--rootless", type=click.Choice(["true", "false", "auto"]), default=None,
+              hidden=True)
+@click.version_option("0.1.0", prog_name="runsc.py",
+                      message="%(prog)s version %(version)s\nspec: 1.1.0")
 @click.pass_context
 def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None, strace: bool,
-        network: str, platform: str, log_path: str | None, log_format: str) -> None:
+        network: str, platform: str, log_path: str | None, log_format: str,
+        **runc_compat: object) -> None:
     """pyvisor: run untrusted programs in a Python application kernel."""
+    global _invoked
+    _invoked = ctx.invoked_subcommand
     ctx.ensure_object(dict)
     ctx.obj.update(debug=debug, debug_log=debug_log, strace=strace, root=state_root)
 
@@ -88,11 +100,13 @@ def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None,
 @click.option("--hostname", default="pyvisor", show_default=True)
 @click.option("--root", "root_dir", default="/", show_default=True,
               help="Directory served (read-only, under an in-memory overlay) as the root.")
+@click.option("-v", "--volume", "volumes", multiple=True, metavar="HOST:DEST[:ro]",
+              help="Bind-mount host file or directory HOST at DEST (writable unless :ro).")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
            cwd: str | None, envs: tuple[str, ...], hostname: str, root_dir: str,
-           argv: tuple[str, ...]) -> None:
+           volumes: tuple[str, ...], argv: tuple[str, ...]) -> None:
     """Run PROGRAM [ARGS...] in a new sandbox, with stdio passed through.
 
     Exits with the program's status (128+N when signal N killed it).
@@ -107,7 +121,19 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
             _fail(f"-e {kv}: expected K=V")
         k, v = kv.split("=", 1)
         extra[k] = v
+    from sentry.mountspec import MountError, parse_volume
 
+    try:
+        mounts = [parse_volume(v) for v in volumes]
+    except MountError as exc:
+        _fail(str(exc))
+
+    # The Gofer's fork point: still one thread, no kernel, no memory file, so the
+    # child inherits nothing of the sandbox; it imports and confines itself
+    # while this process imports the kernel (gofer/prefork.py).
+    from gofer import prefork
+
+    prefork.prefork()
     try:
         from sentry import sandbox
         from sentry.kernel.task import SentryBug
@@ -122,8 +148,13 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
         real_root = os.path.realpath(root_dir)
         cwd = "/" if real_root != "/" else here
     opts = sandbox.SandboxOptions(root=root_dir, strace=strace, hostname=hostname, cwd=cwd,
-                                  extra_env=extra,
+                                  extra_env=extra, mounts=mounts,
                                   warn=lambda msg: click.echo(f"runsc.py: {msg}", err=True))
+    if os.isatty(0) and os.isatty(1):
+        # From a terminal: the sandbox gets a terminal of its own, bridged to
+        # this one (raw here; ^C is the sandbox's foreground job's SIGINT).
+        opts.console_fd = 0
+        opts.console_sigterm = True
     try:
         code = sandbox.run(list(argv), dict(os.environ), opts)
     except sandbox.LaunchError as exc:
@@ -200,6 +231,46 @@ def _host_argv(ctx: click.Context) -> list[str]:
     return argv
 
 
+def _spawn_host(argv: list[str], pass_fds: tuple[int, ...]) -> object:
+    """Start the sandbox host (``argv``: _host_argv's command line plus
+    ``sandbox-serve ...``) by forking this process, which has click and the OCI
+    modules loaded already, instead of exec'ing a new interpreter: that start
+    (~80-170 ms) is on the critical path of every `create`.
+
+    The child is what the exec'd host would be: a new session, fds 0-2 and
+    ``pass_fds`` only (the container's lock and everything else closed:
+    gofer/prefork.py forget_parent), a fresh logging set-up, its command line
+    rewritten to name it (``runsc.py sandbox-serve ID ...``: tests and
+    operators find hosts by it), then the same click command.  Forking is safe
+    here because `create` has started no thread; if some caller has, exec.
+    """
+    import subprocess
+    import threading
+
+    from gofer import prefork
+
+    if threading.active_count() != 1:
+        return subprocess.Popen(argv, pass_fds=pass_fds, start_new_session=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code: object = 125
+        try:
+            os.setsid()
+            prefork.forget_parent(keep=pass_fds)
+            args = argv[2:]  # after the interpreter and runsc.py
+            i = args.index("sandbox-serve")
+            prefork.set_cmdline(["runsc.py", "sandbox-serve", args[-1], *args[:i],
+                                 *args[i + 1 : -1]])
+            cli.main(args=args, prog_name="runsc.py")
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            os._exit(code if isinstance(code, int) else 1)
+    return prefork.ForkedProcess(pid)
+
+
 def _oci(ctx: click.Context, fn: object, *args: object, **kwargs: object) -> object:
     """Call a sentry.oci.lifecycle function; its OciError is the one-line error."""
     from sentry.oci.lifecycle import OciError
@@ -209,7 +280,7 @@ def _oci(ctx: click.Context, fn: object, *args: object, **kwargs: object) -> obj
     try:
         return fn(str(g["state_root"]), *args, **kwargs)  # type: ignore[operator]
     except OciError as exc:
-        _oci_fail(ctx, str(exc))
+        _oci_fail(ctx, str(exc), exc.code)
     except KeyboardInterrupt:
         sys.exit(130)
     return None
@@ -242,6 +313,7 @@ def create_cmd(ctx: click.Context, bundle: str, pid_file: str | None,
 
     _check_privileges()
     _oci(ctx, lifecycle.create, container_id, bundle, host_argv=_host_argv(ctx),
+         spawn_host=_spawn_host,
          pid_file=pid_file, console_socket=console_socket)
 
 
@@ -310,6 +382,7 @@ def run_cmd(ctx: click.Context, bundle: str, pid_file: str | None, console_socke
 
     _check_privileges()
     code = _oci(ctx, lifecycle.run, container_id, bundle, host_argv=_host_argv(ctx),
+                spawn_host=_spawn_host,
                 pid_file=pid_file, console_socket=console_socket, detach=detach)
     sys.stdout.flush()
     sys.exit(int(code or 0))  # type: ignore[call-overload]
@@ -405,20 +478,143 @@ def features_cmd() -> None:
     click.echo(json.dumps(features(), indent=2))
 
 
-@cli.command("exec", context_settings={"ignore_unknown_options": True})
+@cli.command("exec", context_settings={"allow_interspersed_args": False})
+@click.option("--process", "-p", "process_file", default=None,
+              help="Path to an OCI process.json (overrides ARGS and the flags below).")
+@click.option("--detach", "-d", is_flag=True, help="Return once the process runs.")
+@_PID_FILE
+@click.option("--tty", "-t", is_flag=True, help="Give the process a terminal.")
+@_CONSOLE
+@click.option("--cwd", default=None, help="Working directory inside the container.")
+@click.option("--env", "-e", "envs", multiple=True, help="K=V to add to the environment.")
+@click.option("--user", "-u", default=None, help="uid[:gid] to run as.")
+@click.option("--additional-gids", "-g", "gids", multiple=True, type=int,
+              help="Supplementary group (repeatable).")
+@click.option("--no-new-privs", is_flag=True, help="Set no_new_privs for the process.")
+@click.option("--ignore-paused", is_flag=True, help="Exec even into a paused container.")
+@click.option("--process-label", hidden=True)
+@click.option("--apparmor", hidden=True)
+@click.option("--cap", "-c", multiple=True, hidden=True)
+@click.option("--preserve-fds", type=int, default=0, hidden=True)
+@click.option("--cgroup", multiple=True, hidden=True)
+@_ID
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def exec_cmd(ctx: click.Context, args: tuple[str, ...]) -> None:
-    """Run a process in a running container (not supported yet)."""
-    _oci_fail(ctx, "exec: running a second process in a sandbox is not supported yet")
+def exec_cmd(ctx: click.Context, process_file: str | None, detach: bool, pid_file: str | None,
+             tty: bool, console_socket: str | None, cwd: str | None, envs: tuple[str, ...],
+             user: str | None, gids: tuple[int, ...], no_new_privs: bool, ignore_paused: bool,
+             container_id: str, args: tuple[str, ...], **_ignored: object) -> None:
+    """Run ARGS (or --process FILE) in a running container, with this command's
+    stdin, stdout and stderr; exit with its status (or 0 at once with --detach).
+
+    --process-label, --apparmor, --cap, --preserve-fds and --cgroup are accepted
+    and ignored (the sandbox has no such host-side controls).
+    """
+    from sentry.oci import execproc
+
+    for kv in envs:
+        if "=" not in kv or kv.startswith("="):
+            _oci_fail(ctx, f"--env {kv!r}: expected K=V")
+    opts = execproc.ExecOptions(
+        args=args, process_file=process_file, cwd=cwd, env=envs, user=user,
+        additional_gids=gids, no_new_privs=no_new_privs, tty=tty,
+        console_socket=console_socket, detach=detach, pid_file=pid_file,
+        ignore_paused=ignore_paused)
+    code = _oci(ctx, execproc.run, container_id, opts)
+    sys.stdout.flush()
+    sys.exit(int(code or 0))  # type: ignore[call-overload]
+
+
+@cli.command("pause")
+@_ID
+@click.pass_context
+def pause_cmd(ctx: click.Context, container_id: str) -> None:
+    """Freeze every process of a running container."""
+    from sentry.oci import lifecycle
+
+    _oci(ctx, lifecycle.pause, container_id)
+
+
+@cli.command("resume")
+@_ID
+@click.pass_context
+def resume_cmd(ctx: click.Context, container_id: str) -> None:
+    """Let a paused container's processes run again."""
+    from sentry.oci import lifecycle
+
+    _oci(ctx, lifecycle.pause, container_id, resume=True)
+
+
+@cli.command("events")
+@click.option("--stats", "once", is_flag=True, help="Print the stats once and exit.")
+@click.option("--interval", default="5s", show_default=True,
+              help="Time between stats events (5s, 500ms, 1m).")
+@_ID
+@click.pass_context
+def events_cmd(ctx: click.Context, once: bool, interval: str, container_id: str) -> None:
+    """Print resource stats as JSON lines until the container stops (runc's events)."""
+    import json
+
+    from sentry.oci import lifecycle
+
+    try:
+        seconds = lifecycle.parse_duration(interval)
+    except lifecycle.OciError as exc:
+        _oci_fail(ctx, f"--interval: {exc}")
+
+    def emit(event: dict[str, object]) -> None:
+        click.echo(json.dumps(event))
+        sys.stdout.flush()
+
+    _oci(ctx, lifecycle.events, container_id, emit, once=once, interval=seconds)
+
+
+# -- Docker integration (gVisor's runsc install / uninstall) --------------------
+
+
+@cli.command("install", context_settings={"ignore_unknown_options": False})
+@click.option("--runtime", default="pyvisor", show_default=True,
+              help="Runtime name in daemon.json (not gVisor's 'runsc': both can coexist).")
+@click.option("--config-file", default="/etc/docker/daemon.json", show_default=True,
+              help="Docker daemon config file to edit.")
+@click.argument("runtime_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- FLAGS...]")
+def install_cmd(runtime: str, config_file: str, runtime_args: tuple[str, ...]) -> None:
+    """Register this runtime in Docker's daemon.json; FLAGS after -- become runtimeArgs.
+
+    Other keys and runtimes are kept; restart (or reload) dockerd afterwards.
+    """
+    from sentry.oci.install import InstallError, install
+
+    try:
+        install(config_file, runtime, os.path.abspath(__file__), runtime_args)
+    except InstallError as exc:
+        _fail(str(exc))
+    click.echo(f"runsc.py: added runtime {runtime!r} with arguments {list(runtime_args)} "
+               f"to {config_file}", err=True)
+
+
+@cli.command("uninstall")
+@click.option("--runtime", default="pyvisor", show_default=True, help="Runtime name to remove.")
+@click.option("--config-file", default="/etc/docker/daemon.json", show_default=True,
+              help="Docker daemon config file to edit.")
+def uninstall_cmd(runtime: str, config_file: str) -> None:
+    """Remove this runtime's entry from Docker's daemon.json (nothing else)."""
+    from sentry.oci.install import InstallError, uninstall
+
+    try:
+        uninstall(config_file, runtime)
+    except InstallError as exc:
+        _fail(str(exc))
+    click.echo(f"runsc.py: removed runtime {runtime!r} from {config_file}", err=True)
 
 
 @cli.command("sandbox-serve", hidden=True)
 @click.option("--bundle", required=True)
 @click.option("--ready-fd", type=int, required=True)
+@click.option("--console-fd", type=int, default=None)
 @_ID
 @click.pass_context
-def sandbox_serve_cmd(ctx: click.Context, bundle: str, ready_fd: int,
+def sandbox_serve_cmd(ctx: click.Context, bundle: str, ready_fd: int, console_fd: int | None,
                       container_id: str) -> None:
     """Internal: the sandbox host process that `create` spawns (sentry/oci/host.py)."""
     from sentry.oci import host
@@ -431,7 +627,7 @@ def sandbox_serve_cmd(ctx: click.Context, bundle: str, ready_fd: int,
     except Exception as exc:  # noqa: BLE001 - reported to create over the ready pipe
         os.write(ready_fd, (_json_line({"ok": False, "error": str(exc)})))
         sys.exit(1)
-    code = host.serve(c, bundle, ready_fd, bool(g.get("strace")))
+    code = host.serve(c, bundle, ready_fd, bool(g.get("strace")), console_fd=console_fd)
     sys.stdout.flush()
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
 
@@ -442,8 +638,43 @@ def _json_line(msg: dict[str, object]) -> bytes:
     return json.dumps(msg).encode() + b"\n"
 
 
+_invoked: str | None = None
+"""The subcommand this process runs (set by the group callback)."""
+
+_FAST_EXIT = frozenset({"create", "start", "state", "kill", "delete", "list", "ps",
+                        "features", "spec", "pause", "resume"})
+"""Commands a shim runs several times per container (Docker: create, start,
+state, delete), whose work is done when click exits: they skip the
+interpreter's teardown (~12 ms of CPU: module and object finalization) with
+os._exit once stdio is flushed. None starts a thread or leaves anything that
+needs an atexit handler; the sandbox host `create` starts is its own process."""
+
+
+def _exit_now(code: object) -> None:
+    """sys.exit(code)'s outcome, without the interpreter's teardown."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            status = status or 120  # what Python reports for a failed flush at exit
+    logging.shutdown()
+    os._exit(status & 0xFF)
+
+
 def main() -> None:
-    cli(prog_name="runsc.py")
+    try:
+        cli(prog_name="runsc.py")
+    except SystemExit as exc:
+        if _invoked in _FAST_EXIT:
+            _exit_now(exc.code)
+        raise
 
 
 if __name__ == "__main__":

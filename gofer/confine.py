@@ -41,6 +41,17 @@ Facts about this kernel API (what the kernel guarantees, what surprised us):
   every module the serve loop needs BEFORE loading the filter (serve() does).
   The list below was found by running the test suite under strace with the
   filter in ERRNO mode, then checked with the filter in KILL mode.
+* Bind mounts (gofer/fids.py ``Attach``) are served from descriptors opened
+  before ``enter_root``: after pivot_root and the detach of the old root they
+  still name their directories (a detached mount stays usable through open
+  descriptors), while no path in the new root leads to them. Walks from them
+  are one O_NOFOLLOW name at a time, and ".." is answered from remembered
+  names, so they are no ladder out. Writable binds need no syscall beyond the
+  list below: creating, writing, truncating, renaming, linking, removing and
+  chmod/chown/utimes were already there for the root's write path (openat
+  with O_CREAT, pwrite64, ftruncate, renameat, linkat, unlinkat, mkdirat,
+  symlinkat, mknodat, fchmodat2, fchownat, utimensat); a file bind's I/O
+  descriptor is duplicated with fcntl(F_DUPFD_CLOEXEC), also listed.
 * /proc/PID/status shows ``Seccomp: 2`` (filter mode) and ``NoNewPrivs: 1``;
   /proc/PID/root of the Gofer shows the served directory.
 """

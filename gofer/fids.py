@@ -14,6 +14,15 @@ code that must never let a lookup out of the served tree:
   same inode as the fid's O_PATH descriptor, otherwise ESTALE;
 * renames done through 9P rewrite the remembered names of every fid below the
   renamed entry, so ".." and reopen stay right.
+
+Several trees (attach points) can be served at once: the container root and
+each bind mount's host source. Every fid belongs to exactly one `Attach`; its
+names are relative to that attach's root, ".." clamps at that root, and an
+operation that names fids of two attach points (rename, link) is EXDEV, as
+across two mounts. A bind of a single file is an attach whose root is that
+file: it has no names below it, and reopening it for I/O duplicates the
+descriptor the Gofer opened at start-up (an O_PATH descriptor cannot be
+reopened without /proc, which the confined Gofer does not have).
 """
 
 from __future__ import annotations
@@ -44,6 +53,24 @@ def qid_of(st: os.stat_result) -> p9.Qid:
     return p9.Qid(qtype, (ns ^ (ns >> 32)) & 0xFFFF_FFFF, st.st_ino)
 
 
+@dataclass(frozen=True, slots=True)
+class Attach:
+    """One served tree: ``name`` is the Tattach aname, ``fd`` an O_PATH
+    descriptor of its root (a directory, or a regular file for a file bind),
+    ``writable`` whether any change may be made below it. ``io_fd`` is, for a
+    file root only, the file opened for I/O before confinement (read-write when
+    writable); -1 otherwise."""
+
+    name: str
+    fd: int
+    writable: bool
+    io_fd: int = -1
+
+    @property
+    def is_file(self) -> bool:
+        return self.io_fd >= 0
+
+
 class P9Fail(Exception):
     """Abort the current request with this errno (turned into Rlerror once)."""
 
@@ -54,12 +81,14 @@ class P9Fail(Exception):
 
 @dataclass(slots=True)
 class FidState:
-    """What one fid names: ``path`` (names from the root), an O_PATH ``fd`` the
-    fid owns, its ``qid``, and after Tlopen/Tlcreate the opened ``ofd``."""
+    """What one fid names: ``path`` (names from its attach root), an O_PATH
+    ``fd`` the fid owns, its ``qid``, the `Attach` it was walked from, and after
+    Tlopen/Tlcreate the opened ``ofd``."""
 
     path: list[str]
     fd: int
     qid: p9.Qid
+    attach: Attach
     ofd: int = -1
     oflags: int = 0
     dirents: list[tuple[str, int, int]] | None = field(default=None)
@@ -78,14 +107,19 @@ def check_name(name: str) -> None:
 
 
 class FidTable:
-    """The fids of one 9P session over the tree under ``root_fd``.
+    """The fids of one 9P session over the tree under ``root_fd`` (aname "" or
+    "/") and the extra ``attaches`` (by aname).
 
     Not thread-safe (the Gofer serves one request at a time). The table does
-    not own ``root_fd``; `close` releases the fids' descriptors only.
+    not own ``root_fd`` nor the attach descriptors; `close` releases the fids'
+    descriptors only.
     """
 
-    def __init__(self, root_fd: int, *, max_fids: int = MAX_FIDS) -> None:
+    def __init__(self, root_fd: int, *, writable: bool = True,
+                 attaches: dict[str, Attach] | None = None, max_fids: int = MAX_FIDS) -> None:
         self.root_fd = root_fd
+        self.root_attach = Attach("", root_fd, writable)
+        self.attaches: dict[str, Attach] = dict(attaches or {})
         self.max_fids = max_fids
         self.fids: dict[int, FidState] = {}
         self.uid = -1  # from Tattach.n_uname: owner of created files
@@ -110,9 +144,15 @@ class FidTable:
             raise P9Fail(errno.ENOTDIR)
         return st
 
-    def resolve(self, path: list[str]) -> int:
-        """A new O_PATH fd for ``path`` (names from the root), one name at a time."""
-        fd = os.open(".", O_PATH_FLAGS | os.O_DIRECTORY, dir_fd=self.root_fd)
+    def resolve(self, path: list[str], attach: Attach | None = None) -> int:
+        """A new O_PATH fd for ``path`` (names from the root of ``attach``,
+        default the container root), one name at a time."""
+        at = attach or self.root_attach
+        if at.is_file:
+            if path:
+                raise P9Fail(errno.ENOTDIR)
+            return os.dup(at.fd)
+        fd = os.open(".", O_PATH_FLAGS | os.O_DIRECTORY, dir_fd=at.fd)
         try:
             for name in path:
                 nfd = os.open(name, O_PATH_FLAGS, dir_fd=fd)
@@ -123,12 +163,12 @@ class FidTable:
             raise
         return fd
 
-    def _step(self, fd: int, path: list[str], name: str) -> int:
+    def _step(self, fd: int, path: list[str], name: str, attach: Attach) -> int:
         """Walk one name from ``fd`` (whose path is ``path``, updated in place)."""
         if name == "..":
             if path:
                 path.pop()
-            return self.resolve(path)  # clamped at the root, never the kernel's ".."
+            return self.resolve(path, attach)  # clamped at the root, never the kernel's ".."
         if name in ("", ".") or "/" in name or "\0" in name:
             raise P9Fail(errno.EINVAL if name != "" else errno.ENOENT)
         nfd = os.open(name, O_PATH_FLAGS, dir_fd=fd)
@@ -142,9 +182,11 @@ class FidTable:
         want = os.fstat(st.fd)
         if not (stat.S_ISREG(want.st_mode) or stat.S_ISFIFO(want.st_mode)):
             raise P9Fail(errno.ELOOP if stat.S_ISLNK(want.st_mode) else errno.EPERM)
+        if not st.path and st.attach.is_file:
+            return self._reopen_file_root(st.attach, flags)
         if not st.path:
             raise P9Fail(errno.ESTALE)
-        parent = self.resolve(st.path[:-1])
+        parent = self.resolve(st.path[:-1], st.attach)
         try:
             fd = os.open(
                 st.path[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=parent
@@ -155,6 +197,22 @@ class FidTable:
         if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino):
             os.close(fd)
             raise P9Fail(errno.ESTALE)
+        return fd
+
+    @staticmethod
+    def _reopen_file_root(at: Attach, flags: int) -> int:
+        """A file bind's root "reopened": a duplicate of the descriptor opened at
+        start-up (shared offset is harmless: every read and write is positional).
+        O_TRUNC truncates here, as open(2) would."""
+        if flags & os.O_ACCMODE != os.O_RDONLY and not at.writable:
+            raise P9Fail(errno.EROFS)
+        fd = os.dup(at.io_fd)
+        if flags & os.O_TRUNC:
+            try:
+                os.ftruncate(fd, 0)
+            except BaseException:
+                os.close(fd)
+                raise
         return fd
 
     def _created(self, dfd: int, name: str, gid: int) -> p9.Qid:
@@ -169,11 +227,12 @@ class FidTable:
         finally:
             os.close(fd)
 
-    def _rename_paths(self, old: list[str], new: list[str]) -> None:
-        """Keep fid paths right after a rename (they are what ".." and reopen use)."""
+    def _rename_paths(self, attach: Attach, old: list[str], new: list[str]) -> None:
+        """Keep fid paths right after a rename in ``attach`` (they are what ".."
+        and reopen use); fids of other attach points have their own names."""
         n = len(old)
         for st in self.fids.values():
-            if st.path[:n] == old:
+            if st.attach is attach and st.path[:n] == old:
                 st.path = new + st.path[n:]
 
     def close(self) -> None:
@@ -184,7 +243,7 @@ class FidTable:
 
     def _checked_parent(self, st: FidState) -> int:
         """The parent dir fd of ``st``, after checking its name still means ``st``."""
-        parent = self.resolve(st.path[:-1])
+        parent = self.resolve(st.path[:-1], st.attach)
         try:
             got = os.stat(st.path[-1], dir_fd=parent, follow_symlinks=False)
             want = os.fstat(st.fd)
@@ -194,3 +253,68 @@ class FidTable:
             os.close(parent)
             raise
         return parent
+
+
+AttachSpec = tuple[str, str, bool]
+"""(aname, host path, writable): one extra tree for the Gofer to serve."""
+
+
+def open_attaches(specs: list[AttachSpec]) -> dict[str, Attach]:
+    """Open every bind source before confinement (after it they cannot be named).
+
+    The host path is trusted configuration (a bundle's or a `-v` flag's), so it
+    is resolved as mount(2) resolves a bind source: symlinks followed, the last
+    component included, as runc does. What the sandbox can do afterwards is
+    confined to the tree (or the file) the descriptor names: every later walk
+    is one O_NOFOLLOW name at a time from it, and ".." clamps at it. Only
+    directories and regular files are served; a file is also opened for I/O
+    now (read-write when writable), see fids.Attach.
+    """
+    out: dict[str, Attach] = {}
+    try:
+        for name, path, writable in specs:
+            if not name or name in ("/", *out):
+                raise ValueError(f"attach name {name!r} is empty or repeated")
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            st = os.fstat(fd)
+            io_fd = -1
+            try:
+                if stat.S_ISREG(st.st_mode):
+                    io_fd, writable = _open_file_source(path, writable)
+                    got = os.fstat(io_fd)
+                    if (got.st_dev, got.st_ino) != (st.st_dev, st.st_ino):
+                        raise OSError(errno.ESTALE, f"{path} changed while opening it")
+                elif not stat.S_ISDIR(st.st_mode):
+                    raise OSError(errno.EINVAL, f"{path}: not a directory or a regular file")
+            except BaseException:
+                os.close(fd)
+                if io_fd >= 0:
+                    os.close(io_fd)
+                raise
+            out[name] = Attach(name, fd, writable, io_fd)
+    except BaseException:
+        close_attaches(out)
+        raise
+    return out
+
+
+def _open_file_source(path: str, writable: bool) -> tuple[int, bool]:
+    """A file bind's I/O descriptor and whether it is writable: read-write when
+    asked and the host allows it; read-only when the host says EROFS, EACCES
+    or ETXTBSY (a file on a read-only host filesystem, say), since every write
+    would fail on the host anyway: the bind then answers EROFS itself."""
+    flags = os.O_CLOEXEC | os.O_NOCTTY
+    if writable:
+        try:
+            return os.open(path, os.O_RDWR | flags), True
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.ETXTBSY):
+                raise
+    return os.open(path, os.O_RDONLY | flags), False
+
+
+def close_attaches(attaches: dict[str, Attach]) -> None:
+    for at in attaches.values():
+        for fd in (at.fd, at.io_fd):
+            if fd >= 0:
+                os.close(fd)

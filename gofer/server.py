@@ -24,6 +24,12 @@ Why the handler is shaped this way (DESIGN.md, trust boundary 4):
   AT_EMPTY_PATH), never on a name.
 * The client is untrusted: malformed frames, unknown fids, over-long counts and
   bad names all become Rlerror; nothing escapes `handle`.
+* Several trees may be served (gofer/fids.py, `Attach`): the container root
+  (aname "" or "/") and one attach point per bind mount, each read-only or
+  writable on its own. Every change is checked against the attach point of
+  each fid it names (EROFS), and a rename or link between two attach points is
+  EXDEV. The bind sources are opened before confinement (`open_attaches`): the
+  confined Gofer cannot name them any more, it only holds their descriptors.
 """
 
 from __future__ import annotations
@@ -38,7 +44,19 @@ import sys
 from collections.abc import Callable
 
 from gofer import hostops, p9
-from gofer.fids import MAX_FIDS, O_PATH_FLAGS, FidState, FidTable, P9Fail, check_name, qid_of
+from gofer.fids import (
+    MAX_FIDS,
+    O_PATH_FLAGS,
+    Attach,
+    AttachSpec,
+    FidState,
+    FidTable,
+    P9Fail,
+    check_name,
+    close_attaches,
+    open_attaches,
+    qid_of,
+)
 
 log = logging.getLogger("pyvisor.gofer")
 
@@ -70,10 +88,11 @@ Handler = Callable[..., p9.Message]
 
 
 class FileServer(FidTable):
-    """Serve the tree under ``root_fd`` (a directory fd, O_PATH is enough).
+    """Serve the tree under ``root_fd`` (a directory fd, O_PATH is enough), and
+    the extra ``attaches`` by aname.
 
     Single-threaded: one request at a time, so no locking. The server does not
-    own ``root_fd``; `close` releases the fids only.
+    own ``root_fd`` nor the attach descriptors; `close` releases the fids only.
     """
 
     def __init__(
@@ -81,11 +100,11 @@ class FileServer(FidTable):
         root_fd: int,
         *,
         readonly: bool = False,
+        attaches: dict[str, Attach] | None = None,
         msize: int = p9.MAX_MSIZE,
         max_fids: int = MAX_FIDS,
     ) -> None:
-        super().__init__(root_fd, max_fids=max_fids)
-        self.readonly = readonly
+        super().__init__(root_fd, writable=not readonly, attaches=attaches, max_fids=max_fids)
         self.max_msize = msize
         self.msize = msize
 
@@ -140,7 +159,7 @@ class FileServer(FidTable):
             if type(msg) in _UNSUPPORTED:
                 return p9.errno_reply(errno.EOPNOTSUPP)
             return p9.errno_reply(errno.EINVAL)  # an R-message or Tlerror sent to us
-        if self.readonly and type(msg) in _MUTATING:
+        if type(msg) in _MUTATING and not self._may_change(msg):
             return p9.errno_reply(errno.EROFS)
         try:
             return handler(self, msg)
@@ -156,6 +175,20 @@ class FileServer(FidTable):
 
     # -- fid helpers --------------------------------------------------------
 
+    def _may_change(self, msg: p9.Message) -> bool:
+        """False if a fid ``msg`` names belongs to a read-only attach point
+        (unknown fids are left to the handler: EBADF)."""
+        for attr in _FID_FIELDS:
+            st = self.fids.get(getattr(msg, attr, -1))
+            if st is not None and not st.attach.writable:
+                return False
+        return True
+
+    @staticmethod
+    def _same_attach(a: FidState, b: FidState) -> None:
+        if a.attach is not b.attach:
+            raise P9Fail(errno.EXDEV)  # two trees, as two mounts
+
     # -- session ------------------------------------------------------------
 
     def t_version(self, m: p9.Tversion) -> p9.Message:
@@ -169,11 +202,16 @@ class FileServer(FidTable):
     def t_attach(self, m: p9.Tattach) -> p9.Message:
         if m.afid != p9.P9_NOFID:
             raise P9Fail(errno.EINVAL)
-        if m.aname not in ("", "/"):
-            raise P9Fail(errno.ENOENT)
+        if m.aname in ("", "/"):
+            at = self.root_attach
+        else:
+            found = self.attaches.get(m.aname)
+            if found is None:
+                raise P9Fail(errno.ENOENT)
+            at = found
         self._new_fid_ok(m.fid)
-        fd = self.resolve([])
-        st = FidState([], fd, qid_of(os.fstat(fd)))
+        fd = self.resolve([], at)
+        st = FidState([], fd, qid_of(os.fstat(fd)), at)
         self.fids[m.fid] = st
         if m.n_uname != p9.P9_NONUNAME:
             self.uid = m.n_uname
@@ -200,7 +238,7 @@ class FileServer(FidTable):
         try:
             for i, name in enumerate(m.names):
                 try:
-                    nfd = self._step(fd, path, name)
+                    nfd = self._step(fd, path, name, st.attach)
                 except (OSError, P9Fail):
                     if i == 0:
                         raise
@@ -215,7 +253,7 @@ class FileServer(FidTable):
             raise
         if m.newfid == m.fid:
             st.close()
-        self.fids[m.newfid] = FidState(path, fd, qid)
+        self.fids[m.newfid] = FidState(path, fd, qid, st.attach)
         return p9.Rwalk(tuple(qids))
 
     # -- open, create, I/O ------------------------------------------------------
@@ -225,7 +263,8 @@ class FileServer(FidTable):
         if st.ofd >= 0:
             raise P9Fail(errno.EINVAL)
         flags = m.flags & _OPEN_KEEP
-        if self.readonly and (flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC):
+        if not st.attach.writable and (flags & os.O_ACCMODE != os.O_RDONLY
+                                       or flags & os.O_TRUNC):
             raise P9Fail(errno.EROFS)
         st.ofd = self._reopen(st, flags)
         st.oflags = flags
@@ -258,8 +297,8 @@ class FileServer(FidTable):
 
     def t_write(self, m: p9.Twrite) -> p9.Message:
         st = self.fid(m.fid)
-        if st.ofd < 0:
-            raise P9Fail(errno.EBADF)
+        if st.ofd < 0 or st.oflags & os.O_ACCMODE == os.O_RDONLY:
+            raise P9Fail(errno.EBADF)  # (a file bind's ofd may be read-write underneath)
         return p9.Rwrite(os.pwrite(st.ofd, m.data, m.offset))
 
     def t_readdir(self, m: p9.Treaddir) -> p9.Message:
@@ -385,15 +424,18 @@ class FileServer(FidTable):
     def t_link(self, m: p9.Tlink) -> p9.Message:
         d = self._dir(m.dfid)
         check_name(m.name)
-        hostops.link_path(self.fid(m.fid).fd, d.fd, m.name)
+        src = self.fid(m.fid)
+        self._same_attach(src, d)
+        hostops.link_path(src.fd, d.fd, m.name)
         return p9.Rlink()
 
     def t_renameat(self, m: p9.Trenameat) -> p9.Message:
         old, new = self._dir(m.olddirfid), self._dir(m.newdirfid)
         check_name(m.oldname)
         check_name(m.newname)
+        self._same_attach(old, new)
         os.rename(m.oldname, m.newname, src_dir_fd=old.fd, dst_dir_fd=new.fd)
-        self._rename_paths([*old.path, m.oldname], [*new.path, m.newname])
+        self._rename_paths(old.attach, [*old.path, m.oldname], [*new.path, m.newname])
         return p9.Rrenameat()
 
     def t_rename(self, m: p9.Trename) -> p9.Message:
@@ -401,12 +443,13 @@ class FileServer(FidTable):
         check_name(m.name)
         if not st.path:
             raise P9Fail(errno.EBUSY)
+        self._same_attach(st, new)
         parent = self._checked_parent(st)
         try:
             os.rename(st.path[-1], m.name, src_dir_fd=parent, dst_dir_fd=new.fd)
         finally:
             os.close(parent)
-        self._rename_paths(list(st.path), [*new.path, m.name])
+        self._rename_paths(st.attach, list(st.path), [*new.path, m.name])
         return p9.Rrename()
 
     def t_unlinkat(self, m: p9.Tunlinkat) -> p9.Message:
@@ -454,6 +497,8 @@ _MUTATING = frozenset({
     p9.Tlcreate, p9.Twrite, p9.Tsetattr, p9.Tmkdir, p9.Tsymlink, p9.Tmknod, p9.Tlink,
     p9.Trenameat, p9.Trename, p9.Tunlinkat, p9.Tremove, p9.Txattrcreate,
 })  # fmt: skip
+_FID_FIELDS = ("fid", "dfid", "dirfid", "olddirfid", "newdirfid")
+"""The fields of mutating messages that name fids (checked by `_may_change`)."""
 _UNSUPPORTED = frozenset({p9.Tauth, p9.Txattrwalk, p9.Txattrcreate, p9.Tlock, p9.Tgetlock})
 
 
@@ -475,18 +520,21 @@ def serve(
     *,
     readonly: bool,
     sentry_pid: int,
+    attach: list[AttachSpec] | None = None,
     confine: bool = True,
     seccomp_action: str = "kill",
 ) -> None:
     """The Gofer process: channel first (glibc finds its names under the host's
-    /dev/shm), then the root, then confinement, then serve until the Sentry
-    closes the channel (return) or dies (PeerDiedError, after unlinking the
-    channel's names on its behalf)."""
+    /dev/shm), then the root and the ``attach`` sources, then confinement, then
+    serve until the Sentry closes the channel (return) or dies (PeerDiedError,
+    after unlinking the channel's names on its behalf)."""
     from shm.channel import ServerChannel
 
     channel = ServerChannel(channel_name, peer_pid=sentry_pid)
+    attaches: dict[str, Attach] = {}
     try:
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        attaches = open_attaches(list(attach or []))
         _raise_nofile()
         if confine:
             from gofer import confine as _confine
@@ -496,12 +544,13 @@ def serve(
             # After pivot_root the old fd names a directory on a detached mount
             # outside our root; serve from the new "/" instead.
             root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        server = FileServer(root_fd, readonly=readonly, msize=channel.msize)
+        server = FileServer(root_fd, readonly=readonly, attaches=attaches, msize=channel.msize)
         try:
             channel.serve(server.handle_into)
         finally:
             server.close()
     finally:
+        close_attaches(attaches)
         channel.close()
 
 
@@ -512,6 +561,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--channel", required=True)
     ap.add_argument("--sentry-pid", type=int, required=True)
     ap.add_argument("--readonly", action="store_true")
+    ap.add_argument(
+        "--attach",
+        action="append",
+        default=[],
+        metavar="NAME:ro|rw:PATH",
+        help="also serve PATH (a directory or a file) as aname NAME",
+    )
     ap.add_argument("--no-confine", dest="confine", action="store_false")
     ap.add_argument(
         "--seccomp",
@@ -520,6 +576,12 @@ def main(argv: list[str] | None = None) -> int:
         help="what an unlisted syscall does (errno/log: for finding what Python needs)",
     )
     args = ap.parse_args(argv)
+    attach: list[AttachSpec] = []
+    for spec in args.attach:
+        name, mode, path = (spec.split(":", 2) + ["", ""])[:3]
+        if mode not in ("ro", "rw") or not name or not path:
+            ap.error(f"--attach {spec!r}: expected NAME:ro|rw:PATH")
+        attach.append((name, path, mode == "rw"))
     logging.basicConfig(level=logging.WARNING, format="gofer[%(process)d]: %(message)s")
     from shm.errors import PeerDiedError
 
@@ -529,6 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             args.channel,
             readonly=args.readonly,
             sentry_pid=args.sentry_pid,
+            attach=attach,
             confine=args.confine,
             seccomp_action=args.seccomp,
         )

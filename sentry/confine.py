@@ -7,6 +7,9 @@ Facts this relies on (seccomp(2), libseccomp):
   forked (stubs are cloned from it, so they never inherit this filter).
 - A filter applies to the calling thread and, with TSYNC, to every thread of
   the process; Python threads started later inherit it.
+- recvmsg/sendmsg/close on sockets the Sentry already holds stay allowed:
+  an OCI exec's stdio arrives later as SCM_RIGHTS on the host channel
+  (sentry/oci/sentry_ops.py).
 - Denied calls fail with EPERM rather than killing the process, so a Sentry
   path that still tries to open a file surfaces as a clear error, not a crash.
   This is a denylist: defense in depth behind the real wall (no application

@@ -1,8 +1,18 @@
 """The sandbox's file tree at boot: the Gofer-served root under an in-memory
-overlay, with devtmpfs at /dev (and tmpfs at /dev/shm) and procfs at /proc.
+overlay, with devtmpfs at /dev (tmpfs at /dev/shm, devpts at /dev/pts) and
+procfs at /proc, then the requested mounts (sentry/mountspec.py) in order.
 
-Writes land in the overlay's upper tmpfs: the host directory served by the
-Gofer is opened read-only and never modified, as with `runsc do`.
+Writes to the root land in the overlay's upper tmpfs: the host directory
+served by the Gofer is opened read-only and never modified, as with `runsc
+do`.  With ``root_readonly`` (OCI root.readonly) the root mount itself is
+read-only: every write outside another mount is EROFS.  Mount points that do
+not exist are made first (in the overlay, or in whatever mount holds them, as
+runc makes them in the rootfs), then the root turns read-only, as runc
+remounts it last.
+
+Bind mounts are served by the same Gofer as the root: each source is one
+attach point (aname "m<N>" for mounts[N]), opened by the Gofer before it
+confines itself; "ro" ones are refused writes by the Gofer too.
 """
 
 from __future__ import annotations
@@ -11,17 +21,22 @@ import errno
 import logging
 import os
 import stat as _stat
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from gofer.client import GoferClient, GoferProcess, PendingGofer, spawn_gofer
 from sentry.kernel.errors import SyscallError
+from sentry.mountspec import MountError, MountSpec
 from sentry.vfs import vfs
 from sentry.vfs.devfs import mount_devfs
 from sentry.vfs.goferfs import GoferFs
+from sentry.vfs.inode import Filesystem
 from sentry.vfs.mount import MountNamespace
 from sentry.vfs.overlay import OverlayFs
 from sentry.vfs.resolve import FsContext, resolve
+from sentry.vfs.sysfs import CgroupFs, SysFs
+from sentry.vfs.tmpfs import TmpFs
 
 log = logging.getLogger("pyvisor")
 
@@ -35,12 +50,14 @@ class RootFs:
     client: GoferClient
     gofer: GoferProcess
     lower: GoferFs
+    binds: list[GoferFs] = field(default_factory=list)
 
     def close(self) -> None:
-        try:
-            self.lower.close()
-        except SyscallError:
-            pass
+        for fs in (self.lower, *self.binds):
+            try:
+                fs.close()
+            except SyscallError:
+                pass
         self.client.close()
         self.gofer.kill()
         self.gofer.wait(timeout=5)
@@ -67,33 +84,136 @@ def _ensure_dir(ctx: FsContext, path: bytes) -> None:
             raise
 
 
-def spawn(root_dir: str) -> PendingGofer:
-    """Start the Gofer for ``root_dir`` early (main thread): its Python starts
-    while the Sentry boots; :func:`build` connects to it."""
-    return spawn_gofer(root_dir, readonly=True, stderr=_debug_log_fd())
+def _aname(i: int) -> str:
+    return f"m{i}"
 
 
-def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None) -> RootFs:
-    """Connect to the Gofer and assemble the mount tree (main thread)."""
+def _kept_boot_mount(m: MountSpec) -> bool:
+    """Mounts the boot tree already has: a tmpfs at /dev (Docker's) keeps our
+    devtmpfs (its nodes are the only devices that work here); proc at /proc;
+    devpts at /dev/pts."""
+    return ((m.destination == "/dev" and m.type in ("tmpfs", "devtmpfs"))
+            or (m.destination == "/proc" and m.type == "proc")
+            or (m.destination == "/dev/pts" and m.type == "devpts"))
+
+
+def gofer_attaches(mounts: Sequence[MountSpec]) -> list[tuple[str, str, bool]]:
+    """What the Gofer serves besides the root: (aname, host path, writable)."""
+    return [(_aname(i), m.source, not m.readonly) for i, m in enumerate(mounts)
+            if m.type == "bind" and not _kept_boot_mount(m)]
+
+
+def spawn(root_dir: str, mounts: Sequence[MountSpec] = ()) -> PendingGofer:
+    """Start the Gofer for ``root_dir`` and the bind sources of ``mounts`` early
+    (main thread): its Python starts while the Sentry boots; :func:`build`
+    connects to it."""
+    return spawn_gofer(root_dir, readonly=True, stderr=_debug_log_fd(),
+                       attach=gofer_attaches(mounts))
+
+
+def _make_mountpoint(ctx: FsContext, dest: str, is_file: bool) -> None:
+    """Create ``dest`` (and its parents) when missing: a file for a file bind,
+    a directory otherwise.  Resolution is the sandbox's own: a symlink on the
+    way stays inside the sandbox's root."""
+    path = b""
+    parts = [p for p in os.fsencode(dest).split(b"/") if p]
+    for i, name in enumerate(parts):
+        path += b"/" + name
+        try:
+            vfs.stat(ctx, None, path)
+            continue
+        except SyscallError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+        if is_file and i == len(parts) - 1:
+            vfs.open(ctx, None, path, os.O_WRONLY | vfs.O_CREAT, 0o644, 0).release()
+        else:
+            _ensure_dir(ctx, path)
+
+
+def _filesystem(m: MountSpec, i: int, client: GoferClient, lower: GoferFs,
+                kernel: Any) -> Filesystem | None:
+    """A new filesystem instance for ``m`` (None: devpts, mounted by its own helper)."""
+    if m.type == "bind":
+        return GoferFs(client, client.attach(_aname(i)), cache=lower.cache, source=m.source,
+                       readonly=m.readonly)
+    if m.type in ("tmpfs", "mqueue", "devtmpfs"):
+        return TmpFs(mode=0o1777 if m.mode is None else m.mode, uid=m.uid, gid=m.gid,
+                     source=m.source or m.type, size_limit=m.size)
+    if m.type == "proc":
+        from sentry.procfs import ProcFilesystem  # above the kernel, wired here
+
+        return ProcFilesystem(kernel)
+    if m.type == "sysfs":
+        return SysFs()
+    if m.type in ("cgroup", "cgroup2"):
+        return CgroupFs(m.type)
+    if m.type == "devpts":
+        return None
+    raise MountError(f"mount {m.destination}: unsupported type {m.type!r}")
+
+
+def _mount_all(ns: MountNamespace, mounts: Sequence[MountSpec], client: GoferClient,
+               lower: GoferFs, kernel: Any, shm: Any) -> list[GoferFs]:
+    """Mount ``mounts`` in order; returns the bind filesystems (for close)."""
+    binds: list[GoferFs] = []
+    for i, m in enumerate(mounts):
+        if _kept_boot_mount(m):
+            continue
+        ctx = FsContext.for_namespace(ns)
+        try:
+            fs = _filesystem(m, i, client, lower, kernel)
+            if isinstance(fs, GoferFs):
+                binds.append(fs)
+            if m.destination == "/dev/shm" and shm is not None:
+                ns.umount(shm.root)  # replaced, not stacked
+                shm = None
+            _make_mountpoint(ctx, m.destination, m.type == "bind" and m.file)
+            at = resolve(ctx, os.fsencode(m.destination), follow=True)
+            if fs is None:  # devpts elsewhere than /dev/pts: a second instance
+                from sentry.tty.devpts import mount_devpts
+
+                mount_devpts(ns, at, options=m.options or None, make_default=False)
+                continue
+            # A bind shows "none" as its source, as gVisor's gofer mounts do: the
+            # host path is not the application's business.
+            source = "none" if m.type == "bind" else (m.source or m.type)
+            ns.mount(fs, at, source, m.options or None, m.readonly)
+        except SyscallError as exc:
+            raise MountError(f"mount {m.destination} ({m.type}): "
+                             f"{os.strerror(exc.errno)}") from None
+    return binds
+
+
+def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
+          mounts: Sequence[MountSpec] = (), root_readonly: bool = False) -> RootFs:
+    """Connect to the Gofer and assemble the mount tree (main thread).
+    MountError (one line) when a mount cannot be made."""
     client, gofer = pending.connect()
     try:
         lower = GoferFs(client, client.root, source=root_dir)
         ns = MountNamespace(OverlayFs(lower), source="overlay")
         ctx = FsContext.for_namespace(ns)
         _ensure_dir(ctx, b"/dev")
-        mount_devfs(ns, resolve(ctx, b"/dev"))
+        _dev, shm = mount_devfs(ns, resolve(ctx, b"/dev"))
+        from sentry.tty.devpts import mount_devpts  # above the kernel, like procfs
+
+        mount_devpts(ns, resolve(ctx, b"/dev/pts"))
         _ensure_dir(ctx, b"/proc")
         from sentry.procfs import ProcFilesystem  # above the kernel, wired here
 
         ns.mount(ProcFilesystem(kernel), resolve(ctx, b"/proc"), "proc")
         _ensure_dir(ctx, b"/tmp")
+        binds = _mount_all(ns, mounts, client, lower, kernel, shm)
+        if root_readonly:
+            ns.root_mount.readonly = True
         ctx = FsContext.for_namespace(ns)
         if cwd is not None:
             try:
                 vfs.chdir(ctx, None, os.fsencode(cwd))
             except SyscallError as exc:
                 raise SyscallError(exc.errno) from None
-        return RootFs(ns, ctx, client, gofer, lower)
+        return RootFs(ns, ctx, client, gofer, lower, binds)
     except BaseException:
         client.close()
         gofer.kill()
@@ -104,6 +224,9 @@ def read_executable(ctx: FsContext, path: bytes) -> bytes:
     """The bytes of an executable, through the VFS, with execve's errors."""
     desc = vfs.open(ctx, None, path, os.O_RDONLY)
     try:
+        mount = getattr(getattr(desc, "dentry", None), "mount", None)
+        if mount is not None and mount.noexec:
+            raise SyscallError(errno.EACCES)
         st = desc.stat()
         if not _stat.S_ISREG(st.mode):
             raise SyscallError(errno.EACCES)

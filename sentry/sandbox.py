@@ -7,22 +7,25 @@ itself: the program file, host stdio, the CPU's auxv facts.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sentry import confine, rootfs
-from sentry.kernel import execimage
+from sentry.kernel import execimage, rlimits
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.kernel import Kernel, Utsname
 from sentry.kernel.task import Credentials, SentryBug, Task, initial_regs
 from sentry.kernel.threadgroup import ThreadGroup
 from sentry.mm.memfile import MemoryFile
+from sentry.mountspec import MountError, MountSpec
 from sentry.systrap import stubs
 from sentry.vfs import vfs
 from sentry.vfs.fdtable import FdTable
@@ -57,8 +60,65 @@ class SandboxOptions:
     # Called once everything is loaded, just before the first instruction runs
     # (OCI create/start: the container's init waits here until `start`).
     before_start: Callable[[], None] | None = None
-    # Given the kernel once the init task exists (OCI kill/ps act inside it).
-    on_kernel: Callable[[Kernel], None] | None = None
+    # Given the running sandbox once the init task exists (OCI kill/ps/exec act
+    # inside it); called before the Sentry confines itself.
+    on_kernel: Callable[[Booted], None] | None = None
+    # The init's identity and limits (OCI process.user, rlimits, noNewPrivileges);
+    # user None: the caller's own uid and gid, as `do` runs a host program.
+    user: tuple[int, int, tuple[int, ...]] | None = None
+    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    no_new_privs: bool = False
+    # A host terminal to be the init's terminal (`do` from a tty, an OCI
+    # console): bridged to an internal pty, never handed to the application
+    # (sentry/tty/console.py).  Owned: closed at the end (an OCI console's
+    # replica); sigterm: SIGTERM unwinds so the host terminal is restored.
+    console_fd: int | None = None
+    console_owned: bool = False
+    console_sigterm: bool = False
+    # Mounts after the boot tree, in order (OCI mounts, `do -v`), already
+    # checked (sentry/mountspec.py); root_readonly: OCI root.readonly.
+    mounts: list[MountSpec] = field(default_factory=list)
+    root_readonly: bool = False
+
+
+@dataclass
+class ProcessSpec:
+    """One process to start inside a sandbox: what an OCI ``process`` says.
+
+    ``stdio``: host fds for the process's 0, 1 and 2, which :func:`launch`
+    owns from the call on (closed with the process, or on failure); None
+    gives it the Sentry's own stdio (the init's, inherited from the CLI).
+    This is the one place a terminal plugs in: its fds go here.
+    """
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None = None  # None: the root context's cwd
+    uid: int = 0
+    gid: int = 0
+    groups: tuple[int, ...] = ()
+    rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
+    no_new_privs: bool = False
+    stdio: Sequence[int] | None = None
+    # A sentry.tty.console.ConsoleBridge: its internal pty's replica is the
+    # process's 0-2 and controlling terminal (``stdio`` is then not used).
+    console: Any = None
+
+
+@dataclass
+class Booted:
+    """A running sandbox as its owner sees it: the kernel, and the container's
+    root context (its mount namespace), in which `exec` starts processes."""
+
+    kernel: Kernel
+    ctx: FsContext
+
+    def exec(self, spec: ProcessSpec) -> Task:
+        """Start ``spec`` as a new thread group: no parent (ppid 0), its own
+        session and process group, as gVisor's exec does."""
+        task, regs = launch(self.kernel, self.ctx, spec)
+        task.start(regs)
+        return task
 
 
 def resolve_program(ctx: FsContext, name: str, path: str | None) -> str:
@@ -77,13 +137,99 @@ def resolve_program(ctx: FsContext, name: str, path: str | None) -> str:
     raise LaunchError(f"{name}: command not found", 127)
 
 
-def _import_stdio(fds: FdTable) -> None:
+def _import_stdio(fds: FdTable, host_fds: Sequence[int] | None) -> None:
+    """Fds 0-2 of a new process: the given host fds (owned, closed with their
+    description) or the Sentry's own stdio (kept open: the init's)."""
     for fd in (0, 1, 2):
+        host_fd = fd if host_fds is None else host_fds[fd]
         try:
-            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            flags = fcntl.fcntl(host_fd, fcntl.F_GETFL)
         except OSError:
             continue
-        fds.install_at(fd, HostFile(fd, flags & ~os.O_CLOEXEC))
+        fds.install_at(fd, HostFile(host_fd, flags & ~os.O_CLOEXEC,
+                                    owned=host_fds is not None))
+
+
+def _close_unowned(spec: ProcessSpec, fds: FdTable | None) -> None:
+    """On a failed launch: close the spec's host fds no fd table took over."""
+    if spec.stdio is None:
+        return
+    taken = set() if fds is None else {
+        getattr(fds.get(i), "host_fd", -1) for i in fds.fds()}
+    for fd in spec.stdio:
+        if fd not in taken:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, list[int]]:
+    """Make ``spec`` a new process in ``kernel``: a registered thread group
+    with one task, loaded and ready; the caller starts it with the registers
+    returned (``task.start(regs)``).  The init and every `exec` come through
+    here, so they resolve, load and set up a process the same way.
+
+    Raises LaunchError (a shell-like status: 127 not found, 126 not
+    executable) with nothing left behind.
+    """
+    ctx = root.fork()
+    fds: FdTable | None = None
+    mm = proc = None
+    try:
+        if spec.cwd is not None:
+            try:
+                vfs.chdir(ctx, None, os.fsencode(spec.cwd))
+            except SyscallError as exc:
+                raise LaunchError(f"cwd {spec.cwd}: {os.strerror(exc.errno)}", 126) from None
+        ctx.uid, ctx.gid = spec.uid, spec.gid
+        path = resolve_program(ctx, spec.argv[0], spec.env.get("PATH"))
+        bargv = [os.fsencode(a) for a in spec.argv]
+        envp = [os.fsencode(f"{k}={v}") for k, v in spec.env.items()]
+
+        def read_file(p: bytes) -> bytes:
+            return rootfs.read_executable(ctx, p)
+
+        try:
+            image, bargv, execfn = execimage.prepare(read_file, os.fsencode(path), bargv)
+            mm, result = execimage.load(kernel.mf, image, bargv, envp, execfn, read_file,
+                                        (spec.uid, spec.uid, spec.gid, spec.gid))
+        except execimage.ImageError as exc:
+            raise _launch_error(path, exc, ctx) from None
+        limits = dict(spec.rlimits)
+        fds = FdTable()
+        if rlimits.RLIMIT_NOFILE in limits:
+            fds.limit = rlimits.fd_limit(limits[rlimits.RLIMIT_NOFILE][0])
+        if spec.console is not None:
+            spec.console.install_stdio(fds)
+        else:
+            _import_stdio(fds, spec.stdio)
+        proc = kernel.platform.new_process()
+        with kernel.lock:
+            if kernel.done.is_set():  # under the lock: the init's exit kills all it sees
+                raise LaunchError("the container's init has exited", 125)
+            pid = kernel.alloc_pid()
+            tg = ThreadGroup(tgid=pid, parent=None, pgid=pid, sid=pid, mm=mm, fds=fds,
+                             proc=proc, fs=ctx, exe=execfn, argv=bargv,
+                             comm=execfn.rsplit(b"/", 1)[-1][:15], rlimits=limits)
+            if spec.no_new_privs:
+                tg.prctl["no_new_privs"] = 1
+            uid, gid = spec.uid, spec.gid
+            task = Task(kernel, tg, proc.thread(0), pid,
+                        Credentials(uid, uid, uid, gid, gid, gid, tuple(sorted(spec.groups))))
+            kernel.register(tg, task)
+            if spec.console is not None:
+                spec.console.attach(tg, kernel)
+    except BaseException:
+        if proc is not None:
+            proc.kill()
+            proc.release()
+        if mm is not None:
+            mm.release()
+            mm.commit_frees()
+        _close_unowned(spec, fds)
+        if fds is not None:
+            fds.close_all()
+        raise
+    return task, initial_regs(result.entry, result.stack_pointer)
 
 
 def _pipe_wait_check() -> bool:
@@ -119,7 +265,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     """Run ``argv`` in a new sandbox; returns the exit code a shell would show."""
     from syscalls.linux64 import build_table  # the one place syscalls meet the kernel
 
-    pending = rootfs.spawn(opts.root)  # the Gofer's Python starts while we boot
+    pending = rootfs.spawn(opts.root, opts.mounts)  # its Python starts while we boot
     try:
         table = build_table()
         Pipe.interrupted = _pipe_wait_check
@@ -132,51 +278,40 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         pending.abort()
         raise
     try:
-        root = rootfs.build(pending, opts.root, kernel, cwd=opts.cwd)
+        root = rootfs.build(pending, opts.root, kernel, cwd=None, mounts=opts.mounts,
+                            root_readonly=opts.root_readonly)
+    except MountError as exc:
+        raise LaunchError(str(exc), 125) from None
     except SyscallError as exc:
         raise LaunchError(f"cannot set up the root {opts.root}: {exc}", 125) from None
     mf = None
     platform = None
     started = False
+    console = None
     try:
-        ctx = root.ctx
-        path = resolve_program(ctx, argv[0], env.get("PATH"))
-        bargv = [os.fsencode(a) for a in argv]
-        envp = [os.fsencode(f"{k}={v}") for k, v in {**env, **opts.extra_env}.items()]
-        uid, gid = os.getuid(), os.getgid()
+        uid, gid, groups = opts.user or (os.getuid(), os.getgid(), ())
+        if opts.console_fd is not None:
+            from sentry.tty.console import ConsoleBridge  # above the kernel, wired here
 
-        def read_file(p: bytes) -> bytes:
-            return rootfs.read_executable(ctx, p)
-
-        try:
-            image, bargv, execfn = execimage.prepare(read_file, os.fsencode(path), bargv)
-        except execimage.ImageError as exc:
-            raise _launch_error(path, exc, ctx) from None
+            console = ConsoleBridge(opts.console_fd, kernel=kernel, uid=uid,
+                                    owned=opts.console_owned, sigterm=opts.console_sigterm)
+        spec = ProcessSpec(argv=list(argv), env={**env, **opts.extra_env}, cwd=opts.cwd,
+                           uid=uid, gid=gid, groups=groups, rlimits=opts.rlimits,
+                           no_new_privs=opts.no_new_privs, console=console)
         mf = MemoryFile(MEMORY_FILE_SIZE)
-        try:
-            mm, result = execimage.load(mf, image, bargv, envp, execfn, read_file,
-                                        (uid, uid, gid, gid))
-        except execimage.ImageError as exc:
-            raise _launch_error(path, exc, ctx) from None
-        kernel.mf = mf  # type: ignore[attr-defined]
-        fds = FdTable()
-        _import_stdio(fds)
+        kernel.mf = mf
         platform = stubs.Platform(mf)
         kernel.platform = platform
-        pid = kernel.alloc_pid()
-        tg = ThreadGroup(tgid=pid, parent=None, pgid=pid, sid=pid, mm=mm, fds=fds,
-                         proc=platform.new_process(), fs=ctx, exe=execfn, argv=bargv,
-                         comm=execfn.rsplit(b"/", 1)[-1][:15])
-        task = Task(kernel, tg, tg.proc.thread(0), pid,
-                    Credentials(uid, uid, uid, gid, gid, gid))
-        kernel.register(tg, task)
+        task, regs = launch(kernel, root.ctx, spec)
         if opts.on_kernel is not None:
-            opts.on_kernel(kernel)
+            opts.on_kernel(Booted(kernel, root.ctx))
         if opts.confine:
             confine.confine_sentry()
         if opts.before_start is not None:
             opts.before_start()
-        task.start(initial_regs(result.entry, result.stack_pointer))
+        if console is not None:
+            console.start()
+        task.start(regs)
         started = True
         gofer_lost = False
         while True:
@@ -191,6 +326,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             raise SentryBug(str(kernel.fatal))
         return wait_status_to_exit_code(kernel.init_status)
     finally:
+        if console is not None:
+            console.close()  # the program's last output, then the host terminal back
         if started:
             kernel.shutdown()
             _join_tasks(kernel)

@@ -52,7 +52,6 @@ re-reads it.
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 import time
 import weakref
@@ -140,7 +139,9 @@ class ClientChannel:
     @staticmethod
     def _create(geometry: Geometry, name: str | None) -> Segment:
         for _ in range(8):
-            prefix = name or f"/pyvisor-{os.getpid()}-{secrets.token_hex(6)}"
+            # os.urandom, not the secrets module: its import (hashlib, hmac) costs
+            # ~5 ms on every sandbox start for the same 6 random bytes.
+            prefix = name or f"/pyvisor-{os.getpid()}-{os.urandom(6).hex()}"
             try:
                 return Segment.create(prefix, geometry)
             except posix_ipc.ExistentialError as e:

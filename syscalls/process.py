@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import struct
 from typing import TYPE_CHECKING
 
 from sentry.kernel import fork as fork_mod
+from sentry.kernel import rlimits
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
 from sentry.kernel.task import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
-from syscalls.abi import I32, RLIMIT, U64, U64S, s32
+from syscalls.abi import I32, RLIMIT, U64S, s32
 from syscalls.table import Entry, error, partial, supported
 
 if TYPE_CHECKING:
@@ -26,31 +28,8 @@ ARCH_GET_FS = 0x1003
 ARCH_GET_GS = 0x1004
 ARCH_GET_CPUID = 0x1011
 ARCH_SET_CPUID = 0x1012
-RLIM_INFINITY = U64
-RLIMIT_NLIMITS = 16
-RLIMIT_STACK = 3
-RLIMIT_NOFILE = 7
 USER_TOP = 0x7FFFFFFFF000
-
-# Linux's defaults for a fresh init process (what `ulimit -a` shows in a container).
-DEFAULT_RLIMITS: dict[int, tuple[int, int]] = {
-    0: (RLIM_INFINITY, RLIM_INFINITY),  # CPU
-    1: (RLIM_INFINITY, RLIM_INFINITY),  # FSIZE
-    2: (RLIM_INFINITY, RLIM_INFINITY),  # DATA
-    RLIMIT_STACK: (8 << 20, RLIM_INFINITY),
-    4: (0, RLIM_INFINITY),  # CORE
-    5: (RLIM_INFINITY, RLIM_INFINITY),  # RSS
-    6: (4096, 4096),  # NPROC
-    RLIMIT_NOFILE: (1024, 4096),
-    8: (64 << 20, 64 << 20),  # MEMLOCK
-    9: (RLIM_INFINITY, RLIM_INFINITY),  # AS
-    10: (RLIM_INFINITY, RLIM_INFINITY),  # LOCKS
-    11: (4096, 4096),  # SIGPENDING
-    12: (819200, 819200),  # MSGQUEUE
-    13: (0, 0),  # NICE
-    14: (0, 0),  # RTPRIO
-    15: (RLIM_INFINITY, RLIM_INFINITY),  # RTTIME
-}
+NGROUPS_MAX = 65536
 
 
 def exit(t: Task, a: Args) -> int:  # noqa: A001 - the syscall's name
@@ -98,6 +77,35 @@ def getegid(t: Task, a: Args) -> int:
     return t.creds.egid
 
 
+def getgroups(t: Task, a: Args) -> int:
+    """getgroups(2): the supplementary groups; size 0 asks only for the count."""
+    groups = t.creds.groups
+    size = s32(a[0])
+    if size < 0:
+        raise SyscallError(errno.EINVAL)
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        raise SyscallError(errno.EINVAL)
+    if groups:
+        t.mm.copy_out(a[1], struct.pack(f"<{len(groups)}I", *groups))
+    return len(groups)
+
+
+def setgroups(t: Task, a: Args) -> int:
+    """setgroups(2): needs CAP_SETGID (root here); changes the calling thread's
+    credentials only, as Linux does (libc repeats it on every thread)."""
+    size = s32(a[0])
+    if not 0 <= size <= NGROUPS_MAX:
+        raise SyscallError(errno.EINVAL)
+    if t.creds.euid != 0:
+        raise SyscallError(errno.EPERM)
+    raw = t.mm.copy_in(a[1], size * 4) if size else b""
+    groups = tuple(sorted(struct.unpack(f"<{size}I", raw)))  # Linux sorts them too
+    t.creds = dataclasses.replace(t.creds, groups=groups)
+    return 0
+
+
 def set_tid_address(t: Task, a: Args) -> int:
     """set_tid_address(2): recorded for thread exit (CLONE_CHILD_CLEARTID)."""
     t.clear_child_tid = a[0]
@@ -134,9 +142,9 @@ def arch_prctl(t: Task, a: Args) -> int:
 
 
 def _rlimit(t: Task, resource: int) -> tuple[int, int]:
-    if not 0 <= resource < RLIMIT_NLIMITS:
+    if not 0 <= resource < rlimits.RLIMIT_NLIMITS:
         raise SyscallError(errno.EINVAL)
-    return t.rlimits.get(resource, DEFAULT_RLIMITS[resource])
+    return rlimits.get(t.tg, resource)
 
 
 def prlimit64(t: Task, a: Args) -> int:
@@ -151,11 +159,11 @@ def prlimit64(t: Task, a: Args) -> int:
             raise SyscallError(errno.EINVAL)
         if hard > cur[1] and t.creds.euid != 0:
             raise SyscallError(errno.EPERM)
-        if resource == RLIMIT_NOFILE and hard > 1 << 20:
+        if resource == rlimits.RLIMIT_NOFILE and hard > rlimits.NR_OPEN:
             raise SyscallError(errno.EPERM)
         t.rlimits[resource] = (soft, hard)
-        if resource == RLIMIT_NOFILE:
-            t.fds.limit = min(soft, 1 << 20)
+        if resource == rlimits.RLIMIT_NOFILE:
+            t.fds.limit = rlimits.fd_limit(soft)
     if old:
         t.mm.copy_out(old, RLIMIT.pack(*cur))
     return 0
@@ -209,6 +217,8 @@ ENTRIES: list[Entry] = [
     supported("geteuid", geteuid),
     supported("getgid", getgid),
     supported("getegid", getegid),
+    supported("getgroups", getgroups),
+    supported("setgroups", setgroups),
     supported("set_tid_address", set_tid_address),
     supported("set_robust_list", set_robust_list),
     partial("arch_prctl", arch_prctl, note="ARCH_SET_FS/ARCH_GET_FS; no GS"),
@@ -415,6 +425,7 @@ def setsid(t: Task, a: Args) -> int:
         if t.tg.pgid == t.pid:
             raise SyscallError(errno.EPERM)
         t.tg.sid = t.tg.pgid = t.pid
+        t.tg.tty = None  # a new session starts without a controlling terminal
     return t.pid
 
 

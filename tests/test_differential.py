@@ -260,6 +260,20 @@ readv count -1 -1 EINVAL
 readv from stdout -1 EBADF
 """
 
+GROUPS = """\
+setgroups ok
+after set: 3: 10 20 30
+count 3
+too small EINVAL
+negative EINVAL
+nnp before 0
+set nnp ok
+child: 3: 10 20 30
+child nnp 1
+clear ok
+after clear: 0:
+"""
+
 CASES = [
     Case("hello", "hello", stdout="hello, world\n"),
     Case("exit_code-0", "exit_code", ("0",), stdout="exiting with 0\n"),
@@ -325,6 +339,7 @@ CASES = [
     ),
     Case("clocks", "clocks", stdout=CLOCKS),
     Case("getrandom", "getrandom", stdout=GETRANDOM),
+    Case("groups", "groups", stdout=GROUPS),
     # stdin is a pipe (read-only) so that "write to stdin" is EBADF everywhere.
     Case(
         "errno_cases",

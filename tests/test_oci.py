@@ -271,19 +271,8 @@ def test_host_forwards_signals_to_the_container(created: tuple[Path, str, int]) 
     assert json.loads(res.stdout)["exitStatus"] == 128 + signal.SIGTERM
 
 
-def _kernel_hook_wired() -> bool:
-    import dataclasses
-
-    from sentry.sandbox import SandboxOptions
-
-    return "on_kernel" in {f.name for f in dataclasses.fields(SandboxOptions)}
-
-
 def test_kill_reaches_the_init_signal_handler(state_root: Path, cid: str,
                                               make_bundle: Callable[..., Path]) -> None:
-    if not _kernel_hook_wired():
-        pytest.skip("SandboxOptions.on_kernel is not wired yet: kill signals the Sentry "
-                    "process, so the init's own handlers cannot run")
     script = 'trap "echo got TERM; exit 4" TERM; while :; do sleep 0.05; done'
     b = make_bundle(["sh", "-c", script])
     res = runsc_bg(state_root, "run", "--detach", "--bundle", str(b), cid)

@@ -42,6 +42,8 @@ CLONE_DETACHED = 0x00400000
 CLONE_UNTRACED = 0x00800000
 CLONE_CHILD_SETTID = 0x01000000
 CSIGNAL = 0xFF
+# prctl settings a forked child keeps (ThreadGroup.prctl keys; see syscalls/misc.py)
+INHERITED_PRCTL = frozenset({"no_new_privs", "dumpable", "keepcaps"})
 NAMESPACE_FLAGS = 0x7E020080  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 OP_MAP = 1
 
@@ -132,6 +134,9 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         fs=ptg.fs if flags & CLONE_FS or ptg.fs is None else ptg.fs.fork(), cwd=ptg.cwd,
         exe=ptg.exe, argv=list(ptg.argv), comm=ptg.comm,
         umask=ptg.umask, rlimits=dict(ptg.rlimits), exit_signal=flags & CSIGNAL,
+        # fork keeps no_new_privs, dumpable and keepcaps; not pdeathsig or subreaper
+        prctl={k: v for k, v in ptg.prctl.items() if k in INHERITED_PRCTL},
+        tty=ptg.tty,
     )
     tg.sigactions = {s: type(a)(a.handler, a.flags, a.restorer, a.mask)
                      for s, a in ptg.sigactions.items()}
@@ -163,7 +168,7 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
     c = task.creds
     try:
         image, argv, execfn = execimage.prepare(read_file, path, argv)
-        mm, result = execimage.load(kernel.mf, image, argv, envp, execfn,  # type: ignore[attr-defined]
+        mm, result = execimage.load(kernel.mf, image, argv, envp, execfn,
                                     read_file, (c.uid, c.euid, c.gid, c.egid))
     except execimage.ImageError as exc:
         raise SyscallError(exc.errno) from None

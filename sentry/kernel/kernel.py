@@ -10,7 +10,9 @@ while waiting on a stub.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -60,6 +62,25 @@ class Utsname:
     domainname: str = "(none)"
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A sandbox's resource use, honest to what it measures:
+
+    - ``user_ns``: CPU time of the stub processes, where application code runs
+      (what getrusage reports as user time), live and exited;
+    - ``kernel_ns``: CPU time of the Sentry process, the application kernel that
+      serves every syscall (Linux would count that work as system time);
+    - ``memory_bytes``: pages of the memory file that hold data: every byte of
+      application memory, nothing reserved but untouched;
+    - ``tasks``: live tasks (threads), as the pids cgroup counts them.
+    """
+
+    user_ns: int
+    kernel_ns: int
+    memory_bytes: int
+    tasks: int
+
+
 @dataclass
 class Kernel:
     """Shared kernel state of one sandbox."""
@@ -79,6 +100,9 @@ class Kernel:
     done: threading.Event = field(default_factory=threading.Event)
     init_status: int = 0
     fatal: BaseException | None = None
+    mf: Any = None  # the memory file (sentry/mm/memfile.py): all application memory
+    frozen: bool = False  # OCI pause: tasks are held before they return to the app
+    exited_cpu_ns: int = 0  # CPU time of the stub processes of exited thread groups
     _next_pid: int = 1
     _reported: set[int] = field(default_factory=set)
     child_exit: threading.Condition = field(init=False)
@@ -184,6 +208,43 @@ class Kernel:
         for t in tg.live_tasks():
             t.kill()
 
+    # -- freezing (OCI pause / resume) --------------------------------------
+    def freeze(self) -> None:
+        """Hold every task before it next runs application code, as the cgroup
+        freezer does for runc's pause.  Tasks running application code are kicked
+        out of it now; tasks inside a syscall finish it first (it may block, as
+        a sleep does) and are held on their way back; new tasks are held before
+        their first instruction.  Held tasks still die of SIGKILL."""
+        with self.lock:
+            self.frozen = True
+            tasks = list(self.tasks.values())
+        for t in tasks:
+            t.wake()
+
+    def thaw(self) -> None:
+        """Let every held task go on (signals that came meanwhile are delivered)."""
+        with self.lock:
+            self.frozen = False
+            tasks = list(self.tasks.values())
+        for t in tasks:
+            t.wake()
+
+    # -- accounting ------------------------------------------------------------
+    def usage(self) -> Usage:
+        """What the sandbox uses now (OCI events): see :class:`Usage`."""
+        with self.lock:
+            groups = [g for g in self.thread_groups.values() if not g.zombie]
+            tasks = len(self.tasks)
+            app_ns = self.exited_cpu_ns + sum(g.utime_ns for g in groups)
+            procs = [g.proc for g in groups if g.proc is not None and g.proc.exit_status is None]
+        app_ns += sum(p.cpu_ns() for p in procs)
+        memory = 0
+        if self.mf is not None:
+            with contextlib.suppress(OSError):
+                memory = os.fstat(self.mf.fd).st_blocks * 512
+        return Usage(user_ns=app_ns, kernel_ns=time.process_time_ns(), memory_bytes=memory,
+                     tasks=tasks)
+
     # -- the process tree --------------------------------------------------
     def register(self, tg: ThreadGroup, task: Task) -> None:
         with self.lock:
@@ -206,6 +267,12 @@ class Kernel:
 
     def _zombify(self, tg: ThreadGroup) -> None:
         tg.zombie = True
+        if tg.tty is not None and tg.sid == tg.tgid:
+            # A session leader's exit hangs its terminal up for the foreground
+            # group (SIGHUP, SIGCONT), as Linux's disassociate_ctty does.
+            tg.tty.release_session(self, tg.sid, leader_exit=True)
+        tg.tty = None
+        self.exited_cpu_ns += tg.utime_ns
         if tg.real_timer is not None:
             tg.real_timer.cancel()
         for timer in tg.posix_timers.values():

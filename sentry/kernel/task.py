@@ -20,6 +20,7 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -108,12 +109,15 @@ def signal_status(signo: int) -> int:
 
 @dataclass
 class Credentials:
+    """A task's ids; replaced, never changed in place (fork shares the object)."""
+
     uid: int = 0
     euid: int = 0
     suid: int = 0
     gid: int = 0
     egid: int = 0
     sgid: int = 0
+    groups: tuple[int, ...] = ()  # supplementary groups (getgroups(2))
 
 
 def initial_regs(entry: int, stack_pointer: int) -> list[int]:
@@ -299,6 +303,7 @@ class Task:
             if tg.proc is not None:
                 tg.proc.kill()
                 tg.proc.release()
+                tg.utime_ns += tg.proc.cpu_ns()  # final, before the group becomes a zombie
             tg.fds.close_all()
             LOCKS.release_all(tg.tgid)
             if not any(g.mm is tg.mm and g is not tg and not g.zombie
@@ -450,8 +455,15 @@ class Task:
 
     def _resume(self, rax: int | None = None) -> int:
         """Let the application run until its next event: with ``rax``, the fast
-        syscall return (only RAX changes); without, the registers in the slot."""
+        syscall return (only RAX changes); without, the registers in the slot.
+        Every return to the app passes here, so a frozen kernel holds it here:
+        ``in_app`` is set before ``frozen`` is read (Kernel.freeze: the reverse),
+        so either this sees the freeze or the freezer's kick brings it back."""
         self.in_app = True
+        if self.kernel.frozen:
+            self.in_app = False
+            self._hold_while(lambda: self.kernel.frozen)
+            self.in_app = True
         if self.signal_pending():
             self.thread.kick()  # a signal that raced with our last delivery check
         try:
@@ -473,6 +485,7 @@ class Task:
         if old is not None:
             old.kill()
             old.release()
+            self.tg.utime_ns += old.cpu_ns()
         if exc.old_mm is not None:
             exc.old_mm.release()
             exc.old_mm.commit_frees()
@@ -535,14 +548,19 @@ class Task:
 
     def _stop(self, signo: int) -> None:
         """Stay stopped (the stub waits in its handler) until SIGCONT or a kill."""
-        kernel = self.kernel
-        kernel.stop_group(self.tg, signo)
-        while self.tg.stopped:
+        self.kernel.stop_group(self.tg, signo)
+        self._hold_while(lambda: self.tg.stopped)
+
+    def _hold_while(self, held: Callable[[], bool]) -> None:
+        """Keep this task in the Sentry (its stub waits in its handler) while
+        ``held()``: a group stop, or a frozen kernel.  Whoever ends the hold
+        wakes the task; a kill ends it at once."""
+        while held():
             if self.killed:
                 raise TaskKilled()
             self._wake.clear()
-            if self.tg.stopped:
-                self._wake.wait(0.05)
+            if held():
+                self._wake.wait(WAIT_SLICE)
 
     def _deliver_restart(self, regs: list[int], nr: int, code: int) -> list[int]:
         out = self.deliver_signals(regs, restart=code)

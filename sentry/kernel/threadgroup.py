@@ -49,6 +49,9 @@ class ThreadGroup:
     zombie: bool = False
     reaped: bool = False
     exit_signal: int = 17  # SIGCHLD, or what clone asked for
+    # The controlling terminal (sentry/tty Terminal), per process as on Linux:
+    # inherited by fork, dropped by setsid; the terminal knows its session.
+    tty: Any = None
     vfork_waiters: list[Any] = field(default_factory=list)
     prctl: dict[str, int] = field(default_factory=dict)  # PR_SET_* values that are only kept
     real_timer: Any = None  # ITIMER_REAL / alarm (sentry/kernel/itimer.py)

@@ -94,6 +94,8 @@ class Bundle:
     annotations: dict[str, str]
     hooks: dict[str, tuple[Hook, ...]]
     raw: dict[str, Any]
+    # linux.namespaces: type -> path to join, or None for a new one.
+    namespaces: dict[str, str | None] = field(default_factory=dict)
 
 
 def _err(where: str, what: str) -> BundleError:
@@ -225,6 +227,25 @@ def _parse_process(value: Any) -> Process:
     )
 
 
+def parse_process(value: Any) -> Process:
+    """A process object on its own: ``exec --process FILE``, and the exec
+    request the Sentry checks again (errors name the field as process.*)."""
+    return _parse_process(value)
+
+
+def rlimit_numbers(p: Process) -> dict[int, tuple[int, int]]:
+    """process.rlimits by resource number; an unknown name is an error, as in runc."""
+    from sentry.kernel import rlimits  # the names and numbers live with the kernel's table
+
+    out = {}
+    for i, r in enumerate(p.rlimits):
+        number = rlimits.BY_NAME.get(r.type)
+        if number is None:
+            raise _err(f"process.rlimits[{i}].type", f"unknown limit {r.type!r}")
+        out[number] = (r.soft, r.hard)
+    return out
+
+
 def _parse_mounts(value: Any) -> tuple[Mount, ...]:
     if value is None:
         return ()
@@ -241,6 +262,35 @@ def _parse_mounts(value: Any) -> tuple[Mount, ...]:
                          _str(m.get("source"), f"{where}.source", ""),
                          _str_list(m.get("options"), f"{where}.options")))
     return tuple(out)
+
+
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+
+
+def _parse_namespaces(value: Any) -> dict[str, str | None]:
+    """linux.namespaces as runc reads it: known types only, each at most once,
+    a path (to join) absolute.  The rest of ``linux`` (resources, seccomp,
+    devices, sysctl, masked paths, ...) is what real tools always send and is
+    left unread: the Sentry is the container's kernel, and those are host
+    kernel settings."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise _err("linux.namespaces", "must be a list")
+    out: dict[str, str | None] = {}
+    for i, ns in enumerate(value):
+        where = f"linux.namespaces[{i}]"
+        ns = _obj(ns, where, required=True)
+        kind = _str(ns.get("type"), f"{where}.type")
+        if kind not in NAMESPACE_TYPES:
+            raise _err(f"{where}.type", f"unknown namespace type {kind!r}")
+        if kind in out:
+            raise _err(f"{where}.type", f"namespace {kind!r} given twice")
+        path = _str(ns.get("path"), f"{where}.path", default="") or None
+        if path is not None and not path.startswith("/"):
+            raise _err(f"{where}.path", f"must be an absolute path, not {path!r}")
+        out[kind] = path
+    return out
 
 
 def parse_hooks(value: Any) -> dict[str, tuple[Hook, ...]]:
@@ -296,6 +346,7 @@ def parse(raw: Any, bundle_dir: str) -> Bundle:
         root_readonly=_bool(root.get("readonly"), "root.readonly"), hostname=hostname,
         mounts=_parse_mounts(raw.get("mounts")), annotations=dict(annotations),
         hooks=parse_hooks(raw.get("hooks")), raw=raw,
+        namespaces=_parse_namespaces(_obj(raw.get("linux"), "linux").get("namespaces")),
     )
 
 
@@ -325,8 +376,8 @@ def load(bundle_dir: str) -> Bundle:
 def default_spec(args: list[str] | None = None) -> dict[str, Any]:
     """What ``spec`` writes: runc's template, trimmed to what matters here.
 
-    ``terminal`` is false (runc's template says true) because terminals are not
-    supported yet and a template should work as written.
+    ``terminal`` is false (runc's template says true) so the template works as
+    written in every mode (a terminal needs --console-socket when detached).
     """
     return {
         "ociVersion": OCI_VERSION,

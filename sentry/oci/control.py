@@ -2,8 +2,15 @@
 
 A frame is a 4-byte big-endian length followed by that many bytes of msgpack
 that must decode to a map.  Requests carry ``op`` (start, state, kill, ps,
-wait); every request gets exactly one reply map, ``{"ok": True, ...}`` or
-``{"ok": False, "error": "..."}``.
+wait, exec, exec-wait, pause, resume, stats); every request gets exactly one
+reply map, ``{"ok": True, ...}`` or ``{"ok": False, "error": "..."}``.  A
+connection may carry several requests in turn (exec, then exec-wait).
+
+File descriptors travel with a frame as SCM_RIGHTS on its first bytes (exec
+passes the process's stdio).  The server hands a request's fds to the handler
+as ``req["fds"]`` (a key a client cannot forge: the server drops any ``fds``
+the client wrote); the handler takes the ones it keeps out of that list and
+the server closes whatever is left, so no error path leaks a descriptor.
 
 Why it is shaped this way:
 
@@ -23,6 +30,7 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
+import array
 import contextlib
 import logging
 import os
@@ -30,7 +38,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgpack
@@ -38,6 +46,7 @@ import msgpack
 log = logging.getLogger("pyvisor")
 
 MAX_FRAME = 1 << 20
+MAX_FDS = 8  # per frame; more are closed by the kernel (MSG_CTRUNC) and refused
 HEADER = struct.Struct(">I")
 READ_TIMEOUT = 10.0  # for a request to arrive once a client connects
 MAX_CLIENTS = 64
@@ -55,7 +64,22 @@ class FrameError(Exception):
 
 
 class ControlError(Exception):
-    """A client-side failure: no server, a timeout, or an error reply."""
+    """A client-side failure: no server, a timeout, or an error reply.
+
+    ``status``: the exit status an error reply proposes (e.g. 127 for an exec
+    whose program is missing), or None.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def valid_signal(value: Any) -> int:
+    """A signal number from a frame (1..64), or ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
+        raise ValueError(f"bad signal {value!r}")
+    return value
 
 
 def encode(msg: dict[str, Any]) -> bytes:
@@ -75,7 +99,24 @@ def decode(payload: bytes) -> dict[str, Any]:
     return msg
 
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes | None:
+def _recv(sock: socket.socket, n: int, fds: list[int] | None) -> bytes:
+    """recv, or recvmsg collecting SCM_RIGHTS fds into ``fds`` (close-on-exec)."""
+    if fds is None:
+        return sock.recv(n)
+    data, anc, flags, _ = sock.recvmsg(n, socket.CMSG_SPACE(MAX_FDS * 4),
+                                       socket.MSG_CMSG_CLOEXEC)
+    for level, kind, cdata in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            got = array.array("i")
+            got.frombytes(cdata[: len(cdata) - len(cdata) % got.itemsize])
+            fds.extend(got)
+    if flags & socket.MSG_CTRUNC:
+        raise FrameError(f"more than {MAX_FDS} file descriptors", fatal=True)
+    return data
+
+
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None,
+                fds: list[int] | None = None) -> bytes | None:
     """n bytes, or None on a clean EOF before the first byte."""
     buf = bytearray()
     while len(buf) < n:
@@ -86,7 +127,7 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes | 
             sock.settimeout(left)
         else:
             sock.settimeout(None)
-        chunk = sock.recv(min(n - len(buf), 1 << 16))
+        chunk = _recv(sock, min(n - len(buf), 1 << 16), fds)
         if not chunk:
             if not buf:
                 return None
@@ -95,16 +136,19 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes | 
     return bytes(buf)
 
 
-def read_frame(sock: socket.socket, timeout: float | None) -> dict[str, Any] | None:
-    """One decoded frame, or None on EOF at a frame boundary."""
+def read_frame(sock: socket.socket, timeout: float | None,
+               fds: list[int] | None = None) -> dict[str, Any] | None:
+    """One decoded frame, or None on EOF at a frame boundary.  With ``fds``,
+    descriptors that came with the frame are appended to it (the caller owns
+    them, even when this raises)."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    head = _recv_exact(sock, HEADER.size, deadline)
+    head = _recv_exact(sock, HEADER.size, deadline, fds)
     if head is None:
         return None
     (length,) = HEADER.unpack(head)
     if length > MAX_FRAME:
         raise FrameError(f"frame length {length} exceeds {MAX_FRAME}", fatal=True)
-    payload = _recv_exact(sock, length, deadline)
+    payload = _recv_exact(sock, length, deadline, fds)
     if payload is None:
         raise FrameError("connection closed inside a frame", fatal=True)
     return decode(payload)
@@ -161,6 +205,9 @@ class ControlServer:
                     return
                 time.sleep(0.05)  # EMFILE and friends: back off, keep serving
                 continue
+            if self._stop.is_set():  # close()'s wake-up call, or too late
+                conn.close()
+                return
             if not self._slots.acquire(blocking=False):
                 self._reply_and_close(conn, {"ok": False, "error": "too many clients"})
                 continue
@@ -188,17 +235,24 @@ class ControlServer:
                 self._reply_and_close(conn, {"ok": False, "error": "permission denied"})
                 return
             while not self._stop.is_set():
+                fds: list[int] = []
                 try:
-                    req = read_frame(conn, READ_TIMEOUT)
-                except FrameError as exc:
-                    conn.settimeout(1.0)
-                    conn.sendall(encode({"ok": False, "error": str(exc)}))
-                    if exc.fatal:
+                    try:
+                        req = read_frame(conn, READ_TIMEOUT, fds)
+                    except FrameError as exc:
+                        conn.settimeout(1.0)
+                        conn.sendall(encode({"ok": False, "error": str(exc)}))
+                        if exc.fatal:
+                            return
+                        continue
+                    if req is None:
                         return
-                    continue
-                if req is None:
-                    return
-                reply = self._dispatch(req)
+                    req.pop("fds", None)  # only the kernel's SCM_RIGHTS say what came
+                    if fds:
+                        req["fds"] = fds  # the handler takes what it keeps
+                    reply = self._dispatch(req)
+                finally:
+                    close_fds(fds)
                 conn.settimeout(5.0)
                 conn.sendall(encode(reply))
         except (OSError, TimeoutError):
@@ -228,6 +282,7 @@ class ControlServer:
         """Stop accepting, remove the socket, give in-flight replies ``linger`` s."""
         self._stop.set()
         if self._acceptor.is_alive():
+            self._wake_acceptor()
             self._acceptor.join(1.0)
         self._sock.close()
         with contextlib.suppress(OSError):
@@ -239,34 +294,94 @@ class ControlServer:
             t.join(max(0.0, deadline - time.monotonic()))
 
 
+    def _wake_acceptor(self) -> None:
+        """Connect once, so accept() returns now and sees the stop flag instead
+        of at its next 0.2 s poll: the sandbox host closes the server on its
+        way out, on the path `docker run` waits on.  (shutdown() of a
+        listening unix socket does not wake a thread polling it.)"""
+        with contextlib.suppress(OSError), socket.socket(
+                socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as s:
+            s.settimeout(1.0)
+            with _reachable(self.path) as name:
+                s.connect(name)
+
+
+class Client:
+    """One connection to a container's socket, for requests in turn."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            self.sock.settimeout(5.0)
+            with _reachable(path) as name:
+                self.sock.connect(name)
+        except (FileNotFoundError, ConnectionRefusedError):
+            self.sock.close()
+            raise ControlError("the sandbox is not running (no control socket)") from None
+        except OSError as exc:
+            self.sock.close()
+            raise ControlError(f"control socket: {exc.strerror or exc}") from None
+
+    def call(self, msg: dict[str, Any], timeout: float | None = 10.0,
+             fds: Sequence[int] = ()) -> dict[str, Any]:
+        """Send ``msg`` (with ``fds``) and return the reply map, ``ok`` checked.
+        ``timeout`` None waits for as long as the server lives (its death is EOF)."""
+        try:
+            self.sock.settimeout(timeout)
+            send_frame(self.sock, msg, fds)
+            reply = read_frame(self.sock, timeout)
+        except TimeoutError:
+            raise ControlError(f"no reply to {msg.get('op')!r} within {timeout} s") from None
+        except FrameError as exc:
+            raise ControlError(f"bad reply: {exc}") from None
+        except OSError as exc:
+            raise ControlError(f"control socket: {exc.strerror or exc}") from None
+        if reply is None:
+            raise ControlError("the sandbox closed the connection (did it exit?)")
+        if not reply.get("ok"):
+            status = reply.get("status")
+            raise ControlError(str(reply.get("error", "request failed")),
+                               status if isinstance(status, int) else None)
+        return reply
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def request(path: str, msg: dict[str, Any], timeout: float | None = 10.0) -> dict[str, Any]:
     """Send one request and return the reply map (``ok`` already checked)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    client = Client(path)
     try:
-        sock.settimeout(5.0 if timeout is None else min(timeout, 5.0))
-        try:
-            with _reachable(path) as name:
-                sock.connect(name)
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise ControlError("the sandbox is not running (no control socket)") from None
-        sock.settimeout(timeout)
-        sock.sendall(encode(msg))
-        reply = read_frame(sock, timeout)
-    except TimeoutError:
-        raise ControlError(f"no reply to {msg.get('op')!r} within {timeout} s") from None
-    except FrameError as exc:
-        raise ControlError(f"bad reply: {exc}") from None
-    except OSError as exc:
-        raise ControlError(f"control socket: {exc.strerror or exc}") from None
+        return client.call(msg, timeout)
     finally:
-        sock.close()
-    if reply is None:
-        raise ControlError("the sandbox closed the connection (did it exit?)")
-    if not reply.get("ok"):
-        raise ControlError(str(reply.get("error", "request failed")))
-    return reply
+        client.close()
 
 
-def send_frame(sock: socket.socket, msg: dict[str, Any]) -> None:
-    """Blocking write of one frame (the host <-> Sentry channel uses this too)."""
-    sock.sendall(encode(msg))
+def send_frame(sock: socket.socket, msg: dict[str, Any], fds: Sequence[int] = ()) -> None:
+    """Blocking write of one frame, ``fds`` riding on its first bytes (the host
+    <-> Sentry channel uses this too)."""
+    data = encode(msg)
+    if fds:
+        sent = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                      array.array("i", fds).tobytes())])
+        data = data[sent:]
+    if data:
+        sock.sendall(data)
+
+
+def take_fds(req: dict[str, Any]) -> list[int]:
+    """The fds that came with a request, now the caller's to close (the server
+    closes only those still in ``req["fds"]``)."""
+    fds = req.get("fds")
+    if not isinstance(fds, list):
+        return []
+    taken = list(fds)
+    fds.clear()
+    return taken
+
+
+def close_fds(fds: Sequence[int]) -> None:
+    """Close received descriptors nobody took (errors ignored: best effort)."""
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)

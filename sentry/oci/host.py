@@ -5,9 +5,10 @@ process that boots the kernel and runs the container's init) and then stays
 as its parent for the container's whole life:
 
     create --spawns--> sandbox host (pid in state.json / --pid-file)
-                         |  control.sock: start, state, kill, ps, wait
-                         |  socketpair (same msgpack frames)
-                         v
+                         |  control.sock: start, state, kill, ps, wait,
+                         |    exec, exec-wait, pause, resume, stats
+                         |  socketpair (same msgpack frames; the Sentry's
+                         v    side is sentry_ops.py)
                        Sentry process -> Gofer, stubs
 
 Why two processes and not the Sentry serving the socket itself: the Sentry
@@ -29,19 +30,23 @@ Facts this relies on:
 - Signals sent to the host process (a shim's or a user's ``kill PID``) are
   forwarded to the container like ``runsc.py kill``, as runc's container pid
   is the init itself.
-- kill: before start, and until the Sentry offers a kernel hook
-  (``SandboxOptions.on_kernel``), a signal for the container is sent to the
-  Sentry process itself: its default action ends the whole sandbox, which is
-  what most signals do to an init that has no handler.  With the hook, the
-  signal goes to the init's thread group inside the kernel (``send_group``),
-  so an application's own handlers see it.
+- kill: before start, a signal for the container is sent to the Sentry
+  process itself: its default action ends the whole sandbox, which is what
+  most signals do to an init that has not run yet.  Once started, the signal
+  goes to the init's thread group inside the kernel (``send_group``), so an
+  application's own handlers see it.
+- exec: the CLI's stdio arrives with its request (SCM_RIGHTS) and goes on to
+  the Sentry with a fresh socketpair end; the Sentry writes the process's
+  exit status there.  The host keeps the other end for ``exec-wait`` and
+  closes its copies of everything else at once, so the exec's stdout reaches
+  EOF when the process (not the host) lets go of it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -49,14 +54,18 @@ import signal
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
-from sentry.oci import bundle
+from sentry.oci import bundle, netns
 from sentry.oci.control import (
     ControlServer,
     FrameError,
+    close_fds,
     read_frame,
     send_frame,
+    take_fds,
+    valid_signal,
 )
 from sentry.oci.state import Container, now_rfc3339, process_start_time
 
@@ -64,84 +73,63 @@ log = logging.getLogger("pyvisor")
 
 READY_TIMEOUT = 60.0
 CHANNEL_TIMEOUT = 10.0
+EXEC_TIMEOUT = 60.0  # loading a program goes through the Gofer: slow on a busy machine
 EXIT_NOT_STARTED = 128 + signal.SIGKILL  # host gone before start: as if SIGKILLed
 FORWARDED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGTERM, signal.SIGALRM, signal.SIGCONT, signal.SIGWINCH)
 _PR_SET_PDEATHSIG = 1
 
 
-def valid_signal(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
-        raise ValueError(f"bad signal {value!r}")
-    return value
-
-
 # -- the Sentry side ---------------------------------------------------------
 
-def _sentry_commands(chan: socket.socket, kernel: Any) -> None:
-    """Serve the host's kill/ps requests inside the Sentry (kernel hook path)."""
-    from sentry.kernel.signals import SigInfo
-
-    while True:
-        try:
-            msg = read_frame(chan, None)
-        except (FrameError, OSError):
-            return
-        if msg is None:
-            return
-        op = msg.get("op")
-        reply: dict[str, Any]
-        try:
-            if op == "kill":
-                sig = valid_signal(msg.get("signal"))
-                with kernel.lock:
-                    groups = (list(kernel.thread_groups.values()) if msg.get("all")
-                              else [kernel.init] if kernel.init is not None else [])
-                    for tg in groups:
-                        kernel.send_group(tg, SigInfo(sig))
-                reply = {"ok": True}
-            elif op == "ps":
-                with kernel.lock:
-                    procs = [{"pid": tg.tgid, "ppid": tg.parent.tgid if tg.parent else 0,
-                              "cmd": b" ".join(tg.argv).decode("utf-8", "replace")}
-                             for tg in kernel.thread_groups.values() if not tg.zombie]
-                reply = {"ok": True, "processes": sorted(procs, key=lambda p: p["pid"])}
-            else:
-                reply = {"ok": False, "error": f"unknown op {op!r}"}
-        except (ValueError, TypeError) as exc:
-            reply = {"ok": False, "error": str(exc)}
-        try:
-            send_frame(chan, reply)
-        except OSError:
-            return
-
-
-def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool) -> int:
+def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
+                 console_fd: int | None = None) -> int:
     """Boot the sandbox for ``b``; the init waits in before_start for `start`."""
+    from gofer import prefork
+
+    # The Gofer's fork point, before the kernel is imported: single-threaded
+    # (forked from the host before its threads), no memory file yet; it
+    # confines itself while we boot (gofer/prefork.py).
+    prefork.prefork()
     from sentry import sandbox
     from sentry.kernel.task import SentryBug
+    from sentry.oci import sentry_ops
     from sentry.systrap.stubs import StubDied, StubError
 
-    kernel_box: list[Any] = []
+    booted: list[sandbox.Booted] = []
 
     def before_start() -> None:
-        send_frame(chan, {"ready": True, "kernel": bool(kernel_box)})
+        send_frame(chan, {"ready": True, "kernel": bool(booted)})
         msg = read_frame(chan, None)
         if msg is None or msg.get("op") != "start":
             os._exit(EXIT_NOT_STARTED)
-        if kernel_box:
-            threading.Thread(target=_sentry_commands, args=(chan, kernel_box[0]),
+        if booted:
+            threading.Thread(target=sentry_ops.serve, args=(chan, booted[0]),
                              daemon=True, name="oci-sentry-cmds").start()
 
+    from sentry import mountspec
+
+    p = b.process
+    try:
+        init = sentry_ops.process_spec(p, None)
+        mounts = mountspec.from_oci(b.mounts, b.path)
+    except bundle.BundleError as exc:
+        with contextlib.suppress(OSError):
+            send_frame(chan, {"ready": False, "error": str(exc), "status": 1})
+        return 1
     opts = sandbox.SandboxOptions(
         root=b.root_path, strace=strace, hostname=b.hostname or "pyvisor",
-        cwd=b.process.cwd, before_start=before_start,
+        cwd=p.cwd, before_start=before_start, on_kernel=booted.append,
         warn=lambda msg: log.warning("%s", msg),
+        user=(init.uid, init.gid, init.groups), rlimits=init.rlimits,
+        no_new_privs=init.no_new_privs,
+        # process.terminal: this host terminal fd becomes the init's terminal
+        # through the Sentry's own pty (sentry/tty/console.py).
+        console_fd=console_fd, console_owned=console_fd is not None and console_fd > 2,
+        mounts=mounts, root_readonly=b.root_readonly,
     )
-    if "on_kernel" in {f.name for f in dataclasses.fields(opts)}:
-        opts.on_kernel = kernel_box.append  # type: ignore[attr-defined]
     try:
-        return sandbox.run(list(b.process.args), b.process.env_dict(), opts)
+        return sandbox.run(init.argv, init.env, opts)
     except sandbox.LaunchError as exc:
         with contextlib.suppress(OSError):
             send_frame(chan, {"ready": False, "error": str(exc), "status": exc.status})
@@ -159,7 +147,8 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool) -> int:
     return 125
 
 
-def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int]) -> tuple[int, socket.socket]:
+def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int],
+                 console_fd: int | None = None) -> tuple[int, socket.socket]:
     host_side, sentry_side = socket.socketpair(socket.AF_UNIX,
                                                socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     host_pid = os.getpid()
@@ -174,7 +163,7 @@ def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int]) -> tuple[i
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != host_pid:
                 os._exit(EXIT_NOT_STARTED)
-            code = _sentry_main(sentry_side, b, strace)
+            code = _sentry_main(sentry_side, b, strace, console_fd)
         finally:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
@@ -187,7 +176,12 @@ def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int]) -> tuple[i
 # -- the host side -------------------------------------------------------------
 
 class Host:
-    """The host process's view of its container; handlers run on control threads."""
+    """The host process's view of its container; handlers run on control threads.
+
+    Status: created -> running <-> paused -> stopped.  ``lock`` serialises
+    status changes and the round trips on the Sentry channel (one request
+    in flight; replies are matched by ``seq``).
+    """
 
     def __init__(self, c: Container, b: bundle.Bundle, sentry_pid: int,
                  chan: socket.socket, kernel_ops: bool) -> None:
@@ -200,20 +194,37 @@ class Host:
         self.status = "created"
         self.exit_code: int | None = None
         self.exited = threading.Event()
+        self._seq = 0
+        # exec token -> the socket the Sentry writes that process's exit status to
+        self._execs: dict[int, socket.socket] = {}
+        self._exec_tokens = itertools.count(1)
+        self._execs_lock = threading.Lock()
 
     def state(self) -> dict[str, Any]:
         st = self.c.read() or {}
         st["status"] = self.status
         return {k: v for k, v in st.items() if k != "hostStartTime"}
 
-    def _channel(self, msg: dict[str, Any]) -> dict[str, Any]:
+    def _channel(self, msg: dict[str, Any], fds: list[int] | None = None,
+                 timeout: float = CHANNEL_TIMEOUT) -> dict[str, Any]:
         """One request/response with the Sentry; caller holds self.lock."""
+        self._seq += 1
+        seq = self._seq
+        deadline = time.monotonic() + timeout
         try:
-            send_frame(self.chan, msg)
-            reply = read_frame(self.chan, CHANNEL_TIMEOUT)
+            send_frame(self.chan, {**msg, "seq": seq}, fds or ())
+            while True:
+                reply = read_frame(self.chan, max(0.0, deadline - time.monotonic()))
+                if reply is None or reply.get("seq") == seq:
+                    break
+                # else: the late answer to a request we gave up on
         except (OSError, FrameError, TimeoutError) as exc:
             return {"ok": False, "error": f"the Sentry did not answer: {exc}"}
         return reply if reply is not None else {"ok": False, "error": "container is stopped"}
+
+    def _live(self) -> bool:
+        """Running or paused with the kernel reachable (caller holds self.lock)."""
+        return self.status in ("running", "paused") and self.kernel_ops
 
     def start(self) -> dict[str, Any]:
         with self.lock:
@@ -227,12 +238,17 @@ class Host:
             self.c.update(status="running", started=now_rfc3339())
         return {"ok": True}
 
-    def kill(self, sig: int, all_: bool) -> dict[str, Any]:
+    def kill(self, sig: int, all_: bool, pid: int | None = None) -> dict[str, Any]:
         with self.lock:
             if self.status == "stopped":
                 return {"ok": False, "error": "container is not running"}
-            if self.status == "running" and self.kernel_ops:
-                return self._channel({"op": "kill", "signal": sig, "all": all_})
+            if self._live():
+                msg: dict[str, Any] = {"op": "kill", "signal": sig, "all": all_}
+                if pid is not None:
+                    msg["pid"] = pid
+                return self._channel(msg)
+            if pid is not None:
+                return {"ok": False, "error": "container is not running"}
             try:
                 os.kill(self.sentry_pid, sig)
             except ProcessLookupError:
@@ -243,10 +259,75 @@ class Host:
         with self.lock:
             if self.status == "stopped":
                 return {"ok": True, "processes": []}
-            if self.status == "running" and self.kernel_ops:
+            if self._live():
                 return self._channel({"op": "ps"})
         return {"ok": True, "processes": [
             {"pid": 1, "ppid": 0, "cmd": " ".join(self.b.process.args)}]}
+
+    def freeze(self, pause: bool) -> dict[str, Any]:
+        """pause (running -> paused) or resume (paused -> running)."""
+        want, new = ("running", "paused") if pause else ("paused", "running")
+        with self.lock:
+            if self.status != want or not self.kernel_ops:
+                return {"ok": False, "error": f"container is {self.status}, not {want}"}
+            reply = self._channel({"op": "pause" if pause else "resume"})
+            if reply.get("ok"):
+                self.status = new
+                self.c.update(status=new)
+        return reply
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            if not self._live():
+                return {"ok": False, "error": f"container is {self.status}, not running"}
+            return self._channel({"op": "stats"})
+
+    def exec(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Start ``req["process"]`` in the container with the stdio that came
+        with the request; reply with its pid and a token for exec-wait."""
+        stdio = take_fds(req)
+        try:
+            if len(stdio) != 3:
+                return {"ok": False, "error": "exec needs the process's stdin, stdout, stderr"}
+            if not isinstance(req.get("process"), dict):
+                return {"ok": False, "error": "exec: process must be an object"}
+            mine, theirs = socket.socketpair(socket.AF_UNIX,
+                                             socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            try:
+                with self.lock:
+                    if not self._live():
+                        return {"ok": False, "error": f"container is {self.status}, "
+                                                      "not running"}
+                    reply = self._channel({"op": "exec", "process": req["process"]},
+                                          [*stdio, theirs.fileno()], EXEC_TIMEOUT)
+            finally:
+                theirs.close()
+            if not reply.get("ok"):
+                mine.close()
+                return reply
+            with self._execs_lock:
+                token = next(self._exec_tokens)
+                self._execs[token] = mine
+            return {"ok": True, "pid": reply.get("pid"), "exec": token}
+        finally:
+            close_fds(stdio)  # the Sentry has its own copies now
+
+    def exec_wait(self, token: Any) -> dict[str, Any]:
+        """Block until the exec'd process ``token`` exits; its exit status.
+        The Sentry's death (EOF) ends the wait: the process died with it."""
+        with self._execs_lock:
+            sock = self._execs.pop(token, None) if isinstance(token, int) else None
+        if sock is None:
+            return {"ok": False, "error": f"no exec {token!r} to wait for"}
+        try:
+            msg = read_frame(sock, None)
+        except (OSError, FrameError):
+            msg = None
+        finally:
+            sock.close()
+        code = (msg or {}).get("exitStatus")
+        return {"ok": True, "exitStatus": code if isinstance(code, int)
+                else 128 + signal.SIGKILL}
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
@@ -255,16 +336,27 @@ class Host:
         if op == "start":
             return self.start()
         if op == "kill":
+            pid = req.get("pid")
             try:
                 sig = valid_signal(req.get("signal", signal.SIGTERM))
+                if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
+                    raise ValueError(f"bad pid {pid!r}")
             except ValueError as exc:
                 return {"ok": False, "error": str(exc)}
-            return self.kill(sig, bool(req.get("all", False)))
+            return self.kill(sig, bool(req.get("all", False)), pid)
         if op == "ps":
             return self.ps()
         if op == "wait":
             self.exited.wait()
             return {"ok": True, "exitStatus": self.exit_code}
+        if op == "exec":
+            return self.exec(req)
+        if op == "exec-wait":
+            return self.exec_wait(req.get("exec"))
+        if op in ("pause", "resume"):
+            return self.freeze(op == "pause")
+        if op == "stats":
+            return self.stats()
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def finished(self, code: int) -> None:
@@ -288,15 +380,36 @@ def _wait_code(pid: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool) -> int:
+def _detach_stdio() -> None:
+    """With a console socket the container's stdio is its terminal: let go of
+    create's stdin/stdout/stderr, which a shim reads to EOF (go-runc gives a
+    terminal create no stdio of its own and waits for EOF on its output), as
+    runc's create lets go of them.  Logging goes to --log."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
+          console_fd: int | None = None) -> int:
     """The sandbox host's whole life; returns the container's exit code."""
+    if console_fd is not None and console_fd > 2:
+        _detach_stdio()
     try:
         raw = bundle.read_config(os.path.join(c.dir, "config.json"))
         b = bundle.parse(raw, bundle_dir)
     except bundle.BundleError as exc:
         _report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
-    sentry_pid, chan = _fork_sentry(b, strace, [ready_fd])
+    try:  # before any fork or thread: the namespace tools see at /proc/PID/ns/net
+        netns.enter_network_namespace(b.namespaces)
+    except netns.NamespaceError as exc:
+        _report(ready_fd, {"ok": False, "error": str(exc)})
+        return 1
+    sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd)
+    if console_fd is not None and console_fd > 2:
+        os.close(console_fd)  # the Sentry's now: its end of the container's terminal
     try:
         msg = read_frame(chan, READY_TIMEOUT)
     except (FrameError, OSError, TimeoutError) as exc:

@@ -1,6 +1,7 @@
 """OCI operations as runc's CLI offers them: create, start, state, kill, delete,
-run, wait, list, ps.  ``runsc.py`` maps its commands onto these functions and
-turns :class:`OciError` into one line on stderr.
+run, wait, list, ps, pause, resume, events (exec is in execproc.py).
+``runsc.py`` maps its commands onto these functions and turns :class:`OciError`
+into one line on stderr and its exit code.
 
 Ordering rules that keep "nothing left behind" true:
 
@@ -26,12 +27,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from sentry.oci import bundle, control, hooks
 from sentry.oci.state import (
     CONFIG_COPY,
+    LIVE,
     Container,
     NotFound,
     StateError,
@@ -39,6 +41,7 @@ from sentry.oci.state import (
     host_alive,
     validate_id,
 )
+from sentry.tty import hostconsole
 
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 10.0
@@ -46,7 +49,11 @@ UNKNOWN_EXIT = 255  # the host died without recording a status (e.g. SIGKILLed)
 
 
 class OciError(Exception):
-    """A one-line reason an OCI command failed."""
+    """A one-line reason an OCI command failed, and the exit code to fail with."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def parse_signal(value: str) -> int:
@@ -92,7 +99,26 @@ def _write_pid_file(path: str, pid: int) -> None:
     os.rename(tmp, path)
 
 
-def _await_ready(proc: subprocess.Popen[bytes], fd: int, timeout: float) -> dict[str, Any]:
+class HostProcess(Protocol):
+    """The sandbox host as `create` holds it: a Popen, or what runsc.py forked."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def kill(self) -> None: ...
+
+
+SpawnHost = Callable[[list[str], tuple[int, ...]], HostProcess]
+"""Start ``sandbox-serve`` from its argv, passing it these fds, in a new session."""
+
+
+def _exec_host(argv: list[str], pass_fds: tuple[int, ...]) -> HostProcess:
+    return subprocess.Popen(argv, pass_fds=pass_fds, start_new_session=True)
+
+
+def _await_ready(proc: HostProcess, fd: int, timeout: float) -> dict[str, Any]:
     """The host's one JSON line on the ready pipe (EOF means it died first)."""
     deadline = time.monotonic() + timeout
     buf = b""
@@ -115,48 +141,74 @@ def _await_ready(proc: subprocess.Popen[bytes], fd: int, timeout: float) -> dict
     return msg if isinstance(msg, dict) else {"ok": False, "error": "bad ready message"}
 
 
-def _stop_host(proc: subprocess.Popen[bytes]) -> None:
+def _stop_host(proc: HostProcess) -> None:
     if proc.poll() is None:
         proc.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=STOP_TIMEOUT)
 
 
+def _open_console(socket_path: str) -> int:
+    """A host pty for process.terminal: its master goes to ``socket_path``
+    (runc's protocol, sentry/tty/hostconsole.py); returns the replica."""
+    try:
+        return hostconsole.open_console(socket_path)
+    except hostconsole.ConsoleError as exc:
+        raise OciError(str(exc)) from None
+    except OSError as exc:
+        raise OciError(f"--console-socket {socket_path}: {exc.strerror or exc}") from None
+
+
 def create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
            pid_file: str | None = None, console_socket: str | None = None,
-           detach: bool = True) -> subprocess.Popen[bytes]:
+           detach: bool = True, spawn_host: SpawnHost | None = None) -> HostProcess:
     """Create container ``cid``; returns the sandbox host process (status created).
 
     ``host_argv`` is the command line that runs ``sandbox-serve`` (runsc.py and
-    its global flags); the container id and bundle are appended.
+    its global flags); the container id and bundle are appended.  ``spawn_host``
+    starts it (default: exec, in a new session); runsc.py forks itself instead.
     """
     try:
         validate_id(cid)
         b = bundle.load(bundle_dir)
+        bundle.rlimit_numbers(b.process)  # names checked before anything exists
+        from sentry import mountspec  # mounts too (types, options, bind sources)
+
+        mountspec.from_oci(b.mounts, b.path)
     except (StateError, bundle.BundleError) as exc:
         raise OciError(str(exc)) from None
-    if b.process.terminal:
-        raise OciError("process.terminal: terminals are not supported yet"
-                       if console_socket or not detach else
-                       "process.terminal: needs --console-socket when detached")
-    if console_socket:
-        raise OciError("--console-socket: only for process.terminal (not supported yet)")
+    if b.process.terminal and detach and not console_socket:
+        raise OciError("process.terminal: needs --console-socket when detached")
+    if console_socket and not b.process.terminal:
+        raise OciError("--console-socket: only for process.terminal")
+    if b.process.terminal and not console_socket and not os.isatty(0):
+        raise OciError("process.terminal: stdin is not a terminal (use --console-socket)")
     try:
         c = StateRoot(root).new_container(cid)
     except (OSError, StateError) as exc:
         raise OciError(str(exc)) from None
-    proc: subprocess.Popen[bytes] | None = None
+    proc: HostProcess | None = None
     try:
         with c.locked():
             with open(os.path.join(c.dir, CONFIG_COPY), "w") as f:
                 json.dump(b.raw, f)
+            # A terminal: the Sentry bridges this host terminal fd to the
+            # container's pty (sentry/tty): a new host pty whose master went to
+            # the console socket, or (foreground run) our own terminal, fd 0.
+            console = -1
+            if b.process.terminal:
+                console = _open_console(console_socket) if console_socket else 0
+            extra = ["--console-fd", str(console)] if console >= 0 else []
             r, w = os.pipe()
             try:
-                proc = subprocess.Popen(
-                    [*host_argv, "sandbox-serve", "--bundle", b.path, "--ready-fd", str(w), cid],
-                    pass_fds=(w,), start_new_session=True)
+                proc = (spawn_host or _exec_host)(
+                    [*host_argv, "sandbox-serve", "--bundle", b.path, "--ready-fd", str(w),
+                     *extra, cid],
+                    (w, console) if console > 2 else (w,))
             finally:
                 os.close(w)
+                if console > 2:
+                    os.close(console)
             try:
                 msg = _await_ready(proc, r, READY_TIMEOUT)
             finally:
@@ -222,7 +274,7 @@ def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
     c = _open(root, cid)
     try:
         st = c.current()
-        if st["status"] not in ("created", "running"):
+        if st["status"] not in LIVE:
             raise OciError(f"container {cid!r} is not running")
         control.request(c.socket_path, {"op": "kill", "signal": sig, "all": all_})
     except (StateError, control.ControlError) as exc:
@@ -263,8 +315,8 @@ def delete(root: str, cid: str, force: bool = False) -> None:
         with c.locked():
             st = c.current()
             status = st["status"]
-            if status == "running" and not force:
-                raise OciError(f"cannot delete container {cid!r} that is not stopped: running")
+            if status in ("running", "paused") and not force:
+                raise OciError(f"cannot delete container {cid!r} that is not stopped: {status}")
             if status == "creating" and not force:
                 raise OciError(f"container {cid!r} is being created (use --force)")
             _ensure_stopped(c, st)
@@ -286,7 +338,7 @@ def wait(root: str, cid: str) -> int:
     c = _open(root, cid)
     try:
         st = c.current()
-        if st["status"] in ("created", "running"):
+        if st["status"] in LIVE:
             with contextlib.suppress(control.ControlError):
                 reply = control.request(c.socket_path, {"op": "wait"}, timeout=None)
                 code = reply.get("exitStatus")
@@ -324,14 +376,26 @@ def ps(root: str, cid: str) -> list[dict[str, Any]]:
 
 def run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
         pid_file: str | None = None, console_socket: str | None = None,
-        detach: bool = False) -> int:
+        detach: bool = False, spawn_host: SpawnHost | None = None) -> int:
     """create + start; unless ``detach``, wait, delete and return the exit code.
 
     In the foreground, signals sent to this process are forwarded to the
     container (as runc run does), and the container is deleted when it exits.
     """
+    saved = hostconsole.SavedTerminal(0).__enter__()  # before the Sentry may make it raw
+    try:
+        return _run(root, cid, bundle_dir, host_argv=host_argv, pid_file=pid_file,
+                    console_socket=console_socket, detach=detach, spawn_host=spawn_host)
+    finally:
+        if not detach:
+            saved.__exit__()
+
+
+def _run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
+         pid_file: str | None, console_socket: str | None, detach: bool,
+         spawn_host: SpawnHost | None) -> int:
     proc = create(root, cid, bundle_dir, host_argv=host_argv, pid_file=pid_file,
-                  console_socket=console_socket, detach=detach)
+                  console_socket=console_socket, detach=detach, spawn_host=spawn_host)
     try:
         start(root, cid)
     except OciError:
@@ -360,6 +424,88 @@ def run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
     return code if code >= 0 else 128 - code
 
 
+def pause(root: str, cid: str, resume: bool = False) -> None:
+    """Freeze (or thaw) every task of a running container: the kernel holds them
+    before they next run application code (Kernel.freeze)."""
+    c = _open(root, cid)
+    want = "paused" if resume else "running"
+    try:
+        status = c.current()["status"]
+        if status != want:
+            raise OciError(f"container {cid!r} is {status}, not {want}")
+        control.request(c.socket_path, {"op": "resume" if resume else "pause"})
+    except (StateError, control.ControlError) as exc:
+        raise OciError(str(exc)) from None
+
+
+def stats(root: str, cid: str) -> dict[str, Any]:
+    """One runc-style stats event: CPU (application user time, Sentry kernel
+    time), memory the application uses, live tasks (Kernel.usage)."""
+    c = _open(root, cid)
+    try:
+        status = c.current()["status"]
+        if status not in ("running", "paused"):
+            raise OciError(f"container {cid!r} is not running")
+        u = control.request(c.socket_path, {"op": "stats"})
+    except (StateError, control.ControlError) as exc:
+        raise OciError(str(exc)) from None
+    user, kern = int(u.get("user", 0)), int(u.get("kernel", 0))
+    return {"type": "stats", "id": cid, "data": {
+        "cpu": {"usage": {"total": user + kern, "user": user, "kernel": kern}},
+        "memory": {"usage": {"usage": int(u.get("memory", 0))}},
+        "pids": {"current": int(u.get("tasks", 0))},
+    }}
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                   "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Go's time.ParseDuration subset runc takes: "5s", "500ms", "1m30s" -> seconds."""
+    t = text.strip()
+    pos, total = 0, 0.0
+    while pos < len(t):
+        m = _DURATION_PART.match(t, pos)
+        if m is None:
+            break
+        total += float(m[1]) * _DURATION_UNITS[m[2]]
+        pos = m.end()
+    if not t or pos != len(t) or total <= 0:
+        raise OciError(f"invalid duration {text!r} (e.g. 5s, 500ms, 1m)")
+    return total
+
+
+def events(root: str, cid: str, emit: Callable[[dict[str, Any]], None], *,
+           once: bool = False, interval: float = 5.0) -> None:
+    """Emit a stats event now and then every ``interval`` s until the container
+    stops (``once``: just one)."""
+    c = _open(root, cid)
+    while True:
+        try:
+            event = stats(root, cid)
+        except OciError:
+            if not once and _stopped(c):
+                return
+            raise
+        emit(event)
+        if once:
+            return
+        deadline = time.monotonic() + interval
+        while time.monotonic() < deadline:
+            if _stopped(c):
+                return
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
+
+def _stopped(c: Container) -> bool:
+    try:
+        return c.current()["status"] not in LIVE
+    except StateError:
+        return True  # deleted
+
+
 def features() -> dict[str, Any]:
     """What ``features`` prints (runtime-spec features.md shape)."""
     return {
@@ -380,6 +526,5 @@ def features() -> dict[str, Any]:
             "dev.pyvisor.sandbox": "sentry (systrap)",
         },
         "pyvisor": {"unsupported": [
-            "exec", "terminal", "mounts", "process.user", "rlimits", "capabilities",
-            "startContainer hooks"]},
+            "mounts", "capabilities", "startContainer hooks"]},
     }

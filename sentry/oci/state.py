@@ -42,6 +42,8 @@ LOCK_FILE = "lock"
 CONFIG_COPY = "config.json"
 SOCKET_NAME = "control.sock"
 # Keys of state.json that ``state`` prints (the spec's, plus runc's extras).
+# Statuses with a sandbox host behind them (a dead host means "stopped").
+LIVE = ("created", "running", "paused")
 PUBLIC_KEYS = ("ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner",
                "annotations")
 
@@ -199,7 +201,7 @@ class Container:
         if st is None:
             return {"ociVersion": "1.1.0", "id": self.id, "status": "creating", "pid": 0,
                     "bundle": "", "annotations": {}}
-        if st.get("status") in ("created", "running") and not host_alive(
+        if st.get("status") in LIVE and not host_alive(
                 int(st.get("pid", 0)), st.get("hostStartTime")):
             st["status"] = "stopped"
         return st

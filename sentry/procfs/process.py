@@ -28,6 +28,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from sentry.kernel import rlimits
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIG_DFL, SIG_IGN
 from sentry.kernel.task import current_task
@@ -49,23 +50,9 @@ USER_HZ = 100
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED = 1
 O_CLOEXEC = 0o2000000
-RLIM_INFINITY = (1 << 64) - 1
 ALL_CAPS = (1 << 41) - 1  # CAP_LAST_CAP = 40
 MAPS_NAME_COLUMN = 73  # 25 + sizeof(void *) * 6 - 1, plus the separating space
 
-# Linux's defaults for a fresh process, as getrlimit(2) reports them in this
-# sandbox (a copy of syscalls/process.py's table: procfs may not import the
-# syscall layer; the table belongs in sentry/kernel).
-DEFAULT_RLIMITS: dict[int, tuple[int, int]] = {
-    0: (RLIM_INFINITY, RLIM_INFINITY), 1: (RLIM_INFINITY, RLIM_INFINITY),
-    2: (RLIM_INFINITY, RLIM_INFINITY), 3: (8 << 20, RLIM_INFINITY),
-    4: (0, RLIM_INFINITY), 5: (RLIM_INFINITY, RLIM_INFINITY), 6: (4096, 4096),
-    7: (1024, 4096), 8: (64 << 20, 64 << 20), 9: (RLIM_INFINITY, RLIM_INFINITY),
-    10: (RLIM_INFINITY, RLIM_INFINITY), 11: (4096, 4096), 12: (819200, 819200),
-    13: (0, 0), 14: (0, 0), 15: (RLIM_INFINITY, RLIM_INFINITY),
-}
-RLIMIT_RSS = 5
-RLIMIT_SIGPENDING = 11
 LIMIT_ROWS = (
     ("Max cpu time", "seconds"), ("Max file size", "bytes"), ("Max data size", "bytes"),
     ("Max stack size", "bytes"), ("Max core file size", "bytes"),
@@ -78,8 +65,7 @@ LIMIT_ROWS = (
 )
 
 
-def rlimit(tg: ThreadGroup, resource: int) -> tuple[int, int]:
-    return tg.rlimits.get(resource, DEFAULT_RLIMITS[resource])
+rlimit = rlimits.get  # the table lives in sentry/kernel/rlimits.py
 
 
 # -- helpers -----------------------------------------------------------------
@@ -279,6 +265,7 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
     c = task.creds if task is not None else None
     uids = (c.uid, c.euid, c.suid, c.euid) if c is not None else (0, 0, 0, 0)
     gids = (c.gid, c.egid, c.sgid, c.egid) if c is not None else (0, 0, 0, 0)
+    groups = c.groups if c is not None else ()
     caps = ALL_CAPS if uids[1] == 0 else 0
     fds = [] if tg.zombie else tg.fds.fds()
     fdsize = max(64, -(-(max(fds, default=0) + 1) // 64) * 64)
@@ -291,7 +278,8 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
     text = [
         f"Tgid:\t{tg.tgid}", "Ngid:\t0", f"Pid:\t{pid}", f"PPid:\t{ppid}", "TracerPid:\t0",
         "Uid:\t" + "\t".join(map(str, uids)), "Gid:\t" + "\t".join(map(str, gids)),
-        f"FDSize:\t{fdsize}", "Groups:\t", f"NStgid:\t{tg.tgid}", f"NSpid:\t{pid}",
+        f"FDSize:\t{fdsize}", "Groups:\t" + " ".join(map(str, groups)),
+        f"NStgid:\t{tg.tgid}", f"NSpid:\t{pid}",
         f"NSpgid:\t{tg.pgid}", f"NSsid:\t{tg.sid}",
     ]
     if not tg.zombie:
@@ -307,7 +295,7 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
         ]
     text += [
         "CoreDumping:\t0", "THP_enabled:\t1", f"Threads:\t{nthreads}",
-        f"SigQ:\t{queued}/{rlimit(tg, RLIMIT_SIGPENDING)[0]}",
+        f"SigQ:\t{queued}/{rlimit(tg, rlimits.RLIMIT_SIGPENDING)[0]}",
         f"SigPnd:\t{pnd:016x}", f"ShdPnd:\t{shd:016x}", f"SigBlk:\t{blk:016x}",
         f"SigIgn:\t{ign:016x}", f"SigCgt:\t{cgt:016x}",
         f"CapInh:\t{0:016x}", f"CapPrm:\t{caps:016x}", f"CapEff:\t{caps:016x}",
@@ -347,7 +335,7 @@ def stat_line(kernel: Kernel, ref: ProcessRef) -> bytes:
         0, 0, 0, 0,  # minflt, cminflt, majflt, cmajflt
         _ticks(tg.utime_ns), _ticks(tg.stime_ns),
         _ticks(tg.child_utime_ns), _ticks(tg.child_stime_ns),
-        20, 0, nthreads, 0, start, vm.size, vm.rss // PAGE, rlimit(tg, RLIMIT_RSS)[0],
+        20, 0, nthreads, 0, start, vm.size, vm.rss // PAGE, rlimit(tg, rlimits.RLIMIT_RSS)[0],
         vm.start_code, vm.end_code, vm.start_stack, 0, 0,  # kstkesp, kstkeip
         (pnd | shd) & 0x7FFFFFFF, blk & 0x7FFFFFFF, ign & 0x7FFFFFFF, cgt & 0x7FFFFFFF,
         0, 0, 0, tg.exit_signal, 0, 0, 0,  # wchan nswap cnswap exit_signal cpu rtprio policy
@@ -393,7 +381,7 @@ def maps(tg: ThreadGroup) -> bytes:
 def limits(tg: ThreadGroup) -> bytes:
     """/proc/<pid>/limits, column widths as fs/proc/base.c's proc_pid_limits."""
     def val(v: int) -> str:
-        return f"{'unlimited':<20} " if v == RLIM_INFINITY else f"{v:<20} "
+        return f"{'unlimited':<20} " if v == rlimits.RLIM_INFINITY else f"{v:<20} "
 
     out = [f"{'Limit':<25} {'Soft Limit':<20} {'Hard Limit':<20} {'Units':<10}\n"]
     for i, (name, unit) in enumerate(LIMIT_ROWS):

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource  # noqa: F401 - os.wait4 imports it on first use, after confinement
 import signal
 import struct
 import threading
+import time
+from typing import Any
 
 from sentry.mm.address_space import StubOp
 from sentry.mm.memfile import MemoryFile
@@ -168,6 +171,10 @@ def _kill_and_reap(pid: int) -> None:
         pass
 
 
+def _cpu_of(usage: Any) -> int:
+    return int((usage.ru_utime + usage.ru_stime) * 1_000_000_000)
+
+
 class StubProcess:
     """A stub process: one application address space on the host.
 
@@ -180,6 +187,7 @@ class StubProcess:
         self.pid = pid
         self.slots_off = slots_off
         self.exit_status: int | None = None
+        self._cpu_ns = 0  # from wait4's rusage, once reaped
         self._lock = threading.Lock()
         self._used = {0}
 
@@ -230,13 +238,14 @@ class StubProcess:
             if self.exit_status is not None:
                 return True
             try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
             except ChildProcessError:
                 self.exit_status = signal.SIGKILL
                 return True
             if pid == 0:
                 return False
             self.exit_status = status
+            self._cpu_ns = _cpu_of(usage)
             return True
 
     def kill(self) -> None:
@@ -249,10 +258,22 @@ class StubProcess:
             except ProcessLookupError:
                 pass
             try:
-                _, status = os.waitpid(self.pid, 0)
+                _, status, usage = os.wait4(self.pid, 0)
+                self._cpu_ns = _cpu_of(usage)
             except ChildProcessError:
                 status = signal.SIGKILL
             self.exit_status = status
+
+    def cpu_ns(self) -> int:
+        """CPU time (user + system) the host spent running this process: its
+        per-process CPU clock while it lives, its rusage once reaped (a reaped
+        pid has no clock)."""
+        if self.exit_status is not None:
+            return self._cpu_ns
+        try:
+            return time.clock_gettime_ns(((~self.pid) << 3) | 2)  # CPUCLOCK_SCHED of a pid
+        except OSError:
+            return self._cpu_ns
 
     def release(self) -> None:
         """Give the slot memory back to the memory file (after kill, by the owner)."""

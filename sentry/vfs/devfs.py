@@ -7,8 +7,9 @@ null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9, tty 5:0, ptmx 5:2.
 
 /dev/stdin, /dev/stdout, /dev/stderr and /dev/fd are symlinks into
 /proc/self/fd, so they work once procfs is mounted at /proc.  /dev/shm is a
-separate tmpfs mount (see :func:`mount_devfs`); /dev/pts is an empty directory
-until a devpts exists; /dev/ptmx is a node without a driver (ENXIO on open).
+separate tmpfs mount (see :func:`mount_devfs`); /dev/pts is where devpts is
+mounted (sentry/tty/devpts.py, which registers the tty and ptmx drivers in
+``DEVICES``; without them both nodes open with ENXIO).
 """
 
 from __future__ import annotations
@@ -115,13 +116,16 @@ class DevFs(TmpFs):
         self.devices = DeviceRegistry()
         register_memory_devices(self.devices)
         self.devices.register(TTYAUX_MAJOR, TTY_MINOR, self._open_tty)
+        # ptmx: the Sentry's tty drivers (sentry/tty) register in DEVICES.
+        self.devices.register(TTYAUX_MAJOR, PTMX_MINOR, DEVICES.open)
         self.tty_opener = tty_opener
         self._populate()
 
     def _open_tty(self, inode: Inode, flags: int) -> FileDescription:
-        """/dev/tty: the controlling terminal, ENXIO when the sandbox has none."""
+        """/dev/tty: the controlling terminal, ENXIO when the caller has none
+        (the driver in DEVICES, unless a test gave its own)."""
         if self.tty_opener is None:
-            raise SyscallError(errno.ENXIO)
+            return DEVICES.open(inode, flags)
         return self.tty_opener(inode, flags)
 
     def _populate(self) -> None:

@@ -23,6 +23,7 @@ O_RDWR = 2
 O_APPEND = 0o2000
 O_NONBLOCK = 0o4000
 O_CLOEXEC = 0o2000000
+O_NOCTTY = 0o400
 # The status flags F_SETFL may change (Linux: O_APPEND|O_ASYNC|O_DIRECT|O_NOATIME|O_NONBLOCK).
 SETFL_MASK = O_APPEND | O_NONBLOCK | 0o20000 | 0o40000 | 0o1000000
 
@@ -83,7 +84,8 @@ class FileDescription:
     """Base open file; subclasses override what their kind of file supports."""
 
     def __init__(self, flags: int) -> None:
-        self.flags = flags & ~O_CLOEXEC
+        # O_NOCTTY reaches a terminal's open but is not a status flag (F_GETFL).
+        self.flags = flags & ~(O_CLOEXEC | O_NOCTTY)
         self.refs = 0
 
     # Access mode checks, done once here for every kind of file.

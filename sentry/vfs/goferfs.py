@@ -1,10 +1,20 @@
-"""The container root as the Gofer serves it: a read-only filesystem over 9P.
+"""Files the Gofer serves: the container root and bind mounts, over 9P.
 
-The Sentry never opens a host file; every byte of the root comes from the
-Gofer through :class:`GoferClient` (gofer/client.py).  This filesystem is
-always read-only: under the overlay, writes go to the tmpfs upper layer, so the
-Gofer only ever walks, stats, opens for reading, reads, lists and reads links.
-Because nothing else changes the tree while the sandbox runs, caching is safe:
+The Sentry never opens a host file; every byte comes from the Gofer through
+:class:`GoferClient` (gofer/client.py).  Two modes:
+
+* read-only (the container root under its overlay, and "ro" binds): the Gofer
+  only ever walks, stats, opens for reading, reads, lists and reads links.
+  Because nothing else is expected to change such a tree while the sandbox
+  runs, caching is safe (below).
+* writable ("rw" bind mounts, gofer_writes.py): creates, writes, truncates,
+  renames and removes go through to the host file.  The host may change the
+  same tree at any time, so attributes are fetched on every stat, data is not
+  cached and failed lookups are not remembered; names already looked up stay
+  cached (a host-side rename or unlink under a running sandbox can leave a
+  stale name, as gVisor's non-revalidating cache modes do).
+
+Caching of the read-only mode:
 
 * each inode holds the fid of one walk; a child is walked once and kept (both
   here and in the dentry cache), failed lookups are remembered for a short time
@@ -37,6 +47,7 @@ from typing import Any, Protocol
 
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
+from sentry.vfs.gofer_writes import GoferWrites
 from sentry.vfs.inode import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Filesystem, Inode, StatFs
 
 CHUNK = 64 * 1024
@@ -60,6 +71,19 @@ class GoferClient(Protocol):
     def readlink(self, fid: int) -> bytes: ...
     def statfs(self, fid: int) -> Any: ...
     def clunk(self, fid: int) -> None: ...
+    # Used by writable filesystems only (gofer_writes.py).
+    def setattr(self, fid: int, valid: int, mode: int = 0, uid: int = 0, gid: int = 0,
+                size: int = 0, atime_ns: int = 0, mtime_ns: int = 0) -> None: ...
+    def write(self, fid: int, offset: int, data: bytes) -> int: ...
+    def lcreate(self, dfid: int, name: bytes, flags: int, mode: int,
+                gid: int) -> tuple[Any, int]: ...
+    def mkdir(self, dfid: int, name: bytes, mode: int, gid: int) -> Any: ...
+    def symlink(self, dfid: int, name: bytes, target: bytes, gid: int) -> Any: ...
+    def mknod(self, dfid: int, name: bytes, mode: int, major: int, minor: int,
+              gid: int) -> Any: ...
+    def link(self, dfid: int, fid: int, name: bytes) -> None: ...
+    def renameat(self, olddfid: int, oldname: bytes, newdfid: int, newname: bytes) -> None: ...
+    def unlinkat(self, dfid: int, name: bytes, flags: int = 0) -> None: ...
 
 
 class PageCache:
@@ -92,17 +116,20 @@ class PageCache:
 
 
 class GoferFs(Filesystem):
-    """A read-only filesystem served by the Gofer from ``root_fid``."""
+    """A filesystem served by the Gofer from ``root_fid`` (an attach point's
+    root: a directory, or a regular file for a file bind)."""
 
     name = "9p"
     magic = V9FS_MAGIC
 
     def __init__(self, client: GoferClient, root_fid: int, *,
-                 cache: PageCache | None = None, source: str = "none") -> None:
-        super().__init__(readonly=True, source=source)
+                 cache: PageCache | None = None, source: str = "none",
+                 readonly: bool = True) -> None:
+        super().__init__(readonly=readonly, source=source)
         self.client = client
         self.cache = cache if cache is not None else PageCache()
         self._inodes: list[GoferInode] = []
+        self.attr_ttl = ATTR_TTL_S if readonly else 0.0
         self.root: GoferInode = GoferInode(self, root_fid)
 
     def statfs(self) -> StatFs:
@@ -115,10 +142,10 @@ class GoferFs(Filesystem):
                       bavail=getattr(r, "bavail", 0), files=getattr(r, "files", 0),
                       ffree=getattr(r, "ffree", 0), fsid=self.dev,
                       namelen=getattr(r, "namelen", 255), frsize=getattr(r, "bsize", 4096),
-                      flags=1)  # ST_RDONLY
+                      flags=1 if self.readonly else 0)  # ST_RDONLY
 
     def options(self) -> str:
-        return "ro"
+        return "ro" if self.readonly else "rw"
 
     def close(self) -> None:
         """Clunk every fid this filesystem holds (sandbox teardown)."""
@@ -127,7 +154,7 @@ class GoferFs(Filesystem):
         self._inodes.clear()
 
 
-class GoferInode(Inode):
+class GoferInode(GoferWrites, Inode):
     """A file of the Gofer's tree, named by one walked fid."""
 
     fs: GoferFs
@@ -139,6 +166,7 @@ class GoferInode(Inode):
         self._children: dict[bytes, GoferInode] = {}
         self._absent: dict[bytes, float] = {}
         self._io_fid: int | None = None
+        self._wfid: int | None = None
         self._link: bytes | None = None
         self._attr_at = 0.0
         self._pipe = None
@@ -149,7 +177,7 @@ class GoferInode(Inode):
     # Attributes.
     def _refresh(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._attr_at < ATTR_TTL_S:
+        if not force and now - self._attr_at < self.fs.attr_ttl:
             return
         a = self.fs.client.getattr(self.fid)
         self.mode = a.mode
@@ -173,9 +201,6 @@ class GoferInode(Inode):
                     blksize=self._blksize, blocks=self._blocks, atime_ns=self.atime_ns,
                     mtime_ns=self.mtime_ns, ctime_ns=self.ctime_ns)
 
-    def setattr(self, **kw: Any) -> None:
-        raise SyscallError(errno.EROFS)
-
     # Names.
     def lookup(self, name: bytes) -> Inode:
         if not self.is_dir():
@@ -190,7 +215,7 @@ class GoferInode(Inode):
         try:
             fid, _ = self.fs.client.walk(self.fid, [name])
         except SyscallError as e:
-            if e.errno == errno.ENOENT:
+            if e.errno == errno.ENOENT and self.fs.readonly:
                 with self._lock:
                     self._absent[name] = time.monotonic()
             raise
@@ -272,6 +297,8 @@ class GoferInode(Inode):
     def read_at(self, offset: int, count: int) -> bytes:
         if (self.mode & S_IFMT) != S_IFREG:
             raise SyscallError(errno.EINVAL)
+        if not self.fs.readonly:  # the host may change it: no page cache
+            return self.fs.client.read(self._read_fid(), offset, count)
         out = []
         pos, end = offset, offset + count
         while pos < end:
@@ -286,23 +313,22 @@ class GoferInode(Inode):
                 break
         return b"".join(out)
 
-    def write_at(self, offset: int, data: bytes) -> int:
-        raise SyscallError(errno.EROFS)
-
-    def truncate(self, size: int) -> None:
-        raise SyscallError(errno.EROFS)
-
     def open(self, flags: int) -> FileDescription:
         fmt = self.mode & S_IFMT
         if fmt in (S_IFREG, S_IFDIR) and ((flags & O_ACCMODE) != O_RDONLY or flags & O_TRUNC):
-            raise SyscallError(errno.EROFS if fmt == S_IFREG else errno.EISDIR)
+            if fmt == S_IFDIR:
+                raise SyscallError(errno.EISDIR)
+            if self.fs.readonly:
+                raise SyscallError(errno.EROFS)
+        if not self.fs.readonly:
+            self._refresh(force=True)  # the host may have changed it (O_APPEND uses size)
         return super().open(flags)
 
     def clunk(self) -> None:
-        for fid in (self._io_fid, self.fid):
+        for fid in (self._io_fid, self._wfid, self.fid):
             if fid is not None:
                 try:
                     self.fs.client.clunk(fid)
                 except SyscallError:
                     pass
-        self._io_fid = None
+        self._io_fid = self._wfid = None

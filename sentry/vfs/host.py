@@ -8,6 +8,7 @@ does for a container's host stdio and TTY.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -46,9 +47,12 @@ WINSIZE_SIZE = 8
 class HostFile(FileDescription):
     """One of the Sentry's own host fds, offered to the application."""
 
-    def __init__(self, host_fd: int, flags: int) -> None:
+    def __init__(self, host_fd: int, flags: int, *, owned: bool = False) -> None:
         super().__init__(flags)
         self.host_fd = host_fd
+        # owned: the fd came for this description alone (an OCI exec's stdio,
+        # passed over the control socket) and is closed with it.
+        self.owned = owned
         mode = os.fstat(host_fd).st_mode
         self.is_tty = _stat.S_ISCHR(mode) and os.isatty(host_fd)
         self.seekable = _stat.S_ISREG(mode)
@@ -145,6 +149,8 @@ class HostFile(FileDescription):
             raise self._check_errno(exc) from None
 
     def _ready(self, events: int, timeout_s: float | None) -> int:
+        if self.host_fd < 0:  # released while another thread still used it
+            return POLLNVAL
         p = select.poll()
         p.register(self.host_fd, events)
         ms = -1 if timeout_s is None else int(timeout_s * 1000)
@@ -173,4 +179,9 @@ class HostFile(FileDescription):
         return b"anon_inode:[host]"
 
     def release(self) -> None:
-        """The host fd stays open: the Sentry owns it (it is the CLI's stdio)."""
+        """An owned fd is closed (its reader sees EOF once no process holds it);
+        the Sentry's own stdio stays open (it is the CLI's)."""
+        if self.owned and self.host_fd >= 0:
+            fd, self.host_fd = self.host_fd, -1
+            with contextlib.suppress(OSError):
+                os.close(fd)

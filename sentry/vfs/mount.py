@@ -40,6 +40,11 @@ class Mount:
         fs_opts = ",".join(o for o in self.fs.options().split(",") if o not in ("ro", "rw"))
         return ",".join(x for x in (base, fs_opts, extra) if x)
 
+    @property
+    def noexec(self) -> bool:
+        """Mounted with "noexec": execve of a file here is EACCES."""
+        return "noexec" in (self._options or "").split(",")
+
     def __repr__(self) -> str:
         return f"<Mount {self.fs.name} {self.source}>"
 
@@ -102,10 +107,11 @@ class MountNamespace:
 
     def mount(self, fs: Filesystem, at: Dentry, source: str = "none",
               options: str | None = None, readonly: bool = False) -> Mount:
-        """Attach ``fs`` at directory ``at`` (stacking on a mountpoint)."""
+        """Attach ``fs`` at ``at`` (stacking on a mountpoint): a directory, or
+        for a filesystem whose root is a file (a bind of a file) a non-directory."""
         with TREE_LOCK:
             at = follow_mounts(at)
-            if not at.inode.is_dir():
+            if at.inode.is_dir() != fs.root.is_dir():
                 raise SyscallError(errno.ENOTDIR)
             if at.dead:
                 raise SyscallError(errno.ENOENT)

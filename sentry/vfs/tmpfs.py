@@ -10,6 +10,12 @@ directory's mtime and ctime; writing or truncating a file updates its mtime and
 ctime; link-count changes update ctime.  atime is set at creation only (the
 Sentry behaves as if mounted noatime, which Linux programs tolerate).
 
+A size limit (the ``size=`` mount option) counts the pages files really hold:
+a write that needs a page beyond the limit is short, or ENOSPC if nothing fit,
+as on Linux.  Pages are given back on truncate and when the last name of a
+file goes (Linux waits for the last close too: a removed file still open here
+stops counting against the limit early).
+
 Lock order: ``TmpFs.lock`` (directory contents, link counts; re-entrant) ->
 ``TmpFile._lock`` (one file's pages).  Both are below dentry.TREE_LOCK.
 """
@@ -49,11 +55,28 @@ class TmpFs(Filesystem):
     magic = TMPFS_MAGIC
 
     def __init__(self, *, mode: int = 0o1777, uid: int = 0, gid: int = 0,
-                 first_ino: int = 1, source: str = "tmpfs", readonly: bool = False) -> None:
+                 first_ino: int = 1, source: str = "tmpfs", readonly: bool = False,
+                 size_limit: int | None = None) -> None:
         super().__init__(readonly=readonly, source=source)
         self.lock = threading.RLock()
         self._next = first_ino
+        # None: unlimited (no accounting at all, the common case).
+        self.limit_pages = None if size_limit is None else max(1, -(-size_limit // PAGE))
+        self.used_pages = 0
+        self._acct = threading.Lock()
         self.root: TmpDir = TmpDir(self, S_IFDIR | (mode & 0o7777), uid=uid, gid=gid)
+
+    def charge(self, pages: int) -> bool:
+        """Take ``pages`` from the size limit; False when they do not fit."""
+        with self._acct:
+            if self.used_pages + pages > self.limit_pages:  # type: ignore[operator]
+                return False
+            self.used_pages += pages
+            return True
+
+    def uncharge(self, pages: int) -> None:
+        with self._acct:
+            self.used_pages = max(0, self.used_pages - pages)
 
     def next_ino(self) -> int:
         with self.lock:
@@ -62,8 +85,18 @@ class TmpFs(Filesystem):
             return n
 
     def statfs(self) -> StatFs:
+        if self.limit_pages is not None:
+            free = max(0, self.limit_pages - self.used_pages)
+            return StatFs(type=self.magic, blocks=self.limit_pages, bfree=free, bavail=free,
+                          files=1 << 20, ffree=1 << 20, fsid=self.dev)
         return StatFs(type=self.magic, blocks=TMPFS_BLOCKS, bfree=TMPFS_BLOCKS,
                       bavail=TMPFS_BLOCKS, files=1 << 20, ffree=1 << 20, fsid=self.dev)
+
+    def options(self) -> str:
+        base = super().options()
+        if self.limit_pages is not None:
+            base += f",size={self.limit_pages * PAGE // 1024}k"
+        return base
 
 
 class TmpFile(Inode):
@@ -73,6 +106,8 @@ class TmpFile(Inode):
         super().__init__(fs, mode, **kw)
         self._pages: dict[int, bytearray] = {}
         self._lock = threading.Lock()
+        # Pages count against a size-limited tmpfs until the last name goes.
+        self._charged = getattr(fs, "limit_pages", None) is not None
 
     def stat(self) -> Stat:
         st = super().stat()
@@ -105,13 +140,17 @@ class TmpFile(Inode):
                 n = min(PAGE - off, len(view))
                 page = self._pages.get(idx)
                 if page is None:
+                    if self._charged and not self.fs.charge(1):  # type: ignore[attr-defined]
+                        break  # the tmpfs is full: a short write
                     page = self._pages[idx] = bytearray(PAGE)
                 page[off:off + n] = view[:n]
                 view = view[n:]
                 pos += n
+            if pos == offset:
+                raise SyscallError(errno.ENOSPC)
             self.size = max(self.size, pos)
             self.mtime_ns = self.ctime_ns = now_ns()
-            return len(data)
+            return pos - offset
 
     def truncate(self, size: int) -> None:
         if size < 0:
@@ -119,8 +158,11 @@ class TmpFile(Inode):
         with self._lock:
             if size < self.size:
                 keep = (size + PAGE - 1) // PAGE
-                for idx in [i for i in self._pages if i >= keep]:
+                gone = [i for i in self._pages if i >= keep]
+                for idx in gone:
                     del self._pages[idx]
+                if self._charged and gone:
+                    self.fs.uncharge(len(gone))  # type: ignore[attr-defined]
                 idx, off = divmod(size, PAGE)
                 if off and idx in self._pages:
                     self._pages[idx][off:] = bytes(PAGE - off)
@@ -156,6 +198,14 @@ class TmpSymlink(Inode):
 
     def readlink(self) -> bytes:
         return self.target
+
+
+def _release(inode: Inode) -> None:
+    """The last name of ``inode`` is gone: its pages stop counting (see the header)."""
+    if isinstance(inode, TmpFile) and inode.nlink <= 0 and inode._charged:
+        with inode._lock:
+            inode._charged = False
+            inode.fs.uncharge(len(inode._pages))  # type: ignore[attr-defined]
 
 
 def is_whiteout(inode: Inode) -> bool:
@@ -235,6 +285,7 @@ class TmpDir(Inode):
             del self.entries[name]
             inode.nlink -= 1
             inode.ctime_ns = now_ns()
+            _release(inode)
             self._touch()
 
     def rmdir(self, name: bytes) -> None:
@@ -283,6 +334,7 @@ class TmpDir(Inode):
                     if src.is_dir():
                         raise SyscallError(errno.ENOTDIR)
                     dst.nlink -= 1
+                    _release(dst)
                 dst.ctime_ns = now_ns()
                 del newdir.entries[newname]
             del self.entries[oldname]

@@ -120,7 +120,12 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
             _writable_mount(d)
         if flags & O_TRUNC and inode.is_reg() and not created and inode.size:
             inode.setattr(size=0)
-    desc = inode.open(flags & ~_OPEN_ONLY)
+    open_flags = flags & ~_OPEN_ONLY
+    if inode.mode & S_IFMT == S_IFCHR:
+        # A terminal's open decides on O_NOCTTY (the controlling terminal);
+        # FileDescription keeps it out of the status flags.
+        open_flags |= flags & O_NOCTTY
+    desc = inode.open(open_flags)
     desc.dentry = d  # type: ignore[attr-defined]
     return desc
 

@@ -583,10 +583,10 @@ def install_cmd(runtime: str, config_file: str, runtime_args: tuple[str, ...]) -
 
     Other keys and runtimes are kept; restart (or reload) dockerd afterwards.
     """
-    from sentry.oci.install import InstallError, install
+    from sentry.oci.install import InstallError, install, runtime_path
 
     try:
-        install(config_file, runtime, os.path.abspath(__file__), runtime_args)
+        install(config_file, runtime, runtime_path(os.path.abspath(__file__)), runtime_args)
     except InstallError as exc:
         _fail(str(exc))
     click.echo(f"runsc.py: added runtime {runtime!r} with arguments {list(runtime_args)} "

@@ -1,8 +1,9 @@
 """Register (or remove) this runtime in Docker's daemon.json, as gVisor's
 ``runsc install`` / ``runsc uninstall`` do.
 
-The entry written is ``"runtimes": {NAME: {"path": RUNSC_PY, "runtimeArgs":
-[FLAGS...]}}``; every other key and every other runtime is kept as it was.
+The entry written is ``"runtimes": {NAME: {"path": RUNTIME, "runtimeArgs":
+[FLAGS...]}}`` (RUNTIME: see :func:`runtime_path`); every other key and
+every other runtime is kept as it was.
 The default NAME is ``pyvisor``, not gVisor's ``runsc``, so installing this
 runtime never replaces an installed gVisor (both can be registered side by
 side, and ``docker run --runtime=pyvisor`` says which one runs).
@@ -80,6 +81,37 @@ def _write(path: str, config: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise InstallError(f"cannot write {path}: {exc.strerror}") from None
+
+
+LAUNCHER = "pyvisor-runsc"  # pyproject.toml's console script
+
+
+def runtime_path(script: str) -> str:
+    """The executable to register for ``script`` (this runsc.py): pip's
+    launcher beside the running interpreter when it runs this very file.
+
+    Why not runsc.py itself: its ``#!/usr/bin/env python3`` depends on the
+    caller's PATH.  podman's cleanup process runs the runtime with an empty
+    environment (so /usr/bin/python3, which may lack pyvisor's dependencies),
+    and under pyenv the lookup goes through a shell shim that costs ~100 ms on
+    each of the four calls a `docker run` makes.  The launcher names the
+    interpreter.  It is used only if it imports this same file (another
+    clone's editable install would point elsewhere).
+    """
+    import importlib.util
+    import sys
+
+    launcher = os.path.join(os.path.dirname(sys.executable), LAUNCHER)
+    if not os.access(launcher, os.X_OK):
+        return script
+    try:
+        spec = importlib.util.find_spec("runsc")
+    except (ImportError, ValueError):
+        return script
+    origin = spec.origin if spec is not None else None
+    if origin is None or os.path.realpath(origin) != os.path.realpath(script):
+        return script
+    return launcher
 
 
 def install(config_file: str, runtime: str, path: str, runtime_args: Sequence[str]) -> None:

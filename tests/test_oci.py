@@ -123,6 +123,14 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] != b"Z"
+
+
 def _wait_for(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -257,6 +265,25 @@ def test_sigkill_of_sandbox_host_cleans_up(created: tuple[Path, str, int]) -> No
     assert_no_process_left(cid, grace=5.0)
     res = runsc(root, "delete", cid)
     assert res.returncode == 0, res.stderr
+    assert not (root / cid).exists(), "no state dir, no socket left"
+    left = [n for n in os.listdir("/dev/shm")
+            if any(n.startswith((f"pyvisor-{s}-", f"sem.pyvisor-{s}-")) for s in sentry)]
+    assert left == []
+
+
+def test_sigkill_of_the_sentry_stops_the_container(created: tuple[Path, str, int]) -> None:
+    """The Sentry dies, not the host: the host sees it, the state says stopped
+    (exit 137), and delete leaves no process, state dir or /dev/shm name."""
+    root, cid, pid = created
+    assert runsc(root, "start", cid).returncode == 0
+    sentry = _children(pid)
+    assert sentry, "the Sentry is the host's child"
+    os.kill(sentry[0], signal.SIGKILL)
+    assert _wait_for(lambda: _state(root, cid)["status"] == "stopped")
+    assert _wait_for(lambda: not _alive(pid)), "the host exits with its Sentry"
+    res = runsc(root, "delete", cid)
+    assert res.returncode == 0, res.stderr
+    assert_no_process_left(cid, grace=5.0)
     assert not (root / cid).exists(), "no state dir, no socket left"
     left = [n for n in os.listdir("/dev/shm")
             if any(n.startswith((f"pyvisor-{s}-", f"sem.pyvisor-{s}-")) for s in sentry)]

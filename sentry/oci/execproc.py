@@ -35,15 +35,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from sentry.oci import bundle, control
-from sentry.oci.lifecycle import OciError, _open, _open_console, _write_pid_file
+from sentry.oci.lifecycle import (
+    OciError,
+    _open,
+    _open_console,
+    _write_pid_file,
+    read_report,
+)
 from sentry.oci.state import CONFIG_COPY, Container, StateError
 from sentry.tty import hostconsole
 
@@ -302,24 +306,11 @@ def _waiter(c: Container, process: dict[str, Any], stdio: list[int], pid_file: s
 
 
 def _read_report(fd: int, child: int, timeout: float) -> dict[str, Any]:
-    """The waiter's one JSON line; its death first is an error, never a hang."""
-    deadline = time.monotonic() + timeout
-    buf = b""
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGKILL)
-            return {"ok": False, "error": f"exec: no answer within {timeout:g} s"}
-        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
-        if not ready:
-            continue
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        buf += chunk
+    """The waiter's report; its death first is an error, never a hang."""
     try:
-        msg = json.loads(buf.split(b"\n", 1)[0])
-    except ValueError:
-        return {"ok": False, "error": "exec: the waiter process died"}
-    return msg if isinstance(msg, dict) else {"ok": False, "error": "exec: bad report"}
+        msg = read_report(fd, timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+        return {"ok": False, "error": f"exec: no answer within {timeout:g} s"}
+    return msg if msg is not None else {"ok": False, "error": "exec: the waiter process died"}

@@ -118,14 +118,16 @@ def _exec_host(argv: list[str], pass_fds: tuple[int, ...]) -> HostProcess:
     return subprocess.Popen(argv, pass_fds=pass_fds, start_new_session=True)
 
 
-def _await_ready(proc: HostProcess, fd: int, timeout: float) -> dict[str, Any]:
-    """The host's one JSON line on the ready pipe (EOF means it died first)."""
+def read_report(fd: int, timeout: float) -> dict[str, Any] | None:
+    """One JSON object on a line from a child's report pipe (the sandbox host's
+    readiness, an exec waiter's start): None when the writer died first (EOF
+    or garbage); TimeoutError when nothing came within ``timeout``."""
     deadline = time.monotonic() + timeout
     buf = b""
     while b"\n" not in buf:
         left = deadline - time.monotonic()
         if left <= 0:
-            return {"ok": False, "error": f"the sandbox was not ready within {timeout:g} s"}
+            raise TimeoutError
         r, _, _ = select.select([fd], [], [], min(left, 1.0))
         if not r:
             continue
@@ -136,9 +138,20 @@ def _await_ready(proc: HostProcess, fd: int, timeout: float) -> dict[str, Any]:
     try:
         msg = json.loads(buf.split(b"\n", 1)[0])
     except ValueError:
+        return None
+    return msg if isinstance(msg, dict) else None
+
+
+def _await_ready(proc: HostProcess, fd: int, timeout: float) -> dict[str, Any]:
+    """The host's ready report (EOF means it died first)."""
+    try:
+        msg = read_report(fd, timeout)
+    except TimeoutError:
+        return {"ok": False, "error": f"the sandbox was not ready within {timeout:g} s"}
+    if msg is None:
         code = proc.wait(timeout=10)
         return {"ok": False, "error": f"the sandbox host exited with status {code}"}
-    return msg if isinstance(msg, dict) else {"ok": False, "error": "bad ready message"}
+    return msg
 
 
 def _stop_host(proc: HostProcess) -> None:

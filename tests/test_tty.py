@@ -221,13 +221,14 @@ def test_python_pty_module() -> None:
 
 
 PY_EPOLL = r"""
-import os, select
+import os, select, time
 m, s = os.openpty()
 ep = select.epoll()
 ep.register(m, select.EPOLLIN)
 ep.register(s, select.EPOLLIN)
 print("idle", ep.poll(0.2))
 os.write(m, b"abc\n")
+time.sleep(0.3)  # Linux echoes from a workqueue: let both ends settle first
 print("typed", sorted(set(ep.poll(5))))
 os.read(s, 10); os.read(m, 10)
 os.write(s, b"x")

@@ -40,11 +40,33 @@ MEMORY_FILE_SIZE = 1 << 37  # sparse; the Sentry maps all of it, so keep it well
 
 
 class LaunchError(Exception):
-    """The program cannot be started: a one-line message and a shell-like status."""
+    """The program cannot be started: a one-line message and a shell-like status.
 
-    def __init__(self, message: str, status: int) -> None:
+    ``program`` and ``errno`` (when the program itself is at fault) let
+    :meth:`runc_message` say it the way runc does, for container tools.
+    """
+
+    def __init__(self, message: str, status: int, *, program: str | None = None,
+                 errno_: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.program = program
+        self.errno = errno_
+
+    def runc_message(self) -> str:
+        """runc's wording: Docker's CLI turns "executable file not found" and
+        "no such file or directory" into status 127 and "permission denied"
+        into 126 by matching these words in the runtime's error."""
+        name = self.program
+        if name is None:
+            return str(self)
+        if self.errno is None:  # not found on PATH
+            return f'exec: "{name}": executable file not found in $PATH'
+        if self.errno == errno.ENOENT:
+            return f'exec: "{name}": stat {name}: no such file or directory'
+        if self.errno == errno.EACCES:
+            return f'exec: "{name}": permission denied ({self})'
+        return f'exec: "{name}": {self}'
 
 
 @dataclass
@@ -134,7 +156,7 @@ def resolve_program(ctx: FsContext, name: str, path: str | None) -> str:
             continue
         if stat.S_ISREG(st.mode) and st.mode & 0o111:
             return candidate
-    raise LaunchError(f"{name}: command not found", 127)
+    raise LaunchError(f"{name}: command not found", 127, program=name)
 
 
 def _import_stdio(fds: FdTable, host_fds: Sequence[int] | None) -> None:
@@ -249,7 +271,8 @@ def wait_status_to_exit_code(status: int) -> int:
 def _launch_error(path: str, exc: execimage.ImageError, ctx: FsContext) -> LaunchError:
     status = 127 if exc.errno == errno.ENOENT else 126
     if exc.errno == errno.ENOEXEC:
-        return LaunchError(f"{path}: Exec format error ({exc.message})", status)
+        return LaunchError(f"{path}: Exec format error ({exc.message})", status,
+                           program=path, errno_=exc.errno)
     reason = os.strerror(exc.errno)
     if exc.errno == errno.EACCES:
         try:
@@ -258,7 +281,7 @@ def _launch_error(path: str, exc: execimage.ImageError, ctx: FsContext) -> Launc
         except SyscallError:
             pass
     detail = "" if exc.message == os.strerror(exc.errno) else f" ({exc.message})"
-    return LaunchError(f"{path}: {reason}{detail}", status)
+    return LaunchError(f"{path}: {reason}{detail}", status, program=path, errno_=exc.errno)
 
 
 def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:

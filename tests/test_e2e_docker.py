@@ -113,6 +113,15 @@ def test_exit_code_and_stderr(docker: Docker, runtime: str) -> None:
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
+def test_program_errors_give_dockers_codes(docker: Docker, runtime: str) -> None:
+    """Docker's CLI reads the runtime's words: a missing program is 127, one
+    that cannot be executed 126, as with runc."""
+    assert _run(docker, runtime, "/no/such/program").returncode == 127
+    assert _run(docker, runtime, "no-such-program").returncode == 127
+    assert _run(docker, runtime, "/etc").returncode == 126
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_stdin_is_passed(docker: Docker, runtime: str) -> None:
     res = docker("run", "--rm", "-i", f"--runtime={runtime}", "--network=none", IMAGE,
                  "/bin/busybox", "cat", input=b"through the FIFO\n")

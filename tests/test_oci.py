@@ -424,7 +424,8 @@ def test_launch_error_at_create(state_root: Path, cid: str,
                                 make_bundle: Callable[..., Path]) -> None:
     res = runsc_bg(state_root, "create", "--bundle", str(make_bundle(["no-such-program"])), cid)
     assert res.returncode == 1
-    assert "no-such-program: command not found" in res.stderr
+    # runc's words: Docker's CLI maps "executable file not found" to status 127
+    assert 'exec: "no-such-program": executable file not found in $PATH' in res.stderr
     assert len(res.stderr.splitlines()) == 1
     assert not (state_root / cid).exists()
     assert_no_process_left(cid)

@@ -167,7 +167,7 @@ def test_exec_missing_program(start: Start) -> None:
     root, name, _ = start()
     res = runsc_exec(root, name, "no-such-program")
     assert res.returncode == 127
-    assert "no-such-program: command not found" in _one_line_error(res)
+    assert 'exec: "no-such-program": executable file not found' in _one_line_error(res)
     assert runsc_exec(root, name, "true").returncode == 0, "the container is unharmed"
 
 
@@ -272,7 +272,7 @@ def test_exec_detach_error_leaves_nothing(start: Start, tmp_path: Path) -> None:
     root, name, _ = start()
     pid_file = tmp_path / "exec.pid"
     res = runsc_exec(root, "--detach", "--pid-file", str(pid_file), name, "nope")
-    assert res.returncode == 127 and "command not found" in _one_line_error(res)
+    assert res.returncode == 127 and "executable file not found" in _one_line_error(res)
     assert not pid_file.exists()
     assert len(json.loads(runsc(root, "ps", "--format", "json", name).stdout)) == 1
 

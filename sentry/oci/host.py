@@ -132,7 +132,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         return sandbox.run(init.argv, init.env, opts)
     except sandbox.LaunchError as exc:
         with contextlib.suppress(OSError):
-            send_frame(chan, {"ready": False, "error": str(exc), "status": exc.status})
+            send_frame(chan, {"ready": False, "error": exc.runc_message(), "status": exc.status})
         return exc.status
     except (StubError, StubDied, SentryBug) as exc:
         message = f"sandbox failure: {exc}"

@@ -168,7 +168,7 @@ def _exec(booted: Booted, process: Any, fds: list[int]) -> dict[str, Any]:
         status.close()
         if console is not None:
             console.close(drain_s=0)
-        return {"ok": False, "error": str(exc), "status": exc.status}
+        return {"ok": False, "error": exc.runc_message(), "status": exc.status}
     except BaseException:
         status.close()
         if console is not None:

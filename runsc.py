@@ -433,15 +433,16 @@ def list_cmd(ctx: click.Context, fmt: str, quiet: bool) -> None:
 @_ID
 @click.pass_context
 def ps_cmd(ctx: click.Context, fmt: str, container_id: str) -> None:
-    """List the container's processes (sandbox pids; json: the pids)."""
+    """List the container's processes: as the sandbox sees them (table), or the
+    host pids that make it up (json, what `docker top` asks for, as runc's)."""
     import json
 
     from sentry.oci import lifecycle
 
-    procs: list[dict[str, object]] = _oci(ctx, lifecycle.ps, container_id) or []  # type: ignore[assignment]
     if fmt == "json":
-        click.echo(json.dumps([p.get("pid") for p in procs]))
+        click.echo(json.dumps(_oci(ctx, lifecycle.host_pids, container_id) or []))
         return
+    procs: list[dict[str, object]] = _oci(ctx, lifecycle.ps, container_id) or []  # type: ignore[assignment]
     click.echo(f"{'PID':>7} {'PPID':>7} CMD")
     for p in procs:
         click.echo(f"{p.get('pid')!s:>7} {p.get('ppid')!s:>7} {p.get('cmd', '')}")

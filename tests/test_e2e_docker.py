@@ -142,6 +142,13 @@ def test_detach_exec_stop(docker: Docker, runtime: str) -> None:
         assert (res.returncode, res.stdout) == (0, "from exec\n"), docker.why(res)
         res = docker("exec", cid, "/bin/busybox", "sh", "-c", "exit 5")
         assert res.returncode == 5, docker.why(res)
+        # docker top: the runtime's `ps --format json` gives host pids that Docker
+        # looks up in the host's ps; never the host's own pid 1.
+        res = docker("top", cid, "-o", "pid,args")
+        assert res.returncode == 0, docker.why(res)
+        rows = [line.split(None, 1) for line in res.stdout.splitlines()[1:]]
+        assert rows and all(r[0] != "1" for r in rows), res.stdout
+        assert any("sleep 120" in r[1] or "sandbox-serve" in r[1] for r in rows), res.stdout
         t0 = time.monotonic()
         res = docker("stop", "-t", "2", cid, timeout=60)
         took = time.monotonic() - t0

@@ -313,12 +313,20 @@ def test_kill_reaches_the_init_signal_handler(state_root: Path, cid: str,
 
 
 def test_ps_lists_the_init(created: tuple[Path, str, int]) -> None:
-    root, cid, _ = created
+    root, cid, pid = created
     assert runsc(root, "start", cid).returncode == 0
-    res = runsc(root, "ps", "--format", "json", cid)
-    assert res.returncode == 0 and 1 in json.loads(res.stdout), res.stderr
-    table = runsc(root, "ps", cid).stdout
+    table = runsc(root, "ps", cid).stdout  # the sandbox's view
     assert "sleep 30" in table
+    # json: the host pids that make up the container, as runc gives (docker
+    # top looks them up in the host's ps): the sandbox host and all below it.
+    res = runsc(root, "ps", "--format", "json", cid)
+    assert res.returncode == 0, res.stderr
+    pids = json.loads(res.stdout)
+    assert pid in pids and 1 not in pids
+    sentry = _children(pid)
+    assert sentry and set(sentry) <= set(pids)
+    assert set(_children(sentry[0])) <= set(pids)
+    assert len(pids) >= 4, "host, Sentry, Gofer, the init's stub"
 
 
 def test_duplicate_id_rejected(created: tuple[Path, str, int],

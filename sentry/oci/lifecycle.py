@@ -387,6 +387,48 @@ def ps(root: str, cid: str) -> list[dict[str, Any]]:
     return procs if isinstance(procs, list) else []
 
 
+def _ppids() -> dict[int, int]:
+    """pid -> ppid for every host process (a /proc snapshot)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        out[int(name)] = int(stat[stat.rfind(b")") + 2:].split()[1])
+    return out
+
+
+def host_pids(root: str, cid: str) -> list[int]:
+    """The host processes that make up the container: its sandbox host (the
+    state's pid) and everything below it (Sentry, Gofer, stubs).
+
+    What `ps --format json` prints, as runc prints the host pids in the
+    container's cgroup: `docker top` looks these up in the host's ps.  The
+    pids inside the sandbox would name unrelated host processes there.
+    """
+    c = _open(root, cid)
+    try:
+        st = c.current()
+    except StateError as exc:
+        raise OciError(str(exc)) from None
+    pid = st.get("pid")
+    if st.get("status") == "stopped" or not isinstance(pid, int) or pid <= 0:
+        return []
+    ppids = _ppids()
+    if pid not in ppids:
+        return []
+    found, frontier = [pid], [pid]
+    while frontier:
+        parents = set(frontier)
+        frontier = [p for p, pp in ppids.items() if pp in parents]
+        found += frontier
+    return sorted(found)
+
+
 def run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
         pid_file: str | None = None, console_socket: str | None = None,
         detach: bool = False, spawn_host: SpawnHost | None = None) -> int:

@@ -122,6 +122,30 @@ def test_program_errors_give_dockers_codes(docker: Docker, runtime: str) -> None
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
+def test_memory_limit_bounds_the_container(docker: Docker, runtime: str) -> None:
+    """`docker run -m`: the pid Docker knows (for pyvisor the sandbox host, the
+    parent of the Sentry, Gofer and stubs) is in a memory cgroup of that limit."""
+    cid = f"pyvisor-e2e-memory-{runtime}"
+    try:
+        res = docker("run", "-d", "--name", cid, "-m", "64m", f"--runtime={runtime}",
+                     "--network=none", IMAGE, "/bin/busybox", "sleep", "120")
+        assert res.returncode == 0, docker.why(res)
+        pid = int(docker("inspect", "--format", "{{.State.Pid}}", cid).stdout)
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        memory = [ln.split(":", 2)[2] for ln in lines if ln.split(":")[1] in ("memory", "")]
+        limits = []
+        for rel in memory:
+            for name in ("memory/" + rel.lstrip("/") + "/memory.limit_in_bytes",
+                         "unified/" + rel.lstrip("/") + "/memory.max",
+                         rel.lstrip("/") + "/memory.max"):
+                with contextlib.suppress(OSError):
+                    limits.append(Path("/sys/fs/cgroup", name).read_text().strip())
+        assert str(64 << 20) in limits, (lines, limits)
+    finally:
+        docker("rm", "-f", cid, timeout=60)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_stdin_is_passed(docker: Docker, runtime: str) -> None:
     res = docker("run", "--rm", "-i", f"--runtime={runtime}", "--network=none", IMAGE,
                  "/bin/busybox", "cat", input=b"through the FIFO\n")

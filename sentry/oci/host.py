@@ -57,7 +57,7 @@ import threading
 import time
 from typing import Any
 
-from sentry.oci import bundle, netns
+from sentry.oci import bundle, cgroups, netns
 from sentry.oci.control import (
     ControlServer,
     FrameError,
@@ -407,6 +407,8 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     except netns.NamespaceError as exc:
         _report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
+    # Before the fork: the Sentry, Gofer and stubs inherit the cgroups.
+    cgroups.join(b.raw.get("linux"), c.dir, os.getpid())
     sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd)
     if console_fd is not None and console_fd > 2:
         os.close(console_fd)  # the Sentry's now: its end of the container's terminal

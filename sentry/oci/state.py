@@ -214,6 +214,11 @@ class Container:
         return out
 
     def remove(self) -> None:
+        """Forget the container: its host cgroups (once its processes are
+        gone, as here) and its state directory."""
+        from sentry.oci import cgroups
+
+        cgroups.remove(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
         if os.path.exists(self.dir):
             shutil.rmtree(self.dir)  # a second pass raises with the real reason

@@ -1,0 +1,186 @@
+"""The container's host cgroups: the sandbox's processes in ``linux.cgroupsPath``
+with ``linux.resources`` applied, as runc places a container.
+
+Why a sandbox needs them: the application's memory is the Sentry's memory file
+and its CPU time is spent in the stubs and the Sentry, so putting the sandbox
+host (before it forks the Sentry; everything below inherits the cgroup) in the
+container's cgroup makes `docker run -m/--cpus/--pids-limit` bound the whole
+sandbox, and lets the shim's stats (`docker stats`, which reads the cgroup of
+the pid in --pid-file) see it.  gVisor's runsc does the same for its sandbox.
+
+Scope and rules:
+
+- cgroup v1 (one hierarchy per controller, e.g. /sys/fs/cgroup/memory) and v2
+  (the unified hierarchy) as found in /proc/self/mountinfo; a relative path
+  is taken from the root of each hierarchy, as runc's cgroupfs driver does.
+  The systemd driver's "slice:prefix:name" form is not handled: no cgroup.
+- Best effort: a host where cgroups cannot be made (no permission, a
+  read-only cgroupfs) still runs the container, and says why in the debug
+  log; a resource that was asked for and could not be set is also logged.
+- The directories made are recorded in the container's state directory;
+  ``delete`` removes them once the processes are gone (:func:`remove`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import time
+from typing import Any
+
+log = logging.getLogger("pyvisor")
+
+RECORD = "cgroups.json"  # in the container's state directory
+RMDIR_GRACE = 2.0  # seconds for the last processes to leave a cgroup
+_MAX_PATH_PARTS = 32
+
+
+def _hierarchies() -> dict[str, str]:
+    """Mount point of each v1 controller (key: controller) and of v2 (key "")."""
+    out: dict[str, str] = {}
+    try:
+        with open("/proc/self/mountinfo") as f:
+            lines = f.readlines()
+    except OSError:
+        return out
+    for line in lines:
+        pre, _, post = line.partition(" - ")
+        fields, sfields = pre.split(), post.split()
+        if len(fields) < 5 or len(sfields) < 3:
+            continue
+        fstype, mnt, opts = sfields[0], fields[4], sfields[2].split(",")
+        if fstype == "cgroup2":
+            out.setdefault("", mnt)
+        elif fstype == "cgroup":
+            for o in opts:
+                if o in ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices",
+                         "freezer", "net_cls", "net_prio", "perf_event", "hugetlb", "rdma"):
+                    out.setdefault(o, mnt)
+    return out
+
+
+def _clean_path(path: str) -> str | None:
+    """``linux.cgroupsPath`` as a relative path with no '..'; None if unusable."""
+    if not path or ":" in path:
+        return None  # empty, or the systemd driver's slice:prefix:name
+    parts = [p for p in path.split("/") if p and p != "."]
+    if not parts or ".." in parts or len(parts) > _MAX_PATH_PARTS:
+        return None
+    return "/".join(parts)
+
+
+def _write(path: str, value: str) -> bool:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+        return True
+    except OSError as exc:
+        log.debug("cgroups: cannot write %r to %s: %s", value, path, exc.strerror)
+        return False
+
+
+def _inherit_cpuset(directory: str) -> None:
+    """A new v1 cpuset cgroup starts with no cpus and mems, and refuses tasks
+    until it has them: take the parent's, as runc does."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        mine = os.path.join(directory, name)
+        try:
+            with open(mine) as f:
+                if f.read().strip():
+                    continue
+            with open(os.path.join(os.path.dirname(directory), name)) as f:
+                _write(mine, f.read().strip())
+        except OSError:
+            continue
+
+
+def _limits(resources: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """linux.resources -> {controller: {file: value}} for v1, and "" for v2."""
+    v1: dict[str, dict[str, str]] = {}
+    v2: dict[str, str] = {}
+    mem = resources.get("memory") or {}
+    if isinstance(mem.get("limit"), int) and mem["limit"] > 0:
+        v1.setdefault("memory", {})["memory.limit_in_bytes"] = str(mem["limit"])
+        v2["memory.max"] = str(mem["limit"])
+    pids = resources.get("pids") or {}
+    if isinstance(pids.get("limit"), int) and pids["limit"] > 0:
+        v1.setdefault("pids", {})["pids.max"] = str(pids["limit"])
+        v2["pids.max"] = str(pids["limit"])
+    cpu = resources.get("cpu") or {}
+    if isinstance(cpu.get("shares"), int) and cpu["shares"] > 0:
+        v1.setdefault("cpu", {})["cpu.shares"] = str(cpu["shares"])
+    quota, period = cpu.get("quota"), cpu.get("period")
+    if isinstance(quota, int) and quota > 0:
+        period = period if isinstance(period, int) and period > 0 else 100_000
+        v1.setdefault("cpu", {}).update({"cpu.cfs_period_us": str(period),
+                                         "cpu.cfs_quota_us": str(quota)})
+        v2["cpu.max"] = f"{quota} {period}"
+    if isinstance(cpu.get("cpus"), str) and cpu["cpus"]:
+        v1.setdefault("cpuset", {})["cpuset.cpus"] = cpu["cpus"]
+        v2["cpuset.cpus"] = cpu["cpus"]
+    if v2:
+        v1[""] = v2
+    return v1
+
+
+def join(raw_linux: Any, state_dir: str, pid: int) -> list[str]:
+    """Put ``pid`` (the sandbox host, before it forks) in the container's
+    cgroups and apply its resources; returns (and records) the directories made."""
+    if not isinstance(raw_linux, dict):
+        return []
+    rel = _clean_path(raw_linux.get("cgroupsPath") or "")
+    if rel is None:
+        if raw_linux.get("cgroupsPath"):
+            log.debug("cgroups: path %r not handled", raw_linux.get("cgroupsPath"))
+        return []
+    resources = raw_linux.get("resources")
+    limits = _limits(resources if isinstance(resources, dict) else {})
+    made: list[str] = []
+    for ctrl, mnt in sorted(_hierarchies().items()):
+        directory = os.path.join(mnt, rel)
+        try:
+            existed = os.path.isdir(directory)
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            log.debug("cgroups: cannot make %s: %s", directory, exc.strerror)
+            continue
+        if not existed:
+            made.append(directory)
+        if ctrl == "cpuset":
+            _inherit_cpuset(directory)
+        for name, value in limits.get(ctrl, {}).items():
+            if not _write(os.path.join(directory, name), value):
+                log.warning("cgroups: could not set %s=%s", name, value)
+        _write(os.path.join(directory, "cgroup.procs"), str(pid))
+    with contextlib.suppress(OSError), open(os.path.join(state_dir, RECORD), "w") as f:
+        json.dump(made, f)
+    return made
+
+
+def remove(state_dir: str) -> None:
+    """Remove the cgroup directories ``join`` made (deepest first); the
+    processes are gone by then, so the directories are empty."""
+    try:
+        with open(os.path.join(state_dir, RECORD)) as f:
+            made = json.load(f)
+    except (OSError, ValueError):
+        return
+    if not isinstance(made, list):
+        return
+    deadline = time.monotonic() + RMDIR_GRACE
+    for directory in sorted((d for d in made if isinstance(d, str)), key=len, reverse=True):
+        while True:
+            try:
+                os.rmdir(directory)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                # EBUSY: a killed process of the sandbox is still on its way out
+                if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                    log.debug("cgroups: cannot remove %s: %s", directory, exc.strerror)
+                    break
+                time.sleep(0.02)

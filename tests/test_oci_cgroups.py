@@ -1,0 +1,86 @@
+"""The container's host cgroups (sentry/oci/cgroups.py): the sandbox host and
+everything below it sit in ``linux.cgroupsPath`` with ``linux.resources``
+applied, as runc places a container, and delete removes the directories."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_oci import (  # noqa: F401 - fixtures, used by name
+    _children,
+    cid,
+    make_bundle,
+    runsc,
+    runsc_bg,
+    state_root,
+)
+
+from sentry.oci.cgroups import _hierarchies
+
+MEMORY_LIMIT = 256 << 20
+PIDS_LIMIT = 77
+
+
+def _memory_and_pids_dirs(rel: str) -> tuple[Path, Path, str, str]:
+    """(memory dir, pids dir, memory file, pids file) for v1, else v2."""
+    h = _hierarchies()
+    if "memory" in h and "pids" in h:
+        return (Path(h["memory"], rel), Path(h["pids"], rel), "memory.limit_in_bytes",
+                "pids.max")
+    if "" in h:
+        return Path(h[""], rel), Path(h[""], rel), "memory.max", "pids.max"
+    pytest.skip("no memory/pids cgroup hierarchy mounted here")
+
+
+def _procs(directory: Path) -> set[int]:
+    return {int(x) for x in (directory / "cgroup.procs").read_text().split()}
+
+
+def test_sandbox_runs_in_the_bundles_cgroup(state_root: Path, cid: str,  # noqa: F811
+                                            make_bundle: Callable[..., Path],  # noqa: F811
+                                            tmp_path: Path) -> None:
+    rel = f"pyvisor-test/{cid}"
+    mem_dir, pids_dir, mem_file, pids_file = _memory_and_pids_dirs(rel)
+    if not os.access(mem_dir.parent.parent, os.W_OK):
+        pytest.skip(f"{mem_dir.parent.parent} is not writable here")
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg.setdefault("linux", {})["cgroupsPath"] = f"/{rel}"
+        cfg["linux"]["resources"] = {"memory": {"limit": MEMORY_LIMIT},
+                                     "pids": {"limit": PIDS_LIMIT}}
+
+    b = make_bundle(["sleep", "30"], edit=edit)
+    pid_file = tmp_path / "pid"
+    res = runsc_bg(state_root, "create", "--bundle", str(b), "--pid-file", str(pid_file), cid)
+    assert res.returncode == 0, res.stderr
+    try:
+        host = int(pid_file.read_text())
+        assert runsc(state_root, "start", cid).returncode == 0
+        assert int((mem_dir / mem_file).read_text()) == MEMORY_LIMIT
+        assert int((pids_dir / pids_file).read_text()) == PIDS_LIMIT
+        sentry = _children(host)
+        assert sentry, "the Sentry is the host's child"
+        inside = _procs(mem_dir)
+        assert host in inside and sentry[0] in inside, "the host and the Sentry"
+        assert set(_children(sentry[0])) <= inside, "the Gofer and the stubs too"
+    finally:
+        assert runsc(state_root, "kill", cid, "KILL").returncode == 0
+        runsc(state_root, "delete", "--force", cid)
+    assert not mem_dir.exists() and not pids_dir.exists(), "delete removes the cgroups"
+    for d in {mem_dir.parent, pids_dir.parent}:  # the "pyvisor-test" parents
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
+def test_unusable_paths_make_no_cgroup() -> None:
+    from sentry.oci.cgroups import _clean_path
+
+    assert _clean_path("/docker/abc") == "docker/abc"
+    assert _clean_path("docker/abc") == "docker/abc"
+    for bad in ("", "/", "../escape", "/a/../../b", "system.slice:docker:abc"):
+        assert _clean_path(bad) is None, bad

@@ -435,6 +435,22 @@ def test_process_user_rlimits_nnp(start: Start, identity_program: Path) -> None:
         "Gid:\t1000\t1000\t1000\t1000", "Groups:\t5 20", "NoNewPrivs:\t1"]
 
 
+def test_unset_nofile_is_the_runtimes_own(state_root: Path, cid: str,  # noqa: F811
+                                          make_bundle: Callable[..., Path]) -> None:  # noqa: F811
+    """No process.rlimits: NOFILE (and FSIZE) are the runtime's own, as a runc
+    container inherits them and gVisor copies them, not Linux's 1024/4096."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = [str(min(soft, 1 << 20)), str(min(hard, 1 << 20))]
+    if want == ["1024", "4096"]:
+        pytest.skip("this host's NOFILE is Linux's default: the test could not tell")
+    b = make_bundle(["sh", "-c", "ulimit -n; ulimit -Hn"], rlimits=[])  # spec's template sets one
+    res = runsc(state_root, "run", "--bundle", str(b), cid)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == want
+
+
 def test_unknown_rlimit_fails_create(state_root: Path, cid: str,  # noqa: F811
                                      make_bundle: Callable[..., Path]) -> None:  # noqa: F811
     b = make_bundle(["true"], rlimits=[{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}])

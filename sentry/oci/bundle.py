@@ -246,6 +246,32 @@ def rlimit_numbers(p: Process) -> dict[int, tuple[int, int]]:
     return out
 
 
+def container_rlimits(p: Process) -> dict[int, tuple[int, int]]:
+    """The limits a container's processes start with: the runtime's own
+    RLIMIT_FSIZE and RLIMIT_NOFILE, then ``process.rlimits`` on top.
+
+    Why those two: runc's container process inherits every limit of the
+    runtime (Docker sets none in config.json unless asked), and gVisor's runsc
+    likewise takes FSIZE and NOFILE from the host, so `ulimit -n` in a
+    container is the same under runc, runsc and pyvisor.  The other limits
+    stay the kernel's defaults (sentry/kernel/rlimits.py).
+    """
+    import resource  # imported by the Sentry before it confines itself (stubs.py)
+
+    from sentry.kernel import rlimits
+
+    out: dict[int, tuple[int, int]] = {}
+    for number in (resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE):
+        soft, hard = resource.getrlimit(number)
+        soft = rlimits.RLIM_INFINITY if soft == resource.RLIM_INFINITY else soft
+        hard = rlimits.RLIM_INFINITY if hard == resource.RLIM_INFINITY else hard
+        if number == resource.RLIMIT_NOFILE:  # the fd table's own ceiling (nr_open)
+            soft, hard = min(soft, rlimits.NR_OPEN), min(hard, rlimits.NR_OPEN)
+        out[number] = (soft, hard)
+    out.update(rlimit_numbers(p))
+    return out
+
+
 def _parse_mounts(value: Any) -> tuple[Mount, ...]:
     if value is None:
         return ()

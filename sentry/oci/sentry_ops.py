@@ -125,7 +125,7 @@ def process_spec(p: bundle.Process, stdio: list[int] | None) -> ProcessSpec:
 
     return ProcessSpec(argv=list(p.args), env=p.env_dict(), cwd=p.cwd, uid=p.user.uid,
                        gid=p.user.gid, groups=p.user.additional_gids,
-                       rlimits=bundle.rlimit_numbers(p), no_new_privs=p.no_new_privileges,
+                       rlimits=bundle.container_rlimits(p), no_new_privs=p.no_new_privileges,
                        stdio=stdio)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sentry import confine, rootfs
-from sentry.kernel import execimage, rlimits
+from sentry.kernel import dac, execimage, rlimits
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.kernel import Kernel, Utsname
 from sentry.kernel.task import Credentials, SentryBug, Task, initial_regs
@@ -203,6 +203,7 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
             except SyscallError as exc:
                 raise LaunchError(f"cwd {spec.cwd}: {os.strerror(exc.errno)}", 126) from None
         ctx.uid, ctx.gid = spec.uid, spec.gid
+        ctx.permission, ctx.owner_check = dac.check, dac.owner_or_root
         path = resolve_program(ctx, spec.argv[0], spec.env.get("PATH"))
         bargv = [os.fsencode(a) for a in spec.argv]
         envp = [os.fsencode(f"{k}={v}") for k, v in spec.env.items()]

@@ -48,7 +48,7 @@ class FsContext:
     are plain references, so a copy is two attribute reads, no lock.
     """
 
-    __slots__ = ("root", "cwd", "umask", "ns", "permission", "uid", "gid")
+    __slots__ = ("root", "cwd", "umask", "ns", "permission", "owner_check", "uid", "gid")
 
     def __init__(self, root: Dentry, cwd: Dentry | None = None, *, umask: int = 0o022,
                  ns: MountNamespace | None = None,
@@ -59,6 +59,8 @@ class FsContext:
         self.ns = ns
         # (dentry, MAY_* mask) -> None or raise SyscallError(EACCES); None: root.
         self.permission = permission
+        # (dentry) -> None or raise EPERM: chmod and utimes are the owner's.
+        self.owner_check: Callable[[Dentry], None] | None = None
         self.uid = 0
         self.gid = 0
 
@@ -71,12 +73,17 @@ class FsContext:
         """An independent copy (fork without CLONE_FS)."""
         c = FsContext(self.root, self.cwd, umask=self.umask, ns=self.ns,
                       permission=self.permission)
+        c.owner_check = self.owner_check
         c.uid, c.gid = self.uid, self.gid
         return c
 
     def check(self, d: Dentry, mask: int) -> None:
         if self.permission is not None:
             self.permission(d, mask)
+
+    def check_owner(self, d: Dentry) -> None:
+        if self.owner_check is not None:
+            self.owner_check(d)
 
 
 class Reopened(Exception):  # noqa: N818 - a result, not an error

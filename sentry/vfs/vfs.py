@@ -27,7 +27,7 @@ import errno
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import O_PATH, PathDescription, dentry_of
-from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
+from sentry.vfs.file import O_ACCMODE, O_RDONLY, O_WRONLY, FileDescription, Stat
 from sentry.vfs.inode import (
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -45,6 +45,8 @@ from sentry.vfs.inode import (
 from sentry.vfs.mount import Mount, path_of
 from sentry.vfs.resolve import (
     MAY_EXEC,
+    MAY_READ,
+    MAY_WRITE,
     FsContext,
     Reopened,
     lookup_last,
@@ -116,6 +118,9 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         wants_write = acc != O_RDONLY
         if inode.is_dir() and wants_write:
             raise SyscallError(errno.EISDIR)
+        if not created:
+            ctx.check(d, (MAY_WRITE if wants_write or flags & O_TRUNC else 0)
+                      | (MAY_READ if acc != O_WRONLY else 0))
         if (wants_write or flags & O_TRUNC) and inode.is_reg() and not created:
             _writable_mount(d)
         if flags & O_TRUNC and inode.is_reg() and not created and inode.size:
@@ -139,6 +144,7 @@ def _open_create(ctx: FsContext, dirfd: Dentry | None, path: bytes, flags: int, 
         if trailing:
             raise SyscallError(errno.EISDIR)
         _writable_mount(parent)
+        ctx.check(parent, MAY_WRITE | MAY_EXEC)
         inode = parent.inode.create(name, S_IFREG | _perm(mode, umask), ctx.uid, ctx.gid)
         return parent.add_child(name, inode), True
     if name in (b".", b".."):
@@ -205,6 +211,7 @@ def chmod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
     """chmod/fchmodat(2): permission bits only."""
     with TREE_LOCK:
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
+        ctx.check_owner(d)
         d.inode.setattr(mode=mode & 0o7777)
 
 
@@ -225,6 +232,7 @@ def utimens(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
         if atime_ns is None and mtime_ns is None:
             return
+        ctx.check_owner(d)
         d.inode.setattr(atime_ns=atime_ns, mtime_ns=mtime_ns)
 
 
@@ -239,6 +247,7 @@ def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: i
         if not d.inode.is_reg():
             raise SyscallError(errno.EINVAL)
         _writable_mount(d)
+        ctx.check(d, MAY_WRITE)
         d.inode.setattr(size=length)
 
 
@@ -274,6 +283,7 @@ def _new_name(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry
     if name in (b".", b"..") or lookup_last(ctx, parent, name) is not None:
         raise SyscallError(errno.EEXIST)
     _writable_mount(parent)
+    ctx.check(parent, MAY_WRITE | MAY_EXEC)
     return parent, name, trailing
 
 
@@ -349,6 +359,7 @@ def _existing(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry
     child = lookup_last(ctx, parent, name)
     if child is None:
         raise SyscallError(errno.ENOENT)
+    ctx.check(parent, MAY_WRITE | MAY_EXEC)  # unlink and rmdir remove a name
     return parent, name, trailing, child
 
 
@@ -403,6 +414,9 @@ def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry
         src = lookup_last(ctx, oparent, oname)
         if src is None:
             raise SyscallError(errno.ENOENT)
+        ctx.check(oparent, MAY_WRITE | MAY_EXEC)
+        if nparent is not oparent:
+            ctx.check(nparent, MAY_WRITE | MAY_EXEC)
         dst = lookup_last(ctx, nparent, nname)
         sdir = src.inode.is_dir()
         if (otrail or ntrail) and not sdir:

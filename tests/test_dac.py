@@ -30,6 +30,9 @@ $b mv /d/f /tmp/f 2>&1; echo "rename out of root's dir: $?"
 $b ls /private 2>&1; echo "list 0700 root dir: $?"
 $b mkdir /tmp/sub && $b rmdir /tmp/sub && echo "mkdir+rmdir in /tmp: ok"
 $b rm -f /d/f 2>&1; echo "unlink in root's dir: $?"
+$b rm -f /tmp/roots 2>&1; echo "unlink root's file in sticky /tmp: $?"
+$b mv /tmp/roots /tmp/r2 2>&1; echo "rename root's file in sticky /tmp: $?"
+$b touch /tmp/m2 && $b mv /tmp/m2 /tmp/m3 && $b rm /tmp/m3 && echo "own files in /tmp: ok"
 """
 
 
@@ -38,7 +41,7 @@ def _populate(root: Path) -> None:
         (root / d).mkdir(exist_ok=True)
         os.chmod(root / d, mode)
     for f, mode, owner, body in (("d/f", 0o644, 0, "f\n"), ("secret", 0o600, 0, "s\n"),
-                                 ("mine", 0o644, UID, "m\n")):
+                                 ("mine", 0o644, UID, "m\n"), ("tmp/roots", 0o666, 0, "r\n")):
         (root / f).write_text(body)
         os.chmod(root / f, mode)
         os.chown(root / f, owner, owner)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sentry.vfs.dentry import Dentry
 
 MAY_EXEC, MAY_WRITE, MAY_READ = 1, 2, 4
+S_ISVTX = 0o1000
 
 
 def allowed(mode: int, uid: int, gid: int, euid: int, egid: int, groups: tuple[int, ...],
@@ -54,9 +55,21 @@ def check(d: Dentry, mask: int) -> None:
         raise SyscallError(errno.EACCES)
 
 
-def owner_or_root(d: Dentry) -> None:
-    """chmod/utimes-style: only the owner (or root) may; EPERM otherwise."""
+def owner_or_root(d: Dentry, sticky_parent: Dentry | None = None) -> None:
+    """EPERM unless the caller owns ``d`` (or is root): chmod and utimes.
+
+    With ``sticky_parent`` (unlink, rmdir, rename take ``d`` out of it), the
+    rule is the sticky directory's: only when the directory has S_ISVTX, and
+    owning the directory also allows it (a shared /tmp keeps users apart).
+    """
     task = current_task()
-    if task is None or task.creds.euid in (0, d.inode.uid):
+    if task is None:
         return
+    euid = task.creds.euid
+    if euid == 0 or euid == d.inode.uid:
+        return
+    if sticky_parent is not None:
+        parent = sticky_parent.inode
+        if not parent.mode & S_ISVTX or euid == parent.uid:
+            return
     raise SyscallError(errno.EPERM)

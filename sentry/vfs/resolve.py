@@ -59,8 +59,9 @@ class FsContext:
         self.ns = ns
         # (dentry, MAY_* mask) -> None or raise SyscallError(EACCES); None: root.
         self.permission = permission
-        # (dentry) -> None or raise EPERM: chmod and utimes are the owner's.
-        self.owner_check: Callable[[Dentry], None] | None = None
+        # (dentry, sticky parent or None) -> None or raise EPERM: chmod and
+        # utimes are the owner's; so is taking a name out of a sticky directory.
+        self.owner_check: Callable[[Dentry, Dentry | None], None] | None = None
         self.uid = 0
         self.gid = 0
 
@@ -81,9 +82,9 @@ class FsContext:
         if self.permission is not None:
             self.permission(d, mask)
 
-    def check_owner(self, d: Dentry) -> None:
+    def check_owner(self, d: Dentry, sticky_parent: Dentry | None = None) -> None:
         if self.owner_check is not None:
-            self.owner_check(d)
+            self.owner_check(d, sticky_parent)
 
 
 class Reopened(Exception):  # noqa: N818 - a result, not an error

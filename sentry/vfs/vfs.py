@@ -360,6 +360,7 @@ def _existing(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry
     if child is None:
         raise SyscallError(errno.ENOENT)
     ctx.check(parent, MAY_WRITE | MAY_EXEC)  # unlink and rmdir remove a name
+    ctx.check_owner(child, parent)
     return parent, name, trailing, child
 
 
@@ -418,6 +419,9 @@ def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry
         if nparent is not oparent:
             ctx.check(nparent, MAY_WRITE | MAY_EXEC)
         dst = lookup_last(ctx, nparent, nname)
+        ctx.check_owner(src, oparent)
+        if dst is not None:
+            ctx.check_owner(dst, nparent)
         sdir = src.inode.is_dir()
         if (otrail or ntrail) and not sdir:
             raise SyscallError(errno.ENOTDIR)

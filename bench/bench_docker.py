@@ -32,13 +32,12 @@ import e2e  # noqa: E402 - the daemon and image machinery of the e2e tests
 from sentry.oci.install import install  # noqa: E402
 
 IMAGE = "pyvisor-bench-busybox:1"
-RUNSC_FLAGS = ["--platform=ptrace", "--network=none"]
 # Docker runtime -> the column of the summary table it is recorded under.
 RUNTIMES = {"runc": "native", "pyvisor": "pyvisor", "runsc": "runsc"}
 
 
 @pytest.fixture(scope="module")
-def docker_argv() -> Iterator[dict[str, list[str] | str]]:
+def docker_argv(runsc_cli: list[str] | str) -> Iterator[dict[str, list[str] | str]]:
     """Each runtime's `docker run` command line, or why it cannot run."""
     if not e2e.which("dockerd") or not e2e.which("docker"):
         pytest.skip("docker is not installed (apt-get install -y docker.io)")
@@ -50,9 +49,8 @@ def docker_argv() -> Iterator[dict[str, list[str] | str]]:
         conf = base / "daemon.json"
         res = e2e.run([sys.executable, str(e2e.RUNSC), "install", "--config-file", str(conf)])
         assert res.returncode == 0, res.stderr
-        gvisor = e2e.which("runsc")
-        if gvisor:
-            install(str(conf), "runsc", gvisor, RUNSC_FLAGS)
+        if not isinstance(runsc_cli, str):  # gVisor with the suites' flags
+            install(str(conf), "runsc", runsc_cli[0], runsc_cli[1:])
         sock = base / "docker.sock"
         client = [str(e2e.which("docker")), "-H", f"unix://{sock}", "--config",
                   str(base / "client")]
@@ -74,8 +72,8 @@ def docker_argv() -> Iterator[dict[str, list[str] | str]]:
         for runtime in RUNTIMES:
             argv = [*client, "run", "--rm", f"--runtime={runtime}", "--network=none", IMAGE,
                     "/bin/busybox", "true"]
-            if runtime == "runsc" and not gvisor:
-                out[runtime] = "gVisor's runsc is not installed (apt-get install -y runsc)"
+            if runtime == "runsc" and isinstance(runsc_cli, str):
+                out[runtime] = runsc_cli
                 continue
             probe = e2e.run(argv, env=env)
             out[runtime] = argv if probe.returncode == 0 else (

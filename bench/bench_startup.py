@@ -34,25 +34,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BUSYBOX = "/bin/busybox"
-RUNSC_FLAGS = ("--platform=ptrace", "--network=none")
 STEP_TIMEOUT = 120.0
 _ids = itertools.count()
 
 
-def _oci_runners() -> dict[str, list[str] | str]:
+def _oci_runners(runsc_cli: list[str] | str) -> dict[str, list[str] | str]:
     """The OCI CLI of each runtime (global flags included), or why it cannot run."""
-    runsc: list[str] | str
-    exe = shutil.which("runsc")
-    if exe is None:
-        runsc = "gVisor's runsc is not installed"
-    elif os.geteuid() != 0:
-        runsc = "runsc needs root"
-    else:
-        runsc = [exe, *RUNSC_FLAGS]
     pyvisor: list[str] | str = [sys.executable, str(REPO / "runsc.py")]
     if os.geteuid() != 0:
         pyvisor = "runsc.py create needs root"
-    return {"pyvisor": pyvisor, "runsc": runsc}
+    return {"pyvisor": pyvisor, "runsc": runsc_cli}
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +145,8 @@ def test_do_true(benchmark, request: pytest.FixtureRequest,  # noqa: ANN001
 @pytest.mark.parametrize("runner", ["pyvisor", "runsc"])
 def test_oci_create_start_delete(benchmark, request: pytest.FixtureRequest,  # noqa: ANN001
                                  bundle: Path, tmp_path: Path, bench_results: Any,
-                                 runner: str) -> None:
-    cli = _oci_runners()[runner]
+                                 runsc_cli: list[str] | str, runner: str) -> None:
+    cli = _oci_runners(runsc_cli)[runner]
     if isinstance(cli, str):
         pytest.skip(cli)
     root = tmp_path / "state"

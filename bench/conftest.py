@@ -184,16 +184,24 @@ def measure(bench_results: Results, run_process: Callable[[list[str]], None]) ->
 
 
 @pytest.fixture(scope="session")
-def prefixes(programs: dict[str, Path], bench_results: Results) -> dict[str, list[str] | str]:
-    """Each runner's command prefix, or the reason it cannot run here."""
-    runsc: list[str] | str
+def runsc_cli() -> list[str] | str:
+    """gVisor's runsc with this suite's flags (global flags, before a
+    command), or the reason it cannot run here: every suite compares with it."""
     exe = shutil.which("runsc")
     if exe is None:
-        runsc = "gVisor's runsc is not installed (apt-get install -y runsc)"
-    elif os.geteuid() != 0:
-        runsc = "runsc do needs root"
-    else:
-        runsc = [exe, *RUNSC_FLAGS, "do"]
+        return "gVisor's runsc is not installed (apt-get install -y runsc)"
+    if os.geteuid() != 0:
+        return "runsc needs root"
+    return [exe, *RUNSC_FLAGS]
+
+
+@pytest.fixture(scope="session")
+def prefixes(programs: dict[str, Path], bench_results: Results,
+             runsc_cli: list[str] | str) -> dict[str, list[str] | str]:
+    """Each runner's command prefix, or the reason it cannot run here."""
+    runsc: list[str] | str = runsc_cli
+    if not isinstance(runsc, str):
+        runsc = [*runsc, "do"]
         try:
             _run_process([*runsc, str(programs["syscall_loop"]), "0"])
         except (AssertionError, subprocess.TimeoutExpired) as e:

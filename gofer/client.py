@@ -179,18 +179,12 @@ class GoferClient:
             self._dead = True
             raise SyscallError(errno.EIO)
         self.msize = rv.msize
-        fid = self.alloc_fid()
-        try:
-            self._rpc(p9.Tattach(fid, p9.P9_NOFID, uname, aname, n_uname), p9.Rattach)
-        except BaseException:
-            self._release_fid(fid)
-            raise
-        self.root = fid
-        return fid
+        self.root = self.attach(aname, uname, n_uname=n_uname)
+        return self.root
 
     def attach(self, aname: str, uname: str = "root", *, n_uname: int = 0) -> int:
-        """Tattach to another tree the Gofer serves (a bind mount's source, see
-        ``spawn_gofer(attach=...)``) on this session; returns its root fid."""
+        """Tattach to a tree the Gofer serves ("" its root, or a bind mount's
+        source, see ``spawn_gofer(attach=...)``); returns that tree's root fid."""
         fid = self.alloc_fid()
         try:
             self._rpc(p9.Tattach(fid, p9.P9_NOFID, uname, aname, n_uname), p9.Rattach)

@@ -279,6 +279,12 @@ class Daemon:
                                          stderr=subprocess.STDOUT, env=self.env,
                                          start_new_session=True)
 
+    def why(self, res: subprocess.CompletedProcess[str]) -> str:
+        """What to print when a check fails: the command's output and this daemon's log."""
+        return (f"exit {res.returncode}\nstdout: {res.stdout[-1000:]}\n"
+                f"stderr: {res.stderr[-1000:]}\n{self.name} log ends:\n"
+                f"{log_tail(self.log, 1500)}")
+
     def wait_ready(self, probe: Sequence[str], timeout: float = START_TIMEOUT) -> None:
         """Poll ``probe`` until it succeeds; skip (after stopping) if it never does."""
         assert self.proc is not None

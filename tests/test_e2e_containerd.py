@@ -46,9 +46,7 @@ class Ctr:
                     IMAGE, cid, *args)
 
     def why(self, res: subprocess.CompletedProcess[str]) -> str:
-        return (f"exit {res.returncode}\nstdout: {res.stdout[-1000:]}\n"
-                f"stderr: {res.stderr[-1000:]}\ncontainerd log ends:\n"
-                f"{e2e.log_tail(self.daemon.log, 1500)}")
+        return self.daemon.why(res)
 
 
 @pytest.fixture(scope="module")

@@ -42,10 +42,7 @@ class Docker:
         return e2e.run([self.client, *args], env=self.env, timeout=timeout, input=input)
 
     def why(self, res: subprocess.CompletedProcess[str]) -> str:
-        """What to print when a check fails: the command's output and the daemon's log."""
-        return (f"exit {res.returncode}\nstdout: {res.stdout[-1000:]}\n"
-                f"stderr: {res.stderr[-1000:]}\ndockerd log ends:\n"
-                f"{e2e.log_tail(self.daemon.log, 1500)}")
+        return self.daemon.why(res)
 
 
 @pytest.fixture(scope="module")

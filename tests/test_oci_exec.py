@@ -276,12 +276,17 @@ def test_exec_detach_error_leaves_nothing(start: Start, tmp_path: Path) -> None:
     assert len(runsc(root, "ps", name).stdout.splitlines()) == 2, "a header and the init"
 
 
+def _exec_sleep_100(root: Path, name: str) -> subprocess.Popen[bytes]:
+    """A foreground `exec ... sleep 100` left running (its status is the test's)."""
+    return subprocess.Popen([sys.executable, str(RUNSC), "--root", str(root), "exec", name,
+                             "/bin/busybox", "sleep", "100"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
 def test_exec_killed_with_the_container(start: Start, tmp_path: Path) -> None:
     root, name, _ = start(["sh", "-c", "while [ ! -e /tmp/end ]; do sleep 0.05; done"])
-    exec_cmd = subprocess.Popen([sys.executable, str(RUNSC), "--root", str(root), "exec", name,
-                                 "/bin/busybox", "sleep", "100"], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+    exec_cmd = _exec_sleep_100(root, name)
     try:
         assert _wait_for(lambda: "sleep 100" in runsc(root, "ps", name).stdout, TIMEOUT)
         assert runsc_exec(root, name, "/bin/busybox", "touch", "/tmp/end").returncode == 0
@@ -466,10 +471,7 @@ def test_unknown_rlimit_fails_create(state_root: Path, cid: str,  # noqa: F811
 @pytest.mark.parametrize("sig", ["SIGTERM", "TERM", "15"])
 def test_kill_all_reaches_exec_processes(start: Start, sig: str, tmp_path: Path) -> None:
     root, name, _ = start(["sh", "-c", "trap 'exit 9' TERM; while :; do sleep 0.05; done"])
-    exec_cmd = subprocess.Popen([sys.executable, str(RUNSC), "--root", str(root), "exec", name,
-                                 "/bin/busybox", "sleep", "100"], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+    exec_cmd = _exec_sleep_100(root, name)
     try:
         assert _wait_for(lambda: "sleep 100" in runsc(root, "ps", name).stdout, TIMEOUT)
         assert runsc(root, "kill", "--all", name, sig).returncode == 0

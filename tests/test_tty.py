@@ -307,6 +307,20 @@ class HostPty:
         os.close(self.fd)
 
 
+def _tty_then_exit(p: HostPty, word: str, code: int, pts: bytes) -> None:
+    """The shell on ``p`` names its terminal (``pts``) and exits ``code``; the
+    host terminal is as it was before.  ``word`` is echoed split by quotes, so
+    the echoed command line does not match it."""
+    before = termios.tcgetattr(p.fd)
+    half = len(word) // 2
+    p.send(f"tty; echo {word[:half]}''{word[half:]}\n".encode())
+    out = p.expect(word.encode() + b"\r\n")
+    assert pts in out, out
+    p.send(f"exit {code}\n".encode())
+    assert p.wait() == code
+    assert termios.tcgetattr(p.fd) == before, "the terminal was not restored"
+
+
 @pytest.mark.sandbox
 def test_do_from_a_terminal_ctrl_c_reaches_the_job() -> None:
     tag = f"pty-{uuid.uuid4().hex[:8]}"
@@ -542,13 +556,7 @@ def test_run_in_the_foreground_uses_our_terminal(tmp_path: Path,
     p = HostPty([sys.executable, str(RUNSC), "--root", str(root), "run", "--bundle", str(b),
                  cid])
     try:
-        before = termios.tcgetattr(p.fd)
-        p.send(b"tty; echo ru''n-hi\n")
-        out = p.expect(b"run-hi\r\n")
-        assert b"/dev/pts/0" in out, out
-        p.send(b"exit 5\n")
-        assert p.wait() == 5
-        assert termios.tcgetattr(p.fd) == before, "the terminal was not restored"
+        _tty_then_exit(p, "run-hi", 5, b"/dev/pts/0")
     finally:
         p.close()
         _runsc(root, "delete", "--force", cid)
@@ -566,13 +574,7 @@ def test_exec_tty_in_the_foreground_uses_our_terminal(
     assert res.returncode == 0, res.stderr
     p = HostPty([sys.executable, str(RUNSC), "--root", str(root), "exec", "-t", cid, "sh"])
     try:
-        before = termios.tcgetattr(p.fd)
-        p.send(b"tty; echo ex''ec-fg\n")
-        out = p.expect(b"exec-fg\r\n")
-        assert b"/dev/pts/" in out, out
-        p.send(b"exit 6\n")
-        assert p.wait() == 6
-        assert termios.tcgetattr(p.fd) == before, "the terminal was not restored"
+        _tty_then_exit(p, "exec-fg", 6, b"/dev/pts/")
     finally:
         p.close()
         _runsc(root, "delete", "--force", cid)

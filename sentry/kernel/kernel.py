@@ -215,16 +215,16 @@ class Kernel:
         out of it now; tasks inside a syscall finish it first (it may block, as
         a sleep does) and are held on their way back; new tasks are held before
         their first instruction.  Held tasks still die of SIGKILL."""
-        with self.lock:
-            self.frozen = True
-            tasks = list(self.tasks.values())
-        for t in tasks:
-            t.wake()
+        self._set_frozen(True)
 
     def thaw(self) -> None:
         """Let every held task go on (signals that came meanwhile are delivered)."""
+        self._set_frozen(False)
+
+    def _set_frozen(self, frozen: bool) -> None:
+        """Flip the flag, then wake every task so it sees it (Task._resume)."""
         with self.lock:
-            self.frozen = False
+            self.frozen = frozen
             tasks = list(self.tasks.values())
         for t in tasks:
             t.wake()

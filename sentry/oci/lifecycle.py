@@ -39,6 +39,7 @@ from sentry.oci.state import (
     StateError,
     StateRoot,
     host_alive,
+    stat_fields,
     validate_id,
 )
 from sentry.tty import hostconsole
@@ -391,14 +392,8 @@ def _ppids() -> dict[int, int]:
     """pid -> ppid for every host process (a /proc snapshot)."""
     out = {}
     for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue  # gone meanwhile
-        out[int(name)] = int(stat[stat.rfind(b")") + 2:].split()[1])
+        if name.isdigit() and (fields := stat_fields(name)) is not None:  # None: gone meanwhile
+            out[int(name)] = int(fields[1])
     return out
 
 

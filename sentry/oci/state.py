@@ -68,16 +68,21 @@ def now_rfc3339() -> str:
         "+00:00", "Z")
 
 
-def process_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (clock ticks since boot); None if gone or a zombie."""
+def stat_fields(pid: int | str) -> list[bytes] | None:
+    """/proc/PID/stat from field 3 (state) on; None if the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
     # comm (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rfind(b")") + 2:].split()
-    if not fields or fields[0] in (b"Z", b"X"):
+    return data[data.rfind(b")") + 2:].split() or None
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (clock ticks since boot); None if gone or a zombie."""
+    fields = stat_fields(pid)
+    if fields is None or fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])
 

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
-from sentry.vfs.description import SEEK_CUR, SEEK_END, SEEK_SET, InodeFile
+from sentry.vfs.description import InodeFile, seek_position
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, O_WRONLY, FileDescription, Stat
 from sentry.vfs.inode import Filesystem, Inode, dtype_of
 
@@ -154,18 +154,8 @@ class SnapshotFile(InodeFile):
 
     def seek(self, offset: int, whence: int) -> int:
         with self._lock:
-            if whence == SEEK_SET:
-                new = offset
-            elif whence == SEEK_CUR:
-                new = self.offset + offset
-            elif whence == SEEK_END:
-                new = len(self.data) + offset
-            else:
-                raise SyscallError(errno.EINVAL)
-            if new < 0:
-                raise SyscallError(errno.EINVAL)
-            self.offset = new
-            return new
+            self.offset = seek_position(self.offset, len(self.data), offset, whence)
+            return self.offset
 
     def stat(self) -> Stat:
         """fstat keeps working after the process is gone (the inode is still open)."""

@@ -26,7 +26,7 @@ import errno
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sentry.kernel import rlimits
 from sentry.kernel.errors import SyscallError
@@ -248,19 +248,33 @@ def _queued(tg: ThreadGroup, task: Task | None) -> int:
     return n
 
 
+class _Snapshot(NamedTuple):
+    """What /proc/<pid>/status and stat read under the kernel lock at once."""
+
+    tg: ThreadGroup
+    task: Task | None
+    nthreads: int
+    ppid: int
+    sigmasks: tuple[int, int, int, int, int]  # see _sigmasks
+    queued: int
+
+
+def _snapshot(kernel: Kernel, ref: ProcessRef) -> _Snapshot:
+    with kernel.lock:
+        tg = ref.tg()
+        task = ref.task()
+        return _Snapshot(tg, task, len(tg.live_tasks()),
+                         tg.parent.tgid if tg.parent is not None else 0,
+                         _sigmasks(tg, task), _queued(tg, task))
+
+
 def _kb(n: int) -> str:
     return f"{n // 1024:8d} kB"
 
 
 def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
     """/proc/<pid>/status."""
-    with kernel.lock:
-        tg = ref.tg()
-        task = ref.task()
-        nthreads = len(tg.live_tasks())
-        ppid = tg.parent.tgid if tg.parent is not None else 0
-        pnd, shd, blk, ign, cgt = _sigmasks(tg, task)
-        queued = _queued(tg, task)
+    tg, task, nthreads, ppid, (pnd, shd, blk, ign, cgt), queued = _snapshot(kernel, ref)
     letter, word = task_state(tg, task)
     c = task.creds if task is not None else None
     uids = (c.uid, c.euid, c.suid, c.euid) if c is not None else (0, 0, 0, 0)
@@ -316,12 +330,7 @@ def _ticks(ns: int) -> int:
 
 def stat_line(kernel: Kernel, ref: ProcessRef) -> bytes:
     """/proc/<pid>/stat: the 52 fields of fs/proc/array.c's do_task_stat."""
-    with kernel.lock:
-        tg = ref.tg()
-        task = ref.task()
-        nthreads = len(tg.live_tasks())
-        ppid = tg.parent.tgid if tg.parent is not None else 0
-        pnd, shd, blk, ign, cgt = _sigmasks(tg, task)
+    tg, task, nthreads, ppid, (pnd, shd, blk, ign, cgt), _ = _snapshot(kernel, ref)
     letter, _ = task_state(tg, task)
     vm = VmStats(tg)
     # The ThreadGroup has no start time yet: a sandbox process is shown as

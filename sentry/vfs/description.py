@@ -34,6 +34,22 @@ SEEK_CUR = 1
 SEEK_END = 2
 SEEK_DATA = 3
 SEEK_HOLE = 4
+
+
+def seek_position(current: int, size: int, offset: int, whence: int) -> int:
+    """lseek(2)'s SEEK_SET/SEEK_CUR/SEEK_END arithmetic for a file of ``size``
+    at ``current``: EINVAL for another whence or a negative result."""
+    if whence == SEEK_SET:
+        new = offset
+    elif whence == SEEK_CUR:
+        new = current + offset
+    elif whence == SEEK_END:
+        new = size + offset
+    else:
+        raise SyscallError(errno.EINVAL)
+    if new < 0:
+        raise SyscallError(errno.EINVAL)
+    return new
 O_PATH = 0o10000000
 MAX_FILE_SIZE = (1 << 63) - 1
 
@@ -111,20 +127,12 @@ class RegularFileDescription(InodeFile):
 
     def seek(self, offset: int, whence: int) -> int:
         with self._lock:
-            if whence == SEEK_SET:
-                new = offset
-            elif whence == SEEK_CUR:
-                new = self.offset + offset
-            elif whence == SEEK_END:
-                new = self.inode.size + offset
-            elif whence in (SEEK_DATA, SEEK_HOLE):
+            if whence in (SEEK_DATA, SEEK_HOLE):
                 if offset < 0:
                     raise SyscallError(errno.ENXIO)
                 new = self.inode.seek_data(offset, whence == SEEK_HOLE)
             else:
-                raise SyscallError(errno.EINVAL)
-            if new < 0:
-                raise SyscallError(errno.EINVAL)
+                new = seek_position(self.offset, self.inode.size, offset, whence)
             self.offset = new
             return new
 

@@ -287,6 +287,12 @@ class ClientChannel:
             try:
                 sem.acquire(min(SLICE, left))
             except posix_ipc.BusyError:
+                if self._seg.state(slot) == layout.RESPONSE:
+                    # Answered as the slice ran out: the server posts right after
+                    # writing RESPONSE, and before any shutdown marks the channel
+                    # closed, so the post is there; take it rather than report
+                    # the closing that came after the answer.
+                    continue
                 with self._cond:
                     self._check()
                 continue

@@ -7,56 +7,22 @@ compatibility table.  Errors are one line on stderr, never a traceback.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
-import click
+if __name__ == "__main__":  # the calls shims make run without click (shimcalls.py)
+    from sentry.oci import shimcalls
 
-log = logging.getLogger("pyvisor")
+    shimcalls.run_if_shim_call(sys.argv[1:])  # returns only for other command lines
 
+import click  # noqa: E402 - after the click-free path above, which must not pay for it
 
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"runsc.py: {message}", err=True)
-    sys.exit(code)
+from sentry import clibase  # noqa: E402
+from sentry.oci import shimcalls  # noqa: E402
 
-
-def _setup_logging(debug: bool, debug_log: str | None, strace: bool) -> None:
-    if not (debug or strace):
-        log.addHandler(logging.NullHandler())
-        log.propagate = False
-        return
-    try:
-        handler: logging.Handler = (
-            logging.FileHandler(debug_log) if debug_log else logging.StreamHandler(sys.stderr)
-        )
-    except OSError as exc:
-        _fail(f"cannot open debug log {debug_log}: {exc.strerror}")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG if debug else logging.INFO)
-    log.propagate = False
-
-
-CAP_SYS_ADMIN = 21
-
-
-def _effective_caps() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return int(line.split()[1], 16)
-    except OSError:
-        pass
-    return 0
-
-
-def _check_privileges() -> None:
-    """The sandbox needs root with CAP_SYS_ADMIN (namespaces, mounts for the Gofer)."""
-    if os.geteuid() != 0 or not _effective_caps() & (1 << CAP_SYS_ADMIN):
-        _fail("needs root with CAP_SYS_ADMIN: the sandbox creates namespaces and "
-              "seccomp filters (run it as root, e.g. with sudo)")
+_fail = clibase.fail
+_setup_logging = clibase.setup_logging
+_check_privileges = clibase.check_privileges
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -166,7 +132,9 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - never a traceback on the user's terminal
-        log.debug("internal error", exc_info=True)
+        import logging
+
+        logging.getLogger("pyvisor").debug("internal error", exc_info=True)
         _fail(f"internal error: {exc!r} (details with --debug)", 125)
     sys.stdout.flush()
     sys.exit(code)
@@ -197,78 +165,11 @@ def _globals(ctx: click.Context) -> dict[str, object]:
 
 
 def _oci_fail(ctx: click.Context, message: str, code: int = 1) -> None:
-    """One line on stderr, and in --log (JSON when --log-format json) for shims,
-    which read the runtime's last error from that file, as they do with runc."""
-    g = _globals(ctx)
-    if g.get("log_path"):
-        try:
-            with open(str(g["log_path"]), "a") as f:
-                if g.get("log_format") == "json":
-                    import datetime
-                    import json
-
-                    now = datetime.datetime.now(datetime.UTC).isoformat()
-                    f.write(json.dumps({"level": "error", "msg": message, "time": now}) + "\n")
-                else:
-                    f.write(f"runsc.py: {message}\n")
-        except OSError:
-            pass
-    _fail(message, code)
+    shimcalls.report_failure(_globals(ctx), message, code)
 
 
 def _host_argv(ctx: click.Context) -> list[str]:
-    """How to start `sandbox-serve` with this invocation's global flags."""
-    g = _globals(ctx)
-    argv = [sys.executable, os.path.abspath(__file__), "--root", str(g["state_root"])]
-    if g.get("debug"):
-        argv.append("--debug")
-    if g.get("debug_log"):
-        argv += ["--debug-log", str(g["debug_log"])]
-    if g.get("strace"):
-        argv.append("--strace")
-    if g.get("log_path"):
-        argv += ["--log", str(g["log_path"]), "--log-format", str(g["log_format"])]
-    return argv
-
-
-def _spawn_host(argv: list[str], pass_fds: tuple[int, ...]) -> object:
-    """Start the sandbox host (``argv``: _host_argv's command line plus
-    ``sandbox-serve ...``) by forking this process, which has click and the OCI
-    modules loaded already, instead of exec'ing a new interpreter: that start
-    (~80-170 ms) is on the critical path of every `create`.
-
-    The child is what the exec'd host would be: a new session, fds 0-2 and
-    ``pass_fds`` only (the container's lock and everything else closed:
-    gofer/prefork.py forget_parent), a fresh logging set-up, its command line
-    rewritten to name it (``runsc.py sandbox-serve ID ...``: tests and
-    operators find hosts by it), then the same click command.  Forking is safe
-    here because `create` has started no thread; if some caller has, exec.
-    """
-    import subprocess
-    import threading
-
-    from gofer import prefork
-
-    if threading.active_count() != 1:
-        return subprocess.Popen(argv, pass_fds=pass_fds, start_new_session=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code: object = 125
-        try:
-            os.setsid()
-            prefork.forget_parent(keep=pass_fds)
-            args = argv[2:]  # after the interpreter and runsc.py
-            i = args.index("sandbox-serve")
-            prefork.set_cmdline(["runsc.py", "sandbox-serve", args[-1], *args[:i],
-                                 *args[i + 1 : -1]])
-            cli.main(args=args, prog_name="runsc.py")
-        except SystemExit as exc:
-            code = exc.code
-        finally:
-            os._exit(code if isinstance(code, int) else 1)
-    return prefork.ForkedProcess(pid)
+    return shimcalls.host_argv(_globals(ctx))
 
 
 def _oci(ctx: click.Context, fn: object, *args: object, **kwargs: object) -> object:
@@ -302,41 +203,28 @@ _CONSOLE = click.option("--console-socket", default=None,
 @click.option("--no-new-keyring", is_flag=True, hidden=True)
 @_ID
 @click.pass_context
-def create_cmd(ctx: click.Context, bundle: str, pid_file: str | None,
-               console_socket: str | None, no_pivot: bool, no_new_keyring: bool,
-               container_id: str) -> None:
+def create_cmd(ctx: click.Context, **params: object) -> None:
     """Create a container from a bundle; its init waits for `start`.
 
     The sandbox process inherits this command's stdin, stdout and stderr.
     """
-    from sentry.oci import lifecycle
-
-    _check_privileges()
-    _oci(ctx, lifecycle.create, container_id, bundle, host_argv=_host_argv(ctx),
-         spawn_host=_spawn_host,
-         pid_file=pid_file, console_socket=console_socket)
+    sys.exit(shimcalls.dispatch(_globals(ctx), "create", params))
 
 
 @cli.command("start")
 @_ID
 @click.pass_context
-def start_cmd(ctx: click.Context, container_id: str) -> None:
+def start_cmd(ctx: click.Context, **params: object) -> None:
     """Start a created container's init."""
-    from sentry.oci import lifecycle
-
-    _oci(ctx, lifecycle.start, container_id)
+    sys.exit(shimcalls.dispatch(_globals(ctx), "start", params))
 
 
 @cli.command("state")
 @_ID
 @click.pass_context
-def state_cmd(ctx: click.Context, container_id: str) -> None:
+def state_cmd(ctx: click.Context, **params: object) -> None:
     """Print a container's OCI state as JSON."""
-    import json
-
-    from sentry.oci import lifecycle
-
-    click.echo(json.dumps(_oci(ctx, lifecycle.state, container_id), indent=2))
+    sys.exit(shimcalls.dispatch(_globals(ctx), "state", params))
 
 
 @cli.command("kill")
@@ -344,26 +232,18 @@ def state_cmd(ctx: click.Context, container_id: str) -> None:
 @_ID
 @click.argument("sig", metavar="[SIGNAL]", default="SIGTERM")
 @click.pass_context
-def kill_cmd(ctx: click.Context, all_: bool, container_id: str, sig: str) -> None:
+def kill_cmd(ctx: click.Context, **params: object) -> None:
     """Send SIGNAL (name or number, default SIGTERM) to the container's init."""
-    from sentry.oci import lifecycle
-
-    try:
-        signo = lifecycle.parse_signal(sig)
-    except lifecycle.OciError as exc:
-        _oci_fail(ctx, str(exc))
-    _oci(ctx, lifecycle.kill, container_id, signo, all_)
+    sys.exit(shimcalls.dispatch(_globals(ctx), "kill", params))
 
 
 @cli.command("delete")
 @click.option("--force", "-f", is_flag=True, help="Kill a running container first.")
 @_ID
 @click.pass_context
-def delete_cmd(ctx: click.Context, force: bool, container_id: str) -> None:
+def delete_cmd(ctx: click.Context, **params: object) -> None:
     """Delete a stopped (or created) container and its state."""
-    from sentry.oci import lifecycle
-
-    _oci(ctx, lifecycle.delete, container_id, force)
+    sys.exit(shimcalls.dispatch(_globals(ctx), "delete", params))
 
 
 @cli.command("run")
@@ -382,7 +262,7 @@ def run_cmd(ctx: click.Context, bundle: str, pid_file: str | None, console_socke
 
     _check_privileges()
     code = _oci(ctx, lifecycle.run, container_id, bundle, host_argv=_host_argv(ctx),
-                spawn_host=_spawn_host,
+                spawn_host=shimcalls.spawn_host,
                 pid_file=pid_file, console_socket=console_socket, detach=detach)
     sys.stdout.flush()
     sys.exit(int(code or 0))  # type: ignore[call-overload]
@@ -584,10 +464,13 @@ def install_cmd(runtime: str, config_file: str, runtime_args: tuple[str, ...]) -
 
     Other keys and runtimes are kept; restart (or reload) dockerd afterwards.
     """
+    from sentry.oci import launcher
     from sentry.oci.install import InstallError, install, runtime_path
 
+    script = os.path.abspath(__file__)
     try:
-        install(config_file, runtime, runtime_path(os.path.abspath(__file__)), runtime_args)
+        install(config_file, runtime, launcher.write(script) or runtime_path(script),
+                runtime_args)
     except InstallError as exc:
         _fail(str(exc))
     click.echo(f"runsc.py: added runtime {runtime!r} with arguments {list(runtime_args)} "
@@ -609,36 +492,6 @@ def uninstall_cmd(runtime: str, config_file: str) -> None:
     click.echo(f"runsc.py: removed runtime {runtime!r} from {config_file}", err=True)
 
 
-@cli.command("sandbox-serve", hidden=True)
-@click.option("--bundle", required=True)
-@click.option("--ready-fd", type=int, required=True)
-@click.option("--console-fd", type=int, default=None)
-@_ID
-@click.pass_context
-def sandbox_serve_cmd(ctx: click.Context, bundle: str, ready_fd: int, console_fd: int | None,
-                      container_id: str) -> None:
-    """Internal: the sandbox host process that `create` spawns (sentry/oci/host.py)."""
-    from sentry.oci import host
-    from sentry.oci.state import StateRoot
-
-    g = _globals(ctx)
-    _setup_logging(bool(g.get("debug")), g.get("debug_log"), bool(g.get("strace")))  # type: ignore[arg-type]
-    try:
-        c = StateRoot(str(g["state_root"])).container(container_id)
-    except Exception as exc:  # noqa: BLE001 - reported to create over the ready pipe
-        os.write(ready_fd, (_json_line({"ok": False, "error": str(exc)})))
-        sys.exit(1)
-    code = host.serve(c, bundle, ready_fd, bool(g.get("strace")), console_fd=console_fd)
-    sys.stdout.flush()
-    os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
-
-
-def _json_line(msg: dict[str, object]) -> bytes:
-    import json
-
-    return json.dumps(msg).encode() + b"\n"
-
-
 _invoked: str | None = None
 """The subcommand this process runs (set by the group callback)."""
 
@@ -651,30 +504,13 @@ os._exit once stdio is flushed. None starts a thread or leaves anything that
 needs an atexit handler; the sandbox host `create` starts is its own process."""
 
 
-def _exit_now(code: object) -> None:
-    """sys.exit(code)'s outcome, without the interpreter's teardown."""
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code
-    else:  # sys.exit("message"): printed, status 1
-        print(code, file=sys.stderr)
-        status = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            status = status or 120  # what Python reports for a failed flush at exit
-    logging.shutdown()
-    os._exit(status & 0xFF)
-
-
 def main() -> None:
+    shimcalls.run_if_shim_call(sys.argv[1:])
     try:
         cli(prog_name="runsc.py")
     except SystemExit as exc:
         if _invoked in _FAST_EXIT:
-            _exit_now(exc.code)
+            clibase.exit_now(exc.code)
         raise
 
 

@@ -198,8 +198,9 @@ def install_seccomp(action: str = "kill") -> None:
     """Load the allowlist; anything else kills the Gofer ("kill"), fails with
     EPERM ("errno") or is allowed and logged by the kernel ("log", for finding
     what a new Python needs)."""
-    import pyseccomp as seccomp
+    from gofer.seccomp_loader import pyseccomp
 
+    seccomp = pyseccomp()
     default = {
         "kill": seccomp.KILL_PROCESS,
         "errno": seccomp.ERRNO(errno.EPERM),
@@ -224,7 +225,9 @@ def confine(root_fd: int, *, seccomp_action: str = "kill") -> str:
     if any step fails (the caller must then exit, not serve). Returns how the
     root was entered ("pivot_root" or "chroot"). Must run as root, before any
     thread is started, after every module the serve loop needs is imported."""
-    import pyseccomp  # noqa: F401  (import while files outside the root are reachable)
+    from gofer.seccomp_loader import pyseccomp
+
+    pyseccomp()  # imported while files outside the root are reachable
 
     last = cap_last_cap()
     how = enter_root(root_fd)

@@ -55,7 +55,7 @@ Facts this relies on:
 
 `ForkedProcess`, `forget_parent` and `set_cmdline` are also what runsc.py uses
 to fork the sandbox host from `create` instead of exec'ing a new interpreter
-(runsc.py _spawn_host): the same rules for a child of a Python process.
+(sentry/oci/shimcalls.py spawn_host): the same rules for a child of a Python process.
 """
 
 from __future__ import annotations
@@ -219,9 +219,11 @@ def _child(sock_fd: int, parent: int) -> int:
     os.chdir("/")
     # What the exec'd Gofer imports before it confines itself, loaded while the
     # parent boots; main() reports a module that is missing.
-    for module in ("pyseccomp", "shm.channel", "gofer.confine", "gofer.server"):
+    for module in ("gofer.seccomp_loader", "shm.channel", "gofer.confine", "gofer.server"):
         with contextlib.suppress(Exception):
             importlib.import_module(module)
+    with contextlib.suppress(Exception):
+        importlib.import_module("gofer.seccomp_loader").pyseccomp()
     sock = socket.socket(fileno=keep)
     try:
         data, fds, _flags, _addr = socket.recv_fds(sock, _MAX_REQUEST, 1)

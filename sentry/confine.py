@@ -49,7 +49,9 @@ def _preimport() -> None:
 def confine_sentry() -> None:
     """Install the filter on every thread of the Sentry (TSYNC)."""
     _preimport()
-    import pyseccomp as seccomp
+    from gofer.seccomp_loader import pyseccomp
+
+    seccomp = pyseccomp()
 
     f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
     for name in DENIED:

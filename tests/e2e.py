@@ -20,9 +20,9 @@ Facts that shape this module:
 - Tools run the runtime with environments of their own: podman's cleanup
   process gets an *empty* environment, so ``#!/usr/bin/env python3`` finds
   /usr/bin/python3, which may not be the interpreter pyvisor is installed in.
-  :func:`launcher` writes a two-line shell script that runs runsc.py with this
-  very interpreter (what a pip console-script launcher does); daemons are
-  also started with this interpreter's directory first on PATH.
+  :func:`launcher` writes the launcher ``runsc.py install`` registers, which
+  names this very interpreter; daemons are also started with this
+  interpreter's directory first on PATH.
 """
 
 from __future__ import annotations
@@ -89,9 +89,12 @@ def short_tmpdir(prefix: str) -> Path:
 
 
 def launcher(directory: Path) -> Path:
-    """An executable that runs runsc.py with this interpreter, whatever PATH is."""
-    path = directory / "pyvisor-runtime"
-    path.write_text(f"#!/bin/sh\nexec '{sys.executable}' '{RUNSC}' \"$@\"\n")
+    """The launcher ``runsc.py install`` registers (sentry/oci/launcher.py),
+    written here: it names this interpreter, so it runs whatever PATH is."""
+    from sentry.oci import launcher as oci_launcher
+
+    path = directory / oci_launcher.NAME
+    path.write_text(oci_launcher.render(str(RUNSC)))
     path.chmod(0o755)
     return path
 

@@ -77,7 +77,7 @@ def ctr() -> Iterator[Ctr]:
         daemon.start()
         argv = [client, "--address", str(sock), "--namespace", NAMESPACE]
         daemon.wait_ready([*argv, "version"])
-        c = Ctr(argv, env, daemon, base, {"runc": runc, "pyvisor": str(e2e.RUNSC)})
+        c = Ctr(argv, env, daemon, base, {"runc": runc, "pyvisor": str(e2e.launcher(base))})
         archive = e2e.write_oci_archive(base / "busybox-oci.tar", IMAGE)
         res = c("images", "import", str(archive))
         if res.returncode != 0:

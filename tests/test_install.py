@@ -107,9 +107,9 @@ def test_cli_install_uninstall(tmp_path: Path) -> None:
     res = _runsc("install", "--config-file", str(conf), "--", "--debug-log=/tmp/l", "--strace")
     assert res.returncode == 0, res.stderr
     entry = _read(conf)["runtimes"]["pyvisor"]  # type: ignore[index]
-    # pip's launcher for this interpreter (pip install -e .), else runsc.py itself
-    launcher = os.path.join(os.path.dirname(sys.executable), "pyvisor-runsc")
-    assert entry["path"] in (launcher, os.path.abspath(RUNSC))
+    # the launcher written beside runsc.py (sentry/oci/launcher.py; test_shimcalls.py)
+    assert entry["path"] == os.path.join(os.path.dirname(os.path.abspath(RUNSC)),
+                                         "pyvisor-runtime")
     assert os.access(entry["path"], os.X_OK)  # Docker execs it directly
     ver = subprocess.run([entry["path"], "--version"], capture_output=True, text=True,
                          timeout=60, env={})  # as podman's cleanup runs it: no PATH at all

@@ -36,7 +36,7 @@ import msgpack
 import pytest
 from helpers import RUNSC, assert_no_process_left, processes_mentioning
 
-from sentry.oci import bundle, control, lifecycle, state
+from sentry.oci import bundle, control, control_server, lifecycle, state
 
 pytestmark = [pytest.mark.root, pytest.mark.sandbox]
 TIMEOUT = 30.0
@@ -515,7 +515,7 @@ def test_control_server_unit(tmp_path: Path) -> None:
     long_dir = tmp_path / ("d" * 100)  # past sun_path: reached through /proc/self/fd
     long_dir.mkdir()
     path = str(long_dir / "c.sock")
-    server = control.ControlServer(path, handler)
+    server = control_server.ControlServer(path, handler)
     server.start()
     try:
         assert control.request(path, {"op": "echo", "x": 5})["echo"] == 5

@@ -44,7 +44,7 @@ from test_oci import (  # noqa: F401 - fixtures, used by name
     state_root,
 )
 
-from sentry.oci import control
+from sentry.oci import control, control_server
 from sentry.oci.state import process_start_time
 
 pytestmark = [pytest.mark.root, pytest.mark.sandbox]
@@ -497,7 +497,7 @@ def test_control_passes_fds_and_leaks_none(tmp_path: Path) -> None:
         return {"ok": True, "fds": len(req.get("fds") or [])}
 
     path = str(tmp_path / "c.sock")
-    server = control.ControlServer(path, handler)
+    server = control_server.ControlServer(path, handler)
     server.start()
     client = control.Client(path)
     r, w = os.pipe()

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import ctypes
-import ctypes.util
 import errno
 import mmap
 import os
@@ -44,7 +43,9 @@ FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
 _MAP_NORESERVE = 0x4000
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# libc through the interpreter's own symbols: find_library("c") would run
+# `ldconfig -p` in a subprocess on every Sentry start.
+_libc = ctypes.CDLL(None, use_errno=True)
 _fallocate = _libc.fallocate
 _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
 _fallocate.restype = ctypes.c_int

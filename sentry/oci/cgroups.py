@@ -26,12 +26,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import logging
 import os
 import time
 from typing import Any
 
-log = logging.getLogger("pyvisor")
+
+def _log(level: str, message: str, *args: object) -> None:
+    """Log to the ``pyvisor`` logger, importing logging only then: `delete`
+    calls :func:`remove` on every container and rarely has anything to say."""
+    import logging
+
+    getattr(logging.getLogger("pyvisor"), level)(message, *args)
+
 
 RECORD = "cgroups.json"  # in the container's state directory
 RMDIR_GRACE = 2.0  # seconds for the last processes to leave a cgroup
@@ -78,7 +84,7 @@ def _write(path: str, value: str) -> bool:
             f.write(value)
         return True
     except OSError as exc:
-        log.debug("cgroups: cannot write %r to %s: %s", value, path, exc.strerror)
+        _log("debug", "cgroups: cannot write %r to %s: %s", value, path, exc.strerror)
         return False
 
 
@@ -134,7 +140,7 @@ def join(raw_linux: Any, state_dir: str, pid: int) -> list[str]:
     rel = _clean_path(raw_linux.get("cgroupsPath") or "")
     if rel is None:
         if raw_linux.get("cgroupsPath"):
-            log.debug("cgroups: path %r not handled", raw_linux.get("cgroupsPath"))
+            _log("debug", "cgroups: path %r not handled", raw_linux.get("cgroupsPath"))
         return []
     resources = raw_linux.get("resources")
     limits = _limits(resources if isinstance(resources, dict) else {})
@@ -145,7 +151,7 @@ def join(raw_linux: Any, state_dir: str, pid: int) -> list[str]:
             existed = os.path.isdir(directory)
             os.makedirs(directory, exist_ok=True)
         except OSError as exc:
-            log.debug("cgroups: cannot make %s: %s", directory, exc.strerror)
+            _log("debug", "cgroups: cannot make %s: %s", directory, exc.strerror)
             continue
         if not existed:
             made.append(directory)
@@ -153,7 +159,7 @@ def join(raw_linux: Any, state_dir: str, pid: int) -> list[str]:
             _inherit_cpuset(directory)
         for name, value in limits.get(ctrl, {}).items():
             if not _write(os.path.join(directory, name), value):
-                log.warning("cgroups: could not set %s=%s", name, value)
+                _log("warning", "cgroups: could not set %s=%s", name, value)
         _write(os.path.join(directory, "cgroup.procs"), str(pid))
     with contextlib.suppress(OSError), open(os.path.join(state_dir, RECORD), "w") as f:
         json.dump(made, f)
@@ -181,6 +187,6 @@ def remove(state_dir: str) -> None:
             except OSError as exc:
                 # EBUSY: a killed process of the sandbox is still on its way out
                 if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                    log.debug("cgroups: cannot remove %s: %s", directory, exc.strerror)
+                    _log("debug", "cgroups: cannot remove %s: %s", directory, exc.strerror)
                     break
                 time.sleep(0.02)

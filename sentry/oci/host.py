@@ -59,7 +59,6 @@ from typing import Any
 
 from sentry.oci import bundle, cgroups, netns
 from sentry.oci.control import (
-    ControlServer,
     FrameError,
     close_fds,
     read_frame,
@@ -67,6 +66,7 @@ from sentry.oci.control import (
     take_fds,
     valid_signal,
 )
+from sentry.oci.control_server import ControlServer
 from sentry.oci.state import Container, now_rfc3339, process_start_time
 
 log = logging.getLogger("pyvisor")

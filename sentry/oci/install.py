@@ -87,8 +87,10 @@ LAUNCHER = "pyvisor-runsc"  # pyproject.toml's console script
 
 
 def runtime_path(script: str) -> str:
-    """The executable to register for ``script`` (this runsc.py): pip's
-    launcher beside the running interpreter when it runs this very file.
+    """The executable to register for ``script`` (this runsc.py) when the
+    launcher beside it cannot be written (sentry/oci/launcher.py, the usual
+    entry): pip's launcher beside the running interpreter when it runs this
+    very file.
 
     Why not runsc.py itself: its ``#!/usr/bin/env python3`` depends on the
     caller's PATH.  podman's cleanup process runs the runtime with an empty

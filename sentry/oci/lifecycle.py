@@ -22,15 +22,12 @@ import contextlib
 import json
 import os
 import re
-import select
 import signal
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sentry.oci import bundle, control, hooks
+from sentry.oci import control
 from sentry.oci.state import (
     CONFIG_COPY,
     LIVE,
@@ -42,7 +39,9 @@ from sentry.oci.state import (
     stat_fields,
     validate_id,
 )
-from sentry.tty import hostconsole
+
+if TYPE_CHECKING:
+    from sentry.oci import bundle
 
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 10.0
@@ -77,10 +76,21 @@ def parse_signal(value: str) -> int:
 
 
 def _saved_hooks(c: Container) -> dict[str, tuple[bundle.Hook, ...]]:
+    """The hooks of the config saved at create; {} when it has none, without
+    importing the bundle parser or hooks.py (subprocess): start and delete,
+    two of the four runtime calls of every `docker run`, stay quick."""
     try:
         with open(os.path.join(c.dir, CONFIG_COPY), "rb") as f:
-            return bundle.parse_hooks(json.loads(f.read()).get("hooks"))
-    except (OSError, ValueError, bundle.BundleError):
+            raw = json.loads(f.read()).get("hooks")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not raw:
+        return {}
+    from sentry.oci import bundle
+
+    try:
+        return bundle.parse_hooks(raw)
+    except bundle.BundleError:
         return {}
 
 
@@ -116,6 +126,8 @@ SpawnHost = Callable[[list[str], tuple[int, ...]], HostProcess]
 
 
 def _exec_host(argv: list[str], pass_fds: tuple[int, ...]) -> HostProcess:
+    import subprocess
+
     return subprocess.Popen(argv, pass_fds=pass_fds, start_new_session=True)
 
 
@@ -123,6 +135,8 @@ def read_report(fd: int, timeout: float) -> dict[str, Any] | None:
     """One JSON object on a line from a child's report pipe (the sandbox host's
     readiness, an exec waiter's start): None when the writer died first (EOF
     or garbage); TimeoutError when nothing came within ``timeout``."""
+    import select
+
     deadline = time.monotonic() + timeout
     buf = b""
     while b"\n" not in buf:
@@ -156,6 +170,8 @@ def _await_ready(proc: HostProcess, fd: int, timeout: float) -> dict[str, Any]:
 
 
 def _stop_host(proc: HostProcess) -> None:
+    import subprocess
+
     if proc.poll() is None:
         proc.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -165,6 +181,8 @@ def _stop_host(proc: HostProcess) -> None:
 def _open_console(socket_path: str) -> int:
     """A host pty for process.terminal: its master goes to ``socket_path``
     (runc's protocol, sentry/tty/hostconsole.py); returns the replica."""
+    from sentry.tty import hostconsole
+
     try:
         return hostconsole.open_console(socket_path)
     except hostconsole.ConsoleError as exc:
@@ -182,6 +200,8 @@ def create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
     its global flags); the container id and bundle are appended.  ``spawn_host``
     starts it (default: exec, in a new session); runsc.py forks itself instead.
     """
+    from sentry.oci import bundle, hooks
+
     try:
         validate_id(cid)
         b = bundle.load(bundle_dir)
@@ -269,9 +289,12 @@ def start(root: str, cid: str) -> None:
                 raise OciError(f"cannot start a container that is {st['status']}")
             control.request(c.socket_path, {"op": "start"})
             saved = _saved_hooks(c)
-            hooks.skip_in_container_hooks(saved.get("startContainer", ()))
-            hooks.run_hooks("poststart", saved.get("poststart", ()), _hook_state(c, "running"),
-                            fatal=False)
+            if saved:
+                from sentry.oci import hooks
+
+                hooks.skip_in_container_hooks(saved.get("startContainer", ()))
+                hooks.run_hooks("poststart", saved.get("poststart", ()),
+                                _hook_state(c, "running"), fatal=False)
     except (StateError, control.ControlError) as exc:
         raise OciError(str(exc)) from None
 
@@ -344,7 +367,10 @@ def delete(root: str, cid: str, force: bool = False) -> None:
         raise OciError(f"container {cid!r} does not exist") from None
     except (StateError, OSError) as exc:
         raise OciError(f"delete {cid}: {exc}") from None
-    hooks.run_hooks("poststop", saved.get("poststop", ()), final, fatal=False)
+    if saved.get("poststop"):
+        from sentry.oci import hooks
+
+        hooks.run_hooks("poststop", saved["poststop"], final, fatal=False)
 
 
 def wait(root: str, cid: str) -> int:
@@ -432,6 +458,8 @@ def run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
     In the foreground, signals sent to this process are forwarded to the
     container (as runc run does), and the container is deleted when it exits.
     """
+    from sentry.tty import hostconsole
+
     saved = hostconsole.SavedTerminal(0).__enter__()  # before the Sentry may make it raw
     try:
         return _run(root, cid, bundle_dir, host_argv=host_argv, pid_file=pid_file,
@@ -454,6 +482,8 @@ def _run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
         raise
     if detach:
         return 0
+
+    import threading
 
     def forward(signum: int, _frame: object) -> None:
         def send() -> None:
@@ -558,6 +588,8 @@ def _stopped(c: Container) -> bool:
 
 def features() -> dict[str, Any]:
     """What ``features`` prints (runtime-spec features.md shape)."""
+    from sentry.oci import bundle
+
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": bundle.OCI_VERSION,

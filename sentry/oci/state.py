@@ -25,13 +25,11 @@ Facts this relies on:
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import fcntl
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,6 +62,8 @@ def validate_id(cid: str) -> str:
 
 
 def now_rfc3339() -> str:
+    import datetime  # here: most commands never need it
+
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds").replace(
         "+00:00", "Z")
 
@@ -224,6 +224,30 @@ class Container:
         from sentry.oci import cgroups
 
         cgroups.remove(self.dir)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        _remove_flat(self.dir)
         if os.path.exists(self.dir):
+            import shutil
+
             shutil.rmtree(self.dir)  # a second pass raises with the real reason
+
+
+def _remove_flat(directory: str) -> None:
+    """Remove a container directory, which holds only files and a socket,
+    without importing shutil (and the compression modules it loads) on the
+    path of every `delete`; anything deeper goes to shutil.rmtree."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    except OSError:
+        entries = []
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                import shutil
+
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+    with contextlib.suppress(OSError):
+        os.rmdir(directory)

@@ -26,8 +26,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 from gofer import p9, prefork
@@ -40,6 +38,7 @@ from shm.channel import (
     PeerDiedError,
     ProtocolError,
 )
+from shm.records import record
 
 __all__ = ["Attr", "GoferClient", "GoferProcess", "StatFS", "start_gofer"]
 
@@ -51,7 +50,7 @@ CONNECT_TIMEOUT = 15.0
 """Seconds the Gofer has to start, confine itself and answer Tversion."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Attr:
     """A file's attributes as Rgetattr reports them (times in nanoseconds).
 
@@ -77,7 +76,7 @@ class Attr:
         return self.qid.path
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class StatFS:
     """Rstatfs: what statfs(2) reports for the served filesystem."""
 
@@ -383,7 +382,7 @@ class GoferClient:
 
 # -- starting a Gofer --------------------------------------------------------------
 
-_PROJECT = str(Path(__file__).resolve().parent.parent)
+_PROJECT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 _PR_SET_PDEATHSIG = 1
 _Child = subprocess.Popen[bytes] | prefork.ForkedProcess
 """A Gofer child: exec'd (Popen) or pre-forked (gofer/prefork.py)."""

@@ -62,7 +62,6 @@ import ctypes
 import errno
 import logging
 import os
-import platform
 import struct
 
 log = logging.getLogger("pyvisor.gofer")
@@ -140,7 +139,7 @@ def enter_root(root_fd: int) -> str:
     _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     want = os.fstat(root_fd)
-    nr = _SYS_PIVOT_ROOT.get(platform.machine())
+    nr = _SYS_PIVOT_ROOT.get(os.uname().machine)
     try:
         if nr is None:
             raise ConfineError(errno.ENOSYS, "pivot_root: unknown architecture")

@@ -30,9 +30,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass, field
 
 from gofer import hostops, p9
+from shm.records import field, record
 
 MAX_FIDS = 16384
 """Most fids one session may hold; one more is ENFILE (each holds 1-2 host fds)."""
@@ -53,7 +53,7 @@ def qid_of(st: os.stat_result) -> p9.Qid:
     return p9.Qid(qtype, (ns ^ (ns >> 32)) & 0xFFFF_FFFF, st.st_ino)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Attach:
     """One served tree: ``name`` is the Tattach aname, ``fd`` an O_PATH
     descriptor of its root (a directory, or a regular file for a file bind),
@@ -79,7 +79,7 @@ class P9Fail(Exception):
         self.errno = err
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class FidState:
     """What one fid names: ``path`` (names from its attach root), an O_PATH
     ``fd`` the fid owns, its ``qid``, the `Attach` it was walked from, and after

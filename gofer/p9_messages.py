@@ -25,10 +25,11 @@ maps every byte sequence to a str that encodes back to the very same bytes.
 
 import enum as _enum
 import typing as _typing
-from dataclasses import FrozenInstanceError as _FrozenInstanceError
-from dataclasses import dataclass
 from typing import Annotated as _Annotated
 from typing import ClassVar as _ClassVar
+
+from shm.records import FrozenInstanceError as _FrozenInstanceError
+from shm.records import record
 
 MAXWELEM = 16
 """Most names one Twalk may carry (and qids one Rwalk may return)."""
@@ -108,7 +109,7 @@ def _check_str(name: str, value: object) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Qid:
     """The server's identity for a file: what the 9P world uses as an inode number.
 
@@ -126,7 +127,7 @@ class Qid:
         _check_int("qid.path", self.path, Kind.U64)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Dirent:
     """One entry of an Rreaddir data blob: qid[13] offset[8] type[1] name[s].
 
@@ -261,7 +262,7 @@ class Message:
     base, driven by ``SCHEMA``, and the per-class ``__init__`` functions are
     compiled together in one ``exec`` (`_compile_inits`), so each message keeps
     a real signature (``Twalk(fid, newfid, names)``) and dataclass semantics:
-    assignment raises `dataclasses.FrozenInstanceError`, equal fields mean equal
+    assignment raises `shm.records.FrozenInstanceError`, equal fields mean equal
     messages of the same class, and the hash is the hash of the fields.
     """
 

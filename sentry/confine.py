@@ -46,8 +46,11 @@ def _preimport() -> None:
     import syscalls.strace  # noqa: F401
 
 
-def confine_sentry() -> None:
-    """Install the filter on every thread of the Sentry (TSYNC)."""
+def prepare_filter() -> object:
+    """The filter, built but not loaded, and the imports made that later code
+    needs.  sandbox.run calls this while the Gofer starts (it waits for the
+    Gofer next), so the ~5-10 ms of pyseccomp and libseccomp work is off the
+    path that `create` waits on; loading comes after the program is."""
     _preimport()
     from gofer.seccomp_loader import pyseccomp
 
@@ -61,4 +64,10 @@ def confine_sentry() -> None:
             continue  # a syscall this architecture does not have
     f.set_attr(seccomp.Attr.CTL_TSYNC, 1)
     f.set_attr(seccomp.Attr.CTL_NNP, 1)
-    f.load()
+    return f
+
+
+def confine_sentry(prepared: object | None = None) -> None:
+    """Install the filter on every thread of the Sentry (TSYNC)."""
+    f = prepared if prepared is not None else prepare_filter()
+    f.load()  # type: ignore[attr-defined]

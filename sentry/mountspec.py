@@ -32,8 +32,9 @@ import os
 import posixpath
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
+
+from shm.records import record
 
 
 class OciMount(Protocol):
@@ -68,7 +69,7 @@ class MountError(ValueError):
     """A mount request that cannot be honoured: one line naming the field."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MountSpec:
     """One mount, checked: ``type`` is one of TYPES ("bind" for every bind),
     ``source`` an absolute host path for binds (else the bundle's text),

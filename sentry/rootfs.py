@@ -22,7 +22,6 @@ import logging
 import os
 import stat as _stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from gofer.client import GoferClient, GoferProcess, PendingGofer, spawn_gofer
@@ -37,11 +36,12 @@ from sentry.vfs.overlay import OverlayFs
 from sentry.vfs.resolve import FsContext, resolve
 from sentry.vfs.sysfs import CgroupFs, SysFs
 from sentry.vfs.tmpfs import TmpFs
+from shm.records import field, record
 
 log = logging.getLogger("pyvisor")
 
 
-@dataclass
+@record
 class RootFs:
     """What boot built, and what teardown must close."""
 

@@ -15,7 +15,6 @@ import os
 import stat
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sentry import confine, rootfs
@@ -33,6 +32,7 @@ from sentry.vfs.file import check_interrupt
 from sentry.vfs.host import HostFile
 from sentry.vfs.pipe import Pipe
 from sentry.vfs.resolve import FsContext
+from shm.records import field, record
 
 log = logging.getLogger("pyvisor")
 
@@ -69,7 +69,7 @@ class LaunchError(Exception):
         return f'exec: "{name}": {self}'
 
 
-@dataclass
+@record
 class SandboxOptions:
     root: str = "/"
     confine: bool = True
@@ -103,7 +103,7 @@ class SandboxOptions:
     root_readonly: bool = False
 
 
-@dataclass
+@record
 class ProcessSpec:
     """One process to start inside a sandbox: what an OCI ``process`` says.
 
@@ -127,7 +127,7 @@ class ProcessSpec:
     console: Any = None
 
 
-@dataclass
+@record
 class Booted:
     """A running sandbox as its owner sees it: the kernel, and the container's
     root context (its mount namespace), in which `exec` starts processes."""
@@ -298,6 +298,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
             strace_sink=opts.strace_sink, uts=Utsname(nodename=opts.hostname),
         )
+        # Built while the Gofer starts (rootfs.build waits for it), loaded below.
+        sentry_filter = confine.prepare_filter() if opts.confine else None
     except BaseException:
         pending.abort()
         raise
@@ -329,8 +331,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         task, regs = launch(kernel, root.ctx, spec)
         if opts.on_kernel is not None:
             opts.on_kernel(Booted(kernel, root.ctx))
-        if opts.confine:
-            confine.confine_sentry()
+        if sentry_filter is not None:
+            confine.confine_sentry(sentry_filter)
         if opts.before_start is not None:
             opts.before_start()
         if console is not None:

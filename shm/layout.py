@@ -28,9 +28,9 @@ from __future__ import annotations
 import mmap
 import re
 import struct
-from dataclasses import dataclass
 
 from shm.errors import ProtocolError
+from shm.records import record
 
 PAGE = mmap.PAGESIZE
 MAGIC = 0x48535650  # "PVSH" little-endian
@@ -80,7 +80,7 @@ def _align(n: int, to: int) -> int:
     return (n + to - 1) // to * to
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Geometry:
     """Slot count and slot size; every offset follows from these two."""
 
@@ -115,7 +115,7 @@ class Geometry:
         return self.slot(i) + SLOT_HEADER_SIZE + self.msize
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Names:
     """Every /dev/shm object one channel owns."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import struct
@@ -14,6 +13,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
 from sentry.kernel.task import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
+from shm import records
 from syscalls.abi import I32, RLIMIT, U64S, s32
 from syscalls.table import Entry, error, partial, supported
 
@@ -102,7 +102,7 @@ def setgroups(t: Task, a: Args) -> int:
         raise SyscallError(errno.EPERM)
     raw = t.mm.copy_in(a[1], size * 4) if size else b""
     groups = tuple(sorted(struct.unpack(f"<{size}I", raw)))  # Linux sorts them too
-    t.creds = dataclasses.replace(t.creds, groups=groups)
+    t.creds = records.replace(t.creds, groups=groups)
     return 0
 
 

@@ -20,16 +20,15 @@ registers (unsigned 64-bit), the return value goes to rax; failures raise
 
 from __future__ import annotations
 
-import csv
 import errno as _errno
 import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from sentry.kernel.errors import SyscallError
+from shm.records import record
 from syscalls.numbers import MAX_SYSCALL, NAMES, NUMBERS
 
 # The task type lives in sentry.kernel; handlers take it opaquely here so that
@@ -41,7 +40,7 @@ SUPPORT_LEVELS: tuple[Support, ...] = ("supported", "partial", "unsupported")
 FORMATS = ("table", "csv", "json")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Entry:
     """One syscall: its number, name, handler (None: ENOSYS fallback), support, note."""
 
@@ -166,6 +165,8 @@ class SyscallTable:
             return json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=1)
         if fmt == "csv":
             out = io.StringIO()
+            import csv  # only `help syscalls --format csv` needs it
+
             w = csv.writer(out, lineterminator="\n")
             w.writerow(("number", "name", "support", "note"))
             w.writerows(rows)

@@ -8,7 +8,6 @@ successfully re-encodes to exactly the same bytes.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import struct
 
@@ -31,6 +30,7 @@ from gofer.p9 import (
     decode,
     encode,
 )
+from shm.records import FrozenInstanceError
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 QUICK = settings(max_examples=40, deadline=None)
@@ -96,7 +96,7 @@ def test_registry_holds_every_required_message() -> None:
 
 def test_messages_are_frozen_and_slotted() -> None:
     msg = p9.Tclunk(fid=3)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError):
         msg.fid = 4  # type: ignore[misc]
     assert not hasattr(msg, "__dict__")
     assert hash(msg) == hash(p9.Tclunk(fid=3))

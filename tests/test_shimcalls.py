@@ -103,10 +103,11 @@ def test_parse_leaves_the_rest_to_click(argv: list[str]) -> None:
 def test_shim_path_imports_stay_light() -> None:
     """What costs every runtime call start-up time stays out of the shim path
     (the reason the path exists: tests/bench time it, this keeps it lean)."""
+    # what `delete` imports (start and kill add control.py: msgpack, socket)
     code = ("import sys; import sentry.oci.shimcalls, sentry.oci.lifecycle, "
-            "sentry.oci.state, sentry.oci.control, sentry.oci.cgroups; "
+            "sentry.oci.state, sentry.oci.cgroups; "
             "print(sorted(m for m in ('click', 'logging', 'subprocess', 'dataclasses', "
-            "'threading', 'shutil') if m in sys.modules))")
+            "'threading', 'shutil', 'msgpack', 'socket', 'typing') if m in sys.modules))")
     res = subprocess.run([sys.executable, "-I", "-S", "-c",
                           f"import sys; sys.path[:0] = {launcher.import_paths(str(RUNSC))!r}; "
                           + code], capture_output=True, text=True, timeout=60)
@@ -167,3 +168,14 @@ def test_install_registers_the_launcher_beside_runsc(tmp_path: Path) -> None:
     assert Path(path).read_text().startswith(f"#!{sys.executable} -IS\n")
     res = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60, env={})
     assert res.returncode == 0 and "runsc.py version" in res.stdout, res
+
+
+def test_every_oci_module_imports_alone() -> None:
+    """Names kept for the type checker only (``if TYPE_CHECKING``) must not be
+    used at run time; a fresh interpreter per module shows it."""
+    oci = REPO_ROOT / "sentry" / "oci"
+    for path in sorted(oci.glob("*.py")):
+        module = f"sentry.oci.{path.stem}"
+        res = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, (module, res.stderr[-800:])

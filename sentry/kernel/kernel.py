@@ -16,7 +16,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.futex import FutexManager
@@ -36,6 +35,7 @@ from sentry.kernel.signals import (
     default_action,
 )
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
+from shm.records import field, record
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -50,7 +50,7 @@ Handler = Callable[[Any, tuple[int, ...]], int]
 PID_MAX = 4194304
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Utsname:
     """What uname(2) reports: the sandbox's own identity, not the host's."""
 
@@ -62,7 +62,7 @@ class Utsname:
     domainname: str = "(none)"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Usage:
     """A sandbox's resource use, honest to what it measures:
 
@@ -81,7 +81,7 @@ class Usage:
     tasks: int
 
 
-@dataclass
+@record
 class Kernel:
     """Shared kernel state of one sandbox."""
 

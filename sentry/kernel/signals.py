@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import signal as _signal
 import struct
-from dataclasses import dataclass
+
+from shm.records import record
 
 NSIG = 64
 SIGRTMIN = 32
@@ -85,7 +86,7 @@ def bit(sig: int) -> int:
 SIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class SigAction:
     handler: int = SIG_DFL
     flags: int = 0
@@ -101,7 +102,7 @@ class SigAction:
         return cls(h, f & 0xFFFFFFFF, r, m & ~UNBLOCKABLE)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class SigInfo:
     signo: int
     code: int = SI_USER

@@ -21,7 +21,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel import signals as sig
@@ -31,6 +30,7 @@ from sentry.systrap import stubs
 from sentry.systrap.stubs import R8, R9, R10, RAX, RDI, RDX, RIP, RSI, StubThread
 from sentry.vfs.file import set_interrupt_check
 from sentry.vfs.locks import LOCKS
+from shm.records import record
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -107,7 +107,7 @@ def signal_status(signo: int) -> int:
     return signo | (0x80 if signo in CORE_SIGNALS else 0)
 
 
-@dataclass
+@record
 class Credentials:
     """A task's ids; replaced, never changed in place (fork shares the object)."""
 

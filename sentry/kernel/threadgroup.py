@@ -8,17 +8,17 @@ FdTable lock and never held while blocking on a stub or a file.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.signals import PendingSignals, SigAction
+from shm.records import field, record
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.systrap.stubs import StubProcess
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class ThreadGroup:
     """A process: what its threads share."""
 

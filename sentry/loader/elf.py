@@ -31,9 +31,9 @@ from __future__ import annotations
 import errno
 import mmap
 import struct
-from dataclasses import dataclass
 
 from sentry.mm.layout import PAGE_SIZE
+from shm.records import record
 
 # e_ident and header constants (elf(5)).
 ELFMAG = b"\x7fELF"
@@ -81,7 +81,7 @@ class ElfError(Exception):
         return f"{name}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Segment:
     """One PT_LOAD: ``memsz`` bytes at ``vaddr``, the first ``filesz`` from the file."""
 
@@ -93,7 +93,7 @@ class Segment:
     align: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ElfInfo:
     """What the loader needs from a validated ELF file; addresses are unbiased."""
 

@@ -40,7 +40,6 @@ import functools
 import mmap
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from sentry.kernel.errors import SyscallError
@@ -56,6 +55,7 @@ from sentry.mm.layout import (
     page_round_down,
     page_round_up,
 )
+from shm.records import record
 
 MAP_FIXED = 0x10  # Linux x86-64; Python's mmap module does not export it
 
@@ -106,7 +106,7 @@ class AddressSpaceLike(Protocol):
     def set_brk_start(self, addr: int) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LoadResult:
     """Where the new image lives; what the task's registers start from."""
 
@@ -120,7 +120,7 @@ class LoadResult:
     exe_entry: int  # AT_ENTRY: the program's own entry, biased
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class _Placed:
     """An ELF image with its bias chosen and its page range computed."""
 

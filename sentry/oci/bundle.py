@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
+
+from shm.records import field, record
 
 CONFIG_NAME = "config.json"
 OCI_VERSION = "1.1.0"
@@ -30,21 +31,21 @@ class BundleError(Exception):
     """The bundle is unusable: a one-line message that names the field."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class User:
     uid: int = 0
     gid: int = 0
     additional_gids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rlimit:
     type: str
     soft: int
     hard: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Process:
     args: tuple[str, ...]
     env: tuple[str, ...] = ()
@@ -64,7 +65,7 @@ class Process:
         return out
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Mount:
     destination: str
     type: str = ""
@@ -72,7 +73,7 @@ class Mount:
     options: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hook:
     path: str
     args: tuple[str, ...] = ()
@@ -80,7 +81,7 @@ class Hook:
     timeout: int | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Bundle:
     """A validated bundle; ``root_path`` is absolute and is a directory."""
 

@@ -28,7 +28,10 @@ import errno
 import json
 import os
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # typing unimported at run time: see sentry/oci/shimcalls.py
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _log(level: str, message: str, *args: object) -> None:

@@ -39,9 +39,18 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 import msgpack
+
+from sentry.oci.control_errors import ControlError, FrameError
+
+TYPE_CHECKING = False  # typing unimported at run time: see sentry/oci/shimcalls.py
+if TYPE_CHECKING:
+    from typing import Any
+
+    Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+__all__ = ["ControlError", "FrameError"]  # re-exported: callers name them control.X
 
 MAX_FRAME = 1 << 20
 MAX_FDS = 8  # per frame; more are closed by the kernel (MSG_CTRUNC) and refused
@@ -50,27 +59,6 @@ READ_TIMEOUT = 10.0  # for a request to arrive once a client connects
 MAX_CLIENTS = 64
 SUN_PATH_MAX = 107
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-class FrameError(Exception):
-    """A bad frame.  ``fatal``: the stream is out of step and must be closed."""
-
-    def __init__(self, message: str, fatal: bool) -> None:
-        super().__init__(message)
-        self.fatal = fatal
-
-
-class ControlError(Exception):
-    """A client-side failure: no server, a timeout, or an error reply.
-
-    ``status``: the exit status an error reply proposes (e.g. 127 for an exec
-    whose program is missing), or None.
-    """
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def valid_signal(value: Any) -> int:

@@ -15,7 +15,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
@@ -23,12 +23,14 @@ from sentry.oci.control import (
     MAX_CLIENTS,
     READ_TIMEOUT,
     FrameError,
-    Handler,
     close_fds,
     encode,
     reachable,
     read_frame,
 )
+
+if TYPE_CHECKING:
+    from sentry.oci.control import Handler
 
 log = logging.getLogger("pyvisor")
 

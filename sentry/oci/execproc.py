@@ -37,7 +37,6 @@ import json
 import os
 import signal
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from sentry.oci import bundle, control
@@ -50,6 +49,7 @@ from sentry.oci.lifecycle import (
 )
 from sentry.oci.state import CONFIG_COPY, Container, StateError
 from sentry.tty import hostconsole
+from shm.records import record
 
 EXEC_TIMEOUT = 90.0  # the sandbox loads the program through the Gofer
 MAX_JSON = 1 << 20  # a process or config file larger than this is not one
@@ -58,7 +58,7 @@ FORWARDED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signa
              signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ExecOptions:
     """The exec command's flags (runc's names)."""
 

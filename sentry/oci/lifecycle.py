@@ -25,9 +25,8 @@ import re
 import signal
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
 
-from sentry.oci import control
+from sentry.oci.control_errors import ControlError
 from sentry.oci.state import (
     CONFIG_COPY,
     LIVE,
@@ -40,8 +39,24 @@ from sentry.oci.state import (
     validate_id,
 )
 
+TYPE_CHECKING = False  # typing unimported at run time: see sentry/oci/shimcalls.py
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
     from sentry.oci import bundle
+
+    class HostProcess(Protocol):
+        """The sandbox host as `create` holds it: a Popen, or what spawn_host forked."""
+
+        pid: int
+        returncode: int | None
+
+        def poll(self) -> int | None: ...
+        def wait(self, timeout: float | None = None) -> int: ...
+        def kill(self) -> None: ...
+
+    SpawnHost = Callable[[list[str], tuple[int, ...]], HostProcess]
+    """Start ``sandbox-serve`` from its argv, passing it these fds, in a new session."""
 
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 10.0
@@ -73,6 +88,14 @@ def parse_signal(value: str) -> int:
         if signal.SIGRTMIN <= n <= signal.SIGRTMAX:
             return int(n)
     raise OciError(f"invalid signal {value!r}")
+
+
+def _request(path: str, msg: dict[str, Any], timeout: float | None = 10.0) -> dict[str, Any]:
+    """control.request, imported on first use: `delete` of a stopped or
+    missing container (two of the four calls of a `docker run`) sends none."""
+    from sentry.oci import control
+
+    return control.request(path, msg, timeout)
 
 
 def _saved_hooks(c: Container) -> dict[str, tuple[bundle.Hook, ...]]:
@@ -109,20 +132,6 @@ def _write_pid_file(path: str, pid: int) -> None:
         f.write(str(pid))
     os.rename(tmp, path)
 
-
-class HostProcess(Protocol):
-    """The sandbox host as `create` holds it: a Popen, or what runsc.py forked."""
-
-    pid: int
-    returncode: int | None
-
-    def poll(self) -> int | None: ...
-    def wait(self, timeout: float | None = None) -> int: ...
-    def kill(self) -> None: ...
-
-
-SpawnHost = Callable[[list[str], tuple[int, ...]], HostProcess]
-"""Start ``sandbox-serve`` from its argv, passing it these fds, in a new session."""
 
 
 def _exec_host(argv: list[str], pass_fds: tuple[int, ...]) -> HostProcess:
@@ -287,7 +296,7 @@ def start(root: str, cid: str) -> None:
             st = c.current()
             if st["status"] != "created":
                 raise OciError(f"cannot start a container that is {st['status']}")
-            control.request(c.socket_path, {"op": "start"})
+            _request(c.socket_path, {"op": "start"})
             saved = _saved_hooks(c)
             if saved:
                 from sentry.oci import hooks
@@ -295,7 +304,7 @@ def start(root: str, cid: str) -> None:
                 hooks.skip_in_container_hooks(saved.get("startContainer", ()))
                 hooks.run_hooks("poststart", saved.get("poststart", ()),
                                 _hook_state(c, "running"), fatal=False)
-    except (StateError, control.ControlError) as exc:
+    except (StateError, ControlError) as exc:
         raise OciError(str(exc)) from None
 
 
@@ -313,8 +322,8 @@ def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
         st = c.current()
         if st["status"] not in LIVE:
             raise OciError(f"container {cid!r} is not running")
-        control.request(c.socket_path, {"op": "kill", "signal": sig, "all": all_})
-    except (StateError, control.ControlError) as exc:
+        _request(c.socket_path, {"op": "kill", "signal": sig, "all": all_})
+    except (StateError, ControlError) as exc:
         raise OciError(str(exc)) from None
 
 
@@ -323,8 +332,8 @@ def _ensure_stopped(c: Container, st: dict[str, Any]) -> None:
     pid, start_time = int(st.get("pid") or 0), st.get("hostStartTime")
     if not host_alive(pid, start_time):
         return
-    with contextlib.suppress(control.ControlError):
-        control.request(c.socket_path, {"op": "kill", "signal": signal.SIGKILL, "all": True},
+    with contextlib.suppress(ControlError):
+        _request(c.socket_path, {"op": "kill", "signal": signal.SIGKILL, "all": True},
                         timeout=5.0)
     deadline = time.monotonic() + STOP_TIMEOUT
     escalate = time.monotonic() + 3.0
@@ -379,8 +388,8 @@ def wait(root: str, cid: str) -> int:
     try:
         st = c.current()
         if st["status"] in LIVE:
-            with contextlib.suppress(control.ControlError):
-                reply = control.request(c.socket_path, {"op": "wait"}, timeout=None)
+            with contextlib.suppress(ControlError):
+                reply = _request(c.socket_path, {"op": "wait"}, timeout=None)
                 code = reply.get("exitStatus")
                 if isinstance(code, int):
                     return code
@@ -407,8 +416,8 @@ def ps(root: str, cid: str) -> list[dict[str, Any]]:
     try:
         if c.current()["status"] == "stopped":
             return []
-        reply = control.request(c.socket_path, {"op": "ps"})
-    except (StateError, control.ControlError) as exc:
+        reply = _request(c.socket_path, {"op": "ps"})
+    except (StateError, ControlError) as exc:
         raise OciError(str(exc)) from None
     procs = reply.get("processes")
     return procs if isinstance(procs, list) else []
@@ -513,8 +522,8 @@ def pause(root: str, cid: str, resume: bool = False) -> None:
         status = c.current()["status"]
         if status != want:
             raise OciError(f"container {cid!r} is {status}, not {want}")
-        control.request(c.socket_path, {"op": "resume" if resume else "pause"})
-    except (StateError, control.ControlError) as exc:
+        _request(c.socket_path, {"op": "resume" if resume else "pause"})
+    except (StateError, ControlError) as exc:
         raise OciError(str(exc)) from None
 
 
@@ -526,8 +535,8 @@ def stats(root: str, cid: str) -> dict[str, Any]:
         status = c.current()["status"]
         if status not in ("running", "paused"):
             raise OciError(f"container {cid!r} is not running")
-        u = control.request(c.socket_path, {"op": "stats"})
-    except (StateError, control.ControlError) as exc:
+        u = _request(c.socket_path, {"op": "stats"})
+    except (StateError, ControlError) as exc:
         raise OciError(str(exc)) from None
     user, kern = int(u.get("user", 0)), int(u.get("kernel", 0))
     return {"type": "stats", "id": cid, "data": {

@@ -31,7 +31,10 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from typing import Any
+
+TYPE_CHECKING = False  # typing unimported at run time: see sentry/oci/shimcalls.py
+if TYPE_CHECKING:
+    from typing import Any
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MAX_ID = 1024

@@ -22,7 +22,6 @@ under TREE_LOCK here: lookups read the pid tables with single dict operations.
 from __future__ import annotations
 
 import errno
-import uuid
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import current_task
 from sentry.procfs.hostinfo import HostInfo, host_info
-from sentry.procfs.nodes import ProcDir, ProcessRef, ProcLink
+from sentry.procfs.nodes import ProcDir, ProcessRef, ProcLink, random_uuid
 from sentry.procfs.piddir import parse_number, pid_dir
 from sentry.procfs.system import system_table
 from sentry.vfs.dentry import TREE_LOCK
@@ -57,7 +56,7 @@ class ProcFilesystem(Filesystem):
         super().__init__(readonly=False, source="proc")
         self.kernel = kernel
         self.host = host if host is not None else host_info()
-        self.boot_id = str(uuid.uuid4())
+        self.boot_id = random_uuid()
         self._mounts: weakref.WeakSet[Mount] = weakref.WeakSet()
         self.root: RootDir = RootDir(self)
 

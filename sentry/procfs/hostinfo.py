@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+
+from shm.records import record
 
 FALLBACK_MEM_KB = 4 << 20  # 4 GiB when the host's meminfo is unreadable
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class HostInfo:
     """What the sandbox's /proc says about the machine."""
 

@@ -25,6 +25,7 @@ are atomic under the GIL and take no lock.
 from __future__ import annotations
 
 import errno
+import os
 import stat as _stat
 import threading
 from collections.abc import Callable
@@ -296,3 +297,14 @@ def const(text: str | bytes) -> Gen:
     """A generator for a file whose text never changes."""
     data = text.encode() if isinstance(text, str) else text
     return lambda: data
+
+
+def random_uuid() -> str:
+    """A random (version 4) UUID in its text form, as /proc/sys/kernel/random
+    gives them; not through the uuid module, whose import (it pulls in
+    platform) would cost every sandbox start ~3 ms for two calls."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sentry.procfs.nodes import Gen, ProcFile, ProcLink, TableDir, const
+from sentry.procfs.nodes import Gen, ProcFile, ProcLink, TableDir, const, random_uuid
 from sentry.procfs.process import USER_HZ, VmStats, uptime_seconds
 from sentry.vfs.inode import Inode
 
@@ -181,7 +180,7 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
             b"boot_id": f(fs.boot_id),
             b"entropy_avail": f("256"),
             b"poolsize": f("256"),
-            b"uuid": f(lambda: (str(uuid.uuid4()) + "\n").encode()),
+            b"uuid": f(lambda: (random_uuid() + "\n").encode()),
         }),
         b"shmall": f("18446744073692774399"),
         b"shmmax": f("18446744073692774399"),

@@ -30,7 +30,8 @@ a kill by the host kernel) or start a thread the Sentry does not serve.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+
+from shm.records import field, record
 
 # BPF opcodes
 BPF_LD_W_ABS = 0x20
@@ -78,7 +79,7 @@ MAP_SHARED_FIXED = 0x11
 ARCH_SET_FS = 0x1002
 
 
-@dataclass
+@record
 class Assembler:
     """A tiny BPF assembler with forward labels (jumps are resolved at the end)."""
 

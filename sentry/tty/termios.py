@@ -18,7 +18,8 @@ Facts (termios(3), tty_ioctl(4), include/uapi/asm-generic/termbits.h):
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+
+from shm.records import field, record
 
 # c_iflag
 IGNBRK, BRKINT, IGNPAR, PARMRK, INPCK, ISTRIP = 0o1, 0o2, 0o4, 0o10, 0o20, 0o40
@@ -48,7 +49,7 @@ _WINSIZE = struct.Struct("<HHHH")
 WINSIZE_SIZE = _WINSIZE.size  # 8
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Termios:
     """One terminal's settings (the replica's; the master shares them)."""
 
@@ -78,7 +79,7 @@ class Termios:
         return v != 0 and c == v
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class WinSize:
     """struct winsize: rows, columns, and the (unused) pixel sizes."""
 

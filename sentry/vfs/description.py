@@ -19,12 +19,12 @@ from __future__ import annotations
 import errno
 import struct
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.file import O_ACCMODE, O_APPEND, FileDescription, Stat
 from sentry.vfs.inode import DT_DIR, Inode, StatFs
+from shm.records import record
 
 if TYPE_CHECKING:
     from sentry.vfs.dentry import Dentry
@@ -56,7 +56,7 @@ MAX_FILE_SIZE = (1 << 63) - 1
 _DIRENT64 = struct.Struct("<QqHB")  # d_ino, d_off, d_reclen, d_type; then name, NUL
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DirEntry:
     """One linux_dirent64 record before packing."""
 

@@ -12,9 +12,9 @@ import os
 import stat as _stat
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sentry.kernel.errors import SyscallError
+from shm.records import record
 
 O_ACCMODE = 0o3
 O_RDONLY = 0
@@ -61,7 +61,7 @@ def interrupted() -> bool:
     return False
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Stat:
     """The fields of struct stat that the Sentry fills in."""
 

@@ -24,11 +24,11 @@ import os
 import stat as _stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.file import FileDescription, Stat
+from shm.records import record
 
 if TYPE_CHECKING:
     from sentry.vfs.dentry import Dentry
@@ -79,7 +79,7 @@ def alloc_dev() -> int:
     return os.makedev(0, next(_anon_minor))
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class StatFs:
     """struct statfs as the Sentry fills it in (f_type is the fs magic)."""
 

@@ -14,16 +14,16 @@ from __future__ import annotations
 import errno
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sentry.kernel.errors import SyscallError
+from shm.records import record
 
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 END = 1 << 63
 WAIT_SLICE = 0.05
 
 
-@dataclass
+@record
 class RecordLock:
     owner: int
     kind: int

@@ -368,7 +368,7 @@ def test_hooks_get_state_on_stdin(state_root: Path, cid: str,
     assert kinds == ["prestart", "createRuntime", "poststart", "poststop"]
     states = [json.loads(line.split(" ", 1)[1]) for line in lines]
     assert all(s["id"] == cid and s["bundle"] == str(b) for s in states)
-    assert [s["status"] for s in states] == ["created", "created", "running", "stopped"]
+    assert [s["status"] for s in states] == ["creating", "creating", "running", "stopped"]
 
 
 def test_failing_prestart_hook_aborts_create(state_root: Path, cid: str,

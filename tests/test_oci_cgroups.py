@@ -68,11 +68,38 @@ def test_sandbox_runs_in_the_bundles_cgroup(state_root: Path, cid: str,  # noqa:
         inside = _procs(mem_dir)
         assert host in inside and sentry[0] in inside, "the host and the Sentry"
         assert set(_children(sentry[0])) <= inside, "the Gofer and the stubs too"
+        assert inside == set(_procs(pids_dir)), "the same processes in every hierarchy"
+        # `create` joined on its own and left (cgroups.EarlyJoin); the memory
+        # the Sentry took at start-up is charged inside (it is ~20 MB or more)
+        usage = "memory.usage_in_bytes" if mem_file.endswith("bytes") else "memory.current"
+        assert int((mem_dir / usage).read_text()) > 8 << 20
     finally:
         assert runsc(state_root, "kill", cid, "KILL").returncode == 0
         runsc(state_root, "delete", "--force", cid)
     assert not mem_dir.exists() and not pids_dir.exists(), "delete removes the cgroups"
     for d in {mem_dir.parent, pids_dir.parent}:  # the "pyvisor-test" parents
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
+def test_failed_create_leaves_no_cgroup(state_root: Path, cid: str,  # noqa: F811
+                                        make_bundle: Callable[..., Path]) -> None:  # noqa: F811
+    """`create` joins the cgroups while it validates (cgroups.EarlyJoin): a bundle
+    that then fails validation leaves no directory, and `create` itself gone."""
+    rel = f"pyvisor-test/{cid}"
+    mem_dir, pids_dir, _, _ = _memory_and_pids_dirs(rel)
+    if not os.access(mem_dir.parent.parent, os.W_OK):
+        pytest.skip(f"{mem_dir.parent.parent} is not writable here")
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg.setdefault("linux", {})["cgroupsPath"] = f"/{rel}"
+        cfg["mounts"].append({"destination": "/x", "type": "nosuchfs", "source": "none"})
+
+    b = make_bundle(["true"], edit=edit)
+    res = runsc_bg(state_root, "create", "--bundle", str(b), cid)
+    assert res.returncode == 1 and "mounts[" in res.stderr, res.stderr
+    assert not mem_dir.exists() and not pids_dir.exists()
+    for d in {mem_dir.parent, pids_dir.parent}:
         with contextlib.suppress(OSError):
             d.rmdir()
 

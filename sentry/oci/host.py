@@ -367,10 +367,12 @@ class Host:
         self.exited.set()
 
 
-def _report(fd: int, msg: dict[str, Any]) -> None:
+def _report(fd: int, msg: dict[str, Any], last: bool = True) -> None:
+    """One line to `create` on the ready pipe; the last one closes it."""
     with contextlib.suppress(OSError):
         os.write(fd, json.dumps(msg).encode() + b"\n")
-        os.close(fd)
+        if last:
+            os.close(fd)
 
 
 def _wait_code(pid: int) -> int:
@@ -407,8 +409,13 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     except netns.NamespaceError as exc:
         _report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
-    # Before the fork: the Sentry, Gofer and stubs inherit the cgroups.
-    cgroups.join(b.raw.get("linux"), c.dir, os.getpid())
+    # `create` runs the create-time hooks (e.g. Docker's, which configures
+    # this network namespace) while the Sentry boots (lifecycle._create_hooks).
+    _report(ready_fd, {"stage": "namespaces", "pid": os.getpid()}, last=False)
+    # Before the fork: the Sentry, Gofer and stubs inherit the cgroups (which
+    # `create` usually joined already, and this process inherited).
+    if not cgroups.recorded(c.dir):
+        cgroups.join(b.raw.get("linux"), c.dir, os.getpid())
     sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd)
     if console_fd is not None and console_fd > 2:
         os.close(console_fd)  # the Sentry's now: its end of the container's terminal

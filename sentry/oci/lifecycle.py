@@ -43,7 +43,7 @@ TYPE_CHECKING = False  # typing unimported at run time: see sentry/oci/shimcalls
 if TYPE_CHECKING:
     from typing import Any, Protocol
 
-    from sentry.oci import bundle
+    from sentry.oci import bundle, cgroups
 
     class HostProcess(Protocol):
         """The sandbox host as `create` holds it: a Popen, or what spawn_host forked."""
@@ -98,23 +98,26 @@ def _request(path: str, msg: dict[str, Any], timeout: float | None = 10.0) -> di
     return control.request(path, msg, timeout)
 
 
-def _saved_hooks(c: Container) -> dict[str, tuple[bundle.Hook, ...]]:
-    """The hooks of the config saved at create; {} when it has none, without
-    importing the bundle parser or hooks.py (subprocess): start and delete,
-    two of the four runtime calls of every `docker run`, stay quick."""
+def _saved_hooks(c: Container, *kinds: str) -> dict[str, tuple[bundle.Hook, ...]]:
+    """The hooks of these ``kinds`` in the config saved at create; {} when it
+    has none of them, without importing the bundle parser or hooks.py
+    (subprocess, logging): start and delete, two of the four runtime calls of
+    every `docker run`, stay quick (Docker's configs carry a prestart hook,
+    which neither of them runs)."""
     try:
         with open(os.path.join(c.dir, CONFIG_COPY), "rb") as f:
             raw = json.loads(f.read()).get("hooks")
     except (OSError, ValueError, AttributeError):
         return {}
-    if not raw:
+    if not isinstance(raw, dict) or not any(raw.get(k) for k in kinds):
         return {}
     from sentry.oci import bundle
 
     try:
-        return bundle.parse_hooks(raw)
+        parsed = bundle.parse_hooks(raw)
     except bundle.BundleError:
         return {}
+    return {k: v for k, v in parsed.items() if k in kinds and v}
 
 
 def _hook_state(c: Container, status: str | None = None) -> dict[str, Any]:
@@ -148,19 +151,19 @@ def read_report(fd: int, timeout: float) -> dict[str, Any] | None:
 
     deadline = time.monotonic() + timeout
     buf = b""
-    while b"\n" not in buf:
+    while not buf.endswith(b"\n"):
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
         r, _, _ = select.select([fd], [], [], min(left, 1.0))
         if not r:
             continue
-        chunk = os.read(fd, 4096)
+        chunk = os.read(fd, 1)  # a byte at a time: the next report stays in the pipe
         if not chunk:
             break
         buf += chunk
     try:
-        msg = json.loads(buf.split(b"\n", 1)[0])
+        msg = json.loads(buf)
     except ValueError:
         return None
     return msg if isinstance(msg, dict) else None
@@ -176,6 +179,29 @@ def _await_ready(proc: HostProcess, fd: int, timeout: float) -> dict[str, Any]:
         code = proc.wait(timeout=10)
         return {"ok": False, "error": f"the sandbox host exited with status {code}"}
     return msg
+
+
+def _early_hook_state(b: bundle.Bundle, cid: str, pid: int,
+                      status: str = "creating") -> dict[str, Any]:
+    """The OCI state the create-time hooks get, as runc gives it (status
+    "creating": state.json is written once the sandbox is ready)."""
+    return {"ociVersion": b.oci_version, "id": cid, "status": status, "pid": pid,
+            "bundle": b.path, "annotations": b.annotations}
+
+
+def _create_hooks(b: bundle.Bundle, proc: HostProcess, state: dict[str, Any]) -> None:
+    """prestart, createRuntime, createContainer; a failure stops the host,
+    runs poststop and fails `create`."""
+    from sentry.oci import hooks
+
+    try:
+        for kind in ("prestart", "createRuntime", "createContainer"):
+            hooks.run_hooks(kind, b.hooks.get(kind, ()), state, fatal=True)
+    except hooks.HookError as exc:
+        _stop_host(proc)
+        hooks.run_hooks("poststop", b.hooks.get("poststop", ()), {**state, "status": "stopped"},
+                        fatal=False)
+        raise OciError(str(exc)) from None
 
 
 def _stop_host(proc: HostProcess) -> None:
@@ -209,7 +235,23 @@ def create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
     its global flags); the container id and bundle are appended.  ``spawn_host``
     starts it (default: exec, in a new session); runsc.py forks itself instead.
     """
-    from sentry.oci import bundle, hooks
+    from sentry.oci import cgroups
+
+    early = cgroups.EarlyJoin.start(bundle_dir)  # on a thread, while we validate
+    try:
+        return _create(root, cid, bundle_dir, host_argv=host_argv, pid_file=pid_file,
+                       console_socket=console_socket, detach=detach, spawn_host=spawn_host,
+                       early=early)
+    except BaseException:
+        if early is not None:
+            early.abandon()
+        raise
+
+
+def _create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
+            pid_file: str | None, console_socket: str | None, detach: bool,
+            spawn_host: SpawnHost | None, early: cgroups.EarlyJoin | None) -> HostProcess:
+    from sentry.oci import bundle, cgroups, hooks
 
     try:
         validate_id(cid)
@@ -242,6 +284,9 @@ def create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
             if b.process.terminal:
                 console = _open_console(console_socket) if console_socket else 0
             extra = ["--console-fd", str(console)] if console >= 0 else []
+            if early is not None:  # the host inherits the cgroups and does not join
+                early.wait()
+                cgroups.record(c.dir, early.made)
             r, w = os.pipe()
             try:
                 proc = (spawn_host or _exec_host)(
@@ -249,27 +294,29 @@ def create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
                      *extra, cid],
                     (w, console) if console > 2 else (w,))
             finally:
+                if early is not None:
+                    early.leave()
                 os.close(w)
                 if console > 2:
                     os.close(console)
+            hooks_ran = False
             try:
                 msg = _await_ready(proc, r, READY_TIMEOUT)
+                if msg.get("stage") == "namespaces":
+                    # The host is in the container's namespaces and boots the
+                    # Sentry meanwhile: the create-time hooks (Docker's
+                    # prestart configures the network namespace of the pid
+                    # given) run now, in parallel with that boot.
+                    hooks_ran = True
+                    _create_hooks(b, proc, _early_hook_state(b, cid, int(msg["pid"])))
+                    msg = _await_ready(proc, r, READY_TIMEOUT)
             finally:
                 os.close(r)
             if not msg.get("ok"):
+                if hooks_ran:
+                    hooks.run_hooks("poststop", b.hooks.get("poststop", ()),
+                                    _early_hook_state(b, cid, 0, "stopped"), fatal=False)
                 raise OciError(str(msg.get("error") or "the sandbox failed to start"))
-            state = _hook_state(c, "created")
-            try:
-                hooks.run_hooks("prestart", b.hooks.get("prestart", ()), state, fatal=True)
-                hooks.run_hooks("createRuntime", b.hooks.get("createRuntime", ()), state,
-                                fatal=True)
-                hooks.run_hooks("createContainer", b.hooks.get("createContainer", ()), state,
-                                fatal=True)
-            except hooks.HookError as exc:
-                _stop_host(proc)
-                hooks.run_hooks("poststop", b.hooks.get("poststop", ()),
-                                _hook_state(c, "stopped"), fatal=False)
-                raise OciError(str(exc)) from None
             if pid_file:
                 _write_pid_file(pid_file, proc.pid)
         return proc
@@ -297,7 +344,7 @@ def start(root: str, cid: str) -> None:
             if st["status"] != "created":
                 raise OciError(f"cannot start a container that is {st['status']}")
             _request(c.socket_path, {"op": "start"})
-            saved = _saved_hooks(c)
+            saved = _saved_hooks(c, "startContainer", "poststart")
             if saved:
                 from sentry.oci import hooks
 
@@ -366,7 +413,7 @@ def delete(root: str, cid: str, force: bool = False) -> None:
             if status == "creating" and not force:
                 raise OciError(f"container {cid!r} is being created (use --force)")
             _ensure_stopped(c, st)
-            saved = _saved_hooks(c)
+            saved = _saved_hooks(c, "poststop")
             final = c.public()
             final["status"] = "stopped"
             c.remove()

@@ -90,6 +90,9 @@ class SandboxOptions:
     user: tuple[int, int, tuple[int, ...]] | None = None
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     no_new_privs: bool = False
+    # A container's init ignores signals it has no handler for, as in Linux
+    # (Kernel._init_ignores); not for `runsc.py do`.
+    protect_init: bool = False
     # A host terminal to be the init's terminal (`do` from a tty, an OCI
     # console): bridged to an internal pty, never handed to the application
     # (sentry/tty/console.py).  Owned: closed at the end (an OCI console's
@@ -297,6 +300,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         kernel = Kernel(
             dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
             strace_sink=opts.strace_sink, uts=Utsname(nodename=opts.hostname),
+            protect_init=opts.protect_init,
         )
         # Built while the Gofer starts (rootfs.build waits for it), loaded below.
         sentry_filter = confine.prepare_filter() if opts.confine else None

@@ -171,7 +171,8 @@ def test_run_prints_and_exits_zero(state_root: Path, cid: str,
     assert_no_process_left(cid)
 
 
-@pytest.mark.parametrize("script,code", [("exit 3", 3), ("kill -9 $$", 137), ("true", 0)])
+@pytest.mark.parametrize("script,code", [("exit 3", 3), ("sh -c 'kill -9 $$'; exit $?", 137),
+                                         ("true", 0)])
 def test_run_exit_status(state_root: Path, cid: str, make_bundle: Callable[..., Path],
                          script: str, code: int) -> None:
     b = make_bundle(["sh", "-c", script])
@@ -207,11 +208,16 @@ def test_lifecycle_create_start_kill_wait_delete(
     again = runsc(root, "start", cid)
     assert again.returncode == 1 and "running" in again.stderr
 
+    # `sleep` as the container's init has no SIGTERM handler: Linux (and runc,
+    # gVisor) drop the signal; SIGKILL from outside the container still kills.
     res = runsc(root, "kill", cid, "TERM")
     assert res.returncode == 0, res.stderr
+    time.sleep(0.3)
+    assert _state(root, cid)["status"] == "running"
+    assert runsc(root, "kill", cid, "KILL").returncode == 0
     res = runsc(root, "wait", cid)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == {"id": cid, "exitStatus": 128 + signal.SIGTERM}
+    assert json.loads(res.stdout) == {"id": cid, "exitStatus": 128 + signal.SIGKILL}
     assert _wait_for(lambda: _state(root, cid)["status"] == "stopped")
     assert_no_process_left(cid)
 
@@ -290,12 +296,32 @@ def test_sigkill_of_the_sentry_stops_the_container(created: tuple[Path, str, int
     assert left == []
 
 
-def test_host_forwards_signals_to_the_container(created: tuple[Path, str, int]) -> None:
-    root, cid, pid = created
-    assert runsc(root, "start", cid).returncode == 0
-    os.kill(pid, signal.SIGTERM)  # what a shim does with the pid from --pid-file
-    res = runsc(root, "wait", cid)
-    assert json.loads(res.stdout)["exitStatus"] == 128 + signal.SIGTERM
+def test_host_forwards_signals_to_the_container(state_root: Path, cid: str,
+                                                make_bundle: Callable[..., Path],
+                                                tmp_path: Path) -> None:
+    b = make_bundle(["sh", "-c", 'trap "exit 4" TERM; while :; do sleep 0.05; done'])
+    pid_file = tmp_path / "pid"
+    res = runsc_bg(state_root, "create", "--bundle", str(b), "--pid-file", str(pid_file), cid)
+    assert res.returncode == 0, res.stderr
+    try:
+        assert runsc(state_root, "start", cid).returncode == 0
+        assert _wait_for(lambda: "sleep 0.05" in runsc(state_root, "ps", cid).stdout)
+        # what a shim does with the pid from --pid-file; the init's handler runs
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        res = runsc(state_root, "wait", cid)
+        assert json.loads(res.stdout)["exitStatus"] == 4
+    finally:
+        runsc(state_root, "delete", "--force", cid)
+    assert_no_process_left(cid)
+
+
+def test_init_ignores_its_own_unhandled_signals(state_root: Path, cid: str,
+                                                make_bundle: Callable[..., Path]) -> None:
+    """As runc runs it (checked by hand: `survived`, status 0): a container's
+    init cannot be killed from inside, not even by SIGKILL; a child can."""
+    b = make_bundle(["sh", "-c", "kill -TERM $$; kill -9 $$; kill -9 1; echo survived"])
+    res = runsc(state_root, "run", "--bundle", str(b), cid)
+    assert (res.returncode, res.stdout) == (0, "survived\n"), res.stderr
 
 
 def test_kill_reaches_the_init_signal_handler(state_root: Path, cid: str,

@@ -30,6 +30,7 @@ from sentry.kernel.signals import (
     SIGCHLD,
     SIGCONT,
     SIGKILL,
+    SIGSTOP,
     SigInfo,
     bit,
     default_action,
@@ -102,6 +103,8 @@ class Kernel:
     fatal: BaseException | None = None
     mf: Any = None  # the memory file (sentry/mm/memfile.py): all application memory
     frozen: bool = False  # OCI pause: tasks are held before they return to the app
+    # A container's init ignores signals it has no handler for (_init_ignores).
+    protect_init: bool = False
     exited_cpu_ns: int = 0  # CPU time of the stub processes of exited thread groups
     _next_pid: int = 1
     _reported: set[int] = field(default_factory=set)
@@ -137,12 +140,27 @@ class Kernel:
         raise RuntimeError("pid space exhausted")
 
     # -- signals ---------------------------------------------------------
-    def send_group(self, tg: ThreadGroup, info: SigInfo) -> None:
+    def _init_ignores(self, tg: ThreadGroup, sig: int, external: bool) -> bool:
+        """Linux's rule for the init of a pid namespace (SIGNAL_UNKILLABLE): a
+        signal whose handler is SIG_DFL is dropped; one sent from outside the
+        namespace (``external``: `docker kill`, `docker stop`'s SIGKILL) still
+        delivers SIGKILL and SIGSTOP.  So `docker stop` of a `sleep` waits for
+        the grace time and ends with 137, as with runc and gVisor.
+
+        Containers only (``protect_init``): `runsc.py do` runs a host command,
+        and `kill -TERM $$` there ends it as it does on the host (issue 4's
+        differential tests hold it to that)."""
+        return (self.protect_init and tg is self.init and tg.action(sig).handler == SIG_DFL
+                and not (external and sig in (SIGKILL, SIGSTOP)))
+
+    def send_group(self, tg: ThreadGroup, info: SigInfo, external: bool = False) -> None:
         """Queue a process-directed signal and wake a thread that can take it."""
         with self.lock:
             if tg.zombie:
                 return
             sig = info.signo
+            if self._init_ignores(tg, sig, external):
+                return
             act = tg.action(sig)
             if sig == SIGKILL:
                 self._kill_group(tg, sig)
@@ -193,8 +211,11 @@ class Kernel:
                                                 status=signo))
 
     def send_task(self, task: Task, info: SigInfo) -> None:
-        """Queue a thread-directed signal (tkill, faults, SIGPIPE)."""
+        """Queue a thread-directed signal (tkill, faults, SIGPIPE).  Faults
+        (a positive si_code) reach even a container's init, as in Linux."""
         with self.lock:
+            if info.code <= 0 and self._init_ignores(task.tg, info.signo, False):
+                return
             if info.signo == SIGKILL:
                 self._kill_group(task.tg, SIGKILL)
                 return

@@ -115,7 +115,7 @@ def _kill(kernel: Kernel, sig: int, all_: bool, pid: Any) -> dict[str, Any]:
         else:
             groups = [kernel.init] if kernel.init is not None else []
         for tg in groups:
-            kernel.send_group(tg, SigInfo(sig))
+            kernel.send_group(tg, SigInfo(sig), external=True)  # from the host
     return {"ok": True}
 
 

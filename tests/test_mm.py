@@ -515,6 +515,34 @@ def test_fork_copies_private_and_shares_shared(aspace, mf):
     assert mf.used == 0
 
 
+def test_fork_shares_read_only_private_memory_until_it_can_change(aspace, mf):
+    """Private memory without PROT_WRITE is shared at fork, not copied; each
+    way to change it (mprotect +W, a zeroing madvise, mremap, a forced write)
+    first gives that address space its own copy, remapped in its stub."""
+    ro = aspace.mmap(BASE, 3 * P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(ro, b"text" + bytes(P - 4) + b"two!" + bytes(P - 4) + b"three")
+    aspace.mprotect(ro, 3 * P, PROT_READ)
+    used = mf.used
+    child = aspace.fork()
+    assert mf.used == used, "nothing copied"
+    assert child.copy_in(ro, 4) == b"text"
+    assert errno_of(child.copy_out, ro, b"x") == errno.EFAULT  # still read-only
+    child.take_pending()
+    child.mprotect(ro, P, RW)  # the first page: the child's own copy, remapped
+    assert [op.kind for op in child.take_pending()] == [OP_MAP, OP_PROTECT]
+    child.copy_out(ro, b"TEXT")
+    assert (aspace.copy_in(ro, 4), child.copy_in(ro, 4)) == (b"text", b"TEXT")
+    child.madvise(ro + P, P, MADV_DONTNEED)
+    assert (aspace.copy_in(ro + P, 4), child.copy_in(ro + P, 4)) == (b"two!", bytes(4))
+    aspace.copy_out_force(ro + 2 * P, b"THREE")  # as the loader or a poke writes
+    assert (aspace.copy_in(ro + 2 * P, 5), child.copy_in(ro + 2 * P, 5)) == (b"THREE", b"three")
+    moved = child.mremap(ro + 2 * P, P, 2 * P, MREMAP_MAYMOVE)
+    assert child.copy_in(moved, 5) == b"three"
+    child.release()
+    aspace.release()
+    assert mf.used == 0, "every shared and copied range freed once"
+
+
 # -- randomized model check -------------------------------------------------------------
 
 WINDOW = 40  # pages at BASE that the state machine plays in

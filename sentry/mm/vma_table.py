@@ -131,6 +131,8 @@ class VmaTable:
 
     def copy_out_force(self, addr: int, data: bytes | bytearray | memoryview) -> None:
         """Write application memory ignoring protection (loader, ptrace-like pokes)."""
+        with self.lock:
+            self._unshare(addr, addr + max(1, len(memoryview(data).cast("B"))))
         self._write(addr, data, 0)
 
     def zero_out(self, addr: int, length: int) -> None:
@@ -302,6 +304,27 @@ class VmaTable:
             self._deferred.append((offset, length))
         else:
             self.mf.free(offset, length)
+
+    def _unshare(self, start: int, end: int) -> None:
+        """Give each private VMA overlapping [start, end) that still shares its
+        memory with another address space its own copy, and remap it.
+
+        Private memory that is not writable is shared, not copied, at fork
+        (AddressSpace.fork): most of it is program text that nothing ever
+        changes.  Whatever could change it calls this first: mprotect adding
+        PROT_WRITE, a zeroing madvise, mremap, and forced writes
+        (copy_out_force).  The copy is a whole VMA, whatever the share count:
+        a VMA may cover only part of its backing, which is freed as one range
+        when its last user lets go.
+        """
+        for v, _lo, _hi in self._overlapping(start, end):
+            if v.backing is None or v.shared:
+                continue
+            offset = self.mf.allocate(v.length)
+            self.mf.copy(v.offset, offset, v.length)
+            self._release(v)
+            v.backing, v.offset = None, offset
+            self.pending.append(StubOp(OP_MAP, v.start, v.length, v.prot, offset))
 
     def _release(self, v: Vma) -> None:
         """Drop v's claim on its memory: private ranges are freed now, backings at 0 refs."""

@@ -176,13 +176,13 @@ class MemoryFile:
     def copy(self, src_off: int, dst_off: int, length: int) -> None:
         """Make [dst_off, +length) a copy of [src_off, +length), staying sparse.
 
-        Only data extents of the source are copied; holes in the source become
-        holes in the destination (the destination is punched first, so it need
-        not be zero already).
+        Only data extents of the source are copied; holes in the source stay
+        holes in the destination, which must be a fresh :meth:`allocate` range
+        (all holes, as allocate promises: every caller copies into one).  Not
+        punching it again saves a fallocate per VMA on every fork.
         """
         if length <= 0:
             return
-        self._punch(dst_off, page_round_up(length))
         view = self.view
         end = src_off + length
         pos = src_off

@@ -289,9 +289,9 @@ def list_cmd(ctx: click.Context, fmt: str, quiet: bool) -> None:
     """List the containers under --root."""
     import json
 
-    from sentry.oci import lifecycle
+    from sentry.oci import inspection
 
-    rows: list[dict[str, object]] = _oci(ctx, lifecycle.list_containers) or []  # type: ignore[assignment]
+    rows: list[dict[str, object]] = _oci(ctx, inspection.list_containers) or []  # type: ignore[assignment]
     if quiet:
         for r in rows:
             click.echo(r["id"])
@@ -317,12 +317,12 @@ def ps_cmd(ctx: click.Context, fmt: str, container_id: str) -> None:
     host pids that make it up (json, what `docker top` asks for, as runc's)."""
     import json
 
-    from sentry.oci import lifecycle
+    from sentry.oci import inspection
 
     if fmt == "json":
-        click.echo(json.dumps(_oci(ctx, lifecycle.host_pids, container_id) or []))
+        click.echo(json.dumps(_oci(ctx, inspection.host_pids, container_id) or []))
         return
-    procs: list[dict[str, object]] = _oci(ctx, lifecycle.ps, container_id) or []  # type: ignore[assignment]
+    procs: list[dict[str, object]] = _oci(ctx, inspection.ps, container_id) or []  # type: ignore[assignment]
     click.echo(f"{'PID':>7} {'PPID':>7} CMD")
     for p in procs:
         click.echo(f"{p.get('pid')!s:>7} {p.get('ppid')!s:>7} {p.get('cmd', '')}")
@@ -354,7 +354,7 @@ def features_cmd() -> None:
     """Print what this runtime supports, as JSON (runtime-spec features.md)."""
     import json
 
-    from sentry.oci.lifecycle import features
+    from sentry.oci.inspection import features
 
     click.echo(json.dumps(features(), indent=2))
 
@@ -411,9 +411,9 @@ def exec_cmd(ctx: click.Context, process_file: str | None, detach: bool, pid_fil
 @click.pass_context
 def pause_cmd(ctx: click.Context, container_id: str) -> None:
     """Freeze every process of a running container."""
-    from sentry.oci import lifecycle
+    from sentry.oci import inspection
 
-    _oci(ctx, lifecycle.pause, container_id)
+    _oci(ctx, inspection.pause, container_id)
 
 
 @cli.command("resume")
@@ -421,9 +421,9 @@ def pause_cmd(ctx: click.Context, container_id: str) -> None:
 @click.pass_context
 def resume_cmd(ctx: click.Context, container_id: str) -> None:
     """Let a paused container's processes run again."""
-    from sentry.oci import lifecycle
+    from sentry.oci import inspection
 
-    _oci(ctx, lifecycle.pause, container_id, resume=True)
+    _oci(ctx, inspection.pause, container_id, resume=True)
 
 
 @cli.command("events")
@@ -436,10 +436,10 @@ def events_cmd(ctx: click.Context, once: bool, interval: str, container_id: str)
     """Print resource stats as JSON lines until the container stops (runc's events)."""
     import json
 
-    from sentry.oci import lifecycle
+    from sentry.oci import inspection, lifecycle
 
     try:
-        seconds = lifecycle.parse_duration(interval)
+        seconds = inspection.parse_duration(interval)
     except lifecycle.OciError as exc:
         _oci_fail(ctx, f"--interval: {exc}")
 
@@ -447,7 +447,7 @@ def events_cmd(ctx: click.Context, once: bool, interval: str, container_id: str)
         click.echo(json.dumps(event))
         sys.stdout.flush()
 
-    _oci(ctx, lifecycle.events, container_id, emit, once=once, interval=seconds)
+    _oci(ctx, inspection.events, container_id, emit, once=once, interval=seconds)
 
 
 # -- Docker integration (gVisor's runsc install / uninstall) --------------------

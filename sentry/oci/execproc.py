@@ -42,10 +42,10 @@ from typing import Any
 from sentry.oci import bundle, control
 from sentry.oci.lifecycle import (
     OciError,
-    _open,
-    _open_console,
-    _write_pid_file,
+    open_console,
+    open_container,
     read_report,
+    write_pid_file,
 )
 from sentry.oci.state import CONFIG_COPY, Container, StateError
 from sentry.tty import hostconsole
@@ -78,7 +78,7 @@ class ExecOptions:
 
 def run(root: str, cid: str, opts: ExecOptions) -> int:
     """The exec command: 0 once a detached process runs, else its exit status."""
-    c = _open(root, cid)
+    c = open_container(root, cid)
     try:
         status = c.current()["status"]
     except StateError as exc:
@@ -96,7 +96,7 @@ def run(root: str, cid: str, opts: ExecOptions) -> int:
         client, pid, token = _start(c, process, stdio)
         if opts.pid_file:
             try:
-                _write_pid_file(opts.pid_file, os.getpid())  # this command lives as long
+                write_pid_file(opts.pid_file, os.getpid())  # this command lives as long
             except OSError as exc:
                 _abandon(c, client, pid)
                 raise OciError(f"--pid-file {opts.pid_file}: {exc.strerror}") from None
@@ -182,7 +182,7 @@ def exec_stdio(process: dict[str, Any], opts: ExecOptions) -> list[int]:
     if opts.tty or process.get("terminal"):
         process["terminal"] = True
         if opts.console_socket:
-            replica = _open_console(opts.console_socket)
+            replica = open_console(opts.console_socket)
             return [replica, replica, replica]
         if opts.detach:
             raise OciError("exec --tty: needs --console-socket when detached")
@@ -289,7 +289,7 @@ def _waiter(c: Container, process: dict[str, Any], stdio: list[int], pid_file: s
         return exc.code
     if pid_file:
         try:
-            _write_pid_file(pid_file, os.getpid())
+            write_pid_file(pid_file, os.getpid())
         except OSError as exc:
             _abandon(c, client, pid)
             _report(w, {"ok": False, "error": f"--pid-file {pid_file}: {exc.strerror}"})

@@ -1,5 +1,7 @@
 """OCI operations as runc's CLI offers them: create, start, state, kill, delete,
-run, wait, list, ps, pause, resume, events (exec is in execproc.py).
+run, wait (exec is in execproc.py; list, ps, pause, resume, events and
+features, which look at a container without changing its life, in
+inspection.py).
 ``runsc.py`` maps its commands onto these functions and turns :class:`OciError`
 into one line on stderr and its exit code.
 
@@ -35,7 +37,6 @@ from sentry.oci.state import (
     StateError,
     StateRoot,
     host_alive,
-    stat_fields,
     validate_id,
 )
 
@@ -90,7 +91,7 @@ def parse_signal(value: str) -> int:
     raise OciError(f"invalid signal {value!r}")
 
 
-def _request(path: str, msg: dict[str, Any], timeout: float | None = 10.0) -> dict[str, Any]:
+def request(path: str, msg: dict[str, Any], timeout: float | None = 10.0) -> dict[str, Any]:
     """control.request, imported on first use: `delete` of a stopped or
     missing container (two of the four calls of a `docker run`) sends none."""
     from sentry.oci import control
@@ -127,7 +128,7 @@ def _hook_state(c: Container, status: str | None = None) -> dict[str, Any]:
     return st
 
 
-def _write_pid_file(path: str, pid: int) -> None:
+def write_pid_file(path: str, pid: int) -> None:
     """Atomically, as runc does: a reader never sees an empty file."""
     path = os.path.abspath(path)
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
@@ -213,7 +214,7 @@ def _stop_host(proc: HostProcess) -> None:
         proc.wait(timeout=STOP_TIMEOUT)
 
 
-def _open_console(socket_path: str) -> int:
+def open_console(socket_path: str) -> int:
     """A host pty for process.terminal: its master goes to ``socket_path``
     (runc's protocol, sentry/tty/hostconsole.py); returns the replica."""
     from sentry.tty import hostconsole
@@ -282,7 +283,7 @@ def _create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
             # the console socket, or (foreground run) our own terminal, fd 0.
             console = -1
             if b.process.terminal:
-                console = _open_console(console_socket) if console_socket else 0
+                console = open_console(console_socket) if console_socket else 0
             extra = ["--console-fd", str(console)] if console >= 0 else []
             if early is not None:  # the host inherits the cgroups and does not join
                 early.wait()
@@ -318,7 +319,7 @@ def _create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
                                     _early_hook_state(b, cid, 0, "stopped"), fatal=False)
                 raise OciError(str(msg.get("error") or "the sandbox failed to start"))
             if pid_file:
-                _write_pid_file(pid_file, proc.pid)
+                write_pid_file(pid_file, proc.pid)
         return proc
     except BaseException as exc:
         if proc is not None:
@@ -329,7 +330,8 @@ def _create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
         raise
 
 
-def _open(root: str, cid: str) -> Container:
+def open_container(root: str, cid: str) -> Container:
+    """The container ``cid`` under ``root``; OciError if there is none."""
     try:
         return StateRoot(root).container(cid)
     except StateError as exc:
@@ -337,13 +339,13 @@ def _open(root: str, cid: str) -> Container:
 
 
 def start(root: str, cid: str) -> None:
-    c = _open(root, cid)
+    c = open_container(root, cid)
     try:
         with c.locked():
             st = c.current()
             if st["status"] != "created":
                 raise OciError(f"cannot start a container that is {st['status']}")
-            _request(c.socket_path, {"op": "start"})
+            request(c.socket_path, {"op": "start"})
             saved = _saved_hooks(c, "startContainer", "poststart")
             if saved:
                 from sentry.oci import hooks
@@ -356,7 +358,7 @@ def start(root: str, cid: str) -> None:
 
 
 def state(root: str, cid: str) -> dict[str, Any]:
-    c = _open(root, cid)
+    c = open_container(root, cid)
     try:
         return c.public()
     except StateError as exc:
@@ -364,12 +366,12 @@ def state(root: str, cid: str) -> dict[str, Any]:
 
 
 def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
-    c = _open(root, cid)
+    c = open_container(root, cid)
     try:
         st = c.current()
         if st["status"] not in LIVE:
             raise OciError(f"container {cid!r} is not running")
-        _request(c.socket_path, {"op": "kill", "signal": sig, "all": all_})
+        request(c.socket_path, {"op": "kill", "signal": sig, "all": all_})
     except (StateError, ControlError) as exc:
         raise OciError(str(exc)) from None
 
@@ -380,7 +382,7 @@ def _ensure_stopped(c: Container, st: dict[str, Any]) -> None:
     if not host_alive(pid, start_time):
         return
     with contextlib.suppress(ControlError):
-        _request(c.socket_path, {"op": "kill", "signal": signal.SIGKILL, "all": True},
+        request(c.socket_path, {"op": "kill", "signal": signal.SIGKILL, "all": True},
                         timeout=5.0)
     deadline = time.monotonic() + STOP_TIMEOUT
     escalate = time.monotonic() + 3.0
@@ -431,12 +433,12 @@ def delete(root: str, cid: str, force: bool = False) -> None:
 
 def wait(root: str, cid: str) -> int:
     """Block until the container's init exits; its exit code (shell-style)."""
-    c = _open(root, cid)
+    c = open_container(root, cid)
     try:
         st = c.current()
         if st["status"] in LIVE:
             with contextlib.suppress(ControlError):
-                reply = _request(c.socket_path, {"op": "wait"}, timeout=None)
+                reply = request(c.socket_path, {"op": "wait"}, timeout=None)
                 code = reply.get("exitStatus")
                 if isinstance(code, int):
                     return code
@@ -447,63 +449,6 @@ def wait(root: str, cid: str) -> int:
     except StateError as exc:
         raise OciError(str(exc)) from None
     return code if isinstance(code, int) else UNKNOWN_EXIT
-
-
-def list_containers(root: str) -> list[dict[str, Any]]:
-    sr = StateRoot(root)
-    out = []
-    for cid in sr.ids():
-        with contextlib.suppress(StateError):
-            out.append(Container(sr, cid).public())
-    return out
-
-
-def ps(root: str, cid: str) -> list[dict[str, Any]]:
-    c = _open(root, cid)
-    try:
-        if c.current()["status"] == "stopped":
-            return []
-        reply = _request(c.socket_path, {"op": "ps"})
-    except (StateError, ControlError) as exc:
-        raise OciError(str(exc)) from None
-    procs = reply.get("processes")
-    return procs if isinstance(procs, list) else []
-
-
-def _ppids() -> dict[int, int]:
-    """pid -> ppid for every host process (a /proc snapshot)."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit() and (fields := stat_fields(name)) is not None:  # None: gone meanwhile
-            out[int(name)] = int(fields[1])
-    return out
-
-
-def host_pids(root: str, cid: str) -> list[int]:
-    """The host processes that make up the container: its sandbox host (the
-    state's pid) and everything below it (Sentry, Gofer, stubs).
-
-    What `ps --format json` prints, as runc prints the host pids in the
-    container's cgroup: `docker top` looks these up in the host's ps.  The
-    pids inside the sandbox would name unrelated host processes there.
-    """
-    c = _open(root, cid)
-    try:
-        st = c.current()
-    except StateError as exc:
-        raise OciError(str(exc)) from None
-    pid = st.get("pid")
-    if st.get("status") == "stopped" or not isinstance(pid, int) or pid <= 0:
-        return []
-    ppids = _ppids()
-    if pid not in ppids:
-        return []
-    found, frontier = [pid], [pid]
-    while frontier:
-        parents = set(frontier)
-        frontier = [p for p, pp in ppids.items() if pp in parents]
-        found += frontier
-    return sorted(found)
 
 
 def run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
@@ -558,111 +503,3 @@ def _run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
     with contextlib.suppress(OciError):
         delete(root, cid, force=True)
     return code if code >= 0 else 128 - code
-
-
-def pause(root: str, cid: str, resume: bool = False) -> None:
-    """Freeze (or thaw) every task of a running container: the kernel holds them
-    before they next run application code (Kernel.freeze)."""
-    c = _open(root, cid)
-    want = "paused" if resume else "running"
-    try:
-        status = c.current()["status"]
-        if status != want:
-            raise OciError(f"container {cid!r} is {status}, not {want}")
-        _request(c.socket_path, {"op": "resume" if resume else "pause"})
-    except (StateError, ControlError) as exc:
-        raise OciError(str(exc)) from None
-
-
-def stats(root: str, cid: str) -> dict[str, Any]:
-    """One runc-style stats event: CPU (application user time, Sentry kernel
-    time), memory the application uses, live tasks (Kernel.usage)."""
-    c = _open(root, cid)
-    try:
-        status = c.current()["status"]
-        if status not in ("running", "paused"):
-            raise OciError(f"container {cid!r} is not running")
-        u = _request(c.socket_path, {"op": "stats"})
-    except (StateError, ControlError) as exc:
-        raise OciError(str(exc)) from None
-    user, kern = int(u.get("user", 0)), int(u.get("kernel", 0))
-    return {"type": "stats", "id": cid, "data": {
-        "cpu": {"usage": {"total": user + kern, "user": user, "kernel": kern}},
-        "memory": {"usage": {"usage": int(u.get("memory", 0))}},
-        "pids": {"current": int(u.get("tasks", 0))},
-    }}
-
-
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
-                   "h": 3600.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
-
-def parse_duration(text: str) -> float:
-    """Go's time.ParseDuration subset runc takes: "5s", "500ms", "1m30s" -> seconds."""
-    t = text.strip()
-    pos, total = 0, 0.0
-    while pos < len(t):
-        m = _DURATION_PART.match(t, pos)
-        if m is None:
-            break
-        total += float(m[1]) * _DURATION_UNITS[m[2]]
-        pos = m.end()
-    if not t or pos != len(t) or total <= 0:
-        raise OciError(f"invalid duration {text!r} (e.g. 5s, 500ms, 1m)")
-    return total
-
-
-def events(root: str, cid: str, emit: Callable[[dict[str, Any]], None], *,
-           once: bool = False, interval: float = 5.0) -> None:
-    """Emit a stats event now and then every ``interval`` s until the container
-    stops (``once``: just one)."""
-    c = _open(root, cid)
-    while True:
-        try:
-            event = stats(root, cid)
-        except OciError:
-            if not once and _stopped(c):
-                return
-            raise
-        emit(event)
-        if once:
-            return
-        deadline = time.monotonic() + interval
-        while time.monotonic() < deadline:
-            if _stopped(c):
-                return
-            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
-
-
-def _stopped(c: Container) -> bool:
-    try:
-        return c.current()["status"] not in LIVE
-    except StateError:
-        return True  # deleted
-
-
-def features() -> dict[str, Any]:
-    """What ``features`` prints (runtime-spec features.md shape)."""
-    from sentry.oci import bundle
-
-    return {
-        "ociVersionMin": "1.0.0",
-        "ociVersionMax": bundle.OCI_VERSION,
-        "hooks": list(bundle.HOOK_KINDS),
-        "mountOptions": [],
-        "linux": {
-            "namespaces": ["mount", "pid", "uts", "ipc", "network"],
-            "capabilities": [],
-            "cgroup": {"v1": False, "v2": False, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
-        },
-        "annotations": {
-            "org.opencontainers.runc.checkpoint.enabled": "false",
-            "dev.pyvisor.sandbox": "sentry (systrap)",
-        },
-        "pyvisor": {"unsupported": [
-            "mounts", "capabilities", "startContainer hooks"]},
-    }

@@ -37,6 +37,16 @@ def _memory_and_pids_dirs(rel: str) -> tuple[Path, Path, str, str]:
     pytest.skip("no memory/pids cgroup hierarchy mounted here")
 
 
+def _test_dirs(name: str) -> tuple[str, Path, Path, str, str]:
+    """(cgroupsPath, memory dir, pids dir, memory file, pids file) for a test
+    container; skips where the cgroup hierarchies are not writable."""
+    rel = f"pyvisor-test/{name}"
+    mem_dir, pids_dir, mem_file, pids_file = _memory_and_pids_dirs(rel)
+    if not os.access(mem_dir.parent.parent, os.W_OK):
+        pytest.skip(f"{mem_dir.parent.parent} is not writable here")
+    return f"/{rel}", mem_dir, pids_dir, mem_file, pids_file
+
+
 def _procs(directory: Path) -> set[int]:
     return {int(x) for x in (directory / "cgroup.procs").read_text().split()}
 
@@ -44,13 +54,10 @@ def _procs(directory: Path) -> set[int]:
 def test_sandbox_runs_in_the_bundles_cgroup(state_root: Path, cid: str,  # noqa: F811
                                             make_bundle: Callable[..., Path],  # noqa: F811
                                             tmp_path: Path) -> None:
-    rel = f"pyvisor-test/{cid}"
-    mem_dir, pids_dir, mem_file, pids_file = _memory_and_pids_dirs(rel)
-    if not os.access(mem_dir.parent.parent, os.W_OK):
-        pytest.skip(f"{mem_dir.parent.parent} is not writable here")
+    path, mem_dir, pids_dir, mem_file, pids_file = _test_dirs(cid)
 
     def edit(cfg: dict[str, Any]) -> None:
-        cfg.setdefault("linux", {})["cgroupsPath"] = f"/{rel}"
+        cfg.setdefault("linux", {})["cgroupsPath"] = path
         cfg["linux"]["resources"] = {"memory": {"limit": MEMORY_LIMIT},
                                      "pids": {"limit": PIDS_LIMIT}}
 
@@ -86,13 +93,10 @@ def test_failed_create_leaves_no_cgroup(state_root: Path, cid: str,  # noqa: F81
                                         make_bundle: Callable[..., Path]) -> None:  # noqa: F811
     """`create` joins the cgroups while it validates (cgroups.EarlyJoin): a bundle
     that then fails validation leaves no directory, and `create` itself gone."""
-    rel = f"pyvisor-test/{cid}"
-    mem_dir, pids_dir, _, _ = _memory_and_pids_dirs(rel)
-    if not os.access(mem_dir.parent.parent, os.W_OK):
-        pytest.skip(f"{mem_dir.parent.parent} is not writable here")
+    path, mem_dir, pids_dir, _, _ = _test_dirs(cid)
 
     def edit(cfg: dict[str, Any]) -> None:
-        cfg.setdefault("linux", {})["cgroupsPath"] = f"/{rel}"
+        cfg.setdefault("linux", {})["cgroupsPath"] = path
         cfg["mounts"].append({"destination": "/x", "type": "nosuchfs", "source": "none"})
 
     b = make_bundle(["true"], edit=edit)

@@ -173,18 +173,10 @@ def _host_argv(ctx: click.Context) -> list[str]:
 
 
 def _oci(ctx: click.Context, fn: object, *args: object, **kwargs: object) -> object:
-    """Call a sentry.oci.lifecycle function; its OciError is the one-line error."""
-    from sentry.oci.lifecycle import OciError
-
+    """Call a sentry.oci function; its OciError is the one-line error (shimcalls.call)."""
     g = _globals(ctx)
     _setup_logging(bool(g.get("debug")), g.get("debug_log"), False)  # type: ignore[arg-type]
-    try:
-        return fn(str(g["state_root"]), *args, **kwargs)  # type: ignore[operator]
-    except OciError as exc:
-        _oci_fail(ctx, str(exc), exc.code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    return None
+    return shimcalls.call(g, fn, *args, **kwargs)  # type: ignore[arg-type]
 
 
 _ID = click.argument("container_id", metavar="ID")

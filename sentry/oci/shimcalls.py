@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sentry import clibase
 
@@ -260,43 +260,50 @@ def _sandbox_serve(g: dict[str, Any], v: dict[str, Any]) -> int:
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
 
 
+def call(g: dict[str, Any], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(state root, *args, **kwargs)`` for a sentry.oci command function;
+    its OciError becomes the one-line failure (report_failure exits), ^C 130.
+    The click commands in runsc.py call their functions through this too."""
+    from sentry.oci.lifecycle import OciError
+
+    try:
+        return fn(str(g["state_root"]), *args, **kwargs)
+    except OciError as exc:
+        report_failure(g, str(exc), exc.code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    return None
+
+
 def dispatch(g: dict[str, Any], command: str, v: dict[str, Any]) -> int:
     """Run a parsed call; its exit status (a failure is reported first)."""
     if command == "sandbox-serve":
         return _sandbox_serve(g, v)
-    if command == "create":
-        clibase.check_privileges()
-    return _dispatch(g, command, v)
-
-
-def _dispatch(g: dict[str, Any], command: str, v: dict[str, Any]) -> int:
     from sentry.oci import lifecycle
 
-    root, cid = str(g["state_root"]), v["container_id"]
+    cid = v["container_id"]
+    if command == "create":
+        clibase.check_privileges()
     if g["debug"] or command == "create":
         # Not for the short calls without --debug: importing logging costs
         # them ~5 ms each, and their only warnings (a failing poststart or
         # poststop hook) then reach stderr through logging's last-resort
         # handler, which the shim records, as it records runc's.
         clibase.setup_logging(bool(g["debug"]), g["debug_log"], False)
-    try:
-        if command == "create":
-            lifecycle.create(root, cid, v["bundle"], host_argv=host_argv(g), spawn_host=spawn_host,
-                             pid_file=v["pid_file"], console_socket=v["console_socket"])
-        elif command == "start":
-            lifecycle.start(root, cid)
-        elif command == "state":
-            import json
+    if command == "create":
+        call(g, lifecycle.create, cid, v["bundle"], host_argv=host_argv(g),
+             spawn_host=spawn_host, pid_file=v["pid_file"], console_socket=v["console_socket"])
+    elif command == "start":
+        call(g, lifecycle.start, cid)
+    elif command == "state":
+        import json
 
-            sys.stdout.write(json.dumps(lifecycle.state(root, cid), indent=2) + "\n")
-        elif command == "kill":
-            lifecycle.kill(root, cid, lifecycle.parse_signal(v["sig"]), v["all_"])
-        elif command == "delete":
-            lifecycle.delete(root, cid, v["force"])
-    except lifecycle.OciError as exc:
-        report_failure(g, str(exc), exc.code)
-    except KeyboardInterrupt:
-        return 130
+        sys.stdout.write(json.dumps(call(g, lifecycle.state, cid), indent=2) + "\n")
+    elif command == "kill":
+        call(g, lambda root: lifecycle.kill(root, cid, lifecycle.parse_signal(v["sig"]),
+                                            v["all_"]))
+    elif command == "delete":
+        call(g, lifecycle.delete, cid, v["force"])
     return 0
 
 

@@ -398,14 +398,21 @@ def test_hooks_get_state_on_stdin(state_root: Path, cid: str,
 
 
 def test_failing_prestart_hook_aborts_create(state_root: Path, cid: str,
-                                             make_bundle: Callable[..., Path]) -> None:
+                                             make_bundle: Callable[..., Path],
+                                             tmp_path: Path) -> None:
+    poststop = tmp_path / "poststop.log"
+
     def edit(cfg: dict[str, Any]) -> None:
-        cfg["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]}
+        cfg["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}],
+                        "poststop": [{"path": "/bin/sh",
+                                      "args": ["sh", "-c", f"cat > {poststop}"]}]}
 
     res = runsc_bg(state_root, "create", "--bundle", str(make_bundle(["true"], edit)), cid)
     assert res.returncode == 1 and "prestart hook #0" in res.stderr and "7" in res.stderr
     assert not (state_root / cid).exists()
     assert_no_process_left(cid)
+    # the spec: a failed prestart hook stops the container and runs poststop
+    assert json.loads(poststop.read_text())["status"] == "stopped"
 
 
 # -- invalid input: one line, nothing left behind ------------------------------

@@ -46,6 +46,7 @@ from sentry.oci.lifecycle import (
     open_container,
     read_report,
     write_pid_file,
+    write_report,
 )
 from sentry.oci.state import CONFIG_COPY, Container, StateError
 from sentry.tty import hostconsole
@@ -272,29 +273,22 @@ def _detached(c: Container, process: dict[str, Any], stdio: list[int],
     return 0
 
 
-def _report(w: int, msg: dict[str, Any]) -> None:
-    with contextlib.suppress(OSError):
-        os.write(w, json.dumps(msg).encode() + b"\n")
-    with contextlib.suppress(OSError):
-        os.close(w)
-
-
 def _waiter(c: Container, process: dict[str, Any], stdio: list[int], pid_file: str | None,
             w: int) -> int:
     """The detached exec's host process: start, report, wait, exit with the status."""
     try:
         client, pid, token = _start(c, process, stdio)
     except OciError as exc:
-        _report(w, {"ok": False, "error": str(exc), "code": exc.code})
+        write_report(w, {"ok": False, "error": str(exc), "code": exc.code})
         return exc.code
     if pid_file:
         try:
             write_pid_file(pid_file, os.getpid())
         except OSError as exc:
             _abandon(c, client, pid)
-            _report(w, {"ok": False, "error": f"--pid-file {pid_file}: {exc.strerror}"})
+            write_report(w, {"ok": False, "error": f"--pid-file {pid_file}: {exc.strerror}"})
             return 1
-    _report(w, {"ok": True, "pid": pid})
+    write_report(w, {"ok": True, "pid": pid})
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # the caller's pipes or terminal: the process has its own
         os.dup2(null, fd)

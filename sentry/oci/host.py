@@ -47,7 +47,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import itertools
-import json
 import logging
 import os
 import signal
@@ -67,6 +66,7 @@ from sentry.oci.control import (
     valid_signal,
 )
 from sentry.oci.control_server import ControlServer
+from sentry.oci.lifecycle import write_report
 from sentry.oci.state import Container, now_rfc3339, process_start_time
 
 log = logging.getLogger("pyvisor")
@@ -367,14 +367,6 @@ class Host:
         self.exited.set()
 
 
-def _report(fd: int, msg: dict[str, Any], last: bool = True) -> None:
-    """One line to `create` on the ready pipe; the last one closes it."""
-    with contextlib.suppress(OSError):
-        os.write(fd, json.dumps(msg).encode() + b"\n")
-        if last:
-            os.close(fd)
-
-
 def _wait_code(pid: int) -> int:
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
@@ -402,16 +394,16 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
         raw = bundle.read_config(os.path.join(c.dir, "config.json"))
         b = bundle.parse(raw, bundle_dir)
     except bundle.BundleError as exc:
-        _report(ready_fd, {"ok": False, "error": str(exc)})
+        write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     try:  # before any fork or thread: the namespace tools see at /proc/PID/ns/net
         netns.enter_network_namespace(b.namespaces)
     except netns.NamespaceError as exc:
-        _report(ready_fd, {"ok": False, "error": str(exc)})
+        write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     # `create` runs the create-time hooks (e.g. Docker's, which configures
     # this network namespace) while the Sentry boots (lifecycle._create_hooks).
-    _report(ready_fd, {"stage": "namespaces", "pid": os.getpid()}, last=False)
+    write_report(ready_fd, {"stage": "namespaces", "pid": os.getpid()}, last=False)
     # Before the fork: the Sentry, Gofer and stubs inherit the cgroups (which
     # `create` usually joined already, and this process inherited).
     if not cgroups.recorded(c.dir):
@@ -428,7 +420,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
         with contextlib.suppress(OSError):
             os.kill(sentry_pid, signal.SIGKILL)
         code = _wait_code(sentry_pid)
-        _report(ready_fd, {"ok": False, "error": str(error),
+        write_report(ready_fd, {"ok": False, "error": str(error),
                            "status": (msg or {}).get("status", code)})
         return code
     host = Host(c, b, sentry_pid, chan, bool(msg.get("kernel")))
@@ -445,7 +437,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
 
     for s in FORWARDED:
         signal.signal(s, forward)
-    _report(ready_fd, {"ok": True, "pid": os.getpid()})
+    write_report(ready_fd, {"ok": True, "pid": os.getpid()})
     code = _wait_code(sentry_pid)
     for s in FORWARDED:
         signal.signal(s, signal.SIG_DFL)

@@ -137,7 +137,6 @@ def write_pid_file(path: str, pid: int) -> None:
     os.rename(tmp, path)
 
 
-
 def _exec_host(argv: list[str], pass_fds: tuple[int, ...]) -> HostProcess:
     import subprocess
 
@@ -170,6 +169,17 @@ def read_report(fd: int, timeout: float) -> dict[str, Any] | None:
     return msg if isinstance(msg, dict) else None
 
 
+def write_report(fd: int, msg: dict[str, Any], last: bool = True) -> None:
+    """One JSON object on a line to the reader of :func:`read_report`; the
+    last report closes the pipe.  Errors are ignored: a reader that is gone
+    needs no report."""
+    with contextlib.suppress(OSError):
+        os.write(fd, json.dumps(msg).encode() + b"\n")
+    if last:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 def _await_ready(proc: HostProcess, fd: int, timeout: float) -> dict[str, Any]:
     """The host's ready report (EOF means it died first)."""
     try:
@@ -191,8 +201,8 @@ def _early_hook_state(b: bundle.Bundle, cid: str, pid: int,
 
 
 def _create_hooks(b: bundle.Bundle, proc: HostProcess, state: dict[str, Any]) -> None:
-    """prestart, createRuntime, createContainer; a failure stops the host,
-    runs poststop and fails `create`."""
+    """prestart, createRuntime, createContainer; a failure stops the host and
+    fails `create` (whose failure path runs poststop)."""
     from sentry.oci import hooks
 
     try:
@@ -200,8 +210,6 @@ def _create_hooks(b: bundle.Bundle, proc: HostProcess, state: dict[str, Any]) ->
             hooks.run_hooks(kind, b.hooks.get(kind, ()), state, fatal=True)
     except hooks.HookError as exc:
         _stop_host(proc)
-        hooks.run_hooks("poststop", b.hooks.get("poststop", ()), {**state, "status": "stopped"},
-                        fatal=False)
         raise OciError(str(exc)) from None
 
 
@@ -311,13 +319,15 @@ def _create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
                     hooks_ran = True
                     _create_hooks(b, proc, _early_hook_state(b, cid, int(msg["pid"])))
                     msg = _await_ready(proc, r, READY_TIMEOUT)
-            finally:
-                os.close(r)
-            if not msg.get("ok"):
-                if hooks_ran:
+                if not msg.get("ok"):
+                    raise OciError(str(msg.get("error") or "the sandbox failed to start"))
+            except OciError:
+                if hooks_ran:  # a hook or the sandbox failed after the hooks ran
                     hooks.run_hooks("poststop", b.hooks.get("poststop", ()),
                                     _early_hook_state(b, cid, 0, "stopped"), fatal=False)
-                raise OciError(str(msg.get("error") or "the sandbox failed to start"))
+                raise
+            finally:
+                os.close(r)
             if pid_file:
                 write_pid_file(pid_file, proc.pid)
         return proc

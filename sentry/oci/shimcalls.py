@@ -251,9 +251,9 @@ def _sandbox_serve(g: dict[str, Any], v: dict[str, Any]) -> int:
     try:
         c = StateRoot(str(g["state_root"])).container(v["container_id"])
     except Exception as exc:  # noqa: BLE001 - reported to create over the ready pipe
-        import json
+        from sentry.oci.lifecycle import write_report
 
-        os.write(ready_fd, json.dumps({"ok": False, "error": str(exc)}).encode() + b"\n")
+        write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"])
     sys.stdout.flush()

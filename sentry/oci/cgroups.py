@@ -138,7 +138,7 @@ def _limits(resources: dict[str, Any]) -> dict[str, dict[str, str]]:
 def join(raw_linux: Any, state_dir: str, pid: int) -> list[str]:
     """Put ``pid`` (the sandbox host, before it forks) in the container's
     cgroups and apply its resources; returns (and records) the directories made."""
-    made, _joined = _join(raw_linux, pid)
+    made, _joined = _join(raw_linux, pid, _hierarchies())
     record(state_dir, made)
     return made
 
@@ -154,8 +154,9 @@ def recorded(state_dir: str) -> bool:
     return os.path.exists(os.path.join(state_dir, RECORD))
 
 
-def _join(raw_linux: Any, pid: int) -> tuple[list[str], list[str]]:
-    """(directories made, directories ``pid`` joined)."""
+def _join(raw_linux: Any, pid: int,
+          hierarchies: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(directories made, mount points of the hierarchies ``pid`` joined)."""
     if not isinstance(raw_linux, dict):
         return [], []
     rel = _clean_path(raw_linux.get("cgroupsPath") or "")
@@ -167,7 +168,7 @@ def _join(raw_linux: Any, pid: int) -> tuple[list[str], list[str]]:
     limits = _limits(resources if isinstance(resources, dict) else {})
     made: list[str] = []
     joined: list[str] = []
-    for ctrl, mnt in sorted(_hierarchies().items()):
+    for ctrl, mnt in sorted(hierarchies.items()):
         directory = os.path.join(mnt, rel)
         try:
             existed = os.path.isdir(directory)
@@ -227,7 +228,8 @@ class EarlyJoin:
         self.raw_linux = raw_linux
         self.made: list[str] = []
         self.joined: list[str] = []
-        self.origin = _current(_hierarchies())
+        self.hierarchies = _hierarchies()
+        self.origin = _current(self.hierarchies)
         self.thread = threading.Thread(target=self._run, name="cgroups", daemon=True)
         self.thread.start()
 
@@ -247,7 +249,7 @@ class EarlyJoin:
 
     def _run(self) -> None:
         with contextlib.suppress(Exception):  # best effort, as join
-            self.made, self.joined = _join(self.raw_linux, os.getpid())
+            self.made, self.joined = _join(self.raw_linux, os.getpid(), self.hierarchies)
 
     def wait(self) -> None:
         self.thread.join()
@@ -263,9 +265,7 @@ class EarlyJoin:
     def abandon(self) -> None:
         """`create` failed: leave, and remove what was made."""
         self.leave()
-        for directory in sorted(self.made, key=len, reverse=True):
-            with contextlib.suppress(OSError):
-                os.rmdir(directory)
+        _remove_dirs(self.made)
         self.made = []
 
 
@@ -277,10 +277,14 @@ def remove(state_dir: str) -> None:
             made = json.load(f)
     except (OSError, ValueError):
         return
-    if not isinstance(made, list):
-        return
+    if isinstance(made, list):
+        _remove_dirs([d for d in made if isinstance(d, str)])
+
+
+def _remove_dirs(made: list[str]) -> None:
+    """rmdir each, deepest first, waiting out EBUSY for RMDIR_GRACE."""
     deadline = time.monotonic() + RMDIR_GRACE
-    for directory in sorted((d for d in made if isinstance(d, str)), key=len, reverse=True):
+    for directory in sorted(made, key=len, reverse=True):
         while True:
             try:
                 os.rmdir(directory)

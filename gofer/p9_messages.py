@@ -28,7 +28,7 @@ import typing as _typing
 from typing import Annotated as _Annotated
 from typing import ClassVar as _ClassVar
 
-from shm.records import FrozenInstanceError as _FrozenInstanceError
+from shm.records import Frozen as _Frozen
 from shm.records import record
 
 MAXWELEM = 16
@@ -247,7 +247,7 @@ class MsgType(_enum.IntEnum):
     RREMOVE = 123
 
 
-class Message:
+class Message(_Frozen):
     """Base of every 9P message class: a frozen, slotted value, as
     ``@dataclass(frozen=True, slots=True)`` would make it.
 
@@ -258,9 +258,10 @@ class Message:
     Why not ``@dataclass`` itself: it compiles six methods per class with a
     separate ``exec`` each, which cost ~35 ms for the ~57 messages, on the
     start-up path of every sandbox (the Sentry and the Gofer both import this).
-    Here equality, hashing, repr and immutability are shared methods of this
-    base, driven by ``SCHEMA``, and the per-class ``__init__`` functions are
-    compiled together in one ``exec`` (`_compile_inits`), so each message keeps
+    Here equality, hashing, repr and immutability are shared methods
+    (shm.records.Frozen, over the field names), and the per-class ``__init__``
+    functions are compiled together in one ``exec`` (`_compile_inits`), so each
+    message keeps
     a real signature (``Twalk(fid, newfid, names)``) and dataclass semantics:
     assignment raises `shm.records.FrozenInstanceError`, equal fields mean equal
     messages of the same class, and the hash is the hash of the fields.
@@ -278,33 +279,6 @@ class Message:
             if checked is not value:
                 _object_setattr(self, name, checked)
 
-    def _values(self) -> tuple[object, ...]:
-        return tuple([getattr(self, name) for name, _ in self.SCHEMA])
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name, _ in self.SCHEMA)
-        return f"{type(self).__qualname__}({inner})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise _FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise _FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __getstate__(self) -> tuple[object, ...]:
-        return self._values()
-
-    def __setstate__(self, state: tuple[object, ...]) -> None:
-        for (name, _), value in zip(self.SCHEMA, state, strict=True):
-            _object_setattr(self, name, value)
 
 
 _object_setattr = object.__setattr__
@@ -328,7 +302,7 @@ def _register(msg_type: MsgType) -> _typing.Callable[[_M], _M]:
             schema.append((name, kind))
         ns = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
         ns["__slots__"] = tuple(name for name, _ in schema)
-        ns["__match_args__"] = ns["__slots__"]
+        ns["__match_args__"] = ns["__record_fields__"] = ns["__slots__"]
         ns["TYPE"] = int(msg_type)
         ns["SCHEMA"] = tuple(schema)
         new = type(cls)(cls.__name__, cls.__bases__, ns)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["FrozenInstanceError", "field", "record", "replace"]
+__all__ = ["Frozen", "FrozenInstanceError", "field", "record", "replace"]
 
 _MISSING = object()
 _FIELDS = "__record_fields__"
@@ -89,6 +89,27 @@ def _frozen_setattr(self: object, name: str, value: object) -> None:
 
 def _frozen_delattr(self: object, name: str) -> None:
     raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+class Frozen:
+    """A frozen record's methods, for a class that makes its own fields and
+    ``__init__`` (gofer/p9_messages.py's Message, whose inits are compiled in
+    one batch): equality, hash and repr over the field names in
+    ``__record_fields__``, which the subclass sets, and assignment refused."""
+
+    __slots__ = ()
+    __eq__ = _eq
+    __hash__ = _hash
+    __repr__ = _repr
+    __setattr__ = _frozen_setattr
+    __delattr__ = _frozen_delattr
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return _values(self)
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        for name, value in zip(getattr(self, _FIELDS), state, strict=True):
+            object.__setattr__(self, name, value)
 
 
 def _make_init(cls: type, specs: list[tuple[str, Field]], frozen: bool) -> Callable[..., None]:

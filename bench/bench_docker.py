@@ -46,24 +46,14 @@ def docker_argv(runsc_cli: list[str] | str) -> Iterator[dict[str, list[str] | st
     base = e2e.short_tmpdir("pyv-bd-")
     daemon: e2e.Daemon | None = None
     try:
-        conf = base / "daemon.json"
-        res = e2e.run([sys.executable, str(e2e.RUNSC), "install", "--config-file", str(conf)])
-        assert res.returncode == 0, res.stderr
-        if not isinstance(runsc_cli, str):  # gVisor with the suites' flags
-            install(str(conf), "runsc", runsc_cli[0], runsc_cli[1:])
-        sock = base / "docker.sock"
-        client = [str(e2e.which("docker")), "-H", f"unix://{sock}", "--config",
-                  str(base / "client")]
-        env = e2e.tool_env()
-        daemon = e2e.Daemon(
-            "dockerd",
-            [str(e2e.which("dockerd")), "--data-root", str(base / "data"),
-             "--exec-root", str(base / "exec"), "-H", f"unix://{sock}",
-             "--pidfile", str(base / "docker.pid"), "--config-file", str(conf),
-             "--iptables=false", "--ip-masq=false", "--bridge=none"],
-            base / "dockerd.log", env)
-        daemon.start()
-        daemon.wait_ready([*client, "version"])
+        def add_runsc(conf: Path) -> None:
+            if not isinstance(runsc_cli, str):  # gVisor with the suites' flags
+                install(str(conf), "runsc", runsc_cli[0], runsc_cli[1:])
+
+        docker = str(e2e.which("docker"))
+        daemon, env = e2e.start_dockerd(base, str(e2e.which("dockerd")), docker, add_runsc)
+        # the timed command line names the daemon itself (measure passes no env)
+        client = [docker, "-H", env["DOCKER_HOST"], "--config", env["DOCKER_CONFIG"]]
         res = e2e.run([*client, "import", str(e2e.write_rootfs_tar(base / "rootfs.tar")),
                        IMAGE], env=env)
         if res.returncode != 0:

@@ -40,7 +40,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -326,6 +326,37 @@ class Daemon:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+
+def start_dockerd(base: Path, dockerd: str, client: str,
+                  more_runtimes: Callable[[Path], None] | None = None,
+                  ) -> tuple[Daemon, dict[str, str]]:
+    """dockerd in throw-away directories under ``base`` with runtime "pyvisor"
+    registered by `runsc.py install --config-file` (and what ``more_runtimes``
+    adds to that daemon.json), once it answers; returns it and the environment
+    that points a docker client at it.  A daemon that never answers is stopped
+    and the test skipped (Daemon.wait_ready)."""
+    conf = base / "daemon.json"
+    res = run([sys.executable, str(RUNSC), "install", "--config-file", str(conf)])
+    assert res.returncode == 0, f"runsc.py install failed: {res.stderr}"
+    if more_runtimes is not None:
+        more_runtimes(conf)
+    sock = base / "docker.sock"
+    env = tool_env({"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(base / "client")})
+    daemon = Daemon(
+        "dockerd",
+        [dockerd, "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
+         "-H", f"unix://{sock}", "--pidfile", str(base / "docker.pid"),
+         "--config-file", str(conf), "--iptables=false", "--ip-masq=false",
+         "--bridge=none", "--userland-proxy=false"],
+        base / "dockerd.log", env)
+    daemon.start()
+    try:
+        daemon.wait_ready([client, "version"])
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon, env
 
 
 def require_tool(name: str) -> str:

@@ -17,7 +17,6 @@ import os
 import pty
 import select
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,25 +55,12 @@ def docker() -> Iterator[Docker]:
     base = e2e.short_tmpdir("pyv-dk-")
     daemon: e2e.Daemon | None = None
     try:
-        conf = base / "daemon.json"
-        res = e2e.run([sys.executable, str(e2e.RUNSC), "install", "--config-file", str(conf)])
-        assert res.returncode == 0, f"runsc.py install failed: {res.stderr}"
-        sock = base / "docker.sock"
-        env = e2e.tool_env({"DOCKER_HOST": f"unix://{sock}",
-                            "DOCKER_CONFIG": str(base / "client")})
-        daemon = e2e.Daemon(
-            "dockerd",
-            [dockerd, "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
-             "-H", f"unix://{sock}", "--pidfile", str(base / "docker.pid"),
-             "--config-file", str(conf), "--iptables=false", "--ip-masq=false",
-             "--bridge=none", "--userland-proxy=false"],
-            base / "dockerd.log", env)
-        daemon.start()
-        daemon.wait_ready([client, "version"])
+        daemon, env = e2e.start_dockerd(base, dockerd, client)
         d = Docker(client, env, daemon, base)
         info = d("info", "--format", "{{json .Runtimes}}")
         if "pyvisor" not in info.stdout:
-            pytest.fail(f"dockerd did not load runtime pyvisor from {conf}: {d.why(info)}")
+            pytest.fail(f"dockerd did not load runtime pyvisor from {base / 'daemon.json'}: "
+                        f"{d.why(info)}")
         tar = e2e.write_rootfs_tar(base / "rootfs.tar")
         res = d("import", str(tar), IMAGE)
         if res.returncode != 0:

@@ -19,6 +19,7 @@ Facts the tests rely on:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -276,25 +277,28 @@ def test_exec_detach_error_leaves_nothing(start: Start, tmp_path: Path) -> None:
     assert len(runsc(root, "ps", name).stdout.splitlines()) == 2, "a header and the init"
 
 
-def _exec_sleep_100(root: Path, name: str) -> subprocess.Popen[bytes]:
-    """A foreground `exec ... sleep 100` left running (its status is the test's)."""
-    return subprocess.Popen([sys.executable, str(RUNSC), "--root", str(root), "exec", name,
-                             "/bin/busybox", "sleep", "100"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def test_exec_killed_with_the_container(start: Start, tmp_path: Path) -> None:
-    root, name, _ = start(["sh", "-c", "while [ ! -e /tmp/end ]; do sleep 0.05; done"])
-    exec_cmd = _exec_sleep_100(root, name)
+@contextlib.contextmanager
+def _exec_sleep_100(root: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A foreground `exec ... sleep 100`, running once this yields it (the
+    container's ps lists it); its status is the test's.  Killed if still there."""
+    exec_cmd = subprocess.Popen([sys.executable, str(RUNSC), "--root", str(root), "exec", name,
+                                 "/bin/busybox", "sleep", "100"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
     try:
         assert _wait_for(lambda: "sleep 100" in runsc(root, "ps", name).stdout, TIMEOUT)
-        assert runsc_exec(root, name, "/bin/busybox", "touch", "/tmp/end").returncode == 0
-        assert exec_cmd.wait(TIMEOUT) == 128 + signal.SIGKILL
+        yield exec_cmd
     finally:
         if exec_cmd.poll() is None:
             exec_cmd.kill()
             exec_cmd.wait(5)
+
+
+def test_exec_killed_with_the_container(start: Start, tmp_path: Path) -> None:
+    root, name, _ = start(["sh", "-c", "while [ ! -e /tmp/end ]; do sleep 0.05; done"])
+    with _exec_sleep_100(root, name) as exec_cmd:
+        assert runsc_exec(root, name, "/bin/busybox", "touch", "/tmp/end").returncode == 0
+        assert exec_cmd.wait(TIMEOUT) == 128 + signal.SIGKILL
     assert json.loads(runsc(root, "wait", name).stdout)["exitStatus"] == 0
 
 
@@ -471,15 +475,9 @@ def test_unknown_rlimit_fails_create(state_root: Path, cid: str,  # noqa: F811
 @pytest.mark.parametrize("sig", ["SIGTERM", "TERM", "15"])
 def test_kill_all_reaches_exec_processes(start: Start, sig: str, tmp_path: Path) -> None:
     root, name, _ = start(["sh", "-c", "trap 'exit 9' TERM; while :; do sleep 0.05; done"])
-    exec_cmd = _exec_sleep_100(root, name)
-    try:
-        assert _wait_for(lambda: "sleep 100" in runsc(root, "ps", name).stdout, TIMEOUT)
+    with _exec_sleep_100(root, name) as exec_cmd:
         assert runsc(root, "kill", "--all", name, sig).returncode == 0
         assert exec_cmd.wait(TIMEOUT) == 128 + signal.SIGTERM
-    finally:
-        if exec_cmd.poll() is None:
-            exec_cmd.kill()
-            exec_cmd.wait(5)
     assert json.loads(runsc(root, "wait", name).stdout)["exitStatus"] == 9
 
 

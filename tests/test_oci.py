@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -322,6 +323,38 @@ def test_init_ignores_its_own_unhandled_signals(state_root: Path, cid: str,
     b = make_bundle(["sh", "-c", "kill -TERM $$; kill -9 $$; kill -9 1; echo survived"])
     res = runsc(state_root, "run", "--bundle", str(b), cid)
     assert (res.returncode, res.stdout) == (0, "survived\n"), res.stderr
+
+
+@pytest.mark.parametrize("script", [
+    "kill -TERM $$; kill -9 $$; kill -9 1; echo survived",
+    "sh -c 'kill -9 $$'; echo child $?",
+    "trap 'echo trapped' TERM; kill -TERM $$; echo after",
+    "kill -STOP $$; echo not stopped",
+])
+def test_init_signals_as_runc_runs_them(state_root: Path, busybox: Path, tmp_path: Path,
+                                        script: str) -> None:
+    """Differential against runc on runc's own default bundle: what signals do
+    to a container's init (Kernel._init_ignores)."""
+    _need_root()
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.skip("runc is not installed (apt-get install -y runc)")
+    b = tmp_path / "bundle"
+    (b / "rootfs" / "bin").mkdir(parents=True)
+    shutil.copy(busybox, b / "rootfs/bin/busybox")
+    (b / "rootfs/bin/sh").symlink_to("busybox")
+    subprocess.run([runc, "spec", "--bundle", str(b)], check=True, timeout=30)
+    cfg = json.loads((b / "config.json").read_text())
+    cfg["process"].update(args=["sh", "-c", script], terminal=False)
+    (b / "config.json").write_text(json.dumps(cfg))
+    name = f"runc-diff-{uuid.uuid4().hex[:8]}"
+    native = subprocess.run([runc, "--root", str(tmp_path / "runc-root"), "run", "--bundle",
+                             str(b), name], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, timeout=TIMEOUT)
+    ours = runsc(state_root, "run", "--bundle", str(b), name)
+    assert (ours.returncode, ours.stdout) == (native.returncode, native.stdout), (
+        native.stderr, ours.stderr)
+    assert native.stdout, "the script printed something under runc"
 
 
 def test_kill_reaches_the_init_signal_handler(state_root: Path, cid: str,

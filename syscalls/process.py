@@ -7,6 +7,7 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
+from sentry import placement
 from sentry.kernel import fork as fork_mod
 from sentry.kernel import rlimits
 from sentry.kernel.errors import SyscallError
@@ -185,7 +186,7 @@ def sched_getaffinity(t: Task, a: Args) -> int:
     pid, size, addr = s32(a[0]), a[1], a[2]
     if pid not in (0, t.pid):
         raise SyscallError(errno.ESRCH)
-    cpus = os.sched_getaffinity(0)
+    cpus = placement.sandbox_cpus()
     nbytes = max(8, ((max(cpus) // 64) + 1) * 8)
     if size < nbytes or size & 7:
         raise SyscallError(errno.EINVAL)

@@ -14,8 +14,8 @@ with what sched_getaffinity(2) tells the application.
 from __future__ import annotations
 
 import functools
-import os
 
+from sentry import placement
 from shm.records import record
 
 FALLBACK_MEM_KB = 4 << 20  # 4 GiB when the host's meminfo is unreadable
@@ -109,6 +109,6 @@ def _read(path: str) -> bytes:
 @functools.cache
 def host_info() -> HostInfo:
     """The host snapshot: read on the first call (at boot), cached for good."""
-    cpus = tuple(sorted(os.sched_getaffinity(0))) or (0,)
+    cpus = tuple(sorted(placement.sandbox_cpus())) or (0,)
     return HostInfo(cpus, select_cpuinfo(_read("/proc/cpuinfo"), cpus),
                     parse_mem_total(_read("/proc/meminfo")))

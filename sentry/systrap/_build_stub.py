@@ -68,7 +68,7 @@ struct stub_slot {
     uint32_t thread_alive;
     uint32_t fp_size;
     uint32_t fp_restore;
-    uint32_t pad3;
+    uint32_t spin_ok;
     struct stub_op ops[64];
 };
 struct stub_sock_filter { uint16_t code; uint8_t jt; uint8_t jf; uint32_t k; };
@@ -94,7 +94,8 @@ int sentry_wait(struct stub_slot *slot, uint32_t want, uint64_t spin_cycles, int
 void sentry_post(struct stub_slot *slot, uint32_t state);
 int sentry_post_wait(struct stub_slot *slot, uint32_t state, uint32_t want,
                      uint64_t spin_cycles, int64_t timeout_ns);
-long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, int64_t timeout_ns);
+long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, uint64_t spin_cycles,
+                    int64_t timeout_ns);
 int sentry_kick(int pid, int tid);
 int sentry_syscall_return(struct stub_slot *slot, uint64_t rax, uint64_t spin_cycles,
                           int64_t timeout_ns);
@@ -129,7 +130,7 @@ ffibuilder.set_source(
     "int sentry_wait(struct stub_slot *, uint32_t, uint64_t, int64_t);\n"
     "void sentry_post(struct stub_slot *, uint32_t);\n"
     "int sentry_post_wait(struct stub_slot *, uint32_t, uint32_t, uint64_t, int64_t);\n"
-    "long zygote_request(struct stub_ctrl *, uint64_t, int64_t);\n"
+    "long zygote_request(struct stub_ctrl *, uint64_t, uint64_t, int64_t);\n"
     "int sentry_kick(int pid, int tid);\n"
     "int sentry_syscall_return(struct stub_slot *, uint64_t, uint64_t, int64_t);\n",
     sources=[_src],

@@ -139,26 +139,30 @@ STUB_INLINE void stub_post(uint32_t *word, uint32_t *peer_sleeping, uint32_t v) 
 STUB_INLINE int sentry_answered(uint32_t s) { return s == SLOT_OPS || s == SLOT_REPLY; }
 
 /* Wait for the Sentry's answer: spin for an adaptive number of TSC cycles, then
- * sleep on the futex.  Returns SLOT_OPS or SLOT_REPLY. */
+ * sleep on the futex.  Returns SLOT_OPS or SLOT_REPLY.  No spinning unless the
+ * Sentry says its thread runs on another CPU (spin_ok): on the same CPU the
+ * answer cannot come while this thread holds the CPU (sentry/placement.py). */
 STUB static uint32_t stub_wait_sentry(struct stub_slot *slot) {
-    uint64_t budget = slot->spin_budget;
-    if (budget < SPIN_MIN || budget > SPIN_MAX)
-        budget = SPIN_START;
-    uint64_t start = rdtsc();
     uint32_t s;
-    for (;;) {
-        s = load32(&slot->state);
-        if (sentry_answered(s)) {
-            budget += budget / 4;
-            slot->spin_budget = budget > SPIN_MAX ? SPIN_MAX : budget;
-            return s;
+    if (load32(&slot->spin_ok)) {
+        uint64_t budget = slot->spin_budget;
+        if (budget < SPIN_MIN || budget > SPIN_MAX)
+            budget = SPIN_START;
+        uint64_t start = rdtsc();
+        for (;;) {
+            s = load32(&slot->state);
+            if (sentry_answered(s)) {
+                budget += budget / 4;
+                slot->spin_budget = budget > SPIN_MAX ? SPIN_MAX : budget;
+                return s;
+            }
+            if (rdtsc() - start > budget)
+                break;
+            cpu_relax();
         }
-        if (rdtsc() - start > budget)
-            break;
-        cpu_relax();
+        budget /= 2;
+        slot->spin_budget = budget < SPIN_MIN ? SPIN_MIN : budget;
     }
-    budget /= 2;
-    slot->spin_budget = budget < SPIN_MIN ? SPIN_MIN : budget;
     for (;;) {
         store32(&slot->stub_sleeping, 1);
         s = load32(&slot->state);
@@ -576,11 +580,12 @@ int sentry_syscall_return(struct stub_slot *slot, uint64_t rax, uint64_t spin_cy
     return wait_word(&slot->state, &slot->sentry_sleeping, SLOT_EVENT, spin_cycles, timeout_ns);
 }
 
-long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, int64_t timeout_ns) {
+long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, uint64_t spin_cycles,
+                    int64_t timeout_ns) {
     ctrl->req_slots_off = slots_off;
     ctrl->result = -EAGAIN;
     sentry_publish(&ctrl->state, &ctrl->zygote_sleeping, ZYG_REQUEST);
-    int r = wait_word(&ctrl->state, &ctrl->sentry_sleeping, ZYG_DONE, 100000, timeout_ns);
+    int r = wait_word(&ctrl->state, &ctrl->sentry_sleeping, ZYG_DONE, spin_cycles, timeout_ns);
     if (r < 0)
         return r;
     long pid = ctrl->result;

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 8
+#define STUB_ABI_VERSION 9
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -95,7 +95,7 @@ struct stub_slot {
     uint32_t thread_alive; /* host tid while the host thread lives (CLONE_CHILD_CLEARTID) */
     uint32_t fp_size;      /* bytes OP_SAVE_FP stored at STUB_SLOT_FP_OFF */
     uint32_t fp_restore;   /* set by the Sentry: load the FPU area before returning */
-    uint32_t pad3;
+    uint32_t spin_ok;      /* set by the Sentry: the two sides run on different CPUs, spin */
     struct stub_op ops[STUB_MAX_OPS];
 };
 

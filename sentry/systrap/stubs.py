@@ -26,6 +26,7 @@ import threading
 import time
 from typing import Any
 
+from sentry import placement
 from sentry.mm.address_space import StubOp
 from sentry.mm.memfile import MemoryFile
 from sentry.systrap import bpf
@@ -38,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 8
+EXPECTED_ABI = 9
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -61,6 +62,14 @@ SPIN_MAX = 60_000  # ~20 us of TSC: spin no longer than a futex round trip costs
 # settles at ~60 us a syscall there instead of ~5 us (measured).
 SPIN_FLOOR = 8_000
 WAIT_SLICE_NS = 100_000_000  # wake up this often to check the stub is still alive
+# Placement (sentry/placement.py): a stub thread on the home CPU that runs this
+# long without trapping is computing, and gets the sandbox's whole CPU set; a
+# let-out thread that traps again within QUICK_NS, NARROW_AFTER times in a row,
+# comes home.
+WIDEN_AFTER_NS = 20_000_000
+QUICK_NS = 1_000_000
+NARROW_AFTER = 32
+ZYGOTE_SPIN = 100_000  # TSC cycles; only when the zygote may run on another CPU
 SPAWN_TIMEOUT_NS = 5_000_000_000
 
 _MAP_FIXED_NOREPLACE = 0x100000
@@ -147,7 +156,8 @@ class Platform:
         """
         slots_off = self.mf.allocate(lib.STUB_SLOTS_SIZE)
         with self._lock:
-            pid = lib.zygote_request(self.ctrl, slots_off, SPAWN_TIMEOUT_NS)
+            spin = 0 if placement.home_cpu() is not None else ZYGOTE_SPIN
+            pid = lib.zygote_request(self.ctrl, slots_off, spin, SPAWN_TIMEOUT_NS)
         if pid < 0:
             self.mf.free(slots_off, lib.STUB_SLOTS_SIZE)
             raise StubError(f"the zygote could not clone a stub: {os.strerror(-pid)}")
@@ -221,6 +231,8 @@ class StubProcess:
             raise
         th = StubThread(self, index)
         th.host_tid = tid
+        if creator.wide:  # the clone inherited the creator's let-out CPU set
+            placement.pin_thread(tid, wide=False)
         return th
 
     def _alive_word(self, index: int) -> int:
@@ -284,10 +296,15 @@ class StubProcess:
 
 
 class StubThread:
-    """One stub thread's sysmsg slot, seen from the Sentry."""
+    """One stub thread's sysmsg slot, seen from the Sentry.
+
+    Hand-offs: on the home CPU (sentry/placement.py) neither side spins, since
+    the other cannot run while it does; a thread let out to the whole CPU set
+    (``wide``), or any thread when the sandbox is not pinned (``spins``), is
+    answered across CPUs, where spinning for a few us beats a futex wake-up."""
 
     __slots__ = ("proc", "index", "slot", "base", "regs_off", "view", "fs_base", "host_tid",
-                 "spin")
+                 "spin", "spins", "wide", "quick")
 
     def __init__(self, proc: StubProcess, index: int) -> None:
         mf = proc.platform.mf
@@ -299,7 +316,11 @@ class StubThread:
         self.view = mf.view
         self.fs_base = 0
         self.host_tid = proc.pid if index == 0 else 0
-        self.spin = SPIN_MAX // 2
+        self.wide = False
+        self.quick = 0
+        self.spins = placement.home_cpu() is None
+        self.spin = SPIN_MAX // 2 if self.spins else 0
+        self.slot.spin_ok = int(self.spins)
 
     def kick(self) -> None:
         """Interrupt the application code this thread is running (an EVENT_INTERRUPT
@@ -311,6 +332,8 @@ class StubThread:
         while rc < 0:
             if self.proc.poll_dead():
                 raise StubDied(self.proc.pid, self.proc.exit_status or 0)
+            if want == lib.SLOT_EVENT and not self.spins:
+                self._widen()  # running application code this long: computing
             rc = lib.sentry_wait(self.slot, want, 0, WAIT_SLICE_NS)
 
     def _adapt(self, rc: int) -> None:
@@ -322,6 +345,25 @@ class StubThread:
         elif rc == 1:
             self.spin = max(SPIN_FLOOR, self.spin // 2)
 
+    def _widen(self) -> None:
+        """Let this thread's application code run on any of the sandbox's CPUs."""
+        if placement.pin_thread(self.host_tid, wide=True):
+            self.wide = self.spins = True
+            self.quick = 0
+            self.spin = SPIN_MAX // 2
+            self.slot.spin_ok = 1
+
+    def _narrow(self, ran_ns: int) -> None:
+        """Bring a let-out thread home once it traps often again."""
+        if ran_ns >= QUICK_NS:
+            self.quick = 0
+            return
+        self.quick += 1
+        if self.quick >= NARROW_AFTER and placement.pin_thread(self.host_tid, wide=False):
+            self.wide = self.spins = False
+            self.spin = 0
+            self.slot.spin_ok = 0
+
     def wait_event(self) -> int:
         """Block (GIL released) until the stub reports a trap or fault."""
         self._wait(lib.sentry_wait(self.slot, lib.SLOT_EVENT, self.spin, WAIT_SLICE_NS),
@@ -330,19 +372,36 @@ class StubThread:
 
     def reply_and_wait(self) -> int:
         """Resume the application with the registers in the slot; wait for the next event."""
-        rc = lib.sentry_post_wait(self.slot, lib.SLOT_REPLY, lib.SLOT_EVENT, self.spin,
-                                  WAIT_SLICE_NS)
-        self._adapt(rc)
-        self._wait(rc, lib.SLOT_EVENT)
-        return self.slot.event
+        return self._run_app(None)
 
     def syscall_return(self, rax: int) -> int:
         """The hot path: RAX := ``rax``, resume, wait for the next event."""
-        rc = lib.sentry_syscall_return(self.slot, rax & 0xFFFFFFFFFFFFFFFF, self.spin,
-                                       WAIT_SLICE_NS)
+        return self._run_app(rax & 0xFFFFFFFFFFFFFFFF)
+
+    def _run_app(self, rax: int | None) -> int:
+        """Resume the application (only RAX changed when ``rax`` is given, else
+        every register in the slot) and wait for its next event."""
+        if not self.spins:  # on the home CPU: a plain hand-off, no timing
+            if rax is None:
+                rc = lib.sentry_post_wait(self.slot, lib.SLOT_REPLY, lib.SLOT_EVENT, 0,
+                                          WIDEN_AFTER_NS)
+            else:
+                rc = lib.sentry_syscall_return(self.slot, rax, 0, WIDEN_AFTER_NS)
+            if rc < 0:
+                self._wait(rc, lib.SLOT_EVENT)
+            return self.slot.event
+        wide = self.wide
+        start = time.monotonic_ns() if wide else 0
+        if rax is None:
+            rc = lib.sentry_post_wait(self.slot, lib.SLOT_REPLY, lib.SLOT_EVENT, self.spin,
+                                      WAIT_SLICE_NS)
+        else:
+            rc = lib.sentry_syscall_return(self.slot, rax, self.spin, WAIT_SLICE_NS)
         self._adapt(rc)
         if rc < 0:
             self._wait(rc, lib.SLOT_EVENT)
+        if wide:
+            self._narrow(time.monotonic_ns() - start)
         return self.slot.event
 
     def get_regs(self) -> tuple[int, ...]:
@@ -400,8 +459,8 @@ class StubThread:
                              op.prot, op.offset)
             self.slot.nops = len(batch)
             self.slot.op_result = 0
-            rc = lib.sentry_post_wait(self.slot, lib.SLOT_OPS, lib.SLOT_OPS_DONE, SPIN_MAX,
-                                      WAIT_SLICE_NS)
+            rc = lib.sentry_post_wait(self.slot, lib.SLOT_OPS, lib.SLOT_OPS_DONE,
+                                      SPIN_MAX if self.spins else 0, WAIT_SLICE_NS)
             self._wait(rc, lib.SLOT_OPS_DONE)
             res = int(self.slot.op_result)
             if res < 0:

@@ -17,8 +17,7 @@ of reading the host's.
 
 from __future__ import annotations
 
-import os
-
+from sentry import placement
 from sentry.vfs.inode import S_IFREG
 from sentry.vfs.tmpfs import TmpDir, TmpFs
 
@@ -29,10 +28,7 @@ _TOP_DIRS = (b"block", b"bus", b"class", b"dev", b"devices", b"firmware", b"fs",
 
 
 def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except OSError:
-        return max(1, os.cpu_count() or 1)
+    return len(placement.sandbox_cpus())
 
 
 def _dir(parent: TmpDir, path: bytes) -> TmpDir:

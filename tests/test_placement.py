@@ -1,0 +1,96 @@
+"""CPU placement (sentry/placement.py), watched from the host.
+
+The sandbox's Sentry, Gofer, zygote and stubs share one home CPU; a stub
+thread that computes without trapping is let out to every CPU of the set and
+comes home once it traps often again. The application still sees every CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import RUNSC, Programs, run_native, run_sandbox
+
+pytestmark = pytest.mark.sandbox
+
+CPUS = frozenset(os.sched_getaffinity(0))
+needs_two = pytest.mark.skipif(len(CPUS) < 2, reason="placement only pins with 2+ CPUs here")
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(b")") + 2 :].split()[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _affinity(pid: int) -> frozenset[int] | None:
+    try:
+        return frozenset(os.sched_getaffinity(pid))
+    except OSError:
+        return None
+
+
+def _expect_line(proc: subprocess.Popen[bytes], want: bytes) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line == want + b"\n", f"expected {want!r}, got {line!r}"
+
+
+def _wide_children(sentry: int) -> list[int]:
+    return [p for p in _children(sentry) if _affinity(p) == CPUS]
+
+
+@needs_two
+def test_home_cpu_and_a_computing_thread_let_out(programs: Programs) -> None:
+    exe = programs.path("placement_phases")
+    with subprocess.Popen([sys.executable, str(RUNSC), "do", "--", str(exe)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+        _watch_phases(proc)
+        assert proc.wait(timeout=30) == 0
+
+
+def _watch_phases(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        _expect_line(proc, b"computing")
+        sentry = proc.pid
+        home = _affinity(sentry)
+        assert home is not None and len(home) == 1, f"the Sentry runs on {home}"
+        kids = _children(sentry)
+        assert len(kids) >= 3  # the Gofer, the zygote, the stub
+        deadline = time.monotonic() + 1.2
+        while not _wide_children(sentry) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_wide_children(sentry)) == 1, "the computing stub was not let out"
+        others = [_affinity(p) for p in kids if _affinity(p) != CPUS]
+        assert all(a == home for a in others if a is not None)
+
+        _expect_line(proc, b"trapping")
+        _expect_line(proc, b"resting")
+        assert _wide_children(sentry) == [], "a stub that traps often did not come home"
+        assert _affinity(sentry) == home
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()  # the program's last read ends: it exits
+
+
+def test_the_application_sees_every_cpu(busybox: Path) -> None:
+    script = "nproc; grep -c ^processor /proc/cpuinfo"
+    native = run_native([str(busybox), "sh", "-c", script])
+    boxed = run_sandbox([str(busybox), "sh", "-c", script])
+    assert native.stdout.split() == [str(len(CPUS)).encode()] * 2
+    assert boxed.stdout == native.stdout
+    assert boxed.returncode == 0

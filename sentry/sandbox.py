@@ -23,6 +23,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.kernel import Kernel, Utsname
 from sentry.kernel.task import Credentials, SentryBug, Task, initial_regs
 from sentry.kernel.threadgroup import ThreadGroup
+from sentry.mm.image_cache import ImageCache
 from sentry.mm.memfile import MemoryFile
 from sentry.mountspec import MountError, MountSpec
 from sentry.systrap import stubs
@@ -217,7 +218,8 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
         try:
             image, bargv, execfn = execimage.prepare(read_file, os.fsencode(path), bargv)
             mm, result = execimage.load(kernel.mf, image, bargv, envp, execfn, read_file,
-                                        (spec.uid, spec.uid, spec.gid, spec.gid))
+                                        (spec.uid, spec.uid, spec.gid, spec.gid),
+                                        kernel.image_cache)
         except execimage.ImageError as exc:
             raise _launch_error(path, exc, ctx) from None
         limits = dict(spec.rlimits)
@@ -330,6 +332,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
                            no_new_privs=opts.no_new_privs, console=console)
         mf = MemoryFile(MEMORY_FILE_SIZE)
         kernel.mf = mf
+        kernel.image_cache = ImageCache(mf)
         platform = stubs.Platform(mf)
         kernel.platform = platform
         task, regs = launch(kernel, root.ctx, spec)

@@ -57,7 +57,8 @@ def prepare(read_file: ReadFile, path: bytes, argv: list[bytes]
 
 
 def load(mf: MemoryFile, image: bytes, argv: list[bytes], envp: list[bytes], execfn: bytes,
-         read_file: ReadFile, creds: tuple[int, int, int, int]
+         read_file: ReadFile, creds: tuple[int, int, int, int],
+         cache: loader.ImageCacheLike | None = None,
          ) -> tuple[AddressSpace, loader.LoadResult]:
     """A fresh address space holding ``image`` and its initial stack."""
     info = loader.host_auxv()
@@ -73,6 +74,7 @@ def load(mf: MemoryFile, image: bytes, argv: list[bytes], envp: list[bytes], exe
             creds=creds, hwcap=info.get(loader.AT_HWCAP, 0),
             hwcap2=info.get(loader.AT_HWCAP2, 0),
             minsigstksz=info.get(loader.AT_MINSIGSTKSZ, 2048), random16=os.urandom(16),
+            image_cache=cache,
         )
     except elf.ElfError as exc:
         mm.release()

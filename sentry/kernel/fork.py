@@ -169,7 +169,8 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
     try:
         image, argv, execfn = execimage.prepare(read_file, path, argv)
         mm, result = execimage.load(kernel.mf, image, argv, envp, execfn,
-                                    read_file, (c.uid, c.euid, c.gid, c.egid))
+                                    read_file, (c.uid, c.euid, c.gid, c.egid),
+                                    kernel.image_cache)
     except execimage.ImageError as exc:
         raise SyscallError(exc.errno) from None
     try:

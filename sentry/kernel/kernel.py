@@ -102,6 +102,7 @@ class Kernel:
     init_status: int = 0
     fatal: BaseException | None = None
     mf: Any = None  # the memory file (sentry/mm/memfile.py): all application memory
+    image_cache: Any = None  # program text kept across execs (sentry/mm/image_cache.py)
     frozen: bool = False  # OCI pause: tasks are held before they return to the app
     # A container's init ignores signals it has no handler for (_init_ignores).
     protect_init: bool = False

@@ -40,7 +40,7 @@ import functools
 import mmap
 import struct
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from sentry.kernel.errors import SyscallError
 from sentry.loader.elf import ET_DYN, PHDR_SIZE, ElfError, ElfInfo, Segment, parse_elf
@@ -191,9 +191,40 @@ def _page_plan(segments: Sequence[Segment], bias: int) -> list[tuple[int, int, i
     return runs
 
 
-def _map_image(mm: AddressSpaceLike, placed: _Placed, name: str) -> None:
-    """Map each page once (RW), copy the file bytes, then set final protections."""
+class ImageCacheLike(Protocol):
+    """sentry.mm.image_cache.ImageCache as the loader sees it."""
+
+    def attach(self, mm: Any, data: bytes, bias: int, name: str) -> bool: ...
+
+    def remember(self, mm: Any, data: bytes, bias: int, start: int, end: int) -> None: ...
+
+
+def _file_bytes(placed: _Placed) -> bytes | None:
+    """The whole file as bytes (the cache's key), when the image is a view of one."""
+    obj = placed.data.obj
+    return obj if isinstance(obj, bytes) and len(obj) == placed.data.nbytes else None
+
+
+def _map_image(mm: AddressSpaceLike, placed: _Placed, name: str,
+               cache: ImageCacheLike | None = None) -> None:
+    """Map each page once (RW), copy the file bytes, then set final protections.
+
+    With ``cache``, the read-only pages of a file loaded before are mapped from
+    it and only the writable runs are filled; a first load leaves its read-only
+    pages there."""
     runs = _page_plan(placed.info.segments, placed.bias)
+    data = _file_bytes(placed) if cache is not None else None
+    if data is not None and cache is not None and cache.attach(mm, data, placed.bias, name):
+        _fill_runs(mm, placed, [r for r in runs if r[2] & mmap.PROT_WRITE], name)
+        return
+    _fill_runs(mm, placed, runs, name)
+    if data is not None and cache is not None:
+        cache.remember(mm, data, placed.bias, placed.start, placed.end)
+
+
+def _fill_runs(mm: AddressSpaceLike, placed: _Placed, runs: list[tuple[int, int, int]],
+               name: str) -> None:
+    """Map ``runs`` (RW), copy the file bytes that fall in them, set their protections."""
     rw = mmap.PROT_READ | mmap.PROT_WRITE
     flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_FIXED
     span_start: int | None = None
@@ -208,9 +239,14 @@ def _map_image(mm: AddressSpaceLike, placed: _Placed, name: str) -> None:
     if span_start is not None:
         mm.mmap(span_start, span_end - span_start, rw, flags, name=name)
     for seg in placed.info.segments:
-        if seg.filesz:
-            chunk = bytes(placed.data[seg.offset : seg.offset + seg.filesz])
-            mm.copy_out_force(seg.vaddr + placed.bias, chunk)
+        if not seg.filesz:
+            continue
+        lo, hi = seg.vaddr + placed.bias, seg.vaddr + placed.bias + seg.filesz
+        for start, end, _prot in runs:
+            a, b = max(lo, start), min(hi, end)
+            if a < b:
+                off = seg.offset + a - lo
+                mm.copy_out_force(a, bytes(placed.data[off : off + b - a]))
     for start, end, prot in runs:
         if prot != rw:
             mm.mprotect(start, end - start, prot)
@@ -323,12 +359,14 @@ def load_elf(
     hwcap2: int,
     minsigstksz: int,
     random16: bytes,
+    image_cache: ImageCacheLike | None = None,
 ) -> LoadResult:
     """Load ``exe`` (and its PT_INTERP) into ``mm`` and build the initial stack.
 
     ``mm`` should be a fresh address space.  ``creds`` is (uid, euid, gid, egid);
     ``hwcap``/``hwcap2``/``minsigstksz`` come from :func:`host_auxv` so that libc
-    picks code paths the CPU supports; ``random16`` seeds AT_RANDOM.  Raises
+    picks code paths the CPU supports; ``random16`` seeds AT_RANDOM;
+    ``image_cache`` keeps read-only pages across loads (sentry/mm/image_cache.py).  Raises
     ElfError for a bad file, bad interpreter or oversized arguments (before
     touching ``mm``); SyscallError from ``mm`` itself passes through.
     """
@@ -389,9 +427,9 @@ def load_elf(
     sp, stack_image = _build_stack(argv, envp, execfn, random16, aux)
 
     # Point of no return: everything below only fails if the memory manager does.
-    _map_image(mm, prog, exe_name)
+    _map_image(mm, prog, exe_name, image_cache)
     if interp is not None:
-        _map_image(mm, interp, interp_name)
+        _map_image(mm, interp, interp_name, image_cache)
     brk_start = prog.end
     mm.set_brk_start(brk_start)
     stack_prot = mmap.PROT_READ | mmap.PROT_WRITE

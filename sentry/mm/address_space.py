@@ -461,6 +461,34 @@ class AddressSpace(VmaTable):
                 for v in self._vmas
             ]
 
+    def share_readonly(self, start: int, end: int) -> list[tuple[int, int, int, Backing]]:
+        """Every private, unwritable VMA in [start, end) as ``(start, length, prot,
+        backing)``, each given a Backing as fork does and one more reference on it
+        for the caller (sentry/mm/image_cache.py keeps a program's text this way)."""
+        out = []
+        with self.lock:
+            for v, _lo, _hi in self._overlapping(start, end):
+                if v.shared or v.prot & PROT_WRITE or v.start < start or v.end > end:
+                    continue
+                if v.backing is None:
+                    v.backing = Backing(v.offset, v.length)
+                elif v.offset != v.backing.offset or v.length != v.backing.length:
+                    continue  # a window of a bigger backing: not ours to hand out
+                v.backing.refs += 1
+                out.append((v.start, v.length, v.prot, v.backing))
+        return out
+
+    def map_backing(self, addr: int, prot: int, backing: Backing, name: str) -> None:
+        """MAP_FIXED a private VMA over all of ``backing`` (taking a reference):
+        shared pages that whatever would change them copies first (``_unshare``)."""
+        end = addr + backing.length
+        with self.lock:
+            self._unmap(addr, end, emit=True)
+            i = bisect.bisect_left(self._starts, addr)
+            backing.refs += 1
+            self._insert(i, [Vma(addr, end, prot & RWX, False, backing.offset, name, backing)])
+            self.pending.append(StubOp(OP_MAP, addr, backing.length, prot & RWX, backing.offset))
+
     def fork(self) -> AddressSpace:
         """A child address space: private memory copied, shared memory shared.
 

@@ -94,6 +94,7 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
         raise SyscallError(errno.EAGAIN) from None
     tid = kernel.alloc_pid()
     child, regs = _child_task(parent, tg, th, tid, flags, stack, ctid)
+    child.boot_fp = parent.thread.save_fp()  # type: ignore[attr-defined]
     _write_tids(parent, parent.mm, tid, flags, ptid, ctid)
     with kernel.lock:
         kernel.tasks[tid] = child
@@ -149,6 +150,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
     if flags & CLONE_VFORK:
         tg.vfork_waiters.append(done)
     child.boot_ops = child_ops  # type: ignore[attr-defined]
+    child.boot_fp = parent.thread.save_fp()  # type: ignore[attr-defined]
     child.start(regs, fs_base)
     if flags & CLONE_VFORK:
         while not done.wait(0.05):
@@ -173,17 +175,24 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
                                     kernel.image_cache)
     except execimage.ImageError as exc:
         raise SyscallError(exc.errno) from None
-    try:
-        proc = kernel.platform.new_process()
-    except Exception:
-        mm.release()
-        raise SyscallError(errno.EAGAIN) from None
     tg = task.tg
-    with kernel.lock:  # execve ends every other thread of the process (de_thread)
-        others = [t for t in tg.live_tasks() if t is not task]
-        for t in others:
-            t.dethreaded = True
-            t.kill()
+    # A process with one thread keeps its stub process (emptied by the switch):
+    # no zygote clone, no teardown. Other threads are ended by killing the
+    # whole stub process, so then the image needs a new one.
+    proc = None
+    while True:
+        with kernel.lock:  # execve ends every other thread of the process (de_thread)
+            others = [t for t in tg.live_tasks() if t is not task]
+            if not others or proc is not None:
+                for t in others:
+                    t.dethreaded = True
+                    t.kill()
+                break
+        try:
+            proc = kernel.platform.new_process()
+        except Exception:
+            mm.release()
+            raise SyscallError(errno.EAGAIN) from None
     old_mm = tg.mm
     tg.mm = mm
     tg.exe = execfn

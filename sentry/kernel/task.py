@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from sentry.kernel import signals as sig
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
+from sentry.mm.address_space import StubOp
+from sentry.mm.layout import APP_END, APP_START
 from sentry.systrap import stubs
 from sentry.systrap.stubs import R8, R9, R10, RAX, RDI, RDX, RIP, RSI, StubThread
 from sentry.vfs.file import set_interrupt_check
@@ -82,9 +84,10 @@ class TaskKilled(Exception):
 
 
 class ExecSwitch(Exception):
-    """Raised by execve: continue this task in a new stub process at entry/sp."""
+    """Raised by execve: continue this task at entry/sp, in a new stub process
+    or (``proc`` None) in its own one, emptied."""
 
-    def __init__(self, proc: stubs.StubProcess, entry: int, stack_pointer: int,
+    def __init__(self, proc: stubs.StubProcess | None, entry: int, stack_pointer: int,
                  old_mm: Any = None) -> None:
         super().__init__()
         self.proc = proc
@@ -357,9 +360,16 @@ class Task:
             return any(t is not self for t in self.tg.live_tasks())
 
     def boot(self, regs: list[int], fs_base: int) -> int:
-        """Answer a new stub thread's first trap with the task's registers."""
+        """Answer a new stub thread's first trap with the task's registers, and
+        its FPU state: a clone's creator's (``boot_fp``), else a new image's."""
         th = self.thread
         th.wait_event()
+        platform = th.proc.platform
+        if platform.fresh_fp is None:
+            platform.fresh_fp = stubs.init_fp_state(th.save_fp())
+        fp = getattr(self, "boot_fp", None)
+        th.restore_fp(fp if fp is not None else platform.fresh_fp)
+        self.boot_fp = None
         th.set_regs(regs)
         if fs_base:
             self.set_fs_base(fs_base)
@@ -479,6 +489,8 @@ class Task:
         self.thread.set_regs(full)
 
     def _switch_image(self, exc: ExecSwitch) -> int:
+        if exc.proc is None:
+            return self._reuse_stub(exc)
         old = self.tg.proc
         self.tg.proc = exc.proc
         self.thread = exc.proc.thread(0)
@@ -490,6 +502,21 @@ class Task:
             exc.old_mm.release()
             exc.old_mm.commit_frees()
         return self.boot(initial_regs(exc.entry, exc.stack_pointer), 0)
+
+    def _reuse_stub(self, exc: ExecSwitch) -> int:
+        """Start the new image in this task's own stub process: everything of the
+        old image unmapped first, the FPU state of a fresh stub, FS base 0."""
+        th = self.thread
+        th.apply_ops([StubOp(stubs.lib.OP_UNMAP, APP_START, APP_END - APP_START, 0, 0)])
+        if exc.old_mm is not None:  # its pages are no longer mapped anywhere
+            exc.old_mm.release()
+            exc.old_mm.commit_frees()
+        fresh_fp = th.proc.platform.fresh_fp
+        if fresh_fp:
+            th.restore_fp(fresh_fp)
+        self.set_fs_base(0)
+        self._finish(initial_regs(exc.entry, exc.stack_pointer))
+        return self._resume()
 
     # -- signals ---------------------------------------------------------
     def _fault(self, th: StubThread) -> None:

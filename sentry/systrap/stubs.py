@@ -120,6 +120,28 @@ def reserve_stub_region() -> None:
     _reserved = True
 
 
+_FXSAVE_MXCSR = 24
+_FXSAVE_REGS = slice(32, 416)  # x87/MMX then XMM registers
+_XSTATE_BV = 512  # the XSAVE header, after the 512-byte legacy area
+_XSTATE_VECTOR_BITS = 0xE4  # AVX, AVX-512 opmask, ZMM_Hi256, Hi16_ZMM: init state
+
+
+def init_fp_state(area: bytes) -> bytes:
+    """A stub's saved FPU area turned into Linux's state for a new image: x87
+    control word 0x37f, MXCSR 0x1f80 (no sticky exception flags), every x87
+    and vector register zero; other XSAVE components (e.g. PKRU) as they were."""
+    if len(area) < 512:
+        return area
+    out = bytearray(area)
+    out[0:24] = struct.pack("<HHHHQQ", 0x037F, 0, 0, 0, 0, 0)  # FCW FSW FTW FOP FIP FDP
+    struct.pack_into("<I", out, _FXSAVE_MXCSR, 0x1F80)
+    out[_FXSAVE_REGS] = bytes(_FXSAVE_REGS.stop - _FXSAVE_REGS.start)
+    if len(out) >= _XSTATE_BV + 8:
+        bv = struct.unpack_from("<Q", out, _XSTATE_BV)[0]
+        struct.pack_into("<Q", out, _XSTATE_BV, (bv & ~_XSTATE_VECTOR_BITS) | 0x3)
+    return bytes(out)
+
+
 class Platform:
     """One per sandbox: the zygote that clones stub processes, and the seccomp
     program it gives them."""
@@ -131,6 +153,7 @@ class Platform:
             raise StubError("stub code larger than its region")
         reserve_stub_region()
         self.mf = mf
+        self.fresh_fp: bytes | None = None  # FPU state for a new image (init_fp_state)
         self.syscall_ip = lib.STUB_CODE_ADDR + lib.stub_syscall_ip_offset()
         prog = bpf.stub_filter(
             self.syscall_ip, lib.STUB_REGION_START, lib.STUB_REGION_END, lib.STUB_MEMFD_FD

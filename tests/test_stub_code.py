@@ -104,6 +104,8 @@ SLOT = lib.STUB_SLOTS_ADDR
         (56, IP, (0x50F00, 0x1000, 0, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),
         (60, IP, (0,) * 6, bpf.SECCOMP_RET_ALLOW),  # exit of one stub thread
         (231, IP, (0,) * 6, bpf.SECCOMP_RET_KILL_PROCESS),  # exit_group
+        (24, IP, (0,) * 6, bpf.SECCOMP_RET_ALLOW),  # sched_yield: waiting on the same CPU
+        (24, 0x401000, (0,) * 6, bpf.SECCOMP_RET_TRAP),  # the app's own: the Sentry's
     ],
 )
 def test_filter_policy(nr: int, ip: int, args: tuple[int, ...], want: int) -> None:

@@ -17,7 +17,8 @@ What an application gains by jumping into the stub's instruction is therefore
 exactly that allowlist: remapping pieces of the sandbox's own memory file below
 the stub region (MAP_SHARED|MAP_FIXED of fd STUB_MEMFD_FD only), unmapping or
 re-protecting its own addresses below the stub region, futex wait/wake on the
-stub's control words, rt_sigreturn, and setting its own FS base.  None of these
+stub's control words, sched_yield (how a stub waits for a Sentry thread on
+the same CPU), rt_sigreturn, and setting its own FS base.  None of these
 reach a host file, socket or process; the worst case is an application
 corrupting or crashing its own stub, which the Sentry sees as the task dying.
 For threads the stub also needs clone with exactly the thread flags (a new host
@@ -63,6 +64,7 @@ def arg_hi(i: int) -> int:
 
 
 NR_MMAP = 9
+NR_SCHED_YIELD = 24
 NR_MPROTECT = 10
 NR_MUNMAP = 11
 NR_RT_SIGRETURN = 15
@@ -148,6 +150,7 @@ def stub_filter(syscall_ip: int, region_start: int, region_end: int, memfd_fd: i
     a.jeq(NR_EXIT, "allow", 0)
     a.jeq(NR_RT_SIGPROCMASK, "allow", 0)
     a.jeq(NR_SIGALTSTACK, "allow", 0)
+    a.jeq(NR_SCHED_YIELD, "allow", 0)
     a.ret(SECCOMP_RET_KILL_PROCESS)
 
     a.label("clone")  # a thread of this very process, nothing else

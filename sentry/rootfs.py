@@ -220,9 +220,12 @@ def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
         raise
 
 
-def read_executable(ctx: FsContext, path: bytes) -> bytes:
-    """The bytes of an executable, through the VFS, with execve's errors."""
+def read_executable(ctx: FsContext, path: bytes, found: list[Any] | None = None) -> bytes:
+    """The bytes of an executable, through the VFS, with execve's errors; its
+    dentry is appended to ``found`` (what /proc/<pid>/exe shows)."""
     desc = vfs.open(ctx, None, path, os.O_RDONLY)
+    if found is not None:
+        found.append(getattr(desc, "dentry", None))
     try:
         mount = getattr(getattr(desc, "dentry", None), "mount", None)
         if mount is not None and mount.noexec:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentry.kernel import execimage
 from sentry.kernel.errors import SyscallError
@@ -133,7 +133,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
     tg = ThreadGroup(
         tgid=tid, parent=real_parent, pgid=ptg.pgid, sid=ptg.sid, mm=mm, fds=fds, proc=proc,
         fs=ptg.fs if flags & CLONE_FS or ptg.fs is None else ptg.fs.fork(), cwd=ptg.cwd,
-        exe=ptg.exe, argv=list(ptg.argv), comm=ptg.comm,
+        exe=ptg.exe, exe_file=ptg.exe_file, argv=list(ptg.argv), comm=ptg.comm,
         umask=ptg.umask, rlimits=dict(ptg.rlimits), exit_signal=flags & CSIGNAL,
         # fork keeps no_new_privs, dumpable and keepcaps; not pdeathsig or subreaper
         prctl={k: v for k, v in ptg.prctl.items() if k in INHERITED_PRCTL},
@@ -164,12 +164,17 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
     kernel = task.kernel
     ctx = task.tg.fs
 
+    found: list[Any] = []
+
     def read_file(p: bytes) -> bytes:
-        return read_executable(ctx, p)
+        return read_executable(ctx, p, found)
 
     c = task.creds
     try:
         image, argv, execfn = execimage.prepare(read_file, path, argv)
+        # The file a direct ELF exec ran (a #! script leaves it to procfs, which
+        # resolves the exe path): Linux's mm->exe_file.
+        exe_file = found[0] if len(found) == 1 else None
         mm, result = execimage.load(kernel.mf, image, argv, envp, execfn,
                                     read_file, (c.uid, c.euid, c.gid, c.egid),
                                     kernel.image_cache)
@@ -196,6 +201,7 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
     old_mm = tg.mm
     tg.mm = mm
     tg.exe = execfn
+    tg.exe_file = exe_file
     tg.argv = argv
     tg.comm = path.rsplit(b"/", 1)[-1][:15]
     tg.fds.close_cloexec()

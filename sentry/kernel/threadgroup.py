@@ -36,6 +36,7 @@ class ThreadGroup:
     sigactions: dict[int, SigAction] = field(default_factory=dict)
     pending: PendingSignals = field(default_factory=PendingSignals)
     exe: bytes = b""
+    exe_file: Any = None  # the dentry execve ran, when known (Linux's mm->exe_file)
     argv: list[bytes] = field(default_factory=list)
     comm: bytes = b""
     umask: int = 0o022

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from sentry.kernel.threadgroup import ThreadGroup
     from sentry.procfs.fs import ProcFilesystem
     from sentry.vfs.dentry import Dentry
-    from sentry.vfs.resolve import FsContext
 
 ID_MAP = b"         0          0 4294967295\n"
 
@@ -35,49 +34,87 @@ def parse_number(name: bytes) -> int | None:
     return int(name)
 
 
-def pid_dir(fs: ProcFilesystem, ref: ProcessRef) -> TableDir:
+Maker = Callable[["ProcFilesystem", ProcessRef], Inode]
+
+
+def _file(text: Callable[[ProcFilesystem, ProcessRef], Callable[[], bytes]], mode: int = 0o444,
+          writer: Callable[[ProcessRef], Callable[[bytes], None]] | None = None) -> Maker:
+    def make(fs: ProcFilesystem, ref: ProcessRef) -> Inode:
+        return ProcFile(fs, text(fs, ref), mode=mode, ref=ref,
+                        writer=None if writer is None else writer(ref))
+    return make
+
+
+def _of_tg(fn: Callable[[ThreadGroup], bytes]) -> Callable[[ProcFilesystem, ProcessRef],
+                                                           Callable[[], bytes]]:
+    """Text from the thread group, looked up again at every read."""
+    return lambda fs, ref: lambda: fn(ref.tg())
+
+
+def _fixed(text: bytes) -> Callable[[ProcFilesystem, ProcessRef], Callable[[], bytes]]:
+    return lambda fs, ref: const(text)
+
+
+def _link(target: Callable[[ThreadGroup], bytes],
+          follow: Callable[[ThreadGroup], Dentry | None]) -> Maker:
+    def make(fs: ProcFilesystem, ref: ProcessRef) -> Inode:
+        return ProcLink(fs, lambda: target(ref.tg()), lambda ctx: follow(ref.tg()), ref=ref)
+    return make
+
+
+# What /proc/<pid> holds, in listing order; each inode is made when first looked
+# up (a directory made for every new process used to build all of them: ~100 us
+# of every readlink("/proc/self/exe"), which every static glibc program makes).
+_PID_ENTRIES: dict[bytes, Maker] = {
+    b"cmdline": _file(_of_tg(P.cmdline)),
+    b"comm": _file(_of_tg(P.comm), 0o644, lambda ref: lambda d: P.set_comm(ref.tg(), d)),
+    b"cwd": _link(P.cwd_target, lambda tg: P.fs_of(tg).cwd),
+    b"environ": _file(_fixed(b""), 0o400),
+    b"exe": _link(P.exe_target, P.exe_dentry),
+    b"fd": lambda fs, ref: FdDir(fs, ref),
+    b"fdinfo": lambda fs, ref: FdInfoDir(fs, ref),
+    b"gid_map": _file(_fixed(ID_MAP)),
+    b"limits": _file(_of_tg(P.limits)),
+    b"maps": _file(_of_tg(P.maps)),
+    b"mountinfo": _file(_of_tg(F.mountinfo)),
+    b"mounts": _file(_of_tg(F.mounts)),
+    b"ns": lambda fs, ref: _ns_dir(fs, ref),
+    b"oom_score": _file(_fixed(b"0\n")),
+    b"oom_score_adj": _file(_of_tg(P.oom_score_adj), 0o644,
+                            lambda ref: lambda d: P.set_oom_score_adj(ref.tg(), d)),
+    b"root": _link(P.root_target, lambda tg: P.fs_of(tg).root),
+    b"stat": _file(lambda fs, ref: lambda: P.stat_line(fs.kernel, ref)),
+    b"statm": _file(_of_tg(P.statm)),
+    b"status": _file(lambda fs, ref: lambda: P.status(fs.kernel, ref, fs.host)),
+    b"uid_map": _file(_fixed(ID_MAP)),
+    b"task": lambda fs, ref: TaskDir(fs, ref),
+}
+_PROCESS_NAMES = tuple(_PID_ENTRIES)
+_THREAD_NAMES = tuple(n for n in _PID_ENTRIES if n != b"task")
+
+
+class PidDir(ProcDir):
     """The directory of one process (``ref.tid`` None) or one thread."""
-    k = fs.kernel
 
-    def tg() -> ThreadGroup:  # looked up again by every operation
-        return ref.tg()
+    def __init__(self, fs: ProcFilesystem, ref: ProcessRef) -> None:
+        super().__init__(fs, ref)
+        self.pfs = fs
+        self.names = _PROCESS_NAMES if ref.tid is None else _THREAD_NAMES
 
-    def file(gen: Callable[[], bytes], mode: int = 0o444,
-             writer: Callable[[bytes], None] | None = None) -> Callable[[], Inode]:
-        return lambda: ProcFile(fs, gen, mode=mode, ref=ref, writer=writer)
+    def listing(self) -> list[bytes]:
+        return list(self.names)
 
-    def link(target: Callable[[], bytes],
-             follow: Callable[[FsContext], Dentry | None]) -> Callable[[], Inode]:
-        return lambda: ProcLink(fs, target, follow, ref=ref)
+    def exists(self, name: bytes) -> bool:
+        return name in self.names
 
-    table: dict[bytes, Callable[[], Inode]] = {
-        b"cmdline": file(lambda: P.cmdline(tg())),
-        b"comm": file(lambda: P.comm(tg()), 0o644, lambda d: P.set_comm(tg(), d)),
-        b"cwd": link(lambda: P.cwd_target(tg()),
-                     lambda ctx: P.fs_of(tg()).cwd),
-        b"environ": file(const(b""), 0o400),
-        b"exe": link(lambda: P.exe_target(tg()), lambda ctx: P.exe_dentry(tg())),
-        b"fd": lambda: FdDir(fs, ref),
-        b"fdinfo": lambda: FdInfoDir(fs, ref),
-        b"gid_map": file(const(ID_MAP)),
-        b"limits": file(lambda: P.limits(tg())),
-        b"maps": file(lambda: P.maps(tg())),
-        b"mountinfo": file(lambda: F.mountinfo(tg())),
-        b"mounts": file(lambda: F.mounts(tg())),
-        b"ns": lambda: _ns_dir(fs, ref),
-        b"oom_score": file(const(b"0\n")),
-        b"oom_score_adj": file(lambda: P.oom_score_adj(tg()), 0o644,
-                               lambda d: P.set_oom_score_adj(tg(), d)),
-        b"root": link(lambda: P.root_target(tg()),
-                      lambda ctx: P.fs_of(tg()).root),
-        b"stat": file(lambda: P.stat_line(k, ref)),
-        b"statm": file(lambda: P.statm(tg())),
-        b"status": file(lambda: P.status(k, ref, fs.host)),
-        b"uid_map": file(const(ID_MAP)),
-    }
-    if ref.tid is None:
-        table[b"task"] = lambda: TaskDir(fs, ref)
-    return TableDir(fs, table, ref)
+    def make(self, name: bytes) -> Inode:
+        assert self.ref is not None
+        return _PID_ENTRIES[name](self.pfs, self.ref)
+
+
+def pid_dir(fs: ProcFilesystem, ref: ProcessRef) -> PidDir:
+    """The directory of one process (``ref.tid`` None) or one thread."""
+    return PidDir(fs, ref)
 
 
 def _ns_dir(fs: ProcFilesystem, ref: ProcessRef) -> TableDir:

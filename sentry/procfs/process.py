@@ -127,8 +127,9 @@ def root_target(tg: ThreadGroup) -> bytes:
 # reader's own exe.  So the file found for a process is remembered with the
 # path it was found by, and an exe path through /proc uses the file last found
 # for the process or its ancestors (the exec itself resolved that path through
-# exe_dentry, for the exec'ing process).  Hook wanted: the kernel keeping the
-# exe's dentry at execve, as Linux keeps mm->exe_file.
+# exe_dentry, for the exec'ing process).  A direct ELF exec now keeps the
+# file's dentry itself (ThreadGroup.exe_file, Linux's mm->exe_file); this is
+# for scripts and for processes started before that.
 _exe_seen: weakref.WeakKeyDictionary[Any, tuple[bytes, Dentry]] = weakref.WeakKeyDictionary()
 _resolving = threading.local()
 
@@ -148,6 +149,8 @@ def exe_dentry(tg: ThreadGroup) -> Dentry | None:
     exe = tg.exe
     if tg.zombie or not exe or tg.fs is None:
         return None
+    if tg.exe_file is not None:  # kept by execve (and fork) for the file it ran
+        return tg.exe_file
     seen = _exe_seen.get(tg)
     if seen is not None and seen[0] == exe:
         return seen[1]

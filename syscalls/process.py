@@ -15,7 +15,7 @@ from sentry.kernel.signals import SigInfo
 from sentry.kernel.task import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
 from shm import records
-from syscalls.abi import I32, RLIMIT, U64S, s32
+from syscalls.abi import I32, RLIMIT, s32
 from syscalls.table import Entry, error, partial, supported
 
 if TYPE_CHECKING:
@@ -263,16 +263,7 @@ def vfork(t: Task, a: Args) -> int:
 
 
 def _string_array(t: Task, addr: int) -> list[bytes]:
-    out: list[bytes] = []
-    if not addr:
-        return out
-    while True:
-        (ptr,) = U64S.unpack(t.mm.copy_in(addr + 8 * len(out), 8))
-        if not ptr:
-            return out
-        out.append(t.mm.read_cstring(ptr, 131072))
-        if len(out) > ARG_MAX_PTRS:
-            raise SyscallError(errno.E2BIG)
+    return t.mm.read_cstring_array(addr, 131072, ARG_MAX_PTRS)
 
 
 def execve(t: Task, a: Args) -> int:

@@ -100,6 +100,21 @@ def test_memfile_allocate_free_coalesce(mf):
         mf.free(0, P)  # double free
 
 
+def test_memfile_free_many_merges_adjacent_ranges(mf):
+    a, b, c = (mf.allocate(P) for _ in range(3))
+    d = mf.allocate(2 * P)
+    mf.view[a : a + 4] = b"data"
+    punched = []
+    real = mf._punch
+    mf._punch = lambda off, n: (punched.append((off, n)), real(off, n))
+    mf.free_many([(c, P), (a, P), (d, 2 * P), (b, P)])
+    assert (b, c, d) == (a + P, a + 2 * P, a + 3 * P)  # a fresh file allocates in a row
+    assert punched == [(a, 5 * P)], "one hole punched for the run"
+    assert mf.used == 0 and bytes(mf.view[a : a + 4]) == bytes(4)
+    with pytest.raises(ValueError):
+        mf.free_many([(a, P)])
+
+
 def test_memfile_exhaustion_and_reserve():
     with MemoryFile(16 * P) as f:
         assert f.allocate(16 * P) == 0
@@ -465,6 +480,28 @@ def test_copy_across_vmas_and_cstrings(aspace):
     aspace.zero_out(BASE + 10, 2 * P - 20)
     assert aspace.copy_in(BASE + 10, 2 * P - 20) == bytes(2 * P - 20)
     assert aspace.copy_in(BASE + 2 * P - 10, 10) == bytes(6) + b"xyzw"
+
+
+def test_cstring_array_as_read_cstring_reads_each(aspace):
+    """execve's argv/envp reader: the same strings and errors as one
+    read_cstring per pointer, with pointers and strings across VMA edges."""
+    aspace.mmap(BASE, P, RW, PRIV | MAP_FIXED)
+    aspace.mmap(BASE + P, P, PROT_READ | PROT_WRITE | 4, PRIV | MAP_FIXED)  # won't merge
+    aspace.mmap(BASE + 2 * P, P, RW, PRIV | MAP_FIXED)
+    ptrs = [BASE + 64, BASE + P - 3, BASE + P + 100]  # the second crosses a VMA edge
+    for addr, text in zip(ptrs, (b"first", b"across", b"")):
+        aspace.copy_out(addr, text + b"\0")
+    array = BASE + 2 * P - 12  # the second pointer straddles the next edge
+    aspace.copy_out(array, b"".join(p.to_bytes(8, "little") for p in [*ptrs, 0]))
+    want = [aspace.read_cstring(p, 4096) for p in ptrs]
+    assert want == [b"first", b"across", b""]
+    assert aspace.read_cstring_array(array, 4096, 10) == want
+    assert aspace.read_cstring_array(0, 4096, 10) == []
+    assert errno_of(aspace.read_cstring_array, array, 4096, 2) == errno.E2BIG
+    assert errno_of(aspace.read_cstring_array, array, 4, 10) == errno.ENAMETOOLONG
+    aspace.copy_out(array, (BASE + 3 * P + 8).to_bytes(8, "little"))  # unmapped
+    assert errno_of(aspace.read_cstring_array, array, 4096, 10) == errno.EFAULT
+    assert errno_of(aspace.read_cstring_array, BASE + 3 * P - 4, 4096, 10) == errno.EFAULT
 
 
 def test_deferred_frees(aspace, mf):

@@ -166,6 +166,19 @@ class MemoryFile:
             self._punch(offset, length)
             self._insert_free(offset, end)
 
+    def free_many(self, ranges: list[tuple[int, int]]) -> None:
+        """free() each (offset, length), adjacent ranges punched as one (a process's
+        memory is mostly allocated in a row: one fallocate instead of several)."""
+        merged: list[list[int]] = []
+        for offset, length in sorted(ranges):
+            end = offset + self._check_length(length)
+            if merged and merged[-1][1] == offset:
+                merged[-1][1] = end
+            else:
+                merged.append([offset, end])
+        for start, end in merged:
+            self.free(start, end - start)
+
     def zero(self, offset: int, length: int) -> None:
         """Zero a range (hole punch) without giving it back to the allocator."""
         length = self._check_length(length)

@@ -206,6 +206,19 @@ STUB_INLINE volatile uint8_t *frame_fpstate(void *uctx) {
     return *(volatile uint8_t **)((char *)uctx + 40 + 23 * 8);
 }
 
+/* The interrupted code's FPU state into the slot's FPU area. */
+STUB static void stub_save_fp(struct stub_slot *slot, void *uctx) {
+    volatile uint8_t *fp = frame_fpstate(uctx);
+    volatile uint64_t *src = (volatile uint64_t *)fp;
+    volatile uint64_t *dst = (volatile uint64_t *)((uint8_t *)slot + STUB_SLOT_FP_OFF);
+    uint64_t size = fp ? fp_area_size(fp) : 0;
+    for (uint64_t j = 0; j < size / 8; j++)
+        dst[j] = src[j];
+    for (uint64_t j = size & ~7ULL; j < size; j++)
+        ((volatile uint8_t *)dst)[j] = fp[j];
+    slot->fp_size = (uint32_t)size;
+}
+
 /* Apply the address-space operations the Sentry queued (application memory is
  * always a MAP_SHARED view of the memory memfd). */
 STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
@@ -238,13 +251,7 @@ STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
             if (r >= 0)
                 continue;
         } else if (kind == OP_SAVE_FP) {
-            /* The interrupted code's FPU state, for a signal frame. */
-            volatile uint8_t *fp = frame_fpstate(uctx);
-            volatile uint8_t *dst = (volatile uint8_t *)slot + STUB_SLOT_FP_OFF;
-            uint64_t size = fp ? fp_area_size(fp) : 0;
-            for (uint64_t j = 0; j < size; j++)
-                dst[j] = fp[j];
-            slot->fp_size = (uint32_t)size;
+            stub_save_fp(slot, uctx); /* for a signal frame */
             r = 0;
         } else if (kind == OP_EXIT_THREAD) {
             S1(SYS_exit, 0);
@@ -270,6 +277,9 @@ STUB static void stub_handler(int signo, void *info, void *uctx) {
         slot->regs[i] = gregs[i];
     if (signo == SIGSYS) {
         slot->event = EVENT_SYSCALL;
+        uint64_t nr = slot->regs[13]; /* RAX */
+        if (nr == 56 || nr == 57 || nr == 58 || nr == 435)
+            stub_save_fp(slot, uctx); /* the child's: no OP_SAVE_FP round trip */
     } else if (signo == STUB_KICK_SIGNAL) {
         slot->event = EVENT_INTERRUPT;
     } else {

@@ -449,6 +449,15 @@ class StubThread:
         off = self.base + lib.STUB_SLOT_FP_OFF
         return bytes(self.view[off : off + size])
 
+    def clone_fp(self) -> bytes:
+        """The FPU state of a thread stopped in a clone, fork, vfork or clone3
+        trap: the stub saved it with the registers, so no OP_SAVE_FP round trip."""
+        size = int(self.slot.fp_size)
+        if self.slot.event != lib.EVENT_SYSCALL or not 0 < size <= lib.STUB_SLOT_FP_MAX:
+            return self.save_fp()
+        off = self.base + lib.STUB_SLOT_FP_OFF
+        return bytes(self.view[off : off + size])
+
     def restore_fp(self, data: bytes) -> None:
         """Have the stub load ``data`` as the FPU state when it next resumes."""
         if not 0 < len(data) <= lib.STUB_SLOT_FP_MAX:

@@ -220,9 +220,11 @@ def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
         raise
 
 
-def read_executable(ctx: FsContext, path: bytes, found: list[Any] | None = None) -> bytes:
+def read_executable(ctx: FsContext, path: bytes, found: list[Any] | None = None,
+                    cache: Any = None) -> bytes:
     """The bytes of an executable, through the VFS, with execve's errors; its
-    dentry is appended to ``found`` (what /proc/<pid>/exe shows)."""
+    dentry is appended to ``found`` (what /proc/<pid>/exe shows). ``cache``
+    (sentry/mm/image_cache.py) keeps the bytes of files stat shows unchanged."""
     desc = vfs.open(ctx, None, path, os.O_RDONLY)
     if found is not None:
         found.append(getattr(desc, "dentry", None))
@@ -235,14 +237,23 @@ def read_executable(ctx: FsContext, path: bytes, found: list[Any] | None = None)
             raise SyscallError(errno.EACCES)
         if not st.mode & 0o111:
             raise SyscallError(errno.EACCES)
+        key = (st.dev, st.ino, st.size, st.mtime_ns, st.ctime_ns)
+        data = cache.file_bytes(key) if cache is not None else None
+        if data is not None:
+            return data
         chunks = []
         off = 0
         while True:
-            chunk = desc.pread(1 << 20, off)
+            chunk = desc.pread(max(st.size - off, 1 << 16), off)
             if not chunk:
                 break
             chunks.append(chunk)
             off += len(chunk)
-        return b"".join(chunks)
+            if off == st.size:  # all of it: no read just to see the end
+                break
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if cache is not None and off == st.size:
+            cache.keep_file(key, data)
+        return data
     finally:
         desc.release()

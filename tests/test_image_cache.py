@@ -10,6 +10,7 @@ import mmap
 from pathlib import Path
 
 import pytest
+from helpers import run_native, run_sandbox
 
 from sentry.loader.loader import load_elf
 from sentry.mm.address_space import AddressSpace
@@ -114,3 +115,34 @@ def test_pages_freed_when_neither_cache_nor_process_holds_them(mf: MemoryFile,
     mm = _load(mf, exe, small)
     mm.release()
     assert mf.used == 0
+
+
+@pytest.mark.sandbox
+def test_an_executable_changed_in_place_runs_as_changed(exe: bytes) -> None:
+    """Same size, same inode, new bytes (e_machine flipped by dd): the next
+    exec must see the new file (ENOEXEC, then the shell's script fallback), not
+    the bytes kept from the last exec. Differential: as natively."""
+    script = (
+        "D=$(/bin/busybox mktemp -d) && B=$D/busybox && /bin/busybox cp /bin/busybox $B && "
+        "$B echo first && $B echo again && "
+        "printf '\\377' | /bin/busybox dd of=$B bs=1 seek=18 conv=notrunc 2>/dev/null; "
+        "$B echo stale 2>/dev/null; echo status=$?; /bin/busybox rm -rf $D"
+    )
+    argv = ["/bin/busybox", "sh", "-c", script]
+    native, boxed = run_native(argv), run_sandbox(argv)
+    assert native.out.splitlines()[:2] == ["first", "again"]
+    assert "stale" not in native.out
+    assert boxed.out == native.out, boxed.describe()
+
+
+def test_kept_file_bytes_are_bounded(mf: MemoryFile) -> None:
+    cache = ImageCache(mf, max_bytes=4096)
+    cache.keep_file((1,), b"a" * 2000)  # more than a quarter: not kept
+    assert cache.file_bytes((1,)) is None
+    cache.keep_file((2,), b"b" * 1000)
+    for k in range(3, 8):
+        cache.keep_file((k,), b"c" * 1000)
+    assert cache.file_bytes((2,)) is None, "least recently used out"
+    assert cache.file_bytes((7,)) == b"c" * 1000
+    cache.clear()
+    assert cache.file_bytes((7,)) is None

@@ -167,7 +167,7 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
     found: list[Any] = []
 
     def read_file(p: bytes) -> bytes:
-        return read_executable(ctx, p, found)
+        return read_executable(ctx, p, found, kernel.image_cache)
 
     c = task.creds
     try:

@@ -154,6 +154,7 @@ class Task:
         self.dethreaded = False  # ended by another thread's execve
         self.exited = False
         self.saved_sigmask: int | None = None  # restored after a sigsuspend handler
+        self._frees_after_event = False  # _queue_mm_ops: commit frees at the next event
         self._wake = threading.Event()
         self.py_thread: threading.Thread | None = None
 
@@ -380,6 +381,22 @@ class Task:
         self._flush_mm()
         return self._resume()
 
+    def _queue_mm_ops(self) -> bool:
+        """A process with one thread sends its address-space changes with the
+        syscall's reply (StubThread.queue_ops): one hand-off fewer for every
+        brk, mmap, munmap and mprotect. Frees wait until the next event, when
+        the stub has applied the ops. With other threads, ``_flush_mm``: they
+        rely on the changes being applied once the queue is seen empty."""
+        if len(self.tg.tasks) != 1:
+            return False
+        mm = self.mm
+        with mm.lock:
+            if not self.thread.queue_ops(mm.pending):
+                return False
+            mm.pending.clear()
+        self._frees_after_event = True
+        return True
+
     def _flush_mm(self) -> None:
         """Apply queued address-space changes through this thread's stub.
 
@@ -447,9 +464,12 @@ class Task:
                 tg = self.tg
                 if self.new_regs is None and not (self.pending.mask | tg.pending.mask):
                     # The fast path: nothing but RAX changes.
-                    if tg.mm.pending:
+                    if tg.mm.pending and not self._queue_mm_ops():
                         self._flush_mm()
                     event = self._resume(ret)
+                    if self._frees_after_event:  # the stub applied the queued ops
+                        self._frees_after_event = False
+                        self.mm.commit_frees()
                     continue
                 full = self.new_regs if self.new_regs is not None else list(regs_t)
                 if self.new_regs is None or ret != full[RAX]:
@@ -507,7 +527,11 @@ class Task:
         """Start the new image in this task's own stub process: everything of the
         old image unmapped first, the FPU state of a fresh stub, FS base 0."""
         th = self.thread
-        th.apply_ops([StubOp(stubs.lib.OP_UNMAP, APP_START, APP_END - APP_START, 0, 0)])
+        mm = self.mm
+        with mm.lock:  # one batch: the old image out, the new one in
+            th.apply_ops([StubOp(stubs.lib.OP_UNMAP, APP_START, APP_END - APP_START, 0, 0),
+                          *mm.pending])
+            mm.pending.clear()
         if exc.old_mm is not None:  # its pages are no longer mapped anywhere
             exc.old_mm.release()
             exc.old_mm.commit_frees()

@@ -140,7 +140,9 @@ STUB_INLINE void stub_post(uint32_t *word, uint32_t *peer_sleeping, uint32_t v) 
         S6(SYS_futex, word, FUTEX_WAKE, 1, 0, 0, 0);
 }
 
-STUB_INLINE int sentry_answered(uint32_t s) { return s == SLOT_OPS || s == SLOT_REPLY; }
+STUB_INLINE int sentry_answered(uint32_t s) {
+    return s == SLOT_OPS || s == SLOT_REPLY || s == SLOT_REPLY_OPS;
+}
 
 /* Wait for the Sentry's answer.  Its thread on another CPU (spin_ok): spin for
  * an adaptive number of TSC cycles.  On this CPU (sentry/placement.py) the
@@ -294,6 +296,14 @@ STUB static void stub_handler(int signo, void *info, void *uctx) {
         if (s == SLOT_REPLY)
             break;
         stub_do_ops(slot, uctx);
+        if (s == SLOT_REPLY_OPS) {
+            /* Ops that came with the reply (a round trip saved): no one waits
+             * for their result, so an address space the stub cannot make as
+             * the Sentry recorded it ends the process. */
+            if (slot->op_result < 0)
+                S1(SYS_exit_group, 118);
+            break;
+        }
         stub_post(&slot->state, &slot->sentry_sleeping, SLOT_OPS_DONE);
     }
     for (int i = 0; i < STUB_NREGS; i++)

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 9
+#define STUB_ABI_VERSION 10
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -49,6 +49,7 @@
 #define SLOT_REPLY    2
 #define SLOT_OPS      3
 #define SLOT_OPS_DONE 4
+#define SLOT_REPLY_OPS 5 /* sentry: EVENT -> REPLY_OPS (apply the ops, then as REPLY) */
 
 #define EVENT_SYSCALL 1
 #define EVENT_FAULT   2

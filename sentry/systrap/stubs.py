@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 9
+EXPECTED_ABI = 10
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -327,7 +327,7 @@ class StubThread:
     answered across CPUs, where spinning for a few us beats a futex wake-up."""
 
     __slots__ = ("proc", "index", "slot", "base", "regs_off", "view", "fs_base", "host_tid",
-                 "spin", "spins", "wide", "quick")
+                 "spin", "spins", "wide", "quick", "ops_queued")
 
     def __init__(self, proc: StubProcess, index: int) -> None:
         mf = proc.platform.mf
@@ -341,6 +341,7 @@ class StubThread:
         self.host_tid = proc.pid if index == 0 else 0
         self.wide = False
         self.quick = 0
+        self.ops_queued = False
         self.spins = placement.home_cpu() is None
         self.spin = SPIN_MAX // 2 if self.spins else 0
         self.slot.spin_ok = int(self.spins)
@@ -404,10 +405,16 @@ class StubThread:
     def _run_app(self, rax: int | None) -> int:
         """Resume the application (only RAX changed when ``rax`` is given, else
         every register in the slot) and wait for its next event."""
+        reply = lib.SLOT_REPLY
+        if self.ops_queued:
+            self.ops_queued = False
+            reply = lib.SLOT_REPLY_OPS
+            if rax is not None:
+                self.set_reg(RAX, rax)
+                rax = None
         if not self.spins:  # on the home CPU: a plain hand-off, no timing
             if rax is None:
-                rc = lib.sentry_post_wait(self.slot, lib.SLOT_REPLY, lib.SLOT_EVENT, 0,
-                                          WIDEN_AFTER_NS)
+                rc = lib.sentry_post_wait(self.slot, reply, lib.SLOT_EVENT, 0, WIDEN_AFTER_NS)
             else:
                 rc = lib.sentry_syscall_return(self.slot, rax, 0, WIDEN_AFTER_NS)
             if rc < 0:
@@ -416,8 +423,7 @@ class StubThread:
         wide = self.wide
         start = time.monotonic_ns() if wide else 0
         if rax is None:
-            rc = lib.sentry_post_wait(self.slot, lib.SLOT_REPLY, lib.SLOT_EVENT, self.spin,
-                                      WAIT_SLICE_NS)
+            rc = lib.sentry_post_wait(self.slot, reply, lib.SLOT_EVENT, self.spin, WAIT_SLICE_NS)
         else:
             rc = lib.sentry_syscall_return(self.slot, rax, self.spin, WAIT_SLICE_NS)
         self._adapt(rc)
@@ -477,6 +483,21 @@ class StubThread:
     def fault(self) -> tuple[int, int, int]:
         s = self.slot
         return int(s.fault_signo), int(s.fault_code), int(s.fault_addr)
+
+    def queue_ops(self, ops: list[StubOp]) -> bool:
+        """Put ``ops`` in the slot for the stub to apply with the next reply, before
+        the application runs (no OPS round trip); False when they do not fit.
+        Their result is not reported: a failure ends the stub process."""
+        if not 0 < len(ops) <= lib.STUB_MAX_OPS:
+            return False
+        base = self.base + SLOT_OPS_OFF
+        for i, op in enumerate(ops):
+            OP.pack_into(self.view, base + i * OP.size, op.kind, op.addr, op.length, op.prot,
+                         op.offset)
+        self.slot.op_result = 0
+        self.slot.nops = len(ops)
+        self.ops_queued = True  # the next reply is SLOT_REPLY_OPS
+        return True
 
     def apply_ops(self, ops: list[StubOp]) -> int:
         """Have the stub apply address-space changes, in order, while it waits in

@@ -8,6 +8,7 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
+from sentry.kernel import parking
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SigInfo
 from sentry.vfs.description import dentry_of
@@ -50,11 +51,14 @@ O_DIRECT = 0o40000
 
 
 def read(t: Task, a: Args) -> int:
-    """read(2)."""
+    """read(2). A pipe's read may be finished by the writer (sentry/kernel/parking.py)."""
     f = t.fds.get(s32(a[0]))
     if not f.readable():
         raise SyscallError(errno.EBADF)
     count = min(a[2], MAX_RW_COUNT)
+    read_into = getattr(f, "read_into", None)
+    if read_into is not None and count and parking.can_park(t):
+        return read_into(t, a[1], count)
     data = f.read(count)
     if data:
         t.mm.copy_out(a[1], data)

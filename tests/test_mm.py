@@ -489,7 +489,7 @@ def test_cstring_array_as_read_cstring_reads_each(aspace):
     aspace.mmap(BASE + P, P, PROT_READ | PROT_WRITE | 4, PRIV | MAP_FIXED)  # won't merge
     aspace.mmap(BASE + 2 * P, P, RW, PRIV | MAP_FIXED)
     ptrs = [BASE + 64, BASE + P - 3, BASE + P + 100]  # the second crosses a VMA edge
-    for addr, text in zip(ptrs, (b"first", b"across", b"")):
+    for addr, text in zip(ptrs, (b"first", b"across", b""), strict=True):
         aspace.copy_out(addr, text + b"\0")
     array = BASE + 2 * P - 12  # the second pointer straddles the next edge
     aspace.copy_out(array, b"".join(p.to_bytes(8, "little") for p in [*ptrs, 0]))

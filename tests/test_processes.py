@@ -52,7 +52,8 @@ def test_shell(shell: str, name: str) -> None:
 @pytest.mark.sandbox
 @pytest.mark.parametrize(
     "prog", ["signals_fork", "threads_mutex", "async_signal", "threads_create_join",
-             "futex_robust", "job_control", "signal_fpu", "fork_cow", "fork_fpu", "exec_fpu"])
+             "futex_robust", "job_control", "signal_fpu", "fork_cow", "fork_fpu", "exec_fpu",
+             "pipe_park"])
 def test_program(programs: Programs, prog: str) -> None:
     path = programs.path(prog)
     nat = run_native([path])

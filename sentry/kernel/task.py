@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.kernel import signals as sig
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.parking import ParkedDone
 from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
 from sentry.mm.address_space import StubOp
 from sentry.mm.layout import APP_END, APP_START
@@ -155,6 +156,7 @@ class Task:
         self.exited = False
         self.saved_sigmask: int | None = None  # restored after a sigsuspend handler
         self._frees_after_event = False  # _queue_mm_ops: commit frees at the next event
+        self.parked = False  # a syscall another thread may finish (sentry/kernel/parking.py)
         self._wake = threading.Event()
         self.py_thread: threading.Thread | None = None
 
@@ -200,13 +202,15 @@ class Task:
     def wake(self) -> None:
         """A signal arrived: end a Sentry-internal wait, or interrupt application code."""
         self._wake.set()
-        if self.in_app:
-            self.thread.kick()
+        if self.in_app or (self.parked and not self.thread.unpark()):
+            self.thread.kick()  # running application code, or about to
 
     def kill(self) -> None:
         """Make the task die: its stub is killed and any Sentry wait ends."""
         self.killed = True
         self._wake.set()
+        if self.parked:
+            self.thread.unpark()
         proc = self.tg.proc
         if proc is not None:
             proc.kill()
@@ -449,6 +453,10 @@ class Task:
                             self.thread.exit_thread()
                             return None
                         return exc.wait_status
+                    except ParkedDone as exc:  # another thread finished it; the app ran
+                        self.in_app = False
+                        event = exc.event
+                        continue
                     except ExecSwitch as exc:
                         if strace:
                             kernel.emit_strace(f"[pid {self.tid}] {call} = 0")

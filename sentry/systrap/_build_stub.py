@@ -38,6 +38,9 @@ CDEF = """
 #define SLOT_OPS ...
 #define SLOT_OPS_DONE ...
 #define SLOT_REPLY_OPS ...
+#define SLOT_PARKED ...
+#define SLOT_CLAIMED ...
+#define SLOT_UNPARKED ...
 #define EVENT_SYSCALL ...
 #define EVENT_FAULT ...
 #define EVENT_INTERRUPT ...
@@ -98,6 +101,12 @@ int sentry_post_wait(struct stub_slot *slot, uint32_t state, uint32_t want,
 long zygote_request(struct stub_ctrl *ctrl, uint64_t slots_off, uint64_t spin_cycles,
                     int64_t timeout_ns);
 int sentry_kick(int pid, int tid);
+void sentry_park(struct stub_slot *slot);
+int sentry_park_wait(struct stub_slot *slot, int64_t timeout_ns);
+int sentry_claim(struct stub_slot *slot);
+void sentry_claimed_return(struct stub_slot *slot, uint64_t rax);
+int sentry_unpark(struct stub_slot *slot);
+int sentry_unclaim(struct stub_slot *slot);
 int sentry_syscall_return(struct stub_slot *slot, uint64_t rax, uint64_t spin_cycles,
                           int64_t timeout_ns);
 """
@@ -133,6 +142,12 @@ ffibuilder.set_source(
     "int sentry_post_wait(struct stub_slot *, uint32_t, uint32_t, uint64_t, int64_t);\n"
     "long zygote_request(struct stub_ctrl *, uint64_t, uint64_t, int64_t);\n"
     "int sentry_kick(int pid, int tid);\n"
+    "void sentry_park(struct stub_slot *);\n"
+    "int sentry_park_wait(struct stub_slot *, int64_t);\n"
+    "int sentry_claim(struct stub_slot *);\n"
+    "void sentry_claimed_return(struct stub_slot *, uint64_t);\n"
+    "int sentry_unpark(struct stub_slot *);\n"
+    "int sentry_unclaim(struct stub_slot *);\n"
     "int sentry_syscall_return(struct stub_slot *, uint64_t, uint64_t, int64_t);\n",
     sources=[_src],
     include_dirs=[HERE],

@@ -77,6 +77,8 @@ THREAD_CLONE_FLAGS = 0x1250F00  # VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|CHILD_SETTI
 NR_ARCH_PRCTL = 158
 FUTEX_WAIT = 0
 FUTEX_WAKE = 1
+FUTEX_WAIT_BITSET = 9
+FUTEX_WAKE_BITSET = 10
 MAP_SHARED_FIXED = 0x11
 ARCH_SET_FS = 0x1002
 
@@ -159,7 +161,7 @@ def stub_filter(syscall_ip: int, region_start: int, region_end: int, memfd_fd: i
     a.ld(arg_lo(0))
     a.jeq(THREAD_CLONE_FLAGS, "allow", "kill")
 
-    a.label("futex")  # futex(uaddr in the stub region, FUTEX_WAIT|FUTEX_WAKE, ...)
+    a.label("futex")  # futex(uaddr in the stub region, FUTEX_WAIT|WAKE[_BITSET], ...)
     a.ld(arg_hi(0))
     a.jeq(region_hi, 0, "kill")
     a.ld(arg_lo(0))
@@ -168,7 +170,9 @@ def stub_filter(syscall_ip: int, region_start: int, region_end: int, memfd_fd: i
     a.jeq(0, 0, "kill")
     a.ld(arg_lo(1))
     a.jeq(FUTEX_WAIT, "allow", 0)
-    a.jeq(FUTEX_WAKE, "allow", "kill")
+    a.jeq(FUTEX_WAKE, "allow", 0)
+    a.jeq(FUTEX_WAIT_BITSET, "allow", 0)
+    a.jeq(FUTEX_WAKE_BITSET, "allow", "kill")
 
     a.label("mmap")  # mmap(addr below the region, len, prot, MAP_SHARED|MAP_FIXED, memfd, off)
     a.ld(arg_hi(3))

@@ -137,7 +137,7 @@ STUB_INLINE void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 STUB_INLINE void stub_post(uint32_t *word, uint32_t *peer_sleeping, uint32_t v) {
     store32(word, v);
     if (load32(peer_sleeping))
-        S6(SYS_futex, word, FUTEX_WAKE, 1, 0, 0, 0);
+        S6(SYS_futex, word, FUTEX_WAKE_BITSET, 1, 0, 0, FUTEX_BIT_SENTRY);
 }
 
 STUB_INLINE int sentry_answered(uint32_t s) {
@@ -183,7 +183,7 @@ STUB static uint32_t stub_wait_sentry(struct stub_slot *slot) {
         store32(&slot->stub_sleeping, 1);
         s = load32(&slot->state);
         if (!sentry_answered(s))
-            S6(SYS_futex, &slot->state, FUTEX_WAIT, s, 0, 0, 0);
+            S6(SYS_futex, &slot->state, FUTEX_WAIT_BITSET, s, 0, 0, FUTEX_BIT_STUB);
         store32(&slot->stub_sleeping, 0);
         s = load32(&slot->state);
         if (sentry_answered(s))
@@ -537,9 +537,15 @@ long stub_start_zygote(int memfd) {
     __builtin_unreachable();
 }
 
+static int64_t now_ns(void);
+
+/* The Sentry's sleeps: only a wake for the Sentry's bit ends them (the stub
+ * sleeps on the same word with its own bit while a task is parked). */
 static int futex_wait_ns(uint32_t *word, uint32_t val, int64_t ns) {
-    struct timespec ts = {ns / 1000000000, ns % 1000000000};
-    return (int)raw(SYS_futex, (long)word, FUTEX_WAIT, val, (long)&ts, 0, 0);
+    int64_t at = now_ns() + ns; /* FUTEX_WAIT_BITSET takes an absolute time */
+    struct timespec ts = {at / 1000000000, at % 1000000000};
+    return (int)raw(SYS_futex, (long)word, FUTEX_WAIT_BITSET, val, (long)&ts, 0,
+                    FUTEX_BIT_SENTRY);
 }
 
 static int64_t now_ns(void) {
@@ -590,8 +596,69 @@ static int wait_word(uint32_t *word, uint32_t *sleeping, uint32_t want, uint64_t
 static void sentry_publish(uint32_t *word, uint32_t *peer_sleeping, uint32_t v) {
     store32(word, v);
     if (load32(peer_sleeping))
-        raw(SYS_futex, (long)word, FUTEX_WAKE, 1, 0, 0, 0);
+        raw(SYS_futex, (long)word, FUTEX_WAKE_BITSET, 1, 0, 0, FUTEX_BIT_STUB);
 }
+
+/* Parking (sentry/kernel/parking.py): a task's Sentry thread waits for the
+ * task's next event while another thread may finish its blocked syscall.
+ * Whoever moves the state out of SLOT_PARKED owns the syscall. */
+static int cas32(uint32_t *word, uint32_t from, uint32_t to) {
+    return __atomic_compare_exchange_n(word, &from, to, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+void sentry_park(struct stub_slot *slot) { store32(&slot->state, SLOT_PARKED); }
+
+/* Until the task's next event (0), an unpark (1), or the timeout (-ETIMEDOUT). */
+int sentry_park_wait(struct stub_slot *slot, int64_t timeout_ns) {
+    uint64_t start = rdtsc();
+    uint32_t s;
+    do {
+        s = load32(&slot->state);
+        if (s == SLOT_EVENT || s == SLOT_UNPARKED)
+            return s == SLOT_UNPARKED;
+        sched_yield();
+    } while (rdtsc() - start < YIELD_CYCLES);
+    int64_t deadline = now_ns() + timeout_ns;
+    for (;;) {
+        store32(&slot->sentry_sleeping, 1);
+        s = load32(&slot->state);
+        if (s == SLOT_EVENT || s == SLOT_UNPARKED) {
+            store32(&slot->sentry_sleeping, 0);
+            return s == SLOT_UNPARKED;
+        }
+        int64_t left = deadline - now_ns();
+        if (left <= 0) {
+            store32(&slot->sentry_sleeping, 0);
+            return -ETIMEDOUT;
+        }
+        futex_wait_ns(&slot->state, s, left);
+        store32(&slot->sentry_sleeping, 0);
+    }
+}
+
+/* Take a parked syscall over (1), or find it owned already (0). */
+int sentry_claim(struct stub_slot *slot) { return cas32(&slot->state, SLOT_PARKED, SLOT_CLAIMED); }
+
+/* A claimed syscall's result: RAX, and the stub resumes the application. */
+void sentry_claimed_return(struct stub_slot *slot, uint64_t rax) {
+    slot->regs[13] = rax;
+    sentry_publish(&slot->state, &slot->stub_sleeping, SLOT_REPLY);
+}
+
+static int hand_back(struct stub_slot *slot, uint32_t from) {
+    if (!cas32(&slot->state, from, SLOT_UNPARKED))
+        return 0;
+    if (load32(&slot->sentry_sleeping))
+        raw(SYS_futex, (long)&slot->state, FUTEX_WAKE_BITSET, 1, 0, 0, FUTEX_BIT_SENTRY);
+    return 1;
+}
+
+/* Hand a parked syscall back to the task's own thread (1), or find it taken
+ * over or answered already (0). */
+int sentry_unpark(struct stub_slot *slot) { return hand_back(slot, SLOT_PARKED); }
+
+/* A claimer that cannot finish the syscall hands it back (always succeeds). */
+int sentry_unclaim(struct stub_slot *slot) { return hand_back(slot, SLOT_CLAIMED); }
 
 int sentry_wait(struct stub_slot *slot, uint32_t want, uint64_t spin_cycles, int64_t timeout_ns) {
     return wait_word(&slot->state, &slot->sentry_sleeping, want, spin_cycles, timeout_ns);

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 10
+#define STUB_ABI_VERSION 11
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -50,6 +50,15 @@
 #define SLOT_OPS      3
 #define SLOT_OPS_DONE 4
 #define SLOT_REPLY_OPS 5 /* sentry: EVENT -> REPLY_OPS (apply the ops, then as REPLY) */
+/* Parking, Sentry only (the stub waits on as before): EVENT -> PARKED by the
+ * task's thread; PARKED -> CLAIMED -> REPLY by a thread finishing the syscall;
+ * PARKED or CLAIMED -> UNPARKED hands it back to the task's thread. */
+#define SLOT_PARKED   6
+#define SLOT_CLAIMED  7
+#define SLOT_UNPARKED 8
+/* Futex bitsets: stub and Sentry thread may sleep on one slot word at once. */
+#define FUTEX_BIT_STUB   1
+#define FUTEX_BIT_SENTRY 2
 
 #define EVENT_SYSCALL 1
 #define EVENT_FAULT   2

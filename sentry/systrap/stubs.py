@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 10
+EXPECTED_ABI = 11
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -432,6 +432,32 @@ class StubThread:
         if wide:
             self._narrow(time.monotonic_ns() - start)
         return self.slot.event
+
+    # -- parking (sentry/kernel/task.py: Task.park_until_done) ---------------
+    def park(self) -> None:
+        """This thread's syscall may now be finished by another Sentry thread."""
+        lib.sentry_park(self.slot)
+
+    def park_wait(self, timeout_ns: int) -> int:
+        """0: the syscall was finished and the app trapped again; 1: handed back;
+        negative: timed out."""
+        return lib.sentry_park_wait(self.slot, timeout_ns)
+
+    def claim(self) -> bool:
+        """Take a parked syscall over (False: handed back or finished already)."""
+        return bool(lib.sentry_claim(self.slot))
+
+    def claimed_return(self, rax: int) -> None:
+        """Finish a claimed syscall with ``rax``: the application resumes."""
+        lib.sentry_claimed_return(self.slot, rax & 0xFFFFFFFFFFFFFFFF)
+
+    def unpark(self) -> bool:
+        """Hand a parked syscall back to its own thread (False: taken over)."""
+        return bool(lib.sentry_unpark(self.slot))
+
+    def unclaim(self) -> None:
+        """Hand a claimed syscall back to its own thread."""
+        lib.sentry_unclaim(self.slot)
 
     def get_regs(self) -> tuple[int, ...]:
         return REGS.unpack_from(self.view, self.regs_off)

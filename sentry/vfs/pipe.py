@@ -36,6 +36,7 @@ from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
+from sentry.kernel import parking
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.file import (
     O_ACCMODE,
@@ -53,6 +54,7 @@ from sentry.vfs.file import (
 from sentry.vfs.inode import S_IFIFO, alloc_dev, now_ns
 
 if TYPE_CHECKING:
+    from sentry.kernel.task import Task
     from sentry.vfs.dentry import Dentry
     from sentry.vfs.inode import Inode
 
@@ -86,6 +88,7 @@ class Pipe:
         # cost ~3 us of every pipe round trip's 45.
         self._lock = threading.Lock()
         self._waiters: list[threading.Lock] = []
+        self._parked: list[_ParkedRead] = []  # readers a writer finishes (read_parking)
         self._hook = interrupted
         self.ino = next(_pipe_ino)
         self.ctime_ns = now_ns()
@@ -122,12 +125,57 @@ class Pipe:
         return True
 
     def _notify_all(self) -> None:
-        """Wake every waiter (lock held)."""
+        """Wake every waiter, and finish or hand back parked reads (lock held)."""
         waiters = self._waiters
         if waiters:
             self._waiters = []
             for waiter in waiters:
                 waiter.release()
+        if self._parked:
+            self._serve_parked()
+
+    def _serve_parked(self) -> None:
+        """Finish parked reads from the buffer in arrival order; at EOF hand them
+        back (their threads read the EOF). Lock order: a reader's address-space
+        lock is taken under this one (copy_out), never the other way round."""
+        while self._parked and (self._buf or self.writers == 0):
+            r = self._parked.pop(0)
+            if not self._buf:
+                parking.hand_back(r.task)
+            elif parking.claim(r.task):
+                n = min(r.count, len(self._buf))
+                if parking.finish_read(r.task, r.addr, bytes(self._buf[:n])):
+                    del self._buf[:n]
+
+    def read_into(self, task: Task, addr: int, count: int, nonblock: bool) -> int:
+        """read(2) of up to ``count`` bytes into ``task``'s memory at ``addr``.
+
+        Blocking, the read parks until a writer finishes it (parking.ParkedDone
+        goes up to the task loop: this never returns then) or hands it back.
+        The bytes leave the pipe only once they are copied: an EFAULT leaves
+        them for the next read, as on Linux."""
+        while True:
+            with self._lock:
+                if self._buf:
+                    n = min(count, len(self._buf))
+                    task.mm.copy_out(addr, bytes(self._buf[:n]))
+                    del self._buf[:n]
+                    self._notify_all()
+                    return n
+                if self.writers == 0:
+                    return 0
+                if nonblock:
+                    raise SyscallError(errno.EAGAIN)
+                self._check_interrupt()
+                r = _ParkedRead(task, addr, count)
+                parking.park(task)
+                self._parked.append(r)
+            parking.wait(task, lambda r=r: self._withdraw(r))
+
+    def _withdraw(self, r: _ParkedRead) -> None:
+        with self._lock:
+            if r in self._parked:
+                self._parked.remove(r)
 
     # Ends coming and going.
     def attach(self, reader: bool, writer: bool) -> None:
@@ -245,6 +293,15 @@ class Pipe:
                     return r
 
 
+class _ParkedRead:
+    __slots__ = ("task", "addr", "count")
+
+    def __init__(self, task: Task, addr: int, count: int) -> None:
+        self.task = task
+        self.addr = addr
+        self.count = count
+
+
 class PipeFile(FileDescription):
     """One end of a pipe (a fifo opened O_RDWR is both ends)."""
 
@@ -266,6 +323,13 @@ class PipeFile(FileDescription):
         if count == 0:
             return b""
         return self.pipe.read(count, bool(self.flags & O_NONBLOCK))
+
+    def read_into(self, task: Task, addr: int, count: int) -> int:
+        """read(2) straight into ``task``'s memory; another task's write may
+        finish it (sentry/kernel/parking.py)."""
+        if not self.is_reader:
+            raise SyscallError(errno.EBADF)
+        return self.pipe.read_into(task, addr, count, bool(self.flags & O_NONBLOCK))
 
     def write(self, data: bytes) -> int:
         if not self.is_writer:

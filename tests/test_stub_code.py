@@ -87,6 +87,9 @@ SLOT = lib.STUB_SLOTS_ADDR
         (15, IP, (0,) * 6, bpf.SECCOMP_RET_ALLOW),  # rt_sigreturn
         (202, IP, (SLOT, 0, 1, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # futex wait on a slot
         (202, IP, (SLOT, 1, 1, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # futex wake on a slot
+        (202, IP, (SLOT, 9, 1, 0, 0, 2), bpf.SECCOMP_RET_ALLOW),  # FUTEX_WAIT_BITSET
+        (202, IP, (SLOT, 10, 1, 0, 0, 1), bpf.SECCOMP_RET_ALLOW),  # FUTEX_WAKE_BITSET
+        (202, IP, (0x601000, 10, 1, 0, 0, 1), bpf.SECCOMP_RET_KILL_PROCESS),  # outside
         (202, IP, (SLOT, 6, 1, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # FUTEX_LOCK_PI
         (202, IP, (0x601000, 0, 1, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # outside
         (9, IP, (0x400000, 4096, 3, 0x11, 3, 0), bpf.SECCOMP_RET_ALLOW),  # memfd map

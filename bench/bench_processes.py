@@ -33,14 +33,16 @@ class Workload:
     per_iter: str  # what one iteration does
 
 
-# N from pyvisor's costs when this suite was written (2 vCPU VM): fork + wait
-# ~1.5 ms, fork + exec + wait ~4-5 ms, pipe round trip 90-150 us, futex round
-# trip 60-220 us (the round trips move most with the load).
+# N keeps one pyvisor loop near 1 s, so that the noise of the start-up in
+# t(N) - t(0) (+-20 ms on these VMs) stays a small part of the difference.
+# pyvisor's costs when N was last set (2 vCPU VM, stop 9): fork + wait
+# ~0.6 ms, fork + exec + wait ~1.6 ms, pipe round trip ~40 us, futex round trip
+# ~20 us. (Stop 8's N: 500, 200, 6000, 5000, for costs 2-4x higher.)
 WORKLOADS = (
-    Workload("fork", "fork_loop", 500, "fork+_exit+wait"),
-    Workload("exec", "exec_loop", 200, "fork+execve+wait"),
-    Workload("pipe", "pipe_pingpong", 6_000, "1 B pipe round trip"),
-    Workload("futex", "futex_pingpong", 5_000, "futex round trip"),
+    Workload("fork", "fork_loop", 1_500, "fork+_exit+wait"),
+    Workload("exec", "exec_loop", 600, "fork+execve+wait"),
+    Workload("pipe", "pipe_pingpong", 25_000, "1 B pipe round trip"),
+    Workload("futex", "futex_pingpong", 40_000, "futex round trip"),
 )
 
 

@@ -377,5 +377,5 @@ def _join_tasks(kernel: Kernel, timeout: float = 5.0) -> None:
     with kernel.lock:
         tasks = list(kernel.tasks.values())
     for t in tasks:
-        if t.py_thread is not None:
-            t.py_thread.join(max(0.0, deadline - time.monotonic()))
+        if t.job is not None:
+            t.job.join(deadline - time.monotonic())

@@ -27,6 +27,7 @@ from sentry.kernel import signals as sig
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.parking import ParkedDone
 from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
+from sentry.kernel.workers import WORKERS, Job
 from sentry.mm.address_space import StubOp
 from sentry.mm.layout import APP_END, APP_START
 from sentry.systrap import stubs
@@ -158,7 +159,7 @@ class Task:
         self._frees_after_event = False  # _queue_mm_ops: commit frees at the next event
         self.parked = False  # a syscall another thread may finish (sentry/kernel/parking.py)
         self._wake = threading.Event()
-        self.py_thread: threading.Thread | None = None
+        self.job: Job | None = None  # the Sentry thread's run of this task (workers.py)
 
     # -- process-wide state, reached through the thread group -------------
     @property
@@ -253,10 +254,8 @@ class Task:
 
     # -- running -----------------------------------------------------------
     def start(self, regs: list[int], fs_base: int = 0) -> None:
-        """Serve this task on its own Python thread."""
-        self.py_thread = threading.Thread(target=self._main, args=(regs, fs_base),
-                                          name=f"task-{self.tid}", daemon=True)
-        self.py_thread.start()
+        """Serve this task on a Sentry thread of its own (a pooled one: workers.py)."""
+        self.job = WORKERS.start(lambda: self._main(regs, fs_base), f"task-{self.tid}")
 
     def _main(self, regs: list[int], fs_base: int) -> None:
         status: int | None = sig.SIGKILL

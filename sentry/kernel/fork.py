@@ -150,6 +150,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
     if flags & CLONE_VFORK:
         tg.vfork_waiters.append(done)
     child.boot_ops = child_ops  # type: ignore[attr-defined]
+    child.boot_private = not flags & CLONE_VM  # type: ignore[attr-defined]
     child.boot_fp = parent.thread.clone_fp()  # type: ignore[attr-defined]
     child.start(regs, fs_base)
     if flags & CLONE_VFORK:

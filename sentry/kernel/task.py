@@ -378,9 +378,14 @@ class Task:
         if fs_base:
             self.set_fs_base(fs_base)
         ops = getattr(self, "boot_ops", None)
-        if ops:  # a CLONE_VM child maps its parent's address space as it stands
-            th.apply_ops(ops)
+        if ops:  # a child maps its address space (a CLONE_VM one: its parent's)
             self.boot_ops = None
+            # A fork child's go with its first reply (the stub's ops area holds
+            # one batch): its address space is its own, so nothing else queues
+            # ops meanwhile. A CLONE_VM child shares its parent's, which may.
+            private = getattr(self, "boot_private", False)
+            if not private or self.mm.pending or not th.queue_ops(ops):
+                th.apply_ops(ops)
         self._flush_mm()
         return self._resume()
 

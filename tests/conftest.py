@@ -133,3 +133,13 @@ def run_in_mode(mode: str) -> Runner:
         return run_sandbox(argv, stdin=stdin, env=env)
 
     return run
+
+
+@pytest.fixture
+def mf():  # noqa: ANN201 - a generator fixture
+    """A 4 GiB sparse memory file (sentry/mm/memfile.py), closed after the test."""
+    from sentry.mm.memfile import MemoryFile
+
+    f = MemoryFile(1 << 32)
+    yield f
+    f.close()

@@ -186,3 +186,19 @@ def assert_no_process_left(text: str, grace: float = 2.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"processes left behind mentioning {text!r}: {left}")
         time.sleep(0.05)
+
+
+def host_children(pid: int) -> list[int]:
+    """Host processes whose parent is ``pid`` (a sandbox's Gofer, zygote, stubs)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids

@@ -39,13 +39,6 @@ def _contents(mm: AddressSpace) -> list[bytes]:
 
 
 @pytest.fixture
-def mf():
-    f = MemoryFile(1 << 32)
-    yield f
-    f.close()
-
-
-@pytest.fixture
 def exe() -> bytes:
     if not BUSYBOX.is_file():
         pytest.skip("needs busybox-static (apt-get install busybox-static)")

@@ -49,13 +49,6 @@ BASE = 0x1000_0000  # a quiet area for fixed mappings
 
 
 @pytest.fixture
-def mf():
-    f = MemoryFile(1 << 32)
-    yield f
-    f.close()
-
-
-@pytest.fixture
 def aspace(mf):
     return AddressSpace(mf)
 

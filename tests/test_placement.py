@@ -14,27 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import RUNSC, Programs, run_native, run_sandbox
+from helpers import RUNSC, Programs, host_children, run_native, run_sandbox
 
 pytestmark = pytest.mark.sandbox
 
 CPUS = frozenset(os.sched_getaffinity(0))
 needs_two = pytest.mark.skipif(len(CPUS) < 2, reason="placement only pins with 2+ CPUs here")
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(b")") + 2 :].split()[1]) == pid:
-            kids.append(int(entry))
-    return kids
 
 
 def _affinity(pid: int) -> frozenset[int] | None:
@@ -50,8 +35,8 @@ def _expect_line(proc: subprocess.Popen[bytes], want: bytes) -> None:
     assert line == want + b"\n", f"expected {want!r}, got {line!r}"
 
 
-def _wide_children(sentry: int) -> list[int]:
-    return [p for p in _children(sentry) if _affinity(p) == CPUS]
+def _widehost_children(sentry: int) -> list[int]:
+    return [p for p in host_children(sentry) if _affinity(p) == CPUS]
 
 
 @needs_two
@@ -69,18 +54,18 @@ def _watch_phases(proc: subprocess.Popen[bytes]) -> None:
         sentry = proc.pid
         home = _affinity(sentry)
         assert home is not None and len(home) == 1, f"the Sentry runs on {home}"
-        kids = _children(sentry)
+        kids = host_children(sentry)
         assert len(kids) >= 3  # the Gofer, the zygote, the stub
         deadline = time.monotonic() + 1.2
-        while not _wide_children(sentry) and time.monotonic() < deadline:
+        while not _widehost_children(sentry) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(_wide_children(sentry)) == 1, "the computing stub was not let out"
+        assert len(_widehost_children(sentry)) == 1, "the computing stub was not let out"
         others = [_affinity(p) for p in kids if _affinity(p) != CPUS]
         assert all(a == home for a in others if a is not None)
 
         _expect_line(proc, b"trapping")
         _expect_line(proc, b"resting")
-        assert _wide_children(sentry) == [], "a stub that traps often did not come home"
+        assert _widehost_children(sentry) == [], "a stub that traps often did not come home"
         assert _affinity(sentry) == home
     finally:
         if proc.stdin is not None:

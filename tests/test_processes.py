@@ -4,14 +4,21 @@ and take signals with the same results."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from helpers import RUNSC, Programs, assert_no_process_left, run_native, run_sandbox, shell_status
+from helpers import (
+    RUNSC,
+    Programs,
+    assert_no_process_left,
+    host_children,
+    run_native,
+    run_sandbox,
+    shell_status,
+)
 
 BB = "/bin/busybox"
 
@@ -79,22 +86,6 @@ def test_alarm_interrupts_and_restarts_read(programs: Programs) -> None:
     assert box.stdout == nat.stdout, box.stderr
 
 
-def _children(pid: int) -> list[int]:
-    """Host processes whose parent is ``pid`` (the Gofer, the zygote, the stubs)."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(entry))
-    return kids
-
-
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -113,7 +104,7 @@ def test_killing_runsc_leaves_nothing(how: str) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     time.sleep(2.0)
-    kids = _children(proc.pid)
+    kids = host_children(proc.pid)
     assert len(kids) >= 3, kids  # the Gofer, the zygote, and stubs for sh and its sleeps
     proc.send_signal(getattr(signal, how))
     proc.wait(timeout=20)

@@ -8,11 +8,16 @@ matches" and "asleep" is never lost (the futex(2) guarantee).
 from __future__ import annotations
 
 import errno
+import struct
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
 
 FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
 
@@ -149,3 +154,54 @@ class FutexManager:
             else:
                 del self._queues[key]
         return woken
+
+
+# -- what a thread's exit does to futexes ------------------------------------------
+
+ROBUST_HEAD = struct.Struct("<QqQ")  # next, futex_offset, list_op_pending
+ROBUST_LIST_LIMIT = 2048  # Linux's ROBUST_LIST_LIMIT
+FUTEX_WAITERS = 0x80000000
+FUTEX_OWNER_DIED = 0x40000000
+FUTEX_TID_MASK = 0x3FFFFFFF
+U64 = (1 << 64) - 1
+
+
+def robust_cleanup(task: Task) -> None:
+    """Mark the robust futexes this thread still holds as OWNER_DIED and wake a
+    waiter on each (set_robust_list(2)), so other threads' mutexes recover."""
+    head, _ = task.robust_list
+    if not head:
+        return
+    mm = task.mm
+    try:
+        nxt, offset, pending = ROBUST_HEAD.unpack(mm.copy_in(head, ROBUST_HEAD.size))
+        entries = []
+        p = nxt
+        while p and p != head and len(entries) < ROBUST_LIST_LIMIT:
+            entries.append(p)
+            p = int.from_bytes(mm.copy_in(p, 8), "little")
+        if pending:
+            entries.append(pending)
+        for e in entries:
+            uaddr = (e + offset) & U64
+            word = int.from_bytes(mm.copy_in(uaddr, 4), "little")
+            if word & FUTEX_TID_MASK != task.tid:
+                continue
+            died = (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED
+            mm.copy_out(uaddr, died.to_bytes(4, "little"))
+            if word & FUTEX_WAITERS:
+                task.kernel.futexes.wake((id(mm), uaddr), 1)
+    except SyscallError:
+        return  # a damaged list ends the walk, as on Linux
+
+def clear_child_tid(task: Task) -> None:
+    """CLONE_CHILD_CLEARTID: zero the tid word and wake one futex waiter (join)."""
+    addr = task.clear_child_tid
+    if not addr:
+        return
+    task.clear_child_tid = 0
+    try:
+        task.mm.copy_out(addr, bytes(4))
+    except SyscallError:
+        return
+    task.kernel.futexes.wake((id(task.mm), addr), 1)

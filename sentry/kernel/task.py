@@ -17,12 +17,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import struct
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sentry.kernel import futex
 from sentry.kernel import signals as sig
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.parking import ParkedDone
@@ -52,11 +52,6 @@ ERESTART_RESTARTBLOCK = 516
 RESTART_CODES = frozenset({ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK})
 WAIT_SLICE = 0.05  # Sentry-internal waits re-check signals this often
 
-ROBUST_HEAD = struct.Struct("<QqQ")  # next, futex_offset, list_op_pending
-ROBUST_LIST_LIMIT = 2048  # Linux's ROBUST_LIST_LIMIT
-FUTEX_WAITERS = 0x80000000
-FUTEX_OWNER_DIED = 0x40000000
-FUTEX_TID_MASK = 0x3FFFFFFF
 
 CORE_SIGNALS = frozenset({3, 4, 5, 6, 7, 8, 11, 24, 25, 31})
 
@@ -290,10 +285,10 @@ class Task:
     def _exit(self, status: int | None) -> None:
         kernel = self.kernel
         tg = self.tg
-        self._robust_cleanup()
+        futex.robust_cleanup(self)
         if status is None or self.dethreaded:
             # This thread alone ends (exit(2) with siblings left, or de_thread).
-            self._clear_child_tid()
+            futex.clear_child_tid(self)
             with kernel.lock:
                 self.exited = True
             kernel.task_exited(self)
@@ -318,46 +313,6 @@ class Task:
                 tg.mm.release()
                 tg.mm.commit_frees()
         kernel.task_exited(self)
-
-    def _robust_cleanup(self) -> None:
-        """Mark the robust futexes this thread still holds as OWNER_DIED and wake a
-        waiter on each (set_robust_list(2)), so other threads' mutexes recover."""
-        head, _ = self.robust_list
-        if not head:
-            return
-        mm = self.mm
-        try:
-            nxt, offset, pending = ROBUST_HEAD.unpack(mm.copy_in(head, ROBUST_HEAD.size))
-            entries = []
-            p = nxt
-            while p and p != head and len(entries) < ROBUST_LIST_LIMIT:
-                entries.append(p)
-                p = int.from_bytes(mm.copy_in(p, 8), "little")
-            if pending:
-                entries.append(pending)
-            for e in entries:
-                uaddr = (e + offset) & U64
-                word = int.from_bytes(mm.copy_in(uaddr, 4), "little")
-                if word & FUTEX_TID_MASK != self.tid:
-                    continue
-                died = (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED
-                mm.copy_out(uaddr, died.to_bytes(4, "little"))
-                if word & FUTEX_WAITERS:
-                    self.kernel.futexes.wake((id(mm), uaddr), 1)
-        except SyscallError:
-            return  # a damaged list ends the walk, as on Linux
-
-    def _clear_child_tid(self) -> None:
-        """CLONE_CHILD_CLEARTID: zero the tid word and wake one futex waiter (join)."""
-        addr = self.clear_child_tid
-        if not addr:
-            return
-        self.clear_child_tid = 0
-        try:
-            self.mm.copy_out(addr, bytes(4))
-        except SyscallError:
-            return
-        self.kernel.futexes.wake((id(self.mm), addr), 1)
 
     def _others_alive(self) -> bool:
         with self.kernel.lock:

@@ -98,9 +98,6 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
     # child inherits nothing of the sandbox; it imports and confines itself
     # while this process imports the kernel (gofer/prefork.py).
     from gofer import prefork
-    from sentry import placement
-
-    placement.settle()  # first: the Gofer, the zygote and every thread inherit it
     prefork.prefork()
     try:
         from sentry import sandbox

@@ -54,10 +54,27 @@ def home_cpu() -> int | None:
     return _home
 
 
-def settle() -> None:
-    """Pin this process (the future Sentry, before it forks the Gofer, starts
-    threads or the stub zygote: all of them inherit it) to one CPU of its set:
-    the one it runs on now, which is where the host's scheduler put it.
+def _pin_process(pid: int, cpu: int) -> bool:
+    """Every thread of ``pid`` on ``cpu`` (sched_setaffinity moves one thread;
+    threads started later inherit their creator's set)."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, {cpu})
+        except OSError:  # a thread that just ended
+            continue
+    return True
+
+
+def settle(others: tuple[int, ...] = ()) -> None:
+    """Pin the Sentry (every thread of this process) and ``others`` (the Gofer)
+    to one CPU of the set: the one this thread runs on now, where the host's
+    scheduler put it. Called once boot is done (before the stub zygote starts,
+    so stubs inherit it): the Gofer and the Sentry import in parallel while
+    they boot, and on one CPU they could not.
 
     Off with ``PYVISOR_CPU_PLACEMENT=spread`` (the earlier behaviour: no
     pinning, spinning hand-offs), e.g. to compare the two."""
@@ -71,10 +88,10 @@ def settle() -> None:
     cpu = _current_cpu()
     if cpu not in _sandbox_cpus:
         cpu = min(_sandbox_cpus)
-    try:
-        os.sched_setaffinity(0, {cpu})
-    except OSError:
+    if not _pin_process(os.getpid(), cpu):
         return
+    for pid in others:
+        _pin_process(pid, cpu)
     _home = cpu
 
 

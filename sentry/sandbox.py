@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sentry import confine, rootfs
+from sentry import confine, placement, rootfs
 from sentry.kernel import dac, execimage, rlimits
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.kernel import Kernel, Utsname
@@ -330,6 +330,9 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         spec = ProcessSpec(argv=list(argv), env={**env, **opts.extra_env}, cwd=opts.cwd,
                            uid=uid, gid=gid, groups=groups, rlimits=opts.rlimits,
                            no_new_privs=opts.no_new_privs, console=console)
+        # Boot is done (the Gofer and this process imported in parallel): from
+        # here the sandbox shares one CPU; the zygote and stubs inherit it.
+        placement.settle((root.gofer.pid,))
         mf = MemoryFile(MEMORY_FILE_SIZE)
         kernel.mf = mf
         kernel.image_cache = ImageCache(mf)

@@ -86,9 +86,6 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
                  console_fd: int | None = None) -> int:
     """Boot the sandbox for ``b``; the init waits in before_start for `start`."""
     from gofer import prefork
-    from sentry import placement
-
-    placement.settle()  # the Gofer, the zygote and every thread inherit it
     # The Gofer's fork point, before the kernel is imported: single-threaded
     # (forked from the host before its threads), no memory file yet; it
     # confines itself while we boot (gofer/prefork.py).

@@ -149,7 +149,7 @@ STUB_INLINE int sentry_answered(uint32_t s) {
  * answer cannot come while this thread holds the CPU, so yield it for a while
  * instead: a runnable Sentry thread runs at once, without the futex wake-up
  * and sleep (a same-CPU hand-off ~1 us cheaper).  Then sleep on the futex.
- * Returns SLOT_OPS or SLOT_REPLY. */
+ * Returns SLOT_OPS, SLOT_REPLY or SLOT_REPLY_OPS. */
 STUB static uint32_t stub_wait_sentry(struct stub_slot *slot) {
     uint32_t s;
     if (!load32(&slot->spin_ok)) {
@@ -554,31 +554,41 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Wait until *word == want: spin for spin_cycles of TSC, then futex sleeps with
- * the peer's wake-up flag set.  0 when the spin found it, 1 when it took a
- * sleep (the caller adapts its spin), -ETIMEDOUT after timeout_ns so the
- * caller can check whether the peer is still alive. */
-static int wait_word(uint32_t *word, uint32_t *sleeping, uint32_t want, uint64_t spin_cycles,
-                     int64_t timeout_ns) {
+/* Wait until *word is want or also (pass want twice for one value): yield the
+ * CPU (spin_cycles 0: the peer shares it) or spin for spin_cycles of TSC, then
+ * futex sleeps with the peer's wake-up flag set.  0 when the yield or spin
+ * found it, 1 when it took a sleep (the caller adapts its spin), -ETIMEDOUT
+ * after timeout_ns so the caller can check whether the peer is still alive.
+ * *seen is the value found. */
+static int wait_states(uint32_t *word, uint32_t *sleeping, uint32_t want, uint32_t also,
+                       uint64_t spin_cycles, int64_t timeout_ns, uint32_t *seen) {
     uint64_t start = rdtsc();
+    uint32_t s;
     if (spin_cycles == 0) { /* the peer shares this CPU: let it run (stub_wait_sentry) */
         do {
             sched_yield();
-            if (load32(word) == want)
+            s = load32(word);
+            if (s == want || s == also) {
+                *seen = s;
                 return 0;
+            }
         } while (rdtsc() - start < YIELD_CYCLES);
     }
     while (rdtsc() - start < spin_cycles) {
-        if (load32(word) == want)
+        s = load32(word);
+        if (s == want || s == also) {
+            *seen = s;
             return 0;
+        }
         cpu_relax();
     }
     int64_t deadline = now_ns() + timeout_ns;
     for (;;) {
         store32(sleeping, 1);
-        uint32_t s = load32(word);
-        if (s == want) {
+        s = load32(word);
+        if (s == want || s == also) {
             store32(sleeping, 0);
+            *seen = s;
             return 1;
         }
         int64_t left = deadline - now_ns();
@@ -588,9 +598,18 @@ static int wait_word(uint32_t *word, uint32_t *sleeping, uint32_t want, uint64_t
         }
         futex_wait_ns(word, s, left);
         store32(sleeping, 0);
-        if (load32(word) == want)
+        s = load32(word);
+        if (s == want || s == also) {
+            *seen = s;
             return 1;
+        }
     }
+}
+
+static int wait_word(uint32_t *word, uint32_t *sleeping, uint32_t want, uint64_t spin_cycles,
+                     int64_t timeout_ns) {
+    uint32_t seen;
+    return wait_states(word, sleeping, want, want, spin_cycles, timeout_ns, &seen);
 }
 
 static void sentry_publish(uint32_t *word, uint32_t *peer_sleeping, uint32_t v) {
@@ -610,30 +629,10 @@ void sentry_park(struct stub_slot *slot) { store32(&slot->state, SLOT_PARKED); }
 
 /* Until the task's next event (0), an unpark (1), or the timeout (-ETIMEDOUT). */
 int sentry_park_wait(struct stub_slot *slot, int64_t timeout_ns) {
-    uint64_t start = rdtsc();
-    uint32_t s;
-    do {
-        s = load32(&slot->state);
-        if (s == SLOT_EVENT || s == SLOT_UNPARKED)
-            return s == SLOT_UNPARKED;
-        sched_yield();
-    } while (rdtsc() - start < YIELD_CYCLES);
-    int64_t deadline = now_ns() + timeout_ns;
-    for (;;) {
-        store32(&slot->sentry_sleeping, 1);
-        s = load32(&slot->state);
-        if (s == SLOT_EVENT || s == SLOT_UNPARKED) {
-            store32(&slot->sentry_sleeping, 0);
-            return s == SLOT_UNPARKED;
-        }
-        int64_t left = deadline - now_ns();
-        if (left <= 0) {
-            store32(&slot->sentry_sleeping, 0);
-            return -ETIMEDOUT;
-        }
-        futex_wait_ns(&slot->state, s, left);
-        store32(&slot->sentry_sleeping, 0);
-    }
+    uint32_t seen;
+    int r = wait_states(&slot->state, &slot->sentry_sleeping, SLOT_EVENT, SLOT_UNPARKED, 0,
+                        timeout_ns, &seen);
+    return r < 0 ? r : seen == SLOT_UNPARKED;
 }
 
 /* Take a parked syscall over (1), or find it owned already (0). */

@@ -94,7 +94,7 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
         raise SyscallError(errno.EAGAIN) from None
     tid = kernel.alloc_pid()
     child, regs = _child_task(parent, tg, th, tid, flags, stack, ctid)
-    child.boot_fp = parent.thread.clone_fp()  # type: ignore[attr-defined]
+    child.boot_fp = parent.thread.clone_fp()
     _write_tids(parent, parent.mm, tid, flags, ptid, ctid)
     with kernel.lock:
         kernel.tasks[tid] = child
@@ -149,9 +149,9 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
     done = threading.Event()
     if flags & CLONE_VFORK:
         tg.vfork_waiters.append(done)
-    child.boot_ops = child_ops  # type: ignore[attr-defined]
-    child.boot_private = not flags & CLONE_VM  # type: ignore[attr-defined]
-    child.boot_fp = parent.thread.clone_fp()  # type: ignore[attr-defined]
+    child.boot_ops = child_ops
+    child.boot_private = not flags & CLONE_VM
+    child.boot_fp = parent.thread.clone_fp()
     child.start(regs, fs_base)
     if flags & CLONE_VFORK:
         while not done.wait(0.05):

@@ -93,6 +93,14 @@ class ExecSwitch(Exception):
         self.old_mm = old_mm  # released once the old stub is gone
 
 
+def _release_old_mm(exc: ExecSwitch) -> None:
+    """After an execve's switch: the old address space goes, unless another
+    process still uses it (a vfork parent)."""
+    if exc.old_mm is not None:
+        exc.old_mm.release()
+        exc.old_mm.commit_frees()
+
+
 class SentryBug(Exception):
     """A handler failed with something other than SyscallError: a Sentry bug."""
 
@@ -153,6 +161,10 @@ class Task:
         self.saved_sigmask: int | None = None  # restored after a sigsuspend handler
         self._frees_after_event = False  # _queue_mm_ops: commit frees at the next event
         self.parked = False  # a syscall another thread may finish (sentry/kernel/parking.py)
+        # What a clone child's first reply carries (fork.py sets them, boot uses them):
+        self.boot_ops: list[StubOp] | None = None  # mapping its address space
+        self.boot_private = False  # that address space is the child's alone
+        self.boot_fp: bytes | None = None  # its creator's FPU state
         self._wake = threading.Event()
         self.job: Job | None = None  # the Sentry thread's run of this task (workers.py)
 
@@ -326,20 +338,19 @@ class Task:
         platform = th.proc.platform
         if platform.fresh_fp is None:
             platform.fresh_fp = stubs.init_fp_state(th.save_fp())
-        fp = getattr(self, "boot_fp", None)
+        fp = self.boot_fp
         th.restore_fp(fp if fp is not None else platform.fresh_fp)
         self.boot_fp = None
         th.set_regs(regs)
         if fs_base:
             self.set_fs_base(fs_base)
-        ops = getattr(self, "boot_ops", None)
+        ops = self.boot_ops
         if ops:  # a child maps its address space (a CLONE_VM one: its parent's)
             self.boot_ops = None
             # A fork child's go with its first reply (the stub's ops area holds
             # one batch): its address space is its own, so nothing else queues
             # ops meanwhile. A CLONE_VM child shares its parent's, which may.
-            private = getattr(self, "boot_private", False)
-            if not private or self.mm.pending or not th.queue_ops(ops):
+            if not self.boot_private or self.mm.pending or not th.queue_ops(ops):
                 th.apply_ops(ops)
         self._flush_mm()
         return self._resume()
@@ -485,28 +496,23 @@ class Task:
             old.kill()
             old.release()
             self.tg.utime_ns += old.cpu_ns()
-        if exc.old_mm is not None:
-            exc.old_mm.release()
-            exc.old_mm.commit_frees()
+        _release_old_mm(exc)
         return self.boot(initial_regs(exc.entry, exc.stack_pointer), 0)
 
     def _reuse_stub(self, exc: ExecSwitch) -> int:
         """Start the new image in this task's own stub process: everything of the
-        old image unmapped first, the FPU state of a fresh stub, FS base 0."""
+        old image unmapped first (one batch with the new image's maps), the FPU
+        state of a fresh stub, FS base 0."""
         th = self.thread
         mm = self.mm
-        with mm.lock:  # one batch: the old image out, the new one in
-            th.apply_ops([StubOp(stubs.lib.OP_UNMAP, APP_START, APP_END - APP_START, 0, 0),
-                          *mm.pending])
-            mm.pending.clear()
-        if exc.old_mm is not None:  # its pages are no longer mapped anywhere
-            exc.old_mm.release()
-            exc.old_mm.commit_frees()
+        with mm.lock:
+            mm.pending.insert(0, StubOp(stubs.lib.OP_UNMAP, APP_START, APP_END - APP_START, 0, 0))
         fresh_fp = th.proc.platform.fresh_fp
         if fresh_fp:
             th.restore_fp(fresh_fp)
         self.set_fs_base(0)
-        self._finish(initial_regs(exc.entry, exc.stack_pointer))
+        self._finish(initial_regs(exc.entry, exc.stack_pointer))  # applies the batch
+        _release_old_mm(exc)  # its pages are no longer mapped anywhere
         return self._resume()
 
     # -- signals ---------------------------------------------------------

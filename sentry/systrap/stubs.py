@@ -412,21 +412,17 @@ class StubThread:
             if rax is not None:
                 self.set_reg(RAX, rax)
                 rax = None
-        if not self.spins:  # on the home CPU: a plain hand-off, no timing
-            if rax is None:
-                rc = lib.sentry_post_wait(self.slot, reply, lib.SLOT_EVENT, 0, WIDEN_AFTER_NS)
-            else:
-                rc = lib.sentry_syscall_return(self.slot, rax, 0, WIDEN_AFTER_NS)
-            if rc < 0:
-                self._wait(rc, lib.SLOT_EVENT)
-            return self.slot.event
-        wide = self.wide
+        # On the home CPU ``spin`` is 0 (a plain hand-off) and a first wait of
+        # WIDEN_AFTER_NS tells a computing thread (_wait widens it).
+        spins, wide = self.spins, self.wide
+        timeout = WAIT_SLICE_NS if spins else WIDEN_AFTER_NS
         start = time.monotonic_ns() if wide else 0
         if rax is None:
-            rc = lib.sentry_post_wait(self.slot, reply, lib.SLOT_EVENT, self.spin, WAIT_SLICE_NS)
+            rc = lib.sentry_post_wait(self.slot, reply, lib.SLOT_EVENT, self.spin, timeout)
         else:
-            rc = lib.sentry_syscall_return(self.slot, rax, self.spin, WAIT_SLICE_NS)
-        self._adapt(rc)
+            rc = lib.sentry_syscall_return(self.slot, rax, self.spin, timeout)
+        if spins:
+            self._adapt(rc)
         if rc < 0:
             self._wait(rc, lib.SLOT_EVENT)
         if wide:
@@ -477,9 +473,7 @@ class StubThread:
     def save_fp(self) -> bytes:
         """The FPU state of the code this thread interrupted (stopped in an event)."""
         self.apply_ops([StubOp(lib.OP_SAVE_FP, 0, 0, 0, 0)])
-        size = min(int(self.slot.fp_size), lib.STUB_SLOT_FP_MAX)
-        off = self.base + lib.STUB_SLOT_FP_OFF
-        return bytes(self.view[off : off + size])
+        return self._fp_area(min(int(self.slot.fp_size), lib.STUB_SLOT_FP_MAX))
 
     def clone_fp(self) -> bytes:
         """The FPU state of a thread stopped in a clone, fork, vfork or clone3
@@ -487,6 +481,9 @@ class StubThread:
         size = int(self.slot.fp_size)
         if self.slot.event != lib.EVENT_SYSCALL or not 0 < size <= lib.STUB_SLOT_FP_MAX:
             return self.save_fp()
+        return self._fp_area(size)
+
+    def _fp_area(self, size: int) -> bytes:
         off = self.base + lib.STUB_SLOT_FP_OFF
         return bytes(self.view[off : off + size])
 
@@ -516,28 +513,26 @@ class StubThread:
         Their result is not reported: a failure ends the stub process."""
         if not 0 < len(ops) <= lib.STUB_MAX_OPS:
             return False
-        base = self.base + SLOT_OPS_OFF
-        for i, op in enumerate(ops):
-            OP.pack_into(self.view, base + i * OP.size, op.kind, op.addr, op.length, op.prot,
-                         op.offset)
-        self.slot.op_result = 0
-        self.slot.nops = len(ops)
+        self._write_ops(ops)
         self.ops_queued = True  # the next reply is SLOT_REPLY_OPS
         return True
+
+    def _write_ops(self, batch: list[StubOp]) -> None:
+        """One batch (at most STUB_MAX_OPS) into the slot's ops area."""
+        base = self.base + SLOT_OPS_OFF
+        for i, op in enumerate(batch):
+            OP.pack_into(self.view, base + i * OP.size, op.kind, op.addr, op.length, op.prot,
+                         op.offset)
+        self.slot.nops = len(batch)
+        self.slot.op_result = 0
 
     def apply_ops(self, ops: list[StubOp]) -> int:
         """Have the stub apply address-space changes, in order, while it waits in
         its handler; the stub must be stopped in an event."""
         maxops = lib.STUB_MAX_OPS
-        base = self.base + SLOT_OPS_OFF
         res = 0
         for start in range(0, len(ops), maxops):
-            batch = ops[start : start + maxops]
-            for i, op in enumerate(batch):
-                OP.pack_into(self.view, base + i * OP.size, op.kind, op.addr, op.length,
-                             op.prot, op.offset)
-            self.slot.nops = len(batch)
-            self.slot.op_result = 0
+            self._write_ops(ops[start : start + maxops])
             rc = lib.sentry_post_wait(self.slot, lib.SLOT_OPS, lib.SLOT_OPS_DONE,
                                       SPIN_MAX if self.spins else 0, WAIT_SLICE_NS)
             self._wait(rc, lib.SLOT_OPS_DONE)

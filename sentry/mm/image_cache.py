@@ -35,6 +35,8 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from sentry.bytes_lru import BytesLru
+
 if TYPE_CHECKING:
     from sentry.mm.address_space import AddressSpace
     from sentry.mm.memfile import MemoryFile
@@ -63,8 +65,7 @@ class ImageCache:
         self._entries: OrderedDict[tuple[int, bytes, bytes], _Entry] = OrderedDict()
         self._bytes = 0
         self.hits = 0
-        self._files: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
-        self._file_bytes = 0
+        self._files = BytesLru(max_bytes)  # executables' bytes, by stat identity
 
     @staticmethod
     def _key(data: bytes) -> tuple[int, bytes, bytes]:
@@ -104,24 +105,12 @@ class ImageCache:
 
     def file_bytes(self, key: tuple[int, ...]) -> bytes | None:
         """The bytes kept for the file stat describes as ``key``, if any."""
-        with self._lock:
-            data = self._files.get(key)
-            if data is not None:
-                self._files.move_to_end(key)
-            return data
+        return self._files.get(key)
 
     def keep_file(self, key: tuple[int, ...], data: bytes) -> None:
         """Keep an executable's bytes for its next exec (bounded like the pages)."""
-        if len(data) > self.max_bytes // 4:
-            return
-        with self._lock:
-            if key in self._files:
-                return
-            self._files[key] = data
-            self._file_bytes += len(data)
-            while self._file_bytes > self.max_bytes and len(self._files) > 1:
-                _, dropped = self._files.popitem(last=False)
-                self._file_bytes -= len(dropped)
+        if len(data) <= self.max_bytes // 4:
+            self._files.put(key, data)
 
     def _evict(self, key: tuple[int, bytes, bytes]) -> None:
         entry = self._entries.pop(key)
@@ -137,4 +126,3 @@ class ImageCache:
             while self._entries:
                 self._evict(next(iter(self._entries)))
             self._files.clear()
-            self._file_bytes = 0

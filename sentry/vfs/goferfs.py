@@ -42,9 +42,9 @@ import errno
 import os
 import threading
 import time
-from collections import OrderedDict
 from typing import Any, Protocol
 
+from sentry.bytes_lru import BytesLru
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
 from sentry.vfs.gofer_writes import GoferWrites
@@ -86,33 +86,12 @@ class GoferClient(Protocol):
     def unlinkat(self, dfid: int, name: bytes, flags: int = 0) -> None: ...
 
 
-class PageCache:
+class PageCache(BytesLru):
     """An LRU of file chunks shared by every gofer-backed file of a sandbox."""
 
     def __init__(self, limit_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.limit = limit_bytes
-        self.used = 0
-        self._chunks: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(limit_bytes)
         self.misses = 0
-
-    def get(self, key: tuple[int, ...]) -> bytes | None:
-        with self._lock:
-            data = self._chunks.get(key)
-            if data is not None:
-                self._chunks.move_to_end(key)
-            return data
-
-    def put(self, key: tuple[int, ...], data: bytes) -> None:
-        with self._lock:
-            old = self._chunks.pop(key, None)
-            if old is not None:
-                self.used -= len(old)
-            self._chunks[key] = data
-            self.used += len(data)
-            while self.used > self.limit and self._chunks:
-                _, dropped = self._chunks.popitem(last=False)
-                self.used -= len(dropped)
 
 
 class GoferFs(Filesystem):

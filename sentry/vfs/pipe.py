@@ -22,8 +22,10 @@ Blocking waits are a loop of short condition waits so a pending signal can
 interrupt them: the ``interrupted`` hook (per pipe, or the class-wide default
 ``Pipe.interrupted``) is polled and a true answer raises EINTR.
 
-Lock order: ``Pipe._lock`` is a leaf lock (below the VFS locks); it is never
-held while calling the interrupted hook's owner back into the VFS.
+Lock order: ``Pipe._lock`` is below the VFS locks; it is never held while
+calling the interrupted hook's owner back into the VFS. The one lock taken
+under it is a reading task's address-space lock (copying a read's bytes out:
+``read_into`` and ``_serve_parked``).
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ class Pipe:
         # cost ~3 us of every pipe round trip's 45.
         self._lock = threading.Lock()
         self._waiters: list[threading.Lock] = []
-        self._parked: list[_ParkedRead] = []  # readers a writer finishes (read_parking)
+        self._parked: list[_ParkedRead] = []  # reads a writer finishes (read_into)
         self._hook = interrupted
         self.ino = next(_pipe_ino)
         self.ctime_ns = now_ns()

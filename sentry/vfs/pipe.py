@@ -54,6 +54,7 @@ from sentry.vfs.file import (
     Stat,
 )
 from sentry.vfs.inode import S_IFIFO, alloc_dev, now_ns
+from shm.records import record
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -295,13 +296,13 @@ class Pipe:
                     return r
 
 
+@record(slots=True, eq=False)  # identity: the pipe withdraws this very waiter
 class _ParkedRead:
-    __slots__ = ("task", "addr", "count")
+    """A blocked read a writer may finish (read_into)."""
 
-    def __init__(self, task: Task, addr: int, count: int) -> None:
-        self.task = task
-        self.addr = addr
-        self.count = count
+    task: Task
+    addr: int
+    count: int
 
 
 class PipeFile(FileDescription):

@@ -212,11 +212,14 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
         bargv = [os.fsencode(a) for a in spec.argv]
         envp = [os.fsencode(f"{k}={v}") for k, v in spec.env.items()]
 
+        found: list[Any] = []
+
         def read_file(p: bytes) -> bytes:
-            return rootfs.read_executable(ctx, p)
+            return rootfs.read_executable(ctx, p, found, kernel.image_cache)
 
         try:
             image, bargv, execfn = execimage.prepare(read_file, os.fsencode(path), bargv)
+            exe_file = found[-1]  # as do_execve: the file run, a script's interpreter
             mm, result = execimage.load(kernel.mf, image, bargv, envp, execfn, read_file,
                                         (spec.uid, spec.uid, spec.gid, spec.gid),
                                         kernel.image_cache)
@@ -236,7 +239,7 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
                 raise LaunchError("the container's init has exited", 125)
             pid = kernel.alloc_pid()
             tg = ThreadGroup(tgid=pid, parent=None, pgid=pid, sid=pid, mm=mm, fds=fds,
-                             proc=proc, fs=ctx, exe=execfn, argv=bargv,
+                             proc=proc, fs=ctx, exe=execfn, exe_file=exe_file, argv=bargv,
                              comm=execfn.rsplit(b"/", 1)[-1][:15], rlimits=limits)
             if spec.no_new_privs:
                 tg.prctl["no_new_privs"] = 1

@@ -526,6 +526,22 @@ def test_bare_applet_through_proc_self_exe(tree: Path, work: Path) -> None:
                   f"cp {tree}/sub/note {work}/n2 && cat {work}/n2"])
 
 
+def test_proc_exe_is_the_file_execve_ran() -> None:
+    """/proc/<pid>/exe names the file execve ran (kept at exec, copied by fork),
+    also when the program was started through a symlink, and in a forked child;
+    a #! script's exe is its interpreter. Differential."""
+    script = (
+        "D=$(/bin/busybox mktemp -d) && /bin/busybox cp /bin/busybox $D/busybox && "
+        "mkdir $D/l && ln -s ../busybox $D/l/busybox && "
+        "printf '#!%s/busybox sh\\nreadlink /proc/$$/exe\\n' $D > $D/s && chmod +x $D/s && "
+        "{ $D/l/busybox readlink /proc/self/exe; "
+        "$D/busybox sh -c 'readlink /proc/$$/exe; (readlink /proc/self/exe)'; "
+        "$D/s; } | sed \"s|$D|D|\"; /bin/busybox rm -rf $D"
+    )
+    box = differential([BB, "sh", "-c", script])
+    assert box.out.splitlines() == ["D/busybox"] * 4, box.describe()
+
+
 def test_readlink_proc_self_exe_is_not_the_host() -> None:
     """The application must never see the host's /proc: /proc/self/exe is the
     program itself, not the Sentry's or the Gofer's python."""

@@ -173,9 +173,9 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
     c = task.creds
     try:
         image, argv, execfn = execimage.prepare(read_file, path, argv)
-        # The file a direct ELF exec ran (a #! script leaves it to procfs, which
-        # resolves the exe path): Linux's mm->exe_file.
-        exe_file = found[0] if len(found) == 1 else None
+        # The file the exec ran, the last prepare read (a #! script's
+        # interpreter, as Linux's bprm->file): Linux's mm->exe_file.
+        exe_file = found[-1]
         mm, result = execimage.load(kernel.mf, image, argv, envp, execfn,
                                     read_file, (c.uid, c.euid, c.gid, c.egid),
                                     kernel.image_cache)

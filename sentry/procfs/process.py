@@ -127,9 +127,9 @@ def root_target(tg: ThreadGroup) -> bytes:
 # reader's own exe.  So the file found for a process is remembered with the
 # path it was found by, and an exe path through /proc uses the file last found
 # for the process or its ancestors (the exec itself resolved that path through
-# exe_dentry, for the exec'ing process).  A direct ELF exec now keeps the
-# file's dentry itself (ThreadGroup.exe_file, Linux's mm->exe_file); this is
-# for scripts and for processes started before that.
+# exe_dentry, for the exec'ing process).  execve now keeps the file it ran
+# itself (ThreadGroup.exe_file, Linux's mm->exe_file); this is for thread
+# groups made without one (tests build some by hand).
 _exe_seen: weakref.WeakKeyDictionary[Any, tuple[bytes, Dentry]] = weakref.WeakKeyDictionary()
 _resolving = threading.local()
 

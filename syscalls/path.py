@@ -51,6 +51,8 @@ def ctx_of(t: Task) -> FsContext:
     if ctx is None:
         raise SyscallError(errno.ENOSYS)
     ctx.umask = t.tg.umask
+    c = t.creds
+    ctx.uid, ctx.gid = c.fsuid, c.fsgid  # new files' owner (shared by CLONE_FS threads)
     return ctx
 
 

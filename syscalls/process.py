@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from sentry import placement
 from sentry.kernel import fork as fork_mod
 from sentry.kernel import rlimits
+from sentry.kernel.creds import CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
 from sentry.kernel.task import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
-from shm import records
 from syscalls.abi import I32, RLIMIT, s32
 from syscalls.table import Entry, error, partial, supported
 
@@ -30,7 +30,6 @@ ARCH_GET_GS = 0x1004
 ARCH_GET_CPUID = 0x1011
 ARCH_SET_CPUID = 0x1012
 USER_TOP = 0x7FFFFFFFF000
-NGROUPS_MAX = 65536
 
 
 def exit(t: Task, a: Args) -> int:  # noqa: A001 - the syscall's name
@@ -56,55 +55,6 @@ def getppid(t: Task, a: Args) -> int:
 def gettid(t: Task, a: Args) -> int:
     """gettid(2)."""
     return t.tid
-
-
-def getuid(t: Task, a: Args) -> int:
-    """getuid(2)."""
-    return t.creds.uid
-
-
-def geteuid(t: Task, a: Args) -> int:
-    """geteuid(2)."""
-    return t.creds.euid
-
-
-def getgid(t: Task, a: Args) -> int:
-    """getgid(2)."""
-    return t.creds.gid
-
-
-def getegid(t: Task, a: Args) -> int:
-    """getegid(2)."""
-    return t.creds.egid
-
-
-def getgroups(t: Task, a: Args) -> int:
-    """getgroups(2): the supplementary groups; size 0 asks only for the count."""
-    groups = t.creds.groups
-    size = s32(a[0])
-    if size < 0:
-        raise SyscallError(errno.EINVAL)
-    if size == 0:
-        return len(groups)
-    if size < len(groups):
-        raise SyscallError(errno.EINVAL)
-    if groups:
-        t.mm.copy_out(a[1], struct.pack(f"<{len(groups)}I", *groups))
-    return len(groups)
-
-
-def setgroups(t: Task, a: Args) -> int:
-    """setgroups(2): needs CAP_SETGID (root here); changes the calling thread's
-    credentials only, as Linux does (libc repeats it on every thread)."""
-    size = s32(a[0])
-    if not 0 <= size <= NGROUPS_MAX:
-        raise SyscallError(errno.EINVAL)
-    if t.creds.euid != 0:
-        raise SyscallError(errno.EPERM)
-    raw = t.mm.copy_in(a[1], size * 4) if size else b""
-    groups = tuple(sorted(struct.unpack(f"<{size}I", raw)))  # Linux sorts them too
-    t.creds = records.replace(t.creds, groups=groups)
-    return 0
 
 
 def set_tid_address(t: Task, a: Args) -> int:
@@ -158,7 +108,7 @@ def prlimit64(t: Task, a: Args) -> int:
         soft, hard = RLIMIT.unpack(t.mm.copy_in(new, RLIMIT.size))
         if soft > hard:
             raise SyscallError(errno.EINVAL)
-        if hard > cur[1] and t.creds.euid != 0:
+        if hard > cur[1] and not t.creds.capable(CAP_SYS_RESOURCE):
             raise SyscallError(errno.EPERM)
         if resource == rlimits.RLIMIT_NOFILE and hard > rlimits.NR_OPEN:
             raise SyscallError(errno.EPERM)
@@ -214,12 +164,6 @@ ENTRIES: list[Entry] = [
     supported("getpid", getpid),
     supported("getppid", getppid),
     supported("gettid", gettid),
-    supported("getuid", getuid),
-    supported("geteuid", geteuid),
-    supported("getgid", getgid),
-    supported("getegid", getegid),
-    supported("getgroups", getgroups),
-    supported("setgroups", setgroups),
     supported("set_tid_address", set_tid_address),
     supported("set_robust_list", set_robust_list),
     partial("arch_prctl", arch_prctl, note="ARCH_SET_FS/ARCH_GET_FS; no GS"),

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.kernel import futex
 from sentry.kernel import signals as sig
+from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.parking import ParkedDone
 from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
@@ -34,7 +35,6 @@ from sentry.systrap import stubs
 from sentry.systrap.stubs import R8, R9, R10, RAX, RDI, RDX, RIP, RSI, StubThread
 from sentry.vfs.file import set_interrupt_check
 from sentry.vfs.locks import LOCKS
-from shm.records import record
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -113,19 +113,6 @@ def exit_status(code: int) -> int:
 def signal_status(signo: int) -> int:
     """Wait status of a death by signal (core flag where Linux's default is core)."""
     return signo | (0x80 if signo in CORE_SIGNALS else 0)
-
-
-@record
-class Credentials:
-    """A task's ids; replaced, never changed in place (fork shares the object)."""
-
-    uid: int = 0
-    euid: int = 0
-    suid: int = 0
-    gid: int = 0
-    egid: int = 0
-    sgid: int = 0
-    groups: tuple[int, ...] = ()  # supplementary groups (getgroups(2))
 
 
 def initial_regs(entry: int, stack_pointer: int) -> list[int]:

@@ -60,6 +60,7 @@ O_NOCTTY = 0o400
 O_TRUNC = 0o1000
 O_DIRECTORY = 0o200000
 O_NOFOLLOW = 0o400000
+S_ISUID, S_ISGID, S_IXGRP = 0o4000, 0o2000, 0o010
 O_CLOEXEC = 0o2000000
 F_OK, X_OK, W_OK, R_OK = 0, 1, 2, 4
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -217,11 +218,19 @@ def chmod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
 
 def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gid: int,
           follow: bool = True, allow_empty: bool = False) -> None:
-    """chown/lchown/fchownat(2): -1 leaves an id unchanged."""
+    """chown/lchown/fchownat(2): -1 leaves an id unchanged. As Linux, a
+    chown of anything but a directory clears set-user-ID, and set-group-ID
+    where the group may execute."""
+    uid, gid = uid & 0xFFFF_FFFF, gid & 0xFFFF_FFFF
     with TREE_LOCK:
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
-        d.inode.setattr(uid=None if uid in (-1, 0xFFFFFFFF) else uid,
-                        gid=None if gid in (-1, 0xFFFFFFFF) else gid)
+        if ctx.chown_check is not None:
+            ctx.chown_check(d, uid, gid)
+        inode = d.inode
+        kill = 0 if inode.is_dir() else S_ISUID | (S_ISGID if inode.mode & S_IXGRP else 0)
+        mode = inode.mode & 0o7777 & ~kill if inode.mode & kill else None
+        d.inode.setattr(uid=None if uid == 0xFFFFFFFF else uid,
+                        gid=None if gid == 0xFFFFFFFF else gid, mode=mode)
 
 
 def utimens(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,

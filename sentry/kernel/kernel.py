@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.futex import FutexManager
+from sentry.kernel.ipc import IpcNamespace
 from sentry.kernel.signals import (
     CLD_EXITED,
     CONT,
@@ -94,6 +95,7 @@ class Kernel:
     platform: Any = None
     boot_monotonic_ns: int = field(default_factory=time.monotonic_ns)
     futexes: FutexManager = field(default_factory=FutexManager)
+    ipc: IpcNamespace = field(default_factory=IpcNamespace)  # System V objects
     lock: threading.RLock = field(default_factory=threading.RLock)
     thread_groups: dict[int, ThreadGroup] = field(default_factory=dict)
     tasks: dict[int, Task] = field(default_factory=dict)
@@ -289,6 +291,7 @@ class Kernel:
 
     def _zombify(self, tg: ThreadGroup) -> None:
         tg.zombie = True
+        self.ipc.process_exited(tg.tgid)  # SEM_UNDO (lock order: kernel -> ipc)
         if tg.tty is not None and tg.sid == tg.tgid:
             # A session leader's exit hangs its terminal up for the foreground
             # group (SIGHUP, SIGCONT), as Linux's disassociate_ctty does.

@@ -14,9 +14,9 @@ Types, as runc and gVisor's runsc understand them:
   relative to the bundle directory, as runc (which runs in the bundle) sees it.
   rbind and bind are the same here: the Gofer serves the source's own tree,
   and host mounts below it are simply directories of that tree.
-* ``tmpfs`` and ``mqueue`` (a tmpfs: POSIX message queues are not
-  implemented); options ``size=``, ``mode=``, ``uid=``, ``gid=``;
-  ``nr_inodes=`` is accepted and ignored.
+* ``tmpfs``, with options ``size=``, ``mode=``, ``uid=``, ``gid=``
+  (``nr_inodes=`` is accepted and ignored); ``mqueue``, the sandbox's POSIX
+  message queues (sentry/vfs/mqueue.py: the same queues mq_open names).
 * ``proc``, ``sysfs`` (read-only, a minimal tree), ``cgroup``/``cgroup2``
   (an empty read-only directory), ``devpts``.
 * A tmpfs, devtmpfs or bind at /dev keeps the Sentry's own devtmpfs (its

@@ -6,10 +6,23 @@ function in the family module named here.
 
 from __future__ import annotations
 
-from syscalls import creds, fs, ipc, misc, mm, path, poll, process, signal, time, xattr
+from syscalls import (
+    creds,
+    fs,
+    ipc,
+    misc,
+    mm,
+    mqueue,
+    path,
+    poll,
+    process,
+    signal,
+    time,
+    xattr,
+)
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, xattr, mm, poll, process, creds, ipc, signal, time, misc)
+FAMILIES = (fs, path, xattr, mm, poll, process, creds, ipc, mqueue, signal, time, misc)
 
 
 def build_table() -> SyscallTable:

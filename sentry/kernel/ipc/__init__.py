@@ -2,8 +2,10 @@
 as Linux's IPC namespaces keep containers apart.
 
 ``registry`` holds what every kind shares (keys, ids, ipc_perm and its
-checks), ``sem`` and ``msg`` the semaphore sets and message queues. The
-syscalls that read and write application memory live in syscalls/ipc.py.
+checks), ``sem`` and ``msg`` the semaphore sets and message queues. POSIX
+message queues are files of the namespace's mqueue filesystem
+(sentry/vfs/mqueue.py), which /dev/mqueue mounts show too. The syscalls that
+read and write application memory live in syscalls/ipc.py and mqueue.py.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 
 from sentry.kernel.ipc.msg import MsgNamespace
 from sentry.kernel.ipc.sem import SemNamespace
+from sentry.vfs.mqueue import MqueueFs
 
 
 class IpcNamespace:
@@ -21,6 +24,7 @@ class IpcNamespace:
         self.lock = threading.Lock()
         self.sem = SemNamespace(self.lock)
         self.msg = MsgNamespace(self.lock)
+        self.mqueue = MqueueFs()
 
     def process_exited(self, tgid: int) -> None:
         """The last thread of ``tgid`` is gone: its SEM_UNDO adjustments apply."""

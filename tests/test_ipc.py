@@ -1,5 +1,6 @@
 """System V semaphores and message queues (sentry/kernel/ipc/,
-syscalls/ipc.py), differential against Linux.
+syscalls/ipc.py) and POSIX message queues (sentry/vfs/mqueue.py,
+syscalls/mqueue.py), differential against Linux.
 
 tests/programs/sysv_ipc.c prints every result with its errno; ``ipcs`` and
 ``ipcmk`` (util-linux) read /proc/sysvipc and /proc/sys/kernel. Natively the
@@ -20,19 +21,35 @@ from helpers import PROGRAMS_DIR, Programs, run_native, run_sandbox
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="one scenario drops to uid 1000")
 
 
+def _build(programs: Programs, gcc: str, tmp_path: Path, name: str, variant: str) -> Path:
+    if variant == "dynamic":  # the shared fixture builds static variants only
+        prog = tmp_path / name
+        subprocess.run([gcc, "-O1", "-Wall", "-o", str(prog), str(PROGRAMS_DIR / f"{name}.c")],
+                       check=True)
+        return prog
+    return programs.path(name, variant)
+
+
 @pytest.mark.parametrize("variant", ["static", "dynamic"])
 def test_semaphores_and_queues(programs: Programs, gcc: str, tmp_path: Path,
                                variant: str) -> None:
-    if variant == "dynamic":  # the shared fixture builds static variants only
-        prog = tmp_path / "sysv_ipc"
-        subprocess.run([gcc, "-O1", "-Wall", "-o", str(prog),
-                        str(PROGRAMS_DIR / "sysv_ipc.c")], check=True)
-    else:
-        prog = programs.path("sysv_ipc", variant)
+    prog = _build(programs, gcc, tmp_path, "sysv_ipc", variant)
     native = run_native([prog])
     sandboxed = run_sandbox([prog])
     assert native.returncode == 0, native.describe()
     assert "receiver exit 42" in native.out and "value after undo: 0" in native.out
+    assert (sandboxed.out, sandboxed.returncode) == (native.out, native.returncode), \
+        sandboxed.describe()
+
+
+@pytest.mark.parametrize("variant", ["static", "dynamic"])
+def test_posix_message_queues(programs: Programs, gcc: str, tmp_path: Path,
+                              variant: str) -> None:
+    prog = _build(programs, gcc, tmp_path, "posix_mq", variant)
+    native = run_native([prog])
+    sandboxed = run_sandbox([prog])
+    assert native.returncode == 0, native.describe()
+    assert "signal 10 code -3 value 77" in native.out and "got late prio 0" in native.out
     assert (sandboxed.out, sandboxed.returncode) == (native.out, native.returncode), \
         sandboxed.describe()
 

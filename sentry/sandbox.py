@@ -20,7 +20,7 @@ from typing import Any
 from sentry import confine, placement, rootfs
 from sentry.kernel import creds, dac, execimage, rlimits
 from sentry.kernel.errors import SyscallError
-from sentry.kernel.kernel import Kernel, Utsname
+from sentry.kernel.kernel import DEFAULT_RELEASE, Kernel, Utsname
 from sentry.kernel.task import SentryBug, Task, initial_regs
 from sentry.kernel.threadgroup import ThreadGroup
 from sentry.mm.image_cache import ImageCache
@@ -108,6 +108,8 @@ class SandboxOptions:
     # checked (sentry/mountspec.py); root_readonly: OCI root.readonly.
     mounts: list[MountSpec] = field(default_factory=list)
     root_readonly: bool = False
+    # What uname(2) and /proc report as the kernel's release.
+    kernel_release: str = DEFAULT_RELEASE
 
 
 @record
@@ -322,7 +324,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         stubs.reserve_stub_region()
         kernel = Kernel(
             dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
-            strace_sink=opts.strace_sink, uts=Utsname(nodename=opts.hostname),
+            strace_sink=opts.strace_sink,
+            uts=Utsname(nodename=opts.hostname, release=opts.kernel_release),
             protect_init=opts.protect_init,
         )
         # Built while the Gofer starts (rootfs.build waits for it), loaded below.

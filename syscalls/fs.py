@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import struct
 from typing import TYPE_CHECKING
 
-from sentry.kernel import parking
+from sentry.kernel import parking, rlimits
 from sentry.kernel.errors import SyscallError
-from sentry.kernel.signals import SIGPIPE, SigInfo
+from sentry.kernel.signals import SIGPIPE, SIGXFSZ, SigInfo
 from sentry.vfs.description import dentry_of
-from sentry.vfs.file import O_CLOEXEC, O_NONBLOCK, SETFL_MASK, FileDescription
+from sentry.vfs.file import O_APPEND, O_CLOEXEC, O_NONBLOCK, SETFL_MASK, FileDescription
 from sentry.vfs.locks import END as LOCK_END
 from sentry.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK, LOCKS
 from sentry.vfs.pipe import make_pipe
@@ -75,12 +76,39 @@ def _write(t: Task, f: FileDescription, data: bytes) -> int:
         raise
 
 
+def fsize_room(t: Task, f: FileDescription, pos: int | None, count: int) -> int:
+    """RLIMIT_FSIZE, as Linux's generic_write_check_limits: how many of
+    ``count`` bytes a regular file may take at ``pos`` (None: the
+    description's offset, or its end under O_APPEND); none at all is SIGXFSZ
+    to the caller and EFBIG. Other kinds of file have no such limit."""
+    limit = rlimits.get(t.tg, rlimits.RLIMIT_FSIZE)[0]
+    if limit == rlimits.RLIM_INFINITY or not count:
+        return count
+    st = f.stat()
+    if not stat.S_ISREG(st.mode):  # pipes, sockets, devices, host ttys
+        return count
+    if pos is None:
+        pos = st.size if f.flags & O_APPEND else f.seek(0, os.SEEK_CUR)
+    if pos >= limit:
+        t.kernel.send_task(t, SigInfo(SIGXFSZ, pid=t.pid, uid=t.creds.uid))
+        raise SyscallError(errno.EFBIG)
+    return min(count, limit - pos)
+
+
+def check_new_size(t: Task, size: int) -> None:
+    """truncate to past RLIMIT_FSIZE (inode_newsize_ok): SIGXFSZ and EFBIG."""
+    limit = rlimits.get(t.tg, rlimits.RLIMIT_FSIZE)[0]
+    if limit != rlimits.RLIM_INFINITY and size > limit:
+        t.kernel.send_task(t, SigInfo(SIGXFSZ, pid=t.pid, uid=t.creds.uid))
+        raise SyscallError(errno.EFBIG)
+
+
 def write(t: Task, a: Args) -> int:
     """write(2)."""
     f = t.fds.get(s32(a[0]))
     if not f.writable():
         raise SyscallError(errno.EBADF)
-    count = min(a[2], MAX_RW_COUNT)
+    count = fsize_room(t, f, None, min(a[2], MAX_RW_COUNT))
     return _write(t, f, t.mm.copy_in(a[1], count)) if count else 0
 
 
@@ -104,7 +132,8 @@ def pwrite64(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if not f.writable():
         raise SyscallError(errno.EBADF)
-    return f.pwrite(t.mm.copy_in(a[1], min(a[2], MAX_RW_COUNT)), a[3])
+    count = fsize_room(t, f, a[3], min(a[2], MAX_RW_COUNT))
+    return f.pwrite(t.mm.copy_in(a[1], count), a[3]) if count else 0
 
 
 def readv(t: Task, a: Args) -> int:
@@ -133,8 +162,9 @@ def writev(t: Task, a: Args) -> int:
     iovs = read_iovecs(t, a[1], a[2])
     parts = []
     total = 0
+    room = fsize_room(t, f, None, min(sum(n for _, n in iovs), MAX_RW_COUNT))
     for base, n in iovs:
-        n = min(n, MAX_RW_COUNT - total)
+        n = min(n, room - total)
         if n:
             parts.append(t.mm.copy_in(base, n))
             total += n
@@ -240,7 +270,8 @@ def _lock_key(f: FileDescription) -> int:
 
 def _record_lock(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
     """F_GETLK/F_SETLK/F_SETLKW (and the OFD forms, owned by the description)."""
-    kind, whence, start, length, _pid = FLOCK.unpack(t.mm.copy_in(arg, FLOCK.size))
+    given = FLOCK.unpack(t.mm.copy_in(arg, FLOCK.size))
+    kind, whence, start, length, _pid = given
     if kind not in (F_RDLCK, F_WRLCK, F_UNLCK):
         raise SyscallError(errno.EINVAL)
     if whence == os.SEEK_CUR:
@@ -259,8 +290,8 @@ def _record_lock(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
     owner = -id(f) if ofd else t.pid
     if cmd in (F_GETLK, F_OFD_GETLK):
         c = LOCKS.conflict(key, owner, kind, start, end)
-        if c is None:
-            out = FLOCK.pack(F_UNLCK, os.SEEK_SET, start, length, 0)
+        if c is None:  # Linux changes only l_type: the rest is what was given
+            out = FLOCK.pack(F_UNLCK, *given[1:])
         else:
             out = FLOCK.pack(c.kind, os.SEEK_SET, c.start,
                              0 if c.end == LOCK_END else c.end - c.start,

@@ -21,6 +21,7 @@ from sentry.vfs.file import O_CLOEXEC
 from sentry.vfs.inode import StatFs
 from sentry.vfs.vfs import reopen_dir
 from syscalls.abi import pack_stat, s32
+from syscalls.fs import check_new_size
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -396,7 +397,9 @@ def truncate(t: Task, a: Args) -> int:
     """truncate(2)."""
     if (a[1] >> 63) & 1:
         raise SyscallError(errno.EINVAL)
-    vfs.truncate(ctx_of(t), None, path_arg(t, a[0]), a[1])
+    path = path_arg(t, a[0])
+    check_new_size(t, a[1])
+    vfs.truncate(ctx_of(t), None, path, a[1])
     return 0
 
 
@@ -408,6 +411,7 @@ def ftruncate(t: Task, a: Args) -> int:
     fn = getattr(desc, "truncate", None)
     if fn is None or not desc.writable():
         raise SyscallError(errno.EINVAL)  # not a regular file, or not open for writing
+    check_new_size(t, a[1])
     fn(a[1])
     return 0
 

@@ -52,14 +52,24 @@ Handler = Callable[[Any, tuple[int, ...]], int]
 PID_MAX = 4194304
 
 
+DEFAULT_RELEASE = "6.1.0"
+
+
 @record(frozen=True, slots=True)
 class Utsname:
-    """What uname(2) reports: the sandbox's own identity, not the host's."""
+    """What uname(2) reports: the sandbox's own identity, not the host's.
+
+    The release is a current long-term kernel's (6.1, Debian bookworm's):
+    programs read it to decide what to use, and the calls they then try are
+    either implemented or fail with ENOSYS, which every common runtime
+    probes for. gVisor reports 4.4.0, which makes programs (and test suites:
+    statx, for one) switch off what the sandbox does support.
+    ``SandboxOptions.kernel_release`` overrides it."""
 
     sysname: str = "Linux"
     nodename: str = "pyvisor"
-    release: str = "4.4.0"
-    version: str = "#1 SMP Sun Jan 10 15:06:54 PST 2016"
+    release: str = DEFAULT_RELEASE
+    version: str = "#1 SMP PREEMPT_DYNAMIC pyvisor"
     machine: str = "x86_64"
     domainname: str = "(none)"
 

@@ -347,7 +347,7 @@ def stat_line(kernel: Kernel, ref: ProcessRef) -> bytes:
         ref.shown_pid(), "", letter, ppid, tg.pgid, tg.sid,
         0, -1, 0x400000,  # tty_nr, tpgid, flags
         0, 0, 0, 0,  # minflt, cminflt, majflt, cmajflt
-        _ticks(tg.utime_ns), _ticks(tg.stime_ns),
+        _ticks(tg.cpu_ns()), _ticks(tg.stime_ns),
         _ticks(tg.child_utime_ns), _ticks(tg.child_stime_ns),
         20, 0, nthreads, 0, start, vm.size, vm.rss // PAGE, rlimit(tg, rlimits.RLIMIT_RSS)[0],
         vm.start_code, vm.end_code, vm.start_stack, 0, 0,  # kstkesp, kstkeip

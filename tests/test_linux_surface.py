@@ -1,0 +1,71 @@
+"""Linux behaviours found missing by the Linux Test Project (issue 14),
+each differential against the host: clock_nanosleep's errno per clock,
+RLIMIT_FSIZE, CPU time in /proc/PID/stat, and what uname reports."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+
+import pytest
+from helpers import Programs, run_native, run_sandbox
+
+from sentry.kernel.kernel import DEFAULT_RELEASE
+
+
+def _same(native: object, sandboxed: object) -> None:
+    assert native.returncode == 0, native.describe()  # type: ignore[attr-defined]
+    got = (sandboxed.out, sandboxed.err, sandboxed.returncode)  # type: ignore[attr-defined]
+    want = (native.out, native.err, native.returncode)  # type: ignore[attr-defined]
+    assert got == want, sandboxed.describe()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("variant", ["static", "static-pie"])
+def test_clock_nanosleep_errors(programs: Programs, variant: str) -> None:
+    prog = programs.path("clock_nanosleep_errs", variant)
+    native = run_native([prog])
+    assert "clock 4: -1 EOPNOTSUPP" in native.out  # MONOTONIC_RAW: readable, not sleepable
+    _same(native, run_sandbox([prog]))
+
+
+@pytest.mark.parametrize("variant", ["static", "static-pie"])
+def test_rlimit_fsize(programs: Programs, variant: str) -> None:
+    prog = programs.path("fsize_limit", variant)
+    with tempfile.TemporaryDirectory(prefix="pyvisor-fsize-") as nat_dir, \
+            tempfile.TemporaryDirectory(prefix="pyvisor-fsize-") as box_dir:
+        native = run_native([prog, nat_dir])
+        sandboxed = run_sandbox([prog, box_dir])
+    assert "default action: signaled 1 sig 25" in native.out
+    _same(native, sandboxed)
+
+
+CPU_TIME = """
+import os, time
+def utime():
+    return int(open(f"/proc/{os.getpid()}/stat").read().rsplit(")", 1)[1].split()[11])
+start, deadline, x = utime(), time.monotonic() + 30, 0
+while utime() - start < 20 and time.monotonic() < deadline:
+    for i in range(100000):
+        x += i
+print("utime advanced", utime() - start >= 20)
+"""
+
+
+def test_proc_stat_utime_advances() -> None:
+    """A loop that waits for its own utime to grow ended only at its deadline:
+    /proc/PID/stat showed 0 until the process exited."""
+    native = run_native(["python3", "-c", CPU_TIME])
+    assert native.out == "utime advanced True\n", native.describe()
+    _same(native, run_sandbox(["python3", "-c", CPU_TIME]))
+
+
+def test_uname_reports_a_current_release() -> None:
+    """uname -r is the documented DEFAULT_RELEASE (gVisor's 4.4.0 made
+    programs switch off what the sandbox supports); the other fields keep
+    the host's shape."""
+    sandboxed = run_sandbox(["uname", "-srm"])
+    native = run_native(["uname", "-sm"])
+    assert sandboxed.returncode == 0, sandboxed.describe()
+    sysname, release, machine = sandboxed.out.split()
+    assert f"{sysname} {machine}\n" == native.out
+    assert release == DEFAULT_RELEASE and re.fullmatch(r"[5-9]\.\d+\.\d+", release)

@@ -16,13 +16,14 @@ from syscalls import (
     path,
     poll,
     process,
+    sched,
     signal,
     time,
     xattr,
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, xattr, mm, poll, process, creds, ipc, mqueue, signal, time, misc)
+FAMILIES = (fs, path, xattr, mm, poll, process, sched, creds, ipc, mqueue, signal, time, misc)
 
 
 def build_table() -> SyscallTable:

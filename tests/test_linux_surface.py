@@ -69,3 +69,13 @@ def test_uname_reports_a_current_release() -> None:
     sysname, release, machine = sandboxed.out.split()
     assert f"{sysname} {machine}\n" == native.out
     assert release == DEFAULT_RELEASE and re.fullmatch(r"[5-9]\.\d+\.\d+", release)
+
+
+@pytest.mark.parametrize("variant", ["static", "static-pie"])
+def test_scheduling_parameters(programs: Programs, variant: str) -> None:
+    """sched_* policies and priorities, sched_attr, nice and I/O priority with
+    Linux's rules (they were ENOSYS); the values are recorded, not applied."""
+    prog = programs.path("sched_params", variant)
+    native = run_native([prog])
+    assert "rr interval: 0 -" in native.out and "user rr: -1 EPERM" in native.out
+    _same(native, run_sandbox([prog]))

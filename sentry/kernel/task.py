@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import futex
+from sentry.kernel import futex, schedparams
 from sentry.kernel import signals as sig
 from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
 from sentry.kernel.errors import SyscallError
@@ -133,6 +133,7 @@ class Task:
         self.thread = thread
         self.tid = tid
         self.creds = creds
+        self.sched = schedparams.DEFAULT  # policy, priorities, nice (syscalls/sched.py)
         self.sigmask = 0
         self.pending = PendingSignals()
         self.altstack: tuple[int, int, int] = (0, sig.SS_DISABLE, 0)

@@ -333,6 +333,17 @@ def _ticks(ns: int) -> int:
     return ns * USER_HZ // 1_000_000_000
 
 
+def _priority_nice(task: Task | None) -> tuple[int, int]:
+    """stat's priority and nice fields: 20 + nice for the fair policies,
+    -1 - the real-time priority for FIFO and RR."""
+    s = task.sched if task is not None else None
+    if s is None:
+        return 20, 0
+    if s.priority:
+        return -1 - s.priority, 0
+    return 20 + s.nice, s.nice
+
+
 def stat_line(kernel: Kernel, ref: ProcessRef) -> bytes:
     """/proc/<pid>/stat: the 52 fields of fs/proc/array.c's do_task_stat."""
     tg, task, nthreads, ppid, (pnd, shd, blk, ign, cgt), _ = _snapshot(kernel, ref)
@@ -349,7 +360,7 @@ def stat_line(kernel: Kernel, ref: ProcessRef) -> bytes:
         0, 0, 0, 0,  # minflt, cminflt, majflt, cmajflt
         _ticks(tg.cpu_ns()), _ticks(tg.stime_ns),
         _ticks(tg.child_utime_ns), _ticks(tg.child_stime_ns),
-        20, 0, nthreads, 0, start, vm.size, vm.rss // PAGE, rlimit(tg, rlimits.RLIMIT_RSS)[0],
+        *_priority_nice(task), nthreads, 0, start, vm.size, vm.rss // PAGE, rlimit(tg, rlimits.RLIMIT_RSS)[0],
         vm.start_code, vm.end_code, vm.start_stack, 0, 0,  # kstkesp, kstkeip
         (pnd | shd) & 0x7FFFFFFF, blk & 0x7FFFFFFF, ign & 0x7FFFFFFF, cgt & 0x7FFFFFFF,
         0, 0, 0, tg.exit_signal, 0, 0, 0,  # wchan nswap cnswap exit_signal cpu rtprio policy

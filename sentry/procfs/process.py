@@ -360,7 +360,8 @@ def stat_line(kernel: Kernel, ref: ProcessRef) -> bytes:
         0, 0, 0, 0,  # minflt, cminflt, majflt, cmajflt
         _ticks(tg.cpu_ns()), _ticks(tg.stime_ns),
         _ticks(tg.child_utime_ns), _ticks(tg.child_stime_ns),
-        *_priority_nice(task), nthreads, 0, start, vm.size, vm.rss // PAGE, rlimit(tg, rlimits.RLIMIT_RSS)[0],
+        *_priority_nice(task), nthreads, 0, start, vm.size, vm.rss // PAGE,
+        rlimit(tg, rlimits.RLIMIT_RSS)[0],
         vm.start_code, vm.end_code, vm.start_stack, 0, 0,  # kstkesp, kstkeip
         (pnd | shd) & 0x7FFFFFFF, blk & 0x7FFFFFFF, ign & 0x7FFFFFFF, cgt & 0x7FFFFFFF,
         0, 0, 0, tg.exit_signal, 0, 0, 0,  # wchan nswap cnswap exit_signal cpu rtprio policy

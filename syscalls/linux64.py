@@ -18,12 +18,15 @@ from syscalls import (
     process,
     sched,
     signal,
+    signalfd,
     time,
+    timerfd,
     xattr,
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, xattr, mm, poll, process, sched, creds, ipc, mqueue, signal, time, misc)
+FAMILIES = (fs, path, xattr, mm, poll, process, sched, creds, ipc, mqueue, signal,
+            signalfd, time, timerfd, misc)
 
 
 def build_table() -> SyscallTable:

@@ -79,3 +79,13 @@ def test_scheduling_parameters(programs: Programs, variant: str) -> None:
     native = run_native([prog])
     assert "rr interval: 0 -" in native.out and "user rr: -1 EPERM" in native.out
     _same(native, run_sandbox([prog]))
+
+
+@pytest.mark.parametrize("variant", ["static", "static-pie"])
+def test_timerfd_and_signalfd(programs: Programs, variant: str) -> None:
+    """timerfd and signalfd (they were ENOSYS), read directly and through
+    poll and epoll."""
+    prog = programs.path("timerfd_signalfd", variant)
+    native = run_native([prog])
+    assert "at least 4 expirations: 1" in native.out and "pid is child 1" in native.out
+    _same(native, run_sandbox([prog]))

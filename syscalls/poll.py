@@ -8,6 +8,8 @@ Level-triggered only: EPOLLET is accepted and treated as level-triggered.
 from __future__ import annotations
 
 import errno
+import os
+import stat as _stat
 import struct
 import threading
 import time as _time
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ERESTARTNOHAND
+from sentry.vfs.description import InodeFile, PathDescription
 from sentry.vfs.file import (
     O_CLOEXEC,
     O_NONBLOCK,
@@ -274,11 +277,34 @@ def epoll_create(t: Task, a: Args) -> int:
     return t.fds.install(EpollFile(0))
 
 
+# The character devices Linux gives no poll method: null, zero, full
+# (drivers/char/mem.c) and, since Linux 5.18, urandom; random keeps one.
+_UNPOLLABLE_DEVICES = frozenset(os.makedev(1, minor) for minor in (3, 5, 7, 9))
+
+
+def _check_epollable(target: FileDescription) -> None:
+    """Linux's ``file_can_poll`` test in epoll_ctl: EPERM for a file with no
+    poll method (regular files, directories, /dev/null, /dev/zero, /dev/full),
+    EBADF for an O_PATH descriptor.  Why it matters: a program asks epoll
+    whether a file can wait at all (Go's runtime adds every file it opens and
+    treats EPERM as "not pollable"); accepted, a regular file sits in the
+    interest list forever ready, and every epoll_wait returns at once.
+    Checked before anything else about the call, as Linux does."""
+    if isinstance(target, PathDescription):
+        raise SyscallError(errno.EBADF)
+    if isinstance(target, InodeFile):
+        mode = target.inode.mode
+        if (_stat.S_ISREG(mode) or _stat.S_ISDIR(mode)
+                or (_stat.S_ISCHR(mode) and target.inode.rdev in _UNPOLLABLE_DEVICES)):
+            raise SyscallError(errno.EPERM)
+
+
 def epoll_ctl(t: Task, a: Args) -> int:
     """epoll_ctl(2)."""
     epfd, op, fd = s32(a[0]), s32(a[1]), s32(a[2])
     ep = t.fds.get(epfd)
     target = t.fds.get(fd)
+    _check_epollable(target)
     if not isinstance(ep, EpollFile) or ep is target:
         raise SyscallError(errno.EINVAL)
     events = data = 0

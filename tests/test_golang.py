@@ -6,10 +6,11 @@ sent by tgkill, and its os/exec waits for each child with waitid(WNOWAIT)
 then wait4 while other children exit around it (``go build`` runs its
 compilers that way).  The programs in tests/programs/go/ are built natively
 with ``go build`` (static, CGO_ENABLED=0) and run natively and in the sandbox;
-``go build`` itself also runs in the sandbox.  C programs pin down the two
-kernel faults ``go build`` found: a wait that spun holding the kernel lock
-(wait_selective.c) and epoll accepting files it cannot wait on
-(epoll_kinds.c).  Needs Debian's ``golang-go``; skipped without it.
+``go build`` itself also runs in the sandbox.  C programs pin down the
+kernel faults Go met: a wait that spun holding the kernel lock
+(wait_selective.c), epoll accepting files it cannot wait on (epoll_kinds.c),
+and EPOLLET treated as level-triggered (epoll_edge.c).  Needs Debian's
+``golang-go``; skipped without it.
 """
 
 from __future__ import annotations
@@ -89,9 +90,11 @@ def test_go_program(go_programs: dict[str, Path], name: str) -> None:
 
 
 @pytest.mark.sandbox
-@pytest.mark.parametrize("prog", ["wait_selective", "epoll_kinds"])
+@pytest.mark.parametrize("prog", ["wait_selective", "epoll_kinds", "epoll_edge"])
 def test_runtime_kernel_fault(programs: Programs, prog: str) -> None:
-    """The kernel faults behind go build's hang, as small C programs."""
+    """The kernel faults Go's runtime met, as small C programs: a wait that
+    spun holding the kernel lock (go build hung), epoll accepting files it
+    cannot wait on, and EPOLLET reported level-triggered (the netpoller spun)."""
     path = programs.path(prog)
     nat = run_native([path])
     box = run_sandbox([path])

@@ -25,7 +25,7 @@ from helpers import PROGRAMS_DIR, Programs, run_native, run_sandbox, shell_statu
 
 GO_DIR = PROGRAMS_DIR / "go"
 GO_PROGRAMS = sorted(p.stem for p in GO_DIR.glob("*.go"))
-BUILD_TIMEOUT = 300.0  # go build in the sandbox: ~5 s alone, far more under a loaded suite
+BUILD_TIMEOUT = 110.0  # go build in the sandbox: 5-15 s; under faulthandler_timeout (120 s)
 
 # A hello-world module, as a user would build it.
 MODULE_FILES = {

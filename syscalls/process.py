@@ -234,10 +234,30 @@ def _matches(t: Task, child: ThreadGroup, pid: int, options: int) -> bool:
     return is_clone == bool(options & WCLONE)
 
 
+def _report(c: ThreadGroup, options: int) -> int | None:
+    """The wait status ``c`` has for a wait with ``options``, without consuming
+    it: a zombie's exit, a stop not yet reported (WUNTRACED), a continue
+    (WCONTINUED); None when it has nothing this wait asks about."""
+    if c.zombie and not c.reaped:
+        return c.exit_status
+    if options & WUNTRACED and c.stopped and not c.stop_reported:
+        return (c.stop_signal << 8) | 0x7F
+    if options & WCONTINUED and c.continued:
+        return 0xFFFF
+    return None
+
+
 def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | None:
     """A child with something to report, and its wait status: a zombie (reaped
     unless WNOWAIT), a new stop (WUNTRACED), a continue (WCONTINUED).  None with
-    WNOHANG when nothing is ready."""
+    WNOHANG when nothing is ready.
+
+    The sleep ends only on what this wait can take (``_waitable``): a wake-up
+    for anything else (another child's exit, a stop or a continue this wait
+    does not ask about) must not end it, or the loop would spin holding the
+    kernel lock that the awaited child needs in order to exit (Go's os/exec
+    waits for one child with waitid(WNOWAIT) while other children are zombies).
+    """
     k = t.kernel
 
     def ready() -> tuple[ThreadGroup, int] | None:
@@ -245,18 +265,17 @@ def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | No
         if not kids:
             raise SyscallError(errno.ECHILD)
         for c in kids:
-            if c.zombie and not c.reaped:
-                if not options & WNOWAIT:
+            status = _report(c, options)
+            if status is None:
+                continue
+            if not options & WNOWAIT:
+                if c.zombie:
                     k.reap(c)
-                return c, c.exit_status
-            if options & WUNTRACED and c.stopped and not c.stop_reported:
-                if not options & WNOWAIT:
-                    c.stop_reported = True
-                return c, (c.stop_signal << 8) | 0x7F
-            if options & WCONTINUED and c.continued:
-                if not options & WNOWAIT:
+                elif status == 0xFFFF:
                     c.continued = False
-                return c, 0xFFFF
+                else:
+                    c.stop_reported = True
+            return c, status
         return None
 
     with k.lock:
@@ -264,13 +283,14 @@ def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | No
             got = ready()
             if got is not None or options & WNOHANG:
                 return got
-            t.wait_cond(k.child_exit, lambda: ready_hint(t), None)
+            t.wait_cond(k.child_exit, lambda: _waitable(t, pid, options), None)
 
 
-def ready_hint(t: Task) -> bool:
-    """Cheap "maybe something to report" for the wait loop (ready() decides)."""
-    return any(c.zombie or (c.stopped and not c.stop_reported) or c.continued
-               for c in t.tg.children)
+def _waitable(t: Task, pid: int, options: int) -> bool:
+    """Whether ``ready()`` would end the wait: a matching child has something
+    to report, or no child matches any more (ECHILD).  Pure: it consumes nothing."""
+    kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
+    return not kids or any(_report(c, options) is not None for c in kids)
 
 
 def _rusage(child: ThreadGroup) -> bytes:

@@ -428,8 +428,12 @@ class Task:
                 if strace:
                     self._strace_result(call, nr, ret)
                 tg = self.tg
-                if self.new_regs is None and not (self.pending.mask | tg.pending.mask):
-                    # The fast path: nothing but RAX changes.
+                if (self.new_regs is None and not (self.pending.mask | tg.pending.mask)
+                        and -ret not in RESTART_CODES):
+                    # The fast path: nothing but RAX changes.  A restart code
+                    # never takes it, even when the signal that interrupted the
+                    # wait is gone (a sibling thread took a group signal): it is
+                    # resolved below, never handed to the application.
                     if tg.mm.pending and not self._queue_mm_ops():
                         self._flush_mm()
                     event = self._resume(ret)

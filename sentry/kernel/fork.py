@@ -60,6 +60,7 @@ def _child_task(parent: Task, tg: ThreadGroup, thread: object, tid: int, flags: 
     returning 0, on ``stack`` when one was given."""
     child = Task(parent.kernel, tg, thread, tid, parent.creds)  # type: ignore[arg-type]
     child.sigmask = parent.sigmask
+    child.cpu_mask = parent.cpu_mask
     child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
     regs = list(parent.regs)
     regs[RAX] = 0

@@ -172,6 +172,19 @@ def sched_get_priority_min(t: Task, a: Args) -> int:
     return rng[0]
 
 
+def getcpu(t: Task, a: Args) -> int:
+    """getcpu(2): the lowest CPU the task may run on, node 0.  The Sentry does
+    not track which host CPU a stub last ran on (and the answer may be stale
+    on return anyway, as the man page warns); it is always one of the task's
+    allowed CPUs.  The third argument (tcache) is unused since Linux 2.6.24."""
+    cpu_addr, node_addr = a[0], a[1]
+    if cpu_addr:
+        t.mm.copy_out(cpu_addr, struct.pack("<I", min(allowed_cpus(t))))
+    if node_addr:
+        t.mm.copy_out(node_addr, struct.pack("<I", 0))
+    return 0
+
+
 def sched_yield(t: Task, a: Args) -> int:
     """sched_yield(2)."""
     os.sched_yield()
@@ -190,4 +203,5 @@ ENTRIES: list[Entry] = [
     supported("sched_get_priority_max", sched_get_priority_max),
     supported("sched_get_priority_min", sched_get_priority_min),
     supported("sched_yield", sched_yield),
+    partial("getcpu", getcpu, note="the task's lowest allowed CPU; node 0"),
 ]

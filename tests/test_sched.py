@@ -3,7 +3,7 @@
 glibc's ``pthread_getattr_np`` calls ``sched_getaffinity`` on the calling
 thread's tid; the JVM aborts at start (``pthread_getattr_np failed with error
 = 3``) when that gives ESRCH.  tests/programs/sched_threads.c asks every
-sched_* query (and prlimit) of pid 0, of the process and of a second thread,
+sched_* query (and prlimit, getcpu) of pid 0, of the process and of a second thread,
 and prints errno names and booleans only.
 """
 
@@ -52,6 +52,9 @@ setaffinity empty mask               EINVAL
 setaffinity one cpu                  ok
 reads back one cpu                   1
 new thread inherits it               1
+getcpu pinned                        ok
+getcpu is the pinned cpu, node 0     1 1
+getcpu NULLs                         ok
 setaffinity all again                ok
 reads back all                       1
 priority max OTHER                   0

@@ -121,6 +121,10 @@ int main(void) {
     printf("%-36s %d\n", "reads back one cpu", CPU_EQUAL(&set, &one));
     pthread_create(&th, NULL, inherit_main, NULL);
     pthread_join(th, NULL);
+    unsigned cpu = 9999, node = 9999;
+    report("getcpu pinned", syscall(SYS_getcpu, &cpu, &node, NULL));
+    printf("%-36s %d %d\n", "getcpu is the pinned cpu, node 0", CPU_ISSET(cpu, &one), node == 0);
+    report("getcpu NULLs", syscall(SYS_getcpu, NULL, NULL, NULL));
     report("setaffinity all again", sched_setaffinity(0, sizeof all, &all));
     CPU_ZERO(&set);
     sched_getaffinity(0, sizeof set, &set);

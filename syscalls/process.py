@@ -235,6 +235,7 @@ WALL = 0x40000000
 WCLONE = 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
 ARG_MAX_PTRS = 0x7FFFFFFF
+MAX_ARG_STRLEN = 32 * 4096  # one argv/envp string, counting its NUL (Linux)
 
 
 def clone(t: Task, a: Args) -> int:
@@ -253,7 +254,15 @@ def vfork(t: Task, a: Args) -> int:
 
 
 def _string_array(t: Task, addr: int) -> list[bytes]:
-    return t.mm.read_cstring_array(addr, 131072, ARG_MAX_PTRS)
+    """execve's argv or envp.  A string without a NUL in its first
+    MAX_ARG_STRLEN bytes is E2BIG, as Linux's copy_strings says (the reader's
+    ENAMETOOLONG is the answer for paths, not for arguments)."""
+    try:
+        return t.mm.read_cstring_array(addr, MAX_ARG_STRLEN, ARG_MAX_PTRS)
+    except SyscallError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise SyscallError(errno.E2BIG) from None
+        raise
 
 
 def execve(t: Task, a: Args) -> int:

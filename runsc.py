@@ -53,8 +53,17 @@ def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None,
     """pyvisor: run untrusted programs in a Python application kernel."""
     global _invoked
     _invoked = ctx.invoked_subcommand
+    if _invoked == "do" and _given(ctx, "state_root"):
+        _fail(f"--root {state_root} before 'do' is the OCI commands' state directory, "
+              "which 'do' does not use; for the sandbox's root file system put it "
+              f"after: runsc.py do --root {state_root} -- PROGRAM")
     ctx.ensure_object(dict)
     ctx.obj.update(debug=debug, debug_log=debug_log, strace=strace, root=state_root)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` was on the command line (not its default)."""
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
 
 
 @cli.command("do", context_settings={"ignore_unknown_options": False})
@@ -85,6 +94,8 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
     for kv in envs:
         if "=" not in kv:
             _fail(f"-e {kv}: expected K=V")
+        if kv.startswith("="):  # as docker run refuses it: no variable has an empty name
+            _fail(f"-e {kv}: invalid environment variable: the name is empty")
         k, v = kv.split("=", 1)
         extra[k] = v
     from sentry.mountspec import MountError, parse_volume

@@ -49,6 +49,9 @@ def _load(path: str) -> dict[str, Any]:
         config = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InstallError(f"{path}: invalid JSON ({exc}); file left unchanged") from None
+    except RecursionError:  # Python's decoder recurses once per nesting level
+        raise InstallError(f"{path}: invalid JSON (nested too deeply); file left unchanged") \
+            from None
     if not isinstance(config, dict):
         raise InstallError(f"{path}: not a JSON object; file left unchanged")
     runtimes = config.get("runtimes")

@@ -446,7 +446,7 @@ def getsid(t: Task, a: Args) -> int:
 
 
 PROCESS_ENTRIES: list[Entry] = [
-    partial("clone", clone, note="processes (fork/vfork/CLONE_VM); threads come later"),
+    partial("clone", clone, note="processes and threads; namespace flags EPERM"),
     supported("fork", fork),
     supported("vfork", vfork),
     error("clone3", errno.ENOSYS, note="glibc falls back to clone"),

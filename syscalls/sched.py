@@ -56,6 +56,15 @@ def target(t: Task, pid: int) -> Task:
     return task
 
 
+def check_same_owner(t: Task, task: Task) -> None:
+    """Changing another task's scheduling needs CAP_SYS_NICE (root here) or
+    the caller's euid equal to the target's uid or euid (Linux's
+    check_same_owner); EPERM otherwise."""
+    me, them = t.creds, task.creds
+    if me.euid != 0 and me.euid not in (them.uid, them.euid):
+        raise SyscallError(errno.EPERM)
+
+
 def _mask_size() -> int:
     """cpumask_size(): bytes of whole longs that cover every CPU the sandbox knows."""
     return ((max(placement.sandbox_cpus()) // 64) + 1) * 8
@@ -88,6 +97,7 @@ def sched_setaffinity(t: Task, a: Args) -> int:
     task = target(t, pid)
     bits = int.from_bytes(raw, "little")
     cpus = frozenset(c for c in placement.sandbox_cpus() if bits >> c & 1)
+    check_same_owner(t, task)
     if not cpus:
         raise SyscallError(errno.EINVAL)
     task.cpu_mask = None if cpus == placement.sandbox_cpus() else cpus
@@ -138,7 +148,7 @@ def sched_setscheduler(t: Task, a: Args) -> int:
     lo, hi = PRIORITY_RANGE[policy]
     if not lo <= prio <= hi:
         raise SyscallError(errno.EINVAL)
-    target(t, pid)
+    check_same_owner(t, target(t, pid))
     if policy in (SCHED_FIFO, SCHED_RR):
         raise SyscallError(errno.EPERM)
     return 0
@@ -150,7 +160,7 @@ def sched_setparam(t: Task, a: Args) -> int:
     if pid < 0:
         raise SyscallError(errno.EINVAL)
     prio = _read_priority(t, addr)
-    target(t, pid)
+    check_same_owner(t, target(t, pid))
     if prio != 0:
         raise SyscallError(errno.EINVAL)
     return 0

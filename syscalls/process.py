@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import errno
-import os
 import struct
 from typing import TYPE_CHECKING
 
-from sentry import placement
 from sentry.kernel import fork as fork_mod
 from sentry.kernel import rlimits
 from sentry.kernel.creds import CAP_SYS_RESOURCE
@@ -15,6 +13,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
 from sentry.kernel.task import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
+from syscalls import sched
 from syscalls.abi import I32, RLIMIT, s32
 from syscalls.table import Entry, error, partial, supported
 
@@ -99,11 +98,12 @@ def _rlimit(t: Task, resource: int) -> tuple[int, int]:
 
 
 def prlimit64(t: Task, a: Args) -> int:
-    """prlimit64(2) on the calling process (pid 0 or its own)."""
+    """prlimit64(2): pid 0 is the caller, any other is a task of the sandbox by
+    its tid (a thread's id names its process, as on Linux); limits belong to the
+    thread group.  Without CAP_SYS_RESOURCE (not root) only one's own ids' tasks."""
     pid, resource, new, old = s32(a[0]), s32(a[1]), a[2], a[3]
-    if pid not in (0, t.pid):
-        raise SyscallError(errno.ESRCH)
-    cur = _rlimit(t, resource)
+    tg_task = _prlimit_target(t, pid)
+    cur = _rlimit(tg_task, resource)
     if new:
         soft, hard = RLIMIT.unpack(t.mm.copy_in(new, RLIMIT.size))
         if soft > hard:
@@ -112,12 +112,25 @@ def prlimit64(t: Task, a: Args) -> int:
             raise SyscallError(errno.EPERM)
         if resource == rlimits.RLIMIT_NOFILE and hard > rlimits.NR_OPEN:
             raise SyscallError(errno.EPERM)
-        t.rlimits[resource] = (soft, hard)
+        tg_task.rlimits[resource] = (soft, hard)
         if resource == rlimits.RLIMIT_NOFILE:
-            t.fds.limit = rlimits.fd_limit(soft)
+            tg_task.fds.limit = rlimits.fd_limit(soft)
     if old:
         t.mm.copy_out(old, RLIMIT.pack(*cur))
     return 0
+
+
+def _prlimit_target(t: Task, pid: int) -> Task:
+    """The task whose thread group's limits prlimit64 reads or sets."""
+    if pid in (0, t.tid):
+        return t
+    target = sched.target(t, pid)
+    me, them = t.creds, target.creds  # check_prlimit_permission()
+    if not me.capable(CAP_SYS_RESOURCE) and not (
+            me.uid == them.uid == them.euid == them.suid
+            and me.gid == them.gid == them.egid == them.sgid):
+        raise SyscallError(errno.EPERM)
+    return target
 
 
 def getrlimit(t: Task, a: Args) -> int:
@@ -129,26 +142,6 @@ def getrlimit(t: Task, a: Args) -> int:
 def setrlimit(t: Task, a: Args) -> int:
     """setrlimit(2)."""
     return prlimit64(t, (0, a[0], a[1], 0, 0, 0))
-
-
-def sched_getaffinity(t: Task, a: Args) -> int:
-    """sched_getaffinity(2): the CPUs the sandbox may use, as a mask of longs."""
-    pid, size, addr = s32(a[0]), a[1], a[2]
-    if pid not in (0, t.pid):
-        raise SyscallError(errno.ESRCH)
-    cpus = placement.sandbox_cpus()
-    nbytes = max(8, ((max(cpus) // 64) + 1) * 8)
-    if size < nbytes or size & 7:
-        raise SyscallError(errno.EINVAL)
-    mask = sum(1 << c for c in cpus)
-    t.mm.copy_out(addr, mask.to_bytes(nbytes, "little"))
-    return nbytes
-
-
-def sched_yield(t: Task, a: Args) -> int:
-    """sched_yield(2)."""
-    os.sched_yield()
-    return 0
 
 
 def umask(t: Task, a: Args) -> int:
@@ -170,8 +163,6 @@ ENTRIES: list[Entry] = [
     supported("prlimit64", prlimit64),
     supported("getrlimit", getrlimit),
     supported("setrlimit", setrlimit),
-    supported("sched_getaffinity", sched_getaffinity),
-    supported("sched_yield", sched_yield),
     supported("umask", umask),
     error("rseq", errno.ENOSYS, note="glibc falls back without it"),
 ]
@@ -189,6 +180,7 @@ WALL = 0x40000000
 WCLONE = 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
 ARG_MAX_PTRS = 0x7FFFFFFF
+MAX_ARG_STRLEN = 32 * 4096  # one argv/envp string, counting its NUL (Linux)
 
 
 def clone(t: Task, a: Args) -> int:
@@ -207,7 +199,15 @@ def vfork(t: Task, a: Args) -> int:
 
 
 def _string_array(t: Task, addr: int) -> list[bytes]:
-    return t.mm.read_cstring_array(addr, 131072, ARG_MAX_PTRS)
+    """execve's argv or envp.  A string without a NUL in its first
+    MAX_ARG_STRLEN bytes is E2BIG, as Linux's copy_strings says (the reader's
+    ENAMETOOLONG is the answer for paths, not for arguments)."""
+    try:
+        return t.mm.read_cstring_array(addr, MAX_ARG_STRLEN, ARG_MAX_PTRS)
+    except SyscallError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise SyscallError(errno.E2BIG) from None
+        raise
 
 
 def execve(t: Task, a: Args) -> int:
@@ -411,7 +411,7 @@ def getsid(t: Task, a: Args) -> int:
 
 
 PROCESS_ENTRIES: list[Entry] = [
-    partial("clone", clone, note="processes (fork/vfork/CLONE_VM); threads come later"),
+    partial("clone", clone, note="processes and threads; namespace flags EPERM"),
     supported("fork", fork),
     supported("vfork", vfork),
     error("clone3", errno.ENOSYS, note="glibc falls back to clone"),

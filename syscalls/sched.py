@@ -10,12 +10,15 @@ and test suites probe them.
 
 Calls: sched_setscheduler, sched_getscheduler, sched_setparam, sched_getparam,
 sched_get_priority_max/min, sched_rr_get_interval, sched_setattr,
-sched_getattr, getpriority, setpriority, ioprio_get, ioprio_set, getcpu.
+sched_getattr, sched_getaffinity, sched_setaffinity (a mask per thread, cut
+to the sandbox's CPUs), sched_yield, getpriority, setpriority, ioprio_get,
+ioprio_set, getcpu.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import struct
 from typing import TYPE_CHECKING
 
@@ -56,14 +59,27 @@ def state(t: Task) -> SchedState:
 
 
 def _target(t: Task, pid: int) -> Task:
-    if pid < 0:
+    if pid < 0:  # the param, scheduler and attr calls check this first
         raise SyscallError(errno.EINVAL)
+    return _by_pid(t, pid)
+
+
+def _by_pid(t: Task, pid: int) -> Task:
+    """find_process_by_pid(): 0 is the caller; no such thread (a negative pid
+    included) is ESRCH."""
     if pid == 0:
         return t
     target = t.kernel.tasks.get(pid)
     if target is None or target.exited:
         raise SyscallError(errno.ESRCH)
     return target
+
+
+def target(t: Task, pid: int) -> Task:
+    """The task a call names: 0 is the caller, else any live thread of the
+    sandbox by its tid (a process's pid is its leader's tid); EINVAL for a
+    negative pid, ESRCH for none."""
+    return _target(t, pid)
 
 
 def _same_owner(t: Task, target: Task) -> bool:
@@ -230,6 +246,48 @@ def sched_setattr(t: Task, a: Args) -> int:
     return 0
 
 
+# --- affinity -----------------------------------------------------------------------
+
+def _mask_size() -> int:
+    """cpumask_size(): bytes of whole longs that cover every CPU the sandbox knows."""
+    return ((max(placement.sandbox_cpus()) // 64) + 1) * 8
+
+
+def allowed_cpus(task: Task) -> frozenset[int]:
+    """The CPUs ``task`` may run on: what it set, or the sandbox's whole set."""
+    return task.cpu_mask if task.cpu_mask is not None else placement.sandbox_cpus()
+
+
+def sched_getaffinity(t: Task, a: Args) -> int:
+    """sched_getaffinity(2): the task's CPUs as a mask of longs; returns its size."""
+    pid, size, addr = s32(a[0]), a[1], a[2]
+    nbytes = _mask_size()
+    if size < nbytes or size & 7:
+        raise SyscallError(errno.EINVAL)
+    task = _by_pid(t, pid)
+    mask = sum(1 << c for c in allowed_cpus(task))
+    t.mm.copy_out(addr, mask.to_bytes(nbytes, "little"))
+    return nbytes
+
+
+def sched_setaffinity(t: Task, a: Args) -> int:
+    """sched_setaffinity(2): keeps the mask, cut to the sandbox's CPUs (EINVAL
+    when nothing is left, as Linux refuses a mask outside the cpuset).  A shorter
+    buffer than the kernel's mask is zero-extended, a longer one truncated."""
+    pid, size, addr = s32(a[0]), a[1], a[2]
+    nbytes = _mask_size()
+    raw = t.mm.copy_in(addr, min(size, nbytes)) if size else b""
+    task = _by_pid(t, pid)
+    bits = int.from_bytes(raw, "little")
+    cpus = frozenset(c for c in placement.sandbox_cpus() if bits >> c & 1)
+    if not _same_owner(t, task) and not t.creds.capable(CAP_SYS_NICE):
+        raise SyscallError(errno.EPERM)
+    if not cpus:
+        raise SyscallError(errno.EINVAL)
+    task.cpu_mask = None if cpus == placement.sandbox_cpus() else cpus
+    return 0
+
+
 # --- nice --------------------------------------------------------------------------
 
 def _prio_targets(t: Task, which: int, who: int) -> list[Task]:
@@ -318,12 +376,21 @@ def ioprio_set(t: Task, a: Args) -> int:
 
 
 def getcpu(t: Task, a: Args) -> int:
-    """getcpu(2): the sandbox's home CPU (where its threads run unless let
-    out to compute: sentry/placement.py), node 0."""
-    if a[0]:
-        t.mm.copy_out(a[0], struct.pack("<I", placement.home_cpu() or 0))
-    if a[1]:
-        t.mm.copy_out(a[1], struct.pack("<I", 0))
+    """getcpu(2): the lowest CPU the task may run on, node 0.  The Sentry does
+    not track which host CPU a stub last ran on (and the answer may be stale
+    on return anyway, as the man page warns); it is always one of the task's
+    allowed CPUs.  The third argument (tcache) is unused since Linux 2.6.24."""
+    cpu_addr, node_addr = a[0], a[1]
+    if cpu_addr:
+        t.mm.copy_out(cpu_addr, struct.pack("<I", min(allowed_cpus(t))))
+    if node_addr:
+        t.mm.copy_out(node_addr, struct.pack("<I", 0))
+    return 0
+
+
+def sched_yield(t: Task, a: Args) -> int:
+    """sched_yield(2)."""
+    os.sched_yield()
     return 0
 
 
@@ -342,5 +409,9 @@ ENTRIES: list[Entry] = [
     partial("setpriority", setpriority, note="nice recorded and reported, not applied"),
     supported("ioprio_get", ioprio_get),
     partial("ioprio_set", ioprio_set, note="recorded and reported, not applied"),
-    supported("getcpu", getcpu),
+    partial("getcpu", getcpu, note="the task's lowest allowed CPU; node 0"),
+    supported("sched_getaffinity", sched_getaffinity),
+    partial("sched_setaffinity", sched_setaffinity,
+            note="recorded and reported, cut to the sandbox's CPUs; threads are not pinned"),
+    supported("sched_yield", sched_yield),
 ]

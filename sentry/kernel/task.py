@@ -140,6 +140,7 @@ class Task:
         self.fs_base = 0
         self.clear_child_tid = 0
         self.robust_list: tuple[int, int] = (0, 0)
+        self.cpu_mask: frozenset[int] | None = None  # sched_setaffinity; None: every CPU
         self.regs: tuple[int, ...] = ()
         self.new_regs: list[int] | None = None
         self.in_app = False  # running application code (a kick is needed to interrupt it)

@@ -172,6 +172,131 @@ def writev(t: Task, a: Args) -> int:
     return _write(t, f, data) if data else 0
 
 
+RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND = 1, 2, 4, 8, 16
+# ... and NOAPPEND, ATOMIC, DONTCACHE and the newest bit, accepted as hints
+# (this kind of host takes them all): every write here is already synchronous.
+RWF_SUPPORTED = 0x1FF
+
+
+def _scatter(t: Task, iovs: list[tuple[int, int]], data: bytes) -> None:
+    off = 0
+    for base, n in iovs:
+        if off >= len(data):
+            break
+        chunk = data[off:off + n]
+        t.mm.copy_out(base, chunk)
+        off += len(chunk)
+
+
+def _gather(t: Task, iovs: list[tuple[int, int]], room: int) -> bytes:
+    parts = []
+    total = 0
+    for base, n in iovs:
+        n = min(n, room - total)
+        if n:
+            parts.append(t.mm.copy_in(base, n))
+            total += n
+    return b"".join(parts)
+
+
+def _rw_flags(flags: int) -> int:
+    if flags & ~RWF_SUPPORTED:
+        raise SyscallError(errno.EOPNOTSUPP)
+    return flags
+
+
+def preadv2(t: Task, a: Args) -> int:
+    """preadv2(2): an offset of -1 reads at (and moves) the file offset, as readv."""
+    f = t.fds.get(s32(a[0]))
+    offset = s64(a[3])
+    _rw_flags(s32(a[5]))
+    if offset < -1:
+        raise SyscallError(errno.EINVAL)
+    if not f.readable():
+        raise SyscallError(errno.EBADF)
+    iovs = read_iovecs(t, a[1], a[2])
+    total = min(sum(n for _, n in iovs), MAX_RW_COUNT)
+    if offset == -1:
+        data = f.read(total) if total else b""
+    else:
+        data = f.pread(total, offset) if total else b""
+    _scatter(t, iovs, data)
+    return len(data)
+
+
+def preadv(t: Task, a: Args) -> int:
+    """preadv(2): at an offset (pos_l; pos_h is 0 on a 64-bit kernel)."""
+    if s64(a[3]) < 0:
+        raise SyscallError(errno.EINVAL)
+    return preadv2(t, (a[0], a[1], a[2], a[3], 0, 0))
+
+
+def pwritev2(t: Task, a: Args) -> int:
+    """pwritev2(2): -1 writes at the file offset; RWF_APPEND at the end."""
+    f = t.fds.get(s32(a[0]))
+    offset, flags = s64(a[3]), _rw_flags(s32(a[5]))
+    if offset < -1:
+        raise SyscallError(errno.EINVAL)
+    if not f.writable():
+        raise SyscallError(errno.EBADF)
+    iovs = read_iovecs(t, a[1], a[2])
+    total = min(sum(n for _, n in iovs), MAX_RW_COUNT)
+    if flags & RWF_APPEND:
+        offset = f.stat().size
+    pos = None if offset == -1 else offset
+    data = _gather(t, iovs, fsize_room(t, f, pos, total))
+    if not data:
+        return 0
+    return _write(t, f, data) if pos is None else f.pwrite(data, pos)
+
+
+def pwritev(t: Task, a: Args) -> int:
+    """pwritev(2)."""
+    if s64(a[3]) < 0:
+        raise SyscallError(errno.EINVAL)
+    return pwritev2(t, (a[0], a[1], a[2], a[3], 0, 0))
+
+
+def _seekable_file(t: Task, fd: int) -> FileDescription:
+    """A descriptor fadvise may act on: ESPIPE for pipes, fifos and sockets."""
+    f = t.fds.get(fd)
+    mode = f.stat().mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise SyscallError(errno.ESPIPE)
+    return f
+
+
+def fadvise64(t: Task, a: Args) -> int:
+    """fadvise64(2): advice checked and accepted (the page cache is the Sentry's)."""
+    _seekable_file(t, s32(a[0]))
+    if s64(a[2]) < 0 or not 0 <= s32(a[3]) <= 5:
+        raise SyscallError(errno.EINVAL)
+    return 0
+
+
+def readahead(t: Task, a: Args) -> int:
+    """readahead(2): a readable regular file; nothing to do ahead of time."""
+    f = t.fds.get(s32(a[0]))
+    if not f.readable():
+        raise SyscallError(errno.EBADF)
+    if not stat.S_ISREG(f.stat().mode):
+        raise SyscallError(errno.EINVAL)
+    return 0
+
+
+def sync_file_range(t: Task, a: Args) -> int:
+    """sync_file_range(2): arguments checked; data written through the Sentry
+    is already where a read finds it."""
+    offset, nbytes, flags = s64(a[1]), s64(a[2]), s32(a[3])
+    if flags & ~7 or offset < 0 or nbytes < 0 or offset + nbytes >= 1 << 63:
+        raise SyscallError(errno.EINVAL)
+    mode = t.fds.get(s32(a[0])).stat().mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISBLK(mode)
+            or stat.S_ISLNK(mode)):
+        raise SyscallError(errno.ESPIPE)
+    return 0
+
+
 def lseek(t: Task, a: Args) -> int:
     """lseek(2)."""
     whence = s32(a[2])
@@ -416,6 +541,13 @@ ENTRIES: list[Entry] = [
     supported("pwrite64", pwrite64),
     supported("readv", readv),
     supported("writev", writev),
+    supported("preadv", preadv),
+    supported("pwritev", pwritev),
+    supported("preadv2", preadv2),
+    supported("pwritev2", pwritev2),
+    partial("fadvise64", fadvise64, note="advice checked, not acted on"),
+    partial("readahead", readahead, note="checked; nothing is read ahead"),
+    partial("sync_file_range", sync_file_range, note="checked; nothing to flush"),
     supported("lseek", lseek),
     supported("close", close),
     supported("close_range", close_range),

@@ -19,6 +19,7 @@ from syscalls import (
     sched,
     signal,
     signalfd,
+    system,
     time,
     timerfd,
     xattr,
@@ -26,7 +27,7 @@ from syscalls import (
 from syscalls.table import SyscallTable
 
 FAMILIES = (fs, path, xattr, mm, poll, process, sched, creds, ipc, mqueue, signal,
-            signalfd, time, timerfd, misc)
+            signalfd, system, time, timerfd, misc)
 
 
 def build_table() -> SyscallTable:

@@ -89,3 +89,18 @@ def test_timerfd_and_signalfd(programs: Programs, variant: str) -> None:
     native = run_native([prog])
     assert "at least 4 expirations: 1" in native.out and "pid is child 1" in native.out
     _same(native, run_sandbox([prog]))
+
+
+@pytest.mark.parametrize("variant", ["static", "static-pie"])
+def test_misc_calls(programs: Programs, variant: str) -> None:
+    """utime*, old getdents, preadv/pwritev (+2), readahead, fadvise64,
+    sync_file_range, personality, membarrier, syslog, sethostname and
+    get_robust_list (all ENOSYS before). Natively in a new UTS namespace, so
+    sethostname leaves the host alone."""
+    prog = programs.path("misc_calls", variant)
+    with tempfile.TemporaryDirectory(prefix="pyvisor-misc-") as nat_dir, \
+            tempfile.TemporaryDirectory(prefix="pyvisor-misc-") as box_dir:
+        native = run_native(["unshare", "--uts", prog, nat_dir])
+        sandboxed = run_sandbox([prog, box_dir])
+    assert "nodename sandboxed-host" in native.out, native.describe()
+    _same(native, sandboxed)

@@ -43,7 +43,7 @@ CLONE_UNTRACED = 0x00800000
 CLONE_CHILD_SETTID = 0x01000000
 CSIGNAL = 0xFF
 # prctl settings a forked child keeps (ThreadGroup.prctl keys; see syscalls/misc.py)
-INHERITED_PRCTL = frozenset({"no_new_privs", "dumpable"})
+INHERITED_PRCTL = frozenset({"no_new_privs", "dumpable", "personality"})
 NAMESPACE_FLAGS = 0x7E020080  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 OP_MAP = 1
 

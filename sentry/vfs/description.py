@@ -54,6 +54,7 @@ O_PATH = 0o10000000
 MAX_FILE_SIZE = (1 << 63) - 1
 
 _DIRENT64 = struct.Struct("<QqHB")  # d_ino, d_off, d_reclen, d_type; then name, NUL
+_DIRENT_OLD = struct.Struct("<QqH")  # d_ino, d_off, d_reclen; then name, NUL, pad, d_type
 
 
 @record(frozen=True, slots=True)
@@ -72,6 +73,14 @@ class DirEntry:
         n = self.reclen()
         head = _DIRENT64.pack(self.ino, self.off, n, self.type)
         return head + self.name + bytes(n - len(head) - len(self.name))
+
+    def pack_old(self) -> bytes:
+        """The old getdents(2) record, struct linux_dirent: the type is the
+        record's last byte, after the name's NUL and padding."""
+        n = (_DIRENT_OLD.size + len(self.name) + 2 + 7) & ~7
+        head = _DIRENT_OLD.pack(self.ino, self.off, n)
+        return head + self.name + bytes(n - len(head) - len(self.name) - 1) \
+            + bytes((self.type,))
 
 
 class InodeFile(FileDescription):
@@ -186,13 +195,18 @@ class DirectoryDescription(InodeFile):
             self.pos += len(out)
             return out
 
-    def getdents64(self, count: int) -> bytes:
-        """Packed linux_dirent64 records fitting in ``count`` bytes; b"" at the end."""
+    def getdents(self, count: int) -> bytes:
+        """getdents(2)'s old records."""
+        return self.getdents64(count, old=True)
+
+    def getdents64(self, count: int, old: bool = False) -> bytes:
+        """Packed linux_dirent64 records (``old``: linux_dirent) fitting in
+        ``count`` bytes; b"" at the end."""
         with self._lock:
             entries = self._snapshot()
             out = bytearray()
             while self.pos < len(entries):
-                rec = entries[self.pos].pack()
+                rec = entries[self.pos].pack_old() if old else entries[self.pos].pack()
                 if len(out) + len(rec) > count:
                     if not out:
                         raise SyscallError(errno.EINVAL)

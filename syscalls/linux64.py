@@ -9,6 +9,7 @@ from __future__ import annotations
 from syscalls import (
     creds,
     fs,
+    inotify,
     ipc,
     misc,
     mm,
@@ -26,7 +27,7 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, xattr, mm, poll, process, sched, creds, ipc, mqueue, signal,
+FAMILIES = (fs, path, inotify, xattr, mm, poll, process, sched, creds, ipc, mqueue, signal,
             signalfd, system, time, timerfd, misc)
 
 

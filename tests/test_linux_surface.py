@@ -5,10 +5,11 @@ RLIMIT_FSIZE, CPU time in /proc/PID/stat, and what uname reports."""
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 
 import pytest
-from helpers import Programs, run_native, run_sandbox
+from helpers import PROGRAMS_DIR, Programs, run_native, run_sandbox
 
 from sentry.kernel.kernel import DEFAULT_RELEASE
 
@@ -104,3 +105,26 @@ def test_misc_calls(programs: Programs, variant: str) -> None:
         sandboxed = run_sandbox([prog, box_dir])
     assert "nodename sandboxed-host" in native.out, native.describe()
     _same(native, sandboxed)
+
+
+@pytest.mark.parametrize("variant", ["static", "static-pie"])
+def test_inotify_events(programs: Programs, variant: str) -> None:
+    """inotify (ENOSYS before): events for a watched directory and file in
+    Linux's order, with its errors, merging, IN_ONESHOT and FIONREAD."""
+    prog = programs.path("inotify_events", variant)
+    with tempfile.TemporaryDirectory(prefix="pyvisor-inotify-") as nat_dir, \
+            tempfile.TemporaryDirectory(prefix="pyvisor-inotify-") as box_dir:
+        native = run_native([prog, nat_dir])
+        sandboxed = run_sandbox([prog, box_dir])
+    assert "file DELETE_SELF" in native.out and "cookie=A" in native.out
+    _same(native, sandboxed)
+
+
+def test_inotifywait() -> None:
+    """The real inotifywait (inotify-tools) on a directory being written."""
+    if shutil.which("inotifywait") is None:
+        pytest.skip("inotifywait not installed (apt-get install -y inotify-tools)")
+    script = str(PROGRAMS_DIR / "sh" / "inotifywait_dir.sh")
+    native = run_native(["sh", script])
+    assert native.out.splitlines()[-1] == "DELETE a", native.describe()
+    _same(native, run_sandbox(["sh", script]))

@@ -22,6 +22,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import notify
 from sentry.vfs.file import O_ACCMODE, O_APPEND, FileDescription, Stat
 from sentry.vfs.inode import DT_DIR, Inode, StatFs
 from shm.records import record
@@ -97,6 +98,11 @@ class InodeFile(FileDescription):
     def statfs(self) -> StatFs:
         return self.inode.statfs()
 
+    def release(self) -> None:
+        notify.emit(self.dentry, notify.IN_CLOSE_WRITE if self.writable()
+                    else notify.IN_CLOSE_NOWRITE)
+        super().release()
+
 
 class RegularFileDescription(InodeFile):
     """An open regular file: offset, O_APPEND, pread/pwrite, SEEK_DATA/HOLE."""
@@ -110,7 +116,8 @@ class RegularFileDescription(InodeFile):
         with self._lock:
             data = self.inode.read_at(self.offset, count)
             self.offset += len(data)
-            return data
+        notify.emit(self.dentry, notify.IN_ACCESS)
+        return data
 
     def write(self, data: bytes) -> int:
         with self._lock:
@@ -120,19 +127,24 @@ class RegularFileDescription(InodeFile):
                 raise SyscallError(errno.EFBIG)
             n = self.inode.write_at(self.offset, data)
             self.offset += n
-            return n
+        notify.emit(self.dentry, notify.IN_MODIFY)
+        return n
 
     def pread(self, count: int, offset: int) -> bytes:
         if offset < 0:
             raise SyscallError(errno.EINVAL)
-        return self.inode.read_at(offset, count)
+        data = self.inode.read_at(offset, count)
+        notify.emit(self.dentry, notify.IN_ACCESS)
+        return data
 
     def pwrite(self, data: bytes, offset: int) -> int:
         if offset < 0:
             raise SyscallError(errno.EINVAL)
         if self.flags & O_APPEND:  # Linux: pwrite on O_APPEND appends
             offset = self.inode.size
-        return self.inode.write_at(offset, data)
+        n = self.inode.write_at(offset, data)
+        notify.emit(self.dentry, notify.IN_MODIFY)
+        return n
 
     def seek(self, offset: int, whence: int) -> int:
         with self._lock:
@@ -150,6 +162,7 @@ class RegularFileDescription(InodeFile):
         if not self.writable() or length < 0:
             raise SyscallError(errno.EINVAL)
         self.inode.setattr(size=length)
+        notify.emit(self.dentry, notify.IN_MODIFY)
 
     def read_pages(self, offset: int, length: int) -> bytes:
         """Bytes for mmap(MAP_PRIVATE) of this file (short at EOF)."""
@@ -202,6 +215,7 @@ class DirectoryDescription(InodeFile):
     def getdents64(self, count: int, old: bool = False) -> bytes:
         """Packed linux_dirent64 records (``old``: linux_dirent) fitting in
         ``count`` bytes; b"" at the end."""
+        notify.emit(self.dentry, notify.IN_ACCESS)
         with self._lock:
             entries = self._snapshot()
             out = bytearray()
@@ -267,6 +281,9 @@ class PathDescription(InodeFile):
 
     def seek(self, offset: int, whence: int) -> int:
         raise SyscallError(errno.EBADF)
+
+    def release(self) -> None:  # an O_PATH descriptor tells watches nothing
+        FileDescription.release(self)
 
     def ioctl(self, cmd: int, arg: int, task: object) -> int:
         raise SyscallError(errno.EBADF)

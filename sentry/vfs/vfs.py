@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import notify
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import O_PATH, PathDescription, dentry_of
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, O_WRONLY, FileDescription, Stat
@@ -133,6 +134,11 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         open_flags |= flags & O_NOCTTY
     desc = inode.open(open_flags)
     desc.dentry = d  # type: ignore[attr-defined]
+    if created:
+        notify.emit(d, notify.IN_CREATE)
+    elif flags & O_TRUNC and inode.is_reg():
+        notify.emit(d, notify.IN_MODIFY)
+    notify.emit(d, notify.IN_OPEN)
     return desc
 
 
@@ -214,6 +220,7 @@ def chmod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
         ctx.check_owner(d)
         d.inode.setattr(mode=mode & 0o7777)
+        notify.emit(d, notify.IN_ATTRIB)
 
 
 def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gid: int,
@@ -231,6 +238,7 @@ def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gi
         mode = inode.mode & 0o7777 & ~kill if inode.mode & kill else None
         d.inode.setattr(uid=None if uid == 0xFFFFFFFF else uid,
                         gid=None if gid == 0xFFFFFFFF else gid, mode=mode)
+        notify.emit(d, notify.IN_ATTRIB)
 
 
 def utimens(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
@@ -243,6 +251,7 @@ def utimens(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
             return
         ctx.check_owner(d)
         d.inode.setattr(atime_ns=atime_ns, mtime_ns=mtime_ns)
+        notify.emit(d, notify.IN_ATTRIB)
 
 
 def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: int) -> None:
@@ -258,6 +267,7 @@ def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: i
         _writable_mount(d)
         ctx.check(d, MAY_WRITE)
         d.inode.setattr(size=length)
+        notify.emit(d, notify.IN_MODIFY)
 
 
 def access(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
@@ -303,7 +313,7 @@ def mkdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
     with TREE_LOCK:
         parent, name, _ = _new_name(ctx, dirfd_dentry, path)
         inode = parent.inode.mkdir(name, S_IFDIR | _perm(mode, umask), ctx.uid, ctx.gid)
-        parent.add_child(name, inode)
+        notify.emit(parent.add_child(name, inode), notify.IN_CREATE)
 
 
 def mknod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int, rdev: int = 0,
@@ -326,7 +336,7 @@ def mknod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int, r
             inode = parent.inode.create(name, S_IFREG | perm, ctx.uid, ctx.gid)
         else:
             inode = parent.inode.mknod(name, fmt | perm, rdev, ctx.uid, ctx.gid)
-        parent.add_child(name, inode)
+        notify.emit(parent.add_child(name, inode), notify.IN_CREATE)
 
 
 def symlink(ctx: FsContext, target: bytes, dirfd_dentry: Dentry | None, path: bytes) -> None:
@@ -340,7 +350,7 @@ def symlink(ctx: FsContext, target: bytes, dirfd_dentry: Dentry | None, path: by
         if trailing:
             raise SyscallError(errno.ENOENT)
         inode = parent.inode.symlink(name, target, ctx.uid, ctx.gid)
-        parent.add_child(name, inode)
+        notify.emit(parent.add_child(name, inode), notify.IN_CREATE)
 
 
 def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry | None,
@@ -359,7 +369,8 @@ def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry |
         if parent.mount is not old.mount:
             raise SyscallError(errno.EXDEV)
         parent.inode.link(name, old.inode)
-        parent.add_child(name, old.inode)
+        notify.emit_self(old.inode, notify.IN_ATTRIB)
+        notify.emit(parent.add_child(name, old.inode), notify.IN_CREATE)
 
 
 def _existing(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry, bytes, bool,
@@ -386,6 +397,10 @@ def unlink(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
         _writable_mount(parent)
         parent.inode.unlink(name)
         parent.drop_child(name)
+        notify.emit_self(child.inode, notify.IN_ATTRIB)
+        if child.inode.nlink == 0:
+            notify.emit_self(child.inode, notify.IN_DELETE_SELF)
+        notify.emit(child, notify.IN_DELETE)
 
 
 def rmdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
@@ -403,6 +418,8 @@ def rmdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
         _writable_mount(parent)
         parent.inode.rmdir(name)
         parent.drop_child(name)
+        notify.emit_self(child.inode, notify.IN_DELETE_SELF)
+        notify.emit(child, notify.IN_DELETE)
 
 
 def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry | None,
@@ -456,6 +473,12 @@ def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry
                 raise SyscallError(errno.EISDIR)
         _writable_mount(oparent)
         oparent.inode.rename(oname, nparent.inode, nname, flags)
+        cookie = notify.new_cookie()
+        notify.emit_at(oparent, oname, src.inode, notify.IN_MOVED_FROM, cookie)
+        notify.emit_at(nparent, nname, src.inode, notify.IN_MOVED_TO, cookie)
+        if dst is not None and not flags & RENAME_EXCHANGE and dst.inode.nlink == 0:
+            notify.emit_self(dst.inode, notify.IN_DELETE_SELF)
+        notify.emit_self(src.inode, notify.IN_MOVE_SELF)
         if flags & RENAME_EXCHANGE:
             assert dst is not None
             src.move_to(nparent, nname)  # marks dst dead: it was replaced...

@@ -15,6 +15,7 @@ from syscalls import (
     mm,
     mqueue,
     path,
+    pidfd,
     poll,
     process,
     sched,
@@ -27,8 +28,8 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, inotify, xattr, mm, poll, process, sched, creds, ipc, mqueue, signal,
-            signalfd, system, time, timerfd, misc)
+FAMILIES = (fs, path, inotify, xattr, mm, poll, process, pidfd, sched, creds, ipc, mqueue,
+            signal, signalfd, system, time, timerfd, misc)
 
 
 def build_table() -> SyscallTable:

@@ -128,3 +128,12 @@ def test_inotifywait() -> None:
     native = run_native(["sh", script])
     assert native.out.splitlines()[-1] == "DELETE a", native.describe()
     _same(native, run_sandbox(["sh", script]))
+
+
+@pytest.mark.parametrize("variant", ["static", "static-pie"])
+def test_pidfds(programs: Programs, variant: str) -> None:
+    """pidfd_open, pidfd_send_signal and pidfd_getfd (ENOSYS before)."""
+    prog = programs.path("pidfd_calls", variant)
+    native = run_native([prog])
+    assert "through the child's pipe: x" in native.out and "poll reaped 17" in native.out
+    _same(native, run_sandbox([prog]))

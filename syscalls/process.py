@@ -13,6 +13,9 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
 from sentry.kernel.task import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
+from sentry.vfs import vfs
+from sentry.vfs.description import dentry_of
+from sentry.vfs.mount import path_of
 from syscalls import sched
 from syscalls.abi import I32, RLIMIT, s32
 from syscalls.table import Entry, error, partial, supported
@@ -221,6 +224,40 @@ def execve(t: Task, a: Args) -> int:
     return 0
 
 
+AT_FDCWD, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH = -100, 0x100, 0x1000
+
+
+def execveat(t: Task, a: Args) -> int:
+    """execveat(2): a path relative to a directory descriptor, or with
+    AT_EMPTY_PATH the file a descriptor names (fexecve); AT_SYMLINK_NOFOLLOW
+    refuses a final symlink (ELOOP). The program is found by its path, so a
+    descriptor whose file has no name left (memfd, unlinked) cannot be run."""
+    dirfd, flags = s32(a[0]), s32(a[4])
+    if flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW):
+        raise SyscallError(errno.EINVAL)
+    path = t.mm.read_cstring(a[1], 4096)
+    ctx = t.tg.fs
+    if not path:
+        if not flags & AT_EMPTY_PATH:
+            raise SyscallError(errno.ENOENT)
+        d = dentry_of(t.fds.get(dirfd))
+        if d is None or d.dead:
+            raise SyscallError(errno.ENOENT)
+        path = path_of(d, ctx.root)
+    elif not path.startswith(b"/") and dirfd != AT_FDCWD:
+        d = dentry_of(t.fds.get(dirfd))
+        if d is None or not d.inode.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        path = path_of(d, ctx.root).rstrip(b"/") + b"/" + path
+    if flags & AT_SYMLINK_NOFOLLOW and vfs.stat(ctx, None, path, follow=False).mode \
+            & 0o170000 == 0o120000:
+        raise SyscallError(errno.ELOOP)
+    argv = _string_array(t, a[2])
+    envp = _string_array(t, a[3])
+    fork_mod.do_execve(t, path, argv, envp)
+    return 0
+
+
 def _matches(t: Task, child: ThreadGroup, pid: int, options: int) -> bool:
     if pid > 0 and child.tgid != pid:
         return False
@@ -416,6 +453,7 @@ PROCESS_ENTRIES: list[Entry] = [
     supported("vfork", vfork),
     error("clone3", errno.ENOSYS, note="glibc falls back to clone"),
     supported("execve", execve),
+    partial("execveat", execveat, note="by path: a file with no name left (memfd) cannot run"),
     supported("wait4", wait4),
     supported("waitid", waitid),
     supported("setpgid", setpgid),

@@ -137,3 +137,16 @@ def test_pidfds(programs: Programs, variant: str) -> None:
     native = run_native([prog])
     assert "through the child's pipe: x" in native.out and "poll reaped 17" in native.out
     _same(native, run_sandbox([prog]))
+
+
+@pytest.mark.parametrize("variant", ["static", "static-pie"])
+def test_execveat(programs: Programs, variant: str) -> None:
+    """execveat relative to a directory, with AT_EMPTY_PATH and
+    AT_SYMLINK_NOFOLLOW (ENOSYS before)."""
+    prog = programs.path("execveat_calls", variant)
+    with tempfile.TemporaryDirectory(prefix="pyvisor-execat-") as nat_dir, \
+            tempfile.TemporaryDirectory(prefix="pyvisor-execat-") as box_dir:
+        native = run_native([prog, nat_dir])
+        sandboxed = run_sandbox([prog, box_dir])
+    assert native.out.count("ran as probe") == 3, native.describe()
+    _same(native, sandboxed)

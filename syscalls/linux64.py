@@ -21,6 +21,7 @@ from syscalls import (
     sched,
     signal,
     signalfd,
+    splice,
     system,
     time,
     timerfd,
@@ -29,7 +30,7 @@ from syscalls import (
 from syscalls.table import SyscallTable
 
 FAMILIES = (fs, path, inotify, xattr, mm, poll, process, pidfd, sched, creds, ipc, mqueue,
-            signal, signalfd, system, time, timerfd, misc)
+            signal, signalfd, splice, system, time, timerfd, misc)
 
 
 def build_table() -> SyscallTable:

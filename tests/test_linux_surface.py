@@ -150,3 +150,15 @@ def test_execveat(programs: Programs, variant: str) -> None:
         sandboxed = run_sandbox([prog, box_dir])
     assert native.out.count("ran as probe") == 3, native.describe()
     _same(native, sandboxed)
+
+
+@pytest.mark.parametrize("variant", ["static", "static-pie"])
+def test_splice_tee_copy_file_range(programs: Programs, variant: str) -> None:
+    """splice, tee, vmsplice and copy_file_range (ENOSYS before)."""
+    prog = programs.path("splice_calls", variant)
+    with tempfile.TemporaryDirectory(prefix="pyvisor-splice-") as nat_dir, \
+            tempfile.TemporaryDirectory(prefix="pyvisor-splice-") as box_dir:
+        native = run_native([prog, nat_dir])
+        sandboxed = run_sandbox([prog, box_dir])
+    assert "q holds [456789]" in native.out, native.describe()
+    _same(native, sandboxed)

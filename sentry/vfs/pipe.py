@@ -219,6 +219,23 @@ class Pipe:
             self._notify_all()
             return data
 
+    def peek(self, count: int, nonblock: bool) -> bytes:
+        """Up to ``count`` bytes without taking them (tee(2)): b"" when empty
+        with no writer left; blocks (or EAGAIN) when empty otherwise."""
+        with self._lock:
+            while not self._buf:
+                if self.writers == 0:
+                    return b""
+                if nonblock:
+                    raise SyscallError(errno.EAGAIN)
+                self._wait()
+            return bytes(self._buf[:count])
+
+    def room(self) -> int:
+        """Free bytes now (splice and tee move no more than fits)."""
+        with self._lock:
+            return self.capacity - len(self._buf)
+
     def write(self, data: bytes, nonblock: bool) -> int:
         n = len(data)
         with self._lock:

@@ -110,14 +110,14 @@ class InetMixin:
             PORTS.unbind(self, self.proto, self.local.port)
 
     # -- options -----------------------------------------------------------
-    def _table(self, level: int) -> dict[int, int]:
+    def _table(self, level: int, get: bool = False) -> dict[int, int]:
         if level == SOL_IP:
             return _IP_OPTS
         if level == SOL_IPV6 and self.family == c.AF_INET6:
             return _IPV6_OPTS
         if level == SOL_TCP and self.proto == c.IPPROTO_TCP:
             return _TCP_OPTS
-        raise SyscallError(errno.ENOPROTOOPT)
+        raise SyscallError(errno.EOPNOTSUPP if get else errno.ENOPROTOOPT)
 
     def _proto_int(self, level: int, name: int) -> int:
         raw = self.proto_opts.get((level, name))
@@ -126,7 +126,7 @@ class InetMixin:
         return self._table(level).get(name, 0)
 
     def proto_getsockopt(self, level: int, name: int) -> bytes:
-        table = self._table(level)
+        table = self._table(level, get=True)
         if level == SOL_TCP and name == TCP_CONGESTION:
             return b"cubic".ljust(16, b"\0")
         if level == SOL_TCP and name == TCP_INFO:
@@ -194,7 +194,7 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
                     err, self.err = self.err, 0
                     raise SyscallError(err)
                 if self.connected:
-                    raise SyscallError(errno.EISCONN)
+                    return  # the second connect reports the outcome: done
         if addr is None:
             return
         dest = self._dest(addr)

@@ -52,6 +52,8 @@ class SocketFile(FileDescription):
         return bool(self.flags & O_NONBLOCK)
 
     def read(self, count: int) -> bytes:
+        if count == 0:
+            return b""  # sock_read_iter: a zero-length read is 0 for every socket
         got = self.endpoint.recv(count, 0, self.nonblock)
         drop_rights(got.rights)  # read(2) discards passed descriptors
         return got.data

@@ -103,6 +103,14 @@ class UnixNames:
 NAMES = UnixNames()
 
 
+def _exists(ctx: Any, path: bytes) -> bool:
+    try:
+        vfs.stat(ctx, None, path, follow=False)
+    except SyscallError:
+        return False
+    return True
+
+
 class UnixMixin:
     """Naming shared by the three unix socket types."""
 
@@ -112,9 +120,11 @@ class UnixMixin:
     cond: threading.Condition
 
     def bind(self, raw: bytes, ctx: Any) -> None:
-        with self.cond:
-            if self.local.name:
-                raise SyscallError(errno.EINVAL)
+        if self.local.name:
+            addr = parse_unix(raw) if len(raw) > 2 else UNNAMED
+            if addr.name and not addr.abstract and _exists(ctx, addr.name):
+                raise SyscallError(errno.EADDRINUSE)  # Linux makes the node first
+            raise SyscallError(errno.EINVAL)
         if len(raw) == 2 and family_of(raw) == c.AF_UNIX:
             addr = NAMES.autobind(self)
         else:
@@ -191,9 +201,16 @@ class UnixSeqpacket(UnixStream):
     seqpacket = True
 
     def _send_check(self) -> None:
+        if self.err:
+            err, self.err = self.err, 0
+            raise SyscallError(err)
         if not self.connected:
             raise SyscallError(errno.ENOTCONN)
         super()._send_check()
+
+    def send(self, data: bytes, flags: int, nonblock: bool, dest: bytes | None, ctx: Any,
+             rights: list[FileDescription] | None, creds: tuple[int, int, int]) -> int:
+        return self._send_stream(data, nonblock, rights, creds)  # a name is ignored
 
     def _recv_end(self) -> Received | None:
         if not self.connected:

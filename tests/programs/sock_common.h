@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -29,7 +30,7 @@ static void showb(const char *what, long v)
     fflush(stdout);
 }
 
-static int int_opt(int fd, int level, int name)
+__attribute__((unused)) static int int_opt(int fd, int level, int name)
 {
     int v = -99;
     socklen_t len = sizeof v;

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SigInfo
+from sentry.kernel.task import current_task
 from sentry.net import consts as c
 from sentry.net.addr import SOCKADDR_MAX
 from sentry.net.endpoint import Endpoint, Received, drop_rights
@@ -54,6 +55,14 @@ def _peer_cred(t: Task) -> tuple[int, int, int]:
 def _scm_cred(t: Task) -> tuple[int, int, int]:
     """SCM_CREDENTIALS' default: the sender's pid and real ids."""
     return (t.pid, t.creds.uid, t.creds.gid)
+
+
+def _caller_creds() -> tuple[int, int, int]:
+    t = current_task()
+    return (0, 0, 0) if t is None else _scm_cred(t)
+
+
+SocketFile.caller_creds = staticmethod(_caller_creds)  # type: ignore[assignment]
 
 
 def _sockaddr_in(t: Task, addr: int, addrlen: int) -> bytes:

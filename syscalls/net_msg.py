@@ -7,7 +7,8 @@ Facts from Linux (net/socket.c, net/core/scm.c) this keeps:
 * Each cmsghdr must be at least 16 bytes long and fit in what is left of
   the control buffer (CMSG_OK), else EINVAL; levels other than SOL_SOCKET
   are skipped; SOL_SOCKET types other than SCM_RIGHTS/SCM_CREDENTIALS are
-  EINVAL, as are those on a socket other than AF_UNIX.
+  EINVAL; an inet socket ignores those two (and SO_MARK, SO_TIMESTAMPING,
+  SCM_TXTIME).
 * SCM_RIGHTS carries at most 253 descriptors (SCM_MAX_FD), each of which
   must be open (EBADF); SCM_CREDENTIALS' length must be exactly
   CMSG_LEN(sizeof(struct ucred)).
@@ -39,6 +40,9 @@ UCRED = struct.Struct("<iII")
 UIO_MAXIOV = 1024
 SCM_MAX_FD = 253
 INT_MAX = 0x7FFFFFFF
+# SOL_SOCKET cmsgs an inet socket takes (__sock_cmsg_send); SCM_RIGHTS and
+# SCM_CREDENTIALS are accepted and ignored there.
+_INET_SOL_SOCKET = frozenset({c.SCM_RIGHTS, c.SCM_CREDENTIALS, 36, 37, 61, 65})
 
 
 def cmsg_align(n: int) -> int:
@@ -111,7 +115,11 @@ def parse_control(t: Task, msg: MsgHdr, unix: bool,
             off += cmsg_align(length)
             if level != c.SOL_SOCKET:
                 continue
-            if not unix or kind not in (c.SCM_RIGHTS, c.SCM_CREDENTIALS):
+            if not unix:
+                if kind not in _INET_SOL_SOCKET:
+                    raise SyscallError(errno.EINVAL)
+                continue
+            if kind not in (c.SCM_RIGHTS, c.SCM_CREDENTIALS):
                 raise SyscallError(errno.EINVAL)
             if kind == c.SCM_CREDENTIALS:
                 if len(body) != UCRED.size:

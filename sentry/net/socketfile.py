@@ -15,6 +15,8 @@ import errno
 import itertools
 import struct
 import time
+from collections.abc import Callable
+from typing import ClassVar
 
 from sentry.kernel.errors import SyscallError
 from sentry.net.endpoint import Endpoint, drop_rights
@@ -40,6 +42,11 @@ SIOCGSTAMP = 0x8906
 class SocketFile(FileDescription):
     """An open socket: O_RDWR, O_NONBLOCK from SOCK_NONBLOCK or fcntl."""
 
+    # (pid, uid, gid) of the task calling write(2), for SCM_CREDENTIALS: the
+    # syscall layer installs it (this layer sits below the kernel's tasks).
+    caller_creds: ClassVar[Callable[[], tuple[int, int, int]]] = staticmethod(
+        lambda: (0, 0, 0))
+
     def __init__(self, endpoint: Endpoint, nonblock: bool = False) -> None:
         super().__init__(O_RDWR | (O_NONBLOCK if nonblock else 0))
         self.endpoint = endpoint
@@ -59,7 +66,8 @@ class SocketFile(FileDescription):
         return got.data
 
     def write(self, data: bytes) -> int:
-        return self.endpoint.send(data, 0, self.nonblock, None, None, None, (0, 0, 0))
+        return self.endpoint.send(data, 0, self.nonblock, None, None, None,
+                                  SocketFile.caller_creds())
 
     def stat(self) -> Stat:
         t = self.ctime_ns

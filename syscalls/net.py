@@ -291,15 +291,21 @@ def setsockopt(t: Task, a: Args) -> int:
 
 # --- data ---------------------------------------------------------------------
 
-def _check_flags(ep: Endpoint, flags: int) -> None:
+def _check_flags(ep: Endpoint, flags: int, recv: bool) -> None:
+    """MSG_OOB: unix datagram/seqpacket sockets have no urgent data
+    (EOPNOTSUPP); a stream has none queued here (a read is EINVAL, a write
+    sends the byte inline); UDP ignores the flag."""
     if flags & c.MSG_OOB:
-        raise SyscallError(errno.EOPNOTSUPP if ep.family == c.AF_UNIX else errno.EINVAL)
+        if ep.family == c.AF_UNIX and ep.stype != c.SOCK_STREAM:
+            raise SyscallError(errno.EOPNOTSUPP)
+        if recv and ep.stype == c.SOCK_STREAM:
+            raise SyscallError(errno.EINVAL)
 
 
 def _send(t: Task, f: SocketFile, data: bytes, flags: int, dest: bytes | None,
           msg: MsgHdr | None) -> int:
     ep = f.endpoint
-    _check_flags(ep, flags)
+    _check_flags(ep, flags, False)
     rights, creds = (None, None)
     if msg is not None:
         rights, creds = parse_control(t, msg, ep.family == c.AF_UNIX)
@@ -327,7 +333,7 @@ def sendto(t: Task, a: Args) -> int:
 
 
 def _recv(t: Task, f: SocketFile, count: int, flags: int) -> Received:
-    _check_flags(f.endpoint, flags)
+    _check_flags(f.endpoint, flags, True)
     nonblock = f.nonblock or bool(flags & c.MSG_DONTWAIT)
     return f.endpoint.recv(count, flags, nonblock)
 
@@ -336,8 +342,6 @@ def recvfrom(t: Task, a: Args) -> int:
     """recvfrom(2) (and recv(2))."""
     f = _sock(t, a[0])
     flags = a[3] & 0xFFFFFFFF
-    if a[4] and a[5]:
-        _read_len(t, a[5])
     got = _recv(t, f, min(a[2], MAX_RW_COUNT), flags)
     drop_rights(got.rights)
     if got.data:

@@ -19,7 +19,15 @@ from typing import Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
-from sentry.net.endpoint import Endpoint, Received, Segment, deadline_of, drop_rights, wait
+from sentry.net.endpoint import (
+    Endpoint,
+    Received,
+    Segment,
+    deadline_of,
+    drop_rights,
+    notify,
+    wait,
+)
 from sentry.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, FileDescription
 
 
@@ -81,7 +89,7 @@ class DgramEndpoint(Endpoint):
                 except SyscallError:
                     drop_rights(seg.rights)
                     raise
-                rcv.cond.notify_all()
+                notify(rcv.cond)
             return len(data)
         finally:
             drop_rights(rights)
@@ -111,7 +119,7 @@ class DgramEndpoint(Endpoint):
                 self.rq.popleft()
                 self.rq_bytes -= len(seg.data)
                 seg.rights = None
-                self.cond.notify_all()
+                notify(self.cond)
         size = len(seg.data)
         out = Received(seg.data[:count], size, seg.addr, rights, seg.creds)
         if size > count:
@@ -129,7 +137,7 @@ class DgramEndpoint(Endpoint):
             raise SyscallError(errno.EINVAL)
         with self.cond:
             self.shut |= how + 1
-            self.cond.notify_all()
+            notify(self.cond)
 
     def _writable(self) -> bool:
         return True
@@ -155,7 +163,7 @@ class DgramEndpoint(Endpoint):
             rights = [d for seg in self.rq for d in (seg.rights or ())]
             self.rq.clear()
             self.rq_bytes = 0
-            self.cond.notify_all()
+            notify(self.cond)
         drop_rights(rights)
         self._unbind()
 

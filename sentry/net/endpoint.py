@@ -30,7 +30,7 @@ from typing import Any
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
 from sentry.vfs.fdtable import FdTable
-from sentry.vfs.file import FileDescription, check_interrupt
+from sentry.vfs.file import READINESS, FileDescription, check_interrupt
 from shm.records import record
 
 WAIT_SLICE = 0.05
@@ -82,6 +82,12 @@ def drop_rights(rights: list[FileDescription] | None) -> None:
     """Give back the references in-flight descriptions held."""
     for desc in rights or ():
         FdTable._drop(desc)
+
+
+def notify(cond: threading.Condition) -> None:
+    """Wake the endpoint's waiters (cond held) and any task in poll/select/epoll."""
+    cond.notify_all()
+    READINESS.changed()
 
 
 def deadline_of(timeout_s: float) -> float | None:

@@ -24,7 +24,15 @@ from typing import Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
-from sentry.net.endpoint import Endpoint, Received, Segment, deadline_of, drop_rights, wait
+from sentry.net.endpoint import (
+    Endpoint,
+    Received,
+    Segment,
+    deadline_of,
+    drop_rights,
+    notify,
+    wait,
+)
 from sentry.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, FileDescription
 
 
@@ -89,7 +97,7 @@ class StreamEndpoint(Endpoint):
             self.backlog = backlog
             self.listening = True
             self.listen_cred = cred
-            self.cond.notify_all()
+            notify(self.cond)
 
     def accept(self, nonblock: bool) -> Endpoint:
         deadline = deadline_of(self.rcvtimeo)
@@ -99,7 +107,7 @@ class StreamEndpoint(Endpoint):
                     raise SyscallError(errno.EINVAL)
                 if self.acceptq:
                     child = self.acceptq.popleft()
-                    self.cond.notify_all()
+                    notify(self.cond)
                     return child
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
@@ -138,7 +146,7 @@ class StreamEndpoint(Endpoint):
                 self.connected = True
                 self.peer_cred = listener.listen_cred
             listener.acceptq.append(child)
-            listener.cond.notify_all()
+            notify(listener.cond)
         return child
 
     # -- data --------------------------------------------------------------
@@ -173,7 +181,7 @@ class StreamEndpoint(Endpoint):
                         rights = None
                         peer.rq_bytes += len(chunk)
                         sent += len(chunk)
-                        self.cond.notify_all()
+                        notify(self.cond)
                         if sent >= len(data):
                             return sent
                         continue
@@ -260,7 +268,7 @@ class StreamEndpoint(Endpoint):
                 self.rq_bytes -= n
                 if seg.off == len(seg.data):
                     self.rq.popleft()
-                self.cond.notify_all()
+                notify(self.cond)
             if got.rights:
                 return True
             if n < avail:
@@ -272,7 +280,7 @@ class StreamEndpoint(Endpoint):
         if not peek:
             self.rq.popleft()
             self.rq_bytes -= len(seg.data)
-            self.cond.notify_all()
+            notify(self.cond)
         rights = seg.rights
         if peek and rights:
             for d in rights:
@@ -300,7 +308,7 @@ class StreamEndpoint(Endpoint):
         mode = how + 1  # SHUT_RD -> RCV_SHUTDOWN, SHUT_WR -> SEND, RDWR -> both
         with self.cond:
             self._shutdown(mode)
-            self.cond.notify_all()
+            notify(self.cond)
 
     def _shutdown(self, mode: int) -> None:
         self.shut |= mode
@@ -340,7 +348,7 @@ class StreamEndpoint(Endpoint):
             peer = self.peer
             if peer is not None and not peer.closed:
                 self._peer_gone(peer, unread)
-            self.cond.notify_all()
+            notify(self.cond)
         for child in children:
             child._orphan()
         drop_rights(rights)
@@ -356,7 +364,7 @@ class StreamEndpoint(Endpoint):
             peer = self.peer
             if peer is not None:
                 self._peer_gone(peer, True)
-            self.cond.notify_all()
+            notify(self.cond)
         drop_rights(rights)
 
     def _unbind(self) -> None:

@@ -50,6 +50,7 @@ from sentry.vfs.file import (
     POLLHUP,
     POLLIN,
     POLLOUT,
+    READINESS,
     FileDescription,
     Stat,
 )
@@ -129,6 +130,7 @@ class Pipe:
 
     def _notify_all(self) -> None:
         """Wake every waiter, and finish or hand back parked reads (lock held)."""
+        READINESS.changed()  # and tasks in poll/select/epoll
         waiters = self._waiters
         if waiters:
             self._waiters = []

@@ -1,6 +1,7 @@
 /* sock_tcp: loopback TCP over IPv4 and IPv6: an echo server in a forked
  * child, half-close, resets, refused and non-blocking connects, options. */
 #include "sock_common.h"
+#include <sys/time.h>
 
 static socklen_t addr_of(int fam, struct sockaddr_storage *ss, const char *ip, int port)
 {
@@ -235,6 +236,37 @@ static void options(void)
     close(v6);
 }
 
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+static void interrupted(void)
+{
+    int l = listener(AF_INET, "127.0.0.1");
+    struct sigaction sa = {.sa_handler = on_alarm};
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, 20000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    show("accept interrupted", accept(l, NULL, NULL));
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    struct timeval tv = {30, 0};
+    setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setitimer(ITIMER_REAL, &it, NULL);
+    show("accept with timeout, SA_RESTART", accept(l, NULL, NULL));
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    sa.sa_flags = 0;
+    sigaction(SIGALRM, &sa, NULL);
+    setitimer(ITIMER_REAL, &it, NULL);
+    char c;
+    show("read unix interrupted", read(sv[0], &c, 1));
+    close(sv[0]);
+    close(sv[1]);
+    close(l);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -246,5 +278,6 @@ int main(void)
     nonblocking();
     fin_then_write();
     options();
+    interrupted();
     return 0;
 }

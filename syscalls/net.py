@@ -14,6 +14,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from sentry.kernel import parking
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SigInfo
 from sentry.kernel.task import current_task
@@ -342,7 +343,10 @@ def recvfrom(t: Task, a: Args) -> int:
     """recvfrom(2) (and recv(2))."""
     f = _sock(t, a[0])
     flags = a[3] & 0xFFFFFFFF
-    got = _recv(t, f, min(a[2], MAX_RW_COUNT), flags)
+    count = min(a[2], MAX_RW_COUNT)
+    if not flags and not a[4] and count and parking.can_park(t):
+        return f.read_into(t, a[1], count)  # recv(2): may be finished by the writer
+    got = _recv(t, f, count, flags)
     drop_rights(got.rights)
     if got.data:
         t.mm.copy_out(a[1], got.data)

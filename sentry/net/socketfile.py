@@ -19,7 +19,9 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from sentry.kernel.errors import SyscallError
+from sentry.net import parked
 from sentry.net.endpoint import Endpoint, drop_rights
+from sentry.net.stream import StreamEndpoint
 from sentry.vfs.file import (
     O_NONBLOCK,
     O_RDWR,
@@ -64,6 +66,18 @@ class SocketFile(FileDescription):
         got = self.endpoint.recv(count, 0, self.nonblock)
         drop_rights(got.rights)  # read(2) discards passed descriptors
         return got.data
+
+    def read_into(self, task: object, addr: int, count: int) -> int:
+        """read(2) straight into ``task``'s memory: a blocked stream read
+        parks and the writer finishes it (sentry/net/parked.py)."""
+        ep = self.endpoint
+        if isinstance(ep, StreamEndpoint):
+            return parked.read_into(ep, task, addr, count, self.nonblock)
+        got = ep.recv(count, 0, self.nonblock)
+        drop_rights(got.rights)
+        if got.data:
+            task.mm.copy_out(addr, got.data)  # type: ignore[attr-defined]
+        return got.size
 
     def write(self, data: bytes) -> int:
         return self.endpoint.send(data, 0, self.nonblock, None, None, None,

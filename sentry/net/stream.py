@@ -24,6 +24,7 @@ from typing import Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
+from sentry.net import parked
 from sentry.net.endpoint import (
     Endpoint,
     Received,
@@ -52,6 +53,7 @@ class StreamEndpoint(Endpoint):
         self.backlog = 0
         self.acceptq: deque[StreamEndpoint] = deque()
         self.listen_cred = (0, 0, 0)
+        self.parked: deque[Any] = deque()  # parked reads a writer finishes (parked.py)
 
     def accepting(self) -> bool:
         return self.listening
@@ -182,6 +184,8 @@ class StreamEndpoint(Endpoint):
                         peer.rq_bytes += len(chunk)
                         sent += len(chunk)
                         notify(self.cond)
+                        if peer.parked:
+                            parked.serve(peer)
                         if sent >= len(data):
                             return sent
                         continue
@@ -307,8 +311,17 @@ class StreamEndpoint(Endpoint):
             raise SyscallError(errno.EINVAL)
         mode = how + 1  # SHUT_RD -> RCV_SHUTDOWN, SHUT_WR -> SEND, RDWR -> both
         with self.cond:
-            self._shutdown(mode)
-            notify(self.cond)
+            try:
+                self._shutdown(mode)
+            finally:
+                notify(self.cond)
+                self._serve_both()
+
+    def _serve_both(self) -> None:
+        """Parked reads on either end see a state change (cond held)."""
+        for ep in (self, self.peer):
+            if ep is not None and ep.parked:
+                parked.serve(ep)
 
     def _shutdown(self, mode: int) -> None:
         self.shut |= mode
@@ -349,6 +362,7 @@ class StreamEndpoint(Endpoint):
             if peer is not None and not peer.closed:
                 self._peer_gone(peer, unread)
             notify(self.cond)
+            self._serve_both()
         for child in children:
             child._orphan()
         drop_rights(rights)
@@ -365,6 +379,7 @@ class StreamEndpoint(Endpoint):
             if peer is not None:
                 self._peer_gone(peer, True)
             notify(self.cond)
+            self._serve_both()
         drop_rights(rights)
 
     def _unbind(self) -> None:

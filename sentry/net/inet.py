@@ -27,7 +27,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
 from sentry.net.addr import ANY4, ANY6, LOOP4, LOOP6, V4_PREFIX, InetAddr, parse_inet
 from sentry.net.dgram import DgramEndpoint
-from sentry.net.endpoint import INT, Received, Segment
+from sentry.net.endpoint import INT, NO_CRED, UCRED, Received, Segment
 from sentry.net.ports import PORTS
 from sentry.net.stream import StreamEndpoint
 from sentry.vfs.file import FileDescription
@@ -170,6 +170,11 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
 
     def _make_child(self) -> StreamEndpoint:
         return TcpEndpoint(self.family)
+
+    def getsockopt(self, level: int, name: int) -> bytes:
+        if level == c.SOL_SOCKET and name == c.SO_PEERCRED:
+            return UCRED.pack(*NO_CRED)  # only AF_UNIX peers have credentials
+        return super().getsockopt(level, name)
 
     def _capacity(self, peer: StreamEndpoint) -> int:
         return peer.rcvbuf + self.sndbuf

@@ -182,6 +182,10 @@ static void options(void)
     showb("SO_PROTOCOL", int_opt(s, SOL_SOCKET, SO_PROTOCOL));
     showb("SO_ACCEPTCONN listener", int_opt(l, SOL_SOCKET, SO_ACCEPTCONN));
     showb("SO_ACCEPTCONN plain", int_opt(s, SOL_SOCKET, SO_ACCEPTCONN));
+    struct ucred uc;
+    socklen_t ul = sizeof uc;
+    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &uc, &ul);
+    printf("tcp peercred %d %d %d\n", uc.pid, (int)uc.uid, (int)uc.gid);
     int one = 1;
     show("TCP_NODELAY set", setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one));
     showb("TCP_NODELAY", int_opt(s, IPPROTO_TCP, TCP_NODELAY));

@@ -188,6 +188,8 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
 
     def listen(self, backlog: int, cred: tuple[int, int, int]) -> None:
         self._autobind()
+        if not self.listening:
+            PORTS.check_listen(self, self.proto)
         self._listen(backlog, cred)
 
     def connect(self, raw: bytes, ctx: Any, nonblock: bool, cred: tuple[int, int, int]) -> None:

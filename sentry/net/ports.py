@@ -89,6 +89,18 @@ class PortTable:
             self.bound.setdefault((proto, port), []).append(ep)
             return addr.with_port(port)
 
+    def check_listen(self, ep: Any, proto: int) -> None:
+        """listen(2) re-checks the port (inet_csk_listen_start): EADDRINUSE
+        when another socket there listens unless both set SO_REUSEPORT."""
+        with self.lock:
+            for other in self.bound.get((proto, ep.local.port), ()):
+                if other is ep or not other.accepting():
+                    continue
+                if not overlap(ep.local.ip, ep.v6only, other.local.ip, other.v6only):
+                    continue
+                if not (ep.opt(c.SO_REUSEPORT) and other.opt(c.SO_REUSEPORT)):
+                    raise SyscallError(errno.EADDRINUSE)
+
     def unbind(self, ep: Any, proto: int, port: int) -> None:
         with self.lock:
             eps = self.bound.get((proto, port))

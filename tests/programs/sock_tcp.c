@@ -271,6 +271,29 @@ static void interrupted(void)
     close(l);
 }
 
+static void reuse(int opt, const char *label)
+{
+    struct sockaddr_storage ss;
+    int one = 1, a = socket(AF_INET, SOCK_STREAM, 0), b = socket(AF_INET, SOCK_STREAM, 0);
+    char name[80];
+    setsockopt(a, SOL_SOCKET, opt, &one, sizeof one);
+    setsockopt(b, SOL_SOCKET, opt, &one, sizeof one);
+    socklen_t n = addr_of(AF_INET, &ss, "127.0.0.1", 0);
+    bind(a, (void *)&ss, n);
+    n = addr_of(AF_INET, &ss, "127.0.0.1", port_of(a));
+    snprintf(name, sizeof name, "%s: bind second", label);
+    show(name, bind(b, (void *)&ss, n));
+    snprintf(name, sizeof name, "%s: listen first", label);
+    show(name, listen(a, 1));
+    snprintf(name, sizeof name, "%s: listen second", label);
+    show(name, listen(b, 1));
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    show("connect to a shared port", connect(c, (void *)&ss, n));
+    close(c);
+    close(a);
+    close(b);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -283,5 +306,7 @@ int main(void)
     fin_then_write();
     options();
     interrupted();
+    reuse(SO_REUSEADDR, "SO_REUSEADDR");
+    reuse(SO_REUSEPORT, "SO_REUSEPORT");
     return 0;
 }

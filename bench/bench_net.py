@@ -34,8 +34,9 @@ class Workload:
     goal: float | None = GOAL
 
 
-# pyvisor's costs when N was set (2 vCPU VM, shared): TCP round trip ~470 us,
-# AF_UNIX round trip ~500 us, a 64 KiB write streamed ~3 ms.
+# One run on a 2 vCPU VM shared with other jobs (load ~20), so rough: round
+# trip per iteration pyvisor / runsc-ptrace / native: TCP 552 / 465 / 10 us,
+# AF_UNIX 251 / 199 / 18 us (goal 0.5x runsc: missed by ~2.4x).
 WORKLOADS = (
     Workload("tcp_rr", "tcp", 2_000, "1 B loopback TCP round trip"),
     Workload("unix_rr", "unix", 2_000, "1 B AF_UNIX round trip"),

@@ -174,3 +174,31 @@ def test_sandbox_bound_socket_is_an_inode() -> None:
     res = run_sandbox([PYTHON, "-c", code])
     assert res.returncode == 0, res.describe()
     assert res.out == "s\n", res.describe()
+
+
+@pytest.mark.sandbox
+def test_sandbox_never_reaches_host_unix_socket(tmp_path: Path) -> None:
+    """A host AF_UNIX socket visible through a bind mount is a socket inode
+    with no Sentry socket bound to it: connect is refused, and the host
+    listener never sees a connection (runsc without --host-uds)."""
+    import socket
+
+    path = tmp_path / "host.sock"
+    host = socket.socket(socket.AF_UNIX)
+    host.bind(str(path))
+    host.listen()
+    host.setblocking(False)
+    code = textwrap.dedent(f"""
+        import errno, os, socket, stat
+        print(stat.S_ISSOCK(os.stat({str(path)!r}).st_mode))
+        s = socket.socket(socket.AF_UNIX)
+        print(errno.errorcode[s.connect_ex({str(path)!r})])
+    """)
+    try:
+        res = run_sandbox([PYTHON, "-c", code], extra_flags=["-v", f"{tmp_path}:{tmp_path}"])
+        assert res.returncode == 0, res.describe()
+        assert res.out == "True\nECONNREFUSED\n", res.describe()
+        with pytest.raises(BlockingIOError):
+            host.accept()
+    finally:
+        host.close()

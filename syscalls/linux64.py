@@ -14,6 +14,7 @@ from syscalls import (
     misc,
     mm,
     mqueue,
+    net,
     path,
     pidfd,
     poll,
@@ -30,7 +31,7 @@ from syscalls import (
 from syscalls.table import SyscallTable
 
 FAMILIES = (fs, path, inotify, xattr, mm, poll, process, pidfd, sched, creds, ipc, mqueue,
-            signal, signalfd, splice, system, time, timerfd, misc)
+            signal, signalfd, splice, system, time, timerfd, misc, net)
 
 
 def build_table() -> SyscallTable:

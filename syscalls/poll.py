@@ -1,7 +1,8 @@
 """Waiting for file readiness: poll, ppoll, select, pselect6, epoll, and eventfd.
 
 Readiness is asked of each file description (``FileDescription.poll(events,
-0)``); a wait sleeps in short slices between checks, woken early by signals.
+0)``); a wait sleeps in short slices between checks, woken early by signals
+and by sentry.vfs.file.READINESS (sockets and pipes report changes there).
 epoll is level-triggered, and edge-triggered (EPOLLET) for files that count
 their readiness changes (``FileDescription.poll_generation``: pipes, eventfds);
 other files report EPOLLET level-triggered.
@@ -29,6 +30,7 @@ from sentry.vfs.file import (
     POLLIN,
     POLLNVAL,
     POLLOUT,
+    READINESS,
     FileDescription,
     Stat,
     check_interrupt,
@@ -53,16 +55,25 @@ def _wait_ready(t: Task, check: object, deadline: float | None) -> object:
     a pending signal ends the wait with ERESTARTNOHAND (EINTR for the caller)."""
     slice_s = POLL_SLICE
     while True:
+        gen = READINESS.gen
         got = check()  # type: ignore[operator]
         if got:
             return got
         now = _time.monotonic()
         if deadline is not None and now >= deadline:
             return got
+        # One slice, ended early by a signal (Task.wake) or a readiness change.
+        wake = t._wake
+        READINESS.sleeping(wake)
         try:
-            t.sleep_until(now + slice_s if deadline is None else min(deadline, now + slice_s))
+            wake.clear()
+            t.check_interrupt()
+            if READINESS.gen == gen:
+                wake.wait(slice_s if deadline is None else min(deadline - now, slice_s))
         except SyscallError:
             raise SyscallError(ERESTARTNOHAND) from None
+        finally:
+            READINESS.awake(wake)
         slice_s = min(slice_s * 2, 0.05)
 
 

@@ -495,6 +495,7 @@ execveat(dirfd, path, argv, envp, atflags) membarrier(int, int)
 statx(dirfd, path, atflags, hex, ptr) rseq(ptr, uint, int, hex) pidfd_open(int, int)
 clone3(ptr, uint) close_range(uint, uint, closerange)
 faccessat2(dirfd, path, access, accessatflags)
+sendmmsg(fd, ptr, uint, hex) recvmmsg(fd, ptr, uint, hex, ptr)
 """
 SIGNATURES: dict[str, tuple[str, ...]] = {
     m[1]: tuple(m[2].replace(",", " ").split()) for m in re.finditer(r"(\w+)\(([^)]*)\)", _SPEC)

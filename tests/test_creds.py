@@ -102,3 +102,18 @@ def test_syscalls_table_lists_credential_calls() -> None:
              "setgroups", "getgroups"]
     support = {e.name: e.support for e in table}
     assert {n: support.get(n) for n in names} == dict.fromkeys(names, "supported")
+
+
+def test_su_to_nobody() -> None:
+    """util-linux's su (set-user-ID root, PAM, setgroups/setuid, an audit
+    netlink socket it does without) runs a command as nobody, as natively."""
+    import shutil
+
+    if shutil.which("su") is None:
+        pytest.skip("su not installed (util-linux/login)")
+    argv = ["su", "nobody", "-s", "/bin/sh", "-c", "id"]
+    native = run_native(argv)
+    assert native.returncode == 0 and "uid=65534" in native.out, native.describe()
+    sandboxed = run_sandbox(argv)
+    assert (sandboxed.out, sandboxed.returncode) == (native.out, native.returncode), \
+        sandboxed.describe()

@@ -61,6 +61,33 @@ def interrupted() -> bool:
     return False
 
 
+class Readiness:
+    """Wakes tasks sleeping in poll/select/epoll when some file's readiness
+    may have changed (sockets and pipes call ``changed``), so a wait ends
+    at the event instead of at its next slice. ``gen`` counts changes: a
+    poller reads it before checking its files and sleeps only if it did
+    not move."""
+
+    def __init__(self) -> None:
+        self.gen = 0
+        self._sleepers: set[threading.Event] = set()
+
+    def changed(self) -> None:
+        self.gen += 1
+        if self._sleepers:
+            for ev in list(self._sleepers):
+                ev.set()
+
+    def sleeping(self, ev: threading.Event) -> None:
+        self._sleepers.add(ev)
+
+    def awake(self, ev: threading.Event) -> None:
+        self._sleepers.discard(ev)
+
+
+READINESS = Readiness()
+
+
 @record(slots=True)
 class Stat:
     """The fields of struct stat that the Sentry fills in."""

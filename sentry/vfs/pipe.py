@@ -50,6 +50,7 @@ from sentry.vfs.file import (
     POLLHUP,
     POLLIN,
     POLLOUT,
+    READINESS,
     FileDescription,
     Stat,
 )
@@ -131,6 +132,7 @@ class Pipe:
     def _notify_all(self) -> None:
         """Wake every waiter, and finish or hand back parked reads (lock held)."""
         self.changes += 1
+        READINESS.changed()  # and tasks in poll/select/epoll
         waiters = self._waiters
         if waiters:
             self._waiters = []

@@ -20,6 +20,7 @@ from typing import Any
 from sentry import confine, placement, rootfs
 from sentry.kernel import dac, execimage, rlimits
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.fork import tasks_charged
 from sentry.kernel.kernel import Kernel, Utsname
 from sentry.kernel.task import Credentials, SentryBug, Task, initial_regs
 from sentry.kernel.threadgroup import ThreadGroup
@@ -105,6 +106,9 @@ class SandboxOptions:
     # checked (sentry/mountspec.py); root_readonly: OCI root.readonly.
     mounts: list[MountSpec] = field(default_factory=list)
     root_readonly: bool = False
+    # The container's pids limit (OCI linux.resources.pids.limit): the kernel
+    # refuses a clone past it with EAGAIN (sentry/kernel/fork.py).
+    pids_limit: int | None = None
 
 
 @record
@@ -237,6 +241,9 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
         with kernel.lock:
             if kernel.done.is_set():  # under the lock: the init's exit kills all it sees
                 raise LaunchError("the container's init has exited", 125)
+            if kernel.pids_limit is not None and tasks_charged(kernel) >= kernel.pids_limit:
+                raise LaunchError("fork/exec: resource temporarily unavailable "
+                                  "(the container's pids limit)", 125)
             pid = kernel.alloc_pid()
             tg = ThreadGroup(tgid=pid, parent=None, pgid=pid, sid=pid, mm=mm, fds=fds,
                              proc=proc, fs=ctx, exe=execfn, exe_file=exe_file, argv=bargv,
@@ -305,7 +312,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         kernel = Kernel(
             dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
             strace_sink=opts.strace_sink, uts=Utsname(nodename=opts.hostname),
-            protect_init=opts.protect_init,
+            protect_init=opts.protect_init, pids_limit=opts.pids_limit,
         )
         # Built while the Gofer starts (rootfs.build waits for it), loaded below.
         sentry_filter = confine.prepare_filter() if opts.confine else None

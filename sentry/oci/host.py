@@ -126,6 +126,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         # through the Sentry's own pty (sentry/tty/console.py).
         console_fd=console_fd, console_owned=console_fd is not None and console_fd > 2,
         mounts=mounts, root_readonly=b.root_readonly,
+        pids_limit=cgroups.pids_limit(b.raw.get("linux")),
     )
     try:
         return sandbox.run(init.argv, init.env, opts)

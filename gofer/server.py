@@ -528,18 +528,27 @@ def serve(
     /dev/shm), then the root and the ``attach`` sources, then confinement, then
     serve until the Sentry closes the channel (return) or dies (PeerDiedError,
     after unlinking the channel's names on its behalf)."""
+    from gofer import lifeline
+    from shm import faults
     from shm.channel import ServerChannel
 
     channel = ServerChannel(channel_name, peer_pid=sentry_pid)
+    faults.at("gofer-channel")
+    # Both ends have the channel open: its names can go, so nothing is left in
+    # /dev/shm whichever side dies from here on (the Sentry unlinks too, later).
+    channel.unlink()
     attaches: dict[str, Attach] = {}
     try:
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         attaches = open_attaches(list(attach or []))
         _raise_nofile()
+        faults.at("gofer-root")
         if confine:
             from gofer import confine as _confine
 
             _confine.confine(root_fd, seccomp_action=seccomp_action)
+            lifeline.confined()
+            faults.at("gofer-confined")
             os.close(root_fd)
             # After pivot_root the old fd names a directory on a detached mount
             # outside our root; serve from the new "/" instead.
@@ -576,6 +585,10 @@ def main(argv: list[str] | None = None) -> int:
         help="what an unlisted syscall does (errno/log: for finding what Python needs)",
     )
     args = ap.parse_args(argv)
+    if args.sentry_pid == os.getppid():  # an exec'd Gofer (a forked one did it already)
+        from gofer import lifeline
+
+        lifeline.die_with(args.sentry_pid)
     attach: list[AttachSpec] = []
     for spec in args.attach:
         name, mode, path = (spec.split(":", 2) + ["", ""])[:3]

@@ -34,6 +34,7 @@ from sentry.vfs.file import check_interrupt
 from sentry.vfs.host import HostFile
 from sentry.vfs.pipe import Pipe
 from sentry.vfs.resolve import FsContext
+from shm import faults
 from shm.records import field, record
 
 log = logging.getLogger("pyvisor")
@@ -326,6 +327,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         raise LaunchError(str(exc), 125) from None
     except SyscallError as exc:
         raise LaunchError(f"cannot set up the root {opts.root}: {exc}", 125) from None
+    faults.at("sentry-rootfs")
     mf = None
     platform = None
     started = False
@@ -344,15 +346,19 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         # here the sandbox shares one CPU; the zygote and stubs inherit it.
         placement.settle((root.gofer.pid,))
         mf = MemoryFile(MEMORY_FILE_SIZE)
+        faults.at("sentry-memory-file")
         kernel.mf = mf
         kernel.image_cache = ImageCache(mf)
         platform = stubs.Platform(mf)
         kernel.platform = platform
+        faults.at("sentry-platform")
         task, regs = launch(kernel, root.ctx, spec)
+        faults.at("sentry-launched")
         if opts.on_kernel is not None:
             opts.on_kernel(Booted(kernel, root.ctx))
         if sentry_filter is not None:
             confine.confine_sentry(sentry_filter)
+            faults.at("sentry-confined")
         if opts.before_start is not None:
             opts.before_start()
         if console is not None:

@@ -68,6 +68,7 @@ from sentry.oci.control import (
 from sentry.oci.control_server import ControlServer
 from sentry.oci.lifecycle import write_report
 from sentry.oci.state import Container, now_rfc3339, process_start_time
+from shm import faults
 
 log = logging.getLogger("pyvisor")
 
@@ -90,6 +91,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
     # (forked from the host before its threads), no memory file yet; it
     # confines itself while we boot (gofer/prefork.py).
     prefork.prefork()
+    faults.at("sentry-preforked")
     from sentry import sandbox
     from sentry.kernel.task import SentryBug
     from sentry.oci import sentry_ops
@@ -163,6 +165,7 @@ def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int],
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != host_pid:
                 os._exit(EXIT_NOT_STARTED)
+            faults.at("sentry-start")
             code = _sentry_main(sentry_side, b, strace, console_fd)
         finally:
             with contextlib.suppress(Exception):
@@ -368,6 +371,16 @@ class Host:
 
 
 def _wait_code(pid: int) -> int:
+    """Wait for the Sentry and reap it, first removing any Gofer channel
+    names it left in /dev/shm: a Sentry killed at start-up (the OOM killer
+    under a small memory limit) before both ends had opened the channel, with
+    its Gofer killed too, leaves them for nobody else.  Done while it is a
+    zombie, so its pid, which the names carry, is nobody else's yet."""
+    from shm.segment import unlink_created_by  # posix_ipc: only now
+
+    with contextlib.suppress(ChildProcessError):
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    unlink_created_by(pid)
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)

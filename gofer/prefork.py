@@ -170,6 +170,25 @@ class Prefork:
             self.proc.wait(timeout=5.0)
 
 
+# What the Gofer imports before it confines itself (gofer.server.main reports
+# a module that is missing), in the order it needs them.
+GOFER_MODULES = ("gofer.seccomp_loader", "shm.channel", "gofer.confine", "gofer.server")
+
+
+def import_shared() -> None:
+    """Import the Gofer's modules in the process about to call :func:`prefork`
+    (the Sentry needs the codec, the channel and seccomp too): the forked
+    Gofer then shares those pages with it, and under a container memory
+    limit they are charged once, not twice.  Also what a forked Gofer would
+    load (libseccomp), gc-frozen so neither process's GC copies them."""
+    for module in GOFER_MODULES:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+    with contextlib.suppress(Exception):
+        importlib.import_module("gofer.seccomp_loader").pyseccomp()
+    gc.freeze()
+
+
 def prefork() -> bool:
     """Fork the next Gofer now (see the module docstring for when that is
     safe); False, and nothing done, when the process has other threads."""
@@ -222,7 +241,7 @@ def _child(sock_fd: int, parent: int) -> int:
     os.chdir("/")
     # What the exec'd Gofer imports before it confines itself, loaded while the
     # parent boots; main() reports a module that is missing.
-    for module in ("gofer.seccomp_loader", "shm.channel", "gofer.confine", "gofer.server"):
+    for module in GOFER_MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(module)
     with contextlib.suppress(Exception):

@@ -56,3 +56,4 @@ def confined() -> None:
     """The Gofer no longer sees the host's /dev/shm: the handler only exits."""
     global _confined
     _confined = True
+

@@ -514,6 +514,17 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _trim_heap() -> None:
+    """Give start-up's free heap pages back (malloc_trim) before serving:
+    under a container memory limit they are charged with the application's."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(
     root: str,
     channel_name: str,
@@ -543,6 +554,7 @@ def serve(
         attaches = open_attaches(list(attach or []))
         _raise_nofile()
         faults.at("gofer-root")
+        _trim_heap()
         if confine:
             from gofer import confine as _confine
 

@@ -228,3 +228,66 @@ def test_background_sleeps_under_pids_limit_as_runc(state_root: Path, cid: str, 
         assert res.stderr == ref.stderr
     else:  # how many times bash retried depends on timing, on runc too
         assert set(res.stderr.splitlines()) == set(ref.stderr.splitlines()), (ref, res)
+
+
+# -- a small memory limit ----------------------------------------------------------
+
+MEMORY_LIMIT = 32 << 20
+
+
+def _memory_cgroup_or_skip() -> None:
+    h = cgroups._hierarchies()
+    mnt = h.get("memory") or h.get("")
+    if mnt is None or not os.access(mnt, os.W_OK):
+        pytest.skip("no writable memory cgroup hierarchy here: a limit cannot be set")
+
+
+def test_shell_under_32m(cid: str, make_bundle: Callable[..., Path],  # noqa: F811
+                         tmp_path: Path, programs: Programs) -> None:
+    """`docker run -m 32m`: a shell and small programs run in a sandbox whose
+    every process (sandbox host, Sentry, Gofer, stubs) and the application's
+    memory share 32 MiB.  Started as Docker starts it (create, start, through
+    the launcher `install` registers, so no click and no site), and compared
+    with the same commands natively."""
+    _memory_cgroup_or_skip()
+    from e2e import launcher
+
+    rel = f"pyvisor-test-{cid}"
+    script = "echo hi; busybox ls {root}/bin; {root}/bin/hello"
+    b = _bundle_with(make_bundle, ["sh", "-c", script.format(root="")],
+                     {"/bin/hello": programs.path("hello")},
+                     {"memory": {"limit": MEMORY_LIMIT}}, f"/{rel}")
+    native = subprocess.run(["/bin/busybox", "sh", "-c", script.format(root=b / "rootfs")],
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    runtime = str(launcher(tmp_path))
+    root = tmp_path / "state"
+    out, err = tmp_path / "out", tmp_path / "err"
+    try:
+        with out.open("w") as o, err.open("w") as e:
+            created = subprocess.run([runtime, "--root", str(root), "create", "--bundle", str(b),
+                                      cid], stdin=subprocess.DEVNULL, stdout=o, stderr=e,
+                                     timeout=TIMEOUT, start_new_session=True)
+        assert created.returncode == 0, err.read_text()
+        started = runsc(root, "start", cid)
+        assert started.returncode == 0, started.stderr
+        waited = runsc(root, "wait", cid)
+        assert waited.returncode == 0, waited.stderr
+    finally:
+        runsc(root, "delete", "--force", cid)
+        _remove_test_cgroups(rel)
+    assert '"exitStatus": 0' in waited.stdout, (waited.stdout, err.read_text())
+    assert (out.read_text(), err.read_text()) == (native.stdout, native.stderr)
+
+
+def test_caches_are_sized_from_the_memory_limit() -> None:
+    from sentry import memlimit
+
+    assert memlimit.cache_bytes(256 << 20) == min(256 << 20, memlimit.limit() // 16)
+    saved = memlimit._limit
+    try:
+        memlimit._limit = MEMORY_LIMIT
+        assert memlimit.cache_bytes(256 << 20) == 2 << 20
+        memlimit._limit = 1 << 62
+        assert memlimit.cache_bytes(256 << 20) == 256 << 20
+    finally:
+        memlimit._limit = saved

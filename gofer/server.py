@@ -34,7 +34,6 @@ Why the handler is shaped this way (DESIGN.md, trust boundary 4):
 
 from __future__ import annotations
 
-import argparse
 import errno
 import logging
 import os
@@ -577,6 +576,8 @@ def serve(
 
 def main(argv: list[str] | None = None) -> int:
     """``python3 -m gofer.server --root DIR --channel NAME --sentry-pid PID``."""
+    import argparse  # here: a Sentry that imports this module never needs it (~1.4 MB)
+
     ap = argparse.ArgumentParser(prog="gofer.server", description=__doc__.splitlines()[0])
     ap.add_argument("--root", required=True)
     ap.add_argument("--channel", required=True)

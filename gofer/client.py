@@ -30,6 +30,7 @@ from typing import TypeVar
 
 from gofer import p9, prefork
 from sentry.kernel.errors import SyscallError
+from shm import faults
 from shm.channel import (
     ChannelClosed,
     ChannelError,
@@ -431,6 +432,7 @@ class PendingGofer:
         try:
             client = GoferClient(self.channel)
             client.connect()
+            faults.at("sentry-gofer-connected")
             # The Gofer has mapped the segment and opened the semaphores (it
             # answered), so the names can go now: nothing is left in /dev/shm to
             # leak, whichever side is later SIGKILLed (the confined Gofer cannot
@@ -464,6 +466,7 @@ def spawn_gofer(
     being exec'd (gofer/prefork.py: why that fork is safe and ~0.2 s faster).
     """
     channel = ClientChannel(**({} if msize is None else {"msize": msize}))
+    faults.at("sentry-channel")
     try:
         argv = ["--root", root, "--channel", channel.name]
         argv += ["--sentry-pid", str(os.getpid())]
@@ -480,6 +483,7 @@ def spawn_gofer(
         channel.close()
         raise
     channel.set_peer(proc.pid)
+    faults.at("sentry-gofer-spawned")
     return PendingGofer(channel, proc)
 
 

@@ -28,10 +28,12 @@ Why the fork point is safe (the Gofer's trust boundary stays what it was):
   the request brings the one fd it is given (its stderr: the debug log, or
   nothing). The shm channel is created after the fork and opened by name, as
   the exec'd Gofer does.
-* Dies with its parent: PR_SET_PDEATHSIG=SIGKILL, then a check that the parent
-  is still the one that forked it (closing the race), as spawn_gofer's exec
-  path does; an EOF on the request socket (the parent exited or never used
-  it) ends it too, so every wait has a peer-death check.
+* Dies with its parent: PR_SET_PDEATHSIG, then a check that the parent is
+  still the one that forked it (closing the race), as spawn_gofer's exec
+  path does; the signal is SIGTERM, whose handler first removes the
+  channel names a dead parent left (gofer/lifeline.py); an EOF on the
+  request socket (the parent exited or never used it) ends it too, so every
+  wait has a peer-death check.
 * Never returns into the parent's code: the child ends with ``os._exit``
   (no atexit handlers, no finalizers of the parent's objects, e.g. the
   channel names that only their creator may unlink), and it never frees an
@@ -71,11 +73,11 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Collection, Sequence
 
 __all__ = ["ForkedProcess", "Prefork", "forget_parent", "prefork", "set_cmdline", "take"]
 
-_PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 _MAX_REQUEST = 1 << 16
 _MAX_FD = 1 << 20  # above any RLIMIT_NOFILE we meet; closerange uses close_range(2)
@@ -168,6 +170,25 @@ class Prefork:
             self.proc.wait(timeout=5.0)
 
 
+# What the Gofer imports before it confines itself (gofer.server.main reports
+# a module that is missing), in the order it needs them.
+GOFER_MODULES = ("gofer.seccomp_loader", "shm.channel", "gofer.confine", "gofer.server")
+
+
+def import_shared() -> None:
+    """Import the Gofer's modules in the process about to call :func:`prefork`
+    (the Sentry needs the codec, the channel and seccomp too): the forked
+    Gofer then shares those pages with it, and under a container memory
+    limit they are charged once, not twice.  Also what a forked Gofer would
+    load (libseccomp), gc-frozen so neither process's GC copies them."""
+    for module in GOFER_MODULES:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+    with contextlib.suppress(Exception):
+        importlib.import_module("gofer.seccomp_loader").pyseccomp()
+    gc.freeze()
+
+
 def prefork() -> bool:
     """Fork the next Gofer now (see the module docstring for when that is
     safe); False, and nothing done, when the process has other threads."""
@@ -206,10 +227,11 @@ def take() -> Prefork | None:
 def _child(sock_fd: int, parent: int) -> int:
     """Become the Gofer: die with the parent, drop every fd, import, wait for
     the argv, run gofer.server.main. Returns the exit status."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        return 1
+    from gofer import lifeline
+    from shm import faults
+
+    lifeline.die_with(parent)  # and removes the names of a channel it made
+    faults.at("gofer-forked")
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -219,7 +241,7 @@ def _child(sock_fd: int, parent: int) -> int:
     os.chdir("/")
     # What the exec'd Gofer imports before it confines itself, loaded while the
     # parent boots; main() reports a module that is missing.
-    for module in ("gofer.seccomp_loader", "shm.channel", "gofer.confine", "gofer.server"):
+    for module in GOFER_MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(module)
     with contextlib.suppress(Exception):
@@ -232,7 +254,11 @@ def _child(sock_fd: int, parent: int) -> int:
     finally:
         sock.close()
     if not data:
-        return 0  # the parent went away or cancelled
+        # The parent went away (its pdeath SIGTERM is on its way, and the
+        # handler removes any channel names it left: gofer/lifeline.py; its
+        # fds close before the signal is sent) or cancelled (SIGKILL follows).
+        time.sleep(5.0)
+        return 0
     try:
         argv = json.loads(data)
         if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
@@ -242,6 +268,7 @@ def _child(sock_fd: int, parent: int) -> int:
     for fd in fds:
         os.dup2(fd, 2)
         os.close(fd)
+    faults.at("gofer-argv")
     set_cmdline(["gofer.server", *_sentry_pid_first(argv)], comm="gofer.server")
     from gofer import server
 

@@ -13,14 +13,13 @@ normal search.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 from types import ModuleType
 
 SONAMES = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
 
 
-def _find_library(name: str, _search: object = ctypes.util.find_library) -> str | None:
+def _find_library(name: str) -> str | None:
     soname = SONAMES.get(name)
     if soname is not None:
         try:
@@ -29,7 +28,10 @@ def _find_library(name: str, _search: object = ctypes.util.find_library) -> str 
             pass
         else:
             return soname
-    return _search(name)  # type: ignore[operator]
+    import importlib
+
+    real = importlib.import_module("ctypes.util")
+    return real.find_library(name) if real.find_library is not _find_library else None
 
 
 def pyseccomp() -> ModuleType:
@@ -37,10 +39,26 @@ def pyseccomp() -> ModuleType:
     module = sys.modules.get("pyseccomp")
     if module is not None:
         return module
-    search = ctypes.util.find_library
-    ctypes.util.find_library = _find_library
+    if "ctypes.util" in sys.modules:
+        search = ctypes.util.find_library
+        ctypes.util.find_library = _find_library
+        try:
+            import pyseccomp as module
+        finally:
+            ctypes.util.find_library = search
+        return module
+    # pyseccomp's `import ctypes.util` would bring subprocess, shutil,
+    # tempfile, random, bz2 and lzma (~1.4 MB in the Sentry and in the Gofer,
+    # charged to a container's memory limit) for two lookups the table
+    # answers: it gets a stand-in module while it imports, then the real one
+    # is importable again.
+    stand_in = ModuleType("ctypes.util")
+    stand_in.find_library = _find_library  # type: ignore[attr-defined]
+    sys.modules["ctypes.util"] = stand_in
+    ctypes.util = stand_in  # type: ignore[attr-defined]
     try:
         import pyseccomp as module
     finally:
-        ctypes.util.find_library = search
+        del sys.modules["ctypes.util"]
+        del ctypes.util
     return module

@@ -34,7 +34,6 @@ Why the handler is shaped this way (DESIGN.md, trust boundary 4):
 
 from __future__ import annotations
 
-import argparse
 import errno
 import logging
 import os
@@ -514,6 +513,17 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _trim_heap() -> None:
+    """Give start-up's free heap pages back (malloc_trim) before serving:
+    under a container memory limit they are charged with the application's."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(
     root: str,
     channel_name: str,
@@ -528,18 +538,28 @@ def serve(
     /dev/shm), then the root and the ``attach`` sources, then confinement, then
     serve until the Sentry closes the channel (return) or dies (PeerDiedError,
     after unlinking the channel's names on its behalf)."""
+    from gofer import lifeline
+    from shm import faults
     from shm.channel import ServerChannel
 
     channel = ServerChannel(channel_name, peer_pid=sentry_pid)
+    faults.at("gofer-channel")
+    # Both ends have the channel open: its names can go, so nothing is left in
+    # /dev/shm whichever side dies from here on (the Sentry unlinks too, later).
+    channel.unlink()
     attaches: dict[str, Attach] = {}
     try:
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         attaches = open_attaches(list(attach or []))
         _raise_nofile()
+        faults.at("gofer-root")
+        _trim_heap()
         if confine:
             from gofer import confine as _confine
 
             _confine.confine(root_fd, seccomp_action=seccomp_action)
+            lifeline.confined()
+            faults.at("gofer-confined")
             os.close(root_fd)
             # After pivot_root the old fd names a directory on a detached mount
             # outside our root; serve from the new "/" instead.
@@ -556,6 +576,8 @@ def serve(
 
 def main(argv: list[str] | None = None) -> int:
     """``python3 -m gofer.server --root DIR --channel NAME --sentry-pid PID``."""
+    import argparse  # here: a Sentry that imports this module never needs it (~1.4 MB)
+
     ap = argparse.ArgumentParser(prog="gofer.server", description=__doc__.splitlines()[0])
     ap.add_argument("--root", required=True)
     ap.add_argument("--channel", required=True)
@@ -576,6 +598,10 @@ def main(argv: list[str] | None = None) -> int:
         help="what an unlisted syscall does (errno/log: for finding what Python needs)",
     )
     args = ap.parse_args(argv)
+    if args.sentry_pid == os.getppid():  # an exec'd Gofer (a forked one did it already)
+        from gofer import lifeline
+
+        lifeline.die_with(args.sentry_pid)
     attach: list[AttachSpec] = []
     for spec in args.attach:
         name, mode, path = (spec.split(":", 2) + ["", ""])[:3]

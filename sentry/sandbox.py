@@ -20,6 +20,7 @@ from typing import Any
 from sentry import confine, placement, rootfs
 from sentry.kernel import creds, dac, execimage, rlimits
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.fork import tasks_charged
 from sentry.kernel.kernel import DEFAULT_RELEASE, Kernel, Utsname
 from sentry.kernel.task import SentryBug, Task, initial_regs
 from sentry.kernel.threadgroup import ThreadGroup
@@ -33,6 +34,7 @@ from sentry.vfs.file import check_interrupt
 from sentry.vfs.host import HostFile
 from sentry.vfs.pipe import Pipe
 from sentry.vfs.resolve import FsContext
+from shm import faults
 from shm.records import field, record
 
 log = logging.getLogger("pyvisor")
@@ -110,6 +112,9 @@ class SandboxOptions:
     root_readonly: bool = False
     # What uname(2) and /proc report as the kernel's release.
     kernel_release: str = DEFAULT_RELEASE
+    # The container's pids limit (OCI linux.resources.pids.limit): the kernel
+    # refuses a clone past it with EAGAIN (sentry/kernel/fork.py).
+    pids_limit: int | None = None
 
 
 @record
@@ -246,6 +251,9 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
         with kernel.lock:
             if kernel.done.is_set():  # under the lock: the init's exit kills all it sees
                 raise LaunchError("the container's init has exited", 125)
+            if kernel.pids_limit is not None and tasks_charged(kernel) >= kernel.pids_limit:
+                raise LaunchError("fork/exec: resource temporarily unavailable "
+                                  "(the container's pids limit)", 125)
             pid = kernel.alloc_pid()
             tg = ThreadGroup(tgid=pid, parent=None, pgid=pid, sid=pid, mm=mm, fds=fds,
                              proc=proc, fs=ctx, exe=execfn, exe_file=exe_file, argv=bargv,
@@ -326,7 +334,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
             strace_sink=opts.strace_sink,
             uts=Utsname(nodename=opts.hostname, release=opts.kernel_release),
-            protect_init=opts.protect_init,
+            protect_init=opts.protect_init, pids_limit=opts.pids_limit,
         )
         # Built while the Gofer starts (rootfs.build waits for it), loaded below.
         sentry_filter = confine.prepare_filter() if opts.confine else None
@@ -340,6 +348,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         raise LaunchError(str(exc), 125) from None
     except SyscallError as exc:
         raise LaunchError(f"cannot set up the root {opts.root}: {exc}", 125) from None
+    faults.at("sentry-rootfs")
     mf = None
     platform = None
     started = False
@@ -359,15 +368,20 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         # here the sandbox shares one CPU; the zygote and stubs inherit it.
         placement.settle((root.gofer.pid,))
         mf = MemoryFile(MEMORY_FILE_SIZE)
+        faults.at("sentry-memory-file")
         kernel.mf = mf
         kernel.image_cache = ImageCache(mf)
         platform = stubs.Platform(mf)
         kernel.platform = platform
+        faults.at("sentry-platform")
         task, regs = launch(kernel, root.ctx, spec)
+        faults.at("sentry-launched")
         if opts.on_kernel is not None:
             opts.on_kernel(Booted(kernel, root.ctx))
+        _trim_heap()
         if sentry_filter is not None:
             confine.confine_sentry(sentry_filter)
+            faults.at("sentry-confined")
         if opts.before_start is not None:
             opts.before_start()
         if console is not None:
@@ -397,6 +411,16 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         root.close()
         if mf is not None:
             mf.close()
+
+
+def _trim_heap() -> None:
+    """Return the free pages boot left in the heap (imports, the program's
+    bytes on their way to the memory file) to the host: under a container
+    memory limit every page the Sentry keeps is one the application lacks."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _join_tasks(kernel: Kernel, timeout: float = 5.0) -> None:

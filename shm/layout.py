@@ -73,6 +73,10 @@ ST_BAD_FRAME = 1  # the request's length field was impossible
 ST_TOO_LARGE = 2  # the handler's answer did not fit in msize
 ST_SERVER_ERROR = 3  # the handler raised
 
+# Channels made by ClientChannel are "/<NAME_PREFIX><creator pid>-<random hex>":
+# the pid lets a survivor remove a dead creator's objects (segment.unlink_created_by).
+NAME_PREFIX = "pyvisor-"
+
 _PREFIX_RE = re.compile(r"/[A-Za-z0-9_.-]{1,200}")
 
 

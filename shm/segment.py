@@ -34,6 +34,35 @@ def unlink_names(names: Names) -> None:
             pass
 
 
+SHM_DIR = "/dev/shm"  # where glibc keeps shm objects and named semaphores
+
+
+def unlink_created_by(pid: int, shm_dir: str = SHM_DIR) -> int:
+    """Remove every /dev/shm object of channels created by process ``pid``
+    (names start "pyvisor-<pid>-", layout.py); how many were removed.
+
+    For whoever outlives a channel's creator when that creator died before
+    both ends had opened the channel (its names are unlinked then): its
+    parent, the sandbox host, or its Gofer.  Only call it when ``pid`` is
+    dead and not yet reaped (a zombie keeps its pid), so no live process can
+    own names with that pid in them.
+    """
+    prefixes = (f"{layout.NAME_PREFIX}{pid}-", f"sem.{layout.NAME_PREFIX}{pid}-")
+    try:
+        names = os.listdir(shm_dir)
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        if name.startswith(prefixes):
+            try:
+                os.unlink(os.path.join(shm_dir, name))
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
 class Segment:
     """The mapping and semaphores of one channel, as held by one process."""
 

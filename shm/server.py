@@ -46,6 +46,12 @@ class ServerChannel:
         self._next = 0
         self._seg.put(layout.OFF_SERVER_PID, os.getpid())
 
+    def unlink(self) -> None:
+        """Remove the channel's names from /dev/shm (idempotent): once this end
+        has them open, nobody needs them, and a name left behind would outlive
+        a creator that dies before its own unlink."""
+        unlink_names(self._seg.names)
+
     def client_closed(self) -> bool:
         """True once the client has closed the channel in an orderly way."""
         return bool(self._seg.get(layout.OFF_CLIENT_CLOSED))

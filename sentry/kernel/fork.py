@@ -5,6 +5,14 @@ the parent's (mm.fork(): private pages copied sparsely, shared pages shared) or,
 with CLONE_VM, the very same address space mapped into the new stub, which is
 how vfork's child writes what its parent later reads.  The child task's first
 trap is answered with the parent's registers and RAX = 0.
+
+Limits, as Linux's pids controller and a host that runs out give them: a
+clone beyond the container's pids limit (``kernel.pids_limit``: OCI
+linux.resources.pids.limit, Docker's --pids-limit) fails with EAGAIN, and so
+does one the host cannot back with a thread or a stub process.  The host
+cgroup holds the Sentry's own threads and processes too, so it is sized
+above the container's limit (sentry/oci/cgroups.py) and the limit on the
+container's tasks is kept here, as gVisor's Sentry keeps it.
 """
 
 from __future__ import annotations
@@ -17,12 +25,13 @@ from sentry.kernel import creds, execimage
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ExecSwitch, Task
 from sentry.kernel.threadgroup import ThreadGroup
+from sentry.kernel.workers import WORKERS, NoThread
 from sentry.mm.address_space import StubOp
 from sentry.rootfs import read_executable
 from sentry.systrap.stubs import RAX, RSP
 
 if TYPE_CHECKING:
-    pass
+    from sentry.kernel.kernel import Kernel
 
 CLONE_VM = 0x00000100
 CLONE_FS = 0x00000200
@@ -83,6 +92,39 @@ def _write_tids(parent: Task, child_mm: object, tid: int, flags: int, ptid: int,
         child_mm.copy_out(ctid, tidb)  # type: ignore[attr-defined]
 
 
+def tasks_charged(kernel: Kernel) -> int:
+    """What the pids controller counts: every live task (thread), and each
+    zombie process until it is reaped (its leader still exists)."""
+    with kernel.lock:
+        return len(kernel.tasks) + sum(1 for g in kernel.thread_groups.values()
+                                       if g.zombie and not g.reaped)
+
+
+def _charge(kernel: Kernel) -> None:
+    """Count one more task against the container's pids limit, or EAGAIN;
+    :func:`_settle` ends the charge once the task is registered (or failed)."""
+    if kernel.pids_limit is None:
+        return
+    with kernel.lock:
+        if tasks_charged(kernel) + kernel.pids_pending >= kernel.pids_limit:
+            raise SyscallError(errno.EAGAIN)
+        kernel.pids_pending += 1
+
+
+def _settle(kernel: Kernel) -> None:
+    if kernel.pids_limit is not None:
+        with kernel.lock:
+            kernel.pids_pending -= 1
+
+
+def _reserve_worker() -> Any:
+    """The new task's Sentry thread, taken before the task exists."""
+    try:
+        return WORKERS.reserve()
+    except NoThread:
+        raise SyscallError(errno.EAGAIN) from None
+
+
 def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
                   tls: int) -> int:
     """A new thread: a new host thread in the same stub process, its own slot."""
@@ -90,18 +132,28 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
         raise SyscallError(errno.EINVAL)
     kernel = parent.kernel
     tg = parent.tg
+    _charge(kernel)
+    worker = None
     try:
-        th = tg.proc.new_thread(parent.thread)
-    except Exception:
-        raise SyscallError(errno.EAGAIN) from None
-    tid = kernel.alloc_pid()
-    child, regs = _child_task(parent, tg, th, tid, flags, stack, ctid)
+        worker = _reserve_worker()
+        try:
+            th = tg.proc.new_thread(parent.thread)
+        except Exception:
+            raise SyscallError(errno.EAGAIN) from None
+        tid = kernel.alloc_pid()
+        child, regs = _child_task(parent, tg, th, tid, flags, stack, ctid)
+        with kernel.lock:
+            kernel.tasks[tid] = child
+            tg.tasks.append(child)
+            _settle(kernel)
+    except BaseException:
+        _settle(kernel)
+        if worker is not None:
+            WORKERS.release(worker)
+        raise
     child.boot_fp = parent.thread.clone_fp()
     _write_tids(parent, parent.mm, tid, flags, ptid, ctid)
-    with kernel.lock:
-        kernel.tasks[tid] = child
-        tg.tasks.append(child)
-    child.start(regs, tls if flags & CLONE_SETTLS else parent.fs_base)
+    child.start(regs, tls if flags & CLONE_SETTLS else parent.fs_base, worker)
     return tid
 
 
@@ -115,47 +167,70 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         raise SyscallError(errno.EPERM)
     kernel = parent.kernel
     ptg = parent.tg
-    if flags & CLONE_VM:
-        mm = ptg.mm
-        child_ops = _shared_map_ops(mm)
-    else:
-        mm = ptg.mm.fork()
-        mm.defer_frees = True
-        child_ops = list(mm.pending)
-        mm.pending.clear()
-    fds = ptg.fds if flags & CLONE_FILES else ptg.fds.fork()
+    _charge(kernel)
+    worker = mm = fds = None
     try:
-        proc = kernel.platform.new_process()
-    except Exception:
+        worker = _reserve_worker()
+        if flags & CLONE_VM:
+            mm = ptg.mm
+            child_ops = _shared_map_ops(mm)
+        else:
+            mm = ptg.mm.fork()
+            mm.defer_frees = True
+            child_ops = list(mm.pending)
+            mm.pending.clear()
+        fds = ptg.fds if flags & CLONE_FILES else ptg.fds.fork()
+        try:
+            proc = kernel.platform.new_process()
+        except Exception:  # the zygote could not clone: the host's EAGAIN
+            raise SyscallError(errno.EAGAIN) from None
+    except BaseException:
+        _settle(kernel)
+        if worker is not None:
+            WORKERS.release(worker)
+        if mm is not None and not flags & CLONE_VM:
+            mm.release()
+        if fds is not None and not flags & CLONE_FILES:
+            fds.close_all()
+        raise
+    try:
+        tid = kernel.alloc_pid()
+        real_parent = ptg.parent if flags & CLONE_PARENT and ptg.parent is not None else ptg
+        tg = ThreadGroup(
+            tgid=tid, parent=real_parent, pgid=ptg.pgid, sid=ptg.sid, mm=mm, fds=fds, proc=proc,
+            fs=ptg.fs if flags & CLONE_FS or ptg.fs is None else ptg.fs.fork(), cwd=ptg.cwd,
+            exe=ptg.exe, exe_file=ptg.exe_file, argv=list(ptg.argv), comm=ptg.comm,
+            umask=ptg.umask, rlimits=dict(ptg.rlimits), exit_signal=flags & CSIGNAL,
+            # fork keeps no_new_privs, dumpable and personality, not pdeathsig or
+            # subreaper (keepcaps is a securebit: the credentials carry it)
+            prctl={k: v for k, v in ptg.prctl.items() if k in INHERITED_PRCTL},
+            tty=ptg.tty,
+        )
+        tg.sigactions = {s: type(a)(a.handler, a.flags, a.restorer, a.mask)
+                         for s, a in ptg.sigactions.items()}
+        child, regs = _child_task(parent, tg, proc.thread(0), tid, flags, stack, ctid)
+        child.altstack = parent.altstack
+        fs_base = tls if flags & CLONE_SETTLS else parent.fs_base
+        _write_tids(parent, mm, tid, flags, ptid, ctid)
+        kernel.register(tg, child)
+    except BaseException:
+        proc.kill()
+        proc.release()
         if not flags & CLONE_VM:
             mm.release()
-        raise SyscallError(errno.EAGAIN) from None
-    tid = kernel.alloc_pid()
-    real_parent = ptg.parent if flags & CLONE_PARENT and ptg.parent is not None else ptg
-    tg = ThreadGroup(
-        tgid=tid, parent=real_parent, pgid=ptg.pgid, sid=ptg.sid, mm=mm, fds=fds, proc=proc,
-        fs=ptg.fs if flags & CLONE_FS or ptg.fs is None else ptg.fs.fork(), cwd=ptg.cwd,
-        exe=ptg.exe, exe_file=ptg.exe_file, argv=list(ptg.argv), comm=ptg.comm,
-        umask=ptg.umask, rlimits=dict(ptg.rlimits), exit_signal=flags & CSIGNAL,
-        # fork keeps no_new_privs and dumpable, not pdeathsig or subreaper
-        # (keepcaps is a securebit: the credentials carry it)
-        prctl={k: v for k, v in ptg.prctl.items() if k in INHERITED_PRCTL},
-        tty=ptg.tty,
-    )
-    tg.sigactions = {s: type(a)(a.handler, a.flags, a.restorer, a.mask)
-                     for s, a in ptg.sigactions.items()}
-    child, regs = _child_task(parent, tg, proc.thread(0), tid, flags, stack, ctid)
-    child.altstack = parent.altstack
-    fs_base = tls if flags & CLONE_SETTLS else parent.fs_base
-    _write_tids(parent, mm, tid, flags, ptid, ctid)
-    kernel.register(tg, child)
+        if not flags & CLONE_FILES:
+            fds.close_all()
+        WORKERS.release(worker)
+        raise
+    finally:
+        _settle(kernel)
     done = threading.Event()
     if flags & CLONE_VFORK:
         tg.vfork_waiters.append(done)
     child.boot_ops = child_ops
     child.boot_private = not flags & CLONE_VM
     child.boot_fp = parent.thread.clone_fp()
-    child.start(regs, fs_base)
+    child.start(regs, fs_base, worker)
     if flags & CLONE_VFORK:
         while not done.wait(0.05):
             if parent.killed:

@@ -118,6 +118,8 @@ class Kernel:
     frozen: bool = False  # OCI pause: tasks are held before they return to the app
     # A container's init ignores signals it has no handler for (_init_ignores).
     protect_init: bool = False
+    pids_limit: int | None = None  # the container's pids limit (kernel/fork.py enforces it)
+    pids_pending: int = 0  # clones charged against it, their task not yet registered
     exited_cpu_ns: int = 0  # CPU time of the stub processes of exited thread groups
     _next_pid: int = 1
     _reported: set[int] = field(default_factory=set)

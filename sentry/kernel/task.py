@@ -249,9 +249,10 @@ class Task:
         return True
 
     # -- running -----------------------------------------------------------
-    def start(self, regs: list[int], fs_base: int = 0) -> None:
-        """Serve this task on a Sentry thread of its own (a pooled one: workers.py)."""
-        self.job = WORKERS.start(lambda: self._main(regs, fs_base), f"task-{self.tid}")
+    def start(self, regs: list[int], fs_base: int = 0, worker: Any = None) -> None:
+        """Serve this task on a Sentry thread of its own (a pooled one, or
+        ``worker`` reserved by clone: workers.py)."""
+        self.job = WORKERS.start(lambda: self._main(regs, fs_base), f"task-{self.tid}", worker)
 
     def _main(self, regs: list[int], fs_base: int) -> None:
         status: int | None = sig.SIGKILL

@@ -6,6 +6,12 @@ as gVisor runs a goroutine per task), and starting a Python thread costs
 Thread.start's hand-shake with the new thread): a sixth of a fork+exit+wait.
 A thread whose task has ended waits here, idle, for the next one instead, up
 to ``MAX_IDLE`` threads for ``IDLE_S`` seconds each.
+
+A host thread can be refused: under a pids cgroup (Docker's --pids-limit)
+pthread_create fails with EAGAIN and ``Thread.start`` raises RuntimeError.
+clone takes its task's thread with :meth:`Workers.reserve` before the task
+exists, so a refusal is the application's EAGAIN (:class:`NoThread`), never a
+task registered without a thread to run it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ log = logging.getLogger(__name__)
 
 MAX_IDLE = 16
 IDLE_S = 30.0
+
+
+class NoThread(RuntimeError):
+    """The host refused a new thread (EAGAIN): the caller answers EAGAIN."""
 
 
 class Job:
@@ -56,20 +66,48 @@ class Workers:
         self._lock = allocate_lock()
         self._idle: list[_Worker] = []
 
-    def start(self, fn: Callable[[], None], name: str) -> Job:
-        """Run ``fn`` on an idle worker, or on a new thread called ``name``."""
+    def start(self, fn: Callable[[], None], name: str, worker: _Worker | None = None) -> Job:
+        """Run ``fn`` on ``worker`` (from :meth:`reserve`), an idle worker, or a
+        new thread called ``name``; NoThread if the host refuses the thread."""
         job = Job(fn)
-        with self._lock:
-            worker = self._idle.pop() if self._idle else None
         if worker is None:
-            threading.Thread(target=self._serve, args=(job,), name=name, daemon=True).start()
+            with self._lock:
+                worker = self._idle.pop() if self._idle else None
+        if worker is None:
+            self._spawn(_Worker(), job, name)
         else:
             worker.job = job
             worker.wake.release()
         return job
 
-    def _serve(self, job: Job | None) -> None:
+    def reserve(self) -> _Worker:
+        """A thread for a task about to be made, parked until :meth:`start`
+        hands it the task (or :meth:`release` returns it); NoThread if the
+        host has no thread to give."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
         me = _Worker()
+        self._spawn(me, None, "task")
+        return me
+
+    def release(self, worker: _Worker) -> None:
+        """A reserved worker not needed after all: it goes idle (or ends)."""
+        worker.job = None
+        worker.wake.release()
+
+    def _spawn(self, me: _Worker, job: Job | None, name: str) -> None:
+        try:
+            threading.Thread(target=self._serve, args=(me, job), name=name, daemon=True).start()
+        except RuntimeError as exc:  # "can't start new thread": pthread_create's EAGAIN
+            raise NoThread(str(exc)) from None
+
+    def _serve(self, me: _Worker, job: Job | None) -> None:
+        if job is None:  # reserved: wait for the task (or a release)
+            me.wake.acquire()
+            job, me.job = me.job, None
+            if job is None:
+                job = self._next(me)
         while job is not None:
             try:
                 job.fn()

@@ -106,6 +106,37 @@ def _inherit_cpuset(directory: str) -> None:
             continue
 
 
+# The host cgroup's pids budget for a container limited to N tasks: the limit
+# itself is the Sentry's to keep (sentry/kernel/fork.py), as gVisor keeps it,
+# since the host counts the sandbox's own threads and processes, not the
+# container's tasks.  Each task costs the host up to three: its Sentry thread,
+# its stub process or stub thread, and a timer thread while an itimer is armed;
+# and the sandbox itself a fixed number: the sandbox host and its control
+# threads, the Sentry's own threads, the pool of idle task threads
+# (sentry/kernel/workers.py MAX_IDLE), the Gofer, the zygote stub.
+HOST_PIDS_PER_TASK = 3
+HOST_PIDS_OVERHEAD = 64
+
+
+def pids_limit(raw_linux: Any) -> int | None:
+    """The container's pids limit (linux.resources.pids.limit), None when
+    unlimited: absent, 0 or negative (Docker's -1), or not an integer."""
+    try:
+        limit = raw_linux["resources"]["pids"]["limit"]
+    except (KeyError, TypeError):
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        return None
+    return limit
+
+
+def host_pids_max(limit: int) -> int:
+    """What the host cgroup's pids.max gets for a container limit of ``limit``:
+    enough that the sandbox's own threads never trip it before the Sentry's
+    count of the container's tasks does, and still a bound on a runaway."""
+    return limit * HOST_PIDS_PER_TASK + HOST_PIDS_OVERHEAD
+
+
 def _limits(resources: dict[str, Any]) -> dict[str, dict[str, str]]:
     """linux.resources -> {controller: {file: value}} for v1, and "" for v2."""
     v1: dict[str, dict[str, str]] = {}
@@ -114,10 +145,10 @@ def _limits(resources: dict[str, Any]) -> dict[str, dict[str, str]]:
     if isinstance(mem.get("limit"), int) and mem["limit"] > 0:
         v1.setdefault("memory", {})["memory.limit_in_bytes"] = str(mem["limit"])
         v2["memory.max"] = str(mem["limit"])
-    pids = resources.get("pids") or {}
-    if isinstance(pids.get("limit"), int) and pids["limit"] > 0:
-        v1.setdefault("pids", {})["pids.max"] = str(pids["limit"])
-        v2["pids.max"] = str(pids["limit"])
+    limit = pids_limit({"resources": resources})
+    if limit is not None:
+        v1.setdefault("pids", {})["pids.max"] = str(host_pids_max(limit))
+        v2["pids.max"] = str(host_pids_max(limit))
     cpu = resources.get("cpu") or {}
     if isinstance(cpu.get("shares"), int) and cpu["shares"] > 0:
         v1.setdefault("cpu", {})["cpu.shares"] = str(cpu["shares"])

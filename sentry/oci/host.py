@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import itertools
 import logging
 import os
@@ -68,6 +69,7 @@ from sentry.oci.control import (
 from sentry.oci.control_server import ControlServer
 from sentry.oci.lifecycle import write_report
 from sentry.oci.state import Container, now_rfc3339, process_start_time
+from shm import faults
 
 log = logging.getLogger("pyvisor")
 
@@ -86,10 +88,15 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
                  console_fd: int | None = None) -> int:
     """Boot the sandbox for ``b``; the init waits in before_start for `start`."""
     from gofer import prefork
+    # What both the Gofer and the Sentry import, imported once before the
+    # fork: the Gofer shares these pages instead of making its own copy
+    # (~3 MB charged to the container's memory limit otherwise).
+    prefork.import_shared()
     # The Gofer's fork point, before the kernel is imported: single-threaded
     # (forked from the host before its threads), no memory file yet; it
     # confines itself while we boot (gofer/prefork.py).
     prefork.prefork()
+    faults.at("sentry-preforked")
     from sentry import sandbox
     from sentry.kernel.task import SentryBug
     from sentry.oci import sentry_ops
@@ -126,6 +133,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         # through the Sentry's own pty (sentry/tty/console.py).
         console_fd=console_fd, console_owned=console_fd is not None and console_fd > 2,
         mounts=mounts, root_readonly=b.root_readonly,
+        pids_limit=cgroups.pids_limit(b.raw.get("linux")),
     )
     try:
         return sandbox.run(init.argv, init.env, opts)
@@ -151,6 +159,10 @@ def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int],
     host_side, sentry_side = socket.socketpair(socket.AF_UNIX,
                                                socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     host_pid = os.getpid()
+    # Every object so far is shared with the Sentry after the fork: frozen, the
+    # cyclic GC of neither process walks them, which would write each one's
+    # header and so copy (and charge to the container again) every page.
+    gc.freeze()
     pid = os.fork()
     if pid == 0:  # the Sentry
         code = 125
@@ -162,6 +174,8 @@ def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int],
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != host_pid:
                 os._exit(EXIT_NOT_STARTED)
+            faults.at("sentry-start")
+            _one_malloc_arena()
             code = _sentry_main(sentry_side, b, strace, console_fd)
         finally:
             with contextlib.suppress(Exception):
@@ -366,7 +380,34 @@ class Host:
         self.exited.set()
 
 
+def _one_malloc_arena() -> None:
+    """One malloc arena for all of the Sentry's threads (M_ARENA_MAX=1): glibc
+    gives each thread that mallocs an arena of its own, up to 8 per CPU, and
+    each keeps its free pages; with one thread per task that is megabytes a
+    container's memory limit pays for.  The GIL serialises the Sentry's
+    allocations anyway, so one arena costs no contention."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX
+
+
+def _trim_heap() -> None:
+    """Give the heap's free pages back to the host (malloc_trim): what parsing
+    and forking left is charged to the container's memory limit otherwise."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def _wait_code(pid: int) -> int:
+    """Wait for the Sentry and reap it, first removing any Gofer channel
+    names it left in /dev/shm: a Sentry killed at start-up (the OOM killer
+    under a small memory limit) before both ends had opened the channel, with
+    its Gofer killed too, leaves them for nobody else.  Done while it is a
+    zombie, so its pid, which the names carry, is nobody else's yet."""
+    from shm.segment import unlink_created_by  # posix_ipc: only now
+
+    with contextlib.suppress(ChildProcessError):
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    unlink_created_by(pid)
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
@@ -408,6 +449,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     if not cgroups.recorded(c.dir):
         cgroups.join(b.raw.get("linux"), c.dir, os.getpid())
     sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd)
+    _trim_heap()
     if console_fd is not None and console_fd > 2:
         os.close(console_fd)  # the Sentry's now: its end of the container's terminal
     try:

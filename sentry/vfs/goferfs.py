@@ -44,6 +44,7 @@ import threading
 import time
 from typing import Any, Protocol
 
+from sentry import memlimit
 from sentry.bytes_lru import BytesLru
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
@@ -51,7 +52,7 @@ from sentry.vfs.gofer_writes import GoferWrites
 from sentry.vfs.inode import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Filesystem, Inode, StatFs
 
 CHUNK = 64 * 1024
-DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+DEFAULT_CACHE_BYTES = memlimit.cache_bytes(256 * 1024 * 1024)  # less under a memory limit
 ATTR_TTL_S = 1.0
 NEG_TTL_S = 1.0
 READDIR_COUNT = 64 * 1024

@@ -1,0 +1,47 @@
+"""Start-up fault injection: ``PYVISOR_FAULT=<stage>`` makes the process that
+reaches that named stage SIGKILL itself there.
+
+Why: a sandbox can die at any point of its start-up (the OOM killer under a
+small memory limit, a user's kill -9), and nothing of it may outlive it: no
+process, no /dev/shm object, no state directory.  tests/test_startup_faults.py
+kills the Sentry and the Gofer at each stage listed in :data:`STAGES` and looks
+for what is left.  It lives in shm/, the bottom layer, so the Gofer can use it
+without importing the Sentry's modules.
+
+Unset (every real run), :func:`at` is one comparison with None.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+# Every stage a test may name, in start-up order; :func:`at` refuses others so
+# a renamed stage cannot silently stop being tested.
+STAGES = (
+    "sentry-start",            # the Sentry, just forked from the sandbox host
+    "sentry-preforked",        # the Gofer's process forked, waiting for its argv
+    "sentry-channel",          # the Gofer channel's /dev/shm objects made
+    "sentry-gofer-spawned",    # the Gofer has its argv (the channel's name)
+    "sentry-gofer-connected",  # the Gofer answered (both ends open the channel)
+    "sentry-rootfs",           # the mount tree built
+    "sentry-memory-file",      # the application memory file made
+    "sentry-platform",         # the zygote stub started
+    "sentry-launched",         # the init loaded in its stub
+    "sentry-confined",         # the Sentry's seccomp filter on
+    "gofer-forked",            # the Gofer's process, just forked
+    "gofer-argv",              # the Gofer has its argv
+    "gofer-channel",           # the Gofer has opened the channel
+    "gofer-root",              # the Gofer has opened the root and the mounts
+    "gofer-confined",          # the Gofer confined (namespaces, seccomp)
+)
+
+_STAGE = os.environ.get("PYVISOR_FAULT") or None
+
+
+def at(stage: str) -> None:
+    """SIGKILL this process if ``stage`` is the one PYVISOR_FAULT names."""
+    if _STAGE is not None and stage == _STAGE:
+        if stage not in STAGES:
+            raise ValueError(f"unknown fault stage {stage!r}")
+        os.kill(os.getpid(), signal.SIGKILL)

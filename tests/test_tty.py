@@ -22,6 +22,7 @@ import json
 import os
 import pty
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -257,6 +258,12 @@ class HostPty:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             try:
+                # A terminal starts its session with every signal at default,
+                # whatever the test run inherited (a background job ignores
+                # SIGINT and SIGQUIT, and SIG_IGN survives execve).
+                for sig in range(1, 32):
+                    if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                        signal.signal(sig, signal.SIG_DFL)
                 if winsize is not None:  # before the program starts: no race
                     fcntl.ioctl(0, termios.TIOCSWINSZ, winsize.pack())
                 # busybox believes $LINES/$COLUMNS (pytest may set them) over the tty

@@ -153,6 +153,18 @@ def run_sandbox(
     return res
 
 
+def runsc_in(directory: Path) -> Path:
+    """runsc.py linked into ``directory``, for tests of `runsc.py install`: it
+    writes its launcher beside the runsc.py it runs as, so a test's launcher
+    lands in the test's own directory, never in the shared checkout (where
+    concurrent runs would overwrite one another's).  Imports still find this
+    checkout: Python puts the link's resolved directory on sys.path."""
+    link = Path(directory) / "runsc.py"
+    if not link.is_symlink():
+        link.symlink_to(RUNSC)
+    return link
+
+
 def shell_status(returncode: int) -> int:
     """A subprocess returncode as a shell reports it: -N (killed by signal N)
     becomes 128+N."""

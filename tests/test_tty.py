@@ -17,6 +17,7 @@ Facts the tests rely on:
 from __future__ import annotations
 
 import array
+import errno
 import fcntl
 import json
 import os
@@ -104,20 +105,25 @@ def test_output_processing() -> None:
     assert ld.take_output(100) == b"a\nb"
 
 
+def _fails_with(err: int, fn: Callable[..., object], *args: object) -> None:
+    """``fn(*args)`` raises SyscallError with exactly ``err`` (Linux's errno
+    for the case, per tty_io.c / n_tty.c / devpts), not just any error."""
+    with pytest.raises(SyscallError) as info:
+        fn(*args)
+    assert info.value.errno == err, (errno.errorcode.get(info.value.errno), errno.errorcode[err])
+
+
 def test_terminal_nonblocking_and_hangup() -> None:
     term = Terminal(0)
     term.attach(master=True)
     term.attach(master=False)
-    with pytest.raises(SyscallError):
-        term.replica_read(10, nonblock=True)  # EAGAIN
-    with pytest.raises(SyscallError):
-        term.master_read(10, nonblock=True)
+    _fails_with(errno.EAGAIN, term.replica_read, 10, True)
+    _fails_with(errno.EAGAIN, term.master_read, 10, True)
     assert term.master_write(b"hi\n", nonblock=True) == 3
     assert term.replica_read(10, nonblock=False) == b"hi\n"
     term.detach(master=True)
     assert term.replica_read(10, nonblock=False) == b""  # hung up: EOF
-    with pytest.raises(SyscallError):
-        term.replica_write(b"x", nonblock=False)  # EIO
+    _fails_with(errno.EIO, term.replica_write, b"x", False)
 
 
 def test_noncanonical_vtime_times_out() -> None:
@@ -128,9 +134,18 @@ def test_noncanonical_vtime_times_out() -> None:
     tio.lflag &= ~t.ICANON
     tio.cc[t.VMIN], tio.cc[t.VTIME] = 0, 1
     term.ld.set_termios(tio)
+    # A read that ignored VTIME would block for ever: it runs in a thread that
+    # must end (the join's bound is 100 times VTIME, only there to not hang the
+    # suite).  The lower bound cannot flake under load, which only slows a run:
+    # it catches a read that returned at once, as VTIME 0 would.
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(term.replica_read(10, nonblock=False)))
     start = time.monotonic()
-    assert term.replica_read(10, nonblock=False) == b""
-    assert time.monotonic() - start < 5.0
+    reader.start()
+    reader.join(10.0)
+    assert not reader.is_alive(), "a VMIN 0, VTIME 1 read did not time out"
+    assert got == [b""]
+    assert time.monotonic() - start >= 0.09  # VTIME is in tenths of a second
 
 
 def test_devpts_entries_follow_the_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,18 +167,17 @@ def test_devpts_entries_follow_the_pairs(monkeypatch: pytest.MonkeyPatch) -> Non
     m1 = vfs.open(ctx, None, b"/dev/pts/ptmx", os.O_RDWR)
     st = vfs.stat(ctx, None, b"/dev/pts/1")
     assert (os.major(st.rdev), os.minor(st.rdev)) == (136, 1)
-    with pytest.raises(SyscallError):  # locked until unlockpt
-        vfs.open(ctx, None, b"/dev/pts/0", os.O_RDWR | os.O_NOCTTY)
+    # locked until unlockpt: EIO, as Linux's pts_unix98_lookup/tty_open give
+    _fails_with(errno.EIO, vfs.open, ctx, None, b"/dev/pts/0", os.O_RDWR | os.O_NOCTTY)
     m0.term.locked = False
     r0 = vfs.open(ctx, None, b"/dev/pts/0", os.O_RDWR | os.O_NOCTTY)
     assert not r0.flags & os.O_NOCTTY
     m0.write(b"x\n")
     assert r0.read(10) == b"x\n"
     m1.release()
-    with pytest.raises(SyscallError):
-        vfs.stat(ctx, None, b"/dev/pts/1")  # gone with its master
-    with pytest.raises(SyscallError):
-        vfs.open(ctx, None, b"/dev/tty", os.O_RDWR)  # no task, no controlling tty: ENXIO
+    _fails_with(errno.ENOENT, vfs.stat, ctx, None, b"/dev/pts/1")  # gone with its master
+    # no task, no controlling tty: ENXIO
+    _fails_with(errno.ENXIO, vfs.open, ctx, None, b"/dev/tty", os.O_RDWR)
     r0.release()
     m0.release()
 
@@ -247,6 +261,7 @@ def test_epoll_on_a_pty() -> None:
     assert nat.returncode == 0 and "hangup" in nat.out, nat.describe()
     box = run_sandbox(argv)
     assert box.out == nat.out, box.describe()
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
 
 
 # -- runsc.py do from a terminal -------------------------------------------------------

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers import shm_names_of
 
 from gofer import confine as gconfine
 from gofer import p9
@@ -329,6 +330,8 @@ def test_gofer_dies_with_its_sentry(root: Path) -> None:
         sentry.wait()
         if sentry.stdout is not None:
             sentry.stdout.close()
+    # The channel's objects carry their maker's pid: the Sentry's, not this process's.
+    assert shm_names_of(sentry.pid) == set()
     assert _mine(_shm_names() - before) == set()
 
 

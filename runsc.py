@@ -125,6 +125,7 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
         cwd = "/" if real_root != "/" else here
     opts = sandbox.SandboxOptions(root=root_dir, strace=strace, hostname=hostname, cwd=cwd,
                                   extra_env=extra, mounts=mounts,
+                                  ignored_signals=sandbox.inherited_ignores(),
                                   warn=lambda msg: click.echo(f"runsc.py: {msg}", err=True))
     if os.isatty(0) and os.isatty(1):
         # From a terminal: the sandbox gets a terminal of its own, bridged to

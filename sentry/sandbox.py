@@ -22,6 +22,7 @@ from sentry.kernel import creds, dac, execimage, rlimits
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.fork import tasks_charged
 from sentry.kernel.kernel import DEFAULT_RELEASE, Kernel, Utsname
+from sentry.kernel.signals import SIG_IGN, SigAction
 from sentry.kernel.task import SentryBug, Task, initial_regs
 from sentry.kernel.threadgroup import ThreadGroup
 from sentry.mm.image_cache import ImageCache
@@ -115,6 +116,10 @@ class SandboxOptions:
     # The container's pids limit (OCI linux.resources.pids.limit): the kernel
     # refuses a clone past it with EAGAIN (sentry/kernel/fork.py).
     pids_limit: int | None = None
+    # Signals the init starts ignoring: SIG_IGN survives execve on Linux, so
+    # `do` passes on the caller's (inherited_ignores); an OCI container starts
+    # with every disposition at default, as runc starts it.
+    ignored_signals: tuple[int, ...] = ()
 
 
 @record
@@ -142,6 +147,7 @@ class ProcessSpec:
     # A sentry.tty.console.ConsoleBridge: its internal pty's replica is the
     # process's 0-2 and controlling terminal (``stdio`` is then not used).
     console: Any = None
+    ignored_signals: tuple[int, ...] = ()  # SIG_IGN from the start, as inherited across exec
 
 
 @record
@@ -158,6 +164,21 @@ class Booted:
         task, regs = launch(self.kernel, self.ctx, spec)
         task.start(regs)
         return task
+
+
+def inherited_ignores() -> tuple[int, ...]:
+    """The signals this process was started with ignored, which execve would
+    pass on to a program (`nohup`, a background job's SIGINT and SIGQUIT).
+
+    SIGPIPE and SIGXFSZ are left out: Python ignores them itself at startup,
+    so the caller's disposition is unknowable; they start at default, as
+    Python's own subprocess gives them to its children.
+    """
+    import signal
+
+    python_owned = {signal.SIGPIPE, signal.SIGXFSZ, signal.SIGKILL, signal.SIGSTOP}
+    return tuple(int(s) for s in sorted(signal.valid_signals())
+                 if s not in python_owned and signal.getsignal(s) == signal.SIG_IGN)
 
 
 def resolve_program(ctx: FsContext, name: str, path: str | None) -> str:
@@ -257,7 +278,8 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
             pid = kernel.alloc_pid()
             tg = ThreadGroup(tgid=pid, parent=None, pgid=pid, sid=pid, mm=mm, fds=fds,
                              proc=proc, fs=ctx, exe=execfn, exe_file=exe_file, argv=bargv,
-                             comm=execfn.rsplit(b"/", 1)[-1][:15], rlimits=limits)
+                             comm=execfn.rsplit(b"/", 1)[-1][:15], rlimits=limits,
+                             sigactions={s: SigAction(SIG_IGN) for s in spec.ignored_signals})
             if spec.no_new_privs:
                 tg.prctl["no_new_privs"] = 1
             uid, gid = spec.uid, spec.gid
@@ -363,7 +385,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         spec = ProcessSpec(argv=list(argv), env={**env, **opts.extra_env}, cwd=opts.cwd,
                            uid=uid, gid=gid, groups=groups, rlimits=opts.rlimits,
                            no_new_privs=opts.no_new_privs, console=console,
-                           caps=opts.caps if opts.caps is not None else caller_caps)
+                           caps=opts.caps if opts.caps is not None else caller_caps,
+                           ignored_signals=opts.ignored_signals)
         # Boot is done (the Gofer and this process imported in parallel): from
         # here the sandbox shares one CPU; the zygote and stubs inherit it.
         placement.settle((root.gofer.pid,))

@@ -15,14 +15,22 @@ Facts that shape this module:
   unix sockets live under that directory too, and sun_path holds 108 bytes:
   the directory is a short one directly under /tmp, not pytest's deep tmp_path.
 - Every subprocess has a timeout, and a daemon that does not answer within
-  START_TIMEOUT is killed and the test skipped with the tail of its log:
-  a tool that cannot run here is a skip with a reason, never a hang.
+  START_TIMEOUT is killed: never a hang.  A tool that is not installed skips
+  its module with the reason.  A tool that is installed but whose daemon,
+  image import or runc sanity run fails (:func:`unavailable`) skips on a
+  developer's machine and FAILS under ``CI=true``: CI installs every tool, so
+  there a skip would hide a broken harness or machine behind a green run.
+  The reason is one line; the daemon's log tail goes to stderr.
 - Tools run the runtime with environments of their own: podman's cleanup
   process gets an *empty* environment, so ``#!/usr/bin/env python3`` finds
   /usr/bin/python3, which may not be the interpreter pyvisor is installed in.
   :func:`launcher` writes the launcher ``runsc.py install`` registers, which
-  names this very interpreter; daemons are also started with this
-  interpreter's directory first on PATH.
+  names this very interpreter, into the session's own directory (never the
+  checkout); daemons are also started with this interpreter's directory
+  first on PATH.
+- ``PYVISOR_E2E_DOCKERD_CONFIG`` names a JSON object merged into the
+  daemon.json the Docker module writes: to try a daemon setting, or to see
+  that a dockerd that will not start fails the module under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -43,8 +51,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+from helpers import runsc_in
 
 REPO = Path(__file__).resolve().parent.parent
 RUNSC = REPO / "runsc.py"
@@ -97,6 +107,29 @@ def launcher(directory: Path) -> Path:
     path.write_text(oci_launcher.render(str(RUNSC)))
     path.chmod(0o755)
     return path
+
+
+def in_ci() -> bool:
+    """True under CI (``CI=true``, as CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def unavailable(reason: str, detail: str = "") -> NoReturn:
+    """An installed tool that cannot be set up here (its daemon does not start,
+    an image import or a runc sanity run fails): a skip with ``reason`` on a
+    developer's machine, a failure under CI=true.  ``reason`` is made one
+    line; ``detail`` (a log tail) goes to stderr, shown with the report."""
+    line = " ".join(reason.split())
+    if detail:
+        print(detail, file=sys.stderr)
+    if in_ci():
+        pytest.fail(f"CI=true: {line}", pytrace=False)
+    pytest.skip(line)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][-300:] if lines else "(empty)"
 
 
 # -- the image -------------------------------------------------------------------
@@ -289,15 +322,17 @@ class Daemon:
                 f"{log_tail(self.log, 1500)}")
 
     def wait_ready(self, probe: Sequence[str], timeout: float = START_TIMEOUT) -> None:
-        """Poll ``probe`` until it succeeds; skip (after stopping) if it never does."""
+        """Poll ``probe`` until it succeeds; :func:`unavailable` (after stopping)
+    if it never does."""
         assert self.proc is not None
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.stop()
-                pytest.skip(f"{self.name} exited with status {self.proc.returncode} at "
-                            f"start-up; its log ends:\n{log_tail(self.log)}")
+                tail = log_tail(self.log)
+                unavailable(f"{self.name} exited with status {self.proc.returncode} at "
+                            f"start-up: {_last_line(tail)}", f"{self.name} log ends:\n{tail}")
             try:
                 res = subprocess.run(list(probe), env=self.env, capture_output=True, text=True,
                                      timeout=10, stdin=subprocess.DEVNULL)
@@ -309,8 +344,9 @@ class Daemon:
                 last = (res.stderr or res.stdout).strip()[-300:]
             time.sleep(0.2)
         self.stop()
-        pytest.skip(f"{self.name} did not come up within {timeout:g} s ({last}); "
-                    f"its log ends:\n{log_tail(self.log)}")
+        tail = log_tail(self.log)
+        unavailable(f"{self.name} did not come up within {timeout:g} s: {_last_line(last)}",
+                    f"{self.name} log ends:\n{tail}")
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM (a daemon's orderly shutdown), SIGKILL to the group if it lingers."""
@@ -333,14 +369,21 @@ def start_dockerd(base: Path, dockerd: str, client: str,
                   ) -> tuple[Daemon, dict[str, str]]:
     """dockerd in throw-away directories under ``base`` with runtime "pyvisor"
     registered by `runsc.py install --config-file` (and what ``more_runtimes``
-    adds to that daemon.json), once it answers; returns it and the environment
-    that points a docker client at it.  A daemon that never answers is stopped
-    and the test skipped (Daemon.wait_ready)."""
+    adds to that daemon.json, then PYVISOR_E2E_DOCKERD_CONFIG's object), once
+    it answers; returns it and the environment that points a docker client at
+    it.  A daemon that never answers is stopped and the module skipped, or
+    failed under CI (Daemon.wait_ready).  The launcher `install` writes lands
+    in ``base``, beside the runsc.py linked there, not in the checkout."""
     conf = base / "daemon.json"
-    res = run([sys.executable, str(RUNSC), "install", "--config-file", str(conf)])
+    res = run([sys.executable, str(runsc_in(base)), "install", "--config-file", str(conf)])
     assert res.returncode == 0, f"runsc.py install failed: {res.stderr}"
     if more_runtimes is not None:
         more_runtimes(conf)
+    override = os.environ.get("PYVISOR_E2E_DOCKERD_CONFIG")
+    if override:
+        cfg = json.loads(conf.read_text())
+        cfg.update(json.loads(Path(override).read_text()))
+        conf.write_text(json.dumps(cfg, indent=4))
     sock = base / "docker.sock"
     env = tool_env({"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(base / "client")})
     daemon = Daemon(

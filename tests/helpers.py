@@ -153,6 +153,39 @@ def run_sandbox(
     return res
 
 
+def shm_names_of(pid: int) -> set[str]:
+    """The /dev/shm objects (channel segments, semaphores) process ``pid``
+    made: shm/channel.py names them pyvisor-PID-..., so a sandbox's own are
+    found by its Sentry's pid, whatever other sandboxes run on the host."""
+    tag = f"pyvisor-{pid}-"
+    return {n for n in os.listdir("/dev/shm") if tag in n}
+
+
+def shm_names_orphaned(before: set[str]) -> set[str]:
+    """Objects in /dev/shm that are not in ``before`` and whose creator (the
+    pid in the name) is dead: leaked, by whoever made them.  For runs whose
+    Sentry pid is not known; a live sandbox's objects never count."""
+    left = set()
+    for name in set(os.listdir("/dev/shm")) - before:
+        part = name.split("pyvisor-", 1)[1:] or [""]
+        pid = part[0].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            left.add(name)
+    return left
+
+
+def runsc_in(directory: Path) -> Path:
+    """runsc.py linked into ``directory``, for tests of `runsc.py install`: it
+    writes its launcher beside the runsc.py it runs as, so a test's launcher
+    lands in the test's own directory, never in the shared checkout (where
+    concurrent runs would overwrite one another's).  Imports still find this
+    checkout: Python puts the link's resolved directory on sys.path."""
+    link = Path(directory) / "runsc.py"
+    if not link.is_symlink():
+        link.symlink_to(RUNSC)
+    return link
+
+
 def shell_status(returncode: int) -> int:
     """A subprocess returncode as a shell reports it: -N (killed by signal N)
     becomes 128+N."""

@@ -5,8 +5,9 @@ One dockerd per session, in its own temporary data root, exec root, socket and
 pid file (see tests/e2e.py); it is stopped and its directory removed at the
 end.  Each check runs with runc as well as with pyvisor: a runc failure is a
 harness or machine problem, a pyvisor-only failure is ours.  The fixture first
-checks runc end to end and skips everything, with the reason, if even that
-fails.
+checks runc end to end; if even that (or the daemon, or the image import)
+fails, the module skips with the reason, or fails under CI=true
+(e2e.unavailable).
 """
 
 from __future__ import annotations
@@ -64,12 +65,12 @@ def docker() -> Iterator[Docker]:
         tar = e2e.write_rootfs_tar(base / "rootfs.tar")
         res = d("import", str(tar), IMAGE)
         if res.returncode != 0:
-            pytest.skip(f"docker import failed here: {d.why(res)}")
+            e2e.unavailable(f"docker import failed here: {res.stderr}", d.why(res))
         res = d("run", "--rm", "--runtime=runc", "--network=none", IMAGE,
                 "/bin/busybox", "echo", "sanity")
         if res.returncode != 0 or res.stdout != "sanity\n":
-            pytest.skip(f"docker cannot run even runc containers here (harness problem, "
-                        f"not pyvisor's): {d.why(res)}")
+            e2e.unavailable(f"docker cannot run even runc containers here (harness problem, "
+                            f"not pyvisor's): exit {res.returncode}: {res.stderr}", d.why(res))
         yield d
     finally:
         if daemon is not None:
@@ -156,17 +157,14 @@ def test_detach_exec_stop(docker: Docker, runtime: str) -> None:
         rows = [line.split(None, 1) for line in res.stdout.splitlines()[1:]]
         assert rows and all(r[0] != "1" for r in rows), res.stdout
         assert any("sleep 120" in r[1] or "sandbox-serve" in r[1] for r in rows), res.stdout
-        t0 = time.monotonic()
         res = docker("stop", "-t", "2", cid, timeout=60)
-        took = time.monotonic() - t0
         assert res.returncode == 0, docker.why(res)
-        # Within the grace period plus a margin: stop must not wait for the sleep.
-        assert took < 20, f"docker stop took {took:.1f} s"
         st = docker("inspect", "--format", "{{json .State}}", cid)
         state = json.loads(st.stdout)
         assert not state["Running"], docker.why(st)
         # `sleep` as pid 1 has no SIGTERM handler, so Linux drops the SIGTERM and
         # the SIGKILL after the grace time ends it: 137, with runc as with us.
+        # (A stop that waited for the sleep to end would give 0: no timing needed.)
         assert state["ExitCode"] == 137, state
     finally:
         docker("rm", "-f", cid, timeout=60)
@@ -251,18 +249,25 @@ def test_exec_interactive_terminal(docker: Docker, runtime: str) -> None:
 
 
 def test_nothing_left_behind(docker: Docker) -> None:
-    """After the runs above, no pyvisor container state and no sandbox process remain."""
-    time.sleep(0.5)
+    """After the runs above, no pyvisor container state and no sandbox process
+    remain.  `docker run --rm` and `docker rm -f` return once the container is
+    removed (the runtime's delete included), so nothing is waited for but the
+    host processes' exit, which a killed process reaches asynchronously."""
     res = docker("ps", "-aq")
-    assert res.stdout.strip() == "", docker.why(res)
-    # Docker 20.10 gives every runc-style runtime --root EXEC_ROOT/runtime-runc/moby.
+    assert (res.returncode, res.stdout.strip()) == (0, ""), docker.why(res)
+    # Docker 20.10 gives every runc-style runtime --root EXEC_ROOT/runtime-runc/moby;
+    # the runs above made it, so a missing directory is a wrong path, not a pass.
     state_root = docker.base / "exec" / "runtime-runc" / "moby"
-    with contextlib.suppress(FileNotFoundError):
-        assert os.listdir(state_root) == []
-    with contextlib.suppress(FileNotFoundError):
+    assert state_root.is_dir(), sorted(p.name for p in (docker.base / "exec").iterdir())
+    assert os.listdir(state_root) == []
+    deadline = time.monotonic() + 10  # SIGKILLed processes exit within milliseconds
+    while True:
         leftovers = [p for p in os.listdir("/proc") if p.isdigit()
                      and str(docker.base) in _cmdline(p) and "sandbox-serve" in _cmdline(p)]
-        assert leftovers == []
+        if not leftovers or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert leftovers == []
 
 
 def _cmdline(pid: str) -> str:

@@ -5,10 +5,11 @@ Everything podman stores goes to a temporary directory: --root, --runroot,
 --tmpdir, vfs storage, cgroupfs, a file events backend, and empty
 containers.conf / storage.conf through CONTAINERS_CONF and
 CONTAINERS_STORAGE_CONF, so the host's own images and containers are never
-touched.  The runtime keeps its default state root (/var/run/pyvisor):
-podman's cleanup process runs ``delete --force`` *without* the
-``--runtime-flag`` flags given to ``podman run`` (seen with podman 4.3), so a
-``--root`` given that way would leave every container's state behind.
+touched.  The runtime's state root is this session's too: podman's cleanup
+process runs ``delete --force`` *without* the ``--runtime-flag`` flags given
+to ``podman run`` (seen with podman 4.3), so ``--root`` is given by a
+wrapper podman runs as the runtime (:func:`_runtime_with_root`), which
+every call goes through; nothing lands in the host's /var/run/pyvisor.
 
 Why a launcher and not runsc.py itself: podman runs ``delete --force`` from
 ``podman container cleanup``, which conmon starts with an *empty*
@@ -29,7 +30,16 @@ import e2e
 import pytest
 
 IMAGE = "localhost/pyvisor-e2e-busybox:1"
-STATE_ROOT = "/var/run/pyvisor"  # runsc.py's default --root
+
+
+def _runtime_with_root(base: Path) -> Path:
+    """The runtime podman runs: the launcher with ``--root base/state`` put
+    first (a later --root would still win, as with click).  /bin/sh by
+    absolute path: podman's cleanup runs it with an empty environment."""
+    path = base / "pyvisor-podman"
+    path.write_text(f'#!/bin/sh\nexec "{e2e.launcher(base)}" --root "{base}/state" "$@"\n')
+    path.chmod(0o755)
+    return path
 
 
 @dataclass
@@ -77,7 +87,7 @@ def podman() -> Iterator[Podman]:
         argv = [exe, "--root", str(base / "root"), "--runroot", str(base / "runroot"),
                 "--tmpdir", str(base / "tmp"), "--storage-driver", "vfs",
                 "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
-        runtime = e2e.launcher(base)
+        runtime = _runtime_with_root(base)
         # podman asks for rlimits at the host's maximum (nofile 1048576); runc sets
         # them on the host, which fails where root lacks CAP_SYS_RESOURCE, so
         # runc gets low limits (lowering needs no privilege).  pyvisor's rlimits
@@ -89,14 +99,14 @@ def podman() -> Iterator[Podman]:
         })
         res = p("info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=60)
         if res.returncode != 0:
-            pytest.skip(f"podman does not work here: {_why(res)}")
+            e2e.unavailable(f"podman does not work here: {res.stderr}", _why(res))
         res = p("import", str(e2e.write_rootfs_tar(base / "rootfs.tar")), IMAGE)
         if res.returncode != 0:
-            pytest.skip(f"podman import failed: {_why(res)}")
+            e2e.unavailable(f"podman import failed: {res.stderr}", _why(res))
         res = p.run("runc", "/bin/busybox", "echo", "sanity")
         if res.returncode != 0 or res.stdout != "sanity\n":
-            pytest.skip(f"podman cannot run even runc containers here (harness problem, "
-                        f"not pyvisor's): {_why(res)}")
+            e2e.unavailable(f"podman cannot run even runc containers here (harness problem, "
+                            f"not pyvisor's): exit {res.returncode}: {res.stderr}", _why(res))
         yield p
     finally:
         subprocess.run([exe, "--root", str(base / "root"), "--runroot", str(base / "runroot"),
@@ -145,5 +155,7 @@ def test_nothing_left_behind(podman: Podman) -> None:
     res = podman("ps", "-aq")
     assert res.stdout.strip() == "", _why(res)
     assert podman.cids, "no pyvisor container ran"
-    left = [c for c in podman.cids if os.path.exists(os.path.join(STATE_ROOT, c))]
-    assert left == []
+    state = podman.base / "state"
+    assert state.is_dir(), "pyvisor containers ran, but not with this session's state root"
+    left = [c for c in podman.cids if os.path.exists(state / c)]
+    assert left == [] and os.listdir(state) == [], os.listdir(state)

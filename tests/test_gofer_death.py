@@ -51,7 +51,11 @@ def _descendants(pid: int) -> dict[int, str]:
     todo = [pid]
     while todo:
         parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
+        try:  # a process that exits while we walk is simply not a descendant any more
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
             try:
                 children = (task / "children").read_text().split()
             except OSError:

@@ -126,6 +126,7 @@ def test_an_executable_changed_in_place_runs_as_changed(exe: bytes) -> None:
     assert native.out.splitlines()[:2] == ["first", "again"]
     assert "stale" not in native.out
     assert boxed.out == native.out, boxed.describe()
+    assert (boxed.returncode, boxed.err) == (native.returncode, native.err), boxed.describe()
 
 
 def test_kept_file_bytes_are_bounded(mf: MemoryFile) -> None:

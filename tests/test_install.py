@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import RUNSC
+from helpers import RUNSC, runsc_in
 
 from sentry.oci.install import DEFAULT_RUNTIME, InstallError, install, uninstall
 
 
-def _runsc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(RUNSC), *args], capture_output=True, text=True,
+def _runsc(*args: str, runsc: Path = RUNSC) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(runsc), *args], capture_output=True, text=True,
                           timeout=60)
 
 
@@ -28,8 +28,14 @@ def _read(path: Path) -> object:
     return json.loads(path.read_text())
 
 
-def test_default_name_does_not_clash_with_gvisor() -> None:
-    assert DEFAULT_RUNTIME == "pyvisor"
+def test_default_name_does_not_clash_with_gvisor(tmp_path: Path) -> None:
+    """What `install` registers when no --runtime is given is not gVisor's
+    "runsc", so both runtimes can sit in one daemon.json."""
+    conf = tmp_path / "daemon.json"
+    res = _runsc("install", "--config-file", str(conf), runsc=runsc_in(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert list(_read(conf)["runtimes"]) == [DEFAULT_RUNTIME]  # type: ignore[index]
+    assert DEFAULT_RUNTIME != "runsc"
 
 
 def test_install_creates_file_and_directory(tmp_path: Path) -> None:
@@ -104,18 +110,19 @@ def test_uninstall_missing_runtime_or_file_is_an_error(tmp_path: Path) -> None:
 
 def test_cli_install_uninstall(tmp_path: Path) -> None:
     conf = tmp_path / "docker" / "daemon.json"
-    res = _runsc("install", "--config-file", str(conf), "--", "--debug-log=/tmp/l", "--strace")
+    runsc = runsc_in(tmp_path)  # the launcher lands beside it, not in the checkout
+    res = _runsc("install", "--config-file", str(conf), "--", "--debug-log=/tmp/l", "--strace",
+                 runsc=runsc)
     assert res.returncode == 0, res.stderr
     entry = _read(conf)["runtimes"]["pyvisor"]  # type: ignore[index]
     # the launcher written beside runsc.py (sentry/oci/launcher.py; test_shimcalls.py)
-    assert entry["path"] == os.path.join(os.path.dirname(os.path.abspath(RUNSC)),
-                                         "pyvisor-runtime")
+    assert entry["path"] == str(tmp_path / "pyvisor-runtime")
     assert os.access(entry["path"], os.X_OK)  # Docker execs it directly
     ver = subprocess.run([entry["path"], "--version"], capture_output=True, text=True,
                          timeout=60, env={})  # as podman's cleanup runs it: no PATH at all
     assert ver.returncode == 0 and "runsc.py" in ver.stdout + ver.stderr, ver
     assert entry["runtimeArgs"] == ["--debug-log=/tmp/l", "--strace"]
-    res = _runsc("install", "--runtime", "other", "--config-file", str(conf))
+    res = _runsc("install", "--runtime", "other", "--config-file", str(conf), runsc=runsc)
     assert res.returncode == 0, res.stderr
     res = _runsc("uninstall", "--config-file", str(conf))
     assert res.returncode == 0, res.stderr
@@ -128,7 +135,7 @@ def test_cli_install_uninstall(tmp_path: Path) -> None:
 def test_cli_malformed_json_one_line_exit_1(tmp_path: Path) -> None:
     conf = tmp_path / "daemon.json"
     conf.write_text("{not json")
-    res = _runsc("install", "--config-file", str(conf))
+    res = _runsc("install", "--config-file", str(conf), runsc=runsc_in(tmp_path))
     assert res.returncode == 1
     assert res.stderr.count("\n") == 1 and "invalid JSON" in res.stderr
     assert "Traceback" not in res.stderr
@@ -138,7 +145,7 @@ def test_cli_malformed_json_one_line_exit_1(tmp_path: Path) -> None:
 def test_cli_flags_need_the_separator(tmp_path: Path) -> None:
     """A runtime flag given without `--` is refused, not silently registered."""
     conf = tmp_path / "daemon.json"
-    res = _runsc("install", "--config-file", str(conf), "--strace")
+    res = _runsc("install", "--config-file", str(conf), "--strace", runsc=runsc_in(tmp_path))
     assert res.returncode == 2
     assert not conf.exists()
 

@@ -18,7 +18,7 @@ def test_fcntl_and_flock_locks(programs: Programs) -> None:
     assert nat.returncode == 0, nat.describe()
     assert "child wrlck 2: EAGAIN" in nat.out and "flock ex 2: EAGAIN" in nat.out
     assert box.out == nat.out, box.describe()
-    assert box.returncode == 0
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
 
 
 @pytest.mark.sandbox

@@ -56,13 +56,18 @@ def _watch_phases(proc: subprocess.Popen[bytes]) -> None:
         assert home is not None and len(home) == 1, f"the Sentry runs on {home}"
         kids = host_children(sentry)
         assert len(kids) >= 3  # the Gofer, the zygote, the stub
-        deadline = time.monotonic() + 1.2
+        # The program computes until told to stop, so this waits for the event
+        # itself; the deadline is only there so a stub never let out fails.
+        deadline = time.monotonic() + 30
         while not _widehost_children(sentry) and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.01)
         assert len(_widehost_children(sentry)) == 1, "the computing stub was not let out"
         others = [_affinity(p) for p in kids if _affinity(p) != CPUS]
         assert all(a == home for a in others if a is not None)
 
+        assert proc.stdin is not None
+        proc.stdin.write(b"x")  # computing ends: the trapping phase
+        proc.stdin.flush()
         _expect_line(proc, b"trapping")
         _expect_line(proc, b"resting")
         assert _widehost_children(sentry) == [], "a stub that traps often did not come home"

@@ -4,10 +4,12 @@ and take signals with the same results."""
 
 from __future__ import annotations
 
+import select
 import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 from helpers import (
@@ -53,6 +55,7 @@ def test_shell(shell: str, name: str) -> None:
     box = run_sandbox(argv)
     assert "Traceback" not in box.err, box.describe()
     assert box.out == nat.out, box.describe()
+    assert box.err == nat.err, box.describe()
     assert box.returncode == shell_status(nat.returncode), box.describe()
 
 
@@ -66,6 +69,7 @@ def test_program(programs: Programs, prog: str) -> None:
     nat = run_native([path])
     box = run_sandbox([path])
     assert box.out == nat.out, box.describe()
+    assert box.err == nat.err, box.describe()
     assert box.returncode == shell_status(nat.returncode), box.describe()
 
 
@@ -77,13 +81,14 @@ def test_threads_counter(programs: Programs) -> None:
 
 @pytest.mark.sandbox
 def test_alarm_interrupts_and_restarts_read(programs: Programs) -> None:
+    """The program writes its own pipe from the second alarm's handler (see
+    alarm_restart.c): no outside writer racing the alarms."""
     path = programs.path("alarm_restart")
-    feeder = "sleep 4; echo x"  # alarms at ~1 s and ~2 s: margin for a loaded machine
-    nat = subprocess.run(f"({feeder}) | {path}", shell=True, capture_output=True, timeout=30)
-    box = subprocess.run(f"({feeder}) | {sys.executable} {RUNSC} do -- {path}", shell=True,
-                         capture_output=True, timeout=30)
-    assert nat.stdout == b"read -1 errno Interrupted system call n=1\nread 1 n=2\n"
-    assert box.stdout == nat.stdout, box.stderr
+    nat = run_native([path])
+    box = run_sandbox([path])
+    assert nat.out == "read -1 errno Interrupted system call n=1\nread 1 x n=2\n", nat.describe()
+    assert (box.returncode, box.out, box.err) == (nat.returncode, nat.out, nat.err), (
+        box.describe())
 
 
 def _alive(pid: int) -> bool:
@@ -97,13 +102,19 @@ def _alive(pid: int) -> bool:
 @pytest.mark.sandbox
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
 def test_killing_runsc_leaves_nothing(how: str) -> None:
-    marker = f"pyvisor-kill-test-{how}"
+    marker = f"pyvisor-kill-test-{how}-{uuid.uuid4().hex[:8]}"  # unique: other runs may be on
     proc = subprocess.Popen(
         [sys.executable, str(RUNSC), "do", "--", BB, "sh", "-c",
-         f"/bin/busybox sleep 30 & /bin/busybox sleep 31; echo {marker}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         f"/bin/busybox sleep 30 & echo started; /bin/busybox sleep 31; echo {marker}"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
     )
-    time.sleep(2.0)
+    assert proc.stdout is not None
+    # The shell says when it has forked the first sleep: the sandbox is fully up.
+    ready, _, _ = select.select([proc.stdout], [], [], 30)
+    line = proc.stdout.readline() if ready else b"(nothing within 30 s)"
+    if line != b"started\n":
+        proc.kill()
+    assert line == b"started\n"
     kids = host_children(proc.pid)
     assert len(kids) >= 3, kids  # the Gofer, the zygote, and stubs for sh and its sleeps
     proc.send_signal(getattr(signal, how))
@@ -113,3 +124,4 @@ def test_killing_runsc_leaves_nothing(how: str) -> None:
         time.sleep(0.1)
     assert not [k for k in kids if _alive(k)]
     assert_no_process_left(marker)
+    proc.stdout.close()

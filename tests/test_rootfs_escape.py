@@ -110,6 +110,8 @@ def check_like_chroot(root: Path, argv: list[str]) -> Result:
     assert_nothing_from_host(box)
     assert box.out == nat.stdout.decode(), (
         f"chroot stdout:\n{nat.stdout.decode()}\nsandbox:\n{box.describe()}")
+    assert box.err == nat.stderr.decode(), (
+        f"chroot stderr:\n{nat.stderr.decode()}\nsandbox:\n{box.describe()}")
     assert box.returncode == shell_status(nat.returncode), box.describe()
     return box
 
@@ -160,13 +162,20 @@ def test_cd_dotdot_stays_at_root(rootdir: Path) -> None:
 
 
 def test_proc_root_links_stay_inside(rootdir: Path) -> None:
-    """/proc/PID/root is the sandbox's root, never the host's, whatever /proc is."""
+    """/proc/PID/root is the sandbox's root, never the host's, whatever /proc is.
+    The reference is the same reads of "/" under chroot (whose /proc/1 is the
+    host's init, so the links themselves cannot be the reference there); the
+    sandbox's cwd is its root."""
     box = run_sandbox([BB, "sh", "-c",
                        f"{BB} cat /proc/1/root/etc/shadow /proc/self/root/etc/shadow "
                        f"/proc/self/cwd/../../etc/shadow; {BB} ls /proc/1/root/"],
                       extra_flags=["--root", str(rootdir)])
+    ref = run_chroot(rootdir, [BB, "sh", "-c", f"{BB} cat /etc/shadow /etc/shadow "
+                               f"/etc/shadow; {BB} ls /"])
     assert "Traceback" not in box.err, box.describe()
     assert_nothing_from_host(box)
+    assert ref.returncode == 0 and ref.stdout.count(b"DIR-SHADOW-MARKER") == 3, ref
+    assert (box.returncode, box.out) == (0, ref.stdout.decode()), box.describe()
 
 
 def test_writes_stay_in_the_overlay(rootdir: Path) -> None:

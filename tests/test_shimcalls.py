@@ -11,7 +11,6 @@ runsc.py in test_oci.py, which takes this same path."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import click
 import pytest
-from helpers import REPO_ROOT, RUNSC
+from helpers import REPO_ROOT, RUNSC, runsc_in
 
 from sentry.oci import launcher, shimcalls
 
@@ -159,12 +158,15 @@ def test_launcher_falls_back_to_click(tmp_path: Path) -> None:
 
 
 def test_install_registers_the_launcher_beside_runsc(tmp_path: Path) -> None:
+    """runsc.py linked into tmp_path (helpers.runsc_in): the launcher lands
+    beside that runsc.py, so the test never writes into the checkout."""
     conf = tmp_path / "daemon.json"
-    res = subprocess.run([sys.executable, str(RUNSC), "install", "--config-file", str(conf)],
+    runsc_py = runsc_in(tmp_path)
+    res = subprocess.run([sys.executable, str(runsc_py), "install", "--config-file", str(conf)],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     path = json.loads(conf.read_text())["runtimes"]["pyvisor"]["path"]
-    assert path == os.path.join(os.path.dirname(RUNSC), launcher.NAME)
+    assert path == str(tmp_path / launcher.NAME)
     assert Path(path).read_text().startswith(f"#!{sys.executable} -IS\n")
     res = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60, env={})
     assert res.returncode == 0 and "runsc.py version" in res.stdout, res

@@ -8,14 +8,17 @@ in /dev/shm.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
 import os
 import secrets
+import select
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import posix_ipc
 import pytest
@@ -44,11 +47,22 @@ MIB = 1 << 20
 
 
 def _echo(request: memoryview, response: memoryview) -> bytes | memoryview | int:
-    """Echo, with a few commands to make the server misbehave on purpose."""
+    """Echo, with a few commands to make the server misbehave on purpose.
+
+    ``hang!FIFO`` opens FIFO for writing and closes it (the test, reading it,
+    learns that the server holds the request), then never answers.
+    ``wait:FIFO`` answers b"late" once the test has written FIFO and closed it.
+    Fifos, not sleeps: each side waits for the other's act.
+    """
     if request[:5] == b"hang!":
+        if len(request) > 5:
+            with open(bytes(request[5:]), "wb"):
+                pass
         time.sleep(60)
-    if request[:6] == b"sleep:":
-        time.sleep(float(bytes(request[6:])))
+    if request[:5] == b"wait:":
+        with open(bytes(request[5:]), "rb") as f:
+            f.read()
+        return b"late"
     if request[:3] == b"zc:":  # zero-copy path: write in place, return length
         n = len(request) - 3
         response[:n] = request[3:]
@@ -107,6 +121,45 @@ def _ours() -> list[str]:
     """Every /dev/shm object named after this test process."""
     tag = f"pyvisor-{os.getpid()}-"
     return sorted(f for f in os.listdir("/dev/shm") if tag in f)
+
+
+DEADLINE = 10.0  # far above what any step takes; only there so a bug cannot hang the run
+
+
+def _fifo(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    os.mkfifo(path)
+    return path
+
+
+def _server_holds(fifo: Path) -> None:
+    """Return once the server has opened and closed ``fifo`` (see ``hang!``):
+    a fifo that never had a writer does not poll readable, one whose writer
+    came and went polls as hung up."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        ready, _, _ = select.select([fd], [], [], DEADLINE)
+        assert ready, "the server never took the request"
+    finally:
+        os.close(fd)
+
+
+def _release(fifo: Path) -> None:
+    """Write ``fifo`` once the server has opened it for reading (see ``wait:``);
+    until then a non-blocking open for writing fails with ENXIO."""
+    end = time.monotonic() + DEADLINE
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or time.monotonic() > end:
+                raise
+            time.sleep(0.001)
+    try:
+        os.write(fd, b"go")
+    finally:
+        os.close(fd)
 
 
 def _names_of(name: str) -> list[str]:
@@ -182,6 +235,7 @@ def test_many_client_threads(echo: Echo) -> None:
         t.start()
     for t in threads:
         t.join(30)
+    assert not [t for t in threads if t.is_alive()], "a client thread never finished"
     assert errors == []
     assert echo.finish() == 0
 
@@ -274,58 +328,79 @@ def test_open_rejects_bad_names_and_headers() -> None:
 # -- timeouts, death, closing -----------------------------------------------
 
 
-def test_server_sigkill_fails_pending_request(echo: Echo) -> None:
+def test_server_sigkill_fails_pending_request(echo: Echo, tmp_path: Path) -> None:
+    """The request's timeout is 20 s: PeerDiedError (not ChannelTimeout) says
+    the peer watch saw the death.  The killer waits for the server to hold
+    the request (a fifo), not for a time."""
     c = echo.client
     assert echo.proc.pid is not None
     pid = echo.proc.pid
-    killed_at: list[float] = []
+    fifo = _fifo(tmp_path, "held")
 
     def kill() -> None:
-        time.sleep(0.3)
-        killed_at.append(time.monotonic())
+        _server_holds(fifo)
         os.kill(pid, signal.SIGKILL)  # not reaped: it stays a zombie meanwhile
 
-    threading.Thread(target=kill).start()
+    killer = threading.Thread(target=kill, daemon=True)
+    killer.start()
     with pytest.raises(PeerDiedError):
-        c.send_request(b"hang!", timeout=20)
-    assert time.monotonic() - killed_at[0] < 2.0
+        c.send_request(b"hang!" + os.fsencode(fifo), timeout=20)
+    killer.join(DEADLINE)
+    assert not killer.is_alive()
     with pytest.raises(PeerDiedError):  # and fails fast afterwards
         c.send_request(b"x")
 
 
-def test_timeout_quarantines_slot_until_answered() -> None:
+def test_timeout_quarantines_slot_until_answered(tmp_path: Path) -> None:
+    """The server cannot answer until the test writes the fifo, so the first
+    request must time out; the second, on the only slot, must wait for the
+    late answer and then get its own (not the stale b"late"), after the
+    release: an order of events, not a measured time."""
     e = Echo(nslots=1, msize=4096, timeout=10)
     try:
         c = e.client
-        t0 = time.monotonic()
+        fifo = _fifo(tmp_path, "release")
         with pytest.raises(ChannelTimeout):
-            c.send_request(b"sleep:0.6", timeout=0.2)
-        assert time.monotonic() - t0 < 0.5
-        # The only slot is still the server's: a new request waits for it
-        # rather than overwriting it, then succeeds with its own answer.
-        assert c.send_request(b"after", timeout=5) == b"after"
-        assert time.monotonic() - t0 >= 0.6
+            c.send_request(b"wait:" + os.fsencode(fifo), timeout=0.2)
+        events: list[str] = []
+        got: list[bytes] = []
+
+        def after() -> None:
+            got.append(c.send_request(b"after", timeout=DEADLINE))
+            events.append("answered")
+
+        t = threading.Thread(target=after)
+        t.start()
+        events.append("released")
+        _release(fifo)
+        t.join(DEADLINE)
+        assert not t.is_alive()
+        assert got == [b"after"]
+        assert events == ["released", "answered"]
     finally:
         assert e.finish() == 0
 
 
-def test_close_wakes_pending_request(echo: Echo) -> None:
+def test_close_wakes_pending_request(echo: Echo, tmp_path: Path) -> None:
+    """close() while a request is pending (the server holds it: a fifo says
+    so) ends it with ChannelClosed; left alone it would have waited for its
+    20 s timeout and raised ChannelTimeout, so the join's bound is generous."""
     c = echo.client
     caught: list[BaseException] = []
+    fifo = _fifo(tmp_path, "held")
 
     def pending() -> None:
         try:
-            c.send_request(b"hang!", timeout=20)
+            c.send_request(b"hang!" + os.fsencode(fifo), timeout=20)
         except BaseException as err:  # checked in the main thread
             caught.append(err)
 
     t = threading.Thread(target=pending)
     t.start()
-    time.sleep(0.2)
-    t0 = time.monotonic()
+    _server_holds(fifo)
     c.close()
-    t.join(5)
-    assert time.monotonic() - t0 < 1.0
+    t.join(DEADLINE)
+    assert not t.is_alive(), "close() did not wake the pending request"
     assert len(caught) == 1 and isinstance(caught[0], ChannelClosed)
     echo.proc.kill()  # still asleep in its handler
     with pytest.raises(ChannelClosed):
@@ -381,10 +456,9 @@ def test_server_exits_and_cleans_up_when_client_dies() -> None:
         server = ServerChannel(name)
         assert proc.pid is not None
         os.kill(proc.pid, signal.SIGKILL)
-        t0 = time.monotonic()
+        # serve() has no timeout: returning at all, with PeerDiedError, is the check.
         with pytest.raises(PeerDiedError):
             server.serve(_echo)
-        assert time.monotonic() - t0 < 2.0
         server.close()
         assert _names_of(name) == []
     finally:

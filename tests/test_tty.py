@@ -1,6 +1,7 @@
-"""Terminals: the line discipline (unit), pty pairs and job control
-(differential C program, Python's pty module), the console bridge of
-`runsc.py do` driven through a host pty, and the OCI console socket.
+"""Terminals: pty pairs and job control (differential C program, Python's
+pty module), the console bridge of `runsc.py do` driven through a host pty,
+and the OCI console socket.  The line discipline's unit tests are in
+test_tty_ldisc.py.
 
 Facts the tests rely on:
 
@@ -22,6 +23,7 @@ import json
 import os
 import pty
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -36,135 +38,9 @@ from typing import Any
 import pytest
 from helpers import RUNSC, Programs, assert_no_process_left, run_native, run_sandbox, shell_status
 
-from sentry.kernel.errors import SyscallError
 from sentry.tty import termios as t
-from sentry.tty.ldisc import LineDiscipline
-from sentry.tty.terminal import Terminal
 
 TIMEOUT = 30.0
-
-
-# -- the line discipline, no sandbox ---------------------------------------------
-
-def _type(ld: LineDiscipline, data: bytes) -> list[int]:
-    signals: list[int] = []
-    assert ld.input(data, signals) == len(data)
-    return signals
-
-
-def test_canonical_editing_and_echo() -> None:
-    ld = LineDiscipline()
-    _type(ld, b"abx\x7fc\r")
-    assert ld.take_input(100) == b"abc\n"
-    assert ld.take_output(100) == b"abx\b \bc\r\n"
-    _type(ld, b"one two \x17three\n")
-    assert ld.take_input(100) == b"one three\n"
-    _type(ld, b"junk\x15ok\n")
-    assert ld.take_input(100) == b"ok\n"
-
-
-def test_eof_and_partial_reads() -> None:
-    ld = LineDiscipline()
-    _type(ld, b"xy\x04\x04long line\n")
-    assert ld.take_input(100) == b"xy"
-    assert ld.take_input(100) == b""  # VEOF alone: read returns 0
-    assert ld.take_input(4) == b"long"
-    assert ld.take_input(100) == b" line\n"
-    assert not ld.input_ready()
-
-
-def test_signal_characters_flush_and_echo() -> None:
-    ld = LineDiscipline()
-    assert _type(ld, b"partial\x03") == [2]
-    assert not ld.edit and ld.take_output(100).endswith(b"^C")
-    assert _type(ld, b"\x1c\x1a") == [3, 20]
-    ld.termios.lflag &= ~t.ISIG
-    assert _type(ld, b"\x03\n") == []
-    assert ld.take_input(10) == b"\x03\n"
-
-
-def test_raw_mode_switch_keeps_typed_text() -> None:
-    ld = LineDiscipline()
-    _type(ld, b"half")
-    raw = ld.termios.copy()
-    raw.lflag &= ~(t.ICANON | t.ECHO)
-    ld.set_termios(raw)
-    assert ld.take_input(100) == b"half"
-    _type(ld, b"\r\n")
-    assert ld.take_input(100) == b"\n\n"  # ICRNL still applies
-
-
-def test_output_processing() -> None:
-    ld = LineDiscipline()
-    ld.output(b"a\nb")
-    assert ld.take_output(100) == b"a\r\nb"
-    ld.termios.oflag &= ~t.OPOST
-    ld.output(b"a\nb")
-    assert ld.take_output(100) == b"a\nb"
-
-
-def test_terminal_nonblocking_and_hangup() -> None:
-    term = Terminal(0)
-    term.attach(master=True)
-    term.attach(master=False)
-    with pytest.raises(SyscallError):
-        term.replica_read(10, nonblock=True)  # EAGAIN
-    with pytest.raises(SyscallError):
-        term.master_read(10, nonblock=True)
-    assert term.master_write(b"hi\n", nonblock=True) == 3
-    assert term.replica_read(10, nonblock=False) == b"hi\n"
-    term.detach(master=True)
-    assert term.replica_read(10, nonblock=False) == b""  # hung up: EOF
-    with pytest.raises(SyscallError):
-        term.replica_write(b"x", nonblock=False)  # EIO
-
-
-def test_noncanonical_vtime_times_out() -> None:
-    term = Terminal(0)
-    term.attach(master=True)
-    term.attach(master=False)
-    tio = term.ld.termios.copy()
-    tio.lflag &= ~t.ICANON
-    tio.cc[t.VMIN], tio.cc[t.VTIME] = 0, 1
-    term.ld.set_termios(tio)
-    start = time.monotonic()
-    assert term.replica_read(10, nonblock=False) == b""
-    assert time.monotonic() - start < 5.0
-
-
-def test_devpts_entries_follow_the_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sentry.tty import devpts
-    from sentry.tty.devpts import mount_devpts
-    from sentry.vfs import vfs
-    from sentry.vfs.devfs import mount_devfs
-    from sentry.vfs.mount import MountNamespace
-    from sentry.vfs.resolve import FsContext, resolve
-    from sentry.vfs.tmpfs import TmpFs
-
-    ns = MountNamespace(TmpFs(mode=0o755))
-    ctx = FsContext.for_namespace(ns)
-    vfs.mkdir(ctx, None, b"/dev", 0o755)
-    mount_devfs(ns, resolve(ctx, b"/dev"))
-    monkeypatch.setattr(devpts, "_default", None)  # put back afterwards: /dev/ptmx's target
-    mount_devpts(ns, resolve(ctx, b"/dev/pts"))
-    m0 = vfs.open(ctx, None, b"/dev/ptmx", os.O_RDWR)
-    m1 = vfs.open(ctx, None, b"/dev/pts/ptmx", os.O_RDWR)
-    st = vfs.stat(ctx, None, b"/dev/pts/1")
-    assert (os.major(st.rdev), os.minor(st.rdev)) == (136, 1)
-    with pytest.raises(SyscallError):  # locked until unlockpt
-        vfs.open(ctx, None, b"/dev/pts/0", os.O_RDWR | os.O_NOCTTY)
-    m0.term.locked = False
-    r0 = vfs.open(ctx, None, b"/dev/pts/0", os.O_RDWR | os.O_NOCTTY)
-    assert not r0.flags & os.O_NOCTTY
-    m0.write(b"x\n")
-    assert r0.read(10) == b"x\n"
-    m1.release()
-    with pytest.raises(SyscallError):
-        vfs.stat(ctx, None, b"/dev/pts/1")  # gone with its master
-    with pytest.raises(SyscallError):
-        vfs.open(ctx, None, b"/dev/tty", os.O_RDWR)  # no task, no controlling tty: ENXIO
-    r0.release()
-    m0.release()
 
 
 # -- pty programs: native and sandboxed ---------------------------------------------
@@ -246,6 +122,7 @@ def test_epoll_on_a_pty() -> None:
     assert nat.returncode == 0 and "hangup" in nat.out, nat.describe()
     box = run_sandbox(argv)
     assert box.out == nat.out, box.describe()
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
 
 
 # -- runsc.py do from a terminal -------------------------------------------------------
@@ -257,6 +134,12 @@ class HostPty:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             try:
+                # A terminal starts its session with every signal at default,
+                # whatever the test run inherited (a background job ignores
+                # SIGINT and SIGQUIT, and SIG_IGN survives execve).
+                for sig in range(1, 32):
+                    if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                        signal.signal(sig, signal.SIG_DFL)
                 if winsize is not None:  # before the program starts: no race
                     fcntl.ioctl(0, termios.TIOCSWINSZ, winsize.pack())
                 # busybox believes $LINES/$COLUMNS (pytest may set them) over the tty

@@ -1,4 +1,7 @@
-"""Pipes and fifos: pipe(7) and fifo(7) semantics, including blocking across threads."""
+"""Pipes and fifos: pipe(7) and fifo(7) semantics, including blocking across threads.
+
+A thread is known to be blocked when the pipe holds its waiter (``blocked``),
+not after a sleep; a thread that should have ended is checked to have ended."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from sentry.vfs.file import (
 )
 from sentry.vfs.mount import MountNamespace
 from sentry.vfs.pipe import DEFAULT_CAPACITY, FIONREAD, PIPE_BUF, Pipe, PipeFile, make_pipe
-from sentry.vfs.resolve import FsContext
+from sentry.vfs.resolve import FsContext, resolve
 from sentry.vfs.tmpfs import TmpFs
 
 ALL = POLLIN | POLLOUT
@@ -49,13 +52,32 @@ def in_thread(fn: Callable[[], object]) -> tuple[threading.Thread, list[object]]
     return t, out
 
 
+DEADLINE = 10.0  # far above what any step takes; only there so a bug cannot hang the run
+
+
+def blocked(pipe: Pipe, t: threading.Thread) -> bool:
+    """Wait until ``t`` waits on ``pipe`` (its waiter lock is queued there).
+    A blocking wait re-queues itself every tick, so it is seen within one."""
+    end = time.monotonic() + DEADLINE
+    while t.is_alive() and time.monotonic() < end:
+        with pipe._lock:
+            if pipe._waiters:
+                return True
+        time.sleep(0.001)
+    return False
+
+
+def ended(t: threading.Thread) -> bool:
+    t.join(DEADLINE)
+    return not t.is_alive()
+
+
 def test_blocking_read_woken_by_writer_then_eof() -> None:
     r, w = make_pipe()
     t, out = in_thread(lambda: r.read(100))
-    time.sleep(0.1)
-    assert t.is_alive()  # really blocked
+    assert blocked(r.pipe, t), out  # really blocked
     w.write(b"hi")
-    t.join(2)
+    assert ended(t)
     assert out == [b"hi"]
     w.release()
     assert r.read(100) == b""
@@ -78,15 +100,14 @@ def test_blocking_writer_woken_and_epipe_on_reader_close() -> None:
     r, w = make_pipe()
     w.write(b"a" * DEFAULT_CAPACITY)
     t, out = in_thread(lambda: w.write(b"b" * 100))
-    time.sleep(0.1)
-    assert t.is_alive()
+    assert blocked(w.pipe, t), out
     r.read(100)
-    t.join(2)
+    assert ended(t)
     assert out == [100]
     t, out = in_thread(lambda: w.write(b"c" * 200))
-    time.sleep(0.1)
+    assert blocked(w.pipe, t), out
     r.release()
-    t.join(2)
+    assert ended(t)
     assert isinstance(out[0], SyscallError) and out[0].errno == errno.EPIPE
 
 
@@ -106,8 +127,7 @@ def test_small_writes_are_atomic_across_threads() -> None:
     total = n_writers * per_writer * size
     while len(data) < total:
         data += r.read(65536)
-    for t in threads:
-        t.join()
+    assert all(ended(t) for t in threads)
     for off in range(0, total, size):
         chunk = data[off:off + size]
         assert chunk == bytes([chunk[0]]) * size  # never interleaved
@@ -117,10 +137,9 @@ def test_interrupt_hook_gives_eintr() -> None:
     flag = threading.Event()
     r, w = make_pipe(interrupted=flag.is_set)
     t, out = in_thread(lambda: r.read(10))
-    time.sleep(0.1)
-    assert t.is_alive()
+    assert blocked(r.pipe, t), out
     flag.set()
-    t.join(2)
+    assert ended(t)
     assert isinstance(out[0], SyscallError) and out[0].errno == errno.EINTR
     # the class-wide default hook
     r2, w2 = make_pipe()
@@ -138,7 +157,7 @@ def test_poll_and_fionread() -> None:
     w.write(b"abc")
     assert r.poll(ALL, 0) == POLLIN
     t, out = in_thread(lambda: r.poll(POLLIN, None))
-    t.join(2)
+    assert ended(t)
     assert out == [POLLIN]
 
     class Mem:
@@ -155,10 +174,10 @@ def test_poll_and_fionread() -> None:
     assert int.from_bytes(Task.mm.data, "little") == 3
     # a poll with a timeout waits for the writer
     r.read(3)
-    t, out = in_thread(lambda: r.poll(POLLIN, 5.0))
-    time.sleep(0.1)
+    t, out = in_thread(lambda: r.poll(POLLIN, DEADLINE))
+    assert blocked(r.pipe, t), out
     w.write(b"x")
-    t.join(2)
+    assert ended(t)
     assert out == [POLLIN]
     w.release()
     assert r.poll(POLLIN, 0) == POLLIN | POLLHUP
@@ -181,11 +200,14 @@ def test_fifo_rendezvous() -> None:
     ctx = FsContext.for_namespace(MountNamespace(TmpFs()))
     vfs.mknod(ctx, None, b"/fifo", 0o010666)
     assert errno_of(vfs.open, ctx, None, b"/fifo", O_WRONLY | O_NONBLOCK) == errno.ENXIO
+    inode = resolve(ctx, b"/fifo").inode
     t, out = in_thread(lambda: vfs.open(ctx, None, b"/fifo", O_RDONLY))
-    time.sleep(0.1)
-    assert t.is_alive()  # a reader waits for a writer
+    end = time.monotonic() + DEADLINE  # the open makes the fifo's pipe, then waits on it
+    while inode._pipe is None and t.is_alive() and time.monotonic() < end:
+        time.sleep(0.001)
+    assert inode._pipe is not None and blocked(inode._pipe, t), out  # a reader waits
     w = vfs.open(ctx, None, b"/fifo", O_WRONLY)
-    t.join(2)
+    assert ended(t)
     r = out[0]
     assert isinstance(r, PipeFile) and isinstance(w, PipeFile)
     w.write(b"through the fifo")

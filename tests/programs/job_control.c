@@ -1,9 +1,11 @@
 /* Job control: SIGSTOP seen with WUNTRACED, SIGCONT with WCONTINUED, then SIGTERM. */
 #include <signal.h>
+#include "signal_defaults.h"
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 int main(void) {
+  signal_defaults();  /* SIGTERM's default action is what is tested */
   pid_t p = fork();
   if (p == 0) { for (;;) pause(); }
   int st;

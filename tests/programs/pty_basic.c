@@ -18,6 +18,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "signal_defaults.h"
+
 #define W(fd, lit) write((fd), (lit), sizeof(lit) - 1)
 
 static void show(const char *label, const char *buf, ssize_t n) {
@@ -287,6 +289,7 @@ static void test_devtty(void) {
 }
 
 int main(void) {
+    signal_defaults();  /* ^C, SIGTTIN and the alarm rely on default actions */
     alarm(30);
     setvbuf(stdout, NULL, _IONBF, 0);
     test_openpt();

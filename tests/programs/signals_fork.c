@@ -3,6 +3,7 @@
  * pause(), and 50 children reaped with their statuses summed. */
 #include <setjmp.h>
 #include <signal.h>
+#include "signal_defaults.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@ static volatile int got;
 static void segv(int s, siginfo_t *si, void *uc) { (void)uc; printf("segv %d addr %p code %d\n", s, si->si_addr, si->si_code); siglongjmp(jb, 1); }
 static void usr1(int s) { got = s; }
 int main(void) {
+  signal_defaults();  /* SIGTERM's default action is what is tested */
   struct sigaction sa = {0}; sa.sa_sigaction = segv; sa.sa_flags = SA_SIGINFO; sigaction(SIGSEGV, &sa, 0);
   if (!sigsetjmp(jb, 1)) { *(volatile int *)16 = 1; }
   printf("recovered\n");

@@ -1,4 +1,4 @@
-"""Memory syscalls: brk, mmap, munmap, mprotect, mremap, madvise.
+"""Memory syscalls: brk, mmap, munmap, mprotect, mremap, madvise, msync.
 
 The address space (sentry/mm) does the bookkeeping and queues the stub-side
 map operations; the task loop applies them before the application resumes.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import errno
 import mmap as _mmap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.filemap import FileBacking, writeback_for
 from sentry.vfs import vfs
 from sentry.vfs.description import dentry_of
 from syscalls.abi import s32
@@ -46,11 +47,12 @@ def mmap(t: Task, a: Args) -> int:
 
 def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
                off: int) -> int:
-    """A file mapping: its bytes copied into fresh memory (MAP_PRIVATE semantics).
-
-    MAP_SHARED of a file is mapped the same way: the application sees the file
-    as it was when mapped, and its stores do not reach the file (partial).
-    """
+    """A file mapping.  MAP_SHARED of a regular file maps the file's own pages
+    (sentry/mm/filemap.py): a Sentry-held file's storage, or a write-back cache
+    of a Gofer file; MAP_SHARED of a device (/dev/zero) is shared anonymous
+    memory, as Linux's shmem_zero_setup.  MAP_PRIVATE is a copy of the file's
+    bytes at mmap time (Linux's copy-on-write copies later: a store by another
+    process before our first store to the page is not seen: partial)."""
     desc = t.fds.get(fd)
     read_pages = getattr(desc, "read_pages", None)
     if read_pages is None:
@@ -62,14 +64,39 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
         raise SyscallError(errno.EACCES)
     if length == 0:
         raise SyscallError(errno.EINVAL)
-    anon = (flags & ~0x3) | _mmap.MAP_PRIVATE | _mmap.MAP_ANONYMOUS
     d = dentry_of(desc)
     name = vfs.fd_path(t.tg.fs, desc).decode(errors="replace") if d is not None else ""
+    if shared:
+        inode = getattr(desc, "inode", None)
+        if inode is None or not inode.is_reg():
+            return t.mm.mmap(addr, length, prot, flags | _mmap.MAP_ANONYMOUS, name=name)
+        backing = _shared_backing(inode, t.mm.mf)
+        if backing is not None:
+            return t.mm.mmap_file(addr, length, prot, flags, backing, off, name=name)
+    anon = (flags & ~0x3) | _mmap.MAP_PRIVATE | _mmap.MAP_ANONYMOUS
     start = t.mm.mmap(addr, length, prot, anon, name=name)
     data = read_pages(off, (length + 0xFFF) & ~0xFFF)
     if data:
         t.mm.copy_out_force(start, data)
     return start
+
+
+def _shared_backing(inode: Any, mf: Any) -> FileBacking | None:
+    """The pages a MAP_SHARED mapping of ``inode`` maps: its own if the Sentry
+    holds its data (tmpfs, overlay upper), else the live write-back cache; None
+    (a copy) for a file of a read-only filesystem, which nothing can change."""
+    get = getattr(inode, "shared_backing", None)
+    if get is not None:
+        return get(mf)
+    if inode.fs.readonly:
+        return None
+    return writeback_for(inode, mf)
+
+
+def msync(t: Task, a: Args) -> int:
+    """msync(2): shared file pages written back to their files."""
+    t.mm.msync(a[0], a[1], a[2] & 0xFFFFFFFF)
+    return 0
 
 
 def munmap(t: Task, a: Args) -> int:
@@ -101,7 +128,8 @@ def madvise(t: Task, a: Args) -> int:
 ENTRIES: list[Entry] = [
     supported("brk", brk),
     partial("mmap", mmap,
-            note="file mappings are private copies (MAP_SHARED stores do not reach the file)"),
+            note="MAP_PRIVATE file mappings are copies made at mmap time"),
+    supported("msync", msync),
     supported("munmap", munmap),
     supported("mprotect", mprotect),
     supported("mremap", mremap),

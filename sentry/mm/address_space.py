@@ -28,6 +28,7 @@ import bisect
 import errno
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.filemap import FileBacking, WritebackBacking
 from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
 from sentry.mm.vma import (
     MADV_COLD,
@@ -69,6 +70,29 @@ from sentry.mm.vma import (
 from sentry.mm.vma_table import OP_MAP, OP_PROTECT, OP_UNMAP, RWX, StubOp, VmaTable, err
 
 __all__ = ["OP_MAP", "OP_PROTECT", "OP_UNMAP", "AddressSpace", "StubOp"]
+
+MS_ASYNC = 1
+MS_INVALIDATE = 2
+MS_SYNC = 4
+
+
+def _check_mmap(length: int, flags: int) -> tuple[bool, int]:
+    """mmap's checks of the mapping type and length: (shared, rounded length)."""
+    typ = flags & MAP_TYPE
+    if typ == MAP_SHARED_VALIDATE:
+        if flags & ~MAP_KNOWN:
+            raise err(errno.EOPNOTSUPP)
+        shared = True
+    elif typ in (MAP_SHARED, MAP_PRIVATE):
+        shared = typ == MAP_SHARED
+    else:
+        raise err(errno.EINVAL)
+    if length <= 0:
+        raise err(errno.EINVAL)
+    length = page_round_up(length)
+    if length > APP_END - APP_START:
+        raise err(errno.ENOMEM)
+    return shared, length
 
 # madvise advice values Linux accepts that need nothing from us.
 _MADV_NOOP = frozenset(
@@ -122,49 +146,95 @@ class AddressSpace(VmaTable):
     def mmap(self, addr: int, length: int, prot: int, flags: int, *, name: str = "") -> int:
         """mmap(2) of anonymous memory; returns the address.
 
-        File-backed mappings will come through a Backing with a ``source``; for now
-        a mapping without MAP_ANONYMOUS is ENODEV (what Linux says for a file that
-        cannot be mapped).
+        A mapping without MAP_ANONYMOUS is ENODEV here: file mappings come
+        through :meth:`mmap_file` (shared) or as anonymous memory the caller
+        fills (private).
         """
-        typ = flags & MAP_TYPE
-        if typ == MAP_SHARED_VALIDATE:
-            if flags & ~MAP_KNOWN:
-                raise err(errno.EOPNOTSUPP)
-            shared = True
-        elif typ in (MAP_SHARED, MAP_PRIVATE):
-            shared = typ == MAP_SHARED
-        else:
-            raise err(errno.EINVAL)
-        if length <= 0:
-            raise err(errno.EINVAL)
+        shared, length = _check_mmap(length, flags)
         if not flags & MAP_ANONYMOUS:
             raise err(errno.ENODEV)
         prot &= RWX  # mmap ignores unknown prot bits
-        length = page_round_up(length)
-        if length > APP_END - APP_START:
-            raise err(errno.ENOMEM)
         with self.lock:
-            if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
-                if addr % PAGE_SIZE:
-                    raise err(errno.EINVAL)
-                if addr < APP_START or addr + length > APP_END:
-                    raise err(errno.ENOMEM)
-                if flags & MAP_FIXED_NOREPLACE:
-                    if not self._is_free(addr, addr + length):
-                        raise err(errno.EEXIST)
-                    removed = None
-                else:
-                    removed = self._unmap(addr, addr + length, emit=False)
-            else:
-                addr = self._get_unmapped_area(addr, length, bool(flags & MAP_32BIT))
-                removed = None
+            addr, removed = self._claim(addr, length, flags)
             try:
                 self._map_new(addr, length, prot, shared, name)
             except SyscallError:
-                if removed is not None:
-                    self.pending.append(StubOp(OP_UNMAP, removed[0], removed[1] - removed[0]))
+                self._undo_claim(removed)
                 raise
             return addr
+
+    def mmap_file(self, addr: int, length: int, prot: int, flags: int, backing: FileBacking,
+                  pgoff: int, *, name: str = "") -> int:
+        """mmap(2) MAP_SHARED of a file: VMAs over the file's own pages
+        (``backing``, sentry/mm/filemap.py), one per contiguous run of them."""
+        shared, length = _check_mmap(length, flags)
+        if not shared:
+            raise err(errno.EINVAL)
+        prot &= RWX
+        with self.lock:
+            addr, removed = self._claim(addr, length, flags)
+            try:
+                runs = backing.runs(pgoff, length)
+            except SyscallError:
+                self._undo_claim(removed)
+                if backing.refs == 0:
+                    backing.last_unmapped(self._free_range)
+                raise
+            if prot & PROT_WRITE:
+                backing.writable = True
+            pieces, pos = [], addr
+            for off, n in runs:
+                backing.refs += 1
+                pieces.append(Vma(pos, pos + n, prot, True, off, name, backing))
+                pos += n
+            self._place(pieces)
+            return addr
+
+    def _claim(self, addr: int, length: int, flags: int) -> tuple[int, tuple[int, int] | None]:
+        """Where a new mapping goes, with what MAP_FIXED removed to make room."""
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+            if addr % PAGE_SIZE:
+                raise err(errno.EINVAL)
+            if addr < APP_START or addr + length > APP_END:
+                raise err(errno.ENOMEM)
+            if flags & MAP_FIXED_NOREPLACE:
+                if not self._is_free(addr, addr + length):
+                    raise err(errno.EEXIST)
+                return addr, None
+            return addr, self._unmap(addr, addr + length, emit=False)
+        return self._get_unmapped_area(addr, length, bool(flags & MAP_32BIT)), None
+
+    def _undo_claim(self, removed: tuple[int, int] | None) -> None:
+        """A failed MAP_FIXED mapping still unmapped what it replaced (as Linux)."""
+        if removed is not None:
+            self.pending.append(StubOp(OP_UNMAP, removed[0], removed[1] - removed[0]))
+
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        """msync(2): write shared file pages in the range back to their files.
+
+        Pages of Sentry-held files are the file already (nothing to do); a
+        Gofer file's cache is written back for MS_SYNC and MS_ASYNC alike (the
+        write is synchronous either way).  Holes in the range give ENOMEM after
+        the mapped parts are done, as on Linux."""
+        if addr % PAGE_SIZE or flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC):
+            raise err(errno.EINVAL)
+        if flags & MS_ASYNC and flags & MS_SYNC:
+            raise err(errno.EINVAL)
+        if length < 0:  # a size_t past the end of the address space
+            raise err(errno.ENOMEM)
+        end = addr + page_round_up(length)
+        todo = []
+        with self.lock:
+            hole = length > 0 and not self._is_mapped(addr, end)
+            for v, lo, hi in self._overlapping(addr, end):
+                b = v.backing
+                if isinstance(b, WritebackBacking):
+                    pos = b.file_offset(v.offset + lo - v.start)
+                    todo.append((b, pos, pos + hi - lo))
+        for b, lo, hi in todo:
+            b.sync(lo, hi)
+        if hole:
+            raise err(errno.ENOMEM)
 
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2): holes in the range are fine."""
@@ -203,6 +273,8 @@ class AddressSpace(VmaTable):
             i, j = self._isolate(addr, end)
             for v in self._vmas[i:j]:
                 v.prot = prot
+                if prot & PROT_WRITE and isinstance(v.backing, FileBacking):
+                    v.backing.writable = True  # its file needs writing back now
             self._merge_range(i, j)
             self.pending.append(StubOp(OP_PROTECT, addr, end - addr, prot))
 
@@ -323,15 +395,23 @@ class AddressSpace(VmaTable):
             raise err(errno.ENOMEM)
         b = v.backing
         off = v.offset + old_addr - v.start
-        if off + new_len > b.offset + b.length:
+        if isinstance(b, FileBacking):
+            runs = b.runs(b.file_offset(off), new_len)
+        elif off + new_len > b.offset + b.length:
             raise err(errno.EINVAL)
+        else:
+            runs = [(off, new_len)]
         if fixed_addr is not None:
             self._unmap(fixed_addr, fixed_addr + new_len, emit=True)
             dest = fixed_addr
         else:
             dest = self._get_unmapped_area(0, new_len, False)
-        b.refs += 1
-        self._place([Vma(dest, dest + new_len, v.prot, True, off, v.name, b, v.vmflags)])
+        pieces, pos = [], dest
+        for o, n in runs:
+            b.refs += 1
+            pieces.append(Vma(pos, pos + n, v.prot, True, o, v.name, b, v.vmflags))
+            pos += n
+        self._place(pieces)
         return dest
 
     def _grow_backing(self, v: Vma, new_len: int) -> tuple[list[Vma], list[Vma]]:
@@ -347,6 +427,13 @@ class AddressSpace(VmaTable):
         if delta <= 0:
             return [v], []
         b = v.backing
+        if isinstance(b, FileBacking):  # the file's next pages, wherever they are
+            pieces, pos = [v], v.end
+            for off, n in b.runs(b.file_offset(v.offset) + old_len, delta):
+                b.refs += 1
+                pieces.append(Vma(pos, pos + n, v.prot, True, off, v.name, b, v.vmflags))
+                pos += n
+            return pieces, []
         if b is None:
             if not mf.reserve(v.offset + old_len, delta):
                 off = mf.allocate(new_len)

@@ -7,18 +7,19 @@ the kind of mapping:
 * private (MAP_PRIVATE anonymous): the VMA owns its range outright. Private pages
   are never shared between VMAs (fork copies them), so unmapping part of a private
   VMA frees exactly that part of the memfd at once.
-* shared (MAP_SHARED anonymous, later shared file pages): the range is a window
-  into a ``Backing`` that several VMAs (in several address spaces after fork) may
-  reference. Like a Linux shmem object, a backing keeps all its pages until the
-  last VMA referencing it is gone; ``Backing.refs`` counts those VMAs.
-
-A later file-backed mapping plugs in through ``Backing.source`` (the file whose
-pages the backing caches); anonymous backings have ``source`` None.
+* shared (MAP_SHARED anonymous): the range is a window into a ``Backing`` that
+  several VMAs (in several address spaces after fork) may reference. Like a Linux
+  shmem object, a backing keeps all its pages until the last VMA referencing it
+  is gone; ``Backing.refs`` counts those VMAs.
+* shared file mappings: the range is a window into the file's own pages, a
+  ``filemap.FileBacking`` (a Backing subclass whose ``source`` is the file); the
+  pages outlive the mappings (they are the file's), see sentry/mm/filemap.py.
 """
 
 from __future__ import annotations
 
 import mmap
+from collections.abc import Callable
 from typing import NamedTuple
 
 # Protection bits (mmap module names where they exist).
@@ -121,6 +122,12 @@ class Backing:
         self.length = length
         self.refs = 1
         self.source = source
+
+    def last_unmapped(self, free: Callable[[int, int], None]) -> None:
+        """The last VMA referencing this backing is gone: give its memory back
+        through ``free`` (the releasing table's, which may defer it).  A file's
+        pages (sentry/mm/filemap.py) override this: they belong to the file."""
+        free(self.offset, self.length)
 
     def __repr__(self) -> str:
         return f"Backing({self.offset:#x}, {self.length:#x}, refs={self.refs})"

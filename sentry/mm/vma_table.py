@@ -88,6 +88,7 @@ class VmaTable:
         self.current_brk = 0
         self.defer_frees = False
         self._deferred: list[tuple[int, int]] = []
+        self._keep: list[Backing] = []  # released backings kept alive until commit_frees
         self._vmas: list[Vma] = []
         self._starts: list[int] = []  # _vmas[i].start, kept in step for bisect
         self._view = mf.view
@@ -104,7 +105,22 @@ class VmaTable:
         """Free memfd ranges held back by ``defer_frees`` (after the stub unmapped them)."""
         with self.lock:
             deferred, self._deferred = self._deferred, []
+            self._keep = []
             self.mf.free_many(deferred)
+
+    def futex_key(self, addr: int) -> tuple[int, int]:
+        """The futex key of the word at ``addr``: ``(0, memory-file offset)`` in a
+        shared mapping, the same in every process and mapping of that page (Linux
+        keys those by inode or shmem object and page), else ``(id(self), addr)``
+        (Linux's mm-private key).  EFAULT if ``addr`` is unmapped."""
+        with self.lock:
+            i = self._find(addr)
+            if i < 0:
+                raise err(errno.EFAULT)
+            v = self._vmas[i]
+            if v.shared:
+                return (0, v.offset + addr - v.start)
+            return (id(self), addr)
 
     # -- user memory access ---------------------------------------------------
 
@@ -375,7 +391,9 @@ class VmaTable:
         else:
             b.refs -= 1
             if b.refs == 0:
-                self._free_range(b.offset, b.length)
+                if self.defer_frees:
+                    self._keep.append(b)  # its pages stay until the stub unmapped them
+                b.last_unmapped(self._free_range)
 
     def _unmap(self, start: int, end: int, *, emit: bool) -> tuple[int, int] | None:
         """Remove [start, end); return the extent of what was removed, if anything."""

@@ -34,8 +34,10 @@ Facts this relies on:
   (VmaTable.futex_key): unique while the page exists, the same in every process
   and every mapping, as Linux's (inode, page index) keys.
 
-Lock order: AddressSpace.lock -> the file's own locks (TmpFile._lock, Gofer
-I/O) -> FileBacking.lock -> MemoryFile.lock.
+Lock order: AddressSpace.lock -> TmpFile._lock -> FileBacking.lock ->
+MemoryFile.lock.  A write-back cache does its file's I/O (Gofer requests)
+under its FileBacking.lock (filling a chunk, read/write through it): the
+Gofer client's locks come after it, and nothing of the MM is taken there.
 """
 
 from __future__ import annotations
@@ -295,6 +297,46 @@ class WritebackBacking(FileBacking):
             done = 0
             while done < len(data):
                 done += inode.write_at(lo + done, data[done:])
+
+    def read_through(self, pos: int, count: int) -> bytes:
+        """read(2) of the file while mapped: cached chunks (what mappings
+        stored) from the cache, the rest from the file."""
+        inode: Any = self.source
+        end = min(inode.size, pos + count)
+        out = []
+        view = self.mf.view
+        with self.lock:
+            while pos < end:
+                idx, within = divmod(pos, CHUNK)
+                n = min(CHUNK - within, end - pos)
+                base = self.chunks.get(idx)
+                if base is None:
+                    piece = inode.read_at(pos, n)
+                    out.append(piece)
+                    if len(piece) < n:
+                        break
+                else:
+                    out.append(bytes(view[base + within:base + within + n]))
+                pos += n
+        return b"".join(out)
+
+    def write_through(self, pos: int, data: bytes) -> int:
+        """write(2) of the file while mapped: to the file, and into the cached
+        chunks so every mapping sees it at once."""
+        inode: Any = self.source
+        view = self.mf.view
+        with self.lock:
+            n = inode.write_at(pos, data)
+            done, end = 0, pos + n
+            while pos < end:
+                idx, within = divmod(pos, CHUNK)
+                k = min(CHUNK - within, end - pos)
+                base = self.chunks.get(idx)
+                if base is not None:
+                    view[base + within:base + within + k] = data[done:done + k]
+                done += k
+                pos += k
+        return n
 
     def last_unmapped(self, free: FreeFn) -> None:
         with _cache_lock:

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import FileBacking, writeback_for
+from sentry.mm.vma import VM_NOMAYWRITE
 from sentry.vfs import vfs
 from sentry.vfs.description import dentry_of
+from sentry.vfs.tmpfs import memfd_file
 from syscalls.abi import s32
 from syscalls.table import Entry, partial, supported
 
@@ -72,9 +74,12 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
             return t.mm.mmap(addr, length, prot, flags | _mmap.MAP_ANONYMOUS, name=name)
         backing = _shared_backing(inode, t.mm.mf)
         if backing is not None:
-            return t.mm.mmap_file(addr, length, prot, flags, backing, off, name=name)
+            return t.mm.mmap_file(addr, length, prot, flags, backing, off, name=name,
+                                  maywrite=desc.writable())
     anon = (flags & ~0x3) | _mmap.MAP_PRIVATE | _mmap.MAP_ANONYMOUS
-    start = t.mm.mmap(addr, length, prot, anon, name=name)
+    # A shared mapping copied (a read-only file) still cannot be made writable.
+    vmflags = VM_NOMAYWRITE if shared and not desc.writable() else 0
+    start = t.mm.mmap(addr, length, prot, anon, name=name, vmflags=vmflags)
     data = read_pages(off, (length + 0xFFF) & ~0xFFF)
     if data:
         t.mm.copy_out_force(start, data)
@@ -97,6 +102,32 @@ def msync(t: Task, a: Args) -> int:
     """msync(2): shared file pages written back to their files."""
     t.mm.msync(a[0], a[1], a[2] & 0xFFFFFFFF)
     return 0
+
+
+MFD_CLOEXEC = 0x1
+MFD_ALLOW_SEALING = 0x2
+MFD_HUGETLB = 0x4
+MFD_NOEXEC_SEAL = 0x8
+MFD_EXEC = 0x10
+MFD_NAME_MAX = 249  # NAME_MAX minus "memfd:"
+
+
+def memfd_create(t: Task, a: Args) -> int:
+    """memfd_create(2): an unnamed tmpfs file; MAP_SHARED of it maps its own
+    pages like any tmpfs file.  Seals are not kept (F_ADD_SEALS: partial)."""
+    flags = a[1] & 0xFFFFFFFF
+    if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC):
+        raise SyscallError(errno.EINVAL)  # MFD_HUGETLB: no huge pages here
+    if flags & MFD_EXEC and flags & MFD_NOEXEC_SEAL:
+        raise SyscallError(errno.EINVAL)
+    try:
+        name = t.mm.read_cstring(a[0], MFD_NAME_MAX + 1)
+    except SyscallError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            raise SyscallError(errno.EINVAL) from None
+        raise
+    desc = memfd_file(name, t.creds.euid, t.creds.egid)
+    return t.fds.install(desc, cloexec=bool(flags & MFD_CLOEXEC))
 
 
 def munmap(t: Task, a: Args) -> int:
@@ -130,6 +161,7 @@ ENTRIES: list[Entry] = [
     partial("mmap", mmap,
             note="MAP_PRIVATE file mappings are copies made at mmap time"),
     supported("msync", msync),
+    partial("memfd_create", memfd_create, note="seals (F_ADD_SEALS) are not kept"),
     supported("munmap", munmap),
     supported("mprotect", mprotect),
     supported("mremap", mremap),

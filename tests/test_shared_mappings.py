@@ -107,6 +107,15 @@ def test_gold_linked_hello_runs(tmp_path: Path) -> None:
     assert box.out == "hello, world\nstatus 0\n", box.describe()
 
 
+@pytest.mark.sandbox
+def test_memfd_dev_zero_and_read_only_shared_mappings(programs: Programs) -> None:
+    """memfd_create (was ENOSYS) shared with a fork child; /dev/zero MAP_SHARED;
+    mprotect cannot make a shared mapping of a read-only fd writable."""
+    prog = programs.path("shared_memfd")
+    nat, _ = _both([prog], [prog])
+    assert "read: memfd child" in nat.out
+
+
 # -- differential: shared anonymous memory, futexes, semaphores ----------------------
 
 

@@ -62,6 +62,7 @@ from sentry.mm.vma import (
     PROT_SEM,
     PROT_WRITE,
     VM_DONTFORK,
+    VM_NOMAYWRITE,
     VM_WIPEONFORK,
     Backing,
     Vma,
@@ -143,7 +144,8 @@ class AddressSpace(VmaTable):
 
     # -- mmap / munmap / mprotect ------------------------------------------
 
-    def mmap(self, addr: int, length: int, prot: int, flags: int, *, name: str = "") -> int:
+    def mmap(self, addr: int, length: int, prot: int, flags: int, *, name: str = "",
+             vmflags: int = 0) -> int:
         """mmap(2) of anonymous memory; returns the address.
 
         A mapping without MAP_ANONYMOUS is ENODEV here: file mappings come
@@ -157,16 +159,18 @@ class AddressSpace(VmaTable):
         with self.lock:
             addr, removed = self._claim(addr, length, flags)
             try:
-                self._map_new(addr, length, prot, shared, name)
+                self._map_new(addr, length, prot, shared, name, vmflags)
             except SyscallError:
                 self._undo_claim(removed)
                 raise
             return addr
 
     def mmap_file(self, addr: int, length: int, prot: int, flags: int, backing: FileBacking,
-                  pgoff: int, *, name: str = "") -> int:
+                  pgoff: int, *, name: str = "", maywrite: bool = True) -> int:
         """mmap(2) MAP_SHARED of a file: VMAs over the file's own pages
-        (``backing``, sentry/mm/filemap.py), one per contiguous run of them."""
+        (``backing``, sentry/mm/filemap.py), one per contiguous run of them.
+        ``maywrite`` False (the file is not open for writing) keeps mprotect
+        from adding PROT_WRITE later."""
         shared, length = _check_mmap(length, flags)
         if not shared:
             raise err(errno.EINVAL)
@@ -183,9 +187,10 @@ class AddressSpace(VmaTable):
             if prot & PROT_WRITE:
                 backing.writable = True
             pieces, pos = [], addr
+            vmflags = 0 if maywrite else VM_NOMAYWRITE
             for off, n in runs:
                 backing.refs += 1
-                pieces.append(Vma(pos, pos + n, prot, True, off, name, backing))
+                pieces.append(Vma(pos, pos + n, prot, True, off, name, backing, vmflags))
                 pos += n
             self._place(pieces)
             return addr
@@ -269,6 +274,8 @@ class AddressSpace(VmaTable):
             if end > APP_END or not self._is_mapped(addr, end):
                 raise err(errno.ENOMEM)
             if prot & PROT_WRITE:
+                if any(v.vmflags & VM_NOMAYWRITE for v, _, _ in self._overlapping(addr, end)):
+                    raise err(errno.EACCES)
                 self._unshare(addr, end)  # memory shared since a fork gets its own copy
             i, j = self._isolate(addr, end)
             for v in self._vmas[i:j]:

@@ -101,9 +101,12 @@ MADV_COLLAPSE = 25
 MADV_HWPOISON = 100
 MADV_SOFT_OFFLINE = 101
 
-# Per-VMA fork behaviour set by madvise; part of a VMA's identity for merging.
+# Per-VMA flags (fork behaviour set by madvise, ...); part of a VMA's identity for merging.
 VM_DONTFORK = 1
 VM_WIPEONFORK = 2
+# A shared file mapping whose file was not open for writing (Linux: no
+# VM_MAYWRITE): mprotect cannot add PROT_WRITE to it (EACCES).
+VM_NOMAYWRITE = 4
 
 
 class Backing:

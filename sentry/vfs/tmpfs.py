@@ -39,7 +39,8 @@ import weakref
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import CHUNK, FileBacking
 from sentry.mm.memfile import MemoryFile
-from sentry.vfs.file import Stat
+from sentry.vfs.description import RegularFileDescription
+from sentry.vfs.file import O_RDWR, Stat
 from sentry.vfs.inode import (
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -57,6 +58,7 @@ from sentry.vfs.inode import (
 )
 
 PAGE = 4096
+O_LARGEFILE = 0o100000
 TMPFS_MAGIC = 0x01021994
 TMPFS_BLOCKS = 1 << 21  # the size statfs reports: 8 GiB of 4 KiB blocks
 
@@ -250,6 +252,36 @@ def _free_chunks(mf: MemoryFile, chunks: dict[int, int]) -> None:
     """A shared-mapped file and every mapping of it are gone: its memory-file
     pages are freed (soon: this runs from the garbage collector, anywhere)."""
     mf.free_soon([(off, CHUNK) for off in chunks.values()])
+
+
+class MemfdDescription(RegularFileDescription):
+    """An open memfd: a tmpfs file no directory names (memfd_create(2))."""
+
+    def __init__(self, inode: TmpFile, name: bytes) -> None:
+        super().__init__(inode, O_RDWR | O_LARGEFILE)
+        self.name = name
+
+    def link_name(self) -> bytes:
+        """What /proc/self/fd/N reads as (Linux: "/memfd:NAME (deleted)")."""
+        return b"/memfd:" + self.name + b" (deleted)"
+
+
+_memfd_fs: TmpFs | None = None
+_memfd_lock = threading.Lock()
+
+
+def memfd_file(name: bytes, uid: int, gid: int) -> MemfdDescription:
+    """A new memfd: an unnamed file of the Sentry's internal tmpfs, mode 0777
+    as Linux's shmem_file_setup gives, open read-write."""
+    global _memfd_fs
+    with _memfd_lock:
+        if _memfd_fs is None:
+            _memfd_fs = TmpFs(source="memfd")
+        fs = _memfd_fs
+    inode = TmpFile(fs, S_IFREG | 0o777, uid=uid, gid=gid)
+    inode.nlink = 0
+    inode._charged = False
+    return MemfdDescription(inode, name)
 
 
 class TmpSymlink(Inode):

@@ -72,10 +72,18 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
         inode = getattr(desc, "inode", None)
         if inode is None or not inode.is_reg():
             return t.mm.mmap(addr, length, prot, flags | _mmap.MAP_ANONYMOUS, name=name)
-        backing = _shared_backing(inode, t.mm.mf)
-        if backing is not None:
-            return t.mm.mmap_file(addr, length, prot, flags, backing, off, name=name,
-                                  maywrite=desc.writable())
+        for _attempt in range(3):
+            backing = _shared_backing(inode, t.mm.mf)
+            if backing is None:
+                break
+            try:
+                return t.mm.mmap_file(addr, length, prot, flags, backing, off, name=name,
+                                      maywrite=desc.writable())
+            except SyscallError as e:
+                if e.errno != errno.ENODEV:  # ENODEV: a cache retired meanwhile
+                    raise
+        else:
+            raise SyscallError(errno.EAGAIN)
     anon = (flags & ~0x3) | _mmap.MAP_PRIVATE | _mmap.MAP_ANONYMOUS
     # A shared mapping copied (a read-only file) still cannot be made writable.
     vmflags = VM_NOMAYWRITE if shared and not desc.writable() else 0

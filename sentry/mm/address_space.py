@@ -178,7 +178,7 @@ class AddressSpace(VmaTable):
         with self.lock:
             addr, removed = self._claim(addr, length, flags)
             try:
-                runs = backing.runs(pgoff, length)
+                runs = backing.runs(pgoff, length, hold=True)
             except SyscallError:
                 self._undo_claim(removed)
                 if backing.refs == 0:
@@ -189,7 +189,6 @@ class AddressSpace(VmaTable):
             pieces, pos = [], addr
             vmflags = 0 if maywrite else VM_NOMAYWRITE
             for off, n in runs:
-                backing.refs += 1
                 pieces.append(Vma(pos, pos + n, prot, True, off, name, backing, vmflags))
                 pos += n
             self._place(pieces)
@@ -402,20 +401,20 @@ class AddressSpace(VmaTable):
             raise err(errno.ENOMEM)
         b = v.backing
         off = v.offset + old_addr - v.start
-        if isinstance(b, FileBacking):
-            runs = b.runs(b.file_offset(off), new_len)
-        elif off + new_len > b.offset + b.length:
+        if not isinstance(b, FileBacking) and off + new_len > b.offset + b.length:
             raise err(errno.EINVAL)
-        else:
-            runs = [(off, new_len)]
         if fixed_addr is not None:
             self._unmap(fixed_addr, fixed_addr + new_len, emit=True)
             dest = fixed_addr
         else:
             dest = self._get_unmapped_area(0, new_len, False)
+        if isinstance(b, FileBacking):
+            runs = b.runs(b.file_offset(off), new_len, hold=True)
+        else:
+            b.hold()
+            runs = [(off, new_len)]
         pieces, pos = [], dest
         for o, n in runs:
-            b.refs += 1
             pieces.append(Vma(pos, pos + n, v.prot, True, o, v.name, b, v.vmflags))
             pos += n
         self._place(pieces)
@@ -436,8 +435,7 @@ class AddressSpace(VmaTable):
         b = v.backing
         if isinstance(b, FileBacking):  # the file's next pages, wherever they are
             pieces, pos = [v], v.end
-            for off, n in b.runs(b.file_offset(v.offset) + old_len, delta):
-                b.refs += 1
+            for off, n in b.runs(b.file_offset(v.offset) + old_len, delta, hold=True):
                 pieces.append(Vma(pos, pos + n, v.prot, True, off, v.name, b, v.vmflags))
                 pos += n
             return pieces, []
@@ -516,7 +514,7 @@ class AddressSpace(VmaTable):
             # The old range stays mapped: shared memory still shows the same pages,
             # private memory is fresh zero pages (its old pages moved).
             if v.backing is not None:
-                v.backing.refs += 1
+                v.backing.hold()
             else:
                 assert fresh is not None
                 v.offset = fresh
@@ -568,7 +566,7 @@ class AddressSpace(VmaTable):
                     v.backing = Backing(v.offset, v.length)
                 elif v.offset != v.backing.offset or v.length != v.backing.length:
                     continue  # a window of a bigger backing: not ours to hand out
-                v.backing.refs += 1
+                v.backing.hold()
                 out.append((v.start, v.length, v.prot, v.backing))
         return out
 
@@ -579,7 +577,7 @@ class AddressSpace(VmaTable):
         with self.lock:
             self._unmap(addr, end, emit=True)
             i = bisect.bisect_left(self._starts, addr)
-            backing.refs += 1
+            backing.hold()
             self._insert(i, [Vma(addr, end, prot & RWX, False, backing.offset, name, backing)])
             self.pending.append(StubOp(OP_MAP, addr, backing.length, prot & RWX, backing.offset))
 
@@ -611,7 +609,7 @@ class AddressSpace(VmaTable):
                         v.backing = Backing(v.offset, v.length)  # shared until written
                     c = v.clone()
                     if v.backing is not None:
-                        v.backing.refs += 1
+                        v.backing.hold()
                     else:
                         c.offset = mf.allocate(v.length)
                         if not v.vmflags & VM_WIPEONFORK:

@@ -111,9 +111,13 @@ class FileBacking(Backing):
 
     # -- what the MM asks ------------------------------------------------------
 
-    def runs(self, pos: int, length: int) -> list[tuple[int, int]]:
+    def runs(self, pos: int, length: int, *, hold: bool = False) -> list[tuple[int, int]]:
         """Memory-file (offset, length) runs holding file bytes [pos, pos+length),
-        allocating what is missing; ENOMEM when the memory file is full."""
+        allocating what is missing; ENOMEM when the memory file is full.
+
+        ``hold``: take a reference for each run (the caller makes one VMA of
+        each) under this backing's lock, so a concurrent last unmap of a cache
+        either sees them or has already retired it (ENODEV: ask again)."""
         if pos < 0 or pos % PAGE_SIZE or length <= 0:
             raise SyscallError(errno.EINVAL)
         end = pos + length
@@ -132,6 +136,9 @@ class FileBacking(Backing):
                 else:
                     out.append((off, n))
                 p += n
+            if hold:
+                for _ in out:
+                    self.hold()
         return out
 
     def file_offset(self, mf_off: int) -> int:
@@ -264,7 +271,13 @@ class FileBacking(Backing):
 # -- caches of files the Sentry does not hold --------------------------------
 
 _cache_lock = threading.Lock()
-_caches: dict[int, WritebackBacking] = {}  # id(inode) -> its live cache
+# (device, inode number) -> the live cache: by the file, not the inode object,
+# since a filesystem may hold two objects for one file over time.
+_caches: dict[tuple[int, int], WritebackBacking] = {}
+
+
+def _key(inode: Any) -> tuple[int, int]:
+    return (inode.fs.dev, inode.ino)
 
 
 class WritebackBacking(FileBacking):
@@ -281,6 +294,10 @@ class WritebackBacking(FileBacking):
         data = inode.read_at(idx * CHUNK, min(CHUNK, size - idx * CHUNK))
         if data:
             self.mf.view[off:off + len(data)] = data
+
+    def read(self, pos: int, count: int) -> bytes:
+        """The cached bytes (the file's own where no chunk is cached yet)."""
+        return self.read_through(pos, count)
 
     def sync(self, pos: int = 0, end: int | None = None) -> None:
         """Write file bytes [pos, end) (clipped to the file's size) back to it."""
@@ -339,11 +356,19 @@ class WritebackBacking(FileBacking):
         return n
 
     def last_unmapped(self, free: FreeFn) -> None:
+        with self.lock:
+            if self.refs > 0 or self.dead:
+                return  # mapped again meanwhile (runs(hold=True)), or already retired
+            self.dead = True
         with _cache_lock:
-            if _caches.get(id(self.source)) is self:
-                del _caches[id(self.source)]
+            if _caches.get(_key(self.source)) is self:
+                del _caches[_key(self.source)]
         try:
             self.sync()
+        except (SyscallError, OSError):
+            # No caller left to tell (munmap, exit); Linux also reports a lost
+            # writeback only to a later fsync.  msync does raise it.
+            pass
         finally:
             for off, n in self.take_ranges():
                 free(off, n)
@@ -352,9 +377,9 @@ class WritebackBacking(FileBacking):
 def writeback_for(inode: object, mf: MemoryFile) -> WritebackBacking:
     """The one live cache of ``inode`` (made on first use)."""
     with _cache_lock:
-        b = _caches.get(id(inode))
-        if b is None:
-            b = _caches[id(inode)] = WritebackBacking(mf, inode)
+        b = _caches.get(_key(inode))
+        if b is None or b.dead:
+            b = _caches[_key(inode)] = WritebackBacking(mf, inode)
         return b
 
 
@@ -363,5 +388,5 @@ def cached_for(inode: object) -> WritebackBacking | None:
     and write(2) go through it then, so they see what mappings stored."""
     if not _caches:
         return None
-    b = _caches.get(id(inode))
+    b = _caches.get(_key(inode))
     return None if b is None or b.dead else b

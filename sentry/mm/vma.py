@@ -19,6 +19,7 @@ the kind of mapping:
 from __future__ import annotations
 
 import mmap
+import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -109,13 +110,17 @@ VM_WIPEONFORK = 2
 VM_NOMAYWRITE = 4
 
 
+_REFS_LOCK = threading.Lock()
+
+
 class Backing:
     """A refcounted memfd range that shared VMAs map windows of.
 
     ``refs`` counts VMAs (in any address space) referencing this backing; the
-    memfd range is freed when it drops to zero. Not thread-safe by itself: it is
-    only touched with the owning address spaces' locks held, and fork holds the
-    parent's lock while the child is not yet visible to anyone.
+    memfd range is freed when it drops to zero.  Address spaces sharing one
+    backing hold different locks, so the count changes only through
+    :meth:`hold` and :meth:`drop` (one leaf lock for all backings: a lost
+    update would free pages another process still maps).
     """
 
     __slots__ = ("offset", "length", "refs", "source")
@@ -125,6 +130,17 @@ class Backing:
         self.length = length
         self.refs = 1
         self.source = source
+
+    def hold(self) -> None:
+        """One more VMA references this backing."""
+        with _REFS_LOCK:
+            self.refs += 1
+
+    def drop(self) -> bool:
+        """One VMA fewer; True when that was the last."""
+        with _REFS_LOCK:
+            self.refs -= 1
+            return self.refs == 0
 
     def last_unmapped(self, free: Callable[[int, int], None]) -> None:
         """The last VMA referencing this backing is gone: give its memory back

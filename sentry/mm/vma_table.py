@@ -336,7 +336,7 @@ class VmaTable:
         right.offset = v.offset + (addr - v.start)
         v.end = addr
         if v.backing is not None:
-            v.backing.refs += 1
+            v.backing.hold()
         self._insert(i + 1, [right])
 
     def _isolate(self, start: int, end: int) -> tuple[int, int]:
@@ -353,7 +353,7 @@ class VmaTable:
             if a.can_merge(b):
                 a.end = b.end
                 if b.backing is not None:
-                    b.backing.refs -= 1
+                    b.backing.drop()  # a is the same backing: never the last
                 self._delete(k, k + 1)
 
     def _free_range(self, offset: int, length: int) -> None:
@@ -389,8 +389,7 @@ class VmaTable:
         if b is None:
             self._free_range(v.offset, v.length)
         else:
-            b.refs -= 1
-            if b.refs == 0:
+            if b.drop():
                 if self.defer_frees:
                     self._keep.append(b)  # its pages stay until the stub unmapped them
                 b.last_unmapped(self._free_range)

@@ -138,6 +138,45 @@ def memfd_create(t: Task, a: Args) -> int:
     return t.fds.install(desc, cloexec=bool(flags & MFD_CLOEXEC))
 
 
+def mincore(t: Task, a: Args) -> int:
+    """mincore(2): which pages hold data."""
+    vec = t.mm.mincore(a[0], a[1])
+    if vec:
+        t.mm.copy_out(a[2], vec)
+    return 0
+
+
+MLOCK_ONFAULT = 1
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
+
+
+def mlock(t: Task, a: Args) -> int:
+    """mlock(2): nothing the Sentry holds is ever swapped, so locking is the
+    range check (ENOMEM on unmapped pages); RLIMIT_MEMLOCK is not charged."""
+    t.mm.check_mapped(a[0], a[1])
+    return 0
+
+
+def mlock2(t: Task, a: Args) -> int:
+    """mlock2(2): mlock with MLOCK_ONFAULT allowed."""
+    if a[2] & ~MLOCK_ONFAULT:
+        raise SyscallError(errno.EINVAL)
+    return mlock(t, a)
+
+
+def mlockall(t: Task, a: Args) -> int:
+    """mlockall(2): flag checks only (see mlock)."""
+    flags = a[0] & 0xFFFFFFFF
+    if not flags or flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) or flags == MCL_ONFAULT:
+        raise SyscallError(errno.EINVAL)
+    return 0
+
+
+def munlockall(t: Task, a: Args) -> int:
+    """munlockall(2)."""
+    return 0
+
+
 def munmap(t: Task, a: Args) -> int:
     """munmap(2)."""
     t.mm.munmap(a[0], a[1])
@@ -170,6 +209,12 @@ ENTRIES: list[Entry] = [
             note="MAP_PRIVATE file mappings are copies made at mmap time"),
     supported("msync", msync),
     partial("memfd_create", memfd_create, note="seals (F_ADD_SEALS) are not kept"),
+    supported("mincore", mincore),
+    partial("mlock", mlock, note="range check only; RLIMIT_MEMLOCK is not charged"),
+    partial("munlock", mlock, note="range check only"),
+    partial("mlock2", mlock2, note="range check only; RLIMIT_MEMLOCK is not charged"),
+    partial("mlockall", mlockall, note="flag check only"),
+    supported("munlockall", munlockall),
     supported("munmap", munmap),
     supported("mprotect", mprotect),
     supported("mremap", mremap),

@@ -116,6 +116,14 @@ def test_memfd_dev_zero_and_read_only_shared_mappings(programs: Programs) -> Non
     assert "read: memfd child" in nat.out
 
 
+@pytest.mark.sandbox
+def test_mincore_and_mlock(programs: Programs) -> None:
+    """mincore reports touched pages and its errors; the mlock family checks
+    its arguments and range (all were ENOSYS)."""
+    prog = programs.path("mm_mincore_mlock")
+    _both([prog], [prog])
+
+
 # -- differential: shared anonymous memory, futexes, semaphores ----------------------
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import os
 
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import FileBacking, WritebackBacking
@@ -235,6 +236,50 @@ class AddressSpace(Remapper):
             b.sync(lo, hi)
         if hole:
             raise err(errno.ENOMEM)
+
+    def mincore(self, addr: int, length: int) -> bytes:
+        """mincore(2): one byte per page, 1 where the page holds data in the
+        memory file (touched anonymous memory, a file's stored pages; an
+        untouched page is 0, as Linux reports one never faulted in)."""
+        if addr % PAGE_SIZE:
+            raise err(errno.EINVAL)
+        end = addr + page_round_up(length)
+        if end > APP_END or end < addr:
+            raise err(errno.ENOMEM)
+        if end == addr:
+            return b""
+        out = bytearray((end - addr) // PAGE_SIZE)
+        fd = self.mf.fd
+        with self.lock:
+            if not self._is_mapped(addr, end):
+                raise err(errno.ENOMEM)
+            for v, lo, hi in self._overlapping(addr, end):
+                off, stop = v.offset + lo - v.start, v.offset + hi - v.start
+                pos = off
+                while pos < stop:
+                    try:
+                        data = os.lseek(fd, pos, os.SEEK_DATA)
+                    except OSError:
+                        break  # ENXIO: no data after pos
+                    if data >= stop:
+                        break
+                    hole = min(os.lseek(fd, data, os.SEEK_HOLE), stop)
+                    first = (lo + data - off - addr) // PAGE_SIZE
+                    last = (lo + page_round_up(hole) - off - addr) // PAGE_SIZE
+                    out[first:last] = b"\1" * (last - first)
+                    pos = hole
+        return bytes(out)
+
+    def check_mapped(self, addr: int, length: int) -> None:
+        """ENOMEM unless every page of [addr, addr+length) is mapped (mlock's
+        and munlock's check: addr need not be aligned)."""
+        end = page_round_up(addr + length)
+        addr -= addr % PAGE_SIZE
+        if end > APP_END or end < addr:
+            raise err(errno.ENOMEM)
+        with self.lock:
+            if end > addr and not self._is_mapped(addr, end):
+                raise err(errno.ENOMEM)
 
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2): holes in the range are fine."""

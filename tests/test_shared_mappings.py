@@ -151,6 +151,15 @@ def test_python_multiprocessing(script: str) -> None:
     _both([sys.executable, str(path)], [sys.executable, str(path)])
 
 
+@pytest.mark.sandbox
+def test_sqlite_wal_two_processes(tmp_path: Path) -> None:
+    """Two processes on one SQLite database in WAL mode (the -shm WAL index is
+    a shared mapping): the parent saw 0 of the child's rows, which were lost."""
+    path = PY_DIR / "sqlite_wal.py"
+    _both([sys.executable, str(path), str(tmp_path / "wal.db")],
+          [sys.executable, str(path), f"/tmp/{_unique('pyv-wal')}.db"])
+
+
 # -- unit: the memory manager and tmpfs on a real memory file ------------------------
 
 

@@ -229,6 +229,8 @@ class AddressSpace(Remapper):
             hole = length > 0 and not self._is_mapped(addr, end)
             for v, lo, hi in self._overlapping(addr, end):
                 b = v.backing
+                if b is not None and v.shared and v.prot & PROT_WRITE:
+                    b.written_through()
                 if isinstance(b, WritebackBacking):
                     pos = b.file_offset(v.offset + lo - v.start)
                     todo.append((b, pos, pos + hi - lo))

@@ -46,6 +46,7 @@ import bisect
 import errno
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -152,6 +153,12 @@ class FileBacking(Backing):
 
     def last_unmapped(self, free: FreeFn) -> None:
         """No VMA maps this file any more: its pages belong to the file still."""
+
+    def written_through(self) -> None:
+        # Sentry-held files only: a cache's writeback updates the host's times.
+        src: Any = self.source
+        if src is not None and not isinstance(self, WritebackBacking):
+            src.mtime_ns = src.ctime_ns = time.time_ns()
 
     # -- file data (the file's own read/write/truncate) ------------------------
 

@@ -142,6 +142,11 @@ class Backing:
             self.refs -= 1
             return self.refs == 0
 
+    def written_through(self) -> None:
+        """A writable mapping of it went (munmap, exit) or was msync'ed: a
+        file updates its mtime/ctime now (POSIX marks them for update between
+        a store through a MAP_SHARED mapping and the next msync)."""
+
     def last_unmapped(self, free: Callable[[int, int], None]) -> None:
         """The last VMA referencing this backing is gone: give its memory back
         through ``free`` (the releasing table's, which may defer it).  A file's

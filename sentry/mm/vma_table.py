@@ -389,6 +389,8 @@ class VmaTable:
         if b is None:
             self._free_range(v.offset, v.length)
         else:
+            if v.shared and v.prot & PROT_WRITE:
+                b.written_through()
             if b.drop():
                 if self.defer_frees:
                     self._keep.append(b)  # its pages stay until the stub unmapped them

@@ -68,14 +68,14 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
         raise SyscallError(errno.EINVAL)
     d = dentry_of(desc)
     name = vfs.fd_path(t.tg.fs, desc).decode(errors="replace") if d is not None else ""
-    if shared:
-        inode = getattr(desc, "inode", None)
-        if inode is None or not inode.is_reg():
+    inode = getattr(desc, "inode", None)
+    if shared and inode is not None:
+        if not inode.is_reg():  # a device: /dev/zero
             return t.mm.mmap(addr, length, prot, flags | _mmap.MAP_ANONYMOUS, name=name)
         for _attempt in range(3):
             backing = _shared_backing(inode, t.mm.mf)
             if backing is None:
-                break
+                break  # a file nothing can change: the copy below
             try:
                 return t.mm.mmap_file(addr, length, prot, flags, backing, off, name=name,
                                       maywrite=desc.writable())

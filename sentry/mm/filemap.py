@@ -390,10 +390,10 @@ def writeback_for(inode: object, mf: MemoryFile) -> WritebackBacking:
         return b
 
 
-def cached_for(inode: object) -> WritebackBacking | None:
+def cached_for(inode: object | None) -> WritebackBacking | None:
     """The live cache of ``inode`` if some shared mapping of it exists: read(2)
     and write(2) go through it then, so they see what mappings stored."""
-    if not _caches:
+    if not _caches or inode is None:
         return None
     b = _caches.get(_key(inode))
     return None if b is None or b.dead else b

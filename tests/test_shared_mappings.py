@@ -11,6 +11,7 @@ stores invisible to its parent, futex wakes lost between processes).
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import sys
 import uuid
@@ -290,3 +291,48 @@ def test_msync_arguments(mf) -> None:
         with pytest.raises(SyscallError) as ei:
             a.msync(*args)
         assert ei.value.errno == code, args
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="confining the Gofer needs root")
+def test_gofer_file_cache_is_coherent_and_written_back(mf, tmp_path: Path) -> None:
+    """A writable Gofer file mapped shared: read/write through descriptions meet
+    the mapping's stores, a truncation behind the cache (by path) does not come
+    back at writeback, and the last munmap writes the stores to the host file."""
+    from gofer.client import start_gofer
+    from sentry.mm.filemap import cached_for, writeback_for
+    from sentry.vfs import vfs
+    from sentry.vfs.file import O_RDWR
+    from sentry.vfs.goferfs import GoferFs
+    from sentry.vfs.mount import MountNamespace
+    from sentry.vfs.resolve import FsContext
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "f").write_bytes(b"A" * (3 * P))
+    client, proc = start_gofer(str(root), readonly=False, confine=True)
+    fs = GoferFs(client, client.root, readonly=False)
+    try:
+        ctx = FsContext.for_namespace(MountNamespace(fs, source="gofer"))
+        desc = vfs.open(ctx, None, b"/f", O_RDWR)
+        a = AddressSpace(mf)
+        x = a.mmap_file(0, 3 * P, RW, MAP_SHARED, writeback_for(desc.inode, mf), 0)
+        assert a.copy_in(x, 2) == b"AA"
+        a.copy_out(x + 10, b"mapped")
+        assert desc.pread(6, 10) == b"mapped"
+        desc.pwrite(b"written", 2 * P)
+        assert a.copy_in(x + 2 * P, 7) == b"written"
+        assert (root / "f").read_bytes()[2 * P:2 * P + 7] == b"written"
+        desc.inode.setattr(size=P)  # behind the cache, as truncate(2) by path
+        desc.pwrite(b"end", 3 * P - 3)  # the file grows again: a hole before
+        a.munmap(x, 3 * P)
+        assert cached_for(desc.inode) is None
+        data = (root / "f").read_bytes()
+        assert data[10:16] == b"mapped"
+        assert data[P:3 * P - 3] == bytes(2 * P - 3)  # not the truncated "written"
+        assert data[-3:] == b"end"
+        desc.release()
+    finally:
+        fs.close()
+        client.close()
+        proc.kill()
+        proc.wait(5)

@@ -101,14 +101,23 @@ class FileBacking(Backing):
                 base = mf.allocate(n)
             for k in range(idx, end + 1):
                 off = base + (k - idx) * CHUNK
+                try:
+                    self._filled(k, off)
+                except BaseException:
+                    # Never keep a chunk that does not hold the file's bytes:
+                    # a writeback of it would overwrite them.
+                    mf.free(off, (end - k + 1) * CHUNK)
+                    raise
                 self.chunks[k] = off
                 bisect.insort(self._bases, off)
                 self._index[off] = k
-                self._filled(k, off)
             idx = end + 1
 
     def _filled(self, idx: int, off: int) -> None:
         """A new chunk's first contents (zero here; a cache reads its file)."""
+
+    def _observe_size(self) -> None:
+        """A cache notices a file shrunk behind it (lock held); see below."""
 
     # -- what the MM asks ------------------------------------------------------
 
@@ -126,6 +135,7 @@ class FileBacking(Backing):
         with self.lock:
             if self.dead:
                 raise SyscallError(errno.ENODEV)
+            self._observe_size()
             self._ensure(pos // CHUNK, (end - 1) // CHUNK)
             p = pos
             while p < end:
@@ -201,23 +211,26 @@ class FileBacking(Backing):
     def zero(self, pos: int, end: int) -> None:
         """Make file bytes [pos, end) zero: whole pages are hole-punched (their
         memory returns to the host), partial pages cleared."""
+        with self.lock:
+            self._zero(pos, end)
+
+    def _zero(self, pos: int, end: int) -> None:
         if pos >= end:
             return
         view = self.mf.view
-        with self.lock:
-            for idx in range(pos // CHUNK, (end - 1) // CHUNK + 1):
-                base = self.chunks.get(idx)
-                if base is None:
-                    continue
-                lo = max(pos, idx * CHUNK) - idx * CHUNK + base
-                hi = min(end, (idx + 1) * CHUNK) - idx * CHUNK + base
-                plo, phi = page_round_up(lo), page_round_down(hi)
-                if phi > plo:
-                    view[lo:plo] = bytes(plo - lo)
-                    self.mf.zero(plo, phi - plo)
-                    view[phi:hi] = bytes(hi - phi)
-                else:
-                    view[lo:hi] = bytes(hi - lo)
+        for idx in range(pos // CHUNK, (end - 1) // CHUNK + 1):
+            base = self.chunks.get(idx)
+            if base is None:
+                continue
+            lo = max(pos, idx * CHUNK) - idx * CHUNK + base
+            hi = min(end, (idx + 1) * CHUNK) - idx * CHUNK + base
+            plo, phi = page_round_up(lo), page_round_down(hi)
+            if phi > plo:
+                view[lo:plo] = bytes(plo - lo)
+                self.mf.zero(plo, phi - plo)
+                view[phi:hi] = bytes(hi - phi)
+            else:
+                view[lo:hi] = bytes(hi - lo)
 
     def seek_data(self, pos: int, hole: bool, size: int) -> int:
         """SEEK_DATA / SEEK_HOLE over the file's pages (page granularity, as
@@ -289,9 +302,27 @@ def _key(inode: Any) -> tuple[int, int]:
 
 class WritebackBacking(FileBacking):
     """Shared pages of a file kept elsewhere (the Gofer): filled from the file,
-    written back on msync and when the last mapping goes."""
+    written back on msync and when the last mapping goes.
 
-    __slots__ = ()
+    The file's size is the file's (``inode.size``).  ftruncate and write(2)
+    past the end come through the cache (description.py) and clear what it
+    holds past the old end; a truncation by path or O_TRUNC is noticed at the
+    cache's next use, when the size is found smaller.  A gap: a truncation and
+    a regrowth both by path between two uses go unseen, and the writeback then
+    puts the old bytes back (Linux would have zeroed them).
+    """
+
+    __slots__ = ("_size",)
+
+    def __init__(self, mf: MemoryFile, source: object | None = None) -> None:
+        super().__init__(mf, source)
+        self._size = int(getattr(source, "size", 0))
+
+    def _observe_size(self) -> None:
+        size = int(self.source.size)  # type: ignore[attr-defined]
+        if size < self._size:
+            self._zero(size, self._size)
+        self._size = size
 
     def _filled(self, idx: int, off: int) -> None:
         inode: Any = self.source
@@ -311,9 +342,10 @@ class WritebackBacking(FileBacking):
         if not self.writable:
             return
         inode: Any = self.source
-        size = inode.size
-        end = size if end is None else min(end, size)
         with self.lock:
+            self._observe_size()
+            size = inode.size
+            end = size if end is None else min(end, size)
             pieces = sorted(k for k in self.chunks if k * CHUNK < end and (k + 1) * CHUNK > pos)
         for idx in pieces:
             lo, hi = max(pos, idx * CHUNK), min(end, (idx + 1) * CHUNK)
@@ -326,10 +358,11 @@ class WritebackBacking(FileBacking):
         """read(2) of the file while mapped: cached chunks (what mappings
         stored) from the cache, the rest from the file."""
         inode: Any = self.source
-        end = min(inode.size, pos + count)
         out = []
         view = self.mf.view
         with self.lock:
+            self._observe_size()
+            end = min(inode.size, pos + count)
             while pos < end:
                 idx, within = divmod(pos, CHUNK)
                 n = min(CHUNK - within, end - pos)
@@ -350,7 +383,11 @@ class WritebackBacking(FileBacking):
         inode: Any = self.source
         view = self.mf.view
         with self.lock:
+            self._observe_size()
+            if pos > self._size:  # the gap is a hole: not what mappings stored past EOF
+                self._zero(self._size, pos)
             n = inode.write_at(pos, data)
+            self._size = max(self._size, pos + n)
             done, end = 0, pos + n
             while pos < end:
                 idx, within = divmod(pos, CHUNK)

@@ -23,7 +23,10 @@ Facts about the kernel API this module relies on (Linux, shmem/tmpfs):
   forked child.
 
 The allocator only hands out offsets; it never touches the mapping of a stub.
-Lock order: AddressSpace.lock is taken before MemoryFile.lock, never the reverse.
+Besides application memory, the memfd holds the pages of files mapped shared
+(sentry/mm/filemap.py), which is what makes those mappings coherent.
+Lock order: AddressSpace.lock (and FileBacking.lock) before MemoryFile.lock,
+never the reverse; ``free_soon`` takes no lock, for garbage-collector callers.
 """
 
 from __future__ import annotations

@@ -26,9 +26,16 @@ Facts that shaped this module:
 * x86 cannot express write-only or exec-only pages: anything mapped with any of
   R/W/X is readable, as gVisor's "effective permissions" model it.
 
+* A shared VMA of a file maps the file's own pages (filemap.FileBacking); the
+  file, not the VMA, owns them, so releasing the last such VMA frees nothing
+  (``Backing.last_unmapped``), except a Gofer file's cache, which is written
+  back then.  A released backing is kept alive until ``commit_frees`` when frees
+  are deferred, so its pages outlive the stub's view of them.
+
 Lock order: ``lock`` (an RLock, so a caller may hold it across several calls,
-e.g. a futex compare-and-swap) before ``MemoryFile.lock``. Methods whose names
-start with an underscore expect the lock to be held.
+e.g. a futex compare-and-swap) before a file's locks, FileBacking.lock and
+``MemoryFile.lock``; the backing reference-count lock (vma.py) is a leaf.
+Methods whose names start with an underscore expect the lock to be held.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from sentry.mm.vma import VM_NOMAYWRITE
 from sentry.vfs import vfs
 from sentry.vfs.description import dentry_of
 from sentry.vfs.tmpfs import memfd_file
-from syscalls.abi import s32
+from syscalls.abi import read_iovecs, s32
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -177,6 +177,86 @@ def munlockall(t: Task, a: Args) -> int:
     return 0
 
 
+PVM_CHUNK = 1 << 20  # bytes copied per step, so one huge iovec needs no huge buffer
+PAGE = 4096
+
+
+def _pvm_target(t: Task, pid: int) -> Task:
+    """The task process_vm_* may access (ptrace_may_access with
+    PTRACE_MODE_ATTACH_REALCREDS): one of the caller's own threads, or one
+    whose real, effective and saved uids and gids all equal the caller's real
+    ones and which is dumpable; root (CAP_SYS_PTRACE, until capabilities are
+    modelled) may access any.  ESRCH for no such live task, EPERM otherwise."""
+    target = t.kernel.tasks.get(pid) if pid > 0 else None
+    if target is None or target.exited or target.tg.zombie or target.tg.exiting:
+        raise SyscallError(errno.ESRCH)
+    if target.tg is t.tg:
+        return target
+    me, them = t.creds, target.creds
+    if me.euid == 0:
+        return target
+    same = (me.uid == them.uid == them.euid == them.suid
+            and me.gid == them.gid == them.egid == them.sgid)
+    if not same or not int(target.tg.prctl.get("dumpable", 1)):
+        raise SyscallError(errno.EPERM)
+    return target
+
+
+def _process_vm(t: Task, a: Args, write: bool) -> int:
+    """process_vm_readv/writev: copy between the caller's iovecs and another
+    process's; a fault after some bytes moved ends the call with that count."""
+    pid, liov, liovcnt, riov, riovcnt, flags = a
+    if flags:
+        raise SyscallError(errno.EINVAL)
+    local = read_iovecs(t, liov, liovcnt)
+    remote = read_iovecs(t, riov, riovcnt)
+    target = _pvm_target(t, s32(pid))
+    src_mm, dst_mm = (t.mm, target.mm) if write else (target.mm, t.mm)
+    src_iov, dst_iov = (local, remote) if write else (remote, local)
+    done = 0
+    si = di = 0
+    s_off = d_off = 0
+    try:
+        while si < len(src_iov) and di < len(dst_iov):
+            sbase, slen = src_iov[si]
+            dbase, dlen = dst_iov[di]
+            n = min(slen - s_off, dlen - d_off, PVM_CHUNK)
+            if n > 0:
+                try:
+                    data = src_mm.copy_in(sbase + s_off, n)
+                except SyscallError:
+                    # Stop where the readable part of the source ends, as Linux
+                    # copies page by page: only up to the next page boundary.
+                    n = min(n, PAGE - (sbase + s_off) % PAGE)
+                    data = src_mm.copy_in(sbase + s_off, n)
+                try:
+                    dst_mm.copy_out(dbase + d_off, data)
+                except SyscallError:
+                    n = min(n, PAGE - (dbase + d_off) % PAGE)
+                    dst_mm.copy_out(dbase + d_off, data[:n])
+                done += n
+                s_off += n
+                d_off += n
+            if s_off >= slen:
+                si, s_off = si + 1, 0
+            if d_off >= dlen:
+                di, d_off = di + 1, 0
+    except SyscallError:
+        if not done:
+            raise
+    return done
+
+
+def process_vm_readv(t: Task, a: Args) -> int:
+    """process_vm_readv(2)."""
+    return _process_vm(t, a, False)
+
+
+def process_vm_writev(t: Task, a: Args) -> int:
+    """process_vm_writev(2)."""
+    return _process_vm(t, a, True)
+
+
 def munmap(t: Task, a: Args) -> int:
     """munmap(2)."""
     t.mm.munmap(a[0], a[1])
@@ -215,6 +295,10 @@ ENTRIES: list[Entry] = [
     partial("mlock2", mlock2, note="range check only; RLIMIT_MEMLOCK is not charged"),
     partial("mlockall", mlockall, note="flag check only"),
     supported("munlockall", munlockall),
+    partial("process_vm_readv", process_vm_readv,
+            note="ptrace access rule with root standing in for CAP_SYS_PTRACE"),
+    partial("process_vm_writev", process_vm_writev,
+            note="ptrace access rule with root standing in for CAP_SYS_PTRACE"),
     supported("munmap", munmap),
     supported("mprotect", mprotect),
     supported("mremap", mremap),

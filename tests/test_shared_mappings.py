@@ -143,6 +143,15 @@ def test_go_built_hello_runs(tmp_path: Path) -> None:
     assert box.out == "hello from go\nstatus 0\n", box.describe()
 
 
+@pytest.mark.sandbox
+def test_process_vm_readv_writev(programs: Programs) -> None:
+    """Another process's memory read and written (were ENOSYS): scattered
+    iovecs, a partial transfer stopping at an unmapped page, the errors."""
+    prog = programs.path("process_vm")
+    nat, _ = _both([prog], [prog])
+    assert "child sees: child's secret: WRITTEN789" in nat.out
+
+
 # -- differential: shared anonymous memory, futexes, semaphores ----------------------
 
 

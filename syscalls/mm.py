@@ -15,7 +15,7 @@ from sentry.mm.filemap import FileBacking, writeback_for
 from sentry.mm.vma import VM_NOMAYWRITE
 from sentry.vfs import vfs
 from sentry.vfs.description import dentry_of
-from sentry.vfs.tmpfs import memfd_file
+from sentry.vfs.tmpfs import NO_WRITES, memfd_file
 from syscalls.abi import read_iovecs, s32
 from syscalls.table import Entry, partial, supported
 
@@ -72,13 +72,16 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     if shared and inode is not None:
         if not inode.is_reg():  # a device: /dev/zero
             return t.mm.mmap(addr, length, prot, flags | _mmap.MAP_ANONYMOUS, name=name)
+        sealed = getattr(inode, "seals", 0) & NO_WRITES
+        if sealed and prot & _mmap.PROT_WRITE:
+            raise SyscallError(errno.EPERM)  # a write-sealed file (memfd)
         for _attempt in range(3):
             backing = _shared_backing(inode, t.mm.mf)
             if backing is None:
                 break  # a file nothing can change: the copy below
             try:
                 return t.mm.mmap_file(addr, length, prot, flags, backing, off, name=name,
-                                      maywrite=desc.writable())
+                                      maywrite=desc.writable() and not sealed)
             except SyscallError as e:
                 if e.errno != errno.ENODEV:  # ENODEV: a cache retired meanwhile
                     raise
@@ -122,7 +125,7 @@ MFD_NAME_MAX = 249  # NAME_MAX minus "memfd:"
 
 def memfd_create(t: Task, a: Args) -> int:
     """memfd_create(2): an unnamed tmpfs file; MAP_SHARED of it maps its own
-    pages like any tmpfs file.  Seals are not kept (F_ADD_SEALS: partial)."""
+    pages like any tmpfs file; seals through fcntl (tmpfs.file_seals)."""
     flags = a[1] & 0xFFFFFFFF
     if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC):
         raise SyscallError(errno.EINVAL)  # MFD_HUGETLB: no huge pages here
@@ -134,7 +137,7 @@ def memfd_create(t: Task, a: Args) -> int:
         if e.errno == errno.ENAMETOOLONG:
             raise SyscallError(errno.EINVAL) from None
         raise
-    desc = memfd_file(name, t.creds.euid, t.creds.egid)
+    desc = memfd_file(name, t.creds.euid, t.creds.egid, bool(flags & MFD_ALLOW_SEALING))
     return t.fds.install(desc, cloexec=bool(flags & MFD_CLOEXEC))
 
 
@@ -288,7 +291,7 @@ ENTRIES: list[Entry] = [
     partial("mmap", mmap,
             note="MAP_PRIVATE file mappings are copies made at mmap time"),
     supported("msync", msync),
-    partial("memfd_create", memfd_create, note="seals (F_ADD_SEALS) are not kept"),
+    partial("memfd_create", memfd_create, note="no MFD_HUGETLB; F_SEAL_EXEC is only recorded"),
     supported("mincore", mincore),
     partial("mlock", mlock, note="range check only; RLIMIT_MEMLOCK is not charged"),
     partial("munlock", mlock, note="range check only"),

@@ -152,6 +152,14 @@ def test_process_vm_readv_writev(programs: Programs) -> None:
     assert "child sees: child's secret: WRITTEN789" in nat.out
 
 
+@pytest.mark.sandbox
+def test_memfd_seals(programs: Programs) -> None:
+    """F_ADD_SEALS/F_GET_SEALS (were EINVAL) and what each seal refuses."""
+    prog = programs.path("memfd_seals")
+    nat, _ = _both([prog], [prog])
+    assert "seal write while mapped writable: -1" in nat.out
+
+
 # -- differential: shared anonymous memory, futexes, semaphores ----------------------
 
 

@@ -59,6 +59,16 @@ from sentry.vfs.inode import (
 
 PAGE = 4096
 O_LARGEFILE = 0o100000
+F_ADD_SEALS = 1033
+F_GET_SEALS = 1034
+F_SEAL_SEAL = 0x1
+F_SEAL_SHRINK = 0x2
+F_SEAL_GROW = 0x4
+F_SEAL_WRITE = 0x8
+F_SEAL_FUTURE_WRITE = 0x10
+F_SEAL_EXEC = 0x20
+SEALS_KNOWN = 0x3F
+NO_WRITES = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
 TMPFS_MAGIC = 0x01021994
 TMPFS_BLOCKS = 1 << 21  # the size statfs reports: 8 GiB of 4 KiB blocks
 
@@ -123,6 +133,9 @@ class TmpFile(Inode):
         self._pages: dict[int, bytearray] = {}
         self._store: FileBacking | None = None
         self._lock = threading.Lock()
+        # File seals (fcntl F_ADD_SEALS): a tmpfs file starts sealed against
+        # sealing; a memfd made with MFD_ALLOW_SEALING starts with none.
+        self.seals = F_SEAL_SEAL
         # Pages count against a size-limited tmpfs until the last name goes.
         self._charged = getattr(fs, "limit_pages", None) is not None
 
@@ -177,6 +190,9 @@ class TmpFile(Inode):
         if not data:
             return 0
         with self._lock:
+            if self.seals & (NO_WRITES | F_SEAL_GROW):
+                if self.seals & NO_WRITES or offset + len(data) > self.size:
+                    raise SyscallError(errno.EPERM)
             if self._store is not None:
                 if offset > self.size:  # the gap reads zeros (see filemap.py)
                     self._store.zero(self.size, offset)
@@ -209,6 +225,9 @@ class TmpFile(Inode):
         if size < 0:
             raise SyscallError(errno.EINVAL)
         with self._lock:
+            if (size < self.size and self.seals & F_SEAL_SHRINK) or (
+                    size > self.size and self.seals & F_SEAL_GROW):
+                raise SyscallError(errno.EPERM)
             if self._store is not None:
                 # Shrinking clears what mappings may still show past the new
                 # end; growing clears what they stored past the old one.
@@ -248,6 +267,30 @@ class TmpFile(Inode):
             return pos
 
 
+def file_seals(desc: object, cmd: int, arg: int) -> int:
+    """fcntl F_GET_SEALS / F_ADD_SEALS on a tmpfs file (memfd_create(2)'s
+    sealing).  EINVAL for a file of another filesystem, EPERM to add seals
+    without write access or once F_SEAL_SEAL is set, EBUSY for F_SEAL_WRITE
+    while a writable shared mapping may exist."""
+    inode = getattr(desc, "inode", None)
+    if not isinstance(inode, TmpFile):
+        raise SyscallError(errno.EINVAL)
+    if cmd == F_GET_SEALS:
+        return inode.seals
+    if arg & ~SEALS_KNOWN:
+        raise SyscallError(errno.EINVAL)
+    if not desc.writable():  # type: ignore[attr-defined]
+        raise SyscallError(errno.EPERM)
+    with inode._lock:
+        if inode.seals & F_SEAL_SEAL:
+            raise SyscallError(errno.EPERM)
+        store = inode._store
+        if arg & F_SEAL_WRITE and store is not None and store.refs and store.writable:
+            raise SyscallError(errno.EBUSY)
+        inode.seals |= arg
+    return 0
+
+
 def _free_chunks(mf: MemoryFile, chunks: dict[int, int]) -> None:
     """A shared-mapped file and every mapping of it are gone: its memory-file
     pages are freed (soon: this runs from the garbage collector, anywhere)."""
@@ -270,9 +313,10 @@ _memfd_fs: TmpFs | None = None
 _memfd_lock = threading.Lock()
 
 
-def memfd_file(name: bytes, uid: int, gid: int) -> MemfdDescription:
+def memfd_file(name: bytes, uid: int, gid: int, sealing: bool = False) -> MemfdDescription:
     """A new memfd: an unnamed file of the Sentry's internal tmpfs, mode 0777
-    as Linux's shmem_file_setup gives, open read-write."""
+    as Linux's shmem_file_setup gives, open read-write; ``sealing``
+    (MFD_ALLOW_SEALING) leaves it without F_SEAL_SEAL."""
     global _memfd_fs
     with _memfd_lock:
         if _memfd_fs is None:
@@ -281,6 +325,8 @@ def memfd_file(name: bytes, uid: int, gid: int) -> MemfdDescription:
     inode = TmpFile(fs, S_IFREG | 0o777, uid=uid, gid=gid)
     inode.nlink = 0
     inode._charged = False
+    if sealing:
+        inode.seals = 0
     return MemfdDescription(inode, name)
 
 

@@ -160,6 +160,14 @@ def test_memfd_seals(programs: Programs) -> None:
     assert "seal write while mapped writable: -1" in nat.out
 
 
+@pytest.mark.sandbox
+def test_madvise_on_shared_and_private_mappings(programs: Programs) -> None:
+    """DONTNEED keeps shared contents (a file mapping's were zeroed: it was a
+    private copy), REMOVE punches the file, FREE/REMOVE refuse the wrong kind."""
+    prog = programs.path("shared_madvise")
+    _both([prog], [prog])
+
+
 # -- differential: shared anonymous memory, futexes, semaphores ----------------------
 
 

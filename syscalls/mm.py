@@ -137,7 +137,9 @@ def memfd_create(t: Task, a: Args) -> int:
         if e.errno == errno.ENAMETOOLONG:
             raise SyscallError(errno.EINVAL) from None
         raise
-    desc = memfd_file(name, t.creds.euid, t.creds.egid, bool(flags & MFD_ALLOW_SEALING))
+    c = t.creds  # a new file is owned by the fs ids where they exist
+    desc = memfd_file(name, getattr(c, "fsuid", c.euid), getattr(c, "fsgid", c.egid),
+                      bool(flags & MFD_ALLOW_SEALING))
     return t.fds.install(desc, cloexec=bool(flags & MFD_CLOEXEC))
 
 
@@ -180,6 +182,7 @@ def munlockall(t: Task, a: Args) -> int:
     return 0
 
 
+CAP_SYS_PTRACE = 19
 PVM_CHUNK = 1 << 20  # bytes copied per step, so one huge iovec needs no huge buffer
 PAGE = 4096
 
@@ -188,15 +191,16 @@ def _pvm_target(t: Task, pid: int) -> Task:
     """The task process_vm_* may access (ptrace_may_access with
     PTRACE_MODE_ATTACH_REALCREDS): one of the caller's own threads, or one
     whose real, effective and saved uids and gids all equal the caller's real
-    ones and which is dumpable; root (CAP_SYS_PTRACE, until capabilities are
-    modelled) may access any.  ESRCH for no such live task, EPERM otherwise."""
+    ones and which is dumpable; a caller with CAP_SYS_PTRACE (root where
+    capabilities are not modelled) may access any.  ESRCH for no such live task, EPERM otherwise."""
     target = t.kernel.tasks.get(pid) if pid > 0 else None
     if target is None or target.exited or target.tg.zombie or target.tg.exiting:
         raise SyscallError(errno.ESRCH)
     if target.tg is t.tg:
         return target
     me, them = t.creds, target.creds
-    if me.euid == 0:
+    capable = getattr(me, "capable", None)  # sentry/kernel/creds.py where present
+    if capable(CAP_SYS_PTRACE) if capable is not None else me.euid == 0:
         return target
     same = (me.uid == them.uid == them.euid == them.suid
             and me.gid == them.gid == them.egid == them.sgid)
@@ -299,9 +303,9 @@ ENTRIES: list[Entry] = [
     partial("mlockall", mlockall, note="flag check only"),
     supported("munlockall", munlockall),
     partial("process_vm_readv", process_vm_readv,
-            note="ptrace access rule with root standing in for CAP_SYS_PTRACE"),
+            note="no ptrace-attach LSM checks beyond Linux's uid/gid rule"),
     partial("process_vm_writev", process_vm_writev,
-            note="ptrace access rule with root standing in for CAP_SYS_PTRACE"),
+            note="no ptrace-attach LSM checks beyond Linux's uid/gid rule"),
     supported("munmap", munmap),
     supported("mprotect", mprotect),
     supported("mremap", mremap),

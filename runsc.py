@@ -53,8 +53,17 @@ def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None,
     """pyvisor: run untrusted programs in a Python application kernel."""
     global _invoked
     _invoked = ctx.invoked_subcommand
+    if _invoked == "do" and _given(ctx, "state_root"):
+        _fail(f"--root {state_root} before 'do' is the OCI commands' state directory, "
+              "which 'do' does not use; for the sandbox's root file system put it "
+              f"after: runsc.py do --root {state_root} -- PROGRAM")
     ctx.ensure_object(dict)
     ctx.obj.update(debug=debug, debug_log=debug_log, strace=strace, root=state_root)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` was on the command line (not its default)."""
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
 
 
 @cli.command("do", context_settings={"ignore_unknown_options": False})
@@ -85,6 +94,8 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
     for kv in envs:
         if "=" not in kv:
             _fail(f"-e {kv}: expected K=V")
+        if kv.startswith("="):  # as docker run refuses it: no variable has an empty name
+            _fail(f"-e {kv}: invalid environment variable: the name is empty")
         k, v = kv.split("=", 1)
         extra[k] = v
     from sentry.mountspec import MountError, parse_volume
@@ -444,6 +455,10 @@ def events_cmd(ctx: click.Context, once: bool, interval: str, container_id: str)
 # -- Docker integration (gVisor's runsc install / uninstall) --------------------
 
 
+_RELOAD = ("runsc.py: dockerd reads daemon.json only when it starts or reloads: "
+           "reload it now (systemctl reload docker, or kill -HUP $(pidof dockerd))")
+
+
 @cli.command("install", context_settings={"ignore_unknown_options": False})
 @click.option("--runtime", default="pyvisor", show_default=True,
               help="Runtime name in daemon.json (not gVisor's 'runsc': both can coexist).")
@@ -453,7 +468,8 @@ def events_cmd(ctx: click.Context, once: bool, interval: str, container_id: str)
 def install_cmd(runtime: str, config_file: str, runtime_args: tuple[str, ...]) -> None:
     """Register this runtime in Docker's daemon.json; FLAGS after -- become runtimeArgs.
 
-    Other keys and runtimes are kept; restart (or reload) dockerd afterwards.
+    Other keys and runtimes are kept; dockerd must reload afterwards
+    (systemctl reload docker, or kill -HUP $(pidof dockerd)).
     """
     from sentry.oci import launcher
     from sentry.oci.install import InstallError, install, runtime_path
@@ -466,6 +482,7 @@ def install_cmd(runtime: str, config_file: str, runtime_args: tuple[str, ...]) -
         _fail(str(exc))
     click.echo(f"runsc.py: added runtime {runtime!r} with arguments {list(runtime_args)} "
                f"to {config_file}", err=True)
+    click.echo(_RELOAD, err=True)
 
 
 @cli.command("uninstall")
@@ -473,14 +490,17 @@ def install_cmd(runtime: str, config_file: str, runtime_args: tuple[str, ...]) -
 @click.option("--config-file", default="/etc/docker/daemon.json", show_default=True,
               help="Docker daemon config file to edit.")
 def uninstall_cmd(runtime: str, config_file: str) -> None:
-    """Remove this runtime's entry from Docker's daemon.json (nothing else)."""
+    """Remove this runtime's entry from Docker's daemon.json (nothing else; a
+    file left empty is removed).  dockerd must reload afterwards."""
     from sentry.oci.install import InstallError, uninstall
 
     try:
-        uninstall(config_file, runtime)
+        removed_file = uninstall(config_file, runtime)
     except InstallError as exc:
         _fail(str(exc))
-    click.echo(f"runsc.py: removed runtime {runtime!r} from {config_file}", err=True)
+    click.echo(f"runsc.py: removed runtime {runtime!r} from {config_file}"
+               + (" (nothing else was in it: file removed)" if removed_file else ""), err=True)
+    click.echo(_RELOAD, err=True)
 
 
 _invoked: str | None = None

@@ -1,17 +1,18 @@
 """`docker run --rm IMAGE /bin/busybox true` with pyvisor, runc and gVisor's
-runsc as Docker runtimes, in one run.
+runsc (2022 on ptrace, 2024 on systrap) as Docker runtimes, in one run.
 
 What it measures: the whole container life as Docker drives it (create, start,
 wait, delete, through dockerd, containerd and the runc shim), for a program
 that does nothing; i.e. the runtime's start-up and teardown cost as a Docker
 user sees it.  One dockerd is started for the session in throw-away
 directories (tests/e2e.py), with runtime "pyvisor" registered by
-``runsc.py install --config-file`` and "runsc" (``--platform=ptrace
---network=none``) added the same way; the image is busybox imported from a
+``runsc.py install --config-file``, and "runsc" (2022, ``--platform=ptrace
+--network=none``) and "runsc-systrap" (2024, ``--platform=systrap``) added the
+same way; the image is busybox imported from a
 local tar.  Containers run with ``--network=none``.
 
 The summary table in bench/conftest.py has the columns native / pyvisor /
-runsc: here **native is runc** (the unsandboxed runtime), so "pyvisor/native"
+runsc / systrap: here **native is runc** (the unsandboxed runtime), so "pyvisor/native"
 reads pyvisor/runc.  Cases skip, with the reason, when Docker is not installed
 or its daemon cannot start, and runsc's case when gVisor is not installed.
 
@@ -33,11 +34,11 @@ from sentry.oci.install import install  # noqa: E402
 
 IMAGE = "pyvisor-bench-busybox:1"
 # Docker runtime -> the column of the summary table it is recorded under.
-RUNTIMES = {"runc": "native", "pyvisor": "pyvisor", "runsc": "runsc"}
+RUNTIMES = {"runc": "native", "pyvisor": "pyvisor", "runsc": "runsc", "runsc-systrap": "systrap"}
 
 
 @pytest.fixture(scope="module")
-def docker_argv(runsc_cli: list[str] | str) -> Iterator[dict[str, list[str] | str]]:
+def docker_argv(gvisor_clis: dict[str, list[str] | str]) -> Iterator[dict[str, list[str] | str]]:
     """Each runtime's `docker run` command line, or why it cannot run."""
     if not e2e.which("dockerd") or not e2e.which("docker"):
         pytest.skip("docker is not installed (apt-get install -y docker.io)")
@@ -47,8 +48,10 @@ def docker_argv(runsc_cli: list[str] | str) -> Iterator[dict[str, list[str] | st
     daemon: e2e.Daemon | None = None
     try:
         def add_runsc(conf: Path) -> None:
-            if not isinstance(runsc_cli, str):  # gVisor with the suites' flags
-                install(str(conf), "runsc", runsc_cli[0], runsc_cli[1:])
+            for runtime, runner in RUNTIMES.items():  # gVisor with the suites' flags
+                cli = gvisor_clis.get(runner)
+                if cli is not None and not isinstance(cli, str):
+                    install(str(conf), runtime, cli[0], cli[1:])
 
         docker = str(e2e.which("docker"))
         daemon, env = e2e.start_dockerd(base, str(e2e.which("dockerd")), docker, add_runsc)
@@ -62,8 +65,9 @@ def docker_argv(runsc_cli: list[str] | str) -> Iterator[dict[str, list[str] | st
         for runtime in RUNTIMES:
             argv = [*client, "run", "--rm", f"--runtime={runtime}", "--network=none", IMAGE,
                     "/bin/busybox", "true"]
-            if runtime == "runsc" and isinstance(runsc_cli, str):
-                out[runtime] = runsc_cli
+            cli = gvisor_clis.get(RUNTIMES[runtime])
+            if isinstance(cli, str):
+                out[runtime] = cli
                 continue
             probe = e2e.run(argv, env=env)
             out[runtime] = argv if probe.returncode == 0 else (

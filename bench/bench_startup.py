@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runners import GVISOR, RUNNERS
 
 REPO = Path(__file__).resolve().parent.parent
 BUSYBOX = "/bin/busybox"
@@ -38,12 +39,12 @@ STEP_TIMEOUT = 120.0
 _ids = itertools.count()
 
 
-def _oci_runners(runsc_cli: list[str] | str) -> dict[str, list[str] | str]:
+def _oci_runners(gvisor_clis: dict[str, list[str] | str]) -> dict[str, list[str] | str]:
     """The OCI CLI of each runtime (global flags included), or why it cannot run."""
     pyvisor: list[str] | str = [sys.executable, str(REPO / "runsc.py")]
     if os.geteuid() != 0:
         pyvisor = "runsc.py create needs root"
-    return {"pyvisor": pyvisor, "runsc": runsc_cli}
+    return {"pyvisor": pyvisor, **gvisor_clis}
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,7 @@ def _rounds(request: pytest.FixtureRequest) -> int:
     return 2 * int(request.config.getoption("--bench-rounds"))  # 10 by default
 
 
-@pytest.mark.parametrize("runner", ["native", "pyvisor", "runsc"])
+@pytest.mark.parametrize("runner", RUNNERS)
 def test_do_true(benchmark, request: pytest.FixtureRequest,  # noqa: ANN001
                  prefixes: dict[str, list[str] | str], bench_results: Any,
                  run_process: Callable[[list[str]], None], runner: str) -> None:
@@ -142,11 +143,11 @@ def test_do_true(benchmark, request: pytest.FixtureRequest,  # noqa: ANN001
             runner=runner, rounds=_rounds(request) * (4 if runner == "native" else 1))
 
 
-@pytest.mark.parametrize("runner", ["pyvisor", "runsc"])
+@pytest.mark.parametrize("runner", ["pyvisor", *GVISOR])
 def test_oci_create_start_delete(benchmark, request: pytest.FixtureRequest,  # noqa: ANN001
                                  bundle: Path, tmp_path: Path, bench_results: Any,
-                                 runsc_cli: list[str] | str, runner: str) -> None:
-    cli = _oci_runners(runsc_cli)[runner]
+                                 gvisor_clis: dict[str, list[str] | str], runner: str) -> None:
+    cli = _oci_runners(gvisor_clis)[runner]
     if isinstance(cli, str):
         pytest.skip(cli)
     root = tmp_path / "state"

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from runners import RUNNERS
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 BUSYBOX = "/bin/busybox"
-RUNSC_FLAGS = ("--platform=ptrace", "--network=none")
 TIMEOUT = 600  # seconds for one process; a hung sandbox fails the case
-RUNNERS = ("native", "pyvisor", "runsc")  # the summary in conftest.py expects these
 
 
 @dataclass(frozen=True, slots=True)

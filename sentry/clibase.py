@@ -23,14 +23,18 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def setup_logging(debug: bool, debug_log: str | None, strace: bool) -> None:
-    """The ``pyvisor`` logger: to ``debug_log`` or stderr with --debug/--strace,
-    else silent (a NullHandler, so a warning never reaches stderr unasked)."""
+    """The ``pyvisor`` logger: debug records with --debug, strace lines with
+    --strace, to ``debug_log`` or else stderr.  A ``debug_log`` given without
+    either still gets warnings, and is opened now either way, so a path that
+    cannot be written is an error at once (as runsc opens its debug log),
+    not only once --debug is added.  With neither and no file: silent (a
+    NullHandler, so a warning never reaches stderr unasked)."""
     import logging
 
     log = logging.getLogger("pyvisor")
-    if not (debug or strace):
+    log.propagate = False
+    if not (debug or strace or debug_log):
         log.addHandler(logging.NullHandler())
-        log.propagate = False
         return
     try:
         handler: logging.Handler = (
@@ -40,8 +44,19 @@ def setup_logging(debug: bool, debug_log: str | None, strace: bool) -> None:
         fail(f"cannot open debug log {debug_log}: {exc.strerror}")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s"))
     log.addHandler(handler)
-    log.setLevel(logging.DEBUG if debug else logging.INFO)
-    log.propagate = False
+    log.setLevel(logging.DEBUG if debug else logging.INFO if strace else logging.WARNING)
+
+
+def check_debug_log(debug_log: str | None) -> None:
+    """Fail now if ``debug_log`` cannot be opened for appending, without
+    importing logging: for the short calls that set up no logger."""
+    if not debug_log:
+        return
+    try:
+        os.close(os.open(debug_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                         0o644))
+    except OSError as exc:
+        fail(f"cannot open debug log {debug_log}: {exc.strerror}")
 
 
 def effective_caps() -> int:

@@ -14,9 +14,9 @@ Types, as runc and gVisor's runsc understand them:
   relative to the bundle directory, as runc (which runs in the bundle) sees it.
   rbind and bind are the same here: the Gofer serves the source's own tree,
   and host mounts below it are simply directories of that tree.
-* ``tmpfs`` and ``mqueue`` (a tmpfs: POSIX message queues are not
-  implemented); options ``size=``, ``mode=``, ``uid=``, ``gid=``;
-  ``nr_inodes=`` is accepted and ignored.
+* ``tmpfs``, with options ``size=``, ``mode=``, ``uid=``, ``gid=``
+  (``nr_inodes=`` is accepted and ignored); ``mqueue``, the sandbox's POSIX
+  message queues (sentry/vfs/mqueue.py: the same queues mq_open names).
 * ``proc``, ``sysfs`` (read-only, a minimal tree), ``cgroup``/``cgroup2``
   (an empty read-only directory), ``devpts``.
 * A tmpfs, devtmpfs or bind at /dev keeps the Sentry's own devtmpfs (its
@@ -118,6 +118,28 @@ def _kind(m: OciMount) -> str:
     return m.type
 
 
+# Files below /proc that runc lets a bind cover (lxcfs serves these to show a
+# container its own CPU and memory figures); anything else below /proc would
+# hide the kernel's own view of the sandbox.
+PROC_BIND_ALLOWED = frozenset({
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+    "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+})
+
+
+def _check_proc_destination(dest: str, kind: str, where: str) -> None:
+    """runc's rule for /proc: only a proc mount may cover /proc itself, and
+    nothing may be mounted below it but the lxcfs files above.  Without it
+    ``-v X:/proc`` silently replaces the sandbox's /proc with a host directory."""
+    if dest == "/proc" and kind != "proc":
+        raise MountError(f"{where}.destination: /proc cannot be mounted because it is "
+                         f"not of type proc")
+    if dest.startswith("/proc/") and dest not in PROC_BIND_ALLOWED:
+        raise MountError(f"{where}.destination: {dest} cannot be mounted because it is "
+                         f"inside /proc")
+
+
 def check(m: OciMount, where: str, base_dir: str) -> MountSpec:
     """One bundle mount as a MountSpec, or MountError naming ``where``.field."""
     kind = _kind(m)
@@ -129,6 +151,7 @@ def check(m: OciMount, where: str, base_dir: str) -> MountSpec:
         raise MountError(f"{where}.destination: must be an absolute path, not {m.destination!r}")
     if dest in ("/", "//"):
         raise MountError(f"{where}.destination: cannot mount over /")
+    _check_proc_destination(dest, kind, where)
     readonly = False
     flags: list[str] = []
     size = mode = None

@@ -137,7 +137,9 @@ def _filesystem(m: MountSpec, i: int, client: GoferClient, lower: GoferFs,
     if m.type == "bind":
         return GoferFs(client, client.attach(_aname(i)), cache=lower.cache, source=m.source,
                        readonly=m.readonly)
-    if m.type in ("tmpfs", "mqueue", "devtmpfs"):
+    if m.type == "mqueue":  # the IPC namespace's own queues (mq_open's)
+        return kernel.ipc.mqueue
+    if m.type in ("tmpfs", "devtmpfs"):
         return TmpFs(mode=0o1777 if m.mode is None else m.mode, uid=m.uid, gid=m.gid,
                      source=m.source or m.type, size_limit=m.size)
     if m.type == "proc":

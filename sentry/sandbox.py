@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sentry import confine, placement, rootfs
-from sentry.kernel import dac, execimage, rlimits
+from sentry.kernel import creds, dac, execimage, rlimits
 from sentry.kernel.errors import SyscallError
-from sentry.kernel.kernel import Kernel, Utsname
-from sentry.kernel.task import Credentials, SentryBug, Task, initial_regs
+from sentry.kernel.kernel import DEFAULT_RELEASE, Kernel, Utsname
+from sentry.kernel.task import SentryBug, Task, initial_regs
 from sentry.kernel.threadgroup import ThreadGroup
 from sentry.mm.image_cache import ImageCache
 from sentry.mm.memfile import MemoryFile
@@ -91,6 +91,9 @@ class SandboxOptions:
     user: tuple[int, int, tuple[int, ...]] | None = None
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     no_new_privs: bool = False
+    # The init's capability sets by OCI name (process.capabilities); None:
+    # the caller's own bounding, inheritable and ambient sets, as exec gives.
+    caps: dict[str, int] | None = None
     # A container's init ignores signals it has no handler for, as in Linux
     # (Kernel._init_ignores); not for `runsc.py do`.
     protect_init: bool = False
@@ -105,6 +108,8 @@ class SandboxOptions:
     # checked (sentry/mountspec.py); root_readonly: OCI root.readonly.
     mounts: list[MountSpec] = field(default_factory=list)
     root_readonly: bool = False
+    # What uname(2) and /proc report as the kernel's release.
+    kernel_release: str = DEFAULT_RELEASE
 
 
 @record
@@ -125,6 +130,9 @@ class ProcessSpec:
     groups: tuple[int, ...] = ()
     rlimits: dict[int, tuple[int, int]] = field(default_factory=dict)
     no_new_privs: bool = False
+    # Capability sets by OCI name (bounding, effective, inheritable, permitted,
+    # ambient); None: the caller's own (runsc.py do), read at boot.
+    caps: dict[str, int] | None = None
     stdio: Sequence[int] | None = None
     # A sentry.tty.console.ConsoleBridge: its internal pty's replica is the
     # process's 0-2 and controlling terminal (``stdio`` is then not used).
@@ -208,6 +216,7 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
                 raise LaunchError(f"cwd {spec.cwd}: {os.strerror(exc.errno)}", 126) from None
         ctx.uid, ctx.gid = spec.uid, spec.gid
         ctx.permission, ctx.owner_check = dac.check, dac.owner_or_root
+        ctx.chown_check = dac.chown_check
         path = resolve_program(ctx, spec.argv[0], spec.env.get("PATH"))
         bargv = [os.fsencode(a) for a in spec.argv]
         envp = [os.fsencode(f"{k}={v}") for k, v in spec.env.items()]
@@ -245,7 +254,7 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
                 tg.prctl["no_new_privs"] = 1
             uid, gid = spec.uid, spec.gid
             task = Task(kernel, tg, proc.thread(0), pid,
-                        Credentials(uid, uid, uid, gid, gid, gid, tuple(sorted(spec.groups))))
+                        creds.for_launch(uid, gid, tuple(spec.groups), spec.caps))
             kernel.register(tg, task)
             if spec.console is not None:
                 spec.console.attach(tg, kernel)
@@ -261,6 +270,16 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
             fds.close_all()
         raise
     return task, initial_regs(result.entry, result.stack_pointer)
+
+
+def _caller_caps() -> dict[str, int]:
+    """This process's capability sets (the CLI's, not yet dropped): what a
+    program started by ``runsc.py do`` gets, as if the caller exec'd it."""
+    try:
+        with open("/proc/self/status") as f:
+            return creds.host_caps(f.read())
+    except OSError:
+        return {}
 
 
 def _pipe_wait_check() -> bool:
@@ -297,6 +316,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     """Run ``argv`` in a new sandbox; returns the exit code a shell would show."""
     from syscalls.linux64 import build_table  # the one place syscalls meet the kernel
 
+    caller_caps = _caller_caps()  # before anything confines this process
     pending = rootfs.spawn(opts.root, opts.mounts)  # its Python starts while we boot
     try:
         table = build_table()
@@ -304,7 +324,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         stubs.reserve_stub_region()
         kernel = Kernel(
             dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
-            strace_sink=opts.strace_sink, uts=Utsname(nodename=opts.hostname),
+            strace_sink=opts.strace_sink,
+            uts=Utsname(nodename=opts.hostname, release=opts.kernel_release),
             protect_init=opts.protect_init,
         )
         # Built while the Gofer starts (rootfs.build waits for it), loaded below.
@@ -332,7 +353,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
                                     owned=opts.console_owned, sigterm=opts.console_sigterm)
         spec = ProcessSpec(argv=list(argv), env={**env, **opts.extra_env}, cwd=opts.cwd,
                            uid=uid, gid=gid, groups=groups, rlimits=opts.rlimits,
-                           no_new_privs=opts.no_new_privs, console=console)
+                           no_new_privs=opts.no_new_privs, console=console,
+                           caps=opts.caps if opts.caps is not None else caller_caps)
         # Boot is done (the Gofer and this process imported in parallel): from
         # here the sandbox shares one CPU; the zygote and stubs inherit it.
         placement.settle((root.gofer.pid,))

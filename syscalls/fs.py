@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import struct
 from typing import TYPE_CHECKING
 
-from sentry.kernel import parking
+from sentry.kernel import parking, rlimits
 from sentry.kernel.errors import SyscallError
-from sentry.kernel.signals import SIGPIPE, SigInfo
+from sentry.kernel.signals import SIGPIPE, SIGXFSZ, SigInfo
 from sentry.vfs.description import dentry_of
-from sentry.vfs.file import O_CLOEXEC, O_NONBLOCK, SETFL_MASK, FileDescription
+from sentry.vfs.file import O_APPEND, O_CLOEXEC, O_NONBLOCK, SETFL_MASK, FileDescription
 from sentry.vfs.locks import END as LOCK_END
 from sentry.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK, LOCKS
 from sentry.vfs.pipe import make_pipe
@@ -76,12 +77,39 @@ def _write(t: Task, f: FileDescription, data: bytes) -> int:
         raise
 
 
+def fsize_room(t: Task, f: FileDescription, pos: int | None, count: int) -> int:
+    """RLIMIT_FSIZE, as Linux's generic_write_check_limits: how many of
+    ``count`` bytes a regular file may take at ``pos`` (None: the
+    description's offset, or its end under O_APPEND); none at all is SIGXFSZ
+    to the caller and EFBIG. Other kinds of file have no such limit."""
+    limit = rlimits.get(t.tg, rlimits.RLIMIT_FSIZE)[0]
+    if limit == rlimits.RLIM_INFINITY or not count:
+        return count
+    st = f.stat()
+    if not stat.S_ISREG(st.mode):  # pipes, sockets, devices, host ttys
+        return count
+    if pos is None:
+        pos = st.size if f.flags & O_APPEND else f.seek(0, os.SEEK_CUR)
+    if pos >= limit:
+        t.kernel.send_task(t, SigInfo(SIGXFSZ, pid=t.pid, uid=t.creds.uid))
+        raise SyscallError(errno.EFBIG)
+    return min(count, limit - pos)
+
+
+def check_new_size(t: Task, size: int) -> None:
+    """truncate to past RLIMIT_FSIZE (inode_newsize_ok): SIGXFSZ and EFBIG."""
+    limit = rlimits.get(t.tg, rlimits.RLIMIT_FSIZE)[0]
+    if limit != rlimits.RLIM_INFINITY and size > limit:
+        t.kernel.send_task(t, SigInfo(SIGXFSZ, pid=t.pid, uid=t.creds.uid))
+        raise SyscallError(errno.EFBIG)
+
+
 def write(t: Task, a: Args) -> int:
     """write(2)."""
     f = t.fds.get(s32(a[0]))
     if not f.writable():
         raise SyscallError(errno.EBADF)
-    count = min(a[2], MAX_RW_COUNT)
+    count = fsize_room(t, f, None, min(a[2], MAX_RW_COUNT))
     return _write(t, f, t.mm.copy_in(a[1], count)) if count else 0
 
 
@@ -105,7 +133,8 @@ def pwrite64(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if not f.writable():
         raise SyscallError(errno.EBADF)
-    return f.pwrite(t.mm.copy_in(a[1], min(a[2], MAX_RW_COUNT)), a[3])
+    count = fsize_room(t, f, a[3], min(a[2], MAX_RW_COUNT))
+    return f.pwrite(t.mm.copy_in(a[1], count), a[3]) if count else 0
 
 
 def readv(t: Task, a: Args) -> int:
@@ -134,13 +163,139 @@ def writev(t: Task, a: Args) -> int:
     iovs = read_iovecs(t, a[1], a[2])
     parts = []
     total = 0
+    room = fsize_room(t, f, None, min(sum(n for _, n in iovs), MAX_RW_COUNT))
     for base, n in iovs:
-        n = min(n, MAX_RW_COUNT - total)
+        n = min(n, room - total)
         if n:
             parts.append(t.mm.copy_in(base, n))
             total += n
     data = b"".join(parts)
     return _write(t, f, data) if data else 0
+
+
+RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND = 1, 2, 4, 8, 16
+# ... and NOAPPEND, ATOMIC, DONTCACHE and the newest bit, accepted as hints
+# (this kind of host takes them all): every write here is already synchronous.
+RWF_SUPPORTED = 0x1FF
+
+
+def _scatter(t: Task, iovs: list[tuple[int, int]], data: bytes) -> None:
+    off = 0
+    for base, n in iovs:
+        if off >= len(data):
+            break
+        chunk = data[off:off + n]
+        t.mm.copy_out(base, chunk)
+        off += len(chunk)
+
+
+def _gather(t: Task, iovs: list[tuple[int, int]], room: int) -> bytes:
+    parts = []
+    total = 0
+    for base, n in iovs:
+        n = min(n, room - total)
+        if n:
+            parts.append(t.mm.copy_in(base, n))
+            total += n
+    return b"".join(parts)
+
+
+def _rw_flags(flags: int) -> int:
+    if flags & ~RWF_SUPPORTED:
+        raise SyscallError(errno.EOPNOTSUPP)
+    return flags
+
+
+def preadv2(t: Task, a: Args) -> int:
+    """preadv2(2): an offset of -1 reads at (and moves) the file offset, as readv."""
+    f = t.fds.get(s32(a[0]))
+    offset = s64(a[3])
+    _rw_flags(s32(a[5]))
+    if offset < -1:
+        raise SyscallError(errno.EINVAL)
+    if not f.readable():
+        raise SyscallError(errno.EBADF)
+    iovs = read_iovecs(t, a[1], a[2])
+    total = min(sum(n for _, n in iovs), MAX_RW_COUNT)
+    if offset == -1:
+        data = f.read(total) if total else b""
+    else:
+        data = f.pread(total, offset) if total else b""
+    _scatter(t, iovs, data)
+    return len(data)
+
+
+def preadv(t: Task, a: Args) -> int:
+    """preadv(2): at an offset (pos_l; pos_h is 0 on a 64-bit kernel)."""
+    if s64(a[3]) < 0:
+        raise SyscallError(errno.EINVAL)
+    return preadv2(t, (a[0], a[1], a[2], a[3], 0, 0))
+
+
+def pwritev2(t: Task, a: Args) -> int:
+    """pwritev2(2): -1 writes at the file offset; RWF_APPEND at the end."""
+    f = t.fds.get(s32(a[0]))
+    offset, flags = s64(a[3]), _rw_flags(s32(a[5]))
+    if offset < -1:
+        raise SyscallError(errno.EINVAL)
+    if not f.writable():
+        raise SyscallError(errno.EBADF)
+    iovs = read_iovecs(t, a[1], a[2])
+    total = min(sum(n for _, n in iovs), MAX_RW_COUNT)
+    if flags & RWF_APPEND:
+        offset = f.stat().size
+    pos = None if offset == -1 else offset
+    data = _gather(t, iovs, fsize_room(t, f, pos, total))
+    if not data:
+        return 0
+    return _write(t, f, data) if pos is None else f.pwrite(data, pos)
+
+
+def pwritev(t: Task, a: Args) -> int:
+    """pwritev(2)."""
+    if s64(a[3]) < 0:
+        raise SyscallError(errno.EINVAL)
+    return pwritev2(t, (a[0], a[1], a[2], a[3], 0, 0))
+
+
+def _seekable_file(t: Task, fd: int) -> FileDescription:
+    """A descriptor fadvise may act on: ESPIPE for pipes, fifos and sockets."""
+    f = t.fds.get(fd)
+    mode = f.stat().mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise SyscallError(errno.ESPIPE)
+    return f
+
+
+def fadvise64(t: Task, a: Args) -> int:
+    """fadvise64(2): advice checked and accepted (the page cache is the Sentry's)."""
+    _seekable_file(t, s32(a[0]))
+    if s64(a[2]) < 0 or not 0 <= s32(a[3]) <= 5:
+        raise SyscallError(errno.EINVAL)
+    return 0
+
+
+def readahead(t: Task, a: Args) -> int:
+    """readahead(2): a readable regular file; nothing to do ahead of time."""
+    f = t.fds.get(s32(a[0]))
+    if not f.readable():
+        raise SyscallError(errno.EBADF)
+    if not stat.S_ISREG(f.stat().mode):
+        raise SyscallError(errno.EINVAL)
+    return 0
+
+
+def sync_file_range(t: Task, a: Args) -> int:
+    """sync_file_range(2): arguments checked; data written through the Sentry
+    is already where a read finds it."""
+    offset, nbytes, flags = s64(a[1]), s64(a[2]), s32(a[3])
+    if flags & ~7 or offset < 0 or nbytes < 0 or offset + nbytes >= 1 << 63:
+        raise SyscallError(errno.EINVAL)
+    mode = t.fds.get(s32(a[0])).stat().mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISBLK(mode)
+            or stat.S_ISLNK(mode)):
+        raise SyscallError(errno.ESPIPE)
+    return 0
 
 
 def lseek(t: Task, a: Args) -> int:
@@ -243,7 +398,8 @@ def _lock_key(f: FileDescription) -> int:
 
 def _record_lock(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
     """F_GETLK/F_SETLK/F_SETLKW (and the OFD forms, owned by the description)."""
-    kind, whence, start, length, _pid = FLOCK.unpack(t.mm.copy_in(arg, FLOCK.size))
+    given = FLOCK.unpack(t.mm.copy_in(arg, FLOCK.size))
+    kind, whence, start, length, _pid = given
     if kind not in (F_RDLCK, F_WRLCK, F_UNLCK):
         raise SyscallError(errno.EINVAL)
     if whence == os.SEEK_CUR:
@@ -262,8 +418,8 @@ def _record_lock(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
     owner = -id(f) if ofd else t.pid
     if cmd in (F_GETLK, F_OFD_GETLK):
         c = LOCKS.conflict(key, owner, kind, start, end)
-        if c is None:
-            out = FLOCK.pack(F_UNLCK, os.SEEK_SET, start, length, 0)
+        if c is None:  # Linux changes only l_type: the rest is what was given
+            out = FLOCK.pack(F_UNLCK, *given[1:])
         else:
             out = FLOCK.pack(c.kind, os.SEEK_SET, c.start,
                              0 if c.end == LOCK_END else c.end - c.start,
@@ -388,6 +544,13 @@ ENTRIES: list[Entry] = [
     supported("pwrite64", pwrite64),
     supported("readv", readv),
     supported("writev", writev),
+    supported("preadv", preadv),
+    supported("pwritev", pwritev),
+    supported("preadv2", preadv2),
+    supported("pwritev2", pwritev2),
+    partial("fadvise64", fadvise64, note="advice checked, not acted on"),
+    partial("readahead", readahead, note="checked; nothing is read ahead"),
+    partial("sync_file_range", sync_file_range, note="checked; nothing to flush"),
     supported("lseek", lseek),
     supported("close", close),
     supported("close_range", close_range),

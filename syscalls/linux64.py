@@ -6,10 +6,30 @@ function in the family module named here.
 
 from __future__ import annotations
 
-from syscalls import fs, misc, mm, path, poll, process, signal, time, xattr
+from syscalls import (
+    creds,
+    fs,
+    inotify,
+    ipc,
+    misc,
+    mm,
+    mqueue,
+    path,
+    pidfd,
+    poll,
+    process,
+    sched,
+    signal,
+    signalfd,
+    system,
+    time,
+    timerfd,
+    xattr,
+)
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, xattr, mm, poll, process, signal, time, misc)
+FAMILIES = (fs, path, inotify, xattr, mm, poll, process, pidfd, sched, creds, ipc, mqueue,
+            signal, signalfd, system, time, timerfd, misc)
 
 
 def build_table() -> SyscallTable:

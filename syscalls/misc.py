@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.futex import futex_key
 from sentry.procfs.system import memory_kb
+from syscalls import creds as cred_calls
 from syscalls.abi import TIMESPEC, U32, s32
 from syscalls.table import Entry, partial, supported
 
@@ -149,11 +150,8 @@ PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
-PR_GET_KEEPCAPS = 7
-PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
 PR_GET_NAME = 16
-PR_CAPBSET_READ = 23
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 PR_SET_NO_NEW_PRIVS = 38
@@ -186,15 +184,8 @@ def prctl(t: Task, a: Args) -> int:
             raise SyscallError(errno.EINVAL)
         extra["dumpable"] = arg2
         return 0
-    if option == PR_GET_KEEPCAPS:
-        return int(extra.get("keepcaps", 0))
-    if option == PR_SET_KEEPCAPS:
-        extra["keepcaps"] = 1 if arg2 else 0
-        return 0
-    if option == PR_CAPBSET_READ:
-        if arg2 > 40:
-            raise SyscallError(errno.EINVAL)
-        return 1
+    if option in cred_calls.PRCTL_OPTIONS:
+        return cred_calls.cap_prctl(t, option, a)
     if option == PR_SET_NO_NEW_PRIVS:
         if arg2 != 1 or any(a[2:5]):
             raise SyscallError(errno.EINVAL)
@@ -242,5 +233,6 @@ def sysinfo(t: Task, a: Args) -> int:
 
 ENTRIES += [
     supported("sysinfo", sysinfo),
-    partial("prctl", prctl, note="names, PDEATHSIG recorded, dumpable, no_new_privs"),
+    partial("prctl", prctl, note="names, PDEATHSIG recorded, dumpable, no_new_privs, "
+            "capabilities, securebits, subreaper"),
 ]

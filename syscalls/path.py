@@ -22,7 +22,8 @@ from sentry.vfs.file import O_CLOEXEC
 from sentry.vfs.inode import StatFs
 from sentry.vfs.vfs import reopen_dir
 from syscalls.abi import pack_stat, s32
-from syscalls.table import Entry, partial, supported
+from syscalls.fs import check_new_size
+from syscalls.table import Entry, error, partial, supported
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -52,6 +53,8 @@ def ctx_of(t: Task) -> FsContext:
     if ctx is None:
         raise SyscallError(errno.ENOSYS)
     ctx.umask = t.tg.umask
+    c = t.creds
+    ctx.uid, ctx.gid = c.fsuid, c.fsgid  # new files' owner (shared by CLONE_FS threads)
     return ctx
 
 
@@ -194,6 +197,19 @@ def readlinkat(t: Task, a: Args) -> int:
 def readlink(t: Task, a: Args) -> int:
     """readlink(2)."""
     return readlinkat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], a[2], 0, 0))
+
+
+def getdents(t: Task, a: Args) -> int:
+    """getdents(2), the old layout: struct linux_dirent {ino, off, reclen,
+    name, NUL, padding, d_type in the record's last byte}."""
+    desc = t.fds.get(s32(a[0]))
+    fn = getattr(desc, "getdents", None)
+    if fn is None:
+        raise SyscallError(errno.ENOTDIR)
+    data = fn(a[2] & 0xFFFFFFFF)
+    if data:
+        t.mm.copy_out(a[1], data)
+    return len(data)
 
 
 def getdents64(t: Task, a: Args) -> int:
@@ -369,6 +385,59 @@ def _time_arg(sec: int, nsec: int) -> int | None:
     return sec * 1_000_000_000 + nsec
 
 
+def _set_times(t: Task, dirfd: int, path_addr: int, times: tuple[int, int] | None) -> int:
+    """utime, utimes and futimesat: explicit times (ns) or, with None, now;
+    a NULL path names the file of ``dirfd`` itself (futimesat)."""
+    atime = mtime = _time.time_ns() if times is None else None
+    if times is not None:
+        atime, mtime = times
+    if not path_addr:
+        d = dentry_of(t.fds.get(s32(dirfd)))
+        if d is None:
+            raise SyscallError(errno.EBADF)
+        vfs.utimens(ctx_of(t), d, b"", atime, mtime, allow_empty=True)
+        return 0
+    path = path_arg(t, path_addr)
+    vfs.utimens(ctx_of(t), dirfd_arg(t, dirfd, path), path, atime, mtime)
+    return 0
+
+
+def _timevals(t: Task, addr: int) -> tuple[int, int] | None:
+    """Two struct timevals (access, modification) in ns; EINVAL for a
+    microsecond field outside 0..999999."""
+    if not addr:
+        return None
+    asec, ausec, msec, musec = struct.unpack("<qqqq", t.mm.copy_in(addr, 32))
+    if not 0 <= ausec < 1_000_000 or not 0 <= musec < 1_000_000:
+        raise SyscallError(errno.EINVAL)
+    return asec * 1_000_000_000 + ausec * 1000, msec * 1_000_000_000 + musec * 1000
+
+
+def utimes(t: Task, a: Args) -> int:
+    """utimes(2)."""
+    return _set_times(t, AT_FDCWD & 0xFFFFFFFF, a[0], _timevals(t, a[1]))
+
+
+def futimesat(t: Task, a: Args) -> int:
+    """futimesat(2): utimes relative to a directory descriptor."""
+    return _set_times(t, a[0], a[1], _timevals(t, a[2]))
+
+
+def utime(t: Task, a: Args) -> int:
+    """utime(2): struct utimbuf, whole seconds."""
+    times = None
+    if a[1]:
+        asec, msec = struct.unpack("<qq", t.mm.copy_in(a[1], 16))
+        times = (asec * 1_000_000_000, msec * 1_000_000_000)
+    return _set_times(t, AT_FDCWD & 0xFFFFFFFF, a[0], times)
+
+
+def name_to_handle_at(t: Task, a: Args) -> int:
+    """name_to_handle_at(2): file handles would name host files; EOPNOTSUPP,
+    as gVisor answers."""
+    raise SyscallError(errno.EOPNOTSUPP)
+
+
 def utimensat(t: Task, a: Args) -> int:
     """utimensat(2); a NULL path means the file of dirfd (futimens)."""
     flags = a[3] & 0xFFFFFFFF
@@ -395,7 +464,9 @@ def truncate(t: Task, a: Args) -> int:
     """truncate(2)."""
     if (a[1] >> 63) & 1:
         raise SyscallError(errno.EINVAL)
-    vfs.truncate(ctx_of(t), None, path_arg(t, a[0]), a[1])
+    path = path_arg(t, a[0])
+    check_new_size(t, a[1])
+    vfs.truncate(ctx_of(t), None, path, a[1])
     return 0
 
 
@@ -407,6 +478,7 @@ def ftruncate(t: Task, a: Args) -> int:
     fn = getattr(desc, "truncate", None)
     if fn is None or not desc.writable():
         raise SyscallError(errno.EINVAL)  # not a regular file, or not open for writing
+    check_new_size(t, a[1])
     fn(a[1])
     return 0
 
@@ -518,6 +590,7 @@ ENTRIES: list[Entry] = [
     supported("readlink", readlink),
     supported("readlinkat", readlinkat),
     supported("getdents64", getdents64),
+    supported("getdents", getdents),
     supported("mkdir", mkdir),
     supported("mkdirat", mkdirat),
     partial("mknod", mknod, note="regular files and fifos"),
@@ -540,6 +613,13 @@ ENTRIES: list[Entry] = [
     supported("fchownat", fchownat),
     supported("lchown", lchown),
     supported("utimensat", utimensat),
+    supported("utimes", utimes),
+    supported("futimesat", futimesat),
+    supported("utime", utime),
+    error("name_to_handle_at", errno.EOPNOTSUPP, note="file handles are not exported",
+          support="partial"),
+    error("open_by_handle_at", errno.EOPNOTSUPP, note="file handles are not exported",
+          support="partial"),
     supported("truncate", truncate),
     supported("ftruncate", ftruncate),
     partial("fallocate", fallocate, note="mode 0 only"),

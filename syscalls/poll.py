@@ -2,12 +2,16 @@
 
 Readiness is asked of each file description (``FileDescription.poll(events,
 0)``); a wait sleeps in short slices between checks, woken early by signals.
-Level-triggered only: EPOLLET is accepted and treated as level-triggered.
+epoll is level-triggered, and edge-triggered (EPOLLET) for files that count
+their readiness changes (``FileDescription.poll_generation``: pipes, eventfds);
+other files report EPOLLET level-triggered.
 """
 
 from __future__ import annotations
 
 import errno
+import os
+import stat as _stat
 import struct
 import threading
 import time as _time
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ERESTARTNOHAND
+from sentry.vfs.description import InodeFile, PathDescription
 from sentry.vfs.file import (
     O_CLOEXEC,
     O_NONBLOCK,
@@ -221,11 +226,21 @@ EPOLL_EVENT = struct.Struct("<IQ")  # packed on x86-64: 12 bytes
 
 
 class EpollFile(FileDescription):
-    """An epoll instance: the interest list, checked level-triggered."""
+    """An epoll instance: the interest list, checked on each wait.
+
+    Edge-triggered entries (EPOLLET) report a ready file once per change of
+    its ``poll_generation``, as Linux reports one edge per wake-up of the
+    file's wait queue: the generation is read before the readiness, so a change
+    racing with the check shows as one more (harmless) report, never a lost
+    one.  Why it matters: Go's netpoller registers every pipe EPOLLET, and a
+    pipe's write end with room stays ready; reported level-triggered, it ended
+    every epoll_wait at once and the netpoller spun.
+    """
 
     def __init__(self, flags: int) -> None:
         super().__init__(O_RDWR | (flags & O_NONBLOCK))
         self.interest: dict[int, tuple[FileDescription, int, int]] = {}
+        self.reported: dict[int, int] = {}  # EPOLLET fd -> generation last reported
         self.lock = threading.Lock()
 
     def ready(self, t: Task, maxevents: int) -> list[tuple[int, int]]:
@@ -237,14 +252,20 @@ class EpollFile(FileDescription):
                 break
             if events & ~(EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE) == 0:
                 continue  # a disarmed one-shot
+            gen = desc.poll_generation() if events & EPOLLET else None
+            if gen is not None and self.reported.get(fd) == gen:
+                continue  # no edge since the last report
             got = desc.poll((events & 0xFFFF) | POLLERR | POLLHUP, 0)
             got &= (events & 0xFFFF) | POLLERR | POLLHUP
             if got:
                 out.append((got, data))
-                if events & EPOLLONESHOT:
-                    with self.lock:
-                        if fd in self.interest:
-                            self.interest[fd] = (desc, events & (EPOLLONESHOT | EPOLLET), data)
+                with self.lock:
+                    if self.interest.get(fd, (None,))[0] is not desc:
+                        continue  # removed or replaced meanwhile
+                    if gen is not None:
+                        self.reported[fd] = gen
+                    if events & EPOLLONESHOT:
+                        self.interest[fd] = (desc, events & (EPOLLONESHOT | EPOLLET), data)
         return out
 
     def poll(self, events: int, timeout_s: float | None) -> int:
@@ -274,11 +295,34 @@ def epoll_create(t: Task, a: Args) -> int:
     return t.fds.install(EpollFile(0))
 
 
+# The character devices Linux gives no poll method: null, zero, full
+# (drivers/char/mem.c) and, since Linux 5.18, urandom; random keeps one.
+_UNPOLLABLE_DEVICES = frozenset(os.makedev(1, minor) for minor in (3, 5, 7, 9))
+
+
+def _check_epollable(target: FileDescription) -> None:
+    """Linux's ``file_can_poll`` test in epoll_ctl: EPERM for a file with no
+    poll method (regular files, directories, /dev/null, /dev/zero, /dev/full),
+    EBADF for an O_PATH descriptor.  Why it matters: a program asks epoll
+    whether a file can wait at all (Go's runtime adds every file it opens and
+    treats EPERM as "not pollable"); accepted, a regular file sits in the
+    interest list forever ready, and every epoll_wait returns at once.
+    Checked before anything else about the call, as Linux does."""
+    if isinstance(target, PathDescription):
+        raise SyscallError(errno.EBADF)
+    if isinstance(target, InodeFile):
+        mode = target.inode.mode
+        if (_stat.S_ISREG(mode) or _stat.S_ISDIR(mode)
+                or (_stat.S_ISCHR(mode) and target.inode.rdev in _UNPOLLABLE_DEVICES)):
+            raise SyscallError(errno.EPERM)
+
+
 def epoll_ctl(t: Task, a: Args) -> int:
     """epoll_ctl(2)."""
     epfd, op, fd = s32(a[0]), s32(a[1]), s32(a[2])
     ep = t.fds.get(epfd)
     target = t.fds.get(fd)
+    _check_epollable(target)
     if not isinstance(ep, EpollFile) or ep is target:
         raise SyscallError(errno.EINVAL)
     events = data = 0
@@ -298,6 +342,7 @@ def epoll_ctl(t: Task, a: Args) -> int:
                 raise SyscallError(errno.ENOENT)
         else:
             raise SyscallError(errno.EINVAL)
+        ep.reported.pop(fd, None)  # ADD and MOD report a ready file at once, as Linux
     return 0
 
 
@@ -340,6 +385,7 @@ class EventFd(FileDescription):
         self.count = initval
         self.semaphore = bool(flags & EFD_SEMAPHORE)
         self.cond = threading.Condition()
+        self.changes = 0  # moves on every read and write: epoll's edges
 
     def read(self, count: int) -> bytes:
         if count < 8:
@@ -352,6 +398,7 @@ class EventFd(FileDescription):
                 self.cond.wait(0.05)
             value = 1 if self.semaphore else self.count
             self.count -= value
+            self.changes += 1
             self.cond.notify_all()
         return U64S.pack(value)
 
@@ -368,12 +415,16 @@ class EventFd(FileDescription):
                 check_interrupt()
                 self.cond.wait(0.05)
             self.count += value
+            self.changes += 1
             self.cond.notify_all()
         return 8
 
     def poll(self, events: int, timeout_s: float | None) -> int:
         got = (POLLIN if self.count > 0 else 0) | (POLLOUT if self.count < MAX_COUNT else 0)
         return got & events
+
+    def poll_generation(self) -> int:
+        return self.changes
 
     def stat(self) -> Stat:
         return Stat(mode=0o600)
@@ -400,8 +451,8 @@ ENTRIES: list[Entry] = [
     supported("epoll_create", epoll_create),
     supported("epoll_create1", epoll_create1),
     supported("epoll_ctl", epoll_ctl),
-    partial("epoll_wait", epoll_wait, note="level-triggered; EPOLLET treated as LT"),
-    partial("epoll_pwait", epoll_pwait, note="level-triggered; EPOLLET treated as LT"),
+    partial("epoll_wait", epoll_wait, note="EPOLLET on pipes and eventfds; LT for others"),
+    partial("epoll_pwait", epoll_pwait, note="EPOLLET on pipes and eventfds; LT for others"),
     supported("eventfd", eventfd),
     supported("eventfd2", eventfd2),
 ]

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import errno
-import os
 import struct
 from typing import TYPE_CHECKING
 
-from sentry import placement
 from sentry.kernel import fork as fork_mod
 from sentry.kernel import rlimits
+from sentry.kernel.creds import CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
 from sentry.kernel.task import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
-from shm import records
+from syscalls import sched
 from syscalls.abi import I32, RLIMIT, s32
 from syscalls.table import Entry, error, partial, supported
 
@@ -30,7 +29,6 @@ ARCH_GET_GS = 0x1004
 ARCH_GET_CPUID = 0x1011
 ARCH_SET_CPUID = 0x1012
 USER_TOP = 0x7FFFFFFFF000
-NGROUPS_MAX = 65536
 
 
 def exit(t: Task, a: Args) -> int:  # noqa: A001 - the syscall's name
@@ -56,55 +54,6 @@ def getppid(t: Task, a: Args) -> int:
 def gettid(t: Task, a: Args) -> int:
     """gettid(2)."""
     return t.tid
-
-
-def getuid(t: Task, a: Args) -> int:
-    """getuid(2)."""
-    return t.creds.uid
-
-
-def geteuid(t: Task, a: Args) -> int:
-    """geteuid(2)."""
-    return t.creds.euid
-
-
-def getgid(t: Task, a: Args) -> int:
-    """getgid(2)."""
-    return t.creds.gid
-
-
-def getegid(t: Task, a: Args) -> int:
-    """getegid(2)."""
-    return t.creds.egid
-
-
-def getgroups(t: Task, a: Args) -> int:
-    """getgroups(2): the supplementary groups; size 0 asks only for the count."""
-    groups = t.creds.groups
-    size = s32(a[0])
-    if size < 0:
-        raise SyscallError(errno.EINVAL)
-    if size == 0:
-        return len(groups)
-    if size < len(groups):
-        raise SyscallError(errno.EINVAL)
-    if groups:
-        t.mm.copy_out(a[1], struct.pack(f"<{len(groups)}I", *groups))
-    return len(groups)
-
-
-def setgroups(t: Task, a: Args) -> int:
-    """setgroups(2): needs CAP_SETGID (root here); changes the calling thread's
-    credentials only, as Linux does (libc repeats it on every thread)."""
-    size = s32(a[0])
-    if not 0 <= size <= NGROUPS_MAX:
-        raise SyscallError(errno.EINVAL)
-    if t.creds.euid != 0:
-        raise SyscallError(errno.EPERM)
-    raw = t.mm.copy_in(a[1], size * 4) if size else b""
-    groups = tuple(sorted(struct.unpack(f"<{size}I", raw)))  # Linux sorts them too
-    t.creds = records.replace(t.creds, groups=groups)
-    return 0
 
 
 def set_tid_address(t: Task, a: Args) -> int:
@@ -149,25 +98,39 @@ def _rlimit(t: Task, resource: int) -> tuple[int, int]:
 
 
 def prlimit64(t: Task, a: Args) -> int:
-    """prlimit64(2) on the calling process (pid 0 or its own)."""
+    """prlimit64(2): pid 0 is the caller, any other is a task of the sandbox by
+    its tid (a thread's id names its process, as on Linux); limits belong to the
+    thread group.  Without CAP_SYS_RESOURCE (not root) only one's own ids' tasks."""
     pid, resource, new, old = s32(a[0]), s32(a[1]), a[2], a[3]
-    if pid not in (0, t.pid):
-        raise SyscallError(errno.ESRCH)
-    cur = _rlimit(t, resource)
+    tg_task = _prlimit_target(t, pid)
+    cur = _rlimit(tg_task, resource)
     if new:
         soft, hard = RLIMIT.unpack(t.mm.copy_in(new, RLIMIT.size))
         if soft > hard:
             raise SyscallError(errno.EINVAL)
-        if hard > cur[1] and t.creds.euid != 0:
+        if hard > cur[1] and not t.creds.capable(CAP_SYS_RESOURCE):
             raise SyscallError(errno.EPERM)
         if resource == rlimits.RLIMIT_NOFILE and hard > rlimits.NR_OPEN:
             raise SyscallError(errno.EPERM)
-        t.rlimits[resource] = (soft, hard)
+        tg_task.rlimits[resource] = (soft, hard)
         if resource == rlimits.RLIMIT_NOFILE:
-            t.fds.limit = rlimits.fd_limit(soft)
+            tg_task.fds.limit = rlimits.fd_limit(soft)
     if old:
         t.mm.copy_out(old, RLIMIT.pack(*cur))
     return 0
+
+
+def _prlimit_target(t: Task, pid: int) -> Task:
+    """The task whose thread group's limits prlimit64 reads or sets."""
+    if pid in (0, t.tid):
+        return t
+    target = sched.target(t, pid)
+    me, them = t.creds, target.creds  # check_prlimit_permission()
+    if not me.capable(CAP_SYS_RESOURCE) and not (
+            me.uid == them.uid == them.euid == them.suid
+            and me.gid == them.gid == them.egid == them.sgid):
+        raise SyscallError(errno.EPERM)
+    return target
 
 
 def getrlimit(t: Task, a: Args) -> int:
@@ -179,26 +142,6 @@ def getrlimit(t: Task, a: Args) -> int:
 def setrlimit(t: Task, a: Args) -> int:
     """setrlimit(2)."""
     return prlimit64(t, (0, a[0], a[1], 0, 0, 0))
-
-
-def sched_getaffinity(t: Task, a: Args) -> int:
-    """sched_getaffinity(2): the CPUs the sandbox may use, as a mask of longs."""
-    pid, size, addr = s32(a[0]), a[1], a[2]
-    if pid not in (0, t.pid):
-        raise SyscallError(errno.ESRCH)
-    cpus = placement.sandbox_cpus()
-    nbytes = max(8, ((max(cpus) // 64) + 1) * 8)
-    if size < nbytes or size & 7:
-        raise SyscallError(errno.EINVAL)
-    mask = sum(1 << c for c in cpus)
-    t.mm.copy_out(addr, mask.to_bytes(nbytes, "little"))
-    return nbytes
-
-
-def sched_yield(t: Task, a: Args) -> int:
-    """sched_yield(2)."""
-    os.sched_yield()
-    return 0
 
 
 def umask(t: Task, a: Args) -> int:
@@ -214,20 +157,12 @@ ENTRIES: list[Entry] = [
     supported("getpid", getpid),
     supported("getppid", getppid),
     supported("gettid", gettid),
-    supported("getuid", getuid),
-    supported("geteuid", geteuid),
-    supported("getgid", getgid),
-    supported("getegid", getegid),
-    supported("getgroups", getgroups),
-    supported("setgroups", setgroups),
     supported("set_tid_address", set_tid_address),
     supported("set_robust_list", set_robust_list),
     partial("arch_prctl", arch_prctl, note="ARCH_SET_FS/ARCH_GET_FS; no GS"),
     supported("prlimit64", prlimit64),
     supported("getrlimit", getrlimit),
     supported("setrlimit", setrlimit),
-    supported("sched_getaffinity", sched_getaffinity),
-    supported("sched_yield", sched_yield),
     supported("umask", umask),
     error("rseq", errno.ENOSYS, note="glibc falls back without it"),
 ]
@@ -245,6 +180,7 @@ WALL = 0x40000000
 WCLONE = 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
 ARG_MAX_PTRS = 0x7FFFFFFF
+MAX_ARG_STRLEN = 32 * 4096  # one argv/envp string, counting its NUL (Linux)
 
 
 def clone(t: Task, a: Args) -> int:
@@ -263,7 +199,15 @@ def vfork(t: Task, a: Args) -> int:
 
 
 def _string_array(t: Task, addr: int) -> list[bytes]:
-    return t.mm.read_cstring_array(addr, 131072, ARG_MAX_PTRS)
+    """execve's argv or envp.  A string without a NUL in its first
+    MAX_ARG_STRLEN bytes is E2BIG, as Linux's copy_strings says (the reader's
+    ENAMETOOLONG is the answer for paths, not for arguments)."""
+    try:
+        return t.mm.read_cstring_array(addr, MAX_ARG_STRLEN, ARG_MAX_PTRS)
+    except SyscallError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise SyscallError(errno.E2BIG) from None
+        raise
 
 
 def execve(t: Task, a: Args) -> int:
@@ -290,10 +234,30 @@ def _matches(t: Task, child: ThreadGroup, pid: int, options: int) -> bool:
     return is_clone == bool(options & WCLONE)
 
 
+def _report(c: ThreadGroup, options: int) -> int | None:
+    """The wait status ``c`` has for a wait with ``options``, without consuming
+    it: a zombie's exit, a stop not yet reported (WUNTRACED), a continue
+    (WCONTINUED); None when it has nothing this wait asks about."""
+    if c.zombie and not c.reaped:
+        return c.exit_status
+    if options & WUNTRACED and c.stopped and not c.stop_reported:
+        return (c.stop_signal << 8) | 0x7F
+    if options & WCONTINUED and c.continued:
+        return 0xFFFF
+    return None
+
+
 def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | None:
     """A child with something to report, and its wait status: a zombie (reaped
     unless WNOWAIT), a new stop (WUNTRACED), a continue (WCONTINUED).  None with
-    WNOHANG when nothing is ready."""
+    WNOHANG when nothing is ready.
+
+    The sleep ends only on what this wait can take (``_waitable``): a wake-up
+    for anything else (another child's exit, a stop or a continue this wait
+    does not ask about) must not end it, or the loop would spin holding the
+    kernel lock that the awaited child needs in order to exit (Go's os/exec
+    waits for one child with waitid(WNOWAIT) while other children are zombies).
+    """
     k = t.kernel
 
     def ready() -> tuple[ThreadGroup, int] | None:
@@ -301,18 +265,17 @@ def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | No
         if not kids:
             raise SyscallError(errno.ECHILD)
         for c in kids:
-            if c.zombie and not c.reaped:
-                if not options & WNOWAIT:
+            status = _report(c, options)
+            if status is None:
+                continue
+            if not options & WNOWAIT:
+                if c.zombie:
                     k.reap(c)
-                return c, c.exit_status
-            if options & WUNTRACED and c.stopped and not c.stop_reported:
-                if not options & WNOWAIT:
-                    c.stop_reported = True
-                return c, (c.stop_signal << 8) | 0x7F
-            if options & WCONTINUED and c.continued:
-                if not options & WNOWAIT:
+                elif status == 0xFFFF:
                     c.continued = False
-                return c, 0xFFFF
+                else:
+                    c.stop_reported = True
+            return c, status
         return None
 
     with k.lock:
@@ -320,13 +283,14 @@ def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | No
             got = ready()
             if got is not None or options & WNOHANG:
                 return got
-            t.wait_cond(k.child_exit, lambda: ready_hint(t), None)
+            t.wait_cond(k.child_exit, lambda: _waitable(t, pid, options), None)
 
 
-def ready_hint(t: Task) -> bool:
-    """Cheap "maybe something to report" for the wait loop (ready() decides)."""
-    return any(c.zombie or (c.stopped and not c.stop_reported) or c.continued
-               for c in t.tg.children)
+def _waitable(t: Task, pid: int, options: int) -> bool:
+    """Whether ``ready()`` would end the wait: a matching child has something
+    to report, or no child matches any more (ECHILD).  Pure: it consumes nothing."""
+    kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
+    return not kids or any(_report(c, options) is not None for c in kids)
 
 
 def _rusage(child: ThreadGroup) -> bytes:
@@ -447,7 +411,7 @@ def getsid(t: Task, a: Args) -> int:
 
 
 PROCESS_ENTRIES: list[Entry] = [
-    partial("clone", clone, note="processes (fork/vfork/CLONE_VM); threads come later"),
+    partial("clone", clone, note="processes and threads; namespace flags EPERM"),
     supported("fork", fork),
     supported("vfork", vfork),
     error("clone3", errno.ENOSYS, note="glibc falls back to clone"),

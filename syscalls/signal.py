@@ -11,6 +11,7 @@ import time as _time
 from typing import TYPE_CHECKING
 
 from sentry.kernel import signals as sig
+from sentry.kernel.creds import CAP_KILL
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigAction, SigInfo
 from sentry.kernel.task import ERESTARTNOHAND
@@ -196,14 +197,37 @@ def _groups_for(t: Task, pid: int) -> list[ThreadGroup]:
         return [g for g in k.thread_groups.values() if g.pgid == -pid and not g.zombie]
 
 
+def may_signal(t: Task, target: Task | None, signo: int) -> bool:
+    """check_kill_permission(): the same process, a real or effective uid
+    matching the target's real or saved uid, CAP_KILL, or SIGCONT within the
+    session."""
+    if target is None or target.tg is t.tg:
+        return True
+    c, tc = t.creds, target.creds
+    if {c.euid, c.uid} & {tc.suid, tc.uid} or c.capable(CAP_KILL):
+        return True
+    return signo == sig.SIGCONT and target.tg.sid == t.tg.sid
+
+
+def _leader(tg: ThreadGroup) -> Task | None:
+    """The task whose credentials a signal to the process is checked against."""
+    live = tg.live_tasks()
+    return live[0] if live else None
+
+
 def kill(t: Task, a: Args) -> int:
-    """kill(2): pid > 0, 0 (own group), -1 (all but init), < -1 (a group)."""
+    """kill(2): pid > 0, 0 (own group), -1 (all but init), < -1 (a group);
+    EPERM where the caller may signal none of them (for -1, as Linux, only
+    when none at all was found)."""
     pid, signo = s32(a[0]), _signo(a[1], allow_zero=True)
     groups = _groups_for(t, pid)
     if not groups:
         raise SyscallError(errno.ESRCH)
+    allowed = [g for g in groups if may_signal(t, _leader(g), signo)]
+    if not allowed and pid != -1:
+        raise SyscallError(errno.EPERM)
     if signo:
-        for g in groups:
+        for g in allowed:
             t.kernel.send_group(g, SigInfo(signo, code=sig.SI_USER, pid=t.pid,
                                            uid=t.creds.uid))
     return 0
@@ -223,6 +247,8 @@ def tgkill(t: Task, a: Args) -> int:
     if tgid <= 0 or tid <= 0:
         raise SyscallError(errno.EINVAL)
     target = _thread(t, tgid, tid)
+    if not may_signal(t, target, signo):
+        raise SyscallError(errno.EPERM)
     if signo:
         t.kernel.send_task(target, SigInfo(signo, code=sig.SI_TKILL, pid=t.pid,
                                            uid=t.creds.uid))
@@ -235,6 +261,8 @@ def tkill(t: Task, a: Args) -> int:
     if tid <= 0:
         raise SyscallError(errno.EINVAL)
     target = _thread(t, 0, tid)
+    if not may_signal(t, target, signo):
+        raise SyscallError(errno.EPERM)
     if signo:
         t.kernel.send_task(target, SigInfo(signo, code=sig.SI_TKILL, pid=t.pid,
                                            uid=t.creds.uid))

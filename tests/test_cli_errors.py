@@ -11,11 +11,12 @@ from __future__ import annotations
 import errno
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import Programs, assert_no_process_left, run_sandbox
+from helpers import RUNSC, Programs, assert_no_process_left, run_sandbox
 
 EM_AARCH64 = 183
 E_MACHINE_OFFSET = 18
@@ -141,3 +142,77 @@ def test_sandbox_good_program_leaves_nothing(programs: Programs, tmp_path: Path)
     res = run_sandbox([prog])
     assert (res.returncode, res.out) == (0, "hello, world\n"), res.describe()
     assert_no_process_left(str(prog))
+
+
+# --- bad command lines: refused before a sandbox starts ---------------------
+
+
+def _runsc_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(RUNSC), *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60, start_new_session=True)
+
+
+def _assert_refused(res: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert res.returncode == 1, (res.returncode, res.stdout, res.stderr)
+    assert res.stdout == "", res.stdout
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("runsc.py: "), res.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+BAD_DO_LINES = [
+    # docker run -e =v: "invalid environment variable: =v"
+    pytest.param(["do", "-e", "=v"], ("-e =v", "name is empty"), id="env-empty-name"),
+    pytest.param(["do", "-e", "novalue"], ("-e novalue", "K=V"), id="env-no-equals"),
+    # runc (so docker -v X:/proc): "cannot be mounted because it is not of type proc"
+    pytest.param(["do", "-v", "{tmp}:/proc"], ("/proc", "not of type proc"), id="volume-on-proc"),
+    pytest.param(["do", "-v", "{tmp}:/proc/../proc:ro"], ("not of type proc",),
+                 id="volume-on-proc-dotdot"),
+    pytest.param(["do", "-v", "{tmp}:/proc/sys"], ("/proc/sys", "inside /proc"),
+                 id="volume-inside-proc"),
+    pytest.param(["do", "--debug-log", "{tmp}/no-dir/log"], ("debug log", "no-dir"),
+                 id="debug-log-unwritable"),
+    pytest.param(["--debug-log", "{tmp}/no-dir/log", "do"], ("debug log", "no-dir"),
+                 id="global-debug-log-unwritable"),
+    pytest.param(["do", "--debug-log", "{tmp}"], ("debug log",), id="debug-log-is-a-directory"),
+    # The global --root is the OCI state directory; do's own --root is the rootfs.
+    pytest.param(["--root", "{tmp}", "do"], ("--root", "state directory", "do --root"),
+                 id="global-root-with-do"),
+]
+
+
+@pytest.mark.parametrize(("args", "words"), BAD_DO_LINES)
+def test_do_refuses_bad_command_line(args: list[str], words: tuple[str, ...],
+                                     tmp_path: Path) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    res = _runsc_cli(*argv, "--", "/bin/true")
+    _assert_refused(res, *(w.replace("{tmp}", str(tmp_path)) for w in words))
+    assert list(tmp_path.iterdir()) == [], "nothing may be created"
+
+
+@pytest.mark.sandbox
+def test_do_debug_log_without_debug_is_created(tmp_path: Path) -> None:
+    """--debug-log alone opens the file (and the command runs), as runsc does."""
+    log = tmp_path / "debug.log"
+    res = _runsc_cli("do", "--debug-log", str(log), "--", "/bin/true")
+    assert res.returncode == 0, res.stderr
+    assert log.is_file()
+
+
+@pytest.mark.sandbox
+def test_do_volume_on_an_lxcfs_proc_file(tmp_path: Path) -> None:
+    """The files below /proc that runc lets a bind cover (lxcfs's) still work."""
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("fake cpuinfo\n")
+    res = _runsc_cli("do", "-v", f"{fake}:/proc/cpuinfo:ro", "--", "/bin/busybox", "cat",
+                     "/proc/cpuinfo")
+    assert (res.returncode, res.stdout) == (0, "fake cpuinfo\n"), res.stderr
+
+
+def test_oci_short_call_refuses_unwritable_debug_log(tmp_path: Path) -> None:
+    """The click-free calls a shim makes check --debug-log too."""
+    res = _runsc_cli("--root", str(tmp_path / "state"), "--debug-log",
+                     str(tmp_path / "no-dir" / "log"), "state", "no-such-container")
+    _assert_refused(res, "debug log")

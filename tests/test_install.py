@@ -141,3 +141,45 @@ def test_cli_flags_need_the_separator(tmp_path: Path) -> None:
     res = _runsc("install", "--config-file", str(conf), "--strace")
     assert res.returncode == 2
     assert not conf.exists()
+
+
+def test_uninstall_leaves_no_empty_runtimes(tmp_path: Path) -> None:
+    """What install added goes: an emptied "runtimes" is dropped, other keys stay."""
+    conf = tmp_path / "daemon.json"
+    conf.write_text(json.dumps({"storage-driver": "overlay2"}))
+    install(str(conf), "pyvisor", "/p", [])
+    assert uninstall(str(conf), "pyvisor") is False
+    assert _read(conf) == {"storage-driver": "overlay2"}
+
+
+def test_uninstall_removes_the_file_install_created(tmp_path: Path) -> None:
+    """install on no file, then uninstall: no daemon.json of {"runtimes": {}}
+    is left behind (to dockerd, no file and an empty one are the same)."""
+    conf = tmp_path / "docker" / "daemon.json"
+    install(str(conf), "pyvisor", "/p", [])
+    assert uninstall(str(conf), "pyvisor") is True
+    assert not conf.exists()
+    assert list(conf.parent.iterdir()) == []
+
+
+def test_cli_says_dockerd_must_reload(tmp_path: Path) -> None:
+    conf = tmp_path / "daemon.json"
+    res = _runsc("install", "--config-file", str(conf))
+    assert res.returncode == 0, res.stderr
+    assert "reload" in res.stderr and "kill -HUP $(pidof dockerd)" in res.stderr, res.stderr
+    assert "systemctl reload docker" in res.stderr
+    res = _runsc("uninstall", "--config-file", str(conf))
+    assert res.returncode == 0, res.stderr
+    assert "kill -HUP $(pidof dockerd)" in res.stderr, res.stderr
+    assert "file removed" in res.stderr
+    assert not conf.exists()
+
+
+def test_deeply_nested_daemon_json_is_one_line(tmp_path: Path) -> None:
+    conf = tmp_path / "daemon.json"
+    text = '{"a": ' + "[" * 100000 + "]" * 100000 + "}"
+    conf.write_text(text)
+    res = _runsc("install", "--config-file", str(conf))
+    assert res.returncode == 1
+    assert res.stderr.count("\n") == 1 and "nested too deeply" in res.stderr, res.stderr
+    assert conf.read_text() == text

@@ -441,7 +441,8 @@ def test_process_user_rlimits_nnp(start: Start, identity_program: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [
         "uid=1000 gid=1000 groups=5,20", "123", "456", "Uid:\t1000\t1000\t1000\t1000",
-        "Gid:\t1000\t1000\t1000\t1000", "Groups:\t5 20", "NoNewPrivs:\t1"]
+        # Linux ends the Groups line with a space (task_state's seq_putc).
+        "Gid:\t1000\t1000\t1000\t1000", "Groups:\t5 20 ", "NoNewPrivs:\t1"]
 
 
 def test_unset_nofile_is_the_runtimes_own(state_root: Path, cid: str,  # noqa: F811

@@ -21,7 +21,7 @@ from helpers import run_native, run_sandbox
 
 from sentry.kernel import task as task_mod
 from sentry.kernel.errors import SyscallError
-from sentry.kernel.kernel import Kernel, Utsname
+from sentry.kernel.kernel import DEFAULT_RELEASE, Kernel, Utsname
 from sentry.kernel.signals import SigAction
 from sentry.kernel.task import Credentials, Task
 from sentry.kernel.threadgroup import ThreadGroup
@@ -459,7 +459,7 @@ def test_system_files(world: World) -> None:
     up, idle = (float(x) for x in world.text("/proc/uptime").split())
     assert 0 <= up < 60 and idle >= 0
     assert re.fullmatch(r"0\.00 0\.00 0\.00 \d+/\d+ \d+\n", world.text("/proc/loadavg"))
-    assert world.text("/proc/version").startswith("Linux version 4.4.0 #1 SMP")
+    assert world.text("/proc/version").startswith(f"Linux version {DEFAULT_RELEASE} #1 SMP")
     stat = world.text("/proc/stat").splitlines()
     assert stat[0].startswith("cpu  ") and len(stat[0].split()) == 11
     assert [ln.split()[0] for ln in stat[1:3]] == ["cpu0", "cpu1"]
@@ -471,7 +471,7 @@ def test_system_files(world: World) -> None:
 
 def test_sys_tunables(world: World) -> None:
     assert world.text("/proc/sys/kernel/hostname") == "box\n"
-    assert world.text("/proc/sys/kernel/osrelease") == "4.4.0\n"
+    assert world.text("/proc/sys/kernel/osrelease") == f"{DEFAULT_RELEASE}\n"
     assert world.text("/proc/sys/kernel/ostype") == "Linux\n"
     assert world.text("/proc/sys/kernel/cap_last_cap") == "40\n"
     boot_id = world.text("/proc/sys/kernel/random/boot_id")

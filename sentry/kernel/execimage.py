@@ -57,7 +57,7 @@ def prepare(read_file: ReadFile, path: bytes, argv: list[bytes]
 
 
 def load(mf: MemoryFile, image: bytes, argv: list[bytes], envp: list[bytes], execfn: bytes,
-         read_file: ReadFile, creds: tuple[int, int, int, int],
+         read_file: ReadFile, creds: tuple[int, ...],
          cache: loader.ImageCacheLike | None = None,
          ) -> tuple[AddressSpace, loader.LoadResult]:
     """A fresh address space holding ``image`` and its initial stack."""

@@ -13,7 +13,7 @@ import errno
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import execimage
+from sentry.kernel import creds, execimage
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ExecSwitch, Task
 from sentry.kernel.threadgroup import ThreadGroup
@@ -43,7 +43,7 @@ CLONE_UNTRACED = 0x00800000
 CLONE_CHILD_SETTID = 0x01000000
 CSIGNAL = 0xFF
 # prctl settings a forked child keeps (ThreadGroup.prctl keys; see syscalls/misc.py)
-INHERITED_PRCTL = frozenset({"no_new_privs", "dumpable", "keepcaps"})
+INHERITED_PRCTL = frozenset({"no_new_privs", "dumpable", "personality"})
 NAMESPACE_FLAGS = 0x7E020080  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 OP_MAP = 1
 
@@ -60,6 +60,8 @@ def _child_task(parent: Task, tg: ThreadGroup, thread: object, tid: int, flags: 
     returning 0, on ``stack`` when one was given."""
     child = Task(parent.kernel, tg, thread, tid, parent.creds)  # type: ignore[arg-type]
     child.sigmask = parent.sigmask
+    child.sched = parent.sched.forked()
+    child.cpu_mask = parent.cpu_mask
     child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
     regs = list(parent.regs)
     regs[RAX] = 0
@@ -135,7 +137,8 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         fs=ptg.fs if flags & CLONE_FS or ptg.fs is None else ptg.fs.fork(), cwd=ptg.cwd,
         exe=ptg.exe, exe_file=ptg.exe_file, argv=list(ptg.argv), comm=ptg.comm,
         umask=ptg.umask, rlimits=dict(ptg.rlimits), exit_signal=flags & CSIGNAL,
-        # fork keeps no_new_privs, dumpable and keepcaps; not pdeathsig or subreaper
+        # fork keeps no_new_privs and dumpable, not pdeathsig or subreaper
+        # (keepcaps is a securebit: the credentials carry it)
         prctl={k: v for k, v in ptg.prctl.items() if k in INHERITED_PRCTL},
         tty=ptg.tty,
     )
@@ -170,14 +173,14 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
     def read_file(p: bytes) -> bytes:
         return read_executable(ctx, p, found, kernel.image_cache)
 
-    c = task.creds
     try:
         image, argv, execfn = execimage.prepare(read_file, path, argv)
         # The file the exec ran, the last prepare read (a #! script's
         # interpreter, as Linux's bprm->file): Linux's mm->exe_file.
         exe_file = found[-1]
+        c, secure = exec_creds(task, exe_file)
         mm, result = execimage.load(kernel.mf, image, argv, envp, execfn,
-                                    read_file, (c.uid, c.euid, c.gid, c.egid),
+                                    read_file, (c.uid, c.euid, c.gid, c.egid, int(secure)),
                                     kernel.image_cache)
     except execimage.ImageError as exc:
         raise SyscallError(exc.errno) from None
@@ -201,6 +204,7 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
             raise SyscallError(errno.EAGAIN) from None
     old_mm = tg.mm
     tg.mm = mm
+    task.creds = c
     tg.exe = execfn
     tg.exe_file = exe_file
     tg.argv = argv
@@ -218,6 +222,23 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
     release_old = old_mm is not mm and not _shared_with_others(task, old_mm)
     raise ExecSwitch(proc, result.entry, result.stack_pointer,
                      old_mm if release_old else None)
+
+
+S_ISUID, S_ISGID, S_IXGRP = 0o4000, 0o2000, 0o010
+
+
+def exec_creds(task: Task, exe: Any) -> tuple[creds.Credentials, bool]:
+    """The credentials the new image runs with, and whether the exec is secure
+    (AT_SECURE): the file's set-id bits apply unless its mount is nosuid or
+    the process set no_new_privs (Linux's bprm_fill_uid)."""
+    setuid_to = setgid_to = None
+    if exe is not None and not exe.mount.nosuid and not task.tg.prctl.get("no_new_privs"):
+        st = exe.inode.stat()
+        if st.mode & S_ISUID:
+            setuid_to = st.uid
+        if st.mode & S_ISGID and st.mode & S_IXGRP:
+            setgid_to = st.gid
+    return creds.exec_transition(task.creds, setuid_to, setgid_to)
 
 
 def _shared_with_others(task: Task, mm: object) -> bool:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.futex import FutexManager
+from sentry.kernel.ipc import IpcNamespace
 from sentry.kernel.signals import (
     CLD_EXITED,
     CONT,
@@ -51,14 +52,24 @@ Handler = Callable[[Any, tuple[int, ...]], int]
 PID_MAX = 4194304
 
 
+DEFAULT_RELEASE = "6.1.0"
+
+
 @record(frozen=True, slots=True)
 class Utsname:
-    """What uname(2) reports: the sandbox's own identity, not the host's."""
+    """What uname(2) reports: the sandbox's own identity, not the host's.
+
+    The release is a current long-term kernel's (6.1, Debian bookworm's):
+    programs read it to decide what to use, and the calls they then try are
+    either implemented or fail with ENOSYS, which every common runtime
+    probes for. gVisor reports 4.4.0, which makes programs (and test suites:
+    statx, for one) switch off what the sandbox does support.
+    ``SandboxOptions.kernel_release`` overrides it."""
 
     sysname: str = "Linux"
     nodename: str = "pyvisor"
-    release: str = "4.4.0"
-    version: str = "#1 SMP Sun Jan 10 15:06:54 PST 2016"
+    release: str = DEFAULT_RELEASE
+    version: str = "#1 SMP PREEMPT_DYNAMIC pyvisor"
     machine: str = "x86_64"
     domainname: str = "(none)"
 
@@ -94,6 +105,7 @@ class Kernel:
     platform: Any = None
     boot_monotonic_ns: int = field(default_factory=time.monotonic_ns)
     futexes: FutexManager = field(default_factory=FutexManager)
+    ipc: IpcNamespace = field(default_factory=IpcNamespace)  # System V objects
     lock: threading.RLock = field(default_factory=threading.RLock)
     thread_groups: dict[int, ThreadGroup] = field(default_factory=dict)
     tasks: dict[int, Task] = field(default_factory=dict)
@@ -289,6 +301,7 @@ class Kernel:
 
     def _zombify(self, tg: ThreadGroup) -> None:
         tg.zombie = True
+        self.ipc.process_exited(tg.tgid)  # SEM_UNDO (lock order: kernel -> ipc)
         if tg.tty is not None and tg.sid == tg.tgid:
             # A session leader's exit hangs its terminal up for the foreground
             # group (SIGHUP, SIGCONT), as Linux's disassociate_ctty does.

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sentry.kernel.threadgroup import ThreadGroup
 
 RLIM_INFINITY = (1 << 64) - 1
+RLIMIT_FSIZE = 1
 RLIMIT_NLIMITS = 16
 RLIMIT_STACK = 3
 RLIMIT_RSS = 5

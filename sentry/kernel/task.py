@@ -22,8 +22,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import futex
+from sentry.kernel import futex, schedparams
 from sentry.kernel import signals as sig
+from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.parking import ParkedDone
 from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
@@ -34,7 +35,6 @@ from sentry.systrap import stubs
 from sentry.systrap.stubs import R8, R9, R10, RAX, RDI, RDX, RIP, RSI, StubThread
 from sentry.vfs.file import set_interrupt_check
 from sentry.vfs.locks import LOCKS
-from shm.records import record
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -115,19 +115,6 @@ def signal_status(signo: int) -> int:
     return signo | (0x80 if signo in CORE_SIGNALS else 0)
 
 
-@record
-class Credentials:
-    """A task's ids; replaced, never changed in place (fork shares the object)."""
-
-    uid: int = 0
-    euid: int = 0
-    suid: int = 0
-    gid: int = 0
-    egid: int = 0
-    sgid: int = 0
-    groups: tuple[int, ...] = ()  # supplementary groups (getgroups(2))
-
-
 def initial_regs(entry: int, stack_pointer: int) -> list[int]:
     regs = [0] * stubs.NREGS
     regs[RIP] = entry
@@ -146,12 +133,14 @@ class Task:
         self.thread = thread
         self.tid = tid
         self.creds = creds
+        self.sched = schedparams.DEFAULT  # policy, priorities, nice (syscalls/sched.py)
         self.sigmask = 0
         self.pending = PendingSignals()
         self.altstack: tuple[int, int, int] = (0, sig.SS_DISABLE, 0)
         self.fs_base = 0
         self.clear_child_tid = 0
         self.robust_list: tuple[int, int] = (0, 0)
+        self.cpu_mask: frozenset[int] | None = None  # sched_setaffinity; None: every CPU
         self.regs: tuple[int, ...] = ()
         self.new_regs: list[int] | None = None
         self.in_app = False  # running application code (a kick is needed to interrupt it)
@@ -440,8 +429,12 @@ class Task:
                 if strace:
                     self._strace_result(call, nr, ret)
                 tg = self.tg
-                if self.new_regs is None and not (self.pending.mask | tg.pending.mask):
-                    # The fast path: nothing but RAX changes.
+                if (self.new_regs is None and not (self.pending.mask | tg.pending.mask)
+                        and -ret not in RESTART_CODES):
+                    # The fast path: nothing but RAX changes.  A restart code
+                    # never takes it, even when the signal that interrupted the
+                    # wait is gone (a sibling thread took a group signal): it is
+                    # resolved below, never handed to the application.
                     if tg.mm.pending and not self._queue_mm_ops():
                         self._flush_mm()
                     event = self._resume(ret)

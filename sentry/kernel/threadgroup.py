@@ -69,6 +69,14 @@ class ThreadGroup:
     def live_tasks(self) -> list[Task]:
         return [t for t in self.tasks if not t.exited]
 
+    def cpu_ns(self) -> int:
+        """CPU time the process's application code has used: what earlier
+        stub processes used (``utime_ns``, folded in at exec and exit) plus the
+        live stub's own clock."""
+        proc = self.proc
+        live = proc.cpu_ns() if proc is not None and not self.zombie else 0
+        return self.utime_ns + live
+
 
 def wait_status_exited(code: int) -> int:
     return (code & 0xFF) << 8

@@ -354,7 +354,7 @@ def load_elf(
     envp: list[bytes],
     execfn: bytes,
     open_interp: Callable[[bytes], bytes] | None,
-    creds: tuple[int, int, int, int],
+    creds: tuple[int, ...],
     hwcap: int,
     hwcap2: int,
     minsigstksz: int,
@@ -363,7 +363,8 @@ def load_elf(
 ) -> LoadResult:
     """Load ``exe`` (and its PT_INTERP) into ``mm`` and build the initial stack.
 
-    ``mm`` should be a fresh address space.  ``creds`` is (uid, euid, gid, egid);
+    ``mm`` should be a fresh address space.  ``creds`` is (uid, euid, gid, egid),
+    optionally with a fifth item, AT_SECURE;
     ``hwcap``/``hwcap2``/``minsigstksz`` come from :func:`host_auxv` so that libc
     picks code paths the CPU supports; ``random16`` seeds AT_RANDOM;
     ``image_cache`` keeps read-only pages across loads (sentry/mm/image_cache.py).  Raises
@@ -372,7 +373,8 @@ def load_elf(
     """
     if len(random16) != 16:
         raise ValueError("random16 must be 16 bytes")
-    uid, euid, gid, egid = creds
+    uid, euid, gid, egid, *more = creds
+    secure = more[0] if more else 0
     if not argv:
         argv = [b""]  # Linux >= 5.18 never starts a program with argc == 0
     _check_strings(argv, envp, execfn)
@@ -418,7 +420,7 @@ def load_elf(
         (AT_EUID, euid),
         (AT_GID, gid),
         (AT_EGID, egid),
-        (AT_SECURE, 0),
+        (AT_SECURE, secure),
         (AT_RANDOM, 0),
         (AT_HWCAP2, hwcap2),
         (AT_EXECFN, 0),

@@ -17,6 +17,7 @@ import json
 import os
 from typing import Any
 
+from sentry.oci import bundle_resources
 from shm.records import field, record
 
 CONFIG_NAME = "config.json"
@@ -296,10 +297,11 @@ NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "t
 
 def _parse_namespaces(value: Any) -> dict[str, str | None]:
     """linux.namespaces as runc reads it: known types only, each at most once,
-    a path (to join) absolute.  The rest of ``linux`` (resources, seccomp,
-    devices, sysctl, masked paths, ...) is what real tools always send and is
-    left unread: the Sentry is the container's kernel, and those are host
-    kernel settings."""
+    a path (to join) absolute.  ``linux.resources`` is checked for its types
+    (sentry/oci/bundle_resources.py) and applied by sentry/oci/cgroups.py.  The
+    rest of ``linux`` (seccomp, devices, sysctl, masked paths, ...) is what real
+    tools always send and is left unread: the Sentry is the container's kernel,
+    and those are host kernel settings."""
     if value is None:
         return {}
     if not isinstance(value, list):
@@ -368,12 +370,17 @@ def parse(raw: Any, bundle_dir: str) -> Bundle:
     hostname = _str(raw.get("hostname"), "hostname", default="")
     if len(hostname) > 64:
         raise _err("hostname", "longer than 64 characters")
+    linux = _obj(raw.get("linux"), "linux")
+    try:
+        bundle_resources.check(linux.get("resources"))
+    except bundle_resources.ResourceError as exc:
+        raise BundleError(f"{CONFIG_NAME}: {exc}") from None
     return Bundle(
         path=bundle_dir, oci_version=version, process=process, root_path=full_root,
         root_readonly=_bool(root.get("readonly"), "root.readonly"), hostname=hostname,
         mounts=_parse_mounts(raw.get("mounts")), annotations=dict(annotations),
         hooks=parse_hooks(raw.get("hooks")), raw=raw,
-        namespaces=_parse_namespaces(_obj(raw.get("linux"), "linux").get("namespaces")),
+        namespaces=_parse_namespaces(linux.get("namespaces")),
     )
 
 
@@ -390,6 +397,8 @@ def read_config(path: str) -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BundleError(f"{CONFIG_NAME}: invalid JSON: {exc}") from None
+    except RecursionError:  # Python's decoder recurses once per nesting level
+        raise BundleError(f"{CONFIG_NAME}: invalid JSON: nested too deeply") from None
 
 
 def load(bundle_dir: str) -> Bundle:

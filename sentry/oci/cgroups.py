@@ -240,7 +240,7 @@ class EarlyJoin:
         try:
             with open(os.path.join(bundle_dir, "config.json"), "rb") as f:
                 raw_linux = json.loads(f.read()).get("linux")
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             return None
         if not isinstance(raw_linux, dict) or _clean_path(
                 raw_linux.get("cgroupsPath") or "") is None:

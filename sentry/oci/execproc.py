@@ -117,6 +117,8 @@ def build_process(c: Container, opts: ExecOptions) -> dict[str, Any]:
             raise OciError(f"--process {where}: {exc.strerror}") from None
         except ValueError as exc:
             raise OciError(f"--process {where}: invalid JSON: {exc}") from None
+        except RecursionError:  # Python's decoder recurses once per nesting level
+            raise OciError(f"--process {where}: invalid JSON: nested too deeply") from None
     else:
         where = f"{CONFIG_COPY} of {c.id}"
         if not opts.args:

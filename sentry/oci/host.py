@@ -121,7 +121,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         cwd=p.cwd, before_start=before_start, on_kernel=booted.append,
         warn=lambda msg: log.warning("%s", msg),
         user=(init.uid, init.gid, init.groups), rlimits=init.rlimits,
-        no_new_privs=init.no_new_privs, protect_init=True,
+        no_new_privs=init.no_new_privs, caps=init.caps, protect_init=True,
         # process.terminal: this host terminal fd becomes the init's terminal
         # through the Sentry's own pty (sentry/tty/console.py).
         console_fd=console_fd, console_owned=console_fd is not None and console_fd > 2,

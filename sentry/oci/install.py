@@ -49,6 +49,9 @@ def _load(path: str) -> dict[str, Any]:
         config = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InstallError(f"{path}: invalid JSON ({exc}); file left unchanged") from None
+    except RecursionError:  # Python's decoder recurses once per nesting level
+        raise InstallError(f"{path}: invalid JSON (nested too deeply); file left unchanged") \
+            from None
     if not isinstance(config, dict):
         raise InstallError(f"{path}: not a JSON object; file left unchanged")
     runtimes = config.get("runtimes")
@@ -126,8 +129,15 @@ def install(config_file: str, runtime: str, path: str, runtime_args: Sequence[st
     _write(config_file, config)
 
 
-def uninstall(config_file: str, runtime: str) -> None:
-    """Remove runtime ``runtime``; everything else stays.  Missing -> InstallError."""
+def uninstall(config_file: str, runtime: str) -> bool:
+    """Remove runtime ``runtime``; every other key and runtime stays.  Missing ->
+    InstallError.  Returns True when the file itself was removed.
+
+    What ``install`` added goes with it: a ``runtimes`` object left empty is
+    dropped, and a file left with nothing at all (``{}``, as when ``install``
+    created it) is removed rather than left as ``{"runtimes": {}}``.  To
+    dockerd a missing daemon.json and an empty one are the same
+    configuration, so nothing a user set can be lost this way."""
     if not os.path.exists(config_file):
         raise InstallError(f"{config_file}: no such file (runtime {runtime!r} not installed)")
     config = _load(config_file)
@@ -135,4 +145,13 @@ def uninstall(config_file: str, runtime: str) -> None:
     if runtime not in runtimes:
         raise InstallError(f"runtime {runtime!r} not found in {config_file}")
     del runtimes[runtime]
+    if not runtimes:
+        config.pop("runtimes", None)
+    if not config:
+        try:
+            os.unlink(config_file)
+        except OSError as exc:
+            raise InstallError(f"cannot remove {config_file}: {exc.strerror}") from None
+        return True
     _write(config_file, config)
+    return False

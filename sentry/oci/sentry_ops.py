@@ -121,12 +121,14 @@ def _kill(kernel: Kernel, sig: int, all_: bool, pid: Any) -> dict[str, Any]:
 
 def process_spec(p: bundle.Process, stdio: list[int] | None) -> ProcessSpec:
     """The sandbox's view of an OCI process object (user, limits, stdio)."""
+    from sentry.kernel.creds import from_names
     from sentry.sandbox import ProcessSpec
 
+    caps = {kind: from_names(names) for kind, names in p.capabilities.items()} or None
     return ProcessSpec(argv=list(p.args), env=p.env_dict(), cwd=p.cwd, uid=p.user.uid,
                        gid=p.user.gid, groups=p.user.additional_gids,
                        rlimits=bundle.container_rlimits(p), no_new_privs=p.no_new_privileges,
-                       stdio=stdio)
+                       caps=caps, stdio=stdio)
 
 
 def _exec(booted: Booted, process: Any, fds: list[int]) -> dict[str, Any]:

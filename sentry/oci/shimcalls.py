@@ -290,6 +290,8 @@ def dispatch(g: dict[str, Any], command: str, v: dict[str, Any]) -> int:
         # poststop hook) then reach stderr through logging's last-resort
         # handler, which the shim records, as it records runc's.
         clibase.setup_logging(bool(g["debug"]), g["debug_log"], False)
+    else:
+        clibase.check_debug_log(g["debug_log"])
     if command == "create":
         call(g, lifecycle.create, cid, v["bundle"], host_argv=host_argv(g),
              spawn_host=spawn_host, pid_file=v["pid_file"], console_socket=v["console_socket"])

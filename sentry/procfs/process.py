@@ -29,6 +29,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sentry.kernel import rlimits
+from sentry.kernel.creds import Credentials
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIG_DFL, SIG_IGN
 from sentry.kernel.task import current_task
@@ -50,7 +51,6 @@ USER_HZ = 100
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED = 1
 O_CLOEXEC = 0o2000000
-ALL_CAPS = (1 << 41) - 1  # CAP_LAST_CAP = 40
 MAPS_NAME_COLUMN = 73  # 25 + sizeof(void *) * 6 - 1, plus the separating space
 
 LIMIT_ROWS = (
@@ -280,10 +280,11 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
     tg, task, nthreads, ppid, (pnd, shd, blk, ign, cgt), queued = _snapshot(kernel, ref)
     letter, word = task_state(tg, task)
     c = task.creds if task is not None else None
-    uids = (c.uid, c.euid, c.suid, c.euid) if c is not None else (0, 0, 0, 0)
-    gids = (c.gid, c.egid, c.sgid, c.egid) if c is not None else (0, 0, 0, 0)
-    groups = c.groups if c is not None else ()
-    caps = ALL_CAPS if uids[1] == 0 else 0
+    if c is None:  # a zombie: no credentials left to show
+        c = Credentials(cap_permitted=0, cap_effective=0, cap_bounding=0)
+    uids = (c.uid, c.euid, c.suid, c.fsuid)
+    gids = (c.gid, c.egid, c.sgid, c.fsgid)
+    groups = c.groups
     fds = [] if tg.zombie else tg.fds.fds()
     fdsize = max(64, -(-(max(fds, default=0) + 1) // 64) * 64)
     pid = ref.shown_pid()
@@ -295,7 +296,7 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
     text = [
         f"Tgid:\t{tg.tgid}", "Ngid:\t0", f"Pid:\t{pid}", f"PPid:\t{ppid}", "TracerPid:\t0",
         "Uid:\t" + "\t".join(map(str, uids)), "Gid:\t" + "\t".join(map(str, gids)),
-        f"FDSize:\t{fdsize}", "Groups:\t" + " ".join(map(str, groups)),
+        f"FDSize:\t{fdsize}", "Groups:\t" + " ".join(map(str, groups)) + " ",
         f"NStgid:\t{tg.tgid}", f"NSpid:\t{pid}",
         f"NSpgid:\t{tg.pgid}", f"NSsid:\t{tg.sid}",
     ]
@@ -315,8 +316,9 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
         f"SigQ:\t{queued}/{rlimit(tg, rlimits.RLIMIT_SIGPENDING)[0]}",
         f"SigPnd:\t{pnd:016x}", f"ShdPnd:\t{shd:016x}", f"SigBlk:\t{blk:016x}",
         f"SigIgn:\t{ign:016x}", f"SigCgt:\t{cgt:016x}",
-        f"CapInh:\t{0:016x}", f"CapPrm:\t{caps:016x}", f"CapEff:\t{caps:016x}",
-        f"CapBnd:\t{ALL_CAPS:016x}", f"CapAmb:\t{0:016x}",
+        f"CapInh:\t{c.cap_inheritable:016x}", f"CapPrm:\t{c.cap_permitted:016x}",
+        f"CapEff:\t{c.cap_effective:016x}", f"CapBnd:\t{c.cap_bounding:016x}",
+        f"CapAmb:\t{c.cap_ambient:016x}",
         f"NoNewPrivs:\t{int(tg.prctl.get('no_new_privs', 0))}", "Seccomp:\t0",
         "Seccomp_filters:\t0", "Speculation_Store_Bypass:\tthread vulnerable",
         f"Cpus_allowed:\t{host.cpus_mask()}", f"Cpus_allowed_list:\t{host.cpus_list()}",
@@ -329,6 +331,17 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
 
 def _ticks(ns: int) -> int:
     return ns * USER_HZ // 1_000_000_000
+
+
+def _priority_nice(task: Task | None) -> tuple[int, int]:
+    """stat's priority and nice fields: 20 + nice for the fair policies,
+    -1 - the real-time priority for FIFO and RR."""
+    s = task.sched if task is not None else None
+    if s is None:
+        return 20, 0
+    if s.priority:
+        return -1 - s.priority, 0
+    return 20 + s.nice, s.nice
 
 
 def stat_line(kernel: Kernel, ref: ProcessRef) -> bytes:
@@ -345,9 +358,10 @@ def stat_line(kernel: Kernel, ref: ProcessRef) -> bytes:
         ref.shown_pid(), "", letter, ppid, tg.pgid, tg.sid,
         0, -1, 0x400000,  # tty_nr, tpgid, flags
         0, 0, 0, 0,  # minflt, cminflt, majflt, cmajflt
-        _ticks(tg.utime_ns), _ticks(tg.stime_ns),
+        _ticks(tg.cpu_ns()), _ticks(tg.stime_ns),
         _ticks(tg.child_utime_ns), _ticks(tg.child_stime_ns),
-        20, 0, nthreads, 0, start, vm.size, vm.rss // PAGE, rlimit(tg, rlimits.RLIMIT_RSS)[0],
+        *_priority_nice(task), nthreads, 0, start, vm.size, vm.rss // PAGE,
+        rlimit(tg, rlimits.RLIMIT_RSS)[0],
         vm.start_code, vm.end_code, vm.start_stack, 0, 0,  # kstkesp, kstkeip
         (pnd | shd) & 0x7FFFFFFF, blk & 0x7FFFFFFF, ign & 0x7FFFFFFF, cgt & 0x7FFFFFFF,
         0, 0, 0, tg.exit_signal, 0, 0, 0,  # wchan nswap cnswap exit_signal cpu rtprio policy

@@ -20,6 +20,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sentry.kernel.ipc.msg import MSGMAX, MSGMNB, MSGMNI
+from sentry.kernel.ipc.registry import IPCMNI
+from sentry.kernel.ipc.sem import SEMMNS, SEMMSL, SEMOPM
+from sentry.procfs import sysvipc
 from sentry.procfs.nodes import Gen, ProcFile, ProcLink, TableDir, const, random_uuid
 from sentry.procfs.process import USER_HZ, VmStats, uptime_seconds
 from sentry.vfs.inode import Inode
@@ -182,6 +186,10 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
             b"poolsize": f("256"),
             b"uuid": f(lambda: (random_uuid() + "\n").encode()),
         }),
+        b"msgmax": f(str(MSGMAX)),
+        b"msgmnb": f(str(MSGMNB)),
+        b"msgmni": f(str(MSGMNI)),
+        b"sem": f(f"{SEMMSL}\t{SEMMNS}\t{SEMOPM}\t{IPCMNI}"),
         b"shmall": f("18446744073692774399"),
         b"shmmax": f("18446744073692774399"),
         b"shmmni": f("4096"),
@@ -217,6 +225,11 @@ def system_table(fs: ProcFilesystem) -> dict[bytes, Callable[[], Inode]]:
         b"mounts": lambda: ProcLink(fs, const(b"self/mounts")),
         b"stat": f(lambda: clock.stat(btime)),
         b"sys": lambda: sys_dir(fs),
+        b"sysvipc": lambda: TableDir(fs, {
+            b"msg": f(lambda: sysvipc.msg(k.ipc)),
+            b"sem": f(lambda: sysvipc.sem(k.ipc)),
+            b"shm": f(lambda: sysvipc.shm(k.ipc)),
+        }),
         b"uptime": f(clock.uptime),
         b"version": f(lambda: version(k)),
     }

@@ -126,7 +126,7 @@ class DevPtsFs(Filesystem):
     def open_master(self, node: Inode, flags: int) -> MasterFile:
         """open(2) of a ptmx node: a new pair, its master returned."""
         task = current_task()
-        uid = task.creds.euid if task is not None else 0
+        uid = task.creds.fsuid if task is not None else 0
         term = self.new_terminal(uid)
         if task is not None:
             term.kernel = task.kernel

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sentry.kernel.creds import CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIG_IGN, SigInfo, bit
 from sentry.tty import termios as t
@@ -150,7 +151,7 @@ class Terminal:
             with self.cond:
                 if self.hung_up:
                     raise SyscallError(errno.EIO)
-                if self.session is not None and not (steal and task.creds.euid == 0):
+                if self.session is not None and not (steal and task.creds.capable(CAP_SYS_ADMIN)):
                     raise SyscallError(errno.EPERM)
                 old = self.session
                 self.session, self.fg_pgid, self.kernel = tg.sid, tg.pgid, kernel

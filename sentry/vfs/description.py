@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import cached_for
+from sentry.vfs import notify
 from sentry.vfs.file import O_ACCMODE, O_APPEND, FileDescription, Stat
 from sentry.vfs.inode import DT_DIR, Inode, StatFs
 from shm.records import record
@@ -55,6 +56,7 @@ O_PATH = 0o10000000
 MAX_FILE_SIZE = (1 << 63) - 1
 
 _DIRENT64 = struct.Struct("<QqHB")  # d_ino, d_off, d_reclen, d_type; then name, NUL
+_DIRENT_OLD = struct.Struct("<QqH")  # d_ino, d_off, d_reclen; then name, NUL, pad, d_type
 
 
 @record(frozen=True, slots=True)
@@ -74,6 +76,14 @@ class DirEntry:
         head = _DIRENT64.pack(self.ino, self.off, n, self.type)
         return head + self.name + bytes(n - len(head) - len(self.name))
 
+    def pack_old(self) -> bytes:
+        """The old getdents(2) record, struct linux_dirent: the type is the
+        record's last byte, after the name's NUL and padding."""
+        n = (_DIRENT_OLD.size + len(self.name) + 2 + 7) & ~7
+        head = _DIRENT_OLD.pack(self.ino, self.off, n)
+        return head + self.name + bytes(n - len(head) - len(self.name) - 1) \
+            + bytes((self.type,))
+
 
 class InodeFile(FileDescription):
     """A description of an inode, remembering the dentry it was opened by."""
@@ -88,6 +98,11 @@ class InodeFile(FileDescription):
 
     def statfs(self) -> StatFs:
         return self.inode.statfs()
+
+    def release(self) -> None:
+        notify.emit(self.dentry, notify.IN_CLOSE_WRITE if self.writable()
+                    else notify.IN_CLOSE_NOWRITE)
+        super().release()
 
 
 class RegularFileDescription(InodeFile):
@@ -116,7 +131,8 @@ class RegularFileDescription(InodeFile):
         with self._lock:
             data = self._read_at(self.offset, count)
             self.offset += len(data)
-            return data
+        notify.emit(self.dentry, notify.IN_ACCESS)
+        return data
 
     def write(self, data: bytes) -> int:
         with self._lock:
@@ -126,19 +142,24 @@ class RegularFileDescription(InodeFile):
                 raise SyscallError(errno.EFBIG)
             n = self._write_at(self.offset, data)
             self.offset += n
-            return n
+        notify.emit(self.dentry, notify.IN_MODIFY)
+        return n
 
     def pread(self, count: int, offset: int) -> bytes:
         if offset < 0:
             raise SyscallError(errno.EINVAL)
-        return self._read_at(offset, count)
+        data = self._read_at(offset, count)
+        notify.emit(self.dentry, notify.IN_ACCESS)
+        return data
 
     def pwrite(self, data: bytes, offset: int) -> int:
         if offset < 0:
             raise SyscallError(errno.EINVAL)
         if self.flags & O_APPEND:  # Linux: pwrite on O_APPEND appends
             offset = self.inode.size
-        return self._write_at(offset, data)
+        n = self._write_at(offset, data)
+        notify.emit(self.dentry, notify.IN_MODIFY)
+        return n
 
     def seek(self, offset: int, whence: int) -> int:
         with self._lock:
@@ -160,6 +181,7 @@ class RegularFileDescription(InodeFile):
         cache = cached_for(self.inode)
         if cache is not None:  # what mappings show past either end reads zeros
             cache.zero(min(old, length), max(old, length))
+        notify.emit(self.dentry, notify.IN_MODIFY)
 
     def read_pages(self, offset: int, length: int) -> bytes:
         """Bytes for mmap(MAP_PRIVATE) of this file (short at EOF)."""
@@ -205,13 +227,19 @@ class DirectoryDescription(InodeFile):
             self.pos += len(out)
             return out
 
-    def getdents64(self, count: int) -> bytes:
-        """Packed linux_dirent64 records fitting in ``count`` bytes; b"" at the end."""
+    def getdents(self, count: int) -> bytes:
+        """getdents(2)'s old records."""
+        return self.getdents64(count, old=True)
+
+    def getdents64(self, count: int, old: bool = False) -> bytes:
+        """Packed linux_dirent64 records (``old``: linux_dirent) fitting in
+        ``count`` bytes; b"" at the end."""
+        notify.emit(self.dentry, notify.IN_ACCESS)
         with self._lock:
             entries = self._snapshot()
             out = bytearray()
             while self.pos < len(entries):
-                rec = entries[self.pos].pack()
+                rec = entries[self.pos].pack_old() if old else entries[self.pos].pack()
                 if len(out) + len(rec) > count:
                     if not out:
                         raise SyscallError(errno.EINVAL)
@@ -272,6 +300,9 @@ class PathDescription(InodeFile):
 
     def seek(self, offset: int, whence: int) -> int:
         raise SyscallError(errno.EBADF)
+
+    def release(self) -> None:  # an O_PATH descriptor tells watches nothing
+        FileDescription.release(self)
 
     def ioctl(self, cmd: int, arg: int, task: object) -> int:
         raise SyscallError(errno.EBADF)

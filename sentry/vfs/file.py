@@ -120,6 +120,12 @@ class FileDescription:
         """Ready events among ``events``; waits up to ``timeout_s`` (None: forever)."""
         return events & (POLLIN | POLLOUT)
 
+    def poll_generation(self) -> int | None:
+        """A counter that moves on every change of this file's readiness (data
+        in or out, an end opened or closed), for edge-triggered epoll; None
+        when the file keeps none (epoll then reports it level-triggered)."""
+        return None
+
     def release(self) -> None:
         """The last fd referring to this description was closed."""
 

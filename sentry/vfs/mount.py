@@ -41,6 +41,11 @@ class Mount:
         return ",".join(x for x in (base, fs_opts, extra) if x)
 
     @property
+    def nosuid(self) -> bool:
+        """Mounted with "nosuid": execve ignores set-user-ID and set-group-ID bits here."""
+        return "nosuid" in (self._options or "").split(",")
+
+    @property
     def noexec(self) -> bool:
         """Mounted with "noexec": execve of a file here is EACCES."""
         return "noexec" in (self._options or "").split(",")

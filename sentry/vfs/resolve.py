@@ -48,7 +48,8 @@ class FsContext:
     are plain references, so a copy is two attribute reads, no lock.
     """
 
-    __slots__ = ("root", "cwd", "umask", "ns", "permission", "owner_check", "uid", "gid")
+    __slots__ = ("root", "cwd", "umask", "ns", "permission", "owner_check", "chown_check",
+                 "uid", "gid")
 
     def __init__(self, root: Dentry, cwd: Dentry | None = None, *, umask: int = 0o022,
                  ns: MountNamespace | None = None,
@@ -62,6 +63,9 @@ class FsContext:
         # (dentry, sticky parent or None) -> None or raise EPERM: chmod and
         # utimes are the owner's; so is taking a name out of a sticky directory.
         self.owner_check: Callable[[Dentry, Dentry | None], None] | None = None
+        # (dentry, new uid, new gid; 0xFFFFFFFF keeps one) -> None or raise EPERM.
+        self.chown_check: Callable[[Dentry, int, int], None] | None = None
+        # The ids new files get: the calling task's fs uid and gid.
         self.uid = 0
         self.gid = 0
 
@@ -74,7 +78,7 @@ class FsContext:
         """An independent copy (fork without CLONE_FS)."""
         c = FsContext(self.root, self.cwd, umask=self.umask, ns=self.ns,
                       permission=self.permission)
-        c.owner_check = self.owner_check
+        c.owner_check, c.chown_check = self.owner_check, self.chown_check
         c.uid, c.gid = self.uid, self.gid
         return c
 

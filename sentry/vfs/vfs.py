@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import notify
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import O_PATH, PathDescription, dentry_of
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, O_WRONLY, FileDescription, Stat
@@ -60,6 +61,7 @@ O_NOCTTY = 0o400
 O_TRUNC = 0o1000
 O_DIRECTORY = 0o200000
 O_NOFOLLOW = 0o400000
+S_ISUID, S_ISGID, S_IXGRP = 0o4000, 0o2000, 0o010
 O_CLOEXEC = 0o2000000
 F_OK, X_OK, W_OK, R_OK = 0, 1, 2, 4
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -132,6 +134,11 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         open_flags |= flags & O_NOCTTY
     desc = inode.open(open_flags)
     desc.dentry = d  # type: ignore[attr-defined]
+    if created:
+        notify.emit(d, notify.IN_CREATE)
+    elif flags & O_TRUNC and inode.is_reg():
+        notify.emit(d, notify.IN_MODIFY)
+    notify.emit(d, notify.IN_OPEN)
     return desc
 
 
@@ -213,15 +220,25 @@ def chmod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
         ctx.check_owner(d)
         d.inode.setattr(mode=mode & 0o7777)
+        notify.emit(d, notify.IN_ATTRIB)
 
 
 def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gid: int,
           follow: bool = True, allow_empty: bool = False) -> None:
-    """chown/lchown/fchownat(2): -1 leaves an id unchanged."""
+    """chown/lchown/fchownat(2): -1 leaves an id unchanged. As Linux, a
+    chown of anything but a directory clears set-user-ID, and set-group-ID
+    where the group may execute."""
+    uid, gid = uid & 0xFFFF_FFFF, gid & 0xFFFF_FFFF
     with TREE_LOCK:
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
-        d.inode.setattr(uid=None if uid in (-1, 0xFFFFFFFF) else uid,
-                        gid=None if gid in (-1, 0xFFFFFFFF) else gid)
+        if ctx.chown_check is not None:
+            ctx.chown_check(d, uid, gid)
+        inode = d.inode
+        kill = 0 if inode.is_dir() else S_ISUID | (S_ISGID if inode.mode & S_IXGRP else 0)
+        mode = inode.mode & 0o7777 & ~kill if inode.mode & kill else None
+        d.inode.setattr(uid=None if uid == 0xFFFFFFFF else uid,
+                        gid=None if gid == 0xFFFFFFFF else gid, mode=mode)
+        notify.emit(d, notify.IN_ATTRIB)
 
 
 def utimens(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
@@ -234,6 +251,7 @@ def utimens(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
             return
         ctx.check_owner(d)
         d.inode.setattr(atime_ns=atime_ns, mtime_ns=mtime_ns)
+        notify.emit(d, notify.IN_ATTRIB)
 
 
 def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: int) -> None:
@@ -249,6 +267,7 @@ def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: i
         _writable_mount(d)
         ctx.check(d, MAY_WRITE)
         d.inode.setattr(size=length)
+        notify.emit(d, notify.IN_MODIFY)
 
 
 def access(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
@@ -294,7 +313,7 @@ def mkdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
     with TREE_LOCK:
         parent, name, _ = _new_name(ctx, dirfd_dentry, path)
         inode = parent.inode.mkdir(name, S_IFDIR | _perm(mode, umask), ctx.uid, ctx.gid)
-        parent.add_child(name, inode)
+        notify.emit(parent.add_child(name, inode), notify.IN_CREATE)
 
 
 def mknod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int, rdev: int = 0,
@@ -317,7 +336,7 @@ def mknod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int, r
             inode = parent.inode.create(name, S_IFREG | perm, ctx.uid, ctx.gid)
         else:
             inode = parent.inode.mknod(name, fmt | perm, rdev, ctx.uid, ctx.gid)
-        parent.add_child(name, inode)
+        notify.emit(parent.add_child(name, inode), notify.IN_CREATE)
 
 
 def symlink(ctx: FsContext, target: bytes, dirfd_dentry: Dentry | None, path: bytes) -> None:
@@ -331,7 +350,7 @@ def symlink(ctx: FsContext, target: bytes, dirfd_dentry: Dentry | None, path: by
         if trailing:
             raise SyscallError(errno.ENOENT)
         inode = parent.inode.symlink(name, target, ctx.uid, ctx.gid)
-        parent.add_child(name, inode)
+        notify.emit(parent.add_child(name, inode), notify.IN_CREATE)
 
 
 def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry | None,
@@ -350,7 +369,8 @@ def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry |
         if parent.mount is not old.mount:
             raise SyscallError(errno.EXDEV)
         parent.inode.link(name, old.inode)
-        parent.add_child(name, old.inode)
+        notify.emit_self(old.inode, notify.IN_ATTRIB)
+        notify.emit(parent.add_child(name, old.inode), notify.IN_CREATE)
 
 
 def _existing(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry, bytes, bool,
@@ -377,6 +397,10 @@ def unlink(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
         _writable_mount(parent)
         parent.inode.unlink(name)
         parent.drop_child(name)
+        notify.emit_self(child.inode, notify.IN_ATTRIB)
+        if child.inode.nlink == 0:
+            notify.emit_self(child.inode, notify.IN_DELETE_SELF)
+        notify.emit(child, notify.IN_DELETE)
 
 
 def rmdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
@@ -394,6 +418,8 @@ def rmdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
         _writable_mount(parent)
         parent.inode.rmdir(name)
         parent.drop_child(name)
+        notify.emit_self(child.inode, notify.IN_DELETE_SELF)
+        notify.emit(child, notify.IN_DELETE)
 
 
 def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry | None,
@@ -447,6 +473,12 @@ def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry
                 raise SyscallError(errno.EISDIR)
         _writable_mount(oparent)
         oparent.inode.rename(oname, nparent.inode, nname, flags)
+        cookie = notify.new_cookie()
+        notify.emit_at(oparent, oname, src.inode, notify.IN_MOVED_FROM, cookie)
+        notify.emit_at(nparent, nname, src.inode, notify.IN_MOVED_TO, cookie)
+        if dst is not None and not flags & RENAME_EXCHANGE and dst.inode.nlink == 0:
+            notify.emit_self(dst.inode, notify.IN_DELETE_SELF)
+        notify.emit_self(src.inode, notify.IN_MOVE_SELF)
         if flags & RENAME_EXCHANGE:
             assert dst is not None
             src.move_to(nparent, nname)  # marks dst dead: it was replaced...

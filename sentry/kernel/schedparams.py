@@ -1,0 +1,36 @@
+"""A thread's scheduling parameters, as the application set them.
+
+The Sentry cannot give a stub real-time priority or a nicer slot than its own
+without handing it host power, so these are recorded and reported back
+(syscalls/sched.py holds the calls and Linux's rules for changing them); fork
+copies them, resetting a real-time policy or negative nice when the parent
+set SCHED_RESET_ON_FORK, as Linux does.
+"""
+
+from __future__ import annotations
+
+from shm.records import record
+
+SCHED_OTHER, SCHED_FIFO, SCHED_RR = 0, 1, 2
+RT_POLICIES = (SCHED_FIFO, SCHED_RR)
+
+
+@record(frozen=True, slots=True)
+class SchedState:
+    """One thread's scheduling parameters."""
+
+    policy: int = SCHED_OTHER
+    priority: int = 0  # real-time priority, 1..99 under FIFO and RR
+    nice: int = 0
+    reset_on_fork: bool = False
+    ioprio: int = 0
+
+    def forked(self) -> SchedState:
+        """What a child thread starts with."""
+        if not self.reset_on_fork:
+            return self
+        policy = SCHED_OTHER if self.policy in RT_POLICIES else self.policy
+        return SchedState(policy=policy, nice=max(self.nice, 0), ioprio=self.ioprio)
+
+
+DEFAULT = SchedState()

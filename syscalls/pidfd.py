@@ -1,0 +1,152 @@
+"""Process file descriptors: pidfd_open, pidfd_send_signal, pidfd_getfd.
+
+Facts about Linux's pidfds that shape this module (kernel/pid.c,
+kernel/signal.c):
+
+* A pidfd names a process (a thread-group leader's pid; another thread's id
+  is ENOENT, as Linux 6.9 and later answer); it is always close-on-exec,
+  and PIDFD_NONBLOCK (O_NONBLOCK) is its only flag. It stays valid after the
+  process dies: polling it is POLLIN once the process has exited, POLLHUP as
+  well once it is reaped.
+* pidfd_send_signal follows kill's permission rules (a zombie takes the
+  signal and drops it; once reaped it is ESRCH); a siginfo may be given,
+  with a negative si_code (or for the caller's own process), and its si_signo
+  must be the signal sent.
+* pidfd_getfd duplicates a descriptor of the process, which needs the ptrace
+  access rule: the same real, effective and saved ids, or CAP_SYS_PTRACE.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import TYPE_CHECKING
+
+from sentry.kernel import signals as sig
+from sentry.kernel.creds import CAP_SYS_PTRACE
+from sentry.kernel.errors import SyscallError
+from sentry.kernel.signals import SigInfo
+from sentry.vfs.file import O_NONBLOCK, O_RDWR, POLLHUP, POLLIN, FileDescription, Stat
+from syscalls.abi import s32
+from syscalls.signal import may_signal
+from syscalls.table import Entry, supported
+
+if TYPE_CHECKING:
+    from sentry.kernel.task import Task
+    from sentry.kernel.threadgroup import ThreadGroup
+
+Args = tuple[int, ...]
+
+PIDFD_NONBLOCK = O_NONBLOCK
+PIDFD_SIGNAL_THREAD, PIDFD_SIGNAL_THREAD_GROUP, PIDFD_SIGNAL_PROCESS_GROUP = 1, 2, 4
+PIDFD_SIGNAL_SCOPES = 7
+POLLRDNORM = 0x40
+SI_TKILL = -6
+
+
+class PidFd(FileDescription):
+    """A reference to one process, alive or not."""
+
+    def __init__(self, tg: ThreadGroup, flags: int) -> None:
+        super().__init__(O_RDWR | (flags & O_NONBLOCK))
+        self.tg = tg
+
+    def read(self, count: int) -> bytes:
+        raise SyscallError(errno.EINVAL)
+
+    def write(self, data: bytes) -> int:
+        raise SyscallError(errno.EINVAL)
+
+    def poll(self, events: int, timeout_s: float | None) -> int:
+        tg = self.tg
+        if tg.reaped:
+            return (POLLIN | POLLRDNORM | POLLHUP) & (events | POLLHUP)
+        if tg.zombie:
+            return (POLLIN | POLLRDNORM) & events
+        return 0
+
+    def stat(self) -> Stat:
+        return Stat(mode=0o600)
+
+
+def _pidfd(t: Task, fd: int) -> PidFd:
+    desc = t.fds.get(fd)
+    if not isinstance(desc, PidFd):
+        raise SyscallError(errno.EBADF)
+    return desc
+
+
+def pidfd_open(t: Task, a: Args) -> int:
+    """pidfd_open(2)."""
+    pid, flags = s32(a[0]), s32(a[1])
+    if flags & ~PIDFD_NONBLOCK or pid <= 0:
+        raise SyscallError(errno.EINVAL)
+    with t.kernel.lock:
+        task = t.kernel.tasks.get(pid)
+        tg = t.kernel.thread_groups.get(pid)
+    if tg is None or tg.reaped:
+        if task is not None and not task.exited:
+            raise SyscallError(errno.ENOENT)  # a thread that leads no process (6.9+)
+        raise SyscallError(errno.ESRCH)
+    return t.fds.install(PidFd(tg, flags), cloexec=True)
+
+
+def pidfd_send_signal(t: Task, a: Args) -> int:
+    """pidfd_send_signal(2); one of the PIDFD_SIGNAL_* scopes may be named,
+    which for a process's pidfd all reach the process (or its group)."""
+    flags = a[3] & 0xFFFF_FFFF
+    if flags & ~PIDFD_SIGNAL_SCOPES or flags & (flags - 1):
+        raise SyscallError(errno.EINVAL)
+    signo = s32(a[1])
+    if not 0 <= signo <= 64:
+        raise SyscallError(errno.EINVAL)
+    tg = _pidfd(t, s32(a[0])).tg
+    if tg.reaped:
+        raise SyscallError(errno.ESRCH)
+    live = tg.live_tasks()
+    if not may_signal(t, live[0] if live else None, signo):
+        raise SyscallError(errno.EPERM)
+    info = SigInfo(signo, code=sig.SI_USER, pid=t.pid, uid=t.creds.uid)
+    if a[2]:
+        raw = t.mm.copy_in(a[2], 128)
+        given_signo, _errno, code = struct.unpack_from("<iii", raw)
+        if given_signo != signo:
+            raise SyscallError(errno.EINVAL)
+        if tg is not t.tg and (code >= 0 or code == SI_TKILL):
+            raise SyscallError(errno.EPERM)
+        value = int.from_bytes(raw[24:32], "little")
+        info = SigInfo(signo, code=code, pid=t.pid, uid=t.creds.uid, value=value)
+    if signo and not tg.zombie:  # a zombie takes the signal and ignores it
+        if flags == PIDFD_SIGNAL_PROCESS_GROUP:
+            with t.kernel.lock:
+                group = [g for g in t.kernel.thread_groups.values()
+                         if g.pgid == tg.pgid and not g.zombie]
+            for g in group:
+                t.kernel.send_group(g, info)
+        else:
+            t.kernel.send_group(tg, info)
+    return 0
+
+
+def pidfd_getfd(t: Task, a: Args) -> int:
+    """pidfd_getfd(2): a duplicate of the process's descriptor, close-on-exec."""
+    if a[2]:
+        raise SyscallError(errno.EINVAL)
+    tg = _pidfd(t, s32(a[0])).tg
+    if tg.zombie or tg.reaped:
+        raise SyscallError(errno.ESRCH)
+    live = tg.live_tasks()
+    if tg is not t.tg and live:
+        c, tc = t.creds, live[0].creds
+        same = c.uid == tc.uid == tc.euid == tc.suid and c.gid == tc.gid == tc.egid == tc.sgid
+        if not same and not c.capable(CAP_SYS_PTRACE):
+            raise SyscallError(errno.EPERM)
+    desc = tg.fds.get(s32(a[1]))
+    return t.fds.install(desc, cloexec=True)
+
+
+ENTRIES: list[Entry] = [
+    supported("pidfd_open", pidfd_open),
+    supported("pidfd_send_signal", pidfd_send_signal),
+    supported("pidfd_getfd", pidfd_getfd),
+]

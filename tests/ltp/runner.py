@@ -1,0 +1,228 @@
+"""Run the Linux Test Project's syscall tests natively and under pyvisor, one
+test per sandbox, and count verdicts per family.
+
+Usage (after tests/ltp/build.sh):
+    python3 tests/ltp/runner.py [--ltp DIR] [--jobs N] [--json OUT] [FAMILY ...]
+
+A family is a directory of testcases/kernel/syscalls (``wait4``, ``fcntl``).
+Without FAMILY, :data:`FAMILIES` (what the project's issues name). A test's
+verdict comes from its own result lines, not only its exit status:
+
+* ``pass``: at least one TPASS and no TFAIL or TBROK (LTP's summary block,
+  ``passed N`` / ``failed N`` / ``broken N``, counts the same way);
+* ``conf``: nothing but TCONF (the test does not apply here);
+* ``fail``: anything else, a timeout included.
+
+Native runs happen in new UTS, IPC and mount namespaces (``unshare``), so a
+test that sets the hostname or mounts something leaves the host alone; the
+families that change the host's clock, swap, modules or reboot are not in
+the default list. The figure that matters per family: how many of the tests
+that pass natively also pass in the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_LTP = Path(os.environ.get("PYVISOR_LTP_DIR", "/var/tmp/pyvisor-ltp"))
+TIMEOUT_S = 120.0
+
+# The families the issues name (processes, files, credentials, IPC, memory,
+# signals, time, events, data movement, administration), minus those that
+# change the host itself when run natively (clocks, swap, modules, reboot).
+FAMILIES = (
+    # processes and waiting
+    "clone", "clone3", "exit", "exit_group", "fork", "vfork", "execve", "execveat", "execl",
+    "execlp", "execv", "execvp", "wait", "wait4", "waitid", "waitpid", "getpid", "getppid",
+    "gettid", "kill", "tkill", "tgkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd",
+    "prctl", "personality", "set_robust_list", "get_robust_list", "set_tid_address",
+    # scheduling and accounting
+    "sched_getparam", "sched_setparam", "sched_getscheduler", "sched_setscheduler",
+    "sched_get_priority_max", "sched_get_priority_min", "sched_rr_get_interval",
+    "sched_getaffinity", "sched_setaffinity", "sched_getattr", "sched_setattr", "sched_yield",
+    "getpriority", "setpriority", "nice", "ioprio", "getcpu", "getrusage", "times",
+    "getrlimit", "setrlimit", "sysinfo", "uname", "getrandom", "membarrier",
+    "syslog",
+    # credentials
+    "getuid", "geteuid", "getgid", "getegid", "setuid", "setgid", "setreuid", "setregid",
+    "setresuid", "setresgid", "getresuid", "getresgid", "setfsuid", "setfsgid", "getgroups",
+    "setgroups", "capget", "capset",
+    # IPC and memory
+    "ipc", "futex", "cma", "mmap", "munmap", "mprotect", "mremap", "msync", "mincore", "mlock",
+    "munlock", "mlockall", "munlockall", "mlock2", "madvise", "brk", "memfd_create",
+    # signals and time
+    "signal", "sigaction", "rt_sigaction", "sigprocmask", "rt_sigprocmask", "sigpending",
+    "sigsuspend", "rt_sigsuspend", "sigtimedwait", "rt_sigtimedwait",
+    "sigwait", "sigwaitinfo", "rt_sigqueueinfo", "sigaltstack", "pause", "alarm",
+    "getitimer", "setitimer", "timer_create", "timer_delete", "timer_gettime",
+    "timer_settime", "timer_getoverrun", "clock_gettime", "clock_getres", "clock_nanosleep",
+    "nanosleep", "gettimeofday", "time",
+    # event descriptors
+    "eventfd", "eventfd2", "timerfd", "signalfd", "signalfd4", "inotify", "epoll_create",
+    "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "poll", "ppoll", "select",
+    # files and data movement
+    "open", "openat", "openat2", "creat", "close", "close_range", "read", "write", "readv",
+    "writev", "pread", "pwrite", "preadv", "pwritev", "preadv2", "pwritev2", "lseek", "dup",
+    "dup2", "dup3", "pipe", "pipe2", "fcntl", "flock", "stat", "fstat", "lstat", "fstatat",
+    "statx", "access", "faccessat", "faccessat2", "chmod", "fchmod", "fchmodat", "chown",
+    "fchown", "lchown", "fchownat", "link", "linkat", "unlink", "unlinkat", "rename",
+    "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "mknod", "mknodat", "symlink",
+    "symlinkat", "readlink", "readlinkat", "truncate", "ftruncate", "fallocate", "getcwd",
+    "chdir", "fchdir", "umask", "utime", "utimes", "utimensat", "futimesat", "getdents",
+    "sync", "fsync", "fdatasync", "syncfs", "sync_file_range", "splice", "tee", "vmsplice",
+    "sendfile", "copy_file_range", "readahead", "fadvise", "setxattr", "getxattr",
+    "listxattr", "removexattr", "fsetxattr", "fgetxattr", "flistxattr", "fremovexattr",
+    "lgetxattr", "llistxattr", "lremovexattr", "statfs", "fstatfs", "ioctl",
+    "name_to_handle_at",
+    # sockets
+    "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",
+    "getpeername", "getsockopt", "setsockopt", "send", "sendto", "sendmsg", "sendmmsg",
+    "recv", "recvfrom", "recvmsg", "recvmmsg",
+    # administration inside the sandbox
+    "mount", "umount", "umount2", "pivot_root", "chroot", "unshare", "setns", "sethostname",
+    "setdomainname", "gethostname", "getdomainname", "ptrace",
+)
+
+
+@dataclass
+class Outcome:
+    """One test binary's verdict in one runner, and why."""
+
+    test: str
+    family: str
+    runner: str
+    verdict: str  # pass / conf / fail
+    status: int
+    seconds: float
+    tail: str  # the last lines of its output, for a failing test
+
+    @property
+    def key(self) -> str:
+        return f"{self.family}/{self.test}"
+
+
+def parse_verdict(output: str, status: int) -> str:
+    """pass / conf / fail from LTP's own result lines (see the module docstring)."""
+    counts = {k: len(re.findall(rf"\b{k}\b", output)) for k in ("TPASS", "TFAIL", "TBROK",
+                                                                 "TCONF")}
+    summary = dict(re.findall(r"^(passed|failed|broken|skipped)\s+(\d+)\s*$", output, re.M))
+    passed = counts["TPASS"] + int(summary.get("passed", 0))
+    bad = counts["TFAIL"] + counts["TBROK"] + int(summary.get("failed", 0)) \
+        + int(summary.get("broken", 0))
+    if bad or status not in (0, 32):
+        return "fail"
+    if passed:
+        return "pass"
+    return "conf" if counts["TCONF"] or status == 32 or int(summary.get("skipped", 0)) else "fail"
+
+
+def tests_of(ltp: Path, family: str) -> list[Path]:
+    """The built test binaries of one family (executable ELF files)."""
+    d = ltp / "testcases" / "kernel" / "syscalls" / family
+    if not d.is_dir():
+        return []
+    out = []
+    for p in sorted(d.rglob("*")):  # ipc/ keeps its tests one level down
+        if p.is_file() and os.access(p, os.X_OK) and p.suffix == "":
+            with p.open("rb") as f:
+                if f.read(4) == b"\x7fELF":
+                    out.append(p)
+    return out
+
+
+def _command(runner: str, test: Path) -> list[str]:
+    if runner == "native":
+        return ["unshare", "--uts", "--ipc", "--mount", "--", str(test)]
+    # Under `do` the first process is the sandbox's init (pid 1); LTP's
+    # library takes a parent pid of 1 for "my main process died", so a shell
+    # stays pid 1 and runs the test as its child (not exec'd).
+    return [sys.executable, str(REPO / "runsc.py"), "do", "--cwd", str(test.parent),
+            "-e", "LTP_TIMEOUT_MUL=4", "--", "/bin/sh", "-c", f"{test}; exit $?"]
+
+
+def run_one(runner: str, family: str, test: Path) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix="ltp-") as tmp:
+        os.chmod(tmp, 0o777)
+        env = {**os.environ, "TMPDIR": tmp, "LTPROOT": str(test.parents[4]),
+               "LTP_TIMEOUT_MUL": "4"}
+        start = time.monotonic()
+        try:
+            proc = subprocess.run(_command(runner, test), cwd=test.parent, env=env,
+                                  stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=TIMEOUT_S, start_new_session=True)
+            out = (proc.stdout + proc.stderr).decode(errors="replace")
+            status = proc.returncode
+        except subprocess.TimeoutExpired as exc:
+            out = ((exc.stdout or b"") + (exc.stderr or b"")).decode(errors="replace")
+            out += f"\n(timed out after {TIMEOUT_S:.0f} s)"
+            status = -9
+        took = time.monotonic() - start
+    verdict = parse_verdict(out, status)
+    tail = "\n".join(out.strip().splitlines()[-6:]) if verdict == "fail" else ""
+    return Outcome(test.name, family, runner, verdict, status, round(took, 2), tail)
+
+
+def run(ltp: Path, families: list[str], jobs: int) -> list[Outcome]:
+    work = [(r, fam, t) for fam in families for t in tests_of(ltp, fam)
+            for r in ("native", "pyvisor")]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda w: run_one(*w), work))
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """Per family: tests, native passes, pyvisor passes among those, ratio."""
+    by = {(o.runner, o.key): o for o in outcomes}
+    fams: dict[str, list[str]] = {}
+    for o in outcomes:
+        fams.setdefault(o.family, [])
+        if o.key not in fams[o.family]:
+            fams[o.family].append(o.key)
+    rows = ["| family | tests | native pass | pyvisor pass | of native's |",
+            "|---|---|---|---|---|"]
+    total = [0, 0, 0, 0]
+    for fam, keys in sorted(fams.items()):
+        nat = [k for k in keys if by[("native", k)].verdict == "pass"]
+        box = [k for k in keys if by[("pyvisor", k)].verdict == "pass"]
+        both = [k for k in nat if by[("pyvisor", k)].verdict == "pass"]
+        rows.append(f"| {fam} | {len(keys)} | {len(nat)} | {len(box)} | {len(both)}/{len(nat)} |")
+        for i, n in enumerate((len(keys), len(nat), len(box), len(both))):
+            total[i] += n
+    pct = 100 * total[3] / total[1] if total[1] else 0.0
+    rows.append(f"| **all** | {total[0]} | {total[1]} | {total[2]} | "
+                f"{total[3]}/{total[1]} ({pct:.1f}%) |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ltp", type=Path, default=DEFAULT_LTP, help="the built LTP tree")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="write every outcome here")
+    ap.add_argument("families", nargs="*", help="default: the project's list")
+    args = ap.parse_args()
+    root = args.ltp / "testcases" / "kernel" / "syscalls"
+    if not root.is_dir():
+        print(f"runner: no LTP build at {args.ltp} (tests/ltp/build.sh makes one)",
+              file=sys.stderr)
+        return 2
+    families = args.families or [f for f in FAMILIES if (root / f).is_dir()]
+    outcomes = run(args.ltp, families, args.jobs)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(o) for o in outcomes], indent=1))
+    print(table(outcomes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,15 +8,17 @@ hand those ranges to the MM; gofer files keep a page cache there and write dirty
 pages back).  Two kinds of file backing do that here:
 
 * :class:`FileBacking`: the pages ARE the file.  A Sentry-held file (tmpfs, the
-  overlay's upper files, /dev/shm) moves its data into one the first time it is
+  overlay's upper files, /dev/shm, memfd_create) moves its data into one the first time it is
   mapped shared (sentry/vfs/tmpfs.py) and from then on read/write/truncate go
   through it, so stores through any mapping and write(2) meet in one place.
   Its pages live as long as the file object does.
 * :class:`WritebackBacking`: a cache of a file the Sentry does not hold (the
   Gofer's), shared by every mapping of that inode and by read/write on it while
   any mapping exists (``cached_for`` is how sentry/vfs asks).  Once a writable
-  mapping has existed it is written back to the file on msync, and when the last
-  mapping goes (munmap, exit, execve): stores are never silently dropped.
+  mapping has existed it is written back to the file on msync and fsync, and
+  when the last mapping goes (munmap, exit, execve): stores are never silently
+  dropped.  The Gofer has no way to tell us of changes made on the host while
+  a mapping is alive; they are not seen (and may be overwritten) until then.
 
 Facts this relies on:
 

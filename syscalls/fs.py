@@ -17,6 +17,7 @@ from sentry.vfs.file import O_APPEND, O_CLOEXEC, O_NONBLOCK, SETFL_MASK, FileDes
 from sentry.vfs.locks import END as LOCK_END
 from sentry.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK, LOCKS
 from sentry.vfs.pipe import make_pipe
+from sentry.vfs.tmpfs import F_ADD_SEALS, F_GET_SEALS, file_seals
 from syscalls.abi import (
     MAX_RW_COUNT,
     pack_stat,
@@ -379,6 +380,8 @@ def fcntl(t: Task, a: Args) -> int:
         return pipe.set_capacity(arg & 0xFFFFFFFF)
     if cmd in (F_GETOWN, F_SETOWN, F_NOTIFY, F_SETSIG, F_GETSIG):
         return 0
+    if cmd in (F_ADD_SEALS, F_GET_SEALS):
+        return file_seals(f, cmd, arg & 0xFFFFFFFF)
     raise SyscallError(errno.EINVAL)
 
 

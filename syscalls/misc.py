@@ -9,6 +9,7 @@ import time as _time
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.futex import futex_key
 from sentry.procfs.system import memory_kb
 from syscalls import creds as cred_calls
 from syscalls.abi import TIMESPEC, U32, s32
@@ -64,7 +65,8 @@ def futex(t: Task, a: Args) -> int:
     cmd = s32(op) & FUTEX_CMD_MASK
     if addr & 3:
         raise SyscallError(errno.EINVAL)
-    key = (id(t.mm), addr)
+    private = bool(s32(op) & FUTEX_PRIVATE_FLAG)
+    key = futex_key(t.mm, addr, private)
     manager = t.kernel.futexes
     if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
         bitset = 0xFFFFFFFF if cmd == FUTEX_WAIT else val3 & 0xFFFFFFFF
@@ -101,14 +103,15 @@ def futex(t: Task, a: Args) -> int:
             def check() -> bool:
                 return U32.unpack(t.mm.copy_in(addr, 4))[0] == expected
 
-        return manager.requeue(key, (id(t.mm), uaddr2), val & 0x7FFFFFFF, nmove, check)
+        key2 = futex_key(t.mm, uaddr2, private)
+        return manager.requeue(key, key2, val & 0x7FFFFFFF, nmove, check)
     if cmd == FUTEX_WAKE_OP:
-        return _wake_op(t, key, addr, _uaddr2, val & 0x7FFFFFFF, timeout & 0x7FFFFFFF,
-                        val3 & 0xFFFFFFFF)
+        return _wake_op(t, key, futex_key(t.mm, _uaddr2, private), _uaddr2,
+                        val & 0x7FFFFFFF, timeout & 0x7FFFFFFF, val3 & 0xFFFFFFFF)
     raise SyscallError(errno.ENOSYS)
 
 
-def _wake_op(t: Task, key: tuple[int, int], addr: int, uaddr2: int, nwake: int,
+def _wake_op(t: Task, key: tuple[int, int], key2: tuple[int, int], uaddr2: int, nwake: int,
              nwake2: int, encoded: int) -> int:
     """FUTEX_WAKE_OP: *uaddr2 = op(old, oparg); wake on uaddr; if cmp(old) wake on uaddr2.
 
@@ -132,7 +135,7 @@ def _wake_op(t: Task, key: tuple[int, int], addr: int, uaddr2: int, nwake: int,
     woken = manager.wake(key, nwake)
     signed_old = old - (1 << 32) if old & (1 << 31) else old
     if cmps[cmp_op](signed_old):
-        woken += manager.wake((id(t.mm), uaddr2), nwake2)
+        woken += manager.wake(key2, nwake2)
     return woken
 
 

@@ -1,4 +1,4 @@
-"""Memory syscalls: brk, mmap, munmap, mprotect, mremap, madvise.
+"""Memory syscalls: brk, mmap, munmap, mprotect, mremap, madvise, msync.
 
 The address space (sentry/mm) does the bookkeeping and queues the stub-side
 map operations; the task loop applies them before the application resumes.
@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import errno
 import mmap as _mmap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.filemap import FileBacking, writeback_for
+from sentry.mm.vma import VM_NOMAYWRITE
 from sentry.vfs import vfs
 from sentry.vfs.description import dentry_of
-from syscalls.abi import s32
+from sentry.vfs.tmpfs import NO_WRITES, memfd_file
+from syscalls.abi import read_iovecs, s32
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -46,11 +49,12 @@ def mmap(t: Task, a: Args) -> int:
 
 def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
                off: int) -> int:
-    """A file mapping: its bytes copied into fresh memory (MAP_PRIVATE semantics).
-
-    MAP_SHARED of a file is mapped the same way: the application sees the file
-    as it was when mapped, and its stores do not reach the file (partial).
-    """
+    """A file mapping.  MAP_SHARED of a regular file maps the file's own pages
+    (sentry/mm/filemap.py): a Sentry-held file's storage, or a write-back cache
+    of a Gofer file; MAP_SHARED of a device (/dev/zero) is shared anonymous
+    memory, as Linux's shmem_zero_setup.  MAP_PRIVATE is a copy of the file's
+    bytes at mmap time (Linux's copy-on-write copies later: a store by another
+    process before our first store to the page is not seen: partial)."""
     desc = t.fds.get(fd)
     read_pages = getattr(desc, "read_pages", None)
     if read_pages is None:
@@ -62,14 +66,202 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
         raise SyscallError(errno.EACCES)
     if length == 0:
         raise SyscallError(errno.EINVAL)
-    anon = (flags & ~0x3) | _mmap.MAP_PRIVATE | _mmap.MAP_ANONYMOUS
     d = dentry_of(desc)
     name = vfs.fd_path(t.tg.fs, desc).decode(errors="replace") if d is not None else ""
-    start = t.mm.mmap(addr, length, prot, anon, name=name)
+    inode = getattr(desc, "inode", None)
+    if shared and inode is not None:
+        if not inode.is_reg():  # a device: /dev/zero
+            return t.mm.mmap(addr, length, prot, flags | _mmap.MAP_ANONYMOUS, name=name)
+        sealed = getattr(inode, "seals", 0) & NO_WRITES
+        if sealed and prot & _mmap.PROT_WRITE:
+            raise SyscallError(errno.EPERM)  # a write-sealed file (memfd)
+        for _attempt in range(3):
+            backing = _shared_backing(inode, t.mm.mf)
+            if backing is None:
+                break  # a file nothing can change: the copy below
+            try:
+                return t.mm.mmap_file(addr, length, prot, flags, backing, off, name=name,
+                                      maywrite=desc.writable() and not sealed)
+            except SyscallError as e:
+                if e.errno != errno.ENODEV:  # ENODEV: a cache retired meanwhile
+                    raise
+        else:
+            raise SyscallError(errno.EAGAIN)
+    anon = (flags & ~0x3) | _mmap.MAP_PRIVATE | _mmap.MAP_ANONYMOUS
+    # A shared mapping copied (a read-only file) still cannot be made writable.
+    vmflags = VM_NOMAYWRITE if shared and not desc.writable() else 0
+    start = t.mm.mmap(addr, length, prot, anon, name=name, vmflags=vmflags)
     data = read_pages(off, (length + 0xFFF) & ~0xFFF)
     if data:
         t.mm.copy_out_force(start, data)
     return start
+
+
+def _shared_backing(inode: Any, mf: Any) -> FileBacking | None:
+    """The pages a MAP_SHARED mapping of ``inode`` maps: its own if the Sentry
+    holds its data (tmpfs, overlay upper), else the live write-back cache; None
+    (a copy) for a file of a read-only filesystem, which nothing can change."""
+    get = getattr(inode, "shared_backing", None)
+    if get is not None:
+        return get(mf)
+    if inode.fs.readonly:
+        return None
+    return writeback_for(inode, mf)
+
+
+def msync(t: Task, a: Args) -> int:
+    """msync(2): shared file pages written back to their files."""
+    t.mm.msync(a[0], a[1], a[2] & 0xFFFFFFFF)
+    return 0
+
+
+MFD_CLOEXEC = 0x1
+MFD_ALLOW_SEALING = 0x2
+MFD_HUGETLB = 0x4
+MFD_NOEXEC_SEAL = 0x8
+MFD_EXEC = 0x10
+MFD_NAME_MAX = 249  # NAME_MAX minus "memfd:"
+
+
+def memfd_create(t: Task, a: Args) -> int:
+    """memfd_create(2): an unnamed tmpfs file; MAP_SHARED of it maps its own
+    pages like any tmpfs file; seals through fcntl (tmpfs.file_seals)."""
+    flags = a[1] & 0xFFFFFFFF
+    if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC):
+        raise SyscallError(errno.EINVAL)  # MFD_HUGETLB: no huge pages here
+    if flags & MFD_EXEC and flags & MFD_NOEXEC_SEAL:
+        raise SyscallError(errno.EINVAL)
+    try:
+        name = t.mm.read_cstring(a[0], MFD_NAME_MAX + 1)
+    except SyscallError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            raise SyscallError(errno.EINVAL) from None
+        raise
+    c = t.creds  # a new file is owned by the fs ids where they exist
+    desc = memfd_file(name, getattr(c, "fsuid", c.euid), getattr(c, "fsgid", c.egid),
+                      bool(flags & MFD_ALLOW_SEALING))
+    return t.fds.install(desc, cloexec=bool(flags & MFD_CLOEXEC))
+
+
+def mincore(t: Task, a: Args) -> int:
+    """mincore(2): which pages hold data."""
+    vec = t.mm.mincore(a[0], a[1])
+    if vec:
+        t.mm.copy_out(a[2], vec)
+    return 0
+
+
+MLOCK_ONFAULT = 1
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
+
+
+def mlock(t: Task, a: Args) -> int:
+    """mlock(2): nothing the Sentry holds is ever swapped, so locking is the
+    range check (ENOMEM on unmapped pages); RLIMIT_MEMLOCK is not charged."""
+    t.mm.check_mapped(a[0], a[1])
+    return 0
+
+
+def mlock2(t: Task, a: Args) -> int:
+    """mlock2(2): mlock with MLOCK_ONFAULT allowed."""
+    if a[2] & ~MLOCK_ONFAULT:
+        raise SyscallError(errno.EINVAL)
+    return mlock(t, a)
+
+
+def mlockall(t: Task, a: Args) -> int:
+    """mlockall(2): flag checks only (see mlock)."""
+    flags = a[0] & 0xFFFFFFFF
+    if not flags or flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) or flags == MCL_ONFAULT:
+        raise SyscallError(errno.EINVAL)
+    return 0
+
+
+def munlockall(t: Task, a: Args) -> int:
+    """munlockall(2)."""
+    return 0
+
+
+CAP_SYS_PTRACE = 19
+PVM_CHUNK = 1 << 20  # bytes copied per step, so one huge iovec needs no huge buffer
+PAGE = 4096
+
+
+def _pvm_target(t: Task, pid: int) -> Task:
+    """The task process_vm_* may access (ptrace_may_access with
+    PTRACE_MODE_ATTACH_REALCREDS): one of the caller's own threads, or one
+    whose real, effective and saved uids and gids all equal the caller's real
+    ones and which is dumpable; a caller with CAP_SYS_PTRACE (root where
+    capabilities are not modelled) may access any.  ESRCH for no such live task, EPERM otherwise."""
+    target = t.kernel.tasks.get(pid) if pid > 0 else None
+    if target is None or target.exited or target.tg.zombie or target.tg.exiting:
+        raise SyscallError(errno.ESRCH)
+    if target.tg is t.tg:
+        return target
+    me, them = t.creds, target.creds
+    capable = getattr(me, "capable", None)  # sentry/kernel/creds.py where present
+    if capable(CAP_SYS_PTRACE) if capable is not None else me.euid == 0:
+        return target
+    same = (me.uid == them.uid == them.euid == them.suid
+            and me.gid == them.gid == them.egid == them.sgid)
+    if not same or not int(target.tg.prctl.get("dumpable", 1)):
+        raise SyscallError(errno.EPERM)
+    return target
+
+
+def _process_vm(t: Task, a: Args, write: bool) -> int:
+    """process_vm_readv/writev: copy between the caller's iovecs and another
+    process's; a fault after some bytes moved ends the call with that count."""
+    pid, liov, liovcnt, riov, riovcnt, flags = a
+    if flags:
+        raise SyscallError(errno.EINVAL)
+    local = read_iovecs(t, liov, liovcnt)
+    remote = read_iovecs(t, riov, riovcnt)
+    target = _pvm_target(t, s32(pid))
+    src_mm, dst_mm = (t.mm, target.mm) if write else (target.mm, t.mm)
+    src_iov, dst_iov = (local, remote) if write else (remote, local)
+    done = 0
+    si = di = 0
+    s_off = d_off = 0
+    try:
+        while si < len(src_iov) and di < len(dst_iov):
+            sbase, slen = src_iov[si]
+            dbase, dlen = dst_iov[di]
+            n = min(slen - s_off, dlen - d_off, PVM_CHUNK)
+            if n > 0:
+                try:
+                    data = src_mm.copy_in(sbase + s_off, n)
+                except SyscallError:
+                    # Stop where the readable part of the source ends, as Linux
+                    # copies page by page: only up to the next page boundary.
+                    n = min(n, PAGE - (sbase + s_off) % PAGE)
+                    data = src_mm.copy_in(sbase + s_off, n)
+                try:
+                    dst_mm.copy_out(dbase + d_off, data)
+                except SyscallError:
+                    n = min(n, PAGE - (dbase + d_off) % PAGE)
+                    dst_mm.copy_out(dbase + d_off, data[:n])
+                done += n
+                s_off += n
+                d_off += n
+            if s_off >= slen:
+                si, s_off = si + 1, 0
+            if d_off >= dlen:
+                di, d_off = di + 1, 0
+    except SyscallError:
+        if not done:
+            raise
+    return done
+
+
+def process_vm_readv(t: Task, a: Args) -> int:
+    """process_vm_readv(2)."""
+    return _process_vm(t, a, False)
+
+
+def process_vm_writev(t: Task, a: Args) -> int:
+    """process_vm_writev(2)."""
+    return _process_vm(t, a, True)
 
 
 def munmap(t: Task, a: Args) -> int:
@@ -101,7 +293,19 @@ def madvise(t: Task, a: Args) -> int:
 ENTRIES: list[Entry] = [
     supported("brk", brk),
     partial("mmap", mmap,
-            note="file mappings are private copies (MAP_SHARED stores do not reach the file)"),
+            note="MAP_PRIVATE file mappings are copies made at mmap time"),
+    supported("msync", msync),
+    partial("memfd_create", memfd_create, note="no MFD_HUGETLB; F_SEAL_EXEC is only recorded"),
+    supported("mincore", mincore),
+    partial("mlock", mlock, note="range check only; RLIMIT_MEMLOCK is not charged"),
+    partial("munlock", mlock, note="range check only"),
+    partial("mlock2", mlock2, note="range check only; RLIMIT_MEMLOCK is not charged"),
+    partial("mlockall", mlockall, note="flag check only"),
+    supported("munlockall", munlockall),
+    partial("process_vm_readv", process_vm_readv,
+            note="no ptrace-attach LSM checks beyond Linux's uid/gid rule"),
+    partial("process_vm_writev", process_vm_writev,
+            note="no ptrace-attach LSM checks beyond Linux's uid/gid rule"),
     supported("munmap", munmap),
     supported("mprotect", mprotect),
     supported("mremap", mremap),

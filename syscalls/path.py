@@ -14,6 +14,7 @@ import time as _time
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.filemap import cached_for
 from sentry.vfs import vfs
 from sentry.vfs.dentry import Dentry
 from sentry.vfs.description import dentry_of
@@ -502,8 +503,12 @@ def fallocate(t: Task, a: Args) -> int:
 
 
 def fsync(t: Task, a: Args) -> int:
-    """fsync(2)/fdatasync(2): in-memory files are always in sync."""
-    t.fds.get(s32(a[0]))
+    """fsync(2)/fdatasync(2): in-memory files are always in sync; a Gofer file
+    mapped MAP_SHARED has what the mappings stored written back."""
+    desc = t.fds.get(s32(a[0]))
+    cache = cached_for(getattr(desc, "inode", None))
+    if cache is not None:
+        cache.sync()
     return 0
 
 

@@ -1,4 +1,13 @@
-"""Futex wait queues, keyed by (address space, address).
+"""Futex wait queues, keyed as Linux's get_futex_key keys them.
+
+A futex in private memory, or any futex used with FUTEX_PRIVATE_FLAG, is keyed
+by (address space, address): only threads sharing the mm meet there.  A futex
+in a MAP_SHARED mapping (anonymous shared memory inherited through fork, a
+tmpfs or /dev/shm file, a Gofer file's cache) is keyed by the word's offset in
+the memory file (``(0, offset)``, AddressSpace.futex_key), the same for every
+process and every mapping of that page: so pthread process-shared mutexes,
+POSIX semaphores and cross-process futex waits meet, as Linux's (inode or
+shmem object, page index) keys do.
 
 Lock order: the manager's lock is a leaf; the value check and the enqueue happen
 under it, and a waker takes it to dequeue, so a wake between "value still
@@ -12,7 +21,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.errors import SyscallError
 
@@ -20,6 +29,15 @@ if TYPE_CHECKING:
     from sentry.kernel.task import Task
 
 FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
+FUTEX_PRIVATE_FLAG = 128
+
+
+def futex_key(mm: Any, addr: int, private: bool = False) -> tuple[int, int]:
+    """The wait-queue key of the futex word at ``addr`` (see the module
+    docstring); EFAULT when a shared lookup finds nothing mapped there."""
+    if private:
+        return (id(mm), addr)
+    return mm.futex_key(addr)  # type: ignore[no-any-return]
 
 
 class _Wakeup:
@@ -190,7 +208,7 @@ def robust_cleanup(task: Task) -> None:
             died = (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED
             mm.copy_out(uaddr, died.to_bytes(4, "little"))
             if word & FUTEX_WAITERS:
-                task.kernel.futexes.wake((id(mm), uaddr), 1)
+                task.kernel.futexes.wake(futex_key(mm, uaddr), 1)
     except SyscallError:
         return  # a damaged list ends the walk, as on Linux
 
@@ -202,6 +220,7 @@ def clear_child_tid(task: Task) -> None:
     task.clear_child_tid = 0
     try:
         task.mm.copy_out(addr, bytes(4))
+        key = futex_key(task.mm, addr)  # Linux wakes it as a shared futex
     except SyscallError:
         return
-    task.kernel.futexes.wake((id(task.mm), addr), 1)
+    task.kernel.futexes.wake(key, 1)

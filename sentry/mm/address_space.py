@@ -1,9 +1,10 @@
 """An application address space: the memory syscalls over the VMA table.
 
-mmap, munmap, mprotect, mremap, madvise and brk with Linux's semantics (argument
-checks and errno choices follow the man pages and mm/ of Linux 6.x), plus fork and
-release. The table, the pending stub ops and user-memory copies are in
-vma_table.py; the memfd allocator is memfile.py.
+mmap, munmap, mprotect, madvise, msync, mincore, mlock and brk with Linux's
+semantics (argument checks and errno choices follow the man pages and mm/ of
+Linux 6.x), plus fork and release; mremap is remap.py.  The table, the pending
+stub ops and user-memory copies are in vma_table.py; the memfd allocator is
+memfile.py; shared file mappings map the file's own pages (filemap.py).
 
 Facts that shaped this module:
 
@@ -11,13 +12,10 @@ Facts that shaped this module:
   memfd pages nobody else maps, so "private" is a property of the VMA table, and
   fork makes it real by copying (sparsely) into fresh memfd ranges.
 * A VMA maps one contiguous memfd range, so growing memory in place (brk,
-  mremap) first tries to reserve the memfd range right after the old one; when
-  that is taken, private memory is re-homed (sparse copy into a fresh range, a
-  single OP_MAP), while a shared backing another VMA still uses cannot move, so
-  the extension becomes a second VMA with its own backing (Linux would show one
-  VMA; a later mremap spanning both gives EFAULT).
-* Moving memory (mremap) never copies: the moved VMA keeps its memfd offsets, so
-  the stub just does OP_UNMAP old + OP_MAP new.
+  mremap) first tries to reserve the memfd range right after the old one.
+* Shared memory (anonymous or a file's pages) is shared by fork, never copied;
+  MADV_DONTNEED keeps its contents (Linux drops only the page-table entries),
+  MADV_REMOVE punches them out of the file.
 * The stub region above APP_END is never named in an op: every range is clipped
   to or checked against [APP_START, APP_END).
 """
@@ -26,9 +24,12 @@ from __future__ import annotations
 
 import bisect
 import errno
+import os
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.filemap import FileBacking, WritebackBacking
 from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
+from sentry.mm.remap import Remapper
 from sentry.mm.vma import (
     MADV_COLD,
     MADV_DODUMP,
@@ -52,23 +53,44 @@ from sentry.mm.vma import (
     MAP_SHARED,
     MAP_SHARED_VALIDATE,
     MAP_TYPE,
-    MREMAP_DONTUNMAP,
-    MREMAP_FIXED,
-    MREMAP_MAYMOVE,
     PROT_GROWSDOWN,
     PROT_GROWSUP,
     PROT_READ,
     PROT_SEM,
     PROT_WRITE,
     VM_DONTFORK,
+    VM_NOMAYWRITE,
     VM_WIPEONFORK,
     Backing,
     Vma,
     VmaInfo,
 )
-from sentry.mm.vma_table import OP_MAP, OP_PROTECT, OP_UNMAP, RWX, StubOp, VmaTable, err
+from sentry.mm.vma_table import OP_MAP, OP_PROTECT, OP_UNMAP, RWX, StubOp, err
 
 __all__ = ["OP_MAP", "OP_PROTECT", "OP_UNMAP", "AddressSpace", "StubOp"]
+
+MS_ASYNC = 1
+MS_INVALIDATE = 2
+MS_SYNC = 4
+
+
+def _check_mmap(length: int, flags: int) -> tuple[bool, int]:
+    """mmap's checks of the mapping type and length: (shared, rounded length)."""
+    typ = flags & MAP_TYPE
+    if typ == MAP_SHARED_VALIDATE:
+        if flags & ~MAP_KNOWN:
+            raise err(errno.EOPNOTSUPP)
+        shared = True
+    elif typ in (MAP_SHARED, MAP_PRIVATE):
+        shared = typ == MAP_SHARED
+    else:
+        raise err(errno.EINVAL)
+    if length <= 0:
+        raise err(errno.EINVAL)
+    length = page_round_up(length)
+    if length > APP_END - APP_START:
+        raise err(errno.ENOMEM)
+    return shared, length
 
 # madvise advice values Linux accepts that need nothing from us.
 _MADV_NOOP = frozenset(
@@ -83,7 +105,7 @@ _FORK_ADVICE = {
 _HEAP = "[heap]"
 
 
-class AddressSpace(VmaTable):
+class AddressSpace(Remapper):
     """The memory syscalls of one application address space (one stub process)."""
 
     # -- brk ----------------------------------------------------------------
@@ -119,52 +141,147 @@ class AddressSpace(VmaTable):
 
     # -- mmap / munmap / mprotect ------------------------------------------
 
-    def mmap(self, addr: int, length: int, prot: int, flags: int, *, name: str = "") -> int:
+    def mmap(self, addr: int, length: int, prot: int, flags: int, *, name: str = "",
+             vmflags: int = 0) -> int:
         """mmap(2) of anonymous memory; returns the address.
 
-        File-backed mappings will come through a Backing with a ``source``; for now
-        a mapping without MAP_ANONYMOUS is ENODEV (what Linux says for a file that
-        cannot be mapped).
+        A mapping without MAP_ANONYMOUS is ENODEV here: file mappings come
+        through :meth:`mmap_file` (shared) or as anonymous memory the caller
+        fills (private).
         """
-        typ = flags & MAP_TYPE
-        if typ == MAP_SHARED_VALIDATE:
-            if flags & ~MAP_KNOWN:
-                raise err(errno.EOPNOTSUPP)
-            shared = True
-        elif typ in (MAP_SHARED, MAP_PRIVATE):
-            shared = typ == MAP_SHARED
-        else:
-            raise err(errno.EINVAL)
-        if length <= 0:
-            raise err(errno.EINVAL)
+        shared, length = _check_mmap(length, flags)
         if not flags & MAP_ANONYMOUS:
             raise err(errno.ENODEV)
         prot &= RWX  # mmap ignores unknown prot bits
-        length = page_round_up(length)
-        if length > APP_END - APP_START:
-            raise err(errno.ENOMEM)
         with self.lock:
-            if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
-                if addr % PAGE_SIZE:
-                    raise err(errno.EINVAL)
-                if addr < APP_START or addr + length > APP_END:
-                    raise err(errno.ENOMEM)
-                if flags & MAP_FIXED_NOREPLACE:
-                    if not self._is_free(addr, addr + length):
-                        raise err(errno.EEXIST)
-                    removed = None
-                else:
-                    removed = self._unmap(addr, addr + length, emit=False)
-            else:
-                addr = self._get_unmapped_area(addr, length, bool(flags & MAP_32BIT))
-                removed = None
+            addr, removed = self._claim(addr, length, flags)
             try:
-                self._map_new(addr, length, prot, shared, name)
+                self._map_new(addr, length, prot, shared, name, vmflags)
             except SyscallError:
-                if removed is not None:
-                    self.pending.append(StubOp(OP_UNMAP, removed[0], removed[1] - removed[0]))
+                self._undo_claim(removed)
                 raise
             return addr
+
+    def mmap_file(self, addr: int, length: int, prot: int, flags: int, backing: FileBacking,
+                  pgoff: int, *, name: str = "", maywrite: bool = True) -> int:
+        """mmap(2) MAP_SHARED of a file: VMAs over the file's own pages
+        (``backing``, sentry/mm/filemap.py), one per contiguous run of them.
+        ``maywrite`` False (the file is not open for writing) keeps mprotect
+        from adding PROT_WRITE later."""
+        shared, length = _check_mmap(length, flags)
+        if not shared:
+            raise err(errno.EINVAL)
+        prot &= RWX
+        with self.lock:
+            addr, removed = self._claim(addr, length, flags)
+            try:
+                runs = backing.runs(pgoff, length, hold=True)
+            except SyscallError:
+                self._undo_claim(removed)
+                if backing.refs == 0:
+                    backing.last_unmapped(self._free_range)
+                raise
+            if prot & PROT_WRITE:
+                backing.writable = True
+            pieces, pos = [], addr
+            vmflags = 0 if maywrite else VM_NOMAYWRITE
+            for off, n in runs:
+                pieces.append(Vma(pos, pos + n, prot, True, off, name, backing, vmflags))
+                pos += n
+            self._place(pieces)
+            return addr
+
+    def _claim(self, addr: int, length: int, flags: int) -> tuple[int, tuple[int, int] | None]:
+        """Where a new mapping goes, with what MAP_FIXED removed to make room."""
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+            if addr % PAGE_SIZE:
+                raise err(errno.EINVAL)
+            if addr < APP_START or addr + length > APP_END:
+                raise err(errno.ENOMEM)
+            if flags & MAP_FIXED_NOREPLACE:
+                if not self._is_free(addr, addr + length):
+                    raise err(errno.EEXIST)
+                return addr, None
+            return addr, self._unmap(addr, addr + length, emit=False)
+        return self._get_unmapped_area(addr, length, bool(flags & MAP_32BIT)), None
+
+    def _undo_claim(self, removed: tuple[int, int] | None) -> None:
+        """A failed MAP_FIXED mapping still unmapped what it replaced (as Linux)."""
+        if removed is not None:
+            self.pending.append(StubOp(OP_UNMAP, removed[0], removed[1] - removed[0]))
+
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        """msync(2): write shared file pages in the range back to their files.
+
+        Pages of Sentry-held files are the file already (nothing to do); a
+        Gofer file's cache is written back for MS_SYNC and MS_ASYNC alike (the
+        write is synchronous either way).  Holes in the range give ENOMEM after
+        the mapped parts are done, as on Linux."""
+        if addr % PAGE_SIZE or flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC):
+            raise err(errno.EINVAL)
+        if flags & MS_ASYNC and flags & MS_SYNC:
+            raise err(errno.EINVAL)
+        if length < 0:  # a size_t past the end of the address space
+            raise err(errno.ENOMEM)
+        end = addr + page_round_up(length)
+        todo = []
+        with self.lock:
+            hole = length > 0 and not self._is_mapped(addr, end)
+            for v, lo, hi in self._overlapping(addr, end):
+                b = v.backing
+                if b is not None and v.shared and v.prot & PROT_WRITE:
+                    b.written_through()
+                if isinstance(b, WritebackBacking):
+                    pos = b.file_offset(v.offset + lo - v.start)
+                    todo.append((b, pos, pos + hi - lo))
+        for b, lo, hi in todo:
+            b.sync(lo, hi)
+        if hole:
+            raise err(errno.ENOMEM)
+
+    def mincore(self, addr: int, length: int) -> bytes:
+        """mincore(2): one byte per page, 1 where the page holds data in the
+        memory file (touched anonymous memory, a file's stored pages; an
+        untouched page is 0, as Linux reports one never faulted in)."""
+        if addr % PAGE_SIZE:
+            raise err(errno.EINVAL)
+        end = addr + page_round_up(length)
+        if end > APP_END or end < addr:
+            raise err(errno.ENOMEM)
+        if end == addr:
+            return b""
+        out = bytearray((end - addr) // PAGE_SIZE)
+        fd = self.mf.fd
+        with self.lock:
+            if not self._is_mapped(addr, end):
+                raise err(errno.ENOMEM)
+            for v, lo, hi in self._overlapping(addr, end):
+                off, stop = v.offset + lo - v.start, v.offset + hi - v.start
+                pos = off
+                while pos < stop:
+                    try:
+                        data = os.lseek(fd, pos, os.SEEK_DATA)
+                    except OSError:
+                        break  # ENXIO: no data after pos
+                    if data >= stop:
+                        break
+                    hole = min(os.lseek(fd, data, os.SEEK_HOLE), stop)
+                    first = (lo + data - off - addr) // PAGE_SIZE
+                    last = (lo + page_round_up(hole) - off - addr) // PAGE_SIZE
+                    out[first:last] = b"\1" * (last - first)
+                    pos = hole
+        return bytes(out)
+
+    def check_mapped(self, addr: int, length: int) -> None:
+        """ENOMEM unless every page of [addr, addr+length) is mapped (mlock's
+        and munlock's check: addr need not be aligned)."""
+        end = page_round_up(addr + length)
+        addr -= addr % PAGE_SIZE
+        if end > APP_END or end < addr:
+            raise err(errno.ENOMEM)
+        with self.lock:
+            if end > addr and not self._is_mapped(addr, end):
+                raise err(errno.ENOMEM)
 
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2): holes in the range are fine."""
@@ -199,10 +316,14 @@ class AddressSpace(VmaTable):
             if end > APP_END or not self._is_mapped(addr, end):
                 raise err(errno.ENOMEM)
             if prot & PROT_WRITE:
+                if any(v.vmflags & VM_NOMAYWRITE for v, _, _ in self._overlapping(addr, end)):
+                    raise err(errno.EACCES)
                 self._unshare(addr, end)  # memory shared since a fork gets its own copy
             i, j = self._isolate(addr, end)
             for v in self._vmas[i:j]:
                 v.prot = prot
+                if prot & PROT_WRITE and isinstance(v.backing, FileBacking):
+                    v.backing.writable = True  # its file needs writing back now
             self._merge_range(i, j)
             self.pending.append(StubOp(OP_PROTECT, addr, end - addr, prot))
 
@@ -251,199 +372,6 @@ class AddressSpace(VmaTable):
             if hole:
                 raise err(errno.ENOMEM)
 
-    # -- mremap ---------------------------------------------------------------
-
-    def mremap(
-        self, old_addr: int, old_len: int, new_len: int, flags: int, new_addr: int = 0
-    ) -> int:
-        """mremap(2): shrink, grow in place, or move (without copying); returns the address.
-
-        Like Linux, a plain shrink may span several VMAs, while growing or moving
-        needs the old range inside one VMA (else EFAULT). old_len 0 duplicates a
-        shared mapping at a new address.
-        """
-        if flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP):
-            raise err(errno.EINVAL)
-        maymove = bool(flags & MREMAP_MAYMOVE)
-        fixed = bool(flags & MREMAP_FIXED)
-        dontunmap = bool(flags & MREMAP_DONTUNMAP)
-        if (fixed or dontunmap) and not maymove:
-            raise err(errno.EINVAL)
-        if old_addr % PAGE_SIZE or old_len < 0 or new_len < 0:
-            raise err(errno.EINVAL)
-        old_len, new_len = page_round_up(old_len), page_round_up(new_len)
-        if new_len == 0 or (dontunmap and old_len != new_len):
-            raise err(errno.EINVAL)
-        if fixed:
-            if new_addr % PAGE_SIZE or new_addr < APP_START or new_addr + new_len > APP_END:
-                raise err(errno.EINVAL)
-            if new_addr < old_addr + old_len and old_addr < new_addr + new_len:
-                raise err(errno.EINVAL)
-        with self.lock:
-            i = self._find(old_addr)
-            if i < 0:
-                raise err(errno.EFAULT)
-            v = self._vmas[i]
-            if old_len == 0:
-                return self._duplicate(v, old_addr, new_len, maymove, new_addr if fixed else None)
-            self._unshare(old_addr, old_addr + old_len)  # moves and resizes work on own memory
-            v = self._vmas[i]
-            if not (fixed or dontunmap) and new_len <= old_len:
-                self._unmap(old_addr + new_len, old_addr + old_len, emit=True)
-                return old_addr
-            if old_len > v.end - old_addr:
-                raise err(errno.EFAULT)
-            if fixed:
-                self._unmap(new_addr, new_addr + new_len, emit=True)
-                if new_len < old_len:
-                    self._unmap(old_addr + new_len, old_addr + old_len, emit=True)
-                    old_len = new_len
-                return self._move(old_addr, old_len, new_addr, new_len, dontunmap)
-            old_end, new_end = old_addr + old_len, old_addr + new_len
-            if (
-                not dontunmap
-                and old_end == v.end
-                and new_end <= APP_END
-                and self._is_free(old_end, new_end)
-            ):
-                self._grow_in_place(old_addr, old_len, new_len)
-                return old_addr
-            if not maymove:
-                raise err(errno.ENOMEM)
-            dest = self._get_unmapped_area(0, new_len, False)
-            return self._move(old_addr, old_len, dest, new_len, dontunmap)
-
-    def _duplicate(
-        self, v: Vma, old_addr: int, new_len: int, maymove: bool, fixed_addr: int | None
-    ) -> int:
-        """mremap with old_len 0: a second mapping of the same shared pages."""
-        if not v.shared or v.backing is None:
-            raise err(errno.EINVAL)
-        if not maymove:
-            raise err(errno.ENOMEM)
-        b = v.backing
-        off = v.offset + old_addr - v.start
-        if off + new_len > b.offset + b.length:
-            raise err(errno.EINVAL)
-        if fixed_addr is not None:
-            self._unmap(fixed_addr, fixed_addr + new_len, emit=True)
-            dest = fixed_addr
-        else:
-            dest = self._get_unmapped_area(0, new_len, False)
-        b.refs += 1
-        self._place([Vma(dest, dest + new_len, v.prot, True, off, v.name, b, v.vmflags)])
-        return dest
-
-    def _grow_backing(self, v: Vma, new_len: int) -> tuple[list[Vma], list[Vma]]:
-        """Extend a detached VMA's memory to new_len bytes.
-
-        Returns the VMAs that now describe [v.start, v.start + new_len) and the
-        old claims to _release once they are in the table. Raises ENOMEM before any
-        visible change. ``v``'s claim on its memory transfers to the result.
-        """
-        mf = self.mf
-        old_len = v.length
-        delta = new_len - old_len
-        if delta <= 0:
-            return [v], []
-        b = v.backing
-        if b is None:
-            if not mf.reserve(v.offset + old_len, delta):
-                off = mf.allocate(new_len)
-                mf.copy(v.offset, off, old_len)
-                old = v.clone()
-                v.offset = off
-                v.end = v.start + new_len
-                return [v], [old]
-            v.end = v.start + new_len
-            return [v], []
-        if v.offset + old_len == b.offset + b.length and mf.reserve(b.offset + b.length, delta):
-            b.length += delta
-            v.end = v.start + new_len
-            return [v], []
-        if b.refs == 1:  # nobody else maps this backing: re-home it
-            off = mf.allocate(new_len)
-            mf.copy(v.offset, off, old_len)
-            old = v.clone()
-            v.offset, v.backing, v.end = off, Backing(off, new_len, b.source), v.start + new_len
-            return [v], [old]
-        off = mf.allocate(delta)
-        extra = Vma(
-            v.end, v.start + new_len, v.prot, True, off, v.name, Backing(off, delta), v.vmflags
-        )
-        return [v, extra], []
-
-    def _grow_in_place(self, old_addr: int, old_len: int, new_len: int) -> None:
-        """Grow the tail [old_addr, +old_len) of a VMA into the free space after it."""
-        i, j = self._isolate(old_addr, old_addr + old_len)
-        v = self._vmas[i]
-        try:
-            pieces, olds = self._grow_backing(v.clone(), new_len)
-        except SyscallError:
-            self._merge_range(i, j)
-            raise
-        self._delete(i, j)
-        self._insert(i, pieces)
-        for o in olds:
-            self._release(o)
-        for k, p in enumerate(pieces):
-            if k == 0 and p.offset == v.offset:  # the old part is already mapped
-                if p.length > old_len:
-                    self.pending.append(
-                        StubOp(
-                            OP_MAP,
-                            p.start + old_len,
-                            p.length - old_len,
-                            p.prot,
-                            p.offset + old_len,
-                        )
-                    )
-            else:
-                self.pending.append(StubOp(OP_MAP, p.start, p.length, p.prot, p.offset))
-        self._merge_range(i, i + len(pieces))
-
-    def _move(self, old_addr: int, old_len: int, dest: int, new_len: int, dontunmap: bool) -> int:
-        """Move [old_addr, +old_len) (inside one VMA) to the free range at dest, growing it."""
-        i, j = self._isolate(old_addr, old_addr + old_len)
-        v = self._vmas[i]
-        fresh = None
-        try:
-            if dontunmap and not v.shared:
-                fresh = self.mf.allocate(old_len)
-            moved = v.clone()
-            moved.start, moved.end = dest, dest + old_len
-            pieces, olds = self._grow_backing(moved, new_len)
-        except SyscallError:
-            if fresh is not None:
-                self.mf.free(fresh, old_len)
-            self._merge_range(i, j)
-            raise
-        if dontunmap:
-            # The old range stays mapped: shared memory still shows the same pages,
-            # private memory is fresh zero pages (its old pages moved).
-            if v.backing is not None:
-                v.backing.refs += 1
-            else:
-                assert fresh is not None
-                v.offset = fresh
-                self.pending.append(StubOp(OP_MAP, v.start, v.length, v.prot, v.offset))
-            self._merge_range(i, j)
-        else:
-            self._delete(i, j)
-            self.pending.append(StubOp(OP_UNMAP, old_addr, old_len))
-        for o in olds:
-            self._release(o)
-        self._place(pieces)
-        return dest
-
-    def _place(self, pieces: list[Vma]) -> None:
-        """Insert VMAs into a free range and tell the stub to map them."""
-        i = bisect.bisect_left(self._starts, pieces[0].start)
-        self._insert(i, pieces)
-        for p in pieces:
-            self.pending.append(StubOp(OP_MAP, p.start, p.length, p.prot, p.offset))
-        self._merge_range(i, i + len(pieces))
-
     # -- whole address space ------------------------------------------------
 
     def vmas(self) -> list[VmaInfo]:
@@ -474,7 +402,7 @@ class AddressSpace(VmaTable):
                     v.backing = Backing(v.offset, v.length)
                 elif v.offset != v.backing.offset or v.length != v.backing.length:
                     continue  # a window of a bigger backing: not ours to hand out
-                v.backing.refs += 1
+                v.backing.hold()
                 out.append((v.start, v.length, v.prot, v.backing))
         return out
 
@@ -485,7 +413,7 @@ class AddressSpace(VmaTable):
         with self.lock:
             self._unmap(addr, end, emit=True)
             i = bisect.bisect_left(self._starts, addr)
-            backing.refs += 1
+            backing.hold()
             self._insert(i, [Vma(addr, end, prot & RWX, False, backing.offset, name, backing)])
             self.pending.append(StubOp(OP_MAP, addr, backing.length, prot & RWX, backing.offset))
 
@@ -517,7 +445,7 @@ class AddressSpace(VmaTable):
                         v.backing = Backing(v.offset, v.length)  # shared until written
                     c = v.clone()
                     if v.backing is not None:
-                        v.backing.refs += 1
+                        v.backing.hold()
                     else:
                         c.offset = mf.allocate(v.length)
                         if not v.vmflags & VM_WIPEONFORK:

@@ -116,8 +116,7 @@ class ImageCache:
         entry = self._entries.pop(key)
         self._bytes -= entry.size
         for _rel, _prot, backing in entry.pieces:
-            backing.refs -= 1
-            if backing.refs == 0:  # no VMA left: no stub maps these pages any more
+            if backing.drop():  # no VMA left: no stub maps these pages any more
                 self.mf.free(backing.offset, backing.length)
 
     def clear(self) -> None:

@@ -23,12 +23,16 @@ Facts about the kernel API this module relies on (Linux, shmem/tmpfs):
   forked child.
 
 The allocator only hands out offsets; it never touches the mapping of a stub.
-Lock order: AddressSpace.lock is taken before MemoryFile.lock, never the reverse.
+Besides application memory, the memfd holds the pages of files mapped shared
+(sentry/mm/filemap.py), which is what makes those mappings coherent.
+Lock order: AddressSpace.lock (and FileBacking.lock) before MemoryFile.lock,
+never the reverse; ``free_soon`` takes no lock, for garbage-collector callers.
 """
 
 from __future__ import annotations
 
 import bisect
+import collections
 import ctypes
 import errno
 import mmap
@@ -93,6 +97,8 @@ class MemoryFile:
         self._free: list[tuple[int, int]] = []
         self._top = 0
         self._closed = False
+        # Ranges given up where freeing is not safe (free_soon); thread-safe deque.
+        self._doomed: collections.deque[tuple[int, int]] = collections.deque()
 
     # -- allocation ---------------------------------------------------------
 
@@ -103,6 +109,7 @@ class MemoryFile:
         freed range was hole-punched and the bump region was never written.
         """
         length = self._check_length(length)
+        self._reap()
         with self.lock:
             for i, (start, end) in enumerate(self._free):
                 if end - start >= length:
@@ -126,6 +133,7 @@ class MemoryFile:
         length = self._check_length(length)
         if offset < 0 or offset % PAGE_SIZE:
             return False
+        self._reap()
         end = offset + length
         with self.lock:
             if offset >= self._top:
@@ -224,9 +232,24 @@ class MemoryFile:
                 data += done
             pos = hole
 
+    def free_soon(self, ranges: list[tuple[int, int]]) -> None:
+        """free() these ranges at the next allocation.  For callers that may run
+        anywhere, even inside this object's lock: a garbage-collector finalizer
+        (a shared-mapped file's pages, sentry/mm/filemap.py)."""
+        self._doomed.extend(ranges)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                offset, length = self._doomed.popleft()
+            except IndexError:
+                return
+            self.free(offset, length)
+
     @property
     def used(self) -> int:
         """Bytes currently allocated (for leak checks and accounting)."""
+        self._reap()
         with self.lock:
             return self._top - sum(end - start for start, end in self._free)
 

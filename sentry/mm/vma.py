@@ -7,18 +7,20 @@ the kind of mapping:
 * private (MAP_PRIVATE anonymous): the VMA owns its range outright. Private pages
   are never shared between VMAs (fork copies them), so unmapping part of a private
   VMA frees exactly that part of the memfd at once.
-* shared (MAP_SHARED anonymous, later shared file pages): the range is a window
-  into a ``Backing`` that several VMAs (in several address spaces after fork) may
-  reference. Like a Linux shmem object, a backing keeps all its pages until the
-  last VMA referencing it is gone; ``Backing.refs`` counts those VMAs.
-
-A later file-backed mapping plugs in through ``Backing.source`` (the file whose
-pages the backing caches); anonymous backings have ``source`` None.
+* shared (MAP_SHARED anonymous): the range is a window into a ``Backing`` that
+  several VMAs (in several address spaces after fork) may reference. Like a Linux
+  shmem object, a backing keeps all its pages until the last VMA referencing it
+  is gone; ``Backing.refs`` counts those VMAs.
+* shared file mappings: the range is a window into the file's own pages, a
+  ``filemap.FileBacking`` (a Backing subclass whose ``source`` is the file); the
+  pages outlive the mappings (they are the file's), see sentry/mm/filemap.py.
 """
 
 from __future__ import annotations
 
 import mmap
+import threading
+from collections.abc import Callable
 from typing import NamedTuple
 
 # Protection bits (mmap module names where they exist).
@@ -100,18 +102,25 @@ MADV_COLLAPSE = 25
 MADV_HWPOISON = 100
 MADV_SOFT_OFFLINE = 101
 
-# Per-VMA fork behaviour set by madvise; part of a VMA's identity for merging.
+# Per-VMA flags (fork behaviour set by madvise, ...); part of a VMA's identity for merging.
 VM_DONTFORK = 1
 VM_WIPEONFORK = 2
+# A shared file mapping whose file was not open for writing (Linux: no
+# VM_MAYWRITE): mprotect cannot add PROT_WRITE to it (EACCES).
+VM_NOMAYWRITE = 4
+
+
+_REFS_LOCK = threading.Lock()
 
 
 class Backing:
     """A refcounted memfd range that shared VMAs map windows of.
 
     ``refs`` counts VMAs (in any address space) referencing this backing; the
-    memfd range is freed when it drops to zero. Not thread-safe by itself: it is
-    only touched with the owning address spaces' locks held, and fork holds the
-    parent's lock while the child is not yet visible to anyone.
+    memfd range is freed when it drops to zero.  Address spaces sharing one
+    backing hold different locks, so the count changes only through
+    :meth:`hold` and :meth:`drop` (one leaf lock for all backings: a lost
+    update would free pages another process still maps).
     """
 
     __slots__ = ("offset", "length", "refs", "source")
@@ -121,6 +130,28 @@ class Backing:
         self.length = length
         self.refs = 1
         self.source = source
+
+    def hold(self) -> None:
+        """One more VMA references this backing."""
+        with _REFS_LOCK:
+            self.refs += 1
+
+    def drop(self) -> bool:
+        """One VMA fewer; True when that was the last."""
+        with _REFS_LOCK:
+            self.refs -= 1
+            return self.refs == 0
+
+    def written_through(self) -> None:
+        """A writable mapping of it went (munmap, exit) or was msync'ed: a
+        file updates its mtime/ctime now (POSIX marks them for update between
+        a store through a MAP_SHARED mapping and the next msync)."""
+
+    def last_unmapped(self, free: Callable[[int, int], None]) -> None:
+        """The last VMA referencing this backing is gone: give its memory back
+        through ``free`` (the releasing table's, which may defer it).  A file's
+        pages (sentry/mm/filemap.py) override this: they belong to the file."""
+        free(self.offset, self.length)
 
     def __repr__(self) -> str:
         return f"Backing({self.offset:#x}, {self.length:#x}, refs={self.refs})"

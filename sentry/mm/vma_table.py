@@ -26,9 +26,16 @@ Facts that shaped this module:
 * x86 cannot express write-only or exec-only pages: anything mapped with any of
   R/W/X is readable, as gVisor's "effective permissions" model it.
 
+* A shared VMA of a file maps the file's own pages (filemap.FileBacking); the
+  file, not the VMA, owns them, so releasing the last such VMA frees nothing
+  (``Backing.last_unmapped``), except a Gofer file's cache, which is written
+  back then.  A released backing is kept alive until ``commit_frees`` when frees
+  are deferred, so its pages outlive the stub's view of them.
+
 Lock order: ``lock`` (an RLock, so a caller may hold it across several calls,
-e.g. a futex compare-and-swap) before ``MemoryFile.lock``. Methods whose names
-start with an underscore expect the lock to be held.
+e.g. a futex compare-and-swap) before a file's locks, FileBacking.lock and
+``MemoryFile.lock``; the backing reference-count lock (vma.py) is a leaf.
+Methods whose names start with an underscore expect the lock to be held.
 """
 
 from __future__ import annotations
@@ -88,6 +95,7 @@ class VmaTable:
         self.current_brk = 0
         self.defer_frees = False
         self._deferred: list[tuple[int, int]] = []
+        self._keep: list[Backing] = []  # released backings kept alive until commit_frees
         self._vmas: list[Vma] = []
         self._starts: list[int] = []  # _vmas[i].start, kept in step for bisect
         self._view = mf.view
@@ -104,7 +112,22 @@ class VmaTable:
         """Free memfd ranges held back by ``defer_frees`` (after the stub unmapped them)."""
         with self.lock:
             deferred, self._deferred = self._deferred, []
+            self._keep = []
             self.mf.free_many(deferred)
+
+    def futex_key(self, addr: int) -> tuple[int, int]:
+        """The futex key of the word at ``addr``: ``(0, memory-file offset)`` in a
+        shared mapping, the same in every process and mapping of that page (Linux
+        keys those by inode or shmem object and page), else ``(id(self), addr)``
+        (Linux's mm-private key).  EFAULT if ``addr`` is unmapped."""
+        with self.lock:
+            i = self._find(addr)
+            if i < 0:
+                raise err(errno.EFAULT)
+            v = self._vmas[i]
+            if v.shared:
+                return (0, v.offset + addr - v.start)
+            return (id(self), addr)
 
     # -- user memory access ---------------------------------------------------
 
@@ -320,7 +343,7 @@ class VmaTable:
         right.offset = v.offset + (addr - v.start)
         v.end = addr
         if v.backing is not None:
-            v.backing.refs += 1
+            v.backing.hold()
         self._insert(i + 1, [right])
 
     def _isolate(self, start: int, end: int) -> tuple[int, int]:
@@ -337,7 +360,7 @@ class VmaTable:
             if a.can_merge(b):
                 a.end = b.end
                 if b.backing is not None:
-                    b.backing.refs -= 1
+                    b.backing.drop()  # a is the same backing: never the last
                 self._delete(k, k + 1)
 
     def _free_range(self, offset: int, length: int) -> None:
@@ -373,9 +396,12 @@ class VmaTable:
         if b is None:
             self._free_range(v.offset, v.length)
         else:
-            b.refs -= 1
-            if b.refs == 0:
-                self._free_range(b.offset, b.length)
+            if v.shared and v.prot & PROT_WRITE:
+                b.written_through()
+            if b.drop():
+                if self.defer_frees:
+                    self._keep.append(b)  # its pages stay until the stub unmapped them
+                b.last_unmapped(self._free_range)
 
     def _unmap(self, start: int, end: int, *, emit: bool) -> tuple[int, int] | None:
         """Remove [start, end); return the extent of what was removed, if anything."""

@@ -22,6 +22,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.filemap import cached_for
 from sentry.vfs import notify
 from sentry.vfs.file import O_ACCMODE, O_APPEND, FileDescription, Stat
 from sentry.vfs.inode import DT_DIR, Inode, StatFs
@@ -112,9 +113,23 @@ class RegularFileDescription(InodeFile):
         self.offset = 0
         self._lock = threading.Lock()
 
+    # A Gofer file mapped MAP_SHARED has a live cache the mappings store into;
+    # read/write go through it then (sentry/mm/filemap.py).
+    def _read_at(self, offset: int, count: int) -> bytes:
+        cache = cached_for(self.inode)
+        if cache is not None:
+            return cache.read_through(offset, count)
+        return self.inode.read_at(offset, count)
+
+    def _write_at(self, offset: int, data: bytes) -> int:
+        cache = cached_for(self.inode)
+        if cache is not None:
+            return cache.write_through(offset, data)
+        return self.inode.write_at(offset, data)
+
     def read(self, count: int) -> bytes:
         with self._lock:
-            data = self.inode.read_at(self.offset, count)
+            data = self._read_at(self.offset, count)
             self.offset += len(data)
         notify.emit(self.dentry, notify.IN_ACCESS)
         return data
@@ -125,7 +140,7 @@ class RegularFileDescription(InodeFile):
                 self.offset = self.inode.size
             if self.offset + len(data) > MAX_FILE_SIZE:
                 raise SyscallError(errno.EFBIG)
-            n = self.inode.write_at(self.offset, data)
+            n = self._write_at(self.offset, data)
             self.offset += n
         notify.emit(self.dentry, notify.IN_MODIFY)
         return n
@@ -133,7 +148,7 @@ class RegularFileDescription(InodeFile):
     def pread(self, count: int, offset: int) -> bytes:
         if offset < 0:
             raise SyscallError(errno.EINVAL)
-        data = self.inode.read_at(offset, count)
+        data = self._read_at(offset, count)
         notify.emit(self.dentry, notify.IN_ACCESS)
         return data
 
@@ -142,7 +157,7 @@ class RegularFileDescription(InodeFile):
             raise SyscallError(errno.EINVAL)
         if self.flags & O_APPEND:  # Linux: pwrite on O_APPEND appends
             offset = self.inode.size
-        n = self.inode.write_at(offset, data)
+        n = self._write_at(offset, data)
         notify.emit(self.dentry, notify.IN_MODIFY)
         return n
 
@@ -161,7 +176,11 @@ class RegularFileDescription(InodeFile):
         """ftruncate(2): EINVAL unless open for writing."""
         if not self.writable() or length < 0:
             raise SyscallError(errno.EINVAL)
+        old = self.inode.size
         self.inode.setattr(size=length)
+        cache = cached_for(self.inode)
+        if cache is not None:  # what mappings show past either end reads zeros
+            cache.zero(min(old, length), max(old, length))
         notify.emit(self.dentry, notify.IN_MODIFY)
 
     def read_pages(self, offset: int, length: int) -> bytes:

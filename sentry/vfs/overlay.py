@@ -425,6 +425,15 @@ class OverlayInode(Inode):
     def read_pages(self, offset: int, length: int) -> bytes:
         return self.real.read_pages(offset, length)
 
+    def shared_backing(self, mf: Any) -> Any:
+        """The upper file's own pages for a MAP_SHARED mapping (a tmpfs file,
+        sentry/vfs/tmpfs.py).  None for a file only in the lower layer: it can
+        only have been opened read-only (a writable open copies up), so the
+        mapping is a copy nothing can store to."""
+        up = self.upper
+        get = getattr(up, "shared_backing", None)
+        return get(mf) if get is not None else None
+
     def seek_data(self, offset: int, hole: bool) -> int:
         return self.real.seek_data(offset, hole)
 

@@ -16,17 +16,31 @@ as on Linux.  Pages are given back on truncate and when the last name of a
 file goes (Linux waits for the last close too: a removed file still open here
 stops counting against the limit early).
 
+A file mapped MAP_SHARED keeps its data in the memory file instead
+(``shared_backing``: the dict pages move into a sentry/mm/filemap.FileBacking
+the first time), because a shared mapping must be the file's own pages: every
+mapping, and read/write, then meet in the same bytes, as gVisor's tmpfs keeps
+file data in its MemoryFile.  Such a file's st_blocks and SEEK_DATA come from
+the memory file's holes, so what a mapping stored counts as data; its pages
+are freed when the file object goes.  It stops counting against a size
+limit once mapped (a gap: Linux counts its pages).
+
 Lock order: ``TmpFs.lock`` (directory contents, link counts; re-entrant) ->
-``TmpFile._lock`` (one file's pages).  Both are below dentry.TREE_LOCK.
+``TmpFile._lock`` (one file's pages) -> ``FileBacking.lock``.  All are below
+dentry.TREE_LOCK; an address space's lock may be held above them (mmap).
 """
 
 from __future__ import annotations
 
 import errno
 import threading
+import weakref
 
 from sentry.kernel.errors import SyscallError
-from sentry.vfs.file import Stat
+from sentry.mm.filemap import CHUNK, FileBacking
+from sentry.mm.memfile import MemoryFile
+from sentry.vfs.description import RegularFileDescription
+from sentry.vfs.file import O_RDWR, Stat
 from sentry.vfs.inode import (
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -44,6 +58,17 @@ from sentry.vfs.inode import (
 )
 
 PAGE = 4096
+O_LARGEFILE = 0o100000
+F_ADD_SEALS = 1033
+F_GET_SEALS = 1034
+F_SEAL_SEAL = 0x1
+F_SEAL_SHRINK = 0x2
+F_SEAL_GROW = 0x4
+F_SEAL_WRITE = 0x8
+F_SEAL_FUTURE_WRITE = 0x10
+F_SEAL_EXEC = 0x20
+SEALS_KNOWN = 0x3F
+NO_WRITES = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE
 TMPFS_MAGIC = 0x01021994
 TMPFS_BLOCKS = 1 << 21  # the size statfs reports: 8 GiB of 4 KiB blocks
 
@@ -100,18 +125,48 @@ class TmpFs(Filesystem):
 
 
 class TmpFile(Inode):
-    """A regular file: sparse 4 KiB pages."""
+    """A regular file: sparse 4 KiB pages, or the memory file's pages once it
+    has been mapped shared (see the module docstring)."""
 
     def __init__(self, fs: Filesystem, mode: int, **kw: int) -> None:
         super().__init__(fs, mode, **kw)
         self._pages: dict[int, bytearray] = {}
+        self._store: FileBacking | None = None
         self._lock = threading.Lock()
+        # File seals (fcntl F_ADD_SEALS): a tmpfs file starts sealed against
+        # sealing; a memfd made with MFD_ALLOW_SEALING starts with none.
+        self.seals = F_SEAL_SEAL
         # Pages count against a size-limited tmpfs until the last name goes.
         self._charged = getattr(fs, "limit_pages", None) is not None
 
+    def shared_backing(self, mf: MemoryFile) -> FileBacking:
+        """The file's pages in the memory file, for a MAP_SHARED mapping: made
+        the first time (the dict pages move there) and the file's storage from
+        then on, so mappings and read/write see one set of bytes."""
+        with self._lock:
+            if self._store is None:
+                store = FileBacking(mf, self)  # VMAs keep the file (vm_file)
+                for idx, page in sorted(self._pages.items()):
+                    store.write(idx * PAGE, page)
+                if self._charged:
+                    self._charged = False
+                    self.fs.uncharge(len(self._pages))  # type: ignore[attr-defined]
+                self._store = store
+                self._pages = {}
+                # The file and its store hold each other; the collector frees both.
+                weakref.finalize(store, _free_chunks, mf, store.chunks)
+            elif self._store.mf is not mf:
+                raise SyscallError(errno.ENODEV)  # another sandbox's memory: never
+            return self._store
+
     def stat(self) -> Stat:
         st = super().stat()
-        st.blocks = len(self._pages) * (PAGE // 512)
+        store = self._store
+        if store is not None:
+            with self._lock:
+                st.blocks = store.blocks(self.size)
+        else:
+            st.blocks = len(self._pages) * (PAGE // 512)
         return st
 
     def read_at(self, offset: int, count: int) -> bytes:
@@ -119,6 +174,8 @@ class TmpFile(Inode):
             end = min(self.size, offset + count)
             if offset >= end:
                 return b""
+            if self._store is not None:
+                return self._store.read(offset, end - offset)
             out = bytearray()
             pos = offset
             while pos < end:
@@ -133,30 +190,50 @@ class TmpFile(Inode):
         if not data:
             return 0
         with self._lock:
-            pos = offset
-            view = memoryview(data)
-            while view:
-                idx, off = divmod(pos, PAGE)
-                n = min(PAGE - off, len(view))
-                page = self._pages.get(idx)
-                if page is None:
-                    if self._charged and not self.fs.charge(1):  # type: ignore[attr-defined]
-                        break  # the tmpfs is full: a short write
-                    page = self._pages[idx] = bytearray(PAGE)
-                page[off:off + n] = view[:n]
-                view = view[n:]
-                pos += n
-            if pos == offset:
-                raise SyscallError(errno.ENOSPC)
+            if self.seals & (NO_WRITES | F_SEAL_GROW):
+                if self.seals & NO_WRITES or offset + len(data) > self.size:
+                    raise SyscallError(errno.EPERM)
+            if self._store is not None:
+                if offset > self.size:  # the gap reads zeros (see filemap.py)
+                    self._store.zero(self.size, offset)
+                pos = offset + self._store.write(offset, data)
+            else:
+                pos = self._write_pages(offset, data)
             self.size = max(self.size, pos)
             self.mtime_ns = self.ctime_ns = now_ns()
             return pos - offset
+
+    def _write_pages(self, offset: int, data: bytes) -> int:
+        pos = offset
+        view = memoryview(data)
+        while view:
+            idx, off = divmod(pos, PAGE)
+            n = min(PAGE - off, len(view))
+            page = self._pages.get(idx)
+            if page is None:
+                if self._charged and not self.fs.charge(1):  # type: ignore[attr-defined]
+                    break  # the tmpfs is full: a short write
+                page = self._pages[idx] = bytearray(PAGE)
+            page[off:off + n] = view[:n]
+            view = view[n:]
+            pos += n
+        if pos == offset:
+            raise SyscallError(errno.ENOSPC)
+        return pos
 
     def truncate(self, size: int) -> None:
         if size < 0:
             raise SyscallError(errno.EINVAL)
         with self._lock:
-            if size < self.size:
+            if (size < self.size and self.seals & F_SEAL_SHRINK) or (
+                    size > self.size and self.seals & F_SEAL_GROW):
+                raise SyscallError(errno.EPERM)
+            if self._store is not None:
+                # Shrinking clears what mappings may still show past the new
+                # end; growing clears what they stored past the old one.
+                lo, hi = sorted((size, self.size))
+                self._store.zero(lo, hi)
+            elif size < self.size:
                 keep = (size + PAGE - 1) // PAGE
                 gone = [i for i in self._pages if i >= keep]
                 for idx in gone:
@@ -174,6 +251,8 @@ class TmpFile(Inode):
         with self._lock:
             if offset >= self.size:
                 raise SyscallError(errno.ENXIO)
+            if self._store is not None:
+                return self._store.seek_data(offset, hole, self.size)
             idx = offset // PAGE
             if hole:
                 while idx in self._pages:
@@ -186,6 +265,69 @@ class TmpFile(Inode):
             if pos >= self.size:
                 raise SyscallError(errno.ENXIO)
             return pos
+
+
+def file_seals(desc: object, cmd: int, arg: int) -> int:
+    """fcntl F_GET_SEALS / F_ADD_SEALS on a tmpfs file (memfd_create(2)'s
+    sealing).  EINVAL for a file of another filesystem, EPERM to add seals
+    without write access or once F_SEAL_SEAL is set, EBUSY for F_SEAL_WRITE
+    while a writable shared mapping may exist."""
+    inode = getattr(desc, "inode", None)
+    if not isinstance(inode, TmpFile):
+        raise SyscallError(errno.EINVAL)
+    if cmd == F_GET_SEALS:
+        return inode.seals
+    if arg & ~SEALS_KNOWN:
+        raise SyscallError(errno.EINVAL)
+    if not desc.writable():  # type: ignore[attr-defined]
+        raise SyscallError(errno.EPERM)
+    with inode._lock:
+        if inode.seals & F_SEAL_SEAL:
+            raise SyscallError(errno.EPERM)
+        store = inode._store
+        if arg & F_SEAL_WRITE and store is not None and store.refs and store.writable:
+            raise SyscallError(errno.EBUSY)
+        inode.seals |= arg
+    return 0
+
+
+def _free_chunks(mf: MemoryFile, chunks: dict[int, int]) -> None:
+    """A shared-mapped file and every mapping of it are gone: its memory-file
+    pages are freed (soon: this runs from the garbage collector, anywhere)."""
+    mf.free_soon([(off, CHUNK) for off in chunks.values()])
+
+
+class MemfdDescription(RegularFileDescription):
+    """An open memfd: a tmpfs file no directory names (memfd_create(2))."""
+
+    def __init__(self, inode: TmpFile, name: bytes) -> None:
+        super().__init__(inode, O_RDWR | O_LARGEFILE)
+        self.name = name
+
+    def link_name(self) -> bytes:
+        """What /proc/self/fd/N reads as (Linux: "/memfd:NAME (deleted)")."""
+        return b"/memfd:" + self.name + b" (deleted)"
+
+
+_memfd_fs: TmpFs | None = None
+_memfd_lock = threading.Lock()
+
+
+def memfd_file(name: bytes, uid: int, gid: int, sealing: bool = False) -> MemfdDescription:
+    """A new memfd: an unnamed file of the Sentry's internal tmpfs, mode 0777
+    as Linux's shmem_file_setup gives, open read-write; ``sealing``
+    (MFD_ALLOW_SEALING) leaves it without F_SEAL_SEAL."""
+    global _memfd_fs
+    with _memfd_lock:
+        if _memfd_fs is None:
+            _memfd_fs = TmpFs(source="memfd")
+        fs = _memfd_fs
+    inode = TmpFile(fs, S_IFREG | 0o777, uid=uid, gid=gid)
+    inode.nlink = 0
+    inode._charged = False
+    if sealing:
+        inode.seals = 0
+    return MemfdDescription(inode, name)
 
 
 class TmpSymlink(Inode):

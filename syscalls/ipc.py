@@ -1,7 +1,8 @@
 """System V IPC: semget, semop, semtimedop, semctl, msgget, msgsnd, msgrcv,
-msgctl. The objects and their rules live in sentry/kernel/ipc/; this module
-reads and writes the application's structures (x86-64 layouts of
-``struct ipc64_perm``, ``semid64_ds``, ``msqid64_ds``, ``seminfo``,
+msgctl, shmget, shmat, shmdt, shmctl. The objects and their rules live in
+sentry/kernel/ipc/; this module reads and writes the application's
+structures (x86-64 layouts of ``struct ipc64_perm``, ``semid64_ds``,
+``msqid64_ds``, ``shmid64_ds``, ``seminfo``,
 ``msginfo``) and checks arguments in Linux's order.
 """
 
@@ -12,11 +13,20 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
-from sentry.kernel.creds import CAP_SYS_RESOURCE
+from sentry.kernel.creds import CAP_IPC_LOCK, CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.ipc import msg as ipcmsg
 from sentry.kernel.ipc import sem as ipcsem
+from sentry.kernel.ipc import shm as ipcshm
 from sentry.kernel.ipc.registry import IPC_NOWAIT, IPCMNI, S_IRUGO, S_IWUGO, IpcObject
+from sentry.mm.vma import (
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_SHARED,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+)
 from syscalls.abi import TIMESPEC, s32
 from syscalls.table import Entry, supported
 
@@ -247,6 +257,127 @@ def msgctl(t: Task, a: Args) -> int:
     return result
 
 
+# --- shared memory -------------------------------------------------------------------
+
+SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
+SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO, SHM_STAT_ANY = 11, 12, 13, 14, 15
+SHMLBA = 4096
+SHMID_DS = struct.Struct("<" + PERM + "QqqqiiQQQ")
+SHMINFO = struct.Struct("<9Q")
+SHM_INFO_S = struct.Struct("<i4x5Q")
+
+
+def shmget(t: Task, a: Args) -> int:
+    """shmget(2)."""
+    return t.kernel.ipc.shm.shmget(t.kernel, t.creds, s32(a[0]), a[1], s32(a[2]), t.tg.tgid)
+
+
+def shmat(t: Task, a: Args) -> int:
+    """shmat(2): the segment mapped MAP_SHARED; a given address is taken whole
+    (EINVAL if it overlaps a mapping) unless SHM_REMAP."""
+    shmid, addr, flags = s32(a[0]), a[1], s32(a[2])
+    if addr % SHMLBA:
+        if not flags & SHM_RND:
+            raise SyscallError(errno.EINVAL)
+        addr -= addr % SHMLBA
+    if flags & SHM_REMAP and not addr:
+        raise SyscallError(errno.EINVAL)
+    prot, want = PROT_READ, S_IRUGO
+    if not flags & SHM_RDONLY:
+        prot, want = prot | PROT_WRITE, want | S_IWUGO
+    if flags & SHM_EXEC:
+        prot, want = prot | PROT_EXEC, want | 0o111
+    ns = t.kernel.ipc.shm
+    with ns.lock:
+        seg = ns.segments.lookup(shmid)
+        seg.check(t.creds, want)
+        backing = seg.map_backing(t.kernel.mf)
+        size, key = seg.size, seg.key
+    mflags = MAP_SHARED
+    if addr:
+        mflags |= MAP_FIXED if flags & SHM_REMAP else MAP_FIXED_NOREPLACE
+    try:
+        where = t.mm.mmap_file(addr, size, prot, mflags, backing, 0,
+                               name=f"/SYSV{key & 0xFFFF_FFFF:08x} (deleted)",
+                               maywrite=not flags & SHM_RDONLY)
+    except SyscallError as e:
+        raise SyscallError(errno.EINVAL if e.errno == errno.EEXIST else e.errno) from None
+    seg.atime, seg.lpid = int(time.time()), t.tg.tgid
+    return where
+
+
+def shmdt(t: Task, a: Args) -> int:
+    """shmdt(2): the attachment that starts at the address (EINVAL if none)."""
+    addr = a[0]
+    if addr % 4096:
+        raise SyscallError(errno.EINVAL)
+    ns = t.kernel.ipc.shm
+    with ns.lock:
+        for seg in ns.segments:
+            off = seg.first_offset()
+            if off is not None and addr in t.mm.attachments(seg.backing, off):
+                break
+        else:
+            raise SyscallError(errno.EINVAL)
+    t.mm.munmap(addr, seg.pages * 4096)
+    with ns.lock:
+        seg.dtime, seg.lpid = int(time.time()), t.tg.tgid
+        ns.sweep(t.kernel)
+    return 0
+
+
+def shmctl(t: Task, a: Args) -> int:
+    """shmctl(2)."""
+    shmid, cmd, buf = s32(a[0]), s32(a[1]), a[2]
+    if shmid < 0:
+        raise SyscallError(errno.EINVAL)
+    ns = t.kernel.ipc.shm
+    c = t.creds
+    if cmd in (IPC_INFO, SHM_INFO):
+        with ns.lock:
+            ns.sweep(t.kernel)
+            segs = list(ns.segments)
+            top = ns.segments.max_index()
+        if cmd == IPC_INFO:
+            out = SHMINFO.pack(ipcshm.SHMMAX, ipcshm.SHMMIN, ipcshm.SHMMNI, ipcshm.SHMMNI,
+                               ipcshm.SHMALL, 0, 0, 0, 0)
+        else:
+            pages = sum(s.pages for s in segs)
+            out = SHM_INFO_S.pack(len(segs), pages, pages, 0, 0, 0)
+        t.mm.copy_out(buf, out)
+        return top
+    if cmd == IPC_SET:
+        uid, gid, mode, _ = _read_perm(t, buf, SHMID_DS)
+    with ns.lock:
+        seg = ns.segments.at_index(shmid) if cmd in (SHM_STAT, SHM_STAT_ANY) \
+            else ns.segments.lookup(shmid)
+        if cmd in (IPC_STAT, SHM_STAT, SHM_STAT_ANY):
+            if cmd != SHM_STAT_ANY:
+                seg.check(c, S_IRUGO)
+            perm = list(_perm(seg))
+            perm[5] = seg.mode | seg.flags
+            out = SHMID_DS.pack(*perm, seg.size, seg.atime, seg.dtime, seg.ctime, seg.cpid,
+                                seg.lpid, seg.nattch(t.kernel), 0, 0)
+            result = 0 if cmd == IPC_STAT else seg.id
+        elif cmd in (IPC_SET, IPC_RMID):
+            seg.check_owner(c)
+            if cmd == IPC_RMID:
+                ns.remove(t.kernel, seg)
+            else:
+                seg.set_perm(uid, gid, mode)
+            return 0
+        elif cmd in (SHM_LOCK, SHM_UNLOCK):
+            if not c.capable(CAP_IPC_LOCK) and c.euid not in (seg.uid, seg.cuid):
+                raise SyscallError(errno.EPERM)
+            seg.flags = seg.flags | ipcshm.SHM_LOCKED if cmd == SHM_LOCK \
+                else seg.flags & ~ipcshm.SHM_LOCKED
+            return 0
+        else:
+            raise SyscallError(errno.EINVAL)
+    t.mm.copy_out(buf, out)
+    return result
+
+
 ENTRIES: list[Entry] = [
     supported("semget", semget),
     supported("semop", semop),
@@ -256,4 +387,8 @@ ENTRIES: list[Entry] = [
     supported("msgsnd", msgsnd),
     supported("msgrcv", msgrcv),
     supported("msgctl", msgctl),
+    supported("shmget", shmget),
+    supported("shmat", shmat),
+    supported("shmdt", shmdt),
+    supported("shmctl", shmctl),
 ]

@@ -75,3 +75,17 @@ def test_ipcs_and_ipcrm() -> None:
     assert "Semaphore Arrays" in native.out
     assert (sandboxed.out, sandboxed.err, sandboxed.returncode) == \
         (native.out, native.err, native.returncode), sandboxed.describe()
+
+
+@pytest.mark.parametrize("variant", ["static", "dynamic"])
+def test_shared_memory_segments(programs: Programs, gcc: str, tmp_path: Path,
+                                variant: str) -> None:
+    """shmget/shmat/shmdt/shmctl (ENOSYS before): pages shared across fork,
+    nattch, the address rules, IPC_RMID with attachments left."""
+    prog = _build(programs, gcc, tmp_path, "sysv_shm", variant)
+    native = run_native([prog])
+    sandboxed = run_sandbox([prog])
+    assert native.returncode == 0, native.describe()
+    assert "parent sees [from child], nattch after child exit 1" in native.out
+    assert (sandboxed.out, sandboxed.returncode) == (native.out, native.returncode), \
+        sandboxed.describe()

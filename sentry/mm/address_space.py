@@ -389,6 +389,13 @@ class AddressSpace(Remapper):
                 for v in self._vmas
             ]
 
+    def attachments(self, backing: Backing, offset: int) -> list[int]:
+        """Where mappings of ``backing`` that begin at its memory-file
+        ``offset`` start: one per System V shmat (sentry/kernel/ipc/shm.py
+        counts shm_nattch this way, rather than by open/close hooks)."""
+        with self.lock:
+            return [v.start for v in self._vmas if v.backing is backing and v.offset == offset]
+
     def share_readonly(self, start: int, end: int) -> list[tuple[int, int, int, Backing]]:
         """Every private, unwritable VMA in [start, end) as ``(start, length, prot,
         backing)``, each given a Backing as fork does and one more reference on it

@@ -228,7 +228,7 @@ def system_table(fs: ProcFilesystem) -> dict[bytes, Callable[[], Inode]]:
         b"sysvipc": lambda: TableDir(fs, {
             b"msg": f(lambda: sysvipc.msg(k.ipc)),
             b"sem": f(lambda: sysvipc.sem(k.ipc)),
-            b"shm": f(lambda: sysvipc.shm(k.ipc)),
+            b"shm": f(lambda: sysvipc.shm(k.ipc, k)),
         }),
         b"uptime": f(clock.uptime),
         b"version": f(lambda: version(k)),

@@ -4,7 +4,7 @@ back to the *_STAT calls. Each sandbox shows its own IPC namespace only."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sentry.kernel.ipc import IpcNamespace
@@ -37,6 +37,11 @@ def msg(ipc: IpcNamespace) -> bytes:
     return (MSG_HEADER + "".join(lines)).encode()
 
 
-def shm(ipc: IpcNamespace) -> bytes:
-    """/proc/sysvipc/shm: no shared memory segments yet."""
-    return SHM_HEADER.encode()
+def shm(ipc: IpcNamespace, kernel: Any) -> bytes:
+    """/proc/sysvipc/shm."""
+    with ipc.lock:
+        lines = [f"{s.key:10d} {s.id:10d}  {s.mode | s.flags:4o} {s.size:21d} {s.cpid:5d} "
+                 f"{s.lpid:5d} {s.nattch(kernel):6d} {s.uid:5d} {s.gid:5d} {s.cuid:5d} "
+                 f"{s.cgid:5d} {s.atime:10d} {s.dtime:10d} {s.ctime:10d} "
+                 f"{s.pages * 4096:21d} {0:21d}\n" for s in ipc.shm.segments]
+    return (SHM_HEADER + "".join(lines)).encode()

@@ -2,7 +2,8 @@
 as Linux's IPC namespaces keep containers apart.
 
 ``registry`` holds what every kind shares (keys, ids, ipc_perm and its
-checks), ``sem`` and ``msg`` the semaphore sets and message queues. POSIX
+checks), ``sem``, ``msg`` and ``shm`` the semaphore sets, message queues and
+shared memory segments. POSIX
 message queues are files of the namespace's mqueue filesystem
 (sentry/vfs/mqueue.py), which /dev/mqueue mounts show too. The syscalls that
 read and write application memory live in syscalls/ipc.py and mqueue.py.
@@ -14,6 +15,7 @@ import threading
 
 from sentry.kernel.ipc.msg import MsgNamespace
 from sentry.kernel.ipc.sem import SemNamespace
+from sentry.kernel.ipc.shm import ShmNamespace
 from sentry.vfs.mqueue import MqueueFs
 
 
@@ -24,6 +26,7 @@ class IpcNamespace:
         self.lock = threading.Lock()
         self.sem = SemNamespace(self.lock)
         self.msg = MsgNamespace(self.lock)
+        self.shm = ShmNamespace(self.lock)
         self.mqueue = MqueueFs()
 
     def process_exited(self, tgid: int) -> None:

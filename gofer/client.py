@@ -13,7 +13,11 @@ or raises `SyscallError(errno)`, the one error type the Sentry's VFS expects:
   and is treated as untrusted too.
 
 Thread-safe: several Sentry threads may call at once (the channel has slots);
-fid and tag allocation are under one lock. Names are bytes, as in the Sentry's
+fid and tag allocation are under one lock. Fids may also be handed back with
+`clunk_later` from a finalizer (a freed Sentry inode, sentry/vfs/goferfs.py),
+which may run while this client's lock is held: it only appends to a queue,
+and the queued fids are clunked at the start of the next walk or attach, the
+calls that take new fids, so the Gofer's count stays bounded. Names are bytes, as in the Sentry's
 VFS; on the wire they are UTF-8 strings with surrogateescape (any byte string
 survives the round trip).
 """
@@ -25,6 +29,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -107,6 +112,7 @@ class GoferClient:
         self._lock = threading.Lock()
         self._next_fid = 1
         self._free_fids: list[int] = []
+        self._clunk_queue: deque[int] = deque()  # see clunk_later
         self._tag = 0
         self._dead = False
         self._closed = False
@@ -184,6 +190,7 @@ class GoferClient:
     def attach(self, aname: str, uname: str = "root", *, n_uname: int = 0) -> int:
         """Tattach to a tree the Gofer serves ("" its root, or a bind mount's
         source, see ``spawn_gofer(attach=...)``); returns that tree's root fid."""
+        self.clunk_queued()
         fid = self.alloc_fid()
         try:
             self._rpc(p9.Tattach(fid, p9.P9_NOFID, uname, aname, n_uname), p9.Rattach)
@@ -216,6 +223,8 @@ class GoferClient:
         16 names are split into several Twalks.
         """
         strs = [_name(n) for n in names]
+        if self._clunk_queue:
+            self.clunk_queued()
         newfid = self.alloc_fid()
         qids: list[p9.Qid] = []
         src = fid
@@ -247,6 +256,24 @@ class GoferClient:
             self._rpc(p9.Tclunk(fid), p9.Rclunk)
         finally:
             self._release_fid(fid)  # clunk frees the fid even when it reports an error
+
+    def clunk_later(self, fid: int) -> None:
+        """Queue ``fid`` to be clunked by the next walk or attach. Takes no lock
+        (deque.append is atomic), so a finalizer may call it anywhere."""
+        self._clunk_queue.append(fid)
+
+    def clunk_queued(self) -> None:
+        """Clunk every queued fid now (each exactly once, whichever thread pops it)."""
+        queue = self._clunk_queue
+        while True:
+            try:
+                fid = queue.popleft()
+            except IndexError:
+                return
+            try:
+                self.clunk(fid)
+            except SyscallError:
+                pass
 
     def remove(self, fid: int) -> None:
         """Unlink the file ``fid`` names; the fid is clunked either way."""

@@ -27,9 +27,12 @@ Caching of the read-only mode:
   file that did change is read afresh once its attributes are refreshed, and
   a file whose inode was evicted and looked up again finds its chunks.
 
-Reads use one lopen'ed fid per file (cloned with a zero-name walk), shared by
-every description of that file: 9P reads carry their own offset.  Opening and
-closing a file N times costs one read fid, not N.
+Reads use one lopen'ed fid per file, shared by every description of that file
+(9P reads carry their own offset): in the read-only mode the file's own walk
+fid, opened once (a regular file is never walked from, and 9P forbids walking
+an open fid); in the writable mode a clone made with a zero-name walk, since a
+write fid is cloned from the walk fid later.  Opening and closing a file N
+times costs no new fid.
 
 Bounded fids.  Every live GoferInode holds its walk fid and maybe a read and a
 write fid; the Gofer allows MAX_FIDS (gofer/fids.py) and each costs it host
@@ -184,14 +187,17 @@ class GoferInode(GoferWrites, Inode):
         self._children: MutableMapping[bytes, GoferInode] = child_map(self.is_dir())  # type: ignore[assignment]
         fs._inodes.add(self)
 
+    def _owned_fids(self) -> set[int]:
+        """Every fid this inode holds (the read fid may be the walk fid itself)."""
+        return {f for f in (self._io_fid, self._wfid, self.fid) if f is not None and f >= 0}
+
     def __del__(self) -> None:
         # A finalizer: queue the fids, never talk to the Gofer from here.
-        for fid in (self._io_fid, self._wfid, self.fid):
-            if fid is not None and fid >= 0:
-                try:
-                    self.fs.clunk_later(fid)
-                except Exception:  # noqa: BLE001 - interpreter shutdown, dead client
-                    pass
+        try:
+            for fid in self._owned_fids():
+                self.fs.clunk_later(fid)
+        except Exception:  # noqa: BLE001 - interpreter shutdown, dead client
+            pass
 
     # Attributes.
     def _refresh(self, force: bool = False) -> None:
@@ -295,7 +301,13 @@ class GoferInode(GoferWrites, Inode):
     # Data.
     def _read_fid(self) -> int:
         with self._lock:
-            if self._io_fid is None:
+            if self._io_fid is None and self.fs.readonly:
+                # A regular file of a read-only tree is never walked from (9P
+                # forbids walking an open fid): open its own fid, saving the
+                # clone's walk and clunk.
+                self.fs.client.lopen(self.fid, os.O_RDONLY)
+                self._io_fid = self.fid
+            elif self._io_fid is None:
                 fid, _ = self.fs.client.walk(self.fid, [])
                 try:
                     self.fs.client.lopen(fid, os.O_RDONLY)
@@ -356,12 +368,11 @@ class GoferInode(GoferWrites, Inode):
 
     def clunk(self) -> None:
         """Clunk this inode's fids now (it must not be used afterwards)."""
-        fids = (self._io_fid, self._wfid, self.fid)
+        fids = self._owned_fids()
         self._io_fid = self._wfid = None
         self.fid = -1
         for fid in fids:
-            if fid is not None and fid >= 0:
-                try:
-                    self.fs.client.clunk(fid)
-                except SyscallError:
-                    pass
+            try:
+                self.fs.client.clunk(fid)
+            except SyscallError:
+                pass

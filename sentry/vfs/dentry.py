@@ -66,9 +66,11 @@ if TYPE_CHECKING:
 
 TREE_LOCK = threading.RLock()
 
-MAX_CACHED_DENTRIES = 2048
-"""Unheld names an evictable filesystem keeps (gVisor's default is 1000; each
-may hold up to three Gofer fids, well under the Gofer's MAX_FIDS)."""
+MAX_CACHED_DENTRIES = 4096
+"""Recently used names of evictable filesystems kept beyond those held
+(gVisor's default is 1000).  Each keeps at most one Gofer fid of a regular
+file (two host descriptors in the Gofer) or a directory's walk fid, well under
+the Gofer's MAX_FIDS (16384) and its descriptor limit."""
 
 
 class DentryLru:

@@ -176,6 +176,10 @@ def test_sentry_keeps_fids_bounded(fast_tree: Path, lru_limit: int) -> None:
                 desc.release()
             peak = max(peak, len(os.listdir(f"/proc/{proc.pid}/fd")))
         assert peak < 3 * lru_limit + 100, peak  # was one or two per file touched
+        before = len(os.listdir(f"/proc/{proc.pid}/fd"))
+        for _ in range(300):  # one file opened and closed again and again: no new fid
+            vfs.open(ctx, None, b"/d003/f010", os.O_RDONLY).release()
+        assert len(os.listdir(f"/proc/{proc.pid}/fd")) <= before + 2
         assert held.dentry is ctx.root.children[b"d000"].children[b"f001"]  # never evicted
         assert held.read(64) == (fast_tree / "d000/f001").read_bytes()[:64]
         assert vfs.getcwd(ctx) == b"/d001"

@@ -47,6 +47,7 @@ from gofer import hostops, p9
 from gofer.fids import (
     MAX_FIDS,
     O_PATH_FLAGS,
+    TCLUNK_FRAME,
     Attach,
     AttachSpec,
     FidState,
@@ -67,7 +68,6 @@ _OPEN_KEEP = os.O_ACCMODE | os.O_TRUNC | os.O_DIRECTORY | os.O_DSYNC | os.O_SYNC
 _READ_HDR = 4 + 1 + 2 + 4  # Rread: size type tag count
 _TREAD = struct.Struct("<IBHIQI")
 _RREAD_HDR = struct.Struct("<IBHI")
-_TCLUNK = struct.Struct("<IBHI")  # size type tag fid
 V9FS_MAGIC = 0x01021997
 
 
@@ -124,26 +124,11 @@ class FileServer(FidTable):
             log.warning("gofer: reply to %s does not fit", type(msg).__name__)
             return p9.encode(p9.errno_reply(errno.EIO), tag)
 
-    def clunk_prefix(self, request: memoryview) -> memoryview:
-        """Serve the Tclunk frames a request starts with when more follows (the
-        client's batched clunks, gofer/client.py: they get no reply; an unknown
-        fid is ignored, as the client may send one twice after a lost reply)
-        and return the rest, the request proper."""
-        while len(request) > _TCLUNK.size:
-            size, mtype, _tag, fid = _TCLUNK.unpack_from(request)
-            if size != _TCLUNK.size or mtype != p9.MsgType.TCLUNK:
-                break
-            st = self.fids.pop(fid, None)
-            if st is not None:
-                st.close()
-            request = request[_TCLUNK.size:]
-        return request
-
     def handle_into(self, request: memoryview, out: memoryview) -> bytes | int:
         """The shm channel's handler: batched clunks first (`clunk_prefix`);
         Tread is answered in place (pread straight into the response buffer,
         no copy), everything else through `handle`."""
-        if len(request) > _TCLUNK.size and request[4] == p9.MsgType.TCLUNK:
+        if len(request) > TCLUNK_FRAME.size and request[4] == p9.MsgType.TCLUNK:
             request = self.clunk_prefix(request)
         if len(request) == _TREAD.size and request[4] == p9.MsgType.TREAD:
             size, _, tag, fid, offset, count = _TREAD.unpack_from(request)

@@ -13,18 +13,29 @@ or raises `SyscallError(errno)`, the one error type the Sentry's VFS expects:
   and is treated as untrusted too.
 
 Thread-safe: several Sentry threads may call at once (the channel has slots);
-fid and tag allocation are under one lock. Names are bytes, as in the Sentry's
-VFS; on the wire they are UTF-8 strings with surrogateescape (any byte string
-survives the round trip).
+fid and tag allocation are under one lock. Fids may also be handed back with
+`clunk_later` from a finalizer (a freed Sentry inode, sentry/vfs/goferfs.py),
+which may run while this client's lock is held: it only appends to a queue.
+The queued fids are clunked by the next walk or attach, the calls that take
+new fids, so the Gofer's count stays bounded; and they cost no round trip of
+their own: up to CLUNK_BATCH Tclunk frames ride in front of the Twalk in the
+same channel request (a "clunk prefix", which gofer/server.py serves before
+the request and does not answer; Tclunk always frees its fid, so there is no
+answer to wait for). This is gVisor's batched fd closing, over 9P.
+
+Names are bytes, as in the Sentry's VFS; on the wire they are UTF-8 strings
+with surrogateescape (any byte string survives the round trip).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import struct
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -47,6 +58,9 @@ _M = TypeVar("_M", bound=p9.Message)
 _RREAD_OVERHEAD = 11  # size type tag count
 _TWRITE_OVERHEAD = 23  # size type tag fid offset count
 _FATAL = (PeerDiedError, ChannelTimeout, ChannelClosed, ProtocolError)
+_TCLUNK = struct.Struct("<IBHI")  # size type tag fid: a whole Tclunk frame
+CLUNK_BATCH = 64
+"""Most queued clunks sent in front of one request."""
 CONNECT_TIMEOUT = 15.0
 """Seconds the Gofer has to start, confine itself and answer Tversion."""
 
@@ -108,6 +122,7 @@ class GoferClient:
         self._lock = threading.Lock()
         self._next_fid = 1
         self._free_fids: list[int] = []
+        self._clunk_queue: deque[int] = deque()  # see clunk_later
         self._tag = 0
         self._dead = False
         self._closed = False
@@ -116,7 +131,10 @@ class GoferClient:
 
     # -- plumbing ---------------------------------------------------------
 
-    def _rpc(self, msg: p9.Message, want: type[_M], *, timeout: float | None = None) -> _M:
+    def _rpc(self, msg: p9.Message, want: type[_M], *, timeout: float | None = None,
+             prefix: bytes = b"", served: list[bool] | None = None) -> _M:
+        """One request and its reply; ``prefix`` (Tclunk frames) is sent in
+        front, and ``served`` gets True once a reply proves the Gofer read it."""
         if self._dead or self._closed:
             raise SyscallError(errno.EIO)
         with self._lock:
@@ -126,7 +144,7 @@ class GoferClient:
         except p9.LocalProtocolError:
             raise SyscallError(errno.EINVAL) from None  # e.g. a name longer than 64 KiB
         try:
-            raw = self.channel.send_request(frame, timeout=timeout)
+            raw = self.channel.send_request(prefix + frame if prefix else frame, timeout=timeout)
         except _FATAL:
             self._dead = True
             raise SyscallError(errno.EIO) from None
@@ -138,6 +156,8 @@ class GoferClient:
             raise SyscallError(errno.EIO) from None
         if rtag != tag:
             raise SyscallError(errno.EIO)
+        if served is not None:
+            served.append(True)
         if type(reply) is want:
             return reply  # type: ignore[return-value]
         if isinstance(reply, p9.Rlerror):
@@ -187,7 +207,7 @@ class GoferClient:
         source, see ``spawn_gofer(attach=...)``); returns that tree's root fid."""
         fid = self.alloc_fid()
         try:
-            self._rpc(p9.Tattach(fid, p9.P9_NOFID, uname, aname, n_uname), p9.Rattach)
+            self._rpc_clunking(p9.Tattach(fid, p9.P9_NOFID, uname, aname, n_uname), p9.Rattach)
         except BaseException:
             self._release_fid(fid)
             raise
@@ -224,7 +244,7 @@ class GoferClient:
             first = True
             while first or strs:
                 batch, strs = strs[: p9.MAXWELEM], strs[p9.MAXWELEM :]
-                r = self._rpc(p9.Twalk(src, newfid, tuple(batch)), p9.Rwalk)
+                r = self._rpc_clunking(p9.Twalk(src, newfid, tuple(batch)), p9.Rwalk)
                 if len(r.qids) != len(batch):
                     raise SyscallError(errno.ENOENT)
                 qids += r.qids
@@ -248,6 +268,54 @@ class GoferClient:
             self._rpc(p9.Tclunk(fid), p9.Rclunk)
         finally:
             self._release_fid(fid)  # clunk frees the fid even when it reports an error
+
+    def clunk_later(self, fid: int) -> None:
+        """Queue ``fid`` to be clunked by the next walk or attach. Takes no lock
+        (deque.append is atomic), so a finalizer may call it anywhere."""
+        self._clunk_queue.append(fid)
+
+    @property
+    def clunks_pending(self) -> int:
+        return len(self._clunk_queue)
+
+    def _rpc_clunking(self, msg: p9.Message, want: type[_M]) -> _M:
+        """`_rpc` with up to CLUNK_BATCH queued clunks in front (each popped by
+        exactly one thread). Their numbers are reused only once a reply proves
+        the Gofer served them; otherwise they go back to the queue."""
+        queue = self._clunk_queue
+        fids: list[int] = []
+        room = min(CLUNK_BATCH, max(0, (self.msize - 512) // _TCLUNK.size))
+        while queue and len(fids) < room:
+            try:
+                fids.append(queue.popleft())
+            except IndexError:
+                break
+        if not fids:
+            return self._rpc(msg, want)
+        prefix = b"".join(_TCLUNK.pack(_TCLUNK.size, p9.MsgType.TCLUNK, p9.P9_NOTAG, f)
+                          for f in fids)
+        served: list[bool] = []
+        try:
+            return self._rpc(msg, want, prefix=prefix, served=served)
+        finally:
+            if served:
+                with self._lock:
+                    self._free_fids.extend(fids)
+            else:  # maybe never sent: clunk them again later (an unknown fid is ignored)
+                queue.extendleft(reversed(fids))
+
+    def clunk_queued(self) -> None:
+        """Clunk every queued fid now, one Tclunk each (tests, teardown)."""
+        queue = self._clunk_queue
+        while True:
+            try:
+                fid = queue.popleft()
+            except IndexError:
+                return
+            try:
+                self.clunk(fid)
+            except SyscallError:
+                pass
 
     def remove(self, fid: int) -> None:
         """Unlink the file ``fid`` names; the fid is clunked either way."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import struct
 
 from gofer import hostops, p9
 from shm.records import field, record
@@ -38,6 +39,8 @@ MAX_FIDS = 16384
 """Most fids one session may hold; one more is ENFILE (each holds 1-2 host fds)."""
 
 O_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+TCLUNK_FRAME = struct.Struct("<IBHI")
+"""A whole Tclunk frame (size type tag fid): what a clunk prefix is made of."""
 
 
 def qid_of(st: os.stat_result) -> p9.Qid:
@@ -234,6 +237,21 @@ class FidTable:
         for st in self.fids.values():
             if st.attach is attach and st.path[:n] == old:
                 st.path = new + st.path[n:]
+
+    def clunk_prefix(self, request: memoryview) -> memoryview:
+        """Serve the Tclunk frames a request starts with when more follows (the
+        client's batched clunks, gofer/client.py: they get no reply; an unknown
+        fid is ignored, as the client may send one twice after a lost reply)
+        and return the rest, the request proper."""
+        while len(request) > TCLUNK_FRAME.size:
+            size, mtype, _tag, fid = TCLUNK_FRAME.unpack_from(request)
+            if size != TCLUNK_FRAME.size or mtype != p9.MsgType.TCLUNK:
+                break
+            st = self.fids.pop(fid, None)
+            if st is not None:
+                st.close()
+            request = request[TCLUNK_FRAME.size:]
+        return request
 
     def close(self) -> None:
         """Release every fid's descriptors (the root fd stays the caller's)."""

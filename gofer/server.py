@@ -46,6 +46,7 @@ from gofer import hostops, p9
 from gofer.fids import (
     MAX_FIDS,
     O_PATH_FLAGS,
+    TCLUNK_FRAME,
     Attach,
     AttachSpec,
     FidState,
@@ -123,8 +124,11 @@ class FileServer(FidTable):
             return p9.encode(p9.errno_reply(errno.EIO), tag)
 
     def handle_into(self, request: memoryview, out: memoryview) -> bytes | int:
-        """The shm channel's handler: Tread is answered in place (pread straight
-        into the response buffer, no copy), everything else through `handle`."""
+        """The shm channel's handler: batched clunks first (`clunk_prefix`);
+        Tread is answered in place (pread straight into the response buffer,
+        no copy), everything else through `handle`."""
+        if len(request) > TCLUNK_FRAME.size and request[4] == p9.MsgType.TCLUNK:
+            request = self.clunk_prefix(request)
         if len(request) == _TREAD.size and request[4] == p9.MsgType.TREAD:
             size, _, tag, fid, offset, count = _TREAD.unpack_from(request)
             st = self.fids.get(fid)

@@ -12,7 +12,12 @@ from collections.abc import Hashable
 
 
 class BytesLru:
-    """An LRU of byte strings holding at most ``limit`` bytes in all."""
+    """An LRU of byte strings holding at most ``limit`` bytes in all, each
+    entry counted as its length plus ``entry_overhead`` (what a subclass full
+    of tiny entries says one costs besides its bytes, so that a million empty
+    ones are not free)."""
+
+    entry_overhead = 0
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit = limit_bytes
@@ -31,12 +36,12 @@ class BytesLru:
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self.used -= len(old)
+                self.used -= len(old) + self.entry_overhead
             self._items[key] = data
-            self.used += len(data)
+            self.used += len(data) + self.entry_overhead
             while self.used > self.limit and self._items:
                 _, dropped = self._items.popitem(last=False)
-                self.used -= len(dropped)
+                self.used -= len(dropped) + self.entry_overhead
 
     def clear(self) -> None:
         with self._lock:

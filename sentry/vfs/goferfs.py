@@ -16,20 +16,36 @@ The Sentry never opens a host file; every byte comes from the Gofer through
 
 Caching of the read-only mode:
 
-* each inode holds the fid of one walk; a child is walked once and kept (both
-  here and in the dentry cache), failed lookups are remembered for a short time
-  (dynamic loaders probe many absent paths);
+* each inode holds the fid of one walk; a child is walked once and kept for
+  as long as it is in use or recently used (below), failed lookups are
+  remembered for a short time (dynamic loaders probe many absent paths), at
+  most ABSENT_MAX names per directory;
 * attributes from Tgetattr are reused for ATTR_TTL_S seconds;
 * file data goes through a Sentry page cache of 64 KiB chunks (LRU, ~256 MiB
   total by default), so repeated reads and mmap of the same binary do not ask
   the Gofer again.  A chunk is keyed by the file's qid path and mtime, so a
-  file that did change is read afresh once its attributes are refreshed.
+  file that did change is read afresh once its attributes are refreshed, and
+  a file whose inode was evicted and looked up again finds its chunks.
 
-Reads use one lopen'ed fid per file (cloned with a zero-name walk), shared by
-every description of that file: 9P reads carry their own offset.
+Reads use one lopen'ed fid per file, shared by every description of that file
+(9P reads carry their own offset): in the read-only mode the file's own walk
+fid, opened once (a regular file is never walked from, and 9P forbids walking
+an open fid); in the writable mode a clone made with a zero-name walk, since a
+write fid is cloned from the walk fid later.  Opening and closing a file N
+times costs no new fid.
 
-Fids of cached inodes live as long as the filesystem (:meth:`GoferFs.close`
-clunks them); the number is bounded by the files the application touched.
+Bounded fids.  Every live GoferInode holds its walk fid and maybe a read and a
+write fid; the Gofer allows MAX_FIDS (gofer/fids.py) and each costs it host
+descriptors, so inodes must not live forever.  The filesystem is ``evictable``
+(dentry.py): the child maps here are weak, an inode lives while an overlay
+inode, a dentry or a description holds it, and the dentry LRU bounds the
+unheld ones.  When an inode is freed, its finalizer (``__del__``) hands its
+fids to ``client.clunk_later``: a finalizer may run in any thread at any point,
+even while the client's lock is held, so it only queues them, and the client
+clunks them before its next walk.  An inode whose fids were already clunked
+(``clunk``, teardown) has them set to None so they are never clunked twice (a
+clunked fid number is reused).  Nothing is lost by eviction: the Gofer's tree
+is the truth, the inode number is the qid path, the page cache is keyed by it.
 
 Lock order: ``GoferInode._lock`` (child cache, lazy fids) -> ``PageCache._lock``;
 neither is held across another inode's lock.  Client calls are made with an
@@ -42,11 +58,14 @@ import errno
 import os
 import threading
 import time
+import weakref
+from collections.abc import MutableMapping
 from typing import Any, Protocol
 
 from sentry import memlimit
 from sentry.bytes_lru import BytesLru
 from sentry.kernel.errors import SyscallError
+from sentry.vfs.dentry import child_map
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
 from sentry.vfs.gofer_writes import GoferWrites
 from sentry.vfs.inode import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Filesystem, Inode, StatFs
@@ -55,6 +74,8 @@ CHUNK = 64 * 1024
 DEFAULT_CACHE_BYTES = memlimit.cache_bytes(256 * 1024 * 1024)  # less under a memory limit
 ATTR_TTL_S = 1.0
 NEG_TTL_S = 1.0
+ABSENT_MAX = 1024
+"""Failed lookups remembered per directory (a million probed names stay bounded)."""
 READDIR_COUNT = 64 * 1024
 V9FS_MAGIC = 0x01021997
 O_DIRECTORY = 0o200000
@@ -72,6 +93,7 @@ class GoferClient(Protocol):
     def readlink(self, fid: int) -> bytes: ...
     def statfs(self, fid: int) -> Any: ...
     def clunk(self, fid: int) -> None: ...
+    def clunk_later(self, fid: int) -> None: ...  # safe from a finalizer (optional)
     # Used by writable filesystems only (gofer_writes.py).
     def setattr(self, fid: int, valid: int, mode: int = 0, uid: int = 0, gid: int = 0,
                 size: int = 0, atime_ns: int = 0, mtime_ns: int = 0) -> None: ...
@@ -90,6 +112,10 @@ class GoferClient(Protocol):
 class PageCache(BytesLru):
     """An LRU of file chunks shared by every gofer-backed file of a sandbox."""
 
+    # The key tuple, the bytes object's header and the OrderedDict node: a
+    # tree of empty or tiny files must not fill the Sentry unaccounted.
+    entry_overhead = 256
+
     def __init__(self, limit_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         super().__init__(limit_bytes)
         self.misses = 0
@@ -101,6 +127,7 @@ class GoferFs(Filesystem):
 
     name = "9p"
     magic = V9FS_MAGIC
+    evictable = True  # dentries and inodes here are bounded (dentry.py)
 
     def __init__(self, client: GoferClient, root_fid: int, *,
                  cache: PageCache | None = None, source: str = "none",
@@ -108,7 +135,11 @@ class GoferFs(Filesystem):
         super().__init__(readonly=readonly, source=source)
         self.client = client
         self.cache = cache if cache is not None else PageCache()
-        self._inodes: list[GoferInode] = []
+        # Every live inode, for teardown; weak, so it keeps none alive.
+        self._inodes: weakref.WeakSet[GoferInode] = weakref.WeakSet()
+        # Where a freed inode's fids go: the client's queue, drained before its
+        # next walk; an in-process client without one clunks at once.
+        self.clunk_later = getattr(client, "clunk_later", client.clunk)
         self.attr_ttl = ATTR_TTL_S if readonly else 0.0
         self.root: GoferInode = GoferInode(self, root_fid)
 
@@ -129,7 +160,7 @@ class GoferFs(Filesystem):
 
     def close(self) -> None:
         """Clunk every fid this filesystem holds (sandbox teardown)."""
-        for inode in self._inodes:
+        for inode in list(self._inodes):
             inode.clunk()
         self._inodes.clear()
 
@@ -140,19 +171,38 @@ class GoferInode(GoferWrites, Inode):
     fs: GoferFs
 
     def __init__(self, fs: GoferFs, fid: int) -> None:
+        """Take ownership of ``fid`` once its attributes are read; if that
+        fails the caller still owns (and clunks) it."""
         self.fs = fs
-        self.fid = fid
-        self._lock = threading.Lock()
-        self._children: dict[bytes, GoferInode] = {}
-        self._absent: dict[bytes, float] = {}
+        self.fid = -1  # -1: no fid owned (not yet, or clunked)
         self._io_fid: int | None = None
         self._wfid: int | None = None
+        self._lock = threading.Lock()
+        self._absent: dict[bytes, float] = {}
         self._link: bytes | None = None
         self._attr_at = 0.0
         self._pipe = None
-        fs._inodes.append(self)
-        self._refresh(force=True)
+        self.fid = fid
+        try:
+            self._refresh(force=True)
+        except BaseException:
+            self.fid = -1
+            raise
         self.ino = self._attr_ino
+        self._children: MutableMapping[bytes, GoferInode] = child_map(self.is_dir())  # type: ignore[assignment]
+        fs._inodes.add(self)
+
+    def _owned_fids(self) -> set[int]:
+        """Every fid this inode holds (the read fid may be the walk fid itself)."""
+        return {f for f in (self._io_fid, self._wfid, self.fid) if f is not None and f >= 0}
+
+    def __del__(self) -> None:
+        # A finalizer: queue the fids, never talk to the Gofer from here.
+        try:
+            for fid in self._owned_fids():
+                self.fs.clunk_later(fid)
+        except Exception:  # noqa: BLE001 - interpreter shutdown, dead client
+            pass
 
     # Attributes.
     def _refresh(self, force: bool = False) -> None:
@@ -197,7 +247,7 @@ class GoferInode(GoferWrites, Inode):
         except SyscallError as e:
             if e.errno == errno.ENOENT and self.fs.readonly:
                 with self._lock:
-                    self._absent[name] = time.monotonic()
+                    self._remember_absent(name)
             raise
         try:
             child = GoferInode(self.fs, fid)
@@ -211,6 +261,17 @@ class GoferInode(GoferWrites, Inode):
                 return prior
             self._children[name] = child
             return child
+
+    def _remember_absent(self, name: bytes) -> None:
+        """Note a failed lookup (``_lock`` held), keeping at most ABSENT_MAX."""
+        absent = self._absent
+        now = time.monotonic()
+        if len(absent) >= ABSENT_MAX:
+            for n in [n for n, t in absent.items() if now - t >= NEG_TTL_S]:
+                del absent[n]
+            while len(absent) >= ABSENT_MAX:  # all fresh: forget the oldest
+                del absent[next(iter(absent))]
+        absent[name] = now
 
     def iterdir(self) -> list[tuple[bytes, int, int]]:
         if not self.is_dir():
@@ -245,7 +306,13 @@ class GoferInode(GoferWrites, Inode):
     # Data.
     def _read_fid(self) -> int:
         with self._lock:
-            if self._io_fid is None:
+            if self._io_fid is None and self.fs.readonly:
+                # A regular file of a read-only tree is never walked from (9P
+                # forbids walking an open fid): open its own fid, saving the
+                # clone's walk and clunk.
+                self.fs.client.lopen(self.fid, os.O_RDONLY)
+                self._io_fid = self.fid
+            elif self._io_fid is None:
                 fid, _ = self.fs.client.walk(self.fid, [])
                 try:
                     self.fs.client.lopen(fid, os.O_RDONLY)
@@ -270,6 +337,8 @@ class GoferInode(GoferWrites, Inode):
                 break
             parts.append(part)
             got += len(part)
+            if idx * CHUNK + got >= self.size:
+                break  # the end the attributes say: no second read to learn it
         data = b"".join(parts)
         self.fs.cache.put(key, data)
         return data
@@ -305,10 +374,12 @@ class GoferInode(GoferWrites, Inode):
         return super().open(flags)
 
     def clunk(self) -> None:
-        for fid in (self._io_fid, self._wfid, self.fid):
-            if fid is not None:
-                try:
-                    self.fs.client.clunk(fid)
-                except SyscallError:
-                    pass
+        """Clunk this inode's fids now (it must not be used afterwards)."""
+        fids = self._owned_fids()
         self._io_fid = self._wfid = None
+        self.fid = -1
+        for fid in fids:
+            try:
+                self.fs.client.clunk(fid)
+            except SyscallError:
+                pass

@@ -23,7 +23,17 @@ filesystems/overlayfs.rst):
   without redirect_dir does the same; ``mv`` then copies and deletes).
 
 Every overlay inode object is cached in its parent's overlay inode, so the copy-up
-state of a file is held in exactly one place however it was looked up.
+state of a file is held in exactly one place however it was looked up.  The
+cache is weak (the overlay is ``evictable``, see dentry.py): an overlay inode
+lives while a dentry, a description or a child overlay inode (``parent``)
+holds it, and the bounded dentry LRU keeps the recently used ones.  Evicting
+one loses nothing, because it holds no state of its own: its copy-up is the
+upper tmpfs entry (kept by the tmpfs, found again by lookup), whiteouts and
+opacity live in the upper tmpfs, and its inode number is recomputed the same
+way (the lower inode's number, which is the Gofer's qid path; or the upper
+copy's ``ovl_origin``; or the tmpfs number of an upper-only file).  While it is
+held, its weak entry stays, so there are never two overlay inodes for one
+name at a time.
 
 Lock order: ``OverlayFs.lock`` (re-entrant; namespace changes and copy-up)
 -> the upper tmpfs's locks -> lower filesystem locks.  Data reads and writes
@@ -34,9 +44,11 @@ from __future__ import annotations
 
 import errno
 import threading
+from collections.abc import MutableMapping
 from typing import Any
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs.dentry import child_map
 from sentry.vfs.description import DirectoryDescription, RegularFileDescription
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
 from sentry.vfs.inode import (
@@ -64,6 +76,7 @@ class OverlayFs(Filesystem):
 
     name = "overlay"
     magic = OVERLAYFS_MAGIC
+    evictable = True  # dentries and overlay inodes are bounded (dentry.py)
 
     def __init__(self, lower: Filesystem, upper: TmpFs | None = None, *,
                  source: str = "overlay") -> None:
@@ -116,7 +129,8 @@ class OverlayInode(Inode):
         self.lower = lower
         self.parent = parent
         self.name = name
-        self._children: dict[bytes, OverlayInode] = {}
+        self._children: MutableMapping[bytes, OverlayInode] = child_map(  # type: ignore[assignment]
+            self.real.is_dir())
         self._pipe = None
         if lower is not None:
             self.ino = lower.ino

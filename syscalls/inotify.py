@@ -62,10 +62,16 @@ SLICE_S = 0.05
 
 
 class Watch:
-    """One watch of one instance on one inode: a listener for notify.py."""
+    """One watch of one instance on one inode: a listener for notify.py.
 
-    def __init__(self, owner: InotifyFd, wd: int, inode: Any, mask: int) -> None:
-        self.owner, self.wd, self.inode, self.mask = owner, wd, inode, mask
+    It holds the dentry it was added by, not only the inode: the dentry cache
+    forgets names nobody holds (sentry/vfs/dentry.py), and a name looked up
+    afresh on a Gofer-backed or overlay filesystem gets a new inode object,
+    whose changes this watch would not hear."""
+
+    def __init__(self, owner: InotifyFd, wd: int, dentry: Any, mask: int) -> None:
+        self.owner, self.wd, self.dentry, self.mask = owner, wd, dentry, mask
+        self.inode = dentry.inode
 
     def __call__(self, mask: int, name: bytes, cookie: int) -> None:
         wanted = bool(mask & self.mask & IN_ALL_EVENTS)
@@ -101,7 +107,8 @@ class InotifyFd(FileDescription):
             self.last = key
             self.cond.notify_all()
 
-    def add(self, inode: Any, mask: int) -> int:
+    def add(self, dentry: Any, mask: int) -> int:
+        inode = dentry.inode
         with self.cond:
             for w in self.watches.values():
                 if w.inode is inode:
@@ -109,7 +116,7 @@ class InotifyFd(FileDescription):
                         raise SyscallError(errno.EEXIST)
                     w.mask = (w.mask | mask) if mask & IN_MASK_ADD else mask
                     return w.wd
-            w = Watch(self, self.next_wd, inode, mask)
+            w = Watch(self, self.next_wd, dentry, mask)
             self.next_wd += 1
             self.watches[w.wd] = w
         notify.add_watch(inode, w)
@@ -201,7 +208,7 @@ def inotify_add_watch(t: Task, a: Args) -> int:
     if mask & IN_ONLYDIR and not d.inode.is_dir():
         raise SyscallError(errno.ENOTDIR)
     ctx.check(d, 4)  # MAY_READ
-    return inst.add(d.inode, mask)
+    return inst.add(d, mask)
 
 
 def inotify_rm_watch(t: Task, a: Args) -> int:

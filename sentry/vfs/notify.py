@@ -14,8 +14,9 @@ Facts about Linux's fsnotify that shape this module:
 * Only changes made through this sandbox's kernel are seen: a file changed
   on the host behind a bind mount tells no one, as on a network filesystem.
 
-A watch is kept on the inode object (``Inode._watches``), so a watched
-inode stays referenced and the dentry cache cannot forget it. The check for
+A watch is kept on the inode object (``Inode._watches``); inotify's watch
+also holds the dentry, so the dentry cache cannot forget the name and
+hand out a second inode object for the same file. The check for
 watches is one attribute read, so an unwatched file costs nearly nothing.
 
 Lock order: ``WATCH_LOCK`` is a leaf around the watch lists; listeners are

@@ -290,43 +290,48 @@ def _matches(t: Task, child: ThreadGroup, pid: int, options: int) -> bool:
     return is_clone == bool(options & WCLONE)
 
 
+def _reportable(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | None:
+    """The first child matching (pid, options) with something to report, and its
+    wait status, without consuming it; ECHILD when no child matches at all.
+
+    The wait below sleeps on exactly this predicate: a cheaper "any child changed"
+    hint woke for a zombie the caller does not wait for (waitid(P_PID) while an
+    older child is an unreaped zombie) and spun with the kernel lock held, so
+    the child being waited for could never exec or exit (CPython's test_waitid).
+    """
+    kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
+    if not kids:
+        raise SyscallError(errno.ECHILD)
+    for c in kids:
+        if c.zombie and not c.reaped:
+            return c, c.exit_status
+        if options & WUNTRACED and c.stopped and not c.stop_reported:
+            return c, (c.stop_signal << 8) | 0x7F
+        if options & WCONTINUED and c.continued:
+            return c, 0xFFFF
+    return None
+
+
 def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | None:
     """A child with something to report, and its wait status: a zombie (reaped
     unless WNOWAIT), a new stop (WUNTRACED), a continue (WCONTINUED).  None with
     WNOHANG when nothing is ready."""
     k = t.kernel
-
-    def ready() -> tuple[ThreadGroup, int] | None:
-        kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
-        if not kids:
-            raise SyscallError(errno.ECHILD)
-        for c in kids:
-            if c.zombie and not c.reaped:
-                if not options & WNOWAIT:
-                    k.reap(c)
-                return c, c.exit_status
-            if options & WUNTRACED and c.stopped and not c.stop_reported:
-                if not options & WNOWAIT:
-                    c.stop_reported = True
-                return c, (c.stop_signal << 8) | 0x7F
-            if options & WCONTINUED and c.continued:
-                if not options & WNOWAIT:
-                    c.continued = False
-                return c, 0xFFFF
-        return None
-
     with k.lock:
         while True:
-            got = ready()
+            got = _reportable(t, pid, options)
             if got is not None or options & WNOHANG:
-                return got
-            t.wait_cond(k.child_exit, lambda: ready_hint(t), None)
-
-
-def ready_hint(t: Task) -> bool:
-    """Cheap "maybe something to report" for the wait loop (ready() decides)."""
-    return any(c.zombie or (c.stopped and not c.stop_reported) or c.continued
-               for c in t.tg.children)
+                break
+            t.wait_cond(k.child_exit, lambda: _reportable(t, pid, options) is not None, None)
+        if got is not None and not options & WNOWAIT:
+            c, status = got
+            if c.zombie:
+                k.reap(c)
+            elif status == 0xFFFF:
+                c.continued = False
+            else:
+                c.stop_reported = True
+        return got
 
 
 def _rusage(child: ThreadGroup) -> bytes:

@@ -15,7 +15,7 @@ from sentry.kernel.signals import SigInfo
 from sentry.kernel.task import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
 from shm import records
-from syscalls.abi import I32, RLIMIT, s32
+from syscalls.abi import I32, NO_ID, RLIMIT, s32
 from syscalls.table import Entry, error, partial, supported
 
 if TYPE_CHECKING:
@@ -103,6 +103,8 @@ def setgroups(t: Task, a: Args) -> int:
         raise SyscallError(errno.EPERM)
     raw = t.mm.copy_in(a[1], size * 4) if size else b""
     groups = tuple(sorted(struct.unpack(f"<{size}I", raw)))  # Linux sorts them too
+    if NO_ID in groups:  # (gid_t)-1 maps to no group: groups_from_user's EINVAL
+        raise SyscallError(errno.EINVAL)
     t.creds = records.replace(t.creds, groups=groups)
     return 0
 

@@ -34,7 +34,7 @@ STACK_T = struct.Struct("<QiiQ")  # ss_sp, ss_flags, pad, ss_size
 POLLFD = struct.Struct("<ihh")
 # struct stat: dev, ino, nlink, mode, uid, gid, pad, rdev, size, blksize, blocks,
 # atime, atime_ns, mtime, mtime_ns, ctime, ctime_ns, 3 reserved
-STAT = struct.Struct("<QQQIIIIQqqqqQqQqQ24x")
+STAT = struct.Struct("<QQQIIIIQqqQqQqQqQ24x")
 # struct statx up to the timestamps: mask, blksize, attributes, nlink, uid, gid,
 # mode, spare, ino, size, blocks, attributes_mask; then four statx_timestamp
 # (tv_sec s64, tv_nsec u32, reserved) and the device numbers.
@@ -94,7 +94,8 @@ def split_ns(ns: int) -> tuple[int, int]:
 
 
 def pack_stat(st: Stat) -> bytes:
-    """struct stat (x86-64): every field has the width of its kernel type."""
+    """struct stat (x86-64): every field takes the range of the kernel's kstat
+    field it is copied from (st_blocks is a long holding kstat's u64)."""
     a, m, c = split_ns(st.atime_ns), split_ns(st.mtime_ns), split_ns(st.ctime_ns)
     return STAT.pack(
         st.dev, st.ino, st.nlink, st.mode, st.uid, st.gid, 0, st.rdev, st.size, st.blksize,
@@ -105,7 +106,7 @@ def pack_stat(st: Stat) -> bytes:
 def pack_statx(st: Stat) -> bytes:
     """struct statx with the basic fields (no birth time, no mount id)."""
     buf = STATX_HEAD.pack(STATX_BASIC_STATS, st.blksize, 0, st.nlink, st.uid, st.gid,
-                          st.mode & 0xFFFF, 0, st.ino, st.size, st.blocks, 0)
+                          st.mode & 0xFFFF, 0, st.ino, st.size & U64, st.blocks, 0)
     for ns in (st.atime_ns, None, st.ctime_ns, st.mtime_ns):  # atime, btime, ctime, mtime
         buf += STATX_TS.pack(*split_ns(ns), 0) if ns is not None else bytes(STATX_TS.size)
     buf += STATX_DEVS.pack(os.major(st.rdev), os.minor(st.rdev), os.major(st.dev),

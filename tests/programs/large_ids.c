@@ -78,13 +78,14 @@ static void make(const char *path) {
 }
 
 static const struct { long uid, gid; } PAIRS[] = {
+    {0, 0},
     {0x80000000L, 0x80000000L},          /* 2^31 */
     {0xFFFFFFFEL, 0xFFFFFFFEL},          /* 2^32-2, the largest id */
     {-1, 0x80000005L},                   /* (u32)-1 leaves the uid alone */
     {0x80000007L, 0xFFFFFFFFL},          /* 0xFFFFFFFF is -1 too */
     {-1, -1},
     {0x100000005L, 0x7FFFFFFF00000006L}, /* only the low 32 bits count */
-    {0, 0},
+    {0xFFFFFFFEL, 0x80000000L},          /* left for ls -ln to show */
 };
 
 static void ids(const char *dir) {
@@ -95,7 +96,7 @@ static void ids(const char *dir) {
         snprintf(f, sizeof f, "%s/f-%s", dir, kinds[k]);
         snprintf(l, sizeof l, "%s/l-%s", dir, kinds[k]);
         make(f);
-        if (symlink(f, l) != 0)
+        if (symlink(strrchr(f, '/') + 1, l) != 0) /* relative: the same in any dir */
             perror("symlink");
         int link = !strcmp(kinds[k], "lchown") || !strcmp(kinds[k], "fchownat-nofollow");
         const char *target = link ? l : f;

@@ -167,9 +167,6 @@ def test_signal_stop_continue_status_and_waitid_info(signo: int, pid: int, uid: 
 
 # --- differential runs ----------------------------------------------------------
 
-pytestmark_sandbox = pytest.mark.sandbox
-
-
 def check_same(nat: Result, box: Result) -> None:
     assert "Traceback" not in box.err and "internal error" not in box.err, box.describe()
     assert box.out == nat.out, f"native:\n{nat.describe()}\nsandbox:\n{box.describe()}"
@@ -275,3 +272,15 @@ def test_host_file_older_than_1970(programs: Programs, host_dir: Path) -> None:
     box = run_sandbox([prog, "stat", old])
     check_same(nat, box)
     assert "mtime=-1.999999999" in box.out
+
+
+@pytest.mark.sandbox
+def test_timers_at_their_limits(programs: Programs) -> None:
+    """setitimer/timer_settime with LLONG_MAX seconds saturate at KTIME_MAX and
+    read back exactly (getitimer once killed the sandbox packing them, and the
+    host timer thread died on a too-long wait); bad times are EINVAL."""
+    prog = programs.path("timer_limits")
+    nat = run_native([prog])
+    box = run_sandbox([prog])
+    check_same(nat, box)
+    assert "interval=9223372036.854775807" in box.out

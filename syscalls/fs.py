@@ -149,6 +149,79 @@ def writev(t: Task, a: Args) -> int:
     return _write(t, f, data) if data else 0
 
 
+def preadv(t: Task, a: Args) -> int:
+    """preadv(2): one pread at the offset (pos_l; on x86-64 pos_h is shifted out)
+    scattered into the buffers."""
+    f = t.fds.get(s32(a[0]))
+    iovs = read_iovecs(t, a[1], a[2])
+    total = min(sum(n for _, n in iovs), MAX_RW_COUNT)
+    _verify_area(s64(a[3]), total)
+    if not f.readable():
+        raise SyscallError(errno.EBADF)
+    data = f.pread(total, a[3]) if total else b""
+    off = 0
+    for base, n in iovs:
+        if off >= len(data):
+            break
+        chunk = data[off : off + n]
+        t.mm.copy_out(base, chunk)
+        off += len(chunk)
+    return len(data)
+
+
+def pwritev(t: Task, a: Args) -> int:
+    """pwritev(2): the buffers gathered into one pwrite at the offset."""
+    f = t.fds.get(s32(a[0]))
+    iovs = read_iovecs(t, a[1], a[2])
+    total = min(sum(n for _, n in iovs), MAX_RW_COUNT)
+    _verify_area(s64(a[3]), total)
+    if not f.writable():
+        raise SyscallError(errno.EBADF)
+    parts = []
+    left = total
+    for base, n in iovs:
+        n = min(n, left)
+        if n:
+            parts.append(t.mm.copy_in(base, n))
+            left -= n
+    return f.pwrite(b"".join(parts), a[3]) if parts else 0
+
+
+RWF_HIPRI, RWF_DSYNC, RWF_SYNC = 1, 2, 4  # hints with nothing to do here
+
+
+def _rwf(flags: int) -> None:
+    if flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC):
+        raise SyscallError(errno.EOPNOTSUPP)  # RWF_NOWAIT, RWF_APPEND, unknown
+
+
+def preadv2(t: Task, a: Args) -> int:
+    """preadv2(2): offset -1 reads at the file position (readv)."""
+    _rwf(a[5] & 0xFFFFFFFF)
+    if s64(a[3]) == -1:
+        return readv(t, a)
+    return preadv(t, a)
+
+
+def pwritev2(t: Task, a: Args) -> int:
+    """pwritev2(2): offset -1 writes at the file position (writev)."""
+    _rwf(a[5] & 0xFFFFFFFF)
+    if s64(a[3]) == -1:
+        return writev(t, a)
+    return pwritev(t, a)
+
+
+def fadvise64(t: Task, a: Args) -> int:
+    """fadvise64(2): advice is accepted and ignored (the page cache is the
+    Sentry's); EBADF, ESPIPE for pipes, EINVAL for unknown advice or length."""
+    f = t.fds.get(s32(a[0]))
+    if getattr(f, "pipe", None) is not None:
+        raise SyscallError(errno.ESPIPE)
+    if not 0 <= s32(a[3]) <= 5 or s64(a[2]) < 0:
+        raise SyscallError(errno.EINVAL)
+    return 0
+
+
 def lseek(t: Task, a: Args) -> int:
     """lseek(2)."""
     whence = s32(a[2])
@@ -392,6 +465,11 @@ ENTRIES: list[Entry] = [
     supported("pwrite64", pwrite64),
     supported("readv", readv),
     supported("writev", writev),
+    supported("preadv", preadv),
+    supported("pwritev", pwritev),
+    partial("preadv2", preadv2, note="RWF_HIPRI/DSYNC/SYNC ignored; no RWF_NOWAIT/APPEND"),
+    partial("pwritev2", pwritev2, note="RWF_HIPRI/DSYNC/SYNC ignored; no RWF_NOWAIT/APPEND"),
+    partial("fadvise64", fadvise64, note="advice accepted and ignored"),
     supported("lseek", lseek),
     supported("close", close),
     supported("close_range", close_range),

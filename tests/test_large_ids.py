@@ -284,3 +284,43 @@ def test_timers_at_their_limits(programs: Programs) -> None:
     box = run_sandbox([prog])
     check_same(nat, box)
     assert "interval=9223372036.854775807" in box.out
+
+
+# preadv/pwritev (CPython's os.preadv/os.pwritev go through preadv2/pwritev2,
+# glibc falls back to the older calls), offsets up to the end of loff_t, and
+# posix_fadvise's errors.
+VECTORED_SCRIPT = r"""
+import os, sys
+p = os.path.join(sys.argv[1], "pyvisor-vectored")
+fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+print(os.pwritev(fd, [b"abc", b"", b"defgh"], 2))
+b1, b2 = bytearray(3), bytearray(10)
+n = os.preadv(fd, [b1, b2], 0)
+print(n, bytes(b1), bytes(b2[:n - 3]))
+for off in (-1, (1 << 63) - 2, -2):
+    try:
+        print(os.pwritev(fd, [b"xyz"], off))
+    except OSError as e:
+        print("pwritev", off, e.errno)
+    try:
+        print(os.preadv(fd, [bytearray(4)], off))
+    except OSError as e:
+        print("preadv", off, e.errno)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+for f, advice in ((fd, 99), (-42, 3), (os.pipe()[0], 3)):
+    try:
+        os.posix_fadvise(f, 0, 0, advice)
+    except OSError as e:
+        print("fadvise", e.errno)
+os.unlink(p)
+"""
+
+
+@pytest.mark.sandbox
+def test_vectored_io_at_offsets(shm_dir: Path) -> None:
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None:
+        pytest.skip("no python3 in /usr/bin or /bin to run in the sandbox")
+    nat = run_native([python, "-c", VECTORED_SCRIPT, shm_dir])
+    box = run_sandbox([python, "-c", VECTORED_SCRIPT, "/tmp"])
+    check_same(nat, box)

@@ -324,3 +324,39 @@ def test_vectored_io_at_offsets(shm_dir: Path) -> None:
     nat = run_native([python, "-c", VECTORED_SCRIPT, shm_dir])
     box = run_sandbox([python, "-c", VECTORED_SCRIPT, "/tmp"])
     check_same(nat, box)
+
+
+# chown drops set-user-ID (and set-group-ID with group execute) from anything
+# but a directory, for root too, and even when both ids are -1.
+SUID_SCRIPT = r"""
+import os, sys
+d = sys.argv[1]
+for mode in (0o4755, 0o2755, 0o2745, 0o6711):
+    p = os.path.join(d, "pyvisor-s%o" % mode)
+    open(p, "w").close()
+    os.chmod(p, mode)
+    os.chown(p, -1, -1)
+    a = os.stat(p).st_mode & 0o7777
+    os.chmod(p, mode)
+    os.chown(p, 2**31, 2**32 - 2)
+    b = os.stat(p).st_mode & 0o7777
+    print("%o -> %o %o" % (mode, a, b))
+    os.unlink(p)
+p = os.path.join(d, "pyvisor-dir")
+os.mkdir(p)
+os.chmod(p, 0o6755)
+os.chown(p, 7, 7)
+print("dir %o" % (os.stat(p).st_mode & 0o7777))
+os.rmdir(p)
+"""
+
+
+@pytest.mark.sandbox
+def test_chown_drops_setid_bits(shm_dir: Path) -> None:
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None:
+        pytest.skip("no python3 in /usr/bin or /bin to run in the sandbox")
+    nat = run_native([python, "-c", SUID_SCRIPT, shm_dir])
+    box = run_sandbox([python, "-c", SUID_SCRIPT, "/tmp"])
+    check_same(nat, box)
+    assert "4755 -> 755 755" in box.out

@@ -215,12 +215,25 @@ def chmod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
         d.inode.setattr(mode=mode & 0o7777)
 
 
+_S_ISUID, _S_ISGID, _S_IXGRP = 0o4000, 0o2000, 0o010
+
+
 def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gid: int,
           follow: bool = True, allow_empty: bool = False) -> None:
-    """chown/lchown/fchownat(2): -1 leaves an id unchanged."""
+    """chown/lchown/fchownat(2): -1 leaves an id unchanged.  On anything but a
+    directory it also drops set-user-ID, and set-group-ID where group execute
+    is set, even for root and even with both ids -1, as Linux's chown_common
+    (ATTR_KILL_SUID | ATTR_KILL_SGID) does."""
     with TREE_LOCK:
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
-        d.inode.setattr(uid=None if uid in (-1, 0xFFFFFFFF) else uid,
+        mode = d.inode.mode
+        kill = 0
+        if not d.inode.is_dir():
+            kill = mode & _S_ISUID
+            if mode & _S_ISGID and mode & _S_IXGRP:
+                kill |= _S_ISGID
+        d.inode.setattr(mode=(mode & 0o7777 & ~kill) if kill else None,
+                        uid=None if uid in (-1, 0xFFFFFFFF) else uid,
                         gid=None if gid in (-1, 0xFFFFFFFF) else gid)
 
 

@@ -6,10 +6,10 @@ function in the family module named here.
 
 from __future__ import annotations
 
-from syscalls import fs, misc, mm, path, poll, process, signal, time, xattr
+from syscalls import fs, ids, misc, mm, path, poll, process, signal, time, xattr
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, xattr, mm, poll, process, signal, time, misc)
+FAMILIES = (fs, path, xattr, mm, poll, process, ids, signal, time, misc)
 
 
 def build_table() -> SyscallTable:

@@ -360,3 +360,14 @@ def test_chown_drops_setid_bits(shm_dir: Path) -> None:
     box = run_sandbox([python, "-c", SUID_SCRIPT, "/tmp"])
     check_same(nat, box)
     assert "4755 -> 755 755" in box.out
+
+
+@pytest.mark.sandbox
+def test_setid_family_with_large_ids(programs: Programs) -> None:
+    """setres[ug]id, setre[ug]id, set[ug]id with 2^31, 2^32-2, (u32)-1 and 64-bit
+    registers, privileged and not; getres[ug]id and /proc/self/status show them."""
+    prog = programs.path("setid_large")
+    nat = run_native([prog])
+    box = run_sandbox([prog])
+    check_same(nat, box)
+    assert "Uid:\t2147483648\t4294967294\t0\t4294967294" in box.out

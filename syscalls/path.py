@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import struct
 import time as _time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
@@ -17,9 +18,9 @@ from sentry.vfs import vfs
 from sentry.vfs.dentry import Dentry
 from sentry.vfs.description import dentry_of
 from sentry.vfs.file import O_CLOEXEC
-from sentry.vfs.inode import StatFs
+from sentry.vfs.inode import Inode, StatFs
 from sentry.vfs.vfs import reopen_dir
-from syscalls.abi import id_arg, pack_stat, pack_statx, s32
+from syscalls.abi import NO_ID, id_arg, pack_stat, pack_statx, s32
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -319,6 +320,25 @@ def fchmod(t: Task, a: Args) -> int:
     return 0
 
 
+def chown_allowed(t: Task, uid: int, gid: int) -> Callable[[Inode], None] | None:
+    """Linux's chown_ok/chgrp_ok for the caller: without privilege (euid 0,
+    CAP_CHOWN) only the owner may "change" the uid to itself, and the group to
+    the file's own or one the caller is in; anything else is EPERM."""
+    c = t.creds
+    if c.euid == 0:
+        return None
+
+    def check(inode: Inode) -> None:
+        owner = c.euid == inode.uid
+        if uid != NO_ID and not (owner and uid == inode.uid):
+            raise SyscallError(errno.EPERM)
+        if gid != NO_ID and not (owner and (gid == inode.gid or gid == c.egid
+                                            or gid in c.groups)):
+            raise SyscallError(errno.EPERM)
+
+    return check
+
+
 def fchownat(t: Task, a: Args) -> int:
     """fchownat(2)."""
     path = path_arg(t, a[1])
@@ -326,8 +346,9 @@ def fchownat(t: Task, a: Args) -> int:
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
     d = dirfd_arg(t, a[0], path) if path else dentry_of(t.fds.get(s32(a[0])))
-    vfs.chown(ctx_of(t), d, path, id_arg(a[2]), id_arg(a[3]),
-              follow=not flags & AT_SYMLINK_NOFOLLOW, allow_empty=not path)
+    uid, gid = id_arg(a[2]), id_arg(a[3])
+    vfs.chown(ctx_of(t), d, path, uid, gid, follow=not flags & AT_SYMLINK_NOFOLLOW,
+              allow_empty=not path, allowed=chown_allowed(t, uid, gid))
     return 0
 
 
@@ -346,7 +367,8 @@ def fchown(t: Task, a: Args) -> int:
     d = dentry_of(t.fds.get(s32(a[0])))
     if d is None:
         raise SyscallError(errno.EPERM)
-    vfs.chown(ctx_of(t), d, b"", id_arg(a[1]), id_arg(a[2]), allow_empty=True)
+    uid, gid = id_arg(a[1]), id_arg(a[2])
+    vfs.chown(ctx_of(t), d, b"", uid, gid, allow_empty=True, allowed=chown_allowed(t, uid, gid))
     return 0
 
 

@@ -371,3 +371,17 @@ def test_setid_family_with_large_ids(programs: Programs) -> None:
     box = run_sandbox([prog])
     check_same(nat, box)
     assert "Uid:\t2147483648\t4294967294\t0\t4294967294" in box.out
+
+
+@pytest.mark.sandbox
+def test_unprivileged_chown_rules(programs: Programs, host_dir: Path) -> None:
+    """After setresuid to 2^31+1: the owner may keep its uid and move the group
+    to its egid or a supplementary group; every other chown is EPERM."""
+    prog = programs.path("setid_large")
+    host_dir.chmod(0o755)  # the unprivileged part must reach its files
+    nat = run_native(["/bin/sh", "-c", 'D=$(mktemp -d "$1/x.XXXXXX") && "$2" "$D"', "sh",
+                      host_dir, prog])
+    box = run_sandbox(["/bin/sh", "-c", 'D=$(mktemp -d "$1/x.XXXXXX") && "$2" "$D"', "sh",
+                       "/tmp", prog])
+    check_same(nat, box)
+    assert "chown(mine, 2^31+3, -1) = -1 Operation not permitted" in box.out

@@ -23,6 +23,7 @@ read-only mount), and :attr:`FsContext.permission` is the hook for more.
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.dentry import TREE_LOCK, Dentry
@@ -40,6 +41,7 @@ from sentry.vfs.inode import (
     S_IFREG,
     S_IFSOCK,
     Filesystem,
+    Inode,
     StatFs,
 )
 from sentry.vfs.mount import Mount, path_of
@@ -219,13 +221,17 @@ _S_ISUID, _S_ISGID, _S_IXGRP = 0o4000, 0o2000, 0o010
 
 
 def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gid: int,
-          follow: bool = True, allow_empty: bool = False) -> None:
-    """chown/lchown/fchownat(2): -1 leaves an id unchanged.  On anything but a
-    directory it also drops set-user-ID, and set-group-ID where group execute
-    is set, even for root and even with both ids -1, as Linux's chown_common
-    (ATTR_KILL_SUID | ATTR_KILL_SGID) does."""
+          follow: bool = True, allow_empty: bool = False,
+          allowed: Callable[[Inode], None] | None = None) -> None:
+    """chown/lchown/fchownat(2): -1 leaves an id unchanged.  ``allowed`` is the
+    caller's permission check on the target (it raises EPERM).  On anything
+    but a directory chown also drops set-user-ID, and set-group-ID where group
+    execute is set, even for root and even with both ids -1, as Linux's
+    chown_common (ATTR_KILL_SUID | ATTR_KILL_SGID) does."""
     with TREE_LOCK:
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
+        if allowed is not None:
+            allowed(d.inode)
         mode = d.inode.mode
         kill = 0
         if not d.inode.is_dir():

@@ -1,12 +1,16 @@
 /* The set*id family with ids of 2^31 and more, (u32)-1 and 64-bit register
  * values, as root and after dropping root; each case in a forked child that
- * starts as root.  Prints getres[ug]id and /proc/self/status's Uid/Gid lines. */
+ * starts as root.  Prints getres[ug]id and /proc/self/status's Uid/Gid lines.
+ * The last case chowns, as root and then unprivileged, files in the directory
+ * given as argv[1]. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,8 +80,48 @@ static void scenario(int n) {
     }
 }
 
-int main(void) {
+static void chowns(const char *dir) {
+    char mine[4096], other[4096];
+    snprintf(mine, sizeof mine, "%s/mine", dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    chmod(dir, 0755); /* searchable once root is dropped */
+    close(open(mine, O_CREAT | O_WRONLY, 0644));
+    close(open(other, O_CREAT | O_WRONLY, 0644));
+    r("chown(mine, 2^31+1, 2^31+2) as root", chown(mine, U31 + 1, U31 + 2));
+    r("chown(other, 2^31+3, 2^31+4) as root", chown(other, U31 + 3, U31 + 4));
+    gid_t groups[] = {U31 + 9};
+    r("setgroups(2^31+9)", setgroups(1, groups));
+    r("setresgid(2^31+2, 2^31+2, 2^31+2)", setresgid(U31 + 2, U31 + 2, U31 + 2));
+    r("setresuid(2^31+1, 2^31+1, 2^31+1)", setresuid(U31 + 1, U31 + 1, U31 + 1));
+    r("chown(mine, -1, -1)", chown(mine, -1, -1));
+    r("chown(mine, 2^31+1, -1) (itself)", chown(mine, U31 + 1, -1));
+    r("chown(mine, 2^31+3, -1)", chown(mine, U31 + 3, -1));
+    r("chown(mine, -1, 2^31+9) (a group of mine)", chown(mine, -1, U31 + 9));
+    r("chown(mine, -1, 2^31+2) (my egid)", chown(mine, -1, U31 + 2));
+    r("chown(mine, -1, 5) (not mine)", chown(mine, -1, 5));
+    r("chown(other, -1, 2^31+2) (not the owner)", chown(other, -1, U31 + 2));
+    r("chown(other, -1, -1) (not the owner)", chown(other, -1, -1));
+    r("lchown(other, 2^31+1, -1)", lchown(other, U31 + 1, -1));
+    struct stat st;
+    stat(mine, &st);
+    printf("  mine %u %u\n", (unsigned)st.st_uid, (unsigned)st.st_gid);
+    stat(other, &st);
+    printf("  other %u %u\n", (unsigned)st.st_uid, (unsigned)st.st_gid);
+}
+
+int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc > 1) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            chowns(argv[1]);
+            _exit(0);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        printf("exit %d\n", WEXITSTATUS(st));
+        return 0;
+    }
     for (int n = 0; n < 4; n++) {
         printf("scenario %d\n", n);
         pid_t pid = fork();

@@ -348,10 +348,8 @@ class GoferClient:
     ) -> None:
         """Change the attributes ``valid`` (P9_SETATTR_* bits) names. Times are
         used only with ATIME_SET/MTIME_SET; without them the Gofer uses "now"."""
-        a_s, a_ns = divmod(atime_ns, 10**9)
+        a_s, a_ns = divmod(atime_ns, 10**9)  # a time before 1970 has a_s < 0 (S64)
         m_s, m_ns = divmod(mtime_ns, 10**9)
-        if a_s < 0 or m_s < 0:
-            raise SyscallError(errno.EINVAL)
         self._rpc(p9.Tsetattr(fid, valid, mode, uid, gid, size, a_s, a_ns, m_s, m_ns), p9.Rsetattr)
 
     def statfs(self, fid: int) -> StatFS:

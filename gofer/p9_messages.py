@@ -66,6 +66,7 @@ class Kind(_enum.Enum):
     U16 = "H"
     U32 = "I"
     U64 = "Q"
+    S64 = "q"  # a u64 on the wire read as two's complement: timestamps' seconds
     STR = "s"  # len[2] + UTF-8 bytes
     QID = "qid"  # type[1] version[4] path[8]
     STRS = "strs"  # n[2] + n * str (Twalk names)
@@ -73,18 +74,20 @@ class Kind(_enum.Enum):
     DATA = "data"  # count[4] + count bytes (Rread, Twrite, Rreaddir)
 
 
-INT_KINDS: dict[Kind, int] = {
-    Kind.U8: 0xFF,
-    Kind.U16: 0xFFFF,
-    Kind.U32: 0xFFFF_FFFF,
-    Kind.U64: 0xFFFF_FFFF_FFFF_FFFF,
+INT_KINDS: dict[Kind, tuple[int, int]] = {
+    Kind.U8: (0, 0xFF),
+    Kind.U16: (0, 0xFFFF),
+    Kind.U32: (0, 0xFFFF_FFFF),
+    Kind.U64: (0, 0xFFFF_FFFF_FFFF_FFFF),
+    Kind.S64: (-(1 << 63), (1 << 63) - 1),
 }
-"""Integer kinds and the largest value each can carry."""
+"""Integer kinds and the (smallest, largest) value each can carry."""
 
 U8 = _Annotated[int, Kind.U8]
 U16 = _Annotated[int, Kind.U16]
 U32 = _Annotated[int, Kind.U32]
 U64 = _Annotated[int, Kind.U64]
+S64 = _Annotated[int, Kind.S64]
 Str = _Annotated[str, Kind.STR]
 
 
@@ -92,7 +95,8 @@ def _check_int(name: str, value: object, kind: Kind) -> int:
     # bool is an int subclass but never a meaningful 9P field value.
     if not isinstance(value, int) or isinstance(value, bool):
         raise LocalProtocolError(f"{name}: expected int, got {type(value).__name__}")
-    if not 0 <= value <= INT_KINDS[kind]:
+    lo, hi = INT_KINDS[kind]
+    if not lo <= value <= hi:
         raise LocalProtocolError(f"{name}={value} does not fit in {kind.name}")
     return value
 
@@ -534,6 +538,9 @@ class Tgetattr(Message):
 
 @_register(MsgType.RGETATTR)
 class Rgetattr(Message):
+    """Seconds are S64: the wire's u64 read as two's complement, as Linux's v9fs
+    reads them, so a file older than 1970 keeps its time."""
+
     valid: U64
     qid: QidField
     mode: U32
@@ -544,13 +551,13 @@ class Rgetattr(Message):
     size: U64
     blksize: U64
     blocks: U64
-    atime_sec: U64
+    atime_sec: S64
     atime_nsec: U64
-    mtime_sec: U64
+    mtime_sec: S64
     mtime_nsec: U64
-    ctime_sec: U64
+    ctime_sec: S64
     ctime_nsec: U64
-    btime_sec: U64
+    btime_sec: S64
     btime_nsec: U64
     gen: U64
     data_version: U64
@@ -566,9 +573,9 @@ class Tsetattr(Message):
     uid: U32
     gid: U32
     size: U64
-    atime_sec: U64
+    atime_sec: S64
     atime_nsec: U64
-    mtime_sec: U64
+    mtime_sec: S64
     mtime_nsec: U64
 
 

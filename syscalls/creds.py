@@ -157,7 +157,10 @@ def setgroups(t: Task, a: Args) -> int:
     if not 0 <= size <= creds.NGROUPS_MAX:
         raise SyscallError(errno.EINVAL)
     raw = t.mm.copy_in(a[1], size * 4) if size else b""
-    t.creds = creds.setgroups(t.creds, struct.unpack(f"<{size}I", raw))
+    groups = struct.unpack(f"<{size}I", raw)
+    if creds.NO_ID in groups:  # groups_from_user: (gid_t)-1 is no group
+        raise SyscallError(errno.EINVAL)
+    t.creds = creds.setgroups(t.creds, groups)
     return 0
 
 

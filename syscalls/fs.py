@@ -50,6 +50,7 @@ F_NOTIFY = 1026
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 FLOCK = struct.Struct("<hh4xqqi4x")  # l_type, l_whence, (pad), l_start, l_len, l_pid
 O_DIRECT = 0o40000
+MAX_LOFF = (1 << 63) - 1  # the largest loff_t: file sizes and offsets end here
 
 
 def read(t: Task, a: Args) -> int:
@@ -113,11 +114,18 @@ def write(t: Task, a: Args) -> int:
     return _write(t, f, t.mm.copy_in(a[1], count)) if count else 0
 
 
+def _verify_area(pos: int, count: int) -> None:
+    """Linux's rw_verify_area for an explicit offset: EINVAL for a count with the
+    top bit set, a negative offset, or an end past the largest loff_t (a file
+    could otherwise grow beyond what lseek and stat can return)."""
+    if count > MAX_LOFF or pos < 0 or pos + count > MAX_LOFF:
+        raise SyscallError(errno.EINVAL)
+
+
 def pread64(t: Task, a: Args) -> int:
     """pread64(2)."""
     f = t.fds.get(s32(a[0]))
-    if s64(a[3]) < 0:
-        raise SyscallError(errno.EINVAL)
+    _verify_area(s64(a[3]), a[2])
     if not f.readable():
         raise SyscallError(errno.EBADF)
     data = f.pread(min(a[2], MAX_RW_COUNT), a[3])
@@ -129,8 +137,7 @@ def pread64(t: Task, a: Args) -> int:
 def pwrite64(t: Task, a: Args) -> int:
     """pwrite64(2)."""
     f = t.fds.get(s32(a[0]))
-    if s64(a[3]) < 0:
-        raise SyscallError(errno.EINVAL)
+    _verify_area(s64(a[3]), a[2])
     if not f.writable():
         raise SyscallError(errno.EBADF)
     count = fsize_room(t, f, a[3], min(a[2], MAX_RW_COUNT))
@@ -220,6 +227,7 @@ def preadv2(t: Task, a: Args) -> int:
     if offset == -1:
         data = f.read(total) if total else b""
     else:
+        _verify_area(offset, total)
         data = f.pread(total, offset) if total else b""
     _scatter(t, iovs, data)
     return len(data)
@@ -244,6 +252,8 @@ def pwritev2(t: Task, a: Args) -> int:
     total = min(sum(n for _, n in iovs), MAX_RW_COUNT)
     if flags & RWF_APPEND:
         offset = f.stat().size
+    if offset != -1:
+        _verify_area(offset, total)
     pos = None if offset == -1 else offset
     data = _gather(t, iovs, fsize_room(t, f, pos, total))
     if not data:

@@ -8,9 +8,9 @@ handler each; the old entry points call them with AT_FDCWD.
 from __future__ import annotations
 
 import errno
-import os as _os
 import struct
 import time as _time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
@@ -19,9 +19,9 @@ from sentry.vfs import vfs
 from sentry.vfs.dentry import Dentry
 from sentry.vfs.description import dentry_of
 from sentry.vfs.file import O_CLOEXEC
-from sentry.vfs.inode import StatFs
+from sentry.vfs.inode import Inode, StatFs
 from sentry.vfs.vfs import reopen_dir
-from syscalls.abi import pack_stat, s32
+from syscalls.abi import NO_ID, id_arg, pack_stat, pack_statx, s32
 from syscalls.fs import check_new_size
 from syscalls.table import Entry, error, partial, supported
 
@@ -46,6 +46,7 @@ O_WRONLY = 1
 O_TRUNC = 0o1000
 O_LARGEFILE = 0o100000
 PIPEFS_MAGIC = 0x50495045
+TIME64_MIN, TIME64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def ctx_of(t: Task) -> FsContext:
@@ -128,19 +129,17 @@ def lstat(t: Task, a: Args) -> int:
     return newfstatat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], AT_SYMLINK_NOFOLLOW, 0, 0))
 
 
-STATX_BASIC = 0x7FF
-STATX_HEAD = struct.Struct("<IIQIIIHHQQQQ")
-
-
-def _statx_ts(ns: int) -> bytes:
-    return struct.pack("<qIi", ns // 10**9, ns % 10**9, 0)
+AT_STATX_SYNC_TYPE = 0x6000  # FORCE_SYNC | DONT_SYNC: both at once is EINVAL
+STATX_RESERVED = 0x80000000
 
 
 def statx(t: Task, a: Args) -> int:
     """statx(2): the basic fields (no birth time)."""
     path = path_arg(t, a[1])
     flags = a[2] & 0xFFFFFFFF
-    if a[3] & 0x80000000:  # STATX__RESERVED
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE):
+        raise SyscallError(errno.EINVAL)
+    if flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE or a[3] & STATX_RESERVED:
         raise SyscallError(errno.EINVAL)
     if not path and flags & AT_EMPTY_PATH:
         fd = s32(a[0])
@@ -148,13 +147,7 @@ def statx(t: Task, a: Args) -> int:
     else:
         st = vfs.stat(ctx_of(t), dirfd_arg(t, a[0], path), path,
                       follow=not flags & AT_SYMLINK_NOFOLLOW)
-    buf = STATX_HEAD.pack(STATX_BASIC, st.blksize, 0, st.nlink, st.uid, st.gid,
-                          st.mode & 0xFFFF, 0, st.ino, st.size, st.blocks, 0)
-    buf += _statx_ts(st.atime_ns) + _statx_ts(0) + _statx_ts(st.ctime_ns) + _statx_ts(
-        st.mtime_ns)
-    buf += struct.pack("<IIII", _os.major(st.rdev), _os.minor(st.rdev), _os.major(st.dev),
-                       _os.minor(st.dev))
-    t.mm.copy_out(a[4], buf.ljust(256, b"\0"))
+    t.mm.copy_out(a[4], pack_statx(st))
     return 0
 
 
@@ -344,6 +337,25 @@ def fchmod(t: Task, a: Args) -> int:
     return 0
 
 
+def chown_allowed(t: Task, uid: int, gid: int) -> Callable[[Inode], None] | None:
+    """Linux's chown_ok/chgrp_ok for the caller: without privilege (euid 0,
+    CAP_CHOWN) only the owner may "change" the uid to itself, and the group to
+    the file's own or one the caller is in; anything else is EPERM."""
+    c = t.creds
+    if c.euid == 0:
+        return None
+
+    def check(inode: Inode) -> None:
+        owner = c.euid == inode.uid
+        if uid != NO_ID and not (owner and uid == inode.uid):
+            raise SyscallError(errno.EPERM)
+        if gid != NO_ID and not (owner and (gid == inode.gid or gid == c.egid
+                                            or gid in c.groups)):
+            raise SyscallError(errno.EPERM)
+
+    return check
+
+
 def fchownat(t: Task, a: Args) -> int:
     """fchownat(2)."""
     path = path_arg(t, a[1])
@@ -351,8 +363,9 @@ def fchownat(t: Task, a: Args) -> int:
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
     d = dirfd_arg(t, a[0], path) if path else dentry_of(t.fds.get(s32(a[0])))
-    vfs.chown(ctx_of(t), d, path, s32(a[2]), s32(a[3]),
-              follow=not flags & AT_SYMLINK_NOFOLLOW, allow_empty=not path)
+    uid, gid = id_arg(a[2]), id_arg(a[3])
+    vfs.chown(ctx_of(t), d, path, uid, gid, follow=not flags & AT_SYMLINK_NOFOLLOW,
+              allow_empty=not path)
     return 0
 
 
@@ -371,7 +384,8 @@ def fchown(t: Task, a: Args) -> int:
     d = dentry_of(t.fds.get(s32(a[0])))
     if d is None:
         raise SyscallError(errno.EPERM)
-    vfs.chown(ctx_of(t), d, b"", s32(a[1]), s32(a[2]), allow_empty=True)
+    uid, gid = id_arg(a[1]), id_arg(a[2])
+    vfs.chown(ctx_of(t), d, b"", uid, gid, allow_empty=True)
     return 0
 
 
@@ -382,6 +396,8 @@ def _time_arg(sec: int, nsec: int) -> int | None:
         return _time.time_ns()
     if not 0 <= nsec < 1_000_000_000:
         raise SyscallError(errno.EINVAL)
+    if sec in (TIME64_MIN, TIME64_MAX):
+        nsec = 0  # Linux's timestamp_truncate at the filesystem's limits (tmpfs: s64)
     return sec * 1_000_000_000 + nsec
 
 

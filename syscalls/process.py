@@ -375,15 +375,20 @@ def waitid(t: Task, a: Args) -> int:
             t.mm.copy_out(infop, bytes(128))
         else:
             child, status = got
-            if status & 0xFF == 0x7F:
-                code, value = 5, status >> 8  # CLD_STOPPED
-            elif status == 0xFFFF:
-                code, value = 6, 18  # CLD_CONTINUED, SIGCONT
-            else:
-                code, value = describe_status(status)
-            info = SigInfo(17, code=code, pid=child.tgid, uid=t.creds.uid, status=value)
-            t.mm.copy_out(infop, info.pack())
+            t.mm.copy_out(infop, child_siginfo(child.tgid, t.creds.uid, status).pack())
     return 0
+
+
+def child_siginfo(pid: int, uid: int, status: int) -> SigInfo:
+    """waitid(2)'s siginfo for a child's wait status: CLD_* in si_code, the exit
+    code or signal in si_status."""
+    if status & 0xFF == 0x7F:
+        code, value = 5, status >> 8  # CLD_STOPPED
+    elif status == 0xFFFF:
+        code, value = 6, 18  # CLD_CONTINUED, SIGCONT
+    else:
+        code, value = describe_status(status)
+    return SigInfo(17, code=code, pid=pid, uid=uid, status=value)
 
 
 def setpgid(t: Task, a: Args) -> int:

@@ -274,8 +274,8 @@ def rt_sigqueueinfo(t: Task, a: Args) -> int:
     pid, signo = s32(a[0]), _signo(a[1])
     raw = t.mm.copy_in(a[2], 128)
     code = int.from_bytes(raw[8:12], "little", signed=True)
-    if code >= 0 and pid != t.pid:
-        raise SyscallError(errno.EPERM)
+    if (code >= 0 or code == sig.SI_TKILL) and pid != t.pid:  # no posing as the kernel
+        raise SyscallError(errno.EPERM)  # or as tgkill to another process
     groups = _groups_for(t, pid) if pid > 0 else []
     if not groups:
         raise SyscallError(errno.ESRCH)

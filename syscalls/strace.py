@@ -406,6 +406,8 @@ KINDS: dict[str, Formatter] = {
     "fd": lambda v, a, i, m: str(_s32(v)),
     "dirfd": lambda v, a, i, m: "AT_FDCWD" if _s32(v) == -100 else str(_s32(v)),
     "uint": lambda v, a, i, m: str(v),
+    # uid_t/gid_t: unsigned, but (u32)-1 ("unchanged") shows as -1, as strace prints it
+    "id": lambda v, a, i, m: "-1" if v & 0xFFFFFFFF == 0xFFFFFFFF else str(v & 0xFFFFFFFF),
     "long": lambda v, a, i, m: str(_s64(v)),
     "hex": lambda v, a, i, m: _hex(v),
     "ptr": lambda v, a, i, m: _ptr(v),
@@ -459,12 +461,12 @@ fcntl(fd, fcntlcmd, fcntlarg) flock(fd, flockop) fsync(fd) fdatasync(fd) truncat
 ftruncate(fd, long) getdents(fd, ptr, uint) getcwd(rbuf, uint) chdir(path) fchdir(fd)
 rename(path, path) mkdir(path, mode) rmdir(path) creat(path, mode) link(path, path)
 unlink(path) symlink(path, path) readlink(path, rbuf, uint) chmod(path, mode) fchmod(fd, mode)
-chown(path, int, int) fchown(fd, int, int) lchown(path, int, int) umask(mode)
+chown(path, id, id) fchown(fd, id, id) lchown(path, id, id) umask(mode)
 gettimeofday(ptr, ptr) getrlimit(rlimres, ptr) getrusage(who, ptr) sysinfo(ptr) times(ptr)
-getuid() getgid() setuid(int) setgid(int) geteuid() getegid() setpgid(int, int) getppid()
-getpgrp() setsid() setreuid(int, int) setregid(int, int) getgroups(int, ptr)
-setgroups(int, ptr) setresuid(int, int, int) getresuid(ptr, ptr, ptr) setresgid(int, int, int)
-getresgid(ptr, ptr, ptr) getpgid(int) setfsuid(int) setfsgid(int) getsid(int) capget(ptr, ptr)
+getuid() getgid() setuid(id) setgid(id) geteuid() getegid() setpgid(int, int) getppid()
+getpgrp() setsid() setreuid(id, id) setregid(id, id) getgroups(int, ptr)
+setgroups(int, ptr) setresuid(id, id, id) getresuid(ptr, ptr, ptr) setresgid(id, id, id)
+getresgid(ptr, ptr, ptr) getpgid(int) setfsuid(id) setfsgid(id) getsid(int) capget(ptr, ptr)
 capset(ptr, ptr) rt_sigpending(ptr, uint) rt_sigtimedwait(sigset, ptr, timespec, uint)
 rt_sigsuspend(sigset, uint) sigaltstack(ptr, ptr) utime(path, ptr) personality(hex)
 statfs(path, ptr) fstatfs(fd, ptr) prctl(prctlop, hex, hex, hex, hex) arch_prctl(archcode, hex)
@@ -477,7 +479,7 @@ clock_nanosleep(clockid, timerflags, timespec, ptr) exit_group(int)
 epoll_wait(fd, ptr, int, int) epoll_ctl(fd, epollop, fd, ptr) tgkill(int, int, signal)
 waitid(int, int, ptr, waitopts, ptr) inotify_init() openat(dirfd, path, oflags, mode)
 mkdirat(dirfd, path, mode) mknodat(dirfd, path, mode, hex)
-fchownat(dirfd, path, int, int, atflags) newfstatat(dirfd, path, ptr, atflags)
+fchownat(dirfd, path, id, id, atflags) newfstatat(dirfd, path, ptr, atflags)
 unlinkat(dirfd, path, unlinkflags) renameat(dirfd, path, dirfd, path)
 linkat(dirfd, path, dirfd, path, atflags) symlinkat(path, dirfd, path)
 readlinkat(dirfd, path, rbuf, uint) fchmodat(dirfd, path, mode) faccessat(dirfd, path, access)

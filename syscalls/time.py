@@ -12,7 +12,7 @@ import time as _time
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
-from sentry.kernel.itimer import RealTimer
+from sentry.kernel.itimer import NSEC, RealTimer, ktime
 from sentry.kernel.task import ERESTARTNOHAND
 from syscalls.abi import TIMEVAL, read_timespec, s32, write_timespec
 from syscalls.table import Entry, partial, supported
@@ -155,8 +155,10 @@ def _real_timer(t: Task) -> RealTimer:
     return timer
 
 
-def _tv(seconds: float) -> tuple[int, int]:
-    us = round(seconds * 1_000_000)
+def _tv(ns: int) -> tuple[int, int]:
+    """A ktime as a timeval, microseconds truncated (Linux's ns_to_timeval);
+    an armed timer with less than 1 us left shows 1 us."""
+    us = max(ns // 1000, 1) if ns > 0 else 0
     return us // 1_000_000, us % 1_000_000
 
 
@@ -165,7 +167,7 @@ def getitimer(t: Task, a: Args) -> int:
     which = s32(a[0])
     if which not in (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF):
         raise SyscallError(errno.EINVAL)
-    value, interval = _real_timer(t).get() if which == ITIMER_REAL else (0.0, 0.0)
+    value, interval = _real_timer(t).get() if which == ITIMER_REAL else (0, 0)
     t.mm.copy_out(a[1], ITIMERVAL.pack(*_tv(interval), *_tv(value)))
     return 0
 
@@ -181,7 +183,7 @@ def setitimer(t: Task, a: Args) -> int:
         isec, iusec, vsec, vusec = ITIMERVAL.unpack(t.mm.copy_in(a[1], ITIMERVAL.size))
         if min(isec, vsec) < 0 or not (0 <= iusec < 1_000_000 and 0 <= vusec < 1_000_000):
             raise SyscallError(errno.EINVAL)
-        old = _real_timer(t).set(vsec + vusec / 1e6, isec + iusec / 1e6)
+        old = _real_timer(t).set(ktime(vsec, vusec * 1000), ktime(isec, iusec * 1000))
     else:
         old = _real_timer(t).set(0, 0)
     if a[2]:
@@ -190,11 +192,13 @@ def setitimer(t: Task, a: Args) -> int:
 
 
 def alarm(t: Task, a: Args) -> int:
-    """alarm(2): seconds left on the previous alarm, rounded up as Linux does."""
-    remaining, _ = _real_timer(t).set(float(a[0] & 0xFFFFFFFF), 0)
-    if remaining <= 0:
-        return 0
-    return max(1, int(remaining + 0.5))
+    """alarm(2): seconds left on the previous alarm, rounded as Linux does (to
+    the nearest second, at least 1), as the unsigned int alarm returns."""
+    remaining, _ = _real_timer(t).set((a[0] & 0xFFFFFFFF) * NSEC, 0)
+    sec, usec = _tv(remaining)
+    if (not sec and usec) or usec >= 500_000:
+        sec += 1
+    return sec & 0xFFFFFFFF
 
 
 def _self_cpu_ns(t: Task) -> int:
@@ -268,12 +272,8 @@ def _timer(t: Task, tid: int) -> RealTimer:
     return timer
 
 
-def _its(interval: float, value: float) -> bytes:
-    def ts(x: float) -> tuple[int, int]:
-        ns = round(x * 1e9)
-        return ns // 10**9, ns % 10**9
-
-    return ITIMERSPEC.pack(*ts(interval), *ts(value))
+def _its(interval_ns: int, value_ns: int) -> bytes:
+    return ITIMERSPEC.pack(*divmod(interval_ns, NSEC), *divmod(value_ns, NSEC))
 
 
 def timer_settime(t: Task, a: Args) -> int:
@@ -282,10 +282,10 @@ def timer_settime(t: Task, a: Args) -> int:
     isec, insec, vsec, vnsec = ITIMERSPEC.unpack(t.mm.copy_in(a[2], ITIMERSPEC.size))
     if min(isec, vsec) < 0 or not (0 <= insec < 10**9 and 0 <= vnsec < 10**9):
         raise SyscallError(errno.EINVAL)
-    value = vsec + vnsec / 1e9
+    value = ktime(vsec, vnsec)
     if s32(a[1]) & TIMER_ABSTIME and value:
-        value = max(1e-9, value - _time.clock_gettime(CLOCK_REALTIME))
-    old = timer.set(value, isec + insec / 1e9)
+        value = max(1, value - _time.clock_gettime_ns(CLOCK_REALTIME))
+    old = timer.set(value, ktime(isec, insec))
     if a[3]:
         t.mm.copy_out(a[3], _its(old[1], old[0]))
     return 0

@@ -37,7 +37,13 @@ QUICK = settings(max_examples=40, deadline=None)
 
 # Strategies built from each message's own SCHEMA ------------------------------
 
-INT_MAX = {Kind.U8: 0xFF, Kind.U16: 0xFFFF, Kind.U32: 0xFFFF_FFFF, Kind.U64: 2**64 - 1}
+INT_RANGE = {
+    Kind.U8: (0, 0xFF),
+    Kind.U16: (0, 0xFFFF),
+    Kind.U32: (0, 0xFFFF_FFFF),
+    Kind.U64: (0, 2**64 - 1),
+    Kind.S64: (-(2**63), 2**63 - 1),  # times' seconds: u64 on the wire, two's complement
+}
 
 # Names as the wire sees them: arbitrary bytes, decoded the way the codec decodes
 # them, plus ordinary Unicode text.
@@ -54,8 +60,8 @@ qids = st.builds(
 
 
 def field_strategy(kind: Kind) -> st.SearchStrategy[object]:
-    if kind in INT_MAX:
-        return st.integers(0, INT_MAX[kind])
+    if kind in INT_RANGE:
+        return st.integers(*INT_RANGE[kind])
     return {
         Kind.STR: names,
         Kind.QID: qids,
@@ -103,6 +109,17 @@ def test_messages_are_frozen_and_slotted() -> None:
 
 
 # Round trips ----------------------------------------------------------------------
+
+
+def test_times_before_1970_travel_as_twos_complement_u64() -> None:
+    """Linux's v9fs reads a u64 seconds field into a signed time64_t; the codec
+    carries a pre-1970 time the same way (it refused it, and the Gofer's reply
+    to Tgetattr of such a file became EIO)."""
+    msg = p9.Tsetattr(1, p9.P9_SETATTR_MTIME | p9.P9_SETATTR_MTIME_SET, 0, 0, 0, 0,
+                      0, 0, -1, 999_999_999)
+    raw = encode(msg, 7)
+    assert raw[-16:-8] == b"\xff" * 8  # mtime_sec: the u64 2**64-1
+    assert decode(raw) == (7, msg)
 
 
 @pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)

@@ -36,6 +36,7 @@ SEEK_CUR = 1
 SEEK_END = 2
 SEEK_DATA = 3
 SEEK_HOLE = 4
+MAX_FILE_SIZE = (1 << 63) - 1
 
 
 def seek_position(current: int, size: int, offset: int, whence: int) -> int:
@@ -49,11 +50,12 @@ def seek_position(current: int, size: int, offset: int, whence: int) -> int:
         new = size + offset
     else:
         raise SyscallError(errno.EINVAL)
-    if new < 0:
+    if not 0 <= new <= MAX_FILE_SIZE:  # vfs_setpos: a loff_t, never past s_maxbytes
         raise SyscallError(errno.EINVAL)
     return new
+
+
 O_PATH = 0o10000000
-MAX_FILE_SIZE = (1 << 63) - 1
 
 _DIRENT64 = struct.Struct("<QqHB")  # d_ino, d_off, d_reclen, d_type; then name, NUL
 _DIRENT_OLD = struct.Struct("<QqH")  # d_ino, d_off, d_reclen; then name, NUL, pad, d_type
@@ -138,8 +140,8 @@ class RegularFileDescription(InodeFile):
         with self._lock:
             if self.flags & O_APPEND:
                 self.offset = self.inode.size
-            if self.offset + len(data) > MAX_FILE_SIZE:
-                raise SyscallError(errno.EFBIG)
+            if self.offset + len(data) > MAX_FILE_SIZE:  # rw_verify_area: the end
+                raise SyscallError(errno.EINVAL)  # overflows loff_t (EFBIG is s_maxbytes')
             n = self._write_at(self.offset, data)
             self.offset += n
         notify.emit(self.dentry, notify.IN_MODIFY)

@@ -223,6 +223,9 @@ def chmod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
         notify.emit(d, notify.IN_ATTRIB)
 
 
+_S_ISUID, _S_ISGID, _S_IXGRP = 0o4000, 0o2000, 0o010
+
+
 def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gid: int,
           follow: bool = True, allow_empty: bool = False) -> None:
     """chown/lchown/fchownat(2): -1 leaves an id unchanged. As Linux, a

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from runners import RUNNERS
 
-RUNNERS = ("native", "pyvisor", "runsc")
 GOAL = 0.5
 
 

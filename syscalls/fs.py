@@ -152,13 +152,7 @@ def readv(t: Task, a: Args) -> int:
     iovs = read_iovecs(t, a[1], a[2])
     total = min(sum(n for _, n in iovs), MAX_RW_COUNT)
     data = f.read(total) if total else b""
-    off = 0
-    for base, n in iovs:
-        if off >= len(data):
-            break
-        chunk = data[off : off + n]
-        t.mm.copy_out(base, chunk)
-        off += len(chunk)
+    _scatter(t, iovs, data)
     return len(data)
 
 

@@ -192,29 +192,27 @@ def readlink(t: Task, a: Args) -> int:
     return readlinkat(t, (AT_FDCWD & 0xFFFFFFFF, a[0], a[1], a[2], 0, 0))
 
 
-def getdents(t: Task, a: Args) -> int:
-    """getdents(2), the old layout: struct linux_dirent {ino, off, reclen,
-    name, NUL, padding, d_type in the record's last byte}."""
-    desc = t.fds.get(s32(a[0]))
-    fn = getattr(desc, "getdents", None)
+def _dirents(t: Task, a: Args, method: str) -> int:
+    """One directory read into the caller's buffer, by the description's
+    ``method`` (getdents64 or the old getdents); ENOTDIR where it has none."""
+    fn = getattr(t.fds.get(s32(a[0])), method, None)
     if fn is None:
         raise SyscallError(errno.ENOTDIR)
     data = fn(a[2] & 0xFFFFFFFF)
     if data:
         t.mm.copy_out(a[1], data)
     return len(data)
+
+
+def getdents(t: Task, a: Args) -> int:
+    """getdents(2), the old layout: struct linux_dirent {ino, off, reclen,
+    name, NUL, padding, d_type in the record's last byte}."""
+    return _dirents(t, a, "getdents")
 
 
 def getdents64(t: Task, a: Args) -> int:
     """getdents64(2)."""
-    desc = t.fds.get(s32(a[0]))
-    fn = getattr(desc, "getdents64", None)
-    if fn is None:
-        raise SyscallError(errno.ENOTDIR)
-    data = fn(a[2] & 0xFFFFFFFF)
-    if data:
-        t.mm.copy_out(a[1], data)
-    return len(data)
+    return _dirents(t, a, "getdents64")
 
 
 # --- directories and names ---------------------------------------------------------

@@ -199,7 +199,12 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
     }
     table = {
         b"fs": d({b"file-max": f("9223372036854775807"), b"nr_open": f("1048576"),
-                  b"pipe-max-size": f("1048576")}),
+                  b"pipe-max-size": f("1048576"),
+                  # inotify's queue limit is syscalls/inotify.py's MAX_QUEUED; the
+                  # instance and watch counts are Linux's defaults, not enforced.
+                  b"inotify": d({b"max_queued_events": f("16384"),
+                                 b"max_user_instances": f("128"),
+                                 b"max_user_watches": f("8192")})}),
         b"kernel": d(kernel),
         b"net": d({b"core": d({b"somaxconn": f("4096")})}),
         b"vm": d({b"max_map_count": f("65530"), b"mmap_min_addr": f("65536"),

@@ -119,6 +119,13 @@ int main(int argc, char **argv) {
     printf("oneshot wd is new: %d\n", once != wd_dir && once != wd_file);
     rmdir(sub);
     drain(fd, "mkdir, rmdir");
+    char moved[4200];
+    snprintf(moved, sizeof moved, "%s/moved", dir);
+    mkdir(sub, 0755);
+    wd_file = inotify_add_watch(fd, sub, IN_MOVE_SELF | IN_DELETE_SELF);
+    rename(sub, moved);
+    rmdir(moved);
+    drain(fd, "a watched directory moved and removed (its own events: no ISDIR)");
     report("rm unknown wd", inotify_rm_watch(fd, 999));
     report("rm dir watch", inotify_rm_watch(fd, wd_dir));
     drain(fd, "rm_watch");

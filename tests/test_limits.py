@@ -235,7 +235,7 @@ def test_background_sleeps_under_pids_limit_as_runc(state_root: Path, cid: str, 
 MEMORY_LIMIT = 32 << 20
 
 
-def _memory_cgroup_or_skip() -> None:
+def _require_memory_cgroup() -> None:
     h = cgroups._hierarchies()
     mnt = h.get("memory") or h.get("")
     if mnt is None or not os.access(mnt, os.W_OK):
@@ -249,7 +249,7 @@ def test_shell_under_32m(cid: str, make_bundle: Callable[..., Path],  # noqa: F8
     memory share 32 MiB.  Started as Docker starts it (create, start, through
     the launcher `install` registers, so no click and no site), and compared
     with the same commands natively."""
-    _memory_cgroup_or_skip()
+    _require_memory_cgroup()
     from e2e import launcher
 
     rel = f"pyvisor-test-{cid}"

@@ -208,29 +208,31 @@ class Pipe:
         with self._lock:
             return len(self._buf)
 
+    def _await_data(self, nonblock: bool) -> bool:
+        """Wait (lock held) until the buffer has bytes; False at end of file
+        (empty with no writer left), EAGAIN when empty and ``nonblock``."""
+        while not self._buf:
+            if self.writers == 0:
+                return False
+            if nonblock:
+                raise SyscallError(errno.EAGAIN)
+            self._wait()
+        return True
+
     def read(self, count: int, nonblock: bool) -> bytes:
         with self._lock:
-            while not self._buf:
-                if self.writers == 0:
-                    return b""
-                if nonblock:
-                    raise SyscallError(errno.EAGAIN)
-                self._wait()
+            if not self._await_data(nonblock):
+                return b""
             data = bytes(self._buf[:count])
             del self._buf[:count]
             self._notify_all()
             return data
 
     def peek(self, count: int, nonblock: bool) -> bytes:
-        """Up to ``count`` bytes without taking them (tee(2)): b"" when empty
-        with no writer left; blocks (or EAGAIN) when empty otherwise."""
+        """Up to ``count`` bytes without taking them (tee(2)), waiting as read does."""
         with self._lock:
-            while not self._buf:
-                if self.writers == 0:
-                    return b""
-                if nonblock:
-                    raise SyscallError(errno.EAGAIN)
-                self._wait()
+            if not self._await_data(nonblock):
+                return b""
             return bytes(self._buf[:count])
 
     def room(self) -> int:

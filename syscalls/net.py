@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel import parking
@@ -397,48 +398,42 @@ def recvmsg(t: Task, a: Args) -> int:
     return _recvmsg(t, _sock(t, a[0]), a[1], a[2] & 0xFFFFFFFF)
 
 
-def sendmmsg(t: Task, a: Args) -> int:
-    """sendmmsg(2): an error after the first message ends the batch early."""
-    f = _sock(t, a[0])
+def _batch(t: Task, f: SocketFile, a: Args, one: Callable[[Task, SocketFile, int, int], int],
+           after_first: int = 0) -> int:
+    """sendmmsg/recvmmsg: ``one`` per mmsghdr (each msg_len written back); an
+    error after the first message ends the batch early with the count so far.
+    ``after_first`` is OR'ed into the flags once a message went through."""
     vlen = min(a[2] & 0xFFFFFFFF, 1024)
     flags = a[3] & 0xFFFFFFFF
     done = 0
     while done < vlen:
         at = a[1] + done * MMSGHDR_SIZE
         try:
-            n = _sendmsg(t, f, at, flags)
+            n = one(t, f, at, flags)
             t.mm.copy_out(at + MSGHDR.size, U32.pack(n))
         except SyscallError:
             if done:
                 return done
             raise
         done += 1
+        flags |= after_first
     return done
+
+
+def sendmmsg(t: Task, a: Args) -> int:
+    """sendmmsg(2): an error after the first message ends the batch early."""
+    return _batch(t, _sock(t, a[0]), a, _sendmsg)
 
 
 def recvmmsg(t: Task, a: Args) -> int:
     """recvmmsg(2): MSG_WAITFORONE turns on MSG_DONTWAIT after the first."""
     f = _sock(t, a[0])
-    vlen = min(a[2] & 0xFFFFFFFF, 1024)
-    flags = a[3] & 0xFFFFFFFF
     if a[4]:
         sec, nsec = struct.unpack("<qq", t.mm.copy_in(a[4], 16))
         if sec < 0 or not 0 <= nsec < 1_000_000_000:
             raise SyscallError(errno.EINVAL)
-    done = 0
-    while done < vlen:
-        at = a[1] + done * MMSGHDR_SIZE
-        try:
-            n = _recvmsg(t, f, at, flags)
-            t.mm.copy_out(at + MSGHDR.size, U32.pack(n))
-        except SyscallError:
-            if done:
-                return done
-            raise
-        done += 1
-        if flags & c.MSG_WAITFORONE:
-            flags |= c.MSG_DONTWAIT
-    return done
+    wait_once = c.MSG_DONTWAIT if a[3] & c.MSG_WAITFORONE else 0
+    return _batch(t, f, a, _recvmsg, wait_once)
 
 
 ENTRIES: list[Entry] = [

@@ -317,11 +317,9 @@ def setfsgid(c: Credentials, fsgid: int) -> tuple[Credentials, int]:
 
 
 def setgroups(c: Credentials, groups: tuple[int, ...]) -> Credentials:
-    """setgroups(2): CAP_SETGID; the list is kept sorted, as Linux keeps it."""
-    if len(groups) > NGROUPS_MAX:
-        raise SyscallError(errno.EINVAL)
-    if not c.capable(CAP_SETGID):
-        raise SyscallError(errno.EPERM)
+    """setgroups(2)'s new credentials, the list sorted as Linux keeps it. The
+    syscall checks CAP_SETGID, the count and the ids first, in Linux's order
+    (before it reads the list from the application)."""
     return replace(c, groups=tuple(sorted(groups)))
 
 

@@ -16,21 +16,12 @@ Run: python3 -m pytest bench/bench_processes.py --benchmark-only
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from runners import RUNNERS
+from runners import Loop, loop_cases, run_loop
 
 GOAL = 0.5  # wanted pyvisor/runsc cost ratio of one iteration, at most
-
-
-@dataclass(frozen=True, slots=True)
-class Workload:
-    name: str
-    program: str  # a stem in programs/, compiled at session start; it takes N as argv[1]
-    n: int  # loop count at --bench-scale 1 (about 1 s of loop under pyvisor)
-    per_iter: str  # what one iteration does
 
 
 # N keeps one pyvisor loop near 1 s, so that the noise of the start-up in
@@ -39,46 +30,22 @@ class Workload:
 # ~0.6 ms, fork + exec + wait ~1.6 ms, pipe round trip ~40 us, futex round trip
 # ~20 us. (Stop 8's N: 500, 200, 6000, 5000, for costs 2-4x higher.)
 WORKLOADS = (
-    Workload("fork", "fork_loop", 1_500, "fork+_exit+wait"),
-    Workload("exec", "exec_loop", 600, "fork+execve+wait"),
-    Workload("pipe", "pipe_pingpong", 25_000, "1 B pipe round trip"),
-    Workload("futex", "futex_pingpong", 40_000, "futex round trip"),
+    Loop("fork", "fork_loop", 1_500, "fork+_exit+wait", goal=GOAL),
+    Loop("exec", "exec_loop", 600, "fork+execve+wait", goal=GOAL),
+    Loop("pipe", "pipe_pingpong", 25_000, "1 B pipe round trip", goal=GOAL),
+    Loop("futex", "futex_pingpong", 40_000, "futex round trip", goal=GOAL),
 )
 
 
-def _cases() -> list[pytest.param]:
-    # Runners innermost, so the three runs of one workload sit next to each
-    # other in time and drift in the machine's load hits them alike.
-    return [
-        pytest.param(w, n, r, id=f"{w.name}-N{'0' if n == 0 else ''}-{r}")
-        for w in WORKLOADS
-        for n in (0, w.n)
-        for r in RUNNERS
-    ]
-
-
-@pytest.mark.parametrize(("workload", "n", "runner"), _cases())
+@pytest.mark.parametrize(("workload", "n", "runner"), loop_cases(WORKLOADS))
 def test_process(
     benchmark,  # noqa: ANN001 (pytest-benchmark's fixture)
     request: pytest.FixtureRequest,
     programs: dict[str, Path],
     prefixes: dict[str, list[str] | str],
     measure: Callable[..., None],
-    workload: Workload,
+    workload: Loop,
     n: int,
     runner: str,
 ) -> None:
-    prefix = prefixes[runner]
-    if isinstance(prefix, str):
-        pytest.skip(prefix)
-    if n:
-        n = max(1, round(n * request.config.getoption("--bench-scale")))
-    # An absolute program path: exec_loop re-executes its own argv[0].
-    argv = [*prefix, str(programs[workload.program].resolve()), str(n)]
-
-    rounds = request.config.getoption("--bench-rounds")
-    if runner == "native":
-        rounds *= 4  # cheap, and t(N) - t(0) is a small difference natively
-
-    measure(benchmark, argv, workload=workload.name, per_iter=workload.per_iter,
-            runner=runner, n=n, rounds=rounds, group=f"{workload.name} N={n}", goal=GOAL)
+    run_loop(benchmark, request, programs, prefixes, measure, workload, n, runner)

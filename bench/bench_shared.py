@@ -15,59 +15,32 @@ Run: python3 -m pytest bench/bench_shared.py --benchmark-only
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from runners import RUNNERS
+from runners import Loop, loop_cases, run_loop
 
 GOAL = 0.5  # wanted pyvisor/runsc cost ratio of one iteration, at most
 
 
-@dataclass(frozen=True, slots=True)
-class Workload:
-    name: str
-    program: str  # a stem in programs/; it takes N as argv[1]
-    n: int  # loop count at --bench-scale 1
-    per_iter: str
-
-
 # N set from one loaded 2-vCPU run (pyvisor): about 1 s of loop each.
 WORKLOADS = (
-    Workload("shared-futex", "shared_futex_pingpong", 20_000, "cross-process futex round trip"),
-    Workload("sem", "sem_pingpong", 5_000, "POSIX semaphore round trip"),
-    Workload("shared-touch", "shared_touch_loop", 1_000, "mmap+16 page stores+munmap"),
+    Loop("shared-futex", "shared_futex_pingpong", 20_000, "cross-process futex round trip",
+         goal=GOAL),
+    Loop("sem", "sem_pingpong", 5_000, "POSIX semaphore round trip", goal=GOAL),
+    Loop("shared-touch", "shared_touch_loop", 1_000, "mmap+16 page stores+munmap", goal=GOAL),
 )
 
 
-def _cases() -> list[pytest.param]:
-    return [
-        pytest.param(w, n, r, id=f"{w.name}-N{'0' if n == 0 else ''}-{r}")
-        for w in WORKLOADS
-        for n in (0, w.n)
-        for r in RUNNERS
-    ]
-
-
-@pytest.mark.parametrize(("workload", "n", "runner"), _cases())
+@pytest.mark.parametrize(("workload", "n", "runner"), loop_cases(WORKLOADS))
 def test_shared(
     benchmark,  # noqa: ANN001 (pytest-benchmark's fixture)
     request: pytest.FixtureRequest,
     programs: dict[str, Path],
     prefixes: dict[str, list[str] | str],
     measure: Callable[..., None],
-    workload: Workload,
+    workload: Loop,
     n: int,
     runner: str,
 ) -> None:
-    prefix = prefixes[runner]
-    if isinstance(prefix, str):
-        pytest.skip(prefix)
-    if n:
-        n = max(1, round(n * request.config.getoption("--bench-scale")))
-    argv = [*prefix, str(programs[workload.program].resolve()), str(n)]
-    rounds = request.config.getoption("--bench-rounds")
-    if runner == "native":
-        rounds *= 4
-    measure(benchmark, argv, workload=workload.name, per_iter=workload.per_iter,
-            runner=runner, n=n, rounds=rounds, group=f"{workload.name} N={n}", goal=GOAL)
+    run_loop(benchmark, request, programs, prefixes, measure, workload, n, runner)

@@ -176,7 +176,7 @@ def replace(c: Credentials, **changes: object) -> Credentials:
     return records.replace(c, **changes)  # type: ignore[return-value]
 
 
-# --- uid transitions ------------------------------------------------------------------
+# --- id transitions -------------------------------------------------------------------
 
 def _fixup_caps(old: Credentials, new: Credentials) -> Credentials:
     """cap_emulate_setxuid() and the fs-uid rule, unless SECBIT_NO_SETUID_FIXUP."""
@@ -207,113 +207,121 @@ def _check_id(value: int) -> int:
     return value
 
 
-def setuid(c: Credentials, uid: int) -> Credentials:
-    """setuid(2): all four ids with CAP_SETUID, else the effective (and fs) id
-    to the real or saved one."""
-    uid = _check_id(uid)
-    if c.capable(CAP_SETUID):
-        new = replace(c, uid=uid, euid=uid, suid=uid, fsuid=uid)
-    elif uid in (c.uid, c.suid):
-        new = replace(c, euid=uid, fsuid=uid)
-    else:
+@record(frozen=True, slots=True)
+class IdKind:
+    """The field names of one kind of id (uids or gids) and the capability
+    that lifts its rules: the set*id rules are the same for both."""
+
+    real: str
+    eff: str
+    saved: str
+    fs: str
+    cap: int
+
+
+UIDS = IdKind("uid", "euid", "suid", "fsuid", CAP_SETUID)
+GIDS = IdKind("gid", "egid", "sgid", "fsgid", CAP_SETGID)
+
+
+def _current(c: Credentials, k: IdKind) -> tuple[int, int, int, int]:
+    return getattr(c, k.real), getattr(c, k.eff), getattr(c, k.saved), getattr(c, k.fs)
+
+
+def _set_id(c: Credentials, k: IdKind, value: int) -> Credentials:
+    """setuid/setgid: all four ids with the capability, else the effective
+    (and fs) id to the real or saved one."""
+    value = _check_id(value)
+    real, _, saved, _ = _current(c, k)
+    if c.capable(k.cap):
+        return replace(c, **{k.real: value, k.eff: value, k.saved: value, k.fs: value})
+    if value in (real, saved):
+        return replace(c, **{k.eff: value, k.fs: value})
+    raise SyscallError(errno.EPERM)
+
+
+def _set_re(c: Credentials, k: IdKind, new_real: int, new_eff: int) -> Credentials:
+    """setreuid/setregid: -1 leaves an id; the saved id follows a changed
+    effective one (or any change of the real one)."""
+    new_real, new_eff = new_real & 0xFFFF_FFFF, new_eff & 0xFFFF_FFFF
+    real, eff, saved, _ = _current(c, k)
+    priv = c.capable(k.cap)
+    r, e = real, eff
+    if new_real != NO_ID:
+        if not priv and new_real not in (real, eff):
+            raise SyscallError(errno.EPERM)
+        r = new_real
+    if new_eff != NO_ID:
+        if not priv and new_eff not in (real, eff, saved):
+            raise SyscallError(errno.EPERM)
+        e = new_eff
+    if new_real != NO_ID or (new_eff != NO_ID and new_eff != real):
+        saved = e
+    return replace(c, **{k.real: r, k.eff: e, k.saved: saved, k.fs: e})
+
+
+def _set_res(c: Credentials, k: IdKind, *ids: int) -> Credentials:
+    """setresuid/setresgid: without the capability each new id must be one of
+    the current three; -1 leaves one."""
+    ids = tuple(v & 0xFFFF_FFFF for v in ids)
+    current = _current(c, k)[:3]
+    if not c.capable(k.cap) and any(v != NO_ID and v not in current for v in ids):
         raise SyscallError(errno.EPERM)
-    return _fixup_caps(c, new)
+    r, e, s = (old if v == NO_ID else v for v, old in zip(ids, current, strict=True))
+    return replace(c, **{k.real: r, k.eff: e, k.saved: s, k.fs: e})
+
+
+def _set_fs(c: Credentials, k: IdKind, value: int) -> tuple[Credentials, int]:
+    """setfsuid/setfsgid: the new credentials (``c`` itself when nothing
+    changes) and the old fs id, which is returned whatever happens."""
+    value &= 0xFFFF_FFFF
+    current = _current(c, k)
+    old = current[3]
+    if value != NO_ID and value != old and (value in current or c.capable(k.cap)):
+        return replace(c, **{k.fs: value}), old
+    return c, old
+
+
+def setuid(c: Credentials, uid: int) -> Credentials:
+    """setuid(2)."""
+    return _fixup_caps(c, _set_id(c, UIDS, uid))
 
 
 def setreuid(c: Credentials, ruid: int, euid: int) -> Credentials:
-    """setreuid(2): -1 leaves an id; the saved id follows a changed effective one."""
-    ruid, euid = ruid & 0xFFFF_FFFF, euid & 0xFFFF_FFFF
-    priv = c.capable(CAP_SETUID)
-    new_r, new_e = c.uid, c.euid
-    if ruid != NO_ID:
-        if not priv and ruid not in (c.uid, c.euid):
-            raise SyscallError(errno.EPERM)
-        new_r = ruid
-    if euid != NO_ID:
-        if not priv and euid not in (c.uid, c.euid, c.suid):
-            raise SyscallError(errno.EPERM)
-        new_e = euid
-    new_s = c.suid
-    if ruid != NO_ID or (euid != NO_ID and euid != c.uid):
-        new_s = new_e
-    return _fixup_caps(c, replace(c, uid=new_r, euid=new_e, suid=new_s, fsuid=new_e))
+    """setreuid(2)."""
+    return _fixup_caps(c, _set_re(c, UIDS, ruid, euid))
 
 
 def setresuid(c: Credentials, ruid: int, euid: int, suid: int) -> Credentials:
-    """setresuid(2): without CAP_SETUID each new id must be one of the current three."""
-    ids = [v & 0xFFFF_FFFF for v in (ruid, euid, suid)]
-    if not c.capable(CAP_SETUID):
-        allowed = (c.uid, c.euid, c.suid)
-        if any(v != NO_ID and v not in allowed for v in ids):
-            raise SyscallError(errno.EPERM)
-    new_r, new_e, new_s = (old if v == NO_ID else v
-                           for v, old in zip(ids, (c.uid, c.euid, c.suid), strict=True))
-    return _fixup_caps(c, replace(c, uid=new_r, euid=new_e, suid=new_s, fsuid=new_e))
+    """setresuid(2)."""
+    return _fixup_caps(c, _set_res(c, UIDS, ruid, euid, suid))
 
 
 def setfsuid(c: Credentials, fsuid: int) -> tuple[Credentials, int]:
     """setfsuid(2): returns the new credentials and the old fs uid (always)."""
-    fsuid &= 0xFFFF_FFFF
-    old = c.fsuid
-    if fsuid == NO_ID:
-        return c, old
-    if fsuid in (c.uid, c.euid, c.suid, c.fsuid) or c.capable(CAP_SETUID):
-        if fsuid != old:
-            return _fixup_caps(c, replace(c, fsuid=fsuid)), old
-    return c, old
+    new, old = _set_fs(c, UIDS, fsuid)
+    return (c if new is c else _fixup_caps(c, new)), old
 
 
-# --- gid transitions (no capability side effects) --------------------------------------
+# gids: the same rules, with no capability side effects.
 
 def setgid(c: Credentials, gid: int) -> Credentials:
     """setgid(2)."""
-    gid = _check_id(gid)
-    if c.capable(CAP_SETGID):
-        return replace(c, gid=gid, egid=gid, sgid=gid, fsgid=gid)
-    if gid in (c.gid, c.sgid):
-        return replace(c, egid=gid, fsgid=gid)
-    raise SyscallError(errno.EPERM)
+    return _set_id(c, GIDS, gid)
 
 
 def setregid(c: Credentials, rgid: int, egid: int) -> Credentials:
     """setregid(2)."""
-    rgid, egid = rgid & 0xFFFF_FFFF, egid & 0xFFFF_FFFF
-    priv = c.capable(CAP_SETGID)
-    new_r, new_e = c.gid, c.egid
-    if rgid != NO_ID:
-        if not priv and rgid not in (c.gid, c.egid):
-            raise SyscallError(errno.EPERM)
-        new_r = rgid
-    if egid != NO_ID:
-        if not priv and egid not in (c.gid, c.egid, c.sgid):
-            raise SyscallError(errno.EPERM)
-        new_e = egid
-    new_s = c.sgid
-    if rgid != NO_ID or (egid != NO_ID and egid != c.gid):
-        new_s = new_e
-    return replace(c, gid=new_r, egid=new_e, sgid=new_s, fsgid=new_e)
+    return _set_re(c, GIDS, rgid, egid)
 
 
 def setresgid(c: Credentials, rgid: int, egid: int, sgid: int) -> Credentials:
     """setresgid(2)."""
-    ids = [v & 0xFFFF_FFFF for v in (rgid, egid, sgid)]
-    if not c.capable(CAP_SETGID):
-        allowed = (c.gid, c.egid, c.sgid)
-        if any(v != NO_ID and v not in allowed for v in ids):
-            raise SyscallError(errno.EPERM)
-    new_r, new_e, new_s = (old if v == NO_ID else v
-                           for v, old in zip(ids, (c.gid, c.egid, c.sgid), strict=True))
-    return replace(c, gid=new_r, egid=new_e, sgid=new_s, fsgid=new_e)
+    return _set_res(c, GIDS, rgid, egid, sgid)
 
 
 def setfsgid(c: Credentials, fsgid: int) -> tuple[Credentials, int]:
     """setfsgid(2): returns the new credentials and the old fs gid."""
-    fsgid &= 0xFFFF_FFFF
-    old = c.fsgid
-    if fsgid != NO_ID and (fsgid in (c.gid, c.egid, c.sgid, c.fsgid)
-                           or c.capable(CAP_SETGID)):
-        return replace(c, fsgid=fsgid), old
-    return c, old
+    return _set_fs(c, GIDS, fsgid)
 
 
 def setgroups(c: Credentials, groups: tuple[int, ...]) -> Credentials:

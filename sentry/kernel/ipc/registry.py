@@ -26,6 +26,7 @@ kernel lock when a process exits (SEM_UNDO) and never around it.
 from __future__ import annotations
 
 import errno
+import itertools
 import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -116,7 +117,7 @@ class Registry(Generic[T]):
 
     def _add(self, key: int, make: Callable[[int], T]) -> int:
         limit = min(max(len(self.by_index) * 3 // 2, 64), IPCMNI)
-        order = [*range(self._last + 1, limit), *range(0, min(self._last + 1, limit))]
+        order = itertools.chain(range(self._last + 1, limit), range(min(self._last + 1, limit)))
         index = next((i for i in order if i not in self.by_index), None)
         if index is None:
             raise SyscallError(errno.ENOSPC)

@@ -12,6 +12,7 @@ from syscalls import (
     inotify,
     ipc,
     misc,
+    mlock,
     mm,
     mqueue,
     net,
@@ -30,7 +31,7 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, inotify, xattr, mm, poll, process, pidfd, sched, creds, ipc, mqueue,
+FAMILIES = (fs, path, inotify, xattr, mm, mlock, poll, process, pidfd, sched, creds, ipc, mqueue,
             signal, signalfd, splice, system, time, timerfd, misc, net)
 
 

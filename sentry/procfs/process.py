@@ -216,6 +216,7 @@ class VmStats:
                     self.lib += n
             elif v.prot & PROT_WRITE and not v.flags & MAP_SHARED:
                 self.data += n
+        self.locked = 0 if tg.zombie or tg.mm is None else tg.mm.locked_bytes()
 
 
 # -- status, stat, statm -------------------------------------------------------
@@ -303,7 +304,7 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
     if not tg.zombie:
         vm = VmStats(tg)
         text += [
-            f"VmPeak:\t{_kb(vm.size)}", f"VmSize:\t{_kb(vm.size)}", f"VmLck:\t{_kb(0)}",
+            f"VmPeak:\t{_kb(vm.size)}", f"VmSize:\t{_kb(vm.size)}", f"VmLck:\t{_kb(vm.locked)}",
             f"VmPin:\t{_kb(0)}", f"VmHWM:\t{_kb(vm.rss)}", f"VmRSS:\t{_kb(vm.rss)}",
             f"RssAnon:\t{_kb(vm.anon)}", f"RssFile:\t{_kb(vm.file)}",
             f"RssShmem:\t{_kb(vm.shared)}", f"VmData:\t{_kb(vm.data)}",

@@ -16,6 +16,7 @@ from syscalls import (
     mm,
     mqueue,
     net,
+    openat2,
     path,
     pidfd,
     poll,
@@ -31,8 +32,8 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, inotify, xattr, mm, mlock, poll, process, pidfd, sched, creds, ipc, mqueue,
-            signal, signalfd, splice, system, time, timerfd, misc, net)
+FAMILIES = (fs, path, openat2, inotify, xattr, mm, mlock, poll, process, pidfd, sched, creds,
+            ipc, mqueue, signal, signalfd, splice, system, time, timerfd, misc, net)
 
 
 def build_table() -> SyscallTable:

@@ -11,6 +11,7 @@ from syscalls import (
     fs,
     inotify,
     ipc,
+    kcmp,
     misc,
     mlock,
     mm,
@@ -33,7 +34,7 @@ from syscalls import (
 from syscalls.table import SyscallTable
 
 FAMILIES = (fs, path, openat2, inotify, xattr, mm, mlock, poll, process, pidfd, sched, creds,
-            ipc, mqueue, signal, signalfd, splice, system, time, timerfd, misc, net)
+            ipc, kcmp, mqueue, signal, signalfd, splice, system, time, timerfd, misc, net)
 
 
 def build_table() -> SyscallTable:

@@ -217,8 +217,8 @@ PVM_CHUNK = 1 << 20  # bytes copied per step, so one huge iovec needs no huge bu
 PAGE = 4096
 
 
-def _pvm_target(t: Task, pid: int) -> Task:
-    """The task process_vm_* may access (ptrace_may_access with
+def ptrace_access_target(t: Task, pid: int) -> Task:
+    """The task process_vm_* and kcmp may access (ptrace_may_access with
     PTRACE_MODE_ATTACH_REALCREDS): one of the caller's own threads, or one
     whose real, effective and saved uids and gids all equal the caller's real
     ones and which is dumpable; a caller with CAP_SYS_PTRACE (root where
@@ -247,7 +247,7 @@ def _process_vm(t: Task, a: Args, write: bool) -> int:
         raise SyscallError(errno.EINVAL)
     local = read_iovecs(t, liov, liovcnt)
     remote = read_iovecs(t, riov, riovcnt)
-    target = _pvm_target(t, s32(pid))
+    target = ptrace_access_target(t, s32(pid))
     src_mm, dst_mm = (t.mm, target.mm) if write else (target.mm, t.mm)
     src_iov, dst_iov = (local, remote) if write else (remote, local)
     done = 0

@@ -1,0 +1,21 @@
+"""kcmp(2) for every kind of object (a thread shares them all, a fork child
+none but its inherited files; glibc's pthread_create gives the process a
+System V undo list) and epoll_pwait2(2)'s timeouts, against Linux."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import Programs, run_native, run_sandbox
+
+
+@pytest.mark.sandbox
+def test_kcmp_and_epoll_pwait2_match_linux(programs: Programs) -> None:
+    prog = programs.path("kcmp_calls")
+    nat = run_native([prog])
+    box = run_sandbox([prog])
+    assert nat.returncode == 0, nat.describe()
+    for line in ("thread vm: same", "child vm: differs", "epoll target: same",
+                 "unprivileged on root: EPERM", "pwait2 null timeout, ready: 1"):
+        assert line in nat.out, nat.describe()
+    assert box.out == nat.out, box.describe()
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()

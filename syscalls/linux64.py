@@ -23,6 +23,7 @@ from syscalls import (
     poll,
     process,
     sched,
+    seccomp,
     signal,
     signalfd,
     splice,
@@ -34,7 +35,7 @@ from syscalls import (
 from syscalls.table import SyscallTable
 
 FAMILIES = (fs, path, openat2, inotify, xattr, mm, mlock, poll, process, pidfd, sched, creds,
-            ipc, kcmp, mqueue, signal, signalfd, splice, system, time, timerfd, misc, net)
+            seccomp, ipc, kcmp, mqueue, signal, signalfd, splice, system, time, timerfd, misc, net)
 
 
 def build_table() -> SyscallTable:

@@ -72,6 +72,7 @@ def _child_task(parent: Task, tg: ThreadGroup, thread: object, tid: int, flags: 
     child.sigmask = parent.sigmask
     child.sched = parent.sched.forked()
     child.cpu_mask = parent.cpu_mask
+    child.seccomp = parent.seccomp
     child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
     regs = list(parent.regs)
     regs[RAX] = 0

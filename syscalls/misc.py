@@ -140,7 +140,15 @@ def _wake_op(t: Task, key: tuple[int, int], key2: tuple[int, int], uaddr2: int, 
     return woken
 
 
+
+def restart_syscall(t: Task, a: Args) -> int:
+    """restart_syscall(2): the Sentry restarts an interrupted call by running
+    it again, never through this call, so no restart block is ever pending:
+    a direct call gets EINTR, as Linux's do_no_restart_syscall gives."""
+    raise SyscallError(errno.EINTR)
+
 ENTRIES: list[Entry] = [
+    supported("restart_syscall", restart_syscall),
     supported("uname", uname),
     supported("getrandom", getrandom),
     partial("futex", futex, note="no PI futexes; WAKE_OP is not atomic against plain stores"),

@@ -285,6 +285,26 @@ def rt_sigqueueinfo(t: Task, a: Args) -> int:
     return 0
 
 
+def rt_tgsigqueueinfo(t: Task, a: Args) -> int:
+    """rt_tgsigqueueinfo(2): rt_sigqueueinfo to one thread of a thread group;
+    only a thread signalling itself may pose as the kernel or tgkill."""
+    tgid, tid, signo = s32(a[0]), s32(a[1]), _signo(a[2], allow_zero=True)
+    raw = t.mm.copy_in(a[3], 128)
+    if tgid <= 0 or tid <= 0:
+        raise SyscallError(errno.EINVAL)
+    code = int.from_bytes(raw[8:12], "little", signed=True)
+    if (code >= 0 or code == sig.SI_TKILL) and tid != t.tid:
+        raise SyscallError(errno.EPERM)
+    target = _thread(t, tgid, tid)
+    if not may_signal(t, target, signo):
+        raise SyscallError(errno.EPERM)
+    if signo:
+        value = int.from_bytes(raw[24:32], "little")
+        t.kernel.send_task(target, SigInfo(signo, code=code, pid=t.pid, uid=t.creds.uid,
+                                           value=value))
+    return 0
+
+
 ENTRIES: list[Entry] = [
     supported("rt_sigaction", rt_sigaction),
     supported("rt_sigprocmask", rt_sigprocmask),
@@ -298,4 +318,5 @@ ENTRIES: list[Entry] = [
     supported("tgkill", tgkill),
     supported("tkill", tkill),
     supported("rt_sigqueueinfo", rt_sigqueueinfo),
+    supported("rt_tgsigqueueinfo", rt_tgsigqueueinfo),
 ]

@@ -1,4 +1,4 @@
-"""kcmp(2) for every kind of object (a thread shares them all, a fork child
+"""Smaller calls against Linux: kcmp(2) for every kind of object (a thread shares them all, a fork child
 none but its inherited files; glibc's pthread_create gives the process a
 System V undo list) and epoll_pwait2(2)'s timeouts, against Linux."""
 
@@ -17,5 +17,19 @@ def test_kcmp_and_epoll_pwait2_match_linux(programs: Programs) -> None:
     for line in ("thread vm: same", "child vm: differs", "epoll target: same",
                  "unprivileged on root: EPERM", "pwait2 null timeout, ready: 1"):
         assert line in nat.out, nat.describe()
+    assert box.out == nat.out, box.describe()
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
+
+
+@pytest.mark.sandbox
+def test_tgsigqueueinfo_and_restart_syscall_match_linux(programs: Programs) -> None:
+    """rt_tgsigqueueinfo to the caller and to another thread (only the caller
+    may pose as the kernel), its errors, and restart_syscall with nothing to
+    restart."""
+    prog = programs.path("tgsigqueue")
+    nat = run_native([prog])
+    box = run_sandbox([prog])
+    assert nat.returncode == 0, nat.describe()
+    assert "handled in thread: 1 value 10" in nat.out and "restart_syscall: EINTR" in nat.out
     assert box.out == nat.out, box.describe()
     assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()

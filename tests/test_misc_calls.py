@@ -1,6 +1,7 @@
-"""Smaller calls against Linux: kcmp(2) for every kind of object (a thread shares them all, a fork child
-none but its inherited files; glibc's pthread_create gives the process a
-System V undo list) and epoll_pwait2(2)'s timeouts, against Linux."""
+"""Smaller calls against Linux: kcmp(2) for every kind of object (a thread
+shares them all, a fork child none but its inherited files; glibc's
+pthread_create gives the process a System V undo list), epoll_pwait2(2)'s
+timeouts, rt_tgsigqueueinfo(2) and restart_syscall(2)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ function in the family module named here.
 from __future__ import annotations
 
 from syscalls import (
+    aio,
     creds,
     fs,
     inotify,
@@ -35,7 +36,7 @@ from syscalls import (
 from syscalls.table import SyscallTable
 
 FAMILIES = (fs, path, openat2, inotify, xattr, mm, mlock, poll, process, pidfd, sched, creds,
-            seccomp, ipc, kcmp, mqueue, signal, signalfd, splice, system, time, timerfd, misc, net)
+            seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system, time, timerfd, misc, net)
 
 
 def build_table() -> SyscallTable:

@@ -36,7 +36,8 @@ from syscalls import (
 from syscalls.table import SyscallTable
 
 FAMILIES = (fs, path, openat2, inotify, xattr, mm, mlock, poll, process, pidfd, sched, creds,
-            seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system, time, timerfd, misc, net)
+            seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system, time, timerfd,
+            misc, net)
 
 
 def build_table() -> SyscallTable:

@@ -34,3 +34,17 @@ def test_tgsigqueueinfo_and_restart_syscall_match_linux(programs: Programs) -> N
     assert "handled in thread: 1 value 10" in nat.out and "restart_syscall: EINTR" in nat.out
     assert box.out == nat.out, box.describe()
     assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
+
+
+@pytest.mark.sandbox
+def test_sigwait_rules_match_linux(programs: Programs) -> None:
+    """sigwaitinfo blocks its set while it waits, EINTR (never a restart) for a
+    handled signal outside it, blocked signals queued though ignored, and
+    kill() of an unreaped zombie succeeding (each hung or failed before)."""
+    prog = programs.path("sigwait_rules")
+    nat = run_native([prog])
+    box = run_sandbox([prog], timeout=60)
+    assert nat.returncode == 0, nat.describe()
+    assert "kill zombie: ok" in nat.out and "taken by sigtimedwait: 12" in nat.out
+    assert box.out == nat.out, box.describe()
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()

@@ -77,11 +77,16 @@ def _given(ctx: click.Context, name: str) -> bool:
               help="Directory served (read-only, under an in-memory overlay) as the root.")
 @click.option("-v", "--volume", "volumes", multiple=True, metavar="HOST:DEST[:ro]",
               help="Bind-mount host file or directory HOST at DEST (writable unless :ro).")
+@click.option("--profile", is_flag=True,
+              help="At exit, print a syscall profile (counts, latency, callers) to stderr.")
+@click.option("--profile-format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
            cwd: str | None, envs: tuple[str, ...], hostname: str, root_dir: str,
-           volumes: tuple[str, ...], argv: tuple[str, ...]) -> None:
+           volumes: tuple[str, ...], profile: bool, profile_format: str,
+           argv: tuple[str, ...]) -> None:
     """Run PROGRAM [ARGS...] in a new sandbox, with stdio passed through.
 
     Exits with the program's status (128+N when signal N killed it).
@@ -127,6 +132,8 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
                                   extra_env=extra, mounts=mounts,
                                   ignored_signals=sandbox.inherited_ignores(),
                                   warn=lambda msg: click.echo(f"runsc.py: {msg}", err=True))
+    if profile:
+        opts.profile = clibase.profile_printer(profile_format)
     if os.isatty(0) and os.isatty(1):
         # From a terminal: the sandbox gets a terminal of its own, bridged to
         # this one (raw here; ^C is the sandbox's foreground job's SIGINT).
@@ -407,6 +414,34 @@ def exec_cmd(ctx: click.Context, process_file: str | None, detach: bool, pid_fil
     code = _oci(ctx, execproc.run, container_id, opts)
     sys.stdout.flush()
     sys.exit(int(code or 0))  # type: ignore[call-overload]
+
+
+@cli.command("debug")
+@click.option("--stacks", is_flag=True, help="Each task's state, current syscall and Sentry stack.")
+@click.option("--profile", is_flag=True, help="Profile the sandbox's syscalls for --duration.")
+@click.option("--duration", default="5s", show_default=True, help="How long to profile.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@_ID
+@click.pass_context
+def debug_cmd(ctx: click.Context, stacks: bool, profile: bool, duration: str, fmt: str,
+              container_id: str) -> None:
+    """Look inside a running sandbox (as runsc debug): --stacks, --profile."""
+    import json
+
+    from sentry.kernel.profile import format_table
+    from sentry.oci import debug_cli
+
+    if stacks == profile:
+        _oci_fail(ctx, "debug: give exactly one of --stacks and --profile")
+    if stacks:
+        tasks = _oci(ctx, debug_cli.stacks, container_id) or []
+        click.echo(json.dumps(tasks, indent=1) if fmt == "json"
+                   else debug_cli.format_stacks(tasks), nl=False)  # type: ignore[arg-type]
+        return
+    snap = _oci(ctx, debug_cli.profile, container_id, duration)
+    click.echo(json.dumps(snap, indent=1) if fmt == "json" else format_table(snap),  # type: ignore[arg-type]
+               nl=False)
 
 
 @cli.command("pause")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 CAP_SYS_ADMIN = 21
 
@@ -97,3 +99,19 @@ def exit_now(code: object) -> None:
     if "logging" in sys.modules:
         sys.modules["logging"].shutdown()
     os._exit(status & 0xFF)
+
+
+def profile_printer(fmt: str) -> Callable[[dict[str, Any]], None]:
+    """What `do --profile` hands the sandbox: prints the profile to stderr
+    at exit, as a table or as JSON (one object)."""
+
+    import json  # now: the Sentry cannot import once it is confined
+
+    from sentry.kernel.profile import format_table
+
+    def show(snap: dict[str, Any]) -> None:
+        text = json.dumps(snap, indent=1) + "\n" if fmt == "json" else format_table(snap)
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    return show

@@ -22,6 +22,7 @@ from sentry.kernel import creds, dac, execimage, rlimits
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.fork import tasks_charged
 from sentry.kernel.kernel import DEFAULT_RELEASE, Kernel, Utsname
+from sentry.kernel.profile import SyscallProfile
 from sentry.kernel.signals import SIG_IGN, SigAction
 from sentry.kernel.task import SentryBug, Task, initial_regs
 from sentry.kernel.threadgroup import ThreadGroup
@@ -113,6 +114,9 @@ class SandboxOptions:
     root_readonly: bool = False
     # What uname(2) and /proc report as the kernel's release.
     kernel_release: str = DEFAULT_RELEASE
+    # Given the syscall profile (sentry/kernel/profile.py) when the run ends;
+    # None: no profile is taken (`do --profile` sets it).
+    profile: Callable[[dict[str, Any]], None] | None = None
     # The container's pids limit (OCI linux.resources.pids.limit): the kernel
     # refuses a clone past it with EAGAIN (sentry/kernel/fork.py).
     pids_limit: int | None = None
@@ -375,6 +379,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     platform = None
     started = False
     console = None
+    prof = None
     try:
         uid, gid, groups = opts.user or (os.getuid(), os.getgid(), ())
         if opts.console_fd is not None:
@@ -409,6 +414,9 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             opts.before_start()
         if console is not None:
             console.start()
+        if opts.profile is not None:
+            prof = SyscallProfile(kernel, table.name)
+            prof.start()
         task.start(regs)
         started = True
         gofer_lost = False
@@ -429,6 +437,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         if started:
             kernel.shutdown()
             _join_tasks(kernel)
+        if prof is not None and opts.profile is not None:
+            opts.profile(prof.snapshot())
         if platform is not None:
             platform.close()
         root.close()

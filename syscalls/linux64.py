@@ -7,19 +7,24 @@ function in the family module named here.
 from __future__ import annotations
 
 from syscalls import (
+    aio,
     creds,
     fs,
     inotify,
     ipc,
+    kcmp,
     misc,
+    mlock,
     mm,
     mqueue,
     net,
+    openat2,
     path,
     pidfd,
     poll,
     process,
     sched,
+    seccomp,
     signal,
     signalfd,
     splice,
@@ -30,8 +35,9 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, inotify, xattr, mm, poll, process, pidfd, sched, creds, ipc, mqueue,
-            signal, signalfd, splice, system, time, timerfd, misc, net)
+FAMILIES = (fs, path, openat2, inotify, xattr, mm, mlock, poll, process, pidfd, sched, creds,
+            seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system, time, timerfd,
+            misc, net)
 
 
 def build_table() -> SyscallTable:

@@ -12,6 +12,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.futex import futex_key
 from sentry.procfs.system import memory_kb
 from syscalls import creds as cred_calls
+from syscalls import seccomp as seccomp_calls
 from syscalls.abi import TIMESPEC, U32, s32
 from syscalls.table import Entry, partial, supported
 
@@ -139,7 +140,15 @@ def _wake_op(t: Task, key: tuple[int, int], key2: tuple[int, int], uaddr2: int, 
     return woken
 
 
+
+def restart_syscall(t: Task, a: Args) -> int:
+    """restart_syscall(2): the Sentry restarts an interrupted call by running
+    it again, never through this call, so no restart block is ever pending:
+    a direct call gets EINTR, as Linux's do_no_restart_syscall gives."""
+    raise SyscallError(errno.EINTR)
+
 ENTRIES: list[Entry] = [
+    supported("restart_syscall", restart_syscall),
     supported("uname", uname),
     supported("getrandom", getrandom),
     partial("futex", futex, note="no PI futexes; WAKE_OP is not atomic against plain stores"),
@@ -186,6 +195,8 @@ def prctl(t: Task, a: Args) -> int:
         return 0
     if option in cred_calls.PRCTL_OPTIONS:
         return cred_calls.cap_prctl(t, option, a)
+    if option in (seccomp_calls.PR_GET_SECCOMP, seccomp_calls.PR_SET_SECCOMP):
+        return seccomp_calls.prctl_seccomp(t, option, a)
     if option == PR_SET_NO_NEW_PRIVS:
         if arg2 != 1 or any(a[2:5]):
             raise SyscallError(errno.EINVAL)

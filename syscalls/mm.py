@@ -10,13 +10,16 @@ import errno
 import mmap as _mmap
 from typing import TYPE_CHECKING, Any
 
+from sentry.kernel import rlimits
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import FileBacking, writeback_for
+from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
 from sentry.mm.vma import VM_NOMAYWRITE
 from sentry.vfs import vfs
 from sentry.vfs.description import dentry_of
 from sentry.vfs.tmpfs import NO_WRITES, memfd_file
 from syscalls.abi import read_iovecs, s32
+from syscalls.mlock import lock_limit
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -28,11 +31,67 @@ PROT_MASK = _mmap.PROT_READ | _mmap.PROT_WRITE | _mmap.PROT_EXEC
 PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000
 MAP_SHARED_VALIDATE = 0x03
+MAP_TYPE = 0x0F
+MAP_FIXED = 0x10
+MAP_GROWSDOWN = 0x100
+MAP_FIXED_NOREPLACE = 0x100000
+MAX_LENGTH = APP_END - APP_START
 
 
 def brk(t: Task, a: Args) -> int:
-    """brk(2): the raw syscall returns the (possibly unchanged) break."""
-    return t.mm.brk(a[0])
+    """brk(2): the raw syscall returns the (possibly unchanged) break; a heap
+    that RLIMIT_DATA or RLIMIT_AS would not allow leaves it unchanged."""
+    mm = t.mm
+    grow = page_round_up(a[0]) - page_round_up(mm.current_brk)
+    if a[0] > mm.current_brk and grow > 0:
+        data = rlimits.get(t.tg, rlimits.RLIMIT_DATA)[0]
+        if data != rlimits.RLIM_INFINITY and a[0] - mm.brk_start > data:
+            return mm.current_brk
+        try:
+            _may_expand(t, grow, 0)
+        except SyscallError:
+            return mm.current_brk
+    return mm.brk(a[0])
+
+
+def _may_expand(t: Task, grow: int, data_grow: int) -> None:
+    """may_expand_vm(): ENOMEM when ``grow`` more mapped bytes pass RLIMIT_AS,
+    or ``data_grow`` more private writable bytes pass RLIMIT_DATA (a zero soft
+    data limit lets mappings up to the hard one through, as Linux does)."""
+    limit = rlimits.get(t.tg, rlimits.RLIMIT_AS)[0]
+    if grow > 0 and limit != rlimits.RLIM_INFINITY and t.mm.total_bytes() + grow > limit:
+        raise SyscallError(errno.ENOMEM)
+    soft, hard = rlimits.get(t.tg, rlimits.RLIMIT_DATA)
+    if data_grow > 0 and soft != rlimits.RLIM_INFINITY:
+        used = t.mm.data_bytes() + data_grow
+        if used > soft and not (soft == 0 and used <= hard):
+            raise SyscallError(errno.ENOMEM)
+
+
+def _charge_mmap(t: Task, addr: int, length: int, prot: int, flags: int) -> None:
+    """The limits a new mapping must fit: RLIMIT_AS and RLIMIT_DATA for what it
+    adds (a MAP_FIXED one replaces what it covers), and RLIMIT_MEMLOCK
+    (EAGAIN) after mlockall(MCL_FUTURE)."""
+    if length <= 0 or length > MAX_LENGTH:
+        return  # mmap's own checks answer
+    length = page_round_up(length)
+    replaced = 0
+    if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) and not addr % PAGE_SIZE:
+        replaced = t.mm.bytes_in(addr, addr + length)
+    data = (prot & _mmap.PROT_WRITE and flags & MAP_TYPE == _mmap.MAP_PRIVATE
+            and not flags & MAP_GROWSDOWN)
+    _may_expand(t, length - replaced, length - replaced if data else 0)
+    if t.mm.lock_future:
+        limit = lock_limit(t)
+        if limit is not None and t.mm.locked_bytes() + length > limit:
+            raise SyscallError(errno.EAGAIN)
+
+
+def _lock_new(t: Task, addr: int, length: int) -> int:
+    """After mlockall(MCL_FUTURE), a new mapping starts locked."""
+    if t.mm.lock_future:
+        t.mm.set_locked(addr, addr + page_round_up(length), True)
+    return addr
 
 
 def mmap(t: Task, a: Args) -> int:
@@ -42,9 +101,11 @@ def mmap(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if off & 0xFFF:
         raise SyscallError(errno.EINVAL)
+    _charge_mmap(t, addr, length, prot, flags & 0xFFFFFFFF)
     if not flags & _mmap.MAP_ANONYMOUS:
-        return _mmap_file(t, addr, length, prot, flags & 0xFFFFFFFF, s32(fd), off)
-    return t.mm.mmap(addr, length, prot, flags & 0xFFFFFFFF)
+        return _lock_new(t, _mmap_file(t, addr, length, prot, flags & 0xFFFFFFFF, s32(fd), off),
+                         length)
+    return _lock_new(t, t.mm.mmap(addr, length, prot, flags & 0xFFFFFFFF), length)
 
 
 def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
@@ -151,44 +212,13 @@ def mincore(t: Task, a: Args) -> int:
     return 0
 
 
-MLOCK_ONFAULT = 1
-MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
-
-
-def mlock(t: Task, a: Args) -> int:
-    """mlock(2): nothing the Sentry holds is ever swapped, so locking is the
-    range check (ENOMEM on unmapped pages); RLIMIT_MEMLOCK is not charged."""
-    t.mm.check_mapped(a[0], a[1])
-    return 0
-
-
-def mlock2(t: Task, a: Args) -> int:
-    """mlock2(2): mlock with MLOCK_ONFAULT allowed."""
-    if a[2] & ~MLOCK_ONFAULT:
-        raise SyscallError(errno.EINVAL)
-    return mlock(t, a)
-
-
-def mlockall(t: Task, a: Args) -> int:
-    """mlockall(2): flag checks only (see mlock)."""
-    flags = a[0] & 0xFFFFFFFF
-    if not flags or flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) or flags == MCL_ONFAULT:
-        raise SyscallError(errno.EINVAL)
-    return 0
-
-
-def munlockall(t: Task, a: Args) -> int:
-    """munlockall(2)."""
-    return 0
-
-
 CAP_SYS_PTRACE = 19
 PVM_CHUNK = 1 << 20  # bytes copied per step, so one huge iovec needs no huge buffer
 PAGE = 4096
 
 
-def _pvm_target(t: Task, pid: int) -> Task:
-    """The task process_vm_* may access (ptrace_may_access with
+def ptrace_access_target(t: Task, pid: int) -> Task:
+    """The task process_vm_* and kcmp may access (ptrace_may_access with
     PTRACE_MODE_ATTACH_REALCREDS): one of the caller's own threads, or one
     whose real, effective and saved uids and gids all equal the caller's real
     ones and which is dumpable; a caller with CAP_SYS_PTRACE (root where
@@ -217,7 +247,7 @@ def _process_vm(t: Task, a: Args, write: bool) -> int:
         raise SyscallError(errno.EINVAL)
     local = read_iovecs(t, liov, liovcnt)
     remote = read_iovecs(t, riov, riovcnt)
-    target = _pvm_target(t, s32(pid))
+    target = ptrace_access_target(t, s32(pid))
     src_mm, dst_mm = (t.mm, target.mm) if write else (target.mm, t.mm)
     src_iov, dst_iov = (local, remote) if write else (remote, local)
     done = 0
@@ -280,8 +310,15 @@ def mprotect(t: Task, a: Args) -> int:
 
 
 def mremap(t: Task, a: Args) -> int:
-    """mremap(2)."""
-    return t.mm.mremap(a[0], a[1], a[2], a[3] & 0xFFFFFFFF, a[4])
+    """mremap(2): growing is charged against RLIMIT_AS (and RLIMIT_DATA for
+    private writable memory) as a new mapping would be."""
+    old_addr, old_len, new_len = a[0], a[1], a[2]
+    if new_len > old_len and new_len <= MAX_LENGTH and not old_addr % PAGE_SIZE:
+        grow = page_round_up(new_len) - page_round_up(old_len)
+        vma = t.mm.vma_at(old_addr)
+        data = vma is not None and vma.prot & _mmap.PROT_WRITE and not vma.shared
+        _may_expand(t, grow, grow if data else 0)
+    return t.mm.mremap(old_addr, old_len, new_len, a[3] & 0xFFFFFFFF, a[4])
 
 
 def madvise(t: Task, a: Args) -> int:
@@ -297,11 +334,6 @@ ENTRIES: list[Entry] = [
     supported("msync", msync),
     partial("memfd_create", memfd_create, note="no MFD_HUGETLB; F_SEAL_EXEC is only recorded"),
     supported("mincore", mincore),
-    partial("mlock", mlock, note="range check only; RLIMIT_MEMLOCK is not charged"),
-    partial("munlock", mlock, note="range check only"),
-    partial("mlock2", mlock2, note="range check only; RLIMIT_MEMLOCK is not charged"),
-    partial("mlockall", mlockall, note="flag check only"),
-    supported("munlockall", munlockall),
     partial("process_vm_readv", process_vm_readv,
             note="no ptrace-attach LSM checks beyond Linux's uid/gid rule"),
     partial("process_vm_writev", process_vm_writev,

@@ -382,6 +382,14 @@ def epoll_pwait(t: Task, a: Args) -> int:
                          lambda: _epoll_wait(t, s32(a[0]), a[1], s32(a[2]), deadline))
 
 
+def epoll_pwait2(t: Task, a: Args) -> int:
+    """epoll_pwait2(2): epoll_pwait with a timespec timeout (NULL: wait
+    forever), checked before anything else as Linux does."""
+    deadline = _timespec_deadline(t, a[3])
+    return _with_sigmask(t, a[4], a[5],
+                         lambda: _epoll_wait(t, s32(a[0]), a[1], s32(a[2]), deadline))
+
+
 # --- eventfd ----------------------------------------------------------------
 
 EFD_SEMAPHORE = 1
@@ -464,6 +472,7 @@ ENTRIES: list[Entry] = [
     supported("epoll_ctl", epoll_ctl),
     partial("epoll_wait", epoll_wait, note="EPOLLET on pipes and eventfds; LT for others"),
     partial("epoll_pwait", epoll_pwait, note="EPOLLET on pipes and eventfds; LT for others"),
+    partial("epoll_pwait2", epoll_pwait2, note="as epoll_pwait"),
     supported("eventfd", eventfd),
     supported("eventfd2", eventfd2),
 ]

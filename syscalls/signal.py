@@ -169,6 +169,18 @@ def rt_sigtimedwait(t: Task, a: Args) -> int:
             raise SyscallError(errno.EINVAL)
         deadline = _time.monotonic() + sec + nsec / 1e9
     blocked = ~want & ((1 << 64) - 1)
+    # While it waits, the set is blocked as well (Linux's real_blocked), so a
+    # signal of the set that has a handler stays pending for this call
+    # instead of interrupting it.
+    saved = t.sigmask
+    t.sigmask = saved | want
+    try:
+        return _sigtimedwait_loop(t, a, blocked, deadline)
+    finally:
+        t.sigmask = saved
+
+
+def _sigtimedwait_loop(t: Task, a: Args, blocked: int, deadline: float | None) -> int:
     while True:
         with t.kernel.lock:
             info = t.pending.take(blocked) or t.tg.pending.take(blocked)
@@ -178,23 +190,30 @@ def rt_sigtimedwait(t: Task, a: Args) -> int:
             return info.signo
         if deadline is not None and _time.monotonic() >= deadline:
             raise SyscallError(errno.EAGAIN)
-        t.sleep_until(min(deadline, _time.monotonic() + 0.05) if deadline else
-                      _time.monotonic() + 0.05)
+        try:
+            t.sleep_until(min(deadline, _time.monotonic() + 0.05) if deadline else
+                          _time.monotonic() + 0.05)
+        except SyscallError:
+            # Interrupted by a signal outside the set: EINTR, never a restart
+            # (Linux's do_sigtimedwait), even under SA_RESTART.
+            raise SyscallError(errno.EINTR) from None
 
 
 def _groups_for(t: Task, pid: int) -> list[ThreadGroup]:
+    """The processes ``pid`` names for kill: a zombie still counts until it is
+    reaped, as Linux's (signalling it succeeds and does nothing)."""
     k = t.kernel
     with k.lock:
         if pid > 0:
             tg = k.thread_groups.get(pid)
-            return [tg] if tg is not None and not tg.zombie else []
+            return [tg] if tg is not None and not tg.reaped else []
         if pid == 0:
             pgid = t.tg.pgid
-            return [g for g in k.thread_groups.values() if g.pgid == pgid and not g.zombie]
+            return [g for g in k.thread_groups.values() if g.pgid == pgid and not g.reaped]
         if pid == -1:
             return [g for g in k.thread_groups.values()
-                    if g.tgid != 1 and g is not t.tg and not g.zombie] + [t.tg]
-        return [g for g in k.thread_groups.values() if g.pgid == -pid and not g.zombie]
+                    if g.tgid != 1 and g is not t.tg and not g.reaped] + [t.tg]
+        return [g for g in k.thread_groups.values() if g.pgid == -pid and not g.reaped]
 
 
 def may_signal(t: Task, target: Task | None, signo: int) -> bool:
@@ -285,6 +304,26 @@ def rt_sigqueueinfo(t: Task, a: Args) -> int:
     return 0
 
 
+def rt_tgsigqueueinfo(t: Task, a: Args) -> int:
+    """rt_tgsigqueueinfo(2): rt_sigqueueinfo to one thread of a thread group;
+    only a thread signalling itself may pose as the kernel or tgkill."""
+    tgid, tid, signo = s32(a[0]), s32(a[1]), _signo(a[2], allow_zero=True)
+    raw = t.mm.copy_in(a[3], 128)
+    if tgid <= 0 or tid <= 0:
+        raise SyscallError(errno.EINVAL)
+    code = int.from_bytes(raw[8:12], "little", signed=True)
+    if (code >= 0 or code == sig.SI_TKILL) and tid != t.tid:
+        raise SyscallError(errno.EPERM)
+    target = _thread(t, tgid, tid)
+    if not may_signal(t, target, signo):
+        raise SyscallError(errno.EPERM)
+    if signo:
+        value = int.from_bytes(raw[24:32], "little")
+        t.kernel.send_task(target, SigInfo(signo, code=code, pid=t.pid, uid=t.creds.uid,
+                                           value=value))
+    return 0
+
+
 ENTRIES: list[Entry] = [
     supported("rt_sigaction", rt_sigaction),
     supported("rt_sigprocmask", rt_sigprocmask),
@@ -298,4 +337,5 @@ ENTRIES: list[Entry] = [
     supported("tgkill", tgkill),
     supported("tkill", tkill),
     supported("rt_sigqueueinfo", rt_sigqueueinfo),
+    supported("rt_tgsigqueueinfo", rt_tgsigqueueinfo),
 ]

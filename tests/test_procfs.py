@@ -48,7 +48,7 @@ HOST = HostInfo((0, 1), b"processor\t: 0\n\nprocessor\t: 1\n\n", 2_000_000)
 
 @dataclass
 class FakeMM:
-    """The address space surface procfs reads: vmas() and the brk range."""
+    """The address space surface procfs reads: vmas(), locked_bytes() and the brk range."""
 
     areas: list[VmaInfo] = field(default_factory=list)
     brk_start: int = 0
@@ -56,6 +56,9 @@ class FakeMM:
 
     def vmas(self) -> list[VmaInfo]:
         return list(self.areas)
+
+    def locked_bytes(self) -> int:
+        return 0
 
 
 def program_mm() -> FakeMM:

@@ -21,7 +21,8 @@ import errno
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import creds, execimage
+from sentry.kernel import creds, execimage, rlimits
+from sentry.kernel.creds import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ExecSwitch, Task
 from sentry.kernel.threadgroup import ThreadGroup
@@ -71,6 +72,7 @@ def _child_task(parent: Task, tg: ThreadGroup, thread: object, tid: int, flags: 
     child.sigmask = parent.sigmask
     child.sched = parent.sched.forked()
     child.cpu_mask = parent.cpu_mask
+    child.seccomp = parent.seccomp
     child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
     regs = list(parent.regs)
     regs[RAX] = 0
@@ -111,6 +113,26 @@ def _charge(kernel: Kernel) -> None:
         kernel.pids_pending += 1
 
 
+def _check_nproc(parent: Task) -> None:
+    """RLIMIT_NPROC, as copy_process(): EAGAIN when the caller's real user
+    already has as many tasks (threads included, zombies until reaped) as its
+    soft limit, unless that user is root or the caller has CAP_SYS_RESOURCE
+    or CAP_SYS_ADMIN."""
+    limit = rlimits.get(parent.tg, rlimits.RLIMIT_NPROC)[0]
+    c = parent.creds
+    if limit == rlimits.RLIM_INFINITY or c.uid == 0:
+        return
+    if c.capable(CAP_SYS_RESOURCE) or c.capable(CAP_SYS_ADMIN):
+        return
+    kernel = parent.kernel
+    with kernel.lock:
+        n = sum(1 for t in kernel.tasks.values() if t.creds.uid == c.uid)
+        n += sum(1 for g in kernel.thread_groups.values()
+                 if g.zombie and not g.reaped and g.tasks and g.tasks[0].creds.uid == c.uid)
+    if n >= limit:
+        raise SyscallError(errno.EAGAIN)
+
+
 def _settle(kernel: Kernel) -> None:
     if kernel.pids_limit is not None:
         with kernel.lock:
@@ -132,6 +154,7 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
         raise SyscallError(errno.EINVAL)
     kernel = parent.kernel
     tg = parent.tg
+    _check_nproc(parent)
     _charge(kernel)
     worker = None
     try:
@@ -167,6 +190,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         raise SyscallError(errno.EPERM)
     kernel = parent.kernel
     ptg = parent.tg
+    _check_nproc(parent)
     _charge(kernel)
     worker = mm = fds = None
     try:

@@ -184,12 +184,18 @@ class Kernel:
                 self._continue(tg)
             elif sig in STOP_SIGNALS:
                 tg.pending.discard(SIGCONT)
-            if act.handler == SIG_IGN and sig != SIGCHLD:
-                return
-            if act.handler == SIG_DFL and default_action(sig) in (IGNORE, CONT):
-                return
+            live = tg.live_tasks()
+            # A blocked signal is never dropped as ignored: the disposition may
+            # change before it is unblocked, and sigwaitinfo takes it (Linux's
+            # sig_ignored checks the target's blocked set first).
+            blocked = bool(live) and bool(live[0].sigmask & bit(sig))
+            if not blocked:
+                if act.handler == SIG_IGN and sig != SIGCHLD:
+                    return
+                if act.handler == SIG_DFL and default_action(sig) in (IGNORE, CONT):
+                    return
             tg.pending.add(info)
-            for t in tg.live_tasks():
+            for t in live:
                 if not t.sigmask & bit(sig):
                     t.wake()
                     break

@@ -110,13 +110,18 @@ class SigInfo:
     pid: int = 0
     uid: int = 0
     status: int = 0  # SIGCHLD: exit status or signal
-    addr: int = 0  # faults: si_addr
+    addr: int = 0  # faults: si_addr; seccomp's SIGSYS: si_call_addr
     value: int = 0  # sigqueue value
+    errno: int = 0  # si_errno (seccomp's SIGSYS: the filter's data)
+    syscall: int = 0  # seccomp's SIGSYS: si_syscall
+    arch: int = 0  # seccomp's SIGSYS: si_arch
 
     def pack(self) -> bytes:
         buf = bytearray(128)
-        struct.pack_into("<iii", buf, 0, self.signo, 0, self.code)
-        if self.addr:
+        struct.pack_into("<iii", buf, 0, self.signo, self.errno, self.code)
+        if self.syscall or self.arch:
+            struct.pack_into("<QiI", buf, 16, self.addr, self.syscall, self.arch)
+        elif self.addr:
             struct.pack_into("<Q", buf, 16, self.addr)
         else:
             struct.pack_into("<iI", buf, 16, self.pid, self.uid)

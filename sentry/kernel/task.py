@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import futex, schedparams
+from sentry.kernel import futex, schedparams, seccomp
 from sentry.kernel import signals as sig
 from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
 from sentry.kernel.errors import SyscallError
@@ -141,6 +141,7 @@ class Task:
         self.clear_child_tid = 0
         self.robust_list: tuple[int, int] = (0, 0)
         self.cpu_mask: frozenset[int] | None = None  # sched_setaffinity; None: every CPU
+        self.seccomp: object | None = None  # its seccomp filter chain (sentry/kernel/seccomp.py)
         self.regs: tuple[int, ...] = ()
         self.new_regs: list[int] | None = None
         self.in_app = False  # running application code (a kick is needed to interrupt it)
@@ -396,6 +397,8 @@ class Task:
                 args = (regs_t[RDI], regs_t[RSI], regs_t[RDX], regs_t[R10], regs_t[R8],
                         regs_t[R9])
                 handler = dispatch[nr] if nr < NR_SYSCALLS else None
+                if self.seccomp is not None:  # the application's own filter
+                    handler = seccomp.gate(self, nr, args, handler)
                 call = self._strace_call(nr, args) if strace else ""
                 self.new_regs = None
                 if handler is None:

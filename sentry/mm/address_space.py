@@ -27,6 +27,7 @@ import errno
 import os
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.accounting import Accounting
 from sentry.mm.filemap import FileBacking, WritebackBacking
 from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
 from sentry.mm.remap import Remapper
@@ -59,6 +60,7 @@ from sentry.mm.vma import (
     PROT_SEM,
     PROT_WRITE,
     VM_DONTFORK,
+    VM_LOCKED,
     VM_NOMAYWRITE,
     VM_WIPEONFORK,
     Backing,
@@ -105,7 +107,7 @@ _FORK_ADVICE = {
 _HEAP = "[heap]"
 
 
-class AddressSpace(Remapper):
+class AddressSpace(Remapper, Accounting):
     """The memory syscalls of one application address space (one stub process)."""
 
     # -- brk ----------------------------------------------------------------
@@ -451,6 +453,7 @@ class AddressSpace(Remapper):
                             and not v.vmflags & VM_WIPEONFORK):
                         v.backing = Backing(v.offset, v.length)  # shared until written
                     c = v.clone()
+                    c.vmflags &= ~VM_LOCKED  # fork does not inherit mlock
                     if v.backing is not None:
                         v.backing.hold()
                     else:

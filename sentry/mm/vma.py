@@ -108,6 +108,8 @@ VM_WIPEONFORK = 2
 # A shared file mapping whose file was not open for writing (Linux: no
 # VM_MAYWRITE): mprotect cannot add PROT_WRITE to it (EACCES).
 VM_NOMAYWRITE = 4
+# mlock'ed (mlock, mlockall): counted against RLIMIT_MEMLOCK; fork does not copy it.
+VM_LOCKED = 8
 
 
 _REFS_LOCK = threading.Lock()

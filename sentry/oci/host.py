@@ -290,10 +290,14 @@ class Host:
         return reply
 
     def stats(self) -> dict[str, Any]:
+        return self.forward({"op": "stats"})
+
+    def forward(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """A request only the running Sentry can answer (stats, debug)."""
         with self.lock:
             if not self._live():
                 return {"ok": False, "error": f"container is {self.status}, not running"}
-            return self._channel({"op": "stats"})
+            return self._channel(msg)
 
     def exec(self, req: dict[str, Any]) -> dict[str, Any]:
         """Start ``req["process"]`` in the container with the stdio that came
@@ -370,6 +374,8 @@ class Host:
             return self.freeze(op == "pause")
         if op == "stats":
             return self.stats()
+        if op in ("stacks", "profile-start", "profile-read"):
+            return self.forward({"op": op, "seconds": req.get("seconds")})
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def finished(self, code: int) -> None:

@@ -30,7 +30,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.signals import SigInfo
-from sentry.oci import bundle
+from sentry.oci import bundle, debug_ops
 from sentry.oci.control import FrameError, close_fds, read_frame, send_frame, valid_signal
 from sentry.tty.console import ConsoleBridge  # now: the confined Sentry opens no files
 
@@ -93,6 +93,8 @@ def _dispatch(booted: Booted, msg: dict[str, Any], fds: list[int]) -> dict[str, 
         if op == "resume":
             kernel.thaw()
             return {"ok": True}
+        if op in DEBUG_OPS:
+            return _debug(kernel, op, msg)
         if op == "stats":
             u = kernel.usage()
             return {"ok": True, "user": u.user_ns, "kernel": u.kernel_ns,
@@ -100,6 +102,18 @@ def _dispatch(booted: Booted, msg: dict[str, Any], fds: list[int]) -> dict[str, 
     except (ValueError, TypeError) as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": False, "error": f"unknown op {op!r}"}
+
+
+DEBUG_OPS = ("stacks", "profile-start", "profile-read")
+
+
+def _debug(kernel: Kernel, op: str, msg: dict[str, Any]) -> dict[str, Any]:
+    """`runsc.py debug`: sentry/oci/debug_ops.py."""
+    if op == "stacks":
+        return debug_ops.stacks(kernel)
+    if op == "profile-start":
+        return debug_ops.PROFILING.start(kernel, msg.get("seconds"))
+    return debug_ops.PROFILING.read()
 
 
 def _kill(kernel: Kernel, sig: int, all_: bool, pid: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sentry.kernel import rlimits
+from sentry.kernel import rlimits, seccomp
 from sentry.kernel.creds import Credentials
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIG_DFL, SIG_IGN
@@ -216,6 +216,7 @@ class VmStats:
                     self.lib += n
             elif v.prot & PROT_WRITE and not v.flags & MAP_SHARED:
                 self.data += n
+        self.locked = 0 if tg.zombie or tg.mm is None else tg.mm.locked_bytes()
 
 
 # -- status, stat, statm -------------------------------------------------------
@@ -280,6 +281,7 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
     tg, task, nthreads, ppid, (pnd, shd, blk, ign, cgt), queued = _snapshot(kernel, ref)
     letter, word = task_state(tg, task)
     c = task.creds if task is not None else None
+    sc_state = task.seccomp if task is not None else None
     if c is None:  # a zombie: no credentials left to show
         c = Credentials(cap_permitted=0, cap_effective=0, cap_bounding=0)
     uids = (c.uid, c.euid, c.suid, c.fsuid)
@@ -303,7 +305,7 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
     if not tg.zombie:
         vm = VmStats(tg)
         text += [
-            f"VmPeak:\t{_kb(vm.size)}", f"VmSize:\t{_kb(vm.size)}", f"VmLck:\t{_kb(0)}",
+            f"VmPeak:\t{_kb(vm.size)}", f"VmSize:\t{_kb(vm.size)}", f"VmLck:\t{_kb(vm.locked)}",
             f"VmPin:\t{_kb(0)}", f"VmHWM:\t{_kb(vm.rss)}", f"VmRSS:\t{_kb(vm.rss)}",
             f"RssAnon:\t{_kb(vm.anon)}", f"RssFile:\t{_kb(vm.file)}",
             f"RssShmem:\t{_kb(vm.shared)}", f"VmData:\t{_kb(vm.data)}",
@@ -319,8 +321,10 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
         f"CapInh:\t{c.cap_inheritable:016x}", f"CapPrm:\t{c.cap_permitted:016x}",
         f"CapEff:\t{c.cap_effective:016x}", f"CapBnd:\t{c.cap_bounding:016x}",
         f"CapAmb:\t{c.cap_ambient:016x}",
-        f"NoNewPrivs:\t{int(tg.prctl.get('no_new_privs', 0))}", "Seccomp:\t0",
-        "Seccomp_filters:\t0", "Speculation_Store_Bypass:\tthread vulnerable",
+        f"NoNewPrivs:\t{int(tg.prctl.get('no_new_privs', 0))}",
+        f"Seccomp:\t{seccomp.mode_of(sc_state)}",
+        f"Seccomp_filters:\t{seccomp.filter_count(sc_state)}",
+        "Speculation_Store_Bypass:\tthread vulnerable",
         f"Cpus_allowed:\t{host.cpus_mask()}", f"Cpus_allowed_list:\t{host.cpus_list()}",
         "Mems_allowed:\t00000000,00000001", "Mems_allowed_list:\t0",
         "voluntary_ctxt_switches:\t0", "nonvoluntary_ctxt_switches:\t0",

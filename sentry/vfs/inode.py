@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import xattr
 from sentry.vfs.file import FileDescription, Stat
 from shm.records import record
 
@@ -128,6 +129,8 @@ class Filesystem:
 
     name = "none"
     magic = 0x01021994
+    keeps_xattrs = False
+    """Whether this filesystem stores extended attributes (tmpfs does)."""
 
     def __init__(self, *, readonly: bool = False, source: str = "none") -> None:
         self.dev = alloc_dev()
@@ -286,6 +289,34 @@ class Inode:
             self.atime_ns = atime_ns
         if mtime_ns is not None:
             self.mtime_ns = mtime_ns
+        self.ctime_ns = now_ns()
+
+    # Extended attributes (syscalls/xattr.py has checked names and permissions).
+    def get_xattr(self, name: bytes) -> bytes:
+        """The attribute's value; ENODATA if unset (or never kept here)."""
+        return xattr.get(self.__dict__.get("_xattrs"), name)
+
+    def list_xattr(self) -> list[bytes]:
+        """Every attribute name, in the order they were first set."""
+        return list(self.__dict__.get("_xattrs") or ())
+
+    def set_xattr(self, name: bytes, value: bytes, flags: int) -> None:
+        """Set an attribute (XATTR_CREATE/REPLACE in ``flags``); EOPNOTSUPP
+        on a filesystem that keeps none, EROFS on a read-only one."""
+        if not self.fs.keeps_xattrs:
+            raise SyscallError(errno.EOPNOTSUPP)
+        if self.fs.readonly:
+            raise SyscallError(errno.EROFS)
+        xattr.put(self.__dict__.setdefault("_xattrs", {}), name, value, flags)
+        self.ctime_ns = now_ns()
+
+    def remove_xattr(self, name: bytes) -> None:
+        """Remove an attribute; ENODATA if it is not set."""
+        if not self.fs.keeps_xattrs:
+            raise SyscallError(errno.EOPNOTSUPP)
+        if self.fs.readonly:
+            raise SyscallError(errno.EROFS)
+        xattr.remove(self.__dict__.get("_xattrs"), name)
         self.ctime_ns = now_ns()
 
     # Regular-file data (used by RegularFileDescription and by mmap).

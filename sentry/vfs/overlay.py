@@ -401,6 +401,8 @@ class OverlayInode(Inode):
             else:
                 new = up.mknod(self.name, st.mode, st.rdev, st.uid, st.gid)
             new.ovl_origin = lower.ino  # type: ignore[attr-defined]
+            for xname in lower.list_xattr():
+                new.set_xattr(xname, lower.get_xattr(xname), 0)
             new.setattr(mode=st.mode & 0o7777, uid=st.uid, gid=st.gid,
                         atime_ns=st.atime_ns, mtime_ns=st.mtime_ns)
             self.upper = new
@@ -420,6 +422,27 @@ class OverlayInode(Inode):
         assert self.upper is not None
         self.upper.setattr(mode=mode, uid=uid, gid=gid, size=size, atime_ns=atime_ns,
                            mtime_ns=mtime_ns)
+
+    def get_xattr(self, name: bytes) -> bytes:
+        return self.real.get_xattr(name)
+
+    def list_xattr(self) -> list[bytes]:
+        return self.real.list_xattr()
+
+    def set_xattr(self, name: bytes, value: bytes, flags: int) -> None:
+        if self.fs.readonly:
+            raise SyscallError(errno.EROFS)
+        self.copy_up()
+        assert self.upper is not None
+        self.upper.set_xattr(name, value, flags)
+
+    def remove_xattr(self, name: bytes) -> None:
+        if self.fs.readonly:
+            raise SyscallError(errno.EROFS)
+        self.real.get_xattr(name)  # ENODATA before a needless copy-up
+        self.copy_up()
+        assert self.upper is not None
+        self.upper.remove_xattr(name)
 
     def readlink(self) -> bytes:
         return self.real.readlink()

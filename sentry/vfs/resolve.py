@@ -17,6 +17,14 @@ Facts this module follows (Linux behaviour, checked against the man pages):
 * A path of PATH_MAX (4096) bytes or more, or a component longer than NAME_MAX
   (255), is ENAMETOOLONG; an empty path is ENOENT unless AT_EMPTY_PATH.
 
+openat2(2)'s RESOLVE_* restrictions ride on the context as a
+:class:`ResolvePolicy` (None for every other call): RESOLVE_IN_ROOT and
+RESOLVE_BENEATH resolve from a context whose root is the dirfd (so ".." and
+absolute symlinks stay inside, as a chroot), BENEATH refusing instead of
+clamping (EXDEV); NO_SYMLINKS and NO_MAGICLINKS refuse links (ELOOP); NO_XDEV
+refuses any mount crossing (EXDEV). Checked at each step of the one walk, so
+no other thread can swap a component between a check and the open.
+
 Permission checks: the sandbox runs as root, so search permission is always
 granted; :attr:`FsContext.permission` is the hook where a later credentials
 model plugs in (called with MAY_EXEC for every directory searched).
@@ -37,8 +45,52 @@ from sentry.vfs.mount import MountNamespace, dotdot, follow_mounts
 
 MAXSYMLINKS = 40
 MAY_EXEC = 1
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+RESOLVE_CACHED = 0x20
+RESOLVE_ALL = 0x3F
 MAY_WRITE = 2
 MAY_READ = 4
+
+
+class ResolvePolicy:
+    """openat2's restrictions on one resolution (see the module docstring)."""
+
+    __slots__ = ("flags",)
+
+    def __init__(self, flags: int) -> None:
+        self.flags = flags
+
+    def absolute(self) -> None:
+        """An absolute path or symlink body: RESOLVE_BENEATH refuses it."""
+        if self.flags & RESOLVE_BENEATH:
+            raise SyscallError(errno.EXDEV)
+
+    def dotdot(self, cur: Dentry, root: Dentry) -> Dentry:
+        """".." under the policy: BENEATH refuses to leave the root, NO_XDEV to
+        step off a mount."""
+        if cur is root and self.flags & RESOLVE_BENEATH:
+            raise SyscallError(errno.EXDEV)
+        up = dotdot(cur, root)
+        if self.flags & RESOLVE_NO_XDEV and up.mount is not cur.mount:
+            raise SyscallError(errno.EXDEV)
+        return up
+
+    def cross(self, cur: Dentry, nxt: Dentry) -> None:
+        """A step from ``cur`` to ``nxt``: NO_XDEV refuses a mount crossing."""
+        if self.flags & RESOLVE_NO_XDEV and nxt.mount is not cur.mount:
+            raise SyscallError(errno.EXDEV)
+
+    def link(self, magic: bool) -> None:
+        """Following a symlink (``magic``: a procfs link naming a file directly).
+        IN_ROOT and BENEATH also refuse magic links, as Linux does."""
+        if self.flags & RESOLVE_NO_SYMLINKS:
+            raise SyscallError(errno.ELOOP)
+        if magic and self.flags & (RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH | RESOLVE_IN_ROOT):
+            raise SyscallError(errno.ELOOP)
 
 
 class FsContext:
@@ -49,7 +101,7 @@ class FsContext:
     """
 
     __slots__ = ("root", "cwd", "umask", "ns", "permission", "owner_check", "chown_check",
-                 "uid", "gid")
+                 "uid", "gid", "policy")
 
     def __init__(self, root: Dentry, cwd: Dentry | None = None, *, umask: int = 0o022,
                  ns: MountNamespace | None = None,
@@ -68,6 +120,8 @@ class FsContext:
         # The ids new files get: the calling task's fs uid and gid.
         self.uid = 0
         self.gid = 0
+        # openat2's restrictions, on a one-call context (:meth:`restricted`).
+        self.policy: ResolvePolicy | None = None
 
     @classmethod
     def for_namespace(cls, ns: MountNamespace) -> FsContext:
@@ -80,6 +134,16 @@ class FsContext:
                       permission=self.permission)
         c.owner_check, c.chown_check = self.owner_check, self.chown_check
         c.uid, c.gid = self.uid, self.gid
+        return c
+
+    def restricted(self, start: Dentry, flags: int) -> FsContext:
+        """A one-call copy for openat2 resolving from ``start`` under RESOLVE_*
+        ``flags``: IN_ROOT and BENEATH make ``start`` its root."""
+        c = self.fork()
+        c.umask = self.umask
+        if flags & (RESOLVE_IN_ROOT | RESOLVE_BENEATH):
+            c.root = start
+        c.policy = ResolvePolicy(flags)
         return c
 
     def check(self, d: Dentry, mask: int) -> None:
@@ -113,7 +177,14 @@ class _Walk:
     def walk(self, start: Dentry, path: bytes, follow_last: bool, final: bool = True) -> Dentry:
         """Resolve every component of ``path`` from ``start``."""
         ctx = self.ctx
-        cur = ctx.root if path.startswith(b"/") else start
+        pol = ctx.policy
+        if path.startswith(b"/"):
+            if pol is not None:
+                pol.absolute()
+                pol.cross(start, follow_mounts(ctx.root))
+            cur = ctx.root
+        else:
+            cur = start
         cur = follow_mounts(cur)
         comps = [c for c in path.split(b"/") if c]
         last_i = len(comps) - 1
@@ -124,11 +195,13 @@ class _Walk:
             if name == b".":
                 continue
             if name == b"..":
-                cur = dotdot(cur, ctx.root)
+                cur = dotdot(cur, ctx.root) if pol is None else pol.dotdot(cur, ctx.root)
                 continue
             if len(name) > NAME_MAX:
                 raise SyscallError(errno.ENAMETOOLONG)
             child = follow_mounts(cur.child(name))
+            if pol is not None:
+                pol.cross(cur, child)
             if child.inode.is_symlink() and (i < last_i or follow_last):
                 cur = self.follow(cur, child, final and i == last_i)
             else:
@@ -141,6 +214,9 @@ class _Walk:
         self.links += 1
         if self.links > MAXSYMLINKS:
             raise SyscallError(errno.ELOOP)
+        pol = self.ctx.policy
+        if pol is not None:
+            pol.link(is_magic(link.inode, self.ctx))
         reopen = getattr(link.inode, "reopen", None)
         if final and reopen is not None and self.reopen_flags is not None:
             desc = reopen(self.reopen_flags)
@@ -153,6 +229,13 @@ class _Walk:
         if not body:
             raise SyscallError(errno.ENOENT)
         return self.walk(parent, body, True, final)
+
+
+def is_magic(inode: object, ctx: FsContext) -> bool:
+    """Whether a symlink is a procfs "magic" link (names a file, not a path)."""
+    if getattr(inode, "reopen", None) is not None:
+        return True
+    return inode.follow_link(ctx) is not None  # type: ignore[attr-defined]
 
 
 def _check_path(path: bytes) -> None:
@@ -210,6 +293,8 @@ def resolve_parent(ctx: FsContext, path: bytes,
         raise SyscallError(errno.ENAMETOOLONG)
     start = dirfd_dentry if dirfd_dentry is not None else ctx.cwd
     if sep and not head:
+        if ctx.policy is not None:
+            ctx.policy.absolute()
         parent = follow_mounts(ctx.root)
     elif sep:
         parent = _Walk(ctx).walk(start, head, True)
@@ -225,10 +310,14 @@ def lookup_last(ctx: FsContext, parent: Dentry, name: bytes) -> Dentry | None:
     """The entry ``name`` of ``parent`` (mounts crossed, symlinks not followed), or None."""
     if name == b".":
         return parent
+    pol = ctx.policy
     if name == b"..":
-        return dotdot(parent, ctx.root)
+        return dotdot(parent, ctx.root) if pol is None else pol.dotdot(parent, ctx.root)
     try:
-        return follow_mounts(parent.child(name))
+        child = follow_mounts(parent.child(name))
+        if pol is not None:
+            pol.cross(parent, child)
+        return child
     except SyscallError as e:
         if e.errno == errno.ENOENT:
             return None

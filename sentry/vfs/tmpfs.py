@@ -78,6 +78,7 @@ class TmpFs(Filesystem):
 
     name = "tmpfs"
     magic = TMPFS_MAGIC
+    keeps_xattrs = True
 
     def __init__(self, *, mode: int = 0o1777, uid: int = 0, gid: int = 0,
                  first_ino: int = 1, source: str = "tmpfs", readonly: bool = False,

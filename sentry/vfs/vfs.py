@@ -50,6 +50,7 @@ from sentry.vfs.resolve import (
     MAY_WRITE,
     FsContext,
     Reopened,
+    is_magic,
     lookup_last,
     resolve,
     resolve_parent,
@@ -161,6 +162,8 @@ def _open_create(ctx: FsContext, dirfd: Dentry | None, path: bytes, flags: int, 
     if child.inode.is_symlink() and not flags & O_NOFOLLOW:
         if depth >= MAX_CREATE_LINKS:
             raise SyscallError(errno.ELOOP)
+        if ctx.policy is not None:
+            ctx.policy.link(is_magic(child.inode, ctx))
         reopen = getattr(child.inode, "reopen", None)
         if reopen is not None:
             desc = reopen(flags)

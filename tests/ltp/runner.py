@@ -95,6 +95,14 @@ FAMILIES = (
 )
 
 
+def _why(out: str) -> str:
+    """What explains a failure: the first TFAIL/TBROK lines, or the last
+    lines when there are none (a crash, a timeout)."""
+    lines = out.strip().splitlines()
+    bad = [ln for ln in lines if re.search(r"\b(TFAIL|TBROK)\b", ln)]
+    return "\n".join(bad[:4] if bad else lines[-6:])
+
+
 @dataclass
 class Outcome:
     """One test binary's verdict in one runner, and why."""
@@ -105,7 +113,7 @@ class Outcome:
     verdict: str  # pass / conf / fail
     status: int
     seconds: float
-    tail: str  # the last lines of its output, for a failing test
+    tail: str  # why a failing test failed: its first TFAIL/TBROK lines
 
     @property
     def key(self) -> str:
@@ -169,7 +177,7 @@ def run_one(runner: str, family: str, test: Path) -> Outcome:
             status = -9
         took = time.monotonic() - start
     verdict = parse_verdict(out, status)
-    tail = "\n".join(out.strip().splitlines()[-6:]) if verdict == "fail" else ""
+    tail = _why(out) if verdict == "fail" else ""
     return Outcome(test.name, family, runner, verdict, status, round(took, 2), tail)
 
 

@@ -1,0 +1,50 @@
+"""Smaller calls against Linux: kcmp(2) for every kind of object (a thread
+shares them all, a fork child none but its inherited files; glibc's
+pthread_create gives the process a System V undo list), epoll_pwait2(2)'s
+timeouts, rt_tgsigqueueinfo(2) and restart_syscall(2)."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import Programs, run_native, run_sandbox
+
+
+@pytest.mark.sandbox
+def test_kcmp_and_epoll_pwait2_match_linux(programs: Programs) -> None:
+    prog = programs.path("kcmp_calls")
+    nat = run_native([prog])
+    box = run_sandbox([prog])
+    assert nat.returncode == 0, nat.describe()
+    for line in ("thread vm: same", "child vm: differs", "epoll target: same",
+                 "unprivileged on root: EPERM", "pwait2 null timeout, ready: 1"):
+        assert line in nat.out, nat.describe()
+    assert box.out == nat.out, box.describe()
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
+
+
+@pytest.mark.sandbox
+def test_tgsigqueueinfo_and_restart_syscall_match_linux(programs: Programs) -> None:
+    """rt_tgsigqueueinfo to the caller and to another thread (only the caller
+    may pose as the kernel), its errors, and restart_syscall with nothing to
+    restart."""
+    prog = programs.path("tgsigqueue")
+    nat = run_native([prog])
+    box = run_sandbox([prog])
+    assert nat.returncode == 0, nat.describe()
+    assert "handled in thread: 1 value 10" in nat.out and "restart_syscall: EINTR" in nat.out
+    assert box.out == nat.out, box.describe()
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
+
+
+@pytest.mark.sandbox
+def test_sigwait_rules_match_linux(programs: Programs) -> None:
+    """sigwaitinfo blocks its set while it waits, EINTR (never a restart) for a
+    handled signal outside it, blocked signals queued though ignored, and
+    kill() of an unreaped zombie succeeding (each hung or failed before)."""
+    prog = programs.path("sigwait_rules")
+    nat = run_native([prog])
+    box = run_sandbox([prog], timeout=60)
+    assert nat.returncode == 0, nat.describe()
+    assert "kill zombie: ok" in nat.out and "taken by sigtimedwait: 12" in nat.out
+    assert box.out == nat.out, box.describe()
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()

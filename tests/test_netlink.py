@@ -24,9 +24,11 @@ def test_netconfig_starts_with_lo_and_its_addresses() -> None:
     assert [(a.family, a.addr, a.prefixlen, a.scope) for a in lo.addrs] == [
         (AF_INET, b"\x7f\0\0\1", 8, RT_SCOPE_HOST),
         (AF_INET6, bytes(15) + b"\1", 128, RT_SCOPE_HOST)]
-    assert [r.table for r in cfg.routes(AF_INET)] == [RT_TABLE_LOCAL]
-    assert [(r.table, r.metric) for r in cfg.routes(AF_INET6)] == [(RT_TABLE_LOCAL, 0),
-                                                                    (RT_TABLE_MAIN, 256)]
+    # What Linux 6.x gives lo once it is up (ip route show table all).
+    assert [(r.dst, r.prefixlen, r.table, r.rtype) for r in cfg.routes(AF_INET)] == [
+        (b"\x7f\0\0\0", 8, RT_TABLE_LOCAL, 2), (b"\x7f\0\0\1", 32, RT_TABLE_LOCAL, 2),
+        (b"\x7f\xff\xff\xff", 32, RT_TABLE_LOCAL, 3)]
+    assert [(r.table, r.metric) for r in cfg.routes(AF_INET6)] == [(RT_TABLE_LOCAL, 0)]
 
 
 def test_netconfig_registers_an_interface_with_linux_routes() -> None:
@@ -41,7 +43,7 @@ def test_netconfig_registers_an_interface_with_linux_routes() -> None:
     assert v6.scope == RT_SCOPE_LINK
     main4 = [(r.dst, r.prefixlen, r.gateway) for r in cfg.routes(AF_INET)
              if r.table == RT_TABLE_MAIN]
-    assert main4 == [(bytes([172, 17, 0, 0]), 16, None), (bytes(4), 0, bytes([172, 17, 0, 1]))]
+    assert main4 == [(bytes(4), 0, bytes([172, 17, 0, 1])), (bytes([172, 17, 0, 0]), 16, None)]
     assert cfg.is_local(AF_INET, bytes([172, 17, 0, 2]))
     assert not cfg.is_local(AF_INET, bytes([172, 17, 0, 3]))
     cfg.count(eth.index, rx_bytes=60, rx_packets=1)

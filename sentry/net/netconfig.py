@@ -3,7 +3,8 @@ like to the application (netlink route dumps, /proc/net, getifaddrs).
 
 One ``NetConfig`` per kernel (``Kernel.netconfig``). It starts as a
 ``--network=none`` sandbox's: ``lo`` only, with 127.0.0.1/8 and ::1/128 and
-their routes. Whoever attaches a real network adds to it at boot:
+the routes Linux gives them (all in the local table). Whoever attaches a
+real network adds to it at boot:
 
     cfg = kernel.netconfig
     eth = cfg.add_interface("eth0", hwaddr=b"\\x02\\x42\\xac\\x11\\x00\\x02", mtu=1500)
@@ -11,7 +12,8 @@ their routes. Whoever attaches a real network adds to it at boot:
     cfg.add_route(AF_INET, b"", 0, ifindex=eth.index, gateway=bytes([172, 17, 0, 1]))
 
 ``add_address`` also adds the routes Linux's kernel adds for an address
-(the local route in table 255 and the prefix route in the main table), so a
+(local and broadcast routes in table 255, the prefix route in the main
+table), so a
 caller adds only what a user would add with ``ip route add`` (a default
 route). Traffic counters (``Interface.stats``) are plain ints the owning
 stack bumps; /proc/net/dev and RTM_GETLINK read them.
@@ -190,25 +192,36 @@ class NetConfig:
             return ifa
 
     def _kernel_routes(self, iface: Interface, ifa: IfAddr) -> None:
-        """The routes Linux's fib adds with an address (lock held)."""
+        """The routes Linux's fib adds with an address (lock held): for IPv4
+        a local route to the address (and to the whole prefix on a loopback
+        device), a broadcast route and the prefix route in the main table;
+        for IPv6 the local route and, on other devices, the prefix route."""
         net = _masked(ifa.addr, ifa.prefixlen)
         loop = bool(iface.flags & IFF_LOOPBACK)
+        add = self._routes.append
+        local = {"table": RT_TABLE_LOCAL, "rtype": RTN_LOCAL, "protocol": RTPROT_KERNEL}
         if ifa.family == AF_INET:
-            self._routes.append(Route(AF_INET, net if loop else ifa.addr,
-                                      ifa.prefixlen if loop else 32, iface.index,
-                                      table=RT_TABLE_LOCAL, rtype=RTN_LOCAL,
-                                      scope=RT_SCOPE_HOST, protocol=RTPROT_KERNEL,
-                                      prefsrc=ifa.addr))
+            if loop and ifa.prefixlen < 32:
+                add(Route(AF_INET, net, ifa.prefixlen, iface.index, scope=RT_SCOPE_HOST,
+                          prefsrc=ifa.addr, **local))
+            add(Route(AF_INET, ifa.addr, 32, iface.index, scope=RT_SCOPE_HOST,
+                      prefsrc=ifa.addr, **local))
+            bcast = ifa.broadcast
+            if bcast is None and loop and ifa.prefixlen < 31:
+                host = (1 << (32 - ifa.prefixlen)) - 1
+                bcast = (int.from_bytes(ifa.addr, "big") | host).to_bytes(4, "big")
+            if bcast is not None:
+                add(Route(AF_INET, bcast, 32, iface.index, table=RT_TABLE_LOCAL,
+                          rtype=RTN_BROADCAST, scope=RT_SCOPE_LINK, protocol=RTPROT_KERNEL,
+                          prefsrc=ifa.addr))
             if not loop:
-                self._routes.append(Route(AF_INET, net, ifa.prefixlen, iface.index,
-                                          scope=RT_SCOPE_LINK, protocol=RTPROT_KERNEL,
-                                          prefsrc=ifa.addr))
+                add(Route(AF_INET, net, ifa.prefixlen, iface.index, scope=RT_SCOPE_LINK,
+                          protocol=RTPROT_KERNEL, prefsrc=ifa.addr))
             return
-        self._routes.append(Route(AF_INET6, ifa.addr, 128, iface.index, table=RT_TABLE_LOCAL,
-                                  rtype=RTN_LOCAL, protocol=RTPROT_KERNEL, metric=0))
-        if loop or ifa.prefixlen < 128:
-            self._routes.append(Route(AF_INET6, net, ifa.prefixlen, iface.index,
-                                      protocol=RTPROT_KERNEL, metric=IPV6_ROUTE_METRIC))
+        add(Route(AF_INET6, ifa.addr, 128, iface.index, **local))
+        if not loop and ifa.prefixlen < 128:
+            add(Route(AF_INET6, net, ifa.prefixlen, iface.index, protocol=RTPROT_KERNEL,
+                      metric=IPV6_ROUTE_METRIC))
 
     def add_route(self, family: int, dst: bytes, prefixlen: int, *, ifindex: int,
                   gateway: bytes | None = None, metric: int | None = None,
@@ -255,9 +268,12 @@ class NetConfig:
         return next((i for i in self.interfaces() if i.name == name), None)
 
     def routes(self, family: int | None = None) -> list[Route]:
-        """The routes (of ``family``), in the order they were added."""
+        """The routes (of ``family``) in the order Linux dumps them: IPv4
+        before IPv6, the main table before the local one, then by
+        destination and prefix length."""
         with self.lock:
-            return [r for r in self._routes if family is None or r.family == family]
+            got = [r for r in self._routes if family is None or r.family == family]
+        return sorted(got, key=lambda r: (r.family, r.table, r.dst, r.prefixlen))
 
     def addresses(self, family: int | None = None) -> list[tuple[Interface, IfAddr]]:
         """Every (interface, address) pair, interface order first."""

@@ -13,12 +13,15 @@ Facts from Linux (net/netlink/af_netlink.c; netlink(7)) this keeps:
   ids from -4096 down. A port id taken is EADDRINUSE; binding again to
   another id EINVAL. Multicast groups are recorded (rtnetlink lets anyone
   join) but no notification is ever sent: the table does not change.
-* Sending to a port other than the kernel's (0) is EPERM (a user-to-user
-  message needs a capability route sockets do not grant here). A message
-  longer than the send buffer less 32 is EMSGSIZE.
+* Sending to (or connecting to) a port other than the kernel's (0), or to
+  groups, needs CAP_NET_ADMIN for route sockets: EPERM without it. With
+  it a message goes to that port's socket as one datagram, ECONNREFUSED
+  when no socket holds the port; groups reach nobody. A message longer
+  than the send buffer less 32 is EMSGSIZE.
 * getpeername always succeeds (the kernel, unless connected elsewhere);
   listen, accept and shutdown are EOPNOTSUPP.
-* Options live at SOL_NETLINK; other levels are ENOPROTOOPT.
+* Options live at SOL_NETLINK; other levels are ENOPROTOOPT. A value
+  shorter than an int counts as 0.
 """
 
 from __future__ import annotations
@@ -96,6 +99,10 @@ class _Ports:
             self.taken[ep.protocol, pid] = ep
             return pid
 
+    def lookup(self, protocol: int, pid: int) -> NetlinkEndpoint | None:
+        with self.lock:
+            return self.taken.get((protocol, pid))
+
     def give_back(self, ep: NetlinkEndpoint, pid: int) -> None:
         with self.lock:
             if self.taken.get((ep.protocol, pid)) is ep:
@@ -124,7 +131,7 @@ class NetlinkEndpoint(Endpoint):
         self.groups = 0
         self.dst = (0, 0)
         self.flags: dict[int, int] = {}
-        self.rq: deque[bytes] = deque()
+        self.rq: deque[tuple[bytes, int]] = deque()  # (datagram, sender's port id)
         self.max_recv = 0
 
     # -- naming ----------------------------------------------------------------
@@ -151,7 +158,7 @@ class NetlinkEndpoint(Endpoint):
             self.dst = (0, 0)
             return
         pid, groups = _parse(raw)
-        if pid or groups:
+        if (pid or groups) and not self.caller()[1]:
             raise SyscallError(errno.EPERM)
         with self.cond:
             self._autobind()
@@ -167,10 +174,9 @@ class NetlinkEndpoint(Endpoint):
     def send(self, data: bytes, flags: int, nonblock: bool, dest: bytes | None, ctx: Any,
              rights: list[FileDescription] | None, creds: tuple[int, int, int]) -> int:
         drop_rights(rights)
-        if dest is not None:
-            pid, groups = _parse(dest)
-            if pid or groups:
-                raise SyscallError(errno.EPERM)
+        pid, groups = _parse(dest) if dest is not None else self.dst
+        if (pid or groups) and not self.caller()[1]:
+            raise SyscallError(errno.EPERM)
         if len(data) > self.sndbuf - 32:
             raise SyscallError(errno.EMSGSIZE)
         with self.cond:
@@ -178,11 +184,25 @@ class NetlinkEndpoint(Endpoint):
             portid = self.portid
             limit = max(NLMSG_GOODSIZE, self.max_recv)
             cap_ack = bool(self.flags.get(NETLINK_CAP_ACK))
+        if pid:
+            return self._unicast(pid, data, portid)
+        if groups:
+            return len(data)  # no other listener of route groups here
         replies = process(data, portid, self.handler, cap_ack=cap_ack, dump_limit=limit)
         if replies:
             with self.cond:
-                self.rq.extend(replies)
+                self.rq.extend((r, 0) for r in replies)
                 notify(self.cond)
+        return len(data)
+
+    def _unicast(self, pid: int, data: bytes, portid: int) -> int:
+        """A message to another netlink socket (netlink_unicast)."""
+        rcv = PORTS.lookup(self.protocol, pid)
+        if rcv is None or rcv.closed:
+            raise SyscallError(errno.ECONNREFUSED)
+        with rcv.cond:
+            rcv.rq.append((data, portid))
+            notify(rcv.cond)
         return len(data)
 
     def recv(self, count: int, flags: int, nonblock: bool) -> Received:
@@ -193,8 +213,8 @@ class NetlinkEndpoint(Endpoint):
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
                 wait(self.cond, deadline)
-            msg = self.rq[0] if flags & c.MSG_PEEK else self.rq.popleft()
-        out = Received(msg[:count], len(msg), KERNEL)
+            msg, sender = self.rq[0] if flags & c.MSG_PEEK else self.rq.popleft()
+        out = Received(msg[:count], len(msg), NlAddr(sender) if sender else KERNEL)
         if len(msg) > count:
             out.flags |= c.MSG_TRUNC
             if not flags & c.MSG_TRUNC:
@@ -203,7 +223,7 @@ class NetlinkEndpoint(Endpoint):
 
     def nread(self) -> int:
         with self.cond:
-            return len(self.rq[0]) if self.rq else 0
+            return len(self.rq[0][0]) if self.rq else 0
 
     def readiness(self) -> int:
         with self.cond:
@@ -234,9 +254,7 @@ class NetlinkEndpoint(Endpoint):
         if name not in _FLAG_OPTS and name not in (NETLINK_ADD_MEMBERSHIP,
                                                    NETLINK_DROP_MEMBERSHIP):
             raise SyscallError(errno.ENOPROTOOPT)
-        if len(raw) < INT.size:
-            raise SyscallError(errno.EINVAL)
-        val = INT.unpack_from(raw)[0]
+        val = INT.unpack_from(raw)[0] if len(raw) >= INT.size else 0
         if name == NETLINK_ADD_MEMBERSHIP or name == NETLINK_DROP_MEMBERSHIP:
             group = val & 0xFFFFFFFF
             if not 0 < group <= 32:  # route groups fit the first word here

@@ -13,8 +13,9 @@ net/ipv6/addrconf.c):
   to 127; the v6 files are not padded.
 * tcp lists hashed sockets: listeners (state 0A, rx_queue the accept
   queue) and connections (01 established, 08 close-wait; inode 0 while in
-  an accept queue); a socket only bound is not listed. udp lists bound sockets, 07 or, connected, 01; its
-  first column is the hash slot (the port here).
+  an accept queue); a socket only bound is not listed. udp lists bound
+  sockets, 07 or, connected, 01; its first column is the hash slot (the
+  port here).
 * unix lists every AF_UNIX socket: Flags 00010000 for a listener, St 03
   when connected, else 01; the path, or @ and the abstract name.
 * route lists the main table's IPv4 routes: flags RTF_UP, RTF_GATEWAY,

@@ -5,7 +5,8 @@ sendmsg/recvmsg, sendmmsg/recvmmsg.
 Thin: each handler decodes its arguments and calls the socket's endpoint
 (sentry/net); read/write/readv/writev/close/poll reach sockets through the
 ordinary file paths (sentry/net/socketfile.py). Families: AF_UNIX,
-AF_INET/AF_INET6 on loopback, AF_NETLINK (NETLINK_ROUTE, answered by the
+AF_INET/AF_INET6 on loopback (or host sockets under --network=host:
+sentry/net/hostinet.py), AF_NETLINK (NETLINK_ROUTE, answered by the
 Sentry: sentry/net/netlink.py); the rest are EAFNOSUPPORT.
 """
 
@@ -24,6 +25,7 @@ from sentry.kernel.task import current_task
 from sentry.net import consts as c
 from sentry.net.addr import SOCKADDR_MAX
 from sentry.net.endpoint import Endpoint, Received, drop_rights
+from sentry.net.hostinet import HostEndpoint, host_endpoint
 from sentry.net.inet import TcpEndpoint, UdpEndpoint
 from sentry.net.netlink import netlink_endpoint
 from sentry.net.socketfile import SocketFile
@@ -123,6 +125,8 @@ def _netlink_caller() -> tuple[int, bool, int]:
 def _new_endpoint(domain: int, stype: int, protocol: int, t: Task | None = None) -> Endpoint:
     if domain == c.AF_NETLINK and t is not None:
         return netlink_endpoint(stype, protocol, t.kernel.netconfig, _netlink_caller)
+    if domain in (c.AF_INET, c.AF_INET6) and t is not None and t.kernel.netconfig.mode == "host":
+        return host_endpoint(domain, stype, protocol)  # --network=host: host sockets
     if domain == c.AF_UNIX:
         if protocol not in (0, c.AF_UNIX):
             raise SyscallError(errno.EPROTONOSUPPORT)
@@ -176,8 +180,10 @@ def socketpair(t: Task, a: Args) -> int:
     """socketpair(2): AF_UNIX only (EOPNOTSUPP for inet, as Linux)."""
     domain, protocol = s32(a[0]), s32(a[2])
     stype, flags = _split_type(a[1] & 0xFFFFFFFF)
-    _new_endpoint(domain, stype, protocol, t)  # the errno socket(2) would give
+    ep = _new_endpoint(domain, stype, protocol, t)  # the errno socket(2) would give
     if domain != c.AF_UNIX:
+        if isinstance(ep, HostEndpoint):
+            ep.release()
         raise SyscallError(errno.EOPNOTSUPP)
     if stype == c.SOCK_RAW:
         stype = c.SOCK_DGRAM

@@ -108,6 +108,7 @@ class Route:
     scope: int = RT_SCOPE_UNIVERSE
     protocol: int = RTPROT_BOOT
     prefsrc: bytes | None = None
+    flags: int = 0  # rtm_flags (RTNH_F_LINKDOWN and the like, from a host copy)
 
 
 @record(slots=True)
@@ -134,6 +135,9 @@ class NetConfig:
     """Interfaces and routes of one sandbox. Thread-safe; readers get copies."""
 
     def __init__(self, loopback: bool = True) -> None:
+        # "none": loopback only; "host": the host's sockets (hostinet.py), the
+        # table copied from the host at boot; "sandbox": a user-space stack.
+        self.mode = "none"
         self.lock = threading.Lock()
         self._ifaces: dict[int, Interface] = {}
         self._routes: list[Route] = []
@@ -149,23 +153,27 @@ class NetConfig:
     def add_interface(self, name: str, *, flags: int = IFF_UP | IFF_BROADCAST | IFF_RUNNING
                       | IFF_MULTICAST | IFF_LOWER_UP, mtu: int = 1500, hwaddr: bytes = bytes(6),
                       arptype: int = ARPHRD_ETHER, broadcast_hw: bytes = b"\xff" * 6,
-                      txqlen: int = 1000) -> Interface:
-        """Register an interface; it gets the next index (lo is 1). A name
-        already taken is a ValueError (a wiring bug, not an application's)."""
+                      txqlen: int = 1000, index: int | None = None) -> Interface:
+        """Register an interface; it gets the next index (lo is 1) unless
+        ``index`` says (a copy of the host's). A name or index already taken
+        is a ValueError (a wiring bug, not an application's)."""
         if not name or len(name) > 15:
             raise ValueError(f"bad interface name {name!r}")
         with self.lock:
-            if any(i.name == name for i in self._ifaces.values()):
-                raise ValueError(f"interface {name} exists")
-            iface = Interface(index=self._next_index, name=name, flags=flags, mtu=mtu,
+            if index is None:
+                index = self._next_index
+            if index in self._ifaces or any(i.name == name for i in self._ifaces.values()):
+                raise ValueError(f"interface {name} ({index}) exists")
+            iface = Interface(index=index, name=name, flags=flags, mtu=mtu,
                               hwaddr=hwaddr, arptype=arptype, broadcast_hw=broadcast_hw,
                               txqlen=txqlen)
             self._ifaces[iface.index] = iface
-            self._next_index += 1
+            self._next_index = max(self._next_index, index + 1)
             return iface
 
     def add_address(self, ifindex: int, family: int, addr: bytes, prefixlen: int, *,
-                    scope: int | None = None, routes: bool = True) -> IfAddr:
+                    scope: int | None = None, routes: bool = True,
+                    broadcast: bytes | None = None, flags: int = IFA_F_PERMANENT) -> IfAddr:
         """Put ``addr``/``prefixlen`` on interface ``ifindex``. Scope defaults
         to Linux's: host for loopback addresses, link for fe80::/10, else
         universe. With ``routes``, also the routes Linux adds for it."""
@@ -180,12 +188,13 @@ class NetConfig:
                 scope = RT_SCOPE_UNIVERSE
         with self.lock:
             iface = self._ifaces[ifindex]
-            bcast = None
-            if family == AF_INET and iface.flags & IFF_BROADCAST and prefixlen < 31:
+            bcast = broadcast
+            if bcast is None and family == AF_INET and iface.flags & IFF_BROADCAST \
+                    and prefixlen < 31:
                 host = (1 << (32 - prefixlen)) - 1
                 bcast = (int.from_bytes(addr, "big") | host).to_bytes(4, "big")
             ifa = IfAddr(family=family, addr=addr, prefixlen=prefixlen, scope=scope,
-                         broadcast=bcast)
+                         broadcast=bcast, flags=flags)
             iface.addrs.append(ifa)
             if routes:
                 self._kernel_routes(iface, ifa)
@@ -244,6 +253,13 @@ class NetConfig:
                 raise ValueError(f"no interface {ifindex}")
             self._routes.append(route)
         return route
+
+    def insert_route(self, route: Route) -> None:
+        """A route as it is, every field given (a copy of the host's table)."""
+        with self.lock:
+            if route.ifindex not in self._ifaces:
+                raise ValueError(f"no interface {route.ifindex}")
+            self._routes.append(route)
 
     def count(self, ifindex: int, **deltas: int) -> None:
         """Add to an interface's counters, e.g. ``count(2, rx_bytes=60, rx_packets=1)``."""

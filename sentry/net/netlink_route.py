@@ -208,7 +208,7 @@ class RouteProtocol:
         """An RTM_NEWROUTE body for ``r`` (``dst``: ip route get's answer)."""
         dst_len = r.prefixlen if dst is None else len(dst) * 8
         table = RT_TABLE_MAIN if cloned else r.table
-        flags = 0
+        flags = r.flags
         if cloned:
             flags = RTM_F_CLONED | (RTCF_LOCAL if r.rtype == RTN_LOCAL else 0)
         body = RTMSG.pack(r.family, dst_len, 0, 0, min(table, 255), r.protocol, r.scope,

@@ -244,7 +244,7 @@ class HostEndpoint(Endpoint):
             raise SyscallError(errno.EINPROGRESS)
         deadline = deadline_of(self.sndtimeo)
         with self.cond:
-            while not select.select([], [self.fd], [], 0)[1]:
+            while not self.readiness() & (POLLOUT | POLLERR | POLLHUP):
                 wait(self.cond, deadline)
         err = self.sock.getsockopt(c.SOL_SOCKET, c.SO_ERROR)
         if err:

@@ -158,7 +158,8 @@ def test_sandbox_has_no_network_but_loopback() -> None:
     """)
     res = run_sandbox([PYTHON, "-c", code])
     assert res.returncode == 0, res.describe()
-    assert res.out == "ENETUNREACH\n" * 4 + "EADDRNOTAVAIL\nnetlink EPROTONOSUPPORT\n", res.describe()
+    want = "ENETUNREACH\n" * 4 + "EADDRNOTAVAIL\nnetlink EPROTONOSUPPORT\n"
+    assert res.out == want, res.describe()
 
 
 @pytest.mark.sandbox

@@ -58,7 +58,8 @@ def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None,
               "which 'do' does not use; for the sandbox's root file system put it "
               f"after: runsc.py do --root {state_root} -- PROGRAM")
     ctx.ensure_object(dict)
-    ctx.obj.update(debug=debug, debug_log=debug_log, strace=strace, root=state_root)
+    ctx.obj.update(debug=debug, debug_log=debug_log, strace=strace, root=state_root,
+                   network=network)
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -73,6 +74,9 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.option("--cwd", type=str, default=None, help="Working directory inside the sandbox.")
 @click.option("-e", "--env", "envs", multiple=True, help="K=V to add to the environment.")
 @click.option("--hostname", default="pyvisor", show_default=True)
+@click.option("--network", "do_network", type=click.Choice(["none", "host"]), default=None,
+              help="none (default): loopback only, in the Sentry; host: the program's "
+                   "inet sockets are host sockets (faster, weaker).")
 @click.option("--root", "root_dir", default="/", show_default=True,
               help="Directory served (read-only, under an in-memory overlay) as the root.")
 @click.option("-v", "--volume", "volumes", multiple=True, metavar="HOST:DEST[:ro]",
@@ -84,8 +88,8 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
-           cwd: str | None, envs: tuple[str, ...], hostname: str, root_dir: str,
-           volumes: tuple[str, ...], profile: bool, profile_format: str,
+           cwd: str | None, envs: tuple[str, ...], hostname: str, do_network: str | None,
+           root_dir: str, volumes: tuple[str, ...], profile: bool, profile_format: str,
            argv: tuple[str, ...]) -> None:
     """Run PROGRAM [ARGS...] in a new sandbox, with stdio passed through.
 
@@ -130,6 +134,7 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
         cwd = "/" if real_root != "/" else here
     opts = sandbox.SandboxOptions(root=root_dir, strace=strace, hostname=hostname, cwd=cwd,
                                   extra_env=extra, mounts=mounts,
+                                  network=do_network or ctx.obj.get("network", "none"),
                                   ignored_signals=sandbox.inherited_ignores(),
                                   warn=lambda msg: click.echo(f"runsc.py: {msg}", err=True))
     if profile:

@@ -124,6 +124,9 @@ class SandboxOptions:
     # `do` passes on the caller's (inherited_ignores); an OCI container starts
     # with every disposition at default, as runc starts it.
     ignored_signals: tuple[int, ...] = ()
+    # runsc's --network: "none" (loopback in the Sentry) or "host" (the
+    # application's inet sockets are host sockets: sentry/net/hostinet.py).
+    network: str = "none"
 
 
 @record
@@ -362,8 +365,11 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             uts=Utsname(nodename=opts.hostname, release=opts.kernel_release),
             protect_init=opts.protect_init, pids_limit=opts.pids_limit,
         )
+        if opts.network == "host":
+            _host_network(kernel)
         # Built while the Gofer starts (rootfs.build waits for it), loaded below.
-        sentry_filter = confine.prepare_filter() if opts.confine else None
+        sentry_filter = (confine.prepare_filter(host_network=opts.network == "host")
+                         if opts.confine else None)
     except BaseException:
         pending.abort()
         raise
@@ -444,6 +450,23 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         root.close()
         if mf is not None:
             mf.close()
+
+
+def _host_network(kernel: Kernel) -> None:
+    """--network=host: the interface table copied from the host, and the
+    host sockets' poller started, before the Sentry confines itself."""
+    from sentry.net import hostinet, hostinet_config
+    from sentry.net.netconfig import NetConfig
+
+    cfg = NetConfig(loopback=False)
+    cfg.mode = "host"
+    try:
+        hostinet_config.load_host(cfg)
+    except OSError as exc:
+        raise LaunchError(f"--network=host: cannot read the host's interfaces: {exc}",
+                          125) from None
+    kernel.netconfig = cfg
+    hostinet.prepare()
 
 
 def _trim_heap() -> None:

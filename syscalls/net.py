@@ -4,8 +4,10 @@ sendmsg/recvmsg, sendmmsg/recvmmsg.
 
 Thin: each handler decodes its arguments and calls the socket's endpoint
 (sentry/net); read/write/readv/writev/close/poll reach sockets through the
-ordinary file paths (sentry/net/socketfile.py). Families: AF_UNIX, and
-AF_INET/AF_INET6 on loopback; AF_NETLINK and the rest are EAFNOSUPPORT.
+ordinary file paths (sentry/net/socketfile.py). Families: AF_UNIX,
+AF_INET/AF_INET6 on loopback (or host sockets under --network=host:
+sentry/net/hostinet.py), AF_NETLINK (NETLINK_ROUTE, answered by the
+Sentry: sentry/net/netlink.py); the rest are EAFNOSUPPORT.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel import parking
+from sentry.kernel.creds import CAP_NET_ADMIN
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SigInfo
 from sentry.kernel.task import current_task
 from sentry.net import consts as c
 from sentry.net.addr import SOCKADDR_MAX
 from sentry.net.endpoint import Endpoint, Received, drop_rights
+from sentry.net.hostinet import HostEndpoint, host_endpoint
 from sentry.net.inet import TcpEndpoint, UdpEndpoint
+from sentry.net.netlink import netlink_endpoint
 from sentry.net.socketfile import SocketFile
 from sentry.net.unix import UNIX_TYPES
 from sentry.net.unix import socketpair as unix_socketpair
@@ -109,7 +114,19 @@ def _packed_addr(ep: Endpoint, got: Received) -> bytes | None:
 
 # --- creating -----------------------------------------------------------------
 
-def _new_endpoint(domain: int, stype: int, protocol: int) -> Endpoint:
+def _netlink_caller() -> tuple[int, bool, int]:
+    """The calling task's thread group id, CAP_NET_ADMIN and uid, for netlink."""
+    t = current_task()
+    if t is None:
+        return (0, False, 0)
+    return (t.pid, t.creds.capable(CAP_NET_ADMIN), t.creds.uid)
+
+
+def _new_endpoint(domain: int, stype: int, protocol: int, t: Task | None = None) -> Endpoint:
+    if domain == c.AF_NETLINK and t is not None:
+        return netlink_endpoint(stype, protocol, t.kernel.netconfig, _netlink_caller)
+    if domain in (c.AF_INET, c.AF_INET6) and t is not None and t.kernel.netconfig.mode == "host":
+        return host_endpoint(domain, stype, protocol)  # --network=host: host sockets
     if domain == c.AF_UNIX:
         if protocol not in (0, c.AF_UNIX):
             raise SyscallError(errno.EPROTONOSUPPORT)
@@ -150,7 +167,7 @@ def socket(t: Task, a: Args) -> int:
     stype, flags = _split_type(a[1] & 0xFFFFFFFF)
     if not 0 <= domain < 46:
         raise SyscallError(errno.EAFNOSUPPORT)
-    ep = _new_endpoint(domain, stype, protocol)
+    ep = _new_endpoint(domain, stype, protocol, t)
     f = SocketFile(ep, nonblock=bool(flags & c.SOCK_NONBLOCK))
     try:
         return t.fds.install(f, cloexec=bool(flags & c.SOCK_CLOEXEC))
@@ -163,8 +180,10 @@ def socketpair(t: Task, a: Args) -> int:
     """socketpair(2): AF_UNIX only (EOPNOTSUPP for inet, as Linux)."""
     domain, protocol = s32(a[0]), s32(a[2])
     stype, flags = _split_type(a[1] & 0xFFFFFFFF)
-    _new_endpoint(domain, stype, protocol)  # the errno socket(2) would give
+    ep = _new_endpoint(domain, stype, protocol, t)  # the errno socket(2) would give
     if domain != c.AF_UNIX:
+        if isinstance(ep, HostEndpoint):
+            ep.release()
         raise SyscallError(errno.EOPNOTSUPP)
     if stype == c.SOCK_RAW:
         stype = c.SOCK_DGRAM
@@ -437,7 +456,8 @@ def recvmmsg(t: Task, a: Args) -> int:
 
 
 ENTRIES: list[Entry] = [
-    partial("socket", socket, note="AF_UNIX; AF_INET/AF_INET6 loopback only (network none)"),
+    partial("socket", socket, note="AF_UNIX; AF_INET/AF_INET6 loopback only (network none); "
+            "AF_NETLINK NETLINK_ROUTE (read-only)"),
     supported("socketpair", socketpair),
     supported("bind", bind),
     supported("listen", listen),

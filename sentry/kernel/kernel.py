@@ -37,6 +37,7 @@ from sentry.kernel.signals import (
     default_action,
 )
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
+from sentry.net.netconfig import NetConfig
 from shm.records import field, record
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ class Kernel:
     boot_monotonic_ns: int = field(default_factory=time.monotonic_ns)
     futexes: FutexManager = field(default_factory=FutexManager)
     ipc: IpcNamespace = field(default_factory=IpcNamespace)  # System V objects
+    # Interfaces and routes (sentry/net/netconfig.py): lo until a network is attached.
+    netconfig: NetConfig = field(default_factory=NetConfig)
     lock: threading.RLock = field(default_factory=threading.RLock)
     thread_groups: dict[int, ThreadGroup] = field(default_factory=dict)
     tasks: dict[int, Task] = field(default_factory=dict)

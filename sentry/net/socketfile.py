@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from sentry.kernel.errors import SyscallError
-from sentry.net import parked
+from sentry.net import netconfig_ioctl, parked
 from sentry.net.endpoint import Endpoint, drop_rights
 from sentry.net.stream import StreamEndpoint
 from sentry.vfs.file import (
@@ -96,6 +96,10 @@ class SocketFile(FileDescription):
         if cmd == SIOCOUTQ:
             mm.copy_out(arg, struct.pack("<i", 0))
             return 0
+        if netconfig_ioctl.handles(cmd):  # interface queries (netdevice(7))
+            creds = task.creds  # type: ignore[attr-defined]
+            return netconfig_ioctl.ioctl(task.kernel.netconfig, cmd, arg, mm,  # type: ignore[attr-defined]
+                                         creds.capable(12))  # CAP_NET_ADMIN
         raise SyscallError(errno.ENOTTY)
 
     def poll(self, events: int, timeout_s: float | None) -> int:

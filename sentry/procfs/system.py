@@ -24,6 +24,7 @@ from sentry.kernel.ipc.msg import MSGMAX, MSGMNB, MSGMNI
 from sentry.kernel.ipc.registry import IPCMNI
 from sentry.kernel.ipc.sem import SEMMNS, SEMMSL, SEMOPM
 from sentry.procfs import sysvipc
+from sentry.procfs.net import net_dir
 from sentry.procfs.nodes import Gen, ProcFile, ProcLink, TableDir, const, random_uuid
 from sentry.procfs.process import USER_HZ, VmStats, uptime_seconds
 from sentry.vfs.inode import Inode
@@ -228,6 +229,7 @@ def system_table(fs: ProcFilesystem) -> dict[bytes, Callable[[], Inode]]:
         b"loadavg": f(lambda: loadavg(k)),
         b"meminfo": f(lambda: meminfo(k, fs.host)),
         b"mounts": lambda: ProcLink(fs, const(b"self/mounts")),
+        b"net": lambda: net_dir(fs),
         b"stat": f(lambda: clock.stat(btime)),
         b"sys": lambda: sys_dir(fs),
         b"sysvipc": lambda: TableDir(fs, {

@@ -32,14 +32,14 @@ def test_help_syscalls_json_covers_every_number() -> None:
     rows = json.loads(res.stdout)
     names = {r["name"]: r for r in rows}
     assert names["write"]["support"] == "supported"
-    assert names["io_setup"]["support"] == "unsupported"
+    assert names["vserver"]["support"] == "unsupported"
     assert len(rows) >= 362
 
 
 @pytest.mark.sandbox
 def test_unsupported_syscall_reported_once(programs: Programs, tmp_path: Path) -> None:
     """References: syscall 1000 does not exist on Linux, so the native run's
-    lines are what the sandbox must print for it; io_setup does exist there,
+    lines are what the sandbox must print for it; vserver is a number Linux reserves,
     and the sandbox's own table (`help syscalls`) declares it unsupported,
     which by the project's rule is ENOSYS."""
     log = tmp_path / "debug.log"
@@ -49,12 +49,12 @@ def test_unsupported_syscall_reported_once(programs: Programs, tmp_path: Path) -
     assert nat.returncode == 0 and len(nat_1000) == 2, nat.describe()
     table = {r["name"]: r["support"]
              for r in json.loads(_runsc("help", "syscalls", "--format", "json").stdout)}
-    assert table["io_setup"] == "unsupported"
+    assert table["vserver"] == "unsupported"
     res = run_sandbox([prog], extra_flags=["--debug", "--debug-log", str(log)])
     assert res.returncode == 0, res.describe()
-    assert res.out == f"io_setup -1 ENOSYS\n{nat_1000[0]}\n" * 2, res.describe()
+    assert res.out == f"vserver -1 ENOSYS\n{nat_1000[0]}\n" * 2, res.describe()
     text = log.read_text()
-    assert text.count("unsupported syscall io_setup (206)") == 1, text
+    assert text.count("unsupported syscall vserver (236)") == 1, text
     assert text.count("(1000)") == 1, text
 
 

@@ -13,7 +13,9 @@ from syscalls import (
     ipc,
     misc,
     mm,
+    mount,
     mqueue,
+    namespaces,
     net,
     path,
     pidfd,
@@ -31,7 +33,7 @@ from syscalls import (
 from syscalls.table import SyscallTable
 
 FAMILIES = (fs, path, inotify, xattr, mm, poll, process, pidfd, sched, creds, ipc, mqueue,
-            signal, signalfd, splice, system, time, timerfd, misc, net)
+            signal, signalfd, splice, system, time, timerfd, misc, net, mount, namespaces)
 
 
 def build_table() -> SyscallTable:

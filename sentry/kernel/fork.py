@@ -21,7 +21,7 @@ import errno
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import creds, execimage
+from sentry.kernel import creds, execimage, namespaces
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ExecSwitch, Task
 from sentry.kernel.threadgroup import ThreadGroup
@@ -130,6 +130,8 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
     """A new thread: a new host thread in the same stub process, its own slot."""
     if not flags & CLONE_SIGHAND or not flags & CLONE_VM:
         raise SyscallError(errno.EINVAL)
+    if flags & NAMESPACE_FLAGS:  # namespaces are per process here
+        raise SyscallError(errno.EINVAL)
     kernel = parent.kernel
     tg = parent.tg
     _charge(kernel)
@@ -164,7 +166,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise SyscallError(errno.EINVAL)
     if flags & NAMESPACE_FLAGS:
-        raise SyscallError(errno.EPERM)
+        namespaces.check_clone(parent, flags)
     kernel = parent.kernel
     ptg = parent.tg
     _charge(kernel)
@@ -204,8 +206,10 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
             # fork keeps no_new_privs, dumpable and personality, not pdeathsig or
             # subreaper (keepcaps is a securebit: the credentials carry it)
             prctl={k: v for k, v in ptg.prctl.items() if k in INHERITED_PRCTL},
-            tty=ptg.tty,
+            tty=ptg.tty, namespaces=ptg.namespaces,
         )
+        if flags & NAMESPACE_FLAGS:
+            namespaces.apply_clone(parent, tg, flags)
         tg.sigactions = {s: type(a)(a.handler, a.flags, a.restorer, a.mask)
                          for s, a in ptg.sigactions.items()}
         child, regs = _child_task(parent, tg, proc.thread(0), tid, flags, stack, ctid)

@@ -303,7 +303,8 @@ class Kernel:
 
     def _zombify(self, tg: ThreadGroup) -> None:
         tg.zombie = True
-        self.ipc.process_exited(tg.tgid)  # SEM_UNDO (lock order: kernel -> ipc)
+        # SEM_UNDO (lock order: kernel -> ipc), in the process's IPC namespace
+        (getattr(tg.namespaces, "ipc", None) or self.ipc).process_exited(tg.tgid)
         if tg.tty is not None and tg.sid == tg.tgid:
             # A session leader's exit hangs its terminal up for the foreground
             # group (SIGHUP, SIGCONT), as Linux's disassociate_ctty does.

@@ -7,6 +7,7 @@ function in the family module named here.
 from __future__ import annotations
 
 from syscalls import (
+    clone,
     creds,
     fs,
     inotify,
@@ -32,7 +33,7 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, inotify, xattr, mm, poll, process, pidfd, sched, creds, ipc, mqueue,
+FAMILIES = (clone, fs, path, inotify, xattr, mm, poll, process, pidfd, sched, creds, ipc, mqueue,
             signal, signalfd, splice, system, time, timerfd, misc, net, mount, namespaces)
 
 

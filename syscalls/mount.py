@@ -151,6 +151,8 @@ def _new_mount(t: Task, ns: Any, at: Dentry, fstype: str | None, source: str | N
         m.readonly = ro
         return
     fs = _new_fs(t, fstype, src, data)
+    fixed = set(fs.options().split(","))  # proc says nosuid,nodev,noexec itself
+    opts = ",".join(o for o in opts.split(",") if o and o not in fixed)
     M.attach(ns, fs, at, source=src, options=opts, readonly=ro)
 
 

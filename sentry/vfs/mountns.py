@@ -233,24 +233,24 @@ def pivot(ns: MountNamespace, root: Dentry, new_root: Dentry, put_old: Dentry) -
     and the old root mount is attached at ``put_old``.  ``root`` is the caller's
     root.  Returns the old root mount.  Linux's EINVAL/EBUSY rules."""
     with TREE_LOCK:
-        new_mnt, old_root_mnt = new_root.mount, root.mount
-        if new_root is not new_mnt.root or root is not old_root_mnt.root:
-            raise SyscallError(errno.EINVAL)
-        if old_root_mnt is not ns.root_mount and old_root_mnt.parent is not None:
-            raise SyscallError(errno.EINVAL)  # the caller's root is not the namespace's
-        if new_mnt is old_root_mnt or put_old.mount is old_root_mnt:
-            raise SyscallError(errno.EBUSY)
-        if new_mnt.parent is None or new_mnt.mountpoint is None:
-            raise SyscallError(errno.EINVAL)
+        new_mnt, old_root_mnt, old_mnt = new_root.mount, root.mount, put_old.mount
+        for m in (old_mnt, new_mnt.parent, old_root_mnt.parent):
+            if m is not None and getattr(m, "propagation", "private") == "shared":
+                raise SyscallError(errno.EINVAL)
+        if new_root.dead:
+            raise SyscallError(errno.ENOENT)
+        if new_mnt is old_root_mnt or old_mnt is old_root_mnt:
+            raise SyscallError(errno.EBUSY)  # the same filesystem: a loop
+        if root is not old_root_mnt.root:
+            raise SyscallError(errno.EINVAL)  # the caller's root is not a mount's root
+        if new_root is not new_mnt.root or new_mnt.parent is None or new_mnt.mountpoint is None:
+            raise SyscallError(errno.EINVAL)  # new_root is not an attached mount point
         # put_old must be at or under new_root: new_root's mount is on its way up
-        cur: Mount | None = put_old.mount
+        cur: Mount | None = old_mnt
         while cur is not None and cur is not new_mnt:
             cur = cur.parent
         if cur is None:
             raise SyscallError(errno.EINVAL)
-        for m in (new_mnt, new_mnt.parent, old_root_mnt):
-            if getattr(m, "propagation", "private") == "shared":
-                raise SyscallError(errno.EINVAL)
         detach(new_mnt)
         new_mnt.detached = False  # type: ignore[attr-defined]
         new_mnt.parent = new_mnt.mountpoint = None

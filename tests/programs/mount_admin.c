@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/msg.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -137,6 +138,7 @@ static void pivot(void) {
         char c[1100];
         strcpy(c, P("c"));
         SHOW("pivot not a mount point", (int)syscall(SYS_pivot_root, dir, c));
+        SHOW("mount in own namespace", mount("none", c, "tmpfs", 0, NULL));
         mkdir(nr, 0755);
         SHOW("mount new root", mount("none", nr, "tmpfs", 0, NULL));
         mkdir(P("nr/old"), 0755);
@@ -157,6 +159,27 @@ static void pivot(void) {
     }
     int st;
     waitpid(pid, &st, 0);
+    printf("parent does not see the child's mount:\n");
+    mountinfo(P("c"));
+}
+
+static void ipc(void) {
+    int q = msgget(0x5157, IPC_CREAT | 0600);
+    printf("msgget in parent: %d\n", q >= 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        errno = 0;
+        printf("same ns sees it: %d\n", msgget(0x5157, 0) == q);
+        SHOW("unshare ipc", unshare(CLONE_NEWIPC));
+        errno = 0;
+        int r = msgget(0x5157, 0);
+        printf("new ns: %d %s\n", r, strerrorname_np(errno));
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    msgctl(q, IPC_RMID, NULL);
 }
 
 static void uts(void) {
@@ -238,12 +261,27 @@ static void unprivileged(void) {
     waitpid(pid, &st, 0);
 }
 
+/* the module calls: EPERM in the sandbox (ENOSYS natively on a kernel
+   built without modules, so not part of the differential run) */
+static void modules(void) {
+    SHOW("init_module", (int)syscall(SYS_init_module, NULL, 0, ""));
+    SHOW("finit_module", (int)syscall(SYS_finit_module, -1, "", 0));
+    SHOW("delete_module", (int)syscall(SYS_delete_module, "x", 0));
+    SHOW("reboot", (int)syscall(SYS_reboot, 0xfee1dead, 672274793, 0x4321FEDC, 0));
+    SHOW("swapon", (int)syscall(SYS_swapon, "/nonexistent", 0));
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 2 && strcmp(argv[1], "modules") == 0) {
+        modules();
+        return 0;
+    }
     if (argc < 2) return 2;
     snprintf(dir, sizeof dir, "%s", argv[1]);
     mounts();
     pivot();
+    ipc();
     uts();
     unprivileged();
     return 0;

@@ -359,7 +359,7 @@ class Kernel:
         act = parent.action(SIGCHLD)
         if act.handler == SIG_IGN or act.flags & SA_NOCLDWAIT:
             self.reap(tg)
-        elif tg.exit_signal:
+        elif 0 < tg.exit_signal <= 64:  # legacy clone takes 0-255; Linux sends only valid ones
             code, status = describe_status(tg.exit_status)
             self.send_group(parent, SigInfo(tg.exit_signal, code=code or CLD_EXITED,
                                             pid=tg.tgid, status=status))

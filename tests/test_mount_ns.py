@@ -69,7 +69,8 @@ def test_proc_ns_links_and_new_uts() -> None:
     """/proc/self/ns/* are links like Linux's ("uts:[4026531838]"), and a new
     UTS namespace has its own host name and a new number."""
     script = ("readlink /proc/self/ns/uts /proc/self/ns/pid_for_children; "
-              "unshare --uts sh -c 'hostname inner; hostname; readlink /proc/self/ns/uts'; "
+              "unshare --uts sh -c 'hostname inner; cat /proc/sys/kernel/hostname; "
+              "readlink /proc/self/ns/uts'; "
               "hostname")
     if UNSHARE is None:
         pytest.skip("util-linux unshare not found (apt-get install util-linux)")

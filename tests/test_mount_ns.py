@@ -40,6 +40,20 @@ def test_mount_admin_differential(programs: Programs) -> None:
         (native.out, native.returncode), sandboxed.describe()  # type: ignore[attr-defined]
 
 
+def test_clone_with_new_namespaces(programs: Programs) -> None:
+    """clone(CLONE_NEWUTS | CLONE_NEWNS): the child's host name and mount stay
+    its own; CLONE_NEWNS with CLONE_FS is EINVAL."""
+    prog = str(programs.path("clone_newns", "static"))
+    with tempfile.TemporaryDirectory(prefix="pyvisor-mnt-") as nat, \
+            tempfile.TemporaryDirectory(prefix="pyvisor-mnt-") as box:
+        native = _native_in_namespaces([prog, nat])
+        sandboxed = run_sandbox([prog, box])
+    assert "parent: child exit 3, host unchanged 1, mounted 0" in native.out, \
+        native.describe()  # type: ignore[attr-defined]
+    assert (sandboxed.out, sandboxed.returncode) == \
+        (native.out, native.returncode), sandboxed.describe()  # type: ignore[attr-defined]
+
+
 def test_util_linux_unshare_mount() -> None:
     """util-linux's `unshare --mount --fork mount -t tmpfs none /mnt`, a file
     written there, `mount` and mountinfo showing it, no ENOSYS in the debug

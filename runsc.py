@@ -37,6 +37,8 @@ _check_privileges = clibase.check_privileges
               show_default=True)
 @click.option("--log", "log_path", type=str, default=None, help="Runtime log file.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--kernel-release", default=None, metavar="RELEASE",
+              help="What uname reports as the kernel release (default 6.1.0).")
 # runc's global flags that containerd's go-runc, Docker and podman pass: accepted
 # and ignored (the sandbox makes no host cgroups, has no checkpointing, and
 # always runs as root), so a systemd-cgroup host does not break every command.
@@ -49,7 +51,7 @@ _check_privileges = clibase.check_privileges
 @click.pass_context
 def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None, strace: bool,
         network: str, platform: str, log_path: str | None, log_format: str,
-        **runc_compat: object) -> None:
+        kernel_release: str | None, **runc_compat: object) -> None:
     """pyvisor: run untrusted programs in a Python application kernel."""
     global _invoked
     _invoked = ctx.invoked_subcommand
@@ -58,8 +60,18 @@ def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None,
               "which 'do' does not use; for the sandbox's root file system put it "
               f"after: runsc.py do --root {state_root} -- PROGRAM")
     ctx.ensure_object(dict)
+    if kernel_release is not None:
+        _check_release(kernel_release)
     ctx.obj.update(debug=debug, debug_log=debug_log, strace=strace, root=state_root,
-                   network=network)
+                   network=network, kernel_release=kernel_release)
+
+
+def _check_release(release: str) -> None:
+    from sentry.kernel.kernel import release_error
+
+    why = release_error(release)
+    if why is not None:
+        _fail(f"--kernel-release {release!r}: {why}")
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -77,6 +89,8 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.option("--network", "do_network", type=click.Choice(["none", "host"]), default=None,
               help="none (default): loopback only, in the Sentry; host: the program's "
                    "inet sockets are host sockets (faster, weaker).")
+@click.option("--kernel-release", default=None, metavar="RELEASE",
+              help="What uname reports as the kernel release (default 6.1.0).")
 @click.option("--root", "root_dir", default="/", show_default=True,
               help="Directory served (read-only, under an in-memory overlay) as the root.")
 @click.option("-v", "--volume", "volumes", multiple=True, metavar="HOST:DEST[:ro]",
@@ -89,8 +103,8 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.pass_context
 def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
            cwd: str | None, envs: tuple[str, ...], hostname: str, do_network: str | None,
-           root_dir: str, volumes: tuple[str, ...], profile: bool, profile_format: str,
-           argv: tuple[str, ...]) -> None:
+           kernel_release: str | None, root_dir: str, volumes: tuple[str, ...], profile: bool,
+           profile_format: str, argv: tuple[str, ...]) -> None:
     """Run PROGRAM [ARGS...] in a new sandbox, with stdio passed through.
 
     Exits with the program's status (128+N when signal N killed it).
@@ -98,6 +112,9 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
     debug = debug or ctx.obj["debug"]
     strace = strace or ctx.obj["strace"]
     _setup_logging(debug, debug_log or ctx.obj["debug_log"], strace)
+    release = kernel_release or ctx.obj.get("kernel_release")
+    if release is not None:
+        _check_release(release)
     _check_privileges()
     extra: dict[str, str] = {}
     for kv in envs:
@@ -135,6 +152,7 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
     opts = sandbox.SandboxOptions(root=root_dir, strace=strace, hostname=hostname, cwd=cwd,
                                   extra_env=extra, mounts=mounts,
                                   network=do_network or ctx.obj.get("network", "none"),
+                                  **({"kernel_release": release} if release else {}),
                                   ignored_signals=sandbox.inherited_ignores(),
                                   warn=lambda msg: click.echo(f"runsc.py: {msg}", err=True))
     if profile:

@@ -19,6 +19,7 @@ from sentry.kernel.ipc import msg as ipcmsg
 from sentry.kernel.ipc import sem as ipcsem
 from sentry.kernel.ipc import shm as ipcshm
 from sentry.kernel.ipc.registry import IPC_NOWAIT, IPCMNI, S_IRUGO, S_IWUGO, IpcObject
+from sentry.kernel.namespaces import ipc_of
 from sentry.mm.vma import (
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
@@ -64,7 +65,7 @@ def _read_perm(t: Task, addr: int, st: struct.Struct) -> tuple[int, int, int, tu
 
 def semget(t: Task, a: Args) -> int:
     """semget(2)."""
-    return t.kernel.ipc.sem.semget(t.creds, s32(a[0]), s32(a[1]), s32(a[2]))
+    return ipc_of(t).sem.semget(t.creds, s32(a[0]), s32(a[1]), s32(a[2]))
 
 
 def _semtimedop(t: Task, semid: int, sops_addr: int, nsops: int, timeout: int) -> int:
@@ -80,7 +81,7 @@ def _semtimedop(t: Task, semid: int, sops_addr: int, nsops: int, timeout: int) -
         if sec < 0 or not 0 <= nsec < 1_000_000_000:
             raise SyscallError(errno.EINVAL)
         deadline = time.monotonic() + sec + nsec / 1e9
-    t.kernel.ipc.sem.semop(t, semid, sops, deadline)
+    ipc_of(t).sem.semop(t, semid, sops, deadline)
     return 0
 
 
@@ -95,7 +96,7 @@ def semtimedop(t: Task, a: Args) -> int:
 
 
 def _seminfo(t: Task, cmd: int, addr: int) -> int:
-    ns = t.kernel.ipc.sem
+    ns = ipc_of(t).sem
     with ns.cond:
         used = cmd == SEM_INFO
         info = SEMINFO.pack(ipcsem.SEMMNS, IPCMNI, ipcsem.SEMMNS, ipcsem.SEMMNS,
@@ -114,7 +115,7 @@ def semctl(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if cmd in (IPC_INFO, SEM_INFO):
         return _seminfo(t, cmd, arg)
-    ns = t.kernel.ipc.sem
+    ns = ipc_of(t).sem
     c = t.creds
     if cmd == SETVAL:
         val = s32(arg)
@@ -174,7 +175,7 @@ def semctl(t: Task, a: Args) -> int:
 
 def msgget(t: Task, a: Args) -> int:
     """msgget(2)."""
-    return t.kernel.ipc.msg.msgget(t.creds, s32(a[0]), s32(a[1]))
+    return ipc_of(t).msg.msgget(t.creds, s32(a[0]), s32(a[1]))
 
 
 def msgsnd(t: Task, a: Args) -> int:
@@ -184,7 +185,7 @@ def msgsnd(t: Task, a: Args) -> int:
     if msgsz > ipcmsg.MSGMAX or msgsz >= 1 << 63 or msqid < 0 or mtype < 1:
         raise SyscallError(errno.EINVAL)
     text = t.mm.copy_in(msgp + LONG.size, msgsz) if msgsz else b""
-    t.kernel.ipc.msg.msgsnd(t, msqid, mtype, text, flags)
+    ipc_of(t).msg.msgsnd(t, msqid, mtype, text, flags)
     return 0
 
 
@@ -196,13 +197,13 @@ def msgrcv(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if flags & ipcmsg.MSG_COPY and (flags & ipcmsg.MSG_EXCEPT or not flags & IPC_NOWAIT):
         raise SyscallError(errno.EINVAL)
-    mtype, text = t.kernel.ipc.msg.msgrcv(t, msqid, bufsz, msgtyp, flags)
+    mtype, text = ipc_of(t).msg.msgrcv(t, msqid, bufsz, msgtyp, flags)
     t.mm.copy_out(msgp, LONG.pack(mtype) + text)
     return len(text)
 
 
 def _msginfo(t: Task, cmd: int, addr: int) -> int:
-    ns = t.kernel.ipc.msg
+    ns = ipc_of(t).msg
     with ns.cond:
         if cmd == MSG_INFO:
             queues = list(ns.queues)
@@ -224,7 +225,7 @@ def msgctl(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if cmd in (IPC_INFO, MSG_INFO):
         return _msginfo(t, cmd, buf)
-    ns = t.kernel.ipc.msg
+    ns = ipc_of(t).msg
     c = t.creds
     if cmd == IPC_SET:
         uid, gid, mode, fields = _read_perm(t, buf, MSQID_DS)
@@ -269,7 +270,7 @@ SHM_INFO_S = struct.Struct("<i4x5Q")
 
 def shmget(t: Task, a: Args) -> int:
     """shmget(2)."""
-    return t.kernel.ipc.shm.shmget(t.kernel, t.creds, s32(a[0]), a[1], s32(a[2]), t.tg.tgid)
+    return ipc_of(t).shm.shmget(t.kernel, t.creds, s32(a[0]), a[1], s32(a[2]), t.tg.tgid)
 
 
 def shmat(t: Task, a: Args) -> int:
@@ -287,7 +288,7 @@ def shmat(t: Task, a: Args) -> int:
         prot, want = prot | PROT_WRITE, want | S_IWUGO
     if flags & SHM_EXEC:
         prot, want = prot | PROT_EXEC, want | 0o111
-    ns = t.kernel.ipc.shm
+    ns = ipc_of(t).shm
     with ns.lock:
         seg = ns.segments.lookup(shmid)
         seg.check(t.creds, want)
@@ -311,7 +312,7 @@ def shmdt(t: Task, a: Args) -> int:
     addr = a[0]
     if addr % 4096:
         raise SyscallError(errno.EINVAL)
-    ns = t.kernel.ipc.shm
+    ns = ipc_of(t).shm
     with ns.lock:
         for seg in ns.segments:
             off = seg.first_offset()
@@ -331,7 +332,7 @@ def shmctl(t: Task, a: Args) -> int:
     shmid, cmd, buf = s32(a[0]), s32(a[1]), a[2]
     if shmid < 0:
         raise SyscallError(errno.EINVAL)
-    ns = t.kernel.ipc.shm
+    ns = ipc_of(t).shm
     c = t.creds
     if cmd in (IPC_INFO, SHM_INFO):
         with ns.lock:

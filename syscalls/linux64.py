@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from syscalls import (
     aio,
+    clone,
     creds,
     fs,
     inotify,
@@ -16,7 +17,9 @@ from syscalls import (
     misc,
     mlock,
     mm,
+    mount,
     mqueue,
+    namespaces,
     net,
     openat2,
     path,
@@ -35,9 +38,9 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, openat2, inotify, xattr, mm, mlock, poll, process, pidfd, sched, creds,
-            seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system, time, timerfd,
-            misc, net)
+FAMILIES = (clone, fs, path, openat2, inotify, xattr, mm, mlock, poll, process, pidfd, sched,
+            creds, seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system, time,
+            timerfd, misc, net, mount, namespaces)
 
 
 def build_table() -> SyscallTable:

@@ -8,6 +8,7 @@ import struct
 import time as _time
 from typing import TYPE_CHECKING
 
+from sentry.kernel import namespaces
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.futex import futex_key
 from sentry.procfs.system import memory_kb
@@ -40,7 +41,7 @@ FUTEX_CMD_MASK = ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
 
 def uname(t: Task, a: Args) -> int:
     """uname(2): the sandbox's identity, not the host's."""
-    u = t.kernel.uts
+    u = namespaces.uts_of(t)
     fields = (u.sysname, u.nodename, u.release, u.version, u.machine, u.domainname)
     buf = b"".join(f.encode()[: UTS_FIELD - 1].ljust(UTS_FIELD, b"\0") for f in fields)
     t.mm.copy_out(a[0], buf)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sentry.kernel.creds import CAP_FOWNER, CAP_SYS_RESOURCE
 from sentry.kernel.dac import MAY_EXEC, MAY_READ, MAY_WRITE, allowed
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.namespaces import ipc_of
 from sentry.kernel.signals import SigInfo
 from sentry.vfs import mqueue
 from sentry.vfs.file import O_ACCMODE, O_NONBLOCK
@@ -49,7 +50,7 @@ def _name(t: Task, addr: int) -> bytes:
 
 
 def _root(t: Task) -> mqueue.QueueDir:
-    return t.kernel.ipc.mqueue.root  # type: ignore[return-value]
+    return ipc_of(t).mqueue.root  # type: ignore[return-value]
 
 
 def _queue(t: Task, fd: int) -> mqueue.QueueDescription:

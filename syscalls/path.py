@@ -13,6 +13,7 @@ import time as _time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sentry.kernel.creds import CAP_SYS_CHROOT
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import cached_for
 from sentry.vfs import vfs
@@ -555,8 +556,12 @@ def fchdir(t: Task, a: Args) -> int:
 
 
 def chroot(t: Task, a: Args) -> int:
-    """chroot(2)."""
-    vfs.chroot(ctx_of(t), None, path_arg(t, a[0]))
+    """chroot(2): the lookup's errors, then EPERM without CAP_SYS_CHROOT (Linux's order)."""
+    ctx, path = ctx_of(t), path_arg(t, a[0])
+    if not t.creds.capable(CAP_SYS_CHROOT):
+        vfs.stat(ctx, None, path)
+        raise SyscallError(errno.EPERM)
+    vfs.chroot(ctx, None, path)
     return 0
 
 

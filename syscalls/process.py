@@ -18,6 +18,7 @@ from sentry.vfs.description import dentry_of
 from sentry.vfs.mount import path_of
 from syscalls import sched
 from syscalls.abi import I32, RLIMIT, s32
+from syscalls.pidfd import PidFd
 from syscalls.table import Entry, error, partial, supported
 
 if TYPE_CHECKING:
@@ -184,11 +185,6 @@ WCLONE = 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
 ARG_MAX_PTRS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096  # one argv/envp string, counting its NUL (Linux)
-
-
-def clone(t: Task, a: Args) -> int:
-    """clone(2): x86-64 argument order is flags, stack, parent_tid, child_tid, tls."""
-    return fork_mod.do_clone(t, a[0], a[1], a[2], a[3], a[4])
 
 
 def fork(t: Task, a: Args) -> int:
@@ -364,6 +360,8 @@ def waitid(t: Task, a: Args) -> int:
         pid = ident
     elif idtype == P_PGID:
         pid = -ident if ident else 0
+    elif idtype == P_PIDFD:
+        pid = pidfd_target(t, ident, options)
     else:
         raise SyscallError(errno.EINVAL)
     wait_opts = (options & (WNOHANG | WNOWAIT | WCONTINUED)) | WALL
@@ -377,6 +375,14 @@ def waitid(t: Task, a: Args) -> int:
             child, status = got
             t.mm.copy_out(infop, child_siginfo(child.tgid, t.creds.uid, status).pack())
     return 0
+
+
+def pidfd_target(t: Task, fd: int, options: int) -> int:
+    """waitid(P_PIDFD): the process a pidfd names (EBADF for another file)."""
+    desc = t.fds.get(fd)
+    if not isinstance(desc, PidFd):
+        raise SyscallError(errno.EBADF)
+    return desc.tg.tgid
 
 
 def child_siginfo(pid: int, uid: int, status: int) -> SigInfo:
@@ -453,10 +459,8 @@ def getsid(t: Task, a: Args) -> int:
 
 
 PROCESS_ENTRIES: list[Entry] = [
-    partial("clone", clone, note="processes and threads; namespace flags EPERM"),
     supported("fork", fork),
     supported("vfork", vfork),
-    error("clone3", errno.ENOSYS, note="glibc falls back to clone"),
     supported("execve", execve),
     partial("execveat", execveat, note="by path: a file with no name left (memfd) cannot run"),
     supported("wait4", wait4),

@@ -18,11 +18,11 @@ import ctypes
 import errno
 from typing import TYPE_CHECKING
 
+from sentry.kernel import namespaces
 from sentry.kernel.creds import CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_SYSLOG
 from sentry.kernel.errors import SyscallError
-from shm import records
 from syscalls.abi import s32
-from syscalls.table import Entry, partial, supported
+from syscalls.table import Entry, error, partial, supported
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -80,7 +80,7 @@ def _set_uts(t: Task, field: str, addr: int, length: int) -> int:
         raise SyscallError(errno.EPERM)
     raw = t.mm.copy_in(addr, length) if length else b""
     name = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-    t.kernel.uts = records.replace(t.kernel.uts, **{field: name})
+    namespaces.set_uts(t, **{field: name})
     return 0
 
 
@@ -155,4 +155,10 @@ ENTRIES: list[Entry] = [
     partial("personality", personality, note="recorded and inherited; changes no layout"),
     supported("membarrier", membarrier),
     supported("get_robust_list", get_robust_list),
+    error("reboot", errno.EPERM, note="the sandbox's kernel is not rebooted", support="partial"),
+    error("swapon", errno.EPERM, note="no swap in the sandbox", support="partial"),
+    error("swapoff", errno.EPERM, note="no swap in the sandbox", support="partial"),
+    error("init_module", errno.EPERM, note="no kernel modules", support="partial"),
+    error("finit_module", errno.EPERM, note="no kernel modules", support="partial"),
+    error("delete_module", errno.EPERM, note="no kernel modules", support="partial"),
 ]

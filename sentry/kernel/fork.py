@@ -21,7 +21,7 @@ import errno
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import creds, execimage, rlimits
+from sentry.kernel import creds, execimage, namespaces, rlimits
 from sentry.kernel.creds import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ExecSwitch, Task
@@ -52,6 +52,7 @@ CLONE_DETACHED = 0x00400000
 CLONE_UNTRACED = 0x00800000
 CLONE_CHILD_SETTID = 0x01000000
 CSIGNAL = 0xFF
+CLONE_CLEAR_SIGHAND = 0x100000000  # clone3: handlers back to SIG_DFL (ignored stay ignored)
 # prctl settings a forked child keeps (ThreadGroup.prctl keys; see syscalls/misc.py)
 INHERITED_PRCTL = frozenset({"no_new_privs", "dumpable", "personality"})
 NAMESPACE_FLAGS = 0x7E020080  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
@@ -148,9 +149,11 @@ def _reserve_worker() -> Any:
 
 
 def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
-                  tls: int) -> int:
+                  tls: int, set_tid: int = 0) -> int:
     """A new thread: a new host thread in the same stub process, its own slot."""
     if not flags & CLONE_SIGHAND or not flags & CLONE_VM:
+        raise SyscallError(errno.EINVAL)
+    if flags & NAMESPACE_FLAGS:  # namespaces are per process here
         raise SyscallError(errno.EINVAL)
     kernel = parent.kernel
     tg = parent.tg
@@ -163,7 +166,7 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
             th = tg.proc.new_thread(parent.thread)
         except Exception:
             raise SyscallError(errno.EAGAIN) from None
-        tid = kernel.alloc_pid()
+        tid = kernel.alloc_pid(set_tid)
         child, regs = _child_task(parent, tg, th, tid, flags, stack, ctid)
         with kernel.lock:
             kernel.tasks[tid] = child
@@ -180,14 +183,16 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
     return tid
 
 
-def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int) -> int:
-    """clone: a thread, or a new process (copied or, with CLONE_VM, shared memory)."""
+def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int,
+             set_tid: int = 0) -> int:
+    """clone: a thread, or a new process (copied or, with CLONE_VM, shared memory).
+    ``flags`` may carry clone3's CLONE_CLEAR_SIGHAND; ``set_tid`` is clone3's."""
     if flags & CLONE_THREAD:
-        return _clone_thread(parent, flags, stack, ptid, ctid, tls)
+        return _clone_thread(parent, flags, stack, ptid, ctid, tls, set_tid)
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise SyscallError(errno.EINVAL)
     if flags & NAMESPACE_FLAGS:
-        raise SyscallError(errno.EPERM)
+        namespaces.check_clone(parent, flags)
     kernel = parent.kernel
     ptg = parent.tg
     _check_nproc(parent)
@@ -218,20 +223,24 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
             fds.close_all()
         raise
     try:
-        tid = kernel.alloc_pid()
+        tid = kernel.alloc_pid(set_tid)
         real_parent = ptg.parent if flags & CLONE_PARENT and ptg.parent is not None else ptg
         tg = ThreadGroup(
             tgid=tid, parent=real_parent, pgid=ptg.pgid, sid=ptg.sid, mm=mm, fds=fds, proc=proc,
             fs=ptg.fs if flags & CLONE_FS or ptg.fs is None else ptg.fs.fork(), cwd=ptg.cwd,
             exe=ptg.exe, exe_file=ptg.exe_file, argv=list(ptg.argv), comm=ptg.comm,
-            umask=ptg.umask, rlimits=dict(ptg.rlimits), exit_signal=flags & CSIGNAL,
+            umask=ptg.umask, rlimits=dict(ptg.rlimits),
+            exit_signal=ptg.exit_signal if flags & CLONE_PARENT else flags & CSIGNAL,
             # fork keeps no_new_privs, dumpable and personality, not pdeathsig or
             # subreaper (keepcaps is a securebit: the credentials carry it)
             prctl={k: v for k, v in ptg.prctl.items() if k in INHERITED_PRCTL},
-            tty=ptg.tty,
+            tty=ptg.tty, namespaces=ptg.namespaces,
         )
+        if flags & NAMESPACE_FLAGS:
+            namespaces.apply_clone(parent, tg, flags)
         tg.sigactions = {s: type(a)(a.handler, a.flags, a.restorer, a.mask)
-                         for s, a in ptg.sigactions.items()}
+                         for s, a in ptg.sigactions.items()
+                         if not flags & CLONE_CLEAR_SIGHAND or a.handler == 1}
         child, regs = _child_task(parent, tg, proc.thread(0), tid, flags, stack, ctid)
         child.altstack = parent.altstack
         fs_base = tls if flags & CLONE_SETTLS else parent.fs_base

@@ -11,6 +11,7 @@ while waiting on a stub.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import threading
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sentry.kernel.errors import SyscallError
 from sentry.kernel.futex import FutexManager
 from sentry.kernel.ipc import IpcNamespace
 from sentry.kernel.signals import (
@@ -54,6 +56,19 @@ PID_MAX = 4194304
 
 
 DEFAULT_RELEASE = "6.1.0"
+
+
+def release_error(release: str) -> str | None:
+    """Why ``release`` cannot be uname's release (None when it can): it must
+    fit the 65-byte field with its NUL and be printable ASCII without spaces,
+    as programs parse it ("6.1.0", "5.15.0-91-generic")."""
+    if not release:
+        return "empty"
+    if len(release) > 64:
+        return "longer than 64 characters"
+    if not all(33 <= ord(c) < 127 for c in release):
+        return "not printable ASCII without spaces"
+    return None
 
 
 @record(frozen=True, slots=True)
@@ -147,9 +162,14 @@ class Kernel:
             log.info("%s", line)
 
     # -- ids -------------------------------------------------------------
-    def alloc_pid(self) -> int:
-        """The next free id, counting up and wrapping like Linux's pid allocator."""
+    def alloc_pid(self, want: int = 0) -> int:
+        """The next free id, counting up and wrapping like Linux's pid allocator;
+        ``want`` (clone3's set_tid): that id, or EEXIST when it is taken."""
         with self.lock:
+            if want:
+                if want in self.tasks or want in self.thread_groups:
+                    raise SyscallError(errno.EEXIST)
+                return want
             for _ in range(PID_MAX):
                 pid = self._next_pid
                 self._next_pid = pid + 1 if pid + 1 < PID_MAX else 300
@@ -312,7 +332,8 @@ class Kernel:
 
     def _zombify(self, tg: ThreadGroup) -> None:
         tg.zombie = True
-        self.ipc.process_exited(tg.tgid)  # SEM_UNDO (lock order: kernel -> ipc)
+        # SEM_UNDO (lock order: kernel -> ipc), in the process's IPC namespace
+        (getattr(tg.namespaces, "ipc", None) or self.ipc).process_exited(tg.tgid)
         if tg.tty is not None and tg.sid == tg.tgid:
             # A session leader's exit hangs its terminal up for the foreground
             # group (SIGHUP, SIGCONT), as Linux's disassociate_ctty does.
@@ -347,7 +368,7 @@ class Kernel:
         act = parent.action(SIGCHLD)
         if act.handler == SIG_IGN or act.flags & SA_NOCLDWAIT:
             self.reap(tg)
-        elif tg.exit_signal:
+        elif 0 < tg.exit_signal <= 64:  # legacy clone takes 0-255; Linux sends only valid ones
             code, status = describe_status(tg.exit_status)
             self.send_group(parent, SigInfo(tg.exit_signal, code=code or CLD_EXITED,
                                             pid=tg.tgid, status=status))

@@ -53,6 +53,9 @@ class ThreadGroup:
     # The controlling terminal (sentry/tty Terminal), per process as on Linux:
     # inherited by fork, dropped by setsid; the terminal knows its session.
     tty: Any = None
+    # The process's namespaces other than its mount namespace (which is
+    # fs.ns): sentry/kernel/namespaces.py NsSet, None for the sandbox's first.
+    namespaces: Any = None
     vfork_waiters: list[Any] = field(default_factory=list)
     prctl: dict[str, int] = field(default_factory=dict)  # PR_SET_* values that are only kept
     real_timer: Any = None  # ITIMER_REAL / alarm (sentry/kernel/itimer.py)

@@ -54,11 +54,12 @@ GLOBAL_OPTIONS: Options = {
     "--systemd-cgroup": ("systemd_cgroup", FLAG),
     "--criu": ("criu", str),
     "--rootless": ("rootless", ("true", "false", "auto")),
+    "--kernel-release": ("kernel_release", str),
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "state_root": "/var/run/pyvisor", "debug": False, "debug_log": None, "strace": False,
     "network": "none", "platform": "systrap", "log_path": None, "log_format": "text",
-    "systemd_cgroup": False, "criu": None, "rootless": None,
+    "systemd_cgroup": False, "criu": None, "rootless": None, "kernel_release": None,
 }
 
 # command -> (options, required arguments, optional arguments with defaults)
@@ -184,6 +185,8 @@ def host_argv(g: dict[str, Any]) -> list[str]:
         argv += ["--debug-log", str(g["debug_log"])]
     if g.get("strace"):
         argv.append("--strace")
+    if g.get("kernel_release"):
+        argv += ["--kernel-release", str(g["kernel_release"])]
     if g.get("log_path"):
         argv += ["--log", str(g["log_path"]), "--log-format", str(g["log_format"])]
     return argv
@@ -255,7 +258,8 @@ def _sandbox_serve(g: dict[str, Any], v: dict[str, Any]) -> int:
 
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
-    code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"])
+    code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"],
+                      kernel_release=g.get("kernel_release"))
     sys.stdout.flush()
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
 

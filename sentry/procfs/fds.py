@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from sentry.kernel.errors import SyscallError
 from sentry.procfs.nodes import gone
 from sentry.procfs.process import fs_of, reader_root
+from sentry.vfs import mountns
 from sentry.vfs.description import dentry_of
 from sentry.vfs.file import O_ACCMODE, O_NONBLOCK, FileDescription
 from sentry.vfs.host import HostFile
@@ -84,8 +85,13 @@ def mountinfo(tg: ThreadGroup) -> bytes:
         pid = mount_id(m.parent) if m.parent is not None else mid
         dev = m.fs.dev
         sup = "ro" if m.fs.readonly else "rw"
-        out.append(f"{mid} {pid} {os.major(dev)}:{os.minor(dev)} / ".encode()
-                   + _escape_path(target) + f" {m.options()} - {m.fs.name} ".encode()
+        # the root within the filesystem (a bind's source) and the optional
+        # propagation field: sentry/vfs/mountns.py records both
+        tag = mountns.propagation_of(m)
+        out.append(f"{mid} {pid} {os.major(dev)}:{os.minor(dev)} ".encode()
+                   + _escape_path(mountns.root_path(m)) + b" "
+                   + _escape_path(target) + f" {m.options()}{' ' + tag if tag else ''}"
+                   f" - {m.fs.name} ".encode()
                    + _escape_path(m.source.encode()) + f" {sup}\n".encode())
     return b"".join(out)
 

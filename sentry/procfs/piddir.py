@@ -9,11 +9,14 @@ signal masks.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sentry.kernel import namespaces
 from sentry.kernel.errors import SyscallError
 from sentry.procfs import fds as F
+from sentry.procfs import nsfs
 from sentry.procfs import process as P
 from sentry.procfs.nodes import ProcDir, ProcessRef, ProcFile, ProcLink, TableDir, const, gone
 from sentry.vfs.file import FileDescription, Stat
@@ -35,6 +38,21 @@ def parse_number(name: bytes) -> int | None:
 
 
 Maker = Callable[["ProcFilesystem", ProcessRef], Inode]
+
+
+def _id_map(tg: ThreadGroup, kind: str) -> bytes:
+    """uid_map/gid_map: the identity map, or what was written in a new user namespace."""
+    user = namespaces.nsset(tg).user
+    return ID_MAP if user is None else user.maps.get(kind, b"")
+
+
+def _write_id_map(tg: ThreadGroup, kind: str, data: bytes) -> None:
+    """A write of uid_map/gid_map: once, in a user namespace made in the sandbox
+    (the first one's maps are fixed: EPERM, as Linux)."""
+    user = namespaces.nsset(tg).user
+    if user is None:
+        raise SyscallError(errno.EPERM)
+    user.write_map(kind, data)
 
 
 def _file(text: Callable[[ProcFilesystem, ProcessRef], Callable[[], bytes]], mode: int = 0o444,
@@ -73,7 +91,8 @@ _PID_ENTRIES: dict[bytes, Maker] = {
     b"exe": _link(P.exe_target, P.exe_dentry),
     b"fd": lambda fs, ref: FdDir(fs, ref),
     b"fdinfo": lambda fs, ref: FdInfoDir(fs, ref),
-    b"gid_map": _file(_fixed(ID_MAP)),
+    b"gid_map": _file(lambda fs, ref: lambda: _id_map(ref.tg(), "gid"), 0o644,
+                      lambda ref: lambda d: _write_id_map(ref.tg(), "gid", d)),
     b"limits": _file(_of_tg(P.limits)),
     b"maps": _file(_of_tg(P.maps)),
     b"mountinfo": _file(_of_tg(F.mountinfo)),
@@ -83,10 +102,12 @@ _PID_ENTRIES: dict[bytes, Maker] = {
     b"oom_score_adj": _file(_of_tg(P.oom_score_adj), 0o644,
                             lambda ref: lambda d: P.set_oom_score_adj(ref.tg(), d)),
     b"root": _link(P.root_target, lambda tg: P.fs_of(tg).root),
+    b"setgroups": _file(_fixed(b"allow\n"), 0o644, lambda ref: lambda d: None),
     b"stat": _file(lambda fs, ref: lambda: P.stat_line(fs.kernel, ref)),
     b"statm": _file(_of_tg(P.statm)),
     b"status": _file(lambda fs, ref: lambda: P.status(fs.kernel, ref, fs.host)),
-    b"uid_map": _file(_fixed(ID_MAP)),
+    b"uid_map": _file(lambda fs, ref: lambda: _id_map(ref.tg(), "uid"), 0o644,
+                      lambda ref: lambda d: _write_id_map(ref.tg(), "uid", d)),
     b"task": lambda fs, ref: TaskDir(fs, ref),
 }
 _PROCESS_NAMES = tuple(_PID_ENTRIES)
@@ -118,13 +139,14 @@ def pid_dir(fs: ProcFilesystem, ref: ProcessRef) -> PidDir:
 
 
 def _ns_dir(fs: ProcFilesystem, ref: ProcessRef) -> TableDir:
-    """/proc/<pid>/ns: one namespace of each kind, shared by every process."""
-    kinds = (b"cgroup", b"ipc", b"mnt", b"net", b"pid", b"user", b"uts")
+    """/proc/<pid>/ns: a magic link per namespace kind (sentry/procfs/nsfs.py)."""
+    def maker(kind: bytes) -> Callable[[], Inode]:
+        return lambda: ProcLink(
+            fs, lambda: b"%s:[%d]" % (kind.split(b"_")[0],
+                                      namespaces.inode_number(ref.tg(), kind)),
+            lambda ctx: nsfs.ns_dentry(ref.tg(), kind), ref=ref)
 
-    def maker(body: bytes) -> Callable[[], Inode]:
-        return lambda: ProcLink(fs, const(body), ref=ref)
-
-    table = {kind: maker(b"%s:[%d]" % (kind, 4026531835 + i)) for i, kind in enumerate(kinds)}
+    table = {kind: maker(kind) for kind in sorted(namespaces.KINDS)}
     return TableDir(fs, table, ref, 0o511)
 
 

@@ -3,7 +3,8 @@
 Facts kept here (proc(5); gVisor's fsimpl/proc for what a sandbox reports):
 
 * The identity is the sandbox's, never the host's: version, hostname and
-  osrelease come from ``Kernel.uts``, as uname(2) reports them.
+  osrelease come from ``Kernel.uts``, as uname(2) reports them; hostname
+  and domainname (and /proc/sysvipc) are the reading task's namespace's.
 * CPU times in /proc/stat are derived from the sandbox's own accounting and
   never go backwards (top and ps compute rates from differences); idle time
   is what is left of uptime x CPUs.
@@ -20,9 +21,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sentry.kernel import namespaces
+from sentry.kernel.ipc import IpcNamespace
 from sentry.kernel.ipc.msg import MSGMAX, MSGMNB, MSGMNI
 from sentry.kernel.ipc.registry import IPCMNI
 from sentry.kernel.ipc.sem import SEMMNS, SEMMSL, SEMOPM
+from sentry.kernel.task import current_task
 from sentry.procfs import sysvipc
 from sentry.procfs.net import net_dir
 from sentry.procfs.nodes import Gen, ProcFile, ProcLink, TableDir, const, random_uuid
@@ -30,7 +34,7 @@ from sentry.procfs.process import USER_HZ, VmStats, uptime_seconds
 from sentry.vfs.inode import Inode
 
 if TYPE_CHECKING:
-    from sentry.kernel.kernel import Kernel
+    from sentry.kernel.kernel import Kernel, Utsname
     from sentry.kernel.threadgroup import ThreadGroup
     from sentry.procfs.fs import ProcFilesystem
     from sentry.procfs.hostinfo import HostInfo
@@ -160,6 +164,18 @@ def version(kernel: Kernel) -> bytes:
     return f"{u.sysname} version {u.release} {u.version}\n".encode()
 
 
+def _reader_uts(k: Kernel) -> Utsname:
+    """The reading task's UTS names (its namespace's), else the sandbox's."""
+    t = current_task()
+    return namespaces.uts_of(t) if t is not None else k.uts
+
+
+def _reader_ipc(k: Kernel) -> IpcNamespace:
+    """The reading task's IPC namespace, else the sandbox's first."""
+    t = current_task()
+    return namespaces.ipc_of(t) if t is not None else k.ipc
+
+
 def sys_dir(fs: ProcFilesystem) -> TableDir:
     """/proc/sys: the tunables programs read."""
     k = fs.kernel
@@ -173,8 +189,8 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
 
     kernel = {
         b"cap_last_cap": f("40"),
-        b"domainname": f(lambda: (k.uts.domainname + "\n").encode()),
-        b"hostname": f(lambda: (k.uts.nodename + "\n").encode()),
+        b"domainname": f(lambda: (_reader_uts(k).domainname + "\n").encode()),
+        b"hostname": f(lambda: (_reader_uts(k).nodename + "\n").encode()),
         b"ngroups_max": f("65536"),
         b"osrelease": f(lambda: (k.uts.release + "\n").encode()),
         b"ostype": f(lambda: (k.uts.sysname + "\n").encode()),
@@ -233,9 +249,9 @@ def system_table(fs: ProcFilesystem) -> dict[bytes, Callable[[], Inode]]:
         b"stat": f(lambda: clock.stat(btime)),
         b"sys": lambda: sys_dir(fs),
         b"sysvipc": lambda: TableDir(fs, {
-            b"msg": f(lambda: sysvipc.msg(k.ipc)),
-            b"sem": f(lambda: sysvipc.sem(k.ipc)),
-            b"shm": f(lambda: sysvipc.shm(k.ipc, k)),
+            b"msg": f(lambda: sysvipc.msg(_reader_ipc(k))),
+            b"sem": f(lambda: sysvipc.sem(_reader_ipc(k))),
+            b"shm": f(lambda: sysvipc.shm(_reader_ipc(k), k)),
         }),
         b"uptime": f(clock.uptime),
         b"version": f(lambda: version(k)),

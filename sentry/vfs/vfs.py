@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 
 from sentry.kernel.errors import SyscallError
-from sentry.vfs import notify
+from sentry.vfs import notify, tmpfile
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import O_PATH, PathDescription, dentry_of
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, O_WRONLY, FileDescription, Stat
@@ -96,6 +96,12 @@ def open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
 def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
           mode: int, umask: int | None) -> FileDescription:
     umask = ctx.umask if umask is None else umask
+    if flags & tmpfile.O_TMPFILE_BIT:
+        tmpfile.check_flags(flags)
+        with TREE_LOCK:
+            d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=True, want_dir=True)
+            return tmpfile.open_tmpfile(ctx, d, flags, _perm(mode, umask), _writable_mount,
+                                        ctx.check)
     if flags & O_PATH:
         d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
                     want_dir=bool(flags & O_DIRECTORY))
@@ -374,6 +380,7 @@ def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry |
             raise SyscallError(errno.ENOENT)
         if parent.mount is not old.mount:
             raise SyscallError(errno.EXDEV)
+        tmpfile.may_link(old.inode, old.dead)
         parent.inode.link(name, old.inode)
         notify.emit_self(old.inode, notify.IN_ATTRIB)
         notify.emit(parent.add_child(name, old.inode), notify.IN_CREATE)

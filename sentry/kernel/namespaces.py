@@ -1,0 +1,231 @@
+"""The namespaces a process belongs to, and making new ones (clone, unshare,
+setns).
+
+What is modelled (namespaces(7)):
+
+* **mount**: the process's ``FsContext.ns``; a new one is a copy of every
+  mount (sentry/vfs/mountns.py), root and cwd kept at the same places.
+* **UTS**: host and domain name per namespace (uname, sethostname,
+  /proc/sys/kernel/hostname read the caller's).  The sandbox's first one is
+  ``Kernel.uts``.
+* **IPC**: System V objects and POSIX message queues per namespace
+  (sentry/kernel/ipc ``IpcNamespace``).  The first one is ``Kernel.ipc``.
+* **cgroup**: a new identity only; the view (/proc/self/cgroup shows "/") is
+  already a namespace root's.
+* **user**: for a caller with CAP_SYS_ADMIN only, a new identity whose
+  uid_map and gid_map take one write each and are shown back; ids and
+  capabilities are not translated (the caller is root in the sandbox
+  already, and the maps it writes are recorded, not applied).
+* **pid**, **net**, **time**: not modelled; asking for a new one is EINVAL,
+  the answer of a kernel built without them.
+
+A process's set is ``ThreadGroup.namespaces`` (None: every first namespace of
+the sandbox), inherited by fork; each namespace gets an inode number the
+first time one is asked for, and /proc/PID/ns/* shows it as Linux does
+("mnt:[4026531840]").
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from sentry.kernel.creds import CAP_SYS_ADMIN
+from sentry.kernel.errors import SyscallError
+from sentry.kernel.ipc import IpcNamespace
+from sentry.vfs import mountns
+from shm import records
+from shm.records import record
+
+if TYPE_CHECKING:
+    from sentry.kernel.kernel import Utsname
+    from sentry.kernel.task import Task
+    from sentry.kernel.threadgroup import ThreadGroup
+
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MODELLED = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER
+NOT_MODELLED = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME
+ALL = MODELLED | NOT_MODELLED
+
+# /proc/PID/ns names, each with its CLONE_NEW* flag and Linux's first inode number.
+KINDS: dict[bytes, tuple[int, int]] = {
+    b"cgroup": (CLONE_NEWCGROUP, 4026531835), b"ipc": (CLONE_NEWIPC, 4026531839),
+    b"mnt": (CLONE_NEWNS, 4026531840), b"net": (0, 4026531992),
+    b"pid": (0, 4026531836), b"pid_for_children": (0, 4026531836),
+    b"time": (0, 4026531834), b"time_for_children": (0, 4026531834),
+    b"user": (CLONE_NEWUSER, 4026531837), b"uts": (CLONE_NEWUTS, 4026531838),
+}
+
+
+class UtsNamespace:
+    """A UTS namespace other than the sandbox's first (which is ``Kernel.uts``)."""
+
+    def __init__(self, uts: Utsname) -> None:
+        self.uts = uts
+
+
+class UserNamespace:
+    """A user namespace made by unshare/clone: its maps, each written once."""
+
+    def __init__(self, parent: UserNamespace | None) -> None:
+        self.parent = parent
+        self.maps: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+
+    def write_map(self, kind: str, data: bytes) -> None:
+        """uid_map/gid_map: one write, of lines "inside outside count" (EPERM
+        once written, EINVAL when malformed, as Linux)."""
+        rows = []
+        for line in data.decode("ascii", "replace").splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 3 or not all(p.isdigit() for p in parts):
+                raise SyscallError(errno.EINVAL)
+            first, lower, count = (int(p) for p in parts)
+            if count == 0 or first + count > 1 << 32 or lower + count > 1 << 32:
+                raise SyscallError(errno.EINVAL)
+            rows.append((first, lower, count))
+        if not rows or len(rows) > 340:
+            raise SyscallError(errno.EINVAL)
+        with self.lock:
+            if kind in self.maps:
+                raise SyscallError(errno.EPERM)
+            self.maps[kind] = b"".join(b"%10d %10d %10d\n" % r for r in rows)
+
+
+class CgroupNamespace:
+    """A cgroup namespace: an identity (the view is the container's root)."""
+
+
+@record(eq=False, slots=True)
+class NsSet:
+    """One process's namespaces; None in a field: the sandbox's first one."""
+
+    uts: UtsNamespace | None = None
+    ipc: IpcNamespace | None = None
+    user: UserNamespace | None = None
+    cgroup: CgroupNamespace | None = None
+
+
+_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_next_id = itertools.count(4026532200)
+_ids_lock = threading.Lock()
+
+
+def nsset(tg: ThreadGroup) -> NsSet:
+    return getattr(tg, "namespaces", None) or _ROOT
+
+
+_ROOT = NsSet()
+
+
+def uts_of(t: Task) -> Utsname:
+    """The caller's host and domain names (uname)."""
+    u = nsset(t.tg).uts
+    return t.kernel.uts if u is None else u.uts
+
+
+def set_uts(t: Task, **fields: str) -> None:
+    """sethostname/setdomainname in the caller's UTS namespace."""
+    u = nsset(t.tg).uts
+    if u is None:
+        t.kernel.uts = records.replace(t.kernel.uts, **fields)
+    else:
+        u.uts = records.replace(u.uts, **fields)
+
+
+def ipc_of(t: Task) -> IpcNamespace:
+    """The caller's System V and POSIX message queue namespace."""
+    i = nsset(t.tg).ipc
+    return t.kernel.ipc if i is None else i
+
+
+def inode_number(tg: ThreadGroup, kind: bytes) -> int:
+    """The inode number /proc/PID/ns/<kind> shows for ``tg``."""
+    flag, first = KINDS[kind]
+    obj: Any = None
+    s = nsset(tg)
+    if flag == CLONE_NEWNS:
+        fs = tg.fs
+        obj = getattr(fs, "ns", None)
+        if obj is not None and not getattr(obj, "copied", False):
+            return first
+    elif flag == CLONE_NEWUTS:
+        obj = s.uts
+    elif flag == CLONE_NEWIPC:
+        obj = s.ipc
+    elif flag == CLONE_NEWUSER:
+        obj = s.user
+    elif flag == CLONE_NEWCGROUP:
+        obj = s.cgroup
+    if obj is None:
+        return first
+    with _ids_lock:
+        n = _ids.get(obj)
+        if n is None:
+            n = _ids[obj] = next(_next_id)
+        return n
+
+
+def check_new(t: Task, flags: int) -> None:
+    """EINVAL for a namespace kind not modelled, EPERM without CAP_SYS_ADMIN
+    (unshare's and clone's order: flags first, then the capability)."""
+    if flags & NOT_MODELLED:
+        raise SyscallError(errno.EINVAL)
+    if flags & MODELLED and not t.creds.capable(CAP_SYS_ADMIN):
+        raise SyscallError(errno.EPERM)
+
+
+def check_clone(t: Task, flags: int) -> None:
+    """clone's namespace rules: CLONE_NEWNS or CLONE_NEWUSER with CLONE_FS,
+    CLONE_NEWIPC with CLONE_SYSVSEM, are EINVAL; then :func:`check_new`."""
+    if flags & (CLONE_NEWNS | CLONE_NEWUSER) and flags & 0x200:
+        raise SyscallError(errno.EINVAL)
+    if flags & CLONE_NEWIPC and flags & 0x40000:
+        raise SyscallError(errno.EINVAL)
+    check_new(t, flags)
+
+
+def new_set(t: Task, old: NsSet, flags: int) -> NsSet:
+    """The set a process gets with ``flags`` (mount namespaces aside)."""
+    s = NsSet(uts=old.uts, ipc=old.ipc, user=old.user, cgroup=old.cgroup)
+    if flags & CLONE_NEWUTS:
+        s.uts = UtsNamespace(uts_of(t))
+    if flags & CLONE_NEWIPC:
+        s.ipc = IpcNamespace()
+    if flags & CLONE_NEWUSER:
+        s.user = UserNamespace(old.user)
+    if flags & CLONE_NEWCGROUP:
+        s.cgroup = CgroupNamespace()
+    return s
+
+
+def new_mount_ns(fs: Any) -> Any:
+    """A new FsContext on a copy of ``fs``'s mount namespace, at the same root and cwd."""
+    c = fs.fork()
+    if fs.ns is None:
+        return c
+    c.ns, mapping = mountns.copy_namespace(fs.ns)
+    c.ns.copied = True
+    c.root = mountns.translate(fs.root, mapping)
+    c.cwd = mountns.translate(fs.cwd, mapping)
+    return c
+
+
+def apply_clone(parent: Task, tg: ThreadGroup, flags: int) -> None:
+    """Give a new process (clone with CLONE_NEW* flags, already checked) its
+    namespaces."""
+    tg.namespaces = new_set(parent, nsset(parent.tg), flags)  # type: ignore[attr-defined]
+    if flags & CLONE_NEWNS and tg.fs is not None:
+        tg.fs = new_mount_ns(tg.fs)

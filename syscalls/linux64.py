@@ -19,6 +19,7 @@ from syscalls import (
     pidfd,
     poll,
     process,
+    ptrace,
     sched,
     signal,
     signalfd,
@@ -30,7 +31,7 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (fs, path, inotify, xattr, mm, poll, process, pidfd, sched, creds, ipc, mqueue,
+FAMILIES = (fs, path, inotify, xattr, mm, poll, process, ptrace, pidfd, sched, creds, ipc, mqueue,
             signal, signalfd, splice, system, time, timerfd, misc, net)
 
 

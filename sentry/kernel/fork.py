@@ -21,7 +21,7 @@ import errno
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import creds, execimage
+from sentry.kernel import creds, execimage, ptrace
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ExecSwitch, Task
 from sentry.kernel.threadgroup import ThreadGroup
@@ -72,6 +72,8 @@ def _child_task(parent: Task, tg: ThreadGroup, thread: object, tid: int, flags: 
     child.sched = parent.sched.forked()
     child.cpu_mask = parent.cpu_mask
     child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
+    if parent.ptrace is not None:
+        ptrace.on_clone(parent, child, flags)
     regs = list(parent.regs)
     regs[RAX] = 0
     if stack:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import futex, schedparams
+from sentry.kernel import futex, ptrace, schedparams
 from sentry.kernel import signals as sig
 from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
 from sentry.kernel.errors import SyscallError
@@ -150,6 +150,7 @@ class Task:
         self.saved_sigmask: int | None = None  # restored after a sigsuspend handler
         self._frees_after_event = False  # _queue_mm_ops: commit frees at the next event
         self.parked = False  # a syscall another thread may finish (sentry/kernel/parking.py)
+        self.ptrace: Any = None  # its tracer's hold on it (sentry/kernel/ptrace.py)
         # What a clone child's first reply carries (fork.py sets them, boot uses them):
         self.boot_ops: list[StubOp] | None = None  # mapping its address space
         self.boot_private = False  # that address space is the child's alone
@@ -398,6 +399,8 @@ class Task:
                 handler = dispatch[nr] if nr < NR_SYSCALLS else None
                 call = self._strace_call(nr, args) if strace else ""
                 self.new_regs = None
+                if self.ptrace is not None:
+                    nr, args, handler = ptrace.syscall_enter(self, nr, args, handler)
                 if handler is None:
                     kernel.report_unsupported(nr)
                     ret = -errno.ENOSYS
@@ -420,6 +423,8 @@ class Task:
                     except ExecSwitch as exc:
                         if strace:
                             kernel.emit_strace(f"[pid {self.tid}] {call} = 0")
+                        if self.ptrace is not None:
+                            ptrace.exec_switched(self)
                         event = self._switch_image(exc)
                         continue
                     except (TaskKilled, stubs.StubDied, stubs.StubError):
@@ -429,6 +434,8 @@ class Task:
                         raise SentryBug(f"syscall {kernel.syscall_name(nr)}: {exc!r}") from exc
                 if strace:
                     self._strace_result(call, nr, ret)
+                if self.ptrace is not None:
+                    ret = ptrace.syscall_exit(self, nr, ret)
                 tg = self.tg
                 if (self.new_regs is None and not (self.pending.mask | tg.pending.mask)
                         and -ret not in RESTART_CODES):
@@ -461,6 +468,8 @@ class Task:
         Every return to the app passes here, so a frozen kernel holds it here:
         ``in_app`` is set before ``frozen`` is read (Kernel.freeze: the reverse),
         so either this sees the freeze or the freezer's kick brings it back."""
+        if self.ptrace is not None:
+            rax = ptrace.before_resume(self, rax)
         self.in_app = True
         if self.kernel.frozen:
             self.in_app = False
@@ -539,6 +548,10 @@ class Task:
             info = self._take_signal()
             if info is None:
                 return regs
+            if self.ptrace is not None:
+                info = ptrace.signal_stop(self, info, regs)
+                if info is None:
+                    continue
             act = self.tg.action(info.signo)
             if act.handler == sig.SIG_IGN:
                 continue

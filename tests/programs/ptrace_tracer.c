@@ -1,0 +1,310 @@
+/* A ptrace tracer: what a debugger and strace do, printed so the output can
+ * be compared natively and in the sandbox (no addresses or pids printed).
+ *   traceme:  fork + PTRACE_TRACEME + raise(SIGSTOP); PEEK/POKE of a variable
+ *   regs:     GETREGS/SETREGS at a syscall-exit-stop change getpid's result
+ *   count:    PTRACE_SYSCALL counts a child's write calls (enter and exit stops)
+ *   fork:     PTRACE_O_TRACEFORK: the event, the message, the auto-attached child
+ *   exec:     PTRACE_O_TRACEEXEC: the exec event; without it, SIGTRAP
+ *   errors:   errnos for bad requests and targets
+ *   siginfo:  a signal-delivery-stop's siginfo, the signal suppressed or changed */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile long target_word = 0x1122334455667788L;
+
+static void show(const char *what, int status) {
+    if (WIFSTOPPED(status))
+        printf("%s: stopped sig=%d event=%d\n", what, WSTOPSIG(status), status >> 16);
+    else if (WIFEXITED(status))
+        printf("%s: exited %d\n", what, WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        printf("%s: killed sig=%d\n", what, WTERMSIG(status));
+    else
+        printf("%s: status %#x\n", what, status);
+    fflush(stdout);
+}
+
+static void report(const char *what, long r) {
+    printf("%s: %ld errno %d\n", what, r, r == -1 ? errno : 0);
+}
+
+static pid_t traced_child(void (*body)(void)) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+            _exit(90);
+        raise(SIGSTOP);
+        body();
+        _exit(0);
+    }
+    return pid;
+}
+
+static void body_peek(void) {
+    printf("child sees %#lx\n", target_word);
+    fflush(stdout);
+    _exit(target_word == 0x0badcafe ? 3 : 4);
+}
+
+static int test_traceme(void) {
+    int st;
+    pid_t pid = traced_child(body_peek);
+    waitpid(pid, &st, 0);
+    show("first stop", st);
+    errno = 0;
+    long w = ptrace(PTRACE_PEEKDATA, pid, (void *)&target_word, 0);
+    printf("peek %#lx errno %d\n", w, errno);
+    printf("poke %ld\n", ptrace(PTRACE_POKEDATA, pid, (void *)&target_word, (void *)0x0badcafeL));
+    w = ptrace(PTRACE_PEEKDATA, pid, (void *)&target_word, 0);
+    printf("peek again %#lx\n", w);
+    errno = 0;
+    ptrace(PTRACE_PEEKDATA, pid, (void *)8, 0);
+    printf("peek at 8: errno %d\n", errno);
+    /* POKETEXT into this program's own text: the child's private copy only */
+    long *code = (long *)(void *)&show;
+    long orig = ptrace(PTRACE_PEEKTEXT, pid, code, 0);
+    printf("poketext %ld\n", ptrace(PTRACE_POKETEXT, pid, code, (void *)(orig ^ 0)));
+    printf("text same %d\n", ptrace(PTRACE_PEEKTEXT, pid, code, 0) == *code);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show("end", st);
+    return 0;
+}
+
+static void body_getpid(void) {
+    long r = syscall(SYS_getpid);
+    printf("child getpid returned %ld\n", r);
+    fflush(stdout);
+}
+
+static int test_regs(void) {
+    int st;
+    pid_t pid = traced_child(body_getpid);
+    waitpid(pid, &st, 0);
+    ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)PTRACE_O_TRACESYSGOOD);
+    int changed = 0;
+    for (;;) {
+        ptrace(PTRACE_SYSCALL, pid, 0, 0);
+        waitpid(pid, &st, 0);
+        if (!WIFSTOPPED(st))
+            break;
+        if (WSTOPSIG(st) != (SIGTRAP | 0x80))
+            continue;
+        struct user_regs_struct r;
+        ptrace(PTRACE_GETREGS, pid, 0, &r);
+        if (r.orig_rax == SYS_getpid && (long)r.rax != -ENOSYS && !changed) {
+            printf("exit stop of getpid, rax == pid: %d\n", (pid_t)r.rax == pid);
+            r.rax = 4242;
+            printf("setregs %ld\n", ptrace(PTRACE_SETREGS, pid, 0, &r));
+            changed = 1;
+        } else if (r.orig_rax == SYS_getpid) {
+            printf("enter stop of getpid, rax %ld\n", (long)r.rax);
+        }
+    }
+    show("end", st);
+    return 0;
+}
+
+static void body_writes(void) {
+    for (int i = 0; i < 5; i++)
+        write(1, "w\n", 2);
+}
+
+static int test_count(void) {
+    int st, stops = 0, writes = 0, in = 0;
+    pid_t pid = traced_child(body_writes);
+    waitpid(pid, &st, 0);
+    ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)PTRACE_O_TRACESYSGOOD);
+    for (;;) {
+        ptrace(PTRACE_SYSCALL, pid, 0, 0);
+        waitpid(pid, &st, 0);
+        if (!WIFSTOPPED(st))
+            break;
+        if (WSTOPSIG(st) != (SIGTRAP | 0x80))
+            continue;
+        stops++;
+        struct user_regs_struct r;
+        ptrace(PTRACE_GETREGS, pid, 0, &r);
+        in = !in;
+        if (r.orig_rax == SYS_write && in)
+            writes++;
+    }
+    printf("write calls %d, stops even %d\n", writes, stops % 2 == 0);
+    show("end", st);
+    return 0;
+}
+
+static void body_fork(void) {
+    pid_t c = fork();
+    if (c == 0)
+        _exit(7);
+    int st;
+    waitpid(c, &st, 0);
+    printf("grandchild exit %d\n", WEXITSTATUS(st));
+    fflush(stdout);
+}
+
+static int test_fork(void) {
+    int st;
+    pid_t pid = traced_child(body_fork);
+    waitpid(pid, &st, 0);
+    ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)PTRACE_O_TRACEFORK);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show("parent", st);
+    unsigned long msg = 0;
+    ptrace(PTRACE_GETEVENTMSG, pid, 0, &msg);
+    pid_t gc = (pid_t)msg;
+    printf("eventmsg is a pid: %d\n", gc > 0 && gc != pid);
+    waitpid(gc, &st, __WALL);
+    show("new child", st);
+    ptrace(PTRACE_CONT, gc, 0, 0);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(gc, &st, __WALL);
+    show("new child end", st);
+    for (;;) { /* the new child's exit brings a SIGCHLD signal-delivery-stop */
+        waitpid(pid, &st, 0);
+        if (!WIFSTOPPED(st))
+            break;
+        show("parent stop", st);
+        ptrace(PTRACE_CONT, pid, 0, (void *)(long)WSTOPSIG(st));
+    }
+    show("end", st);
+    return 0;
+}
+
+static const char *self_path;
+
+static void body_exec(void) {
+    execl(self_path, self_path, "none", (char *)0);
+    _exit(99);
+}
+
+static int test_exec(int with_option) {
+    int st;
+    pid_t pid = traced_child(body_exec);
+    waitpid(pid, &st, 0);
+    if (with_option)
+        ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)PTRACE_O_TRACEEXEC);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show(with_option ? "exec event" : "after exec", st);
+    if (with_option) {
+        unsigned long msg = 0;
+        ptrace(PTRACE_GETEVENTMSG, pid, 0, &msg);
+        printf("eventmsg == pid: %d\n", (pid_t)msg == pid);
+    }
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show("end", st);
+    return 0;
+}
+
+static void body_signal(void) {
+    raise(SIGUSR1); /* suppressed by the tracer */
+    printf("survived SIGUSR1\n");
+    fflush(stdout);
+    raise(SIGUSR2); /* changed into SIGTERM by the tracer */
+    printf("not reached\n");
+}
+
+static int test_siginfo(void) {
+    int st;
+    pid_t pid = traced_child(body_signal);
+    waitpid(pid, &st, 0);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show("signal stop", st);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    long r = ptrace(PTRACE_GETSIGINFO, pid, 0, &si);
+    printf("getsiginfo %ld signo %d code %d\n", r, si.si_signo, si.si_code);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show("signal stop", st);
+    ptrace(PTRACE_CONT, pid, 0, (void *)SIGTERM);
+    waitpid(pid, &st, 0);
+    show("end", st);
+    return 0;
+}
+
+static void body_sleep(void) { pause(); }
+
+static int test_errors(void) {
+    int st;
+    errno = 0;
+    report("attach self", ptrace(PTRACE_ATTACH, getpid(), 0, 0));
+    errno = 0;
+    report("peek no such pid", ptrace(PTRACE_PEEKDATA, 999999, 0, 0));
+    errno = 0;
+    report("cont no such pid", ptrace(PTRACE_CONT, -5, 0, 0));
+    pid_t plain = fork();
+    if (plain == 0) {
+        pause();
+        _exit(0);
+    }
+    errno = 0;
+    report("cont untraced", ptrace(PTRACE_CONT, plain, 0, 0));
+    kill(plain, SIGKILL);
+    waitpid(plain, &st, 0);
+    pid_t pid = traced_child(body_sleep);
+    waitpid(pid, &st, 0);
+    errno = 0;
+    report("bad request", ptrace((enum __ptrace_request)0x9999, pid, 0, 0));
+    errno = 0;
+    report("bad options", ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)0x1000));
+    errno = 0;
+    report("peekuser odd", ptrace(PTRACE_PEEKUSER, pid, (void *)3, 0));
+    errno = 0;
+    report("getregs bad ptr", ptrace(PTRACE_GETREGS, pid, 0, (void *)8));
+    errno = 0;
+    report("attach traced", ptrace(PTRACE_ATTACH, pid, 0, 0));
+    errno = 0;
+    report("interrupt unseized", ptrace(PTRACE_INTERRUPT, pid, 0, 0));
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    errno = 0;
+    report("peek running", ptrace(PTRACE_PEEKDATA, pid, 0, 0));
+    printf("kill %ld\n", ptrace(PTRACE_KILL, pid, 0, 0));
+    waitpid(pid, &st, 0);
+    show("end", st);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    self_path = argv[0];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *t = argc > 1 ? argv[1] : "";
+    if (!strcmp(t, "none"))
+        return 5;
+    if (!strcmp(t, "traceme"))
+        return test_traceme();
+    if (!strcmp(t, "regs"))
+        return test_regs();
+    if (!strcmp(t, "count"))
+        return test_count();
+    if (!strcmp(t, "fork"))
+        return test_fork();
+    if (!strcmp(t, "exec"))
+        return test_exec(1);
+    if (!strcmp(t, "exec_sigtrap"))
+        return test_exec(0);
+    if (!strcmp(t, "siginfo"))
+        return test_siginfo();
+    if (!strcmp(t, "errors"))
+        return test_errors();
+    fprintf(stderr, "usage: %s traceme|regs|count|fork|exec|exec_sigtrap|siginfo|errors\n",
+            argv[0]);
+    return 2;
+}

@@ -7,8 +7,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from sentry.kernel import fork as fork_mod
-from sentry.kernel import ptrace
-from sentry.kernel import rlimits
+from sentry.kernel import ptrace, rlimits
 from sentry.kernel.creds import CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo

@@ -12,6 +12,7 @@ import errno
 import os
 from collections.abc import Callable
 
+from sentry.kernel import ptrace
 from sentry.kernel.errors import SyscallError
 from sentry.loader import elf, loader
 from sentry.mm.address_space import AddressSpace
@@ -82,4 +83,5 @@ def load(mf: MemoryFile, image: bytes, argv: list[bytes], envp: list[bytes], exe
     except SyscallError as exc:
         mm.release()
         raise ImageError(exc.errno, f"cannot load: {exc}") from None
+    mm.saved_auxv = ptrace.saved_auxv(mm, result.stack_pointer)
     return mm, result

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from sentry.kernel import signals as sig
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
-from sentry.systrap.stubs import EFL, R8, R9, R10, RAX, RDI, RDX, RIP, RSI, RSP
+from sentry.systrap.stubs import EFL, R8, R9, R10, RAX, RDI, RDX, RSI
 from shm.records import field, record
 
 if TYPE_CHECKING:
@@ -518,10 +518,33 @@ def tracer_pid(task: Task) -> int:
     return ts.tracer.tgid if ts is not None else 0
 
 
-def traced_stopped(task: Task) -> bool:
+def traced_stopped(task: Task | None) -> bool:
     """Whether /proc shows the task in "t (tracing stop)"."""
-    ts = task.ptrace
+    ts = task.ptrace if task is not None else None
     return ts is not None and ts.stopped
+
+
+def saved_auxv(mm: Any, sp: int) -> bytes:
+    """The auxiliary vector of a new image, read from its initial stack at
+    ``sp`` (argc, argv, NULL, envp, NULL, then the pairs up to AT_NULL), kept
+    for /proc/PID/auxv, where debuggers find AT_ENTRY to relocate a PIE."""
+    try:
+        argc = int.from_bytes(mm.copy_in(sp, 8), "little")
+        p = sp + 8 * (argc + 2)
+        for _ in range(1 << 16):  # envp, up to its NULL
+            p += 8
+            if not int.from_bytes(mm.copy_in(p - 8, 8), "little"):
+                break
+        out = bytearray()
+        for _ in range(64):
+            pair = mm.copy_in(p, 16)
+            out += pair
+            p += 16
+            if not int.from_bytes(pair[:8], "little"):
+                break
+        return bytes(out)
+    except SyscallError:
+        return b""
 
 
 def stopped_tracee(caller: Task, pid: int) -> tuple[Task, TraceState]:

@@ -66,6 +66,7 @@ def _link(target: Callable[[ThreadGroup], bytes],
 # up (a directory made for every new process used to build all of them: ~100 us
 # of every readlink("/proc/self/exe"), which every static glibc program makes).
 _PID_ENTRIES: dict[bytes, Maker] = {
+    b"auxv": _file(_of_tg(P.auxv), 0o400),
     b"cmdline": _file(_of_tg(P.cmdline)),
     b"comm": _file(_of_tg(P.comm), 0o644, lambda ref: lambda d: P.set_comm(ref.tg(), d)),
     b"cwd": _link(P.cwd_target, lambda tg: P.fs_of(tg).cwd),

@@ -184,9 +184,11 @@ class Kernel:
                 self._continue(tg)
             elif sig in STOP_SIGNALS:
                 tg.pending.discard(SIGCONT)
-            if act.handler == SIG_IGN and sig != SIGCHLD:
+            # A tracer hears of ignored signals too (Linux's sig_ignored).
+            ignored = not any(t.ptrace is not None for t in tg.tasks)
+            if ignored and act.handler == SIG_IGN and sig != SIGCHLD:
                 return
-            if act.handler == SIG_DFL and default_action(sig) in (IGNORE, CONT):
+            if ignored and act.handler == SIG_DFL and default_action(sig) in (IGNORE, CONT):
                 return
             tg.pending.add(info)
             for t in tg.live_tasks():

@@ -53,6 +53,7 @@ log = logging.getLogger("pyvisor")
 
 U64 = (1 << 64) - 1
 SIGTRAP = 5
+TRAP_BRKPT = 1
 EFLAGS_TF = 0x100
 
 # PTRACE_O_* and PTRACE_EVENT_*
@@ -233,6 +234,7 @@ def syscall_enter(task: Task, nr: int, args: tuple[int, ...], handler: Any
         regs = list(task.regs)
         regs[RAX] = (-errno.ENOSYS) & U64
         ts.syscall = (nr, args)
+        ts.eventmsg = 1  # PTRACE_EVENTMSG_SYSCALL_ENTRY, as Linux leaves it
         info = SigInfo(SIGTRAP, code=SIGTRAP | 0x80)
         got = _stop(task, STOP_ENTER, _syscall_status(ts), info, regs, nr)
         if got is not None:
@@ -278,6 +280,10 @@ def syscall_exit(task: Task, nr: int, ret: int) -> int:
         ts.in_syscall = False
         if ts.mode == SYSCALL:
             _syscall_exit_stop(task, ts, regs, nr)
+    if ts is not None and ts.mode == SINGLESTEP:
+        # A stepped syscall instruction: the step ends right after it (Linux's
+        # user_single_step_report), not one instruction later.
+        task.kernel.send_task(task, SigInfo(SIGTRAP, code=TRAP_BRKPT))
     if tuple(regs) != before:
         task.new_regs = regs
         return _signed(regs[RAX])
@@ -286,6 +292,7 @@ def syscall_exit(task: Task, nr: int, ret: int) -> int:
 
 def _syscall_exit_stop(task: Task, ts: TraceState, regs: list[int], nr: int) -> None:
     ts.syscall = (nr, ts.syscall[1])
+    ts.eventmsg = 2  # PTRACE_EVENTMSG_SYSCALL_EXIT
     info = SigInfo(SIGTRAP, code=SIGTRAP | 0x80)
     got = _stop(task, STOP_EXIT, _syscall_status(ts), info, regs, nr)
     if got is not None and got.resume_sig:

@@ -17,6 +17,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -104,6 +105,21 @@ static int test_regs(void) {
             continue;
         struct user_regs_struct r;
         ptrace(PTRACE_GETREGS, pid, 0, &r);
+        struct {
+            uint8_t op, pad[3];
+            uint32_t arch;
+            uint64_t ip, sp;
+            union {
+                struct { uint64_t nr, args[6]; } entry;
+                struct { int64_t rval; uint8_t is_error; } exit;
+            } u;
+        } info;
+        memset(&info, 0, sizeof info);
+        long isz = ptrace((enum __ptrace_request)0x420e, pid, (void *)sizeof info, &info);
+        if (r.orig_rax == SYS_getpid)
+            printf("syscall info size %ld op %d arch %#x nr-or-rval-ok %d\n", isz, info.op,
+                   info.arch, info.op == 1 ? info.u.entry.nr == SYS_getpid
+                                           : info.u.exit.rval == (long)r.rax);
         if (r.orig_rax == SYS_getpid && (long)r.rax != -ENOSYS && !changed) {
             printf("exit stop of getpid, rax == pid: %d\n", (pid_t)r.rax == pid);
             r.rax = 4242;
@@ -240,6 +256,41 @@ static int test_siginfo(void) {
     return 0;
 }
 
+static void body_step(void) {
+    volatile long x = 0;
+    for (int i = 0; i < 3; i++)
+        x += i;
+    getppid();
+    x++;
+}
+
+static int test_step(void) {
+    int st;
+    pid_t pid = traced_child(body_step);
+    waitpid(pid, &st, 0);
+    struct user_regs_struct r;
+    ptrace(PTRACE_GETREGS, pid, 0, &r);
+    unsigned long last = r.rip;
+    int moved = 0, traps = 0, n;
+    for (n = 0; n < 400; n++) {
+        if (ptrace(PTRACE_SINGLESTEP, pid, 0, 0) != 0)
+            break;
+        waitpid(pid, &st, 0);
+        if (!WIFSTOPPED(st))
+            break;
+        traps += WSTOPSIG(st) == SIGTRAP;
+        ptrace(PTRACE_GETREGS, pid, 0, &r);
+        moved += r.rip != last;
+        last = r.rip;
+    }
+    printf("steps %d: every stop a SIGTRAP %d, every step moved %d\n", n, traps == n,
+           moved == n);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show("end", st);
+    return 0;
+}
+
 static void body_sleep(void) { pause(); }
 
 static int test_errors(void) {
@@ -269,6 +320,33 @@ static int test_errors(void) {
     report("peekuser odd", ptrace(PTRACE_PEEKUSER, pid, (void *)3, 0));
     errno = 0;
     report("getregs bad ptr", ptrace(PTRACE_GETREGS, pid, 0, (void *)8));
+    {
+        unsigned char buf[128];
+        report("syscall info at signal stop",
+               ptrace((enum __ptrace_request)0x420e, pid, (void *)sizeof buf, buf));
+        printf("op %d\n", buf[0]);
+        struct iovec iov = {buf, sizeof buf};
+        errno = 0;
+        report("getregset bad note", ptrace(PTRACE_GETREGSET, pid, (void *)0x999, &iov));
+        errno = 0;
+        report("getregset bad iov", ptrace(PTRACE_GETREGSET, pid, (void *)1, (void *)16));
+        iov.iov_len = 8;
+        report("getregset short", ptrace(PTRACE_GETREGSET, pid, (void *)1, &iov));
+        printf("short len %zu\n", iov.iov_len);
+        errno = 0;
+        report("peekuser past struct user", ptrace(PTRACE_PEEKUSER, pid, (void *)4096, 0));
+        errno = 0;
+        report("pokeuser past struct user",
+               ptrace(PTRACE_POKEUSER, pid, (void *)4096, (void *)1));
+        errno = 0;
+        report("poke unmapped", ptrace(PTRACE_POKEDATA, pid, (void *)16, (void *)1));
+        errno = 0;
+        report("setsiginfo bad ptr", ptrace(PTRACE_SETSIGINFO, pid, 0, (void *)8));
+        errno = 0;
+        report("cont bad signal", ptrace(PTRACE_CONT, pid, 0, (void *)1000));
+        errno = 0;
+        report("seize with addr", ptrace(PTRACE_SEIZE, pid, (void *)1, 0));
+    }
     errno = 0;
     report("attach traced", ptrace(PTRACE_ATTACH, pid, 0, 0));
     errno = 0;
@@ -288,6 +366,24 @@ int main(int argc, char **argv) {
     const char *t = argc > 1 ? argv[1] : "";
     if (!strcmp(t, "none"))
         return 5;
+    if (!strcmp(t, "all")) {
+        const char *all[] = {"traceme", "regs", "count", "fork", "exec", "exec_sigtrap",
+                             "siginfo", "step", "errors"};
+        for (unsigned i = 0; i < sizeof all / sizeof *all; i++) {
+            printf("== %s\n", all[i]);
+            fflush(stdout);
+            pid_t p = fork();
+            if (p == 0) {
+                char *args[] = {argv[0], (char *)all[i], 0};
+                execv(argv[0], args);
+                _exit(98);
+            }
+            int st;
+            waitpid(p, &st, 0);
+            show("test", st);
+        }
+        return 0;
+    }
     if (!strcmp(t, "traceme"))
         return test_traceme();
     if (!strcmp(t, "regs"))
@@ -302,6 +398,8 @@ int main(int argc, char **argv) {
         return test_exec(0);
     if (!strcmp(t, "siginfo"))
         return test_siginfo();
+    if (!strcmp(t, "step"))
+        return test_step();
     if (!strcmp(t, "errors"))
         return test_errors();
     fprintf(stderr, "usage: %s traceme|regs|count|fork|exec|exec_sigtrap|siginfo|errors\n",

@@ -291,6 +291,87 @@ static int test_step(void) {
     return 0;
 }
 
+static void status_lines(pid_t pid, int state) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        printf("no %s\n", path);
+        return;
+    }
+    while (fgets(line, sizeof line, f)) {
+        if (state && !strncmp(line, "State:", 6))
+            printf("%s", line);
+        if (!strncmp(line, "TracerPid:", 10))
+            printf("TracerPid is me: %d\n", atoi(line + 10) == getpid());
+    }
+    fclose(f);
+}
+
+static void spin_forever(void) {
+    for (;;)
+        usleep(1000);
+}
+
+static int test_attach(void) {
+    int st;
+    int ready[2];
+    char c;
+    if (pipe(ready) != 0)
+        return 1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        target_word = 77;
+        write(ready[1], "r", 1);
+        spin_forever();
+    }
+    if (read(ready[0], &c, 1) != 1)
+        return 1;
+    report("attach", ptrace(PTRACE_ATTACH, pid, 0, 0));
+    waitpid(pid, &st, 0);
+    show("attach stop", st);
+    status_lines(pid, 1);
+    long w = ptrace(PTRACE_PEEKDATA, pid, (void *)&target_word, 0);
+    printf("peek %ld\n", w);
+    report("detach", ptrace(PTRACE_DETACH, pid, 0, 0));
+    status_lines(pid, 0);
+    errno = 0;
+    report("peek after detach", ptrace(PTRACE_PEEKDATA, pid, (void *)&target_word, 0));
+    /* seize: no SIGSTOP; PTRACE_INTERRUPT stops it with PTRACE_EVENT_STOP */
+    report("seize", ptrace(PTRACE_SEIZE, pid, 0, (void *)PTRACE_O_EXITKILL));
+    report("interrupt", ptrace(PTRACE_INTERRUPT, pid, 0, 0));
+    waitpid(pid, &st, 0);
+    show("interrupt stop", st);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    report("getsiginfo", ptrace(PTRACE_GETSIGINFO, pid, 0, &si));
+    printf("signo %d code %#x\n", si.si_signo, si.si_code);
+    report("kill", ptrace(PTRACE_KILL, pid, 0, 0));
+    waitpid(pid, &st, 0);
+    show("end", st);
+    return 0;
+}
+
+static void body_exit(void) { _exit(6); }
+
+static int test_exit_event(void) {
+    int st;
+    pid_t pid = traced_child(body_exit);
+    waitpid(pid, &st, 0);
+    ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)PTRACE_O_TRACEEXIT);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show("exit event", st);
+    unsigned long msg = 0;
+    ptrace(PTRACE_GETEVENTMSG, pid, 0, &msg);
+    printf("eventmsg exit status %lu\n", msg >> 8);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show("end", st);
+    return 0;
+}
+
 static void body_sleep(void) { pause(); }
 
 static int test_errors(void) {
@@ -368,7 +449,7 @@ int main(int argc, char **argv) {
         return 5;
     if (!strcmp(t, "all")) {
         const char *all[] = {"traceme", "regs", "count", "fork", "exec", "exec_sigtrap",
-                             "siginfo", "step", "errors"};
+                             "siginfo", "step", "attach", "exit_event", "errors"};
         for (unsigned i = 0; i < sizeof all / sizeof *all; i++) {
             printf("== %s\n", all[i]);
             fflush(stdout);
@@ -398,6 +479,10 @@ int main(int argc, char **argv) {
         return test_exec(0);
     if (!strcmp(t, "siginfo"))
         return test_siginfo();
+    if (!strcmp(t, "attach"))
+        return test_attach();
+    if (!strcmp(t, "exit_event"))
+        return test_exit_event();
     if (!strcmp(t, "step"))
         return test_step();
     if (!strcmp(t, "errors"))

@@ -46,6 +46,8 @@ AUDIT_ARCH_X86_64 = 0xC000003E
 USER_REGS = struct.Struct("<27Q")
 USER_REGS_SIZE = USER_REGS.size  # 216
 FPREGS_SIZE = 512
+MXCSR_OFF = 24
+MXCSR_MASK = 0xFFFF
 DEBUGREG_OFF = 848  # offsetof(struct user, u_debugreg)
 USER_SIZE = 912  # sizeof(struct user)
 USER_CS, USER_SS = 0x33, 0x2B
@@ -118,7 +120,12 @@ def _fpregs(t: Task, ts: pt.TraceState) -> bytes:
 
 def _set_fpregs(t: Task, ts: pt.TraceState, raw: bytes) -> None:
     area = ts.fp if ts.fp is not None else t.thread.save_fp()
-    new = bytes(raw[:FPREGS_SIZE]) + bytes(area[FPREGS_SIZE:])
+    fx = bytearray(raw[:FPREGS_SIZE])
+    # MXCSR's reserved bits would make the stub's FPU restore fault: Linux
+    # masks them (mxcsr_feature_mask) and so do we.
+    mxcsr = struct.unpack_from("<I", fx, MXCSR_OFF)[0] & MXCSR_MASK
+    struct.pack_into("<I", fx, MXCSR_OFF, mxcsr)
+    new = bytes(fx) + bytes(area[FPREGS_SIZE:])
     ts.fp = new
     t.thread.restore_fp(new)
 

@@ -54,6 +54,15 @@ def test_tracer_program_matches_native(build, variant: str) -> None:
     assert box.returncode == 0, box.describe()
 
 
+def test_hostile_requests_never_break_the_sentry(build) -> None:
+    """Every request number with bad pointers and values at a stopped tracee:
+    each call returns (an errno or a value) and the sandbox goes on."""
+    box = run_sandbox([build("ptrace_tracer", "static"), "fuzz"])
+    assert "Traceback" not in box.err and "Sentry" not in box.err, box.describe()
+    assert box.out == "fuzz calls 4263\nend: killed sig=9\n", box.describe()
+    assert box.returncode == 0, box.describe()
+
+
 @pytest.mark.skipif(STRACE is None, reason="strace is not installed (apt-get install strace)")
 def test_strace_follows_forks_inside_the_sandbox() -> None:
     box = run_sandbox([STRACE, "-f", "/bin/sh", "-c", "/bin/true; echo done"],

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sentry.kernel import ptrace
 from sentry.kernel.futex import FutexManager
 from sentry.kernel.ipc import IpcNamespace
 from sentry.kernel.signals import (
@@ -305,6 +306,8 @@ class Kernel:
 
     def _zombify(self, tg: ThreadGroup) -> None:
         tg.zombie = True
+        if tg.tracees:
+            ptrace.tracer_exited(tg)  # detached, or killed with PTRACE_O_EXITKILL
         self.ipc.process_exited(tg.tgid)  # SEM_UNDO (lock order: kernel -> ipc)
         if tg.tty is not None and tg.sid == tg.tgid:
             # A session leader's exit hangs its terminal up for the foreground

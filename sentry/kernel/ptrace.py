@@ -198,6 +198,16 @@ def _tracer_gone(task: Task, ts: TraceState) -> None:
     detach(task)
 
 
+def tracer_exited(tracer: ThreadGroup) -> None:
+    """The tracer's process is gone (kernel lock held): each tracee is
+    detached and runs on, or dies with PTRACE_O_EXITKILL."""
+    for task in list(tracer.tracees):
+        ts = task.ptrace
+        if ts is not None and ts.tracer is tracer and not task.exited:
+            _tracer_gone(task, ts)
+    tracer.tracees.clear()
+
+
 def _trap_status(ts: TraceState, signo: int = SIGTRAP, event: int = 0) -> int:
     return 0x7F | signo << 8 | event << 16
 

@@ -291,6 +291,8 @@ static int test_step(void) {
     return 0;
 }
 
+static void body_sleep(void);
+
 static void status_lines(pid_t pid, int state) {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", pid);
@@ -348,6 +350,67 @@ static int test_attach(void) {
     report("getsiginfo", ptrace(PTRACE_GETSIGINFO, pid, 0, &si));
     printf("signo %d code %#x\n", si.si_signo, si.si_code);
     report("kill", ptrace(PTRACE_KILL, pid, 0, 0));
+    waitpid(pid, &st, 0);
+    show("end", st);
+    return 0;
+}
+
+static int test_exitkill(void) {
+    /* A tracer that exits with PTRACE_O_EXITKILL takes its running tracee
+     * with it: the tracee holds the only write end of "alive" left, so the
+     * read here ends when the tracee is gone. */
+    int st, pfd[2], alive[2];
+    if (pipe(pfd) != 0 || pipe(alive) != 0)
+        return 1;
+    fflush(stdout);
+    pid_t tracer = fork();
+    if (tracer == 0) {
+        pid_t g = traced_child(body_sleep);
+        close(alive[1]);
+        waitpid(g, &st, 0);
+        ptrace(PTRACE_SETOPTIONS, g, 0, (void *)PTRACE_O_EXITKILL);
+        ptrace(PTRACE_CONT, g, 0, 0); /* it waits in pause() */
+        write(pfd[1], &g, sizeof g);
+        _exit(0);
+    }
+    close(alive[1]);
+    pid_t g = 0;
+    if (read(pfd[0], &g, sizeof g) != sizeof g)
+        return 1;
+    waitpid(tracer, &st, 0);
+    show("tracer", st);
+    char c;
+    printf("tracee gone: read %zd\n", read(alive[0], &c, 1));
+    return 0;
+}
+
+static int test_fuzz(void) {
+    /* Every request with hostile addresses and data at a stopped tracee, except
+     * those that resume or end it: only that each call returns matters. */
+    static const long skip[] = {PTRACE_CONT, PTRACE_KILL, PTRACE_SINGLESTEP, PTRACE_DETACH,
+                                PTRACE_SYSCALL, 31, 32, PTRACE_LISTEN, PTRACE_TRACEME};
+    static long buf[1024];
+    const unsigned long vals[] = {0, 8, (unsigned long)buf, ~0UL, 0x7ffffffff000UL, 4096, 1};
+    int st, calls = 0;
+    pid_t pid = traced_child(body_sleep);
+    waitpid(pid, &st, 0);
+    for (long req = 0; req < 0x4220; req++) {
+        if (req == 64)
+            req = 0x4200;
+        int skipped = 0;
+        for (unsigned i = 0; i < sizeof skip / sizeof *skip; i++)
+            skipped |= skip[i] == req;
+        if (skipped)
+            continue;
+        for (unsigned a = 0; a < sizeof vals / sizeof *vals; a++)
+            for (unsigned d = 0; d < sizeof vals / sizeof *vals; d++) {
+                memset(buf, 0, sizeof buf);
+                syscall(SYS_ptrace, req, pid, vals[a], vals[d]);
+                calls++;
+            }
+    }
+    printf("fuzz calls %d\n", calls);
+    kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
     show("end", st);
     return 0;
@@ -449,7 +512,7 @@ int main(int argc, char **argv) {
         return 5;
     if (!strcmp(t, "all")) {
         const char *all[] = {"traceme", "regs", "count", "fork", "exec", "exec_sigtrap",
-                             "siginfo", "step", "attach", "exit_event", "errors"};
+                             "siginfo", "step", "attach", "exit_event", "exitkill", "errors"};
         for (unsigned i = 0; i < sizeof all / sizeof *all; i++) {
             printf("== %s\n", all[i]);
             fflush(stdout);
@@ -481,6 +544,10 @@ int main(int argc, char **argv) {
         return test_siginfo();
     if (!strcmp(t, "attach"))
         return test_attach();
+    if (!strcmp(t, "fuzz"))
+        return test_fuzz();
+    if (!strcmp(t, "exitkill"))
+        return test_exitkill();
     if (!strcmp(t, "exit_event"))
         return test_exit_event();
     if (!strcmp(t, "step"))

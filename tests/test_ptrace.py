@@ -95,6 +95,8 @@ def test_gdb_backtrace_of_a_crash(build, variant: str) -> None:
     nat = run_native(argv)
     box = run_sandbox(argv, extra_flags=["--debug"])
     assert "SIGSEGV" in nat.out, nat.describe()
+    for line in ("system: 4\n", "fork child: 3\n"):  # gdb detached vfork and fork children
+        assert line in nat.out and line in box.out, box.describe()
     assert UNSUPPORTED not in box.err, box.describe()
     assert "Program received signal SIGSEGV" in box.out, box.describe()
 
@@ -114,7 +116,8 @@ def test_gdb_breakpoint_and_step(build) -> None:
     box = run_sandbox(argv)
     def pick(out: str) -> list[str]:  # the events, without load addresses
         return [re.sub(r"0x[0-9a-f]+", "ADDR", ln) for ln in out.splitlines()
-                if ln.startswith(("Breakpoint 1,", "Program received", "about"))]
+                if ln.startswith(("Breakpoint 1,", "Program received", "about", "system:",
+                                  "fork child:"))]
 
     assert pick(box.out) == pick(nat.out), box.describe()
-    assert len(pick(box.out)) == 3, box.describe()
+    assert len(pick(box.out)) == 5, box.describe()

@@ -234,9 +234,13 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
     child.boot_fp = parent.thread.clone_fp()
     child.start(regs, fs_base, worker)
     if flags & CLONE_VFORK:
+        if parent.ptrace is not None:  # PTRACE_EVENT_VFORK comes before the wait
+            ptrace.vfork_waiting(parent)
         while not done.wait(0.05):
             if parent.killed:
                 break
+        if parent.ptrace is not None:
+            ptrace.vfork_done(parent, tid)
     return tid
 
 

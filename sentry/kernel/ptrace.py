@@ -327,6 +327,7 @@ def before_resume(task: Task, rax: int | None) -> int | None:
         return rax
     th = task.thread
     if ts.after_exec or ts.initial_stop or ts.trap_stop:
+        th.apply_queued()  # a fork child's memory is mapped before its tracer looks
         regs = list(th.get_regs())
         if rax is not None:
             regs[RAX] = rax & U64
@@ -450,6 +451,26 @@ def on_clone(parent: Task, child: Task, flags: int) -> None:
         cts.mode = CONT
         if ts.options & opt:
             ts.pending_event = (event, child.tid)
+
+
+def vfork_waiting(parent: Task) -> None:
+    """A vfork parent's PTRACE_EVENT_VFORK, before it waits for the child:
+    a tracer may wait for it before it lets the child run on (gdb does)."""
+    ts = parent.ptrace
+    if ts is None or ts.pending_event is None:
+        return
+    event, msg = ts.pending_event
+    ts.pending_event = None
+    regs = list(parent.regs)
+    regs[RAX] = msg & U64
+    _event_stop(parent, event, msg, regs, parent.regs[RAX])
+
+
+def vfork_done(parent: Task, child_tid: int) -> None:
+    """PTRACE_O_TRACEVFORKDONE: the event after the child released the parent."""
+    ts = parent.ptrace
+    if ts is not None and ts.options & O_TRACEVFORKDONE:
+        ts.pending_event = (EVENT_VFORK_DONE, child_tid)
 
 
 # -- wait(2) for tracers -----------------------------------------------------

@@ -1,6 +1,10 @@
-/* A program that dies of SIGSEGV two calls deep: gdb's backtrace names
- * crash_here and its caller. */
+/* Under gdb: a vfork (system()) and a fork that gdb detaches from (it takes
+ * its breakpoints out of the children first), then a SIGSEGV two calls deep:
+ * the backtrace names crash_here, call_it and main. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 __attribute__((noinline)) static int crash_here(volatile int *p) {
     return *p + 1;
@@ -12,6 +16,14 @@ __attribute__((noinline)) static int call_it(int n) {
 }
 
 int main(void) {
+    printf("system: %d\n", system("exit 4") >> 8);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(3);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    printf("fork child: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
     printf("about to crash\n");
     fflush(stdout);
     return call_it(42);

@@ -220,8 +220,8 @@ class Task:
         """Raise if a Sentry-internal wait must end: killed, or a signal to take."""
         if self.killed:
             raise TaskKilled()
-        if self.signal_pending():
-            raise SyscallError(ERESTARTSYS)
+        if self.signal_pending() or (self.ptrace is not None and self.ptrace.trap_stop):
+            raise SyscallError(ERESTARTSYS)  # a signal, or PTRACE_INTERRUPT
 
     def interrupted(self) -> bool:
         return self.killed or self.signal_pending()

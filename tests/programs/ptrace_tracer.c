@@ -312,7 +312,7 @@ static void status_lines(pid_t pid, int state) {
 
 static void spin_forever(void) {
     for (;;)
-        usleep(1000);
+        pause(); /* attach and interrupt must end the wait */
 }
 
 static int test_attach(void) {

@@ -360,7 +360,8 @@ def _syscall_info(t: Task, tracee: Task, ts: pt.TraceState, size: int, addr: int
 
 
 ENTRIES: list[Entry] = [
-    partial("ptrace", ptrace, note="served by the Sentry for tasks of the sandbox: stops, "
-            "regs, fpregs, memory, events, syscall info; no hardware debug registers, "
-            "no NT_X86_XSTATE regset, no seccomp stops"),
+    partial("ptrace", ptrace, note="the Sentry's own, for tasks of the sandbox: stops, regs, "
+            "fpregs, PRSTATUS/PRFPREG regsets, memory, options, events, syscall info, "
+            "single step; no debug registers armed, no NT_X86_XSTATE, no SYSEMU, "
+            "PEEKSIGINFO, ARCH_PRCTL, GET_THREAD_AREA or seccomp stops (EIO)"),
 ]

@@ -7,7 +7,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from sentry.kernel import fork as fork_mod
-from sentry.kernel import ptrace, rlimits
+from sentry.kernel import ptrace_wait, rlimits
 from sentry.kernel.creds import CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
@@ -298,12 +298,12 @@ def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | No
     k = t.kernel
 
     def ready() -> tuple[ThreadGroup, int] | None:
-        traced = ptrace.wait_report(t, pid, options, not options & WNOWAIT)
+        traced = ptrace_wait.wait_report(t, pid, options, not options & WNOWAIT)
         if traced is not None:  # ptrace-stops and tracee exits come first
             return traced
         kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
         if not kids:
-            if ptrace.has_tracees(t, pid):
+            if ptrace_wait.has_tracees(t, pid):
                 return None
             raise SyscallError(errno.ECHILD)
         for c in kids:
@@ -331,11 +331,11 @@ def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | No
 def _waitable(t: Task, pid: int, options: int) -> bool:
     """Whether ``ready()`` would end the wait: a matching child has something
     to report, or no child matches any more (ECHILD).  Pure: it consumes nothing."""
-    if ptrace.wait_pending(t, pid):
+    if ptrace_wait.wait_pending(t, pid):
         return True
     kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
     if not kids:
-        return not ptrace.has_tracees(t, pid)
+        return not ptrace_wait.has_tracees(t, pid)
     return any(_report(c, options) is not None for c in kids)
 
 

@@ -23,12 +23,13 @@ The stops Linux reports through wait (ptrace(2), "Stopped states"):
 A status is ``0x7f | sig << 8 | event << 16`` (sig | 0x80 for a syscall stop
 with PTRACE_O_TRACESYSGOOD), as Linux reports it.
 
+What a tracer's wait sees is in ptrace_wait.py.
+
 Hooks: task.py calls ``syscall_enter``/``syscall_exit`` around a dispatch,
 ``signal_stop`` for each signal it is about to act on, ``exec_switched``
 after an execve and ``before_resume`` before every return to application
 code; fork.py calls ``on_clone``; syscalls/process.py's wait asks
-``wait_report``/``wait_pending``/``has_tracees``.  All of them cost one
-attribute test for an untraced task.
+ptrace_wait.py.  All of them cost one attribute test for an untraced task.
 
 Lock order: ``Kernel.lock`` guards every TraceState and tracee list.
 """
@@ -473,83 +474,6 @@ def vfork_done(parent: Task, child_tid: int) -> None:
         ts.pending_event = (EVENT_VFORK_DONE, child_tid)
 
 
-# -- wait(2) for tracers -----------------------------------------------------
-
-@record(frozen=True, slots=True)
-class ThreadReport:
-    """What wait4 needs of a reported tracee that is not a thread-group leader."""
-
-    tgid: int  # the thread id wait returns
-    utime_ns: int = 0
-    stime_ns: int = 0
-    child_utime_ns: int = 0
-    child_stime_ns: int = 0
-
-
-def _matches(waiter: Task, task: Task, pid: int) -> bool:
-    if pid > 0:
-        return task.tid == pid
-    if pid == 0:
-        return task.tg.pgid == waiter.tg.pgid
-    if pid < -1:
-        return task.tg.pgid == -pid
-    return True
-
-
-def _report(waiter: Task, task: Task) -> int | None:
-    """A tracee's wait status for its tracer, or None.  A traced child's exit
-    reaches its parent the usual way; other tracees' exits come here."""
-    ts = task.ptrace
-    if task.exited:
-        if task.tg.parent is waiter.tg and task.tid == task.tg.tgid:
-            return None  # the ordinary child exit path reports it
-        if ts is not None and not ts.exit_reported and (task.tg.zombie or task.tid != task.tg.tgid):
-            return task.tg.exit_status if task.tg.exiting else 0
-        return None
-    if ts is not None and ts.stopped and not ts.reported:
-        return ts.status
-    return None
-
-
-def _tracees(waiter: Task, pid: int) -> list[Task]:
-    return [t for t in waiter.tg.tracees if _matches(waiter, t, pid)]
-
-
-def wait_report(waiter: Task, pid: int, options: int, consume: bool) -> tuple[Any, int] | None:
-    """A tracee of ``waiter``'s process with a stop or an exit to report
-    (kernel lock held): (thread group or ThreadReport, status)."""
-    for t in _tracees(waiter, pid):
-        status = _report(waiter, t)
-        if status is None:
-            continue
-        who: Any = t.tg if t.tid == t.tg.tgid else ThreadReport(t.tid)
-        if consume:
-            ts = t.ptrace
-            if t.exited:
-                if ts is not None:
-                    ts.exit_reported = True
-                    t.ptrace = None
-                waiter.tg.tracees.remove(t)
-            elif ts is not None:
-                ts.reported = True
-        return who, status
-    return None
-
-
-def wait_pending(waiter: Task, pid: int) -> bool:
-    """Whether ``wait_report`` has something (pure)."""
-    return any(_report(waiter, t) is not None for t in _tracees(waiter, pid))
-
-
-def has_tracees(waiter: Task, pid: int) -> bool:
-    """Whether a tracee still matches (its wait is not ECHILD); tracees that
-    are detached, or whose exit the parent's wait took, are dropped."""
-    live = [t for t in waiter.tg.tracees
-            if t.ptrace is not None and not (t.exited and t.tg.reaped)]
-    waiter.tg.tracees[:] = live
-    return any(_matches(waiter, t, pid) for t in live)
-
-
 def tracer_pid(task: Task) -> int:
     """/proc/PID/status's TracerPid."""
     ts = task.ptrace
@@ -560,29 +484,6 @@ def traced_stopped(task: Task | None) -> bool:
     """Whether /proc shows the task in "t (tracing stop)"."""
     ts = task.ptrace if task is not None else None
     return ts is not None and ts.stopped
-
-
-def saved_auxv(mm: Any, sp: int) -> bytes:
-    """The auxiliary vector of a new image, read from its initial stack at
-    ``sp`` (argc, argv, NULL, envp, NULL, then the pairs up to AT_NULL), kept
-    for /proc/PID/auxv, where debuggers find AT_ENTRY to relocate a PIE."""
-    try:
-        argc = int.from_bytes(mm.copy_in(sp, 8), "little")
-        p = sp + 8 * (argc + 2)
-        for _ in range(1 << 16):  # envp, up to its NULL
-            p += 8
-            if not int.from_bytes(mm.copy_in(p - 8, 8), "little"):
-                break
-        out = bytearray()
-        for _ in range(64):
-            pair = mm.copy_in(p, 16)
-            out += pair
-            p += 16
-            if not int.from_bytes(pair[:8], "little"):
-                break
-        return bytes(out)
-    except SyscallError:
-        return b""
 
 
 def stopped_tracee(caller: Task, pid: int) -> tuple[Task, TraceState]:

@@ -87,6 +87,10 @@ static int test_traceme(void) {
 static void body_getpid(void) {
     long r = syscall(SYS_getpid);
     printf("child getpid returned %ld\n", r);
+    r = syscall(SYS_getppid); /* made into gettid at its enter stop */
+    printf("getppid gave my own id: %d\n", r == getpid());
+    r = syscall(SYS_exit_group, 9); /* skipped (orig_rax -1), rax 77 */
+    printf("skipped exit_group returned %ld\n", r);
     fflush(stdout);
 }
 
@@ -116,7 +120,7 @@ static int test_regs(void) {
         } info;
         memset(&info, 0, sizeof info);
         long isz = ptrace((enum __ptrace_request)0x420e, pid, (void *)sizeof info, &info);
-        if (r.orig_rax == SYS_getpid)
+        if (r.orig_rax == SYS_getpid && !changed)
             printf("syscall info size %ld op %d arch %#x nr-or-rval-ok %d\n", isz, info.op,
                    info.arch, info.op == 1 ? info.u.entry.nr == SYS_getpid
                                            : info.u.exit.rval == (long)r.rax);
@@ -125,8 +129,15 @@ static int test_regs(void) {
             r.rax = 4242;
             printf("setregs %ld\n", ptrace(PTRACE_SETREGS, pid, 0, &r));
             changed = 1;
-        } else if (r.orig_rax == SYS_getpid) {
+        } else if (r.orig_rax == SYS_getpid && (long)r.rax == -ENOSYS) {
             printf("enter stop of getpid, rax %ld\n", (long)r.rax);
+        } else if (r.orig_rax == SYS_getppid && (long)r.rax == -ENOSYS) {
+            r.orig_rax = SYS_gettid;
+            printf("getppid -> gettid: %ld\n", ptrace(PTRACE_SETREGS, pid, 0, &r));
+        } else if (r.orig_rax == SYS_exit_group && (long)r.rax == -ENOSYS) {
+            r.orig_rax = -1;
+            r.rax = 77;
+            printf("skip exit_group: %ld\n", ptrace(PTRACE_SETREGS, pid, 0, &r));
         }
     }
     show("end", st);

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from sentry.kernel import ptrace as pt
 from sentry.kernel import signals as sig
-from sentry.kernel.creds import CAP_SYS_PTRACE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
 from sentry.systrap import stubs
@@ -153,16 +152,6 @@ def _poke_user(t: Task, ts: pt.TraceState, off: int, value: int) -> None:
 
 # -- attaching -----------------------------------------------------------------
 
-def _may_access(t: Task, target: Task) -> bool:
-    """Linux's __ptrace_may_access for PTRACE_MODE_ATTACH_REALCREDS."""
-    c, tc = t.creds, target.creds
-    same = (c.uid == tc.uid == tc.euid == tc.suid) and (c.gid == tc.gid == tc.egid == tc.sgid)
-    if not same and not c.capable(CAP_SYS_PTRACE):
-        return False
-    dumpable = target.tg.prctl.get("dumpable", 1)
-    return dumpable == 1 or c.capable(CAP_SYS_PTRACE)
-
-
 def _traceme(t: Task) -> int:
     k = t.kernel
     with k.lock:
@@ -187,7 +176,7 @@ def _attach(t: Task, pid: int, request: int, addr: int, data: int) -> int:
             raise SyscallError(errno.ESRCH)
         if target.tg is t.tg or target.ptrace is not None or target.tg.exiting:
             raise SyscallError(errno.EPERM)
-        if not _may_access(t, target):
+        if not pt.may_access(t, target):
             raise SyscallError(errno.EPERM)
         ts = pt.attach(target, t.tg, seized=seize, options=data if seize else 0)
         if seize and target.tg.stopped:

@@ -41,6 +41,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel import signals as sig
+from sentry.kernel.creds import CAP_SYS_PTRACE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
 from sentry.systrap.stubs import EFL, R8, R9, R10, RAX, RDI, RDX, RSI
@@ -472,6 +473,20 @@ def vfork_done(parent: Task, child_tid: int) -> None:
     ts = parent.ptrace
     if ts is not None and ts.options & O_TRACEVFORKDONE:
         ts.pending_event = (EVENT_VFORK_DONE, child_tid)
+
+
+def may_access(caller: Task, target: Task) -> bool:
+    """Linux's __ptrace_may_access for PTRACE_MODE_ATTACH: the same real,
+    effective and saved ids (uid and gid), or CAP_SYS_PTRACE; a process that
+    is not dumpable needs CAP_SYS_PTRACE too.  Its own tracer may always."""
+    ts = target.ptrace
+    if ts is not None and ts.tracer is caller.tg:
+        return True
+    c, tc = caller.creds, target.creds
+    if c.capable(CAP_SYS_PTRACE):
+        return True
+    same = (c.uid == tc.uid == tc.euid == tc.suid) and (c.gid == tc.gid == tc.egid == tc.sgid)
+    return same and target.tg.prctl.get("dumpable", 1) == 1
 
 
 def tracer_pid(task: Task) -> int:

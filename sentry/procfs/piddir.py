@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sentry.kernel.errors import SyscallError
 from sentry.procfs import fds as F
 from sentry.procfs import process as P
+from sentry.procfs.mem import MemInode
 from sentry.procfs.nodes import ProcDir, ProcessRef, ProcFile, ProcLink, TableDir, const, gone
 from sentry.vfs.file import FileDescription, Stat
 from sentry.vfs.inode import S_IFLNK, Inode
@@ -77,6 +78,7 @@ _PID_ENTRIES: dict[bytes, Maker] = {
     b"gid_map": _file(_fixed(ID_MAP)),
     b"limits": _file(_of_tg(P.limits)),
     b"maps": _file(_of_tg(P.maps)),
+    b"mem": lambda fs, ref: MemInode(fs, ref),
     b"mountinfo": _file(_of_tg(F.mountinfo)),
     b"mounts": _file(_of_tg(F.mounts)),
     b"ns": lambda fs, ref: _ns_dir(fs, ref),

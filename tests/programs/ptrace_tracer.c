@@ -9,6 +9,7 @@
  *   siginfo:  a signal-delivery-stop's siginfo, the signal suppressed or changed */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -427,6 +428,32 @@ static int test_fuzz(void) {
     return 0;
 }
 
+static int test_procmem(void) {
+    /* /proc/PID/mem of a stopped tracee: what gdb reads and writes */
+    int st;
+    pid_t pid = traced_child(body_peek);
+    waitpid(pid, &st, 0);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", pid);
+    int fd = open(path, O_RDWR);
+    printf("open %d\n", fd >= 0);
+    long v = 0;
+    printf("pread %zd\n", pread(fd, &v, sizeof v, (off_t)(uintptr_t)&target_word));
+    printf("value %#lx\n", v);
+    v = 0x0badcafe;
+    printf("pwrite %zd\n", pwrite(fd, &v, sizeof v, (off_t)(uintptr_t)&target_word));
+    long code = 0;
+    printf("pread text %zd\n", pread(fd, &code, sizeof code, (off_t)(uintptr_t)&show));
+    printf("pwrite text %zd\n", pwrite(fd, &code, sizeof code, (off_t)(uintptr_t)&show));
+    errno = 0;
+    report("pread at 0", (long)pread(fd, &v, sizeof v, 0));
+    close(fd);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show("end", st);
+    return 0;
+}
+
 static void body_exit(void) { _exit(6); }
 
 static int test_exit_event(void) {
@@ -523,7 +550,7 @@ int main(int argc, char **argv) {
         return 5;
     if (!strcmp(t, "all")) {
         const char *all[] = {"traceme", "regs", "count", "fork", "exec", "exec_sigtrap",
-                             "siginfo", "step", "attach", "exit_event", "exitkill", "errors"};
+                             "siginfo", "step", "attach", "exit_event", "exitkill", "procmem", "errors"};
         for (unsigned i = 0; i < sizeof all / sizeof *all; i++) {
             printf("== %s\n", all[i]);
             fflush(stdout);
@@ -555,6 +582,8 @@ int main(int argc, char **argv) {
         return test_siginfo();
     if (!strcmp(t, "attach"))
         return test_attach();
+    if (!strcmp(t, "procmem"))
+        return test_procmem();
     if (!strcmp(t, "fuzz"))
         return test_fuzz();
     if (!strcmp(t, "exitkill"))

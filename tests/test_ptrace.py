@@ -10,6 +10,7 @@ program there, with no syscall left unimplemented in a --debug run.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -52,6 +53,14 @@ def test_tracer_program_matches_native(build, variant: str) -> None:
     assert "Traceback" not in box.err, box.describe()
     assert box.out == nat.out, box.describe()
     assert box.returncode == 0, box.describe()
+
+
+def test_host_processes_are_out_of_reach(build) -> None:
+    """A host pid (this test's own) names nothing inside the sandbox: attach,
+    seize and peek are ESRCH and /proc/PID/mem does not exist."""
+    box = run_sandbox([build("ptrace_tracer", "static"), "attach_pid", str(os.getpid())])
+    assert box.out == ("attach: -1 errno 3\nseize: -1 errno 3\npeek: -1 errno 3\n"
+                       "open mem: -1 errno 2\n"), box.describe()
 
 
 def test_hostile_requests_never_break_the_sentry(build) -> None:

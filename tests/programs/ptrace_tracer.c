@@ -582,6 +582,20 @@ int main(int argc, char **argv) {
         return test_siginfo();
     if (!strcmp(t, "attach"))
         return test_attach();
+    if (!strcmp(t, "attach_pid") && argc > 2) { /* a pid named from outside */
+        pid_t p = (pid_t)atol(argv[2]);
+        errno = 0;
+        report("attach", ptrace(PTRACE_ATTACH, p, 0, 0));
+        errno = 0;
+        report("seize", ptrace(PTRACE_SEIZE, p, 0, 0));
+        errno = 0;
+        report("peek", ptrace(PTRACE_PEEKDATA, p, 0, 0));
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/mem", p);
+        errno = 0;
+        report("open mem", open(path, O_RDONLY));
+        return 0;
+    }
     if (!strcmp(t, "procmem"))
         return test_procmem();
     if (!strcmp(t, "fuzz"))

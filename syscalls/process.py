@@ -384,7 +384,10 @@ def waitid(t: Task, a: Args) -> int:
             t.mm.copy_out(infop, bytes(128))
         else:
             child, status = got
-            t.mm.copy_out(infop, child_siginfo(child.tgid, t.creds.uid, status).pack())
+            info = child_siginfo(child.tgid, t.creds.uid, status)
+            if status & 0xFF == 0x7F and ptrace_wait.traces(t, child.tgid):
+                info.code = ptrace_wait.CLD_TRAPPED  # a ptrace-stop, to its tracer
+            t.mm.copy_out(infop, info.pack())
     return 0
 
 

@@ -18,6 +18,13 @@ from shm.records import record
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
 
+CLD_TRAPPED = 4
+
+
+def traces(waiter: Task, tid: int) -> bool:
+    """Whether ``waiter``'s process traces task ``tid`` (waitid says CLD_TRAPPED)."""
+    return any(t.tid == tid for t in waiter.tg.tracees)
+
 
 @record(frozen=True, slots=True)
 class ThreadReport:

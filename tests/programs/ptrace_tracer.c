@@ -253,6 +253,10 @@ static int test_siginfo(void) {
     pid_t pid = traced_child(body_signal);
     waitpid(pid, &st, 0);
     ptrace(PTRACE_CONT, pid, 0, 0);
+    siginfo_t wi;
+    memset(&wi, 0, sizeof wi);
+    report("waitid", waitid(P_PID, pid, &wi, WEXITED | WSTOPPED | WNOWAIT));
+    printf("waitid code %d status %d pid ok %d\n", wi.si_code, wi.si_status, wi.si_pid == pid);
     waitpid(pid, &st, 0);
     show("signal stop", st);
     siginfo_t si;

@@ -7,7 +7,8 @@ request or a bad user-area offset, EPERM for a forbidden attach) and moves
 registers, memory and siginfo between the tracer and the stopped tracee.
 
 Register formats (x86-64): struct user_regs_struct (27 words, NT_PRSTATUS)
-and the 512-byte FXSAVE area (user_fpregs_struct, NT_PRFPREG).  The debug
+and the 512-byte FXSAVE area (user_fpregs_struct, NT_PRFPREG), and the XSAVE
+area (NT_X86_XSTATE, with XCR0 at offset 464 as Linux's regset has it).  The debug
 registers of struct user are kept but never armed (no hardware watchpoints).
 """
 
@@ -40,7 +41,9 @@ GETREGSET, SETREGSET, SEIZE, INTERRUPT, LISTEN = 0x4204, 0x4205, 0x4206, 0x4207,
 GETSIGMASK, SETSIGMASK = 0x420A, 0x420B
 GET_SYSCALL_INFO = 0x420E
 
-NT_PRSTATUS, NT_PRFPREG = 1, 2
+NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE = 1, 2, 0x202
+SW_RESERVED_OFF = 464  # fxsave's software-reserved bytes
+XSAVE_HDR_END = 576  # the XSAVE header: 512..575
 AUDIT_ARCH_X86_64 = 0xC000003E
 USER_REGS = struct.Struct("<27Q")
 USER_REGS_SIZE = USER_REGS.size  # 216
@@ -301,29 +304,55 @@ def _state_request(t: Task, tracee: Task, ts: pt.TraceState, request: int, addr:
     return 0
 
 
+def _xstate(t: Task, ts: pt.TraceState) -> bytes:
+    """NT_X86_XSTATE: the XSAVE area (standard format) with XCR0 in the first
+    software-reserved word, where ptrace puts it and gdb reads it."""
+    area = bytearray(ts.fp if ts.fp is not None else t.thread.save_fp())
+    if len(area) < XSAVE_HDR_END:
+        raise SyscallError(errno.EINVAL)  # no XSAVE: the tracer uses NT_PRFPREG
+    magic, _ext, features = struct.unpack_from("<IIQ", area, SW_RESERVED_OFF)
+    if magic != sig.FP_XSTATE_MAGIC1:
+        raise SyscallError(errno.EINVAL)
+    area[SW_RESERVED_OFF:FPREGS_SIZE] = struct.pack("<Q", features).ljust(48, b"\0")
+    return bytes(area)
+
+
+def _set_xstate(t: Task, ts: pt.TraceState, raw: bytes) -> None:
+    """Keep the frame's software bytes (the stub's sigreturn needs them) and
+    only feature bits this CPU saves, as Linux validates the header."""
+    area = bytearray(ts.fp if ts.fp is not None else t.thread.save_fp())
+    features = struct.unpack_from("<Q", area, SW_RESERVED_OFF + 8)[0]
+    new = bytearray(raw[:len(area)]) + area[len(raw):]
+    new[SW_RESERVED_OFF:FPREGS_SIZE] = area[SW_RESERVED_OFF:FPREGS_SIZE]
+    bv = struct.unpack_from("<Q", new, FPREGS_SIZE)[0] & features
+    new[FPREGS_SIZE:XSAVE_HDR_END] = struct.pack("<Q", bv).ljust(64, b"\0")
+    mxcsr = struct.unpack_from("<I", new, MXCSR_OFF)[0] & MXCSR_MASK
+    struct.pack_into("<I", new, MXCSR_OFF, mxcsr)
+    ts.fp = bytes(new)
+    t.thread.restore_fp(ts.fp)
+
+
+_REGSETS = {
+    NT_PRSTATUS: (_user_regs, _set_user_regs),
+    NT_PRFPREG: (_fpregs, _set_fpregs),
+    NT_X86_XSTATE: (_xstate, _set_xstate),
+}
+
+
 def _regset(t: Task, tracee: Task, ts: pt.TraceState, request: int, note: int,
             iov_addr: int) -> None:
     base, length = IOVEC.unpack(t.mm.copy_in(iov_addr, IOVEC.size))
-    if note == NT_PRSTATUS:
-        size = USER_REGS_SIZE
-    elif note == NT_PRFPREG:
-        size = FPREGS_SIZE
-    else:
+    if note not in _REGSETS:
         raise SyscallError(errno.EINVAL)
-    n = min(length, size)
+    get, put = _REGSETS[note]
+    cur = get(tracee, ts)
+    n = min(length, len(cur))
     if request == GETREGSET:
-        raw = _user_regs(tracee, ts) if note == NT_PRSTATUS else _fpregs(tracee, ts)
-        t.mm.copy_out(base, raw[:n])
-    else:
-        if n < size:  # Linux accepts partial sets; we keep the rest as it is
-            cur = _user_regs(tracee, ts) if note == NT_PRSTATUS else _fpregs(tracee, ts)
-            raw = t.mm.copy_in(base, n) + cur[n:]
-        else:
-            raw = t.mm.copy_in(base, size)
-        if note == NT_PRSTATUS:
-            _set_user_regs(tracee, ts, raw)
-        else:
-            _set_fpregs(tracee, ts, raw)
+        t.mm.copy_out(base, cur[:n])
+    else:  # a partial set keeps the rest as it is, as Linux's regset copyin
+        if note == NT_X86_XSTATE and length != len(cur):
+            raise SyscallError(errno.EFAULT)  # Linux takes the whole area only
+        put(tracee, ts, t.mm.copy_in(base, n) + cur[n:])
     t.mm.copy_out(iov_addr + 8, U64S.pack(n))
 
 
@@ -350,7 +379,7 @@ def _syscall_info(t: Task, tracee: Task, ts: pt.TraceState, size: int, addr: int
 
 ENTRIES: list[Entry] = [
     partial("ptrace", ptrace, note="the Sentry's own, for tasks of the sandbox: stops, regs, "
-            "fpregs, PRSTATUS/PRFPREG regsets, memory, options, events, syscall info, "
-            "single step; no debug registers armed, no NT_X86_XSTATE, no SYSEMU, "
+            "fpregs, PRSTATUS/PRFPREG/X86_XSTATE regsets, memory, options, events, "
+            "syscall info, single step; no debug registers armed, no SYSEMU, "
             "PEEKSIGINFO, ARCH_PRCTL, GET_THREAD_AREA or seccomp stops (EIO)"),
 ]

@@ -117,16 +117,18 @@ def test_gdb_backtrace_of_a_crash(build, variant: str) -> None:
 
 @pytest.mark.skipif(GDB is None, reason="gdb is not installed (apt-get install gdb)")
 def test_gdb_breakpoint_and_step(build) -> None:
-    """int3 poked into the text (a private copy), the SIGTRAP, single steps."""
+    """int3 poked into the text (a private copy), the SIGTRAP, single steps,
+    AVX registers (NT_X86_XSTATE)."""
     prog = build("ptrace_crasher", "static-pie")
-    argv = [GDB, "-nx", "-batch", "-ex", "break call_it", "-ex", "run", "-ex", "stepi",
-            "-ex", "next", "-ex", "info frame", "-ex", "continue", prog]
+    argv = [GDB, "-nx", "-batch", "-ex", "break call_it", "-ex", "run",
+            "-ex", "p $ymm3.v4_double", "-ex", "stepi", "-ex", "next", "-ex", "info frame",
+            "-ex", "continue", prog]
     nat = run_native(argv)
     box = run_sandbox(argv)
     def pick(out: str) -> list[str]:  # the events, without load addresses
         return [re.sub(r"0x[0-9a-f]+", "ADDR", ln) for ln in out.splitlines()
                 if ln.startswith(("Breakpoint 1,", "Program received", "about", "system:",
-                                  "fork child:"))]
+                                  "fork child:", "$1 = "))]
 
     assert pick(box.out) == pick(nat.out), box.describe()
-    assert len(pick(box.out)) == 5, box.describe()
+    assert len(pick(box.out)) == 6, box.describe()

@@ -115,13 +115,25 @@ def _set_user_regs(t: Task, ts: pt.TraceState, raw: bytes) -> None:
         _set_user_reg(t, ts, i, v)
 
 
+def _fp_area(t: Task, ts: pt.TraceState) -> bytes:
+    """The tracee's FPU state: what the tracer set at this stop, else its
+    stub's.  A stub that died meanwhile (the tracee was killed) is ESRCH to
+    the tracer, never an error of the tracer's own stub."""
+    if ts.fp is not None:
+        return ts.fp
+    try:
+        return t.thread.save_fp()
+    except (stubs.StubDied, stubs.StubError):
+        raise SyscallError(errno.ESRCH) from None
+
+
 def _fpregs(t: Task, ts: pt.TraceState) -> bytes:
-    area = ts.fp if ts.fp is not None else t.thread.save_fp()
+    area = _fp_area(t, ts)
     return bytes(area[:FPREGS_SIZE]).ljust(FPREGS_SIZE, b"\0")
 
 
 def _set_fpregs(t: Task, ts: pt.TraceState, raw: bytes) -> None:
-    area = ts.fp if ts.fp is not None else t.thread.save_fp()
+    area = _fp_area(t, ts)
     fx = bytearray(raw[:FPREGS_SIZE])
     # MXCSR's reserved bits would make the stub's FPU restore fault: Linux
     # masks them (mxcsr_feature_mask) and so do we.
@@ -307,7 +319,7 @@ def _state_request(t: Task, tracee: Task, ts: pt.TraceState, request: int, addr:
 def _xstate(t: Task, ts: pt.TraceState) -> bytes:
     """NT_X86_XSTATE: the XSAVE area (standard format) with XCR0 in the first
     software-reserved word, where ptrace puts it and gdb reads it."""
-    area = bytearray(ts.fp if ts.fp is not None else t.thread.save_fp())
+    area = bytearray(_fp_area(t, ts))
     if len(area) < XSAVE_HDR_END:
         raise SyscallError(errno.EINVAL)  # no XSAVE: the tracer uses NT_PRFPREG
     magic, _ext, features = struct.unpack_from("<IIQ", area, SW_RESERVED_OFF)
@@ -320,7 +332,7 @@ def _xstate(t: Task, ts: pt.TraceState) -> bytes:
 def _set_xstate(t: Task, ts: pt.TraceState, raw: bytes) -> None:
     """Keep the frame's software bytes (the stub's sigreturn needs them) and
     only feature bits this CPU saves, as Linux validates the header."""
-    area = bytearray(ts.fp if ts.fp is not None else t.thread.save_fp())
+    area = bytearray(_fp_area(t, ts))
     features = struct.unpack_from("<Q", area, SW_RESERVED_OFF + 8)[0]
     new = bytearray(raw[:len(area)]) + area[len(raw):]
     new[SW_RESERVED_OFF:FPREGS_SIZE] = area[SW_RESERVED_OFF:FPREGS_SIZE]

@@ -380,7 +380,8 @@ def _owed_stops(task: Task, ts: TraceState, regs: list[int]) -> None:
 def _signal_delivery(task: Task, info: SigInfo, regs: list[int]) -> SigInfo | None:
     """A signal-delivery-stop; returns the signal to deliver instead (None: none)."""
     ts = task.ptrace
-    assert ts is not None
+    if ts is None:  # detached meanwhile: the signal goes on as it is
+        return info
     if ts.tf_set and info.signo == SIGTRAP:
         regs[EFL] &= ~EFLAGS_TF
         ts.tf_set = False

@@ -220,7 +220,7 @@ class Task:
         """Raise if a Sentry-internal wait must end: killed, or a signal to take."""
         if self.killed:
             raise TaskKilled()
-        if self.signal_pending() or (self.ptrace is not None and self.ptrace.trap_stop):
+        if self.signal_pending() or ((p := self.ptrace) is not None and p.trap_stop):
             raise SyscallError(ERESTARTSYS)  # a signal, or PTRACE_INTERRUPT
 
     def interrupted(self) -> bool:

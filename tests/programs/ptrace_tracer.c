@@ -496,6 +496,29 @@ static int test_errors(void) {
     report("cont untraced", ptrace(PTRACE_CONT, plain, 0, 0));
     kill(plain, SIGKILL);
     waitpid(plain, &st, 0);
+    /* another user's process: EPERM without CAP_SYS_PTRACE */
+    pid_t victim = fork();
+    if (victim == 0) {
+        if (setuid(65534) != 0)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    fflush(stdout);
+    pid_t other = fork();
+    if (other == 0) {
+        if (setuid(65533) != 0)
+            _exit(1);
+        errno = 0;
+        report("attach other uid", ptrace(PTRACE_ATTACH, victim, 0, 0));
+        errno = 0;
+        report("seize other uid", ptrace(PTRACE_SEIZE, victim, 0, 0));
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(other, &st, 0);
+    kill(victim, SIGKILL);
+    waitpid(victim, &st, 0);
     pid_t pid = traced_child(body_sleep);
     waitpid(pid, &st, 0);
     errno = 0;

@@ -429,6 +429,8 @@ def _group_stop(task: Task, signo: int, regs: list[int]) -> None:
     if got is not None and got.mode == LISTEN:
         task._hold_while(lambda: task.tg.stopped)
         got.mode = CONT
+        if task.ptrace is got:  # continued: the listener hears of it first
+            _event_stop(task, EVENT_STOP, 0, regs)
 
 
 def on_clone(parent: Task, child: Task, flags: int) -> None:

@@ -458,6 +458,43 @@ static int test_procmem(void) {
     return 0;
 }
 
+static int test_listen(void) {
+    /* A seized tracee's group-stop: PTRACE_LISTEN keeps it stopped until SIGCONT */
+    int st, ready[2];
+    char c;
+    if (pipe(ready) != 0)
+        return 1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        write(ready[1], "r", 1);
+        spin_forever();
+    }
+    if (read(ready[0], &c, 1) != 1)
+        return 1;
+    report("seize", ptrace(PTRACE_SEIZE, pid, 0, 0));
+    kill(pid, SIGSTOP);
+    waitpid(pid, &st, 0);
+    show("signal stop", st);
+    ptrace(PTRACE_CONT, pid, 0, (void *)SIGSTOP);
+    waitpid(pid, &st, 0);
+    show("group stop", st);
+    siginfo_t si;
+    errno = 0;
+    report("getsiginfo in group stop", ptrace(PTRACE_GETSIGINFO, pid, 0, &si));
+    report("listen", ptrace(PTRACE_LISTEN, pid, 0, 0));
+    kill(pid, SIGCONT);
+    waitpid(pid, &st, 0);
+    show("after SIGCONT", st);
+    ptrace(PTRACE_CONT, pid, 0, 0);
+    waitpid(pid, &st, 0);
+    show("next", st);
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    show("end", st);
+    return 0;
+}
+
 static void body_exit(void) { _exit(6); }
 
 static int test_exit_event(void) {
@@ -577,7 +614,7 @@ int main(int argc, char **argv) {
         return 5;
     if (!strcmp(t, "all")) {
         const char *all[] = {"traceme", "regs", "count", "fork", "exec", "exec_sigtrap",
-                             "siginfo", "step", "attach", "exit_event", "exitkill", "procmem", "errors"};
+                             "siginfo", "step", "attach", "listen", "exit_event", "exitkill", "procmem", "errors"};
         for (unsigned i = 0; i < sizeof all / sizeof *all; i++) {
             printf("== %s\n", all[i]);
             fflush(stdout);
@@ -623,6 +660,8 @@ int main(int argc, char **argv) {
         report("open mem", open(path, O_RDONLY));
         return 0;
     }
+    if (!strcmp(t, "listen"))
+        return test_listen();
     if (!strcmp(t, "procmem"))
         return test_procmem();
     if (!strcmp(t, "fuzz"))

@@ -26,6 +26,7 @@ from syscalls import (
     pidfd,
     poll,
     process,
+    ptrace,
     sched,
     seccomp,
     signal,
@@ -38,9 +39,9 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (clone, fs, path, openat2, inotify, xattr, mm, mlock, poll, process, pidfd, sched,
-            creds, seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system, time,
-            timerfd, misc, net, mount, namespaces)
+FAMILIES = (clone, fs, path, openat2, inotify, xattr, mm, mlock, poll, process, ptrace, pidfd,
+            sched, creds, seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system,
+            time, timerfd, misc, net, mount, namespaces)
 
 
 def build_table() -> SyscallTable:

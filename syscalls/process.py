@@ -7,7 +7,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from sentry.kernel import fork as fork_mod
-from sentry.kernel import rlimits
+from sentry.kernel import ptrace_wait, rlimits
 from sentry.kernel.creds import CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
@@ -294,8 +294,13 @@ def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | No
     k = t.kernel
 
     def ready() -> tuple[ThreadGroup, int] | None:
+        traced = ptrace_wait.wait_report(t, pid, options, not options & WNOWAIT)
+        if traced is not None:  # ptrace-stops and tracee exits come first
+            return traced
         kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
         if not kids:
+            if ptrace_wait.has_tracees(t, pid):
+                return None
             raise SyscallError(errno.ECHILD)
         for c in kids:
             status = _report(c, options)
@@ -322,8 +327,12 @@ def _wait_child(t: Task, pid: int, options: int) -> tuple[ThreadGroup, int] | No
 def _waitable(t: Task, pid: int, options: int) -> bool:
     """Whether ``ready()`` would end the wait: a matching child has something
     to report, or no child matches any more (ECHILD).  Pure: it consumes nothing."""
+    if ptrace_wait.wait_pending(t, pid):
+        return True
     kids = [c for c in t.tg.children if _matches(t, c, pid, options)]
-    return not kids or any(_report(c, options) is not None for c in kids)
+    if not kids:
+        return not ptrace_wait.has_tracees(t, pid)
+    return any(_report(c, options) is not None for c in kids)
 
 
 def _rusage(child: ThreadGroup) -> bytes:
@@ -373,7 +382,10 @@ def waitid(t: Task, a: Args) -> int:
             t.mm.copy_out(infop, bytes(128))
         else:
             child, status = got
-            t.mm.copy_out(infop, child_siginfo(child.tgid, t.creds.uid, status).pack())
+            info = child_siginfo(child.tgid, t.creds.uid, status)
+            if status & 0xFF == 0x7F and ptrace_wait.traces(t, child.tgid):
+                info.code = ptrace_wait.CLD_TRAPPED  # a ptrace-stop, to its tracer
+            t.mm.copy_out(infop, info.pack())
     return 0
 
 

@@ -82,4 +82,28 @@ def load(mf: MemoryFile, image: bytes, argv: list[bytes], envp: list[bytes], exe
     except SyscallError as exc:
         mm.release()
         raise ImageError(exc.errno, f"cannot load: {exc}") from None
+    mm.saved_auxv = saved_auxv(mm, result.stack_pointer)
     return mm, result
+
+
+def saved_auxv(mm: AddressSpace, sp: int) -> bytes:
+    """The auxiliary vector of a new image, read from its initial stack at
+    ``sp`` (argc, argv, NULL, envp, NULL, then the pairs up to AT_NULL), kept
+    for /proc/PID/auxv, where debuggers find AT_ENTRY to relocate a PIE."""
+    try:
+        argc = int.from_bytes(mm.copy_in(sp, 8), "little")
+        p = sp + 8 * (argc + 2)
+        for _ in range(1 << 16):  # envp, up to its NULL
+            p += 8
+            if not int.from_bytes(mm.copy_in(p - 8, 8), "little"):
+                break
+        out = bytearray()
+        for _ in range(64):
+            pair = mm.copy_in(p, 16)
+            out += pair
+            p += 16
+            if not int.from_bytes(pair[:8], "little"):
+                break
+        return bytes(out)
+    except SyscallError:
+        return b""

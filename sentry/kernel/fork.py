@@ -21,7 +21,7 @@ import errno
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import creds, execimage, namespaces, rlimits
+from sentry.kernel import creds, execimage, namespaces, ptrace, rlimits
 from sentry.kernel.creds import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ExecSwitch, Task
@@ -75,6 +75,8 @@ def _child_task(parent: Task, tg: ThreadGroup, thread: object, tid: int, flags: 
     child.cpu_mask = parent.cpu_mask
     child.seccomp = parent.seccomp
     child.clear_child_tid = ctid if flags & CLONE_CHILD_CLEARTID else 0
+    if parent.ptrace is not None:
+        ptrace.on_clone(parent, child, flags)
     regs = list(parent.regs)
     regs[RAX] = 0
     if stack:
@@ -265,9 +267,13 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
     child.boot_fp = parent.thread.clone_fp()
     child.start(regs, fs_base, worker)
     if flags & CLONE_VFORK:
+        if parent.ptrace is not None:  # PTRACE_EVENT_VFORK comes before the wait
+            ptrace.vfork_waiting(parent)
         while not done.wait(0.05):
             if parent.killed:
                 break
+        if parent.ptrace is not None:
+            ptrace.vfork_done(parent, tid)
     return tid
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sentry.kernel import ptrace
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.futex import FutexManager
 from sentry.kernel.ipc import IpcNamespace
@@ -209,10 +210,11 @@ class Kernel:
                 tg.pending.discard(SIGCONT)
             live = tg.live_tasks()
             # A blocked signal is never dropped as ignored: the disposition may
-            # change before it is unblocked, and sigwaitinfo takes it (Linux's
-            # sig_ignored checks the target's blocked set first).
+            # change before it is unblocked, and sigwaitinfo takes it; a tracer
+            # hears of ignored signals too (Linux's sig_ignored).
             blocked = bool(live) and bool(live[0].sigmask & bit(sig))
-            if not blocked:
+            traced = any(t.ptrace is not None for t in tg.tasks)
+            if not blocked and not traced:
                 if act.handler == SIG_IGN and sig != SIGCHLD:
                     return
                 if act.handler == SIG_DFL and default_action(sig) in (IGNORE, CONT):
@@ -332,6 +334,8 @@ class Kernel:
 
     def _zombify(self, tg: ThreadGroup) -> None:
         tg.zombie = True
+        if tg.tracees:
+            ptrace.tracer_exited(tg)  # detached, or killed with PTRACE_O_EXITKILL
         # SEM_UNDO (lock order: kernel -> ipc), in the process's IPC namespace
         (getattr(tg.namespaces, "ipc", None) or self.ipc).process_exited(tg.tgid)
         if tg.tty is not None and tg.sid == tg.tgid:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import futex, schedparams, seccomp
+from sentry.kernel import futex, ptrace, schedparams, seccomp
 from sentry.kernel import signals as sig
 from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
 from sentry.kernel.errors import SyscallError
@@ -151,6 +151,7 @@ class Task:
         self.saved_sigmask: int | None = None  # restored after a sigsuspend handler
         self._frees_after_event = False  # _queue_mm_ops: commit frees at the next event
         self.parked = False  # a syscall another thread may finish (sentry/kernel/parking.py)
+        self.ptrace: Any = None  # its tracer's hold on it (sentry/kernel/ptrace.py)
         # What a clone child's first reply carries (fork.py sets them, boot uses them):
         self.boot_ops: list[StubOp] | None = None  # mapping its address space
         self.boot_private = False  # that address space is the child's alone
@@ -220,8 +221,8 @@ class Task:
         """Raise if a Sentry-internal wait must end: killed, or a signal to take."""
         if self.killed:
             raise TaskKilled()
-        if self.signal_pending():
-            raise SyscallError(ERESTARTSYS)
+        if self.signal_pending() or ((p := self.ptrace) is not None and p.trap_stop):
+            raise SyscallError(ERESTARTSYS)  # a signal, or PTRACE_INTERRUPT
 
     def interrupted(self) -> bool:
         return self.killed or self.signal_pending()
@@ -397,10 +398,12 @@ class Task:
                 args = (regs_t[RDI], regs_t[RSI], regs_t[RDX], regs_t[R10], regs_t[R8],
                         regs_t[R9])
                 handler = dispatch[nr] if nr < NR_SYSCALLS else None
-                if self.seccomp is not None:  # the application's own filter
-                    handler = seccomp.gate(self, nr, args, handler)
                 call = self._strace_call(nr, args) if strace else ""
                 self.new_regs = None
+                if self.ptrace is not None:
+                    nr, args, handler = ptrace.syscall_enter(self, nr, args, handler)
+                if self.seccomp is not None:  # the application's own filter, after
+                    handler = seccomp.gate(self, nr, args, handler)  # the tracer's view
                 if handler is None:
                     kernel.report_unsupported(nr)
                     ret = -errno.ENOSYS
@@ -423,6 +426,8 @@ class Task:
                     except ExecSwitch as exc:
                         if strace:
                             kernel.emit_strace(f"[pid {self.tid}] {call} = 0")
+                        if self.ptrace is not None:
+                            ptrace.exec_switched(self)
                         event = self._switch_image(exc)
                         continue
                     except (TaskKilled, stubs.StubDied, stubs.StubError):
@@ -432,6 +437,8 @@ class Task:
                         raise SentryBug(f"syscall {kernel.syscall_name(nr)}: {exc!r}") from exc
                 if strace:
                     self._strace_result(call, nr, ret)
+                if self.ptrace is not None:
+                    ret = ptrace.syscall_exit(self, nr, ret)
                 tg = self.tg
                 if (self.new_regs is None and not (self.pending.mask | tg.pending.mask)
                         and -ret not in RESTART_CODES):
@@ -464,6 +471,8 @@ class Task:
         Every return to the app passes here, so a frozen kernel holds it here:
         ``in_app`` is set before ``frozen`` is read (Kernel.freeze: the reverse),
         so either this sees the freeze or the freezer's kick brings it back."""
+        if self.ptrace is not None:
+            rax = ptrace.before_resume(self, rax)
         self.in_app = True
         if self.kernel.frozen:
             self.in_app = False
@@ -542,6 +551,10 @@ class Task:
             info = self._take_signal()
             if info is None:
                 return regs
+            if self.ptrace is not None:
+                info = ptrace.signal_stop(self, info, regs)
+                if info is None:
+                    continue
             act = self.tg.action(info.signo)
             if act.handler == sig.SIG_IGN:
                 continue

@@ -33,6 +33,7 @@ class ThreadGroup:
     cwd: bytes = b"/"
     tasks: list[Task] = field(default_factory=list)
     children: list[ThreadGroup] = field(default_factory=list)
+    tracees: list[Task] = field(default_factory=list)  # tasks it ptraces (kernel/ptrace.py)
     sigactions: dict[int, SigAction] = field(default_factory=dict)
     pending: PendingSignals = field(default_factory=PendingSignals)
     exe: bytes = b""

@@ -110,6 +110,8 @@ _HEAP = "[heap]"
 class AddressSpace(Remapper, Accounting):
     """The memory syscalls of one application address space (one stub process)."""
 
+    saved_auxv = b""  # the image's auxiliary vector (/proc/PID/auxv), set at exec
+
     # -- brk ----------------------------------------------------------------
 
     def set_brk_start(self, addr: int) -> None:
@@ -445,6 +447,7 @@ class AddressSpace(Remapper, Accounting):
         child = AddressSpace(mf)
         with self.lock:
             child.brk_start, child.current_brk = self.brk_start, self.current_brk
+            child.saved_auxv = self.saved_auxv
             try:
                 for v in self._vmas:
                     if v.vmflags & VM_DONTFORK:

@@ -18,6 +18,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.procfs import fds as F
 from sentry.procfs import nsfs
 from sentry.procfs import process as P
+from sentry.procfs.mem import MemInode
 from sentry.procfs.nodes import ProcDir, ProcessRef, ProcFile, ProcLink, TableDir, const, gone
 from sentry.vfs.file import FileDescription, Stat
 from sentry.vfs.inode import S_IFLNK, Inode
@@ -84,6 +85,7 @@ def _link(target: Callable[[ThreadGroup], bytes],
 # up (a directory made for every new process used to build all of them: ~100 us
 # of every readlink("/proc/self/exe"), which every static glibc program makes).
 _PID_ENTRIES: dict[bytes, Maker] = {
+    b"auxv": _file(_of_tg(P.auxv), 0o400),
     b"cmdline": _file(_of_tg(P.cmdline)),
     b"comm": _file(_of_tg(P.comm), 0o644, lambda ref: lambda d: P.set_comm(ref.tg(), d)),
     b"cwd": _link(P.cwd_target, lambda tg: P.fs_of(tg).cwd),
@@ -95,6 +97,7 @@ _PID_ENTRIES: dict[bytes, Maker] = {
                       lambda ref: lambda d: _write_id_map(ref.tg(), "gid", d)),
     b"limits": _file(_of_tg(P.limits)),
     b"maps": _file(_of_tg(P.maps)),
+    b"mem": lambda fs, ref: MemInode(fs, ref),
     b"mountinfo": _file(_of_tg(F.mountinfo)),
     b"mounts": _file(_of_tg(F.mounts)),
     b"ns": lambda fs, ref: _ns_dir(fs, ref),

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sentry.kernel import rlimits, seccomp
 from sentry.kernel.creds import Credentials
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.ptrace import traced_stopped, tracer_pid
 from sentry.kernel.signals import SIG_DFL, SIG_IGN
 from sentry.kernel.task import current_task
 from sentry.procfs.hostinfo import HostInfo
@@ -101,6 +102,14 @@ def cmdline(tg: ThreadGroup) -> bytes:
     if tg.zombie:
         return b""
     return b"".join(a + b"\0" for a in tg.argv)
+
+
+def auxv(tg: ThreadGroup) -> bytes:
+    """The auxiliary vector the image started with (Linux's saved_auxv):
+    debuggers read AT_ENTRY and AT_PHDR here to relocate a PIE."""
+    if tg.zombie:
+        return b""
+    return getattr(tg.mm, "saved_auxv", b"")
 
 
 def comm(tg: ThreadGroup) -> bytes:
@@ -225,6 +234,8 @@ def task_state(tg: ThreadGroup, task: Task | None) -> tuple[str, str]:
     """(letter, word) of the thread's state as status and stat show it."""
     if tg.zombie or task is None:
         return "Z", "zombie"
+    if traced_stopped(task):
+        return "t", "tracing stop"
     if tg.stopped:
         return "T", "stopped"
     if task is current_task() or task.in_app:
@@ -296,7 +307,8 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
         f"State:\t{letter} ({word})".encode(),
     ]
     text = [
-        f"Tgid:\t{tg.tgid}", "Ngid:\t0", f"Pid:\t{pid}", f"PPid:\t{ppid}", "TracerPid:\t0",
+        f"Tgid:\t{tg.tgid}", "Ngid:\t0", f"Pid:\t{pid}", f"PPid:\t{ppid}",
+        f"TracerPid:\t{tracer_pid(task) if task is not None else 0}",
         "Uid:\t" + "\t".join(map(str, uids)), "Gid:\t" + "\t".join(map(str, gids)),
         f"FDSize:\t{fdsize}", "Groups:\t" + " ".join(map(str, groups)) + " ",
         f"NStgid:\t{tg.tgid}", f"NSpid:\t{pid}",

@@ -517,6 +517,18 @@ class StubThread:
         self.ops_queued = True  # the next reply is SLOT_REPLY_OPS
         return True
 
+    def apply_queued(self) -> None:
+        """Apply now the ops queued for the next reply (a ptrace-stop comes
+        first: the tracer reads and pokes the address space they make)."""
+        if not self.ops_queued:
+            return
+        self.ops_queued = False
+        rc = lib.sentry_post_wait(self.slot, lib.SLOT_OPS, lib.SLOT_OPS_DONE,
+                                  SPIN_MAX if self.spins else 0, WAIT_SLICE_NS)
+        self._wait(rc, lib.SLOT_OPS_DONE)
+        if int(self.slot.op_result) < 0:
+            raise StubError("stub could not apply queued address-space ops")
+
     def _write_ops(self, batch: list[StubOp]) -> None:
         """One batch (at most STUB_MAX_OPS) into the slot's ops area."""
         base = self.base + SLOT_OPS_OFF

@@ -27,7 +27,7 @@ from sentry.kernel.ipc.msg import MSGMAX, MSGMNB, MSGMNI
 from sentry.kernel.ipc.registry import IPCMNI
 from sentry.kernel.ipc.sem import SEMMNS, SEMMSL, SEMOPM
 from sentry.kernel.task import current_task
-from sentry.procfs import sysvipc
+from sentry.procfs import kconfig, sysvipc
 from sentry.procfs.net import net_dir
 from sentry.procfs.nodes import Gen, ProcFile, ProcLink, TableDir, const, random_uuid
 from sentry.procfs.process import USER_HZ, VmStats, uptime_seconds
@@ -240,6 +240,7 @@ def system_table(fs: ProcFilesystem) -> dict[bytes, Callable[[], Inode]]:
         return lambda: ProcFile(fs, gen)
 
     return {
+        b"config.gz": f(const(kconfig.gzipped())),
         b"cpuinfo": f(const(fs.host.cpuinfo)),
         b"filesystems": f(const(FILESYSTEMS)),
         b"loadavg": f(lambda: loadavg(k)),

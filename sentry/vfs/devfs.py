@@ -23,6 +23,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.vfs.description import InodeFile
 from sentry.vfs.file import POLLIN, POLLOUT, FileDescription
 from sentry.vfs.inode import DEVICES, S_IFCHR, DeviceRegistry, Inode
+from sentry.vfs.ramdisk import register_ramdisks
 from sentry.vfs.tmpfs import TmpFs
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class DevFs(TmpFs):
         super().__init__(mode=0o755, source="devtmpfs")
         self.devices = DeviceRegistry()
         register_memory_devices(self.devices)
+        register_ramdisks(self.devices)
         self.devices.register(TTYAUX_MAJOR, TTY_MINOR, self._open_tty)
         # ptmx: the Sentry's tty drivers (sentry/tty) register in DEVICES.
         self.devices.register(TTYAUX_MAJOR, PTMX_MINOR, DEVICES.open)

@@ -101,7 +101,7 @@ Opener = Callable[["Inode", int], FileDescription]
 
 
 class DeviceRegistry:
-    """Character-device drivers keyed by (major, minor).
+    """Character- and block-device drivers keyed by (major, minor).
 
     A device node on any filesystem opens the same driver, as on Linux: the node
     only names the driver by its rdev.  A node with no driver opens with ENXIO.
@@ -109,12 +109,18 @@ class DeviceRegistry:
 
     def __init__(self) -> None:
         self._chr: dict[tuple[int, int], Opener] = {}
+        self._blk: dict[tuple[int, int], Opener] = {}
 
     def register(self, major: int, minor: int, opener: Opener) -> None:
         self._chr[(major, minor)] = opener
 
+    def register_block(self, major: int, minor: int, opener: Opener) -> None:
+        """A block-device driver (the ramdisk, sentry/vfs/ramdisk.py)."""
+        self._blk[(major, minor)] = opener
+
     def open(self, inode: Inode, flags: int) -> FileDescription:
-        opener = self._chr.get((os.major(inode.rdev), os.minor(inode.rdev)))
+        table = self._blk if inode.mode & S_IFMT == S_IFBLK else self._chr
+        opener = table.get((os.major(inode.rdev), os.minor(inode.rdev)))
         if opener is None:
             raise SyscallError(errno.ENXIO)
         return opener(inode, flags)
@@ -362,9 +368,9 @@ class Inode:
             if self._pipe is None:
                 self._pipe = Pipe()
             return open_fifo(self._pipe, flags, self)
-        if fmt == S_IFCHR:
+        if fmt in (S_IFCHR, S_IFBLK):
             return self.fs.devices.open(self, flags)
-        if fmt in (S_IFBLK, S_IFSOCK):
+        if fmt == S_IFSOCK:
             raise SyscallError(errno.ENXIO)
         if fmt == S_IFLNK:
             raise SyscallError(errno.ELOOP)

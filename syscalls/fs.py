@@ -18,6 +18,7 @@ from sentry.vfs.locks import END as LOCK_END
 from sentry.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK, LOCKS
 from sentry.vfs.pipe import make_pipe
 from sentry.vfs.tmpfs import F_ADD_SEALS, F_GET_SEALS, file_seals
+from syscalls import fcntl_cmds
 from syscalls.abi import (
     MAX_RW_COUNT,
     pack_stat,
@@ -122,10 +123,19 @@ def _verify_area(pos: int, count: int) -> None:
         raise SyscallError(errno.EINVAL)
 
 
+def _positional(f: FileDescription, write: bool) -> None:
+    """ESPIPE for a file without positional I/O (pipes, sockets, fifos: no
+    FMODE_PREAD/PWRITE), checked before the access mode, as Linux does."""
+    name = "pwrite" if write else "pread"
+    if getattr(type(f), name) is getattr(FileDescription, name):
+        raise SyscallError(errno.ESPIPE)
+
+
 def pread64(t: Task, a: Args) -> int:
     """pread64(2)."""
     f = t.fds.get(s32(a[0]))
     _verify_area(s64(a[3]), a[2])
+    _positional(f, False)
     if not f.readable():
         raise SyscallError(errno.EBADF)
     data = f.pread(min(a[2], MAX_RW_COUNT), a[3])
@@ -138,6 +148,7 @@ def pwrite64(t: Task, a: Args) -> int:
     """pwrite64(2)."""
     f = t.fds.get(s32(a[0]))
     _verify_area(s64(a[3]), a[2])
+    _positional(f, True)
     if not f.writable():
         raise SyscallError(errno.EBADF)
     count = fsize_room(t, f, a[3], min(a[2], MAX_RW_COUNT))
@@ -214,6 +225,8 @@ def preadv2(t: Task, a: Args) -> int:
     _rw_flags(s32(a[5]))
     if offset < -1:
         raise SyscallError(errno.EINVAL)
+    if offset != -1:
+        _positional(f, False)
     if not f.readable():
         raise SyscallError(errno.EBADF)
     iovs = read_iovecs(t, a[1], a[2])
@@ -240,6 +253,8 @@ def pwritev2(t: Task, a: Args) -> int:
     offset, flags = s64(a[3]), _rw_flags(s32(a[5]))
     if offset < -1:
         raise SyscallError(errno.EINVAL)
+    if offset != -1:
+        _positional(f, True)
     if not f.writable():
         raise SyscallError(errno.EBADF)
     iovs = read_iovecs(t, a[1], a[2])
@@ -375,15 +390,10 @@ def fcntl(t: Task, a: Args) -> int:
         return 0
     if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _record_lock(t, f, cmd, arg)
-    if cmd == F_GETPIPE_SZ:
-        return getattr(getattr(f, "pipe", None), "capacity", 0) or _einval()
-    if cmd == F_SETPIPE_SZ:
-        pipe = getattr(f, "pipe", None)
-        if pipe is None:
-            raise SyscallError(errno.EBADF)
-        return pipe.set_capacity(arg & 0xFFFFFFFF)
-    if cmd in (F_GETOWN, F_SETOWN, F_NOTIFY, F_SETSIG, F_GETSIG):
-        return 0
+    if cmd in fcntl_cmds.COMMANDS:
+        return fcntl_cmds.handle(t, f, cmd, arg)
+    if cmd == F_NOTIFY:  # dnotify is not modelled (CONFIG_DNOTIFY off): EINVAL
+        raise SyscallError(errno.EINVAL)
     if cmd in (F_ADD_SEALS, F_GET_SEALS):
         return file_seals(f, cmd, arg & 0xFFFFFFFF)
     raise SyscallError(errno.EINVAL)
@@ -560,7 +570,8 @@ ENTRIES: list[Entry] = [
     supported("close_range", close_range),
     supported("fstat", fstat),
     partial("ioctl", ioctl, note="terminal ioctls, FIONBIO, FIONREAD, FIOCLEX"),
-    partial("fcntl", fcntl, note="locks are advisory among the sandbox's processes"),
+    partial("fcntl", fcntl, note="locks advisory within the sandbox; leases never broken; "
+            "no SIGIO for O_ASYNC; no dnotify (F_NOTIFY: EINVAL)"),
     supported("flock", flock),
     supported("dup", dup),
     supported("dup2", dup2),

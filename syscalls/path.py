@@ -519,8 +519,16 @@ def fallocate(t: Task, a: Args) -> int:
 
 def fsync(t: Task, a: Args) -> int:
     """fsync(2)/fdatasync(2): in-memory files are always in sync; a Gofer file
-    mapped MAP_SHARED has what the mappings stored written back."""
+    mapped MAP_SHARED has what the mappings stored written back. Files with
+    no fsync operation in Linux (pipes, sockets, character devices) are
+    EINVAL."""
     desc = t.fds.get(s32(a[0]))
+    try:
+        fmt = desc.stat().mode & 0o170000
+    except SyscallError:
+        fmt = 0
+    if fmt not in (0o100000, 0o040000, 0o060000):  # regular, directory, block device
+        raise SyscallError(errno.EINVAL)  # pipes, sockets, char devices: no fsync op
     cache = cached_for(getattr(desc, "inode", None))
     if cache is not None:
         cache.sync()

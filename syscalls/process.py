@@ -347,6 +347,8 @@ def wait4(t: Task, a: Args) -> int:
     pid, status_addr, options, rusage = s32(a[0]), a[1], a[2] & 0xFFFFFFFF, a[3]
     if options & ~(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE):
         raise SyscallError(errno.EINVAL)
+    if pid == -(1 << 31):  # -INT_MIN is no process group (Linux: ESRCH)
+        raise SyscallError(errno.ESRCH)
     got = _wait_child(t, pid, options)
     if got is None:
         return 0

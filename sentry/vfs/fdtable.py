@@ -110,6 +110,11 @@ class FdTable:
         with self._lock:
             return sorted(self._fds)
 
+    def descriptions(self) -> list[FileDescription]:
+        """Every description the table holds (a lease's conflict check)."""
+        with self._lock:
+            return [desc for desc, _ in self._fds.values()]
+
     @staticmethod
     def _drop(desc: FileDescription) -> None:
         desc.refs -= 1

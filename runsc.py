@@ -518,8 +518,10 @@ needs an atexit handler; the sandbox host `create` starts is its own process."""
 
 def main() -> None:
     shimcalls.run_if_shim_call(sys.argv[1:])
+    from sentry.oci import goflags
+
     try:
-        cli(prog_name="runsc.py")
+        cli(args=goflags.normalize(cli, sys.argv[1:]), prog_name="runsc.py")
     except SystemExit as exc:
         if _invoked in _FAST_EXIT:
             clibase.exit_now(exc.code)

@@ -57,7 +57,7 @@ import threading
 import time
 from typing import Any
 
-from sentry.oci import bundle, cgroups, netns
+from sentry.oci import bundle, cgroups, namespaces, netns
 from sentry.oci.control import (
     FrameError,
     close_fds,
@@ -437,8 +437,9 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     try:  # before any fork or thread: the namespace tools see at /proc/PID/ns/net
+        namespaces.join(b.namespaces)  # the paths given (sentry/oci/namespaces.py)
         netns.enter_network_namespace(b.namespaces)
-    except netns.NamespaceError as exc:
+    except (netns.NamespaceError, namespaces.NamespaceError) as exc:
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     # `create` runs the create-time hooks (e.g. Docker's, which configures

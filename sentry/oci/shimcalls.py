@@ -85,6 +85,8 @@ def _take(table: Options, argv: Sequence[str], i: int, out: dict[str, Any]) -> i
     """Store the option at ``argv[i]`` (``--name value``, ``--name=value`` or a
     flag) in ``out``; the index after it, or None if click should judge it."""
     name, eq, inline = argv[i].partition("=")
+    if name not in table and not name.startswith("--") and "-" + name in table:
+        name = "-" + name  # runc's and runsc's single-dash long form (-force)
     if name not in table:
         return None
     key, kind = table[name]

@@ -84,8 +84,9 @@ def mountinfo(tg: ThreadGroup) -> bytes:
         pid = mount_id(m.parent) if m.parent is not None else mid
         dev = m.fs.dev
         sup = "ro" if m.fs.readonly else "rw"
-        out.append(f"{mid} {pid} {os.major(dev)}:{os.minor(dev)} / ".encode()
-                   + _escape_path(target) + f" {m.options()} - {m.fs.name} ".encode()
+        root = getattr(m.fs, "root_path", "/").encode()  # a bind's source (goferfs.py)
+        out.append(f"{mid} {pid} {os.major(dev)}:{os.minor(dev)} ".encode()
+                   + _escape_path(root) + b" " + _escape_path(target) + f" {m.options()} - {m.fs.name} ".encode()
                    + _escape_path(m.source.encode()) + f" {sup}\n".encode())
     return b"".join(out)
 

@@ -122,8 +122,12 @@ def _saved_hooks(c: Container, *kinds: str) -> dict[str, tuple[bundle.Hook, ...]
 
 
 def _hook_state(c: Container, status: str | None = None) -> dict[str, Any]:
+    """The state a hook is given: the container's true one, with ``status``
+    for the transition under way (start's "running" may not be written yet),
+    unless the process is gone already: then "stopped" (pid 0), never a
+    "running" container without a pid."""
     st = c.public()
-    if status is not None:
+    if status is not None and st.get("status") != "stopped":
         st["status"] = status
     return st
 

@@ -37,6 +37,10 @@ _check_privileges = clibase.check_privileges
               show_default=True)
 @click.option("--log", "log_path", type=str, default=None, help="Runtime log file.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--overlay2", type=click.Choice(shimcalls.OVERLAY_CHOICES), default="none",
+              show_default=True, help="Where a container's root filesystem writes go: "
+              "through to the bundle's rootfs (none, as runc) or an in-memory overlay "
+              "(root:memory).")
 # runc's global flags that containerd's go-runc, Docker and podman pass: accepted
 # and ignored (the sandbox makes no host cgroups, has no checkpointing, and
 # always runs as root), so a systemd-cgroup host does not break every command.
@@ -48,7 +52,7 @@ _check_privileges = clibase.check_privileges
                       message="%(prog)s version %(version)s\nspec: 1.1.0")
 @click.pass_context
 def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None, strace: bool,
-        network: str, platform: str, log_path: str | None, log_format: str,
+        network: str, platform: str, log_path: str | None, log_format: str, overlay2: str,
         **runc_compat: object) -> None:
     """pyvisor: run untrusted programs in a Python application kernel."""
     global _invoked

@@ -1,13 +1,17 @@
-"""The sandbox's file tree at boot: the Gofer-served root under an in-memory
-overlay, with devtmpfs at /dev (tmpfs at /dev/shm, devpts at /dev/pts) and
-procfs at /proc, then the requested mounts (sentry/mountspec.py) in order.
+"""The sandbox's file tree at boot: the Gofer-served root, with devtmpfs at
+/dev (tmpfs at /dev/shm, devpts at /dev/pts) and procfs at /proc unless the
+requested mounts (sentry/mountspec.py) name their own, then those mounts in
+their order (so /proc/self/mountinfo follows an OCI config as runc's does).
 
-Writes to the root land in the overlay's upper tmpfs: the host directory
-served by the Gofer is opened read-only and never modified, as with `runsc
-do`.  With ``root_readonly`` (OCI root.readonly) the root mount itself is
-read-only: every write outside another mount is EROFS.  Mount points that do
-not exist are made first (in the overlay, or in whatever mount holds them, as
-runc makes them in the rootfs), then the root turns read-only, as runc
+Where writes to the root go: with ``overlay`` (`runsc do`, and an OCI
+container run with ``--overlay2=root:memory``) into an in-memory overlay's
+upper tmpfs, the host directory opened read-only and never modified; without
+it (an OCI container's default, as runc) through the Gofer to the bundle's
+rootfs itself, so `docker diff` and `docker commit` see them.  With
+``root_readonly`` (OCI root.readonly) the root mount itself is read-only:
+every write outside another mount is EROFS, either way.  Mount points that do
+not exist are made first (in the overlay or the rootfs, or in whatever mount
+holds them, as runc makes them), then the root turns read-only, as runc
 remounts it last.
 
 Bind mounts are served by the same Gofer as the root: each source is one
@@ -105,11 +109,13 @@ def gofer_attaches(mounts: Sequence[MountSpec]) -> list[tuple[str, str, bool]]:
             if _served_by_gofer(m)]
 
 
-def spawn(root_dir: str, mounts: Sequence[MountSpec] = ()) -> PendingGofer:
-    """Start the Gofer for ``root_dir`` and the bind sources of ``mounts`` early
+def spawn(root_dir: str, mounts: Sequence[MountSpec] = (), *,
+          writable: bool = False) -> PendingGofer:
+    """Start the Gofer for ``root_dir`` (read-only unless ``writable``: a root
+    without the in-memory overlay) and the bind sources of ``mounts`` early
     (main thread): its Python starts while the Sentry boots; :func:`build`
     connects to it."""
-    return spawn_gofer(root_dir, readonly=True, stderr=_debug_log_fd(),
+    return spawn_gofer(root_dir, readonly=not writable, stderr=_debug_log_fd(),
                        attach=gofer_attaches(mounts))
 
 
@@ -228,17 +234,22 @@ def _mount_missing_devpts(ns: MountNamespace, mounts: Sequence[MountSpec]) -> No
 
 
 def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
-          mounts: Sequence[MountSpec] = (), root_readonly: bool = False) -> RootFs:
+          mounts: Sequence[MountSpec] = (), root_readonly: bool = False,
+          overlay: bool = True) -> RootFs:
     """Connect to the Gofer and assemble the mount tree (main thread).
-    MountError (one line) when a mount cannot be made."""
+    ``overlay``: the root under an in-memory overlay (else the Gofer's tree
+    itself, written through, as :func:`spawn` was told).  MountError (one
+    line) when a mount cannot be made."""
     client, gofer = pending.connect()
     try:
-        lower = GoferFs(client, client.root, source=root_dir)
-        ns = MountNamespace(OverlayFs(lower), source="overlay")
+        lower = GoferFs(client, client.root, source=root_dir, readonly=overlay)
+        ns = (MountNamespace(OverlayFs(lower), source="overlay") if overlay
+              else MountNamespace(lower, source="none"))
         shm = _mount_defaults(ns, mounts, kernel)
         binds = _mount_all(ns, mounts, client, lower, kernel, shm)
         _mount_missing_devpts(ns, mounts)
-        _ensure_dir(FsContext.for_namespace(ns), b"/tmp")
+        if overlay:  # a /tmp for `do`; a container's image has its own (runc makes none)
+            _ensure_dir(FsContext.for_namespace(ns), b"/tmp")
         if root_readonly:
             ns.root_mount.readonly = True
         ctx = FsContext.for_namespace(ns)

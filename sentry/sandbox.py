@@ -111,6 +111,10 @@ class SandboxOptions:
     # checked (sentry/mountspec.py); root_readonly: OCI root.readonly.
     mounts: list[MountSpec] = field(default_factory=list)
     root_readonly: bool = False
+    # Writes to the root go to an in-memory overlay (`do`; an OCI container
+    # with --overlay2=root:memory), else through the Gofer to the root
+    # directory itself, as runc writes to the bundle's rootfs.
+    root_overlay: bool = True
     # What uname(2) and /proc report as the kernel's release.
     kernel_release: str = DEFAULT_RELEASE
     # The container's pids limit (OCI linux.resources.pids.limit): the kernel
@@ -347,7 +351,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     from syscalls.linux64 import build_table  # the one place syscalls meet the kernel
 
     caller_caps = _caller_caps()  # before anything confines this process
-    pending = rootfs.spawn(opts.root, opts.mounts)  # its Python starts while we boot
+    pending = rootfs.spawn(opts.root, opts.mounts,  # its Python starts while we boot
+                           writable=not opts.root_overlay)
     try:
         table = build_table()
         Pipe.interrupted = _pipe_wait_check
@@ -365,7 +370,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         raise
     try:
         root = rootfs.build(pending, opts.root, kernel, cwd=None, mounts=opts.mounts,
-                            root_readonly=opts.root_readonly)
+                            root_readonly=opts.root_readonly, overlay=opts.root_overlay)
     except MountError as exc:
         raise LaunchError(str(exc), 125) from None
     except SyscallError as exc:

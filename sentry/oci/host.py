@@ -85,7 +85,7 @@ _PR_SET_PDEATHSIG = 1
 # -- the Sentry side ---------------------------------------------------------
 
 def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
-                 console_fd: int | None = None) -> int:
+                 console_fd: int | None = None, overlay: str = "none") -> int:
     """Boot the sandbox for ``b``; the init waits in before_start for `start`."""
     from gofer import prefork
     # What both the Gofer and the Sentry import, imported once before the
@@ -133,6 +133,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         # through the Sentry's own pty (sentry/tty/console.py).
         console_fd=console_fd, console_owned=console_fd is not None and console_fd > 2,
         mounts=mounts, root_readonly=b.root_readonly,
+        root_overlay=overlay == "root:memory",  # else written through, as runc (rootfs.py)
         pids_limit=cgroups.pids_limit(b.raw.get("linux")),
     )
     try:
@@ -155,7 +156,8 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
 
 
 def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int],
-                 console_fd: int | None = None) -> tuple[int, socket.socket]:
+                 console_fd: int | None = None,
+                 overlay: str = "none") -> tuple[int, socket.socket]:
     host_side, sentry_side = socket.socketpair(socket.AF_UNIX,
                                                socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     host_pid = os.getpid()
@@ -176,7 +178,7 @@ def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int],
                 os._exit(EXIT_NOT_STARTED)
             faults.at("sentry-start")
             _one_malloc_arena()
-            code = _sentry_main(sentry_side, b, strace, console_fd)
+            code = _sentry_main(sentry_side, b, strace, console_fd, overlay)
         finally:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
@@ -426,7 +428,7 @@ def _detach_stdio() -> None:
 
 
 def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
-          console_fd: int | None = None) -> int:
+          console_fd: int | None = None, overlay: str = "none") -> int:
     """The sandbox host's whole life; returns the container's exit code."""
     if console_fd is not None and console_fd > 2:
         _detach_stdio()
@@ -449,7 +451,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     # `create` usually joined already, and this process inherited).
     if not cgroups.recorded(c.dir):
         cgroups.join(b.raw.get("linux"), c.dir, os.getpid())
-    sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd)
+    sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd, overlay)
     _trim_heap()
     if console_fd is not None and console_fd > 2:
         os.close(console_fd)  # the Sentry's now: its end of the container's terminal

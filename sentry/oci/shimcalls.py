@@ -41,6 +41,11 @@ RUNSC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abs
 FLAG = "flag"
 """An option's kind: a boolean flag (else: ``str``, ``int`` or a tuple of choices)."""
 
+# runsc's --overlay2: where a container's root filesystem writes go.  "none"
+# (the default, as runc): through the Gofer to the bundle's rootfs;
+# "root:memory": an in-memory overlay, the image untouched (sentry/rootfs.py).
+OVERLAY_CHOICES = ("none", "root:memory")
+
 # runsc.py's global options (the click group's), runc's spellings.
 GLOBAL_OPTIONS: Options = {
     "--root": ("state_root", str),
@@ -54,11 +59,12 @@ GLOBAL_OPTIONS: Options = {
     "--systemd-cgroup": ("systemd_cgroup", FLAG),
     "--criu": ("criu", str),
     "--rootless": ("rootless", ("true", "false", "auto")),
+    "--overlay2": ("overlay2", OVERLAY_CHOICES),
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "state_root": "/var/run/pyvisor", "debug": False, "debug_log": None, "strace": False,
     "network": "none", "platform": "systrap", "log_path": None, "log_format": "text",
-    "systemd_cgroup": False, "criu": None, "rootless": None,
+    "systemd_cgroup": False, "criu": None, "rootless": None, "overlay2": "none",
 }
 
 # command -> (options, required arguments, optional arguments with defaults)
@@ -188,6 +194,8 @@ def host_argv(g: dict[str, Any]) -> list[str]:
         argv.append("--strace")
     if g.get("log_path"):
         argv += ["--log", str(g["log_path"]), "--log-format", str(g["log_format"])]
+    if g.get("overlay2", "none") != "none":
+        argv += ["--overlay2", str(g["overlay2"])]
     return argv
 
 
@@ -257,7 +265,8 @@ def _sandbox_serve(g: dict[str, Any], v: dict[str, Any]) -> int:
 
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
-    code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"])
+    code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"],
+                      overlay=str(g.get("overlay2") or "none"))
     sys.stdout.flush()
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
 

@@ -86,7 +86,8 @@ def mountinfo(tg: ThreadGroup) -> bytes:
         sup = "ro" if m.fs.readonly else "rw"
         root = getattr(m.fs, "root_path", "/").encode()  # a bind's source (goferfs.py)
         out.append(f"{mid} {pid} {os.major(dev)}:{os.minor(dev)} ".encode()
-                   + _escape_path(root) + b" " + _escape_path(target) + f" {m.options()} - {m.fs.name} ".encode()
+                   + _escape_path(root) + b" " + _escape_path(target)
+                   + f" {m.options()} - {m.fs.name} ".encode()
                    + _escape_path(m.source.encode()) + f" {sup}\n".encode())
     return b"".join(out)
 

@@ -21,6 +21,7 @@ confines itself; "ro" ones are refused writes by the Gofer too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -233,9 +234,29 @@ def _mount_missing_devpts(ns: MountNamespace, mounts: Sequence[MountSpec]) -> No
         mount_devpts(ns, resolve(ctx, b"/dev/pts"))
 
 
+def _make_devices(ns: MountNamespace, devices: Sequence[tuple[str, int, int, int, int]],
+                  ) -> None:
+    """OCI linux.devices: each node made at its path (in the Sentry's /dev),
+    as runc makes them; an existing file there is replaced.  Opening one
+    reaches a driver only if the Sentry has one for its number."""
+    ctx = FsContext.for_namespace(ns)
+    for path, mode, rdev, uid, gid in devices:
+        p = os.fsencode(path)
+        try:
+            _make_mountpoint(ctx, os.path.dirname(path), False)
+            with contextlib.suppress(SyscallError):
+                vfs.unlink(ctx, None, p)
+            vfs.mknod(ctx, None, p, mode, rdev, umask=0)
+            if uid or gid:
+                vfs.chown(ctx, None, p, uid, gid)
+        except SyscallError as exc:
+            raise MountError(f"linux.devices {path}: {os.strerror(exc.errno)}") from None
+
+
 def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
           mounts: Sequence[MountSpec] = (), root_readonly: bool = False,
-          overlay: bool = True) -> RootFs:
+          overlay: bool = True,
+          devices: Sequence[tuple[str, int, int, int, int]] = ()) -> RootFs:
     """Connect to the Gofer and assemble the mount tree (main thread).
     ``overlay``: the root under an in-memory overlay (else the Gofer's tree
     itself, written through, as :func:`spawn` was told).  MountError (one
@@ -248,6 +269,7 @@ def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
         shm = _mount_defaults(ns, mounts, kernel)
         binds = _mount_all(ns, mounts, client, lower, kernel, shm)
         _mount_missing_devpts(ns, mounts)
+        _make_devices(ns, devices)
         if overlay:  # a /tmp for `do`; a container's image has its own (runc makes none)
             _ensure_dir(FsContext.for_namespace(ns), b"/tmp")
         if root_readonly:

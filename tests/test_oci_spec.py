@@ -219,3 +219,21 @@ def test_single_dash_long_flags_through_click(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, str(RUNSC), "--root", str(tmp_path), "exec",
                           "no-such", "ls", "-all"], capture_output=True, text=True, timeout=30)
     assert "No such option" not in res.stderr, "exec's program arguments are left alone"
+
+
+def test_linux_devices_and_oom_score_adj(state_root: Path, cid: str,  # noqa: F811
+                                         make_bundle: Callable[..., Path]) -> None:  # noqa: F811
+    """linux.devices become nodes in /dev (type, numbers, mode, owner), and
+    process.oomScoreAdj is the init's /proc/self/oom_score_adj, as with runc."""
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["process"]["oomScoreAdj"] = 300
+        cfg["linux"]["devices"] = [
+            {"path": "/dev/test1", "type": "c", "major": 10, "minor": 229, "fileMode": 0o640,
+             "uid": 1, "gid": 2},
+            {"path": "/dev/sub/fifo", "type": "p"}]
+
+    b = make_bundle(["sh", "-c", "busybox stat -c '%A %u %g %t %T' /dev/test1 /dev/sub/fifo;"
+                     " cat /proc/self/oom_score_adj"], edit=edit)
+    res = _run(state_root, b, cid)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["crw-r----- 1 2 a e5", "prw-rw-rw- 0 0 0 0", "300"]

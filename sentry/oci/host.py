@@ -68,6 +68,7 @@ from sentry.oci.control import (
 )
 from sentry.oci.control_server import ControlServer
 from sentry.oci.lifecycle import write_report
+from sentry.oci.process_extras import apply_host_oom_score_adj, bundle_devices, oom_score_adj
 from sentry.oci.state import Container, now_rfc3339, process_start_time
 from shm import faults
 
@@ -134,6 +135,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         console_fd=console_fd, console_owned=console_fd is not None and console_fd > 2,
         mounts=mounts, root_readonly=b.root_readonly,
         root_overlay=overlay == "root:memory",  # else written through, as runc (rootfs.py)
+        devices=bundle_devices(b.raw.get("linux")), oom_score_adj=oom_score_adj(b.raw),
         pids_limit=cgroups.pids_limit(b.raw.get("linux")),
     )
     try:
@@ -451,6 +453,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     # `create` usually joined already, and this process inherited).
     if not cgroups.recorded(c.dir):
         cgroups.join(b.raw.get("linux"), c.dir, os.getpid())
+    apply_host_oom_score_adj(b.raw)
     sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd, overlay)
     _trim_heap()
     if console_fd is not None and console_fd > 2:

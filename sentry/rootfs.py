@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gofer.client import GoferClient, GoferProcess, PendingGofer, spawn_gofer
+from sentry import maskpaths
 from sentry.kernel.errors import SyscallError
 from sentry.mountspec import MountError, MountSpec
 from sentry.vfs import vfs
@@ -256,7 +257,8 @@ def _make_devices(ns: MountNamespace, devices: Sequence[tuple[str, int, int, int
 def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
           mounts: Sequence[MountSpec] = (), root_readonly: bool = False,
           overlay: bool = True,
-          devices: Sequence[tuple[str, int, int, int, int]] = ()) -> RootFs:
+          devices: Sequence[tuple[str, int, int, int, int]] = (),
+          linux_paths: tuple[Sequence[str], Sequence[str]] = ((), ())) -> RootFs:
     """Connect to the Gofer and assemble the mount tree (main thread).
     ``overlay``: the root under an in-memory overlay (else the Gofer's tree
     itself, written through, as :func:`spawn` was told).  MountError (one
@@ -270,6 +272,7 @@ def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
         binds = _mount_all(ns, mounts, client, lower, kernel, shm)
         _mount_missing_devpts(ns, mounts)
         _make_devices(ns, devices)
+        maskpaths.apply(ns, *linux_paths)
         if overlay:  # a /tmp for `do`; a container's image has its own (runc makes none)
             _ensure_dir(FsContext.for_namespace(ns), b"/tmp")
         if root_readonly:

@@ -114,6 +114,9 @@ class SandboxOptions:
     # Device nodes to make in /dev (OCI linux.devices): (path, mode with the
     # file type, rdev, uid, gid).
     devices: list[tuple[str, int, int, int, int]] = field(default_factory=list)
+    # OCI linux.maskedPaths and linux.readonlyPaths (sentry/maskpaths.py).
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
     # /proc/PID/oom_score_adj of the init (OCI process.oomScoreAdj).
     oom_score_adj: int | None = None
     # Writes to the root go to an in-memory overlay (`do`; an OCI container
@@ -382,7 +385,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     try:
         root = rootfs.build(pending, opts.root, kernel, cwd=None, mounts=opts.mounts,
                             root_readonly=opts.root_readonly, overlay=opts.root_overlay,
-                            devices=opts.devices)
+                            devices=opts.devices,
+                            linux_paths=(opts.masked_paths, opts.readonly_paths))
     except MountError as exc:
         raise LaunchError(str(exc), 125) from None
     except SyscallError as exc:

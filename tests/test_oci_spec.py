@@ -237,3 +237,25 @@ def test_linux_devices_and_oom_score_adj(state_root: Path, cid: str,  # noqa: F8
     res = _run(state_root, b, cid)
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == ["crw-r----- 1 2 a e5", "prw-rw-rw- 0 0 0 0", "300"]
+
+
+def test_masked_and_readonly_paths(state_root: Path, cid: str,  # noqa: F811
+                                   make_bundle: Callable[..., Path]) -> None:  # noqa: F811
+    """linux.maskedPaths: a directory shows empty, a file reads empty;
+    linux.readonlyPaths: writes below are EROFS; a missing path is skipped."""
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["root"]["readonly"] = False
+        cfg["linux"]["maskedPaths"] = ["/secret", "/secret-file", "/no/such/path"]
+        cfg["linux"]["readonlyPaths"] = ["/ro"]
+
+    b = make_bundle(["sh", "-c", "busybox ls /secret; cat /secret-file; echo x > /ro/new; "
+                     "echo x > /rw-file && echo done"], edit=edit)
+    (b / "rootfs/secret").mkdir()
+    (b / "rootfs/secret/inside").write_text("hidden\n")
+    (b / "rootfs/secret-file").write_text("hidden\n")
+    (b / "rootfs/ro").mkdir()
+    res = _run(state_root, b, cid)
+    assert (res.returncode, res.stdout) == (0, "done\n"), res.stderr
+    assert "can't create /ro/new: Read-only file system" in res.stderr
+    assert not (b / "rootfs/ro/new").exists()
+    assert (b / "rootfs/secret/inside").read_text() == "hidden\n"

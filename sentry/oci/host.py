@@ -68,7 +68,12 @@ from sentry.oci.control import (
 )
 from sentry.oci.control_server import ControlServer
 from sentry.oci.lifecycle import write_report
-from sentry.oci.process_extras import apply_host_oom_score_adj, bundle_devices, oom_score_adj
+from sentry.oci.process_extras import (
+    apply_host_oom_score_adj,
+    bundle_devices,
+    linux_paths,
+    oom_score_adj,
+)
 from sentry.oci.state import Container, now_rfc3339, process_start_time
 from shm import faults
 
@@ -136,6 +141,8 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         mounts=mounts, root_readonly=b.root_readonly,
         root_overlay=overlay == "root:memory",  # else written through, as runc (rootfs.py)
         devices=bundle_devices(b.raw.get("linux")), oom_score_adj=oom_score_adj(b.raw),
+        masked_paths=linux_paths(b.raw.get("linux"), "maskedPaths"),
+        readonly_paths=linux_paths(b.raw.get("linux"), "readonlyPaths"),
         pids_limit=cgroups.pids_limit(b.raw.get("linux")),
     )
     try:

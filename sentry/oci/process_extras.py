@@ -1,5 +1,6 @@
 """Fields of config.json that bundle.py leaves raw and the sandbox honours:
-``linux.devices`` (device nodes made in the container's /dev) and
+``linux.devices`` (device nodes made in the container's /dev),
+``linux.maskedPaths`` and ``linux.readonlyPaths`` (sentry/maskpaths.py) and
 ``process.oomScoreAdj``.
 
 Why here: bundle.py checks shapes for `create`; these turn the raw values
@@ -40,6 +41,13 @@ def bundle_devices(raw_linux: Any) -> list[tuple[str, int, int, int, int]]:
         rdev = 0 if d["type"] == "p" else os.makedev(major, minor)
         out.append((path, _TYPES[d["type"]] | (mode & 0o7777), rdev, uid, gid))
     return out
+
+
+def linux_paths(raw_linux: Any, key: str) -> list[str]:
+    """linux.maskedPaths or linux.readonlyPaths: the absolute paths listed."""
+    paths = raw_linux.get(key) if isinstance(raw_linux, dict) else None
+    return [p for p in paths if isinstance(p, str) and p.startswith("/")] \
+        if isinstance(paths, list) else []
 
 
 def oom_score_adj(raw: Any) -> int | None:

@@ -259,3 +259,27 @@ def test_masked_and_readonly_paths(state_root: Path, cid: str,  # noqa: F811
     assert "can't create /ro/new: Read-only file system" in res.stderr
     assert not (b / "rootfs/ro/new").exists()
     assert (b / "rootfs/secret/inside").read_text() == "hidden\n"
+
+
+def test_namespaces_without_path_are_new(state_root: Path, cid: str,  # noqa: F811
+                                         make_bundle: Callable[..., Path],  # noqa: F811
+                                         tmp_path: Path) -> None:
+    """The types listed without a path are new namespaces of the container's
+    process (the OCI state's pid: the sandbox host), as runc makes them."""
+    kinds = {"ipc": "ipc", "uts": "uts", "mount": "mnt", "cgroup": "cgroup",
+             "network": "net"}
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["namespaces"] = [{"type": k} for k in (*kinds, "pid")]
+
+    b = make_bundle(["sleep", "30"], edit=edit)
+    pid_file = tmp_path / "pid"
+    res = runsc_bg(state_root, "create", "--bundle", str(b), "--pid-file", str(pid_file), cid)
+    assert res.returncode == 0, res.stderr
+    try:
+        host = int(pid_file.read_text())
+        same = [n for n in kinds.values()
+                if os.readlink(f"/proc/{host}/ns/{n}") == os.readlink(f"/proc/self/ns/{n}")]
+        assert same == []
+    finally:
+        runsc(state_root, "delete", "--force", cid)

@@ -449,6 +449,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
         return 1
     try:  # before any fork or thread: the namespace tools see at /proc/PID/ns/net
         namespaces.join(b.namespaces)  # the paths given (sentry/oci/namespaces.py)
+        namespaces.unshare(b.namespaces)  # and new ones for the types without a path
         netns.enter_network_namespace(b.namespaces)
     except (netns.NamespaceError, namespaces.NamespaceError) as exc:
         write_report(ready_fd, {"ok": False, "error": str(exc)})
@@ -460,6 +461,11 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     # `create` usually joined already, and this process inherited).
     if not cgroups.recorded(c.dir):
         cgroups.join(b.raw.get("linux"), c.dir, os.getpid())
+    try:
+        namespaces.unshare_cgroup(b.namespaces)
+    except namespaces.NamespaceError as exc:
+        write_report(ready_fd, {"ok": False, "error": str(exc)})
+        return 1
     apply_host_oom_score_adj(b.raw)
     sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd, overlay)
     _trim_heap()

@@ -14,8 +14,14 @@ while the host is single-threaded; every path is opened before any is joined
 (a joined mount namespace changes what later paths name).  A pid or time
 namespace applies to children only: the Sentry, forked next, is in it.
 Joining a user namespace would drop the capabilities the sandbox needs to set
-itself up, so it is refused with a clear error.  A network namespace without
-a path is made by sentry/oci/netns.py.
+itself up, so it is refused with a clear error.
+
+A type listed without a path is a new namespace for the host, as runc makes
+one for the container's process: ipc, uts and mount here (:func:`unshare`),
+cgroup once the host sits in its cgroups (:func:`unshare_cgroup`), network in
+sentry/oci/netns.py.  pid and user are not: a new pid namespace holds only
+children, and a new user namespace would leave the host without the
+capabilities it needs (the Sentry gives the application its own views of both).
 """
 
 from __future__ import annotations
@@ -65,6 +71,28 @@ def check_paths(namespaces: dict[str, str | None]) -> None:
     for kind, path in namespaces.items():
         if path is not None:
             os.close(_open_checked(kind, path))
+
+
+def _unshare(flags: int, what: str) -> None:
+    if flags and ctypes.CDLL(None, use_errno=True).unshare(flags) != 0:
+        err = ctypes.get_errno()
+        raise NamespaceError(f"new {what} namespace: {os.strerror(err)}")
+
+
+def unshare(namespaces: dict[str, str | None]) -> None:
+    """New ipc, uts and mount namespaces for those listed without a path."""
+    kinds = [k for k in ("ipc", "uts", "mount") if k in namespaces and namespaces[k] is None]
+    flags = 0
+    for kind in kinds:
+        flags |= CLONE_FLAGS[kind]
+    _unshare(flags, "/".join(kinds))
+
+
+def unshare_cgroup(namespaces: dict[str, str | None]) -> None:
+    """A new cgroup namespace if listed without a path (after the cgroups are
+    joined: its root is then the container's cgroup, as runc's is)."""
+    if "cgroup" in namespaces and namespaces["cgroup"] is None:
+        _unshare(CLONE_FLAGS["cgroup"], "cgroup")
 
 
 def join(namespaces: dict[str, str | None]) -> None:

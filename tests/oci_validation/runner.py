@@ -25,7 +25,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +45,7 @@ class FileResult:
     skipped: int
     exit_code: int
     failures: list[str]
+    passed: list[str] = field(default_factory=list)
 
     @property
     def passing(self) -> bool:
@@ -75,6 +76,7 @@ def parse_tap(name: str, out: str, code: int) -> FileResult:
     """Count ok / not ok / skip lines of one TAP stream."""
     ok = not_ok = skipped = 0
     failures: list[str] = []
+    passed: list[str] = []
     for line in out.splitlines():
         if '"error":' in line:
             failures.append("error: " + line.split('"error":', 1)[1].strip()[:200])
@@ -83,10 +85,11 @@ def parse_tap(name: str, out: str, code: int) -> FileResult:
                 skipped += 1
             else:
                 ok += 1
+                passed.append(m["rest"].lstrip(" -"))
         elif m := _NOT_OK.match(line):
             not_ok += 1
             failures.append(m["rest"].lstrip(" -"))
-    return FileResult(name, ok, not_ok, skipped, code, failures)
+    return FileResult(name, ok, not_ok, skipped, code, failures, passed)
 
 
 def run_one(suite: Path, exe: Path, runtime: str) -> FileResult:
@@ -111,6 +114,22 @@ def run(suite: Path, runtime: str, only: list[str] | None = None,
         cmd = runtime_command(runtime, Path(tmp), repo)
         chosen = [e for e in files(suite) if not only or e.stem in only or e.name in only]
         return [run_one(suite, exe, cmd) for exe in chosen]
+
+
+def lost(runc: list[FileResult], other: list[FileResult],
+         allowed: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Per file, the asserts ``other`` fails that runc passes (by their text),
+    less those in ``allowed`` (deliberate differences)."""
+    by_name = {r.name: r for r in runc}
+    out: dict[str, list[str]] = {}
+    for r in other:
+        ref = by_name.get(r.name)
+        if ref is None:
+            continue
+        bad = sorted({f for f in r.failures if f in set(ref.passed) and f not in allowed})
+        if bad:
+            out[r.name] = bad
+    return out
 
 
 def summary(results: list[FileResult]) -> str:

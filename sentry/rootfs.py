@@ -273,8 +273,7 @@ def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
         _mount_missing_devpts(ns, mounts)
         _make_devices(ns, devices)
         maskpaths.apply(ns, *linux_paths)
-        if overlay:  # a /tmp for `do`; a container's image has its own (runc makes none)
-            _ensure_dir(FsContext.for_namespace(ns), b"/tmp")
+        _ensure_dir(FsContext.for_namespace(ns), b"/tmp")  # programs expect one
         if root_readonly:
             ns.root_mount.readonly = True
         ctx = FsContext.for_namespace(ns)

@@ -283,3 +283,18 @@ def test_namespaces_without_path_are_new(state_root: Path, cid: str,  # noqa: F8
         assert same == []
     finally:
         runsc(state_root, "delete", "--force", cid)
+
+
+def test_user_namespace_mappings_are_shown(state_root: Path, cid: str,  # noqa: F811
+                                           make_bundle: Callable[..., Path]) -> None:  # noqa: F811
+    """linux.uidMappings/gidMappings are what /proc/self/uid_map and gid_map
+    show the application, in the kernel's format, as in runc's container."""
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 2000}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 3000}]
+
+    b = make_bundle(["cat", "/proc/self/uid_map", "/proc/self/gid_map"], edit=edit)
+    res = _run(state_root, b, cid)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == ("         0       1000       2000\n"
+                          "         0       1000       3000\n")

@@ -71,6 +71,7 @@ from sentry.oci.lifecycle import write_report
 from sentry.oci.process_extras import (
     apply_host_oom_score_adj,
     bundle_devices,
+    id_map,
     linux_paths,
     oom_score_adj,
 )
@@ -90,6 +91,16 @@ _PR_SET_PDEATHSIG = 1
 
 # -- the Sentry side ---------------------------------------------------------
 
+def _show_id_maps(b: bundle.Bundle) -> None:
+    """/proc/PID/uid_map and gid_map show the config's user namespace mappings."""
+    from sentry.procfs import piddir
+
+    for key, name in (("uidMappings", b"uid_map"), ("gidMappings", b"gid_map")):
+        text = id_map(b.raw.get("linux"), key)
+        if text is not None:
+            piddir.ID_MAPS[name] = text
+
+
 def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
                  console_fd: int | None = None, overlay: str = "none") -> int:
     """Boot the sandbox for ``b``; the init waits in before_start for `start`."""
@@ -108,6 +119,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
     from sentry.oci import sentry_ops
     from sentry.systrap.stubs import StubDied, StubError
 
+    _show_id_maps(b)
     booted: list[sandbox.Booted] = []
 
     def before_start() -> None:

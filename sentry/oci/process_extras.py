@@ -50,6 +50,23 @@ def linux_paths(raw_linux: Any, key: str) -> list[str]:
         if isinstance(paths, list) else []
 
 
+def id_map(raw_linux: Any, key: str) -> bytes | None:
+    """linux.uidMappings / gidMappings in /proc/PID/uid_map's format; None
+    when absent or malformed (the identity map is shown then)."""
+    maps = raw_linux.get(key) if isinstance(raw_linux, dict) else None
+    if not isinstance(maps, list) or not maps:
+        return None
+    lines = []
+    for m in maps:
+        vals = [m.get(k) for k in ("containerID", "hostID", "size")] if isinstance(m, dict) \
+            else []
+        if len(vals) != 3 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                     and 0 <= v < 1 << 32 for v in vals):
+            return None
+        lines.append(b"%10d %10d %10d\n" % tuple(vals))
+    return b"".join(lines)
+
+
 def oom_score_adj(raw: Any) -> int | None:
     """process.oomScoreAdj, if it is an integer in Linux's range."""
     proc = raw.get("process") if isinstance(raw, dict) else None

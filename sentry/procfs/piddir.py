@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from sentry.vfs.dentry import Dentry
 
 ID_MAP = b"         0          0 4294967295\n"
+# What uid_map and gid_map show: the identity map, or an OCI container's
+# linux.uidMappings/gidMappings (set at boot by sentry/oci/host.py): the
+# user namespace the application sees, as runc's container process sees it.
+ID_MAPS: dict[bytes, bytes] = {b"uid_map": ID_MAP, b"gid_map": ID_MAP}
 
 
 def parse_number(name: bytes) -> int | None:
@@ -73,7 +77,7 @@ _PID_ENTRIES: dict[bytes, Maker] = {
     b"exe": _link(P.exe_target, P.exe_dentry),
     b"fd": lambda fs, ref: FdDir(fs, ref),
     b"fdinfo": lambda fs, ref: FdInfoDir(fs, ref),
-    b"gid_map": _file(_fixed(ID_MAP)),
+    b"gid_map": _file(lambda fs, ref: lambda: ID_MAPS[b"gid_map"]),
     b"limits": _file(_of_tg(P.limits)),
     b"maps": _file(_of_tg(P.maps)),
     b"mountinfo": _file(_of_tg(F.mountinfo)),
@@ -86,7 +90,7 @@ _PID_ENTRIES: dict[bytes, Maker] = {
     b"stat": _file(lambda fs, ref: lambda: P.stat_line(fs.kernel, ref)),
     b"statm": _file(_of_tg(P.statm)),
     b"status": _file(lambda fs, ref: lambda: P.status(fs.kernel, ref, fs.host)),
-    b"uid_map": _file(_fixed(ID_MAP)),
+    b"uid_map": _file(lambda fs, ref: lambda: ID_MAPS[b"uid_map"]),
     b"task": lambda fs, ref: TaskDir(fs, ref),
 }
 _PROCESS_NAMES = tuple(_PID_ENTRIES)

@@ -39,6 +39,10 @@ _check_privileges = clibase.check_privileges
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
 @click.option("--kernel-release", default=None, metavar="RELEASE",
               help="What uname reports as the kernel release (default 6.1.0).")
+@click.option("--overlay2", type=click.Choice(shimcalls.OVERLAY_CHOICES), default="none",
+              show_default=True, help="Where a container's root filesystem writes go: "
+              "through to the bundle's rootfs (none, as runc) or an in-memory overlay "
+              "(root:memory).")
 # runc's global flags that containerd's go-runc, Docker and podman pass: accepted
 # and ignored (the sandbox makes no host cgroups, has no checkpointing, and
 # always runs as root), so a systemd-cgroup host does not break every command.
@@ -50,7 +54,7 @@ _check_privileges = clibase.check_privileges
                       message="%(prog)s version %(version)s\nspec: 1.1.0")
 @click.pass_context
 def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None, strace: bool,
-        network: str, platform: str, log_path: str | None, log_format: str,
+        network: str, platform: str, log_path: str | None, log_format: str, overlay2: str,
         kernel_release: str | None, **runc_compat: object) -> None:
     """pyvisor: run untrusted programs in a Python application kernel."""
     global _invoked
@@ -576,8 +580,10 @@ needs an atexit handler; the sandbox host `create` starts is its own process."""
 
 def main() -> None:
     shimcalls.run_if_shim_call(sys.argv[1:])
+    from sentry.oci import goflags
+
     try:
-        cli(prog_name="runsc.py")
+        cli(args=goflags.normalize(cli, sys.argv[1:]), prog_name="runsc.py")
     except SystemExit as exc:
         if _invoked in _FAST_EXIT:
             clibase.exit_now(exc.code)

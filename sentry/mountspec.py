@@ -19,8 +19,9 @@ Types, as runc and gVisor's runsc understand them:
   message queues (sentry/vfs/mqueue.py: the same queues mq_open names).
 * ``proc``, ``sysfs`` (read-only, a minimal tree), ``cgroup``/``cgroup2``
   (an empty read-only directory), ``devpts``.
-* A tmpfs, devtmpfs or bind at /dev keeps the Sentry's own devtmpfs (its
-  device nodes are the only ones that work in the sandbox).
+* A tmpfs, devtmpfs or bind at /dev is the Sentry's own device tree (its
+  device nodes are the only ones that work in the sandbox), shown with the
+  type the config names and /dev/ptmx a link to pts/ptmx, as runc's /dev.
 
 "nosuid", "nodev", "noexec" are kept and shown in /proc/mounts; noexec is
 enforced at execve.  Propagation and atime options are accepted and ignored.

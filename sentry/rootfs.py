@@ -1,13 +1,17 @@
-"""The sandbox's file tree at boot: the Gofer-served root under an in-memory
-overlay, with devtmpfs at /dev (tmpfs at /dev/shm, devpts at /dev/pts) and
-procfs at /proc, then the requested mounts (sentry/mountspec.py) in order.
+"""The sandbox's file tree at boot: the Gofer-served root, with devtmpfs at
+/dev (tmpfs at /dev/shm, devpts at /dev/pts) and procfs at /proc unless the
+requested mounts (sentry/mountspec.py) name their own, then those mounts in
+their order (so /proc/self/mountinfo follows an OCI config as runc's does).
 
-Writes to the root land in the overlay's upper tmpfs: the host directory
-served by the Gofer is opened read-only and never modified, as with `runsc
-do`.  With ``root_readonly`` (OCI root.readonly) the root mount itself is
-read-only: every write outside another mount is EROFS.  Mount points that do
-not exist are made first (in the overlay, or in whatever mount holds them, as
-runc makes them in the rootfs), then the root turns read-only, as runc
+Where writes to the root go: with ``overlay`` (`runsc do`, and an OCI
+container run with ``--overlay2=root:memory``) into an in-memory overlay's
+upper tmpfs, the host directory opened read-only and never modified; without
+it (an OCI container's default, as runc) through the Gofer to the bundle's
+rootfs itself, so `docker diff` and `docker commit` see them.  With
+``root_readonly`` (OCI root.readonly) the root mount itself is read-only:
+every write outside another mount is EROFS, either way.  Mount points that do
+not exist are made first (in the overlay or the rootfs, or in whatever mount
+holds them, as runc makes them), then the root turns read-only, as runc
 remounts it last.
 
 Bind mounts are served by the same Gofer as the root: each source is one
@@ -17,6 +21,7 @@ confines itself; "ro" ones are refused writes by the Gofer too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -25,13 +30,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from gofer.client import GoferClient, GoferProcess, PendingGofer, spawn_gofer
+from sentry import maskpaths
 from sentry.kernel.errors import SyscallError
 from sentry.mountspec import MountError, MountSpec
 from sentry.vfs import vfs
-from sentry.vfs.devfs import mount_devfs
+from sentry.vfs.devfs import DevFs, mount_devfs
 from sentry.vfs.goferfs import GoferFs
 from sentry.vfs.inode import Filesystem
-from sentry.vfs.mount import MountNamespace
+from sentry.vfs.mount import Mount, MountNamespace
 from sentry.vfs.overlay import OverlayFs
 from sentry.vfs.resolve import FsContext, resolve
 from sentry.vfs.sysfs import CgroupFs, SysFs
@@ -88,26 +94,30 @@ def _aname(i: int) -> str:
     return f"m{i}"
 
 
-def _kept_boot_mount(m: MountSpec) -> bool:
-    """Mounts the boot tree already has: a tmpfs at /dev (Docker's) keeps our
-    devtmpfs (its nodes are the only devices that work here); proc at /proc;
-    devpts at /dev/pts."""
-    return ((m.destination == "/dev" and m.type in ("tmpfs", "devtmpfs"))
-            or (m.destination == "/proc" and m.type == "proc")
-            or (m.destination == "/dev/pts" and m.type == "devpts"))
+def _is_dev(m: MountSpec) -> bool:
+    """A mount of /dev itself: whatever its type, the Sentry's devtmpfs serves
+    it (its nodes are the only devices that work here), reported as the type
+    the config names (runc's /dev is a tmpfs it fills with the same nodes)."""
+    return m.destination == "/dev" and m.type in ("tmpfs", "devtmpfs", "bind")
+
+
+def _served_by_gofer(m: MountSpec) -> bool:
+    return m.type == "bind" and not _is_dev(m)
 
 
 def gofer_attaches(mounts: Sequence[MountSpec]) -> list[tuple[str, str, bool]]:
     """What the Gofer serves besides the root: (aname, host path, writable)."""
     return [(_aname(i), m.source, not m.readonly) for i, m in enumerate(mounts)
-            if m.type == "bind" and not _kept_boot_mount(m)]
+            if _served_by_gofer(m)]
 
 
-def spawn(root_dir: str, mounts: Sequence[MountSpec] = ()) -> PendingGofer:
-    """Start the Gofer for ``root_dir`` and the bind sources of ``mounts`` early
+def spawn(root_dir: str, mounts: Sequence[MountSpec] = (), *,
+          writable: bool = False) -> PendingGofer:
+    """Start the Gofer for ``root_dir`` (read-only unless ``writable``: a root
+    without the in-memory overlay) and the bind sources of ``mounts`` early
     (main thread): its Python starts while the Sentry boots; :func:`build`
     connects to it."""
-    return spawn_gofer(root_dir, readonly=True, stderr=_debug_log_fd(),
+    return spawn_gofer(root_dir, readonly=not writable, stderr=_debug_log_fd(),
                        attach=gofer_attaches(mounts))
 
 
@@ -134,9 +144,12 @@ def _make_mountpoint(ctx: FsContext, dest: str, is_file: bool) -> None:
 def _filesystem(m: MountSpec, i: int, client: GoferClient, lower: GoferFs,
                 kernel: Any) -> Filesystem | None:
     """A new filesystem instance for ``m`` (None: devpts, mounted by its own helper)."""
+    if _is_dev(m):  # the device nodes, /dev/ptmx a link to the devpts next to it
+        return DevFs(name="tmpfs" if m.type == "tmpfs" else "devtmpfs", ptmx_link=True,
+                     mode=0o755 if m.mode is None else m.mode)
     if m.type == "bind":
         return GoferFs(client, client.attach(_aname(i)), cache=lower.cache, source=m.source,
-                       readonly=m.readonly)
+                       readonly=m.readonly, root_path=m.source)
     if m.type == "mqueue":  # the IPC namespace's own queues (mq_open's)
         return kernel.ipc.mqueue
     if m.type in ("tmpfs", "devtmpfs"):
@@ -156,29 +169,30 @@ def _filesystem(m: MountSpec, i: int, client: GoferClient, lower: GoferFs,
 
 
 def _mount_all(ns: MountNamespace, mounts: Sequence[MountSpec], client: GoferClient,
-               lower: GoferFs, kernel: Any, shm: Any) -> list[GoferFs]:
-    """Mount ``mounts`` in order; returns the bind filesystems (for close)."""
+               lower: GoferFs, kernel: Any, shm: Mount | None) -> list[GoferFs]:
+    """Mount ``mounts`` in order (so /proc/self/mountinfo lists them in the
+    config's order, as runc's mounts are); returns the bind filesystems."""
     binds: list[GoferFs] = []
     for i, m in enumerate(mounts):
-        if _kept_boot_mount(m):
-            continue
         ctx = FsContext.for_namespace(ns)
         try:
             fs = _filesystem(m, i, client, lower, kernel)
             if isinstance(fs, GoferFs):
                 binds.append(fs)
             if m.destination == "/dev/shm" and shm is not None:
-                ns.umount(shm.root)  # replaced, not stacked
+                ns.umount(shm.root)  # the default /dev's shm: replaced, not stacked
                 shm = None
             _make_mountpoint(ctx, m.destination, m.type == "bind" and m.file)
             at = resolve(ctx, os.fsencode(m.destination), follow=True)
-            if fs is None:  # devpts elsewhere than /dev/pts: a second instance
+            if fs is None:  # devpts: the one at /dev/pts is what /dev/ptmx opens
                 from sentry.tty.devpts import mount_devpts
 
-                mount_devpts(ns, at, options=m.options or None, make_default=False)
+                mount_devpts(ns, at, options=m.options or None,
+                             make_default=m.destination == "/dev/pts")
                 continue
             # A bind shows "none" as its source, as gVisor's gofer mounts do: the
-            # host path is not the application's business.
+            # host path is not the application's business (mountinfo's root
+            # field names it, as Linux's does).
             source = "none" if m.type == "bind" else (m.source or m.type)
             ns.mount(fs, at, source, m.options or None, m.readonly)
         except SyscallError as exc:
@@ -187,26 +201,79 @@ def _mount_all(ns: MountNamespace, mounts: Sequence[MountSpec], client: GoferCli
     return binds
 
 
-def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
-          mounts: Sequence[MountSpec] = (), root_readonly: bool = False) -> RootFs:
-    """Connect to the Gofer and assemble the mount tree (main thread).
-    MountError (one line) when a mount cannot be made."""
-    client, gofer = pending.connect()
-    try:
-        lower = GoferFs(client, client.root, source=root_dir)
-        ns = MountNamespace(OverlayFs(lower), source="overlay")
-        ctx = FsContext.for_namespace(ns)
+def _mount_defaults(ns: MountNamespace, mounts: Sequence[MountSpec],
+                    kernel: Any) -> Mount | None:
+    """What every sandbox has unless the config mounts it itself: devtmpfs at
+    /dev (tmpfs at /dev/shm, devpts at /dev/pts) and procfs at /proc, mounted
+    before the config's own mounts (which may go below them).  Returns the
+    default /dev/shm mount, if made."""
+    from sentry.procfs import ProcFilesystem  # above the kernel, wired here
+    from sentry.tty.devpts import mount_devpts  # above the kernel, like procfs
+
+    ctx = FsContext.for_namespace(ns)
+    shm = None
+    if not any(_is_dev(m) for m in mounts):
         _ensure_dir(ctx, b"/dev")
         _dev, shm = mount_devfs(ns, resolve(ctx, b"/dev"))
-        from sentry.tty.devpts import mount_devpts  # above the kernel, like procfs
-
-        mount_devpts(ns, resolve(ctx, b"/dev/pts"))
+        if not any(m.destination == "/dev/pts" for m in mounts):
+            mount_devpts(ns, resolve(ctx, b"/dev/pts"))
+    if not any(m.destination == "/proc" for m in mounts):
         _ensure_dir(ctx, b"/proc")
-        from sentry.procfs import ProcFilesystem  # above the kernel, wired here
-
         ns.mount(ProcFilesystem(kernel), resolve(ctx, b"/proc"), "proc")
-        _ensure_dir(ctx, b"/tmp")
+    return shm
+
+
+def _mount_missing_devpts(ns: MountNamespace, mounts: Sequence[MountSpec]) -> None:
+    """A config that mounts /dev but no devpts still gets one at /dev/pts
+    (terminals need it; /dev/ptmx links there)."""
+    if any(_is_dev(m) for m in mounts) and not any(
+            m.destination == "/dev/pts" for m in mounts):
+        from sentry.tty.devpts import mount_devpts
+
+        ctx = FsContext.for_namespace(ns)
+        _ensure_dir(ctx, b"/dev/pts")
+        mount_devpts(ns, resolve(ctx, b"/dev/pts"))
+
+
+def _make_devices(ns: MountNamespace, devices: Sequence[tuple[str, int, int, int, int]],
+                  ) -> None:
+    """OCI linux.devices: each node made at its path (in the Sentry's /dev),
+    as runc makes them; an existing file there is replaced.  Opening one
+    reaches a driver only if the Sentry has one for its number."""
+    ctx = FsContext.for_namespace(ns)
+    for path, mode, rdev, uid, gid in devices:
+        p = os.fsencode(path)
+        try:
+            _make_mountpoint(ctx, os.path.dirname(path), False)
+            with contextlib.suppress(SyscallError):
+                vfs.unlink(ctx, None, p)
+            vfs.mknod(ctx, None, p, mode, rdev, umask=0)
+            if uid or gid:
+                vfs.chown(ctx, None, p, uid, gid)
+        except SyscallError as exc:
+            raise MountError(f"linux.devices {path}: {os.strerror(exc.errno)}") from None
+
+
+def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
+          mounts: Sequence[MountSpec] = (), root_readonly: bool = False,
+          overlay: bool = True,
+          devices: Sequence[tuple[str, int, int, int, int]] = (),
+          linux_paths: tuple[Sequence[str], Sequence[str]] = ((), ())) -> RootFs:
+    """Connect to the Gofer and assemble the mount tree (main thread).
+    ``overlay``: the root under an in-memory overlay (else the Gofer's tree
+    itself, written through, as :func:`spawn` was told).  MountError (one
+    line) when a mount cannot be made."""
+    client, gofer = pending.connect()
+    try:
+        lower = GoferFs(client, client.root, source=root_dir, readonly=overlay)
+        ns = (MountNamespace(OverlayFs(lower), source="overlay") if overlay
+              else MountNamespace(lower, source="none"))
+        shm = _mount_defaults(ns, mounts, kernel)
         binds = _mount_all(ns, mounts, client, lower, kernel, shm)
+        _mount_missing_devpts(ns, mounts)
+        _make_devices(ns, devices)
+        maskpaths.apply(ns, *linux_paths)
+        _ensure_dir(FsContext.for_namespace(ns), b"/tmp")  # programs expect one
         if root_readonly:
             ns.root_mount.readonly = True
         ctx = FsContext.for_namespace(ns)

@@ -112,6 +112,18 @@ class SandboxOptions:
     # checked (sentry/mountspec.py); root_readonly: OCI root.readonly.
     mounts: list[MountSpec] = field(default_factory=list)
     root_readonly: bool = False
+    # Device nodes to make in /dev (OCI linux.devices): (path, mode with the
+    # file type, rdev, uid, gid).
+    devices: list[tuple[str, int, int, int, int]] = field(default_factory=list)
+    # OCI linux.maskedPaths and linux.readonlyPaths (sentry/maskpaths.py).
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    # /proc/PID/oom_score_adj of the init (OCI process.oomScoreAdj).
+    oom_score_adj: int | None = None
+    # Writes to the root go to an in-memory overlay (`do`; an OCI container
+    # with --overlay2=root:memory), else through the Gofer to the root
+    # directory itself, as runc writes to the bundle's rootfs.
+    root_overlay: bool = True
     # What uname(2) and /proc report as the kernel's release.
     kernel_release: str = DEFAULT_RELEASE
     # Given the syscall profile (sentry/kernel/profile.py) when the run ends;
@@ -150,6 +162,8 @@ class ProcessSpec:
     # Capability sets by OCI name (bounding, effective, inheritable, permitted,
     # ambient); None: the caller's own (runsc.py do), read at boot.
     caps: dict[str, int] | None = None
+    # /proc/PID/oom_score_adj to start with (OCI process.oomScoreAdj); None: 0.
+    oom_score_adj: int | None = None
     stdio: Sequence[int] | None = None
     # A sentry.tty.console.ConsoleBridge: its internal pty's replica is the
     # process's 0-2 and controlling terminal (``stdio`` is then not used).
@@ -289,6 +303,10 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
                              sigactions={s: SigAction(SIG_IGN) for s in spec.ignored_signals})
             if spec.no_new_privs:
                 tg.prctl["no_new_privs"] = 1
+            if spec.oom_score_adj is not None:
+                from sentry.procfs import process as procfs_process  # above the kernel
+
+                procfs_process.set_oom_score_adj(tg, b"%d" % spec.oom_score_adj)
             uid, gid = spec.uid, spec.gid
             task = Task(kernel, tg, proc.thread(0), pid,
                         creds.for_launch(uid, gid, tuple(spec.groups), spec.caps))
@@ -354,7 +372,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     from syscalls.linux64 import build_table  # the one place syscalls meet the kernel
 
     caller_caps = _caller_caps()  # before anything confines this process
-    pending = rootfs.spawn(opts.root, opts.mounts)  # its Python starts while we boot
+    pending = rootfs.spawn(opts.root, opts.mounts,  # its Python starts while we boot
+                           writable=not opts.root_overlay)
     try:
         table = build_table()
         Pipe.interrupted = _pipe_wait_check
@@ -375,7 +394,9 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         raise
     try:
         root = rootfs.build(pending, opts.root, kernel, cwd=None, mounts=opts.mounts,
-                            root_readonly=opts.root_readonly)
+                            root_readonly=opts.root_readonly, overlay=opts.root_overlay,
+                            devices=opts.devices,
+                            linux_paths=(opts.masked_paths, opts.readonly_paths))
     except MountError as exc:
         raise LaunchError(str(exc), 125) from None
     except SyscallError as exc:
@@ -397,7 +418,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
                            uid=uid, gid=gid, groups=groups, rlimits=opts.rlimits,
                            no_new_privs=opts.no_new_privs, console=console,
                            caps=opts.caps if opts.caps is not None else caller_caps,
-                           ignored_signals=opts.ignored_signals)
+                           ignored_signals=opts.ignored_signals,
+                           oom_score_adj=opts.oom_score_adj)
         # Boot is done (the Gofer and this process imported in parallel): from
         # here the sandbox shares one CPU; the zygote and stubs inherit it.
         placement.settle((root.gofer.pid,))

@@ -248,6 +248,43 @@ def test_exec_interactive_terminal(docker: Docker, runtime: str) -> None:
         docker("rm", "-f", cid, timeout=60)
 
 
+def _written_container(d: Docker, runtime: str, name: str) -> None:
+    """A stopped container that wrote /made (and changed /etc) in its root filesystem."""
+    res = d("run", f"--name={name}", f"--runtime={runtime}", "--network=none", IMAGE,
+            "/bin/busybox", "sh", "-c", "echo kept > /made && /bin/busybox mkdir /etc/new")
+    assert res.returncode == 0, d.why(res)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_commit_keeps_what_the_container_wrote(docker: Docker, runtime: str) -> None:
+    """The root filesystem is written through to the bundle's rootfs (as with
+    runc), so `docker commit` makes an image holding the container's file."""
+    name, image = f"pyv-commit-{runtime}", f"pyvisor-e2e-committed-{runtime}:1"
+    try:
+        _written_container(docker, runtime, name)
+        res = docker("commit", name, image)
+        assert res.returncode == 0, docker.why(res)
+        res = docker("run", "--rm", "--runtime=runc", "--network=none", image,
+                     "/bin/busybox", "cat", "/made")
+        assert (res.returncode, res.stdout) == (0, "kept\n"), docker.why(res)
+    finally:
+        docker("rm", "-f", name)
+        docker("rmi", "-f", image)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_diff_shows_what_the_container_wrote(docker: Docker, runtime: str) -> None:
+    name = f"pyv-diff-{runtime}"
+    try:
+        _written_container(docker, runtime, name)
+        res = docker("diff", name)
+        assert res.returncode == 0, docker.why(res)
+        changes = set(res.stdout.splitlines())
+        assert {"A /made", "C /etc", "A /etc/new"} <= changes, res.stdout
+    finally:
+        docker("rm", "-f", name)
+
+
 def test_nothing_left_behind(docker: Docker) -> None:
     """After the runs above, no pyvisor container state and no sandbox process
     remain.  `docker run --rm` and `docker rm -f` return once the container is

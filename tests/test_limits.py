@@ -142,7 +142,7 @@ def test_host_pids_max_leaves_room_for_the_sandbox() -> None:
         assert cgroups.pids_limit({"resources": {"pids": {"limit": unlimited}}}) is None
     assert cgroups.pids_limit(None) is None
     limits = cgroups._limits({"pids": {"limit": PIDS}})
-    assert int(limits["pids"]["pids.max"]) == cgroups.host_pids_max(PIDS) > 2 * PIDS
+    assert int(dict(limits["pids"])["pids.max"]) == cgroups.host_pids_max(PIDS) > 2 * PIDS
 
 
 def test_host_thread_refused_is_eagain(state_root: Path, cid: str,  # noqa: F811

@@ -525,10 +525,16 @@ def test_bundle_mounts_and_readonly_root(host: Path, bundle: Callable[..., Path]
 @pytest.mark.sandbox
 def test_bundle_writable_root_stays_in_memory(host: Path, bundle: Callable[..., Path],
                                               tmp_path: Path) -> None:
+    """With --overlay2=root:memory writes to the root stay in the sandbox;
+    by default they reach the bundle's rootfs, as runc's do."""
     b = bundle("echo hi > /x && /bin/busybox cat /x", readonly=False)
-    res = _runsc(tmp_path / "state", "run", "--bundle", str(b), f"mnt-{uuid.uuid4().hex[:8]}")
+    res = _runsc(tmp_path / "state", "--overlay2=root:memory", "run", "--bundle", str(b),
+                 f"mnt-{uuid.uuid4().hex[:8]}")
     assert res.returncode == 0 and res.stdout == "hi\n", res
     assert not (b / "rootfs" / "x").exists()
+    res = _runsc(tmp_path / "state", "run", "--bundle", str(b), f"mnt-{uuid.uuid4().hex[:8]}")
+    assert res.returncode == 0 and res.stdout == "hi\n", res
+    assert (b / "rootfs" / "x").read_text() == "hi\n"
 
 
 @pytest.mark.sandbox

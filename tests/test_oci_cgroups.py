@@ -111,7 +111,7 @@ def test_failed_create_leaves_no_cgroup(state_root: Path, cid: str,  # noqa: F81
 def test_unusable_paths_make_no_cgroup() -> None:
     from sentry.oci.cgroups import _clean_path
 
-    assert _clean_path("/docker/abc") == "docker/abc"
-    assert _clean_path("docker/abc") == "docker/abc"
+    assert _clean_path("/docker/abc") == "/docker/abc"  # from each hierarchy's root
+    assert _clean_path("docker/abc") == "docker/abc"  # below the caller's own cgroup
     for bad in ("", "/", "../escape", "/a/../../b", "system.slice:docker:abc"):
         assert _clean_path(bad) is None, bad

@@ -11,8 +11,9 @@ the pid in --pid-file) see it.  gVisor's runsc does the same for its sandbox.
 Scope and rules:
 
 - cgroup v1 (one hierarchy per controller, e.g. /sys/fs/cgroup/memory) and v2
-  (the unified hierarchy) as found in /proc/self/mountinfo; a relative path
-  is taken from the root of each hierarchy, as runc's cgroupfs driver does.
+  (the unified hierarchy) as found in /proc/self/mountinfo; an absolute path
+  is taken from the root of each hierarchy, a relative one from the caller's
+  own cgroup there, as runc's cgroupfs driver does.
   The systemd driver's "slice:prefix:name" form is not handled: no cgroup.
 - Best effort: a host where cgroups cannot be made (no permission, a
   read-only cgroupfs) still runs the container, and says why in the debug
@@ -28,6 +29,8 @@ import errno
 import json
 import os
 import time
+
+from sentry.oci import cgroup_files
 
 TYPE_CHECKING = False  # typing unimported at run time: see sentry/oci/shimcalls.py
 if TYPE_CHECKING:
@@ -72,13 +75,15 @@ def _hierarchies() -> dict[str, str]:
 
 
 def _clean_path(path: str) -> str | None:
-    """``linux.cgroupsPath`` as a relative path with no '..'; None if unusable."""
+    """``linux.cgroupsPath`` with no '..' (absolute: from each hierarchy's
+    root; relative: below the caller's own cgroup, as runc's cgroupfs driver
+    places it); None if unusable."""
     if not path or ":" in path:
         return None  # empty, or the systemd driver's slice:prefix:name
     parts = [p for p in path.split("/") if p and p != "."]
     if not parts or ".." in parts or len(parts) > _MAX_PATH_PARTS:
         return None
-    return "/".join(parts)
+    return ("/" if path.startswith("/") else "") + "/".join(parts)
 
 
 def _write(path: str, value: str) -> bool:
@@ -106,18 +111,6 @@ def _inherit_cpuset(directory: str) -> None:
             continue
 
 
-# The host cgroup's pids budget for a container limited to N tasks: the limit
-# itself is the Sentry's to keep (sentry/kernel/fork.py), as gVisor keeps it,
-# since the host counts the sandbox's own threads and processes, not the
-# container's tasks.  Each task costs the host up to three: its Sentry thread,
-# its stub process or stub thread, and a timer thread while an itimer is armed;
-# and the sandbox itself a fixed number: the sandbox host and its control
-# threads, the Sentry's own threads, the pool of idle task threads
-# (sentry/kernel/workers.py MAX_IDLE), the Gofer, the zygote stub.
-HOST_PIDS_PER_TASK = 3
-HOST_PIDS_OVERHEAD = 64
-
-
 def pids_limit(raw_linux: Any) -> int | None:
     """The container's pids limit (linux.resources.pids.limit), None when
     unlimited: absent, 0 or negative (Docker's -1), or not an integer."""
@@ -133,37 +126,13 @@ def pids_limit(raw_linux: Any) -> int | None:
 def host_pids_max(limit: int) -> int:
     """What the host cgroup's pids.max gets for a container limit of ``limit``:
     enough that the sandbox's own threads never trip it before the Sentry's
-    count of the container's tasks does, and still a bound on a runaway."""
-    return limit * HOST_PIDS_PER_TASK + HOST_PIDS_OVERHEAD
+    count of the container's tasks does (sentry/oci/cgroup_files.py)."""
+    return cgroup_files.host_pids_max(limit)
 
 
-def _limits(resources: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """linux.resources -> {controller: {file: value}} for v1, and "" for v2."""
-    v1: dict[str, dict[str, str]] = {}
-    v2: dict[str, str] = {}
-    mem = resources.get("memory") or {}
-    if isinstance(mem.get("limit"), int) and mem["limit"] > 0:
-        v1.setdefault("memory", {})["memory.limit_in_bytes"] = str(mem["limit"])
-        v2["memory.max"] = str(mem["limit"])
-    limit = pids_limit({"resources": resources})
-    if limit is not None:
-        v1.setdefault("pids", {})["pids.max"] = str(host_pids_max(limit))
-        v2["pids.max"] = str(host_pids_max(limit))
-    cpu = resources.get("cpu") or {}
-    if isinstance(cpu.get("shares"), int) and cpu["shares"] > 0:
-        v1.setdefault("cpu", {})["cpu.shares"] = str(cpu["shares"])
-    quota, period = cpu.get("quota"), cpu.get("period")
-    if isinstance(quota, int) and quota > 0:
-        period = period if isinstance(period, int) and period > 0 else 100_000
-        v1.setdefault("cpu", {}).update({"cpu.cfs_period_us": str(period),
-                                         "cpu.cfs_quota_us": str(quota)})
-        v2["cpu.max"] = f"{quota} {period}"
-    if isinstance(cpu.get("cpus"), str) and cpu["cpus"]:
-        v1.setdefault("cpuset", {})["cpuset.cpus"] = cpu["cpus"]
-        v2["cpuset.cpus"] = cpu["cpus"]
-    if v2:
-        v1[""] = v2
-    return v1
+def _limits(resources: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """linux.resources -> {controller: [(file, value)]} for v1, and "" for v2."""
+    return cgroup_files.files(resources, pids_limit({"resources": resources}))
 
 
 def join(raw_linux: Any, state_dir: str, pid: int) -> list[str]:
@@ -199,8 +168,9 @@ def _join(raw_linux: Any, pid: int,
     limits = _limits(resources if isinstance(resources, dict) else {})
     made: list[str] = []
     joined: list[str] = []
+    own = {} if rel.startswith("/") else _current(hierarchies)
     for ctrl, mnt in sorted(hierarchies.items()):
-        directory = os.path.join(mnt, rel)
+        directory = os.path.join(own.get(mnt, mnt), rel.lstrip("/"))
         try:
             existed = os.path.isdir(directory)
             os.makedirs(directory, exist_ok=True)
@@ -211,7 +181,7 @@ def _join(raw_linux: Any, pid: int,
             made.append(directory)
         if ctrl == "cpuset":
             _inherit_cpuset(directory)
-        for name, value in limits.get(ctrl, {}).items():
+        for name, value in limits.get(ctrl, ()):
             if not _write(os.path.join(directory, name), value):
                 _log("warning", "cgroups: could not set %s=%s", name, value)
         if _write(os.path.join(directory, "cgroup.procs"), str(pid)):

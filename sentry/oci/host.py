@@ -57,7 +57,7 @@ import threading
 import time
 from typing import Any
 
-from sentry.oci import bundle, cgroups, netns
+from sentry.oci import bundle, cgroups, namespaces, netns
 from sentry.oci.control import (
     FrameError,
     close_fds,
@@ -68,6 +68,13 @@ from sentry.oci.control import (
 )
 from sentry.oci.control_server import ControlServer
 from sentry.oci.lifecycle import write_report
+from sentry.oci.process_extras import (
+    apply_host_oom_score_adj,
+    bundle_devices,
+    id_map,
+    linux_paths,
+    oom_score_adj,
+)
 from sentry.oci.state import Container, now_rfc3339, process_start_time
 from shm import faults
 
@@ -84,8 +91,19 @@ _PR_SET_PDEATHSIG = 1
 
 # -- the Sentry side ---------------------------------------------------------
 
+def _show_id_maps(b: bundle.Bundle) -> None:
+    """/proc/PID/uid_map and gid_map show the config's user namespace mappings."""
+    from sentry.procfs import piddir
+
+    for key, name in (("uidMappings", b"uid_map"), ("gidMappings", b"gid_map")):
+        text = id_map(b.raw.get("linux"), key)
+        if text is not None:
+            piddir.ID_MAPS[name] = text
+
+
 def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
-                 console_fd: int | None = None, kernel_release: str | None = None) -> int:
+                 console_fd: int | None = None, kernel_release: str | None = None,
+                 overlay: str = "none") -> int:
     """Boot the sandbox for ``b``; the init waits in before_start for `start`."""
     from gofer import prefork
     # What both the Gofer and the Sentry import, imported once before the
@@ -102,6 +120,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
     from sentry.oci import sentry_ops
     from sentry.systrap.stubs import StubDied, StubError
 
+    _show_id_maps(b)
     booted: list[sandbox.Booted] = []
 
     def before_start() -> None:
@@ -133,6 +152,10 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         # through the Sentry's own pty (sentry/tty/console.py).
         console_fd=console_fd, console_owned=console_fd is not None and console_fd > 2,
         mounts=mounts, root_readonly=b.root_readonly,
+        root_overlay=overlay == "root:memory",  # else written through, as runc (rootfs.py)
+        devices=bundle_devices(b.raw.get("linux")), oom_score_adj=oom_score_adj(b.raw),
+        masked_paths=linux_paths(b.raw.get("linux"), "maskedPaths"),
+        readonly_paths=linux_paths(b.raw.get("linux"), "readonlyPaths"),
         pids_limit=cgroups.pids_limit(b.raw.get("linux")),
         **({"kernel_release": kernel_release} if kernel_release else {}),
     )
@@ -157,7 +180,8 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
 
 def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int],
                  console_fd: int | None = None,
-                 kernel_release: str | None = None) -> tuple[int, socket.socket]:
+                 kernel_release: str | None = None, overlay: str = "none"
+                 ) -> tuple[int, socket.socket]:
     host_side, sentry_side = socket.socketpair(socket.AF_UNIX,
                                                socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     host_pid = os.getpid()
@@ -178,7 +202,7 @@ def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int],
                 os._exit(EXIT_NOT_STARTED)
             faults.at("sentry-start")
             _one_malloc_arena()
-            code = _sentry_main(sentry_side, b, strace, console_fd, kernel_release)
+            code = _sentry_main(sentry_side, b, strace, console_fd, kernel_release, overlay)
         finally:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
@@ -434,7 +458,8 @@ def _detach_stdio() -> None:
 
 
 def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
-          console_fd: int | None = None, kernel_release: str | None = None) -> int:
+          console_fd: int | None = None, kernel_release: str | None = None,
+          overlay: str = "none") -> int:
     """The sandbox host's whole life; returns the container's exit code."""
     if console_fd is not None and console_fd > 2:
         _detach_stdio()
@@ -445,8 +470,10 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     try:  # before any fork or thread: the namespace tools see at /proc/PID/ns/net
+        namespaces.join(b.namespaces)  # the paths given (sentry/oci/namespaces.py)
+        namespaces.unshare(b.namespaces)  # and new ones for the types without a path
         netns.enter_network_namespace(b.namespaces)
-    except netns.NamespaceError as exc:
+    except (netns.NamespaceError, namespaces.NamespaceError) as exc:
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     # `create` runs the create-time hooks (e.g. Docker's, which configures
@@ -456,7 +483,14 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     # `create` usually joined already, and this process inherited).
     if not cgroups.recorded(c.dir):
         cgroups.join(b.raw.get("linux"), c.dir, os.getpid())
-    sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd, kernel_release)
+    try:
+        namespaces.unshare_cgroup(b.namespaces)
+    except namespaces.NamespaceError as exc:
+        write_report(ready_fd, {"ok": False, "error": str(exc)})
+        return 1
+    apply_host_oom_score_adj(b.raw)
+    sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd, kernel_release,
+                                   overlay)
     _trim_heap()
     if console_fd is not None and console_fd > 2:
         os.close(console_fd)  # the Sentry's now: its end of the container's terminal

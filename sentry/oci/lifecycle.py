@@ -122,8 +122,12 @@ def _saved_hooks(c: Container, *kinds: str) -> dict[str, tuple[bundle.Hook, ...]
 
 
 def _hook_state(c: Container, status: str | None = None) -> dict[str, Any]:
+    """The state a hook is given: the container's true one, with ``status``
+    for the transition under way (start's "running" may not be written yet),
+    unless the process is gone already: then "stopped" (pid 0), never a
+    "running" container without a pid."""
     st = c.public()
-    if status is not None:
+    if status is not None and st.get("status") != "stopped":
         st["status"] = status
     return st
 
@@ -260,7 +264,7 @@ def create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
 def _create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
             pid_file: str | None, console_socket: str | None, detach: bool,
             spawn_host: SpawnHost | None, early: cgroups.EarlyJoin | None) -> HostProcess:
-    from sentry.oci import bundle, cgroups, hooks
+    from sentry.oci import bundle, cgroups, hooks, namespaces
 
     try:
         validate_id(cid)
@@ -269,7 +273,8 @@ def _create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
         from sentry import mountspec  # mounts too (types, options, bind sources)
 
         mountspec.from_oci(b.mounts, b.path)
-    except (StateError, bundle.BundleError) as exc:
+        namespaces.check_paths(b.namespaces)  # each path of its own type
+    except (StateError, bundle.BundleError, namespaces.NamespaceError) as exc:
         raise OciError(str(exc)) from None
     if b.process.terminal and detach and not console_socket:
         raise OciError("process.terminal: needs --console-socket when detached")

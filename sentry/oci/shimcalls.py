@@ -41,6 +41,11 @@ RUNSC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abs
 FLAG = "flag"
 """An option's kind: a boolean flag (else: ``str``, ``int`` or a tuple of choices)."""
 
+# runsc's --overlay2: where a container's root filesystem writes go.  "none"
+# (the default, as runc): through the Gofer to the bundle's rootfs;
+# "root:memory": an in-memory overlay, the image untouched (sentry/rootfs.py).
+OVERLAY_CHOICES = ("none", "root:memory")
+
 # runsc.py's global options (the click group's), runc's spellings.
 GLOBAL_OPTIONS: Options = {
     "--root": ("state_root", str),
@@ -55,11 +60,13 @@ GLOBAL_OPTIONS: Options = {
     "--criu": ("criu", str),
     "--rootless": ("rootless", ("true", "false", "auto")),
     "--kernel-release": ("kernel_release", str),
+    "--overlay2": ("overlay2", OVERLAY_CHOICES),
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "state_root": "/var/run/pyvisor", "debug": False, "debug_log": None, "strace": False,
     "network": "none", "platform": "systrap", "log_path": None, "log_format": "text",
     "systemd_cgroup": False, "criu": None, "rootless": None, "kernel_release": None,
+    "overlay2": "none",
 }
 
 # command -> (options, required arguments, optional arguments with defaults)
@@ -86,6 +93,8 @@ def _take(table: Options, argv: Sequence[str], i: int, out: dict[str, Any]) -> i
     """Store the option at ``argv[i]`` (``--name value``, ``--name=value`` or a
     flag) in ``out``; the index after it, or None if click should judge it."""
     name, eq, inline = argv[i].partition("=")
+    if name not in table and not name.startswith("--") and "-" + name in table:
+        name = "-" + name  # runc's and runsc's single-dash long form (-force)
     if name not in table:
         return None
     key, kind = table[name]
@@ -189,6 +198,8 @@ def host_argv(g: dict[str, Any]) -> list[str]:
         argv += ["--kernel-release", str(g["kernel_release"])]
     if g.get("log_path"):
         argv += ["--log", str(g["log_path"]), "--log-format", str(g["log_format"])]
+    if g.get("overlay2", "none") != "none":
+        argv += ["--overlay2", str(g["overlay2"])]
     return argv
 
 
@@ -259,7 +270,8 @@ def _sandbox_serve(g: dict[str, Any], v: dict[str, Any]) -> int:
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"],
-                      kernel_release=g.get("kernel_release"))
+                      kernel_release=g.get("kernel_release"),
+                      overlay=str(g.get("overlay2") or "none"))
     sys.stdout.flush()
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
 

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from sentry.vfs.dentry import Dentry
 
 ID_MAP = b"         0          0 4294967295\n"
+# What uid_map and gid_map show: the identity map, or an OCI container's
+# linux.uidMappings/gidMappings (set at boot by sentry/oci/host.py): the
+# user namespace the application sees, as runc's container process sees it.
+ID_MAPS: dict[bytes, bytes] = {b"uid_map": ID_MAP, b"gid_map": ID_MAP}
 
 
 def parse_number(name: bytes) -> int | None:
@@ -44,7 +48,9 @@ Maker = Callable[["ProcFilesystem", ProcessRef], Inode]
 def _id_map(tg: ThreadGroup, kind: str) -> bytes:
     """uid_map/gid_map: the identity map, or what was written in a new user namespace."""
     user = namespaces.nsset(tg).user
-    return ID_MAP if user is None else user.maps.get(kind, b"")
+    if user is None:  # the container's own (OCI uid/gidMappings), else identity
+        return ID_MAPS[b"uid_map" if kind == "uid" else b"gid_map"]
+    return user.maps.get(kind, b"")
 
 
 def _write_id_map(tg: ThreadGroup, kind: str, data: bytes) -> None:

@@ -112,8 +112,13 @@ class DevFs(TmpFs):
     name = "devtmpfs"
 
     def __init__(self, *, tty_opener: Callable[[Inode, int], FileDescription] | None = None,
-                 ) -> None:
-        super().__init__(mode=0o755, source="devtmpfs")
+                 name: str = "devtmpfs", ptmx_link: bool = False, mode: int = 0o755) -> None:
+        """``name``: the type /proc/mounts shows ("tmpfs" for an OCI /dev,
+        which runc makes a tmpfs and fills with these nodes); ``ptmx_link``:
+        /dev/ptmx is the symlink "pts/ptmx" runc and runsc make, not a node."""
+        super().__init__(mode=mode, source=name)
+        self.name = name
+        self._ptmx_link = ptmx_link
         self.devices = DeviceRegistry()
         register_memory_devices(self.devices)
         register_ramdisks(self.devices)
@@ -136,7 +141,10 @@ class DevFs(TmpFs):
                             (b"random", RANDOM), (b"urandom", URANDOM)):
             root.mknod(name, S_IFCHR | 0o666, os.makedev(MEM_MAJOR, minor), 0, 0)
         root.mknod(b"tty", S_IFCHR | 0o666, os.makedev(TTYAUX_MAJOR, TTY_MINOR), 0, 5)
-        root.mknod(b"ptmx", S_IFCHR | 0o666, os.makedev(TTYAUX_MAJOR, PTMX_MINOR), 0, 5)
+        if self._ptmx_link:
+            root.symlink(b"ptmx", b"pts/ptmx", 0, 0)
+        else:
+            root.mknod(b"ptmx", S_IFCHR | 0o666, os.makedev(TTYAUX_MAJOR, PTMX_MINOR), 0, 5)
         for i, name in enumerate((b"stdin", b"stdout", b"stderr")):
             root.symlink(name, b"/proc/self/fd/%d" % i, 0, 0)
         root.symlink(b"fd", b"/proc/self/fd", 0, 0)

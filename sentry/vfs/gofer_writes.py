@@ -73,6 +73,9 @@ class GoferWrites:
         if want:
             try:
                 child._send_setattr(**want)
+                # The new owner now, not at the next refresh: a check made
+                # before any stat (rmdir in sticky /tmp) must see it.
+                child.uid, child.gid = want.get("uid", child.uid), want.get("gid", child.gid)
             except SyscallError:
                 pass  # the file exists; an owner the host refuses is not fatal
         with self._lock:

@@ -131,8 +131,11 @@ class GoferFs(Filesystem):
 
     def __init__(self, client: GoferClient, root_fid: int, *,
                  cache: PageCache | None = None, source: str = "none",
-                 readonly: bool = True) -> None:
+                 readonly: bool = True, root_path: str = "/") -> None:
         super().__init__(readonly=readonly, source=source)
+        # What mountinfo's root field shows: a bind's host source, as Linux
+        # shows the bound directory's path within its filesystem.
+        self.root_path = root_path
         self.client = client
         self.cache = cache if cache is not None else PageCache()
         # Every live inode, for teardown; weak, so it keeps none alive.

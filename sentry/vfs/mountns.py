@@ -80,8 +80,13 @@ def propagation_of(m: Mount) -> str:
 
 
 def root_path(m: Mount) -> bytes:
-    """mountinfo's root column: the mount's root within its filesystem."""
-    return getattr(m, "bind_root", b"/")
+    """mountinfo's root column: the mount's root within its filesystem (a
+    bind made inside the sandbox records it; a Gofer-served bind from the
+    bundle knows its source path, sentry/vfs/goferfs.py)."""
+    bind_root = getattr(m, "bind_root", None)
+    if bind_root is not None and bind_root != b"/":
+        return bind_root
+    return getattr(m.fs, "root_path", "/").encode()
 
 
 def attach(ns: MountNamespace, fs: Filesystem, at: Dentry, *, root_inode: Inode | None = None,

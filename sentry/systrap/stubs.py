@@ -118,6 +118,9 @@ def reserve_stub_region() -> None:
     if ctrl != lib.STUB_CTRL_ADDR:  # SHARED|ANONYMOUS|FIXED, read/write
         raise StubError(f"cannot map the stub control block: {os.strerror(ctypes.get_errno())}")
     _reserved = True
+    from sentry import vdso  # maps into the region just reserved; before any zygote
+
+    vdso.install()
 
 
 _FXSAVE_MXCSR = 24

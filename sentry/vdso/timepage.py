@@ -34,6 +34,7 @@ writable, and the stub filter refuses mprotect and mmap in the stub region.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -137,6 +138,10 @@ class TimePage:
         self.calibrate_start()
         self._thread = threading.Thread(target=self._run, name="vdso-timekeeper", daemon=True)
         self._thread.start()
+        # Joined before the interpreter tears down: a daemon thread waking in
+        # finalization calls pthread_exit, which loads libgcc_s, and the
+        # confined Sentry may not open it (glibc then aborts the process).
+        atexit.register(self.stop)
 
     def _run(self) -> None:
         waits = list(SCHEDULE_S)
@@ -150,4 +155,7 @@ class TimePage:
                 log.exception("vdso: time page update failed; the page stays as it was")
 
     def stop(self) -> None:
+        """End the thread and wait for it (the page stays as it was)."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)

@@ -177,6 +177,10 @@ class Task:
             regs = self._regs = self.thread.get_regs()
         return regs
 
+    @regs.setter
+    def regs(self, value: tuple[int, ...]) -> None:
+        self._regs = value
+
     @property
     def pid(self) -> int:
         return self.tg.tgid

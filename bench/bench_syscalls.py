@@ -38,6 +38,8 @@ WORKLOADS = (
     Workload("startup", BUSYBOX, ("true",)),
     Workload("compute", "compute"),
     Workload("getppid", "syscall_loop", n=60_000, per_iter="1 getppid"),
+    Workload("clock_gettime", "clock_loop", n=2_000_000,
+             per_iter="1 clock_gettime(MONOTONIC), libc (the vDSO)"),
     Workload("write64", "write_loop", n=60_000, per_iter="1 write, 64 B"),
     Workload("mmap64k", "mmap_loop", n=8_000, per_iter="mmap+touch+munmap"),
     Workload("brk64k", "brk_loop", n=8_000, per_iter="2 brk + touch"),

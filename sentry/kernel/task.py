@@ -32,7 +32,7 @@ from sentry.kernel.workers import WORKERS, Job
 from sentry.mm.address_space import StubOp
 from sentry.mm.layout import APP_END, APP_START
 from sentry.systrap import stubs
-from sentry.systrap.stubs import R8, R9, R10, RAX, RDI, RDX, RIP, RSI, StubThread
+from sentry.systrap.stubs import RAX, RIP, StubThread
 from sentry.vfs.file import set_interrupt_check
 from sentry.vfs.locks import LOCKS
 
@@ -44,6 +44,8 @@ log = logging.getLogger("pyvisor")
 
 U64 = (1 << 64) - 1
 NR_SYSCALLS = 512
+EVENT_SYSCALL = stubs.lib.EVENT_SYSCALL
+EVENT_FAULT = stubs.lib.EVENT_FAULT
 INITIAL_EFLAGS = 0x202  # IF, and bit 1 which is always set
 ERESTARTSYS = 512
 ERESTARTNOINTR = 513
@@ -142,7 +144,7 @@ class Task:
         self.robust_list: tuple[int, int] = (0, 0)
         self.cpu_mask: frozenset[int] | None = None  # sched_setaffinity; None: every CPU
         self.seccomp: object | None = None  # its seccomp filter chain (sentry/kernel/seccomp.py)
-        self.regs: tuple[int, ...] = ()
+        self._regs: tuple[int, ...] | None = ()  # None: still only in the slot (regs)
         self.new_regs: list[int] | None = None
         self.in_app = False  # running application code (a kick is needed to interrupt it)
         self.killed = False
@@ -167,6 +169,19 @@ class Task:
     @property
     def fds(self) -> Any:
         return self.tg.fds
+
+    @property
+    def regs(self) -> tuple[int, ...]:
+        """The registers of the event being handled, read from the slot on first
+        use: the syscall fast path unpacks only the number and arguments."""
+        regs = self._regs
+        if regs is None:
+            regs = self._regs = self.thread.get_regs()
+        return regs
+
+    @regs.setter
+    def regs(self, value: tuple[int, ...]) -> None:
+        self._regs = value
 
     @property
     def pid(self) -> int:
@@ -387,16 +402,15 @@ class Task:
             th = self.thread
             if self.killed:
                 raise TaskKilled()
-            regs_t = th.get_regs()
-            self.regs = regs_t
-            if event != stubs.lib.EVENT_SYSCALL:
-                if event == stubs.lib.EVENT_FAULT:
+            if event != EVENT_SYSCALL:
+                self._regs = th.get_regs()
+                if event == EVENT_FAULT:
                     self._fault(th)
-                full = list(regs_t)
+                full = list(self._regs)
             else:
-                nr = regs_t[RAX]
-                args = (regs_t[RDI], regs_t[RSI], regs_t[RDX], regs_t[R10], regs_t[R8],
-                        regs_t[R9])
+                self._regs = None
+                r8, r9, r10, rdi, rsi, rdx, nr = th.syscall_regs()
+                args = (rdi, rsi, rdx, r10, r8, r9)
                 handler = dispatch[nr] if nr < NR_SYSCALLS else None
                 call = self._strace_call(nr, args) if strace else ""
                 self.new_regs = None
@@ -453,7 +467,7 @@ class Task:
                         self._frees_after_event = False
                         self.mm.commit_frees()
                     continue
-                full = self.new_regs if self.new_regs is not None else list(regs_t)
+                full = self.new_regs if self.new_regs is not None else list(self.regs)
                 if self.new_regs is None or ret != full[RAX]:
                     full[RAX] = ret & U64
                 if -ret in RESTART_CODES:

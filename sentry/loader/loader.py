@@ -42,6 +42,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from sentry import vdso
 from sentry.kernel.errors import SyscallError
 from sentry.loader.elf import ET_DYN, PHDR_SIZE, ElfError, ElfInfo, Segment, parse_elf
 from sentry.mm.layout import (
@@ -79,6 +80,7 @@ AT_SECURE = 23
 AT_RANDOM = 25
 AT_HWCAP2 = 26
 AT_EXECFN = 31
+AT_SYSINFO_EHDR = 33
 AT_MINSIGSTKSZ = 51
 
 PLATFORM = b"x86_64"
@@ -426,6 +428,8 @@ def load_elf(
         (AT_EXECFN, 0),
         (AT_PLATFORM, 0),
     ]
+    if vdso.base():
+        aux.insert(0, (AT_SYSINFO_EHDR, vdso.base()))  # first, as Linux's ARCH_DLINFO
     sp, stack_image = _build_stack(argv, envp, execfn, random16, aux)
 
     # Point of no return: everything below only fails if the memory manager does.

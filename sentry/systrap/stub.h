@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 11
+#define STUB_ABI_VERSION 12
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -27,6 +27,13 @@
 #define STUB_CTRL_SIZE    0x10000ULL
 #define STUB_ZSTACK_ADDR  (STUB_REGION_START + 0x20000)
 #define STUB_ZSTACK_SIZE  0x10000ULL
+/* The vDSO (sentry/vdso/): the time page, read-only in every stub, then the
+ * image one page above it.  The Sentry maps both before forking the zygote,
+ * so every stub inherits them; the filter lets no stub remap or re-protect
+ * anything in the stub region. */
+#define STUB_VVAR_ADDR    (STUB_REGION_START + 0x30000)
+#define STUB_VDSO_ADDR    (STUB_REGION_START + 0x31000)
+#define STUB_VDSO_SIZE    0xf000ULL
 #define STUB_SLOTS_ADDR   (STUB_REGION_START + 0x100000)
 #define STUB_SLOT_STRIDE  0x10000ULL /* slot header + signal stack; power of two */
 #define STUB_MAX_THREADS  64

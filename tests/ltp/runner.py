@@ -1,7 +1,8 @@
 """Run the Linux Test Project's syscall tests natively and under pyvisor, one
 test per sandbox, and count verdicts per family.
 
-Usage (after tests/ltp/build.sh):
+Usage, given a static build of the LTP (built from its own repository as
+its README describes; PYVISOR_LTP_DIR or --ltp names the tree):
     python3 tests/ltp/runner.py [--ltp DIR] [--jobs N] [--json OUT] [FAMILY ...]
 
 A family is a directory of testcases/kernel/syscalls (``wait4``, ``fcntl``).
@@ -240,7 +241,8 @@ def main() -> int:
     args = ap.parse_args()
     root = args.ltp / "testcases" / "kernel" / "syscalls"
     if not root.is_dir():
-        print(f"runner: no LTP build at {args.ltp} (tests/ltp/build.sh makes one)",
+        print(f"runner: no LTP build at {args.ltp} (build the LTP statically, as its "
+              "README describes, and give its tree with --ltp or PYVISOR_LTP_DIR)",
               file=sys.stderr)
         return 2
     families = args.families or [f for f in FAMILIES if (root / f).is_dir()]

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING
 from sentry.kernel import fork as fork_mod
 from sentry.kernel.creds import CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
-from sentry.kernel.kernel import PID_MAX
 from syscalls.pidfd import PidFd
 from syscalls.table import Entry, partial
 
@@ -140,7 +139,7 @@ def clone3(t: Task, a: Args) -> int:
     if len(tids) > 1:
         raise SyscallError(errno.EINVAL)
     want = tids[0] if tids else 0
-    if tids and not 0 < want < PID_MAX:
+    if tids and not 0 < want < t.kernel.sysctl.pid_max:
         raise SyscallError(errno.EINVAL)
     if tids and not (t.creds.capable(CAP_SYS_ADMIN) or t.creds.capable(CAP_CHECKPOINT_RESTORE)):
         raise SyscallError(errno.EPERM)

@@ -144,4 +144,5 @@ def _pipe_size(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
     if cmd == F_GETPIPE_SZ:
         return int(pipe.capacity)
     size = arg & 0xFFFFFFFF
-    return pipe.set_capacity(size, privileged=t.creds.capable(CAP_SYS_RESOURCE))
+    return pipe.set_capacity(size, privileged=t.creds.capable(CAP_SYS_RESOURCE),
+                             max_size=t.kernel.sysctl.pipe_max_size)

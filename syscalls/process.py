@@ -114,7 +114,7 @@ def prlimit64(t: Task, a: Args) -> int:
             raise SyscallError(errno.EINVAL)
         if hard > cur[1] and not t.creds.capable(CAP_SYS_RESOURCE):
             raise SyscallError(errno.EPERM)
-        if resource == rlimits.RLIMIT_NOFILE and hard > rlimits.NR_OPEN:
+        if resource == rlimits.RLIMIT_NOFILE and hard > t.kernel.sysctl.nr_open:
             raise SyscallError(errno.EPERM)
         tg_task.rlimits[resource] = (soft, hard)
         if resource == rlimits.RLIMIT_NOFILE:

@@ -39,6 +39,7 @@ from sentry.kernel.signals import (
     bit,
     default_action,
 )
+from sentry.kernel.sysctl import Sysctls
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
 from sentry.net.netconfig import NetConfig
 from shm.records import field, record
@@ -125,6 +126,8 @@ class Kernel:
     ipc: IpcNamespace = field(default_factory=IpcNamespace)  # System V objects
     # Interfaces and routes (sentry/net/netconfig.py): lo until a network is attached.
     netconfig: NetConfig = field(default_factory=NetConfig)
+    # The writable tunables of /proc/sys (sentry/kernel/sysctl.py).
+    sysctl: Sysctls = field(default_factory=Sysctls)
     lock: threading.RLock = field(default_factory=threading.RLock)
     thread_groups: dict[int, ThreadGroup] = field(default_factory=dict)
     tasks: dict[int, Task] = field(default_factory=dict)
@@ -171,9 +174,12 @@ class Kernel:
                 if want in self.tasks or want in self.thread_groups:
                     raise SyscallError(errno.EEXIST)
                 return want
-            for _ in range(PID_MAX):
+            pid_max = self.sysctl.pid_max
+            for _ in range(pid_max):
                 pid = self._next_pid
-                self._next_pid = pid + 1 if pid + 1 < PID_MAX else 300
+                self._next_pid = pid + 1 if pid + 1 < pid_max else 300
+                if pid >= pid_max:  # pid_max was lowered: wrap now
+                    pid, self._next_pid = 300, 301
                 if pid not in self.tasks and pid not in self.thread_groups:
                     return pid
         raise RuntimeError("pid space exhausted")

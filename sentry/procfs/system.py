@@ -16,16 +16,19 @@ Facts kept here (proc(5); gVisor's fsimpl/proc for what a sandbox reports):
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel import namespaces
+from sentry.kernel.errors import SyscallError
 from sentry.kernel.ipc import IpcNamespace
 from sentry.kernel.ipc.msg import MSGMAX, MSGMNB, MSGMNI
 from sentry.kernel.ipc.registry import IPCMNI
 from sentry.kernel.ipc.sem import SEMMNS, SEMMSL, SEMOPM
+from sentry.kernel.sysctl import NR_OPEN_MAX, NR_OPEN_MIN, PID_MAX_LIMIT, PID_MAX_MIN
 from sentry.kernel.task import current_task
 from sentry.procfs import kconfig, sysvipc
 from sentry.procfs.net import net_dir
@@ -41,7 +44,6 @@ if TYPE_CHECKING:
 
 FILESYSTEMS = b"".join(b"nodev\t%s\n" % n for n in (
     b"proc", b"tmpfs", b"devtmpfs", b"devpts", b"overlay", b"9p", b"sysfs"))
-PID_MAX = 4194304
 
 
 def _live_groups(kernel: Kernel) -> list[ThreadGroup]:
@@ -187,16 +189,40 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
     def d(table: dict[bytes, Callable[[], Inode]]) -> Callable[[], Inode]:
         return lambda: TableDir(fs, table)
 
+    sc = k.sysctl
+
+    def rw(read: Callable[[], object], write: Callable[[bytes], None]) -> Callable[[], Inode]:
+        """A tunable root may change (sentry/kernel/sysctl.py says which)."""
+        def gen() -> bytes:
+            value = read()
+            return (value if isinstance(value, bytes) else str(value).encode()) + b"\n"
+        return lambda: ProcFile(fs, gen, mode=0o644, writer=write)
+
+    def uts_write(field: str) -> Callable[[bytes], None]:
+        """Writing hostname/domainname is sethostname/setdomainname for the
+        writer's UTS namespace (the file's mode already asked for root)."""
+        def write(data: bytes) -> None:
+            value = data.split(b"\n", 1)[0]
+            t = current_task()
+            if len(value) > 64 or t is None:
+                raise SyscallError(errno.EINVAL)
+            namespaces.set_uts(t, **{field: value.decode("utf-8", "surrogateescape")})
+        return write
+
     kernel = {
         b"cap_last_cap": f("40"),
-        b"domainname": f(lambda: (_reader_uts(k).domainname + "\n").encode()),
-        b"hostname": f(lambda: (_reader_uts(k).nodename + "\n").encode()),
+        b"core_pattern": rw(lambda: sc.core_pattern,
+                            lambda b: sc.set_text("core_pattern", b)),
+        b"domainname": rw(lambda: _reader_uts(k).domainname, uts_write("domainname")),
+        b"hostname": rw(lambda: _reader_uts(k).nodename, uts_write("nodename")),
         b"ngroups_max": f("65536"),
         b"osrelease": f(lambda: (k.uts.release + "\n").encode()),
         b"ostype": f(lambda: (k.uts.sysname + "\n").encode()),
         b"overflowgid": f("65534"),
         b"overflowuid": f("65534"),
-        b"pid_max": f(str(PID_MAX)),
+        b"pid_max": rw(lambda: sc.pid_max,
+                       lambda b: sc.set_int("pid_max", b, PID_MAX_MIN, PID_MAX_LIMIT)),
+        b"printk": rw(lambda: sc.printk, lambda b: sc.set_text("printk", b)),
         b"random": d({
             b"boot_id": f(fs.boot_id),
             b"entropy_avail": f("256"),
@@ -210,13 +236,20 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
         b"shmall": f("18446744073692774399"),
         b"shmmax": f("18446744073692774399"),
         b"shmmni": f("4096"),
+        b"tainted": f("0"),
         b"threads-max": f("257318"),
         b"version": f(lambda: (k.uts.version + "\n").encode()),
         b"yama": d({b"ptrace_scope": f("0")}),
     }
     table = {
-        b"fs": d({b"file-max": f("9223372036854775807"), b"nr_open": f("1048576"),
-                  b"pipe-max-size": f("1048576"),
+        b"fs": d({b"file-max": f("9223372036854775807"),
+                  b"lease-break-time": rw(lambda: sc.lease_break_time,
+                                         lambda b: sc.set_int("lease_break_time", b, 0,
+                                                              (1 << 31) - 1)),
+                  b"nr_open": rw(lambda: sc.nr_open,
+                                 lambda b: sc.set_int("nr_open", b, NR_OPEN_MIN, NR_OPEN_MAX)),
+                  b"pipe-max-size": rw(lambda: sc.pipe_max_size,
+                                       lambda b: sc.set_int("pipe_max_size", b, 4096, 1 << 31)),
                   # inotify's queue limit is syscalls/inotify.py's MAX_QUEUED; the
                   # instance and watch counts are Linux's defaults, not enforced.
                   b"inotify": d({b"max_queued_events": f("16384"),
@@ -224,7 +257,9 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
                                  b"max_user_watches": f("8192")})}),
         b"kernel": d(kernel),
         b"net": d({b"core": d({b"somaxconn": f("4096")})}),
-        b"vm": d({b"max_map_count": f("65530"), b"mmap_min_addr": f("65536"),
+        b"vm": d({b"drop_caches": lambda: ProcFile(fs, const(b""), mode=0o200, writer=lambda b:
+                                                   sc.set_int("drop_caches", b, 1, 4)),
+                  b"max_map_count": f("65530"), b"mmap_min_addr": f("65536"),
                   b"overcommit_memory": f("0"), b"overcommit_ratio": f("50")}),
     }
     return TableDir(fs, table)

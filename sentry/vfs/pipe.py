@@ -279,13 +279,14 @@ class Pipe:
                 self._notify_all()
             return written
 
-    def set_capacity(self, size: int, privileged: bool = False) -> int:
+    def set_capacity(self, size: int, privileged: bool = False,
+                     max_size: int = MAX_CAPACITY) -> int:
         """F_SETPIPE_SZ: round up to a power-of-two number of pages (at least
-        one); past 2^31 is EINVAL, past pipe-max-size EPERM unless
+        one); past 2^31 is EINVAL, past pipe-max-size (``max_size``) EPERM unless
         ``privileged`` (CAP_SYS_RESOURCE), as Linux's pipe_set_size."""
         if size > 1 << 31:
             raise SyscallError(errno.EINVAL)
-        if size > MAX_CAPACITY and not privileged:
+        if size > max_size and not privileged:
             raise SyscallError(errno.EPERM)
         pages = 1
         while pages * PAGE < size:

@@ -57,7 +57,7 @@ GLOBAL_OPTIONS: Options = {
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "state_root": "/var/run/pyvisor", "debug": False, "debug_log": None, "strace": False,
-    "network": "none", "platform": "systrap", "log_path": None, "log_format": "text",
+    "network": "sandbox", "platform": "systrap", "log_path": None, "log_format": "text",
     "systemd_cgroup": False, "criu": None, "rootless": None,
 }
 
@@ -184,6 +184,8 @@ def host_argv(g: dict[str, Any]) -> list[str]:
         argv += ["--debug-log", str(g["debug_log"])]
     if g.get("strace"):
         argv.append("--strace")
+    if g.get("network"):
+        argv += ["--network", str(g["network"])]
     if g.get("log_path"):
         argv += ["--log", str(g["log_path"]), "--log-format", str(g["log_format"])]
     return argv
@@ -255,7 +257,8 @@ def _sandbox_serve(g: dict[str, Any], v: dict[str, Any]) -> int:
 
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
-    code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"])
+    code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"],
+                      network=str(g.get("network") or "sandbox"))
     sys.stdout.flush()
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
 

@@ -455,6 +455,7 @@ def _network_for_start() -> tuple[dict[str, Any], socket.socket | None]:
         if desc is None:
             return msg, None
         packet = link.open_packet(desc["ifname"])
+        link.strip_addresses(desc["ifname"])
     except OSError as exc:
         log.warning("--network=sandbox: no packet socket (%s); loopback only", exc)
         return msg, None

@@ -34,6 +34,7 @@ PACKET_AUXDATA = 8
 TP_STATUS_CSUMNOTREADY = 1 << 3
 SIOCGIFFLAGS = 0x8913
 SIOCGIFADDR = 0x8915
+SIOCSIFADDR = 0x8916
 SIOCGIFNETMASK = 0x891B
 SIOCGIFMTU = 0x8921
 SIOCGIFHWADDR = 0x8927
@@ -96,6 +97,20 @@ def describe(name: str | None = None) -> dict[str, Any] | None:
     finally:
         probe.close()
     return None
+
+
+def strip_addresses(ifname: str) -> None:
+    """Take the IPv4 address off the host's side of the interface (as runsc
+    does): the stack owns it now, and the host kernel, still holding it,
+    would answer the stack's peers itself (ARP, and a RST to every SYN-ACK
+    the stack's connections get).  SIOCSIFADDR with 0.0.0.0 deletes it, and
+    the routes through it with it."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("16sH2x4s8x", ifname.encode(), socket.AF_INET, bytes(4))
+        fcntl.ioctl(probe.fileno(), SIOCSIFADDR, req)
+    finally:
+        probe.close()
 
 
 def open_packet(ifname: str) -> socket.socket:

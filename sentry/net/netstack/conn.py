@@ -28,16 +28,30 @@ def _ip(raw: bytes) -> str:
     return str(ipaddress.IPv4Address(raw[-4:]))
 
 
+def _peer_done(sess: Any) -> bool:
+    """The peer's FIN (or a reset) was seen: nothing more will arrive.
+    PyTCP's receive() wakes on that only in CLOSE_WAIT and CLOSED; after our
+    own FIN (FIN_WAIT_*) the peer's FIN takes it to CLOSING or TIME_WAIT,
+    where its receive() would block for ever."""
+    from pytcp.protocols.tcp.session import FsmState
+
+    return sess.state in (FsmState.CLOSE_WAIT, FsmState.LAST_ACK, FsmState.CLOSING,
+                          FsmState.TIME_WAIT, FsmState.CLOSED)
+
+
 def _watch(sock: Any, cond: threading.Condition) -> None:
-    """Wake ``cond``'s waiters whenever the session changes state or gets an ACK."""
+    """Wake ``cond``'s waiters whenever the session changes state or gets an
+    ACK, and the reader when the peer is done (see _peer_done)."""
     sess = sock._tcp_session
     if sess is None:
         return
     for name in ("_change_state", "_process_ack_packet"):
         orig = getattr(sess, name)
 
-        def wrapped(*args: Any, _orig: Any = orig) -> Any:
+        def wrapped(*args: Any, _orig: Any = orig, _name: str = name) -> Any:
             out = _orig(*args)
+            if _name == "_change_state" and _peer_done(sess):
+                sess._event_rx_buffer.release()
             with cond:
                 notify(cond)
             return out
@@ -120,11 +134,12 @@ class NetConn:
                     return
             data = sess.receive(65536)
             with self.cond:
-                if not data:
+                if data:
+                    self.rx += data
+                if not data or (not sess._rx_buffer and _peer_done(sess)):
                     self.eof = True
                     notify(self.cond)
                     return
-                self.rx += data
                 notify(self.cond)
 
     def recv_ready(self) -> bool:

@@ -39,6 +39,9 @@ class SandboxTcpEndpoint(TcpEndpoint):
         self.net: NetConn | None = None
         self.net_listener: NetListener | None = None
 
+    def parks_reads(self) -> bool:
+        return self.net is None  # the stack's data never comes from a parked writer
+
     def _make_child(self) -> TcpEndpoint:
         return SandboxTcpEndpoint(self.family)
 

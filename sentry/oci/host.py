@@ -479,6 +479,10 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     except bundle.BundleError as exc:
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
+    if NETWORK == "sandbox" and "network" not in b.namespaces:
+        # No namespace of its own: the interface would be the host's (never
+        # take it over); loopback only, as runsc without a network namespace.
+        NETWORK = "none"
     try:  # before any fork or thread: the namespace tools see at /proc/PID/ns/net
         netns.enter_network_namespace(b.namespaces)
     except netns.NamespaceError as exc:

@@ -67,6 +67,12 @@ def _start(base: Path, dockerd: str, client: str) -> tuple[e2e.Daemon, dict[str,
 
 @pytest.fixture(scope="module")
 def docker() -> Iterator[Docker]:
+    yield from bridge_docker()
+
+
+def bridge_docker() -> Iterator[Docker]:
+    """dockerd with the bridge network NET and the busybox image (also
+    bench/bench_net_bridge.py's)."""
     e2e.require_root()
     dockerd = e2e.require_tool("dockerd")
     client = e2e.require_tool("docker")

@@ -51,6 +51,29 @@ print(len(got), got[:5].decode(), flush=True)
 import os; os._exit(0)
 """
 
+CHILD_UDP = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from sentry.net.netstack import link, stack
+from sentry.net.netstack.udp import SandboxUdpEndpoint
+from sentry.net.addr import InetAddr, V4_PREFIX
+from sentry.net import consts as c
+from sentry.confine import confine_sentry
+stack.prepare()
+d = link.describe()
+pkt = link.open_packet(d["ifname"])
+link.strip_addresses(d["ifname"])
+confine_sentry()
+stack.attach(pkt.fileno(), d, None)
+ep = SandboxUdpEndpoint(c.AF_INET)
+dest = InetAddr(V4_PREFIX + bytes(map(int, sys.argv[2].split("."))), int(sys.argv[3]))
+ep.connect(dest.pack(c.AF_INET), None, False, (0, 0, 0))
+ep.send(b"query", 0, False, None, None, None, (0, 0, 0))
+r = ep.recv(4, c.MSG_TRUNC, False)
+print(r.data.decode(), r.size, flush=True)
+import os; os._exit(0)
+"""
+
 CHILD_FILTER = r"""
 import errno, socket, sys
 sys.path.insert(0, sys.argv[1])
@@ -138,3 +161,30 @@ def test_sandbox_mode_filter_refuses_socket_but_not_the_packet_fd() -> None:
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["packet=EPERM", "inet=EPERM", "udp=EPERM", "write=ok"]
+
+
+def test_stack_udp_round_trip_as_dns_does(netns: str) -> None:
+    """A connected UDP socket (what a resolver does with resolv.conf's
+    nameserver) sends a query and reads the answer, truncated as asked."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    srv.bind(("10.77.0.1", 0))
+    srv.settimeout(30)
+    port = srv.getsockname()[1]
+    got: list[bytes] = []
+
+    def serve() -> None:
+        data, peer = srv.recvfrom(100)
+        got.append(data)
+        srv.sendto(b"answer!", peer)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        res = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", CHILD_UDP,
+                              str(REPO_ROOT), "10.77.0.1", str(port)],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        srv.close()
+    assert res.returncode == 0, res.stderr
+    assert got == [b"query"]
+    assert res.stdout.split() == ["answ", "7"]

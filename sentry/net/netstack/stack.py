@@ -16,11 +16,13 @@ goes on (an import opens files): ``prepare()`` is called at boot.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 _READY = threading.Event()
 _STATE: dict[str, Any] = {}
 ATTACH_WAIT = 10.0
+ARP_WAIT = 1.0
 
 
 def prepare() -> None:
@@ -112,8 +114,22 @@ def _start(fd: int, cfg: dict[str, Any]) -> None:
     handler.start()
     handler._send_arp_announcement(host.address)
     if cfg.get("gateway"):
-        stack.arp_cache.find_entry(host.gateway)  # resolved before the first SYN
+        _resolve(host.gateway)
     _READY.set()
+
+
+def _resolve(gateway: Any) -> None:
+    """Ask for the gateway's MAC and give the answer up to ARP_WAIT: PyTCP
+    drops (does not queue) a packet whose next hop is unresolved, which would
+    cost a TCP connection a 1 s retransmission and a DNS query its 5 s retry."""
+    from pytcp.lib import stack
+
+    cache = stack.arp_cache
+    if cache.find_entry(gateway) is not None:  # a miss sends the request
+        return
+    deadline = time.monotonic() + ARP_WAIT
+    while gateway not in cache._arp_cache and time.monotonic() < deadline:
+        time.sleep(0.01)  # PyTCP's ARP cache has no wait of its own
 
 
 def active() -> bool:

@@ -117,7 +117,12 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
             os._exit(EXIT_NOT_STARTED)
         if NETWORK == "sandbox" and fds and isinstance(msg.get("net"), dict) and booted:
             # The one packet descriptor into the host network (sentry/net/netstack).
-            netstack.attach(fds.pop(0), msg["net"], booted[0].kernel.netconfig)
+            fd = fds.pop(0)
+            try:
+                netstack.attach(fd, msg["net"], booted[0].kernel.netconfig)
+            except (ValueError, KeyError, TypeError, OSError) as exc:  # a bad description
+                log.warning("--network=sandbox: cannot attach (%s); loopback only", exc)
+                os.close(fd)
         for fd in fds:
             os.close(fd)
         if booted:

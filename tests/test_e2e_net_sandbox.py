@@ -1,4 +1,4 @@
-"""End to end, --network=sandbox (the OCI default): a real dockerd with a
+"""End to end, --network=sandbox (opt-in): a real dockerd with a
 bridge network runs busybox containers with runtime pyvisor whose TCP goes
 through the Sentry's user-space stack (sentry/net/netstack) on the one packet
 socket the sandbox host opens on the container's eth0.
@@ -47,6 +47,11 @@ def _start(base: Path, dockerd: str, client: str) -> tuple[e2e.Daemon, dict[str,
     res = e2e.run([sys.executable, str(e2e.runsc_in(base)), "install", "--config-file",
                    str(conf)])
     assert res.returncode == 0, res.stderr
+    import json
+
+    cfg = json.loads(conf.read_text())  # sandbox is opt-in (docs/network.md)
+    cfg["runtimes"]["pyvisor"]["runtimeArgs"] = ["--network=sandbox"]
+    conf.write_text(json.dumps(cfg))
     sock = base / "docker.sock"
     env = e2e.tool_env({"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(base / "client")})
     daemon = e2e.Daemon(

@@ -1,5 +1,5 @@
 """End to end through podman (netavark's bridge): a container with runtime
-pyvisor (--network=sandbox, the default) reaches a TCP server the test runs
+pyvisor (--network=sandbox, opt-in) reaches a TCP server the test runs
 on the host, through the Sentry's user-space stack. runc first: a runc
 failure is the harness's. The podman set-up is tests/test_e2e_podman.py's."""
 
@@ -51,7 +51,9 @@ def test_container_reaches_host_server_through_podman(podnet: Podman, runtime: s
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        res = podnet("run", "--rm", "--network", NET, *podnet.runtimes[runtime], IMAGE,
+        res = podnet("run", "--rm", "--network", NET, *podnet.runtimes[runtime],
+                     *(["--runtime-flag", "network=sandbox"] if runtime == "pyvisor" else []),
+                     IMAGE,
                      "/bin/busybox", "sh", "-c",
                      f"echo ping-{runtime} | busybox nc {GATEWAY} {port}")
         assert res.returncode == 0, _why(res)

@@ -57,7 +57,7 @@ GLOBAL_OPTIONS: Options = {
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "state_root": "/var/run/pyvisor", "debug": False, "debug_log": None, "strace": False,
-    "network": "sandbox", "platform": "systrap", "log_path": None, "log_format": "text",
+    "network": "none", "platform": "systrap", "log_path": None, "log_format": "text",
     "systemd_cgroup": False, "criu": None, "rootless": None,
 }
 
@@ -258,7 +258,7 @@ def _sandbox_serve(g: dict[str, Any], v: dict[str, Any]) -> int:
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"],
-                      network=str(g.get("network") or "sandbox"))
+                      network=str(g.get("network") or "none"))
     sys.stdout.flush()
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
 

@@ -32,7 +32,9 @@ _check_privileges = clibase.check_privileges
 @click.option("--debug-log", type=str, default=None, help="Write the debug log to this file.")
 @click.option("--strace", is_flag=True, help="Log every syscall in strace's format.")
 @click.option("--network", type=click.Choice(["none", "host", "sandbox"]), default="none",
-              show_default=True)
+              show_default=True,
+              help="OCI containers' network: none (loopback only; what `do` has), sandbox "
+                   "(a user-space TCP/IP stack on the namespace's interface), or host.")
 @click.option("--platform", type=click.Choice(["systrap"]), default="systrap",
               show_default=True)
 @click.option("--log", "log_path", type=str, default=None, help="Runtime log file.")

@@ -28,6 +28,7 @@ from sentry.net.endpoint import Endpoint, Received, drop_rights
 from sentry.net.hostinet import HostEndpoint, host_endpoint
 from sentry.net.inet import TcpEndpoint, UdpEndpoint
 from sentry.net.netlink import netlink_endpoint
+from sentry.net.netstack import endpoints as netstack_endpoints
 from sentry.net.socketfile import SocketFile
 from sentry.net.unix import UNIX_TYPES
 from sentry.net.unix import socketpair as unix_socketpair
@@ -140,11 +141,11 @@ def _new_endpoint(domain: int, stype: int, protocol: int, t: Task | None = None)
         if stype == c.SOCK_STREAM:
             if protocol not in (0, c.IPPROTO_TCP):
                 raise SyscallError(errno.EPROTONOSUPPORT)
-            return TcpEndpoint(domain)
+            return netstack_endpoints.tcp_class(TcpEndpoint)(domain)
         if stype == c.SOCK_DGRAM:
             if protocol not in (0, c.IPPROTO_UDP):
                 raise SyscallError(errno.EPROTONOSUPPORT)
-            return UdpEndpoint(domain)
+            return netstack_endpoints.udp_class(UdpEndpoint)(domain)
         if stype == c.SOCK_RAW:
             raise SyscallError(errno.EPROTONOSUPPORT)
         raise SyscallError(errno.ESOCKTNOSUPPORT)

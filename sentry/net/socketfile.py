@@ -71,7 +71,7 @@ class SocketFile(FileDescription):
         """read(2) straight into ``task``'s memory: a blocked stream read
         parks and the writer finishes it (sentry/net/parked.py)."""
         ep = self.endpoint
-        if isinstance(ep, StreamEndpoint):
+        if isinstance(ep, StreamEndpoint) and ep.parks_reads():
             return parked.read_into(ep, task, addr, count, self.nonblock)
         got = ep.recv(count, 0, self.nonblock)
         drop_rights(got.rights)

@@ -58,6 +58,11 @@ class StreamEndpoint(Endpoint):
     def accepting(self) -> bool:
         return self.listening
 
+    def parks_reads(self) -> bool:
+        """Whether read(2) may park for a writer to finish (parked.py): only
+        when the data comes from an in-memory peer."""
+        return True
+
     # -- subclass hooks ----------------------------------------------------
     def _capacity(self, peer: StreamEndpoint) -> int:
         return self.sndbuf

@@ -123,11 +123,27 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
     _show_id_maps(b)
     booted: list[sandbox.Booted] = []
 
+    if NETWORK == "sandbox":
+        from sentry.net.netstack import stack as netstack
+
+        netstack.prepare()  # imports, before the Sentry's filter goes on
+
     def before_start() -> None:
         send_frame(chan, {"ready": True, "kernel": bool(booted)})
-        msg = read_frame(chan, None)
+        fds: list[int] = []
+        msg = read_frame(chan, None, fds)
         if msg is None or msg.get("op") != "start":
             os._exit(EXIT_NOT_STARTED)
+        if NETWORK == "sandbox" and fds and isinstance(msg.get("net"), dict) and booted:
+            # The one packet descriptor into the host network (sentry/net/netstack).
+            fd = fds.pop(0)
+            try:
+                netstack.attach(fd, msg["net"], booted[0].kernel.netconfig)
+            except (ValueError, KeyError, TypeError, OSError) as exc:  # a bad description
+                log.warning("--network=sandbox: cannot attach (%s); loopback only", exc)
+                os.close(fd)
+        for fd in fds:
+            os.close(fd)
         if booted:
             threading.Thread(target=sentry_ops.serve, args=(chan, booted[0]),
                              daemon=True, name="oci-sentry-cmds").start()
@@ -269,10 +285,14 @@ class Host:
         with self.lock:
             if self.status != "created":
                 return {"ok": False, "error": f"cannot start a container that is {self.status}"}
+            msg, packet = _network_for_start()
             try:
-                send_frame(self.chan, {"op": "start"})
+                send_frame(self.chan, msg, [packet.fileno()] if packet is not None else ())
             except OSError:
                 return {"ok": False, "error": "cannot start: the sandbox exited"}
+            finally:
+                if packet is not None:
+                    packet.close()  # the Sentry's now; this process keeps none
             self.status = "running"
             self.c.update(status="running", started=now_rfc3339())
         return {"ok": True}
@@ -457,10 +477,38 @@ def _detach_stdio() -> None:
     os.close(null)
 
 
+def _network_for_start() -> tuple[dict[str, Any], socket.socket | None]:
+    """`start`'s message, and for --network=sandbox the packet socket on the
+    namespace's interface with its addresses (sentry/net/netstack/link.py).
+    Opened now, not at create: the runtime's hooks moved the veth in meanwhile.
+    No interface (docker --network=none): loopback only."""
+    msg: dict[str, Any] = {"op": "start"}
+    if NETWORK != "sandbox":
+        return msg, None
+    from sentry.net.netstack import link
+
+    try:
+        desc = link.describe()
+        if desc is None:
+            return msg, None
+        packet = link.open_packet(desc["ifname"])
+        link.strip_addresses(desc["ifname"])
+    except OSError as exc:
+        log.warning("--network=sandbox: no packet socket (%s); loopback only", exc)
+        return msg, None
+    msg["net"] = desc
+    return msg, packet
+
+
+NETWORK = "none"  # serve's --network, read by the Sentry and by Host.start
+
+
 def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
           console_fd: int | None = None, kernel_release: str | None = None,
-          overlay: str = "none") -> int:
+          overlay: str = "none", network: str = "none") -> int:
     """The sandbox host's whole life; returns the container's exit code."""
+    global NETWORK
+    NETWORK = network
     if console_fd is not None and console_fd > 2:
         _detach_stdio()
     try:
@@ -469,6 +517,10 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     except bundle.BundleError as exc:
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
+    if NETWORK == "sandbox" and "network" not in b.namespaces:
+        # No namespace of its own: the interface would be the host's (never
+        # take it over); loopback only, as runsc without a network namespace.
+        NETWORK = "none"
     try:  # before any fork or thread: the namespace tools see at /proc/PID/ns/net
         namespaces.join(b.namespaces)  # the paths given (sentry/oci/namespaces.py)
         namespaces.unshare(b.namespaces)  # and new ones for the types without a path

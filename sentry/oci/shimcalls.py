@@ -196,6 +196,8 @@ def host_argv(g: dict[str, Any]) -> list[str]:
         argv.append("--strace")
     if g.get("kernel_release"):
         argv += ["--kernel-release", str(g["kernel_release"])]
+    if g.get("network"):
+        argv += ["--network", str(g["network"])]
     if g.get("log_path"):
         argv += ["--log", str(g["log_path"]), "--log-format", str(g["log_format"])]
     if g.get("overlay2", "none") != "none":
@@ -271,7 +273,8 @@ def _sandbox_serve(g: dict[str, Any], v: dict[str, Any]) -> int:
         return 1
     code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"],
                       kernel_release=g.get("kernel_release"),
-                      overlay=str(g.get("overlay2") or "none"))
+                      overlay=str(g.get("overlay2") or "none"),
+                      network=str(g.get("network") or "none"))
     sys.stdout.flush()
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
 

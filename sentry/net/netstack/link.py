@@ -1,0 +1,180 @@
+"""The one host descriptor of --network=sandbox: an AF_PACKET socket on the
+container namespace's interface, and what the stack copies from it.
+
+Opened by the sandbox host (sentry/oci/host.py), not by the Sentry: the host
+runs in the container's network namespace, unconfined, and at `start` time,
+after the runtime's hooks (Docker's libnetwork-setkey) moved the veth in.  The
+Sentry receives the descriptor over its channel (SCM_RIGHTS), as runsc's
+sandbox receives its fdbased endpoint's fd, so its own filter can go on
+denying socket(2).
+
+Facts used (packet(7), netdevice(7)):
+
+* An AF_PACKET SOCK_RAW socket bound to one interface with ETH_P_ALL reads and
+  writes whole Ethernet frames of that interface only.
+* Frames the host kernel sends over a veth leave with CHECKSUM_PARTIAL: the
+  TCP/UDP checksum field holds only the pseudo-header sum.  PACKET_AUXDATA
+  reports that as TP_STATUS_CSUMNOTREADY; the reader completes the checksum
+  (``fix_checksum``) before the stack validates it.
+* SIOCGIFHWADDR/SIOCGIFMTU/SIOCGIFADDR/SIOCGIFNETMASK answer for the calling
+  process's network namespace; so does /proc/self/net/route.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import socket
+import struct
+from typing import Any
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_CSUMNOTREADY = 1 << 3
+SIOCGIFFLAGS = 0x8913
+SIOCGIFADDR = 0x8915
+SIOCSIFADDR = 0x8916
+SIOCGIFNETMASK = 0x891B
+SIOCGIFMTU = 0x8921
+SIOCGIFHWADDR = 0x8927
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+AUXDATA = struct.Struct("=IIIHHHH")
+FRAME_MAX = 65536
+
+
+class LinkError(Exception):
+    """The namespace has no interface the stack can attach to."""
+
+
+def _ifreq(sock: socket.socket, cmd: int, name: str) -> bytes:
+    return fcntl.ioctl(sock.fileno(), cmd, struct.pack("16s24x", name.encode()))
+
+
+def _inet(sock: socket.socket, cmd: int, name: str) -> bytes | None:
+    try:
+        return _ifreq(sock, cmd, name)[20:24]
+    except OSError:
+        return None
+
+
+def _gateway(name: str) -> bytes | None:
+    """The default route's gateway through ``name`` (/proc/self/net/route)."""
+    try:
+        with open("/proc/self/net/route") as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        cols = line.split()
+        if len(cols) > 7 and cols[0] == name and cols[1] == "00000000" and cols[7] == "00000000":
+            return struct.pack("<I", int(cols[2], 16))
+    return None
+
+
+def describe(name: str | None = None) -> dict[str, Any] | None:
+    """The first up, non-loopback interface with an IPv4 address (or ``name``):
+    its name, MAC, MTU, address, prefix length and default gateway; None if
+    the namespace has none (docker --network=none: loopback only)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for _, ifname in socket.if_nameindex():
+            if name is not None and ifname != name:
+                continue
+            flags = struct.unpack_from("<H", _ifreq(probe, SIOCGIFFLAGS, ifname), 16)[0]
+            if flags & IFF_LOOPBACK or not flags & IFF_UP:
+                continue
+            addr = _inet(probe, SIOCGIFADDR, ifname)
+            mask = _inet(probe, SIOCGIFNETMASK, ifname)
+            if addr is None or mask is None:
+                continue
+            mac = _ifreq(probe, SIOCGIFHWADDR, ifname)[18:24]
+            mtu = struct.unpack_from("<i", _ifreq(probe, SIOCGIFMTU, ifname), 16)[0]
+            return {"ifname": ifname, "mac": mac, "mtu": mtu, "addr": addr,
+                    "prefix": bin(int.from_bytes(mask, "big")).count("1"),
+                    "gateway": _gateway(ifname)}
+    finally:
+        probe.close()
+    return None
+
+
+def strip_addresses(ifname: str) -> None:
+    """Take the IPv4 address off the host's side of the interface (as runsc
+    does): the stack owns it now, and the host kernel, still holding it,
+    would answer the stack's peers itself (ARP, and a RST to every SYN-ACK
+    the stack's connections get).  SIOCSIFADDR with 0.0.0.0 deletes it, and
+    the routes through it with it."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("16sH2x4s8x", ifname.encode(), socket.AF_INET, bytes(4))
+        fcntl.ioctl(probe.fileno(), SIOCSIFADDR, req)
+    finally:
+        probe.close()
+
+
+def open_packet(ifname: str) -> socket.socket:
+    """The AF_PACKET socket on ``ifname``, reporting checksum state."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    try:
+        sock.bind((ifname, 0))
+        sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _csum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
+    """The Internet checksum's folded one's-complement sum, in native order."""
+    if len(data) & 1:
+        data = bytes(data) + b"\0"
+    total = sum(array.array("H", bytes(data))) + initial
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def fix_checksum(frame: bytearray) -> None:
+    """Complete the TCP/UDP checksum of an IPv4 frame the host left partial."""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00":
+        return
+    ihl = (frame[14] & 0x0F) * 4
+    proto = frame[23]
+    total = int.from_bytes(frame[16:18], "big")
+    l4 = 14 + ihl
+    end = 14 + total
+    if proto == 6:
+        field = l4 + 16
+    elif proto == 17:
+        field = l4 + 6
+    else:
+        return
+    if end > len(frame) or field + 2 > end:
+        return
+    frame[field:field + 2] = b"\0\0"
+    pseudo = bytes(frame[26:34]) + bytes((0, proto)) + (end - l4).to_bytes(2, "big")
+    s = _csum(frame[l4:end], _csum(pseudo))
+    value = ~s & 0xFFFF
+    if proto == 17 and value == 0:
+        value = 0xFFFF
+    frame[field:field + 2] = struct.pack("=H", value)
+
+
+def read_frame(fd: int) -> bytearray:
+    """One frame (blocking), its checksum completed when the host left it
+    partial."""
+    buf = bytearray(FRAME_MAX)
+    sock = _SOCKS.get(fd)
+    if sock is None:
+        sock = _SOCKS[fd] = socket.socket(fileno=fd)
+    n, anc, _, _ = sock.recvmsg_into([buf], socket.CMSG_SPACE(AUXDATA.size))
+    del buf[n:]
+    for level, kind, data in anc:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(data) >= 4:
+            if struct.unpack_from("=I", data)[0] & TP_STATUS_CSUMNOTREADY:
+                fix_checksum(buf)
+    return buf
+
+
+_SOCKS: dict[int, socket.socket] = {}

@@ -1,0 +1,146 @@
+"""PyTCP attached to the packet descriptor: the user-space TCP/IP stack of
+--network=sandbox (docs/network.md says why PyTCP and what it lacks).
+
+PyTCP keeps one stack per process in module globals (pytcp.lib.stack) and
+runs its own threads (timer, ARP cache, TX ring, packet handler).  We start
+them ourselves rather than through ``pytcp.TcpIpStack``, which opens a tap
+device and probes for address conflicts for seconds: the address is the one
+Docker or CNI gave the namespace.  The RX ring is ours (``_PacketRx``): it
+reads with recvmsg, completes checksums the host left partial
+(link.read_frame) and needs no select(2).
+
+Everything PyTCP imports is imported here, before the Sentry's seccomp filter
+goes on (an import opens files): ``prepare()`` is called at boot.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+_READY = threading.Event()
+_STATE: dict[str, Any] = {}
+ATTACH_WAIT = 10.0
+ARP_WAIT = 1.0
+
+
+def prepare() -> None:
+    """Import PyTCP and configure it (quiet, IPv4) before confinement."""
+    from pytcp import config
+
+    config.LOG_CHANEL = set()
+    config.LOG_DEBUG = False
+    config.IP6_SUPPORT = False
+    config.IP6_LLA_AUTOCONFIG = False
+    config.IP6_GUA_AUTOCONFIG = False
+    config.IP4_HOST_DHCP = False
+    import pytcp.lib.socket  # noqa: F401
+    import pytcp.protocols.tcp.socket  # noqa: F401
+    import pytcp.protocols.udp.socket  # noqa: F401
+    from pytcp.lib import stack  # noqa: F401
+    from pytcp.lib.ip4_address import Ip4Address, Ip4Host  # noqa: F401
+    from pytcp.lib.mac_address import MacAddress  # noqa: F401
+    from pytcp.lib.packet import PacketRx  # noqa: F401
+    from pytcp.protocols.tcp.session import FsmState, TcpSessionError  # noqa: F401
+
+    import sentry.net.netstack.link  # noqa: F401
+    import sentry.net.netstack.tcp  # noqa: F401
+    import sentry.net.netstack.udp  # noqa: F401
+
+
+def _packet_rx_ring(fd: int) -> Any:
+    from pytcp.lib import stack
+    from pytcp.lib.packet import PacketRx
+
+    from sentry.net.netstack.link import read_frame
+
+    ring = stack.rx_ring
+
+    def receive() -> None:
+        while True:
+            try:
+                frame = read_frame(fd)
+            except OSError:
+                return
+            ring._rx_ring.append(PacketRx(bytes(frame)))
+            ring._packet_enqueued.release()
+
+    threading.Thread(target=receive, daemon=True, name="netstack-rx").start()
+
+
+def attach(fd: int, cfg: dict[str, Any], netconfig: Any = None) -> None:
+    """Start the stack on packet descriptor ``fd`` with the interface ``cfg``
+    (link.describe's); register the interface in ``netconfig`` (what
+    netlink and /proc/net answer from).  Runs the slow part (PyTCP's thread
+    start-up sleeps) in the background; ``wait_ready`` waits for it."""
+    prepare()
+    if netconfig is not None:
+        _register(netconfig, cfg)
+    _STATE["cfg"] = cfg
+    threading.Thread(target=_start, args=(fd, cfg), daemon=True, name="netstack-boot").start()
+
+
+def _register(netconfig: Any, cfg: dict[str, Any]) -> None:
+    from socket import AF_INET
+
+    iface = netconfig.add_interface(cfg["ifname"], mtu=cfg["mtu"], hwaddr=cfg["mac"])
+    netconfig.add_address(iface.index, AF_INET, cfg["addr"], cfg["prefix"])
+    if cfg.get("gateway"):
+        netconfig.add_route(AF_INET, b"", 0, ifindex=iface.index, gateway=cfg["gateway"])
+
+
+def _start(fd: int, cfg: dict[str, Any]) -> None:
+    import ipaddress
+
+    from pytcp import config
+    from pytcp.lib import stack
+    from pytcp.lib.ip4_address import Ip4Address, Ip4Host
+    from pytcp.lib.mac_address import MacAddress
+
+    config.TAP_MTU = cfg["mtu"]
+    config.LOCAL_TCP_MSS = cfg["mtu"] - 40
+    handler = stack.packet_handler
+    handler.assign_mac_address(mac_unicast=MacAddress(cfg["mac"].hex(":")))
+    host = Ip4Host(f"{ipaddress.IPv4Address(cfg['addr'])}/{cfg['prefix']}")
+    if cfg.get("gateway"):
+        host.gateway = Ip4Address(str(ipaddress.IPv4Address(cfg["gateway"])))
+    # Claimed as given (no DAD probes: the runtime assigned it).
+    handler.ip4_host.append(host)
+    stack.timer.start()
+    stack.arp_cache.start()
+    _packet_rx_ring(fd)
+    stack.tx_ring.start(fd)
+    handler.start()
+    handler._send_arp_announcement(host.address)
+    if cfg.get("gateway"):
+        _resolve(host.gateway)
+    _READY.set()
+
+
+def _resolve(gateway: Any) -> None:
+    """Ask for the gateway's MAC and give the answer up to ARP_WAIT: PyTCP
+    drops (does not queue) a packet whose next hop is unresolved, which would
+    cost a TCP connection a 1 s retransmission and a DNS query its 5 s retry."""
+    from pytcp.lib import stack
+
+    cache = stack.arp_cache
+    if cache.find_entry(gateway) is not None:  # a miss sends the request
+        return
+    deadline = time.monotonic() + ARP_WAIT
+    while gateway not in cache._arp_cache and time.monotonic() < deadline:
+        time.sleep(0.01)  # PyTCP's ARP cache has no wait of its own
+
+
+def active() -> bool:
+    """Whether a network is attached (sockets to other hosts go through it)."""
+    return "cfg" in _STATE
+
+
+def local_ip() -> bytes | None:
+    cfg = _STATE.get("cfg")
+    return cfg["addr"] if cfg else None
+
+
+def wait_ready() -> bool:
+    return _READY.wait(ATTACH_WAIT)

@@ -1,0 +1,216 @@
+"""End to end, --network=sandbox (opt-in): a real dockerd with a
+bridge network runs busybox containers with runtime pyvisor whose TCP goes
+through the Sentry's user-space stack (sentry/net/netstack) on the one packet
+socket the sandbox host opens on the container's eth0.
+
+The dockerd here differs from tests/test_e2e_docker.py's: it has a user-
+defined bridge network (its own bridge name and subnet, so it never meets a
+docker0) and the userland proxy for -p.  The image is the busybox one of
+tests/e2e.py: its httpd serves, its nc is the client.  Each check runs with
+runc first: a runc failure is the harness's, a pyvisor-only failure ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import e2e
+import pytest
+
+IMAGE = "pyvisor-e2e-busybox:1"
+NET = "pyvnet"
+BRIDGE = "pyv-br0"
+SUBNET = "10.231.7.0/24"
+GATEWAY = "10.231.7.1"
+PORT = 18080
+
+
+class Docker:
+    def __init__(self, client: str, env: dict[str, str], daemon: e2e.Daemon) -> None:
+        self.client, self.env, self.daemon = client, env, daemon
+
+    def __call__(self, *args: str, timeout: float = e2e.CMD_TIMEOUT):
+        return e2e.run([self.client, *args], env=self.env, timeout=timeout)
+
+
+def _start(base: Path, dockerd: str, client: str) -> tuple[e2e.Daemon, dict[str, str]]:
+    conf = base / "daemon.json"
+    import sys
+
+    res = e2e.run([sys.executable, str(e2e.runsc_in(base)), "install", "--config-file",
+                   str(conf)])
+    assert res.returncode == 0, res.stderr
+    import json
+
+    cfg = json.loads(conf.read_text())  # sandbox is opt-in (docs/network.md)
+    cfg["runtimes"]["pyvisor"]["runtimeArgs"] = ["--network=sandbox"]
+    conf.write_text(json.dumps(cfg))
+    sock = base / "docker.sock"
+    env = e2e.tool_env({"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(base / "client")})
+    daemon = e2e.Daemon(
+        "dockerd",
+        [dockerd, "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
+         "-H", f"unix://{sock}", "--pidfile", str(base / "docker.pid"),
+         "--config-file", str(conf), "--iptables=false", "--ip-masq=false",
+         "--bridge=none", "--userland-proxy=true"],
+        base / "dockerd.log", env)
+    daemon.start()
+    try:
+        daemon.wait_ready([client, "version"])
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon, env
+
+
+@pytest.fixture(scope="module")
+def docker() -> Iterator[Docker]:
+    yield from bridge_docker()
+
+
+def bridge_docker() -> Iterator[Docker]:
+    """dockerd with the bridge network NET and the busybox image (also
+    bench/bench_net_bridge.py's)."""
+    e2e.require_root()
+    dockerd = e2e.require_tool("dockerd")
+    client = e2e.require_tool("docker")
+    e2e.require_tool("containerd")
+    e2e.require_busybox()
+    base = e2e.short_tmpdir("pyv-dn-")
+    daemon = None
+    try:
+        daemon, env = _start(base, dockerd, client)
+        d = Docker(client, env, daemon)
+        res = d("import", str(e2e.write_rootfs_tar(base / "rootfs.tar")), IMAGE)
+        if res.returncode != 0:
+            e2e.unavailable(f"docker import failed: {res.stderr}", daemon.why(res))
+        res = d("network", "create", "--driver", "bridge", "--subnet", SUBNET,
+                "-o", f"com.docker.network.bridge.name={BRIDGE}", NET)
+        if res.returncode != 0:
+            e2e.unavailable(f"docker network create failed: {res.stderr}", daemon.why(res))
+        yield d
+    finally:
+        if daemon is not None:
+            with contextlib.suppress(Exception):
+                e2e.run([client, "rm", "-f", "pyv-web-runc", "pyv-web-pyvisor"],
+                        env=env, timeout=30)
+                e2e.run([client, "network", "rm", NET], env=env, timeout=30)
+            daemon.stop()
+        e2e.remove_tree(base)
+
+
+def _fetch(url: str, deadline: float) -> str:
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.read().decode()
+        except OSError as exc:  # the server is still starting: poll until it answers
+            last = exc
+            time.sleep(0.2)
+    raise AssertionError(f"{url}: no answer: {last}")
+
+
+@pytest.mark.parametrize("runtime", ["runc", "pyvisor"])
+def test_published_port_served_from_the_sandbox(docker: Docker, runtime: str) -> None:
+    """`docker run -d -p 18080:8000` with busybox httpd inside, fetched from
+    the host: SYNs arrive on eth0, the stack's listener on 0.0.0.0 accepts."""
+    name = f"pyv-web-{runtime}"
+    res = docker("run", "-d", "--name", name, f"--runtime={runtime}", "--network", NET,
+                 "-p", f"127.0.0.1:{PORT}:8000", IMAGE, "/bin/busybox", "sh", "-c",
+                 "echo hello-from-$0 > /tmp/index.html && exec busybox httpd -f -p 8000 -h /tmp",
+                 runtime)
+    assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+    try:
+        body = _fetch(f"http://127.0.0.1:{PORT}/index.html", time.monotonic() + 30)
+        assert body == f"hello-from-{runtime}\n"
+    finally:
+        docker("rm", "-f", name)
+
+
+@pytest.mark.parametrize("runtime", ["runc", "pyvisor"])
+def test_container_reaches_host_server(docker: Docker, runtime: str) -> None:
+    """A container connects out to a TCP server the test runs on the bridge's
+    address (the default gateway): request out, reply back, FIN both ways."""
+    srv = socket.create_server((GATEWAY, 0))
+    port = srv.getsockname()[1]
+    got: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            got.append(data)
+            conn.sendall(b"pong:" + data)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        res = docker("run", "--rm", f"--runtime={runtime}", "--network", NET, IMAGE,
+                     "/bin/busybox", "sh", "-c",
+                     f"echo ping-{runtime} | busybox nc {GATEWAY} {port}")
+        assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+        assert got == [f"ping-{runtime}\n".encode()]
+        assert res.stdout == f"pong:ping-{runtime}\n"
+    finally:
+        srv.close()
+
+
+def _sentry_of(docker: Docker, name: str) -> int:
+    """The Sentry: the sandbox host's child (the host is the OCI state pid)."""
+    res = docker("inspect", "-f", "{{.State.Pid}}", name)
+    host = int(res.stdout.strip())
+    kids = Path(f"/proc/{host}/task/{host}/children").read_text().split()
+    for k in kids:
+        comm = Path(f"/proc/{k}/cmdline").read_bytes()
+        if comm:
+            return int(k)
+    raise AssertionError(f"no Sentry under {host}")
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                out.add(link[8:-1])
+    return out
+
+
+def _table_inodes(pid: int, table: str, col: int) -> set[str]:
+    rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+    return {r.split()[col] for r in rows if len(r.split()) > col}
+
+
+def test_sentry_holds_one_packet_socket_and_no_inet_sockets(docker: Docker) -> None:
+    """From the host's view: the Sentry of a sandbox-mode container holds
+    exactly one AF_PACKET socket and no TCP, UDP or raw host sockets, even
+    while the application serves and is fetched."""
+    name = "pyv-web-pyvisor"
+    res = docker("run", "-d", "--name", name, "--runtime=pyvisor", "--network", NET,
+                 "-p", f"127.0.0.1:{PORT}:8000", IMAGE, "/bin/busybox", "httpd", "-f",
+                 "-p", "8000", "-h", "/etc")
+    assert res.returncode == 0, res.stderr
+    try:
+        _fetch(f"http://127.0.0.1:{PORT}/passwd", time.monotonic() + 30)
+        pid = _sentry_of(docker, name)
+        mine = _socket_inodes(pid)
+        packet = mine & _table_inodes(pid, "packet", 8)
+        assert len(packet) == 1, f"packet sockets {packet} of {mine}"
+        for table in ("tcp", "tcp6", "udp", "udp6", "raw", "raw6"):
+            assert not mine & _table_inodes(pid, table, 9), table
+    finally:
+        docker("rm", "-f", name)

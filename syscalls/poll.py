@@ -328,6 +328,30 @@ def _check_epollable(target: FileDescription) -> None:
             raise SyscallError(errno.EPERM)
 
 
+EP_MAX_NESTS = 4  # epoll instances nested inside one another, at most, below a top one
+
+
+def _epolls_in(ep: EpollFile) -> list[EpollFile]:
+    with ep.lock:
+        return [d for d, _, _ in ep.interest.values() if isinstance(d, EpollFile)]
+
+
+def _check_nesting(ep: EpollFile, target: EpollFile) -> None:
+    """Adding epoll ``target`` to ``ep``: ELOOP when ``ep`` is reachable from
+    ``target`` (a cycle) or when the chain below would get deeper than
+    Linux's EP_MAX_NESTS (ep_loop_check)."""
+    def depth(e: EpollFile, seen: set[int]) -> int:
+        if e is ep:
+            raise SyscallError(errno.ELOOP)
+        if id(e) in seen:
+            return 0
+        seen.add(id(e))
+        return 1 + max((depth(c, seen) for c in _epolls_in(e)), default=0)
+
+    if depth(target, set()) > EP_MAX_NESTS:
+        raise SyscallError(errno.ELOOP)
+
+
 def epoll_ctl(t: Task, a: Args) -> int:
     """epoll_ctl(2)."""
     epfd, op, fd = s32(a[0]), s32(a[1]), s32(a[2])
@@ -339,6 +363,8 @@ def epoll_ctl(t: Task, a: Args) -> int:
     events = data = 0
     if op != EPOLL_CTL_DEL:
         events, data = EPOLL_EVENT.unpack(t.mm.copy_in(a[3], EPOLL_EVENT.size))
+    if op == EPOLL_CTL_ADD and isinstance(target, EpollFile):
+        _check_nesting(ep, target)
     with ep.lock:
         if op == EPOLL_CTL_ADD:
             if fd in ep.interest:

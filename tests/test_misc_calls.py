@@ -48,3 +48,16 @@ def test_sigwait_rules_match_linux(programs: Programs) -> None:
     assert "kill zombie: ok" in nat.out and "taken by sigtimedwait: 12" in nat.out
     assert box.out == nat.out, box.describe()
     assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
+
+
+@pytest.mark.sandbox
+def test_epoll_nesting_and_resethand_match_linux(programs: Programs) -> None:
+    """epoll in epoll: the nesting limit and cycles are ELOOP; SA_RESETHAND
+    resets the handler only (each differed before)."""
+    prog = programs.path("epoll_nesting")
+    nat = run_native([prog])
+    box = run_sandbox([prog])
+    assert nat.returncode == 0, nat.describe()
+    assert "nest depth 6: ELOOP" in nat.out and "flags 0x90000004" in nat.out
+    assert box.out == nat.out, box.describe()
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()

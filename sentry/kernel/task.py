@@ -640,8 +640,9 @@ class Task:
         if not act.flags & sig.SA_NODEFER:
             mask |= sig.bit(info.signo)
         self.sigmask = mask & ~sig.UNBLOCKABLE
-        if act.flags & sig.SA_RESETHAND:
-            self.tg.sigactions[info.signo] = SigAction()
+        if act.flags & sig.SA_RESETHAND:  # only the handler resets (Linux's SA_ONESHOT)
+            self.tg.sigactions[info.signo] = SigAction(sig.SIG_DFL, act.flags, act.restorer,
+                                                       act.mask)
         if self.altstack[1] & sig.SS_AUTODISARM:
             self.altstack = (0, sig.SS_DISABLE, 0)
         return new

@@ -313,12 +313,20 @@ def setsockopt(t: Task, a: Args) -> int:
 
 # --- data ---------------------------------------------------------------------
 
+MSG_ERRQUEUE = 0x2000
+
 def _check_flags(ep: Endpoint, flags: int, recv: bool) -> None:
-    """MSG_OOB: unix datagram/seqpacket sockets have no urgent data
-    (EOPNOTSUPP); a stream has none queued here (a read is EINVAL, a write
-    sends the byte inline); UDP ignores the flag."""
+    """MSG_OOB: unix datagram/seqpacket sockets have no urgent data, nor does
+    UDP (a send is EOPNOTSUPP, as BSD); a stream has none queued here (a read
+    is EINVAL, a write sends the byte inline). MSG_ERRQUEUE on an inet
+    socket reads its error queue, which nothing here fills: EAGAIN."""
+    inet = ep.family in (c.AF_INET, c.AF_INET6)
+    if recv and flags & MSG_ERRQUEUE and inet:
+        raise SyscallError(errno.EAGAIN)
     if flags & c.MSG_OOB:
         if ep.family == c.AF_UNIX and ep.stype != c.SOCK_STREAM:
+            raise SyscallError(errno.EOPNOTSUPP)
+        if not recv and inet and ep.stype == c.SOCK_DGRAM:
             raise SyscallError(errno.EOPNOTSUPP)
         if recv and ep.stype == c.SOCK_STREAM:
             raise SyscallError(errno.EINVAL)
@@ -473,7 +481,8 @@ ENTRIES: list[Entry] = [
     supported("sendto", sendto),
     supported("recvfrom", recvfrom),
     partial("sendmsg", sendmsg, note="SCM_RIGHTS and SCM_CREDENTIALS (AF_UNIX)"),
-    partial("recvmsg", recvmsg, note="no MSG_ERRQUEUE; SCM_RIGHTS/SCM_CREDENTIALS only"),
+    partial("recvmsg", recvmsg, note="MSG_ERRQUEUE: the queue is always empty; "
+            "SCM_RIGHTS/SCM_CREDENTIALS only"),
     supported("sendmmsg", sendmmsg),
     partial("recvmmsg", recvmmsg, note="the timeout is checked, not enforced between messages"),
 ]

@@ -61,3 +61,15 @@ def test_epoll_nesting_and_resethand_match_linux(programs: Programs) -> None:
     assert "nest depth 6: ELOOP" in nat.out and "flags 0x90000004" in nat.out
     assert box.out == nat.out, box.describe()
     assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
+
+
+@pytest.mark.sandbox
+def test_refused_message_flags_match_linux(programs: Programs) -> None:
+    """MSG_ERRQUEUE with nothing queued is EAGAIN; MSG_OOB on UDP and unix
+    datagram sends is EOPNOTSUPP (the UDP and ERRQUEUE cases differed)."""
+    prog = programs.path("sock_flags")
+    nat = run_native([prog])
+    box = run_sandbox([prog])
+    assert nat.returncode == 0, nat.describe()
+    assert "udp sendto MSG_OOB: EOPNOTSUPP" in nat.out
+    assert box.out == nat.out, box.describe()

@@ -350,6 +350,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     pending = rootfs.spawn(opts.root, opts.mounts)  # its Python starts while we boot
     try:
         table = build_table()
+        faults.wrap_handlers(table.dispatch, table.name)  # tests only; inert unset
         Pipe.interrupted = _pipe_wait_check
         stubs.reserve_stub_region()
         kernel = Kernel(

@@ -184,6 +184,16 @@ class GoferClient:
         """True once the Gofer is known to be gone (every call then raises EIO)."""
         return self._dead
 
+    def alive(self) -> bool:
+        """Whether the Gofer can still answer (checked now, not only on the
+        last call): a cache in front of the client asks before serving a hit,
+        so nothing read from a dead server's files is served (EIO instead)."""
+        if self._dead or self._closed:
+            return False
+        if not self.channel.peer_alive():
+            self._dead = True
+        return not self._dead
+
     # -- session ------------------------------------------------------------
 
     def connect(self, uname: str = "root", aname: str = "", *, n_uname: int = 0) -> int:

@@ -108,6 +108,28 @@ class ProcInode(Inode):
         super().__init__(fs, mode)
         self.ref = ref
 
+    # Linux: /proc/<pid> entries belong to the process's effective ids, and
+    # permission checks (sentry/kernel/dac.py reads inode.uid/gid) must see the
+    # same owner stat reports: a process that dropped root (setpriv, su) could
+    # not open its own /proc/self/fd, mode 0500, while stat said it owned it.
+    @property
+    def uid(self) -> int:  # type: ignore[override]
+        task = self.ref.task() if self.ref is not None else None
+        return task.creds.euid if task is not None else self._uid
+
+    @uid.setter
+    def uid(self, value: int) -> None:
+        self._uid = value
+
+    @property
+    def gid(self) -> int:  # type: ignore[override]
+        task = self.ref.task() if self.ref is not None else None
+        return task.creds.egid if task is not None else self._gid
+
+    @gid.setter
+    def gid(self, value: int) -> None:
+        self._gid = value
+
     def alive(self) -> ThreadGroup | None:
         """Raise ENOENT if the owning process vanished; its thread group if any."""
         return self.ref.tg() if self.ref is not None else None

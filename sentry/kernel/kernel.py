@@ -184,9 +184,13 @@ class Kernel:
                 self._continue(tg)
             elif sig in STOP_SIGNALS:
                 tg.pending.discard(SIGCONT)
-            if act.handler == SIG_IGN and sig != SIGCHLD:
+            # Linux never ignores a blocked signal (its handler may change
+            # before it is unblocked; sigtimedwait takes it): queue it.
+            blocked = any(t.sigmask & bit(sig) for t in tg.live_tasks())
+            if act.handler == SIG_IGN and sig != SIGCHLD and not blocked:
                 return
-            if act.handler == SIG_DFL and default_action(sig) in (IGNORE, CONT):
+            if (act.handler == SIG_DFL and default_action(sig) in (IGNORE, CONT)
+                    and not blocked):
                 return
             tg.pending.add(info)
             for t in tg.live_tasks():

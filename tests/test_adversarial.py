@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pytest
 from helpers import Programs, _base_env, run_native, run_sandbox, sandbox_command
+from test_oci import cid, make_bundle, state_root  # noqa: F401 - fixtures, used by name
 
 pytestmark = pytest.mark.sandbox
 
@@ -257,3 +258,54 @@ def test_dropped_root_lists_own_fds(programs: Programs) -> None:
     sandboxed = run_sandbox([prog])
     assert native.out == "pid/fd: opendir ok\nself/fd: opendir ok\nself/fdinfo: opendir ok\n"
     assert (sandboxed.returncode, sandboxed.out) == (0, native.out), sandboxed.describe()
+
+
+# -- bombs under the container's limits (OCI bundles) ----------------------------
+
+
+def _bomb_bundle(make, programs: Programs, name: str,  # noqa: ANN001
+                 resources: dict[str, object], cgroups_path: str | None) -> Path:
+    from test_limits import _bundle_with
+
+    return _bundle_with(make, [f"/bin/{name}"], {f"/bin/{name}": programs.path(name)},
+                        resources, cgroups_path)
+
+
+def test_fork_bomb_bounded_by_pids_limit(state_root: Path, cid: str,  # noqa: F811
+                                         make_bundle, programs: Programs) -> None:  # noqa: ANN001,F811
+    """A fork bomb in a container with pids.limit 40 hits EAGAIN and ends;
+    a sandbox beside it completes its workload meanwhile."""
+    from test_limits import _run_pyvisor
+
+    b = _bomb_bundle(make_bundle, programs, "fork_bomb", {"pids": {"limit": 40}}, None)
+    beside = Watched(["/bin/busybox", "sh", "-c", BESIDE_SCRIPT])
+    res = _run_pyvisor(state_root, cid, b)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "fork failed with EAGAIN\nbomb over\n", (res.stdout, res.stderr)
+    _beside_ok(beside)
+
+
+def test_mmap_bomb_bounded_by_memory_limit(state_root: Path, cid: str,  # noqa: F811
+                                           make_bundle, programs: Programs) -> None:  # noqa: ANN001,F811
+    """An mmap bomb in a container limited to 256 MiB is refused (ENOMEM) or
+    the sandbox is OOM-killed as a whole: either way it ends, nothing is
+    left, and a sandbox beside it is unaffected."""
+    from test_limits import _remove_test_cgroups, _require_memory_cgroup, _run_pyvisor
+
+    _require_memory_cgroup()
+    rel = f"pyvisor-test-{cid}"
+    b = _bomb_bundle(make_bundle, programs, "mmap_bomb", {"memory": {"limit": 256 << 20}},
+                     f"/{rel}")
+    beside = Watched(["/bin/busybox", "sh", "-c", BESIDE_SCRIPT])
+    try:
+        res = _run_pyvisor(state_root, cid, b)
+    finally:
+        _remove_test_cgroups(rel)
+    assert "not bounded" not in res.stdout, res.stdout
+    assert res.stdout.startswith("refused:") or res.returncode != 0, (res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr, res.stderr
+    print(f"mmap bomb: status {res.returncode}, {res.stdout.strip()!r}")
+    from helpers import processes_mentioning
+
+    assert not processes_mentioning(cid)
+    _beside_ok(beside)

@@ -170,7 +170,7 @@ def run_trinity(seconds: int, children: int = 2) -> dict[str, object]:
 
 def test_trinity_slice() -> None:
     """A short trinity run: the sandbox ends cleanly, the canary is intact."""
-    figures = run_trinity(12)
+    figures = run_trinity(8)
     print(f"trinity: {figures}")
 
 

@@ -72,7 +72,7 @@ def hostile_elf(draw: st.DrawFn) -> bytes:
     return bytes(blob if cut is None else blob[:cut])
 
 
-@fuzz(quick=80, blob=hostile_elf())
+@fuzz(quick=60, blob=hostile_elf())
 @example(blob=b"\x7fELF")
 @example(blob=E.ELFMAG + bytes([2, 1, 1]) + bytes(9)
          + E._EHDR.pack(E.ET_EXEC, E.EM_X86_64, 1, 0, U64 - 55, 0, 0, 64, 56, 1, 64, 0, 0))

@@ -109,7 +109,7 @@ def _parse_all(raw: Any) -> None:
         pass
 
 
-@fuzz(raw=st.one_of(mutated_specs(), values))
+@fuzz(quick=60, raw=st.one_of(mutated_specs(), values))
 @example(raw={**SPEC, "process": {**SPEC["process"], "rlimits": [{"type": "RLIMIT_X"}]}})
 @example(raw={**SPEC, "hostname": "\ud800"})
 @example(raw={**SPEC, "root": {"path": "rootfs\ud800"}})
@@ -120,7 +120,7 @@ def test_config_parse_raises_only_bundle_error(raw: Any) -> None:
 test_config_parse_raises_only_bundle_error_long = test_config_parse_raises_only_bundle_error.long
 
 
-@fuzz(data=st.one_of(
+@fuzz(quick=60, data=st.one_of(
     st.binary(max_size=200),
     st.builds(lambda v: json.dumps(v).encode(), mutated_specs()),
     st.integers(1, 100_000).map(lambda n: b"[" * n),
@@ -139,7 +139,7 @@ def test_read_config_raises_only_bundle_error(data: bytes) -> None:
 test_read_config_raises_only_bundle_error_long = test_read_config_raises_only_bundle_error.long
 
 
-@fuzz(process=st.one_of(
+@fuzz(quick=60, process=st.one_of(
     st.builds(lambda v: msgpack.unpackb(_packb(v), raw=False, unicode_errors="surrogatepass"),
               mp_values),
     mutated_specs().map(lambda s: s.get("process") if isinstance(s, dict) else s),

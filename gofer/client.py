@@ -57,6 +57,7 @@ __all__ = ["Attr", "GoferClient", "GoferProcess", "StatFS", "start_gofer"]
 _M = TypeVar("_M", bound=p9.Message)
 _RREAD_OVERHEAD = 11  # size type tag count
 _TWRITE_OVERHEAD = 23  # size type tag fid offset count
+_MAX_ERRNO = 4095  # Linux's MAX_ERRNO: -4095..-1 are errors in a return value
 _FATAL = (PeerDiedError, ChannelTimeout, ChannelClosed, ProtocolError)
 _TCLUNK = struct.Struct("<IBHI")  # size type tag fid: a whole Tclunk frame
 CLUNK_BATCH = 64
@@ -161,7 +162,11 @@ class GoferClient:
         if type(reply) is want:
             return reply  # type: ignore[return-value]
         if isinstance(reply, p9.Rlerror):
-            raise SyscallError(reply.ecode)
+            # An errno the application can be given: 0 would read as success
+            # and a number past MAX_ERRNO as a result, so a Gofer claiming
+            # either is confused or hostile (EIO).
+            ecode = reply.ecode
+            raise SyscallError(ecode if 0 < ecode <= _MAX_ERRNO else errno.EIO)
         raise SyscallError(errno.EIO)
 
     def alloc_fid(self) -> int:
@@ -183,6 +188,16 @@ class GoferClient:
     def dead(self) -> bool:
         """True once the Gofer is known to be gone (every call then raises EIO)."""
         return self._dead
+
+    def alive(self) -> bool:
+        """Whether the Gofer can still answer (checked now, not only on the
+        last call): a cache in front of the client asks before serving a hit,
+        so nothing read from a dead server's files is served (EIO instead)."""
+        if self._dead or self._closed:
+            return False
+        if not self.channel.peer_alive():
+            self._dead = True
+        return not self._dead
 
     # -- session ------------------------------------------------------------
 

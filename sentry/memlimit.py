@@ -3,7 +3,7 @@ scaled to it.
 
 Why: the Sentry's caches (file pages read through the Gofer, in
 sentry/vfs/goferfs.py; executables' pages in the memory file,
-sentry/mm/image_cache.py) have defaults sized for a machine (hundreds of
+sentry/mm/image_cache.py; both sized here) have defaults sized for a machine (hundreds of
 MiB).  Under `docker run -m 32m` every byte they keep is charged to the same
 limit as the application, which is then OOM-killed for the Sentry's caching.
 gVisor sizes its caches from the container's memory limit too.  The limit is

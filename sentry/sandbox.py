@@ -367,6 +367,21 @@ def _launch_error(path: str, exc: execimage.ImageError, ctx: FsContext) -> Launc
     return LaunchError(f"{path}: {reason}{detail}", status, program=path, errno_=exc.errno)
 
 
+def _preload_unwinder() -> None:
+    """Load libgcc_s now, while the Sentry may still open files: glibc loads it
+    the first time a thread ends through pthread_exit (Python does so for a
+    daemon thread that wakes during interpreter shutdown), and once the
+    Sentry's filter forbids open() that load fails and glibc aborts: a long
+    trinity run ended with "libgcc_s.so.1 must be installed for pthread_exit
+    to work" and SIGABRT instead of the program's exit status."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libgcc_s.so.1")
+    except OSError:
+        pass  # a static or musl build: nothing to unwind with, nothing to load
+
+
 def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     """Run ``argv`` in a new sandbox; returns the exit code a shell would show."""
     from syscalls.linux64 import build_table  # the one place syscalls meet the kernel
@@ -376,6 +391,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
                            writable=not opts.root_overlay)
     try:
         table = build_table()
+        faults.wrap_handlers(table.dispatch, table.name)  # tests only; inert unset
         Pipe.interrupted = _pipe_wait_check
         stubs.reserve_stub_region()
         kernel = Kernel(
@@ -436,6 +452,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             opts.on_kernel(Booted(kernel, root.ctx))
         _trim_heap()
         if sentry_filter is not None:
+            _preload_unwinder()
             confine.confine_sentry(sentry_filter)
             faults.at("sentry-confined")
         if opts.before_start is not None:

@@ -181,6 +181,16 @@ class ClientChannel:
             self._dead = True
             raise PeerDiedError(f"server process {self._peer.pid} died")
 
+    def peer_alive(self) -> bool:
+        """Whether the channel can still carry requests (the server alive and
+        not closed), without sending one: one poll of the peer's pidfd.  For
+        callers that answer from a cache and must not outlive the server."""
+        try:
+            self._check()
+        except ChannelError:
+            return False
+        return True
+
     # -- requests ---------------------------------------------------------
 
     def send_request(

@@ -204,7 +204,7 @@ def _groups_for(t: Task, pid: int) -> list[ThreadGroup]:
     reaped, as Linux's (signalling it succeeds and does nothing)."""
     k = t.kernel
     with k.lock:
-        if pid > 0:
+        if pid > 0:  # a zombie counts: Linux's kill() of one succeeds (and does nothing)
             tg = k.thread_groups.get(pid)
             return [tg] if tg is not None and not tg.reaped else []
         if pid == 0:
@@ -231,7 +231,9 @@ def may_signal(t: Task, target: Task | None, signo: int) -> bool:
 def _leader(tg: ThreadGroup) -> Task | None:
     """The task whose credentials a signal to the process is checked against."""
     live = tg.live_tasks()
-    return live[0] if live else None
+    if live:
+        return live[0]
+    return tg.tasks[0] if tg.tasks else None  # a zombie: its last credentials
 
 
 def kill(t: Task, a: Args) -> int:

@@ -195,3 +195,13 @@ def test_gofer_killed_under_c_loop(programs: Programs) -> None:
         res.describe())
     lines = _check_cli_and_leftovers(res)
     assert len(lines) == 1, "the CLI's one line is all stderr should hold\n" + res.describe()
+
+
+def test_gofer_killed_no_read_from_stale_cache(programs: Programs) -> None:
+    """A file opened and read before the Gofer died is in the Sentry's page
+    cache; its next read must still fail with EIO, as an uncached one does,
+    rather than serve bytes no live server vouches for."""
+    res = _kill_gofer_under([programs.path("gofer_cached_read"), "/etc/hostname"])
+    assert res.status == 7, res.describe()
+    assert res.out.decode().splitlines()[-1] == "pread failed: EIO", res.describe()
+    _check_cli_and_leftovers(res)

@@ -281,6 +281,13 @@ def test_shell_under_32m(cid: str, make_bundle: Callable[..., Path],  # noqa: F8
 
 def test_caches_are_sized_from_the_memory_limit() -> None:
     from sentry import memlimit
+    from sentry.mm import image_cache
+    from sentry.vfs import goferfs
+
+    # Both Sentry caches of file bytes follow the limit (the image cache had
+    # a fixed 64 MiB: 2/3 of a 96 MiB container's memory for program text).
+    assert goferfs.DEFAULT_CACHE_BYTES == memlimit.cache_bytes(256 << 20)
+    assert image_cache.DEFAULT_MAX_BYTES == memlimit.cache_bytes(64 << 20)
 
     assert memlimit.cache_bytes(256 << 20) == min(256 << 20, memlimit.limit() // 16)
     saved = memlimit._limit

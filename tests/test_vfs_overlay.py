@@ -102,6 +102,9 @@ class FakeGoferClient:
         self.opened.add(fid)
         return _qid(os.lstat(self._path(fid))), 0
 
+    def alive(self) -> bool:
+        return True
+
     def read(self, fid: int, offset: int, count: int) -> bytes:
         self.calls["read"] += 1
         assert fid in self.opened

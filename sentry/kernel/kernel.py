@@ -218,7 +218,7 @@ class Kernel:
             # A blocked signal is never dropped as ignored: the disposition may
             # change before it is unblocked, and sigwaitinfo takes it; a tracer
             # hears of ignored signals too (Linux's sig_ignored).
-            blocked = bool(live) and bool(live[0].sigmask & bit(sig))
+            blocked = any(t.sigmask & bit(sig) for t in live)
             traced = any(t.ptrace is not None for t in tg.tasks)
             if not blocked and not traced:
                 if act.handler == SIG_IGN and sig != SIGCHLD:

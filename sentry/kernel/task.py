@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import futex, ptrace, schedparams, seccomp
+from sentry.kernel import contain, futex, ptrace, schedparams, seccomp
 from sentry.kernel import signals as sig
 from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
 from sentry.kernel.errors import SyscallError
@@ -104,7 +104,8 @@ def _release_old_mm(exc: ExecSwitch) -> None:
 
 
 class SentryBug(Exception):
-    """A handler failed with something other than SyscallError: a Sentry bug."""
+    """A Sentry failure the kernel could not contain (outside a syscall
+    handler: a handler's own exceptions become an errno, kernel/contain.py)."""
 
 
 def exit_status(code: int) -> int:
@@ -446,9 +447,8 @@ class Task:
                         continue
                     except (TaskKilled, stubs.StubDied, stubs.StubError):
                         raise
-                    except Exception as exc:
-                        log.exception("Sentry bug in syscall %s", kernel.syscall_name(nr))
-                        raise SentryBug(f"syscall {kernel.syscall_name(nr)}: {exc!r}") from exc
+                    except Exception as exc:  # a Sentry bug: an errno, not a dead sandbox
+                        ret = contain.contain(kernel.syscall_name(nr), self.tid, exc)
                 if strace:
                     self._strace_result(call, nr, ret)
                 if self.ptrace is not None:

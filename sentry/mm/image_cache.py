@@ -35,6 +35,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from sentry import memlimit
 from sentry.bytes_lru import BytesLru
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from sentry.mm.memfile import MemoryFile
     from sentry.mm.vma import Backing
 
-DEFAULT_MAX_BYTES = 64 << 20
+DEFAULT_MAX_BYTES = memlimit.cache_bytes(64 << 20)  # less under a memory limit
 _PEEK = 256
 
 

@@ -108,6 +108,37 @@ class ProcInode(Inode):
         super().__init__(fs, mode)
         self.ref = ref
 
+    # Linux: /proc/<pid> entries belong to the process's effective ids, and
+    # permission checks (sentry/kernel/dac.py reads inode.uid/gid) must see the
+    # same owner stat reports: a process that dropped root (setpriv, su) could
+    # not open its own /proc/self/fd, mode 0500, while stat said it owned it.
+    def _owner(self) -> Task | None:
+        """The task whose ids own this entry (None: gone, or no process)."""
+        if self.ref is None:
+            return None
+        try:
+            return self.ref.task()
+        except SyscallError:  # the process is gone: the ids it was made with
+            return None
+
+    @property
+    def uid(self) -> int:  # type: ignore[override]
+        task = self._owner()
+        return task.creds.euid if task is not None else self._uid
+
+    @uid.setter
+    def uid(self, value: int) -> None:
+        self._uid = value
+
+    @property
+    def gid(self) -> int:  # type: ignore[override]
+        task = self._owner()
+        return task.creds.egid if task is not None else self._gid
+
+    @gid.setter
+    def gid(self, value: int) -> None:
+        self._gid = value
+
     def alive(self) -> ThreadGroup | None:
         """Raise ENOENT if the owning process vanished; its thread group if any."""
         return self.ref.tg() if self.ref is not None else None
@@ -137,13 +168,15 @@ class SnapshotFile(InodeFile):
 
     def __init__(self, inode: ProcFile, data: bytes, flags: int) -> None:
         super().__init__(inode, flags)
-        self.data = data
+        self.data: bytes | None = data
         self.offset = 0
         self.writer = inode.writer
         self._lock = threading.Lock()
 
     def read(self, count: int) -> bytes:
         with self._lock:
+            if self.data is None:
+                raise SyscallError(errno.ESRCH)
             out = self.data[self.offset:self.offset + max(count, 0)]
             self.offset += len(out)
             return out
@@ -151,11 +184,24 @@ class SnapshotFile(InodeFile):
     def pread(self, count: int, offset: int) -> bytes:
         if offset < 0:
             raise SyscallError(errno.EINVAL)
+        if self.data is None:
+            raise SyscallError(errno.ESRCH)
         return self.data[offset:offset + max(count, 0)]
 
     def seek(self, offset: int, whence: int) -> int:
+        """A seek back to the start makes the next read generate the text
+        afresh, as Linux's seq_file does (tools poll /proc/<pid>/stat through
+        one descriptor with lseek+read); a process reaped since then reads as
+        ESRCH, which is how they learn it is gone."""
         with self._lock:
-            self.offset = seek_position(self.offset, len(self.data), offset, whence)
+            self.offset = seek_position(self.offset, len(self.data or b""), offset, whence)
+            if self.offset == 0 and self.readable():
+                inode = self.inode
+                try:
+                    inode.alive()
+                    self.data = inode.gen()
+                except SyscallError:
+                    self.data = None  # read: ESRCH
             return self.offset
 
     def stat(self) -> Stat:

@@ -532,8 +532,15 @@ class StubThread:
         self.proc.free_thread(self.index)
 
     def fault(self) -> tuple[int, int, int]:
+        """(signal, si_code, address) of a fault event.  The slot is writable
+        by the application, so si_code is taken as the kernel's 32-bit int
+        (the low half, signed) whatever the 64-bit field holds: a larger one
+        made signal delivery fail to pack the siginfo, killing the sandbox."""
         s = self.slot
-        return int(s.fault_signo), int(s.fault_code), int(s.fault_addr)
+        code = int(s.fault_code) & 0xFFFFFFFF
+        if code >= 1 << 31:
+            code -= 1 << 32
+        return int(s.fault_signo), code, int(s.fault_addr)
 
     def queue_ops(self, ops: list[StubOp]) -> bool:
         """Put ``ops`` in the slot for the stub to apply with the next reply, before

@@ -26,6 +26,9 @@ Caching of the read-only mode:
   the Gofer again.  A chunk is keyed by the file's qid path and mtime, so a
   file that did change is read afresh once its attributes are refreshed, and
   a file whose inode was evicted and looked up again finds its chunks.
+  A hit is served only while the Gofer is alive (one poll of its pidfd,
+  GoferClient.alive): once it is dead, cached reads fail with EIO as
+  uncached ones do, so nothing is read that no live server vouches for.
 
 Reads use one lopen'ed fid per file, shared by every description of that file
 (9P reads carry their own offset): in the read-only mode the file's own walk
@@ -89,6 +92,7 @@ class GoferClient(Protocol):
     def getattr(self, fid: int) -> Any: ...
     def lopen(self, fid: int, flags: int) -> tuple[Any, int]: ...
     def read(self, fid: int, offset: int, count: int) -> bytes: ...
+    def alive(self) -> bool: ...
     def readdir(self, fid: int, offset: int, count: int) -> list[Any]: ...
     def readlink(self, fid: int) -> bytes: ...
     def statfs(self, fid: int) -> Any: ...
@@ -329,6 +333,8 @@ class GoferInode(GoferWrites, Inode):
         key = (self.fs.dev, self.ino, self.mtime_ns, idx)
         data = self.fs.cache.get(key)
         if data is not None:
+            if not self.fs.client.alive():  # a dead server's files: EIO, cached or not
+                raise SyscallError(errno.EIO)
             return data
         self.fs.cache.misses += 1
         fid = self._read_fid()

@@ -359,7 +359,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             protect_init=opts.protect_init, pids_limit=opts.pids_limit,
         )
         # Built while the Gofer starts (rootfs.build waits for it), loaded below.
-        sentry_filter = confine.prepare_filter() if opts.confine else None
+        network = getattr(opts, "network", "none")
+        sentry_filter = confine.prepare_filter(network) if opts.confine else None
     except BaseException:
         pending.abort()
         raise
@@ -367,9 +368,14 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         root = rootfs.build(pending, opts.root, kernel, cwd=None, mounts=opts.mounts,
                             root_readonly=opts.root_readonly)
     except MountError as exc:
+        _discard(sentry_filter)
         raise LaunchError(str(exc), 125) from None
     except SyscallError as exc:
+        _discard(sentry_filter)
         raise LaunchError(f"cannot set up the root {opts.root}: {exc}", 125) from None
+    except BaseException:
+        _discard(sentry_filter)
+        raise
     faults.at("sentry-rootfs")
     mf = None
     platform = None
@@ -403,7 +409,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             opts.on_kernel(Booted(kernel, root.ctx))
         _trim_heap()
         if sentry_filter is not None:
-            confine.confine_sentry(sentry_filter)
+            confine.confine_sentry(sentry_filter, memfd=mf.fd)
             faults.at("sentry-confined")
         if opts.before_start is not None:
             opts.before_start()
@@ -434,6 +440,13 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         root.close()
         if mf is not None:
             mf.close()
+        _discard(sentry_filter)
+
+
+def _discard(prepared: confine.Prepared | None) -> None:
+    """Remove what confinement prepared on the host when it never happened."""
+    if prepared is not None:
+        prepared.discard()
 
 
 def _trim_heap() -> None:

@@ -58,6 +58,7 @@ CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
+M_ARENA_MAX = -8
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -97,6 +98,10 @@ class Prepared:
         except (OSError, ValueError):
             self.last_cap = 63
         self.libc = ctypes.CDLL(None, use_errno=True)
+        # glibc's malloc reads /sys/devices/system/cpu/online the first time a
+        # thread needs a new arena unless the arena limit is set: set it to
+        # glibc's own default (8 per CPU) while files can still be opened.
+        self.libc.mallopt(M_ARENA_MAX, 8 * (os.cpu_count() or 1))
 
     def discard(self) -> None:
         """Remove the empty directory when confinement does not happen."""

@@ -73,6 +73,10 @@ HOST_NETWORK = (
     "getsockname", "getpeername", "sendmmsg", "recvmmsg", "socketpair",
 )  # fmt: skip
 
+# Killed whatever the default action: a Sentry that opens a host file or runs
+# a program after boot is a compromised Sentry.
+NEVER = ("open", "openat", "openat2", "execve", "execveat")
+
 NETWORK_MODES = ("none", "sandbox", "host")
 
 # Syscalls whose calls are checked argument by argument below.
@@ -135,8 +139,9 @@ def build(network_mode: str = "none", *, default: str = "kill") -> object:
         f.add_rule(sc.ALLOW, "fcntl", sc.Arg(1, sc.EQ, cmd))
     for cmd in IOCTL_CMDS:
         f.add_rule(sc.ALLOW, "ioctl", sc.Arg(1, sc.EQ, cmd))
-    f.add_rule(sc.KILL_PROCESS, "open")  # killed even in the discovery modes
-    f.add_rule(sc.KILL_PROCESS, "openat")
+    if default != "kill":  # (libseccomp refuses a rule that repeats the default)
+        for name in NEVER:  # killed even in the discovery modes
+            f.add_rule(sc.KILL_PROCESS, name)
     f.set_attr(sc.Attr.CTL_TSYNC, 1)
     f.set_attr(sc.Attr.CTL_NNP, 1)
     return f

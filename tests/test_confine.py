@@ -88,7 +88,8 @@ def test_booted_sentry_and_gofer_are_confined(tmp_path) -> None:  # noqa: ANN001
         gofer = _gofer_of(proc.pid)
         gs = _status(gofer)
         assert gs["Seccomp"] == "2" and gs["NoNewPrivs"] == "1"
-        assert int(gs["CapEff"], 16) == 0b11111  # chown, dac_override, dac_read_search, fowner, fsetid
+        # chown, dac_override, dac_read_search, fowner, fsetid
+        assert int(gs["CapEff"], 16) == 0b11111
         assert int(gs["CapBnd"], 16) == 0b11111
         assert _ns(gofer)["mnt"] != host["mnt"]
         assert os.readlink(f"/proc/{gofer}/root") == "/"  # pivot_root: "/" is the served tree

@@ -64,13 +64,14 @@ BASE = (
     "prlimit64", "getrlimit", "uname", "getrandom", "getcwd", "sysinfo",
     # the control channel and OCI exec's descriptors (sockets it already holds)
     "sendmsg", "recvmsg", "sendto", "recvfrom", "shutdown", "getsockopt",
+    "getsockname",  # socket.socket(fileno=...) asks a received socket its family
     # the memory file's sizing
     "memfd_create",
 )  # fmt: skip
 
 HOST_NETWORK = (
     "socket", "connect", "bind", "listen", "accept", "accept4", "setsockopt",
-    "getsockname", "getpeername", "sendmmsg", "recvmmsg", "socketpair",
+    "getpeername", "sendmmsg", "recvmmsg", "socketpair",
 )  # fmt: skip
 
 # Killed whatever the default action: a Sentry that opens a host file or runs

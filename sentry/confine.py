@@ -2,28 +2,31 @@
 
 Order (each step needs what the one before still allows):
 
+0. At the start of boot, while the Sentry is still one thread
+   (:func:`enter_mount_namespace`): a private mount namespace (a copy of the
+   host's tree, no propagation), in which the zygote and stubs are forked too.
 1. Namespaces: new ipc, uts and cgroup namespaces, and a new network
    namespace unless the network mode needs the one it is in ("host": host
-   sockets; "sandbox": the packet descriptor was opened in it, but a descriptor
-   keeps working after the opener changes namespace, so "sandbox" leaves too).
-   A new pid namespace takes effect for children only; the stubs are cloned by
-   the zygote, forked earlier, so it would change nothing and is not made.
-2. Root: chroot into an empty directory that no longer exists (made with
-   mkdtemp, entered, removed): no path leads anywhere, nothing can be created
-   in it, and nothing is left behind on the host.  The root is the process's
-   (all threads share one fs_struct), unlike the namespaces and capabilities,
-   which are per thread.
+   sockets; "sandbox": the packet descriptor was opened in it, but a
+   descriptor keeps working after its opener changes namespace, so "sandbox"
+   leaves too).  These are per thread: the main thread's, inherited by every
+   thread it starts afterwards (all task threads).
+2. Root: pivot_root onto an empty read-only tmpfs mounted on a fresh
+   directory, the old root detached, the directory's host name removed
+   (nothing left behind).  Without a mount namespace of its own (the Sentry
+   had threads already, or PYVISOR_SENTRY_MOUNT_NS=0), chroot into that
+   directory, then remove it.  The root is the process's (threads share one
+   fs_struct).
 3. Capabilities: the bounding set, then every set, emptied on this thread;
    the task threads started afterwards inherit the empty sets.
 4. no_new_privs and the seccomp allowlist (sentry/confine_filters.py), on
    every thread (TSYNC).
 
-Why not user and mount namespaces and pivot_root here: unshare(CLONE_NEWUSER)
-and unshare(CLONE_NEWNS) refuse (EINVAL) a process whose threads share its
-fs_struct, which every Python thread does, and by this point the Sentry has
-threads (the Gofer client, the worker pool, OCI's control server).  They need
-the Sentry started as a separate, single-threaded process (runsc re-executes
-itself for this); see docs/security.md for what is and is not done.
+Not done: a user namespace (unshare(CLONE_NEWUSER) gives up the host
+capabilities boot still needs, and at the end of boot the Sentry has threads,
+which it refuses), and a pid namespace (the Sentry itself would have to be
+forked into it; a new pid namespace for its children would put the zygote
+out of reach of the stub's getppid() check).  See docs/security.md.
 
 Facts this relies on (seccomp(2), libseccomp, namespaces(7), capabilities(7)):
 
@@ -54,10 +57,16 @@ from sentry import confine_filters
 
 log = logging.getLogger("pyvisor")
 
+CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = 155  # x86_64
 M_ARENA_MAX = -8
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT = 47
@@ -65,6 +74,9 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 FILTER_MODE_ENV = "PYVISOR_SENTRY_SECCOMP"
+# "0": keep the host's mount namespace and chroot instead of pivot_root (an
+# escape hatch should a host refuse the mount namespace in a way not caught).
+MOUNT_NS_ENV = "PYVISOR_SENTRY_MOUNT_NS"
 # Network modes that keep the Sentry in the network namespace it was started in.
 KEEPS_NETNS = ("host",)
 
@@ -87,9 +99,10 @@ class Prepared:
     (~5-10 ms of libseccomp work, off the path `create` waits on), the empty
     directory, and /proc facts read while /proc is still reachable."""
 
-    def __init__(self, network_mode: str, mode: str) -> None:
+    def __init__(self, network_mode: str, mode: str, own_mntns: bool) -> None:
         _preimport()
         self.network_mode = network_mode
+        self.own_mntns = own_mntns
         self.filter = confine_filters.build(network_mode, default=mode)
         self.empty = tempfile.mkdtemp(prefix="pyvisor-root-")
         try:
@@ -110,12 +123,37 @@ class Prepared:
             self.empty = ""
 
 
-def prepare_filter(network_mode: str = "none") -> Prepared:
-    """Build what confinement needs (not applied yet); see :class:`Prepared`."""
+def prepare_filter(network_mode: str = "none", *, own_mntns: bool = False) -> Prepared:
+    """Build what confinement needs (not applied yet); see :class:`Prepared`.
+    ``own_mntns``: :func:`enter_mount_namespace` succeeded."""
     mode = os.environ.get(FILTER_MODE_ENV, "kill")
     if mode not in ("kill", "errno", "log"):
         mode = "kill"
-    return Prepared(network_mode, mode)
+    return Prepared(network_mode, mode, own_mntns)
+
+
+def enter_mount_namespace() -> bool:
+    """A private mount namespace for the Sentry (and the zygote and stubs it
+    forks), made at the start of boot: unshare(CLONE_NEWNS) needs a process
+    whose threads do not share its fs_struct, i.e. one thread.  The tree is
+    the host's copy, private (no propagation either way), until
+    :func:`confine_sentry` pivots into an empty root.  False: not made
+    (threads already, not privileged, or turned off by PYVISOR_SENTRY_MOUNT_NS=0)."""
+    if os.environ.get(MOUNT_NS_ENV) == "0":
+        return False
+    try:
+        if len(os.listdir("/proc/self/task")) != 1:
+            log.debug("sentry: threads already; no mount namespace of its own")
+            return False
+    except OSError:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) < 0:
+        log.debug("sentry: no mount namespace: %s", os.strerror(ctypes.get_errno()))
+        return False
+    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    return True
 
 
 def _check(ret: int, what: str) -> None:
@@ -138,8 +176,21 @@ def enter_namespaces(p: Prepared) -> None:
 
 
 def enter_empty_root(p: Prepared) -> None:
-    """chroot into the prepared directory, then remove it: an empty root that
-    is gone from the host (see the module docstring)."""
+    """Make the prepared directory the root: pivot_root onto an empty
+    read-only tmpfs mounted there when the Sentry has its own mount namespace
+    (the old root detached: no path leads back), else chroot into it."""
+    if p.own_mntns:
+        libc = p.libc
+        libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+        libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+        _check(libc.mount(b"none", os.fsencode(p.empty), b"tmpfs", flags,
+                          b"size=4k,nr_inodes=1,mode=0555"), "mount the empty root")
+        os.chdir(p.empty)
+        _check(libc.syscall(ctypes.c_long(SYS_PIVOT_ROOT), b".", b"."), "pivot_root")
+        _check(libc.umount2(b".", MNT_DETACH), "detach the old root")
+        os.chdir("/")
+        return
     fd = os.open(p.empty, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fchdir(fd)

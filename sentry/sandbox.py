@@ -347,6 +347,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     from syscalls.linux64 import build_table  # the one place syscalls meet the kernel
 
     caller_caps = _caller_caps()  # before anything confines this process
+    # While this process is one thread (the Gofer was forked, not threaded).
+    own_mntns = confine.enter_mount_namespace() if opts.confine else False
     pending = rootfs.spawn(opts.root, opts.mounts)  # its Python starts while we boot
     try:
         table = build_table()
@@ -360,7 +362,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         )
         # Built while the Gofer starts (rootfs.build waits for it), loaded below.
         network = getattr(opts, "network", "none")
-        sentry_filter = confine.prepare_filter(network) if opts.confine else None
+        sentry_filter = (confine.prepare_filter(network, own_mntns=own_mntns)
+                         if opts.confine else None)
     except BaseException:
         pending.abort()
         raise

@@ -1,4 +1,4 @@
-"""The Sentry and the Gofer as the host sees them once a sandbox is booted:
+"""The Sentry, the Gofer and the stubs as the host sees them once a sandbox is booted:
 their namespaces (/proc/PID/ns, compared with the host's), capability sets,
 no_new_privs and seccomp mode (/proc/PID/status) and root (/proc/PID/root);
 and a Sentry that calls open(2) after boot is killed."""
@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from helpers import REPO_ROOT, RUNSC
+from helpers import REPO_ROOT, RUNSC, host_children
 
 CHILD = r"""
 import os, sys
@@ -95,6 +95,14 @@ def test_booted_sentry_and_gofer_are_confined(tmp_path) -> None:  # noqa: ANN001
         assert _ns(gofer)["mnt"] != host["mnt"]
         assert os.readlink(f"/proc/{gofer}/root") == "/"  # pivot_root: "/" is the served tree
         assert os.stat(f"/proc/{gofer}/root/bin/busybox").st_ino == os.stat("/bin/busybox").st_ino
+
+        # The zygote and the stubs (application code) hold no host capability.
+        stubs = [k for k in host_children(proc.pid) if k != gofer]
+        assert len(stubs) >= 2, stubs  # the zygote and the program's stub
+        for k in stubs:
+            ks = _status(k)
+            assert int(ks["CapEff"], 16) == 0 and int(ks["CapPrm"], 16) == 0, (k, ks)
+            assert int(ks["CapBnd"], 16) == 0, (k, ks)
     finally:
         proc.kill()
         proc.wait()

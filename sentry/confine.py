@@ -96,15 +96,17 @@ def _preimport() -> None:
 
 class Prepared:
     """What confine_sentry needs, made while the Gofer starts: the filter
-    (~5-10 ms of libseccomp work, off the path `create` waits on), the empty
-    directory, and /proc facts read while /proc is still reachable."""
+    (~5-10 ms of libseccomp work, off the path `create` waits on) and /proc
+    facts read while /proc is still reachable."""
 
     def __init__(self, network_mode: str, mode: str, own_mntns: bool) -> None:
         _preimport()
         self.network_mode = network_mode
         self.own_mntns = own_mntns
         self.filter = confine_filters.build(network_mode, default=mode)
-        self.empty = tempfile.mkdtemp(prefix="pyvisor-root-")
+        # Made in confine_sentry, just before it is entered and removed: a
+        # Sentry killed during boot leaves nothing behind on the host.
+        self.empty = ""
         try:
             with open("/proc/sys/kernel/cap_last_cap") as f:
                 self.last_cap = int(f.read())
@@ -226,6 +228,7 @@ def confine_sentry(prepared: Prepared | None = None, *, memfd: int | None = None
     enter_namespaces(p)
     # The empty directory's name is removed through its parent's descriptor,
     # opened while the host's tree is still the root.
+    p.empty = tempfile.mkdtemp(prefix="pyvisor-root-")
     parent, name = os.path.split(p.empty)
     parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
     try:

@@ -1,40 +1,88 @@
-"""The Sentry's own seccomp filter, installed once start-up is over.
+"""The Sentry confines itself once start-up is over, as runsc's sandbox does.
 
-Facts this relies on (seccomp(2), libseccomp):
+Order (each step needs what the one before still allows):
+
+0. At the start of boot, while the Sentry is still one thread
+   (:func:`enter_mount_namespace`): a private mount namespace (a copy of the
+   host's tree, no propagation), in which the zygote and stubs are forked too.
+1. Namespaces: new ipc, uts and cgroup namespaces, and a new network
+   namespace unless the network mode needs the one it is in ("host": host
+   sockets; "sandbox": the packet descriptor was opened in it, but a
+   descriptor keeps working after its opener changes namespace, so "sandbox"
+   leaves too).  These are per thread: the main thread's, inherited by every
+   thread it starts afterwards (all task threads).
+2. Root: pivot_root onto an empty read-only tmpfs mounted on a fresh
+   directory, the old root detached, the directory's host name removed
+   (nothing left behind).  Without a mount namespace of its own (the Sentry
+   had threads already, or PYVISOR_SENTRY_MOUNT_NS=0), chroot into that
+   directory, then remove it.  The root is the process's (threads share one
+   fs_struct).
+3. Capabilities: the bounding set, then every set, emptied on this thread;
+   the task threads started afterwards inherit the empty sets.
+4. no_new_privs and the seccomp allowlist (sentry/confine_filters.py), on
+   every thread (TSYNC).
+
+Not done: a user namespace (unshare(CLONE_NEWUSER) gives up the host
+capabilities boot still needs, and at the end of boot the Sentry has threads,
+which it refuses), and a pid namespace (the Sentry itself would have to be
+forked into it; a new pid namespace for its children would put the zygote
+out of reach of the stub's getppid() check).  See docs/security.md.
+
+Facts this relies on (seccomp(2), libseccomp, namespaces(7), capabilities(7)):
 
 - By the time the filter goes on, everything the Sentry needs from the host is
   open: the memory file, the Gofer channel, stdio, the debug log; the zygote is
   forked (stubs are cloned from it, so they never inherit this filter).
-- A filter applies to the calling thread and, with TSYNC, to every thread of
-  the process; Python threads started later inherit it.
-- recvmsg/sendmsg/close on sockets the Sentry already holds stay allowed:
-  an OCI exec's stdio arrives later as SCM_RIGHTS on the host channel
+- recvmsg/sendmsg/close on sockets the Sentry already holds stay allowed: an
+  OCI exec's stdio arrives later as SCM_RIGHTS on the host channel
   (sentry/oci/sentry_ops.py).
-- Denied calls fail with EPERM rather than killing the process, so a Sentry
-  path that still tries to open a file surfaces as a clear error, not a crash.
-  This is a denylist: defense in depth behind the real wall (no application
-  syscall ever reaches the host), as gVisor's Sentry filters itself.
+- A call off the list kills the whole Sentry (SCMP_ACT_KILL_PROCESS): a Sentry
+  that tries to open a host file after boot is a compromised Sentry.
+  PYVISOR_SENTRY_SECCOMP=log (or errno) changes that for finding what a new
+  Python or a new code path calls; it is read before boot, by this process,
+  from its own environment, which the application never reaches.
 - Modules must be imported before this point: an import opens files.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import logging
+import os
+import shutil
+import tempfile
 
-DENIED = (
-    # files, programs and sockets: the Gofer serves files, nothing else is needed
-    "open", "openat", "openat2", "creat", "execve", "execveat",
-    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
-    # reaching into other processes
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
-    # changing the host's view
-    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "mknod", "mknodat",
-    "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir",
-    "symlink", "symlinkat", "link", "linkat", "chmod", "fchmodat", "chown", "fchownat",
-    "truncate", "init_module", "finit_module", "delete_module", "kexec_load", "reboot",
-    "swapon", "swapoff", "acct", "bpf", "perf_event_open", "userfaultfd", "keyctl",
-    "add_key", "request_key", "io_uring_setup",
-)
+from sentry import confine_filters
+
+log = logging.getLogger("pyvisor")
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = 155  # x86_64
+M_ARENA_MAX = -8
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+FILTER_MODE_ENV = "PYVISOR_SENTRY_SECCOMP"
+# "0": keep the host's mount namespace and chroot instead of pivot_root (an
+# escape hatch should a host refuse the mount namespace in a way not caught).
+MOUNT_NS_ENV = "PYVISOR_SENTRY_MOUNT_NS"
+# Network modes that keep the Sentry in the network namespace it was started in.
+KEEPS_NETNS = ("host",)
+
+
+class ConfineError(OSError):
+    """A confinement step failed; the Sentry must not run the application."""
 
 
 def _preimport() -> None:
@@ -46,35 +94,164 @@ def _preimport() -> None:
     import syscalls.strace  # noqa: F401
 
 
-# What --network=host needs the Sentry itself to call: it makes and drives
-# the application's AF_INET/AF_INET6 sockets (sentry/net/hostinet.py).
-HOST_NETWORK = ("socket", "connect", "bind", "listen", "accept", "accept4")
+def _no_source_lines() -> None:
+    """Tracebacks stop reading source files: logging one (a contained handler
+    exception, sentry/kernel/contain.py) goes through linecache, whose open()
+    the filter answers by killing the Sentry. Frames keep file and line."""
+    import linecache
+
+    linecache.clearcache()
+    linecache.updatecache = lambda *args, **kwargs: []  # type: ignore[assignment]
+    linecache.checkcache = lambda *args, **kwargs: None  # type: ignore[assignment]
+    linecache.lazycache = lambda *args, **kwargs: False  # type: ignore[assignment]
 
 
-def prepare_filter(host_network: bool = False) -> object:
-    """The filter, built but not loaded, and the imports made that later code
-    needs.  sandbox.run calls this while the Gofer starts (it waits for the
-    Gofer next), so the ~5-10 ms of pyseccomp and libseccomp work is off the
-    path that `create` waits on; loading comes after the program is."""
-    _preimport()
-    from gofer.seccomp_loader import pyseccomp
+class Prepared:
+    """What confine_sentry needs, made while the Gofer starts: the filter
+    (~5-10 ms of libseccomp work, off the path `create` waits on) and /proc
+    facts read while /proc is still reachable."""
 
-    seccomp = pyseccomp()
-
-    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-    for name in DENIED:
-        if host_network and name in HOST_NETWORK:
-            continue
+    def __init__(self, network_mode: str, mode: str, own_mntns: bool) -> None:
+        _preimport()
+        self.network_mode = network_mode
+        self.own_mntns = own_mntns
+        self.filter = confine_filters.build(network_mode, default=mode)
+        # Made in confine_sentry, just before it is entered and removed: a
+        # Sentry killed during boot leaves nothing behind on the host.
+        self.empty = ""
         try:
-            f.add_rule(seccomp.ERRNO(errno.EPERM), name)
-        except (ValueError, OSError):
-            continue  # a syscall this architecture does not have
-    f.set_attr(seccomp.Attr.CTL_TSYNC, 1)
-    f.set_attr(seccomp.Attr.CTL_NNP, 1)
-    return f
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                self.last_cap = int(f.read())
+        except (OSError, ValueError):
+            self.last_cap = 63
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        # glibc's malloc reads /sys/devices/system/cpu/online the first time a
+        # thread needs a new arena unless the arena limit is set: set it to
+        # glibc's own default (8 per CPU) while files can still be opened.
+        self.libc.mallopt(M_ARENA_MAX, 8 * (os.cpu_count() or 1))
+
+    def discard(self) -> None:
+        """Remove the empty directory when confinement does not happen."""
+        if self.empty:
+            shutil.rmtree(self.empty, ignore_errors=True)
+            self.empty = ""
 
 
-def confine_sentry(prepared: object | None = None) -> None:
-    """Install the filter on every thread of the Sentry (TSYNC)."""
-    f = prepared if prepared is not None else prepare_filter()
-    f.load()  # type: ignore[attr-defined]
+def prepare_filter(network_mode: str = "none", *, own_mntns: bool = False) -> Prepared:
+    """Build what confinement needs (not applied yet); see :class:`Prepared`.
+    ``own_mntns``: :func:`enter_mount_namespace` succeeded."""
+    mode = os.environ.get(FILTER_MODE_ENV, "kill")
+    if mode not in ("kill", "errno", "log"):
+        mode = "kill"
+    return Prepared(network_mode, mode, own_mntns)
+
+
+def enter_mount_namespace() -> bool:
+    """A private mount namespace for the Sentry (and the zygote and stubs it
+    forks), made at the start of boot: unshare(CLONE_NEWNS) needs a process
+    whose threads do not share its fs_struct, i.e. one thread.  The tree is
+    the host's copy, private (no propagation either way), until
+    :func:`confine_sentry` pivots into an empty root.  False: not made
+    (threads already, not privileged, or turned off by PYVISOR_SENTRY_MOUNT_NS=0)."""
+    if os.environ.get(MOUNT_NS_ENV) == "0":
+        return False
+    try:
+        if len(os.listdir("/proc/self/task")) != 1:
+            log.debug("sentry: threads already; no mount namespace of its own")
+            return False
+    except OSError:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNS) < 0:
+        log.debug("sentry: no mount namespace: %s", os.strerror(ctypes.get_errno()))
+        return False
+    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    return True
+
+
+def _check(ret: int, what: str) -> None:
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise ConfineError(err, f"sentry confinement: {what}: {os.strerror(err)}")
+
+
+def enter_namespaces(p: Prepared) -> None:
+    """New ipc, uts, cgroup (and network) namespaces for this thread and the
+    threads it starts from now on."""
+    flags = CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
+    if p.network_mode not in KEEPS_NETNS:
+        flags |= CLONE_NEWNET
+    if p.libc.unshare(flags) < 0:
+        err = ctypes.get_errno()
+        if err != errno.EPERM:
+            _check(-1, "unshare")
+        log.debug("sentry: no new namespaces (not privileged)")
+
+
+def enter_empty_root(p: Prepared) -> None:
+    """Make the prepared directory the root: pivot_root onto an empty
+    read-only tmpfs mounted there when the Sentry has its own mount namespace
+    (the old root detached: no path leads back), else chroot into it."""
+    if p.own_mntns:
+        libc = p.libc
+        libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+        libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+        _check(libc.mount(b"none", os.fsencode(p.empty), b"tmpfs", flags,
+                          b"size=4k,nr_inodes=1,mode=0555"), "mount the empty root")
+        os.chdir(p.empty)
+        _check(libc.syscall(ctypes.c_long(SYS_PIVOT_ROOT), b".", b"."), "pivot_root")
+        _check(libc.umount2(b".", MNT_DETACH), "detach the old root")
+        os.chdir("/")
+        return
+    fd = os.open(p.empty, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fchdir(fd)
+        os.chroot(".")
+        os.chdir("/")
+    finally:
+        os.close(fd)
+
+
+def drop_capabilities(p: Prepared) -> None:
+    """Empty the bounding, ambient, effective, permitted and inheritable sets."""
+    libc = p.libc
+    libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+    for cap in range(p.last_cap + 1):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0:
+            if ctypes.get_errno() != errno.EPERM:  # EPERM: no CAP_SETPCAP, not root
+                _check(-1, f"PR_CAPBSET_DROP {cap}")
+            break
+    _check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "ambient clear")
+    header = ctypes.create_string_buffer(
+        _LINUX_CAPABILITY_VERSION_3.to_bytes(4, "little") + bytes(4))
+    data = ctypes.create_string_buffer(24)
+    _check(libc.capset(header, data), "capset")
+
+
+def confine_sentry(prepared: Prepared | None = None, *, memfd: int | None = None) -> None:
+    """Apply every step (see the module docstring); raises ConfineError if a
+    step the host supports fails.  ``memfd``: the memory file's descriptor,
+    the one the Sentry copies pages within (fork's copy of private memory)."""
+    p = prepared if prepared is not None else prepare_filter()
+    if memfd is not None:
+        confine_filters.allow_memory_file(p.filter, memfd)
+    enter_namespaces(p)
+    # The empty directory's name is removed through its parent's descriptor,
+    # opened while the host's tree is still the root.
+    p.empty = tempfile.mkdtemp(prefix="pyvisor-root-")
+    parent, name = os.path.split(p.empty)
+    parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            enter_empty_root(p)
+        except PermissionError:
+            log.debug("sentry: no chroot (not privileged)")
+        os.rmdir(name, dir_fd=parent_fd)
+        p.empty = ""
+    finally:
+        os.close(parent_fd)
+    drop_capabilities(p)
+    _no_source_lines()
+    p.filter.load()  # type: ignore[attr-defined]

@@ -387,6 +387,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     from syscalls.linux64 import build_table  # the one place syscalls meet the kernel
 
     caller_caps = _caller_caps()  # before anything confines this process
+    # While this process is one thread (the Gofer was forked, not threaded).
+    own_mntns = confine.enter_mount_namespace() if opts.confine else False
     pending = rootfs.spawn(opts.root, opts.mounts,  # its Python starts while we boot
                            writable=not opts.root_overlay)
     try:
@@ -403,7 +405,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         if opts.network == "host":
             _host_network(kernel)
         # Built while the Gofer starts (rootfs.build waits for it), loaded below.
-        sentry_filter = (confine.prepare_filter(host_network=opts.network == "host")
+        network = getattr(opts, "network", "none")
+        sentry_filter = (confine.prepare_filter(network, own_mntns=own_mntns)
                          if opts.confine else None)
     except BaseException:
         pending.abort()
@@ -414,9 +417,14 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
                             devices=opts.devices,
                             linux_paths=(opts.masked_paths, opts.readonly_paths))
     except MountError as exc:
+        _discard(sentry_filter)
         raise LaunchError(str(exc), 125) from None
     except SyscallError as exc:
+        _discard(sentry_filter)
         raise LaunchError(f"cannot set up the root {opts.root}: {exc}", 125) from None
+    except BaseException:
+        _discard(sentry_filter)
+        raise
     faults.at("sentry-rootfs")
     mf = None
     platform = None
@@ -453,7 +461,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         _trim_heap()
         if sentry_filter is not None:
             _preload_unwinder()
-            confine.confine_sentry(sentry_filter)
+            confine.confine_sentry(sentry_filter, memfd=mf.fd)
             faults.at("sentry-confined")
         if opts.before_start is not None:
             opts.before_start()
@@ -489,6 +497,13 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         root.close()
         if mf is not None:
             mf.close()
+        _discard(sentry_filter)
+
+
+def _discard(prepared: confine.Prepared | None) -> None:
+    """Remove what confinement prepared on the host when it never happened."""
+    if prepared is not None:
+        prepared.discard()
 
 
 def _host_network(kernel: Kernel) -> None:

@@ -1,58 +1,108 @@
-"""The Sentry confines itself after start-up: no host file, program or socket
-can be opened by it any more (defense in depth behind the stub's filter)."""
+"""The Sentry, the Gofer and the stubs as the host sees them once a sandbox is booted:
+their namespaces (/proc/PID/ns, compared with the host's), capability sets,
+no_new_privs and seccomp mode (/proc/PID/status) and root (/proc/PID/root);
+and a Sentry that calls open(2) after boot is killed."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from helpers import REPO_ROOT, RUNSC
+from helpers import REPO_ROOT, RUNSC, host_children
 
 CHILD = r"""
-import errno, os, socket, sys
+import os, sys
 sys.path.insert(0, sys.argv[1])
 from sentry.confine import confine_sentry
 confine_sentry()
-results = []
-for name, fn in [
-    ("open", lambda: open("/etc/hostname", "rb")),
-    ("openat", lambda: os.open("hostname", os.O_RDONLY, dir_fd=os.open("/", os.O_PATH))),
-    ("execve", lambda: os.execv("/bin/true", ["/bin/true"])),
-    ("socket", lambda: socket.socket()),
-]:
-    try:
-        fn()
-        results.append(f"{name} allowed")
-    except OSError as exc:
-        results.append(f"{name} {errno.errorcode.get(exc.errno)}")
-print(" ".join(results))
+print("confined", flush=True)
+open("/etc/hostname", "rb")
+print("open allowed", flush=True)
 """
 
+# Namespaces the Sentry leaves (see docs/security.md for why user and pid
+# are not among them).
+SENTRY_NEW_NS = ("ipc", "uts", "cgroup", "net", "mnt")
 
-def test_confined_sentry_cannot_reach_the_host() -> None:
+
+def test_sentry_that_opens_a_file_after_boot_is_killed() -> None:
     res = subprocess.run([sys.executable, "-c", CHILD, str(REPO_ROOT)], capture_output=True,
                          text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["open", "EPERM", "openat", "EPERM", "execve", "EPERM",
-                                  "socket", "EPERM"], res.stdout
+    assert res.stdout == "confined\n", res.stderr
+    assert res.returncode == -signal.SIGSYS, (res.returncode, res.stderr)
+
+
+def _status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def _ns(pid: int | str) -> dict[str, str]:
+    return {n: os.readlink(f"/proc/{pid}/ns/{n}") for n in ("ipc", "uts", "cgroup", "net", "mnt",
+                                                             "user", "pid")}
+
+
+def _gofer_of(sentry: int) -> int:
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"gofer.server" in argv[0] and str(sentry).encode() in argv:
+            return int(name)
+    raise AssertionError(f"no Gofer of Sentry {sentry}")
 
 
 @pytest.mark.sandbox
-def test_running_sentry_has_its_filter() -> None:
-    proc = subprocess.Popen([sys.executable, str(RUNSC), "do", "--", "/bin/busybox", "sleep", "5"],
+def test_booted_sentry_and_gofer_are_confined(tmp_path) -> None:  # noqa: ANN001
+    proc = subprocess.Popen([sys.executable, str(RUNSC), "do", "--", "/bin/busybox", "sleep", "30"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 15
-        status = ""
+        deadline = time.monotonic() + 30
+        status: dict[str, str] = {}
         while time.monotonic() < deadline:
-            with open(f"/proc/{proc.pid}/status") as f:
-                status = f.read()
-            if "Seccomp:\t2" in status:
+            status = _status(proc.pid)
+            if status.get("Seccomp") == "2":
                 break
-            time.sleep(0.2)
-        assert "Seccomp:\t2" in status
+            assert proc.poll() is None, "the sandbox ended before its filter was seen"
+            time.sleep(0.1)
+        host = _ns("self")
+        sentry = _ns(proc.pid)
+        for n in SENTRY_NEW_NS:
+            assert sentry[n] != host[n], f"the Sentry is still in the host's {n} namespace"
+        assert status["Seccomp"] == "2"
+        assert status["NoNewPrivs"] == "1"
+        for s in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert int(status[s], 16) == 0, f"Sentry {s} {status[s]}"
+        # pivot_root onto an empty tmpfs in its own mount namespace
+        assert os.readlink(f"/proc/{proc.pid}/root") == "/"
+        assert os.listdir(f"/proc/{proc.pid}/root/") == []
+        assert os.statvfs(f"/proc/{proc.pid}/root/").f_flag & os.ST_RDONLY
+
+        gofer = _gofer_of(proc.pid)
+        gs = _status(gofer)
+        assert gs["Seccomp"] == "2" and gs["NoNewPrivs"] == "1"
+        # chown, dac_override, dac_read_search, fowner, fsetid
+        assert int(gs["CapEff"], 16) == 0b11111
+        assert int(gs["CapBnd"], 16) == 0b11111
+        assert _ns(gofer)["mnt"] != host["mnt"]
+        assert os.readlink(f"/proc/{gofer}/root") == "/"  # pivot_root: "/" is the served tree
+        assert os.stat(f"/proc/{gofer}/root/bin/busybox").st_ino == os.stat("/bin/busybox").st_ino
+
+        # The zygote and the stubs (application code) hold no host capability.
+        stubs = [k for k in host_children(proc.pid) if k != gofer]
+        assert len(stubs) >= 2, stubs  # the zygote and the program's stub
+        for k in stubs:
+            ks = _status(k)
+            assert int(ks["CapEff"], 16) == 0 and int(ks["CapPrm"], 16) == 0, (k, ks)
+            assert int(ks["CapBnd"], 16) == 0, (k, ks)
     finally:
         proc.kill()
         proc.wait()

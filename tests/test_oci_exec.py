@@ -525,6 +525,7 @@ def test_control_passes_fds_and_leaks_none(tmp_path: Path) -> None:
 
 def test_confined_sentry_keeps_what_exec_needs() -> None:
     """exec's fds reach the confined Sentry over a socket it already has."""
-    from sentry.confine import DENIED
+    from sentry.confine_filters import FCNTL_CMDS, sentry_allowlist
 
-    assert not {"recvmsg", "sendmsg", "recvfrom", "sendto", "close", "fcntl"} & set(DENIED)
+    assert {"recvmsg", "sendmsg", "recvfrom", "sendto", "close"} <= set(sentry_allowlist())
+    assert 0x406 in FCNTL_CMDS  # F_DUPFD_CLOEXEC

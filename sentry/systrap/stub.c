@@ -94,6 +94,7 @@ extern char __stop_pyvisor_stub[] __attribute__((visibility("hidden")));
 
 #define PR_SET_PDEATHSIG_ 1
 #define PR_SET_NO_NEW_PRIVS_ 38
+#define PR_CAPBSET_DROP_ 24
 #define K_SA_SIGINFO 0x4
 #define K_SA_ONSTACK 0x08000000
 #define K_SA_RESTORER 0x04000000
@@ -411,6 +412,23 @@ STUB static void stub_child_main(uint64_t slots_off, uint64_t sentry_pid) {
     S1(SYS_exit_group, 116);
 }
 
+/* No host capability for the zygote and so for every stub cloned from it:
+ * application code runs in stubs and needs none (its syscalls are the
+ * Sentry's to answer).  It also lets the confined Sentry, which holds none,
+ * move stub threads between CPUs: the kernel lets a process without
+ * CAP_SYS_NICE change another's affinity or priority only if the target's
+ * permitted capabilities are a subset of its own.  The bounding set first
+ * (EINVAL past the kernel's last capability, EPERM when not privileged: both
+ * just end the loop), then every set empty. */
+STUB static void stub_drop_capabilities(void) {
+    for (long cap = 0; cap < 64; cap++)
+        if (S2(SYS_prctl, PR_CAPBSET_DROP_, cap) != 0)
+            break;
+    uint32_t header[2] = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+    uint32_t data[6] = {0, 0, 0, 0, 0, 0};
+    S2(SYS_capset, header, data);
+}
+
 /* The zygote: owns nothing but the stub region; clones new stub processes on
  * the Sentry's request (as the Sentry's children, CLONE_PARENT), so stubs never
  * inherit the Sentry's own seccomp filter or its memory. */
@@ -420,6 +438,7 @@ STUB static void stub_zygote_main(void) {
     S3(SYS_close_range, STUB_MEMFD_FD + 1, ~0U, 0);
     S2(SYS_munmap, 0, STUB_REGION_START);
     S2(SYS_munmap, STUB_REGION_END, STUB_USER_TOP - STUB_REGION_END);
+    stub_drop_capabilities();
 
     struct k_sigaction sa;
     sa.flags = 0;

@@ -1,0 +1,137 @@
+/* Cross-process isolation probe: can an unprivileged process read a secret
+ * held by a root process of the same sandbox (or host)?
+ *
+ * The parent (root) forks first, so the child's memory never holds the
+ * secret; then the parent writes the secret into a fresh page and sends its
+ * address down a pipe.  The child drops to uid/gid 65534 and tries:
+ *   procmem          pread of /proc/PPID/mem at the secret's address
+ *   process_vm_readv the same through process_vm_readv(2)
+ *   stub_mmap        (argv[1] given: the stub's trusted syscall instruction)
+ *                    mmap of the sandbox's memory file (fd 3) from that
+ *                    instruction, window by window, looking for the secret
+ * and prints one line each: "refused (ERRNO)", "no secret" or "READ SECRET".
+ * Usage: isolation_probe [STUB_SYSCALL_INSN_HEX [SCAN_MIB]] */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SECRET "pyvisor-isolation-probe-secret-7f3a9c"
+#define WINDOW (2UL << 20)
+#define SCAN_ADDR 0x200000000000UL
+
+long jump_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6, void *insn);
+__asm__(".globl jump_syscall\n"
+        "jump_syscall:\n"
+        "  mov %rdi, %rax\n"
+        "  mov %rsi, %rdi\n"
+        "  mov %rdx, %rsi\n"
+        "  mov %rcx, %rdx\n"
+        "  mov %r8, %r10\n"
+        "  mov %r9, %r8\n"
+        "  mov 8(%rsp), %r9\n"
+        "  mov 16(%rsp), %r11\n"
+        "  call *%r11\n"
+        "  ret\n");
+
+static const char *err_name(int e) {
+    switch (e) {
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ESRCH: return "ESRCH";
+    case ENOSYS: return "ENOSYS";
+    case EFAULT: return "EFAULT";
+    case EIO: return "EIO";
+    case ENOENT: return "ENOENT";
+    default: return strerror(e);
+    }
+}
+
+static void report(const char *how, ssize_t n, const char *buf) {
+    if (n < 0)
+        printf("%s: refused (%s)\n", how, err_name(errno));
+    else if (n >= (ssize_t)sizeof(SECRET) - 1 && !memcmp(buf, SECRET, sizeof(SECRET) - 1))
+        printf("%s: READ SECRET\n", how);
+    else
+        printf("%s: no secret\n", how);
+}
+
+static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
+    unsigned long addr;
+    if (read(rfd, &addr, sizeof addr) != sizeof addr)
+        _exit(3);
+    if (setgid(65534) != 0 || setuid(65534) != 0) {
+        perror("setuid");
+        _exit(4);
+    }
+    char buf[64] = {0};
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)parent);
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof buf, (off_t)addr);
+    report("procmem", n, buf);
+
+    memset(buf, 0, sizeof buf);
+    struct iovec local = {buf, sizeof buf}, remote = {(void *)addr, sizeof buf};
+    n = process_vm_readv(parent, &local, 1, &remote, 1, 0);
+    report("process_vm_readv", n, buf);
+
+    if (insn == NULL)
+        return;
+    /* From the stub's own syscall instruction the stub filter allows mmap of
+     * the memory file (fd 3): look for the secret at the start of each page. */
+    for (unsigned long off = 0; off < scan_mib << 20; off += WINDOW) {
+        long r = jump_syscall(SYS_mmap, SCAN_ADDR, WINDOW, PROT_READ, MAP_SHARED | MAP_FIXED, 3,
+                              (long)off, insn);
+        if (r < 0 && r > -4096) {
+            errno = (int)-r;
+            report("stub_mmap", -1, buf);
+            return;
+        }
+        for (unsigned long p = 0; p < WINDOW; p += 4096)
+            if (!memcmp((char *)SCAN_ADDR + p, SECRET, sizeof(SECRET) - 1)) {
+                printf("stub_mmap: READ SECRET\n");
+                return;
+            }
+    }
+    printf("stub_mmap: no secret\n");
+}
+
+int main(int argc, char **argv) {
+    void *insn = argc > 1 ? (void *)strtoul(argv[1], NULL, 16) : NULL;
+    unsigned long scan_mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 256;
+    int p[2];
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (pipe(p) != 0)
+        return 1;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        close(p[1]);
+        child(parent, p[0], insn, scan_mib);
+        _exit(0);
+    }
+    close(p[0]);
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        return 1;
+    memcpy(page, SECRET, sizeof SECRET);
+    unsigned long addr = (unsigned long)page;
+    if (write(p[1], &addr, sizeof addr) != sizeof addr)
+        return 1;
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        return 1;
+    printf("child exit %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    return 0;
+}

@@ -104,6 +104,22 @@ def test_syscalls_table_lists_credential_calls() -> None:
     assert {n: support.get(n) for n in names} == dict.fromkeys(names, "supported")
 
 
+def test_syscalls_table_serves_issue_13_calls() -> None:
+    """None of issue 13's shared-memory and IPC calls is left unsupported
+    (which by the project's rule is ENOSYS)."""
+    from syscalls.linux64 import build_table
+
+    names = ["msync", "mincore", "mlock", "munlock", "mlock2", "mlockall", "munlockall",
+             "madvise", "memfd_create", "process_vm_readv", "process_vm_writev", "futex",
+             "mremap", "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop",
+             "semctl", "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink",
+             "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr"]
+    support = {e.name: e.support for e in build_table()}
+    unserved = {n: support.get(n) for n in names if support.get(n) not in ("supported",
+                                                                          "partial")}
+    assert unserved == {}
+
+
 def test_su_to_nobody() -> None:
     """util-linux's su (set-user-ID root, PAM, setgroups/setuid, an audit
     netlink socket it does without) runs a command as nobody, as natively."""

@@ -68,6 +68,7 @@ MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 SYS_PIVOT_ROOT = 155  # x86_64
 M_ARENA_MAX = -8
+M_TRIM_THRESHOLD = -1
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -125,10 +126,16 @@ class Prepared:
         except (OSError, ValueError):
             self.last_cap = 63
         self.libc = ctypes.CDLL(None, use_errno=True)
-        # glibc's malloc reads /sys/devices/system/cpu/online the first time a
-        # thread needs a new arena unless the arena limit is set: set it to
-        # glibc's own default (8 per CPU) while files can still be opened.
-        self.libc.mallopt(M_ARENA_MAX, 8 * (os.cpu_count() or 1))
+        # glibc's malloc opens files on two thread-arena paths, which the
+        # filter kills the Sentry for: /sys/devices/system/cpu/online when a
+        # thread first needs a new arena (unless the arena limit is set), and
+        # /proc/sys/vm/overcommit_memory when a thread arena's heap first
+        # shrinks (heap_trim, only past the trim threshold). So: no new
+        # arenas (threads share the ones that exist; the interpreter's lock
+        # serializes allocation anyway), and a trim threshold no heap reaches
+        # (heaps are at most 64 MiB). malloc_trim still gives pages back.
+        self.libc.mallopt(M_ARENA_MAX, 1)
+        self.libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
 
     def discard(self) -> None:
         """Remove the empty directory when confinement does not happen."""

@@ -31,7 +31,8 @@ What the network modes add (DESIGN.md §6):
 
 - "none": nothing.
 - "sandbox": one packet descriptor opened at boot; read/write/recvmsg/sendmsg/
-  poll are already here, so nothing either (socket(2) stays refused).
+  poll are already here; ioctl(SIOCGIFNAME), which CPython makes for each
+  packet's address (socket(2) stays refused).
 - "host": the host-socket calls of runsc's hostinet.
 """
 
@@ -98,6 +99,9 @@ IOCTL_CMDS = (
     0x541B, 0x5421,  # FIONREAD, FIONBIO
     0x540F,  # TIOCGPGRP
 )
+# --network=sandbox: CPython asks the interface's name for every AF_PACKET
+# address recvmsg returns (makesockaddr), on the packet descriptor.
+SANDBOX_IOCTL_CMDS = (0x8910,)  # SIOCGIFNAME
 PROT_EXEC = 0x4
 MAP_SHARED = 0x01
 MAP_PRIVATE = 0x02
@@ -138,7 +142,7 @@ def build(network_mode: str = "none", *, default: str = "kill") -> object:
     f.add_rule(sc.ALLOW, "mprotect", sc.Arg(2, sc.MASKED_EQ, PROT_EXEC, 0))
     for cmd in FCNTL_CMDS:
         f.add_rule(sc.ALLOW, "fcntl", sc.Arg(1, sc.EQ, cmd))
-    for cmd in IOCTL_CMDS:
+    for cmd in IOCTL_CMDS + (SANDBOX_IOCTL_CMDS if network_mode == "sandbox" else ()):
         f.add_rule(sc.ALLOW, "ioctl", sc.Arg(1, sc.EQ, cmd))
     if default != "kill":  # (libseccomp refuses a rule that repeats the default)
         for name in NEVER:  # killed even in the discovery modes

@@ -173,6 +173,9 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         masked_paths=linux_paths(b.raw.get("linux"), "maskedPaths"),
         readonly_paths=linux_paths(b.raw.get("linux"), "readonlyPaths"),
         pids_limit=cgroups.pids_limit(b.raw.get("linux")),
+        # The Sentry's filter is the mode's (sentry/confine_filters.py); host
+        # mode is `do`'s only, so a container is "sandbox" or "none".
+        network="sandbox" if NETWORK == "sandbox" else "none",
         **({"kernel_release": kernel_release} if kernel_release else {}),
     )
     try:

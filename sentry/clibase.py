@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # typing stays unimported at run time: the shim path is timed
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 CAP_SYS_ADMIN = 21
 

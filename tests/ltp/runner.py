@@ -27,9 +27,11 @@ in the sandbox, the block device LTP acquires first is the Sentry's ramdisk
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -185,15 +187,20 @@ def run_one(runner: str, family: str, test: Path) -> Outcome:
         env = {**os.environ, "TMPDIR": tmp, "LTPROOT": str(test.parents[4]),
                "LTP_TIMEOUT_MUL": "4", "LTP_SINGLE_FS_TYPE": FS_TYPE}
         start = time.monotonic()
+        proc = subprocess.Popen(_command(runner, test), cwd=test.parent, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            proc = subprocess.run(_command(runner, test), cwd=test.parent, env=env,
-                                  stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=TIMEOUT_S, start_new_session=True)
-            out = (proc.stdout + proc.stderr).decode(errors="replace")
+            raw, _ = proc.communicate(timeout=TIMEOUT_S)
+            out = raw.decode(errors="replace")
             status = proc.returncode
-        except subprocess.TimeoutExpired as exc:
-            out = ((exc.stdout or b"") + (exc.stderr or b"")).decode(errors="replace")
-            out += f"\n(timed out after {TIMEOUT_S:.0f} s)"
+        except subprocess.TimeoutExpired:
+            # The whole session: a native test's children outlive `unshare`
+            # otherwise (a race test left running used 10 GB).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raw, _ = proc.communicate()
+            out = raw.decode(errors="replace") + f"\n(timed out after {TIMEOUT_S:.0f} s)"
             status = -9
         took = time.monotonic() - start
     verdict = parse_verdict(out, status)

@@ -7,38 +7,26 @@ from __future__ import annotations
 
 import time
 
-from sentry.oci.control_errors import ControlError
-from sentry.oci.inspection import parse_duration
-from sentry.oci.lifecycle import OciError, open_container, request
-from sentry.oci.state import StateError
+from sentry.oci.inspection import parse_duration, request_running
+from sentry.oci.lifecycle import OciError
 
 TYPE_CHECKING = False  # typing unimported at run time: see sentry/oci/shimcalls.py
 if TYPE_CHECKING:
     from typing import Any
 
 
-def _ask(root: str, cid: str, msg: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
-    c = open_container(root, cid)
-    try:
-        if c.current()["status"] not in ("running", "paused"):
-            raise OciError(f"container {cid!r} is not running")
-        return request(c.socket_path, msg, timeout)
-    except (StateError, ControlError) as exc:
-        raise OciError(str(exc)) from None
-
-
 def stacks(root: str, cid: str) -> list[dict[str, Any]]:
     """Each task of the container: tid, pid, comm, state, syscall, stack."""
-    tasks = _ask(root, cid, {"op": "stacks"}).get("tasks")
+    tasks = request_running(root, cid, {"op": "stacks"}).get("tasks")
     return tasks if isinstance(tasks, list) else []
 
 
 def profile(root: str, cid: str, duration: str) -> dict[str, Any]:
     """A syscall profile of the container over ``duration`` ("5s", "500ms")."""
     seconds = parse_duration(duration)
-    _ask(root, cid, {"op": "profile-start", "seconds": seconds})
+    request_running(root, cid, {"op": "profile-start", "seconds": seconds})
     time.sleep(seconds)
-    snap = _ask(root, cid, {"op": "profile-read"}).get("profile")
+    snap = request_running(root, cid, {"op": "profile-read"}).get("profile")
     if not isinstance(snap, dict):
         raise OciError("the sandbox sent no profile")
     return snap

@@ -91,17 +91,23 @@ def pause(root: str, cid: str, resume: bool = False) -> None:
         raise OciError(str(exc)) from None
 
 
+def request_running(root: str, cid: str, msg: dict[str, Any],
+                    timeout: float = 10.0) -> dict[str, Any]:
+    """One control request to a running (or paused) container's Sentry: what
+    stats and `debug` ask; OciError when it is not running or does not answer."""
+    c = open_container(root, cid)
+    try:
+        if c.current()["status"] not in ("running", "paused"):
+            raise OciError(f"container {cid!r} is not running")
+        return request(c.socket_path, msg, timeout)
+    except (StateError, ControlError) as exc:
+        raise OciError(str(exc)) from None
+
+
 def stats(root: str, cid: str) -> dict[str, Any]:
     """One runc-style stats event: CPU (application user time, Sentry kernel
     time), memory the application uses, live tasks (Kernel.usage)."""
-    c = open_container(root, cid)
-    try:
-        status = c.current()["status"]
-        if status not in ("running", "paused"):
-            raise OciError(f"container {cid!r} is not running")
-        u = request(c.socket_path, {"op": "stats"})
-    except (StateError, ControlError) as exc:
-        raise OciError(str(exc)) from None
+    u = request_running(root, cid, {"op": "stats"})
     user, kern = int(u.get("user", 0)), int(u.get("kernel", 0))
     return {"type": "stats", "id": cid, "data": {
         "cpu": {"usage": {"total": user + kern, "user": user, "kernel": kern}},

@@ -43,10 +43,12 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -413,3 +415,32 @@ def require_tool(name: str) -> str:
 def require_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root: the daemons and the runtime create namespaces")
+
+
+class PingServer:
+    """A host TCP server for one connection from a container: it reads a line,
+    keeps it in ``got`` and answers ``pong:`` + the line. Its thread keeps an
+    OSError to itself (the test's asserts on ``got`` say what went wrong; an
+    exception would surface as a thread warning on some later test)."""
+
+    def __init__(self, host: str) -> None:
+        self.sock = socket.create_server((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.got: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self.sock.accept()
+            with conn:
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.got.append(data)
+                conn.sendall(b"pong:" + data)
+
+    def close(self) -> None:
+        self.sock.close()

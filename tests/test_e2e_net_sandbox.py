@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -139,36 +137,13 @@ def test_published_port_served_from_the_sandbox(docker: Docker, runtime: str) ->
 def test_container_reaches_host_server(docker: Docker, runtime: str) -> None:
     """A container connects out to a TCP server the test runs on the bridge's
     address (the default gateway): request out, reply back, FIN both ways."""
-    srv = socket.create_server((GATEWAY, 0))
-    port = srv.getsockname()[1]
-    got: list[bytes] = []
-
-    def serve() -> None:
-        # A failure here shows in this test's own asserts on what was got;
-        # an exception would land, as a thread warning, on a later test.
-        with contextlib.suppress(OSError):
-            serve_once()
-
-    def serve_once() -> None:
-        conn, _ = srv.accept()
-        with conn:
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            got.append(data)
-            conn.sendall(b"pong:" + data)
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    srv = e2e.PingServer(GATEWAY)
     try:
         res = docker("run", "--rm", f"--runtime={runtime}", "--network", NET, IMAGE,
                      "/bin/busybox", "sh", "-c",
-                     f"echo ping-{runtime} | busybox nc {GATEWAY} {port}")
+                     f"echo ping-{runtime} | busybox nc {GATEWAY} {srv.port}")
         assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
-        assert got == [f"ping-{runtime}\n".encode()]
+        assert srv.got == [f"ping-{runtime}\n".encode()]
         assert res.stdout == f"pong:ping-{runtime}\n"
     finally:
         srv.close()

@@ -5,12 +5,10 @@ failure is the harness's. The podman set-up is tests/test_e2e_podman.py's."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
+from e2e import PingServer
 from test_e2e_podman import IMAGE, Podman, _why, podman  # noqa: F401 - the fixture
 
 NET = "pyvpnet"
@@ -34,37 +32,15 @@ def podnet(podman: Podman) -> Iterator[Podman]:  # noqa: F811
 @pytest.mark.parametrize("runtime", ["runc", "pyvisor"])
 def test_container_reaches_host_server_through_podman(podnet: Podman, runtime: str) -> None:
     # The bridge comes up with the first container: listen on every address.
-    srv = socket.create_server(("0.0.0.0", 0))
-    port = srv.getsockname()[1]
-    got: list[bytes] = []
-
-    def serve() -> None:
-        # A failure here shows in this test's own asserts on what was got;
-        # an exception would land, as a thread warning, on a later test.
-        with contextlib.suppress(OSError):
-            serve_once()
-
-    def serve_once() -> None:
-        conn, _ = srv.accept()
-        with conn:
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            got.append(data)
-            conn.sendall(b"pong:" + data)
-
-    threading.Thread(target=serve, daemon=True).start()
+    srv = PingServer("0.0.0.0")
     try:
         res = podnet("run", "--rm", "--network", NET, *podnet.runtimes[runtime],
                      *(["--runtime-flag", "network=sandbox"] if runtime == "pyvisor" else []),
                      IMAGE,
                      "/bin/busybox", "sh", "-c",
-                     f"echo ping-{runtime} | busybox nc {GATEWAY} {port}")
+                     f"echo ping-{runtime} | busybox nc {GATEWAY} {srv.port}")
         assert res.returncode == 0, _why(res)
-        assert got == [f"ping-{runtime}\n".encode()]
+        assert srv.got == [f"ping-{runtime}\n".encode()]
         assert res.stdout == f"pong:ping-{runtime}\n"
     finally:
         srv.close()

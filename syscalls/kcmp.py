@@ -18,6 +18,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.namespaces import ipc_of
 from syscalls.abi import s32
 from syscalls.mm import ptrace_access_target
 from syscalls.table import Entry, supported
@@ -55,9 +56,7 @@ def _undo_list(task: Task) -> object | None:
     pthread_create passes CLONE_SYSVSEM, which allocates it); a fork child
     starts without one."""
     tg = task.tg
-    sems = getattr(getattr(task.kernel, "ipc", None), "sem", None)
-    undo = getattr(sems, "undo", None) or {}
-    return tg if len(tg.tasks) > 1 or undo.get(tg.tgid) else None
+    return tg if len(tg.tasks) > 1 or ipc_of(task).sem.undo.get(tg.tgid) else None
 
 
 def _epoll_target(t: Task, task2: Task, addr: int) -> Any:

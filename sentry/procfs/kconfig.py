@@ -11,6 +11,7 @@ host's kernel. Keep it true when a feature lands or goes.
 
 from __future__ import annotations
 
+import functools
 import gzip  # now: the confined Sentry cannot import later
 
 ENABLED = (
@@ -44,6 +45,8 @@ def text() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+@functools.cache
 def gzipped() -> bytes:
-    """What /proc/config.gz holds (fixed mtime: the same bytes every read)."""
+    """What /proc/config.gz holds (fixed mtime: the same bytes every read),
+    made at the first read, not at boot."""
     return gzip.compress(text(), mtime=0)

@@ -275,7 +275,7 @@ def system_table(fs: ProcFilesystem) -> dict[bytes, Callable[[], Inode]]:
         return lambda: ProcFile(fs, gen)
 
     return {
-        b"config.gz": f(const(kconfig.gzipped())),
+        b"config.gz": f(kconfig.gzipped),
         b"cpuinfo": f(const(fs.host.cpuinfo)),
         b"filesystems": f(const(FILESYSTEMS)),
         b"loadavg": f(lambda: loadavg(k)),

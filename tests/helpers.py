@@ -235,3 +235,24 @@ def host_children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             kids.append(int(entry))
     return kids
+
+
+def assert_same_as_native(prog: Path, *, markers: Iterable[str] = (), in_tmpdir: bool = False,
+                          timeout: float = TIMEOUT) -> Result:
+    """The differential check: ``prog`` natively and in the sandbox (each given
+    a fresh temporary directory as its argument when ``in_tmpdir``); native
+    must succeed and print every line of ``markers`` (so the comparison
+    compares something), and the sandbox must print the same stdout and
+    stderr and exit the same way. Returns the native run."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pyvisor-diff-") as nat_dir, \
+            tempfile.TemporaryDirectory(prefix="pyvisor-diff-") as box_dir:
+        nat = run_native([prog, nat_dir] if in_tmpdir else [prog])
+        box = run_sandbox([prog, box_dir] if in_tmpdir else [prog], timeout=timeout)
+    assert nat.returncode == 0, nat.describe()
+    for line in markers:
+        assert line in nat.out, (line, nat.describe())
+    assert box.out == nat.out, box.describe()
+    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
+    return nat

@@ -7,19 +7,14 @@ strict mode and /proc/self/status, all against Linux."""
 from __future__ import annotations
 
 import pytest
-from helpers import Programs, run_native, run_sandbox
+from helpers import Programs, assert_same_as_native
 
 
 @pytest.mark.sandbox
 @pytest.mark.parametrize("variant", ["static", "static-pie"])
 def test_seccomp_filters_match_linux(programs: Programs, variant: str) -> None:
     prog = programs.path("seccomp_filter", variant)
-    nat = run_native([prog])
-    box = run_sandbox([prog])
-    assert nat.returncode == 0, nat.describe()
-    for line in ("uname after stacking: EIO", "thread uname: EIO", "open O_CREAT: EACCES",
-                 "trap: result 4242 code 1", "after exec uname: EIO",
-                 "child killed by signal 31", "strict: write allowed"):
-        assert line in nat.out, nat.describe()
-    assert box.out == nat.out, box.describe()
-    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
+    assert_same_as_native(prog, markers=(
+        "uname after stacking: EIO", "thread uname: EIO", "open O_CREAT: EACCES",
+        "trap: result 4242 code 1", "after exec uname: EIO", "child killed by signal 31",
+        "strict: write allowed"))

@@ -9,22 +9,16 @@ import sys
 import tempfile
 
 import pytest
-from helpers import Programs, run_native, run_sandbox
+from helpers import Programs, assert_same_as_native, run_sandbox
 
 
 @pytest.mark.sandbox
 @pytest.mark.parametrize("variant", ["static", "static-pie"])
 def test_xattr_calls_match_linux(programs: Programs, variant: str) -> None:
     prog = programs.path("xattr_calls", variant)
-    with tempfile.TemporaryDirectory(prefix="pyvisor-xattr-") as nat_dir, \
-            tempfile.TemporaryDirectory(prefix="pyvisor-xattr-") as box_dir:
-        nat = run_native([prog, nat_dir])
-        box = run_sandbox([prog, box_dir])
-    assert nat.returncode == 0, nat.describe()
-    assert "list: security.pyvisor trusted.t user.a user.empty user.kilo" in nat.out
-    assert "nobody get trusted: ENODATA" in nat.out
-    assert box.out == nat.out, box.describe()
-    assert (box.returncode, box.err) == (nat.returncode, nat.err), box.describe()
+    assert_same_as_native(prog, in_tmpdir=True,
+                          markers=("list: security.pyvisor trusted.t user.a user.empty user.kilo",
+                                   "nobody get trusted: ENODATA"))
 
 
 @pytest.mark.sandbox

@@ -15,8 +15,8 @@ inside the sandbox), with its victim files in a canary tree that the test
 hashes before and after.  The sandbox's root is the host's / served read-only
 under an in-memory overlay, so the canary is visible to trinity but can only
 change through a wall that leaks.  Its options: ``-a 64`` (the stub's filter
-kills a process making 32-bit int 0x80 syscalls: each such child would die
-at its first one), ``--disable-fds=sockets`` (its socket set-up needs socket
+answers every 32-bit int 0x80 syscall ENOSYS without running it, so fuzzing
+that ABI would exercise nothing), ``--disable-fds=sockets`` (its socket set-up needs socket
 families the Sentry does not have), ``-l off`` (no log files).
 
 The regression programs at the end are what trinity found: each ran

@@ -52,3 +52,16 @@ def test_scribbled_slot_hurts_only_the_application(programs: Programs) -> None:
     assert "Traceback" not in res.err, res.describe()
     assert res.returncode == 0, res.describe()
     assert "after scribble getpid=1" in res.out
+
+
+@pytest.mark.sandbox
+def test_int80_syscall_is_enosys_not_a_kill(programs: Programs) -> None:
+    """A 32-bit syscall (int $0x80) gets ENOSYS from the stub's filter: the
+    host never runs it, and the process lives (Linux would run it natively
+    with IA32 emulation, so this is a stated difference, not a differential
+    test)."""
+    prog = programs.path("int80_syscall")
+    res = run_sandbox([prog])
+    assert res.returncode == 0, res.describe()
+    assert res.out == "getpid: ENOSYS\nwrite: ENOSYS\nalive\n", res.describe()
+    assert "int80 write" not in res.out + res.err

@@ -13,6 +13,10 @@ Facts about seccomp this relies on:
 The policy: a syscall from anywhere but the stub's one syscall instruction
 traps (SIGSYS) and is served by the Sentry.  From that instruction only the
 stub's allowlist passes, with argument checks; anything else kills the process.
+A 32-bit syscall (``int $0x80``, the i386 numbering) is answered ENOSYS by the
+filter itself, the host kernel never running it: the Sentry implements the
+x86-64 ABI only, as gVisor does, and a program probing for the old ABI (trinity,
+some runtimes) goes on.
 What an application gains by jumping into the stub's instruction is therefore
 exactly that allowlist: remapping pieces of the sandbox's own memory file below
 the stub region (MAP_SHARED|MAP_FIXED of fd STUB_MEMFD_FD only), unmapping or
@@ -46,6 +50,8 @@ BPF_JMP_JA = 0x05
 SECCOMP_RET_KILL_PROCESS = 0x80000000
 SECCOMP_RET_TRAP = 0x00030000
 SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_ERRNO = 0x00050000
+ENOSYS = 38
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 
@@ -135,7 +141,7 @@ def stub_filter(syscall_ip: int, region_start: int, region_end: int, memfd_fd: i
     region_hi = region_start >> 32
     a = Assembler()
     a.ld(OFF_ARCH)
-    a.jeq(AUDIT_ARCH_X86_64, 0, "kill")
+    a.jeq(AUDIT_ARCH_X86_64, 0, "foreign_arch")
     a.ld(OFF_IP_HI)
     a.jeq(syscall_ip >> 32, 0, "trap")
     a.ld(OFF_IP_LO)
@@ -193,6 +199,8 @@ def stub_filter(syscall_ip: int, region_start: int, region_end: int, memfd_fd: i
     a.ld(arg_lo(0))
     a.jeq(ARCH_SET_FS, "allow", "kill")
 
+    a.label("foreign_arch")  # int 0x80 (i386 numbering): no such ABI here
+    a.ret(SECCOMP_RET_ERRNO | ENOSYS)
     a.label("allow")
     a.ret(SECCOMP_RET_ALLOW)
     a.label("trap")

@@ -37,24 +37,33 @@ def _memory_and_pids_dirs(rel: str) -> tuple[Path, Path, str, str]:
     pytest.skip("no memory/pids cgroup hierarchy mounted here")
 
 
-def _test_dirs(name: str) -> tuple[str, Path, Path, str, str]:
+def _test_dirs(name: str, systemd: bool = False) -> tuple[str, Path, Path, str, str]:
     """(cgroupsPath, memory dir, pids dir, memory file, pids file) for a test
-    container; skips where the cgroup hierarchies are not writable."""
-    rel = f"pyvisor-test/{name}"
+    container; skips where the cgroup hierarchies are not writable.  With
+    ``systemd``, the path is the systemd driver's slice:prefix:name, which
+    lands where systemd would put the scope (a parent slice per dash)."""
+    if systemd:
+        rel = f"pyvisor.slice/pyvisor-test.slice/docker-{name}.scope"
+        path = f"pyvisor-test.slice:docker:{name}"
+    else:
+        rel = f"pyvisor-test/{name}"
+        path = f"/{rel}"
     mem_dir, pids_dir, mem_file, pids_file = _memory_and_pids_dirs(rel)
-    if not os.access(mem_dir.parent.parent, os.W_OK):
-        pytest.skip(f"{mem_dir.parent.parent} is not writable here")
-    return f"/{rel}", mem_dir, pids_dir, mem_file, pids_file
+    root = mem_dir.parents[len(Path(rel).parts) - 1]
+    if not os.access(root, os.W_OK):
+        pytest.skip(f"{root} is not writable here")
+    return path, mem_dir, pids_dir, mem_file, pids_file
 
 
 def _procs(directory: Path) -> set[int]:
     return {int(x) for x in (directory / "cgroup.procs").read_text().split()}
 
 
+@pytest.mark.parametrize("systemd", [False, True], ids=["cgroupfs", "systemd"])
 def test_sandbox_runs_in_the_bundles_cgroup(state_root: Path, cid: str,  # noqa: F811
                                             make_bundle: Callable[..., Path],  # noqa: F811
-                                            tmp_path: Path) -> None:
-    path, mem_dir, pids_dir, mem_file, pids_file = _test_dirs(cid)
+                                            tmp_path: Path, systemd: bool) -> None:
+    path, mem_dir, pids_dir, mem_file, pids_file = _test_dirs(cid, systemd)
 
     def edit(cfg: dict[str, Any]) -> None:
         cfg.setdefault("linux", {})["cgroupsPath"] = path
@@ -84,9 +93,11 @@ def test_sandbox_runs_in_the_bundles_cgroup(state_root: Path, cid: str,  # noqa:
         assert runsc(state_root, "kill", cid, "KILL").returncode == 0
         runsc(state_root, "delete", "--force", cid)
     assert not mem_dir.exists() and not pids_dir.exists(), "delete removes the cgroups"
-    for d in {mem_dir.parent, pids_dir.parent}:  # the "pyvisor-test" parents
+    for d in {mem_dir.parent, pids_dir.parent}:  # the "pyvisor-test" parents (slices)
         with contextlib.suppress(OSError):
             d.rmdir()
+            if systemd:
+                d.parent.rmdir()
 
 
 def test_failed_create_leaves_no_cgroup(state_root: Path, cid: str,  # noqa: F811
@@ -113,5 +124,21 @@ def test_unusable_paths_make_no_cgroup() -> None:
 
     assert _clean_path("/docker/abc") == "/docker/abc"  # from each hierarchy's root
     assert _clean_path("docker/abc") == "docker/abc"  # below the caller's own cgroup
-    for bad in ("", "/", "../escape", "/a/../../b", "system.slice:docker:abc"):
+    for bad in ("", "/", "../escape", "/a/../../b", "a:b", "a:b:c:d"):
+        assert _clean_path(bad) is None, bad
+
+
+def test_systemd_paths_land_where_systemd_puts_the_unit() -> None:
+    """The systemd driver's slice:prefix:name, as runc's systemd driver
+    expands it (libcontainer's ExpandSlice and scope naming)."""
+    from sentry.oci.cgroups import _clean_path
+
+    assert _clean_path("system.slice:docker:abc") == "/system.slice/docker-abc.scope"
+    assert _clean_path(":docker:abc") == "/system.slice/docker-abc.scope"  # the default slice
+    assert _clean_path("a-b-c.slice:runc:x") == "/a.slice/a-b.slice/a-b-c.slice/runc-x.scope"
+    assert _clean_path("-.slice::x") == "/x.scope"  # the root slice, no prefix
+    assert _clean_path("a.slice::a-b.slice") == "/a.slice/a-b.slice"  # a sub-slice
+    for bad in ("a.slice::b.slice",  # a slice not under its parent
+                "notaslice:docker:abc", "a--b.slice:p:x", "-a.slice:p:x", "a-.slice:p:x",
+                "system.slice:docker:", "system.slice:do/cker:x", "system.slice:docker:../x"):
         assert _clean_path(bad) is None, bad

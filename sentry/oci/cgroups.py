@@ -14,7 +14,14 @@ Scope and rules:
   (the unified hierarchy) as found in /proc/self/mountinfo; an absolute path
   is taken from the root of each hierarchy, a relative one from the caller's
   own cgroup there, as runc's cgroupfs driver does.
-  The systemd driver's "slice:prefix:name" form is not handled: no cgroup.
+- The systemd driver's ``slice:prefix:name`` form (what Docker, podman and
+  containerd pass with ``--systemd-cgroup``) is placed where systemd puts
+  that unit, from each hierarchy's root: the slice expanded by its dashes
+  (``a-b.slice`` -> ``/a.slice/a-b.slice``; an empty slice is
+  ``system.slice``), then ``prefix-name.scope`` (or ``name`` itself when it
+  is a slice).  systemd is not asked over D-Bus to make the scope, as runc
+  does: the directories are made directly, so the host needs no systemd (this
+  machine's kind has none), and a host that has one sees an unmanaged scope.
 - Best effort: a host where cgroups cannot be made (no permission, a
   read-only cgroupfs) still runs the container, and says why in the debug
   log; a resource that was asked for and could not be set is also logged.
@@ -74,12 +81,43 @@ def _hierarchies() -> dict[str, str]:
     return out
 
 
+def _expand_slice(slice_name: str) -> str | None:
+    """systemd's path of a slice unit: each dash opens a level, as
+    ``a-b-c.slice`` lives at ``/a.slice/a-b.slice/a-b-c.slice``; None if the
+    name is not a slice systemd would accept."""
+    if slice_name == "-.slice":
+        return ""
+    stem = slice_name.removesuffix(".slice")
+    if (stem == slice_name or not stem or "/" in stem or stem.startswith("-")
+            or stem.endswith("-") or "--" in stem):
+        return None
+    parts = stem.split("-")
+    return "".join("/" + "-".join(parts[: i + 1]) + ".slice" for i in range(len(parts)))
+
+
+def _systemd_path(path: str) -> str | None:
+    """``slice:prefix:name`` -> the unit's absolute cgroup path, or None."""
+    slice_name, prefix, name = path.split(":")
+    parent = _expand_slice(slice_name or "system.slice")
+    if parent is None or not name or "/" in name or "/" in prefix:
+        return None
+    if name.endswith(".slice"):
+        unit = _expand_slice(name)
+        if unit is None or not unit.startswith(parent + "/"):
+            return None  # a sub-slice must sit under its parent slice
+        return unit
+    return f"{parent}/{prefix + '-' if prefix else ''}{name}.scope"
+
+
 def _clean_path(path: str) -> str | None:
     """``linux.cgroupsPath`` with no '..' (absolute: from each hierarchy's
     root; relative: below the caller's own cgroup, as runc's cgroupfs driver
-    places it); None if unusable."""
+    places it; ``slice:prefix:name``: where systemd puts that unit); None if
+    unusable."""
+    if path.count(":") == 2:
+        path = _systemd_path(path) or ""
     if not path or ":" in path:
-        return None  # empty, or the systemd driver's slice:prefix:name
+        return None
     parts = [p for p in path.split("/") if p and p != "."]
     if not parts or ".." in parts or len(parts) > _MAX_PATH_PARTS:
         return None

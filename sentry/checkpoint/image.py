@@ -1,0 +1,108 @@
+"""The checkpoint image: one msgpack file, versioned and checksummed.
+
+Layout of ``DIR/checkpoint.img``: a msgpack array ``[MAGIC, VERSION,
+sha256(payload), payload]`` where ``payload`` is the msgpack encoding of the
+kernel's state (a map of plain data: ints, bytes, str, lists, maps; never a
+pickled Python object, so reading an image runs no code from it).
+
+Why a checksum over the payload: a truncated or bit-flipped image must be
+refused before anything is rebuilt from it, with one line that says so, not
+restored wrong or answered with a traceback from deep inside a restore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from typing import Any
+
+import msgpack
+
+MAGIC = "pyvisor-checkpoint"
+VERSION = 1
+IMAGE_NAME = "checkpoint.img"
+MAX_IMAGE = 1 << 36  # 64 GiB: larger is not an image this code wrote
+
+
+class ImageError(Exception):
+    """The image cannot be used; the message is one line for the user."""
+
+
+def image_path(directory: str) -> str:
+    return os.path.join(directory, IMAGE_NAME)
+
+
+def encode(state: dict[str, Any]) -> bytes:
+    """The whole image file's bytes for ``state``."""
+    payload = msgpack.packb(state, use_bin_type=True)
+    return msgpack.packb([MAGIC, VERSION, hashlib.sha256(payload).digest(), payload],
+                         use_bin_type=True)
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    """The state in an image file's bytes; ImageError naming what is wrong."""
+    try:
+        outer = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise ImageError(f"corrupt checkpoint image ({type(exc).__name__})") from None
+    if not isinstance(outer, list) or len(outer) != 4 or outer[0] != MAGIC:
+        raise ImageError("not a pyvisor checkpoint image")
+    version = outer[1]
+    if version != VERSION:
+        raise ImageError(f"checkpoint image version {version!r} is not supported "
+                         f"(this runtime reads version {VERSION})")
+    digest, payload = outer[2], outer[3]
+    if not isinstance(payload, bytes) or hashlib.sha256(payload).digest() != digest:
+        raise ImageError("corrupt checkpoint image (checksum mismatch)")
+    try:
+        state = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        raise ImageError("corrupt checkpoint image (payload)") from None
+    if not isinstance(state, dict):
+        raise ImageError("corrupt checkpoint image (payload is not a map)")
+    return state
+
+
+def read(directory: str) -> dict[str, Any]:
+    """Read and check ``DIR/checkpoint.img``."""
+    path = image_path(directory)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_IMAGE:
+                raise ImageError(f"{path}: too large for a checkpoint image")
+            data = f.read()
+    except OSError as exc:
+        raise ImageError(f"{path}: {exc.strerror or exc}") from None
+    return decode(data)
+
+
+def open_for_writing(directory: str) -> tuple[int, str]:
+    """A new temporary file in ``directory`` for the Sentry to write (its fd
+    and name); :func:`commit` renames it into place, :func:`discard` removes
+    it, so a failed checkpoint leaves no image behind."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f".{IMAGE_NAME}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise ImageError(f"{directory}: {exc.strerror or exc}") from None
+    return fd, tmp
+
+
+def commit(tmp: str, directory: str) -> None:
+    os.replace(tmp, image_path(directory))
+
+
+def discard(tmp: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def write_fd(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (the Sentry's side: it may not open files)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]

@@ -1,0 +1,203 @@
+"""Checkpoint and restore (docs/checkpoint.md) of an OCI container.
+
+The program: python3 counting in a loop, reading its input file a record at a
+time (the file offset matters), writing a log file, feeding each count into
+a pipe to a child that collects everything until EOF and exits 7, which the
+parent reaps at the end.  It is checkpointed while it runs, killed with the
+checkpoint, restored from the image into a new sandbox, and must go on where
+it stopped: its whole output (before the checkpoint plus after the restore)
+is the output of a run never interrupted, and so is its log file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgpack
+import pytest
+from helpers import RUNSC
+from test_oci import make_bundle, runsc, runsc_bg, state_root  # noqa: F401 - fixtures
+
+from sentry.checkpoint import image
+
+pytestmark = [pytest.mark.root, pytest.mark.sandbox]
+PYTHON = "/usr/bin/python3"
+COUNT = 150
+
+PROGRAM = r"""
+import os, sys, time
+n = int(sys.argv[1])
+src = os.open("/data/input.txt", os.O_RDONLY)
+log = os.open("/data/log.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(w)
+    got = b""
+    while True:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        got += chunk
+    out = os.open("/data/child.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(out, got)
+    os._exit(7)
+os.close(r)
+total = 0
+for i in range(n):
+    rec = os.read(src, 8)
+    total += i
+    print(i, rec.decode().strip(), total, flush=True)
+    os.write(log, b"%d " % i)
+    os.write(w, b"<%d>" % i)
+    time.sleep(0.02)
+os.close(w)
+_, status = os.waitpid(pid, 0)
+print("child", pid, os.WEXITSTATUS(status), open("/data/child.txt").read()[-12:], flush=True)
+"""
+
+
+def _expected(n: int) -> str:
+    lines, total = [], 0
+    for i in range(n):
+        total += i
+        lines.append(f"{i} rec{i:04d} {total}")
+    got = "".join(f"<{i}>" for i in range(n))
+    return "\n".join(lines) + f"\nchild 2 7 {got[-12:]}\n"
+
+
+def _python_bundle(make_bundle: Callable[..., Path], data: Path, args: list[str]) -> Path:  # noqa: F811
+    if not os.path.exists(PYTHON):
+        pytest.skip(f"{PYTHON} is not installed (the program checkpointed)")
+
+    def edit(cfg: dict) -> None:
+        cfg["mounts"] += [
+            {"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]},
+            {"destination": "/data", "type": "bind", "source": str(data),
+             "options": ["rbind", "rw"]},
+        ]
+
+    b = make_bundle(args, edit=edit)
+    for name in ("lib", "lib64"):
+        (b / "rootfs" / name).symlink_to(f"usr/{name}")
+    return b
+
+
+def _wait_for(path: Path, lines: int, timeout: float = 60.0) -> str:
+    """Poll a file the container writes until it has ``lines`` lines."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = path.read_text() if path.exists() else ""
+        if text.count("\n") >= lines:
+            return text
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never reached {lines} lines: {text!r}")
+
+
+def test_checkpoint_kill_restore_goes_on(state_root: Path, make_bundle: Callable[..., Path],  # noqa: F811
+                                         tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "input.txt").write_text("".join(f"rec{i:04d}\n" for i in range(COUNT)))
+    b = _python_bundle(make_bundle, data, [PYTHON, "/data/prog.py", str(COUNT)])
+    (data / "prog.py").write_text(PROGRAM)
+    cid = f"ckpt-{tmp_path.name[-8:]}"
+    images = tmp_path / "images"
+    first = tmp_path / "first.out"
+    errors = tmp_path / "first.err"
+    with open(first, "w") as out, open(errors, "w") as err:
+        create = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root),
+                                 "create", "--bundle", str(b), cid], stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
+    assert create.returncode == 0, errors.read_text()
+    try:
+        assert runsc(state_root, "start", cid).returncode == 0
+        _wait_for(first, 10)
+        res = runsc(state_root, "checkpoint", "--image-path", str(images), cid, timeout=120)
+        assert res.returncode == 0, res.stderr
+        before = first.read_text()
+        assert 10 <= before.count("\n") < COUNT, before  # it stopped part way
+        st = json.loads(runsc(state_root, "state", cid).stdout)
+        assert st["status"] == "stopped", st
+        assert (images / image.IMAGE_NAME).exists()
+        assert [p.name for p in images.iterdir()] == [image.IMAGE_NAME]
+    finally:
+        runsc(state_root, "delete", "--force", cid)
+    log_before = (data / "log.txt").read_text()
+    assert log_before == "".join(f"{i} " for i in range(before.count("\n"))), log_before
+    # Restored into a new sandbox, in the foreground: the rest of the output.
+    res = runsc(state_root, "restore", "--image-path", str(images), "--bundle", str(b),
+                cid, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert before + res.stdout == _expected(COUNT), (before, res.stdout, res.stderr)
+    assert (data / "log.txt").read_text() == "".join(f"{i} " for i in range(COUNT))
+    assert (data / "child.txt").read_text() == "".join(f"<{i}>" for i in range(COUNT))
+
+
+def _image_dir(tmp_path: Path, content: bytes) -> Path:
+    d = Path(tempfile.mkdtemp(dir=tmp_path))
+    (d / image.IMAGE_NAME).write_bytes(content)
+    return d
+
+
+@pytest.mark.parametrize("case", ["truncated", "flipped", "version", "garbage"])
+def test_bad_image_is_one_line_and_leaves_nothing(state_root: Path,  # noqa: F811
+                                                  make_bundle: Callable[..., Path],  # noqa: F811
+                                                  tmp_path: Path, case: str) -> None:
+    good = image.encode({"kernel": {"init": 1}, "groups": []})
+    if case == "truncated":
+        content = good[: len(good) // 2]
+    elif case == "flipped":
+        raw = bytearray(good)
+        raw[-3] ^= 0xFF
+        content = bytes(raw)
+    elif case == "version":
+        outer = msgpack.unpackb(good)
+        outer[1] = image.VERSION + 1
+        content = msgpack.packb(outer, use_bin_type=True)
+    else:
+        content = os.urandom(64)
+    d = _image_dir(tmp_path, content)
+    b = make_bundle(["true"])
+    res = runsc(state_root, "restore", "--image-path", str(d), "--bundle", str(b), "c1")
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    want = {"truncated": "corrupt", "flipped": "corrupt", "garbage": "corrupt",
+            "version": f"version {image.VERSION + 1} is not supported"}[case]
+    assert want in res.stderr, res.stderr
+    assert not (state_root / "c1").exists()
+    assert runsc(state_root, "state", "c1").returncode != 0
+
+
+def test_unsavable_object_is_named(state_root: Path, make_bundle: Callable[..., Path],  # noqa: F811
+                                   tmp_path: Path) -> None:
+    """A process holding a socket: the checkpoint fails naming it, and the
+    container goes on running, untouched."""
+    b = make_bundle(["sh", "-c", "nc -l -p 5000 < /dev/null; sleep 60"])
+    (b / "rootfs/bin/nc").symlink_to("busybox")
+    cid = f"ckpt-sock-{tmp_path.name[-8:]}"
+    res = runsc_bg(state_root, "create", "--bundle", str(b), cid)
+    assert res.returncode == 0, res.stderr
+    try:
+        assert runsc(state_root, "start", cid).returncode == 0
+        images = tmp_path / "img"
+        deadline = time.monotonic() + 30
+        while True:  # until nc has its socket
+            res = runsc(state_root, "checkpoint", "--leave-running", "--image-path",
+                        str(images), cid)
+            if res.returncode != 0 and "socket" in res.stderr.lower():
+                break
+            assert time.monotonic() < deadline, res.stderr
+        assert "Traceback" not in res.stderr and "fd" in res.stderr, res.stderr
+        assert not (images / image.IMAGE_NAME).exists()
+        st = json.loads(runsc(state_root, "state", cid).stdout)
+        assert st["status"] == "running", st
+    finally:
+        runsc(state_root, "delete", "--force", cid)

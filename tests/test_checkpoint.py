@@ -3,7 +3,8 @@
 The program: python3 counting in a loop, reading its input file a record at a
 time (the file offset matters), writing a log file, feeding each count into
 a pipe to a child that collects everything until EOF and exits 7, which the
-parent reaps at the end.  It is checkpointed while it runs, killed with the
+parent reaps at the end, as it reaps a second child that exited at once (a
+zombie across the checkpoint).  It is checkpointed while it runs, killed with the
 checkpoint, restored from the image into a new sandbox, and must go on where
 it stopped: its whole output (before the checkpoint plus after the restore)
 is the output of a run never interrupted, and so is its log file.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import msgpack
 import pytest
-from helpers import RUNSC
+from helpers import RUNSC, assert_no_process_left
 from test_oci import make_bundle, runsc, runsc_bg, state_root  # noqa: F401 - fixtures
 
 from sentry.checkpoint import image
@@ -50,6 +51,9 @@ if pid == 0:
     os.write(out, got)
     os._exit(7)
 os.close(r)
+zombie = os.fork()  # exits at once: a zombie until the end, across the restore
+if zombie == 0:
+    os._exit(3)
 total = 0
 for i in range(n):
     rec = os.read(src, 8)
@@ -61,6 +65,8 @@ for i in range(n):
 os.close(w)
 _, status = os.waitpid(pid, 0)
 print("child", pid, os.WEXITSTATUS(status), open("/data/child.txt").read()[-12:], flush=True)
+_, status = os.waitpid(zombie, 0)
+print("zombie", zombie, os.WEXITSTATUS(status), flush=True)
 """
 
 
@@ -70,7 +76,7 @@ def _expected(n: int) -> str:
         total += i
         lines.append(f"{i} rec{i:04d} {total}")
     got = "".join(f"<{i}>" for i in range(n))
-    return "\n".join(lines) + f"\nchild 2 7 {got[-12:]}\n"
+    return "\n".join(lines) + f"\nchild 2 7 {got[-12:]}\nzombie 3 3\n"
 
 
 def _python_bundle(make_bundle: Callable[..., Path], data: Path, args: list[str]) -> Path:  # noqa: F811
@@ -139,6 +145,44 @@ def test_checkpoint_kill_restore_goes_on(state_root: Path, make_bundle: Callable
     assert before + res.stdout == _expected(COUNT), (before, res.stdout, res.stderr)
     assert (data / "log.txt").read_text() == "".join(f"{i} " for i in range(COUNT))
     assert (data / "child.txt").read_text() == "".join(f"<{i}>" for i in range(COUNT))
+    assert_no_process_left(cid)
+
+
+def test_leave_running_then_restore_a_copy(state_root: Path,  # noqa: F811
+                                           make_bundle: Callable[..., Path],  # noqa: F811
+                                           tmp_path: Path) -> None:
+    """--leave-running: the container goes on to its end untouched, and the
+    image restored later replays the rest from the checkpoint's point."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "input.txt").write_text("".join(f"rec{i:04d}\n" for i in range(COUNT)))
+    (data / "prog.py").write_text(PROGRAM)
+    b = _python_bundle(make_bundle, data, [PYTHON, "/data/prog.py", str(COUNT)])
+    cid = f"ckpt-lr-{tmp_path.name[-8:]}"
+    images = tmp_path / "images"
+    first = tmp_path / "first.out"
+    with open(first, "w") as out, open(tmp_path / "first.err", "w") as err:
+        create = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root),
+                                 "create", "--bundle", str(b), cid], stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
+    assert create.returncode == 0
+    try:
+        assert runsc(state_root, "start", cid).returncode == 0
+        _wait_for(first, 5)
+        res = runsc(state_root, "checkpoint", "--leave-running", "--image-path", str(images),
+                    cid, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert runsc(state_root, "wait", cid, timeout=120).returncode == 0
+    finally:
+        runsc(state_root, "delete", "--force", cid)
+    assert first.read_text() == _expected(COUNT)
+    res = runsc(state_root, "restore", "--image-path", str(images), "--bundle", str(b),
+                cid, timeout=120)
+    assert res.returncode == 0, res.stderr
+    rest = res.stdout
+    assert 0 < len(rest) < len(_expected(COUNT)) and _expected(COUNT).endswith(rest), rest
+    assert (data / "log.txt").read_text() == "".join(f"{i} " for i in range(COUNT))
+    assert_no_process_left(cid)
 
 
 def _image_dir(tmp_path: Path, content: bytes) -> Path:
@@ -174,6 +218,7 @@ def test_bad_image_is_one_line_and_leaves_nothing(state_root: Path,  # noqa: F81
     assert want in res.stderr, res.stderr
     assert not (state_root / "c1").exists()
     assert runsc(state_root, "state", "c1").returncode != 0
+    assert_no_process_left(str(d))
 
 
 def test_unsavable_object_is_named(state_root: Path, make_bundle: Callable[..., Path],  # noqa: F811

@@ -4,7 +4,7 @@ The program: python3 counting in a loop, reading its input file a record at a
 time (the file offset matters), writing a log file, feeding each count into
 a pipe to a child that collects everything until EOF and exits 7, which the
 parent reaps at the end, as it reaps a second child that exited at once (a
-zombie across the checkpoint).  It is checkpointed while it runs, killed with the
+zombie across the checkpoint), then runs a new program.  It is checkpointed while it runs, killed with the
 checkpoint, restored from the image into a new sandbox, and must go on where
 it stopped: its whole output (before the checkpoint plus after the restore)
 is the output of a run never interrupted, and so is its log file.
@@ -67,6 +67,10 @@ _, status = os.waitpid(pid, 0)
 print("child", pid, os.WEXITSTATUS(status), open("/data/child.txt").read()[-12:], flush=True)
 _, status = os.waitpid(zombie, 0)
 print("zombie", zombie, os.WEXITSTATUS(status), flush=True)
+late = os.fork()  # a new program after the restore: fork and execve still work
+if late == 0:
+    os.execv("/bin/echo", ["echo", "exec after"])
+os.waitpid(late, 0)
 """
 
 
@@ -76,7 +80,7 @@ def _expected(n: int) -> str:
         total += i
         lines.append(f"{i} rec{i:04d} {total}")
     got = "".join(f"<{i}>" for i in range(n))
-    return "\n".join(lines) + f"\nchild 2 7 {got[-12:]}\nzombie 3 3\n"
+    return "\n".join(lines) + f"\nchild 2 7 {got[-12:]}\nzombie 3 3\nexec after\n"
 
 
 def _python_bundle(make_bundle: Callable[..., Path], data: Path, args: list[str]) -> Path:  # noqa: F811

@@ -35,9 +35,11 @@ def _not_held(kernel: Kernel) -> list[Task]:
         return [t for t in kernel.tasks.values() if not t.exited and not t.held]
 
 
-def quiesce(kernel: Kernel, timeout: float = QUIESCE_TIMEOUT_S) -> None:
+def quiesce(kernel: Kernel, timeout: float = QUIESCE_TIMEOUT_S,
+            keep_frozen: bool = False) -> None:
     """Freeze ``kernel`` with every live task held; CheckpointError (and the
-    kernel thawed) if some task does not get there within ``timeout``."""
+    kernel thawed, unless it was paused before: ``keep_frozen``) if some task
+    does not get there within ``timeout``."""
     with kernel.lock:
         for tg in kernel.thread_groups.values():
             if tg.stopped and not tg.zombie:
@@ -54,12 +56,14 @@ def quiesce(kernel: Kernel, timeout: float = QUIESCE_TIMEOUT_S) -> None:
         left = _not_held(kernel)
     kernel.quiescing = False
     if left:
-        kernel.thaw()
+        resume(kernel, keep_frozen)
         names = ", ".join(f"task {t.tid} ({(t.tg.comm or b'').decode('utf-8', 'replace')})"
                           for t in left)
         raise CheckpointError(f"cannot stop {names} for a checkpoint within {timeout:.0f} s")
 
 
-def resume(kernel: Kernel) -> None:
-    """Let the held tasks go on (--leave-running, or a failed checkpoint)."""
-    kernel.thaw()
+def resume(kernel: Kernel, keep_frozen: bool = False) -> None:
+    """Let the held tasks go on (--leave-running, or a failed checkpoint),
+    unless the container was paused before the checkpoint: it stays so."""
+    if not keep_frozen:
+        kernel.thaw()

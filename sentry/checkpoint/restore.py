@@ -22,6 +22,7 @@ from sentry.kernel import dac
 from sentry.kernel.itimer import RealTimer
 from sentry.kernel.task import Task
 from sentry.kernel.threadgroup import ThreadGroup
+from sentry.loader import loader
 from sentry.mm.address_space import AddressSpace
 from sentry.systrap import stubs
 from sentry.vfs import vfs
@@ -46,6 +47,9 @@ def _context(root: FsContext, cwd: bytes, creds: Any) -> FsContext:
 
 def restore(kernel: Kernel, root: FsContext, state: dict[str, Any]) -> list[Start]:
     """Make every saved process in ``kernel``; the tasks to start."""
+    # What loading the init reads from the host before the Sentry confines
+    # itself, read now: the restored processes' first execve needs it then.
+    loader.host_auxv()
     shared = mm_state.SharedTable()
     lengths = [int(n) for n in state["shared"]]
     mms: dict[int, AddressSpace] = {}

@@ -83,22 +83,23 @@ def snapshot(kernel: Kernel, root: FsContext) -> dict[str, Any]:
 
 def checkpoint(kernel: Kernel, root: FsContext, fd: int, leave_running: bool) -> dict[str, Any]:
     """The op: write the image to ``fd`` (closed here); the reply map."""
+    was_paused = kernel.frozen  # containerd pauses a task before checkpointing it
     try:
         try:
-            quiesce.quiesce(kernel)
+            quiesce.quiesce(kernel, keep_frozen=was_paused)
         except CheckpointError as exc:
             return {"ok": False, "error": f"checkpoint: {exc}"}
         try:
             data = image.encode(snapshot(kernel, root))
             image.write_fd(fd, data)
         except CheckpointError as exc:
-            quiesce.resume(kernel)
+            quiesce.resume(kernel, was_paused)
             return {"ok": False, "error": f"checkpoint: {exc}"}
         except OSError as exc:
-            quiesce.resume(kernel)
+            quiesce.resume(kernel, was_paused)
             return {"ok": False, "error": f"checkpoint: writing the image: {exc.strerror}"}
         if leave_running:
-            quiesce.resume(kernel)
+            quiesce.resume(kernel, was_paused)
         return {"ok": True, "bytes": len(data)}
     finally:
         with contextlib.suppress(OSError):

@@ -364,7 +364,7 @@ class Host:
                 return {"ok": False, "error": "checkpoint needs the image file"}
             leave = bool(req.get("leave_running"))
             with self.lock:
-                if not self._live() or self.status != "running":
+                if not self._live():  # running, or paused (containerd pauses first)
                     return {"ok": False, "error": f"container is {self.status}, not running"}
                 reply = self._channel({"op": "checkpoint", "leave_running": leave}, fds,
                                       CHECKPOINT_TIMEOUT)

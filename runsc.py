@@ -18,7 +18,7 @@ if __name__ == "__main__":  # the calls shims make run without click (shimcalls.
 import click  # noqa: E402 - after the click-free path above, which must not pay for it
 
 from sentry import clibase  # noqa: E402
-from sentry.oci import shimcalls  # noqa: E402
+from sentry.oci import checkpoint_cli, shimcalls  # noqa: E402
 
 _fail = clibase.fail
 _setup_logging = clibase.setup_logging
@@ -445,55 +445,8 @@ def exec_cmd(ctx: click.Context, process_file: str | None, detach: bool, pid_fil
     sys.exit(int(code or 0))  # type: ignore[call-overload]
 
 
-# runc's CRIU options, accepted and ignored (containerd and Docker pass them).
-_CRIU_FLAGS = ("tcp-established", "ext-unix-sk", "shell-job", "file-locks", "auto-dedup",
-               "lazy-pages", "no-subreaper", "no-pivot", "pre-dump")
-_CRIU_VALUES = ("work-path", "manage-cgroups-mode", "empty-ns", "parent-path", "status-fd",
-                "page-server", "lsm-profile", "lsm-mount-context")
-
-
-def _criu_options(fn: object) -> object:
-    for name in _CRIU_FLAGS:
-        fn = click.option(f"--{name}", is_flag=True, hidden=True)(fn)  # type: ignore[arg-type]
-    for name in _CRIU_VALUES:
-        fn = click.option(f"--{name}", multiple=True, hidden=True)(fn)  # type: ignore[arg-type]
-    return fn
-
-
-@cli.command("checkpoint")
-@click.option("--image-path", required=True, help="Directory the image is written to.")
-@click.option("--leave-running", is_flag=True, help="Keep the container running afterwards.")
-@_criu_options
-@_ID
-@click.pass_context
-def checkpoint_cmd(ctx: click.Context, image_path: str, leave_running: bool,
-                   container_id: str, **_criu: object) -> None:
-    """Save a running container to --image-path (docs/checkpoint.md)."""
-    from sentry.oci import checkpoint_ops
-
-    _oci(ctx, checkpoint_ops.checkpoint, container_id, image_path, leave_running)
-
-
-@cli.command("restore")
-@click.option("--image-path", required=True, help="Directory holding the image.")
-@_BUNDLE
-@_PID_FILE
-@_CONSOLE
-@click.option("--detach", "-d", is_flag=True, help="Return once the container runs.")
-@_criu_options
-@_ID
-@click.pass_context
-def restore_cmd(ctx: click.Context, image_path: str, bundle: str, pid_file: str | None,
-                console_socket: str | None, detach: bool, container_id: str,
-                **_criu: object) -> None:
-    """Run a container from a bundle with the processes of a checkpoint."""
-    from sentry.oci import checkpoint_ops
-
-    code = _oci(ctx, checkpoint_ops.restore, container_id, bundle, image_path,
-                host_argv=_host_argv(ctx), pid_file=pid_file,
-                console_socket=console_socket, detach=detach,
-                spawn_host=shimcalls.spawn_host)
-    sys.exit(int(code or 0))  # type: ignore[call-overload]
+cli.add_command(checkpoint_cli.checkpoint_cmd)
+cli.add_command(checkpoint_cli.restore_cmd)
 
 
 @cli.command("debug")

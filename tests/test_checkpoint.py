@@ -4,10 +4,11 @@ The program: python3 counting in a loop, reading its input file a record at a
 time (the file offset matters), writing a log file, feeding each count into
 a pipe to a child that collects everything until EOF and exits 7, which the
 parent reaps at the end, as it reaps a second child that exited at once (a
-zombie across the checkpoint), then runs a new program.  It is checkpointed while it runs, killed with the
-checkpoint, restored from the image into a new sandbox, and must go on where
-it stopped: its whole output (before the checkpoint plus after the restore)
-is the output of a run never interrupted, and so is its log file.
+zombie across the checkpoint), then it runs a new program.  It is
+checkpointed while it runs, killed with the checkpoint, restored from the
+image into a new sandbox, and must go on where it stopped: its whole output
+(before the checkpoint plus after the restore) is the output of a run never
+interrupted, and so is its log file.
 """
 
 from __future__ import annotations

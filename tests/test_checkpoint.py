@@ -251,3 +251,50 @@ def test_unsavable_object_is_named(state_root: Path, make_bundle: Callable[..., 
         assert st["status"] == "running", st
     finally:
         runsc(state_root, "delete", "--force", cid)
+
+
+OVERLAY_SCRIPT = (
+    "echo made-before > /made.txt; echo shm-before > /dev/shm/x; ln /made.txt /hard.txt; "
+    "rm /bin/true; exec 3</made.txt; read first <&3; echo first:$first; "
+    "i=0; while [ $i -lt 120 ]; do echo n$i; i=$((i+1)); sleep 0.02; done; "
+    "cat /made.txt /dev/shm/x /hard.txt; echo >> /made.txt again; cat /hard.txt; "
+    "ls /bin/true 2>&1 || echo gone; cat <&3; echo end")
+
+
+def test_in_memory_root_and_tmpfs_contents_are_saved(
+        state_root: Path, make_bundle: Callable[..., Path], tmp_path: Path) -> None:  # noqa: F811
+    """--overlay2=root:memory: what the container wrote to its root (the
+    overlay's upper layer: a file, a hard link, a removed file's whiteout) and
+    to /dev/shm (a tmpfs) lives in the Sentry's memory only; the restored
+    sandbox has it, and an fd open on such a file keeps its offset."""
+    b = make_bundle(["sh", "-c", OVERLAY_SCRIPT],
+                    edit=lambda cfg: cfg["root"].update(readonly=False))
+    (b / "rootfs/bin/ls").symlink_to("busybox")
+    cid = f"ckpt-ovl-{tmp_path.name[-8:]}"
+    images = tmp_path / "images"
+    first = tmp_path / "first.out"
+    with open(first, "w") as out, open(tmp_path / "first.err", "w") as err:
+        create = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root),
+                                 "--overlay2", "root:memory", "create", "--bundle", str(b),
+                                 cid], stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                timeout=60, start_new_session=True)
+    assert create.returncode == 0
+    try:
+        assert runsc(state_root, "start", cid).returncode == 0
+        _wait_for(first, 10)
+        res = runsc(state_root, "checkpoint", "--image-path", str(images), cid, timeout=120)
+        assert res.returncode == 0, res.stderr
+    finally:
+        runsc(state_root, "delete", "--force", cid)
+    before = first.read_text()
+    assert before.startswith("first:made-before\nn0\n") and "end" not in before, before
+    res = runsc(state_root, "--overlay2", "root:memory", "restore", "--image-path",
+                str(images), "--bundle", str(b), cid, timeout=120)
+    assert res.returncode == 0, res.stderr
+    expected = ("first:made-before\n" + "".join(f"n{i}\n" for i in range(120))
+                + "made-before\nshm-before\nmade-before\nmade-before\nagain\n"
+                + "ls: /bin/true: No such file or directory\ngone\nagain\nend\n")
+    assert before + res.stdout == expected, (before, res.stdout)
+    assert not (b / "rootfs/made.txt").exists()  # never written through to the host
+    assert (b / "rootfs/bin/true").is_symlink()
+    assert_no_process_left(cid)

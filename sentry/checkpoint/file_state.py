@@ -7,12 +7,13 @@ buffer, and both ends point at it.  What each kind becomes:
 - the init's stdio (the Sentry's own fds 0-2, HostFile): the new sandbox's
   fds 0-2 (as CRIU's external files, the runtime's stdio is the caller's);
 - a pipe: a new pipe with the same buffered bytes, capacity and ends;
-- a file opened by path on a filesystem whose contents outlive the sandbox
-  (the Gofer's host files, device nodes, directories): opened again by path
-  with the same flags, its offset (or directory position) set;
-- anything else (sockets, eventfd, epoll, inotify, a terminal, a FIFO, a
-  file of tmpfs or of the in-memory overlay, an unlinked file, an exec'd
-  process's stdio): CheckpointError naming the process, fd and object.
+- a file opened by path whose contents are the host's (the Gofer's files) or
+  are saved with the image (tmpfs, the in-memory overlay: tmpfs_state.py),
+  a device node, a directory: opened again by path with the same flags, its
+  offset (or directory position) set;
+- anything else (sockets, eventfd, epoll, inotify, a terminal, a FIFO, an
+  unlinked file, a file of devfs/sysfs/procfs, an exec'd process's stdio):
+  CheckpointError naming the process, fd and object.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from sentry.vfs.devfs import _CharDevice
 from sentry.vfs.fdtable import FdTable
 from sentry.vfs.goferfs import GoferFs
 from sentry.vfs.host import HostFile
+from sentry.vfs.overlay import OverlayFs
 from sentry.vfs.pipe import Pipe, PipeFile
+from sentry.vfs.tmpfs import TmpFs
 
 if TYPE_CHECKING:
     from sentry.vfs.file import FileDescription
@@ -80,9 +83,10 @@ def _save_desc(ctx: FsContext, desc: FileDescription, table: FileTable, where: s
     if d.dead:
         raise CheckpointError(f"{where}: {_describe(ctx, desc)} was removed; an unlinked "
                               "open file cannot be saved")
-    if isinstance(desc, RegularFileDescription) and not isinstance(d.mount.fs, GoferFs):
-        raise CheckpointError(f"{where}: {_describe(ctx, desc)} is a file in memory "
-                              f"({type(d.mount.fs).__name__}); its contents cannot be saved")
+    if isinstance(desc, RegularFileDescription) and not (
+            isinstance(d.mount.fs, (GoferFs, OverlayFs)) or type(d.mount.fs) is TmpFs):
+        raise CheckpointError(f"{where}: {_describe(ctx, desc)} is a file of "
+                              f"{type(d.mount.fs).__name__}, whose contents are not saved")
     rec: dict[str, Any] = {"kind": "path", "path": vfs.fd_path(ctx, desc), "flags": flags,
                            "cls": type(desc).__name__}
     if isinstance(desc, RegularFileDescription):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sentry.checkpoint import file_state, mm_state, task_state
+from sentry.checkpoint import file_state, mm_state, task_state, tmpfs_state
 from sentry.kernel import dac
 from sentry.kernel.itimer import RealTimer
 from sentry.kernel.task import Task
@@ -50,6 +50,7 @@ def restore(kernel: Kernel, root: FsContext, state: dict[str, Any]) -> list[Star
     # What loading the init reads from the host before the Sentry confines
     # itself, read now: the restored processes' first execve needs it then.
     loader.host_auxv()
+    tmpfs_state.restore(root, state["trees"])  # before files are opened again by path
     shared = mm_state.SharedTable()
     lengths = [int(n) for n in state["shared"]]
     mms: dict[int, AddressSpace] = {}

@@ -14,7 +14,7 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from sentry.checkpoint import file_state, image, mm_state, quiesce, task_state
+from sentry.checkpoint import file_state, image, mm_state, quiesce, task_state, tmpfs_state
 from sentry.checkpoint.quiesce import CheckpointError
 from sentry.kernel.errors import SyscallError
 from sentry.vfs import vfs
@@ -78,6 +78,7 @@ def snapshot(kernel: Kernel, root: FsContext) -> dict[str, Any]:
                    "hostname": kernel.uts.nodename},
         "groups": groups, "mms": mms, "shared": shared.lengths, "fdtables": fdtables,
         "descs": files.descs, "pipes": files.pipes, "mounts": _mount_table(root),
+        "trees": tmpfs_state.save(root),
     }
 
 

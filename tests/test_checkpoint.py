@@ -215,15 +215,40 @@ def test_bad_image_is_one_line_and_leaves_nothing(state_root: Path,  # noqa: F81
         content = os.urandom(64)
     d = _image_dir(tmp_path, content)
     b = make_bundle(["true"])
-    res = runsc(state_root, "restore", "--image-path", str(d), "--bundle", str(b), "c1")
+    cid = f"ckpt-corrupt-{tmp_path.name[-10:]}"
+    res = runsc(state_root, "restore", "--image-path", str(d), "--bundle", str(b), cid)
     assert res.returncode != 0
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     want = {"truncated": "corrupt", "flipped": "corrupt", "garbage": "corrupt",
             "version": f"version {image.VERSION + 1} is not supported"}[case]
     assert want in res.stderr, res.stderr
-    assert not (state_root / "c1").exists()
-    assert runsc(state_root, "state", "c1").returncode != 0
-    assert_no_process_left(str(d))
+    assert not (state_root / cid).exists()
+    assert runsc(state_root, "state", cid).returncode != 0
+    assert_no_process_left(cid)
+
+
+@pytest.mark.parametrize("state", [
+    {"kernel": {"init": 1}, "groups": []},  # keys missing
+    {"kernel": {"init": 1, "next_pid": 2}, "groups": [{"tgid": "one"}], "shared": [],
+     "mms": [], "fdtables": [], "descs": [], "pipes": [], "trees": []},
+    {"kernel": {"init": 1, "next_pid": 2}, "shared": [], "mms": [], "fdtables": [],
+     "descs": [], "pipes": [], "trees": [{"target": b"/nowhere", "kind": "tmpfs",
+                                          "tree": {"entries": []}}], "groups": []},
+])
+def test_well_formed_image_with_bad_contents(state_root: Path,  # noqa: F811
+                                             make_bundle: Callable[..., Path],  # noqa: F811
+                                             tmp_path: Path, state: dict) -> None:
+    """An image whose checksum holds but whose contents do not make sense:
+    refused by the new Sentry with one line, and nothing left behind."""
+    d = _image_dir(tmp_path, image.encode(state))
+    b = make_bundle(["true"])
+    cid = f"ckpt-bad-{tmp_path.name[-10:]}"
+    res = runsc(state_root, "restore", "--image-path", str(d), "--bundle", str(b), cid)
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "cannot restore the checkpoint" in res.stderr, res.stderr
+    assert runsc(state_root, "state", cid).returncode != 0
+    assert_no_process_left(cid)
 
 
 def test_unsavable_object_is_named(state_root: Path, make_bundle: Callable[..., Path],  # noqa: F811

@@ -323,3 +323,62 @@ def test_in_memory_root_and_tmpfs_contents_are_saved(
     assert not (b / "rootfs/made.txt").exists()  # never written through to the host
     assert (b / "rootfs/bin/true").is_symlink()
     assert_no_process_left(cid)
+
+
+THREADS = r"""
+import os, sys, threading, time
+n = int(sys.argv[1])
+lock = threading.Lock()
+state = {"a": 0, "b": 0}
+
+def work(name):
+    for i in range(n):
+        with lock:
+            state[name] += 1
+            print(name, state[name], flush=True)
+        time.sleep(0.02)
+
+threads = [threading.Thread(target=work, args=(k,)) for k in ("a", "b")]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()  # the main thread waits in futex across the checkpoint
+print("joined", state["a"], state["b"], threading.active_count(), flush=True)
+"""
+
+
+def test_threads_go_on(state_root: Path, make_bundle: Callable[..., Path],  # noqa: F811
+                       tmp_path: Path) -> None:
+    """A process of three threads (two counting, one joining them): every
+    thread is saved and made again in the new stub process, and each goes on."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "prog.py").write_text(THREADS)
+    n = 80
+    b = _python_bundle(make_bundle, data, [PYTHON, "/data/prog.py", str(n)])
+    cid = f"ckpt-thr-{tmp_path.name[-8:]}"
+    images = tmp_path / "images"
+    first = tmp_path / "first.out"
+    with open(first, "w") as out, open(tmp_path / "first.err", "w") as err:
+        create = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root),
+                                 "create", "--bundle", str(b), cid], stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
+    assert create.returncode == 0
+    try:
+        assert runsc(state_root, "start", cid).returncode == 0
+        _wait_for(first, 10)
+        res = runsc(state_root, "checkpoint", "--image-path", str(images), cid, timeout=120)
+        assert res.returncode == 0, res.stderr
+    finally:
+        runsc(state_root, "delete", "--force", cid)
+    before = first.read_text()
+    assert "joined" not in before
+    res = runsc(state_root, "restore", "--image-path", str(images), "--bundle", str(b),
+                cid, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = (before + res.stdout).splitlines()
+    assert lines[-1] == f"joined {n} {n} 1", lines[-3:]
+    for name in ("a", "b"):  # each count once, in order, across the restore
+        assert [int(x.split()[1]) for x in lines if x.startswith(name + " ")] == \
+            list(range(1, n + 1))
+    assert_no_process_left(cid)

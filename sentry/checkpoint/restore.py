@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sentry.vfs.resolve import FsContext
 
 Start = tuple[Task, list[int], int]
+MAX_THREADS = stubs.lib.STUB_MAX_THREADS
 
 
 def _context(root: FsContext, cwd: bytes, creds: Any) -> FsContext:
@@ -43,6 +44,23 @@ def _context(root: FsContext, cwd: bytes, creds: Any) -> FsContext:
         ctx.uid, ctx.gid = creds.fsuid, creds.fsgid
     vfs.chdir(ctx, None, cwd)
     return ctx
+
+
+def _stub_threads(proc: stubs.StubProcess, count: int) -> list[stubs.StubThread]:
+    """``count`` host threads in a new stub process.  Its first thread makes
+    the others (StubProcess.new_thread needs it stopped in an event), so with
+    more than one, its first event is taken here and every task is told so
+    (Task.boot_waited); each new thread stops in its own first event."""
+    first = proc.thread(0)
+    if count == 1:
+        return [first]
+    first.wait_event()
+    threads = [first]
+    for _ in range(count - 1):
+        th = proc.new_thread(first)
+        th.wait_event()
+        threads.append(th)
+    return threads
 
 
 def restore(kernel: Kernel, root: FsContext, state: dict[str, Any]) -> list[Start]:
@@ -70,7 +88,7 @@ def restore(kernel: Kernel, root: FsContext, state: dict[str, Any]) -> list[Star
             if zombie:
                 mm, fds, ctx, proc = AddressSpace(kernel.mf), FdTable(), root.fork(), None
             else:
-                if len(tasks) != 1:
+                if not 1 <= len(tasks) <= MAX_THREADS:
                     raise ValueError(f"process {tgid}: {len(tasks)} tasks saved")
                 ctx = _context(root, bytes(rec["cwd"]), first_creds)
                 mi = int(rec["mm"])
@@ -91,16 +109,19 @@ def restore(kernel: Kernel, root: FsContext, state: dict[str, Any]) -> list[Star
                 tg.real_timer = RealTimer(kernel, tg)
                 tg.real_timer.set(value, interval)
             if proc is not None:
-                trec = tasks[0]
-                tid = int(trec["tid"])
-                t = Task(kernel, tg, proc.thread(0), tid, first_creds)  # type: ignore[arg-type]
-                task_state.apply_task(t, trec)
-                regs = [int(r) for r in trec["regs"]]
-                if len(regs) != stubs.NREGS:
-                    raise ValueError(f"task {tid}: {len(regs)} registers saved")
-                tg.tasks.append(t)
-                kernel.tasks[tid] = t
-                starts.append((t, regs, int(trec["fs_base"])))
+                for trec, th in zip(tasks, _stub_threads(proc, len(tasks)), strict=True):
+                    tid = int(trec["tid"])
+                    if tid <= 0 or tid in kernel.tasks:
+                        raise ValueError(f"bad or repeated tid {tid}")
+                    t = Task(kernel, tg, th, tid, task_state.restore_creds(trec["creds"]))
+                    t.boot_waited = len(tasks) > 1  # _stub_threads took the first event
+                    task_state.apply_task(t, trec)
+                    regs = [int(r) for r in trec["regs"]]
+                    if len(regs) != stubs.NREGS:
+                        raise ValueError(f"task {tid}: {len(regs)} registers saved")
+                    tg.tasks.append(t)
+                    kernel.tasks[tid] = t
+                    starts.append((t, regs, int(trec["fs_base"])))
             groups[tgid] = tg
             kernel.thread_groups[tgid] = tg
         for rec in state["groups"]:

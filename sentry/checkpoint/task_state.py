@@ -12,8 +12,9 @@ values, CPU times, ITIMER_REAL, and for a zombie its exit status (so its
 parent still reaps it).  Per task: tid, registers, FPU state, FS base, signal
 mask, pending signals, sigaltstack, clear_child_tid, robust list, credentials.
 
-Refused (CheckpointError naming the process): more than one thread, ptrace,
-an application seccomp filter, a controlling terminal, namespaces of its own,
+Threads are saved each as a task; a restore makes them again in the new
+stub process (restore.py).  Refused (CheckpointError naming the process):
+ptrace, an application seccomp filter, a controlling terminal, namespaces of its own,
 POSIX timers, an address space shared with another process (vfork).
 """
 
@@ -75,10 +76,7 @@ def save_task(t: Task) -> dict[str, Any]:
 
 def save_group(tg: ThreadGroup, who: str) -> dict[str, Any]:
     """A thread group's own state (its mm and fds are saved by the caller)."""
-    live = tg.live_tasks()
-    if len(live) > 1:
-        raise CheckpointError(f"{who} has {len(live)} threads: multi-threaded processes "
-                              "cannot be checkpointed yet")
+    live = sorted(tg.live_tasks(), key=lambda t: t.tid)
     for t in live:
         _refuse_task(t, who)
     if tg.tty is not None:

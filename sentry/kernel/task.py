@@ -161,6 +161,7 @@ class Task:
         self.boot_ops: list[StubOp] | None = None  # mapping its address space
         self.boot_private = False  # that address space is the child's alone
         self.boot_fp: bytes | None = None  # its creator's FPU state
+        self.boot_waited = False  # its stub's first event already taken (a restore's threads)
         self._wake = threading.Event()
         self.job: Job | None = None  # the Sentry thread's run of this task (workers.py)
 
@@ -347,7 +348,10 @@ class Task:
         """Answer a new stub thread's first trap with the task's registers, and
         its FPU state: a clone's creator's (``boot_fp``), else a new image's."""
         th = self.thread
-        th.wait_event()
+        if self.boot_waited:
+            self.boot_waited = False
+        else:
+            th.wait_event()
         platform = th.proc.platform
         if platform.fresh_fp is None:
             platform.fresh_fp = stubs.init_fp_state(th.save_fp())

@@ -382,3 +382,34 @@ def test_threads_go_on(state_root: Path, make_bundle: Callable[..., Path],  # no
         assert [int(x.split()[1]) for x in lines if x.startswith(name + " ")] == \
             list(range(1, n + 1))
     assert_no_process_left(cid)
+
+
+def test_sysv_ipc_is_refused(state_root: Path, make_bundle: Callable[..., Path],  # noqa: F811
+                             tmp_path: Path) -> None:
+    """A System V semaphore set is not saved: the checkpoint says so, and
+    the container runs on."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "prog.py").write_text(
+        "import ctypes, time\n"
+        "print(ctypes.CDLL(None).semget(0, 1, 0o1600), flush=True)\n"
+        "time.sleep(60)\n")
+    b = _python_bundle(make_bundle, data, [PYTHON, "/data/prog.py"])
+    cid = f"ckpt-ipc-{tmp_path.name[-8:]}"
+    out = tmp_path / "first.out"
+    with open(out, "w") as f, open(tmp_path / "first.err", "w") as err:
+        create = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root),
+                                 "create", "--bundle", str(b), cid], stdout=f, stderr=err,
+                                stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
+    assert create.returncode == 0
+    try:
+        assert runsc(state_root, "start", cid).returncode == 0
+        assert _wait_for(out, 1).strip() == "0"  # the set exists
+        res = runsc(state_root, "checkpoint", "--image-path", str(tmp_path / "img"), cid)
+        assert res.returncode != 0
+        assert "1 System V semaphore sets" in res.stderr and "Traceback" not in res.stderr
+        st = json.loads(runsc(state_root, "state", cid).stdout)
+        assert st["status"] == "running", st
+    finally:
+        runsc(state_root, "delete", "--force", cid)
+    assert_no_process_left(cid)

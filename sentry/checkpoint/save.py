@@ -35,8 +35,22 @@ def _mount_table(ctx: FsContext) -> list[str]:
     return text.decode("utf-8", "replace").splitlines()
 
 
+def _refuse_ipc(kernel: Kernel) -> None:
+    """System V IPC objects and POSIX message queues are not saved: refuse,
+    naming them, rather than restore without them."""
+    ipc = kernel.ipc
+    counts = {"System V semaphore sets": len(ipc.sem.sets.by_index),
+              "System V message queues": len(ipc.msg.queues.by_index),
+              "System V shared memory segments": len(ipc.shm.segments.by_index),
+              "POSIX message queues": len(getattr(ipc.mqueue.root, "entries", ()))}
+    held = [f"{n} {what}" for what, n in counts.items() if n]
+    if held:
+        raise CheckpointError(f"the sandbox has {', '.join(held)}, which cannot be saved")
+
+
 def snapshot(kernel: Kernel, root: FsContext) -> dict[str, Any]:
     """Every kernel object as plain data (the kernel must be quiesced)."""
+    _refuse_ipc(kernel)
     shared = mm_state.SharedTable()
     files = file_state.FileTable()
     mms: list[dict[str, Any]] = []

@@ -514,7 +514,8 @@ def _first_tasks(kernel: Kernel, ctx: FsContext, spec: ProcessSpec,
 
     try:
         return restore.restore(kernel, ctx, image)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError, SyscallError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
+            MemoryError, SyscallError) as exc:  # an image is input: never a traceback
         raise LaunchError(f"cannot restore the checkpoint: {exc}", 125) from None
 
 

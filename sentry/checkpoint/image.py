@@ -25,6 +25,12 @@ IMAGE_NAME = "checkpoint.img"
 MAX_IMAGE = 1 << 36  # 64 GiB: larger is not an image this code wrote
 
 
+# What msgpack raises for bytes that are not a well-formed object: a map
+# keyed by a list or map is a TypeError (unhashable), not a ValueError.
+_DECODE_ERRORS = (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
+                  msgpack.StackError)
+
+
 class ImageError(Exception):
     """The image cannot be used; the message is one line for the user."""
 
@@ -44,7 +50,7 @@ def decode(data: bytes) -> dict[str, Any]:
     """The state in an image file's bytes; ImageError naming what is wrong."""
     try:
         outer = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+    except _DECODE_ERRORS as exc:
         raise ImageError(f"corrupt checkpoint image ({type(exc).__name__})") from None
     if not isinstance(outer, list) or len(outer) != 4 or outer[0] != MAGIC:
         raise ImageError("not a pyvisor checkpoint image")
@@ -57,7 +63,7 @@ def decode(data: bytes) -> dict[str, Any]:
         raise ImageError("corrupt checkpoint image (checksum mismatch)")
     try:
         state = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+    except _DECODE_ERRORS:
         raise ImageError("corrupt checkpoint image (payload)") from None
     if not isinstance(state, dict):
         raise ImageError("corrupt checkpoint image (payload is not a map)")

@@ -27,7 +27,7 @@ import pytest
 from helpers import RUNSC, assert_no_process_left
 from test_oci import make_bundle, runsc, runsc_bg, state_root  # noqa: F401 - fixtures
 
-from sentry.checkpoint import image
+from sentry.checkpoint import image, task_state
 
 pytestmark = [pytest.mark.root, pytest.mark.sandbox]
 PYTHON = "/usr/bin/python3"
@@ -234,6 +234,14 @@ def test_bad_image_is_one_line_and_leaves_nothing(state_root: Path,  # noqa: F81
     {"kernel": {"init": 1, "next_pid": 2}, "shared": [], "mms": [], "fdtables": [],
      "descs": [], "pipes": [], "trees": [{"target": b"/nowhere", "kind": "tmpfs",
                                           "tree": {"entries": []}}], "groups": []},
+    {"kernel": {"init": 1, "next_pid": 2}, "shared": [], "fdtables": [[]], "descs": [],
+     "pipes": [], "trees": [],  # a VMA over the stub's region
+     "mms": [{"brk_start": 0, "current_brk": 0, "auxv": b"", "vmas": [
+         {"start": 1 << 47, "end": (1 << 47) + 4096, "prot": 7, "shared": False, "name": "",
+          "vmflags": 0, "data": []}]}],
+     "groups": [{"tgid": 1, "parent": None, "pgid": 1, "sid": 1, "zombie": False, "cwd": b"/",
+                 "mm": 0, "fds": 0, "tasks": [{"creds": {
+                     f: [] if f == "groups" else 0 for f in task_state.CRED_FIELDS}}]}]},
 ])
 def test_well_formed_image_with_bad_contents(state_root: Path,  # noqa: F811
                                              make_bundle: Callable[..., Path],  # noqa: F811
@@ -247,6 +255,8 @@ def test_well_formed_image_with_bad_contents(state_root: Path,  # noqa: F811
     assert res.returncode != 0
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "cannot restore the checkpoint" in res.stderr, res.stderr
+    if "mms" in state and state["mms"]:
+        assert "bad VMA" in res.stderr, res.stderr
     assert runsc(state_root, "state", cid).returncode != 0
     assert_no_process_left(cid)
 

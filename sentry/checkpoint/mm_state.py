@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sentry.checkpoint.quiesce import CheckpointError
 from sentry.mm.address_space import AddressSpace
 from sentry.mm.filemap import FileBacking
+from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE
 from sentry.mm.vma import Backing, Vma
 from sentry.mm.vma_table import OP_MAP, StubOp
 
@@ -95,8 +96,9 @@ def restore(mf: MemoryFile, data: dict[str, Any], shared: SharedTable,
         with mm.lock:
             for rec in data["vmas"]:
                 start, end = int(rec["start"]), int(rec["end"])
-                if not start < end or (mm._starts and start < mm._vmas[-1].end):  # noqa: SLF001
-                    raise ValueError(f"bad VMA {start:#x}-{end:#x}")
+                if (not APP_START <= start < end <= APP_END or (start | end) % PAGE_SIZE
+                        or (mm._starts and start < mm._vmas[-1].end)):  # noqa: SLF001
+                    raise ValueError(f"bad VMA {start:#x}-{end:#x}")  # never the stub's
                 prot, length = int(rec["prot"]) & 7, end - start
                 if rec["shared"]:
                     idx = int(rec["backing"])

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.checkpoint.quiesce import CheckpointError
 from sentry.kernel import creds as kcreds
-from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
+from sentry.kernel.signals import NSIG, PendingSignals, SigAction, SigInfo
 from sentry.systrap.stubs import RAX
 
 if TYPE_CHECKING:
@@ -44,11 +44,20 @@ def save_pending(p: PendingSignals) -> list[list[Any]]:
             for sig, infos in p.queue.items()]
 
 
+def _signo(value: Any) -> int:
+    sig = int(value)
+    if not 1 <= sig <= NSIG:
+        raise ValueError(f"bad signal number {sig}")
+    return sig
+
+
 def restore_pending(saved: list[list[Any]]) -> PendingSignals:
     p = PendingSignals()
     for _sig, infos in saved:
         for vals in infos:
-            p.add(SigInfo(**dict(zip(SIGINFO_FIELDS, (int(v) for v in vals), strict=True))))
+            info = SigInfo(**dict(zip(SIGINFO_FIELDS, (int(v) for v in vals), strict=True)))
+            _signo(info.signo)
+            p.add(info)
     return p
 
 
@@ -115,7 +124,7 @@ def apply_group(tg: ThreadGroup, rec: dict[str, Any]) -> None:
     tg.argv = [bytes(a) for a in rec["argv"]]
     tg.comm = bytes(rec["comm"])
     tg.rlimits = {int(k): (int(v[0]), int(v[1])) for k, v in rec["rlimits"]}
-    tg.sigactions = {int(s): SigAction(*(int(x) for x in a)) for s, a in rec["sigactions"]}
+    tg.sigactions = {_signo(s): SigAction(*(int(x) for x in a)) for s, a in rec["sigactions"]}
     tg.pending = restore_pending(rec["pending"])
     tg.exit_signal = int(rec["exit_signal"])
     tg.zombie = bool(rec["zombie"])

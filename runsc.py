@@ -18,7 +18,7 @@ if __name__ == "__main__":  # the calls shims make run without click (shimcalls.
 import click  # noqa: E402 - after the click-free path above, which must not pay for it
 
 from sentry import clibase  # noqa: E402
-from sentry.oci import shimcalls  # noqa: E402
+from sentry.oci import checkpoint_cli, shimcalls  # noqa: E402
 
 _fail = clibase.fail
 _setup_logging = clibase.setup_logging
@@ -443,6 +443,10 @@ def exec_cmd(ctx: click.Context, process_file: str | None, detach: bool, pid_fil
     code = _oci(ctx, execproc.run, container_id, opts)
     sys.stdout.flush()
     sys.exit(int(code or 0))  # type: ignore[call-overload]
+
+
+cli.add_command(checkpoint_cli.checkpoint_cmd)
+cli.add_command(checkpoint_cli.restore_cmd)
 
 
 @cli.command("debug")

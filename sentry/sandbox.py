@@ -139,6 +139,9 @@ class SandboxOptions:
     # runsc's --network: "none" (loopback in the Sentry) or "host" (the
     # application's inet sockets are host sockets: sentry/net/hostinet.py).
     network: str = "none"
+    # A checkpoint image's state (sentry/checkpoint/image.py): the processes
+    # are rebuilt from it instead of the init being loaded (restore.py).
+    restore: dict[str, Any] | None = None
 
 
 @record
@@ -454,7 +457,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         platform = stubs.Platform(mf)
         kernel.platform = platform
         faults.at("sentry-platform")
-        task, regs = launch(kernel, root.ctx, spec)
+        starts = _first_tasks(kernel, root.ctx, spec, opts.restore)
         faults.at("sentry-launched")
         if opts.on_kernel is not None:
             opts.on_kernel(Booted(kernel, root.ctx))
@@ -470,7 +473,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         if opts.profile is not None:
             prof = SyscallProfile(kernel, table.name)
             prof.start()
-        task.start(regs)
+        for task, regs, fs_base in starts:
+            task.start(regs, fs_base)
         started = True
         gofer_lost = False
         while True:
@@ -498,6 +502,21 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         if mf is not None:
             mf.close()
         _discard(sentry_filter)
+
+
+def _first_tasks(kernel: Kernel, ctx: FsContext, spec: ProcessSpec,
+                 image: dict[str, Any] | None) -> list[tuple[Task, list[int], int]]:
+    """The init, loaded; or with a checkpoint image, every saved process."""
+    if image is None:
+        task, regs = launch(kernel, ctx, spec)
+        return [(task, regs, 0)]
+    from sentry.checkpoint import restore  # only a restore needs it (before confinement)
+
+    try:
+        return restore.restore(kernel, ctx, image)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
+            MemoryError, SyscallError) as exc:  # an image is input: never a traceback
+        raise LaunchError(f"cannot restore the checkpoint: {exc}", 125) from None
 
 
 def _discard(prepared: confine.Prepared | None) -> None:

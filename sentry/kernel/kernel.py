@@ -138,6 +138,7 @@ class Kernel:
     mf: Any = None  # the memory file (sentry/mm/memfile.py): all application memory
     image_cache: Any = None  # program text kept across execs (sentry/mm/image_cache.py)
     frozen: bool = False  # OCI pause: tasks are held before they return to the app
+    quiescing: bool = False  # checkpoint: blocked syscalls end to be restarted later
     # A container's init ignores signals it has no handler for (_init_ignores).
     protect_init: bool = False
     pids_limit: int | None = None  # the container's pids limit (kernel/fork.py enforces it)

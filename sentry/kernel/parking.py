@@ -67,7 +67,7 @@ def wait(task: Task, cancel: Callable[[], None]) -> None:
         while True:
             # A signal or kill that came before ``parked`` was set found no one
             # to hand back to: look each time round, the first time included.
-            if task.killed or task.signal_pending():
+            if task.killed or task.signal_pending() or task.kernel.quiescing:
                 th.unpark()  # if a finisher has it, its reply brings the next event
             rc = th.park_wait(PARK_SLICE_NS)
             if rc == 0:

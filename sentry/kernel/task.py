@@ -154,11 +154,14 @@ class Task:
         self.saved_sigmask: int | None = None  # restored after a sigsuspend handler
         self._frees_after_event = False  # _queue_mm_ops: commit frees at the next event
         self.parked = False  # a syscall another thread may finish (sentry/kernel/parking.py)
+        self.held = False  # held by a frozen kernel on its way to the app (_resume)
+        self.held_rax: int | None = None  # the syscall result it will resume with, if any
         self.ptrace: Any = None  # its tracer's hold on it (sentry/kernel/ptrace.py)
         # What a clone child's first reply carries (fork.py sets them, boot uses them):
         self.boot_ops: list[StubOp] | None = None  # mapping its address space
         self.boot_private = False  # that address space is the child's alone
         self.boot_fp: bytes | None = None  # its creator's FPU state
+        self.boot_waited = False  # its stub's first event already taken (a restore's threads)
         self._wake = threading.Event()
         self.job: Job | None = None  # the Sentry thread's run of this task (workers.py)
 
@@ -237,8 +240,11 @@ class Task:
         """Raise if a Sentry-internal wait must end: killed, or a signal to take."""
         if self.killed:
             raise TaskKilled()
-        if self.signal_pending() or ((p := self.ptrace) is not None and p.trap_stop):
-            raise SyscallError(ERESTARTSYS)  # a signal, or PTRACE_INTERRUPT
+        if (self.signal_pending() or self.kernel.quiescing
+                or ((p := self.ptrace) is not None and p.trap_stop)):
+            # a signal, PTRACE_INTERRUPT, or a checkpoint's freezer (restarted
+            # after the thaw, as Linux's fake signal: sentry/checkpoint/quiesce.py)
+            raise SyscallError(ERESTARTSYS)
 
     def interrupted(self) -> bool:
         return self.killed or self.signal_pending()
@@ -342,7 +348,10 @@ class Task:
         """Answer a new stub thread's first trap with the task's registers, and
         its FPU state: a clone's creator's (``boot_fp``), else a new image's."""
         th = self.thread
-        th.wait_event()
+        if self.boot_waited:
+            self.boot_waited = False
+        else:
+            th.wait_event()
         platform = th.proc.platform
         if platform.fresh_fp is None:
             platform.fresh_fp = stubs.init_fp_state(th.save_fp())
@@ -490,7 +499,12 @@ class Task:
         self.in_app = True
         if self.kernel.frozen:
             self.in_app = False
-            self._hold_while(lambda: self.kernel.frozen)
+            self.held_rax = rax  # what a checkpoint saves: the slot's registers, this RAX
+            self.held = True
+            try:
+                self._hold_while(lambda: self.kernel.frozen)
+            finally:
+                self.held = False
             self.in_app = True
         if self.signal_pending():
             self.thread.kick()  # a signal that raced with our last delivery check

@@ -148,6 +148,15 @@ class VmaTable:
             parts = self._translate(addr, length, READABLE)
             return b"".join([bytes(view[o : o + n]) for o, n in parts])
 
+    def copy_in_force(self, addr: int, length: int) -> bytes:
+        """Read application memory ignoring protection (a checkpoint saves
+        PROT_NONE and write-only pages too); EFAULT on a gap."""
+        if length <= 0:
+            return b""
+        view = self._view
+        with self.lock:
+            return b"".join([bytes(view[o : o + n]) for o, n in self._translate(addr, length, 0)])
+
     def copy_out(self, addr: int, data: bytes | bytearray | memoryview) -> None:
         """Write application memory; EFAULT if any byte is unmapped or read-only."""
         self._write(addr, data, PROT_WRITE)

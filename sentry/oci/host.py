@@ -82,6 +82,7 @@ log = logging.getLogger("pyvisor")
 
 READY_TIMEOUT = 60.0
 CHANNEL_TIMEOUT = 10.0
+CHECKPOINT_TIMEOUT = 120.0  # quiescing (up to 10 s) and writing every page
 EXEC_TIMEOUT = 60.0  # loading a program goes through the Gofer: slow on a busy machine
 EXIT_NOT_STARTED = 128 + signal.SIGKILL  # host gone before start: as if SIGKILLed
 FORWARDED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -103,7 +104,7 @@ def _show_id_maps(b: bundle.Bundle) -> None:
 
 def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
                  console_fd: int | None = None, kernel_release: str | None = None,
-                 overlay: str = "none") -> int:
+                 overlay: str = "none", restore: str | None = None) -> int:
     """Boot the sandbox for ``b``; the init waits in before_start for `start`."""
     from gofer import prefork
     # What both the Gofer and the Sentry import, imported once before the
@@ -154,7 +155,8 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
     try:
         init = sentry_ops.process_spec(p, None)
         mounts = mountspec.from_oci(b.mounts, b.path)
-    except bundle.BundleError as exc:
+        saved = _read_image(restore)
+    except (bundle.BundleError, ValueError) as exc:
         with contextlib.suppress(OSError):
             send_frame(chan, {"ready": False, "error": str(exc), "status": 1})
         return 1
@@ -175,7 +177,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         pids_limit=cgroups.pids_limit(b.raw.get("linux")),
         # The Sentry's filter is the mode's (sentry/confine_filters.py); host
         # mode is `do`'s only, so a container is "sandbox" or "none".
-        network="sandbox" if NETWORK == "sandbox" else "none",
+        network="sandbox" if NETWORK == "sandbox" else "none", restore=saved,
         **({"kernel_release": kernel_release} if kernel_release else {}),
     )
     try:
@@ -197,10 +199,23 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
     return 125
 
 
+def _read_image(directory: str | None) -> dict[str, Any] | None:
+    """The checkpoint image to restore (read before the Sentry confines
+    itself); ValueError with the image's one-line error."""
+    if directory is None:
+        return None
+    from sentry.checkpoint import image
+
+    try:
+        return image.read(directory)
+    except image.ImageError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int],
                  console_fd: int | None = None,
-                 kernel_release: str | None = None, overlay: str = "none"
-                 ) -> tuple[int, socket.socket]:
+                 kernel_release: str | None = None, overlay: str = "none",
+                 restore: str | None = None) -> tuple[int, socket.socket]:
     host_side, sentry_side = socket.socketpair(socket.AF_UNIX,
                                                socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     host_pid = os.getpid()
@@ -221,7 +236,8 @@ def _fork_sentry(b: bundle.Bundle, strace: bool, keep_out: list[int],
                 os._exit(EXIT_NOT_STARTED)
             faults.at("sentry-start")
             _one_malloc_arena()
-            code = _sentry_main(sentry_side, b, strace, console_fd, kernel_release, overlay)
+            code = _sentry_main(sentry_side, b, strace, console_fd, kernel_release, overlay,
+                                restore)
         finally:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
@@ -338,6 +354,26 @@ class Host:
                 self.c.update(status=new)
         return reply
 
+    def checkpoint(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Have the Sentry write its image to the fd that came with ``req``;
+        without ``leave_running`` the container is then killed, as runc's
+        checkpoint leaves it (sentry/checkpoint/save.py)."""
+        fds = take_fds(req)
+        try:
+            if len(fds) != 1:
+                return {"ok": False, "error": "checkpoint needs the image file"}
+            leave = bool(req.get("leave_running"))
+            with self.lock:
+                if not self._live():  # running, or paused (containerd pauses first)
+                    return {"ok": False, "error": f"container is {self.status}, not running"}
+                reply = self._channel({"op": "checkpoint", "leave_running": leave}, fds,
+                                      CHECKPOINT_TIMEOUT)
+                if reply.get("ok") and not leave:
+                    self._channel({"op": "kill", "signal": signal.SIGKILL, "all": True})
+            return reply
+        finally:
+            close_fds(fds)
+
     def stats(self) -> dict[str, Any]:
         return self.forward({"op": "stats"})
 
@@ -423,6 +459,8 @@ class Host:
             return self.freeze(op == "pause")
         if op == "stats":
             return self.stats()
+        if op == "checkpoint":
+            return self.checkpoint(req)
         if op in ("stacks", "profile-start", "profile-read"):
             return self.forward({"op": op, "seconds": req.get("seconds")})
         return {"ok": False, "error": f"unknown op {op!r}"}
@@ -508,7 +546,7 @@ NETWORK = "none"  # serve's --network, read by the Sentry and by Host.start
 
 def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
           console_fd: int | None = None, kernel_release: str | None = None,
-          overlay: str = "none", network: str = "none") -> int:
+          overlay: str = "none", network: str = "none", restore: str | None = None) -> int:
     """The sandbox host's whole life; returns the container's exit code."""
     global NETWORK
     NETWORK = network
@@ -545,7 +583,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
         return 1
     apply_host_oom_score_adj(b.raw)
     sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd, kernel_release,
-                                   overlay)
+                                   overlay, restore)
     _trim_heap()
     if console_fd is not None and console_fd > 2:
         os.close(console_fd)  # the Sentry's now: its end of the container's terminal

@@ -241,7 +241,8 @@ def open_console(socket_path: str) -> int:
 
 def create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
            pid_file: str | None = None, console_socket: str | None = None,
-           detach: bool = True, spawn_host: SpawnHost | None = None) -> HostProcess:
+           detach: bool = True, spawn_host: SpawnHost | None = None,
+           restore_image: str | None = None) -> HostProcess:
     """Create container ``cid``; returns the sandbox host process (status created).
 
     ``host_argv`` is the command line that runs ``sandbox-serve`` (runsc.py and
@@ -254,7 +255,7 @@ def create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
     try:
         return _create(root, cid, bundle_dir, host_argv=host_argv, pid_file=pid_file,
                        console_socket=console_socket, detach=detach, spawn_host=spawn_host,
-                       early=early)
+                       early=early, restore_image=restore_image)
     except BaseException:
         if early is not None:
             early.abandon()
@@ -263,7 +264,8 @@ def create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
 
 def _create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
             pid_file: str | None, console_socket: str | None, detach: bool,
-            spawn_host: SpawnHost | None, early: cgroups.EarlyJoin | None) -> HostProcess:
+            spawn_host: SpawnHost | None, early: cgroups.EarlyJoin | None,
+            restore_image: str | None = None) -> HostProcess:
     from sentry.oci import bundle, cgroups, hooks, namespaces
 
     try:
@@ -298,6 +300,8 @@ def _create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
             if b.process.terminal:
                 console = open_console(console_socket) if console_socket else 0
             extra = ["--console-fd", str(console)] if console >= 0 else []
+            if restore_image is not None:  # sentry/oci/checkpoint_ops.py
+                extra += ["--restore-image", os.path.abspath(restore_image)]
             if early is not None:  # the host inherits the cgroups and does not join
                 early.wait()
                 cgroups.record(c.dir, early.made)
@@ -468,8 +472,10 @@ def wait(root: str, cid: str) -> int:
 
 def run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
         pid_file: str | None = None, console_socket: str | None = None,
-        detach: bool = False, spawn_host: SpawnHost | None = None) -> int:
+        detach: bool = False, spawn_host: SpawnHost | None = None,
+        restore_image: str | None = None) -> int:
     """create + start; unless ``detach``, wait, delete and return the exit code.
+    With ``restore_image``, the processes come from that checkpoint.
 
     In the foreground, signals sent to this process are forwarded to the
     container (as runc run does), and the container is deleted when it exits.
@@ -479,7 +485,8 @@ def run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
     saved = hostconsole.SavedTerminal(0).__enter__()  # before the Sentry may make it raw
     try:
         return _run(root, cid, bundle_dir, host_argv=host_argv, pid_file=pid_file,
-                    console_socket=console_socket, detach=detach, spawn_host=spawn_host)
+                    console_socket=console_socket, detach=detach, spawn_host=spawn_host,
+                    restore_image=restore_image)
     finally:
         if not detach:
             saved.__exit__()
@@ -487,9 +494,10 @@ def run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
 
 def _run(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
          pid_file: str | None, console_socket: str | None, detach: bool,
-         spawn_host: SpawnHost | None) -> int:
+         spawn_host: SpawnHost | None, restore_image: str | None = None) -> int:
     proc = create(root, cid, bundle_dir, host_argv=host_argv, pid_file=pid_file,
-                  console_socket=console_socket, detach=detach, spawn_host=spawn_host)
+                  console_socket=console_socket, detach=detach, spawn_host=spawn_host,
+                  restore_image=restore_image)
     try:
         start(root, cid)
     except OciError:

@@ -29,6 +29,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
+from sentry.checkpoint import save as checkpoint_save
 from sentry.kernel.signals import SigInfo
 from sentry.oci import bundle, debug_ops
 from sentry.oci.control import FrameError, close_fds, read_frame, send_frame, valid_signal
@@ -93,6 +94,12 @@ def _dispatch(booted: Booted, msg: dict[str, Any], fds: list[int]) -> dict[str, 
         if op == "resume":
             kernel.thaw()
             return {"ok": True}
+        if op == "checkpoint":
+            if len(fds) != 1:
+                return {"ok": False, "error": "checkpoint needs the image's file descriptor"}
+            fd = fds.pop()
+            return checkpoint_save.checkpoint(kernel, booted.ctx, fd,
+                                              bool(msg.get("leave_running")))
         if op in DEBUG_OPS:
             return _debug(kernel, op, msg)
         if op == "stats":

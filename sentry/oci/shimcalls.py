@@ -81,11 +81,12 @@ COMMANDS: dict[str, tuple[Options, tuple[str, ...], dict[str, Any]]] = {
              {"sig": "SIGTERM"}),
     "delete": ({"--force": ("force", FLAG), "-f": ("force", FLAG)}, ("container_id",), {}),
     "sandbox-serve": ({"--bundle": ("bundle", str), "--ready-fd": ("ready_fd", int),
-                       "--console-fd": ("console_fd", int)}, ("container_id",), {}),
+                       "--console-fd": ("console_fd", int),
+                       "--restore-image": ("restore_image", str)}, ("container_id",), {}),
 }
 OPTION_DEFAULTS: dict[str, Any] = {"bundle": ".", "pid_file": None, "console_socket": None,
                                    "no_pivot": False, "no_new_keyring": False, "all_": False,
-                                   "force": False, "console_fd": None}
+                                   "force": False, "console_fd": None, "restore_image": None}
 REQUIRED_OPTIONS = {"sandbox-serve": ("bundle", "ready_fd")}
 
 
@@ -274,7 +275,8 @@ def _sandbox_serve(g: dict[str, Any], v: dict[str, Any]) -> int:
     code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"],
                       kernel_release=g.get("kernel_release"),
                       overlay=str(g.get("overlay2") or "none"),
-                      network=str(g.get("network") or "none"))
+                      network=str(g.get("network") or "none"),
+                      restore=v.get("restore_image"))
     sys.stdout.flush()
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources
 

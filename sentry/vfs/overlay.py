@@ -450,6 +450,17 @@ class OverlayInode(Inode):
     def read_at(self, offset: int, count: int) -> bytes:
         return self.real.read_at(offset, count)
 
+    def read_to(self, mm: Any, addr: int, offset: int, count: int) -> int:
+        """read_at into application memory (description.py's read_to)."""
+        real = self.real
+        read_to = getattr(real, "read_to", None)
+        if read_to is not None:
+            return read_to(mm, addr, offset, count)
+        data = real.read_at(offset, count)
+        if data:
+            mm.copy_out(addr, data)
+        return len(data)
+
     def write_at(self, offset: int, data: bytes) -> int:
         if self.upper is None:
             self.copy_up()

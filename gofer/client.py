@@ -271,6 +271,26 @@ class GoferClient:
             raise
         return newfid, qids
 
+    def walk_getattr(self, fid: int, name: bytes) -> tuple[int, Attr]:
+        """Walk one name from ``fid`` to a new fid and read its attributes,
+        in one round trip (Twalkgetattr); returns (newfid, attributes).
+        Errors as :meth:`walk`."""
+        newfid = self.alloc_fid()
+        try:
+            r = self._rpc_clunking(p9.Twalkgetattr(fid, newfid, (_name(name),)),
+                                   p9.Rwalkgetattr)
+            if len(r.qids) != 1:
+                raise SyscallError(errno.ENOENT)
+        except BaseException:
+            self._release_fid(newfid)
+            raise
+        return newfid, Attr(
+            r.qids[0], r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
+            r.atime_sec * 10**9 + r.atime_nsec,
+            r.mtime_sec * 10**9 + r.mtime_nsec,
+            r.ctime_sec * 10**9 + r.ctime_nsec,
+        )  # fmt: skip
+
     def _clunk_quiet(self, fid: int) -> None:
         try:
             self._rpc(p9.Tclunk(fid), p9.Rclunk)

@@ -241,6 +241,8 @@ class MsgType(_enum.IntEnum):
     RFLUSH = 109
     TWALK = 110
     RWALK = 111
+    TWALKGETATTR = 112  # pyvisor's extension (9P2000's unused Topen number)
+    RWALKGETATTR = 113
     TREAD = 116
     RREAD = 117
     TWRITE = 118
@@ -422,6 +424,39 @@ class Rwalk(Message):
     """One qid per name walked; fewer than asked means the walk stopped early."""
 
     qids: Qids
+
+
+@_register(MsgType.TWALKGETATTR)
+class Twalkgetattr(Message):
+    """Twalk, then Tgetattr of where it ended, in one round trip: pyvisor's
+    extension (not in 9P2000.L; gVisor's lisafs has WalkStat for the same
+    reason), since the Sentry reads the attributes of every file it walks to."""
+
+    fid: U32
+    newfid: U32
+    names: Names
+
+
+@_register(MsgType.RWALKGETATTR)
+class Rwalkgetattr(Message):
+    """Rwalk's qids, then the basic attributes of the last (zero when the walk
+    stopped early: then there is no newfid, as with Rwalk)."""
+
+    qids: Qids
+    mode: U32
+    uid: U32
+    gid: U32
+    nlink: U64
+    rdev: U64
+    size: U64
+    blksize: U64
+    blocks: U64
+    atime_sec: S64
+    atime_nsec: U64
+    mtime_sec: S64
+    mtime_nsec: U64
+    ctime_sec: S64
+    ctime_nsec: U64
 
 
 @_register(MsgType.TLOPEN)

@@ -333,6 +333,23 @@ class FileServer(FidTable):
         (os.fdatasync if m.datasync else os.fsync)(st.ofd)
         return p9.Rfsync()
 
+    def t_walkgetattr(self, m: p9.Twalkgetattr) -> p9.Message:
+        """Twalk, then the attributes of the file it reached (one fstat)."""
+        r = self.t_walk(p9.Twalk(m.fid, m.newfid, m.names))
+        assert isinstance(r, p9.Rwalk)
+        if len(r.qids) != len(m.names):
+            return p9.Rwalkgetattr(r.qids, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        st = self.fids[m.newfid]
+        s = os.fstat(st.fd)
+        st.qid = qid_of(s)
+        (a_s, a_n), (m_s, m_n), (c_s, c_n) = (
+            divmod(t, 10**9) for t in (s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns))
+        qids = (*r.qids[:-1], st.qid) if r.qids else ()
+        return p9.Rwalkgetattr(
+            qids, s.st_mode, s.st_uid, s.st_gid, s.st_nlink, s.st_rdev,
+            s.st_size, s.st_blksize, s.st_blocks, a_s, a_n, m_s, m_n, c_s, c_n,
+        )  # fmt: skip
+
     # -- attributes -------------------------------------------------------------
 
     def t_getattr(self, m: p9.Tgetattr) -> p9.Message:

@@ -190,6 +190,29 @@ def test_walk_and_getattr(conn: Conn, root: Path) -> None:
     assert a.valid & p9.P9_GETATTR_BASIC == p9.P9_GETATTR_BASIC
 
 
+def test_walkgetattr_is_walk_then_getattr(conn: Conn, root: Path) -> None:
+    """Twalkgetattr (pyvisor's one-round-trip walk + getattr): the qids and
+    fid of Twalk, the attributes of Tgetattr; a walk that stops early makes
+    no fid and zero attributes; the first name missing is ENOENT."""
+    r = conn.ok(p9.Twalkgetattr(ROOT_FID, 2, ("sub", "f")))
+    assert isinstance(r, p9.Rwalkgetattr)
+    a = conn.ok(p9.Tgetattr(2, p9.P9_GETATTR_BASIC))
+    assert isinstance(a, p9.Rgetattr)
+    assert r.qids == conn.walk(["sub", "f"], 3).qids
+    assert r.qids[-1] == a.qid
+    fields = ("mode", "uid", "gid", "nlink", "rdev", "size", "blksize", "blocks",
+              "atime_sec", "atime_nsec", "mtime_sec", "mtime_nsec", "ctime_sec", "ctime_nsec")
+    assert [getattr(r, f) for f in fields] == [getattr(a, f) for f in fields]
+    assert r.size == (root / "sub" / "f").stat().st_size
+    partial = conn.ok(p9.Twalkgetattr(ROOT_FID, 4, ("sub", "missing")))
+    assert isinstance(partial, p9.Rwalkgetattr)
+    assert len(partial.qids) == 1 and partial.mode == 0
+    assert conn.err(p9.Tgetattr(4, p9.P9_GETATTR_BASIC)) == errno.EBADF
+    assert conn.err(p9.Twalkgetattr(ROOT_FID, 4, ("missing",))) == errno.ENOENT
+    for fid in (2, 3):
+        conn.ok(p9.Tclunk(fid))
+
+
 def test_walk_partial_creates_no_fid(conn: Conn) -> None:
     r = conn.walk(["sub", "missing", "x"], 2)
     assert len(r.qids) == 1

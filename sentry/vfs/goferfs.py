@@ -197,9 +197,10 @@ class GoferInode(GoferWrites, Inode):
 
     fs: GoferFs
 
-    def __init__(self, fs: GoferFs, fid: int) -> None:
-        """Take ownership of ``fid`` once its attributes are read; if that
-        fails the caller still owns (and clunks) it."""
+    def __init__(self, fs: GoferFs, fid: int, attr: Any = None) -> None:
+        """Take ownership of ``fid`` once its attributes are read (``attr``:
+        already read, by the walk that made ``fid``); if that fails the caller
+        still owns (and clunks) it."""
         self.fs = fs
         self.fid = -1  # -1: no fid owned (not yet, or clunked)
         self._io_fid: int | None = None
@@ -211,7 +212,10 @@ class GoferInode(GoferWrites, Inode):
         self._pipe = None
         self.fid = fid
         try:
-            self._refresh(force=True)
+            if attr is not None:
+                self._set_attr(attr, time.monotonic())
+            else:
+                self._refresh(force=True)
         except BaseException:
             self.fid = -1
             raise
@@ -236,7 +240,10 @@ class GoferInode(GoferWrites, Inode):
         now = time.monotonic()
         if not force and now - self._attr_at < self.fs.attr_ttl:
             return
-        a = self.fs.client.getattr(self.fid)
+        self._set_attr(self.fs.client.getattr(self.fid), now)
+
+    def _set_attr(self, a: Any, now: float) -> None:
+        """Take the attributes ``a`` (a gofer Attr) read at ``now``."""
         self.mode = a.mode
         self.uid = a.uid
         self.gid = a.gid
@@ -269,15 +276,20 @@ class GoferInode(GoferWrites, Inode):
             seen = self._absent.get(name)
             if seen is not None and time.monotonic() - seen < NEG_TTL_S:
                 raise SyscallError(errno.ENOENT)
+        walk_getattr = getattr(self.fs.client, "walk_getattr", None)
+        attr = None
         try:
-            fid, _ = self.fs.client.walk(self.fid, [name])
+            if walk_getattr is not None:  # one round trip for both
+                fid, attr = walk_getattr(self.fid, name)
+            else:
+                fid, _ = self.fs.client.walk(self.fid, [name])
         except SyscallError as e:
             if e.errno == errno.ENOENT and self.fs.readonly:
                 with self._lock:
                     self._remember_absent(name)
             raise
         try:
-            child = GoferInode(self.fs, fid)
+            child = GoferInode(self.fs, fid, attr)
         except SyscallError:
             self.fs.client.clunk(fid)
             raise

@@ -5,27 +5,54 @@ The Sentry never opens a host file; every byte comes from the Gofer through
 
 * read-only (the container root under its overlay, and "ro" binds): the Gofer
   only ever walks, stats, opens for reading, reads, lists and reads links.
-  Because nothing else is expected to change such a tree while the sandbox
-  runs, caching is safe (below).
-* writable ("rw" bind mounts, gofer_writes.py): creates, writes, truncates,
-  renames and removes go through to the host file.  The host may change the
-  same tree at any time, so attributes are fetched on every stat, data is not
-  cached and failed lookups are not remembered; names already looked up stay
-  cached (a host-side rename or unlink under a running sandbox can leave a
-  stale name, as gVisor's non-revalidating cache modes do).
+* writable ("rw" bind mounts, and an OCI root without the overlay;
+  gofer_writes.py): creates, writes, truncates, renames and removes go
+  through to the host file.
 
-Caching of the read-only mode:
+Revalidation rules (what gVisor's gofer filesystem calls its caching modes;
+its default, "exclusive", assumes the sandbox owns the tree):
+
+* A read-only tree is owned by the sandbox (exclusive): nothing inside the
+  sandbox can change it (the Gofer refuses writes; the overlay's writes land
+  in its upper tmpfs, which the overlay consults first) and the host is
+  expected to leave it alone while the sandbox runs, as a container's image
+  is.  So nothing here is revalidated: a name walked once stays walked, its
+  attributes from that walk (Twalkgetattr: walk and getattr in one round
+  trip) are kept, failed lookups are remembered (at most ABSENT_MAX names
+  per directory), and file data stays in the page cache below.  A repeated
+  stat or open of an unchanged path costs no Gofer round trip.  A host that
+  does change such a tree under a running sandbox is seen only for names
+  not yet looked up, and for data of files whose mtime the sandbox has not
+  yet seen (the page cache is keyed by it).
+* A writable tree is shared with the host (a bind mount's source usually is:
+  `docker run -v` exists for that), so attributes are fetched on every stat
+  (one Tgetattr), data is not cached and failed lookups are not remembered.
+  Names already looked up stay cached (a host-side rename or unlink under a
+  running sandbox can leave a stale name, as gVisor's non-revalidating modes
+  do).  Changes made inside the sandbox are seen at once by every process in
+  it, since they go through the same inodes: every create, link, unlink,
+  rename and setattr updates or invalidates the cached names and marks the
+  attributes of the inodes involved stale (gofer_writes.py).  Trusting
+  attributes here until a change marks them stale is not enough: two names
+  of one host file (a hard link walked by both names) are two inodes, and a
+  change through one leaves the other's link count and size stale
+  (tests/test_gofer_cache.py shows it).
+* The bundle cannot yet declare a read-only tree shared (gVisor's
+  ``dev.gvisor.spec.mount.*.share`` annotation): that would be the switch
+  for a revalidating read-only mode.
+
+Caching of the read-only mode, in detail:
 
 * each inode holds the fid of one walk; a child is walked once and kept for
-  as long as it is in use or recently used (below), failed lookups are
-  remembered for a short time (dynamic loaders probe many absent paths), at
-  most ABSENT_MAX names per directory;
-* attributes from Tgetattr are reused for ATTR_TTL_S seconds;
+  as long as it is in use or recently used (below);
 * file data goes through a Sentry page cache of 64 KiB chunks (LRU, ~256 MiB
   total by default), so repeated reads and mmap of the same binary do not ask
   the Gofer again.  A chunk is keyed by the file's qid path and mtime, so a
   file that did change is read afresh once its attributes are refreshed, and
   a file whose inode was evicted and looked up again finds its chunks.
+  A read copies cached chunks straight into the application's memory
+  (``read_to``: one copy, no bytes assembled in between); a miss of a big
+  read fills FILL_CHUNKS chunks with one Tread.
   A hit is served only while the Gofer is alive (one poll of its pidfd,
   GoferClient.alive): once it is dead, cached reads fail with EIO as
   uncached ones do, so nothing is read that no live server vouches for.
@@ -79,8 +106,10 @@ FILL_CHUNKS = 15
 """Chunks one Tread fills on a miss of a big read: 960 KiB, under the default
 msize (1 MiB + 4 KiB less the headers), so one round trip."""
 DEFAULT_CACHE_BYTES = memlimit.cache_bytes(256 * 1024 * 1024)  # less under a memory limit
-ATTR_TTL_S = 1.0
-NEG_TTL_S = 1.0
+ATTR_TTL_S = float("inf")
+"""How long a read-only tree's attributes are trusted: for ever (exclusive)."""
+NEG_TTL_S = float("inf")
+"""How long a read-only tree's failed lookups are trusted: for ever (exclusive)."""
 ABSENT_MAX = 1024
 """Failed lookups remembered per directory (a million probed names stay bounded)."""
 READDIR_COUNT = 64 * 1024

@@ -92,6 +92,16 @@ class Attr:
         return self.qid.path
 
 
+def _attr(qid: p9.Qid, r: p9.Rgetattr | p9.Rwalkgetattr) -> Attr:
+    """The Attr of an Rgetattr or Rwalkgetattr (same attribute fields)."""
+    return Attr(
+        qid, r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
+        r.atime_sec * 10**9 + r.atime_nsec,
+        r.mtime_sec * 10**9 + r.mtime_nsec,
+        r.ctime_sec * 10**9 + r.ctime_nsec,
+    )  # fmt: skip
+
+
 @record(frozen=True, slots=True)
 class StatFS:
     """Rstatfs: what statfs(2) reports for the served filesystem."""
@@ -284,12 +294,7 @@ class GoferClient:
         except BaseException:
             self._release_fid(newfid)
             raise
-        return newfid, Attr(
-            r.qids[0], r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
-            r.atime_sec * 10**9 + r.atime_nsec,
-            r.mtime_sec * 10**9 + r.mtime_nsec,
-            r.ctime_sec * 10**9 + r.ctime_nsec,
-        )  # fmt: skip
+        return newfid, _attr(r.qids[0], r)
 
     def _clunk_quiet(self, fid: int) -> None:
         try:
@@ -363,12 +368,7 @@ class GoferClient:
 
     def getattr(self, fid: int) -> Attr:
         r = self._rpc(p9.Tgetattr(fid, p9.P9_GETATTR_BASIC), p9.Rgetattr)
-        return Attr(
-            r.qid, r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
-            r.atime_sec * 10**9 + r.atime_nsec,
-            r.mtime_sec * 10**9 + r.mtime_nsec,
-            r.ctime_sec * 10**9 + r.ctime_nsec,
-        )  # fmt: skip
+        return _attr(r.qid, r)
 
     def setattr(
         self,

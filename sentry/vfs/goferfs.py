@@ -442,9 +442,14 @@ class GoferInode(GoferWrites, Inode):
             return self.fs.client.read(self._read_fid(), offset, count)
         out = []
         pos, end = offset, offset + count
+        cache = self.fs.cache
         while pos < end:
             idx, off = divmod(pos, CHUNK)
-            chunk = self._chunk(idx)
+            want = -(-(end - idx * CHUNK) // CHUNK)  # chunks this read still spans
+            if want > 1 and cache.get((self.fs.dev, self.ino, self.mtime_ns, idx)) is None:
+                chunk = self._fill(idx, want)  # a big miss (the loader's): one Tread per MiB
+            else:
+                chunk = self._chunk(idx)
             piece = chunk[off:off + (end - pos)]
             if not piece:
                 break

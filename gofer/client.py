@@ -427,6 +427,17 @@ class GoferClient:
                 break
         return b"".join(parts)
 
+    def lopen_read(self, fid: int, offset: int, count: int) -> bytes:
+        """:meth:`read`, opening ``fid`` O_RDONLY first if it is not open yet,
+        with the open riding on the first Tread (Tlopenread)."""
+        want = min(count, self.msize - _RREAD_OVERHEAD)
+        data = self._rpc(p9.Tlopenread(fid, offset, want), p9.Rlopenread).data
+        if len(data) > want:
+            raise SyscallError(errno.EIO)  # more than asked: a confused Gofer
+        if len(data) == want < count:
+            return data + self.read(fid, offset + want, count - want)
+        return data
+
     def write(self, fid: int, offset: int, data: bytes) -> int:
         """Write ``data`` in msize-sized pieces; returns bytes written (short on a
         short write from the host)."""

@@ -243,6 +243,8 @@ class MsgType(_enum.IntEnum):
     RWALK = 111
     TWALKGETATTR = 112  # pyvisor's extension (9P2000's unused Topen number)
     RWALKGETATTR = 113
+    TLOPENREAD = 114  # pyvisor's extension (9P2000's unused Tcreate number)
+    RLOPENREAD = 115
     TREAD = 116
     RREAD = 117
     TWRITE = 118
@@ -520,6 +522,23 @@ class Tread(Message):
 
 @_register(MsgType.RREAD)
 class Rread(Message):
+    data: Data
+
+
+@_register(MsgType.TLOPENREAD)
+class Tlopenread(Message):
+    """Tread that first opens ``fid`` O_RDONLY if it is not open yet:
+    pyvisor's extension, so a file's first read is one round trip, not
+    Tlopen's and Tread's two.  Nothing Tlopen and Tread do not already allow
+    (a read-only open, then a pread)."""
+
+    fid: U32
+    offset: U64
+    count: U32
+
+
+@_register(MsgType.RLOPENREAD)
+class Rlopenread(Message):
     data: Data
 
 

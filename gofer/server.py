@@ -298,6 +298,15 @@ class FileServer(FidTable):
             raise P9Fail(errno.EBADF)
         return p9.Rread(os.pread(st.ofd, min(m.count, self.msize - _READ_HDR), m.offset))
 
+    def t_lopenread(self, m: p9.Tlopenread) -> p9.Message:
+        """Tlopen(O_RDONLY) unless the fid is open already, then Tread."""
+        st = self.fid(m.fid)
+        if st.ofd < 0:
+            self.t_lopen(p9.Tlopen(m.fid, os.O_RDONLY))
+        r = self.t_read(p9.Tread(m.fid, m.offset, m.count))
+        assert isinstance(r, p9.Rread)
+        return p9.Rlopenread(r.data)
+
     def t_write(self, m: p9.Twrite) -> p9.Message:
         st = self.fid(m.fid)
         if st.ofd < 0 or st.oflags & os.O_ACCMODE == os.O_RDONLY:

@@ -213,6 +213,25 @@ def test_walkgetattr_is_walk_then_getattr(conn: Conn, root: Path) -> None:
         conn.ok(p9.Tclunk(fid))
 
 
+def test_lopenread_opens_on_first_read(conn: Conn) -> None:
+    """Tlopenread (pyvisor's extension): the first read opens the fid
+    read-only (a later Tlopen then finds it open: EINVAL), later ones just
+    read; an unknown fid is EBADF, a directory EISDIR."""
+    conn.walk(["file"], 2)
+    r = conn.ok(p9.Tlopenread(2, 2, 5))
+    assert isinstance(r, p9.Rlopenread) and r.data == b"23456"
+    assert conn.err(p9.Tlopen(2, os.O_RDONLY)) == errno.EINVAL
+    r = conn.ok(p9.Tlopenread(2, 8, 100))
+    assert isinstance(r, p9.Rlopenread) and r.data == b"89"
+    r = conn.ok(p9.Tread(2, 0, 3))
+    assert isinstance(r, p9.Rread) and r.data == b"012"
+    assert conn.err(p9.Tlopenread(9, 0, 1)) == errno.EBADF
+    conn.walk(["sub"], 3)
+    assert conn.err(p9.Tlopenread(3, 0, 1)) == errno.EISDIR
+    for fid in (2, 3):
+        conn.ok(p9.Tclunk(fid))
+
+
 def test_walk_partial_creates_no_fid(conn: Conn) -> None:
     r = conn.walk(["sub", "missing", "x"], 2)
     assert len(r.qids) == 1

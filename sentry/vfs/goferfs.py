@@ -390,6 +390,21 @@ class GoferInode(GoferWrites, Inode):
                 self._io_fid = fid
             return self._io_fid
 
+    def _read(self, offset: int, count: int) -> bytes:
+        """This file's bytes from the Gofer.  A read-only tree's file is
+        opened by its first read (Tlopenread: one round trip, not two), with
+        the inode lock held so no Tlopen races it (as ``_read_fid``)."""
+        client = self.fs.client
+        if self._io_fid is None and self.fs.readonly:
+            lopen_read = getattr(client, "lopen_read", None)
+            if lopen_read is not None:
+                with self._lock:
+                    if self._io_fid is None:
+                        data = lopen_read(self.fid, offset, count)
+                        self._io_fid = self.fid
+                        return data
+        return client.read(self._read_fid(), offset, count)
+
     def _chunk(self, idx: int) -> bytes:
         key = (self.fs.dev, self.ino, self.mtime_ns, idx)
         data = self.fs.cache.get(key)
@@ -398,11 +413,10 @@ class GoferInode(GoferWrites, Inode):
                 raise SyscallError(errno.EIO)
             return data
         self.fs.cache.misses += 1
-        fid = self._read_fid()
         parts = []
         got = 0
         while got < CHUNK:
-            part = self.fs.client.read(fid, idx * CHUNK + got, CHUNK - got)
+            part = self._read(idx * CHUNK + got, CHUNK - got)
             if not part:
                 break
             parts.append(part)
@@ -422,8 +436,7 @@ class GoferInode(GoferWrites, Inode):
             return self._chunk(idx)
         self.fs.cache.misses += 1
         start = idx * CHUNK
-        data = self.fs.client.read(self._read_fid(), start, min(want * CHUNK,
-                                                                max(CHUNK, self.size - start)))
+        data = self._read(start, min(want * CHUNK, max(CHUNK, self.size - start)))
         view = memoryview(data)
         first = b""
         for i in range(0, max(len(data), 1), CHUNK):

@@ -92,6 +92,16 @@ class Attr:
         return self.qid.path
 
 
+def _attr(qid: p9.Qid, r: p9.Rgetattr | p9.Rwalkgetattr) -> Attr:
+    """The Attr of an Rgetattr or Rwalkgetattr (same attribute fields)."""
+    return Attr(
+        qid, r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
+        r.atime_sec * 10**9 + r.atime_nsec,
+        r.mtime_sec * 10**9 + r.mtime_nsec,
+        r.ctime_sec * 10**9 + r.ctime_nsec,
+    )  # fmt: skip
+
+
 @record(frozen=True, slots=True)
 class StatFS:
     """Rstatfs: what statfs(2) reports for the served filesystem."""
@@ -271,6 +281,21 @@ class GoferClient:
             raise
         return newfid, qids
 
+    def walk_getattr(self, fid: int, name: bytes) -> tuple[int, Attr]:
+        """Walk one name from ``fid`` to a new fid and read its attributes,
+        in one round trip (Twalkgetattr); returns (newfid, attributes).
+        Errors as :meth:`walk`."""
+        newfid = self.alloc_fid()
+        try:
+            r = self._rpc_clunking(p9.Twalkgetattr(fid, newfid, (_name(name),)),
+                                   p9.Rwalkgetattr)
+            if len(r.qids) != 1:
+                raise SyscallError(errno.ENOENT)
+        except BaseException:
+            self._release_fid(newfid)
+            raise
+        return newfid, _attr(r.qids[0], r)
+
     def _clunk_quiet(self, fid: int) -> None:
         try:
             self._rpc(p9.Tclunk(fid), p9.Rclunk)
@@ -343,12 +368,7 @@ class GoferClient:
 
     def getattr(self, fid: int) -> Attr:
         r = self._rpc(p9.Tgetattr(fid, p9.P9_GETATTR_BASIC), p9.Rgetattr)
-        return Attr(
-            r.qid, r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
-            r.atime_sec * 10**9 + r.atime_nsec,
-            r.mtime_sec * 10**9 + r.mtime_nsec,
-            r.ctime_sec * 10**9 + r.ctime_nsec,
-        )  # fmt: skip
+        return _attr(r.qid, r)
 
     def setattr(
         self,
@@ -406,6 +426,17 @@ class GoferClient:
             if len(data) < want:
                 break
         return b"".join(parts)
+
+    def lopen_read(self, fid: int, offset: int, count: int) -> bytes:
+        """:meth:`read`, opening ``fid`` O_RDONLY first if it is not open yet,
+        with the open riding on the first Tread (Tlopenread)."""
+        want = min(count, self.msize - _RREAD_OVERHEAD)
+        data = self._rpc(p9.Tlopenread(fid, offset, want), p9.Rlopenread).data
+        if len(data) > want:
+            raise SyscallError(errno.EIO)  # more than asked: a confused Gofer
+        if len(data) == want < count:
+            return data + self.read(fid, offset + want, count - want)
+        return data
 
     def write(self, fid: int, offset: int, data: bytes) -> int:
         """Write ``data`` in msize-sized pieces; returns bytes written (short on a

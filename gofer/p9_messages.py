@@ -241,6 +241,10 @@ class MsgType(_enum.IntEnum):
     RFLUSH = 109
     TWALK = 110
     RWALK = 111
+    TWALKGETATTR = 112  # pyvisor's extension (9P2000's unused Topen number)
+    RWALKGETATTR = 113
+    TLOPENREAD = 114  # pyvisor's extension (9P2000's unused Tcreate number)
+    RLOPENREAD = 115
     TREAD = 116
     RREAD = 117
     TWRITE = 118
@@ -424,6 +428,39 @@ class Rwalk(Message):
     qids: Qids
 
 
+@_register(MsgType.TWALKGETATTR)
+class Twalkgetattr(Message):
+    """Twalk, then Tgetattr of where it ended, in one round trip: pyvisor's
+    extension (not in 9P2000.L; gVisor's lisafs has WalkStat for the same
+    reason), since the Sentry reads the attributes of every file it walks to."""
+
+    fid: U32
+    newfid: U32
+    names: Names
+
+
+@_register(MsgType.RWALKGETATTR)
+class Rwalkgetattr(Message):
+    """Rwalk's qids, then the basic attributes of the last (zero when the walk
+    stopped early: then there is no newfid, as with Rwalk)."""
+
+    qids: Qids
+    mode: U32
+    uid: U32
+    gid: U32
+    nlink: U64
+    rdev: U64
+    size: U64
+    blksize: U64
+    blocks: U64
+    atime_sec: S64
+    atime_nsec: U64
+    mtime_sec: S64
+    mtime_nsec: U64
+    ctime_sec: S64
+    ctime_nsec: U64
+
+
 @_register(MsgType.TLOPEN)
 class Tlopen(Message):
     fid: U32
@@ -485,6 +522,23 @@ class Tread(Message):
 
 @_register(MsgType.RREAD)
 class Rread(Message):
+    data: Data
+
+
+@_register(MsgType.TLOPENREAD)
+class Tlopenread(Message):
+    """Tread that first opens ``fid`` O_RDONLY if it is not open yet:
+    pyvisor's extension, so a file's first read is one round trip, not
+    Tlopen's and Tread's two.  Nothing Tlopen and Tread do not already allow
+    (a read-only open, then a pread)."""
+
+    fid: U32
+    offset: U64
+    count: U32
+
+
+@_register(MsgType.RLOPENREAD)
+class Rlopenread(Message):
     data: Data
 
 

@@ -298,6 +298,15 @@ class FileServer(FidTable):
             raise P9Fail(errno.EBADF)
         return p9.Rread(os.pread(st.ofd, min(m.count, self.msize - _READ_HDR), m.offset))
 
+    def t_lopenread(self, m: p9.Tlopenread) -> p9.Message:
+        """Tlopen(O_RDONLY) unless the fid is open already, then Tread."""
+        st = self.fid(m.fid)
+        if st.ofd < 0:
+            self.t_lopen(p9.Tlopen(m.fid, os.O_RDONLY))
+        r = self.t_read(p9.Tread(m.fid, m.offset, m.count))
+        assert isinstance(r, p9.Rread)
+        return p9.Rlopenread(r.data)
+
     def t_write(self, m: p9.Twrite) -> p9.Message:
         st = self.fid(m.fid)
         if st.ofd < 0 or st.oflags & os.O_ACCMODE == os.O_RDONLY:
@@ -332,6 +341,23 @@ class FileServer(FidTable):
             raise P9Fail(errno.EBADF)
         (os.fdatasync if m.datasync else os.fsync)(st.ofd)
         return p9.Rfsync()
+
+    def t_walkgetattr(self, m: p9.Twalkgetattr) -> p9.Message:
+        """Twalk, then the attributes of the file it reached (one fstat)."""
+        r = self.t_walk(p9.Twalk(m.fid, m.newfid, m.names))
+        assert isinstance(r, p9.Rwalk)
+        if len(r.qids) != len(m.names):
+            return p9.Rwalkgetattr(r.qids, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        st = self.fids[m.newfid]
+        s = os.fstat(st.fd)
+        st.qid = qid_of(s)
+        (a_s, a_n), (m_s, m_n), (c_s, c_n) = (
+            divmod(t, 10**9) for t in (s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns))
+        qids = (*r.qids[:-1], st.qid) if r.qids else ()
+        return p9.Rwalkgetattr(
+            qids, s.st_mode, s.st_uid, s.st_gid, s.st_nlink, s.st_rdev,
+            s.st_size, s.st_blksize, s.st_blocks, a_s, a_n, m_s, m_n, c_s, c_n,
+        )  # fmt: skip
 
     # -- attributes -------------------------------------------------------------
 

@@ -496,6 +496,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             _join_tasks(kernel)
         if prof is not None and opts.profile is not None:
             opts.profile(prof.snapshot())
+            prof.print_cprofile()
         if platform is not None:
             platform.close()
         root.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import select
+import threading
 
 
 class PeerWatch:
@@ -25,6 +26,10 @@ class PeerWatch:
         self._dead = False
         self._fd: int | None = None
         self._poll: select.poll | None = None
+        # A poll object refuses a second poll() while one runs in another
+        # thread (RuntimeError: concurrent poll() invocation); the Sentry's
+        # threads ask at once (two execs reading cached pages of one file).
+        self._lock = threading.Lock()
         try:
             self._fd = os.pidfd_open(pid)
         except ProcessLookupError:
@@ -40,8 +45,9 @@ class PeerWatch:
         if self._dead:
             return False
         if self._poll is not None:
-            if self._poll.poll(0):
-                self._dead = True
+            with self._lock:
+                if self._poll.poll(0):
+                    self._dead = True
         else:
             self._dead = not _alive_by_kill(self.pid)
         return not self._dead

@@ -63,6 +63,9 @@ def read(t: Task, a: Args) -> int:
     read_into = getattr(f, "read_into", None)
     if read_into is not None and count and parking.can_park(t):
         return read_into(t, a[1], count)
+    read_to = getattr(f, "read_to", None)  # regular files: no bytes in between
+    if read_to is not None:
+        return read_to(t.mm, a[1], count)
     data = f.read(count)
     if data:
         t.mm.copy_out(a[1], data)
@@ -138,6 +141,9 @@ def pread64(t: Task, a: Args) -> int:
     _positional(f, False)
     if not f.readable():
         raise SyscallError(errno.EBADF)
+    pread_to = getattr(f, "pread_to", None)  # regular files: no bytes in between
+    if pread_to is not None:
+        return pread_to(t.mm, a[1], min(a[2], MAX_RW_COUNT), a[3])
     data = f.pread(min(a[2], MAX_RW_COUNT), a[3])
     if data:
         t.mm.copy_out(a[1], data)

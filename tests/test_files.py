@@ -551,3 +551,21 @@ def test_readlink_proc_self_exe_is_not_the_host() -> None:
     # busybox itself (by its resolved path, as Linux names it), not a python
     assert box.out == f"{os.path.realpath(BB)}\n", box.describe()
 
+
+
+def test_gofer_read_paths(programs: Programs, tmp_path: Path) -> None:
+    """read/pread of a Gofer file through the Sentry's page cache, straight
+    into the application's memory: every chunk and fill boundary, the end of
+    the file, and a buffer whose tail is unmapped (a short count as Linux,
+    not EFAULT: this failed when reads were copied out whole afterwards)."""
+    data = bytes((i * 7919 + (i >> 9)) & 0xFF for i in range(3 * 1024 * 1024 + 12345))
+    f = tmp_path / "data"
+    f.write_bytes(data)
+    for variant in ("static", "static-pie"):
+        prog = programs.path("gofer_read_paths", variant)
+        nat = run_native([prog, f])
+        assert nat.returncode == 0 and "done" in nat.out, nat.describe()
+        assert "pread into 100 mapped bytes: 100 " in nat.out, nat.describe()
+        box = run_sandbox([prog, f])
+        assert (box.returncode, box.out, box.err) == (nat.returncode, nat.out, nat.err), \
+            box.describe()

@@ -190,6 +190,48 @@ def test_walk_and_getattr(conn: Conn, root: Path) -> None:
     assert a.valid & p9.P9_GETATTR_BASIC == p9.P9_GETATTR_BASIC
 
 
+def test_walkgetattr_is_walk_then_getattr(conn: Conn, root: Path) -> None:
+    """Twalkgetattr (pyvisor's one-round-trip walk + getattr): the qids and
+    fid of Twalk, the attributes of Tgetattr; a walk that stops early makes
+    no fid and zero attributes; the first name missing is ENOENT."""
+    r = conn.ok(p9.Twalkgetattr(ROOT_FID, 2, ("sub", "f")))
+    assert isinstance(r, p9.Rwalkgetattr)
+    a = conn.ok(p9.Tgetattr(2, p9.P9_GETATTR_BASIC))
+    assert isinstance(a, p9.Rgetattr)
+    assert r.qids == conn.walk(["sub", "f"], 3).qids
+    assert r.qids[-1] == a.qid
+    fields = ("mode", "uid", "gid", "nlink", "rdev", "size", "blksize", "blocks",
+              "atime_sec", "atime_nsec", "mtime_sec", "mtime_nsec", "ctime_sec", "ctime_nsec")
+    assert [getattr(r, f) for f in fields] == [getattr(a, f) for f in fields]
+    assert r.size == (root / "sub" / "f").stat().st_size
+    partial = conn.ok(p9.Twalkgetattr(ROOT_FID, 4, ("sub", "missing")))
+    assert isinstance(partial, p9.Rwalkgetattr)
+    assert len(partial.qids) == 1 and partial.mode == 0
+    assert conn.err(p9.Tgetattr(4, p9.P9_GETATTR_BASIC)) == errno.EBADF
+    assert conn.err(p9.Twalkgetattr(ROOT_FID, 4, ("missing",))) == errno.ENOENT
+    for fid in (2, 3):
+        conn.ok(p9.Tclunk(fid))
+
+
+def test_lopenread_opens_on_first_read(conn: Conn) -> None:
+    """Tlopenread (pyvisor's extension): the first read opens the fid
+    read-only (a later Tlopen then finds it open: EINVAL), later ones just
+    read; an unknown fid is EBADF, a directory EISDIR."""
+    conn.walk(["file"], 2)
+    r = conn.ok(p9.Tlopenread(2, 2, 5))
+    assert isinstance(r, p9.Rlopenread) and r.data == b"23456"
+    assert conn.err(p9.Tlopen(2, os.O_RDONLY)) == errno.EINVAL
+    r = conn.ok(p9.Tlopenread(2, 8, 100))
+    assert isinstance(r, p9.Rlopenread) and r.data == b"89"
+    r = conn.ok(p9.Tread(2, 0, 3))
+    assert isinstance(r, p9.Rread) and r.data == b"012"
+    assert conn.err(p9.Tlopenread(9, 0, 1)) == errno.EBADF
+    conn.walk(["sub"], 3)
+    assert conn.err(p9.Tlopenread(3, 0, 1)) == errno.EISDIR
+    for fid in (2, 3):
+        conn.ok(p9.Tclunk(fid))
+
+
 def test_walk_partial_creates_no_fid(conn: Conn) -> None:
     r = conn.walk(["sub", "missing", "x"], 2)
     assert len(r.qids) == 1

@@ -485,3 +485,27 @@ def test_peer_watch_sees_unreaped_zombie() -> None:
         watch.close()
         os.waitpid(pid, 0)
     assert PeerWatch(pid).alive() is False  # reaped: gone for good
+
+
+def test_peer_watch_answers_threads_at_once() -> None:
+    """Many threads asking one PeerWatch at the same time all get an answer
+    (a poll object alone raises "concurrent poll() invocation": an exec's
+    cached read then failed with EIO in the Sentry)."""
+    watch = PeerWatch(os.getpid())
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def ask() -> None:
+        start.wait()
+        try:
+            for _ in range(20_000):
+                assert watch.alive()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

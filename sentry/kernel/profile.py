@@ -13,10 +13,18 @@ running container for a while (sentry/oci/sentry_ops.py).
 The latency of a call is the Sentry's wall time in its handler, so a call that
 blocks (read on an empty pipe, wait4, nanosleep) counts its wait: the table
 says so, and the CPU figures beside it come from the kernel's accounting.
+
+``PYVISOR_SENTRY_CPROFILE=N`` (a debugging aid for `do --profile`) also runs
+every handler under cProfile, one profiler per Sentry thread, and prints the
+N most expensive functions (by own time) to stderr with the profile: where a
+syscall's time goes inside the Sentry. cProfile and pstats are imported when
+this module is, since a confined Sentry may not open files.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -28,6 +36,12 @@ from sentry.kernel.errors import SyscallError
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.task import Task
+
+CPROFILE_TOP = int(os.environ.get("PYVISOR_SENTRY_CPROFILE", "0") or 0)
+if CPROFILE_TOP:
+    import cProfile
+    import io
+    import pstats
 
 Handler = Callable[["Task", tuple[int, ...]], int]
 
@@ -68,6 +82,7 @@ class SyscallProfile:
         self._originals: dict[int, Handler] = {}
         self._start_ns = 0
         self._start_usage: tuple[int, int] = (0, 0)
+        self._cprofiles: dict[int, Any] = {}  # thread id -> cProfile.Profile
 
     # -- installing ------------------------------------------------------------
     def start(self) -> None:
@@ -89,6 +104,9 @@ class SyscallProfile:
         self._originals.clear()
 
     def _wrap(self, nr: int, handler: Handler) -> Handler:
+        if CPROFILE_TOP:
+            handler = self._under_cprofile(handler)
+
         def timed(task: Task, args: tuple[int, ...]) -> int:
             t0 = time.perf_counter_ns()
             failed = True
@@ -111,6 +129,29 @@ class SyscallProfile:
                     self.callers[task.tg.tgid, _comm(task)] += 1
 
         return timed
+
+    def _under_cprofile(self, handler: Handler) -> Handler:
+        """``handler`` run under this thread's cProfile profiler."""
+        def profiled(task: Task, args: tuple[int, ...]) -> int:
+            me = threading.get_ident()
+            prof = self._cprofiles.get(me)
+            if prof is None:
+                prof = self._cprofiles[me] = cProfile.Profile()
+            return prof.runcall(handler, task, args)
+
+        return profiled
+
+    def print_cprofile(self) -> None:
+        """The cProfile figures of every Sentry thread, merged, to stderr."""
+        profs = list(self._cprofiles.values())
+        if not CPROFILE_TOP or not profs:
+            return
+        out = io.StringIO()
+        stats = pstats.Stats(profs[0], stream=out)
+        for p in profs[1:]:
+            stats.add(p)
+        stats.sort_stats("tottime").print_stats(CPROFILE_TOP)
+        sys.stderr.write(out.getvalue())
 
     # -- reporting -------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

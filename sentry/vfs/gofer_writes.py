@@ -59,9 +59,9 @@ class GoferWrites:
 
     def _adopt(self: GoferInode, name: bytes, uid: int | None, gid: int | None) -> GoferInode:
         """Walk to the entry just made, cache it, chown it to the creator."""
-        fid, _ = self.fs.client.walk(self.fid, [name])
+        fid, attr = self.fs.client.walk_getattr(self.fid, name)
         try:
-            child = type(self)(self.fs, fid)
+            child = type(self)(self.fs, fid, attr)
         except SyscallError:
             self.fs.client.clunk(fid)
             raise

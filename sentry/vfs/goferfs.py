@@ -5,27 +5,54 @@ The Sentry never opens a host file; every byte comes from the Gofer through
 
 * read-only (the container root under its overlay, and "ro" binds): the Gofer
   only ever walks, stats, opens for reading, reads, lists and reads links.
-  Because nothing else is expected to change such a tree while the sandbox
-  runs, caching is safe (below).
-* writable ("rw" bind mounts, gofer_writes.py): creates, writes, truncates,
-  renames and removes go through to the host file.  The host may change the
-  same tree at any time, so attributes are fetched on every stat, data is not
-  cached and failed lookups are not remembered; names already looked up stay
-  cached (a host-side rename or unlink under a running sandbox can leave a
-  stale name, as gVisor's non-revalidating cache modes do).
+* writable ("rw" bind mounts, and an OCI root without the overlay;
+  gofer_writes.py): creates, writes, truncates, renames and removes go
+  through to the host file.
 
-Caching of the read-only mode:
+Revalidation rules (what gVisor's gofer filesystem calls its caching modes;
+its default, "exclusive", assumes the sandbox owns the tree):
+
+* A read-only tree is owned by the sandbox (exclusive): nothing inside the
+  sandbox can change it (the Gofer refuses writes; the overlay's writes land
+  in its upper tmpfs, which the overlay consults first) and the host is
+  expected to leave it alone while the sandbox runs, as a container's image
+  is.  So nothing here is revalidated: a name walked once stays walked, its
+  attributes from that walk (Twalkgetattr: walk and getattr in one round
+  trip) are kept, failed lookups are remembered (at most ABSENT_MAX names
+  per directory), and file data stays in the page cache below.  A repeated
+  stat or open of an unchanged path costs no Gofer round trip.  A host that
+  does change such a tree under a running sandbox is seen only for names
+  not yet looked up, and for data of files whose mtime the sandbox has not
+  yet seen (the page cache is keyed by it).
+* A writable tree is shared with the host (a bind mount's source usually is:
+  `docker run -v` exists for that), so attributes are fetched on every stat
+  (one Tgetattr), data is not cached and failed lookups are not remembered.
+  Names already looked up stay cached (a host-side rename or unlink under a
+  running sandbox can leave a stale name, as gVisor's non-revalidating modes
+  do).  Changes made inside the sandbox are seen at once by every process in
+  it, since they go through the same inodes: every create, link, unlink,
+  rename and setattr updates or invalidates the cached names and marks the
+  attributes of the inodes involved stale (gofer_writes.py).  Trusting
+  attributes here until a change marks them stale is not enough: two names
+  of one host file (a hard link walked by both names) are two inodes, and a
+  change through one leaves the other's link count and size stale
+  (tests/test_gofer_cache.py shows it).
+* The bundle cannot yet declare a read-only tree shared (gVisor's
+  ``dev.gvisor.spec.mount.*.share`` annotation): that would be the switch
+  for a revalidating read-only mode.
+
+Caching of the read-only mode, in detail:
 
 * each inode holds the fid of one walk; a child is walked once and kept for
-  as long as it is in use or recently used (below), failed lookups are
-  remembered for a short time (dynamic loaders probe many absent paths), at
-  most ABSENT_MAX names per directory;
-* attributes from Tgetattr are reused for ATTR_TTL_S seconds;
+  as long as it is in use or recently used (below);
 * file data goes through a Sentry page cache of 64 KiB chunks (LRU, ~256 MiB
   total by default), so repeated reads and mmap of the same binary do not ask
   the Gofer again.  A chunk is keyed by the file's qid path and mtime, so a
   file that did change is read afresh once its attributes are refreshed, and
   a file whose inode was evicted and looked up again finds its chunks.
+  A read copies cached chunks straight into the application's memory
+  (``read_to``: one copy, no bytes assembled in between); a miss of a big
+  read fills FILL_CHUNKS chunks with one Tread.
   A hit is served only while the Gofer is alive (one poll of its pidfd,
   GoferClient.alive): once it is dead, cached reads fail with EIO as
   uncached ones do, so nothing is read that no live server vouches for.
@@ -74,15 +101,37 @@ from sentry.vfs.gofer_writes import GoferWrites
 from sentry.vfs.inode import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Filesystem, Inode, StatFs
 
 CHUNK = 64 * 1024
+PAGE = 4096
+FILL_CHUNKS = 15
+"""Chunks one Tread fills on a miss of a big read: 960 KiB, under the default
+msize (1 MiB + 4 KiB less the headers), so one round trip."""
 DEFAULT_CACHE_BYTES = memlimit.cache_bytes(256 * 1024 * 1024)  # less under a memory limit
-ATTR_TTL_S = 1.0
-NEG_TTL_S = 1.0
+ATTR_TTL_S = float("inf")
+"""How long a read-only tree's attributes are trusted: for ever (exclusive)."""
+NEG_TTL_S = float("inf")
+"""How long a read-only tree's failed lookups are trusted: for ever (exclusive)."""
 ABSENT_MAX = 1024
 """Failed lookups remembered per directory (a million probed names stay bounded)."""
 READDIR_COUNT = 64 * 1024
 V9FS_MAGIC = 0x01021997
 O_DIRECTORY = 0o200000
 O_TRUNC = 0o1000
+
+
+def copy_what_fits(mm: Any, addr: int, view: memoryview) -> int:
+    """After a copy_out of ``view`` to ``addr`` failed: copy it page by
+    page up to the first page that takes no write, as Linux's
+    copy_to_user ends short; returns the bytes copied.  (The rare path:
+    a buffer whose tail is unmapped or read-only.)"""
+    done = 0
+    while done < len(view):
+        step = min(len(view) - done, PAGE - (addr + done) % PAGE)
+        try:
+            mm.copy_out(addr + done, view[done:done + step])
+        except SyscallError:
+            break
+        done += step
+    return done
 
 
 class GoferClient(Protocol):
@@ -177,9 +226,10 @@ class GoferInode(GoferWrites, Inode):
 
     fs: GoferFs
 
-    def __init__(self, fs: GoferFs, fid: int) -> None:
-        """Take ownership of ``fid`` once its attributes are read; if that
-        fails the caller still owns (and clunks) it."""
+    def __init__(self, fs: GoferFs, fid: int, attr: Any = None) -> None:
+        """Take ownership of ``fid`` once its attributes are read (``attr``:
+        already read, by the walk that made ``fid``); if that fails the caller
+        still owns (and clunks) it."""
         self.fs = fs
         self.fid = -1  # -1: no fid owned (not yet, or clunked)
         self._io_fid: int | None = None
@@ -191,7 +241,10 @@ class GoferInode(GoferWrites, Inode):
         self._pipe = None
         self.fid = fid
         try:
-            self._refresh(force=True)
+            if attr is not None:
+                self._set_attr(attr, time.monotonic())
+            else:
+                self._refresh(force=True)
         except BaseException:
             self.fid = -1
             raise
@@ -216,7 +269,10 @@ class GoferInode(GoferWrites, Inode):
         now = time.monotonic()
         if not force and now - self._attr_at < self.fs.attr_ttl:
             return
-        a = self.fs.client.getattr(self.fid)
+        self._set_attr(self.fs.client.getattr(self.fid), now)
+
+    def _set_attr(self, a: Any, now: float) -> None:
+        """Take the attributes ``a`` (a gofer Attr) read at ``now``."""
         self.mode = a.mode
         self.uid = a.uid
         self.gid = a.gid
@@ -249,15 +305,20 @@ class GoferInode(GoferWrites, Inode):
             seen = self._absent.get(name)
             if seen is not None and time.monotonic() - seen < NEG_TTL_S:
                 raise SyscallError(errno.ENOENT)
+        walk_getattr = getattr(self.fs.client, "walk_getattr", None)
+        attr = None
         try:
-            fid, _ = self.fs.client.walk(self.fid, [name])
+            if walk_getattr is not None:  # one round trip for both
+                fid, attr = walk_getattr(self.fid, name)
+            else:
+                fid, _ = self.fs.client.walk(self.fid, [name])
         except SyscallError as e:
             if e.errno == errno.ENOENT and self.fs.readonly:
                 with self._lock:
                     self._remember_absent(name)
             raise
         try:
-            child = GoferInode(self.fs, fid)
+            child = GoferInode(self.fs, fid, attr)
         except SyscallError:
             self.fs.client.clunk(fid)
             raise
@@ -329,6 +390,21 @@ class GoferInode(GoferWrites, Inode):
                 self._io_fid = fid
             return self._io_fid
 
+    def _read(self, offset: int, count: int) -> bytes:
+        """This file's bytes from the Gofer.  A read-only tree's file is
+        opened by its first read (Tlopenread: one round trip, not two), with
+        the inode lock held so no Tlopen races it (as ``_read_fid``)."""
+        client = self.fs.client
+        if self._io_fid is None and self.fs.readonly:
+            lopen_read = getattr(client, "lopen_read", None)
+            if lopen_read is not None:
+                with self._lock:
+                    if self._io_fid is None:
+                        data = lopen_read(self.fid, offset, count)
+                        self._io_fid = self.fid
+                        return data
+        return client.read(self._read_fid(), offset, count)
+
     def _chunk(self, idx: int) -> bytes:
         key = (self.fs.dev, self.ino, self.mtime_ns, idx)
         data = self.fs.cache.get(key)
@@ -337,11 +413,10 @@ class GoferInode(GoferWrites, Inode):
                 raise SyscallError(errno.EIO)
             return data
         self.fs.cache.misses += 1
-        fid = self._read_fid()
         parts = []
         got = 0
         while got < CHUNK:
-            part = self.fs.client.read(fid, idx * CHUNK + got, CHUNK - got)
+            part = self._read(idx * CHUNK + got, CHUNK - got)
             if not part:
                 break
             parts.append(part)
@@ -352,6 +427,27 @@ class GoferInode(GoferWrites, Inode):
         self.fs.cache.put(key, data)
         return data
 
+    def _fill(self, idx: int, want: int) -> bytes:
+        """Chunks ``idx`` .. ``idx + want - 1`` (at most FILL_CHUNKS) read in
+        one Tread and cached; returns chunk ``idx``.  A big read that misses
+        then costs one Gofer round trip per MiB, not one per chunk."""
+        want = max(1, min(want, FILL_CHUNKS))
+        if want == 1:
+            return self._chunk(idx)
+        self.fs.cache.misses += 1
+        start = idx * CHUNK
+        data = self._read(start, min(want * CHUNK, max(CHUNK, self.size - start)))
+        view = memoryview(data)
+        first = b""
+        for i in range(0, max(len(data), 1), CHUNK):
+            piece = bytes(view[i:i + CHUNK])
+            self.fs.cache.put((self.fs.dev, self.ino, self.mtime_ns, idx + i // CHUNK), piece)
+            if i == 0:
+                first = piece
+            if len(piece) < CHUNK:
+                break
+        return first
+
     def read_at(self, offset: int, count: int) -> bytes:
         if (self.mode & S_IFMT) != S_IFREG:
             raise SyscallError(errno.EINVAL)
@@ -359,9 +455,14 @@ class GoferInode(GoferWrites, Inode):
             return self.fs.client.read(self._read_fid(), offset, count)
         out = []
         pos, end = offset, offset + count
+        cache = self.fs.cache
         while pos < end:
             idx, off = divmod(pos, CHUNK)
-            chunk = self._chunk(idx)
+            want = -(-(end - idx * CHUNK) // CHUNK)  # chunks this read still spans
+            if want > 1 and cache.get((self.fs.dev, self.ino, self.mtime_ns, idx)) is None:
+                chunk = self._fill(idx, want)  # a big miss (the loader's): one Tread per MiB
+            else:
+                chunk = self._chunk(idx)
             piece = chunk[off:off + (end - pos)]
             if not piece:
                 break
@@ -370,6 +471,54 @@ class GoferInode(GoferWrites, Inode):
             if len(chunk) < CHUNK:
                 break
         return b"".join(out)
+
+    def read_to(self, mm: Any, addr: int, offset: int, count: int) -> int:
+        """read_at straight into application memory at ``addr``: each cached
+        chunk is copied once, from the page cache into the memory file, with
+        no bytes object assembled in between (a 1 MiB join cost more than the
+        copy itself: a fresh 1 MiB allocation is a fresh mmap, page-faulted
+        on every read).  Returns the bytes copied; EFAULT with none copied
+        is raised, after some it ends the read short, as Linux's copy_to_user
+        does."""
+        if (self.mode & S_IFMT) != S_IFREG:
+            raise SyscallError(errno.EINVAL)
+        if not self.fs.readonly:
+            data = self.fs.client.read(self._read_fid(), offset, count)
+            try:
+                mm.copy_out(addr, data)
+            except SyscallError:
+                n = copy_what_fits(mm, addr, memoryview(data))
+                if not n:
+                    raise
+                return n
+            return len(data)
+        cache = self.fs.cache
+        dev, ino, mtime = self.fs.dev, self.ino, self.mtime_ns
+        alive_checked = False
+        pos, end = offset, offset + count
+        while pos < end:
+            idx, off = divmod(pos, CHUNK)
+            chunk = cache.get((dev, ino, mtime, idx))
+            if chunk is None:
+                chunk = self._fill(idx, -(-(end - idx * CHUNK) // CHUNK))
+            elif not alive_checked:  # a dead server's files: EIO, cached or not
+                if not self.fs.client.alive():
+                    raise SyscallError(errno.EIO)
+                alive_checked = True
+            n = min(len(chunk) - off, end - pos)
+            if n <= 0:
+                break
+            try:
+                mm.copy_out(addr + pos - offset, memoryview(chunk)[off:off + n])
+            except SyscallError:
+                pos += copy_what_fits(mm, addr + pos - offset, memoryview(chunk)[off:off + n])
+                if pos == offset:
+                    raise
+                break
+            pos += n
+            if len(chunk) < CHUNK:
+                break
+        return pos - offset
 
     def open(self, flags: int) -> FileDescription:
         fmt = self.mode & S_IFMT

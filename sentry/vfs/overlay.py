@@ -100,7 +100,13 @@ class OverlayFs(Filesystem):
 
 
 def _delegate(attr: str) -> Any:
-    return property(lambda self: getattr(self.real, attr))
+    """A property read from the layer holding the file (``real``, inlined:
+    every path component's permission check reads three of these)."""
+    def get(self: OverlayInode) -> Any:
+        upper = self.upper
+        return getattr(upper if upper is not None else self.lower, attr)
+
+    return property(get)
 
 
 def _mkwhiteout(upper_dir: Inode, name: bytes) -> None:
@@ -129,14 +135,26 @@ class OverlayInode(Inode):
         self.lower = lower
         self.parent = parent
         self.name = name
+        # A file never changes type (copy-up keeps it): kept for is_dir and
+        # is_symlink, which every path component asks.
+        self._fmt = self.real.mode & S_IFMT
         self._children: MutableMapping[bytes, OverlayInode] = child_map(  # type: ignore[assignment]
-            self.real.is_dir())
+            self._fmt == S_IFDIR)
         self._pipe = None
         if lower is not None:
             self.ino = lower.ino
         else:
             assert upper is not None
             self.ino = getattr(upper, "ovl_origin", None) or upper.ino
+
+    def is_dir(self) -> bool:
+        return self._fmt == S_IFDIR
+
+    def is_symlink(self) -> bool:
+        return self._fmt == S_IFLNK
+
+    def is_reg(self) -> bool:
+        return self._fmt == S_IFREG
 
     @property
     def real(self) -> Inode:
@@ -449,6 +467,17 @@ class OverlayInode(Inode):
 
     def read_at(self, offset: int, count: int) -> bytes:
         return self.real.read_at(offset, count)
+
+    def read_to(self, mm: Any, addr: int, offset: int, count: int) -> int:
+        """read_at into application memory (description.py's read_to)."""
+        real = self.real
+        read_to = getattr(real, "read_to", None)
+        if read_to is not None:
+            return read_to(mm, addr, offset, count)
+        data = real.read_at(offset, count)
+        if data:
+            mm.copy_out(addr, data)
+        return len(data)
 
     def write_at(self, offset: int, data: bytes) -> int:
         if self.upper is None:

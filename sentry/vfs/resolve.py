@@ -188,10 +188,12 @@ class _Walk:
         cur = follow_mounts(cur)
         comps = [c for c in path.split(b"/") if c]
         last_i = len(comps) - 1
+        permission = ctx.permission  # ctx.check, inlined: once per component
         for i, name in enumerate(comps):
             if not cur.inode.is_dir():
                 raise SyscallError(errno.ENOTDIR)
-            ctx.check(cur, MAY_EXEC)
+            if permission is not None:
+                permission(cur, MAY_EXEC)
             if name == b".":
                 continue
             if name == b"..":

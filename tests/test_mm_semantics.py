@@ -1,0 +1,20 @@
+"""Memory calls against Linux where the LTP found differences: mmap's errno
+order for file mappings, MAP_LOCKED/MAP_POPULATE and mlock making pages
+present (mincore), locked pages refusing MS_INVALIDATE and MADV_DONTNEED,
+and madvise advice valid only on private anonymous memory."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import Programs, assert_same_as_native
+
+
+@pytest.mark.sandbox
+def test_locked_populated_and_advice_match_linux(programs: Programs) -> None:
+    prog = programs.path("mm_locked_advice")
+    assert_same_as_native(prog, in_tmpdir=True, markers=(
+        "mmap write-only fd, length 0: EINVAL", "mmap write-only fd, no type: EINVAL",
+        "mprotect write of read-only /dev/zero: EACCES",
+        "MAP_LOCKED: VmLck +16 kB, resident 4", "msync MS_INVALIDATE locked: EBUSY",
+        "MAP_POPULATE: resident 3", "ONFAULT: resident 1", "mlock: resident 4",
+        "madvise REMOVE locked shared: EINVAL", "madvise WIPEONFORK private file: EINVAL"))

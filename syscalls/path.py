@@ -564,12 +564,9 @@ def fchdir(t: Task, a: Args) -> int:
 
 
 def chroot(t: Task, a: Args) -> int:
-    """chroot(2): the lookup's errors, then EPERM without CAP_SYS_CHROOT (Linux's order)."""
-    ctx, path = ctx_of(t), path_arg(t, a[0])
-    if not t.creds.capable(CAP_SYS_CHROOT):
-        vfs.stat(ctx, None, path)
-        raise SyscallError(errno.EPERM)
-    vfs.chroot(ctx, None, path)
+    """chroot(2): the lookup's and search permission's errors, then EPERM
+    without CAP_SYS_CHROOT (Linux's order)."""
+    vfs.chroot(ctx_of(t), None, path_arg(t, a[0]), t.creds.capable(CAP_SYS_CHROOT))
     return 0
 
 

@@ -510,9 +510,15 @@ def chdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
     ctx.cwd = d
 
 
-def chroot(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
-    """chroot(2): the cwd is left alone, as Linux does."""
+def chroot(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
+           permitted: bool = True) -> None:
+    """chroot(2): the cwd is left alone, as Linux does.  The lookup's errors,
+    then search permission on the directory (EACCES), then ``permitted``
+    (the caller's CAP_SYS_CHROOT: EPERM), Linux's order."""
     d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=True, want_dir=True)
+    ctx.check(d, MAY_EXEC)
+    if not permitted:
+        raise SyscallError(errno.EPERM)
     ctx.root = d
 
 

@@ -1,0 +1,28 @@
+"""Errno order for an unprivileged caller and for descriptors a call cannot
+use, against Linux: permission checks before capability checks (chroot),
+the privileged-port check (bind), write permission on a unix socket file
+(connect), O_PATH descriptors refused as EBADF, and getsockname's EFAULT."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import Programs, assert_same_as_native, run_sandbox
+
+
+@pytest.mark.sandbox
+def test_permission_errnos_match_linux(programs: Programs) -> None:
+    prog = programs.path("perm_errnos")
+    assert_same_as_native(prog, in_tmpdir=True, markers=(
+        "getsockname NULL buffer: EFAULT", "accept O_PATH: EBADF",
+        "chroot without search permission: EACCES", "chroot as nobody: EPERM",
+        "bind port 463 as nobody: EACCES", "connect without write permission: EACCES"))
+
+
+@pytest.mark.sandbox
+def test_unshare_files_past_nr_open_is_emfile(programs: Programs) -> None:
+    """Sandbox only: natively it would lower the host's fs.nr_open. Linux's
+    answer (dup_fd: EMFILE when the copy would need more than nr_open fds)
+    is the expected output; it was "ok" before."""
+    r = run_sandbox([programs.path("unshare_files_limit")])
+    assert r.returncode == 0, r.describe()
+    assert r.out == "unshare past nr_open: EMFILE\nunshare within nr_open: ok\n", r.describe()

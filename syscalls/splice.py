@@ -76,6 +76,8 @@ def splice(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if not opipe and out_f.flags & O_APPEND:
         raise SyscallError(errno.EINVAL)
+    if not ipipe and stat.S_ISDIR(in_f.stat().mode):
+        raise SyscallError(errno.EINVAL)  # a directory has no splice_read
     off_in, off_out = _offset(t, a[1]), _offset(t, a[3])
     if not count:
         return 0

@@ -1,7 +1,7 @@
 """Errno order for an unprivileged caller and for descriptors a call cannot
 use, against Linux: permission checks before capability checks (chroot),
 the privileged-port check (bind), write permission on a unix socket file
-(connect), O_PATH descriptors refused as EBADF, and getsockname's EFAULT."""
+(connect), O_PATH descriptors refused as EBADF, splice from a directory, and getsockname's EFAULT."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def test_permission_errnos_match_linux(programs: Programs) -> None:
     prog = programs.path("perm_errnos")
     assert_same_as_native(prog, in_tmpdir=True, markers=(
         "getsockname NULL buffer: EFAULT", "accept O_PATH: EBADF",
+        "splice directory to pipe: EINVAL",
         "chroot without search permission: EACCES", "chroot as nobody: EPERM",
         "bind port 463 as nobody: EACCES", "connect without write permission: EACCES"))
 

@@ -105,8 +105,10 @@ int main(void) {
     pipe(ex);
     pthread_t th[2];
     for (long i = 0; i < 2; i++) pthread_create(&th[i], NULL, waiter, (void *)i);
-    for (int i = 0; i < 2; i++)
-        while (!tids[i] || !sleeping(tids[i])) sched_yield();
+    /* Both asleep in epoll_wait, seen so in three passes in a row (a thread
+       shows 'S' from the moment its call enters the kernel). */
+    for (int seen = 0; seen < 3;)
+        seen = tids[0] && tids[1] && sleeping(tids[0]) && sleeping(tids[1]) ? seen + 1 : 0;
     round_no = 1;
     write(ex[1], "x", 1);
     while (!woke_in[0] && !woke_in[1]) sched_yield();

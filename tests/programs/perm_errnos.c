@@ -2,7 +2,7 @@
    descriptors: chroot into a directory without search permission (EACCES
    before EPERM), bind to a port below 1024 (EACCES), connect to a unix
    socket file without write permission (EACCES), accept on an O_PATH
-   descriptor (EBADF), getsockname into a NULL buffer (EFAULT).
+   descriptor (EBADF), splice from a directory (EINVAL), getsockname into a NULL buffer (EFAULT).
    Run as root; it drops to uid 65534 itself. Argument: a scratch directory. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +32,9 @@ int main(int argc, char **argv) {
     int p = open(".", O_PATH);
     report("accept O_PATH", accept(p, NULL, NULL));
     report("listen O_PATH", listen(p, 1));
+    int dir = open(".", O_RDONLY | O_DIRECTORY), pp[2];
+    pipe(pp);
+    report("splice directory to pipe", splice(dir, NULL, pp[1], NULL, 1, 0));
 
     int srv = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un un = {.sun_family = AF_UNIX};

@@ -1,7 +1,8 @@
 """Errno order for an unprivileged caller and for descriptors a call cannot
 use, against Linux: permission checks before capability checks (chroot),
 the privileged-port check (bind), write permission on a unix socket file
-(connect), O_PATH descriptors refused as EBADF, splice from a directory, and getsockname's EFAULT."""
+(connect), O_PATH descriptors refused as EBADF, splice from a directory,
+and getsockname's EFAULT."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Memory calls against Linux where the LTP found differences: mmap's errno
 order for file mappings, MAP_LOCKED/MAP_POPULATE and mlock making pages
 present (mincore), locked pages refusing MS_INVALIDATE and MADV_DONTNEED,
-and madvise advice valid only on private anonymous memory."""
+madvise advice valid only on private anonymous memory, and mremap moving
+a big shared file mapping (several VMAs here, one in Linux)."""
 
 from __future__ import annotations
 
@@ -17,4 +18,5 @@ def test_locked_populated_and_advice_match_linux(programs: Programs) -> None:
         "mprotect write of read-only /dev/zero: EACCES",
         "MAP_LOCKED: VmLck +16 kB, resident 4", "msync MS_INVALIDATE locked: EBUSY",
         "MAP_POPULATE: resident 3", "ONFAULT: resident 1", "mlock: resident 4",
-        "madvise REMOVE locked shared: EINVAL", "madvise WIPEONFORK private file: EINVAL"))
+        "madvise REMOVE locked shared: EINVAL", "madvise WIPEONFORK private file: EINVAL",
+        "mremap big shared file mapping: ok", "file byte at page 1500: 1"))

@@ -83,5 +83,25 @@ int main(int argc, char **argv) {
     report("madvise DONTNEED locked shared", madvise(s, P, MADV_DONTNEED));
     report("madvise WIPEONFORK private file", madvise(pv, P, MADV_WIPEONFORK));
     report("madvise WIPEONFORK private anon", madvise(pp, P, MADV_WIPEONFORK));
+
+    /* A big shared file mapping grown and moved by mremap, then written. */
+    long big = 1000 * P;
+    int h = open("h", O_RDWR | O_CREAT, 0644);
+    pwrite(h, "", 1, big);  /* the last page first: the file's pages in two runs here */
+    char *m = mmap(NULL, big, PROT_WRITE, MAP_SHARED, h, 0);
+    ftruncate(h, 2 * big);
+    char *fill = mmap(m + big, P, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                      -1, 0);  /* no room to grow in place */
+    char *r = mremap(m, big, 2 * big, MREMAP_MAYMOVE);
+    map_report("mremap big shared file mapping", r);
+    if (r != MAP_FAILED) {
+        for (long i = 0; i < 2 * big; i += 4096) r[i] = (char)(i / 4096);
+        report("msync", msync(r, 2 * big, MS_SYNC));
+        char c;
+        pread(h, &c, 1, 1500 * P);
+        printf("file byte at page 1500: %d\n", c == (char)1500);
+        munmap(r, 2 * big);
+    }
+    if (fill != MAP_FAILED) munmap(fill, P);
     return 0;
 }

@@ -350,6 +350,8 @@ ENTRIES: list[Entry] = [
             note="no ptrace-attach LSM checks beyond Linux's uid/gid rule"),
     supported("munmap", munmap),
     supported("mprotect", mprotect),
-    supported("mremap", mremap),
-    supported("madvise", madvise),
+    supported("mremap", mremap),  # a file mapping kept as several VMAs moves as one
+    supported("madvise", madvise,
+              note="MADV_MERGEABLE/UNMERGEABLE and MADV_HWPOISON/SOFT_OFFLINE are EINVAL, "
+                   "as a kernel without KSM and MEMORY_FAILURE"),
 ]

@@ -498,12 +498,25 @@ def ftruncate(t: Task, a: Args) -> int:
     return 0
 
 
+FALLOC_FL_KEEP_SIZE = 1
+FALLOC_FL_PUNCH_HOLE = 2
+
+
 def fallocate(t: Task, a: Args) -> int:
-    """fallocate(2): mode 0 extends the file; other modes are not supported."""
+    """fallocate(2): mode 0 extends the file; PUNCH_HOLE|KEEP_SIZE punches a
+    tmpfs file (memfd included); other modes are not supported."""
     desc = t.fds.get(s32(a[0]))
     mode, off, length = s32(a[1]), a[2], a[3]
     if (off >> 63) & 1 or (length >> 63) & 1 or length == 0:
         raise SyscallError(errno.EINVAL)
+    if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE:
+        punch = getattr(getattr(desc, "inode", None), "punch_hole", None)
+        if punch is None:
+            raise SyscallError(errno.EOPNOTSUPP)
+        if not desc.writable():
+            raise SyscallError(errno.EBADF)
+        punch(off, length)
+        return 0
     if mode != 0:
         raise SyscallError(errno.EOPNOTSUPP)
     if not desc.writable():
@@ -646,7 +659,8 @@ ENTRIES: list[Entry] = [
           support="partial"),
     supported("truncate", truncate),
     supported("ftruncate", ftruncate),
-    partial("fallocate", fallocate, note="mode 0 only"),
+    partial("fallocate", fallocate,
+            note="mode 0, and PUNCH_HOLE|KEEP_SIZE on tmpfs files and memfds"),
     supported("fsync", fsync),
     supported("fdatasync", fsync),
     supported("sync", sync),

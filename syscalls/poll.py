@@ -534,8 +534,10 @@ ENTRIES: list[Entry] = [
     supported("epoll_create", epoll_create),
     supported("epoll_create1", epoll_create1),
     supported("epoll_ctl", epoll_ctl),
-    partial("epoll_wait", epoll_wait, note="EPOLLET on pipes and eventfds; LT for others"),
-    partial("epoll_pwait", epoll_pwait, note="EPOLLET on pipes and eventfds; LT for others"),
+    partial("epoll_wait", epoll_wait, note="EPOLLET and EPOLLEXCLUSIVE on pipes and eventfds; "
+            "LT for others"),
+    partial("epoll_pwait", epoll_pwait, note="EPOLLET and EPOLLEXCLUSIVE on pipes and eventfds; "
+            "LT for others"),
     partial("epoll_pwait2", epoll_pwait2, note="as epoll_pwait"),
     supported("eventfd", eventfd),
     supported("eventfd2", eventfd2),

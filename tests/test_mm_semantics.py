@@ -20,3 +20,12 @@ def test_locked_populated_and_advice_match_linux(programs: Programs) -> None:
         "MAP_POPULATE: resident 3", "ONFAULT: resident 1", "mlock: resident 4",
         "madvise REMOVE locked shared: EINVAL", "madvise WIPEONFORK private file: EINVAL",
         "mremap big shared file mapping: ok", "file byte at page 1500: 1"))
+
+
+@pytest.mark.sandbox
+def test_memfd_reopen_and_punch_hole_match_linux(programs: Programs) -> None:
+    """A memfd reopened through /proc/self/fd was ENXIO; PUNCH_HOLE was EOPNOTSUPP."""
+    prog = programs.path("memfd_reopen")
+    assert_same_as_native(prog, markers=(
+        "reopen read-only: ok", "same file: x", "punch hole: ok", "after punch: x00x size 12288",
+        "reopen O_TRUNC shrink-sealed: EPERM", "punch hole write-sealed: EPERM"))

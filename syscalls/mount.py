@@ -168,6 +168,10 @@ def mount(t: Task, a: Args) -> int:
     target = path_arg(t, a[1])
     with TREE_LOCK:
         d = resolve(ctx, target, follow=True)
+        if d.inode.is_symlink():
+            # Only a magic link (/proc/PID/fd/N of an O_PATH|O_NOFOLLOW
+            # descriptor) ends on a symlink: Linux mounts nothing on one.
+            raise SyscallError(errno.ENOENT)
         if flags & M.MS_NOUSER:
             raise SyscallError(errno.EINVAL)
         if not t.creds.capable(CAP_SYS_ADMIN):

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,6 +42,15 @@ int main(int argc, char **argv) {
     strcpy(un.sun_path, "sock");
     bind(srv, (struct sockaddr *)&un, sizeof un);
     listen(srv, 1);
+    /* A bind mount onto a magic link that names a symlink (an O_PATH,
+       O_NOFOLLOW descriptor of /proc/self/fd/N): ENOENT, nothing mounted. */
+    int foo = open("foo", O_RDONLY | O_CREAT, 0644);
+    close(open("bar", O_RDONLY | O_CREAT, 0644));
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%d/fd/%d", getpid(), foo);
+    int lfd = open(link, O_PATH | O_NOFOLLOW);
+    snprintf(link, sizeof link, "/proc/%d/fd/%d", getpid(), lfd);
+    report("bind mount onto a magic link to a symlink", mount("bar", link, "", MS_BIND, 0));
     chmod("sock", 0555);
     mkdir("nosearch", 0222);
     if (seteuid(65534)) return 3;

@@ -156,6 +156,20 @@ def _new_mount(t: Task, ns: Any, at: Dentry, fstype: str | None, source: str | N
     M.attach(ns, fs, at, source=src, options=opts, readonly=ro)
 
 
+_ATIME_FLAGS = M.MS_NOATIME | M.MS_NODIRATIME | M.MS_RELATIME | M.MS_STRICTATIME
+_ATIME_NAMES = ("noatime", "nodiratime", "relatime", "strictatime")
+
+
+def _remount_options(old: str | None, flags: int) -> str:
+    """A remount's per-mount options: those ``flags`` ask for, but the atime
+    ones kept as they were when ``flags`` names none (Linux's rule)."""
+    if flags & _ATIME_FLAGS:
+        return M.flag_options(flags)
+    kept = [o for o in (old or "").split(",") if o in _ATIME_NAMES]
+    new = [o for o in M.flag_options(flags | M.MS_NOATIME).split(",") if o not in _ATIME_NAMES]
+    return ",".join(new + kept)
+
+
 def mount(t: Task, a: Args) -> int:
     """mount(2)."""
     flags = a[3]
@@ -182,7 +196,7 @@ def mount(t: Task, a: Args) -> int:
         if flags & M.MS_REMOUNT:
             m = _mount_root(d)
             m.readonly = bool(flags & M.MS_RDONLY)
-            m._options = M.flag_options(flags)
+            m._options = _remount_options(m._options, flags)
             return 0
         if flags & M.MS_BIND:
             if not source:

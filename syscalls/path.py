@@ -583,7 +583,9 @@ def chroot(t: Task, a: Args) -> int:
     return 0
 
 
-STATFS = struct.Struct("<qqQQQQQiiqq32x")  # type bsize blocks bfree bavail files ffree fsid...
+STATFS = struct.Struct("<qqQQQQQiiqqq32x")  # type bsize blocks bfree bavail files ffree fsid
+# namelen frsize flags spare[4]
+ST_VALID = 0x20  # f_flags is meaningful (Linux always sets it)
 
 
 def _pack_statfs(sf: object) -> bytes:
@@ -592,7 +594,7 @@ def _pack_statfs(sf: object) -> bytes:
     return STATFS.pack(g(sf, "type", 0), g(sf, "bsize", 4096), g(sf, "blocks", 0),
                        g(sf, "bfree", 0), g(sf, "bavail", 0), g(sf, "files", 0),
                        g(sf, "ffree", 0), fsid & 0x7FFFFFFF, (fsid >> 32) & 0x7FFFFFFF,
-                       g(sf, "namelen", 255), g(sf, "frsize", 4096)).ljust(120, b"\0")
+                       g(sf, "namelen", 255), g(sf, "frsize", 4096), g(sf, "flags", 0) | ST_VALID)
 
 
 def statfs(t: Task, a: Args) -> int:

@@ -28,3 +28,14 @@ def test_unshare_files_past_nr_open_is_emfile(programs: Programs) -> None:
     r = run_sandbox([programs.path("unshare_files_limit")])
     assert r.returncode == 0, r.describe()
     assert r.out == "unshare past nr_open: EMFILE\nunshare within nr_open: ok\n", r.describe()
+
+
+@pytest.mark.sandbox
+def test_mount_flags_in_statfs_and_nosymfollow_match_linux(programs: Programs) -> None:
+    """statfs's f_flags were never written (always 0); nosymfollow was
+    ignored; a remount dropped noatime. The program works in its own mount
+    namespace, so the native run leaves the host's mounts alone."""
+    prog = programs.path("mount_flags")
+    assert_same_as_native(prog, in_tmpdir=True, markers=(
+        "f_flags: 0x242e", "open through a nosymfollow link: ELOOP", "readlink: file",
+        "f_flags after remount: 0x421"))

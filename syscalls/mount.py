@@ -326,7 +326,8 @@ def pivot_root(t: Task, a: Args) -> int:
 ENTRIES: list[Entry] = [
     partial("mount", mount, note="tmpfs, proc, sysfs, devpts, mqueue, cgroup, bind (MS_REC), "
             "remount, MS_MOVE, propagation recorded and shown (not propagated); other "
-            "types ENODEV"),
+            "types ENODEV; nosymfollow and noexec enforced, nosuid for set-id bits, nodev "
+            "and the atime flags only recorded (statfs f_flags, /proc/mounts)"),
     partial("umount2", umount2, note="MNT_DETACH, MNT_EXPIRE, UMOUNT_NOFOLLOW; MNT_FORCE is "
             "a plain unmount (no filesystem here can be forced)"),
     partial("pivot_root", pivot_root, note="within the caller's mount namespace; Linux's "

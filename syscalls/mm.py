@@ -352,6 +352,6 @@ ENTRIES: list[Entry] = [
     supported("mprotect", mprotect),
     supported("mremap", mremap),  # a file mapping kept as several VMAs moves as one
     supported("madvise", madvise,
-              note="MADV_MERGEABLE/UNMERGEABLE and MADV_HWPOISON/SOFT_OFFLINE are EINVAL, "
-                   "as a kernel without KSM and MEMORY_FAILURE"),
+              note="MADV_HWPOISON/SOFT_OFFLINE are EINVAL, as a kernel without "
+                   "MEMORY_FAILURE; MADV_MERGEABLE is accepted and merges nothing"),
 ]

@@ -93,12 +93,12 @@ def _check_mmap(length: int, flags: int) -> tuple[bool, int]:
         raise err(errno.ENOMEM)
     return shared, length
 
-# madvise advice values Linux accepts that need nothing from us. Not here,
-# so EINVAL as on a kernel built without the feature (sentry/procfs/kconfig.py):
-# MADV_MERGEABLE/UNMERGEABLE (no KSM), MADV_HWPOISON/SOFT_OFFLINE (no
-# MEMORY_FAILURE).
+# madvise advice values Linux accepts that need nothing from us (MERGEABLE:
+# /sys/kernel/mm/ksm is there, so programs expect KSM). Not here, so EINVAL
+# as on a kernel built without MEMORY_FAILURE (sentry/procfs/kconfig.py):
+# MADV_HWPOISON/SOFT_OFFLINE.
 _MADV_NOOP = frozenset(
-    {0, 1, 2, 3, 14, 15, MADV_DONTDUMP, MADV_DODUMP, MADV_COLD, 21, 22, 23, 25}
+    {0, 1, 2, 3, 12, 13, 14, 15, MADV_DONTDUMP, MADV_DODUMP, MADV_COLD, 21, 22, 23, 25}
 )
 _FORK_ADVICE = {
     MADV_DONTFORK: (VM_DONTFORK, True),

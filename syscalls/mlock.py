@@ -53,7 +53,7 @@ def _range(addr: int, length: int) -> tuple[int, int]:
     return start, end
 
 
-def _lock(t: Task, addr: int, length: int) -> int:
+def _lock(t: Task, addr: int, length: int, onfault: bool = False) -> int:
     _can_do_mlock(t)
     start, end = _range(addr, length)
     if start == end:
@@ -64,6 +64,8 @@ def _lock(t: Task, addr: int, length: int) -> int:
         if locked > limit:
             raise SyscallError(errno.ENOMEM)
     t.mm.set_locked(start, end, True)
+    if not onfault:  # MLOCK_ONFAULT: pages come in as they are touched
+        t.mm.populate(start, end)
     return 0
 
 
@@ -73,10 +75,10 @@ def mlock(t: Task, a: Args) -> int:
 
 
 def mlock2(t: Task, a: Args) -> int:
-    """mlock2(2): MLOCK_ONFAULT is the same here (every page is resident)."""
+    """mlock2(2): MLOCK_ONFAULT locks without making the pages present."""
     if a[2] & ~MLOCK_ONFAULT:
         raise SyscallError(errno.EINVAL)
-    return _lock(t, a[0], a[1])
+    return _lock(t, a[0], a[1], bool(a[2] & MLOCK_ONFAULT))
 
 
 def munlock(t: Task, a: Args) -> int:
@@ -100,6 +102,8 @@ def mlockall(t: Task, a: Args) -> int:
     t.mm.lock_future = bool(flags & MCL_FUTURE)
     if flags & MCL_CURRENT:
         t.mm.set_all_locked(True)
+        if not flags & MCL_ONFAULT:
+            t.mm.populate(0, APP_END)
     return 0
 
 

@@ -14,7 +14,7 @@ from sentry.kernel import rlimits
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import FileBacking, writeback_for
 from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
-from sentry.mm.vma import VM_NOMAYWRITE
+from sentry.mm.vma import MAP_LOCKED, MAP_POPULATE, VM_FILECOPY, VM_NOMAYWRITE
 from sentry.vfs import vfs
 from sentry.vfs.description import dentry_of
 from sentry.vfs.tmpfs import NO_WRITES, memfd_file
@@ -81,16 +81,21 @@ def _charge_mmap(t: Task, addr: int, length: int, prot: int, flags: int) -> None
     data = (prot & _mmap.PROT_WRITE and flags & MAP_TYPE == _mmap.MAP_PRIVATE
             and not flags & MAP_GROWSDOWN)
     _may_expand(t, length - replaced, length - replaced if data else 0)
-    if t.mm.lock_future:
+    if t.mm.lock_future or flags & MAP_LOCKED:
         limit = lock_limit(t)
         if limit is not None and t.mm.locked_bytes() + length > limit:
             raise SyscallError(errno.EAGAIN)
 
 
-def _lock_new(t: Task, addr: int, length: int) -> int:
-    """After mlockall(MCL_FUTURE), a new mapping starts locked."""
-    if t.mm.lock_future:
-        t.mm.set_locked(addr, addr + page_round_up(length), True)
+def _lock_new(t: Task, addr: int, length: int, flags: int = 0) -> int:
+    """After mlockall(MCL_FUTURE), or with MAP_LOCKED, a new mapping starts
+    locked; locked or MAP_POPULATE, its pages are made present now (what
+    mincore then reports)."""
+    end = addr + page_round_up(length)
+    if t.mm.lock_future or flags & MAP_LOCKED:
+        t.mm.set_locked(addr, end, True)
+    if t.mm.lock_future or flags & (MAP_LOCKED | MAP_POPULATE):
+        t.mm.populate(addr, end)
     return addr
 
 
@@ -102,10 +107,11 @@ def mmap(t: Task, a: Args) -> int:
     if off & 0xFFF:
         raise SyscallError(errno.EINVAL)
     _charge_mmap(t, addr, length, prot, flags & 0xFFFFFFFF)
+    flags &= 0xFFFFFFFF
     if not flags & _mmap.MAP_ANONYMOUS:
-        return _lock_new(t, _mmap_file(t, addr, length, prot, flags & 0xFFFFFFFF, s32(fd), off),
-                         length)
-    return _lock_new(t, t.mm.mmap(addr, length, prot, flags & 0xFFFFFFFF), length)
+        return _lock_new(t, _mmap_file(t, addr, length, prot, flags, s32(fd), off),
+                         length, flags)
+    return _lock_new(t, t.mm.mmap(addr, length, prot, flags), length, flags)
 
 
 def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
@@ -117,22 +123,26 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     bytes at mmap time (Linux's copy-on-write copies later: a store by another
     process before our first store to the page is not seen: partial)."""
     desc = t.fds.get(fd)
+    # do_mmap()'s order: a zero length, then the mapping type, then the
+    # file's access mode, and only then whether it can be mapped at all.
+    if length == 0 or flags & MAP_TYPE not in (_mmap.MAP_SHARED, _mmap.MAP_PRIVATE,
+                                               MAP_SHARED_VALIDATE):
+        raise SyscallError(errno.EINVAL)
+    shared = flags & MAP_TYPE in (_mmap.MAP_SHARED, MAP_SHARED_VALIDATE)
+    if shared and prot & _mmap.PROT_WRITE and not desc.writable():
+        raise SyscallError(errno.EACCES)
+    if not desc.readable():
+        raise SyscallError(errno.EACCES)
     read_pages = getattr(desc, "read_pages", None)
     if read_pages is None:
         raise SyscallError(errno.ENODEV)
-    if not desc.readable():
-        raise SyscallError(errno.EACCES)
-    shared = flags & 0x3 in (_mmap.MAP_SHARED, MAP_SHARED_VALIDATE)
-    if shared and prot & _mmap.PROT_WRITE and not desc.writable():
-        raise SyscallError(errno.EACCES)
-    if length == 0:
-        raise SyscallError(errno.EINVAL)
     d = dentry_of(desc)
     name = vfs.fd_path(t.tg.fs, desc).decode(errors="replace") if d is not None else ""
     inode = getattr(desc, "inode", None)
     if shared and inode is not None:
         if not inode.is_reg():  # a device: /dev/zero
-            return t.mm.mmap(addr, length, prot, flags | _mmap.MAP_ANONYMOUS, name=name)
+            return t.mm.mmap(addr, length, prot, flags | _mmap.MAP_ANONYMOUS, name=name,
+                             vmflags=0 if desc.writable() else VM_NOMAYWRITE)
         sealed = getattr(inode, "seals", 0) & NO_WRITES
         if sealed and prot & _mmap.PROT_WRITE:
             raise SyscallError(errno.EPERM)  # a write-sealed file (memfd)
@@ -150,7 +160,7 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
             raise SyscallError(errno.EAGAIN)
     anon = (flags & ~0x3) | _mmap.MAP_PRIVATE | _mmap.MAP_ANONYMOUS
     # A shared mapping copied (a read-only file) still cannot be made writable.
-    vmflags = VM_NOMAYWRITE if shared and not desc.writable() else 0
+    vmflags = VM_FILECOPY | (VM_NOMAYWRITE if shared and not desc.writable() else 0)
     start = t.mm.mmap(addr, length, prot, anon, name=name, vmflags=vmflags)
     data = read_pages(off, (length + 0xFFF) & ~0xFFF)
     if data:
@@ -340,6 +350,8 @@ ENTRIES: list[Entry] = [
             note="no ptrace-attach LSM checks beyond Linux's uid/gid rule"),
     supported("munmap", munmap),
     supported("mprotect", mprotect),
-    supported("mremap", mremap),
-    supported("madvise", madvise),
+    supported("mremap", mremap),  # a file mapping kept as several VMAs moves as one
+    supported("madvise", madvise,
+              note="MADV_HWPOISON/SOFT_OFFLINE are EINVAL, as a kernel without "
+                   "MEMORY_FAILURE; MADV_MERGEABLE is accepted and merges nothing"),
 ]

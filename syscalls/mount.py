@@ -156,6 +156,20 @@ def _new_mount(t: Task, ns: Any, at: Dentry, fstype: str | None, source: str | N
     M.attach(ns, fs, at, source=src, options=opts, readonly=ro)
 
 
+_ATIME_FLAGS = M.MS_NOATIME | M.MS_NODIRATIME | M.MS_RELATIME | M.MS_STRICTATIME
+_ATIME_NAMES = ("noatime", "nodiratime", "relatime", "strictatime")
+
+
+def _remount_options(old: str | None, flags: int) -> str:
+    """A remount's per-mount options: those ``flags`` ask for, but the atime
+    ones kept as they were when ``flags`` names none (Linux's rule)."""
+    if flags & _ATIME_FLAGS:
+        return M.flag_options(flags)
+    kept = [o for o in (old or "").split(",") if o in _ATIME_NAMES]
+    new = [o for o in M.flag_options(flags | M.MS_NOATIME).split(",") if o not in _ATIME_NAMES]
+    return ",".join(new + kept)
+
+
 def mount(t: Task, a: Args) -> int:
     """mount(2)."""
     flags = a[3]
@@ -168,6 +182,10 @@ def mount(t: Task, a: Args) -> int:
     target = path_arg(t, a[1])
     with TREE_LOCK:
         d = resolve(ctx, target, follow=True)
+        if d.inode.is_symlink():
+            # Only a magic link (/proc/PID/fd/N of an O_PATH|O_NOFOLLOW
+            # descriptor) ends on a symlink: Linux mounts nothing on one.
+            raise SyscallError(errno.ENOENT)
         if flags & M.MS_NOUSER:
             raise SyscallError(errno.EINVAL)
         if not t.creds.capable(CAP_SYS_ADMIN):
@@ -178,7 +196,7 @@ def mount(t: Task, a: Args) -> int:
         if flags & M.MS_REMOUNT:
             m = _mount_root(d)
             m.readonly = bool(flags & M.MS_RDONLY)
-            m._options = M.flag_options(flags)
+            m._options = _remount_options(m._options, flags)
             return 0
         if flags & M.MS_BIND:
             if not source:
@@ -308,7 +326,8 @@ def pivot_root(t: Task, a: Args) -> int:
 ENTRIES: list[Entry] = [
     partial("mount", mount, note="tmpfs, proc, sysfs, devpts, mqueue, cgroup, bind (MS_REC), "
             "remount, MS_MOVE, propagation recorded and shown (not propagated); other "
-            "types ENODEV"),
+            "types ENODEV; nosymfollow and noexec enforced, nosuid for set-id bits, nodev "
+            "and the atime flags only recorded (statfs f_flags, /proc/mounts)"),
     partial("umount2", umount2, note="MNT_DETACH, MNT_EXPIRE, UMOUNT_NOFOLLOW; MNT_FORCE is "
             "a plain unmount (no filesystem here can be forced)"),
     partial("pivot_root", pivot_root, note="within the caller's mount namespace; Linux's "

@@ -58,6 +58,15 @@ def _shared(t: Task, attr: str) -> bool:
                    if g is not t.tg and not g.zombie)
 
 
+def _check_copy_fits(t: Task) -> None:
+    """dup_fd()'s limit: EMFILE when the copy's table, sized in 64-fd words
+    up to the highest open fd, would be bigger than fs.nr_open allows."""
+    fds = t.tg.fds.fds()
+    words = lambda n: (n + 63) // 64  # noqa: E731
+    if fds and words(max(fds) + 1) > words(t.kernel.sysctl.nr_open):
+        raise SyscallError(errno.EMFILE)
+
+
 def unshare(t: Task, a: Args) -> int:
     """unshare(2)."""
     flags = a[0] & 0xFFFFFFFF
@@ -72,6 +81,7 @@ def unshare(t: Task, a: Args) -> int:
     N.check_new(t, flags)
     tg = t.tg
     if flags & CLONE_FILES and tg.fds is not None and _shared(t, "fds"):
+        _check_copy_fits(t)
         tg.fds = tg.fds.fork()
     if flags & N.CLONE_NEWNS and tg.fs is not None:
         tg.fs = N.new_mount_ns(tg.fs)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel import parking
-from sentry.kernel.creds import CAP_NET_ADMIN
+from sentry.kernel.creds import CAP_NET_ADMIN, CAP_NET_BIND_SERVICE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SigInfo
 from sentry.kernel.task import current_task
@@ -32,6 +32,7 @@ from sentry.net.netstack import endpoints as netstack_endpoints
 from sentry.net.socketfile import SocketFile
 from sentry.net.unix import UNIX_TYPES
 from sentry.net.unix import socketpair as unix_socketpair
+from sentry.vfs.description import PathDescription
 from syscalls.abi import MAX_RW_COUNT, s32
 from syscalls.net_msg import MMSGHDR_SIZE, MSGHDR, MsgHdr, build_control, parse_control
 from syscalls.path import ctx_of
@@ -50,6 +51,8 @@ U32 = struct.Struct("<I")
 
 def _sock(t: Task, fd: int) -> SocketFile:
     f = t.fds.get(s32(fd))
+    if isinstance(f, PathDescription):  # fdget() refuses O_PATH descriptors
+        raise SyscallError(errno.EBADF)
     if not isinstance(f, SocketFile):
         raise SyscallError(errno.ENOTSOCK)
     return f
@@ -88,10 +91,13 @@ def _read_len(t: Task, lenp: int) -> int:
     return n
 
 
-def _sockaddr_out(t: Task, addr: int, lenp: int, raw: bytes | None) -> None:
+def _sockaddr_out(t: Task, addr: int, lenp: int, raw: bytes | None,
+                  optional: bool = True) -> None:
     """Copy a sockaddr to the caller, cut to its buffer; the length word gets
-    the full size (0 when there is no address)."""
-    if not addr or not lenp:
+    the full size (0 when there is no address). A NULL buffer or length is
+    "no address wanted" for accept and recvfrom (``optional``); getsockname
+    and getpeername write through them (EFAULT)."""
+    if optional and (not addr or not lenp):
         return
     room = _read_len(t, lenp)
     raw = raw or b""
@@ -208,10 +214,30 @@ def socketpair(t: Task, a: Args) -> int:
 
 # --- naming and connecting ----------------------------------------------------
 
+# net.ipv4.ip_unprivileged_port_start's default: lower ports need
+# CAP_NET_BIND_SERVICE.
+UNPRIVILEGED_PORT_START = 1024
+
+
+def _check_port_privilege(t: Task, ep: Endpoint, raw: bytes) -> None:
+    """inet_bind()'s EACCES: a port below 1024 for a caller without
+    CAP_NET_BIND_SERVICE (the host never sees the bind to refuse it: the
+    Sentry binds for the sandbox)."""
+    if ep.family not in (c.AF_INET, c.AF_INET6) or len(raw) < 4:
+        return
+    if int.from_bytes(raw[:2], "little") != ep.family:
+        return  # the endpoint's own EAFNOSUPPORT/EINVAL
+    port = int.from_bytes(raw[2:4], "big")
+    if 0 < port < UNPRIVILEGED_PORT_START and not t.creds.capable(CAP_NET_BIND_SERVICE):
+        raise SyscallError(errno.EACCES)
+
+
 def bind(t: Task, a: Args) -> int:
     """bind(2)."""
     f = _sock(t, a[0])
-    f.endpoint.bind(_sockaddr_in(t, a[1], a[2]), ctx_of(t))
+    raw = _sockaddr_in(t, a[1], a[2])
+    _check_port_privilege(t, f.endpoint, raw)
+    f.endpoint.bind(raw, ctx_of(t))
     return 0
 
 
@@ -274,7 +300,7 @@ def getsockname(t: Task, a: Args) -> int:
     """getsockname(2)."""
     f = _sock(t, a[0])
     _read_len(t, a[2])
-    _sockaddr_out(t, a[1], a[2], f.endpoint.name())
+    _sockaddr_out(t, a[1], a[2], f.endpoint.name(), optional=False)
     return 0
 
 
@@ -282,7 +308,7 @@ def getpeername(t: Task, a: Args) -> int:
     """getpeername(2)."""
     f = _sock(t, a[0])
     _read_len(t, a[2])
-    _sockaddr_out(t, a[1], a[2], f.endpoint.peer_name())
+    _sockaddr_out(t, a[1], a[2], f.endpoint.peer_name(), optional=False)
     return 0
 
 

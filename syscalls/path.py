@@ -498,12 +498,25 @@ def ftruncate(t: Task, a: Args) -> int:
     return 0
 
 
+FALLOC_FL_KEEP_SIZE = 1
+FALLOC_FL_PUNCH_HOLE = 2
+
+
 def fallocate(t: Task, a: Args) -> int:
-    """fallocate(2): mode 0 extends the file; other modes are not supported."""
+    """fallocate(2): mode 0 extends the file; PUNCH_HOLE|KEEP_SIZE punches a
+    tmpfs file (memfd included); other modes are not supported."""
     desc = t.fds.get(s32(a[0]))
     mode, off, length = s32(a[1]), a[2], a[3]
     if (off >> 63) & 1 or (length >> 63) & 1 or length == 0:
         raise SyscallError(errno.EINVAL)
+    if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE:
+        punch = getattr(getattr(desc, "inode", None), "punch_hole", None)
+        if punch is None:
+            raise SyscallError(errno.EOPNOTSUPP)
+        if not desc.writable():
+            raise SyscallError(errno.EBADF)
+        punch(off, length)
+        return 0
     if mode != 0:
         raise SyscallError(errno.EOPNOTSUPP)
     if not desc.writable():
@@ -564,16 +577,15 @@ def fchdir(t: Task, a: Args) -> int:
 
 
 def chroot(t: Task, a: Args) -> int:
-    """chroot(2): the lookup's errors, then EPERM without CAP_SYS_CHROOT (Linux's order)."""
-    ctx, path = ctx_of(t), path_arg(t, a[0])
-    if not t.creds.capable(CAP_SYS_CHROOT):
-        vfs.stat(ctx, None, path)
-        raise SyscallError(errno.EPERM)
-    vfs.chroot(ctx, None, path)
+    """chroot(2): the lookup's and search permission's errors, then EPERM
+    without CAP_SYS_CHROOT (Linux's order)."""
+    vfs.chroot(ctx_of(t), None, path_arg(t, a[0]), t.creds.capable(CAP_SYS_CHROOT))
     return 0
 
 
-STATFS = struct.Struct("<qqQQQQQiiqq32x")  # type bsize blocks bfree bavail files ffree fsid...
+STATFS = struct.Struct("<qqQQQQQiiqqq32x")  # type bsize blocks bfree bavail files ffree fsid
+# namelen frsize flags spare[4]
+ST_VALID = 0x20  # f_flags is meaningful (Linux always sets it)
 
 
 def _pack_statfs(sf: object) -> bytes:
@@ -582,7 +594,7 @@ def _pack_statfs(sf: object) -> bytes:
     return STATFS.pack(g(sf, "type", 0), g(sf, "bsize", 4096), g(sf, "blocks", 0),
                        g(sf, "bfree", 0), g(sf, "bavail", 0), g(sf, "files", 0),
                        g(sf, "ffree", 0), fsid & 0x7FFFFFFF, (fsid >> 32) & 0x7FFFFFFF,
-                       g(sf, "namelen", 255), g(sf, "frsize", 4096)).ljust(120, b"\0")
+                       g(sf, "namelen", 255), g(sf, "frsize", 4096), g(sf, "flags", 0) | ST_VALID)
 
 
 def statfs(t: Task, a: Args) -> int:
@@ -649,7 +661,8 @@ ENTRIES: list[Entry] = [
           support="partial"),
     supported("truncate", truncate),
     supported("ftruncate", ftruncate),
-    partial("fallocate", fallocate, note="mode 0 only"),
+    partial("fallocate", fallocate,
+            note="mode 0, and PUNCH_HOLE|KEEP_SIZE on tmpfs files and memfds"),
     supported("fsync", fsync),
     supported("fdatasync", fsync),
     supported("sync", sync),

@@ -16,6 +16,7 @@ import stat as _stat
 import struct
 import threading
 import time as _time
+import weakref
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
@@ -236,6 +237,23 @@ EPOLLEXCLUSIVE = 1 << 28
 EPOLL_EVENT = struct.Struct("<IQ")  # packed on x86-64: 12 bytes
 
 
+# EPOLLEXCLUSIVE: which edge (poll_generation) of a file some exclusive
+# waiter already took. Linux wakes one exclusive waiter per wake-up of the
+# file's queue; here the first epoll to see an edge claims it and the others
+# let it pass. Weak keys: a closed file's entry goes with it.
+_CLAIMED: weakref.WeakKeyDictionary[FileDescription, int] = weakref.WeakKeyDictionary()
+_CLAIM_LOCK = threading.Lock()
+
+
+def _claim_edge(desc: FileDescription, gen: int) -> bool:
+    """True if this caller is the one exclusive waiter for edge ``gen``."""
+    with _CLAIM_LOCK:
+        if _CLAIMED.get(desc) == gen:
+            return False
+        _CLAIMED[desc] = gen
+        return True
+
+
 class EpollFile(FileDescription):
     """An epoll instance: the interest list, checked on each wait.
 
@@ -254,7 +272,12 @@ class EpollFile(FileDescription):
         self.reported: dict[int, int] = {}  # EPOLLET fd -> generation last reported
         self.lock = threading.Lock()
 
-    def ready(self, t: Task, maxevents: int) -> list[tuple[int, int]]:
+    def ready(self, t: Task, maxevents: int, woken: bool = False) -> list[tuple[int, int]]:
+        """The events to report now. ``woken``: this check follows a sleep in
+        epoll_wait, so an EPOLLEXCLUSIVE edge is this waiter's only if no
+        other woken waiter took it (one wake-up per edge, as Linux); a caller
+        that was not asleep sees the edge like any other, as Linux puts it on
+        the ready list of every instance that has no sleeper."""
         out: list[tuple[int, int]] = []
         with self.lock:
             items = list(self.interest.items())
@@ -268,6 +291,11 @@ class EpollFile(FileDescription):
                 continue  # no edge since the last report
             got = desc.poll((events & 0xFFFF) | POLLERR | POLLHUP, 0)
             got &= (events & 0xFFFF) | POLLERR | POLLHUP
+            if got and woken and gen is not None and events & EPOLLEXCLUSIVE \
+                    and not _claim_edge(desc, gen):
+                with self.lock:
+                    self.reported[fd] = gen  # another waiter's wake-up
+                continue
             if got:
                 out.append((got, data))
                 with self.lock:
@@ -277,6 +305,10 @@ class EpollFile(FileDescription):
                         self.reported[fd] = gen
                     if events & EPOLLONESHOT:
                         self.interest[fd] = (desc, events & (EPOLLONESHOT | EPOLLET), data)
+                    # To the back of the line, as Linux puts a reported file
+                    # at the tail of its ready list: with more ready files
+                    # than maxevents, each is reported in turn, none starved.
+                    self.interest[fd] = self.interest.pop(fd)
         return out
 
     def poll(self, events: int, timeout_s: float | None) -> int:
@@ -387,7 +419,13 @@ def _epoll_wait(t: Task, epfd: int, addr: int, maxevents: int, deadline: float |
     ep = t.fds.get(epfd)
     if not isinstance(ep, EpollFile) or not 0 < maxevents <= (1 << 31) // EPOLL_EVENT.size:
         raise SyscallError(errno.EINVAL)
-    got = _wait_ready(t, lambda: ep.ready(t, maxevents), deadline) or []
+    checks = [0]
+
+    def check() -> list[tuple[int, int]]:
+        checks[0] += 1  # every check after the first follows a sleep
+        return ep.ready(t, maxevents, checks[0] > 1)
+
+    got = _wait_ready(t, check, deadline) or []
     if got:
         t.mm.copy_out(addr, b"".join(EPOLL_EVENT.pack(ev, data) for ev, data in got))
     return len(got)
@@ -496,8 +534,10 @@ ENTRIES: list[Entry] = [
     supported("epoll_create", epoll_create),
     supported("epoll_create1", epoll_create1),
     supported("epoll_ctl", epoll_ctl),
-    partial("epoll_wait", epoll_wait, note="EPOLLET on pipes and eventfds; LT for others"),
-    partial("epoll_pwait", epoll_pwait, note="EPOLLET on pipes and eventfds; LT for others"),
+    partial("epoll_wait", epoll_wait, note="EPOLLET and EPOLLEXCLUSIVE on pipes and eventfds; "
+            "LT for others"),
+    partial("epoll_pwait", epoll_pwait, note="EPOLLET and EPOLLEXCLUSIVE on pipes and eventfds; "
+            "LT for others"),
     partial("epoll_pwait2", epoll_pwait2, note="as epoll_pwait"),
     supported("eventfd", eventfd),
     supported("eventfd2", eventfd2),

@@ -76,6 +76,8 @@ def splice(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if not opipe and out_f.flags & O_APPEND:
         raise SyscallError(errno.EINVAL)
+    if not ipipe and stat.S_ISDIR(in_f.stat().mode):
+        raise SyscallError(errno.EINVAL)  # a directory has no splice_read
     off_in, off_out = _offset(t, a[1]), _offset(t, a[3])
     if not count:
         return 0
@@ -125,6 +127,9 @@ def tee(t: Task, a: Args) -> int:
     return out_f.pipe.write(data, _nonblock(out_f, flags)) if data else 0
 
 
+PIPE_PAGE = 4096  # one pipe buffer: what a full pipe's first free slot takes
+
+
 def vmsplice(t: Task, a: Args) -> int:
     """vmsplice(2): user memory into a pipe's write end, or out of its read end."""
     f = t.fds.get(s32(a[0]))
@@ -136,7 +141,19 @@ def vmsplice(t: Task, a: Args) -> int:
     iovs = read_iovecs(t, a[1], a[2])
     total = min(sum(n for _, n in iovs), MAX_RW_COUNT)
     if f.writable():
-        data = b"".join(t.mm.copy_in(base, n) for base, n in iovs if n)[:total]
+        # As much as fits now, waiting (unless non-blocking) only while the
+        # pipe is full: Linux's vmsplice returns a short count rather than
+        # wait for room for everything (its caller may be the pipe's reader).
+        room = f.pipe.room()
+        left = min(total, room if room > 0 else PIPE_PAGE)
+        parts = []
+        for base, n in iovs:
+            if left <= 0:
+                break
+            if n:
+                parts.append(t.mm.copy_in(base, min(n, left)))
+                left -= min(n, left)
+        data = b"".join(parts)
         return f.pipe.write(data, _nonblock(f, flags)) if data else 0
     data = f.pipe.read(total, _nonblock(f, flags)) if total else b""
     done = 0

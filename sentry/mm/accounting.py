@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import errno
 
-from sentry.mm.vma import PROT_WRITE, VM_LOCKED, Vma
+from sentry.mm.filemap import FileBacking
+from sentry.mm.layout import PAGE_SIZE
+from sentry.mm.vma import PROT_NONE, PROT_WRITE, VM_LOCKED, Vma
 from sentry.mm.vma_table import VmaTable, err
 
 STACK_NAME = "[stack]"
@@ -69,6 +71,23 @@ class Accounting(VmaTable):
             for v in self._vmas[i:j]:
                 v.vmflags = v.vmflags | VM_LOCKED if locked else v.vmflags & ~VM_LOCKED
             self._merge_range(i, j)
+
+    def populate(self, start: int, end: int) -> None:
+        """Make the accessible anonymous pages of [start, end) present, as
+        mlock, MAP_LOCKED and MAP_POPULATE fault them in, which mincore then
+        reports resident. A read through the Sentry's shared mapping of the
+        memory file allocates a hole's page (shmem faults never map the zero
+        page) and changes no byte, so a store racing from another thread is
+        never lost (fallocate'd shmem pages would still read as holes). A
+        file's pages (FileBacking) are the file's to fill and are left alone."""
+        view = self._view
+        with self.lock:
+            for v, lo, hi in self._overlapping(start, end):
+                if v.prot == PROT_NONE or isinstance(v.backing, FileBacking):
+                    continue
+                off = v.offset + lo - v.start
+                for pos in range(off, off + hi - lo, PAGE_SIZE):
+                    view[pos]  # noqa: B018 - the read is the point
 
     def set_all_locked(self, locked: bool) -> None:
         """mlockall(MCL_CURRENT) / munlockall: every mapping."""

@@ -40,10 +40,8 @@ from sentry.mm.vma import (
     MADV_DONTNEED,
     MADV_DONTNEED_LOCKED,
     MADV_FREE,
-    MADV_HWPOISON,
     MADV_KEEPONFORK,
     MADV_REMOVE,
-    MADV_SOFT_OFFLINE,
     MADV_WIPEONFORK,
     MAP_32BIT,
     MAP_ANONYMOUS,
@@ -60,6 +58,7 @@ from sentry.mm.vma import (
     PROT_SEM,
     PROT_WRITE,
     VM_DONTFORK,
+    VM_FILECOPY,
     VM_LOCKED,
     VM_NOMAYWRITE,
     VM_WIPEONFORK,
@@ -94,7 +93,10 @@ def _check_mmap(length: int, flags: int) -> tuple[bool, int]:
         raise err(errno.ENOMEM)
     return shared, length
 
-# madvise advice values Linux accepts that need nothing from us.
+# madvise advice values Linux accepts that need nothing from us (MERGEABLE:
+# /sys/kernel/mm/ksm is there, so programs expect KSM). Not here, so EINVAL
+# as on a kernel built without MEMORY_FAILURE (sentry/procfs/kconfig.py):
+# MADV_HWPOISON/SOFT_OFFLINE.
 _MADV_NOOP = frozenset(
     {0, 1, 2, 3, 12, 13, 14, 15, MADV_DONTDUMP, MADV_DODUMP, MADV_COLD, 21, 22, 23, 25}
 )
@@ -231,7 +233,10 @@ class AddressSpace(Remapper, Accounting):
         todo = []
         with self.lock:
             hole = length > 0 and not self._is_mapped(addr, end)
-            for v, lo, hi in self._overlapping(addr, end):
+            spans = self._overlapping(addr, end)
+            if flags & MS_INVALIDATE and any(v.vmflags & VM_LOCKED for v, _, _ in spans):
+                raise err(errno.EBUSY)  # locked pages cannot be invalidated
+            for v, lo, hi in spans:
                 b = v.backing
                 if b is not None and v.shared and v.prot & PROT_WRITE:
                     b.written_through()
@@ -337,8 +342,6 @@ class AddressSpace(Remapper, Accounting):
         """madvise(2). Advice applies to the mapped parts, then holes give ENOMEM."""
         fork_flags = _FORK_ADVICE
         zeroing = advice in (MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE, MADV_REMOVE)
-        if advice in (MADV_HWPOISON, MADV_SOFT_OFFLINE):
-            raise err(errno.EPERM)
         if not (zeroing or advice in fork_flags or advice in _MADV_NOOP):
             raise err(errno.EINVAL)
         if addr % PAGE_SIZE or length < 0:
@@ -351,6 +354,11 @@ class AddressSpace(Remapper, Accounting):
         with self.lock:
             hole = not self._is_mapped(addr, end)
             if zeroing:
+                spans = self._overlapping(addr, end)
+                if advice != MADV_DONTNEED_LOCKED and any(
+                    v.vmflags & VM_LOCKED for v, _, _ in spans
+                ):
+                    raise err(errno.EINVAL)  # locked pages stay
                 self._unshare(addr, end)
                 for v, lo, hi in self._overlapping(addr, end):
                     if advice == MADV_REMOVE:
@@ -366,8 +374,9 @@ class AddressSpace(Remapper, Accounting):
             elif advice in fork_flags:
                 bit, on = fork_flags[advice]
                 if advice == MADV_WIPEONFORK and any(
-                    v.shared for v, _, _ in self._overlapping(addr, end)
-                ):
+                    v.shared or v.vmflags & VM_FILECOPY
+                    for v, _, _ in self._overlapping(addr, end)
+                ):  # private anonymous memory only
                     raise err(errno.EINVAL)
                 i, j = self._isolate(addr, end)
                 for w in self._vmas[i:j]:

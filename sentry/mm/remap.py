@@ -71,7 +71,11 @@ class Remapper(VmaTable):
                 self._unmap(old_addr + new_len, old_addr + old_len, emit=True)
                 return old_addr
             if old_len > v.end - old_addr:
-                raise err(errno.EFAULT)
+                pgoff = self._file_span(i, old_addr, old_addr + old_len)
+                if pgoff is None:
+                    raise err(errno.EFAULT)
+                return self._remap_file(i, old_addr, old_len, new_len, pgoff, maymove,
+                                        new_addr if fixed else None, dontunmap)
             if fixed:
                 self._unmap(new_addr, new_addr + new_len, emit=True)
                 if new_len < old_len:
@@ -91,6 +95,59 @@ class Remapper(VmaTable):
                 raise err(errno.ENOMEM)
             dest = self._get_unmapped_area(0, new_len, False)
             return self._move(old_addr, old_len, dest, new_len, dontunmap)
+
+    def _file_span(self, i: int, start: int, end: int) -> int | None:
+        """The file offset of ``start`` when [start, end) is one file mapping
+        that this table keeps as several VMAs (one per run of the file's
+        pages, which Linux would show as one VMA): same backing, protection
+        and flags, consecutive addresses and file offsets; else None."""
+        v = self._vmas[i]
+        b = v.backing
+        if not isinstance(b, FileBacking):
+            return None
+        first = b.file_offset(v.offset + start - v.start)
+        expect_addr, expect_off = v.end, first + v.end - start
+        for w in self._vmas[i + 1:]:
+            if expect_addr >= end:
+                break
+            if (w.start != expect_addr or w.backing is not b or w.prot != v.prot
+                    or w.vmflags != v.vmflags or b.file_offset(w.offset) != expect_off):
+                return None
+            expect_addr, expect_off = w.end, expect_off + w.length
+        return first if expect_addr >= end else None
+
+    def _remap_file(self, i: int, old_addr: int, old_len: int, new_len: int, pgoff: int,
+                    maymove: bool, fixed_addr: int | None, dontunmap: bool) -> int:
+        """mremap of a file mapping spanning several VMAs (see _file_span):
+        grown in place over the file's next pages, or mapped afresh over the
+        same file pages at the destination and the old range unmapped."""
+        v = self._vmas[i]
+        b = v.backing
+        assert isinstance(b, FileBacking)
+        old_end = old_addr + old_len
+
+        def pieces_at(addr: int, pos: int, length: int) -> list[Vma]:
+            out, at = [], addr
+            for off, n in b.runs(pos, length, hold=True):
+                out.append(Vma(at, at + n, v.prot, True, off, v.name, b, v.vmflags))
+                at += n
+            return out
+
+        if (fixed_addr is None and not dontunmap and old_addr + new_len <= APP_END
+                and self._is_free(old_end, old_addr + new_len)):
+            self._place(pieces_at(old_end, pgoff + old_len, new_len - old_len))
+            return old_addr
+        if not maymove:
+            raise err(errno.ENOMEM)
+        if fixed_addr is not None:
+            self._unmap(fixed_addr, fixed_addr + new_len, emit=True)
+            dest = fixed_addr
+        else:
+            dest = self._get_unmapped_area(0, new_len, False)
+        self._place(pieces_at(dest, pgoff, new_len))
+        if not dontunmap:
+            self._unmap(old_addr, old_end, emit=True)
+        return dest
 
     def _duplicate(
         self, v: Vma, old_addr: int, new_len: int, maymove: bool, fixed_addr: int | None

@@ -110,6 +110,9 @@ VM_WIPEONFORK = 2
 VM_NOMAYWRITE = 4
 # mlock'ed (mlock, mlockall): counted against RLIMIT_MEMLOCK; fork does not copy it.
 VM_LOCKED = 8
+# A private mapping of a file (its bytes copied at mmap time): still "file
+# backed" for madvise, which refuses MADV_WIPEONFORK on it as on any file.
+VM_FILECOPY = 16
 
 
 _REFS_LOCK = threading.Lock()

@@ -36,6 +36,7 @@ from sentry.net.endpoint import Endpoint, Received, Segment, wait
 from sentry.net.stream import StreamEndpoint
 from sentry.vfs import vfs
 from sentry.vfs.file import FileDescription
+from sentry.vfs.resolve import MAY_WRITE, resolve
 
 
 class UnixNames:
@@ -81,6 +82,9 @@ class UnixNames:
             with self.lock:
                 ep = self.abstract.get(addr.name)
         else:
+            # unix_find_bsd(): write permission on the socket file (EACCES)
+            # before whether it is a socket at all.
+            ctx.check(resolve(ctx, addr.name, follow=True), MAY_WRITE)
             st = vfs.stat(ctx, None, addr.name)
             if not _stat.S_ISSOCK(st.mode):
                 raise SyscallError(errno.ECONNREFUSED)

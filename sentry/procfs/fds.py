@@ -31,6 +31,7 @@ from sentry.vfs.file import O_ACCMODE, O_NONBLOCK, FileDescription
 from sentry.vfs.host import HostFile
 from sentry.vfs.mount import Mount, format_mounts, path_of
 from sentry.vfs.pipe import PipeFile
+from sentry.vfs.tmpfs import MemfdDescription
 
 if TYPE_CHECKING:
     from sentry.kernel.threadgroup import ThreadGroup
@@ -160,7 +161,24 @@ def fd_reopen(tg: ThreadGroup, fd: int, flags: int) -> FileDescription | None:
         return PipeFile(desc.pipe, flags & (O_ACCMODE | O_NONBLOCK))
     if isinstance(desc, HostFile):
         return desc
+    if isinstance(desc, MemfdDescription):
+        return _reopen_memfd(desc, flags)
     raise SyscallError(errno.ENXIO)
+
+
+_OPEN_ONLY = 0o100 | 0o200 | 0o400 | 0o1000  # O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC
+O_TRUNC = 0o1000
+
+
+def _reopen_memfd(desc: MemfdDescription, flags: int) -> MemfdDescription:
+    """A memfd opened again through fd/N: a new description of the same
+    file (Linux opens the dentry the link names); O_TRUNC truncates it as an
+    open does, which its seals may refuse (EPERM)."""
+    if flags & O_TRUNC and desc.inode.size:
+        desc.inode.setattr(size=0)
+    new = MemfdDescription(desc.inode, desc.name)  # type: ignore[arg-type]
+    new.flags = (flags & ~_OPEN_ONLY) | (new.flags & ~O_ACCMODE & ~O_NONBLOCK)
+    return new
 
 
 def fdinfo(tg: ThreadGroup, fd: int) -> bytes:

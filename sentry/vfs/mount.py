@@ -46,6 +46,11 @@ class Mount:
         return "nosuid" in (self._options or "").split(",")
 
     @property
+    def nosymfollow(self) -> bool:
+        """Mounted with "nosymfollow": path lookup follows no symlink here (ELOOP)."""
+        return "nosymfollow" in (self._options or "").split(",")
+
+    @property
     def noexec(self) -> bool:
         """Mounted with "noexec": execve of a file here is EACCES."""
         return "noexec" in (self._options or "").split(",")

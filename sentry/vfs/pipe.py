@@ -87,7 +87,13 @@ class Pipe:
         self.writers = 0
         self.r_counter = 0  # reader opens ever (fifo rendezvous)
         self.w_counter = 0  # writer opens ever
-        self.changes = 0  # moves on every state change (_notify_all): epoll's edges
+        self.changes = 0  # moves on every state change (_notify_all)
+        # epoll's edges, per end as Linux's two wait queues: the read end's
+        # move when data arrives (every write) or an end comes or goes; the
+        # write end's when a read makes it writable again, or an end comes or
+        # goes (a read that leaves it full wakes no writer: no edge).
+        self.rd_changes = 0
+        self.wr_changes = 0
         # A lock and one-shot waiter locks rather than threading.Condition:
         # the same protocol without Condition's Python-level bookkeeping, which
         # cost ~3 us of every pipe round trip's 45.
@@ -129,9 +135,21 @@ class Pipe:
                 pass
         return True
 
-    def _notify_all(self) -> None:
-        """Wake every waiter, and finish or hand back parked reads (lock held)."""
+    def _writable(self) -> bool:
+        """What poll reports as POLLOUT: PIPE_BUF bytes fit (lock held)."""
+        return self.capacity - len(self._buf) >= PIPE_BUF
+
+    def _notify_read(self, was_writable: bool) -> None:
+        """After bytes left the buffer: wake everyone; an edge for the write
+        end only if that made it writable (lock held)."""
+        self._notify_all(readers=False, writers=not was_writable and self._writable())
+
+    def _notify_all(self, readers: bool = True, writers: bool = True) -> None:
+        """Wake every waiter, and finish or hand back parked reads (lock held);
+        ``readers``/``writers``: whether the ends' epoll edges move."""
         self.changes += 1
+        self.rd_changes += readers
+        self.wr_changes += writers
         READINESS.changed()  # and tasks in poll/select/epoll
         waiters = self._waiters
         if waiters:
@@ -145,6 +163,7 @@ class Pipe:
         """Finish parked reads from the buffer in arrival order; at EOF hand them
         back (their threads read the EOF). Lock order: a reader's address-space
         lock is taken under this one (copy_out), never the other way round."""
+        was_writable = self._writable()
         while self._parked and (self._buf or self.writers == 0):
             r = self._parked.pop(0)
             if not self._buf:
@@ -153,6 +172,8 @@ class Pipe:
                 n = min(r.count, len(self._buf))
                 if parking.finish_read(r.task, r.addr, bytes(self._buf[:n])):
                     del self._buf[:n]
+        if not was_writable and self._writable():
+            self.wr_changes += 1
 
     def read_into(self, task: Task, addr: int, count: int, nonblock: bool) -> int:
         """read(2) of up to ``count`` bytes into ``task``'s memory at ``addr``.
@@ -166,8 +187,9 @@ class Pipe:
                 if self._buf:
                     n = min(count, len(self._buf))
                     task.mm.copy_out(addr, bytes(self._buf[:n]))
+                    was_writable = self._writable()
                     del self._buf[:n]
-                    self._notify_all()
+                    self._notify_read(was_writable)
                     return n
                 if self.writers == 0:
                     return 0
@@ -224,8 +246,9 @@ class Pipe:
             if not self._await_data(nonblock):
                 return b""
             data = bytes(self._buf[:count])
+            was_writable = self._writable()
             del self._buf[:count]
-            self._notify_all()
+            self._notify_read(was_writable)
             return data
 
     def peek(self, count: int, nonblock: bool) -> bytes:
@@ -391,7 +414,8 @@ class PipeFile(FileDescription):
         return self.pipe.poll(events, self.is_reader, self.is_writer, self._w_seen, timeout_s)
 
     def poll_generation(self) -> int:
-        return self.pipe.changes
+        p = self.pipe
+        return p.rd_changes * self.is_reader + p.wr_changes * self.is_writer
 
     def release(self) -> None:
         if not self._released:

@@ -219,6 +219,8 @@ class _Walk:
         pol = self.ctx.policy
         if pol is not None:
             pol.link(is_magic(link.inode, self.ctx))
+        if link.mount is not None and link.mount.nosymfollow:
+            raise SyscallError(errno.ELOOP)  # the link's mount is "nosymfollow"
         reopen = getattr(link.inode, "reopen", None)
         if final and reopen is not None and self.reopen_flags is not None:
             desc = reopen(self.reopen_flags)

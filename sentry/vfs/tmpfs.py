@@ -248,6 +248,36 @@ class TmpFile(Inode):
                 self.size = size
                 self.mtime_ns = self.ctime_ns = now_ns()
 
+    def punch_hole(self, offset: int, length: int) -> None:
+        """fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): bytes
+        [offset, offset + length) inside the file read as zeros, whole pages
+        freed; the size stays. A write seal refuses it (EPERM), as shmem."""
+        with self._lock:
+            if self.seals & NO_WRITES:
+                raise SyscallError(errno.EPERM)
+            end = min(offset + length, self.size)
+            if offset >= end:
+                return
+            if self._store is not None:
+                self._store.zero(offset, end)
+            else:
+                first, last = -(-offset // PAGE), end // PAGE  # whole pages
+                gone = [i for i in self._pages if first <= i < last]
+                for idx in gone:
+                    del self._pages[idx]
+                if self._charged and gone:
+                    self.fs.uncharge(len(gone))  # type: ignore[attr-defined]
+                for lo, hi in ((offset, min(end, first * PAGE)), (max(offset, last * PAGE), end)):
+                    pos = lo
+                    while pos < hi:
+                        idx, off = divmod(pos, PAGE)
+                        n = min(PAGE - off, hi - pos)
+                        page = self._pages.get(idx)
+                        if page is not None:
+                            page[off:off + n] = bytes(n)
+                        pos += n
+            self.mtime_ns = self.ctime_ns = now_ns()
+
     def seek_data(self, offset: int, hole: bool) -> int:
         with self._lock:
             if offset >= self.size:

@@ -212,7 +212,15 @@ def statfs(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> StatFs:
     st = d.inode.statfs()
     if d.mount.readonly:
         st.flags |= 1  # ST_RDONLY
+    for name in (d.mount._options or "").split(","):
+        st.flags |= _ST_FLAGS.get(name, 0)
     return st
+
+
+# statfs's f_flags for the per-mount options (Linux's flags_by_mnt; the ST_*
+# values are the MS_* ones but for relatime).
+_ST_FLAGS = {"nosuid": 0x2, "nodev": 0x4, "noexec": 0x8, "noatime": 0x400,
+             "nodiratime": 0x800, "relatime": 0x1000, "nosymfollow": 0x2000}
 
 
 def _setattr_target(ctx: FsContext, dirfd: Dentry | None, path: bytes, follow: bool,
@@ -510,9 +518,15 @@ def chdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
     ctx.cwd = d
 
 
-def chroot(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
-    """chroot(2): the cwd is left alone, as Linux does."""
+def chroot(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
+           permitted: bool = True) -> None:
+    """chroot(2): the cwd is left alone, as Linux does.  The lookup's errors,
+    then search permission on the directory (EACCES), then ``permitted``
+    (the caller's CAP_SYS_CHROOT: EPERM), Linux's order."""
     d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=True, want_dir=True)
+    ctx.check(d, MAY_EXEC)
+    if not permitted:
+        raise SyscallError(errno.EPERM)
     ctx.root = d
 
 

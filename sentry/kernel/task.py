@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.kernel import contain, futex, ptrace, schedparams, seccomp
 from sentry.kernel import signals as sig
+from sentry.kernel.cputime import TaskCPU
 from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.parking import ParkedDone
@@ -35,6 +36,8 @@ from sentry.systrap import stubs
 from sentry.systrap.stubs import RAX, RIP, StubThread
 from sentry.vfs.file import set_interrupt_check
 from sentry.vfs.locks import LOCKS
+
+monotonic_ns = time.monotonic_ns
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -161,6 +164,7 @@ class Task:
         self.boot_fp: bytes | None = None  # its creator's FPU state
         self._wake = threading.Event()
         self.job: Job | None = None  # the Sentry thread's run of this task (workers.py)
+        self.cpu = TaskCPU()  # its user and system time (sentry/kernel/cputime.py)
 
     # -- process-wide state, reached through the thread group -------------
     @property
@@ -276,6 +280,7 @@ class Task:
         status: int | None = sig.SIGKILL
         set_interrupt_check(self.check_interrupt)
         _current.task = self
+        self.cpu.start()
         try:
             status = self._run(regs, fs_base)
         except TaskExit as exc:  # a fatal signal found while delivering
@@ -310,6 +315,7 @@ class Task:
             # This thread alone ends (exit(2) with siblings left, or de_thread).
             futex.clear_child_tid(self)
             with kernel.lock:
+                tg.stime_ns += self.cpu.stop()
                 self.exited = True
             kernel.task_exited(self)
             return
@@ -317,6 +323,7 @@ class Task:
             if not tg.exiting:
                 tg.exiting = True
                 tg.exit_status = status
+            tg.stime_ns += self.cpu.stop()
             self.exited = True
             others = tg.live_tasks()
         for t in others:
@@ -494,12 +501,16 @@ class Task:
             self.in_app = True
         if self.signal_pending():
             self.thread.kick()  # a signal that raced with our last delivery check
+        cpu = self.cpu
+        cpu.app_since = start = monotonic_ns()
         try:
             if rax is None:
                 return self.thread.reply_and_wait()
             return self.thread.syscall_return(rax)
         finally:
             self.in_app = False
+            cpu.app_since = 0
+            cpu.app_ns += monotonic_ns() - start
 
     def _finish(self, full: list[int]) -> None:
         if self.mm.pending:

@@ -61,6 +61,7 @@ class ThreadGroup:
     prctl: dict[str, int] = field(default_factory=dict)  # PR_SET_* values that are only kept
     real_timer: Any = None  # ITIMER_REAL / alarm (sentry/kernel/itimer.py)
     posix_timers: dict[int, Any] = field(default_factory=dict)  # timer_create
+    cpu_itimers: dict[int, Any] = field(default_factory=dict)  # ITIMER_VIRTUAL/PROF (cputimers.py)
     # Resource usage of exited, reaped children (for RUSAGE_CHILDREN / times()).
     child_utime_ns: int = 0
     child_stime_ns: int = 0

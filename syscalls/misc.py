@@ -12,8 +12,6 @@ from sentry.kernel import namespaces
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.futex import futex_key
 from sentry.procfs.system import memory_kb
-from syscalls import creds as cred_calls
-from syscalls import seccomp as seccomp_calls
 from syscalls.abi import TIMESPEC, U32, s32
 from syscalls.table import Entry, partial, supported
 
@@ -156,77 +154,6 @@ ENTRIES: list[Entry] = [
 ]
 
 
-PR_SET_PDEATHSIG = 1
-PR_GET_PDEATHSIG = 2
-PR_GET_DUMPABLE = 3
-PR_SET_DUMPABLE = 4
-PR_SET_NAME = 15
-PR_GET_NAME = 16
-PR_SET_CHILD_SUBREAPER = 36
-PR_GET_CHILD_SUBREAPER = 37
-PR_SET_NO_NEW_PRIVS = 38
-PR_GET_NO_NEW_PRIVS = 39
-
-
-def prctl(t: Task, a: Args) -> int:
-    """prctl(2): names, death signal, dumpable, no_new_privs, subreaper."""
-    option, arg2 = s32(a[0]), a[1]
-    tg = t.tg
-    extra = tg.prctl
-    if option == PR_SET_NAME:
-        tg.comm = _name_at(t, arg2)[:15]
-        return 0
-    if option == PR_GET_NAME:
-        t.mm.copy_out(arg2, tg.comm[:15].ljust(16, b"\0"))
-        return 0
-    if option == PR_SET_PDEATHSIG:
-        if arg2 > 64:
-            raise SyscallError(errno.EINVAL)
-        extra["pdeathsig"] = arg2
-        return 0
-    if option == PR_GET_PDEATHSIG:
-        t.mm.copy_out(arg2, int(extra.get("pdeathsig", 0)).to_bytes(4, "little"))
-        return 0
-    if option == PR_GET_DUMPABLE:
-        return int(extra.get("dumpable", 1))
-    if option == PR_SET_DUMPABLE:
-        if arg2 not in (0, 1):
-            raise SyscallError(errno.EINVAL)
-        extra["dumpable"] = arg2
-        return 0
-    if option in cred_calls.PRCTL_OPTIONS:
-        return cred_calls.cap_prctl(t, option, a)
-    if option in (seccomp_calls.PR_GET_SECCOMP, seccomp_calls.PR_SET_SECCOMP):
-        return seccomp_calls.prctl_seccomp(t, option, a)
-    if option == PR_SET_NO_NEW_PRIVS:
-        if arg2 != 1 or any(a[2:5]):
-            raise SyscallError(errno.EINVAL)
-        extra["no_new_privs"] = 1
-        return 0
-    if option == PR_GET_NO_NEW_PRIVS:
-        return int(extra.get("no_new_privs", 0))
-    if option == PR_SET_CHILD_SUBREAPER:
-        extra["subreaper"] = 1 if arg2 else 0
-        return 0
-    if option == PR_GET_CHILD_SUBREAPER:
-        t.mm.copy_out(arg2, int(extra.get("subreaper", 0)).to_bytes(4, "little"))
-        return 0
-    raise SyscallError(errno.EINVAL)
-
-
-def _name_at(t: Task, addr: int) -> bytes:
-    """Up to 16 bytes at ``addr``, cut at the first NUL (the string need not end)."""
-    for n in (16, 8, 1):
-        try:
-            raw = t.mm.copy_in(addr, n)
-            break
-        except SyscallError:
-            continue
-    else:
-        raise SyscallError(errno.EFAULT)
-    return raw.split(b"\0", 1)[0]
-
-
 SYSINFO = struct.Struct("<q3Q6QHxxxxxxQQI4x")  # uptime, loads, ram/swap, procs, high, unit
 
 
@@ -245,6 +172,4 @@ def sysinfo(t: Task, a: Args) -> int:
 
 ENTRIES += [
     supported("sysinfo", sysinfo),
-    partial("prctl", prctl, note="names, PDEATHSIG recorded, dumpable, no_new_privs, "
-            "capabilities, securebits, subreaper"),
 ]

@@ -40,7 +40,7 @@ from sentry.kernel.signals import (
     default_action,
 )
 from sentry.kernel.sysctl import Sysctls
-from sentry.kernel.threadgroup import ThreadGroup, describe_status
+from sentry.kernel.threadgroup import ThreadGroup, describe_status, new_reaper
 from sentry.net.netconfig import NetConfig
 from shm.records import field, record
 
@@ -358,10 +358,13 @@ class Kernel:
             waiter.set()
         tg.vfork_waiters.clear()
         init = self.init
+        reaper = new_reaper(tg, init)
         for child in tg.children:
-            child.parent = init if tg is not init else None
-            if init is not None and tg is not init:
-                init.children.append(child)
+            child.parent = reaper
+            if reaper is not None:
+                reaper.children.append(child)
+                if child.zombie and reaper is not init:  # its exit is the new parent's news
+                    self.send_group(reaper, SigInfo(SIGCHLD, code=CLD_EXITED, pid=child.tgid))
         tg.children = []
         if tg is init:
             self.init_status = tg.exit_status

@@ -83,6 +83,20 @@ class ThreadGroup:
         return self.utime_ns + live
 
 
+def new_reaper(tg: ThreadGroup, init: ThreadGroup | None) -> ThreadGroup | None:
+    """Who adopts the children of exiting ``tg`` (Linux's find_new_reaper):
+    the nearest living ancestor that made itself a child subreaper
+    (PR_SET_CHILD_SUBREAPER), else init; none when init itself exits."""
+    if tg is init:
+        return None
+    p = tg.parent
+    while p is not None and p is not init:
+        if p.prctl.get("subreaper") and not p.exiting and not p.zombie:
+            return p
+        p = p.parent
+    return init
+
+
 def wait_status_exited(code: int) -> int:
     return (code & 0xFF) << 8
 

@@ -15,6 +15,7 @@ from sentry.kernel.task import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
 from sentry.vfs import vfs
 from sentry.vfs.description import dentry_of
+from sentry.vfs.file import O_NONBLOCK
 from sentry.vfs.mount import path_of
 from syscalls import sched
 from syscalls.abi import I32, RLIMIT, s32
@@ -378,7 +379,12 @@ def waitid(t: Task, a: Args) -> int:
     wait_opts = (options & (WNOHANG | WNOWAIT | WCONTINUED)) | WALL
     if options & WUNTRACED:  # WSTOPPED for waitid
         wait_opts |= WUNTRACED
-    got = _wait_child(t, pid, wait_opts)
+    # A nonblocking pidfd (PIDFD_NONBLOCK) waits as WNOHANG, and says EAGAIN
+    # rather than 0 when nothing is ready and the caller did not ask WNOHANG.
+    nonblock = idtype == P_PIDFD and bool(t.fds.get(ident).flags & O_NONBLOCK)
+    got = _wait_child(t, pid, wait_opts | (WNOHANG if nonblock else 0))
+    if got is None and nonblock and not options & WNOHANG:
+        raise SyscallError(errno.EAGAIN)
     if infop:
         if got is None:
             t.mm.copy_out(infop, bytes(128))

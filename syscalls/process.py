@@ -6,8 +6,8 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from sentry.kernel import cputimers, ptrace_wait, rlimits
 from sentry.kernel import fork as fork_mod
-from sentry.kernel import ptrace_wait, rlimits
 from sentry.kernel.creds import CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
@@ -120,6 +120,8 @@ def prlimit64(t: Task, a: Args) -> int:
         tg_task.rlimits[resource] = (soft, hard)
         if resource == rlimits.RLIMIT_NOFILE:
             tg_task.fds.limit = rlimits.fd_limit(soft)
+        if resource == RLIMIT_CPU:
+            cputimers.watch_cpu_limit(t.kernel, tg_task.tg)
     if old:
         t.mm.copy_out(old, RLIMIT.pack(*cur))
     return 0
@@ -184,6 +186,7 @@ WNOTHREAD = 0x20000000
 WALL = 0x40000000
 WCLONE = 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
+RLIMIT_CPU = 0
 ARG_MAX_PTRS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096  # one argv/envp string, counting its NUL (Linux)
 

@@ -3,7 +3,8 @@ the thread, process and child CPU clocks (by pthread_getcpuclockid and
 clock_getcpuclockid ids too), times() and getrusage() user and system time
 (the Sentry's time on a task's syscalls is its system time), ITIMER_VIRTUAL
 and ITIMER_PROF, POSIX timers on CPU clocks, the overrun count of a timer
-set in the past, and coarse clocks that never read behind the vDSO."""
+set in the past, coarse clocks that never read behind the vDSO, and
+RLIMIT_CPU's SIGXCPU then SIGKILL."""
 
 from __future__ import annotations
 
@@ -20,4 +21,5 @@ def test_cpu_clocks_and_timers_match_linux(programs: Programs) -> None:
         "times utime grows 1", "times stime grows 1", "rusage self stime>0 1",
         "children user 1 system 1", "signals seen 1 disarmed 1",
         "fired not early 1", "settime NULL -1 errno 22",
-        "overrun signal 12 code -2 count>=9999 1", "coarse never back 1", "done"))
+        "overrun signal 12 code -2 count>=9999 1", "coarse never back 1",
+        "rlimit cpu: killed by 9 after SIGXCPU 1", "done"))

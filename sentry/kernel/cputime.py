@@ -14,12 +14,14 @@ Where the time comes from, and why:
   host CPU clock, read from its start on this task, is the task's alone; the
   Sentry may read its own threads' CPU clocks (CPUCLOCK_PERTHREAD of a thread
   of its own thread group), which needs no new host call.
-- A task's user time is wall time spent in the application (between handing
-  the stub the thread and its next event), since Linux lets a process read
-  only its own threads' CPU clocks: the stub threads' per-thread clocks are
-  out of the Sentry's reach (its seccomp filter refuses open, so no /proc).
-  Like gVisor's per-task accounting, time the host took the CPU away while
-  the thread was in application code counts as run time.
+- A task's user time, when it is its process's only thread, is the process's;
+  with several, it is wall time spent in the application (between handing
+  the stub the thread and its next event), capped by the process's, since
+  Linux lets a process read only its own threads' CPU clocks: the stub
+  threads' per-thread clocks are out of the Sentry's reach (its seccomp
+  filter refuses open, so no /proc).  Like gVisor's per-task accounting,
+  time the host took the CPU away from such a thread while it was in
+  application code counts as its run time.
 """
 
 from __future__ import annotations
@@ -90,7 +92,13 @@ def task_cpu(t: Task) -> TaskCPU:
 
 
 def thread_user_ns(t: Task) -> int:
-    return task_cpu(t).user_ns()
+    """The thread's application time: its process's exact host figure when it
+    is the only thread, else its wall time in application code capped by
+    that figure (a loaded host stretches wall time, never CPU time)."""
+    process = group_user_ns(t.tg)
+    if len(t.tg.live_tasks()) <= 1:
+        return process
+    return min(task_cpu(t).user_ns(), process)
 
 
 def thread_sys_ns(t: Task) -> int:

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import cputime
+from sentry.kernel import cputime, rlimits
 from sentry.kernel.signals import SigInfo
 
 if TYPE_CHECKING:
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.kernel.threadgroup import ThreadGroup
 
+NSEC = 1_000_000_000
+RLIMIT_CPU = 0
+CPU_LIMIT_KEY = -1  # where a process's CPULimit is kept in ThreadGroup.cpu_itimers
+SIGKILL, SIGXCPU = 9, 24
 TICK_NS = 4_000_000  # HZ=250, the tick CLOCK_*_COARSE report as their resolution
 INT_MAX = 2**31 - 1
 SI_KERNEL = 0x80
@@ -110,16 +114,62 @@ class CPUTimer:
         return self.deadline is not None
 
 
+class CPULimit:
+    """RLIMIT_CPU of one process, checked with the timers (Linux does it in
+    check_process_timers): at the soft limit SIGXCPU, and the soft limit
+    raised by a second for the next one; at the hard limit SIGKILL."""
+
+    thread = None
+
+    def __init__(self, kernel: Kernel, tg: ThreadGroup) -> None:
+        self.kernel = kernel
+        self.tg = tg
+
+    def _limits(self) -> tuple[int, int]:
+        return rlimits.get(self.tg, RLIMIT_CPU)
+
+    def armed(self) -> bool:
+        return self._limits()[0] != rlimits.RLIM_INFINITY
+
+    def gone(self) -> bool:
+        return self.tg.zombie
+
+    def cancel(self) -> None:
+        pass  # the limit stays the process's; the poller just stops looking
+
+    def check(self) -> SigInfo | None:
+        soft, hard = self._limits()
+        if soft == rlimits.RLIM_INFINITY:
+            return None
+        used = cputime.read_clock(cputime.CPUCLOCK_PROF, self.tg)
+        if hard != rlimits.RLIM_INFINITY and used >= hard * NSEC:
+            return SigInfo(SIGKILL, code=SI_KERNEL)
+        if used >= soft * NSEC:
+            if soft < hard:
+                self.tg.rlimits[RLIMIT_CPU] = (soft + 1, hard)
+            return SigInfo(SIGXCPU, code=SI_KERNEL)
+        return None
+
+
+def watch_cpu_limit(kernel: Kernel, tg: ThreadGroup) -> None:
+    """Have the poller enforce ``tg``'s RLIMIT_CPU (after setrlimit or fork)."""
+    limit = tg.cpu_itimers.get(CPU_LIMIT_KEY)
+    if limit is None:
+        limit = tg.cpu_itimers[CPU_LIMIT_KEY] = CPULimit(kernel, tg)
+    if limit.armed():
+        poller(kernel).add(limit)  # type: ignore[arg-type]
+
+
 class Poller:
     """The thread that checks the armed CPU timers every tick."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
-        self._timers: set[CPUTimer] = set()
+        self._timers: set[CPUTimer | CPULimit] = set()
         self._lock = threading.Lock()
         self._running = False
 
-    def add(self, timer: CPUTimer) -> None:
+    def add(self, timer: CPUTimer | CPULimit) -> None:
         with self._lock:
             self._timers.add(timer)
             if self._running:

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -200,6 +201,7 @@ static void overruns(void) {
     int over = timer_getoverrun(tm);
     printf("overrun signal %d code %d count>=9999 %d\n", s, si.si_code, over >= 9999);
     timer_delete(tm);
+    signal(SIGUSR2, SIG_IGN); /* drop an expiry queued before the delete */
     sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
@@ -214,6 +216,28 @@ static void coarse(void) {
     printf("coarse never back %d\n", !back);
 }
 
+static volatile int *xcpu_seen;
+static void on_xcpu(int s) { (void)s; *xcpu_seen = 1; }
+
+/* RLIMIT_CPU 1 s soft, 2 s hard: SIGXCPU at 1 s of CPU time, SIGKILL at 2 s. */
+static void cpu_limit(void) {
+    xcpu_seen = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pid_t kid = fork();
+    if (kid == 0) {
+        signal(SIGXCPU, on_xcpu);
+        struct rlimit rl = {1, 2};
+        if (setrlimit(RLIMIT_CPU, &rl) != 0)
+            _exit(1);
+        alarm(30);
+        for (;;)
+            sink++;
+    }
+    int st;
+    waitpid(kid, &st, 0);
+    printf("rlimit cpu: killed by %d after SIGXCPU %d\n", WIFSIGNALED(st) ? WTERMSIG(st) : -1,
+           *xcpu_seen);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     clocks();
@@ -222,6 +246,7 @@ int main(void) {
     posix_cpu_timers();
     overruns();
     coarse();
+    cpu_limit();
     printf("done\n");
     return 0;
 }

@@ -342,8 +342,9 @@ def _waitable(t: Task, pid: int, options: int) -> bool:
 def _rusage(child: ThreadGroup) -> bytes:
     ut = child.utime_ns + child.child_utime_ns
     st = child.stime_ns + child.child_stime_ns
-    return struct.pack("<qqqq", ut // 10**9, (ut % 10**9) // 1000, st // 10**9,
-                       (st % 10**9) // 1000) + bytes(112)
+    rss = max(child.maxrss_kb, child.child_maxrss_kb)
+    return struct.pack("<qqqqq", ut // 10**9, (ut % 10**9) // 1000, st // 10**9,
+                       (st % 10**9) // 1000, rss) + bytes(104)
 
 
 def wait4(t: Task, a: Args) -> int:

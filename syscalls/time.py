@@ -207,18 +207,23 @@ def alarm(t: Task, a: Args) -> int:
 
 def getrusage(t: Task, a: Args) -> int:
     """getrusage(2): user and system time (sentry/kernel/cputime.py) of the
-    process, the thread or the reaped children; the other fields are zero."""
+    process, the thread or the reaped children, and ru_maxrss: the host's
+    peak for the stub processes that have ended (earlier images, reaped
+    children), since a live one's is not the Sentry's to read; the other
+    fields are zero."""
     who = s32(a[0])
     if who == RUSAGE_CHILDREN:
-        ut, st = t.tg.child_utime_ns, t.tg.child_stime_ns
+        ut, st, rss = t.tg.child_utime_ns, t.tg.child_stime_ns, t.tg.child_maxrss_kb
     elif who == RUSAGE_SELF:
         ut, st = cputime.group_user_ns(t.tg), cputime.group_sys_ns(t.tg)
+        rss = t.tg.maxrss_kb
     elif who == RUSAGE_THREAD:
         ut, st = cputime.thread_user_ns(t), cputime.thread_sys_ns(t)
+        rss = t.tg.maxrss_kb
     else:
         raise SyscallError(errno.EINVAL)
-    t.mm.copy_out(a[1], struct.pack("<qqqq", ut // 10**9, (ut % 10**9) // 1000, st // 10**9,
-                                    (st % 10**9) // 1000) + bytes(112))
+    t.mm.copy_out(a[1], struct.pack("<qqqqq", ut // 10**9, (ut % 10**9) // 1000, st // 10**9,
+                                    (st % 10**9) // 1000, rss) + bytes(104))
     return 0
 
 
@@ -356,6 +361,7 @@ ENTRIES += [
     supported("getitimer", getitimer),
     supported("setitimer", setitimer),
     supported("alarm", alarm),
-    partial("getrusage", getrusage, note="CPU times only; the other fields are 0"),
+    partial("getrusage", getrusage, note="CPU times; ru_maxrss of ended images and reaped "
+            "children only; the other fields are 0"),
     supported("times", times),
 ]

@@ -23,3 +23,11 @@ def test_cpu_clocks_and_timers_match_linux(programs: Programs) -> None:
         "fired not early 1", "settime NULL -1 errno 22",
         "overrun signal 12 code -2 count>=9999 1", "coarse never back 1",
         "rlimit cpu: killed by 9 after SIGXCPU 1", "done"))
+
+
+@pytest.mark.sandbox
+def test_children_maxrss_matches_linux(programs: Programs) -> None:
+    """ru_maxrss of a reaped child (getrusage and wait4), and none from a child
+    auto-reaped while SIGCHLD is ignored."""
+    assert_same_as_native(programs.path("rusage_maxrss"), markers=(
+        "wait4 maxrss ~64MiB 1", "children maxrss ~64MiB 1", "auto-reaped child not counted 1"))

@@ -380,23 +380,28 @@ class Kernel:
             return
         act = parent.action(SIGCHLD)
         if act.handler == SIG_IGN or act.flags & SA_NOCLDWAIT:
-            self.reap(tg)
+            self.reap(tg, account=False)  # auto-reaped: not the parent's children's usage
         elif 0 < tg.exit_signal <= 64:  # legacy clone takes 0-255; Linux sends only valid ones
             code, status = describe_status(tg.exit_status)
             self.send_group(parent, SigInfo(tg.exit_signal, code=code or CLD_EXITED,
                                             pid=tg.tgid, status=status))
         self.child_exit.notify_all()
 
-    def reap(self, tg: ThreadGroup) -> None:
-        """Remove a zombie for good (wait4 took it, or its parent ignores SIGCHLD)."""
+    def reap(self, tg: ThreadGroup, account: bool = True) -> None:
+        """Remove a zombie for good (wait4 took it, or its parent ignores SIGCHLD:
+        then, as on Linux, its usage is not added to the parent's children's)."""
         with self.lock:
             tg.reaped = True
             self.thread_groups.pop(tg.tgid, None)
             if tg.parent is not None:
                 if tg in tg.parent.children:
                     tg.parent.children.remove(tg)
+                if not account:
+                    return
                 tg.parent.child_utime_ns += tg.utime_ns + tg.child_utime_ns
                 tg.parent.child_stime_ns += tg.stime_ns + tg.child_stime_ns
+                tg.parent.child_maxrss_kb = max(tg.parent.child_maxrss_kb, tg.maxrss_kb,
+                                                tg.child_maxrss_kb)
 
     def shutdown(self) -> None:
         """Kill every task (the sandbox is ending)."""

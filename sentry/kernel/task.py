@@ -333,6 +333,7 @@ class Task:
                 tg.proc.kill()
                 tg.proc.release()
                 tg.utime_ns += tg.proc.cpu_ns()  # final, before the group becomes a zombie
+                tg.maxrss_kb = max(tg.maxrss_kb, tg.proc.maxrss_kb)
             tg.fds.close_all()
             LOCKS.release_all(tg.tgid)
             if not any(g.mm is tg.mm and g is not tg and not g.zombie
@@ -527,6 +528,7 @@ class Task:
             old.kill()
             old.release()
             self.tg.utime_ns += old.cpu_ns()
+            self.tg.maxrss_kb = max(self.tg.maxrss_kb, old.maxrss_kb)  # kept across exec
         _release_old_mm(exc)
         return self.boot(initial_regs(exc.entry, exc.stack_pointer), 0)
 

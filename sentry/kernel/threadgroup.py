@@ -67,6 +67,10 @@ class ThreadGroup:
     child_stime_ns: int = 0
     utime_ns: int = 0
     stime_ns: int = 0
+    # ru_maxrss (KiB): the peak of its exited stub processes (a live one's is
+    # the host's to know), and the largest of its reaped descendants'.
+    maxrss_kb: int = 0
+    child_maxrss_kb: int = 0
 
     def action(self, sig: int) -> SigAction:
         return self.sigactions.get(sig) or SigAction()

@@ -25,6 +25,7 @@ from syscalls import (
     path,
     pidfd,
     poll,
+    prctl,
     process,
     ptrace,
     sched,
@@ -41,7 +42,7 @@ from syscalls.table import SyscallTable
 
 FAMILIES = (clone, fs, path, openat2, inotify, xattr, mm, mlock, poll, process, ptrace, pidfd,
             sched, creds, seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system,
-            time, timerfd, misc, net, mount, namespaces)
+            time, timerfd, misc, prctl, net, mount, namespaces)
 
 
 def build_table() -> SyscallTable:

@@ -12,8 +12,6 @@ from sentry.kernel import namespaces
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.futex import futex_key
 from sentry.procfs.system import memory_kb
-from syscalls import creds as cred_calls
-from syscalls import seccomp as seccomp_calls
 from syscalls.abi import TIMESPEC, U32, s32
 from syscalls.table import Entry, partial, supported
 
@@ -97,7 +95,14 @@ def futex(t: Task, a: Args) -> int:
         uaddr2 = _uaddr2
         if uaddr2 & 3:
             raise SyscallError(errno.EINVAL)
-        nmove = timeout & 0x7FFFFFFF  # val2 travels in the timeout argument
+        # Both counts are ints (val2 travels in the timeout argument): Linux
+        # refuses negative ones rather than reading them as huge.
+        nwake, nmove = s32(val), s32(timeout)
+        if nwake < 0 or nmove < 0:
+            raise SyscallError(errno.EINVAL)
+        if not private:  # a shared key is found through the page: EFAULT as Linux
+            t.mm.copy_in(addr, 4)
+            t.mm.copy_in(uaddr2, 4)
         check = None
         if cmd == FUTEX_CMP_REQUEUE:
             expected = val3 & 0xFFFFFFFF
@@ -106,11 +111,53 @@ def futex(t: Task, a: Args) -> int:
                 return U32.unpack(t.mm.copy_in(addr, 4))[0] == expected
 
         key2 = futex_key(t.mm, uaddr2, private)
-        return manager.requeue(key, key2, val & 0x7FFFFFFF, nmove, check)
+        return manager.requeue(key, key2, nwake, nmove, check)
     if cmd == FUTEX_WAKE_OP:
         return _wake_op(t, key, futex_key(t.mm, _uaddr2, private), _uaddr2,
                         val & 0x7FFFFFFF, timeout & 0x7FFFFFFF, val3 & 0xFFFFFFFF)
     raise SyscallError(errno.ENOSYS)
+
+
+FUTEX_WAITV = struct.Struct("<QQII")  # val, uaddr, flags, __reserved
+FUTEX_WAITV_MAX = 128
+FUTEX2_SIZE_U32 = 0x02
+FUTEX2_SIZE_MASK = 0x03
+FUTEX2_PRIVATE = FUTEX_PRIVATE_FLAG
+FUTEX2_VALID = FUTEX2_SIZE_MASK | FUTEX2_PRIVATE
+
+
+def futex_waitv(t: Task, a: Args) -> int:
+    """futex_waitv(2): wait on up to 128 32-bit futexes at once until one is
+    woken (its index is returned), with an absolute timeout on
+    CLOCK_MONOTONIC or CLOCK_REALTIME; the checks are Linux's."""
+    waiters, timeout, clockid = a[0], a[3], s32(a[4])
+    nr, flags = a[1] & 0xFFFFFFFF, a[2] & 0xFFFFFFFF
+    if flags or not waiters or not 0 < nr <= FUTEX_WAITV_MAX:
+        raise SyscallError(errno.EINVAL)
+    deadline = None
+    if timeout:
+        if clockid not in (0, 1):
+            raise SyscallError(errno.EINVAL)
+        sec, nsec = TIMESPEC.unpack(t.mm.copy_in(timeout, TIMESPEC.size))
+        if sec < 0 or not 0 <= nsec < 1_000_000_000:
+            raise SyscallError(errno.EINVAL)
+        ns = sec * 1_000_000_000 + nsec
+        deadline = _time.monotonic() + (ns - _time.clock_gettime_ns(clockid)) / 1e9
+    raw = t.mm.copy_in(waiters, nr * FUTEX_WAITV.size)
+    words = []
+    for i in range(nr):
+        val, uaddr, wflags, reserved = FUTEX_WAITV.unpack_from(raw, i * FUTEX_WAITV.size)
+        if wflags & ~FUTEX2_VALID or reserved or wflags & FUTEX2_SIZE_MASK != FUTEX2_SIZE_U32:
+            raise SyscallError(errno.EINVAL)
+        if uaddr & 3:
+            raise SyscallError(errno.EINVAL)
+        key = futex_key(t.mm, uaddr, bool(wflags & FUTEX2_PRIVATE))
+
+        def load(uaddr: int = uaddr) -> int:
+            return U32.unpack(t.mm.copy_in(uaddr, 4))[0]
+
+        words.append((key, load, val))  # a val past 32 bits never matches: EAGAIN
+    return t.kernel.futexes.wait_any(words, deadline, t.check_interrupt)
 
 
 def _wake_op(t: Task, key: tuple[int, int], key2: tuple[int, int], uaddr2: int, nwake: int,
@@ -153,78 +200,8 @@ ENTRIES: list[Entry] = [
     supported("uname", uname),
     supported("getrandom", getrandom),
     partial("futex", futex, note="no PI futexes; WAKE_OP is not atomic against plain stores"),
+    supported("futex_waitv", futex_waitv),
 ]
-
-
-PR_SET_PDEATHSIG = 1
-PR_GET_PDEATHSIG = 2
-PR_GET_DUMPABLE = 3
-PR_SET_DUMPABLE = 4
-PR_SET_NAME = 15
-PR_GET_NAME = 16
-PR_SET_CHILD_SUBREAPER = 36
-PR_GET_CHILD_SUBREAPER = 37
-PR_SET_NO_NEW_PRIVS = 38
-PR_GET_NO_NEW_PRIVS = 39
-
-
-def prctl(t: Task, a: Args) -> int:
-    """prctl(2): names, death signal, dumpable, no_new_privs, subreaper."""
-    option, arg2 = s32(a[0]), a[1]
-    tg = t.tg
-    extra = tg.prctl
-    if option == PR_SET_NAME:
-        tg.comm = _name_at(t, arg2)[:15]
-        return 0
-    if option == PR_GET_NAME:
-        t.mm.copy_out(arg2, tg.comm[:15].ljust(16, b"\0"))
-        return 0
-    if option == PR_SET_PDEATHSIG:
-        if arg2 > 64:
-            raise SyscallError(errno.EINVAL)
-        extra["pdeathsig"] = arg2
-        return 0
-    if option == PR_GET_PDEATHSIG:
-        t.mm.copy_out(arg2, int(extra.get("pdeathsig", 0)).to_bytes(4, "little"))
-        return 0
-    if option == PR_GET_DUMPABLE:
-        return int(extra.get("dumpable", 1))
-    if option == PR_SET_DUMPABLE:
-        if arg2 not in (0, 1):
-            raise SyscallError(errno.EINVAL)
-        extra["dumpable"] = arg2
-        return 0
-    if option in cred_calls.PRCTL_OPTIONS:
-        return cred_calls.cap_prctl(t, option, a)
-    if option in (seccomp_calls.PR_GET_SECCOMP, seccomp_calls.PR_SET_SECCOMP):
-        return seccomp_calls.prctl_seccomp(t, option, a)
-    if option == PR_SET_NO_NEW_PRIVS:
-        if arg2 != 1 or any(a[2:5]):
-            raise SyscallError(errno.EINVAL)
-        extra["no_new_privs"] = 1
-        return 0
-    if option == PR_GET_NO_NEW_PRIVS:
-        return int(extra.get("no_new_privs", 0))
-    if option == PR_SET_CHILD_SUBREAPER:
-        extra["subreaper"] = 1 if arg2 else 0
-        return 0
-    if option == PR_GET_CHILD_SUBREAPER:
-        t.mm.copy_out(arg2, int(extra.get("subreaper", 0)).to_bytes(4, "little"))
-        return 0
-    raise SyscallError(errno.EINVAL)
-
-
-def _name_at(t: Task, addr: int) -> bytes:
-    """Up to 16 bytes at ``addr``, cut at the first NUL (the string need not end)."""
-    for n in (16, 8, 1):
-        try:
-            raw = t.mm.copy_in(addr, n)
-            break
-        except SyscallError:
-            continue
-    else:
-        raise SyscallError(errno.EFAULT)
-    return raw.split(b"\0", 1)[0]
 
 
 SYSINFO = struct.Struct("<q3Q6QHxxxxxxQQI4x")  # uptime, loads, ram/swap, procs, high, unit
@@ -245,6 +222,4 @@ def sysinfo(t: Task, a: Args) -> int:
 
 ENTRIES += [
     supported("sysinfo", sysinfo),
-    partial("prctl", prctl, note="names, PDEATHSIG recorded, dumpable, no_new_privs, "
-            "capabilities, securebits, subreaper"),
 ]

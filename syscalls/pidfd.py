@@ -26,6 +26,7 @@ from sentry.kernel import signals as sig
 from sentry.kernel.creds import CAP_SYS_PTRACE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
+from sentry.vfs.description import dentry_of
 from sentry.vfs.file import O_NONBLOCK, O_RDWR, POLLHUP, POLLIN, FileDescription, Stat
 from syscalls.abi import s32
 from syscalls.signal import may_signal
@@ -76,6 +77,25 @@ def _pidfd(t: Task, fd: int) -> PidFd:
     return desc
 
 
+def _signal_target(t: Task, fd: int) -> ThreadGroup:
+    """pidfd_send_signal's process: a pidfd's, or that of a /proc/<pid>
+    directory opened by the caller (Linux takes those too, naming the
+    process by its leader's pid; a thread's directory is EBADF)."""
+    desc = t.fds.get(fd)
+    if isinstance(desc, PidFd):
+        return desc.tg
+    from sentry.procfs.piddir import PidDir  # procfs imports the syscall layer
+
+    inode = getattr(dentry_of(desc), "inode", None)
+    if isinstance(inode, PidDir) and inode.ref.tid is None:
+        with t.kernel.lock:
+            tg = t.kernel.thread_groups.get(inode.ref.pid)
+        if tg is None or tg.reaped:
+            raise SyscallError(errno.ESRCH)
+        return tg
+    raise SyscallError(errno.EBADF)
+
+
 def pidfd_open(t: Task, a: Args) -> int:
     """pidfd_open(2)."""
     pid, flags = s32(a[0]), s32(a[1])
@@ -100,7 +120,7 @@ def pidfd_send_signal(t: Task, a: Args) -> int:
     signo = s32(a[1])
     if not 0 <= signo <= 64:
         raise SyscallError(errno.EINVAL)
-    tg = _pidfd(t, s32(a[0])).tg
+    tg = _signal_target(t, s32(a[0]))
     if tg.reaped:
         raise SyscallError(errno.ESRCH)
     live = tg.live_tasks()

@@ -6,8 +6,8 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
+from sentry.kernel import cputimers, ptrace_wait, rlimits
 from sentry.kernel import fork as fork_mod
-from sentry.kernel import ptrace_wait, rlimits
 from sentry.kernel.creds import CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
@@ -15,6 +15,7 @@ from sentry.kernel.task import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
 from sentry.vfs import vfs
 from sentry.vfs.description import dentry_of
+from sentry.vfs.file import O_NONBLOCK
 from sentry.vfs.mount import path_of
 from syscalls import sched
 from syscalls.abi import I32, RLIMIT, s32
@@ -119,6 +120,8 @@ def prlimit64(t: Task, a: Args) -> int:
         tg_task.rlimits[resource] = (soft, hard)
         if resource == rlimits.RLIMIT_NOFILE:
             tg_task.fds.limit = rlimits.fd_limit(soft)
+        if resource == RLIMIT_CPU:
+            cputimers.watch_cpu_limit(t.kernel, tg_task.tg)
     if old:
         t.mm.copy_out(old, RLIMIT.pack(*cur))
     return 0
@@ -183,6 +186,7 @@ WNOTHREAD = 0x20000000
 WALL = 0x40000000
 WCLONE = 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
+RLIMIT_CPU = 0
 ARG_MAX_PTRS = 0x7FFFFFFF
 MAX_ARG_STRLEN = 32 * 4096  # one argv/envp string, counting its NUL (Linux)
 
@@ -338,8 +342,9 @@ def _waitable(t: Task, pid: int, options: int) -> bool:
 def _rusage(child: ThreadGroup) -> bytes:
     ut = child.utime_ns + child.child_utime_ns
     st = child.stime_ns + child.child_stime_ns
-    return struct.pack("<qqqq", ut // 10**9, (ut % 10**9) // 1000, st // 10**9,
-                       (st % 10**9) // 1000) + bytes(112)
+    rss = max(child.maxrss_kb, child.child_maxrss_kb)
+    return struct.pack("<qqqqq", ut // 10**9, (ut % 10**9) // 1000, st // 10**9,
+                       (st % 10**9) // 1000, rss) + bytes(104)
 
 
 def wait4(t: Task, a: Args) -> int:
@@ -378,7 +383,12 @@ def waitid(t: Task, a: Args) -> int:
     wait_opts = (options & (WNOHANG | WNOWAIT | WCONTINUED)) | WALL
     if options & WUNTRACED:  # WSTOPPED for waitid
         wait_opts |= WUNTRACED
-    got = _wait_child(t, pid, wait_opts)
+    # A nonblocking pidfd (PIDFD_NONBLOCK) waits as WNOHANG, and says EAGAIN
+    # rather than 0 when nothing is ready and the caller did not ask WNOHANG.
+    nonblock = idtype == P_PIDFD and bool(t.fds.get(ident).flags & O_NONBLOCK)
+    got = _wait_child(t, pid, wait_opts | (WNOHANG if nonblock else 0))
+    if got is None and nonblock and not options & WNOHANG:
+        raise SyscallError(errno.EAGAIN)
     if infop:
         if got is None:
             t.mm.copy_out(infop, bytes(128))

@@ -204,16 +204,54 @@ def sched_getattr(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     s = state(_target(t, pid))
     size = min(size, SCHED_ATTR.size)
+    dl = s.dl if s.policy == SCHED_DEADLINE else (0, 0, 0)
     raw = SCHED_ATTR.pack(size, s.policy, SCHED_FLAG_RESET_ON_FORK if s.reset_on_fork else 0,
-                          s.nice if s.policy in FAIR_POLICIES else 0, s.priority, 0, 0, 0, 0,
+                          s.nice if s.policy in FAIR_POLICIES else 0, s.priority, *dl, 0,
                           0)  # no utilization clamping (as a kernel without uclamp)
     t.mm.copy_out(addr, raw[:size])
     return 0
 
 
+DL_PERIOD_MIN_NS = 100 * 1000  # kernel.sched_deadline_period_min_us
+DL_PERIOD_MAX_NS = (1 << 22) * 1000  # kernel.sched_deadline_period_max_us
+DL_BW_LIMIT = 0.95  # kernel.sched_rt_runtime_us / sched_rt_period_us
+
+
+def _check_deadline(runtime: int, deadline: int, period: int) -> bool:
+    """Linux's __checkparam_dl: 1024 ns <= runtime <= deadline <= period
+    (period 0 means deadline), no sign bits, the period within the sysctls."""
+    if deadline == 0 or runtime < 1024 or (deadline | period) >> 63:
+        return False
+    period = period or deadline
+    if period < deadline or deadline < runtime:
+        return False
+    return DL_PERIOD_MIN_NS <= period <= DL_PERIOD_MAX_NS
+
+
+def _set_deadline(t: Task, target: Task, prio: int, dl: tuple[int, int, int],
+                  reset: bool) -> None:
+    """SCHED_DEADLINE: checked and admitted as Linux does (CAP_SYS_NICE; the
+    sandbox's deadline tasks together may reserve at most 95% of its CPUs,
+    else EBUSY), then recorded: the host runs the stub as an ordinary
+    thread, so the reservation is the application's view, not a guarantee."""
+    if prio != 0 or not _check_deadline(*dl):
+        raise SyscallError(errno.EINVAL)
+    if not t.creds.capable(CAP_SYS_NICE):
+        raise SyscallError(errno.EPERM)
+    runtime, deadline, period = dl
+    with t.kernel.lock:
+        others = [x.sched.dl for x in t.kernel.tasks.values()
+                  if x is not target and not x.exited and x.sched.policy == SCHED_DEADLINE]
+    used = sum(r / (p or d) for r, d, p in others)
+    if used + runtime / (period or deadline) > DL_BW_LIMIT * len(placement.sandbox_cpus()):
+        raise SyscallError(errno.EBUSY)
+    target.sched = _replace(state(target), policy=SCHED_DEADLINE, priority=0, nice=0,
+                            reset_on_fork=reset, dl=(runtime, deadline, period or deadline))
+
+
 def sched_setattr(t: Task, a: Args) -> int:
-    """sched_setattr(2): fair and real-time policies (SCHED_DEADLINE: EINVAL,
-    there is no deadline scheduler to admit it)."""
+    """sched_setattr(2): fair, real-time and deadline policies (the last
+    admitted and recorded: see _set_deadline)."""
     pid, addr, flags = s32(a[0]), a[1], a[2]
     if flags:
         raise SyscallError(errno.EINVAL)
@@ -229,7 +267,7 @@ def sched_setattr(t: Task, a: Args) -> int:
         t.mm.copy_out(addr, struct.pack("<I", SCHED_ATTR.size))
         raise SyscallError(errno.E2BIG)
     raw = raw[:SCHED_ATTR.size].ljust(SCHED_ATTR.size, b"\0")
-    _, policy, sflags, nice, prio, *_ = SCHED_ATTR.unpack(raw)
+    _, policy, sflags, nice, prio, runtime, deadline, period, *_ = SCHED_ATTR.unpack(raw)
     nice = nice - (1 << 32) if nice >= 1 << 31 else nice
     if policy >= 1 << 31 or sflags & ~SCHED_FLAG_ALL:
         raise SyscallError(errno.EINVAL)
@@ -238,7 +276,13 @@ def sched_setattr(t: Task, a: Args) -> int:
     if sflags & SCHED_FLAG_KEEP_POLICY:
         policy = old.policy
     if policy == SCHED_DEADLINE:
-        raise SyscallError(errno.EINVAL)
+        if sflags & SCHED_FLAG_KEEP_PARAMS:
+            if old.policy != SCHED_DEADLINE:
+                raise SyscallError(errno.EINVAL)
+            runtime, deadline, period = old.dl
+        _set_deadline(t, target, prio, (runtime, deadline, period),
+                      bool(sflags & SCHED_FLAG_RESET_ON_FORK))
+        return 0
     if sflags & SCHED_FLAG_KEEP_PARAMS:
         prio, nice = old.priority, old.nice
     _set(t, target, policy, prio, nice if policy in FAIR_POLICIES else None,
@@ -403,7 +447,8 @@ ENTRIES: list[Entry] = [
     supported("sched_get_priority_max", sched_get_priority_max),
     supported("sched_get_priority_min", sched_get_priority_min),
     supported("sched_rr_get_interval", sched_rr_get_interval),
-    partial("sched_setattr", sched_setattr, note="no SCHED_DEADLINE (EINVAL); recorded"),
+    partial("sched_setattr", sched_setattr, note="recorded, not enforced (SCHED_DEADLINE "
+            "admitted against 95% of the CPUs)"),
     supported("sched_getattr", sched_getattr),
     supported("getpriority", getpriority),
     partial("setpriority", setpriority, note="nice recorded and reported, not applied"),

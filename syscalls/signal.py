@@ -10,6 +10,7 @@ import errno
 import time as _time
 from typing import TYPE_CHECKING
 
+from sentry.kernel import rlimits
 from sentry.kernel import signals as sig
 from sentry.kernel.creds import CAP_KILL
 from sentry.kernel.errors import SyscallError
@@ -206,6 +207,9 @@ def _groups_for(t: Task, pid: int) -> list[ThreadGroup]:
     with k.lock:
         if pid > 0:  # a zombie counts: Linux's kill() of one succeeds (and does nothing)
             tg = k.thread_groups.get(pid)
+            if tg is None:  # any thread's id names its process (find_vpid, PIDTYPE_PID)
+                task = k.tasks.get(pid)
+                tg = task.tg if task is not None and not task.exited else None
             return [tg] if tg is not None and not tg.reaped else []
         if pid == 0:
             pgid = t.tg.pgid
@@ -214,6 +218,29 @@ def _groups_for(t: Task, pid: int) -> list[ThreadGroup]:
             return [g for g in k.thread_groups.values()
                     if g.tgid != 1 and g is not t.tg and not g.reaped] + [t.tg]
         return [g for g in k.thread_groups.values() if g.pgid == -pid and not g.reaped]
+
+
+RLIMIT_SIGPENDING = 11
+
+
+def check_queue_room(t: Task, target: Task, signo: int, code: int) -> None:
+    """EAGAIN when a real-time signal with caller-made siginfo (not SI_USER)
+    would queue past the receiver's RLIMIT_SIGPENDING: Linux counts every
+    signal queued for the receiver's real user and drops such a signal
+    rather than queue it without its info (__send_signal_locked)."""
+    if signo < sig.SIGRTMIN or code == sig.SI_USER:
+        return
+    soft = rlimits.get(target.tg, RLIMIT_SIGPENDING)[0]
+    if soft >= rlimits.RLIM_INFINITY:
+        return
+    uid = target.creds.uid
+    with t.kernel.lock:
+        tasks = [x for x in t.kernel.tasks.values() if x.creds.uid == uid]
+        groups = {id(x.tg): x.tg for x in tasks}.values()
+        queued = sum(len(q) for x in tasks for q in x.pending.queue.values())
+        queued += sum(len(q) for g in groups for q in g.pending.queue.values())
+    if queued >= soft:
+        raise SyscallError(errno.EAGAIN)
 
 
 def may_signal(t: Task, target: Task | None, signo: int) -> bool:
@@ -271,6 +298,7 @@ def tgkill(t: Task, a: Args) -> int:
     if not may_signal(t, target, signo):
         raise SyscallError(errno.EPERM)
     if signo:
+        check_queue_room(t, target, signo, sig.SI_TKILL)
         t.kernel.send_task(target, SigInfo(signo, code=sig.SI_TKILL, pid=t.pid,
                                            uid=t.creds.uid))
     return 0
@@ -285,6 +313,7 @@ def tkill(t: Task, a: Args) -> int:
     if not may_signal(t, target, signo):
         raise SyscallError(errno.EPERM)
     if signo:
+        check_queue_room(t, target, signo, sig.SI_TKILL)
         t.kernel.send_task(target, SigInfo(signo, code=sig.SI_TKILL, pid=t.pid,
                                            uid=t.creds.uid))
     return 0
@@ -300,6 +329,9 @@ def rt_sigqueueinfo(t: Task, a: Args) -> int:
     groups = _groups_for(t, pid) if pid > 0 else []
     if not groups:
         raise SyscallError(errno.ESRCH)
+    live = groups[0].live_tasks()
+    if live:
+        check_queue_room(t, live[0], signo, code)
     value = int.from_bytes(raw[24:32], "little")
     t.kernel.send_group(groups[0], SigInfo(signo, code=code, pid=t.pid, uid=t.creds.uid,
                                            value=value))
@@ -320,6 +352,7 @@ def rt_tgsigqueueinfo(t: Task, a: Args) -> int:
     if not may_signal(t, target, signo):
         raise SyscallError(errno.EPERM)
     if signo:
+        check_queue_room(t, target, signo, code)
         value = int.from_bytes(raw[24:32], "little")
         t.kernel.send_task(target, SigInfo(signo, code=code, pid=t.pid, uid=t.creds.uid,
                                            value=value))

@@ -21,7 +21,7 @@ import errno
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import creds, execimage, namespaces, ptrace, rlimits
+from sentry.kernel import cputimers, creds, execimage, namespaces, ptrace, rlimits
 from sentry.kernel.creds import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ExecSwitch, Task
@@ -240,6 +240,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         )
         if flags & NAMESPACE_FLAGS:
             namespaces.apply_clone(parent, tg, flags)
+        cputimers.watch_cpu_limit(parent.kernel, tg)  # an inherited RLIMIT_CPU
         tg.sigactions = {s: type(a)(a.handler, a.flags, a.restorer, a.mask)
                          for s, a in ptg.sigactions.items()
                          if not flags & CLONE_CLEAR_SIGHAND or a.handler == 1}

@@ -70,12 +70,17 @@ class _Wakeup:
 
 
 class _Waiter:
-    __slots__ = ("event", "bitset", "key")
+    __slots__ = ("event", "bitset", "key", "hit")
 
-    def __init__(self, bitset: int, key: tuple[int, int]) -> None:
-        self.event = _Wakeup()
+    def __init__(self, bitset: int, key: tuple[int, int], event: _Wakeup | None = None) -> None:
+        self.event = event or _Wakeup()  # futex_waitv's waiters share one
         self.bitset = bitset
         self.key = key  # where it is queued now (requeue moves it)
+        self.hit = False  # a waker took this one
+
+    def fire(self) -> None:
+        self.hit = True
+        self.event.set()
 
 
 class FutexManager:
@@ -116,6 +121,56 @@ class FutexManager:
             raise SyscallError(errno.ETIMEDOUT)
         # Woken while timing out: the wake counts.
 
+    def wait_any(self, words: list[tuple[tuple[int, int], Callable[[], int], int]],
+                 deadline: float | None, interrupted: Callable[[], None] | None = None) -> int:
+        """futex_waitv: sleep on every (key, load, expected) word at once while
+        each still holds its value; the index of the one woken (EAGAIN if a
+        word differs at the start, ETIMEDOUT at ``deadline``)."""
+        event = _Wakeup()
+        ws: list[_Waiter] = []
+        with self._lock:
+            for key, load, expected in words:
+                try:
+                    same = load() == expected
+                except BaseException:
+                    self._unqueue_locked(ws)
+                    raise
+                if not same:
+                    self._unqueue_locked(ws)
+                    raise SyscallError(errno.EAGAIN)
+                w = _Waiter(FUTEX_BITSET_MATCH_ANY, key, event)
+                self._queues.setdefault(key, []).append(w)
+                ws.append(w)
+        failure: BaseException | None = None
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if event.wait(0.05 if timeout is None else min(timeout, 0.05)):
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                failure = SyscallError(errno.ETIMEDOUT)
+                break
+            if interrupted is not None:
+                try:
+                    interrupted()
+                except BaseException as exc:  # noqa: BLE001 - re-raised below
+                    failure = exc
+                    break
+        with self._lock:
+            self._unqueue_locked(ws)
+        for i, w in enumerate(ws):
+            if w.hit:
+                return i  # a wake counts even when it raced the timeout or signal
+        assert failure is not None
+        raise failure
+
+    def _unqueue_locked(self, ws: list[_Waiter]) -> None:
+        for w in ws:
+            q = self._queues.get(w.key)
+            if q is not None and w in q:
+                q.remove(w)
+                if not q:
+                    del self._queues[w.key]
+
     def _dequeue(self, w: _Waiter) -> bool:
         """Take ``w`` off its queue; False if a waker already took it."""
         with self._lock:
@@ -139,7 +194,7 @@ class FutexManager:
             keep = []
             for w in q:
                 if woken < nwake:
-                    w.event.set()
+                    w.fire()
                     woken += 1
                 elif moved < nmove and key2 != key:
                     w.key = key2
@@ -163,7 +218,7 @@ class FutexManager:
             keep = []
             for w in q:
                 if woken < count and w.bitset & bitset:
-                    w.event.set()
+                    w.fire()
                     woken += 1
                 else:
                     keep.append(w)

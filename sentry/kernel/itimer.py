@@ -29,6 +29,7 @@ NSEC = 1_000_000_000
 KTIME_MAX = (1 << 63) - 1
 KTIME_SEC_MAX = KTIME_MAX // NSEC
 ARM_MAX_S = 86400.0
+INT_MAX = 2**31 - 1
 
 
 def ktime(sec: int, nsec: int) -> int:
@@ -53,6 +54,11 @@ class RealTimer:
         self.deadline_ns: int | None = None  # time.monotonic_ns()
         self.interval_ns = 0
         self._timer: threading.Timer | None = None
+        self.clock = 0  # POSIX timers: the clock TIMER_ABSTIME values are read on
+        self.thread: object = None  # SIGEV_THREAD_ID: the task it signals
+        self.overrun = 0  # expiries not signalled since the last signal
+        self.overrun_last = 0  # what timer_getoverrun reports
+        self._queued: SigInfo | None = None  # its signal not yet delivered
         self._generation = 0  # a host timer of an older setting must not fire
 
     def get(self) -> tuple[int, int]:
@@ -62,9 +68,10 @@ class RealTimer:
                 return 0, self.interval_ns
             return max(self.deadline_ns - time.monotonic_ns(), 1), self.interval_ns
 
-    def set(self, value_ns: int, interval_ns: int) -> tuple[int, int]:
+    def set(self, value_ns: int, interval_ns: int, late_ns: int = 0) -> tuple[int, int]:
         """Arm (value_ns > 0) or disarm (0), both in [0, KTIME_MAX]; returns the
-        old setting."""
+        old setting.  ``late_ns``: an absolute expiry already that far in the
+        past (its missed intervals count as overruns at the first expiry)."""
         with self.kernel.lock:
             old = self.get()
             if self._timer is not None:
@@ -72,10 +79,11 @@ class RealTimer:
                 self._timer = None
             self._generation += 1
             self.interval_ns = interval_ns
+            self.overrun = 0
             if value_ns <= 0:
                 self.deadline_ns = None
                 return old
-            self.deadline_ns = time.monotonic_ns() + value_ns
+            self.deadline_ns = time.monotonic_ns() + value_ns - late_ns
             self._arm(value_ns)
             return old
 
@@ -95,14 +103,46 @@ class RealTimer:
                 self._arm(left)
                 return
             if self.interval_ns > 0:
-                self.deadline_ns = time.monotonic_ns() + self.interval_ns
-                self._arm(self.interval_ns)
+                # Linux forwards an interval timer past now, counting the
+                # intervals it missed as overruns (capped at INT_MAX).
+                missed = -left // self.interval_ns
+                self.overrun += missed
+                self.deadline_ns += (missed + 1) * self.interval_ns
+                self._arm(max(self.deadline_ns - time.monotonic_ns(), 1))
             else:
                 self.deadline_ns = None
                 self._timer = None
-        if self.notify:
-            self.kernel.send_group(self.tg, SigInfo(self.signo, code=self.code,
-                                                    value=self.value))
+            target = self.thread
+            if not self.notify:
+                self._taken()
+                return
+            if self._still_queued():
+                self.overrun += 1  # Linux queues one signal per timer at a time
+                return
+            info = SigInfo(self.signo, code=self.code, value=self.value, on_take=self._taken)
+            self._queued = info
+        if target is not None and not getattr(target, "exited", True):
+            self.kernel.send_task(target, info)  # type: ignore[arg-type]
+        else:
+            self.kernel.send_group(self.tg, info)
+
+    def _still_queued(self) -> bool:
+        """Its last signal is pending still (not delivered, not discarded)."""
+        info = self._queued
+        if info is None:
+            return False
+        pendings = [self.tg.pending] + ([self.thread.pending] if self.thread else [])
+        if any(x is info for p in pendings for x in p.queue.get(info.signo, ())):
+            return True
+        self._queued = None  # discarded (ignored, or the target is gone)
+        return False
+
+    def _taken(self) -> None:
+        """Its signal is delivered: the overruns until now are the ones
+        timer_getoverrun reports (Linux's it_overrun_last), capped at INT_MAX."""
+        self.overrun_last = min(self.overrun, INT_MAX)
+        self.overrun = 0
+        self._queued = None
 
     def cancel(self) -> None:
         self.set(0, 0)

@@ -40,7 +40,7 @@ from sentry.kernel.signals import (
     default_action,
 )
 from sentry.kernel.sysctl import Sysctls
-from sentry.kernel.threadgroup import ThreadGroup, describe_status
+from sentry.kernel.threadgroup import ThreadGroup, describe_status, new_reaper
 from sentry.net.netconfig import NetConfig
 from shm.records import field, record
 
@@ -359,10 +359,13 @@ class Kernel:
             waiter.set()
         tg.vfork_waiters.clear()
         init = self.init
+        reaper = new_reaper(tg, init)
         for child in tg.children:
-            child.parent = init if tg is not init else None
-            if init is not None and tg is not init:
-                init.children.append(child)
+            child.parent = reaper
+            if reaper is not None:
+                reaper.children.append(child)
+                if child.zombie and reaper is not init:  # its exit is the new parent's news
+                    self.send_group(reaper, SigInfo(SIGCHLD, code=CLD_EXITED, pid=child.tgid))
         tg.children = []
         if tg is init:
             self.init_status = tg.exit_status
@@ -378,23 +381,28 @@ class Kernel:
             return
         act = parent.action(SIGCHLD)
         if act.handler == SIG_IGN or act.flags & SA_NOCLDWAIT:
-            self.reap(tg)
+            self.reap(tg, account=False)  # auto-reaped: not the parent's children's usage
         elif 0 < tg.exit_signal <= 64:  # legacy clone takes 0-255; Linux sends only valid ones
             code, status = describe_status(tg.exit_status)
             self.send_group(parent, SigInfo(tg.exit_signal, code=code or CLD_EXITED,
                                             pid=tg.tgid, status=status))
         self.child_exit.notify_all()
 
-    def reap(self, tg: ThreadGroup) -> None:
-        """Remove a zombie for good (wait4 took it, or its parent ignores SIGCHLD)."""
+    def reap(self, tg: ThreadGroup, account: bool = True) -> None:
+        """Remove a zombie for good (wait4 took it, or its parent ignores SIGCHLD:
+        then, as on Linux, its usage is not added to the parent's children's)."""
         with self.lock:
             tg.reaped = True
             self.thread_groups.pop(tg.tgid, None)
             if tg.parent is not None:
                 if tg in tg.parent.children:
                     tg.parent.children.remove(tg)
+                if not account:
+                    return
                 tg.parent.child_utime_ns += tg.utime_ns + tg.child_utime_ns
                 tg.parent.child_stime_ns += tg.stime_ns + tg.child_stime_ns
+                tg.parent.child_maxrss_kb = max(tg.parent.child_maxrss_kb, tg.maxrss_kb,
+                                                tg.child_maxrss_kb)
 
     def shutdown(self) -> None:
         """Kill every task (the sandbox is ending)."""

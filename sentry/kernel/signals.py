@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import signal as _signal
 import struct
+from typing import Any
 
 from shm.records import record
 
@@ -115,6 +116,7 @@ class SigInfo:
     errno: int = 0  # si_errno (seccomp's SIGSYS: the filter's data)
     syscall: int = 0  # seccomp's SIGSYS: si_syscall
     arch: int = 0  # seccomp's SIGSYS: si_arch
+    on_take: Any = None  # called when dequeued (POSIX timers count overruns until then)
 
     def pack(self) -> bytes:
         buf = bytearray(128)
@@ -163,6 +165,8 @@ class PendingSignals:
         if not q:
             del self.queue[sig]
             self.mask &= ~bit(sig)
+        if info.on_take is not None:
+            info.on_take()
         return info
 
     def discard(self, sig: int) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.kernel import contain, futex, ptrace, schedparams, seccomp
 from sentry.kernel import signals as sig
+from sentry.kernel.cputime import TaskCPU
 from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.parking import ParkedDone
@@ -35,6 +36,8 @@ from sentry.systrap import stubs
 from sentry.systrap.stubs import RAX, RIP, StubThread
 from sentry.vfs.file import set_interrupt_check
 from sentry.vfs.locks import LOCKS
+
+monotonic_ns = time.monotonic_ns
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -164,6 +167,7 @@ class Task:
         self.boot_waited = False  # its stub's first event already taken (a restore's threads)
         self._wake = threading.Event()
         self.job: Job | None = None  # the Sentry thread's run of this task (workers.py)
+        self.cpu = TaskCPU()  # its user and system time (sentry/kernel/cputime.py)
 
     # -- process-wide state, reached through the thread group -------------
     @property
@@ -282,6 +286,7 @@ class Task:
         status: int | None = sig.SIGKILL
         set_interrupt_check(self.check_interrupt)
         _current.task = self
+        self.cpu.start()
         try:
             status = self._run(regs, fs_base)
         except TaskExit as exc:  # a fatal signal found while delivering
@@ -316,6 +321,7 @@ class Task:
             # This thread alone ends (exit(2) with siblings left, or de_thread).
             futex.clear_child_tid(self)
             with kernel.lock:
+                tg.stime_ns += self.cpu.stop()
                 self.exited = True
             kernel.task_exited(self)
             return
@@ -323,6 +329,7 @@ class Task:
             if not tg.exiting:
                 tg.exiting = True
                 tg.exit_status = status
+            tg.stime_ns += self.cpu.stop()
             self.exited = True
             others = tg.live_tasks()
         for t in others:
@@ -332,6 +339,7 @@ class Task:
                 tg.proc.kill()
                 tg.proc.release()
                 tg.utime_ns += tg.proc.cpu_ns()  # final, before the group becomes a zombie
+                tg.maxrss_kb = max(tg.maxrss_kb, tg.proc.maxrss_kb)
             tg.fds.close_all()
             LOCKS.release_all(tg.tgid)
             if not any(g.mm is tg.mm and g is not tg and not g.zombie
@@ -508,12 +516,16 @@ class Task:
             self.in_app = True
         if self.signal_pending():
             self.thread.kick()  # a signal that raced with our last delivery check
+        cpu = self.cpu
+        cpu.app_since = start = monotonic_ns()
         try:
             if rax is None:
                 return self.thread.reply_and_wait()
             return self.thread.syscall_return(rax)
         finally:
             self.in_app = False
+            cpu.app_since = 0
+            cpu.app_ns += monotonic_ns() - start
 
     def _finish(self, full: list[int]) -> None:
         if self.mm.pending:
@@ -530,6 +542,7 @@ class Task:
             old.kill()
             old.release()
             self.tg.utime_ns += old.cpu_ns()
+            self.tg.maxrss_kb = max(self.tg.maxrss_kb, old.maxrss_kb)  # kept across exec
         _release_old_mm(exc)
         return self.boot(initial_regs(exc.entry, exc.stack_pointer), 0)
 

@@ -61,11 +61,16 @@ class ThreadGroup:
     prctl: dict[str, int] = field(default_factory=dict)  # PR_SET_* values that are only kept
     real_timer: Any = None  # ITIMER_REAL / alarm (sentry/kernel/itimer.py)
     posix_timers: dict[int, Any] = field(default_factory=dict)  # timer_create
+    cpu_itimers: dict[int, Any] = field(default_factory=dict)  # ITIMER_VIRTUAL/PROF (cputimers.py)
     # Resource usage of exited, reaped children (for RUSAGE_CHILDREN / times()).
     child_utime_ns: int = 0
     child_stime_ns: int = 0
     utime_ns: int = 0
     stime_ns: int = 0
+    # ru_maxrss (KiB): the peak of its exited stub processes (a live one's is
+    # the host's to know), and the largest of its reaped descendants'.
+    maxrss_kb: int = 0
+    child_maxrss_kb: int = 0
 
     def action(self, sig: int) -> SigAction:
         return self.sigactions.get(sig) or SigAction()
@@ -80,6 +85,20 @@ class ThreadGroup:
         proc = self.proc
         live = proc.cpu_ns() if proc is not None and not self.zombie else 0
         return self.utime_ns + live
+
+
+def new_reaper(tg: ThreadGroup, init: ThreadGroup | None) -> ThreadGroup | None:
+    """Who adopts the children of exiting ``tg`` (Linux's find_new_reaper):
+    the nearest living ancestor that made itself a child subreaper
+    (PR_SET_CHILD_SUBREAPER), else init; none when init itself exits."""
+    if tg is init:
+        return None
+    p = tg.parent
+    while p is not None and p is not init:
+        if p.prctl.get("subreaper") and not p.exiting and not p.zombie:
+            return p
+        p = p.parent
+    return init
 
 
 def wait_status_exited(code: int) -> int:

@@ -13,7 +13,7 @@ import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sentry.kernel import namespaces
+from sentry.kernel import namespaces, schedparams
 from sentry.kernel.errors import SyscallError
 from sentry.procfs import fds as F
 from sentry.procfs import nsfs
@@ -87,6 +87,28 @@ def _link(target: Callable[[ThreadGroup], bytes],
     return make
 
 
+def _timer_slack(ref: ProcessRef) -> bytes:
+    """timerslack_ns: the thread's prctl(PR_SET_TIMERSLACK) value."""
+    task = ref.task()
+    if task is None:
+        raise gone()
+    return b"%d\n" % task.sched.timer_slack_ns
+
+
+def _set_timer_slack(ref: ProcessRef, data: bytes) -> None:
+    """Writing it sets the slack; 0 restores the thread's default, as Linux."""
+    task = ref.task()
+    if task is None:
+        raise gone()
+    try:
+        ns = int(data.strip() or b"x", 0)
+    except ValueError:
+        raise SyscallError(errno.EINVAL) from None
+    if not 0 <= ns < 1 << 64:
+        raise SyscallError(errno.EINVAL)
+    task.sched = schedparams.with_slack(task.sched, ns)
+
+
 # What /proc/<pid> holds, in listing order; each inode is made when first looked
 # up (a directory made for every new process used to build all of them: ~100 us
 # of every readlink("/proc/self/exe"), which every static glibc program makes).
@@ -117,6 +139,8 @@ _PID_ENTRIES: dict[bytes, Maker] = {
     b"status": _file(lambda fs, ref: lambda: P.status(fs.kernel, ref, fs.host)),
     b"uid_map": _file(lambda fs, ref: lambda: _id_map(ref.tg(), "uid"), 0o644,
                       lambda ref: lambda d: _write_id_map(ref.tg(), "uid", d)),
+    b"timerslack_ns": _file(lambda fs, ref: lambda: _timer_slack(ref), 0o666,
+                            lambda ref: lambda d: _set_timer_slack(ref, d)),
     b"task": lambda fs, ref: TaskDir(fs, ref),
 }
 _PROCESS_NAMES = tuple(_PID_ENTRIES)

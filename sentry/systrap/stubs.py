@@ -232,6 +232,7 @@ class StubProcess:
         self.slots_off = slots_off
         self.exit_status: int | None = None
         self._cpu_ns = 0  # from wait4's rusage, once reaped
+        self.maxrss_kb = 0  # likewise: the host's peak resident set of the process
         self._lock = threading.Lock()
         self._used = {0}
 
@@ -292,6 +293,7 @@ class StubProcess:
                 return False
             self.exit_status = status
             self._cpu_ns = _cpu_of(usage)
+            self.maxrss_kb = usage.ru_maxrss
             return True
 
     def kill(self) -> None:
@@ -306,6 +308,7 @@ class StubProcess:
             try:
                 _, status, usage = os.wait4(self.pid, 0)
                 self._cpu_ns = _cpu_of(usage)
+                self.maxrss_kb = usage.ru_maxrss
             except ChildProcessError:
                 status = signal.SIGKILL
             self.exit_status = status

@@ -6,7 +6,7 @@ Thin: each handler decodes its arguments and calls the socket's endpoint
 (sentry/net); read/write/readv/writev/close/poll reach sockets through the
 ordinary file paths (sentry/net/socketfile.py). Families: AF_UNIX,
 AF_INET/AF_INET6 on loopback (or host sockets under --network=host:
-sentry/net/hostinet.py), AF_NETLINK (NETLINK_ROUTE, answered by the
+sentry/net/hostinet.py), AF_NETLINK (NETLINK_ROUTE and NETLINK_SOCK_DIAG, answered by the
 Sentry: sentry/net/netlink.py); the rest are EAFNOSUPPORT.
 """
 
@@ -32,6 +32,7 @@ from sentry.net.netstack import endpoints as netstack_endpoints
 from sentry.net.socketfile import SocketFile
 from sentry.net.unix import UNIX_TYPES
 from sentry.net.unix import socketpair as unix_socketpair
+from sentry.procfs import net as proc_net
 from syscalls.abi import MAX_RW_COUNT, s32
 from syscalls.net_msg import MMSGHDR_SIZE, MSGHDR, MsgHdr, build_control, parse_control
 from syscalls.path import ctx_of
@@ -125,7 +126,9 @@ def _netlink_caller() -> tuple[int, bool, int]:
 
 def _new_endpoint(domain: int, stype: int, protocol: int, t: Task | None = None) -> Endpoint:
     if domain == c.AF_NETLINK and t is not None:
-        return netlink_endpoint(stype, protocol, t.kernel.netconfig, _netlink_caller)
+        k = t.kernel
+        return netlink_endpoint(stype, protocol, k.netconfig, _netlink_caller,
+                                lambda: proc_net.sockets(k))
     if domain in (c.AF_INET, c.AF_INET6) and t is not None and t.kernel.netconfig.mode == "host":
         return host_endpoint(domain, stype, protocol)  # --network=host: host sockets
     if domain == c.AF_UNIX:
@@ -466,7 +469,7 @@ def recvmmsg(t: Task, a: Args) -> int:
 
 ENTRIES: list[Entry] = [
     partial("socket", socket, note="AF_UNIX; AF_INET/AF_INET6 loopback only (network none); "
-            "AF_NETLINK NETLINK_ROUTE (read-only)"),
+            "AF_NETLINK NETLINK_ROUTE (read-only), NETLINK_SOCK_DIAG"),
     supported("socketpair", socketpair),
     supported("bind", bind),
     supported("listen", listen),

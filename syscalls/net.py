@@ -23,6 +23,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SigInfo
 from sentry.kernel.task import current_task
 from sentry.net import consts as c
+from sentry.net import unix_gc
 from sentry.net.addr import SOCKADDR_MAX
 from sentry.net.endpoint import Endpoint, Received, drop_rights
 from sentry.net.hostinet import HostEndpoint, host_endpoint
@@ -353,6 +354,9 @@ def _send(t: Task, f: SocketFile, data: bytes, flags: int, dest: bytes | None,
     except SyscallError as exc:
         _sigpipe(t, flags, exc)
         raise
+    finally:
+        if rights:
+            unix_gc.sent_rights()  # cycles of sockets in flight (sentry/net/unix_gc.py)
 
 
 def sendto(t: Task, a: Args) -> int:

@@ -38,7 +38,9 @@ class Docker:
         return e2e.run([self.client, *args], env=self.env, timeout=timeout)
 
 
-def _start(base: Path, dockerd: str, client: str) -> tuple[e2e.Daemon, dict[str, str]]:
+def _start(base: Path, dockerd: str, client: str,
+           runtime_args: tuple[str, ...] = ("--network=sandbox",),
+           ) -> tuple[e2e.Daemon, dict[str, str]]:
     conf = base / "daemon.json"
     import sys
 
@@ -48,7 +50,7 @@ def _start(base: Path, dockerd: str, client: str) -> tuple[e2e.Daemon, dict[str,
     import json
 
     cfg = json.loads(conf.read_text())  # sandbox is opt-in (docs/network.md)
-    cfg["runtimes"]["pyvisor"]["runtimeArgs"] = ["--network=sandbox"]
+    cfg["runtimes"]["pyvisor"]["runtimeArgs"] = list(runtime_args)
     conf.write_text(json.dumps(cfg))
     sock = base / "docker.sock"
     env = e2e.tool_env({"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(base / "client")})
@@ -73,9 +75,10 @@ def docker() -> Iterator[Docker]:
     yield from bridge_docker()
 
 
-def bridge_docker() -> Iterator[Docker]:
+def bridge_docker(runtime_args: tuple[str, ...] = ("--network=sandbox",)) -> Iterator[Docker]:
     """dockerd with the bridge network NET and the busybox image (also
-    bench/bench_net_bridge.py's)."""
+    bench/bench_net_bridge.py's and tests/test_e2e_net_host.py's), pyvisor
+    run with ``runtime_args``."""
     e2e.require_root()
     dockerd = e2e.require_tool("dockerd")
     client = e2e.require_tool("docker")
@@ -84,7 +87,7 @@ def bridge_docker() -> Iterator[Docker]:
     base = e2e.short_tmpdir("pyv-dn-")
     daemon = None
     try:
-        daemon, env = _start(base, dockerd, client)
+        daemon, env = _start(base, dockerd, client, runtime_args)
         d = Docker(client, env, daemon)
         res = d("import", str(e2e.write_rootfs_tar(base / "rootfs.tar")), IMAGE)
         if res.returncode != 0:

@@ -134,6 +134,12 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         msg = read_frame(chan, None, fds)
         if msg is None or msg.get("op") != "start":
             os._exit(EXIT_NOT_STARTED)
+        if NETWORK == "host" and booted:
+            # The runtime's hooks configured the namespace after boot: copy
+            # its interfaces again (host mode's filter allows the netlink socket).
+            from sentry.net import hostinet_config
+
+            hostinet_config.refresh(booted[0].kernel)
         if NETWORK == "sandbox" and fds and isinstance(msg.get("net"), dict) and booted:
             # The one packet descriptor into the host network (sentry/net/netstack).
             fd = fds.pop(0)
@@ -173,9 +179,8 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         masked_paths=linux_paths(b.raw.get("linux"), "maskedPaths"),
         readonly_paths=linux_paths(b.raw.get("linux"), "readonlyPaths"),
         pids_limit=cgroups.pids_limit(b.raw.get("linux")),
-        # The Sentry's filter is the mode's (sentry/confine_filters.py); host
-        # mode is `do`'s only, so a container is "sandbox" or "none".
-        network="sandbox" if NETWORK == "sandbox" else "none",
+        # The Sentry's filter is the mode's (sentry/confine_filters.py).
+        network=NETWORK if NETWORK in ("sandbox", "host") else "none",
         **({"kernel_release": kernel_release} if kernel_release else {}),
     )
     try:

@@ -28,11 +28,16 @@ BRIDGE = "pyv-br0"
 SUBNET = "10.231.7.0/24"
 GATEWAY = "10.231.7.1"
 PORT = 18080
+NET6 = "pyvnet6"  # a dual-stack network (docker network create --ipv6)
+BRIDGE6 = "pyv-br6"
+SUBNET6 = ("10.231.8.0/24", "fd0c:a11:7::/64")
+GATEWAY6 = "fd0c:a11:7::1"
 
 
 class Docker:
     def __init__(self, client: str, env: dict[str, str], daemon: e2e.Daemon) -> None:
         self.client, self.env, self.daemon = client, env, daemon
+        self.ipv6, self.ipv6_why = False, ""
 
     def __call__(self, *args: str, timeout: float = e2e.CMD_TIMEOUT):
         return e2e.run([self.client, *args], env=self.env, timeout=timeout)
@@ -96,13 +101,18 @@ def bridge_docker(runtime_args: tuple[str, ...] = ("--network=sandbox",)) -> Ite
                 "-o", f"com.docker.network.bridge.name={BRIDGE}", NET)
         if res.returncode != 0:
             e2e.unavailable(f"docker network create failed: {res.stderr}", daemon.why(res))
+        res = d("network", "create", "--driver", "bridge", "--ipv6", "--subnet", SUBNET6[0],
+                "--subnet", SUBNET6[1], "-o", f"com.docker.network.bridge.name={BRIDGE6}",
+                NET6)
+        d.ipv6 = res.returncode == 0
+        d.ipv6_why = res.stderr
         yield d
     finally:
         if daemon is not None:
             with contextlib.suppress(Exception):
                 e2e.run([client, "rm", "-f", "pyv-web-runc", "pyv-web-pyvisor"],
                         env=env, timeout=30)
-                e2e.run([client, "network", "rm", NET], env=env, timeout=30)
+                e2e.run([client, "network", "rm", NET, NET6], env=env, timeout=30)
             daemon.stop()
         e2e.remove_tree(base)
 
@@ -148,6 +158,25 @@ def test_container_reaches_host_server(docker: Docker, runtime: str) -> None:
         assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
         assert srv.got == [f"ping-{runtime}\n".encode()]
         assert res.stdout == f"pong:ping-{runtime}\n"
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("runtime", ["runc", "pyvisor"])
+def test_container_reaches_host_server_over_ipv6(docker: Docker, runtime: str) -> None:
+    """IPv6 through the stack: the container's global address and gateway
+    copied from its namespace, a TCP exchange with a server on the dual-stack
+    bridge's IPv6 address (ND instead of ARP, v6 checksums completed)."""
+    if not docker.ipv6:
+        pytest.skip(f"docker cannot make an IPv6 network here: {docker.ipv6_why}")
+    srv = e2e.PingServer(GATEWAY6)
+    try:
+        res = docker("run", "--rm", f"--runtime={runtime}", "--network", NET6, IMAGE,
+                     "/bin/busybox", "sh", "-c",
+                     f"echo ping6-{runtime} | busybox nc {GATEWAY6} {srv.port}")
+        assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+        assert srv.got == [f"ping6-{runtime}\n".encode()]
+        assert res.stdout == f"pong:ping6-{runtime}\n"
     finally:
         srv.close()
 

@@ -501,6 +501,8 @@ def _network_for_start() -> tuple[dict[str, Any], socket.socket | None]:
             return msg, None
         packet = link.open_packet(desc["ifname"])
         link.strip_addresses(desc["ifname"])
+        if "addr6" in desc:
+            link.strip_addresses6(desc["ifname"], desc["addr6"], desc["prefix6"])
     except OSError as exc:
         log.warning("--network=sandbox: no packet socket (%s); loopback only", exc)
         return msg, None

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import struct
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -179,6 +182,91 @@ def test_container_reaches_host_server_over_ipv6(docker: Docker, runtime: str) -
         assert res.stdout == f"pong:ping6-{runtime}\n"
     finally:
         srv.close()
+
+
+class DnsServer:
+    """A one-record DNS server on the bridge (UDP): ``name`` has the A record
+    ``addr``; other questions get NXDOMAIN. ``asked`` lists the questions."""
+
+    def __init__(self, host: str, name: str, addr: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 53))
+        self.name, self.addr = name.encode(), socket.inet_aton(addr)
+        self.asked: list[tuple[str, int]] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                q, peer = self.sock.recvfrom(512)
+                if peer is None:  # shut down by close()
+                    return
+                if len(q) > 17:
+                    self.sock.sendto(self._answer(q), peer)
+
+    def _answer(self, q: bytes) -> bytes:
+        labels, off = [], 12
+        while off < len(q) and q[off]:
+            labels.append(q[off + 1:off + 1 + q[off]])
+            off += 1 + q[off]
+        qtype = int.from_bytes(q[off + 1:off + 3], "big")
+        question = q[12:off + 5]
+        name = b".".join(labels)
+        self.asked.append((name.decode(errors="replace"), qtype))
+        if name.lower() != self.name:
+            return q[:2] + b"\x81\x83" + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+        if qtype != 1:  # the name exists, with no record of that type
+            return q[:2] + b"\x81\x80" + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+        record = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + self.addr
+        return q[:2] + b"\x81\x80" + b"\x00\x01\x00\x01\x00\x00\x00\x00" + question + record
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread's recvfrom
+        self.sock.close()
+
+
+RESOLVE = """
+import socket
+print(socket.getaddrinfo("svc.pyv.test", 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+print(socket.gethostbyname("extra.pyv"))
+print(socket.gethostname())
+try:
+    socket.getaddrinfo("nothing.pyv.test", 80, socket.AF_INET)
+except socket.gaierror as exc:
+    print("gaierror", exc.errno == socket.EAI_NONAME)
+"""
+
+
+@pytest.mark.parametrize("runtime", ["runc", "pyvisor"])
+def test_dns_hosts_and_hostname_from_the_bundle(docker: Docker, runtime: str) -> None:
+    """getaddrinfo (glibc's, in the host's python3 bind-mounted in) asks the
+    nameserver of the container's /etc/resolv.conf over UDP through the
+    stack; /etc/hosts (--add-host) and the hostname come from the bundle."""
+    python = Path("/usr/bin/python3")
+    if not python.exists():
+        pytest.skip("/usr/bin/python3 is needed (bind-mounted into the busybox image)")
+    base = e2e.short_tmpdir("pyv-dns-")
+    srv = DnsServer(GATEWAY, "svc.pyv.test", "10.9.8.7")
+    try:
+        # Not Docker's own resolv.conf: on a user-defined network it names the
+        # embedded resolver at 127.0.0.11, reached through iptables rules of
+        # the namespace's kernel (docs/network.md).
+        (base / "resolv.conf").write_text(f"nameserver {GATEWAY}\noptions attempts:2\n")
+        mounts = ["-v", f"{base / 'resolv.conf'}:/etc/resolv.conf:ro"]
+        for d in ("/usr", "/lib", "/lib64"):
+            if Path(d).exists():
+                mounts += ["-v", f"{os.path.realpath(d)}:{d}:ro"]
+        res = docker("run", "--rm", f"--runtime={runtime}", "--network", NET, *mounts,
+                     "--add-host", "extra.pyv:10.1.2.3", "--hostname", "pyvbox", IMAGE,
+                     str(python), "-S", "-c", RESOLVE)
+        assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+        assert res.stdout == "10.9.8.7\n10.1.2.3\npyvbox\ngaierror True\n", res.stderr
+        assert ("svc.pyv.test", 1) in srv.asked
+    finally:
+        srv.close()
+        e2e.remove_tree(base)
 
 
 def _sentry_of(docker: Docker, name: str) -> int:

@@ -1,4 +1,4 @@
-"""End to end, --network=sandbox (opt-in): a real dockerd with a
+"""End to end, --network=sandbox (the OCI default): a real dockerd with a
 bridge network runs busybox containers with runtime pyvisor whose TCP goes
 through the Sentry's user-space stack (sentry/net/netstack) on the one packet
 socket the sandbox host opens on the container's eth0.
@@ -46,8 +46,7 @@ class Docker:
         return e2e.run([self.client, *args], env=self.env, timeout=timeout)
 
 
-def _start(base: Path, dockerd: str, client: str,
-           runtime_args: tuple[str, ...] = ("--network=sandbox",),
+def _start(base: Path, dockerd: str, client: str, runtime_args: tuple[str, ...] = (),
            ) -> tuple[e2e.Daemon, dict[str, str]]:
     conf = base / "daemon.json"
     import sys
@@ -57,8 +56,10 @@ def _start(base: Path, dockerd: str, client: str,
     assert res.returncode == 0, res.stderr
     import json
 
-    cfg = json.loads(conf.read_text())  # sandbox is opt-in (docs/network.md)
-    cfg["runtimes"]["pyvisor"]["runtimeArgs"] = list(runtime_args)
+    cfg = json.loads(conf.read_text())  # no args: the default, sandbox (docs/network.md)
+    runtime = cfg["runtimes"]["pyvisor"]
+    cfg["runtimes"]["pyvisor-none"] = {**runtime, "runtimeArgs": ["--network=none"]}
+    runtime["runtimeArgs"] = list(runtime_args)
     conf.write_text(json.dumps(cfg))
     sock = base / "docker.sock"
     env = e2e.tool_env({"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(base / "client")})
@@ -83,10 +84,11 @@ def docker() -> Iterator[Docker]:
     yield from bridge_docker()
 
 
-def bridge_docker(runtime_args: tuple[str, ...] = ("--network=sandbox",)) -> Iterator[Docker]:
+def bridge_docker(runtime_args: tuple[str, ...] = ()) -> Iterator[Docker]:
     """dockerd with the bridge network NET and the busybox image (also
     bench/bench_net_bridge.py's and tests/test_e2e_net_host.py's), pyvisor
-    run with ``runtime_args``."""
+    run with ``runtime_args`` (none: the default network mode) and
+    pyvisor-none with --network=none."""
     e2e.require_root()
     dockerd = e2e.require_tool("dockerd")
     client = e2e.require_tool("docker")
@@ -161,6 +163,22 @@ def test_container_reaches_host_server(docker: Docker, runtime: str) -> None:
         assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
         assert srv.got == [f"ping-{runtime}\n".encode()]
         assert res.stdout == f"pong:ping-{runtime}\n"
+    finally:
+        srv.close()
+
+
+def test_network_none_is_loopback_only(docker: Docker) -> None:
+    """runtimeArgs --network=none on the same bridge network: the container
+    cannot reach the bridge (no route out of the Sentry), loopback works."""
+    srv = e2e.PingServer(GATEWAY)
+    try:
+        res = docker("run", "--rm", "--runtime=pyvisor-none", "--network", NET, IMAGE,
+                     "/bin/busybox", "sh", "-c",
+                     f"echo x | busybox nc {GATEWAY} {srv.port}; echo rc=$?; "
+                     "busybox ip -4 addr | busybox grep -c inet")
+        assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+        assert res.stdout.splitlines()[-2:] == ["rc=1", "1"], res.stdout + res.stderr
+        assert srv.got == []
     finally:
         srv.close()
 

@@ -123,17 +123,25 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
     _show_id_maps(b)
     booted: list[sandbox.Booted] = []
 
-    if NETWORK == "sandbox":
-        from sentry.net.netstack import stack as netstack
+    started: dict[str, Any] = {}
+    fds: list[int] = []
 
-        netstack.prepare()  # imports, before the Sentry's filter goes on
-
-    def before_start() -> None:
+    def before_confine() -> None:
+        """Wait for `start` (its frame brings the packet descriptor), and
+        import PyTCP only now, only when the namespace has an interface for
+        it: a loopback-only sandbox never pays its ~3-4 MB."""
         send_frame(chan, {"ready": True, "kernel": bool(booted)})
-        fds: list[int] = []
         msg = read_frame(chan, None, fds)
         if msg is None or msg.get("op") != "start":
             os._exit(EXIT_NOT_STARTED)
+        started.update(msg)
+        if NETWORK == "sandbox" and fds and isinstance(msg.get("net"), dict):
+            from sentry.net.netstack import stack as netstack
+
+            netstack.prepare()  # imports, before the Sentry's filter goes on
+
+    def before_start() -> None:
+        msg = started
         if NETWORK == "host" and booted:
             # The runtime's hooks configured the namespace after boot: copy
             # its interfaces again (host mode's filter allows the netlink socket).
@@ -142,6 +150,8 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
             hostinet_config.refresh(booted[0].kernel)
         if NETWORK == "sandbox" and fds and isinstance(msg.get("net"), dict) and booted:
             # The one packet descriptor into the host network (sentry/net/netstack).
+            from sentry.net.netstack import stack as netstack
+
             fd = fds.pop(0)
             try:
                 netstack.attach(fd, msg["net"], booted[0].kernel.netconfig)
@@ -166,7 +176,8 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         return 1
     opts = sandbox.SandboxOptions(
         root=b.root_path, strace=strace, hostname=b.hostname or "pyvisor",
-        cwd=p.cwd, before_start=before_start, on_kernel=booted.append,
+        cwd=p.cwd, before_start=before_start, before_confine=before_confine,
+        on_kernel=booted.append,
         warn=lambda msg: log.warning("%s", msg),
         user=(init.uid, init.gid, init.groups), rlimits=init.rlimits,
         no_new_privs=init.no_new_privs, caps=init.caps, protect_init=True,

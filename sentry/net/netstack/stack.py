@@ -116,7 +116,7 @@ def _start(fd: int, cfg: dict[str, Any]) -> None:
     handler.ip4_host.append(host)
     if cfg.get("addr6"):
         _ip6(handler, cfg)
-    stack.timer.start()
+    _start_timer(stack.timer)
     stack.arp_cache.start()
     if cfg.get("addr6"):
         stack.nd_cache.start()
@@ -127,6 +127,39 @@ def _start(fd: int, cfg: dict[str, Any]) -> None:
     if cfg.get("gateway"):
         _resolve(host.gateway)
     _READY.set()
+
+
+def _start_timer(timer: Any) -> None:
+    """PyTCP's timer, ticking every millisecond as its own thread does, but
+    asleep while it has no task and no timer (no TCP session): its thread
+    would otherwise take the GIL a thousand times a second from the Sentry
+    for nothing, on every sandbox with an interface."""
+    wake = threading.Event()
+    for name in ("register_method", "register_timer"):
+        orig = getattr(timer, name)
+
+        def registered(*args: Any, _orig: Any = orig, **kwargs: Any) -> Any:
+            out = _orig(*args, **kwargs)
+            wake.set()
+            return out
+
+        setattr(timer, name, registered)
+
+    def run() -> None:
+        while True:
+            if not timer._tasks and not timer._timers:
+                wake.wait()
+                wake.clear()
+                continue
+            time.sleep(0.001)
+            for name in timer._timers:  # the body of PyTCP's __thread_timer
+                timer._timers[name] -= 1
+            timer._timers = {k: v for k, v in timer._timers.items() if v}
+            for task in timer._tasks:
+                task.tick()
+            timer._tasks = [t for t in timer._tasks if t.remaining_delay]
+
+    threading.Thread(target=run, daemon=True, name="netstack-timer").start()
 
 
 def _ip6(handler: Any, cfg: dict[str, Any]) -> None:

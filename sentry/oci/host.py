@@ -141,6 +141,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
             netstack.prepare()  # imports, before the Sentry's filter goes on
 
     def before_start() -> None:
+        send_frame(chan, {"started": True})  # confined: start's answer (Host.start)
         msg = started
         if NETWORK == "host" and booted:
             # The runtime's hooks configured the namespace after boot: copy
@@ -312,6 +313,14 @@ class Host:
             finally:
                 if packet is not None:
                     packet.close()  # the Sentry's now; this process keeps none
+            # The Sentry confines itself once start arrives (before_confine):
+            # start succeeds when it says it did, about to run the init.
+            try:
+                reply = read_frame(self.chan, READY_TIMEOUT)
+            except (FrameError, OSError, TimeoutError):
+                reply = None
+            if not isinstance(reply, dict) or not reply.get("started"):
+                return {"ok": False, "error": "cannot start: the sandbox exited during start-up"}
             self.status = "running"
             self.c.update(status="running", started=now_rfc3339())
         return {"ok": True}

@@ -31,10 +31,11 @@ _check_privileges = clibase.check_privileges
 @click.option("--debug", is_flag=True, help="Enable debug logging.")
 @click.option("--debug-log", type=str, default=None, help="Write the debug log to this file.")
 @click.option("--strace", is_flag=True, help="Log every syscall in strace's format.")
-@click.option("--network", type=click.Choice(["none", "host", "sandbox"]), default="none",
+@click.option("--network", type=click.Choice(["none", "host", "sandbox"]), default="sandbox",
               show_default=True,
-              help="OCI containers' network: none (loopback only; what `do` has), sandbox "
-                   "(a user-space TCP/IP stack on the namespace's interface), or host.")
+              help="OCI containers' network: sandbox (a user-space TCP/IP stack on the "
+                   "namespace's interface, as runsc), none (loopback only), or host (host "
+                   "sockets: faster, weaker). `do` takes none or host (default none).")
 @click.option("--platform", type=click.Choice(["systrap"]), default="systrap",
               show_default=True)
 @click.option("--log", "log_path", type=str, default=None, help="Runtime log file.")
@@ -78,6 +79,13 @@ def _check_release(release: str) -> None:
     why = release_error(release)
     if why is not None:
         _fail(f"--kernel-release {release!r}: {why}")
+
+
+def _do_network(global_network: str | None) -> str:
+    """`do`'s network from the global --network: host stays host; sandbox
+    (the OCI default) means loopback only for `do`, which has no namespace
+    interface to attach a stack to."""
+    return "host" if global_network == "host" else "none"
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -157,7 +165,7 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
         cwd = "/" if real_root != "/" else here
     opts = sandbox.SandboxOptions(root=root_dir, strace=strace, hostname=hostname, cwd=cwd,
                                   extra_env=extra, mounts=mounts,
-                                  network=do_network or ctx.obj.get("network", "none"),
+                                  network=do_network or _do_network(ctx.obj.get("network")),
                                   **({"kernel_release": release} if release else {}),
                                   ignored_signals=sandbox.inherited_ignores(),
                                   warn=lambda msg: click.echo(f"runsc.py: {msg}", err=True))

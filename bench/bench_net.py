@@ -26,7 +26,10 @@ GOAL = 0.5
 
 # One run on a 2 vCPU VM shared with other jobs (load ~20), so rough: round
 # trip per iteration pyvisor / runsc-ptrace / native: TCP 552 / 465 / 10 us,
-# AF_UNIX 251 / 199 / 18 us (goal 0.5x runsc: missed by ~2.4x).
+# AF_UNIX 251 / 199 / 18 us (goal 0.5x runsc: missed by ~2.4x). After the
+# TCP send's single lock and notify's empty-waiter skip (load ~1000):
+# TCP 214.8 us vs ptrace 237.0 (0.91x), systrap 158.6 (1.35x); AF_UNIX
+# 116.2 vs 146.5 (0.79x), 173.4 (0.67x).
 WORKLOADS = (
     Loop("tcp_rr", "net_pingpong", 2_000, "1 B loopback TCP round trip", ("tcp",), GOAL),
     Loop("unix_rr", "net_pingpong", 2_000, "1 B AF_UNIX round trip", ("unix",), GOAL),

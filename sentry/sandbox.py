@@ -87,6 +87,10 @@ class SandboxOptions:
     # Called once everything is loaded, just before the first instruction runs
     # (OCI create/start: the container's init waits here until `start`).
     before_start: Callable[[], None] | None = None
+    # Called just before the Sentry confines itself (OCI: waits for `start`
+    # there, so what start brings can still import: runsc too installs its
+    # filters at start).
+    before_confine: Callable[[], None] | None = None
     # Given the running sandbox once the init task exists (OCI kill/ps/exec act
     # inside it); called before the Sentry confines itself.
     on_kernel: Callable[[Booted], None] | None = None
@@ -462,6 +466,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         if opts.on_kernel is not None:
             opts.on_kernel(Booted(kernel, root.ctx))
         _trim_heap()
+        if opts.before_confine is not None:
+            opts.before_confine()
         if sentry_filter is not None:
             _preload_unwinder()
             confine.confine_sentry(sentry_filter, memfd=mf.fd)

@@ -6,7 +6,7 @@ Thin: each handler decodes its arguments and calls the socket's endpoint
 (sentry/net); read/write/readv/writev/close/poll reach sockets through the
 ordinary file paths (sentry/net/socketfile.py). Families: AF_UNIX,
 AF_INET/AF_INET6 on loopback (or host sockets under --network=host:
-sentry/net/hostinet.py), AF_NETLINK (NETLINK_ROUTE, answered by the
+sentry/net/hostinet.py), AF_NETLINK (NETLINK_ROUTE and NETLINK_SOCK_DIAG, answered by the
 Sentry: sentry/net/netlink.py); the rest are EAFNOSUPPORT.
 """
 
@@ -23,6 +23,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SigInfo
 from sentry.kernel.task import current_task
 from sentry.net import consts as c
+from sentry.net import unix_gc
 from sentry.net.addr import SOCKADDR_MAX
 from sentry.net.endpoint import Endpoint, Received, drop_rights
 from sentry.net.hostinet import HostEndpoint, host_endpoint
@@ -32,6 +33,7 @@ from sentry.net.netstack import endpoints as netstack_endpoints
 from sentry.net.socketfile import SocketFile
 from sentry.net.unix import UNIX_TYPES
 from sentry.net.unix import socketpair as unix_socketpair
+from sentry.procfs import net as proc_net
 from sentry.vfs.description import PathDescription
 from syscalls.abi import MAX_RW_COUNT, s32
 from syscalls.net_msg import MMSGHDR_SIZE, MSGHDR, MsgHdr, build_control, parse_control
@@ -131,7 +133,9 @@ def _netlink_caller() -> tuple[int, bool, int]:
 
 def _new_endpoint(domain: int, stype: int, protocol: int, t: Task | None = None) -> Endpoint:
     if domain == c.AF_NETLINK and t is not None:
-        return netlink_endpoint(stype, protocol, t.kernel.netconfig, _netlink_caller)
+        k = t.kernel
+        return netlink_endpoint(stype, protocol, k.netconfig, _netlink_caller,
+                                lambda: proc_net.sockets(k))
     if domain in (c.AF_INET, c.AF_INET6) and t is not None and t.kernel.netconfig.mode == "host":
         return host_endpoint(domain, stype, protocol)  # --network=host: host sockets
     if domain == c.AF_UNIX:
@@ -376,6 +380,9 @@ def _send(t: Task, f: SocketFile, data: bytes, flags: int, dest: bytes | None,
     except SyscallError as exc:
         _sigpipe(t, flags, exc)
         raise
+    finally:
+        if rights:
+            unix_gc.sent_rights()  # cycles of sockets in flight (sentry/net/unix_gc.py)
 
 
 def sendto(t: Task, a: Args) -> int:
@@ -492,7 +499,7 @@ def recvmmsg(t: Task, a: Args) -> int:
 
 ENTRIES: list[Entry] = [
     partial("socket", socket, note="AF_UNIX; AF_INET/AF_INET6 loopback only (network none); "
-            "AF_NETLINK NETLINK_ROUTE (read-only)"),
+            "AF_NETLINK NETLINK_ROUTE (read-only), NETLINK_SOCK_DIAG"),
     supported("socketpair", socketpair),
     supported("bind", bind),
     supported("listen", listen),

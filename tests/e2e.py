@@ -424,7 +424,12 @@ class PingServer:
     exception would surface as a thread warning on some later test)."""
 
     def __init__(self, host: str) -> None:
-        self.sock = socket.create_server((host, 0))
+        v6 = ":" in host
+        self.sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET)
+        # IP_FREEBIND (15): a bridge's fresh IPv6 address may still be tentative (DAD).
+        self.sock.setsockopt(socket.SOL_IP, 15, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen()
         self.port = self.sock.getsockname()[1]
         self.got: list[bytes] = []
         threading.Thread(target=self._serve, daemon=True).start()

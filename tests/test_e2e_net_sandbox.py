@@ -1,4 +1,4 @@
-"""End to end, --network=sandbox (opt-in): a real dockerd with a
+"""End to end, --network=sandbox (the OCI default): a real dockerd with a
 bridge network runs busybox containers with runtime pyvisor whose TCP goes
 through the Sentry's user-space stack (sentry/net/netstack) on the one packet
 socket the sandbox host opens on the container's eth0.
@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import struct
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,17 +31,23 @@ BRIDGE = "pyv-br0"
 SUBNET = "10.231.7.0/24"
 GATEWAY = "10.231.7.1"
 PORT = 18080
+NET6 = "pyvnet6"  # a dual-stack network (docker network create --ipv6)
+BRIDGE6 = "pyv-br6"
+SUBNET6 = ("10.231.8.0/24", "fd0c:a11:7::/64")
+GATEWAY6 = "fd0c:a11:7::1"
 
 
 class Docker:
     def __init__(self, client: str, env: dict[str, str], daemon: e2e.Daemon) -> None:
         self.client, self.env, self.daemon = client, env, daemon
+        self.ipv6, self.ipv6_why = False, ""
 
     def __call__(self, *args: str, timeout: float = e2e.CMD_TIMEOUT):
         return e2e.run([self.client, *args], env=self.env, timeout=timeout)
 
 
-def _start(base: Path, dockerd: str, client: str) -> tuple[e2e.Daemon, dict[str, str]]:
+def _start(base: Path, dockerd: str, client: str, runtime_args: tuple[str, ...] = (),
+           ) -> tuple[e2e.Daemon, dict[str, str]]:
     conf = base / "daemon.json"
     import sys
 
@@ -47,8 +56,10 @@ def _start(base: Path, dockerd: str, client: str) -> tuple[e2e.Daemon, dict[str,
     assert res.returncode == 0, res.stderr
     import json
 
-    cfg = json.loads(conf.read_text())  # sandbox is opt-in (docs/network.md)
-    cfg["runtimes"]["pyvisor"]["runtimeArgs"] = ["--network=sandbox"]
+    cfg = json.loads(conf.read_text())  # no args: the default, sandbox (docs/network.md)
+    runtime = cfg["runtimes"]["pyvisor"]
+    cfg["runtimes"]["pyvisor-none"] = {**runtime, "runtimeArgs": ["--network=none"]}
+    runtime["runtimeArgs"] = list(runtime_args)
     conf.write_text(json.dumps(cfg))
     sock = base / "docker.sock"
     env = e2e.tool_env({"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(base / "client")})
@@ -73,9 +84,11 @@ def docker() -> Iterator[Docker]:
     yield from bridge_docker()
 
 
-def bridge_docker() -> Iterator[Docker]:
+def bridge_docker(runtime_args: tuple[str, ...] = ()) -> Iterator[Docker]:
     """dockerd with the bridge network NET and the busybox image (also
-    bench/bench_net_bridge.py's)."""
+    bench/bench_net_bridge.py's and tests/test_e2e_net_host.py's), pyvisor
+    run with ``runtime_args`` (none: the default network mode) and
+    pyvisor-none with --network=none."""
     e2e.require_root()
     dockerd = e2e.require_tool("dockerd")
     client = e2e.require_tool("docker")
@@ -84,7 +97,7 @@ def bridge_docker() -> Iterator[Docker]:
     base = e2e.short_tmpdir("pyv-dn-")
     daemon = None
     try:
-        daemon, env = _start(base, dockerd, client)
+        daemon, env = _start(base, dockerd, client, runtime_args)
         d = Docker(client, env, daemon)
         res = d("import", str(e2e.write_rootfs_tar(base / "rootfs.tar")), IMAGE)
         if res.returncode != 0:
@@ -93,13 +106,18 @@ def bridge_docker() -> Iterator[Docker]:
                 "-o", f"com.docker.network.bridge.name={BRIDGE}", NET)
         if res.returncode != 0:
             e2e.unavailable(f"docker network create failed: {res.stderr}", daemon.why(res))
+        res = d("network", "create", "--driver", "bridge", "--ipv6", "--subnet", SUBNET6[0],
+                "--subnet", SUBNET6[1], "-o", f"com.docker.network.bridge.name={BRIDGE6}",
+                NET6)
+        d.ipv6 = res.returncode == 0
+        d.ipv6_why = res.stderr
         yield d
     finally:
         if daemon is not None:
             with contextlib.suppress(Exception):
                 e2e.run([client, "rm", "-f", "pyv-web-runc", "pyv-web-pyvisor"],
                         env=env, timeout=30)
-                e2e.run([client, "network", "rm", NET], env=env, timeout=30)
+                e2e.run([client, "network", "rm", NET, NET6], env=env, timeout=30)
             daemon.stop()
         e2e.remove_tree(base)
 
@@ -147,6 +165,126 @@ def test_container_reaches_host_server(docker: Docker, runtime: str) -> None:
         assert res.stdout == f"pong:ping-{runtime}\n"
     finally:
         srv.close()
+
+
+def test_network_none_is_loopback_only(docker: Docker) -> None:
+    """runtimeArgs --network=none on the same bridge network: the container
+    cannot reach the bridge (no route out of the Sentry), loopback works."""
+    srv = e2e.PingServer(GATEWAY)
+    try:
+        res = docker("run", "--rm", "--runtime=pyvisor-none", "--network", NET, IMAGE,
+                     "/bin/busybox", "sh", "-c",
+                     f"echo x | busybox nc {GATEWAY} {srv.port}; echo rc=$?; "
+                     "busybox ip -4 addr | busybox grep -c inet")
+        assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+        assert res.stdout.splitlines()[-2:] == ["rc=1", "1"], res.stdout + res.stderr
+        assert srv.got == []
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("runtime", ["runc", "pyvisor"])
+def test_container_reaches_host_server_over_ipv6(docker: Docker, runtime: str) -> None:
+    """IPv6 through the stack: the container's global address and gateway
+    copied from its namespace, a TCP exchange with a server on the dual-stack
+    bridge's IPv6 address (ND instead of ARP, v6 checksums completed)."""
+    if not docker.ipv6:
+        pytest.skip(f"docker cannot make an IPv6 network here: {docker.ipv6_why}")
+    srv = e2e.PingServer(GATEWAY6)
+    try:
+        res = docker("run", "--rm", f"--runtime={runtime}", "--network", NET6, IMAGE,
+                     "/bin/busybox", "sh", "-c",
+                     f"echo ping6-{runtime} | busybox nc {GATEWAY6} {srv.port}")
+        assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+        assert srv.got == [f"ping6-{runtime}\n".encode()]
+        assert res.stdout == f"pong:ping6-{runtime}\n"
+    finally:
+        srv.close()
+
+
+class DnsServer:
+    """A one-record DNS server on the bridge (UDP): ``name`` has the A record
+    ``addr``; other questions get NXDOMAIN. ``asked`` lists the questions."""
+
+    def __init__(self, host: str, name: str, addr: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 53))
+        self.name, self.addr = name.encode(), socket.inet_aton(addr)
+        self.asked: list[tuple[str, int]] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                q, peer = self.sock.recvfrom(512)
+                if peer is None:  # shut down by close()
+                    return
+                if len(q) > 17:
+                    self.sock.sendto(self._answer(q), peer)
+
+    def _answer(self, q: bytes) -> bytes:
+        labels, off = [], 12
+        while off < len(q) and q[off]:
+            labels.append(q[off + 1:off + 1 + q[off]])
+            off += 1 + q[off]
+        qtype = int.from_bytes(q[off + 1:off + 3], "big")
+        question = q[12:off + 5]
+        name = b".".join(labels)
+        self.asked.append((name.decode(errors="replace"), qtype))
+        if name.lower() != self.name:
+            return q[:2] + b"\x81\x83" + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+        if qtype != 1:  # the name exists, with no record of that type
+            return q[:2] + b"\x81\x80" + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+        record = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + self.addr
+        return q[:2] + b"\x81\x80" + b"\x00\x01\x00\x01\x00\x00\x00\x00" + question + record
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread's recvfrom
+        self.sock.close()
+
+
+RESOLVE = """
+import socket
+print(socket.getaddrinfo("svc.pyv.test", 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+print(socket.gethostbyname("extra.pyv"))
+print(socket.gethostname())
+try:
+    socket.getaddrinfo("nothing.pyv.test", 80, socket.AF_INET)
+except socket.gaierror as exc:
+    print("gaierror", exc.errno == socket.EAI_NONAME)
+"""
+
+
+@pytest.mark.parametrize("runtime", ["runc", "pyvisor"])
+def test_dns_hosts_and_hostname_from_the_bundle(docker: Docker, runtime: str) -> None:
+    """getaddrinfo (glibc's, in the host's python3 bind-mounted in) asks the
+    nameserver of the container's /etc/resolv.conf over UDP through the
+    stack; /etc/hosts (--add-host) and the hostname come from the bundle."""
+    python = Path("/usr/bin/python3")
+    if not python.exists():
+        pytest.skip("/usr/bin/python3 is needed (bind-mounted into the busybox image)")
+    base = e2e.short_tmpdir("pyv-dns-")
+    srv = DnsServer(GATEWAY, "svc.pyv.test", "10.9.8.7")
+    try:
+        # Not Docker's own resolv.conf: on a user-defined network it names the
+        # embedded resolver at 127.0.0.11, reached through iptables rules of
+        # the namespace's kernel (docs/network.md).
+        (base / "resolv.conf").write_text(f"nameserver {GATEWAY}\noptions attempts:2\n")
+        mounts = ["-v", f"{base / 'resolv.conf'}:/etc/resolv.conf:ro"]
+        for d in ("/usr", "/lib", "/lib64"):
+            if Path(d).exists():
+                mounts += ["-v", f"{os.path.realpath(d)}:{d}:ro"]
+        res = docker("run", "--rm", f"--runtime={runtime}", "--network", NET, *mounts,
+                     "--add-host", "extra.pyv:10.1.2.3", "--hostname", "pyvbox", IMAGE,
+                     str(python), "-S", "-c", RESOLVE)
+        assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+        assert res.stdout == "10.9.8.7\n10.1.2.3\npyvbox\ngaierror True\n", res.stderr
+        assert ("svc.pyv.test", 1) in srv.asked
+    finally:
+        srv.close()
+        e2e.remove_tree(base)
 
 
 def _sentry_of(docker: Docker, name: str) -> int:

@@ -1,5 +1,5 @@
 """End to end through podman (netavark's bridge): a container with runtime
-pyvisor (--network=sandbox, opt-in) reaches a TCP server the test runs
+pyvisor (--network=sandbox, the default, also given here) reaches a TCP server the test runs
 on the host, through the Sentry's user-space stack. runc first: a runc
 failure is the harness's. The podman set-up is tests/test_e2e_podman.py's."""
 

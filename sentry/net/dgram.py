@@ -19,6 +19,7 @@ from typing import Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
+from sentry.net import unix_gc
 from sentry.net.endpoint import (
     Endpoint,
     Received,
@@ -86,6 +87,8 @@ class DgramEndpoint(Endpoint):
                         self._refused(rcv)
                         return len(data)
                     self._deliver(rcv, seg, nonblock, deadline)
+                    if seg.rights:
+                        unix_gc.carried(rcv)
                 except SyscallError:
                     drop_rights(seg.rights)
                     raise

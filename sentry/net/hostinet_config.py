@@ -4,7 +4,9 @@ the Sentry confines itself), so ``ip addr``, getifaddrs and /proc/net in
 the sandbox show the interfaces its host sockets really use (gVisor's
 hostinet reads its stack's interfaces from the host the same way).
 
-The copy is not refreshed: a change on the host after boot is not seen.
+The copy is not refreshed after start: a change on the host later is not
+seen. An OCI container's copy is made again at ``start`` (:func:`refresh`):
+its namespace is configured by the runtime's hooks after the Sentry booted.
 """
 
 from __future__ import annotations
@@ -118,3 +120,15 @@ def load_host(cfg: NetConfig) -> None:
                 gateway=a.get(RTA_GATEWAY), metric=_u32(a, RTA_PRIORITY),
                 table=_u32(a, RTA_TABLE, table), rtype=rtype, scope=scope, protocol=proto,
                 prefsrc=a.get(RTA_PREFSRC), flags=flags))
+
+
+def refresh(kernel: object) -> None:
+    """Replace ``kernel``'s interface table with a fresh copy of the host's
+    (OCI start, after the hooks); the old one stays on failure."""
+    cfg = NetConfig(loopback=False)
+    cfg.mode = "host"
+    try:
+        load_host(cfg)
+    except OSError:
+        return
+    kernel.netconfig = cfg  # type: ignore[attr-defined]

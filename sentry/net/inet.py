@@ -242,14 +242,17 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
 
     def send(self, data: bytes, flags: int, nonblock: bool, dest: bytes | None, ctx: Any,
              rights: list[FileDescription] | None, creds: tuple[int, int, int]) -> int:
-        with self.cond:
-            peer = self.peer
-            if (peer is not None and peer.closed and self.fin and not self.err
-                    and not self.shut & c.SEND_SHUTDOWN):
-                # Data to a closed socket: accepted, answered by a reset.
-                self.err = errno.EPIPE
-                self.shut = c.SHUTDOWN_MASK
-                return len(data)
+        peer = self.peer
+        # Only a FIN'd connection whose peer closed needs the check under the
+        # lock; the round-trip path skips taking it twice.
+        if peer is not None and peer.closed and self.fin:
+            with self.cond:
+                if (self.peer is not None and self.peer.closed and self.fin and not self.err
+                        and not self.shut & c.SEND_SHUTDOWN):
+                    # Data to a closed socket: accepted, answered by a reset.
+                    self.err = errno.EPIPE
+                    self.shut = c.SHUTDOWN_MASK
+                    return len(data)
         return self._send_stream(data, nonblock, None, None)
 
     def _send_check(self) -> None:

@@ -1,6 +1,6 @@
 """AF_NETLINK sockets: the application talks to the Sentry, which answers
-as Linux's kernel side would (NETLINK_ROUTE only: netlink_route.py). No
-netlink message ever reaches the host.
+as Linux's kernel side would (NETLINK_ROUTE: netlink_route.py;
+NETLINK_SOCK_DIAG: sock_diag.py). No netlink message ever reaches the host.
 
 Facts from Linux (net/netlink/af_netlink.c; netlink(7)) this keeps:
 
@@ -39,9 +39,11 @@ from sentry.net.endpoint import INT, Endpoint, Received, deadline_of, drop_right
 from sentry.net.netconfig import NetConfig
 from sentry.net.netlink_msg import NLMSG_GOODSIZE, NLMSG_MAX_DUMP, process
 from sentry.net.netlink_route import RouteProtocol
+from sentry.net.sock_diag import DiagProtocol, Sockets
 from sentry.vfs.file import POLLIN, POLLOUT, FileDescription
 
 NETLINK_ROUTE = 0
+NETLINK_SOCK_DIAG = 4
 SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP, NETLINK_DROP_MEMBERSHIP, NETLINK_PKTINFO = 1, 2, 3
 NETLINK_BROADCAST_ERROR, NETLINK_NO_ENOBUFS = 4, 5
@@ -118,14 +120,18 @@ class NetlinkEndpoint(Endpoint):
     family = c.AF_NETLINK
 
     def __init__(self, stype: int, protocol: int, cfg: NetConfig,
-                 caller: Callable[[], tuple[int, bool, int]]) -> None:
+                 caller: Callable[[], tuple[int, bool, int]],
+                 sockets: Sockets = list) -> None:
         """``caller()`` gives the calling task's thread group id (autobind's
-        first choice), whether it holds CAP_NET_ADMIN, and its uid."""
+        first choice), whether it holds CAP_NET_ADMIN, and its uid;
+        ``sockets()`` the sandbox's open sockets (NETLINK_SOCK_DIAG)."""
         super().__init__()
         self.stype = stype
         self.protocol = protocol
         self.caller = caller
-        self.handler = RouteProtocol(cfg, lambda: caller()[1], lambda: caller()[2])
+        self.handler: Callable[[Any], Any] = (
+            DiagProtocol(sockets) if protocol == NETLINK_SOCK_DIAG else
+            RouteProtocol(cfg, lambda: caller()[1], lambda: caller()[2]))
         self.portid = 0
         self.bound = False
         self.groups = 0
@@ -269,10 +275,11 @@ class NetlinkEndpoint(Endpoint):
 
 
 def netlink_endpoint(stype: int, protocol: int, cfg: NetConfig,
-                     caller: Callable[[], tuple[int, bool, int]]) -> NetlinkEndpoint:
+                     caller: Callable[[], tuple[int, bool, int]],
+                     sockets: Sockets = list) -> NetlinkEndpoint:
     """socket(AF_NETLINK, stype, protocol)'s endpoint, or Linux's errno."""
     if stype not in (c.SOCK_RAW, c.SOCK_DGRAM):
         raise SyscallError(errno.ESOCKTNOSUPPORT)
-    if not 0 <= protocol < MAX_LINKS or protocol != NETLINK_ROUTE:
+    if not 0 <= protocol < MAX_LINKS or protocol not in (NETLINK_ROUTE, NETLINK_SOCK_DIAG):
         raise SyscallError(errno.EPROTONOSUPPORT)
-    return NetlinkEndpoint(stype, protocol, cfg, caller)
+    return NetlinkEndpoint(stype, protocol, cfg, caller, sockets)

@@ -15,11 +15,12 @@ import errno
 import itertools
 import struct
 import time
+import weakref
 from collections.abc import Callable
 from typing import ClassVar
 
 from sentry.kernel.errors import SyscallError
-from sentry.net import netconfig_ioctl, parked
+from sentry.net import netconfig_ioctl, parked, unix_gc
 from sentry.net.endpoint import Endpoint, drop_rights
 from sentry.net.stream import StreamEndpoint
 from sentry.vfs.file import (
@@ -48,11 +49,14 @@ class SocketFile(FileDescription):
     # syscall layer installs it (this layer sits below the kernel's tasks).
     caller_creds: ClassVar[Callable[[], tuple[int, int, int]]] = staticmethod(
         lambda: (0, 0, 0))
+    live: ClassVar[int] = 0  # sockets not released yet (/proc/net/sockstat's "used")
 
     def __init__(self, endpoint: Endpoint, nonblock: bool = False) -> None:
         super().__init__(O_RDWR | (O_NONBLOCK if nonblock else 0))
         self.endpoint = endpoint
+        endpoint.file_ref = weakref.ref(self)  # type: ignore[attr-defined]  # unix_gc's owner
         self.ino = next(_ino)
+        SocketFile.live += 1
         self.ctime_ns = now_ns()
         self._released = False
 
@@ -123,7 +127,9 @@ class SocketFile(FileDescription):
     def release(self) -> None:
         if not self._released:
             self._released = True
+            SocketFile.live -= 1
             self.endpoint.release()
+            unix_gc.released(self.endpoint)
 
     def link_name(self) -> bytes:
         return b"socket:[%d]" % self.ino

@@ -24,7 +24,7 @@ from typing import Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
-from sentry.net import parked
+from sentry.net import parked, unix_gc
 from sentry.net.endpoint import (
     Endpoint,
     Received,
@@ -185,6 +185,8 @@ class StreamEndpoint(Endpoint):
                     if room >= need:
                         chunk = data if self.seqpacket else data[sent:sent + room]
                         peer.rq.append(Segment(chunk, rights, creds))
+                        if rights:
+                            unix_gc.carried(peer)
                         rights = None
                         peer.rq_bytes += len(chunk)
                         sent += len(chunk)

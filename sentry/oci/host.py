@@ -124,19 +124,36 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
     _show_id_maps(b)
     booted: list[sandbox.Booted] = []
 
-    if NETWORK == "sandbox":
-        from sentry.net.netstack import stack as netstack
+    started: dict[str, Any] = {}
+    fds: list[int] = []
 
-        netstack.prepare()  # imports, before the Sentry's filter goes on
-
-    def before_start() -> None:
+    def before_confine() -> None:
+        """Wait for `start` (its frame brings the packet descriptor), and
+        import PyTCP only now, only when the namespace has an interface for
+        it: a loopback-only sandbox never pays its ~3-4 MB."""
         send_frame(chan, {"ready": True, "kernel": bool(booted)})
-        fds: list[int] = []
         msg = read_frame(chan, None, fds)
         if msg is None or msg.get("op") != "start":
             os._exit(EXIT_NOT_STARTED)
+        started.update(msg)
+        if NETWORK == "sandbox" and fds and isinstance(msg.get("net"), dict):
+            from sentry.net.netstack import stack as netstack
+
+            netstack.prepare()  # imports, before the Sentry's filter goes on
+
+    def before_start() -> None:
+        send_frame(chan, {"started": True})  # confined: start's answer (Host.start)
+        msg = started
+        if NETWORK == "host" and booted:
+            # The runtime's hooks configured the namespace after boot: copy
+            # its interfaces again (host mode's filter allows the netlink socket).
+            from sentry.net import hostinet_config
+
+            hostinet_config.refresh(booted[0].kernel)
         if NETWORK == "sandbox" and fds and isinstance(msg.get("net"), dict) and booted:
             # The one packet descriptor into the host network (sentry/net/netstack).
+            from sentry.net.netstack import stack as netstack
+
             fd = fds.pop(0)
             try:
                 netstack.attach(fd, msg["net"], booted[0].kernel.netconfig)
@@ -162,7 +179,8 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         return 1
     opts = sandbox.SandboxOptions(
         root=b.root_path, strace=strace, hostname=b.hostname or "pyvisor",
-        cwd=p.cwd, before_start=before_start, on_kernel=booted.append,
+        cwd=p.cwd, before_start=before_start, before_confine=before_confine,
+        on_kernel=booted.append,
         warn=lambda msg: log.warning("%s", msg),
         user=(init.uid, init.gid, init.groups), rlimits=init.rlimits,
         no_new_privs=init.no_new_privs, caps=init.caps, protect_init=True,
@@ -175,9 +193,8 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         masked_paths=linux_paths(b.raw.get("linux"), "maskedPaths"),
         readonly_paths=linux_paths(b.raw.get("linux"), "readonlyPaths"),
         pids_limit=cgroups.pids_limit(b.raw.get("linux")),
-        # The Sentry's filter is the mode's (sentry/confine_filters.py); host
-        # mode is `do`'s only, so a container is "sandbox" or "none".
-        network="sandbox" if NETWORK == "sandbox" else "none", restore=saved,
+        # The Sentry's filter is the mode's (sentry/confine_filters.py).
+        network=NETWORK if NETWORK in ("sandbox", "host") else "none", restore=saved,
         **({"kernel_release": kernel_release} if kernel_release else {}),
     )
     try:
@@ -312,6 +329,14 @@ class Host:
             finally:
                 if packet is not None:
                     packet.close()  # the Sentry's now; this process keeps none
+            # The Sentry confines itself once start arrives (before_confine):
+            # start succeeds when it says it did, about to run the init.
+            try:
+                reply = read_frame(self.chan, READY_TIMEOUT)
+            except (FrameError, OSError, TimeoutError):
+                reply = None
+            if not isinstance(reply, dict) or not reply.get("started"):
+                return {"ok": False, "error": "cannot start: the sandbox exited during start-up"}
             self.status = "running"
             self.c.update(status="running", started=now_rfc3339())
         return {"ok": True}
@@ -534,6 +559,8 @@ def _network_for_start() -> tuple[dict[str, Any], socket.socket | None]:
             return msg, None
         packet = link.open_packet(desc["ifname"])
         link.strip_addresses(desc["ifname"])
+        if "addr6" in desc:
+            link.strip_addresses6(desc["ifname"], desc["addr6"], desc["prefix6"])
     except OSError as exc:
         log.warning("--network=sandbox: no packet socket (%s); loopback only", exc)
         return msg, None

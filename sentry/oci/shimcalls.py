@@ -64,7 +64,7 @@ GLOBAL_OPTIONS: Options = {
 }
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "state_root": "/var/run/pyvisor", "debug": False, "debug_log": None, "strace": False,
-    "network": "none", "platform": "systrap", "log_path": None, "log_format": "text",
+    "network": "sandbox", "platform": "systrap", "log_path": None, "log_format": "text",
     "systemd_cgroup": False, "criu": None, "rootless": None, "kernel_release": None,
     "overlay2": "none",
 }
@@ -275,7 +275,7 @@ def _sandbox_serve(g: dict[str, Any], v: dict[str, Any]) -> int:
     code = host.serve(c, v["bundle"], ready_fd, bool(g["strace"]), console_fd=v["console_fd"],
                       kernel_release=g.get("kernel_release"),
                       overlay=str(g.get("overlay2") or "none"),
-                      network=str(g.get("network") or "none"),
+                      network=str(g.get("network") or "sandbox"),
                       restore=v.get("restore_image"))
     sys.stdout.flush()
     os._exit(code)  # no atexit work: the Sentry child already cleaned up its resources

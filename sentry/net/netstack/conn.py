@@ -25,6 +25,8 @@ RCV_LIMIT = 1 << 20  # bytes taken from PyTCP before the reader stops
 
 
 def _ip(raw: bytes) -> str:
+    if len(raw) == 16:
+        return str(ipaddress.IPv6Address(raw))
     return str(ipaddress.IPv4Address(raw[-4:]))
 
 
@@ -91,7 +93,8 @@ class NetConn:
         from sentry.net.netstack import stack
 
         self.connecting = True
-        sock = psock.socket(psock.AF_INET4, psock.SOCK_STREAM)
+        family = psock.AF_INET6 if len(ip) == 16 else psock.AF_INET4
+        sock = psock.socket(family, psock.SOCK_STREAM)
 
         def run() -> None:
             err = 0

@@ -38,6 +38,7 @@ SIOCSIFADDR = 0x8916
 SIOCGIFNETMASK = 0x891B
 SIOCGIFMTU = 0x8921
 SIOCGIFHWADDR = 0x8927
+SIOCDIFADDR = 0x8936
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
 AUXDATA = struct.Struct("=IIIHHHH")
@@ -73,9 +74,39 @@ def _gateway(name: str) -> bytes | None:
     return None
 
 
+def _global6(name: str) -> tuple[bytes, int] | None:
+    """The interface's first global IPv6 address and prefix length
+    (/proc/self/net/if_inet6: address, index, prefix, scope, flags, name)."""
+    try:
+        with open("/proc/self/net/if_inet6") as f:
+            rows = [line.split() for line in f]
+    except OSError:
+        return None
+    for r in rows:
+        if len(r) == 6 and r[5] == name and r[3] == "00":
+            return bytes.fromhex(r[0]), int(r[2], 16)
+    return None
+
+
+def _gateway6(name: str) -> bytes | None:
+    """The IPv6 default route's next hop through ``name``
+    (/proc/self/net/ipv6_route: dst, dst_len, src, src_len, next hop, ...)."""
+    try:
+        with open("/proc/self/net/ipv6_route") as f:
+            rows = [line.split() for line in f]
+    except OSError:
+        return None
+    for r in rows:
+        if len(r) == 10 and r[9] == name and r[1] == "00" and r[0] == "0" * 32 \
+                and r[4] != "0" * 32:
+            return bytes.fromhex(r[4])
+    return None
+
+
 def describe(name: str | None = None) -> dict[str, Any] | None:
     """The first up, non-loopback interface with an IPv4 address (or ``name``):
-    its name, MAC, MTU, address, prefix length and default gateway; None if
+    its name, MAC, MTU, address, prefix length and default gateway, and its
+    global IPv6 address, prefix and default gateway when it has one; None if
     the namespace has none (docker --network=none: loopback only)."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -91,9 +122,14 @@ def describe(name: str | None = None) -> dict[str, Any] | None:
                 continue
             mac = _ifreq(probe, SIOCGIFHWADDR, ifname)[18:24]
             mtu = struct.unpack_from("<i", _ifreq(probe, SIOCGIFMTU, ifname), 16)[0]
-            return {"ifname": ifname, "mac": mac, "mtu": mtu, "addr": addr,
-                    "prefix": bin(int.from_bytes(mask, "big")).count("1"),
-                    "gateway": _gateway(ifname)}
+            out = {"ifname": ifname, "mac": mac, "mtu": mtu, "addr": addr,
+                   "prefix": bin(int.from_bytes(mask, "big")).count("1"),
+                   "gateway": _gateway(ifname)}
+            v6 = _global6(ifname)
+            if v6 is not None:
+                out["addr6"], out["prefix6"] = v6
+                out["gateway6"] = _gateway6(ifname)
+            return out
     finally:
         probe.close()
     return None
@@ -109,6 +145,18 @@ def strip_addresses(ifname: str) -> None:
     try:
         req = struct.pack("16sH2x4s8x", ifname.encode(), socket.AF_INET, bytes(4))
         fcntl.ioctl(probe.fileno(), SIOCSIFADDR, req)
+    finally:
+        probe.close()
+
+
+def strip_addresses6(ifname: str, addr: bytes, prefix: int) -> None:
+    """Take the global IPv6 address off the host's side too (SIOCDIFADDR
+    with an in6_ifreq), for the same reason: the host kernel would answer
+    neighbour solicitations and reset the stack's connections."""
+    probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("16sIi", addr, prefix, socket.if_nametoindex(ifname))
+        fcntl.ioctl(probe.fileno(), SIOCDIFADDR, req)
     finally:
         probe.close()
 
@@ -136,14 +184,21 @@ def _csum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
 
 
 def fix_checksum(frame: bytearray) -> None:
-    """Complete the TCP/UDP checksum of an IPv4 frame the host left partial."""
-    if len(frame) < 34 or frame[12:14] != b"\x08\x00":
+    """Complete the TCP/UDP checksum of an IPv4 or IPv6 frame (no extension
+    headers) the host left partial."""
+    if len(frame) >= 54 and frame[12:14] == b"\x86\xdd":
+        proto = frame[20]
+        l4 = 54
+        end = l4 + int.from_bytes(frame[18:20], "big")
+        pseudo = bytes(frame[22:54]) + (end - l4).to_bytes(4, "big") + bytes((0, 0, 0, proto))
+    elif len(frame) >= 34 and frame[12:14] == b"\x08\x00":
+        ihl = (frame[14] & 0x0F) * 4
+        proto = frame[23]
+        l4 = 14 + ihl
+        end = 14 + int.from_bytes(frame[16:18], "big")
+        pseudo = bytes(frame[26:34]) + bytes((0, proto)) + (end - l4).to_bytes(2, "big")
+    else:
         return
-    ihl = (frame[14] & 0x0F) * 4
-    proto = frame[23]
-    total = int.from_bytes(frame[16:18], "big")
-    l4 = 14 + ihl
-    end = 14 + total
     if proto == 6:
         field = l4 + 16
     elif proto == 17:
@@ -153,7 +208,6 @@ def fix_checksum(frame: bytearray) -> None:
     if end > len(frame) or field + 2 > end:
         return
     frame[field:field + 2] = b"\0\0"
-    pseudo = bytes(frame[26:34]) + bytes((0, proto)) + (end - l4).to_bytes(2, "big")
     s = _csum(frame[l4:end], _csum(pseudo))
     value = ~s & 0xFFFF
     if proto == 17 and value == 0:

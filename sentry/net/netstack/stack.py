@@ -26,7 +26,8 @@ ARP_WAIT = 1.0
 
 
 def prepare() -> None:
-    """Import PyTCP and configure it (quiet, IPv4) before confinement."""
+    """Import PyTCP and configure it (quiet; IPv6 turned on at attach when
+    the namespace has a global IPv6 address) before confinement."""
     from pytcp import config
 
     config.LOG_CHANEL = set()
@@ -40,6 +41,7 @@ def prepare() -> None:
     import pytcp.protocols.udp.socket  # noqa: F401
     from pytcp.lib import stack  # noqa: F401
     from pytcp.lib.ip4_address import Ip4Address, Ip4Host  # noqa: F401
+    from pytcp.lib.ip6_address import Ip6Address, Ip6Host  # noqa: F401
     from pytcp.lib.mac_address import MacAddress  # noqa: F401
     from pytcp.lib.packet import PacketRx  # noqa: F401
     from pytcp.protocols.tcp.session import FsmState, TcpSessionError  # noqa: F401
@@ -82,12 +84,17 @@ def attach(fd: int, cfg: dict[str, Any], netconfig: Any = None) -> None:
 
 
 def _register(netconfig: Any, cfg: dict[str, Any]) -> None:
-    from socket import AF_INET
+    from socket import AF_INET, AF_INET6
 
     iface = netconfig.add_interface(cfg["ifname"], mtu=cfg["mtu"], hwaddr=cfg["mac"])
     netconfig.add_address(iface.index, AF_INET, cfg["addr"], cfg["prefix"])
     if cfg.get("gateway"):
         netconfig.add_route(AF_INET, b"", 0, ifindex=iface.index, gateway=cfg["gateway"])
+    if cfg.get("addr6"):
+        netconfig.add_address(iface.index, AF_INET6, cfg["addr6"], cfg["prefix6"])
+        if cfg.get("gateway6"):
+            netconfig.add_route(AF_INET6, b"", 0, ifindex=iface.index,
+                                gateway=cfg["gateway6"])
 
 
 def _start(fd: int, cfg: dict[str, Any]) -> None:
@@ -107,8 +114,12 @@ def _start(fd: int, cfg: dict[str, Any]) -> None:
         host.gateway = Ip4Address(str(ipaddress.IPv4Address(cfg["gateway"])))
     # Claimed as given (no DAD probes: the runtime assigned it).
     handler.ip4_host.append(host)
-    stack.timer.start()
+    if cfg.get("addr6"):
+        _ip6(handler, cfg)
+    _start_timer(stack.timer)
     stack.arp_cache.start()
+    if cfg.get("addr6"):
+        stack.nd_cache.start()
     _packet_rx_ring(fd)
     stack.tx_ring.start(fd)
     handler.start()
@@ -116,6 +127,57 @@ def _start(fd: int, cfg: dict[str, Any]) -> None:
     if cfg.get("gateway"):
         _resolve(host.gateway)
     _READY.set()
+
+
+def _start_timer(timer: Any) -> None:
+    """PyTCP's timer, ticking every millisecond as its own thread does, but
+    asleep while it has no task and no timer (no TCP session): its thread
+    would otherwise take the GIL a thousand times a second from the Sentry
+    for nothing, on every sandbox with an interface."""
+    wake = threading.Event()
+    for name in ("register_method", "register_timer"):
+        orig = getattr(timer, name)
+
+        def registered(*args: Any, _orig: Any = orig, **kwargs: Any) -> Any:
+            out = _orig(*args, **kwargs)
+            wake.set()
+            return out
+
+        setattr(timer, name, registered)
+
+    def run() -> None:
+        while True:
+            if not timer._tasks and not timer._timers:
+                wake.wait()
+                wake.clear()
+                continue
+            time.sleep(0.001)
+            for name in timer._timers:  # the body of PyTCP's __thread_timer
+                timer._timers[name] -= 1
+            timer._timers = {k: v for k, v in timer._timers.items() if v}
+            for task in timer._tasks:
+                task.tick()
+            timer._tasks = [t for t in timer._tasks if t.remaining_delay]
+
+    threading.Thread(target=run, daemon=True, name="netstack-timer").start()
+
+
+def _ip6(handler: Any, cfg: dict[str, Any]) -> None:
+    """The namespace's global IPv6 address, claimed as given (no DAD, no
+    SLAAC), with its gateway; the multicast groups ND needs."""
+    import ipaddress
+
+    from pytcp import config
+    from pytcp.lib.ip6_address import Ip6Address, Ip6Host
+
+    config.IP6_SUPPORT = True
+    host6 = Ip6Host(f"{ipaddress.IPv6Address(cfg['addr6'])}/{cfg['prefix6']}")
+    if cfg.get("gateway6"):
+        # PyTCP's setter takes only link-local gateways; Docker gives the
+        # bridge's global address, which ND resolves as well.
+        host6._gateway = Ip6Address(str(ipaddress.IPv6Address(cfg["gateway6"])))
+    handler._assign_ip6_multicast(Ip6Address("ff02::1"))
+    handler._assign_ip6_host(host6)
 
 
 def _resolve(gateway: Any) -> None:
@@ -140,6 +202,11 @@ def active() -> bool:
 def local_ip() -> bytes | None:
     cfg = _STATE.get("cfg")
     return cfg["addr"] if cfg else None
+
+
+def local_ip6() -> bytes | None:
+    cfg = _STATE.get("cfg")
+    return cfg.get("addr6") if cfg else None
 
 
 def wait_ready() -> bool:

@@ -25,10 +25,20 @@ from sentry.net.netstack.conn import NetConn, NetListener
 from sentry.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, FileDescription
 
 
+def _ip16(raw: bytes) -> bytes:
+    """A stack address (4 or 16 bytes) as InetAddr keeps it (16)."""
+    return raw if len(raw) == 16 else V4_PREFIX + raw[-4:]
+
+
 def _outside(addr: InetAddr) -> bool:
-    """A destination the stack serves: IPv4, not loopback, not ours, not any."""
-    return addr.is_v4 and not addr.is_any and not _is_loop(addr.ip) \
-        and addr.ip[12:] != stack.local_ip()
+    """A destination the stack serves: not loopback, not ours, not any; IPv6
+    only when the namespace gave the stack an IPv6 address."""
+    if addr.is_any or _is_loop(addr.ip):
+        return False
+    if addr.is_v4:
+        return addr.ip[12:] != stack.local_ip()
+    mine = stack.local_ip6()
+    return mine is not None and addr.ip != mine
 
 
 class SandboxTcpEndpoint(TcpEndpoint):
@@ -88,8 +98,8 @@ class SandboxTcpEndpoint(TcpEndpoint):
                 child = SandboxTcpEndpoint(self.family)
                 child.inherit(self)
                 child.net = NetConn(child.cond, sock)
-                child.local = InetAddr(V4_PREFIX + child.net.local[0], child.net.local[1])
-                child.remote = InetAddr(V4_PREFIX + child.net.remote[0], child.net.remote[1])
+                child.local = InetAddr(_ip16(child.net.local[0]), child.net.local[1])
+                child.remote = InetAddr(_ip16(child.net.remote[0]), child.net.remote[1])
                 child.connected = True
                 return child
             try:
@@ -121,13 +131,13 @@ class SandboxTcpEndpoint(TcpEndpoint):
                 self._wait_connected(net)
             return
         addr = parse_inet(raw, self.family)
-        if addr is None or not _outside(addr) or (not addr.is_v4 and self.v6only):
+        if addr is None or not _outside(addr) or (addr.is_v4 and self.v6only):
             super().connect(raw, ctx, nonblock, cred)
             return
         if self.listening:
             raise SyscallError(errno.EINVAL)
         net = self.net = NetConn(self.cond)
-        net.start_connect(addr.ip[12:], addr.port)
+        net.start_connect(addr.ip[12:] if addr.is_v4 else addr.ip, addr.port)
         if nonblock:
             self.connecting = True
             raise SyscallError(errno.EINPROGRESS)
@@ -143,8 +153,8 @@ class SandboxTcpEndpoint(TcpEndpoint):
             self._take_names(net)
 
     def _take_names(self, net: NetConn) -> None:
-        self.local = InetAddr(V4_PREFIX + net.local[0], net.local[1])
-        self.remote = InetAddr(V4_PREFIX + net.remote[0], net.remote[1])
+        self.local = InetAddr(_ip16(net.local[0]), net.local[1])
+        self.remote = InetAddr(_ip16(net.remote[0]), net.remote[1])
         self.connected = True
 
     # -- data ----------------------------------------------------------------

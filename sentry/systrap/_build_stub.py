@@ -120,6 +120,7 @@ int sentry_unclaim(struct stub_slot *slot);
 int sentry_syscall_return(struct stub_slot *slot, uint64_t rax, uint64_t spin_cycles,
                           int64_t timeout_ns);
 uint64_t stub_patch_entry_addr(void);
+uint64_t stub_patch_resync_addr(void);
 int sentry_patch_cas8(uint64_t p, uint64_t old, uint64_t new_);
 """
 
@@ -162,6 +163,7 @@ ffibuilder.set_source(
     "int sentry_unclaim(struct stub_slot *);\n"
     "int sentry_syscall_return(struct stub_slot *, uint64_t, uint64_t, int64_t);\n"
     "uint64_t stub_patch_entry_addr(void);\n"
+    "uint64_t stub_patch_resync_addr(void);\n"
     "int sentry_patch_cas8(uint64_t, uint64_t, uint64_t);\n",
     sources=[_src],
     include_dirs=[HERE],

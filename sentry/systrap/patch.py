@@ -97,14 +97,16 @@ def patched_bytes(k: int) -> bytes:
 class PatchState:
     """One address space's patched sites (AddressSpace.patch_state)."""
 
-    __slots__ = ("sites", "seen", "next_k", "table", "dead")
+    __slots__ = ("sites", "seen", "next_k", "table", "dead", "frozen")
 
     def __init__(self) -> None:
-        self.sites: dict[int, tuple[bytes, bytes]] = {}  # site -> (old 8 bytes, new 8)
-        self.seen: set[int] = set()  # return addresses already looked at
+        # site -> (table entry, syscall number, old 8 bytes, new 8 bytes)
+        self.sites: dict[int, tuple[int, int, bytes, bytes]] = {}
+        self.seen: set[int] = set()  # return addresses found unpatchable
         self.next_k = 1
         self.table = False  # the table is mapped
         self.dead = False  # given up for this address space
+        self.frozen = False  # no new sites: another stub process maps this memory
 
     def fork(self) -> PatchState:
         """The child's: its memory (text and table) is a copy of the parent's."""
@@ -119,9 +121,19 @@ class PatchState:
         if not self.table or end <= BASE or start >= BASE + SIZE or self.dead:
             return
         self.dead = True
-        for site, (old, new) in self.sites.items():
+        for site, (_k, _nr, old, new) in self.sites.items():
             _exchange(mm, site, new, old)
         self.sites.clear()
+
+
+def freeze(mm: Any) -> None:
+    """CLONE_VM without a thread (vfork, posix_spawn): a second stub process
+    maps the same memory, and an op applied to make a patch safe (the table's
+    map, a page's private copy) would reach one stub only.  Patched sites stay
+    (the new stub maps the table with every other VMA); no new ones."""
+    if mm.patch_state is None:
+        mm.patch_state = PatchState()
+    mm.patch_state.frozen = True
 
 
 def on_trap(task: Any, th: Any, nr: int) -> None:
@@ -134,41 +146,52 @@ def on_trap(task: Any, th: Any, nr: int) -> None:
     st = mm.patch_state
     if st is None:
         st = mm.patch_state = PatchState()
-    if rip in st.seen:
+    if rip in st.seen or st.dead or st.frozen:
         return
-    st.seen.add(rip)
-    if nr in NEVER or st.dead or st.next_k > MAX_SITES:
-        return
+    # A patched site that traps again was rewritten by the application (or a
+    # thread was between its two instructions): look at it afresh.
     site = rip - 7
-    if site % 64 > 56:  # the 8 exchanged bytes would split a cache line
+    if nr in NEVER or site % 64 > 56:  # the 8 exchanged bytes would split a cache line
+        st.seen.add(rip)
         return
     with mm.lock:
-        _patch(task, mm, st, site, nr)
+        if not _patch(task, mm, st, site, nr):
+            st.seen.add(rip)
 
 
-def _patch(task: Any, mm: Any, st: PatchState, site: int, nr: int) -> None:
+def _patch(task: Any, mm: Any, st: PatchState, site: int, nr: int) -> bool:
     try:
         old = mm.copy_in(site, 8)
     except Exception:  # noqa: BLE001 - unmapped or unreadable: leave it alone
-        return
+        return False
     if old[:5] != b"\xb8" + nr.to_bytes(4, "little") or old[5:7] != b"\x0f\x05":
-        return
+        return False
     i = mm._find(site)
     if i < 0:
-        return
+        return False
     v = mm._vmas[i]
     if v.shared or not v.prot & 0x4 or site + 8 > v.end:
-        return
+        return False
     if not st.table and not _map_table(mm, st):
-        return
-    k = st.next_k
-    st.next_k += 1
-    mm.copy_out_force(BASE + 8 * k, (BASE + CODE_OFF + SITE_CODE * (k - 1)).to_bytes(8, "little"))
-    mm.copy_out_force(BASE + CODE_OFF + SITE_CODE * (k - 1), site_code(nr, site + 7))
+        return False
+    known = st.sites.get(site)
+    if known is not None and known[1] == nr:
+        k = known[0]  # its table entry still says the same
+    elif st.next_k > MAX_SITES:
+        return False
+    else:
+        k = st.next_k
+        st.next_k += 1
+        code_at = BASE + CODE_OFF + SITE_CODE * (k - 1)
+        mm.copy_out_force(BASE + 8 * k, code_at.to_bytes(8, "little"))
+        mm.copy_out_force(code_at, site_code(nr, site + 7))
+        task._flush_mm()  # the table (or its private copy) mapped before any site uses it
     new = patched_bytes(k) + old[7:]
-    if _exchange(mm, site, old, new):
-        st.sites[site] = (old, new)
-    task._flush_mm()  # a copied page or table remapped before the code runs on
+    done = _exchange(mm, site, old, new)
+    if done:
+        st.sites[site] = (k, nr, old, new)
+    task._flush_mm()  # a page given its own copy is mapped before the code runs on
+    return done
 
 
 def _map_table(mm: Any, st: PatchState) -> bool:

@@ -19,10 +19,10 @@ import sys
 
 import pytest
 from helpers import RUNSC, TIMEOUT, Programs, assert_same_as_native, run_sandbox
+from sentry.systrap._stub import ffi, lib
 from test_stub_code import IP, PROG, _run_filter
 
 from sentry.systrap import bpf, patch
-from sentry.systrap._stub import ffi, lib
 
 pytestmark = pytest.mark.skipif(not patch.HAVE_FSGSBASE,
                                 reason="no FSGSBASE instructions: patching is off here")

@@ -66,6 +66,14 @@ def test_switch_turns_patching_off(programs: Programs) -> None:
         assert (res.returncode, res.stdout) == (0, want), (value, res.stdout, res.stderr)
 
 
+def test_table_taken_over_restores_sites(programs: Programs) -> None:
+    """The application maps its own memory over the patch table: every
+    patched site is first given back its own bytes, and still works."""
+    box = run_sandbox([programs.path("syscall_patch"), "unmap"])
+    assert box.returncode == 0, box.describe()
+    assert box.out == "after unmap\npatched before 1, restored 1, calls 50\n", box.describe()
+
+
 def test_trampoline_is_answered_by_the_sentry(programs: Programs) -> None:
     """A jump into the trampoline with a syscall number, and a jump onto its
     own syscall instruction, are both served by the Sentry (the sandbox's pid,

@@ -385,6 +385,8 @@ class VmaTable:
         a VMA may cover only part of its backing, which is freed as one range
         when its last user lets go.
         """
+        if self.patch_state is not None:  # madvise or mremap over the patch table
+            self.patch_state.guard(self, start, end)
         for v, _lo, _hi in self._overlapping(start, end):
             if v.backing is None or v.shared:
                 continue

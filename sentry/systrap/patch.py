@@ -97,7 +97,7 @@ def patched_bytes(k: int) -> bytes:
 class PatchState:
     """One address space's patched sites (AddressSpace.patch_state)."""
 
-    __slots__ = ("sites", "seen", "next_k", "table", "dead", "frozen")
+    __slots__ = ("sites", "seen", "next_k", "table", "dead", "frozen", "busy")
 
     def __init__(self) -> None:
         # site -> (table entry, syscall number, old 8 bytes, new 8 bytes)
@@ -107,6 +107,7 @@ class PatchState:
         self.table = False  # the table is mapped
         self.dead = False  # given up for this address space
         self.frozen = False  # no new sites: another stub process maps this memory
+        self.busy = False  # patch.py itself is writing the table
 
     def fork(self) -> PatchState:
         """The child's: its memory (text and table) is a copy of the parent's."""
@@ -116,9 +117,9 @@ class PatchState:
         return c
 
     def guard(self, mm: Any, start: int, end: int) -> None:
-        """VmaTable._isolate's hook: an operation over the table restores every
-        site first (mm.lock held)."""
-        if not self.table or end <= BASE or start >= BASE + SIZE or self.dead:
+        """VmaTable._isolate's and _unshare's hook: an application's operation
+        over the table restores every site first (mm.lock held)."""
+        if not self.table or end <= BASE or start >= BASE + SIZE or self.dead or self.busy:
             return
         self.dead = True
         for site, (_k, _nr, old, new) in self.sites.items():
@@ -155,8 +156,12 @@ def on_trap(task: Any, th: Any, nr: int) -> None:
         st.seen.add(rip)
         return
     with mm.lock:
-        if not _patch(task, mm, st, site, nr):
-            st.seen.add(rip)
+        st.busy = True
+        try:
+            if not _patch(task, mm, st, site, nr):
+                st.seen.add(rip)
+        finally:
+            st.busy = False
 
 
 def _patch(task: Any, mm: Any, st: PatchState, site: int, nr: int) -> bool:

@@ -289,6 +289,7 @@ STUB static void stub_handler(int signo, void *info, void *uctx) {
     for (int i = 0; i < STUB_NREGS; i++)
         slot->regs[i] = gregs[i];
     slot->via_patch = 0;
+    slot->kick_deferred = 0; /* this event reports whatever it was for */
     if (signo == SIGSYS) {
         slot->event = EVENT_SYSCALL;
         uint64_t nr = slot->regs[13]; /* RAX */

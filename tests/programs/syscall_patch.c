@@ -154,6 +154,20 @@ int main(int argc, char **argv)
         return probe();
     if (argc > 1 && strcmp(argv[1], "escape") == 0)
         return escape(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "unmap") == 0) {
+        /* the program takes the table's range for itself: every site goes
+         * back to its own bytes first, and keeps working (by trapping) */
+        setup();
+        write_through_site("");
+        int was = site[0] == 0xff;
+        munmap((void *)PATCH_TABLE, 0x10000);
+        void *mine = mmap((void *)PATCH_TABLE, 4096, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        memset(mine, 0xab, 4096);
+        int n = write_through_site("after unmap\n");
+        printf("patched before %d, restored %d, calls %d\n", was, site[0] == 0xb8, n);
+        return 0;
+    }
     check = argc > 1 && strcmp(argv[1], "check") == 0;
     int exec_stage = argc > 1 && strncmp(argv[1], "exec", 4) == 0;
     check = check || (argc > 1 && strcmp(argv[1], "exec-check") == 0);

@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import RUNSC, TIMEOUT, Programs, assert_same_as_native, run_sandbox
+from helpers import RUNSC, TIMEOUT, Programs, assert_same_as_native, run_native, run_sandbox
 from sentry.systrap._stub import ffi, lib
 from test_stub_code import IP, PROG, _run_filter
 
@@ -64,6 +64,18 @@ def test_switch_turns_patching_off(programs: Programs) -> None:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
                              env=_sandbox_env(value))
         assert (res.returncode, res.stdout) == (0, want), (value, res.stdout, res.stderr)
+
+
+def test_app_seccomp_filter_sees_patched_calls(programs: Programs) -> None:
+    """A site patched before the application installs its own seccomp filter:
+    the filter still decides every later call through it (ERRNO 42), as
+    natively; and in the sandbox the site had been patched."""
+    prog = programs.path("syscall_patch")
+    nat = run_native([prog, "seccomp"])
+    box = run_sandbox([prog, "seccomp"])
+    assert nat.out == "before filter 1, denied after 50\n", nat.describe()
+    assert (box.returncode, box.out) == (nat.returncode, nat.out), box.describe()
+    assert "site patched 1\n" in box.err, box.describe()
 
 
 def test_table_taken_over_restores_sites(programs: Programs) -> None:

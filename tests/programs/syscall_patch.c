@@ -18,6 +18,10 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -154,6 +158,34 @@ int main(int argc, char **argv)
         return probe();
     if (argc > 1 && strcmp(argv[1], "escape") == 0)
         return escape(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "seccomp") == 0) {
+        /* the application's own filter sees a patched site's calls too */
+        setup();
+        mprotect(page, 4096, PROT_READ | PROT_WRITE | PROT_EXEC);
+        write_site(SYS_getppid);
+        long before = 0;
+        for (int i = 0; i < CALLS; i++)
+            before = call_site(0, 0, 0);
+        int same = before == getppid();
+        fprintf(stderr, "site patched %d\n", site[0] == 0xff); /* the sandbox's test reads it */
+        struct sock_filter f[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 42),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+            perror("seccomp");
+            return 1;
+        }
+        int denied = 0;
+        for (int i = 0; i < CALLS; i++)
+            denied += call_site(0, 0, 0) == -42;
+        printf("before filter %d, denied after %d\n", same, denied);
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "unmap") == 0) {
         /* the program takes the table's range for itself: every site goes
          * back to its own bytes first, and keeps working (by trapping) */

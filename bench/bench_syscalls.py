@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from runners import RUNNERS
+from runners import NOPATCH, RUNNERS
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRAMS = Path(__file__).resolve().parent / "programs"
@@ -46,13 +46,25 @@ WORKLOADS = (
 )
 
 
+# Also run with syscall patching off (PYVISOR_PATCH=0, sentry/systrap/patch.py):
+# the summary's "syscall patching" table compares on, off and gVisor-systrap.
+PATCH_WORKLOADS = ("getppid", "write64")
+
+
+def _runners(w: Workload) -> tuple[str, ...]:
+    if w.name not in PATCH_WORKLOADS:
+        return RUNNERS
+    i = RUNNERS.index("pyvisor") + 1
+    return (*RUNNERS[:i], NOPATCH, *RUNNERS[i:])
+
+
 def _cases() -> list[pytest.param]:
     # Runners innermost, so the three runs of one workload sit next to each
     # other in time and drift in the machine's load hits them alike.
     cases = []
     for w in WORKLOADS:
         for n in (None,) if w.n is None else (0, w.n):
-            for r in RUNNERS:
+            for r in _runners(w):
                 tag = w.name if n is None else f"{w.name}-N{'0' if n == 0 else ''}"
                 cases.append(pytest.param(w, n, r, id=f"{tag}-{r}"))
     return cases

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runners import GVISOR, RUNNERS, gvisor_cli, is_gvisor_panic
+from runners import GVISOR, NOPATCH, RUNNERS, gvisor_cli, is_gvisor_panic
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRAMS = Path(__file__).resolve().parent / "programs"
@@ -202,6 +202,7 @@ def prefixes(programs: dict[str, Path], bench_results: Results,
     out: dict[str, list[str] | str] = {
         "native": [],
         "pyvisor": [sys.executable, str(REPO / "runsc.py"), "do", "--"],
+        NOPATCH: ["env", "PYVISOR_PATCH=0", sys.executable, str(REPO / "runsc.py"), "do", "--"],
     }
     for runner in GVISOR:
         prefix: list[str] | str = gvisor_clis[runner]
@@ -312,9 +313,32 @@ def summary_lines(results: Results) -> list[str]:
             header.append("goal pyvisor/runsc")
         out += ["", "Cost of one loop iteration, (t(N) - t(0)) / N from the best rounds (us)"]
         out += _table(header, rows)
+    out += _patch_lines(best, loop_n)
     for runner, reason in sorted(results.skipped.items()):
         out.append(f"{runner}: skipped: {reason}")
     return out
+
+
+def _patch_lines(best: dict[tuple[str, int | None, str], float],
+                 loop_n: dict[str, int]) -> list[str]:
+    """Syscall patching on (pyvisor) and off (pyvisor-nopatch) beside
+    gVisor-systrap, per loop iteration, for the loops run both ways."""
+    runners = ("pyvisor", NOPATCH, "systrap")
+    rows = []
+    for w, n in loop_n.items():
+        if (w, n, NOPATCH) not in best:
+            continue
+        cost: dict[str, float | None] = {}
+        for r in runners:
+            t_n, t_0 = best.get((w, n, r)), best.get((w, 0, r))
+            cost[r] = None if t_n is None or t_0 is None else (t_n - t_0) / n
+        rows.append([w, *(_us(cost[r]) for r in runners), _ratio(cost["pyvisor"], cost[NOPATCH]),
+                     _ratio(cost["pyvisor"], cost["systrap"]),
+                     _ratio(cost[NOPATCH], cost["systrap"])])
+    if not rows:
+        return []
+    return ["", "Syscall patching: one iteration (us), patching on vs off vs gVisor-systrap"] + \
+        _table(["loop", *runners, "on/off", "on/systrap", "off/systrap"], rows)
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's own tables

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 RUNNERS = ("native", "pyvisor", "runsc", "systrap")
+NOPATCH = "pyvisor-nopatch"  # pyvisor with PYVISOR_PATCH=0 (bench_syscalls.py only)
 GVISOR = ("runsc", "systrap")
 RUNSC_FLAGS = ("--platform=ptrace", "--network=none")
 SYSTRAP_FLAGS = ("--platform=systrap", "--network=none")

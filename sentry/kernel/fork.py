@@ -29,6 +29,7 @@ from sentry.kernel.threadgroup import ThreadGroup
 from sentry.kernel.workers import WORKERS, NoThread
 from sentry.mm.address_space import StubOp
 from sentry.rootfs import read_executable
+from sentry.systrap import patch
 from sentry.systrap.stubs import RAX, RSP
 
 if TYPE_CHECKING:
@@ -204,6 +205,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         worker = _reserve_worker()
         if flags & CLONE_VM:
             mm = ptg.mm
+            patch.freeze(mm)  # two stub processes now map it (sentry/systrap/patch.py)
             child_ops = _shared_map_ops(mm)
         else:
             mm = ptg.mm.fork()

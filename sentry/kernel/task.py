@@ -32,7 +32,7 @@ from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
 from sentry.kernel.workers import WORKERS, Job
 from sentry.mm.address_space import StubOp
 from sentry.mm.layout import APP_END, APP_START
-from sentry.systrap import stubs
+from sentry.systrap import patch, stubs
 from sentry.systrap.stubs import RAX, RIP, StubThread
 from sentry.vfs.file import set_interrupt_check
 from sentry.vfs.locks import LOCKS
@@ -428,6 +428,8 @@ class Task:
             else:
                 self._regs = None
                 r8, r9, r10, rdi, rsi, rdx, nr = th.syscall_regs()
+                if patch.ENABLED and self.ptrace is None:
+                    patch.on_trap(self, th, nr)  # next time: no signal (systrap/patch.py)
                 args = (rdi, rsi, rdx, r10, r8, r9)
                 handler = dispatch[nr] if nr < NR_SYSCALLS else None
                 call = self._strace_call(nr, args) if strace else ""

@@ -457,6 +457,8 @@ class AddressSpace(Remapper, Accounting):
         with self.lock:
             child.brk_start, child.current_brk = self.brk_start, self.current_brk
             child.saved_auxv = self.saved_auxv
+            if self.patch_state is not None:  # its patched text and table are copied too
+                child.patch_state = self.patch_state.fork()
             try:
                 for v in self._vmas:
                     if v.vmflags & VM_DONTFORK:

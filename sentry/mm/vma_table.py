@@ -44,7 +44,7 @@ import bisect
 import errno
 import struct
 import threading
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sentry.kernel.errors import SyscallError
 from sentry.mm.layout import (
@@ -84,6 +84,8 @@ def err(code: int) -> SyscallError:
 
 class VmaTable:
     """The VMAs of one address space, the pending stub ops, and user-memory copies."""
+
+    patch_state: Any = None  # sentry/systrap/patch.py's PatchState, once a syscall trapped
 
     def __init__(self, mf: MemoryFile) -> None:
         self.mf = mf
@@ -357,6 +359,8 @@ class VmaTable:
 
     def _isolate(self, start: int, end: int) -> tuple[int, int]:
         """Split so VMAs [i, j) cover exactly the mapped parts of [start, end)."""
+        if self.patch_state is not None:  # an op over the syscall-patch table
+            self.patch_state.guard(self, start, end)  # (sentry/systrap/patch.py)
         self._split_at(start)
         self._split_at(end)
         return bisect.bisect_left(self._starts, start), bisect.bisect_left(self._starts, end)
@@ -390,6 +394,8 @@ class VmaTable:
         a VMA may cover only part of its backing, which is freed as one range
         when its last user lets go.
         """
+        if self.patch_state is not None:  # madvise or mremap over the patch table
+            self.patch_state.guard(self, start, end)
         for v, _lo, _hi in self._overlapping(start, end):
             if v.backing is None or v.shared:
                 continue

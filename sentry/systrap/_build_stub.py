@@ -44,6 +44,9 @@ CDEF = """
 #define SLOT_PARKED ...
 #define SLOT_CLAIMED ...
 #define SLOT_UNPARKED ...
+#define SLOT_RESYNC ...
+#define STUB_PATCH_BASE ...
+#define STUB_PATCH_SIZE ...
 #define EVENT_SYSCALL ...
 #define EVENT_FAULT ...
 #define EVENT_INTERRUPT ...
@@ -76,6 +79,10 @@ struct stub_slot {
     uint32_t fp_size;
     uint32_t fp_restore;
     uint32_t spin_ok;
+    uint32_t via_patch;
+    uint32_t kick_deferred;
+    uint32_t use_gs;
+    uint32_t pad2;
     struct stub_op ops[64];
 };
 struct stub_sock_filter { uint16_t code; uint8_t jt; uint8_t jf; uint32_t k; };
@@ -112,6 +119,9 @@ int sentry_unpark(struct stub_slot *slot);
 int sentry_unclaim(struct stub_slot *slot);
 int sentry_syscall_return(struct stub_slot *slot, uint64_t rax, uint64_t spin_cycles,
                           int64_t timeout_ns);
+uint64_t stub_patch_entry_addr(void);
+uint64_t stub_patch_resync_addr(void);
+int sentry_patch_cas8(uint64_t p, uint64_t old, uint64_t new_);
 """
 
 COMPILE_ARGS = [
@@ -151,7 +161,10 @@ ffibuilder.set_source(
     "void sentry_claimed_return(struct stub_slot *, uint64_t);\n"
     "int sentry_unpark(struct stub_slot *);\n"
     "int sentry_unclaim(struct stub_slot *);\n"
-    "int sentry_syscall_return(struct stub_slot *, uint64_t, uint64_t, int64_t);\n",
+    "int sentry_syscall_return(struct stub_slot *, uint64_t, uint64_t, int64_t);\n"
+    "uint64_t stub_patch_entry_addr(void);\n"
+    "uint64_t stub_patch_resync_addr(void);\n"
+    "int sentry_patch_cas8(uint64_t, uint64_t, uint64_t);\n",
     sources=[_src],
     include_dirs=[HERE],
     extra_compile_args=COMPILE_ARGS,

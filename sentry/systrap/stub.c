@@ -105,6 +105,7 @@ extern char __stop_pyvisor_stub[] __attribute__((visibility("hidden")));
 #define K_PROT_RW 0x3
 #define K_PROT_RX 0x5
 #define K_ARCH_SET_FS 0x1002
+#define K_ARCH_SET_GS 0x1001
 #define K_CLONE_PARENT 0x00008000
 #define K_SIGCHLD 17
 
@@ -142,7 +143,7 @@ STUB_INLINE void stub_post(uint32_t *word, uint32_t *peer_sleeping, uint32_t v) 
 }
 
 STUB_INLINE int sentry_answered(uint32_t s) {
-    return s == SLOT_OPS || s == SLOT_REPLY || s == SLOT_REPLY_OPS;
+    return s == SLOT_OPS || s == SLOT_REPLY || s == SLOT_REPLY_OPS || s == SLOT_RESYNC;
 }
 
 /* Wait for the Sentry's answer.  Its thread on another CPU (spin_ok): spin for
@@ -270,14 +271,25 @@ STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
     slot->op_result = res;
 }
 
+#include "stub_patch.inc"
+
 /* SIGSYS (a trapped syscall) and synchronous faults: hand the registers to the
  * Sentry, serve its requests, load the registers it wrote, return. */
 STUB static void stub_handler(int signo, void *info, void *uctx) {
     uintptr_t here = (uintptr_t)&signo;
     struct stub_slot *slot = (struct stub_slot *)(here & ~(STUB_SLOT_STRIDE - 1));
     volatile uint64_t *gregs = (volatile uint64_t *)((char *)uctx + 40);
+    int patched = stub_patch_signal(slot, &signo, gregs); /* stub_patch.inc */
+    if (patched == PATCH_SIG_IGNORE)
+        return;
+    if (patched == PATCH_SIG_RESYNC) {
+        stub_post(&slot->state, &slot->sentry_sleeping, SLOT_OPS_DONE);
+        goto serve;
+    }
     for (int i = 0; i < STUB_NREGS; i++)
         slot->regs[i] = gregs[i];
+    slot->via_patch = 0;
+    slot->kick_deferred = 0; /* this event reports whatever it was for */
     if (signo == SIGSYS) {
         slot->event = EVENT_SYSCALL;
         uint64_t nr = slot->regs[13]; /* RAX */
@@ -292,10 +304,16 @@ STUB static void stub_handler(int signo, void *info, void *uctx) {
         slot->fault_addr = *(volatile uint64_t *)((char *)info + 16);
     }
     stub_post(&slot->state, &slot->sentry_sleeping, SLOT_EVENT);
+serve:
     for (;;) {
         uint32_t s = stub_wait_sentry(slot);
         if (s == SLOT_REPLY)
             break;
+        if (s == SLOT_RESYNC) { /* already in a signal frame: nothing to do */
+            slot->via_patch = 0;
+            stub_post(&slot->state, &slot->sentry_sleeping, SLOT_OPS_DONE);
+            continue;
+        }
         stub_do_ops(slot, uctx);
         if (s == SLOT_REPLY_OPS) {
             /* Ops that came with the reply (a round trip saved): no one waits
@@ -361,6 +379,8 @@ STUB static void stub_thread_start(void) {
     ss.pad = 0;
     ss.size = STUB_SLOT_STRIDE - STUB_SLOT_HDR;
     S2(SYS_sigaltstack, &ss, 0);
+    if (((struct stub_slot *)slot)->use_gs)
+        stub_set_gs(slot); /* the clone inherited its creator's GS base */
     uint64_t blocked = ~FAULT_SIGNALS;
     S4(SYS_rt_sigprocmask, SIG_SETMASK, &blocked, 0, 8);
     stub_trap();
@@ -400,6 +420,9 @@ STUB static void stub_child_main(uint64_t slots_off, uint64_t sentry_pid) {
     ss.size = STUB_SLOT_STRIDE - STUB_SLOT_HDR;
     if (S2(SYS_sigaltstack, &ss, 0) != 0)
         S1(SYS_exit_group, 113);
+    /* GS base: the first slot, for the syscall trampoline (stub_patch.inc);
+     * before the filter, which allows no ARCH_SET_GS. */
+    S2(SYS_arch_prctl, K_ARCH_SET_GS, STUB_SLOTS_ADDR);
     if (S6(SYS_prctl, PR_SET_NO_NEW_PRIVS_, 1, 0, 0, 0, 0) != 0)
         S1(SYS_exit_group, 114);
     struct k_sock_fprog prog;
@@ -494,6 +517,8 @@ uint64_t stub_thread_start_offset(void) {
 uint64_t stub_syscall_ip_offset(void) {
     return (uint64_t)(stub_syscall_insn - __start_pyvisor_stub) + 2;
 }
+
+#include "stub_patch_sentry.inc"
 
 static long raw(long nr, long a, long b, long c, long d, long e, long f) {
     long r = syscall(nr, a, b, c, d, e, f);

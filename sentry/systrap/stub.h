@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 12
+#define STUB_ABI_VERSION 13
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -63,6 +63,12 @@
 #define SLOT_PARKED   6
 #define SLOT_CLAIMED  7
 #define SLOT_UNPARKED 8
+/* Syscall patching (sentry/systrap/patch.py): a syscall that came through the
+ * trampoline has no signal frame.  Before the Sentry needs one (the FPU state
+ * of a signal frame, or loading one), it asks for RESYNC: the trampoline then
+ * enters the signal handler through a trapping syscall, which answers
+ * OPS_DONE from a real frame and goes on as for any trap. */
+#define SLOT_RESYNC   9
 /* Futex bitsets: stub and Sentry thread may sleep on one slot word at once. */
 #define FUTEX_BIT_STUB   1
 #define FUTEX_BIT_SENTRY 2
@@ -113,8 +119,23 @@ struct stub_slot {
     uint32_t fp_size;      /* bytes OP_SAVE_FP stored at STUB_SLOT_FP_OFF */
     uint32_t fp_restore;   /* set by the Sentry: load the FPU area before returning */
     uint32_t spin_ok;      /* set by the Sentry: the two sides run on different CPUs, spin */
+    uint32_t via_patch;    /* stub: this event came through the trampoline (no signal frame) */
+    uint32_t kick_deferred;/* stub: a kick that hit the trampoline, to report once answered */
+    uint32_t use_gs;       /* set by the Sentry: a new thread points its GS base at its slot */
+    uint32_t pad2;
     struct stub_op ops[STUB_MAX_OPS];
 };
+
+/* Syscall patching: `mov $nr,%eax; syscall` (b8 imm32 0f 05) becomes
+ * `jmp *abs32` (ff 24 25 abs32) through an entry of the patch table, a page
+ * range in the application's address space whose 32-bit address ends in the
+ * bytes 0f 05: the last two bytes of a patched site are still `syscall`, so a
+ * thread that had executed the old `mov` just before the write traps as it
+ * always did.  The table's entry 0 holds the address of stub_patch_entry; the
+ * per-site code it points to sets RAX (the number) and RCX (the return
+ * address) and jumps there (patch.py writes both). */
+#define STUB_PATCH_BASE 0x050f0000ULL
+#define STUB_PATCH_SIZE 0x10000ULL
 
 #define STUB_MAX_FILTER 256
 

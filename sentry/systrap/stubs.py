@@ -29,7 +29,7 @@ from typing import Any
 from sentry import placement
 from sentry.mm.address_space import StubOp
 from sentry.mm.memfile import MemoryFile
-from sentry.systrap import bpf
+from sentry.systrap import bpf, patch
 
 try:
     from sentry.systrap._stub import ffi, lib
@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 12  # 12: the vDSO region (STUB_VVAR_ADDR, STUB_VDSO_ADDR)
+EXPECTED_ABI = 13  # 13: syscall patching (via_patch, kick_deferred, use_gs, SLOT_RESYNC)
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -254,6 +254,8 @@ class StubProcess:
             self._used.add(index)
         base = self.slots_off + index * lib.STUB_SLOT_STRIDE
         mf.view[base : base + SLOT_OPS_OFF] = bytes(SLOT_OPS_OFF)  # a fresh slot header
+        if patch.HAVE_FSGSBASE:  # its GS base at its own slot (the syscall trampoline)
+            struct.pack_into("<I", mf.view, base + ffi.offsetof("struct stub_slot", "use_gs"), 1)
         top = base + lib.STUB_SLOT_STRIDE - 16
         struct.pack_into("<Q", mf.view, top, lib.STUB_CODE_ADDR + lib.stub_thread_start_offset())
         child_sp = lib.STUB_SLOTS_ADDR + index * lib.STUB_SLOT_STRIDE + lib.STUB_SLOT_STRIDE - 16
@@ -501,8 +503,19 @@ class StubThread:
         self.slot.fs_base = base
         self.slot.set_fs = 1
 
+    def resync(self) -> None:
+        """An event that came through the syscall trampoline has no signal
+        frame: have the stub enter its handler (sentry/systrap/patch.py) before
+        anything that reads or loads the frame's FPU state."""
+        if not self.slot.via_patch:
+            return
+        rc = lib.sentry_post_wait(self.slot, lib.SLOT_RESYNC, lib.SLOT_OPS_DONE,
+                                  SPIN_MAX if self.spins else 0, WAIT_SLICE_NS)
+        self._wait(rc, lib.SLOT_OPS_DONE)
+
     def save_fp(self) -> bytes:
         """The FPU state of the code this thread interrupted (stopped in an event)."""
+        self.resync()
         self.apply_ops([StubOp(lib.OP_SAVE_FP, 0, 0, 0, 0)])
         return self._fp_area(min(int(self.slot.fp_size), lib.STUB_SLOT_FP_MAX))
 
@@ -522,6 +535,7 @@ class StubThread:
         """Have the stub load ``data`` as the FPU state when it next resumes."""
         if not 0 < len(data) <= lib.STUB_SLOT_FP_MAX:
             return
+        self.resync()
         off = self.base + lib.STUB_SLOT_FP_OFF
         self.view[off : off + len(data)] = data
         self.slot.fp_size = len(data)

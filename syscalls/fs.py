@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 from sentry.kernel import parking, rlimits
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SIGXFSZ, SigInfo
-from sentry.vfs.description import dentry_of
+from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.file import O_APPEND, O_CLOEXEC, O_NONBLOCK, SETFL_MASK, FileDescription
 from sentry.vfs.locks import END as LOCK_END
 from sentry.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK, LOCKS
 from sentry.vfs.pipe import make_pipe
 from sentry.vfs.tmpfs import F_ADD_SEALS, F_GET_SEALS, file_seals
-from syscalls import fcntl_cmds
+from syscalls import fcntl_cmds, fs_ioctl
 from syscalls.abi import (
     MAX_RW_COUNT,
     pack_stat,
@@ -26,6 +26,7 @@ from syscalls.abi import (
     s32,
     s64,
 )
+from syscalls.namespaces import unshare_files
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -336,10 +337,14 @@ def close(t: Task, a: Args) -> int:
 
 
 def close_range(t: Task, a: Args) -> int:
-    """close_range(2): CLOSE_RANGE_CLOEXEC marks instead of closing."""
+    """close_range(2): CLOSE_RANGE_CLOEXEC marks instead of closing;
+    CLOSE_RANGE_UNSHARE first gives the process its own table (the sharers
+    keep theirs open)."""
     first, last, flags = a[0] & 0xFFFFFFFF, a[1] & 0xFFFFFFFF, a[2]
     if flags & ~0x6 or first > last:
         raise SyscallError(errno.EINVAL)
+    if flags & 0x2:
+        unshare_files(t)
     t.fds.close_range(first, last, cloexec_only=bool(flags & 0x4))
     return 0
 
@@ -366,6 +371,10 @@ def ioctl(t: Task, a: Args) -> int:
         left = max(0, f.stat().size - f.seek(0, os.SEEK_CUR))
         t.mm.copy_out(a[2], struct.pack("<i", min(left, 0x7FFFFFFF)))
         return 0
+    if not isinstance(f, PathDescription):
+        res = fs_ioctl.generic(t, f, cmd, a[2])
+        if res is not None:
+            return res
     return f.ioctl(cmd, a[2], t)
 
 

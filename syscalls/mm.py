@@ -16,7 +16,7 @@ from sentry.mm.filemap import FileBacking, writeback_for
 from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
 from sentry.mm.vma import VM_NOMAYWRITE
 from sentry.vfs import vfs
-from sentry.vfs.description import dentry_of
+from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.tmpfs import NO_WRITES, memfd_file
 from syscalls.abi import read_iovecs, s32
 from syscalls.mlock import lock_limit
@@ -117,6 +117,8 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     bytes at mmap time (Linux's copy-on-write copies later: a store by another
     process before our first store to the page is not seen: partial)."""
     desc = t.fds.get(fd)
+    if isinstance(desc, PathDescription):  # O_PATH: Linux's fdget refuses it
+        raise SyscallError(errno.EBADF)
     read_pages = getattr(desc, "read_pages", None)
     if read_pages is None:
         raise SyscallError(errno.ENODEV)

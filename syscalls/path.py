@@ -18,7 +18,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import cached_for
 from sentry.vfs import vfs
 from sentry.vfs.dentry import Dentry
-from sentry.vfs.description import dentry_of
+from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.file import O_CLOEXEC
 from sentry.vfs.inode import Inode, StatFs
 from sentry.vfs.vfs import reopen_dir
@@ -328,8 +328,11 @@ def chmod(t: Task, a: Args) -> int:
 
 
 def fchmod(t: Task, a: Args) -> int:
-    """fchmod(2)."""
-    d = dentry_of(t.fds.get(s32(a[0])))
+    """fchmod(2): an O_PATH descriptor is EBADF, as Linux's fdget."""
+    desc = t.fds.get(s32(a[0]))
+    if isinstance(desc, PathDescription):
+        raise SyscallError(errno.EBADF)
+    d = dentry_of(desc)
     if d is None:
         raise SyscallError(errno.EPERM)
     vfs.chmod(ctx_of(t), d, b"", a[1] & 0o7777, allow_empty=True)
@@ -361,6 +364,8 @@ def fchownat(t: Task, a: Args) -> int:
     flags = a[4] & 0xFFFFFFFF
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
+    if not path and not flags & AT_EMPTY_PATH:
+        raise SyscallError(errno.ENOENT)
     d = dirfd_arg(t, a[0], path) if path else dentry_of(t.fds.get(s32(a[0])))
     uid, gid = id_arg(a[2]), id_arg(a[3])
     vfs.chown(ctx_of(t), d, path, uid, gid, follow=not flags & AT_SYMLINK_NOFOLLOW,
@@ -379,8 +384,11 @@ def lchown(t: Task, a: Args) -> int:
 
 
 def fchown(t: Task, a: Args) -> int:
-    """fchown(2)."""
-    d = dentry_of(t.fds.get(s32(a[0])))
+    """fchown(2): an O_PATH descriptor is EBADF, as Linux's fdget."""
+    desc = t.fds.get(s32(a[0]))
+    if isinstance(desc, PathDescription):
+        raise SyscallError(errno.EBADF)
+    d = dentry_of(desc)
     if d is None:
         raise SyscallError(errno.EPERM)
     uid, gid = id_arg(a[1]), id_arg(a[2])
@@ -406,14 +414,15 @@ def _set_times(t: Task, dirfd: int, path_addr: int, times: tuple[int, int] | Non
     atime = mtime = _time.time_ns() if times is None else None
     if times is not None:
         atime, mtime = times
-    if not path_addr:
+    touch = times is None
+    if not path_addr and s32(dirfd) != AT_FDCWD:
         d = dentry_of(t.fds.get(s32(dirfd)))
         if d is None:
             raise SyscallError(errno.EBADF)
-        vfs.utimens(ctx_of(t), d, b"", atime, mtime, allow_empty=True)
+        vfs.utimens(ctx_of(t), d, b"", atime, mtime, allow_empty=True, touch=touch)
         return 0
-    path = path_arg(t, path_addr)
-    vfs.utimens(ctx_of(t), dirfd_arg(t, dirfd, path), path, atime, mtime)
+    path = path_arg(t, path_addr)  # NULL with AT_FDCWD: EFAULT, as Linux
+    vfs.utimens(ctx_of(t), dirfd_arg(t, dirfd, path), path, atime, mtime, touch=touch)
     return 0
 
 
@@ -458,20 +467,23 @@ def utimensat(t: Task, a: Args) -> int:
     flags = a[3] & 0xFFFFFFFF
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
+    touch = True
     if a[2]:
         asec, ansec, msec, mnsec = struct.unpack("<qqqq", t.mm.copy_in(a[2], 32))
+        touch = ansec == UTIME_NOW and mnsec == UTIME_NOW
         atime, mtime = _time_arg(asec, ansec), _time_arg(msec, mnsec)
     else:
         atime = mtime = _time.time_ns()
-    if a[1] == 0:
+    if a[1] == 0 and s32(a[0]) != AT_FDCWD:
         d = dentry_of(t.fds.get(s32(a[0])))
         if d is None:
             raise SyscallError(errno.EBADF)
-        vfs.utimens(ctx_of(t), d, b"", atime, mtime, allow_empty=True)
+        vfs.utimens(ctx_of(t), d, b"", atime, mtime, allow_empty=True, touch=touch)
         return 0
-    path = path_arg(t, a[1])
+    path = path_arg(t, a[1])  # NULL with AT_FDCWD: EFAULT, as Linux
     vfs.utimens(ctx_of(t), dirfd_arg(t, a[0], path), path, atime, mtime,
-                follow=not flags & AT_SYMLINK_NOFOLLOW, allow_empty=bool(flags & AT_EMPTY_PATH))
+                follow=not flags & AT_SYMLINK_NOFOLLOW, allow_empty=bool(flags & AT_EMPTY_PATH),
+                touch=touch)
     return 0
 
 

@@ -93,6 +93,9 @@ def open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         return r.desc  # type: ignore[return-value]
 
 
+O_NOATIME = 0o1000000
+
+
 def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
           mode: int, umask: int | None) -> FileDescription:
     umask = ctx.umask if umask is None else umask
@@ -130,6 +133,8 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         if not created:
             ctx.check(d, (MAY_WRITE if wants_write or flags & O_TRUNC else 0)
                       | (MAY_READ if acc != O_WRONLY else 0))
+        if flags & O_NOATIME and not created:
+            ctx.check_owner(d)  # Linux's may_open: the owner's (or CAP_FOWNER's) alone
         if (wants_write or flags & O_TRUNC) and inode.is_reg() and not created:
             _writable_mount(d)
         if flags & O_TRUNC and inode.is_reg() and not created and inode.size:
@@ -255,13 +260,22 @@ def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gi
 
 def utimens(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
             atime_ns: int | None, mtime_ns: int | None, follow: bool = True,
-            allow_empty: bool = False) -> None:
-    """utimensat(2): None is UTIME_OMIT; the caller turns UTIME_NOW into the time."""
+            allow_empty: bool = False, touch: bool = False) -> None:
+    """utimensat(2): None is UTIME_OMIT; the caller turns UTIME_NOW into the time.
+    ``touch`` (no times given, or both UTIME_NOW) asks less, as Linux's
+    ATTR_TOUCH: the owner or anyone who may write (else EACCES); explicit
+    times are the owner's alone (EPERM)."""
     with TREE_LOCK:
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
         if atime_ns is None and mtime_ns is None:
             return
-        ctx.check_owner(d)
+        if touch:
+            try:
+                ctx.check_owner(d)
+            except SyscallError:
+                ctx.check(d, MAY_WRITE)
+        else:
+            ctx.check_owner(d)
         d.inode.setattr(atime_ns=atime_ns, mtime_ns=mtime_ns)
         notify.emit(d, notify.IN_ATTRIB)
 

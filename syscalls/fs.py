@@ -578,7 +578,8 @@ ENTRIES: list[Entry] = [
     supported("close", close),
     supported("close_range", close_range),
     supported("fstat", fstat),
-    partial("ioctl", ioctl, note="terminal ioctls, FIONBIO, FIONREAD, FIOCLEX"),
+    partial("ioctl", ioctl, note="terminal ioctls (TCGETS, TCGETA...), FIONBIO, FIONREAD, FIOCLEX, "
+            "ioctl_ns (NS_GET_*), RNDGETENTCNT; FICLONE is EOPNOTSUPP (no reflinks)"),
     partial("fcntl", fcntl, note="locks advisory within the sandbox; leases never broken; "
             "no SIGIO for O_ASYNC; no dnotify (F_NOTIFY: EINVAL)"),
     supported("flock", flock),

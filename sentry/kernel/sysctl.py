@@ -3,6 +3,7 @@ change, kept per sandbox, never the host's.
 
 Why only these: a tunable is writable here when the Sentry honours its value
 (pid_max bounds the pids it hands out; nr_open caps RLIMIT_NOFILE;
+inotify/max_user_instances caps each user's inotify instances;
 pipe-max-size caps F_SETPIPE_SZ without CAP_SYS_RESOURCE) or when
 its value has no effect on Linux either beyond being read back
 (core_pattern: no core files are written; printk: the log is empty;
@@ -49,6 +50,7 @@ class Sysctls:
     lease_break_time: int = 45
     pipe_max_size: int = 1 << 20
     drop_caches: int = 0
+    inotify_max_user_instances: int = 128
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()

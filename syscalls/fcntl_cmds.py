@@ -7,7 +7,8 @@ What is and is not modelled:
 
 * The owner and signal are recorded, checked and read back as Linux does
   (ESRCH for an owner that does not exist, EINVAL for a bad type or signal);
-  O_ASYNC's SIGIO is not sent.
+  sentry/kernel/sigio.py sends them: O_ASYNC on pipes, dnotify
+  (syscalls/dnotify.py). Other files' O_ASYNC sends nothing.
 * A lease is taken with Linux's checks (a regular file, the caller owns it
   or has CAP_LEASE, no writer for a read lease, no other open description
   for a write lease, no other holder's conflicting lease: EAGAIN) and read

@@ -18,7 +18,7 @@ from sentry.vfs.locks import END as LOCK_END
 from sentry.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK, LOCKS
 from sentry.vfs.pipe import make_pipe
 from sentry.vfs.tmpfs import F_ADD_SEALS, F_GET_SEALS, file_seals
-from syscalls import fcntl_cmds, fs_ioctl
+from syscalls import dnotify, fcntl_cmds, fs_ioctl
 from syscalls.abi import (
     MAX_RW_COUNT,
     pack_stat,
@@ -49,6 +49,7 @@ F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
 F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG = 8, 9, 10, 11
 F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
 F_NOTIFY = 1026
+O_ASYNC = 0o20000
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 FLOCK = struct.Struct("<hh4xqqi4x")  # l_type, l_whence, (pad), l_start, l_len, l_pid
 O_DIRECT = 0o40000
@@ -332,6 +333,7 @@ def close(t: Task, a: Args) -> int:
     f = t.fds.get(fd)
     if getattr(f, "lock_owners", None):
         LOCKS.release_owner(_lock_key(f), t.pid)
+    dnotify.flush(t, f)
     t.fds.close(fd)
     return 0
 
@@ -395,14 +397,19 @@ def fcntl(t: Task, a: Args) -> int:
     if cmd == F_GETFL:
         return f.flags
     if cmd == F_SETFL:
+        if arg & O_ASYNC and not f.flags & O_ASYNC:
+            f.__dict__["async_fd"] = fd  # si_fd of its SIGIO (Linux's fasync entry)
+            pipe = getattr(f, "pipe", None)
+            if pipe is not None and f not in pipe.async_ends:
+                pipe.async_ends.append(f)
         f.flags = (f.flags & ~SETFL_MASK) | (arg & SETFL_MASK)
         return 0
     if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _record_lock(t, f, cmd, arg)
     if cmd in fcntl_cmds.COMMANDS:
         return fcntl_cmds.handle(t, f, cmd, arg)
-    if cmd == F_NOTIFY:  # dnotify is not modelled (CONFIG_DNOTIFY off): EINVAL
-        raise SyscallError(errno.EINVAL)
+    if cmd == F_NOTIFY:
+        return dnotify.fcntl_notify(t, f, fd, arg)
     if cmd in (F_ADD_SEALS, F_GET_SEALS):
         return file_seals(f, cmd, arg & 0xFFFFFFFF)
     raise SyscallError(errno.EINVAL)
@@ -581,7 +588,7 @@ ENTRIES: list[Entry] = [
     partial("ioctl", ioctl, note="terminal ioctls (TCGETS, TCGETA...), FIONBIO, FIONREAD, FIOCLEX, "
             "ioctl_ns (NS_GET_*), RNDGETENTCNT; FICLONE is EOPNOTSUPP (no reflinks)"),
     partial("fcntl", fcntl, note="locks advisory within the sandbox; leases never broken; "
-            "no SIGIO for O_ASYNC; no dnotify (F_NOTIFY: EINVAL)"),
+            "O_ASYNC's SIGIO for pipes only; dnotify (F_NOTIFY) signals its owner"),
     supported("flock", flock),
     supported("dup", dup),
     supported("dup2", dup2),

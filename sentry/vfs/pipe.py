@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sentry.kernel import parking
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.sigio import POLL_IN, POLL_OUT, send_io_signal
 from sentry.vfs.file import (
     O_ACCMODE,
     O_NONBLOCK,
@@ -56,6 +57,8 @@ from sentry.vfs.file import (
 )
 from sentry.vfs.inode import S_IFIFO, alloc_dev, now_ns
 from shm.records import record
+
+O_ASYNC = 0o20000
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -95,6 +98,7 @@ class Pipe:
         self._waiters: list[threading.Lock] = []
         self._parked: list[_ParkedRead] = []  # reads a writer finishes (read_into)
         self._hook = interrupted
+        self.async_ends: list[PipeFile] = []  # ends ever given O_ASYNC (F_SETFL)
         self.ino = next(_pipe_ino)
         self.ctime_ns = now_ns()
 
@@ -279,6 +283,18 @@ class Pipe:
                 self._notify_all()
             return written
 
+    def signal_async(self, writers: bool) -> None:
+        """O_ASYNC: data came (tell the read ends, POLL_IN) or room was made
+        (tell the write ends, POLL_OUT), as Linux's kill_fasync after each
+        pipe_write and pipe_read; called outside the pipe's lock."""
+        if not self.async_ends:
+            return
+        for end in list(self.async_ends):
+            if end.flags & O_ASYNC and not end._released and \
+                    (end.is_writer if writers else end.is_reader):
+                send_io_signal(end, end.__dict__.get("async_fd", 0),
+                               POLL_OUT if writers else POLL_IN)
+
     def set_capacity(self, size: int, privileged: bool = False,
                      max_size: int = MAX_CAPACITY) -> int:
         """F_SETPIPE_SZ: round up to a power-of-two number of pages (at least
@@ -353,21 +369,29 @@ class PipeFile(FileDescription):
             raise SyscallError(errno.EBADF)
         if count == 0:
             return b""
-        return self.pipe.read(count, bool(self.flags & O_NONBLOCK))
+        data = self.pipe.read(count, bool(self.flags & O_NONBLOCK))
+        if data:
+            self.pipe.signal_async(writers=True)
+        return data
 
     def read_into(self, task: Task, addr: int, count: int) -> int:
         """read(2) straight into ``task``'s memory; another task's write may
         finish it (sentry/kernel/parking.py)."""
         if not self.is_reader:
             raise SyscallError(errno.EBADF)
-        return self.pipe.read_into(task, addr, count, bool(self.flags & O_NONBLOCK))
+        n = self.pipe.read_into(task, addr, count, bool(self.flags & O_NONBLOCK))
+        if n:
+            self.pipe.signal_async(writers=True)
+        return n
 
     def write(self, data: bytes) -> int:
         if not self.is_writer:
             raise SyscallError(errno.EBADF)
         if not data:
             return 0
-        return self.pipe.write(data, bool(self.flags & O_NONBLOCK))
+        n = self.pipe.write(data, bool(self.flags & O_NONBLOCK))
+        self.pipe.signal_async(writers=False)
+        return n
 
     def stat(self) -> Stat:
         if self.inode is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 
 from sentry.kernel.errors import SyscallError
-from sentry.vfs import notify, tmpfile
+from sentry.vfs import iflags, notify, tmpfile
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import O_PATH, PathDescription, dentry_of
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, O_WRONLY, FileDescription, Stat
@@ -135,6 +135,7 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
                       | (MAY_READ if acc != O_WRONLY else 0))
         if flags & O_NOATIME and not created:
             ctx.check_owner(d)  # Linux's may_open: the owner's (or CAP_FOWNER's) alone
+        iflags.check_open(inode, flags)
         if (wants_write or flags & O_TRUNC) and inode.is_reg() and not created:
             _writable_mount(d)
         if flags & O_TRUNC and inode.is_reg() and not created and inode.size:
@@ -233,6 +234,7 @@ def chmod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
     with TREE_LOCK:
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
         ctx.check_owner(d)
+        iflags.check_unchanged(d.inode)
         d.inode.setattr(mode=mode & 0o7777)
         notify.emit(d, notify.IN_ATTRIB)
 
@@ -250,6 +252,7 @@ def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gi
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
         if ctx.chown_check is not None:
             ctx.chown_check(d, uid, gid)
+        iflags.check_unchanged(d.inode)
         inode = d.inode
         kill = 0 if inode.is_dir() else S_ISUID | (S_ISGID if inode.mode & S_IXGRP else 0)
         mode = inode.mode & 0o7777 & ~kill if inode.mode & kill else None
@@ -270,12 +273,15 @@ def utimens(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
         if atime_ns is None and mtime_ns is None:
             return
         if touch:
+            if d.inode.iflags & iflags.FS_IMMUTABLE_FL:
+                raise SyscallError(errno.EPERM)
             try:
                 ctx.check_owner(d)
             except SyscallError:
                 ctx.check(d, MAY_WRITE)
         else:
             ctx.check_owner(d)
+            iflags.check_unchanged(d.inode)
         d.inode.setattr(atime_ns=atime_ns, mtime_ns=mtime_ns)
         notify.emit(d, notify.IN_ATTRIB)
 
@@ -292,6 +298,7 @@ def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: i
             raise SyscallError(errno.EINVAL)
         _writable_mount(d)
         ctx.check(d, MAY_WRITE)
+        iflags.check_unchanged(d.inode)
         d.inode.setattr(size=length)
         notify.emit(d, notify.IN_MODIFY)
 
@@ -394,6 +401,7 @@ def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry |
             raise SyscallError(errno.ENOENT)
         if parent.mount is not old.mount:
             raise SyscallError(errno.EXDEV)
+        iflags.check_unchanged(old.inode)
         tmpfile.may_link(old.inode, old.dead)
         parent.inode.link(name, old.inode)
         notify.emit_self(old.inode, notify.IN_ATTRIB)
@@ -408,6 +416,8 @@ def _existing(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry
         raise SyscallError(errno.ENOENT)
     ctx.check(parent, MAY_WRITE | MAY_EXEC)  # unlink and rmdir remove a name
     ctx.check_owner(child, parent)
+    iflags.check_unchanged(parent.inode)  # may_delete: append-only or immutable: EPERM
+    iflags.check_unchanged(child.inode)
     return parent, name, trailing, child
 
 
@@ -475,6 +485,9 @@ def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry
         ctx.check_owner(src, oparent)
         if dst is not None:
             ctx.check_owner(dst, nparent)
+        for frozen in (oparent, src, nparent, dst):
+            if frozen is not None:
+                iflags.check_unchanged(frozen.inode)
         sdir = src.inode.is_dir()
         if (otrail or ntrail) and not sdir:
             raise SyscallError(errno.ENOTDIR)

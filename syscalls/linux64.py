@@ -10,6 +10,7 @@ from syscalls import (
     aio,
     clone,
     creds,
+    fallocate,
     fs,
     inotify,
     ipc,
@@ -39,9 +40,9 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (clone, fs, path, openat2, inotify, xattr, mm, mlock, poll, process, ptrace, pidfd,
-            sched, creds, seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system,
-            time, timerfd, misc, net, mount, namespaces)
+FAMILIES = (clone, fs, path, fallocate, openat2, inotify, xattr, mm, mlock, poll, process,
+            ptrace, pidfd, sched, creds, seccomp, ipc, kcmp, mqueue, aio, signal, signalfd,
+            splice, system, time, timerfd, misc, net, mount, namespaces)
 
 
 def build_table() -> SyscallTable:

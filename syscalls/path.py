@@ -510,25 +510,6 @@ def ftruncate(t: Task, a: Args) -> int:
     return 0
 
 
-def fallocate(t: Task, a: Args) -> int:
-    """fallocate(2): mode 0 extends the file; other modes are not supported."""
-    desc = t.fds.get(s32(a[0]))
-    mode, off, length = s32(a[1]), a[2], a[3]
-    if (off >> 63) & 1 or (length >> 63) & 1 or length == 0:
-        raise SyscallError(errno.EINVAL)
-    if mode != 0:
-        raise SyscallError(errno.EOPNOTSUPP)
-    if not desc.writable():
-        raise SyscallError(errno.EBADF)
-    st = desc.stat()
-    if off + length > st.size:
-        fn = getattr(desc, "truncate", None)
-        if fn is None:
-            raise SyscallError(errno.ENODEV)
-        fn(off + length)
-    return 0
-
-
 def fsync(t: Task, a: Args) -> int:
     """fsync(2)/fdatasync(2): in-memory files are always in sync; a Gofer file
     mapped MAP_SHARED has what the mappings stored written back. Files with
@@ -661,7 +642,6 @@ ENTRIES: list[Entry] = [
           support="partial"),
     supported("truncate", truncate),
     supported("ftruncate", ftruncate),
-    partial("fallocate", fallocate, note="mode 0 only"),
     supported("fsync", fsync),
     supported("fdatasync", fsync),
     supported("sync", sync),

@@ -13,7 +13,7 @@ import time as _time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sentry.kernel.creds import CAP_SYS_CHROOT
+from sentry.kernel.creds import CAP_MKNOD, CAP_SYS_CHROOT
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import cached_for
 from sentry.vfs import vfs
@@ -233,7 +233,8 @@ def mkdir(t: Task, a: Args) -> int:
 def mknodat(t: Task, a: Args) -> int:
     """mknodat(2): regular files and fifos (devices need the device registry)."""
     path = path_arg(t, a[1])
-    vfs.mknod(ctx_of(t), dirfd_arg(t, a[0], path), path, a[2] & 0xFFFFFFFF, a[3], t.tg.umask)
+    vfs.mknod(ctx_of(t), dirfd_arg(t, a[0], path), path, a[2] & 0xFFFFFFFF, a[3], t.tg.umask,
+              dev_ok=t.creds.capable(CAP_MKNOD))
     return 0
 
 

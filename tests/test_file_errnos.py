@@ -16,6 +16,7 @@ def test_file_errnos_match_linux(programs: Programs) -> None:
     assert_same_as_native(programs.path("file_errnos"), in_tmpdir=True, markers=(
         "chown empty path: ENOENT", "utimes NULL path: EFAULT",
         "utime(read-only, NULL) not owner: EACCES", "open O_NOATIME not owner: EPERM",
+        "mknod char device without CAP_MKNOD: EPERM", "mknod fifo without CAP_MKNOD: ok",
         "mmap O_PATH: EBADF", "getdents64 removed dir: ENOENT", "TCGETA: ok",
         "entropy count 256", "FICLONE from a directory: EISDIR",
         "fd open in the parent after CLOSE_RANGE_UNSHARE: ok",

@@ -350,8 +350,10 @@ def mkdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
 
 
 def mknod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int, rdev: int = 0,
-          umask: int | None = None) -> None:
-    """mknod/mknodat(2): regular files, fifos, devices, sockets."""
+          umask: int | None = None, dev_ok: bool = True) -> None:
+    """mknod/mknodat(2): regular files, fifos, devices, sockets. A device
+    node (but a 0:0 whiteout) needs CAP_MKNOD (``dev_ok``): EPERM after the
+    directory's own checks, as Linux's vfs_mknod."""
     umask = ctx.umask if umask is None else umask
     fmt = mode & S_IFMT
     if fmt == 0:
@@ -364,6 +366,8 @@ def mknod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int, r
         parent, name, trailing = _new_name(ctx, dirfd_dentry, path)
         if trailing:
             raise SyscallError(errno.ENOENT)
+        if fmt in (S_IFCHR, S_IFBLK) and not dev_ok and not (fmt == S_IFCHR and rdev == 0):
+            raise SyscallError(errno.EPERM)
         perm = _perm(mode, umask)
         if fmt == S_IFREG:
             inode = parent.inode.create(name, S_IFREG | perm, ctx.uid, ctx.gid)

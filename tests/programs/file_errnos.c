@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -45,7 +46,7 @@ static void as_nobody(const char *dir) {
 	close(open(open_file, O_CREAT | O_WRONLY, 0666));
 	chmod(open_file, 0666);
 	close(open(own_file, O_CREAT | O_WRONLY, 0644));
-	chmod(dir, 0755);
+	chmod(dir, 0777);
 	p = fork();
 	if (p == 0) {
 		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
@@ -56,6 +57,10 @@ static void as_nobody(const char *dir) {
 		show("utimensat(read-only, NULL) not owner",
 		     utimensat(AT_FDCWD, own_file, NULL, 0));
 		show("open O_NOATIME not owner", open(open_file, O_RDONLY | O_NOATIME));
+		snprintf(open_file, sizeof open_file, "%s/node", dir);
+		show("mknod char device without CAP_MKNOD",
+		     mknod(open_file, S_IFCHR | 0600, makedev(1, 3)));
+		show("mknod fifo without CAP_MKNOD", mknod(open_file, S_IFIFO | 0600, 0));
 		fflush(stdout);
 		_exit(0);
 	}

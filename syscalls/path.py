@@ -21,6 +21,7 @@ from sentry.vfs.dentry import Dentry
 from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.file import O_CLOEXEC
 from sentry.vfs.inode import Inode, StatFs
+from sentry.vfs.resolve import Reopened
 from sentry.vfs.vfs import reopen_dir
 from syscalls.abi import NO_ID, id_arg, pack_stat, pack_statx, s32
 from syscalls.fs import check_new_size
@@ -132,6 +133,7 @@ def lstat(t: Task, a: Args) -> int:
 
 AT_STATX_SYNC_TYPE = 0x6000  # FORCE_SYNC | DONT_SYNC: both at once is EINVAL
 STATX_RESERVED = 0x80000000
+STATX_ATTR_MOUNT_ROOT = 0x2000
 
 
 def statx(t: Task, a: Args) -> int:
@@ -144,10 +146,22 @@ def statx(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if not path and flags & AT_EMPTY_PATH:
         fd = s32(a[0])
-        st = vfs.stat(ctx_of(t), None, b".") if fd == AT_FDCWD else t.fds.get(fd).stat()
+        if fd == AT_FDCWD:
+            st, d = vfs.stat(ctx_of(t), None, b"."), ctx_of(t).cwd
+        else:
+            desc = t.fds.get(fd)
+            st, d = desc.stat(), dentry_of(desc)
     else:
-        st = vfs.stat(ctx_of(t), dirfd_arg(t, a[0], path), path,
-                      follow=not flags & AT_SYMLINK_NOFOLLOW)
+        ctx, dirfd = ctx_of(t), dirfd_arg(t, a[0], path)
+        follow = not flags & AT_SYMLINK_NOFOLLOW
+        st = vfs.stat(ctx, dirfd, path, follow=follow)
+        try:
+            d = vfs.resolve(ctx, path, dirfd_dentry=dirfd, follow=follow)
+        except (SyscallError, Reopened):  # a name that stats but is no dentry here
+            d = None
+    st.attributes_mask |= STATX_ATTR_MOUNT_ROOT  # every path says whether it is one
+    if d is not None and d.is_mount_root():
+        st.attributes |= STATX_ATTR_MOUNT_ROOT
     t.mm.copy_out(a[4], pack_statx(st))
     return 0
 

@@ -1,6 +1,7 @@
 """Inode flags on tmpfs against Linux (/dev/shm in both runs): chattr's
 FS_IOC_[GS]ETFLAGS, statx's attributes, and EPERM for changing an
-append-only or immutable file (issue 14's statx04, statx08, unlink09)."""
+append-only or immutable file (issue 14's statx04, statx08, unlink09);
+and statx's STATX_ATTR_MOUNT_ROOT (statx12)."""
 
 from __future__ import annotations
 
@@ -14,4 +15,5 @@ def test_inode_flags_match_linux(programs: Programs) -> None:
         "flags 60", "statx attributes 60 mask has append/immutable/nodump: 1",
         "open O_WRONLY append-only: EPERM", "unlink append-only: EPERM",
         "open O_RDWR immutable: EPERM", "set compressed: EOPNOTSUPP",
-        "unlink after clearing: ok"))
+        "unlink after clearing: ok", "/dev/shm mount root 1 (known 1)", "by fd: mount root 1",
+        "a directory in it: mount root 0 (known 1)"))

@@ -61,5 +61,18 @@ int main(void) {
 	flags = 0;
 	show("clear", ioctl(fd, FS_IOC_SETFLAGS, &flags));
 	show("unlink after clearing", unlink(path));
+	struct statx sx;
+	statx(AT_FDCWD, "/dev/shm", 0, 0, &sx);
+	printf("/dev/shm mount root %d (known %d)\n", !!(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT),
+	       !!(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT));
+	fd = open("/dev/shm", O_RDONLY | O_DIRECTORY);
+	statx(fd, "", AT_EMPTY_PATH, 0, &sx);
+	printf("by fd: mount root %d\n", !!(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT));
+	mkdir(path, 0755);
+	statx(AT_FDCWD, path, 0, 0, &sx);
+	printf("a directory in it: mount root %d (known %d)\n",
+	       !!(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT),
+	       !!(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT));
+	rmdir(path);
 	return 0;
 }

@@ -407,7 +407,7 @@ def fcntl(t: Task, a: Args) -> int:
     if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _record_lock(t, f, cmd, arg)
     if cmd in fcntl_cmds.COMMANDS:
-        return fcntl_cmds.handle(t, f, cmd, arg)
+        return fcntl_cmds.handle(t, f, cmd, arg, fd)
     if cmd == F_NOTIFY:
         return dnotify.fcntl_notify(t, f, fd, arg)
     if cmd in (F_ADD_SEALS, F_GET_SEALS):
@@ -587,8 +587,8 @@ ENTRIES: list[Entry] = [
     supported("fstat", fstat),
     partial("ioctl", ioctl, note="terminal ioctls (TCGETS, TCGETA...), FIONBIO, FIONREAD, FIOCLEX, "
             "ioctl_ns (NS_GET_*), RNDGETENTCNT; FICLONE is EOPNOTSUPP (no reflinks)"),
-    partial("fcntl", fcntl, note="locks advisory within the sandbox; leases never broken; "
-            "O_ASYNC's SIGIO for pipes only; dnotify (F_NOTIFY) signals its owner"),
+    partial("fcntl", fcntl, note="locks advisory within the sandbox; leases broken by "
+            "conflicting opens; O_ASYNC's SIGIO for pipes only; dnotify (F_NOTIFY)"),
     supported("flock", flock),
     supported("dup", dup),
     supported("dup2", dup2),

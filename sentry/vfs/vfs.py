@@ -25,10 +25,10 @@ from __future__ import annotations
 import errno
 
 from sentry.kernel.errors import SyscallError
-from sentry.vfs import iflags, notify, tmpfile
+from sentry.vfs import iflags, leases, notify, tmpfile
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import O_PATH, PathDescription, dentry_of
-from sentry.vfs.file import O_ACCMODE, O_RDONLY, O_WRONLY, FileDescription, Stat
+from sentry.vfs.file import O_ACCMODE, O_NONBLOCK, O_RDONLY, O_WRONLY, FileDescription, Stat
 from sentry.vfs.inode import (
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -86,11 +86,15 @@ def _perm(mode: int, umask: int) -> int:
 # Opening.
 def open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
          mode: int = 0o666, umask: int | None = None) -> FileDescription:
-    """openat(2): a new description (O_CLOEXEC is the caller's; it is not stored)."""
-    try:
-        return _open(ctx, dirfd_dentry, path, flags, mode, umask)
-    except Reopened as r:  # /dev/stdout and friends: the description behind an fd link
-        return r.desc  # type: ignore[return-value]
+    """openat(2): a new description (O_CLOEXEC is the caller's; it is not stored).
+    An open that breaks a lease waits for it outside the tree lock, then tries again."""
+    while True:
+        try:
+            return _open(ctx, dirfd_dentry, path, flags, mode, umask)
+        except Reopened as r:  # /dev/stdout and friends: the description behind an fd link
+            return r.desc  # type: ignore[return-value]
+        except leases.Breaking as b:
+            b.wait()
 
 
 O_NOATIME = 0o1000000
@@ -136,6 +140,8 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         if flags & O_NOATIME and not created:
             ctx.check_owner(d)  # Linux's may_open: the owner's (or CAP_FOWNER's) alone
         iflags.check_open(inode, flags)
+        if inode.is_reg() and not created:
+            leases.check(inode, bool(wants_write or flags & O_TRUNC), bool(flags & O_NONBLOCK))
         if (wants_write or flags & O_TRUNC) and inode.is_reg() and not created:
             _writable_mount(d)
         if flags & O_TRUNC and inode.is_reg() and not created and inode.size:
@@ -290,6 +296,14 @@ def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: i
     """truncate(2)."""
     if length < 0:
         raise SyscallError(errno.EINVAL)
+    while True:
+        try:
+            return _truncate(ctx, dirfd_dentry, path, length)
+        except leases.Breaking as b:  # wait outside the tree lock, then again
+            b.wait()
+
+
+def _truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: int) -> None:
     with TREE_LOCK:
         d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=True)
         if d.inode.is_dir():
@@ -299,6 +313,7 @@ def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: i
         _writable_mount(d)
         ctx.check(d, MAY_WRITE)
         iflags.check_unchanged(d.inode)
+        leases.check(d.inode, True, False)
         d.inode.setattr(size=length)
         notify.emit(d, notify.IN_MODIFY)
 

@@ -1,4 +1,5 @@
-"""Inode flags (chattr's, FS_IOC_GETFLAGS/FS_IOC_SETFLAGS) and what they forbid.
+"""Inode flags (chattr's, FS_IOC_GETFLAGS/FS_IOC_SETFLAGS) and what they
+forbid; and the other refusal of writing a file: running it (ETXTBSY).
 
 Why: Linux's tmpfs keeps four of them since 6.0 (append-only, immutable,
 nodump, noatime), statx reports three, and the VFS refuses changes to an
@@ -58,6 +59,23 @@ def check_open(inode: Any, flags: int) -> None:
         raise SyscallError(errno.EPERM)
     if fl & FS_APPEND_FL and writing and (not flags & O_APPEND or flags & O_TRUNC):
         raise SyscallError(errno.EPERM)
+
+
+def check_not_running(inode: Any) -> None:
+    """ETXTBSY for writing a file that a live process is running (its
+    mm->exe_file: Linux denies write access to it while the image lives)."""
+    from sentry.kernel.task import current_task  # the VFS sits below the kernel
+
+    task = current_task()
+    if task is None:
+        return
+    k = task.kernel
+    with k.lock:
+        groups = list(k.thread_groups.values())
+    for g in groups:
+        exe = g.exe_file
+        if exe is not None and not g.zombie and getattr(exe, "inode", None) is inode:
+            raise SyscallError(errno.ETXTBSY)
 
 
 def set_flags(inode: Any, new: int, owner_ok: bool, capable_immutable: bool) -> None:

@@ -144,6 +144,7 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
             leases.check(inode, bool(wants_write or flags & O_TRUNC), bool(flags & O_NONBLOCK))
         if (wants_write or flags & O_TRUNC) and inode.is_reg() and not created:
             _writable_mount(d)
+            iflags.check_not_running(inode)
         if flags & O_TRUNC and inode.is_reg() and not created and inode.size:
             inode.setattr(size=0)
     open_flags = flags & ~_OPEN_ONLY
@@ -313,6 +314,7 @@ def _truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: 
         _writable_mount(d)
         ctx.check(d, MAY_WRITE)
         iflags.check_unchanged(d.inode)
+        iflags.check_not_running(d.inode)
         leases.check(d.inode, True, False)
         d.inode.setattr(size=length)
         notify.emit(d, notify.IN_MODIFY)

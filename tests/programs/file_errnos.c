@@ -143,6 +143,9 @@ int main(int argc, char **argv) {
 	show("lchown empty path", lchown("", 0, 0));
 	show("utimes NULL path", syscall(SYS_utimes, NULL, tv));
 	show("utimensat AT_FDCWD NULL path", syscall(SYS_utimensat, AT_FDCWD, NULL, NULL, 0));
+	show("open the running program for writing", open(argv[0], O_WRONLY));
+	show("truncate the running program", truncate(argv[0], 0));
+	show("open it read-only", open(argv[0], O_RDONLY));
 	as_nobody(argv[1]);
 	opath(argv[1]);
 	removed_dir(argv[1]);

@@ -11,6 +11,7 @@ from syscalls import (
     clone,
     creds,
     fallocate,
+    fhandle,
     fs,
     inotify,
     ipc,
@@ -40,7 +41,7 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (clone, fs, path, fallocate, openat2, inotify, xattr, mm, mlock, poll, process,
+FAMILIES = (clone, fs, path, fallocate, fhandle, openat2, inotify, xattr, mm, mlock, poll, process,
             ptrace, pidfd, sched, creds, seccomp, ipc, kcmp, mqueue, aio, signal, signalfd,
             splice, system, time, timerfd, misc, net, mount, namespaces)
 

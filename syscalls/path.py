@@ -25,7 +25,7 @@ from sentry.vfs.resolve import Reopened
 from sentry.vfs.vfs import reopen_dir
 from syscalls.abi import NO_ID, id_arg, pack_stat, pack_statx, s32
 from syscalls.fs import check_new_size
-from syscalls.table import Entry, error, partial, supported
+from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -471,12 +471,6 @@ def utime(t: Task, a: Args) -> int:
     return _set_times(t, AT_FDCWD & 0xFFFFFFFF, a[0], times)
 
 
-def name_to_handle_at(t: Task, a: Args) -> int:
-    """name_to_handle_at(2): file handles would name host files; EOPNOTSUPP,
-    as gVisor answers."""
-    raise SyscallError(errno.EOPNOTSUPP)
-
-
 def utimensat(t: Task, a: Args) -> int:
     """utimensat(2); a NULL path means the file of dirfd (futimens)."""
     flags = a[3] & 0xFFFFFFFF
@@ -651,10 +645,6 @@ ENTRIES: list[Entry] = [
     supported("utimes", utimes),
     supported("futimesat", futimesat),
     supported("utime", utime),
-    error("name_to_handle_at", errno.EOPNOTSUPP, note="file handles are not exported",
-          support="partial"),
-    error("open_by_handle_at", errno.EOPNOTSUPP, note="file handles are not exported",
-          support="partial"),
     supported("truncate", truncate),
     supported("ftruncate", ftruncate),
     supported("fsync", fsync),

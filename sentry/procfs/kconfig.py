@@ -22,7 +22,7 @@ ENABLED = (
     # files and events
     "PROC_FS", "SYSFS", "TMPFS", "TMPFS_XATTR", "SHMEM", "MEMFD_CREATE", "FILE_LOCKING",
     "EPOLL", "SIGNALFD", "TIMERFD", "EVENTFD", "AIO", "INOTIFY_USER", "DNOTIFY",
-    "FHANDLE",  # the calls exist; no filesystem here exports handles (EOPNOTSUPP)
+    "FHANDLE",  # Sentry handles of the sandbox's own files (syscalls/fhandle.py)
     "DEVPTS_FS", "UNIX98_PTYS",
     # IPC and namespaces
     "SYSVIPC", "POSIX_MQUEUE", "NAMESPACES", "UTS_NS", "IPC_NS", "USER_NS", "CGROUPS",

@@ -85,12 +85,13 @@ def _perm(mode: int, umask: int) -> int:
 
 # Opening.
 def open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
-         mode: int = 0o666, umask: int | None = None) -> FileDescription:
+         mode: int = 0o666, umask: int | None = None, allow_empty: bool = False
+         ) -> FileDescription:
     """openat(2): a new description (O_CLOEXEC is the caller's; it is not stored).
     An open that breaks a lease waits for it outside the tree lock, then tries again."""
     while True:
         try:
-            return _open(ctx, dirfd_dentry, path, flags, mode, umask)
+            return _open(ctx, dirfd_dentry, path, flags, mode, umask, allow_empty)
         except Reopened as r:  # /dev/stdout and friends: the description behind an fd link
             return r.desc  # type: ignore[return-value]
         except leases.Breaking as b:
@@ -101,7 +102,7 @@ O_NOATIME = 0o1000000
 
 
 def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
-          mode: int, umask: int | None) -> FileDescription:
+          mode: int, umask: int | None, allow_empty: bool = False) -> FileDescription:
     umask = ctx.umask if umask is None else umask
     if flags & tmpfile.O_TMPFILE_BIT:
         tmpfile.check_flags(flags)
@@ -111,7 +112,7 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
                                         ctx.check)
     if flags & O_PATH:
         d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
-                    want_dir=bool(flags & O_DIRECTORY))
+                    want_dir=bool(flags & O_DIRECTORY), allow_empty=allow_empty)
         desc: FileDescription = PathDescription(d.inode, flags & (O_PATH | O_DIRECTORY
                                                                   | O_NOFOLLOW))
         desc.dentry = d  # type: ignore[attr-defined]
@@ -123,7 +124,8 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
             d, created = _open_create(ctx, dirfd_dentry, path, flags, mode, umask, 0)
         else:
             d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
-                        want_dir=bool(flags & O_DIRECTORY), reopen_flags=flags)
+                        want_dir=bool(flags & O_DIRECTORY), reopen_flags=flags,
+                        allow_empty=allow_empty)
             created = False
         inode = d.inode
         if inode.is_symlink():

@@ -150,5 +150,7 @@ def _pipe_size(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
     if cmd == F_GETPIPE_SZ:
         return int(pipe.capacity)
     size = arg & 0xFFFFFFFF
-    return pipe.set_capacity(size, privileged=t.creds.capable(CAP_SYS_RESOURCE),
-                             max_size=t.kernel.sysctl.pipe_max_size)
+    sc, c = t.kernel.sysctl, t.creds
+    return pipe.set_capacity(size, privileged=c.capable(CAP_SYS_RESOURCE),
+                             max_size=sc.pipe_max_size,
+                             limits=(sc.pipe_user_pages_soft, sc.pipe_user_pages_hard))

@@ -10,6 +10,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from sentry.kernel import parking, rlimits
+from sentry.kernel.creds import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SIGXFSZ, SigInfo
 from sentry.vfs.description import PathDescription, dentry_of
@@ -542,7 +543,10 @@ def pipe2(t: Task, a: Args) -> int:
     flags = a[1] & 0xFFFFFFFF
     if flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT):
         raise SyscallError(errno.EINVAL)
-    r, w = make_pipe(flags & O_NONBLOCK)
+    c, sc = t.creds, t.kernel.sysctl
+    privileged = c.capable(CAP_SYS_RESOURCE) or c.capable(CAP_SYS_ADMIN)
+    r, w = make_pipe(flags & O_NONBLOCK, user=(c.uid, sc.pipe_user_pages_soft,
+                                              sc.pipe_user_pages_hard, privileged))
     cloexec = bool(flags & O_CLOEXEC)
     rfd = t.fds.install(r, cloexec=cloexec)
     try:

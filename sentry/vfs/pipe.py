@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, ClassVar
 from sentry.kernel import parking
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.sigio import POLL_IN, POLL_OUT, send_io_signal
+from sentry.vfs import pipe_acct
 from sentry.vfs.file import (
     O_ACCMODE,
     O_NONBLOCK,
@@ -99,6 +100,7 @@ class Pipe:
         self._parked: list[_ParkedRead] = []  # reads a writer finishes (read_into)
         self._hook = interrupted
         self.async_ends: list[PipeFile] = []  # ends ever given O_ASYNC (F_SETFL)
+        self.account: tuple[int, int] | None = None  # (uid, pages): pipe_acct.py
         self.ino = next(_pipe_ino)
         self.ctime_ns = now_ns()
 
@@ -205,7 +207,12 @@ class Pipe:
                 self.readers -= 1
             if writer:
                 self.writers -= 1
+            gone = self.account if self.readers == 0 and self.writers == 0 else None
+            if gone is not None:
+                self.account = None
             self._notify_all()
+        if gone is not None:
+            pipe_acct.release(*gone)
 
     # Data.
     def nread(self) -> int:
@@ -296,7 +303,7 @@ class Pipe:
                                POLL_OUT if writers else POLL_IN)
 
     def set_capacity(self, size: int, privileged: bool = False,
-                     max_size: int = MAX_CAPACITY) -> int:
+                     max_size: int = MAX_CAPACITY, limits: tuple[int, int] = (0, 0)) -> int:
         """F_SETPIPE_SZ: round up to a power-of-two number of pages (at least
         one); past 2^31 is EINVAL, past pipe-max-size (``max_size``) EPERM unless
         ``privileged`` (CAP_SYS_RESOURCE), as Linux's pipe_set_size."""
@@ -310,6 +317,10 @@ class Pipe:
         with self._lock:
             if len(self._buf) > pages * PAGE:
                 raise SyscallError(errno.EBUSY)
+            if self.account is not None:  # per-user pages (soft, hard ``limits``)
+                uid, old = self.account
+                pipe_acct.resize(uid, old, pages, *limits, privileged)
+                self.account = (uid, pages)
             self.capacity = pages * PAGE
             self._notify_all()
             return self.capacity
@@ -428,9 +439,14 @@ class PipeFile(FileDescription):
 
 
 def make_pipe(flags: int = 0, *, interrupted: Callable[[], bool] | None = None,
-              ) -> tuple[PipeFile, PipeFile]:
-    """pipe2(2): (read end, write end).  O_CLOEXEC is the caller's business."""
+              user: tuple[int, int, int, bool] | None = None) -> tuple[PipeFile, PipeFile]:
+    """pipe2(2): (read end, write end).  O_CLOEXEC is the caller's business.
+    ``user`` (uid, soft, hard, privileged) counts it to that user (pipe_acct.py)."""
     pipe = Pipe(interrupted=interrupted)
+    if user is not None:
+        pages = pipe_acct.charge_new(*user)
+        pipe.capacity = pages * PAGE
+        pipe.account = (user[0], pages)
     status = flags & O_NONBLOCK
     reader = PipeFile(pipe, O_RDONLY | status)
     writer = PipeFile(pipe, O_WRONLY | status)

@@ -105,8 +105,9 @@ def pack_stat(st: Stat) -> bytes:
 
 def pack_statx(st: Stat) -> bytes:
     """struct statx with the basic fields (no birth time, no mount id)."""
-    buf = STATX_HEAD.pack(STATX_BASIC_STATS, st.blksize, 0, st.nlink, st.uid, st.gid,
-                          st.mode & 0xFFFF, 0, st.ino, st.size & U64, st.blocks, 0)
+    buf = STATX_HEAD.pack(STATX_BASIC_STATS, st.blksize, st.attributes, st.nlink, st.uid,
+                          st.gid, st.mode & 0xFFFF, 0, st.ino, st.size & U64, st.blocks,
+                          st.attributes_mask)
     for ns in (st.atime_ns, None, st.ctime_ns, st.mtime_ns):  # atime, btime, ctime, mtime
         buf += STATX_TS.pack(*split_ns(ns), 0) if ns is not None else bytes(STATX_TS.size)
     buf += STATX_DEVS.pack(os.major(st.rdev), os.minor(st.rdev), os.major(st.dev),

@@ -7,12 +7,12 @@ What is and is not modelled:
 
 * The owner and signal are recorded, checked and read back as Linux does
   (ESRCH for an owner that does not exist, EINVAL for a bad type or signal);
-  O_ASYNC's SIGIO is not sent.
+  sentry/kernel/sigio.py sends them: O_ASYNC on pipes, dnotify
+  (syscalls/dnotify.py). Other files' O_ASYNC sends nothing.
 * A lease is taken with Linux's checks (a regular file, the caller owns it
   or has CAP_LEASE, no writer for a read lease, no other open description
   for a write lease, no other holder's conflicting lease: EAGAIN) and read
-  back; an open by someone else does not break it (no SIGIO to the holder,
-  no wait of lease-break-time).
+  back; a conflicting open or truncate breaks it (sentry/vfs/leases.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.creds import CAP_LEASE, CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import leases
 from sentry.vfs.description import dentry_of
 
 if TYPE_CHECKING:
@@ -43,8 +44,8 @@ COMMANDS = frozenset({F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG, F_SETOWN_EX, F_GET
                       F_SETLEASE, F_GETLEASE, F_SETPIPE_SZ, F_GETPIPE_SZ})
 
 
-def handle(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
-    """One of :data:`COMMANDS` on description ``f``."""
+def handle(t: Task, f: FileDescription, cmd: int, arg: int, fd: int = 0) -> int:
+    """One of :data:`COMMANDS` on description ``f`` (descriptor ``fd``)."""
     if cmd in (F_SETOWN, F_GETOWN, F_SETOWN_EX, F_GETOWN_EX):
         return _owner(t, f, cmd, arg)
     if cmd == F_SETSIG:
@@ -55,7 +56,7 @@ def handle(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
     if cmd == F_GETSIG:
         return int(f.__dict__.get("fsig", 0))
     if cmd in (F_SETLEASE, F_GETLEASE):
-        return _lease(t, f, cmd, arg)
+        return _lease(t, f, cmd, arg, fd)
     return _pipe_size(t, f, cmd, arg)
 
 
@@ -108,9 +109,10 @@ def _same_file(t: Task, inode: Any) -> list[FileDescription]:
     return list(out.values())
 
 
-def _lease(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
-    if cmd == F_GETLEASE:
-        return int(f.__dict__.get("lease", F_UNLCK))
+def _lease(t: Task, f: FileDescription, cmd: int, arg: int, fd: int) -> int:
+    if cmd == F_GETLEASE:  # during a break: what the lease is being broken to
+        target = leases.breaking_to(f)
+        return int(f.__dict__.get("lease", F_UNLCK) if target is None else target)
     d = dentry_of(f)
     inode = getattr(f, "inode", None)
     if d is None or inode is None or not stat.S_ISREG(inode.mode):
@@ -121,8 +123,10 @@ def _lease(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
     if c.fsuid != inode.uid and not c.capable(CAP_LEASE):
         raise SyscallError(errno.EACCES)
     if arg == F_UNLCK:
-        f.__dict__.pop("lease", None)
+        leases.set_lease(f, inode, F_UNLCK)
         return 0
+    if arg == F_RDLCK and leases.breaking_to(f) == F_UNLCK:
+        raise SyscallError(errno.EAGAIN)  # the breaker opens for writing: no read lease
     others = [x for x in _same_file(t, inode) if x is not f]
     if any(x.__dict__.get("lease") == F_WRLCK
            or (arg == F_WRLCK and x.__dict__.get("lease") == F_RDLCK) for x in others):
@@ -131,7 +135,9 @@ def _lease(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
         raise SyscallError(errno.EAGAIN)
     if arg == F_WRLCK and others:
         raise SyscallError(errno.EAGAIN)
-    f.__dict__["lease"] = arg
+    f.__dict__["owner"] = (F_OWNER_PID, t.tg.tgid)  # a break signals the lease's taker
+    f.__dict__["lease_fd"] = fd
+    leases.set_lease(f, inode, arg)
     return 0
 
 
@@ -144,5 +150,7 @@ def _pipe_size(t: Task, f: FileDescription, cmd: int, arg: int) -> int:
     if cmd == F_GETPIPE_SZ:
         return int(pipe.capacity)
     size = arg & 0xFFFFFFFF
-    return pipe.set_capacity(size, privileged=t.creds.capable(CAP_SYS_RESOURCE),
-                             max_size=t.kernel.sysctl.pipe_max_size)
+    sc, c = t.kernel.sysctl, t.creds
+    return pipe.set_capacity(size, privileged=c.capable(CAP_SYS_RESOURCE),
+                             max_size=sc.pipe_max_size,
+                             limits=(sc.pipe_user_pages_soft, sc.pipe_user_pages_hard))

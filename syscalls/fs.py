@@ -10,15 +10,16 @@ import struct
 from typing import TYPE_CHECKING
 
 from sentry.kernel import parking, rlimits
+from sentry.kernel.creds import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SIGPIPE, SIGXFSZ, SigInfo
-from sentry.vfs.description import dentry_of
+from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.file import O_APPEND, O_CLOEXEC, O_NONBLOCK, SETFL_MASK, FileDescription
 from sentry.vfs.locks import END as LOCK_END
 from sentry.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK, LOCKS
 from sentry.vfs.pipe import make_pipe
 from sentry.vfs.tmpfs import F_ADD_SEALS, F_GET_SEALS, file_seals
-from syscalls import fcntl_cmds
+from syscalls import dnotify, fcntl_cmds, fs_ioctl
 from syscalls.abi import (
     MAX_RW_COUNT,
     pack_stat,
@@ -26,6 +27,7 @@ from syscalls.abi import (
     s32,
     s64,
 )
+from syscalls.namespaces import unshare_files
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
 F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG = 8, 9, 10, 11
 F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
 F_NOTIFY = 1026
+O_ASYNC = 0o20000
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 FLOCK = struct.Struct("<hh4xqqi4x")  # l_type, l_whence, (pad), l_start, l_len, l_pid
 O_DIRECT = 0o40000
@@ -337,15 +340,20 @@ def close(t: Task, a: Args) -> int:
     f = t.fds.get(fd)
     if getattr(f, "lock_owners", None):
         LOCKS.release_owner(_lock_key(f), t.pid)
+    dnotify.flush(t, f)
     t.fds.close(fd)
     return 0
 
 
 def close_range(t: Task, a: Args) -> int:
-    """close_range(2): CLOSE_RANGE_CLOEXEC marks instead of closing."""
+    """close_range(2): CLOSE_RANGE_CLOEXEC marks instead of closing;
+    CLOSE_RANGE_UNSHARE first gives the process its own table (the sharers
+    keep theirs open)."""
     first, last, flags = a[0] & 0xFFFFFFFF, a[1] & 0xFFFFFFFF, a[2]
     if flags & ~0x6 or first > last:
         raise SyscallError(errno.EINVAL)
+    if flags & 0x2:
+        unshare_files(t)
     t.fds.close_range(first, last, cloexec_only=bool(flags & 0x4))
     return 0
 
@@ -372,6 +380,10 @@ def ioctl(t: Task, a: Args) -> int:
         left = max(0, f.stat().size - f.seek(0, os.SEEK_CUR))
         t.mm.copy_out(a[2], struct.pack("<i", min(left, 0x7FFFFFFF)))
         return 0
+    if not isinstance(f, PathDescription):
+        res = fs_ioctl.generic(t, f, cmd, a[2])
+        if res is not None:
+            return res
     return f.ioctl(cmd, a[2], t)
 
 
@@ -392,14 +404,19 @@ def fcntl(t: Task, a: Args) -> int:
     if cmd == F_GETFL:
         return f.flags
     if cmd == F_SETFL:
+        if arg & O_ASYNC and not f.flags & O_ASYNC:
+            f.__dict__["async_fd"] = fd  # si_fd of its SIGIO (Linux's fasync entry)
+            pipe = getattr(f, "pipe", None)
+            if pipe is not None and f not in pipe.async_ends:
+                pipe.async_ends.append(f)
         f.flags = (f.flags & ~SETFL_MASK) | (arg & SETFL_MASK)
         return 0
     if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
         return _record_lock(t, f, cmd, arg)
     if cmd in fcntl_cmds.COMMANDS:
-        return fcntl_cmds.handle(t, f, cmd, arg)
-    if cmd == F_NOTIFY:  # dnotify is not modelled (CONFIG_DNOTIFY off): EINVAL
-        raise SyscallError(errno.EINVAL)
+        return fcntl_cmds.handle(t, f, cmd, arg, fd)
+    if cmd == F_NOTIFY:
+        return dnotify.fcntl_notify(t, f, fd, arg)
     if cmd in (F_ADD_SEALS, F_GET_SEALS):
         return file_seals(f, cmd, arg & 0xFFFFFFFF)
     raise SyscallError(errno.EINVAL)
@@ -532,7 +549,10 @@ def pipe2(t: Task, a: Args) -> int:
     flags = a[1] & 0xFFFFFFFF
     if flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT):
         raise SyscallError(errno.EINVAL)
-    r, w = make_pipe(flags & O_NONBLOCK)
+    c, sc = t.creds, t.kernel.sysctl
+    privileged = c.capable(CAP_SYS_RESOURCE) or c.capable(CAP_SYS_ADMIN)
+    r, w = make_pipe(flags & O_NONBLOCK, user=(c.uid, sc.pipe_user_pages_soft,
+                                              sc.pipe_user_pages_hard, privileged))
     cloexec = bool(flags & O_CLOEXEC)
     rfd = t.fds.install(r, cloexec=cloexec)
     try:
@@ -575,9 +595,10 @@ ENTRIES: list[Entry] = [
     supported("close", close),
     supported("close_range", close_range),
     supported("fstat", fstat),
-    partial("ioctl", ioctl, note="terminal ioctls, FIONBIO, FIONREAD, FIOCLEX"),
-    partial("fcntl", fcntl, note="locks advisory within the sandbox; leases never broken; "
-            "no SIGIO for O_ASYNC; no dnotify (F_NOTIFY: EINVAL)"),
+    partial("ioctl", ioctl, note="terminal ioctls (TCGETS, TCGETA...), FIONBIO, FIONREAD, FIOCLEX, "
+            "ioctl_ns (NS_GET_*), RNDGETENTCNT; FICLONE is EOPNOTSUPP (no reflinks)"),
+    partial("fcntl", fcntl, note="locks advisory within the sandbox; leases broken by "
+            "conflicting opens; O_ASYNC's SIGIO for pipes only; dnotify (F_NOTIFY)"),
     supported("flock", flock),
     supported("dup", dup),
     supported("dup2", dup2),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import errno
 import struct
 import threading
-from collections import deque
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.errors import SyscallError
@@ -61,6 +61,11 @@ AT_FDCWD = -100
 SLICE_S = 0.05
 
 
+# Live instances per user (fs/inotify/max_user_instances bounds them).
+_INSTANCES: Counter[int] = Counter()
+_COUNT_LOCK = threading.Lock()
+
+
 class Watch:
     """One watch of one instance on one inode: a listener for notify.py.
 
@@ -84,8 +89,9 @@ class Watch:
 class InotifyFd(FileDescription):
     """An inotify instance: its watches and its event queue."""
 
-    def __init__(self, flags: int) -> None:
+    def __init__(self, flags: int, uid: int = 0) -> None:
         super().__init__(O_RDONLY | (flags & O_NONBLOCK))
+        self.uid = uid  # whose max_user_instances count this instance is in
         self.cond = threading.Condition()
         self.events: deque[bytes] = deque()
         self.last: tuple[int, int, int, bytes] | None = None
@@ -166,10 +172,22 @@ class InotifyFd(FileDescription):
     def stat(self) -> Stat:
         return Stat(mode=0o600)
 
+    def fdinfo_lines(self) -> bytes:
+        """/proc/PID/fdinfo's line per watch, in Linux's inotify_fdinfo format
+        (the mask as the user gave it; no file handle: none are exported)."""
+        out = []
+        for w in list(self.watches.values()):
+            mask = w.mask & (IN_ALL_EVENTS | IN_EXCL_UNLINK | IN_ONESHOT)
+            out.append(b"inotify wd:%x ino:%x sdev:%x mask:%x ignored_mask:0\n"
+                       % (w.wd, w.inode.ino, w.inode.fs.dev, mask))
+        return b"".join(out)
+
     def release(self) -> None:
         for w in list(self.watches.values()):
             notify.remove_watch(w.inode, w)
         self.watches.clear()
+        with _COUNT_LOCK:
+            _INSTANCES[self.uid] -= 1
         super().release()
 
 
@@ -185,7 +203,17 @@ def inotify_init1(t: Task, a: Args) -> int:
     flags = s32(a[0])
     if flags & ~(O_CLOEXEC | O_NONBLOCK):
         raise SyscallError(errno.EINVAL)
-    return t.fds.install(InotifyFd(flags), cloexec=bool(flags & O_CLOEXEC))
+    uid = t.creds.uid
+    with _COUNT_LOCK:  # Linux's ucounts: per real uid, root included
+        if _INSTANCES[uid] >= t.kernel.sysctl.inotify_max_user_instances:
+            raise SyscallError(errno.EMFILE)
+        _INSTANCES[uid] += 1
+    try:
+        return t.fds.install(InotifyFd(flags, uid), cloexec=bool(flags & O_CLOEXEC))
+    except BaseException:
+        with _COUNT_LOCK:
+            _INSTANCES[uid] -= 1
+        raise
 
 
 def inotify_init(t: Task, a: Args) -> int:

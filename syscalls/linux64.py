@@ -10,6 +10,8 @@ from syscalls import (
     aio,
     clone,
     creds,
+    fallocate,
+    fhandle,
     fs,
     inotify,
     ipc,
@@ -40,9 +42,9 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (clone, fs, path, openat2, inotify, xattr, mm, mlock, poll, process, ptrace, pidfd,
-            sched, creds, seccomp, ipc, kcmp, mqueue, aio, signal, signalfd, splice, system,
-            time, timerfd, misc, prctl, net, mount, namespaces)
+FAMILIES = (clone, fs, path, fallocate, fhandle, openat2, inotify, xattr, mm, mlock, poll, process,
+            ptrace, pidfd, sched, creds, seccomp, ipc, kcmp, mqueue, aio, signal, signalfd,
+            splice, system, time, timerfd, misc, prctl, net, mount, namespaces)
 
 
 def build_table() -> SyscallTable:

@@ -16,7 +16,7 @@ from sentry.mm.filemap import FileBacking, writeback_for
 from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
 from sentry.mm.vma import MAP_LOCKED, MAP_POPULATE, VM_FILECOPY, VM_NOMAYWRITE
 from sentry.vfs import vfs
-from sentry.vfs.description import dentry_of
+from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.tmpfs import NO_WRITES, memfd_file
 from syscalls.abi import read_iovecs, s32
 from syscalls.mlock import lock_limit
@@ -123,6 +123,8 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     bytes at mmap time (Linux's copy-on-write copies later: a store by another
     process before our first store to the page is not seen: partial)."""
     desc = t.fds.get(fd)
+    if isinstance(desc, PathDescription):  # O_PATH: Linux's fdget refuses it
+        raise SyscallError(errno.EBADF)
     # do_mmap()'s order: a zero length, then the mapping type, then the
     # file's access mode, and only then whether it can be mapped at all.
     if length == 0 or flags & MAP_TYPE not in (_mmap.MAP_SHARED, _mmap.MAP_PRIVATE,

@@ -67,6 +67,15 @@ def _check_copy_fits(t: Task) -> None:
         raise SyscallError(errno.EMFILE)
 
 
+def unshare_files(t: Task) -> None:
+    """Give the caller's process its own copy of a shared descriptor table
+    (unshare(CLONE_FILES), close_range(CLOSE_RANGE_UNSHARE))."""
+    tg = t.tg
+    if tg.fds is not None and _shared(t, "fds"):
+        _check_copy_fits(t)
+        tg.fds = tg.fds.fork()
+
+
 def unshare(t: Task, a: Args) -> int:
     """unshare(2)."""
     flags = a[0] & 0xFFFFFFFF
@@ -80,9 +89,8 @@ def unshare(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     N.check_new(t, flags)
     tg = t.tg
-    if flags & CLONE_FILES and tg.fds is not None and _shared(t, "fds"):
-        _check_copy_fits(t)
-        tg.fds = tg.fds.fork()
+    if flags & CLONE_FILES:
+        unshare_files(t)
     if flags & N.CLONE_NEWNS and tg.fs is not None:
         tg.fs = N.new_mount_ns(tg.fs)
     elif flags & CLONE_FS and tg.fs is not None and _shared(t, "fs"):

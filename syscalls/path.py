@@ -13,18 +13,19 @@ import time as _time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sentry.kernel.creds import CAP_SYS_CHROOT
+from sentry.kernel.creds import CAP_MKNOD, CAP_SYS_CHROOT
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import cached_for
 from sentry.vfs import vfs
 from sentry.vfs.dentry import Dentry
-from sentry.vfs.description import dentry_of
+from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.file import O_CLOEXEC
 from sentry.vfs.inode import Inode, StatFs
+from sentry.vfs.resolve import Reopened
 from sentry.vfs.vfs import reopen_dir
 from syscalls.abi import NO_ID, id_arg, pack_stat, pack_statx, s32
 from syscalls.fs import check_new_size
-from syscalls.table import Entry, error, partial, supported
+from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -132,6 +133,7 @@ def lstat(t: Task, a: Args) -> int:
 
 AT_STATX_SYNC_TYPE = 0x6000  # FORCE_SYNC | DONT_SYNC: both at once is EINVAL
 STATX_RESERVED = 0x80000000
+STATX_ATTR_MOUNT_ROOT = 0x2000
 
 
 def statx(t: Task, a: Args) -> int:
@@ -144,10 +146,22 @@ def statx(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if not path and flags & AT_EMPTY_PATH:
         fd = s32(a[0])
-        st = vfs.stat(ctx_of(t), None, b".") if fd == AT_FDCWD else t.fds.get(fd).stat()
+        if fd == AT_FDCWD:
+            st, d = vfs.stat(ctx_of(t), None, b"."), ctx_of(t).cwd
+        else:
+            desc = t.fds.get(fd)
+            st, d = desc.stat(), dentry_of(desc)
     else:
-        st = vfs.stat(ctx_of(t), dirfd_arg(t, a[0], path), path,
-                      follow=not flags & AT_SYMLINK_NOFOLLOW)
+        ctx, dirfd = ctx_of(t), dirfd_arg(t, a[0], path)
+        follow = not flags & AT_SYMLINK_NOFOLLOW
+        st = vfs.stat(ctx, dirfd, path, follow=follow)
+        try:
+            d = vfs.resolve(ctx, path, dirfd_dentry=dirfd, follow=follow)
+        except (SyscallError, Reopened):  # a name that stats but is no dentry here
+            d = None
+    st.attributes_mask |= STATX_ATTR_MOUNT_ROOT  # every path says whether it is one
+    if d is not None and d.is_mount_root():
+        st.attributes |= STATX_ATTR_MOUNT_ROOT
     t.mm.copy_out(a[4], pack_statx(st))
     return 0
 
@@ -233,7 +247,8 @@ def mkdir(t: Task, a: Args) -> int:
 def mknodat(t: Task, a: Args) -> int:
     """mknodat(2): regular files and fifos (devices need the device registry)."""
     path = path_arg(t, a[1])
-    vfs.mknod(ctx_of(t), dirfd_arg(t, a[0], path), path, a[2] & 0xFFFFFFFF, a[3], t.tg.umask)
+    vfs.mknod(ctx_of(t), dirfd_arg(t, a[0], path), path, a[2] & 0xFFFFFFFF, a[3], t.tg.umask,
+              dev_ok=t.creds.capable(CAP_MKNOD))
     return 0
 
 
@@ -328,8 +343,11 @@ def chmod(t: Task, a: Args) -> int:
 
 
 def fchmod(t: Task, a: Args) -> int:
-    """fchmod(2)."""
-    d = dentry_of(t.fds.get(s32(a[0])))
+    """fchmod(2): an O_PATH descriptor is EBADF, as Linux's fdget."""
+    desc = t.fds.get(s32(a[0]))
+    if isinstance(desc, PathDescription):
+        raise SyscallError(errno.EBADF)
+    d = dentry_of(desc)
     if d is None:
         raise SyscallError(errno.EPERM)
     vfs.chmod(ctx_of(t), d, b"", a[1] & 0o7777, allow_empty=True)
@@ -361,6 +379,8 @@ def fchownat(t: Task, a: Args) -> int:
     flags = a[4] & 0xFFFFFFFF
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
+    if not path and not flags & AT_EMPTY_PATH:
+        raise SyscallError(errno.ENOENT)
     d = dirfd_arg(t, a[0], path) if path else dentry_of(t.fds.get(s32(a[0])))
     uid, gid = id_arg(a[2]), id_arg(a[3])
     vfs.chown(ctx_of(t), d, path, uid, gid, follow=not flags & AT_SYMLINK_NOFOLLOW,
@@ -379,8 +399,11 @@ def lchown(t: Task, a: Args) -> int:
 
 
 def fchown(t: Task, a: Args) -> int:
-    """fchown(2)."""
-    d = dentry_of(t.fds.get(s32(a[0])))
+    """fchown(2): an O_PATH descriptor is EBADF, as Linux's fdget."""
+    desc = t.fds.get(s32(a[0]))
+    if isinstance(desc, PathDescription):
+        raise SyscallError(errno.EBADF)
+    d = dentry_of(desc)
     if d is None:
         raise SyscallError(errno.EPERM)
     uid, gid = id_arg(a[1]), id_arg(a[2])
@@ -406,14 +429,15 @@ def _set_times(t: Task, dirfd: int, path_addr: int, times: tuple[int, int] | Non
     atime = mtime = _time.time_ns() if times is None else None
     if times is not None:
         atime, mtime = times
-    if not path_addr:
+    touch = times is None
+    if not path_addr and s32(dirfd) != AT_FDCWD:
         d = dentry_of(t.fds.get(s32(dirfd)))
         if d is None:
             raise SyscallError(errno.EBADF)
-        vfs.utimens(ctx_of(t), d, b"", atime, mtime, allow_empty=True)
+        vfs.utimens(ctx_of(t), d, b"", atime, mtime, allow_empty=True, touch=touch)
         return 0
-    path = path_arg(t, path_addr)
-    vfs.utimens(ctx_of(t), dirfd_arg(t, dirfd, path), path, atime, mtime)
+    path = path_arg(t, path_addr)  # NULL with AT_FDCWD: EFAULT, as Linux
+    vfs.utimens(ctx_of(t), dirfd_arg(t, dirfd, path), path, atime, mtime, touch=touch)
     return 0
 
 
@@ -447,31 +471,28 @@ def utime(t: Task, a: Args) -> int:
     return _set_times(t, AT_FDCWD & 0xFFFFFFFF, a[0], times)
 
 
-def name_to_handle_at(t: Task, a: Args) -> int:
-    """name_to_handle_at(2): file handles would name host files; EOPNOTSUPP,
-    as gVisor answers."""
-    raise SyscallError(errno.EOPNOTSUPP)
-
-
 def utimensat(t: Task, a: Args) -> int:
     """utimensat(2); a NULL path means the file of dirfd (futimens)."""
     flags = a[3] & 0xFFFFFFFF
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
+    touch = True
     if a[2]:
         asec, ansec, msec, mnsec = struct.unpack("<qqqq", t.mm.copy_in(a[2], 32))
+        touch = ansec == UTIME_NOW and mnsec == UTIME_NOW
         atime, mtime = _time_arg(asec, ansec), _time_arg(msec, mnsec)
     else:
         atime = mtime = _time.time_ns()
-    if a[1] == 0:
+    if a[1] == 0 and s32(a[0]) != AT_FDCWD:
         d = dentry_of(t.fds.get(s32(a[0])))
         if d is None:
             raise SyscallError(errno.EBADF)
-        vfs.utimens(ctx_of(t), d, b"", atime, mtime, allow_empty=True)
+        vfs.utimens(ctx_of(t), d, b"", atime, mtime, allow_empty=True, touch=touch)
         return 0
-    path = path_arg(t, a[1])
+    path = path_arg(t, a[1])  # NULL with AT_FDCWD: EFAULT, as Linux
     vfs.utimens(ctx_of(t), dirfd_arg(t, a[0], path), path, atime, mtime,
-                follow=not flags & AT_SYMLINK_NOFOLLOW, allow_empty=bool(flags & AT_EMPTY_PATH))
+                follow=not flags & AT_SYMLINK_NOFOLLOW, allow_empty=bool(flags & AT_EMPTY_PATH),
+                touch=touch)
     return 0
 
 
@@ -495,38 +516,6 @@ def ftruncate(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)  # not a regular file, or not open for writing
     check_new_size(t, a[1])
     fn(a[1])
-    return 0
-
-
-FALLOC_FL_KEEP_SIZE = 1
-FALLOC_FL_PUNCH_HOLE = 2
-
-
-def fallocate(t: Task, a: Args) -> int:
-    """fallocate(2): mode 0 extends the file; PUNCH_HOLE|KEEP_SIZE punches a
-    tmpfs file (memfd included); other modes are not supported."""
-    desc = t.fds.get(s32(a[0]))
-    mode, off, length = s32(a[1]), a[2], a[3]
-    if (off >> 63) & 1 or (length >> 63) & 1 or length == 0:
-        raise SyscallError(errno.EINVAL)
-    if mode == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE:
-        punch = getattr(getattr(desc, "inode", None), "punch_hole", None)
-        if punch is None:
-            raise SyscallError(errno.EOPNOTSUPP)
-        if not desc.writable():
-            raise SyscallError(errno.EBADF)
-        punch(off, length)
-        return 0
-    if mode != 0:
-        raise SyscallError(errno.EOPNOTSUPP)
-    if not desc.writable():
-        raise SyscallError(errno.EBADF)
-    st = desc.stat()
-    if off + length > st.size:
-        fn = getattr(desc, "truncate", None)
-        if fn is None:
-            raise SyscallError(errno.ENODEV)
-        fn(off + length)
     return 0
 
 
@@ -655,14 +644,8 @@ ENTRIES: list[Entry] = [
     supported("utimes", utimes),
     supported("futimesat", futimesat),
     supported("utime", utime),
-    error("name_to_handle_at", errno.EOPNOTSUPP, note="file handles are not exported",
-          support="partial"),
-    error("open_by_handle_at", errno.EOPNOTSUPP, note="file handles are not exported",
-          support="partial"),
     supported("truncate", truncate),
     supported("ftruncate", ftruncate),
-    partial("fallocate", fallocate,
-            note="mode 0, and PUNCH_HOLE|KEEP_SIZE on tmpfs files and memfds"),
     supported("fsync", fsync),
     supported("fdatasync", fsync),
     supported("sync", sync),

@@ -14,13 +14,15 @@ kernel/signal.c):
   must be the signal sent.
 * pidfd_getfd duplicates a descriptor of the process, which needs the ptrace
   access rule: the same real, effective and saved ids, or CAP_SYS_PTRACE.
+* ioctl(PIDFD_GET_INFO) tells the process's ids and credentials, and after
+  it is reaped its wait status (PIDFD_INFO_EXIT; no cgroup id here).
 """
 
 from __future__ import annotations
 
 import errno
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sentry.kernel import signals as sig
 from sentry.kernel.creds import CAP_SYS_PTRACE
@@ -42,6 +44,13 @@ PIDFD_NONBLOCK = O_NONBLOCK
 PIDFD_SIGNAL_THREAD, PIDFD_SIGNAL_THREAD_GROUP, PIDFD_SIGNAL_PROCESS_GROUP = 1, 2, 4
 PIDFD_SIGNAL_SCOPES = 7
 POLLRDNORM = 0x40
+# PIDFD_GET_INFO: _IOWR(0xFF, 11, struct pidfd_info), any size from VER0 (64) up.
+PIDFD_GET_INFO_BASE = 0xC000FF0B
+PIDFD_INFO_SIZE_VER0 = 64
+PIDFD_INFO_PID, PIDFD_INFO_CREDS, PIDFD_INFO_EXIT = 0x1, 0x2, 0x8
+# mask, cgroupid, pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid,
+# exit_code, coredump_mask, spare
+PIDFD_INFO = struct.Struct("<QQ11IiII")
 SI_TKILL = -6
 
 
@@ -68,6 +77,38 @@ class PidFd(FileDescription):
 
     def stat(self) -> Stat:
         return Stat(mode=0o600)
+
+    def ioctl(self, cmd: int, arg: int, task: object) -> int:
+        if cmd & ~(0x3FFF << 16) == PIDFD_GET_INFO_BASE:
+            return _get_info(self.tg, task, cmd >> 16 & 0x3FFF, arg)
+        return super().ioctl(cmd, arg, task)
+
+
+def _get_info(tg: ThreadGroup, task: Any, usize: int, arg: int) -> int:
+    """PIDFD_GET_INFO: ids and credentials while the process exists (a zombie
+    too); once it is reaped, only its wait status (PIDFD_INFO_EXIT, when
+    asked: else ESRCH). Copied out up to the caller's struct size."""
+    if usize < PIDFD_INFO_SIZE_VER0:
+        raise SyscallError(errno.EINVAL)
+    mask = struct.unpack("<Q", task.mm.copy_in(arg, 8))[0]
+    info = bytearray(PIDFD_INFO.size)
+    if tg.reaped:
+        if not mask & PIDFD_INFO_EXIT:
+            raise SyscallError(errno.ESRCH)
+        PIDFD_INFO.pack_into(info, 0, PIDFD_INFO_EXIT, 0, 0, 0, 0, *([0] * 8), tg.exit_status,
+                             0, 0)
+    else:
+        t = tg.tasks[0] if tg.tasks else None
+        if t is None:
+            raise SyscallError(errno.ESRCH)
+        c = t.creds
+        ppid = tg.parent.tgid if tg.parent is not None else 0
+        PIDFD_INFO.pack_into(info, 0, PIDFD_INFO_PID | PIDFD_INFO_CREDS, 0, tg.tgid, tg.tgid,
+                             ppid, c.uid, c.gid, c.euid, c.egid, c.suid, c.sgid, c.fsuid,
+                             c.fsgid, 0, 0, 0)
+    n = min(usize, len(info))
+    task.mm.copy_out(arg, bytes(info[:n]) + bytes(usize - n))
+    return 0
 
 
 def _pidfd(t: Task, fd: int) -> PidFd:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from sentry.kernel.creds import CAP_FOWNER, CAP_SETFCAP, CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
 from sentry.vfs import notify
-from sentry.vfs.description import dentry_of
+from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.resolve import resolve
 from sentry.vfs.xattr import (
     XATTR_CREATE,
@@ -64,8 +64,12 @@ def _by_path(t: Task, addr: int, follow: bool) -> Dentry:
 
 
 def _by_fd(t: Task, fd: int) -> Dentry | None:
-    """The file a descriptor names (None: a pipe or socket, which keep none)."""
-    return dentry_of(t.fds.get(s32(fd)))
+    """The file a descriptor names (None: a pipe or socket, which keep none);
+    an O_PATH descriptor is EBADF, as Linux's fdget."""
+    desc = t.fds.get(s32(fd))
+    if isinstance(desc, PathDescription):
+        raise SyscallError(errno.EBADF)
+    return dentry_of(desc)
 
 
 def _name(t: Task, addr: int) -> bytes:

@@ -77,8 +77,9 @@ class UtsNamespace:
 class UserNamespace:
     """A user namespace made by unshare/clone: its maps, each written once."""
 
-    def __init__(self, parent: UserNamespace | None) -> None:
+    def __init__(self, parent: UserNamespace | None, owner_uid: int = 0) -> None:
         self.parent = parent
+        self.owner_uid = owner_uid  # the creator's euid (NS_GET_OWNER_UID)
         self.maps: dict[str, bytes] = {}
         self.lock = threading.Lock()
 
@@ -169,13 +170,30 @@ def inode_number(tg: ThreadGroup, kind: bytes) -> int:
         obj = s.user
     elif flag == CLONE_NEWCGROUP:
         obj = s.cgroup
+    return number_of(kind, obj)
+
+
+def number_of(kind: bytes, obj: Any) -> int:
+    """The inode number of namespace ``obj`` of ``kind`` (None: the first)."""
     if obj is None:
-        return first
+        return KINDS[kind][1]
     with _ids_lock:
         n = _ids.get(obj)
         if n is None:
             n = _ids[obj] = next(_next_id)
         return n
+
+
+# The user namespace that owns each namespace made here (absent: the first).
+_owners: weakref.WeakKeyDictionary[Any, UserNamespace] = weakref.WeakKeyDictionary()
+
+
+def owner_of(obj: Any) -> UserNamespace | None:
+    """The user namespace owning ``obj`` (None: the sandbox's first), as
+    NS_GET_USERNS answers; a user namespace's owner is its parent."""
+    if isinstance(obj, UserNamespace):
+        return obj.parent
+    return None if obj is None else _owners.get(obj)
 
 
 def check_new(t: Task, flags: int) -> None:
@@ -205,9 +223,12 @@ def new_set(t: Task, old: NsSet, flags: int) -> NsSet:
     if flags & CLONE_NEWIPC:
         s.ipc = IpcNamespace()
     if flags & CLONE_NEWUSER:
-        s.user = UserNamespace(old.user)
+        s.user = UserNamespace(old.user, t.creds.euid)
     if flags & CLONE_NEWCGROUP:
         s.cgroup = CgroupNamespace()
+    for obj, was in ((s.uts, old.uts), (s.ipc, old.ipc), (s.cgroup, old.cgroup)):
+        if obj is not was and s.user is not None:  # made now: the caller's user ns owns it
+            _owners[obj] = s.user
     return s
 
 

@@ -117,11 +117,15 @@ class SigInfo:
     syscall: int = 0  # seccomp's SIGSYS: si_syscall
     arch: int = 0  # seccomp's SIGSYS: si_arch
     on_take: Any = None  # called when dequeued (POSIX timers count overruns until then)
+    band: int = 0  # SIGIO/F_SETSIG's si_band (poll events); with it, si_fd
+    fd: int = 0
 
     def pack(self) -> bytes:
         buf = bytearray(128)
         struct.pack_into("<iii", buf, 0, self.signo, self.errno, self.code)
-        if self.syscall or self.arch:
+        if self.band:
+            struct.pack_into("<qi", buf, 16, self.band, self.fd)
+        elif self.syscall or self.arch:
             struct.pack_into("<QiI", buf, 16, self.addr, self.syscall, self.arch)
         elif self.addr:
             struct.pack_into("<Q", buf, 16, self.addr)

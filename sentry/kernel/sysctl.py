@@ -3,6 +3,8 @@ change, kept per sandbox, never the host's.
 
 Why only these: a tunable is writable here when the Sentry honours its value
 (pid_max bounds the pids it hands out; nr_open caps RLIMIT_NOFILE;
+inotify/max_user_instances caps each user's inotify instances;
+pipe-user-pages-soft/-hard limit an unprivileged user's pipe buffers;
 pipe-max-size caps F_SETPIPE_SZ without CAP_SYS_RESOURCE) or when
 its value has no effect on Linux either beyond being read back
 (core_pattern: no core files are written; printk: the log is empty;
@@ -49,6 +51,9 @@ class Sysctls:
     lease_break_time: int = 45
     pipe_max_size: int = 1 << 20
     drop_caches: int = 0
+    inotify_max_user_instances: int = 128
+    pipe_user_pages_soft: int = 16384
+    pipe_user_pages_hard: int = 0
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()

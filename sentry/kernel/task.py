@@ -340,7 +340,9 @@ class Task:
                 tg.proc.release()
                 tg.utime_ns += tg.proc.cpu_ns()  # final, before the group becomes a zombie
                 tg.maxrss_kb = max(tg.maxrss_kb, tg.proc.maxrss_kb)
-            tg.fds.close_all()
+            if not any(g.fds is tg.fds and g is not tg and not g.zombie  # CLONE_FILES
+                       for g in kernel.thread_groups.values()):
+                tg.fds.close_all()
             LOCKS.release_all(tg.tgid)
             if not any(g.mm is tg.mm and g is not tg and not g.zombie
                        for g in kernel.thread_groups.values()):

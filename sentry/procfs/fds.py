@@ -196,5 +196,6 @@ def fdinfo(tg: ThreadGroup, fd: int) -> bytes:
     flags = desc.flags | (O_CLOEXEC if cloexec else 0)
     ino = d.inode.ino if d is not None else 0
     pos = pos if isinstance(pos, int) else 0
+    extra = getattr(desc, "fdinfo_lines", None)  # a kind's own lines (inotify's watches)
     return f"pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt}\n" \
-        f"ino:\t{ino}\n".encode()
+        f"ino:\t{ino}\n".encode() + (extra() if extra is not None else b"")

@@ -21,8 +21,8 @@ ENABLED = (
     "SECCOMP", "SECCOMP_FILTER", "CROSS_MEMORY_ATTACH", "ADVISE_SYSCALLS", "MEMBARRIER",
     # files and events
     "PROC_FS", "SYSFS", "TMPFS", "TMPFS_XATTR", "SHMEM", "MEMFD_CREATE", "FILE_LOCKING",
-    "EPOLL", "SIGNALFD", "TIMERFD", "EVENTFD", "AIO", "INOTIFY_USER",
-    "FHANDLE",  # the calls exist; no filesystem here exports handles (EOPNOTSUPP)
+    "EPOLL", "SIGNALFD", "TIMERFD", "EVENTFD", "AIO", "INOTIFY_USER", "DNOTIFY",
+    "FHANDLE",  # Sentry handles of the sandbox's own files (syscalls/fhandle.py)
     "DEVPTS_FS", "UNIX98_PTYS",
     # IPC and namespaces
     "SYSVIPC", "POSIX_MQUEUE", "NAMESPACES", "UTS_NS", "IPC_NS", "USER_NS", "CGROUPS",
@@ -31,7 +31,7 @@ ENABLED = (
 )
 NOT_SET = (
     "PID_NS", "NET_NS", "TIME_NS", "SWAP", "USERFAULTFD", "IO_URING", "NUMA", "HUGETLBFS",
-    "BLK_DEV_LOOP", "BSD_PROCESS_ACCT", "MANDATORY_FILE_LOCKING", "DNOTIFY", "FANOTIFY",
+    "BLK_DEV_LOOP", "BSD_PROCESS_ACCT", "MANDATORY_FILE_LOCKING", "FANOTIFY",
     "BPF_SYSCALL", "KEYS", "PERF_EVENTS", "MODULES", "QUOTA", "FS_VERITY", "MEMORY_FAILURE",
     "RSEQ",
 )

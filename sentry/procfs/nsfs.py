@@ -11,12 +11,17 @@ attached to any tree.
 
 from __future__ import annotations
 
+import errno
 import stat as _stat
+import struct
 import threading
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel import namespaces
+from sentry.kernel.errors import SyscallError
 from sentry.vfs.dentry import Dentry
+from sentry.vfs.description import RegularFileDescription
+from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import Filesystem, Inode
 from sentry.vfs.mount import Mount
 
@@ -45,6 +50,72 @@ class NsInode(Inode):
         super().__init__(fs, _stat.S_IFREG | 0o444, ino=ino)
         self.kind = kind
         self.target = target
+
+    def open(self, flags: int) -> FileDescription:
+        return NsFile(self, flags)
+
+
+class NsFile(RegularFileDescription):
+    """An open namespace file: ioctl_ns(2)'s queries (the rest as before)."""
+
+    inode: NsInode
+
+    def ioctl(self, cmd: int, arg: int, task: object) -> int:
+        kind, target = self.inode.kind.split(b"_")[0], self.inode.target
+        if cmd == NS_GET_NSTYPE:
+            return NSTYPES[kind]
+        if cmd == NS_GET_USERNS:
+            return _open_user_ns(task, _owner(kind, target))
+        if cmd == NS_GET_PARENT:
+            if kind == b"pid":
+                raise SyscallError(errno.EPERM)  # one pid namespace: the top's has no parent
+            if kind != b"user":
+                raise SyscallError(errno.EINVAL)  # not a hierarchical kind
+            return _open_user_ns(task, _owner(kind, target))
+        if cmd == NS_GET_OWNER_UID:
+            if kind != b"user":
+                raise SyscallError(errno.EINVAL)
+            uid = 0 if target is None else target.owner_uid
+            task.mm.copy_out(arg, struct.pack("<I", uid))  # type: ignore[attr-defined]
+            return 0
+        return super().ioctl(cmd, arg, task)
+
+
+NSIO = 0xB7
+NS_GET_USERNS, NS_GET_PARENT, NS_GET_NSTYPE, NS_GET_OWNER_UID = (
+    NSIO << 8 | 1, NSIO << 8 | 2, NSIO << 8 | 3, NSIO << 8 | 4)
+NSTYPES = {b"cgroup": 0x02000000, b"ipc": 0x08000000, b"mnt": 0x00020000,
+           b"net": 0x40000000, b"pid": 0x20000000, b"time": 0x00000080,
+           b"user": 0x10000000, b"uts": 0x04000000}
+_ROOT_OWNER = object()  # "the parent of the sandbox's first user namespace": none
+
+
+def _owner(kind: bytes, target: Any) -> Any:
+    """The owning user namespace (a user namespace's parent; _ROOT_OWNER above
+    the first one)."""
+    if kind == b"user":
+        return _ROOT_OWNER if target is None else target.parent
+    return namespaces.owner_of(target)
+
+
+def _open_user_ns(task: Any, userns: Any) -> int:
+    """A new close-on-exec descriptor of user namespace ``userns`` (None: the
+    first); EPERM for one outside the caller's own user namespace's subtree
+    (the first one's owner among them), as Linux's open_related_ns."""
+    mine = namespaces.nsset(task.tg).user
+    if userns is _ROOT_OWNER:
+        raise SyscallError(errno.EPERM)
+    ns = userns
+    while ns is not mine:
+        if ns is None:
+            raise SyscallError(errno.EPERM)
+        ns = ns.parent
+    m = _nsfs_mount()
+    ino = namespaces.number_of(b"user", userns)
+    inode = NsInode(m.fs, b"user", userns, ino)  # type: ignore[arg-type]
+    desc = inode.open(0)
+    desc.dentry = Dentry(b"user:[%d]" % ino, None, inode, m)  # type: ignore[attr-defined]
+    return task.fds.install(desc, cloexec=True)
 
 
 _lock = threading.Lock()

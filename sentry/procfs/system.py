@@ -250,10 +250,19 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
                                  lambda b: sc.set_int("nr_open", b, NR_OPEN_MIN, NR_OPEN_MAX)),
                   b"pipe-max-size": rw(lambda: sc.pipe_max_size,
                                        lambda b: sc.set_int("pipe_max_size", b, 4096, 1 << 31)),
+                  b"pipe-user-pages-hard": rw(
+                      lambda: sc.pipe_user_pages_hard,
+                      lambda b: sc.set_int("pipe_user_pages_hard", b, 0, (1 << 63) - 1)),
+                  b"pipe-user-pages-soft": rw(
+                      lambda: sc.pipe_user_pages_soft,
+                      lambda b: sc.set_int("pipe_user_pages_soft", b, 0, (1 << 63) - 1)),
                   # inotify's queue limit is syscalls/inotify.py's MAX_QUEUED; the
-                  # instance and watch counts are Linux's defaults, not enforced.
+                  # watch count is Linux's default, not enforced.
                   b"inotify": d({b"max_queued_events": f("16384"),
-                                 b"max_user_instances": f("128"),
+                                 b"max_user_instances": rw(
+                                     lambda: sc.inotify_max_user_instances,
+                                     lambda b: sc.set_int("inotify_max_user_instances", b, 0,
+                                                          (1 << 31) - 1)),
                                  b"max_user_watches": f("8192")})}),
         b"kernel": d(kernel),
         b"net": d({b"core": d({b"somaxconn": f("4096")})}),

@@ -27,7 +27,7 @@ from sentry.vfs.file import O_ACCMODE, O_NONBLOCK, FileDescription, Stat
 if TYPE_CHECKING:
     from sentry.vfs.inode import Inode
 
-TCGETS, TCSETS, TCSETSW, TCSETSF = 0x5401, 0x5402, 0x5403, 0x5404
+TCGETS, TCSETS, TCSETSW, TCSETSF, TCGETA = 0x5401, 0x5402, 0x5403, 0x5404, 0x5405
 TCSBRK, TCXONC, TCFLSH = 0x5409, 0x540A, 0x540B
 TIOCEXCL, TIOCNXCL, TIOCSCTTY, TIOCGPGRP, TIOCSPGRP = 0x540C, 0x540D, 0x540E, 0x540F, 0x5410
 TIOCOUTQ, TIOCSTI, TIOCGWINSZ, TIOCSWINSZ = 0x5411, 0x5412, 0x5413, 0x5414
@@ -82,6 +82,11 @@ class TtyFile(FileDescription):
         if cmd == TCGETS:
             with term.cond:
                 data = term.ld.termios.pack()
+            task.mm.copy_out(arg, data)  # type: ignore[attr-defined]
+            return 0
+        if cmd == TCGETA:
+            with term.cond:
+                data = term.ld.termios.pack_termio()
             task.mm.copy_out(arg, data)  # type: ignore[attr-defined]
             return 0
         if cmd in (TCSETS, TCSETSW, TCSETSF):

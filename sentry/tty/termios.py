@@ -45,6 +45,8 @@ DEFAULT_CC = bytes([3, 0x1C, 0x7F, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1A, 0, 0x12, 
 
 _TERMIOS = struct.Struct("<IIIIB19s")
 TERMIOS_SIZE = _TERMIOS.size  # 36
+_TERMIO = struct.Struct("<HHHHB8s")  # struct termio, unpadded
+NCC = 8
 _WINSIZE = struct.Struct("<HHHH")
 WINSIZE_SIZE = _WINSIZE.size  # 8
 
@@ -63,6 +65,12 @@ class Termios:
     def pack(self) -> bytes:
         return _TERMIOS.pack(self.iflag, self.oflag, self.cflag, self.lflag, self.line,
                              bytes(self.cc))
+
+    def pack_termio(self) -> bytes:
+        """The old struct termio (TCGETA): 16-bit flags, the line, the first
+        eight control characters; 17 bytes, as Linux copies them."""
+        return _TERMIO.pack(self.iflag & 0xFFFF, self.oflag & 0xFFFF, self.cflag & 0xFFFF,
+                            self.lflag & 0xFFFF, self.line, bytes(self.cc[:NCC]))
 
     @classmethod
     def unpack(cls, data: bytes) -> Termios:

@@ -273,7 +273,10 @@ class DirectoryDescription(InodeFile):
 
     def getdents64(self, count: int, old: bool = False) -> bytes:
         """Packed linux_dirent64 records (``old``: linux_dirent) fitting in
-        ``count`` bytes; b"" at the end."""
+        ``count`` bytes; b"" at the end. A removed directory lists nothing:
+        ENOENT, as Linux's IS_DEADDIR."""
+        if self.dentry is not None and self.dentry.dead:
+            raise SyscallError(errno.ENOENT)
         notify.emit(self.dentry, notify.IN_ACCESS)
         with self._lock:
             entries = self._snapshot()

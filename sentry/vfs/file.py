@@ -105,6 +105,8 @@ class Stat:
     atime_ns: int = 0
     mtime_ns: int = 0
     ctime_ns: int = 0
+    attributes: int = 0  # statx's STATX_ATTR_* bits set, and those the filesystem knows
+    attributes_mask: int = 0
 
 
 class FileDescription:

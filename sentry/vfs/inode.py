@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
-from sentry.vfs import xattr
+from sentry.vfs import iflags, xattr
 from sentry.vfs.file import FileDescription, Stat
 from shm.records import record
 
@@ -136,6 +136,9 @@ class Filesystem:
     name = "none"
     magic = 0x01021994
     keeps_xattrs = False
+    # FS_IOC_[GS]ETFLAGS: the inode flags it keeps (tmpfs: append, immutable,
+    # nodump, noatime, as Linux's shmem); 0: ENOTTY.
+    inode_flags = 0
     """Whether this filesystem stores extended attributes (tmpfs does)."""
 
     def __init__(self, *, readonly: bool = False, source: str = "none") -> None:
@@ -176,6 +179,7 @@ class Inode:
     atime_ns: int
     mtime_ns: int
     ctime_ns: int
+    iflags: int = 0  # FS_IOC_SETFLAGS's (sentry/vfs/iflags.py)
 
     def __init__(self, fs: Filesystem, mode: int, *, ino: int | None = None, uid: int = 0,
                  gid: int = 0, rdev: int = 0) -> None:
@@ -203,10 +207,13 @@ class Inode:
 
     def stat(self) -> Stat:
         blocks = (self.size + 511) // 512 if self.is_reg() else 0
-        return Stat(dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=self.nlink,
-                    uid=self.uid, gid=self.gid, rdev=self.rdev, size=self.size,
-                    blocks=blocks, atime_ns=self.atime_ns, mtime_ns=self.mtime_ns,
-                    ctime_ns=self.ctime_ns)
+        st = Stat(dev=self.fs.dev, ino=self.ino, mode=self.mode, nlink=self.nlink,
+                  uid=self.uid, gid=self.gid, rdev=self.rdev, size=self.size,
+                  blocks=blocks, atime_ns=self.atime_ns, mtime_ns=self.mtime_ns,
+                  ctime_ns=self.ctime_ns)
+        if self.fs.inode_flags:
+            st.attributes, st.attributes_mask = iflags.statx_attributes(self.iflags)
+        return st
 
     def statfs(self) -> StatFs:
         return self.fs.statfs()

@@ -21,6 +21,7 @@ from shm.records import record
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 END = 1 << 63
 WAIT_SLICE = 0.05
+MAX_DEPTH = 10  # Linux's MAX_DEADLK_ITERATIONS
 
 
 @record
@@ -38,6 +39,7 @@ class LockTable:
         self._cond = threading.Condition()
         self._records: dict[int, list[RecordLock]] = {}
         self._flocks: dict[int, dict[int, int]] = {}  # inode key -> {description id: kind}
+        self._waiting: dict[int, tuple[int, int, int, int]] = {}  # owner -> what it waits for
 
     # -- fcntl record locks --------------------------------------------------
     def conflict(self, key: int, owner: int, kind: int, start: int, end: int
@@ -58,15 +60,38 @@ class LockTable:
             interrupted: Callable[[], None]) -> None:
         with self._cond:
             if kind != F_UNLCK:
-                while self._conflict(key, owner, kind, start, end) is not None:
-                    if not wait:
-                        raise SyscallError(errno.EAGAIN)
-                    interrupted()
-                    self._cond.wait(WAIT_SLICE)
+                try:
+                    while (lk := self._conflict(key, owner, kind, start, end)) is not None:
+                        if not wait:
+                            raise SyscallError(errno.EAGAIN)
+                        if self._deadlocks(owner, lk.owner):
+                            raise SyscallError(errno.EDEADLK)
+                        self._waiting[owner] = (key, kind, start, end)
+                        interrupted()
+                        self._cond.wait(WAIT_SLICE)
+                finally:
+                    self._waiting.pop(owner, None)
             self._carve(key, owner, start, end)
             if kind != F_UNLCK:
                 self._records.setdefault(key, []).append(RecordLock(owner, kind, start, end))
             self._cond.notify_all()
+
+    def _deadlocks(self, owner: int, blocker: int) -> bool:
+        """Whether waiting for ``blocker`` closes a cycle: it waits (through
+        at most MAX_DEPTH owners, as Linux's posix_locks_deadlock) for a lock
+        that ``owner`` holds. The caller then gets EDEADLK instead of sleeping."""
+        for _ in range(MAX_DEPTH):
+            req = self._waiting.get(blocker)
+            if req is None:
+                return False
+            key, kind, start, end = req
+            lk = self._conflict(key, blocker, kind, start, end)
+            if lk is None:
+                return False
+            if lk.owner == owner:
+                return True
+            blocker = lk.owner
+        return False
 
     def _carve(self, key: int, owner: int, start: int, end: int) -> None:
         """Remove ``owner``'s coverage of [start, end), splitting locks that straddle it."""

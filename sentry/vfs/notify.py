@@ -74,17 +74,21 @@ def new_cookie() -> int:
     return next(_cookies)
 
 
+IN_EXCL_UNLINK = 0x04000000
+
+
 def emit(d: Dentry | None, mask: int, cookie: int = 0) -> None:
     """Tell the watches of ``d``'s file and of its directory that ``mask``
     happened to it (the event kinds decide who hears, as in the docstring)."""
     if d is not None:
-        emit_at(d.parent, d.name, d.inode, mask, cookie)
+        emit_at(d.parent, d.name, d.inode, mask, cookie, unlinked=d.dead)
 
 
 def emit_at(parent: Dentry | None, name: bytes, inode: Any, mask: int,
-            cookie: int = 0) -> None:
+            cookie: int = 0, unlinked: bool = False) -> None:
     """:func:`emit` for the file ``inode`` named ``name`` in ``parent``
-    (rename tells of the old name after the dentry has moved)."""
+    (rename tells of the old name after the dentry has moved). A directory
+    watch made with IN_EXCL_UNLINK does not hear of a child once ``unlinked``."""
     own = watches_of(inode)
     dir_watches = watches_of(parent.inode) if parent is not None else []
     if not own and not dir_watches:
@@ -93,7 +97,8 @@ def emit_at(parent: Dentry | None, name: bytes, inode: Any, mask: int,
         mask |= IN_ISDIR
     if not mask & SELF_ONLY:  # the directory hears first, as fsnotify_parent does
         for w in dir_watches:
-            w(mask, name, cookie)
+            if not (unlinked and getattr(w, "mask", 0) & IN_EXCL_UNLINK):
+                w(mask, name, cookie)
     if not mask & DIR_ONLY:
         for w in own:
             w(mask, b"", cookie)

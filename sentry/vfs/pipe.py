@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from sentry.kernel import parking
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.sigio import POLL_IN, POLL_OUT, send_io_signal
+from sentry.vfs import pipe_acct
 from sentry.vfs.file import (
     O_ACCMODE,
     O_NONBLOCK,
@@ -56,6 +58,8 @@ from sentry.vfs.file import (
 )
 from sentry.vfs.inode import S_IFIFO, alloc_dev, now_ns
 from shm.records import record
+
+O_ASYNC = 0o20000
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -101,6 +105,8 @@ class Pipe:
         self._waiters: list[threading.Lock] = []
         self._parked: list[_ParkedRead] = []  # reads a writer finishes (read_into)
         self._hook = interrupted
+        self.async_ends: list[PipeFile] = []  # ends ever given O_ASYNC (F_SETFL)
+        self.account: tuple[int, int] | None = None  # (uid, pages): pipe_acct.py
         self.ino = next(_pipe_ino)
         self.ctime_ns = now_ns()
 
@@ -223,7 +229,12 @@ class Pipe:
                 self.readers -= 1
             if writer:
                 self.writers -= 1
+            gone = self.account if self.readers == 0 and self.writers == 0 else None
+            if gone is not None:
+                self.account = None
             self._notify_all()
+        if gone is not None:
+            pipe_acct.release(*gone)
 
     # Data.
     def nread(self) -> int:
@@ -302,8 +313,20 @@ class Pipe:
                 self._notify_all()
             return written
 
+    def signal_async(self, writers: bool) -> None:
+        """O_ASYNC: data came (tell the read ends, POLL_IN) or room was made
+        (tell the write ends, POLL_OUT), as Linux's kill_fasync after each
+        pipe_write and pipe_read; called outside the pipe's lock."""
+        if not self.async_ends:
+            return
+        for end in list(self.async_ends):
+            if end.flags & O_ASYNC and not end._released and \
+                    (end.is_writer if writers else end.is_reader):
+                send_io_signal(end, end.__dict__.get("async_fd", 0),
+                               POLL_OUT if writers else POLL_IN)
+
     def set_capacity(self, size: int, privileged: bool = False,
-                     max_size: int = MAX_CAPACITY) -> int:
+                     max_size: int = MAX_CAPACITY, limits: tuple[int, int] = (0, 0)) -> int:
         """F_SETPIPE_SZ: round up to a power-of-two number of pages (at least
         one); past 2^31 is EINVAL, past pipe-max-size (``max_size``) EPERM unless
         ``privileged`` (CAP_SYS_RESOURCE), as Linux's pipe_set_size."""
@@ -317,6 +340,10 @@ class Pipe:
         with self._lock:
             if len(self._buf) > pages * PAGE:
                 raise SyscallError(errno.EBUSY)
+            if self.account is not None:  # per-user pages (soft, hard ``limits``)
+                uid, old = self.account
+                pipe_acct.resize(uid, old, pages, *limits, privileged)
+                self.account = (uid, pages)
             self.capacity = pages * PAGE
             self._notify_all()
             return self.capacity
@@ -376,21 +403,29 @@ class PipeFile(FileDescription):
             raise SyscallError(errno.EBADF)
         if count == 0:
             return b""
-        return self.pipe.read(count, bool(self.flags & O_NONBLOCK))
+        data = self.pipe.read(count, bool(self.flags & O_NONBLOCK))
+        if data:
+            self.pipe.signal_async(writers=True)
+        return data
 
     def read_into(self, task: Task, addr: int, count: int) -> int:
         """read(2) straight into ``task``'s memory; another task's write may
         finish it (sentry/kernel/parking.py)."""
         if not self.is_reader:
             raise SyscallError(errno.EBADF)
-        return self.pipe.read_into(task, addr, count, bool(self.flags & O_NONBLOCK))
+        n = self.pipe.read_into(task, addr, count, bool(self.flags & O_NONBLOCK))
+        if n:
+            self.pipe.signal_async(writers=True)
+        return n
 
     def write(self, data: bytes) -> int:
         if not self.is_writer:
             raise SyscallError(errno.EBADF)
         if not data:
             return 0
-        return self.pipe.write(data, bool(self.flags & O_NONBLOCK))
+        n = self.pipe.write(data, bool(self.flags & O_NONBLOCK))
+        self.pipe.signal_async(writers=False)
+        return n
 
     def stat(self) -> Stat:
         if self.inode is not None:
@@ -428,9 +463,14 @@ class PipeFile(FileDescription):
 
 
 def make_pipe(flags: int = 0, *, interrupted: Callable[[], bool] | None = None,
-              ) -> tuple[PipeFile, PipeFile]:
-    """pipe2(2): (read end, write end).  O_CLOEXEC is the caller's business."""
+              user: tuple[int, int, int, bool] | None = None) -> tuple[PipeFile, PipeFile]:
+    """pipe2(2): (read end, write end).  O_CLOEXEC is the caller's business.
+    ``user`` (uid, soft, hard, privileged) counts it to that user (pipe_acct.py)."""
     pipe = Pipe(interrupted=interrupted)
+    if user is not None:
+        pages = pipe_acct.charge_new(*user)
+        pipe.capacity = pages * PAGE
+        pipe.account = (user[0], pages)
     status = flags & O_NONBLOCK
     reader = PipeFile(pipe, O_RDONLY | status)
     writer = PipeFile(pipe, O_WRONLY | status)

@@ -39,6 +39,7 @@ import weakref
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import CHUNK, FileBacking
 from sentry.mm.memfile import MemoryFile
+from sentry.vfs import iflags
 from sentry.vfs.description import RegularFileDescription
 from sentry.vfs.file import O_RDWR, Stat
 from sentry.vfs.inode import (
@@ -79,6 +80,7 @@ class TmpFs(Filesystem):
     name = "tmpfs"
     magic = TMPFS_MAGIC
     keeps_xattrs = True
+    inode_flags = iflags.TMPFS_FLAGS
 
     def __init__(self, *, mode: int = 0o1777, uid: int = 0, gid: int = 0,
                  first_ino: int = 1, source: str = "tmpfs", readonly: bool = False,

@@ -25,10 +25,10 @@ from __future__ import annotations
 import errno
 
 from sentry.kernel.errors import SyscallError
-from sentry.vfs import notify, tmpfile
+from sentry.vfs import iflags, leases, notify, tmpfile
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import O_PATH, PathDescription, dentry_of
-from sentry.vfs.file import O_ACCMODE, O_RDONLY, O_WRONLY, FileDescription, Stat
+from sentry.vfs.file import O_ACCMODE, O_NONBLOCK, O_RDONLY, O_WRONLY, FileDescription, Stat
 from sentry.vfs.inode import (
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -85,16 +85,24 @@ def _perm(mode: int, umask: int) -> int:
 
 # Opening.
 def open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
-         mode: int = 0o666, umask: int | None = None) -> FileDescription:
-    """openat(2): a new description (O_CLOEXEC is the caller's; it is not stored)."""
-    try:
-        return _open(ctx, dirfd_dentry, path, flags, mode, umask)
-    except Reopened as r:  # /dev/stdout and friends: the description behind an fd link
-        return r.desc  # type: ignore[return-value]
+         mode: int = 0o666, umask: int | None = None, allow_empty: bool = False
+         ) -> FileDescription:
+    """openat(2): a new description (O_CLOEXEC is the caller's; it is not stored).
+    An open that breaks a lease waits for it outside the tree lock, then tries again."""
+    while True:
+        try:
+            return _open(ctx, dirfd_dentry, path, flags, mode, umask, allow_empty)
+        except Reopened as r:  # /dev/stdout and friends: the description behind an fd link
+            return r.desc  # type: ignore[return-value]
+        except leases.Breaking as b:
+            b.wait()
+
+
+O_NOATIME = 0o1000000
 
 
 def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
-          mode: int, umask: int | None) -> FileDescription:
+          mode: int, umask: int | None, allow_empty: bool = False) -> FileDescription:
     umask = ctx.umask if umask is None else umask
     if flags & tmpfile.O_TMPFILE_BIT:
         tmpfile.check_flags(flags)
@@ -104,7 +112,7 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
                                         ctx.check)
     if flags & O_PATH:
         d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
-                    want_dir=bool(flags & O_DIRECTORY))
+                    want_dir=bool(flags & O_DIRECTORY), allow_empty=allow_empty)
         desc: FileDescription = PathDescription(d.inode, flags & (O_PATH | O_DIRECTORY
                                                                   | O_NOFOLLOW))
         desc.dentry = d  # type: ignore[attr-defined]
@@ -116,7 +124,8 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
             d, created = _open_create(ctx, dirfd_dentry, path, flags, mode, umask, 0)
         else:
             d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
-                        want_dir=bool(flags & O_DIRECTORY), reopen_flags=flags)
+                        want_dir=bool(flags & O_DIRECTORY), reopen_flags=flags,
+                        allow_empty=allow_empty)
             created = False
         inode = d.inode
         if inode.is_symlink():
@@ -130,8 +139,14 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         if not created:
             ctx.check(d, (MAY_WRITE if wants_write or flags & O_TRUNC else 0)
                       | (MAY_READ if acc != O_WRONLY else 0))
+        if flags & O_NOATIME and not created:
+            ctx.check_owner(d)  # Linux's may_open: the owner's (or CAP_FOWNER's) alone
+        iflags.check_open(inode, flags)
+        if inode.is_reg() and not created:
+            leases.check(inode, bool(wants_write or flags & O_TRUNC), bool(flags & O_NONBLOCK))
         if (wants_write or flags & O_TRUNC) and inode.is_reg() and not created:
             _writable_mount(d)
+            iflags.check_not_running(inode)
         if flags & O_TRUNC and inode.is_reg() and not created and inode.size:
             inode.setattr(size=0)
     open_flags = flags & ~_OPEN_ONLY
@@ -236,6 +251,7 @@ def chmod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
     with TREE_LOCK:
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
         ctx.check_owner(d)
+        iflags.check_unchanged(d.inode)
         d.inode.setattr(mode=mode & 0o7777)
         notify.emit(d, notify.IN_ATTRIB)
 
@@ -253,6 +269,7 @@ def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gi
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
         if ctx.chown_check is not None:
             ctx.chown_check(d, uid, gid)
+        iflags.check_unchanged(d.inode)
         inode = d.inode
         kill = 0 if inode.is_dir() else S_ISUID | (S_ISGID if inode.mode & S_IXGRP else 0)
         mode = inode.mode & 0o7777 & ~kill if inode.mode & kill else None
@@ -263,13 +280,25 @@ def chown(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, uid: int, gi
 
 def utimens(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes,
             atime_ns: int | None, mtime_ns: int | None, follow: bool = True,
-            allow_empty: bool = False) -> None:
-    """utimensat(2): None is UTIME_OMIT; the caller turns UTIME_NOW into the time."""
+            allow_empty: bool = False, touch: bool = False) -> None:
+    """utimensat(2): None is UTIME_OMIT; the caller turns UTIME_NOW into the time.
+    ``touch`` (no times given, or both UTIME_NOW) asks less, as Linux's
+    ATTR_TOUCH: the owner or anyone who may write (else EACCES); explicit
+    times are the owner's alone (EPERM)."""
     with TREE_LOCK:
         d = _setattr_target(ctx, dirfd_dentry, path, follow, allow_empty)
         if atime_ns is None and mtime_ns is None:
             return
-        ctx.check_owner(d)
+        if touch:
+            if d.inode.iflags & iflags.FS_IMMUTABLE_FL:
+                raise SyscallError(errno.EPERM)
+            try:
+                ctx.check_owner(d)
+            except SyscallError:
+                ctx.check(d, MAY_WRITE)
+        else:
+            ctx.check_owner(d)
+            iflags.check_unchanged(d.inode)
         d.inode.setattr(atime_ns=atime_ns, mtime_ns=mtime_ns)
         notify.emit(d, notify.IN_ATTRIB)
 
@@ -278,6 +307,14 @@ def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: i
     """truncate(2)."""
     if length < 0:
         raise SyscallError(errno.EINVAL)
+    while True:
+        try:
+            return _truncate(ctx, dirfd_dentry, path, length)
+        except leases.Breaking as b:  # wait outside the tree lock, then again
+            b.wait()
+
+
+def _truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: int) -> None:
     with TREE_LOCK:
         d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=True)
         if d.inode.is_dir():
@@ -286,6 +323,9 @@ def truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: i
             raise SyscallError(errno.EINVAL)
         _writable_mount(d)
         ctx.check(d, MAY_WRITE)
+        iflags.check_unchanged(d.inode)
+        iflags.check_not_running(d.inode)
+        leases.check(d.inode, True, False)
         d.inode.setattr(size=length)
         notify.emit(d, notify.IN_MODIFY)
 
@@ -337,8 +377,10 @@ def mkdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
 
 
 def mknod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int, rdev: int = 0,
-          umask: int | None = None) -> None:
-    """mknod/mknodat(2): regular files, fifos, devices, sockets."""
+          umask: int | None = None, dev_ok: bool = True) -> None:
+    """mknod/mknodat(2): regular files, fifos, devices, sockets. A device
+    node (but a 0:0 whiteout) needs CAP_MKNOD (``dev_ok``): EPERM after the
+    directory's own checks, as Linux's vfs_mknod."""
     umask = ctx.umask if umask is None else umask
     fmt = mode & S_IFMT
     if fmt == 0:
@@ -351,6 +393,8 @@ def mknod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int, r
         parent, name, trailing = _new_name(ctx, dirfd_dentry, path)
         if trailing:
             raise SyscallError(errno.ENOENT)
+        if fmt in (S_IFCHR, S_IFBLK) and not dev_ok and not (fmt == S_IFCHR and rdev == 0):
+            raise SyscallError(errno.EPERM)
         perm = _perm(mode, umask)
         if fmt == S_IFREG:
             inode = parent.inode.create(name, S_IFREG | perm, ctx.uid, ctx.gid)
@@ -388,6 +432,7 @@ def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry |
             raise SyscallError(errno.ENOENT)
         if parent.mount is not old.mount:
             raise SyscallError(errno.EXDEV)
+        iflags.check_unchanged(old.inode)
         tmpfile.may_link(old.inode, old.dead)
         parent.inode.link(name, old.inode)
         notify.emit_self(old.inode, notify.IN_ATTRIB)
@@ -402,6 +447,8 @@ def _existing(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry
         raise SyscallError(errno.ENOENT)
     ctx.check(parent, MAY_WRITE | MAY_EXEC)  # unlink and rmdir remove a name
     ctx.check_owner(child, parent)
+    iflags.check_unchanged(parent.inode)  # may_delete: append-only or immutable: EPERM
+    iflags.check_unchanged(child.inode)
     return parent, name, trailing, child
 
 
@@ -469,6 +516,9 @@ def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry
         ctx.check_owner(src, oparent)
         if dst is not None:
             ctx.check_owner(dst, nparent)
+        for frozen in (oparent, src, nparent, dst):
+            if frozen is not None:
+                iflags.check_unchanged(frozen.inode)
         sdir = src.inode.is_dir()
         if (otrail or ntrail) and not sdir:
             raise SyscallError(errno.ENOTDIR)

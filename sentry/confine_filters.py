@@ -152,11 +152,12 @@ def build(network_mode: str = "none", *, default: str = "kill") -> object:
     return f
 
 
-def allow_memory_file(f: object, memfd: int) -> None:
-    """Calls bound to the memory file's descriptor, known only once it is made:
-    copy_file_range within it (fork's copy of private pages)."""
+def allow_memory_file(f: object, memfd_base: int) -> None:
+    """Calls bound to the memory file's descriptors, known only once it is
+    made: copy_file_range between its arenas' files (fork's copy of private
+    pages), which all have descriptor numbers of at least ``memfd_base``."""
     from gofer.seccomp_loader import pyseccomp
 
     sc = pyseccomp()
-    f.add_rule(sc.ALLOW, "copy_file_range", sc.Arg(0, sc.EQ, memfd),  # type: ignore[attr-defined]
-               sc.Arg(2, sc.EQ, memfd))
+    f.add_rule(sc.ALLOW, "copy_file_range",  # type: ignore[attr-defined]
+               sc.Arg(0, sc.GE, memfd_base), sc.Arg(2, sc.GE, memfd_base))

@@ -62,7 +62,8 @@ def errno_of(fn, *args, **kw) -> int:
 def has_data(mf: MemoryFile, off: int, length: int) -> bool:
     """Whether any page of the memfd range holds allocated data (not a hole)."""
     try:
-        return os.lseek(mf.fd, off, os.SEEK_DATA) < off + length
+        fd, local = mf.fd_at(off)
+        return os.lseek(fd, local, os.SEEK_DATA) < local + length
     except OSError as e:
         assert e.errno == errno.ENXIO
         return False
@@ -98,8 +99,8 @@ def test_memfile_free_many_merges_adjacent_ranges(mf):
     d = mf.allocate(2 * P)
     mf.view[a : a + 4] = b"data"
     punched = []
-    real = mf._punch
-    mf._punch = lambda off, n: (punched.append((off, n)), real(off, n))
+    real = mf.common.punch
+    mf.common.punch = lambda off, n: (punched.append((off, n)), real(off, n))
     mf.free_many([(c, P), (a, P), (d, 2 * P), (b, P)])
     assert (b, c, d) == (a + P, a + 2 * P, a + 3 * P)  # a fresh file allocates in a row
     assert punched == [(a, 5 * P)], "one hole punched for the run"
@@ -444,7 +445,7 @@ def test_brk(aspace):
 
 
 def test_brk_out_of_memory():
-    with MemoryFile(4 * P) as f:
+    with MemoryFile(4 * P, arena_size=4 * P, max_arenas=1) as f:
         a = AddressSpace(f)
         a.set_brk_start(BASE)
         assert a.brk(BASE + 4 * P) == BASE + 4 * P
@@ -521,9 +522,9 @@ def test_fork_copies_private_and_shares_shared(aspace, mf):
     aspace.mmap(BASE + 10 * P, P, RW, PRIV | MAP_FIXED)
     aspace.copy_out(BASE + 10 * P, b"wipe")
     aspace.madvise(BASE + 10 * P, P, MADV_WIPEONFORK)
-    blocks = os.fstat(mf.fd).st_blocks
+    blocks = mf.blocks_bytes()
     child = aspace.fork()
-    assert os.fstat(mf.fd).st_blocks - blocks <= 4 * P // 512  # the stack stayed sparse
+    assert mf.blocks_bytes() - blocks <= 4 * P  # the stack stayed sparse
     assert [op.kind for op in child.pending] == [OP_MAP] * 4
     assert {(op.addr, op.length) for op in child.pending} == {
         (v.start, v.end - v.start) for v in child.vmas()
@@ -544,13 +545,37 @@ def test_fork_copies_private_and_shares_shared(aspace, mf):
     assert mf.used == 0
 
 
-def test_fork_shares_read_only_private_memory_until_it_can_change(aspace, mf):
-    """Private memory without PROT_WRITE is shared at fork, not copied; each
-    way to change it (mprotect +W, a zeroing madvise, mremap, a forced write)
+def test_fork_copies_private_memory_into_the_childs_own_arena(aspace, mf):
+    """Private memory, even without PROT_WRITE, is copied at fork into the
+    child's arena: the parent's arena is a file the child's stub must never
+    hold (docs/security.md, "Memory isolation")."""
+    ro = aspace.mmap(BASE, 2 * P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(ro, b"text")
+    aspace.mprotect(ro, 2 * P, PROT_READ)
+    child = aspace.fork()
+    assert child.arena is not aspace.arena
+    (v,) = child.vmas()
+    assert mf.arena_of(v.offset) is child.arena
+    assert child.copy_in(ro, 4) == b"text"
+    assert {mf.arena_of(op.offset) for op in child.pending} == {child.arena}
+    child.release()
+    aspace.release()
+    assert mf.used == 0
+
+
+def test_fork_shares_read_only_pages_until_they_can_change(aspace, mf):
+    """Read-only pages given to the common arena (as the image cache keeps a
+    program's text: share_readonly) are shared at fork, not copied; each way
+    to change them (mprotect +W, a zeroing madvise, mremap, a forced write)
     first gives that address space its own copy, remapped in its stub."""
     ro = aspace.mmap(BASE, 3 * P, RW, PRIV | MAP_FIXED)
     aspace.copy_out(ro, b"text" + bytes(P - 4) + b"two!" + bytes(P - 4) + b"three")
     aspace.mprotect(ro, 3 * P, PROT_READ)
+    aspace.take_pending()
+    ((start, length, _prot, backing),) = aspace.share_readonly(ro, ro + 3 * P)
+    assert (start, length) == (ro, 3 * P) and mf.arena_of(backing.offset) is mf.common
+    assert aspace.take_pending() == [StubOp(OP_MAP, ro, 3 * P, PROT_READ, backing.offset)]
+    assert aspace.copy_in(ro, 4) == b"text"
     used = mf.used
     child = aspace.fork()
     assert mf.used == used, "nothing copied"
@@ -569,6 +594,8 @@ def test_fork_shares_read_only_private_memory_until_it_can_change(aspace, mf):
     assert child.copy_in(moved, 5) == b"three"
     child.release()
     aspace.release()
+    assert backing.drop()  # share_readonly's reference, the last
+    mf.free(backing.offset, backing.length)
     assert mf.used == 0, "every shared and copied range freed once"
 
 

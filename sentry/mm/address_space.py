@@ -255,12 +255,13 @@ class AddressSpace(Remapper, Accounting):
         if end == addr:
             return b""
         out = bytearray((end - addr) // PAGE_SIZE)
-        fd = self.mf.fd
         with self.lock:
             if not self._is_mapped(addr, end):
                 raise err(errno.ENOMEM)
             for v, lo, hi in self._overlapping(addr, end):
-                off, stop = v.offset + lo - v.start, v.offset + hi - v.start
+                fd, local = self.mf.fd_at(v.offset)
+                off = local + lo - v.start
+                stop = off + hi - lo
                 pos = off
                 while pos < stop:
                     try:
@@ -410,7 +411,14 @@ class AddressSpace(Remapper, Accounting):
                 if v.shared or v.prot & PROT_WRITE or v.start < start or v.end > end:
                     continue
                 if v.backing is None:
-                    v.backing = Backing(v.offset, v.length)
+                    # Shared pages live in the common arena (memfile.py): move
+                    # them there once; this process's stub maps the new home.
+                    offset = self.mf.allocate(v.length)
+                    self.mf.copy(v.offset, offset, v.length)
+                    self._free_range(v.offset, v.length)
+                    v.offset = offset
+                    v.backing = Backing(offset, v.length)
+                    self.pending.append(StubOp(OP_MAP, v.start, v.length, v.prot, offset))
                 elif v.offset != v.backing.offset or v.length != v.backing.length:
                     continue  # a window of a bigger backing: not ours to hand out
                 v.backing.hold()
@@ -452,15 +460,12 @@ class AddressSpace(Remapper, Accounting):
                 for v in self._vmas:
                     if v.vmflags & VM_DONTFORK:
                         continue
-                    if (v.backing is None and not v.prot & PROT_WRITE
-                            and not v.vmflags & VM_WIPEONFORK):
-                        v.backing = Backing(v.offset, v.length)  # shared until written
                     c = v.clone()
                     c.vmflags &= ~VM_LOCKED  # fork does not inherit mlock
                     if v.backing is not None:
                         v.backing.hold()
                     else:
-                        c.offset = mf.allocate(v.length)
+                        c.offset = child.arena.allocate(v.length)
                         if not v.vmflags & VM_WIPEONFORK:
                             mf.copy(v.offset, c.offset, v.length)
                     child._vmas.append(c)
@@ -478,3 +483,6 @@ class AddressSpace(Remapper, Accounting):
             for v in vmas:
                 self._release(v)
             self.pending = [StubOp(OP_UNMAP, APP_START, APP_END - APP_START)]
+            held, self._arena_held = self._arena_held, False
+        if held:
+            self.arena.drop()

@@ -141,8 +141,8 @@ class Remapper(VmaTable):
                 pos += n
             return pieces, []
         if b is None:
-            if not mf.reserve(v.offset + old_len, delta):
-                off = mf.allocate(new_len)
+            if not self.arena.reserve(v.offset + old_len, delta):
+                off = self.arena.allocate(new_len)
                 mf.copy(v.offset, off, old_len)
                 old = v.clone()
                 v.offset = off
@@ -202,7 +202,7 @@ class Remapper(VmaTable):
         fresh = None
         try:
             if dontunmap and not v.shared:
-                fresh = self.mf.allocate(old_len)
+                fresh = self.arena.allocate(old_len)
             moved = v.clone()
             moved.start, moved.end = dest, dest + old_len
             pieces, olds = self._grow_backing(moved, new_len)

@@ -47,6 +47,7 @@ import threading
 from typing import NamedTuple
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.arena import Arena
 from sentry.mm.layout import (
     APP_END,
     APP_START,
@@ -85,8 +86,13 @@ def err(code: int) -> SyscallError:
 class VmaTable:
     """The VMAs of one address space, the pending stub ops, and user-memory copies."""
 
-    def __init__(self, mf: MemoryFile) -> None:
+    def __init__(self, mf: MemoryFile, arena: Arena | None = None) -> None:
         self.mf = mf
+        # Private memory comes from this address space's own arena: no other
+        # process's stub holds its descriptor (sentry/mm/arena.py).
+        self.arena = arena if arena is not None else mf.new_arena()
+        self.arena.hold()
+        self._arena_held = True
         self.lock = threading.RLock()
         self.pending: list[StubOp] = []
         # The program break: the heap is [brk_start, page_round_up(current_brk)).
@@ -384,7 +390,7 @@ class VmaTable:
         for v, _lo, _hi in self._overlapping(start, end):
             if v.backing is None or v.shared:
                 continue
-            offset = self.mf.allocate(v.length)
+            offset = self.arena.allocate(v.length)
             self.mf.copy(v.offset, offset, v.length)
             self._release(v)
             v.backing, v.offset = None, offset
@@ -438,13 +444,13 @@ class VmaTable:
             if i > 0:
                 left = self._vmas[i - 1]
                 v.offset = left.offset + left.length
-                placed = left.can_merge(v) and mf.reserve(v.offset, length)
+                placed = left.can_merge(v) and self.arena.reserve(v.offset, length)
             if not placed and i < len(self._vmas):
                 right = self._vmas[i]
                 v.offset = right.offset - length
-                placed = v.offset >= 0 and v.can_merge(right) and mf.reserve(v.offset, length)
+                placed = v.can_merge(right) and self.arena.reserve(v.offset, length)
             if not placed:
-                v.offset = mf.allocate(length)
+                v.offset = self.arena.allocate(length)
         self._insert(i, [v])
         self.pending.append(StubOp(OP_MAP, start, length, prot, v.offset))
         self._merge_range(i, i + 1)

@@ -32,6 +32,7 @@ CDEF = """
 #define STUB_MAX_THREADS ...
 #define STUB_SLOTS_SIZE ...
 #define STUB_MEMFD_FD ...
+#define STUB_COMMON_FD ...
 #define STUB_NREGS ...
 #define STUB_MAX_OPS ...
 #define STUB_MAX_FILTER ...
@@ -96,7 +97,7 @@ uint64_t stub_code_start(void);
 uint64_t stub_code_size(void);
 uint64_t stub_syscall_ip_offset(void);
 uint64_t stub_thread_start_offset(void);
-long stub_start_zygote(int memfd);
+long stub_start_zygote(int memfd, int sock);
 int sentry_wait(struct stub_slot *slot, uint32_t want, uint64_t spin_cycles, int64_t timeout_ns);
 void sentry_post(struct stub_slot *slot, uint32_t state);
 int sentry_post_wait(struct stub_slot *slot, uint32_t state, uint32_t want,
@@ -139,7 +140,7 @@ ffibuilder.set_source(
     "uint64_t stub_code_size(void);\n"
     "uint64_t stub_syscall_ip_offset(void);\n"
     "uint64_t stub_thread_start_offset(void);\n"
-    "long stub_start_zygote(int memfd);\n"
+    "long stub_start_zygote(int memfd, int sock);\n"
     "int sentry_wait(struct stub_slot *, uint32_t, uint64_t, int64_t);\n"
     "void sentry_post(struct stub_slot *, uint32_t);\n"
     "int sentry_post_wait(struct stub_slot *, uint32_t, uint32_t, uint64_t, int64_t);\n"

@@ -14,8 +14,11 @@ The policy: a syscall from anywhere but the stub's one syscall instruction
 traps (SIGSYS) and is served by the Sentry.  From that instruction only the
 stub's allowlist passes, with argument checks; anything else kills the process.
 What an application gains by jumping into the stub's instruction is therefore
-exactly that allowlist: remapping pieces of the sandbox's own memory file below
-the stub region (MAP_SHARED|MAP_FIXED of fd STUB_MEMFD_FD only), unmapping or
+exactly that allowlist: remapping pieces of the memory files the stub holds
+below the stub region (MAP_SHARED|MAP_FIXED of its own address space's arena,
+STUB_MEMFD_FD, or the common arena of shared pages right after it; the host
+kernel refuses any other descriptor number, as the stub holds no other file),
+unmapping or
 re-protecting its own addresses below the stub region, futex wait/wake on the
 stub's control words, sched_yield (how a stub waits for a Sentry thread on
 the same CPU), rt_sigreturn, and setting its own FS base.  None of these
@@ -80,6 +83,7 @@ FUTEX_WAKE = 1
 FUTEX_WAIT_BITSET = 9
 FUTEX_WAKE_BITSET = 10
 MAP_SHARED_FIXED = 0x11
+MEMFD_COUNT = 2  # STUB_MEMFD_FD (own arena), STUB_COMMON_FD (the common arena)
 ARCH_SET_FS = 0x1002
 
 
@@ -181,8 +185,9 @@ def stub_filter(syscall_ip: int, region_start: int, region_end: int, memfd_fd: i
     a.jeq(MAP_SHARED_FIXED, 0, "kill")
     a.ld(arg_hi(4))
     a.jeq(0, 0, "kill")
-    a.ld(arg_lo(4))
-    a.jeq(memfd_fd, 0, "kill")
+    a.ld(arg_lo(4))  # its own arena or the common one: the only files it holds
+    a.jge(memfd_fd, 0, "kill")
+    a.jge(memfd_fd + MEMFD_COUNT, "kill", 0)
     a.label("below")  # munmap / mprotect / mmap: the address must lie below the region
     _check_below_stub(a, 0, region_hi, "kill")
     a.ret(SECCOMP_RET_ALLOW)

@@ -237,7 +237,9 @@ STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
         uint64_t off = slot->ops[i].offset;
         long r;
         if (kind == OP_MAP) {
-            r = S6(SYS_mmap, addr, len, prot, K_MAP_SHARED | K_MAP_FIXED, STUB_MEMFD_FD, off);
+            /* The descriptor (own or common arena) rides in prot's high half. */
+            r = S6(SYS_mmap, addr, len, prot & 0xffffffffULL, K_MAP_SHARED | K_MAP_FIXED,
+                   prot >> 32, off);
             if (r != (long)addr && r >= 0)
                 r = -EFAULT;
         } else if (kind == OP_UNMAP) {
@@ -389,6 +391,7 @@ STUB static void stub_child_main(uint64_t slots_off, uint64_t sentry_pid) {
     S2(SYS_prctl, PR_SET_PDEATHSIG_, SIGKILL);
     if ((uint64_t)S0(SYS_getppid) != sentry_pid)
         S1(SYS_exit_group, 111);
+    S1(SYS_close, STUB_ZYGOTE_SOCK); /* only the zygote receives descriptors */
     long r = S6(SYS_mmap, STUB_SLOTS_ADDR, STUB_SLOTS_SIZE, K_PROT_RW, K_MAP_SHARED | K_MAP_FIXED,
                 STUB_MEMFD_FD, slots_off);
     if (r != (long)STUB_SLOTS_ADDR)
@@ -429,13 +432,39 @@ STUB static void stub_drop_capabilities(void) {
     S2(SYS_capset, header, data);
 }
 
+struct k_msghdr {
+    void *name;
+    uint64_t namelen;
+    void *iov;
+    uint64_t iovlen;
+    void *control;
+    uint64_t controllen;
+    int flags;
+};
+
+/* The new stub's arena descriptor, which the Sentry sent (SCM_RIGHTS) just
+ * before its request (the zygote's copy is closed once the child has it). */
+STUB static long zygote_recv_fd(void) {
+    char byte;
+    uint64_t iov[2] = {(uint64_t)(uintptr_t)&byte, 1};
+    uint64_t control[4] = {0, 0, 0, 0}; /* cmsghdr {len, level, type} + one int */
+    struct k_msghdr msg = {0, 0, iov, 1, control, sizeof control, 0};
+    long n = S3(SYS_recvmsg, STUB_ZYGOTE_SOCK, &msg, 0x40000000 /* MSG_CMSG_CLOEXEC */);
+    if (n < 0)
+        return n;
+    if (control[0] < 20 || (control[1] & 0xffffffffULL) != 1 /* SOL_SOCKET */ ||
+        (control[1] >> 32) != 1 /* SCM_RIGHTS */)
+        return -EBADF;
+    return (long)(int)(control[2] & 0xffffffffULL);
+}
+
 /* The zygote: owns nothing but the stub region; clones new stub processes on
  * the Sentry's request (as the Sentry's children, CLONE_PARENT), so stubs never
  * inherit the Sentry's own seccomp filter or its memory. */
 STUB static void stub_zygote_main(void) {
     struct stub_ctrl *ctrl = (struct stub_ctrl *)STUB_CTRL_ADDR;
-    S3(SYS_close_range, 0, STUB_MEMFD_FD - 1, 0);
-    S3(SYS_close_range, STUB_MEMFD_FD + 1, ~0U, 0);
+    S3(SYS_close_range, 0, STUB_MEMFD_FD, 0);
+    S3(SYS_close_range, STUB_ZYGOTE_SOCK + 1, ~0U, 0);
     S2(SYS_munmap, 0, STUB_REGION_START);
     S2(SYS_munmap, STUB_REGION_END, STUB_USER_TOP - STUB_REGION_END);
     stub_drop_capabilities();
@@ -475,9 +504,20 @@ STUB static void stub_zygote_main(void) {
         store32(&ctrl->zygote_sleeping, 0);
         uint64_t off = ctrl->req_slots_off;
         uint64_t sentry_pid = ctrl->sentry_pid;
-        long pid = S2(SYS_clone, K_CLONE_PARENT | K_SIGCHLD, 0);
-        if (pid == 0)
-            stub_child_main(off, sentry_pid);
+        long fd = zygote_recv_fd();
+        long pid = fd;
+        if (fd >= 0) {
+            pid = S2(SYS_clone, K_CLONE_PARENT | K_SIGCHLD, 0);
+            if (pid == 0) {
+                if (fd != STUB_MEMFD_FD) {
+                    if (S2(SYS_dup2, fd, STUB_MEMFD_FD) != STUB_MEMFD_FD)
+                        S1(SYS_exit_group, 118);
+                    S1(SYS_close, fd);
+                }
+                stub_child_main(off, sentry_pid);
+            }
+            S1(SYS_close, fd);
+        }
         ctrl->result = pid;
         stub_post(&ctrl->state, &ctrl->sentry_sleeping, ZYG_DONE);
     }
@@ -522,7 +562,7 @@ static void unregister_rseq(void) {
  * already be mapped MAP_SHARED|MAP_ANONYMOUS at STUB_CTRL_ADDR in the Sentry:
  * the zygote inherits it, and it lives in no file an application could map.
  * In the child only raw syscalls run until it jumps to the copied stub code. */
-long stub_start_zygote(int memfd) {
+long stub_start_zygote(int memfd, int sock) {
     long sentry = getpid();
     long pid = raw(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0);
     if (pid != 0)
@@ -531,7 +571,11 @@ long stub_start_zygote(int memfd) {
     if (S0(SYS_getppid) != sentry)
         S1(SYS_exit_group, 101);
     unregister_rseq();
-    if (memfd != STUB_MEMFD_FD && S2(SYS_dup2, memfd, STUB_MEMFD_FD) != STUB_MEMFD_FD)
+    /* Above both first, so neither dup2 below can clobber the other. */
+    long high = (memfd > sock ? memfd : sock) + 1;
+    if (S2(SYS_dup2, memfd, high) != high || S2(SYS_dup2, sock, high + 1) != high + 1 ||
+        S2(SYS_dup2, high, STUB_COMMON_FD) != STUB_COMMON_FD ||
+        S2(SYS_dup2, high + 1, STUB_ZYGOTE_SOCK) != STUB_ZYGOTE_SOCK)
         S1(SYS_exit_group, 102);
     /* The stub code is a private copy: every stub process gets it copy-on-write,
      * so an application that makes its copy writable changes only its own. */

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 12
+#define STUB_ABI_VERSION 13
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -44,8 +44,13 @@
 #define STUB_SLOT_FP_MAX  0x2000ULL
 #define STUB_USER_TOP     0x7ffffffff000ULL
 
-/* The memory memfd's descriptor number inside every stub process (the only fd). */
+/* A stub process's descriptors (it has no others): its address space's own
+ * arena of the memory file, and the common arena of pages that processes
+ * share (sentry/mm/memfile.py).  The zygote holds the common arena and the
+ * socket the Sentry passes each new stub's arena over (SCM_RIGHTS). */
 #define STUB_MEMFD_FD 3
+#define STUB_COMMON_FD 4
+#define STUB_ZYGOTE_SOCK 5
 
 /* Slot states: the futex word.  Who writes which transition:
  *   stub:   RUNNING -> EVENT (trap or fault saved), OPS -> OPS_DONE

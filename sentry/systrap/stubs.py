@@ -18,9 +18,11 @@ Start-up order matters (facts, not taste):
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import resource  # noqa: F401 - os.wait4 imports it on first use, after confinement
 import signal
+import socket
 import struct
 import threading
 import time
@@ -28,6 +30,7 @@ from typing import Any
 
 from sentry import placement
 from sentry.mm.address_space import StubOp
+from sentry.mm.arena import Arena
 from sentry.mm.memfile import MemoryFile
 from sentry.systrap import bpf
 
@@ -39,7 +42,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 12  # 12: the vDSO region (STUB_VVAR_ADDR, STUB_VDSO_ADDR)
+EXPECTED_ABI = 13  # 13: a stub holds its own arena and the common one
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -80,6 +83,7 @@ _MAP_FIXED_NOREPLACE = 0x100000
 # The hot path's names, bound once: a cffi lib attribute costs a lookup each time.
 _SYSCALL_RETURN = lib.sentry_syscall_return
 _SLOT_EVENT = lib.SLOT_EVENT
+_OP_MAP = lib.OP_MAP
 _U64 = 0xFFFFFFFFFFFFFFFF
 
 
@@ -177,31 +181,46 @@ class Platform:
         self.ctrl.sentry_pid = os.getpid()
         self.ctrl.state = 0
         self._lock = threading.Lock()
-        pid = lib.stub_start_zygote(mf.fd)
+        # Each new stub's own arena goes to the zygote over this socket
+        # (SCM_RIGHTS) with the request; the zygote keeps the other end.
+        self._sock, zsock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = lib.stub_start_zygote(mf.common.fd, zsock.fileno())
+        finally:
+            zsock.close()
         if pid < 0:
             raise StubError(f"cannot fork the zygote: {os.strerror(-pid)}")
         self.zygote_pid = pid
 
-    def new_process(self) -> StubProcess:
-        """A fresh stub process (empty application address space, one thread slot).
+    def new_process(self, arena: Arena) -> StubProcess:
+        """A fresh stub process (empty application address space, one thread
+        slot) holding ``arena``, its address space's private memory.
 
         The stub traps into its first slot at once; the caller waits for that
         event and answers it with the task's initial registers.
         """
-        slots_off = self.mf.allocate(lib.STUB_SLOTS_SIZE)
+        slots_off = arena.allocate(lib.STUB_SLOTS_SIZE)
         with self._lock:
             spin = 0 if placement.home_cpu() is not None else ZYGOTE_SPIN
-            pid = lib.zygote_request(self.ctrl, slots_off, spin, SPAWN_TIMEOUT_NS)
+            try:
+                self._sock.sendmsg([b"m"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                             struct.pack("i", arena.fd))])
+            except OSError as e:
+                pid = -(e.errno or errno.EIO)
+            else:
+                pid = lib.zygote_request(self.ctrl, slots_off - arena.base, spin,
+                                         SPAWN_TIMEOUT_NS)
         if pid < 0:
-            self.mf.free(slots_off, lib.STUB_SLOTS_SIZE)
+            arena.free(slots_off, lib.STUB_SLOTS_SIZE)
             raise StubError(f"the zygote could not clone a stub: {os.strerror(-pid)}")
-        return StubProcess(self, pid, slots_off)
+        return StubProcess(self, pid, slots_off, arena)
 
     def close(self) -> None:
         """Kill the zygote (its stubs die with the Sentry or are killed by their tasks)."""
         if self.zygote_pid > 0:
             _kill_and_reap(self.zygote_pid)
             self.zygote_pid = -1
+        self._sock.close()
 
 
 def _kill_and_reap(pid: int) -> None:
@@ -226,10 +245,12 @@ class StubProcess:
     reaping is under a lock and the wait status is recorded once.
     """
 
-    def __init__(self, platform: Platform, pid: int, slots_off: int) -> None:
+    def __init__(self, platform: Platform, pid: int, slots_off: int, arena: Arena) -> None:
         self.platform = platform
         self.pid = pid
         self.slots_off = slots_off
+        self.arena = arena  # the one arena whose file this process holds, besides the common
+        arena.hold()
         self.exit_status: int | None = None
         self._cpu_ns = 0  # from wait4's rusage, once reaped
         self._lock = threading.Lock()
@@ -324,9 +345,22 @@ class StubProcess:
     def release(self) -> None:
         """Give the slot memory back to the memory file (after kill, by the owner)."""
         with self._lock:
-            if self.slots_off >= 0:
-                self.platform.mf.free(self.slots_off, lib.STUB_SLOTS_SIZE)
-                self.slots_off = -1
+            if self.slots_off < 0:
+                return
+            slots_off, self.slots_off = self.slots_off, -1
+        self.arena.free(slots_off, lib.STUB_SLOTS_SIZE)
+        self.arena.drop()
+
+    def map_target(self, offset: int) -> tuple[int, int]:
+        """(descriptor number in this stub, file offset) of a memory-file offset
+        it is to map: its own arena or the common one, never another's."""
+        own = self.arena
+        if own.base <= offset < own.base + own.size:
+            return lib.STUB_MEMFD_FD, offset - own.base
+        common = self.platform.mf.common
+        if offset < common.size:
+            return lib.STUB_COMMON_FD, offset
+        raise StubError(f"offset {offset:#x} is in an arena stub {self.pid} does not hold")
 
 
 class StubThread:
@@ -568,8 +602,12 @@ class StubThread:
         """One batch (at most STUB_MAX_OPS) into the slot's ops area."""
         base = self.base + SLOT_OPS_OFF
         for i, op in enumerate(batch):
-            OP.pack_into(self.view, base + i * OP.size, op.kind, op.addr, op.length, op.prot,
-                         op.offset)
+            prot, offset = op.prot, op.offset
+            if op.kind == _OP_MAP:  # which of its files: prot's high half (stub.c)
+                fd, offset = self.proc.map_target(offset)
+                prot |= fd << 32
+            OP.pack_into(self.view, base + i * OP.size, op.kind, op.addr, op.length, prot,
+                         offset)
         self.slot.nops = len(batch)
         self.slot.op_result = 0
 

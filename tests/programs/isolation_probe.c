@@ -7,7 +7,8 @@
  *   procmem          pread of /proc/PPID/mem at the secret's address
  *   process_vm_readv the same through process_vm_readv(2)
  *   stub_mmap        (argv[1] given: the stub's trusted syscall instruction)
- *                    mmap of the sandbox's memory file (fd 3) from that
+ *                    mmap of each memory file a stub may hold (fd 3, its own
+ *                    arena; fd 4, the common arena of shared pages) from that
  *                    instruction, window by window, looking for the secret
  * and prints one line each: "refused (ERRNO)", "no secret" or "READ SECRET".
  * Usage: isolation_probe [STUB_SYSCALL_INSN_HEX [SCAN_MIB]] */
@@ -87,21 +88,20 @@ static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
     if (insn == NULL)
         return;
     /* From the stub's own syscall instruction the stub filter allows mmap of
-     * the memory file (fd 3): look for the secret at the start of each page. */
-    for (unsigned long off = 0; off < scan_mib << 20; off += WINDOW) {
-        long r = jump_syscall(SYS_mmap, SCAN_ADDR, WINDOW, PROT_READ, MAP_SHARED | MAP_FIXED, 3,
-                              (long)off, insn);
-        if (r < 0 && r > -4096) {
-            errno = (int)-r;
-            report("stub_mmap", -1, buf);
-            return;
+     * the memory files (fds 3 and 4): look for the secret at the start of
+     * each page.  A descriptor the stub does not hold ends the scan of it. */
+    for (int fd = 3; fd <= 4; fd++)
+        for (unsigned long off = 0; off < scan_mib << 20; off += WINDOW) {
+            long r = jump_syscall(SYS_mmap, SCAN_ADDR, WINDOW, PROT_READ, MAP_SHARED | MAP_FIXED,
+                                  fd, (long)off, insn);
+            if (r < 0 && r > -4096)
+                break;
+            for (unsigned long p = 0; p < WINDOW; p += 4096)
+                if (!memcmp((char *)SCAN_ADDR + p, SECRET, sizeof(SECRET) - 1)) {
+                    printf("stub_mmap: READ SECRET\n");
+                    return;
+                }
         }
-        for (unsigned long p = 0; p < WINDOW; p += 4096)
-            if (!memcmp((char *)SCAN_ADDR + p, SECRET, sizeof(SECRET) - 1)) {
-                printf("stub_mmap: READ SECRET\n");
-                return;
-            }
-    }
     printf("stub_mmap: no secret\n");
 }
 

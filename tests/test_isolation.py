@@ -4,8 +4,12 @@ read a secret that a root process of the same sandbox holds
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
-from helpers import Programs, run_native, run_sandbox
+from helpers import RUNSC, Programs, run_native, run_sandbox
 from sentry.systrap._stub import lib
 
 STUB_SYSCALL_INSN = lib.STUB_CODE_ADDR + lib.stub_syscall_ip_offset() - 2
@@ -40,3 +44,33 @@ def test_stub_mmap_cannot_reach_another_process(programs: Programs) -> None:
     got = _lines(res.out)
     assert got["stub_mmap"] == "no secret", res.describe()
     assert "child exit 0" in res.out, res.describe()
+
+
+def _fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.mark.sandbox
+def test_memory_files_do_not_outlive_their_processes(programs: Programs) -> None:
+    """Each address space's arena is a file the Sentry holds while a process
+    uses it (one more descriptor with a child alive), and closes when the
+    process is gone: after 1,000 forks and exits the Sentry holds as many
+    descriptors as before them."""
+    prog = programs.path("fork_churn")
+    counts = {}
+    with subprocess.Popen([sys.executable, str(RUNSC), "do", "--", str(prog), "1000"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            for step in ("ready", "child up", "done"):
+                line = proc.stdout.readline().strip()
+                assert line == step, (line, proc.poll())
+                counts[step] = _fd_count(proc.pid)
+                proc.stdin.write("x")
+                proc.stdin.flush()
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert counts["child up"] == counts["ready"] + 1, counts  # the child's arena
+    assert counts["done"] == counts["ready"], counts

@@ -92,9 +92,12 @@ SLOT = lib.STUB_SLOTS_ADDR
         (202, IP, (0x601000, 10, 1, 0, 0, 1), bpf.SECCOMP_RET_KILL_PROCESS),  # outside
         (202, IP, (SLOT, 6, 1, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # FUTEX_LOCK_PI
         (202, IP, (0x601000, 0, 1, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # outside
-        (9, IP, (0x400000, 4096, 3, 0x11, 3, 0), bpf.SECCOMP_RET_ALLOW),  # memfd map
+        (9, IP, (0x400000, 4096, 3, 0x11, 3, 0), bpf.SECCOMP_RET_ALLOW),  # own arena map
+        (9, IP, (0x400000, 4096, 3, 0x11, 4, 0), bpf.SECCOMP_RET_ALLOW),  # common arena map
         (9, IP, (0x400000, 4096, 3, 0x22, -1 & (2**64 - 1), 0), bpf.SECCOMP_RET_KILL_PROCESS),
-        (9, IP, (0x400000, 4096, 3, 0x11, 4, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # other fd
+        (9, IP, (0x400000, 4096, 3, 0x11, 5, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # other fd
+        (9, IP, (0x400000, 4096, 3, 0x11, 2, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # other fd
+        (9, IP, (0x400000, 4096, 3, 0x11, 3 | 1 << 32, 0), bpf.SECCOMP_RET_KILL_PROCESS),
         (9, IP, (SLOT, 4096, 3, 0x11, 3, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # into the stub
         (10, IP, (SLOT, 4096, 7, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # mprotect stub
         (11, IP, (0x400000, 4096, 0, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # munmap app memory

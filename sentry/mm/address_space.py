@@ -3,8 +3,10 @@
 mmap, munmap, mprotect, madvise, msync, mincore, mlock and brk with Linux's
 semantics (argument checks and errno choices follow the man pages and mm/ of
 Linux 6.x), plus fork and release; mremap is remap.py.  The table, the pending
-stub ops and user-memory copies are in vma_table.py; the memfd allocator is
-memfile.py; shared file mappings map the file's own pages (filemap.py).
+stub ops and user-memory copies are in vma_table.py; the memory file and its
+arenas are memfile.py and arena.py (private memory comes from the address
+space's own arena, shared pages from the common one); shared file mappings
+map the file's own pages (filemap.py).
 
 Facts that shaped this module:
 
@@ -403,8 +405,10 @@ class AddressSpace(Remapper, Accounting):
 
     def share_readonly(self, start: int, end: int) -> list[tuple[int, int, int, Backing]]:
         """Every private, unwritable VMA in [start, end) as ``(start, length, prot,
-        backing)``, each given a Backing as fork does and one more reference on it
-        for the caller (sentry/mm/image_cache.py keeps a program's text this way)."""
+        backing)``, each given a Backing in the common arena (its pages moved
+        there, so other processes' stubs may map them) and one more reference
+        on it for the caller (sentry/mm/image_cache.py keeps a program's text
+        this way)."""
         out = []
         with self.lock:
             for v, _lo, _hi in self._overlapping(start, end):
@@ -439,14 +443,16 @@ class AddressSpace(Remapper, Accounting):
     def fork(self) -> AddressSpace:
         """A child address space: private memory copied, shared memory shared.
 
-        Private memory that is not writable (program text and read-only data,
-        most of a static binary) is shared instead of copied: a Backing that
-        both VMAs reference, as shared memory does.  Neither process can write
-        it through its stub (the pages are mapped without PROT_WRITE) or
-        through the Sentry (copy_out needs PROT_WRITE), and whatever could
-        change it copies it first (VmaTable._unshare).  This is Linux's
-        copy-on-write for the pages that are never written, without fault
-        handling: fork+exit+wait no longer copies ~1 MB of text.
+        The child's private memory is a copy in its own arena (copy_file_range
+        from the parent's arena's file, data extents only), read-only pages
+        included: sharing them in place would give the child's stub the
+        parent's arena, every page the parent writes after the fork with it
+        (docs/security.md).  What is shared is what already lives in the
+        common arena behind a Backing: shared memory, and program text the
+        image cache keeps (share_readonly), which neither process can write
+        in place (mapped without PROT_WRITE; whatever could change it copies
+        it first, VmaTable._unshare), so fork+exit+wait of a cached image
+        still does not copy its text.
 
         The child's ``pending`` maps every VMA; its stub starts with nothing mapped
         in the application range.

@@ -379,9 +379,11 @@ class VmaTable:
         """Give each private VMA overlapping [start, end) that still shares its
         memory with another address space its own copy, and remap it.
 
-        Private memory that is not writable is shared, not copied, at fork
-        (AddressSpace.fork): most of it is program text that nothing ever
-        changes.  Whatever could change it calls this first: mprotect adding
+        Private memory that is not writable may share a Backing in the
+        common arena with other address spaces (the image cache's program
+        text, share_readonly), shared at fork like shared memory: nothing
+        ever changes it in place.  Whatever could change it calls this first,
+        and the copy goes into this address space's own arena: mprotect adding
         PROT_WRITE, a zeroing madvise, mremap, and forced writes
         (copy_out_force).  The copy is a whole VMA, whatever the share count:
         a VMA may cover only part of its backing, which is freed as one range

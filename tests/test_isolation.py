@@ -53,7 +53,8 @@ def _fd_count(pid: int) -> int:
 @pytest.mark.sandbox
 def test_memory_files_do_not_outlive_their_processes(programs: Programs) -> None:
     """Each address space's arena is a file the Sentry holds while a process
-    uses it (one more descriptor with a child alive), and closes when the
+    uses it (with the socket to the child's stub: two more descriptors with a
+    child alive), and closes when the
     process is gone: after 1,000 forks and exits the Sentry holds as many
     descriptors as before them."""
     prog = programs.path("fork_churn")
@@ -72,5 +73,29 @@ def test_memory_files_do_not_outlive_their_processes(programs: Programs) -> None
         finally:
             if proc.poll() is None:
                 proc.kill()
-    assert counts["child up"] == counts["ready"] + 1, counts  # the child's arena
+    assert counts["child up"] == counts["ready"] + 2, counts  # its arena, its stub's socket
     assert counts["done"] == counts["ready"], counts
+
+
+@pytest.mark.sandbox
+def test_shared_memory_of_another_process_is_out_of_reach(programs: Programs) -> None:
+    """A root process's secret in shared anonymous memory it made after the
+    fork is a file of its own, which the unprivileged child's stub never
+    received: no memory file it can map holds it."""
+    prog = programs.path("isolation_probe")
+    res = run_sandbox([prog, hex(STUB_SYSCALL_INSN), "256", "shared"])
+    assert res.returncode == 0, res.describe()
+    got = _lines(res.out)
+    assert got["stub_mmap"] == "no secret", res.describe()
+    assert "child exit 0" in res.out, res.describe()
+
+
+@pytest.mark.sandbox
+def test_cached_program_text_cannot_be_mapped_writable(programs: Programs) -> None:
+    """A program's cached text is a sealed file (F_SEAL_FUTURE_WRITE) that its
+    stub receives to map it: from the stub's trusted instruction the
+    application maps it read-only, never writable."""
+    res = run_sandbox([programs.path("object_seal_probe"), hex(STUB_SYSCALL_INSN)])
+    assert res.returncode == 0, res.describe()
+    assert _lines(res.out) == {"map read/write": "refused (EPERM)", "map read-only": "allowed",
+                               "mprotect to write": "refused (EACCES)"}, res.describe()

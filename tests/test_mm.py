@@ -274,8 +274,11 @@ def test_shared_backing_freed_with_last_vma(aspace, mf):
     assert has_data(mf, off + P, P)
     aspace.munmap(addr, P)
     assert has_data(mf, off, 4 * P)
+    assert mf.arena_of(off).shared_object  # a file of its own, not the common arena's
     aspace.munmap(addr + 2 * P, 2 * P)
-    assert not has_data(mf, off, 4 * P) and mf.used == 0
+    assert mf.used == 0
+    with pytest.raises(ValueError):  # the object's file is closed with its last mapping
+        mf.arena_of(off)
 
 
 # -- mprotect ----------------------------------------------------------------------
@@ -564,8 +567,9 @@ def test_fork_copies_private_memory_into_the_childs_own_arena(aspace, mf):
 
 
 def test_fork_shares_read_only_pages_until_they_can_change(aspace, mf):
-    """Read-only pages given to the common arena (as the image cache keeps a
-    program's text: share_readonly) are shared at fork, not copied; each way
+    """Read-only pages moved into a sealed file of their own (as the image
+    cache keeps a program's text: share_readonly) are shared at fork, not
+    copied; each way
     to change them (mprotect +W, a zeroing madvise, mremap, a forced write)
     first gives that address space its own copy, remapped in its stub."""
     ro = aspace.mmap(BASE, 3 * P, RW, PRIV | MAP_FIXED)
@@ -573,7 +577,8 @@ def test_fork_shares_read_only_pages_until_they_can_change(aspace, mf):
     aspace.mprotect(ro, 3 * P, PROT_READ)
     aspace.take_pending()
     ((start, length, _prot, backing),) = aspace.share_readonly(ro, ro + 3 * P)
-    assert (start, length) == (ro, 3 * P) and mf.arena_of(backing.offset) is mf.common
+    assert (start, length) == (ro, 3 * P)
+    assert mf.arena_of(backing.offset).sealed  # a read-only file of its own
     assert aspace.take_pending() == [StubOp(OP_MAP, ro, 3 * P, PROT_READ, backing.offset)]
     assert aspace.copy_in(ro, 4) == b"text"
     used = mf.used

@@ -405,8 +405,8 @@ class AddressSpace(Remapper, Accounting):
 
     def share_readonly(self, start: int, end: int) -> list[tuple[int, int, int, Backing]]:
         """Every private, unwritable VMA in [start, end) as ``(start, length, prot,
-        backing)``, each given a Backing in the common arena (its pages moved
-        there, so other processes' stubs may map them) and one more reference
+        backing)``, each given a Backing in a sealed file of its own (its pages
+        moved there, so other processes' stubs may map them, read-only) and one more reference
         on it for the caller (sentry/mm/image_cache.py keeps a program's text
         this way)."""
         out = []
@@ -415,10 +415,12 @@ class AddressSpace(Remapper, Accounting):
                 if v.shared or v.prot & PROT_WRITE or v.start < start or v.end > end:
                     continue
                 if v.backing is None:
-                    # Shared pages live in the common arena (memfile.py): move
-                    # them there once; this process's stub maps the new home.
-                    offset = self.mf.allocate(v.length)
+                    # Shared pages are a file of their own, sealed read-only
+                    # (memfile.py): move them there once; this process's stub
+                    # maps the new home.
+                    offset = self.mf.allocate_object(v.length, sealable=True)
                     self.mf.copy(v.offset, offset, v.length)
+                    self.mf.seal(offset)
                     self._free_range(v.offset, v.length)
                     v.offset = offset
                     v.backing = Backing(offset, v.length)
@@ -447,9 +449,9 @@ class AddressSpace(Remapper, Accounting):
         from the parent's arena's file, data extents only), read-only pages
         included: sharing them in place would give the child's stub the
         parent's arena, every page the parent writes after the fork with it
-        (docs/security.md).  What is shared is what already lives in the
-        common arena behind a Backing: shared memory, and program text the
-        image cache keeps (share_readonly), which neither process can write
+        (docs/security.md).  What is shared is what is already a shared
+        object behind a Backing: shared memory, and program text the image
+        cache keeps (share_readonly, a sealed file), which neither process can write
         in place (mapped without PROT_WRITE; whatever could change it copies
         it first, VmaTable._unshare), so fork+exit+wait of a cached image
         still does not copy its text.

@@ -30,6 +30,7 @@ MFD_EXEC = 0x10
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
 _F_DUPFD_CLOEXEC = 1030
+F_SEAL_FUTURE_WRITE = 0x10
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _fallocate = _libc.fallocate
@@ -37,18 +38,19 @@ _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
 _fallocate.restype = ctypes.c_int
 
 
-def make_memfd(name: str, size: int, fd_base: int) -> int:
+def make_memfd(name: str, size: int, fd_base: int, *, sealable: bool = False) -> int:
     """A sparse executable memfd of ``size`` bytes at a descriptor number of at
     least ``fd_base`` (the Sentry's filter binds its memory-file calls to that
     range).  ``MFD_EXEC`` (Linux 6.3+) asks for an executable memfd where
     ``vm.memfd_noexec`` would refuse PROT_EXEC maps; older kernels reject the
     flag with EINVAL and make every memfd executable, so retry without it."""
+    flags = os.MFD_CLOEXEC | (os.MFD_ALLOW_SEALING if sealable else 0)
     try:
-        fd = os.memfd_create(name, os.MFD_CLOEXEC | MFD_EXEC)
+        fd = os.memfd_create(name, flags | MFD_EXEC)
     except OSError as e:
         if e.errno != errno.EINVAL:
             raise
-        fd = os.memfd_create(name, os.MFD_CLOEXEC)
+        fd = os.memfd_create(name, flags)
     try:
         if fd < fd_base:
             import fcntl
@@ -70,8 +72,12 @@ class Arena:
     so a late free can never land in a window handed to another arena."""
 
     def __init__(self, owner: MemoryFile, base: int, size: int, fd: int, *,
-                 permanent: bool = False) -> None:
+                 permanent: bool = False, shared_object: bool = False) -> None:
         self.owner = owner
+        # One shared object's pages (shared anonymous memory, cached program
+        # text): stubs receive its file when they first map it.
+        self.shared_object = shared_object
+        self.sealed = False
         self.base = base
         self.size = size
         self.fd = fd
@@ -98,7 +104,8 @@ class Arena:
         """Hole-punch an allocated range and make it allocatable again."""
         with self.lock:
             self._ranges.check_allocated(offset, length)
-            self.punch(offset, length)
+            if not self.sealed:  # a sealed file's pages go with the file
+                self.punch(offset, length)
             self._ranges.release(offset, length)
             idle = self.refs == 0 and self._ranges.used == 0
         if idle:
@@ -110,6 +117,17 @@ class Arena:
         if _fallocate(self.fd, mode, offset - self.base, length) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"fallocate(PUNCH_HOLE): {os.strerror(err)}")
+
+    def seal(self) -> None:
+        """No new writable mapping of this file, anywhere, from now on
+        (F_SEAL_FUTURE_WRITE; the Sentry's own mapping predates it), nor a
+        size change: a stub can map it only read-only, so a program's cached
+        text cannot be changed under the processes that run it."""
+        import fcntl
+
+        fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS,
+                    F_SEAL_FUTURE_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+        self.sealed = True
 
     @property
     def used(self) -> int:

@@ -1,14 +1,17 @@
 """The memory file: all application memory, in arenas of their own memfds.
 
 The Sentry sees it as one range of offsets, mapped read/write at ``address``
-(``view``/``buf``): offsets [0, common_size) are the *common* arena and each
+(``view``/``buf``): offsets [0, common_size) are the *common* arena, each
 address space's arena (sentry/mm/arena.py) has a window of ``arena_size``
-after it.  Everything that takes an offset (free, zero, copy, the views)
-works on any arena; what is allocated where is the caller's choice: private
-memory and stub slots from an address space's arena, shared pages (shared
-anonymous memory, tmpfs and SysV pages, the image cache's program text) from
-the common arena (``allocate``).  A stub holds only its own arena's
-descriptor and the common one (docs/security.md, "Memory isolation").
+after it, and shared objects' arenas, each its own size, come last.
+Everything that takes an offset (free, zero, copy, the views) works on any
+arena; what is allocated where is the caller's choice: private memory and
+stub slots from an address space's arena; shared anonymous memory and the
+image cache's program text as shared objects (``allocate_object``: a file
+each, the text sealed read-only); tmpfs and SysV pages from the common arena
+(``allocate``).  A stub holds its own arena's descriptor, the common one,
+and the shared object it last received (docs/security.md, "Memory
+isolation").
 
 Facts about the kernel API this module relies on (Linux, shmem/tmpfs):
 
@@ -34,6 +37,7 @@ garbage-collector callers.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import ctypes
 import errno
@@ -45,9 +49,11 @@ import threading
 from sentry.kernel.errors import SyscallError
 from sentry.mm.arena import Arena, make_memfd
 from sentry.mm.layout import PAGE_SIZE, page_round_up
+from sentry.mm.ranges import RangeAllocator
 
 ARENA_SIZE = 1 << 35  # an address space's private memory: 32 GiB, sparse
 MAX_ARENAS = 1024
+OBJECT_SPACE = 1 << 40  # the windows of shared objects' arenas, each its own size
 _MAP_NORESERVE = 0x4000
 _MAP_FIXED = 0x10
 _PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
@@ -94,7 +100,8 @@ class MemoryFile:
         for n in (size, arena_size):
             if n <= 0 or n % PAGE_SIZE:
                 raise ValueError(f"memory file size must be a positive page multiple: {n}")
-        self.size: int = size + arena_size * max_arenas
+        self.objects_base = size + arena_size * max_arenas
+        self.size: int = self.objects_base + OBJECT_SPACE
         self.arena_size = arena_size
         self.fd_base = _fd_base(max_arenas)
         flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE
@@ -108,6 +115,9 @@ class MemoryFile:
         self._lock = threading.Lock()
         self._slots: list[Arena | None] = [None] * max_arenas
         self._free_slots = list(range(max_arenas - 1, -1, -1))  # pop() gives the lowest
+        self._object_windows = RangeAllocator(self.objects_base, OBJECT_SPACE)
+        self._object_bases: list[int] = []  # sorted, for arena_of
+        self._objects: dict[int, Arena] = {}
         self._closed = False
         # Ranges given up where freeing is not safe (free_soon); thread-safe deque.
         self._doomed: collections.deque[tuple[int, int]] = collections.deque()
@@ -133,8 +143,34 @@ class MemoryFile:
         self._slots[k] = arena
         return arena
 
-    def _open_arena(self, base: int, size: int, name: str, *, permanent: bool = False) -> Arena:
-        fd = make_memfd(name, size, self.fd_base)
+    def allocate_object(self, length: int, *, sealable: bool = False) -> int:
+        """The offset of a new shared object of ``length`` bytes, in an arena
+        of its own (the whole of it): a stub gets its file only when it maps
+        it.  ``sealable``: it can be sealed read-only later (``seal``)."""
+        length = self._check_length(length)
+        with self._lock:
+            if self._closed:
+                raise SyscallError(errno.ENOMEM)
+            base = self._object_windows.allocate(length)
+        try:
+            arena = self._open_arena(base, length, "pyvisor-shared", sealable=sealable)
+        except OSError as e:
+            with self._lock:
+                self._object_windows.release(base, length)
+            raise SyscallError(errno.ENOMEM if e.errno != errno.EMFILE else errno.EAGAIN) from None
+        arena.shared_object = True
+        with self._lock:
+            bisect.insort(self._object_bases, base)
+            self._objects[base] = arena
+        return arena.allocate(length)
+
+    def seal(self, offset: int) -> None:
+        """Make the shared object at ``offset`` read-only for every stub."""
+        self.arena_of(offset).seal()
+
+    def _open_arena(self, base: int, size: int, name: str, *, permanent: bool = False,
+                    sealable: bool = False) -> Arena:
+        fd = make_memfd(name, size, self.fd_base, sealable=sealable)
         flags = mmap.MAP_SHARED | _MAP_FIXED | _MAP_NORESERVE
         if _mmap(self.address + base, size, _PROT_RW, flags, fd, 0) != self.address + base:
             err = ctypes.get_errno()
@@ -148,19 +184,33 @@ class MemoryFile:
             if arena.closed or arena.permanent:
                 return
             arena.closed = True
-            k = (arena.base - self.common_size) // self.arena_size
-            self._slots[k] = None
+            if arena.shared_object:
+                self._object_bases.remove(arena.base)
+                del self._objects[arena.base]
+            else:
+                k = (arena.base - self.common_size) // self.arena_size
+                self._slots[k] = None
         flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_FIXED | _MAP_NORESERVE
         _mmap(self.address + arena.base, arena.size, 0, flags, -1, 0)
         os.close(arena.fd)
         with self._lock:
-            self._free_slots.append(k)
-            self._free_slots.sort(reverse=True)
+            if arena.shared_object:
+                self._object_windows.release(arena.base, arena.size)
+            else:
+                self._free_slots.append(k)
+                self._free_slots.sort(reverse=True)
 
     def arena_of(self, offset: int) -> Arena:
         """The arena whose window holds ``offset`` (ValueError if none does)."""
         if 0 <= offset < self.common_size:
             return self.common
+        if offset >= self.objects_base:
+            with self._lock:
+                i = bisect.bisect_right(self._object_bases, offset) - 1
+                arena = self._objects[self._object_bases[i]] if i >= 0 else None
+            if arena is None or offset >= arena.base + arena.size:
+                raise ValueError(f"offset {offset:#x} is in no arena")
+            return arena
         k = (offset - self.common_size) // self.arena_size
         arena = self._slots[k] if 0 <= k < len(self._slots) else None
         if arena is None:
@@ -174,7 +224,8 @@ class MemoryFile:
 
     def arenas(self) -> list[Arena]:
         with self._lock:
-            return [self.common] + [a for a in self._slots if a is not None]
+            return ([self.common] + [a for a in self._slots if a is not None]
+                    + list(self._objects.values()))
 
     # -- allocation (the common arena) and offsets of any arena ---------------
 

@@ -155,12 +155,12 @@ class Remapper(VmaTable):
             v.end = v.start + new_len
             return [v], []
         if b.refs == 1:  # nobody else maps this backing: re-home it
-            off = mf.allocate(new_len)
+            off = mf.allocate_object(new_len)
             mf.copy(v.offset, off, old_len)
             old = v.clone()
             v.offset, v.backing, v.end = off, Backing(off, new_len, b.source), v.start + new_len
             return [v], [old]
-        off = mf.allocate(delta)
+        off = mf.allocate_object(delta)
         extra = Vma(
             v.end, v.start + new_len, v.prot, True, off, v.name, Backing(off, delta), v.vmflags
         )

@@ -379,8 +379,8 @@ class VmaTable:
         """Give each private VMA overlapping [start, end) that still shares its
         memory with another address space its own copy, and remap it.
 
-        Private memory that is not writable may share a Backing in the
-        common arena with other address spaces (the image cache's program
+        Private memory that is not writable may share a Backing, a sealed
+        file of its own, with other address spaces (the image cache's program
         text, share_readonly), shared at fork like shared memory: nothing
         ever changes it in place.  Whatever could change it calls this first,
         and the copy goes into this address space's own arena: mprotect adding
@@ -438,8 +438,8 @@ class VmaTable:
         mf = self.mf
         i = bisect.bisect_left(self._starts, start)
         v = Vma(start, start + length, prot, shared, 0, name, None, vmflags)
-        if shared:
-            v.offset = mf.allocate(length)
+        if shared:  # a shared object: a file of its own (memfile.allocate_object)
+            v.offset = mf.allocate_object(length)
             v.backing = Backing(v.offset, length)
         else:
             placed = False

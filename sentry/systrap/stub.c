@@ -222,6 +222,38 @@ STUB static void stub_save_fp(struct stub_slot *slot, void *uctx) {
     slot->fp_size = (uint32_t)size;
 }
 
+struct k_msghdr {
+    void *name;
+    uint64_t namelen;
+    void *iov;
+    uint64_t iovlen;
+    void *control;
+    uint64_t controllen;
+    int flags;
+};
+
+/* Descriptors the Sentry sent over the socket at STUB_SOCK_FD (SCM_RIGHTS):
+ * up to two, in *fds; returns how many, or -errno.  The zygote gets a new
+ * stub's arena and socket with each request; a stub, a shared object's file
+ * (OP_RECV_FD). */
+STUB static long stub_recv_fds(int *fds) {
+    char byte;
+    uint64_t iov[2] = {(uint64_t)(uintptr_t)&byte, 1};
+    uint64_t control[4] = {0, 0, 0, 0}; /* cmsghdr {len, level, type} + two ints */
+    struct k_msghdr msg = {0, 0, iov, 1, control, sizeof control, 0};
+    long n = S3(SYS_recvmsg, STUB_SOCK_FD, &msg, 0);
+    if (n < 0)
+        return n;
+    if (control[0] < 20 || (control[1] & 0xffffffffULL) != 1 /* SOL_SOCKET */ ||
+        (control[1] >> 32) != 1 /* SCM_RIGHTS */)
+        return -EBADF;
+    fds[0] = (int)(control[2] & 0xffffffffULL);
+    if (control[0] < 24)
+        return 1;
+    fds[1] = (int)(control[2] >> 32);
+    return 2;
+}
+
 /* Apply the address-space operations the Sentry queued (application memory is
  * always a MAP_SHARED view of the memory memfd). */
 STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
@@ -255,6 +287,20 @@ STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
                 res = r;
             if (r >= 0)
                 continue;
+        } else if (kind == OP_RECV_FD) {
+            /* A shared object's file, sent by the Sentry for the OP_MAP after
+             * this one; it replaces the last one (mappings keep their files). */
+            int fds[2] = {-1, -1};
+            r = stub_recv_fds(fds);
+            if (r == 1) {
+                r = fds[0] == STUB_OBJECT_FD ? 0 : S3(SYS_dup3, fds[0], STUB_OBJECT_FD, 0);
+                if (fds[0] != STUB_OBJECT_FD)
+                    S1(SYS_close, fds[0]);
+                if (r > 0)
+                    r = 0;
+            } else if (r >= 0) {
+                r = -EBADF;
+            }
         } else if (kind == OP_SAVE_FP) {
             stub_save_fp(slot, uctx); /* for a signal frame */
             r = 0;
@@ -391,7 +437,6 @@ STUB static void stub_child_main(uint64_t slots_off, uint64_t sentry_pid) {
     S2(SYS_prctl, PR_SET_PDEATHSIG_, SIGKILL);
     if ((uint64_t)S0(SYS_getppid) != sentry_pid)
         S1(SYS_exit_group, 111);
-    S1(SYS_close, STUB_ZYGOTE_SOCK); /* only the zygote receives descriptors */
     long r = S6(SYS_mmap, STUB_SLOTS_ADDR, STUB_SLOTS_SIZE, K_PROT_RW, K_MAP_SHARED | K_MAP_FIXED,
                 STUB_MEMFD_FD, slots_off);
     if (r != (long)STUB_SLOTS_ADDR)
@@ -432,39 +477,13 @@ STUB static void stub_drop_capabilities(void) {
     S2(SYS_capset, header, data);
 }
 
-struct k_msghdr {
-    void *name;
-    uint64_t namelen;
-    void *iov;
-    uint64_t iovlen;
-    void *control;
-    uint64_t controllen;
-    int flags;
-};
-
-/* The new stub's arena descriptor, which the Sentry sent (SCM_RIGHTS) just
- * before its request (the zygote's copy is closed once the child has it). */
-STUB static long zygote_recv_fd(void) {
-    char byte;
-    uint64_t iov[2] = {(uint64_t)(uintptr_t)&byte, 1};
-    uint64_t control[4] = {0, 0, 0, 0}; /* cmsghdr {len, level, type} + one int */
-    struct k_msghdr msg = {0, 0, iov, 1, control, sizeof control, 0};
-    long n = S3(SYS_recvmsg, STUB_ZYGOTE_SOCK, &msg, 0x40000000 /* MSG_CMSG_CLOEXEC */);
-    if (n < 0)
-        return n;
-    if (control[0] < 20 || (control[1] & 0xffffffffULL) != 1 /* SOL_SOCKET */ ||
-        (control[1] >> 32) != 1 /* SCM_RIGHTS */)
-        return -EBADF;
-    return (long)(int)(control[2] & 0xffffffffULL);
-}
-
 /* The zygote: owns nothing but the stub region; clones new stub processes on
  * the Sentry's request (as the Sentry's children, CLONE_PARENT), so stubs never
  * inherit the Sentry's own seccomp filter or its memory. */
 STUB static void stub_zygote_main(void) {
     struct stub_ctrl *ctrl = (struct stub_ctrl *)STUB_CTRL_ADDR;
     S3(SYS_close_range, 0, STUB_MEMFD_FD, 0);
-    S3(SYS_close_range, STUB_ZYGOTE_SOCK + 1, ~0U, 0);
+    S3(SYS_close_range, STUB_SOCK_FD + 1, ~0U, 0);
     S2(SYS_munmap, 0, STUB_REGION_START);
     S2(SYS_munmap, STUB_REGION_END, STUB_USER_TOP - STUB_REGION_END);
     stub_drop_capabilities();
@@ -504,20 +523,27 @@ STUB static void stub_zygote_main(void) {
         store32(&ctrl->zygote_sleeping, 0);
         uint64_t off = ctrl->req_slots_off;
         uint64_t sentry_pid = ctrl->sentry_pid;
-        long fd = zygote_recv_fd();
-        long pid = fd;
-        if (fd >= 0) {
+        int fds[2] = {-1, -1};
+        long pid = stub_recv_fds(fds);
+        if (pid == 2) {
             pid = S2(SYS_clone, K_CLONE_PARENT | K_SIGCHLD, 0);
             if (pid == 0) {
-                if (fd != STUB_MEMFD_FD) {
-                    if (S2(SYS_dup2, fd, STUB_MEMFD_FD) != STUB_MEMFD_FD)
-                        S1(SYS_exit_group, 118);
-                    S1(SYS_close, fd);
-                }
+                /* Its own arena and socket in place of the zygote's socket; the
+                 * received numbers are below both (0-2 and 3 are free). */
+                if (S2(SYS_dup2, fds[0], STUB_MEMFD_FD) != STUB_MEMFD_FD ||
+                    S2(SYS_dup2, fds[1], STUB_SOCK_FD) != STUB_SOCK_FD)
+                    S1(SYS_exit_group, 118);
+                if (fds[0] != STUB_MEMFD_FD)
+                    S1(SYS_close, fds[0]);
+                S1(SYS_close, fds[1]);
                 stub_child_main(off, sentry_pid);
             }
-            S1(SYS_close, fd);
+        } else if (pid >= 0) {
+            pid = -EBADF;
         }
+        for (int i = 0; i < 2; i++)
+            if (fds[i] >= 0)
+                S1(SYS_close, fds[i]);
         ctrl->result = pid;
         stub_post(&ctrl->state, &ctrl->sentry_sleeping, ZYG_DONE);
     }
@@ -575,7 +601,7 @@ long stub_start_zygote(int memfd, int sock) {
     long high = (memfd > sock ? memfd : sock) + 1;
     if (S2(SYS_dup2, memfd, high) != high || S2(SYS_dup2, sock, high + 1) != high + 1 ||
         S2(SYS_dup2, high, STUB_COMMON_FD) != STUB_COMMON_FD ||
-        S2(SYS_dup2, high + 1, STUB_ZYGOTE_SOCK) != STUB_ZYGOTE_SOCK)
+        S2(SYS_dup2, high + 1, STUB_SOCK_FD) != STUB_SOCK_FD)
         S1(SYS_exit_group, 102);
     /* The stub code is a private copy: every stub process gets it copy-on-write,
      * so an application that makes its copy writable changes only its own. */

@@ -45,12 +45,15 @@
 #define STUB_USER_TOP     0x7ffffffff000ULL
 
 /* A stub process's descriptors (it has no others): its address space's own
- * arena of the memory file, and the common arena of pages that processes
- * share (sentry/mm/memfile.py).  The zygote holds the common arena and the
- * socket the Sentry passes each new stub's arena over (SCM_RIGHTS). */
+ * arena of the memory file, the common arena of pages that processes share
+ * (sentry/mm/memfile.py), its socket from the Sentry, and the shared object
+ * it last received over it (OP_RECV_FD), which it maps from there.  The
+ * zygote holds the common arena and, at STUB_SOCK_FD, the socket the Sentry
+ * passes each new stub's arena and socket over (SCM_RIGHTS). */
 #define STUB_MEMFD_FD 3
 #define STUB_COMMON_FD 4
-#define STUB_ZYGOTE_SOCK 5
+#define STUB_SOCK_FD 5
+#define STUB_OBJECT_FD 6
 
 /* Slot states: the futex word.  Who writes which transition:
  *   stub:   RUNNING -> EVENT (trap or fault saved), OPS -> OPS_DONE
@@ -86,6 +89,7 @@
 #define OP_CLONE_THREAD 4
 #define OP_EXIT_THREAD 5
 #define OP_SAVE_FP 6
+#define OP_RECV_FD 7 /* take the next descriptor off the socket, as STUB_OBJECT_FD */
 /* CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|
  * CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID: the kernel marks the slot's
  * thread_alive word and clears it once the host thread is gone, so a slot (and

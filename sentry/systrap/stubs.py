@@ -200,20 +200,28 @@ class Platform:
         event and answers it with the task's initial registers.
         """
         slots_off = arena.allocate(lib.STUB_SLOTS_SIZE)
-        with self._lock:
-            spin = 0 if placement.home_cpu() is not None else ZYGOTE_SPIN
-            try:
-                self._sock.sendmsg([b"m"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                             struct.pack("i", arena.fd))])
-            except OSError as e:
-                pid = -(e.errno or errno.EIO)
-            else:
-                pid = lib.zygote_request(self.ctrl, slots_off - arena.base, spin,
-                                         SPAWN_TIMEOUT_NS)
+        try:
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except OSError as e:
+            arena.free(slots_off, lib.STUB_SLOTS_SIZE)
+            raise StubError(f"no socket for a new stub: {e}") from None
+        try:
+            with self._lock:
+                spin = 0 if placement.home_cpu() is not None else ZYGOTE_SPIN
+                try:
+                    send_fds(self._sock, arena.fd, theirs.fileno())
+                except OSError as e:
+                    pid = -(e.errno or errno.EIO)
+                else:
+                    pid = lib.zygote_request(self.ctrl, slots_off - arena.base, spin,
+                                             SPAWN_TIMEOUT_NS)
+        finally:
+            theirs.close()
         if pid < 0:
+            mine.close()
             arena.free(slots_off, lib.STUB_SLOTS_SIZE)
             raise StubError(f"the zygote could not clone a stub: {os.strerror(-pid)}")
-        return StubProcess(self, pid, slots_off, arena)
+        return StubProcess(self, pid, slots_off, arena, mine)
 
     def close(self) -> None:
         """Kill the zygote (its stubs die with the Sentry or are killed by their tasks)."""
@@ -221,6 +229,12 @@ class Platform:
             _kill_and_reap(self.zygote_pid)
             self.zygote_pid = -1
         self._sock.close()
+
+
+def send_fds(sock: socket.socket, *fds: int) -> None:
+    """One message carrying ``fds`` (SCM_RIGHTS) to a stub or the zygote."""
+    sock.sendmsg([b"f"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                           struct.pack(f"{len(fds)}i", *fds))])
 
 
 def _kill_and_reap(pid: int) -> None:
@@ -245,12 +259,18 @@ class StubProcess:
     reaping is under a lock and the wait status is recorded once.
     """
 
-    def __init__(self, platform: Platform, pid: int, slots_off: int, arena: Arena) -> None:
+    def __init__(self, platform: Platform, pid: int, slots_off: int, arena: Arena,
+                 sock: socket.socket) -> None:
         self.platform = platform
         self.pid = pid
         self.slots_off = slots_off
         self.arena = arena  # the one arena whose file this process holds, besides the common
         arena.hold()
+        self.sock = sock  # shared objects' files go to the stub over this (OP_RECV_FD)
+        # The object at the stub's STUB_OBJECT_FD, and the lock that keeps one
+        # thread's receive-then-map of an object from interleaving another's.
+        self.object_arena: Arena | None = None
+        self.object_lock = threading.Lock()
         self.exit_status: int | None = None
         self._cpu_ns = 0  # from wait4's rusage, once reaped
         self._lock = threading.Lock()
@@ -348,19 +368,52 @@ class StubProcess:
             if self.slots_off < 0:
                 return
             slots_off, self.slots_off = self.slots_off, -1
+        self.sock.close()
         self.arena.free(slots_off, lib.STUB_SLOTS_SIZE)
         self.arena.drop()
 
-    def map_target(self, offset: int) -> tuple[int, int]:
-        """(descriptor number in this stub, file offset) of a memory-file offset
-        it is to map: its own arena or the common one, never another's."""
+    def map_target(self, offset: int) -> tuple[int, int, Arena | None]:
+        """(descriptor number in this stub, file offset, shared object or None)
+        of a memory-file offset it is to map: its own arena, the common one, or
+        a shared object's (which the stub must receive first: OP_RECV_FD).
+        Never another address space's arena."""
         own = self.arena
         if own.base <= offset < own.base + own.size:
-            return lib.STUB_MEMFD_FD, offset - own.base
-        common = self.platform.mf.common
-        if offset < common.size:
-            return lib.STUB_COMMON_FD, offset
-        raise StubError(f"offset {offset:#x} is in an arena stub {self.pid} does not hold")
+            return lib.STUB_MEMFD_FD, offset - own.base, None
+        mf = self.platform.mf
+        if offset < mf.common_size:
+            return lib.STUB_COMMON_FD, offset, None
+        try:
+            arena = mf.arena_of(offset)
+        except ValueError:
+            arena = None
+        if arena is None or not arena.shared_object:
+            raise StubError(f"offset {offset:#x} is in an arena stub {self.pid} does not hold")
+        return lib.STUB_OBJECT_FD, offset - arena.base, arena
+
+    def expand_ops(self, ops: list[StubOp]) -> tuple[list[StubOp], list[Arena]]:
+        """``ops`` with an OP_RECV_FD before each OP_MAP of a shared object the
+        stub does not hold at STUB_OBJECT_FD yet, and those objects in order
+        (their files are sent with ``send_objects`` right before the ops run;
+        the caller holds ``object_lock`` from here until the stub is done)."""
+        out: list[StubOp] = []
+        objects: list[Arena] = []
+        current = self.object_arena
+        for op in ops:
+            if op.kind == _OP_MAP:
+                _fd, _off, arena = self.map_target(op.offset)
+                if arena is not None and arena is not current:
+                    out.append(StubOp(lib.OP_RECV_FD, 0, 0))
+                    objects.append(arena)
+                    current = arena
+            out.append(op)
+        return out, objects
+
+    def send_objects(self, objects: list[Arena]) -> None:
+        """Send the stub the files of ``objects``, one message each."""
+        for arena in objects:
+            send_fds(self.sock, arena.fd)
+            self.object_arena = arena
 
 
 class StubThread:
@@ -582,6 +635,9 @@ class StubThread:
         Their result is not reported: a failure ends the stub process."""
         if not 0 < len(ops) <= lib.STUB_MAX_OPS:
             return False
+        if any(op.kind == _OP_MAP and op.offset >= self.proc.platform.mf.common_size
+               and self.proc.map_target(op.offset)[2] is not None for op in ops):
+            return False  # a shared object to receive first: apply_ops, under its lock
         self._write_ops(ops)
         self.ops_queued = True  # the next reply is SLOT_REPLY_OPS
         return True
@@ -604,7 +660,7 @@ class StubThread:
         for i, op in enumerate(batch):
             prot, offset = op.prot, op.offset
             if op.kind == _OP_MAP:  # which of its files: prot's high half (stub.c)
-                fd, offset = self.proc.map_target(offset)
+                fd, offset, _arena = self.proc.map_target(offset)
                 prot |= fd << 32
             OP.pack_into(self.view, base + i * OP.size, op.kind, op.addr, op.length, prot,
                          offset)
@@ -614,6 +670,19 @@ class StubThread:
     def apply_ops(self, ops: list[StubOp]) -> int:
         """Have the stub apply address-space changes, in order, while it waits in
         its handler; the stub must be stopped in an event."""
+        if any(op.kind == _OP_MAP and op.offset >= self.proc.platform.mf.common_size
+               for op in ops):
+            with self.proc.object_lock:
+                ops, objects = self.proc.expand_ops(ops)
+                if objects:
+                    try:
+                        self.proc.send_objects(objects)
+                    except OSError as e:
+                        raise StubError(f"cannot send a stub a shared object: {e}") from None
+                return self._apply_ops(ops)
+        return self._apply_ops(ops)
+
+    def _apply_ops(self, ops: list[StubOp]) -> int:
         maxops = lib.STUB_MAX_OPS
         res = 0
         for start in range(0, len(ops), maxops):

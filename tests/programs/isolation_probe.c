@@ -11,10 +11,15 @@
  *                    arena; fd 4, the common arena of shared pages) from that
  *                    instruction, window by window, looking for the secret
  * and prints one line each: "refused (ERRNO)", "no secret" or "READ SECRET".
- * Usage: isolation_probe [STUB_SYSCALL_INSN_HEX [SCAN_MIB]] */
+ * With a third argument "shared" the secret is in shared anonymous memory
+ * instead of private memory; fd 6 (the shared object the child's stub last
+ * received) is scanned too.
+ * Usage: isolation_probe [STUB_SYSCALL_INSN_HEX [SCAN_MIB [shared]]] */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +70,14 @@ static void report(const char *how, ssize_t n, const char *buf) {
         printf("%s: no secret\n", how);
 }
 
+/* A window past the end of a small file (a shared object's) faults with
+ * SIGBUS: that ends the scan of that file. */
+static sigjmp_buf past_end;
+static void on_sigbus(int sig) {
+    (void)sig;
+    siglongjmp(past_end, 1);
+}
+
 static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
     unsigned long addr;
     if (read(rfd, &addr, sizeof addr) != sizeof addr)
@@ -88,9 +101,12 @@ static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
     if (insn == NULL)
         return;
     /* From the stub's own syscall instruction the stub filter allows mmap of
-     * the memory files (fds 3 and 4): look for the secret at the start of
+     * the memory files (fds 3, 4 and 6): look for the secret at the start of
      * each page.  A descriptor the stub does not hold ends the scan of it. */
-    for (int fd = 3; fd <= 4; fd++)
+    signal(SIGBUS, on_sigbus);
+    for (volatile int fd = 3; fd <= 6; fd++) {
+        if (fd == 5 || sigsetjmp(past_end, 1))
+            continue; /* 5: the stub's socket, nothing to map */
         for (unsigned long off = 0; off < scan_mib << 20; off += WINDOW) {
             long r = jump_syscall(SYS_mmap, SCAN_ADDR, WINDOW, PROT_READ, MAP_SHARED | MAP_FIXED,
                                   fd, (long)off, insn);
@@ -102,12 +118,14 @@ static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
                     return;
                 }
         }
+    }
     printf("stub_mmap: no secret\n");
 }
 
 int main(int argc, char **argv) {
     void *insn = argc > 1 ? (void *)strtoul(argv[1], NULL, 16) : NULL;
     unsigned long scan_mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 256;
+    int shared = argc > 3 && strcmp(argv[3], "shared") == 0;
     int p[2];
     setvbuf(stdout, NULL, _IONBF, 0);
     if (pipe(p) != 0)
@@ -122,7 +140,8 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     close(p[0]);
-    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                      (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED)
         return 1;
     memcpy(page, SECRET, sizeof SECRET);

@@ -17,7 +17,6 @@ Start-up order matters (facts, not taste):
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import resource  # noqa: F401 - os.wait4 imports it on first use, after confinement
@@ -32,7 +31,8 @@ from sentry import placement
 from sentry.mm.address_space import StubOp
 from sentry.mm.arena import Arena
 from sentry.mm.memfile import MemoryFile
-from sentry.systrap import bpf
+from sentry.systrap import bpf, objects
+from sentry.systrap.region import reserve_stub_region
 
 try:
     from sentry.systrap._stub import ffi, lib
@@ -78,8 +78,6 @@ NARROW_AFTER = 32
 ZYGOTE_SPIN = 100_000  # TSC cycles; only when the zygote may run on another CPU
 SPAWN_TIMEOUT_NS = 5_000_000_000
 
-_MAP_FIXED_NOREPLACE = 0x100000
-
 # The hot path's names, bound once: a cffi lib attribute costs a lookup each time.
 _SYSCALL_RETURN = lib.sentry_syscall_return
 _SLOT_EVENT = lib.SLOT_EVENT
@@ -98,41 +96,6 @@ class StubDied(Exception):
         super().__init__(f"stub {pid} died (wait status {status:#x})")
         self.pid = pid
         self.status = status
-
-
-def _libc_mmap() -> ctypes._CFuncPtr:  # type: ignore[name-defined]
-    libc = ctypes.CDLL(None, use_errno=True)
-    fn = libc.mmap
-    fn.restype = ctypes.c_void_p
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                   ctypes.c_long]
-    return fn
-
-
-_reserved = False
-
-
-def reserve_stub_region() -> None:
-    """Keep the Sentry's own allocations out of the stub region's addresses, and
-    map the zygote's control block there (shared anonymous memory: inherited by
-    the zygote, reachable through no file)."""
-    global _reserved
-    if _reserved:
-        return
-    mmap_fn = _libc_mmap()
-    start, size = lib.STUB_REGION_START, lib.STUB_REGION_END - lib.STUB_REGION_START
-    flags = 0x22 | _MAP_FIXED_NOREPLACE | 0x4000  # PRIVATE|ANONYMOUS|NORESERVE
-    got = mmap_fn(start, size, 0, flags, -1, 0)
-    if got != start:
-        err = ctypes.get_errno()
-        raise StubError(f"cannot reserve the stub region at {start:#x}: {os.strerror(err)}")
-    ctrl = mmap_fn(lib.STUB_CTRL_ADDR, lib.STUB_CTRL_SIZE, 3, 0x21 | 0x10, -1, 0)
-    if ctrl != lib.STUB_CTRL_ADDR:  # SHARED|ANONYMOUS|FIXED, read/write
-        raise StubError(f"cannot map the stub control block: {os.strerror(ctypes.get_errno())}")
-    _reserved = True
-    from sentry import vdso  # maps into the region just reserved; before any zygote
-
-    vdso.install()
 
 
 _FXSAVE_MXCSR = 24
@@ -209,7 +172,7 @@ class Platform:
             with self._lock:
                 spin = 0 if placement.home_cpu() is not None else ZYGOTE_SPIN
                 try:
-                    send_fds(self._sock, arena.fd, theirs.fileno())
+                    objects.send_fds(self._sock, arena.fd, theirs.fileno())
                 except OSError as e:
                     pid = -(e.errno or errno.EIO)
                 else:
@@ -229,12 +192,6 @@ class Platform:
             _kill_and_reap(self.zygote_pid)
             self.zygote_pid = -1
         self._sock.close()
-
-
-def send_fds(sock: socket.socket, *fds: int) -> None:
-    """One message carrying ``fds`` (SCM_RIGHTS) to a stub or the zygote."""
-    sock.sendmsg([b"f"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                           struct.pack(f"{len(fds)}i", *fds))])
 
 
 def _kill_and_reap(pid: int) -> None:
@@ -373,47 +330,12 @@ class StubProcess:
         self.arena.drop()
 
     def map_target(self, offset: int) -> tuple[int, int, Arena | None]:
-        """(descriptor number in this stub, file offset, shared object or None)
-        of a memory-file offset it is to map: its own arena, the common one, or
-        a shared object's (which the stub must receive first: OP_RECV_FD).
-        Never another address space's arena."""
-        own = self.arena
-        if own.base <= offset < own.base + own.size:
-            return lib.STUB_MEMFD_FD, offset - own.base, None
-        mf = self.platform.mf
-        if offset < mf.common_size:
-            return lib.STUB_COMMON_FD, offset, None
+        """(descriptor in this stub, file offset, shared object or None) of an
+        offset it is to map (sentry/systrap/objects.py)."""
         try:
-            arena = mf.arena_of(offset)
-        except ValueError:
-            arena = None
-        if arena is None or not arena.shared_object:
-            raise StubError(f"offset {offset:#x} is in an arena stub {self.pid} does not hold")
-        return lib.STUB_OBJECT_FD, offset - arena.base, arena
-
-    def expand_ops(self, ops: list[StubOp]) -> tuple[list[StubOp], list[Arena]]:
-        """``ops`` with an OP_RECV_FD before each OP_MAP of a shared object the
-        stub does not hold at STUB_OBJECT_FD yet, and those objects in order
-        (their files are sent with ``send_objects`` right before the ops run;
-        the caller holds ``object_lock`` from here until the stub is done)."""
-        out: list[StubOp] = []
-        objects: list[Arena] = []
-        current = self.object_arena
-        for op in ops:
-            if op.kind == _OP_MAP:
-                _fd, _off, arena = self.map_target(op.offset)
-                if arena is not None and arena is not current:
-                    out.append(StubOp(lib.OP_RECV_FD, 0, 0))
-                    objects.append(arena)
-                    current = arena
-            out.append(op)
-        return out, objects
-
-    def send_objects(self, objects: list[Arena]) -> None:
-        """Send the stub the files of ``objects``, one message each."""
-        for arena in objects:
-            send_fds(self.sock, arena.fd)
-            self.object_arena = arena
+            return objects.map_target(self, offset)
+        except ValueError as e:
+            raise StubError(str(e)) from None
 
 
 class StubThread:
@@ -635,8 +557,8 @@ class StubThread:
         Their result is not reported: a failure ends the stub process."""
         if not 0 < len(ops) <= lib.STUB_MAX_OPS:
             return False
-        if any(op.kind == _OP_MAP and op.offset >= self.proc.platform.mf.common_size
-               and self.proc.map_target(op.offset)[2] is not None for op in ops):
+        objects_base = self.proc.platform.mf.objects_base
+        if any(op.kind == _OP_MAP and op.offset >= objects_base for op in ops):
             return False  # a shared object to receive first: apply_ops, under its lock
         self._write_ops(ops)
         self.ops_queued = True  # the next reply is SLOT_REPLY_OPS
@@ -670,13 +592,13 @@ class StubThread:
     def apply_ops(self, ops: list[StubOp]) -> int:
         """Have the stub apply address-space changes, in order, while it waits in
         its handler; the stub must be stopped in an event."""
-        if any(op.kind == _OP_MAP and op.offset >= self.proc.platform.mf.common_size
-               for op in ops):
+        objects_base = self.proc.platform.mf.objects_base
+        if any(op.kind == _OP_MAP and op.offset >= objects_base for op in ops):
             with self.proc.object_lock:
-                ops, objects = self.proc.expand_ops(ops)
-                if objects:
+                ops, sent = objects.expand_ops(self.proc, ops)
+                if sent:
                     try:
-                        self.proc.send_objects(objects)
+                        objects.send_objects(self.proc, sent)
                     except OSError as e:
                         raise StubError(f"cannot send a stub a shared object: {e}") from None
                 return self._apply_ops(ops)

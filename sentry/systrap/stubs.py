@@ -599,8 +599,9 @@ class StubThread:
                 if sent:
                     try:
                         objects.send_objects(self.proc, sent)
-                    except OSError as e:
-                        raise StubError(f"cannot send a stub a shared object: {e}") from None
+                    except OSError:  # its end is closed: the stub is gone or going
+                        self.proc.kill()
+                        raise StubDied(self.proc.pid, self.proc.exit_status or 0) from None
                 return self._apply_ops(ops)
         return self._apply_ops(ops)
 

@@ -406,9 +406,10 @@ class AddressSpace(Remapper, Accounting):
     def share_readonly(self, start: int, end: int) -> list[tuple[int, int, int, Backing]]:
         """Every private, unwritable VMA in [start, end) as ``(start, length, prot,
         backing)``, each given a Backing in a sealed file of its own (its pages
-        moved there, so other processes' stubs may map them, read-only) and one more reference
-        on it for the caller (sentry/mm/image_cache.py keeps a program's text
-        this way)."""
+        moved there, so other processes' stubs may map them, read-only) and
+        one more reference on it for the caller (sentry/mm/image_cache.py keeps
+        a program's text this way, right after loading it: no stub maps this
+        address space's pages yet, so they move without a second copy)."""
         out = []
         with self.lock:
             for v, _lo, _hi in self._overlapping(start, end):
@@ -419,7 +420,7 @@ class AddressSpace(Remapper, Accounting):
                     # (memfile.py): move them there once; this process's stub
                     # maps the new home.
                     offset = self.mf.allocate_object(v.length, sealable=True)
-                    self.mf.copy(v.offset, offset, v.length)
+                    self.mf.move(v.offset, offset, v.length)  # loaded, not yet mapped
                     self.mf.seal(offset)
                     self._free_range(v.offset, v.length)
                     v.offset = offset

@@ -69,6 +69,7 @@ _mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 # Copy data extents in chunks of at most this many bytes (bounded GIL holds
 # when the in-kernel copy is refused and the views copy instead).
 _COPY_CHUNK = 64 << 20
+_MOVE_CHUNK = 128 << 10
 
 
 def _fd_base(max_arenas: int) -> int:
@@ -309,6 +310,16 @@ class MemoryFile:
                     done = n
                 data += done
             pos = hole
+
+    def move(self, src_off: int, dst_off: int, length: int) -> None:
+        """``copy``, punching the source behind it a chunk at a time, so moving
+        a program's text into a shared object of its own (share_readonly)
+        never holds two copies of all of it: under a small memory limit the
+        transient counts.  The source must be mapped by no stub yet."""
+        for pos in range(0, length, _MOVE_CHUNK):
+            n = min(_MOVE_CHUNK, length - pos)
+            self.copy(src_off + pos, dst_off + pos, n)
+            self.zero(src_off + pos, n)
 
     def free_soon(self, ranges: list[tuple[int, int]]) -> None:
         """free() these ranges at the next allocation: for callers that may run

@@ -548,39 +548,39 @@ def test_fork_copies_private_and_shares_shared(aspace, mf):
     assert mf.used == 0
 
 
-def test_fork_copies_private_memory_into_the_childs_own_arena(aspace, mf):
-    """Private memory, even without PROT_WRITE, is copied at fork into the
-    child's arena: the parent's arena is a file the child's stub must never
+def test_fork_keeps_the_parents_arena_from_the_child(aspace, mf):
+    """The child's ops map only its own arena and shared objects: writable
+    private memory is copied into the child's arena, read-only private memory
+    moved once into a sealed object both share (the parent's stub remaps it),
+    never left in the parent's arena, a file the child's stub must never
     hold (docs/security.md, "Memory isolation")."""
-    ro = aspace.mmap(BASE, 2 * P, RW, PRIV | MAP_FIXED)
+    rw = aspace.mmap(BASE, P, RW, PRIV | MAP_FIXED)
+    ro = aspace.mmap(BASE + 2 * P, 2 * P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(rw, b"data")
     aspace.copy_out(ro, b"text")
     aspace.mprotect(ro, 2 * P, PROT_READ)
+    aspace.take_pending()
     child = aspace.fork()
     assert child.arena is not aspace.arena
-    (v,) = child.vmas()
-    assert mf.arena_of(v.offset) is child.arena
-    assert child.copy_in(ro, 4) == b"text"
-    assert {mf.arena_of(op.offset) for op in child.pending} == {child.arena}
+    arenas = {mf.arena_of(op.offset) for op in child.pending}
+    assert aspace.arena not in arenas and child.arena in arenas
+    (moved,) = [a for a in arenas if a is not child.arena]
+    assert moved.sealed
+    assert aspace.take_pending() == [StubOp(OP_MAP, ro, 2 * P, PROT_READ, moved.base)]
+    assert (child.copy_in(rw, 4), child.copy_in(ro, 4)) == (b"data", b"text")
     child.release()
     aspace.release()
     assert mf.used == 0
 
 
 def test_fork_shares_read_only_pages_until_they_can_change(aspace, mf):
-    """Read-only pages moved into a sealed file of their own (as the image
-    cache keeps a program's text: share_readonly) are shared at fork, not
-    copied; each way
-    to change them (mprotect +W, a zeroing madvise, mremap, a forced write)
-    first gives that address space its own copy, remapped in its stub."""
+    """Private memory without PROT_WRITE is shared at fork, not copied (moved
+    once into a sealed file of its own); each way to change it (mprotect +W,
+    a zeroing madvise, mremap, a forced write) first gives that address
+    space its own copy, remapped in its stub."""
     ro = aspace.mmap(BASE, 3 * P, RW, PRIV | MAP_FIXED)
     aspace.copy_out(ro, b"text" + bytes(P - 4) + b"two!" + bytes(P - 4) + b"three")
     aspace.mprotect(ro, 3 * P, PROT_READ)
-    aspace.take_pending()
-    ((start, length, _prot, backing),) = aspace.share_readonly(ro, ro + 3 * P)
-    assert (start, length) == (ro, 3 * P)
-    assert mf.arena_of(backing.offset).sealed  # a read-only file of its own
-    assert aspace.take_pending() == [StubOp(OP_MAP, ro, 3 * P, PROT_READ, backing.offset)]
-    assert aspace.copy_in(ro, 4) == b"text"
     used = mf.used
     child = aspace.fork()
     assert mf.used == used, "nothing copied"
@@ -599,9 +599,24 @@ def test_fork_shares_read_only_pages_until_they_can_change(aspace, mf):
     assert child.copy_in(moved, 5) == b"three"
     child.release()
     aspace.release()
+    assert mf.used == 0, "every shared and copied range freed once"
+
+
+def test_share_readonly_moves_pages_into_a_sealed_object(aspace, mf):
+    """The image cache's pieces (share_readonly): a sealed file each, mapped
+    by this address space's stub in place of its own pages."""
+    ro = aspace.mmap(BASE, 2 * P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(ro, b"text")
+    aspace.mprotect(ro, 2 * P, PROT_READ)
+    aspace.take_pending()
+    ((start, length, _prot, backing),) = aspace.share_readonly(ro, ro + 2 * P)
+    assert (start, length) == (ro, 2 * P) and mf.arena_of(backing.offset).sealed
+    assert aspace.take_pending() == [StubOp(OP_MAP, ro, 2 * P, PROT_READ, backing.offset)]
+    assert aspace.copy_in(ro, 4) == b"text"
+    aspace.release()
     assert backing.drop()  # share_readonly's reference, the last
     mf.free(backing.offset, backing.length)
-    assert mf.used == 0, "every shared and copied range freed once"
+    assert mf.used == 0
 
 
 # -- randomized model check -------------------------------------------------------------

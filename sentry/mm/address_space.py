@@ -446,16 +446,17 @@ class AddressSpace(Remapper, Accounting):
     def fork(self) -> AddressSpace:
         """A child address space: private memory copied, shared memory shared.
 
-        The child's private memory is a copy in its own arena (copy_file_range
-        from the parent's arena's file, data extents only), read-only pages
-        included: sharing them in place would give the child's stub the
-        parent's arena, every page the parent writes after the fork with it
-        (docs/security.md).  What is shared is what is already a shared
-        object behind a Backing: shared memory, and program text the image
-        cache keeps (share_readonly, a sealed file), which neither process can write
-        in place (mapped without PROT_WRITE; whatever could change it copies
-        it first, VmaTable._unshare), so fork+exit+wait of a cached image
-        still does not copy its text.
+        The child's writable private memory is a copy in its own arena
+        (copy_file_range from the parent's arena's file, data extents only).
+        Private memory that is not writable (program text and read-only
+        data) is shared instead: sharing it in place would give the child's
+        stub the parent's arena, every page the parent writes after the fork
+        with it (docs/security.md), so the first fork moves it into a sealed
+        shared object (``_seal_away``: one copy per image, not per fork; the
+        image cache's text is one already).  Nobody can write such pages in
+        place (no stub can map the file writable; copy_out needs PROT_WRITE)
+        and whatever could change them copies them first
+        (VmaTable._unshare), so fork+exit+wait copies no text.
 
         The child's ``pending`` maps every VMA; its stub starts with nothing mapped
         in the application range.
@@ -469,6 +470,9 @@ class AddressSpace(Remapper, Accounting):
                 for v in self._vmas:
                     if v.vmflags & VM_DONTFORK:
                         continue
+                    if (v.backing is None and not v.prot & PROT_WRITE
+                            and not v.vmflags & VM_WIPEONFORK):
+                        self._seal_away(v)  # shared from now on, read-only for stubs
                     c = v.clone()
                     c.vmflags &= ~VM_LOCKED  # fork does not inherit mlock
                     if v.backing is not None:
@@ -484,6 +488,20 @@ class AddressSpace(Remapper, Accounting):
                 child.release()
                 raise
         return child
+
+    def _seal_away(self, v: Vma) -> None:
+        """Move a private, unwritable VMA's pages into a sealed shared object
+        (copied once; the old range freed once this process's stub has mapped
+        the new one, ``defer_frees``) so fork can share them: no stub can map
+        that file writable, and whichever process would change the pages gets
+        its own copy first (VmaTable._unshare)."""
+        offset = self.mf.allocate_object(v.length, sealable=True)
+        self.mf.copy(v.offset, offset, v.length)
+        self.mf.seal(offset)
+        self._free_range(v.offset, v.length)
+        v.offset = offset
+        v.backing = Backing(offset, v.length)
+        self.pending.append(StubOp(OP_MAP, v.start, v.length, v.prot, offset))
 
     def release(self) -> None:
         """Unmap everything (exit, execve): free backings, one big OP_UNMAP."""

@@ -72,7 +72,7 @@ _COPY_CHUNK = 64 << 20
 _MOVE_CHUNK = 128 << 10
 
 
-def _fd_base(max_arenas: int) -> int:
+def _fd_base() -> int:
     """The lowest descriptor number for arena files: high, so the Sentry's
     filter can tell them from its other descriptors by number alone.  The soft
     RLIMIT_NOFILE is raised to the hard one first (boot, before confinement)."""
@@ -85,7 +85,9 @@ def _fd_base(max_arenas: int) -> int:
             pass
     if soft == resource.RLIM_INFINITY:
         soft = 1 << 20
-    return max(64, min(1 << 14, soft - max_arenas - 16, soft // 2))
+    # Not higher than needed: the kernel sizes a descriptor table to its
+    # highest number (8 bytes a slot), memory a small memory limit counts.
+    return 1024 if soft >= 4096 else max(64, soft // 4)
 
 
 class MemoryFile:
@@ -104,7 +106,7 @@ class MemoryFile:
         self.objects_base = size + arena_size * max_arenas
         self.size: int = self.objects_base + OBJECT_SPACE
         self.arena_size = arena_size
-        self.fd_base = _fd_base(max_arenas)
+        self.fd_base = _fd_base()
         flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE
         buf = mmap.mmap(-1, self.size, flags=flags, prot=_PROT_RW)
         anchor = ctypes.c_char.from_buffer(buf)

@@ -597,11 +597,13 @@ long stub_start_zygote(int memfd, int sock) {
     if (S0(SYS_getppid) != sentry)
         S1(SYS_exit_group, 101);
     unregister_rseq();
-    /* Above both first, so neither dup2 below can clobber the other. */
-    long high = (memfd > sock ? memfd : sock) + 1;
-    if (S2(SYS_dup2, memfd, high) != high || S2(SYS_dup2, sock, high + 1) != high + 1 ||
-        S2(SYS_dup2, high, STUB_COMMON_FD) != STUB_COMMON_FD ||
-        S2(SYS_dup2, high + 1, STUB_SOCK_FD) != STUB_SOCK_FD)
+    /* Out of the way first (copies at 64 or above: neither dup2 below can
+     * clobber the other's source, and the zygote's descriptor table stays
+     * small), then in place; close_range drops the copies. */
+    long m = S3(SYS_fcntl, memfd, 0 /* F_DUPFD */, 64);
+    long k = S3(SYS_fcntl, sock, 0 /* F_DUPFD */, 64);
+    if (m < 0 || k < 0 || S2(SYS_dup2, m, STUB_COMMON_FD) != STUB_COMMON_FD ||
+        S2(SYS_dup2, k, STUB_SOCK_FD) != STUB_SOCK_FD)
         S1(SYS_exit_group, 102);
     /* The stub code is a private copy: every stub process gets it copy-on-write,
      * so an application that makes its copy writable changes only its own. */

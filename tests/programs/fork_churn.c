@@ -2,7 +2,9 @@
  * each address space's memory is a file of its own in the Sentry, and none
  * may outlive its process.  Steps, each announced on stdout and held until a
  * byte arrives on stdin:
- *   "ready"      nothing forked yet
+ *   "ready"      one fork done and reaped (the first moves the program's
+ *                read-only pages into a shared object of their own, which
+ *                stays: sentry/mm/address_space.py, fork)
  *   "child up"   one child alive (its memory file open in the Sentry)
  *   "done"       that child reaped, then N forks (argv[1]) each exited and reaped */
 #include <stdio.h>
@@ -22,6 +24,13 @@ int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 1000;
     int p[2];
     if (pipe(p) != 0)
+        return 1;
+    pid_t first = fork();
+    if (first < 0)
+        return 1;
+    if (first == 0)
+        _exit(0);
+    if (waitpid(first, NULL, 0) != first)
         return 1;
     step("ready");
     pid_t held = fork();

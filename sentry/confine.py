@@ -237,13 +237,14 @@ def drop_capabilities(p: Prepared) -> None:
     _check(libc.capset(header, data), "capset")
 
 
-def confine_sentry(prepared: Prepared | None = None, *, memfd: int | None = None) -> None:
+def confine_sentry(prepared: Prepared | None = None, *, memfd_base: int | None = None) -> None:
     """Apply every step (see the module docstring); raises ConfineError if a
-    step the host supports fails.  ``memfd``: the memory file's descriptor,
-    the one the Sentry copies pages within (fork's copy of private memory)."""
+    step the host supports fails.  ``memfd_base``: the lowest descriptor
+    number of the memory file's arenas (sentry/mm/memfile.py), the files the
+    Sentry copies pages between (fork's copy of private memory)."""
     p = prepared if prepared is not None else prepare_filter()
-    if memfd is not None:
-        confine_filters.allow_memory_file(p.filter, memfd)
+    if memfd_base is not None:
+        confine_filters.allow_memory_file(p.filter, memfd_base)
     enter_namespaces(p)
     # The empty directory's name is removed through its parent's descriptor,
     # opened while the host's tree is still the root.

@@ -92,6 +92,7 @@ FCNTL_CMDS = (
     1, 2,  # F_GETFD, F_SETFD
     3, 4,  # F_GETFL, F_SETFL
     1034,  # F_GETPIPE_SZ (the pipe bridge of a console)
+    1033,  # F_ADD_SEALS (a cached program's text sealed read-only, sentry/mm/arena.py)
 )
 IOCTL_CMDS = (
     0x5401, 0x5402, 0x5403, 0x5404,  # TCGETS, TCSETS, TCSETSW, TCSETSF
@@ -103,6 +104,9 @@ IOCTL_CMDS = (
 # address recvmsg returns (makesockaddr), on the packet descriptor.
 SANDBOX_IOCTL_CMDS = (0x8910,)  # SIOCGIFNAME
 PROT_EXEC = 0x4
+AF_UNIX = 1
+SOCK_SEQPACKET = 5
+SOCK_TYPE_MASK = 0xF
 MAP_SHARED = 0x01
 MAP_PRIVATE = 0x02
 MAP_ANONYMOUS = 0x20
@@ -142,6 +146,11 @@ def build(network_mode: str = "none", *, default: str = "kill") -> object:
     f.add_rule(sc.ALLOW, "mprotect", sc.Arg(2, sc.MASKED_EQ, PROT_EXEC, 0))
     for cmd in FCNTL_CMDS:
         f.add_rule(sc.ALLOW, "fcntl", sc.Arg(1, sc.EQ, cmd))
+    if "socketpair" not in sentry_allowlist(network_mode):
+        # Each new stub's socket (shared objects' files go over it): an
+        # AF_UNIX SOCK_SEQPACKET pair and nothing else.
+        f.add_rule(sc.ALLOW, "socketpair", sc.Arg(0, sc.EQ, AF_UNIX),
+                   sc.Arg(1, sc.MASKED_EQ, SOCK_TYPE_MASK, SOCK_SEQPACKET))
     for cmd in IOCTL_CMDS + (SANDBOX_IOCTL_CMDS if network_mode == "sandbox" else ()):
         f.add_rule(sc.ALLOW, "ioctl", sc.Arg(1, sc.EQ, cmd))
     if default != "kill":  # (libseccomp refuses a rule that repeats the default)
@@ -152,11 +161,12 @@ def build(network_mode: str = "none", *, default: str = "kill") -> object:
     return f
 
 
-def allow_memory_file(f: object, memfd: int) -> None:
-    """Calls bound to the memory file's descriptor, known only once it is made:
-    copy_file_range within it (fork's copy of private pages)."""
+def allow_memory_file(f: object, memfd_base: int) -> None:
+    """Calls bound to the memory file's descriptors, known only once it is
+    made: copy_file_range between its arenas' files (fork's copy of private
+    pages), which all have descriptor numbers of at least ``memfd_base``."""
     from gofer.seccomp_loader import pyseccomp
 
     sc = pyseccomp()
-    f.add_rule(sc.ALLOW, "copy_file_range", sc.Arg(0, sc.EQ, memfd),  # type: ignore[attr-defined]
-               sc.Arg(2, sc.EQ, memfd))
+    f.add_rule(sc.ALLOW, "copy_file_range",  # type: ignore[attr-defined]
+               sc.Arg(0, sc.GE, memfd_base), sc.Arg(2, sc.GE, memfd_base))

@@ -296,7 +296,7 @@ def launch(kernel: Kernel, root: FsContext, spec: ProcessSpec) -> tuple[Task, li
             spec.console.install_stdio(fds)
         else:
             _import_stdio(fds, spec.stdio)
-        proc = kernel.platform.new_process()
+        proc = kernel.platform.new_process(mm.arena)
         with kernel.lock:
             if kernel.done.is_set():  # under the lock: the init's exit kills all it sees
                 raise LaunchError("the container's init has exited", 125)
@@ -470,7 +470,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             opts.before_confine()
         if sentry_filter is not None:
             _preload_unwinder()
-            confine.confine_sentry(sentry_filter, memfd=mf.fd)
+            confine.confine_sentry(sentry_filter, memfd_base=mf.fd_base)
             faults.at("sentry-confined")
         if opts.before_start is not None:
             opts.before_start()

@@ -137,9 +137,10 @@ def run_in_mode(mode: str) -> Runner:
 
 @pytest.fixture
 def mf():  # noqa: ANN201 - a generator fixture
-    """A 4 GiB sparse memory file (sentry/mm/memfile.py), closed after the test."""
+    """A memory file (sentry/mm/memfile.py) whose common arena and address
+    spaces' arenas are 4 GiB each, sparse, closed after the test."""
     from sentry.mm.memfile import MemoryFile
 
-    f = MemoryFile(1 << 32)
+    f = MemoryFile(1 << 32, arena_size=1 << 32, max_arenas=16)
     yield f
     f.close()

@@ -106,3 +106,31 @@ def test_booted_sentry_and_gofer_are_confined(tmp_path) -> None:  # noqa: ANN001
     finally:
         proc.kill()
         proc.wait()
+
+
+COPY_CHILD = r"""
+import fcntl, os, sys
+sys.path.insert(0, sys.argv[1])
+from sentry import confine_filters
+base = 1000
+low = os.memfd_create("low")
+a, b = (fcntl.fcntl(os.memfd_create(n), fcntl.F_DUPFD_CLOEXEC, base) for n in "ab")
+for fd in (low, a, b):
+    os.pwrite(fd, b"page" * 1024, 0)
+f = confine_filters.build("none")
+confine_filters.allow_memory_file(f, base)
+f.load()
+print("arena to arena", os.copy_file_range(a, b, 4096, 0, 0), flush=True)
+os.copy_file_range(low, b, 4096, 0, 0)
+print("low descriptor allowed", flush=True)
+"""
+
+
+def test_sentry_copies_pages_only_between_arena_files() -> None:
+    """The Sentry's filter lets copy_file_range through between descriptors
+    at or above the memory file's arena base (fork's copy from the parent's
+    arena to the child's), and kills it from any other descriptor."""
+    res = subprocess.run([sys.executable, "-c", COPY_CHILD, str(REPO_ROOT)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.stdout == "arena to arena 4096\n", res.stderr
+    assert res.returncode == -signal.SIGSYS, (res.returncode, res.stderr)

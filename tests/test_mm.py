@@ -62,7 +62,8 @@ def errno_of(fn, *args, **kw) -> int:
 def has_data(mf: MemoryFile, off: int, length: int) -> bool:
     """Whether any page of the memfd range holds allocated data (not a hole)."""
     try:
-        return os.lseek(mf.fd, off, os.SEEK_DATA) < off + length
+        fd, local = mf.fd_at(off)
+        return os.lseek(fd, local, os.SEEK_DATA) < local + length
     except OSError as e:
         assert e.errno == errno.ENXIO
         return False
@@ -98,8 +99,8 @@ def test_memfile_free_many_merges_adjacent_ranges(mf):
     d = mf.allocate(2 * P)
     mf.view[a : a + 4] = b"data"
     punched = []
-    real = mf._punch
-    mf._punch = lambda off, n: (punched.append((off, n)), real(off, n))
+    real = mf.common.punch
+    mf.common.punch = lambda off, n: (punched.append((off, n)), real(off, n))
     mf.free_many([(c, P), (a, P), (d, 2 * P), (b, P)])
     assert (b, c, d) == (a + P, a + 2 * P, a + 3 * P)  # a fresh file allocates in a row
     assert punched == [(a, 5 * P)], "one hole punched for the run"
@@ -273,8 +274,11 @@ def test_shared_backing_freed_with_last_vma(aspace, mf):
     assert has_data(mf, off + P, P)
     aspace.munmap(addr, P)
     assert has_data(mf, off, 4 * P)
+    assert mf.arena_of(off).shared_object  # a file of its own, not the common arena's
     aspace.munmap(addr + 2 * P, 2 * P)
-    assert not has_data(mf, off, 4 * P) and mf.used == 0
+    assert mf.used == 0
+    with pytest.raises(ValueError):  # the object's file is closed with its last mapping
+        mf.arena_of(off)
 
 
 # -- mprotect ----------------------------------------------------------------------
@@ -444,7 +448,7 @@ def test_brk(aspace):
 
 
 def test_brk_out_of_memory():
-    with MemoryFile(4 * P) as f:
+    with MemoryFile(4 * P, arena_size=4 * P, max_arenas=1) as f:
         a = AddressSpace(f)
         a.set_brk_start(BASE)
         assert a.brk(BASE + 4 * P) == BASE + 4 * P
@@ -521,9 +525,9 @@ def test_fork_copies_private_and_shares_shared(aspace, mf):
     aspace.mmap(BASE + 10 * P, P, RW, PRIV | MAP_FIXED)
     aspace.copy_out(BASE + 10 * P, b"wipe")
     aspace.madvise(BASE + 10 * P, P, MADV_WIPEONFORK)
-    blocks = os.fstat(mf.fd).st_blocks
+    blocks = mf.blocks_bytes()
     child = aspace.fork()
-    assert os.fstat(mf.fd).st_blocks - blocks <= 4 * P // 512  # the stack stayed sparse
+    assert mf.blocks_bytes() - blocks <= 4 * P  # the stack stayed sparse
     assert [op.kind for op in child.pending] == [OP_MAP] * 4
     assert {(op.addr, op.length) for op in child.pending} == {
         (v.start, v.end - v.start) for v in child.vmas()
@@ -544,10 +548,36 @@ def test_fork_copies_private_and_shares_shared(aspace, mf):
     assert mf.used == 0
 
 
-def test_fork_shares_read_only_private_memory_until_it_can_change(aspace, mf):
-    """Private memory without PROT_WRITE is shared at fork, not copied; each
-    way to change it (mprotect +W, a zeroing madvise, mremap, a forced write)
-    first gives that address space its own copy, remapped in its stub."""
+def test_fork_keeps_the_parents_arena_from_the_child(aspace, mf):
+    """The child's ops map only its own arena and shared objects: writable
+    private memory is copied into the child's arena, read-only private memory
+    moved once into a sealed object both share (the parent's stub remaps it),
+    never left in the parent's arena, a file the child's stub must never
+    hold (docs/security.md, "Memory isolation")."""
+    rw = aspace.mmap(BASE, P, RW, PRIV | MAP_FIXED)
+    ro = aspace.mmap(BASE + 2 * P, 2 * P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(rw, b"data")
+    aspace.copy_out(ro, b"text")
+    aspace.mprotect(ro, 2 * P, PROT_READ)
+    aspace.take_pending()
+    child = aspace.fork()
+    assert child.arena is not aspace.arena
+    arenas = {mf.arena_of(op.offset) for op in child.pending}
+    assert aspace.arena not in arenas and child.arena in arenas
+    (moved,) = [a for a in arenas if a is not child.arena]
+    assert moved.sealed
+    assert aspace.take_pending() == [StubOp(OP_MAP, ro, 2 * P, PROT_READ, moved.base)]
+    assert (child.copy_in(rw, 4), child.copy_in(ro, 4)) == (b"data", b"text")
+    child.release()
+    aspace.release()
+    assert mf.used == 0
+
+
+def test_fork_shares_read_only_pages_until_they_can_change(aspace, mf):
+    """Private memory without PROT_WRITE is shared at fork, not copied (moved
+    once into a sealed file of its own); each way to change it (mprotect +W,
+    a zeroing madvise, mremap, a forced write) first gives that address
+    space its own copy, remapped in its stub."""
     ro = aspace.mmap(BASE, 3 * P, RW, PRIV | MAP_FIXED)
     aspace.copy_out(ro, b"text" + bytes(P - 4) + b"two!" + bytes(P - 4) + b"three")
     aspace.mprotect(ro, 3 * P, PROT_READ)
@@ -570,6 +600,23 @@ def test_fork_shares_read_only_private_memory_until_it_can_change(aspace, mf):
     child.release()
     aspace.release()
     assert mf.used == 0, "every shared and copied range freed once"
+
+
+def test_share_readonly_moves_pages_into_a_sealed_object(aspace, mf):
+    """The image cache's pieces (share_readonly): a sealed file each, mapped
+    by this address space's stub in place of its own pages."""
+    ro = aspace.mmap(BASE, 2 * P, RW, PRIV | MAP_FIXED)
+    aspace.copy_out(ro, b"text")
+    aspace.mprotect(ro, 2 * P, PROT_READ)
+    aspace.take_pending()
+    ((start, length, _prot, backing),) = aspace.share_readonly(ro, ro + 2 * P)
+    assert (start, length) == (ro, 2 * P) and mf.arena_of(backing.offset).sealed
+    assert aspace.take_pending() == [StubOp(OP_MAP, ro, 2 * P, PROT_READ, backing.offset)]
+    assert aspace.copy_in(ro, 4) == b"text"
+    aspace.release()
+    assert backing.drop()  # share_readonly's reference, the last
+    mf.free(backing.offset, backing.length)
+    assert mf.used == 0
 
 
 # -- randomized model check -------------------------------------------------------------

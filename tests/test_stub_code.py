@@ -94,9 +94,21 @@ SLOT = lib.STUB_SLOTS_ADDR
         (202, IP, (0x601000, 10, 1, 0, 0, 1), bpf.SECCOMP_RET_KILL_PROCESS),  # outside
         (202, IP, (SLOT, 6, 1, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # FUTEX_LOCK_PI
         (202, IP, (0x601000, 0, 1, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # outside
-        (9, IP, (0x400000, 4096, 3, 0x11, 3, 0), bpf.SECCOMP_RET_ALLOW),  # memfd map
+        (9, IP, (0x400000, 4096, 3, 0x11, 3, 0), bpf.SECCOMP_RET_ALLOW),  # own arena map
+        (9, IP, (0x400000, 4096, 3, 0x11, 4, 0), bpf.SECCOMP_RET_ALLOW),  # common arena map
         (9, IP, (0x400000, 4096, 3, 0x22, -1 & (2**64 - 1), 0), bpf.SECCOMP_RET_KILL_PROCESS),
-        (9, IP, (0x400000, 4096, 3, 0x11, 4, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # other fd
+        (9, IP, (0x400000, 4096, 3, 0x11, 6, 0), bpf.SECCOMP_RET_ALLOW),  # the object received
+        (9, IP, (0x400000, 4096, 3, 0x11, 5, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # its socket
+        (9, IP, (0x400000, 4096, 3, 0x11, 7, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # other fd
+        (47, IP, (5, 0x1000, 0, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # recvmsg on its socket
+        (47, IP, (3, 0x1000, 0, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # on anything else
+        (292, IP, (0, 6, 0, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # dup3 onto the object fd
+        (292, IP, (0, 7, 0, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # onto another
+        (292, IP, (0, 6, 0x80000, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # with flags
+        (3, IP, (0, 0, 0, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # close where a fd lands
+        (3, IP, (3, 0, 0, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # close of its arena
+        (9, IP, (0x400000, 4096, 3, 0x11, 2, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # other fd
+        (9, IP, (0x400000, 4096, 3, 0x11, 3 | 1 << 32, 0), bpf.SECCOMP_RET_KILL_PROCESS),
         (9, IP, (SLOT, 4096, 3, 0x11, 3, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # into the stub
         (10, IP, (SLOT, 4096, 7, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # mprotect stub
         (11, IP, (0x400000, 4096, 0, 0, 0, 0), bpf.SECCOMP_RET_ALLOW),  # munmap app memory

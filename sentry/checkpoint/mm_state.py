@@ -105,7 +105,8 @@ def restore(mf: MemoryFile, data: dict[str, Any], shared: SharedTable,
                     b = shared.made.get(idx)
                     if b is None:
                         blen = int(lengths[idx])
-                        b = shared.made[idx] = Backing(mf.allocate(blen), blen)
+                        # a shared object: a file of its own, as VmaTable._map_new makes one
+                        b = shared.made[idx] = Backing(mf.allocate_object(blen), blen)
                     else:
                         b.hold()
                     window = int(rec["window"])
@@ -114,7 +115,7 @@ def restore(mf: MemoryFile, data: dict[str, Any], shared: SharedTable,
                     v = Vma(start, end, prot, True, b.offset + window, str(rec["name"]), b,
                             int(rec["vmflags"]))
                 else:
-                    v = Vma(start, end, prot, False, mf.allocate(length), str(rec["name"]),
+                    v = Vma(start, end, prot, False, mm.arena.allocate(length), str(rec["name"]),
                             None, int(rec["vmflags"]))
                 i = bisect.bisect_left(mm._starts, start)  # noqa: SLF001
                 mm._insert(i, [v])  # noqa: SLF001

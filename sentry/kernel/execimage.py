@@ -15,6 +15,7 @@ from collections.abc import Callable
 from sentry.kernel.errors import SyscallError
 from sentry.loader import elf, loader
 from sentry.mm.address_space import AddressSpace
+from sentry.mm.arena import Arena
 from sentry.mm.memfile import MemoryFile
 
 ReadFile = Callable[[bytes], bytes]
@@ -58,11 +59,13 @@ def prepare(read_file: ReadFile, path: bytes, argv: list[bytes]
 
 def load(mf: MemoryFile, image: bytes, argv: list[bytes], envp: list[bytes], execfn: bytes,
          read_file: ReadFile, creds: tuple[int, ...],
-         cache: loader.ImageCacheLike | None = None,
+         cache: loader.ImageCacheLike | None = None, arena: Arena | None = None,
          ) -> tuple[AddressSpace, loader.LoadResult]:
-    """A fresh address space holding ``image`` and its initial stack."""
+    """A fresh address space holding ``image`` and its initial stack, its
+    private memory in ``arena`` (the old image's, when no other process can
+    map that) or a new one."""
     info = loader.host_auxv()
-    mm = AddressSpace(mf)
+    mm = AddressSpace(mf, arena)
     mm.defer_frees = True  # freed pages return only after the stub has unmapped them
 
     def open_interp(p: bytes) -> bytes:
@@ -78,9 +81,11 @@ def load(mf: MemoryFile, image: bytes, argv: list[bytes], envp: list[bytes], exe
         )
     except elf.ElfError as exc:
         mm.release()
+        mm.commit_frees()  # no stub has seen this address space
         raise ImageError(exc.errno, exc.message) from None
     except SyscallError as exc:
         mm.release()
+        mm.commit_frees()
         raise ImageError(exc.errno, f"cannot load: {exc}") from None
     mm.saved_auxv = saved_auxv(mm, result.stack_pointer)
     return mm, result

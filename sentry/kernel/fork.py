@@ -214,7 +214,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
             mm.pending.clear()
         fds = ptg.fds if flags & CLONE_FILES else ptg.fds.fork()
         try:
-            proc = kernel.platform.new_process()
+            proc = kernel.platform.new_process(mm.arena)
         except Exception:  # the zygote could not clone: the host's EAGAIN
             raise SyscallError(errno.EAGAIN) from None
     except BaseException:
@@ -223,6 +223,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
             WORKERS.release(worker)
         if mm is not None and not flags & CLONE_VM:
             mm.release()
+            mm.commit_frees()  # no stub has mapped the child's memory
         if fds is not None and not flags & CLONE_FILES:
             fds.close_all()
         raise
@@ -256,6 +257,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         proc.release()
         if not flags & CLONE_VM:
             mm.release()
+            mm.commit_frees()
         if not flags & CLONE_FILES:
             fds.close_all()
         WORKERS.release(worker)
@@ -296,9 +298,14 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
         # interpreter, as Linux's bprm->file): Linux's mm->exe_file.
         exe_file = found[-1]
         c, secure = exec_creds(task, exe_file)
+        # The new image's private memory goes into the old one's arena only
+        # when no other process's stub holds that arena (a vfork parent does).
+        old_proc, old_mm = task.tg.proc, task.tg.mm
+        arena = (old_mm.arena if old_proc is not None and old_proc.arena is old_mm.arena
+                 and not _shared_with_others(task, old_mm) else None)
         mm, result = execimage.load(kernel.mf, image, argv, envp, execfn,
                                     read_file, (c.uid, c.euid, c.gid, c.egid, int(secure)),
-                                    kernel.image_cache)
+                                    kernel.image_cache, arena)
     except execimage.ImageError as exc:
         raise SyscallError(exc.errno) from None
     tg = task.tg
@@ -309,15 +316,16 @@ def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> 
     while True:
         with kernel.lock:  # execve ends every other thread of the process (de_thread)
             others = [t for t in tg.live_tasks() if t is not task]
-            if not others or proc is not None:
+            if (not others and tg.proc.arena is mm.arena) or proc is not None:
                 for t in others:
                     t.dethreaded = True
                     t.kill()
                 break
         try:
-            proc = kernel.platform.new_process()
+            proc = kernel.platform.new_process(mm.arena)
         except Exception:
             mm.release()
+            mm.commit_frees()
             raise SyscallError(errno.EAGAIN) from None
     old_mm = tg.mm
     tg.mm = mm

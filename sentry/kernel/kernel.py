@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -315,7 +314,7 @@ class Kernel:
         memory = 0
         if self.mf is not None:
             with contextlib.suppress(OSError):
-                memory = os.fstat(self.mf.fd).st_blocks * 512
+                memory = self.mf.blocks_bytes()
         return Usage(user_ns=app_ns, kernel_ns=time.process_time_ns(), memory_bytes=memory,
                      tasks=tasks)
 

@@ -3,8 +3,10 @@
 mmap, munmap, mprotect, madvise, msync, mincore, mlock and brk with Linux's
 semantics (argument checks and errno choices follow the man pages and mm/ of
 Linux 6.x), plus fork and release; mremap is remap.py.  The table, the pending
-stub ops and user-memory copies are in vma_table.py; the memfd allocator is
-memfile.py; shared file mappings map the file's own pages (filemap.py).
+stub ops and user-memory copies are in vma_table.py; the memory file and its
+arenas are memfile.py and arena.py (private memory comes from the address
+space's own arena, shared pages from the common one); shared file mappings
+map the file's own pages (filemap.py).
 
 Facts that shaped this module:
 
@@ -260,12 +262,13 @@ class AddressSpace(Remapper, Accounting):
         if end == addr:
             return b""
         out = bytearray((end - addr) // PAGE_SIZE)
-        fd = self.mf.fd
         with self.lock:
             if not self._is_mapped(addr, end):
                 raise err(errno.ENOMEM)
             for v, lo, hi in self._overlapping(addr, end):
-                off, stop = v.offset + lo - v.start, v.offset + hi - v.start
+                fd, local = self.mf.fd_at(v.offset)
+                off = local + lo - v.start
+                stop = off + hi - lo
                 pos = off
                 while pos < stop:
                     try:
@@ -411,15 +414,27 @@ class AddressSpace(Remapper, Accounting):
 
     def share_readonly(self, start: int, end: int) -> list[tuple[int, int, int, Backing]]:
         """Every private, unwritable VMA in [start, end) as ``(start, length, prot,
-        backing)``, each given a Backing as fork does and one more reference on it
-        for the caller (sentry/mm/image_cache.py keeps a program's text this way)."""
+        backing)``, each given a Backing in a sealed file of its own (its pages
+        moved there, so other processes' stubs may map them, read-only) and
+        one more reference on it for the caller (sentry/mm/image_cache.py keeps
+        a program's text this way, right after loading it: no stub maps this
+        address space's pages yet, so they move without a second copy)."""
         out = []
         with self.lock:
             for v, _lo, _hi in self._overlapping(start, end):
                 if v.shared or v.prot & PROT_WRITE or v.start < start or v.end > end:
                     continue
                 if v.backing is None:
-                    v.backing = Backing(v.offset, v.length)
+                    # Shared pages are a file of their own, sealed read-only
+                    # (memfile.py): move them there once; this process's stub
+                    # maps the new home.
+                    offset = self.mf.allocate_object(v.length, sealable=True)
+                    self.mf.move(v.offset, offset, v.length)  # loaded, not yet mapped
+                    self.mf.seal(offset)
+                    self._free_range(v.offset, v.length)
+                    v.offset = offset
+                    v.backing = Backing(offset, v.length)
+                    self.pending.append(StubOp(OP_MAP, v.start, v.length, v.prot, offset))
                 elif v.offset != v.backing.offset or v.length != v.backing.length:
                     continue  # a window of a bigger backing: not ours to hand out
                 v.backing.hold()
@@ -440,14 +455,17 @@ class AddressSpace(Remapper, Accounting):
     def fork(self) -> AddressSpace:
         """A child address space: private memory copied, shared memory shared.
 
-        Private memory that is not writable (program text and read-only data,
-        most of a static binary) is shared instead of copied: a Backing that
-        both VMAs reference, as shared memory does.  Neither process can write
-        it through its stub (the pages are mapped without PROT_WRITE) or
-        through the Sentry (copy_out needs PROT_WRITE), and whatever could
-        change it copies it first (VmaTable._unshare).  This is Linux's
-        copy-on-write for the pages that are never written, without fault
-        handling: fork+exit+wait no longer copies ~1 MB of text.
+        The child's writable private memory is a copy in its own arena
+        (copy_file_range from the parent's arena's file, data extents only).
+        Private memory that is not writable (program text and read-only
+        data) is shared instead: sharing it in place would give the child's
+        stub the parent's arena, every page the parent writes after the fork
+        with it (docs/security.md), so the first fork moves it into a sealed
+        shared object (``_seal_away``: one copy per image, not per fork; the
+        image cache's text is one already).  Nobody can write such pages in
+        place (no stub can map the file writable; copy_out needs PROT_WRITE)
+        and whatever could change them copies them first
+        (VmaTable._unshare), so fork+exit+wait copies no text.
 
         The child's ``pending`` maps every VMA; its stub starts with nothing mapped
         in the application range.
@@ -465,13 +483,13 @@ class AddressSpace(Remapper, Accounting):
                         continue
                     if (v.backing is None and not v.prot & PROT_WRITE
                             and not v.vmflags & VM_WIPEONFORK):
-                        v.backing = Backing(v.offset, v.length)  # shared until written
+                        self._seal_away(v)  # shared from now on, read-only for stubs
                     c = v.clone()
                     c.vmflags &= ~VM_LOCKED  # fork does not inherit mlock
                     if v.backing is not None:
                         v.backing.hold()
                     else:
-                        c.offset = mf.allocate(v.length)
+                        c.offset = child.arena.allocate(v.length)
                         if not v.vmflags & VM_WIPEONFORK:
                             mf.copy(v.offset, c.offset, v.length)
                     child._vmas.append(c)
@@ -482,6 +500,20 @@ class AddressSpace(Remapper, Accounting):
                 raise
         return child
 
+    def _seal_away(self, v: Vma) -> None:
+        """Move a private, unwritable VMA's pages into a sealed shared object
+        (copied once; the old range freed once this process's stub has mapped
+        the new one, ``defer_frees``) so fork can share them: no stub can map
+        that file writable, and whichever process would change the pages gets
+        its own copy first (VmaTable._unshare)."""
+        offset = self.mf.allocate_object(v.length, sealable=True)
+        self.mf.copy(v.offset, offset, v.length)
+        self.mf.seal(offset)
+        self._free_range(v.offset, v.length)
+        v.offset = offset
+        v.backing = Backing(offset, v.length)
+        self.pending.append(StubOp(OP_MAP, v.start, v.length, v.prot, offset))
+
     def release(self) -> None:
         """Unmap everything (exit, execve): free backings, one big OP_UNMAP."""
         with self.lock:
@@ -489,3 +521,6 @@ class AddressSpace(Remapper, Accounting):
             for v in vmas:
                 self._release(v)
             self.pending = [StubOp(OP_UNMAP, APP_START, APP_END - APP_START)]
+            held, self._arena_held = self._arena_held, False
+        if held:
+            self.arena.drop()

@@ -7,8 +7,11 @@ written (text and read-only data) are the same for every exec of the same
 file, so the first exec leaves them here and later ones map them.
 
 How they stay safe to share: they are private VMAs over a refcounted Backing,
-exactly as fork shares them (AddressSpace.fork); nothing can write them
-(the stub maps them without PROT_WRITE, copy_out needs PROT_WRITE) and
+a file of their own sealed against writable mappings (moved there from the
+loading process's own arena by share_readonly; sentry/mm/arena.py), as fork
+shares them (AddressSpace.fork); nothing writes them in place (the stub maps
+them without PROT_WRITE and the seal refuses a writable mapping even from the
+stub's trusted instruction; copy_out needs PROT_WRITE) and
 whatever could change them (mprotect adding PROT_WRITE, a zeroing madvise,
 mremap, forced writes) gives the address space its own copy first
 (VmaTable._unshare). The cache holds one reference per piece, so the pages

@@ -1,32 +1,38 @@
-"""The memory memfd: every byte of application memory lives in one file.
+"""The memory file: all application memory, in arenas of their own memfds.
+
+The Sentry sees it as one range of offsets, mapped read/write at ``address``
+(``view``/``buf``): offsets [0, common_size) are the *common* arena, each
+address space's arena (sentry/mm/arena.py) has a window of ``arena_size``
+after it, and shared objects' arenas, each its own size, come last.
+Everything that takes an offset (free, zero, copy, the views) works on any
+arena; what is allocated where is the caller's choice: private memory and
+stub slots from an address space's arena; shared anonymous memory and the
+image cache's program text as shared objects (``allocate_object``: a file
+each, the text sealed read-only); tmpfs and SysV pages from the common arena
+(``allocate``).  A stub holds its own arena's descriptor, the common one,
+and the shared object it last received (docs/security.md, "Memory
+isolation").
 
 Facts about the kernel API this module relies on (Linux, shmem/tmpfs):
 
-* ``memfd_create`` gives an anonymous tmpfs file. ``ftruncate`` to 1 TiB costs
-  nothing: pages are allocated on first write and a read of a hole returns zeros.
-  memfd files are created with VM_NORESERVE, so mapping all of it does not count
-  against the overcommit limit.
-* ``MFD_EXEC`` (Linux 6.3+) asks for an executable memfd explicitly; with
-  ``vm.memfd_noexec=1`` a memfd without it cannot be mapped PROT_EXEC, which the
-  stub needs for application code. Older kernels reject the flag with EINVAL, and
-  there every memfd is executable, so we retry without it.
-* ``fallocate(PUNCH_HOLE | KEEP_SIZE)`` frees the pages of a range immediately and
-  makes every existing mapping of it read zeros; a later write allocates a fresh
-  zero page. That is how freed memory is both returned to the host and cleared
-  before the offsets are handed out again.
-* A read fault on a hole of a shared shmem mapping allocates a page (there is no
-  shared zero page as for private anonymous memory), so even Sentry reads of
-  never-written memory materialise it. Harmless for correctness; tests that
-  check sparseness look before they read.
-* ``lseek(SEEK_DATA / SEEK_HOLE)`` on shmem works at page granularity, so copying
-  only data extents keeps a mostly untouched region (an 8 MiB stack) sparse in a
-  forked child.
+* ``memfd_create`` gives an anonymous tmpfs file. ``ftruncate`` to a large
+  size costs nothing: pages are allocated on first write and a read of a hole
+  returns zeros; memfds are VM_NORESERVE, so mapping them whole does not count
+  against the overcommit limit.  The window that holds them is one
+  PROT_NONE reservation, each arena mapped over its part with MAP_FIXED.
+* ``fallocate(PUNCH_HOLE | KEEP_SIZE)`` frees the pages of a range at once and
+  makes every existing mapping of it read zeros; that is how freed memory is
+  returned to the host and cleared before its offsets are handed out again.
+* A read fault on a hole of a shared shmem mapping allocates a page, so even
+  Sentry reads of never-written memory materialise it; tests that check
+  sparseness look before they read.
+* ``lseek(SEEK_DATA / SEEK_HOLE)`` on shmem works at page granularity, so fork
+  copies only data extents (``copy``: copy_file_range from one arena's file to
+  another's), keeping a mostly untouched 8 MiB stack sparse in the child.
 
-The allocator only hands out offsets; it never touches the mapping of a stub.
-Besides application memory, the memfd holds the pages of files mapped shared
-(sentry/mm/filemap.py), which is what makes those mappings coherent.
-Lock order: AddressSpace.lock (and FileBacking.lock) before MemoryFile.lock,
-never the reverse; ``free_soon`` takes no lock, for garbage-collector callers.
+Lock order: AddressSpace.lock (and FileBacking.lock) before an arena's lock,
+before this object's ``_lock``; ``free_soon`` takes no lock, for
+garbage-collector callers.
 """
 
 from __future__ import annotations
@@ -37,208 +43,293 @@ import ctypes
 import errno
 import mmap
 import os
+import resource
 import threading
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.arena import Arena, make_memfd
 from sentry.mm.layout import PAGE_SIZE, page_round_up
+from sentry.mm.ranges import RangeAllocator
 
-MFD_EXEC = 0x10
-FALLOC_FL_KEEP_SIZE = 0x01
-FALLOC_FL_PUNCH_HOLE = 0x02
+ARENA_SIZE = 1 << 35  # an address space's private memory: 32 GiB, sparse
+MAX_ARENAS = 1024
+OBJECT_SPACE = 1 << 40  # the windows of shared objects' arenas, each its own size
 _MAP_NORESERVE = 0x4000
+_MAP_FIXED = 0x10
+_PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
 
-# libc through the interpreter's own symbols: find_library("c") would run
-# `ldconfig -p` in a subprocess on every Sentry start.
 _libc = ctypes.CDLL(None, use_errno=True)
-_fallocate = _libc.fallocate
-_fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
-_fallocate.restype = ctypes.c_int
+_mmap = _libc.mmap
+_mmap.restype = ctypes.c_void_p
+_mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                  ctypes.c_long]
+_mprotect = _libc.mprotect
+_mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
-# Copy data extents in chunks of at most this many bytes so one huge extent does
-# not need a huge temporary (memoryview slice assignment is a single memmove, but
-# keeping chunks bounded keeps the GIL hold time bounded too).
+# Copy data extents in chunks of at most this many bytes (bounded GIL holds
+# when the in-kernel copy is refused and the views copy instead).
 _COPY_CHUNK = 64 << 20
+_MOVE_CHUNK = 128 << 10
+
+
+def _fd_base() -> int:
+    """The lowest descriptor number for arena files: high, so the Sentry's
+    filter can tell them from its other descriptors by number alone.  The soft
+    RLIMIT_NOFILE is raised to the hard one first (boot, before confinement)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (OSError, ValueError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    # Not higher than needed: the kernel sizes a descriptor table to its
+    # highest number (8 bytes a slot), memory a small memory limit counts.
+    return 1024 if soft >= 4096 else max(64, soft // 4)
 
 
 class MemoryFile:
-    """One sparse memfd holding all application memory, mapped RW in the Sentry.
+    """The arenas of one sandbox and the Sentry's window onto all of them.
 
-    ``fd`` is what stubs map (MAP_SHARED|MAP_FIXED) at application addresses;
-    ``view`` is the Sentry's only window onto application memory; ``address`` is
-    the base of that window for C code in the platform.
+    ``view`` is the Sentry's only window onto application memory; ``address``
+    is its base for C code in the platform; ``common`` is the arena every stub
+    may map; ``fd_base`` the lowest descriptor number of any arena's file.
     """
 
-    def __init__(self, size: int = 1 << 40) -> None:
-        if size <= 0 or size % PAGE_SIZE:
-            raise ValueError(f"memory file size must be a positive page multiple: {size}")
-        try:
-            fd = os.memfd_create("pyvisor-memory", os.MFD_CLOEXEC | MFD_EXEC)
-        except OSError as e:
-            if e.errno != errno.EINVAL:
-                raise
-            fd = os.memfd_create("pyvisor-memory", os.MFD_CLOEXEC)
-        try:
-            os.ftruncate(fd, size)
-            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_NORESERVE", _MAP_NORESERVE)
-            buf = mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-        except BaseException:
-            os.close(fd)
-            raise
-        self.fd: int = fd
-        self.size: int = size
-        self.buf: mmap.mmap = buf
-        # The ctypes object exports the buffer; drop it at once so close() works.
+    def __init__(self, size: int = 1 << 37, *, arena_size: int = ARENA_SIZE,
+                 max_arenas: int = MAX_ARENAS) -> None:
+        for n in (size, arena_size):
+            if n <= 0 or n % PAGE_SIZE:
+                raise ValueError(f"memory file size must be a positive page multiple: {n}")
+        self.objects_base = size + arena_size * max_arenas
+        self.size: int = self.objects_base + OBJECT_SPACE
+        self.arena_size = arena_size
+        self.fd_base = _fd_base()
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE
+        buf = mmap.mmap(-1, self.size, flags=flags, prot=_PROT_RW)
         anchor = ctypes.c_char.from_buffer(buf)
         self.address: int = ctypes.addressof(anchor)
         del anchor
+        _mprotect(self.address, self.size, 0)  # outside the arenas: a Sentry bug faults
+        self.buf: mmap.mmap = buf
         self.view: memoryview = memoryview(buf)
-        self.lock = threading.Lock()
-        # Free ranges below the bump pointer, sorted, disjoint, never adjacent.
-        self._free: list[tuple[int, int]] = []
-        self._top = 0
+        self._lock = threading.Lock()
+        self._slots: list[Arena | None] = [None] * max_arenas
+        self._free_slots = list(range(max_arenas - 1, -1, -1))  # pop() gives the lowest
+        self._object_windows = RangeAllocator(self.objects_base, OBJECT_SPACE)
+        self._object_bases: list[int] = []  # sorted, for arena_of
+        self._objects: dict[int, Arena] = {}
         self._closed = False
         # Ranges given up where freeing is not safe (free_soon); thread-safe deque.
         self._doomed: collections.deque[tuple[int, int]] = collections.deque()
+        self.common = self._open_arena(0, size, "pyvisor-memory", permanent=True)
+        self.common_size = size
 
-    # -- allocation ---------------------------------------------------------
+    # -- arenas -------------------------------------------------------------
+
+    def new_arena(self) -> Arena:
+        """A fresh arena for one address space (ENOMEM when every window is taken,
+        EMFILE's cousin: the host refused the file)."""
+        with self._lock:
+            if not self._free_slots or self._closed:
+                raise SyscallError(errno.ENOMEM)
+            k = self._free_slots.pop()
+        base = self.common_size + k * self.arena_size
+        try:
+            arena = self._open_arena(base, self.arena_size, "pyvisor-mm")
+        except OSError as e:
+            with self._lock:
+                self._free_slots.append(k)
+            raise SyscallError(errno.ENOMEM if e.errno != errno.EMFILE else errno.EAGAIN) from None
+        self._slots[k] = arena
+        return arena
+
+    def allocate_object(self, length: int, *, sealable: bool = False) -> int:
+        """The offset of a new shared object of ``length`` bytes, in an arena
+        of its own (the whole of it): a stub gets its file only when it maps
+        it.  ``sealable``: it can be sealed read-only later (``seal``)."""
+        length = self._check_length(length)
+        with self._lock:
+            if self._closed:
+                raise SyscallError(errno.ENOMEM)
+            base = self._object_windows.allocate(length)
+        try:
+            arena = self._open_arena(base, length, "pyvisor-shared", sealable=sealable)
+        except OSError as e:
+            with self._lock:
+                self._object_windows.release(base, length)
+            raise SyscallError(errno.ENOMEM if e.errno != errno.EMFILE else errno.EAGAIN) from None
+        arena.shared_object = True
+        with self._lock:
+            bisect.insort(self._object_bases, base)
+            self._objects[base] = arena
+        return arena.allocate(length)
+
+    def seal(self, offset: int) -> None:
+        """Make the shared object at ``offset`` read-only for every stub."""
+        self.arena_of(offset).seal()
+
+    def _open_arena(self, base: int, size: int, name: str, *, permanent: bool = False,
+                    sealable: bool = False) -> Arena:
+        fd = make_memfd(name, size, self.fd_base, sealable=sealable)
+        flags = mmap.MAP_SHARED | _MAP_FIXED | _MAP_NORESERVE
+        if _mmap(self.address + base, size, _PROT_RW, flags, fd, 0) != self.address + base:
+            err = ctypes.get_errno()
+            os.close(fd)
+            raise OSError(err, f"cannot map an arena: {os.strerror(err)}")
+        return Arena(self, base, size, fd, permanent=permanent)
+
+    def retire(self, arena: Arena) -> None:
+        """Close an arena nothing uses any more and give its window back."""
+        with self._lock:
+            if arena.closed or arena.permanent:
+                return
+            arena.closed = True
+            if arena.shared_object:
+                self._object_bases.remove(arena.base)
+                del self._objects[arena.base]
+            else:
+                k = (arena.base - self.common_size) // self.arena_size
+                self._slots[k] = None
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_FIXED | _MAP_NORESERVE
+        _mmap(self.address + arena.base, arena.size, 0, flags, -1, 0)
+        os.close(arena.fd)
+        with self._lock:
+            if arena.shared_object:
+                self._object_windows.release(arena.base, arena.size)
+            else:
+                self._free_slots.append(k)
+                self._free_slots.sort(reverse=True)
+
+    def arena_of(self, offset: int) -> Arena:
+        """The arena whose window holds ``offset`` (ValueError if none does)."""
+        if 0 <= offset < self.common_size:
+            return self.common
+        if offset >= self.objects_base:
+            with self._lock:
+                i = bisect.bisect_right(self._object_bases, offset) - 1
+                arena = self._objects[self._object_bases[i]] if i >= 0 else None
+            if arena is None or offset >= arena.base + arena.size:
+                raise ValueError(f"offset {offset:#x} is in no arena")
+            return arena
+        k = (offset - self.common_size) // self.arena_size
+        arena = self._slots[k] if 0 <= k < len(self._slots) else None
+        if arena is None:
+            raise ValueError(f"offset {offset:#x} is in no arena")
+        return arena
+
+    def fd_at(self, offset: int) -> tuple[int, int]:
+        """(descriptor, file offset) of a global offset, for lseek and the stubs."""
+        arena = self.arena_of(offset)
+        return arena.fd, offset - arena.base
+
+    def arenas(self) -> list[Arena]:
+        with self._lock:
+            return ([self.common] + [a for a in self._slots if a is not None]
+                    + list(self._objects.values()))
+
+    # -- allocation (the common arena) and offsets of any arena ---------------
 
     def allocate(self, length: int) -> int:
-        """Return the offset of a fresh, zero, page-aligned range of ``length``.
-
-        First fit in the free list, else bump. The range is zero because every
-        freed range was hole-punched and the bump region was never written.
-        """
-        length = self._check_length(length)
-        self._reap()
-        with self.lock:
-            for i, (start, end) in enumerate(self._free):
-                if end - start >= length:
-                    if end - start == length:
-                        del self._free[i]
-                    else:
-                        self._free[i] = (start + length, end)
-                    return start
-            if self._top + length > self.size:
-                raise SyscallError(errno.ENOMEM)
-            start = self._top
-            self._top += length
-            return start
+        """A fresh zero range of the common arena: pages that several processes
+        may map (shared memory, tmpfs and SysV pages, program text)."""
+        return self.common.allocate(self._check_length(length))
 
     def reserve(self, offset: int, length: int) -> bool:
-        """Claim exactly [offset, offset+length) if all of it is free.
-
-        Used to grow a backing in place (brk, mremap) and to place a new mapping
-        next to its neighbour's backing so the two VMAs can merge.
-        """
+        """Claim exactly [offset, offset+length) of whichever arena holds it, if free."""
         length = self._check_length(length)
-        if offset < 0 or offset % PAGE_SIZE:
+        try:
+            arena = self.arena_of(offset)
+        except ValueError:
             return False
-        self._reap()
-        end = offset + length
-        with self.lock:
-            if offset >= self._top:
-                if end > self.size:
-                    return False
-                if offset > self._top:
-                    self._insert_free(self._top, offset)
-                self._top = end
-                return True
-            i = bisect.bisect_right(self._free, offset, key=lambda r: r[0]) - 1
-            if i < 0:
-                return False
-            # Free ranges never touch the bump pointer (see _insert_free).
-            fstart, fend = self._free[i]
-            if not (fstart <= offset and end <= fend):
-                return False
-            pieces = [r for r in ((fstart, offset), (end, fend)) if r[0] < r[1]]
-            self._free[i : i + 1] = pieces
-            return True
+        return arena.reserve(offset, length)
 
     def free(self, offset: int, length: int) -> None:
         """Hole-punch [offset, offset+length) and make it allocatable again.
-
-        Raises ValueError on a range that is not currently allocated: that is a
-        memory-manager bug, and silently double-freeing would hand one page to two
-        owners.
-        """
+        ValueError on a range that is not allocated: a memory-manager bug."""
         length = self._check_length(length)
-        end = offset + length
-        if offset < 0 or offset % PAGE_SIZE or end > self._top:
-            raise ValueError(f"free of unallocated range [{offset:#x}, {end:#x})")
-        with self.lock:
-            i = bisect.bisect_right(self._free, offset, key=lambda r: r[0])
-            if (i > 0 and self._free[i - 1][1] > offset) or (
-                i < len(self._free) and self._free[i][0] < end
-            ):
-                raise ValueError(f"double free of [{offset:#x}, {end:#x})")
-            self._punch(offset, length)
-            self._insert_free(offset, end)
+        self.arena_of(offset).free(offset, length)
 
     def free_many(self, ranges: list[tuple[int, int]]) -> None:
-        """free() each (offset, length), adjacent ranges punched as one (a process's
-        memory is mostly allocated in a row: one fallocate instead of several)."""
+        """free() each (offset, length), adjacent ranges punched as one."""
         merged: list[list[int]] = []
         for offset, length in sorted(ranges):
             end = offset + self._check_length(length)
-            if merged and merged[-1][1] == offset:
+            if merged and merged[-1][1] == offset and self._same_arena(merged[-1][0], offset):
                 merged[-1][1] = end
             else:
                 merged.append([offset, end])
         for start, end in merged:
             self.free(start, end - start)
 
+    def _same_arena(self, a: int, b: int) -> bool:
+        return self.arena_of(a) is self.arena_of(b)
+
     def zero(self, offset: int, length: int) -> None:
         """Zero a range (hole punch) without giving it back to the allocator."""
         length = self._check_length(length)
-        if offset < 0 or offset % PAGE_SIZE or offset + length > self.size:
+        arena = self.arena_of(offset)
+        if offset % PAGE_SIZE or offset + length > arena.base + arena.size:
             raise ValueError(f"zero of bad range [{offset:#x}, +{length:#x})")
-        self._punch(offset, length)
+        arena.punch(offset, length)
 
     def copy(self, src_off: int, dst_off: int, length: int) -> None:
         """Make [dst_off, +length) a copy of [src_off, +length), staying sparse.
 
-        Only data extents of the source are copied; holes in the source stay
-        holes in the destination, which must be a fresh :meth:`allocate` range
-        (all holes, as allocate promises: every caller copies into one).  Not
-        punching it again saves a fallocate per VMA on every fork.
-        """
+        Only data extents of the source are copied; holes stay holes in the
+        destination, which must be a fresh allocation (all holes).  The two
+        ranges may be in different arenas (fork): copy_file_range between the
+        files, no page faults in the Sentry's window."""
         if length <= 0:
             return
+        src_fd, src_local = self.fd_at(src_off)
+        dst_fd, dst_local = self.fd_at(dst_off)
         view = self.view
-        end = src_off + length
-        pos = src_off
+        end = src_local + length
+        pos = src_local
         while pos < end:
             try:
-                data = os.lseek(self.fd, pos, os.SEEK_DATA)
+                data = os.lseek(src_fd, pos, os.SEEK_DATA)
             except OSError as e:
                 if e.errno == errno.ENXIO:  # no data after pos
                     return
                 raise
             if data >= end:
                 return
-            hole = min(os.lseek(self.fd, data, os.SEEK_HOLE), end)
+            hole = min(os.lseek(src_fd, data, os.SEEK_HOLE), end)
             while data < hole:
                 n = min(hole - data, _COPY_CHUNK)
-                d = dst_off + (data - src_off)
-                # In-kernel copy: no page faults in the Sentry's mapping for the
-                # fresh destination pages (each costs microseconds in a VM).
+                d = dst_local + (data - src_local)
                 try:
-                    done = os.copy_file_range(self.fd, self.fd, n, data, d)
+                    done = os.copy_file_range(src_fd, dst_fd, n, data, d)
                 except OSError:
                     done = 0
                 if done <= 0:
-                    view[d : d + n] = view[data : data + n]
+                    s, t = src_off + (data - src_local), dst_off + (data - src_local)
+                    view[t : t + n] = view[s : s + n]
                     done = n
                 data += done
             pos = hole
 
+    def move(self, src_off: int, dst_off: int, length: int) -> None:
+        """``copy``, punching the source behind it a chunk at a time, so moving
+        a program's text into a shared object of its own (share_readonly)
+        never holds two copies of all of it: under a small memory limit the
+        transient counts.  The source must be mapped by no stub yet."""
+        for pos in range(0, length, _MOVE_CHUNK):
+            n = min(_MOVE_CHUNK, length - pos)
+            self.copy(src_off + pos, dst_off + pos, n)
+            self.zero(src_off + pos, n)
+
     def free_soon(self, ranges: list[tuple[int, int]]) -> None:
-        """free() these ranges at the next allocation.  For callers that may run
-        anywhere, even inside this object's lock: a garbage-collector finalizer
-        (a shared-mapped file's pages, sentry/mm/filemap.py)."""
+        """free() these ranges at the next allocation: for callers that may run
+        anywhere, even inside an arena's lock (a garbage-collector finalizer)."""
         self._doomed.extend(ranges)
 
-    def _reap(self) -> None:
+    def reap(self) -> None:
+        """Free what free_soon deferred."""
         while True:
             try:
                 offset, length = self._doomed.popleft()
@@ -248,21 +339,37 @@ class MemoryFile:
 
     @property
     def used(self) -> int:
-        """Bytes currently allocated (for leak checks and accounting)."""
-        self._reap()
-        with self.lock:
-            return self._top - sum(end - start for start, end in self._free)
+        """Bytes currently allocated in every arena (leak checks, accounting)."""
+        self.reap()
+        return sum(a.used for a in self.arenas())
+
+    def blocks_bytes(self) -> int:
+        """Host memory the arenas' files hold (st_blocks), for usage reports."""
+        total = 0
+        for a in self.arenas():
+            try:
+                total += os.fstat(a.fd).st_blocks * 512
+            except OSError:
+                pass
+        return total
+
+    @property
+    def fd(self) -> int:
+        """The common arena's descriptor."""
+        return self.common.fd
 
     # -- lifetime -----------------------------------------------------------
 
     def close(self) -> None:
-        """Unmap and close the memfd. Idempotent."""
+        """Unmap the window and close every arena's file. Idempotent."""
         if self._closed:
             return
         self._closed = True
         self.view.release()
         self.buf.close()
-        os.close(self.fd)
+        for a in self.arenas():
+            a.closed = True
+            os.close(a.fd)
 
     def __enter__(self) -> MemoryFile:
         return self
@@ -270,35 +377,8 @@ class MemoryFile:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- internals ----------------------------------------------------------
-
     @staticmethod
     def _check_length(length: int) -> int:
         if length <= 0:
             raise ValueError(f"bad length {length}")
         return page_round_up(length)
-
-    def _punch(self, offset: int, length: int) -> None:
-        mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-        if _fallocate(self.fd, mode, offset, length) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"fallocate(PUNCH_HOLE): {os.strerror(err)}")
-
-    def _insert_free(self, start: int, end: int) -> None:
-        """Insert a free range, coalescing with neighbours and the bump pointer.
-
-        Caller holds self.lock.
-        """
-        free = self._free
-        i = bisect.bisect_right(free, start, key=lambda r: r[0])
-        if i > 0 and free[i - 1][1] == start:
-            i -= 1
-            start = free[i][0]
-            del free[i]
-        if i < len(free) and free[i][0] == end:
-            end = free[i][1]
-            del free[i]
-        if end == self._top:
-            self._top = start
-        else:
-            free.insert(i, (start, end))

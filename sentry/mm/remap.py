@@ -198,8 +198,8 @@ class Remapper(VmaTable):
                 pos += n
             return pieces, []
         if b is None:
-            if not mf.reserve(v.offset + old_len, delta):
-                off = mf.allocate(new_len)
+            if not self.arena.reserve(v.offset + old_len, delta):
+                off = self.arena.allocate(new_len)
                 mf.copy(v.offset, off, old_len)
                 old = v.clone()
                 v.offset = off
@@ -212,12 +212,12 @@ class Remapper(VmaTable):
             v.end = v.start + new_len
             return [v], []
         if b.refs == 1:  # nobody else maps this backing: re-home it
-            off = mf.allocate(new_len)
+            off = mf.allocate_object(new_len)
             mf.copy(v.offset, off, old_len)
             old = v.clone()
             v.offset, v.backing, v.end = off, Backing(off, new_len, b.source), v.start + new_len
             return [v], [old]
-        off = mf.allocate(delta)
+        off = mf.allocate_object(delta)
         extra = Vma(
             v.end, v.start + new_len, v.prot, True, off, v.name, Backing(off, delta), v.vmflags
         )
@@ -259,7 +259,7 @@ class Remapper(VmaTable):
         fresh = None
         try:
             if dontunmap and not v.shared:
-                fresh = self.mf.allocate(old_len)
+                fresh = self.arena.allocate(old_len)
             moved = v.clone()
             moved.start, moved.end = dest, dest + old_len
             pieces, olds = self._grow_backing(moved, new_len)

@@ -47,6 +47,7 @@ import threading
 from typing import Any, NamedTuple
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.arena import Arena
 from sentry.mm.layout import (
     APP_END,
     APP_START,
@@ -87,8 +88,13 @@ class VmaTable:
 
     patch_state: Any = None  # sentry/systrap/patch.py's PatchState, once a syscall trapped
 
-    def __init__(self, mf: MemoryFile) -> None:
+    def __init__(self, mf: MemoryFile, arena: Arena | None = None) -> None:
         self.mf = mf
+        # Private memory comes from this address space's own arena: no other
+        # process's stub holds its descriptor (sentry/mm/arena.py).
+        self.arena = arena if arena is not None else mf.new_arena()
+        self.arena.hold()
+        self._arena_held = True
         self.lock = threading.RLock()
         self.pending: list[StubOp] = []
         # The program break: the heap is [brk_start, page_round_up(current_brk)).
@@ -386,9 +392,11 @@ class VmaTable:
         """Give each private VMA overlapping [start, end) that still shares its
         memory with another address space its own copy, and remap it.
 
-        Private memory that is not writable is shared, not copied, at fork
-        (AddressSpace.fork): most of it is program text that nothing ever
-        changes.  Whatever could change it calls this first: mprotect adding
+        Private memory that is not writable may share a Backing, a sealed
+        file of its own, with other address spaces (the image cache's program
+        text, share_readonly), shared at fork like shared memory: nothing
+        ever changes it in place.  Whatever could change it calls this first,
+        and the copy goes into this address space's own arena: mprotect adding
         PROT_WRITE, a zeroing madvise, mremap, and forced writes
         (copy_out_force).  The copy is a whole VMA, whatever the share count:
         a VMA may cover only part of its backing, which is freed as one range
@@ -399,7 +407,7 @@ class VmaTable:
         for v, _lo, _hi in self._overlapping(start, end):
             if v.backing is None or v.shared:
                 continue
-            offset = self.mf.allocate(v.length)
+            offset = self.arena.allocate(v.length)
             self.mf.copy(v.offset, offset, v.length)
             self._release(v)
             v.backing, v.offset = None, offset
@@ -445,21 +453,21 @@ class VmaTable:
         mf = self.mf
         i = bisect.bisect_left(self._starts, start)
         v = Vma(start, start + length, prot, shared, 0, name, None, vmflags)
-        if shared:
-            v.offset = mf.allocate(length)
+        if shared:  # a shared object: a file of its own (memfile.allocate_object)
+            v.offset = mf.allocate_object(length)
             v.backing = Backing(v.offset, length)
         else:
             placed = False
             if i > 0:
                 left = self._vmas[i - 1]
                 v.offset = left.offset + left.length
-                placed = left.can_merge(v) and mf.reserve(v.offset, length)
+                placed = left.can_merge(v) and self.arena.reserve(v.offset, length)
             if not placed and i < len(self._vmas):
                 right = self._vmas[i]
                 v.offset = right.offset - length
-                placed = v.offset >= 0 and v.can_merge(right) and mf.reserve(v.offset, length)
+                placed = v.can_merge(right) and self.arena.reserve(v.offset, length)
             if not placed:
-                v.offset = mf.allocate(length)
+                v.offset = self.arena.allocate(length)
         self._insert(i, [v])
         self.pending.append(StubOp(OP_MAP, start, length, prot, v.offset))
         self._merge_range(i, i + 1)

@@ -18,8 +18,12 @@ filter itself, the host kernel never running it: the Sentry implements the
 x86-64 ABI only, as gVisor does, and a program probing for the old ABI (trinity,
 some runtimes) goes on.
 What an application gains by jumping into the stub's instruction is therefore
-exactly that allowlist: remapping pieces of the sandbox's own memory file below
-the stub region (MAP_SHARED|MAP_FIXED of fd STUB_MEMFD_FD only), unmapping or
+exactly that allowlist: remapping pieces of the memory files the stub holds
+below the stub region (MAP_SHARED|MAP_FIXED of its own address space's arena,
+STUB_MEMFD_FD, the common arena of shared pages right after it, or the shared
+object it last received, OBJECT_FD), taking the next descriptor the Sentry
+sent it off its own socket (recvmsg on SOCK_FD, dup3 to OBJECT_FD, close of the
+number it landed on), unmapping or
 re-protecting its own addresses below the stub region, futex wait/wake on the
 stub's control words, sched_yield (how a stub waits for a Sentry thread on
 the same CPU), rt_sigreturn, and setting its own FS base.  None of these
@@ -86,6 +90,14 @@ FUTEX_WAKE = 1
 FUTEX_WAIT_BITSET = 9
 FUTEX_WAKE_BITSET = 10
 MAP_SHARED_FIXED = 0x11
+# A stub's descriptors: STUB_MEMFD_FD (own arena), STUB_MEMFD_FD + 1 (the
+# common arena), SOCK_FD (its socket from the Sentry), OBJECT_FD (the shared
+# object it last received).  stub.h has the same numbers.
+SOCK_FD = 5
+OBJECT_FD = 6
+NR_CLOSE = 3
+NR_RECVMSG = 47
+NR_DUP3 = 292
 ARCH_SET_FS = 0x1002
 
 
@@ -159,7 +171,32 @@ def stub_filter(syscall_ip: int, region_start: int, region_end: int, memfd_fd: i
     a.jeq(NR_RT_SIGPROCMASK, "allow", 0)
     a.jeq(NR_SIGALTSTACK, "allow", 0)
     a.jeq(NR_SCHED_YIELD, "allow", 0)
+    a.jeq(NR_RECVMSG, "recvmsg", 0)
+    a.jeq(NR_DUP3, "dup3", 0)
+    a.jeq(NR_CLOSE, "close", 0)
     a.ret(SECCOMP_RET_KILL_PROCESS)
+
+    a.label("recvmsg")  # only from its own socket (OP_RECV_FD)
+    a.ld(arg_hi(0))
+    a.jeq(0, 0, "kill")
+    a.ld(arg_lo(0))
+    a.jeq(SOCK_FD, "allow", "kill")
+
+    a.label("dup3")  # dup3(received, OBJECT_FD, 0)
+    a.ld(arg_hi(1))
+    a.jeq(0, 0, "kill")
+    a.ld(arg_lo(1))
+    a.jeq(OBJECT_FD, 0, "kill")
+    a.ld(arg_hi(2))
+    a.jeq(0, 0, "kill")
+    a.ld(arg_lo(2))
+    a.jeq(0, "allow", "kill")
+
+    a.label("close")  # the received descriptor's first number, below 3
+    a.ld(arg_hi(0))
+    a.jeq(0, 0, "kill")
+    a.ld(arg_lo(0))
+    a.jge(3, "kill", "allow")
 
     a.label("clone")  # a thread of this very process, nothing else
     a.ld(arg_hi(0))
@@ -187,8 +224,10 @@ def stub_filter(syscall_ip: int, region_start: int, region_end: int, memfd_fd: i
     a.jeq(MAP_SHARED_FIXED, 0, "kill")
     a.ld(arg_hi(4))
     a.jeq(0, 0, "kill")
-    a.ld(arg_lo(4))
-    a.jeq(memfd_fd, 0, "kill")
+    a.ld(arg_lo(4))  # its own arena, the common one, the last object received
+    a.jeq(memfd_fd, "below", 0)
+    a.jeq(memfd_fd + 1, "below", 0)
+    a.jeq(OBJECT_FD, "below", "kill")
     a.label("below")  # munmap / mprotect / mmap: the address must lie below the region
     _check_below_stub(a, 0, region_hi, "kill")
     a.ret(SECCOMP_RET_ALLOW)

@@ -223,6 +223,38 @@ STUB static void stub_save_fp(struct stub_slot *slot, void *uctx) {
     slot->fp_size = (uint32_t)size;
 }
 
+struct k_msghdr {
+    void *name;
+    uint64_t namelen;
+    void *iov;
+    uint64_t iovlen;
+    void *control;
+    uint64_t controllen;
+    int flags;
+};
+
+/* Descriptors the Sentry sent over the socket at STUB_SOCK_FD (SCM_RIGHTS):
+ * up to two, in *fds; returns how many, or -errno.  The zygote gets a new
+ * stub's arena and socket with each request; a stub, a shared object's file
+ * (OP_RECV_FD). */
+STUB static long stub_recv_fds(int *fds) {
+    char byte;
+    uint64_t iov[2] = {(uint64_t)(uintptr_t)&byte, 1};
+    uint64_t control[4] = {0, 0, 0, 0}; /* cmsghdr {len, level, type} + two ints */
+    struct k_msghdr msg = {0, 0, iov, 1, control, sizeof control, 0};
+    long n = S3(SYS_recvmsg, STUB_SOCK_FD, &msg, 0);
+    if (n < 0)
+        return n;
+    if (control[0] < 20 || (control[1] & 0xffffffffULL) != 1 /* SOL_SOCKET */ ||
+        (control[1] >> 32) != 1 /* SCM_RIGHTS */)
+        return -EBADF;
+    fds[0] = (int)(control[2] & 0xffffffffULL);
+    if (control[0] < 24)
+        return 1;
+    fds[1] = (int)(control[2] >> 32);
+    return 2;
+}
+
 /* Apply the address-space operations the Sentry queued (application memory is
  * always a MAP_SHARED view of the memory memfd). */
 STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
@@ -238,7 +270,9 @@ STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
         uint64_t off = slot->ops[i].offset;
         long r;
         if (kind == OP_MAP) {
-            r = S6(SYS_mmap, addr, len, prot, K_MAP_SHARED | K_MAP_FIXED, STUB_MEMFD_FD, off);
+            /* The descriptor (own or common arena) rides in prot's high half. */
+            r = S6(SYS_mmap, addr, len, prot & 0xffffffffULL, K_MAP_SHARED | K_MAP_FIXED,
+                   prot >> 32, off);
             if (r != (long)addr && r >= 0)
                 r = -EFAULT;
         } else if (kind == OP_UNMAP) {
@@ -254,6 +288,20 @@ STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
                 res = r;
             if (r >= 0)
                 continue;
+        } else if (kind == OP_RECV_FD) {
+            /* A shared object's file, sent by the Sentry for the OP_MAP after
+             * this one; it replaces the last one (mappings keep their files). */
+            int fds[2] = {-1, -1};
+            r = stub_recv_fds(fds);
+            if (r == 1) {
+                r = fds[0] == STUB_OBJECT_FD ? 0 : S3(SYS_dup3, fds[0], STUB_OBJECT_FD, 0);
+                if (fds[0] != STUB_OBJECT_FD)
+                    S1(SYS_close, fds[0]);
+                if (r > 0)
+                    r = 0;
+            } else if (r >= 0) {
+                r = -EBADF;
+            }
         } else if (kind == OP_SAVE_FP) {
             stub_save_fp(slot, uctx); /* for a signal frame */
             r = 0;
@@ -457,8 +505,8 @@ STUB static void stub_drop_capabilities(void) {
  * inherit the Sentry's own seccomp filter or its memory. */
 STUB static void stub_zygote_main(void) {
     struct stub_ctrl *ctrl = (struct stub_ctrl *)STUB_CTRL_ADDR;
-    S3(SYS_close_range, 0, STUB_MEMFD_FD - 1, 0);
-    S3(SYS_close_range, STUB_MEMFD_FD + 1, ~0U, 0);
+    S3(SYS_close_range, 0, STUB_MEMFD_FD, 0);
+    S3(SYS_close_range, STUB_SOCK_FD + 1, ~0U, 0);
     S2(SYS_munmap, 0, STUB_REGION_START);
     S2(SYS_munmap, STUB_REGION_END, STUB_USER_TOP - STUB_REGION_END);
     stub_drop_capabilities();
@@ -498,9 +546,27 @@ STUB static void stub_zygote_main(void) {
         store32(&ctrl->zygote_sleeping, 0);
         uint64_t off = ctrl->req_slots_off;
         uint64_t sentry_pid = ctrl->sentry_pid;
-        long pid = S2(SYS_clone, K_CLONE_PARENT | K_SIGCHLD, 0);
-        if (pid == 0)
-            stub_child_main(off, sentry_pid);
+        int fds[2] = {-1, -1};
+        long pid = stub_recv_fds(fds);
+        if (pid == 2) {
+            pid = S2(SYS_clone, K_CLONE_PARENT | K_SIGCHLD, 0);
+            if (pid == 0) {
+                /* Its own arena and socket in place of the zygote's socket; the
+                 * received numbers are below both (0-2 and 3 are free). */
+                if (S2(SYS_dup2, fds[0], STUB_MEMFD_FD) != STUB_MEMFD_FD ||
+                    S2(SYS_dup2, fds[1], STUB_SOCK_FD) != STUB_SOCK_FD)
+                    S1(SYS_exit_group, 118);
+                if (fds[0] != STUB_MEMFD_FD)
+                    S1(SYS_close, fds[0]);
+                S1(SYS_close, fds[1]);
+                stub_child_main(off, sentry_pid);
+            }
+        } else if (pid >= 0) {
+            pid = -EBADF;
+        }
+        for (int i = 0; i < 2; i++)
+            if (fds[i] >= 0)
+                S1(SYS_close, fds[i]);
         ctrl->result = pid;
         stub_post(&ctrl->state, &ctrl->sentry_sleeping, ZYG_DONE);
     }
@@ -547,7 +613,7 @@ static void unregister_rseq(void) {
  * already be mapped MAP_SHARED|MAP_ANONYMOUS at STUB_CTRL_ADDR in the Sentry:
  * the zygote inherits it, and it lives in no file an application could map.
  * In the child only raw syscalls run until it jumps to the copied stub code. */
-long stub_start_zygote(int memfd) {
+long stub_start_zygote(int memfd, int sock) {
     long sentry = getpid();
     long pid = raw(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0);
     if (pid != 0)
@@ -556,7 +622,13 @@ long stub_start_zygote(int memfd) {
     if (S0(SYS_getppid) != sentry)
         S1(SYS_exit_group, 101);
     unregister_rseq();
-    if (memfd != STUB_MEMFD_FD && S2(SYS_dup2, memfd, STUB_MEMFD_FD) != STUB_MEMFD_FD)
+    /* Out of the way first (copies at 64 or above: neither dup2 below can
+     * clobber the other's source, and the zygote's descriptor table stays
+     * small), then in place; close_range drops the copies. */
+    long m = S3(SYS_fcntl, memfd, 0 /* F_DUPFD */, 64);
+    long k = S3(SYS_fcntl, sock, 0 /* F_DUPFD */, 64);
+    if (m < 0 || k < 0 || S2(SYS_dup2, m, STUB_COMMON_FD) != STUB_COMMON_FD ||
+        S2(SYS_dup2, k, STUB_SOCK_FD) != STUB_SOCK_FD)
         S1(SYS_exit_group, 102);
     /* The stub code is a private copy: every stub process gets it copy-on-write,
      * so an application that makes its copy writable changes only its own. */

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 13
+#define STUB_ABI_VERSION 14
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -44,8 +44,16 @@
 #define STUB_SLOT_FP_MAX  0x2000ULL
 #define STUB_USER_TOP     0x7ffffffff000ULL
 
-/* The memory memfd's descriptor number inside every stub process (the only fd). */
+/* A stub process's descriptors (it has no others): its address space's own
+ * arena of the memory file, the common arena of pages that processes share
+ * (sentry/mm/memfile.py), its socket from the Sentry, and the shared object
+ * it last received over it (OP_RECV_FD), which it maps from there.  The
+ * zygote holds the common arena and, at STUB_SOCK_FD, the socket the Sentry
+ * passes each new stub's arena and socket over (SCM_RIGHTS). */
 #define STUB_MEMFD_FD 3
+#define STUB_COMMON_FD 4
+#define STUB_SOCK_FD 5
+#define STUB_OBJECT_FD 6
 
 /* Slot states: the futex word.  Who writes which transition:
  *   stub:   RUNNING -> EVENT (trap or fault saved), OPS -> OPS_DONE
@@ -87,6 +95,7 @@
 #define OP_CLONE_THREAD 4
 #define OP_EXIT_THREAD 5
 #define OP_SAVE_FP 6
+#define OP_RECV_FD 7 /* take the next descriptor off the socket, as STUB_OBJECT_FD */
 /* CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|
  * CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID: the kernel marks the slot's
  * thread_alive word and clears it once the host thread is gone, so a slot (and

@@ -17,10 +17,11 @@ Start-up order matters (facts, not taste):
 
 from __future__ import annotations
 
-import ctypes
+import errno
 import os
 import resource  # noqa: F401 - os.wait4 imports it on first use, after confinement
 import signal
+import socket
 import struct
 import threading
 import time
@@ -28,8 +29,10 @@ from typing import Any
 
 from sentry import placement
 from sentry.mm.address_space import StubOp
+from sentry.mm.arena import Arena
 from sentry.mm.memfile import MemoryFile
-from sentry.systrap import bpf, patch
+from sentry.systrap import bpf, objects, patch
+from sentry.systrap.region import reserve_stub_region
 
 try:
     from sentry.systrap._stub import ffi, lib
@@ -39,7 +42,9 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "(or `python3 sentry/systrap/_build_stub.py`)"
     ) from exc
 
-EXPECTED_ABI = 13  # 13: syscall patching (via_patch, kick_deferred, use_gs, SLOT_RESYNC)
+# 13: syscall patching (via_patch, kick_deferred, use_gs, SLOT_RESYNC);
+# 14: a stub holds its own arena and the common one (OP_RECV_FD)
+EXPECTED_ABI = 14
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "
@@ -75,11 +80,10 @@ NARROW_AFTER = 32
 ZYGOTE_SPIN = 100_000  # TSC cycles; only when the zygote may run on another CPU
 SPAWN_TIMEOUT_NS = 5_000_000_000
 
-_MAP_FIXED_NOREPLACE = 0x100000
-
 # The hot path's names, bound once: a cffi lib attribute costs a lookup each time.
 _SYSCALL_RETURN = lib.sentry_syscall_return
 _SLOT_EVENT = lib.SLOT_EVENT
+_OP_MAP = lib.OP_MAP
 _U64 = 0xFFFFFFFFFFFFFFFF
 
 
@@ -94,41 +98,6 @@ class StubDied(Exception):
         super().__init__(f"stub {pid} died (wait status {status:#x})")
         self.pid = pid
         self.status = status
-
-
-def _libc_mmap() -> ctypes._CFuncPtr:  # type: ignore[name-defined]
-    libc = ctypes.CDLL(None, use_errno=True)
-    fn = libc.mmap
-    fn.restype = ctypes.c_void_p
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                   ctypes.c_long]
-    return fn
-
-
-_reserved = False
-
-
-def reserve_stub_region() -> None:
-    """Keep the Sentry's own allocations out of the stub region's addresses, and
-    map the zygote's control block there (shared anonymous memory: inherited by
-    the zygote, reachable through no file)."""
-    global _reserved
-    if _reserved:
-        return
-    mmap_fn = _libc_mmap()
-    start, size = lib.STUB_REGION_START, lib.STUB_REGION_END - lib.STUB_REGION_START
-    flags = 0x22 | _MAP_FIXED_NOREPLACE | 0x4000  # PRIVATE|ANONYMOUS|NORESERVE
-    got = mmap_fn(start, size, 0, flags, -1, 0)
-    if got != start:
-        err = ctypes.get_errno()
-        raise StubError(f"cannot reserve the stub region at {start:#x}: {os.strerror(err)}")
-    ctrl = mmap_fn(lib.STUB_CTRL_ADDR, lib.STUB_CTRL_SIZE, 3, 0x21 | 0x10, -1, 0)
-    if ctrl != lib.STUB_CTRL_ADDR:  # SHARED|ANONYMOUS|FIXED, read/write
-        raise StubError(f"cannot map the stub control block: {os.strerror(ctypes.get_errno())}")
-    _reserved = True
-    from sentry import vdso  # maps into the region just reserved; before any zygote
-
-    vdso.install()
 
 
 _FXSAVE_MXCSR = 24
@@ -177,31 +146,54 @@ class Platform:
         self.ctrl.sentry_pid = os.getpid()
         self.ctrl.state = 0
         self._lock = threading.Lock()
-        pid = lib.stub_start_zygote(mf.fd)
+        # Each new stub's own arena goes to the zygote over this socket
+        # (SCM_RIGHTS) with the request; the zygote keeps the other end.
+        self._sock, zsock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = lib.stub_start_zygote(mf.common.fd, zsock.fileno())
+        finally:
+            zsock.close()
         if pid < 0:
             raise StubError(f"cannot fork the zygote: {os.strerror(-pid)}")
         self.zygote_pid = pid
 
-    def new_process(self) -> StubProcess:
-        """A fresh stub process (empty application address space, one thread slot).
+    def new_process(self, arena: Arena) -> StubProcess:
+        """A fresh stub process (empty application address space, one thread
+        slot) holding ``arena``, its address space's private memory.
 
         The stub traps into its first slot at once; the caller waits for that
         event and answers it with the task's initial registers.
         """
-        slots_off = self.mf.allocate(lib.STUB_SLOTS_SIZE)
-        with self._lock:
-            spin = 0 if placement.home_cpu() is not None else ZYGOTE_SPIN
-            pid = lib.zygote_request(self.ctrl, slots_off, spin, SPAWN_TIMEOUT_NS)
+        slots_off = arena.allocate(lib.STUB_SLOTS_SIZE)
+        try:
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except OSError as e:
+            arena.free(slots_off, lib.STUB_SLOTS_SIZE)
+            raise StubError(f"no socket for a new stub: {e}") from None
+        try:
+            with self._lock:
+                spin = 0 if placement.home_cpu() is not None else ZYGOTE_SPIN
+                try:
+                    objects.send_fds(self._sock, arena.fd, theirs.fileno())
+                except OSError as e:
+                    pid = -(e.errno or errno.EIO)
+                else:
+                    pid = lib.zygote_request(self.ctrl, slots_off - arena.base, spin,
+                                             SPAWN_TIMEOUT_NS)
+        finally:
+            theirs.close()
         if pid < 0:
-            self.mf.free(slots_off, lib.STUB_SLOTS_SIZE)
+            mine.close()
+            arena.free(slots_off, lib.STUB_SLOTS_SIZE)
             raise StubError(f"the zygote could not clone a stub: {os.strerror(-pid)}")
-        return StubProcess(self, pid, slots_off)
+        return StubProcess(self, pid, slots_off, arena, mine)
 
     def close(self) -> None:
         """Kill the zygote (its stubs die with the Sentry or are killed by their tasks)."""
         if self.zygote_pid > 0:
             _kill_and_reap(self.zygote_pid)
             self.zygote_pid = -1
+        self._sock.close()
 
 
 def _kill_and_reap(pid: int) -> None:
@@ -226,10 +218,18 @@ class StubProcess:
     reaping is under a lock and the wait status is recorded once.
     """
 
-    def __init__(self, platform: Platform, pid: int, slots_off: int) -> None:
+    def __init__(self, platform: Platform, pid: int, slots_off: int, arena: Arena,
+                 sock: socket.socket) -> None:
         self.platform = platform
         self.pid = pid
         self.slots_off = slots_off
+        self.arena = arena  # the one arena whose file this process holds, besides the common
+        arena.hold()
+        self.sock = sock  # shared objects' files go to the stub over this (OP_RECV_FD)
+        # The object at the stub's STUB_OBJECT_FD, and the lock that keeps one
+        # thread's receive-then-map of an object from interleaving another's.
+        self.object_arena: Arena | None = None
+        self.object_lock = threading.Lock()
         self.exit_status: int | None = None
         self._cpu_ns = 0  # from wait4's rusage, once reaped
         self.maxrss_kb = 0  # likewise: the host's peak resident set of the process
@@ -329,9 +329,20 @@ class StubProcess:
     def release(self) -> None:
         """Give the slot memory back to the memory file (after kill, by the owner)."""
         with self._lock:
-            if self.slots_off >= 0:
-                self.platform.mf.free(self.slots_off, lib.STUB_SLOTS_SIZE)
-                self.slots_off = -1
+            if self.slots_off < 0:
+                return
+            slots_off, self.slots_off = self.slots_off, -1
+        self.sock.close()
+        self.arena.free(slots_off, lib.STUB_SLOTS_SIZE)
+        self.arena.drop()
+
+    def map_target(self, offset: int) -> tuple[int, int, Arena | None]:
+        """(descriptor in this stub, file offset, shared object or None) of an
+        offset it is to map (sentry/systrap/objects.py)."""
+        try:
+            return objects.map_target(self, offset)
+        except ValueError as e:
+            raise StubError(str(e)) from None
 
 
 class StubThread:
@@ -565,6 +576,9 @@ class StubThread:
         Their result is not reported: a failure ends the stub process."""
         if not 0 < len(ops) <= lib.STUB_MAX_OPS:
             return False
+        objects_base = self.proc.platform.mf.objects_base
+        if any(op.kind == _OP_MAP and op.offset >= objects_base for op in ops):
+            return False  # a shared object to receive first: apply_ops, under its lock
         self._write_ops(ops)
         self.ops_queued = True  # the next reply is SLOT_REPLY_OPS
         return True
@@ -585,14 +599,32 @@ class StubThread:
         """One batch (at most STUB_MAX_OPS) into the slot's ops area."""
         base = self.base + SLOT_OPS_OFF
         for i, op in enumerate(batch):
-            OP.pack_into(self.view, base + i * OP.size, op.kind, op.addr, op.length, op.prot,
-                         op.offset)
+            prot, offset = op.prot, op.offset
+            if op.kind == _OP_MAP:  # which of its files: prot's high half (stub.c)
+                fd, offset, _arena = self.proc.map_target(offset)
+                prot |= fd << 32
+            OP.pack_into(self.view, base + i * OP.size, op.kind, op.addr, op.length, prot,
+                         offset)
         self.slot.nops = len(batch)
         self.slot.op_result = 0
 
     def apply_ops(self, ops: list[StubOp]) -> int:
         """Have the stub apply address-space changes, in order, while it waits in
         its handler; the stub must be stopped in an event."""
+        objects_base = self.proc.platform.mf.objects_base
+        if any(op.kind == _OP_MAP and op.offset >= objects_base for op in ops):
+            with self.proc.object_lock:
+                ops, sent = objects.expand_ops(self.proc, ops)
+                if sent:
+                    try:
+                        objects.send_objects(self.proc, sent)
+                    except OSError:  # its end is closed: the stub is gone or going
+                        self.proc.kill()
+                        raise StubDied(self.proc.pid, self.proc.exit_status or 0) from None
+                return self._apply_ops(ops)
+        return self._apply_ops(ops)
+
+    def _apply_ops(self, ops: list[StubOp]) -> int:
         maxops = lib.STUB_MAX_OPS
         res = 0
         for start in range(0, len(ops), maxops):

@@ -7,13 +7,19 @@
  *   procmem          pread of /proc/PPID/mem at the secret's address
  *   process_vm_readv the same through process_vm_readv(2)
  *   stub_mmap        (argv[1] given: the stub's trusted syscall instruction)
- *                    mmap of the sandbox's memory file (fd 3) from that
+ *                    mmap of each memory file a stub may hold (fd 3, its own
+ *                    arena; fd 4, the common arena of shared pages) from that
  *                    instruction, window by window, looking for the secret
  * and prints one line each: "refused (ERRNO)", "no secret" or "READ SECRET".
- * Usage: isolation_probe [STUB_SYSCALL_INSN_HEX [SCAN_MIB]] */
+ * With a third argument "shared" the secret is in shared anonymous memory
+ * instead of private memory; fd 6 (the shared object the child's stub last
+ * received) is scanned too.
+ * Usage: isolation_probe [STUB_SYSCALL_INSN_HEX [SCAN_MIB [shared]]] */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +70,14 @@ static void report(const char *how, ssize_t n, const char *buf) {
         printf("%s: no secret\n", how);
 }
 
+/* A window past the end of a small file (a shared object's) faults with
+ * SIGBUS: that ends the scan of that file. */
+static sigjmp_buf past_end;
+static void on_sigbus(int sig) {
+    (void)sig;
+    siglongjmp(past_end, 1);
+}
+
 static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
     unsigned long addr;
     if (read(rfd, &addr, sizeof addr) != sizeof addr)
@@ -87,20 +101,23 @@ static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
     if (insn == NULL)
         return;
     /* From the stub's own syscall instruction the stub filter allows mmap of
-     * the memory file (fd 3): look for the secret at the start of each page. */
-    for (unsigned long off = 0; off < scan_mib << 20; off += WINDOW) {
-        long r = jump_syscall(SYS_mmap, SCAN_ADDR, WINDOW, PROT_READ, MAP_SHARED | MAP_FIXED, 3,
-                              (long)off, insn);
-        if (r < 0 && r > -4096) {
-            errno = (int)-r;
-            report("stub_mmap", -1, buf);
-            return;
+     * the memory files (fds 3, 4 and 6): look for the secret at the start of
+     * each page.  A descriptor the stub does not hold ends the scan of it. */
+    signal(SIGBUS, on_sigbus);
+    for (volatile int fd = 3; fd <= 6; fd++) {
+        if (fd == 5 || sigsetjmp(past_end, 1))
+            continue; /* 5: the stub's socket, nothing to map */
+        for (unsigned long off = 0; off < scan_mib << 20; off += WINDOW) {
+            long r = jump_syscall(SYS_mmap, SCAN_ADDR, WINDOW, PROT_READ, MAP_SHARED | MAP_FIXED,
+                                  fd, (long)off, insn);
+            if (r < 0 && r > -4096)
+                break;
+            for (unsigned long p = 0; p < WINDOW; p += 4096)
+                if (!memcmp((char *)SCAN_ADDR + p, SECRET, sizeof(SECRET) - 1)) {
+                    printf("stub_mmap: READ SECRET\n");
+                    return;
+                }
         }
-        for (unsigned long p = 0; p < WINDOW; p += 4096)
-            if (!memcmp((char *)SCAN_ADDR + p, SECRET, sizeof(SECRET) - 1)) {
-                printf("stub_mmap: READ SECRET\n");
-                return;
-            }
     }
     printf("stub_mmap: no secret\n");
 }
@@ -108,6 +125,7 @@ static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
 int main(int argc, char **argv) {
     void *insn = argc > 1 ? (void *)strtoul(argv[1], NULL, 16) : NULL;
     unsigned long scan_mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 256;
+    int shared = argc > 3 && strcmp(argv[3], "shared") == 0;
     int p[2];
     setvbuf(stdout, NULL, _IONBF, 0);
     if (pipe(p) != 0)
@@ -122,7 +140,8 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     close(p[0]);
-    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                      (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED)
         return 1;
     memcpy(page, SECRET, sizeof SECRET);

@@ -436,7 +436,18 @@ class GoferInode(GoferWrites, Inode):
             return self._chunk(idx)
         self.fs.cache.misses += 1
         start = idx * CHUNK
-        data = self._read(start, min(want * CHUNK, max(CHUNK, self.size - start)))
+        total = min(want * CHUNK, max(CHUNK, self.size - start))
+        data = self._read(start, total)
+        if 0 < len(data) < total:  # a server may answer short (its msize): read on
+            parts = [data]
+            got = len(data)
+            while got < total:
+                part = self._read(start + got, total - got)
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            data = b"".join(parts)
         view = memoryview(data)
         first = b""
         for i in range(0, max(len(data), 1), CHUNK):

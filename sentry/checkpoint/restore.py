@@ -99,7 +99,7 @@ def restore(kernel: Kernel, root: FsContext, state: dict[str, Any]) -> list[Star
                 if fi not in fdtables:
                     fdtables[fi] = file_state.restore_fds(state["fdtables"][fi], reopener, ctx)
                 fds = fdtables[fi]
-                proc = kernel.platform.new_process()
+                proc = kernel.platform.new_process(mm.arena)
                 made_procs.append(proc)
             tg = ThreadGroup(tgid=tgid, parent=None, pgid=int(rec["pgid"]), sid=int(rec["sid"]),
                              mm=mm, fds=fds, proc=proc, fs=ctx, cwd=bytes(rec["cwd"]))

@@ -17,7 +17,7 @@
 static int ex[2];
 static volatile int round_no;
 static volatile int tids[2];
-static int woke_in[2];
+static volatile int woke_in[2];  /* written by the waiters, spun on by main */
 
 static void add(int ep, int fd, unsigned ev, int data) {
     struct epoll_event e = {.events = ev, .data.u64 = data};

@@ -368,14 +368,16 @@ class Daemon:
 
 def start_dockerd(base: Path, dockerd: str, client: str,
                   more_runtimes: Callable[[Path], None] | None = None,
-                  ) -> tuple[Daemon, dict[str, str]]:
+                  *, userland_proxy: bool = False) -> tuple[Daemon, dict[str, str]]:
     """dockerd in throw-away directories under ``base`` with runtime "pyvisor"
     registered by `runsc.py install --config-file` (and what ``more_runtimes``
     adds to that daemon.json, then PYVISOR_E2E_DOCKERD_CONFIG's object), once
     it answers; returns it and the environment that points a docker client at
-    it.  A daemon that never answers is stopped and the module skipped, or
-    failed under CI (Daemon.wait_ready).  The launcher `install` writes lands
-    in ``base``, beside the runsc.py linked there, not in the checkout."""
+    it.  ``userland_proxy``: `-p` served by docker-proxy (with iptables off,
+    the only way a published port reaches the container).  A daemon that
+    never answers is stopped and the module skipped, or failed under CI
+    (Daemon.wait_ready).  The launcher `install` writes lands in ``base``,
+    beside the runsc.py linked there, not in the checkout."""
     conf = base / "daemon.json"
     res = run([sys.executable, str(runsc_in(base)), "install", "--config-file", str(conf)])
     assert res.returncode == 0, f"runsc.py install failed: {res.stderr}"
@@ -393,7 +395,7 @@ def start_dockerd(base: Path, dockerd: str, client: str,
         [dockerd, "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
          "-H", f"unix://{sock}", "--pidfile", str(base / "docker.pid"),
          "--config-file", str(conf), "--iptables=false", "--ip-masq=false",
-         "--bridge=none", "--userland-proxy=false"],
+         "--bridge=none", f"--userland-proxy={'true' if userland_proxy else 'false'}"],
         base / "dockerd.log", env)
     daemon.start()
     try:

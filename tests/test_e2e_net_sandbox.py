@@ -13,6 +13,7 @@ runc first: a runc failure is the harness's, a pyvisor-only failure ours.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import struct
@@ -48,35 +49,18 @@ class Docker:
 
 def _start(base: Path, dockerd: str, client: str, runtime_args: tuple[str, ...] = (),
            ) -> tuple[e2e.Daemon, dict[str, str]]:
-    conf = base / "daemon.json"
-    import sys
+    """e2e.start_dockerd with docker-proxy on (published ports), the pyvisor
+    runtime given ``runtime_args`` (none: the default, sandbox;
+    docs/network.md) and a second runtime, pyvisor-none, with --network=none."""
 
-    res = e2e.run([sys.executable, str(e2e.runsc_in(base)), "install", "--config-file",
-                   str(conf)])
-    assert res.returncode == 0, res.stderr
-    import json
+    def runtimes(conf: Path) -> None:
+        cfg = json.loads(conf.read_text())
+        runtime = cfg["runtimes"]["pyvisor"]
+        cfg["runtimes"]["pyvisor-none"] = {**runtime, "runtimeArgs": ["--network=none"]}
+        runtime["runtimeArgs"] = list(runtime_args)
+        conf.write_text(json.dumps(cfg))
 
-    cfg = json.loads(conf.read_text())  # no args: the default, sandbox (docs/network.md)
-    runtime = cfg["runtimes"]["pyvisor"]
-    cfg["runtimes"]["pyvisor-none"] = {**runtime, "runtimeArgs": ["--network=none"]}
-    runtime["runtimeArgs"] = list(runtime_args)
-    conf.write_text(json.dumps(cfg))
-    sock = base / "docker.sock"
-    env = e2e.tool_env({"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(base / "client")})
-    daemon = e2e.Daemon(
-        "dockerd",
-        [dockerd, "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
-         "-H", f"unix://{sock}", "--pidfile", str(base / "docker.pid"),
-         "--config-file", str(conf), "--iptables=false", "--ip-masq=false",
-         "--bridge=none", "--userland-proxy=true"],
-        base / "dockerd.log", env)
-    daemon.start()
-    try:
-        daemon.wait_ready([client, "version"])
-    except BaseException:
-        daemon.stop()
-        raise
-    return daemon, env
+    return e2e.start_dockerd(base, dockerd, client, runtimes, userland_proxy=True)
 
 
 @pytest.fixture(scope="module")

@@ -12,19 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-long jump_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6, void *insn);
-__asm__(".globl jump_syscall\n"
-        "jump_syscall:\n"
-        "  mov %rdi, %rax\n"
-        "  mov %rsi, %rdi\n"
-        "  mov %rdx, %rsi\n"
-        "  mov %rcx, %rdx\n"
-        "  mov %r8, %r10\n"
-        "  mov %r9, %r8\n"
-        "  mov 8(%rsp), %r9\n"
-        "  mov 16(%rsp), %r11\n"
-        "  call *%r11\n"
-        "  ret\n");
+#include "jump_syscall.h"
 
 int main(int argc, char **argv) {
     if (argc < 3) {

@@ -34,19 +34,7 @@
 #define WINDOW (2UL << 20)
 #define SCAN_ADDR 0x200000000000UL
 
-long jump_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6, void *insn);
-__asm__(".globl jump_syscall\n"
-        "jump_syscall:\n"
-        "  mov %rdi, %rax\n"
-        "  mov %rsi, %rdi\n"
-        "  mov %rdx, %rsi\n"
-        "  mov %rcx, %rdx\n"
-        "  mov %r8, %r10\n"
-        "  mov %r9, %r8\n"
-        "  mov 8(%rsp), %r9\n"
-        "  mov 16(%rsp), %r11\n"
-        "  call *%r11\n"
-        "  ret\n");
+#include "jump_syscall.h"
 
 static const char *err_name(int e) {
     switch (e) {

@@ -101,6 +101,17 @@ def _python_bundle(make_bundle: Callable[..., Path], data: Path, args: list[str]
     return b
 
 
+def _create(root: Path, bundle: Path, cid: str, out: Path, err: Path,
+            *flags: str) -> subprocess.CompletedProcess[bytes]:
+    """`runsc.py --root ROOT [FLAGS] create` of ``bundle``, its stdout and
+    stderr (which the container's init inherits) going to the files ``out``
+    and ``err``."""
+    with open(out, "w") as o, open(err, "w") as e:
+        return subprocess.run([sys.executable, str(RUNSC), "--root", str(root), *flags,
+                               "create", "--bundle", str(bundle), cid], stdout=o, stderr=e,
+                              stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
+
+
 def _wait_for(path: Path, lines: int, timeout: float = 60.0) -> str:
     """Poll a file the container writes until it has ``lines`` lines."""
     deadline = time.monotonic() + timeout
@@ -123,10 +134,7 @@ def test_checkpoint_kill_restore_goes_on(state_root: Path, make_bundle: Callable
     images = tmp_path / "images"
     first = tmp_path / "first.out"
     errors = tmp_path / "first.err"
-    with open(first, "w") as out, open(errors, "w") as err:
-        create = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root),
-                                 "create", "--bundle", str(b), cid], stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
+    create = _create(state_root, b, cid, first, errors)
     assert create.returncode == 0, errors.read_text()
     try:
         assert runsc(state_root, "start", cid).returncode == 0
@@ -166,10 +174,7 @@ def test_leave_running_then_restore_a_copy(state_root: Path,  # noqa: F811
     cid = f"ckpt-lr-{tmp_path.name[-8:]}"
     images = tmp_path / "images"
     first = tmp_path / "first.out"
-    with open(first, "w") as out, open(tmp_path / "first.err", "w") as err:
-        create = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root),
-                                 "create", "--bundle", str(b), cid], stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
+    create = _create(state_root, b, cid, first, tmp_path / "first.err")
     assert create.returncode == 0
     try:
         assert runsc(state_root, "start", cid).returncode == 0
@@ -308,11 +313,8 @@ def test_in_memory_root_and_tmpfs_contents_are_saved(
     cid = f"ckpt-ovl-{tmp_path.name[-8:]}"
     images = tmp_path / "images"
     first = tmp_path / "first.out"
-    with open(first, "w") as out, open(tmp_path / "first.err", "w") as err:
-        create = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root),
-                                 "--overlay2", "root:memory", "create", "--bundle", str(b),
-                                 cid], stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                timeout=60, start_new_session=True)
+    create = _create(state_root, b, cid, first, tmp_path / "first.err",
+                     "--overlay2", "root:memory")
     assert create.returncode == 0
     try:
         assert runsc(state_root, "start", cid).returncode == 0
@@ -369,10 +371,7 @@ def test_threads_go_on(state_root: Path, make_bundle: Callable[..., Path],  # no
     cid = f"ckpt-thr-{tmp_path.name[-8:]}"
     images = tmp_path / "images"
     first = tmp_path / "first.out"
-    with open(first, "w") as out, open(tmp_path / "first.err", "w") as err:
-        create = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root),
-                                 "create", "--bundle", str(b), cid], stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
+    create = _create(state_root, b, cid, first, tmp_path / "first.err")
     assert create.returncode == 0
     try:
         assert runsc(state_root, "start", cid).returncode == 0
@@ -407,10 +406,7 @@ def test_sysv_ipc_is_refused(state_root: Path, make_bundle: Callable[..., Path],
     b = _python_bundle(make_bundle, data, [PYTHON, "/data/prog.py"])
     cid = f"ckpt-ipc-{tmp_path.name[-8:]}"
     out = tmp_path / "first.out"
-    with open(out, "w") as f, open(tmp_path / "first.err", "w") as err:
-        create = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root),
-                                 "create", "--bundle", str(b), cid], stdout=f, stderr=err,
-                                stdin=subprocess.DEVNULL, timeout=60, start_new_session=True)
+    create = _create(state_root, b, cid, out, tmp_path / "first.err")
     assert create.returncode == 0
     try:
         assert runsc(state_root, "start", cid).returncode == 0

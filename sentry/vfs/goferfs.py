@@ -413,19 +413,26 @@ class GoferInode(GoferWrites, Inode):
                 raise SyscallError(errno.EIO)
             return data
         self.fs.cache.misses += 1
-        parts = []
-        got = 0
-        while got < CHUNK:
-            part = self._read(idx * CHUNK + got, CHUNK - got)
+        data = self._read_full(idx * CHUNK, CHUNK)
+        self.fs.cache.put(key, data)
+        return data
+
+    def _read_full(self, start: int, count: int) -> bytes:
+        """Up to ``count`` bytes at ``start``, reading on after a short answer
+        (a server answers at most its msize) until the count, an empty read,
+        or the end the attributes say (no second read to learn it)."""
+        data = self._read(start, count)
+        if not data or len(data) >= count or start + len(data) >= self.size:
+            return data
+        parts = [data]
+        got = len(data)
+        while got < count and start + got < self.size:
+            part = self._read(start + got, count - got)
             if not part:
                 break
             parts.append(part)
             got += len(part)
-            if idx * CHUNK + got >= self.size:
-                break  # the end the attributes say: no second read to learn it
-        data = b"".join(parts)
-        self.fs.cache.put(key, data)
-        return data
+        return b"".join(parts)
 
     def _fill(self, idx: int, want: int) -> bytes:
         """Chunks ``idx`` .. ``idx + want - 1`` (at most FILL_CHUNKS) read in
@@ -436,18 +443,7 @@ class GoferInode(GoferWrites, Inode):
             return self._chunk(idx)
         self.fs.cache.misses += 1
         start = idx * CHUNK
-        total = min(want * CHUNK, max(CHUNK, self.size - start))
-        data = self._read(start, total)
-        if 0 < len(data) < total:  # a server may answer short (its msize): read on
-            parts = [data]
-            got = len(data)
-            while got < total:
-                part = self._read(start + got, total - got)
-                if not part:
-                    break
-                parts.append(part)
-                got += len(part)
-            data = b"".join(parts)
+        data = self._read_full(start, min(want * CHUNK, max(CHUNK, self.size - start)))
         view = memoryview(data)
         first = b""
         for i in range(0, max(len(data), 1), CHUNK):

@@ -20,7 +20,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
-from sentry.kernel.task import ERESTARTNOHAND
+from sentry.kernel.task import ERESTARTNOHAND, RESTART_CODES
 from sentry.vfs.description import InodeFile, PathDescription
 from sentry.vfs.file import (
     O_CLOEXEC,
@@ -57,7 +57,12 @@ def _wait_ready(t: Task, check: object, deadline: float | None) -> object:
     slice_s = POLL_SLICE
     while True:
         gen = READINESS.gen
-        got = check()  # type: ignore[operator]
+        try:
+            got = check()  # type: ignore[operator]
+        except SyscallError as exc:
+            if exc.errno in RESTART_CODES:  # a file's own wait met a signal
+                raise SyscallError(ERESTARTNOHAND) from None
+            raise
         if got:
             return got
         now = _time.monotonic()
@@ -133,10 +138,14 @@ def _with_sigmask(t: Task, sigmask_addr: int, size: int, fn: object) -> int:
     try:
         ret = fn()  # type: ignore[operator]
     except SyscallError as exc:
-        if exc.errno == ERESTARTNOHAND:
-            t.saved_sigmask = old  # the handler runs with the temporary mask
-        else:
-            t.sigmask = old
+        if exc.errno in RESTART_CODES:
+            # A signal ended the wait: EINTR after its handler, which runs
+            # with the temporary mask (restored by sigreturn).  Any restart
+            # code counts: restored at once, the mask could block the very
+            # signal, which then never runs while the call restarts forever.
+            t.saved_sigmask = old
+            raise SyscallError(ERESTARTNOHAND) from None
+        t.sigmask = old
         raise
     t.sigmask = old
     return ret
@@ -278,11 +287,15 @@ class EpollFile(FileDescription):
         other woken waiter took it (one wake-up per edge, as Linux); a caller
         that was not asleep sees the edge like any other, as Linux puts it on
         the ready list of every instance that has no sleeper."""
-        out: list[tuple[int, int]] = []
+        # Every file is looked at first and the edges are taken after, all
+        # together: if a look raises, no edge is lost (the Go hang: an edge
+        # taken, then the next file's look met a signal).
+        taken: list[tuple[int, FileDescription, int, int, int | None, int]] = []
+        passed: list[tuple[int, FileDescription, int]] = []  # another waiter's edge
         with self.lock:
             items = list(self.interest.items())
         for fd, (desc, events, data) in items:
-            if len(out) >= maxevents:
+            if len(taken) >= maxevents:
                 break
             if events & ~(EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE) == 0:
                 continue  # a disarmed one-shot
@@ -293,22 +306,27 @@ class EpollFile(FileDescription):
             got &= (events & 0xFFFF) | POLLERR | POLLHUP
             if got and woken and gen is not None and events & EPOLLEXCLUSIVE \
                     and not _claim_edge(desc, gen):
-                with self.lock:
-                    self.reported[fd] = gen  # another waiter's wake-up
+                passed.append((fd, desc, gen))
                 continue
             if got:
+                taken.append((fd, desc, events, data, gen, got))
+        out: list[tuple[int, int]] = []
+        with self.lock:
+            for fd, desc, gen in passed:
+                if self.interest.get(fd, (None,))[0] is desc:
+                    self.reported[fd] = gen
+            for fd, desc, events, data, gen, got in taken:
+                if self.interest.get(fd, (None,))[0] is not desc:
+                    continue  # removed or replaced meanwhile
                 out.append((got, data))
-                with self.lock:
-                    if self.interest.get(fd, (None,))[0] is not desc:
-                        continue  # removed or replaced meanwhile
-                    if gen is not None:
-                        self.reported[fd] = gen
-                    if events & EPOLLONESHOT:
-                        self.interest[fd] = (desc, events & (EPOLLONESHOT | EPOLLET), data)
-                    # To the back of the line, as Linux puts a reported file
-                    # at the tail of its ready list: with more ready files
-                    # than maxevents, each is reported in turn, none starved.
-                    self.interest[fd] = self.interest.pop(fd)
+                if gen is not None:
+                    self.reported[fd] = gen
+                if events & EPOLLONESHOT:
+                    self.interest[fd] = (desc, events & (EPOLLONESHOT | EPOLLET), data)
+                # To the back of the line, as Linux puts a reported file at
+                # the tail of its ready list: with more ready files than
+                # maxevents, each is reported in turn, none starved.
+                self.interest[fd] = self.interest.pop(fd)
         return out
 
     def poll(self, events: int, timeout_s: float | None) -> int:

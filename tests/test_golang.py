@@ -9,7 +9,8 @@ with ``go build`` (static, CGO_ENABLED=0) and run natively and in the sandbox;
 ``go build`` itself also runs in the sandbox.  C programs pin down the
 kernel faults Go met: a wait that spun holding the kernel lock
 (wait_selective.c), epoll accepting files it cannot wait on (epoll_kinds.c),
-and EPOLLET treated as level-triggered (epoll_edge.c).  Needs Debian's
+EPOLLET treated as level-triggered (epoll_edge.c), and an edge lost when a
+signal came with it (epoll_signal_edge.c).  Needs Debian's
 ``golang-go``; skipped without it.
 """
 
@@ -90,11 +91,14 @@ def test_go_program(go_programs: dict[str, Path], name: str) -> None:
 
 
 @pytest.mark.sandbox
-@pytest.mark.parametrize("prog", ["wait_selective", "epoll_kinds", "epoll_edge"])
+@pytest.mark.parametrize("prog", ["wait_selective", "epoll_kinds", "epoll_edge",
+                                  "epoll_signal_edge"])
 def test_runtime_kernel_fault(programs: Programs, prog: str) -> None:
     """The kernel faults Go's runtime met, as small C programs: a wait that
     spun holding the kernel lock (go build hung), epoll accepting files it
-    cannot wait on, and EPOLLET reported level-triggered (the netpoller spun)."""
+    cannot wait on, EPOLLET reported level-triggered (the netpoller spun), and
+    an edge lost to a signal that arrived with it (go build waited forever on
+    a finished compiler's pipe)."""
     path = programs.path(prog)
     nat = run_native([path])
     box = run_sandbox([path])

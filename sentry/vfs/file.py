@@ -146,7 +146,9 @@ class FileDescription:
         raise SyscallError(errno.ENOTTY)
 
     def poll(self, events: int, timeout_s: float | None) -> int:
-        """Ready events among ``events``; waits up to ``timeout_s`` (None: forever)."""
+        """Ready events among ``events``; waits up to ``timeout_s`` (None: forever).
+        With ``timeout_s == 0`` it must neither block nor raise for a pending
+        signal: poll, select and epoll look at every file of a set that way."""
         return events & (POLLIN | POLLOUT)
 
     def poll_generation(self) -> int | None:

@@ -365,12 +365,23 @@ class Pipe:
 
     def poll(self, events: int, reader: bool, writer: bool, w_seen: int,
              timeout_s: float | None) -> int:
+        """Ready bits for an end; waits up to ``timeout_s`` (None: forever).
+
+        A zero timeout only looks: it never checks for a signal.  poll,
+        select and epoll call it on each file of a set in turn, and a raise
+        from the second file lost the edge epoll had already taken from the
+        first (go build waited forever on a finished child's pipe)."""
         always = POLLHUP | POLLERR
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._lock:
+            r = self.readiness(reader, writer, w_seen) & (events | always)
+            if r or timeout_s == 0:
+                return r
+            deadline = None if timeout_s is None else time.monotonic() + timeout_s
             while True:
+                if not self._wait(deadline):
+                    return r
                 r = self.readiness(reader, writer, w_seen) & (events | always)
-                if r or not self._wait(deadline):
+                if r:
                     return r
 
 

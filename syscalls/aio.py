@@ -32,7 +32,7 @@ from sentry.mm.vma import MADV_DONTFORK
 from sentry.vfs.file import READINESS
 from syscalls import fs, path
 from syscalls.abi import read_iovecs, s32
-from syscalls.poll import _wait_ready, _with_sigmask
+from syscalls.poll import wait_ready, with_sigmask
 from syscalls.table import Entry, partial
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ def _getevents(t: Task, ctx_id: int, min_nr: int, nr: int, addr: int,
 
     if nr and not enough():
         try:
-            _wait_ready(t, enough, deadline)
+            wait_ready(t, enough, deadline)
         except SyscallError:
             if not got:
                 raise SyscallError(errno.EINTR) from None
@@ -246,7 +246,7 @@ def io_pgetevents(t: Task, a: Args) -> int:
     mask_addr = size = 0
     if a[5]:
         mask_addr, size = struct.unpack("<QQ", t.mm.copy_in(a[5], 16))
-    return _with_sigmask(t, mask_addr, size,
+    return with_sigmask(t, mask_addr, size,
                          lambda: _getevents(t, a[0], s32(a[1]), s32(a[2]), a[3], deadline))
 
 

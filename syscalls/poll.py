@@ -51,7 +51,7 @@ POLLWRNORM = 0x100
 POLLRDHUP = 0x2000
 
 
-def _wait_ready(t: Task, check: object, deadline: float | None) -> object:
+def wait_ready(t: Task, check: object, deadline: float | None) -> object:
     """Call ``check()`` until it returns something true or the deadline passes;
     a pending signal ends the wait with ERESTARTNOHAND (EINTR for the caller)."""
     slice_s = POLL_SLICE
@@ -111,7 +111,7 @@ def _do_poll(t: Task, addr: int, nfds: int, deadline: float | None) -> int:
                 ready += 1
         return ready
 
-    ready = _wait_ready(t, check, deadline)
+    ready = wait_ready(t, check, deadline)
     for i, (fd, events, _) in enumerate(entries):
         POLLFD.pack_into(raw, i * POLLFD.size, fd, events, results[i])
     if nfds:
@@ -125,7 +125,7 @@ def poll(t: Task, a: Args) -> int:
     return _do_poll(t, a[0], a[1], None if ms < 0 else _time.monotonic() + ms / 1000)
 
 
-def _with_sigmask(t: Task, sigmask_addr: int, size: int, fn: object) -> int:
+def with_sigmask(t: Task, sigmask_addr: int, size: int, fn: object) -> int:
     """ppoll/pselect: run ``fn`` with a temporary signal mask (restored after the
     call, or after the handler when a signal interrupts it)."""
     if not sigmask_addr:
@@ -163,7 +163,7 @@ def _timespec_deadline(t: Task, addr: int) -> float | None:
 def ppoll(t: Task, a: Args) -> int:
     """ppoll(2)."""
     deadline = _timespec_deadline(t, a[2])
-    return _with_sigmask(t, a[3], a[4], lambda: _do_poll(t, a[0], a[1], deadline))
+    return with_sigmask(t, a[3], a[4], lambda: _do_poll(t, a[0], a[1], deadline))
 
 
 def _read_fdset(t: Task, addr: int, nfds: int) -> int:
@@ -206,7 +206,7 @@ def _do_select(t: Task, nfds: int, raddr: int, waddr: int, eaddr: int,
         out[:] = [r, w, e]
         return bin(r).count("1") + bin(w).count("1") + bin(e).count("1")
 
-    ready = _wait_ready(t, check, deadline)
+    ready = wait_ready(t, check, deadline)
     for addr, bits in zip((raddr, waddr, eaddr), out, strict=True):
         _write_fdset(t, addr, nfds, bits)
     return int(ready)  # type: ignore[call-overload]
@@ -233,7 +233,7 @@ def pselect6(t: Task, a: Args) -> int:
     mask_addr = size = 0
     if a[5]:
         mask_addr, size = struct.unpack("<QQ", t.mm.copy_in(a[5], 16))
-    return _with_sigmask(t, mask_addr, size,
+    return with_sigmask(t, mask_addr, size,
                          lambda: _do_select(t, a[0], a[1], a[2], a[3], deadline))
 
 
@@ -443,7 +443,7 @@ def _epoll_wait(t: Task, epfd: int, addr: int, maxevents: int, deadline: float |
         checks[0] += 1  # every check after the first follows a sleep
         return ep.ready(t, maxevents, checks[0] > 1)
 
-    got = _wait_ready(t, check, deadline) or []
+    got = wait_ready(t, check, deadline) or []
     if got:
         t.mm.copy_out(addr, b"".join(EPOLL_EVENT.pack(ev, data) for ev, data in got))
     return len(got)
@@ -460,7 +460,7 @@ def epoll_pwait(t: Task, a: Args) -> int:
     """epoll_pwait(2)."""
     ms = s32(a[3])
     deadline = None if ms < 0 else _time.monotonic() + ms / 1000
-    return _with_sigmask(t, a[4], a[5],
+    return with_sigmask(t, a[4], a[5],
                          lambda: _epoll_wait(t, s32(a[0]), a[1], s32(a[2]), deadline))
 
 
@@ -468,7 +468,7 @@ def epoll_pwait2(t: Task, a: Args) -> int:
     """epoll_pwait2(2): epoll_pwait with a timespec timeout (NULL: wait
     forever), checked before anything else as Linux does."""
     deadline = _timespec_deadline(t, a[3])
-    return _with_sigmask(t, a[4], a[5],
+    return with_sigmask(t, a[4], a[5],
                          lambda: _epoll_wait(t, s32(a[0]), a[1], s32(a[2]), deadline))
 
 

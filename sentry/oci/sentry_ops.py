@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.checkpoint import save as checkpoint_save
 from sentry.kernel.signals import SigInfo
-from sentry.oci import bundle, debug_ops
+from sentry.oci import bundle, debug_ops, pod_sentry
 from sentry.oci.control import FrameError, close_fds, read_frame, send_frame, valid_signal
 from sentry.tty.console import ConsoleBridge  # now: the confined Sentry opens no files
 
@@ -88,6 +88,10 @@ def _dispatch(booted: Booted, msg: dict[str, Any], fds: list[int]) -> dict[str, 
             taken = list(fds)
             fds.clear()
             return _exec(booted, msg.get("process"), taken)
+        if op == "add-member":  # a pod's later container (sentry/oci/pod_sentry.py)
+            taken = list(fds)
+            fds.clear()
+            return pod_sentry.add_member(booted, taken)
         if op == "pause":
             kernel.freeze()
             return {"ok": True}
@@ -202,6 +206,9 @@ def _exec(booted: Booted, process: Any, fds: list[int]) -> dict[str, Any]:
     threading.Thread(target=_report_exit, args=(booted.kernel, task.tg, status, console),
                      daemon=True, name=f"oci-exec-{task.pid}").start()
     return {"ok": True, "pid": task.pid}
+
+
+exec_in = _exec  # a pod member's exec, in its own root (pod_sentry.py)
 
 
 def _report_exit(kernel: Kernel, tg: ThreadGroup, status: socket.socket,

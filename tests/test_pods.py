@@ -294,7 +294,7 @@ def _churn(tmp_path: Path, busybox: Path, members: int, rounds: int) -> None:
         bundles = [p.bundle(f"c{i}", ["sleep", "100007"], "container") for i in range(members)]
         for r in range(rounds):
             ids = [f"c{i}-r{r}-{p.tag}" for i in range(members)]
-            for cid, b in zip(ids, bundles):
+            for cid, b in zip(ids, bundles, strict=True):
                 p.run(cid, b)
             res = p.exec(ids[0], "ps")
             assert res.stdout.count("sleep 100007") == members, res.stdout

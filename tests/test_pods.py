@@ -187,6 +187,10 @@ def test_members_share_one_process_list(pod: Any) -> None:
     assert res.returncode == 0, res.stderr
     assert "sleep 100001" in res.stdout, res.stdout
     assert "sleep 100002" not in res.stdout and "sleep 100000" not in res.stdout, res.stdout
+    # ... and of the pod's sandbox container, its own (as runsc's ps of a pause container).
+    res = runsc(p.root, "ps", p.sid)
+    assert res.returncode == 0, res.stderr
+    assert "sleep 100000" in res.stdout and "sleep 10000" + "1" not in res.stdout, res.stdout
 
 
 def test_members_share_loopback(pod: Any) -> None:

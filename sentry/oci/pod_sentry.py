@@ -62,6 +62,13 @@ log = logging.getLogger("pyvisor")
 SIGKILL = 9
 REAP_WAIT = 5.0  # how long teardown waits for killed processes to die
 _numbers = itertools.count(1)
+_members: set[Member] = set()  # live members: the sandbox container's ps leaves them out
+
+
+def is_member_process(tg: ThreadGroup) -> bool:
+    """Whether ``tg`` belongs to one of the pod's later containers."""
+    ns = getattr(tg.fs, "ns", None)
+    return ns is not None and any(m.ns is ns for m in list(_members))
 
 
 class Member:
@@ -171,6 +178,7 @@ class Member:
             return {"ok": False, "error": f"pod: cannot build the root: {os.strerror(exc.errno)}"}
         self.ns, self.ctx = ns, FsContext.for_namespace(ns)
         self.process = p
+        _members.add(self)
         return {"ok": True}
 
     def _start(self) -> dict[str, Any]:
@@ -257,6 +265,7 @@ class Member:
             except (OSError, SyscallError) as exc:
                 log.warning("pod: cannot drop a member's trees: %s", exc)
         self.trees = []
+        _members.discard(self)
 
 
 def add_member(booted: Booted, fds: list[int]) -> dict[str, Any]:

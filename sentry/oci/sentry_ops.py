@@ -80,9 +80,12 @@ def _dispatch(booted: Booted, msg: dict[str, Any], fds: list[int]) -> dict[str, 
                          msg.get("pid"))
         if op == "ps":
             with kernel.lock:
+                # A pod's sandbox container lists its own processes, not its
+                # members' (each has its own ps: sentry/oci/pod_sentry.py).
                 procs = [{"pid": tg.tgid, "ppid": tg.parent.tgid if tg.parent else 0,
                           "cmd": b" ".join(tg.argv).decode("utf-8", "replace")}
-                         for tg in kernel.thread_groups.values() if not tg.zombie]
+                         for tg in kernel.thread_groups.values()
+                         if not tg.zombie and not pod_sentry.is_member_process(tg)]
             return {"ok": True, "processes": sorted(procs, key=lambda p: p["pid"])}
         if op == "exec":
             taken = list(fds)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -136,6 +137,7 @@ class GoferClient:
         self._clunk_queue: deque[int] = deque()  # see clunk_later
         self._tag = 0
         self._dead = False
+        self.late: socket.socket | None = None  # spawn_gofer(late=True)'s socket
         self._closed = False
         self.root = -1
         """The fid `connect` attached (-1 before)."""
@@ -244,6 +246,8 @@ class GoferClient:
             return
         self._closed = True
         self.channel.close()
+        if self.late is not None:
+            self.late.close()
 
     def __enter__(self) -> GoferClient:
         return self
@@ -535,14 +539,17 @@ class PendingGofer:
     """A Gofer process that is starting: the Sentry does its own boot work while
     the Gofer's Python starts, then :meth:`connect` waits for it."""
 
-    def __init__(self, channel: ClientChannel, proc: _Child) -> None:
+    def __init__(self, channel: ClientChannel, proc: _Child,
+                 late: socket.socket | None = None) -> None:
         self.channel = channel
         self.proc = proc
+        self.late = late  # the Sentry's end of gofer/late.py's socket
 
     def connect(self) -> tuple[GoferClient, GoferProcess]:
         """Version and attach; on failure both the channel and the process go."""
         try:
             client = GoferClient(self.channel)
+            client.late = self.late
             client.connect()
             faults.at("sentry-gofer-connected")
             # The Gofer has mapped the segment and opened the semaphores (it
@@ -559,13 +566,20 @@ class PendingGofer:
         self.proc.kill()
         self.proc.wait()
         self.channel.close()
+        if self.late is not None:
+            self.late.close()
 
 
 def spawn_gofer(
     root: str, *, readonly: bool, confine: bool = True, msize: int | None = None,
     stderr: int | None = None, attach: Sequence[tuple[str, str, bool]] = (),
+    late: bool = False,
 ) -> PendingGofer:
     """Start a Gofer serving ``root``; :meth:`PendingGofer.connect` finishes.
+
+    ``late``: also give it a socket for trees that come after it confined
+    itself (a pod's later containers, gofer/late.py); the client holds the
+    other end as ``client.late``.
 
     ``attach``: more trees for the same Gofer, as (aname, host path, writable);
     the Sentry reaches each with :meth:`GoferClient.attach` (one Gofer serves
@@ -579,7 +593,11 @@ def spawn_gofer(
     """
     channel = ClientChannel(**({} if msize is None else {"msize": msize}))
     faults.at("sentry-channel")
+    mine = theirs = None
     try:
+        if late:
+            mine, theirs = socket.socketpair(socket.AF_UNIX,
+                                             socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         argv = ["--root", root, "--channel", channel.name]
         argv += ["--sentry-pid", str(os.getpid())]
         argv += ["--readonly"] if readonly else []
@@ -587,25 +605,35 @@ def spawn_gofer(
             argv += ["--attach", f"{name}:{'rw' if writable else 'ro'}:{path}"]
         argv += [] if confine else ["--no-confine"]
         argv += os.environ.get("PYVISOR_GOFER_ARGS", "").split()  # debugging aid
+        if theirs is not None:
+            argv += ["--late-fd", str(theirs.fileno())]  # the forked child renumbers it
         forked = prefork.take()
-        proc = None if forked is None else forked.start(argv, stderr)
+        proc = None if forked is None else forked.start(
+            argv, stderr, None if theirs is None else theirs.fileno())
         if proc is None:
-            proc = _exec_gofer(argv, stderr)
+            proc = _exec_gofer(argv, stderr, () if theirs is None else (theirs.fileno(),))
     except BaseException:
         channel.close()
+        if mine is not None:
+            mine.close()
         raise
+    finally:
+        if theirs is not None:
+            theirs.close()
     channel.set_peer(proc.pid)
     faults.at("sentry-gofer-spawned")
-    return PendingGofer(channel, proc)
+    return PendingGofer(channel, proc, mine)
 
 
-def _exec_gofer(argv: list[str], stderr: int | None) -> subprocess.Popen[bytes]:
+def _exec_gofer(argv: list[str], stderr: int | None,
+                pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
     """The Gofer as a fresh interpreter (when no pre-forked one is waiting)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT, env.get("PYTHONPATH")]))
     return subprocess.Popen(
         [sys.executable, "-m", "gofer.server", *argv],
         close_fds=True,
+        pass_fds=pass_fds,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL if stderr is None else stderr,

@@ -149,12 +149,16 @@ class Prefork:
         self.proc = ForkedProcess(pid)
         self.sock = sock
 
-    def start(self, argv: Sequence[str], stderr: int | None) -> ForkedProcess | None:
-        """Hand the child the Gofer's arguments (``gofer.server.main``'s argv)
-        and its stderr; None if it is gone (the caller then execs a Gofer)."""
+    def start(self, argv: Sequence[str], stderr: int | None,
+              late: int | None = None) -> ForkedProcess | None:
+        """Hand the child the Gofer's arguments (``gofer.server.main``'s argv),
+        its stderr and the socket later trees come on (``late``, sent last: the
+        child puts its own number for it after ``--late-fd``); None if it is
+        gone (the caller then execs a Gofer)."""
         try:
             data = json.dumps(list(argv)).encode()
-            socket.send_fds(self.sock, [data], [] if stderr is None else [stderr])
+            fds = ([] if stderr is None else [stderr]) + ([] if late is None else [late])
+            socket.send_fds(self.sock, [data], fds)
         except OSError:
             self.cancel()
             return None
@@ -248,7 +252,7 @@ def _child(sock_fd: int, parent: int) -> int:
         importlib.import_module("gofer.seccomp_loader").pyseccomp()
     sock = socket.socket(fileno=keep)
     try:
-        data, fds, _flags, _addr = socket.recv_fds(sock, _MAX_REQUEST, 1)
+        data, fds, _flags, _addr = socket.recv_fds(sock, _MAX_REQUEST, 2)
     except OSError:
         return 1
     finally:
@@ -265,6 +269,9 @@ def _child(sock_fd: int, parent: int) -> int:
             return 1
     except ValueError:
         return 1
+    if "--late-fd" in argv and fds:  # the last descriptor: gofer/late.py's socket
+        late = fds.pop()
+        argv[argv.index("--late-fd") + 1 : argv.index("--late-fd") + 2] = [str(late)]
     for fd in fds:
         os.dup2(fd, 2)
         os.close(fd)

@@ -57,6 +57,7 @@ from gofer.fids import (
     open_attaches,
     qid_of,
 )
+from gofer.late import LateTrees
 
 log = logging.getLogger("pyvisor.gofer")
 
@@ -103,10 +104,17 @@ class FileServer(FidTable):
         attaches: dict[str, Attach] | None = None,
         msize: int = p9.MAX_MSIZE,
         max_fids: int = MAX_FIDS,
+        late: LateTrees | None = None,
     ) -> None:
         super().__init__(root_fd, writable=not readonly, attaches=attaches, max_fids=max_fids)
         self.max_msize = msize
         self.msize = msize
+        self.late = late  # a pod's later trees (gofer/late.py), read at every Tattach
+
+    def _release_attach(self, at: Attach) -> None:
+        """Close every fid below ``at`` (a dropped late tree)."""
+        for fid in [f for f, st in self.fids.items() if st.attach is at]:
+            self.fids.pop(fid).close()
 
     # -- framing ----------------------------------------------------------
 
@@ -205,6 +213,8 @@ class FileServer(FidTable):
     def t_attach(self, m: p9.Tattach) -> p9.Message:
         if m.afid != p9.P9_NOFID:
             raise P9Fail(errno.EINVAL)
+        if self.late is not None:
+            self.late.drain(self.attaches, self._release_attach)
         if m.aname in ("", "/"):
             at = self.root_attach
         else:
@@ -563,6 +573,7 @@ def serve(
     attach: list[AttachSpec] | None = None,
     confine: bool = True,
     seccomp_action: str = "kill",
+    late_fd: int = -1,
 ) -> None:
     """The Gofer process: channel first (glibc finds its names under the host's
     /dev/shm), then the root and the ``attach`` sources, then confinement, then
@@ -584,17 +595,20 @@ def serve(
         _raise_nofile()
         faults.at("gofer-root")
         _trim_heap()
+        # Before the filter: making the socket object asks the kernel its type.
+        late = LateTrees(late_fd) if late_fd >= 0 else None
         if confine:
             from gofer import confine as _confine
 
-            _confine.confine(root_fd, seccomp_action=seccomp_action)
+            _confine.confine(root_fd, seccomp_action=seccomp_action, late_fd=late_fd)
             lifeline.confined()
             faults.at("gofer-confined")
             os.close(root_fd)
             # After pivot_root the old fd names a directory on a detached mount
             # outside our root; serve from the new "/" instead.
             root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        server = FileServer(root_fd, readonly=readonly, attaches=attaches, msize=channel.msize)
+        server = FileServer(root_fd, readonly=readonly, attaches=attaches, msize=channel.msize,
+                            late=late)
         try:
             channel.serve(server.handle_into)
         finally:
@@ -620,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME:ro|rw:PATH",
         help="also serve PATH (a directory or a file) as aname NAME",
     )
+    ap.add_argument("--late-fd", type=int, default=-1,
+                    help="a socket the Sentry sends later trees on (gofer/late.py)")
     ap.add_argument("--no-confine", dest="confine", action="store_false")
     ap.add_argument(
         "--seccomp",
@@ -650,6 +666,7 @@ def main(argv: list[str] | None = None) -> int:
             attach=attach,
             confine=args.confine,
             seccomp_action=args.seccomp,
+            late_fd=args.late_fd,
         )
     except PeerDiedError:
         return 0  # the Sentry is gone; nothing left to serve

@@ -112,13 +112,14 @@ def gofer_attaches(mounts: Sequence[MountSpec]) -> list[tuple[str, str, bool]]:
 
 
 def spawn(root_dir: str, mounts: Sequence[MountSpec] = (), *,
-          writable: bool = False) -> PendingGofer:
+          writable: bool = False, late: bool = False) -> PendingGofer:
     """Start the Gofer for ``root_dir`` (read-only unless ``writable``: a root
     without the in-memory overlay) and the bind sources of ``mounts`` early
     (main thread): its Python starts while the Sentry boots; :func:`build`
-    connects to it."""
+    connects to it.  ``late``: a pod's sandbox, whose Gofer later serves the
+    pod's other containers' trees too (gofer/late.py)."""
     return spawn_gofer(root_dir, readonly=not writable, stderr=_debug_log_fd(),
-                       attach=gofer_attaches(mounts))
+                       attach=gofer_attaches(mounts), late=late)
 
 
 def _make_mountpoint(ctx: FsContext, dest: str, is_file: bool) -> None:
@@ -142,13 +143,14 @@ def _make_mountpoint(ctx: FsContext, dest: str, is_file: bool) -> None:
 
 
 def _filesystem(m: MountSpec, i: int, client: GoferClient, lower: GoferFs,
-                kernel: Any) -> Filesystem | None:
+                kernel: Any, prefix: str = "") -> Filesystem | None:
     """A new filesystem instance for ``m`` (None: devpts, mounted by its own helper)."""
     if _is_dev(m):  # the device nodes, /dev/ptmx a link to the devpts next to it
         return DevFs(name="tmpfs" if m.type == "tmpfs" else "devtmpfs", ptmx_link=True,
                      mode=0o755 if m.mode is None else m.mode)
     if m.type == "bind":
-        return GoferFs(client, client.attach(_aname(i)), cache=lower.cache, source=m.source,
+        return GoferFs(client, client.attach(prefix + _aname(i)), cache=lower.cache,
+                       source=m.source,
                        readonly=m.readonly, root_path=m.source)
     if m.type == "mqueue":  # the IPC namespace's own queues (mq_open's)
         return kernel.ipc.mqueue
@@ -169,14 +171,16 @@ def _filesystem(m: MountSpec, i: int, client: GoferClient, lower: GoferFs,
 
 
 def _mount_all(ns: MountNamespace, mounts: Sequence[MountSpec], client: GoferClient,
-               lower: GoferFs, kernel: Any, shm: Mount | None) -> list[GoferFs]:
+               lower: GoferFs, kernel: Any, shm: Mount | None,
+               prefix: str = "") -> list[GoferFs]:
     """Mount ``mounts`` in order (so /proc/self/mountinfo lists them in the
-    config's order, as runc's mounts are); returns the bind filesystems."""
+    config's order, as runc's mounts are); returns the bind filesystems.
+    ``prefix``: of the binds' anames (a pod member's, sentry/oci/pod_sentry.py)."""
     binds: list[GoferFs] = []
     for i, m in enumerate(mounts):
         ctx = FsContext.for_namespace(ns)
         try:
-            fs = _filesystem(m, i, client, lower, kernel)
+            fs = _filesystem(m, i, client, lower, kernel, prefix)
             if isinstance(fs, GoferFs):
                 binds.append(fs)
             if m.destination == "/dev/shm" and shm is not None:
@@ -286,6 +290,36 @@ def build(pending: PendingGofer, root_dir: str, kernel: Any, *, cwd: str | None,
     except BaseException:
         client.close()
         gofer.kill()
+        raise
+
+
+def build_member(client: GoferClient, kernel: Any, cache_of: GoferFs, *, prefix: str,
+                 root_dir: str, mounts: Sequence[MountSpec], root_readonly: bool,
+                 devices: Sequence[tuple[str, int, int, int, int]] = (),
+                 linux_paths: tuple[Sequence[str], Sequence[str]] = ((), ()),
+                 ) -> tuple[MountNamespace, list[GoferFs]]:
+    """The mount namespace of a pod's later container (sentry/oci/pod_sentry.py):
+    its root is the Gofer's tree ``prefix`` (sent late, gofer/late.py) written
+    through, its binds ``prefix`` + "m<N>", the rest as :func:`build` does.
+    Returns the namespace and every GoferFs in it (the caller closes them)."""
+    lower = GoferFs(client, client.attach(prefix), cache=cache_of.cache, source=root_dir,
+                    readonly=False)
+    made = [lower]
+    try:
+        ns = MountNamespace(lower, source="none")
+        shm = _mount_defaults(ns, mounts, kernel)
+        made += _mount_all(ns, mounts, client, lower, kernel, shm, prefix)
+        _mount_missing_devpts(ns, mounts)
+        _make_devices(ns, devices)
+        maskpaths.apply(ns, *linux_paths)
+        _ensure_dir(FsContext.for_namespace(ns), b"/tmp")
+        if root_readonly:
+            ns.root_mount.readonly = True
+        return ns, made
+    except BaseException:
+        for fs in made:
+            with contextlib.suppress(SyscallError):
+                fs.close()
         raise
 
 

@@ -146,6 +146,9 @@ class SandboxOptions:
     # A checkpoint image's state (sentry/checkpoint/image.py): the processes
     # are rebuilt from it instead of the init being loaded (restore.py).
     restore: dict[str, Any] | None = None
+    # A pod's sandbox container: its Gofer takes the pod's later containers'
+    # trees too (gofer/late.py, sentry/oci/pod_sentry.py).
+    pod: bool = False
 
 
 @record
@@ -185,6 +188,7 @@ class Booted:
 
     kernel: Kernel
     ctx: FsContext
+    root: Any = None  # the RootFs (rootfs.py): a pod's later containers use its Gofer
 
     def exec(self, spec: ProcessSpec) -> Task:
         """Start ``spec`` as a new thread group: no parent (ppid 0), its own
@@ -397,7 +401,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
     # While this process is one thread (the Gofer was forked, not threaded).
     own_mntns = confine.enter_mount_namespace() if opts.confine else False
     pending = rootfs.spawn(opts.root, opts.mounts,  # its Python starts while we boot
-                           writable=not opts.root_overlay)
+                           writable=not opts.root_overlay, late=opts.pod)
     try:
         table = build_table()
         faults.wrap_handlers(table.dispatch, table.name)  # tests only; inert unset
@@ -464,7 +468,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         starts = _first_tasks(kernel, root.ctx, spec, opts.restore)
         faults.at("sentry-launched")
         if opts.on_kernel is not None:
-            opts.on_kernel(Booted(kernel, root.ctx))
+            opts.on_kernel(Booted(kernel, root.ctx, root))
         _trim_heap()
         if opts.before_confine is not None:
             opts.before_confine()

@@ -185,10 +185,10 @@ def write_rootfs_tar(path: Path) -> Path:
     return path
 
 
-def write_oci_archive(path: Path, ref: str) -> Path:
+def write_oci_archive(path: Path, ref: str, cmd: Sequence[str] = ("/bin/sh",)) -> Path:
     """An OCI image layout tar (image-spec 1.0) that ``ctr import`` accepts:
     oci-layout, index.json naming ``ref``, and blobs for one manifest, one
-    config and one gzipped layer."""
+    config (its Cmd ``cmd``) and one gzipped layer."""
     layer = rootfs_tar_bytes()
     layer_gz = gzip.compress(layer, mtime=0)
     blobs: dict[str, bytes] = {}
@@ -200,7 +200,7 @@ def write_oci_archive(path: Path, ref: str) -> Path:
 
     config = json.dumps({
         "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+        "config": {"Env": ["PATH=/bin"], "Cmd": list(cmd)},
         "rootfs": {"type": "layers",
                    "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
         "history": [{"created_by": "pyvisor tests/e2e.py"}],

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import REPO_ROOT
 
-DOCS = ("README.md", "docs/architecture.md", "docs/security.md", "docs/checkpoint.md")
+DOCS = ("README.md", "docs/architecture.md", "docs/security.md", "docs/checkpoint.md",
+        "docs/pods.md")
 TOP = ("runsc.py", "sentry/", "syscalls/", "gofer/", "shm/", "tests/", "bench/", "docs/",
        "pyproject.toml", ".ci/")
 LINK = re.compile(r"\]\(([^)#\s]+)")

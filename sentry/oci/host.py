@@ -57,7 +57,7 @@ import threading
 import time
 from typing import Any
 
-from sentry.oci import bundle, cgroups, namespaces, netns
+from sentry.oci import bundle, cgroups, namespaces, netns, pod
 from sentry.oci.control import (
     FrameError,
     close_fds,
@@ -195,6 +195,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
         pids_limit=cgroups.pids_limit(b.raw.get("linux")),
         # The Sentry's filter is the mode's (sentry/confine_filters.py).
         network=NETWORK if NETWORK in ("sandbox", "host") else "none", restore=saved,
+        pod=pod.is_pod_sandbox(b.annotations),  # its Gofer takes members' trees
         **({"kernel_release": kernel_release} if kernel_release else {}),
     )
     try:
@@ -486,6 +487,10 @@ class Host:
             return self.stats()
         if op == "checkpoint":
             return self.checkpoint(req)
+        if op == "join":  # a pod's later container (sentry/oci/pod_host.py)
+            from sentry.oci import pod_host
+
+            return pod_host.join(self, req)
         if op in ("stacks", "profile-start", "profile-read"):
             return self.forward({"op": op, "seconds": req.get("seconds")})
         return {"ok": False, "error": f"unknown op {op!r}"}
@@ -585,6 +590,11 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     except bundle.BundleError as exc:
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
+    sandbox_id = pod.sandbox_to_join(b.annotations, c.id)
+    if sandbox_id is not None:  # into that pod's Sentry: no namespaces, no boot
+        from sentry.oci import pod_host
+
+        return pod_host.serve_member(c, b, ready_fd, sandbox_id)
     if NETWORK == "sandbox" and "network" not in b.namespaces:
         # No namespace of its own: the interface would be the host's (never
         # take it over); loopback only, as runsc without a network namespace.

@@ -389,7 +389,9 @@ def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
     try:
         st = c.current()
         if st["status"] not in LIVE:
-            raise OciError(f"container {cid!r} is not running")
+            # runc's words: containerd's shim takes "container not running"
+            # after a kill as "already exited" (a stop's SIGKILL that came late).
+            raise OciError(f"cannot kill {cid!r}: container not running")
         request(c.socket_path, {"op": "kill", "signal": sig, "all": all_})
     except (StateError, ControlError) as exc:
         raise OciError(str(exc)) from None

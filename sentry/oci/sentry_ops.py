@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.checkpoint import save as checkpoint_save
 from sentry.kernel.signals import SigInfo
-from sentry.oci import bundle, debug_ops
+from sentry.oci import bundle, debug_ops, pod_sentry
 from sentry.oci.control import FrameError, close_fds, read_frame, send_frame, valid_signal
 from sentry.tty.console import ConsoleBridge  # now: the confined Sentry opens no files
 
@@ -80,14 +80,21 @@ def _dispatch(booted: Booted, msg: dict[str, Any], fds: list[int]) -> dict[str, 
                          msg.get("pid"))
         if op == "ps":
             with kernel.lock:
+                # A pod's sandbox container lists its own processes, not its
+                # members' (each has its own ps: sentry/oci/pod_sentry.py).
                 procs = [{"pid": tg.tgid, "ppid": tg.parent.tgid if tg.parent else 0,
                           "cmd": b" ".join(tg.argv).decode("utf-8", "replace")}
-                         for tg in kernel.thread_groups.values() if not tg.zombie]
+                         for tg in kernel.thread_groups.values()
+                         if not tg.zombie and not pod_sentry.is_member_process(tg)]
             return {"ok": True, "processes": sorted(procs, key=lambda p: p["pid"])}
         if op == "exec":
             taken = list(fds)
             fds.clear()
             return _exec(booted, msg.get("process"), taken)
+        if op == "add-member":  # a pod's later container (sentry/oci/pod_sentry.py)
+            taken = list(fds)
+            fds.clear()
+            return pod_sentry.add_member(booted, taken)
         if op == "pause":
             kernel.freeze()
             return {"ok": True}
@@ -202,6 +209,9 @@ def _exec(booted: Booted, process: Any, fds: list[int]) -> dict[str, Any]:
     threading.Thread(target=_report_exit, args=(booted.kernel, task.tg, status, console),
                      daemon=True, name=f"oci-exec-{task.pid}").start()
     return {"ok": True, "pid": task.pid}
+
+
+exec_in = _exec  # a pod member's exec, in its own root (pod_sentry.py)
 
 
 def _report_exit(kernel: Kernel, tg: ThreadGroup, status: socket.socket,

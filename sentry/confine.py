@@ -46,12 +46,11 @@ Facts this relies on (seccomp(2), libseccomp, namespaces(7), capabilities(7)):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import logging
 import os
-import shutil
-import tempfile
 
 from sentry import confine_filters
 
@@ -86,13 +85,33 @@ class ConfineError(OSError):
     """A confinement step failed; the Sentry must not run the application."""
 
 
-def _preimport() -> None:
-    """Import what later code paths import lazily (an import opens files)."""
-    import encodings.idna  # noqa: F401
+def _preimport(network_mode: str) -> None:
+    """Import what later code paths import lazily (an import opens files).
+    The idna codec (with stringprep, ~400 KB of the Sentry's memory) only
+    where host sockets are given names: host network mode; elsewhere the
+    Sentry passes host sockets ASCII addresses, which CPython's socket
+    module takes without the codec."""
+    if network_mode == "host":
+        import encodings.idna  # noqa: F401
     import encodings.latin_1  # noqa: F401
     import encodings.utf_8  # noqa: F401
 
     import syscalls.strace  # noqa: F401
+
+
+def _make_empty_dir() -> str:
+    """A new empty directory, private to root, under the temporary directory
+    (tempfile.mkdtemp without importing tempfile, shutil and random: ~300 KB
+    of the Sentry's memory for one directory)."""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    for _ in range(100):
+        path = os.path.join(base, "pyvisor-root-" + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, "no unused name for the Sentry's empty root")
 
 
 def _no_source_lines() -> None:
@@ -113,7 +132,7 @@ class Prepared:
     facts read while /proc is still reachable."""
 
     def __init__(self, network_mode: str, mode: str, own_mntns: bool) -> None:
-        _preimport()
+        _preimport(network_mode)
         self.network_mode = network_mode
         self.own_mntns = own_mntns
         self.filter = confine_filters.build(network_mode, default=mode)
@@ -140,7 +159,8 @@ class Prepared:
     def discard(self) -> None:
         """Remove the empty directory when confinement does not happen."""
         if self.empty:
-            shutil.rmtree(self.empty, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(self.empty)  # made empty, and nothing put in it
             self.empty = ""
 
 
@@ -248,7 +268,7 @@ def confine_sentry(prepared: Prepared | None = None, *, memfd_base: int | None =
     enter_namespaces(p)
     # The empty directory's name is removed through its parent's descriptor,
     # opened while the host's tree is still the root.
-    p.empty = tempfile.mkdtemp(prefix="pyvisor-root-")
+    p.empty = _make_empty_dir()
     parent, name = os.path.split(p.empty)
     parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
     try:

@@ -85,18 +85,20 @@ class ConfineError(OSError):
     """A confinement step failed; the Sentry must not run the application."""
 
 
-def _preimport(network_mode: str) -> None:
+def _preimport(network_mode: str, strace: bool) -> None:
     """Import what later code paths import lazily (an import opens files).
     The idna codec (with stringprep, ~400 KB of the Sentry's memory) only
     where host sockets are given names: host network mode; elsewhere the
     Sentry passes host sockets ASCII addresses, which CPython's socket
-    module takes without the codec."""
+    module takes without the codec.  The strace formatter (~300 KB) only
+    under --strace, which is fixed at boot (Kernel.strace)."""
     if network_mode == "host":
         import encodings.idna  # noqa: F401
     import encodings.latin_1  # noqa: F401
     import encodings.utf_8  # noqa: F401
 
-    import syscalls.strace  # noqa: F401
+    if strace:
+        import syscalls.strace  # noqa: F401
 
 
 def _make_empty_dir() -> str:
@@ -131,8 +133,9 @@ class Prepared:
     (~5-10 ms of libseccomp work, off the path `create` waits on) and /proc
     facts read while /proc is still reachable."""
 
-    def __init__(self, network_mode: str, mode: str, own_mntns: bool) -> None:
-        _preimport(network_mode)
+    def __init__(self, network_mode: str, mode: str, own_mntns: bool,
+                 strace: bool = True) -> None:
+        _preimport(network_mode, strace)
         self.network_mode = network_mode
         self.own_mntns = own_mntns
         self.filter = confine_filters.build(network_mode, default=mode)
@@ -164,13 +167,15 @@ class Prepared:
             self.empty = ""
 
 
-def prepare_filter(network_mode: str = "none", *, own_mntns: bool = False) -> Prepared:
+def prepare_filter(network_mode: str = "none", *, own_mntns: bool = False,
+                   strace: bool = True) -> Prepared:
     """Build what confinement needs (not applied yet); see :class:`Prepared`.
-    ``own_mntns``: :func:`enter_mount_namespace` succeeded."""
+    ``own_mntns``: :func:`enter_mount_namespace` succeeded; ``strace``: the
+    Sentry will format system calls (its module is imported now)."""
     mode = os.environ.get(FILTER_MODE_ENV, "kill")
     if mode not in ("kill", "errno", "log"):
         mode = "kill"
-    return Prepared(network_mode, mode, own_mntns)
+    return Prepared(network_mode, mode, own_mntns, strace)
 
 
 def enter_mount_namespace() -> bool:

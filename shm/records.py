@@ -189,10 +189,30 @@ def _process(cls: type, *, frozen: bool, slots: bool, eq: bool, repr: bool) -> t
                     delattr(cls, name)
                 else:
                     setattr(cls, name, spec.default)
-    init = _make_init(new, specs, frozen)
-    init.__module__ = cls.__module__
-    new.__init__ = init  # type: ignore[misc]
+    new.__init__ = _lazy_init(new, specs, frozen, cls.__module__)  # type: ignore[misc]
     return new
+
+
+def _lazy_init(cls: type, specs: list[tuple[str, Field]], frozen: bool,
+               module: str) -> Callable[..., None]:
+    """An ``__init__`` that compiles the real one (:func:`_make_init`) on the
+    class's first instance, puts it in its place and runs it.  Why: a
+    sandbox's start imports ~200 records, most of which a short run never
+    instantiates (checkpoint's, rare syscalls'), and compiling each one's
+    ``__init__`` at import was ~10 ms of `runsc.py do`'s start-up (issue 15).
+    compile() opens no file, so a confined Sentry may do it later."""
+
+    def __init__(self: object, *args: object, **kwargs: object) -> None:
+        init = cls.__dict__["__init__"]
+        if init is __init__:  # not yet made (another thread may race: same result)
+            init = _make_init(cls, specs, frozen)
+            init.__module__ = module
+            cls.__init__ = init  # type: ignore[misc]
+        init(self, *args, **kwargs)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = module
+    return __init__
 
 
 def record(cls: type | None = None, /, *, frozen: bool = False, slots: bool = False,

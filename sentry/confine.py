@@ -105,15 +105,20 @@ def _make_empty_dir() -> str:
     """A new empty directory, private to root, under the temporary directory
     (tempfile.mkdtemp without importing tempfile, shutil and random: ~300 KB
     of the Sentry's memory for one directory)."""
-    base = os.environ.get("TMPDIR") or "/tmp"
-    for _ in range(100):
-        path = os.path.join(base, "pyvisor-root-" + os.urandom(6).hex())
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            continue
-        return path
-    raise FileExistsError(errno.EEXIST, "no unused name for the Sentry's empty root")
+    bases = [d for d in (os.environ.get("TMPDIR"), "/tmp", "/var/tmp") if d and os.path.isdir(d)]
+    err: OSError = FileNotFoundError(errno.ENOENT, "no temporary directory for the empty root")
+    for base in bases:
+        for _ in range(100):
+            path = os.path.join(base, "pyvisor-root-" + os.urandom(6).hex())
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                continue
+            except OSError as exc:  # not writable here: the next candidate, as mkdtemp
+                err = exc
+                break
+            return path
+    raise err
 
 
 def _no_source_lines() -> None:

@@ -29,6 +29,7 @@ from typing import Annotated as _Annotated
 from typing import ClassVar as _ClassVar
 
 from shm.records import Frozen as _Frozen
+from shm.records import lazy_init as _lazy_init
 from shm.records import record
 
 MAXWELEM = 16
@@ -326,43 +327,29 @@ def _compile_inits() -> None:
     """Give every registered class its ``__init__(self, <fields in order>)``:
     store each argument, then validate (``__post_init__``), as a frozen
     dataclass's generated ``__init__`` does.  Each is compiled on the class's
-    first message (`_lazy_init`): a short sandbox sends and receives ~15 of
-    the ~80 kinds, and compiling all of them was ~7 ms of every Sentry's and
-    Gofer's start-up (issue 15)."""
+    first message (shm.records.lazy_init): a short sandbox uses ~15 of the
+    ~80 kinds."""
     for cls in _NEED_INIT:
-        cls.__init__ = _lazy_init(cls)  # type: ignore[misc]
+        cls.__init__ = _lazy_init(cls, _make_init_of(cls), __name__)  # type: ignore[misc]
     _NEED_INIT.clear()
 
 
-def _make_init(cls: type[Message]) -> _typing.Callable[..., None]:
-    """The real ``__init__`` of ``cls``, compiled from its fields."""
-    names = cls.__slots__
-    src = [f"def __init__(self{''.join(', ' + n for n in names)}) -> None:"]
-    src += [f"    _set(self, {n!r}, {n})" for n in names]
-    src.append("    self.__post_init__()")
-    ns: dict[str, object] = {"_set": _object_setattr}
-    exec(compile("\n".join(src), f"{__name__}.{cls.__name__}", "exec"), ns)  # noqa: S102
-    init = ns["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
-    init.__module__ = __name__  # type: ignore[attr-defined]
-    return init  # type: ignore[return-value]
+def _make_init_of(cls: type[Message]) -> _typing.Callable[[], _typing.Callable[..., None]]:
+    """What compiles the real ``__init__`` of ``cls`` from its fields."""
 
+    def make() -> _typing.Callable[..., None]:
+        names = cls.__slots__
+        src = [f"def __init__(self{''.join(', ' + n for n in names)}) -> None:"]
+        src += [f"    _set(self, {n!r}, {n})" for n in names]
+        src.append("    self.__post_init__()")
+        ns: dict[str, object] = {"_set": _object_setattr}
+        exec(compile("\n".join(src), f"{__name__}.{cls.__name__}", "exec"), ns)  # noqa: S102
+        init = ns["__init__"]
+        init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
+        init.__module__ = __name__  # type: ignore[attr-defined]
+        return init  # type: ignore[return-value]
 
-def _lazy_init(cls: type[Message]) -> _typing.Callable[..., None]:
-    """An ``__init__`` that puts the real one (`_make_init`) in its place on
-    first use, then runs it (two threads racing make the same one).
-    compile() opens no file: a confined Gofer or Sentry may call it."""
-
-    def __init__(self: Message, *args: object, **kwargs: object) -> None:
-        init = cls.__dict__["__init__"]
-        if init is __init__:
-            init = _make_init(cls)
-            cls.__init__ = init  # type: ignore[misc]
-        init(self, *args, **kwargs)
-
-    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    __init__.__module__ = __name__
-    return __init__
+    return make
 
 
 # Session set-up ---------------------------------------------------------------

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["Frozen", "FrozenInstanceError", "field", "record", "replace"]
+__all__ = ["Frozen", "FrozenInstanceError", "field", "lazy_init", "record", "replace"]
 
 _MISSING = object()
 _FIELDS = "__record_fields__"
@@ -189,24 +189,31 @@ def _process(cls: type, *, frozen: bool, slots: bool, eq: bool, repr: bool) -> t
                     delattr(cls, name)
                 else:
                     setattr(cls, name, spec.default)
-    new.__init__ = _lazy_init(new, specs, frozen, cls.__module__)  # type: ignore[misc]
+    module = cls.__module__
+
+    def make() -> Callable[..., None]:
+        init = _make_init(new, specs, frozen)
+        init.__module__ = module
+        return init
+
+    new.__init__ = lazy_init(new, make, module)  # type: ignore[misc]
     return new
 
 
-def _lazy_init(cls: type, specs: list[tuple[str, Field]], frozen: bool,
-               module: str) -> Callable[..., None]:
-    """An ``__init__`` that compiles the real one (:func:`_make_init`) on the
-    class's first instance, puts it in its place and runs it.  Why: a
-    sandbox's start imports ~200 records, most of which a short run never
-    instantiates (checkpoint's, rare syscalls'), and compiling each one's
-    ``__init__`` at import was ~10 ms of `runsc.py do`'s start-up (issue 15).
-    compile() opens no file, so a confined Sentry may do it later."""
+def lazy_init(cls: type, make: Callable[[], Callable[..., None]],
+              module: str) -> Callable[..., None]:
+    """An ``__init__`` for ``cls`` that calls ``make`` for the real one on
+    the class's first instance, puts it in its place and runs it (two
+    threads racing make the same one).  Why: a sandbox's start imports ~200
+    records and ~80 9P messages (gofer/p9_messages.py), most of which a short
+    run never instantiates, and compiling each one's ``__init__`` at import
+    was ~10-15 ms of `runsc.py do`'s start-up (issue 15).  compile() opens
+    no file, so a confined Sentry or Gofer may do it later."""
 
     def __init__(self: object, *args: object, **kwargs: object) -> None:
         init = cls.__dict__["__init__"]
-        if init is __init__:  # not yet made (another thread may race: same result)
-            init = _make_init(cls, specs, frozen)
-            init.__module__ = module
+        if init is __init__:  # not made yet
+            init = make()
             cls.__init__ = init  # type: ignore[misc]
         init(self, *args, **kwargs)
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 import sys
 
-if __name__ == "__main__":  # the calls shims make run without click (shimcalls.py)
+if __name__ == "__main__":  # the calls shims make, and `do`, run without click
+    from sentry import do_cli
     from sentry.oci import shimcalls
 
     shimcalls.run_if_shim_call(sys.argv[1:])  # returns only for other command lines
+    do_cli.run_if_plain_do(sys.argv[1:])  # the same (sentry/do_cli.py)
 
 import click  # noqa: E402 - after the click-free path above, which must not pay for it
 
-from sentry import clibase  # noqa: E402
+from sentry import clibase, do_cli  # noqa: E402
 from sentry.oci import checkpoint_cli, shimcalls  # noqa: E402
 
 _fail = clibase.fail
@@ -73,19 +75,7 @@ def cli(ctx: click.Context, state_root: str, debug: bool, debug_log: str | None,
                    network=network, kernel_release=kernel_release)
 
 
-def _check_release(release: str) -> None:
-    from sentry.kernel.kernel import release_error
-
-    why = release_error(release)
-    if why is not None:
-        _fail(f"--kernel-release {release!r}: {why}")
-
-
-def _do_network(global_network: str | None) -> str:
-    """`do`'s network from the global --network: host stays host; sandbox
-    (the OCI default) means loopback only for `do`, which has no namespace
-    interface to attach a stack to."""
-    return "host" if global_network == "host" else "none"
+_check_release = do_cli.check_release
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -123,76 +113,13 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
 
     Exits with the program's status (128+N when signal N killed it).
     """
-    debug = debug or ctx.obj["debug"]
-    strace = strace or ctx.obj["strace"]
-    _setup_logging(debug, debug_log or ctx.obj["debug_log"], strace)
-    release = kernel_release or ctx.obj.get("kernel_release")
-    if release is not None:
-        _check_release(release)
-    _check_privileges()
-    extra: dict[str, str] = {}
-    for kv in envs:
-        if "=" not in kv:
-            _fail(f"-e {kv}: expected K=V")
-        if kv.startswith("="):  # as docker run refuses it: no variable has an empty name
-            _fail(f"-e {kv}: invalid environment variable: the name is empty")
-        k, v = kv.split("=", 1)
-        extra[k] = v
-    from sentry.mountspec import MountError, parse_volume
-
-    try:
-        mounts = [parse_volume(v) for v in volumes]
-    except MountError as exc:
-        _fail(str(exc))
-
-    # The Gofer's fork point: still one thread, no kernel, no memory file, so the
-    # child inherits nothing of the sandbox; it imports and confines itself
-    # while this process imports the kernel (gofer/prefork.py).
-    from gofer import prefork
-    prefork.prefork()
-    try:
-        from sentry import sandbox
-        from sentry.kernel.task import SentryBug
-        from sentry.systrap.stubs import StubDied, StubError
-    except ImportError as exc:
-        _fail(str(exc))
-
-    if not os.path.isdir(root_dir):
-        _fail(f"--root {root_dir}: not a directory")
-    if cwd is None:
-        here = os.getcwd()
-        real_root = os.path.realpath(root_dir)
-        cwd = "/" if real_root != "/" else here
-    opts = sandbox.SandboxOptions(root=root_dir, strace=strace, hostname=hostname, cwd=cwd,
-                                  extra_env=extra, mounts=mounts,
-                                  network=do_network or _do_network(ctx.obj.get("network")),
-                                  **({"kernel_release": release} if release else {}),
-                                  ignored_signals=sandbox.inherited_ignores(),
-                                  warn=lambda msg: click.echo(f"runsc.py: {msg}", err=True))
-    if profile:
-        opts.profile = clibase.profile_printer(profile_format)
-    if os.isatty(0) and os.isatty(1):
-        # From a terminal: the sandbox gets a terminal of its own, bridged to
-        # this one (raw here; ^C is the sandbox's foreground job's SIGINT).
-        opts.console_fd = 0
-        opts.console_sigterm = True
-    try:
-        code = sandbox.run(list(argv), dict(os.environ), opts)
-    except sandbox.LaunchError as exc:
-        _fail(str(exc), exc.status)
-    except (StubError, StubDied) as exc:
-        _fail(f"sandbox platform failure: {exc}", 125)
-    except SentryBug as exc:
-        _fail(f"internal error (Sentry bug), sandbox killed: {exc}", 125)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - never a traceback on the user's terminal
-        import logging
-
-        logging.getLogger("pyvisor").debug("internal error", exc_info=True)
-        _fail(f"internal error: {exc!r} (details with --debug)", 125)
-    sys.stdout.flush()
-    sys.exit(code)
+    # The work is sentry/do_cli.py's, which also serves these forms without click.
+    do_cli.run({k: ctx.obj.get(k) for k in do_cli.GLOBALS_READ},
+               {"debug": debug, "debug_log": debug_log, "strace": strace, "cwd": cwd,
+                "envs": list(envs), "hostname": hostname, "do_network": do_network,
+                "kernel_release": kernel_release, "root_dir": root_dir,
+                "volumes": list(volumes), "profile": profile,
+                "profile_format": profile_format, "argv": list(argv)})
 
 
 @cli.command("help")
@@ -594,6 +521,7 @@ needs an atexit handler; the sandbox host `create` starts is its own process."""
 
 def main() -> None:
     shimcalls.run_if_shim_call(sys.argv[1:])
+    do_cli.run_if_plain_do(sys.argv[1:])
     from sentry.oci import goflags
 
     try:

@@ -29,6 +29,7 @@ from typing import Annotated as _Annotated
 from typing import ClassVar as _ClassVar
 
 from shm.records import Frozen as _Frozen
+from shm.records import lazy_init as _lazy_init
 from shm.records import record
 
 MAXWELEM = 16
@@ -323,23 +324,32 @@ def _register(msg_type: MsgType) -> _typing.Callable[[_M], _M]:
 
 
 def _compile_inits() -> None:
-    """Give every registered class its ``__init__(self, <fields in order>)``,
-    all compiled by one ``exec``: store each argument, then validate
-    (``__post_init__``), as a frozen dataclass's generated ``__init__`` does."""
-    src = []
-    for i, cls in enumerate(_NEED_INIT):
+    """Give every registered class its ``__init__(self, <fields in order>)``:
+    store each argument, then validate (``__post_init__``), as a frozen
+    dataclass's generated ``__init__`` does.  Each is compiled on the class's
+    first message (shm.records.lazy_init): a short sandbox uses ~15 of the
+    ~80 kinds."""
+    for cls in _NEED_INIT:
+        cls.__init__ = _lazy_init(cls, _make_init_of(cls), __name__)  # type: ignore[misc]
+    _NEED_INIT.clear()
+
+
+def _make_init_of(cls: type[Message]) -> _typing.Callable[[], _typing.Callable[..., None]]:
+    """What compiles the real ``__init__`` of ``cls`` from its fields."""
+
+    def make() -> _typing.Callable[..., None]:
         names = cls.__slots__
-        body = [f"    _set(self, {n!r}, {n})" for n in names]
-        src.append(f"def _init_{i}(self{''.join(', ' + n for n in names)}) -> None:")
-        src += [*body, "    self.__post_init__()"]
-    ns: dict[str, object] = {"_set": _object_setattr}
-    exec(compile("\n".join(src), __name__ + "._compile_inits", "exec"), ns)  # noqa: S102
-    for i, cls in enumerate(_NEED_INIT):
-        init = ns[f"_init_{i}"]
+        src = [f"def __init__(self{''.join(', ' + n for n in names)}) -> None:"]
+        src += [f"    _set(self, {n!r}, {n})" for n in names]
+        src.append("    self.__post_init__()")
+        ns: dict[str, object] = {"_set": _object_setattr}
+        exec(compile("\n".join(src), f"{__name__}.{cls.__name__}", "exec"), ns)  # noqa: S102
+        init = ns["__init__"]
         init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
         init.__module__ = __name__  # type: ignore[attr-defined]
-        cls.__init__ = init  # type: ignore[misc]
-    _NEED_INIT.clear()
+        return init  # type: ignore[return-value]
+
+    return make
 
 
 # Session set-up ---------------------------------------------------------------

@@ -620,40 +620,14 @@ def serve(
 
 def main(argv: list[str] | None = None) -> int:
     """``python3 -m gofer.server --root DIR --channel NAME --sentry-pid PID``."""
-    import argparse  # here: a Sentry that imports this module never needs it (~1.4 MB)
+    from gofer import args as cli
 
-    ap = argparse.ArgumentParser(prog="gofer.server", description=__doc__.splitlines()[0])
-    ap.add_argument("--root", required=True)
-    ap.add_argument("--channel", required=True)
-    ap.add_argument("--sentry-pid", type=int, required=True)
-    ap.add_argument("--readonly", action="store_true")
-    ap.add_argument(
-        "--attach",
-        action="append",
-        default=[],
-        metavar="NAME:ro|rw:PATH",
-        help="also serve PATH (a directory or a file) as aname NAME",
-    )
-    ap.add_argument("--late-fd", type=int, default=-1,
-                    help="a socket the Sentry sends later trees on (gofer/late.py)")
-    ap.add_argument("--no-confine", dest="confine", action="store_false")
-    ap.add_argument(
-        "--seccomp",
-        choices=("kill", "errno", "log"),
-        default="kill",
-        help="what an unlisted syscall does (errno/log: for finding what Python needs)",
-    )
-    args = ap.parse_args(argv)
+    args = cli.parse(sys.argv[1:] if argv is None else argv, __doc__.splitlines()[0])
     if args.sentry_pid == os.getppid():  # an exec'd Gofer (a forked one did it already)
         from gofer import lifeline
 
         lifeline.die_with(args.sentry_pid)
-    attach: list[AttachSpec] = []
-    for spec in args.attach:
-        name, mode, path = (spec.split(":", 2) + ["", ""])[:3]
-        if mode not in ("ro", "rw") or not name or not path:
-            ap.error(f"--attach {spec!r}: expected NAME:ro|rw:PATH")
-        attach.append((name, path, mode == "rw"))
+    attach = [spec for spec in map(cli.attach_spec, args.attach) if spec is not None]
     logging.basicConfig(level=logging.WARNING, format="gofer[%(process)d]: %(message)s")
     from shm.errors import PeerDiedError
 

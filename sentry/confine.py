@@ -46,12 +46,11 @@ Facts this relies on (seccomp(2), libseccomp, namespaces(7), capabilities(7)):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import logging
 import os
-import shutil
-import tempfile
 
 from sentry import confine_filters
 
@@ -86,13 +85,40 @@ class ConfineError(OSError):
     """A confinement step failed; the Sentry must not run the application."""
 
 
-def _preimport() -> None:
-    """Import what later code paths import lazily (an import opens files)."""
-    import encodings.idna  # noqa: F401
+def _preimport(network_mode: str, strace: bool) -> None:
+    """Import what later code paths import lazily (an import opens files).
+    The idna codec (with stringprep, ~400 KB of the Sentry's memory) only
+    where host sockets are given names: host network mode; elsewhere the
+    Sentry passes host sockets ASCII addresses, which CPython's socket
+    module takes without the codec.  The strace formatter (~300 KB) only
+    under --strace, which is fixed at boot (Kernel.strace)."""
+    if network_mode == "host":
+        import encodings.idna  # noqa: F401
     import encodings.latin_1  # noqa: F401
     import encodings.utf_8  # noqa: F401
 
-    import syscalls.strace  # noqa: F401
+    if strace:
+        import syscalls.strace  # noqa: F401
+
+
+def _make_empty_dir() -> str:
+    """A new empty directory, private to root, under the temporary directory
+    (tempfile.mkdtemp without importing tempfile, shutil and random: ~300 KB
+    of the Sentry's memory for one directory)."""
+    bases = [d for d in (os.environ.get("TMPDIR"), "/tmp", "/var/tmp") if d and os.path.isdir(d)]
+    err: OSError = FileNotFoundError(errno.ENOENT, "no temporary directory for the empty root")
+    for base in bases:
+        for _ in range(100):
+            path = os.path.join(base, "pyvisor-root-" + os.urandom(6).hex())
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                continue
+            except OSError as exc:  # not writable here: the next candidate, as mkdtemp
+                err = exc
+                break
+            return path
+    raise err
 
 
 def _no_source_lines() -> None:
@@ -112,8 +138,9 @@ class Prepared:
     (~5-10 ms of libseccomp work, off the path `create` waits on) and /proc
     facts read while /proc is still reachable."""
 
-    def __init__(self, network_mode: str, mode: str, own_mntns: bool) -> None:
-        _preimport()
+    def __init__(self, network_mode: str, mode: str, own_mntns: bool,
+                 strace: bool = True) -> None:
+        _preimport(network_mode, strace)
         self.network_mode = network_mode
         self.own_mntns = own_mntns
         self.filter = confine_filters.build(network_mode, default=mode)
@@ -140,17 +167,20 @@ class Prepared:
     def discard(self) -> None:
         """Remove the empty directory when confinement does not happen."""
         if self.empty:
-            shutil.rmtree(self.empty, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(self.empty)  # made empty, and nothing put in it
             self.empty = ""
 
 
-def prepare_filter(network_mode: str = "none", *, own_mntns: bool = False) -> Prepared:
+def prepare_filter(network_mode: str = "none", *, own_mntns: bool = False,
+                   strace: bool = True) -> Prepared:
     """Build what confinement needs (not applied yet); see :class:`Prepared`.
-    ``own_mntns``: :func:`enter_mount_namespace` succeeded."""
+    ``own_mntns``: :func:`enter_mount_namespace` succeeded; ``strace``: the
+    Sentry will format system calls (its module is imported now)."""
     mode = os.environ.get(FILTER_MODE_ENV, "kill")
     if mode not in ("kill", "errno", "log"):
         mode = "kill"
-    return Prepared(network_mode, mode, own_mntns)
+    return Prepared(network_mode, mode, own_mntns, strace)
 
 
 def enter_mount_namespace() -> bool:
@@ -248,7 +278,7 @@ def confine_sentry(prepared: Prepared | None = None, *, memfd_base: int | None =
     enter_namespaces(p)
     # The empty directory's name is removed through its parent's descriptor,
     # opened while the host's tree is still the root.
-    p.empty = tempfile.mkdtemp(prefix="pyvisor-root-")
+    p.empty = _make_empty_dir()
     parent, name = os.path.split(p.empty)
     parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
     try:

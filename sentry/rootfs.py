@@ -61,7 +61,7 @@ class RootFs:
     def close(self) -> None:
         for fs in (self.lower, *self.binds):
             try:
-                fs.close()
+                fs.close(server_ending=True)  # the Gofer is killed below
             except SyscallError:
                 pass
         self.client.close()

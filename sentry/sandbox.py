@@ -417,7 +417,8 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
             _host_network(kernel)
         # Built while the Gofer starts (rootfs.build waits for it), loaded below.
         network = getattr(opts, "network", "none")
-        sentry_filter = (confine.prepare_filter(network, own_mntns=own_mntns)
+        sentry_filter = (confine.prepare_filter(network, own_mntns=own_mntns,
+                                                strace=opts.strace)
                          if opts.confine else None)
     except BaseException:
         pending.abort()

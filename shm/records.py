@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["Frozen", "FrozenInstanceError", "field", "record", "replace"]
+__all__ = ["Frozen", "FrozenInstanceError", "field", "lazy_init", "record", "replace"]
 
 _MISSING = object()
 _FIELDS = "__record_fields__"
@@ -189,10 +189,37 @@ def _process(cls: type, *, frozen: bool, slots: bool, eq: bool, repr: bool) -> t
                     delattr(cls, name)
                 else:
                     setattr(cls, name, spec.default)
-    init = _make_init(new, specs, frozen)
-    init.__module__ = cls.__module__
-    new.__init__ = init  # type: ignore[misc]
+    module = cls.__module__
+
+    def make() -> Callable[..., None]:
+        init = _make_init(new, specs, frozen)
+        init.__module__ = module
+        return init
+
+    new.__init__ = lazy_init(new, make, module)  # type: ignore[misc]
     return new
+
+
+def lazy_init(cls: type, make: Callable[[], Callable[..., None]],
+              module: str) -> Callable[..., None]:
+    """An ``__init__`` for ``cls`` that calls ``make`` for the real one on
+    the class's first instance, puts it in its place and runs it (two
+    threads racing make the same one).  Why: a sandbox's start imports ~200
+    records and ~80 9P messages (gofer/p9_messages.py), most of which a short
+    run never instantiates, and compiling each one's ``__init__`` at import
+    was ~10-15 ms of `runsc.py do`'s start-up (issue 15).  compile() opens
+    no file, so a confined Sentry or Gofer may do it later."""
+
+    def __init__(self: object, *args: object, **kwargs: object) -> None:
+        init = cls.__dict__["__init__"]
+        if init is __init__:  # not made yet
+            init = make()
+            cls.__init__ = init  # type: ignore[misc]
+        init(self, *args, **kwargs)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = module
+    return __init__
 
 
 def record(cls: type | None = None, /, *, frozen: bool = False, slots: bool = False,

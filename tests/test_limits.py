@@ -232,10 +232,7 @@ def test_background_sleeps_under_pids_limit_as_runc(state_root: Path, cid: str, 
 
 # -- a small memory limit ----------------------------------------------------------
 
-# 40 MiB: the stop-12 sandbox (checkpoint, CPU accounting, arenas, socket
-# diagnostics merged) peaks at ~34 MB under a shell; 32 MiB fit the stop-11
-# one and no longer does (named in the README).
-MEMORY_LIMIT = 40 << 20
+MEMORY_LIMIT = 32 << 20
 
 
 def _require_memory_cgroup() -> None:
@@ -245,9 +242,9 @@ def _require_memory_cgroup() -> None:
         pytest.skip("no writable memory cgroup hierarchy here: a limit cannot be set")
 
 
-def test_shell_under_40m(cid: str, make_bundle: Callable[..., Path],  # noqa: F811
+def test_shell_under_32m(cid: str, make_bundle: Callable[..., Path],  # noqa: F811
                          tmp_path: Path, programs: Programs) -> None:
-    """`docker run -m 40m`: a shell and small programs run in a sandbox whose
+    """`docker run -m 32m`: a shell and small programs run in a sandbox whose
     every process (sandbox host, Sentry, Gofer, stubs) and the application's
     memory share 32 MiB.  Started as Docker starts it (create, start, through
     the launcher `install` registers, so no click and no site), and compared
@@ -295,7 +292,7 @@ def test_caches_are_sized_from_the_memory_limit() -> None:
     assert memlimit.cache_bytes(256 << 20) == min(256 << 20, memlimit.limit() // 16)
     saved = memlimit._limit
     try:
-        memlimit._limit = 32 << 20
+        memlimit._limit = MEMORY_LIMIT
         assert memlimit.cache_bytes(256 << 20) == 2 << 20
         memlimit._limit = 1 << 62
         assert memlimit.cache_bytes(256 << 20) == 256 << 20

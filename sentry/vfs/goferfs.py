@@ -102,10 +102,14 @@ from sentry.vfs.inode import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Filesystem, Inod
 
 CHUNK = 64 * 1024
 PAGE = 4096
-FILL_CHUNKS = 15
-"""Chunks one Tread fills on a miss of a big read: 960 KiB, under the default
-msize (1 MiB + 4 KiB less the headers), so one round trip."""
 DEFAULT_CACHE_BYTES = memlimit.cache_bytes(256 * 1024 * 1024)  # less under a memory limit
+FILL_CHUNKS = max(1, min(15, DEFAULT_CACHE_BYTES // (8 * CHUNK)))
+"""Chunks one Tread fills on a miss of a big read: 960 KiB, under the default
+msize (1 MiB + 4 KiB less the headers), so one round trip.  Under a small
+memory limit, an eighth of the page cache (256 KiB at 32 MiB): a fill is
+held twice in the Sentry while it is cut into chunks and once more in the
+Gofer while it is answered, ~3 MiB at the moment an exec reads its binary,
+which alone was past what `docker run -m 32m` leaves (issue 16)."""
 ATTR_TTL_S = float("inf")
 """How long a read-only tree's attributes are trusted: for ever (exclusive)."""
 NEG_TTL_S = float("inf")
@@ -214,10 +218,13 @@ class GoferFs(Filesystem):
     def options(self) -> str:
         return "ro" if self.readonly else "rw"
 
-    def close(self) -> None:
-        """Clunk every fid this filesystem holds (sandbox teardown)."""
+    def close(self, *, server_ending: bool = False) -> None:
+        """Clunk every fid this filesystem holds (sandbox teardown).
+        ``server_ending``: the Gofer is about to end, and its fids with it,
+        so they are only forgotten here: no round trip each (~20 for a
+        `do /bin/true`, on the exit path a user waits on)."""
         for inode in list(self._inodes):
-            inode.clunk()
+            inode.clunk(send=not server_ending)
         self._inodes.clear()
 
 
@@ -538,9 +545,10 @@ class GoferInode(GoferWrites, Inode):
             self._refresh(force=True)  # the host may have changed it (O_APPEND uses size)
         return super().open(flags)
 
-    def clunk(self) -> None:
-        """Clunk this inode's fids now (it must not be used afterwards)."""
-        fids = self._owned_fids()
+    def clunk(self, *, send: bool = True) -> None:
+        """Clunk this inode's fids now (it must not be used afterwards);
+        ``send=False``: only forget them (the server is ending)."""
+        fids = self._owned_fids() if send else []
         self._io_fid = self._wfid = None
         self.fid = -1
         for fid in fids:

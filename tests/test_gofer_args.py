@@ -20,6 +20,7 @@ DOC = "Gofer"
     ["--root", "/r", "--channel", "c", "--sentry-pid", "12", "--readonly",
      "--attach", "m0:ro:/a", "--attach", "m1:rw:/b:c", "--no-confine"],
     ["--seccomp", "log", "--sentry-pid", "7", "--channel", "c", "--root", "/"],
+    ["--root", "/r", "--channel", "c", "--sentry-pid", "12", "--late-fd", "9"],
 ])
 def test_quick_parse_is_argparse(argv: list[str]) -> None:
     quick = gofer_args._quick_args(argv)
@@ -37,6 +38,7 @@ def test_quick_parse_is_argparse(argv: list[str]) -> None:
     ["--root", "/r", "--channel", "c", "--sentry-pid", "1", "--bogus"],
     ["--root", "/r", "--channel", "c", "--sentry-pid"],
     ["--root", "-r", "--channel", "c", "--sentry-pid", "1"],
+    ["--root", "/r", "--channel", "c", "--sentry-pid", "1", "--late-fd", "x"],
 ])
 def test_the_rest_goes_to_argparse(argv: list[str]) -> None:
     assert gofer_args._quick_args(argv) is None

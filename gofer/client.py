@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TypeVar
 
-from gofer import p9, prefork
+from gofer import donate, p9, prefork
 from sentry.kernel.errors import SyscallError
 from shm import faults
 from shm.channel import (
@@ -127,8 +127,13 @@ class GoferClient:
     """A 9P2000.L session with one Gofer over ``channel`` (which it owns: close()
     closes it)."""
 
-    def __init__(self, channel: ClientChannel, *, msize: int | None = None) -> None:
+    def __init__(self, channel: ClientChannel, *, msize: int | None = None,
+                 receiver: donate.Receiver | None = None) -> None:
         self.channel = channel
+        self.receiver = receiver
+        """The donation socket's end (gofer/donate.py); None: no donations."""
+        self.donated: donate.Donated | None = donate.Donated() if receiver is not None else None
+        """The donated descriptors held, bounded (an LRU)."""
         self.msize = min(msize or channel.msize, channel.msize)
         self._lock = threading.Lock()
         self._next_fid = 1
@@ -143,13 +148,17 @@ class GoferClient:
     # -- plumbing ---------------------------------------------------------
 
     def _rpc(self, msg: p9.Message, want: type[_M], *, timeout: float | None = None,
-             prefix: bytes = b"", served: list[bool] | None = None) -> _M:
+             prefix: bytes = b"", served: list[bool] | None = None,
+             tags: list[int] | None = None) -> _M:
         """One request and its reply; ``prefix`` (Tclunk frames) is sent in
-        front, and ``served`` gets True once a reply proves the Gofer read it."""
+        front, and ``served`` gets True once a reply proves the Gofer read it;
+        ``tags`` gets the request's tag."""
         if self._dead or self._closed:
             raise SyscallError(errno.EIO)
         with self._lock:
             self._tag = tag = (self._tag + 1) % p9.P9_NOTAG
+        if tags is not None:
+            tags.append(tag)
         try:
             frame = p9.encode(msg, tag, self.msize)
         except p9.LocalProtocolError:
@@ -203,11 +212,13 @@ class GoferClient:
         """Whether the Gofer can still answer (checked now, not only on the
         last call): a cache in front of the client asks before serving a hit,
         so nothing read from a dead server's files is served (EIO instead)."""
-        if self._dead or self._closed:
-            return False
-        if not self.channel.peer_alive():
+        if not self._dead and not self._closed and not self.channel.peer_alive():
             self._dead = True
-        return not self._dead
+        if self._dead or self._closed:
+            if self.donated is not None:
+                self.donated.close_all()  # never read again: EIO, as uncached reads
+            return False
+        return True
 
     # -- session ------------------------------------------------------------
 
@@ -244,6 +255,10 @@ class GoferClient:
             return
         self._closed = True
         self.channel.close()
+        if self.donated is not None:
+            self.donated.close_all()
+        if self.receiver is not None:
+            self.receiver.close()
 
     def __enter__(self) -> GoferClient:
         return self
@@ -438,6 +453,21 @@ class GoferClient:
             return data + self.read(fid, offset + want, count - want)
         return data
 
+    def lopen_fd(self, fid: int) -> tuple[p9.Qid, donate.HostFd | None]:
+        """Open ``fid`` O_RDONLY unless it is open, and take the host
+        descriptor the Gofer donates for it (Tlopenfd, gofer/donate.py);
+        returns (qid, the descriptor held in ``donated``, or None: read
+        through Tread)."""
+        if self.receiver is None or self.donated is None:
+            qid, _ = self.lopen(fid, os.O_RDONLY)
+            return qid, None
+        tags: list[int] = []
+        r = self._rpc(p9.Tlopenfd(fid), p9.Rlopenfd, tags=tags)
+        if not r.donated:
+            return r.qid, None
+        fd = self.receiver.take(tags[0], fid)
+        return r.qid, (self.donated.add(fd) if fd >= 0 else None)
+
     def write(self, fid: int, offset: int, data: bytes) -> int:
         """Write ``data`` in msize-sized pieces; returns bytes written (short on a
         short write from the host)."""
@@ -535,14 +565,16 @@ class PendingGofer:
     """A Gofer process that is starting: the Sentry does its own boot work while
     the Gofer's Python starts, then :meth:`connect` waits for it."""
 
-    def __init__(self, channel: ClientChannel, proc: _Child) -> None:
+    def __init__(self, channel: ClientChannel, proc: _Child,
+                 receiver: donate.Receiver | None = None) -> None:
         self.channel = channel
         self.proc = proc
+        self.receiver = receiver
 
     def connect(self) -> tuple[GoferClient, GoferProcess]:
         """Version and attach; on failure both the channel and the process go."""
         try:
-            client = GoferClient(self.channel)
+            client = GoferClient(self.channel, receiver=self.receiver)
             client.connect()
             faults.at("sentry-gofer-connected")
             # The Gofer has mapped the segment and opened the semaphores (it
@@ -559,6 +591,8 @@ class PendingGofer:
         self.proc.kill()
         self.proc.wait()
         self.channel.close()
+        if self.receiver is not None:
+            self.receiver.close()
 
 
 def spawn_gofer(
@@ -579,8 +613,10 @@ def spawn_gofer(
     """
     channel = ClientChannel(**({} if msize is None else {"msize": msize}))
     faults.at("sentry-channel")
+    mine, theirs = donate.socketpair()
     try:
         argv = ["--root", root, "--channel", channel.name]
+        argv += ["--donate-fd", str(theirs.fileno())]
         argv += ["--sentry-pid", str(os.getpid())]
         argv += ["--readonly"] if readonly else []
         for name, path, writable in attach:
@@ -588,24 +624,29 @@ def spawn_gofer(
         argv += [] if confine else ["--no-confine"]
         argv += os.environ.get("PYVISOR_GOFER_ARGS", "").split()  # debugging aid
         forked = prefork.take()
-        proc = None if forked is None else forked.start(argv, stderr)
+        proc = None if forked is None else forked.start(argv, stderr, theirs.fileno())
         if proc is None:
-            proc = _exec_gofer(argv, stderr)
+            proc = _exec_gofer(argv, stderr, theirs.fileno())
     except BaseException:
         channel.close()
+        mine.close()
         raise
+    finally:
+        theirs.close()
     channel.set_peer(proc.pid)
     faults.at("sentry-gofer-spawned")
-    return PendingGofer(channel, proc)
+    return PendingGofer(channel, proc, donate.Receiver(mine))
 
 
-def _exec_gofer(argv: list[str], stderr: int | None) -> subprocess.Popen[bytes]:
+def _exec_gofer(argv: list[str], stderr: int | None,
+                donate_fd: int) -> subprocess.Popen[bytes]:
     """The Gofer as a fresh interpreter (when no pre-forked one is waiting)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT, env.get("PYTHONPATH")]))
     return subprocess.Popen(
         [sys.executable, "-m", "gofer.server", *argv],
         close_fds=True,
+        pass_fds=(donate_fd,),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL if stderr is None else stderr,

@@ -253,6 +253,8 @@ class MsgType(_enum.IntEnum):
     RCLUNK = 121
     TREMOVE = 122
     RREMOVE = 123
+    TLOPENFD = 124  # pyvisor's extension (9P2000's Tstat number, unused in .L)
+    RLOPENFD = 125
 
 
 class Message(_Frozen):
@@ -540,6 +542,28 @@ class Tlopenread(Message):
 @_register(MsgType.RLOPENREAD)
 class Rlopenread(Message):
     data: Data
+
+
+@_register(MsgType.TLOPENFD)
+class Tlopenfd(Message):
+    """Tlopen(O_RDONLY) of ``fid`` unless it is open already, and a request
+    for the host descriptor behind it: pyvisor's extension, as gVisor's lisafs
+    donates a host FD with its OpenAt.  The Gofer answers Rlopenfd; when it
+    donates, it first sends the descriptor over the donation socket
+    (SCM_RIGHTS, gofer/donate.py), so it is there when the answer is read."""
+
+    fid: U32
+
+
+@_register(MsgType.RLOPENFD)
+class Rlopenfd(Message):
+    """``donated`` is 1 when a descriptor went over the donation socket for
+    this request, 0 when the Sentry must read through Tread (no socket, a
+    file the Gofer does not donate, a full socket)."""
+
+    qid: QidField
+    iounit: U32
+    donated: U32
 
 
 @_register(MsgType.TWRITE)

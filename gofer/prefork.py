@@ -149,12 +149,16 @@ class Prefork:
         self.proc = ForkedProcess(pid)
         self.sock = sock
 
-    def start(self, argv: Sequence[str], stderr: int | None) -> ForkedProcess | None:
-        """Hand the child the Gofer's arguments (``gofer.server.main``'s argv)
-        and its stderr; None if it is gone (the caller then execs a Gofer)."""
+    def start(self, argv: Sequence[str], stderr: int | None,
+              donate: int | None = None) -> ForkedProcess | None:
+        """Hand the child the Gofer's arguments (``gofer.server.main``'s argv),
+        its stderr and its end of the donation socket (gofer/donate.py; argv
+        then has ``--donate-fd`` with any number: the child puts its own);
+        None if it is gone (the caller then execs a Gofer)."""
         try:
             data = json.dumps(list(argv)).encode()
-            socket.send_fds(self.sock, [data], [] if stderr is None else [stderr])
+            fds = ([] if stderr is None else [stderr]) + ([] if donate is None else [donate])
+            socket.send_fds(self.sock, [data], fds)
         except OSError:
             self.cancel()
             return None
@@ -265,6 +269,11 @@ def _child(sock_fd: int, parent: int) -> int:
             return 1
     except ValueError:
         return 1
+    if "--donate-fd" in argv and fds:  # the donation socket came last
+        i = argv.index("--donate-fd")
+        donate = fds.pop()
+        os.set_inheritable(donate, False)
+        argv[i + 1:i + 2] = [str(donate)]
     for fd in fds:
         os.dup2(fd, 2)
         os.close(fd)

@@ -37,12 +37,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 import stat
 import struct
 import sys
 from collections.abc import Callable
 
-from gofer import hostops, p9
+from gofer import donate, hostops, p9
 from gofer.fids import (
     MAX_FIDS,
     O_PATH_FLAGS,
@@ -103,10 +104,14 @@ class FileServer(FidTable):
         attaches: dict[str, Attach] | None = None,
         msize: int = p9.MAX_MSIZE,
         max_fids: int = MAX_FIDS,
+        donate_sock: socket.socket | None = None,
     ) -> None:
         super().__init__(root_fd, writable=not readonly, attaches=attaches, max_fids=max_fids)
         self.max_msize = msize
         self.msize = msize
+        self.donate_sock = donate_sock
+        """Where Tlopenfd sends descriptors (gofer/donate.py); None: never donate."""
+        self._tag = p9.P9_NOTAG  # the request being answered (Tlopenfd's message names it)
 
     # -- framing ----------------------------------------------------------
 
@@ -117,6 +122,7 @@ class FileServer(FidTable):
         except p9.RemoteProtocolError as exc:
             return self._malformed(bytes(frame[:7]), exc)
         try:
+            self._tag = tag
             reply = self._dispatch(msg)
             return p9.encode(reply, tag, self.msize)
         except p9.LocalProtocolError:
@@ -306,6 +312,21 @@ class FileServer(FidTable):
         r = self.t_read(p9.Tread(m.fid, m.offset, m.count))
         assert isinstance(r, p9.Rread)
         return p9.Rlopenread(r.data)
+
+    def t_lopenfd(self, m: p9.Tlopenfd) -> p9.Message:
+        """Tlopen(O_RDONLY) unless the fid is open already, then donate its
+        descriptor if this file may be read by the Sentry directly: a regular
+        file, open read-only, of a read-only attach point (gofer/donate.py
+        says why only these).  The descriptor goes before the answer."""
+        st = self.fid(m.fid)
+        if st.ofd < 0:
+            self.t_lopen(p9.Tlopen(m.fid, os.O_RDONLY))
+        donated = 0
+        if (self.donate_sock is not None and not st.attach.writable
+                and st.oflags & os.O_ACCMODE == os.O_RDONLY
+                and stat.S_ISREG(os.fstat(st.ofd).st_mode)):
+            donated = int(donate.send_fd(self.donate_sock, self._tag, m.fid, st.ofd))
+        return p9.Rlopenfd(st.qid, 0, donated)
 
     def t_write(self, m: p9.Twrite) -> p9.Message:
         st = self.fid(m.fid)
@@ -563,6 +584,7 @@ def serve(
     attach: list[AttachSpec] | None = None,
     confine: bool = True,
     seccomp_action: str = "kill",
+    donate_fd: int = -1,
 ) -> None:
     """The Gofer process: channel first (glibc finds its names under the host's
     /dev/shm), then the root and the ``attach`` sources, then confinement, then
@@ -578,6 +600,9 @@ def serve(
     # /dev/shm whichever side dies from here on (the Sentry unlinks too, later).
     channel.unlink()
     attaches: dict[str, Attach] = {}
+    # The donation socket (gofer/donate.py), made a socket object while
+    # getsockname is still allowed; only sendmsg on it is, once confined.
+    sock = socket.socket(fileno=donate_fd) if donate_fd >= 0 else None
     try:
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         attaches = open_attaches(list(attach or []))
@@ -587,14 +612,15 @@ def serve(
         if confine:
             from gofer import confine as _confine
 
-            _confine.confine(root_fd, seccomp_action=seccomp_action)
+            _confine.confine(root_fd, seccomp_action=seccomp_action, donate_fd=donate_fd)
             lifeline.confined()
             faults.at("gofer-confined")
             os.close(root_fd)
             # After pivot_root the old fd names a directory on a detached mount
             # outside our root; serve from the new "/" instead.
             root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        server = FileServer(root_fd, readonly=readonly, attaches=attaches, msize=channel.msize)
+        server = FileServer(root_fd, readonly=readonly, attaches=attaches, msize=channel.msize,
+                            donate_sock=sock)
         try:
             channel.serve(server.handle_into)
         finally:
@@ -602,6 +628,8 @@ def serve(
     finally:
         close_attaches(attaches)
         channel.close()
+        if sock is not None:
+            sock.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -621,6 +649,8 @@ def main(argv: list[str] | None = None) -> int:
         help="also serve PATH (a directory or a file) as aname NAME",
     )
     ap.add_argument("--no-confine", dest="confine", action="store_false")
+    ap.add_argument("--donate-fd", type=int, default=-1,
+                    help="an inherited AF_UNIX socket to donate read-only descriptors over")
     ap.add_argument(
         "--seccomp",
         choices=("kill", "errno", "log"),
@@ -650,6 +680,7 @@ def main(argv: list[str] | None = None) -> int:
             attach=attach,
             confine=args.confine,
             seccomp_action=args.seccomp,
+            donate_fd=args.donate_fd,
         )
     except PeerDiedError:
         return 0  # the Sentry is gone; nothing left to serve

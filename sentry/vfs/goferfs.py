@@ -97,6 +97,7 @@ from sentry.bytes_lru import BytesLru
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.dentry import child_map
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
+from sentry.vfs.gofer_hostfd import GoferHostFd
 from sentry.vfs.gofer_writes import GoferWrites
 from sentry.vfs.inode import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Filesystem, Inode, StatFs
 
@@ -221,7 +222,7 @@ class GoferFs(Filesystem):
         self._inodes.clear()
 
 
-class GoferInode(GoferWrites, Inode):
+class GoferInode(GoferHostFd, GoferWrites, Inode):
     """A file of the Gofer's tree, named by one walked fid."""
 
     fs: GoferFs
@@ -259,6 +260,7 @@ class GoferInode(GoferWrites, Inode):
     def __del__(self) -> None:
         # A finalizer: queue the fids, never talk to the Gofer from here.
         try:
+            self._retire_host(later=True)
             for fid in self._owned_fids():
                 self.fs.clunk_later(fid)
         except Exception:  # noqa: BLE001 - interpreter shutdown, dead client
@@ -394,6 +396,9 @@ class GoferInode(GoferWrites, Inode):
         """This file's bytes from the Gofer.  A read-only tree's file is
         opened by its first read (Tlopenread: one round trip, not two), with
         the inode lock held so no Tlopen races it (as ``_read_fid``)."""
+        data = self._host_pread(offset, count)  # a donated descriptor (gofer_hostfd.py)
+        if data is not None:
+            return data
         client = self.fs.client
         if self._io_fid is None and self.fs.readonly:
             lopen_read = getattr(client, "lopen_read", None)
@@ -499,6 +504,9 @@ class GoferInode(GoferWrites, Inode):
                     raise
                 return n
             return len(data)
+        n = self._host_read_to(mm, addr, offset, count)  # a donated descriptor
+        if n is not None:
+            return n
         cache = self.fs.cache
         dev, ino, mtime = self.fs.dev, self.ino, self.mtime_ns
         alive_checked = False
@@ -540,6 +548,7 @@ class GoferInode(GoferWrites, Inode):
 
     def clunk(self) -> None:
         """Clunk this inode's fids now (it must not be used afterwards)."""
+        self._retire_host(later=False)
         fids = self._owned_fids()
         self._io_fid = self._wfid = None
         self.fid = -1

@@ -164,6 +164,8 @@ class Donated:
         self._next = 0
         self._later: deque[HostFd] = deque()  # see retire_later
         self.closed = False
+        self.given = 0
+        """Descriptors received in all (tests, debugging)."""
 
     def __len__(self) -> int:
         return len(self._lru)
@@ -179,6 +181,7 @@ class Donated:
                 h = None
             else:
                 self._next += 1
+                self.given += 1
                 h = HostFd(fd, self._next)
                 self._lru[h.key] = h
                 while len(self._lru) > self.limit:

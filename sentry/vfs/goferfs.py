@@ -56,6 +56,12 @@ Caching of the read-only mode, in detail:
   A hit is served only while the Gofer is alive (one poll of its pidfd,
   GoferClient.alive): once it is dead, cached reads fail with EIO as
   uncached ones do, so nothing is read that no live server vouches for.
+* a regular file's first read asks the Gofer for its host descriptor
+  (Tlopenfd, gofer/donate.py); with one, read(2) preadv's it straight into
+  application memory (the host's page cache is the cache, nothing is kept
+  here) and the page cache above fills from it instead of Tread
+  (gofer_hostfd.py, with the same EIO rule once the Gofer is dead).  The
+  writable mode reads through 9P: see gofer/donate.py for why.
 
 Reads use one lopen'ed fid per file, shared by every description of that file
 (9P reads carry their own offset): in the read-only mode the file's own walk

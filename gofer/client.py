@@ -92,7 +92,7 @@ class Attr:
         return self.qid.path
 
 
-def _attr(qid: p9.Qid, r: p9.Rgetattr | p9.Rwalkgetattr) -> Attr:
+def _attr(qid: p9.Qid, r: p9.Rgetattr | p9.Rwalkgetattr | p9.Rwalkopenfd) -> Attr:
     """The Attr of an Rgetattr or Rwalkgetattr (same attribute fields)."""
     return Attr(
         qid, r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
@@ -311,6 +311,31 @@ class GoferClient:
             raise
         return newfid, _attr(r.qids[0], r)
 
+    def walk_open_fd(self, fid: int, name: bytes
+                     ) -> tuple[int, Attr, bool, donate.HostFd | None]:
+        """:meth:`walk_getattr`, and if that reached a regular file the Gofer
+        donates, its open and its descriptor, in one round trip
+        (Twalkopenfd); returns (newfid, attributes, whether newfid is open,
+        the descriptor held in ``donated`` or None)."""
+        if self.receiver is None or self.donated is None:
+            newfid, attr = self.walk_getattr(fid, name)
+            return newfid, attr, False, None
+        newfid = self.alloc_fid()
+        tags: list[int] = []
+        try:
+            r = self._rpc_clunking(p9.Twalkopenfd(fid, newfid, (_name(name),)),
+                                   p9.Rwalkopenfd, tags=tags)
+            if len(r.qids) != 1:
+                raise SyscallError(errno.ENOENT)
+        except BaseException:
+            self._release_fid(newfid)
+            raise
+        h = None
+        if r.opened and r.donated:
+            fd = self.receiver.take(tags[0], newfid)
+            h = self.donated.add(fd) if fd >= 0 else None
+        return newfid, _attr(r.qids[0], r), bool(r.opened), h
+
     def _clunk_quiet(self, fid: int) -> None:
         try:
             self._rpc(p9.Tclunk(fid), p9.Rclunk)
@@ -333,7 +358,8 @@ class GoferClient:
     def clunks_pending(self) -> int:
         return len(self._clunk_queue)
 
-    def _rpc_clunking(self, msg: p9.Message, want: type[_M]) -> _M:
+    def _rpc_clunking(self, msg: p9.Message, want: type[_M],
+                      tags: list[int] | None = None) -> _M:
         """`_rpc` with up to CLUNK_BATCH queued clunks in front (each popped by
         exactly one thread). Their numbers are reused only once a reply proves
         the Gofer served them; otherwise they go back to the queue."""
@@ -346,12 +372,12 @@ class GoferClient:
             except IndexError:
                 break
         if not fids:
-            return self._rpc(msg, want)
+            return self._rpc(msg, want, tags=tags)
         prefix = b"".join(_TCLUNK.pack(_TCLUNK.size, p9.MsgType.TCLUNK, p9.P9_NOTAG, f)
                           for f in fids)
         served: list[bool] = []
         try:
-            return self._rpc(msg, want, prefix=prefix, served=served)
+            return self._rpc(msg, want, prefix=prefix, served=served, tags=tags)
         finally:
             if served:
                 with self._lock:

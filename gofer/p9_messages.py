@@ -255,6 +255,8 @@ class MsgType(_enum.IntEnum):
     RREMOVE = 123
     TLOPENFD = 124  # pyvisor's extension (9P2000's Tstat number, unused in .L)
     RLOPENFD = 125
+    TWALKOPENFD = 126  # pyvisor's extension (9P2000's Twstat number, unused in .L)
+    RWALKOPENFD = 127
 
 
 class Message(_Frozen):
@@ -461,6 +463,43 @@ class Rwalkgetattr(Message):
     mtime_nsec: U64
     ctime_sec: S64
     ctime_nsec: U64
+
+
+@_register(MsgType.TWALKOPENFD)
+class Twalkopenfd(Message):
+    """Twalkgetattr, then, if it reached a regular file the Gofer donates
+    (gofer/donate.py), Tlopenfd of the new fid: pyvisor's extension for an
+    open(O_RDONLY) whose last name the Sentry has not walked yet, so the
+    walk, the open and the descriptor cost one round trip, not two."""
+
+    fid: U32
+    newfid: U32
+    names: Names
+
+
+@_register(MsgType.RWALKOPENFD)
+class Rwalkopenfd(Message):
+    """Rwalkgetattr's fields, then whether the new fid was opened O_RDONLY
+    (``opened``) and whether its descriptor went over the donation socket
+    (``donated``, only when opened)."""
+
+    qids: Qids
+    mode: U32
+    uid: U32
+    gid: U32
+    nlink: U64
+    rdev: U64
+    size: U64
+    blksize: U64
+    blocks: U64
+    atime_sec: S64
+    atime_nsec: U64
+    mtime_sec: S64
+    mtime_nsec: U64
+    ctime_sec: S64
+    ctime_nsec: U64
+    opened: U32
+    donated: U32
 
 
 @_register(MsgType.TLOPEN)

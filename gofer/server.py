@@ -321,12 +321,37 @@ class FileServer(FidTable):
         st = self.fid(m.fid)
         if st.ofd < 0:
             self.t_lopen(p9.Tlopen(m.fid, os.O_RDONLY))
-        donated = 0
+        return p9.Rlopenfd(st.qid, 0, self._donate(m.fid, st))
+
+    def _donate(self, fid: int, st: FidState) -> int:
+        """Send ``st``'s open descriptor to the Sentry if it may have it; 1 if sent."""
         if (self.donate_sock is not None and not st.attach.writable
                 and st.oflags & os.O_ACCMODE == os.O_RDONLY
                 and stat.S_ISREG(os.fstat(st.ofd).st_mode)):
-            donated = int(donate.send_fd(self.donate_sock, self._tag, m.fid, st.ofd))
-        return p9.Rlopenfd(st.qid, 0, donated)
+            return int(donate.send_fd(self.donate_sock, self._tag, fid, st.ofd))
+        return 0
+
+    def t_walkopenfd(self, m: p9.Twalkopenfd) -> p9.Message:
+        """Twalkgetattr, then Tlopenfd of the new fid when it is a regular
+        file of a read-only attach point and there is a donation socket
+        (nothing is opened for a file that will not be donated)."""
+        r = self.t_walkgetattr(p9.Twalkgetattr(m.fid, m.newfid, m.names))
+        assert isinstance(r, p9.Rwalkgetattr)
+        opened = donated = 0
+        st = self.fids.get(m.newfid) if len(r.qids) == len(m.names) else None
+        if (st is not None and self.donate_sock is not None and not st.attach.writable
+                and stat.S_ISREG(r.mode)):
+            try:
+                self.t_lopen(p9.Tlopen(m.newfid, os.O_RDONLY))
+                opened = 1
+            except (OSError, P9Fail):
+                pass  # walked, not opened: the Sentry opens it on its first read
+            if opened:
+                donated = self._donate(m.newfid, st)
+        return p9.Rwalkopenfd(
+            r.qids, r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
+            r.atime_sec, r.atime_nsec, r.mtime_sec, r.mtime_nsec, r.ctime_sec, r.ctime_nsec,
+            opened, donated)
 
     def t_write(self, m: p9.Twrite) -> p9.Message:
         st = self.fid(m.fid)

@@ -33,11 +33,28 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from typing import Any
 
 from gofer.donate import Donated, HostFd
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.inode import S_IFMT, S_IFREG
+
+_intent = threading.local()
+
+
+def set_read_open(on: bool) -> bool:
+    """Mark this thread's path walk as one for an open(O_RDONLY) (vfs.py
+    sets it around the resolve and puts back the returned old value): a
+    name not yet walked is then walked, opened and donated in one round
+    trip (Twalkopenfd), since its first read would ask anyway."""
+    old = getattr(_intent, "read_open", False)
+    _intent.read_open = on
+    return old
+
+
+def read_open() -> bool:
+    return getattr(_intent, "read_open", False)
 
 
 class GoferHostFd:
@@ -77,6 +94,14 @@ class GoferHostFd:
             if h is None:
                 self._no_donate = True
             return h
+
+    def _adopt(self, fid: int, opened: bool, h: HostFd | None) -> None:
+        """Take what Twalkopenfd gave this new inode: its walk fid opened
+        (so it is the read fid, as ``_read_fid`` would make it) and the
+        descriptor."""
+        if opened:
+            self._io_fid = fid
+        self._host = h
 
     def _host_pread(self, offset: int, count: int) -> bytes | None:
         """``count`` bytes at ``offset`` from the donated descriptor; None

@@ -103,7 +103,7 @@ from sentry.bytes_lru import BytesLru
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.dentry import child_map
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
-from sentry.vfs.gofer_hostfd import GoferHostFd
+from sentry.vfs.gofer_hostfd import GoferHostFd, read_open
 from sentry.vfs.gofer_writes import GoferWrites
 from sentry.vfs.inode import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Filesystem, Inode, StatFs
 
@@ -314,9 +314,14 @@ class GoferInode(GoferHostFd, GoferWrites, Inode):
             if seen is not None and time.monotonic() - seen < NEG_TTL_S:
                 raise SyscallError(errno.ENOENT)
         walk_getattr = getattr(self.fs.client, "walk_getattr", None)
+        walk_open = (getattr(self.fs.client, "walk_open_fd", None)
+                     if self.fs.readonly and read_open() else None)
         attr = None
+        opened, host = False, None
         try:
-            if walk_getattr is not None:  # one round trip for both
+            if walk_open is not None:  # an open(O_RDONLY)'s name: walk, open, donate
+                fid, attr, opened, host = walk_open(self.fid, name)
+            elif walk_getattr is not None:  # one round trip for both
                 fid, attr = walk_getattr(self.fid, name)
             else:
                 fid, _ = self.fs.client.walk(self.fid, [name])
@@ -328,8 +333,11 @@ class GoferInode(GoferHostFd, GoferWrites, Inode):
         try:
             child = GoferInode(self.fs, fid, attr)
         except SyscallError:
+            if host is not None:
+                self.fs.client.donated.retire(host)
             self.fs.client.clunk(fid)
             raise
+        child._adopt(fid, opened, host)
         with self._lock:
             prior = self._children.get(name)
             if prior is not None:  # another thread walked it meanwhile

@@ -129,6 +129,36 @@ def test_gofer_donates_read_only_regular_files_only(tree: Path) -> None:
             os.close(fd)
 
 
+def test_walkopenfd_walks_opens_and_donates_in_one(tree: Path) -> None:
+    """Twalkopenfd: a regular file of the read-only root comes back walked,
+    opened (the fid reads at once) and donated; a directory and a file of
+    the writable bind come back walked only (nothing opened for them)."""
+    conn, fds = _server(tree, donating=True)
+    try:
+        r = conn.rpc(p9.Twalkopenfd(ROOT_FID, 10, ("f",)))
+        assert isinstance(r, p9.Rwalkopenfd), r
+        assert (r.opened, r.donated, r.size) == (1, 1, 10_000)
+        fd = conn.receiver.take(conn.tag, 10)
+        assert fd >= 0 and os.pread(fd, 4, 9_996) == b"6789"
+        os.close(fd)
+        rd = conn.rpc(p9.Tread(10, 0, 3))  # open already: no Tlopen needed
+        assert isinstance(rd, p9.Rread) and rd.data == b"012"
+        for fid, newfid, name in ((ROOT_FID, 11, "sub"), (2, 12, "g")):
+            r = conn.rpc(p9.Twalkopenfd(fid, newfid, (name,)))
+            assert isinstance(r, p9.Rwalkopenfd) and (r.opened, r.donated) == (0, 0), r
+            assert conn.receiver.take(conn.tag, newfid) == -1
+        assert isinstance(conn.rpc(p9.Tlopen(12, os.O_RDONLY)), p9.Rlopen)  # was not open
+        err = conn.rpc(p9.Twalkopenfd(ROOT_FID, 13, ("absent",)))
+        assert isinstance(err, p9.Rlerror) and err.ecode == errno.ENOENT
+        assert 13 not in conn.server.fids
+    finally:
+        conn.server.close()
+        conn.receiver.close()
+        conn.server.donate_sock.close()
+        for fd in fds:
+            os.close(fd)
+
+
 def test_no_socket_no_donation(tree: Path) -> None:
     conn, fds = _server(tree, donating=False)
     try:
@@ -252,6 +282,38 @@ def test_sentry_donated_fds_bounded(tmp_path: Path, ndirs: int, nfiles: int,
         client.close()
         proc.wait(10)
     assert _fd_count() <= base
+
+
+def test_open_and_first_read_cost_one_round_trip(tmp_path: Path) -> None:
+    """open(O_RDONLY) of a name not walked yet, then reads of it: one Gofer
+    request in all (Twalkopenfd; the reads use the donated descriptor), where
+    a walk and a first read cost two before.  A stat'ed name opens nothing."""
+    _make_files(tmp_path, 1, 3)
+    client, proc = start_gofer(str(tmp_path), readonly=True, confine=False)
+    sent: list[str] = []
+    rpc = client._rpc
+
+    def counting(msg: p9.Message, *args: object, **kwargs: object) -> p9.Message:
+        sent.append(type(msg).__name__)
+        return rpc(msg, *args, **kwargs)  # type: ignore[arg-type]
+
+    client._rpc = counting  # type: ignore[method-assign]
+    try:
+        ctx = FsContext.for_namespace(MountNamespace(OverlayFs(GoferFs(client, client.root))))
+        vfs.stat(ctx, None, b"/d00")
+        sent.clear()
+        desc = vfs.open(ctx, None, b"/d00/f001", os.O_RDONLY)
+        assert desc.pread(100, 0) == b"0/1\n0/1\n"
+        assert desc.pread(3, 4) == b"0/1"
+        desc.release()
+        assert sent == ["Twalkopenfd"], sent
+        sent.clear()
+        vfs.stat(ctx, None, b"/d00/f002")
+        assert sent == ["Twalkgetattr"], sent
+    finally:
+        client._rpc = rpc  # type: ignore[method-assign]
+        client.close()
+        proc.wait(10)
 
 
 GOFER_FILTER_CHILD = r"""

@@ -252,7 +252,7 @@ def _child(sock_fd: int, parent: int) -> int:
         importlib.import_module("gofer.seccomp_loader").pyseccomp()
     sock = socket.socket(fileno=keep)
     try:
-        data, fds, _flags, _addr = socket.recv_fds(sock, _MAX_REQUEST, 1)
+        data, fds, _flags, _addr = socket.recv_fds(sock, _MAX_REQUEST, 2)  # stderr, donation socket
     except OSError:
         return 1
     finally:

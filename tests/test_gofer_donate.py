@@ -422,3 +422,31 @@ def test_100k_files_opened_and_closed_keep_sentry_fds_bounded(
     print(f"Sentry descriptors, peak: {peak[0]}")
     assert (out, err, proc.returncode) == (native.stdout, native.stderr, native.returncode)
     assert 0 < peak[0] < donate.DEFAULT_MAX + SENTRY_FDS_SLACK, peak
+
+
+PREFORK_CHILD = r"""
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from gofer import prefork
+assert prefork.prefork()
+from gofer.client import start_gofer
+err = os.open(os.devnull, os.O_WRONLY)
+client, proc = start_gofer(sys.argv[2], readonly=True, confine=False, stderr=err)
+assert type(proc._proc).__name__ == "ForkedProcess"
+fid, _ = client.walk(client.root, [b"f"])
+_, h = client.lopen_fd(fid)
+print("donated", h is not None and os.pread(h.fd, 4, 0).decode(), flush=True)
+client.close()
+print("gofer exit", proc.wait(10), flush=True)
+"""
+
+
+def test_forked_gofer_with_stderr_donates(tmp_path: Path) -> None:
+    """A pre-forked Gofer gets both its stderr (a debug log) and the
+    donation socket over the request socket; before, only the first arrived
+    and the Gofer took the log for its socket (runsc.py do --debug-log
+    failed with EIO at the root)."""
+    (tmp_path / "f").write_bytes(b"data")
+    res = subprocess.run([sys.executable, "-c", PREFORK_CHILD, str(REPO_ROOT), str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.stdout == "donated data\ngofer exit 0\n", (res.stdout, res.stderr)

@@ -95,7 +95,7 @@ class GoferHostFd:
                 self._no_donate = True
             return h
 
-    def _adopt(self, fid: int, opened: bool, h: HostFd | None) -> None:
+    def _take_open(self, fid: int, opened: bool, h: HostFd | None) -> None:
         """Take what Twalkopenfd gave this new inode: its walk fid opened
         (so it is the read fid, as ``_read_fid`` would make it) and the
         descriptor."""

@@ -337,7 +337,7 @@ class GoferInode(GoferHostFd, GoferWrites, Inode):
                 self.fs.client.donated.retire(host)
             self.fs.client.clunk(fid)
             raise
-        child._adopt(fid, opened, host)
+        child._take_open(fid, opened, host)
         with self._lock:
             prior = self._children.get(name)
             if prior is not None:  # another thread walked it meanwhile

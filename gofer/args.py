@@ -1,6 +1,6 @@
 """The Gofer's command line (``python3 -m gofer.server --root DIR --channel
 NAME --sentry-pid PID [--readonly] [--attach NAME:ro|rw:PATH]... [--late-fd FD]
-[--no-confine] [--seccomp kill|errno|log]``).
+[--donate-fd FD] [--no-confine] [--seccomp kill|errno|log]``).
 
 Why not argparse alone: a forked Gofer (gofer/prefork.py) imports what it
 runs after the fork, into memory of its own, and argparse with gettext and
@@ -29,10 +29,12 @@ class Args:
         self.confine = True
         self.seccomp = "kill"
         self.late_fd = -1
+        self.donate_fd = -1
 
 
 _VALUED = {"--root": "root", "--channel": "channel", "--sentry-pid": "sentry_pid",
-           "--attach": "attach", "--seccomp": "seccomp", "--late-fd": "late_fd"}
+           "--attach": "attach", "--seccomp": "seccomp", "--late-fd": "late_fd",
+           "--donate-fd": "donate_fd"}
 
 
 def _quick_args(argv: list[str]) -> Args | None:
@@ -57,7 +59,7 @@ def _quick_args(argv: list[str]) -> Args | None:
         seen.add(key)
         if key == "attach":
             a.attach.append(value)
-        elif key in ("sentry_pid", "late_fd"):
+        elif key in ("sentry_pid", "late_fd", "donate_fd"):
             if not value.isdigit():
                 return None
             setattr(a, key, int(value))
@@ -106,6 +108,8 @@ def _parse_args(argv: list[str], description: str) -> Args:
     )
     ap.add_argument("--late-fd", type=int, default=-1,
                     help="a socket the Sentry sends later trees on (gofer/late.py)")
+    ap.add_argument("--donate-fd", type=int, default=-1,
+                    help="an inherited AF_UNIX socket to donate read-only descriptors over")
     ap.add_argument("--no-confine", dest="confine", action="store_false")
     ap.add_argument(
         "--seccomp",

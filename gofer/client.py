@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TypeVar
 
-from gofer import p9, prefork
+from gofer import donate, p9, prefork
 from sentry.kernel.errors import SyscallError
 from shm import faults
 from shm.channel import (
@@ -93,7 +93,7 @@ class Attr:
         return self.qid.path
 
 
-def _attr(qid: p9.Qid, r: p9.Rgetattr | p9.Rwalkgetattr) -> Attr:
+def _attr(qid: p9.Qid, r: p9.Rgetattr | p9.Rwalkgetattr | p9.Rwalkopenfd) -> Attr:
     """The Attr of an Rgetattr or Rwalkgetattr (same attribute fields)."""
     return Attr(
         qid, r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
@@ -128,8 +128,13 @@ class GoferClient:
     """A 9P2000.L session with one Gofer over ``channel`` (which it owns: close()
     closes it)."""
 
-    def __init__(self, channel: ClientChannel, *, msize: int | None = None) -> None:
+    def __init__(self, channel: ClientChannel, *, msize: int | None = None,
+                 receiver: donate.Receiver | None = None) -> None:
         self.channel = channel
+        self.receiver = receiver
+        """The donation socket's end (gofer/donate.py); None: no donations."""
+        self.donated: donate.Donated | None = donate.Donated() if receiver is not None else None
+        """The donated descriptors held, bounded (an LRU)."""
         self.msize = min(msize or channel.msize, channel.msize)
         self._lock = threading.Lock()
         self._next_fid = 1
@@ -145,13 +150,17 @@ class GoferClient:
     # -- plumbing ---------------------------------------------------------
 
     def _rpc(self, msg: p9.Message, want: type[_M], *, timeout: float | None = None,
-             prefix: bytes = b"", served: list[bool] | None = None) -> _M:
+             prefix: bytes = b"", served: list[bool] | None = None,
+             tags: list[int] | None = None) -> _M:
         """One request and its reply; ``prefix`` (Tclunk frames) is sent in
-        front, and ``served`` gets True once a reply proves the Gofer read it."""
+        front, and ``served`` gets True once a reply proves the Gofer read it;
+        ``tags`` gets the request's tag."""
         if self._dead or self._closed:
             raise SyscallError(errno.EIO)
         with self._lock:
             self._tag = tag = (self._tag + 1) % p9.P9_NOTAG
+        if tags is not None:
+            tags.append(tag)
         try:
             frame = p9.encode(msg, tag, self.msize)
         except p9.LocalProtocolError:
@@ -205,11 +214,13 @@ class GoferClient:
         """Whether the Gofer can still answer (checked now, not only on the
         last call): a cache in front of the client asks before serving a hit,
         so nothing read from a dead server's files is served (EIO instead)."""
-        if self._dead or self._closed:
-            return False
-        if not self.channel.peer_alive():
+        if not self._dead and not self._closed and not self.channel.peer_alive():
             self._dead = True
-        return not self._dead
+        if self._dead or self._closed:
+            if self.donated is not None:
+                self.donated.close_all()  # never read again: EIO, as uncached reads
+            return False
+        return True
 
     # -- session ------------------------------------------------------------
 
@@ -248,6 +259,10 @@ class GoferClient:
         self.channel.close()
         if self.late is not None:
             self.late.close()
+        if self.donated is not None:
+            self.donated.close_all()
+        if self.receiver is not None:
+            self.receiver.close()
 
     def __enter__(self) -> GoferClient:
         return self
@@ -300,6 +315,31 @@ class GoferClient:
             raise
         return newfid, _attr(r.qids[0], r)
 
+    def walk_open_fd(self, fid: int, name: bytes
+                     ) -> tuple[int, Attr, bool, donate.HostFd | None]:
+        """:meth:`walk_getattr`, and if that reached a regular file the Gofer
+        donates, its open and its descriptor, in one round trip
+        (Twalkopenfd); returns (newfid, attributes, whether newfid is open,
+        the descriptor held in ``donated`` or None)."""
+        if self.receiver is None or self.donated is None:
+            newfid, attr = self.walk_getattr(fid, name)
+            return newfid, attr, False, None
+        newfid = self.alloc_fid()
+        tags: list[int] = []
+        try:
+            r = self._rpc_clunking(p9.Twalkopenfd(fid, newfid, (_name(name),)),
+                                   p9.Rwalkopenfd, tags=tags)
+            if len(r.qids) != 1:
+                raise SyscallError(errno.ENOENT)
+        except BaseException:
+            self._release_fid(newfid)
+            raise
+        h = None
+        if r.opened and r.donated:
+            fd = self.receiver.take(tags[0], newfid)
+            h = self.donated.add(fd) if fd >= 0 else None
+        return newfid, _attr(r.qids[0], r), bool(r.opened), h
+
     def _clunk_quiet(self, fid: int) -> None:
         try:
             self._rpc(p9.Tclunk(fid), p9.Rclunk)
@@ -322,7 +362,8 @@ class GoferClient:
     def clunks_pending(self) -> int:
         return len(self._clunk_queue)
 
-    def _rpc_clunking(self, msg: p9.Message, want: type[_M]) -> _M:
+    def _rpc_clunking(self, msg: p9.Message, want: type[_M],
+                      tags: list[int] | None = None) -> _M:
         """`_rpc` with up to CLUNK_BATCH queued clunks in front (each popped by
         exactly one thread). Their numbers are reused only once a reply proves
         the Gofer served them; otherwise they go back to the queue."""
@@ -335,12 +376,12 @@ class GoferClient:
             except IndexError:
                 break
         if not fids:
-            return self._rpc(msg, want)
+            return self._rpc(msg, want, tags=tags)
         prefix = b"".join(_TCLUNK.pack(_TCLUNK.size, p9.MsgType.TCLUNK, p9.P9_NOTAG, f)
                           for f in fids)
         served: list[bool] = []
         try:
-            return self._rpc(msg, want, prefix=prefix, served=served)
+            return self._rpc(msg, want, prefix=prefix, served=served, tags=tags)
         finally:
             if served:
                 with self._lock:
@@ -442,6 +483,21 @@ class GoferClient:
             return data + self.read(fid, offset + want, count - want)
         return data
 
+    def lopen_fd(self, fid: int) -> tuple[p9.Qid, donate.HostFd | None]:
+        """Open ``fid`` O_RDONLY unless it is open, and take the host
+        descriptor the Gofer donates for it (Tlopenfd, gofer/donate.py);
+        returns (qid, the descriptor held in ``donated``, or None: read
+        through Tread)."""
+        if self.receiver is None or self.donated is None:
+            qid, _ = self.lopen(fid, os.O_RDONLY)
+            return qid, None
+        tags: list[int] = []
+        r = self._rpc(p9.Tlopenfd(fid), p9.Rlopenfd, tags=tags)
+        if not r.donated:
+            return r.qid, None
+        fd = self.receiver.take(tags[0], fid)
+        return r.qid, (self.donated.add(fd) if fd >= 0 else None)
+
     def write(self, fid: int, offset: int, data: bytes) -> int:
         """Write ``data`` in msize-sized pieces; returns bytes written (short on a
         short write from the host)."""
@@ -540,15 +596,17 @@ class PendingGofer:
     the Gofer's Python starts, then :meth:`connect` waits for it."""
 
     def __init__(self, channel: ClientChannel, proc: _Child,
+                 receiver: donate.Receiver | None = None,
                  late: socket.socket | None = None) -> None:
         self.channel = channel
         self.proc = proc
+        self.receiver = receiver
         self.late = late  # the Sentry's end of gofer/late.py's socket
 
     def connect(self) -> tuple[GoferClient, GoferProcess]:
         """Version and attach; on failure both the channel and the process go."""
         try:
-            client = GoferClient(self.channel)
+            client = GoferClient(self.channel, receiver=self.receiver)
             client.late = self.late
             client.connect()
             faults.at("sentry-gofer-connected")
@@ -568,6 +626,8 @@ class PendingGofer:
         self.channel.close()
         if self.late is not None:
             self.late.close()
+        if self.receiver is not None:
+            self.receiver.close()
 
 
 def spawn_gofer(
@@ -593,36 +653,41 @@ def spawn_gofer(
     """
     channel = ClientChannel(**({} if msize is None else {"msize": msize}))
     faults.at("sentry-channel")
-    mine = theirs = None
+    mine, theirs = donate.socketpair()
+    late_mine = late_theirs = None
     try:
         if late:
-            mine, theirs = socket.socketpair(socket.AF_UNIX,
-                                             socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+            late_mine, late_theirs = socket.socketpair(
+                socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         argv = ["--root", root, "--channel", channel.name]
+        argv += ["--donate-fd", str(theirs.fileno())]
         argv += ["--sentry-pid", str(os.getpid())]
         argv += ["--readonly"] if readonly else []
         for name, path, writable in attach:
             argv += ["--attach", f"{name}:{'rw' if writable else 'ro'}:{path}"]
         argv += [] if confine else ["--no-confine"]
         argv += os.environ.get("PYVISOR_GOFER_ARGS", "").split()  # debugging aid
-        if theirs is not None:
-            argv += ["--late-fd", str(theirs.fileno())]  # the forked child renumbers it
+        if late_theirs is not None:
+            argv += ["--late-fd", str(late_theirs.fileno())]  # the forked child renumbers it
         forked = prefork.take()
+        fds = [theirs.fileno()] + ([] if late_theirs is None else [late_theirs.fileno()])
         proc = None if forked is None else forked.start(
-            argv, stderr, None if theirs is None else theirs.fileno())
+            argv, stderr, theirs.fileno(), None if late_theirs is None else late_theirs.fileno())
         if proc is None:
-            proc = _exec_gofer(argv, stderr, () if theirs is None else (theirs.fileno(),))
+            proc = _exec_gofer(argv, stderr, tuple(fds))
     except BaseException:
         channel.close()
-        if mine is not None:
-            mine.close()
+        mine.close()
+        if late_mine is not None:
+            late_mine.close()
         raise
     finally:
-        if theirs is not None:
-            theirs.close()
+        theirs.close()
+        if late_theirs is not None:
+            late_theirs.close()
     channel.set_peer(proc.pid)
     faults.at("sentry-gofer-spawned")
-    return PendingGofer(channel, proc, mine)
+    return PendingGofer(channel, proc, donate.Receiver(mine), late_mine)
 
 
 def _exec_gofer(argv: list[str], stderr: int | None,

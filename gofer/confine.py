@@ -193,7 +193,7 @@ def no_new_privs() -> None:
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
 
 
-def install_seccomp(action: str = "kill", late_fd: int = -1) -> None:
+def install_seccomp(action: str = "kill", late_fd: int = -1, donate_fd: int = -1) -> None:
     """Load the allowlist; anything else kills the Gofer ("kill"), fails with
     EPERM ("errno") or is allowed and logged by the kernel ("log", for finding
     what a new Python needs).  ``late_fd``: the socket a pod's later trees come
@@ -219,10 +219,13 @@ def install_seccomp(action: str = "kill", late_fd: int = -1) -> None:
     flt.add_rule(seccomp.ALLOW, "ioctl", seccomp.Arg(1, seccomp.EQ, 0x5401))
     if late_fd >= 0:
         flt.add_rule(seccomp.ALLOW, "recvmsg", seccomp.Arg(0, seccomp.EQ, late_fd))
+    if donate_fd >= 0:  # read-only descriptors to the Sentry (gofer/donate.py), on that socket only
+        flt.add_rule(seccomp.ALLOW, "sendmsg", seccomp.Arg(0, seccomp.EQ, donate_fd))
     flt.load()
 
 
-def confine(root_fd: int, *, seccomp_action: str = "kill", late_fd: int = -1) -> str:
+def confine(root_fd: int, *, seccomp_action: str = "kill", late_fd: int = -1,
+            donate_fd: int = -1) -> str:
     """Confine this process to the tree under ``root_fd``; raise ConfineError
     if any step fails (the caller must then exit, not serve). Returns how the
     root was entered ("pivot_root" or "chroot"). Must run as root, before any
@@ -235,5 +238,5 @@ def confine(root_fd: int, *, seccomp_action: str = "kill", late_fd: int = -1) ->
     how = enter_root(root_fd)
     drop_capabilities(last=last)
     no_new_privs()
-    install_seccomp(seccomp_action, late_fd)
+    install_seccomp(seccomp_action, late_fd, donate_fd)
     return how

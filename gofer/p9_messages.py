@@ -254,6 +254,10 @@ class MsgType(_enum.IntEnum):
     RCLUNK = 121
     TREMOVE = 122
     RREMOVE = 123
+    TLOPENFD = 124  # pyvisor's extension (9P2000's Tstat number, unused in .L)
+    RLOPENFD = 125
+    TWALKOPENFD = 126  # pyvisor's extension (9P2000's Twstat number, unused in .L)
+    RWALKOPENFD = 127
 
 
 class Message(_Frozen):
@@ -471,6 +475,43 @@ class Rwalkgetattr(Message):
     ctime_nsec: U64
 
 
+@_register(MsgType.TWALKOPENFD)
+class Twalkopenfd(Message):
+    """Twalkgetattr, then, if it reached a regular file the Gofer donates
+    (gofer/donate.py), Tlopenfd of the new fid: pyvisor's extension for an
+    open(O_RDONLY) whose last name the Sentry has not walked yet, so the
+    walk, the open and the descriptor cost one round trip, not two."""
+
+    fid: U32
+    newfid: U32
+    names: Names
+
+
+@_register(MsgType.RWALKOPENFD)
+class Rwalkopenfd(Message):
+    """Rwalkgetattr's fields, then whether the new fid was opened O_RDONLY
+    (``opened``) and whether its descriptor went over the donation socket
+    (``donated``, only when opened)."""
+
+    qids: Qids
+    mode: U32
+    uid: U32
+    gid: U32
+    nlink: U64
+    rdev: U64
+    size: U64
+    blksize: U64
+    blocks: U64
+    atime_sec: S64
+    atime_nsec: U64
+    mtime_sec: S64
+    mtime_nsec: U64
+    ctime_sec: S64
+    ctime_nsec: U64
+    opened: U32
+    donated: U32
+
+
 @_register(MsgType.TLOPEN)
 class Tlopen(Message):
     fid: U32
@@ -550,6 +591,28 @@ class Tlopenread(Message):
 @_register(MsgType.RLOPENREAD)
 class Rlopenread(Message):
     data: Data
+
+
+@_register(MsgType.TLOPENFD)
+class Tlopenfd(Message):
+    """Tlopen(O_RDONLY) of ``fid`` unless it is open already, and a request
+    for the host descriptor behind it: pyvisor's extension, as gVisor's lisafs
+    donates a host FD with its OpenAt.  The Gofer answers Rlopenfd; when it
+    donates, it first sends the descriptor over the donation socket
+    (SCM_RIGHTS, gofer/donate.py), so it is there when the answer is read."""
+
+    fid: U32
+
+
+@_register(MsgType.RLOPENFD)
+class Rlopenfd(Message):
+    """``donated`` is 1 when a descriptor went over the donation socket for
+    this request, 0 when the Sentry must read through Tread (no socket, a
+    file the Gofer does not donate, a full socket)."""
+
+    qid: QidField
+    iounit: U32
+    donated: U32
 
 
 @_register(MsgType.TWRITE)

@@ -150,14 +150,18 @@ class Prefork:
         self.sock = sock
 
     def start(self, argv: Sequence[str], stderr: int | None,
+              donate: int | None = None,
               late: int | None = None) -> ForkedProcess | None:
         """Hand the child the Gofer's arguments (``gofer.server.main``'s argv),
-        its stderr and the socket later trees come on (``late``, sent last: the
-        child puts its own number for it after ``--late-fd``); None if it is
-        gone (the caller then execs a Gofer)."""
+        its stderr, its end of the donation socket (gofer/donate.py; argv then
+        has ``--donate-fd`` with any number: the child puts its own) and the
+        socket later trees come on (``late``, sent last: the child puts its
+        own number for it after ``--late-fd``); None if it is gone (the caller
+        then execs a Gofer)."""
         try:
             data = json.dumps(list(argv)).encode()
-            fds = ([] if stderr is None else [stderr]) + ([] if late is None else [late])
+            fds = ([] if stderr is None else [stderr]) + ([] if donate is None else [donate])
+            fds += [] if late is None else [late]
             socket.send_fds(self.sock, [data], fds)
         except OSError:
             self.cancel()
@@ -252,7 +256,8 @@ def _child(sock_fd: int, parent: int) -> int:
         importlib.import_module("gofer.seccomp_loader").pyseccomp()
     sock = socket.socket(fileno=keep)
     try:
-        data, fds, _flags, _addr = socket.recv_fds(sock, _MAX_REQUEST, 2)
+        # stderr, the donation socket, a pod's late-tree socket
+        data, fds, _flags, _addr = socket.recv_fds(sock, _MAX_REQUEST, 3)
     except OSError:
         return 1
     finally:
@@ -272,6 +277,11 @@ def _child(sock_fd: int, parent: int) -> int:
     if "--late-fd" in argv and fds:  # the last descriptor: gofer/late.py's socket
         late = fds.pop()
         argv[argv.index("--late-fd") + 1 : argv.index("--late-fd") + 2] = [str(late)]
+    if "--donate-fd" in argv and fds:  # the donation socket came before it
+        i = argv.index("--donate-fd")
+        donate = fds.pop()
+        os.set_inheritable(donate, False)
+        argv[i + 1:i + 2] = [str(donate)]
     for fd in fds:
         os.dup2(fd, 2)
         os.close(fd)

@@ -37,12 +37,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 import stat
 import struct
 import sys
 from collections.abc import Callable
 
-from gofer import hostops, p9
+from gofer import donate, hostops, p9
 from gofer.fids import (
     MAX_FIDS,
     O_PATH_FLAGS,
@@ -105,11 +106,15 @@ class FileServer(FidTable):
         msize: int = p9.MAX_MSIZE,
         max_fids: int = MAX_FIDS,
         late: LateTrees | None = None,
+        donate_sock: socket.socket | None = None,
     ) -> None:
         super().__init__(root_fd, writable=not readonly, attaches=attaches, max_fids=max_fids)
         self.max_msize = msize
         self.msize = msize
         self.late = late  # a pod's later trees (gofer/late.py), read at every Tattach
+        self.donate_sock = donate_sock
+        """Where Tlopenfd sends descriptors (gofer/donate.py); None: never donate."""
+        self._tag = p9.P9_NOTAG  # the request being answered (Tlopenfd's message names it)
 
     def _release_attach(self, at: Attach) -> None:
         """Close every fid below ``at`` (a dropped late tree)."""
@@ -125,6 +130,7 @@ class FileServer(FidTable):
         except p9.RemoteProtocolError as exc:
             return self._malformed(bytes(frame[:7]), exc)
         try:
+            self._tag = tag
             reply = self._dispatch(msg)
             return p9.encode(reply, tag, self.msize)
         except p9.LocalProtocolError:
@@ -316,6 +322,46 @@ class FileServer(FidTable):
         r = self.t_read(p9.Tread(m.fid, m.offset, m.count))
         assert isinstance(r, p9.Rread)
         return p9.Rlopenread(r.data)
+
+    def t_lopenfd(self, m: p9.Tlopenfd) -> p9.Message:
+        """Tlopen(O_RDONLY) unless the fid is open already, then donate its
+        descriptor if this file may be read by the Sentry directly: a regular
+        file, open read-only, of a read-only attach point (gofer/donate.py
+        says why only these).  The descriptor goes before the answer."""
+        st = self.fid(m.fid)
+        if st.ofd < 0:
+            self.t_lopen(p9.Tlopen(m.fid, os.O_RDONLY))
+        return p9.Rlopenfd(st.qid, 0, self._donate(m.fid, st))
+
+    def _donate(self, fid: int, st: FidState) -> int:
+        """Send ``st``'s open descriptor to the Sentry if it may have it; 1 if sent."""
+        if (self.donate_sock is not None and not st.attach.writable
+                and st.oflags & os.O_ACCMODE == os.O_RDONLY
+                and stat.S_ISREG(os.fstat(st.ofd).st_mode)):
+            return int(donate.send_fd(self.donate_sock, self._tag, fid, st.ofd))
+        return 0
+
+    def t_walkopenfd(self, m: p9.Twalkopenfd) -> p9.Message:
+        """Twalkgetattr, then Tlopenfd of the new fid when it is a regular
+        file of a read-only attach point and there is a donation socket
+        (nothing is opened for a file that will not be donated)."""
+        r = self.t_walkgetattr(p9.Twalkgetattr(m.fid, m.newfid, m.names))
+        assert isinstance(r, p9.Rwalkgetattr)
+        opened = donated = 0
+        st = self.fids.get(m.newfid) if len(r.qids) == len(m.names) else None
+        if (st is not None and self.donate_sock is not None and not st.attach.writable
+                and stat.S_ISREG(r.mode)):
+            try:
+                self.t_lopen(p9.Tlopen(m.newfid, os.O_RDONLY))
+                opened = 1
+            except (OSError, P9Fail):
+                pass  # walked, not opened: the Sentry opens it on its first read
+            if opened:
+                donated = self._donate(m.newfid, st)
+        return p9.Rwalkopenfd(
+            r.qids, r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
+            r.atime_sec, r.atime_nsec, r.mtime_sec, r.mtime_nsec, r.ctime_sec, r.ctime_nsec,
+            opened, donated)
 
     def t_write(self, m: p9.Twrite) -> p9.Message:
         st = self.fid(m.fid)
@@ -574,6 +620,7 @@ def serve(
     confine: bool = True,
     seccomp_action: str = "kill",
     late_fd: int = -1,
+    donate_fd: int = -1,
 ) -> None:
     """The Gofer process: channel first (glibc finds its names under the host's
     /dev/shm), then the root and the ``attach`` sources, then confinement, then
@@ -589,6 +636,9 @@ def serve(
     # /dev/shm whichever side dies from here on (the Sentry unlinks too, later).
     channel.unlink()
     attaches: dict[str, Attach] = {}
+    # The donation socket (gofer/donate.py), made a socket object while
+    # getsockname is still allowed; only sendmsg on it is, once confined.
+    sock = socket.socket(fileno=donate_fd) if donate_fd >= 0 else None
     try:
         root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         attaches = open_attaches(list(attach or []))
@@ -600,7 +650,8 @@ def serve(
         if confine:
             from gofer import confine as _confine
 
-            _confine.confine(root_fd, seccomp_action=seccomp_action, late_fd=late_fd)
+            _confine.confine(root_fd, seccomp_action=seccomp_action, late_fd=late_fd,
+                             donate_fd=donate_fd)
             lifeline.confined()
             faults.at("gofer-confined")
             os.close(root_fd)
@@ -608,7 +659,7 @@ def serve(
             # outside our root; serve from the new "/" instead.
             root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         server = FileServer(root_fd, readonly=readonly, attaches=attaches, msize=channel.msize,
-                            late=late)
+                            late=late, donate_sock=sock)
         try:
             channel.serve(server.handle_into)
         finally:
@@ -616,6 +667,8 @@ def serve(
     finally:
         close_attaches(attaches)
         channel.close()
+        if sock is not None:
+            sock.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -641,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
             confine=args.confine,
             seccomp_action=args.seccomp,
             late_fd=args.late_fd,
+            donate_fd=args.donate_fd,
         )
     except PeerDiedError:
         return 0  # the Sentry is gone; nothing left to serve

@@ -21,6 +21,9 @@ Argument checks, where gVisor has them and they hold for a Python Sentry:
 - fcntl: the descriptor-flag and status-flag commands and F_DUPFD_CLOEXEC
   (for the descriptors an OCI exec hands over), nothing that locks, leases
   or sets an owner on host files.
+- preadv2: only with no flags (RWF_*), as a plain preadv: CPython's
+  os.preadv makes it, for reads of a descriptor the Gofer donated
+  (gofer/donate.py: read-only regular files, straight into application memory).
 - ioctl: only the terminal calls the console bridge makes on the host
   terminal (TCGETS/TCSETS*, TIOCGWINSZ/TIOCSWINSZ) and FIONREAD/FIONBIO.
 - socket calls: none that make a socket (socket, socketpair) unless the
@@ -146,6 +149,7 @@ def build(network_mode: str = "none", *, default: str = "kill") -> object:
     f.add_rule(sc.ALLOW, "mprotect", sc.Arg(2, sc.MASKED_EQ, PROT_EXEC, 0))
     for cmd in FCNTL_CMDS:
         f.add_rule(sc.ALLOW, "fcntl", sc.Arg(1, sc.EQ, cmd))
+    f.add_rule(sc.ALLOW, "preadv2", sc.Arg(5, sc.EQ, 0))  # flags (pos_l, pos_h before them)
     if "socketpair" not in sentry_allowlist(network_mode):
         # Each new stub's socket (shared objects' files go over it): an
         # AF_UNIX SOCK_SEQPACKET pair and nothing else.

@@ -20,7 +20,8 @@ DOC = "Gofer"
     ["--root", "/r", "--channel", "c", "--sentry-pid", "12", "--readonly",
      "--attach", "m0:ro:/a", "--attach", "m1:rw:/b:c", "--no-confine"],
     ["--seccomp", "log", "--sentry-pid", "7", "--channel", "c", "--root", "/"],
-    ["--root", "/r", "--channel", "c", "--sentry-pid", "12", "--late-fd", "9"],
+    ["--root", "/r", "--channel", "c", "--sentry-pid", "12", "--late-fd", "9",
+     "--donate-fd", "8"],
 ])
 def test_quick_parse_is_argparse(argv: list[str]) -> None:
     quick = gofer_args._quick_args(argv)

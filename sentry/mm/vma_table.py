@@ -44,6 +44,7 @@ import bisect
 import errno
 import struct
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from sentry.kernel.errors import SyscallError
@@ -168,6 +169,16 @@ class VmaTable:
     def copy_out(self, addr: int, data: bytes | bytearray | memoryview) -> None:
         """Write application memory; EFAULT if any byte is unmapped or read-only."""
         self._write(addr, data, PROT_WRITE)
+
+    def fill_out(self, addr: int, length: int, fill: Callable[[list[memoryview]], int]) -> int:
+        """Let ``fill`` write application memory [addr, addr+length) in place
+        (os.preadv of a donated host descriptor, sentry/vfs/gofer_hostfd.py:
+        one copy, no bytes object in between); EFAULT, with nothing written,
+        unless all of it is mapped writable.  Returns what ``fill`` returns."""
+        view = self._view
+        with self.lock:
+            pieces = self._translate(addr, length, PROT_WRITE)
+            return fill([view[o : o + n] for o, n in pieces])
 
     def copy_out_force(self, addr: int, data: bytes | bytearray | memoryview) -> None:
         """Write application memory ignoring protection (loader, ptrace-like pokes)."""

@@ -56,6 +56,12 @@ Caching of the read-only mode, in detail:
   A hit is served only while the Gofer is alive (one poll of its pidfd,
   GoferClient.alive): once it is dead, cached reads fail with EIO as
   uncached ones do, so nothing is read that no live server vouches for.
+* a regular file's first read asks the Gofer for its host descriptor
+  (Tlopenfd, gofer/donate.py); with one, read(2) preadv's it straight into
+  application memory (the host's page cache is the cache, nothing is kept
+  here) and the page cache above fills from it instead of Tread
+  (gofer_hostfd.py, with the same EIO rule once the Gofer is dead).  The
+  writable mode reads through 9P: see gofer/donate.py for why.
 
 Reads use one lopen'ed fid per file, shared by every description of that file
 (9P reads carry their own offset): in the read-only mode the file's own walk
@@ -97,6 +103,7 @@ from sentry.bytes_lru import BytesLru
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.dentry import child_map
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
+from sentry.vfs.gofer_hostfd import GoferHostFd, read_open
 from sentry.vfs.gofer_writes import GoferWrites
 from sentry.vfs.inode import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Filesystem, Inode, StatFs
 
@@ -228,7 +235,7 @@ class GoferFs(Filesystem):
         self._inodes.clear()
 
 
-class GoferInode(GoferWrites, Inode):
+class GoferInode(GoferHostFd, GoferWrites, Inode):
     """A file of the Gofer's tree, named by one walked fid."""
 
     fs: GoferFs
@@ -266,6 +273,7 @@ class GoferInode(GoferWrites, Inode):
     def __del__(self) -> None:
         # A finalizer: queue the fids, never talk to the Gofer from here.
         try:
+            self._retire_host(later=True)
             for fid in self._owned_fids():
                 self.fs.clunk_later(fid)
         except Exception:  # noqa: BLE001 - interpreter shutdown, dead client
@@ -313,9 +321,14 @@ class GoferInode(GoferWrites, Inode):
             if seen is not None and time.monotonic() - seen < NEG_TTL_S:
                 raise SyscallError(errno.ENOENT)
         walk_getattr = getattr(self.fs.client, "walk_getattr", None)
+        walk_open = (getattr(self.fs.client, "walk_open_fd", None)
+                     if self.fs.readonly and read_open() else None)
         attr = None
+        opened, host = False, None
         try:
-            if walk_getattr is not None:  # one round trip for both
+            if walk_open is not None:  # an open(O_RDONLY)'s name: walk, open, donate
+                fid, attr, opened, host = walk_open(self.fid, name)
+            elif walk_getattr is not None:  # one round trip for both
                 fid, attr = walk_getattr(self.fid, name)
             else:
                 fid, _ = self.fs.client.walk(self.fid, [name])
@@ -327,8 +340,11 @@ class GoferInode(GoferWrites, Inode):
         try:
             child = GoferInode(self.fs, fid, attr)
         except SyscallError:
+            if host is not None:
+                self.fs.client.donated.retire(host)
             self.fs.client.clunk(fid)
             raise
+        child._take_open(fid, opened, host)
         with self._lock:
             prior = self._children.get(name)
             if prior is not None:  # another thread walked it meanwhile
@@ -401,6 +417,9 @@ class GoferInode(GoferWrites, Inode):
         """This file's bytes from the Gofer.  A read-only tree's file is
         opened by its first read (Tlopenread: one round trip, not two), with
         the inode lock held so no Tlopen races it (as ``_read_fid``)."""
+        data = self._host_pread(offset, count)  # a donated descriptor (gofer_hostfd.py)
+        if data is not None:
+            return data
         client = self.fs.client
         if self._io_fid is None and self.fs.readonly:
             lopen_read = getattr(client, "lopen_read", None)
@@ -506,6 +525,9 @@ class GoferInode(GoferWrites, Inode):
                     raise
                 return n
             return len(data)
+        n = self._host_read_to(mm, addr, offset, count)  # a donated descriptor
+        if n is not None:
+            return n
         cache = self.fs.cache
         dev, ino, mtime = self.fs.dev, self.ino, self.mtime_ns
         alive_checked = False
@@ -548,6 +570,7 @@ class GoferInode(GoferWrites, Inode):
     def clunk(self, *, send: bool = True) -> None:
         """Clunk this inode's fids now (it must not be used afterwards);
         ``send=False``: only forget them (the server is ending)."""
+        self._retire_host(later=False)
         fids = self._owned_fids() if send else []
         self._io_fid = self._wfid = None
         self.fid = -1

@@ -29,6 +29,7 @@ from sentry.vfs import iflags, leases, notify, tmpfile
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import O_PATH, PathDescription, dentry_of
 from sentry.vfs.file import O_ACCMODE, O_NONBLOCK, O_RDONLY, O_WRONLY, FileDescription, Stat
+from sentry.vfs.gofer_hostfd import set_read_open
 from sentry.vfs.inode import (
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -123,9 +124,14 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
                 raise SyscallError(errno.EINVAL)
             d, created = _open_create(ctx, dirfd_dentry, path, flags, mode, umask, 0)
         else:
-            d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
-                        want_dir=bool(flags & O_DIRECTORY), reopen_flags=flags,
-                        allow_empty=allow_empty)
+            # Gofer files not walked yet come back open, descriptor donated.
+            was = set_read_open(flags & (O_ACCMODE | O_TRUNC | O_DIRECTORY) == O_RDONLY)
+            try:
+                d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
+                            want_dir=bool(flags & O_DIRECTORY), reopen_flags=flags,
+                            allow_empty=allow_empty)
+            finally:
+                set_read_open(was)
             created = False
         inode = d.inode
         if inode.is_symlink():

@@ -323,7 +323,7 @@ from gofer import confine, donate
 mine, theirs = donate.socketpair()
 other_a, other_b = socket.socketpair()
 confine.no_new_privs()
-confine.install_seccomp("kill", theirs.fileno())
+confine.install_seccomp("kill", donate_fd=theirs.fileno())
 print("donated", donate.send_fd(theirs, 1, 2, 0), flush=True)
 other_a.sendmsg([b"x"])
 print("sendmsg on another socket allowed", flush=True)

@@ -119,6 +119,14 @@ def _join(t: Task, kind: bytes, target: Any) -> None:
     if kind == b"user":
         if len(tg.live_tasks()) > 1 or target is s.user:
             raise SyscallError(errno.EINVAL)
+    if kind in (b"time", b"time_for_children"):
+        # the caller moves at once (timens_install), alone in its process
+        if len(tg.live_tasks()) > 1:
+            raise SyscallError(errno.EUSERS)
+        tg.namespaces = records.replace(s, time=target, time_children=None)
+        if target is not None:
+            target.enter()
+        return
     if kind in (b"pid", b"pid_for_children"):
         # only where the caller's children go, to its own namespace or one below
         if not pidns.is_visible_from(target, pidns.active(tg)):
@@ -126,7 +134,8 @@ def _join(t: Task, kind: bytes, target: Any) -> None:
         tg.namespaces = records.replace(s, pid_children=target)
         return
     fields = {"uts": s.uts, "ipc": s.ipc, "user": s.user, "cgroup": s.cgroup,
-              "pid_children": s.pid_children}
+              "pid_children": s.pid_children, "time": s.time,
+              "time_children": s.time_children}
     fields[kind.decode()] = target
     tg.namespaces = N.NsSet(**fields)
 
@@ -147,7 +156,8 @@ def setns(t: Task, a: Args) -> int:
         if tg.zombie:
             raise SyscallError(errno.ESRCH)
         for kind, flag in KIND_FLAGS.items():
-            if flags & flag and kind in (b"mnt", b"uts", b"ipc", b"user", b"cgroup", b"pid"):
+            if flags & flag and kind in (b"mnt", b"uts", b"ipc", b"user", b"cgroup", b"pid",
+                                         b"time"):
                 target = capture(tg, kind)
                 if kind == b"user" and target is N.nsset(t.tg).user:
                     continue
@@ -162,15 +172,15 @@ def setns(t: Task, a: Args) -> int:
     if not t.creds.capable(CAP_SYS_ADMIN):
         raise SyscallError(errno.EPERM)
     if inode.kind not in (b"mnt", b"uts", b"ipc", b"user", b"cgroup", b"pid",
-                          b"pid_for_children"):
-        return 0  # net, time: there is only the one, which the caller is in
+                          b"pid_for_children", b"time", b"time_for_children"):
+        return 0  # net: there is only the one, which the caller is in
     _join(t, inode.kind, inode.target)
     return 0
 
 
 ENTRIES: list[Entry] = [
-    partial("unshare", unshare, note="mount, UTS, IPC, cgroup, pid, user (root only, maps "
-            "recorded not applied) namespaces; net and time namespaces EINVAL"),
+    partial("unshare", unshare, note="mount, UTS, IPC, cgroup, pid, time, user (root "
+            "only, maps recorded not applied) namespaces; net namespaces EINVAL"),
     partial("setns", setns, note="/proc/PID/ns files and pidfds; mount, UTS, IPC, cgroup, "
-            "pid (for children), user namespaces"),
+            "pid (for children), time, user namespaces"),
 ]

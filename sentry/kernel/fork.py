@@ -273,7 +273,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         )
         if flags & NAMESPACE_FLAGS:
             namespaces.apply_clone(parent, tg, flags)
-        namespaces.reset_pid_children(tg)
+        namespaces.settle_child(tg)
         if flags & namespaces.CLONE_NEWPID and child_ns is not None:
             child_ns.owner = namespaces.nsset(tg).user  # a CLONE_NEWUSER's new one owns it
         cputimers.watch_cpu_limit(parent.kernel, tg)  # an inherited RLIMIT_CPU

@@ -19,8 +19,10 @@ What is modelled (namespaces(7)):
 * **pid**: sentry/kernel/pidns.py (a process's ids at each level, the
   namespace's init and its death); ``NsSet.pid_children`` is where
   unshare(CLONE_NEWPID) sends the caller's next children.
-* **net**, **time**: not modelled; asking for a new one is EINVAL, the
-  answer of a kernel built without them.
+* **time**: sentry/kernel/timens.py (the clock offsets); ``NsSet.time`` is
+  the process's, ``NsSet.time_children`` its next children's.
+* **net**: not modelled; asking for a new one is EINVAL, the answer of a
+  kernel built without it.
 
 A process's set is ``ThreadGroup.namespaces`` (None: every first namespace of
 the sandbox), inherited by fork; each namespace gets an inode number the
@@ -36,7 +38,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import pidns
+from sentry.kernel import pidns, timens
 from sentry.kernel.creds import CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.ipc import IpcNamespace
@@ -58,8 +60,8 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MODELLED = (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER
-            | CLONE_NEWPID)
-NOT_MODELLED = CLONE_NEWNET | CLONE_NEWTIME
+            | CLONE_NEWPID | CLONE_NEWTIME)
+NOT_MODELLED = CLONE_NEWNET
 ALL = MODELLED | NOT_MODELLED
 
 # /proc/PID/ns names, each with its CLONE_NEW* flag and Linux's first inode number.
@@ -123,6 +125,8 @@ class NsSet:
     user: UserNamespace | None = None
     cgroup: CgroupNamespace | None = None
     pid_children: Any = None  # unshare(CLONE_NEWPID)/setns: children's pid namespace
+    time: Any = None  # sentry/kernel/timens.py TimeNamespace
+    time_children: Any = None  # unshare(CLONE_NEWTIME): children's time namespace
 
 
 _ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
@@ -180,6 +184,10 @@ def inode_number(tg: ThreadGroup, kind: bytes) -> int:
         obj = pidns.active(tg)
     elif kind == b"pid_for_children":
         obj = pidns.for_children(tg)
+    elif kind == b"time":
+        obj = timens.active(tg)
+    elif kind == b"time_for_children":
+        obj = timens.for_children(tg)
     return number_of(kind.split(b"_")[0], obj)
 
 
@@ -230,7 +238,7 @@ def check_clone(t: Task, flags: int) -> None:
 def new_set(t: Task, old: NsSet, flags: int) -> NsSet:
     """The set a process gets with ``flags`` (mount namespaces aside)."""
     s = NsSet(uts=old.uts, ipc=old.ipc, user=old.user, cgroup=old.cgroup,
-              pid_children=old.pid_children)
+              pid_children=old.pid_children, time=old.time, time_children=old.time_children)
     if flags & CLONE_NEWUTS:
         s.uts = UtsNamespace(uts_of(t))
     if flags & CLONE_NEWIPC:
@@ -239,6 +247,8 @@ def new_set(t: Task, old: NsSet, flags: int) -> NsSet:
         s.user = UserNamespace(old.user, t.creds.euid)
     if flags & CLONE_NEWCGROUP:
         s.cgroup = CgroupNamespace()
+    if flags & CLONE_NEWTIME:
+        s.time_children = timens.new_from(t.tg, s.user)
     if flags & CLONE_NEWPID:
         pidns.check_unshared(t.tg)
         s.pid_children = pidns.new_child_ns(pidns.active(t.tg), s.user)
@@ -248,12 +258,18 @@ def new_set(t: Task, old: NsSet, flags: int) -> NsSet:
     return s
 
 
-def reset_pid_children(tg: ThreadGroup) -> None:
-    """A new process's children go to its own pid namespace, whatever its
-    parent's unshare(CLONE_NEWPID) chose for the parent's children."""
+def settle_child(tg: ThreadGroup) -> None:
+    """A new process (its set copied from its parent's, new namespaces made):
+    its children go to its own pid namespace, whatever its parent's
+    unshare(CLONE_NEWPID) chose; it runs in the time namespace its parent's
+    children go to, which it enters (its offsets fixed from now on)."""
     s = nsset(tg)
-    if s.pid_children is not None:
-        tg.namespaces = records.replace(s, pid_children=None)  # type: ignore[attr-defined]
+    time_ns = s.time_children if s.time_children is not None else s.time
+    if s.pid_children is not None or s.time_children is not None:
+        tg.namespaces = records.replace(s, pid_children=None, time=time_ns,  # type: ignore[attr-defined]
+                                        time_children=None)
+    if time_ns is not None:
+        time_ns.enter()
 
 
 def new_mount_ns(fs: Any) -> Any:

@@ -17,7 +17,7 @@ import struct
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import namespaces, pidns
+from sentry.kernel import namespaces, pidns, timens
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.dentry import Dentry
 from sentry.vfs.description import RegularFileDescription
@@ -154,6 +154,10 @@ def capture(tg: ThreadGroup, kind: bytes) -> Any:
         return pidns.active(tg)
     if kind == b"pid_for_children":
         return pidns.for_children(tg)
+    if kind == b"time":
+        return timens.active(tg)
+    if kind == b"time_for_children":
+        return timens.for_children(tg)
     return {b"uts": s.uts, b"ipc": s.ipc, b"user": s.user, b"cgroup": s.cgroup}.get(kind)
 
 

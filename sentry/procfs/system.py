@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sentry.kernel import namespaces
+from sentry.kernel import namespaces, timens
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.ipc import IpcNamespace
 from sentry.kernel.ipc.msg import MSGMAX, MSGMNB, MSGMNI
@@ -147,9 +147,12 @@ class CpuClock:
 
     def uptime(self) -> bytes:
         """/proc/uptime: seconds up, and idle seconds summed over CPUs."""
-        up = uptime_seconds(self.kernel)
+        up_ns = int(uptime_seconds(self.kernel) * 1e9)
+        task = current_task()
+        if task is not None:  # the reader's time namespace's boot-time offset
+            up_ns += timens.offset(task.tg, timens.CLOCK_BOOTTIME)
         _, _, _, idle = self.sample()
-        return f"{up:.2f} {idle / USER_HZ:.2f}\n".encode()
+        return f"{up_ns // 10**9}.{up_ns % 10**9 // 10**7:02d} {idle / USER_HZ:.2f}\n".encode()
 
 
 def loadavg(kernel: Kernel) -> bytes:

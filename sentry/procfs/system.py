@@ -271,7 +271,8 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
         b"net": d({b"core": d({b"somaxconn": f("4096")})}),
         b"vm": d({b"drop_caches": lambda: ProcFile(fs, const(b""), mode=0o200, writer=lambda b:
                                                    sc.set_int("drop_caches", b, 1, 4)),
-                  b"max_map_count": f("65530"), b"mmap_min_addr": f("65536"),
+                  b"max_map_count": rw(lambda: sc.max_map_count, sc.set_max_map_count),
+                  b"mmap_min_addr": f("65536"),
                   b"overcommit_memory": f("0"), b"overcommit_ratio": f("50")}),
     }
     return TableDir(fs, table)

@@ -237,8 +237,10 @@ class Kernel:
     def _continue(self, tg: ThreadGroup) -> None:
         """SIGCONT resumes a stopped process (whatever its disposition), and the
         parent hears about it (WCONTINUED, SIGCHLD with CLD_CONTINUED)."""
-        for s in STOP_SIGNALS:
+        for s in STOP_SIGNALS:  # every queue, the threads' too (prepare_signal)
             tg.pending.discard(s)
+            for t in tg.tasks:
+                t.pending.discard(s)
         if not tg.stopped:
             return
         tg.stopped = False

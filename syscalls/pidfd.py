@@ -136,8 +136,7 @@ def _signal_target(t: Task, fd: int) -> ThreadGroup:
 
     inode = getattr(dentry_of(desc), "inode", None)
     if isinstance(inode, PidDir) and inode.ref.tid is None:
-        with t.kernel.lock:
-            tg = t.kernel.thread_groups.get(inode.ref.pid)
+        tg = getattr(desc, "proc_tg", None)  # the process it was opened for, not a reuse
         if tg is None or tg.reaped:
             raise SyscallError(errno.ESRCH)
         return tg

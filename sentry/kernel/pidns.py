@@ -217,9 +217,8 @@ def enter(kernel: Kernel, tg: ThreadGroup, task: Task, ns: PidNamespace | None,
     want = want or []
     got: list[tuple[PidNamespace, int]] = []
     try:
-        for i, level in enumerate(levels):
-            pid = 1 if level.init is None and level is ns and not (i < len(want) and want[i]) \
-                else level.alloc(kernel.sysctl.pid_max, want[i] if i < len(want) else 0)
+        for i, level in enumerate(levels):  # a new namespace's first id is 1: its init
+            pid = level.alloc(kernel.sysctl.pid_max, want[i] if i < len(want) else 0)
             level.tgs[pid] = tg
             level.tasks[pid] = task
             got.append((level, pid))
@@ -296,6 +295,23 @@ def levels_of_task(task: Task) -> list[int]:
     """The same for a thread id."""
     return [task.tid] + [ns.task_ids.get(task, 0)
                          for ns in reversed(chain(active(task.tg)))]
+
+
+def last_pid(kernel: Kernel, ns: PidNamespace | None) -> int:
+    """/proc/sys/kernel/ns_last_pid: the id handed out last in ``ns``."""
+    if ns is None:
+        return kernel._next_pid - 1
+    return ns._next - 1
+
+
+def set_last_pid(kernel: Kernel, ns: PidNamespace | None, value: int) -> None:
+    """Writing ns_last_pid: the next id ``ns`` hands out is ``value`` + 1
+    (if free), as checkpoint/restore tools use it."""
+    with kernel.lock:
+        if ns is None:
+            kernel._next_pid = value + 1
+        else:
+            ns._next = value + 1
 
 
 def group_levels(kernel: Kernel, tg: ThreadGroup, pgid: int) -> list[int]:

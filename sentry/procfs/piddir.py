@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import time as _time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -187,6 +188,29 @@ class PidDir(ProcDir):
     def make(self, name: bytes) -> Inode:
         assert self.ref is not None
         return _PID_ENTRIES[name](self.pfs, self.ref)
+
+    def stat(self) -> Stat:
+        """The inode number is the process's own: a new process given a
+        reused pid shows another (Linux makes a new proc inode for it)."""
+        st = super().stat()
+        if self.ref is not None and self.ref.tid is None:
+            tg = self.ref.tg()
+            ino = _TG_INOS.get(tg)
+            if ino is None:
+                ino = _TG_INOS[tg] = self.pfs.next_ino()
+            st.ino = ino
+        return st
+
+    def open(self, flags: int) -> FileDescription:
+        """An open directory names the process it was opened for (Linux's
+        proc inode holds its struct pid): pidfd_send_signal on it is ESRCH
+        once that process is gone, even if its pid went to a new one."""
+        desc = super().open(flags)
+        desc.proc_tg = self.ref.tg() if self.ref is not None else None  # type: ignore[attr-defined]
+        return desc
+
+
+_TG_INOS: weakref.WeakKeyDictionary[ThreadGroup, int] = weakref.WeakKeyDictionary()
 
 
 def pid_dir(fs: ProcFilesystem, ref: ProcessRef) -> PidDir:

@@ -22,9 +22,9 @@ Facts about Linux that shape this module (kernel/fork.c):
   CLONE_PIDFD with CLONE_THREAD or CLONE_DETACHED is EINVAL (Linux 6.1).
 * CLONE_PARENT (and CLONE_THREAD) from the sandbox's init is EINVAL: init has
   no parent inside it.
-* CLONE_INTO_CGROUP needs a cgroup directory descriptor; the sandbox's cgroup
-  files are not directories a task can be moved into, so a valid descriptor
-  gets EOPNOTSUPP (a bad one EBADF).
+* CLONE_INTO_CGROUP needs a descriptor of a cgroup v2 directory
+  (sentry/vfs/cgroupfs.py); the child starts in that group.  Anything else
+  is EBADF.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING
 from sentry.kernel import fork as fork_mod
 from sentry.kernel import pidns
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import cgroupfs
+from sentry.vfs.description import dentry_of
 from syscalls.pidfd import PidFd
 from syscalls.table import Entry, partial
 
@@ -140,16 +142,20 @@ def clone3(t: Task, a: Args) -> int:
     if any(not 0 < w < t.kernel.sysctl.pid_max for w in tids):
         raise SyscallError(errno.EINVAL)
     _check_parent(t, flags)
+    into = None
     if flags & CLONE_INTO_CGROUP:
-        t.fds.get(int(cgroup))  # EBADF for a descriptor that is not open
-        raise SyscallError(errno.EOPNOTSUPP)
+        desc = t.fds.get(int(cgroup))  # EBADF for a descriptor that is not open
+        d = dentry_of(desc)
+        into = cgroupfs.group_of_dir(d.inode) if d is not None else None
+        if into is None:
+            raise SyscallError(errno.EBADF)  # not a cgroup2 directory
     if flags & CLONE_PIDFD:
         _prepare_pidfd(t, pidfd)
     sp = stack + stack_size if stack else 0
     # CLONE_NEWTIME shares its bit with the legacy exit signal's field
     flags = (flags & ~CSIGNAL) | (flags & CLONE_NEWTIME)
     tid = fork_mod.do_clone(t, flags | exit_signal, sp, parent_tid, child_tid, tls,
-                            set_tid=tids)
+                            set_tid=tids, into_cgroup=into)
     if flags & CLONE_PIDFD:
         _give_pidfd(t, tid, pidfd)
     return tid
@@ -160,5 +166,5 @@ ENTRIES: list[Entry] = [
             "namespaces as unshare (pid namespaces nest; net EINVAL); namespace "
             "flags with CLONE_THREAD EINVAL"),
     partial("clone3", clone3, note="as clone, plus set_tid (one id per pid namespace "
-            "level), CLONE_NEWTIME and CLONE_CLEAR_SIGHAND; CLONE_INTO_CGROUP EOPNOTSUPP"),
+            "level), CLONE_NEWTIME, CLONE_CLEAR_SIGHAND and CLONE_INTO_CGROUP"),
 ]

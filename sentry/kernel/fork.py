@@ -31,6 +31,7 @@ from sentry.mm.address_space import StubOp
 from sentry.rootfs import read_executable
 from sentry.systrap import patch
 from sentry.systrap.stubs import RAX, RSP
+from sentry.vfs import cgroupfs
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -194,7 +195,7 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
 
 
 def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int,
-             set_tid: list[int] | None = None) -> int:
+             set_tid: list[int] | None = None, into_cgroup: Any = None) -> int:
     """clone: a thread, or a new process (copied or, with CLONE_VM, shared memory).
     ``flags`` may carry clone3's CLONE_CLEAR_SIGHAND; ``set_tid`` is clone3's
     (the innermost pid namespace's id first).  Returns the new task's id as
@@ -274,6 +275,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         if flags & NAMESPACE_FLAGS:
             namespaces.apply_clone(parent, tg, flags)
         namespaces.settle_child(tg)
+        cgroupfs.on_fork(kernel, ptg, tg, into_cgroup)
         if flags & namespaces.CLONE_NEWPID and child_ns is not None:
             child_ns.owner = namespaces.nsset(tg).user  # a CLONE_NEWUSER's new one owns it
         cputimers.watch_cpu_limit(parent.kernel, tg)  # an inherited RLIMIT_CPU

@@ -12,18 +12,19 @@ Facts about Linux that shape this module (kernel/fork.c):
   has its own field) are EINVAL, as are CLONE_CLEAR_SIGHAND with
   CLONE_SIGHAND, an exit signal with CLONE_THREAD or CLONE_PARENT, an exit
   signal above 64, a stack without a size or a size without a stack.
-* set_tid names the new task's id (one pid namespace level: a set_tid_size
-  above 1 is EINVAL); it needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE
-  (EPERM), a taken id is EEXIST, an id outside 1..pid_max EINVAL.
+* set_tid names the new task's ids, the innermost pid namespace's first (more
+  than the levels is EINVAL); each needs CAP_SYS_ADMIN or
+  CAP_CHECKPOINT_RESTORE over that namespace (EPERM; sentry/kernel/pidns.py),
+  a taken id is EEXIST, an id outside 1..pid_max EINVAL.
 * CLONE_PIDFD gives the parent a pidfd (close-on-exec) for the child: clone
   writes it where parent_tid points (so CLONE_PIDFD with
   CLONE_PARENT_SETTID is EINVAL there), clone3 to its own ``pidfd`` field.
   CLONE_PIDFD with CLONE_THREAD or CLONE_DETACHED is EINVAL (Linux 6.1).
 * CLONE_PARENT (and CLONE_THREAD) from the sandbox's init is EINVAL: init has
   no parent inside it.
-* CLONE_INTO_CGROUP needs a cgroup directory descriptor; the sandbox's cgroup
-  files are not directories a task can be moved into, so a valid descriptor
-  gets EOPNOTSUPP (a bad one EBADF).
+* CLONE_INTO_CGROUP needs a descriptor of a cgroup v2 directory
+  (sentry/vfs/cgroupfs.py); the child starts in that group.  Anything else
+  is EBADF.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ import struct
 from typing import TYPE_CHECKING
 
 from sentry.kernel import fork as fork_mod
-from sentry.kernel.creds import CAP_SYS_ADMIN
+from sentry.kernel import pidns
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import cgroupfs
+from sentry.vfs.description import dentry_of
 from syscalls.pidfd import PidFd
 from syscalls.table import Entry, partial
 
@@ -72,7 +75,7 @@ def _prepare_pidfd(t: Task, addr: int) -> None:
 
 def _give_pidfd(t: Task, tid: int, addr: int) -> None:
     with t.kernel.lock:
-        tg = t.kernel.thread_groups.get(tid)
+        tg = pidns.find_tg(t.kernel, pidns.viewer(t), tid)
     if tg is None:  # it was reaped already (SIGCHLD ignored): still a valid pidfd
         raise SyscallError(errno.ESRCH)
     fd = t.fds.install(PidFd(tg, 0), cloexec=True)
@@ -135,25 +138,24 @@ def clone3(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if flags & CLONE_PIDFD and flags & (CLONE_THREAD | CLONE_DETACHED):
         raise SyscallError(errno.EINVAL)
-    # copy_process: one pid namespace level here
-    if len(tids) > 1:
+    # alloc_pid: one id per pid namespace level, the innermost first
+    if any(not 0 < w < t.kernel.sysctl.pid_max for w in tids):
         raise SyscallError(errno.EINVAL)
-    want = tids[0] if tids else 0
-    if tids and not 0 < want < t.kernel.sysctl.pid_max:
-        raise SyscallError(errno.EINVAL)
-    if tids and not (t.creds.capable(CAP_SYS_ADMIN) or t.creds.capable(CAP_CHECKPOINT_RESTORE)):
-        raise SyscallError(errno.EPERM)
     _check_parent(t, flags)
+    into = None
     if flags & CLONE_INTO_CGROUP:
-        t.fds.get(int(cgroup))  # EBADF for a descriptor that is not open
-        raise SyscallError(errno.EOPNOTSUPP)
-    if flags & CLONE_NEWTIME:
-        raise SyscallError(errno.EINVAL)  # not modelled (sentry/kernel/namespaces.py)
+        desc = t.fds.get(int(cgroup))  # EBADF for a descriptor that is not open
+        d = dentry_of(desc)
+        into = cgroupfs.group_of_dir(d.inode) if d is not None else None
+        if into is None:
+            raise SyscallError(errno.EBADF)  # not a cgroup2 directory
     if flags & CLONE_PIDFD:
         _prepare_pidfd(t, pidfd)
     sp = stack + stack_size if stack else 0
-    tid = fork_mod.do_clone(t, (flags & ~CSIGNAL) | exit_signal, sp, parent_tid, child_tid, tls,
-                            set_tid=want)
+    # CLONE_NEWTIME shares its bit with the legacy exit signal's field
+    flags = (flags & ~CSIGNAL) | (flags & CLONE_NEWTIME)
+    tid = fork_mod.do_clone(t, flags | exit_signal, sp, parent_tid, child_tid, tls,
+                            set_tid=tids, into_cgroup=into)
     if flags & CLONE_PIDFD:
         _give_pidfd(t, tid, pidfd)
     return tid
@@ -161,8 +163,8 @@ def clone3(t: Task, a: Args) -> int:
 
 ENTRIES: list[Entry] = [
     partial("clone", clone, note="processes and threads, CLONE_PIDFD, CLONE_PARENT; "
-            "namespaces as unshare (pid, net, time EINVAL); namespace flags with "
-            "CLONE_THREAD EINVAL"),
-    partial("clone3", clone3, note="as clone, plus set_tid (one pid namespace level) and "
-            "CLONE_CLEAR_SIGHAND; CLONE_INTO_CGROUP EOPNOTSUPP"),
+            "namespaces as unshare (pid namespaces nest; net EINVAL); namespace "
+            "flags with CLONE_THREAD EINVAL"),
+    partial("clone3", clone3, note="as clone, plus set_tid (one id per pid namespace "
+            "level), CLONE_NEWTIME, CLONE_CLEAR_SIGHAND and CLONE_INTO_CGROUP"),
 ]

@@ -8,7 +8,7 @@ import struct
 import time as _time
 from typing import TYPE_CHECKING
 
-from sentry.kernel import namespaces
+from sentry.kernel import namespaces, timens
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.futex import futex_key
 from sentry.procfs.system import memory_kb
@@ -210,7 +210,8 @@ SYSINFO = struct.Struct("<q3Q6QHxxxxxxQQI4x")  # uptime, loads, ram/swap, procs,
 def sysinfo(t: Task, a: Args) -> int:
     """sysinfo(2): uptime since the sandbox booted, the host's memory, our process count."""
     k = t.kernel
-    up = (_time.monotonic_ns() - k.boot_monotonic_ns) // 10**9
+    up_ns = _time.monotonic_ns() - k.boot_monotonic_ns + timens.offset(t.tg, timens.CLOCK_BOOTTIME)
+    up = up_ns // 10**9 + (1 if up_ns % 10**9 else 0)  # rounded up, as Linux's
     total_kb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 1024
     _, _, free, _, _, shared = memory_kb(k, total_kb)
     with k.lock:

@@ -14,7 +14,8 @@ Facts about Linux that shape this module (fs/namespace.c):
   ENODEV).  The remount, propagation and move forms need the target to be
   a mount's root (EINVAL).
 * Types made here: tmpfs (and devtmpfs, a tmpfs), proc, sysfs, devpts,
-  mqueue (the caller's IPC namespace's queues), cgroup and cgroup2.
+  mqueue (the caller's IPC namespace's queues), cgroup (v1: an empty
+  directory) and cgroup2 (the sandbox's v2 hierarchy, sentry/vfs/cgroupfs.py).
   Every other type is ENODEV: nothing reaches a host filesystem.
 * umount2 takes MNT_FORCE, MNT_DETACH, MNT_EXPIRE and UMOUNT_NOFOLLOW (any
   other bit: EINVAL, before the path is looked up).  Without MNT_DETACH a
@@ -38,6 +39,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.procfs import ProcFilesystem
 from sentry.tty.devpts import mount_devpts
 from sentry.vfs import mountns as M
+from sentry.vfs.cgroupfs import Cgroup2Fs
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import dentry_of
 from sentry.vfs.mount import Mount, follow_mounts
@@ -124,7 +126,9 @@ def _new_fs(t: Task, fstype: str, source: str, data: str) -> Any:
         return ProcFilesystem(t.kernel)
     if fstype == "sysfs":
         return SysFs()
-    if fstype in ("cgroup", "cgroup2"):
+    if fstype == "cgroup2":
+        return Cgroup2Fs(t.kernel)
+    if fstype == "cgroup":
         return CgroupFs(fstype)
     if fstype == "mqueue":
         return namespaces.ipc_of(t).mqueue
@@ -324,7 +328,8 @@ def pivot_root(t: Task, a: Args) -> int:
 
 
 ENTRIES: list[Entry] = [
-    partial("mount", mount, note="tmpfs, proc, sysfs, devpts, mqueue, cgroup, bind (MS_REC), "
+    partial("mount", mount, note="tmpfs, proc, sysfs, devpts, mqueue, cgroup (v1 empty), "
+            "cgroup2 (groups, cgroup.procs, no controllers), bind (MS_REC), "
             "remount, MS_MOVE, propagation recorded and shown (not propagated); other "
             "types ENODEV; nosymfollow and noexec enforced, nosuid for set-id bits, nodev "
             "and the atime flags only recorded (statfs f_flags, /proc/mounts)"),

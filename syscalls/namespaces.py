@@ -24,11 +24,13 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from sentry.kernel import namespaces as N
+from sentry.kernel import pidns
 from sentry.kernel.creds import CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
 from sentry.procfs.nsfs import NsInode, capture
 from sentry.vfs.description import dentry_of
 from sentry.vfs.mount import follow_mounts
+from shm import records
 from syscalls.abi import s32
 from syscalls.pidfd import PidFd
 from syscalls.table import Entry, partial
@@ -117,7 +119,23 @@ def _join(t: Task, kind: bytes, target: Any) -> None:
     if kind == b"user":
         if len(tg.live_tasks()) > 1 or target is s.user:
             raise SyscallError(errno.EINVAL)
-    fields = {"uts": s.uts, "ipc": s.ipc, "user": s.user, "cgroup": s.cgroup}
+    if kind in (b"time", b"time_for_children"):
+        # the caller moves at once (timens_install), alone in its process
+        if len(tg.live_tasks()) > 1:
+            raise SyscallError(errno.EUSERS)
+        tg.namespaces = records.replace(s, time=target, time_children=None)
+        if target is not None:
+            target.enter()
+        return
+    if kind in (b"pid", b"pid_for_children"):
+        # only where the caller's children go, to its own namespace or one below
+        if not pidns.is_visible_from(target, pidns.active(tg)):
+            raise SyscallError(errno.EINVAL)
+        tg.namespaces = records.replace(s, pid_children=target)
+        return
+    fields = {"uts": s.uts, "ipc": s.ipc, "user": s.user, "cgroup": s.cgroup,
+              "pid_children": s.pid_children, "time": s.time,
+              "time_children": s.time_children}
     fields[kind.decode()] = target
     tg.namespaces = N.NsSet(**fields)
 
@@ -138,7 +156,8 @@ def setns(t: Task, a: Args) -> int:
         if tg.zombie:
             raise SyscallError(errno.ESRCH)
         for kind, flag in KIND_FLAGS.items():
-            if flags & flag and kind in (b"mnt", b"uts", b"ipc", b"user", b"cgroup"):
+            if flags & flag and kind in (b"mnt", b"uts", b"ipc", b"user", b"cgroup", b"pid",
+                                         b"time"):
                 target = capture(tg, kind)
                 if kind == b"user" and target is N.nsset(t.tg).user:
                     continue
@@ -152,15 +171,16 @@ def setns(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if not t.creds.capable(CAP_SYS_ADMIN):
         raise SyscallError(errno.EPERM)
-    if inode.kind not in (b"mnt", b"uts", b"ipc", b"user", b"cgroup"):
-        return 0  # pid, net, time: there is only the one, which the caller is in
+    if inode.kind not in (b"mnt", b"uts", b"ipc", b"user", b"cgroup", b"pid",
+                          b"pid_for_children", b"time", b"time_for_children"):
+        return 0  # net: there is only the one, which the caller is in
     _join(t, inode.kind, inode.target)
     return 0
 
 
 ENTRIES: list[Entry] = [
-    partial("unshare", unshare, note="mount, UTS, IPC, cgroup, user (root only, maps "
-            "recorded not applied) namespaces; pid, net and time namespaces EINVAL"),
+    partial("unshare", unshare, note="mount, UTS, IPC, cgroup, pid, time, user (root "
+            "only, maps recorded not applied) namespaces; net namespaces EINVAL"),
     partial("setns", setns, note="/proc/PID/ns files and pidfds; mount, UTS, IPC, cgroup, "
-            "user namespaces"),
+            "pid (for children), time, user namespaces"),
 ]

@@ -24,6 +24,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING, Any
 
+from sentry.kernel import pidns
 from sentry.kernel import signals as sig
 from sentry.kernel.creds import CAP_SYS_PTRACE
 from sentry.kernel.errors import SyscallError
@@ -31,7 +32,7 @@ from sentry.kernel.signals import SigInfo
 from sentry.vfs.description import dentry_of
 from sentry.vfs.file import O_NONBLOCK, O_RDWR, POLLHUP, POLLIN, FileDescription, Stat
 from syscalls.abi import s32
-from syscalls.signal import may_signal
+from syscalls.signal import may_signal, send_from
 from syscalls.table import Entry, supported
 
 if TYPE_CHECKING:
@@ -87,11 +88,16 @@ class PidFd(FileDescription):
 def _get_info(tg: ThreadGroup, task: Any, usize: int, arg: int) -> int:
     """PIDFD_GET_INFO: ids and credentials while the process exists (a zombie
     too); once it is reaped, only its wait status (PIDFD_INFO_EXIT, when
-    asked: else ESRCH). Copied out up to the caller's struct size."""
-    if usize < PIDFD_INFO_SIZE_VER0:
+    asked: else ESRCH). Copied out up to the caller's struct size. The ids
+    are those of the caller's pid namespace; a process outside it (not in it
+    or below) is ESRCH, as Linux before 6.18.14 (the release uname gives)."""
+    if not arg or usize < PIDFD_INFO_SIZE_VER0:
         raise SyscallError(errno.EINVAL)
     mask = struct.unpack("<Q", task.mm.copy_in(arg, 8))[0]
     info = bytearray(PIDFD_INFO.size)
+    ns = pidns.viewer(task)
+    if not pidns.is_visible_from(pidns.active(tg), ns):
+        raise SyscallError(errno.ESRCH)
     if tg.reaped:
         if not mask & PIDFD_INFO_EXIT:
             raise SyscallError(errno.ESRCH)
@@ -102,8 +108,9 @@ def _get_info(tg: ThreadGroup, task: Any, usize: int, arg: int) -> int:
         if t is None:
             raise SyscallError(errno.ESRCH)
         c = t.creds
-        ppid = tg.parent.tgid if tg.parent is not None else 0
-        PIDFD_INFO.pack_into(info, 0, PIDFD_INFO_PID | PIDFD_INFO_CREDS, 0, tg.tgid, tg.tgid,
+        ppid = pidns.vpid(ns, tg.parent)
+        pid = pidns.vpid(ns, tg)
+        PIDFD_INFO.pack_into(info, 0, PIDFD_INFO_PID | PIDFD_INFO_CREDS, 0, pid, pid,
                              ppid, c.uid, c.gid, c.euid, c.egid, c.suid, c.sgid, c.fsuid,
                              c.fsgid, 0, 0, 0)
     n = min(usize, len(info))
@@ -129,8 +136,7 @@ def _signal_target(t: Task, fd: int) -> ThreadGroup:
 
     inode = getattr(dentry_of(desc), "inode", None)
     if isinstance(inode, PidDir) and inode.ref.tid is None:
-        with t.kernel.lock:
-            tg = t.kernel.thread_groups.get(inode.ref.pid)
+        tg = getattr(desc, "proc_tg", None)  # the process it was opened for, not a reuse
         if tg is None or tg.reaped:
             raise SyscallError(errno.ESRCH)
         return tg
@@ -142,9 +148,10 @@ def pidfd_open(t: Task, a: Args) -> int:
     pid, flags = s32(a[0]), s32(a[1])
     if flags & ~PIDFD_NONBLOCK or pid <= 0:
         raise SyscallError(errno.EINVAL)
+    ns = pidns.viewer(t)
     with t.kernel.lock:
-        task = t.kernel.tasks.get(pid)
-        tg = t.kernel.thread_groups.get(pid)
+        task = pidns.find_task(t.kernel, ns, pid)
+        tg = pidns.find_tg(t.kernel, ns, pid)
     if tg is None or tg.reaped:
         if task is not None and not task.exited:
             raise SyscallError(errno.ENOENT)  # a thread that leads no process (6.9+)
@@ -183,9 +190,9 @@ def pidfd_send_signal(t: Task, a: Args) -> int:
                 group = [g for g in t.kernel.thread_groups.values()
                          if g.pgid == tg.pgid and not g.zombie]
             for g in group:
-                t.kernel.send_group(g, info)
+                send_from(t, g, info)
         else:
-            t.kernel.send_group(tg, info)
+            send_from(t, tg, info)
     return 0
 
 

@@ -6,7 +6,7 @@ import errno
 import struct
 from typing import TYPE_CHECKING
 
-from sentry.kernel import cputimers, ptrace_wait, rlimits
+from sentry.kernel import cputimers, pidns, ptrace_wait, rlimits
 from sentry.kernel import fork as fork_mod
 from sentry.kernel.creds import CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
@@ -47,24 +47,25 @@ def exit_group(t: Task, a: Args) -> int:
 
 
 def getpid(t: Task, a: Args) -> int:
-    """getpid(2): the sandbox's own pid namespace (init is 1)."""
-    return t.pid
+    """getpid(2): the id in the caller's pid namespace (init is 1)."""
+    return pidns.vpid(pidns.viewer(t), t.tg)
 
 
 def getppid(t: Task, a: Args) -> int:
-    """getppid(2): 0 for the sandbox's init, as in a container."""
-    return t.ppid
+    """getppid(2): 0 for the sandbox's init, as in a container, and for a
+    parent outside the caller's pid namespace."""
+    return pidns.vpid(pidns.viewer(t), t.tg.parent)
 
 
 def gettid(t: Task, a: Args) -> int:
     """gettid(2)."""
-    return t.tid
+    return pidns.vtid(pidns.viewer(t), t)
 
 
 def set_tid_address(t: Task, a: Args) -> int:
     """set_tid_address(2): recorded for thread exit (CLONE_CHILD_CLEARTID)."""
     t.clear_child_tid = a[0]
-    return t.tid
+    return pidns.vtid(pidns.viewer(t), t)
 
 
 def set_robust_list(t: Task, a: Args) -> int:
@@ -347,6 +348,23 @@ def _rusage(child: ThreadGroup) -> bytes:
                        (st % 10**9) // 1000, rss) + bytes(104)
 
 
+NO_PID = 1 << 40  # a pid no process has: a wait for it finds no child (ECHILD)
+
+
+def _global_wait_pid(t: Task, pid: int) -> int:
+    """A wait's pid argument, named in the caller's pid namespace, as a
+    sandbox-wide id (pid > 0, or a process group < -1)."""
+    ns = pidns.viewer(t)
+    if ns is None or pid in (0, -1):
+        return pid
+    with t.kernel.lock:
+        if pid > 0:
+            g = pidns.find_tg(t.kernel, ns, pid)
+            return g.tgid if g is not None else NO_PID
+        pgid = pidns.global_pgid(ns, t.kernel, -pid)
+        return -pgid if pgid > 0 else -NO_PID
+
+
 def wait4(t: Task, a: Args) -> int:
     """wait4(2)."""
     pid, status_addr, options, rusage = s32(a[0]), a[1], a[2] & 0xFFFFFFFF, a[3]
@@ -354,7 +372,7 @@ def wait4(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if pid == -(1 << 31):  # -INT_MIN is no process group (Linux: ESRCH)
         raise SyscallError(errno.ESRCH)
-    got = _wait_child(t, pid, options)
+    got = _wait_child(t, _global_wait_pid(t, pid), options)
     if got is None:
         return 0
     child, status = got
@@ -362,7 +380,7 @@ def wait4(t: Task, a: Args) -> int:
         t.mm.copy_out(status_addr, I32.pack(status))
     if rusage:
         t.mm.copy_out(rusage, _rusage(child))
-    return child.tgid
+    return pidns.vpid(pidns.viewer(t), child)
 
 
 def waitid(t: Task, a: Args) -> int:
@@ -373,9 +391,9 @@ def waitid(t: Task, a: Args) -> int:
     if idtype == P_ALL:
         pid = -1
     elif idtype == P_PID:
-        pid = ident
+        pid = _global_wait_pid(t, ident) if ident > 0 else ident
     elif idtype == P_PGID:
-        pid = -ident if ident else 0
+        pid = _global_wait_pid(t, -ident) if ident > 0 else 0
     elif idtype == P_PIDFD:
         pid = pidfd_target(t, ident, options)
     else:
@@ -394,7 +412,7 @@ def waitid(t: Task, a: Args) -> int:
             t.mm.copy_out(infop, bytes(128))
         else:
             child, status = got
-            info = child_siginfo(child.tgid, t.creds.uid, status)
+            info = child_siginfo(pidns.vpid(pidns.viewer(t), child), t.creds.uid, status)
             if status & 0xFF == 0x7F and ptrace_wait.traces(t, child.tgid):
                 info.code = ptrace_wait.CLD_TRAPPED  # a ptrace-stop, to its tracer
             t.mm.copy_out(infop, info.pack())
@@ -454,19 +472,25 @@ def setsid(t: Task, a: Args) -> int:
             raise SyscallError(errno.EPERM)
         t.tg.sid = t.tg.pgid = t.pid
         t.tg.tty = None  # a new session starts without a controlling terminal
-    return t.pid
+    return pidns.vpid(pidns.viewer(t), t.tg)
+
+
+def _seen(t: Task, pgid: int) -> int:
+    """A process group or session id as the caller's pid namespace names it."""
+    with t.kernel.lock:
+        return pidns.vpgid(pidns.viewer(t), t.kernel, pgid)
 
 
 def getpgrp(t: Task, a: Args) -> int:
     """getpgrp(2)."""
-    return t.tg.pgid
+    return _seen(t, t.tg.pgid)
 
 
 def _process(t: Task, pid_arg: int) -> ThreadGroup:
     """The process a pid argument names (0: the caller), or ESRCH."""
     pid = s32(pid_arg)
     with t.kernel.lock:
-        g = t.tg if pid == 0 else t.kernel.thread_groups.get(pid)
+        g = t.tg if pid == 0 else pidns.find_tg(t.kernel, pidns.viewer(t), pid)
     if g is None:
         raise SyscallError(errno.ESRCH)
     return g
@@ -474,12 +498,12 @@ def _process(t: Task, pid_arg: int) -> ThreadGroup:
 
 def getpgid(t: Task, a: Args) -> int:
     """getpgid(2)."""
-    return _process(t, a[0]).pgid
+    return _seen(t, _process(t, a[0]).pgid)
 
 
 def getsid(t: Task, a: Args) -> int:
     """getsid(2)."""
-    return _process(t, a[0]).sid
+    return _seen(t, _process(t, a[0]).sid)
 
 
 PROCESS_ENTRIES: list[Entry] = [

@@ -51,6 +51,8 @@ FPREGS_SIZE = 512
 MXCSR_OFF = 24
 MXCSR_MASK = 0xFFFF
 DEBUGREG_OFF = 848  # offsetof(struct user, u_debugreg)
+TASK_SIZE_MAX = 0x7FFFFFFFF000  # the top of user space: breakpoints go below it
+ATTACH_WAIT_S = 5.0  # how long an attach waits for a stopped task to trap
 USER_SIZE = 912  # sizeof(struct user)
 USER_CS, USER_SS = 0x33, 0x2B
 # Flags a tracer may change in eflags (Linux's FLAG_MASK): CF PF AF ZF SF TF DF OF RF AC.
@@ -160,7 +162,10 @@ def _poke_user(t: Task, ts: pt.TraceState, off: int, value: int) -> None:
     if off < USER_REGS_SIZE:
         _set_user_reg(t, ts, off // 8, value)
     elif DEBUGREG_OFF <= off < DEBUGREG_OFF + 64:
-        ts.debugreg[(off - DEBUGREG_OFF) // 8] = value & U64
+        n = (off - DEBUGREG_OFF) // 8
+        if n < 4 and value & U64 >= TASK_SIZE_MAX:
+            raise SyscallError(errno.EINVAL)  # a breakpoint address in the kernel's half
+        ts.debugreg[n] = value & U64
     else:
         raise SyscallError(errno.EIO)
 
@@ -198,6 +203,11 @@ def _attach(t: Task, pid: int, request: int, addr: int, data: int) -> int:
             ts.trap_stop = True  # reported once the group stop ends
     if not seize:
         k.send_task(target, SigInfo(sig.SIGSTOP, code=sig.SI_USER, pid=t.pid, uid=t.creds.uid))
+        with k.lock:  # a stopped task is in a ptrace-stop when attach returns
+            if target.tg.stopped:
+                target.wake()
+                k.child_exit.wait_for(lambda: ts.stopped or target.exited
+                                      or target.ptrace is not ts, timeout=ATTACH_WAIT_S)
     return 0
 
 

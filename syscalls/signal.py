@@ -10,12 +10,13 @@ import errno
 import time as _time
 from typing import TYPE_CHECKING
 
-from sentry.kernel import rlimits
+from sentry.kernel import pidns, rlimits
 from sentry.kernel import signals as sig
 from sentry.kernel.creds import CAP_KILL
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigAction, SigInfo
 from sentry.kernel.task import ERESTARTNOHAND
+from shm import records
 from syscalls.abi import STACK_T, TIMESPEC, U64S, s32
 from syscalls.table import Entry, supported
 
@@ -204,20 +205,23 @@ def _groups_for(t: Task, pid: int) -> list[ThreadGroup]:
     """The processes ``pid`` names for kill: a zombie still counts until it is
     reaped, as Linux's (signalling it succeeds and does nothing)."""
     k = t.kernel
+    ns = pidns.viewer(t)
     with k.lock:
         if pid > 0:  # a zombie counts: Linux's kill() of one succeeds (and does nothing)
-            tg = k.thread_groups.get(pid)
+            tg = pidns.find_tg(k, ns, pid)
             if tg is None:  # any thread's id names its process (find_vpid, PIDTYPE_PID)
-                task = k.tasks.get(pid)
+                task = pidns.find_task(k, ns, pid)
                 tg = task.tg if task is not None and not task.exited else None
             return [tg] if tg is not None and not tg.reaped else []
+        seen = pidns.visible_tgs(k, ns)
         if pid == 0:
             pgid = t.tg.pgid
-            return [g for g in k.thread_groups.values() if g.pgid == pgid and not g.reaped]
-        if pid == -1:
-            return [g for g in k.thread_groups.values()
-                    if g.tgid != 1 and g is not t.tg and not g.reaped] + [t.tg]
-        return [g for g in k.thread_groups.values() if g.pgid == -pid and not g.reaped]
+            return [g for g in seen if g.pgid == pgid and not g.reaped]
+        if pid == -1:  # all but the namespace's init (pid 1 there) and the caller
+            return [g for g in seen
+                    if pidns.vpid(ns, g) != 1 and g is not t.tg and not g.reaped] + [t.tg]
+        pgid = pidns.global_pgid(ns, k, -pid)
+        return [g for g in seen if g.pgid == pgid and not g.reaped]
 
 
 RLIMIT_SIGPENDING = 11
@@ -276,15 +280,24 @@ def kill(t: Task, a: Args) -> int:
         raise SyscallError(errno.EPERM)
     if signo:
         for g in allowed:
-            t.kernel.send_group(g, SigInfo(signo, code=sig.SI_USER, pid=t.pid,
-                                           uid=t.creds.uid))
+            send_from(t, g, SigInfo(signo, code=sig.SI_USER, pid=t.pid, uid=t.creds.uid))
     return 0
 
 
+def send_from(t: Task, g: ThreadGroup, info: SigInfo) -> None:
+    """Send a caller's signal to process ``g``: si_pid as ``g``'s pid
+    namespace names the caller (0 from an ancestor namespace), and from
+    outside ``g``'s namespace for its init's protection."""
+    ns = pidns.active(g)
+    info = records.replace(info, pid=pidns.vpid(ns, t.tg))
+    t.kernel.send_group(g, info, external=ns is not pidns.viewer(t))
+
+
 def _thread(t: Task, tgid: int, tid: int) -> Task:
+    ns = pidns.viewer(t)
     with t.kernel.lock:
-        target = t.kernel.tasks.get(tid)
-    if target is None or target.exited or (tgid > 0 and target.tg.tgid != tgid):
+        target = pidns.find_task(t.kernel, ns, tid)
+    if target is None or target.exited or (tgid > 0 and pidns.vpid(ns, target.tg) != tgid):
         raise SyscallError(errno.ESRCH)
     return target
 

@@ -12,7 +12,7 @@ import struct
 import time as _time
 from typing import TYPE_CHECKING
 
-from sentry.kernel import cputime, cputimers
+from sentry.kernel import cputime, cputimers, timens
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.itimer import NSEC, RealTimer, ktime
 from sentry.kernel.task import ERESTARTNOHAND
@@ -41,8 +41,9 @@ TIMER_ABSTIME = 1
 
 
 def clock_ns(t: Task, clk: int) -> int:
+    """Clock ``clk`` as the caller reads it (its time namespace's offsets in)."""
     if clk in HOST_CLOCKS:
-        return _time.clock_gettime_ns(ALARM_CLOCKS.get(clk, clk))
+        return _time.clock_gettime_ns(ALARM_CLOCKS.get(clk, clk)) + timens.offset(t.tg, clk)
     return cputime.read_clock(*cputime.decode_clock(t, clk))  # EINVAL if not a CPU clock
 
 
@@ -323,7 +324,7 @@ def timer_settime(t: Task, a: Args) -> int:
     if isinstance(timer, cputimers.CPUTimer):
         old = timer.set(value, interval, absolute)
     elif absolute:
-        delta = value - _time.clock_gettime_ns(timer.clock)
+        delta = value - timens.offset(t.tg, timer.clock) - _time.clock_gettime_ns(timer.clock)
         old = timer.set(max(delta, 1), interval, late_ns=max(0, -delta))
     else:
         old = timer.set(value, interval)

@@ -26,6 +26,7 @@ import threading
 import time as _time
 from typing import TYPE_CHECKING
 
+from sentry.kernel import timens
 from sentry.kernel.creds import CAP_WAKE_ALARM
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.file import (
@@ -172,7 +173,10 @@ def timerfd_settime(t: Task, a: Args) -> int:
         if sec < 0 or not 0 <= nsec < NS:
             raise SyscallError(errno.EINVAL)
     timer = _timer(t, fd)
-    old = timer.settime(vsec * NS + vnsec, isec * NS + insec, bool(flags & TFD_TIMER_ABSTIME))
+    value = vsec * NS + vnsec
+    if flags & TFD_TIMER_ABSTIME and value:  # named in the caller's time namespace
+        value = max(value - timens.offset(t.tg, timer.clock), 1)
+    old = timer.settime(value, isec * NS + insec, bool(flags & TFD_TIMER_ABSTIME))
     if a[3]:
         t.mm.copy_out(a[3], _pack(*old))
     return 0

@@ -45,7 +45,8 @@ def test_config_gz_matches_the_syscall_table() -> None:
         assert option in options, f"CONFIG_{option} is neither set nor unset"
         served = table[call] != "unsupported"
         assert options[option] == served, (option, call, table[call])
-    assert options["PID_NS"] is False and options["UTS_NS"] is True
+    assert options["PID_NS"] is True and options["TIME_NS"] is True
+    assert options["NET_NS"] is False and options["UTS_NS"] is True
 
 
 def test_config_gz_is_gzip_of_the_text() -> None:

@@ -21,7 +21,7 @@ import errno
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import cputimers, creds, execimage, namespaces, ptrace, rlimits
+from sentry.kernel import cputimers, creds, execimage, namespaces, pidns, ptrace, rlimits
 from sentry.kernel.creds import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import ExecSwitch, Task
@@ -31,6 +31,7 @@ from sentry.mm.address_space import StubOp
 from sentry.rootfs import read_executable
 from sentry.systrap import patch
 from sentry.systrap.stubs import RAX, RSP
+from sentry.vfs import cgroupfs
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
@@ -58,6 +59,7 @@ CLONE_CLEAR_SIGHAND = 0x100000000  # clone3: handlers back to SIG_DFL (ignored s
 INHERITED_PRCTL = frozenset({"no_new_privs", "dumpable", "personality"})
 NAMESPACE_FLAGS = 0x7E020080  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 OP_MAP = 1
+CAP_CHECKPOINT_RESTORE = 40
 
 
 def _shared_map_ops(mm: object) -> list[StubOp]:
@@ -85,17 +87,22 @@ def _child_task(parent: Task, tg: ThreadGroup, thread: object, tid: int, flags: 
     return child, regs
 
 
-def _write_tids(parent: Task, child_mm: object, tid: int, flags: int, ptid: int,
-                ctid: int) -> None:
-    """CLONE_PARENT_SETTID (in the parent's memory, and the child's copy of it)
-    and CLONE_CHILD_SETTID (in the child's memory)."""
+def _write_tids(parent: Task, child_mm: object, child: Task, flags: int, ptid: int,
+                ctid: int) -> int:
+    """CLONE_PARENT_SETTID (in the parent's memory, and the child's copy of
+    it) with the child's id as the parent sees it, and CLONE_CHILD_SETTID (in
+    the child's memory) with the id the child sees; the first is returned
+    (what clone returns to the parent)."""
+    tid = pidns.vtid(pidns.active(parent.tg), child)
     tidb = tid.to_bytes(4, "little")
     if flags & CLONE_PARENT_SETTID:
         parent.mm.copy_out(ptid, tidb)
         if child_mm is not parent.mm:
             child_mm.copy_out(ptid, tidb)  # type: ignore[attr-defined]
     if flags & CLONE_CHILD_SETTID:
-        child_mm.copy_out(ctid, tidb)  # type: ignore[attr-defined]
+        own = pidns.vtid(pidns.active(child.tg), child).to_bytes(4, "little")
+        child_mm.copy_out(ctid, own)  # type: ignore[attr-defined]
+    return tid
 
 
 def tasks_charged(kernel: Kernel) -> int:
@@ -172,6 +179,7 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
         tid = kernel.alloc_pid(set_tid)
         child, regs = _child_task(parent, tg, th, tid, flags, stack, ctid)
         with kernel.lock:
+            pidns.enter_thread(kernel, child)
             kernel.tasks[tid] = child
             tg.tasks.append(child)
             _settle(kernel)
@@ -181,23 +189,46 @@ def _clone_thread(parent: Task, flags: int, stack: int, ptid: int, ctid: int,
             WORKERS.release(worker)
         raise
     child.boot_fp = parent.thread.clone_fp()
-    _write_tids(parent, parent.mm, tid, flags, ptid, ctid)
+    vtid = _write_tids(parent, parent.mm, child, flags, ptid, ctid)
     child.start(regs, tls if flags & CLONE_SETTLS else parent.fs_base, worker)
-    return tid
+    return vtid
 
 
 def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: int,
-             set_tid: int = 0) -> int:
+             set_tid: list[int] | None = None, into_cgroup: Any = None) -> int:
     """clone: a thread, or a new process (copied or, with CLONE_VM, shared memory).
-    ``flags`` may carry clone3's CLONE_CLEAR_SIGHAND; ``set_tid`` is clone3's."""
+    ``flags`` may carry clone3's CLONE_CLEAR_SIGHAND; ``set_tid`` is clone3's
+    (the innermost pid namespace's id first).  Returns the new task's id as
+    the caller sees it."""
+    set_tid = set_tid or []
     if flags & CLONE_THREAD:
-        return _clone_thread(parent, flags, stack, ptid, ctid, tls, set_tid)
+        if len(set_tid) > len(pidns.chain(pidns.active(parent.tg))) + 1:
+            raise SyscallError(errno.EINVAL)
+        pidns.check_set_tid(set_tid, pidns.active(parent.tg), namespaces.nsset(parent.tg).user,
+                            parent.creds.capable(CAP_SYS_ADMIN)
+                            or parent.creds.capable(CAP_CHECKPOINT_RESTORE))
+        depth = len(pidns.chain(pidns.active(parent.tg)))
+        return _clone_thread(parent, flags, stack, ptid, ctid, tls,
+                             set_tid[depth] if len(set_tid) > depth else 0)
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise SyscallError(errno.EINVAL)
     if flags & NAMESPACE_FLAGS:
         namespaces.check_clone(parent, flags)
     kernel = parent.kernel
     ptg = parent.tg
+    child_ns = pidns.for_children(ptg)
+    if flags & namespaces.CLONE_NEWPID:
+        pidns.check_unshared(ptg)
+        child_ns = pidns.new_child_ns(child_ns, namespaces.nsset(ptg).user)
+    # set_tid names the ids from the innermost namespace out; the last one
+    # that reaches the sandbox's first namespace is its sandbox-wide id.
+    depth = len(pidns.chain(child_ns))
+    if len(set_tid) > depth + 1:
+        raise SyscallError(errno.EINVAL)
+    global_want = set_tid[depth] if len(set_tid) > depth else 0
+    pidns.check_set_tid(set_tid, child_ns, namespaces.nsset(ptg).user,
+                        parent.creds.capable(CAP_SYS_ADMIN)
+                        or parent.creds.capable(CAP_CHECKPOINT_RESTORE))
     _check_nproc(parent)
     _charge(kernel)
     worker = mm = fds = None
@@ -228,7 +259,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
             fds.close_all()
         raise
     try:
-        tid = kernel.alloc_pid(set_tid)
+        tid = kernel.alloc_pid(global_want)
         real_parent = ptg.parent if flags & CLONE_PARENT and ptg.parent is not None else ptg
         tg = ThreadGroup(
             tgid=tid, parent=real_parent, pgid=ptg.pgid, sid=ptg.sid, mm=mm, fds=fds, proc=proc,
@@ -243,6 +274,10 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         )
         if flags & NAMESPACE_FLAGS:
             namespaces.apply_clone(parent, tg, flags)
+        namespaces.settle_child(tg)
+        cgroupfs.on_fork(kernel, ptg, tg, into_cgroup)
+        if flags & namespaces.CLONE_NEWPID and child_ns is not None:
+            child_ns.owner = namespaces.nsset(tg).user  # a CLONE_NEWUSER's new one owns it
         cputimers.watch_cpu_limit(parent.kernel, tg)  # an inherited RLIMIT_CPU
         tg.sigactions = {s: type(a)(a.handler, a.flags, a.restorer, a.mask)
                          for s, a in ptg.sigactions.items()
@@ -250,8 +285,14 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
         child, regs = _child_task(parent, tg, proc.thread(0), tid, flags, stack, ctid)
         child.altstack = parent.altstack
         fs_base = tls if flags & CLONE_SETTLS else parent.fs_base
-        _write_tids(parent, mm, tid, flags, ptid, ctid)
-        kernel.register(tg, child)
+        with kernel.lock:
+            pidns.enter(kernel, tg, child, child_ns, set_tid[:depth])
+            try:
+                vtid = _write_tids(parent, mm, child, flags, ptid, ctid)
+            except BaseException:
+                pidns.reaped(tg)
+                raise
+            kernel.register(tg, child)
     except BaseException:
         proc.kill()
         proc.release()
@@ -279,7 +320,7 @@ def do_clone(parent: Task, flags: int, stack: int, ptid: int, ctid: int, tls: in
                 break
         if parent.ptrace is not None:
             ptrace.vfork_done(parent, tid)
-    return tid
+    return vtid
 
 
 def do_execve(task: Task, path: bytes, argv: list[bytes], envp: list[bytes]) -> None:

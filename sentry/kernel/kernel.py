@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import ptrace
+from sentry.kernel import pidns, ptrace
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.futex import FutexManager
 from sentry.kernel.ipc import IpcNamespace
@@ -195,6 +195,9 @@ class Kernel:
         Containers only (``protect_init``): `runsc.py do` runs a host command,
         and `kill -TERM $$` there ends it as it does on the host (issue 4's
         differential tests hold it to that)."""
+        if pidns.is_ns_init(tg):  # a nested pid namespace's init: always protected
+            return (tg.action(sig).handler == SIG_DFL
+                    and not (external and sig in (SIGKILL, SIGSTOP)))
         return (self.protect_init and tg is self.init and tg.action(sig).handler == SIG_DFL
                 and not (external and sig in (SIGKILL, SIGSTOP)))
 
@@ -234,8 +237,10 @@ class Kernel:
     def _continue(self, tg: ThreadGroup) -> None:
         """SIGCONT resumes a stopped process (whatever its disposition), and the
         parent hears about it (WCONTINUED, SIGCHLD with CLD_CONTINUED)."""
-        for s in STOP_SIGNALS:
+        for s in STOP_SIGNALS:  # every queue, the threads' too (prepare_signal)
             tg.pending.discard(s)
+            for t in tg.tasks:
+                t.pending.discard(s)
         if not tg.stopped:
             return
         tg.stopped = False
@@ -333,6 +338,7 @@ class Kernel:
         """Bookkeeping when one thread is gone; the last one makes the group a zombie."""
         with self.lock:
             self.tasks.pop(task.tid, None)
+            pidns.task_gone(task)
             tg = task.tg
             if tg.live_tasks():
                 return
@@ -358,14 +364,19 @@ class Kernel:
             waiter.set()
         tg.vfork_waiters.clear()
         init = self.init
-        reaper = new_reaper(tg, init)
-        for child in tg.children:
-            child.parent = reaper
-            if reaper is not None:
-                reaper.children.append(child)
-                if child.zombie and reaper is not init:  # its exit is the new parent's news
-                    self.send_group(reaper, SigInfo(SIGCHLD, code=CLD_EXITED, pid=child.tgid))
-        tg.children = []
+        if pidns.is_ns_init(tg):
+            self._ns_init_exited(tg)
+        else:
+            reaper = new_reaper(tg, init)
+            for child in tg.children:
+                child.parent = reaper
+                if reaper is not None:
+                    reaper.children.append(child)
+                    if child.zombie and reaper is not pidns.init_of(child, init):
+                        # its exit is the new parent's news
+                        self.send_group(reaper, SigInfo(SIGCHLD, code=CLD_EXITED,
+                                                        pid=pidns.vpid(reaper.pidns, child)))
+            tg.children = []
         if tg is init:
             self.init_status = tg.exit_status
             for other in list(self.thread_groups.values()):
@@ -375,17 +386,31 @@ class Kernel:
         parent = tg.parent
         if parent is None:
             self.thread_groups.pop(tg.tgid, None)
+            pidns.reaped(tg)
             tg.reaped = True
             self.child_exit.notify_all()
             return
         act = parent.action(SIGCHLD)
-        if act.handler == SIG_IGN or act.flags & SA_NOCLDWAIT:
-            self.reap(tg, account=False)  # auto-reaped: not the parent's children's usage
+        if (act.handler == SIG_IGN or act.flags & SA_NOCLDWAIT
+                or (parent.zombie and pidns.is_ns_init(parent))):
+            # auto-reaped (a dead namespace init's children too): not the
+            # parent's children's usage
+            self.reap(tg, account=False)
         elif 0 < tg.exit_signal <= 64:  # legacy clone takes 0-255; Linux sends only valid ones
             code, status = describe_status(tg.exit_status)
             self.send_group(parent, SigInfo(tg.exit_signal, code=code or CLD_EXITED,
-                                            pid=tg.tgid, status=status))
+                                            pid=pidns.vpid(parent.pidns, tg), status=status))
         self.child_exit.notify_all()
+
+    def _ns_init_exited(self, tg: ThreadGroup) -> None:
+        """A nested pid namespace's init is exiting (zap_pid_namespace): every
+        other process in the namespace is killed, and its children stay its
+        own, reaped as they die (those already dead now)."""
+        for other in pidns.init_exiting(tg):
+            self._kill_group(other, SIGKILL)
+        for child in list(tg.children):
+            if child.zombie:
+                self.reap(child, account=False)
 
     def reap(self, tg: ThreadGroup, account: bool = True) -> None:
         """Remove a zombie for good (wait4 took it, or its parent ignores SIGCHLD:
@@ -393,6 +418,7 @@ class Kernel:
         with self.lock:
             tg.reaped = True
             self.thread_groups.pop(tg.tgid, None)
+            pidns.reaped(tg)
             if tg.parent is not None:
                 if tg in tg.parent.children:
                     tg.parent.children.remove(tg)

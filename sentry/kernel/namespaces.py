@@ -16,8 +16,13 @@ What is modelled (namespaces(7)):
   uid_map and gid_map take one write each and are shown back; ids and
   capabilities are not translated (the caller is root in the sandbox
   already, and the maps it writes are recorded, not applied).
-* **pid**, **net**, **time**: not modelled; asking for a new one is EINVAL,
-  the answer of a kernel built without them.
+* **pid**: sentry/kernel/pidns.py (a process's ids at each level, the
+  namespace's init and its death); ``NsSet.pid_children`` is where
+  unshare(CLONE_NEWPID) sends the caller's next children.
+* **time**: sentry/kernel/timens.py (the clock offsets); ``NsSet.time`` is
+  the process's, ``NsSet.time_children`` its next children's.
+* **net**: not modelled; asking for a new one is EINVAL, the answer of a
+  kernel built without it.
 
 A process's set is ``ThreadGroup.namespaces`` (None: every first namespace of
 the sandbox), inherited by fork; each namespace gets an inode number the
@@ -33,6 +38,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from sentry.kernel import pidns, timens
 from sentry.kernel.creds import CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.ipc import IpcNamespace
@@ -53,8 +59,9 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MODELLED = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER
-NOT_MODELLED = CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME
+MODELLED = (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER
+            | CLONE_NEWPID | CLONE_NEWTIME)
+NOT_MODELLED = CLONE_NEWNET
 ALL = MODELLED | NOT_MODELLED
 
 # /proc/PID/ns names, each with its CLONE_NEW* flag and Linux's first inode number.
@@ -117,6 +124,9 @@ class NsSet:
     ipc: IpcNamespace | None = None
     user: UserNamespace | None = None
     cgroup: CgroupNamespace | None = None
+    pid_children: Any = None  # unshare(CLONE_NEWPID)/setns: children's pid namespace
+    time: Any = None  # sentry/kernel/timens.py TimeNamespace
+    time_children: Any = None  # unshare(CLONE_NEWTIME): children's time namespace
 
 
 _ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
@@ -170,7 +180,15 @@ def inode_number(tg: ThreadGroup, kind: bytes) -> int:
         obj = s.user
     elif flag == CLONE_NEWCGROUP:
         obj = s.cgroup
-    return number_of(kind, obj)
+    elif kind == b"pid":
+        obj = pidns.active(tg)
+    elif kind == b"pid_for_children":
+        obj = pidns.for_children(tg)
+    elif kind == b"time":
+        obj = timens.active(tg)
+    elif kind == b"time_for_children":
+        obj = timens.for_children(tg)
+    return number_of(kind.split(b"_")[0], obj)
 
 
 def number_of(kind: bytes, obj: Any) -> int:
@@ -197,12 +215,14 @@ def owner_of(obj: Any) -> UserNamespace | None:
 
 
 def check_new(t: Task, flags: int) -> None:
-    """EINVAL for a namespace kind not modelled, EPERM without CAP_SYS_ADMIN
-    (unshare's and clone's order: flags first, then the capability)."""
+    """EPERM without CAP_SYS_ADMIN, then EINVAL for a namespace kind not
+    modelled: Linux's order (copy_namespaces and unshare_nsproxy_namespaces
+    check the capability before making any namespace, and a kernel built
+    without a kind says EINVAL only then)."""
+    if flags & ALL and not t.creds.capable(CAP_SYS_ADMIN):
+        raise SyscallError(errno.EPERM)
     if flags & NOT_MODELLED:
         raise SyscallError(errno.EINVAL)
-    if flags & MODELLED and not t.creds.capable(CAP_SYS_ADMIN):
-        raise SyscallError(errno.EPERM)
 
 
 def check_clone(t: Task, flags: int) -> None:
@@ -217,7 +237,8 @@ def check_clone(t: Task, flags: int) -> None:
 
 def new_set(t: Task, old: NsSet, flags: int) -> NsSet:
     """The set a process gets with ``flags`` (mount namespaces aside)."""
-    s = NsSet(uts=old.uts, ipc=old.ipc, user=old.user, cgroup=old.cgroup)
+    s = NsSet(uts=old.uts, ipc=old.ipc, user=old.user, cgroup=old.cgroup,
+              pid_children=old.pid_children, time=old.time, time_children=old.time_children)
     if flags & CLONE_NEWUTS:
         s.uts = UtsNamespace(uts_of(t))
     if flags & CLONE_NEWIPC:
@@ -226,10 +247,29 @@ def new_set(t: Task, old: NsSet, flags: int) -> NsSet:
         s.user = UserNamespace(old.user, t.creds.euid)
     if flags & CLONE_NEWCGROUP:
         s.cgroup = CgroupNamespace()
+    if flags & CLONE_NEWTIME:
+        s.time_children = timens.new_from(t.tg, s.user)
+    if flags & CLONE_NEWPID:
+        pidns.check_unshared(t.tg)
+        s.pid_children = pidns.new_child_ns(pidns.active(t.tg), s.user)
     for obj, was in ((s.uts, old.uts), (s.ipc, old.ipc), (s.cgroup, old.cgroup)):
         if obj is not was and s.user is not None:  # made now: the caller's user ns owns it
             _owners[obj] = s.user
     return s
+
+
+def settle_child(tg: ThreadGroup) -> None:
+    """A new process (its set copied from its parent's, new namespaces made):
+    its children go to its own pid namespace, whatever its parent's
+    unshare(CLONE_NEWPID) chose; it runs in the time namespace its parent's
+    children go to, which it enters (its offsets fixed from now on)."""
+    s = nsset(tg)
+    time_ns = s.time_children if s.time_children is not None else s.time
+    if s.pid_children is not None or s.time_children is not None:
+        tg.namespaces = records.replace(s, pid_children=None, time=time_ns,  # type: ignore[attr-defined]
+                                        time_children=None)
+    if time_ns is not None:
+        time_ns.enter()
 
 
 def new_mount_ns(fs: Any) -> Any:

@@ -433,6 +433,19 @@ def _group_stop(task: Task, signo: int, regs: list[int]) -> None:
             _event_stop(task, EVENT_STOP, 0, regs)
 
 
+def attached_while_stopped(task: Task, signo: int, regs: list[int]) -> bool:
+    """PTRACE_ATTACH of a task in a group stop: it enters a ptrace group-stop
+    at once (Linux's JOBCTL_TRAP_STOP), which the attach waits for.  True
+    when the tracer resumed it (it runs), False when it was detached."""
+    ts = task.ptrace
+    if ts is None:
+        return False
+    event = EVENT_STOP if ts.seized else 0
+    got = _stop(task, STOP_GROUP, 0x7F | signo << 8 | event << 16,
+                SigInfo(signo, code=sig.SI_USER), regs)
+    return got is not None and task.ptrace is got
+
+
 def on_clone(parent: Task, child: Task, flags: int) -> None:
     """A new task of a traced parent: traced from its first instruction when
     the matching PTRACE_O_TRACE* option (or CLONE_PTRACE) asks; the parent

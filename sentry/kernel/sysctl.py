@@ -3,6 +3,7 @@ change, kept per sandbox, never the host's.
 
 Why only these: a tunable is writable here when the Sentry honours its value
 (pid_max bounds the pids it hands out; nr_open caps RLIMIT_NOFILE;
+max_map_count caps each address space's mappings;
 inotify/max_user_instances caps each user's inotify instances;
 pipe-user-pages-soft/-hard limit an unprivileged user's pipe buffers;
 pipe-max-size caps F_SETPIPE_SZ without CAP_SYS_RESOURCE) or when
@@ -20,6 +21,7 @@ import errno
 import threading
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm import vma_table
 from shm.records import record
 
 PID_MAX_LIMIT = 4194304  # PID_MAX_LIMIT on 64-bit
@@ -54,6 +56,7 @@ class Sysctls:
     inotify_max_user_instances: int = 128
     pipe_user_pages_soft: int = 16384
     pipe_user_pages_hard: int = 0
+    max_map_count: int = 65530
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -62,6 +65,12 @@ class Sysctls:
         value = parse_int(data, lo, hi)
         with self.lock:
             setattr(self, name, value)
+
+    def set_max_map_count(self, data: bytes) -> None:
+        """vm.max_map_count: how many mappings one address space may have
+        (sentry/mm/vma_table.py enforces it, for every address space)."""
+        self.set_int("max_map_count", data, 0, (1 << 31) - 1)
+        vma_table.limits.max_map_count = self.max_map_count
 
     def set_text(self, name: str, data: bytes, limit: int = 128) -> None:
         text = data.split(b"\n", 1)[0]

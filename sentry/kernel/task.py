@@ -606,7 +606,7 @@ class Task:
             if act.handler == sig.SIG_DFL:
                 action = sig.default_action(info.signo)
                 if action == sig.STOP:
-                    self._stop(info.signo)
+                    self._stop(info.signo, regs)
                     continue
                 if action in (sig.IGNORE, sig.CONT):
                     continue
@@ -625,10 +625,18 @@ class Task:
                     regs[RAX] = (-errno.EINTR) & U64
             return self._setup_frame(regs, act, info)
 
-    def _stop(self, signo: int) -> None:
-        """Stay stopped (the stub waits in its handler) until SIGCONT or a kill."""
+    def _stop(self, signo: int, regs: list[int] | None = None) -> None:
+        """Stay stopped (the stub waits in its handler) until SIGCONT or a
+        kill.  A tracer attaching meanwhile turns the stop into a ptrace
+        group-stop at once; detached while the group is still stopped, the
+        task stays stopped."""
         self.kernel.stop_group(self.tg, signo)
-        self._hold_while(lambda: self.tg.stopped)
+        while True:
+            self._hold_while(lambda: self.tg.stopped and self.ptrace is None)
+            if self.ptrace is None or not self.tg.stopped or regs is None:
+                return
+            if ptrace.attached_while_stopped(self, signo, regs):
+                return  # the tracer let it run
 
     def _hold_while(self, held: Callable[[], bool]) -> None:
         """Keep this task in the Sentry (its stub waits in its handler) while

@@ -57,6 +57,7 @@ class ThreadGroup:
     # The process's namespaces other than its mount namespace (which is
     # fs.ns): sentry/kernel/namespaces.py NsSet, None for the sandbox's first.
     namespaces: Any = None
+    pidns: Any = None  # its pid namespace (sentry/kernel/pidns.py), None: the sandbox's first
     vfork_waiters: list[Any] = field(default_factory=list)
     prctl: dict[str, int] = field(default_factory=dict)  # PR_SET_* values that are only kept
     real_timer: Any = None  # ITIMER_REAL / alarm (sentry/kernel/itimer.py)
@@ -90,7 +91,12 @@ class ThreadGroup:
 def new_reaper(tg: ThreadGroup, init: ThreadGroup | None) -> ThreadGroup | None:
     """Who adopts the children of exiting ``tg`` (Linux's find_new_reaper):
     the nearest living ancestor that made itself a child subreaper
-    (PR_SET_CHILD_SUBREAPER), else init; none when init itself exits."""
+    (PR_SET_CHILD_SUBREAPER), else init (its pid namespace's); none when
+    init itself exits (a nested namespace's init keeps them: they were
+    killed with it and it reaps them, zap_pid_namespace)."""
+    ns = tg.pidns
+    if ns is not None:
+        init = ns.init
     if tg is init:
         return None
     p = tg.parent

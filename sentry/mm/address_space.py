@@ -201,6 +201,7 @@ class AddressSpace(Remapper, Accounting):
 
     def _claim(self, addr: int, length: int, flags: int) -> tuple[int, tuple[int, int] | None]:
         """Where a new mapping goes, with what MAP_FIXED removed to make room."""
+        self.check_new_mapping()
         if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
             if addr % PAGE_SIZE:
                 raise err(errno.EINVAL)
@@ -303,6 +304,7 @@ class AddressSpace(Remapper, Accounting):
         if end > APP_END:
             raise err(errno.EINVAL)
         with self.lock:
+            self.check_split(max(addr, APP_START), end)
             self._unmap(max(addr, APP_START), end, emit=True)
 
     def mprotect(self, addr: int, length: int, prot: int) -> None:

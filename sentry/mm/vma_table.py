@@ -84,6 +84,38 @@ def err(code: int) -> SyscallError:
     return SyscallError(code)
 
 
+def _host_map_limit() -> int:
+    """The host's vm.max_map_count less what a stub process maps besides the
+    application's VMAs (its region, with room to spare): each VMA is a host
+    mapping in the stub, and a stub the host refuses a mapping dies.  Read
+    at import, before the Sentry is confined."""
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read()) - STUB_MAPPINGS_RESERVE
+    except (OSError, ValueError):
+        return 65530 - STUB_MAPPINGS_RESERVE
+
+
+STUB_MAPPINGS_RESERVE = 64
+
+
+class _Limits:
+    """vm.max_map_count (sentry/kernel/sysctl.py sets it): the most VMAs an
+    address space may have; a mapping or split beyond it is ENOMEM, with
+    Linux's bounds (do_mmap refuses once the count is above the limit; a
+    split needs the count below it).  What is enforced is never above what
+    the host lets a stub process map (``host``)."""
+
+    max_map_count = 65530
+    host = _host_map_limit()
+
+    def effective(self) -> int:
+        return min(self.max_map_count, self.host)
+
+
+limits = _Limits()
+
+
 class VmaTable:
     """The VMAs of one address space, the pending stub ops, and user-memory copies."""
 
@@ -359,6 +391,19 @@ class VmaTable:
         del self._vmas[i:j]
         del self._starts[i:j]
         return removed
+
+    def check_new_mapping(self) -> None:
+        """ENOMEM when the address space has more mappings than vm.max_map_count."""
+        if len(self._vmas) > limits.effective():
+            raise err(errno.ENOMEM)
+
+    def check_split(self, start: int, end: int) -> None:
+        """ENOMEM when removing [start, end) would split one mapping in two
+        while the count is at vm.max_map_count (munmap, as Linux)."""
+        i = self._find(start)
+        if i >= 0 and self._vmas[i].start < start and end < self._vmas[i].end \
+                and len(self._vmas) >= limits.effective():
+            raise err(errno.ENOMEM)
 
     def _split_at(self, addr: int) -> None:
         """Make addr a VMA boundary if some VMA strictly contains it."""

@@ -25,12 +25,13 @@ ENABLED = (
     "FHANDLE",  # Sentry handles of the sandbox's own files (syscalls/fhandle.py)
     "DEVPTS_FS", "UNIX98_PTYS",
     # IPC and namespaces
-    "SYSVIPC", "POSIX_MQUEUE", "NAMESPACES", "UTS_NS", "IPC_NS", "USER_NS", "CGROUPS",
+    "SYSVIPC", "POSIX_MQUEUE", "NAMESPACES", "UTS_NS", "IPC_NS", "USER_NS", "PID_NS", "TIME_NS",
+    "CGROUPS",
     # network
     "NET", "UNIX", "INET", "IPV6",
 )
 NOT_SET = (
-    "PID_NS", "NET_NS", "TIME_NS", "SWAP", "USERFAULTFD", "IO_URING", "NUMA", "HUGETLBFS",
+    "NET_NS", "SWAP", "USERFAULTFD", "IO_URING", "NUMA", "HUGETLBFS",
     "BLK_DEV_LOOP", "BSD_PROCESS_ACCT", "MANDATORY_FILE_LOCKING", "FANOTIFY",
     "BPF_SYSCALL", "KEYS", "PERF_EVENTS", "MODULES", "QUOTA", "FS_VERITY", "MEMORY_FAILURE",
     "RSEQ",

@@ -17,7 +17,7 @@ import struct
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import namespaces
+from sentry.kernel import namespaces, pidns, timens
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.dentry import Dentry
 from sentry.vfs.description import RegularFileDescription
@@ -68,7 +68,7 @@ class NsFile(RegularFileDescription):
             return _open_user_ns(task, _owner(kind, target))
         if cmd == NS_GET_PARENT:
             if kind == b"pid":
-                raise SyscallError(errno.EPERM)  # one pid namespace: the top's has no parent
+                return _open_pid_parent(task, target)
             if kind != b"user":
                 raise SyscallError(errno.EINVAL)  # not a hierarchical kind
             return _open_user_ns(task, _owner(kind, target))
@@ -118,6 +118,21 @@ def _open_user_ns(task: Any, userns: Any) -> int:
     return task.fds.install(desc, cloexec=True)
 
 
+def _open_pid_parent(task: Any, ns: Any) -> int:
+    """NS_GET_PARENT of a pid namespace: a descriptor of its parent, EPERM
+    for the first one (no parent) or a parent outside the caller's own pid
+    namespace's subtree (Linux's pidns_get_parent)."""
+    parent = ns.parent if ns is not None else None
+    if ns is None or not pidns.is_visible_from(parent, pidns.viewer(task)):
+        raise SyscallError(errno.EPERM)
+    m = _nsfs_mount()
+    ino = namespaces.number_of(b"pid", parent)
+    inode = NsInode(m.fs, b"pid", parent, ino)  # type: ignore[arg-type]
+    desc = inode.open(0)
+    desc.dentry = Dentry(b"pid:[%d]" % ino, None, inode, m)  # type: ignore[attr-defined]
+    return task.fds.install(desc, cloexec=True)
+
+
 _lock = threading.Lock()
 _mount: Mount | None = None
 
@@ -135,6 +150,14 @@ def capture(tg: ThreadGroup, kind: bytes) -> Any:
     s = namespaces.nsset(tg)
     if kind == b"mnt":
         return getattr(tg.fs, "ns", None)
+    if kind == b"pid":
+        return pidns.active(tg)
+    if kind == b"pid_for_children":
+        return pidns.for_children(tg)
+    if kind == b"time":
+        return timens.active(tg)
+    if kind == b"time_for_children":
+        return timens.for_children(tg)
     return {b"uts": s.uts, b"ipc": s.ipc, b"user": s.user, b"cgroup": s.cgroup}.get(kind)
 
 

@@ -10,11 +10,15 @@ signal masks.
 from __future__ import annotations
 
 import errno
+import time as _time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sentry.kernel import namespaces, schedparams
+from sentry.kernel import namespaces, schedparams, timens
+from sentry.kernel.creds import CAP_SYS_TIME
 from sentry.kernel.errors import SyscallError
+from sentry.kernel.task import current_task
 from sentry.procfs import fds as F
 from sentry.procfs import nsfs
 from sentry.procfs import process as P
@@ -60,6 +64,24 @@ def _write_id_map(tg: ThreadGroup, kind: str, data: bytes) -> None:
     if user is None:
         raise SyscallError(errno.EPERM)
     user.write_map(kind, data)
+
+
+def _timens_offsets(tg: ThreadGroup) -> bytes:
+    """timens_offsets: those of the namespace the process's children go to."""
+    ns = timens.for_children(tg)
+    return (ns or timens.TimeNamespace()).show()
+
+
+def _write_timens_offsets(tg: ThreadGroup, data: bytes) -> None:
+    """Offsets of a namespace no process has entered yet (EACCES after, and
+    for the first one), by a writer with CAP_SYS_TIME (EPERM)."""
+    writer = current_task()
+    if writer is not None and not writer.creds.capable(CAP_SYS_TIME):
+        raise SyscallError(errno.EPERM)
+    ns = timens.for_children(tg)
+    if ns is None:
+        raise SyscallError(errno.EACCES)
+    ns.write_offsets(data, lambda clk: _time.clock_gettime_ns(clk))
 
 
 def _file(text: Callable[[ProcFilesystem, ProcessRef], Callable[[], bytes]], mode: int = 0o444,
@@ -139,6 +161,8 @@ _PID_ENTRIES: dict[bytes, Maker] = {
     b"status": _file(lambda fs, ref: lambda: P.status(fs.kernel, ref, fs.host)),
     b"uid_map": _file(lambda fs, ref: lambda: _id_map(ref.tg(), "uid"), 0o644,
                       lambda ref: lambda d: _write_id_map(ref.tg(), "uid", d)),
+    b"timens_offsets": _file(_of_tg(_timens_offsets), 0o644,
+                             lambda ref: lambda d: _write_timens_offsets(ref.tg(), d)),
     b"timerslack_ns": _file(lambda fs, ref: lambda: _timer_slack(ref), 0o666,
                             lambda ref: lambda d: _set_timer_slack(ref, d)),
     b"task": lambda fs, ref: TaskDir(fs, ref),
@@ -164,6 +188,29 @@ class PidDir(ProcDir):
     def make(self, name: bytes) -> Inode:
         assert self.ref is not None
         return _PID_ENTRIES[name](self.pfs, self.ref)
+
+    def stat(self) -> Stat:
+        """The inode number is the process's own: a new process given a
+        reused pid shows another (Linux makes a new proc inode for it)."""
+        st = super().stat()
+        if self.ref is not None and self.ref.tid is None:
+            tg = self.ref.tg()
+            ino = _TG_INOS.get(tg)
+            if ino is None:
+                ino = _TG_INOS[tg] = self.pfs.next_ino()
+            st.ino = ino
+        return st
+
+    def open(self, flags: int) -> FileDescription:
+        """An open directory names the process it was opened for (Linux's
+        proc inode holds its struct pid): pidfd_send_signal on it is ESRCH
+        once that process is gone, even if its pid went to a new one."""
+        desc = super().open(flags)
+        desc.proc_tg = self.ref.tg() if self.ref is not None else None  # type: ignore[attr-defined]
+        return desc
+
+
+_TG_INOS: weakref.WeakKeyDictionary[ThreadGroup, int] = weakref.WeakKeyDictionary()
 
 
 def pid_dir(fs: ProcFilesystem, ref: ProcessRef) -> PidDir:

@@ -28,7 +28,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sentry.kernel import rlimits, seccomp
+from sentry.kernel import pidns, rlimits, seccomp
 from sentry.kernel.creds import Credentials
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.ptrace import traced_stopped, tracer_pid
@@ -287,6 +287,11 @@ def _kb(n: int) -> str:
     return f"{n // 1024:8d} kB"
 
 
+def _levels(ids: list[int]) -> str:
+    """An NS* line's ids: one per pid namespace level, the outermost first."""
+    return "\t".join(map(str, ids))
+
+
 def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
     """/proc/<pid>/status."""
     tg, task, nthreads, ppid, (pnd, shd, blk, ign, cgt), queued = _snapshot(kernel, ref)
@@ -311,8 +316,11 @@ def status(kernel: Kernel, ref: ProcessRef, host: HostInfo) -> bytes:
         f"TracerPid:\t{tracer_pid(task) if task is not None else 0}",
         "Uid:\t" + "\t".join(map(str, uids)), "Gid:\t" + "\t".join(map(str, gids)),
         f"FDSize:\t{fdsize}", "Groups:\t" + " ".join(map(str, groups)) + " ",
-        f"NStgid:\t{tg.tgid}", f"NSpid:\t{pid}",
-        f"NSpgid:\t{tg.pgid}", f"NSsid:\t{tg.sid}",
+        "NStgid:\t" + _levels(pidns.levels_of(tg)),
+        "NSpid:\t" + _levels([pid] + (pidns.levels_of_task(task) if task is not None
+                                      else pidns.levels_of(tg))[1:]),
+        "NSpgid:\t" + _levels(pidns.group_levels(kernel, tg, tg.pgid)),
+        "NSsid:\t" + _levels(pidns.group_levels(kernel, tg, tg.sid)),
     ]
     if not tg.zombie:
         vm = VmStats(tg)

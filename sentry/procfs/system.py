@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sentry.kernel import namespaces
+from sentry.kernel import namespaces, pidns, timens
+from sentry.kernel.creds import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.ipc import IpcNamespace
 from sentry.kernel.ipc.msg import MSGMAX, MSGMNB, MSGMNI
 from sentry.kernel.ipc.registry import IPCMNI
 from sentry.kernel.ipc.sem import SEMMNS, SEMMSL, SEMOPM
-from sentry.kernel.sysctl import NR_OPEN_MAX, NR_OPEN_MIN, PID_MAX_LIMIT, PID_MAX_MIN
+from sentry.kernel.sysctl import NR_OPEN_MAX, NR_OPEN_MIN, PID_MAX_LIMIT, PID_MAX_MIN, parse_int
 from sentry.kernel.task import current_task
 from sentry.procfs import kconfig, sysvipc
 from sentry.procfs.net import net_dir
@@ -147,9 +148,12 @@ class CpuClock:
 
     def uptime(self) -> bytes:
         """/proc/uptime: seconds up, and idle seconds summed over CPUs."""
-        up = uptime_seconds(self.kernel)
+        up_ns = int(uptime_seconds(self.kernel) * 1e9)
+        task = current_task()
+        if task is not None:  # the reader's time namespace's boot-time offset
+            up_ns += timens.offset(task.tg, timens.CLOCK_BOOTTIME)
         _, _, _, idle = self.sample()
-        return f"{up:.2f} {idle / USER_HZ:.2f}\n".encode()
+        return f"{up_ns // 10**9}.{up_ns % 10**9 // 10**7:02d} {idle / USER_HZ:.2f}\n".encode()
 
 
 def loadavg(kernel: Kernel) -> bytes:
@@ -216,6 +220,7 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
         b"domainname": rw(lambda: _reader_uts(k).domainname, uts_write("domainname")),
         b"hostname": rw(lambda: _reader_uts(k).nodename, uts_write("nodename")),
         b"ngroups_max": f("65536"),
+        b"ns_last_pid": rw(lambda: _last_pid(k), lambda b: _set_last_pid(k, b)),
         b"osrelease": f(lambda: (k.uts.release + "\n").encode()),
         b"ostype": f(lambda: (k.uts.sysname + "\n").encode()),
         b"overflowgid": f("65534"),
@@ -268,10 +273,25 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
         b"net": d({b"core": d({b"somaxconn": f("4096")})}),
         b"vm": d({b"drop_caches": lambda: ProcFile(fs, const(b""), mode=0o200, writer=lambda b:
                                                    sc.set_int("drop_caches", b, 1, 4)),
-                  b"max_map_count": f("65530"), b"mmap_min_addr": f("65536"),
+                  b"max_map_count": rw(lambda: sc.max_map_count, sc.set_max_map_count),
+                  b"mmap_min_addr": f("65536"),
                   b"overcommit_memory": f("0"), b"overcommit_ratio": f("50")}),
     }
     return TableDir(fs, table)
+
+
+def _last_pid(k: Kernel) -> int:
+    t = current_task()
+    return pidns.last_pid(k, pidns.viewer(t) if t is not None else None)
+
+
+def _set_last_pid(k: Kernel, data: bytes) -> None:
+    """ns_last_pid of the writer's pid namespace: CAP_SYS_ADMIN or
+    CAP_CHECKPOINT_RESTORE (EPERM), a value in [0, pid_max] (EINVAL)."""
+    t = current_task()
+    if t is None or not (t.creds.capable(CAP_SYS_ADMIN) or t.creds.capable(CAP_CHECKPOINT_RESTORE)):
+        raise SyscallError(errno.EPERM)
+    pidns.set_last_pid(k, pidns.viewer(t), parse_int(data, 0, k.sysctl.pid_max))
 
 
 def system_table(fs: ProcFilesystem) -> dict[bytes, Callable[[], Inode]]:

@@ -19,6 +19,7 @@ import ctypes
 import logging
 import os
 
+from sentry.kernel import timens
 from sentry.vdso import image
 from sentry.vdso.timepage import TimePage, tsc_usable
 
@@ -58,5 +59,6 @@ def install() -> None:
     ctypes.memset(rw, 0, 16)  # seq 0, disabled: the syscall until the first update
     page.start()
     _page = page
+    timens.on_offsets_active = page.set_slow_mono
     _base = stub.STUB_VDSO_ADDR
     log.debug("vdso: mapped at %#x, time page %s", _base, "on" if usable else "off (syscall)")

@@ -59,7 +59,7 @@ CDEF = """
 #define VVAR_NCLOCKS ...
 #define VVAR_SIZE ...
 struct vvar_clock { uint64_t base_cycles; int64_t base_ns; uint64_t mult; uint64_t pad; };
-struct vvar { uint32_t seq; uint32_t enabled; uint32_t abi; uint32_t pad;
+struct vvar { uint32_t seq; uint32_t enabled; uint32_t abi; uint32_t slow_mono;
               struct vvar_clock clk[4]; };
 void vvar_sample(int clk, int tries, uint64_t *out);
 uint64_t vvar_now_cycles(void);

@@ -92,6 +92,11 @@ class TimePage:
         self._lib.vvar_sample(clk, SAMPLE_TRIES, self._out)
         return int(self._out[0]), int(self._out[1])
 
+    def set_slow_mono(self) -> None:
+        """From now on the vDSO reads only CLOCK_REALTIME itself (a time
+        namespace with offsets exists: sentry/kernel/timens.py)."""
+        self.page.slow_mono = 1
+
     def calibrate_start(self) -> None:
         """The first sample: the start of the frequency baseline."""
         if self.usable:

@@ -75,7 +75,7 @@ static int read_clock(int idx, int64_t *ns) {
             __asm__ volatile("pause");
             continue;
         }
-        if (!v->enabled)
+        if (!v->enabled || (idx != 0 && v->slow_mono))
             return -1;
         int64_t r = vvar_eval(&v->clk[idx], vvar_rdtsc());
         __asm__ volatile("" ::: "memory");

@@ -29,7 +29,10 @@ struct vvar {
     uint32_t seq;
     uint32_t enabled;
     uint32_t abi;
-    uint32_t pad;
+    /* Nonzero once a time namespace with offsets has a process (sentry/kernel/
+     * timens.py): the page has no offsets, so only CLOCK_REALTIME is read here
+     * and the monotonic and boot clocks take the syscall. */
+    uint32_t slow_mono;
     struct vvar_clock clk[VVAR_NCLOCKS];
 };
 

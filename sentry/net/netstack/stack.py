@@ -7,7 +7,8 @@ them ourselves rather than through ``pytcp.TcpIpStack``, which opens a tap
 device and probes for address conflicts for seconds: the address is the one
 Docker or CNI gave the namespace.  The RX ring is ours (``_PacketRx``): it
 reads with recvmsg, completes checksums the host left partial
-(link.read_frame) and needs no select(2).
+(link.frame_reader), needs no select(2) and runs PyTCP's packet handler
+itself; frames go out without its TX ring's thread (pump.py says why).
 
 Everything PyTCP imports is imported here, before the Sentry's seccomp filter
 goes on (an import opens files): ``prepare()`` is called at boot.
@@ -46,29 +47,11 @@ def prepare() -> None:
     from pytcp.lib.packet import PacketRx  # noqa: F401
     from pytcp.protocols.tcp.session import FsmState, TcpSessionError  # noqa: F401
 
+    import sentry.net.netstack.gso  # noqa: F401
     import sentry.net.netstack.link  # noqa: F401
+    import sentry.net.netstack.pump  # noqa: F401
     import sentry.net.netstack.tcp  # noqa: F401
     import sentry.net.netstack.udp  # noqa: F401
-
-
-def _packet_rx_ring(fd: int) -> Any:
-    from pytcp.lib import stack
-    from pytcp.lib.packet import PacketRx
-
-    from sentry.net.netstack.link import read_frame
-
-    ring = stack.rx_ring
-
-    def receive() -> None:
-        while True:
-            try:
-                frame = read_frame(fd)
-            except OSError:
-                return
-            ring._rx_ring.append(PacketRx(bytes(frame)))
-            ring._packet_enqueued.release()
-
-    threading.Thread(target=receive, daemon=True, name="netstack-rx").start()
 
 
 def attach(fd: int, cfg: dict[str, Any], netconfig: Any = None) -> None:
@@ -105,6 +88,8 @@ def _start(fd: int, cfg: dict[str, Any]) -> None:
     from pytcp.lib.ip4_address import Ip4Address, Ip4Host
     from pytcp.lib.mac_address import MacAddress
 
+    from sentry.net.netstack import pump
+
     config.TAP_MTU = cfg["mtu"]
     config.LOCAL_TCP_MSS = cfg["mtu"] - 40
     handler = stack.packet_handler
@@ -120,9 +105,10 @@ def _start(fd: int, cfg: dict[str, Any]) -> None:
     stack.arp_cache.start()
     if cfg.get("addr6"):
         stack.nd_cache.start()
-    _packet_rx_ring(fd)
-    stack.tx_ring.start(fd)
-    handler.start()
+    pump.install_transmit(fd, cfg["mtu"])
+    pump.patch_session()
+    threading.Thread(target=pump.receive_loop, args=(fd,), daemon=True,
+                     name="netstack-rx").start()
     handler._send_arp_announcement(host.address)
     if cfg.get("gateway"):
         _resolve(host.gateway)

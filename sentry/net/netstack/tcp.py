@@ -166,8 +166,8 @@ class SandboxTcpEndpoint(TcpEndpoint):
         nonblock = nonblock or bool(flags & c.MSG_DONTWAIT)
         deadline = deadline_of(self.sndtimeo)
         sent = 0
-        with self.cond:
-            while sent < len(data):
+        while sent < len(data):
+            with self.cond:
                 if self.shut & c.SEND_SHUTDOWN or net.closed or net.err:
                     if sent:
                         return sent
@@ -176,14 +176,15 @@ class SandboxTcpEndpoint(TcpEndpoint):
                     if sent:
                         return sent
                     raise SyscallError(errno.EPIPE)
-                if net.send_ready():
-                    sent += net.send(data[sent:])
+                if not net.send_ready():
+                    if nonblock:
+                        if sent:
+                            return sent
+                        raise SyscallError(errno.EAGAIN)
+                    wait(self.cond, deadline)
                     continue
-                if nonblock:
-                    if sent:
-                        return sent
-                    raise SyscallError(errno.EAGAIN)
-                wait(self.cond, deadline)
+                sent += net.send(data[sent:])
+            net.push()  # outside cond: the session's lock comes first (conn._watch)
         return sent
 
     def recv(self, count: int, flags: int, nonblock: bool) -> Received:

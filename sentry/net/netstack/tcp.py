@@ -74,15 +74,25 @@ class SandboxTcpEndpoint(TcpEndpoint):
         if self.net_listener is not None or not (self.local.is_any or
                                                  getattr(self, "iface_only", False)):
             return
-        if self.local.ip[:12] != V4_PREFIX and self.v6only:
-            return  # an IPv6-only listener: the stack is IPv4
-        if not stack.wait_ready():
+        ips = self._stack_addresses()
+        if not ips or not stack.wait_ready():
             return
-        ip = self.local.ip[12:] if self.local.is_v4 else bytes(4)
         try:
-            self.net_listener = NetListener(self.cond, ip, self.local.port)
+            self.net_listener = NetListener(self.cond, ips, self.local.port)
         except OSError as exc:
             raise SyscallError(exc.errno or errno.EADDRINUSE) from None
+
+    def _stack_addresses(self) -> list[bytes]:
+        """Where the stack listens for this socket: the v4 wildcard (or the
+        interface's address), and ``::`` too for an IPv6 wildcard when the
+        namespace gave the stack an IPv6 address (only ``::`` with
+        IPV6_V6ONLY)."""
+        if self.local.is_v4:
+            return [self.local.ip[12:]]
+        ips = [] if self.v6only else [bytes(4)]
+        if stack.local_ip6() is not None:
+            ips.append(bytes(16))
+        return ips
 
     def accept(self, nonblock: bool) -> Any:
         lst = self.net_listener

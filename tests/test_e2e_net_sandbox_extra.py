@@ -57,3 +57,26 @@ def test_ipv6_connection_into_a_dual_stack_listener(docker: sb.Docker, runtime: 
         assert _get(f"http://{addr4}:{SRV_PORT}/index.html", deadline) == f"v6-from-{runtime}\n"
     finally:
         docker("rm", "-f", name)
+
+
+@pytest.mark.parametrize("runtime", ["runc", "pyvisor"])
+def test_embedded_dns_resolves_another_container(docker: sb.Docker, runtime: str) -> None:
+    """On a user-defined network Docker's resolv.conf names its embedded
+    resolver, 127.0.0.11: busybox nslookup in the container resolves another
+    container's name to that container's address (in sandbox mode through
+    the host's relay, netstack/dnsrelay.py)."""
+    target = f"pyv-dnstarget-{runtime}"
+    res = docker("run", "-d", "--name", target, "--runtime=runc", "--network", sb.NET,
+                 sb.IMAGE, "/bin/busybox", "sleep", "120")
+    assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+    try:
+        fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+        addr = docker("inspect", "-f", fmt, target).stdout.strip()
+        res = docker("run", "--rm", f"--runtime={runtime}", "--network", sb.NET, sb.IMAGE,
+                     "/bin/busybox", "sh", "-c",
+                     f"grep nameserver /etc/resolv.conf; busybox nslookup {target}")
+        assert res.returncode == 0, f"{res.stdout} {res.stderr} {docker.daemon.why(res)}"
+        assert "nameserver 127.0.0.11" in res.stdout
+        assert f"Name:\t{target}\nAddress: {addr}\n" in res.stdout, res.stdout
+    finally:
+        docker("rm", "-f", target)

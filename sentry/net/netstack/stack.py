@@ -47,6 +47,7 @@ def prepare() -> None:
     from pytcp.lib.packet import PacketRx  # noqa: F401
     from pytcp.protocols.tcp.session import FsmState, TcpSessionError  # noqa: F401
 
+    import sentry.net.netstack.dnsrelay  # noqa: F401
     import sentry.net.netstack.gso  # noqa: F401
     import sentry.net.netstack.link  # noqa: F401
     import sentry.net.netstack.pump  # noqa: F401
@@ -54,12 +55,19 @@ def prepare() -> None:
     import sentry.net.netstack.udp  # noqa: F401
 
 
-def attach(fd: int, cfg: dict[str, Any], netconfig: Any = None) -> None:
+def attach(fd: int, cfg: dict[str, Any], netconfig: Any = None,
+           more: list[int] | None = None) -> None:
     """Start the stack on packet descriptor ``fd`` with the interface ``cfg``
     (link.describe's); register the interface in ``netconfig`` (what
-    netlink and /proc/net answer from).  Runs the slow part (PyTCP's thread
-    start-up sleeps) in the background; ``wait_ready`` waits for it."""
+    netlink and /proc/net answer from); with ``cfg["dns_relay"]``, the first
+    of ``more`` (taken from the list) is the relay to Docker's embedded DNS.
+    Runs the slow part (PyTCP's thread start-up sleeps) in the background;
+    ``wait_ready`` waits for it."""
     prepare()
+    if cfg.get("dns_relay") and more:
+        from sentry.net.netstack import dnsrelay
+
+        dnsrelay.attach(more.pop(0))
     if netconfig is not None:
         _register(netconfig, cfg)
     _STATE["cfg"] = cfg

@@ -17,12 +17,13 @@ from typing import Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
+from sentry.net import cork
 from sentry.net.addr import V4_PREFIX, InetAddr, parse_inet
 from sentry.net.endpoint import Received, deadline_of, notify, wait
 from sentry.net.inet import TcpEndpoint, _is_loop
 from sentry.net.netstack import stack
 from sentry.net.netstack.conn import NetConn, NetListener
-from sentry.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, FileDescription
+from sentry.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT
 
 
 def _ip16(raw: bytes) -> bytes:
@@ -168,12 +169,10 @@ class SandboxTcpEndpoint(TcpEndpoint):
         self.connected = True
 
     # -- data ----------------------------------------------------------------
-    def send(self, data: bytes, flags: int, nonblock: bool, dest: bytes | None, ctx: Any,
-             rights: list[FileDescription] | None, creds: tuple[int, int, int]) -> int:
+    def _send_now(self, data: bytes, nonblock: bool) -> int:
         net = self.net
         if net is None:
-            return super().send(data, flags, nonblock, dest, ctx, rights, creds)
-        nonblock = nonblock or bool(flags & c.MSG_DONTWAIT)
+            return super()._send_now(data, nonblock)
         deadline = deadline_of(self.sndtimeo)
         sent = 0
         while sent < len(data):
@@ -284,6 +283,7 @@ class SandboxTcpEndpoint(TcpEndpoint):
             self.shut |= mode
             notify(self.cond)
         if mode & c.SEND_SHUTDOWN:
+            cork.release_stream(self)  # what MSG_MORE or TCP_CORK held goes before the FIN
             self._fin(net)
 
     def _fin(self, net: NetConn) -> None:
@@ -296,6 +296,7 @@ class SandboxTcpEndpoint(TcpEndpoint):
                 pass
 
     def release(self) -> None:
+        cork.release_stream(self)
         if self.net_listener is not None:
             self.net_listener.close()
         net = self.net

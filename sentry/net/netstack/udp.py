@@ -17,6 +17,8 @@ import ipaddress
 from typing import Any
 
 from sentry.kernel.errors import SyscallError
+from sentry.net import consts as c
+from sentry.net import cork
 from sentry.net.addr import V4_PREFIX, InetAddr, parse_inet
 from sentry.net.dgram import DgramEndpoint
 from sentry.net.endpoint import Segment, notify
@@ -105,6 +107,14 @@ class SandboxUdpEndpoint(UdpEndpoint):
 
     def send(self, data: bytes, flags: int, nonblock: bool, dest: bytes | None, ctx: Any,
              rights: Any, creds: tuple[int, int, int]) -> int:
+        if flags & c.MSG_MORE or self.corked or self.cork_held:
+            got = cork.dgram_take(self, data, flags, dest, self._max_size())
+            if got is None:
+                return len(data)
+            size = len(data)
+            data, dest = got  # the joined datagram goes out whole, below
+            self.send(data, flags & ~c.MSG_MORE, nonblock, dest, ctx, rights, creds)
+            return size
         self._pending = None
         self._pending_dns = False
         n = super().send(data, flags, nonblock, dest, ctx, rights, creds)

@@ -48,15 +48,18 @@ class Docker:
 
 
 def _start(base: Path, dockerd: str, client: str, runtime_args: tuple[str, ...] = (),
+           extra: dict[str, dict[str, object]] | None = None,
            ) -> tuple[e2e.Daemon, dict[str, str]]:
     """e2e.start_dockerd with docker-proxy on (published ports), the pyvisor
     runtime given ``runtime_args`` (none: the default, sandbox;
-    docs/network.md) and a second runtime, pyvisor-none, with --network=none."""
+    docs/network.md), a second runtime, pyvisor-none, with --network=none,
+    and the ``extra`` runtimes (bench/bench_net_bridge.py's gVisors)."""
 
     def runtimes(conf: Path) -> None:
         cfg = json.loads(conf.read_text())
         runtime = cfg["runtimes"]["pyvisor"]
         cfg["runtimes"]["pyvisor-none"] = {**runtime, "runtimeArgs": ["--network=none"]}
+        cfg["runtimes"].update(extra or {})
         runtime["runtimeArgs"] = list(runtime_args)
         conf.write_text(json.dumps(cfg))
 
@@ -68,7 +71,8 @@ def docker() -> Iterator[Docker]:
     yield from bridge_docker()
 
 
-def bridge_docker(runtime_args: tuple[str, ...] = ()) -> Iterator[Docker]:
+def bridge_docker(runtime_args: tuple[str, ...] = (),
+                  extra: dict[str, dict[str, object]] | None = None) -> Iterator[Docker]:
     """dockerd with the bridge network NET and the busybox image (also
     bench/bench_net_bridge.py's and tests/test_e2e_net_host.py's), pyvisor
     run with ``runtime_args`` (none: the default network mode) and
@@ -81,7 +85,7 @@ def bridge_docker(runtime_args: tuple[str, ...] = ()) -> Iterator[Docker]:
     base = e2e.short_tmpdir("pyv-dn-")
     daemon = None
     try:
-        daemon, env = _start(base, dockerd, client, runtime_args)
+        daemon, env = _start(base, dockerd, client, runtime_args, extra)
         d = Docker(client, env, daemon)
         res = d("import", str(e2e.write_rootfs_tar(base / "rootfs.tar")), IMAGE)
         if res.returncode != 0:

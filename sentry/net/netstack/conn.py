@@ -174,14 +174,15 @@ class NetConn:
         except TcpSessionError:
             raise SyscallError(errno.EPIPE) from None
 
-    def push(self) -> None:
-        """Send what the window allows now (cond NOT held: the session's
-        FSM lock is taken before cond, in _watch's wrappers)."""
+    def push(self, nagle: bool) -> None:
+        """Send what the window allows now, small segments held back while
+        data is in flight if ``nagle`` (cond NOT held: the session's FSM lock
+        is taken before cond, in _watch's wrappers)."""
         from sentry.net.netstack import pump
 
         sess = self.sock._tcp_session if self.sock is not None else None
         if sess is not None:
-            pump.push(sess)
+            pump.push(sess, nagle)
 
     def state_open(self) -> bool:
         from pytcp.protocols.tcp.session import FsmState

@@ -127,13 +127,19 @@ def _start_timer(timer: Any) -> None:
     """PyTCP's timer, ticking every millisecond as its own thread does, but
     asleep while it has no task and no timer (no TCP session): its thread
     would otherwise take the GIL a thousand times a second from the Sentry
-    for nothing, on every sandbox with an interface."""
+    for nothing, on every sandbox with an interface.  Registrations take a
+    lock the tick holds while it rebuilds its tables: sessions now send (and
+    so register retransmission timers) from the RX and application threads
+    too (pump.py), and an unlocked rebuild lost them or raised "dictionary
+    changed size during iteration" in this thread."""
     wake = threading.Event()
+    lock = threading.Lock()
     for name in ("register_method", "register_timer"):
         orig = getattr(timer, name)
 
         def registered(*args: Any, _orig: Any = orig, **kwargs: Any) -> Any:
-            out = _orig(*args, **kwargs)
+            with lock:
+                out = _orig(*args, **kwargs)
             wake.set()
             return out
 
@@ -146,12 +152,13 @@ def _start_timer(timer: Any) -> None:
                 wake.clear()
                 continue
             time.sleep(0.001)
-            for name in timer._timers:  # the body of PyTCP's __thread_timer
-                timer._timers[name] -= 1
-            timer._timers = {k: v for k, v in timer._timers.items() if v}
-            for task in timer._tasks:
+            with lock:  # the body of PyTCP's __thread_timer
+                timer._timers = {k: v - 1 for k, v in timer._timers.items() if v > 1}
+                tasks = list(timer._tasks)
+            for task in tasks:
                 task.tick()
-            timer._tasks = [t for t in timer._tasks if t.remaining_delay]
+            with lock:
+                timer._tasks = [t for t in timer._tasks if t.remaining_delay]
 
     threading.Thread(target=run, daemon=True, name="netstack-timer").start()
 

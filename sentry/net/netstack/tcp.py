@@ -25,6 +25,8 @@ from sentry.net.netstack import stack
 from sentry.net.netstack.conn import NetConn, NetListener
 from sentry.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT
 
+TCP_NODELAY = 1
+
 
 def _ip16(raw: bytes) -> bytes:
     """A stack address (4 or 16 bytes) as InetAddr keeps it (16)."""
@@ -193,7 +195,8 @@ class SandboxTcpEndpoint(TcpEndpoint):
                     wait(self.cond, deadline)
                     continue
                 sent += net.send(data[sent:])
-            net.push()  # outside cond: the session's lock comes first (conn._watch)
+            # Outside cond: the session's lock comes first (conn._watch).
+            net.push(not self._proto_int(c.IPPROTO_TCP, TCP_NODELAY))
         return sent
 
     def recv(self, count: int, flags: int, nonblock: bool) -> Received:

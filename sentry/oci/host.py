@@ -558,7 +558,7 @@ def _network_for_start(b: bundle.Bundle) -> tuple[dict[str, Any], list[socket.so
     try:
         desc = link.describe()
         if desc is None:
-            return msg, None
+            return msg, []
         packet = link.open_packet(desc["ifname"])
         link.strip_addresses(desc["ifname"])
         if "addr6" in desc:

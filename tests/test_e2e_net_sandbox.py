@@ -8,6 +8,8 @@ defined bridge network (its own bridge name and subnet, so it never meets a
 docker0) and the userland proxy for -p.  The image is the busybox one of
 tests/e2e.py: its httpd serves, its nc is the client.  Each check runs with
 runc first: a runc failure is the harness's, a pyvisor-only failure ours.
+Also: an IPv6 connection into a container's ``::`` listener, and Docker's
+embedded DNS (127.0.0.11) resolving another container's name.
 """
 
 from __future__ import annotations
@@ -48,15 +50,18 @@ class Docker:
 
 
 def _start(base: Path, dockerd: str, client: str, runtime_args: tuple[str, ...] = (),
+           extra: dict[str, dict[str, object]] | None = None,
            ) -> tuple[e2e.Daemon, dict[str, str]]:
     """e2e.start_dockerd with docker-proxy on (published ports), the pyvisor
     runtime given ``runtime_args`` (none: the default, sandbox;
-    docs/network.md) and a second runtime, pyvisor-none, with --network=none."""
+    docs/network.md), a second runtime, pyvisor-none, with --network=none,
+    and the ``extra`` runtimes (bench/bench_net_bridge.py's gVisors)."""
 
     def runtimes(conf: Path) -> None:
         cfg = json.loads(conf.read_text())
         runtime = cfg["runtimes"]["pyvisor"]
         cfg["runtimes"]["pyvisor-none"] = {**runtime, "runtimeArgs": ["--network=none"]}
+        cfg["runtimes"].update(extra or {})
         runtime["runtimeArgs"] = list(runtime_args)
         conf.write_text(json.dumps(cfg))
 
@@ -68,7 +73,8 @@ def docker() -> Iterator[Docker]:
     yield from bridge_docker()
 
 
-def bridge_docker(runtime_args: tuple[str, ...] = ()) -> Iterator[Docker]:
+def bridge_docker(runtime_args: tuple[str, ...] = (),
+                  extra: dict[str, dict[str, object]] | None = None) -> Iterator[Docker]:
     """dockerd with the bridge network NET and the busybox image (also
     bench/bench_net_bridge.py's and tests/test_e2e_net_host.py's), pyvisor
     run with ``runtime_args`` (none: the default network mode) and
@@ -81,7 +87,7 @@ def bridge_docker(runtime_args: tuple[str, ...] = ()) -> Iterator[Docker]:
     base = e2e.short_tmpdir("pyv-dn-")
     daemon = None
     try:
-        daemon, env = _start(base, dockerd, client, runtime_args)
+        daemon, env = _start(base, dockerd, client, runtime_args, extra)
         d = Docker(client, env, daemon)
         res = d("import", str(e2e.write_rootfs_tar(base / "rootfs.tar")), IMAGE)
         if res.returncode != 0:
@@ -323,3 +329,53 @@ def test_sentry_holds_one_packet_socket_and_no_inet_sockets(docker: Docker) -> N
                 assert not mine & _table_inodes(ns_pid, table, 9), table
     finally:
         docker("rm", "-f", name)
+
+
+SRV_PORT = 18617  # inside the container (no published host port)
+
+
+@pytest.mark.parametrize("runtime", ["runc", "pyvisor"])
+def test_ipv6_connection_into_a_dual_stack_listener(docker: Docker, runtime: str) -> None:
+    """busybox httpd listens on ``::`` (dual stack) in the container; the host
+    fetches a page from the container's global IPv6 address and from its IPv4
+    one: the stack listens in both families for a ``::`` wildcard."""
+    if not docker.ipv6:
+        pytest.skip(f"docker cannot make an IPv6 network here: {docker.ipv6_why}")
+    name = f"pyv-v6srv-{runtime}"
+    res = docker("run", "-d", "--name", name, f"--runtime={runtime}", "--network", NET6,
+                 IMAGE, "/bin/busybox", "sh", "-c",
+                 f"echo v6-from-$0 > /tmp/index.html && exec busybox httpd -f -p {SRV_PORT}"
+                 " -h /tmp", runtime)
+    assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+    try:
+        fmt = "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}} {{.IPAddress}}{{end}}"
+        addr6, addr4 = docker("inspect", "-f", fmt, name).stdout.split()
+        deadline = time.monotonic() + 30
+        assert _fetch(f"http://[{addr6}]:{SRV_PORT}/index.html", deadline) == \
+            f"v6-from-{runtime}\n"
+        assert _fetch(f"http://{addr4}:{SRV_PORT}/index.html", deadline) == f"v6-from-{runtime}\n"
+    finally:
+        docker("rm", "-f", name)
+
+
+@pytest.mark.parametrize("runtime", ["runc", "pyvisor"])
+def test_embedded_dns_resolves_another_container(docker: Docker, runtime: str) -> None:
+    """On a user-defined network Docker's resolv.conf names its embedded
+    resolver, 127.0.0.11: busybox nslookup in the container resolves another
+    container's name to that container's address (in sandbox mode through
+    the host's relay, netstack/dnsrelay.py)."""
+    target = f"pyv-dnstarget-{runtime}"
+    res = docker("run", "-d", "--name", target, "--runtime=runc", "--network", NET,
+                 IMAGE, "/bin/busybox", "sleep", "120")
+    assert res.returncode == 0, f"{res.stderr} {docker.daemon.why(res)}"
+    try:
+        fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+        addr = docker("inspect", "-f", fmt, target).stdout.strip()
+        res = docker("run", "--rm", f"--runtime={runtime}", "--network", NET, IMAGE,
+                     "/bin/busybox", "sh", "-c",
+                     f"grep nameserver /etc/resolv.conf; busybox nslookup {target}")
+        assert res.returncode == 0, f"{res.stdout} {res.stderr} {docker.daemon.why(res)}"
+        assert "nameserver 127.0.0.11" in res.stdout
+        assert f"Name:\t{target}\nAddress: {addr}\n" in res.stdout, res.stdout
+    finally:
+        docker("rm", "-f", target)

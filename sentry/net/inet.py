@@ -25,6 +25,7 @@ from typing import Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
+from sentry.net import cork
 from sentry.net.addr import ANY4, ANY6, LOOP4, LOOP6, V4_PREFIX, InetAddr, parse_inet
 from sentry.net.dgram import DgramEndpoint
 from sentry.net.endpoint import INT, NO_CRED, UCRED, Received, Segment
@@ -33,6 +34,7 @@ from sentry.net.stream import StreamEndpoint
 from sentry.vfs.file import FileDescription
 
 SOL_TCP, SOL_IP, SOL_IPV6 = c.IPPROTO_TCP, c.IPPROTO_IP, c.IPPROTO_IPV6
+SOL_UDP = c.IPPROTO_UDP
 IPV6_V6ONLY = 26
 TCP_INFO = 11
 TCP_CONGESTION = 13
@@ -44,6 +46,7 @@ _IP_OPTS = {1: 0, 2: 64, 3: 0, 6: 0, 7: 0, 8: 0, 10: 1, 11: 0, 12: 0, 13: 0, 15:
 _IPV6_OPTS = {16: 64, 18: 1, 19: 1, IPV6_V6ONLY: 0, 23: 1, 25: 0, 49: 0, 66: 0, 67: 0}
 _TCP_OPTS = {1: 0, 2: 536, 3: 0, 4: 7200, 5: 75, 6: 9, 7: 6, 8: 60, 9: 0, 10: 0, 12: 1,
              16: 0, 18: 0, 23: 0, 25: -1, 27: 0, 30: 0}
+_UDP_OPTS = {1: 0}  # UDP_CORK
 
 
 def _is_loop(ip: bytes) -> bool:
@@ -117,6 +120,8 @@ class InetMixin:
             return _IPV6_OPTS
         if level == SOL_TCP and self.proto == c.IPPROTO_TCP:
             return _TCP_OPTS
+        if level == SOL_UDP and self.proto == c.IPPROTO_UDP:
+            return _UDP_OPTS
         raise SyscallError(errno.EOPNOTSUPP if get else errno.ENOPROTOOPT)
 
     def _proto_int(self, level: int, name: int) -> int:
@@ -149,6 +154,12 @@ class InetMixin:
         if level == SOL_IP and name == 2 and not (val == -1 or 1 <= val <= 255):
             raise SyscallError(errno.EINVAL)
         self.proto_opts[level, name] = INT.pack(val)
+        if level == SOL_TCP and name == cork.TCP_CORK:
+            cork.set_stream_cork(self, val != 0)
+        elif level == SOL_UDP and name == cork.UDP_CORK:
+            self.corked = val != 0
+            if not val and self.cork_held:
+                self.send(b"", 0, True, None, None, None, NO_CRED)  # the held datagram
 
     def _tcp_state(self) -> int:
         return _TCP_STATE["close"]
@@ -158,6 +169,9 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
     """SOCK_STREAM over loopback: TCP's states without its packets."""
 
     proto = protocol = c.IPPROTO_TCP
+    corked = False  # TCP_CORK (cork.py)
+    cork_held: bytearray | None = None
+    cork_timer: Any = None
     default_rcvbuf = 131072
     default_sndbuf = 16384
 
@@ -242,6 +256,21 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
 
     def send(self, data: bytes, flags: int, nonblock: bool, dest: bytes | None, ctx: Any,
              rights: list[FileDescription] | None, creds: tuple[int, int, int]) -> int:
+        if flags & c.MSG_MORE or self.corked or self.cork_held:
+            return cork.stream_send(self, data, flags, nonblock)
+        return self._send_now(data, nonblock)
+
+    def shutdown(self, how: int) -> None:
+        if how in (c.SHUT_WR, c.SHUT_RDWR):
+            cork.release_stream(self)  # what MSG_MORE or TCP_CORK held goes before the FIN
+        super().shutdown(how)
+
+    def release(self) -> None:
+        cork.release_stream(self)
+        super().release()
+
+    def _send_now(self, data: bytes, nonblock: bool) -> int:
+        """send(2) without corking (cork.py holds corked bytes back)."""
         peer = self.peer
         # Only a FIN'd connection whose peer closed needs the check under the
         # lock; the round-trip path skips taking it twice.
@@ -300,10 +329,23 @@ class UdpEndpoint(InetMixin, DgramEndpoint):
     """SOCK_DGRAM over loopback."""
 
     proto = protocol = c.IPPROTO_UDP
+    corked = False  # UDP_CORK (cork.py)
+    cork_held: tuple[bytearray, bytes | None] | None = None
 
     def __init__(self, family: int) -> None:
         super().__init__()
         self._inet_init(family)
+
+    def send(self, data: bytes, flags: int, nonblock: bool, dest: bytes | None, ctx: Any,
+             rights: list[FileDescription] | None, creds: tuple[int, int, int]) -> int:
+        if flags & c.MSG_MORE or self.corked or self.cork_held:
+            got = cork.dgram_take(self, data, flags, dest, self._max_size())
+            if got is None:
+                return len(data)
+            joined, dest = got
+            super().send(joined, flags & ~c.MSG_MORE, nonblock, dest, ctx, rights, creds)
+            return len(data)
+        return super().send(data, flags, nonblock, dest, ctx, rights, creds)
 
     def _tcp_state(self) -> int:
         return 0

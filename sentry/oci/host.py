@@ -156,7 +156,7 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
 
             fd = fds.pop(0)
             try:
-                netstack.attach(fd, msg["net"], booted[0].kernel.netconfig)
+                netstack.attach(fd, msg["net"], booted[0].kernel.netconfig, fds)
             except (ValueError, KeyError, TypeError, OSError) as exc:  # a bad description
                 log.warning("--network=sandbox: cannot attach (%s); loopback only", exc)
                 os.close(fd)
@@ -322,14 +322,14 @@ class Host:
         with self.lock:
             if self.status != "created":
                 return {"ok": False, "error": f"cannot start a container that is {self.status}"}
-            msg, packet = _network_for_start()
+            msg, handed = _network_for_start(self.b)
             try:
-                send_frame(self.chan, msg, [packet.fileno()] if packet is not None else ())
+                send_frame(self.chan, msg, [s.fileno() for s in handed])
             except OSError:
                 return {"ok": False, "error": "cannot start: the sandbox exited"}
             finally:
-                if packet is not None:
-                    packet.close()  # the Sentry's now; this process keeps none
+                for s in handed:
+                    s.close()  # the Sentry's now; this process keeps none
             # The Sentry confines itself once start arrives (before_confine):
             # start succeeds when it says it did, about to run the init.
             try:
@@ -548,29 +548,35 @@ def _detach_stdio() -> None:
     os.close(null)
 
 
-def _network_for_start() -> tuple[dict[str, Any], socket.socket | None]:
+def _network_for_start(b: bundle.Bundle) -> tuple[dict[str, Any], list[socket.socket]]:
     """`start`'s message, and for --network=sandbox the packet socket on the
-    namespace's interface with its addresses (sentry/net/netstack/link.py).
+    namespace's interface with its addresses (sentry/net/netstack/link.py),
+    then the Sentry's end of the relay to Docker's embedded DNS when the
+    bundle's resolv.conf names it (netstack/dnsrelay.py).
     Opened now, not at create: the runtime's hooks moved the veth in meanwhile.
     No interface (docker --network=none): loopback only."""
     msg: dict[str, Any] = {"op": "start"}
     if NETWORK != "sandbox":
-        return msg, None
-    from sentry.net.netstack import link
+        return msg, []
+    from sentry.net.netstack import dnsrelay, link
 
     try:
         desc = link.describe()
         if desc is None:
-            return msg, None
+            return msg, []
         packet = link.open_packet(desc["ifname"])
         link.strip_addresses(desc["ifname"])
         if "addr6" in desc:
             link.strip_addresses6(desc["ifname"], desc["addr6"], desc["prefix6"])
     except OSError as exc:
         log.warning("--network=sandbox: no packet socket (%s); loopback only", exc)
-        return msg, None
+        return msg, []
     msg["net"] = desc
-    return msg, packet
+    relay = dnsrelay.host_relay(b.mounts)
+    if relay is not None:
+        desc["dns_relay"] = True
+        return msg, [packet, relay]
+    return msg, [packet]
 
 
 NETWORK = "none"  # serve's --network, read by the Sentry and by Host.start

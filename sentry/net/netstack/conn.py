@@ -174,6 +174,16 @@ class NetConn:
         except TcpSessionError:
             raise SyscallError(errno.EPIPE) from None
 
+    def push(self, nagle: bool) -> None:
+        """Send what the window allows now, small segments held back while
+        data is in flight if ``nagle`` (cond NOT held: the session's FSM lock
+        is taken before cond, in _watch's wrappers)."""
+        from sentry.net.netstack import pump
+
+        sess = self.sock._tcp_session if self.sock is not None else None
+        if sess is not None:
+            pump.push(sess, nagle)
+
     def state_open(self) -> bool:
         from pytcp.protocols.tcp.session import FsmState
 
@@ -196,23 +206,35 @@ class NetConn:
 
 
 class NetListener:
-    """A PyTCP listening socket on (ip, port); accepted sockets queue here."""
+    """PyTCP listening sockets on ``port``, one per address in ``ips`` (4 or
+    16 bytes: a dual-stack wildcard listens on 0.0.0.0 and ::); accepted
+    sockets queue here, whichever family they came in by."""
 
-    def __init__(self, cond: threading.Condition, ip: bytes, port: int) -> None:
+    def __init__(self, cond: threading.Condition, ips: list[bytes], port: int) -> None:
         from pytcp.lib import socket as psock
 
         self.cond = cond
         self.queue: deque[Any] = deque()
         self.closed = False
-        self.sock = psock.socket(psock.AF_INET4, psock.SOCK_STREAM)
-        self.sock.bind((_ip(ip), port))
-        self.sock.listen()
-        threading.Thread(target=self._accepter, daemon=True, name="netstack-acc").start()
+        self.socks: list[Any] = []
+        try:
+            for ip in ips:
+                family = psock.AF_INET6 if len(ip) == 16 else psock.AF_INET4
+                sock = psock.socket(family, psock.SOCK_STREAM)
+                sock.bind((_ip(ip), port))
+                sock.listen()
+                self.socks.append(sock)
+        except OSError:
+            self.close()
+            raise
+        for sock in self.socks:
+            threading.Thread(target=self._accepter, args=(sock,), daemon=True,
+                             name="netstack-acc").start()
 
-    def _accepter(self) -> None:
+    def _accepter(self, sock: Any) -> None:
         while True:
             try:
-                child, _ = self.sock.accept()
+                child, _ = sock.accept()
             except IndexError:  # woken by close
                 return
             with self.cond:
@@ -229,5 +251,6 @@ class NetListener:
 
         with self.cond:
             self.closed = True
-        stack.sockets.pop(str(self.sock), None)
-        self.sock._event_tcp_session_established.release()
+        for sock in self.socks:
+            stack.sockets.pop(str(sock), None)
+            sock._event_tcp_session_established.release()

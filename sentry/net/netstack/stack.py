@@ -7,7 +7,8 @@ them ourselves rather than through ``pytcp.TcpIpStack``, which opens a tap
 device and probes for address conflicts for seconds: the address is the one
 Docker or CNI gave the namespace.  The RX ring is ours (``_PacketRx``): it
 reads with recvmsg, completes checksums the host left partial
-(link.read_frame) and needs no select(2).
+(link.frame_reader), needs no select(2) and runs PyTCP's packet handler
+itself; frames go out without its TX ring's thread (pump.py says why).
 
 Everything PyTCP imports is imported here, before the Sentry's seccomp filter
 goes on (an import opens files): ``prepare()`` is called at boot.
@@ -46,37 +47,27 @@ def prepare() -> None:
     from pytcp.lib.packet import PacketRx  # noqa: F401
     from pytcp.protocols.tcp.session import FsmState, TcpSessionError  # noqa: F401
 
+    import sentry.net.netstack.dnsrelay  # noqa: F401
+    import sentry.net.netstack.gso  # noqa: F401
     import sentry.net.netstack.link  # noqa: F401
+    import sentry.net.netstack.pump  # noqa: F401
     import sentry.net.netstack.tcp  # noqa: F401
     import sentry.net.netstack.udp  # noqa: F401
 
 
-def _packet_rx_ring(fd: int) -> Any:
-    from pytcp.lib import stack
-    from pytcp.lib.packet import PacketRx
-
-    from sentry.net.netstack.link import read_frame
-
-    ring = stack.rx_ring
-
-    def receive() -> None:
-        while True:
-            try:
-                frame = read_frame(fd)
-            except OSError:
-                return
-            ring._rx_ring.append(PacketRx(bytes(frame)))
-            ring._packet_enqueued.release()
-
-    threading.Thread(target=receive, daemon=True, name="netstack-rx").start()
-
-
-def attach(fd: int, cfg: dict[str, Any], netconfig: Any = None) -> None:
+def attach(fd: int, cfg: dict[str, Any], netconfig: Any = None,
+           more: list[int] | None = None) -> None:
     """Start the stack on packet descriptor ``fd`` with the interface ``cfg``
     (link.describe's); register the interface in ``netconfig`` (what
-    netlink and /proc/net answer from).  Runs the slow part (PyTCP's thread
-    start-up sleeps) in the background; ``wait_ready`` waits for it."""
+    netlink and /proc/net answer from); with ``cfg["dns_relay"]``, the first
+    of ``more`` (taken from the list) is the relay to Docker's embedded DNS.
+    Runs the slow part (PyTCP's thread start-up sleeps) in the background;
+    ``wait_ready`` waits for it."""
     prepare()
+    if cfg.get("dns_relay") and more:
+        from sentry.net.netstack import dnsrelay
+
+        dnsrelay.attach(more.pop(0))
     if netconfig is not None:
         _register(netconfig, cfg)
     _STATE["cfg"] = cfg
@@ -105,6 +96,8 @@ def _start(fd: int, cfg: dict[str, Any]) -> None:
     from pytcp.lib.ip4_address import Ip4Address, Ip4Host
     from pytcp.lib.mac_address import MacAddress
 
+    from sentry.net.netstack import pump
+
     config.TAP_MTU = cfg["mtu"]
     config.LOCAL_TCP_MSS = cfg["mtu"] - 40
     handler = stack.packet_handler
@@ -120,9 +113,10 @@ def _start(fd: int, cfg: dict[str, Any]) -> None:
     stack.arp_cache.start()
     if cfg.get("addr6"):
         stack.nd_cache.start()
-    _packet_rx_ring(fd)
-    stack.tx_ring.start(fd)
-    handler.start()
+    pump.install_transmit(fd, cfg["mtu"])
+    pump.patch_session()
+    threading.Thread(target=pump.receive_loop, args=(fd,), daemon=True,
+                     name="netstack-rx").start()
     handler._send_arp_announcement(host.address)
     if cfg.get("gateway"):
         _resolve(host.gateway)
@@ -133,13 +127,19 @@ def _start_timer(timer: Any) -> None:
     """PyTCP's timer, ticking every millisecond as its own thread does, but
     asleep while it has no task and no timer (no TCP session): its thread
     would otherwise take the GIL a thousand times a second from the Sentry
-    for nothing, on every sandbox with an interface."""
+    for nothing, on every sandbox with an interface.  Registrations take a
+    lock the tick holds while it rebuilds its tables: sessions now send (and
+    so register retransmission timers) from the RX and application threads
+    too (pump.py), and an unlocked rebuild lost them or raised "dictionary
+    changed size during iteration" in this thread."""
     wake = threading.Event()
+    lock = threading.Lock()
     for name in ("register_method", "register_timer"):
         orig = getattr(timer, name)
 
         def registered(*args: Any, _orig: Any = orig, **kwargs: Any) -> Any:
-            out = _orig(*args, **kwargs)
+            with lock:
+                out = _orig(*args, **kwargs)
             wake.set()
             return out
 
@@ -152,12 +152,13 @@ def _start_timer(timer: Any) -> None:
                 wake.clear()
                 continue
             time.sleep(0.001)
-            for name in timer._timers:  # the body of PyTCP's __thread_timer
-                timer._timers[name] -= 1
-            timer._timers = {k: v for k, v in timer._timers.items() if v}
-            for task in timer._tasks:
+            with lock:  # the body of PyTCP's __thread_timer
+                timer._timers = {k: v - 1 for k, v in timer._timers.items() if v > 1}
+                tasks = list(timer._tasks)
+            for task in tasks:
                 task.tick()
-            timer._tasks = [t for t in timer._tasks if t.remaining_delay]
+            with lock:
+                timer._tasks = [t for t in timer._tasks if t.remaining_delay]
 
     threading.Thread(target=run, daemon=True, name="netstack-timer").start()
 

@@ -17,12 +17,15 @@ from typing import Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
+from sentry.net import cork
 from sentry.net.addr import V4_PREFIX, InetAddr, parse_inet
 from sentry.net.endpoint import Received, deadline_of, notify, wait
 from sentry.net.inet import TcpEndpoint, _is_loop
 from sentry.net.netstack import stack
 from sentry.net.netstack.conn import NetConn, NetListener
-from sentry.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT, FileDescription
+from sentry.vfs.file import POLLERR, POLLHUP, POLLIN, POLLOUT
+
+TCP_NODELAY = 1
 
 
 def _ip16(raw: bytes) -> bytes:
@@ -74,15 +77,25 @@ class SandboxTcpEndpoint(TcpEndpoint):
         if self.net_listener is not None or not (self.local.is_any or
                                                  getattr(self, "iface_only", False)):
             return
-        if self.local.ip[:12] != V4_PREFIX and self.v6only:
-            return  # an IPv6-only listener: the stack is IPv4
-        if not stack.wait_ready():
+        ips = self._stack_addresses()
+        if not ips or not stack.wait_ready():
             return
-        ip = self.local.ip[12:] if self.local.is_v4 else bytes(4)
         try:
-            self.net_listener = NetListener(self.cond, ip, self.local.port)
+            self.net_listener = NetListener(self.cond, ips, self.local.port)
         except OSError as exc:
             raise SyscallError(exc.errno or errno.EADDRINUSE) from None
+
+    def _stack_addresses(self) -> list[bytes]:
+        """Where the stack listens for this socket: the v4 wildcard (or the
+        interface's address), and ``::`` too for an IPv6 wildcard when the
+        namespace gave the stack an IPv6 address (only ``::`` with
+        IPV6_V6ONLY)."""
+        if self.local.is_v4:
+            return [self.local.ip[12:]]
+        ips = [] if self.v6only else [bytes(4)]
+        if stack.local_ip6() is not None:
+            ips.append(bytes(16))
+        return ips
 
     def accept(self, nonblock: bool) -> Any:
         lst = self.net_listener
@@ -158,16 +171,14 @@ class SandboxTcpEndpoint(TcpEndpoint):
         self.connected = True
 
     # -- data ----------------------------------------------------------------
-    def send(self, data: bytes, flags: int, nonblock: bool, dest: bytes | None, ctx: Any,
-             rights: list[FileDescription] | None, creds: tuple[int, int, int]) -> int:
+    def _send_now(self, data: bytes, nonblock: bool) -> int:
         net = self.net
         if net is None:
-            return super().send(data, flags, nonblock, dest, ctx, rights, creds)
-        nonblock = nonblock or bool(flags & c.MSG_DONTWAIT)
+            return super()._send_now(data, nonblock)
         deadline = deadline_of(self.sndtimeo)
         sent = 0
-        with self.cond:
-            while sent < len(data):
+        while sent < len(data):
+            with self.cond:
                 if self.shut & c.SEND_SHUTDOWN or net.closed or net.err:
                     if sent:
                         return sent
@@ -176,14 +187,16 @@ class SandboxTcpEndpoint(TcpEndpoint):
                     if sent:
                         return sent
                     raise SyscallError(errno.EPIPE)
-                if net.send_ready():
-                    sent += net.send(data[sent:])
+                if not net.send_ready():
+                    if nonblock:
+                        if sent:
+                            return sent
+                        raise SyscallError(errno.EAGAIN)
+                    wait(self.cond, deadline)
                     continue
-                if nonblock:
-                    if sent:
-                        return sent
-                    raise SyscallError(errno.EAGAIN)
-                wait(self.cond, deadline)
+                sent += net.send(data[sent:])
+            # Outside cond: the session's lock comes first (conn._watch).
+            net.push(not self._proto_int(c.IPPROTO_TCP, TCP_NODELAY))
         return sent
 
     def recv(self, count: int, flags: int, nonblock: bool) -> Received:
@@ -273,6 +286,7 @@ class SandboxTcpEndpoint(TcpEndpoint):
             self.shut |= mode
             notify(self.cond)
         if mode & c.SEND_SHUTDOWN:
+            cork.release_stream(self)  # what MSG_MORE or TCP_CORK held goes before the FIN
             self._fin(net)
 
     def _fin(self, net: NetConn) -> None:
@@ -285,6 +299,7 @@ class SandboxTcpEndpoint(TcpEndpoint):
                 pass
 
     def release(self) -> None:
+        cork.release_stream(self)
         if self.net_listener is not None:
             self.net_listener.close()
         net = self.net

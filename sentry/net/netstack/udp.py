@@ -1,5 +1,6 @@
 """UDP sockets of --network=sandbox: loopback in memory, other IPv4
-addresses through PyTCP (DNS to the resolv.conf nameserver is this).
+addresses through PyTCP (DNS to the resolv.conf nameserver is this), and
+127.0.0.11:53, Docker's embedded DNS, through the host's relay (dnsrelay.py).
 
 The PyTCP socket is made when the socket first needs the network (bound to
 the wildcard or the interface address, connected or sending outside) on the
@@ -16,11 +17,13 @@ import ipaddress
 from typing import Any
 
 from sentry.kernel.errors import SyscallError
+from sentry.net import consts as c
+from sentry.net import cork
 from sentry.net.addr import V4_PREFIX, InetAddr, parse_inet
 from sentry.net.dgram import DgramEndpoint
 from sentry.net.endpoint import Segment, notify
 from sentry.net.inet import UdpEndpoint
-from sentry.net.netstack import stack
+from sentry.net.netstack import dnsrelay, stack
 from sentry.net.netstack.tcp import _outside
 
 
@@ -30,6 +33,7 @@ class SandboxUdpEndpoint(UdpEndpoint):
     def __init__(self, family: int) -> None:
         super().__init__(family)
         self.usock: Any = None
+        self._pending_dns = False
 
     def _open(self) -> Any:
         if self.usock is not None:
@@ -47,19 +51,27 @@ class SandboxUdpEndpoint(UdpEndpoint):
 
         def arrived(md: Any) -> None:
             src = InetAddr(V4_PREFIX + bytes(md.remote_ip_address), md.remote_port)
-            seg = Segment(bytes(md.data), addr=src)
-            with self.cond:
-                if self.closed or not self._accepts(seg):
-                    return
-                if self.rq and self.rq_bytes + len(seg.data) > self.rcvbuf:
-                    return
-                self.rq.append(seg)
-                self.rq_bytes += len(seg.data)
-                notify(self.cond)
+            self._arrived(Segment(bytes(md.data), addr=src))
 
         sock.process_udp_packet = arrived
         self.usock = sock
         return sock
+
+    def _arrived(self, seg: Segment) -> None:
+        """Queue a datagram from outside the Sentry (dropped when the
+        receive buffer is full, or filtered by connect, as Linux does)."""
+        with self.cond:
+            if self.closed or not self._accepts(seg):
+                return
+            if self.rq and self.rq_bytes + len(seg.data) > self.rcvbuf:
+                return
+            self.rq.append(seg)
+            self.rq_bytes += len(seg.data)
+            notify(self.cond)
+
+    def relay_answer(self, data: bytes) -> None:
+        """An answer from Docker's embedded DNS (dnsrelay.py)."""
+        self._arrived(Segment(data, addr=InetAddr(dnsrelay._DNS_IP16, dnsrelay.DNS_PORT)))
 
     def bind(self, raw: bytes, ctx: Any) -> None:
         addr = parse_inet(raw, self.family, bind=True)
@@ -82,6 +94,10 @@ class SandboxUdpEndpoint(UdpEndpoint):
 
     def _route(self, dest: bytes | None, ctx: Any) -> tuple[DgramEndpoint | None, Any]:
         addr = parse_inet(dest, self.family) if dest is not None else self.peer
+        if addr is not None and dnsrelay.serves(addr.ip, addr.port):
+            self._autobind()
+            self._pending_dns = True
+            return None, None
         if addr is None or not _outside(addr) or self.v6only:
             return super()._route(dest, ctx)
         if addr.port == 0:
@@ -91,9 +107,22 @@ class SandboxUdpEndpoint(UdpEndpoint):
 
     def send(self, data: bytes, flags: int, nonblock: bool, dest: bytes | None, ctx: Any,
              rights: Any, creds: tuple[int, int, int]) -> int:
+        if flags & c.MSG_MORE or self.corked or self.cork_held:
+            got = cork.dgram_take(self, data, flags, dest, self._max_size())
+            if got is None:
+                return len(data)
+            size = len(data)
+            data, dest = got  # the joined datagram goes out whole, below
+            self.send(data, flags & ~c.MSG_MORE, nonblock, dest, ctx, rights, creds)
+            return size
         self._pending = None
+        self._pending_dns = False
         n = super().send(data, flags, nonblock, dest, ctx, rights, creds)
         addr, self._pending = self._pending, None
+        relay = dnsrelay.relay()
+        if self._pending_dns and relay is not None:
+            self._pending_dns = False
+            relay.send(self, bytes(data))
         if addr is not None:
             sock = self._open()
             try:

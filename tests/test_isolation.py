@@ -116,6 +116,21 @@ def test_shared_memory_of_another_process_is_out_of_reach(programs: Programs) ->
 
 
 @pytest.mark.sandbox
+@pytest.mark.parametrize("mode", ["tmpfs", "memfd", "sysv"])
+def test_tmpfs_pages_of_another_process_are_out_of_reach(programs: Programs, mode: str) -> None:
+    """A root process's secret in the pages tmpfs keeps in the memory file (a
+    root-only /dev/shm file, a memfd or a SysV segment it made after the fork,
+    mapped shared) is in a file of its own, which the unprivileged child's
+    stub never received: no memory file it can map holds it."""
+    prog = programs.path("isolation_probe")
+    res = run_sandbox([prog, hex(STUB_SYSCALL_INSN), "256", mode])
+    assert res.returncode == 0, res.describe()
+    got = _lines(res.out)
+    assert got["stub_mmap"] == "no secret", res.describe()
+    assert "child exit 0" in res.out, res.describe()
+
+
+@pytest.mark.sandbox
 def test_cached_program_text_cannot_be_mapped_writable(programs: Programs) -> None:
     """A program's cached text is a sealed file (F_SEAL_FUTURE_WRITE) that its
     stub receives to map it: from the stub's trusted instruction the

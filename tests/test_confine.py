@@ -134,3 +134,41 @@ def test_sentry_copies_pages_only_between_arena_files() -> None:
                          text=True, timeout=60)
     assert res.stdout == "arena to arena 4096\n", res.stderr
     assert res.returncode == -signal.SIGSYS, (res.returncode, res.stderr)
+
+
+SIGNAL_CHILD = r"""
+import ctypes, os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from sentry.confine import confine_sentry
+victim, how = int(sys.argv[2]), sys.argv[3]
+confine_sentry()
+os.kill(os.getpid(), 0)  # itself: allowed
+import threading; signal.pthread_kill(threading.get_ident(), 0)  # its own threads: allowed
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall(234, victim, victim, signal.SIGURG)  # the stubs' kick: ignored by default
+print("confined", flush=True)
+if how == "kill":
+    os.kill(victim, signal.SIGTERM)
+elif how == "tgkill":
+    libc.syscall(234, victim, victim, signal.SIGTERM)
+else:
+    signal.pidfd_send_signal(os.pidfd_open(victim), signal.SIGTERM)
+print("signalled", flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["kill", "tgkill", "pidfd"])
+def test_sentry_cannot_signal_another_host_process(how: str) -> None:
+    """The confined Sentry signals by number only itself (and the stubs'
+    SIGURG kick, ignored by default); kill, tgkill with another signal, and
+    pidfd_open of a host pid kill it, and the other process lives on."""
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        res = subprocess.run([sys.executable, "-c", SIGNAL_CHILD, str(REPO_ROOT), str(victim.pid),
+                              how], capture_output=True, text=True, timeout=60)
+        assert res.stdout == "confined\n", res.stderr
+        assert res.returncode == -signal.SIGSYS, (res.returncode, res.stderr)
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()

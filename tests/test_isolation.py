@@ -50,14 +50,15 @@ def test_stub_mmap_cannot_reach_another_process(programs: Programs) -> None:
 def _fd_kinds(pid: int) -> dict[str, int]:
     """The Sentry's descriptors by kind: address-space arenas, shared objects'
     files, everything else."""
-    kinds = {"arena": 0, "object": 0, "other": 0}
+    kinds = {"arena": 0, "object": 0, "pidfd": 0, "other": 0}
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue  # closed meanwhile (listdir's own descriptor)
         kind = ("arena" if "pyvisor-mm" in target else
-                "object" if "pyvisor-shared" in target else "other")
+                "object" if "pyvisor-shared" in target else
+                "pidfd" if "pidfd" in target else "other")
         kinds[kind] += 1
     return kinds
 
@@ -98,7 +99,8 @@ def test_memory_files_do_not_outlive_their_processes(programs: Programs) -> None
     ready, up, done = counts["ready"], counts["child up"], counts["done"]
     assert up["arena"] == ready["arena"] + 1, counts  # the child's arena
     assert up["other"] == ready["other"] + 1, counts  # its stub's socket
-    assert done["arena"] == ready["arena"] and done["other"] == ready["other"], counts
+    assert up["pidfd"] == ready["pidfd"] + 1, counts  # its stub's pidfd
+    assert all(done[k] == ready[k] for k in ("arena", "pidfd", "other")), counts
     assert done["object"] == _churn(prog, 100)["done"]["object"], counts
 
 

@@ -8,10 +8,11 @@ Everything that takes an offset (free, zero, copy, the views) works on any
 arena; what is allocated where is the caller's choice: private memory and
 stub slots from an address space's arena; shared anonymous memory and the
 image cache's program text as shared objects (``allocate_object``: a file
-each, the text sealed read-only); tmpfs and SysV pages from the common arena
-(``allocate``).  A stub holds its own arena's descriptor, the common one,
-and the shared object it last received (docs/security.md, "Memory
-isolation").
+each, the text sealed read-only); tmpfs and SysV pages from arenas of their
+file's own (``object_arena``, sentry/mm/filemap.py).  Nothing is allocated
+from the common arena any more (``allocate``: the unit tests').  A stub
+holds its own arena's descriptor, the common one, and the shared object it
+last received (docs/security.md, "Memory isolation").
 
 Facts about the kernel API this module relies on (Linux, shmem/tmpfs):
 
@@ -243,8 +244,9 @@ class MemoryFile:
     # -- allocation (the common arena) and offsets of any arena ---------------
 
     def allocate(self, length: int) -> int:
-        """A fresh zero range of the common arena: pages that several processes
-        may map (shared memory, tmpfs and SysV pages, program text)."""
+        """A fresh zero range of the common arena, which every stub may map:
+        nothing of the Sentry's uses it any more (tmpfs pages are their
+        files' own objects); the memory file's unit tests do."""
         return self.common.allocate(self._check_length(length))
 
     def reserve(self, offset: int, length: int) -> bool:

@@ -145,6 +145,12 @@ def do_cmd(ctx: click.Context, debug: bool, debug_log: str | None, strace: bool,
     except MountError as exc:
         _fail(str(exc))
 
+    # The Sentry's own pid namespace: this process stays outside as a relay
+    # and its child, pid 1 there, goes on as the Sentry (sentry/pidns.py).
+    from sentry import pidns
+
+    if pidns.enabled():
+        pidns.enter()
     # The Gofer's fork point: still one thread, no kernel, no memory file, so the
     # child inherits nothing of the sandbox; it imports and confines itself
     # while this process imports the kernel (gofer/prefork.py).

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import RUNSC, Programs, run_native, run_sandbox
+from helpers import RUNSC, Programs, run_native, run_sandbox, sentry_pid
 from sentry.systrap._stub import lib
 
 STUB_SYSCALL_INSN = lib.STUB_CODE_ADDR + lib.stub_syscall_ip_offset() - 2
@@ -73,7 +73,7 @@ def _churn(prog: Path, forks: int) -> dict[str, dict[str, int]]:
             for step in ("ready", "child up", "done"):
                 line = proc.stdout.readline().strip()
                 assert line == step, (line, proc.poll())
-                counts[step] = _fd_kinds(proc.pid)
+                counts[step] = _fd_kinds(sentry_pid(proc.pid))
                 proc.stdin.write("x")
                 proc.stdin.flush()
             assert proc.wait(timeout=60) == 0

@@ -58,7 +58,10 @@ def enter() -> bool:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWPID) != 0:
         return False
-    watched = set(FORWARDED) | {signal.SIGCHLD}
+    # A signal the caller left ignored stays ignored for the relay (and,
+    # inherited, for the Sentry): it must not be queued for passing on.
+    watched = {s for s in FORWARDED if signal.getsignal(s) != signal.SIG_IGN}
+    watched.add(signal.SIGCHLD)
     old = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     pid = os.fork()
     if pid == 0:

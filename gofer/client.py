@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -574,18 +575,25 @@ class GoferProcess:
     def __init__(self, proc: _Child) -> None:
         self._proc = proc
         self.pid = proc.pid
+        # A pidfd opened at boot, while the child is surely unreaped: the
+        # confined Sentry signals no host process by pid (confine_filters.py).
+        self._pidfd = os.pidfd_open(proc.pid)
 
     def kill(self) -> None:
         """SIGKILL the Gofer (no-op once it has been reaped)."""
-        if self._proc.returncode is None:
+        if self._proc.returncode is None and self._pidfd >= 0:
             try:
-                self._proc.kill()
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
     def wait(self, timeout: float | None = None) -> int:
         """Reap the Gofer; returns its exit status (-N for signal N)."""
-        return self._proc.wait(timeout)
+        code = self._proc.wait(timeout)
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
+        return code
 
     def poll(self) -> int | None:
         return self._proc.poll()

@@ -94,6 +94,10 @@ class ForkedProcess:
         self.pid = pid
         self.returncode: int | None = None
         self._lock = threading.Lock()  # one waitpid at a time (poll vs wait)
+        # Opened now, while the pid surely names this unreaped child: the
+        # confined Sentry may neither signal by pid nor open a pidfd later
+        # (sentry/confine_filters.py); kill and wait use this one.
+        self.pidfd = os.pidfd_open(pid)
 
     def _reap(self, flags: int) -> int | None:
         with self._lock:
@@ -108,6 +112,13 @@ class ForkedProcess:
                 self.returncode = os.waitstatus_to_exitcode(status)
             return self.returncode
 
+    def close(self) -> None:
+        """Let go of the pidfd (once reaped: nothing left to signal or wait for)."""
+        with self._lock:
+            if self.pidfd >= 0:
+                os.close(self.pidfd)
+                self.pidfd = -1
+
     def poll(self) -> int | None:
         return self._reap(os.WNOHANG)
 
@@ -120,25 +131,18 @@ class ForkedProcess:
         code = self.poll()
         if code is not None:
             return code
-        try:
-            pidfd = os.pidfd_open(self.pid)
-        except ProcessLookupError:
-            pidfd = -1  # already reaped by someone else
-        try:
-            if pidfd >= 0:
-                select.select([pidfd], [], [], timeout)  # readable once it exited
-        finally:
-            if pidfd >= 0:
-                os.close(pidfd)
+        if self.pidfd >= 0:
+            select.select([self.pidfd], [], [], timeout)  # readable once it exited
         code = self.poll()
         if code is None:
             raise subprocess.TimeoutExpired(["gofer.server"], timeout)
         return code
 
     def kill(self) -> None:
-        if self.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+        with self._lock:
+            if self.returncode is None and self.pidfd >= 0:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
 
 class Prefork:

@@ -24,6 +24,14 @@ Argument checks, where gVisor has them and they hold for a Python Sentry:
 - preadv2: only with no flags (RWF_*), as a plain preadv: CPython's
   os.preadv makes it, for reads of a descriptor the Gofer donated
   (gofer/donate.py: read-only regular files, straight into application memory).
+- signals to processes (SIGNALS): no host process by number.  kill only
+  to the Sentry itself; tgkill only to its own threads (as gVisor's) or
+  with the stubs' kick, SIGURG, whose default action is to be ignored, so a
+  compromised Sentry can wake but never stop or kill another host process;
+  the stubs and the zygote are killed through pidfds it holds
+  (pidfd_send_signal), which the zygote sends it for each stub (CLONE_PIDFD)
+  and the zygote's own opened at boot.  pidfd_open is off the list: with
+  it, any pid would become a pidfd to signal.
 - ioctl: only the terminal calls the console bridge makes on the host
   terminal (TCGETS/TCSETS*, TIOCGWINSZ/TIOCSWINSZ) and FIONREAD/FIONBIO.
 - socket calls: none that make a socket (socket, socketpair) unless the
@@ -42,6 +50,7 @@ What the network modes add (DESIGN.md §6):
 from __future__ import annotations
 
 import errno
+import os
 
 # What every Sentry calls once booted (found by the logging run, see above).
 BASE = (
@@ -53,9 +62,9 @@ BASE = (
     "munmap", "mremap", "madvise", "brk", "membarrier",
     # threads and waiting
     "clone", "clone3", "set_robust_list", "rseq", "exit", "exit_group",
-    "gettid", "getpid", "getppid", "tgkill", "kill", "sched_yield",
+    "gettid", "getpid", "getppid", "sched_yield",
     "sched_getaffinity", "sched_setaffinity", "getpriority", "setpriority",
-    "wait4", "waitid", "pidfd_open", "pidfd_send_signal",
+    "wait4", "waitid", "pidfd_send_signal",  # (pidfds it holds; see SIGNALS)
     "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait",
     "epoll_pwait", "eventfd2", "restart_syscall",
     # signals (Python's handlers; the console's SIGWINCH and SIGTERM)
@@ -106,6 +115,7 @@ IOCTL_CMDS = (
 # --network=sandbox: CPython asks the interface's name for every AF_PACKET
 # address recvmsg returns (makesockaddr), on the packet descriptor.
 SANDBOX_IOCTL_CMDS = (0x8910,)  # SIOCGIFNAME
+SIGURG = 23  # the stubs' kick (stub.h, STUB_KICK_SIGNAL): ignored by default
 PROT_EXEC = 0x4
 AF_UNIX = 1
 SOCK_SEQPACKET = 5
@@ -118,7 +128,7 @@ MAP_TYPE = 0x0F
 
 def sentry_allowlist(network_mode: str = "none") -> tuple[str, ...]:
     """Every syscall the Sentry may make in ``network_mode`` (besides the
-    argument-checked ones: futex, mmap, mprotect, fcntl, ioctl)."""
+    argument-checked ones: futex, mmap, mprotect, fcntl, ioctl, kill, tgkill)."""
     if network_mode not in NETWORK_MODES:
         raise ValueError(f"unknown network mode {network_mode!r}")
     extra = HOST_NETWORK if network_mode == "host" else ()
@@ -147,6 +157,11 @@ def build(network_mode: str = "none", *, default: str = "kill") -> object:
     f.add_rule(sc.ALLOW, "mmap", sc.Arg(2, sc.MASKED_EQ, PROT_EXEC, 0),
                sc.Arg(3, sc.MASKED_EQ, MAP_TYPE | MAP_ANONYMOUS, MAP_PRIVATE | MAP_ANONYMOUS))
     f.add_rule(sc.ALLOW, "mprotect", sc.Arg(2, sc.MASKED_EQ, PROT_EXEC, 0))
+    # Signals by number: only to itself, or the stubs' harmless kick.
+    me = os.getpid()
+    f.add_rule(sc.ALLOW, "kill", sc.Arg(0, sc.EQ, me))
+    f.add_rule(sc.ALLOW, "tgkill", sc.Arg(0, sc.EQ, me))
+    f.add_rule(sc.ALLOW, "tgkill", sc.Arg(2, sc.EQ, SIGURG))
     for cmd in FCNTL_CMDS:
         f.add_rule(sc.ALLOW, "fcntl", sc.Arg(1, sc.EQ, cmd))
     f.add_rule(sc.ALLOW, "preadv2", sc.Arg(5, sc.EQ, 0))  # flags (pos_l, pos_h before them)

@@ -145,6 +145,12 @@ def run(g: dict[str, Any], v: dict[str, Any]) -> NoReturn:
     except MountError as exc:
         fail(str(exc))
 
+    # The Sentry's own pid namespace: this process stays outside as a relay
+    # and its child, pid 1 there, goes on as the Sentry (sentry/pidns.py).
+    from sentry import pidns
+
+    if pidns.enabled():
+        pidns.enter()
     # The Gofer's fork point: still one thread, no kernel, no memory file, so the
     # child inherits nothing of the sandbox; it confines itself while this
     # process imports the kernel (gofer/prefork.py).  What both import is

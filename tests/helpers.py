@@ -221,6 +221,35 @@ def assert_no_process_left(text: str, grace: float = 2.0) -> None:
         time.sleep(0.05)
 
 
+def sentry_pid(cmd_pid: int, timeout: float = 30.0) -> int:
+    """The Sentry of a `runsc.py do` whose process is ``cmd_pid``: its child,
+    pid 1 of a pid namespace of its own (sentry/pidns.py), or ``cmd_pid``
+    itself where that namespace is turned off (PYVISOR_SENTRY_PID_NS=0)."""
+    import time
+
+    if os.environ.get("PYVISOR_SENTRY_PID_NS") == "0":
+        return cmd_pid
+
+    def ns(pid: int) -> str:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            mine = ns(cmd_pid)
+        except OSError:
+            return cmd_pid  # gone
+        for kid in host_children(cmd_pid):
+            try:
+                if ns(kid) != mine:
+                    return kid
+            except OSError:
+                continue
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no Sentry in a pid namespace under {cmd_pid}")
+        time.sleep(0.01)  # polls while the command's Python starts
+
+
 def host_children(pid: int) -> list[int]:
     """Host processes whose parent is ``pid`` (a sandbox's Gofer, zygote, stubs)."""
     kids = []

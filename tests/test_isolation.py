@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import RUNSC, Programs, run_native, run_sandbox
+from helpers import RUNSC, Programs, run_native, run_sandbox, sentry_pid
 from sentry.systrap._stub import lib
 
 STUB_SYSCALL_INSN = lib.STUB_CODE_ADDR + lib.stub_syscall_ip_offset() - 2
@@ -50,14 +50,15 @@ def test_stub_mmap_cannot_reach_another_process(programs: Programs) -> None:
 def _fd_kinds(pid: int) -> dict[str, int]:
     """The Sentry's descriptors by kind: address-space arenas, shared objects'
     files, everything else."""
-    kinds = {"arena": 0, "object": 0, "other": 0}
+    kinds = {"arena": 0, "object": 0, "pidfd": 0, "other": 0}
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue  # closed meanwhile (listdir's own descriptor)
         kind = ("arena" if "pyvisor-mm" in target else
-                "object" if "pyvisor-shared" in target else "other")
+                "object" if "pyvisor-shared" in target else
+                "pidfd" if "pidfd" in target else "other")
         kinds[kind] += 1
     return kinds
 
@@ -72,7 +73,7 @@ def _churn(prog: Path, forks: int) -> dict[str, dict[str, int]]:
             for step in ("ready", "child up", "done"):
                 line = proc.stdout.readline().strip()
                 assert line == step, (line, proc.poll())
-                counts[step] = _fd_kinds(proc.pid)
+                counts[step] = _fd_kinds(sentry_pid(proc.pid))
                 proc.stdin.write("x")
                 proc.stdin.flush()
             assert proc.wait(timeout=60) == 0
@@ -98,7 +99,8 @@ def test_memory_files_do_not_outlive_their_processes(programs: Programs) -> None
     ready, up, done = counts["ready"], counts["child up"], counts["done"]
     assert up["arena"] == ready["arena"] + 1, counts  # the child's arena
     assert up["other"] == ready["other"] + 1, counts  # its stub's socket
-    assert done["arena"] == ready["arena"] and done["other"] == ready["other"], counts
+    assert up["pidfd"] == ready["pidfd"] + 1, counts  # its stub's pidfd
+    assert all(done[k] == ready[k] for k in ("arena", "pidfd", "other")), counts
     assert done["object"] == _churn(prog, 100)["done"]["object"], counts
 
 
@@ -109,6 +111,21 @@ def test_shared_memory_of_another_process_is_out_of_reach(programs: Programs) ->
     received: no memory file it can map holds it."""
     prog = programs.path("isolation_probe")
     res = run_sandbox([prog, hex(STUB_SYSCALL_INSN), "256", "shared"])
+    assert res.returncode == 0, res.describe()
+    got = _lines(res.out)
+    assert got["stub_mmap"] == "no secret", res.describe()
+    assert "child exit 0" in res.out, res.describe()
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("mode", ["tmpfs", "memfd", "sysv"])
+def test_tmpfs_pages_of_another_process_are_out_of_reach(programs: Programs, mode: str) -> None:
+    """A root process's secret in the pages tmpfs keeps in the memory file (a
+    root-only /dev/shm file, a memfd or a SysV segment it made after the fork,
+    mapped shared) is in a file of its own, which the unprivileged child's
+    stub never received: no memory file it can map holds it."""
+    prog = programs.path("isolation_probe")
+    res = run_sandbox([prog, hex(STUB_SYSCALL_INSN), "256", mode])
     assert res.returncode == 0, res.describe()
     got = _lines(res.out)
     assert got["stub_mmap"] == "no secret", res.describe()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import RUNSC, Programs, host_children, run_native, run_sandbox
+from helpers import RUNSC, Programs, host_children, run_native, run_sandbox, sentry_pid
 
 pytestmark = pytest.mark.sandbox
 
@@ -51,7 +51,7 @@ def test_home_cpu_and_a_computing_thread_let_out(programs: Programs) -> None:
 def _watch_phases(proc: subprocess.Popen[bytes]) -> None:
     try:
         _expect_line(proc, b"computing")
-        sentry = proc.pid
+        sentry = sentry_pid(proc.pid)
         home = _affinity(sentry)
         assert home is not None and len(home) == 1, f"the Sentry runs on {home}"
         kids = host_children(sentry)

@@ -19,6 +19,7 @@ from helpers import (
     host_children,
     run_native,
     run_sandbox,
+    sentry_pid,
     shell_status,
 )
 
@@ -115,7 +116,8 @@ def test_killing_runsc_leaves_nothing(how: str) -> None:
     if line != b"started\n":
         proc.kill()
     assert line == b"started\n"
-    kids = host_children(proc.pid)
+    sentry = sentry_pid(proc.pid)
+    kids = host_children(sentry) + ([sentry] if sentry != proc.pid else [])
     assert len(kids) >= 3, kids  # the Gofer, the zygote, and stubs for sh and its sleeps
     proc.send_signal(getattr(signal, how))
     proc.wait(timeout=20)

@@ -43,6 +43,7 @@ from tests.helpers import (
     run_native,
     run_sandbox,
     sandbox_command,
+    sentry_pid,
 )
 
 FAST_DIRS, FAST_FILES = 36, 500  # 18,576 names: past MAX_FIDS (16,384) and ~6,000 opens
@@ -347,8 +348,9 @@ def test_soak_million_paths(programs, big_tree: Path) -> None:  # noqa: ANN001
 
     def sample() -> None:
         while not done.wait(0.5):  # a measurement interval, not synchronisation
-            peaks["sentry_rss_kib"] = max(peaks["sentry_rss_kib"], _rss_kib(proc.pid))
-            for kid in host_children(proc.pid):
+            sentry = sentry_pid(proc.pid)
+            peaks["sentry_rss_kib"] = max(peaks["sentry_rss_kib"], _rss_kib(sentry))
+            for kid in host_children(sentry):
                 if _is_gofer(kid):
                     peaks["gofer_fds"] = max(peaks["gofer_fds"], _fd_count(kid))
 

@@ -5,7 +5,8 @@ Why arenas: a stub can map only files it holds a descriptor for, so what one
 process may map is decided by which arenas' descriptors its stub holds
 (docs/security.md, "Memory isolation").  Each address space allocates its
 private memory (and its stub's slots) from an arena of its own; pages shared
-between processes live in the memory file's common arena.
+between processes live in shared objects' arenas (a file each, or a few
+for one tmpfs file), which a stub receives only when its process maps them.
 
 Offsets are the memory file's (global): the arena's window is [base, base +
 size) and the file offset of a global offset ``o`` is ``o - base``.  Freed

@@ -53,11 +53,13 @@ from collections.abc import Callable
 from typing import Any
 
 from sentry.kernel.errors import SyscallError
+from sentry.mm.arena import Arena
 from sentry.mm.layout import PAGE_SIZE, page_round_down, page_round_up
 from sentry.mm.memfile import MemoryFile
 from sentry.mm.vma import Backing
 
 CHUNK = 256 << 10  # bytes of file per memory-file piece (a page multiple)
+_MAX_GROWTH = 1 << 30  # a growing file's next arena: at most this much more
 FreeFn = Callable[[int, int], None]
 
 
@@ -68,7 +70,8 @@ class FileBacking(Backing):
     ``length`` are unused (a file backing is not one range).
     """
 
-    __slots__ = ("mf", "lock", "chunks", "_bases", "_index", "writable", "dead", "__weakref__")
+    __slots__ = ("mf", "lock", "chunks", "_bases", "_index", "_arenas", "writable", "dead",
+                 "__weakref__")
 
     def __init__(self, mf: MemoryFile, source: object | None = None) -> None:
         super().__init__(0, 0, source)
@@ -78,6 +81,10 @@ class FileBacking(Backing):
         self.chunks: dict[int, int] = {}
         self._bases: list[int] = []  # sorted memory-file offsets of the chunks
         self._index: dict[int, int] = {}  # memory-file offset -> chunk index
+        # The file's own shared objects (memory-file arenas) its chunks are
+        # allocated from, newest last: never the common arena, which every
+        # stub holds (docs/security.md, "Memory isolation").
+        self._arenas: list[Arena] = []
         self.writable = False  # some mapping of it could store (writeback needed)
         self.dead = False
 
@@ -96,11 +103,7 @@ class FileBacking(Backing):
             while end + 1 <= last and end + 1 not in self.chunks:
                 end += 1
             n = (end - idx + 1) * CHUNK
-            left = self.chunks.get(idx - 1)
-            if left is not None and mf.reserve(left + CHUNK, n):
-                base = left + CHUNK
-            else:
-                base = mf.allocate(n)
+            base = self._place(self.chunks.get(idx - 1), n)
             for k in range(idx, end + 1):
                 off = base + (k - idx) * CHUNK
                 try:
@@ -114,6 +117,25 @@ class FileBacking(Backing):
                 bisect.insort(self._bases, off)
                 self._index[off] = k
             idx = end + 1
+
+    def _place(self, left: int | None, n: int) -> int:
+        """The memory-file offset of ``n`` fresh bytes of this file's own
+        arenas: right after the left neighbour chunk ``left`` when that is
+        free in its arena, else in the newest arena, else in a new one as big
+        as the file's memory so far (so a growing file needs few files;
+        its pages are sparse, only the Sentry's window is reserved)."""
+        if left is not None and self.mf.arena_of(left).reserve(left + CHUNK, n):
+            return left + CHUNK
+        self._arenas = [a for a in self._arenas if not a.closed]
+        if self._arenas:
+            try:
+                return self._arenas[-1].allocate(n)
+            except (SyscallError, ValueError):
+                pass  # full, or retired meanwhile (its last chunk freed)
+        size = max(n, min(len(self.chunks) * CHUNK, _MAX_GROWTH))
+        arena = self.mf.object_arena(size)
+        self._arenas.append(arena)
+        return arena.allocate(n)
 
     def _filled(self, idx: int, off: int) -> None:
         """A new chunk's first contents (zero here; a cache reads its file)."""
@@ -239,7 +261,6 @@ class FileBacking(Backing):
         tmpfs): what a mapping stored counts as data too."""
         if pos >= size:
             raise SyscallError(errno.ENXIO)
-        fd = self.mf.fd
         with self.lock:
             p = pos
             while p < size:
@@ -251,7 +272,8 @@ class FileBacking(Backing):
                         return p
                     p = stop
                     continue
-                at, limit = base + within, base + (stop - idx * CHUNK)
+                fd, at = self.mf.fd_at(base + within)
+                limit = at + (stop - idx * CHUNK) - within
                 try:
                     found = os.lseek(fd, at, os.SEEK_HOLE if hole else os.SEEK_DATA)
                 except OSError as e:
@@ -259,7 +281,7 @@ class FileBacking(Backing):
                         raise
                     found = limit if hole else -1
                 if 0 <= found < limit:
-                    return min(size, idx * CHUNK + (found - base))
+                    return min(size, p + (found - at))
                 p = stop
         if hole:
             return size
@@ -325,6 +347,25 @@ class WritebackBacking(FileBacking):
         if size < self._size:
             self._zero(size, self._size)
         self._size = size
+
+    def _place(self, left: int | None, n: int) -> int:
+        """The memory-file offset of ``n`` fresh bytes of this file's own
+        arenas: right after the left neighbour chunk ``left`` when that is
+        free in its arena, else in the newest arena, else in a new one as big
+        as the file's memory so far (so a growing file needs few files;
+        its pages are sparse, only the Sentry's window is reserved)."""
+        if left is not None and self.mf.arena_of(left).reserve(left + CHUNK, n):
+            return left + CHUNK
+        self._arenas = [a for a in self._arenas if not a.closed]
+        if self._arenas:
+            try:
+                return self._arenas[-1].allocate(n)
+            except (SyscallError, ValueError):
+                pass  # full, or retired meanwhile (its last chunk freed)
+        size = max(n, min(len(self.chunks) * CHUNK, _MAX_GROWTH))
+        arena = self.mf.object_arena(size)
+        self._arenas.append(arena)
+        return arena.allocate(n)
 
     def _filled(self, idx: int, off: int) -> None:
         inode: Any = self.source

@@ -8,10 +8,11 @@ Everything that takes an offset (free, zero, copy, the views) works on any
 arena; what is allocated where is the caller's choice: private memory and
 stub slots from an address space's arena; shared anonymous memory and the
 image cache's program text as shared objects (``allocate_object``: a file
-each, the text sealed read-only); tmpfs and SysV pages from the common arena
-(``allocate``).  A stub holds its own arena's descriptor, the common one,
-and the shared object it last received (docs/security.md, "Memory
-isolation").
+each, the text sealed read-only); tmpfs and SysV pages from arenas of their
+file's own (``object_arena``, sentry/mm/filemap.py).  Nothing is allocated
+from the common arena any more (``allocate``: the unit tests').  A stub
+holds its own arena's descriptor, the common one, and the shared object it
+last received (docs/security.md, "Memory isolation").
 
 Facts about the kernel API this module relies on (Linux, shmem/tmpfs):
 
@@ -70,6 +71,7 @@ _mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 # when the in-kernel copy is refused and the views copy instead).
 _COPY_CHUNK = 64 << 20
 _MOVE_CHUNK = 128 << 10
+_GUARD = PAGE_SIZE  # unused offsets after each shared object's window
 
 
 def _fd_base() -> int:
@@ -146,26 +148,35 @@ class MemoryFile:
         self._slots[k] = arena
         return arena
 
-    def allocate_object(self, length: int, *, sealable: bool = False) -> int:
-        """The offset of a new shared object of ``length`` bytes, in an arena
-        of its own (the whole of it): a stub gets its file only when it maps
-        it.  ``sealable``: it can be sealed read-only later (``seal``)."""
-        length = self._check_length(length)
+    def object_arena(self, size: int, *, sealable: bool = False) -> Arena:
+        """A new shared object's arena of ``size`` bytes, nothing allocated in
+        it yet: a file of its own, which a stub gets only when it maps it.
+        Its window is followed by an unused guard page, so no offset of one
+        object ever continues another's (VMAs and file runs merge by offset).
+        The owner allocates from it; its last free retires it."""
+        size = self._check_length(size)
         with self._lock:
             if self._closed:
                 raise SyscallError(errno.ENOMEM)
-            base = self._object_windows.allocate(length)
+            base = self._object_windows.allocate(size + _GUARD)
         try:
-            arena = self._open_arena(base, length, "pyvisor-shared", sealable=sealable)
+            arena = self._open_arena(base, size, "pyvisor-shared", sealable=sealable)
         except OSError as e:
             with self._lock:
-                self._object_windows.release(base, length)
+                self._object_windows.release(base, size + _GUARD)
             raise SyscallError(errno.ENOMEM if e.errno != errno.EMFILE else errno.EAGAIN) from None
         arena.shared_object = True
         with self._lock:
             bisect.insort(self._object_bases, base)
             self._objects[base] = arena
-        return arena.allocate(length)
+        return arena
+
+    def allocate_object(self, length: int, *, sealable: bool = False) -> int:
+        """The offset of a new shared object of ``length`` bytes, in an arena
+        of its own (the whole of it).  ``sealable``: it can be sealed
+        read-only later (``seal``)."""
+        length = self._check_length(length)
+        return self.object_arena(length, sealable=sealable).allocate(length)
 
     def seal(self, offset: int) -> None:
         """Make the shared object at ``offset`` read-only for every stub."""
@@ -198,7 +209,7 @@ class MemoryFile:
         os.close(arena.fd)
         with self._lock:
             if arena.shared_object:
-                self._object_windows.release(arena.base, arena.size)
+                self._object_windows.release(arena.base, arena.size + _GUARD)
             else:
                 self._free_slots.append(k)
                 self._free_slots.sort(reverse=True)
@@ -233,8 +244,9 @@ class MemoryFile:
     # -- allocation (the common arena) and offsets of any arena ---------------
 
     def allocate(self, length: int) -> int:
-        """A fresh zero range of the common arena: pages that several processes
-        may map (shared memory, tmpfs and SysV pages, program text)."""
+        """A fresh zero range of the common arena, which every stub may map:
+        nothing of the Sentry's uses it any more (tmpfs pages are their
+        files' own objects); the memory file's unit tests do."""
         return self.common.allocate(self._check_length(length))
 
     def reserve(self, offset: int, length: int) -> bool:

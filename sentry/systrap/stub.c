@@ -107,6 +107,7 @@ extern char __stop_pyvisor_stub[] __attribute__((visibility("hidden")));
 #define K_ARCH_SET_FS 0x1002
 #define K_ARCH_SET_GS 0x1001
 #define K_CLONE_PARENT 0x00008000
+#define K_CLONE_PIDFD 0x00001000
 #define K_SIGCHLD 17
 
 #define SIGBIT(s) (1ULL << ((s) - 1))
@@ -253,6 +254,17 @@ STUB static long stub_recv_fds(int *fds) {
         return 1;
     fds[1] = (int)(control[2] >> 32);
     return 2;
+}
+
+/* Send the Sentry one descriptor over the zygote's socket (SCM_RIGHTS): a
+ * new stub's pidfd, so the confined Sentry signals its stubs through
+ * descriptors it holds and never by pid (docs/security.md). */
+STUB static long stub_send_fd(int fd) {
+    char byte = 'p';
+    uint64_t iov[2] = {(uint64_t)(uintptr_t)&byte, 1};
+    uint64_t control[3] = {20, 1 | (1ULL << 32), (uint64_t)(uint32_t)fd}; /* len, SOL_SOCKET, SCM_RIGHTS */
+    struct k_msghdr msg = {0, 0, iov, 1, control, 24, 0};
+    return S3(SYS_sendmsg, STUB_SOCK_FD, &msg, 0);
 }
 
 /* Apply the address-space operations the Sentry queued (application memory is
@@ -549,7 +561,18 @@ STUB static void stub_zygote_main(void) {
         int fds[2] = {-1, -1};
         long pid = stub_recv_fds(fds);
         if (pid == 2) {
-            pid = S2(SYS_clone, K_CLONE_PARENT | K_SIGCHLD, 0);
+            int pidfd = -1;
+            pid = S3(SYS_clone, K_CLONE_PARENT | K_CLONE_PIDFD | K_SIGCHLD, 0, &pidfd);
+            if (pid > 0) {
+                /* The Sentry gets the stub's pidfd before the answer; a
+                 * stub it could not get one for is killed, never left. */
+                long sent = stub_send_fd(pidfd);
+                if (sent < 0) {
+                    S2(SYS_kill, pid, SIGKILL);
+                    pid = sent;
+                }
+                S1(SYS_close, pidfd);
+            }
             if (pid == 0) {
                 /* Its own arena and socket in place of the zygote's socket; the
                  * received numbers are below both (0-2 and 3 are free). */

@@ -156,6 +156,9 @@ class Platform:
         if pid < 0:
             raise StubError(f"cannot fork the zygote: {os.strerror(-pid)}")
         self.zygote_pid = pid
+        # Boot, before confinement: an unreaped child's pid names it alone.
+        # The confined Sentry signals by pidfd only (confine_filters.py).
+        self.zygote_pidfd = os.pidfd_open(pid)
 
     def new_process(self, arena: Arena) -> StubProcess:
         """A fresh stub process (empty application address space, one thread
@@ -180,25 +183,40 @@ class Platform:
                 else:
                     pid = lib.zygote_request(self.ctrl, slots_off - arena.base, spin,
                                              SPAWN_TIMEOUT_NS)
+                    if pid > 0:  # its pidfd came first (stub.c, stub_send_fd)
+                        pidfd = _recv_pidfd(self._sock, pid)
         finally:
             theirs.close()
         if pid < 0:
             mine.close()
             arena.free(slots_off, lib.STUB_SLOTS_SIZE)
             raise StubError(f"the zygote could not clone a stub: {os.strerror(-pid)}")
-        return StubProcess(self, pid, slots_off, arena, mine)
+        return StubProcess(self, pid, slots_off, arena, mine, pidfd)
 
     def close(self) -> None:
         """Kill the zygote (its stubs die with the Sentry or are killed by their tasks)."""
         if self.zygote_pid > 0:
-            _kill_and_reap(self.zygote_pid)
+            _kill_and_reap(self.zygote_pidfd, self.zygote_pid)
+            os.close(self.zygote_pidfd)
             self.zygote_pid = -1
         self._sock.close()
 
 
-def _kill_and_reap(pid: int) -> None:
+def _recv_pidfd(sock: socket.socket, pid: int) -> int:
+    """The pidfd of the stub the zygote just cloned (sent before its answer)."""
+    _msg, fds, _flags, _addr = socket.recv_fds(sock, 1, 1)
+    if len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        raise StubError(f"no pidfd for stub {pid}")
+    return fds[0]
+
+
+def _kill_and_reap(pidfd: int, pid: int) -> None:
+    """SIGKILL through the pidfd (never kill(2): the confined Sentry may not
+    signal a host process by number), then reap."""
     try:
-        os.kill(pid, signal.SIGKILL)
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     except ProcessLookupError:
         pass
     try:
@@ -219,9 +237,10 @@ class StubProcess:
     """
 
     def __init__(self, platform: Platform, pid: int, slots_off: int, arena: Arena,
-                 sock: socket.socket) -> None:
+                 sock: socket.socket, pidfd: int) -> None:
         self.platform = platform
         self.pid = pid
+        self.pidfd = pidfd  # kill() signals through it; closed once reaped
         self.slots_off = slots_off
         self.arena = arena  # the one arena whose file this process holds, besides the common
         arena.hold()
@@ -290,13 +309,21 @@ class StubProcess:
                 pid, status, usage = os.wait4(self.pid, os.WNOHANG)
             except ChildProcessError:
                 self.exit_status = signal.SIGKILL
+                self._close_pidfd()
                 return True
             if pid == 0:
                 return False
             self.exit_status = status
             self._cpu_ns = _cpu_of(usage)
             self.maxrss_kb = usage.ru_maxrss
+            self._close_pidfd()
             return True
+
+    def _close_pidfd(self) -> None:
+        """Reaped (lock held): the pidfd names a dead process now."""
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
 
     def kill(self) -> None:
         """Kill and reap the stub (idempotent, any thread)."""
@@ -304,7 +331,7 @@ class StubProcess:
             if self.exit_status is not None:
                 return
             try:
-                os.kill(self.pid, signal.SIGKILL)
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             try:
@@ -314,6 +341,7 @@ class StubProcess:
             except ChildProcessError:
                 status = signal.SIGKILL
             self.exit_status = status
+            self._close_pidfd()
 
     def cpu_ns(self) -> int:
         """CPU time (user + system) the host spent running this process: its

@@ -11,10 +11,14 @@
  *                    arena; fd 4, the common arena of shared pages) from that
  *                    instruction, window by window, looking for the secret
  * and prints one line each: "refused (ERRNO)", "no secret" or "READ SECRET".
- * With a third argument "shared" the secret is in shared anonymous memory
- * instead of private memory; fd 6 (the shared object the child's stub last
- * received) is scanned too.
- * Usage: isolation_probe [STUB_SYSCALL_INSN_HEX [SCAN_MIB [shared]]] */
+ * A third argument says where else the secret is (fd 6, the shared object
+ * the child's stub last received, is scanned too):
+ *   shared  shared anonymous memory instead of private memory
+ *   tmpfs   a root-only (0600) file in /dev/shm, mapped shared by the parent
+ *   memfd   a memfd the parent made after the fork, mapped shared
+ *   sysv    a SysV segment (mode 0600) the parent made and attached
+ * so that tmpfs pages kept in the memory file are probed as well.
+ * Usage: isolation_probe [STUB_SYSCALL_INSN_HEX [SCAN_MIB [MODE]]] */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -110,10 +116,42 @@ static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
     printf("stub_mmap: no secret\n");
 }
 
+/* A page holding nothing yet, in the place MODE names ("private" and
+ * "shared": anonymous memory; "tmpfs", "memfd", "sysv": a root-only file or
+ * segment, mapped shared so that its pages are in the memory file). */
+static char *secret_page(const char *mode) {
+    int fd = -1;
+    if (!strcmp(mode, "private") || !strcmp(mode, "shared")) {
+        int flags = (!strcmp(mode, "shared") ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS;
+        char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, flags, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    if (!strcmp(mode, "sysv")) {
+        int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+        char *p = id < 0 ? (char *)-1 : shmat(id, NULL, 0);
+        if (id >= 0)
+            shmctl(id, IPC_RMID, NULL); /* gone with the last detach */
+        return p == (char *)-1 ? NULL : p;
+    }
+    if (!strcmp(mode, "tmpfs")) {
+        char path[64];
+        snprintf(path, sizeof path, "/dev/shm/isolation-probe-%d", (int)getpid());
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+        unlink(path);
+    } else if (!strcmp(mode, "memfd")) {
+        fd = memfd_create("isolation-probe", 0);
+    }
+    if (fd < 0 || ftruncate(fd, 4096) != 0)
+        return NULL;
+    char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 int main(int argc, char **argv) {
     void *insn = argc > 1 ? (void *)strtoul(argv[1], NULL, 16) : NULL;
     unsigned long scan_mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 256;
-    int shared = argc > 3 && strcmp(argv[3], "shared") == 0;
+    const char *mode = argc > 3 ? argv[3] : "private";
     int p[2];
     setvbuf(stdout, NULL, _IONBF, 0);
     if (pipe(p) != 0)
@@ -128,10 +166,11 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     close(p[0]);
-    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-                      (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
-    if (page == MAP_FAILED)
+    char *page = secret_page(mode);
+    if (page == NULL) {
+        perror(mode);
         return 1;
+    }
     memcpy(page, SECRET, sizeof SECRET);
     unsigned long addr = (unsigned long)page;
     if (write(p[1], &addr, sizeof addr) != sizeof addr)

@@ -44,6 +44,7 @@ from sentry.vfs.mount import Mount, follow_mounts
 from sentry.vfs.resolve import resolve
 from sentry.vfs.sysfs import CgroupFs, SysFs
 from sentry.vfs.tmpfs import TmpFs
+from syscalls.mount_disk import DISK_TYPES, disk_fs
 from syscalls.path import ctx_of, path_arg
 from syscalls.table import Entry, partial
 
@@ -141,11 +142,15 @@ def _new_mount(t: Task, ns: Any, at: Dentry, fstype: str | None, source: str | N
                flags: int, data: str) -> None:
     if not fstype:
         raise SyscallError(errno.EINVAL)
-    if fstype not in TYPES:
+    if fstype not in TYPES and fstype not in DISK_TYPES:
         raise SyscallError(errno.ENODEV)
     src = source if source else "none"
     opts = M.flag_options(flags)
     ro = bool(flags & M.MS_RDONLY)
+    if fstype in DISK_TYPES:
+        M.attach(ns, disk_fs(t, ctx_of(t), fstype, source, ro), at, source=src,
+                 options=opts, readonly=ro)
+        return
     if fstype == "devpts":
         m = mount_devpts(ns, at, options=opts, make_default=False)
         m.readonly = ro

@@ -94,6 +94,10 @@ class RamDiskFile(InodeFile):
         self.offset = 0
         self._lock = threading.Lock()
 
+    def device_bytes(self) -> int:
+        """The device's size (what a filesystem mounted from it may use)."""
+        return self.disk.size
+
     def read(self, count: int) -> bytes:
         with self._lock:
             data = self.disk.read(self.offset, count)

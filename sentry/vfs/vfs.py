@@ -425,13 +425,15 @@ def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry |
     with TREE_LOCK:
         old = resolve(ctx, oldpath, dirfd_dentry=olddir, follow=bool(flags & AT_SYMLINK_FOLLOW),
                       allow_empty=bool(flags & AT_EMPTY_PATH))
-        if old.inode.is_dir():
-            raise SyscallError(errno.EPERM)
+        # Linux's order (do_linkat, vfs_link): the new name (EEXIST, EROFS,
+        # EACCES), the same mount (EXDEV), then a directory's EPERM.
         parent, name, trailing = _new_name(ctx, newdir, newpath)
         if trailing:
             raise SyscallError(errno.ENOENT)
         if parent.mount is not old.mount:
             raise SyscallError(errno.EXDEV)
+        if old.inode.is_dir():
+            raise SyscallError(errno.EPERM)
         iflags.check_unchanged(old.inode)
         tmpfile.may_link(old.inode, old.dead)
         parent.inode.link(name, old.inode)

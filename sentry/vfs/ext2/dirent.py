@@ -70,6 +70,8 @@ def _records(sb: Super, raw: bytes) -> Iterator[tuple[int, int, int, int, bytes]
 
 def _blocks(d: DirFile) -> Iterator[tuple[int, bytes]]:
     sb = d.sb
+    if d.size > sb.blocks_count * sb.block_size:
+        raise SyscallError(errno.EUCLEAN)  # bigger than the disk: a corrupt inode
     for lblk in range(-(-d.size // sb.block_size)):
         blk = d.dir_block(lblk)
         if not blk:

@@ -69,6 +69,13 @@ def fallocate(t: Task, a: Args) -> int:
             desc.pwrite(bytes(n), off)
             off += n
         return 0
+    if getattr(inode, "no_fallocate", False):
+        raise SyscallError(errno.EOPNOTSUPP)  # ext2 has no preallocation (Linux: same)
+    reserve = getattr(inode, "preallocate", None)
+    if reserve is not None:  # tmpfs: charge the pages first (ENOSPC changes nothing)
+        if not mode & FALLOC_FL_KEEP_SIZE:
+            check_new_size(t, off + length)
+        reserve(off, length)
     if not mode & FALLOC_FL_KEEP_SIZE and off + length > size:
         check_new_size(t, off + length)
         fn(off + length)

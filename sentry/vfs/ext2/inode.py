@@ -61,6 +61,7 @@ class Ext2Inode(Inode):
     """One ext2 inode of any kind."""
 
     fs: Ext2Fs
+    no_fallocate = True  # Linux's ext2 has no fallocate: EOPNOTSUPP
 
     def __init__(self, fs: Ext2Fs, ino: int, raw: bytes | None = None) -> None:
         # Inode.__init__ would allocate a number and stamp times: not wanted here.

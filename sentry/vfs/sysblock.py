@@ -12,6 +12,7 @@ the device is unbound; its files then read as an unbound device's).
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable
 
 from sentry.kernel.errors import SyscallError
@@ -142,3 +143,17 @@ def block_dir(fs: Filesystem) -> AttrDir:
             return _ram_dir(fs)
         return _loop_dir(fs, int(name[4:]))
     return AttrDir(fs, names, make)
+
+
+def dio_align(rdev: int) -> tuple[int, int] | None:
+    """statx's (dio_mem_align, dio_offset_align) for a Sentry block device:
+    the DMA alignment plus one and the logical block size, as Linux's
+    bdev_statx; None for a number no Sentry driver serves."""
+    major, minor = os.major(rdev), os.minor(rdev)
+    if (major, minor) == (ramdisk.RAMDISK_MAJOR, 0):
+        return 512, ramdisk.SECTOR
+    if major == loop.LOOP_MAJOR:
+        dev = loop.LOOPS.get(minor)
+        if dev is not None:
+            return 512, dev.block_size
+    return None

@@ -115,6 +115,11 @@ int main(int argc, char **argv) {
 	SHOW("configure ro", ioctl(devfd, LOOP_CONFIGURE, &cfg));
 	status("configured");
 	SHOW("write ro", pwrite(devfd, "x", 1, 0));
+	struct statx sx;
+	memset(&sx, 0, sizeof sx);
+	SHOW("statx dioalign", statx(AT_FDCWD, dev, 0, STATX_DIOALIGN, &sx));
+	printf("dioalign %d mem %u offset %u\n", !!(sx.stx_mask & STATX_DIOALIGN),
+	       sx.stx_dio_mem_align, sx.stx_dio_offset_align);
 	int ro = -1;
 	ioctl(devfd, BLKROGET, &ro);
 	printf("BLKROGET %d\n", ro);

@@ -305,9 +305,19 @@ class LoopFile(InodeFile):
 
 
 def _open_loop(inode: Inode, flags: int) -> FileDescription:
-    dev = LOOPS.get(os.minor(inode.rdev))
+    """Opening a loop node makes its device if it is not there yet (Linux's
+    loop_probe: the node names the device)."""
+    minor = os.minor(inode.rdev)
+    dev = LOOPS.get(minor)
     if dev is None:
-        raise SyscallError(errno.ENXIO)
+        try:
+            dev = LOOPS.add(minor)
+        except SyscallError as exc:
+            if exc.errno != errno.EEXIST:
+                raise SyscallError(errno.ENXIO) from None
+            dev = LOOPS.get(minor)
+            if dev is None:
+                raise SyscallError(errno.ENXIO) from None
     return LoopFile(inode, flags, dev)
 
 

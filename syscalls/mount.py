@@ -38,6 +38,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.procfs import ProcFilesystem
 from sentry.tty.devpts import mount_devpts
 from sentry.vfs import mountns as M
+from sentry.vfs import notify
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import dentry_of
 from sentry.vfs.mount import Mount, follow_mounts
@@ -293,14 +294,33 @@ def umount2(t: Task, a: Args) -> int:
             raise SyscallError(errno.EINVAL if flags & MNT_DETACH else errno.EBUSY)
         if flags & MNT_DETACH:
             M.detach(m)
+            _gone(ctx.ns, m)
             return 0
         if m.children or _busy(t, m):
             raise SyscallError(errno.EBUSY)
-        if flags & MNT_EXPIRE and not getattr(m, "expiry_mark", False):
-            m.expiry_mark = True  # type: ignore[attr-defined]
-            raise SyscallError(errno.EAGAIN)
+        if flags & MNT_EXPIRE:
+            # The first call marks; the next unmounts if nothing used the
+            # mount in between (this call's own lookup is its one crossing).
+            uses = getattr(m, "crossings", 0)
+            mark = getattr(m, "expiry_mark", None)
+            if mark is None or uses != mark + 1:
+                m.expiry_mark = uses  # type: ignore[attr-defined]
+                raise SyscallError(errno.EAGAIN)
         M.detach(m)
+        _gone(ctx.ns, m)
     return 0
+
+
+def _gone(ns: Any, m: Mount) -> None:
+    """After an unmount: when no mount of the namespace shows its filesystem
+    any more, watches on its files hear IN_UNMOUNT (then lose their watch),
+    and a disk filesystem lets its device go (a loop device's autoclear)."""
+    if ns is None or any(o.fs is m.fs for o in ns.all_mounts()):
+        return
+    notify.unmounted(m.fs)
+    release = getattr(m.fs, "release_device", None)
+    if release is not None:
+        release()
 
 
 def pivot_root(t: Task, a: Args) -> int:

@@ -62,7 +62,11 @@ class Mount:
 def follow_mounts(d: Dentry) -> Dentry:
     """The dentry a walk really reaches at ``d``: the top mount's root if ``d`` is a mountpoint."""
     while d.mounted is not None:
-        d = d.mounted.root
+        m = d.mounted
+        # Each walk into a mount counts as a use: MNT_EXPIRE's mark goes with
+        # any use since (Linux's mntput clears mnt_expiry_mark).
+        m.crossings = getattr(m, "crossings", 0) + 1  # type: ignore[attr-defined]
+        d = m.root
     return d
 
 

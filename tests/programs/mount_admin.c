@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/stat.h>
@@ -104,6 +105,26 @@ static void mounts(void) {
     close(fd);
     SHOW("file gone with the mount", stat(P("a/f"), &st));
     SHOW("detach b", umount2(b, MNT_DETACH));
+    /* MNT_EXPIRE: marked by a first call, undone by any use in between */
+    SHOW("mount c", mount("none", P("c"), "tmpfs", 0, NULL));
+    SHOW("expire first", umount2(P("c"), MNT_EXPIRE));
+    SHOW("access c", access(P("c"), F_OK));
+    SHOW("expire after access", umount2(P("c"), MNT_EXPIRE));
+    SHOW("expire second", umount2(P("c"), MNT_EXPIRE));
+    /* IN_UNMOUNT (whatever the watch's mask), then IN_IGNORED */
+    SHOW("mount c again", mount("none", P("c"), "tmpfs", 0, NULL));
+    SHOW("file in c", write_file(P("c/w"), "w"));
+    int in = inotify_init1(IN_NONBLOCK);
+    SHOW("watch", inotify_add_watch(in, P("c/w"), IN_MODIFY) < 0 ? -1 : 0);
+    SHOW("umount watched", umount(P("c")));
+    char evbuf[256];
+    ssize_t got = read(in, evbuf, sizeof evbuf);
+    for (ssize_t off = 0; off < got;) {
+        struct inotify_event *ev = (struct inotify_event *)(evbuf + off);
+        printf("event mask %x\n", ev->mask);
+        off += sizeof *ev + ev->len;
+    }
+    close(in);
     /* bad input */
     SHOW("unknown type", mount("none", P("c"), "nosuchfs", 0, NULL));
     SHOW("no type", mount("none", P("c"), NULL, 0, NULL));

@@ -46,6 +46,13 @@ class Ext2Fs(Filesystem):
         self.root = root
         self._pinned[ROOT_INO] = root
 
+    def release_device(self) -> None:
+        """The last mount went: the device description is closed (a loop
+        device set to autoclear is freed by it)."""
+        dev, self.device = self.device, None
+        if dev is not None:
+            dev.release()
+
     def iget(self, ino: int) -> Ext2Node:
         """The inode ``ino`` (one object per number while anything holds it)."""
         with self.sb.lock:

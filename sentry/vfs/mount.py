@@ -46,6 +46,11 @@ class Mount:
         return "nosuid" in (self._options or "").split(",")
 
     @property
+    def nodev(self) -> bool:
+        """Mounted with "nodev": opening a device node here is EACCES."""
+        return "nodev" in (self._options or "").split(",")
+
+    @property
     def nosymfollow(self) -> bool:
         """Mounted with "nosymfollow": path lookup follows no symlink here (ELOOP)."""
         return "nosymfollow" in (self._options or "").split(",")

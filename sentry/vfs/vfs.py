@@ -136,6 +136,8 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         wants_write = acc != O_RDONLY
         if inode.is_dir() and wants_write:
             raise SyscallError(errno.EISDIR)
+        if inode.mode & S_IFMT in (S_IFCHR, S_IFBLK) and d.mount.nodev:
+            raise SyscallError(errno.EACCES)  # may_open, before the permission check
         if not created:
             ctx.check(d, (MAY_WRITE if wants_write or flags & O_TRUNC else 0)
                       | (MAY_READ if acc != O_WRONLY else 0))

@@ -13,6 +13,7 @@
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -48,6 +49,15 @@ static void mountinfo(const char *target) {
     }
     if (!found) printf("  mountinfo: none\n");
     fclose(f);
+}
+
+/* open and close at once: 0, or -1 with errno */
+static int open_close(const char *p) {
+    int fd = open(p, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
 }
 
 static int write_file(const char *p, const char *text) {
@@ -125,6 +135,13 @@ static void mounts(void) {
         off += sizeof *ev + ev->len;
     }
     close(in);
+    /* nodev: device nodes there do not open (EACCES), other files do */
+    SHOW("mount c nodev", mount("none", P("c"), "tmpfs", MS_NODEV, NULL));
+    SHOW("mknod on nodev", mknod(P("c/null"), S_IFCHR | 0666, makedev(1, 3)));
+    SHOW("open dev on nodev", open_close(P("c/null")));
+    SHOW("remount dev", mount("none", P("c"), NULL, MS_REMOUNT, NULL));
+    SHOW("open dev after remount", open_close(P("c/null")));
+    SHOW("umount c", umount(P("c")));
     /* bad input */
     SHOW("unknown type", mount("none", P("c"), "nosuchfs", 0, NULL));
     SHOW("no type", mount("none", P("c"), NULL, 0, NULL));

@@ -83,6 +83,7 @@ def fallocate(t: Task, a: Args) -> int:
 
 
 ENTRIES: list[Entry] = [
-    partial("fallocate", fallocate, note="mode 0, KEEP_SIZE (nothing reserved), "
-            "PUNCH_HOLE|KEEP_SIZE (zeroes); others EOPNOTSUPP as tmpfs"),
+    partial("fallocate", fallocate, note="mode 0 and KEEP_SIZE (pages reserved on a "
+            "size-limited tmpfs), PUNCH_HOLE|KEEP_SIZE (zeroes); others EOPNOTSUPP as "
+            "tmpfs; ext2 EOPNOTSUPP as Linux's"),
 ]

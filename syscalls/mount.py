@@ -14,8 +14,10 @@ Facts about Linux that shape this module (fs/namespace.c):
   ENODEV).  The remount, propagation and move forms need the target to be
   a mount's root (EINVAL).
 * Types made here: tmpfs (and devtmpfs, a tmpfs), proc, sysfs, devpts,
-  mqueue (the caller's IPC namespace's queues), cgroup and cgroup2.
-  Every other type is ENODEV: nothing reaches a host filesystem.
+  mqueue (the caller's IPC namespace's queues), cgroup and cgroup2; and
+  ext2/ext3/ext4 from a Sentry block device (syscalls/mount_disk.py: the
+  image is parsed by sentry/vfs/ext2 in the Sentry).  Every other type is
+  ENODEV: nothing reaches a host filesystem or a host device.
 * umount2 takes MNT_FORCE, MNT_DETACH, MNT_EXPIRE and UMOUNT_NOFOLLOW (any
   other bit: EINVAL, before the path is looked up).  Without MNT_DETACH a
   mount with mounts below it, or an open file, a cwd or a root on it, is
@@ -349,12 +351,15 @@ def pivot_root(t: Task, a: Args) -> int:
 
 
 ENTRIES: list[Entry] = [
-    partial("mount", mount, note="tmpfs, proc, sysfs, devpts, mqueue, cgroup, bind (MS_REC), "
-            "remount, MS_MOVE, propagation recorded and shown (not propagated); other "
-            "types ENODEV; nosymfollow and noexec enforced, nosuid for set-id bits, nodev "
-            "and the atime flags only recorded (statfs f_flags, /proc/mounts)"),
-    partial("umount2", umount2, note="MNT_DETACH, MNT_EXPIRE, UMOUNT_NOFOLLOW; MNT_FORCE is "
-            "a plain unmount (no filesystem here can be forced)"),
+    partial("mount", mount, note="tmpfs, proc, sysfs, devpts, mqueue, cgroup, ext2 (also "
+            "as ext3/ext4 when the image has ext2's features only) from a Sentry block device "
+            "(RAM disk, loop), bind (MS_REC), remount, MS_MOVE, propagation recorded and "
+            "shown (not propagated); other types ENODEV; nosymfollow, noexec and nodev "
+            "enforced, nosuid for set-id bits, the atime flags only recorded (statfs "
+            "f_flags, /proc/mounts)"),
+    partial("umount2", umount2, note="MNT_DETACH, MNT_EXPIRE (a use in between undoes the "
+            "mark), UMOUNT_NOFOLLOW, IN_UNMOUNT to watches; MNT_FORCE is a plain unmount "
+            "(no filesystem here can be forced)"),
     partial("pivot_root", pivot_root, note="within the caller's mount namespace; Linux's "
             "EINVAL/EBUSY rules; shared mounts are EINVAL"),
 ]

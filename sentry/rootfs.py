@@ -294,7 +294,7 @@ def read_executable(ctx: FsContext, path: bytes, found: list[Any] | None = None,
     """The bytes of an executable, through the VFS, with execve's errors; its
     dentry is appended to ``found`` (what /proc/<pid>/exe shows). ``cache``
     (sentry/mm/image_cache.py) keeps the bytes of files stat shows unchanged."""
-    desc = vfs.open(ctx, None, path, os.O_RDONLY)
+    desc = vfs.open_exec(ctx, path)
     if found is not None:
         found.append(getattr(desc, "dentry", None))
     try:

@@ -7,8 +7,8 @@ really written (as Linux tmpfs does) and SEEK_DATA/SEEK_HOLE find real holes.
 
 Timestamps follow Linux: creating, removing or renaming a name updates the
 directory's mtime and ctime; writing or truncating a file updates its mtime and
-ctime; link-count changes update ctime.  atime is set at creation only (the
-Sentry behaves as if mounted noatime, which Linux programs tolerate).
+ctime; link-count changes update ctime.  Reads and directory listings move
+atime as the mount's atime mode says (relatime by default; sentry/vfs/atime.py).
 
 A size limit (the ``size=`` mount option) counts the pages files really hold:
 a write that needs a page beyond the limit is short, or ENOSPC if nothing fit,
@@ -80,6 +80,7 @@ class TmpFs(Filesystem):
     name = "tmpfs"
     magic = TMPFS_MAGIC
     keeps_xattrs = True
+    keeps_atime = True  # reads move atime by the mount's mode (sentry/vfs/atime.py)
     inode_flags = iflags.TMPFS_FLAGS
 
     def __init__(self, *, mode: int = 0o1777, uid: int = 0, gid: int = 0,

@@ -28,6 +28,7 @@ class Ext2Fs(Filesystem):
     """One mounted ext2 image."""
 
     magic = MAGIC
+    keeps_atime = True  # reads move atime by the mount's mode (sentry/vfs/atime.py)
 
     def __init__(self, dev: BlockDevice, dev_size: int, *, fstype: str = "ext2",
                  readonly: bool = False, source: str = "none") -> None:

@@ -29,6 +29,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import iflags
 from sentry.vfs.file import O_APPEND, O_NONBLOCK, FileDescription
 from sentry.vfs.pipe import PipeFile
 from syscalls.abi import MAX_RW_COUNT, read_iovecs, s32
@@ -186,8 +187,11 @@ def copy_file_range(t: Task, a: Args) -> int:
     off_in, off_out = _offset(t, a[1]), _offset(t, a[3])
     pos_in = off_in if off_in is not None else in_f.seek(0, os.SEEK_CUR)
     pos_out = off_out if off_out is not None else out_f.seek(0, os.SEEK_CUR)
-    # generic_copy_file_checks: offsets that wrap (u64 sums), then the copy
+    # generic_copy_file_checks: an immutable target (EPERM), offsets that
+    # wrap (u64 sums), then the copy
     # shortened to the source's end, then the target's size limit (EFBIG).
+    if getattr(getattr(out_f, "inode", None), "iflags", 0) & iflags.FS_IMMUTABLE_FL:
+        raise SyscallError(errno.EPERM)
     if pos_in + count >= 1 << 64 or pos_out + count >= 1 << 64:
         raise SyscallError(errno.EOVERFLOW)
     count = 0 if pos_in >= st_in.size else min(count, st_in.size - pos_in)

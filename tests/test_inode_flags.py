@@ -25,4 +25,5 @@ def test_inode_flags_on_the_root_overlay(programs: Programs) -> None:
     flags on the upper copy, as overlayfs does); natively a host directory."""
     assert_same_as_native(programs.path("overlay_iflags"), in_tmpdir=True, markers=(
         "immutable|append 10", "unlink immutable: EPERM", "open O_WRONLY append-only: EPERM",
-        "unlink after clearing: ok"))
+        "unlink after clearing: ok", "setxattr immutable: EPERM",
+        "copy_file_range into immutable: EPERM"))

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static void show(const char *what, long r) {
@@ -35,11 +36,16 @@ int main(int argc, char **argv) {
 	show("unlink immutable", unlink(path));
 	show("link immutable", link(path, other));
 	show("truncate immutable", truncate(path, 0));
+	show("setxattr immutable", setxattr(path, "user.x", "v", 1, 0));
+	int src = open(path, O_RDONLY);
+	show("copy_file_range into immutable", copy_file_range(src, NULL, fd, &(loff_t){0}, 4, 0));
+	close(src);
 	flags &= ~FS_IMMUTABLE_FL;
 	flags |= FS_APPEND_FL;
 	show("set append", ioctl(fd, FS_IOC_SETFLAGS, &flags));
 	show("open O_WRONLY append-only", open(path, O_WRONLY));
 	show("open O_APPEND append-only", open(path, O_WRONLY | O_APPEND));
+	show("setxattr append-only", setxattr(path, "user.x", "v", 1, 0));
 	flags &= ~FS_APPEND_FL;
 	show("clear", ioctl(fd, FS_IOC_SETFLAGS, &flags));
 	show("unlink after clearing", unlink(path));

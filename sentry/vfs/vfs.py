@@ -98,21 +98,6 @@ def open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
             b.wait()
 
 
-def open_exec(ctx: FsContext, path: bytes) -> FileDescription:
-    """execve's open of a program or its interpreter (Linux's open_exec): a
-    regular file (anything else is EACCES) that the caller may execute:
-    MAY_EXEC, not MAY_READ, so a mode 0711 program runs for everyone."""
-    with TREE_LOCK:
-        d = resolve(ctx, path, follow=True)
-        inode = d.inode
-        if not inode.is_reg():
-            raise SyscallError(errno.EACCES)
-        ctx.check(d, MAY_EXEC)
-    desc = inode.open(O_RDONLY)
-    desc.dentry = d  # type: ignore[attr-defined]
-    return desc
-
-
 O_NOATIME = 0o1000000
 
 

@@ -34,12 +34,13 @@ from sentry import maskpaths
 from sentry.kernel.errors import SyscallError
 from sentry.mountspec import MountError, MountSpec
 from sentry.vfs import vfs
+from sentry.vfs.dentry import TREE_LOCK
 from sentry.vfs.devfs import DevFs, mount_devfs
 from sentry.vfs.goferfs import GoferFs
 from sentry.vfs.inode import Filesystem
 from sentry.vfs.mount import Mount, MountNamespace
 from sentry.vfs.overlay import OverlayFs
-from sentry.vfs.resolve import FsContext, resolve
+from sentry.vfs.resolve import MAY_EXEC, FsContext, resolve
 from sentry.vfs.sysfs import CgroupFs, SysFs
 from sentry.vfs.tmpfs import TmpFs
 from shm.records import field, record
@@ -323,12 +324,27 @@ def build_member(client: GoferClient, kernel: Any, cache_of: GoferFs, *, prefix:
         raise
 
 
+def _open_exec(ctx: FsContext, path: bytes) -> Any:
+    """execve's open of a program or its interpreter (Linux's open_exec): a
+    regular file (anything else is EACCES) that the caller may execute:
+    MAY_EXEC, not MAY_READ, so a mode 0711 program runs for everyone."""
+    with TREE_LOCK:
+        d = resolve(ctx, path, follow=True)
+        inode = d.inode
+        if not inode.is_reg():
+            raise SyscallError(errno.EACCES)
+        ctx.check(d, MAY_EXEC)
+    desc = inode.open(os.O_RDONLY)
+    desc.dentry = d
+    return desc
+
+
 def read_executable(ctx: FsContext, path: bytes, found: list[Any] | None = None,
                     cache: Any = None) -> bytes:
     """The bytes of an executable, through the VFS, with execve's errors; its
     dentry is appended to ``found`` (what /proc/<pid>/exe shows). ``cache``
     (sentry/mm/image_cache.py) keeps the bytes of files stat shows unchanged."""
-    desc = vfs.open(ctx, None, path, os.O_RDONLY)
+    desc = _open_exec(ctx, path)
     if found is not None:
         found.append(getattr(desc, "dentry", None))
     try:

@@ -69,6 +69,13 @@ def fallocate(t: Task, a: Args) -> int:
             desc.pwrite(bytes(n), off)
             off += n
         return 0
+    if getattr(inode, "no_fallocate", False):
+        raise SyscallError(errno.EOPNOTSUPP)  # ext2 has no preallocation (Linux: same)
+    reserve = getattr(inode, "preallocate", None)
+    if reserve is not None:  # tmpfs: charge the pages first (ENOSPC changes nothing)
+        if not mode & FALLOC_FL_KEEP_SIZE:
+            check_new_size(t, off + length)
+        reserve(off, length)
     if not mode & FALLOC_FL_KEEP_SIZE and off + length > size:
         check_new_size(t, off + length)
         fn(off + length)
@@ -76,6 +83,7 @@ def fallocate(t: Task, a: Args) -> int:
 
 
 ENTRIES: list[Entry] = [
-    partial("fallocate", fallocate, note="mode 0, KEEP_SIZE (nothing reserved), "
-            "PUNCH_HOLE|KEEP_SIZE (zeroes); others EOPNOTSUPP as tmpfs"),
+    partial("fallocate", fallocate, note="mode 0 and KEEP_SIZE (pages reserved on a "
+            "size-limited tmpfs), PUNCH_HOLE|KEEP_SIZE (zeroes); others EOPNOTSUPP as "
+            "tmpfs; ext2 EOPNOTSUPP as Linux's"),
 ]

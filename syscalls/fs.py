@@ -596,7 +596,9 @@ ENTRIES: list[Entry] = [
     supported("close_range", close_range),
     supported("fstat", fstat),
     partial("ioctl", ioctl, note="terminal ioctls (TCGETS, TCGETA...), FIONBIO, FIONREAD, FIOCLEX, "
-            "ioctl_ns (NS_GET_*), RNDGETENTCNT; FICLONE is EOPNOTSUPP (no reflinks)"),
+            "ioctl_ns (NS_GET_*), RNDGETENTCNT, FS_IOC_[GS]ETFLAGS (tmpfs, overlay), loop "
+            "devices (LOOP_*, LOOP_CTL_*) and the block calls (BLKGETSIZE64...) on the RAM "
+            "disk and loop devices; FICLONE is EOPNOTSUPP (no reflinks)"),
     partial("fcntl", fcntl, note="locks advisory within the sandbox; leases broken by "
             "conflicting opens; O_ASYNC's SIGIO for pipes only; dnotify (F_NOTIFY)"),
     supported("flock", flock),

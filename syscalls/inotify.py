@@ -79,10 +79,10 @@ class Watch:
         self.inode = dentry.inode
 
     def __call__(self, mask: int, name: bytes, cookie: int) -> None:
-        wanted = bool(mask & self.mask & IN_ALL_EVENTS)
+        wanted = bool(mask & self.mask & IN_ALL_EVENTS) or bool(mask & IN_UNMOUNT)
         if wanted:
             self.owner.queue(self.wd, mask, cookie, name)
-        if (wanted and self.mask & IN_ONESHOT) or mask & notify.IN_DELETE_SELF:
+        if (wanted and self.mask & IN_ONESHOT) or mask & (notify.IN_DELETE_SELF | IN_UNMOUNT):
             self.owner.drop(self)  # its file is gone, or it was for one event
 
 

@@ -15,8 +15,10 @@ Facts about Linux that shape this module (fs/namespace.c):
   a mount's root (EINVAL).
 * Types made here: tmpfs (and devtmpfs, a tmpfs), proc, sysfs, devpts,
   mqueue (the caller's IPC namespace's queues), cgroup (v1: an empty
-  directory) and cgroup2 (the sandbox's v2 hierarchy, sentry/vfs/cgroupfs.py).
-  Every other type is ENODEV: nothing reaches a host filesystem.
+  directory) and cgroup2 (the sandbox's v2 hierarchy, sentry/vfs/cgroupfs.py);
+  and ext2/ext3/ext4 from a Sentry block device (syscalls/mount_disk.py: the
+  image is parsed by sentry/vfs/ext2 in the Sentry).  Every other type is
+  ENODEV: nothing reaches a host filesystem or a host device.
 * umount2 takes MNT_FORCE, MNT_DETACH, MNT_EXPIRE and UMOUNT_NOFOLLOW (any
   other bit: EINVAL, before the path is looked up).  Without MNT_DETACH a
   mount with mounts below it, or an open file, a cwd or a root on it, is
@@ -39,6 +41,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.procfs import ProcFilesystem
 from sentry.tty.devpts import mount_devpts
 from sentry.vfs import mountns as M
+from sentry.vfs import notify
 from sentry.vfs.cgroupfs import Cgroup2Fs
 from sentry.vfs.dentry import TREE_LOCK, Dentry
 from sentry.vfs.description import dentry_of
@@ -46,6 +49,7 @@ from sentry.vfs.mount import Mount, follow_mounts
 from sentry.vfs.resolve import resolve
 from sentry.vfs.sysfs import CgroupFs, SysFs
 from sentry.vfs.tmpfs import TmpFs
+from syscalls.mount_disk import DISK_TYPES, disk_fs
 from syscalls.path import ctx_of, path_arg
 from syscalls.table import Entry, partial
 
@@ -145,11 +149,15 @@ def _new_mount(t: Task, ns: Any, at: Dentry, fstype: str | None, source: str | N
                flags: int, data: str) -> None:
     if not fstype:
         raise SyscallError(errno.EINVAL)
-    if fstype not in TYPES:
+    if fstype not in TYPES and fstype not in DISK_TYPES:
         raise SyscallError(errno.ENODEV)
     src = source if source else "none"
     opts = M.flag_options(flags)
     ro = bool(flags & M.MS_RDONLY)
+    if fstype in DISK_TYPES:
+        M.attach(ns, disk_fs(t, ctx_of(t), fstype, source, ro), at, source=src,
+                 options=opts, readonly=ro)
+        return
     if fstype == "devpts":
         m = mount_devpts(ns, at, options=opts, make_default=False)
         m.readonly = ro
@@ -292,14 +300,33 @@ def umount2(t: Task, a: Args) -> int:
             raise SyscallError(errno.EINVAL if flags & MNT_DETACH else errno.EBUSY)
         if flags & MNT_DETACH:
             M.detach(m)
+            _gone(ctx.ns, m)
             return 0
         if m.children or _busy(t, m):
             raise SyscallError(errno.EBUSY)
-        if flags & MNT_EXPIRE and not getattr(m, "expiry_mark", False):
-            m.expiry_mark = True  # type: ignore[attr-defined]
-            raise SyscallError(errno.EAGAIN)
+        if flags & MNT_EXPIRE:
+            # The first call marks; the next unmounts if nothing used the
+            # mount in between (this call's own lookup is its one crossing).
+            uses = getattr(m, "crossings", 0)
+            mark = getattr(m, "expiry_mark", None)
+            if mark is None or uses != mark + 1:
+                m.expiry_mark = uses  # type: ignore[attr-defined]
+                raise SyscallError(errno.EAGAIN)
         M.detach(m)
+        _gone(ctx.ns, m)
     return 0
+
+
+def _gone(ns: Any, m: Mount) -> None:
+    """After an unmount: when no mount of the namespace shows its filesystem
+    any more, watches on its files hear IN_UNMOUNT (then lose their watch),
+    and a disk filesystem lets its device go (a loop device's autoclear)."""
+    if ns is None or any(o.fs is m.fs for o in ns.all_mounts()):
+        return
+    notify.unmounted(m.fs)
+    release = getattr(m.fs, "release_device", None)
+    if release is not None:
+        release()
 
 
 def pivot_root(t: Task, a: Args) -> int:
@@ -329,12 +356,14 @@ def pivot_root(t: Task, a: Args) -> int:
 
 ENTRIES: list[Entry] = [
     partial("mount", mount, note="tmpfs, proc, sysfs, devpts, mqueue, cgroup (v1 empty), "
-            "cgroup2 (groups, cgroup.procs, no controllers), bind (MS_REC), "
-            "remount, MS_MOVE, propagation recorded and shown (not propagated); other "
-            "types ENODEV; nosymfollow and noexec enforced, nosuid for set-id bits, nodev "
-            "and the atime flags only recorded (statfs f_flags, /proc/mounts)"),
-    partial("umount2", umount2, note="MNT_DETACH, MNT_EXPIRE, UMOUNT_NOFOLLOW; MNT_FORCE is "
-            "a plain unmount (no filesystem here can be forced)"),
+            "cgroup2 (groups, cgroup.procs, no controllers), ext2 (also as ext3/ext4 when "
+            "the image has ext2's features only) from a Sentry block device (RAM disk, loop), "
+            "bind (MS_REC), remount, MS_MOVE, propagation recorded and shown (not "
+            "propagated); other types ENODEV; nosymfollow, noexec and nodev enforced, nosuid "
+            "for set-id bits, the atime flags only recorded (statfs f_flags, /proc/mounts)"),
+    partial("umount2", umount2, note="MNT_DETACH, MNT_EXPIRE (a use in between undoes the "
+            "mark), UMOUNT_NOFOLLOW, IN_UNMOUNT to watches; MNT_FORCE is a plain unmount "
+            "(no filesystem here can be forced)"),
     partial("pivot_root", pivot_root, note="within the caller's mount namespace; Linux's "
             "EINVAL/EBUSY rules; shared mounts are EINVAL"),
 ]

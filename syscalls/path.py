@@ -22,6 +22,7 @@ from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.file import O_CLOEXEC
 from sentry.vfs.inode import Inode, StatFs
 from sentry.vfs.resolve import Reopened
+from sentry.vfs.sysblock import dio_align
 from sentry.vfs.vfs import reopen_dir
 from syscalls.abi import NO_ID, id_arg, pack_stat, pack_statx, s32
 from syscalls.fs import check_new_size
@@ -40,6 +41,7 @@ AT_SYMLINK_FOLLOW = 0x400
 AT_NO_AUTOMOUNT = 0x800
 AT_EMPTY_PATH = 0x1000
 AT_EACCESS = 0x200
+STATX_DIOALIGN = 0x2000
 PATH_MAX = 4096
 UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
@@ -162,7 +164,15 @@ def statx(t: Task, a: Args) -> int:
     st.attributes_mask |= STATX_ATTR_MOUNT_ROOT  # every path says whether it is one
     if d is not None and d.is_mount_root():
         st.attributes |= STATX_ATTR_MOUNT_ROOT
-    t.mm.copy_out(a[4], pack_statx(st))
+    buf = pack_statx(st)
+    if a[3] & STATX_DIOALIGN and st.mode & 0o170000 == 0o060000:
+        align = dio_align(st.rdev)  # a Sentry block device's (Linux's bdev_statx)
+        if align is not None:
+            buf = bytearray(buf)
+            struct.pack_into("<I", buf, 0, struct.unpack_from("<I", buf)[0] | STATX_DIOALIGN)
+            struct.pack_into("<II", buf, 152, *align)
+            buf = bytes(buf)
+    t.mm.copy_out(a[4], buf)
     return 0
 
 

@@ -29,6 +29,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import iflags
 from sentry.vfs.file import O_APPEND, O_NONBLOCK, FileDescription
 from sentry.vfs.pipe import PipeFile
 from syscalls.abi import MAX_RW_COUNT, read_iovecs, s32
@@ -166,23 +167,38 @@ def vmsplice(t: Task, a: Args) -> int:
     return done
 
 
+MAX_LFS_FILESIZE = (1 << 63) - 1
+
+
 def copy_file_range(t: Task, a: Args) -> int:
     """copy_file_range(2)."""
     in_f, out_f = t.fds.get(s32(a[0])), t.fds.get(s32(a[2]))
     count, flags = a[4], s32(a[5])
     if flags:
         raise SyscallError(errno.EINVAL)
-    if not in_f.readable() or not out_f.writable() or out_f.flags & O_APPEND:
-        raise SyscallError(errno.EBADF)
+    # generic_file_rw_checks' order: kinds of file first, then the modes.
     st_in, st_out = in_f.stat(), out_f.stat()
     if stat.S_ISDIR(st_in.mode) or stat.S_ISDIR(st_out.mode):
         raise SyscallError(errno.EISDIR)
     if not stat.S_ISREG(st_in.mode) or not stat.S_ISREG(st_out.mode):
         raise SyscallError(errno.EINVAL)
+    if not in_f.readable() or not out_f.writable() or out_f.flags & O_APPEND:
+        raise SyscallError(errno.EBADF)
     off_in, off_out = _offset(t, a[1]), _offset(t, a[3])
     pos_in = off_in if off_in is not None else in_f.seek(0, os.SEEK_CUR)
     pos_out = off_out if off_out is not None else out_f.seek(0, os.SEEK_CUR)
+    # generic_copy_file_checks: an immutable target (EPERM), offsets that
+    # wrap (u64 sums), then the copy
+    # shortened to the source's end, then the target's size limit (EFBIG).
+    if getattr(getattr(out_f, "inode", None), "iflags", 0) & iflags.FS_IMMUTABLE_FL:
+        raise SyscallError(errno.EPERM)
+    if pos_in + count >= 1 << 64 or pos_out + count >= 1 << 64:
+        raise SyscallError(errno.EOVERFLOW)
+    count = 0 if pos_in >= st_in.size else min(count, st_in.size - pos_in)
     count = min(count, MAX_RW_COUNT)
+    if count and pos_out >= MAX_LFS_FILESIZE:
+        raise SyscallError(errno.EFBIG)
+    count = min(count, MAX_LFS_FILESIZE - pos_out)
     same = (st_in.dev, st_in.ino) == (st_out.dev, st_out.ino)
     if same and pos_in < pos_out + count and pos_out < pos_in + count:
         raise SyscallError(errno.EINVAL)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from sentry.kernel.creds import CAP_FOWNER, CAP_SETFCAP, CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
-from sentry.vfs import notify
+from sentry.vfs import iflags, notify
 from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.resolve import resolve
 from sentry.vfs.xattr import (
@@ -96,6 +96,8 @@ def _permission(t: Task, d: Dentry, name: bytes, mask: int) -> None:
     write = bool(mask & MAY_WRITE)
     c = t.creds
     inode = d.inode
+    if write and iflags.frozen(inode):  # xattr_permission: immutable or append-only
+        raise SyscallError(errno.EPERM)
     if name.startswith((b"security.", b"system.")):
         return
     if name.startswith(b"trusted."):

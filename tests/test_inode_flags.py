@@ -17,3 +17,13 @@ def test_inode_flags_match_linux(programs: Programs) -> None:
         "open O_RDWR immutable: EPERM", "set compressed: EOPNOTSUPP",
         "unlink after clearing: ok", "/dev/shm mount root 1 (known 1)", "by fd: mount root 1",
         "a directory in it: mount root 0 (known 1)"))
+
+
+@pytest.mark.sandbox
+def test_inode_flags_on_the_root_overlay(programs: Programs) -> None:
+    """chattr +i/+a on a file of the sandbox's root (the overlay keeps the
+    flags on the upper copy, as overlayfs does); natively a host directory."""
+    assert_same_as_native(programs.path("overlay_iflags"), in_tmpdir=True, markers=(
+        "immutable|append 10", "unlink immutable: EPERM", "open O_WRONLY append-only: EPERM",
+        "unlink after clearing: ok", "setxattr immutable: EPERM",
+        "copy_file_range into immutable: EPERM"))

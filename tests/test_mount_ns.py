@@ -94,3 +94,19 @@ def test_proc_ns_links_and_new_uts() -> None:
     assert lines[2] == "inner" and lines[3].startswith("uts:[") and lines[3] != lines[0], \
         res.describe()
     assert lines[4] == "outer", res.describe()
+
+
+def test_atime_by_mount_mode(programs: Programs) -> None:
+    """Reads move a tmpfs file's (and a listing its directory's) atime as the
+    mount says: relatime, strictatime, noatime, nodiratime (LTP mount03)."""
+    prog = str(programs.path("atime_modes", "static"))
+    with tempfile.TemporaryDirectory(prefix="pyvisor-atime-") as nat, \
+            tempfile.TemporaryDirectory(prefix="pyvisor-atime-") as box:
+        native = _native_in_namespaces([prog, nat])
+        sandboxed = run_sandbox([prog, box])
+    assert native.returncode == 0, native.describe()  # type: ignore[attr-defined]
+    assert "file moved 1, dir moved 0" in native.out  # type: ignore[attr-defined]
+    assert "noatime      atime 100s ago, mtime 50s ago: file moved 0" in \
+        native.out  # type: ignore[attr-defined]
+    assert (sandboxed.out, sandboxed.returncode) == \
+        (native.out, native.returncode), sandboxed.describe()  # type: ignore[attr-defined]

@@ -24,6 +24,8 @@ ENABLED = (
     "EPOLL", "SIGNALFD", "TIMERFD", "EVENTFD", "AIO", "INOTIFY_USER", "DNOTIFY",
     "FHANDLE",  # Sentry handles of the sandbox's own files (syscalls/fhandle.py)
     "DEVPTS_FS", "UNIX98_PTYS",
+    # block devices and disk filesystems in the Sentry (sentry/vfs/loop.py, ramdisk.py, ext2/)
+    "BLOCK", "BLK_DEV", "BLK_DEV_LOOP", "BLK_DEV_RAM", "EXT2_FS",
     # IPC and namespaces
     "SYSVIPC", "POSIX_MQUEUE", "NAMESPACES", "UTS_NS", "IPC_NS", "USER_NS", "PID_NS", "TIME_NS",
     "CGROUPS",
@@ -32,7 +34,7 @@ ENABLED = (
 )
 NOT_SET = (
     "NET_NS", "SWAP", "USERFAULTFD", "IO_URING", "NUMA", "HUGETLBFS",
-    "BLK_DEV_LOOP", "BSD_PROCESS_ACCT", "MANDATORY_FILE_LOCKING", "FANOTIFY",
+    "BSD_PROCESS_ACCT", "MANDATORY_FILE_LOCKING", "FANOTIFY",
     "BPF_SYSCALL", "KEYS", "PERF_EVENTS", "MODULES", "QUOTA", "FS_VERITY", "MEMORY_FAILURE",
     "RSEQ",
 )

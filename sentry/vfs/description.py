@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import cached_for
-from sentry.vfs import notify
+from sentry.vfs import atime, notify
 from sentry.vfs.file import O_ACCMODE, O_APPEND, FileDescription, Stat
 from sentry.vfs.inode import DT_DIR, Inode, StatFs
 from shm.records import record
@@ -134,6 +134,7 @@ class RegularFileDescription(InodeFile):
             data = self._read_at(self.offset, count)
             self.offset += len(data)
         notify.emit(self.dentry, notify.IN_ACCESS)
+        atime.touch(self)
         return data
 
     def _read_to(self, mm: Any, addr: int, offset: int, count: int) -> int:
@@ -159,6 +160,7 @@ class RegularFileDescription(InodeFile):
             n = self._read_to(mm, addr, self.offset, count)
             self.offset += n
         notify.emit(self.dentry, notify.IN_ACCESS)
+        atime.touch(self)
         return n
 
     def pread_to(self, mm: Any, addr: int, count: int, offset: int) -> int:
@@ -172,6 +174,7 @@ class RegularFileDescription(InodeFile):
             raise SyscallError(errno.EINVAL)
         n = self._read_to(mm, addr, offset, count)
         notify.emit(self.dentry, notify.IN_ACCESS)
+        atime.touch(self)
         return n
 
     def write(self, data: bytes) -> int:
@@ -190,6 +193,7 @@ class RegularFileDescription(InodeFile):
             raise SyscallError(errno.EINVAL)
         data = self._read_at(offset, count)
         notify.emit(self.dentry, notify.IN_ACCESS)
+        atime.touch(self)
         return data
 
     def pwrite(self, data: bytes, offset: int) -> int:
@@ -278,6 +282,7 @@ class DirectoryDescription(InodeFile):
         if self.dentry is not None and self.dentry.dead:
             raise SyscallError(errno.ENOENT)
         notify.emit(self.dentry, notify.IN_ACCESS)
+        atime.touch(self)
         with self._lock:
             entries = self._snapshot()
             out = bytearray()

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs import loop
 from sentry.vfs.description import InodeFile
 from sentry.vfs.file import POLLIN, POLLOUT, FileDescription
 from sentry.vfs.inode import DEVICES, S_IFCHR, DeviceRegistry, Inode
@@ -139,6 +140,7 @@ class DevFs(TmpFs):
         self.devices = DeviceRegistry()
         register_memory_devices(self.devices)
         register_ramdisks(self.devices)
+        loop.register_loop(self.devices)
         self.devices.register(TTYAUX_MAJOR, TTY_MINOR, self._open_tty)
         # ptmx: the Sentry's tty drivers (sentry/tty) register in DEVICES.
         self.devices.register(TTYAUX_MAJOR, PTMX_MINOR, DEVICES.open)
@@ -167,6 +169,8 @@ class DevFs(TmpFs):
         root.symlink(b"fd", b"/proc/self/fd", 0, 0)
         root.mkdir(b"shm", 0o1777, 0, 0)
         root.mkdir(b"pts", 0o755, 0, 0)
+        if self.name == "devtmpfs":  # not an OCI /dev: runc gives containers no loop devices
+            loop.show_in(self)
 
 
 def mount_devfs(ns: MountNamespace, at: Dentry, *,

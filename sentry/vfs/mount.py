@@ -46,6 +46,11 @@ class Mount:
         return "nosuid" in (self._options or "").split(",")
 
     @property
+    def nodev(self) -> bool:
+        """Mounted with "nodev": opening a device node here is EACCES."""
+        return "nodev" in (self._options or "").split(",")
+
+    @property
     def nosymfollow(self) -> bool:
         """Mounted with "nosymfollow": path lookup follows no symlink here (ELOOP)."""
         return "nosymfollow" in (self._options or "").split(",")
@@ -62,7 +67,11 @@ class Mount:
 def follow_mounts(d: Dentry) -> Dentry:
     """The dentry a walk really reaches at ``d``: the top mount's root if ``d`` is a mountpoint."""
     while d.mounted is not None:
-        d = d.mounted.root
+        m = d.mounted
+        # Each walk into a mount counts as a use: MNT_EXPIRE's mark goes with
+        # any use since (Linux's mntput clears mnt_expiry_mark).
+        m.crossings = getattr(m, "crossings", 0) + 1  # type: ignore[attr-defined]
+        d = m.root
     return d
 
 

@@ -26,6 +26,7 @@ called without it and queue events under their own lock (a leaf too).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,11 @@ _cookies = iter(range(1, 1 << 32))
 Listener = Callable[[int, bytes, int], None]
 
 
+IN_UNMOUNT = 0x2000
+# Every inode that has had a watch: an unmount finds its filesystem's here.
+_WATCHED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def watches_of(inode: Any) -> list[Listener]:
     return getattr(inode, "_watches", None) or []
 
@@ -62,6 +68,19 @@ def watches_of(inode: Any) -> list[Listener]:
 def add_watch(inode: Any, listener: Listener) -> None:
     with WATCH_LOCK:
         inode._watches = [*watches_of(inode), listener]
+        _WATCHED.add(inode)
+
+
+def unmounted(fs: Any) -> None:
+    """``fs`` is unmounted: each watch on one of its files hears IN_UNMOUNT
+    (whatever its mask; the listener then drops the watch: IN_IGNORED), as
+    fsnotify_unmount_inodes."""
+    with WATCH_LOCK:
+        inodes = [i for i in _WATCHED if getattr(i, "fs", None) is fs]
+    for inode in inodes:
+        mask = IN_UNMOUNT | (IN_ISDIR if inode.is_dir() else 0)
+        for w in watches_of(inode):
+            w(mask, b"", 0)
 
 
 def remove_watch(inode: Any, listener: Listener) -> None:

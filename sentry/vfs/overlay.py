@@ -83,6 +83,8 @@ class OverlayFs(Filesystem):
         super().__init__(readonly=False, source=source)
         self.lower = lower
         self.upper = upper if upper is not None else TmpFs(first_ino=UPPER_INO_BASE)
+        # Inode flags live on the upper copy (overlayfs's fileattr_set copies up).
+        self.inode_flags = self.upper.inode_flags
         self.lock = threading.RLock()
         lroot = lower.root
         uroot = self.upper.root
@@ -146,6 +148,17 @@ class OverlayInode(Inode):
         else:
             assert upper is not None
             self.ino = getattr(upper, "ovl_origin", None) or upper.ino
+
+    @property  # type: ignore[override]
+    def iflags(self) -> int:
+        return getattr(self.real, "iflags", 0)
+
+    @iflags.setter
+    def iflags(self, value: int) -> None:
+        """FS_IOC_SETFLAGS: kept on the upper copy, made first (overlayfs's fileattr_set)."""
+        self.copy_up()
+        assert self.upper is not None
+        self.upper.iflags = value
 
     def is_dir(self) -> bool:
         return self._fmt == S_IFDIR

@@ -27,7 +27,7 @@ from sentry.vfs.description import InodeFile, seek_position
 from sentry.vfs.inode import DEVICES, DeviceRegistry, Inode
 
 RAMDISK_MAJOR = 1
-RAMDISK_BYTES = 512 << 20
+RAMDISK_BYTES = 1 << 30  # the largest device the LTP asks for (fallocate06: 1 GiB)
 SECTOR = 512
 PAGE = 4096
 BLKROGET = 0x125E
@@ -93,6 +93,10 @@ class RamDiskFile(InodeFile):
         self.disk = disk
         self.offset = 0
         self._lock = threading.Lock()
+
+    def device_bytes(self) -> int:
+        """The device's size (what a filesystem mounted from it may use)."""
+        return self.disk.size
 
     def read(self, count: int) -> bytes:
         with self._lock:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from sentry import placement
 from sentry.vfs.inode import S_IFREG
+from sentry.vfs.sysblock import block_dir
 from sentry.vfs.tmpfs import TmpDir, TmpFs
 
 SYSFS_MAGIC = 0x62656572
@@ -71,7 +72,10 @@ class SysFs(TmpFs):
         cpus = b"0-%d\n" % (n - 1)
         root = self.root
         for name in _TOP_DIRS:
-            root.mkdir(name, 0o755, 0, 0)
+            if name == b"block":  # the Sentry's block devices (sentry/vfs/sysblock.py)
+                root._add(name, block_dir(self))
+            else:
+                root.mkdir(name, 0o755, 0, 0)
         _dir(root, b"class/power_supply")
         _dir(root, b"dev/block")
         _dir(root, b"dev/char")

@@ -7,8 +7,8 @@ really written (as Linux tmpfs does) and SEEK_DATA/SEEK_HOLE find real holes.
 
 Timestamps follow Linux: creating, removing or renaming a name updates the
 directory's mtime and ctime; writing or truncating a file updates its mtime and
-ctime; link-count changes update ctime.  atime is set at creation only (the
-Sentry behaves as if mounted noatime, which Linux programs tolerate).
+ctime; link-count changes update ctime.  Reads and directory listings move
+atime as the mount's atime mode says (relatime by default; sentry/vfs/atime.py).
 
 A size limit (the ``size=`` mount option) counts the pages files really hold:
 a write that needs a page beyond the limit is short, or ENOSPC if nothing fit,
@@ -80,6 +80,7 @@ class TmpFs(Filesystem):
     name = "tmpfs"
     magic = TMPFS_MAGIC
     keeps_xattrs = True
+    keeps_atime = True  # reads move atime by the mount's mode (sentry/vfs/atime.py)
     inode_flags = iflags.TMPFS_FLAGS
 
     def __init__(self, *, mode: int = 0o1777, uid: int = 0, gid: int = 0,
@@ -134,6 +135,9 @@ class TmpFile(Inode):
     def __init__(self, fs: Filesystem, mode: int, **kw: int) -> None:
         super().__init__(fs, mode, **kw)
         self._pages: dict[int, bytearray] = {}
+        # Pages fallocate(2) took from a size-limited tmpfs and nothing wrote
+        # yet: charged, read as zeros, no memory until written (shmem_fallocate).
+        self._reserved: set[int] = set()
         self._store: FileBacking | None = None
         self._lock = threading.Lock()
         # File seals (fcntl F_ADD_SEALS): a tmpfs file starts sealed against
@@ -153,7 +157,8 @@ class TmpFile(Inode):
                     store.write(idx * PAGE, page)
                 if self._charged:
                     self._charged = False
-                    self.fs.uncharge(len(self._pages))  # type: ignore[attr-defined]
+                    self.fs.uncharge(len(self._pages) + len(self._reserved))  # type: ignore[attr-defined]
+                self._reserved = set()
                 self._store = store
                 self._pages = {}
                 # The file and its store hold each other; the collector frees both.
@@ -169,7 +174,7 @@ class TmpFile(Inode):
             with self._lock:
                 st.blocks = store.blocks(self.size)
         else:
-            st.blocks = len(self._pages) * (PAGE // 512)
+            st.blocks = (len(self._pages) + len(self._reserved)) * (PAGE // 512)
         return st
 
     def read_at(self, offset: int, count: int) -> bytes:
@@ -214,7 +219,9 @@ class TmpFile(Inode):
             n = min(PAGE - off, len(view))
             page = self._pages.get(idx)
             if page is None:
-                if self._charged and not self.fs.charge(1):  # type: ignore[attr-defined]
+                if idx in self._reserved:
+                    self._reserved.discard(idx)  # fallocate already charged it
+                elif self._charged and not self.fs.charge(1):  # type: ignore[attr-defined]
                     break  # the tmpfs is full: a short write
                 page = self._pages[idx] = bytearray(PAGE)
             page[off:off + n] = view[:n]
@@ -241,6 +248,9 @@ class TmpFile(Inode):
                 gone = [i for i in self._pages if i >= keep]
                 for idx in gone:
                     del self._pages[idx]
+                freed = {i for i in self._reserved if i >= keep}
+                self._reserved -= freed
+                gone += freed
                 if self._charged and gone:
                     self.fs.uncharge(len(gone))  # type: ignore[attr-defined]
                 idx, off = divmod(size, PAGE)
@@ -267,6 +277,9 @@ class TmpFile(Inode):
                 gone = [i for i in self._pages if first <= i < last]
                 for idx in gone:
                     del self._pages[idx]
+                freed = {i for i in self._reserved if first <= i < last}
+                self._reserved -= freed
+                gone += freed
                 if self._charged and gone:
                     self.fs.uncharge(len(gone))  # type: ignore[attr-defined]
                 for lo, hi in ((offset, min(end, first * PAGE)), (max(offset, last * PAGE), end)):
@@ -279,6 +292,23 @@ class TmpFile(Inode):
                             page[off:off + n] = bytes(n)
                         pos += n
             self.mtime_ns = self.ctime_ns = now_ns()
+
+    def preallocate(self, offset: int, length: int) -> None:
+        """fallocate(2)'s space: on a size-limited tmpfs, the pages of the range
+        not held yet are charged now (ENOSPC, nothing taken, when they do not
+        all fit), so later writes there cannot fail for space, as shmem's.
+        An unlimited tmpfs has nothing to reserve."""
+        with self._lock:
+            if not self._charged or self._store is not None:
+                return
+            first, last = offset // PAGE, -(-(offset + length) // PAGE)
+            if last - first > self.fs.limit_pages:  # type: ignore[attr-defined]
+                raise SyscallError(errno.ENOSPC)
+            new = {i for i in range(first, last)
+                   if i not in self._pages and i not in self._reserved}
+            if new and not self.fs.charge(len(new)):  # type: ignore[attr-defined]
+                raise SyscallError(errno.ENOSPC)
+            self._reserved |= new
 
     def seek_data(self, offset: int, hole: bool) -> int:
         with self._lock:
@@ -380,7 +410,8 @@ def _release(inode: Inode) -> None:
     if isinstance(inode, TmpFile) and inode.nlink <= 0 and inode._charged:
         with inode._lock:
             inode._charged = False
-            inode.fs.uncharge(len(inode._pages))  # type: ignore[attr-defined]
+            inode.fs.uncharge(len(inode._pages) + len(inode._reserved))  # type: ignore[attr-defined]
+            inode._reserved = set()
 
 
 def is_whiteout(inode: Inode) -> bool:

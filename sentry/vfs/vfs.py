@@ -142,6 +142,8 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         wants_write = acc != O_RDONLY
         if inode.is_dir() and wants_write:
             raise SyscallError(errno.EISDIR)
+        if inode.mode & S_IFMT in (S_IFCHR, S_IFBLK) and d.mount.nodev:
+            raise SyscallError(errno.EACCES)  # may_open, before the permission check
         if not created:
             ctx.check(d, (MAY_WRITE if wants_write or flags & O_TRUNC else 0)
                       | (MAY_READ if acc != O_WRONLY else 0))
@@ -431,13 +433,15 @@ def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry |
     with TREE_LOCK:
         old = resolve(ctx, oldpath, dirfd_dentry=olddir, follow=bool(flags & AT_SYMLINK_FOLLOW),
                       allow_empty=bool(flags & AT_EMPTY_PATH))
-        if old.inode.is_dir():
-            raise SyscallError(errno.EPERM)
+        # Linux's order (do_linkat, vfs_link): the new name (EEXIST, EROFS,
+        # EACCES), the same mount (EXDEV), then a directory's EPERM.
         parent, name, trailing = _new_name(ctx, newdir, newpath)
         if trailing:
             raise SyscallError(errno.ENOENT)
         if parent.mount is not old.mount:
             raise SyscallError(errno.EXDEV)
+        if old.inode.is_dir():
+            raise SyscallError(errno.EPERM)
         iflags.check_unchanged(old.inode)
         tmpfile.may_link(old.inode, old.dead)
         parent.inode.link(name, old.inode)

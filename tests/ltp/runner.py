@@ -21,7 +21,10 @@ the default list. The figure that matters per family: how many of the tests
 that pass natively also pass in the sandbox. Tests that run once per
 filesystem are told to test tmpfs only (LTP_SINGLE_FS_TYPE), in both runs;
 in the sandbox, the block device LTP acquires first is the Sentry's ramdisk
-(LTP_DEV=/dev/ram0), which no filesystem is ever mounted from.
+(LTP_DEV=/dev/ram0), which tests format with the real mkfs.ext2 and mount
+(sentry/vfs/ext2); loop devices are the Sentry's too, and the Sentry's sysfs
+is mounted at /sys first so that their attributes are the sandbox's (under
+``do`` /sys is otherwise the host's, read through the Gofer).
 """
 
 from __future__ import annotations
@@ -175,10 +178,12 @@ def _command(runner: str, test: Path) -> list[str]:
     # stays pid 1 and runs the test as its child (not exec'd).
     # Filesystem tests insist on a block device even when told to test tmpfs
     # only: the sandbox's ramdisk (sentry/vfs/ramdisk.py) is the one they get.
+    # The Sentry's sysfs goes on /sys: loop and RAM disk attributes are read there.
     return [sys.executable, str(REPO / "runsc.py"), "do", "--cwd", str(test.parent),
             "-e", "LTP_TIMEOUT_MUL=4", "-e", f"LTP_SINGLE_FS_TYPE={FS_TYPE}",
             "-e", "LTP_DEV=/dev/ram0", "--", "/bin/sh", "-c",
-            f"mknod /dev/ram0 b 1 0 2>/dev/null; {test}; exit $?"]
+            f"mount -t sysfs sysfs /sys 2>/dev/null; mknod /dev/ram0 b 1 0 2>/dev/null; "
+            f"{test}; exit $?"]
 
 
 def run_one(runner: str, family: str, test: Path) -> Outcome:

@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -47,6 +49,15 @@ static void mountinfo(const char *target) {
     }
     if (!found) printf("  mountinfo: none\n");
     fclose(f);
+}
+
+/* open and close at once: 0, or -1 with errno */
+static int open_close(const char *p) {
+    int fd = open(p, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
 }
 
 static int write_file(const char *p, const char *text) {
@@ -104,6 +115,33 @@ static void mounts(void) {
     close(fd);
     SHOW("file gone with the mount", stat(P("a/f"), &st));
     SHOW("detach b", umount2(b, MNT_DETACH));
+    /* MNT_EXPIRE: marked by a first call, undone by any use in between */
+    SHOW("mount c", mount("none", P("c"), "tmpfs", 0, NULL));
+    SHOW("expire first", umount2(P("c"), MNT_EXPIRE));
+    SHOW("access c", access(P("c"), F_OK));
+    SHOW("expire after access", umount2(P("c"), MNT_EXPIRE));
+    SHOW("expire second", umount2(P("c"), MNT_EXPIRE));
+    /* IN_UNMOUNT (whatever the watch's mask), then IN_IGNORED */
+    SHOW("mount c again", mount("none", P("c"), "tmpfs", 0, NULL));
+    SHOW("file in c", write_file(P("c/w"), "w"));
+    int in = inotify_init1(IN_NONBLOCK);
+    SHOW("watch", inotify_add_watch(in, P("c/w"), IN_MODIFY) < 0 ? -1 : 0);
+    SHOW("umount watched", umount(P("c")));
+    char evbuf[256];
+    ssize_t got = read(in, evbuf, sizeof evbuf);
+    for (ssize_t off = 0; off < got;) {
+        struct inotify_event *ev = (struct inotify_event *)(evbuf + off);
+        printf("event mask %x\n", ev->mask);
+        off += sizeof *ev + ev->len;
+    }
+    close(in);
+    /* nodev: device nodes there do not open (EACCES), other files do */
+    SHOW("mount c nodev", mount("none", P("c"), "tmpfs", MS_NODEV, NULL));
+    SHOW("mknod on nodev", mknod(P("c/null"), S_IFCHR | 0666, makedev(1, 3)));
+    SHOW("open dev on nodev", open_close(P("c/null")));
+    SHOW("remount dev", mount("none", P("c"), NULL, MS_REMOUNT, NULL));
+    SHOW("open dev after remount", open_close(P("c/null")));
+    SHOW("umount c", umount(P("c")));
     /* bad input */
     SHOW("unknown type", mount("none", P("c"), "nosuchfs", 0, NULL));
     SHOW("no type", mount("none", P("c"), NULL, 0, NULL));

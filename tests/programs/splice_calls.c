@@ -74,6 +74,12 @@ int main(int argc, char **argv) {
     report("copy_file_range pipe", copy_file_range(p[0], NULL, fb, NULL, 5, 0));
     int dir = open(argv[1], O_RDONLY | O_DIRECTORY);
     report("copy_file_range dir", copy_file_range(dir, NULL, fb, NULL, 5, 0));
+    /* A directory (open read-only) as the target: EISDIR before EBADF. */
+    report("copy_file_range to dir", copy_file_range(fa, NULL, dir, NULL, 5, 0));
+    loff_t far = 0x7fffffffffffffffLL;
+    report("copy_file_range wraps", copy_file_range(fa, NULL, fb, &far, (size_t)-1, 0));
+    far = 0x7fffffffffffffffLL;
+    report("copy_file_range max size", copy_file_range(fa, &(loff_t){0}, fb, &far, 65537, 0));
     int ro = open(b, O_RDONLY);
     report("copy_file_range to read-only", copy_file_range(fa, NULL, ro, NULL, 5, 0));
     report("copy_file_range past end", copy_file_range(fa, &(loff_t){100}, fb, NULL, 5, 0));

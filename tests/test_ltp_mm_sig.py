@@ -1,0 +1,14 @@
+"""Linux behaviours the LTP's memory, signal, file and exec tests probe
+(issue 14), each a differential test of a C program in tests/programs/."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import Programs, assert_same_as_native
+
+
+@pytest.mark.sandbox
+def test_exec_of_a_file_open_for_writing_is_etxtbsy(programs: Programs) -> None:
+    assert_same_as_native(programs.path("exec_txtbsy"), in_tmpdir=True, markers=(
+        "own writer: 126 (ETXTBSY is 126)", "other writer: 126", "writer gone: 7",
+        "reader only: 7"))

@@ -12,3 +12,11 @@ def test_exec_of_a_file_open_for_writing_is_etxtbsy(programs: Programs) -> None:
     assert_same_as_native(programs.path("exec_txtbsy"), in_tmpdir=True, markers=(
         "own writer: 126 (ETXTBSY is 126)", "other writer: 126", "writer gone: 7",
         "reader only: 7"))
+
+
+@pytest.mark.sandbox
+def test_smaps_and_pagemap_show_resident_and_locked_pages(programs: Programs) -> None:
+    assert_same_as_native(programs.path("proc_smaps"), markers=(
+        "present: 1001010000000000", "unaligned read: -1 errno 22", "Rss:                  12 kB",
+        "Locked:               16 kB", "locked flag: yes", "present after mlock: 1001010011110000",
+        "rollup first: Rss:"))

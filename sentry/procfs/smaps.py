@@ -27,8 +27,15 @@ from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
 from sentry.mm.layout import PAGE_SIZE
-from sentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE, VM_DONTFORK, VM_LOCKED, \
-    VM_NOMAYWRITE, VM_WIPEONFORK
+from sentry.mm.vma import (
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    VM_DONTFORK,
+    VM_LOCKED,
+    VM_NOMAYWRITE,
+    VM_WIPEONFORK,
+)
 from sentry.procfs.nodes import ProcessRef, ProcInode
 from sentry.procfs.process import heap_range, maps_line
 from sentry.vfs.description import InodeFile, seek_position

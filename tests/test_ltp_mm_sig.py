@@ -20,3 +20,11 @@ def test_smaps_and_pagemap_show_resident_and_locked_pages(programs: Programs) ->
         "present: 1001010000000000", "unaligned read: -1 errno 22", "Rss:                  12 kB",
         "Locked:               16 kB", "locked flag: yes", "present after mlock: 1001010011110000",
         "rollup first: Rss:"))
+
+
+@pytest.mark.sandbox
+def test_splice_with_an_anonymous_inode_file_is_einval_without_waiting(
+        programs: Programs) -> None:
+    assert_same_as_native(programs.path("splice_anon"), markers=(
+        "pipe -> epoll: -1 errno 22", "eventfd -> pipe: -1 errno 22",
+        "pipe -> timerfd: -1 errno 22"))

@@ -28,3 +28,11 @@ def test_splice_with_an_anonymous_inode_file_is_einval_without_waiting(
     assert_same_as_native(programs.path("splice_anon"), markers=(
         "pipe -> epoll: -1 errno 22", "eventfd -> pipe: -1 errno 22",
         "pipe -> timerfd: -1 errno 22"))
+
+
+@pytest.mark.sandbox
+def test_unwritable_signal_frame_forces_a_sigsegv_the_program_may_handle(
+        programs: Programs) -> None:
+    assert_same_as_native(programs.path("sigframe_fail"), markers=(
+        "usr1 handler ran: 0, segv handler ran: 1, si_code 0x80",
+        "writable again: usr1 handler ran: 1, segv: 1, double kept: 1"))

@@ -573,13 +573,18 @@ class Task:
         if not 1 <= signo <= sig.NSIG:
             signo = sig.SIGKILL
         log.debug("task %d: fault signal %d code %d addr %#x", self.tid, signo, code, addr)
+        if code >= 1 << 31:
+            code -= 1 << 32
+        self._force(signo, code, addr)
+
+    def _force(self, signo: int, code: int, addr: int) -> None:
+        """Queue a synchronous signal as Linux's force_sig: a blocked or
+        ignored one is unblocked and reset to its default first."""
         with self.kernel.lock:
             act = self.tg.action(signo)
             if self.sigmask & sig.bit(signo) or act.handler == sig.SIG_IGN:
                 self.tg.sigactions[signo] = SigAction()
                 self.sigmask &= ~sig.bit(signo)
-            if code >= 1 << 31:
-                code -= 1 << 32
             self.pending.add(SigInfo(signo, code=code, addr=addr or 0))
 
     def _take_signal(self) -> SigInfo | None:
@@ -663,10 +668,17 @@ class Task:
             if fp_addr:
                 self.mm.copy_out(fp_addr, fp_bytes)
         except SyscallError:
-            # No room for the frame: Linux kills with SIGSEGV.
-            with self.kernel.lock:
-                self.kernel._kill_group(self.tg, sig.SIGSEGV)
-            raise TaskExit(signal_status(sig.SIGSEGV)) from None
+            # No room for the frame: Linux's force_sigsegv.  For SIGSEGV itself
+            # that is death; any other signal is dropped and a SIGSEGV forced
+            # instead (unblocked, un-ignored), whose handler may well run on
+            # another stack (the LTP's signal06: an altstack made read-only).
+            if info.signo == sig.SIGSEGV:
+                with self.kernel.lock:
+                    self.kernel._kill_group(self.tg, sig.SIGSEGV)
+                raise TaskExit(signal_status(sig.SIGSEGV)) from None
+            self.saved_sigmask = old_mask  # the mask the SIGSEGV frame saves
+            self._force(sig.SIGSEGV, 128, 0)  # SI_KERNEL
+            return self.deliver_signals(regs)
         mask = self.sigmask | act.mask
         if not act.flags & sig.SA_NODEFER:
             mask |= sig.bit(info.signo)

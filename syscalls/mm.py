@@ -167,6 +167,8 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     data = read_pages(off, (length + 0xFFF) & ~0xFFF)
     if data:
         t.mm.copy_out_force(start, data)
+    if inode is not None and inode.is_reg():
+        t.mm.guard_copy(start, length, inode, off, read_pages)
     return start
 
 

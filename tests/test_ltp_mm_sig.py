@@ -36,3 +36,12 @@ def test_unwritable_signal_frame_forces_a_sigsegv_the_program_may_handle(
     assert_same_as_native(programs.path("sigframe_fail"), markers=(
         "usr1 handler ran: 0, segv handler ran: 1, si_code 0x80",
         "writable again: usr1 handler ran: 1, segv: 1, double kept: 1"))
+
+
+@pytest.mark.sandbox
+def test_file_mapping_past_the_file_end_is_sigbus_until_the_file_grows(
+        programs: Programs) -> None:
+    assert_same_as_native(programs.path("mmap_eof"), in_tmpdir=True, markers=(
+        "-- file", "shared page 1 read: SIGBUS code 2 at +4101", "private page 1: SIGBUS code 2",
+        "shared page 1 after mprotect: SIGBUS", "shared page 1 after growth: ok 103",
+        "private page 1 after growth: ok 114", "shared page 2 after ftruncate: ok 119"))

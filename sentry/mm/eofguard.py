@@ -1,0 +1,117 @@
+"""SIGBUS for a file mapping's pages past the end of its file.
+
+Linux maps no page past a file's last one: touching one through a mapping
+(shared or private) is SIGBUS (BUS_ADRERR), not zero memory; once the file
+grows to cover it, the same access works.  Here a mapping's stub pages are
+memory-file pages that exist whatever the file's size, so at mmap time the
+part past the (page-rounded) end is made PROT_NONE in the stub while the
+VMA keeps its protection (a "guard").  A fault in a guard (Task._fault asks
+:meth:`EofGuards.eof_fault`) is decided then: still past the end, SIGBUS;
+the file has grown, the pages get the VMA's protection and the access is
+retried.
+
+Limits (partial): a file shrinking under a live mapping (truncate) does not
+guard the pages it loses, fork's child maps its parent's guarded pages
+normally, and the Sentry's own copies (read(2) into such a page) are not
+refused.  A guard is dropped whenever its range is unmapped; mprotect keeps
+it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from sentry.mm.layout import PAGE_SIZE, page_round_up
+from sentry.mm.vma import PROT_NONE
+from sentry.mm.vma_table import OP_PROTECT, StubOp, VmaTable
+
+NO_GUARD, RETRY, SIGBUS = 0, 1, 2
+Fill = Callable[[int, int], bytes]  # (file offset, length) -> the file's bytes
+
+
+class _Guard(NamedTuple):
+    lo: int
+    hi: int
+    source: Any  # the file (its ``size`` is read at fault time)
+    pos: int  # file offset of ``lo``
+    fill: Fill | None  # a private mapping's copy: what to read in when the file grew
+
+    def cut(self, lo: int, hi: int) -> _Guard:
+        return _Guard(lo, hi, self.source, self.pos + lo - self.lo, self.fill)
+
+
+class EofGuards(VmaTable):
+    """The guarded ranges of one address space (sorted, disjoint)."""
+
+    _guards: list[_Guard] | None = None
+
+    def _guard_past_eof(self, addr: int, length: int, source: Any, pgoff: int, prot: int,
+                        fill: Fill | None = None) -> None:
+        """Guard what of [addr, addr+length), mapping file offset ``pgoff``
+        on, lies past the end of ``source`` (a file with a ``size``) (lock
+        held).  ``fill``: the mapping is a private copy, refilled from it."""
+        first = page_round_up(int(source.size))
+        if prot == PROT_NONE or pgoff + length <= first:
+            return
+        skip = max(first - pgoff, 0)
+        lo, hi = addr + skip, addr + length
+        self._drop_guards(lo, hi)
+        guards = self._guards = list(self._guards or ())
+        guards.append(_Guard(lo, hi, source, pgoff + skip, fill))
+        guards.sort()
+        self.pending.append(StubOp(OP_PROTECT, lo, hi - lo, PROT_NONE))
+
+    def _drop_guards(self, start: int, end: int) -> None:
+        """Forget guards in [start, end) (unmapped, or given the VMA's prot)."""
+        if not self._guards:
+            return
+        out = []
+        for g in self._guards:
+            if g.hi <= start or g.lo >= end:
+                out.append(g)
+                continue
+            if g.lo < start:
+                out.append(g.cut(g.lo, start))
+            if g.hi > end:
+                out.append(g.cut(end, g.hi))
+        self._guards = out
+
+    def _reguard(self, start: int, end: int, prot: int) -> None:
+        """mprotect gave [start, end) ``prot`` in the stub: guards there stay
+        PROT_NONE (or go, with PROT_NONE itself)."""
+        if not self._guards:
+            return
+        if prot == PROT_NONE:
+            self._drop_guards(start, end)
+            return
+        for g in self._guards:
+            lo, hi = max(g.lo, start), min(g.hi, end)
+            if lo < hi:
+                self.pending.append(StubOp(OP_PROTECT, lo, hi - lo, PROT_NONE))
+
+    def eof_fault(self, addr: int) -> int:
+        """What a SIGSEGV at ``addr`` is: NO_GUARD (a real fault), RETRY (the
+        file grew: the pages are opened, run again) or SIGBUS."""
+        with self.lock:
+            g = next((g for g in self._guards or () if g.lo <= addr < g.hi), None)
+            if g is None:
+                return NO_GUARD
+            i = self._find(addr)
+            v = self._vmas[i] if i >= 0 else None
+            if v is None or v.prot == PROT_NONE:
+                self._drop_guards(g.lo, g.hi)  # stale: not a mapped page now
+                return NO_GUARD
+            page = addr - addr % PAGE_SIZE
+            pos = g.pos + page - g.lo
+            end = page_round_up(int(g.source.size))
+            if pos >= end:
+                return SIGBUS
+            hi = min(g.hi, v.end, page + end - pos)
+            self._drop_guards(page, hi)
+            if g.fill is not None:
+                data = g.fill(pos, hi - page)
+                if data:
+                    self.copy_out_force(page, data)
+            self.pending.append(StubOp(OP_PROTECT, page, hi - page, v.prot))
+            return RETRY

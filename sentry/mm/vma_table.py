@@ -134,7 +134,13 @@ class VmaTable:
                 raise err(errno.EFAULT)
             v = self._vmas[i]
             if v.shared:
-                return (0, v.offset + addr - v.start)
+                off = v.offset + addr - v.start
+                b: Any = v.backing
+                size = getattr(getattr(b, "source", None), "size", None)
+                if size is not None and hasattr(b, "file_offset") \
+                        and b.file_offset(off) >= page_round_up(int(size)):
+                    raise err(errno.EFAULT)  # past its file's end: no page to key
+                return (0, off)
             return (id(self), addr)
 
     # -- user memory access ---------------------------------------------------

@@ -4,7 +4,10 @@
  * mapping then shows the file's new bytes (the LTP's mmap13).  Run on a
  * memfd and on a file in argv[1]. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,6 +63,16 @@ static void run(const char *kind, int fd) {
     touch("shared page 2 after ftruncate", s, 2 * PG + 1, 1);
     munmap(s, 3 * PG);
     munmap(p, 2 * PG);
+    /* a shared futex word on a page the file lost: EFAULT (futex_wake05) */
+    int *w = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    errno = 0;
+    long r = syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+    printf("futex wake within the file: %ld errno %d\n", r, errno);
+    ftruncate(fd, 0);
+    errno = 0;
+    r = syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+    printf("futex wake after truncation: %ld errno %d\n", r, errno);
+    munmap(w, PG);
 }
 
 int main(int argc, char **argv) {

@@ -46,3 +46,11 @@ def test_file_mapping_past_the_file_end_is_sigbus_until_the_file_grows(
         "shared page 1 after mprotect: SIGBUS", "shared page 1 after growth: ok 103",
         "private page 1 after growth: ok 114", "shared page 2 after ftruncate: ok 119",
         "futex wake within the file: 0 errno 0", "futex wake after truncation: -1 errno 14"))
+
+
+@pytest.mark.sandbox
+def test_map_growsdown_grows_on_a_fault_below_but_keeps_the_guard_gap(
+        programs: Programs) -> None:
+    assert_same_as_native(programs.path("growsdown"), markers=(
+        "touch 1 page below: exit 0", "touch 300 pages below: exit 0",
+        "touch 290 pages above it: exit 0", "touch 100 pages above it: killed by signal 11"))

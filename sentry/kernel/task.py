@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import contain, futex, ptrace, schedparams, seccomp
+from sentry.kernel import contain, futex, ptrace, rlimits, schedparams, seccomp
 from sentry.kernel import signals as sig
 from sentry.kernel.cputime import TaskCPU
 from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
@@ -578,6 +578,8 @@ class Task:
         if code >= 1 << 31:
             code -= 1 << 32
         if signo == sig.SIGSEGV:
+            if self.mm.grow_down(addr, rlimits.get(self.tg, rlimits.RLIMIT_STACK)[0]):
+                return  # a MAP_GROWSDOWN mapping grew over it: run again
             verdict = self.mm.eof_fault(addr)  # a file mapping past its file's end
             if verdict == eofguard.RETRY:
                 return  # the file grew: its pages are opened, the access runs again

@@ -35,6 +35,7 @@ from sentry.mm.eofguard import EofGuards
 from sentry.mm.filemap import FileBacking, WritebackBacking
 from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
 from sentry.mm.remap import Remapper
+from sentry.mm.stackgrow import StackGrowth
 from sentry.mm.vma import (
     MADV_COLD,
     MADV_DODUMP,
@@ -51,6 +52,7 @@ from sentry.mm.vma import (
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
+    MAP_GROWSDOWN,
     MAP_KNOWN,
     MAP_PRIVATE,
     MAP_SHARED,
@@ -63,6 +65,7 @@ from sentry.mm.vma import (
     PROT_WRITE,
     VM_DONTFORK,
     VM_FILECOPY,
+    VM_GROWSDOWN,
     VM_LOCKED,
     VM_NOMAYWRITE,
     VM_WIPEONFORK,
@@ -113,7 +116,7 @@ _FORK_ADVICE = {
 _HEAP = "[heap]"
 
 
-class AddressSpace(Remapper, Accounting, EofGuards):
+class AddressSpace(Remapper, Accounting, EofGuards, StackGrowth):
     """The memory syscalls of one application address space (one stub process)."""
 
     saved_auxv = b""  # the image's auxiliary vector (/proc/PID/auxv), set at exec
@@ -163,6 +166,8 @@ class AddressSpace(Remapper, Accounting, EofGuards):
         if not flags & MAP_ANONYMOUS:
             raise err(errno.ENODEV)
         prot &= RWX  # mmap ignores unknown prot bits
+        if flags & MAP_GROWSDOWN and not shared:
+            vmflags |= VM_GROWSDOWN
         with self.lock:
             addr, removed = self._claim(addr, length, flags)
             try:

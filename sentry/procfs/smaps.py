@@ -32,6 +32,7 @@ from sentry.mm.vma import (
     PROT_READ,
     PROT_WRITE,
     VM_DONTFORK,
+    VM_GROWSDOWN,
     VM_LOCKED,
     VM_NOMAYWRITE,
     VM_WIPEONFORK,
@@ -90,7 +91,7 @@ def _vm_flags(v: Vma) -> str:
     f += ["mr"] + ([] if v.vmflags & VM_NOMAYWRITE else ["mw"]) + ["me"]
     if v.shared:
         f.append("ms")
-    if v.name == "[stack]":
+    if v.name == "[stack]" or v.vmflags & VM_GROWSDOWN:
         f.append("gd")
     if v.vmflags & VM_LOCKED:
         f.append("lo")

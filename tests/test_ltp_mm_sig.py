@@ -54,3 +54,10 @@ def test_map_growsdown_grows_on_a_fault_below_but_keeps_the_guard_gap(
     assert_same_as_native(programs.path("growsdown"), markers=(
         "touch 1 page below: exit 0", "touch 300 pages below: exit 0",
         "touch 290 pages above it: exit 0", "touch 100 pages above it: killed by signal 11"))
+
+
+@pytest.mark.sandbox
+def test_memfd_hugetlb_sizes_without_a_pool_are_enodev(programs: Programs) -> None:
+    assert_same_as_native(programs.path("memfd_huge"), markers=(
+        "64 KiB: failed errno 19", "16 GiB: failed errno 19",
+        "2 MiB bits without MFD_HUGETLB: failed errno 22"))

@@ -61,3 +61,10 @@ def test_memfd_hugetlb_sizes_without_a_pool_are_enodev(programs: Programs) -> No
     assert_same_as_native(programs.path("memfd_huge"), markers=(
         "64 KiB: failed errno 19", "16 GiB: failed errno 19",
         "2 MiB bits without MFD_HUGETLB: failed errno 22"))
+
+
+@pytest.mark.sandbox
+def test_proc_mounts_reports_epollpri_once_per_mount_table_change(programs: Programs) -> None:
+    assert_same_as_native(programs.path("mounts_epoll"), in_tmpdir=True, markers=(
+        "epoll_ctl add: 0", "unchanged: 0 events", "after mount: 1 events, pri 1 err 1",
+        "again: 0 events", "poll: 1 revents 0x1", "after umount: 1 events, pri 1 err 1"))

@@ -19,6 +19,7 @@ from sentry.procfs import fds as F
 from sentry.procfs import nsfs, smaps
 from sentry.procfs import process as P
 from sentry.procfs.mem import MemInode
+from sentry.procfs.mountpoll import mounts_maker
 from sentry.procfs.nodes import ProcDir, ProcessRef, ProcFile, ProcLink, TableDir, const, gone
 from sentry.vfs.file import FileDescription, Stat
 from sentry.vfs.inode import S_IFLNK, Inode
@@ -126,8 +127,8 @@ _PID_ENTRIES: dict[bytes, Maker] = {
     b"limits": _file(_of_tg(P.limits)),
     b"maps": _file(_of_tg(P.maps)),
     b"mem": lambda fs, ref: MemInode(fs, ref),
-    b"mountinfo": _file(_of_tg(F.mountinfo)),
-    b"mounts": _file(_of_tg(F.mounts)),
+    b"mountinfo": mounts_maker(_of_tg(F.mountinfo)),
+    b"mounts": mounts_maker(_of_tg(F.mounts)),
     b"ns": lambda fs, ref: _ns_dir(fs, ref),
     b"pagemap": lambda fs, ref: smaps.PagemapInode(fs, ref),
     b"oom_score": _file(_fixed(b"0\n")),

@@ -68,3 +68,11 @@ def test_proc_mounts_reports_epollpri_once_per_mount_table_change(programs: Prog
     assert_same_as_native(programs.path("mounts_epoll"), in_tmpdir=True, markers=(
         "epoll_ctl add: 0", "unchanged: 0 events", "after mount: 1 events, pri 1 err 1",
         "again: 0 events", "poll: 1 revents 0x1", "after umount: 1 events, pri 1 err 1"))
+
+
+@pytest.mark.sandbox
+def test_msg_more_holds_data_until_the_last_part(programs: Programs) -> None:
+    assert_same_as_native(programs.path("msg_more"), markers=(
+        "tcp after more: -1 errno 11", "tcp after the last part: 17 errno 0",
+        "tcp after shutdown: 5 errno 0", "tcp after close: 7 errno 0",
+        "udp after two more: -1 errno 11", "udp datagram: 12 errno 0"))

@@ -20,6 +20,7 @@ Facts from Linux this keeps (net/ipv4, net/ipv6; tcp(7), udp(7), ipv6(7)):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from typing import Any
 
@@ -48,6 +49,9 @@ _TCP_OPTS = {1: 0, 2: 536, 3: 0, 4: 7200, 5: 75, 6: 9, 7: 6, 8: 60, 9: 0, 10: 0,
 
 def _is_loop(ip: bytes) -> bool:
     return ip[12] == 127 if ip[:12] == V4_PREFIX else ip == LOOP6
+
+
+MORE_LIMIT = 65483  # a loopback TCP segment: corked bytes beyond it go at once
 
 
 class InetMixin:
@@ -167,6 +171,7 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
         self.fin = False  # the peer shut its sending side
         self.reset = False
         self.connecting = False
+        self.more = b""  # bytes sent with MSG_MORE, not yet passed on
 
     def _make_child(self) -> StreamEndpoint:
         return TcpEndpoint(self.family)
@@ -253,7 +258,42 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
                     self.err = errno.EPIPE
                     self.shut = c.SHUTDOWN_MASK
                     return len(data)
+        if flags & c.MSG_MORE or self.more:
+            return self._send_more(data, flags, nonblock)
         return self._send_stream(data, nonblock, None, None)
+
+    def _send_more(self, data: bytes, flags: int, nonblock: bool) -> int:
+        """MSG_MORE: the bytes wait (corked, as TCP_CORK) for a send without it,
+        a shutdown or the close, and then go with what follows in one piece;
+        so a reader never sees half of a message sent in parts.  A cork bigger
+        than a segment goes at once (Linux sends full segments)."""
+        with self.cond:
+            self._send_check()
+        held = self.more + data
+        if flags & c.MSG_MORE and len(held) < MORE_LIMIT:
+            self.more = held
+            return len(data)
+        self.more = b""
+        n = self._send_stream(held, nonblock, None, None)
+        if n < len(held) - len(data):  # not even the corked bytes went: keep the rest
+            self.more = held[n:]
+            return len(data)
+        return n - (len(held) - len(data))
+
+    def _flush_more(self) -> None:
+        held, self.more = self.more, b""
+        if held:
+            with contextlib.suppress(SyscallError):
+                self._send_stream(held, True, None, None)
+
+    def shutdown(self, how: int) -> None:
+        if how in (c.SHUT_WR, c.SHUT_RDWR):
+            self._flush_more()
+        super().shutdown(how)
+
+    def release(self) -> None:
+        self._flush_more()
+        super().release()
 
     def _send_check(self) -> None:
         if self.err:
@@ -304,9 +344,29 @@ class UdpEndpoint(InetMixin, DgramEndpoint):
     def __init__(self, family: int) -> None:
         super().__init__()
         self._inet_init(family)
+        self.more: tuple[bytes, bytes | None] | None = None  # MSG_MORE's datagram so far
 
     def _tcp_state(self) -> int:
         return 0
+
+    def send(self, data: bytes, flags: int, nonblock: bool, dest: bytes | None, ctx: Any,
+             rights: list[FileDescription] | None, creds: tuple[int, int, int]) -> int:
+        """MSG_MORE appends to one pending datagram (as UDP_CORK), sent, to
+        the first part's destination, with the next part sent without it."""
+        if not flags & c.MSG_MORE and self.more is None:
+            return super().send(data, flags, nonblock, dest, ctx, rights, creds)
+        held, to = self.more if self.more is not None else (b"", dest)
+        if len(held) + len(data) > self._max_size():
+            self.more = None
+            raise SyscallError(errno.EMSGSIZE)
+        if flags & c.MSG_MORE:
+            if to is None and self.peer is None:
+                raise SyscallError(errno.EDESTADDRREQ)
+            self.more = (held + data, to)
+            return len(data)
+        self.more = None
+        super().send(held + data, flags, nonblock, to, ctx, rights, creds)
+        return len(data)
 
     def _max_size(self) -> int:
         return 65507 if self.family == c.AF_INET else 65527

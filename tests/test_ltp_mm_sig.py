@@ -76,3 +76,12 @@ def test_msg_more_holds_data_until_the_last_part(programs: Programs) -> None:
         "tcp after more: -1 errno 11", "tcp after the last part: 17 errno 0",
         "tcp after shutdown: 5 errno 0", "tcp after close: 7 errno 0",
         "udp after two more: -1 errno 11", "udp datagram: 12 errno 0"))
+
+
+@pytest.mark.sandbox
+def test_multicast_memberships_are_per_socket_and_not_inherited_by_accept(
+        programs: Programs) -> None:
+    assert_same_as_native(programs.path("mcast_membership"), markers=(
+        "join: 0 errno 0", "join again: -1 errno 98", "leave again: -1 errno 99",
+        "ip_mreq join on a foreign address: -1 errno 19", "accepted socket leaves: -1 errno 99",
+        "listener leaves: 0 errno 0"))

@@ -26,6 +26,7 @@ from typing import Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
+from sentry.net import mcast
 from sentry.net.addr import ANY4, ANY6, LOOP4, LOOP6, V4_PREFIX, InetAddr, parse_inet
 from sentry.net.dgram import DgramEndpoint
 from sentry.net.endpoint import INT, NO_CRED, UCRED, Received, Segment
@@ -141,6 +142,9 @@ class InetMixin:
 
     def proto_setsockopt(self, level: int, name: int, raw: bytes) -> None:
         table = self._table(level)
+        if mcast.handles(level, name):
+            mcast.setopt(self, level, name, raw)
+            return
         if level == SOL_TCP and name == TCP_CONGESTION:
             return
         if name not in table:

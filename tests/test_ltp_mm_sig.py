@@ -85,3 +85,10 @@ def test_multicast_memberships_are_per_socket_and_not_inherited_by_accept(
         "join: 0 errno 0", "join again: -1 errno 98", "leave again: -1 errno 99",
         "ip_mreq join on a foreign address: -1 errno 19", "accepted socket leaves: -1 errno 99",
         "listener leaves: 0 errno 0"))
+
+
+@pytest.mark.sandbox
+def test_procmap_query_finds_the_vma_by_address_and_flags(programs: Programs) -> None:
+    assert_same_as_native(programs.path("procmap_query"), markers=(
+        "rw mapping: [+4096, +12288) flags 3 page 4096", "readable from prot none: errno 2",
+        "readable or next: [+20480, +24576) flags 1", "short struct: errno 22"))

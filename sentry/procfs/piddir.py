@@ -21,6 +21,7 @@ from sentry.procfs import process as P
 from sentry.procfs.mem import MemInode
 from sentry.procfs.mountpoll import mounts_maker
 from sentry.procfs.nodes import ProcDir, ProcessRef, ProcFile, ProcLink, TableDir, const, gone
+from sentry.procfs.procmap import MapsInode
 from sentry.vfs.file import FileDescription, Stat
 from sentry.vfs.inode import S_IFLNK, Inode
 
@@ -125,7 +126,7 @@ _PID_ENTRIES: dict[bytes, Maker] = {
     b"gid_map": _file(lambda fs, ref: lambda: _id_map(ref.tg(), "gid"), 0o644,
                       lambda ref: lambda d: _write_id_map(ref.tg(), "gid", d)),
     b"limits": _file(_of_tg(P.limits)),
-    b"maps": _file(_of_tg(P.maps)),
+    b"maps": lambda fs, ref: MapsInode(fs, _of_tg(P.maps)(fs, ref), ref=ref),
     b"mem": lambda fs, ref: MemInode(fs, ref),
     b"mountinfo": mounts_maker(_of_tg(F.mountinfo)),
     b"mounts": mounts_maker(_of_tg(F.mounts)),

@@ -596,7 +596,8 @@ ENTRIES: list[Entry] = [
     supported("close_range", close_range),
     supported("fstat", fstat),
     partial("ioctl", ioctl, note="terminal ioctls (TCGETS, TCGETA...), FIONBIO, FIONREAD, FIOCLEX, "
-            "ioctl_ns (NS_GET_*), RNDGETENTCNT; FICLONE is EOPNOTSUPP (no reflinks)"),
+            "ioctl_ns (NS_GET_*), RNDGETENTCNT, PROCMAP_QUERY on /proc/PID/maps; FICLONE is "
+            "EOPNOTSUPP (no reflinks)"),
     partial("fcntl", fcntl, note="locks advisory within the sandbox; leases broken by "
             "conflicting opens; O_ASYNC's SIGIO for pipes only; dnotify (F_NOTIFY)"),
     supported("flock", flock),

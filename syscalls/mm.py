@@ -164,11 +164,13 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     # A shared mapping copied (a read-only file) still cannot be made writable.
     vmflags = VM_FILECOPY | (VM_NOMAYWRITE if shared and not desc.writable() else 0)
     start = t.mm.mmap(addr, length, prot, anon, name=name, vmflags=vmflags)
-    data = read_pages(off, (length + 0xFFF) & ~0xFFF)
+    want = (length + 0xFFF) & ~0xFFF
+    data = read_pages(off, want)
     if data:
         t.mm.copy_out_force(start, data)
-    if inode is not None and inode.is_reg():
-        t.mm.guard_copy(start, length, inode, off, read_pages)
+    if len(data) < want and inode is not None and inode.is_reg():
+        # a short read is the file's end: the pages past it SIGBUS
+        t.mm.guard_copy(start, length, inode, off, read_pages, off + len(data))
     return start
 
 

@@ -209,14 +209,15 @@ class AddressSpace(Remapper, Accounting, EofGuards, StackGrowth):
             return addr
 
     def guard_copy(self, addr: int, length: int, source: object, pgoff: int,
-                   fill: Callable[[int, int], bytes]) -> None:
-        """A private copy of a file mapped at ``addr``: its pages past the
-        file's end give SIGBUS (sentry/mm/eofguard.py)."""
+                   fill: Callable[[int, int], bytes], size: int) -> None:
+        """A private copy of a file mapped at ``addr``, whose file ended at
+        ``size`` when copied: its pages past the end give SIGBUS
+        (sentry/mm/eofguard.py)."""
         with self.lock:
             i = self._find(addr)
             if i >= 0:
                 self._guard_past_eof(addr, page_round_up(length), source, pgoff,
-                                     self._vmas[i].prot, fill)
+                                     self._vmas[i].prot, fill, size)
 
     def _claim(self, addr: int, length: int, flags: int) -> tuple[int, tuple[int, int] | None]:
         """Where a new mapping goes, with what MAP_FIXED removed to make room."""

@@ -47,11 +47,13 @@ class EofGuards(VmaTable):
     _guards: list[_Guard] | None = None
 
     def _guard_past_eof(self, addr: int, length: int, source: Any, pgoff: int, prot: int,
-                        fill: Fill | None = None) -> None:
+                        fill: Fill | None = None, size: int | None = None) -> None:
         """Guard what of [addr, addr+length), mapping file offset ``pgoff``
-        on, lies past the end of ``source`` (a file with a ``size``) (lock
-        held).  ``fill``: the mapping is a private copy, refilled from it."""
-        first = page_round_up(int(source.size))
+        on, lies past the end of ``source`` (a file with a ``size``; ``size``
+        when the caller knows better) (lock held).  ``fill``: the mapping is
+        a private copy, refilled from it (what it returns is the truth about
+        the file's end: a Gofer file's cached size may be stale)."""
+        first = page_round_up(int(source.size if size is None else size))
         if prot == PROT_NONE or pgoff + length <= first:
             return
         skip = max(first - pgoff, 0)
@@ -104,14 +106,18 @@ class EofGuards(VmaTable):
                 return NO_GUARD
             page = addr - addr % PAGE_SIZE
             pos = g.pos + page - g.lo
-            end = page_round_up(int(g.source.size))
-            if pos >= end:
-                return SIGBUS
-            hi = min(g.hi, v.end, page + end - pos)
-            self._drop_guards(page, hi)
+            hi = min(g.hi, v.end)
+            data = b""
             if g.fill is not None:
                 data = g.fill(pos, hi - page)
-                if data:
-                    self.copy_out_force(page, data)
+                end = pos + len(data)
+            else:
+                end = int(g.source.size)
+            if pos >= end:
+                return SIGBUS
+            hi = min(hi, page + page_round_up(end - pos))
+            self._drop_guards(page, hi)
+            if data:
+                self.copy_out_force(page, data[:hi - page])
             self.pending.append(StubOp(OP_PROTECT, page, hi - page, v.prot))
             return RETRY

@@ -516,6 +516,7 @@ class AddressSpace(Remapper, Accounting, EofGuards, StackGrowth):
                     child._vmas.append(c)
                     child._starts.append(c.start)
                     child.pending.append(StubOp(OP_MAP, c.start, c.length, c.prot, c.offset))
+                self._fork_guards(child)
             except SyscallError:
                 child.release()
                 raise

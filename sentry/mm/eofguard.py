@@ -11,10 +11,9 @@ the file has grown, the pages get the VMA's protection and the access is
 retried.
 
 Limits (partial): a file shrinking under a live mapping (truncate) does not
-guard the pages it loses, fork's child maps its parent's guarded pages
-normally, and the Sentry's own copies (read(2) into such a page) are not
-refused.  A guard is dropped whenever its range is unmapped; mprotect keeps
-it.
+guard the pages it loses, and the Sentry's own copies (read(2) into such a
+page) are not refused.  A fork's child inherits the guards; a guard is
+dropped whenever its range is unmapped; mprotect keeps it.
 """
 
 from __future__ import annotations
@@ -91,6 +90,18 @@ class EofGuards(VmaTable):
             lo, hi = max(g.lo, start), min(g.hi, end)
             if lo < hi:
                 self.pending.append(StubOp(OP_PROTECT, lo, hi - lo, PROT_NONE))
+
+    def _fork_guards(self, child: EofGuards) -> None:
+        """fork: the child's copies of guarded pages are guarded too (lock held;
+        only where the child maps them: MADV_DONTFORK ranges are not there)."""
+        kept = []
+        for g in self._guards or ():
+            for v in child._vmas:
+                lo, hi = max(g.lo, v.start), min(g.hi, v.end)
+                if lo < hi:
+                    kept.append(g.cut(lo, hi))
+                    child.pending.append(StubOp(OP_PROTECT, lo, hi - lo, PROT_NONE))
+        child._guards = kept or None
 
     def eof_fault(self, addr: int) -> int:
         """What a SIGSEGV at ``addr`` is: NO_GUARD (a real fault), RETRY (the

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PG 4096
@@ -52,6 +53,14 @@ static void run(const char *kind, int fd) {
     touch("shared page 1 read", s, PG + 5, 0);
     touch("shared page 2 write", s, 2 * PG + 7, 1);
     touch("private page 1", p, PG, 0);
+    pid_t pid = fork();
+    if (pid == 0) {  /* the child's copy of the mapping ends there too */
+        touch("child: shared page 1", s, PG + 3, 0);
+        touch("child: private page 1", p, PG + 3, 1);
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
     mprotect(s, 3 * PG, PROT_READ);
     touch("shared page 1 after mprotect", s, PG, 0);
     mprotect(s, 3 * PG, PROT_READ | PROT_WRITE);

@@ -358,7 +358,7 @@ ENTRIES: list[Entry] = [
     supported("brk", brk),
     partial("mmap", mmap,
             note="MAP_PRIVATE file mappings are copies made at mmap time; pages past the "
-            "file's end SIGBUS, but not those a later truncate takes away"),
+            "file's end SIGBUS (after a truncate: of tmpfs and memfd files, shared mappings)"),
     supported("msync", msync),
     partial("memfd_create", memfd_create,
             note="MFD_HUGETLB (2 MiB, 1 GiB; other sizes ENODEV) makes an ordinary memfd "

@@ -206,6 +206,7 @@ class AddressSpace(Remapper, Accounting, EofGuards, StackGrowth):
             self._place(pieces)
             if hasattr(backing.source, "size"):
                 self._guard_past_eof(addr, length, backing.source, pgoff, prot)
+                backing.mapped_by(self)
             return addr
 
     def guard_copy(self, addr: int, length: int, source: object, pgoff: int,

@@ -10,9 +10,11 @@ VMA keeps its protection (a "guard").  A fault in a guard (Task._fault asks
 the file has grown, the pages get the VMA's protection and the access is
 retried.
 
-Limits (partial): a file shrinking under a live mapping (truncate) does not
-guard the pages it loses, and the Sentry's own copies (read(2) into such a
-page) are not refused.  A fork's child inherits the guards; a guard is
+A Sentry-held file (tmpfs, memfd) shrinking under live mappings guards the
+pages it loses in every address space mapping it (FileBacking.shrunk),
+applied to another process's stub at its next trap (Linux: at once).
+Limits (partial): a Gofer file's shrink does not, and the Sentry's own
+copies (read(2) into such a page) are not refused.  A fork's child inherits the guards; a guard is
 dropped whenever its range is unmapped; mprotect keeps it.
 """
 
@@ -91,9 +93,21 @@ class EofGuards(VmaTable):
             if lo < hi:
                 self.pending.append(StubOp(OP_PROTECT, lo, hi - lo, PROT_NONE))
 
+    def guard_shrunk(self, backing: Any) -> None:
+        """``backing``'s file shrank: guard this address space's mappings of
+        it past the new end (the ops reach the stub at its next trap)."""
+        with self.lock:
+            for v in list(self._vmas):
+                if v.backing is backing and v.prot != PROT_NONE:
+                    pos = backing.file_offset(v.offset)
+                    self._guard_past_eof(v.start, v.length, backing.source, pos, v.prot)
+
     def _fork_guards(self, child: EofGuards) -> None:
         """fork: the child's copies of guarded pages are guarded too (lock held;
         only where the child maps them: MADV_DONTFORK ranges are not there)."""
+        for v in child._vmas:
+            if hasattr(v.backing, "mapped_by"):
+                v.backing.mapped_by(child)  # type: ignore[union-attr]
         kept = []
         for g in self._guards or ():
             for v in child._vmas:

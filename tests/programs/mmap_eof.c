@@ -41,7 +41,7 @@ static void touch(const char *what, char *base, long off, int write) {
     }
 }
 
-static void run(const char *kind, int fd) {
+static void run(const char *kind, int fd, int shrink) {
     printf("-- %s\n", kind);
     ftruncate(fd, 0);
     pwrite(fd, "abc", 3, 0);
@@ -70,6 +70,12 @@ static void run(const char *kind, int fd) {
     touch("private page 1 after growth", p, PG + 17, 0);
     ftruncate(fd, 3 * PG);
     touch("shared page 2 after ftruncate", s, 2 * PG + 1, 1);
+    if (shrink) {  /* a Sentry-held file (memfd) */
+        ftruncate(fd, PG);
+        touch("shared page 1 after shrinking", s, PG + 1, 0);
+        touch("shared page 0 after shrinking", s, 1, 0);
+        ftruncate(fd, 3 * PG);
+    }
     munmap(s, 3 * PG);
     munmap(p, 2 * PG);
     /* a shared futex word on a page the file lost: EFAULT (futex_wake05) */
@@ -90,11 +96,11 @@ int main(int argc, char **argv) {
     sa.sa_sigaction = on_bus;
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGBUS, &sa, NULL);
-    run("memfd", memfd_create("eof", 0));
+    run("memfd", memfd_create("eof", 0), 1);
     if (argc > 1) {
         char path[4096];
         snprintf(path, sizeof path, "%s/file", argv[1]);
-        run("file", open(path, O_RDWR | O_CREAT | O_TRUNC, 0600));
+        run("file", open(path, O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
     }
     return 0;
 }

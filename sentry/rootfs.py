@@ -33,7 +33,7 @@ from gofer.client import GoferClient, GoferProcess, PendingGofer, spawn_gofer
 from sentry import maskpaths
 from sentry.kernel.errors import SyscallError
 from sentry.mountspec import MountError, MountSpec
-from sentry.vfs import vfs
+from sentry.vfs import iflags, vfs
 from sentry.vfs.dentry import TREE_LOCK
 from sentry.vfs.devfs import DevFs, mount_devfs
 from sentry.vfs.goferfs import GoferFs
@@ -356,6 +356,7 @@ def read_executable(ctx: FsContext, path: bytes, found: list[Any] | None = None,
             raise SyscallError(errno.EACCES)
         if not st.mode & 0o111:
             raise SyscallError(errno.EACCES)
+        iflags.check_not_written(getattr(desc, "inode", None))
         key = (st.dev, st.ino, st.size, st.mtime_ns, st.ctime_ns)
         data = cache.file_bytes(key) if cache is not None else None
         if data is not None:

@@ -598,7 +598,8 @@ ENTRIES: list[Entry] = [
     partial("ioctl", ioctl, note="terminal ioctls (TCGETS, TCGETA...), FIONBIO, FIONREAD, FIOCLEX, "
             "ioctl_ns (NS_GET_*), RNDGETENTCNT, FS_IOC_[GS]ETFLAGS (tmpfs, overlay), loop "
             "devices (LOOP_*, LOOP_CTL_*) and the block calls (BLKGETSIZE64...) on the RAM "
-            "disk and loop devices; FICLONE is EOPNOTSUPP (no reflinks)"),
+            "disk and loop devices, PROCMAP_QUERY on /proc/PID/maps; FICLONE is EOPNOTSUPP "
+            "(no reflinks)"),
     partial("fcntl", fcntl, note="locks advisory within the sandbox; leases broken by "
             "conflicting opens; O_ASYNC's SIGIO for pipes only; dnotify (F_NOTIFY)"),
     supported("flock", flock),

@@ -199,7 +199,8 @@ ENTRIES: list[Entry] = [
     supported("restart_syscall", restart_syscall),
     supported("uname", uname),
     supported("getrandom", getrandom),
-    partial("futex", futex, note="no PI futexes; WAKE_OP is not atomic against plain stores"),
+    partial("futex", futex, note="no PI futexes; WAKE_OP is not atomic against plain stores; "
+            "a shared file page past the file's end is EFAULT"),
     supported("futex_waitv", futex_waitv),
 ]
 

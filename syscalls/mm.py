@@ -164,9 +164,13 @@ def _mmap_file(t: Task, addr: int, length: int, prot: int, flags: int, fd: int,
     # A shared mapping copied (a read-only file) still cannot be made writable.
     vmflags = VM_FILECOPY | (VM_NOMAYWRITE if shared and not desc.writable() else 0)
     start = t.mm.mmap(addr, length, prot, anon, name=name, vmflags=vmflags)
-    data = read_pages(off, (length + 0xFFF) & ~0xFFF)
+    want = (length + 0xFFF) & ~0xFFF
+    data = read_pages(off, want)
     if data:
         t.mm.copy_out_force(start, data)
+    if len(data) < want and inode is not None and inode.is_reg():
+        # a short read is the file's end: the pages past it SIGBUS
+        t.mm.guard_copy(start, length, inode, off, read_pages, off + len(data))
     return start
 
 
@@ -193,6 +197,8 @@ MFD_ALLOW_SEALING = 0x2
 MFD_HUGETLB = 0x4
 MFD_NOEXEC_SEAL = 0x8
 MFD_EXEC = 0x10
+MFD_HUGE_SHIFT, MFD_HUGE_MASK = 26, 0x3F
+HUGE_PAGE_SHIFTS = frozenset({0, 21, 30})  # the default (2 MiB), 2 MiB, 1 GiB
 MFD_NAME_MAX = 249  # NAME_MAX minus "memfd:"
 
 
@@ -200,8 +206,17 @@ def memfd_create(t: Task, a: Args) -> int:
     """memfd_create(2): an unnamed tmpfs file; MAP_SHARED of it maps its own
     pages like any tmpfs file; seals through fcntl (tmpfs.file_seals)."""
     flags = a[1] & 0xFFFFFFFF
-    if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC):
-        raise SyscallError(errno.EINVAL)  # MFD_HUGETLB: no huge pages here
+    known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC
+    if flags & MFD_HUGETLB:
+        # The huge page size in bits 26-31 (log2; 0: the default).  Sizes
+        # the kernel has no pool for are ENODEV (hugetlb_file_setup); ours
+        # are the pools /proc/meminfo and x86-64 name, each empty.
+        if flags & ~(known | MFD_HUGETLB | MFD_HUGE_MASK << MFD_HUGE_SHIFT):
+            raise SyscallError(errno.EINVAL)
+        if flags >> MFD_HUGE_SHIFT & MFD_HUGE_MASK not in HUGE_PAGE_SHIFTS:
+            raise SyscallError(errno.ENODEV)
+    elif flags & ~known:
+        raise SyscallError(errno.EINVAL)
     if flags & MFD_EXEC and flags & MFD_NOEXEC_SEAL:
         raise SyscallError(errno.EINVAL)
     try:
@@ -342,9 +357,13 @@ def madvise(t: Task, a: Args) -> int:
 ENTRIES: list[Entry] = [
     supported("brk", brk),
     partial("mmap", mmap,
-            note="MAP_PRIVATE file mappings are copies made at mmap time"),
+            note="MAP_PRIVATE file mappings are copies made at mmap time; pages past the "
+            "file's end SIGBUS (after a truncate: of tmpfs and memfd files, shared mappings)"),
     supported("msync", msync),
-    partial("memfd_create", memfd_create, note="no MFD_HUGETLB; F_SEAL_EXEC is only recorded"),
+    partial("memfd_create", memfd_create,
+            note="MFD_HUGETLB (2 MiB, 1 GiB; other sizes ENODEV) makes an ordinary memfd "
+            "of small pages, mappable although the pools are empty; F_SEAL_EXEC is only "
+            "recorded"),
     supported("mincore", mincore),
     partial("process_vm_readv", process_vm_readv,
             note="no ptrace-attach LSM checks beyond Linux's uid/gid rule"),

@@ -510,7 +510,8 @@ ENTRIES: list[Entry] = [
     supported("getsockname", getsockname),
     supported("getpeername", getpeername),
     partial("getsockopt", getsockopt, note="options stored; no TCP_INFO counters"),
-    partial("setsockopt", setsockopt, note="buffer sizes and TCP tuning are recorded only"),
+    partial("setsockopt", setsockopt, note="buffer sizes, TCP tuning and multicast "
+            "memberships are recorded only"),
     supported("sendto", sendto),
     supported("recvfrom", recvfrom),
     partial("sendmsg", sendmsg, note="SCM_RIGHTS and SCM_CREDENTIALS (AF_UNIX)"),

@@ -371,7 +371,7 @@ def _check_epollable(target: FileDescription) -> None:
     Checked before anything else about the call, as Linux does."""
     if isinstance(target, PathDescription):
         raise SyscallError(errno.EBADF)
-    if isinstance(target, InodeFile):
+    if isinstance(target, InodeFile) and not getattr(target, "can_poll", False):
         mode = target.inode.mode
         if (_stat.S_ISREG(mode) or _stat.S_ISDIR(mode)
                 or (_stat.S_ISCHR(mode) and target.inode.rdev in _UNPOLLABLE_DEVICES)):

@@ -79,6 +79,12 @@ def splice(t: Task, a: Args) -> int:
         raise SyscallError(errno.EINVAL)
     if not ipipe and stat.S_ISDIR(in_f.stat().mode):
         raise SyscallError(errno.EINVAL)  # a directory has no splice_read
+    # An anonymous-inode file (epoll, eventfd, timerfd, signalfd, inotify,
+    # pidfd: no file type in its mode) has no splice_read or splice_write:
+    # EINVAL before any wait on the pipe side, as do_splice's checks.
+    if (not ipipe and not stat.S_IFMT(in_f.stat().mode)) or \
+            (not opipe and not stat.S_IFMT(out_f.stat().mode)):
+        raise SyscallError(errno.EINVAL)
     off_in, off_out = _offset(t, a[1]), _offset(t, a[3])
     if not count:
         return 0

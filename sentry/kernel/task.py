@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sentry.kernel import contain, futex, ptrace, schedparams, seccomp
+from sentry.kernel import contain, futex, ptrace, rlimits, schedparams, seccomp
 from sentry.kernel import signals as sig
 from sentry.kernel.cputime import TaskCPU
 from sentry.kernel.creds import Credentials  # noqa: F401 - re-exported: tasks carry them
@@ -30,6 +30,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.parking import ParkedDone
 from sentry.kernel.signals import PendingSignals, SigAction, SigInfo
 from sentry.kernel.workers import WORKERS, Job
+from sentry.mm import eofguard
 from sentry.mm.address_space import StubOp
 from sentry.mm.layout import APP_END, APP_START
 from sentry.systrap import patch, stubs
@@ -50,6 +51,7 @@ NR_SYSCALLS = 512
 EVENT_SYSCALL = stubs.lib.EVENT_SYSCALL
 EVENT_FAULT = stubs.lib.EVENT_FAULT
 INITIAL_EFLAGS = 0x202  # IF, and bit 1 which is always set
+SIGBUS, BUS_ADRERR = 7, 2  # a page past a mapped file's end (mm/eofguard.py)
 ERESTARTSYS = 512
 ERESTARTNOINTR = 513
 ERESTARTNOHAND = 514
@@ -573,13 +575,26 @@ class Task:
         if not 1 <= signo <= sig.NSIG:
             signo = sig.SIGKILL
         log.debug("task %d: fault signal %d code %d addr %#x", self.tid, signo, code, addr)
+        if code >= 1 << 31:
+            code -= 1 << 32
+        if signo == sig.SIGSEGV:
+            if self.mm.grow_down(addr, rlimits.get(self.tg, rlimits.RLIMIT_STACK)[0]):
+                return  # a MAP_GROWSDOWN mapping grew over it: run again
+            verdict = self.mm.eof_fault(addr)  # a file mapping past its file's end
+            if verdict == eofguard.RETRY:
+                return  # the file grew: its pages are opened, the access runs again
+            if verdict == eofguard.SIGBUS:
+                signo, code = SIGBUS, BUS_ADRERR
+        self._force(signo, code, addr)
+
+    def _force(self, signo: int, code: int, addr: int) -> None:
+        """Queue a synchronous signal as Linux's force_sig: a blocked or
+        ignored one is unblocked and reset to its default first."""
         with self.kernel.lock:
             act = self.tg.action(signo)
             if self.sigmask & sig.bit(signo) or act.handler == sig.SIG_IGN:
                 self.tg.sigactions[signo] = SigAction()
                 self.sigmask &= ~sig.bit(signo)
-            if code >= 1 << 31:
-                code -= 1 << 32
             self.pending.add(SigInfo(signo, code=code, addr=addr or 0))
 
     def _take_signal(self) -> SigInfo | None:
@@ -671,10 +686,17 @@ class Task:
             if fp_addr:
                 self.mm.copy_out(fp_addr, fp_bytes)
         except SyscallError:
-            # No room for the frame: Linux kills with SIGSEGV.
-            with self.kernel.lock:
-                self.kernel._kill_group(self.tg, sig.SIGSEGV)
-            raise TaskExit(signal_status(sig.SIGSEGV)) from None
+            # No room for the frame: Linux's force_sigsegv.  For SIGSEGV itself
+            # that is death; any other signal is dropped and a SIGSEGV forced
+            # instead (unblocked, un-ignored), whose handler may well run on
+            # another stack (the LTP's signal06: an altstack made read-only).
+            if info.signo == sig.SIGSEGV:
+                with self.kernel.lock:
+                    self.kernel._kill_group(self.tg, sig.SIGSEGV)
+                raise TaskExit(signal_status(sig.SIGSEGV)) from None
+            self.saved_sigmask = old_mask  # the mask the SIGSEGV frame saves
+            self._force(sig.SIGSEGV, 128, 0)  # SI_KERNEL
+            return self.deliver_signals(regs)
         mask = self.sigmask | act.mask
         if not act.flags & sig.SA_NODEFER:
             mask |= sig.bit(info.signo)

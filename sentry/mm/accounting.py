@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 
+from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import FileBacking
 from sentry.mm.layout import PAGE_SIZE
 from sentry.mm.vma import PROT_NONE, PROT_WRITE, VM_LOCKED, Vma
@@ -95,3 +96,18 @@ class Accounting(VmaTable):
             for v in self._vmas:
                 v.vmflags = v.vmflags | VM_LOCKED if locked else v.vmflags & ~VM_LOCKED
             self._merge_range(0, len(self._vmas))
+
+    def residency(self) -> list[tuple[Vma, bytes]]:
+        """Each VMA (a copy) with mincore's byte per page, 1 where the memory
+        file holds the page (/proc/PID/smaps' Rss and pagemap's present bit:
+        touched, populated or locked pages; nothing is ever swapped)."""
+        with self.lock:
+            vmas = [v.clone() for v in self._vmas]
+        out = []
+        for v in vmas:
+            try:
+                vec = self.mincore(v.start, v.length)  # type: ignore[attr-defined]
+            except SyscallError:  # unmapped since the snapshot
+                vec = bytes(v.length // PAGE_SIZE)
+            out.append((v, vec))
+        return out

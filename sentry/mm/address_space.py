@@ -27,12 +27,15 @@ from __future__ import annotations
 import bisect
 import errno
 import os
+from collections.abc import Callable
 
 from sentry.kernel.errors import SyscallError
 from sentry.mm.accounting import Accounting
+from sentry.mm.eofguard import EofGuards
 from sentry.mm.filemap import FileBacking, WritebackBacking
 from sentry.mm.layout import APP_END, APP_START, PAGE_SIZE, page_round_up
 from sentry.mm.remap import Remapper
+from sentry.mm.stackgrow import StackGrowth
 from sentry.mm.vma import (
     MADV_COLD,
     MADV_DODUMP,
@@ -49,6 +52,7 @@ from sentry.mm.vma import (
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
+    MAP_GROWSDOWN,
     MAP_KNOWN,
     MAP_PRIVATE,
     MAP_SHARED,
@@ -61,6 +65,7 @@ from sentry.mm.vma import (
     PROT_WRITE,
     VM_DONTFORK,
     VM_FILECOPY,
+    VM_GROWSDOWN,
     VM_LOCKED,
     VM_NOMAYWRITE,
     VM_WIPEONFORK,
@@ -111,7 +116,7 @@ _FORK_ADVICE = {
 _HEAP = "[heap]"
 
 
-class AddressSpace(Remapper, Accounting):
+class AddressSpace(Remapper, Accounting, EofGuards, StackGrowth):
     """The memory syscalls of one application address space (one stub process)."""
 
     saved_auxv = b""  # the image's auxiliary vector (/proc/PID/auxv), set at exec
@@ -161,6 +166,8 @@ class AddressSpace(Remapper, Accounting):
         if not flags & MAP_ANONYMOUS:
             raise err(errno.ENODEV)
         prot &= RWX  # mmap ignores unknown prot bits
+        if flags & MAP_GROWSDOWN and not shared:
+            vmflags |= VM_GROWSDOWN
         with self.lock:
             addr, removed = self._claim(addr, length, flags)
             try:
@@ -197,7 +204,21 @@ class AddressSpace(Remapper, Accounting):
                 pieces.append(Vma(pos, pos + n, prot, True, off, name, backing, vmflags))
                 pos += n
             self._place(pieces)
+            if hasattr(backing.source, "size"):
+                self._guard_past_eof(addr, length, backing.source, pgoff, prot)
+                backing.mapped_by(self)
             return addr
+
+    def guard_copy(self, addr: int, length: int, source: object, pgoff: int,
+                   fill: Callable[[int, int], bytes], size: int) -> None:
+        """A private copy of a file mapped at ``addr``, whose file ended at
+        ``size`` when copied: its pages past the end give SIGBUS
+        (sentry/mm/eofguard.py)."""
+        with self.lock:
+            i = self._find(addr)
+            if i >= 0:
+                self._guard_past_eof(addr, page_round_up(length), source, pgoff,
+                                     self._vmas[i].prot, fill, size)
 
     def _claim(self, addr: int, length: int, flags: int) -> tuple[int, tuple[int, int] | None]:
         """Where a new mapping goes, with what MAP_FIXED removed to make room."""
@@ -340,6 +361,7 @@ class AddressSpace(Remapper, Accounting):
                     v.backing.writable = True  # its file needs writing back now
             self._merge_range(i, j)
             self.pending.append(StubOp(OP_PROTECT, addr, end - addr, prot))
+            self._reguard(addr, end, prot)
 
     # -- madvise ------------------------------------------------------------
 
@@ -497,6 +519,7 @@ class AddressSpace(Remapper, Accounting):
                     child._vmas.append(c)
                     child._starts.append(c.start)
                     child.pending.append(StubOp(OP_MAP, c.start, c.length, c.prot, c.offset))
+                self._fork_guards(child)
             except SyscallError:
                 child.release()
                 raise

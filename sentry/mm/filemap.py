@@ -49,6 +49,7 @@ import errno
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,7 @@ class FileBacking(Backing):
     """
 
     __slots__ = ("mf", "lock", "chunks", "_bases", "_index", "_arenas", "writable", "dead",
+                 "mappers",
                  "__weakref__")
 
     def __init__(self, mf: MemoryFile, source: object | None = None) -> None:
@@ -87,6 +89,7 @@ class FileBacking(Backing):
         self._arenas: list[Arena] = []
         self.writable = False  # some mapping of it could store (writeback needed)
         self.dead = False
+        self.mappers: weakref.WeakSet[Any] | None = None  # address spaces that map it
 
     # -- chunk table (lock held) ---------------------------------------------
 
@@ -187,6 +190,23 @@ class FileBacking(Backing):
 
     def last_unmapped(self, free: FreeFn) -> None:
         """No VMA maps this file any more: its pages belong to the file still."""
+
+    def mapped_by(self, mm: Any) -> None:
+        """An address space maps these pages (told of a shrink: :meth:`shrunk`)."""
+        with self.lock:
+            if self.mappers is None:
+                self.mappers = weakref.WeakSet()
+            self.mappers.add(mm)
+
+    def shrunk(self) -> None:
+        """The file got shorter: every address space mapping it guards the
+        pages now past its end (SIGBUS, sentry/mm/eofguard.py), as Linux's
+        truncate unmaps them.  Called without the file's or this lock held
+        (each address space's lock comes first in the lock order)."""
+        with self.lock:
+            mms = list(self.mappers or ())
+        for mm in mms:
+            mm.guard_shrunk(self)
 
     def written_through(self) -> None:
         # Sentry-held files only: a cache's writeback updates the host's times.

@@ -113,6 +113,8 @@ VM_LOCKED = 8
 # A private mapping of a file (its bytes copied at mmap time): still "file
 # backed" for madvise, which refuses MADV_WIPEONFORK on it as on any file.
 VM_FILECOPY = 16
+# MAP_GROWSDOWN: a fault just below grows the mapping (sentry/mm/stackgrow.py).
+VM_GROWSDOWN = 32
 
 
 _REFS_LOCK = threading.Lock()

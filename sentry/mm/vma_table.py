@@ -167,7 +167,13 @@ class VmaTable:
                 raise err(errno.EFAULT)
             v = self._vmas[i]
             if v.shared:
-                return (0, v.offset + addr - v.start)
+                off = v.offset + addr - v.start
+                b: Any = v.backing
+                size = getattr(getattr(b, "source", None), "size", None)
+                if size is not None and hasattr(b, "file_offset") \
+                        and b.file_offset(off) >= page_round_up(int(size)):
+                    raise err(errno.EFAULT)  # past its file's end: no page to key
+                return (0, off)
             return (id(self), addr)
 
     # -- user memory access ---------------------------------------------------
@@ -493,9 +499,13 @@ class VmaTable:
         for v in removed:
             self._release(v)
         extent = (removed[0].start, removed[-1].end)
+        self._drop_guards(*extent)
         if emit:
             self.pending.append(StubOp(OP_UNMAP, extent[0], extent[1] - extent[0]))
         return extent
+
+    def _drop_guards(self, start: int, end: int) -> None:
+        """Forget SIGBUS guards in an unmapped range (sentry/mm/eofguard.py)."""
 
     def _map_new(
         self, start: int, length: int, prot: int, shared: bool, name: str, vmflags: int = 0

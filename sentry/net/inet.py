@@ -25,7 +25,7 @@ from typing import Any
 
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
-from sentry.net import cork
+from sentry.net import cork, mcast
 from sentry.net.addr import ANY4, ANY6, LOOP4, LOOP6, V4_PREFIX, InetAddr, parse_inet
 from sentry.net.dgram import DgramEndpoint
 from sentry.net.endpoint import INT, NO_CRED, UCRED, Received, Segment
@@ -51,6 +51,8 @@ _UDP_OPTS = {1: 0}  # UDP_CORK
 
 def _is_loop(ip: bytes) -> bool:
     return ip[12] == 127 if ip[:12] == V4_PREFIX else ip == LOOP6
+
+
 
 
 class InetMixin:
@@ -142,6 +144,9 @@ class InetMixin:
 
     def proto_setsockopt(self, level: int, name: int, raw: bytes) -> None:
         table = self._table(level)
+        if mcast.handles(level, name):
+            mcast.setopt(self, level, name, raw)
+            return
         if level == SOL_TCP and name == TCP_CONGESTION:
             return
         if name not in table:

@@ -20,10 +20,12 @@ from sentry.kernel.creds import CAP_SYS_TIME
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.task import current_task
 from sentry.procfs import fds as F
-from sentry.procfs import nsfs
+from sentry.procfs import nsfs, smaps
 from sentry.procfs import process as P
 from sentry.procfs.mem import MemInode
+from sentry.procfs.mountpoll import mounts_maker
 from sentry.procfs.nodes import ProcDir, ProcessRef, ProcFile, ProcLink, TableDir, const, gone
+from sentry.procfs.procmap import MapsInode
 from sentry.vfs.file import FileDescription, Stat
 from sentry.vfs.inode import S_IFLNK, Inode
 
@@ -146,16 +148,19 @@ _PID_ENTRIES: dict[bytes, Maker] = {
     b"gid_map": _file(lambda fs, ref: lambda: _id_map(ref.tg(), "gid"), 0o644,
                       lambda ref: lambda d: _write_id_map(ref.tg(), "gid", d)),
     b"limits": _file(_of_tg(P.limits)),
-    b"maps": _file(_of_tg(P.maps)),
+    b"maps": lambda fs, ref: MapsInode(fs, _of_tg(P.maps)(fs, ref), ref=ref),
     b"mem": lambda fs, ref: MemInode(fs, ref),
-    b"mountinfo": _file(_of_tg(F.mountinfo)),
-    b"mounts": _file(_of_tg(F.mounts)),
+    b"mountinfo": mounts_maker(_of_tg(F.mountinfo)),
+    b"mounts": mounts_maker(_of_tg(F.mounts)),
     b"ns": lambda fs, ref: _ns_dir(fs, ref),
+    b"pagemap": lambda fs, ref: smaps.PagemapInode(fs, ref),
     b"oom_score": _file(_fixed(b"0\n")),
     b"oom_score_adj": _file(_of_tg(P.oom_score_adj), 0o644,
                             lambda ref: lambda d: P.set_oom_score_adj(ref.tg(), d)),
     b"root": _link(P.root_target, lambda tg: P.fs_of(tg).root),
     b"setgroups": _file(_fixed(b"allow\n"), 0o644, lambda ref: lambda d: None),
+    b"smaps": _file(_of_tg(smaps.smaps)),
+    b"smaps_rollup": _file(_of_tg(smaps.smaps_rollup)),
     b"stat": _file(lambda fs, ref: lambda: P.stat_line(fs.kernel, ref)),
     b"statm": _file(_of_tg(P.statm)),
     b"status": _file(lambda fs, ref: lambda: P.status(fs.kernel, ref, fs.host)),

@@ -409,21 +409,30 @@ def statm(tg: ThreadGroup) -> bytes:
 def maps(tg: ThreadGroup) -> bytes:
     """/proc/<pid>/maps."""
     vmas = _vmas(tg)
+    heap = heap_range(tg)
+    return b"".join(maps_line(v.start, v.end, v.prot, bool(v.flags & MAP_SHARED), v.name, heap)
+                    for v in vmas)
+
+
+def heap_range(tg: ThreadGroup) -> tuple[int, int]:
+    """[brk start, page-rounded break): the VMA there is "[heap]"."""
     mm = tg.mm
-    brk_lo = getattr(mm, "brk_start", 0)
-    brk_hi = -(-getattr(mm, "current_brk", 0) // PAGE) * PAGE
-    out = []
-    for v in vmas:
-        perms = ("r" if v.prot & PROT_READ else "-") + ("w" if v.prot & PROT_WRITE else "-") \
-            + ("x" if v.prot & PROT_EXEC else "-") + ("s" if v.flags & MAP_SHARED else "p")
-        name = v.name
-        if not name and brk_lo and v.start < brk_hi and v.end > brk_lo:
-            name = "[heap]"
-        line = f"{v.start:08x}-{v.end:08x} {perms} {0:08x} 00:00 0"
-        if name:
-            line = line.ljust(MAPS_NAME_COLUMN - 1) + " " + name.replace("\n", "\\012")
-        out.append(line.encode(errors="surrogateescape") + b"\n")
-    return b"".join(out)
+    return (getattr(mm, "brk_start", 0),
+            -(-getattr(mm, "current_brk", 0) // PAGE) * PAGE)
+
+
+def maps_line(start: int, end: int, prot: int, shared: bool, name: str,
+              heap: tuple[int, int]) -> bytes:
+    """One line of /proc/<pid>/maps (and the head of each smaps entry)."""
+    perms = ("r" if prot & PROT_READ else "-") + ("w" if prot & PROT_WRITE else "-") \
+        + ("x" if prot & PROT_EXEC else "-") + ("s" if shared else "p")
+    brk_lo, brk_hi = heap
+    if not name and brk_lo and start < brk_hi and end > brk_lo:
+        name = "[heap]"
+    line = f"{start:08x}-{end:08x} {perms} {0:08x} 00:00 0"
+    if name:
+        line = line.ljust(MAPS_NAME_COLUMN - 1) + " " + name.replace("\n", "\\012")
+    return line.encode(errors="surrogateescape") + b"\n"
 
 
 # -- limits, mounts ------------------------------------------------------------

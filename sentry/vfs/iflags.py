@@ -78,6 +78,26 @@ def check_not_running(inode: Any) -> None:
             raise SyscallError(errno.ETXTBSY)
 
 
+def check_not_written(inode: Any) -> None:
+    """ETXTBSY for running a file some descriptor has open for writing
+    (Linux's deny_write_access at execve: i_writecount > 0).  Asked once per
+    execve, so a walk over the live fd tables beats a count kept on every open
+    and close."""
+    from sentry.kernel.task import current_task  # the VFS sits below the kernel
+
+    task = current_task()
+    if task is None or inode is None:
+        return
+    k = task.kernel
+    with k.lock:
+        tables = {id(t.fds): t.fds for g in k.thread_groups.values() if not g.zombie
+                  for t in g.live_tasks() if getattr(t, "fds", None) is not None}
+    for fds in tables.values():
+        for desc in fds.descriptions():
+            if getattr(desc, "inode", None) is inode and desc.writable():
+                raise SyscallError(errno.ETXTBSY)
+
+
 def set_flags(inode: Any, new: int, owner_ok: bool, capable_immutable: bool) -> None:
     """FS_IOC_SETFLAGS on a filesystem that keeps flags: the owner (or
     CAP_FOWNER) may set them; changing immutable or append-only needs

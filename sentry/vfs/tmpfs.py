@@ -256,9 +256,12 @@ class TmpFile(Inode):
                 idx, off = divmod(size, PAGE)
                 if off and idx in self._pages:
                     self._pages[idx][off:] = bytes(PAGE - off)
+            shrunk = self._store if size < self.size else None
             if size != self.size:
                 self.size = size
                 self.mtime_ns = self.ctime_ns = now_ns()
+        if shrunk is not None:
+            shrunk.shrunk()  # mappings lose the pages (SIGBUS): after our lock
 
     def punch_hole(self, offset: int, length: int) -> None:
         """fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): bytes

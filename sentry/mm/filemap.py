@@ -368,25 +368,6 @@ class WritebackBacking(FileBacking):
             self._zero(size, self._size)
         self._size = size
 
-    def _place(self, left: int | None, n: int) -> int:
-        """The memory-file offset of ``n`` fresh bytes of this file's own
-        arenas: right after the left neighbour chunk ``left`` when that is
-        free in its arena, else in the newest arena, else in a new one as big
-        as the file's memory so far (so a growing file needs few files;
-        its pages are sparse, only the Sentry's window is reserved)."""
-        if left is not None and self.mf.arena_of(left).reserve(left + CHUNK, n):
-            return left + CHUNK
-        self._arenas = [a for a in self._arenas if not a.closed]
-        if self._arenas:
-            try:
-                return self._arenas[-1].allocate(n)
-            except (SyscallError, ValueError):
-                pass  # full, or retired meanwhile (its last chunk freed)
-        size = max(n, min(len(self.chunks) * CHUNK, _MAX_GROWTH))
-        arena = self.mf.object_arena(size)
-        self._arenas.append(arena)
-        return arena.allocate(n)
-
     def _filled(self, idx: int, off: int) -> None:
         inode: Any = self.source
         size = inode.size

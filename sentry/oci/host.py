@@ -582,6 +582,28 @@ def _network_for_start(b: bundle.Bundle) -> tuple[dict[str, Any], list[socket.so
 NETWORK = "none"  # serve's --network, read by the Sentry and by Host.start
 
 
+def serve_created(c: Container, b: bundle.Bundle, host: Host, ready_fd: int) -> ControlServer:
+    """The container is created: its state written (this process is its
+    pid), its control socket served, the signals a shim sends forwarded to
+    the sandbox, and ``create`` told it may return.  Shared by a sandbox's
+    host and a pod member's (pod_host.py)."""
+    server = ControlServer(c.socket_path, host.handle)
+    c.write({
+        "ociVersion": b.oci_version, "id": c.id, "status": "created", "pid": os.getpid(),
+        "bundle": b.path, "rootfs": b.root_path, "created": now_rfc3339(), "owner": "",
+        "annotations": b.annotations, "hostStartTime": process_start_time(os.getpid()),
+    })
+    server.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        threading.Thread(target=host.kill, args=(signum, False), daemon=True).start()
+
+    for s in FORWARDED:
+        signal.signal(s, forward)
+    write_report(ready_fd, {"ok": True, "pid": os.getpid()})
+    return server
+
+
 def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
           console_fd: int | None = None, kernel_release: str | None = None,
           overlay: str = "none", network: str = "none", restore: str | None = None) -> int:
@@ -643,20 +665,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
                            "status": (msg or {}).get("status", code)})
         return code
     host = Host(c, b, sentry_pid, chan, bool(msg.get("kernel")))
-    server = ControlServer(c.socket_path, host.handle)
-    c.write({
-        "ociVersion": b.oci_version, "id": c.id, "status": "created", "pid": os.getpid(),
-        "bundle": b.path, "rootfs": b.root_path, "created": now_rfc3339(), "owner": "",
-        "annotations": b.annotations, "hostStartTime": process_start_time(os.getpid()),
-    })
-    server.start()
-
-    def forward(signum: int, _frame: object) -> None:
-        threading.Thread(target=host.kill, args=(signum, False), daemon=True).start()
-
-    for s in FORWARDED:
-        signal.signal(s, forward)
-    write_report(ready_fd, {"ok": True, "pid": os.getpid()})
+    server = serve_created(c, b, host, ready_fd)
     code = _wait_code(sentry_pid)
     for s in FORWARDED:
         signal.signal(s, signal.SIG_DFL)

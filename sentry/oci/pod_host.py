@@ -27,7 +27,6 @@ import logging
 import os
 import signal
 import socket
-import threading
 from typing import Any
 
 from sentry.oci import bundle, pod
@@ -39,11 +38,10 @@ from sentry.oci.control import (
     read_frame,
     take_fds,
 )
-from sentry.oci.control_server import ControlServer
-from sentry.oci.host import FORWARDED, Host
+from sentry.oci.host import FORWARDED, Host, serve_created
 from sentry.oci.lifecycle import write_report
 from sentry.oci.process_extras import bundle_devices, linux_paths
-from sentry.oci.state import Container, StateError, now_rfc3339, process_start_time
+from sentry.oci.state import Container, StateError, now_rfc3339
 
 log = logging.getLogger("pyvisor")
 
@@ -182,20 +180,7 @@ def serve_member(c: Container, b: bundle.Bundle, ready_fd: int, sandbox_id: str)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
-    server = ControlServer(c.socket_path, host.handle)
-    c.write({
-        "ociVersion": b.oci_version, "id": c.id, "status": "created", "pid": os.getpid(),
-        "bundle": b.path, "rootfs": b.root_path, "created": now_rfc3339(), "owner": "",
-        "annotations": b.annotations, "hostStartTime": process_start_time(os.getpid()),
-    })
-    server.start()
-
-    def forward(signum: int, _frame: object) -> None:
-        threading.Thread(target=host.kill, args=(signum, False), daemon=True).start()
-
-    for s in FORWARDED:
-        signal.signal(s, forward)
-    write_report(ready_fd, {"ok": True, "pid": os.getpid()})
+    server = serve_created(c, b, host, ready_fd)
     code = host.wait_exit()
     for s in FORWARDED:
         signal.signal(s, signal.SIG_DFL)

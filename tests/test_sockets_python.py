@@ -124,10 +124,22 @@ def _same(nat: Result, box: Result) -> None:
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_python_matches_native(tmp_path: Path, name: str) -> None:
     script = _script(tmp_path, name)
-    nat = run_native([PYTHON, script])
+    nat = run_native(_loopback_only([PYTHON, script]))
     box = run_sandbox([PYTHON, script], extra_flags=["-v", f"{tmp_path}:{tmp_path}:ro"],
                       timeout=120)
     _same(nat, box)
+
+
+def _loopback_only(argv: list[str]) -> list[str]:
+    """``argv`` natively in a new network namespace with only ``lo`` up: the
+    network the sandbox models (`--network=none`), whatever the host has.
+    Why: getaddrinfo with AI_ADDRCONFIG answers from the host's configured
+    addresses, so on a host whose eth0 had lost its IPv4 address the native
+    run failed and the sandbox's (loopback only, as Linux's in such a
+    namespace) did not."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("unshare or ip not found: no loopback-only namespace for the native run")
+    return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', *argv]
 
 
 @pytest.mark.sandbox

@@ -48,9 +48,17 @@ int main(void) {
         moved = fx(&sh[1], FUTEX_CMP_REQUEUE, 0, (void *)1L, &sh[2], 0);
         if (!moved) sched_yield();
     }
+    /* Wake the moved waiter; bounded by the child's life, as the loops above
+       (a waiter that left, by its timeout on a starved machine, never
+       answers: an unbounded loop here hung the native run under load). */
     woken = 0;
-    while (moved && !woken) woken = (int)fx(&sh[2], FUTEX_WAKE, 1, NULL, NULL, 0);
-    waitpid(pid, &st, 0);
+    int reaped = 0;
+    while (moved && !woken) {
+        woken = (int)fx(&sh[2], FUTEX_WAKE, 1, NULL, NULL, 0);
+        if (!woken && waitpid(pid, &st, WNOHANG) == pid) { reaped = 1; break; }
+        if (!woken) sched_yield();
+    }
+    if (!reaped) waitpid(pid, &st, 0);
     printf("requeue: moved %ld, woken %d, child exit %d\n", moved, woken, WEXITSTATUS(st));
 
     /* a private-flag wake does not reach another process's waiter */

@@ -29,3 +29,12 @@ def test_memfd_reopen_and_punch_hole_match_linux(programs: Programs) -> None:
     assert_same_as_native(prog, markers=(
         "reopen read-only: ok", "same file: x", "punch hole: ok", "after punch: x00x size 12288",
         "reopen O_TRUNC shrink-sealed: EPERM", "punch hole write-sealed: EPERM"))
+
+
+@pytest.mark.sandbox
+def test_ksm_as_a_fresh_sysfs_shows_it(programs: Programs) -> None:
+    """/sys/kernel/mm/ksm exists, the merger stopped, and MADV_MERGEABLE is
+    accepted: a program that reads the directory to know whether the advice
+    is valid (LTP's madvise02) sees what madvise does."""
+    assert_same_as_native(programs.path("ksm_probe"), markers=(
+        "ksm dir: 1", "run: 0", "mergeable: 0", "unmergeable: 0"))

@@ -19,6 +19,7 @@ ENABLED = (
     # processes, time, signals
     "FUTEX", "POSIX_TIMERS", "HIGH_RES_TIMERS", "CHECKPOINT_RESTORE",
     "SECCOMP", "SECCOMP_FILTER", "CROSS_MEMORY_ATTACH", "ADVISE_SYSCALLS", "MEMBARRIER",
+    "KSM",  # MADV_MERGEABLE known, the merger stopped (sysfs kernel/mm/ksm/run = 0)
     # files and events
     "PROC_FS", "SYSFS", "TMPFS", "TMPFS_XATTR", "SHMEM", "MEMFD_CREATE", "FILE_LOCKING",
     "EPOLL", "SIGNALFD", "TIMERFD", "EVENTFD", "AIO", "INOTIFY_USER", "DNOTIFY",

@@ -28,6 +28,13 @@ _TOP_DIRS = (b"block", b"bus", b"class", b"dev", b"devices", b"firmware", b"fs",
              b"module", b"power")
 
 
+_KSM_FILES = ((b"run", b"0\n"), (b"pages_shared", b"0\n"), (b"pages_sharing", b"0\n"),
+              (b"pages_unshared", b"0\n"), (b"pages_volatile", b"0\n"),
+              (b"full_scans", b"0\n"), (b"pages_to_scan", b"100\n"),
+              (b"sleep_millisecs", b"20\n"), (b"merge_across_nodes", b"1\n"),
+              (b"max_page_sharing", b"256\n"), (b"use_zero_pages", b"0\n"))
+
+
 def _cpu_count() -> int:
     return len(placement.sandbox_cpus())
 
@@ -80,6 +87,12 @@ class SysFs(TmpFs):
         _dir(root, b"dev/block")
         _dir(root, b"dev/char")
         _dir(root, b"fs/cgroup")
+        # KSM as Debian's kernels show it, the merger stopped: madvise's
+        # MADV_MERGEABLE succeeds and merges nothing, and programs (LTP's
+        # madvise02) read this directory to know that the advice is known.
+        ksm = _dir(root, b"kernel/mm/ksm")
+        for name, data in _KSM_FILES:
+            _file(ksm, name, data)
         cpu = _dir(root, b"devices/system/cpu")
         for name in (b"online", b"possible", b"present"):
             _file(cpu, name, cpus)

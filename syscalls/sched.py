@@ -66,16 +66,18 @@ def _target(t: Task, pid: int) -> Task:
 
 def _by_pid(t: Task, pid: int) -> Task:
     """find_process_by_pid(): 0 is the caller; no such thread (a negative pid
-    included) is ESRCH.  A zombie's leader is still found until it is
-    reaped, as Linux keeps its task until release_task()."""
+    included) is ESRCH.  A process's leader is still found after it exited
+    until the process is reaped (a zombie, or a leader that called
+    pthread_exit while other threads run on), as Linux keeps its task until
+    release_task()."""
     if pid == 0:
         return t
     target = t.kernel.tasks.get(pid)
     if target is not None and not target.exited:
         return target
-    tg = t.kernel.thread_groups.get(pid)  # a zombie: its leader's last state
+    tg = t.kernel.thread_groups.get(pid)  # its leader's last state
     leader = next((x for x in tg.tasks if x.tid == pid), None) if tg is not None else None
-    if leader is None or not tg.zombie:
+    if leader is None or tg.reaped:
         raise SyscallError(errno.ESRCH)
     return leader
 

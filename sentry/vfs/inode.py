@@ -67,6 +67,35 @@ def dtype_of(mode: int) -> int:
     return (mode & S_IFMT) >> 12
 
 
+def mknod_makes_regular(mode: int) -> bool:
+    """mknod(2)'s file type, as Linux routes it: True for a regular file
+    (type 0 or S_IFREG, made as by create), False for a device, fifo or
+    socket node; EINVAL for a directory or symlink type."""
+    fmt = mode & S_IFMT
+    if fmt in (0, S_IFREG):
+        return True
+    if fmt in (_stat.S_IFDIR, _stat.S_IFLNK):
+        raise SyscallError(errno.EINVAL)
+    return False
+
+
+def check_rename_target(src: Inode, dst: Inode, flags: int, dst_empty: Callable[[], bool]) -> None:
+    """Linux's checks on the file a rename would replace, in its order:
+    EEXIST under RENAME_NOREPLACE, EISDIR for a non-directory onto a
+    directory, ENOTEMPTY for a directory with entries (``dst_empty`` asks
+    the filesystem), ENOTDIR for a directory onto a non-directory.  One
+    copy for every filesystem that renames in the Sentry."""
+    if flags & RENAME_NOREPLACE:
+        raise SyscallError(errno.EEXIST)
+    if dst.is_dir():
+        if not src.is_dir():
+            raise SyscallError(errno.EISDIR)
+        if not dst_empty():
+            raise SyscallError(errno.ENOTEMPTY)
+    elif src.is_dir():
+        raise SyscallError(errno.ENOTDIR)
+
+
 def now_ns() -> int:
     """Wall-clock time for file timestamps (CLOCK_REALTIME, as Linux uses)."""
     return time.time_ns()

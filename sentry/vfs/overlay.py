@@ -53,7 +53,6 @@ from sentry.vfs.description import DirectoryDescription, RegularFileDescription
 from sentry.vfs.file import O_ACCMODE, O_RDONLY, FileDescription, Stat
 from sentry.vfs.inode import (
     RENAME_EXCHANGE,
-    RENAME_NOREPLACE,
     S_IFCHR,
     S_IFDIR,
     S_IFLNK,
@@ -62,6 +61,7 @@ from sentry.vfs.inode import (
     Filesystem,
     Inode,
     StatFs,
+    check_rename_target,
 )
 from sentry.vfs.tmpfs import TmpFs, is_whiteout
 
@@ -358,15 +358,7 @@ class OverlayInode(Inode):
             if dst is src:
                 return
             if dst is not None:
-                if flags & RENAME_NOREPLACE:
-                    raise SyscallError(errno.EEXIST)
-                if dst.is_dir():
-                    if not src.is_dir():
-                        raise SyscallError(errno.EISDIR)
-                    if dst.iterdir():
-                        raise SyscallError(errno.ENOTEMPTY)
-                elif src.is_dir():
-                    raise SyscallError(errno.ENOTDIR)
+                check_rename_target(src, dst, flags, lambda: not dst.iterdir())
             src.copy_up()
             newdir.copy_up()
             assert self.upper is not None and newdir.upper is not None

@@ -44,7 +44,6 @@ from sentry.vfs.description import RegularFileDescription
 from sentry.vfs.file import O_RDWR, Stat
 from sentry.vfs.inode import (
     RENAME_EXCHANGE,
-    RENAME_NOREPLACE,
     RENAME_WHITEOUT,
     S_IFCHR,
     S_IFDIR,
@@ -54,7 +53,9 @@ from sentry.vfs.inode import (
     Filesystem,
     Inode,
     StatFs,
+    check_rename_target,
     dtype_of,
+    mknod_makes_regular,
     now_ns,
 )
 
@@ -464,11 +465,8 @@ class TmpDir(Inode):
             return self._add(name, TmpDir(self.fs, S_IFDIR | (mode & 0o7777), uid=uid, gid=gid))
 
     def mknod(self, name: bytes, mode: int, rdev: int, uid: int, gid: int) -> Inode:
-        fmt = mode & S_IFMT
-        if fmt in (0, S_IFREG):
+        if mknod_makes_regular(mode):
             return self.create(name, mode, uid, gid)
-        if fmt in (S_IFDIR, S_IFLNK):
-            raise SyscallError(errno.EINVAL)
         with self.fs.lock:
             return self._add(name, Inode(self.fs, mode, uid=uid, gid=gid, rdev=rdev))
 
@@ -530,18 +528,12 @@ class TmpDir(Inode):
             if dst is src:
                 return
             if dst is not None:
-                if flags & RENAME_NOREPLACE:
-                    raise SyscallError(errno.EEXIST)
+                check_rename_target(src, dst, flags,
+                                    lambda: not (isinstance(dst, TmpDir) and dst.entries))
                 if dst.is_dir():
-                    if not src.is_dir():
-                        raise SyscallError(errno.EISDIR)
-                    if isinstance(dst, TmpDir) and dst.entries:
-                        raise SyscallError(errno.ENOTEMPTY)
                     dst.nlink = 0
                     newdir.nlink -= 1
                 else:
-                    if src.is_dir():
-                        raise SyscallError(errno.ENOTDIR)
                     dst.nlink -= 1
                     _release(dst)
                 dst.ctime_ns = now_ns()

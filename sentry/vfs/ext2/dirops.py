@@ -16,13 +16,14 @@ from sentry.vfs.ext2 import alloc, dirent
 from sentry.vfs.ext2.inode import LINK_MAX, Ext2Inode
 from sentry.vfs.inode import (
     RENAME_EXCHANGE,
-    RENAME_NOREPLACE,
     RENAME_WHITEOUT,
     S_IFDIR,
     S_IFLNK,
     S_IFMT,
     S_IFREG,
     Inode,
+    check_rename_target,
+    mknod_makes_regular,
 )
 
 
@@ -91,11 +92,8 @@ class Ext2Node(Ext2Inode):
         return self._new_child(name, S_IFDIR | (mode & 0o7777), uid, gid)
 
     def mknod(self, name: bytes, mode: int, rdev: int, uid: int, gid: int) -> Inode:
-        fmt = mode & S_IFMT
-        if fmt in (0, S_IFREG):
+        if mknod_makes_regular(mode):
             return self.create(name, mode, uid, gid)
-        if fmt in (S_IFDIR, S_IFLNK):
-            raise SyscallError(errno.EINVAL)
         return self._new_child(name, mode, uid, gid, rdev=rdev)
 
     def symlink(self, name: bytes, target: bytes, uid: int, gid: int) -> Inode:
@@ -174,15 +172,8 @@ class Ext2Node(Ext2Inode):
                 return
             moves_dir = src.is_dir() and newdir is not self
             if dst is not None:
-                if flags & RENAME_NOREPLACE:
-                    raise SyscallError(errno.EEXIST)
-                if dst.is_dir():
-                    if not src.is_dir():
-                        raise SyscallError(errno.EISDIR)
-                    if not dirent.is_empty(dst):  # type: ignore[arg-type]
-                        raise SyscallError(errno.ENOTEMPTY)
-                elif src.is_dir():
-                    raise SyscallError(errno.ENOTDIR)
+                check_rename_target(src, dst, flags,
+                                    lambda: dirent.is_empty(dst))  # type: ignore[arg-type]
                 dirent.retarget(newdir, newname, src.ino, dirent.ftype(src.mode, self.sb))
                 if dst.is_dir():
                     newdir.nlink -= 1

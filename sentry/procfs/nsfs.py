@@ -110,11 +110,17 @@ def _open_user_ns(task: Any, userns: Any) -> int:
         if ns is None:
             raise SyscallError(errno.EPERM)
         ns = ns.parent
+    return _install_ns_fd(task, b"user", userns)
+
+
+def _install_ns_fd(task: Any, kind: bytes, ns: Any) -> int:
+    """A new close-on-exec descriptor of namespace ``ns`` (an nsfs file named
+    ``kind:[N]``), as the NS_GET_* ioctls return."""
     m = _nsfs_mount()
-    ino = namespaces.number_of(b"user", userns)
-    inode = NsInode(m.fs, b"user", userns, ino)  # type: ignore[arg-type]
+    ino = namespaces.number_of(kind, ns)
+    inode = NsInode(m.fs, kind, ns, ino)  # type: ignore[arg-type]
     desc = inode.open(0)
-    desc.dentry = Dentry(b"user:[%d]" % ino, None, inode, m)  # type: ignore[attr-defined]
+    desc.dentry = Dentry(b"%s:[%d]" % (kind, ino), None, inode, m)  # type: ignore[attr-defined]
     return task.fds.install(desc, cloexec=True)
 
 
@@ -125,12 +131,7 @@ def _open_pid_parent(task: Any, ns: Any) -> int:
     parent = ns.parent if ns is not None else None
     if ns is None or not pidns.is_visible_from(parent, pidns.viewer(task)):
         raise SyscallError(errno.EPERM)
-    m = _nsfs_mount()
-    ino = namespaces.number_of(b"pid", parent)
-    inode = NsInode(m.fs, b"pid", parent, ino)  # type: ignore[arg-type]
-    desc = inode.open(0)
-    desc.dentry = Dentry(b"pid:[%d]" % ino, None, inode, m)  # type: ignore[attr-defined]
-    return task.fds.install(desc, cloexec=True)
+    return _install_ns_fd(task, b"pid", parent)
 
 
 _lock = threading.Lock()

@@ -1,9 +1,11 @@
 """Networking workloads: native vs pyvisor vs gVisor's runsc, in one run.
 
-Three loops over sockets served by each kernel (bench/programs/net_pingpong.c,
-two processes): a 1-byte round trip over loopback TCP (TCP_NODELAY), the
-same over an AF_UNIX socketpair, and 64 KiB writes streamed one way over
-loopback TCP (throughput: 64 KiB / the per-iteration cost). As in
+Four loops over sockets served by each kernel (bench/programs/net_pingpong.c):
+a 1-byte round trip between two processes over loopback TCP (TCP_NODELAY),
+the same over an AF_UNIX socketpair, 64 KiB writes streamed one way over
+loopback TCP (throughput: 64 KiB / the per-iteration cost), and the
+connection setup rate (one process connects to its own listener, accepts,
+closes both ends: 1 / the per-iteration cost). As in
 ``bench_processes.py`` every case times whole processes and also runs with
 N = 0 (the connection and the second process are still made), so the
 session summary (bench/conftest.py) gives one iteration's cost as
@@ -34,6 +36,8 @@ WORKLOADS = (
     Loop("tcp_rr", "net_pingpong", 2_000, "1 B loopback TCP round trip", ("tcp",), GOAL),
     Loop("unix_rr", "net_pingpong", 2_000, "1 B AF_UNIX round trip", ("unix",), GOAL),
     Loop("tcp_bulk", "net_pingpong", 300, "64 KiB loopback TCP write", ("bulk",)),
+    Loop("tcp_connect", "net_pingpong", 1_000, "loopback TCP connect+accept+close",
+         ("connect",)),
 )
 
 

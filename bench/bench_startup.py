@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,24 @@ def _wait_exit(pid: int) -> None:
         os.close(fd)
 
 
+def _wait_stopped(g: list[str], cid: str) -> None:
+    """``state`` until it says stopped, as a shim asks after the pid exits.
+    pyvisor and gVisor 2022 say so at the first call; gVisor 2024's sandbox
+    can still report "running" for a moment after the pid in its pid file
+    has exited, and then refuses a plain ``delete``."""
+    deadline = time.monotonic() + STEP_TIMEOUT
+    while True:
+        res = subprocess.run([*g, "state", cid], stdin=subprocess.DEVNULL,
+                             capture_output=True, timeout=STEP_TIMEOUT, check=False)
+        if res.returncode != 0:
+            raise AssertionError(f"state {cid} exited {res.returncode}: {res.stderr[-2000:]!r}")
+        if json.loads(res.stdout).get("status") == "stopped":
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{cid} not stopped after {STEP_TIMEOUT} s")
+        time.sleep(0.002)
+
+
 def _oci_sequence(cli: list[str], root: Path, bundle: Path) -> Callable[[], None]:
     def once() -> None:
         cid = f"startup-{os.getpid()}-{next(_ids)}"
@@ -100,7 +119,7 @@ def _oci_sequence(cli: list[str], root: Path, bundle: Path) -> Callable[[], None
             _step([*g, "create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid])
             _step([*g, "start", cid])
             _wait_exit(int(pid_file.read_text()))
-            _step([*g, "state", cid])
+            _wait_stopped(g, cid)
             _step([*g, "delete", cid])
         except BaseException:  # leave no container behind a failed round
             subprocess.run([*g, "delete", "--force", cid], stdin=subprocess.DEVNULL,

@@ -1,6 +1,8 @@
 /* net_pingpong MODE N: N 1-byte round trips between two processes over a
  * loopback TCP connection (MODE tcp) or an AF_UNIX socketpair (MODE unix);
- * MODE bulk sends N 64 KiB writes one way over loopback TCP. */
+ * MODE bulk sends N 64 KiB writes one way over loopback TCP; MODE connect
+ * sets up N loopback TCP connections to a listener of the same process
+ * (socket, connect, accept, close both): the connection setup rate. */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -26,11 +28,34 @@ static void tcp_pair(int *a, int *b)
     close(l);
 }
 
+static int connect_loop(long n)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    if (bind(l, (void *)&sa, len) || listen(l, 16) || getsockname(l, (void *)&sa, &len))
+        return 2;
+    for (long i = 0; i < n; i++) {
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        if (c < 0 || connect(c, (void *)&sa, len))
+            return 3;
+        int s = accept(l, NULL, NULL);
+        if (s < 0)
+            return 4;
+        close(s);
+        close(c);
+    }
+    close(l);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
         return 1;
     long n = atol(argv[2]);
+    if (strcmp(argv[1], "connect") == 0)
+        return connect_loop(n);
     int a, b, sv[2];
     if (strcmp(argv[1], "unix") == 0) {
         socketpair(AF_UNIX, SOCK_STREAM, 0, sv);

@@ -7,7 +7,8 @@ them).  A Sentry killed before that (the OOM killer under a small memory
 limit, a kill -9 during start-up) runs no clean-up, and a Gofer SIGKILLed with
 it could not either: the names stayed in /dev/shm for good.  So the parent's
 death sends SIGTERM, and the handler removes what the dead Sentry made (every
-name carrying its pid: shm.segment.unlink_created_by) before the Gofer exits.
+name carrying its tag, its pid as the host sees it:
+shm.segment.unlink_created_by) before the Gofer exits.
 The Sentry is a zombie until its parent reaps it, so no live process owns
 names with that pid.
 
@@ -24,10 +25,12 @@ import ctypes
 import os
 import signal
 
+from shm.layout import inherited_creator_tag
 from shm.segment import unlink_created_by
 
 _PR_SET_PDEATHSIG = 1
 _parent = 0
+_parent_tag = ""  # the tag the parent's channel names carry (shm/layout.py)
 _confined = False
 
 
@@ -36,16 +39,21 @@ def _parent_died(_signum: int, _frame: object) -> None:
     and whatever happens, exit."""
     try:
         if not _confined and _parent > 0:
-            unlink_created_by(_parent)
+            unlink_created_by(_parent_tag)
     finally:
         os._exit(0)
 
 
-def die_with(parent: int) -> None:
+def die_with(parent: int, tag: str | None = None) -> None:
     """From now on, ``parent``'s death ends this process (and removes its
-    channel names); call it first thing in the Gofer's process."""
-    global _parent
+    channel names, which carry ``tag``); call it first thing in the Gofer's
+    process."""
+    global _parent, _parent_tag
     _parent = parent
+    # A forked Gofer inherited its Sentry's tag (a host pid, not the
+    # Sentry's pid in its namespace); an exec'd one reads it from the
+    # channel's name.
+    _parent_tag = tag or inherited_creator_tag() or str(parent)
     signal.signal(signal.SIGTERM, _parent_died)
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:  # it died before the prctl took effect

@@ -678,8 +678,9 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse(sys.argv[1:] if argv is None else argv, __doc__.splitlines()[0])
     if args.sentry_pid == os.getppid():  # an exec'd Gofer (a forked one did it already)
         from gofer import lifeline
+        from shm.layout import tag_of_name
 
-        lifeline.die_with(args.sentry_pid)
+        lifeline.die_with(args.sentry_pid, tag_of_name(args.channel))
     attach = [spec for spec in map(cli.attach_spec, args.attach) if spec is not None]
     logging.basicConfig(level=logging.WARNING, format="gofer[%(process)d]: %(message)s")
     from shm.errors import PeerDiedError

@@ -52,7 +52,7 @@ import errno
 import logging
 import os
 
-from sentry import confine_filters
+from sentry import confine_filters, pidns
 
 log = logging.getLogger("pyvisor")
 
@@ -204,11 +204,12 @@ def enter_mount_namespace() -> bool:
         return False
     libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    if os.getpid() == 1:
-        # Init of a pid namespace of its own (sentry/pidns.py): a procfs of
-        # that namespace, so /proc/PID means what pid PID means to the Sentry
-        # (placement pins its threads and the Gofer's by /proc/PID/task),
-        # and no host process is listed.
+    if pidns.procfs_is_foreign():
+        # In a pid namespace of its own (init of it with `runsc.py do`,
+        # sentry/pidns.py; pid 2 under an OCI sandbox host,
+        # sentry/oci/namespaces.py): a procfs of that namespace, so /proc/PID
+        # means what pid PID means to the Sentry (placement pins its threads
+        # and the Gofer's by /proc/PID/task), and no host process is listed.
         _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
                "mount the pid namespace's /proc")
     return True

@@ -67,9 +67,25 @@ def enter() -> bool:
     if pid == 0:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        # Its channel names carry its host pid, not 1 (shm/layout.py).
+        from shm import layout
+
+        layout.set_creator_tag()
         return True
     _relay(pid, watched)  # never returns
     raise AssertionError("unreachable")
+
+
+def procfs_is_foreign() -> bool:
+    """Whether /proc counts pids in another pid namespace than this
+    process's (the host's procfs, seen from a Sentry in a pid namespace of
+    its own): its /proc/self names another pid, or none (ENOENT)."""
+    try:
+        return int(os.readlink("/proc/self")) != os.getpid()
+    except FileNotFoundError:
+        return os.path.isdir("/proc/1")  # a procfs, of a namespace we are not in
+    except (OSError, ValueError):
+        return os.getpid() == 1
 
 
 def _catches(pid: int, sig: int) -> bool:

@@ -56,7 +56,14 @@ def home_cpu() -> int | None:
 
 def _pin_process(pid: int, cpu: int) -> bool:
     """Every thread of ``pid`` on ``cpu`` (sched_setaffinity moves one thread;
-    threads started later inherit their creator's set)."""
+    threads started later inherit their creator's set).  Not through a /proc
+    of another pid namespace (a Sentry in its own without a mount namespace
+    to mount its own, PYVISOR_SENTRY_MOUNT_NS=0): /proc/PID there is some
+    host process."""
+    from sentry.pidns import procfs_is_foreign
+
+    if procfs_is_foreign():
+        return False
     try:
         tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
     except OSError:

@@ -141,7 +141,7 @@ class ClientChannel:
         for _ in range(8):
             # os.urandom, not the secrets module: its import (hashlib, hmac) costs
             # ~5 ms on every sandbox start for the same 6 random bytes.
-            prefix = name or f"/{layout.NAME_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+            prefix = name or f"/{layout.NAME_PREFIX}{layout.creator_tag()}-{os.urandom(6).hex()}"
             try:
                 return Segment.create(prefix, geometry)
             except posix_ipc.ExistentialError as e:

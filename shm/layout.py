@@ -18,7 +18,8 @@ Separate request and response buffers let a server handler build its answer
 in place (e.g. pread straight into the Rread payload) while it still reads the
 request.
 
-Names: the prefix "/pyvisor-<pid>-<hex>" is the shm object; "<prefix>.work"
+Names: the prefix "/pyvisor-<tag>-<hex>" is the shm object (the tag: the
+creator's pid as the host sees it, :func:`creator_tag`); "<prefix>.work"
 and "<prefix>.s<i>" are the semaphores (glibc stores them as
 /dev/shm/sem.<name without slash>).
 """
@@ -26,6 +27,7 @@ and "<prefix>.s<i>" are the semaphores (glibc stores them as
 from __future__ import annotations
 
 import mmap
+import os
 import re
 import struct
 
@@ -73,9 +75,48 @@ ST_BAD_FRAME = 1  # the request's length field was impossible
 ST_TOO_LARGE = 2  # the handler's answer did not fit in msize
 ST_SERVER_ERROR = 3  # the handler raised
 
-# Channels made by ClientChannel are "/<NAME_PREFIX><creator pid>-<random hex>":
-# the pid lets a survivor remove a dead creator's objects (segment.unlink_created_by).
+# Channels made by ClientChannel are "/<NAME_PREFIX><creator tag>-<random hex>":
+# the tag lets a survivor remove a dead creator's objects (segment.unlink_created_by).
 NAME_PREFIX = "pyvisor-"
+
+_creator_tag: str | None = None
+
+
+def set_creator_tag() -> None:
+    """Name the channels of this process and of those it forks from now on
+    after its pid as the host sees it (/proc/self in the host's procfs),
+    not its pid in its own pid namespace.  Why: /dev/shm is the host's, and
+    every OCI Sentry is pid 2 of its namespace (sentry/oci/namespaces.py),
+    every `runsc.py do` Sentry pid 1 (sentry/pidns.py); names carrying that
+    pid would collide, and one sandbox's clean-up (unlink_created_by) would
+    remove another's channel while it boots.  The OCI sandbox host calls
+    this before it forks the Sentry (its own host pid, the container's pid
+    in state.json, tags the container's names); `do`'s Sentry right after
+    the fork that put it in its pid namespace."""
+    global _creator_tag
+    try:
+        _creator_tag = str(int(os.readlink("/proc/self")))
+    except (OSError, ValueError):  # no procfs, or one of a namespace we are not in
+        _creator_tag = str(os.getpid())
+
+
+def inherited_creator_tag() -> str | None:
+    """The tag set in this process or inherited through fork, else None."""
+    return _creator_tag
+
+
+def creator_tag() -> str:
+    """The tag this process's channel names carry: the one set, else its pid."""
+    return _creator_tag if _creator_tag is not None else str(os.getpid())
+
+
+def tag_of_name(name: str) -> str | None:
+    """The creator tag in a channel's name (``/pyvisor-TAG-HEX``), or None."""
+    rest = name.lstrip("/")
+    if not rest.startswith(NAME_PREFIX):
+        return None
+    tag = rest[len(NAME_PREFIX):].split("-", 1)[0]
+    return tag if tag.isdigit() else None
 
 _PREFIX_RE = re.compile(r"/[A-Za-z0-9_.-]{1,200}")
 

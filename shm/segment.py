@@ -37,9 +37,10 @@ def unlink_names(names: Names) -> None:
 SHM_DIR = "/dev/shm"  # where glibc keeps shm objects and named semaphores
 
 
-def unlink_created_by(pid: int, shm_dir: str = SHM_DIR) -> int:
+def unlink_created_by(pid: int | str, shm_dir: str = SHM_DIR) -> int:
     """Remove every /dev/shm object of channels created by process ``pid``
-    (names start "pyvisor-<pid>-", layout.py); how many were removed.
+    (names start "pyvisor-<pid>-", layout.py: ``pid`` is its creator tag, the
+    pid the host sees); how many were removed.
 
     For whoever outlives a channel's creator when that creator died before
     both ends had opened the channel (its names are unlinked then): its

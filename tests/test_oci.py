@@ -13,7 +13,8 @@ Facts the tests rely on:
   their command lines, so a unique container id finds every process a test
   started (helpers.assert_no_process_left); stubs and the Gofer die with the
   Sentry through PDEATHSIG.
-- The Gofer channel's /dev/shm names start with "pyvisor-<Sentry pid>-".
+- The Gofer channel's /dev/shm names start with "pyvisor-<host pid>-": the
+  sandbox host's, the container's pid (shm/layout.py).
 """
 
 from __future__ import annotations
@@ -276,7 +277,7 @@ def test_sigkill_of_sandbox_host_cleans_up(created: tuple[Path, str, int]) -> No
     assert res.returncode == 0, res.stderr
     assert not (root / cid).exists(), "no state dir, no socket left"
     left = [n for n in os.listdir("/dev/shm")
-            if any(n.startswith((f"pyvisor-{s}-", f"sem.pyvisor-{s}-")) for s in sentry)]
+            if any(n.startswith((f"pyvisor-{s}-", f"sem.pyvisor-{s}-")) for s in [pid, *sentry])]
     assert left == []
 
 
@@ -295,7 +296,7 @@ def test_sigkill_of_the_sentry_stops_the_container(created: tuple[Path, str, int
     assert_no_process_left(cid, grace=5.0)
     assert not (root / cid).exists(), "no state dir, no socket left"
     left = [n for n in os.listdir("/dev/shm")
-            if any(n.startswith((f"pyvisor-{s}-", f"sem.pyvisor-{s}-")) for s in sentry)]
+            if any(n.startswith((f"pyvisor-{s}-", f"sem.pyvisor-{s}-")) for s in [pid, *sentry])]
     assert left == []
 
 

@@ -84,3 +84,27 @@ def test_the_application_sees_every_cpu(busybox: Path) -> None:
     assert native.stdout.split() == [str(len(CPUS)).encode()] * 2
     assert boxed.stdout == native.stdout
     assert boxed.returncode == 0
+
+
+FOREIGN_PROC_CHILD = r"""
+import ctypes, os, sys
+sys.path.insert(0, sys.argv[1])
+from sentry import placement
+if ctypes.CDLL(None, use_errno=True).unshare(0x20000000) != 0:
+    sys.exit(3)
+pid = os.fork()
+if pid == 0:  # pid 1 of a new pid namespace, still with the host's /proc
+    print(os.getpid(), placement._pin_process(os.getpid(), 0), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_nothing_is_pinned_through_another_namespaces_proc() -> None:
+    """A Sentry in a pid namespace of its own that could not mount that
+    namespace's /proc (PYVISOR_SENTRY_MOUNT_NS=0) pins nothing: /proc/PID
+    of the host's procfs is some other process."""
+    res = subprocess.run([sys.executable, "-c", FOREIGN_PROC_CHILD, str(RUNSC.parent)],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["1", "False"]

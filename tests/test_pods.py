@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import RUNSC, assert_no_process_left, host_children, processes_mentioning
+from helpers import RUNSC, assert_no_process_left, host_children
 
 pytestmark = [pytest.mark.root, pytest.mark.sandbox]
 TIMEOUT = 60.0
@@ -124,12 +124,19 @@ class Pod:
         return json.loads(res.stdout)
 
     def gofer_fds(self) -> list[str]:
-        """Where the pod's Gofer's descriptors lead."""
+        """Where the pod's Gofer's descriptors lead.  The Gofer is the
+        Sentry's child that runs gofer.server (its --sentry-pid is the
+        Sentry's pid in the pod's pid namespace, not the host's)."""
         host = int(self.state(self.sid)["pid"])
         sentries = host_children(host)
         out = []
         for sentry in sentries:
-            for pid, _ in processes_mentioning(f"--sentry-pid {sentry}"):
+            for pid in host_children(sentry):
+                try:
+                    if b"gofer.server" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        continue
+                except OSError:
+                    continue
                 for fd in os.listdir(f"/proc/{pid}/fd"):
                     try:
                         out.append(os.readlink(f"/proc/{pid}/fd/{fd}"))

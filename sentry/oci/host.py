@@ -75,8 +75,13 @@ from sentry.oci.process_extras import (
     linux_paths,
     oom_score_adj,
 )
-from sentry.oci.state import Container, now_rfc3339, process_start_time
-from shm import faults
+from sentry.oci.state import (
+    Container,
+    now_rfc3339,
+    own_host_pid,
+    process_start_time,
+)
+from shm import faults, layout
 
 log = logging.getLogger("pyvisor")
 
@@ -524,13 +529,15 @@ def _wait_code(pid: int) -> int:
     """Wait for the Sentry and reap it, first removing any Gofer channel
     names it left in /dev/shm: a Sentry killed at start-up (the OOM killer
     under a small memory limit) before both ends had opened the channel, with
-    its Gofer killed too, leaves them for nobody else.  Done while it is a
-    zombie, so its pid, which the names carry, is nobody else's yet."""
+    its Gofer killed too, leaves them for nobody else.  The names carry this
+    process's host pid (shm/layout.py creator tags, set before the fork),
+    which no other live process has."""
+    from shm.layout import creator_tag
     from shm.segment import unlink_created_by  # posix_ipc: only now
 
     with contextlib.suppress(ChildProcessError):
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-    unlink_created_by(pid)
+    unlink_created_by(creator_tag())
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
@@ -588,10 +595,11 @@ def serve_created(c: Container, b: bundle.Bundle, host: Host, ready_fd: int) -> 
     the sandbox, and ``create`` told it may return.  Shared by a sandbox's
     host and a pod member's (pod_host.py)."""
     server = ControlServer(c.socket_path, host.handle)
+    pid = own_host_pid()  # pid 1 of the container's pid namespace: os.getpid() says 1
     c.write({
-        "ociVersion": b.oci_version, "id": c.id, "status": "created", "pid": os.getpid(),
+        "ociVersion": b.oci_version, "id": c.id, "status": "created", "pid": pid,
         "bundle": b.path, "rootfs": b.root_path, "created": now_rfc3339(), "owner": "",
-        "annotations": b.annotations, "hostStartTime": process_start_time(os.getpid()),
+        "annotations": b.annotations, "hostStartTime": process_start_time(pid),
     })
     server.start()
 
@@ -600,7 +608,7 @@ def serve_created(c: Container, b: bundle.Bundle, host: Host, ready_fd: int) -> 
 
     for s in FORWARDED:
         signal.signal(s, forward)
-    write_report(ready_fd, {"ok": True, "pid": os.getpid()})
+    write_report(ready_fd, {"ok": True, "pid": pid})
     return server
 
 
@@ -636,7 +644,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
         return 1
     # `create` runs the create-time hooks (e.g. Docker's, which configures
     # this network namespace) while the Sentry boots (lifecycle._create_hooks).
-    write_report(ready_fd, {"stage": "namespaces", "pid": os.getpid()}, last=False)
+    write_report(ready_fd, {"stage": "namespaces", "pid": own_host_pid()}, last=False)
     # Before the fork: the Sentry, Gofer and stubs inherit the cgroups (which
     # `create` usually joined already, and this process inherited).
     if not cgroups.recorded(c.dir):
@@ -647,6 +655,9 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     apply_host_oom_score_adj(b.raw)
+    # The channel names of the Sentry and its Gofer carry this process's host
+    # pid, not the Sentry's pid in the container's namespace (shm/layout.py).
+    layout.set_creator_tag()
     sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd, kernel_release,
                                    overlay, restore)
     _trim_heap()

@@ -218,12 +218,34 @@ def _create_hooks(b: bundle.Bundle, proc: HostProcess, state: dict[str, Any]) ->
 
 
 def _stop_host(proc: HostProcess) -> None:
+    """SIGKILL the sandbox host and reap it, first removing the /dev/shm
+    names of a Gofer channel its Sentry was still opening: as init of the
+    container's pid namespace, the host takes the Sentry and the Gofer with
+    it at once, so neither gets to remove them (gofer/lifeline.py).  The
+    names carry the host's pid (shm/layout.py); removed while it is a
+    zombie, so no other process has that pid."""
     import subprocess
 
     if proc.poll() is None:
         proc.kill()
+        _until_exited(proc.pid, STOP_TIMEOUT)
+    from shm.segment import unlink_created_by  # posix_ipc: only on this failure path
+
+    unlink_created_by(proc.pid)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=STOP_TIMEOUT)
+
+
+def _until_exited(pid: int, timeout: float) -> None:
+    """Wait until child ``pid`` has exited, without reaping it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.01)
 
 
 def open_console(socket_path: str) -> int:
@@ -307,10 +329,15 @@ def _create(root: str, cid: str, bundle_dir: str, *, host_argv: Sequence[str],
                 cgroups.record(c.dir, early.made)
             r, w = os.pipe()
             try:
-                proc = (spawn_host or _exec_host)(
-                    [*host_argv, "sandbox-serve", "--bundle", b.path, "--ready-fd", str(w),
-                     *extra, cid],
-                    (w, console) if console > 2 else (w,))
+                # Born in the container's pid namespace, as runc's container
+                # process: its pid 1 (sentry/oci/namespaces.py).
+                with namespaces.host_born_in_pid_namespace(b.namespaces):
+                    proc = (spawn_host or _exec_host)(
+                        [*host_argv, "sandbox-serve", "--bundle", b.path, "--ready-fd",
+                         str(w), *extra, cid],
+                        (w, console) if console > 2 else (w,))
+            except namespaces.NamespaceError as exc:
+                raise OciError(str(exc)) from None
             finally:
                 if early is not None:
                     early.leave()

@@ -11,32 +11,44 @@ Facts (setns(2), ioctl_ns(2)): a path must be a namespace file of the type
 named, which NS_GET_NSTYPE tells (a wrong one is a one-line error naming the
 field, as runc refuses it); setns acts on the calling thread, so this runs
 while the host is single-threaded; every path is opened before any is joined
-(a joined mount namespace changes what later paths name).  A pid or time
-namespace applies to children only: the Sentry, forked next, is in it.
+(a joined mount namespace changes what later paths name).  A time namespace
+applies to children only: the Sentry, forked next, is in it.
 Joining a user namespace would drop the capabilities the sandbox needs to set
 itself up, so it is refused with a clear error.
 
 A type listed without a path is a new namespace for the host, as runc makes
 one for the container's process: ipc, uts and mount here (:func:`unshare`),
 cgroup once the host sits in its cgroups (:func:`unshare_cgroup`), network in
-sentry/oci/netns.py.  pid and user are not: a new pid namespace holds only
-children, and a new user namespace would leave the host without the
-capabilities it needs (the Sentry gives the application its own views of both).
+sentry/oci/netns.py.  A new user namespace is not made: it would leave the
+host without the capabilities it needs (docs/security.md says what blocks it;
+the Sentry shows the application the config's id maps).
+
+The pid namespace is `create`'s to set (:func:`host_born_in_pid_namespace`):
+a process never changes its own pid namespace, unshare(CLONE_NEWPID) and
+setns(CLONE_NEWPID) only choose where the caller's next child is born
+(pid_namespaces(7)), so the sandbox host, the state's pid that a shim waits
+on, must be *born* in it, as runc's container process is.  With a new one
+the host is its pid 1 and the Sentry, Gofer, zygote and stubs it forks live
+in it too; the host's os.getpid() is then 1, so every pid it hands the host
+(state.json, the hooks' state) is its host pid (state.own_host_pid).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import os
+from collections.abc import Iterator
 
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
 CLONE_FLAGS = {
     "mount": 0x00020000, "uts": 0x04000000, "ipc": 0x08000000, "user": 0x10000000,
     "pid": 0x20000000, "network": 0x40000000, "cgroup": 0x02000000, "time": 0x00000080,
 }
-# Joined in this order (runc's, less user): mount last, as it changes paths.
-JOIN_ORDER = ("ipc", "uts", "network", "cgroup", "pid", "time", "mount")
+# Joined by the host in this order (runc's, less user and pid: pid is
+# create's, host_born_in_pid_namespace): mount last, as it changes paths.
+JOIN_ORDER = ("ipc", "uts", "network", "cgroup", "time", "mount")
 
 
 class NamespaceError(Exception):
@@ -93,6 +105,42 @@ def unshare_cgroup(namespaces: dict[str, str | None]) -> None:
     joined: its root is then the container's cgroup, as runc's is)."""
     if "cgroup" in namespaces and namespaces["cgroup"] is None:
         _unshare(CLONE_FLAGS["cgroup"], "cgroup")
+
+
+@contextlib.contextmanager
+def host_born_in_pid_namespace(namespaces: dict[str, str | None]) -> Iterator[None]:
+    """While in this block, the calling thread's children are born in the
+    container's pid namespace: a new one (the first child is its pid 1) when
+    ``pid`` is listed without a path, the one at its path (type checked)
+    when given; unchanged when ``pid`` is not listed (docker --pid=host).
+    Afterwards this thread's children are born in its own again (setns to
+    one's active namespace is always allowed), so `create`'s hooks and any
+    later child stay in the caller's."""
+    if "pid" not in namespaces:
+        yield
+        return
+    path = namespaces["pid"]
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if path is None:
+            _unshare(CLONE_FLAGS["pid"], "pid")
+        else:
+            fd = _open_checked("pid", path)
+            try:
+                if libc.setns(fd, CLONE_FLAGS["pid"]) != 0:
+                    err = ctypes.get_errno()
+                    raise NamespaceError(f"join pid namespace {path}: {os.strerror(err)}")
+            finally:
+                os.close(fd)
+        try:
+            yield
+        finally:
+            if libc.setns(own, CLONE_FLAGS["pid"]) != 0:
+                err = ctypes.get_errno()
+                raise NamespaceError(f"back to the runtime's pid namespace: {os.strerror(err)}")
+    finally:
+        os.close(own)
 
 
 def join(namespaces: dict[str, str | None]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import os
 import shutil
 import signal
@@ -44,6 +45,7 @@ from sentry.net.unix import socketpair
 from sentry.oci import cgroups
 from sentry.vfs import pipe
 from sentry.vfs.goferfs import PageCache
+from sentry.vfs.mqueue import MessageQueue, MqueueFs
 
 NONBLOCK = os.O_NONBLOCK
 
@@ -207,6 +209,21 @@ def test_sysv_message_past_the_budget_is_enomem(budget: Callable[[int], None]) -
     ns.msgsnd(task, qid, 2, b"b" * 8000, IPC_NOWAIT)  # type: ignore[arg-type]
     with ns.cond:
         ns.remove(ns.queues.lookup(qid))
+
+
+def test_posix_message_past_the_budget_is_enomem(budget: Callable[[int], None]) -> None:
+    """mq_timedsend's failed allocation: ENOMEM; a receive gives room back."""
+    q = MessageQueue(MqueueFs(), 0o600, 10, 8192)
+    budget(12 * K)
+    q.send(b"a" * 8000, 0, True, None, (1, 0))
+    with pytest.raises(SyscallError) as ei:
+        q.send(b"b" * 8000, 0, True, None, (1, 0))
+    assert ei.value.errno == errno.ENOMEM
+    assert q.receive(8192, True, None) == (b"a" * 8000, 0)
+    q.send(b"b" * 8000, 0, True, None, (1, 0))
+    assert q.receive(8192, True, None) == (b"b" * 8000, 0)
+    del q, ei  # its last page goes with it (kmem.Buffer's finalizer)
+    gc.collect()
 
 
 # -- a sandbox under 256 MiB ---------------------------------------------------

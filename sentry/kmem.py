@@ -1,6 +1,7 @@
 """One Sentry-wide account of the bytes the Sentry holds for the application
-in kernel buffers (pipes, socket queues) and caches (file pages, executables),
-bounded by a budget taken from the sandbox's memory limit.
+in kernel buffers (pipes, socket queues, System V and POSIX message queues,
+inotify queues) and caches (file pages, executables), bounded by a budget
+taken from the sandbox's memory limit.
 
 Why: every byte a pipe or a socket holds lives in the Sentry's Python heap,
 which is charged to the same memory cgroup as the application. Without a
@@ -28,6 +29,8 @@ Facts from Linux this follows, and what pyvisor does instead:
   waits for memory as for room in the send buffer; EAGAIN when non-blocking.
 * UDP (__udp_enqueue_schedule_skb, sk_rmem_schedule): the datagram is
   dropped at the receiver; the sender's sendto succeeds.
+* msgsnd and mq_timedsend (load_msg): ENOMEM. inotify (an event that
+  cannot be allocated): IN_Q_OVERFLOW is queued instead.
 
 Caches yield first: before a buffer's charge fails, every registered cache
 is asked to shrink (``shrink(nbytes)``, least recently used first), as

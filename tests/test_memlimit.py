@@ -46,6 +46,7 @@ from sentry.oci import cgroups
 from sentry.vfs import pipe
 from sentry.vfs.goferfs import PageCache
 from sentry.vfs.mqueue import MessageQueue, MqueueFs
+from syscalls import inotify
 
 NONBLOCK = os.O_NONBLOCK
 
@@ -224,6 +225,27 @@ def test_posix_message_past_the_budget_is_enomem(budget: Callable[[int], None]) 
     assert q.receive(8192, True, None) == (b"b" * 8000, 0)
     del q, ei  # its last page goes with it (kmem.Buffer's finalizer)
     gc.collect()
+
+
+def test_inotify_event_past_the_budget_is_an_overflow(budget: Callable[[int], None]) -> None:
+    """An inotify event that cannot be allocated is IN_Q_OVERFLOW, as when
+    the queue is full; reading makes room for events again."""
+    ino = inotify.InotifyFd(NONBLOCK)
+    with inotify._COUNT_LOCK:
+        inotify._INSTANCES[0] += 1  # as inotify_init counts it; release uncounts
+    budget(8 * K)
+    for i in range(100):
+        ino.queue(1, 0x100, 0, b"%03d" % i + b"n" * 200)  # IN_CREATE with a name
+    evs, masks, off = ino.read(1 << 20), [], 0
+    while off < len(evs):
+        _wd, mask, _cookie, n = inotify.EVENT.unpack_from(evs, off)
+        masks.append(mask)
+        off += inotify.EVENT.size + n
+    assert 8 < masks.count(0x100) < 100, masks  # those that fit, then one overflow
+    assert masks[masks.count(0x100):] == [inotify.IN_Q_OVERFLOW]
+    ino.queue(1, 0x100, 0, b"again")
+    assert inotify.EVENT.unpack_from(ino.read(4096))[1] == 0x100
+    ino.release()
 
 
 # -- a sandbox under 256 MiB ---------------------------------------------------

@@ -58,7 +58,9 @@ K = 1024
 def budget() -> Iterator[Callable[[int], None]]:
     """``budget(n)``: room for ``n`` more bytes than the account holds now;
     the real budget comes back afterwards, and every charge made in the
-    test must have been given back by then."""
+    test must have been given back by then. (Collected first: an earlier
+    test's cache in a reference cycle would give its bytes back midway.)"""
+    gc.collect()
     base = kmem.used
     old = kmem.budget
 
@@ -67,6 +69,7 @@ def budget() -> Iterator[Callable[[int], None]]:
 
     yield room
     kmem.set_budget(old)
+    gc.collect()
     assert kmem.used == base, "a charge leaked"
 
 

@@ -10,7 +10,11 @@ Facts about Linux's inotify that shape this module:
 * Each event is ``struct inotify_event {int wd; u32 mask, cookie, len; char
   name[len]}``, the name NUL-padded to a multiple of 16. An event identical
   to the last one queued (same wd, mask, cookie, name) is merged into it. A
-  queue past 16384 events ends with one IN_Q_OVERFLOW.
+  queue past 16384 events ends with one IN_Q_OVERFLOW. So does an event
+  that cannot be allocated (inotify_handle_inode_event: its events are
+  GFP_KERNEL_ACCOUNT): here, one the Sentry's kernel-memory account
+  (sentry/kmem.py) has no room for; 128 instances of 16384 named events
+  are ~600 MiB per user.
 * A watch removed (inotify_rm_watch, IN_ONESHOT after its event, its file
   gone) queues IN_IGNORED.
 * read() with a buffer too small for the next event is EINVAL; with no
@@ -26,6 +30,7 @@ import threading
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
+from sentry import kmem
 from sentry.kernel.errors import SyscallError
 from sentry.vfs import notify
 from sentry.vfs import vfs as vfs_mod
@@ -56,6 +61,7 @@ VALID = IN_ALL_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_C
     | IN_MASK_ADD | IN_ONESHOT
 EVENT = struct.Struct("<iIII")
 MAX_QUEUED = 16384
+EVENT_OVERHEAD = 64  # a queued event's bytes object header and deque slot
 FIONREAD = 0x541B
 AT_FDCWD = -100
 SLICE_S = 0.05
@@ -97,19 +103,28 @@ class InotifyFd(FileDescription):
         self.last: tuple[int, int, int, bytes] | None = None
         self.watches: dict[int, Watch] = {}
         self.next_wd = 1
+        self.kbuf = kmem.Buffer()  # the queue in the Sentry's account
+        self.qcost = 0  # the queued events' bytes + EVENT_OVERHEAD each
 
     def queue(self, wd: int, mask: int, cookie: int, name: bytes) -> None:
         with self.cond:
             key = (wd, mask, cookie, name)
             if self.events and key == self.last:
                 return  # merged into the identical event before it
-            if len(self.events) >= MAX_QUEUED:
-                if self.last is None or self.last[1] != IN_Q_OVERFLOW:
-                    self.events.append(EVENT.pack(-1, IN_Q_OVERFLOW, 0, 0))
-                    self.last = (-1, IN_Q_OVERFLOW, 0, b"")
-                return
             padded = name + bytes(-(len(name) + 1) % 16 + 1) if name else b""
-            self.events.append(EVENT.pack(wd, mask, cookie, len(padded)) + padded)
+            ev = EVENT.pack(wd, mask, cookie, len(padded)) + padded
+            cost = self.qcost + len(ev) + EVENT_OVERHEAD
+            if len(self.events) >= MAX_QUEUED or not self.kbuf.fits(cost):
+                if self.last is None or self.last[1] != IN_Q_OVERFLOW:
+                    ev = EVENT.pack(-1, IN_Q_OVERFLOW, 0, 0)
+                    self.qcost += len(ev) + EVENT_OVERHEAD
+                    self.kbuf.force(self.qcost)  # one at a time: always room
+                    self.events.append(ev)
+                    self.last = (-1, IN_Q_OVERFLOW, 0, b"")
+                    self.cond.notify_all()
+                return
+            self.qcost = cost
+            self.events.append(ev)
             self.last = key
             self.cond.notify_all()
 
@@ -151,6 +166,8 @@ class InotifyFd(FileDescription):
                 ev = self.events.popleft()
                 out.append(ev)
                 size += len(ev)
+                self.qcost -= len(ev) + EVENT_OVERHEAD
+            self.kbuf.holds(self.qcost)
             if not self.events:
                 self.last = None
             return b"".join(out)
@@ -186,6 +203,10 @@ class InotifyFd(FileDescription):
         for w in list(self.watches.values()):
             notify.remove_watch(w.inode, w)
         self.watches.clear()
+        with self.cond:
+            self.events.clear()
+            self.qcost = 0
+            self.kbuf.release()
         with _COUNT_LOCK:
             _INSTANCES[self.uid] -= 1
         super().release()

@@ -127,7 +127,7 @@ class Reopener:
         if pipe is None:
             rec = self.pipe_recs[idx]
             pipe = self.pipes[idx] = Pipe(int(rec["capacity"]))
-            pipe._buf = bytearray(rec["buf"])  # noqa: SLF001 - restoring its buffer
+            pipe.restore(rec["buf"])
         return pipe
 
     def get(self, idx: int, ctx: FsContext) -> FileDescription:

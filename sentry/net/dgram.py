@@ -9,6 +9,10 @@ Facts from Linux (net/unix/af_unix.c, net/ipv4/udp.c):
   source accepted; connecting to AF_UNSPEC dissolves it.
 * A full receiver: unix makes the sender wait (or EAGAIN); UDP drops the
   datagram, but always accepts one into an empty queue, however large.
+* No room in the Sentry's kernel-memory account (sentry/kmem.py): unix
+  fails the send with ENOBUFS (sock_alloc_send_pskb); UDP drops the datagram
+  and the send succeeds (sk_rmem_schedule failing at the receiver)
+  (``kmem_drops``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class DgramEndpoint(Endpoint):
     """A datagram socket's receive queue and default peer."""
 
     stype = c.SOCK_DGRAM
+    kmem_drops = False  # UDP: a datagram the account refuses is dropped
 
     def __init__(self, cond: Any = None) -> None:
         super().__init__(cond)
@@ -58,6 +63,10 @@ class DgramEndpoint(Endpoint):
     def _deliver(self, rcv: DgramEndpoint, seg: Segment, nonblock: bool,
                  deadline: float | None) -> None:
         """Queue ``seg`` on ``rcv`` (rcv.cond held); may wait, raise or drop."""
+        if not rcv.charge_segment(len(seg.data)):
+            if self.kmem_drops:
+                return
+            raise SyscallError(errno.ENOBUFS)
         rcv.rq.append(seg)
         rcv.rq_bytes += len(seg.data)
 
@@ -121,6 +130,7 @@ class DgramEndpoint(Endpoint):
             else:
                 self.rq.popleft()
                 self.rq_bytes -= len(seg.data)
+                self.uncharge_segment(len(seg.data))
                 seg.rights = None
                 notify(self.cond)
         size = len(seg.data)
@@ -166,6 +176,7 @@ class DgramEndpoint(Endpoint):
             rights = [d for seg in self.rq for d in (seg.rights or ())]
             self.rq.clear()
             self.rq_bytes = 0
+            self.uncharge_queue()
             notify(self.cond)
         drop_rights(rights)
         self._unbind()

@@ -17,6 +17,11 @@ Lock order: at most one endpoint condition is held at a time, except that a
 connecting stream holds its own while it takes a listener's (never the
 reverse).  Descriptions passed by SCM_RIGHTS hold a reference while in flight
 (``drop_rights`` gives it back when the message is discarded).
+
+Memory: a receive queue's segments are charged to the Sentry's
+kernel-memory account (sentry/kmem.py) as their bytes plus SEG_OVERHEAD each
+(``charge_segment``); what a family does when the charge fails is its own
+(stream.py, dgram.py: Linux's errno for a failed socket buffer allocation).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import threading
 import time
 from typing import Any
 
+from sentry import kmem
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
 from sentry.vfs.fdtable import FdTable
@@ -37,6 +43,11 @@ WAIT_SLICE = 0.05
 ERESTARTSYS = 512
 INT = struct.Struct("<i")
 TIMEVAL = struct.Struct("<qq")
+SEG_OVERHEAD = 256
+"""What a queued segment costs besides its bytes: the Segment (about 100
+bytes with its slots), the bytes object's header (33) and the deque's slot,
+rounded up as Linux's skb truesize is, so that a queue of one-byte writes is
+not nearly free."""
 LINGER = struct.Struct("<ii")
 UCRED = struct.Struct("<iII")
 NO_CRED = (0, 0xFFFFFFFF, 0xFFFFFFFF)  # pid 0, uid/gid -1: no peer
@@ -156,6 +167,28 @@ class Endpoint:
         self.proto_opts: dict[tuple[int, int], bytes] = {}
         self.peer_cred = NO_CRED
         self.closed = False
+        self.kbuf = kmem.Buffer()  # the receive queue's pages in the Sentry's account
+        self.rq_cost = 0  # what the receive queue holds: bytes + SEG_OVERHEAD each
+
+    # -- the receive queue's charge (cond held) ----------------------------
+    def charge_segment(self, size: int) -> bool:
+        """Whether a segment of ``size`` bytes may join the receive queue:
+        charged when True; False when the Sentry's account is full."""
+        cost = self.rq_cost + size + SEG_OVERHEAD
+        if not self.kbuf.fits(cost):
+            return False
+        self.rq_cost = cost
+        return True
+
+    def uncharge_segment(self, size: int) -> None:
+        """A segment of ``size`` bytes left the receive queue."""
+        self.rq_cost -= size + SEG_OVERHEAD
+        self.kbuf.holds(self.rq_cost)
+
+    def uncharge_queue(self) -> None:
+        """The receive queue was emptied for good (close)."""
+        self.rq_cost = 0
+        self.kbuf.release()
 
     # -- the interface -----------------------------------------------------
     def bind(self, raw: bytes, ctx: Any) -> None:

@@ -175,6 +175,7 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
 
     proto = protocol = c.IPPROTO_TCP
     corked = False  # TCP_CORK (cork.py)
+    kmem_waits = True  # no memory: wait as for room (stream.py)
     cork_held: bytearray | None = None
     cork_timer: Any = None
     default_rcvbuf = 131072
@@ -335,6 +336,7 @@ class UdpEndpoint(InetMixin, DgramEndpoint):
 
     proto = protocol = c.IPPROTO_UDP
     corked = False  # UDP_CORK (cork.py)
+    kmem_drops = True  # no memory: the datagram is dropped (dgram.py)
     cork_held: tuple[bytearray, bytes | None] | None = None
 
     def __init__(self, family: int) -> None:

@@ -96,4 +96,5 @@ def serve(ep: StreamEndpoint) -> None:
             ep.rq_bytes -= take
             if seg.off == len(seg.data):
                 ep.rq.popleft()
+                ep.uncharge_segment(len(seg.data))
         notify(ep.cond)

@@ -14,6 +14,10 @@ Facts from Linux this keeps (net/unix/af_unix.c, net/ipv4/tcp*.c):
   the peer's next read fail with ECONNRESET (both families).
 * The families differ in what closing and writing to a closed peer mean:
   subclasses say it in ``_peer_gone`` and ``_send_check``.
+* When the Sentry's kernel-memory account (sentry/kmem.py) has no room for
+  a write: unix sockets fail it with ENOBUFS (or the bytes sent so far), as
+  sock_alloc_send_pskb; TCP waits as for a full buffer (EAGAIN when
+  non-blocking), as sk_stream_wait_memory (``kmem_waits``).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class StreamEndpoint(Endpoint):
 
     seqpacket = False
     pollout_extra = 0
+    kmem_waits = False  # TCP: no memory waits as a full buffer does
 
     def __init__(self, cond: Any = None) -> None:
         super().__init__(cond)
@@ -184,6 +189,14 @@ class StreamEndpoint(Endpoint):
                     need = len(data) if self.seqpacket else 1
                     if room >= need:
                         chunk = data if self.seqpacket else data[sent:sent + room]
+                        if not peer.charge_segment(len(chunk)):
+                            if self.kmem_waits:
+                                room = -1  # below: wait (or EAGAIN)
+                            elif sent:
+                                return sent
+                            else:
+                                raise SyscallError(errno.ENOBUFS)
+                    if room >= need:
                         peer.rq.append(Segment(chunk, rights, creds))
                         if rights:
                             unix_gc.carried(peer)
@@ -279,6 +292,7 @@ class StreamEndpoint(Endpoint):
                 self.rq_bytes -= n
                 if seg.off == len(seg.data):
                     self.rq.popleft()
+                    self.uncharge_segment(len(seg.data))
                 notify(self.cond)
             if got.rights:
                 return True
@@ -291,6 +305,7 @@ class StreamEndpoint(Endpoint):
         if not peek:
             self.rq.popleft()
             self.rq_bytes -= len(seg.data)
+            self.uncharge_segment(len(seg.data))
             notify(self.cond)
         rights = seg.rights
         if peek and rights:
@@ -365,6 +380,7 @@ class StreamEndpoint(Endpoint):
             rights = [d for seg in self.rq for d in (seg.rights or ())]
             self.rq.clear()
             self.rq_bytes = 0
+            self.uncharge_queue()
             peer = self.peer
             if peer is not None and not peer.closed:
                 self._peer_gone(peer, unread)
@@ -382,6 +398,8 @@ class StreamEndpoint(Endpoint):
             self.closed = True
             rights = [d for seg in self.rq for d in (seg.rights or ())]
             self.rq.clear()
+            self.rq_bytes = 0
+            self.uncharge_queue()
             peer = self.peer
             if peer is not None:
                 self._peer_gone(peer, True)

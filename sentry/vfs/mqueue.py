@@ -16,6 +16,10 @@ Facts about Linux's mqueue filesystem (ipc/mqueue.c) that shape this module:
 * One process may register for notification (mq_notify): it is told when a
   message arrives in an empty queue and no receiver is waiting, then
   unregistered.
+* A message is kernel memory charged to the memory cgroup (load_msg,
+  GFP_KERNEL_ACCOUNT); mq_timedsend fails with ENOMEM when it cannot be
+  allocated. Here a queue's messages are charged to the Sentry's account
+  (sentry/kmem.py): a privileged queue may be 65536 messages of 16 MiB.
 
 Lock order: each queue's condition lock is innermost (below TREE_LOCK and
 TmpFs.lock); the notification callback runs after it is released.
@@ -29,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sentry import kmem
 from sentry.kernel.errors import SyscallError
 from sentry.vfs.file import (
     O_ACCMODE,
@@ -54,6 +59,7 @@ FILENT_SIZE = 80
 DIRENT_SIZE = 20
 POLLRDNORM, POLLWRNORM = 0x40, 0x100
 SLICE_S = 0.05
+MSG_OVERHEAD = 128  # a queued message's tuple, ints and bytes header
 
 # What mq_notify registered: (sigev_notify, signo, pid) and the callback that
 # delivers (sender tgid, sender uid) -> None.
@@ -74,6 +80,7 @@ class MessageQueue(Inode):
         self.cond = threading.Condition()
         self.receivers = 0
         self.notify: Notify | None = None
+        self.kbuf = kmem.Buffer()  # the messages in the Sentry's account
 
     def stat(self) -> Any:
         st = super().stat()
@@ -111,6 +118,9 @@ class MessageQueue(Inode):
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
                 self._wait(deadline)
+            cost = self.qsize + len(text) + MSG_OVERHEAD * (len(self._messages) + 1)
+            if not self.kbuf.fits(cost):
+                raise SyscallError(errno.ENOMEM)
             if not self._messages and not self.receivers and self.notify is not None:
                 notify, self.notify = self.notify, None
             self._seq += 1
@@ -139,6 +149,7 @@ class MessageQueue(Inode):
                 self.receivers -= 1
             neg_prio, _, text = self._messages.pop(0)
             self.qsize -= len(text)
+            self.kbuf.holds(self.qsize + MSG_OVERHEAD * len(self._messages))
             self.atime_ns = self.ctime_ns = time.time_ns()
             self.cond.notify_all()
             return text, -neg_prio

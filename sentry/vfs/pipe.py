@@ -13,6 +13,11 @@ Facts about the Linux API this module keeps:
 * Opening a fifo read-only blocks until a writer opens it, write-only until a
   reader does; O_NONBLOCK read-only opens at once, O_NONBLOCK write-only fails
   with ENXIO when there is no reader; O_RDWR never blocks.
+* A page the buffer cannot get ends a write with what it wrote, or ENOMEM
+  (pipe_write's failed alloc_page): the buffer is charged to the Sentry's
+  kernel-memory account (sentry/kmem.py) in pages, one kept while it lives.
+  When the last end closes, the bytes are dropped (a fifo's too, as Linux
+  frees the pipe_inode_info).
 * poll: POLLIN when data is buffered, POLLOUT when PIPE_BUF bytes fit,
   POLLHUP on the read side once every writer has gone (only if a writer was
   ever seen by this description, as Linux's w_counter check does), POLLERR on
@@ -23,9 +28,10 @@ interrupt them: the ``interrupted`` hook (per pipe, or the class-wide default
 ``Pipe.interrupted``) is polled and a true answer raises EINTR.
 
 Lock order: ``Pipe._lock`` is below the VFS locks; it is never held while
-calling the interrupted hook's owner back into the VFS. The one lock taken
-under it is a reading task's address-space lock (copying a read's bytes out:
-``read_into`` and ``_serve_parked``).
+calling the interrupted hook's owner back into the VFS. Taken under it: a
+reading task's address-space lock (copying a read's bytes out: ``read_into``
+and ``_serve_parked``), and a write's charge (sentry/kmem.py: its lock, and
+a cache's when the charge needs room).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
+from sentry import kmem
 from sentry.kernel import parking
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.sigio import POLL_IN, POLL_OUT, send_io_signal
@@ -107,6 +114,7 @@ class Pipe:
         self._hook = interrupted
         self.async_ends: list[PipeFile] = []  # ends ever given O_ASYNC (F_SETFL)
         self.account: tuple[int, int] | None = None  # (uid, pages): pipe_acct.py
+        self.kbuf = kmem.Buffer()  # the buffer's pages in the Sentry's account
         self.ino = next(_pipe_ino)
         self.ctime_ns = now_ns()
 
@@ -178,6 +186,8 @@ class Pipe:
                 n = min(r.count, len(self._buf))
                 if parking.finish_read(r.task, r.addr, bytes(self._buf[:n])):
                     del self._buf[:n]
+                    if self.kbuf.charged > PAGE:  # pages to give back?
+                        self.kbuf.holds(len(self._buf))
         if not was_writable and self._writable():
             self.wr_changes += 1
 
@@ -195,6 +205,8 @@ class Pipe:
                     task.mm.copy_out(addr, bytes(self._buf[:n]))
                     was_writable = self._writable()
                     del self._buf[:n]
+                    if self.kbuf.charged > PAGE:  # pages to give back?
+                        self.kbuf.holds(len(self._buf))
                     self._notify_read(was_writable)
                     return n
                 if self.writers == 0:
@@ -229,9 +241,13 @@ class Pipe:
                 self.readers -= 1
             if writer:
                 self.writers -= 1
-            gone = self.account if self.readers == 0 and self.writers == 0 else None
+            unused = self.readers == 0 and self.writers == 0
+            gone = self.account if unused else None
             if gone is not None:
                 self.account = None
+            if unused:  # no file left to read them: the bytes go
+                self._buf = bytearray()
+                self.kbuf.release()
             self._notify_all()
         if gone is not None:
             pipe_acct.release(*gone)
@@ -259,6 +275,8 @@ class Pipe:
             data = bytes(self._buf[:count])
             was_writable = self._writable()
             del self._buf[:count]
+            if self.kbuf.charged > PAGE:  # pages to give back?
+                self.kbuf.holds(len(self._buf))
             self._notify_read(was_writable)
             return data
 
@@ -286,6 +304,9 @@ class Pipe:
                     self._wait()
                     if self.readers == 0:
                         raise SyscallError(errno.EPIPE)
+                size = len(self._buf) + n
+                if size > self.kbuf.charged and not self.kbuf.fits(size):
+                    raise SyscallError(errno.ENOMEM)
                 self._buf += data
                 self._notify_all()
                 return n
@@ -308,10 +329,22 @@ class Pipe:
                             return written
                         raise
                     continue
+                room = min(room, n - written)
+                if not self.kbuf.fits(len(self._buf) + room):
+                    if written:
+                        return written
+                    raise SyscallError(errno.ENOMEM)
                 self._buf += data[written:written + room]
-                written += min(room, n - written)
+                written += room
                 self._notify_all()
             return written
+
+    def restore(self, data: bytes) -> None:
+        """A checkpoint's saved bytes, before any end is attached (charged
+        whatever the budget: refusing them would lose them)."""
+        with self._lock:
+            self._buf = bytearray(data)
+            self.kbuf.force(len(data))
 
     def signal_async(self, writers: bool) -> None:
         """O_ASYNC: data came (tell the read ends, POLL_IN) or room was made

@@ -13,6 +13,11 @@ Facts about Linux's message queues (ipc/msg.c) that shape this module:
   IPC_NOWAIT) copies the message at that position without removing it.
 * Waits end with EIDRM when the queue is removed and EINTR on a signal
   (never restarted); an empty queue with IPC_NOWAIT is ENOMSG.
+* A message is kernel memory charged to the memory cgroup (load_msg's
+  GFP_KERNEL_ACCOUNT); when it cannot be allocated msgsnd fails with ENOMEM.
+  Here each queue is charged to the Sentry's account (sentry/kmem.py) for
+  its text plus MSG_OVERHEAD a message: root may raise qbytes without bound
+  (IPC_SET), and 32000 queues of the default 16 KiB are 500 MiB.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
+from sentry import kmem
 from sentry.kernel.creds import Credentials
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.ipc.registry import IPC_NOWAIT, S_IRUGO, S_IWUGO, IpcObject, Registry
@@ -36,6 +42,7 @@ MSGMNI = 32000
 MSG_NOERROR = 0o10000
 MSG_EXCEPT = 0o20000
 MSG_COPY = 0o40000
+MSG_OVERHEAD = 128  # a queued message's tuple, int and bytes header (Linux's msg_msg: 48)
 
 
 class MsgQueue(IpcObject):
@@ -48,6 +55,12 @@ class MsgQueue(IpcObject):
         self.qbytes = MSGMNB
         self.stime = self.rtime = 0
         self.lspid = self.lrpid = 0
+        self.kbuf = kmem.Buffer()  # the queue's messages in the Sentry's account
+
+    def cost(self, extra: int = 0) -> int:
+        """What the queue's messages cost in the Sentry's account, plus
+        ``extra`` (lock held)."""
+        return self.cbytes + MSG_OVERHEAD * len(self.messages) + extra
 
     def find(self, msgtyp: int, flags: int) -> int | None:
         """The position of the message msgrcv's ``msgtyp`` selects, if any."""
@@ -95,6 +108,8 @@ class MsgNamespace:
                 if flags & IPC_NOWAIT:
                     raise SyscallError(errno.EAGAIN)
                 self._wait(task)
+            if not q.kbuf.fits(q.cost(len(text) + MSG_OVERHEAD)):
+                raise SyscallError(errno.ENOMEM)
             q.messages.append((mtype, text))
             q.cbytes += len(text)
             q.lspid = task.tg.tgid
@@ -124,6 +139,7 @@ class MsgNamespace:
                         raise SyscallError(errno.E2BIG)
                     del q.messages[pos]
                     q.cbytes -= len(text)
+                    q.kbuf.holds(q.cost())
                     q.lrpid = task.tg.tgid
                     q.rtime = int(time.time())
                     self.cond.notify_all()
@@ -137,4 +153,5 @@ class MsgNamespace:
         self.queues.remove(q)
         q.messages.clear()
         q.cbytes = 0
+        q.kbuf.release()
         self.cond.notify_all()

@@ -65,6 +65,8 @@ class SandboxUdpEndpoint(UdpEndpoint):
                 return
             if self.rq and self.rq_bytes + len(seg.data) > self.rcvbuf:
                 return
+            if not self.charge_segment(len(seg.data)):
+                return  # no room in the Sentry's account: dropped, as UDP does
             self.rq.append(seg)
             self.rq_bytes += len(seg.data)
             notify(self.cond)

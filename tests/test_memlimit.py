@@ -359,3 +359,44 @@ def test_buffers_stay_in_a_256m_sandbox(state_root: Path, cid: str,  # noqa: F81
         assert 32 <= int(mib) < LIMIT >> 20, res.stdout
     assert "again ok" in res.stdout.splitlines(), res.stdout
     assert peaks and max(peaks.values()) < LIMIT, peaks
+
+
+@pytest.mark.root
+@pytest.mark.sandbox
+def test_buffer_budget_follows_the_limit_in_a_cgroup_namespace(
+        state_root: Path, cid: str, make_bundle: Callable[..., Path],  # noqa: F811
+        programs: Programs) -> None:
+    """The same `-m 256m` fill of pipes and socketpairs in a container that
+    asks for a new cgroup namespace (as Docker does on cgroup v2 hosts).
+    Inside the namespace /proc/self/cgroup reads "/", so a limit read there
+    is the hierarchy root's (none): the buffer budget became a quarter of the
+    machine and the sandbox was OOM-killed. The sandbox host now reads the
+    limit before it unshares the namespace."""
+    _require_memory_cgroup()
+    rel = f"pyvisor-test-{cid}"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["resources"] = {"memory": {"limit": LIMIT}}
+        cfg["linux"]["cgroupsPath"] = f"/{rel}"
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                      if n["type"] != "cgroup"] + [{"type": "cgroup"}]
+
+    b = make_bundle(["/bin/kmem_fill", str(TARGET_MIB)], edit=edit,
+                    rlimits=[{"type": "RLIMIT_NOFILE", "hard": 65536, "soft": 65536}])
+    shutil.copy2(programs.path("kmem_fill"), b / "rootfs/bin/kmem_fill")
+    memcg = _memory_cgroup(rel)
+    try:
+        res = runsc(state_root, "run", "--bundle", str(b), cid, timeout=240)
+        oom = _oom_kills(memcg)
+    finally:
+        runsc(state_root, "delete", "--force", cid)
+        for pid, _ in processes_mentioning(cid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _remove_test_cgroups(rel)
+    assert (res.returncode, oom) == (0, 0), (res, oom)
+    lines = dict(line.split(": ", 1) for line in res.stdout.splitlines() if ": " in line)
+    for what, err in (("pipes", "ENOMEM"), ("sockets", "ENOBUFS")):
+        mib, unit, stop_word, why = lines[what].split()
+        assert (unit, stop_word, why) == ("MiB", "stop", err), res.stdout
+        assert 32 <= int(mib) < LIMIT >> 20, res.stdout

@@ -57,6 +57,7 @@ import threading
 import time
 from typing import Any
 
+from sentry import memlimit
 from sentry.oci import bundle, cgroups, namespaces, netns, pod
 from sentry.oci.control import (
     FrameError,
@@ -649,6 +650,12 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     # `create` usually joined already, and this process inherited).
     if not cgroups.recorded(c.dir):
         cgroups.join(b.raw.get("linux"), c.dir, os.getpid())
+    # The memory limit is read now, while /proc/self/cgroup still names the
+    # container's cgroup: inside a new cgroup namespace it reads "/", which
+    # the host's hierarchy takes for its root (unlimited), and the Sentry
+    # (forked below, inheriting the value) would size its caches and buffer
+    # account for the whole machine.
+    memlimit.limit()
     try:
         namespaces.unshare_cgroup(b.namespaces)
     except namespaces.NamespaceError as exc:

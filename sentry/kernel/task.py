@@ -43,6 +43,7 @@ monotonic_ns = time.monotonic_ns
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
     from sentry.kernel.threadgroup import ThreadGroup
+    from sentry.systrap.processes import StubProcess
 
 log = logging.getLogger("pyvisor")
 
@@ -91,7 +92,7 @@ class ExecSwitch(Exception):
     """Raised by execve: continue this task at entry/sp, in a new stub process
     or (``proc`` None) in its own one, emptied."""
 
-    def __init__(self, proc: stubs.StubProcess | None, entry: int, stack_pointer: int,
+    def __init__(self, proc: StubProcess | None, entry: int, stack_pointer: int,
                  old_mm: Any = None) -> None:
         super().__init__()
         self.proc = proc

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gofer.client import GoferClient, start_gofer
+from gofer.client import GoferClient
+from gofer.spawn import start_gofer
 
 MIB = 1 << 20
 CONFINE = os.geteuid() == 0

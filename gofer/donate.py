@@ -7,7 +7,7 @@ read-only host descriptor in the Sentry lets it pread/preadv the file
 straight into application memory, as gVisor's gofer client reads a host FD
 donated by lisafs' OpenAt.
 
-What is donated (the Gofer decides, gofer/server.py ``t_lopenfd``): the
+What is donated (the Gofer decides, gofer/handlers.py ``t_lopenfd``): the
 O_RDONLY descriptor the Gofer opened for a fid's Tlopen, of a *regular file*
 of a *read-only* attach point.  It opens no new path to the host: the Gofer
 reaches the file exactly as for Tlopen (one name at a time, O_NOFOLLOW, the

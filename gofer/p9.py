@@ -18,7 +18,8 @@ Facts about the wire format that shaped this module:
 * 9P2000.L reports failures only as ``Rlerror(errno)``; `errno_reply` is the one
   place that builds one from an errno.
 
-The message classes live in `gofer.p9_messages` and are re-exported here, so
+The message classes live in `gofer.p9_messages` and `gofer.p9_messages_fs`
+(their building blocks in `gofer.p9_types`) and are re-exported here, so
 callers need only ``from gofer import p9``.
 """
 
@@ -29,7 +30,10 @@ import struct
 from collections.abc import Iterable
 
 from gofer.p9_messages import *  # noqa: F403  (re-export: the public message API)
-from gofer.p9_messages import (
+from gofer.p9_messages import Rlerror
+from gofer.p9_messages_fs import *  # noqa: F403  (likewise)
+from gofer.p9_types import *  # noqa: F403  (likewise: errors, kinds, Qid, Dirent)
+from gofer.p9_types import (
     INT_KINDS,
     MAXWELEM,
     REGISTRY,
@@ -39,7 +43,6 @@ from gofer.p9_messages import (
     Message,
     Qid,
     RemoteProtocolError,
-    Rlerror,
 )
 
 # Sizes and special values -------------------------------------------------------

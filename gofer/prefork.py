@@ -5,7 +5,7 @@ codec, the channel, pyseccomp) for every sandbox, ~150-250 ms on the project's
 2-vCPU machines, and the Sentry waits for it before it can load the program.
 Instead the process that will become the Sentry calls :func:`prefork` first
 thing, while it is still small; the child imports what the Gofer needs while
-the parent imports the kernel, and :func:`gofer.client.spawn_gofer` later sends
+the parent imports the kernel, and :func:`gofer.spawn.spawn_gofer` later sends
 it the very argv it would have exec'd (:meth:`Prefork.start`). The child then
 runs ``gofer.server.main(argv)``: the same code as the exec'd Gofer, so it
 opens the channel, opens the root and confines itself (mount namespace,

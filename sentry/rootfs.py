@@ -29,7 +29,8 @@ import stat as _stat
 from collections.abc import Sequence
 from typing import Any
 
-from gofer.client import GoferClient, GoferProcess, PendingGofer, spawn_gofer
+from gofer.client import GoferClient
+from gofer.spawn import GoferProcess, PendingGofer, spawn_gofer
 from sentry import maskpaths
 from sentry.kernel.errors import SyscallError
 from sentry.mountspec import MountError, MountSpec

@@ -29,7 +29,8 @@ from sentry.kernel.threadgroup import ThreadGroup
 from sentry.mm.image_cache import ImageCache
 from sentry.mm.memfile import MemoryFile
 from sentry.mountspec import MountError, MountSpec
-from sentry.systrap import stubs
+from sentry.systrap import processes
+from sentry.systrap.region import reserve_stub_region
 from sentry.vfs import vfs
 from sentry.vfs.fdtable import FdTable
 from sentry.vfs.file import check_interrupt
@@ -406,7 +407,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         table = build_table()
         faults.wrap_handlers(table.dispatch, table.name)  # tests only; inert unset
         Pipe.interrupted = _pipe_wait_check
-        stubs.reserve_stub_region()
+        reserve_stub_region()
         kernel = Kernel(
             dispatch=table.dispatch, syscall_name=table.name, strace=opts.strace,
             strace_sink=opts.strace_sink,
@@ -463,7 +464,7 @@ def run(argv: list[str], env: dict[str, str], opts: SandboxOptions) -> int:
         faults.at("sentry-memory-file")
         kernel.mf = mf
         kernel.image_cache = ImageCache(mf)
-        platform = stubs.Platform(mf)
+        platform = processes.Platform(mf)
         kernel.platform = platform
         faults.at("sentry-platform")
         starts = _first_tasks(kernel, root.ctx, spec, opts.restore)

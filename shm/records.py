@@ -93,7 +93,7 @@ def _frozen_delattr(self: object, name: str) -> None:
 
 class Frozen:
     """A frozen record's methods, for a class that makes its own fields and
-    ``__init__`` (gofer/p9_messages.py's Message, whose inits are compiled in
+    ``__init__`` (gofer/p9_types.py's Message, whose inits are compiled in
     one batch): equality, hash and repr over the field names in
     ``__record_fields__``, which the subclass sets, and assignment refused."""
 
@@ -205,7 +205,7 @@ def lazy_init(cls: type, make: Callable[[], Callable[..., None]],
     """An ``__init__`` for ``cls`` that calls ``make`` for the real one on
     the class's first instance, puts it in its place and runs it (two
     threads racing make the same one).  Why: a sandbox's start imports ~200
-    records and ~80 9P messages (gofer/p9_messages.py), most of which a short
+    records and ~80 9P messages (gofer/p9_messages*.py), most of which a short
     run never instantiates, and compiling each one's ``__init__`` at import
     was ~10-15 ms of `runsc.py do`'s start-up (issue 15).  compile() opens
     no file, so a confined Sentry or Gofer may do it later."""

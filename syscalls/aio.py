@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sentry.kernel.errors import SyscallError
 from sentry.mm.vma import MADV_DONTFORK
 from sentry.vfs.file import READINESS
-from syscalls import fs, path
+from syscalls import fs, path_attrs
 from syscalls.abi import read_iovecs, s32
 from syscalls.poll import wait_ready, with_sigmask
 from syscalls.table import Entry, partial
@@ -142,7 +142,7 @@ def _run(t: Task, op: int, fd: int, buf: int, nbytes: int, offset: int) -> int:
             return fs.preadv(t, (fd, buf, nbytes, pos, 0, 0))
         if op == IOCB_CMD_PWRITEV:
             return fs.pwritev(t, (fd, buf, nbytes, pos, 0, 0))
-        return path.fsync(t, (fd, 0, 0, 0, 0, 0))  # fdatasync is the same here
+        return path_attrs.fsync(t, (fd, 0, 0, 0, 0, 0))  # fdatasync is the same here
     except SyscallError as exc:
         return -exc.errno
 

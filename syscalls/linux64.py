@@ -25,6 +25,7 @@ from syscalls import (
     net,
     openat2,
     path,
+    path_attrs,
     pidfd,
     poll,
     prctl,
@@ -42,9 +43,9 @@ from syscalls import (
 )
 from syscalls.table import SyscallTable
 
-FAMILIES = (clone, fs, path, fallocate, fhandle, openat2, inotify, xattr, mm, mlock, poll, process,
-            ptrace, pidfd, sched, creds, seccomp, ipc, kcmp, mqueue, aio, signal, signalfd,
-            splice, system, time, timerfd, misc, prctl, net, mount, namespaces)
+FAMILIES = (clone, fs, path, path_attrs, fallocate, fhandle, openat2, inotify, xattr, mm, mlock,
+            poll, process, ptrace, pidfd, sched, creds, seccomp, ipc, kcmp, mqueue, aio, signal,
+            signalfd, splice, system, time, timerfd, misc, prctl, net, mount, namespaces)
 
 
 def build_table() -> SyscallTable:

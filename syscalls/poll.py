@@ -20,7 +20,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from sentry.kernel.errors import SyscallError
-from sentry.kernel.task import ERESTARTNOHAND, RESTART_CODES
+from sentry.kernel.task_exits import ERESTARTNOHAND, RESTART_CODES
 from sentry.vfs.description import InodeFile, PathDescription
 from sentry.vfs.file import (
     O_CLOEXEC,

@@ -11,7 +11,7 @@ from sentry.kernel import fork as fork_mod
 from sentry.kernel.creds import CAP_SYS_RESOURCE
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigInfo
-from sentry.kernel.task import TaskExit, exit_status
+from sentry.kernel.task_exits import TaskExit, exit_status
 from sentry.kernel.threadgroup import ThreadGroup, describe_status
 from sentry.vfs import vfs
 from sentry.vfs.description import dentry_of

@@ -1,7 +1,8 @@
 """Signal syscalls: dispositions, masks, sending, waiting, and rt_sigreturn.
 
-Delivery itself (frames, default actions) is the kernel's (sentry/kernel/task.py,
-sentry/kernel/signals.py); these handlers only change state and queue signals.
+Delivery itself (frames, default actions) is the kernel's
+(sentry/kernel/task_signals.py, sentry/kernel/signals.py); these handlers only
+change state and queue signals.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sentry.kernel import signals as sig
 from sentry.kernel.creds import CAP_KILL
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.signals import SigAction, SigInfo
-from sentry.kernel.task import ERESTARTNOHAND
+from sentry.kernel.task_exits import ERESTARTNOHAND
 from shm import records
 from syscalls.abi import STACK_T, TIMESPEC, U64S, s32
 from syscalls.table import Entry, supported

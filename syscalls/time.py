@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sentry.kernel import cputime, cputimers, timens
 from sentry.kernel.errors import SyscallError
 from sentry.kernel.itimer import NSEC, RealTimer, ktime
-from sentry.kernel.task import ERESTARTNOHAND
+from sentry.kernel.task_exits import ERESTARTNOHAND
 from syscalls.abi import TIMEVAL, read_timespec, s32, write_timespec
 from syscalls.table import Entry, partial, supported
 

@@ -21,7 +21,7 @@ import struct
 from fuzzing import fuzz
 from hypothesis import example
 from hypothesis import strategies as st
-from test_loader import INTERP, SIMPLE, FakeMM, load
+from loader_support import INTERP, SIMPLE, FakeMM, load
 
 from sentry.kernel.errors import SyscallError
 from sentry.loader import ElfError, parse_elf, parse_shebang

@@ -33,9 +33,9 @@ import pytest
 from helpers import REPO_ROOT, Programs, sandbox_command
 
 from gofer import donate, p9
-from gofer.client import start_gofer
 from gofer.fids import open_attaches
 from gofer.server import FileServer
+from gofer.spawn import start_gofer
 from sentry.vfs import vfs
 from sentry.vfs.dentry import DENTRY_LRU
 from sentry.vfs.goferfs import GoferFs
@@ -429,7 +429,7 @@ import os, sys
 sys.path.insert(0, sys.argv[1])
 from gofer import prefork
 assert prefork.prefork()
-from gofer.client import start_gofer
+from gofer.spawn import start_gofer
 err = os.open(os.devnull, os.O_WRONLY)
 client, proc = start_gofer(sys.argv[2], readonly=True, confine=False, stderr=err)
 assert type(proc._proc).__name__ == "ForkedProcess"

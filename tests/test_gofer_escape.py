@@ -28,7 +28,8 @@ from helpers import shm_names_of
 
 from gofer import confine as gconfine
 from gofer import p9
-from gofer.client import CONNECT_TIMEOUT, GoferClient, GoferProcess, start_gofer
+from gofer.client import CONNECT_TIMEOUT, GoferClient
+from gofer.spawn import GoferProcess, start_gofer
 from sentry.kernel.errors import SyscallError
 from shm.channel import DEFAULT_TIMEOUT
 
@@ -302,7 +303,7 @@ def test_gofer_dies_with_its_sentry(root: Path) -> None:
     already unlinked, so nothing is left in /dev/shm)."""
     before = _shm_names()
     code = (
-        "import sys, time; from gofer.client import start_gofer\n"
+        "import sys, time; from gofer.spawn import start_gofer\n"
         f"c, p = start_gofer({str(root)!r}, readonly=True)\n"
         "print(p.pid, flush=True); time.sleep(60)\n"
     )

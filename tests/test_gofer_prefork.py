@@ -39,7 +39,7 @@ SENTRY = r"""
 import json, os, sys, threading
 from pathlib import Path
 from gofer import prefork
-from gofer.client import start_gofer
+from gofer.spawn import start_gofer
 
 root, thread = sys.argv[1], sys.argv[2] == "thread"
 marker = open(os.path.join(root, "hello"), "rb")

@@ -40,7 +40,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sentry.kernel.signals import SIGCHLD, SigInfo
-from sentry.kernel.task import exit_status, signal_status
+from sentry.kernel.task_exits import exit_status, signal_status
 from sentry.vfs.file import Stat
 from syscalls.abi import STAT, STATX_DEVS, STATX_HEAD, STATX_TS, pack_stat, pack_statx
 from syscalls.process import child_siginfo

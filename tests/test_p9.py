@@ -1,4 +1,4 @@
-"""Tests for the sans-IO 9P2000.L codec (gofer/p9.py, gofer/p9_messages.py).
+"""Tests for the sans-IO 9P2000.L codec (gofer/p9.py, p9_types.py, p9_messages*.py).
 
 The codec sits on a trust boundary, so besides round trips these tests check the
 two promises the rest of pyvisor relies on: malformed bytes raise only P9Error

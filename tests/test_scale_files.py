@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from gofer import p9
-from gofer.client import start_gofer
 from gofer.server import FileServer
+from gofer.spawn import start_gofer
 from sentry.kernel.errors import SyscallError
 from sentry.vfs import vfs
 from sentry.vfs.dentry import DENTRY_LRU, MAX_CACHED_DENTRIES

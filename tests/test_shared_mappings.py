@@ -323,7 +323,7 @@ def test_gofer_file_cache_is_coherent_and_written_back(mf, tmp_path: Path) -> No
     """A writable Gofer file mapped shared: read/write through descriptions meet
     the mapping's stores, a truncation behind the cache (by path) does not come
     back at writeback, and the last munmap writes the stores to the host file."""
-    from gofer.client import start_gofer
+    from gofer.spawn import start_gofer
     from sentry.mm.filemap import cached_for, writeback_for
     from sentry.vfs import vfs
     from sentry.vfs.file import O_RDWR

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gofer.client import start_gofer
+from gofer.spawn import start_gofer
 from sentry.vfs import vfs
 from sentry.vfs.description import DirectoryDescription
 from sentry.vfs.file import O_APPEND, O_RDONLY, O_WRONLY

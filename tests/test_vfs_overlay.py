@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gofer.p9_messages import Dirent, Qid
+from gofer.p9_types import Dirent, Qid
 from sentry.kernel.errors import SyscallError
 from sentry.vfs import vfs
 from sentry.vfs.description import DirectoryDescription

@@ -30,6 +30,7 @@ from sentry.vfs.fdtable import FdTable
 
 if TYPE_CHECKING:
     from sentry.kernel.kernel import Kernel
+    from sentry.systrap.processes import StubProcess
     from sentry.vfs.resolve import FsContext
 
 Start = tuple[Task, list[int], int]
@@ -46,7 +47,7 @@ def _context(root: FsContext, cwd: bytes, creds: Any) -> FsContext:
     return ctx
 
 
-def _stub_threads(proc: stubs.StubProcess, count: int) -> list[stubs.StubThread]:
+def _stub_threads(proc: StubProcess, count: int) -> list[stubs.StubThread]:
     """``count`` host threads in a new stub process.  Its first thread makes
     the others (StubProcess.new_thread needs it stopped in an event), so with
     more than one, its first event is taken here and every task is told so

@@ -331,7 +331,7 @@ def _killer(signo: int, process: bool) -> Any:
     with a core flag for SIGSYS as Linux's seccomp kill dumps core."""
 
     def kill(task: Any, a: tuple[int, ...]) -> int:
-        from sentry.kernel.task import TaskExit
+        from sentry.kernel.task_exits import TaskExit
 
         status = signo | (0x80 if signo == signal.SIGSYS else 0)
         alone = len(task.tg.live_tasks()) <= 1

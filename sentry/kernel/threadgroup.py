@@ -15,7 +15,7 @@ from shm.records import field, record
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
-    from sentry.systrap.stubs import StubProcess
+    from sentry.systrap.processes import StubProcess
 
 
 @record(eq=False)

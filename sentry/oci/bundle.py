@@ -258,7 +258,7 @@ def container_rlimits(p: Process) -> dict[int, tuple[int, int]]:
     container is the same under runc, runsc and pyvisor.  The other limits
     stay the kernel's defaults (sentry/kernel/rlimits.py).
     """
-    import resource  # imported by the Sentry before it confines itself (stubs.py)
+    import resource  # imported by the Sentry before it confines itself (processes.py)
 
     from sentry.kernel import rlimits
 

@@ -30,7 +30,7 @@ and containerd can unmount it.
 
 Everything here runs after the Sentry confined itself: no open, no socket;
 descriptors arrive by SCM_RIGHTS and leave by sendmsg on sockets made before
-(the Gofer's tree socket: gofer/client.py spawn_gofer(late=True)).
+(the Gofer's tree socket: gofer/spawn.py spawn_gofer(late=True)).
 """
 
 from __future__ import annotations

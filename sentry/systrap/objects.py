@@ -21,7 +21,7 @@ from sentry.systrap._stub import lib
 
 if TYPE_CHECKING:
     from sentry.mm.arena import Arena
-    from sentry.systrap.stubs import StubProcess
+    from sentry.systrap.processes import StubProcess
 
 _OP_MAP = lib.OP_MAP
 

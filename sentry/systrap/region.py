@@ -1,5 +1,5 @@
 """The stub region in the Sentry's own address space, reserved before boot maps
-anything large (sentry/systrap/stubs.py, start-up order 1): the zygote is
+anything large (sentry/systrap/processes.py, start-up order 1): the zygote is
 forked from the Sentry and maps the stub code at fixed addresses there, and
 its control block lives there (shared anonymous memory, reachable through
 no file)."""

@@ -11,9 +11,11 @@ filesystem only implements the change itself:
 * EINVAL for moving a directory into itself,
 * and the dentry cache bookkeeping after the change.
 
-The namespace-changing operations hold ``TREE_LOCK`` from resolution to the
-dentry update, so two renames cannot interleave.  ``open`` drops it before
-calling ``Inode.open``, which may block (fifos).
+The namespace-changing operations (mkdir, mknod, symlink, link, unlink,
+rmdir, rename: sentry/vfs/namei.py, re-exported here, so callers still say
+``vfs.rename``) hold ``TREE_LOCK`` from resolution to the dentry update, so
+two renames cannot interleave.  ``open`` drops it before calling
+``Inode.open``, which may block (fifos).
 
 Permission checks: the sandbox runs as root; ``access`` applies root's rules
 (X_OK needs some execute bit on a non-directory; W_OK fails with EROFS on a
@@ -31,20 +33,29 @@ from sentry.vfs.description import O_PATH, PathDescription, dentry_of
 from sentry.vfs.file import O_ACCMODE, O_NONBLOCK, O_RDONLY, O_WRONLY, FileDescription, Stat
 from sentry.vfs.gofer_hostfd import set_read_open
 from sentry.vfs.inode import (
-    RENAME_EXCHANGE,
-    RENAME_NOREPLACE,
-    RENAME_WHITEOUT,
     S_IFBLK,
     S_IFCHR,
     S_IFDIR,
-    S_IFIFO,
     S_IFMT,
     S_IFREG,
-    S_IFSOCK,
     Filesystem,
     StatFs,
 )
 from sentry.vfs.mount import Mount, path_of
+
+# The name-changing operations are namei.py's; vfs.mkdir and the rest stay this facade's.
+from sentry.vfs.namei import (  # noqa: F401 - re-exported
+    AT_EMPTY_PATH,
+    link,
+    masked_perm,
+    mkdir,
+    mknod,
+    rename,
+    rmdir,
+    symlink,
+    unlink,
+    writable_mount,
+)
 from sentry.vfs.resolve import (
     MAY_EXEC,
     MAY_READ,
@@ -68,20 +79,9 @@ O_CLOEXEC = 0o2000000
 F_OK, X_OK, W_OK, R_OK = 0, 1, 2, 4
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_EACCESS = 0x200
-AT_SYMLINK_FOLLOW = 0x400
-AT_EMPTY_PATH = 0x1000
 # Flags open() acts on and F_GETFL does not report.
 _OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC
 MAX_CREATE_LINKS = 40
-
-
-def _writable_mount(d: Dentry) -> None:
-    if d.mount.readonly or d.inode.fs.readonly:
-        raise SyscallError(errno.EROFS)
-
-
-def _perm(mode: int, umask: int) -> int:
-    return mode & ~umask & 0o7777
 
 
 # Opening.
@@ -109,7 +109,7 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         tmpfile.check_flags(flags)
         with TREE_LOCK:
             d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=True, want_dir=True)
-            return tmpfile.open_tmpfile(ctx, d, flags, _perm(mode, umask), _writable_mount,
+            return tmpfile.open_tmpfile(ctx, d, flags, masked_perm(mode, umask), writable_mount,
                                         ctx.check)
     if flags & O_PATH:
         d = resolve(ctx, path, dirfd_dentry=dirfd_dentry, follow=not flags & O_NOFOLLOW,
@@ -153,7 +153,7 @@ def _open(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, flags: int,
         if inode.is_reg() and not created:
             leases.check(inode, bool(wants_write or flags & O_TRUNC), bool(flags & O_NONBLOCK))
         if (wants_write or flags & O_TRUNC) and inode.is_reg() and not created:
-            _writable_mount(d)
+            writable_mount(d)
             iflags.check_not_running(inode)
         if flags & O_TRUNC and inode.is_reg() and not created and inode.size:
             inode.setattr(size=0)
@@ -180,9 +180,9 @@ def _open_create(ctx: FsContext, dirfd: Dentry | None, path: bytes, flags: int, 
     if child is None:
         if trailing:
             raise SyscallError(errno.EISDIR)
-        _writable_mount(parent)
+        writable_mount(parent)
         ctx.check(parent, MAY_WRITE | MAY_EXEC)
-        inode = parent.inode.create(name, S_IFREG | _perm(mode, umask), ctx.uid, ctx.gid)
+        inode = parent.inode.create(name, S_IFREG | masked_perm(mode, umask), ctx.uid, ctx.gid)
         return parent.add_child(name, inode), True
     if name in (b".", b".."):
         raise SyscallError(errno.EISDIR)
@@ -249,7 +249,7 @@ _ST_FLAGS = {"nosuid": 0x2, "nodev": 0x4, "noexec": 0x8, "noatime": 0x400,
 def _setattr_target(ctx: FsContext, dirfd: Dentry | None, path: bytes, follow: bool,
                     allow_empty: bool) -> Dentry:
     d = resolve(ctx, path, dirfd_dentry=dirfd, follow=follow, allow_empty=allow_empty)
-    _writable_mount(d)
+    writable_mount(d)
     return d
 
 
@@ -329,7 +329,7 @@ def _truncate(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, length: 
             raise SyscallError(errno.EISDIR)
         if not d.inode.is_reg():
             raise SyscallError(errno.EINVAL)
-        _writable_mount(d)
+        writable_mount(d)
         ctx.check(d, MAY_WRITE)
         iflags.check_unchanged(d.inode)
         iflags.check_not_running(d.inode)
@@ -361,212 +361,6 @@ def readlink(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> bytes:
     if not d.inode.is_symlink():
         raise SyscallError(errno.ENOENT if not path else errno.EINVAL)
     return d.inode.readlink()
-
-
-# Namespace changes.
-def _new_name(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry, bytes, bool]:
-    """Parent and name for a call that makes a new name (EEXIST if taken)."""
-    parent, name, trailing = resolve_parent(ctx, path, dirfd)
-    if name in (b".", b"..") or lookup_last(ctx, parent, name) is not None:
-        raise SyscallError(errno.EEXIST)
-    _writable_mount(parent)
-    ctx.check(parent, MAY_WRITE | MAY_EXEC)
-    return parent, name, trailing
-
-
-def mkdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int,
-          umask: int | None = None) -> None:
-    """mkdir/mkdirat(2)."""
-    umask = ctx.umask if umask is None else umask
-    with TREE_LOCK:
-        parent, name, _ = _new_name(ctx, dirfd_dentry, path)
-        inode = parent.inode.mkdir(name, S_IFDIR | _perm(mode, umask), ctx.uid, ctx.gid)
-        notify.emit(parent.add_child(name, inode), notify.IN_CREATE)
-
-
-def mknod(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes, mode: int, rdev: int = 0,
-          umask: int | None = None, dev_ok: bool = True) -> None:
-    """mknod/mknodat(2): regular files, fifos, devices, sockets. A device
-    node (but a 0:0 whiteout) needs CAP_MKNOD (``dev_ok``): EPERM after the
-    directory's own checks, as Linux's vfs_mknod."""
-    umask = ctx.umask if umask is None else umask
-    fmt = mode & S_IFMT
-    if fmt == 0:
-        fmt = S_IFREG
-    if fmt == S_IFDIR:
-        raise SyscallError(errno.EPERM)
-    if fmt not in (S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK):
-        raise SyscallError(errno.EINVAL)
-    with TREE_LOCK:
-        parent, name, trailing = _new_name(ctx, dirfd_dentry, path)
-        if trailing:
-            raise SyscallError(errno.ENOENT)
-        if fmt in (S_IFCHR, S_IFBLK) and not dev_ok and not (fmt == S_IFCHR and rdev == 0):
-            raise SyscallError(errno.EPERM)
-        perm = _perm(mode, umask)
-        if fmt == S_IFREG:
-            inode = parent.inode.create(name, S_IFREG | perm, ctx.uid, ctx.gid)
-        else:
-            inode = parent.inode.mknod(name, fmt | perm, rdev, ctx.uid, ctx.gid)
-        notify.emit(parent.add_child(name, inode), notify.IN_CREATE)
-
-
-def symlink(ctx: FsContext, target: bytes, dirfd_dentry: Dentry | None, path: bytes) -> None:
-    """symlink/symlinkat(2)."""
-    if not target:
-        raise SyscallError(errno.ENOENT)
-    if len(target) >= 4096:
-        raise SyscallError(errno.ENAMETOOLONG)
-    with TREE_LOCK:
-        parent, name, trailing = _new_name(ctx, dirfd_dentry, path)
-        if trailing:
-            raise SyscallError(errno.ENOENT)
-        inode = parent.inode.symlink(name, target, ctx.uid, ctx.gid)
-        notify.emit(parent.add_child(name, inode), notify.IN_CREATE)
-
-
-def link(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry | None,
-         newpath: bytes, flags: int = 0) -> None:
-    """link/linkat(2)."""
-    if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
-        raise SyscallError(errno.EINVAL)
-    with TREE_LOCK:
-        old = resolve(ctx, oldpath, dirfd_dentry=olddir, follow=bool(flags & AT_SYMLINK_FOLLOW),
-                      allow_empty=bool(flags & AT_EMPTY_PATH))
-        # Linux's order (do_linkat, vfs_link): the new name (EEXIST, EROFS,
-        # EACCES), the same mount (EXDEV), then a directory's EPERM.
-        parent, name, trailing = _new_name(ctx, newdir, newpath)
-        if trailing:
-            raise SyscallError(errno.ENOENT)
-        if parent.mount is not old.mount:
-            raise SyscallError(errno.EXDEV)
-        if old.inode.is_dir():
-            raise SyscallError(errno.EPERM)
-        iflags.check_unchanged(old.inode)
-        tmpfile.may_link(old.inode, old.dead)
-        parent.inode.link(name, old.inode)
-        notify.emit_self(old.inode, notify.IN_ATTRIB)
-        notify.emit(parent.add_child(name, old.inode), notify.IN_CREATE)
-
-
-def _existing(ctx: FsContext, dirfd: Dentry | None, path: bytes) -> tuple[Dentry, bytes, bool,
-                                                                          Dentry]:
-    parent, name, trailing = resolve_parent(ctx, path, dirfd)
-    child = lookup_last(ctx, parent, name)
-    if child is None:
-        raise SyscallError(errno.ENOENT)
-    ctx.check(parent, MAY_WRITE | MAY_EXEC)  # unlink and rmdir remove a name
-    ctx.check_owner(child, parent)
-    iflags.check_unchanged(parent.inode)  # may_delete: append-only or immutable: EPERM
-    iflags.check_unchanged(child.inode)
-    return parent, name, trailing, child
-
-
-def unlink(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
-    """unlink/unlinkat(2) without AT_REMOVEDIR."""
-    with TREE_LOCK:
-        parent, name, trailing, child = _existing(ctx, dirfd_dentry, path)
-        if name in (b".", b"..") or child.inode.is_dir():
-            raise SyscallError(errno.EISDIR)
-        if trailing:
-            raise SyscallError(errno.ENOTDIR)
-        if child.is_mount_root():
-            raise SyscallError(errno.EBUSY)
-        _writable_mount(parent)
-        parent.inode.unlink(name)
-        parent.drop_child(name)
-        notify.emit_self(child.inode, notify.IN_ATTRIB)
-        if child.inode.nlink == 0:
-            notify.emit_self(child.inode, notify.IN_DELETE_SELF)
-        notify.emit(child, notify.IN_DELETE)
-
-
-def rmdir(ctx: FsContext, dirfd_dentry: Dentry | None, path: bytes) -> None:
-    """rmdir(2) and unlinkat(AT_REMOVEDIR)."""
-    with TREE_LOCK:
-        parent, name, _trailing, child = _existing(ctx, dirfd_dentry, path)
-        if name == b".":
-            raise SyscallError(errno.EINVAL)
-        if name == b"..":
-            raise SyscallError(errno.ENOTEMPTY)
-        if not child.inode.is_dir():
-            raise SyscallError(errno.ENOTDIR)
-        if child.is_mount_root() or child is ctx.root:
-            raise SyscallError(errno.EBUSY)
-        _writable_mount(parent)
-        parent.inode.rmdir(name)
-        parent.drop_child(name)
-        notify.emit_self(child.inode, notify.IN_DELETE_SELF)
-        notify.emit(child, notify.IN_DELETE)
-
-
-def rename(ctx: FsContext, olddir: Dentry | None, oldpath: bytes, newdir: Dentry | None,
-           newpath: bytes, flags: int = 0) -> None:
-    """rename/renameat/renameat2(2)."""
-    if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT):
-        raise SyscallError(errno.EINVAL)
-    if flags & RENAME_EXCHANGE and flags & (RENAME_NOREPLACE | RENAME_WHITEOUT):
-        raise SyscallError(errno.EINVAL)
-    if flags & RENAME_WHITEOUT:
-        raise SyscallError(errno.EINVAL)  # only overlayfs itself uses it
-    with TREE_LOCK:
-        oparent, oname, otrail = resolve_parent(ctx, oldpath, olddir)
-        nparent, nname, ntrail = resolve_parent(ctx, newpath, newdir)
-        if oname in (b".", b"..") or nname in (b".", b".."):
-            raise SyscallError(errno.EBUSY)
-        if oparent.mount is not nparent.mount:
-            raise SyscallError(errno.EXDEV)
-        src = lookup_last(ctx, oparent, oname)
-        if src is None:
-            raise SyscallError(errno.ENOENT)
-        ctx.check(oparent, MAY_WRITE | MAY_EXEC)
-        if nparent is not oparent:
-            ctx.check(nparent, MAY_WRITE | MAY_EXEC)
-        dst = lookup_last(ctx, nparent, nname)
-        ctx.check_owner(src, oparent)
-        if dst is not None:
-            ctx.check_owner(dst, nparent)
-        for frozen in (oparent, src, nparent, dst):
-            if frozen is not None:
-                iflags.check_unchanged(frozen.inode)
-        sdir = src.inode.is_dir()
-        if (otrail or ntrail) and not sdir:
-            raise SyscallError(errno.ENOTDIR)
-        if flags & RENAME_EXCHANGE:
-            if dst is None:
-                raise SyscallError(errno.ENOENT)
-            if ntrail and not dst.inode.is_dir():
-                raise SyscallError(errno.ENOTDIR)
-        elif dst is not None and flags & RENAME_NOREPLACE:
-            raise SyscallError(errno.EEXIST)
-        if src.is_mount_root() or (dst is not None and dst.is_mount_root()):
-            raise SyscallError(errno.EBUSY)
-        if src.is_ancestor_of(nparent):
-            raise SyscallError(errno.EINVAL)
-        if dst is not None and dst.is_ancestor_of(oparent):
-            raise SyscallError(errno.EINVAL if flags & RENAME_EXCHANGE else errno.ENOTEMPTY)
-        if dst is not None and dst.inode is src.inode:
-            return  # the same file (or a hard link of it): nothing to do
-        if dst is not None and not flags & RENAME_EXCHANGE:
-            if sdir and not dst.inode.is_dir():
-                raise SyscallError(errno.ENOTDIR)
-            if not sdir and dst.inode.is_dir():
-                raise SyscallError(errno.EISDIR)
-        _writable_mount(oparent)
-        oparent.inode.rename(oname, nparent.inode, nname, flags)
-        cookie = notify.new_cookie()
-        notify.emit_at(oparent, oname, src.inode, notify.IN_MOVED_FROM, cookie)
-        notify.emit_at(nparent, nname, src.inode, notify.IN_MOVED_TO, cookie)
-        if dst is not None and not flags & RENAME_EXCHANGE and dst.inode.nlink == 0:
-            notify.emit_self(dst.inode, notify.IN_DELETE_SELF)
-        notify.emit_self(src.inode, notify.IN_MOVE_SELF)
-        if flags & RENAME_EXCHANGE:
-            assert dst is not None
-            src.move_to(nparent, nname)  # marks dst dead: it was replaced...
-            dst.move_to(oparent, oname)
-            dst.dead = False  # ...but an exchange keeps it alive under the old name
-        else:
-            src.move_to(nparent, nname)
 
 
 # Process filesystem state.

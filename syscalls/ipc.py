@@ -212,9 +212,9 @@ def _msginfo(t: Task, cmd: int, addr: int) -> int:
             tql = sum(q.cbytes for q in queues)
         else:
             pool, msgmap, tql = IPCMNI * ipcmsg.MSGMNB // 1024, ipcmsg.MSGMNB, ipcmsg.MSGMNB
-        top = ns.queues.max_index()
+        top, mni = ns.queues.max_index(), ns.queues.mni
     t.mm.copy_out(addr, MSGINFO.pack(pool, msgmap, ipcmsg.MSGMAX, ipcmsg.MSGMNB,
-                                     ipcmsg.MSGMNI, 16, tql, 0xFFFF))
+                                     mni, 16, tql, 0xFFFF))
     return top
 
 
@@ -338,9 +338,9 @@ def shmctl(t: Task, a: Args) -> int:
         with ns.lock:
             ns.sweep(t.kernel)
             segs = list(ns.segments)
-            top = ns.segments.max_index()
+            top, mni, shmmax = ns.segments.max_index(), ns.segments.mni, ns.shmmax
         if cmd == IPC_INFO:
-            out = SHMINFO.pack(ipcshm.SHMMAX, ipcshm.SHMMIN, ipcshm.SHMMNI, ipcshm.SHMMNI,
+            out = SHMINFO.pack(shmmax, ipcshm.SHMMIN, mni, ipcshm.SHMMNI,
                                ipcshm.SHMALL, 0, 0, 0, 0)
         else:
             pages = sum(s.pages for s in segs)

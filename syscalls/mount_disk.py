@@ -5,7 +5,9 @@ Linux's order (fs/super.c get_tree_bdev, lookup_bdev): the source path is
 resolved (ENOENT...), must be a block device (ENOTBLK, which is also how
 programs probe whether the kernel knows a filesystem type: they mount
 /dev/zero and take anything but ENODEV as yes), must have a driver (ENXIO),
-and the image must parse (EINVAL).  The device stays open while mounted.
+must not be read-only for a read-write mount (EACCES: setup_bdev_super, so
+BLKROSET or a read-only loop device), and the image must parse (EINVAL).
+The device stays open while mounted.
 """
 
 from __future__ import annotations
@@ -35,7 +37,12 @@ def disk_fs(t: Task, ctx: Any, fstype: str, source: str | None, readonly: bool) 
     desc = d.inode.open(O_RDONLY if readonly else O_RDWR)
     size = getattr(desc, "device_bytes", None)
     if size is None:
+        desc.release()
         raise SyscallError(errno.ENXIO)
+    device_readonly = getattr(desc, "device_readonly", None)
+    if not readonly and device_readonly is not None and device_readonly():
+        desc.release()
+        raise SyscallError(errno.EACCES)
     try:
         return Ext2Fs(desc, size(), fstype=fstype, readonly=readonly, source=source)
     except SyscallError:

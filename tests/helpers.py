@@ -13,9 +13,11 @@ Facts the helpers rely on:
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -123,6 +125,28 @@ def run_native(
     copy of the test process's environment. stdin: bytes through a pipe, or
     /dev/null when None."""
     return _run([os.fspath(a) for a in argv], stdin, _base_env(env), timeout)
+
+
+def run_native_on_loop(prog: str, mnt: str) -> Result:
+    """Run ``prog DEVICE MNT`` natively on a fresh loop device over a 2 MiB
+    file, in its own mount namespace: the native side of a program that the
+    sandbox runs on its RAM disk (mkfs.ext2 and mount on a block device)."""
+    mkfs, losetup, unshare = (shutil.which(n) for n in ("mkfs.ext2", "losetup", "unshare"))
+    if not (mkfs and losetup and unshare):
+        pytest.skip("mkfs.ext2, losetup or unshare missing: the native side needs a loop "
+                    "device and its own mount namespace (apt-get install e2fsprogs util-linux)")
+    with tempfile.NamedTemporaryFile(prefix="pyvisor-loop-") as img:
+        img.truncate(2 << 20)
+        img.flush()
+        made = subprocess.run([losetup, "-f", "--show", img.name], capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        if made.returncode != 0:
+            pytest.skip(f"this host gives the tests no loop device: {made.stderr.strip()}")
+        dev = made.stdout.strip()
+        try:
+            return run_native([unshare, "--mount", "--propagation", "private", prog, dev, mnt])
+        finally:
+            subprocess.run([losetup, "-d", dev], check=False, timeout=TIMEOUT)
 
 
 def sandbox_command(

@@ -15,31 +15,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import Programs, run_native, run_sandbox
+from helpers import Programs, run_native_on_loop, run_sandbox
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 MKFS = shutil.which("mkfs.ext2")
-LOSETUP = shutil.which("losetup")
-UNSHARE = shutil.which("unshare")
-
-
-def _native_on_loop(prog: str, mnt: str) -> object:
-    if not (MKFS and LOSETUP and UNSHARE):
-        pytest.skip("mkfs.ext2, losetup or unshare missing: the native side needs a loop "
-                    "device and its own mount namespace (apt-get install e2fsprogs util-linux)")
-    with tempfile.NamedTemporaryFile(prefix="pyvisor-ext2-") as img:
-        img.truncate(2 << 20)
-        img.flush()
-        made = subprocess.run([LOSETUP, "-f", "--show", img.name], capture_output=True,
-                              text=True)
-        if made.returncode != 0:
-            pytest.skip(f"this host gives the tests no loop device: {made.stderr.strip()}")
-        dev = made.stdout.strip()
-        try:
-            return run_native([UNSHARE, "--mount", "--propagation", "private", prog, dev, mnt])
-        finally:
-            subprocess.run([LOSETUP, "-d", dev], check=False)
 
 
 def test_ext2_on_ramdisk_same_as_linux(programs: Programs) -> None:
@@ -49,14 +29,14 @@ def test_ext2_on_ramdisk_same_as_linux(programs: Programs) -> None:
     prog = str(programs.path("ext2_disk", "static"))
     with tempfile.TemporaryDirectory(prefix="pyvisor-ext2-") as nat, \
             tempfile.TemporaryDirectory(prefix="pyvisor-ext2-") as box:
-        native = _native_on_loop(prog, nat)
+        native = run_native_on_loop(prog, nat)
         sandboxed = run_sandbox(["/bin/sh", "-c",
                                  f"mknod /dev/ram0 b 1 0 && exec {prog} /dev/ram0 {box}"])
-    assert native.returncode == 0, native.describe()  # type: ignore[attr-defined]
-    assert "mount ext2                   0" in native.out  # type: ignore[attr-defined]
-    assert "fill stopped: No space left on device" in native.out  # type: ignore[attr-defined]
+    assert native.returncode == 0, native.describe()
+    assert "mount ext2                   0" in native.out
+    assert "fill stopped: No space left on device" in native.out
     assert (sandboxed.out, sandboxed.returncode) == \
-        (native.out, native.returncode), sandboxed.describe()  # type: ignore[attr-defined]
+        (native.out, native.returncode), sandboxed.describe()
 
 
 class _Disk:

@@ -89,3 +89,35 @@ def test_shared_memory_segments(programs: Programs, gcc: str, tmp_path: Path,
     assert "parent sees [from child], nattch after child exit 1" in native.out
     assert (sandboxed.out, sandboxed.returncode) == (native.out, native.returncode), \
         sandboxed.describe()
+
+
+def test_ipc_tunables_same_as_linux(programs: Programs) -> None:
+    """/proc/sys/kernel's msgmni, shmmni, shmmax and *_next_id are the IPC
+    namespace's and take effect (ENOSPC, EINVAL, chosen ids), with Linux's
+    modes, ranges and refusals (LTP's msgget03/04/05 and shmget03/05/06 failed
+    on these: the files were read-only or missing, shmmni was not enforced)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare not installed (util-linux): the native run needs its own "
+                    "IPC namespace so that the host's tunables stay as they are")
+    prog = programs.path("ipc_sysctl", "static")
+    native = run_native(["unshare", "--ipc", prog])
+    sandboxed = run_sandbox([prog])
+    assert native.returncode == 0, native.describe()
+    assert "msgget id 12345" in native.out, native.describe()
+    assert (sandboxed.out, sandboxed.returncode) == (native.out, native.returncode), \
+        sandboxed.describe()
+
+
+@pytest.mark.sandbox
+def test_shm_hugetlb_as_the_config_says(programs: Programs) -> None:
+    """A SHM_HUGETLB segment is EINVAL, as on a Linux without huge pages, which
+    is what the sandbox's /proc/config.gz says (LTP's shmget02 checks the
+    pair).  Sandbox only: natively the answer depends on the host's huge
+    pages."""
+    prog = programs.path("ipc_sysctl", "static")
+    res = run_sandbox(["/bin/sh", "-c",
+                       f"zcat /proc/config.gz | grep -c '^# CONFIG_HUGETLBFS is not set'; "
+                       f"{prog} hugetlb"])
+    assert res.returncode == 0, res.describe()
+    assert res.out.split("\n")[0] == "1", res.describe()
+    assert "shmget SHM_HUGETLB" in res.out and "Invalid argument" in res.out, res.describe()

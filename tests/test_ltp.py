@@ -1,7 +1,8 @@
 """The Linux Test Project's syscall tests, natively and under pyvisor
 (tests/ltp/runner.py), as a slow suite: ``python3 -m pytest -m slow
 tests/test_ltp.py`` given a static build of the LTP (from its own repository,
-as its README describes) at PYVISOR_LTP_DIR (default /var/tmp/pyvisor-ltp).
+as its INSTALL describes; tests/ltp/build.py makes one) at PYVISOR_LTP_DIR
+(default /var/tmp/pyvisor-ltp).
 
 No registry ships LTP, so CI (which reaches registries only) cannot build it
 and this module skips there, saying why. The bar is issue 14's: of the tests
@@ -22,8 +23,9 @@ TARGET = 0.95
 def test_ltp_syscalls_pass_as_natively() -> None:
     root = runner.DEFAULT_LTP / "testcases" / "kernel" / "syscalls"
     if not root.is_dir():
-        pytest.skip(f"no LTP build at {runner.DEFAULT_LTP} (set PYVISOR_LTP_DIR to a static "
-                    "build of the LTP's repository); no package registry ships LTP")
+        pytest.skip(f"no LTP build at {runner.DEFAULT_LTP} (python3 tests/ltp/build.py makes "
+                    "one, or set PYVISOR_LTP_DIR to a static build of the LTP's repository); "
+                    "no package registry ships LTP")
     if os.geteuid() != 0:
         pytest.skip("LTP's syscall tests and the sandbox need root")
     families = [f for f in runner.FAMILIES if (root / f).is_dir()]

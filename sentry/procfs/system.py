@@ -10,8 +10,9 @@ Facts kept here (proc(5); gVisor's fsimpl/proc for what a sandbox reports):
   is what is left of uptime x CPUs.
 * meminfo's MemTotal is the host's; the used part is what the sandbox's
   address spaces map, so MemFree and MemAvailable move plausibly.
-* /proc/sys holds the handful of tunables programs read at start-up; they are
-  read-only here (mode 0444: open for writing is EACCES).
+* /proc/sys holds the handful of tunables programs read at start-up; most
+  are read-only here (mode 0444: open for writing is EACCES); those root may
+  change say where they apply, the IPC namespace's in ipc_sysctl.py.
 """
 
 from __future__ import annotations
@@ -25,13 +26,10 @@ from typing import TYPE_CHECKING
 from sentry.kernel import namespaces, pidns, timens
 from sentry.kernel.creds import CAP_CHECKPOINT_RESTORE, CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
-from sentry.kernel.ipc import IpcNamespace
-from sentry.kernel.ipc.msg import MSGMAX, MSGMNB, MSGMNI
-from sentry.kernel.ipc.registry import IPCMNI
-from sentry.kernel.ipc.sem import SEMMNS, SEMMSL, SEMOPM
 from sentry.kernel.sysctl import NR_OPEN_MAX, NR_OPEN_MIN, PID_MAX_LIMIT, PID_MAX_MIN, parse_int
 from sentry.kernel.task import current_task
 from sentry.procfs import kconfig, sysvipc
+from sentry.procfs.ipc_sysctl import ipc_sysctls, reader_ipc
 from sentry.procfs.net import net_dir
 from sentry.procfs.nodes import Gen, ProcFile, ProcLink, TableDir, const, random_uuid
 from sentry.procfs.process import USER_HZ, VmStats, uptime_seconds
@@ -176,12 +174,6 @@ def _reader_uts(k: Kernel) -> Utsname:
     return namespaces.uts_of(t) if t is not None else k.uts
 
 
-def _reader_ipc(k: Kernel) -> IpcNamespace:
-    """The reading task's IPC namespace, else the sandbox's first."""
-    t = current_task()
-    return namespaces.ipc_of(t) if t is not None else k.ipc
-
-
 def sys_dir(fs: ProcFilesystem) -> TableDir:
     """/proc/sys: the tunables programs read."""
     k = fs.kernel
@@ -234,13 +226,7 @@ def sys_dir(fs: ProcFilesystem) -> TableDir:
             b"poolsize": f("256"),
             b"uuid": f(lambda: (random_uuid() + "\n").encode()),
         }),
-        b"msgmax": f(str(MSGMAX)),
-        b"msgmnb": f(str(MSGMNB)),
-        b"msgmni": f(str(MSGMNI)),
-        b"sem": f(f"{SEMMSL}\t{SEMMNS}\t{SEMOPM}\t{IPCMNI}"),
-        b"shmall": f("18446744073692774399"),
-        b"shmmax": f("18446744073692774399"),
-        b"shmmni": f("4096"),
+        **ipc_sysctls(fs),
         b"tainted": f("0"),
         b"threads-max": f("257318"),
         b"version": f(lambda: (k.uts.version + "\n").encode()),
@@ -314,9 +300,9 @@ def system_table(fs: ProcFilesystem) -> dict[bytes, Callable[[], Inode]]:
         b"stat": f(lambda: clock.stat(btime)),
         b"sys": lambda: sys_dir(fs),
         b"sysvipc": lambda: TableDir(fs, {
-            b"msg": f(lambda: sysvipc.msg(_reader_ipc(k))),
-            b"sem": f(lambda: sysvipc.sem(_reader_ipc(k))),
-            b"shm": f(lambda: sysvipc.shm(_reader_ipc(k), k)),
+            b"msg": f(lambda: sysvipc.msg(reader_ipc(k))),
+            b"sem": f(lambda: sysvipc.sem(reader_ipc(k))),
+            b"shm": f(lambda: sysvipc.shm(reader_ipc(k), k)),
         }),
         b"uptime": f(clock.uptime),
         b"version": f(lambda: version(k)),

@@ -27,6 +27,7 @@ import weakref
 from typing import Any
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs.blkdev import RA_PAGES
 from sentry.vfs.description import InodeFile, dentry_of, seek_position
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import DEVICES, S_IFBLK, S_IFCHR, S_IFMT, S_IFREG, DeviceRegistry, Inode
@@ -76,6 +77,7 @@ class LoopDevice:
         self.size = 0
         self.opens = 0
         self.ro_set = False  # BLKROSET
+        self.ra_pages = RA_PAGES  # BLKRASET (sentry/vfs/blkdev.py)
         # LOOP_CLR_FD by the last opener: status calls say ENXIO, binding says
         # EBUSY and I/O fails with EIO until that opener closes (Linux 6's rundown).
         self.rundown = False
@@ -263,6 +265,10 @@ class LoopFile(InodeFile):
 
     def device_bytes(self) -> int:
         return self.dev.size
+
+    def device_readonly(self) -> bool:
+        """LO_FLAGS_READ_ONLY or BLKROSET: a read-write mount is EACCES."""
+        return self.dev.readonly()
 
     def read(self, count: int) -> bytes:
         with self._lock:

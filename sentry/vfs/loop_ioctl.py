@@ -13,9 +13,9 @@ import errno
 import struct
 from typing import Any
 
-from sentry.kernel.creds import CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
 from sentry.vfs import loop as L
+from sentry.vfs.blkdev import readahead_ioctl, require_admin
 from sentry.vfs.file import O_ACCMODE, O_RDONLY
 
 
@@ -103,6 +103,8 @@ def loop_ioctl(f: L.LoopFile, cmd: int, arg: int, t: Any) -> int:
             raise SyscallError(errno.ENOTTY)
         if cmd in _BLOCK:
             return _BLOCK[cmd](f, dev, t, arg)
+        if readahead_ioctl(dev, cmd, arg, t):
+            return 0
         if cmd not in _LOOP_CMDS:
             raise SyscallError(errno.ENOTTY)
         if not dev.bound:
@@ -161,8 +163,7 @@ _LOOP_CMDS = (L.LOOP_CLR_FD, L.LOOP_GET_STATUS, L.LOOP_GET_STATUS64, L.LOOP_SET_
 
 
 def _roset(f: L.LoopFile, dev: L.LoopDevice, t: Any, arg: int) -> int:
-    if not t.creds.capable(CAP_SYS_ADMIN):
-        raise SyscallError(errno.EACCES)
+    require_admin(t)
     dev.ro_set = bool(struct.unpack("<i", t.mm.copy_in(arg, 4))[0])
     return 0
 

@@ -3,9 +3,8 @@
 Why a block device in a sandbox: test suites and tools insist on acquiring
 one before they run (the LTP's filesystem tests take it from LTP_DEV and
 then, told to test tmpfs only, never write it; mkfs and dd run on it). It
-holds bytes only: no filesystem on it can be mounted, since the Sentry
-serves none but its own (mount of a block device is ENODEV), and it never
-reaches a host device.
+holds bytes only, and never reaches a host device; an ext2 image made on it
+mounts (the Sentry's own ext2, syscalls/mount_disk.py).
 
 No node is made by default (Linux makes /dev/ram* only with the brd
 module loaded): root in the sandbox makes one with ``mknod /dev/ram0 b 1 0``.
@@ -13,6 +12,12 @@ module loaded): root in the sandbox makes one with ``mknod /dev/ram0 b 1 0``.
 The device is sparse: it reports RAMDISK_BYTES but keeps only the pages
 written, so an idle one costs nothing; a sandbox's memory limit bounds
 what a program can write to it like any other Sentry memory.
+
+The disk keeps the two settings Linux keeps per block device rather than
+per open file (block/ioctl.c), since programs set them on one descriptor
+and read them on another: the read-only flag (BLKROSET, CAP_SYS_ADMIN or
+EACCES; writes through the node are then EPERM and a read-write mount
+EACCES) and the read-ahead window (sentry/vfs/blkdev.py).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import struct
 import threading
 
 from sentry.kernel.errors import SyscallError
+from sentry.vfs.blkdev import RA_PAGES, readahead_ioctl, require_admin
 from sentry.vfs.description import InodeFile, seek_position
 from sentry.vfs.inode import DEVICES, DeviceRegistry, Inode
 
@@ -30,7 +36,7 @@ RAMDISK_MAJOR = 1
 RAMDISK_BYTES = 1 << 30  # the largest device the LTP asks for (fallocate06: 1 GiB)
 SECTOR = 512
 PAGE = 4096
-BLKROGET = 0x125E
+BLKROSET, BLKROGET = 0x125D, 0x125E
 BLKGETSIZE = 0x1260
 BLKFLSBUF = 0x1261
 BLKSSZGET = 0x1268
@@ -47,6 +53,8 @@ class RamDisk:
         self.size = size
         self.pages: dict[int, bytearray] = {}
         self.lock = threading.Lock()
+        self.readonly = False  # BLKROSET
+        self.ra_pages = RA_PAGES  # BLKRASET
 
     def read(self, offset: int, count: int) -> bytes:
         count = max(0, min(count, self.size - offset))
@@ -98,13 +106,22 @@ class RamDiskFile(InodeFile):
         """The device's size (what a filesystem mounted from it may use)."""
         return self.disk.size
 
+    def device_readonly(self) -> bool:
+        """BLKROSET's flag: a read-write mount of the device is EACCES."""
+        return self.disk.readonly
+
     def read(self, count: int) -> bytes:
         with self._lock:
             data = self.disk.read(self.offset, count)
             self.offset += len(data)
             return data
 
+    def _check_writable(self) -> None:
+        if self.disk.readonly:
+            raise SyscallError(errno.EPERM)  # Linux's blkdev_write_iter
+
     def write(self, data: bytes) -> int:
+        self._check_writable()
         with self._lock:
             n = self.disk.write(self.offset, data)
             self.offset += n
@@ -118,6 +135,7 @@ class RamDiskFile(InodeFile):
     def pwrite(self, data: bytes, offset: int) -> int:
         if offset < 0:
             raise SyscallError(errno.EINVAL)
+        self._check_writable()
         return self.disk.write(offset, data)
 
     def seek(self, offset: int, whence: int) -> int:
@@ -136,7 +154,12 @@ class RamDiskFile(InodeFile):
         elif cmd == BLKBSZGET:
             mm.copy_out(arg, struct.pack("<I", PAGE))
         elif cmd == BLKROGET:
-            mm.copy_out(arg, struct.pack("<i", 0))
+            mm.copy_out(arg, struct.pack("<i", int(self.disk.readonly)))
+        elif cmd == BLKROSET:
+            require_admin(task)
+            self.disk.readonly = bool(struct.unpack("<i", mm.copy_in(arg, 4))[0])
+        elif readahead_ioctl(self.disk, cmd, arg, task):
+            pass
         elif cmd == BLKFLSBUF:
             pass
         elif cmd == BLKDISCARD:

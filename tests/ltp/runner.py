@@ -2,7 +2,8 @@
 test per sandbox, and count verdicts per family.
 
 Usage, given a static build of the LTP (built from its own repository as
-its README describes; PYVISOR_LTP_DIR or --ltp names the tree):
+its INSTALL describes, which tests/ltp/build.py does; PYVISOR_LTP_DIR or
+--ltp names the tree):
     python3 tests/ltp/runner.py [--ltp DIR] [--jobs N] [--json OUT] [FAMILY ...]
 
 A family is a directory of testcases/kernel/syscalls (``wait4``, ``fcntl``).
@@ -77,8 +78,12 @@ FAMILIES = (
     "getuid", "geteuid", "getgid", "getegid", "setuid", "setgid", "setreuid", "setregid",
     "setresuid", "setresgid", "getresuid", "getresgid", "setfsuid", "setfsgid", "getgroups",
     "setgroups", "capget", "capset",
-    # IPC and memory
-    "ipc", "futex", "cma", "mmap", "munmap", "mprotect", "mremap", "msync", "mincore", "mlock",
+    # IPC and memory: SysV IPC is ipc/<call>/ in LTP trees before 2026-06 and
+    # one family per call after (LTP commit "syscalls: Flatten the directory
+    # structure"); whichever layout the tree has, the same tests run
+    "ipc", "msgctl", "msgget", "msgrcv", "msgsnd", "semctl", "semget", "semop", "shmat",
+    "shmctl", "shmdt", "shmget",
+    "futex", "cma", "mmap", "munmap", "mprotect", "mremap", "msync", "mincore", "mlock",
     "munlock", "mlockall", "munlockall", "mlock2", "madvise", "brk", "memfd_create",
     # signals and time
     "signal", "sigaction", "rt_sigaction", "sigprocmask", "rt_sigprocmask", "sigpending",
@@ -261,8 +266,8 @@ def main() -> int:
     args = ap.parse_args()
     root = args.ltp / "testcases" / "kernel" / "syscalls"
     if not root.is_dir():
-        print(f"runner: no LTP build at {args.ltp} (build the LTP statically, as its "
-              "README describes, and give its tree with --ltp or PYVISOR_LTP_DIR)",
+        print(f"runner: no LTP build at {args.ltp} (python3 tests/ltp/build.py builds the "
+              "LTP statically there; give another tree with --ltp or PYVISOR_LTP_DIR)",
               file=sys.stderr)
         return 2
     families = args.families or [f for f in FAMILIES if (root / f).is_dir()]

@@ -82,7 +82,7 @@ class MsgNamespace:
     """The message queues of one IPC namespace."""
 
     def __init__(self, lock: threading.Lock) -> None:
-        self.queues: Registry[MsgQueue] = Registry()
+        self.queues: Registry[MsgQueue] = Registry(MSGMNI)
         self.cond = threading.Condition(lock)
 
     def msgget(self, c: Credentials, key: int, flags: int) -> int:

@@ -18,6 +18,10 @@ Facts about Linux's System V IPC that shape this module (ipc/util.c):
 * IPC_SET and IPC_RMID are for the owner, the creator, or CAP_SYS_ADMIN.
 * Every object of the sandbox lives in its kernel's namespace: containers do
   not see each other's objects, nor the host's.
+* Each kind has a count limit (msgmni, shmmni, sem's fourth field; ENOSPC
+  once reached) and a ``next_id`` (msg_next_id & co., for checkpoint/restore
+  tools): when set, the next object takes that id's sequence number and the
+  first free index from that id's on, and ``next_id`` goes back to -1.
 
 Lock order: one lock per namespace (``IpcNamespace.lock``), taken inside the
 kernel lock when a process exits (SEM_UNDO) and never around it.
@@ -40,6 +44,7 @@ IPC_EXCL = 0o2000
 IPC_NOWAIT = 0o4000
 SEQ_MULTIPLIER = 32768
 IPCMNI = 32000  # objects of one kind per namespace
+MNI_MAX = SEQ_MULTIPLIER  # the most a count limit may be set to (Linux's IPCMNI)
 S_IRUGO, S_IWUGO = 0o444, 0o222
 
 
@@ -91,11 +96,13 @@ T = TypeVar("T", bound=IpcObject)
 class Registry(Generic[T]):
     """The objects of one kind: index slots, keys, the sequence counter."""
 
-    def __init__(self) -> None:
+    def __init__(self, mni: int = IPCMNI) -> None:
         self.by_index: dict[int, T] = {}
         self.by_key: dict[int, T] = {}
         self._seq = 0
         self._last = -1
+        self.mni = mni  # the kind's count limit (its /proc/sys/kernel tunable)
+        self.next_id = -1  # the id the next object gets, or -1 (cyclic)
 
     def get(self, key: int, flags: int, c: Credentials, make: Callable[[int], T],
             more_checks: Callable[[T], None] | None = None) -> int:
@@ -116,6 +123,10 @@ class Registry(Generic[T]):
         return found.id
 
     def _add(self, key: int, make: Callable[[int], T]) -> int:
+        if len(self.by_index) >= self.mni:
+            raise SyscallError(errno.ENOSPC)
+        if self.next_id >= 0:
+            return self._add_at(key, make, self.next_id)
         limit = min(max(len(self.by_index) * 3 // 2, 64), IPCMNI)
         order = itertools.chain(range(self._last + 1, limit), range(min(self._last + 1, limit)))
         index = next((i for i in order if i not in self.by_index), None)
@@ -124,6 +135,21 @@ class Registry(Generic[T]):
         seq = self._seq + 1 if index <= self._last else self._seq
         obj = make((seq % (1 << 16)) * SEQ_MULTIPLIER + index)
         self._seq, self._last = seq % (1 << 16), index
+        return self._insert(key, index, obj)
+
+    def _add_at(self, key: int, make: Callable[[int], T], want: int) -> int:
+        """The object asked for through ``next_id``: ``want``'s sequence
+        number, the first free index from ``want``'s (the cyclic counter is
+        left alone)."""
+        start = want % SEQ_MULTIPLIER
+        index = next((i for i in range(start, SEQ_MULTIPLIER) if i not in self.by_index), None)
+        if index is None:
+            raise SyscallError(errno.ENOSPC)
+        obj = make(want // SEQ_MULTIPLIER * SEQ_MULTIPLIER + index)
+        self.next_id = -1
+        return self._insert(key, index, obj)
+
+    def _insert(self, key: int, index: int, obj: T) -> int:
         self.by_index[index] = obj
         if key != IPC_PRIVATE:
             self.by_key[key] = obj

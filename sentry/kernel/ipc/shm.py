@@ -14,7 +14,9 @@ Facts about Linux's shm (ipc/shm.c) that shape this module:
   last attachment does (swept whenever the namespace is next used). Linux
   still lets such a segment be attached by id.
 * A segment is at least SHMMIN (1) byte and at most shmmax; an existing one
-  asked for with a larger size is EINVAL.
+  asked for with a larger size is EINVAL.  A new SHM_HUGETLB segment is
+  EINVAL, as on a Linux without huge pages (/proc/config.gz says HUGETLBFS
+  is not set).
 * Not done: Linux's shmdt also detaches a fragment of an attachment (left by
   a partial munmap or SHM_REMAP) whose distance from the address is its page
   offset; here only whole attachments, found by where they start, are.
@@ -40,6 +42,7 @@ SHMMAX = (1 << 64) - 1 - (1 << 24)
 SHMALL = SHMMAX
 SHMMNI = 4096
 SHM_DEST = 0o1000
+SHM_HUGETLB = 0o4000
 SHM_LOCKED = 0o2000
 PAGE = 4096
 
@@ -93,8 +96,9 @@ class ShmNamespace:
     """The segments of one IPC namespace."""
 
     def __init__(self, lock: threading.Lock) -> None:
-        self.segments: Registry[ShmSegment] = Registry()
+        self.segments: Registry[ShmSegment] = Registry(SHMMNI)
         self.lock = lock
+        self.shmmax = SHMMAX  # /proc/sys/kernel/shmmax
 
     def sweep(self, kernel: Kernel) -> None:
         """Free the segments marked for destruction that nothing attaches (lock held)."""
@@ -105,7 +109,9 @@ class ShmNamespace:
     def shmget(self, kernel: Kernel, c: Credentials, key: int, size: int, flags: int,
                pid: int) -> int:
         def make(ident: int) -> ShmSegment:
-            if not SHMMIN <= size <= SHMMAX:
+            if not SHMMIN <= size <= self.shmmax:
+                raise SyscallError(errno.EINVAL)
+            if flags & SHM_HUGETLB:  # no huge page size (Linux without HUGETLBFS)
                 raise SyscallError(errno.EINVAL)
             return ShmSegment(key, ident, c, flags, size, pid)
 

@@ -18,6 +18,7 @@ import gc
 import os
 import shutil
 import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,8 +59,11 @@ K = 1024
 def budget() -> Iterator[Callable[[int], None]]:
     """``budget(n)``: room for ``n`` more bytes than the account holds now;
     the real budget comes back afterwards, and every charge made in the
-    test must have been given back by then. (Collected first: an earlier
-    test's cache in a reference cycle would give its bytes back midway.)"""
+    test must have been given back by then: the account ends no higher than
+    it began. It may end lower: the account is the process's, and what an
+    earlier test left (a cache in a reference cycle, collected first here;
+    a description another thread still held) can give its bytes back midway
+    (CI saw 264 bytes go during a test)."""
     gc.collect()
     base = kmem.used
     old = kmem.budget
@@ -70,7 +74,7 @@ def budget() -> Iterator[Callable[[int], None]]:
     yield room
     kmem.set_budget(old)
     gc.collect()
-    assert kmem.used == base, "a charge leaked"
+    assert kmem.used <= base, "a charge leaked"
 
 
 def _errno(fn: Callable[[], object]) -> int:
@@ -308,6 +312,25 @@ def _oom_kills(d: Path) -> int:
     return 0
 
 
+def _run_in_memcg(root: Path, container: str, b: Path,
+                  rel: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """Run bundle ``b`` whose config names cgroup ``rel``, leave nothing behind,
+    and check that it exited 0 with no OOM kill in that cgroup; its output
+    lines ("what: result") as a dict."""
+    memcg = _memory_cgroup(rel)
+    try:
+        res = runsc(root, "run", "--bundle", str(b), container, timeout=240)
+        oom = _oom_kills(memcg)
+    finally:
+        runsc(root, "delete", "--force", container)
+        for pid, _ in processes_mentioning(container):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _remove_test_cgroups(rel)
+    assert (res.returncode, oom) == (0, 0), (res, oom)
+    return res, dict(line.split(": ", 1) for line in res.stdout.splitlines() if ": " in line)
+
+
 @pytest.mark.root
 @pytest.mark.sandbox
 def test_buffers_stay_in_a_256m_sandbox(state_root: Path, cid: str,  # noqa: F811
@@ -333,23 +356,14 @@ def test_buffers_stay_in_a_256m_sandbox(state_root: Path, cid: str,  # noqa: F81
                     rlimits=[{"type": "RLIMIT_NOFILE", "hard": 65536, "soft": 65536}])
     shutil.copy2(programs.path("kmem_fill"), b / "rootfs/bin/kmem_fill")
     want_sum = _sparse_file(b / "rootfs/data")
-    memcg = _memory_cgroup(rel)
     stop, peaks = threading.Event(), {}
     watcher = threading.Thread(target=_peak_hwm, args=(cid, stop, peaks), daemon=True)
     watcher.start()
     try:
-        res = runsc(state_root, "run", "--bundle", str(b), cid, timeout=240)
-        oom = _oom_kills(memcg)
+        res, lines = _run_in_memcg(state_root, cid, b, rel)
     finally:
         stop.set()
         watcher.join(10)
-        runsc(state_root, "delete", "--force", cid)
-        for pid, _ in processes_mentioning(cid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        _remove_test_cgroups(rel)
-    assert (res.returncode, oom) == (0, 0), (res, oom)
-    lines = dict(line.split(": ", 1) for line in res.stdout.splitlines() if ": " in line)
     file_line = f"{FILE_MIB} MiB sum {want_sum:x}"
     assert lines.get("file") == file_line, res.stdout
     assert lines.get("file with pipes full") == file_line, res.stdout
@@ -384,18 +398,7 @@ def test_buffer_budget_follows_the_limit_in_a_cgroup_namespace(
     b = make_bundle(["/bin/kmem_fill", str(TARGET_MIB)], edit=edit,
                     rlimits=[{"type": "RLIMIT_NOFILE", "hard": 65536, "soft": 65536}])
     shutil.copy2(programs.path("kmem_fill"), b / "rootfs/bin/kmem_fill")
-    memcg = _memory_cgroup(rel)
-    try:
-        res = runsc(state_root, "run", "--bundle", str(b), cid, timeout=240)
-        oom = _oom_kills(memcg)
-    finally:
-        runsc(state_root, "delete", "--force", cid)
-        for pid, _ in processes_mentioning(cid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        _remove_test_cgroups(rel)
-    assert (res.returncode, oom) == (0, 0), (res, oom)
-    lines = dict(line.split(": ", 1) for line in res.stdout.splitlines() if ": " in line)
+    res, lines = _run_in_memcg(state_root, cid, b, rel)
     for what, err in (("pipes", "ENOMEM"), ("sockets", "ENOBUFS")):
         mib, unit, stop_word, why = lines[what].split()
         assert (unit, stop_word, why) == ("MiB", "stop", err), res.stdout

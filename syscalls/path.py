@@ -18,7 +18,7 @@ from sentry.kernel.creds import CAP_MKNOD, CAP_SYS_CHROOT
 from sentry.kernel.errors import SyscallError
 from sentry.vfs import vfs
 from sentry.vfs.dentry import Dentry
-from sentry.vfs.description import dentry_of
+from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.file import O_CLOEXEC
 from sentry.vfs.resolve import Reopened
 from sentry.vfs.sysblock import dio_align
@@ -60,6 +60,15 @@ def ctx_of(t: Task) -> FsContext:
 def path_arg(t: Task, addr: int) -> bytes:
     """A path argument: EFAULT, ENAMETOOLONG at PATH_MAX as Linux."""
     return t.mm.read_cstring(addr, PATH_MAX)
+
+
+def fd_dentry(t: Task, fd: int) -> Dentry | None:
+    """The file a descriptor names, for the f* calls (None: a pipe or socket,
+    which keep none); an O_PATH descriptor is EBADF, as Linux's fdget."""
+    desc = t.fds.get(s32(fd))
+    if isinstance(desc, PathDescription):
+        raise SyscallError(errno.EBADF)
+    return dentry_of(desc)
 
 
 def dirfd_arg(t: Task, dirfd: int, path: bytes = b"x") -> Dentry | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sentry.kernel.errors import SyscallError
 from sentry.mm.filemap import cached_for
 from sentry.vfs import vfs
-from sentry.vfs.description import PathDescription, dentry_of
+from sentry.vfs.description import dentry_of
 from sentry.vfs.inode import Inode, StatFs
 from syscalls.abi import NO_ID, id_arg, s32
 from syscalls.fs import check_new_size
@@ -29,6 +29,7 @@ from syscalls.path import (
     AT_SYMLINK_NOFOLLOW,
     ctx_of,
     dirfd_arg,
+    fd_dentry,
     path_arg,
 )
 from syscalls.table import Entry, supported
@@ -59,10 +60,7 @@ def chmod(t: Task, a: Args) -> int:
 
 def fchmod(t: Task, a: Args) -> int:
     """fchmod(2): an O_PATH descriptor is EBADF, as Linux's fdget."""
-    desc = t.fds.get(s32(a[0]))
-    if isinstance(desc, PathDescription):
-        raise SyscallError(errno.EBADF)
-    d = dentry_of(desc)
+    d = fd_dentry(t, a[0])
     if d is None:
         raise SyscallError(errno.EPERM)
     vfs.chmod(ctx_of(t), d, b"", a[1] & 0o7777, allow_empty=True)
@@ -115,10 +113,7 @@ def lchown(t: Task, a: Args) -> int:
 
 def fchown(t: Task, a: Args) -> int:
     """fchown(2): an O_PATH descriptor is EBADF, as Linux's fdget."""
-    desc = t.fds.get(s32(a[0]))
-    if isinstance(desc, PathDescription):
-        raise SyscallError(errno.EBADF)
-    d = dentry_of(desc)
+    d = fd_dentry(t, a[0])
     if d is None:
         raise SyscallError(errno.EPERM)
     uid, gid = id_arg(a[1]), id_arg(a[2])

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING
 from sentry.kernel.creds import CAP_FOWNER, CAP_SETFCAP, CAP_SYS_ADMIN
 from sentry.kernel.errors import SyscallError
 from sentry.vfs import iflags, notify
-from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.resolve import resolve
 from sentry.vfs.xattr import (
     XATTR_CREATE,
@@ -43,7 +42,7 @@ from sentry.vfs.xattr import (
     XATTR_SIZE_MAX,
 )
 from syscalls.abi import s32
-from syscalls.path import ctx_of, path_arg
+from syscalls.path import ctx_of, fd_dentry, path_arg
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -61,15 +60,6 @@ _KNOWN = (b"user.", b"trusted.", b"security.")
 
 def _by_path(t: Task, addr: int, follow: bool) -> Dentry:
     return resolve(ctx_of(t), path_arg(t, addr), follow=follow)
-
-
-def _by_fd(t: Task, fd: int) -> Dentry | None:
-    """The file a descriptor names (None: a pipe or socket, which keep none);
-    an O_PATH descriptor is EBADF, as Linux's fdget."""
-    desc = t.fds.get(s32(fd))
-    if isinstance(desc, PathDescription):
-        raise SyscallError(errno.EBADF)
-    return dentry_of(desc)
 
 
 def _name(t: Task, addr: int) -> bytes:
@@ -205,7 +195,7 @@ def lsetxattr(t: Task, a: Args) -> int:
 
 def fsetxattr(t: Task, a: Args) -> int:
     """fsetxattr(2)."""
-    return _set(t, _by_fd(t, a[0]), a)
+    return _set(t, fd_dentry(t, a[0]), a)
 
 
 def getxattr(t: Task, a: Args) -> int:
@@ -220,7 +210,7 @@ def lgetxattr(t: Task, a: Args) -> int:
 
 def fgetxattr(t: Task, a: Args) -> int:
     """fgetxattr(2)."""
-    return _get(t, _by_fd(t, a[0]), a)
+    return _get(t, fd_dentry(t, a[0]), a)
 
 
 def listxattr(t: Task, a: Args) -> int:
@@ -235,7 +225,7 @@ def llistxattr(t: Task, a: Args) -> int:
 
 def flistxattr(t: Task, a: Args) -> int:
     """flistxattr(2)."""
-    return _list(t, _by_fd(t, a[0]), a)
+    return _list(t, fd_dentry(t, a[0]), a)
 
 
 def removexattr(t: Task, a: Args) -> int:
@@ -250,7 +240,7 @@ def lremovexattr(t: Task, a: Args) -> int:
 
 def fremovexattr(t: Task, a: Args) -> int:
     """fremovexattr(2)."""
-    return _remove(t, _by_fd(t, a[0]), a)
+    return _remove(t, fd_dentry(t, a[0]), a)
 
 
 _STORED = "kept by tmpfs and the overlay; EOPNOTSUPP on Gofer-backed binds"

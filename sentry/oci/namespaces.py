@@ -91,6 +91,14 @@ def _unshare(flags: int, what: str) -> None:
         raise NamespaceError(f"new {what} namespace: {os.strerror(err)}")
 
 
+def _setns(fd: int, kind: str, what: str) -> None:
+    """setns(2) of the calling thread into ``fd``, a ``kind`` namespace;
+    NamespaceError naming ``what`` when the kernel refuses."""
+    if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_FLAGS[kind]) != 0:
+        err = ctypes.get_errno()
+        raise NamespaceError(f"{what}: {os.strerror(err)}")
+
+
 def unshare(namespaces: dict[str, str | None]) -> None:
     """New ipc, uts and mount namespaces for those listed without a path."""
     kinds = [k for k in ("ipc", "uts", "mount") if k in namespaces and namespaces[k] is None]
@@ -120,7 +128,6 @@ def host_born_in_pid_namespace(namespaces: dict[str, str | None]) -> Iterator[No
         yield
         return
     path = namespaces["pid"]
-    libc = ctypes.CDLL(None, use_errno=True)
     own = os.open("/proc/thread-self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
         if path is None:
@@ -128,17 +135,13 @@ def host_born_in_pid_namespace(namespaces: dict[str, str | None]) -> Iterator[No
         else:
             fd = _open_checked("pid", path)
             try:
-                if libc.setns(fd, CLONE_FLAGS["pid"]) != 0:
-                    err = ctypes.get_errno()
-                    raise NamespaceError(f"join pid namespace {path}: {os.strerror(err)}")
+                _setns(fd, "pid", f"join pid namespace {path}")
             finally:
                 os.close(fd)
         try:
             yield
         finally:
-            if libc.setns(own, CLONE_FLAGS["pid"]) != 0:
-                err = ctypes.get_errno()
-                raise NamespaceError(f"back to the runtime's pid namespace: {os.strerror(err)}")
+            _setns(own, "pid", "back to the runtime's pid namespace")
     finally:
         os.close(own)
 
@@ -154,12 +157,8 @@ def join(namespaces: dict[str, str | None]) -> None:
         for kind in JOIN_ORDER:
             if kind in wanted:
                 fds[kind] = _open_checked(kind, wanted[kind])
-        libc = ctypes.CDLL(None, use_errno=True)
         for kind, fd in fds.items():
-            if libc.setns(fd, CLONE_FLAGS[kind]) != 0:
-                err = ctypes.get_errno()
-                raise NamespaceError(f"join {kind} namespace {wanted[kind]}: "
-                                     f"{os.strerror(err)}")
+            _setns(fd, kind, f"join {kind} namespace {wanted[kind]}")
     finally:
         for fd in fds.values():
             os.close(fd)

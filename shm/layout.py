@@ -94,10 +94,18 @@ def set_creator_tag() -> None:
     in state.json, tags the container's names); `do`'s Sentry right after
     the fork that put it in its pid namespace."""
     global _creator_tag
+    _creator_tag = str(host_view_pid())
+
+
+def host_view_pid() -> int:
+    """This process's pid as the host sees it: /proc/self of the host's
+    procfs, which a process in a pid namespace of its own still has mounted
+    (os.getpid() there says 1 or 2); os.getpid() when there is no procfs or
+    it is one of a namespace this process is not in."""
     try:
-        _creator_tag = str(int(os.readlink("/proc/self")))
-    except (OSError, ValueError):  # no procfs, or one of a namespace we are not in
-        _creator_tag = str(os.getpid())
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return os.getpid()
 
 
 def inherited_creator_tag() -> str | None:

@@ -79,7 +79,6 @@ from sentry.oci.process_extras import (
 from sentry.oci.state import (
     Container,
     now_rfc3339,
-    own_host_pid,
     process_start_time,
 )
 from shm import faults, layout
@@ -596,7 +595,7 @@ def serve_created(c: Container, b: bundle.Bundle, host: Host, ready_fd: int) -> 
     the sandbox, and ``create`` told it may return.  Shared by a sandbox's
     host and a pod member's (pod_host.py)."""
     server = ControlServer(c.socket_path, host.handle)
-    pid = own_host_pid()  # pid 1 of the container's pid namespace: os.getpid() says 1
+    pid = layout.host_view_pid()  # pid 1 of the container's pid namespace: os.getpid() says 1
     c.write({
         "ociVersion": b.oci_version, "id": c.id, "status": "created", "pid": pid,
         "bundle": b.path, "rootfs": b.root_path, "created": now_rfc3339(), "owner": "",
@@ -645,7 +644,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
         return 1
     # `create` runs the create-time hooks (e.g. Docker's, which configures
     # this network namespace) while the Sentry boots (lifecycle._create_hooks).
-    write_report(ready_fd, {"stage": "namespaces", "pid": own_host_pid()}, last=False)
+    write_report(ready_fd, {"stage": "namespaces", "pid": layout.host_view_pid()}, last=False)
     # Before the fork: the Sentry, Gofer and stubs inherit the cgroups (which
     # `create` usually joined already, and this process inherited).
     if not cgroups.recorded(c.dir):

@@ -30,7 +30,7 @@ setns(CLONE_NEWPID) only choose where the caller's next child is born
 on, must be *born* in it, as runc's container process is.  With a new one
 the host is its pid 1 and the Sentry, Gofer, zygote and stubs it forks live
 in it too; the host's os.getpid() is then 1, so every pid it hands the host
-(state.json, the hooks' state) is its host pid (state.own_host_pid).
+(state.json, the hooks' state) is its host pid (shm.layout.host_view_pid).
 """
 
 from __future__ import annotations

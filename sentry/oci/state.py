@@ -90,17 +90,6 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-def own_host_pid() -> int:
-    """This process's pid as the caller of the runtime sees it.  The sandbox
-    host is pid 1 of the container's pid namespace (sentry/oci/namespaces.py),
-    where os.getpid() means nothing to the host; /proc/self in the host's
-    procfs (which the sandbox host keeps mounted) names it by its host pid."""
-    try:
-        return int(os.readlink("/proc/self"))
-    except (OSError, ValueError):
-        return os.getpid()
-
-
 def host_alive(pid: int, start_time: int | None) -> bool:
     if pid <= 0:
         return False

@@ -9,7 +9,7 @@ RLIMIT_CPU's SIGXCPU then SIGKILL."""
 from __future__ import annotations
 
 import pytest
-from helpers import Programs, assert_same_as_native
+from helpers import Programs, assert_same_as_native, run_native, run_sandbox
 
 
 @pytest.mark.sandbox
@@ -31,3 +31,19 @@ def test_children_maxrss_matches_linux(programs: Programs) -> None:
     auto-reaped while SIGCHLD is ignored."""
     assert_same_as_native(programs.path("rusage_maxrss"), markers=(
         "wait4 maxrss ~64MiB 1", "children maxrss ~64MiB 1", "auto-reaped child not counted 1"))
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("mode,marker", [("busy", "busy child seen running: often"),
+                                         ("block", "blocked child: S")])
+def test_proc_state_letter_of_a_task_in_a_syscall(programs: Programs, mode: str,
+                                                  marker: str) -> None:
+    """/proc/PID/stat shows R while the Sentry works on a child's syscall and S
+    once it waits (sentry/kernel/cputime.py ``running``): a parent that polls
+    for 'S' to know its child blocked (LTP's semctl01, futex_cmp_requeue01)
+    must not see it as soon as the child enters the call."""
+    prog = programs.path("proc_state")
+    nat = run_native([prog, mode])
+    assert nat.returncode == 0 and marker.encode() in nat.stdout, nat
+    box = run_sandbox([prog, mode])
+    assert (box.returncode, box.stdout) == (0, nat.stdout), box

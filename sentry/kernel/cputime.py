@@ -81,6 +81,23 @@ class TaskCPU:
         except OSError:  # the thread just ended
             return self.sys_done
 
+    def running(self, window_s: float = 0.001) -> bool:
+        """Whether the serving Sentry thread is working on the task's syscall
+        now (its CPU clock moves), not waiting in it: what /proc's state letter
+        needs (R against S) for a task that is in a syscall.  Linux knows
+        from the scheduler; here the wait may be in any of the Sentry's many
+        blocking points, so the thread's own CPU clock is sampled over
+        ``window_s`` instead (a blocked thread's does not move)."""
+        clock = self._clock
+        if clock is None:
+            return False
+        try:
+            before = time.clock_gettime_ns(clock)
+            time.sleep(window_s)
+            return time.clock_gettime_ns(clock) - before >= window_s * 1e9 * 0.1
+        except OSError:  # the thread just ended
+            return False
+
     def user_ns(self) -> int:
         since = self.app_since
         now = time.monotonic_ns() - since if since else 0

@@ -240,6 +240,12 @@ def task_state(tg: ThreadGroup, task: Task | None) -> tuple[str, str]:
         return "T", "stopped"
     if task is current_task() or task.in_app:
         return "R", "running"
+    # In a syscall: sleeping only while it waits (a parked read, or a serving
+    # thread that gets no CPU), as Linux shows it; a program that polls for
+    # 'S' to know a child blocked (LTP's TST_PROCESS_STATE_WAIT) must not see
+    # it the moment the child enters the call.
+    if not task.parked and task.cpu.running():
+        return "R", "running"
     return "S", "sleeping"
 
 

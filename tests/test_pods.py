@@ -329,3 +329,37 @@ def test_pod_churn_at_scale(tmp_path: Path, busybox: Path) -> None:
     """5 containers in a pod, started and deleted 20 times: nothing left over."""
     _need_root()
     _churn(tmp_path, busybox, members=5, rounds=20)
+
+
+def test_member_with_a_terminal(tmp_path: Path, busybox: Path) -> None:
+    """A member whose process.terminal is set (`kubectl run -it`, crictl with
+    tty): its init gets a pty of the pod's Sentry bridged to the replica of
+    --console-socket's pty, as a container of its own does."""
+    from console_support import ConsoleListener, read_until
+
+    _need_root()
+    p = Pod(tmp_path, busybox)
+    listener = ConsoleListener(str(tmp_path / "console.sock"))
+    try:
+        p.start_sandbox()
+        cid = f"tty-{p.tag}"
+        b = p.bundle("tty", ["sh", "-c", "echo member-tty; read x; echo got-$x; exit 3"],
+                     "container")
+        cfg = json.loads((b / "config.json").read_text())
+        cfg["process"]["terminal"] = True
+        (b / "config.json").write_text(json.dumps(cfg))
+        p.ids.append(cid)
+        res = runsc_bg(p.root, "create", "--bundle", str(b), "--console-socket",
+                       str(tmp_path / "console.sock"), cid)
+        assert res.returncode == 0, res.stderr
+        master = listener.master()
+        res = runsc(p.root, "start", cid)
+        assert res.returncode == 0, res.stderr
+        read_until(master, b"member-tty\r\n")
+        os.write(master, b"hello\n")
+        read_until(master, b"got-hello\r\n")
+        assert _wait(p, cid) == 3
+        assert p.state(p.sid)["status"] == "running"
+    finally:
+        listener.close()
+        p.close()

@@ -17,18 +17,15 @@ Facts the tests rely on:
 
 from __future__ import annotations
 
-import array
 import fcntl
 import json
 import os
 import pty
 import select
 import signal
-import socket
 import subprocess
 import sys
 import termios
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from console_support import ConsoleListener, read_until
 from helpers import RUNSC, Programs, assert_no_process_left, run_native, run_sandbox, shell_status
 
 from sentry.tty import termios as t
@@ -295,64 +293,6 @@ def bundle_dir(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
-class ConsoleListener:
-    """The shim's side of --console-socket: accept once, take the fd."""
-
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(1)
-        self.sock.settimeout(TIMEOUT)
-        self.fd: int | None = None
-        self.name = b""
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-            with conn:
-                conn.settimeout(TIMEOUT)
-                fds = array.array("i")
-                msg, anc, _, _ = conn.recvmsg(1024, socket.CMSG_SPACE(4 * fds.itemsize))
-                for level, kind, data in anc:
-                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                        fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
-                self.name = msg
-                self.fd = fds[0] if len(fds) == 1 else None
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            self.error = exc
-
-    def master(self) -> int:
-        self.thread.join(TIMEOUT)
-        assert self.error is None, self.error
-        assert self.fd is not None, "no fd came over the console socket"
-        return self.fd
-
-    def close(self) -> None:
-        self.sock.close()
-        if self.fd is not None:
-            os.close(self.fd)
-
-
-def _read_until(fd: int, needle: bytes, timeout: float = TIMEOUT) -> bytes:
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while needle not in buf:
-        left = deadline - time.monotonic()
-        assert left > 0, f"no {needle!r} within {timeout} s; got {buf!r}"
-        r, _, _ = select.select([fd], [], [], min(left, 0.5))
-        if r:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                chunk = b""
-            assert chunk, f"EOF before {needle!r}; got {buf!r}"
-            buf += chunk
-    return buf
-
-
 @pytest.mark.root
 @pytest.mark.sandbox
 def test_console_socket(tmp_path: Path, bundle_dir: Callable[..., Path]) -> None:
@@ -370,7 +310,7 @@ def test_console_socket(tmp_path: Path, bundle_dir: Callable[..., Path]) -> None
         res = _runsc(root, "start", cid)
         assert res.returncode == 0, res.stderr
         os.write(master, b"tty; echo h''i\n")
-        out = _read_until(master, b"hi\r\n")
+        out = read_until(master, b"hi\r\n")
         assert b"/dev/pts/0" in out, out
         os.write(master, b"exit 3\n")
         res = _runsc(root, "wait", cid)
@@ -414,7 +354,7 @@ def test_exec_tty_console_socket(tmp_path: Path, bundle_dir: Callable[..., Path]
         try:
             master = listener.master()
             os.write(master, b"tty; echo e''xec-hi; exit 4\n")
-            out = _read_until(master, b"exec-hi\r\n")
+            out = read_until(master, b"exec-hi\r\n")
             assert b"/dev/pts/" in out, out
             assert proc.wait(TIMEOUT) == 4, proc.stderr.read() if proc.stderr else ""
         finally:

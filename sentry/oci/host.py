@@ -630,7 +630,7 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     if sandbox_id is not None:  # into that pod's Sentry: no namespaces, no boot
         from sentry.oci import pod_host
 
-        return pod_host.serve_member(c, b, ready_fd, sandbox_id)
+        return pod_host.serve_member(c, b, ready_fd, sandbox_id, console_fd)
     if NETWORK == "sandbox" and "network" not in b.namespaces:
         # No namespace of its own: the interface would be the host's (never
         # take it over); loopback only, as runsc without a network namespace.

@@ -145,10 +145,15 @@ def _fail(ready_fd: int, message: str) -> int:
     return 1
 
 
-def serve_member(c: Container, b: bundle.Bundle, ready_fd: int, sandbox_id: str) -> int:
-    """A pod member's host process, for its whole life; its exit code."""
-    if b.process.terminal:
-        return _fail(ready_fd, "pod member: process.terminal is not supported (yet)")
+def serve_member(c: Container, b: bundle.Bundle, ready_fd: int, sandbox_id: str,
+                 console_fd: int | None = None) -> int:
+    """A pod member's host process, for its whole life; its exit code.
+    With process.terminal, ``console_fd`` (a host terminal: the replica of
+    --console-socket's pty, or the caller's own) is the init's stdio, which
+    the pod's Sentry bridges to a pty of its own (pod_sentry.Member)."""
+    if b.process.terminal and console_fd is None:
+        return _fail(ready_fd, "pod member: process.terminal needs a console")
+    stdio = [console_fd] * 3 if b.process.terminal and console_fd is not None else [0, 1, 2]
     try:
         sandbox = c.root.container(sandbox_id)
         status = sandbox.current().get("status")
@@ -162,7 +167,7 @@ def serve_member(c: Container, b: bundle.Bundle, ready_fd: int, sandbox_id: str)
         client = Client(sandbox.socket_path)
         try:
             client.call({"op": "join", "id": c.id}, JOIN_TIMEOUT,
-                        fds=[chan_theirs.fileno(), st_theirs.fileno(), 0, 1, 2])
+                        fds=[chan_theirs.fileno(), st_theirs.fileno(), *stdio])
         finally:
             client.close()
     except ControlError as exc:
@@ -170,6 +175,8 @@ def serve_member(c: Container, b: bundle.Bundle, ready_fd: int, sandbox_id: str)
     finally:
         chan_theirs.close()
         st_theirs.close()
+        if console_fd is not None and console_fd > 2:
+            os.close(console_fd)  # the Sentry has its copy
     host = MemberHost(c, b, chan, st)
     error = host.setup(b)
     if error is not None:

@@ -50,6 +50,7 @@ from sentry.kernel.signals import SigInfo
 from sentry.mountspec import MountError
 from sentry.oci import bundle, pod
 from sentry.oci.control import FrameError, close_fds, read_frame, send_frame, valid_signal
+from sentry.tty.console import ConsoleBridge  # now: the confined Sentry opens no files
 from sentry.vfs.resolve import FsContext
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ class Member:
         self.ctx: FsContext | None = None
         self.process: Any = None  # the raw OCI process object
         self.init: ThreadGroup | None = None
+        self.console: ConsoleBridge | None = None  # process.terminal's bridge
 
     # -- which processes are ours ---------------------------------------------
 
@@ -189,10 +191,25 @@ class Member:
             return {"ok": False, "error": "cannot start: not set up, or started already"}
         stdio, self.stdio = self.stdio, None
         spec = sentry_ops.process_spec(self.process, stdio)
+        if self.process.terminal:
+            # The member's console (its host passed the host terminal as all
+            # three stdio fds): bridged to a pty of the pod's own, as for an
+            # `exec --tty` (sentry/tty/console.py).
+            close_fds(stdio[1:])
+            try:
+                self.console = ConsoleBridge(stdio[0], kernel=self.kernel,
+                                             uid=self.process.user.uid, owned=True)
+            except (OSError, RuntimeError) as exc:
+                close_fds(stdio[:1])
+                return {"ok": False, "error": f"process.terminal: {exc}"}
+            spec.stdio, spec.console = None, self.console
         try:
             task = Booted(self.kernel, self.ctx).exec(spec)  # owns stdio from here
         except LaunchError as exc:
+            self._close_console(0)
             return {"ok": False, "error": exc.runc_message(), "status": exc.status}
+        if self.console is not None:
+            self.console.start()
         self.init = task.tg
         threading.Thread(target=self._watch_init, daemon=True,
                          name=f"pod-member-{task.pid}").start()
@@ -227,6 +244,7 @@ class Member:
                 self.kernel.child_exit.wait(1.0)
             code = wait_status_to_exit_code(tg.exit_status)
         self._signal_all(SIGKILL)
+        self._close_console()  # its last output first, as for a container's own
         status, self.status = self.status, None
         if status is None:
             return
@@ -238,6 +256,11 @@ class Member:
         finally:
             status.close()
 
+    def _close_console(self, drain_s: float = 2.0) -> None:
+        console, self.console = self.console, None
+        if console is not None:
+            console.close(drain_s=drain_s)
+
     def teardown(self) -> None:
         """The member has ended (its host asks, or is gone): kill what is
         left, let go of its trees.  Idempotent."""
@@ -248,6 +271,7 @@ class Member:
                 self.kernel.child_exit.wait(0.1)
                 waited += 0.1
         close_fds(self.stdio or [])
+        self._close_console(0)
         if self.status is not None:
             self.status.close()
         for fs in self.made:

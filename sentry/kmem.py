@@ -42,8 +42,12 @@ The budget: what the limit leaves after SELF_RESERVE (the Sentry's own heap,
 the Gofer and the stubs: a whole shell sandbox peaks at about 32 MiB), halved,
 because the application's own memory is charged to the same limit and
 Python's bytearrays may hold up to twice what they contain (a front delete
-shrinks one only under half full). At least MIN_BUDGET, so a shell's pipes
-work under `-m 34m`. With no limit: a quarter of the host's memory.
+shrinks one only under half full). Under small limits, where nothing is
+left after the reserve, a sixteenth of the limit (2 MiB under `-m 34m`:
+32 full pipes), and never less than MIN_BUDGET: a fixed 8 MiB floor took a
+34 MiB shell sandbox past its limit (the image cache and the file pages
+fill what they may, and the stubs' memory and the Sentry's heap come on
+top). With no limit: a quarter of the host's memory.
 
 Cost on the hot path: a buffer charges whole pages and keeps one page
 charged while it lives (Linux's pipe keeps a spare page, ``tmp_page``), so a
@@ -66,7 +70,7 @@ from sentry import memlimit
 
 PAGE = 4096
 SELF_RESERVE = 48 << 20
-MIN_BUDGET = 8 << 20
+MIN_BUDGET = 1 << 20
 _UNLIMITED = 1 << 62
 
 
@@ -89,7 +93,7 @@ def budget_for(limit: int) -> int:
     """The bytes buffers and caches may hold under a memory ``limit``."""
     if limit >= _UNLIMITED:
         return max(MIN_BUDGET, _host_memory() // 4)
-    return max(MIN_BUDGET, (limit - SELF_RESERVE) // 2)
+    return max(MIN_BUDGET, limit // 16, (limit - SELF_RESERVE) // 2)
 
 
 _lock = threading.Lock()

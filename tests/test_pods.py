@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -362,4 +363,55 @@ def test_member_with_a_terminal(tmp_path: Path, busybox: Path) -> None:
         assert p.state(p.sid)["status"] == "running"
     finally:
         listener.close()
+        p.close()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _grows(path: Path, within: float = 20.0) -> bool:
+    start, deadline = _size(path), time.monotonic() + within
+    while time.monotonic() < deadline:
+        if _size(path) > start:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_member_pause_resume_and_stats(tmp_path: Path, busybox: Path) -> None:
+    """pause holds one member's processes only (the pod's other containers go
+    on), resume lets them go on; `events --stats` of a member counts its own
+    processes (its tasks, not the pod's)."""
+    _need_root()
+    p = Pod(tmp_path, busybox)
+    loop = "while true; do echo x >> /ticks; sleep 0.05; done"
+    try:
+        p.start_sandbox()
+        a, b = p.member("a", ["sh", "-c", loop]), p.member("b", ["sh", "-c", loop])
+        ticks_a = tmp_path / "bundle-a" / "rootfs" / "ticks"
+        ticks_b = tmp_path / "bundle-b" / "rootfs" / "ticks"
+        assert _grows(ticks_a) and _grows(ticks_b)
+        res = runsc(p.root, "pause", a)
+        assert res.returncode == 0, res.stderr
+        assert p.state(a)["status"] == "paused"
+        time.sleep(0.5)  # a write already in the Sentry lands
+        held = _size(ticks_a)
+        assert _grows(ticks_b, 2.0)
+        time.sleep(0.5)
+        assert _size(ticks_a) == held, "a paused member's process ran"
+        res = runsc(p.root, "events", "--stats", b)
+        assert res.returncode == 0, res.stderr
+        data = json.loads(res.stdout)["data"]
+        # sh and at most a sleep: not the pod's other processes
+        assert 1 <= data["pids"]["current"] <= 2, data
+        assert data["cpu"]["usage"]["total"] > 0, data
+        res = runsc(p.root, "resume", a)
+        assert res.returncode == 0, res.stderr
+        assert p.state(a)["status"] == "running"
+        assert _grows(ticks_a)
+    finally:
         p.close()

@@ -137,6 +137,9 @@ class Kernel:
     mf: Any = None  # the memory file (sentry/mm/memfile.py): all application memory
     image_cache: Any = None  # program text kept across execs (sentry/mm/image_cache.py)
     frozen: bool = False  # OCI pause: tasks are held before they return to the app
+    # A pod member's pause: its tasks (those in its mount namespace) are held.
+    frozen_namespaces: frozenset[Any] = frozenset()
+    holding: bool = False  # frozen, or some namespace is (the hot path's one check)
     quiescing: bool = False  # checkpoint: blocked syscalls end to be restarted later
     # A container's init ignores signals it has no handler for (_init_ignores).
     protect_init: bool = False
@@ -287,22 +290,38 @@ class Kernel:
             t.kill()
 
     # -- freezing (OCI pause / resume) --------------------------------------
-    def freeze(self) -> None:
+    def freeze(self, namespace: Any = None) -> None:
         """Hold every task before it next runs application code, as the cgroup
         freezer does for runc's pause.  Tasks running application code are kicked
         out of it now; tasks inside a syscall finish it first (it may block, as
         a sleep does) and are held on their way back; new tasks are held before
-        their first instruction.  Held tasks still die of SIGKILL."""
-        self._set_frozen(True)
+        their first instruction.  Held tasks still die of SIGKILL.  With
+        ``namespace`` (a pod member's mount namespace), only the tasks of the
+        processes in it, as pausing one container of a pod freezes its cgroup
+        only."""
+        self._set_frozen(True, namespace)
 
-    def thaw(self) -> None:
+    def thaw(self, namespace: Any = None) -> None:
         """Let every held task go on (signals that came meanwhile are delivered)."""
-        self._set_frozen(False)
+        self._set_frozen(False, namespace)
 
-    def _set_frozen(self, frozen: bool) -> None:
+    def holds(self, task: Task) -> bool:
+        """Whether a freeze holds ``task`` now (called only when ``holding``)."""
+        if self.frozen:
+            return True
+        namespaces = self.frozen_namespaces
+        return bool(namespaces) and getattr(task.tg.fs, "ns", None) in namespaces
+
+    def _set_frozen(self, frozen: bool, namespace: Any = None) -> None:
         """Flip the flag, then wake every task so it sees it (Task._resume)."""
         with self.lock:
-            self.frozen = frozen
+            if namespace is None:
+                self.frozen = frozen
+            elif frozen:
+                self.frozen_namespaces = self.frozen_namespaces | {namespace}
+            else:
+                self.frozen_namespaces = self.frozen_namespaces - {namespace}
+            self.holding = self.frozen or bool(self.frozen_namespaces)
             tasks = list(self.tasks.values())
         for t in tasks:
             t.wake()

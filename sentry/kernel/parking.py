@@ -89,7 +89,7 @@ def claim(task: Task) -> bool:
     if not th.claim():
         return False
     task.in_app = True  # before reading frozen: see the module docstring
-    if task.kernel.frozen or task.killed or task.signal_pending():
+    if (task.kernel.holding and task.kernel.holds(task)) or task.killed or task.signal_pending():
         task.in_app = False
         th.unclaim()
         return False

@@ -486,12 +486,12 @@ class Task(SignalDelivery):
         if self.ptrace is not None:
             rax = ptrace.before_resume(self, rax)
         self.in_app = True
-        if self.kernel.frozen:
+        if self.kernel.holding and self.kernel.holds(self):
             self.in_app = False
             self.held_rax = rax  # what a checkpoint saves: the slot's registers, this RAX
             self.held = True
             try:
-                self._hold_while(lambda: self.kernel.frozen)
+                self._hold_while(lambda: self.kernel.holds(self))
             finally:
                 self.held = False
             self.in_app = True

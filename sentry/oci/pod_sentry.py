@@ -128,6 +128,13 @@ class Member:
                           "cmd": b" ".join(tg.argv).decode("utf-8", "replace")}
                          for tg in self.groups()]
             return {"ok": True, "processes": sorted(procs, key=lambda p: p["pid"])}
+        if op in ("pause", "resume"):
+            if self.ns is None:
+                return {"ok": False, "error": "container is not set up"}
+            (self.kernel.freeze if op == "pause" else self.kernel.thaw)(self.ns)
+            return {"ok": True}
+        if op == "stats":
+            return self._stats()
         if op == "exec":
             if self.ctx is None or self.init is None:
                 return {"ok": False, "error": "container is not running"}
@@ -138,6 +145,26 @@ class Member:
             fds.clear()
             return sentry_ops.exec_in(Booted(self.kernel, self.ctx), msg.get("process"), taken)
         return {"ok": False, "error": f"unknown op {op!r}"}
+
+    def _stats(self) -> dict[str, Any]:
+        """The member's share of the pod's usage (`events --stats`): its
+        processes' application CPU time, the Sentry's time on their syscalls,
+        the private memory of their address spaces (each arena once; shared
+        objects are the pod's), and their live tasks."""
+        from sentry.kernel.cputime import group_sys_ns
+
+        with self.kernel.lock:
+            groups = self.groups()
+            tasks = sum(len(tg.live_tasks()) for tg in groups)
+        arenas = {id(a): a for tg in groups
+                  if (a := getattr(tg.mm, "arena", None)) is not None}
+        memory = 0
+        for a in arenas.values():
+            with contextlib.suppress(OSError):
+                memory += os.fstat(a.fd).st_blocks * 512
+        return {"ok": True, "user": sum(tg.cpu_ns() for tg in groups),
+                "kernel": sum(group_sys_ns(tg) for tg in groups),
+                "memory": memory, "tasks": tasks}
 
     def _tree(self, msg: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         late = getattr(self.booted.root.client, "late", None) if self.booted.root else None
@@ -264,6 +291,8 @@ class Member:
     def teardown(self) -> None:
         """The member has ended (its host asks, or is gone): kill what is
         left, let go of its trees.  Idempotent."""
+        if self.ns is not None and self.ns in self.kernel.frozen_namespaces:
+            self.kernel.thaw(self.ns)  # a paused member's end: nothing stays held
         self._signal_all(SIGKILL)
         with self.kernel.lock:
             waited = 0.0

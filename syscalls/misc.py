@@ -85,7 +85,7 @@ def futex(t: Task, a: Args) -> int:
         def load() -> int:
             return U32.unpack(t.mm.copy_in(addr, 4))[0]
 
-        manager.wait(key, load, val & 0xFFFFFFFF, deadline, bitset, t.check_interrupt)
+        manager.wait(key, load, val & 0xFFFFFFFF, deadline, bitset, t.check_interrupt, t)
         return 0
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bitset = 0xFFFFFFFF if cmd == FUTEX_WAKE else val3 & 0xFFFFFFFF

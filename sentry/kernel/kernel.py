@@ -53,6 +53,27 @@ CLD_CONTINUED = 6
 STOP_SIGNALS = (19, 20, 21, 22)  # SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
 
 Handler = Callable[[Any, tuple[int, ...]], int]
+
+
+class LiveTable(dict):  # type: ignore[type-arg]
+    """The kernel's pid -> task and thread group tables, changed by every
+    fork and exit while other threads look through them (ps, /proc, kill of
+    a group, the pids limit), many without the kernel's lock.  Iterating a
+    dict another thread changes raises RuntimeError ("dictionary changed
+    size during iteration": a task's exit among 1,000 did); here every view
+    is a snapshot taken in one C call, which the GIL makes atomic."""
+
+    def values(self):  # type: ignore[override]
+        return list(dict.values(self))
+
+    def items(self):  # type: ignore[override]
+        return list(dict.items(self))
+
+    def keys(self):  # type: ignore[override]
+        return list(dict.keys(self))
+
+    def __iter__(self):  # type: ignore[override]
+        return iter(list(dict.keys(self)))
 PID_MAX = 4194304
 
 
@@ -128,8 +149,8 @@ class Kernel:
     # The writable tunables of /proc/sys (sentry/kernel/sysctl.py).
     sysctl: Sysctls = field(default_factory=Sysctls)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    thread_groups: dict[int, ThreadGroup] = field(default_factory=dict)
-    tasks: dict[int, Task] = field(default_factory=dict)
+    thread_groups: dict[int, ThreadGroup] = field(default_factory=lambda: LiveTable())
+    tasks: dict[int, Task] = field(default_factory=lambda: LiveTable())
     init: ThreadGroup | None = None
     done: threading.Event = field(default_factory=threading.Event)
     init_status: int = 0

@@ -134,6 +134,7 @@ class Task(SignalDelivery):
         self.saved_sigmask: int | None = None  # restored after a sigsuspend handler
         self._frees_after_event = False  # _queue_mm_ops: commit frees at the next event
         self.parked = False  # a syscall another thread may finish (sentry/kernel/parking.py)
+        self.blocker: Any = None  # a futex wait wake() and kill() poke (sentry/kernel/futex.py)
         self.held = False  # held by a frozen kernel on its way to the app (_resume)
         self.held_rax: int | None = None  # the syscall result it will resume with, if any
         self.ptrace: Any = None  # its tracer's hold on it (sentry/kernel/ptrace.py)
@@ -201,6 +202,8 @@ class Task(SignalDelivery):
     def wake(self) -> None:
         """A signal arrived: end a Sentry-internal wait, or interrupt application code."""
         self._wake.set()
+        if (b := self.blocker) is not None:
+            b.poke()
         if self.in_app or (self.parked and not self.thread.unpark()):
             self.thread.kick()  # running application code, or about to
 
@@ -208,6 +211,8 @@ class Task(SignalDelivery):
         """Make the task die: its stub is killed and any Sentry wait ends."""
         self.killed = True
         self._wake.set()
+        if (b := self.blocker) is not None:
+            b.poke()
         if self.parked:
             self.thread.unpark()
         proc = self.tg.proc
@@ -317,12 +322,15 @@ class Task(SignalDelivery):
                 tg.proc.release()
                 tg.utime_ns += tg.proc.cpu_ns()  # final, before the group becomes a zombie
                 tg.maxrss_kb = max(tg.maxrss_kb, tg.proc.maxrss_kb)
+            # A snapshot (one C call under the GIL): other tasks fork and
+            # exit meanwhile, and iterating the dict itself raised "changed
+            # size during iteration" (1,000 processes exiting at once).
+            groups = list(kernel.thread_groups.values())
             if not any(g.fds is tg.fds and g is not tg and not g.zombie  # CLONE_FILES
-                       for g in kernel.thread_groups.values()):
+                       for g in groups):
                 tg.fds.close_all()
             LOCKS.release_all(tg.tgid)
-            if not any(g.mm is tg.mm and g is not tg and not g.zombie
-                       for g in kernel.thread_groups.values()):
+            if not any(g.mm is tg.mm and g is not tg and not g.zombie for g in groups):
                 tg.mm.release()
                 tg.mm.commit_frees()
         kernel.task_exited(self)

@@ -10,9 +10,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from helpers import REPO_ROOT, RUNSC, host_children, sentry_pid
+from test_oci import (  # noqa: F401 - fixtures, used by name
+    cid,
+    make_bundle,
+    runsc,
+    runsc_bg,
+    state_root,
+)
 
 CHILD = r"""
 import os, sys
@@ -24,9 +33,10 @@ open("/etc/hostname", "rb")
 print("open allowed", flush=True)
 """
 
-# Namespaces the Sentry leaves (see docs/security.md for why user is not
-# among them; pid: `runsc.py do`'s Sentry is init of its own, sentry/pidns.py).
-SENTRY_NEW_NS = ("ipc", "uts", "cgroup", "net", "mnt", "pid")
+# Namespaces the Sentry leaves (pid: `runsc.py do`'s Sentry is init of its
+# own, sentry/pidns.py; user: identity-mapped, sentry/userns.py).
+SENTRY_NEW_NS = ("ipc", "uts", "cgroup", "net", "mnt", "pid", "user")
+IDENTITY_MAP = ["0", "0", "4294967295"]
 
 
 def test_sentry_that_opens_a_file_after_boot_is_killed() -> None:
@@ -44,6 +54,21 @@ def _status(pid: int) -> dict[str, str]:
 def _ns(pid: int | str) -> dict[str, str]:
     return {n: os.readlink(f"/proc/{pid}/ns/{n}") for n in ("ipc", "uts", "cgroup", "net", "mnt",
                                                              "user", "pid")}
+
+
+def _id_maps(pid: int) -> list[list[str]]:
+    """/proc/PID/uid_map and gid_map as the host reads them, split."""
+    maps = []
+    for name in ("uid_map", "gid_map"):
+        with open(f"/proc/{pid}/{name}") as f:
+            maps += [line.split() for line in f]
+    return maps
+
+
+def _in_identity_user_ns(pid: int) -> None:
+    host = os.readlink("/proc/self/ns/user")
+    assert os.readlink(f"/proc/{pid}/ns/user") != host, f"{pid} is in the host's user namespace"
+    assert _id_maps(pid) == [IDENTITY_MAP, IDENTITY_MAP], _id_maps(pid)
 
 
 def _gofer_of(sentry: int) -> int:
@@ -94,6 +119,8 @@ def test_booted_sentry_and_gofer_are_confined(tmp_path) -> None:  # noqa: ANN001
         assert int(gs["CapEff"], 16) == 0b11111
         assert int(gs["CapBnd"], 16) == 0b11111
         assert _ns(gofer)["mnt"] != host["mnt"]
+        _in_identity_user_ns(sentry_id)
+        _in_identity_user_ns(gofer)
         assert os.readlink(f"/proc/{gofer}/root") == "/"  # pivot_root: "/" is the served tree
         assert os.stat(f"/proc/{gofer}/root/bin/busybox").st_ino == os.stat("/bin/busybox").st_ino
 
@@ -104,6 +131,28 @@ def test_booted_sentry_and_gofer_are_confined(tmp_path) -> None:  # noqa: ANN001
             ks = _status(k)
             assert int(ks["CapEff"], 16) == 0 and int(ks["CapPrm"], 16) == 0, (k, ks)
             assert int(ks["CapBnd"], 16) == 0, (k, ks)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.sandbox
+def test_with_host_network_the_sentry_keeps_the_host_user_namespace() -> None:
+    """--network=host: binding a port below 1024 in the host's network
+    namespace needs CAP_NET_BIND_SERVICE in the initial user namespace (its
+    owner), so the Sentry stays there, as runsc's sandbox does with host
+    networking (docs/security.md)."""
+    proc = subprocess.Popen([sys.executable, str(RUNSC), "do", "--network", "host", "--",
+                             "/bin/busybox", "sleep", "30"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        sentry_id = sentry_pid(proc.pid)
+        deadline = time.monotonic() + 30
+        while _status(sentry_id).get("Seccomp") != "2":
+            assert proc.poll() is None and time.monotonic() < deadline, "no confined Sentry"
+            time.sleep(0.1)
+        assert _ns(sentry_id)["user"] == _ns("self")["user"]
+        assert _ns(sentry_id)["net"] == _ns("self")["net"]
     finally:
         proc.kill()
         proc.wait()
@@ -173,3 +222,35 @@ def test_sentry_cannot_signal_another_host_process(how: str) -> None:
     finally:
         victim.kill()
         victim.wait()
+
+
+@pytest.mark.root
+@pytest.mark.sandbox
+def test_oci_host_sentry_and_gofer_are_in_a_user_namespace(state_root: Path, cid: str,  # noqa: F811
+                                                          make_bundle: Callable[..., Path],  # noqa: F811,E501
+                                                          tmp_path: Path) -> None:
+    """An OCI container: the state's pid (the sandbox host, what the
+    runtime-tools validator's linux_ns_nopath compares with the runtime's
+    own), its Sentry and its Gofer are in an identity-mapped user namespace
+    of their own; the application still sees its config's maps."""
+    pid_file = tmp_path / "pid"
+    bundle = make_bundle(["sh", "-c", "cat /proc/self/uid_map; sleep 30"])
+    res = runsc_bg(state_root, "create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid)
+    assert res.returncode == 0, res.stderr
+    host = int(pid_file.read_text())
+    try:
+        _in_identity_user_ns(host)
+        assert runsc(state_root, "start", cid).returncode == 0
+        deadline = time.monotonic() + 30
+        while True:
+            kids = host_children(host)
+            if len(kids) == 1 and _status(kids[0]).get("Seccomp") == "2":
+                break
+            assert time.monotonic() < deadline, f"no confined Sentry below host {host}: {kids}"
+            time.sleep(0.1)
+        sentry = kids[0]
+        _in_identity_user_ns(sentry)
+        _in_identity_user_ns(_gofer_of(sentry))
+        assert _ns(sentry)["user"] == _ns(host)["user"]
+    finally:
+        runsc(state_root, "delete", "--force", cid)

@@ -50,6 +50,8 @@ CLONE_NEWUSER = 0x10000000
 ENV = "PYVISOR_SENTRY_USER_NS"
 IDENTITY_MAP = b"0 0 4294967295\n"
 HELPER_TIMEOUT = 10.0
+# This process (or the one it was forked from) entered a namespace here.
+ENTERED = False
 
 
 class UserNamespaceError(OSError):
@@ -144,6 +146,8 @@ def enter(also: int = 0, what: str = "sentry") -> bool:
     if code != 0:
         why = "timed out" if code is None else "could not write them"
         raise UserNamespaceError(f"{what}: user namespace id maps: the helper {why}")
+    global ENTERED
+    ENTERED = True
     log.debug("%s: in an identity-mapped user namespace (%.1f ms)", what,
               (time.monotonic() - start) * 1000)
     return True

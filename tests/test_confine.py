@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import REPO_ROOT, RUNSC, host_children, sentry_pid
@@ -226,20 +227,33 @@ def test_sentry_cannot_signal_another_host_process(how: str) -> None:
 
 @pytest.mark.root
 @pytest.mark.sandbox
-def test_oci_host_sentry_and_gofer_are_in_a_user_namespace(state_root: Path, cid: str,  # noqa: F811
-                                                          make_bundle: Callable[..., Path],  # noqa: F811,E501
-                                                          tmp_path: Path) -> None:
-    """An OCI container: the state's pid (the sandbox host, what the
-    runtime-tools validator's linux_ns_nopath compares with the runtime's
-    own), its Sentry and its Gofer are in an identity-mapped user namespace
-    of their own; the application still sees its config's maps."""
+@pytest.mark.parametrize("user_ns", [False, True], ids=["no-user-ns-listed", "user-ns-listed"])
+def test_oci_sentry_and_gofer_are_in_a_user_namespace(state_root: Path, cid: str,  # noqa: F811
+                                                      make_bundle: Callable[..., Path],  # noqa: F811
+                                                      tmp_path: Path, user_ns: bool) -> None:
+    """An OCI container's Sentry and Gofer are in an identity-mapped user
+    namespace of their own.  The state's pid (the sandbox host) is in it too
+    when the config lists a user namespace (the runtime-tools validator's
+    linux_ns_nopath compares it with the runtime's own), and in the
+    runtime's when it does not (linux_ns_itype: an unlisted type is
+    inherited, as runc's container process inherits it)."""
+    def edit(cfg: dict[str, Any]) -> None:
+        ns = [n for n in cfg["linux"]["namespaces"] if n["type"] != "user"]
+        cfg["linux"]["namespaces"] = [*ns, {"type": "user"}] if user_ns else ns
+        if user_ns:
+            cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1000}]
+            cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1000}]
+
     pid_file = tmp_path / "pid"
-    bundle = make_bundle(["sh", "-c", "cat /proc/self/uid_map; sleep 30"])
+    bundle = make_bundle(["sleep", "30"], edit=edit)
     res = runsc_bg(state_root, "create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid)
     assert res.returncode == 0, res.stderr
     host = int(pid_file.read_text())
     try:
-        _in_identity_user_ns(host)
+        if user_ns:
+            _in_identity_user_ns(host)
+        else:
+            assert _ns(host)["user"] == _ns("self")["user"]
         assert runsc(state_root, "start", cid).returncode == 0
         deadline = time.monotonic() + 30
         while True:
@@ -251,6 +265,11 @@ def test_oci_host_sentry_and_gofer_are_in_a_user_namespace(state_root: Path, cid
         sentry = kids[0]
         _in_identity_user_ns(sentry)
         _in_identity_user_ns(_gofer_of(sentry))
-        assert _ns(sentry)["user"] == _ns(host)["user"]
+        assert (_ns(sentry)["user"] == _ns(host)["user"]) == user_ns
+        # The application still sees its config's maps (the Sentry's, not these).
+        res = runsc(state_root, "exec", cid, "cat", "/proc/self/uid_map")
+        assert res.returncode == 0, res.stderr
+        want = ["0", "1000", "1000"] if user_ns else IDENTITY_MAP
+        assert res.stdout.split() == want, res.stdout
     finally:
         runsc(state_root, "delete", "--force", cid)

@@ -111,6 +111,12 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
                  console_fd: int | None = None, kernel_release: str | None = None,
                  overlay: str = "none", restore: str | None = None) -> int:
     """Boot the sandbox for ``b``; the init waits in before_start for `start`."""
+    try:  # its own user namespace if the host has none (host_userns.py)
+        host_userns.sentry_enter(NETWORK)
+    except userns.UserNamespaceError as exc:
+        with contextlib.suppress(OSError):
+            send_frame(chan, {"ready": False, "error": str(exc), "status": 1})
+        return 1
     from gofer import prefork
     # What both the Gofer and the Sentry import, imported once before the
     # fork: the Gofer shares these pages instead of making its own copy
@@ -637,7 +643,8 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     # pid, not the Sentry's pid in the container's namespace (shm/layout.py).
     layout.set_creator_tag()
     try:  # the last step with the initial user namespace's powers (host_userns.py)
-        own = host_userns.enter(NETWORK)
+        own = (host_userns.enter(NETWORK) if "user" in b.namespaces
+               else host_userns.HostNamespace())
     except userns.UserNamespaceError as exc:
         write_report(ready_fd, {"ok": False, "error": str(exc)})
         return 1

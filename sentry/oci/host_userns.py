@@ -26,6 +26,14 @@ to have happened while the host still had the initial namespace's powers):
    forked, still privileged;
 4. userns.enter.
 
+Only when the config lists a ``user`` namespace (without a path: a path is
+refused, sentry/oci/namespaces.py): otherwise the state's pid stays in the
+runtime's user namespace, as runc's container process does (the validator's
+linux_ns_itype checks that), and the Sentry enters one of its own as the
+first thing it does (:func:`sentry_enter`), the same steps 2 and 4, before
+it forks the Gofer; the host, still privileged, then opens `start`'s packet
+socket itself.
+
 Not entered with ``--network=host`` (binding ports below 1024 in the host's
 network namespace needs CAP_NET_BIND_SERVICE in its owner, the initial user
 namespace; runsc gives its sandbox no user namespace with host networking
@@ -194,20 +202,22 @@ class HostNamespace:
             userns.PROCFS_FD = None
 
 
-def enter(network: str) -> HostNamespace:
+def enter(network: str, *, packet: bool = True, what: str = "sandbox host") -> HostNamespace:
     """Steps 2-4 of the module docstring; raises UserNamespaceError when the
-    namespace was made but its maps could not be written."""
+    namespace was made but its maps could not be written.  ``packet``: fork
+    the packet helper for --network=sandbox (the host's `start` needs it;
+    a Sentry entering on its own has a privileged host to do that)."""
     made = HostNamespace()
-    if network == "host" or not userns.enabled():
+    if network == "host" or not userns.enabled() or userns.ENTERED:
         return made
     foreign = pidns.procfs_is_foreign()
     if foreign:
         made.procfs = userns.detached_procfs()
         if made.procfs is None:
             return made  # the Sentry could not get a /proc of its pid namespace
-    if network == "sandbox":
+    if network == "sandbox" and packet:
         made.packet = PacketHelper()
-    if not userns.enter(what="sandbox host"):
+    if not userns.enter(what=what):
         if made.procfs is not None:
             os.close(made.procfs)
             made.procfs = None
@@ -217,6 +227,13 @@ def enter(network: str) -> HostNamespace:
         return made
     userns.PROCFS_FD = made.procfs
     return made
+
+
+def sentry_enter(network: str) -> None:
+    """The OCI Sentry's own user namespace when its host has none (see the
+    module docstring); the detached procfs stays in userns.PROCFS_FD for
+    sentry/confine.py.  Raises UserNamespaceError as :func:`enter`."""
+    enter(network, packet=False, what="sentry")
 
 
 def network_for_start(b: Any, network: str,

@@ -22,11 +22,11 @@ Order (each step needs what the one before still allows):
 4. no_new_privs and the seccomp allowlist (sentry/confine_filters.py), on
    every thread (TSYNC).
 
-Not done: a user namespace (unshare(CLONE_NEWUSER) gives up the host
-capabilities boot still needs, and at the end of boot the Sentry has threads,
-which it refuses), and a pid namespace (the Sentry itself would have to be
-forked into it; a new pid namespace for its children would put the zygote
-out of reach of the stub's getppid() check).  See docs/security.md.
+Made before this module runs: the user namespace (sentry/userns.py:
+entered while the process is one thread, by `runsc.py do` with its pid
+namespace in sentry/pidns.py, by an OCI host or Sentry in
+sentry/oci/host_userns.py) and the pid namespace (the Sentry is forked into
+it).  See docs/security.md.
 
 Facts this relies on (seccomp(2), libseccomp, namespaces(7), capabilities(7)):
 

@@ -5,12 +5,16 @@ and a Sentry that calls open(2) after boot is killed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -272,4 +276,75 @@ def test_oci_sentry_and_gofer_are_in_a_user_namespace(state_root: Path, cid: str
         want = ["0", "1000", "1000"] if user_ns else IDENTITY_MAP
         assert res.stdout.split() == want, res.stdout
     finally:
+        runsc(state_root, "delete", "--force", cid)
+
+
+@pytest.fixture()
+def veth_netns() -> Iterator[str]:
+    """A named network namespace with veth1 10.78.0.2/24, its peer 10.78.0.1
+    on the host side (as Docker's bridge hands a container)."""
+    tag = os.urandom(3).hex()
+    ns, host_if = f"pyvu{tag}", f"pvu{tag}"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+    ip("netns", "add", ns)
+    try:
+        ip("link", "add", host_if, "type", "veth", "peer", "name", "veth1", "netns", ns)
+        ip("addr", "add", "10.78.0.1/24", "dev", host_if)
+        ip("link", "set", host_if, "up")
+        ip("-n", ns, "addr", "add", "10.78.0.2/24", "dev", "veth1")
+        ip("-n", ns, "link", "set", "veth1", "up")
+        ip("-n", ns, "link", "set", "lo", "up")
+        yield ns
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+
+
+@pytest.mark.root
+@pytest.mark.sandbox
+@pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2 to make a veth")
+def test_oci_host_in_a_user_namespace_still_opens_the_packet_socket(
+        state_root: Path, cid: str, make_bundle: Callable[..., Path],  # noqa: F811
+        veth_netns: str, tmp_path: Path) -> None:
+    """--network=sandbox with a user namespace listed: the host (in it, so
+    without CAP_NET_RAW over Docker's network namespace) gets `start`'s
+    packet socket from the helper it forked before entering
+    (sentry/oci/host_userns.py), and the container talks to the host side."""
+    srv = socket.create_server(("10.78.0.1", 0))
+    srv.settimeout(60)
+    port = srv.getsockname()[1]
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = srv.accept()
+            with conn:
+                conn.sendall(b"pong\n")
+
+    def edit(cfg: dict[str, Any]) -> None:
+        ns = [n for n in cfg["linux"]["namespaces"] if n["type"] not in ("user", "network")]
+        cfg["linux"]["namespaces"] = [*ns, {"type": "user"},
+                                      {"type": "network", "path": f"/run/netns/{veth_netns}"}]
+
+    threading.Thread(target=serve, daemon=True).start()
+    bundle = make_bundle(["/bin/busybox", "nc", "10.78.0.1", str(port)], edit=edit)
+    out, pid_file = tmp_path / "out", tmp_path / "pid"
+    try:
+        with open(out, "w") as f, open(tmp_path / "err", "w+") as err:
+            res = subprocess.run([sys.executable, str(RUNSC), "--root", str(state_root), "create",
+                                  "--bundle", str(bundle), "--pid-file", str(pid_file), cid],
+                                 stdin=subprocess.DEVNULL, stdout=f, stderr=err,
+                                 timeout=120, start_new_session=True)
+            err.seek(0)
+            assert res.returncode == 0, err.read()
+        _in_identity_user_ns(int(pid_file.read_text()))
+        assert runsc(state_root, "start", cid).returncode == 0
+        deadline = time.monotonic() + 60
+        while out.read_text() != "pong\n":
+            assert time.monotonic() < deadline, f"no answer through the stack: {out.read_text()!r}"
+            time.sleep(0.1)
+    finally:
+        srv.close()
         runsc(state_root, "delete", "--force", cid)

@@ -348,3 +348,32 @@ def test_oci_host_in_a_user_namespace_still_opens_the_packet_socket(
     finally:
         srv.close()
         runsc(state_root, "delete", "--force", cid)
+
+
+REFUSED_CHILD = r"""
+import errno, os, sys
+sys.path.insert(0, sys.argv[1])
+import pyseccomp as sc
+f = sc.SyscallFilter(sc.ALLOW)  # as a host that refuses user namespaces
+f.add_rule(sc.ERRNO(errno.EPERM), "unshare", sc.Arg(0, sc.MASKED_EQ, 0x10000000, 0x10000000))
+f.load()
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+
+@pytest.mark.sandbox
+def test_a_refused_user_namespace_falls_back_to_the_host_one(tmp_path: Path) -> None:
+    """A host that refuses unshare(CLONE_NEWUSER) (here a seccomp filter
+    answering EPERM, as a container runtime's default profile does) gets a
+    sandbox as before, in its user namespace, with one debug line, never a
+    failed sandbox: the pid namespace is still made."""
+    log = tmp_path / "debug.log"
+    res = subprocess.run([sys.executable, "-c", REFUSED_CHILD, str(REPO_ROOT), str(RUNSC),
+                          "--debug", "--debug-log", str(log), "do", "--", "/bin/busybox", "sh",
+                          "-c", "echo $$; ls /proc/1/ns/user"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["1", "/proc/1/ns/user"], res.stdout
+    text = log.read_text()
+    assert "no user namespace of its own: Operation not permitted" in text, text[-2000:]
+    assert "in an identity-mapped user namespace" not in text

@@ -26,6 +26,11 @@ Facts this relies on (user_namespaces(7)):
   *parent* namespace to map ids other than its own.  So a helper is forked
   first, in the parent namespace with the caller's capabilities, waits on a
   pipe while the caller unshares, writes both maps and exits.
+- Entering gives the process every capability in the new namespace (and
+  an empty inheritable and ambient set): the caller's sets are read before
+  and put back right after (:func:`_restore_caps`), so nothing it did not
+  hold is gained (a host without CAP_SYS_RESOURCE stays without it, and
+  the Sentry shows `runsc.py do`'s program the caller's sets, as before).
 - Other namespaces made in the same unshare (CLONE_NEWPID) or later are
   owned by the new user namespace, so the caller keeps every power over them
   (mounting their procfs, pivot_root, its own network namespace).  Joining
@@ -89,6 +94,44 @@ def _helper(target: int, go: int) -> None:
     os._exit(0)
 
 
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_CAP_SETS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+
+
+def _read_caps() -> dict[str, int]:
+    """This process's capability sets, from /proc/self/status."""
+    with open("/proc/self/status") as f:
+        return {k: int(v, 16) for k, _, v in (line.partition(":\t") for line in f)
+                if k in _CAP_SETS}
+
+
+def _restore_caps(caps: dict[str, int]) -> None:
+    """Cut the sets the new namespace gave back to ``caps`` (the caller's):
+    bounding set first (it needs CAP_SETPCAP), then capset, then ambient."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+    have = _read_caps()
+    for cap in range(64):
+        if have["CapBnd"] >> cap & 1 and not caps["CapBnd"] >> cap & 1:
+            if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), f"PR_CAPBSET_DROP {cap}")
+    words = b""
+    for i in range(2):  # struct __user_cap_data_struct[2]: effective, permitted, inheritable
+        for key in ("CapEff", "CapPrm", "CapInh"):
+            words += (caps[key] >> (32 * i) & 0xFFFFFFFF).to_bytes(4, "little")
+    header = ctypes.create_string_buffer(
+        _LINUX_CAPABILITY_VERSION_3.to_bytes(4, "little") + bytes(4))
+    if libc.capset(header, ctypes.create_string_buffer(words, len(words))) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+    for cap in range(64):
+        if caps["CapAmb"] >> cap & 1:
+            if libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), f"PR_CAP_AMBIENT_RAISE {cap}")
+
+
 def _reap(pid: int, timeout: float) -> int | None:
     """The helper's exit status, or None if it did not end within ``timeout``
     (it is then killed and reaped)."""
@@ -115,6 +158,7 @@ def enter(also: int = 0, what: str = "sentry") -> bool:
     if not _single_threaded():
         log.debug("%s: threads already; no user namespace of its own", what)
         return False
+    caps = _read_caps()
     # The caller's /proc/PID directory, opened by the caller: right whatever
     # pid namespace the procfs counts in (a host in its own one is pid 1).
     target = os.open("/proc/self", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -146,6 +190,10 @@ def enter(also: int = 0, what: str = "sentry") -> bool:
     if code != 0:
         why = "timed out" if code is None else "could not write them"
         raise UserNamespaceError(f"{what}: user namespace id maps: the helper {why}")
+    try:
+        _restore_caps(caps)
+    except OSError as exc:
+        raise UserNamespaceError(f"{what}: user namespace: {exc.strerror or exc}") from None
     global ENTERED
     ENTERED = True
     log.debug("%s: in an identity-mapped user namespace (%.1f ms)", what,

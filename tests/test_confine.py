@@ -377,3 +377,25 @@ def test_a_refused_user_namespace_falls_back_to_the_host_one(tmp_path: Path) -> 
     text = log.read_text()
     assert "no user namespace of its own: Operation not permitted" in text, text[-2000:]
     assert "in an identity-mapped user namespace" not in text
+
+
+@pytest.mark.sandbox
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+def test_the_program_gets_the_callers_capabilities_not_the_namespaces() -> None:
+    """Entering a user namespace grants every capability in it; a caller
+    without CAP_SYS_RESOURCE and CAP_MKNOD (dropped from its bounding set:
+    root's exec then loses them from every set) must not see `runsc.py do`'s
+    program (or its Sentry) hold them: the sets it shows are the caller's,
+    as natively (differential)."""
+    drop = ["setpriv", "--bounding-set", "-sys_resource,-mknod", "--"]
+
+    def caps(*argv: str) -> str:
+        res = subprocess.run([*drop, *argv], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        return "".join(line for line in res.stdout.splitlines(True) if line.startswith("Cap"))
+
+    native = caps("/bin/busybox", "grep", "Cap", "/proc/self/status")
+    assert int(native.split("CapBnd:\t")[1][:16], 16) & (1 << 24 | 1 << 27) == 0, native
+    sandboxed = caps(sys.executable, str(RUNSC), "do", "--", "/bin/busybox", "grep", "Cap",
+                     "/proc/self/status")
+    assert sandboxed == native

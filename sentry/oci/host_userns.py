@@ -148,6 +148,11 @@ def _helper_main(sock: socket.socket, parent: int) -> int:
     if os.getppid() != parent:
         return 1
     keep = sock.fileno()
+    null = os.open(os.devnull, os.O_RDWR)  # not create's stdio: a shim waits for its EOF
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
     os.closerange(3, keep)
     os.closerange(keep + 1, 1 << 20)
     if sock.recv(1) != b"s":

@@ -12,8 +12,8 @@ host files outside the container root:
 
 Under all four, the user namespace it is born in: the Sentry's identity-mapped
 one (sentry/userns.py; the Gofer is forked after the Sentry entered it; none
-with --network=host), so
-its capabilities reach nothing the initial user namespace guards.
+with --network=host), so its capabilities reach nothing the initial user
+namespace guards.
 
 Facts about this kernel API (what the kernel guarantees, what surprised us):
 

@@ -399,3 +399,39 @@ def test_the_program_gets_the_callers_capabilities_not_the_namespaces() -> None:
     sandboxed = caps(sys.executable, str(RUNSC), "do", "--", "/bin/busybox", "grep", "Cap",
                      "/proc/self/status")
     assert sandboxed == native
+
+
+@pytest.mark.root
+@pytest.mark.sandbox
+def test_oci_with_host_network_no_user_namespace(state_root: Path, cid: str,  # noqa: F811
+                                                 make_bundle: Callable[..., Path],  # noqa: F811
+                                                 tmp_path: Path) -> None:
+    """`runsc.py --network=host`: the host and the Sentry stay in the
+    runtime's user namespace even when the config lists one (ports below
+    1024 in the host's network namespace need its owner's
+    CAP_NET_BIND_SERVICE; runsc does the same)."""
+    def edit(cfg: dict[str, Any]) -> None:
+        ns = [n for n in cfg["linux"]["namespaces"] if n["type"] not in ("user", "network")]
+        cfg["linux"]["namespaces"] = [*ns, {"type": "user"}]
+
+    pid_file = tmp_path / "pid"
+    bundle = make_bundle(["sleep", "30"], edit=edit)
+    res = runsc_bg(state_root, "--network=host", "create", "--bundle", str(bundle),
+                   "--pid-file", str(pid_file), cid)
+    assert res.returncode == 0, res.stderr
+    host = int(pid_file.read_text())
+    try:
+        assert runsc(state_root, "--network=host", "start", cid).returncode == 0
+        deadline = time.monotonic() + 30
+        while True:
+            kids = host_children(host)
+            if len(kids) == 1 and _status(kids[0]).get("Seccomp") == "2":
+                break
+            assert time.monotonic() < deadline, f"no confined Sentry below host {host}: {kids}"
+            time.sleep(0.1)
+        mine = _ns("self")["user"]
+        assert _ns(host)["user"] == mine
+        assert _ns(kids[0])["user"] == mine
+        assert _ns(_gofer_of(kids[0]))["user"] == mine
+    finally:
+        runsc(state_root, "delete", "--force", cid)

@@ -10,6 +10,11 @@ host files outside the container root:
 4. a seccomp allowlist (libseccomp through pyseccomp): no execve, no sockets, no
    ptrace, no mount, no namespace or root changes, no memory made executable.
 
+Under all four, the user namespace it is born in: the Sentry's identity-mapped
+one (sentry/userns.py; the Gofer is forked after the Sentry entered it; none
+with --network=host), so its capabilities reach nothing the initial user
+namespace guards.
+
 Facts about this kernel API (what the kernel guarantees, what surprised us):
 
 * ``unshare(CLONE_NEWNS)`` copies the mount tree, but with the propagation of

@@ -22,11 +22,11 @@ Order (each step needs what the one before still allows):
 4. no_new_privs and the seccomp allowlist (sentry/confine_filters.py), on
    every thread (TSYNC).
 
-Not done: a user namespace (unshare(CLONE_NEWUSER) gives up the host
-capabilities boot still needs, and at the end of boot the Sentry has threads,
-which it refuses), and a pid namespace (the Sentry itself would have to be
-forked into it; a new pid namespace for its children would put the zygote
-out of reach of the stub's getppid() check).  See docs/security.md.
+Made before this module runs: the user namespace (sentry/userns.py:
+entered while the process is one thread, by `runsc.py do` with its pid
+namespace in sentry/pidns.py, by an OCI host or Sentry in
+sentry/oci/host_userns.py) and the pid namespace (the Sentry is forked into
+it).  See docs/security.md.
 
 Facts this relies on (seccomp(2), libseccomp, namespaces(7), capabilities(7)):
 
@@ -52,7 +52,7 @@ import errno
 import logging
 import os
 
-from sentry import confine_filters, pidns
+from sentry import confine_filters, pidns, userns
 
 log = logging.getLogger("pyvisor")
 
@@ -190,18 +190,10 @@ def enter_mount_namespace() -> bool:
     the host's copy, private (no propagation either way), until
     :func:`confine_sentry` pivots into an empty root.  False: not made
     (threads already, not privileged, or turned off by PYVISOR_SENTRY_MOUNT_NS=0)."""
-    if os.environ.get(MOUNT_NS_ENV) == "0":
-        return False
-    try:
-        if len(os.listdir("/proc/self/task")) != 1:
-            log.debug("sentry: threads already; no mount namespace of its own")
-            return False
-    except OSError:
+    if not _unshare_mount_namespace():
+        userns.drop_procfs()
         return False
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNS) < 0:
-        log.debug("sentry: no mount namespace: %s", os.strerror(ctypes.get_errno()))
-        return False
     libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     if pidns.procfs_is_foreign():
@@ -210,8 +202,28 @@ def enter_mount_namespace() -> bool:
         # sentry/oci/namespaces.py): a procfs of that namespace, so /proc/PID
         # means what pid PID means to the Sentry (placement pins its threads
         # and the Gofer's by /proc/PID/task), and no host process is listed.
-        _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
-               "mount the pid namespace's /proc")
+        # An OCI host in a user namespace made that procfs before entering
+        # it (the namespace's root may not: sentry/userns.py).
+        if userns.PROCFS_FD is not None:
+            _check(userns.attach_procfs(b"/proc"), "attach the pid namespace's /proc")
+        else:
+            _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                              None), "mount the pid namespace's /proc")
+    return True
+
+
+def _unshare_mount_namespace() -> bool:
+    if os.environ.get(MOUNT_NS_ENV) == "0":
+        return False
+    try:
+        if len(os.listdir("/proc/self/task")) != 1:
+            log.debug("sentry: threads already; no mount namespace of its own")
+            return False
+    except OSError:
+        return False
+    if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNS) < 0:
+        log.debug("sentry: no mount namespace: %s", os.strerror(ctypes.get_errno()))
+        return False
     return True
 
 

@@ -146,11 +146,19 @@ def run(g: dict[str, Any], v: dict[str, Any]) -> NoReturn:
         fail(str(exc))
 
     # The Sentry's own pid namespace: this process stays outside as a relay
-    # and its child, pid 1 there, goes on as the Sentry (sentry/pidns.py).
-    from sentry import pidns
+    # and its child, pid 1 there, goes on as the Sentry (sentry/pidns.py);
+    # both in a user namespace of their own unless the network is the
+    # host's (sentry/userns.py).
+    from sentry import pidns, userns
 
-    if pidns.enabled():
-        pidns.enter()
+    network = v["do_network"] or do_network(g["network"])
+    try:
+        if pidns.enabled():
+            pidns.enter(user_ns=network != "host")
+        elif network != "host":
+            userns.enter()
+    except userns.UserNamespaceError as exc:
+        fail(str(exc))
     # The Gofer's fork point: still one thread, no kernel, no memory file, so the
     # child inherits nothing of the sandbox; it confines itself while this
     # process imports the kernel (gofer/prefork.py).  What both import is
@@ -175,7 +183,7 @@ def run(g: dict[str, Any], v: dict[str, Any]) -> NoReturn:
         cwd = "/" if real_root != "/" else here
     opts = sandbox.SandboxOptions(root=root_dir, strace=strace, hostname=v["hostname"], cwd=cwd,
                                   extra_env=extra, mounts=mounts,
-                                  network=v["do_network"] or do_network(g["network"]),
+                                  network=network,
                                   **({"kernel_release": release} if release else {}),
                                   ignored_signals=sandbox.inherited_ignores(), warn=_warn)
     if v["profile"]:

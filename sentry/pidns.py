@@ -25,6 +25,15 @@ the relay (PR_SET_PDEATHSIG), so killing the command kills the sandbox.
 
 ``PYVISOR_SENTRY_PID_NS=0`` turns it off (the Sentry is then the command's
 process, in the host's pid namespace).
+
+The same unshare also makes a user namespace, identity-mapped
+(sentry/userns.py), unless the Sentry keeps the host's network
+(``--network=host``: binding a port below 1024 there needs
+CAP_NET_BIND_SERVICE in the initial user namespace, which owns the host's
+network namespace) or PYVISOR_SENTRY_USER_NS=0.  One unshare with both
+flags makes the pid namespace the user namespace's, so the Sentry may
+mount that namespace's /proc; the relay is in it too (it only signals and
+waits for its child).
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+
+from sentry import userns
 
 CLONE_NEWPID = 0x20000000
 PR_SET_PDEATHSIG = 1
@@ -50,13 +61,15 @@ def enabled() -> bool:
     return os.environ.get("PYVISOR_SENTRY_PID_NS", "1") != "0"
 
 
-def enter() -> bool:
+def enter(user_ns: bool = True) -> bool:
     """Make the caller's child the Sentry, in a new pid namespace: returns
     True in the child; the caller's process relays and never returns.
     False (nothing changed) when the namespace is refused (no CAP_SYS_ADMIN,
-    nested too deep): the Sentry then stays in the host's pid namespace."""
+    nested too deep): the Sentry then stays in the host's pid namespace.
+    ``user_ns``: in a new user namespace too, if the host allows it
+    (userns.UserNamespaceError if its maps cannot be written)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWPID) != 0:
+    if not (user_ns and userns.enter(CLONE_NEWPID)) and libc.unshare(CLONE_NEWPID) != 0:
         return False
     # A signal the caller left ignored stays ignored for the relay (and,
     # inherited, for the Sentry): it must not be queued for passing on.

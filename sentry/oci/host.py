@@ -57,8 +57,8 @@ import threading
 import time
 from typing import Any
 
-from sentry import memlimit
-from sentry.oci import bundle, cgroups, namespaces, netns, pod
+from sentry import memlimit, userns
+from sentry.oci import bundle, cgroups, host_userns, namespaces, netns, pod
 from sentry.oci.control import (
     FrameError,
     close_fds,
@@ -111,6 +111,12 @@ def _sentry_main(chan: socket.socket, b: bundle.Bundle, strace: bool,
                  console_fd: int | None = None, kernel_release: str | None = None,
                  overlay: str = "none", restore: str | None = None) -> int:
     """Boot the sandbox for ``b``; the init waits in before_start for `start`."""
+    try:  # its own user namespace if the host has none (host_userns.py)
+        host_userns.sentry_enter(NETWORK)
+    except userns.UserNamespaceError as exc:
+        with contextlib.suppress(OSError):
+            send_frame(chan, {"ready": False, "error": str(exc), "status": 1})
+        return 1
     from gofer import prefork
     # What both the Gofer and the Sentry import, imported once before the
     # fork: the Gofer shares these pages instead of making its own copy
@@ -287,6 +293,8 @@ class Host:
         self.sentry_pid = sentry_pid
         self.chan = chan
         self.kernel_ops = kernel_ops
+        # --network=sandbox in a user namespace: opens start's packet socket
+        self.packet: host_userns.PacketHelper | None = None
         self.lock = threading.Lock()  # status transitions and channel round trips
         self.status = "created"
         self.exit_code: int | None = None
@@ -327,7 +335,8 @@ class Host:
         with self.lock:
             if self.status != "created":
                 return {"ok": False, "error": f"cannot start a container that is {self.status}"}
-            msg, handed = _network_for_start(self.b)
+            msg, handed = host_userns.network_for_start(self.b, NETWORK, self.packet)
+            self.packet = None  # done with, whatever it answered
             try:
                 send_frame(self.chan, msg, [s.fileno() for s in handed])
             except OSError:
@@ -555,37 +564,6 @@ def _detach_stdio() -> None:
     os.close(null)
 
 
-def _network_for_start(b: bundle.Bundle) -> tuple[dict[str, Any], list[socket.socket]]:
-    """`start`'s message, and for --network=sandbox the packet socket on the
-    namespace's interface with its addresses (sentry/net/netstack/link.py),
-    then the Sentry's end of the relay to Docker's embedded DNS when the
-    bundle's resolv.conf names it (netstack/dnsrelay.py).
-    Opened now, not at create: the runtime's hooks moved the veth in meanwhile.
-    No interface (docker --network=none): loopback only."""
-    msg: dict[str, Any] = {"op": "start"}
-    if NETWORK != "sandbox":
-        return msg, []
-    from sentry.net.netstack import dnsrelay, link
-
-    try:
-        desc = link.describe()
-        if desc is None:
-            return msg, []
-        packet = link.open_packet(desc["ifname"])
-        link.strip_addresses(desc["ifname"])
-        if "addr6" in desc:
-            link.strip_addresses6(desc["ifname"], desc["addr6"], desc["prefix6"])
-    except OSError as exc:
-        log.warning("--network=sandbox: no packet socket (%s); loopback only", exc)
-        return msg, []
-    msg["net"] = desc
-    relay = dnsrelay.host_relay(b.mounts)
-    if relay is not None:
-        desc["dns_relay"] = True
-        return msg, [packet, relay]
-    return msg, [packet]
-
-
 NETWORK = "none"  # serve's --network, read by the Sentry and by Host.start
 
 
@@ -664,8 +642,15 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
     # The channel names of the Sentry and its Gofer carry this process's host
     # pid, not the Sentry's pid in the container's namespace (shm/layout.py).
     layout.set_creator_tag()
-    sentry_pid, chan = _fork_sentry(b, strace, [ready_fd], console_fd, kernel_release,
-                                   overlay, restore)
+    try:  # the last step with the initial user namespace's powers (host_userns.py)
+        own = (host_userns.enter(NETWORK) if "user" in b.namespaces
+               else host_userns.HostNamespace())
+    except userns.UserNamespaceError as exc:
+        write_report(ready_fd, {"ok": False, "error": str(exc)})
+        return 1
+    sentry_pid, chan = _fork_sentry(b, strace, [ready_fd, *own.sentry_closes()], console_fd,
+                                   kernel_release, overlay, restore)
+    own.forked()
     _trim_heap()
     if console_fd is not None and console_fd > 2:
         os.close(console_fd)  # the Sentry's now: its end of the container's terminal
@@ -678,15 +663,20 @@ def serve(c: Container, bundle_dir: str, ready_fd: int, strace: bool, *,
         with contextlib.suppress(OSError):
             os.kill(sentry_pid, signal.SIGKILL)
         code = _wait_code(sentry_pid)
+        if own.packet is not None:
+            own.packet.close()
         write_report(ready_fd, {"ok": False, "error": str(error),
                            "status": (msg or {}).get("status", code)})
         return code
     host = Host(c, b, sentry_pid, chan, bool(msg.get("kernel")))
+    host.packet = own.packet
     server = serve_created(c, b, host, ready_fd)
     code = _wait_code(sentry_pid)
     for s in FORWARDED:
         signal.signal(s, signal.SIG_DFL)
     host.finished(code)
+    if host.packet is not None:  # never started
+        host.packet.close()
     server.close()
     chan.close()
     return code

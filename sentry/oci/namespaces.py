@@ -13,14 +13,15 @@ field, as runc refuses it); setns acts on the calling thread, so this runs
 while the host is single-threaded; every path is opened before any is joined
 (a joined mount namespace changes what later paths name).  A time namespace
 applies to children only: the Sentry, forked next, is in it.
-Joining a user namespace would drop the capabilities the sandbox needs to set
-itself up, so it is refused with a clear error.
+Joining a user namespace is refused with a clear error: the sandbox's files
+need the identity map (sentry/userns.py), which a namespace made by someone
+else does not have.
 
 A type listed without a path is a new namespace for the host, as runc makes
 one for the container's process: ipc, uts and mount here (:func:`unshare`),
 cgroup once the host sits in its cgroups (:func:`unshare_cgroup`), network in
-sentry/oci/netns.py.  A new user namespace is not made: it would leave the
-host without the capabilities it needs (docs/security.md says what blocks it;
+sentry/oci/netns.py, user last of all, identity-mapped, once the host needs
+no privilege of the initial user namespace any more (sentry/oci/host_userns.py;
 the Sentry shows the application the config's id maps).
 
 The pid namespace is `create`'s to set (:func:`host_born_in_pid_namespace`):
@@ -151,7 +152,7 @@ def join(namespaces: dict[str, str | None]) -> None:
     wanted = {k: p for k, p in namespaces.items() if p is not None}
     if "user" in wanted:
         raise NamespaceError(f"{_where('user')}: joining a user namespace is not supported "
-                             "(the sandbox needs its capabilities to set itself up)")
+                             "(the sandbox's files need its own identity-mapped one)")
     fds = {}
     try:
         for kind in JOIN_ORDER:

@@ -28,6 +28,7 @@ from syscalls.abi import (
     s64,
 )
 from syscalls.namespaces import unshare_files
+from syscalls.pieces import PIECE, takes_pieces, write_pieces
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -118,6 +119,8 @@ def write(t: Task, a: Args) -> int:
     if not f.writable():
         raise SyscallError(errno.EBADF)
     count = fsize_room(t, f, None, min(a[2], MAX_RW_COUNT))
+    if count > PIECE and takes_pieces(f):  # never the whole of it in the Sentry
+        return write_pieces(t, [(a[1], count)], count, lambda d: _write(t, f, d))
     return _write(t, f, t.mm.copy_in(a[1], count)) if count else 0
 
 
@@ -185,6 +188,8 @@ def writev(t: Task, a: Args) -> int:
     parts = []
     total = 0
     room = fsize_room(t, f, None, min(sum(n for _, n in iovs), MAX_RW_COUNT))
+    if room > PIECE and takes_pieces(f):  # never the whole of it in the Sentry
+        return write_pieces(t, iovs, room, lambda d: _write(t, f, d))
     for base, n in iovs:
         n = min(n, room - total)
         if n:

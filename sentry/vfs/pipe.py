@@ -430,6 +430,8 @@ class _ParkedRead:
 class PipeFile(FileDescription):
     """One end of a pipe (a fifo opened O_RDWR is both ends)."""
 
+    takes_pieces = True  # a large write may go in parts (syscalls/pieces.py)
+
     def __init__(self, pipe: Pipe, flags: int, inode: Inode | None = None) -> None:
         super().__init__(flags)
         self.pipe = pipe

@@ -18,6 +18,7 @@ import gc
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -42,9 +43,12 @@ from sentry.kernel.ipc.msg import MsgNamespace
 from sentry.kernel.ipc.registry import IPC_NOWAIT
 from sentry.net import consts as c
 from sentry.net.inet import TcpEndpoint, UdpEndpoint
+from sentry.net.netconfig import NetConfig
+from sentry.net.netlink import NetlinkEndpoint
 from sentry.net.unix import socketpair
 from sentry.oci import cgroups
 from sentry.vfs import pipe
+from sentry.vfs.file import POLLERR
 from sentry.vfs.goferfs import PageCache
 from sentry.vfs.mqueue import MessageQueue, MqueueFs
 from syscalls import inotify
@@ -255,6 +259,35 @@ def test_inotify_event_past_the_budget_is_an_overflow(budget: Callable[[int], No
     ino.release()
 
 
+def test_netlink_answers_past_the_budget_are_an_overrun(budget: Callable[[int], None]) -> None:
+    """The kernel's answers that find no room in the Sentry's account are
+    dropped as netlink_overrun drops them when the queue is full: the next
+    recv is ENOBUFS, once; what was queued reads, and the socket answers
+    again once its queue is empty. Before, the queue grew without bound."""
+    ep = NetlinkEndpoint(c.SOCK_RAW, 0, NetConfig(), lambda: (1, False, 0))
+    ep.rcvbuf = 1 << 30  # only the account bounds it here
+    noop_ack = struct.pack("<IHHII", 16, 1, 1 | 4, 0, 0)  # NLMSG_NOOP, REQUEST|ACK
+    budget(8 * K)
+    before = kmem.used
+    for _ in range(1000):
+        assert ep.send(noop_ack, 0, True, None, None, None, CRED) == 16
+    assert kmem.used - before <= 8 * K
+    assert ep.readiness() & POLLERR
+    assert _errno(lambda: ep.recv(4096, 0, True)) == errno.ENOBUFS
+    got = 0
+    while True:
+        try:
+            ep.recv(4096, 0, True)
+        except SyscallError as e:
+            assert e.errno == errno.EAGAIN
+            break
+        got += 1
+    assert 0 < got < 1000
+    ep.send(noop_ack, 0, True, None, None, None, CRED)
+    assert len(ep.recv(4096, 0, True).data) == 36  # the ack: answering again
+    ep.release()
+
+
 # -- a sandbox under 256 MiB ---------------------------------------------------
 
 LIMIT = 256 << 20
@@ -403,6 +436,21 @@ def test_buffer_budget_follows_the_limit_in_a_cgroup_namespace(
         mib, unit, stop_word, why = lines[what].split()
         assert (unit, stop_word, why) == ("MiB", "stop", err), res.stdout
         assert 32 <= int(mib) < LIMIT >> 20, res.stdout
+
+
+@pytest.mark.sandbox
+def test_netlink_queue_is_bounded_as_natively(programs: Programs) -> None:
+    """2,000 acked requests on a route socket with a 4 KiB SO_RCVBUF and no
+    read: natively and in the sandbox the queue holds a few answers, the
+    rest are dropped, poll says POLLERR and the next recv is ENOBUFS; once
+    read empty, the socket answers again. Before, the sandbox queued all
+    2,000 answers (no POLLERR, no ENOBUFS)."""
+    prog = programs.path("netlink_flood")
+    native = run_native([prog])
+    assert native.returncode == 0, native.describe()
+    assert "first recv: No buffer space available" in native.out, native.describe()
+    res = run_sandbox([prog])
+    assert (res.returncode, res.out) == (0, native.out), res.describe()
 
 
 @pytest.mark.sandbox

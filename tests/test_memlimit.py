@@ -42,6 +42,7 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.ipc.msg import MsgNamespace
 from sentry.kernel.ipc.registry import IPC_NOWAIT
 from sentry.net import consts as c
+from sentry.net import cork
 from sentry.net.inet import TcpEndpoint, UdpEndpoint
 from sentry.net.netconfig import NetConfig
 from sentry.net.netlink import NetlinkEndpoint
@@ -288,6 +289,63 @@ def test_netlink_answers_past_the_budget_are_an_overrun(budget: Callable[[int], 
     ep.release()
 
 
+def test_tcp_corked_bytes_are_bounded_and_charged(budget: Callable[[int], None]) -> None:
+    """Bytes held by MSG_MORE (or TCP_CORK) for a peer that does not read:
+    at most max(SO_SNDBUF, a segment), charged to the Sentry's account, and
+    a non-blocking send retried on EAGAIN gets no more held; every byte a
+    send reported taken reaches the peer. Before, each retry's bytes were
+    held (and reported not sent): the queue grew by 8000 bytes a retry and
+    the peer got bytes the sender was told had not gone."""
+    lst = TcpEndpoint(c.AF_INET)
+    lst.bind(_inet(0), None)
+    lst.listen(1, CRED)
+    cli = TcpEndpoint(c.AF_INET)
+    cli.connect(lst.name(), None, False, CRED)
+    srv = lst.accept(False)
+    budget(1 << 20)
+    taken = 0
+    for i in range(400):
+        try:
+            taken += cli.send(bytes([i % 251]) * 8000, c.MSG_MORE, True, None, None, None, CRED)
+        except SyscallError as e:
+            assert e.errno == errno.EAGAIN
+    held = len(cli.cork_held or b"")
+    assert 0 < held <= max(cli.sndbuf, cork.SEGMENT), held
+    assert cli.cork_kbuf is not None and cli.cork_kbuf.charged >= held
+    assert taken < 400 * 8000
+    got = b""
+    for _ in range(1000):
+        try:
+            got += srv.recv(1 << 20, 0, True).data
+        except SyscallError as e:
+            assert e.errno == errno.EAGAIN
+            if len(got) == taken:
+                break
+            cork.stream_flush(cli, True) if cli.cork_held else None
+    assert len(got) == taken
+    for ep in (cli, srv, lst):
+        ep.release()
+
+
+def test_udp_corked_datagram_past_the_budget_is_enobufs(budget: Callable[[int], None]) -> None:
+    """ip_append_data's failed allocation: ENOBUFS, what was held stays and
+    goes as one datagram when the cork comes off; its charge goes with it."""
+    rcv = UdpEndpoint(c.AF_INET)
+    rcv.bind(_inet(0), None)
+    snd = UdpEndpoint(c.AF_INET)
+    snd.corked = True
+    budget(8 * K)
+    assert snd.send(b"a" * 4000, 0, True, rcv.name(), None, None, CRED) == 4000
+    assert _errno(lambda: snd.send(b"b" * 8000, 0, True, rcv.name(), None, None, CRED)) \
+        == errno.ENOBUFS
+    snd.corked = False
+    assert snd.send(b"c" * 100, 0, True, None, None, None, CRED) == 100
+    assert rcv.recv(9000, 0, True).data == b"a" * 4000 + b"c" * 100
+    assert snd.cork_kbuf is not None and snd.cork_kbuf.charged == 0
+    rcv.release()
+    snd.release()
+
+
 # -- a sandbox under 256 MiB ---------------------------------------------------
 
 LIMIT = 256 << 20
@@ -450,6 +508,22 @@ def test_netlink_queue_is_bounded_as_natively(programs: Programs) -> None:
     assert native.returncode == 0, native.describe()
     assert "first recv: No buffer space available" in native.out, native.describe()
     res = run_sandbox([prog])
+    assert (res.returncode, res.out) == (0, native.out), res.describe()
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("how", ["cork", "more"])
+def test_corked_bytes_are_bounded_as_natively(programs: Programs, how: str) -> None:
+    """A non-blocking TCP socket corked (TCP_CORK, or MSG_MORE on every
+    send) whose peer reads nothing, retrying 2,048 times on EAGAIN: the
+    sends stop taking bytes well under 64 MiB, as natively, and every byte
+    taken arrives in order once the peer reads; UDP_CORK holds one datagram
+    at most. Before, each retried send's bytes were held anyway (the peer
+    got bytes the sender was told had not gone, and the held bytes grew)."""
+    prog = programs.path("cork_flood")
+    native = run_native([prog, how])
+    assert native.returncode == 0, native.describe()
+    res = run_sandbox([prog, how])
     assert (res.returncode, res.out) == (0, native.out), res.describe()
 
 

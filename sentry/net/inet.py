@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+from sentry import kmem
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
 from sentry.net import cork, mcast
@@ -177,6 +178,7 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
     corked = False  # TCP_CORK (cork.py)
     kmem_waits = True  # no memory: wait as for room (stream.py)
     cork_held: bytearray | None = None
+    cork_kbuf: kmem.Buffer | None = None  # what is held, in the Sentry's account
     cork_timer: Any = None
     default_rcvbuf = 131072
     default_sndbuf = 16384
@@ -272,7 +274,7 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
         super().shutdown(how)
 
     def release(self) -> None:
-        cork.release_stream(self)
+        cork.release_stream(self, closing=True)
         super().release()
 
     def _send_now(self, data: bytes, nonblock: bool) -> int:
@@ -338,6 +340,7 @@ class UdpEndpoint(InetMixin, DgramEndpoint):
     corked = False  # UDP_CORK (cork.py)
     kmem_drops = True  # no memory: the datagram is dropped (dgram.py)
     cork_held: tuple[bytearray, bytes | None] | None = None
+    cork_kbuf: kmem.Buffer | None = None  # what is held, in the Sentry's account
 
     def __init__(self, family: int) -> None:
         super().__init__()

@@ -18,7 +18,9 @@ piece written before the next is copied in. What the caller sees is what
 Linux gives: a blocking write delivers every byte (waiting for the reader
 as the pipe fills); a short write of a piece (non-blocking, a signal, no
 memory) or an error after bytes went ends the call with the bytes written
-so far (a fault in the buffer too: the bytes before the bad page go, as
+so far (no SIGPIPE for a socket then, as unix_stream_sendmsg and
+tcp_sendmsg send it only when nothing went; a pipe's writer gets it either
+way, as pipe_write sends it; a fault in the buffer too: the bytes before the bad page go, as
 copy_from_user's short copy makes Linux write them); an error before any
 byte went is the call's error. A write of at
 most PIECE bytes is one piece, so PIPE_BUF atomicity is untouched.
@@ -48,10 +50,10 @@ def takes_pieces(f: object) -> bool:
 
 
 def write_pieces(t: Task, iovs: list[tuple[int, int]], count: int,
-                 write: Callable[[bytes], int]) -> int:
+                 write: Callable[[bytes, int], int]) -> int:
     """Write ``count`` bytes gathered from ``iovs`` (address, length) with
-    ``write``, PIECE bytes at a time; the bytes written (see the module
-    docstring for where it stops)."""
+    ``write(piece, bytes written before it)``, PIECE bytes at a time; the
+    bytes written (see the module docstring for where it stops)."""
     done = 0
     i, at = 0, 0  # the iovec being read and how far into it
     while done < count:
@@ -104,10 +106,10 @@ def _readable_head(t: Task, addr: int, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _write_part(write: Callable[[bytes], int], data: bytes, done: int) -> int:
+def _write_part(write: Callable[[bytes, int], int], data: bytes, done: int) -> int:
     """One piece; an error after earlier pieces went is a short write."""
     try:
-        return write(data)
+        return write(data, done)
     except SyscallError:
         if done:
             return 0

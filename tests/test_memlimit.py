@@ -532,8 +532,10 @@ def test_large_writes_stop_short_as_natively(programs: Programs) -> None:
     """A write of 8 MiB, copied into the Sentry a piece at a time, stops
     where Linux's does: a non-blocking pipe takes 64 KiB, then EAGAIN; no
     reader, EPIPE; an unmapped page 512 KiB in writes the 512 KiB before it
-    (EFAULT when it is the first page); a non-blocking socket takes part.
-    Before the piecewise copy the hole gave EFAULT and nothing written."""
+    (EFAULT when it is the first page); a non-blocking socket takes part;
+    a reader that leaves mid-write gives a short write, with SIGPIPE from a
+    pipe and none from a socket. Before the piecewise copy the hole gave
+    EFAULT and nothing written, and a pipe's short write no SIGPIPE."""
     prog = programs.path("big_write_edges")
     native = run_native([prog])
     assert native.returncode == 0, native.describe()

@@ -2,7 +2,9 @@
  * (tests/test_memlimit.py, against the Sentry's piece-at-a-time copy,
  * syscalls/pieces.py): a non-blocking pipe takes what fits, a pipe with no
  * reader fails with EPIPE, a buffer with an unmapped page in the middle
- * writes the bytes before it, a non-blocking socket takes part. */
+ * writes the bytes before it, a non-blocking socket takes part; a reader
+ * that goes away mid-write leaves a short write, with SIGPIPE from a pipe
+ * and none from a socket. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +13,41 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+static volatile int sigpipes;
+static void on_sigpipe(int sig)
+{
+    (void)sig;
+    sigpipes++;
+}
+
+/* A blocking write of SIZE bytes to fds[1] while a child reads 1 MiB from
+ * fds[0] and exits: a short write, and how many SIGPIPEs came. */
+static void reader_leaves(const char *what, int fds[2], const char *buf, long size)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        static char rbuf[65536];
+        long got = 0;
+        close(fds[1]);
+        while (got < (1L << 20)) {
+            ssize_t n = read(fds[0], rbuf, sizeof rbuf);
+            if (n <= 0)
+                break;
+            got += n;
+        }
+        _exit(0);
+    }
+    close(fds[0]);
+    sigpipes = 0;
+    long n = write(fds[1], buf, size);
+    printf("%s: %s, %d SIGPIPE\n", what, n > 0 && n < size ? "short write" : "other",
+           sigpipes);
+    close(fds[1]);
+    waitpid(pid, NULL, 0);
+}
 
 static void say(const char *what, long n)
 {
@@ -50,5 +86,12 @@ int main(void)
         return 1;
     long n = write(s[0], buf + (4L << 20), 4L << 20);
     printf("nonblocking socket: %s\n", n > 0 && n < (4L << 20) ? "part" : "other");
+    signal(SIGPIPE, on_sigpipe);
+    if (pipe(p) != 0)
+        return 1;
+    reader_leaves("pipe reader leaves", p, buf + (4L << 20), 4L << 20);
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, s) != 0)
+        return 1;
+    reader_leaves("socket reader leaves", s, buf + (4L << 20), 4L << 20);
     return 0;
 }

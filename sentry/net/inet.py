@@ -357,6 +357,10 @@ class UdpEndpoint(InetMixin, DgramEndpoint):
             return len(data)
         return super().send(data, flags, nonblock, dest, ctx, rights, creds)
 
+    def release(self) -> None:
+        cork.dgram_drop(self)  # a held datagram goes with the socket, and its charge
+        super().release()
+
     def _tcp_state(self) -> int:
         return 0
 

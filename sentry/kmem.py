@@ -1,7 +1,9 @@
 """One Sentry-wide account of the bytes the Sentry holds for the application
-in kernel buffers (pipes, socket queues, System V and POSIX message queues,
-inotify queues) and caches (file pages, executables), bounded by a budget
-taken from the sandbox's memory limit.
+in kernel buffers (pipes, socket queues, netlink queues, corked socket
+bytes, System V and POSIX message queues, inotify queues) and caches (file
+pages, executables), bounded by a budget taken from the sandbox's memory
+limit. (A large write's own bytes are never all in the Sentry at once:
+syscalls/pieces.py copies them in a piece at a time.)
 
 Why: every byte a pipe or a socket holds lives in the Sentry's Python heap,
 which is charged to the same memory cgroup as the application. Without a
@@ -31,6 +33,9 @@ Facts from Linux this follows, and what pyvisor does instead:
   dropped at the receiver; the sender's sendto succeeds.
 * msgsnd and mq_timedsend (load_msg): ENOMEM. inotify (an event that
   cannot be allocated): IN_Q_OVERFLOW is queued instead.
+* Netlink (netlink_overrun): the kernel's answer is dropped and the next
+  recv is ENOBUFS. Corked bytes (sentry/net/cork.py): TCP as any send
+  without memory (push, then wait or EAGAIN); UDP ENOBUFS.
 
 Caches yield first: before a buffer's charge fails, every registered cache
 is asked to shrink (``shrink(nbytes)``, least recently used first), as

@@ -7,6 +7,7 @@ import errno
 import os
 import stat
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sentry.kernel import parking, rlimits
@@ -17,7 +18,7 @@ from sentry.vfs.description import PathDescription, dentry_of
 from sentry.vfs.file import O_APPEND, O_CLOEXEC, O_NONBLOCK, SETFL_MASK, FileDescription
 from sentry.vfs.locks import END as LOCK_END
 from sentry.vfs.locks import F_RDLCK, F_UNLCK, F_WRLCK, LOCKS
-from sentry.vfs.pipe import make_pipe
+from sentry.vfs.pipe import PipeFile, make_pipe
 from sentry.vfs.tmpfs import F_ADD_SEALS, F_GET_SEALS, file_seals
 from syscalls import dnotify, fcntl_cmds, fs_ioctl
 from syscalls.abi import (
@@ -28,6 +29,7 @@ from syscalls.abi import (
     s64,
 )
 from syscalls.namespaces import unshare_files
+from syscalls.pieces import PIECE, takes_pieces, write_pieces
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -76,13 +78,19 @@ def read(t: Task, a: Args) -> int:
 
 
 def _write(t: Task, f: FileDescription, data: bytes) -> int:
-    """One write; a broken pipe also raises SIGPIPE at the writer, as Linux does."""
+    """One write; a broken pipe also raises SIGPIPE at the writer, as Linux
+    does, also when the last reader left in the middle of a blocking write
+    (pipe_write sends it with the bytes written so far)."""
     try:
-        return f.write(data)
+        n = f.write(data)
     except SyscallError as exc:
         if exc.errno == errno.EPIPE:
             t.kernel.send_task(t, SigInfo(SIGPIPE, pid=t.pid, uid=t.creds.uid))
         raise
+    if n < len(data) and isinstance(f, PipeFile) and not f.flags & O_NONBLOCK \
+            and f.pipe.readers == 0:
+        t.kernel.send_task(t, SigInfo(SIGPIPE, pid=t.pid, uid=t.creds.uid))
+    return n
 
 
 def fsize_room(t: Task, f: FileDescription, pos: int | None, count: int) -> int:
@@ -118,7 +126,17 @@ def write(t: Task, a: Args) -> int:
     if not f.writable():
         raise SyscallError(errno.EBADF)
     count = fsize_room(t, f, None, min(a[2], MAX_RW_COUNT))
+    if count > PIECE and takes_pieces(f):  # never the whole of it in the Sentry
+        return write_pieces(t, [(a[1], count)], count, _piece_writer(t, f))
     return _write(t, f, t.mm.copy_in(a[1], count)) if count else 0
+
+
+def _piece_writer(t: Task, f: FileDescription) -> Callable[[bytes, int], int]:
+    """A piece of a large write (syscalls/pieces.py): SIGPIPE as ``_write``
+    sends it, except to a socket's writer once bytes went (Linux's socket
+    sends raise it only when nothing went; pipe_write always)."""
+    socket = not isinstance(f, PipeFile)
+    return lambda d, done: f.write(d) if done and socket else _write(t, f, d)
 
 
 def _verify_area(pos: int, count: int) -> None:
@@ -185,6 +203,8 @@ def writev(t: Task, a: Args) -> int:
     parts = []
     total = 0
     room = fsize_room(t, f, None, min(sum(n for _, n in iovs), MAX_RW_COUNT))
+    if room > PIECE and takes_pieces(f):  # never the whole of it in the Sentry
+        return write_pieces(t, iovs, room, _piece_writer(t, f))
     for base, n in iovs:
         n = min(n, room - total)
         if n:

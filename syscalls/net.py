@@ -38,6 +38,7 @@ from sentry.vfs.description import PathDescription
 from syscalls.abi import MAX_RW_COUNT, s32
 from syscalls.net_msg import MMSGHDR_SIZE, MSGHDR, MsgHdr, build_control, parse_control
 from syscalls.path import ctx_of
+from syscalls.pieces import PIECE, takes_pieces, write_pieces
 from syscalls.table import Entry, partial, supported
 
 if TYPE_CHECKING:
@@ -391,6 +392,10 @@ def sendto(t: Task, a: Args) -> int:
     flags = a[3] & 0xFFFFFFFF
     dest = _sockaddr_in(t, a[4], a[5]) if a[4] else None
     count = min(a[2], MAX_RW_COUNT)
+    if count > PIECE and takes_pieces(f) and not flags & c.MSG_OOB:  # OOB: the last byte
+        return write_pieces(t, [(a[1], count)], count,  # SIGPIPE only if nothing went
+                            lambda d, done: _send(t, f, d, flags | (c.MSG_NOSIGNAL if done else 0),
+                                                  dest or None, None))
     data = t.mm.copy_in(a[1], count) if count else b""
     return _send(t, f, data, flags, dest or None, None)
 

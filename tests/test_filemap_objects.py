@@ -1,5 +1,5 @@
 """A shared-mapped file's pages are shared objects of its own (docs/security.md,
-"Memory isolation"): never in the common arena that every stub holds, never
+"Memory isolation"): never in the common arena (which no stub holds), never
 in another file's arena, and no run of the file straddles two of its arenas
 as it grows (a stub maps one run from one descriptor)."""
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import RUNSC, Programs, run_native, run_sandbox, sentry_pid
+from helpers import RUNSC, Programs, host_children, run_native, run_sandbox, sentry_pid
 from sentry.systrap._stub import lib
 
 STUB_SYSCALL_INSN = lib.STUB_CODE_ADDR + lib.stub_syscall_ip_offset() - 2
@@ -37,14 +38,76 @@ def test_proc_mem_and_process_vm_readv_refused(programs: Programs) -> None:
 def test_stub_mmap_cannot_reach_another_process(programs: Programs) -> None:
     """The unprivileged child maps, from its stub's trusted syscall
     instruction, every memory file its stub holds (its own arena and the
-    common one, docs/security.md): the root parent's private page is in
-    neither."""
+    shared object it last received, docs/security.md): the root parent's
+    private page is in neither."""
     prog = programs.path("isolation_probe")
     res = run_sandbox([prog, hex(STUB_SYSCALL_INSN), "256"])
     assert res.returncode == 0, res.describe()
     got = _lines(res.out)
     assert got["stub_mmap"] == "no secret", res.describe()
     assert "child exit 0" in res.out, res.describe()
+
+
+@pytest.mark.sandbox
+def test_stub_cannot_map_the_common_arena_number(programs: Programs) -> None:
+    """fd 4, where every stub once held the sandbox's common arena (a channel
+    between processes the Sentry does not see): an mmap of it from the
+    stub's trusted instruction is refused by the stub's filter, which kills
+    the process (SIGSYS), so it never maps anything there.  Before the
+    common arena was dropped this printed "fd4: mapped"."""
+    res = run_sandbox([programs.path("isolation_probe"), hex(STUB_SYSCALL_INSN), "0", "fd4"])
+    assert res.returncode == 0, res.describe()
+    assert "fd4: mapped" not in res.out, res.describe()
+    assert "fd4:" not in res.out, res.describe()  # killed before it could say
+    assert "child exit 0" not in res.out, res.describe()
+
+
+def _runs_stub_code(pid: int) -> bool:
+    """The zygote and the stubs have the stub code mapped at its fixed address."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return any(int(line.split("-", 1)[0], 16) == lib.STUB_CODE_ADDR for line in f)
+    except OSError:
+        return False
+
+
+def _stub_fds(pid: int) -> dict[int, dict[int, str]]:
+    """Each host child of ``pid`` that runs the stub code (the zygote, the
+    stubs; not the Gofer): its descriptors and what they name."""
+    out: dict[int, dict[int, str]] = {}
+    for kid in host_children(pid):
+        fds: dict[int, str] = {}
+        if not _runs_stub_code(kid):
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{kid}/fd"):
+                try:
+                    fds[int(fd)] = os.readlink(f"/proc/{kid}/fd/{fd}")
+                except OSError:
+                    continue
+        except OSError:
+            continue  # gone meanwhile
+        out[kid] = fds
+    return out
+
+
+@pytest.mark.sandbox
+def test_no_stub_holds_the_common_arena(programs: Programs) -> None:
+    """With a child process alive, no host process the Sentry started (the
+    zygote, both stubs) holds the common arena's file (memfd
+    "pyvisor-memory") or anything at fd 4; each stub holds its own arena at
+    fd 3.  Before, the zygote and every stub held the common arena at fd 4."""
+    seen: dict[int, dict[int, str]] = {}
+
+    def look(sentry: int) -> None:
+        seen.update(_stub_fds(sentry))
+
+    _churn(programs.path("fork_churn"), 1, at_child_up=look)
+    stubs = [fds for fds in seen.values() if "pyvisor-mm" in fds.get(3, "")]
+    assert len(stubs) >= 2 and len(seen) == len(stubs) + 1, seen  # two stubs, the zygote
+    for kid, fds in seen.items():
+        assert 4 not in fds, (kid, fds)
+        assert not any("pyvisor-memory" in t for t in fds.values()), (kid, fds)
 
 
 def _fd_kinds(pid: int) -> dict[str, int]:
@@ -63,8 +126,10 @@ def _fd_kinds(pid: int) -> dict[str, int]:
     return kinds
 
 
-def _churn(prog: Path, forks: int) -> dict[str, dict[str, int]]:
-    """The Sentry's descriptors by kind at fork_churn's three steps."""
+def _churn(prog: Path, forks: int,
+           at_child_up: Callable[[int], None] | None = None) -> dict[str, dict[str, int]]:
+    """The Sentry's descriptors by kind at fork_churn's three steps
+    (``at_child_up`` is called with the Sentry's pid while the child lives)."""
     counts = {}
     with subprocess.Popen([sys.executable, str(RUNSC), "do", "--", str(prog), str(forks)],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
@@ -74,6 +139,8 @@ def _churn(prog: Path, forks: int) -> dict[str, dict[str, int]]:
                 line = proc.stdout.readline().strip()
                 assert line == step, (line, proc.poll())
                 counts[step] = _fd_kinds(sentry_pid(proc.pid))
+                if step == "child up" and at_child_up is not None:
+                    at_child_up(sentry_pid(proc.pid))
                 proc.stdin.write("x")
                 proc.stdin.flush()
             assert proc.wait(timeout=60) == 0

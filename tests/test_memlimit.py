@@ -18,6 +18,7 @@ import gc
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from helpers import Programs, processes_mentioning
+from helpers import Programs, processes_mentioning, run_native, run_sandbox
 from test_limits import _remove_test_cgroups, _require_memory_cgroup
 from test_oci import (  # noqa: F401 - fixtures, used by name
     cid,
@@ -41,10 +42,14 @@ from sentry.kernel.errors import SyscallError
 from sentry.kernel.ipc.msg import MsgNamespace
 from sentry.kernel.ipc.registry import IPC_NOWAIT
 from sentry.net import consts as c
+from sentry.net import cork
 from sentry.net.inet import TcpEndpoint, UdpEndpoint
+from sentry.net.netconfig import NetConfig
+from sentry.net.netlink import NetlinkEndpoint
 from sentry.net.unix import socketpair
 from sentry.oci import cgroups
 from sentry.vfs import pipe
+from sentry.vfs.file import POLLERR
 from sentry.vfs.goferfs import PageCache
 from sentry.vfs.mqueue import MessageQueue, MqueueFs
 from syscalls import inotify
@@ -258,6 +263,92 @@ def test_inotify_event_past_the_budget_is_an_overflow(budget: Callable[[int], No
     ino.release()
 
 
+def test_netlink_answers_past_the_budget_are_an_overrun(budget: Callable[[int], None]) -> None:
+    """The kernel's answers that find no room in the Sentry's account are
+    dropped as netlink_overrun drops them when the queue is full: the next
+    recv is ENOBUFS, once; what was queued reads, and the socket answers
+    again once its queue is empty. Before, the queue grew without bound."""
+    ep = NetlinkEndpoint(c.SOCK_RAW, 0, NetConfig(), lambda: (1, False, 0))
+    ep.rcvbuf = 1 << 30  # only the account bounds it here
+    noop_ack = struct.pack("<IHHII", 16, 1, 1 | 4, 0, 0)  # NLMSG_NOOP, REQUEST|ACK
+    budget(8 * K)
+    before = kmem.used
+    for _ in range(1000):
+        assert ep.send(noop_ack, 0, True, None, None, None, CRED) == 16
+    assert kmem.used - before <= 8 * K
+    assert ep.readiness() & POLLERR
+    assert _errno(lambda: ep.recv(4096, 0, True)) == errno.ENOBUFS
+    got = 0
+    while True:
+        try:
+            ep.recv(4096, 0, True)
+        except SyscallError as e:
+            assert e.errno == errno.EAGAIN
+            break
+        got += 1
+    assert 0 < got < 1000
+    ep.send(noop_ack, 0, True, None, None, None, CRED)
+    assert len(ep.recv(4096, 0, True).data) == 36  # the ack: answering again
+    ep.release()
+
+
+def test_tcp_corked_bytes_are_bounded_and_charged(budget: Callable[[int], None]) -> None:
+    """Bytes held by MSG_MORE (or TCP_CORK) for a peer that does not read:
+    at most max(SO_SNDBUF, a segment), charged to the Sentry's account, and
+    a non-blocking send retried on EAGAIN gets no more held; every byte a
+    send reported taken reaches the peer. Before, each retry's bytes were
+    held (and reported not sent): the queue grew by 8000 bytes a retry and
+    the peer got bytes the sender was told had not gone."""
+    lst = TcpEndpoint(c.AF_INET)
+    lst.bind(_inet(0), None)
+    lst.listen(1, CRED)
+    cli = TcpEndpoint(c.AF_INET)
+    cli.connect(lst.name(), None, False, CRED)
+    srv = lst.accept(False)
+    budget(1 << 20)
+    taken = 0
+    for i in range(400):
+        try:
+            taken += cli.send(bytes([i % 251]) * 8000, c.MSG_MORE, True, None, None, None, CRED)
+        except SyscallError as e:
+            assert e.errno == errno.EAGAIN
+    held = len(cli.cork_held or b"")
+    assert 0 < held <= max(cli.sndbuf, cork.SEGMENT), held
+    assert cli.cork_kbuf is not None and cli.cork_kbuf.charged >= held
+    assert taken < 400 * 8000
+    got = b""
+    for _ in range(1000):
+        try:
+            got += srv.recv(1 << 20, 0, True).data
+        except SyscallError as e:
+            assert e.errno == errno.EAGAIN
+            if len(got) == taken:
+                break
+            cork.stream_flush(cli, True) if cli.cork_held else None
+    assert len(got) == taken
+    for ep in (cli, srv, lst):
+        ep.release()
+
+
+def test_udp_corked_datagram_past_the_budget_is_enobufs(budget: Callable[[int], None]) -> None:
+    """ip_append_data's failed allocation: ENOBUFS, what was held stays and
+    goes as one datagram when the cork comes off; its charge goes with it."""
+    rcv = UdpEndpoint(c.AF_INET)
+    rcv.bind(_inet(0), None)
+    snd = UdpEndpoint(c.AF_INET)
+    snd.corked = True
+    budget(8 * K)
+    assert snd.send(b"a" * 4000, 0, True, rcv.name(), None, None, CRED) == 4000
+    assert _errno(lambda: snd.send(b"b" * 8000, 0, True, rcv.name(), None, None, CRED)) \
+        == errno.ENOBUFS
+    snd.corked = False
+    assert snd.send(b"c" * 100, 0, True, None, None, None, CRED) == 100
+    assert rcv.recv(9000, 0, True).data == b"a" * 4000 + b"c" * 100
+    assert snd.cork_kbuf is not None and snd.cork_kbuf.charged == 0
+    rcv.release()
+    snd.release()
+
+
 # -- a sandbox under 256 MiB ---------------------------------------------------
 
 LIMIT = 256 << 20
@@ -406,3 +497,94 @@ def test_buffer_budget_follows_the_limit_in_a_cgroup_namespace(
         mib, unit, stop_word, why = lines[what].split()
         assert (unit, stop_word, why) == ("MiB", "stop", err), res.stdout
         assert 32 <= int(mib) < LIMIT >> 20, res.stdout
+
+
+@pytest.mark.sandbox
+def test_netlink_queue_is_bounded_as_natively(programs: Programs) -> None:
+    """2,000 acked requests on a route socket with a 4 KiB SO_RCVBUF and no
+    read: natively and in the sandbox the queue holds a few answers, the
+    rest are dropped, poll says POLLERR and the next recv is ENOBUFS; once
+    read empty, the socket answers again. Before, the sandbox queued all
+    2,000 answers (no POLLERR, no ENOBUFS)."""
+    prog = programs.path("netlink_flood")
+    native = run_native([prog])
+    assert native.returncode == 0, native.describe()
+    assert "first recv: No buffer space available" in native.out, native.describe()
+    res = run_sandbox([prog])
+    assert (res.returncode, res.out) == (0, native.out), res.describe()
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("how", ["cork", "more"])
+def test_corked_bytes_are_bounded_as_natively(programs: Programs, how: str) -> None:
+    """A non-blocking TCP socket corked (TCP_CORK, or MSG_MORE on every
+    send) whose peer reads nothing, retrying 2,048 times on EAGAIN: the
+    sends stop taking bytes well under 64 MiB, as natively, and every byte
+    taken arrives in order once the peer reads; UDP_CORK holds one datagram
+    at most. Before, each retried send's bytes were held anyway (the peer
+    got bytes the sender was told had not gone, and the held bytes grew)."""
+    prog = programs.path("cork_flood")
+    native = run_native([prog, how])
+    assert native.returncode == 0, native.describe()
+    res = run_sandbox([prog, how])
+    assert (res.returncode, res.out) == (0, native.out), res.describe()
+
+
+@pytest.mark.sandbox
+def test_large_writes_stop_short_as_natively(programs: Programs) -> None:
+    """A write of 8 MiB, copied into the Sentry a piece at a time, stops
+    where Linux's does: a non-blocking pipe takes 64 KiB, then EAGAIN; no
+    reader, EPIPE; an unmapped page 512 KiB in writes the 512 KiB before it
+    (EFAULT when it is the first page); a non-blocking socket takes part;
+    a reader that leaves mid-write gives a short write, with SIGPIPE from a
+    pipe and none from a socket. Before the piecewise copy the hole gave
+    EFAULT and nothing written, and a pipe's short write no SIGPIPE."""
+    prog = programs.path("big_write_edges")
+    native = run_native([prog])
+    assert native.returncode == 0, native.describe()
+    res = run_sandbox([prog])
+    assert (res.returncode, res.out) == (0, native.out), res.describe()
+
+
+BIG_WRITE_MIB = 1024
+BIG_WRITES = ("pipe", "pipev", "socket", "send")
+
+
+@pytest.mark.root
+@pytest.mark.sandbox
+def test_one_large_write_stays_in_a_256m_sandbox(
+        state_root: Path, cid: str, make_bundle: Callable[..., Path],  # noqa: F811
+        programs: Programs) -> None:
+    """`-m 256m`: one write(2) (then one writev(2), a write(2) and a send(2)
+    to a unix stream socket) of 1 GiB, with a reader on the other end,
+    delivers every byte in order, as natively (same counts and checksum);
+    the sandbox is not OOM-killed and no process of it peaks at the limit.
+    The Sentry copies such a write in a piece at a time
+    (syscalls/pieces.py). Before, it copied the whole GiB into its heap
+    first (2.1 GiB peak RSS for one such write unlimited) and the sandbox
+    was OOM-killed."""
+    _require_memory_cgroup()
+    prog = programs.path("big_write")
+    native = "".join(f"mode: {how}\n" + run_native([prog, str(BIG_WRITE_MIB), how]).out
+                     for how in BIG_WRITES)
+    assert native.count(f"read: {BIG_WRITE_MIB << 20} sum") == len(BIG_WRITES), native
+    rel = f"pyvisor-test-{cid}"
+
+    def edit(cfg: dict[str, Any]) -> None:
+        cfg["linux"]["resources"] = {"memory": {"limit": LIMIT}}
+        cfg["linux"]["cgroupsPath"] = f"/{rel}"
+
+    script = "; ".join(f"echo mode: {how}; /bin/big_write {BIG_WRITE_MIB} {how}"
+                       for how in BIG_WRITES)
+    b = make_bundle(["/bin/sh", "-c", script], edit=edit)
+    shutil.copy2(prog, b / "rootfs/bin/big_write")
+    stop, peaks = threading.Event(), {}
+    watcher = threading.Thread(target=_peak_hwm, args=(cid, stop, peaks), daemon=True)
+    watcher.start()
+    try:
+        res, _lines = _run_in_memcg(state_root, cid, b, rel)
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert res.stdout == native, res
+    assert peaks and max(peaks.values()) < LIMIT // 2, peaks

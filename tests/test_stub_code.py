@@ -95,7 +95,9 @@ SLOT = lib.STUB_SLOTS_ADDR
         (202, IP, (SLOT, 6, 1, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # FUTEX_LOCK_PI
         (202, IP, (0x601000, 0, 1, 0, 0, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # outside
         (9, IP, (0x400000, 4096, 3, 0x11, 3, 0), bpf.SECCOMP_RET_ALLOW),  # own arena map
-        (9, IP, (0x400000, 4096, 3, 0x11, 4, 0), bpf.SECCOMP_RET_ALLOW),  # common arena map
+        # fd 4, where the common arena was: no stub holds it, and the rule
+        # refuses it too (a channel between processes the Sentry would not see)
+        (9, IP, (0x400000, 4096, 3, 0x11, 4, 0), bpf.SECCOMP_RET_KILL_PROCESS),
         (9, IP, (0x400000, 4096, 3, 0x22, -1 & (2**64 - 1), 0), bpf.SECCOMP_RET_KILL_PROCESS),
         (9, IP, (0x400000, 4096, 3, 0x11, 6, 0), bpf.SECCOMP_RET_ALLOW),  # the object received
         (9, IP, (0x400000, 4096, 3, 0x11, 5, 0), bpf.SECCOMP_RET_KILL_PROCESS),  # its socket

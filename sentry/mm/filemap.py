@@ -84,7 +84,7 @@ class FileBacking(Backing):
         self._bases: list[int] = []  # sorted memory-file offsets of the chunks
         self._index: dict[int, int] = {}  # memory-file offset -> chunk index
         # The file's own shared objects (memory-file arenas) its chunks are
-        # allocated from, newest last: never the common arena, which every
+        # allocated from, newest last: never the common arena, which no
         # stub holds (docs/security.md, "Memory isolation").
         self._arenas: list[Arena] = []
         self.writable = False  # some mapping of it could store (writeback needed)

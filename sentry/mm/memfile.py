@@ -10,8 +10,8 @@ stub slots from an address space's arena; shared anonymous memory and the
 image cache's program text as shared objects (``allocate_object``: a file
 each, the text sealed read-only); tmpfs and SysV pages from arenas of their
 file's own (``object_arena``, sentry/mm/filemap.py).  Nothing is allocated
-from the common arena any more (``allocate``: the unit tests').  A stub
-holds its own arena's descriptor, the common one, and the shared object it
+from the common arena any more (``allocate``: the unit tests'), and no stub
+holds its descriptor: a stub holds its own arena's and the shared object it
 last received (docs/security.md, "Memory isolation").
 
 Facts about the kernel API this module relies on (Linux, shmem/tmpfs):
@@ -96,8 +96,9 @@ class MemoryFile:
     """The arenas of one sandbox and the Sentry's window onto all of them.
 
     ``view`` is the Sentry's only window onto application memory; ``address``
-    is its base for C code in the platform; ``common`` is the arena every stub
-    may map; ``fd_base`` the lowest descriptor number of any arena's file.
+    is its base for C code in the platform; ``common`` is an arena no stub
+    holds (the unit tests' ``allocate``); ``fd_base`` the lowest descriptor
+    number of any arena's file.
     """
 
     def __init__(self, size: int = 1 << 37, *, arena_size: int = ARENA_SIZE,
@@ -244,8 +245,8 @@ class MemoryFile:
     # -- allocation (the common arena) and offsets of any arena ---------------
 
     def allocate(self, length: int) -> int:
-        """A fresh zero range of the common arena, which every stub may map:
-        nothing of the Sentry's uses it any more (tmpfs pages are their
+        """A fresh zero range of the common arena, which no stub can map
+        (no stub holds its file): nothing of the Sentry's uses it (tmpfs pages are their
         files' own objects); the memory file's unit tests do."""
         return self.common.allocate(self._check_length(length))
 

@@ -10,6 +10,17 @@ tcp(7)'s 200 ms ceiling.
 UDP: the datagrams sent with MSG_MORE (or while UDP_CORK is set) are
 joined into one, sent to the first one's destination by the next send that
 is not corked (or when UDP_CORK is cleared); its size is checked as a whole.
+
+Memory: held bytes live in the Sentry's heap, so they are bounded and
+charged to its kernel-memory account (sentry/kmem.py, ``cork_kbuf``), as
+Linux keeps them in the socket's send queue, bounded by SO_SNDBUF and
+charged to the memory cgroup. TCP holds at most max(SO_SNDBUF, one
+segment); a corked send that finds no room (or no memory) pushes what is
+held first, as tcp_sendmsg pushes before it waits for memory: a blocking
+send waits for the peer to take it, a non-blocking one takes what fits
+(EAGAIN when nothing does). A UDP datagram is at most 64 KiB already; with
+no memory for it the send is ENOBUFS (ip_append_data's failed allocation)
+and nothing is held.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import errno
 import threading
 from typing import Any
 
+from sentry import kmem
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
 
@@ -32,19 +44,70 @@ def stream_send(ep: Any, data: bytes, flags: int, nonblock: bool) -> int:
     uncorked send; ``ep.corked`` is TCP_CORK; ``ep.cork_held`` the bytes held."""
     if flags & c.MSG_MORE or ep.corked:
         ep._send_now(b"", nonblock)  # the errors any send reports (EPIPE, ENOTCONN)
+        done = 0
+        while done < len(data):
+            n = _hold(ep, data, done)
+            if n:
+                done += n
+                continue
+            if not ep.cork_held:  # no memory to hold even a byte: it goes now
+                return done + _send_rest(ep, data[done:], nonblock, done)
+            try:  # no room: push what is held (tcp_push before waiting for memory)
+                stream_flush(ep, nonblock)
+            except SyscallError:
+                if done:
+                    break
+                raise
         with ep.cond:
-            if ep.cork_held is None:
-                ep.cork_held = bytearray()
-            ep.cork_held += data
-            full = len(ep.cork_held) >= SEGMENT
+            full = len(ep.cork_held or b"") >= SEGMENT
         if full:
-            stream_flush(ep, nonblock)
-        else:
+            try:
+                stream_flush(ep, True)
+            except SyscallError:
+                pass  # the peer is full: what is held waits (ceiling, next send)
+        if ep.cork_held:
             _arm(ep)
-        return len(data)
+        return done
     if not ep.cork_held:
         return ep._send_now(data, nonblock)
     return stream_flush(ep, nonblock, data)
+
+
+def _hold(ep: Any, data: bytes, start: int) -> int:
+    """Hold as much of ``data[start:]`` as the limit and the account allow;
+    how much that was."""
+    with ep.cond:
+        held = ep.cork_held
+        if held is None:
+            held = ep.cork_held = bytearray()
+        if ep.cork_kbuf is None:
+            ep.cork_kbuf = kmem.Buffer()
+        n = min(len(data) - start, max(ep.sndbuf, SEGMENT) - len(held))
+        if n <= 0 or not ep.cork_kbuf.fits(len(held) + n):
+            return 0
+        held += data[start:start + n]
+        return n
+
+
+def _send_rest(ep: Any, rest: bytes, nonblock: bool, done: int) -> int:
+    """The uncorked send of what could not be held; an error after some
+    bytes were taken ends the call with those."""
+    try:
+        return ep._send_now(rest, nonblock)
+    except SyscallError:
+        if done:
+            return 0
+        raise
+
+
+def _held_now(ep: Any) -> None:
+    """The account follows what is held (cond held)."""
+    if ep.cork_kbuf is not None:
+        n = len(ep.cork_held or b"")
+        if n:
+            ep.cork_kbuf.holds(n)
+        else:
+            ep.cork_kbuf.release()
 
 
 def stream_flush(ep: Any, nonblock: bool, extra: bytes = b"") -> int:
@@ -69,14 +132,20 @@ def stream_flush(ep: Any, nonblock: bool, extra: bytes = b"") -> int:
         if extra:
             raise SyscallError(errno.EAGAIN)
         return 0
+    with ep.cond:
+        _held_now(ep)
     return n - len(held)
 
 
 def _put_back(ep: Any, held: bytes) -> None:
+    """Bytes that could not go are held again, ahead of any held meanwhile
+    (their pages stayed charged: the account is trimmed only here and once
+    they have gone)."""
     with ep.cond:
         if ep.cork_held is None:
             ep.cork_held = bytearray()
         ep.cork_held[:0] = held
+        _held_now(ep)
 
 
 def _arm(ep: Any) -> None:
@@ -90,44 +159,62 @@ def _arm(ep: Any) -> None:
 
 
 def _expire(ep: Any) -> None:
+    """The ceiling passed: what is held goes; what the peer has no room
+    for yet is tried again a ceiling later, while the socket lives."""
     with ep.cond:
         ep.cork_timer = None
     try:
         stream_flush(ep, True)
     except SyscallError:
         pass  # closed, reset or still full: what is held stays (or goes with the socket)
+    if ep.cork_held and not ep.closed:
+        _arm(ep)
 
 
 def set_stream_cork(ep: Any, on: bool) -> None:
-    """TCP_CORK set or cleared; clearing sends what is held."""
+    """TCP_CORK set or cleared; clearing sends what is held (what the peer
+    has no room for goes later: ``_expire``)."""
     ep.corked = on
     if not on and ep.cork_held:
         try:
             stream_flush(ep, True)
         except SyscallError:
             pass
+        if ep.cork_held:
+            _arm(ep)
 
 
-def release_stream(ep: Any) -> None:
-    """Shutdown for writing or close: what is held goes first."""
+def release_stream(ep: Any, closing: bool = False) -> None:
+    """Shutdown for writing or close: what is held goes first; at close,
+    what could not go is dropped and its charge given back."""
     if ep.cork_held:
         try:
             stream_flush(ep, True)
         except SyscallError:
             pass
+    if closing:
+        with ep.cond:
+            ep.cork_held = None
+            if ep.cork_kbuf is not None:
+                ep.cork_kbuf.release()
 
 
 def dgram_take(ep: Any, data: bytes, flags: int, dest: bytes | None,
                limit: int) -> tuple[bytes, bytes | None] | None:
     """A UDP send: None when it is held (corked), else the datagram to send
     and its destination (what was held joined in front). ``limit`` is the
-    largest datagram (EMSGSIZE past it, for the whole)."""
+    largest datagram (EMSGSIZE past it, for the whole); no memory to hold
+    it is ENOBUFS (what was held stays)."""
     held = ep.cork_held
     if flags & c.MSG_MORE or ep.corked:
         total = len(data) + (len(held[0]) if held else 0)
         if total > limit:
-            ep.cork_held = None
+            dgram_drop(ep)
             raise SyscallError(errno.EMSGSIZE)
+        if ep.cork_kbuf is None:
+            ep.cork_kbuf = kmem.Buffer()
+        if not ep.cork_kbuf.fits(total):
+            raise SyscallError(errno.ENOBUFS)
         if held:
             held[0].extend(data)
         else:
@@ -135,5 +222,12 @@ def dgram_take(ep: Any, data: bytes, flags: int, dest: bytes | None,
         return None
     if not held:
         return data, dest
-    ep.cork_held = None
+    dgram_drop(ep)
     return bytes(held[0]) + data, held[1]
+
+
+def dgram_drop(ep: Any) -> None:
+    """The held datagram went (or is dropped, or the socket closed)."""
+    ep.cork_held = None
+    if ep.cork_kbuf is not None:
+        ep.cork_kbuf.release()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+from sentry import kmem
 from sentry.kernel.errors import SyscallError
 from sentry.net import consts as c
 from sentry.net import cork, mcast
@@ -177,6 +178,7 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
     corked = False  # TCP_CORK (cork.py)
     kmem_waits = True  # no memory: wait as for room (stream.py)
     cork_held: bytearray | None = None
+    cork_kbuf: kmem.Buffer | None = None  # what is held, in the Sentry's account
     cork_timer: Any = None
     default_rcvbuf = 131072
     default_sndbuf = 16384
@@ -272,7 +274,7 @@ class TcpEndpoint(InetMixin, StreamEndpoint):
         super().shutdown(how)
 
     def release(self) -> None:
-        cork.release_stream(self)
+        cork.release_stream(self, closing=True)
         super().release()
 
     def _send_now(self, data: bytes, nonblock: bool) -> int:
@@ -338,6 +340,7 @@ class UdpEndpoint(InetMixin, DgramEndpoint):
     corked = False  # UDP_CORK (cork.py)
     kmem_drops = True  # no memory: the datagram is dropped (dgram.py)
     cork_held: tuple[bytearray, bytes | None] | None = None
+    cork_kbuf: kmem.Buffer | None = None  # what is held, in the Sentry's account
 
     def __init__(self, family: int) -> None:
         super().__init__()
@@ -353,6 +356,10 @@ class UdpEndpoint(InetMixin, DgramEndpoint):
             super().send(joined, flags & ~c.MSG_MORE, nonblock, dest, ctx, rights, creds)
             return len(data)
         return super().send(data, flags, nonblock, dest, ctx, rights, creds)
+
+    def release(self) -> None:
+        cork.dgram_drop(self)  # a held datagram goes with the socket, and its charge
+        super().release()
 
     def _tcp_state(self) -> int:
         return 0

@@ -22,6 +22,18 @@ Facts from Linux (net/netlink/af_netlink.c; netlink(7)) this keeps:
   listen, accept and shutdown are EOPNOTSUPP.
 * Options live at SOL_NETLINK; other levels are ENOPROTOOPT. A value
   shorter than an int counts as 0.
+* The receive queue is bounded (netlink_attachskb): a message joins it
+  while it holds no more than SO_RCVBUF (bytes plus SEG_OVERHEAD each here,
+  truesize there), and its bytes are charged to the Sentry's kernel-memory
+  account (sentry/kmem.py). The kernel's answer to a request that finds the
+  queue full, or no memory for it, is dropped (netlink_overrun): the
+  socket's next recv fails with ENOBUFS once (unless NETLINK_NO_ENOBUFS),
+  and poll reports POLLERR until then; the socket stays congested (every
+  answer dropped) until a recv empties its queue. Here one request's answer (a dump's
+  parts included) is queued whole or not at all: Linux fills a dump as the
+  reader makes room, pyvisor has built it already. A message from another
+  socket to a full queue waits for room (EAGAIN when non-blocking or at
+  SO_SNDTIMEO); with no memory for it, ENOBUFS.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ from sentry.net.netconfig import NetConfig
 from sentry.net.netlink_msg import NLMSG_GOODSIZE, NLMSG_MAX_DUMP, process
 from sentry.net.netlink_route import RouteProtocol
 from sentry.net.sock_diag import DiagProtocol, Sockets
-from sentry.vfs.file import POLLIN, POLLOUT, FileDescription
+from sentry.vfs.file import POLLERR, POLLIN, POLLOUT, FileDescription
 
 NETLINK_ROUTE = 0
 NETLINK_SOCK_DIAG = 4
@@ -139,6 +151,7 @@ class NetlinkEndpoint(Endpoint):
         self.flags: dict[int, int] = {}
         self.rq: deque[tuple[bytes, int]] = deque()  # (datagram, sender's port id)
         self.max_recv = 0
+        self.congested = False  # an overrun drops every answer until the queue empties
 
     # -- naming ----------------------------------------------------------------
     def _autobind(self) -> None:
@@ -191,35 +204,81 @@ class NetlinkEndpoint(Endpoint):
             limit = max(NLMSG_GOODSIZE, self.max_recv)
             cap_ack = bool(self.flags.get(NETLINK_CAP_ACK))
         if pid:
-            return self._unicast(pid, data, portid)
+            return self._unicast(pid, data, portid, nonblock)
         if groups:
             return len(data)  # no other listener of route groups here
         replies = process(data, portid, self.handler, cap_ack=cap_ack, dump_limit=limit)
         if replies:
             with self.cond:
-                self.rq.extend((r, 0) for r in replies)
+                self._queue_answer(replies)
                 notify(self.cond)
         return len(data)
 
-    def _unicast(self, pid: int, data: bytes, portid: int) -> int:
-        """A message to another netlink socket (netlink_unicast)."""
+    def _full(self) -> bool:
+        """netlink_attachskb's test (cond held): past SO_RCVBUF already, or
+        congested since an overrun (NETLINK_S_CONGESTED)."""
+        return self.congested or self.rq_cost > self.rcvbuf
+
+    def _queue_answer(self, replies: list[bytes]) -> None:
+        """The kernel's answer to one request, queued whole or dropped as an
+        overrun (cond held)."""
+        charged: list[int] = []
+        if not self._full():
+            for r in replies:
+                if not self.charge_segment(len(r)):
+                    break
+                charged.append(len(r))
+            else:
+                self.rq.extend((r, 0) for r in replies)
+                return
+        for n in charged:
+            self.uncharge_segment(n)
+        if not self.flags.get(NETLINK_NO_ENOBUFS) and not self.congested:
+            self.congested = True
+            self.err = errno.ENOBUFS  # netlink_overrun
+
+    def _unicast(self, pid: int, data: bytes, portid: int, nonblock: bool) -> int:
+        """A message to another netlink socket (netlink_unicast): it waits
+        for room in a full queue; no memory for it is ENOBUFS."""
         rcv = PORTS.lookup(self.protocol, pid)
-        if rcv is None or rcv.closed:
-            raise SyscallError(errno.ECONNREFUSED)
-        with rcv.cond:
-            rcv.rq.append((data, portid))
-            notify(rcv.cond)
-        return len(data)
+        deadline = deadline_of(self.sndtimeo)
+        while True:
+            if rcv is None or rcv.closed:
+                raise SyscallError(errno.ECONNREFUSED)
+            with rcv.cond:
+                if rcv.closed:
+                    continue
+                if not rcv._full():
+                    if not rcv.charge_segment(len(data)):
+                        raise SyscallError(errno.ENOBUFS)
+                    rcv.rq.append((data, portid))
+                    notify(rcv.cond)
+                    return len(data)
+                if nonblock:
+                    raise SyscallError(errno.EAGAIN)
+                wait(rcv.cond, deadline)
 
     def recv(self, count: int, flags: int, nonblock: bool) -> Received:
         deadline = deadline_of(self.rcvtimeo)
         with self.cond:
             self.max_recv = min(max(self.max_recv, count), NLMSG_MAX_DUMP)
+            if not self.rq:
+                self.congested = False  # nothing queued: answers may come again
+            if self.err:  # an overrun: reported once, before the queue
+                err, self.err = self.err, 0
+                raise SyscallError(err)
             while not self.rq:
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
                 wait(self.cond, deadline)
-            msg, sender = self.rq[0] if flags & c.MSG_PEEK else self.rq.popleft()
+            if flags & c.MSG_PEEK:
+                msg, sender = self.rq[0]
+            else:
+                msg, sender = self.rq.popleft()
+                self.uncharge_segment(len(msg))
+                if not self.rq:
+                    self.congested = False
+                notify(self.cond)  # a sender waiting for room
         out = Received(msg[:count], len(msg), NlAddr(sender) if sender else KERNEL)
         if len(msg) > count:
             out.flags |= c.MSG_TRUNC
@@ -234,12 +293,15 @@ class NetlinkEndpoint(Endpoint):
     def readiness(self) -> int:
         with self.cond:
             ready = POLLIN | c.POLLRDNORM if self.rq else 0
+            if self.err:
+                ready |= POLLERR
         return ready | POLLOUT | c.POLLWRNORM
 
     def release(self) -> None:
         with self.cond:
             self.closed = True
             self.rq.clear()
+            self.uncharge_queue()
             notify(self.cond)
         if self.bound:
             PORTS.give_back(self, self.portid)

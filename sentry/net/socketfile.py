@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from sentry.kernel.errors import SyscallError
+from sentry.net import consts as c
 from sentry.net import netconfig_ioctl, parked, unix_gc
 from sentry.net.endpoint import Endpoint, drop_rights
 from sentry.net.stream import StreamEndpoint
@@ -59,6 +60,12 @@ class SocketFile(FileDescription):
         SocketFile.live += 1
         self.ctime_ns = now_ns()
         self._released = False
+
+    @property
+    def takes_pieces(self) -> bool:
+        """A stream socket may take a large write in parts (syscalls/pieces.py);
+        a datagram or a record is one message."""
+        return self.endpoint.stype == c.SOCK_STREAM
 
     @property
     def nonblock(self) -> bool:

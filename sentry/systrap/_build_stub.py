@@ -32,7 +32,6 @@ CDEF = """
 #define STUB_MAX_THREADS ...
 #define STUB_SLOTS_SIZE ...
 #define STUB_MEMFD_FD ...
-#define STUB_COMMON_FD ...
 #define STUB_SOCK_FD ...
 #define STUB_OBJECT_FD ...
 #define STUB_NREGS ...
@@ -107,7 +106,7 @@ uint64_t stub_code_start(void);
 uint64_t stub_code_size(void);
 uint64_t stub_syscall_ip_offset(void);
 uint64_t stub_thread_start_offset(void);
-long stub_start_zygote(int memfd, int sock);
+long stub_start_zygote(int sock);
 int sentry_wait(struct stub_slot *slot, uint32_t want, uint64_t spin_cycles, int64_t timeout_ns);
 void sentry_post(struct stub_slot *slot, uint32_t state);
 int sentry_post_wait(struct stub_slot *slot, uint32_t state, uint32_t want,
@@ -153,7 +152,7 @@ ffibuilder.set_source(
     "uint64_t stub_code_size(void);\n"
     "uint64_t stub_syscall_ip_offset(void);\n"
     "uint64_t stub_thread_start_offset(void);\n"
-    "long stub_start_zygote(int memfd, int sock);\n"
+    "long stub_start_zygote(int sock);\n"
     "int sentry_wait(struct stub_slot *, uint32_t, uint64_t, int64_t);\n"
     "void sentry_post(struct stub_slot *, uint32_t);\n"
     "int sentry_post_wait(struct stub_slot *, uint32_t, uint32_t, uint64_t, int64_t);\n"

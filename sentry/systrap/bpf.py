@@ -20,8 +20,9 @@ some runtimes) goes on.
 What an application gains by jumping into the stub's instruction is therefore
 exactly that allowlist: remapping pieces of the memory files the stub holds
 below the stub region (MAP_SHARED|MAP_FIXED of its own address space's arena,
-STUB_MEMFD_FD, the common arena of shared pages right after it, or the shared
-object it last received, OBJECT_FD), taking the next descriptor the Sentry
+STUB_MEMFD_FD, or the shared object it last received, OBJECT_FD; never the
+sandbox's common arena, which no stub holds and whose old number, 4, the rule
+refuses as well), taking the next descriptor the Sentry
 sent it off its own socket (recvmsg on SOCK_FD, dup3 to OBJECT_FD, close of the
 number it landed on), unmapping or
 re-protecting its own addresses below the stub region, futex wait/wake on the
@@ -90,9 +91,9 @@ FUTEX_WAKE = 1
 FUTEX_WAIT_BITSET = 9
 FUTEX_WAKE_BITSET = 10
 MAP_SHARED_FIXED = 0x11
-# A stub's descriptors: STUB_MEMFD_FD (own arena), STUB_MEMFD_FD + 1 (the
-# common arena), SOCK_FD (its socket from the Sentry), OBJECT_FD (the shared
-# object it last received).  stub.h has the same numbers.
+# A stub's descriptors: STUB_MEMFD_FD (own arena), SOCK_FD (its socket from
+# the Sentry), OBJECT_FD (the shared object it last received); 4 is unused.
+# stub.h has the same numbers.
 SOCK_FD = 5
 OBJECT_FD = 6
 NR_CLOSE = 3
@@ -224,9 +225,8 @@ def stub_filter(syscall_ip: int, region_start: int, region_end: int, memfd_fd: i
     a.jeq(MAP_SHARED_FIXED, 0, "kill")
     a.ld(arg_hi(4))
     a.jeq(0, 0, "kill")
-    a.ld(arg_lo(4))  # its own arena, the common one, the last object received
+    a.ld(arg_lo(4))  # its own arena or the last object received, nothing else
     a.jeq(memfd_fd, "below", 0)
-    a.jeq(memfd_fd + 1, "below", 0)
     a.jeq(OBJECT_FD, "below", "kill")
     a.label("below")  # munmap / mprotect / mmap: the address must lie below the region
     _check_below_stub(a, 0, region_hi, "kill")

@@ -1,10 +1,10 @@
 """Which of a stub's files an OP_MAP uses, and shared objects' files sent to it.
 
-A stub holds its address space's arena (STUB_MEMFD_FD), the common arena
-(STUB_COMMON_FD) and the shared object it last received (STUB_OBJECT_FD,
-sentry/mm/arena.py).  Before it maps an object it does not hold, the Sentry
-sends the object's file over the stub's socket (SCM_RIGHTS) and puts an
-OP_RECV_FD in front of the OP_MAP; the stub takes it onto STUB_OBJECT_FD,
+A stub holds its address space's arena (STUB_MEMFD_FD) and the shared
+object it last received (STUB_OBJECT_FD, sentry/mm/arena.py); never the
+common arena, which is the Sentry's alone.  Before it maps an object it
+does not hold, the Sentry sends the object's file over the stub's socket
+(SCM_RIGHTS) and puts an OP_RECV_FD in front of the OP_MAP; the stub takes it onto STUB_OBJECT_FD,
 replacing the last one (its mappings keep their files).  Callers hold the
 process's ``object_lock`` from ``expand_ops`` until the stub has applied the
 ops, so two threads' receive-and-map pairs never interleave.
@@ -34,15 +34,14 @@ def send_fds(sock: socket.socket, *fds: int) -> None:
 
 def map_target(proc: StubProcess, offset: int) -> tuple[int, int, Arena | None]:
     """(descriptor number in this stub, file offset, shared object or None)
-    of a memory-file offset it is to map: its own arena, the common one, or
-    a shared object's (which the stub must receive first: OP_RECV_FD).
-    Never another address space's arena (ValueError: a Sentry bug)."""
+    of a memory-file offset it is to map: its own arena or a shared
+    object's (which the stub must receive first: OP_RECV_FD).  Never
+    another address space's arena nor the common one, which no stub holds
+    (ValueError: a Sentry bug)."""
     own = proc.arena
     if own.base <= offset < own.base + own.size:
         return lib.STUB_MEMFD_FD, offset - own.base, None
     mf = proc.platform.mf
-    if offset < mf.common_size:
-        return lib.STUB_COMMON_FD, offset, None
     try:
         arena = mf.arena_of(offset)
     except ValueError:

@@ -70,7 +70,7 @@ class Platform:
         # (SCM_RIGHTS) with the request; the zygote keeps the other end.
         self._sock, zsock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            pid = lib.stub_start_zygote(mf.common.fd, zsock.fileno())
+            pid = lib.stub_start_zygote(zsock.fileno())
         finally:
             zsock.close()
         if pid < 0:
@@ -162,7 +162,7 @@ class StubProcess:
         self.pid = pid
         self.pidfd = pidfd  # kill() signals through it; closed once reaped
         self.slots_off = slots_off
-        self.arena = arena  # the one arena whose file this process holds, besides the common
+        self.arena = arena  # the one arena whose file this process holds
         arena.hold()
         self.sock = sock  # shared objects' files go to the stub over this (OP_RECV_FD)
         # The object at the stub's STUB_OBJECT_FD, and the lock that keeps one

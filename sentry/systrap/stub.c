@@ -282,7 +282,7 @@ STUB static void stub_do_ops(struct stub_slot *slot, void *uctx) {
         uint64_t off = slot->ops[i].offset;
         long r;
         if (kind == OP_MAP) {
-            /* The descriptor (own or common arena) rides in prot's high half. */
+            /* The descriptor (own arena or object) rides in prot's high half. */
             r = S6(SYS_mmap, addr, len, prot & 0xffffffffULL, K_MAP_SHARED | K_MAP_FIXED,
                    prot >> 32, off);
             if (r != (long)addr && r >= 0)
@@ -517,7 +517,7 @@ STUB static void stub_drop_capabilities(void) {
  * inherit the Sentry's own seccomp filter or its memory. */
 STUB static void stub_zygote_main(void) {
     struct stub_ctrl *ctrl = (struct stub_ctrl *)STUB_CTRL_ADDR;
-    S3(SYS_close_range, 0, STUB_MEMFD_FD, 0);
+    S3(SYS_close_range, 0, STUB_SOCK_FD - 1, 0);
     S3(SYS_close_range, STUB_SOCK_FD + 1, ~0U, 0);
     S2(SYS_munmap, 0, STUB_REGION_START);
     S2(SYS_munmap, STUB_REGION_END, STUB_USER_TOP - STUB_REGION_END);
@@ -575,7 +575,7 @@ STUB static void stub_zygote_main(void) {
             }
             if (pid == 0) {
                 /* Its own arena and socket in place of the zygote's socket; the
-                 * received numbers are below both (0-2 and 3 are free). */
+                 * received numbers are below both (0-4 are free). */
                 if (S2(SYS_dup2, fds[0], STUB_MEMFD_FD) != STUB_MEMFD_FD ||
                     S2(SYS_dup2, fds[1], STUB_SOCK_FD) != STUB_SOCK_FD)
                     S1(SYS_exit_group, 118);
@@ -636,7 +636,7 @@ static void unregister_rseq(void) {
  * already be mapped MAP_SHARED|MAP_ANONYMOUS at STUB_CTRL_ADDR in the Sentry:
  * the zygote inherits it, and it lives in no file an application could map.
  * In the child only raw syscalls run until it jumps to the copied stub code. */
-long stub_start_zygote(int memfd, int sock) {
+long stub_start_zygote(int sock) {
     long sentry = getpid();
     long pid = raw(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0);
     if (pid != 0)
@@ -645,13 +645,12 @@ long stub_start_zygote(int memfd, int sock) {
     if (S0(SYS_getppid) != sentry)
         S1(SYS_exit_group, 101);
     unregister_rseq();
-    /* Out of the way first (copies at 64 or above: neither dup2 below can
-     * clobber the other's source, and the zygote's descriptor table stays
-     * small), then in place; close_range drops the copies. */
-    long m = S3(SYS_fcntl, memfd, 0 /* F_DUPFD */, 64);
+    /* Out of the way first (a copy at 64 or above, so the dup2 below cannot
+     * clobber its own source), then in place; close_range drops the copy
+     * and every other descriptor the Sentry had: the zygote holds no
+     * memory file at all. */
     long k = S3(SYS_fcntl, sock, 0 /* F_DUPFD */, 64);
-    if (m < 0 || k < 0 || S2(SYS_dup2, m, STUB_COMMON_FD) != STUB_COMMON_FD ||
-        S2(SYS_dup2, k, STUB_SOCK_FD) != STUB_SOCK_FD)
+    if (k < 0 || S2(SYS_dup2, k, STUB_SOCK_FD) != STUB_SOCK_FD)
         S1(SYS_exit_group, 102);
     /* The stub code is a private copy: every stub process gets it copy-on-write,
      * so an application that makes its copy writable changes only its own. */

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define STUB_ABI_VERSION 14
+#define STUB_ABI_VERSION 15
 
 #define STUB_REGION_START 0x7e0000000000ULL
 #define STUB_CODE_ADDR    (STUB_REGION_START + 0x0)
@@ -45,13 +45,13 @@
 #define STUB_USER_TOP     0x7ffffffff000ULL
 
 /* A stub process's descriptors (it has no others): its address space's own
- * arena of the memory file, the common arena of pages that processes share
- * (sentry/mm/memfile.py), its socket from the Sentry, and the shared object
- * it last received over it (OP_RECV_FD), which it maps from there.  The
- * zygote holds the common arena and, at STUB_SOCK_FD, the socket the Sentry
- * passes each new stub's arena and socket over (SCM_RIGHTS). */
+ * arena of the memory file, its socket from the Sentry, and the shared
+ * object it last received over it (OP_RECV_FD), which it maps from there.
+ * Number 4 is left unused: the common arena once sat there, and no stub or
+ * zygote holds it now (docs/security.md, "Memory isolation").  The zygote
+ * holds only, at STUB_SOCK_FD, the socket the Sentry passes each new stub's
+ * arena and socket over (SCM_RIGHTS). */
 #define STUB_MEMFD_FD 3
-#define STUB_COMMON_FD 4
 #define STUB_SOCK_FD 5
 #define STUB_OBJECT_FD 6
 

@@ -31,8 +31,9 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     ) from exc
 
 # 13: syscall patching (via_patch, kick_deferred, use_gs, SLOT_RESYNC);
-# 14: a stub holds its own arena and the common one (OP_RECV_FD)
-EXPECTED_ABI = 14
+# 14: a stub holds its own arena and the common one (OP_RECV_FD);
+# 15: no stub nor the zygote holds the common arena (stub_start_zygote(sock))
+EXPECTED_ABI = 15
 if lib.stub_abi_version() != EXPECTED_ABI:  # pragma: no cover
     raise ImportError(
         f"stale systrap stub build (ABI {lib.stub_abi_version()}, want {EXPECTED_ABI}): "

@@ -9,7 +9,8 @@ Facts about the Linux API this module keeps:
 * read on an empty pipe with no writers returns 0 (EOF); with writers it
   blocks, or fails with EAGAIN under O_NONBLOCK.
 * write with no readers fails with EPIPE (the syscall layer then sends
-  SIGPIPE); bytes already written by a large write are reported instead.
+  SIGPIPE); bytes already written by a large write are reported instead
+  (and the syscall layer sends SIGPIPE all the same, as pipe_write does).
 * Opening a fifo read-only blocks until a writer opens it, write-only until a
   reader does; O_NONBLOCK read-only opens at once, O_NONBLOCK write-only fails
   with ENXIO when there is no reader; O_RDWR never blocks.
@@ -429,6 +430,8 @@ class _ParkedRead:
 
 class PipeFile(FileDescription):
     """One end of a pipe (a fifo opened O_RDWR is both ends)."""
+
+    takes_pieces = True  # a large write may go in parts (syscalls/pieces.py)
 
     def __init__(self, pipe: Pipe, flags: int, inode: Inode | None = None) -> None:
         super().__init__(flags)

@@ -8,11 +8,14 @@
  *   process_vm_readv the same through process_vm_readv(2)
  *   stub_mmap        (argv[1] given: the stub's trusted syscall instruction)
  *                    mmap of each memory file a stub may hold (fd 3, its own
- *                    arena; fd 4, the common arena of shared pages) from that
- *                    instruction, window by window, looking for the secret
+ *                    arena; fd 6, the shared object it last received) from
+ *                    that instruction, window by window, looking for the secret
  * and prints one line each: "refused (ERRNO)", "no secret" or "READ SECRET".
- * A third argument says where else the secret is (fd 6, the shared object
- * the child's stub last received, is scanned too):
+ * Mode "fd4" instead has the child map fd 4 (where every stub once held the
+ * sandbox's common arena) from that instruction and print "fd4: mapped" or
+ * "fd4: refused (ERRNO)"; the stub's filter kills it first (the parent's
+ * "child exit" line says with what).
+ * A third argument says where else the secret is:
  *   shared  shared anonymous memory instead of private memory
  *   tmpfs   a root-only (0600) file in /dev/shm, mapped shared by the parent
  *   memfd   a memfd the parent made after the fork, mapped shared
@@ -72,7 +75,7 @@ static void on_sigbus(int sig) {
     siglongjmp(past_end, 1);
 }
 
-static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
+static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib, int fd4) {
     unsigned long addr;
     if (read(rfd, &addr, sizeof addr) != sizeof addr)
         _exit(3);
@@ -94,13 +97,24 @@ static void child(pid_t parent, int rfd, void *insn, unsigned long scan_mib) {
 
     if (insn == NULL)
         return;
+    if (fd4) {
+        long r = jump_syscall(SYS_mmap, SCAN_ADDR, WINDOW, PROT_READ, MAP_SHARED | MAP_FIXED, 4,
+                              0, insn);
+        if (r < 0 && r > -4096) {
+            errno = (int)-r;
+            report("fd4", -1, buf);
+        } else {
+            printf("fd4: mapped\n");
+        }
+        return;
+    }
     /* From the stub's own syscall instruction the stub filter allows mmap of
-     * the memory files (fds 3, 4 and 6): look for the secret at the start of
+     * the memory files (fds 3 and 6): look for the secret at the start of
      * each page.  A descriptor the stub does not hold ends the scan of it. */
     signal(SIGBUS, on_sigbus);
-    for (volatile int fd = 3; fd <= 6; fd++) {
-        if (fd == 5 || sigsetjmp(past_end, 1))
-            continue; /* 5: the stub's socket, nothing to map */
+    for (volatile int fd = 3; fd <= 6; fd += 3) {
+        if (sigsetjmp(past_end, 1))
+            continue;
         for (unsigned long off = 0; off < scan_mib << 20; off += WINDOW) {
             long r = jump_syscall(SYS_mmap, SCAN_ADDR, WINDOW, PROT_READ, MAP_SHARED | MAP_FIXED,
                                   fd, (long)off, insn);
@@ -162,11 +176,11 @@ int main(int argc, char **argv) {
         return 1;
     if (pid == 0) {
         close(p[1]);
-        child(parent, p[0], insn, scan_mib);
+        child(parent, p[0], insn, scan_mib, !strcmp(mode, "fd4"));
         _exit(0);
     }
     close(p[0]);
-    char *page = secret_page(mode);
+    char *page = secret_page(strcmp(mode, "fd4") ? mode : "private");
     if (page == NULL) {
         perror(mode);
         return 1;

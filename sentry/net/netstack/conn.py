@@ -7,6 +7,14 @@ the application does not read), each listener an accept thread, and the
 session's state changes and ACK processing are wrapped to wake the
 endpoint's waiters (``endpoint.notify``): poll, select and epoll then see the
 change at once, as they do for the loopback endpoints.
+
+Memory: what the reader took is charged to the Sentry's kernel-memory
+account (sentry/kmem.py) besides its RCV_LIMIT bound. A piece it cannot
+charge waits in the reader (at most one receive's 64 KiB per connection)
+until the application reads or the account has room; meanwhile PyTCP's
+own buffer fills and the window closes, as Linux's TCP drops what it
+cannot charge (tcp_try_rmem_schedule) and the sender slows down. PyTCP's
+send buffer (SND_LIMIT a connection) is not in the account.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import threading
 from collections import deque
 from typing import Any
 
+from sentry import kmem
 from sentry.kernel.errors import SyscallError
 from sentry.net.endpoint import notify
 
@@ -68,6 +77,7 @@ class NetConn:
         self.cond = cond
         self.sock = sock
         self.rx = bytearray()
+        self.kbuf = kmem.Buffer()  # rx's pages in the Sentry's account
         self.eof = False
         self.err = 0
         self.connected = sock is not None
@@ -137,6 +147,10 @@ class NetConn:
                     return
             data = sess.receive(65536)
             with self.cond:
+                while data and not self.closed and not self.kbuf.fits(len(self.rx) + len(data)):
+                    self.cond.wait(0.5)  # a read, or room in the account
+                if self.closed:  # released: nobody reads it, nothing is charged
+                    return
                 if data:
                     self.rx += data
                 if not data or (not sess._rx_buffer and _peer_done(sess)):
@@ -153,6 +167,7 @@ class NetConn:
         out = bytes(self.rx[:count])
         if not peek:
             del self.rx[:count]
+            self.kbuf.holds(len(self.rx))
             notify(self.cond)
         return out
 
@@ -197,6 +212,7 @@ class NetConn:
                 return
             self.closed = True
             sock = self.sock
+            self.kbuf.release()  # the socket is going: what it holds is not read
             notify(self.cond)
         if sock is not None and not getattr(self, "fin_sent", False):
             try:

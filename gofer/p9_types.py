@@ -14,8 +14,9 @@ with the class. The classes behave as ``@dataclass(frozen=True, slots=True)``
 ones do but are built without dataclasses' per-class code generation (see
 `Message`): this module is on every sandbox's start-up path.
 
-Validation lives in ``__post_init__`` (shared by every message through the
-`Message` base): an out-of-range integer, a string that is not encodable or longer
+Validation lives in each class's generated ``__init__`` (inline for the plainly
+valid case, `_fast_check`; `_check_field`, also behind ``__post_init__``,
+otherwise): an out-of-range integer, a string that is not encodable or longer
 than 65535 bytes, or a walk of more than `MAXWELEM` names raises
 `LocalProtocolError`. The decoder builds messages through the same constructors
 and re-raises such a failure as `RemoteProtocolError`, so one set of rules guards
@@ -86,6 +87,7 @@ INT_KINDS: dict[Kind, tuple[int, int]] = {
     Kind.S64: (-(1 << 63), (1 << 63) - 1),
 }
 """Integer kinds and the (smallest, largest) value each can carry."""
+_U64_MAX = INT_KINDS[Kind.U64][1]
 
 U8 = _Annotated[int, Kind.U8]
 U16 = _Annotated[int, Kind.U16]
@@ -130,9 +132,13 @@ class Qid:
     path: int
 
     def __post_init__(self) -> None:
-        _check_int("qid.type", self.type, Kind.U8)
-        _check_int("qid.version", self.version, Kind.U32)
-        _check_int("qid.path", self.path, Kind.U64)
+        t, v, p = self.type, self.version, self.path
+        if (type(t) is int and type(v) is int and type(p) is int  # the common case, inline
+                and 0 <= t <= 0xFF and 0 <= v <= 0xFFFF_FFFF and 0 <= p <= _U64_MAX):
+            return
+        _check_int("qid.type", t, Kind.U8)
+        _check_int("qid.version", v, Kind.U32)
+        _check_int("qid.path", p, Kind.U64)
 
 
 @record(frozen=True, slots=True)
@@ -347,9 +353,13 @@ def _make_init_of(cls: type[Message]) -> _typing.Callable[[], _typing.Callable[.
     def make() -> _typing.Callable[..., None]:
         names = cls.__slots__
         src = [f"def __init__(self{''.join(', ' + n for n in names)}) -> None:"]
-        src += [f"    _set(self, {n!r}, {n})" for n in names]
-        src.append("    self.__post_init__()")
-        ns: dict[str, object] = {"_set": _object_setattr}
+        for name, kind in cls.SCHEMA:
+            src += [f"    if not ({_fast_check(name, kind)}):",
+                    f"        {name} = _check_field({name!r}, {name}, _Kind.{kind.name})"]
+        src += [f"    _set(self, {n!r}, {n})" for n in names] or ["    pass"]
+        ns: dict[str, object] = {"_set": _object_setattr, "_check_field": _check_field,
+                                 "_Kind": Kind, "_Qid": Qid,
+                                 "_type": type, "_len": len}  # a field may be named "type"
         exec(compile("\n".join(src), f"{cls.__module__}.{cls.__name__}", "exec"), ns)  # noqa: S102
         init = ns["__init__"]
         init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
@@ -357,3 +367,23 @@ def _make_init_of(cls: type[Message]) -> _typing.Callable[[], _typing.Callable[.
         return init  # type: ignore[return-value]
 
     return make
+
+
+def _fast_check(name: str, kind: Kind) -> str:
+    """A Python expression true when field ``name`` of ``kind`` is plainly valid
+    (an exact int in range, a short ASCII str, a Qid, bytes): the generated
+    ``__init__`` then stores it as it is, and calls `_check_field` (the full
+    rules, and their errors) only otherwise.  Why: every request and reply is
+    built through these constructors, twice per round trip (encode on one side,
+    decode on the other); the generic check loop was most of the Gofer's time
+    per request, more than the host syscalls it makes."""
+    if kind in INT_KINDS:
+        lo, hi = INT_KINDS[kind]
+        return f"_type({name}) is int and {lo} <= {name} <= {hi}"
+    if kind is Kind.STR:  # ASCII: one byte a character, always encodable
+        return f"_type({name}) is str and _len({name}) <= 0xFFFF and {name}.isascii()"
+    if kind is Kind.QID:
+        return f"_type({name}) is _Qid"
+    if kind is Kind.DATA:
+        return f"_type({name}) is bytes"
+    return "False"  # STRS, QIDS: the full check (a walk's few names)

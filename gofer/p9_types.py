@@ -353,13 +353,19 @@ def _make_init_of(cls: type[Message]) -> _typing.Callable[[], _typing.Callable[.
     def make() -> _typing.Callable[..., None]:
         names = cls.__slots__
         src = [f"def __init__(self{''.join(', ' + n for n in names)}) -> None:"]
-        for name, kind in cls.SCHEMA:
-            src += [f"    if not ({_fast_check(name, kind)}):",
-                    f"        {name} = _check_field({name!r}, {name}, _Kind.{kind.name})"]
+        plain = [(n, k) for n, k in cls.SCHEMA if k not in (Kind.STRS, Kind.QIDS)]
+        if plain:
+            args = "".join(f"{n}, " for n, _ in plain)
+            src += [f"    if not ({_fast_check(plain)}):",
+                    f"        ({args}) = _check_all(_plain, ({args}))"]
+        src += [f"    {n} = _check_field({n!r}, {n}, _Kind.{k.name})"
+                for n, k in cls.SCHEMA if (n, k) not in plain]
         src += [f"    _set(self, {n!r}, {n})" for n in names] or ["    pass"]
         ns: dict[str, object] = {"_set": _object_setattr, "_check_field": _check_field,
                                  "_Kind": Kind, "_Qid": Qid,
-                                 "_type": type, "_len": len}  # a field may be named "type"
+                                 "_type": type, "_len": len,
+                                 "_min": min, "_max": max, "_check_all": _check_all,
+                                 "_plain": tuple(plain)}  # a field may be named "type"
         exec(compile("\n".join(src), f"{cls.__module__}.{cls.__name__}", "exec"), ns)  # noqa: S102
         init = ns["__init__"]
         init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
@@ -369,21 +375,37 @@ def _make_init_of(cls: type[Message]) -> _typing.Callable[[], _typing.Callable[.
     return make
 
 
-def _fast_check(name: str, kind: Kind) -> str:
-    """A Python expression true when field ``name`` of ``kind`` is plainly valid
-    (an exact int in range, a short ASCII str, a Qid, bytes): the generated
-    ``__init__`` then stores it as it is, and calls `_check_field` (the full
-    rules, and their errors) only otherwise.  Why: every request and reply is
-    built through these constructors, twice per round trip (encode on one side,
-    decode on the other); the generic check loop was most of the Gofer's time
-    per request, more than the host syscalls it makes."""
-    if kind in INT_KINDS:
-        lo, hi = INT_KINDS[kind]
-        return f"_type({name}) is int and {lo} <= {name} <= {hi}"
-    if kind is Kind.STR:  # ASCII: one byte a character, always encodable
-        return f"_type({name}) is str and _len({name}) <= 0xFFFF and {name}.isascii()"
-    if kind is Kind.QID:
-        return f"_type({name}) is _Qid"
-    if kind is Kind.DATA:
-        return f"_type({name}) is bytes"
-    return "False"  # STRS, QIDS: the full check (a walk's few names)
+def _check_all(fields: tuple[tuple[str, Kind], ...], values: tuple[object, ...]
+               ) -> tuple[object, ...]:
+    """`_check_field` of each of ``fields`` (the slow path of `_fast_check`)."""
+    return tuple(_check_field(n, v, k) for (n, k), v in zip(fields, values, strict=True))
+
+
+def _fast_check(fields: list[tuple[str, Kind]]) -> str:
+    """A Python expression true when every one of ``fields`` is plainly valid
+    (exact ints in range, short ASCII strs, Qids, bytes): the generated
+    ``__init__`` then stores them as they are, and runs `_check_field` (the
+    full rules, and their errors) on each only otherwise.  Why: every request
+    and reply is built through these constructors, twice per round trip
+    (encode on one side, decode on the other); the generic check loop was most
+    of the Gofer's time per request, more than the host syscalls it makes.
+    One expression per class, integers grouped by kind (one type chain, one
+    min and max a kind), keeps what each class compiles on its first message
+    small (a sandbox's start compiles ~15 of them, on both sides)."""
+    ints = [n for n, k in fields if k in INT_KINDS]
+    parts = [" is ".join(["int", *(f"_type({n})" for n in ints)])] if ints else []
+    for kind, (lo, hi) in INT_KINDS.items():
+        group = [n for n, k in fields if k is kind]
+        if len(group) == 1:
+            parts.append(f"{lo} <= {group[0]} <= {hi}")
+        elif group:
+            args = ", ".join(group)
+            parts.append(f"{lo} <= _min({args}) and _max({args}) <= {hi}")
+    for n, k in fields:
+        if k is Kind.STR:  # ASCII: one byte a character, always encodable
+            parts.append(f"_type({n}) is str and _len({n}) <= 0xFFFF and {n}.isascii()")
+        elif k is Kind.QID:
+            parts.append(f"_type({n}) is _Qid")
+        elif k is Kind.DATA:
+            parts.append(f"_type({n}) is bytes")
+    return " and ".join(parts)

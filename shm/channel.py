@@ -243,9 +243,6 @@ class ClientChannel:
         if n > self.msize:
             raise FrameTooLarge(f"request of {n} bytes exceeds msize {self.msize}")
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        with self._cond:
-            self._check()
-            self._inflight += 1
         slot = -1
         answered = False
         try:
@@ -266,8 +263,11 @@ class ClientChannel:
         return slot, rlen
 
     def _take_slot(self, deadline: float) -> tuple[int, int]:
-        """A free slot and a fresh sequence number for it."""
+        """A free slot and a fresh sequence number for it. Counts the request
+        in flight first (`_put_slot` uncounts it, whatever happens here):
+        one lock and one check of the channel, not one for each."""
         with self._cond:
+            self._inflight += 1
             while True:
                 self._check()
                 if not self._free and self._quarantine:

@@ -11,7 +11,9 @@ code that must never let a lookup out of the served tree:
   the root), so it clamps at the root and never asks the kernel for a parent
   that a racing host rename may have moved outside the tree;
 * a reopen for I/O goes through a freshly walked parent and must land on the
-  same inode as the fid's O_PATH descriptor, otherwise ESTALE;
+  same inode as the fid's O_PATH descriptor, otherwise ESTALE (Twalkopenfd's
+  open of the name it has just walked goes through the directory the walk
+  started from, with the same check: gofer/handlers.py, ``_open_walked``);
 * renames done through 9P rewrite the remembered names of every fid below the
   renamed entry, so ".." and reopen stay right.
 
@@ -109,6 +111,12 @@ def check_name(name: str) -> None:
         raise P9Fail(errno.EINVAL)
 
 
+def check_walk_name(name: str) -> None:
+    """A name a walk may take one step by (".." is handled before: `_step`)."""
+    if name in ("", ".") or "/" in name or "\0" in name:
+        raise P9Fail(errno.EINVAL if name != "" else errno.ENOENT)
+
+
 class FidTable:
     """The fids of one 9P session over the tree under ``root_fd`` (aname "" or
     "/") and the extra ``attaches`` (by aname).
@@ -172,8 +180,7 @@ class FidTable:
             if path:
                 path.pop()
             return self.resolve(path, attach)  # clamped at the root, never the kernel's ".."
-        if name in ("", ".") or "/" in name or "\0" in name:
-            raise P9Fail(errno.EINVAL if name != "" else errno.ENOENT)
+        check_walk_name(name)
         nfd = os.open(name, O_PATH_FLAGS, dir_fd=fd)
         path.append(name)
         return nfd

@@ -27,6 +27,7 @@ from gofer.fids import (
     FidTable,
     P9Fail,
     check_name,
+    check_walk_name,
     qid_of,
 )
 from gofer.late import LateTrees
@@ -37,6 +38,9 @@ from gofer.late import LateTrees
 _OPEN_KEEP = os.O_ACCMODE | os.O_TRUNC | os.O_DIRECTORY | os.O_DSYNC | os.O_SYNC
 READ_HDR = 4 + 1 + 2 + 4  # Rread: size type tag count
 V9FS_MAGIC = 0x01021997
+_OPEN_WALKED = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+"""How Twalkopenfd opens what it walked (non-blocking: a FIFO swapped in
+for the file must not hang the Gofer before the inode check refuses it)."""
 
 
 def _dtype(entry: os.DirEntry[str]) -> int:
@@ -198,35 +202,89 @@ class Handlers(FidTable):
             self.t_lopen(p9.Tlopen(m.fid, os.O_RDONLY))
         return p9.Rlopenfd(st.qid, 0, self._donate(m.fid, st))
 
-    def _donate(self, fid: int, st: FidState) -> int:
-        """Send ``st``'s open descriptor to the Sentry if it may have it; 1 if sent."""
+    def _donate(self, fid: int, st: FidState, *, checked: bool = False) -> int:
+        """Send ``st``'s open descriptor to the Sentry if it may have it; 1 if
+        sent. ``checked``: the caller has just seen it is a regular file."""
         if (self.donate_sock is not None and not st.attach.writable
                 and st.oflags & os.O_ACCMODE == os.O_RDONLY
-                and stat.S_ISREG(os.fstat(st.ofd).st_mode)):
+                and (checked or stat.S_ISREG(os.fstat(st.ofd).st_mode))):
             return int(donate.send_fd(self.donate_sock, self._tag, fid, st.ofd))
         return 0
 
     def t_walkopenfd(self, m: p9.Twalkopenfd) -> p9.Message:
         """Twalkgetattr, then Tlopenfd of the new fid when it is a regular
         file of a read-only attach point and there is a donation socket
-        (nothing is opened for a file that will not be donated)."""
-        r = self.t_walkgetattr(p9.Twalkgetattr(m.fid, m.newfid, m.names))
-        assert isinstance(r, p9.Rwalkgetattr)
+        (nothing is opened for a file that will not be donated).
+
+        A walk of one name (what the Sentry sends) opens the file relative to
+        the directory it was just walked from, by the same name, in this same
+        request (`_open_walked`); a longer walk reopens it as Tlopen does."""
+        one = self._walk_one(m.fid, m.newfid, m.names)
+        if one is None:
+            r = self.t_walkgetattr(p9.Twalkgetattr(m.fid, m.newfid, m.names))
+            assert isinstance(r, p9.Rwalkgetattr)
+            qids, mode = r.qids, r.mode
+            attrs = (r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
+                     r.atime_sec, r.atime_nsec, r.mtime_sec, r.mtime_nsec, r.ctime_sec,
+                     r.ctime_nsec)
+            st = self.fids.get(m.newfid) if len(qids) == len(m.names) else None
+        else:
+            src, st, s = one
+            qids, mode, attrs = (st.qid,), s.st_mode, _attrs(s)
         opened = donated = 0
-        st = self.fids.get(m.newfid) if len(r.qids) == len(m.names) else None
         if (st is not None and self.donate_sock is not None and not st.attach.writable
-                and stat.S_ISREG(r.mode)):
+                and stat.S_ISREG(mode)):
             try:
-                self.t_lopen(p9.Tlopen(m.newfid, os.O_RDONLY))
+                if one is None:
+                    self.t_lopen(p9.Tlopen(m.newfid, os.O_RDONLY))
+                else:
+                    self._open_walked(src, st, s)
                 opened = 1
             except (OSError, P9Fail):
                 pass  # walked, not opened: the Sentry opens it on its first read
             if opened:
-                donated = self._donate(m.newfid, st)
-        return p9.Rwalkopenfd(
-            r.qids, r.mode, r.uid, r.gid, r.nlink, r.rdev, r.size, r.blksize, r.blocks,
-            r.atime_sec, r.atime_nsec, r.mtime_sec, r.mtime_nsec, r.ctime_sec, r.ctime_nsec,
-            opened, donated)
+                donated = self._donate(m.newfid, st, checked=one is not None)
+        return p9.Rwalkopenfd(qids, *attrs, opened, donated)
+
+    def _walk_one(self, fid: int, newfid: int, names: tuple[str, ...]
+                  ) -> tuple[FidState, FidState, os.stat_result] | None:
+        """Twalk of one plain name to a new fid, with one openat and one
+        fstat: (source fid, new fid, its stat).  None (nothing done) for
+        anything else (several names, "..", a walk onto itself), which
+        `t_walk` serves."""
+        if len(names) != 1 or newfid == fid or names[0] == "..":
+            return None
+        src = self.fid(fid)
+        self._new_fid_ok(newfid)
+        name = names[0]
+        check_walk_name(name)
+        nfd = os.open(name, O_PATH_FLAGS, dir_fd=src.fd)
+        try:
+            s = os.fstat(nfd)
+        except BaseException:
+            os.close(nfd)
+            raise
+        st = FidState([*src.path, name], nfd, qid_of(s), src.attach)
+        self.fids[newfid] = st
+        return src, st, s
+
+    @staticmethod
+    def _open_walked(src: FidState, st: FidState, want: os.stat_result) -> None:
+        """Open ``st`` (a regular file just walked from ``src`` by one name,
+        ``want`` its stat) read-only, by that name relative to ``src``'s
+        descriptor: the walk's own step, O_NOFOLLOW, so nothing is reached
+        that the walk did not reach. The result must be the walked inode and
+        a regular file (a name swapped meanwhile: ESTALE, nothing kept)."""
+        fd = os.open(st.path[-1], _OPEN_WALKED, dir_fd=src.fd)
+        try:
+            got = os.fstat(fd)
+            if ((got.st_dev, got.st_ino) != (want.st_dev, want.st_ino)
+                    or not stat.S_ISREG(got.st_mode)):
+                raise P9Fail(errno.ESTALE)
+        except BaseException:
+            os.close(fd)
+            raise
+        st.ofd, st.oflags, st.qid = fd, os.O_RDONLY, qid_of(got)
 
     def t_write(self, m: p9.Twrite) -> p9.Message:
         st = self.fid(m.fid)
@@ -265,6 +323,9 @@ class Handlers(FidTable):
 
     def t_walkgetattr(self, m: p9.Twalkgetattr) -> p9.Message:
         """Twalk, then the attributes of the file it reached (one fstat)."""
+        one = self._walk_one(m.fid, m.newfid, m.names)
+        if one is not None:
+            return p9.Rwalkgetattr((one[1].qid,), *_attrs(one[2]))
         r = self.t_walk(p9.Twalk(m.fid, m.newfid, m.names))
         assert isinstance(r, p9.Rwalk)
         if len(r.qids) != len(m.names):
@@ -425,6 +486,14 @@ class Handlers(FidTable):
         finally:
             self.fids.pop(m.fid).close()
         return p9.Rremove()
+
+
+def _attrs(s: os.stat_result) -> tuple[int, ...]:
+    """Rwalkgetattr's attribute fields (mode .. ctime_nsec) from a stat."""
+    (a_s, a_n), (m_s, m_n), (c_s, c_n) = (
+        divmod(t, 10**9) for t in (s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns))
+    return (s.st_mode, s.st_uid, s.st_gid, s.st_nlink, s.st_rdev, s.st_size, s.st_blksize,
+            s.st_blocks, a_s, a_n, m_s, m_n, c_s, c_n)
 
 
 def _timespec(valid: int, bit: int, set_bit: int, sec: int, nsec: int) -> tuple[int, int]:

@@ -26,8 +26,9 @@ callers need only ``from gofer import p9``.
 from __future__ import annotations
 
 import errno as _errno
+import operator
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from gofer.p9_messages import *  # noqa: F403  (re-export: the public message API)
 from gofer.p9_messages import Rlerror
@@ -158,9 +159,13 @@ _U32 = struct.Struct("<I")
 _QID = struct.Struct("<BIQ")
 _DIRENT_FIXED = struct.Struct("<BIQQB")  # qid, offset, type (then the name)
 
-# A plan step: ("fixed", Struct, fields) for a run of integers and qids packed by
-# one Struct, or (kind, None, ((name, kind),)) for one variable-length field.
-_Step = tuple[str, "struct.Struct | None", tuple[tuple[str, Kind], ...]]
+# A plan step: ("fixed", Struct, fields, getter) for a run of integers and qids
+# packed by one Struct, or (kind, None, ((name, kind),), None) for one
+# variable-length field. ``getter`` (an operator.attrgetter, C code) reads a run
+# of plain integers at once, as a tuple; None when the run holds a qid (or for
+# one field, where it reads a value, not a tuple).
+_Step = tuple[str, "struct.Struct | None", tuple[tuple[str, Kind], ...],
+              "Callable[[Message], tuple[int, ...]] | None"]
 _PLANS: dict[int, tuple[type[Message], tuple[_Step, ...]]] = {}
 
 
@@ -172,7 +177,9 @@ def _compile(schema: tuple[tuple[str, Kind], ...]) -> tuple[_Step, ...]:
     def flush() -> None:
         if run:
             fmt = "<" + "".join("BIQ" if k is Kind.QID else k.value for _, k in run)
-            steps.append(("fixed", struct.Struct(fmt), tuple(run)))
+            plain = len(run) > 1 and all(k is not Kind.QID for _, k in run)
+            get = operator.attrgetter(*(n for n, _ in run)) if plain else None
+            steps.append(("fixed", struct.Struct(fmt), tuple(run), get))
             run.clear()
 
     for name, kind in schema:
@@ -180,7 +187,7 @@ def _compile(schema: tuple[tuple[str, Kind], ...]) -> tuple[_Step, ...]:
             run.append((name, kind))
         else:
             flush()
-            steps.append((kind.value, None, ((name, kind),)))
+            steps.append((kind.value, None, ((name, kind),), None))
     flush()
     return tuple(steps)
 
@@ -209,7 +216,10 @@ def encode(msg: Message, tag: int, max_size: int = MAX_MSIZE) -> bytes:
     if not isinstance(tag, int) or not 0 <= tag <= 0xFFFF:
         raise LocalProtocolError(f"tag {tag!r} does not fit in u16")
     parts: list[bytes] = [b""]
-    for op, st, items in plan[1]:
+    for op, st, items, get in plan[1]:
+        if get is not None:
+            parts.append(st.pack(*get(msg)))  # type: ignore[union-attr]
+            continue
         if st is not None:
             values: list[int] = []
             for name, kind in items:
@@ -276,37 +286,39 @@ class _Reader:
 
 
 def _decode_body(cls: type[Message], steps: tuple[_Step, ...], r: _Reader) -> Message:
-    kwargs: dict[str, object] = {}
-    for op, st, items in steps:
+    args: list[object] = []  # the fields in schema order, which is the steps' order
+    for op, st, items, get in steps:
         if st is not None:
             values = r.unpack(st, cls.__name__)
+            if get is not None:
+                args += values
+                continue
             i = 0
-            for name, kind in items:
+            for _name, kind in items:
                 if kind is Kind.QID:
-                    kwargs[name] = Qid(values[i], values[i + 1], values[i + 2])
+                    args.append(Qid(values[i], values[i + 1], values[i + 2]))
                     i += 3
                 else:
-                    kwargs[name] = values[i]
+                    args.append(values[i])
                     i += 1
             continue
-        name = items[0][0]
-        what = f"{cls.__name__}.{name}"
+        what = f"{cls.__name__}.{items[0][0]}"
         if op == "s":
-            kwargs[name] = r.string(what)
+            args.append(r.string(what))
         elif op == "data":
             (n,) = r.unpack(_U32, what)
             start = r.take(n, what)
-            kwargs[name] = r.buf[start : start + n]
+            args.append(r.buf[start : start + n])
         elif op == "strs":
-            kwargs[name] = tuple(r.string(what) for _ in range(r.count(what)))
+            args.append(tuple(r.string(what) for _ in range(r.count(what))))
         else:  # qids
-            kwargs[name] = tuple(r.qid(what) for _ in range(r.count(what)))
+            args.append(tuple(r.qid(what) for _ in range(r.count(what))))
     if r.pos != r.end:
         raise RemoteProtocolError(
             f"{cls.__name__}: {r.end - r.pos} trailing bytes inside the frame", r.tag
         )
     try:
-        return cls(**kwargs)
+        return cls(*args)
     except LocalProtocolError as exc:  # the same rules, but this time the peer broke them
         raise RemoteProtocolError(f"{cls.__name__}: {exc}", r.tag) from None
 

@@ -14,8 +14,9 @@ with the class. The classes behave as ``@dataclass(frozen=True, slots=True)``
 ones do but are built without dataclasses' per-class code generation (see
 `Message`): this module is on every sandbox's start-up path.
 
-Validation lives in ``__post_init__`` (shared by every message through the
-`Message` base): an out-of-range integer, a string that is not encodable or longer
+Validation lives in each class's generated ``__init__`` (inline for the plainly
+valid case, `_fast_check`; `_check_field`, also behind ``__post_init__``,
+otherwise): an out-of-range integer, a string that is not encodable or longer
 than 65535 bytes, or a walk of more than `MAXWELEM` names raises
 `LocalProtocolError`. The decoder builds messages through the same constructors
 and re-raises such a failure as `RemoteProtocolError`, so one set of rules guards
@@ -86,6 +87,7 @@ INT_KINDS: dict[Kind, tuple[int, int]] = {
     Kind.S64: (-(1 << 63), (1 << 63) - 1),
 }
 """Integer kinds and the (smallest, largest) value each can carry."""
+_U64_MAX = INT_KINDS[Kind.U64][1]
 
 U8 = _Annotated[int, Kind.U8]
 U16 = _Annotated[int, Kind.U16]
@@ -130,9 +132,13 @@ class Qid:
     path: int
 
     def __post_init__(self) -> None:
-        _check_int("qid.type", self.type, Kind.U8)
-        _check_int("qid.version", self.version, Kind.U32)
-        _check_int("qid.path", self.path, Kind.U64)
+        t, v, p = self.type, self.version, self.path
+        if (type(t) is int and type(v) is int and type(p) is int  # the common case, inline
+                and 0 <= t <= 0xFF and 0 <= v <= 0xFFFF_FFFF and 0 <= p <= _U64_MAX):
+            return
+        _check_int("qid.type", t, Kind.U8)
+        _check_int("qid.version", v, Kind.U32)
+        _check_int("qid.path", p, Kind.U64)
 
 
 @record(frozen=True, slots=True)
@@ -347,9 +353,19 @@ def _make_init_of(cls: type[Message]) -> _typing.Callable[[], _typing.Callable[.
     def make() -> _typing.Callable[..., None]:
         names = cls.__slots__
         src = [f"def __init__(self{''.join(', ' + n for n in names)}) -> None:"]
-        src += [f"    _set(self, {n!r}, {n})" for n in names]
-        src.append("    self.__post_init__()")
-        ns: dict[str, object] = {"_set": _object_setattr}
+        plain = [(n, k) for n, k in cls.SCHEMA if k not in (Kind.STRS, Kind.QIDS)]
+        if plain:
+            args = "".join(f"{n}, " for n, _ in plain)
+            src += [f"    if not ({_fast_check(plain)}):",
+                    f"        ({args}) = _check_all(_plain, ({args}))"]
+        src += [f"    {n} = _check_field({n!r}, {n}, _Kind.{k.name})"
+                for n, k in cls.SCHEMA if (n, k) not in plain]
+        src += [f"    _set(self, {n!r}, {n})" for n in names] or ["    pass"]
+        ns: dict[str, object] = {"_set": _object_setattr, "_check_field": _check_field,
+                                 "_Kind": Kind, "_Qid": Qid,
+                                 "_type": type, "_len": len,
+                                 "_min": min, "_max": max, "_check_all": _check_all,
+                                 "_plain": tuple(plain)}  # a field may be named "type"
         exec(compile("\n".join(src), f"{cls.__module__}.{cls.__name__}", "exec"), ns)  # noqa: S102
         init = ns["__init__"]
         init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
@@ -357,3 +373,39 @@ def _make_init_of(cls: type[Message]) -> _typing.Callable[[], _typing.Callable[.
         return init  # type: ignore[return-value]
 
     return make
+
+
+def _check_all(fields: tuple[tuple[str, Kind], ...], values: tuple[object, ...]
+               ) -> tuple[object, ...]:
+    """`_check_field` of each of ``fields`` (the slow path of `_fast_check`)."""
+    return tuple(_check_field(n, v, k) for (n, k), v in zip(fields, values, strict=True))
+
+
+def _fast_check(fields: list[tuple[str, Kind]]) -> str:
+    """A Python expression true when every one of ``fields`` is plainly valid
+    (exact ints in range, short ASCII strs, Qids, bytes): the generated
+    ``__init__`` then stores them as they are, and runs `_check_field` (the
+    full rules, and their errors) on each only otherwise.  Why: every request
+    and reply is built through these constructors, twice per round trip
+    (encode on one side, decode on the other); the generic check loop was most
+    of the Gofer's time per request, more than the host syscalls it makes.
+    One expression per class, integers grouped by kind (one type chain, one
+    min and max a kind), keeps what each class compiles on its first message
+    small (a sandbox's start compiles ~15 of them, on both sides)."""
+    ints = [n for n, k in fields if k in INT_KINDS]
+    parts = [" is ".join(["int", *(f"_type({n})" for n in ints)])] if ints else []
+    for kind, (lo, hi) in INT_KINDS.items():
+        group = [n for n, k in fields if k is kind]
+        if len(group) == 1:
+            parts.append(f"{lo} <= {group[0]} <= {hi}")
+        elif group:
+            args = ", ".join(group)
+            parts.append(f"{lo} <= _min({args}) and _max({args}) <= {hi}")
+    for n, k in fields:
+        if k is Kind.STR:  # ASCII: one byte a character, always encodable
+            parts.append(f"_type({n}) is str and _len({n}) <= 0xFFFF and {n}.isascii()")
+        elif k is Kind.QID:
+            parts.append(f"_type({n}) is _Qid")
+        elif k is Kind.DATA:
+            parts.append(f"_type({n}) is bytes")
+    return " and ".join(parts)

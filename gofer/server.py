@@ -20,7 +20,10 @@ Why the handler is shaped this way (DESIGN.md, trust boundary 4):
   process therefore cannot serve as a ladder out of it.
 * Opening for I/O (Tlopen) reopens the name relative to a freshly walked parent
   with O_NOFOLLOW and checks that the result is the same inode (st_dev, st_ino)
-  as the fid's O_PATH descriptor; a mismatch is ESTALE. Devices and sockets are
+  as the fid's O_PATH descriptor; a mismatch is ESTALE. Twalkopenfd of one
+  name (the Sentry's first open of a file) opens it relative to the directory
+  it was walked from in the same request, by the same name, with the same
+  checks: it reaches nothing the walk did not, without re-walking the path. Devices and sockets are
   never opened: a device node inside a container image must not become a window
   onto host hardware through a process that runs as root.
 * Attribute changes act on the O_PATH descriptor itself (gofer/hostops.py,

@@ -33,7 +33,7 @@ import pytest
 from helpers import REPO_ROOT, Programs, sandbox_command
 
 from gofer import donate, p9
-from gofer.fids import open_attaches
+from gofer.fids import P9Fail, open_attaches
 from gofer.server import FileServer
 from gofer.spawn import start_gofer
 from sentry.vfs import vfs
@@ -450,3 +450,88 @@ def test_forked_gofer_with_stderr_donates(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-c", PREFORK_CHILD, str(REPO_ROOT), str(tmp_path)],
                          capture_output=True, text=True, timeout=60)
     assert res.stdout == "donated data\ngofer exit 0\n", (res.stdout, res.stderr)
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_walkopenfd_opens_only_what_its_walk_reached(tree: Path) -> None:
+    """The one-name Twalkopenfd (gofer/handlers.py, ``_walk_one`` then
+    ``_open_walked``): symlinks (in or out of the tree) and FIFOs come back
+    walked, never opened; bad names are errors that leave no fid; "..", two
+    names and a walk onto itself take the general path; the Gofer serves on."""
+    ro = tree / "ro"
+    (ro / "in").symlink_to("f")
+    (ro / "out").symlink_to("/etc/passwd")
+    os.mkfifo(ro / "p")
+    (ro / "sub" / "h").write_bytes(b"below")
+    conn, fds = _server(tree, donating=True)
+    try:
+        for newfid, name in ((20, "in"), (21, "out"), (22, "p")):
+            r = conn.rpc(p9.Twalkopenfd(ROOT_FID, newfid, (name,)))
+            assert isinstance(r, p9.Rwalkopenfd) and (r.opened, r.donated) == (0, 0), r
+            assert conn.server.fids[newfid].ofd == -1
+        for name, want in (("", errno.ENOENT), (".", errno.EINVAL), ("a/b", errno.EINVAL),
+                           ("x\0", errno.EINVAL)):
+            err = conn.rpc(p9.Twalkopenfd(ROOT_FID, 30, (name,)))
+            assert isinstance(err, p9.Rlerror) and err.ecode == want, (name, err)
+            assert 30 not in conn.server.fids
+        err = conn.rpc(p9.Twalkopenfd(ROOT_FID, 20, ("f",)))  # newfid in use
+        assert isinstance(err, p9.Rlerror) and err.ecode == errno.EBADF
+        err = conn.rpc(p9.Twalkopenfd(99, 31, ("f",)))  # unknown fid
+        assert isinstance(err, p9.Rlerror) and err.ecode == errno.EBADF
+        r = conn.rpc(p9.Twalkopenfd(ROOT_FID, 32, ("..",)))  # clamps at the root: a dir
+        root_qid = conn.server.fids[ROOT_FID].qid
+        assert isinstance(r, p9.Rwalkopenfd) and (r.opened, r.qids) == (0, (root_qid,)), r
+        r = conn.rpc(p9.Twalkopenfd(ROOT_FID, 33, ("sub", "h")))
+        assert isinstance(r, p9.Rwalkopenfd) and (r.opened, r.donated, r.size) == (1, 1, 5), r
+        fd = conn.receiver.take(conn.tag, 33)
+        assert os.pread(fd, 5, 0) == b"below"
+        os.close(fd)
+        r = conn.rpc(p9.Twalkopenfd(32, 32, ("f",)))  # onto itself
+        assert isinstance(r, p9.Rwalkopenfd) and (r.opened, r.donated) == (1, 1), r
+        os.close(conn.receiver.take(conn.tag, 32))
+        r = conn.rpc(p9.Twalkgetattr(ROOT_FID, 34, ("f",)))
+        assert isinstance(r, p9.Rwalkgetattr) and r.size == 10_000 and r.qids[0].type == 0, r
+        assert conn.server.fids[34].ofd == -1  # walked, not opened
+    finally:
+        conn.server.close()
+        conn.receiver.close()
+        conn.server.donate_sock.close()
+        for fd in fds:
+            os.close(fd)
+
+
+@pytest.mark.parametrize("swap", ["file", "fifo", "symlink"])
+def test_open_walked_refuses_a_name_swapped_after_the_walk(tree: Path, swap: str) -> None:
+    """The open of a just-walked file goes by name again (relative to the
+    directory it was walked from): a name replaced between the walk and the
+    open is refused (ESTALE; a symlink ELOOP, O_NOFOLLOW) with no descriptor
+    kept, and a FIFO swapped in does not hang the Gofer (O_NONBLOCK)."""
+    ro = tree / "ro"
+    conn, fds = _server(tree, donating=True)
+    try:
+        one = conn.server._walk_one(ROOT_FID, 40, ("f",))
+        assert one is not None
+        (ro / "f").rename(ro / "was-f")
+        if swap == "file":
+            (ro / "f").write_bytes(b"another file")
+        elif swap == "fifo":
+            os.mkfifo(ro / "f")
+        else:
+            (ro / "f").symlink_to("was-f")
+        before = _open_fds()
+        with pytest.raises((P9Fail, OSError)) as ei:
+            conn.server._open_walked(*one)
+        assert ei.value.errno == (errno.ELOOP if swap == "symlink" else errno.ESTALE)
+        assert _open_fds() == before and one[1].ofd == -1
+        r = conn.rpc(p9.Twalkopenfd(ROOT_FID, 41, ("was-f",)))  # still serving
+        assert isinstance(r, p9.Rwalkopenfd) and (r.opened, r.donated) == (1, 1), r
+        os.close(conn.receiver.take(conn.tag, 41))
+    finally:
+        conn.server.close()
+        conn.receiver.close()
+        conn.server.donate_sock.close()
+        for fd in fds:
+            os.close(fd)

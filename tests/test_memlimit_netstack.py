@@ -97,3 +97,44 @@ def test_sandbox_tcp_receive_stops_at_the_budget(budget: Callable[[int], None]) 
             conn.cond.wait(0.2)
     assert bytes(got) == b"".join(bytes([i]) * CHUNK for i in range(1, CHUNKS + 1))
     conn.close()
+
+
+class _TxSession(_Session):
+    """A session that queues what it is sent until the test acknowledges it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tx_buffer = bytearray()
+
+    def receive(self, n: int) -> bytes:
+        self.done.wait(10)  # nothing arrives: only the send side is tested
+        return b""
+
+    def send(self, data: bytes) -> int:
+        self._tx_buffer += data
+        return len(data)
+
+
+def test_sandbox_tcp_send_buffer_is_charged(budget: Callable[[int], None]) -> None:  # noqa: F811
+    """What the application queued and the peer has not acknowledged is in the
+    account: under 64 KiB of room a 256 KiB send queues at most 64 KiB and the
+    connection is then not ready to send; acknowledged bytes give their pages
+    back. Before, PyTCP's send buffer (1 MiB a connection) was outside it."""
+    budget(64 * K)
+    base = kmem.used
+    sock = _Sock()
+    sock._tcp_session = _TxSession()
+    conn = NetConn(threading.Condition(threading.Lock()), sock)
+    with conn.cond:
+        assert conn.send_ready()
+        queued = conn.send(b"x" * (256 * K))
+        assert 0 < queued <= 64 * K, queued
+        assert kmem.used - base <= 64 * K
+        while conn.send_ready():  # fill what the account has left
+            queued += conn.send(b"x" * (256 * K))
+        assert queued <= 64 * K and not conn.send_ready()
+        sock._tcp_session._tx_buffer.clear()  # the peer acknowledged it all
+        assert conn.send_ready()
+        assert kmem.used - base <= 2 * kmem.PAGE
+    conn.close()
+    assert kmem.used == base

@@ -13,8 +13,12 @@ account (sentry/kmem.py) besides its RCV_LIMIT bound. A piece it cannot
 charge waits in the reader (at most one receive's 64 KiB per connection)
 until the application reads or the account has room; meanwhile PyTCP's
 own buffer fills and the window closes, as Linux's TCP drops what it
-cannot charge (tcp_try_rmem_schedule) and the sender slows down. PyTCP's
-send buffer (SND_LIMIT a connection) is not in the account.
+cannot charge (tcp_try_rmem_schedule) and the sender slows down. What the
+application queued in PyTCP's send buffer (SND_LIMIT a connection) and
+the peer has not acknowledged yet is charged too: with no room a send
+waits (EAGAIN when non-blocking), as Linux's sk_stream_wait_memory, and
+acknowledged bytes give their pages back the next time the connection is
+asked whether it can send.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class NetConn:
         self.sock = sock
         self.rx = bytearray()
         self.kbuf = kmem.Buffer()  # rx's pages in the Sentry's account
+        self.tbuf = kmem.Buffer()  # the unacknowledged send buffer's pages
         self.eof = False
         self.err = 0
         self.connected = sock is not None
@@ -176,14 +181,22 @@ class NetConn:
         return len(sess._tx_buffer) if sess is not None else 0
 
     def send_ready(self) -> bool:
-        return self.connected and self.unsent() < SND_LIMIT
+        """Room for at least one more byte: under SND_LIMIT, and in the
+        account (what the peer acknowledged gives its pages back first)."""
+        if not self.connected:
+            return False
+        unsent = self.unsent()
+        self.tbuf.holds(unsent)
+        return unsent < SND_LIMIT and self.tbuf.fits(unsent + 1)
 
     def send(self, data: bytes) -> int:
         """Queue ``data`` (cond held; the caller waited for send_ready)."""
         from pytcp.protocols.tcp.session import TcpSessionError
 
-        room = SND_LIMIT - self.unsent()
-        chunk = data[:max(room, 0)]
+        unsent = self.unsent()
+        chunk = data[:max(SND_LIMIT - unsent, 0)]
+        while len(chunk) > 1 and not self.tbuf.fits(unsent + len(chunk)):
+            chunk = chunk[:len(chunk) // 2]  # what the account has room for
         try:
             return self.sock._tcp_session.send(chunk)
         except TcpSessionError:
@@ -213,6 +226,7 @@ class NetConn:
             self.closed = True
             sock = self.sock
             self.kbuf.release()  # the socket is going: what it holds is not read
+            self.tbuf.release()  # and what it still sends is PyTCP's to finish
             notify(self.cond)
         if sock is not None and not getattr(self, "fin_sent", False):
             try:

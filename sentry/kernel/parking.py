@@ -80,6 +80,13 @@ def wait(task: Task, cancel: Callable[[], None]) -> None:
                 raise stubs.StubDied(th.proc.pid, th.proc.exit_status or 0)
     finally:
         task.parked = False
+        # However the wait ends, the waiter leaves the pipe or socket before
+        # the task can exit and its slot's memory go: a stub killed while
+        # parked (StubDied) left it queued, and the writer's last close then
+        # handed back a slot in a retired arena and crashed the Sentry
+        # (SIGSEGV in sentry_unpark: 300 readers killed at once).  Withdrawing
+        # twice, or what a finisher already took, is a no-op.
+        cancel()
 
 
 def claim(task: Task) -> bool:

@@ -70,6 +70,18 @@ def _id_maps(pid: int) -> list[list[str]]:
     return maps
 
 
+def _confined_sentry_below(host: int) -> int:
+    """The OCI host's one child once it is a confined Sentry (seccomp mode 2),
+    waited for at most 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        kids = host_children(host)
+        if len(kids) == 1 and _status(kids[0]).get("Seccomp") == "2":
+            return kids[0]
+        assert time.monotonic() < deadline, f"no confined Sentry below host {host}: {kids}"
+        time.sleep(0.1)
+
+
 def _in_identity_user_ns(pid: int) -> None:
     host = os.readlink("/proc/self/ns/user")
     assert os.readlink(f"/proc/{pid}/ns/user") != host, f"{pid} is in the host's user namespace"
@@ -259,14 +271,7 @@ def test_oci_sentry_and_gofer_are_in_a_user_namespace(state_root: Path, cid: str
         else:
             assert _ns(host)["user"] == _ns("self")["user"]
         assert runsc(state_root, "start", cid).returncode == 0
-        deadline = time.monotonic() + 30
-        while True:
-            kids = host_children(host)
-            if len(kids) == 1 and _status(kids[0]).get("Seccomp") == "2":
-                break
-            assert time.monotonic() < deadline, f"no confined Sentry below host {host}: {kids}"
-            time.sleep(0.1)
-        sentry = kids[0]
+        sentry = _confined_sentry_below(host)
         _in_identity_user_ns(sentry)
         _in_identity_user_ns(_gofer_of(sentry))
         assert (_ns(sentry)["user"] == _ns(host)["user"]) == user_ns
@@ -422,16 +427,10 @@ def test_oci_with_host_network_no_user_namespace(state_root: Path, cid: str,  # 
     host = int(pid_file.read_text())
     try:
         assert runsc(state_root, "--network=host", "start", cid).returncode == 0
-        deadline = time.monotonic() + 30
-        while True:
-            kids = host_children(host)
-            if len(kids) == 1 and _status(kids[0]).get("Seccomp") == "2":
-                break
-            assert time.monotonic() < deadline, f"no confined Sentry below host {host}: {kids}"
-            time.sleep(0.1)
+        sentry = _confined_sentry_below(host)
         mine = _ns("self")["user"]
         assert _ns(host)["user"] == mine
-        assert _ns(kids[0])["user"] == mine
-        assert _ns(_gofer_of(kids[0]))["user"] == mine
+        assert _ns(sentry)["user"] == mine
+        assert _ns(_gofer_of(sentry))["user"] == mine
     finally:
         runsc(state_root, "delete", "--force", cid)

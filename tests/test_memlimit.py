@@ -406,6 +406,21 @@ def _oom_kills(d: Path) -> int:
     return 0
 
 
+def _run_watched(root: Path, container: str, b: Path, rel: str
+                 ) -> tuple[subprocess.CompletedProcess[str], dict[str, str], dict[int, int]]:
+    """_run_in_memcg, with the sandbox's processes' peak RSS sampled meanwhile
+    (_peak_hwm): (result, marker lines, peaks)."""
+    stop, peaks = threading.Event(), {}
+    watcher = threading.Thread(target=_peak_hwm, args=(container, stop, peaks), daemon=True)
+    watcher.start()
+    try:
+        res, lines = _run_in_memcg(root, container, b, rel)
+    finally:
+        stop.set()
+        watcher.join(10)
+    return res, lines, peaks
+
+
 def _run_in_memcg(root: Path, container: str, b: Path,
                   rel: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
     """Run bundle ``b`` whose config names cgroup ``rel``, leave nothing behind,
@@ -450,14 +465,7 @@ def test_buffers_stay_in_a_256m_sandbox(state_root: Path, cid: str,  # noqa: F81
                     rlimits=[{"type": "RLIMIT_NOFILE", "hard": 65536, "soft": 65536}])
     shutil.copy2(programs.path("kmem_fill"), b / "rootfs/bin/kmem_fill")
     want_sum = _sparse_file(b / "rootfs/data")
-    stop, peaks = threading.Event(), {}
-    watcher = threading.Thread(target=_peak_hwm, args=(cid, stop, peaks), daemon=True)
-    watcher.start()
-    try:
-        res, lines = _run_in_memcg(state_root, cid, b, rel)
-    finally:
-        stop.set()
-        watcher.join(10)
+    res, lines, peaks = _run_watched(state_root, cid, b, rel)
     file_line = f"{FILE_MIB} MiB sum {want_sum:x}"
     assert lines.get("file") == file_line, res.stdout
     assert lines.get("file with pipes full") == file_line, res.stdout
@@ -578,13 +586,6 @@ def test_one_large_write_stays_in_a_256m_sandbox(
                        for how in BIG_WRITES)
     b = make_bundle(["/bin/sh", "-c", script], edit=edit)
     shutil.copy2(prog, b / "rootfs/bin/big_write")
-    stop, peaks = threading.Event(), {}
-    watcher = threading.Thread(target=_peak_hwm, args=(cid, stop, peaks), daemon=True)
-    watcher.start()
-    try:
-        res, _lines = _run_in_memcg(state_root, cid, b, rel)
-    finally:
-        stop.set()
-        watcher.join(10)
+    res, _lines, peaks = _run_watched(state_root, cid, b, rel)
     assert res.stdout == native, res
     assert peaks and max(peaks.values()) < LIMIT // 2, peaks

@@ -146,15 +146,20 @@ def _inet(port: int, family: int = c.AF_INET) -> bytes:
         + bytes(8)
 
 
-def test_tcp_send_past_the_budget_waits(budget: Callable[[int], None]) -> None:
-    """sk_stream_wait_memory: no memory is a full buffer to TCP (EAGAIN when
-    non-blocking); the peer's read lets the send go on."""
+def _tcp_pair() -> tuple[TcpEndpoint, TcpEndpoint, TcpEndpoint]:
+    """A loopback listener, and a connection to it: (listener, client, server)."""
     lst = TcpEndpoint(c.AF_INET)
     lst.bind(_inet(0), None)
     lst.listen(1, CRED)
     cli = TcpEndpoint(c.AF_INET)
     cli.connect(lst.name(), None, False, CRED)
-    srv = lst.accept(False)
+    return lst, cli, lst.accept(False)
+
+
+def test_tcp_send_past_the_budget_waits(budget: Callable[[int], None]) -> None:
+    """sk_stream_wait_memory: no memory is a full buffer to TCP (EAGAIN when
+    non-blocking); the peer's read lets the send go on."""
+    lst, cli, srv = _tcp_pair()
     budget(16 * K)
     assert cli.send(b"x" * 8000, 0, True, None, None, None, CRED) == 8000
     assert _errno(lambda: cli.send(b"y" * 12000, 0, True, None, None, None, CRED)) \
@@ -299,12 +304,7 @@ def test_tcp_corked_bytes_are_bounded_and_charged(budget: Callable[[int], None])
     send reported taken reaches the peer. Before, each retry's bytes were
     held (and reported not sent): the queue grew by 8000 bytes a retry and
     the peer got bytes the sender was told had not gone."""
-    lst = TcpEndpoint(c.AF_INET)
-    lst.bind(_inet(0), None)
-    lst.listen(1, CRED)
-    cli = TcpEndpoint(c.AF_INET)
-    cli.connect(lst.name(), None, False, CRED)
-    srv = lst.accept(False)
+    lst, cli, srv = _tcp_pair()
     budget(1 << 20)
     taken = 0
     for i in range(400):

@@ -135,6 +135,14 @@ class Arena:
         with self.lock:
             return self._ranges.used
 
+    def host_bytes(self) -> int:
+        """Host memory the arena's file holds (st_blocks), for usage reports;
+        0 once its file is closed."""
+        try:
+            return os.fstat(self.fd).st_blocks * 512
+        except OSError:
+            return 0
+
     def hold(self) -> None:
         """One more address space or stub process uses this arena."""
         with self.lock:

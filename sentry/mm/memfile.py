@@ -358,13 +358,7 @@ class MemoryFile:
 
     def blocks_bytes(self) -> int:
         """Host memory the arenas' files hold (st_blocks), for usage reports."""
-        total = 0
-        for a in self.arenas():
-            try:
-                total += os.fstat(a.fd).st_blocks * 512
-            except OSError:
-                pass
-        return total
+        return sum(a.host_bytes() for a in self.arenas())
 
     @property
     def fd(self) -> int:

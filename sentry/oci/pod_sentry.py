@@ -158,13 +158,9 @@ class Member:
             tasks = sum(len(tg.live_tasks()) for tg in groups)
         arenas = {id(a): a for tg in groups
                   if (a := getattr(tg.mm, "arena", None)) is not None}
-        memory = 0
-        for a in arenas.values():
-            with contextlib.suppress(OSError):
-                memory += os.fstat(a.fd).st_blocks * 512
         return {"ok": True, "user": sum(tg.cpu_ns() for tg in groups),
                 "kernel": sum(group_sys_ns(tg) for tg in groups),
-                "memory": memory, "tasks": tasks}
+                "memory": sum(a.host_bytes() for a in arenas.values()), "tasks": tasks}
 
     def _tree(self, msg: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         late = getattr(self.booted.root.client, "late", None) if self.booted.root else None

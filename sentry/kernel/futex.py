@@ -118,20 +118,20 @@ class FutexManager:
             if load() != expected:
                 raise SyscallError(errno.EAGAIN)
             self._queues.setdefault(key, []).append(w)
-        poll = POLL_SLICE if task is None else POKED_SLICE
         if task is not None:
             task.blocker = w.event
         try:
-            self._wait_queued(w, deadline, interrupted, poll)
+            self._wait_queued(w, deadline, interrupted, poked=task is not None)
         finally:
             if task is not None:
                 task.blocker = None
 
     def _wait_queued(self, w: _Waiter, deadline: float | None,
-                     interrupted: Callable[[], None] | None, poll: float) -> None:
+                     interrupted: Callable[[], None] | None, poked: bool) -> None:
+        poll = POKED_SLICE if poked else POLL_SLICE
         # A signal that came before the task's blocker was set poked nothing:
-        # the first check is before the first sleep.
-        first = poll == POKED_SLICE
+        # a poked wait checks before its first sleep.
+        first = poked
         while True:
             if not first:
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -60,8 +60,9 @@ def park(task: Task) -> None:
 
 def wait(task: Task, cancel: Callable[[], None]) -> None:
     """Sleep until the syscall is finished by another thread (raises ParkedDone
-    with the next event) or handed back (``cancel`` withdraws the waiter, then
-    a pending signal or kill raises here; otherwise the caller retries)."""
+    with the next event) or handed back (a pending signal or kill then raises
+    here; otherwise the caller retries).  ``cancel`` withdraws the waiter on
+    the way out, however the wait ends."""
     th = task.thread
     try:
         while True:
@@ -73,7 +74,6 @@ def wait(task: Task, cancel: Callable[[], None]) -> None:
             if rc == 0:
                 raise ParkedDone(th.slot.event)
             if rc == 1:
-                cancel()
                 task.check_interrupt()
                 return
             if th.proc.poll_dead():

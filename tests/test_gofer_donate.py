@@ -90,6 +90,16 @@ def _server(tree: Path, *, donating: bool) -> tuple[Conn, list[int]]:
     return conn, [root, *(a.fd for a in attaches.values())]
 
 
+def _close(conn: Conn, fds: list[int]) -> None:
+    """What _server made: the server, its donation socket's two ends, the fds."""
+    conn.server.close()
+    if conn.receiver is not None:
+        conn.receiver.close()
+        conn.server.donate_sock.close()
+    for fd in fds:
+        os.close(fd)
+
+
 def test_gofer_donates_read_only_regular_files_only(tree: Path) -> None:
     conn, fds = _server(tree, donating=True)
     try:
@@ -121,12 +131,7 @@ def test_gofer_donates_read_only_regular_files_only(tree: Path) -> None:
         err = conn.rpc(p9.Tlopenfd(99))
         assert isinstance(err, p9.Rlerror) and err.ecode == errno.EBADF
     finally:
-        conn.server.close()
-        if conn.receiver is not None:
-            conn.receiver.close()
-            conn.server.donate_sock.close()
-        for fd in fds:
-            os.close(fd)
+        _close(conn, fds)
 
 
 def test_walkopenfd_walks_opens_and_donates_in_one(tree: Path) -> None:
@@ -152,11 +157,7 @@ def test_walkopenfd_walks_opens_and_donates_in_one(tree: Path) -> None:
         assert isinstance(err, p9.Rlerror) and err.ecode == errno.ENOENT
         assert 13 not in conn.server.fids
     finally:
-        conn.server.close()
-        conn.receiver.close()
-        conn.server.donate_sock.close()
-        for fd in fds:
-            os.close(fd)
+        _close(conn, fds)
 
 
 def test_no_socket_no_donation(tree: Path) -> None:
@@ -496,11 +497,7 @@ def test_walkopenfd_opens_only_what_its_walk_reached(tree: Path) -> None:
         assert isinstance(r, p9.Rwalkgetattr) and r.size == 10_000 and r.qids[0].type == 0, r
         assert conn.server.fids[34].ofd == -1  # walked, not opened
     finally:
-        conn.server.close()
-        conn.receiver.close()
-        conn.server.donate_sock.close()
-        for fd in fds:
-            os.close(fd)
+        _close(conn, fds)
 
 
 @pytest.mark.parametrize("swap", ["file", "fifo", "symlink"])
@@ -530,8 +527,4 @@ def test_open_walked_refuses_a_name_swapped_after_the_walk(tree: Path, swap: str
         assert isinstance(r, p9.Rwalkopenfd) and (r.opened, r.donated) == (1, 1), r
         os.close(conn.receiver.take(conn.tag, 41))
     finally:
-        conn.server.close()
-        conn.receiver.close()
-        conn.server.donate_sock.close()
-        for fd in fds:
-            os.close(fd)
+        _close(conn, fds)
